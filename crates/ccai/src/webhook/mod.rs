@@ -1,0 +1,36 @@
+//! CloudContactAI webhooks: events, signatures, verification and the management API's types.
+//!
+//! | Need | Use |
+//! |---|---|
+//! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`], [`WebhookEvent::typed_data`] → [`EventData`] |
+//! | Check a signature | [`verify_signature`], or a [`Verifier`] (rotation, reasons, keyed once) |
+//! | Produce a signature (tests, tools) | [`sign`] |
+//! | Register an endpoint | [`WebhookConfig`] → [`WebhookResponse`] |
+//!
+//! # What the signature covers
+//! `X-CCAI-Signature` is `base64(HMAC-SHA256(secret, clientId + ":" + eventHash))`. It does **not**
+//! cover `eventType` or `data`: a delivery whose `data` was altered in transit still verifies, and
+//! nobody outside CloudContactAI can check `data` against `eventHash`. Serve your endpoint over HTTPS.
+//! There is no timestamp either, so a captured delivery verifies forever: deduplicate on
+//! `eventHash`.
+
+mod data;
+mod event;
+mod event_type;
+mod secret;
+mod signature;
+mod types;
+mod verifier;
+
+pub use data::{
+    DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent,
+};
+pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
+pub use event_type::WebhookEventType;
+pub use secret::Secret;
+pub use signature::{sign, verify_signature, SIGNATURE_HEADER, SIGNATURE_LEN};
+pub use types::{
+    DeliveryMethod, UnknownDeliveryMethod, WebhookConfig, WebhookDeleteResponse, WebhookId,
+    WebhookResponse,
+};
+pub use verifier::{ConfigError, Verifier, VerifyError};
