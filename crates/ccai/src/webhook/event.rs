@@ -104,7 +104,9 @@ pub enum ParseError {
         field: &'static str,
     },
     /// An older, unsigned payload shape that a verifying receiver must reject.
-    #[error("legacy payload shape ({0}) without `eventHash`: it is unsigned and cannot be verified")]
+    #[error(
+        "legacy payload shape ({0}) without `eventHash`: it is unsigned and cannot be verified"
+    )]
     Legacy(LegacyShape),
 }
 
@@ -127,16 +129,22 @@ pub enum LegacyShape {
 /// skipped; the legacy markers are only noted as present.
 #[derive(Deserialize)]
 struct Wire {
-    #[serde(rename = "eventType")]
+    #[serde(rename = "eventType", default, deserialize_with = "present")]
     event_type: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
     data: Option<Value>,
-    #[serde(rename = "eventHash")]
+    #[serde(rename = "eventHash", default, deserialize_with = "present")]
     event_hash: Option<Value>,
     #[serde(rename = "type")]
     legacy_type: Option<IgnoredAny>,
     campaign: Option<IgnoredAny>,
     #[serde(rename = "smsSid")]
     sms_sid: Option<IgnoredAny>,
+}
+
+/// A field that is present, even as `null`, is `Some`: `null` is a wrong type, not a missing field.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// Parses a delivery body.

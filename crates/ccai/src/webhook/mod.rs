@@ -22,9 +22,7 @@ mod signature;
 mod types;
 mod verifier;
 
-pub use data::{
-    DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent,
-};
+pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
 pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
 pub use event_type::WebhookEventType;
 pub use secret::Secret;
