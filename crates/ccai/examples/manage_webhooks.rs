@@ -49,11 +49,17 @@ async fn main() -> ExitCode {
 
 async fn run(client: &Client, webhook_url: &str) -> Result<(), ccai::ClientError> {
     let webhooks = client.webhook();
-    println!("Using {} for account {}", client.base_url(), client.client_id());
+    println!(
+        "Using {} for account {}",
+        client.base_url(),
+        client.client_id()
+    );
 
     // 1. Register: no secret given, so the server generates one and returns it once.
-    let config = WebhookConfig::new(webhook_url)
-        .events([WebhookEventType::MessageSent, WebhookEventType::MessageIncoming]);
+    let config = WebhookConfig::new(webhook_url).events([
+        WebhookEventType::MessageSent,
+        WebhookEventType::MessageIncoming,
+    ]);
     let registered = webhooks.register(config).await?;
     println!("Registered webhook {} -> {}", registered.id, registered.url);
     if registered.secret_key.is_some() {
@@ -64,7 +70,10 @@ async fn run(client: &Client, webhook_url: &str) -> Result<(), ccai::ClientError
     let all = webhooks.list().await?;
     println!("{} webhook(s):", all.len());
     for hook in &all {
-        println!("  {} {} {} ({})", hook.id, hook.method, hook.url, hook.integration_type);
+        println!(
+            "  {} {} {} ({})",
+            hook.id, hook.method, hook.url, hook.integration_type
+        );
     }
 
     // 3. Update: a new URL and our own secret.
@@ -88,5 +97,7 @@ async fn run(client: &Client, webhook_url: &str) -> Result<(), ccai::ClientError
 
 /// An environment variable's value, when set and not blank.
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|value| !value.trim().is_empty())
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
 }

@@ -73,7 +73,10 @@ async fn log_lines_never_contain_the_api_key() {
                 let mut calls = calls.lock().unwrap();
                 *calls += 1;
                 if *calls == 1 {
-                    (StatusCode::SERVICE_UNAVAILABLE, format!("bad token {API_KEY}"))
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("bad token {API_KEY}"),
+                    )
                 } else {
                     (StatusCode::UNAUTHORIZED, format!("bad token {API_KEY}"))
                 }
@@ -87,7 +90,9 @@ async fn log_lines_never_contain_the_api_key() {
     let client = Client::new(
         Config::new("1231", API_KEY)
             .base_url(format!("http://{address}/api"))
-            .retry(RetryPolicy::default().backoff(Duration::from_millis(1), Duration::from_millis(5))),
+            .retry(
+                RetryPolicy::default().backoff(Duration::from_millis(1), Duration::from_millis(5)),
+            ),
     )
     .unwrap();
     let err = client.webhook().list().await.unwrap_err();
@@ -98,5 +103,8 @@ async fn log_lines_never_contain_the_api_key() {
     // The capture works: the retry and the failure were logged.
     assert!(logs.contains("retrying"), "{logs}");
     assert!(logs.contains("401"), "{logs}");
-    assert!(!logs.contains(API_KEY), "the API key leaked into the logs:\n{logs}");
+    assert!(
+        !logs.contains(API_KEY),
+        "the API key leaked into the logs:\n{logs}"
+    );
 }

@@ -143,7 +143,10 @@ mod tests {
             "http://a/api"
         );
         assert_eq!(resolve_base_url(None, Some("http://b"), true), "http://b");
-        assert_eq!(resolve_base_url(Some("  "), Some("http://b"), false), "http://b");
+        assert_eq!(
+            resolve_base_url(Some("  "), Some("http://b"), false),
+            "http://b"
+        );
         assert_eq!(resolve_base_url(None, Some(""), true), TEST_BASE_URL);
         assert_eq!(resolve_base_url(None, None, false), PRODUCTION_BASE_URL);
     }

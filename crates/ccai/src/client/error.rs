@@ -32,7 +32,9 @@ pub enum ClientError {
     MissingApiKey,
 
     /// The API key cannot be sent in an HTTP header (control characters, newlines).
-    #[error("the API key contains characters that cannot be sent in an HTTP header: check CCAI_API_KEY")]
+    #[error(
+        "the API key contains characters that cannot be sent in an HTTP header: check CCAI_API_KEY"
+    )]
     InvalidApiKey,
 
     /// The base URL is not an absolute `http` or `https` URL.
@@ -45,7 +47,9 @@ pub enum ClientError {
     },
 
     /// The webhook configuration has no URL. Nothing was sent.
-    #[error("the webhook URL is empty: give the https URL CloudContactAI should deliver events to")]
+    #[error(
+        "the webhook URL is empty: give the https URL CloudContactAI should deliver events to"
+    )]
     MissingWebhookUrl,
 
     /// An id that cannot be used: empty, or (for an update through the integrations API) not an
@@ -89,7 +93,9 @@ pub enum ClientError {
 
     /// The request failed on the way (connection reset, TLS, body read, or a custom transport's
     /// failure).
-    #[error("{method} {path} failed before a complete answer arrived: check the network and retry")]
+    #[error(
+        "{method} {path} failed before a complete answer arrived: check the network and retry"
+    )]
     Transport {
         /// The request's method.
         method: Method,

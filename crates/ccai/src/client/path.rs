@@ -53,7 +53,10 @@ mod tests {
     fn refuses_ids_that_are_not_ids() {
         assert_eq!(id_segment("42").ok().as_deref(), Some("42"));
         for bad in ["", "  ", ".", ".."] {
-            assert!(matches!(id_segment(bad), Err(ClientError::InvalidId { .. })), "{bad:?}");
+            assert!(
+                matches!(id_segment(bad), Err(ClientError::InvalidId { .. })),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -72,13 +72,15 @@ impl Transport {
     ) -> Result<Option<serde_json::Value>, ClientError> {
         let url = format!("{}{}", self.base_url, path);
         let body = match body {
-            Some(value) => Some(serde_json::to_vec(&value).map_err(|e| {
-                ClientError::Transport {
-                    method,
-                    path: path.to_owned(),
-                    source: Box::new(e),
-                }
-            })?),
+            Some(value) => {
+                Some(
+                    serde_json::to_vec(&value).map_err(|e| ClientError::Transport {
+                        method,
+                        path: path.to_owned(),
+                        source: Box::new(e),
+                    })?,
+                )
+            }
             None => None,
         };
         let mut retry = 0;
@@ -254,7 +256,12 @@ mod tests {
             Some("https://core.cloudcontactai.com/api".to_owned())
         );
         assert!(validate_base_url("http://127.0.0.1:9/api").is_ok());
-        for bad in ["", "core.cloudcontactai.com/api", "ftp://x/api", "https://x/api?a=b"] {
+        for bad in [
+            "",
+            "core.cloudcontactai.com/api",
+            "ftp://x/api",
+            "https://x/api?a=b",
+        ] {
             assert!(
                 matches!(
                     validate_base_url(bad),

@@ -33,10 +33,9 @@ pub(crate) fn one_integration(
     answer: Option<Value>,
 ) -> Result<WebhookResponse, ClientError> {
     let value = match answer {
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .next()
-            .ok_or_else(|| request.error("the API answered an empty array instead of the integration"))?,
+        Some(Value::Array(items)) => items.into_iter().next().ok_or_else(|| {
+            request.error("the API answered an empty array instead of the integration")
+        })?,
         Some(value @ Value::Object(_)) => value,
         Some(other) => {
             return Err(request.error(format!(
@@ -44,7 +43,11 @@ pub(crate) fn one_integration(
                 kind(&other)
             )))
         }
-        None => return Err(request.error("the API answered with an empty body instead of the integration")),
+        None => {
+            return Err(
+                request.error("the API answered with an empty body instead of the integration")
+            )
+        }
     };
     request.parse(value, "not an integration")
 }
@@ -114,7 +117,12 @@ mod tests {
         assert_eq!(from_array.unwrap().id.as_str(), "1");
         let bare = one_integration(REQ, Some(json!({"id": "9", "url": "u"})));
         assert_eq!(bare.unwrap().id.as_str(), "9");
-        for bad in [None, Some(json!([])), Some(json!("x")), Some(json!({"url": "no id"}))] {
+        for bad in [
+            None,
+            Some(json!([])),
+            Some(json!("x")),
+            Some(json!({"url": "no id"})),
+        ] {
             let err = one_integration(REQ, bad).unwrap_err();
             assert!(matches!(err, ClientError::Decode { .. }));
             assert!(err.to_string().contains("POST /p"), "{err}");
@@ -124,14 +132,20 @@ mod tests {
     #[test]
     fn integrations_in_any_shape() {
         assert!(integrations(REQ, None).unwrap().is_empty());
-        assert_eq!(integrations(REQ, Some(json!([{"id": 1}, {"id": "2"}]))).unwrap().len(), 2);
+        assert_eq!(
+            integrations(REQ, Some(json!([{"id": 1}, {"id": "2"}])))
+                .unwrap()
+                .len(),
+            2
+        );
         assert_eq!(integrations(REQ, Some(json!({"id": 1}))).unwrap().len(), 1);
         assert!(integrations(REQ, Some(json!(3))).is_err());
     }
 
     #[test]
     fn deleted_in_any_shape() {
-        let explicit = deleted(REQ, "5", Some(json!({"success": false, "message": "nope"}))).unwrap();
+        let explicit =
+            deleted(REQ, "5", Some(json!({"success": false, "message": "nope"}))).unwrap();
         assert_eq!(explicit, WebhookDeleteResponse::new(false, "nope"));
         let object = deleted(REQ, "5", Some(json!({"id": 5, "url": "u"}))).unwrap();
         assert!(object.success);

@@ -29,9 +29,7 @@ mod legacy_client;
 #[cfg(feature = "client")]
 mod service;
 
-pub use data::{
-    DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent,
-};
+pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
 pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
 pub use event_type::WebhookEventType;
 pub use secret::Secret;

@@ -34,7 +34,10 @@ async fn unauthorized_says_to_check_the_api_key_and_is_not_retried() {
     assert_eq!(api_error.path, "/v1/client/1231/integration");
     assert!(api_error.body.contains("Invalid token"), "{api_error:?}");
     let message = err.to_string();
-    assert!(message.starts_with("the API rejected the API key (401 Unauthorized)"), "{message}");
+    assert!(
+        message.starts_with("the API rejected the API key (401 Unauthorized)"),
+        "{message}"
+    );
     assert!(message.contains("check CCAI_API_KEY"), "{message}");
     assert!(message.contains("Invalid token"), "{message}");
     assert!(!message.contains('\n'));
@@ -61,7 +64,10 @@ async fn not_found_names_the_request() {
     let err = client_for(&api).webhook().get("999").await.unwrap_err();
     assert_eq!(err.status(), Some(404));
     let message = err.to_string();
-    assert!(message.contains("GET /v1/client/1231/integration/999"), "{message}");
+    assert!(
+        message.contains("GET /v1/client/1231/integration/999"),
+        "{message}"
+    );
     assert!(message.contains("check the webhook id"), "{message}");
     assert_eq!(api.requests().len(), 1);
 }
@@ -79,7 +85,9 @@ async fn a_get_is_retried_after_a_500() {
     assert_eq!(hooks.len(), 1);
     let requests = api.requests();
     assert_eq!(requests.len(), 2);
-    assert!(requests.iter().all(|r| r.method == "GET" && r.path == INTEGRATIONS));
+    assert!(requests
+        .iter()
+        .all(|r| r.method == "GET" && r.path == INTEGRATIONS));
 }
 
 #[tokio::test]
@@ -142,7 +150,10 @@ async fn a_post_is_retried_after_429_honouring_retry_after() {
     assert_eq!(hook.id.as_i64(), Some(8));
     let requests = api.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[0].body, requests[1].body, "the retry sends the same body");
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "the retry sends the same body"
+    );
 }
 
 #[tokio::test]
@@ -207,7 +218,13 @@ async fn a_closed_port_is_a_connect_error() {
 
     let err = client.webhook().list().await.unwrap_err();
     assert!(
-        matches!(&err, ClientError::Connect { method: Method::Get, .. }),
+        matches!(
+            &err,
+            ClientError::Connect {
+                method: Method::Get,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("could not connect"), "{err}");
@@ -221,15 +238,36 @@ async fn a_closed_port_is_a_connect_error() {
         .register(WebhookConfig::new("https://example.com/h"))
         .await
         .unwrap_err();
-    assert!(matches!(&err, ClientError::Connect { method: Method::Post, .. }), "{err:?}");
+    assert!(
+        matches!(
+            &err,
+            ClientError::Connect {
+                method: Method::Post,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_2xx_answer_that_is_not_json_is_a_decode_error() {
     let api = FakeApi::start(vec![Reply::text(200, "<html>hello</html>")]).await;
     let err = client_for(&api).webhook().list().await.unwrap_err();
-    assert!(matches!(&err, ClientError::Decode { method: Method::Get, .. }), "{err:?}");
-    assert!(err.to_string().contains("GET /v1/client/1231/integration"), "{err}");
+    assert!(
+        matches!(
+            &err,
+            ClientError::Decode {
+                method: Method::Get,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("GET /v1/client/1231/integration"),
+        "{err}"
+    );
     // A successful answer is not retried.
     assert_eq!(api.requests().len(), 1);
 }
@@ -256,9 +294,12 @@ fn configuration_errors_are_clear() {
     assert!(matches!(no_key, ClientError::MissingApiKey));
     assert!(no_key.to_string().contains("CCAI_API_KEY"));
 
-    let bad_url = Client::new(Config::new(CLIENT_ID, API_KEY).base_url("core.example.com/api"))
-        .unwrap_err();
-    assert!(matches!(bad_url, ClientError::InvalidBaseUrl { .. }), "{bad_url:?}");
+    let bad_url =
+        Client::new(Config::new(CLIENT_ID, API_KEY).base_url("core.example.com/api")).unwrap_err();
+    assert!(
+        matches!(bad_url, ClientError::InvalidBaseUrl { .. }),
+        "{bad_url:?}"
+    );
     assert!(bad_url.to_string().contains("core.example.com/api"));
     assert_no_key(&bad_url);
 }

@@ -131,7 +131,11 @@ impl FakeApi {
     /// The only request received (fails when there were more or none).
     pub fn only_request(&self) -> Recorded {
         let mut requests = self.requests();
-        assert_eq!(requests.len(), 1, "expected exactly one request: {requests:?}");
+        assert_eq!(
+            requests.len(),
+            1,
+            "expected exactly one request: {requests:?}"
+        );
         requests.remove(0)
     }
 }
@@ -166,8 +170,8 @@ async fn handle(
             headers,
             body,
         } => {
-            let mut response = Response::builder()
-                .status(StatusCode::from_u16(status).expect("valid status"));
+            let mut response =
+                Response::builder().status(StatusCode::from_u16(status).expect("valid status"));
             if !body.is_empty() {
                 response = response.header("content-type", "application/json");
             }

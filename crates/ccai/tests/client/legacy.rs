@@ -11,8 +11,13 @@ use crate::fake_api::{FakeApi, Recorded, Reply};
 use crate::{fast_retry, API_KEY};
 
 fn legacy_client(api: &FakeApi) -> webhook::Client {
-    webhook::Client::with_options(&api.base_url, API_KEY, Duration::from_secs(30), fast_retry())
-        .unwrap()
+    webhook::Client::with_options(
+        &api.base_url,
+        API_KEY,
+        Duration::from_secs(30),
+        fast_retry(),
+    )
+    .unwrap()
 }
 
 fn assert_standard_headers(request: &Recorded) {
@@ -36,7 +41,10 @@ async fn register_posts_url_events_and_secret() {
     let hook = legacy_client(&api)
         .register(
             WebhookConfig::new("https://example.com/hook")
-                .events([WebhookEventType::MessageSent, WebhookEventType::MessageIncoming])
+                .events([
+                    WebhookEventType::MessageSent,
+                    WebhookEventType::MessageIncoming,
+                ])
                 .secret("s3"),
         )
         .await
@@ -82,7 +90,10 @@ async fn update_puts_to_the_item_without_a_secret_key() {
 #[tokio::test]
 async fn list_get_and_delete() {
     let api = FakeApi::start(vec![
-        Reply::json(200, json!([{"id": 1, "url": "https://a"}, {"id": "2", "url": "https://b"}])),
+        Reply::json(
+            200,
+            json!([{"id": 1, "url": "https://a"}, {"id": "2", "url": "https://b"}]),
+        ),
         Reply::json(200, json!({"id": 2, "url": "https://b"})),
         Reply::json(200, json!({"success": true, "message": "Webhook deleted"})),
     ])

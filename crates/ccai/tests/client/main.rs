@@ -1,7 +1,7 @@
 //! The management API client against a real HTTP server on 127.0.0.1.
 
-mod fake_api;
 mod failures;
+mod fake_api;
 mod legacy;
 mod operations;
 
