@@ -347,3 +347,17 @@ async fn verify_signature_matches_the_free_function() {
         .verify_signature(&signature, "1231", "hash-2", "secret"));
     assert!(api.requests().is_empty());
 }
+
+#[test]
+fn the_public_types_can_cross_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<ccai::Client>();
+    shareable::<ccai::Config>();
+    shareable::<Service>();
+    shareable::<ccai::webhook::Client>();
+    shareable::<ClientError>();
+    shareable::<Arc<dyn HttpClient>>();
+    // Errors work with `?` into boxed errors (and so anyhow and friends).
+    let boxed: Box<dyn std::error::Error + Send + Sync> = ClientError::MissingApiKey.into();
+    assert!(boxed.to_string().contains("CCAI_API_KEY"));
+}
