@@ -23,6 +23,7 @@
 //!
 //! ## Modules
 //! - [`webhook`]: events, parsing, signing and verification, and the management API's types.
+//! - [`client`] (feature `client`, on by default): the management API client, [`Client`].
 //!
 //! The protocol is byte-compatible with CloudContactAI's Go, Node, Python, Java and .NET SDKs: the
 //! same signature for the same `clientId`, `eventHash` and secret, the same JSON field names.
@@ -30,3 +31,8 @@
 #![warn(missing_docs)]
 
 pub mod webhook;
+
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
+pub use client::{Client, ClientError, Config, HttpClient};

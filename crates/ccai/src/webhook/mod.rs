@@ -22,6 +22,13 @@ mod signature;
 mod types;
 mod verifier;
 
+#[cfg(feature = "client")]
+mod answer;
+#[cfg(feature = "client")]
+mod legacy_client;
+#[cfg(feature = "client")]
+mod service;
+
 pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
 pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
 pub use event_type::WebhookEventType;
@@ -32,3 +39,8 @@ pub use types::{
     WebhookResponse,
 };
 pub use verifier::{ConfigError, Verifier, VerifyError};
+
+#[cfg(feature = "client")]
+pub use legacy_client::Client;
+#[cfg(feature = "client")]
+pub use service::Service;

@@ -1,0 +1,222 @@
+//! [`Service`]: the webhook operations of the integrations API.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::answer::{self, Request};
+use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
+use crate::client::path::{id_segment, segment};
+use crate::client::{ClientError, HttpClient, Method};
+
+/// Register, list, get, update and delete the endpoints CloudContactAI delivers to (its
+/// "integrations"), through any [`HttpClient`].
+///
+/// Usually reached as [`Client::webhook`](crate::Client::webhook). Requests go to
+/// `/v1/client/{clientId}/integration[/{id}]`; register and update both `POST` a one-element JSON
+/// array (update's element carries the integer `id`).
+///
+/// ```no_run
+/// use ccai::webhook::WebhookConfig;
+/// use ccai::{Client, Config};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), ccai::ClientError> {
+/// let client = Client::new(Config::new("1231", "your-api-key"))?;
+/// let webhooks = client.webhook();
+/// let hook = webhooks.register(WebhookConfig::new("https://example.com/hook")).await?;
+/// // No secret given: the server generated one and returns it once.
+/// let secret = hook.secret_key.as_ref().map(|s| s.expose_secret().to_owned());
+/// webhooks
+///     .update(hook.id.as_str(), WebhookConfig::new("https://example.com/hook/v2"))
+///     .await?;
+/// let deleted = webhooks.delete(hook.id.as_str()).await?;
+/// assert!(deleted.success);
+/// # let _ = secret;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Service {
+    transport: Arc<dyn HttpClient>,
+}
+
+impl Service {
+    /// A service over `transport` (a [`Client`](crate::Client), an `Arc<dyn HttpClient>`, or your
+    /// own [`HttpClient`]).
+    pub fn new(transport: impl HttpClient + 'static) -> Self {
+        Self {
+            transport: Arc::new(transport),
+        }
+    }
+
+    /// A service over a shared transport.
+    pub fn from_arc(transport: Arc<dyn HttpClient>) -> Self {
+        Self { transport }
+    }
+
+    /// Registers `config.url`. Without [`WebhookConfig::secret`] the server generates a secret and
+    /// returns it in [`WebhookResponse::secret_key`].
+    ///
+    /// Sends `POST /v1/client/{clientId}/integration` with
+    /// `[{"url", "method", "integrationType": "ALL", "secretKey"?}]`.
+    pub async fn register(&self, config: WebhookConfig) -> Result<WebhookResponse, ClientError> {
+        check_url(&config)?;
+        let path = self.collection_path();
+        let answer = self
+            .transport
+            .request(Method::Post, &path, Some(integration_body(None, &config)))
+            .await?;
+        answer::one_integration(request(Method::Post, &path), answer)
+    }
+
+    /// Updates integration `id` (which must be a positive integer: it is sent as a JSON number).
+    /// Without [`WebhookConfig::secret`] the server keeps the current secret.
+    ///
+    /// Sends `POST /v1/client/{clientId}/integration` with
+    /// `[{"id", "url", "method", "integrationType": "ALL", "secretKey"?}]`. An id that is not a
+    /// positive integer is [`ClientError::InvalidId`], before anything is sent (sending `0` would
+    /// create a new integration).
+    pub async fn update(
+        &self,
+        id: &str,
+        config: WebhookConfig,
+    ) -> Result<WebhookResponse, ClientError> {
+        let numeric = match id.parse::<i64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ClientError::InvalidId {
+                    id: id.to_owned(),
+                    reason: "an update needs the integration's numeric id, as shown by `list`",
+                })
+            }
+        };
+        check_url(&config)?;
+        let path = self.collection_path();
+        let answer = self
+            .transport
+            .request(
+                Method::Post,
+                &path,
+                Some(integration_body(Some(numeric), &config)),
+            )
+            .await?;
+        answer::one_integration(request(Method::Post, &path), answer)
+    }
+
+    /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`).
+    pub async fn list(&self) -> Result<Vec<WebhookResponse>, ClientError> {
+        let path = self.collection_path();
+        let answer = self.transport.request(Method::Get, &path, None).await?;
+        answer::integrations(request(Method::Get, &path), answer)
+    }
+
+    /// Gets one integration (`GET /v1/client/{clientId}/integration/{id}`).
+    pub async fn get(&self, id: &str) -> Result<WebhookResponse, ClientError> {
+        let path = self.item_path(id)?;
+        let answer = self.transport.request(Method::Get, &path, None).await?;
+        answer::one_integration(request(Method::Get, &path), answer)
+    }
+
+    /// Deletes one integration (`DELETE /v1/client/{clientId}/integration/{id}`).
+    ///
+    /// The API answers `{"success", "message"}` (returned as is), the deleted object or nothing;
+    /// the last two mean success.
+    pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
+        let path = self.item_path(id)?;
+        let answer = self.transport.request(Method::Delete, &path, None).await?;
+        answer::deleted(request(Method::Delete, &path), id, answer)
+    }
+
+    /// Checks an `X-CCAI-Signature` value: the same as the free function
+    /// [`verify_signature`](super::verify_signature).
+    pub fn verify_signature(
+        &self,
+        signature: &str,
+        client_id: &str,
+        event_hash: &str,
+        secret: &str,
+    ) -> bool {
+        super::verify_signature(signature, client_id, event_hash, secret)
+    }
+
+    /// The account id of the underlying transport.
+    pub fn client_id(&self) -> &str {
+        self.transport.client_id()
+    }
+
+    fn collection_path(&self) -> String {
+        format!(
+            "/v1/client/{}/integration",
+            segment(self.transport.client_id())
+        )
+    }
+
+    fn item_path(&self, id: &str) -> Result<String, ClientError> {
+        Ok(format!("{}/{}", self.collection_path(), id_segment(id)?))
+    }
+}
+
+impl fmt::Debug for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Service")
+            .field("client_id", &self.transport.client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn request(method: Method, path: &str) -> Request<'_> {
+    Request { method, path }
+}
+
+/// Refuses an empty webhook URL before anything is sent.
+pub(crate) fn check_url(config: &WebhookConfig) -> Result<(), ClientError> {
+    if config.url.trim().is_empty() {
+        Err(ClientError::MissingWebhookUrl)
+    } else {
+        Ok(())
+    }
+}
+
+/// `[{"id"?, "url", "method", "integrationType": "ALL", "secretKey"?}]`.
+fn integration_body(id: Option<i64>, config: &WebhookConfig) -> Value {
+    let mut object = Map::new();
+    if let Some(id) = id {
+        object.insert("id".into(), id.into());
+    }
+    object.insert("url".into(), config.url.clone().into());
+    object.insert("method".into(), config.method.as_str().into());
+    object.insert("integrationType".into(), "ALL".into());
+    if let Some(secret) = &config.secret {
+        object.insert("secretKey".into(), secret.expose_secret().into());
+    }
+    Value::Array(vec![Value::Object(object)])
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::webhook::DeliveryMethod;
+
+    #[test]
+    fn bodies() {
+        let plain = integration_body(None, &WebhookConfig::new("https://x/h"));
+        assert_eq!(
+            plain,
+            json!([{"url": "https://x/h", "method": "POST", "integrationType": "ALL"}])
+        );
+        let full = integration_body(
+            Some(42),
+            &WebhookConfig::new("https://x/h")
+                .secret("s")
+                .method(DeliveryMethod::Put),
+        );
+        assert_eq!(
+            full,
+            json!([{"id": 42, "url": "https://x/h", "method": "PUT", "integrationType": "ALL", "secretKey": "s"}])
+        );
+    }
+}

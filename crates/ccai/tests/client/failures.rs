@@ -1,0 +1,322 @@
+//! Errors, retries and timeouts: what fails, what is retried, and what the messages say.
+
+use std::time::Duration;
+
+use ccai::client::{Method, RetryPolicy};
+use ccai::webhook::WebhookConfig;
+use ccai::{Client, ClientError, Config};
+use serde_json::json;
+
+use crate::fake_api::{closed_port_url, FakeApi, Reply};
+use crate::{client_for, fast_retry, API_KEY, CLIENT_ID, INTEGRATIONS};
+
+/// Neither the message nor the `Debug` output of `err` contains the API key.
+fn assert_no_key(err: &ClientError) {
+    let shown = format!("{err} {err:?} {:?}", std::error::Error::source(err));
+    assert!(!shown.contains(API_KEY), "the API key leaked: {shown}");
+}
+
+#[tokio::test]
+async fn unauthorized_says_to_check_the_api_key_and_is_not_retried() {
+    let api = FakeApi::start(vec![Reply::json(
+        401,
+        json!({"error": "Unauthorized", "message": "Invalid token"}),
+    )])
+    .await;
+
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+
+    assert_eq!(err.status(), Some(401));
+    let ClientError::Api(api_error) = &err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!(api_error.method, Method::Get);
+    assert_eq!(api_error.path, "/v1/client/1231/integration");
+    assert!(api_error.body.contains("Invalid token"), "{api_error:?}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("the API rejected the API key (401 Unauthorized)"),
+        "{message}"
+    );
+    assert!(message.contains("check CCAI_API_KEY"), "{message}");
+    assert!(message.contains("Invalid token"), "{message}");
+    assert!(!message.contains('\n'));
+    assert_no_key(&err);
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_api_that_echoes_the_key_does_not_leak_it() {
+    let api = FakeApi::start(vec![Reply::text(
+        403,
+        &format!("token {API_KEY} is not allowed for this account"),
+    )])
+    .await;
+    let err = client_for(&api).webhook().get("7").await.unwrap_err();
+    assert_eq!(err.status(), Some(403));
+    assert!(err.to_string().contains("[REDACTED]"), "{err}");
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn not_found_names_the_request() {
+    let api = FakeApi::start(vec![Reply::json(404, json!({"message": "Not Found"}))]).await;
+    let err = client_for(&api).webhook().get("999").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    let message = err.to_string();
+    assert!(
+        message.contains("GET /v1/client/1231/integration/999"),
+        "{message}"
+    );
+    assert!(message.contains("check the webhook id"), "{message}");
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_get_is_retried_after_a_500() {
+    let api = FakeApi::start(vec![
+        Reply::text(500, "boom"),
+        Reply::json(200, json!([{"id": 1, "url": "https://example.com/h"}])),
+    ])
+    .await;
+
+    let hooks = client_for(&api).webhook().list().await.unwrap();
+
+    assert_eq!(hooks.len(), 1);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests
+        .iter()
+        .all(|r| r.method == "GET" && r.path == INTEGRATIONS));
+}
+
+#[tokio::test]
+async fn a_post_is_not_retried_after_a_500() {
+    let api = FakeApi::start(vec![
+        Reply::text(500, "boom"),
+        Reply::json(200, json!([{"id": 1}])),
+    ])
+    .await;
+
+    let err = client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/h"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(err.status(), Some(500));
+    assert!(err.to_string().contains("(500)"), "{err}");
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn gateway_errors_are_retried_until_the_limit() {
+    let api = FakeApi::start(vec![Reply::text(502, "bad gateway")]).await;
+    let err = client_for(&api).webhook().delete("5").await.unwrap_err();
+    assert_eq!(err.status(), Some(502));
+    // The first attempt and two retries.
+    assert_eq!(api.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn retries_can_be_switched_off() {
+    let api = FakeApi::start(vec![Reply::text(503, "busy")]).await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .retry(RetryPolicy::none()),
+    )
+    .unwrap();
+    let err = client.webhook().list().await.unwrap_err();
+    assert_eq!(err.status(), Some(503));
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_post_is_retried_after_429_honouring_retry_after() {
+    let api = FakeApi::start(vec![
+        Reply::json(429, json!({"message": "slow down"})).with_header("retry-after", "1"),
+        Reply::json(200, json!([{"id": 8, "url": "https://example.com/h"}])),
+    ])
+    .await;
+
+    let hook = client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/h"))
+        .await
+        .unwrap();
+
+    assert_eq!(hook.id.as_i64(), Some(8));
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].body, requests[1].body,
+        "the retry sends the same body"
+    );
+}
+
+#[tokio::test]
+async fn a_post_is_retried_after_503() {
+    let api = FakeApi::start(vec![
+        Reply::text(503, "maintenance"),
+        Reply::json(200, json!([{"id": 9}])),
+    ])
+    .await;
+    let hook = client_for(&api)
+        .webhook()
+        .update("9", WebhookConfig::new("https://example.com/h"))
+        .await
+        .unwrap();
+    assert_eq!(hook.id.as_i64(), Some(9));
+    assert_eq!(api.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limiting_that_persists_is_reported() {
+    let api = FakeApi::start(vec![
+        Reply::json(429, json!({"message": "slow down"})).with_header("retry-after", "0")
+    ])
+    .await;
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert!(err.to_string().contains("try again"), "{err}");
+    assert_eq!(api.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn a_server_that_never_answers_times_out() {
+    let api = FakeApi::start(vec![Reply::Hang]).await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .timeout(Duration::from_millis(200))
+            .retry(fast_retry().max_retries(1)),
+    )
+    .unwrap();
+
+    let err = client.webhook().get("3").await.unwrap_err();
+
+    assert!(
+        matches!(&err, ClientError::Timeout { method: Method::Get, path }
+            if path == "/v1/client/1231/integration/3"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("timed out"), "{err}");
+    assert!(err.to_string().contains("Config::timeout"), "{err}");
+    assert_no_key(&err);
+}
+
+#[tokio::test]
+async fn a_closed_port_is_a_connect_error() {
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(closed_port_url())
+            .retry(fast_retry()),
+    )
+    .unwrap();
+
+    let err = client.webhook().list().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ClientError::Connect {
+                method: Method::Get,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("could not connect"), "{err}");
+    assert!(err.to_string().contains("CCAI_BASE_URL"), "{err}");
+    assert!(std::error::Error::source(&err).is_some());
+    assert_no_key(&err);
+
+    // Nothing was sent, so a POST may be retried and fails the same way.
+    let err = client
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/h"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ClientError::Connect {
+                method: Method::Post,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_2xx_answer_that_is_not_json_is_a_decode_error() {
+    let api = FakeApi::start(vec![Reply::text(200, "<html>hello</html>")]).await;
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ClientError::Decode {
+                method: Method::Get,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("GET /v1/client/1231/integration"),
+        "{err}"
+    );
+    // A successful answer is not retried.
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_empty_register_answer_is_a_decode_error() {
+    let api = FakeApi::start(vec![Reply::json(200, json!([]))]).await;
+    let err = client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/h"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::Decode { .. }), "{err:?}");
+    assert!(err.to_string().contains("empty array"), "{err}");
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let no_id = Client::new(Config::new(" ", API_KEY)).unwrap_err();
+    assert!(matches!(no_id, ClientError::MissingClientId));
+    assert!(no_id.to_string().contains("CCAI_CLIENT_ID"));
+
+    let no_key = Client::new(Config::new(CLIENT_ID, "")).unwrap_err();
+    assert!(matches!(no_key, ClientError::MissingApiKey));
+    assert!(no_key.to_string().contains("CCAI_API_KEY"));
+
+    let bad_url =
+        Client::new(Config::new(CLIENT_ID, API_KEY).base_url("core.example.com/api")).unwrap_err();
+    assert!(
+        matches!(bad_url, ClientError::InvalidBaseUrl { .. }),
+        "{bad_url:?}"
+    );
+    assert!(bad_url.to_string().contains("core.example.com/api"));
+    assert_no_key(&bad_url);
+}
+
+#[test]
+fn debug_never_shows_the_api_key() {
+    let config = Config::new(CLIENT_ID, API_KEY).base_url("http://127.0.0.1:1/api");
+    let shown = format!("{config:?} {config:#?}");
+    assert!(shown.contains("1231"), "{shown}");
+    assert!(!shown.contains(API_KEY), "{shown}");
+
+    let client = Client::new(config).unwrap();
+    let shown = format!("{client:?} {client:#?} {:?}", client.webhook());
+    assert!(shown.contains("http://127.0.0.1:1/api"), "{shown}");
+    assert!(!shown.contains(API_KEY), "{shown}");
+
+    let legacy = ccai::webhook::Client::new("http://127.0.0.1:1/api", API_KEY).unwrap();
+    let shown = format!("{legacy:?}");
+    assert!(!shown.contains(API_KEY), "{shown}");
+}
