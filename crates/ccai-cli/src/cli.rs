@@ -1,0 +1,220 @@
+//! The command line's shape: every command, flag and environment variable.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Work with CloudContactAI webhooks: manage endpoints, sign and verify, trigger test events and
+/// receive them locally.
+///
+/// Settings come from flags, then the environment (CCAI_CLIENT_ID, CCAI_API_KEY, CCAI_BASE_URL,
+/// CCAI_WEBHOOK_SECRET), then a .env file in the current directory.
+#[derive(Debug, Parser)]
+#[command(name = "ccai", version, propagate_version = true)]
+#[command(
+    after_help = "Examples:\n  ccai listen                       # terminal 1: a local receiver\n  ccai trigger message.sent         # terminal 2: a signed test event\n  ccai webhooks list --json"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub account: AccountArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Who you are to CloudContactAI.
+#[derive(Debug, Args)]
+pub struct AccountArgs {
+    /// Your CloudContactAI account (client) id.
+    #[arg(long, env = "CCAI_CLIENT_ID", global = true, hide_env_values = true)]
+    pub client_id: Option<String>,
+
+    /// Your API key (management commands only).
+    #[arg(long, env = "CCAI_API_KEY", global = true, hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// The API's base URL (default: production, or the test environment with --test-env).
+    #[arg(long, env = "CCAI_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// Use CloudContactAI's test environment.
+    #[arg(long, global = true)]
+    pub test_env: bool,
+}
+
+/// The webhook signing secret, for the commands that sign or verify.
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// The webhook secret (default: the development secret that `ccai listen` created).
+    #[arg(long, env = "CCAI_WEBHOOK_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the endpoints CloudContactAI delivers to.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+
+    /// Print the X-CCAI-Signature for an event hash.
+    #[command(
+        after_help = "Example:\n  ccai sign --event-hash 042896dc1966b8a6 --client-id 1231 --secret my-secret"
+    )]
+    Sign {
+        /// The delivery's eventHash.
+        #[arg(long)]
+        event_hash: String,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+
+    /// Check a signature. Exits 0 when it verifies, 1 (with the reason) when not.
+    #[command(
+        after_help = "Examples:\n  ccai verify --signature 'Sr3d…a6Y=' --event-hash event-hash-abc123\n  ccai verify --signature 'Sr3d…a6Y=' --body delivery.json"
+    )]
+    Verify {
+        /// The X-CCAI-Signature header value.
+        #[arg(long)]
+        signature: String,
+        /// The delivery's eventHash.
+        #[arg(long, conflicts_with = "body", required_unless_present = "body")]
+        event_hash: Option<String>,
+        /// A file holding the raw delivery body (its eventHash is verified, and it must parse).
+        #[arg(long)]
+        body: Option<PathBuf>,
+        #[command(flatten)]
+        secret: SecretArgs,
+    },
+
+    /// Send a realistic, signed test delivery of an event type.
+    #[command(
+        after_help = "Examples:\n  ccai trigger message.sent\n  ccai trigger message.incoming --set Message='STOP' --to http://localhost:3000/webhook/ccai\n  ccai trigger message.sent --repeat 3      # the same delivery three times (retries)"
+    )]
+    Trigger(TriggerArgs),
+
+    /// Receive deliveries locally: verify, print and optionally forward them.
+    #[command(
+        after_help = "Examples:\n  ccai listen\n  ccai listen --port 9000 --forward-to http://localhost:3000/webhook/ccai\n  ccai listen --events message.sent,message.incoming --json"
+    )]
+    Listen(ListenArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List the registered endpoints.
+    #[command(after_help = "Example:\n  ccai webhooks list --json")]
+    List(OutputArgs),
+    /// Show one endpoint.
+    #[command(after_help = "Example:\n  ccai webhooks get 42")]
+    Get {
+        /// The integration id.
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Register an endpoint. Without --secret the server generates one: it is shown once, store it.
+    #[command(
+        after_help = "Examples:\n  ccai webhooks register --url https://example.com/webhook/ccai\n  export CCAI_WEBHOOK_SECRET=$(ccai webhooks register --url https://example.com/hook --print-secret)"
+    )]
+    Register {
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+        /// Print only the secret (for scripts).
+        #[arg(long, conflicts_with = "json")]
+        print_secret: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Change an endpoint's URL, method or secret.
+    #[command(
+        after_help = "Example:\n  ccai webhooks update 42 --url https://example.com/new-path"
+    )]
+    Update {
+        /// The integration id (an integer).
+        id: String,
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Delete an endpoint.
+    #[command(after_help = "Example:\n  ccai webhooks delete 42")]
+    Delete {
+        /// The integration id.
+        id: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    /// The endpoint URL CloudContactAI should deliver to.
+    #[arg(long)]
+    pub url: String,
+    /// The signing secret (default: the server generates one).
+    #[arg(long)]
+    pub secret: Option<String>,
+    /// How CloudContactAI delivers: POST or PUT.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TriggerArgs {
+    /// The event type: message.sent, message.incoming, message.received, message.excluded,
+    /// message.error.carrier or message.error.cloudcontact.
+    pub event_type: String,
+    /// Where to send it (default: the URL `ccai listen` last announced, else
+    /// http://127.0.0.1:8080/webhook).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Override a field inside `data` (repeatable). Numbers stay numbers where the field is numeric.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A JSON file whose object replaces `data` (before --set).
+    #[arg(long, value_name = "FILE")]
+    pub data_file: Option<PathBuf>,
+    /// Send the same delivery (same eventHash) this many times.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub repeat: u32,
+    /// The HTTP method to deliver with.
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// The address to bind.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// The path deliveries arrive at.
+    #[arg(long, default_value = "/webhook")]
+    pub path: String,
+    /// Forward each verified delivery (exact bytes and signature) to this URL.
+    #[arg(long, value_name = "URL")]
+    pub forward_to: Option<String>,
+    /// Only print and forward these event types (comma-separated); others are acknowledged.
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Print one JSON object per line instead of readable lines.
+    #[arg(long)]
+    pub json: bool,
+    /// Accept PUT deliveries too (for integrations registered with --method PUT).
+    #[arg(long)]
+    pub accept_put: bool,
+    #[command(flatten)]
+    pub secret: SecretArgs,
+}

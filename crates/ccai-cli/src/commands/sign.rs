@@ -1,0 +1,20 @@
+//! `ccai sign`: the signature CloudContactAI would send for an event hash.
+
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+
+use crate::cli::{AccountArgs, SecretArgs};
+use crate::settings;
+
+pub fn run(account: &AccountArgs, secret: &SecretArgs, event_hash: &str) -> Result<ExitCode> {
+    if event_hash.is_empty() {
+        bail!("--event-hash is empty: pass the delivery's eventHash");
+    }
+    let (settings, _) = settings::signing(account, secret, false)?;
+    println!(
+        "{}",
+        ccai::webhook::sign(&settings.client_id, event_hash, &settings.secret)
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,111 @@
+//! `ccai trigger`: build, sign and send a realistic delivery.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ccai::webhook::{sign, WebhookEventType, SIGNATURE_HEADER};
+use serde_json::{json, Value};
+
+use crate::cli::{AccountArgs, TriggerArgs};
+use crate::dev_credentials::DEFAULT_LISTEN_URL;
+use crate::{sample_events, settings, EXIT_ERROR};
+
+pub async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
+    let event_type = WebhookEventType::from(args.event_type.as_str());
+    if !event_type.is_known() {
+        bail!(
+            "unknown event type {:?}: use one of {}",
+            args.event_type,
+            sample_events::known_types().join(", ")
+        );
+    }
+    let method = match args.method.to_ascii_uppercase().as_str() {
+        "POST" => reqwest::Method::POST,
+        "PUT" => reqwest::Method::PUT,
+        _ => bail!("--method {:?}: use POST or PUT", args.method),
+    };
+    let mut data = match &args.data_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --data-file {}", path.display()))?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => bail!("--data-file {}: must hold a JSON object", path.display()),
+                Err(e) => bail!("--data-file {}: not valid JSON ({e})", path.display()),
+            }
+        }
+        None => sample_events::data_for(&event_type)?,
+    };
+    sample_events::apply_overrides(&mut data, &args.set)?;
+
+    let (signing, _) = settings::signing(account, &args.secret, false)?;
+    let target = match (
+        &args.to,
+        signing.dev.as_ref().and_then(|d| d.listen_url.clone()),
+    ) {
+        (Some(to), _) => to.clone(),
+        (None, Some(announced)) => announced,
+        (None, None) => DEFAULT_LISTEN_URL.to_owned(),
+    };
+    let url = reqwest::Url::parse(&target).with_context(|| {
+        format!("invalid --to {target:?}: give a full URL like http://127.0.0.1:8080/webhook")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("invalid --to {target:?}: use an http:// or https:// URL");
+    }
+
+    let event_hash = sample_events::random_event_hash()?;
+    let body = serde_json::to_vec(&json!({
+        "eventType": event_type.as_str(),
+        "data": data,
+        "eventHash": event_hash,
+    }))?;
+    let signature = sign(&signing.client_id, &event_hash, &signing.secret);
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot set up the HTTP client")?;
+    let mut all_ok = true;
+    for attempt in 1..=args.repeat {
+        let response = http
+            .request(method.clone(), url.clone())
+            .header("Content-Type", "application/json")
+            .header(SIGNATURE_HEADER, &signature)
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| unreachable_error(&target, e))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.trim().chars().take(300).collect();
+        let counter = if args.repeat > 1 {
+            format!(" [{attempt}/{}]", args.repeat)
+        } else {
+            String::new()
+        };
+        println!(
+            "{method} {target} {} {}{counter} -> {} {text}",
+            event_type,
+            &event_hash[..12],
+            status.as_u16()
+        );
+        all_ok &= status.is_success();
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    })
+}
+
+fn unreachable_error(target: &str, e: reqwest::Error) -> anyhow::Error {
+    if e.is_connect() {
+        anyhow::anyhow!("cannot connect to {target}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")
+    } else if e.is_timeout() {
+        anyhow::anyhow!("{target} did not answer within 30 s")
+    } else {
+        anyhow::anyhow!("sending to {target} failed: {e}")
+    }
+}

@@ -1,0 +1,131 @@
+//! `ccai webhooks …`: the management API from the command line.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use ccai::webhook::{DeliveryMethod, WebhookConfig};
+use serde_json::json;
+
+use crate::cli::{AccountArgs, EndpointArgs, WebhooksCommand};
+use crate::{output, settings};
+
+pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<ExitCode> {
+    let client = settings::api_client(account)?;
+    let service = client.webhook();
+    match command {
+        WebhooksCommand::List(out) => {
+            let list = service.list().await?;
+            if out.json {
+                let items: Vec<_> = list.iter().map(output::integration_json).collect();
+                println!("{}", serde_json::to_string_pretty(&items)?);
+            } else if list.is_empty() {
+                println!("No webhooks registered. Add one with: ccai webhooks register --url URL");
+            } else {
+                println!("{}", output::integrations(&list));
+            }
+        }
+        WebhooksCommand::Get { id, output: out } => {
+            let item = service.get(&id).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::integration_json(&item))?
+                );
+            } else {
+                println!("{}", output::integrations(std::slice::from_ref(&item)));
+            }
+        }
+        WebhooksCommand::Register {
+            endpoint,
+            print_secret,
+            output: out,
+        } => {
+            let generated = endpoint.secret.is_none();
+            let created = service.register(config(endpoint)?).await?;
+            let secret = created
+                .secret_key
+                .as_ref()
+                .map(|s| s.expose_secret().to_owned());
+            if print_secret {
+                match secret {
+                    Some(secret) => println!("{secret}"),
+                    None => anyhow::bail!(
+                        "the API did not return a secret for integration {}: set one with `ccai webhooks update {} --url … --secret …`",
+                        created.id,
+                        created.id
+                    ),
+                }
+            } else if out.json {
+                // The secret is part of the answer to register (it is shown once): keep it.
+                println!("{}", serde_json::to_string_pretty(&created)?);
+            } else {
+                println!("{}", output::integrations(std::slice::from_ref(&created)));
+                match (generated, secret) {
+                    (true, Some(secret)) => {
+                        println!();
+                        println!("Webhook secret (shown once, store it now, e.g. as CCAI_WEBHOOK_SECRET):");
+                        println!("{secret}");
+                    }
+                    (true, None) => {
+                        println!("\nThe API returned no secret; set one with --secret on update.")
+                    }
+                    (false, _) => {}
+                }
+            }
+        }
+        WebhooksCommand::Update {
+            id,
+            endpoint,
+            output: out,
+        } => {
+            let updated = service.update(&id, config(endpoint)?).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::integration_json(&updated))?
+                );
+            } else {
+                println!("{}", output::integrations(std::slice::from_ref(&updated)));
+            }
+        }
+        WebhooksCommand::Delete { id, output: out } => {
+            let deleted = service.delete(&id).await?;
+            if out.json {
+                println!(
+                    "{}",
+                    json!({"id": id, "success": deleted.success, "message": deleted.message})
+                );
+            } else if deleted.success {
+                println!("Deleted webhook {id}.");
+            } else {
+                println!("The API did not delete webhook {id}: {}", deleted.message);
+                return Ok(ExitCode::from(crate::EXIT_ERROR));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
+    let method: DeliveryMethod = endpoint
+        .method
+        .parse()
+        .with_context(|| format!("--method {:?}", endpoint.method))?;
+    let url = reqwest::Url::parse(&endpoint.url).with_context(|| {
+        format!(
+            "invalid --url {:?}: give a full URL like https://example.com/webhook",
+            endpoint.url
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        anyhow::bail!(
+            "invalid --url {:?}: it must start with https:// (or http://)",
+            endpoint.url
+        );
+    }
+    let mut config = WebhookConfig::new(endpoint.url).method(method);
+    if let Some(secret) = endpoint.secret {
+        config = config.secret(secret);
+    }
+    Ok(config)
+}

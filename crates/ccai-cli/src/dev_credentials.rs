@@ -1,0 +1,147 @@
+//! The development client id and secret that `ccai listen` creates and `ccai trigger` reuses, so
+//! the two work together on a fresh machine with no configuration.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// Overrides the folder the credentials live in (default: the user's config directory + `ccai`).
+pub const CONFIG_DIR_ENV: &str = "CCAI_CONFIG_DIR";
+const FILE_NAME: &str = "dev-credentials.json";
+/// The client id used when none is configured.
+pub const DEV_CLIENT_ID: &str = "ccai-dev";
+/// Where `trigger` sends when neither `--to` nor a running listener says otherwise.
+pub const DEFAULT_LISTEN_URL: &str = "http://127.0.0.1:8080/webhook";
+
+/// The stored development settings.
+#[derive(Debug, Clone)]
+pub struct DevCredentials {
+    pub client_id: String,
+    pub secret: String,
+    /// The URL the last `ccai listen` announced.
+    pub listen_url: Option<String>,
+}
+
+pub fn config_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    dirs::config_dir().map(|d| d.join("ccai")).context(
+        "cannot find your config directory: set CCAI_CONFIG_DIR to a folder ccai may write to",
+    )
+}
+
+pub fn path() -> Result<PathBuf> {
+    Ok(config_dir()?.join(FILE_NAME))
+}
+
+/// Reads the stored credentials, if any.
+pub fn load() -> Result<Option<DevCredentials>> {
+    let path = path()?;
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let value: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON: delete it and run `ccai listen` again",
+            path.display()
+        )
+    })?;
+    let field = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+    match (field("client_id"), field("secret")) {
+        (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => {
+            Ok(Some(DevCredentials {
+                client_id,
+                secret,
+                listen_url: field("listen_url"),
+            }))
+        }
+        _ => bail!(
+            "{} lacks client_id or secret: delete it and run `ccai listen` again",
+            path.display()
+        ),
+    }
+}
+
+/// The stored credentials, created (random secret, owner-only file) when there are none.
+/// Returns them and whether they were just created.
+pub fn load_or_create() -> Result<(DevCredentials, bool)> {
+    if let Some(existing) = load()? {
+        return Ok((existing, false));
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot get random bytes for a secret: {e}"))?;
+    let secret = format!("whsec_dev_{}", hex(&bytes));
+    let credentials = DevCredentials {
+        client_id: DEV_CLIENT_ID.to_owned(),
+        secret,
+        listen_url: None,
+    };
+    save(&credentials)?;
+    Ok((credentials, true))
+}
+
+/// Writes the credentials with mode 0600 (the folder 0700) on Unix.
+pub fn save(credentials: &DevCredentials) -> Result<()> {
+    let path = path()?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    create_private_dir(dir)?;
+    let body = json!({
+        "client_id": credentials.client_id,
+        "secret": credentials.secret,
+        "listen_url": credentials.listen_url,
+    });
+    let tmp = dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
+    {
+        let mut file =
+            private_file(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        file.write_all(format!("{body:#}\n").as_bytes())
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))
+}
+
+#[cfg(unix)]
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn private_file(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+}

@@ -1,0 +1,80 @@
+//! `ccai`: the CloudContactAI webhooks command line. Thin over the `ccai` library.
+
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+mod dev_credentials;
+mod output;
+mod sample_events;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit code for "ran fine, but the answer is no" (a signature that does not verify).
+pub const EXIT_NO: u8 = 1;
+/// Exit code for errors (bad input, unreachable server, API errors).
+pub const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    // `.env` fills only what the environment does not set, so flags > environment > .env.
+    let dotenv_problem = match dotenvy::dotenv() {
+        Err(e) if !e.not_found() => Some(e.to_string()),
+        _ => None,
+    };
+    let cli = Cli::parse();
+    if let Some(problem) = dotenv_problem {
+        eprintln!("warning: ignoring .env: {problem}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Webhooks(command) => commands::webhooks::run(&cli.account, command).await,
+        Command::Sign { event_hash, secret } => {
+            commands::sign::run(&cli.account, &secret, &event_hash)
+        }
+        Command::Verify {
+            signature,
+            event_hash,
+            body,
+            secret,
+        } => commands::verify::run(&cli.account, &secret, &signature, event_hash, body),
+        Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
+        Command::Listen(args) => commands::listen::run(&cli.account, args).await,
+    }
+}
+
+/// The error and its causes on one line ("context: cause: cause").
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line.replace('\n', " ")
+}

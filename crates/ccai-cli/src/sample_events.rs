@@ -1,0 +1,139 @@
+//! Realistic deliveries of each event type, as `ccai trigger` sends them (PROTOCOL.md §2).
+
+use anyhow::{bail, Result};
+use ccai::webhook::WebhookEventType;
+use serde_json::{json, Map, Value};
+
+/// The `data` of a plausible delivery of `event_type`.
+pub fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Value>> {
+    let common = json!({
+        "SmsSid": 12345,
+        "MessageStatus": "DELIVERED",
+        "To": "+14155550100",
+        "Message": "Hello John, your appointment is confirmed for tomorrow at 10am.",
+        "CustomData": "order-42",
+        "ClientExternalId": "customer-7",
+        "CampaignId": 98765,
+        "CampaignTitle": "Appointment reminders",
+    });
+    let Value::Object(mut data) = common else {
+        bail!("internal: sample is not an object");
+    };
+    let extra = match event_type {
+        WebhookEventType::MessageSent => json!({"Segments": 1, "TotalPrice": 0.0079}),
+        WebhookEventType::MessageIncoming | WebhookEventType::MessageReceived => json!({
+            "SmsSid": 0,
+            "MessageStatus": "RECEIVED",
+            "From": "+14155550100",
+            "To": "+14155550199",
+            "Message": "Yes, see you then!",
+            "CustomData": "",
+        }),
+        WebhookEventType::MessageExcluded => json!({
+            "SmsSid": 0,
+            "MessageStatus": "EXCLUDED",
+            "ExcludedReason": "Contact opted out",
+        }),
+        WebhookEventType::MessageErrorCarrier => json!({
+            "MessageStatus": "FAILED",
+            "ErrorCode": "30008",
+            "ErrorMessage": "Unknown destination handset",
+            "ErrorType": "carrier",
+        }),
+        WebhookEventType::MessageErrorCloudcontact => json!({
+            "MessageStatus": "FAILED",
+            "ErrorCode": "CCAI-001",
+            "ErrorMessage": "Insufficient account balance",
+            "ErrorType": "cloudcontact",
+        }),
+        other => bail!(
+            "unknown event type {:?}: use one of {}",
+            other.as_str(),
+            known_types().join(", ")
+        ),
+    };
+    if let Value::Object(extra) = extra {
+        data.extend(extra);
+    }
+    Ok(data)
+}
+
+pub fn known_types() -> Vec<&'static str> {
+    vec![
+        "message.sent",
+        "message.incoming",
+        "message.received",
+        "message.excluded",
+        "message.error.carrier",
+        "message.error.cloudcontact",
+    ]
+}
+
+/// Applies `KEY=VALUE` overrides. A value replacing a number (or a new key) that reads as a JSON
+/// number, boolean or null keeps that type; anything else is a string.
+pub fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String]) -> Result<()> {
+    for item in overrides {
+        let Some((key, raw)) = item.split_once('=') else {
+            bail!("--set {item:?}: expected KEY=VALUE, e.g. --set To=+14155550123");
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            bail!("--set {item:?}: the key is empty");
+        }
+        let keep_string = matches!(data.get(key), Some(Value::String(_)));
+        let value = match serde_json::from_str::<Value>(raw) {
+            Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) if !keep_string => v,
+            _ => Value::String(raw.to_owned()),
+        };
+        data.insert(key.to_owned(), value);
+    }
+    Ok(())
+}
+
+/// A random 32-hex-character event hash.
+pub fn random_event_hash() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot get random bytes for an event hash: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_type_has_a_sample_that_types_cleanly() {
+        for name in known_types() {
+            let event_type = WebhookEventType::from(name);
+            let data = data_for(&event_type).unwrap();
+            let event = ccai::webhook::WebhookEvent {
+                event_type,
+                data,
+                event_hash: "h".into(),
+            };
+            assert!(event.typed_data().is_ok(), "{name}");
+        }
+        assert!(data_for(&WebhookEventType::from("sms.sent")).is_err());
+    }
+
+    #[test]
+    fn overrides_keep_types() {
+        let mut data = data_for(&WebhookEventType::MessageSent).unwrap();
+        apply_overrides(
+            &mut data,
+            &[
+                "CampaignId=7".into(),
+                "To=+1555".into(),
+                "Message=42".into(),
+                "New=x=y".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(data["CampaignId"], json!(7));
+        assert_eq!(data["To"], json!("+1555"));
+        assert_eq!(data["Message"], json!("42"));
+        assert_eq!(data["New"], json!("x=y"));
+        assert!(apply_overrides(&mut data, &["nokey".into()]).is_err());
+    }
+}

@@ -1,0 +1,171 @@
+//! `ccai sign` and `ccai verify` against the official SDKs' signature vectors.
+
+mod common;
+
+use common::{run, stderr, stdout, Sandbox};
+use serde_json::Value;
+
+fn vectors() -> Value {
+    serde_json::from_str(include_str!(
+        "../../ccai/tests/fixtures/signature-vectors.json"
+    ))
+    .expect("fixture")
+}
+
+#[tokio::test]
+async fn sign_reproduces_every_valid_vector() {
+    let sandbox = Sandbox::new();
+    for case in vectors()["valid"].as_array().unwrap() {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["sign", "--event-hash", case["eventHash"].as_str().unwrap()])
+            .args(["--client-id", case["clientId"].as_str().unwrap()])
+            .env("CCAI_WEBHOOK_SECRET", case["secret"].as_str().unwrap());
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), case["signature"].as_str().unwrap());
+    }
+}
+
+#[tokio::test]
+async fn verify_accepts_valid_and_rejects_invalid_vectors() {
+    let sandbox = Sandbox::new();
+    let all = vectors();
+    for (section, expect_ok) in [("valid", true), ("invalid", false)] {
+        for case in all[section].as_array().unwrap() {
+            let (client_id, secret) = (
+                case["clientId"].as_str().unwrap(),
+                case["secret"].as_str().unwrap(),
+            );
+            let mut cmd = sandbox.ccai();
+            cmd.args(["verify", "--signature", case["signature"].as_str().unwrap()])
+                .args(["--event-hash", case["eventHash"].as_str().unwrap()])
+                .args(["--client-id", client_id, "--secret", secret]);
+            let out = run(cmd).await;
+            let what = format!("{section} {case}: {}{}", stdout(&out), stderr(&out));
+            if expect_ok {
+                assert_eq!(out.status.code(), Some(0), "{what}");
+                assert!(stdout(&out).starts_with("verified"), "{what}");
+            } else if client_id.is_empty() || secret.is_empty() || case["eventHash"] == "" {
+                // Empty settings: refused with an error (exit 2), or a reason (exit 1); never 0.
+                assert_ne!(out.status.code(), Some(0), "{what}");
+            } else {
+                assert_eq!(out.status.code(), Some(1), "{what}");
+                assert!(stdout(&out).starts_with("not verified: "), "{what}");
+            }
+            // The secret is never echoed.
+            if secret.len() > 3 {
+                assert!(
+                    !stdout(&out).contains(secret) && !stderr(&out).contains(secret),
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn verify_a_body_file() {
+    let sandbox = Sandbox::new();
+    let body =
+        br#"{"eventType":"message.sent","data":{"To":"+1"},"eventHash":"event-hash-abc123"}"#;
+    let file = sandbox.path().join("delivery.json");
+    std::fs::write(&file, body).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "verify",
+        "--signature",
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        "--body",
+    ])
+    .arg(&file)
+    .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "verified: message.sent event-hash-abc123"
+    );
+
+    // A legacy body cannot verify, and says why.
+    std::fs::write(&file, br#"{"smsSid":1,"to":"+1","messageStatus":"SENT"}"#).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "verify",
+        "--signature",
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        "--body",
+    ])
+    .arg(&file)
+    .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("legacy"), "{}", stdout(&out));
+
+    // A missing file is an error, not a "no".
+    let mut cmd = sandbox.ccai();
+    cmd.args(["verify", "--signature", "x", "--body", "nope.json"])
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot read body file nope.json"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn settings_come_from_a_dotenv_file_below_the_environment() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "CCAI_CLIENT_ID=client-123\nCCAI_WEBHOOK_SECRET=test-secret\n",
+    )
+    .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"]);
+    let out = run(cmd).await;
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        "{}",
+        stderr(&out)
+    );
+
+    // The environment wins over .env, and a flag over both.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .env("CCAI_CLIENT_ID", "test-client-id");
+    let out = run(cmd).await;
+    assert_eq!(
+        stdout(&out).trim(),
+        "uruPvatdCMhXXFpN/N7XTxXCjNfrqRLlK+UrQgyCURQ="
+    );
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "sign",
+        "--event-hash",
+        "event-hash-abc123",
+        "--client-id",
+        "client-123",
+    ])
+    .env("CCAI_CLIENT_ID", "test-client-id");
+    let out = run(cmd).await;
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+}
+
+#[tokio::test]
+async fn sign_without_a_secret_says_what_to_do() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "h"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.starts_with("error: no webhook secret"), "{err}");
+    assert!(err.contains("CCAI_WEBHOOK_SECRET"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -1,0 +1,354 @@
+//! `ccai webhooks …` against a local stand-in for the CloudContactAI API.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{closed_port, recorder, run, stderr, stdout, Recorded, Recorder, Sandbox};
+use serde_json::{json, Value};
+
+const KEY: &str = "sk-test-very-secret-key";
+
+fn integration(id: Value, secret: Option<&str>) -> Value {
+    let mut v = json!({"id": id, "url": "https://example.com/hook", "method": "POST", "integrationType": "ALL"});
+    if let Some(s) = secret {
+        v["secretKey"] = json!(s);
+    }
+    v
+}
+
+/// A fake API answering like CloudContactAI's integrations endpoints.
+async fn fake_api() -> Recorder {
+    recorder(|r: &Recorded| match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/api/v1/client/1231/integration") => (
+            StatusCode::OK,
+            json!([
+                integration(json!(42), Some("whsec-listed")),
+                integration(json!("43"), None)
+            ])
+            .to_string(),
+        ),
+        ("GET", "/api/v1/client/1231/integration/42") => (
+            StatusCode::OK,
+            integration(json!(42), Some("whsec-listed")).to_string(),
+        ),
+        ("GET", _) => (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.into()),
+        ("POST", "/api/v1/client/1231/integration") => {
+            let sent = r.json();
+            let item = &sent[0];
+            let mut answer = integration(
+                item.get("id").cloned().unwrap_or(json!(77)),
+                Some("whsec-generated-once"),
+            );
+            answer["url"] = item["url"].clone();
+            answer["method"] = item["method"].clone();
+            (StatusCode::OK, json!([answer]).to_string())
+        }
+        ("DELETE", "/api/v1/client/1231/integration/42") => (
+            StatusCode::OK,
+            json!({"success": true, "message": "deleted"}).to_string(),
+        ),
+        _ => (StatusCode::NOT_FOUND, "{}".into()),
+    })
+    .await
+}
+
+fn ccai(sandbox: &Sandbox, api: &Recorder, args: &[&str]) -> std::process::Command {
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "--base-url",
+        &format!("{}/api", api.url),
+        "--client-id",
+        "1231",
+    ])
+    .env("CCAI_API_KEY", KEY)
+    .args(args);
+    cmd
+}
+
+fn last(api: &Recorder) -> Recorded {
+    api.requests
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a request")
+}
+
+fn assert_auth(r: &Recorded) {
+    assert_eq!(
+        r.header("authorization").as_deref(),
+        Some(&*format!("Bearer {KEY}"))
+    );
+}
+
+#[tokio::test]
+async fn list_as_table_and_json() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("ID") && lines[0].contains("URL") && lines[0].contains("SECRET"));
+    assert!(
+        lines[1].starts_with("42 ")
+            && lines[1].contains("https://example.com/hook")
+            && lines[1].contains("set")
+    );
+    assert!(lines[2].starts_with("43 ") && lines[2].trim_end().ends_with('-'));
+    assert!(
+        !text.contains("whsec-listed"),
+        "a table never shows secrets"
+    );
+    let r = last(&api);
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("GET", "/api/v1/client/1231/integration")
+    );
+    assert_auth(&r);
+
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list", "--json"])).await;
+    let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(listed[0]["id"], json!(42));
+    assert_eq!(listed[1]["id"], json!(43));
+    assert_eq!(listed[0]["url"], "https://example.com/hook");
+    assert!(
+        listed[0].get("secretKey").is_none(),
+        "list --json leaves secrets out"
+    );
+}
+
+#[tokio::test]
+async fn get_one() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let out = run(ccai(&sandbox, &api, &["webhooks", "get", "42", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["id"], 42);
+    assert_eq!(last(&api).path, "/api/v1/client/1231/integration/42");
+
+    let out = run(ccai(&sandbox, &api, &["webhooks", "get", "42"])).await;
+    assert!(stdout(&out).lines().nth(1).unwrap().starts_with("42 "));
+
+    let out = run(ccai(&sandbox, &api, &["webhooks", "get", "999"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("404"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[tokio::test]
+async fn register_shows_the_generated_secret_once() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &["webhooks", "register", "--url", "https://example.com/new"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("whsec-generated-once"), "{text}");
+    assert!(text.contains("store it"), "{text}");
+    let r = last(&api);
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/api/v1/client/1231/integration")
+    );
+    assert_auth(&r);
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(
+        r.json(),
+        json!([{"url": "https://example.com/new", "method": "POST", "integrationType": "ALL"}]),
+        "no secretKey when none is given"
+    );
+
+    // --print-secret prints only the secret.
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/new",
+            "--print-secret",
+            "--method",
+            "PUT",
+        ],
+    ))
+    .await;
+    assert_eq!(stdout(&out), "whsec-generated-once\n");
+    assert_eq!(last(&api).json()[0]["method"], "PUT");
+
+    // With a secret, it is sent and not echoed back as "generated".
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/new",
+            "--secret",
+            "mine",
+            "--json",
+        ],
+    ))
+    .await;
+    assert!(out.status.success());
+    assert_eq!(last(&api).json()[0]["secretKey"], "mine");
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["id"], 77);
+}
+
+#[tokio::test]
+async fn update_sends_an_integer_id_and_refuses_others() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "42",
+            "--url",
+            "https://example.com/moved",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = last(&api);
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("POST", "/api/v1/client/1231/integration")
+    );
+    assert_eq!(
+        r.json(),
+        json!([{"id": 42, "url": "https://example.com/moved", "method": "POST", "integrationType": "ALL"}])
+    );
+    assert!(stdout(&out).contains("https://example.com/moved"));
+
+    let before = api.requests.lock().unwrap().len();
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "abc",
+            "--url",
+            "https://example.com/x",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("abc"), "{}", stderr(&out));
+    assert_eq!(
+        api.requests.lock().unwrap().len(),
+        before,
+        "nothing sent for a bad id"
+    );
+}
+
+#[tokio::test]
+async fn delete_in_both_forms() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let out = run(ccai(&sandbox, &api, &["webhooks", "delete", "42"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "Deleted webhook 42.");
+    let r = last(&api);
+    assert_eq!(
+        (r.method.as_str(), r.path.as_str()),
+        ("DELETE", "/api/v1/client/1231/integration/42")
+    );
+    assert_auth(&r);
+
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &["webhooks", "delete", "42", "--json"],
+    ))
+    .await;
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        shown,
+        json!({"id": "42", "success": true, "message": "deleted"})
+    );
+}
+
+#[tokio::test]
+async fn errors_are_one_clear_line_without_the_key() {
+    let sandbox = Sandbox::new();
+    let unauthorized = recorder(|_| {
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid token"}"#.into(),
+        )
+    })
+    .await;
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["webhooks".into(), "list".into()], "401"),
+        (
+            vec![
+                "--base-url".into(),
+                format!("http://127.0.0.1:{}/api", closed_port()),
+                "webhooks".into(),
+                "list".into(),
+            ],
+            "connect",
+        ),
+        (
+            vec![
+                "webhooks".into(),
+                "register".into(),
+                "--url".into(),
+                "not a url".into(),
+            ],
+            "invalid --url",
+        ),
+        (
+            vec![
+                "webhooks".into(),
+                "register".into(),
+                "--url".into(),
+                "https://x.example".into(),
+                "--method".into(),
+                "GET".into(),
+            ],
+            "POST or PUT",
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_BASE_URL", format!("{}/api", unauthorized.url))
+            .args(["--client-id", "1231"])
+            .env("CCAI_API_KEY", KEY)
+            .args(&args);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.to_lowercase().contains(&expect.to_lowercase()),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(!err.contains(KEY) && !stdout(&out).contains(KEY));
+        assert!(!err.contains("panicked") && !err.contains("backtrace"));
+    }
+
+    // Missing credentials say which and how to set them.
+    for (env, missing) in [
+        (vec![], "client id"),
+        (vec![("CCAI_CLIENT_ID", "1231")], "API key"),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["webhooks", "list"]).envs(env);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(missing), "{}", stderr(&out));
+    }
+}
