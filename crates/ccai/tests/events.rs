@@ -379,3 +379,20 @@ fn webhook_ids_accept_numbers_and_strings() {
     let d: WebhookDeleteResponse = serde_json::from_str(r#"{"success":true}"#).unwrap();
     assert_eq!(d, WebhookDeleteResponse::new(true, ""));
 }
+
+#[test]
+fn deserialising_a_webhook_event_applies_the_same_checks() {
+    let ok: WebhookEvent =
+        serde_json::from_str(r#"{"eventType":"message.sent","data":{},"eventHash":"h"}"#).unwrap();
+    assert_eq!(ok.event_hash, "h");
+    let err = serde_json::from_str::<WebhookEvent>(
+        r#"{"eventType":"message.sent","data":{},"eventHash":""}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("`eventHash` must not be empty"),
+        "{err}"
+    );
+    let err = serde_json::from_str::<WebhookEvent>(r#"{"smsSid":1,"to":"+1"}"#).unwrap_err();
+    assert!(err.to_string().contains("legacy"), "{err}");
+}

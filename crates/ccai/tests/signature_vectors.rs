@@ -148,6 +148,15 @@ fn verifier_refuses_to_be_built_open() {
         Verifier::with_secrets("c", ["a", ""]).unwrap_err(),
         ConfigError::EmptySecret
     );
+    // A trailing newline read from a file would make every delivery fail: refuse it up front.
+    assert_eq!(
+        Verifier::new("c", "secret\n").unwrap_err(),
+        ConfigError::Whitespace("webhook secret")
+    );
+    assert_eq!(
+        Verifier::new(" 1231", "s").unwrap_err(),
+        ConfigError::Whitespace("client id")
+    );
 }
 
 #[test]

@@ -128,8 +128,9 @@ pub(crate) fn is_retryable(method: Method, failure: Failure) -> bool {
 /// Parses a `Retry-After` value: delay seconds, or an HTTP date (a date in the past means now).
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many digits for u64 still means "a very long time" (capped by the policy).
+        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -138,6 +139,14 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_retry_after_is_a_long_wait_not_a_parse_failure() {
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", SystemTime::UNIX_EPOCH),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
 
     #[test]
     fn what_is_retried() {

@@ -46,6 +46,9 @@ impl Transport {
         authorization.set_sensitive(true);
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // A redirected POST becomes a GET of the list, whose first element would be mistaken
+            // for the result: a 3xx is an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ClientError::Setup(Box::new(e)))?;
         Ok(Self {
@@ -71,6 +74,8 @@ impl Transport {
         body: Option<serde_json::Value>,
     ) -> Result<Option<serde_json::Value>, ClientError> {
         let url = format!("{}{}", self.base_url, path);
+        // Secrets the request carries: an API that echoes the request must not put them in errors.
+        let sent_secrets = body.as_ref().map(secrets_in).unwrap_or_default();
         let body = match body {
             Some(value) => {
                 Some(
@@ -86,7 +91,10 @@ impl Transport {
         let mut retry = 0;
         loop {
             tracing::debug!(%method, path, attempt = retry + 1, "sending management API request");
-            let failed = match self.attempt(method, &url, path, body.clone()).await {
+            let failed = match self
+                .attempt(method, &url, path, body.clone(), &sent_secrets)
+                .await
+            {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
@@ -113,6 +121,7 @@ impl Transport {
         url: &str,
         path: &str,
         body: Option<Vec<u8>>,
+        sent_secrets: &[String],
     ) -> Result<Option<serde_json::Value>, AttemptError> {
         let mut request = self
             .http
@@ -155,7 +164,10 @@ impl Transport {
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
         // The status is what matters; a body that cannot be read is reported as empty.
         let bytes = response.bytes().await.unwrap_or_default();
-        let text = self.redact(&String::from_utf8_lossy(&bytes));
+        let mut text = self.redact(&String::from_utf8_lossy(&bytes));
+        for secret in sent_secrets {
+            text = redact(&text, secret);
+        }
         Err(AttemptError {
             error: ApiError::new(method, path, status.as_u16(), &text).into(),
             failure: Failure::Status(status.as_u16()),
@@ -197,13 +209,37 @@ impl Transport {
 
     /// `text` with every occurrence of the API key replaced, in case a server echoes it.
     fn redact(&self, text: &str) -> String {
-        let key = self.api_key.expose_secret();
-        if key.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(key, "[REDACTED]")
+        redact(text, self.api_key.expose_secret())
+    }
+}
+
+/// `text` with `secret` replaced, both verbatim and JSON-escaped (as an echoing API would show it).
+fn redact(text: &str, secret: &str) -> String {
+    if secret.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = text.replace(secret, "[REDACTED]");
+    if let Ok(quoted) = serde_json::to_string(secret) {
+        let escaped = &quoted[1..quoted.len() - 1];
+        if escaped != secret {
+            out = out.replace(escaped, "[REDACTED]");
         }
     }
+    out
+}
+
+/// The `secretKey` values in a request body (an object or an array of objects).
+fn secrets_in(body: &serde_json::Value) -> Vec<String> {
+    let objects: Vec<&serde_json::Value> = match body {
+        serde_json::Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    objects
+        .into_iter()
+        .filter_map(|o| o.get("secretKey")?.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl fmt::Debug for Transport {

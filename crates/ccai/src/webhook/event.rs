@@ -21,7 +21,11 @@ use super::event_type::WebhookEventType;
 /// assert_eq!(event.data["To"], "+14155550100");
 /// # Ok::<(), ccai::webhook::ParseError>(())
 /// ```
+///
+/// Deserialising a `WebhookEvent` (e.g. with axum's `Json`) applies the same checks as
+/// [`parse_event`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "Wire")]
 pub struct WebhookEvent {
     /// What happened (`eventType`).
     #[serde(rename = "eventType")]
@@ -128,7 +132,7 @@ pub enum LegacyShape {
 /// The top-level shape, read in one pass without building a map of the whole body. Unknown keys are
 /// skipped; the legacy markers are only noted as present.
 #[derive(Deserialize)]
-struct Wire {
+pub(crate) struct Wire {
     #[serde(rename = "eventType", default, deserialize_with = "present")]
     event_type: Option<Value>,
     #[serde(default, deserialize_with = "present")]
@@ -174,7 +178,18 @@ pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent, ParseError> {
         return Err(classify_non_object(text));
     }
     let wire: Wire = serde_json::from_str(text).map_err(json_error)?;
+    WebhookEvent::try_from(wire)
+}
 
+impl TryFrom<Wire> for WebhookEvent {
+    type Error = ParseError;
+
+    fn try_from(wire: Wire) -> Result<Self, ParseError> {
+        validate(wire)
+    }
+}
+
+fn validate(wire: Wire) -> Result<WebhookEvent, ParseError> {
     let event_type = match wire.event_type {
         Some(Value::String(s)) => WebhookEventType::from(s),
         Some(other) => return Err(wrong_type("eventType", "a string", &other)),

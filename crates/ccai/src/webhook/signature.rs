@@ -68,7 +68,7 @@ pub fn verify_signature(signature: &str, client_id: &str, event_hash: &str, secr
     mac.update(client_id.as_bytes());
     mac.update(b":");
     mac.update(event_hash.as_bytes());
-    matches_mac(signature.as_bytes(), mac)
+    matches_mac(signature.as_bytes(), mac).into()
 }
 
 /// HMAC state keyed with `secret`. Any key length is valid for HMAC, so this cannot fail.
@@ -87,14 +87,14 @@ fn encode_mac(mac: HmacSha256) -> String {
 ///
 /// Comparing the encoded strings (rather than decoding the presented one) rejects every alternative
 /// encoding of the right MAC: unpadded, url-safe, non-canonical trailing bits.
-pub(crate) fn matches_mac(presented: &[u8], mac: HmacSha256) -> bool {
+pub(crate) fn matches_mac(presented: &[u8], mac: HmacSha256) -> subtle::Choice {
     let mut expected = [0u8; SIGNATURE_LEN];
     let written = STANDARD
         .encode_slice(mac.finalize().into_bytes(), &mut expected)
         .unwrap_or(0);
     // `ct_eq` on slices of different lengths is false without looking at contents; the length of a
     // signature is public (always 44), so that early answer leaks nothing.
-    written == SIGNATURE_LEN && bool::from(presented.ct_eq(&expected[..]))
+    presented.ct_eq(&expected[..written])
 }
 
 /// Whether `s` has the form of a signature: 43 standard base64 characters and one `=`.

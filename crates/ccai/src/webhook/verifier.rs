@@ -20,6 +20,12 @@ pub enum ConfigError {
     /// One of the secrets is empty.
     #[error("a webhook secret is empty: an empty secret would accept forged signatures")]
     EmptySecret,
+    /// The client id or a secret starts or ends with whitespace (a copy-paste or file newline):
+    /// nothing CloudContactAI signs would verify.
+    #[error(
+        "the {0} starts or ends with whitespace: remove it (often a trailing newline from a file)"
+    )]
+    Whitespace(&'static str),
 }
 
 /// Why a delivery did not verify. Messages never contain the signature, a secret or the payload.
@@ -73,10 +79,7 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier for `client_id` with one secret. Errors on an empty client id or secret.
     pub fn new(client_id: impl Into<String>, secret: impl AsRef<str>) -> Result<Self, ConfigError> {
-        let client_id = client_id.into();
-        if client_id.is_empty() {
-            return Err(ConfigError::EmptyClientId);
-        }
+        let client_id = checked_client_id(client_id.into())?;
         Self {
             client_id,
             prefixed: Vec::with_capacity(1),
@@ -90,10 +93,7 @@ impl Verifier {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let client_id = client_id.into();
-        if client_id.is_empty() {
-            return Err(ConfigError::EmptyClientId);
-        }
+        let client_id = checked_client_id(client_id.into())?;
         let mut verifier = Self {
             client_id,
             prefixed: Vec::new(),
@@ -112,6 +112,9 @@ impl Verifier {
         let secret = secret.as_ref();
         if secret.is_empty() {
             return Err(ConfigError::EmptySecret);
+        }
+        if secret.trim() != secret {
+            return Err(ConfigError::Whitespace("webhook secret"));
         }
         let mut mac = keyed(secret);
         mac.update(self.client_id.as_bytes());
@@ -146,13 +149,13 @@ impl Verifier {
         if !is_well_formed(signature) {
             return Err(VerifyError::MalformedSignature);
         }
-        let mut matched = false;
+        let mut matched = subtle::Choice::from(0);
         for prefixed in &self.prefixed {
             let mut mac = prefixed.clone();
             mac.update(event_hash.as_bytes());
             matched |= matches_mac(signature, mac);
         }
-        if matched {
+        if bool::from(matched) {
             Ok(())
         } else {
             Err(VerifyError::Mismatch)
@@ -181,6 +184,16 @@ impl Verifier {
         let event = parse_event(body)?;
         self.verify_bytes(signature, &event.event_hash)?;
         Ok(event)
+    }
+}
+
+fn checked_client_id(client_id: String) -> Result<String, ConfigError> {
+    if client_id.is_empty() {
+        Err(ConfigError::EmptyClientId)
+    } else if client_id.trim() != client_id {
+        Err(ConfigError::Whitespace("client id"))
+    } else {
+        Ok(client_id)
     }
 }
 

@@ -320,3 +320,43 @@ fn debug_never_shows_the_api_key() {
     let shown = format!("{legacy:?}");
     assert!(!shown.contains(API_KEY), "{shown}");
 }
+
+#[tokio::test]
+async fn a_redirect_is_an_error_not_a_silent_get() {
+    // Following a 302 would turn the POST into a GET of the list and report its first element.
+    let api = FakeApi::start(vec![
+        Reply::empty(302).with_header("location", crate::INTEGRATIONS),
+        Reply::json(
+            200,
+            json!([{"id": 1, "url": "https://someone-else.example/old"}]),
+        ),
+    ])
+    .await;
+    let err = client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/new").secret("s"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(302));
+    assert_eq!(api.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn an_echoed_webhook_secret_is_not_in_the_error() {
+    let secret = "whsec-very/secret\"value";
+    let echoed =
+        serde_json::to_string(&json!({"error": "bad url", "request": [{"secretKey": secret}]}))
+            .unwrap();
+    let api = FakeApi::start(vec![Reply::text(400, &echoed)]).await;
+    let err = client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/x").secret(secret))
+        .await
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("whsec-very"),
+        "webhook secret leaked: {shown}"
+    );
+    assert!(shown.contains("[REDACTED]"), "{shown}");
+}

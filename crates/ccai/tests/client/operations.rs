@@ -361,3 +361,21 @@ fn the_public_types_can_cross_threads() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = ClientError::MissingApiKey.into();
     assert!(boxed.to_string().contains("CCAI_API_KEY"));
 }
+
+#[tokio::test]
+async fn request_bodies_keep_the_sdks_field_order() {
+    // PROTOCOL.md §1: id, url, method, integrationType, secretKey, in this order, byte for byte.
+    let api = FakeApi::start(vec![Reply::json(200, json!([{"id": 5, "url": "u"}]))]).await;
+    client_for(&api)
+        .webhook()
+        .update(
+            "5",
+            WebhookConfig::new("https://example.com/hook").secret("s"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::str::from_utf8(&api.only_request().body).unwrap(),
+        r#"[{"id":5,"url":"https://example.com/hook","method":"POST","integrationType":"ALL","secretKey":"s"}]"#
+    );
+}
