@@ -1,0 +1,314 @@
+//! `ccai listen` with `ccai trigger`, end to end: the real binary, real HTTP on 127.0.0.1.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use common::{closed_port, recorder, run, stderr, stdout, Sandbox};
+use serde_json::Value;
+
+/// Generous: the machine may be busy; nothing here measures time.
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Listening {
+    child: Child,
+    url: String,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+    banner: Vec<String>,
+}
+
+impl Listening {
+    fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ccai listen");
+        let out = lines(child.stdout.take().expect("stdout"));
+        let err = lines(child.stderr.take().expect("stderr"));
+        let mut banner = Vec::new();
+        let url = loop {
+            let line = err.recv_timeout(WAIT).unwrap_or_else(|_| {
+                panic!("listen did not announce its address; it said: {banner:?}")
+            });
+            banner.push(line.clone());
+            if let Some(url) = line.strip_prefix("Listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        Self { child, url, out, err, banner }
+    }
+
+    fn next_line(&self) -> String {
+        self.out.recv_timeout(WAIT).expect("a line from listen")
+    }
+
+    fn no_line(&self) -> Option<String> {
+        self.out.recv_timeout(Duration::from_millis(300)).ok()
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn trigger(sandbox: &Sandbox, args: &[&str]) -> std::process::Command {
+    let mut cmd = sandbox.ccai();
+    cmd.arg("trigger").args(args);
+    cmd
+}
+
+const TYPES: [&str; 6] = [
+    "message.sent",
+    "message.incoming",
+    "message.received",
+    "message.excluded",
+    "message.error.carrier",
+    "message.error.cloudcontact",
+];
+
+#[tokio::test]
+async fn zero_configuration_listen_and_trigger_for_every_event_type() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &[]);
+    let banner = listen.banner.join("\n");
+    assert!(banner.contains("Created a development secret"), "{banner}");
+    assert!(banner.contains("Development secret:    whsec_dev_"), "{banner}");
+
+    // The development credentials are stored privately.
+    let file = sandbox.config_dir().join("dev-credentials.json");
+    let stored: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(stored["client_id"], "ccai-dev");
+    assert!(stored["secret"].as_str().unwrap().starts_with("whsec_dev_"));
+    assert_eq!(stored["listen_url"], listen.url.as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    for event_type in TYPES {
+        let out = run(trigger(&sandbox, &[event_type])).await;
+        assert!(out.status.success(), "{event_type}: {}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains(" -> 200 {\"success\":true}"), "{}", stdout(&out));
+        let line = listen.next_line();
+        assert!(line.contains(event_type), "{line}");
+    }
+    // Key fields per type show up.
+    let out = run(trigger(&sandbox, &["message.incoming", "--set", "Message=See you at 5"])).await;
+    assert!(out.status.success());
+    let line = listen.next_line();
+    assert!(line.contains("from=+14155550100") && line.contains("message=\"See you at 5\""), "{line}");
+}
+
+#[tokio::test]
+async fn a_second_listen_reuses_the_stored_secret() {
+    let sandbox = Sandbox::new();
+    let first = Listening::start(&sandbox, &[]);
+    let secret_line = |l: &Listening| {
+        l.banner.iter().find(|b| b.starts_with("Development secret:")).cloned().unwrap()
+    };
+    let secret = secret_line(&first);
+    drop(first);
+    let second = Listening::start(&sandbox, &[]);
+    assert_eq!(secret_line(&second), secret);
+    assert!(!second.banner.join("\n").contains("Created"));
+}
+
+#[tokio::test]
+async fn bad_and_missing_signatures_are_rejected_and_reported() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &[]);
+
+    let out = run(trigger(&sandbox, &["message.sent", "--secret", "not-the-dev-secret"])).await;
+    assert_eq!(out.status.code(), Some(2), "a rejected delivery is a failed trigger");
+    assert!(stdout(&out).contains(" -> 401 "), "{}", stdout(&out));
+    let line = listen.next_line();
+    assert!(line.contains("REJECTED 401"), "{line}");
+    assert!(line.contains("signature does not match"), "{line}");
+    assert!(!line.contains("not-the-dev-secret"));
+
+    let response = reqwest::Client::new()
+        .post(&listen.url)
+        .header("content-type", "application/json")
+        .body(r#"{"eventType":"message.sent","data":{},"eventHash":"abc"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let line = listen.next_line();
+    assert!(line.contains("REJECTED 400") && line.contains("X-CCAI-Signature"), "{line}");
+
+    let response = reqwest::Client::new().get(&listen.url).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(listen.next_line().contains("REJECTED 405"));
+}
+
+#[tokio::test]
+async fn json_lines() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &["--json"]);
+    let out = run(trigger(&sandbox, &["message.excluded", "--set", "ExcludedReason=Landline"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let line: Value = serde_json::from_str(&listen.next_line()).expect("a JSON line");
+    assert_eq!(line["status"], "received");
+    assert_eq!(line["eventType"], "message.excluded");
+    assert_eq!(line["data"]["ExcludedReason"], "Landline");
+    assert_eq!(line["eventHash"].as_str().unwrap().len(), 32);
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+
+    run(trigger(&sandbox, &["message.sent", "--secret", "wrong"])).await;
+    let line: Value = serde_json::from_str(&listen.next_line()).unwrap();
+    assert_eq!(line["status"], "rejected");
+    assert_eq!(line["code"], 401);
+}
+
+#[tokio::test]
+async fn forwards_the_exact_bytes_and_signature() {
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let listen = Listening::start(&sandbox, &["--forward-to", &format!("{}/hook", target.url)]);
+
+    // Unusual formatting and key order: forwarding must not re-serialise.
+    let body = "{ \"eventHash\" : \"fwd-1\",\n  \"data\": {\"To\": \"+1\", \"A\": 1.50},\n  \"eventType\": \"message.sent\" }";
+    let stored: Value = serde_json::from_slice(
+        &std::fs::read(sandbox.config_dir().join("dev-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    let signature = ccai::webhook::sign(
+        stored["client_id"].as_str().unwrap(),
+        "fwd-1",
+        stored["secret"].as_str().unwrap(),
+    );
+    let response = reqwest::Client::new()
+        .post(&listen.url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let line = listen.next_line();
+    assert!(line.contains("-> forwarded 200"), "{line}");
+
+    let received = target.requests.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].path, "/hook");
+    assert_eq!(received[0].method, "POST");
+    assert_eq!(&received[0].body[..], body.as_bytes());
+    assert_eq!(received[0].header("x-ccai-signature").as_deref(), Some(signature.as_str()));
+}
+
+#[tokio::test]
+async fn a_failed_forward_answers_5xx_so_the_sender_retries() {
+    let sandbox = Sandbox::new();
+    let down = format!("http://127.0.0.1:{}/hook", closed_port());
+    let listen = Listening::start(&sandbox, &["--forward-to", &down]);
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains(" -> 500 "), "{}", stdout(&out));
+    let line = listen.next_line();
+    assert!(line.contains("forward FAILED") && line.contains("cannot connect"), "{line}");
+
+    // A target answering 503 is a failure too.
+    let busy = recorder(|_| (StatusCode::SERVICE_UNAVAILABLE, "{}".into())).await;
+    let listen = Listening::start(&sandbox, &["--forward-to", &busy.url]);
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    assert!(stdout(&out).contains(" -> 500 "), "{}", stdout(&out));
+    assert!(listen.next_line().contains("answered 503"));
+}
+
+#[tokio::test]
+async fn events_filter_acknowledges_but_hides_other_types() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &["--events", "message.sent"]);
+    let out = run(trigger(&sandbox, &["message.incoming"])).await;
+    assert!(out.status.success(), "other types are still acknowledged");
+    assert_eq!(listen.no_line(), None);
+    run(trigger(&sandbox, &["message.sent"])).await;
+    assert!(listen.next_line().contains("message.sent"));
+}
+
+#[tokio::test]
+async fn repeats_are_acknowledged_once_processed() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &[]);
+    let out = run(trigger(&sandbox, &["message.sent", "--repeat", "3"])).await;
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).matches(" -> 200 ").count(), 3, "{}", stdout(&out));
+    // The callback runs once for the event; repeats are answered from the deduplicator.
+    assert!(listen.next_line().contains("message.sent"));
+    assert_eq!(listen.no_line(), None);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_stops_cleanly() {
+    let sandbox = Sandbox::new();
+    let mut listen = Listening::start(&sandbox, &[]);
+    let pid = listen.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = listen.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut rest = Vec::new();
+    while let Ok(line) = listen.err.recv_timeout(WAIT) {
+        rest.push(line);
+    }
+    assert!(rest.iter().any(|l| l == "Stopped."), "{rest:?}");
+}
+
+#[tokio::test]
+async fn listen_errors_are_clear() {
+    let sandbox = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--port", &port]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("is the port in use"), "{}", stderr(&out));
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--port", "0", "--forward-to", "nowhere"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid --forward-to"), "{}", stderr(&out));
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "sms.sent"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown event type \"sms.sent\""), "{}", stderr(&out));
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--secret", "s", "--client-id", "c", "--to"])
+        .arg(format!("http://127.0.0.1:{}/webhook", closed_port()));
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"));
+}
