@@ -197,7 +197,11 @@ impl Fields<'_> {
             None => Ok(None),
             Some(v @ Value::Number(n)) => n
                 .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64))
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                        .map(|f| f as i64)
+                })
                 .map(Some)
                 .ok_or_else(|| mistyped(key, EXPECTED, v)),
             Some(v @ Value::String(s)) => s
@@ -213,7 +217,10 @@ impl Fields<'_> {
         const EXPECTED: &str = "a number or a string holding one";
         match self.get(key) {
             None => Ok(None),
-            Some(v @ Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| mistyped(key, EXPECTED, v)),
+            Some(v @ Value::Number(n)) => n
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| mistyped(key, EXPECTED, v)),
             Some(v @ Value::String(s)) => s
                 .trim()
                 .parse::<f64>()

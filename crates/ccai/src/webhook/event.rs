@@ -104,7 +104,9 @@ pub enum ParseError {
         field: &'static str,
     },
     /// An older, unsigned payload shape that a verifying receiver must reject.
-    #[error("legacy payload shape ({0}) without `eventHash`: it is unsigned and cannot be verified")]
+    #[error(
+        "legacy payload shape ({0}) without `eventHash`: it is unsigned and cannot be verified"
+    )]
     Legacy(LegacyShape),
 }
 

@@ -124,6 +124,11 @@ mod tests {
     fn non_canonical_trailing_bits_do_not_verify() {
         // "...a6Y=" and "...a6Z=" decode to the same 32 bytes when the spare bits are ignored.
         let sig = "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Z=";
-        assert!(!verify_signature(sig, "client-123", "event-hash-abc123", "test-secret"));
+        assert!(!verify_signature(
+            sig,
+            "client-123",
+            "event-hash-abc123",
+            "test-secret"
+        ));
     }
 }

@@ -188,7 +188,10 @@ impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
             .field("client_id", &self.client_id)
-            .field("secrets", &format_args!("[REDACTED; {}]", self.prefixed.len()))
+            .field(
+                "secrets",
+                &format_args!("[REDACTED; {}]", self.prefixed.len()),
+            )
             .finish()
     }
 }
