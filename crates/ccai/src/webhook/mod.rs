@@ -5,7 +5,7 @@
 //! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`], [`WebhookEvent::typed_data`] → [`EventData`] |
 //! | Check a signature | [`verify_signature`], or a [`Verifier`] (rotation, reasons, keyed once) |
 //! | Produce a signature (tests, tools) | [`sign`] |
-//! | Receive deliveries over HTTP (feature `axum`) | [`create_handler`]([`HandlerOptions`]), or the [`VerifiedEvent`] extractor |
+//! | Receive deliveries over HTTP (feature `axum`) | `create_handler(HandlerOptions)`, or the `VerifiedEvent` axum extractor |
 //! | Deduplicate by `eventHash` | [`Deduper`], [`MemoryDeduper`] |
 //! | Register an endpoint | [`WebhookConfig`] → [`WebhookResponse`] |
 //!

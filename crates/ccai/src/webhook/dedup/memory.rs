@@ -19,8 +19,7 @@ pub enum EntryState {
     Completed,
 }
 
-/// An in-memory [`Deduper`] for one process: the default of
-/// [`HandlerOptions`](crate::webhook::HandlerOptions).
+/// An in-memory [`Deduper`] for one process: the default of the handler's `HandlerOptions`.
 ///
 /// - Completed events are remembered for a time-to-live ([`DEFAULT_TTL`](Self::DEFAULT_TTL), one
 ///   day, by default) and at most [`capacity`](Self::with_capacity) of them

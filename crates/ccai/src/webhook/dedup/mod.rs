@@ -1,22 +1,4 @@
 //! Deduplication of deliveries by `eventHash`: the [`Deduper`] trait and [`MemoryDeduper`].
-//!
-//! The signature scheme has no timestamp or nonce, so a retried delivery and a replayed one look the
-//! same as the original. Recording which `eventHash` values were processed makes both harmless: a
-//! repeat of an event whose processing succeeded is acknowledged without running the callback again.
-//!
-//! # The protocol between a receiver and a deduper
-//!
-//! For each verified delivery the receiver (e.g. [`create_handler`](crate::webhook::create_handler))
-//! calls [`Deduper::claim`] with the event's hash:
-//!
-//! | State of the hash | `claim` | Then |
-//! |---|---|---|
-//! | unknown, expired or released | [`Claim::Acquired`] | process; then [`complete`](Deduper::complete) on success or [`release`](Deduper::release) on failure |
-//! | completed | [`Claim::AlreadyCompleted`] | acknowledge without processing |
-//! | in flight (claimed, not yet completed or released) | waits | acts on the outcome: `AlreadyCompleted` if it completed, `Acquired` for one waiter if it was released |
-//!
-//! So an event is never processed twice concurrently, a success is never processed again (while
-//! its record lives), and a failure is retried by the next delivery.
 
 mod memory;
 
@@ -57,6 +39,24 @@ pub enum DedupError {
 /// processing does not block the event forever.
 ///
 /// The trait is object-safe: the handler holds an `Arc<dyn Deduper>`.
+///
+/// The signature scheme has no timestamp or nonce, so a retried delivery and a replayed one look the
+/// same as the original. Recording which `eventHash` values were processed makes both harmless: a
+/// repeat of an event whose processing succeeded is acknowledged without running the callback again.
+///
+/// # The protocol between a receiver and a deduper
+///
+/// For each verified delivery the receiver (e.g. the handler of `create_handler`, feature `axum`)
+/// calls [`Deduper::claim`] with the event's hash:
+///
+/// | State of the hash | `claim` | Then |
+/// |---|---|---|
+/// | unknown, expired or released | [`Claim::Acquired`] | process; then [`complete`](Deduper::complete) on success or [`release`](Deduper::release) on failure |
+/// | completed | [`Claim::AlreadyCompleted`] | acknowledge without processing |
+/// | in flight (claimed, not yet completed or released) | waits | acts on the outcome: `AlreadyCompleted` if it completed, `Acquired` for one waiter if it was released |
+///
+/// So an event is never processed twice concurrently, a success is never processed again (while
+/// its record lives), and a failure is retried by the next delivery.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -28,7 +28,33 @@ pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<HandlerResponse, Inf
 /// Cheap to clone (one `Arc`). It accepts any request body type implementing
 /// [`http_body::Body`] (axum's, hyper's `Incoming`, …), never fails (`Error = Infallible`: every
 /// outcome is an HTTP answer) and answers according to the contract in the
-/// [module documentation](super).
+/// documentation of [`create_handler`](super::create_handler).
+///
+/// In axum: `Router::new().route_service("/webhook/ccai", handler)`. Under hyper alone, call it
+/// from a `service_fn` (or use `hyper_util::service::TowerToHyperService`):
+///
+/// ```no_run
+/// use ccai::webhook::{create_handler, HandlerOptions, WebhookEvent};
+/// use hyper::server::conn::http1;
+/// use hyper_util::rt::TokioIo;
+/// use tower::Service;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let handler = create_handler(
+///     HandlerOptions::new("1231", |_: WebhookEvent| async { Ok::<_, std::io::Error>(()) })
+///         .secret("my-webhook-secret"),
+/// )?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// loop {
+///     let (stream, _) = listener.accept().await?;
+///     let handler = handler.clone();
+///     tokio::spawn(async move {
+///         let service = hyper::service::service_fn(move |request| handler.clone().call(request));
+///         let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+///     });
+/// }
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct WebhookHandler {
     inner: Arc<Inner>,
