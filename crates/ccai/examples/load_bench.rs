@@ -10,8 +10,11 @@
 //! noise spreads over all of them). Reports requests per second and latency percentiles per target,
 //! and throughput as a ratio of the bare route's.
 //!
+//! Then measures the same handlers in-process (`Service::call` on a prepared request, no socket),
+//! which isolates the per-request CPU cost of verification, parsing and deduplication.
+//!
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
-//! (default 5000), `ROUNDS` (default 6).
+//! (default 2000), `ROUNDS` (default 20).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -145,16 +148,26 @@ fn micros(d: Duration) -> String {
 #[tokio::main]
 async fn main() {
     let connections = env("CONNECTIONS", 32);
-    let requests = env("REQUESTS", 5000);
-    let rounds = env("ROUNDS", 6);
+    let requests = env("REQUESTS", 2000);
+    let rounds = env("ROUNDS", 20);
 
-    let bare = Router::new().route("/webhook", post(|| async { http::StatusCode::OK }));
+    let bare: Router = Router::new().route("/webhook", post(|| async { http::StatusCode::OK }));
     let handler = |options: HandlerOptions| {
         Router::new().route_service(
             "/webhook",
             create_handler(options.secret(SECRET)).expect("handler"),
         )
     };
+    let bare_json: Router = Router::new().route(
+        "/webhook",
+        post(|body: Bytes| async move {
+            std::hint::black_box(body);
+            (
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"success":true}"#,
+            )
+        }),
+    );
     let plain = handler(HandlerOptions::new(CLIENT_ID, noop).without_deduplication());
     let dedup_distinct =
         handler(HandlerOptions::new(CLIENT_ID, noop).deduper(MemoryDeduper::new()));
@@ -176,6 +189,11 @@ async fn main() {
     let mut targets = Vec::new();
     for (name, app, deliveries) in [
         ("bare axum route (200)", bare, distinct.clone()),
+        (
+            "axum route reading the body, same JSON answer",
+            bare_json,
+            distinct.clone(),
+        ),
         (
             "handler (verify + parse + no-op callback)",
             plain,
@@ -204,6 +222,7 @@ async fn main() {
         });
     }
 
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     // Warm-up round, not counted.
     for target in &mut targets {
         run_batch(target, requests).await;
@@ -219,6 +238,19 @@ async fn main() {
         }
     }
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "load average before/after: {} / {}",
+        load_before
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     println!(
         "{connections} keep-alive connections per target, {rounds} interleaved rounds of {requests} requests per target (+1 warm-up round)\n"
     );
@@ -238,5 +270,59 @@ async fn main() {
             micros(percentile(&target.latencies, 0.90)),
             micros(percentile(&target.latencies, 0.99)),
         );
+    }
+
+    in_process(&distinct, &repeated_in_process()).await;
+}
+
+fn repeated_in_process() -> Vec<(Bytes, String)> {
+    (0..100)
+        .map(|i| delivery(&format!("rep-{i:04x}")))
+        .collect()
+}
+
+/// Per-call cost of the handler without HTTP: `Service::call` on a prepared request.
+async fn in_process(distinct: &[(Bytes, String)], repeated: &[(Bytes, String)]) {
+    use tower::Service;
+
+    let n = distinct.len().min(100_000);
+    println!("\nin-process `Service::call`, {n} calls each (no socket, no HTTP parsing):\n");
+    println!("| handler | ns per call |");
+    println!("|---|---:|");
+    let cases: [(&str, HandlerOptions, &[(Bytes, String)]); 3] = [
+        (
+            "verify + parse + no-op callback",
+            HandlerOptions::new(CLIENT_ID, noop).without_deduplication(),
+            distinct,
+        ),
+        (
+            "+ MemoryDeduper, distinct hashes",
+            HandlerOptions::new(CLIENT_ID, noop).deduper(MemoryDeduper::new()),
+            distinct,
+        ),
+        (
+            "+ MemoryDeduper, repeated hashes",
+            HandlerOptions::new(CLIENT_ID, noop).deduper(MemoryDeduper::new()),
+            repeated,
+        ),
+    ];
+    for (name, options, deliveries) in cases {
+        let mut handler = create_handler(options.secret(SECRET)).expect("handler");
+        let requests: Vec<_> = (0..n)
+            .map(|i| {
+                let (body, signature) = &deliveries[i % deliveries.len()];
+                http::Request::post("/webhook")
+                    .header("x-ccai-signature", signature)
+                    .body(Full::new(body.clone()))
+                    .expect("request")
+            })
+            .collect();
+        let start = Instant::now();
+        for request in requests {
+            let response = handler.call(request).await.expect("infallible");
+            assert_eq!(response.status(), 200);
+        }
+        let per_call = start.elapsed().as_nanos() as f64 / n as f64;
+        println!("| {name} | {per_call:.0} |");
     }
 }
