@@ -4,6 +4,11 @@
 //! cargo run --release -p ccai --example load_bench
 //! ```
 //!
+//! Targets: a bare axum route answering 200 (the baseline); an axum route that reads the body and
+//! answers the handler's JSON; the same plus the core's `parse_event`, and plus
+//! `Verifier::verify_event_bytes` (diagnostics: where the cost goes); the handler without
+//! deduplication; the handler with a `MemoryDeduper`, with distinct and with repeated hashes.
+//!
 //! Starts one axum server per target on 127.0.0.1 (ephemeral ports), opens the same number of
 //! keep-alive HTTP/1.1 connections to each with a hyper client, and sends a fixed number of signed
 //! deliveries in rounds that interleave the targets (the order rotates every round, so that machine
@@ -168,6 +173,33 @@ async fn main() {
             )
         }),
     );
+    // Two diagnostic routes: the core's parse and verify called from a plain axum handler, to
+    // separate their cost from the handler's own.
+    let vv = ccai::webhook::Verifier::new(CLIENT_ID, SECRET).expect("verifier");
+    let route_verify: Router = Router::new().route(
+        "/webhook",
+        post(move |headers: http::HeaderMap, body: Bytes| {
+            let vv = vv.clone();
+            async move {
+                let sig = headers.get("x-ccai-signature").map(|v| v.as_bytes());
+                std::hint::black_box(vv.verify_event_bytes(sig, &body).expect("verifies"));
+                (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    r#"{"success":true}"#,
+                )
+            }
+        }),
+    );
+    let route_parse: Router = Router::new().route(
+        "/webhook",
+        post(move |body: Bytes| async move {
+            std::hint::black_box(ccai::webhook::parse_event(&body).expect("parses"));
+            (
+                [(http::header::CONTENT_TYPE, "application/json")],
+                r#"{"success":true}"#,
+            )
+        }),
+    );
     let plain = handler(HandlerOptions::new(CLIENT_ID, noop).without_deduplication());
     let dedup_distinct =
         handler(HandlerOptions::new(CLIENT_ID, noop).deduper(MemoryDeduper::new()));
@@ -192,6 +224,16 @@ async fn main() {
         (
             "axum route reading the body, same JSON answer",
             bare_json,
+            distinct.clone(),
+        ),
+        (
+            "axum route + parse_event (same JSON answer)",
+            route_parse,
+            distinct.clone(),
+        ),
+        (
+            "axum route + Verifier::verify_event_bytes (same JSON answer)",
+            route_verify,
             distinct.clone(),
         ),
         (
