@@ -45,8 +45,11 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A delivery body and its signature header.
+type Delivery = (Bytes, String);
+
 /// A realistic `message.sent` delivery and its signature.
-fn delivery(hash: &str) -> (Bytes, String) {
+fn delivery(hash: &str) -> Delivery {
     let body = serde_json::json!({
         "eventType": "message.sent",
         "data": {
@@ -77,7 +80,7 @@ struct Target {
     name: &'static str,
     connections: Vec<SendRequest<Full<Bytes>>>,
     /// Deliveries to send, cycled through; `next` is shared by all rounds.
-    deliveries: Arc<Vec<(Bytes, String)>>,
+    deliveries: Arc<Vec<Delivery>>,
     next: Arc<AtomicUsize>,
     latencies: Vec<Duration>,
     elapsed: Duration,
@@ -317,21 +320,21 @@ async fn main() {
     in_process(&distinct, &repeated_in_process()).await;
 }
 
-fn repeated_in_process() -> Vec<(Bytes, String)> {
+fn repeated_in_process() -> Vec<Delivery> {
     (0..100)
         .map(|i| delivery(&format!("rep-{i:04x}")))
         .collect()
 }
 
 /// Per-call cost of the handler without HTTP: `Service::call` on a prepared request.
-async fn in_process(distinct: &[(Bytes, String)], repeated: &[(Bytes, String)]) {
+async fn in_process(distinct: &[Delivery], repeated: &[Delivery]) {
     use tower::Service;
 
     let n = distinct.len().min(100_000);
     println!("\nin-process `Service::call`, {n} calls each (no socket, no HTTP parsing):\n");
     println!("| handler | ns per call |");
     println!("|---|---:|");
-    let cases: [(&str, HandlerOptions, &[(Bytes, String)]); 3] = [
+    let cases: [(&str, HandlerOptions, &[Delivery]); 3] = [
         (
             "verify + parse + no-op callback",
             HandlerOptions::new(CLIENT_ID, noop).without_deduplication(),
