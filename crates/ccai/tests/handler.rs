@@ -910,3 +910,27 @@ async fn abandoned_request_releases_its_claim() {
     assert_eq!(&body[..], br#"{"success":true}"#);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// A body that arrives in several chunks is joined before parsing.
+#[tokio::test]
+async fn chunked_body_in_several_frames_is_accepted() {
+    let (options, seen) = recording_options();
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("chunked");
+    let mut request = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-CCAI-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(40) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let (status, text) = raw(addr, &request).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.ends_with(r#"{"success":true}"#), "{text}");
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].data["Message"], "payload-marker-text");
+}

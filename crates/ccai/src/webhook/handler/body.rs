@@ -66,3 +66,77 @@ where
         (None, None) => Bytes::new(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::convert::Infallible;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use http_body::Frame;
+
+    use super::*;
+
+    /// A body delivering the given chunks as separate frames.
+    struct Frames(VecDeque<Bytes>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+        }
+    }
+
+    fn frames(chunks: &[&'static str]) -> Frames {
+        Frames(
+            chunks
+                .iter()
+                .map(|c| Bytes::from_static(c.as_bytes()))
+                .collect(),
+        )
+    }
+
+    fn read(chunks: &[&'static str], limit: usize) -> Result<Bytes, Rejection> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| Rejection::BodyRead(e.into()))?;
+        runtime.block_on(read_limited(frames(chunks), &HeaderMap::new(), limit))
+    }
+
+    #[test]
+    fn frames_are_joined_in_order() {
+        let body = read(&["ab", "", "cd", "e"], 10).ok();
+        assert_eq!(body.as_deref(), Some(&b"abcde"[..]));
+        assert_eq!(read(&["abc"], 3).ok().as_deref(), Some(&b"abc"[..]));
+        assert_eq!(read(&[], 3).ok().as_deref(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn the_limit_counts_all_frames() {
+        assert!(matches!(
+            read(&["ab", "cd"], 3),
+            Err(Rejection::PayloadTooLarge { limit: 3 })
+        ));
+        assert_eq!(read(&["ab", "cd"], 4).ok().as_deref(), Some(&b"abcd"[..]));
+    }
+
+    #[test]
+    fn declared_length_over_the_limit_is_refused_unread() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_LENGTH, http::HeaderValue::from_static("5"));
+        let runtime = tokio::runtime::Builder::new_current_thread().build();
+        let result = runtime
+            .map(|rt| rt.block_on(read_limited(frames(&["ab"]), &headers, 4)))
+            .ok();
+        assert!(matches!(
+            result,
+            Some(Err(Rejection::PayloadTooLarge { limit: 4 }))
+        ));
+    }
+}
