@@ -64,6 +64,9 @@ pub enum HandlerConfigError {
 /// # let _ = handler;
 /// # Ok::<(), ccai::webhook::HandlerConfigError>(())
 /// ```
+///
+/// Cloning is cheap; clones share the callback, the hook and the deduplicator.
+#[derive(Clone)]
 pub struct HandlerOptions {
     pub(crate) client_id: String,
     pub(crate) secrets: Vec<Secret>,
