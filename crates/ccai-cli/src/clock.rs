@@ -4,7 +4,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now as `(HH:MM:SS, RFC 3339 with milliseconds)`, both UTC.
 pub fn now() -> (String, String) {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = since.as_secs();
     let millis = since.subsec_millis();
     let (h, m, s) = ((secs / 3600) % 24, (secs / 60) % 60, secs % 60);

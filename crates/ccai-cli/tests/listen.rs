@@ -42,7 +42,13 @@ impl Listening {
                 break url.trim().to_owned();
             }
         };
-        Self { child, url, out, err, banner }
+        Self {
+            child,
+            url,
+            out,
+            err,
+            banner,
+        }
     }
 
     fn next_line(&self) -> String {
@@ -95,7 +101,10 @@ async fn zero_configuration_listen_and_trigger_for_every_event_type() {
     let listen = Listening::start(&sandbox, &[]);
     let banner = listen.banner.join("\n");
     assert!(banner.contains("Created a development secret"), "{banner}");
-    assert!(banner.contains("Development secret:    whsec_dev_"), "{banner}");
+    assert!(
+        banner.contains("Development secret:    whsec_dev_"),
+        "{banner}"
+    );
 
     // The development credentials are stored privately.
     let file = sandbox.config_dir().join("dev-credentials.json");
@@ -106,21 +115,40 @@ async fn zero_configuration_listen_and_trigger_for_every_event_type() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     for event_type in TYPES {
         let out = run(trigger(&sandbox, &[event_type])).await;
-        assert!(out.status.success(), "{event_type}: {}{}", stdout(&out), stderr(&out));
-        assert!(stdout(&out).contains(" -> 200 {\"success\":true}"), "{}", stdout(&out));
+        assert!(
+            out.status.success(),
+            "{event_type}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(
+            stdout(&out).contains(" -> 200 {\"success\":true}"),
+            "{}",
+            stdout(&out)
+        );
         let line = listen.next_line();
         assert!(line.contains(event_type), "{line}");
     }
     // Key fields per type show up.
-    let out = run(trigger(&sandbox, &["message.incoming", "--set", "Message=See you at 5"])).await;
+    let out = run(trigger(
+        &sandbox,
+        &["message.incoming", "--set", "Message=See you at 5"],
+    ))
+    .await;
     assert!(out.status.success());
     let line = listen.next_line();
-    assert!(line.contains("from=+14155550100") && line.contains("message=\"See you at 5\""), "{line}");
+    assert!(
+        line.contains("from=+14155550100") && line.contains("message=\"See you at 5\""),
+        "{line}"
+    );
 }
 
 #[tokio::test]
@@ -128,7 +156,11 @@ async fn a_second_listen_reuses_the_stored_secret() {
     let sandbox = Sandbox::new();
     let first = Listening::start(&sandbox, &[]);
     let secret_line = |l: &Listening| {
-        l.banner.iter().find(|b| b.starts_with("Development secret:")).cloned().unwrap()
+        l.banner
+            .iter()
+            .find(|b| b.starts_with("Development secret:"))
+            .cloned()
+            .unwrap()
     };
     let secret = secret_line(&first);
     drop(first);
@@ -142,8 +174,16 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
     let sandbox = Sandbox::new();
     let listen = Listening::start(&sandbox, &[]);
 
-    let out = run(trigger(&sandbox, &["message.sent", "--secret", "not-the-dev-secret"])).await;
-    assert_eq!(out.status.code(), Some(2), "a rejected delivery is a failed trigger");
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--secret", "not-the-dev-secret"],
+    ))
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a rejected delivery is a failed trigger"
+    );
     assert!(stdout(&out).contains(" -> 401 "), "{}", stdout(&out));
     let line = listen.next_line();
     assert!(line.contains("REJECTED 401"), "{line}");
@@ -159,9 +199,16 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
         .unwrap();
     assert_eq!(response.status(), 400);
     let line = listen.next_line();
-    assert!(line.contains("REJECTED 400") && line.contains("X-CCAI-Signature"), "{line}");
+    assert!(
+        line.contains("REJECTED 400") && line.contains("X-CCAI-Signature"),
+        "{line}"
+    );
 
-    let response = reqwest::Client::new().get(&listen.url).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .get(&listen.url)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     assert!(listen.next_line().contains("REJECTED 405"));
 }
@@ -170,7 +217,11 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
 async fn json_lines() {
     let sandbox = Sandbox::new();
     let listen = Listening::start(&sandbox, &["--json"]);
-    let out = run(trigger(&sandbox, &["message.excluded", "--set", "ExcludedReason=Landline"])).await;
+    let out = run(trigger(
+        &sandbox,
+        &["message.excluded", "--set", "ExcludedReason=Landline"],
+    ))
+    .await;
     assert!(out.status.success(), "{}", stderr(&out));
     let line: Value = serde_json::from_str(&listen.next_line()).expect("a JSON line");
     assert_eq!(line["status"], "received");
@@ -219,7 +270,10 @@ async fn forwards_the_exact_bytes_and_signature() {
     assert_eq!(received[0].path, "/hook");
     assert_eq!(received[0].method, "POST");
     assert_eq!(&received[0].body[..], body.as_bytes());
-    assert_eq!(received[0].header("x-ccai-signature").as_deref(), Some(signature.as_str()));
+    assert_eq!(
+        received[0].header("x-ccai-signature").as_deref(),
+        Some(signature.as_str())
+    );
 }
 
 #[tokio::test]
@@ -231,7 +285,10 @@ async fn a_failed_forward_answers_5xx_so_the_sender_retries() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).contains(" -> 500 "), "{}", stdout(&out));
     let line = listen.next_line();
-    assert!(line.contains("forward FAILED") && line.contains("cannot connect"), "{line}");
+    assert!(
+        line.contains("forward FAILED") && line.contains("cannot connect"),
+        "{line}"
+    );
 
     // A target answering 503 is a failure too.
     let busy = recorder(|_| (StatusCode::SERVICE_UNAVAILABLE, "{}".into())).await;
@@ -258,7 +315,12 @@ async fn repeats_are_acknowledged_once_processed() {
     let listen = Listening::start(&sandbox, &[]);
     let out = run(trigger(&sandbox, &["message.sent", "--repeat", "3"])).await;
     assert!(out.status.success());
-    assert_eq!(stdout(&out).matches(" -> 200 ").count(), 3, "{}", stdout(&out));
+    assert_eq!(
+        stdout(&out).matches(" -> 200 ").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
     // The callback runs once for the event; repeats are answered from the deduplicator.
     assert!(listen.next_line().contains("message.sent"));
     assert_eq!(listen.no_line(), None);
@@ -270,7 +332,10 @@ async fn ctrl_c_stops_cleanly() {
     let sandbox = Sandbox::new();
     let mut listen = Listening::start(&sandbox, &[]);
     let pid = listen.child.id().to_string();
-    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let status = listen.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
@@ -290,23 +355,43 @@ async fn listen_errors_are_clear() {
     cmd.args(["listen", "--port", &port]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is the port in use"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is the port in use"),
+        "{}",
+        stderr(&out)
+    );
 
     let mut cmd = sandbox.ccai();
     cmd.args(["listen", "--port", "0", "--forward-to", "nowhere"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("invalid --forward-to"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid --forward-to"),
+        "{}",
+        stderr(&out)
+    );
 
     let mut cmd = sandbox.ccai();
     cmd.args(["trigger", "sms.sent"]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("unknown event type \"sms.sent\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown event type \"sms.sent\""),
+        "{}",
+        stderr(&out)
+    );
 
     let mut cmd = sandbox.ccai();
-    cmd.args(["trigger", "message.sent", "--secret", "s", "--client-id", "c", "--to"])
-        .arg(format!("http://127.0.0.1:{}/webhook", closed_port()));
+    cmd.args([
+        "trigger",
+        "message.sent",
+        "--secret",
+        "s",
+        "--client-id",
+        "c",
+        "--to",
+    ])
+    .arg(format!("http://127.0.0.1:{}/webhook", closed_port()));
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));

@@ -52,10 +52,17 @@ pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
         None
     } else {
         let mut set = HashSet::new();
-        for name in args.events.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        for name in args
+            .events
+            .iter()
+            .map(|e| e.trim())
+            .filter(|e| !e.is_empty())
+        {
             let t = WebhookEventType::from(name);
             if !t.is_known() {
-                eprintln!("note: --events {name:?} is not a known event type; it will still be matched");
+                eprintln!(
+                    "note: --events {name:?} is not a known event type; it will still be matched"
+                );
             }
             set.insert(t);
         }
@@ -63,23 +70,37 @@ pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     };
 
     let (signing, created) = settings::signing(account, &args.secret, true)?;
-    let ip: std::net::IpAddr = args
-        .host
-        .parse()
-        .with_context(|| format!("--host {:?} is not an IP address (e.g. 127.0.0.1)", args.host))?;
+    let ip: std::net::IpAddr = args.host.parse().with_context(|| {
+        format!(
+            "--host {:?} is not an IP address (e.g. 127.0.0.1)",
+            args.host
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, args.port))
         .await
         .with_context(|| {
-            format!("cannot listen on {}:{}: is the port in use? Pick another with --port", args.host, args.port)
+            format!(
+                "cannot listen on {}:{}: is the port in use? Pick another with --port",
+                args.host, args.port
+            )
         })?;
-    let addr = listener.local_addr().context("cannot read the bound address")?;
-    let shown_host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    let shown_host = if ip.is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        addr.ip().to_string()
+    };
     let url = format!("http://{shown_host}:{}{}", addr.port(), args.path);
 
     if let Some(mut dev) = signing.dev.clone() {
         let path = dev_credentials::path()?;
         if created {
-            eprintln!("Created a development secret in {} (mode 0600).", path.display());
+            eprintln!(
+                "Created a development secret in {} (mode 0600).",
+                path.display()
+            );
         }
         eprintln!("Development client id: {}", signing.client_id);
         eprintln!("Development secret:    {}", signing.secret);
@@ -166,7 +187,9 @@ impl Listener {
             );
             match &forwarded {
                 Some(Ok(status)) => line.push_str(&format!("  -> forwarded {status}")),
-                Some(Err(e)) => line.push_str(&format!("  -> forward FAILED: {e} (answered 500 so the sender retries)")),
+                Some(Err(e)) => line.push_str(&format!(
+                    "  -> forward FAILED: {e} (answered 500 so the sender retries)"
+                )),
                 None => {}
             }
             println!("{line}");

@@ -5,6 +5,8 @@
 //! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`], [`WebhookEvent::typed_data`] → [`EventData`] |
 //! | Check a signature | [`verify_signature`], or a [`Verifier`] (rotation, reasons, keyed once) |
 //! | Produce a signature (tests, tools) | [`sign`] |
+//! | Receive deliveries over HTTP (feature `axum`) | `create_handler(HandlerOptions)`, or the `VerifiedEvent` axum extractor |
+//! | Deduplicate by `eventHash` | [`Deduper`], [`MemoryDeduper`] |
 //! | Register an endpoint | [`WebhookConfig`] → [`WebhookResponse`] |
 //!
 //! # What the signature covers
@@ -15,8 +17,11 @@
 //! `eventHash`.
 
 mod data;
+mod dedup;
 mod event;
 mod event_type;
+#[cfg(feature = "axum")]
+mod handler;
 mod secret;
 mod signature;
 mod types;
@@ -30,8 +35,14 @@ mod legacy_client;
 mod service;
 
 pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
+pub use dedup::{Claim, DedupError, DedupFuture, Deduper, EntryState, MemoryDeduper};
 pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
 pub use event_type::WebhookEventType;
+#[cfg(feature = "axum")]
+pub use handler::{
+    create_handler, BoxError, HandlerConfigError, HandlerFuture, HandlerOptions, HandlerResponse,
+    Rejection, VerifiedEvent, WebhookDelivery, WebhookHandler, DEFAULT_BODY_LIMIT,
+};
 pub use secret::Secret;
 pub use signature::{sign, verify_signature, SIGNATURE_HEADER, SIGNATURE_LEN};
 pub use types::{
