@@ -22,7 +22,9 @@
 //! ```
 //!
 //! ## Modules
-//! - [`webhook`]: events, parsing, signing and verification, and the management API's types.
+//! - [`webhook`]: events, parsing, signing and verification, the HTTP handler `create_handler` and
+//!   the `VerifiedEvent` extractor (feature `axum`, on by default), deduplication, and the management
+//!   API's types.
 //! - [`client`] (feature `client`, on by default): the management API client, [`Client`].
 //!
 //! The protocol is byte-compatible with CloudContactAI's Go, Node, Python, Java and .NET SDKs: the
@@ -36,3 +38,8 @@ pub mod webhook;
 pub mod client;
 #[cfg(feature = "client")]
 pub use client::{Client, ClientError, Config, HttpClient};
+
+/// The README's Rust examples, compiled as doctests so they stay correct.
+#[cfg(all(doctest, feature = "axum", feature = "client"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
