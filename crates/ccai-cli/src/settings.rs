@@ -9,8 +9,12 @@ use crate::dev_credentials::{self, DevCredentials};
 pub struct SigningSettings {
     pub client_id: String,
     pub secret: String,
-    /// Where they came from, for messages ("configured" or the dev file path).
+    /// The development credentials, when any value came from them.
     pub dev: Option<DevCredentials>,
+    /// Whether the client id came from the development credentials.
+    pub dev_client_id: bool,
+    /// Whether the secret came from the development credentials (only then may it be printed).
+    pub dev_secret: bool,
 }
 
 /// Flags and environment first; the development credentials fill what is missing (and are
@@ -20,14 +24,22 @@ pub fn signing(
     secret: &SecretArgs,
     create: bool,
 ) -> Result<(SigningSettings, bool)> {
-    let client_id = non_empty(account.client_id.as_deref());
-    let secret = non_empty(secret.secret.as_deref());
+    let client_id = exact(
+        "client id (--client-id, CCAI_CLIENT_ID)",
+        account.client_id.as_deref(),
+    )?;
+    let secret = exact(
+        "webhook secret (--secret, CCAI_WEBHOOK_SECRET)",
+        secret.secret.as_deref(),
+    )?;
     if let (Some(client_id), Some(secret)) = (&client_id, &secret) {
         return Ok((
             SigningSettings {
                 client_id: client_id.clone(),
                 secret: secret.clone(),
                 dev: None,
+                dev_client_id: false,
+                dev_secret: false,
             },
             false,
         ));
@@ -44,12 +56,26 @@ pub fn signing(
     };
     Ok((
         SigningSettings {
+            dev_client_id: client_id.is_none(),
+            dev_secret: secret.is_none(),
             client_id: client_id.unwrap_or_else(|| dev.client_id.clone()),
             secret: secret.unwrap_or_else(|| dev.secret.clone()),
             dev: Some(dev),
         },
         created,
     ))
+}
+
+/// A configured value used exactly as given: unset or empty is `None`; surrounding whitespace is
+/// an error rather than silently trimmed (the signature would then be over a different value).
+fn exact(what: &str, value: Option<&str>) -> Result<Option<String>> {
+    match value {
+        None | Some("") => Ok(None),
+        Some(v) if v.trim() != v => {
+            bail!("the {what} starts or ends with whitespace: remove it (often a trailing newline)")
+        }
+        Some(v) => Ok(Some(v.to_owned())),
+    }
 }
 
 /// The management API client from flags and environment.

@@ -24,7 +24,15 @@ struct Listening {
 
 impl Listening {
     fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
-        let mut cmd = sandbox.ccai();
+        Self::start_with(sandbox.ccai(), args)
+    }
+
+    fn start_with(cmd: std::process::Command, args: &[&str]) -> Self {
+        Self::announced(Self::spawn(cmd, args))
+    }
+
+    /// Starts `ccai listen` without waiting for it.
+    fn spawn(mut cmd: std::process::Command, args: &[&str]) -> Spawned {
         cmd.args(["listen", "--port", "0"])
             .args(args)
             .stdout(Stdio::piped())
@@ -32,6 +40,12 @@ impl Listening {
         let mut child = cmd.spawn().expect("spawn ccai listen");
         let out = lines(child.stdout.take().expect("stdout"));
         let err = lines(child.stderr.take().expect("stderr"));
+        Spawned { child, out, err }
+    }
+
+    /// Waits until a spawned listener announces its address.
+    fn announced(spawned: Spawned) -> Self {
+        let Spawned { child, out, err } = spawned;
         let mut banner = Vec::new();
         let url = loop {
             let line = err.recv_timeout(WAIT).unwrap_or_else(|_| {
@@ -54,10 +68,12 @@ impl Listening {
     fn next_line(&self) -> String {
         self.out.recv_timeout(WAIT).expect("a line from listen")
     }
+}
 
-    fn no_line(&self) -> Option<String> {
-        self.out.recv_timeout(Duration::from_millis(300)).ok()
-    }
+struct Spawned {
+    child: Child,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
 }
 
 impl Drop for Listening {
@@ -304,9 +320,12 @@ async fn events_filter_acknowledges_but_hides_other_types() {
     let listen = Listening::start(&sandbox, &["--events", "message.sent"]);
     let out = run(trigger(&sandbox, &["message.incoming"])).await;
     assert!(out.status.success(), "other types are still acknowledged");
-    assert_eq!(listen.no_line(), None);
     run(trigger(&sandbox, &["message.sent"])).await;
-    assert!(listen.next_line().contains("message.sent"));
+    let next = listen.next_line();
+    assert!(
+        next.contains("message.sent"),
+        "a filtered type was printed: {next}"
+    );
 }
 
 #[tokio::test]
@@ -321,9 +340,16 @@ async fn repeats_are_acknowledged_once_processed() {
         "{}",
         stdout(&out)
     );
-    // The callback runs once for the event; repeats are answered from the deduplicator.
+    // The callback runs once for the event; repeats are answered from the deduplicator. A
+    // different event sent afterwards is the very next line: no repeat was printed in between.
     assert!(listen.next_line().contains("message.sent"));
-    assert_eq!(listen.no_line(), None);
+    let out = run(trigger(&sandbox, &["message.excluded"])).await;
+    assert!(out.status.success());
+    let next = listen.next_line();
+    assert!(
+        next.contains("message.excluded"),
+        "a repeat was processed again: {next}"
+    );
 }
 
 #[cfg(unix)]
@@ -396,4 +422,68 @@ async fn listen_errors_are_clear() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("cannot connect"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"));
+}
+
+#[tokio::test]
+async fn a_configured_secret_is_never_printed() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_WEBHOOK_SECRET", "REAL-PROD-SECRET");
+    // Only the secret configured: the development client id is used, the secret is not shown.
+    let listen = Listening::start_with(cmd, &[]);
+    let banner = listen.banner.join("\n");
+    assert!(!banner.contains("REAL-PROD-SECRET"), "{banner}");
+    assert!(
+        banner.contains("Development client id: ccai-dev"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("note: using your configured secret"),
+        "{banner}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_runs_agree_on_one_secret() {
+    for _ in 0..3 {
+        let sandbox = Sandbox::new();
+        // Both start before either has written the file.
+        let a = Listening::spawn(sandbox.ccai(), &[]);
+        let b = Listening::spawn(sandbox.ccai(), &[]);
+        let (a, b) = (Listening::announced(a), Listening::announced(b));
+        let secret = |l: &Listening| {
+            l.banner
+                .iter()
+                .find(|x| x.starts_with("Development secret:"))
+                .cloned()
+        };
+        assert_eq!(secret(&a), secret(&b));
+    }
+}
+
+#[tokio::test]
+async fn listen_rejects_route_syntax_and_brackets_ipv6() {
+    let sandbox = Sandbox::new();
+    for path in ["/:id", "/{a", "/*rest", "webhook"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0", "--path", path]);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{path}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("must be a plain path"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !sandbox.config_dir().join("dev-credentials.json").exists(),
+        "a listener that never ran recorded nothing"
+    );
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let listen = Listening::start(&sandbox, &["--host", "::1"]);
+        assert!(listen.url.starts_with("http://[::1]:"), "{}", listen.url);
+        let out = run(trigger(&sandbox, &["message.sent"])).await;
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        assert!(listen.next_line().contains("message.sent"));
+    }
 }

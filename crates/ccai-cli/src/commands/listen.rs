@@ -29,9 +29,7 @@ struct Forward {
 }
 
 pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
-    if !args.path.starts_with('/') {
-        bail!("--path {:?} must start with /, e.g. /webhook", args.path);
-    }
+    check_path(&args.path)?;
     let forward = match &args.forward_to {
         None => None,
         Some(target) => {
@@ -87,27 +85,17 @@ pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let shown_host = if ip.is_unspecified() {
-        "127.0.0.1".to_owned()
+    let shown_ip = if ip.is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
     } else {
-        addr.ip().to_string()
+        addr.ip()
     };
-    let url = format!("http://{shown_host}:{}{}", addr.port(), args.path);
-
-    if let Some(mut dev) = signing.dev.clone() {
-        let path = dev_credentials::path()?;
-        if created {
-            eprintln!(
-                "Created a development secret in {} (mode 0600).",
-                path.display()
-            );
-        }
-        eprintln!("Development client id: {}", signing.client_id);
-        eprintln!("Development secret:    {}", signing.secret);
-        // `ccai trigger` sends here by default.
-        dev.listen_url = Some(url.clone());
-        dev_credentials::save(&dev)?;
-    }
+    // SocketAddr's Display brackets IPv6 addresses, as URLs need.
+    let url = format!(
+        "http://{}{}",
+        SocketAddr::new(shown_ip, addr.port()),
+        args.path
+    );
 
     let receiver = Arc::new(Listener {
         json: args.json,
@@ -135,6 +123,38 @@ pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
         .on_reject(on_reject);
     let handler = create_handler(options)?;
     let app = axum::Router::new().route_service(&args.path, handler);
+    // Installed before announcing, so a Ctrl-C right after the banner still stops cleanly.
+    let shutdown = shutdown_signal()?;
+
+    if let Some(mut dev) = signing.dev.clone() {
+        let path = dev_credentials::path()?;
+        if created {
+            eprintln!(
+                "Created a development secret in {} (mode 0600).",
+                path.display()
+            );
+        }
+        // Only values that came from the development file are printed, never a configured secret.
+        if signing.dev_client_id {
+            eprintln!("Development client id: {}", signing.client_id);
+        }
+        if signing.dev_secret {
+            eprintln!("Development secret:    {}", signing.secret);
+        }
+        if signing.dev_client_id != signing.dev_secret {
+            let (configured, development) = if signing.dev_client_id {
+                ("secret", "client id")
+            } else {
+                ("client id", "secret")
+            };
+            eprintln!(
+                "note: using your configured {configured} with the development {development}; set both CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET to verify real deliveries"
+            );
+        }
+        // `ccai trigger` sends here by default.
+        dev.listen_url = Some(url.clone());
+        dev_credentials::save(&dev)?;
+    }
 
     eprintln!("Listening on {url}");
     if let Some(forward) = &receiver.forward {
@@ -143,7 +163,7 @@ pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     eprintln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the listener stopped with an error")?;
     eprintln!("Stopped.");
@@ -177,7 +197,7 @@ impl Listener {
                     Err(e) => json!({"error": e.to_string()}),
                 };
             }
-            println!("{line}");
+            emit(&line.to_string());
         } else {
             let mut line = format!(
                 "{clock}  {:<26}  {}  #{}",
@@ -192,7 +212,7 @@ impl Listener {
                 )),
                 None => {}
             }
-            println!("{line}");
+            emit(&line);
         }
         match forwarded {
             Some(Err(e)) => Err(e),
@@ -243,32 +263,53 @@ fn print_rejection(json: bool, rejection: &Rejection) {
     let (clock, timestamp) = clock::now();
     let status = rejection.status().as_u16();
     if json {
-        println!(
-            "{}",
-            json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
+        emit(
+            &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
+                .to_string(),
         );
     } else {
-        println!("{clock}  REJECTED {status}  {rejection}");
+        emit(&format!("{clock}  REJECTED {status}  {rejection}"));
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on Ctrl-C (or SIGTERM). The handlers are installed when this is called, not when the
+/// future is first polled.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut interrupt =
+            signal(SignalKind::interrupt()).context("cannot install the Ctrl-C handler")?;
+        let mut terminate =
+            signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {},
+                _ = terminate.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+        })
     }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// `--path` must be a plain path: axum reads `:x`, `{x}` and `*x` as route parameters.
+fn check_path(path: &str) -> Result<()> {
+    let plain = path
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b));
+    if !path.starts_with('/') || !plain || path.contains("//") {
+        bail!("--path {path:?} must be a plain path like /webhook (letters, digits, / - . _ ~)");
+    }
+    Ok(())
+}
+
+/// Writes one line to stdout; a closed pipe (`ccai listen | head`) is not a reason to panic.
+fn emit(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
