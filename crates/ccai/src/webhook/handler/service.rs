@@ -199,15 +199,15 @@ impl Inner {
         } else {
             DeliveryMethod::Post
         };
+        let mut values = parts.headers.get_all(&SIGNATURE).iter();
+        let header = values.next();
         let event = match &self.verifier {
             Some(verifier) => {
-                let mut values = parts.headers.get_all(&SIGNATURE).iter();
-                let signature = values.next();
                 if values.next().is_some() {
                     // Two signatures: refuse rather than pick one.
                     return Err(Rejection::InvalidSignature(VerifyError::MalformedSignature));
                 }
-                verifier.verify_event_bytes(signature.map(|v| v.as_bytes()), &body)?
+                verifier.verify_event_bytes(header.map(|v| v.as_bytes()), &body)?
             }
             None => parse_event(&body).map_err(Rejection::InvalidEvent)?,
         };
@@ -219,11 +219,7 @@ impl Inner {
                 "webhook event received"
             );
         }
-        let signature = parts
-            .headers
-            .get(&SIGNATURE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let signature = header.and_then(|v| v.to_str().ok()).map(str::to_owned);
         let delivery = WebhookDelivery {
             event,
             body,
