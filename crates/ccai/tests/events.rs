@@ -320,12 +320,19 @@ fn verify_event_signs_and_parses_fixtures_with_the_fixture_secret() {
             "{name}"
         );
     }
+    // A well-formed signature gets the body parsed, which names the legacy shape (a malformed
+    // one is refused first: see the next assertion).
+    let well_formed = sign(client_id, "any", "not-the-secret");
     for value in section("legacy").values() {
-        let err = verifier.verify_event(Some("x"), &body(value)).unwrap_err();
+        let err = verifier
+            .verify_event(Some(&well_formed), &body(value))
+            .unwrap_err();
         assert!(
             matches!(err, VerifyError::Parse(ParseError::Legacy(_))),
             "{err:?}"
         );
+        let err = verifier.verify_event(Some("x"), &body(value)).unwrap_err();
+        assert_eq!(err, VerifyError::MalformedSignature);
     }
 }
 

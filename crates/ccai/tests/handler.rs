@@ -965,3 +965,139 @@ async fn delivery_callbacks_get_the_exact_body_and_signature() {
         "{shown}"
     );
 }
+
+/// Polls `future` with a no-op waker, at most `polls` times, without any async runtime.
+fn poll_without_runtime<F: std::future::Future + Unpin>(
+    future: &mut F,
+    polls: usize,
+) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    (0..polls).find_map(|_| match std::pin::Pin::new(&mut *future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    })
+}
+
+/// Outside any tokio runtime, a request abandoned while its callback runs still releases its
+/// claim (the in-memory release completes at once), so the retry is processed.
+#[test]
+fn abandoned_request_releases_its_claim_without_a_runtime() {
+    use http_body_util::Full;
+    use tower::Service;
+
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok::<_, std::io::Error>(())
+        }
+    })
+    .secret(SECRET);
+    let mut handler = create_handler(options).expect("handler");
+    let (body, signature) = delivery("abandoned-no-runtime");
+    let request = || {
+        http::Request::post(PATH)
+            .header("X-CCAI-Signature", &signature)
+            .body(Full::new(bytes::Bytes::from(body.clone())))
+            .expect("request")
+    };
+    let mut first = handler.call(request());
+    assert!(poll_without_runtime(&mut first, 1).is_none());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    drop(first);
+    let mut second = handler.call(request());
+    let response = poll_without_runtime(&mut second, 100)
+        .expect("the retry is not left waiting for the abandoned claim")
+        .expect("infallible");
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A deduper whose first `release` fails.
+struct FlakyRelease {
+    inner: MemoryDeduper,
+    failures: AtomicUsize,
+}
+
+impl ccai::webhook::Deduper for FlakyRelease {
+    fn claim<'a>(&'a self, hash: &'a str) -> ccai::webhook::DedupFuture<'a, ccai::webhook::Claim> {
+        self.inner.claim(hash)
+    }
+
+    fn complete<'a>(&'a self, hash: &'a str) -> ccai::webhook::DedupFuture<'a, ()> {
+        self.inner.complete(hash)
+    }
+
+    fn release<'a>(&'a self, hash: &'a str) -> ccai::webhook::DedupFuture<'a, ()> {
+        let fail = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            Box::pin(std::future::ready(Err(ccai::webhook::DedupError::Backend(
+                "store unavailable".into(),
+            ))))
+        } else {
+            self.inner.release(hash)
+        }
+    }
+}
+
+/// The callback failed and so did releasing its claim: the release is retried, so the next
+/// delivery is processed instead of waiting forever.
+#[tokio::test]
+async fn failed_release_after_a_failed_callback_is_retried() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(std::io::Error::other("first attempt fails"))
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .secret(SECRET)
+    .deduper(FlakyRelease {
+        inner: MemoryDeduper::new(),
+        failures: AtomicUsize::new(1),
+    });
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("release-fails");
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 500);
+    let retry = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        post(addr, &body, Some(&signature)),
+    )
+    .await
+    .expect("the retry is not left waiting for the failed claim");
+    assert_eq!(retry.status, 200);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A panicking `on_reject` hook is contained: the rejection is still answered.
+#[tokio::test]
+async fn panicking_on_reject_hook_still_answers() {
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let h = hooked.clone();
+    let (options, seen) = recording_options();
+    let options = options.on_reject(move |_: &Rejection| {
+        h.fetch_add(1, Ordering::SeqCst);
+        panic!("hook bug");
+    });
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("hook-panics");
+    let answer = post(addr, &body, None).await;
+    assert_eq!(answer.status, 400);
+    assert!(error_message(&answer).contains("missing X-CCAI-Signature"));
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(hooked.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+}

@@ -1,6 +1,7 @@
 //! [`Verifier`]: a client id and one or more secrets, keyed once, answering with a reason.
 
 use std::fmt;
+use std::sync::Arc;
 
 use hmac::Mac;
 
@@ -55,6 +56,7 @@ pub enum VerifyError {
 /// Holds the client id and one or more secrets. Any one secret may match, which allows rotating a
 /// secret without downtime: configure old and new, update the integration, drop the old one. Each
 /// secret's HMAC key schedule, and the `clientId:` prefix, are computed once at construction.
+/// Cloning is cheap (one reference count): clones share the keyed state.
 ///
 /// ```
 /// use ccai::webhook::{sign, Verifier, VerifyError};
@@ -71,6 +73,13 @@ pub enum VerifyError {
 /// ```
 #[derive(Clone)]
 pub struct Verifier {
+    /// Shared between clones: the axum extractor clones the verifier out of the router state for
+    /// every request.
+    keys: Arc<Keys>,
+}
+
+#[derive(Clone)]
+struct Keys {
     client_id: String,
     /// Per secret: HMAC keyed with it, already fed `clientId:`.
     prefixed: Vec<HmacSha256>,
@@ -80,11 +89,16 @@ impl Verifier {
     /// A verifier for `client_id` with one secret. Errors on an empty client id or secret.
     pub fn new(client_id: impl Into<String>, secret: impl AsRef<str>) -> Result<Self, ConfigError> {
         let client_id = checked_client_id(client_id.into())?;
+        Self::unkeyed(client_id, 1).with_secret(secret)
+    }
+
+    fn unkeyed(client_id: String, secrets: usize) -> Self {
         Self {
-            client_id,
-            prefixed: Vec::with_capacity(1),
+            keys: Arc::new(Keys {
+                client_id,
+                prefixed: Vec::with_capacity(secrets),
+            }),
         }
-        .with_secret(secret)
     }
 
     /// A verifier for `client_id` accepting any of `secrets` (at least one, none empty).
@@ -94,20 +108,17 @@ impl Verifier {
         S: AsRef<str>,
     {
         let client_id = checked_client_id(client_id.into())?;
-        let mut verifier = Self {
-            client_id,
-            prefixed: Vec::new(),
-        };
+        let mut verifier = Self::unkeyed(client_id, 0);
         for secret in secrets {
             verifier = verifier.with_secret(secret)?;
         }
-        if verifier.prefixed.is_empty() {
+        if verifier.keys.prefixed.is_empty() {
             return Err(ConfigError::NoSecret);
         }
         Ok(verifier)
     }
 
-    /// Adds another accepted secret (for rotation).
+    /// Adds another accepted secret (for rotation). Clones made before are not affected.
     pub fn with_secret(mut self, secret: impl AsRef<str>) -> Result<Self, ConfigError> {
         let secret = secret.as_ref();
         if secret.is_empty() {
@@ -116,21 +127,23 @@ impl Verifier {
         if secret.trim() != secret {
             return Err(ConfigError::Whitespace("webhook secret"));
         }
+        // Copies the keys only if a clone shares them.
+        let keys = Arc::make_mut(&mut self.keys);
         let mut mac = keyed(secret);
-        mac.update(self.client_id.as_bytes());
+        mac.update(keys.client_id.as_bytes());
         mac.update(b":");
-        self.prefixed.push(mac);
+        keys.prefixed.push(mac);
         Ok(self)
     }
 
     /// The account id signatures are checked for.
     pub fn client_id(&self) -> &str {
-        &self.client_id
+        &self.keys.client_id
     }
 
     /// How many secrets are accepted.
     pub fn secret_count(&self) -> usize {
-        self.prefixed.len()
+        self.keys.prefixed.len()
     }
 
     /// Checks a signature header value against `event_hash`.
@@ -149,8 +162,14 @@ impl Verifier {
         if !is_well_formed(signature) {
             return Err(VerifyError::MalformedSignature);
         }
+        self.verify_well_formed(signature, event_hash)
+    }
+
+    /// The HMAC comparison, for a signature already checked with `is_well_formed` and a
+    /// non-empty hash.
+    fn verify_well_formed(&self, signature: &[u8], event_hash: &str) -> Result<(), VerifyError> {
         let mut matched = subtle::Choice::from(0);
-        for prefixed in &self.prefixed {
+        for prefixed in &self.keys.prefixed {
             let mut mac = prefixed.clone();
             mac.update(event_hash.as_bytes());
             matched |= matches_mac(signature, mac);
@@ -165,7 +184,16 @@ impl Verifier {
     /// Parses `body` and verifies `signature` against its `eventHash`, in one call.
     ///
     /// The event is returned only if it verifies. The body is parsed once, as received (never
-    /// re-serialised). A missing signature is reported before the body is parsed.
+    /// re-serialised).
+    ///
+    /// Checks run cheapest first, so that an unauthenticated request cannot make the body be
+    /// parsed with a signature that could never verify:
+    ///
+    /// 1. no signature → [`VerifyError::MissingSignature`];
+    /// 2. a signature that is not 44 characters of standard padded base64 →
+    ///    [`VerifyError::MalformedSignature`];
+    /// 3. a body that is not a valid delivery → [`VerifyError::Parse`];
+    /// 4. no secret produces the signature for the body's `eventHash` → [`VerifyError::Mismatch`].
     pub fn verify_event(
         &self,
         signature: Option<&str>,
@@ -174,15 +202,21 @@ impl Verifier {
         self.verify_event_bytes(signature.map(str::as_bytes), body)
     }
 
-    /// [`verify_event`](Self::verify_event) with a raw header value.
+    /// [`verify_event`](Self::verify_event) with a raw header value, checked in the same order.
     pub fn verify_event_bytes(
         &self,
         signature: Option<&[u8]>,
         body: &[u8],
     ) -> Result<WebhookEvent, VerifyError> {
         let signature = signature.ok_or(VerifyError::MissingSignature)?;
+        if !is_well_formed(signature) {
+            return Err(VerifyError::MalformedSignature);
+        }
         let event = parse_event(body)?;
-        self.verify_bytes(signature, &event.event_hash)?;
+        if event.event_hash.is_empty() {
+            return Err(VerifyError::EmptyEventHash);
+        }
+        self.verify_well_formed(signature, &event.event_hash)?;
         Ok(event)
     }
 }
@@ -200,11 +234,67 @@ fn checked_client_id(client_id: String) -> Result<String, ConfigError> {
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
-            .field("client_id", &self.client_id)
+            .field("client_id", &self.keys.client_id)
             .field(
                 "secrets",
-                &format_args!("[REDACTED; {}]", self.prefixed.len()),
+                &format_args!("[REDACTED; {}]", self.keys.prefixed.len()),
             )
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::sign;
+
+    const BODY: &[u8] = br#"{"eventType":"message.sent","data":{},"eventHash":"h1"}"#;
+
+    #[test]
+    fn clones_share_the_keys_and_adding_a_secret_does_not_affect_them() {
+        let verifier = Verifier::new("1231", "s1").expect("verifier");
+        let clone = verifier.clone();
+        assert!(Arc::ptr_eq(&verifier.keys, &clone.keys));
+        let rotated = clone.with_secret("s2").expect("rotated");
+        assert!(!Arc::ptr_eq(&verifier.keys, &rotated.keys));
+        assert_eq!((verifier.secret_count(), rotated.secret_count()), (1, 2));
+        let old = sign("1231", "h1", "s2");
+        assert_eq!(verifier.verify(&old, "h1"), Err(VerifyError::Mismatch));
+        assert_eq!(rotated.verify(&old, "h1"), Ok(()));
+        let shown = format!("{rotated:?}");
+        assert!(
+            shown.contains("REDACTED; 2") && !shown.contains("s2"),
+            "{shown}"
+        );
+    }
+
+    /// A signature that can never verify is refused before the body is parsed.
+    #[test]
+    fn checks_missing_then_malformed_then_body_then_mismatch() {
+        let verifier = Verifier::new("1231", "s1").expect("verifier");
+        let good = sign("1231", "h1", "s1");
+        let wrong = sign("1231", "h1", "s2");
+        assert_eq!(
+            verifier.verify_event(None, b"not json"),
+            Err(VerifyError::MissingSignature)
+        );
+        assert_eq!(
+            verifier.verify_event(Some("garbage"), b"not json"),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert_eq!(
+            verifier.verify_event_bytes(Some(b"\xff"), b"not json"),
+            Err(VerifyError::MalformedSignature)
+        );
+        assert!(matches!(
+            verifier.verify_event(Some(&wrong), b"not json"),
+            Err(VerifyError::Parse(_))
+        ));
+        assert_eq!(
+            verifier.verify_event(Some(&wrong), BODY),
+            Err(VerifyError::Mismatch)
+        );
+        let event = verifier.verify_event(Some(&good), BODY).expect("verifies");
+        assert_eq!(event.event_hash, "h1");
     }
 }

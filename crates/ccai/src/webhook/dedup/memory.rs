@@ -3,8 +3,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{ready, Future};
-use std::sync::{Mutex, MutexGuard};
-use std::task::{Poll, Waker};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use super::{Claim, DedupFuture, Deduper};
@@ -62,11 +64,55 @@ struct State {
     order: VecDeque<(String, u64)>,
     completed: usize,
     next_seq: u64,
+    /// Identifies waiting futures, so that a dropped one can take its waker back.
+    next_waiter: u64,
 }
 
 enum Entry {
-    InFlight { waiters: Vec<Waker> },
+    InFlight(InFlight),
     Completed { at: Instant, seq: u64 },
+}
+
+/// A claim being processed and the futures waiting for its outcome.
+#[derive(Default)]
+struct InFlight {
+    /// Where the outcome is published for the waiters; created when the first one arrives (an
+    /// uncontended claim allocates nothing).
+    flight: Option<Arc<Flight>>,
+    waiters: Vec<(u64, Waker)>,
+}
+
+/// The outcome of one in-flight claim, shared with the futures waiting for it. Written under the
+/// deduper's lock before they are woken, so a waiter learns the outcome of the very claim it
+/// waited on even if the entry was evicted, expired or re-claimed in between.
+struct Flight {
+    outcome: AtomicU8,
+}
+
+const PENDING: u8 = 0;
+const COMPLETED: u8 = 1;
+const RELEASED: u8 = 2;
+
+impl Flight {
+    fn outcome(&self) -> u8 {
+        self.outcome.load(Ordering::Acquire)
+    }
+}
+
+impl InFlight {
+    /// Publishes `outcome` to the waiters and returns their wakers (to wake outside the lock).
+    fn finish(self, outcome: u8) -> Vec<(u64, Waker)> {
+        if let Some(flight) = &self.flight {
+            flight.outcome.store(outcome, Ordering::Release);
+        }
+        self.waiters
+    }
+}
+
+/// A [`MemoryDeduper::claim`] future waiting for an in-flight claim.
+struct Waiting {
+    flight: Arc<Flight>,
+    id: u64,
 }
 
 impl MemoryDeduper {
@@ -111,7 +157,7 @@ impl MemoryDeduper {
     pub fn state(&self, event_hash: &str) -> Option<EntryState> {
         let state = self.lock();
         match state.entries.get(event_hash)? {
-            Entry::InFlight { .. } => Some(EntryState::InFlight),
+            Entry::InFlight(_) => Some(EntryState::InFlight),
             Entry::Completed { at, .. } if at.elapsed() < self.ttl => Some(EntryState::Completed),
             Entry::Completed { .. } => None,
         }
@@ -134,16 +180,56 @@ impl MemoryDeduper {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn poll_claim(&self, event_hash: &str, waker: &Waker) -> Poll<Claim> {
+    fn poll_claim(
+        &self,
+        event_hash: &str,
+        waker: &Waker,
+        waiting: &mut Option<Waiting>,
+    ) -> Poll<Claim> {
         let now = Instant::now();
         let mut guard = self.lock();
         let state = &mut *guard;
+        if let Some(w) = waiting.take() {
+            match w.flight.outcome() {
+                COMPLETED => return Poll::Ready(Claim::AlreadyCompleted),
+                // Released: compete for the event like a new claim (one waiter acquires it).
+                RELEASED => {}
+                _ => match state.entries.get_mut(event_hash) {
+                    Some(Entry::InFlight(in_flight))
+                        if in_flight
+                            .flight
+                            .as_ref()
+                            .is_some_and(|f| Arc::ptr_eq(f, &w.flight)) =>
+                    {
+                        // Still in flight (a spurious poll): keep the latest waker.
+                        match in_flight.waiters.iter_mut().find(|(id, _)| *id == w.id) {
+                            Some((_, registered)) => registered.clone_from(waker),
+                            None => in_flight.waiters.push((w.id, waker.clone())),
+                        }
+                        *waiting = Some(w);
+                        return Poll::Pending;
+                    }
+                    // Not reachable (every change of the entry publishes an outcome first), but
+                    // a fresh claim is the safe answer.
+                    _ => {}
+                },
+            }
+        }
         state.sweep_expired(now, self.ttl);
+        let id = state.next_waiter;
         match state.entries.get_mut(event_hash) {
-            Some(Entry::InFlight { waiters }) => {
-                if !waiters.iter().any(|w| w.will_wake(waker)) {
-                    waiters.push(waker.clone());
-                }
+            Some(Entry::InFlight(in_flight)) => {
+                state.next_waiter += 1;
+                let flight = in_flight
+                    .flight
+                    .get_or_insert_with(|| {
+                        Arc::new(Flight {
+                            outcome: AtomicU8::new(PENDING),
+                        })
+                    })
+                    .clone();
+                in_flight.waiters.push((id, waker.clone()));
+                *waiting = Some(Waiting { flight, id });
                 Poll::Pending
             }
             Some(Entry::Completed { at, .. }) if now.saturating_duration_since(*at) < self.ttl => {
@@ -153,19 +239,32 @@ impl MemoryDeduper {
                 // Expired but not yet swept (its order record is behind a younger one only if
                 // the clock went backwards; handle it anyway).
                 state.completed = state.completed.saturating_sub(1);
-                *entry = Entry::InFlight {
-                    waiters: Vec::new(),
-                };
+                *entry = Entry::InFlight(InFlight::default());
                 Poll::Ready(Claim::Acquired)
             }
             None => {
-                state.entries.insert(
-                    event_hash.to_owned(),
-                    Entry::InFlight {
-                        waiters: Vec::new(),
-                    },
-                );
+                state
+                    .entries
+                    .insert(event_hash.to_owned(), Entry::InFlight(InFlight::default()));
                 Poll::Ready(Claim::Acquired)
+            }
+        }
+    }
+
+    /// Takes back the waker of a claim future dropped while waiting.
+    fn forget_waiter(&self, event_hash: &str, waiting: &Waiting) {
+        if waiting.flight.outcome() != PENDING {
+            // Already woken: its waker was taken with the outcome.
+            return;
+        }
+        let mut state = self.lock();
+        if let Some(Entry::InFlight(in_flight)) = state.entries.get_mut(event_hash) {
+            if in_flight
+                .flight
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(f, &waiting.flight))
+            {
+                in_flight.waiters.retain(|(id, _)| *id != waiting.id);
             }
         }
     }
@@ -180,9 +279,9 @@ impl MemoryDeduper {
                 .entries
                 .insert(event_hash.to_owned(), Entry::Completed { at: now, seq });
             let waiters = match previous {
-                Some(Entry::InFlight { waiters }) => {
+                Some(Entry::InFlight(in_flight)) => {
                     state.completed += 1;
-                    waiters
+                    in_flight.finish(COMPLETED)
                 }
                 Some(Entry::Completed { .. }) => Vec::new(),
                 None => {
@@ -200,21 +299,21 @@ impl MemoryDeduper {
             state.compact(self.capacity);
             waiters
         };
-        waiters.into_iter().for_each(Waker::wake);
+        waiters.into_iter().for_each(|(_, waker)| waker.wake());
     }
 
     fn release_now(&self, event_hash: &str) {
         let waiters = {
             let mut state = self.lock();
-            if !matches!(state.entries.get(event_hash), Some(Entry::InFlight { .. })) {
+            if !matches!(state.entries.get(event_hash), Some(Entry::InFlight(_))) {
                 return;
             }
             match state.entries.remove(event_hash) {
-                Some(Entry::InFlight { waiters }) => waiters,
+                Some(Entry::InFlight(in_flight)) => in_flight.finish(RELEASED),
                 _ => Vec::new(),
             }
         };
-        waiters.into_iter().for_each(Waker::wake);
+        waiters.into_iter().for_each(|(_, waker)| waker.wake());
     }
 }
 
@@ -289,7 +388,11 @@ impl fmt::Debug for MemoryDeduper {
 
 impl Deduper for MemoryDeduper {
     fn claim<'a>(&'a self, event_hash: &'a str) -> DedupFuture<'a, Claim> {
-        Box::pin(claim_future(self, event_hash))
+        Box::pin(ClaimFuture {
+            deduper: self,
+            event_hash,
+            waiting: None,
+        })
     }
 
     fn complete<'a>(&'a self, event_hash: &'a str) -> DedupFuture<'a, ()> {
@@ -303,11 +406,31 @@ impl Deduper for MemoryDeduper {
     }
 }
 
-fn claim_future<'a>(
+/// The future of [`MemoryDeduper::claim`]. Dropped while waiting, it takes its waker back, so
+/// abandoned repeats do not accumulate on a long-running claim.
+struct ClaimFuture<'a> {
     deduper: &'a MemoryDeduper,
     event_hash: &'a str,
-) -> impl Future<Output = Result<Claim, super::DedupError>> + Send + 'a {
-    std::future::poll_fn(move |cx| deduper.poll_claim(event_hash, cx.waker()).map(Ok))
+    waiting: Option<Waiting>,
+}
+
+impl Future for ClaimFuture<'_> {
+    type Output = Result<Claim, super::DedupError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.deduper
+            .poll_claim(this.event_hash, cx.waker(), &mut this.waiting)
+            .map(Ok)
+    }
+}
+
+impl Drop for ClaimFuture<'_> {
+    fn drop(&mut self) {
+        if let Some(waiting) = &self.waiting {
+            self.deduper.forget_waiter(self.event_hash, waiting);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -388,6 +511,85 @@ mod tests {
             d.complete("a").await.ok();
             assert_eq!(waiter.await.ok().flatten(), Some(Claim::AlreadyCompleted));
         });
+    }
+
+    /// A waiter learns the outcome of the claim it waited on, even when the completed entry is
+    /// forgotten at once (no capacity, no time-to-live): it must not run the event again.
+    #[test]
+    fn waiters_see_completion_even_if_the_entry_is_forgotten_at_once() {
+        for d in [
+            MemoryDeduper::new().with_capacity(0),
+            MemoryDeduper::new().with_ttl(Duration::ZERO),
+        ] {
+            block_on(async {
+                let d = std::sync::Arc::new(d);
+                assert_eq!(d.claim("a").await.ok(), Some(Claim::Acquired));
+                let d2 = d.clone();
+                let waiter = tokio::spawn(async move { d2.claim("a").await.ok() });
+                tokio::task::yield_now().await;
+                assert!(!waiter.is_finished());
+                d.complete("a").await.ok();
+                assert_eq!(waiter.await.ok().flatten(), Some(Claim::AlreadyCompleted));
+                // A later delivery is a new one: the entry is gone.
+                assert_eq!(d.state("a"), None);
+            });
+        }
+    }
+
+    /// Completion of one claim is not mistaken for another: a waiter of the first claim that
+    /// was released competes for the event again; a later claim's outcome is its own.
+    #[test]
+    fn released_then_completed_by_another_waiter() {
+        block_on(async {
+            let d = std::sync::Arc::new(MemoryDeduper::new().with_capacity(0));
+            assert_eq!(d.claim("a").await.ok(), Some(Claim::Acquired));
+            let (d2, d3) = (d.clone(), d.clone());
+            let w1 = tokio::spawn(async move { d2.claim("a").await.ok() });
+            let w2 = tokio::spawn(async move { d3.claim("a").await.ok() });
+            tokio::task::yield_now().await;
+            d.release("a").await.ok();
+            tokio::task::yield_now().await;
+            // Exactly one waiter acquired; the other waits on the new claim.
+            let (first, other) = if w1.is_finished() { (w1, w2) } else { (w2, w1) };
+            assert_eq!(first.await.ok().flatten(), Some(Claim::Acquired));
+            assert!(!other.is_finished());
+            d.complete("a").await.ok();
+            assert_eq!(other.await.ok().flatten(), Some(Claim::AlreadyCompleted));
+        });
+    }
+
+    fn waiting_count(d: &MemoryDeduper, hash: &str) -> usize {
+        match d.lock().entries.get(hash) {
+            Some(Entry::InFlight(in_flight)) => in_flight.waiters.len(),
+            _ => 0,
+        }
+    }
+
+    /// Dropped claim futures (abandoned repeats) take their wakers back.
+    #[test]
+    fn dropped_waiters_are_pruned() {
+        let d = MemoryDeduper::new();
+        let noop = std::task::Waker::noop();
+        let mut cx = Context::from_waker(noop);
+        assert!(matches!(
+            d.claim("a").as_mut().poll(&mut cx),
+            Poll::Ready(Ok(Claim::Acquired))
+        ));
+        for _ in 0..100 {
+            let mut waiting = d.claim("a");
+            assert!(waiting.as_mut().poll(&mut cx).is_pending());
+            // Polled again (spurious wake-up): still one registration.
+            assert!(waiting.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiting_count(&d, "a"), 1);
+        }
+        assert_eq!(waiting_count(&d, "a"), 0);
+        let mut kept = d.claim("a");
+        assert!(kept.as_mut().poll(&mut cx).is_pending());
+        d.complete_now("a");
+        assert!(matches!(
+            kept.as_mut().poll(&mut cx),
+            Poll::Ready(Ok(Claim::AlreadyCompleted))
+        ));
     }
 
     #[test]

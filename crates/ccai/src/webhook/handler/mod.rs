@@ -41,7 +41,8 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 ///
 /// Errors are answered as `{"success":false,"error":"…"}` (`application/json`); the message never
 /// contains a secret, the signature or the payload. The signature is verified before the callback
-/// runs.
+/// runs, and a missing or malformed signature is refused before the body is parsed (so a request
+/// that is both unsigned and invalid is answered for its signature).
 ///
 /// The protocol's "signature present but client id not configured → 500" cannot happen here: a
 /// handler cannot be built without a client id and at least one secret ([`create_handler`] returns

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use http::header::HeaderName;
 use http::{Method, Request};
@@ -199,15 +199,15 @@ impl Inner {
         } else {
             DeliveryMethod::Post
         };
+        let mut values = parts.headers.get_all(&SIGNATURE).iter();
+        let header = values.next();
         let event = match &self.verifier {
             Some(verifier) => {
-                let mut values = parts.headers.get_all(&SIGNATURE).iter();
-                let signature = values.next();
                 if values.next().is_some() {
                     // Two signatures: refuse rather than pick one.
                     return Err(Rejection::InvalidSignature(VerifyError::MalformedSignature));
                 }
-                verifier.verify_event_bytes(signature.map(|v| v.as_bytes()), &body)?
+                verifier.verify_event_bytes(header.map(|v| v.as_bytes()), &body)?
             }
             None => parse_event(&body).map_err(Rejection::InvalidEvent)?,
         };
@@ -219,11 +219,7 @@ impl Inner {
                 "webhook event received"
             );
         }
-        let signature = parts
-            .headers
-            .get(&SIGNATURE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let signature = header.and_then(|v| v.to_str().ok()).map(str::to_owned);
         let delivery = WebhookDelivery {
             event,
             body,
@@ -287,7 +283,10 @@ impl Inner {
             tracing::debug!(target: "ccai::webhook", status, reason = %rejection, "webhook delivery rejected");
         }
         if let Some(hook) = &self.on_reject {
-            hook(rejection);
+            // A panicking hook must not cost the sender its answer.
+            if catch_unwind(AssertUnwindSafe(|| hook(rejection))).is_err() {
+                tracing::warn!(target: "ccai::webhook", status, "the on_reject hook panicked");
+            }
         }
     }
 }
@@ -307,8 +306,9 @@ impl ClaimGuard {
         } else {
             self.deduper.release(&self.event_hash).await
         };
-        // A failed `complete` leaves the claim armed: dropping it releases the event.
-        self.armed = success && result.is_err();
+        // A failed `complete` or `release` leaves the claim armed: dropping it releases (again)
+        // the event, rather than leaving it in flight forever.
+        self.armed = result.is_err();
         result
     }
 }
@@ -320,18 +320,34 @@ impl Drop for ClaimGuard {
         }
         let deduper = Arc::clone(&self.deduper);
         let event_hash = std::mem::take(&mut self.event_hash);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(e) = deduper.release(&event_hash).await {
-                        tracing::warn!(target: "ccai::webhook", error = %e, "could not release an abandoned event");
-                    }
-                });
+        let mut release: Pin<Box<dyn Future<Output = Result<(), DedupError>> + Send>> =
+            Box::pin(async move { deduper.release(&event_hash).await });
+        // Poll once in place: a release that completes at once (`MemoryDeduper`'s does) needs no
+        // runtime, so an abandoned request is released even outside tokio. A panicking deduper
+        // must not turn this drop (perhaps during unwinding) into an abort.
+        let mut cx = Context::from_waker(Waker::noop());
+        match catch_unwind(AssertUnwindSafe(|| release.as_mut().poll(&mut cx))) {
+            Ok(Poll::Ready(Ok(()))) => {}
+            Ok(Poll::Ready(Err(e))) => {
+                tracing::warn!(target: "ccai::webhook", error = %e, "could not release an abandoned event");
             }
-            Err(_) => tracing::warn!(
-                target: "ccai::webhook",
-                "no tokio runtime to release an abandoned event; it stays claimed"
-            ),
+            Err(_) => {
+                tracing::warn!(target: "ccai::webhook", "the deduper panicked releasing an abandoned event");
+            }
+            // Not done yet: finish it on the runtime (tokio polls it again with a real waker).
+            Ok(Poll::Pending) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        if let Err(e) = release.await {
+                            tracing::warn!(target: "ccai::webhook", error = %e, "could not release an abandoned event");
+                        }
+                    });
+                }
+                Err(_) => tracing::warn!(
+                    target: "ccai::webhook",
+                    "no tokio runtime to finish releasing an abandoned event; it stays claimed"
+                ),
+            },
         }
     }
 }
