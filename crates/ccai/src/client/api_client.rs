@@ -52,7 +52,7 @@ impl HttpClient for AccountTransport {
         &'a self,
         method: Method,
         path: &'a str,
-        body: Option<serde_json::Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClientError>> {
         Box::pin(self.transport.send(method, path, body))
     }
@@ -124,7 +124,7 @@ impl HttpClient for Client {
         &'a self,
         method: Method,
         path: &'a str,
-        body: Option<serde_json::Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClientError>> {
         self.api.request(method, path, body)
     }

@@ -20,6 +20,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// ```
 /// use ccai::client::{BoxFuture, Method};
 /// use ccai::{ClientError, HttpClient};
+/// use serde_json::value::RawValue;
 /// use serde_json::{json, Value};
 ///
 /// /// Answers every request with one canned integration.
@@ -30,7 +31,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///         &'a self,
 ///         method: Method,
 ///         path: &'a str,
-///         _body: Option<Value>,
+///         _body: Option<Box<RawValue>>,
 ///     ) -> BoxFuture<'a, Result<Option<Value>, ClientError>> {
 ///         Box::pin(async move {
 ///             assert_eq!((method, path), (Method::Get, "/v1/client/1231/integration"));
@@ -52,15 +53,15 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// # }
 /// ```
 pub trait HttpClient: Send + Sync {
-    /// Sends `method path` (relative to the API's base URL, starting with `/`) with `body` as JSON,
-    /// authenticated with the API key. Returns the parsed JSON answer of a 2xx response, or `None`
+    /// Sends `method path` (relative to the API's base URL, starting with `/`) with `body`, JSON
+    /// already serialised (so its field order is the SDKs' own), authenticated with the API key. Returns the parsed JSON answer of a 2xx response, or `None`
     /// when its body is empty (e.g. `204 No Content`). A non-2xx answer is
     /// [`ClientError::Api`].
     fn request<'a>(
         &'a self,
         method: Method,
         path: &'a str,
-        body: Option<serde_json::Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClientError>>;
 
     /// The CloudContactAI account id that goes in request paths.
@@ -72,7 +73,7 @@ impl<T: HttpClient + ?Sized> HttpClient for Arc<T> {
         &'a self,
         method: Method,
         path: &'a str,
-        body: Option<serde_json::Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> BoxFuture<'a, Result<Option<serde_json::Value>, ClientError>> {
         (**self).request(method, path, body)
     }

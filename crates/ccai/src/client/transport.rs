@@ -71,23 +71,16 @@ impl Transport {
         &self,
         method: Method,
         path: &str,
-        body: Option<serde_json::Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> Result<Option<serde_json::Value>, ClientError> {
         let url = format!("{}{}", self.base_url, path);
         // Secrets the request carries: an API that echoes the request must not put them in errors.
-        let sent_secrets = body.as_ref().map(secrets_in).unwrap_or_default();
-        let body = match body {
-            Some(value) => {
-                Some(
-                    serde_json::to_vec(&value).map_err(|e| ClientError::Transport {
-                        method,
-                        path: path.to_owned(),
-                        source: Box::new(e),
-                    })?,
-                )
-            }
-            None => None,
-        };
+        let sent_secrets = body
+            .as_deref()
+            .and_then(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+            .map(|value| secrets_in(&value))
+            .unwrap_or_default();
+        let body = body.map(|raw| raw.get().as_bytes().to_vec());
         let mut retry = 0;
         loop {
             tracing::debug!(%method, path, attempt = retry + 1, "sending management API request");

@@ -170,7 +170,10 @@ fn data_field<'de, D: serde::Deserializer<'de>>(
             f.write_str("a JSON value")
         }
 
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<DataField, A::Error> {
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<DataField, A::Error> {
             let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).max(12));
             while let Some((key, value)) = access.next_entry::<String, Value>()? {
                 map.insert(key, value);
@@ -178,7 +181,10 @@ fn data_field<'de, D: serde::Deserializer<'de>>(
             Ok(DataField::Object(map))
         }
 
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut access: A) -> Result<DataField, A::Error> {
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut access: A,
+        ) -> Result<DataField, A::Error> {
             while access.next_element::<IgnoredAny>()?.is_some() {}
             Ok(DataField::Other("an array"))
         }

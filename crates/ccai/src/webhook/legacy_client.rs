@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::answer::{self, Request};
 use super::service::check_url;
@@ -80,8 +81,8 @@ impl Client {
     pub async fn register(&self, config: WebhookConfig) -> Result<WebhookResponse, ClientError> {
         check_url(&config)?;
         let path = "/webhooks".to_owned();
-        self.one(Method::Post, &path, Some(webhook_body(&config)))
-            .await
+        let body = webhook_body(Method::Post, &path, &config)?;
+        self.one(Method::Post, &path, Some(body)).await
     }
 
     /// Updates webhook `id` (`PUT {base}/webhooks/{id}`).
@@ -92,8 +93,8 @@ impl Client {
     ) -> Result<WebhookResponse, ClientError> {
         let path = item_path(id)?;
         check_url(&config)?;
-        self.one(Method::Put, &path, Some(webhook_body(&config)))
-            .await
+        let body = webhook_body(Method::Put, &path, &config)?;
+        self.one(Method::Put, &path, Some(body)).await
     }
 
     /// Lists the webhooks (`GET {base}/webhooks`).
@@ -146,7 +147,7 @@ impl Client {
         &self,
         method: Method,
         path: &str,
-        body: Option<Value>,
+        body: Option<Box<RawValue>>,
     ) -> Result<WebhookResponse, ClientError> {
         let answer = self.transport.send(method, path, body).await?;
         answer::one_integration(Request { method, path }, answer)
@@ -166,19 +167,25 @@ fn item_path(id: &str) -> Result<String, ClientError> {
 }
 
 /// `{"url", "events": [...], "secretKey"?}`.
-fn webhook_body(config: &WebhookConfig) -> Value {
-    let mut object = Map::new();
-    object.insert("url".into(), config.url.clone().into());
-    object.insert(
-        "events".into(),
-        config
-            .events
-            .iter()
-            .map(|event| Value::from(event.as_str()))
-            .collect(),
-    );
-    if let Some(secret) = &config.secret {
-        object.insert("secretKey".into(), secret.expose_secret().into());
-    }
-    Value::Object(object)
+/// The older REST shape's body: `url`, `events`, `secretKey` (omitted when not given), in that order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WebhookBody<'a> {
+    url: &'a str,
+    events: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<&'a str>,
+}
+
+fn webhook_body(
+    method: Method,
+    path: &str,
+    config: &WebhookConfig,
+) -> Result<Box<RawValue>, ClientError> {
+    let body = WebhookBody {
+        url: &config.url,
+        events: config.events.iter().map(|e| e.as_str()).collect(),
+        secret_key: config.secret.as_ref().map(|s| s.expose_secret()),
+    };
+    super::service::to_raw(method, path, &body)
 }

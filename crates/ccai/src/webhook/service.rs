@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::answer::{self, Request};
 use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
@@ -66,7 +67,11 @@ impl Service {
         let path = self.collection_path();
         let answer = self
             .transport
-            .request(Method::Post, &path, Some(integration_body(None, &config)))
+            .request(
+                Method::Post,
+                &path,
+                Some(integration_body(Method::Post, &path, None, &config)?),
+            )
             .await?;
         answer::one_integration(request(Method::Post, &path), answer)
     }
@@ -99,7 +104,12 @@ impl Service {
             .request(
                 Method::Post,
                 &path,
-                Some(integration_body(Some(numeric), &config)),
+                Some(integration_body(
+                    Method::Post,
+                    &path,
+                    Some(numeric),
+                    &config,
+                )?),
             )
             .await?;
         answer::one_integration(request(Method::Post, &path), answer)
@@ -180,18 +190,48 @@ pub(crate) fn check_url(config: &WebhookConfig) -> Result<(), ClientError> {
 }
 
 /// `[{"id"?, "url", "method", "integrationType": "ALL", "secretKey"?}]`.
-fn integration_body(id: Option<i64>, config: &WebhookConfig) -> Value {
-    let mut object = Map::new();
-    if let Some(id) = id {
-        object.insert("id".into(), id.into());
-    }
-    object.insert("url".into(), config.url.clone().into());
-    object.insert("method".into(), config.method.as_str().into());
-    object.insert("integrationType".into(), "ALL".into());
-    if let Some(secret) = &config.secret {
-        object.insert("secretKey".into(), secret.expose_secret().into());
-    }
-    Value::Array(vec![Value::Object(object)])
+/// One integration as the API takes it, fields in the SDKs' order: `id` (update only), `url`,
+/// `method`, `integrationType`, `secretKey` (omitted when the server should generate or keep it).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrationBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    url: &'a str,
+    method: &'static str,
+    integration_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<&'a str>,
+}
+
+/// The register/update body: a one-element JSON array.
+fn integration_body(
+    method: Method,
+    path: &str,
+    id: Option<i64>,
+    config: &WebhookConfig,
+) -> Result<Box<RawValue>, ClientError> {
+    let body = [IntegrationBody {
+        id,
+        url: &config.url,
+        method: config.method.as_str(),
+        integration_type: "ALL",
+        secret_key: config.secret.as_ref().map(|s| s.expose_secret()),
+    }];
+    to_raw(method, path, &body)
+}
+
+/// Serialises a request body (cannot fail for these plain structs; mapped to an error anyway).
+pub(crate) fn to_raw(
+    method: Method,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<Box<RawValue>, ClientError> {
+    serde_json::value::to_raw_value(body).map_err(|e| ClientError::Transport {
+        method,
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
 }
 
 #[cfg(test)]
@@ -202,21 +242,29 @@ mod tests {
     use crate::webhook::DeliveryMethod;
 
     #[test]
-    fn bodies() {
-        let plain = integration_body(None, &WebhookConfig::new("https://x/h"));
+    fn bodies_in_the_sdks_field_order() {
+        let plain =
+            integration_body(Method::Post, "/p", None, &WebhookConfig::new("https://x/h")).unwrap();
         assert_eq!(
-            plain,
-            json!([{"url": "https://x/h", "method": "POST", "integrationType": "ALL"}])
+            plain.get(),
+            r#"[{"url":"https://x/h","method":"POST","integrationType":"ALL"}]"#
         );
         let full = integration_body(
+            Method::Post,
+            "/p",
             Some(42),
             &WebhookConfig::new("https://x/h")
                 .secret("s")
                 .method(DeliveryMethod::Put),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(full.get()).unwrap(),
+            json!([{"id": 42, "url": "https://x/h", "method": "PUT", "integrationType": "ALL", "secretKey": "s"}])
         );
         assert_eq!(
-            full,
-            json!([{"id": 42, "url": "https://x/h", "method": "PUT", "integrationType": "ALL", "secretKey": "s"}])
+            full.get(),
+            r#"[{"id":42,"url":"https://x/h","method":"PUT","integrationType":"ALL","secretKey":"s"}]"#
         );
     }
 }

@@ -274,8 +274,9 @@ impl HttpClient for Recorder {
         &'a self,
         method: ccai::client::Method,
         path: &'a str,
-        body: Option<Value>,
+        body: Option<Box<serde_json::value::RawValue>>,
     ) -> ccai::client::BoxFuture<'a, Result<Option<Value>, ClientError>> {
+        let body = body.map(|raw| serde_json::from_str(raw.get()).expect("JSON body"));
         self.seen
             .lock()
             .unwrap()
