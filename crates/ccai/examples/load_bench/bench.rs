@@ -1,7 +1,8 @@
 //! Load benchmark of the webhook handler against a bare axum route, over real HTTP on 127.0.0.1.
 //!
 //! ```sh
-//! cargo run --release -p ccai --example load_bench
+//! cargo run --release -p ccai --example load_bench            # the system allocator
+//! cargo run --release -p ccai --example load_bench_mimalloc   # the same with mimalloc
 //! ```
 //!
 //! Targets: a bare axum route answering 200 (the baseline); an axum route that reads the body and
@@ -154,7 +155,7 @@ fn micros(d: Duration) -> String {
 }
 
 #[tokio::main]
-async fn main() {
+pub async fn main() {
     let connections = env("CONNECTIONS", 32);
     let requests = env("REQUESTS", 2000);
     let rounds = env("ROUNDS", 20);
