@@ -54,6 +54,9 @@ pub struct SecretArgs {
 pub enum Command {
     /// Manage the endpoints CloudContactAI delivers to.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  ccai webhooks list\n  ccai webhooks register --url https://example.com/webhook/ccai\n  ccai webhooks delete 42 --json"
+    )]
     Webhooks(WebhooksCommand),
 
     /// Print the X-CCAI-Signature for an event hash.

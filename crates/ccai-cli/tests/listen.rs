@@ -487,3 +487,49 @@ async fn listen_rejects_route_syntax_and_brackets_ipv6() {
         assert!(listen.next_line().contains("message.sent"));
     }
 }
+
+#[tokio::test]
+async fn trigger_with_a_data_file_and_put_delivery() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &["--accept-put", "--json"]);
+    let file = sandbox.path().join("data.json");
+    std::fs::write(
+        &file,
+        r#"{"To": "+15550001111", "CampaignId": 5, "Custom": true}"#,
+    )
+    .unwrap();
+    let out = run(trigger(
+        &sandbox,
+        &[
+            "message.sent",
+            "--method",
+            "PUT",
+            "--data-file",
+            file.to_str().unwrap(),
+            "--set",
+            "CampaignId=6",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).starts_with("PUT "), "{}", stdout(&out));
+    let line: Value = serde_json::from_str(&listen.next_line()).unwrap();
+    assert_eq!(
+        line["data"],
+        serde_json::json!({"To": "+15550001111", "CampaignId": 6, "Custom": true})
+    );
+
+    // A data file that is not an object is refused before anything is sent.
+    std::fs::write(&file, "[1, 2]").unwrap();
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--data-file", file.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("must hold a JSON object"),
+        "{}",
+        stderr(&out)
+    );
+}
