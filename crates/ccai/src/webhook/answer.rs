@@ -3,6 +3,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::event::json_type as kind;
 use super::types::{WebhookDeleteResponse, WebhookResponse};
 use crate::client::{ClientError, Method};
 
@@ -86,17 +87,6 @@ pub(crate) fn deleted(
             WebhookDeleteResponse::new(false, String::new())
         }),
         _ => Ok(done()),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
