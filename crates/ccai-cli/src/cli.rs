@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Settings come from flags, then the environment (CCAI_CLIENT_ID, CCAI_API_KEY, CCAI_BASE_URL,
 /// CCAI_WEBHOOK_SECRET), then a .env file in the current directory.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "ccai", version, propagate_version = true)]
 #[command(
     after_help = "Examples:\n  ccai listen                       # terminal 1: a local receiver\n  ccai trigger message.sent         # terminal 2: a signed test event\n  ccai webhooks list --json"
@@ -23,7 +23,7 @@ pub struct Cli {
 }
 
 /// Who you are to CloudContactAI.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct AccountArgs {
     /// Your CloudContactAI account (client) id.
     #[arg(long, env = "CCAI_CLIENT_ID", global = true, hide_env_values = true)]
@@ -43,14 +43,14 @@ pub struct AccountArgs {
 }
 
 /// The webhook signing secret, for the commands that sign or verify.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SecretArgs {
     /// The webhook secret (default: the development secret that `ccai listen` created).
     #[arg(long, env = "CCAI_WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Manage the endpoints CloudContactAI delivers to.
     #[command(subcommand)]
@@ -102,7 +102,7 @@ pub enum Command {
     Listen(ListenArgs),
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum WebhooksCommand {
     /// List the registered endpoints.
     #[command(after_help = "Example:\n  ccai webhooks list --json")]
@@ -150,14 +150,14 @@ pub enum WebhooksCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct OutputArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct EndpointArgs {
     /// The endpoint URL CloudContactAI should deliver to.
     #[arg(long)]
@@ -165,12 +165,12 @@ pub struct EndpointArgs {
     /// The signing secret (default: the server generates one).
     #[arg(long)]
     pub secret: Option<String>,
-    /// How CloudContactAI delivers: POST or PUT.
-    #[arg(long, default_value = "POST")]
-    pub method: String,
+    /// How CloudContactAI delivers: POST or PUT (register: POST by default; update: unchanged).
+    #[arg(long)]
+    pub method: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct TriggerArgs {
     /// The event type: message.sent, message.incoming, message.received, message.excluded,
     /// message.error.carrier or message.error.cloudcontact.
@@ -195,7 +195,7 @@ pub struct TriggerArgs {
     pub secret: SecretArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ListenArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]

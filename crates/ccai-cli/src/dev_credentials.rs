@@ -17,7 +17,7 @@ pub const DEV_CLIENT_ID: &str = "ccai-dev";
 pub const DEFAULT_LISTEN_URL: &str = "http://127.0.0.1:8080/webhook";
 
 /// The stored development settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DevCredentials {
     pub client_id: String,
     pub secret: String,
@@ -83,13 +83,34 @@ pub fn load_or_create() -> Result<(DevCredentials, bool)> {
         secret,
         listen_url: None,
     };
-    save(&credentials)?;
-    Ok((credentials, true))
+    let path = path()?;
+    let tmp = write_temp(&path, &credentials)?;
+    // Publish only if no other `ccai listen` created the file meanwhile: a hard link fails when the
+    // target exists, so concurrent first runs agree on one secret (the first one's).
+    let published = fs::hard_link(&tmp, &path);
+    let _ = fs::remove_file(&tmp);
+    match published {
+        Ok(()) => Ok((credentials, true)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match load()? {
+            Some(existing) => Ok((existing, false)),
+            None => bail!(
+                "{} vanished while being created: run the command again",
+                path.display()
+            ),
+        },
+        Err(e) => Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
 }
 
-/// Writes the credentials with mode 0600 (the folder 0700) on Unix.
+/// Writes the credentials with mode 0600 (the folder 0700) on Unix, replacing the file atomically.
 pub fn save(credentials: &DevCredentials) -> Result<()> {
     let path = path()?;
+    let tmp = write_temp(&path, credentials)?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A new owner-only temporary file beside `path` holding the credentials.
+fn write_temp(path: &Path, credentials: &DevCredentials) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
     create_private_dir(dir)?;
     let body = json!({
@@ -98,13 +119,12 @@ pub fn save(credentials: &DevCredentials) -> Result<()> {
         "listen_url": credentials.listen_url,
     });
     let tmp = dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
-    {
-        let mut file =
-            private_file(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        file.write_all(format!("{body:#}\n").as_bytes())
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-    }
-    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))
+    // A stale file of a crashed run may have other permissions: start from a new one.
+    let _ = fs::remove_file(&tmp);
+    let mut file = private_file(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(format!("{body:#}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    Ok(tmp)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -27,6 +27,11 @@ async fn fake_api() -> Recorder {
             ])
             .to_string(),
         ),
+        ("GET", "/api/v1/client/1231/integration/44") => {
+            let mut put = integration(json!(44), None);
+            put["method"] = json!("PUT");
+            (StatusCode::OK, put.to_string())
+        }
         ("GET", "/api/v1/client/1231/integration/42") => (
             StatusCode::OK,
             integration(json!(42), Some("whsec-listed")).to_string(),
@@ -203,6 +208,28 @@ async fn register_shows_the_generated_secret_once() {
     assert_eq!(last(&api).json()[0]["secretKey"], "mine");
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(shown["id"], 77);
+    assert_eq!(shown["url"], "https://example.com/new");
+    assert_eq!(shown["method"], "POST");
+    assert!(
+        shown.get("secretKey").is_none(),
+        "a secret the user chose is not echoed"
+    );
+
+    // A generated secret is part of the JSON answer (shown once).
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/new",
+            "--json",
+        ],
+    ))
+    .await;
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["secretKey"], "whsec-generated-once");
 }
 
 #[tokio::test]
@@ -231,6 +258,42 @@ async fn update_sends_an_integer_id_and_refuses_others() {
         json!([{"id": 42, "url": "https://example.com/moved", "method": "POST", "integrationType": "ALL"}])
     );
     assert!(stdout(&out).contains("https://example.com/moved"));
+
+    // An integration delivered with PUT stays PUT unless --method says otherwise; --json output.
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "44",
+            "--url",
+            "https://example.com/put",
+            "--json",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last(&api).json()[0]["method"], "PUT");
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(shown["id"], 44);
+    assert_eq!(shown["url"], "https://example.com/put");
+    assert!(shown.get("secretKey").is_none());
+    run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "44",
+            "--url",
+            "https://example.com/put",
+            "--method",
+            "POST",
+        ],
+    ))
+    .await;
+    assert_eq!(last(&api).json()[0]["method"], "POST");
 
     let before = api.requests.lock().unwrap().len();
     let out = run(ccai(

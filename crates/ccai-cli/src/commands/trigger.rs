@@ -88,7 +88,7 @@ pub async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
         println!(
             "{method} {target} {} {}{counter} -> {} {text}",
             event_type,
-            &event_hash[..12],
+            crate::output::short_hash(&event_hash),
             status.as_u16()
         );
         all_ok &= status.is_success();

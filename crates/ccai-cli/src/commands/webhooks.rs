@@ -41,7 +41,9 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
             output: out,
         } => {
             let generated = endpoint.secret.is_none();
-            let created = service.register(config(endpoint)?).await?;
+            let created = service
+                .register(config(endpoint, DeliveryMethod::Post)?)
+                .await?;
             let secret = created
                 .secret_key
                 .as_ref()
@@ -55,9 +57,15 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
                         created.id
                     ),
                 }
-            } else if out.json {
-                // The secret is part of the answer to register (it is shown once): keep it.
+            } else if out.json && generated {
+                // A server-generated secret is part of the answer (shown once): keep it.
                 println!("{}", serde_json::to_string_pretty(&created)?);
+            } else if out.json {
+                // The user chose the secret: do not echo it.
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output::integration_json(&created))?
+                );
             } else {
                 println!("{}", output::integrations(std::slice::from_ref(&created)));
                 match (generated, secret) {
@@ -78,7 +86,13 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
             endpoint,
             output: out,
         } => {
-            let updated = service.update(&id, config(endpoint)?).await?;
+            // The API replaces the whole integration: keep its delivery method unless asked.
+            let method = match (&endpoint.method, id.parse::<i64>()) {
+                (None, Ok(n)) if n > 0 => current_method(service, &id).await?,
+                // An explicit --method wins; a bad id is refused by `update` before any request.
+                _ => DeliveryMethod::Post,
+            };
+            let updated = service.update(&id, config(endpoint, method)?).await?;
             if out.json {
                 println!(
                     "{}",
@@ -106,11 +120,18 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
-    let method: DeliveryMethod = endpoint
-        .method
-        .parse()
-        .with_context(|| format!("--method {:?}", endpoint.method))?;
+/// The integration's current delivery method (POST when the API reports something else).
+async fn current_method(service: &ccai::webhook::Service, id: &str) -> Result<DeliveryMethod> {
+    let current = service.get(id).await?;
+    Ok(current.method.parse().unwrap_or(DeliveryMethod::Post))
+}
+
+/// The request from the flags; `default_method` applies when `--method` is absent.
+fn config(endpoint: EndpointArgs, default_method: DeliveryMethod) -> Result<WebhookConfig> {
+    let method = match &endpoint.method {
+        None => default_method,
+        Some(m) => m.parse().with_context(|| format!("--method {m:?}"))?,
+    };
     let url = reqwest::Url::parse(&endpoint.url).with_context(|| {
         format!(
             "invalid --url {:?}: give a full URL like https://example.com/webhook",

@@ -141,12 +141,20 @@ async fn a_post_is_retried_after_429_honouring_retry_after() {
     ])
     .await;
 
+    let started = std::time::Instant::now();
     let hook = client_for(&api)
         .webhook()
         .register(WebhookConfig::new("https://example.com/h"))
         .await
         .unwrap();
 
+    // The test policy's own backoff is a few milliseconds: only `Retry-After` explains a wait of a
+    // second (a lower bound, so a slow machine cannot make this fail).
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "Retry-After: 1 was not honoured ({:?})",
+        started.elapsed()
+    );
     assert_eq!(hook.id.as_i64(), Some(8));
     let requests = api.requests();
     assert_eq!(requests.len(), 2);
@@ -205,6 +213,8 @@ async fn a_server_that_never_answers_times_out() {
     assert!(err.to_string().contains("timed out"), "{err}");
     assert!(err.to_string().contains("Config::timeout"), "{err}");
     assert_no_key(&err);
+    // A GET is safe to repeat: it was retried once after the first timeout.
+    assert_eq!(api.requests().len(), 2);
 }
 
 #[tokio::test]
