@@ -7,7 +7,8 @@ use ccai::webhook::{self, WebhookConfig, WebhookEventType};
 use ccai::ClientError;
 use serde_json::json;
 
-use crate::fake_api::{FakeApi, Recorded, Reply};
+use crate::assert_standard_headers;
+use crate::fake_api::{FakeApi, Reply};
 use crate::{fast_retry, API_KEY};
 
 fn legacy_client(api: &FakeApi) -> webhook::Client {
@@ -18,15 +19,6 @@ fn legacy_client(api: &FakeApi) -> webhook::Client {
         fast_retry(),
     )
     .unwrap()
-}
-
-fn assert_standard_headers(request: &Recorded) {
-    assert_eq!(
-        request.header("authorization"),
-        Some(format!("Bearer {API_KEY}").as_str())
-    );
-    assert_eq!(request.header("content-type"), Some("application/json"));
-    assert_eq!(request.header("accept"), Some("*/*"));
 }
 
 #[tokio::test]

@@ -34,3 +34,13 @@ pub fn client_for(api: &FakeApi) -> Client {
 
 /// The collection path the integrations API uses, under the fake API's `/api` base.
 pub const INTEGRATIONS: &str = "/api/v1/client/1231/integration";
+
+/// The headers every management API request carries.
+pub fn assert_standard_headers(request: &fake_api::Recorded) {
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("accept"), Some("*/*"));
+}

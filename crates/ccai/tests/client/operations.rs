@@ -6,18 +6,9 @@ use ccai::webhook::{DeliveryMethod, Service, WebhookConfig, WebhookDeleteRespons
 use ccai::{ClientError, HttpClient};
 use serde_json::{json, Value};
 
+use crate::assert_standard_headers;
 use crate::fake_api::{FakeApi, Recorded, Reply};
-use crate::{client_for, API_KEY, INTEGRATIONS};
-
-/// The headers every request carries.
-fn assert_standard_headers(request: &Recorded) {
-    assert_eq!(
-        request.header("authorization"),
-        Some(format!("Bearer {API_KEY}").as_str())
-    );
-    assert_eq!(request.header("content-type"), Some("application/json"));
-    assert_eq!(request.header("accept"), Some("*/*"));
-}
+use crate::{client_for, INTEGRATIONS};
 
 #[tokio::test]
 async fn register_posts_a_one_element_array_without_secret_key() {
