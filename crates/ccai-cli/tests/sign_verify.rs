@@ -69,17 +69,21 @@ async fn verify_a_body_file() {
     let body =
         br#"{"eventType":"message.sent","data":{"To":"+1"},"eventHash":"event-hash-abc123"}"#;
     let file = sandbox.path().join("delivery.json");
-    std::fs::write(&file, body).unwrap();
-    let mut cmd = sandbox.ccai();
-    cmd.args([
-        "verify",
-        "--signature",
-        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
-        "--body",
-    ])
-    .arg(&file)
-    .args(["--client-id", "client-123", "--secret", "test-secret"]);
-    let out = run(cmd).await;
+    // `ccai verify --body FILE` with the first Go SDK vector's signature and settings.
+    let verify_file = |contents: &[u8]| {
+        std::fs::write(&file, contents).unwrap();
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "verify",
+            "--signature",
+            "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        ])
+        .arg("--body")
+        .arg(&file)
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+        run(cmd)
+    };
+    let out = verify_file(body).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
         stdout(&out).trim(),
@@ -87,17 +91,7 @@ async fn verify_a_body_file() {
     );
 
     // A legacy body cannot verify, and says why.
-    std::fs::write(&file, br#"{"smsSid":1,"to":"+1","messageStatus":"SENT"}"#).unwrap();
-    let mut cmd = sandbox.ccai();
-    cmd.args([
-        "verify",
-        "--signature",
-        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
-        "--body",
-    ])
-    .arg(&file)
-    .args(["--client-id", "client-123", "--secret", "test-secret"]);
-    let out = run(cmd).await;
+    let out = verify_file(br#"{"smsSid":1,"to":"+1","messageStatus":"SENT"}"#).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("legacy"), "{}", stdout(&out));
 

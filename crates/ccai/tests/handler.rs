@@ -863,11 +863,24 @@ async fn repeat_during_a_failing_callback_is_processed_after_it() {
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
+/// A signed POST for calling the handler as a `tower::Service`, without a socket.
+fn signed_request(
+    body: &str,
+    signature: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    http::Request::post(PATH)
+        .header("X-CCAI-Signature", signature)
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_owned(),
+        )))
+        .expect("request")
+}
+
 /// A request abandoned while its callback runs (client gone: the service future is dropped)
 /// releases its claim, so the retry is processed instead of waiting forever.
 #[tokio::test]
 async fn abandoned_request_releases_its_claim() {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::BodyExt;
     use tower::Service;
 
     let calls = Arc::new(AtomicUsize::new(0));
@@ -887,12 +900,7 @@ async fn abandoned_request_releases_its_claim() {
     .secret(SECRET);
     let mut handler = create_handler(options).expect("handler");
     let (body, signature) = delivery("abandoned");
-    let request = || {
-        http::Request::post(PATH)
-            .header("X-CCAI-Signature", &signature)
-            .body(Full::new(bytes::Bytes::from(body.clone())))
-            .expect("request")
-    };
+    let request = || signed_request(&body, &signature);
     let first = handler.call(request());
     tokio::select! {
         _ = first => panic!("the first callback never finishes"),
@@ -982,7 +990,6 @@ fn poll_without_runtime<F: std::future::Future + Unpin>(
 /// claim (the in-memory release completes at once), so the retry is processed.
 #[test]
 fn abandoned_request_releases_its_claim_without_a_runtime() {
-    use http_body_util::Full;
     use tower::Service;
 
     assert!(tokio::runtime::Handle::try_current().is_err());
@@ -1000,12 +1007,7 @@ fn abandoned_request_releases_its_claim_without_a_runtime() {
     .secret(SECRET);
     let mut handler = create_handler(options).expect("handler");
     let (body, signature) = delivery("abandoned-no-runtime");
-    let request = || {
-        http::Request::post(PATH)
-            .header("X-CCAI-Signature", &signature)
-            .body(Full::new(bytes::Bytes::from(body.clone())))
-            .expect("request")
-    };
+    let request = || signed_request(&body, &signature);
     let mut first = handler.call(request());
     assert!(poll_without_runtime(&mut first, 1).is_none());
     assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -25,15 +25,7 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
             }
         }
         WebhooksCommand::Get { id, output: out } => {
-            let item = service.get(&id).await?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output::integration_json(&item))?
-                );
-            } else {
-                println!("{}", output::integrations(std::slice::from_ref(&item)));
-            }
+            print_one(&service.get(&id).await?, out.json)?;
         }
         WebhooksCommand::Register {
             endpoint,
@@ -61,13 +53,10 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
                 // A server-generated secret is part of the answer (shown once): keep it.
                 println!("{}", serde_json::to_string_pretty(&created)?);
             } else if out.json {
-                // The user chose the secret: do not echo it.
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output::integration_json(&created))?
-                );
+                // A secret the user chose is not echoed (`print_one` leaves it out).
+                print_one(&created, true)?;
             } else {
-                println!("{}", output::integrations(std::slice::from_ref(&created)));
+                print_one(&created, false)?;
                 match (generated, secret) {
                     (true, Some(secret)) => {
                         println!();
@@ -92,15 +81,10 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
                 // An explicit --method wins; a bad id is refused by `update` before any request.
                 _ => DeliveryMethod::Post,
             };
-            let updated = service.update(&id, config(endpoint, method)?).await?;
-            if out.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output::integration_json(&updated))?
-                );
-            } else {
-                println!("{}", output::integrations(std::slice::from_ref(&updated)));
-            }
+            print_one(
+                &service.update(&id, config(endpoint, method)?).await?,
+                out.json,
+            )?;
         }
         WebhooksCommand::Delete { id, output: out } => {
             let deleted = service.delete(&id).await?;
@@ -118,6 +102,19 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One integration as a one-row table, or as JSON without its secret.
+fn print_one(item: &ccai::webhook::WebhookResponse, json: bool) -> Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&output::integration_json(item))?
+        );
+    } else {
+        println!("{}", output::integrations(std::slice::from_ref(item)));
+    }
+    Ok(())
 }
 
 /// The integration's current delivery method (POST when the API reports something else).

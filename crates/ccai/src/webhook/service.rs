@@ -63,17 +63,7 @@ impl Service {
     /// Sends `POST /v1/client/{clientId}/integration` with
     /// `[{"url", "method", "integrationType": "ALL", "secretKey"?}]`.
     pub async fn register(&self, config: WebhookConfig) -> Result<WebhookResponse, ClientError> {
-        check_url(&config)?;
-        let path = self.collection_path();
-        let answer = self
-            .transport
-            .request(
-                Method::Post,
-                &path,
-                Some(integration_body(Method::Post, &path, None, &config)?),
-            )
-            .await?;
-        answer::one_integration(request(Method::Post, &path), answer)
+        self.post_integration(None, &config).await
     }
 
     /// Updates integration `id` (which must be a positive integer: it is sent as a JSON number).
@@ -97,22 +87,7 @@ impl Service {
                 })
             }
         };
-        check_url(&config)?;
-        let path = self.collection_path();
-        let answer = self
-            .transport
-            .request(
-                Method::Post,
-                &path,
-                Some(integration_body(
-                    Method::Post,
-                    &path,
-                    Some(numeric),
-                    &config,
-                )?),
-            )
-            .await?;
-        answer::one_integration(request(Method::Post, &path), answer)
+        self.post_integration(Some(numeric), &config).await
     }
 
     /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`).
@@ -154,6 +129,23 @@ impl Service {
     /// The account id of the underlying transport.
     pub fn client_id(&self) -> &str {
         self.transport.client_id()
+    }
+
+    /// Register (no id) and update (id) are the same request: a one-element array POSTed to the
+    /// collection, answered with the integration.
+    async fn post_integration(
+        &self,
+        id: Option<i64>,
+        config: &WebhookConfig,
+    ) -> Result<WebhookResponse, ClientError> {
+        check_url(config)?;
+        let path = self.collection_path();
+        let body = integration_body(Method::Post, &path, id, config)?;
+        let answer = self
+            .transport
+            .request(Method::Post, &path, Some(body))
+            .await?;
+        answer::one_integration(request(Method::Post, &path), answer)
     }
 
     fn collection_path(&self) -> String {
