@@ -60,7 +60,7 @@ pub fn integration_json(w: &WebhookResponse) -> Value {
 
 /// The key fields of an event on one line: type, then what matters for that type.
 pub fn event_summary(event: &WebhookEvent) -> String {
-    let data = &event.data;
+    let data = event.data.as_map();
     let text = |key: &str| -> Option<String> {
         match data.get(key)? {
             Value::String(s) if !s.is_empty() => Some(s.clone()),

@@ -109,7 +109,7 @@ mod tests {
             let data = data_for(&event_type).unwrap();
             let event = ccai::webhook::WebhookEvent {
                 event_type,
-                data,
+                data: data.into(),
                 event_hash: "h".into(),
             };
             assert!(event.typed_data().is_ok(), "{name}");

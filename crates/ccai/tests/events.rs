@@ -31,7 +31,14 @@ fn each_event_type_parses_with_its_typed_fields() {
         assert_eq!(event.event_type.as_str(), name);
         assert!(event.event_type.is_known());
         assert_eq!(event.event_hash, value["eventHash"].as_str().unwrap());
-        assert_eq!(&Value::Object(event.data.clone()), &value["data"]);
+        assert_eq!(&Value::Object(event.data.as_map().clone()), &value["data"]);
+        // `data` keeps its exact text: a slice of the body.
+        let text = String::from_utf8(body(value)).unwrap();
+        assert!(text.contains(event.data.json()), "{name}");
+        assert_eq!(
+            serde_json::from_str::<Value>(event.data.json()).unwrap(),
+            value["data"]
+        );
     }
 
     match parse(&events["message.sent"]).typed_data().unwrap() {

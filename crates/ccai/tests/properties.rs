@@ -1,7 +1,8 @@
 //! Property tests: signing round-trips, any change breaks verification, parsing never panics.
 
-use ccai::webhook::{parse_event, sign, verify_signature, Verifier};
+use ccai::webhook::{parse_event, sign, verify_signature, Verifier, WebhookEvent};
 use proptest::prelude::*;
+use serde_json::{Map, Value};
 
 fn non_empty() -> impl Strategy<Value = String> {
     any::<String>().prop_filter("non-empty", |s| !s.is_empty())
@@ -17,8 +18,76 @@ fn mutate(s: &str, index: usize) -> String {
     out.into_iter().collect()
 }
 
+/// JSON text for a field value: valid values of every type (deep, escaped, big numbers), and
+/// near-misses (out-of-range numbers, lone surrogates, bad escapes).
+fn value_text() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        any::<f64>().prop_map(|f| serde_json::to_string(&f).unwrap_or_default()),
+        any::<String>().prop_map(|s| Value::String(s).to_string()),
+        Just("null".to_owned()),
+        Just("true".to_owned()),
+        prop::sample::select(vec![
+            "1e400",
+            "-1e400",
+            "1e-400",
+            "18446744073709551616",
+            "-0",
+            "1E+2",
+            "0.1e1",
+            r#""\ud800""#,
+            r#""\udc00\ud800""#,
+            r#""\ud83d\ude00""#,
+            r#""\x""#,
+            r#""\u12""#,
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "nul",
+            "[1,]",
+            "{\"a\"}",
+        ])
+        .prop_map(str::to_owned),
+    ];
+    leaf.prop_recursive(4, 32, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(","))),
+            prop::collection::vec((any::<String>(), inner), 0..4).prop_map(|v| {
+                let fields: Vec<String> = v
+                    .into_iter()
+                    .map(|(k, v)| format!("{}:{v}", Value::String(k)))
+                    .collect();
+                format!("{{{}}}", fields.join(","))
+            }),
+        ]
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// `parse_event` only checks `data` and builds it later; it must accept exactly what a full
+    /// parse accepts, and build the same fields.
+    #[test]
+    fn lazily_read_data_matches_a_full_parse(fields in prop::collection::vec(("[a-zA-Z]{1,6}", value_text()), 0..6)) {
+        let data: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        let body = format!(
+            r#"{{"eventType":"message.sent","data":{{{}}},"eventHash":"h"}}"#,
+            data.join(",")
+        );
+        let lazy = parse_event(body.as_bytes());
+        let eager = serde_json::from_str::<WebhookEvent>(&body);
+        let full = serde_json::from_str::<Value>(&body);
+        prop_assert_eq!(lazy.is_ok(), full.is_ok(), "{} {:?}", body, lazy.as_ref().err());
+        prop_assert_eq!(eager.is_ok(), full.is_ok());
+        if let (Ok(lazy), Ok(eager), Ok(full)) = (lazy, eager, full) {
+            prop_assert_eq!(Value::Object(lazy.data.as_map().clone()), full["data"].clone());
+            prop_assert_eq!(&lazy, &eager);
+            let reparsed: Map<String, Value> = serde_json::from_str(lazy.data.json()).unwrap();
+            prop_assert_eq!(&reparsed, lazy.data.as_map());
+        }
+    }
 
     #[test]
     fn sign_then_verify(client in non_empty(), hash in non_empty(), secret in non_empty()) {

@@ -1,16 +1,18 @@
 //! A delivery's body: [`WebhookEvent`] and [`parse_event`].
 
 use serde::de::IgnoredAny;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 use super::data::{DataError, EventData};
+use super::data_object::DataObject;
+use super::envelope::{self, Envelope};
 use super::event_type::WebhookEventType;
 
 /// One delivery from CloudContactAI: `{"eventType": …, "data": {…}, "eventHash": …}`.
 ///
-/// `data` is kept as the raw JSON object (keys are PascalCase, as sent); [`WebhookEvent::typed_data`]
-/// gives a typed view of it per event type.
+/// `data` is kept as received (keys are PascalCase, as sent) in a [`DataObject`]: index it like a
+/// JSON object, or use [`WebhookEvent::typed_data`] for a typed view per event type.
 ///
 /// ```
 /// use ccai::webhook::{parse_event, WebhookEventType};
@@ -24,14 +26,13 @@ use super::event_type::WebhookEventType;
 ///
 /// Deserialising a `WebhookEvent` (e.g. with axum's `Json`) applies the same checks as
 /// [`parse_event`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "Wire")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WebhookEvent {
     /// What happened (`eventType`).
     #[serde(rename = "eventType")]
     pub event_type: WebhookEventType,
-    /// The event's fields (`data`), as received.
-    pub data: Map<String, Value>,
+    /// The event's fields (`data`), as received: read like a JSON object, built on first use.
+    pub data: DataObject,
     /// CloudContactAI's identifier of this event (`eventHash`): what the signature covers and what
     /// deduplication keys on.
     #[serde(rename = "eventHash")]
@@ -59,7 +60,7 @@ impl WebhookEvent {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn typed_data(&self) -> Result<EventData, DataError> {
-        EventData::from_map(&self.event_type, &self.data)
+        EventData::from_map(&self.event_type, self.data.as_map())
     }
 }
 
@@ -129,14 +130,13 @@ pub enum LegacyShape {
     DeliveryReceipt,
 }
 
-/// The top-level shape, read in one pass without building a map of the whole body. Unknown keys are
-/// skipped; the legacy markers are only noted as present.
+/// The same shape without borrowing, for `Deserialize` from any source (e.g. axum's `Json`).
 #[derive(Deserialize)]
-pub(crate) struct Wire {
+pub(crate) struct OwnedWire {
     #[serde(rename = "eventType", default, deserialize_with = "present")]
     event_type: Option<Value>,
-    #[serde(default, deserialize_with = "data_field")]
-    data: Option<DataField>,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Value>,
     #[serde(rename = "eventHash", default, deserialize_with = "present")]
     event_hash: Option<Value>,
     #[serde(rename = "type")]
@@ -147,73 +147,8 @@ pub(crate) struct Wire {
 }
 
 /// A field that is present, even as `null`, is `Some`: `null` is a wrong type, not a missing field.
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(deserializer).map(Some)
-}
-
-/// `data` as read off the wire: the object, or the JSON type found instead.
-pub(crate) enum DataField {
-    Object(Map<String, Value>),
-    Other(&'static str),
-}
-
-/// Reads `data` straight into a map sized for a typical delivery (about ten fields), instead of
-/// growing one from empty: fewer reallocations on the hot path.
-fn data_field<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<DataField>, D::Error> {
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = DataField;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a JSON value")
-        }
-
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<DataField, A::Error> {
-            let mut map = Map::with_capacity(access.size_hint().unwrap_or(0).max(12));
-            while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                map.insert(key, value);
-            }
-            Ok(DataField::Object(map))
-        }
-
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut access: A,
-        ) -> Result<DataField, A::Error> {
-            while access.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(DataField::Other("an array"))
-        }
-
-        fn visit_str<E>(self, _: &str) -> Result<DataField, E> {
-            Ok(DataField::Other("a string"))
-        }
-
-        fn visit_bool<E>(self, _: bool) -> Result<DataField, E> {
-            Ok(DataField::Other("a boolean"))
-        }
-
-        fn visit_i64<E>(self, _: i64) -> Result<DataField, E> {
-            Ok(DataField::Other("a number"))
-        }
-
-        fn visit_u64<E>(self, _: u64) -> Result<DataField, E> {
-            Ok(DataField::Other("a number"))
-        }
-
-        fn visit_f64<E>(self, _: f64) -> Result<DataField, E> {
-            Ok(DataField::Other("a number"))
-        }
-
-        fn visit_unit<E>(self) -> Result<DataField, E> {
-            Ok(DataField::Other("null"))
-        }
-    }
-    deserializer.deserialize_any(Visitor).map(Some)
 }
 
 /// Parses a delivery body.
@@ -223,6 +158,8 @@ fn data_field<'de, D: serde::Deserializer<'de>>(
 /// `eventType`/`eventHash`/`data`, or one of the legacy unsigned shapes. Any input, including
 /// arbitrarily deep nesting, gives a value or an error, never a panic (serde_json stops at a
 /// nesting depth of 128).
+///
+/// `data` is checked but kept as text; its fields are built when first read (see [`DataObject`]).
 ///
 /// This does not verify anything; use [`Verifier::verify_event`](crate::webhook::Verifier::verify_event)
 /// on untrusted input.
@@ -235,75 +172,34 @@ fn data_field<'de, D: serde::Deserializer<'de>>(
 /// assert_eq!(err.to_string(), "missing required field `eventHash`");
 /// ```
 pub fn parse_event(payload: &[u8]) -> Result<WebhookEvent, ParseError> {
-    let text = std::str::from_utf8(payload).map_err(|e| ParseError::InvalidUtf8 {
-        valid_up_to: e.valid_up_to(),
-    })?;
-    // A derived struct also accepts a JSON array positionally; only objects are deliveries.
-    if !text.trim_start().starts_with('{') {
-        return Err(classify_non_object(text));
-    }
-    let wire: Wire = serde_json::from_str(text).map_err(json_error)?;
-    WebhookEvent::try_from(wire)
+    Envelope::parse(payload).map(Envelope::into_event)
 }
 
-impl TryFrom<Wire> for WebhookEvent {
-    type Error = ParseError;
-
-    fn try_from(wire: Wire) -> Result<Self, ParseError> {
-        validate(wire)
+impl<'de> Deserialize<'de> for WebhookEvent {
+    /// Applies the same checks as [`parse_event`] (from any serde source, e.g. axum's `Json`).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = OwnedWire::deserialize(deserializer)?;
+        let data = wire.data.map(|value| match value {
+            Value::Object(map) => Ok(map),
+            other => Err(json_type(&other)),
+        });
+        let legacy = envelope::legacy_shape(&wire.legacy_type, &wire.campaign, &wire.sms_sid);
+        let (event_type, event_hash, data) = envelope::validate(
+            wire.event_type.map(envelope::TextField::from),
+            wire.event_hash.map(envelope::TextField::from),
+            data,
+            legacy,
+        )
+        .map_err(serde::de::Error::custom)?;
+        Ok(WebhookEvent {
+            event_type: WebhookEventType::from(event_type),
+            data: DataObject::from(data),
+            event_hash: event_hash.into_owned(),
+        })
     }
 }
 
-fn validate(wire: Wire) -> Result<WebhookEvent, ParseError> {
-    let event_type = match wire.event_type {
-        Some(Value::String(s)) => WebhookEventType::from(s),
-        Some(other) => return Err(wrong_type("eventType", "a string", &other)),
-        None => {
-            if wire.event_hash.is_none() {
-                if wire.campaign.is_some() {
-                    return Err(ParseError::Legacy(if wire.legacy_type.is_some() {
-                        LegacyShape::CampaignWithType
-                    } else {
-                        LegacyShape::Campaign
-                    }));
-                }
-                if wire.sms_sid.is_some() {
-                    return Err(ParseError::Legacy(LegacyShape::DeliveryReceipt));
-                }
-            }
-            return Err(ParseError::MissingField { field: "eventType" });
-        }
-    };
-    if event_type.as_str().is_empty() {
-        return Err(ParseError::EmptyField { field: "eventType" });
-    }
-    let event_hash = match wire.event_hash {
-        Some(Value::String(s)) if s.is_empty() => {
-            return Err(ParseError::EmptyField { field: "eventHash" })
-        }
-        Some(Value::String(s)) => s,
-        Some(other) => return Err(wrong_type("eventHash", "a string", &other)),
-        None => return Err(ParseError::MissingField { field: "eventHash" }),
-    };
-    let data = match wire.data {
-        Some(DataField::Object(map)) => map,
-        Some(DataField::Other(found)) => {
-            return Err(ParseError::WrongType {
-                field: "data",
-                expected: "an object",
-                found,
-            })
-        }
-        None => return Err(ParseError::MissingField { field: "data" }),
-    };
-    Ok(WebhookEvent {
-        event_type,
-        data,
-        event_hash,
-    })
-}
-
-fn classify_non_object(text: &str) -> ParseError {
+pub(crate) fn classify_non_object(text: &str) -> ParseError {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => ParseError::NotAnObject {
             found: json_type(&value),
@@ -312,7 +208,7 @@ fn classify_non_object(text: &str) -> ParseError {
     }
 }
 
-fn json_error(e: serde_json::Error) -> ParseError {
+pub(crate) fn json_error(e: serde_json::Error) -> ParseError {
     use serde_json::error::Category;
     let reason = match e.classify() {
         // Syntax and EOF messages describe position only.
@@ -331,11 +227,15 @@ fn json_error(e: serde_json::Error) -> ParseError {
     ParseError::InvalidJson { reason }
 }
 
-fn wrong_type(field: &'static str, expected: &'static str, found: &Value) -> ParseError {
+pub(crate) fn wrong_type(
+    field: &'static str,
+    expected: &'static str,
+    found: &'static str,
+) -> ParseError {
     ParseError::WrongType {
         field,
         expected,
-        found: json_type(found),
+        found,
     }
 }
 

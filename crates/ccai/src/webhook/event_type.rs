@@ -92,6 +92,12 @@ impl From<String> for WebhookEventType {
     }
 }
 
+impl From<std::borrow::Cow<'_, str>> for WebhookEventType {
+    fn from(s: std::borrow::Cow<'_, str>) -> Self {
+        Self::known(&s).unwrap_or_else(|| Self::Other(s.into_owned()))
+    }
+}
+
 impl FromStr for WebhookEventType {
     type Err = Infallible;
 

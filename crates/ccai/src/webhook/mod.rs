@@ -17,7 +17,9 @@
 //! `eventHash`.
 
 mod data;
+mod data_object;
 mod dedup;
+mod envelope;
 mod event;
 mod event_type;
 #[cfg(feature = "axum")]
@@ -35,6 +37,7 @@ mod legacy_client;
 mod service;
 
 pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
+pub use data_object::DataObject;
 pub use dedup::{Claim, DedupError, DedupFuture, Deduper, EntryState, MemoryDeduper};
 pub use event::{parse_event, LegacyShape, ParseError, WebhookEvent};
 pub use event_type::WebhookEventType;

@@ -92,9 +92,27 @@ pub(crate) fn matches_mac(presented: &[u8], mac: HmacSha256) -> subtle::Choice {
     let written = STANDARD
         .encode_slice(mac.finalize().into_bytes(), &mut expected)
         .unwrap_or(0);
-    // `ct_eq` on slices of different lengths is false without looking at contents; the length of a
-    // signature is public (always 44), so that early answer leaks nothing.
-    presented.ct_eq(&expected[..written])
+    // A length mismatch is answered without looking at contents: the length of a signature is
+    // public (always 44), so that early answer leaks nothing.
+    if presented.len() != written {
+        return subtle::Choice::from(0);
+    }
+    ct_eq_words(presented, &expected[..written])
+}
+
+/// Constant-time equality of two equally long byte strings, eight bytes at a time: the same
+/// `subtle` comparison as `[u8]::ct_eq`, with one optimisation barrier per word instead of per byte.
+fn ct_eq_words(a: &[u8], b: &[u8]) -> subtle::Choice {
+    let word = |chunk: &[u8]| {
+        let mut bytes = [0u8; 8];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        u64::from_ne_bytes(bytes)
+    };
+    let mut equal = subtle::Choice::from(u8::from(a.len() == b.len()));
+    for (x, y) in a.chunks(8).zip(b.chunks(8)) {
+        equal &= word(x).ct_eq(&word(y));
+    }
+    equal
 }
 
 /// Whether `s` has the form of a signature: 43 standard base64 characters and one `=`.
@@ -109,6 +127,19 @@ pub(crate) fn is_well_formed(s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_comparison_sees_every_byte() {
+        let a: Vec<u8> = (0..44).collect();
+        assert!(bool::from(ct_eq_words(&a, &a)));
+        for i in 0..a.len() {
+            let mut b = a.clone();
+            b[i] ^= 0x80;
+            assert!(!bool::from(ct_eq_words(&a, &b)), "byte {i}");
+        }
+        assert!(!bool::from(ct_eq_words(&a, &a[..43])));
+        assert!(bool::from(ct_eq_words(&[], &[])));
+    }
 
     #[test]
     fn well_formed_accepts_only_padded_standard_base64_of_44() {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use hmac::Mac;
 
-use super::event::{parse_event, ParseError, WebhookEvent};
+use super::envelope::Envelope;
+use super::event::{ParseError, WebhookEvent};
 use super::signature::{is_well_formed, keyed, matches_mac, HmacSha256};
 
 /// Why a [`Verifier`] could not be built.
@@ -212,12 +213,13 @@ impl Verifier {
         if !is_well_formed(signature) {
             return Err(VerifyError::MalformedSignature);
         }
-        let event = parse_event(body)?;
-        if event.event_hash.is_empty() {
+        // Verify on the borrowed envelope: a forged body costs no allocation.
+        let envelope = Envelope::parse(body)?;
+        if envelope.event_hash.is_empty() {
             return Err(VerifyError::EmptyEventHash);
         }
-        self.verify_well_formed(signature, &event.event_hash)?;
-        Ok(event)
+        self.verify_well_formed(signature, &envelope.event_hash)?;
+        Ok(envelope.into_event())
     }
 }
 

@@ -72,6 +72,9 @@ pub struct HandlerOptions {
     pub(crate) secrets: Vec<Secret>,
     pub(crate) verification_disabled: bool,
     pub(crate) on_event: OnEvent,
+    /// Whether the callback looks at more than the event (`for_deliveries`): only then is the
+    /// signature header copied for it.
+    pub(crate) wants_delivery: bool,
     pub(crate) on_reject: Option<OnReject>,
     pub(crate) log_events: bool,
     pub(crate) methods: Vec<DeliveryMethod>,
@@ -95,9 +98,12 @@ impl HandlerOptions {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: Into<BoxError> + 'static,
     {
-        Self::for_deliveries(client_id, move |delivery: WebhookDelivery| {
-            on_event(delivery.event)
-        })
+        Self {
+            wants_delivery: false,
+            ..Self::for_deliveries(client_id, move |delivery: WebhookDelivery| {
+                on_event(delivery.event)
+            })
+        }
     }
 
     /// Like [`new`](Self::new), but the callback gets the whole [`WebhookDelivery`]: the event
@@ -128,6 +134,7 @@ impl HandlerOptions {
             secrets: Vec::new(),
             verification_disabled: false,
             on_event,
+            wants_delivery: true,
             on_reject: None,
             log_events: false,
             methods: vec![DeliveryMethod::Post],

@@ -64,6 +64,7 @@ struct Inner {
     /// `None` only with [`HandlerOptions::dangerously_disable_verification`].
     verifier: Option<Verifier>,
     on_event: OnEvent,
+    wants_delivery: bool,
     on_reject: Option<OnReject>,
     log_events: bool,
     accept_post: bool,
@@ -81,6 +82,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         secrets,
         verification_disabled,
         on_event,
+        wants_delivery,
         on_reject,
         log_events,
         methods,
@@ -111,6 +113,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         inner: Arc::new(Inner {
             verifier,
             on_event,
+            wants_delivery,
             on_reject,
             log_events,
             accept_post,
@@ -219,7 +222,10 @@ impl Inner {
                 "webhook event received"
             );
         }
-        let signature = header.and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let signature = header
+            .filter(|_| self.wants_delivery)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let delivery = WebhookDelivery {
             event,
             body,
