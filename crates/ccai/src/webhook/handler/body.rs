@@ -9,24 +9,28 @@ use http_body_util::BodyExt;
 use super::options::BoxError;
 use super::Rejection;
 
-/// Reads `body` whole, refusing more than `limit` bytes: first by the declared `Content-Length`
-/// (without reading anything), then while reading.
+/// The request's `Content-Length`, if it has a readable one.
+pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Reads `body` whole, refusing more than `limit` bytes: first by the `declared` length (see
+/// [`declared_length`]; without reading anything), then while reading.
 ///
 /// A body that arrives in one frame (the usual case for a small delivery) is returned without
 /// copying; several frames are joined.
 pub(crate) async fn read_limited<B>(
     body: B,
-    headers: &HeaderMap,
+    declared: Option<u64>,
     limit: usize,
 ) -> Result<Bytes, Rejection>
 where
     B: Body,
     B::Error: Into<BoxError>,
 {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge { limit });
     }
@@ -106,7 +110,7 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .map_err(|e| Rejection::BodyRead(e.into()))?;
-        runtime.block_on(read_limited(frames(chunks), &HeaderMap::new(), limit))
+        runtime.block_on(read_limited(frames(chunks), None, limit))
     }
 
     #[test]
@@ -132,7 +136,7 @@ mod tests {
         headers.insert(CONTENT_LENGTH, http::HeaderValue::from_static("5"));
         let runtime = tokio::runtime::Builder::new_current_thread().build();
         let result = runtime
-            .map(|rt| rt.block_on(read_limited(frames(&["ab"]), &headers, 4)))
+            .map(|rt| rt.block_on(read_limited(frames(&["ab"]), declared_length(&headers), 4)))
             .ok();
         assert!(matches!(
             result,

@@ -4,7 +4,7 @@ use axum::extract::{FromRef, FromRequest, Request};
 
 use crate::webhook::{Verifier, WebhookEvent};
 
-use super::body::read_limited;
+use super::body::{declared_length, read_limited};
 use super::{Rejection, DEFAULT_BODY_LIMIT};
 
 /// An axum extractor yielding a verified, parsed [`WebhookEvent`].
@@ -46,7 +46,7 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
         let (parts, body) = request.into_parts();
-        let body = read_limited(body, &parts.headers, DEFAULT_BODY_LIMIT).await?;
+        let body = read_limited(body, declared_length(&parts.headers), DEFAULT_BODY_LIMIT).await?;
         let mut values = parts
             .headers
             .get_all(crate::webhook::SIGNATURE_HEADER)
