@@ -58,10 +58,12 @@ pub struct MemoryDeduper {
 
 #[derive(Default)]
 struct State {
-    entries: HashMap<String, Entry>,
+    /// Keys are shared with `order` (one allocation per event).
+    entries: HashMap<Arc<str>, Entry>,
     /// Completed entries in completion order, with the sequence number they were completed with;
     /// a record whose entry has since changed is stale and skipped.
-    order: VecDeque<(String, u64)>,
+    /// Each record carries its completion time, so that expiry is checked without a lookup.
+    order: VecDeque<(Arc<str>, u64, Instant)>,
     completed: usize,
     next_seq: u64,
     /// Identifies waiting futures, so that a dropped one can take its waker back.
@@ -245,7 +247,7 @@ impl MemoryDeduper {
             None => {
                 state
                     .entries
-                    .insert(event_hash.to_owned(), Entry::InFlight(InFlight::default()));
+                    .insert(Arc::from(event_hash), Entry::InFlight(InFlight::default()));
                 Poll::Ready(Claim::Acquired)
             }
         }
@@ -275,9 +277,14 @@ impl MemoryDeduper {
             let mut state = self.lock();
             let seq = state.next_seq;
             state.next_seq += 1;
+            // Reuse the key of a claimed entry rather than allocating another.
+            let key = match state.entries.get_key_value(event_hash) {
+                Some((key, _)) => Arc::clone(key),
+                None => Arc::from(event_hash),
+            };
             let previous = state
                 .entries
-                .insert(event_hash.to_owned(), Entry::Completed { at: now, seq });
+                .insert(Arc::clone(&key), Entry::Completed { at: now, seq });
             let waiters = match previous {
                 Some(Entry::InFlight(in_flight)) => {
                     state.completed += 1;
@@ -289,7 +296,7 @@ impl MemoryDeduper {
                     Vec::new()
                 }
             };
-            state.order.push_back((event_hash.to_owned(), seq));
+            state.order.push_back((key, seq, now));
             state.sweep_expired(now, self.ttl);
             while state.completed > self.capacity {
                 if !state.evict_oldest() {
@@ -323,20 +330,15 @@ impl State {
         matches!(self.entries.get(hash), Some(Entry::Completed { seq: s, .. }) if *s == seq)
     }
 
-    /// Forgets completed entries older than `ttl`, oldest first, and drops stale order records.
+    /// Forgets completed entries older than `ttl`, oldest first, and drops the order records
+    /// passed on the way (a stale record is dropped once it is as old as `ttl`, or by `compact`).
     fn sweep_expired(&mut self, now: Instant, ttl: Duration) {
-        while let Some((hash, seq)) = self.order.front() {
-            let expired = match self.entries.get(hash.as_str()) {
-                Some(Entry::Completed { at, seq: s }) if s == seq => {
-                    if now.saturating_duration_since(*at) < ttl {
-                        return;
-                    }
-                    true
-                }
-                _ => false,
-            };
-            if let Some((hash, _)) = self.order.pop_front() {
-                if expired {
+        while let Some((_, _, at)) = self.order.front() {
+            if now.saturating_duration_since(*at) < ttl {
+                return;
+            }
+            if let Some((hash, seq, _)) = self.order.pop_front() {
+                if self.is_current(&hash, seq) {
                     self.entries.remove(&hash);
                     self.completed = self.completed.saturating_sub(1);
                 }
@@ -344,13 +346,19 @@ impl State {
         }
     }
 
-    /// Forgets the oldest completed entry. Returns `false` if there is none.
+    /// Forgets the oldest completed entry (skipping stale records); `false` if there is none.
     fn evict_oldest(&mut self) -> bool {
-        while let Some((hash, seq)) = self.order.pop_front() {
-            if self.is_current(&hash, seq) {
-                self.entries.remove(&hash);
-                self.completed = self.completed.saturating_sub(1);
-                return true;
+        while let Some((hash, seq, _)) = self.order.pop_front() {
+            // One lookup in the usual case (the record is current); a stale one is put back.
+            match self.entries.remove(&hash) {
+                Some(Entry::Completed { seq: s, .. }) if s == seq => {
+                    self.completed = self.completed.saturating_sub(1);
+                    return true;
+                }
+                Some(other) => {
+                    self.entries.insert(hash, other);
+                }
+                None => {}
             }
         }
         false
@@ -362,7 +370,7 @@ impl State {
             let order = std::mem::take(&mut self.order);
             self.order = order
                 .into_iter()
-                .filter(|(hash, seq)| self.is_current(hash, *seq))
+                .filter(|(hash, seq, _)| self.is_current(hash, *seq))
                 .collect();
         }
     }
