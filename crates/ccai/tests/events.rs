@@ -410,3 +410,21 @@ fn deserialising_a_webhook_event_applies_the_same_checks() {
     let err = serde_json::from_str::<WebhookEvent>(r#"{"smsSid":1,"to":"+1"}"#).unwrap_err();
     assert!(err.to_string().contains("legacy"), "{err}");
 }
+
+/// serde_json reserves a few object keys (its raw-value marker, on in this crate's build): a body
+/// using one where serde_json would read it specially is refused, never accepted with its data lost.
+#[test]
+fn reserved_serde_json_keys_are_refused_not_dropped() {
+    let body = br#"{"eventType":"message.sent","data":{"To":"+1","Meta":{"$serde_json::private::RawValue":0}},"eventHash":"h"}"#;
+    let err = parse_event(body).unwrap_err();
+    assert!(
+        matches!(err, ccai::webhook::ParseError::InvalidJson { .. }),
+        "{err:?}"
+    );
+    assert!(serde_json::from_slice::<WebhookEvent>(body).is_err());
+    // The same key anywhere but first is an ordinary key.
+    let body = br#"{"eventType":"message.sent","data":{"To":"+1","$serde_json::private::RawValue":0},"eventHash":"h"}"#;
+    let event = parse_event(body).unwrap();
+    assert_eq!(event.data["To"], "+1");
+    assert_eq!(event.data["$serde_json::private::RawValue"], 0);
+}

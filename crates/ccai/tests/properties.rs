@@ -129,6 +129,21 @@ proptest! {
     }
 
     #[test]
+    fn a_mistyped_event_type_is_read_as_strictly_as_data(depth in 100usize..140, big in any::<bool>()) {
+        let leaf = if big { "1e400" } else { "1" };
+        let body = format!(
+            r#"{{"eventType":{}{leaf}{},"data":{{}},"eventHash":"h"}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        );
+        let lazy = parse_event(body.as_bytes()).unwrap_err().to_string();
+        let derived = serde_json::from_str::<WebhookEvent>(&body).unwrap_err().to_string();
+        // Both say the same kind of thing: not readable JSON, or the wrong type.
+        let kind = |m: &str| m.contains("must be a string");
+        prop_assert_eq!(kind(&lazy), kind(&derived), "{} / {}", lazy, derived);
+    }
+
+    #[test]
     fn parse_event_handles_any_nesting(depth in 0usize..2000, open in prop::sample::select(vec!['[', '{'])) {
         let mut body = String::from(r#"{"eventType":"message.sent","eventHash":"h","data":{"x":"#);
         for _ in 0..depth {
@@ -141,6 +156,13 @@ proptest! {
         }
         body.push_str("}}");
         let result = parse_event(body.as_bytes());
+        // The same limit as reading a `WebhookEvent` with serde, and what is accepted reads back.
+        let derived = serde_json::from_str::<WebhookEvent>(&body);
+        prop_assert_eq!(result.is_ok(), derived.is_ok(), "depth {}", depth);
+        if let Ok(event) = &result {
+            let again = serde_json::to_string(event).unwrap();
+            prop_assert!(serde_json::from_str::<WebhookEvent>(&again).is_ok(), "depth {}", depth);
+        }
         // serde_json's depth limit is 128 (the envelope takes two levels); past it, a clear error.
         if depth < 120 {
             prop_assert!(result.is_ok(), "{:?}", result.err());
@@ -149,4 +171,31 @@ proptest! {
             prop_assert!(message.contains("recursion limit"), "{}", message);
         }
     }
+}
+
+/// Around serde_json's depth limit, `parse_event` and serde's `Deserialize` accept the same bodies,
+/// and an accepted event reads back from its serialised form.
+#[test]
+fn the_depth_limit_is_the_same_for_both_parses() {
+    let mut accepted = 0;
+    for depth in 115..135 {
+        for (open, close, key) in [("[", "]", ""), ("{", "}", r#""k":"#)] {
+            let body = format!(
+                r#"{{"eventType":"message.sent","eventHash":"h","data":{{"x":{}1{}}}}}"#,
+                format!("{open}{key}").repeat(depth),
+                close.repeat(depth)
+            );
+            let lazy = parse_event(body.as_bytes());
+            let derived = serde_json::from_str::<WebhookEvent>(&body);
+            assert_eq!(lazy.is_ok(), derived.is_ok(), "depth {depth} {open}");
+            if let Ok(event) = lazy {
+                accepted += 1;
+                let again = serde_json::to_string(&event).unwrap();
+                assert!(serde_json::from_str::<WebhookEvent>(&again).is_ok());
+                assert!(event.data.as_map().contains_key("x"));
+            }
+        }
+    }
+    // The boundary is inside the range: some accepted, some not.
+    assert!(accepted > 0 && accepted < 40, "{accepted}");
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::ops::Index;
 use std::sync::OnceLock;
 
-use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -167,11 +167,17 @@ impl<'de> Deserialize<'de> for DataObject {
 }
 
 /// Checks that `text` parses as a JSON object under exactly the rules `serde_json` applies when
-/// building a [`Map`] of [`Value`]s (syntax, string escapes, number range, nesting depth), without
-/// allocating anything for it. What passes is what [`DataObject::as_map`] can always build.
+/// building a [`Map`] of [`Value`]s (syntax, string escapes, number range, nesting depth, the
+/// reserved keys of this build), without allocating anything for it. What passes is what
+/// [`DataObject::as_map`] can always build.
 pub(crate) fn check_object(text: &str) -> Result<(), serde_json::Error> {
     serde_json::from_str::<Checked>(text).map(|_| ())
 }
+
+/// The deepest nesting a value may have, counting itself: serde_json stops at 127 levels, and the
+/// value sits inside a delivery's envelope. Held to this, an accepted event also reads back from
+/// its serialised form, and `parse_event` agrees with `Deserialize for WebhookEvent`.
+pub(crate) const MAX_DEPTH: usize = 126;
 
 /// Accepts any JSON value by walking it the way `Value` is built (`deserialize_any` all the way
 /// down), keeping nothing.
@@ -179,11 +185,39 @@ pub(crate) struct Checked;
 
 impl<'de> Deserialize<'de> for Checked {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(CheckedVisitor)
+        deserializer.deserialize_any(CheckedVisitor { depth: 0 })
     }
 }
 
-struct CheckedVisitor;
+/// A value nested `depth` levels down.
+#[derive(Clone, Copy)]
+struct CheckedSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for CheckedSeed {
+    type Value = Checked;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor { depth: self.depth })
+    }
+}
+
+/// Walks one value; `depth` is the number of arrays and objects around it.
+pub(crate) struct CheckedVisitor {
+    pub(crate) depth: usize,
+}
+
+impl CheckedVisitor {
+    /// The depth of this value's contents, if it may have any.
+    fn inner_depth<E: de::Error>(&self) -> Result<usize, E> {
+        if self.depth >= MAX_DEPTH {
+            Err(E::custom("recursion limit exceeded"))
+        } else {
+            Ok(self.depth + 1)
+        }
+    }
+}
 
 impl<'de> Visitor<'de> for CheckedVisitor {
     type Value = Checked;
@@ -221,18 +255,82 @@ impl<'de> Visitor<'de> for CheckedVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Checked, D::Error> {
-        Checked::deserialize(deserializer)
+        CheckedSeed { depth: self.depth }.deserialize(deserializer)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
-        while seq.next_element::<Checked>()?.is_some() {}
+        let depth = self.inner_depth()?;
+        while seq.next_element_seed(CheckedSeed { depth })?.is_some() {}
         Ok(Checked)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
-        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        let depth = self.inner_depth()?;
+        let mut first = true;
+        while map.next_key_seed(KeySeed { first })?.is_some() {
+            first = false;
+            map.next_value_seed(CheckedSeed { depth })?;
+        }
         Ok(Checked)
     }
+}
+
+/// An object's key; the first one must not be a key that makes serde_json build something other
+/// than an object in this build (see [`is_reserved_first_key`]).
+struct KeySeed {
+    first: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
+        if self.first && is_reserved_first_key(key) {
+            Err(E::custom("an object's first key is reserved by serde_json"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Whether `key`, first in an object, makes `serde_json` read the object as something else: its
+/// private number and raw-value markers, when the features that use them (`arbitrary_precision`,
+/// `raw_value`) are on in this build, which any crate in a program can turn on. Found out once, by
+/// asking serde_json itself.
+fn is_reserved_first_key(key: &str) -> bool {
+    const MARKERS: [&str; 2] = [
+        "$serde_json::private::Number",
+        "$serde_json::private::RawValue",
+    ];
+    static RESERVED: OnceLock<[bool; 2]> = OnceLock::new();
+    if !key.starts_with('$') {
+        return false;
+    }
+    let reserved = RESERVED.get_or_init(|| {
+        MARKERS.map(|marker| {
+            let probe = format!(r#"{{"{marker}":"1"}}"#);
+            !matches!(
+                serde_json::from_str::<Value>(&probe),
+                Ok(Value::Object(ref object)) if object.contains_key(marker)
+            )
+        })
+    });
+    MARKERS
+        .iter()
+        .zip(reserved)
+        .any(|(marker, reserved)| *reserved && key == *marker)
 }
 
 #[cfg(test)]
@@ -263,6 +361,36 @@ mod tests {
         let mut map = Map::new();
         map.insert("a".into(), 1.into());
         assert_eq!(DataObject::from(map), object(r#"{"a":1}"#));
+    }
+
+    #[test]
+    fn serde_json_markers_are_refused_where_they_are_special() {
+        // This crate turns on serde_json's `raw_value`: as the first key of an object, its marker
+        // makes serde_json read a raw value instead, which would leave the map empty.
+        for bad in [
+            r#"{"To":"+1","Meta":{"$serde_json::private::RawValue":0}}"#,
+            r#"{"a":[{"$serde_json::private::RawValue":"{"}]}"#,
+            r#"{"$serde_json::private::RawValue":"1"}"#,
+        ] {
+            assert!(check_object(bad).is_err(), "{bad}");
+        }
+        // Not first, or not a marker: an ordinary key.
+        let fine = r#"{"a":{"b":1,"$serde_json::private::RawValue":0},"$x":2}"#;
+        assert!(check_object(fine).is_ok());
+        assert_eq!(object(fine)["a"]["$serde_json::private::RawValue"], 0);
+    }
+
+    #[test]
+    fn nesting_is_limited_as_inside_an_envelope() {
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"a":{}1{}}}"#,
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        assert!(check_object(&nested(MAX_DEPTH)).is_ok());
+        assert!(check_object(&nested(MAX_DEPTH + 1)).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::data_object::{self, DataObject};
+use super::data_object::{self, CheckedVisitor, DataObject};
 use super::event::{
     classify_non_object, json_error, json_type, wrong_type, LegacyShape, OwnedWire, ParseError,
     WebhookEvent,
@@ -78,19 +78,21 @@ impl<'de> serde::de::Visitor<'de> for TextVisitor {
         Ok(TextField::Text(Cow::Owned(s)))
     }
 
+    // A value of the wrong type is still read as strictly as any other (numbers in range, depth),
+    // so that what is not JSON `serde_json` can read is reported as such, as the owned parse does.
     fn visit_map<A: serde::de::MapAccess<'de>>(
         self,
-        mut access: A,
+        access: A,
     ) -> Result<TextField<'de>, A::Error> {
-        while access.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        CheckedVisitor { depth: 0 }.visit_map(access)?;
         Ok(TextField::Other("an object"))
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(
         self,
-        mut access: A,
+        access: A,
     ) -> Result<TextField<'de>, A::Error> {
-        while access.next_element::<IgnoredAny>()?.is_some() {}
+        CheckedVisitor { depth: 0 }.visit_seq(access)?;
         Ok(TextField::Other("an array"))
     }
 

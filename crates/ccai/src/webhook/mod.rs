@@ -2,7 +2,7 @@
 //!
 //! | Need | Use |
 //! |---|---|
-//! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`], [`WebhookEvent::typed_data`] → [`EventData`] |
+//! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`] (its `data` a [`DataObject`], read on demand), [`WebhookEvent::typed_data`] → [`EventData`] |
 //! | Check a signature | [`verify_signature`], or a [`Verifier`] (rotation, reasons, keyed once) |
 //! | Produce a signature (tests, tools) | [`sign`] |
 //! | Receive deliveries over HTTP (feature `axum`) | `create_handler(HandlerOptions)`, or the `VerifiedEvent` axum extractor |
