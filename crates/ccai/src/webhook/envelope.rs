@@ -33,7 +33,7 @@ struct Wire<'a> {
     sms_sid: Option<IgnoredAny>,
 }
 
-/// As [`present`], keeping the value's text.
+/// A present field (even `null`, which is a wrong type, not a missing field), as its text.
 fn raw_field<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<&'de RawValue>, D::Error> {
@@ -59,6 +59,7 @@ impl<'de> Deserialize<'de> for TextField<'de> {
 }
 
 struct TextVisitor;
+
 impl<'de> serde::de::Visitor<'de> for TextVisitor {
     type Value = TextField<'de>;
 
