@@ -247,16 +247,7 @@ async fn oversized_body_is_413_by_content_length_and_while_reading() {
     assert!(!text.contains(&signature));
 
     // No Content-Length: chunked, over the limit only once read.
-    let mut request = format!(
-        "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-CCAI-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
-    for chunk in big.as_bytes().chunks(500) {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(chunk);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\n\r\n");
+    let request = chunked_request(&signature, &big, 500);
     let (status, text) = raw(addr, &request).await;
     assert_eq!(status, 413, "{text}");
 
@@ -925,16 +916,7 @@ async fn chunked_body_in_several_frames_is_accepted() {
     let (options, seen) = recording_options();
     let addr = serve(create_handler(options).expect("handler")).await;
     let (body, signature) = delivery("chunked");
-    let mut request = format!(
-        "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-CCAI-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .into_bytes();
-    for chunk in body.as_bytes().chunks(40) {
-        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
-        request.extend_from_slice(chunk);
-        request.extend_from_slice(b"\r\n");
-    }
-    request.extend_from_slice(b"0\r\n\r\n");
+    let request = chunked_request(&signature, &body, 40);
     let (status, text) = raw(addr, &request).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with(r#"{"success":true}"#), "{text}");
@@ -1102,4 +1084,19 @@ async fn panicking_on_reject_hook_still_answers() {
     assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
     assert_eq!(hooked.load(Ordering::SeqCst), 1);
     assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+/// A POST of `body` with `Transfer-Encoding: chunked` (no `Content-Length`), in chunks of `size`.
+fn chunked_request(signature: &str, body: &str, size: usize) -> Vec<u8> {
+    let mut request = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-CCAI-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(size) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
 }
