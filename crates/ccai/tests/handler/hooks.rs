@@ -1,0 +1,142 @@
+//! The `on_reject` hook and the handler's logs.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ccai::webhook::{create_handler, HandlerOptions, Rejection, WebhookEvent};
+
+use crate::support::{delivery, error_message, post, recording_options, serve, CLIENT_ID, SECRET};
+
+#[tokio::test]
+async fn on_reject_observes_every_rejection_with_its_reason() {
+    let rejections: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
+    let sink = rejections.clone();
+    let options = HandlerOptions::new(CLIENT_ID, |event: WebhookEvent| async move {
+        if event.event_hash == "fail" {
+            Err("downstream refused".to_owned())
+        } else {
+            Ok(())
+        }
+    })
+    .secret(SECRET)
+    .on_reject(move |rejection: &Rejection| {
+        sink.lock()
+            .expect("lock")
+            .push((rejection.status().as_u16(), rejection.to_string()));
+    });
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("ok");
+    let (fail, fail_signature) = delivery("fail");
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(post(addr, &body, None).await.status, 400);
+    assert_eq!(post(addr, &body, Some(&fail_signature)).await.status, 401);
+    assert_eq!(post(addr, &fail, Some(&fail_signature)).await.status, 500);
+    let rejections = rejections.lock().expect("lock");
+    assert_eq!(rejections.len(), 3);
+    assert_eq!(rejections[0].0, 400);
+    assert!(rejections[0].1.contains("missing X-CCAI-Signature"));
+    assert_eq!(rejections[1].0, 401);
+    assert_eq!(rejections[2].0, 500);
+    // The CLI can show the callback's own error.
+    assert!(
+        rejections[2].1.contains("downstream refused"),
+        "{:?}",
+        rejections[2]
+    );
+}
+
+/// A panicking `on_reject` hook is contained: the rejection is still answered.
+#[tokio::test]
+async fn panicking_on_reject_hook_still_answers() {
+    let hooked = Arc::new(AtomicUsize::new(0));
+    let h = hooked.clone();
+    let (options, seen) = recording_options();
+    let options = options.on_reject(move |_: &Rejection| {
+        h.fetch_add(1, Ordering::SeqCst);
+        panic!("hook bug");
+    });
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("hook-panics");
+    let answer = post(addr, &body, None).await;
+    assert_eq!(answer.status, 400);
+    assert!(error_message(&answer).contains("missing X-CCAI-Signature"));
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(hooked.load(Ordering::SeqCst), 1);
+    assert_eq!(seen.lock().expect("lock").len(), 1);
+}
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// On a current-thread runtime the server runs on this thread, so a thread-local subscriber sees
+/// everything the handler logs.
+#[tokio::test]
+async fn logs_name_events_and_reasons_but_not_secrets_or_payloads() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let options = HandlerOptions::new(CLIENT_ID, |event: WebhookEvent| async move {
+        if event.event_hash == "fail" {
+            Err("callback failure")
+        } else {
+            Ok(())
+        }
+    })
+    .secret(SECRET)
+    .log_events(true);
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("logged-hash");
+    let (fail, fail_signature) = delivery("fail");
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(post(addr, &body, Some(&fail_signature)).await.status, 401);
+    assert_eq!(post(addr, &fail, Some(&fail_signature)).await.status, 500);
+    assert_eq!(
+        post(addr, "{payload-marker-text", Some(&signature))
+            .await
+            .status,
+        400
+    );
+
+    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(logs.contains("logged-hash"), "{logs}");
+    assert!(logs.contains("does not verify"), "{logs}");
+    assert!(logs.contains("callback failure"), "{logs}");
+    for needle in [SECRET, &signature, &fail_signature, "payload-marker-text"] {
+        assert!(!logs.contains(needle), "logs leak {needle:?}: {logs}");
+    }
+}
+
+#[tokio::test]
+async fn disabling_verification_warns_at_creation() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let options = HandlerOptions::new(CLIENT_ID, |_: WebhookEvent| async {
+        Ok::<_, std::io::Error>(())
+    })
+    .dangerously_disable_verification();
+    let _handler = create_handler(options).expect("handler");
+    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    assert!(logs.contains("WARN"), "{logs}");
+    assert!(logs.contains("verification is DISABLED"), "{logs}");
+}
