@@ -356,7 +356,7 @@ fn the_public_types_can_cross_threads() {
 
 #[tokio::test]
 async fn request_bodies_keep_the_sdks_field_order() {
-    // PROTOCOL.md §1: id, url, method, integrationType, secretKey, in this order, byte for byte.
+    // docs/protocol.md §1: id, url, method, integrationType, secretKey, in this order, byte for byte.
     let api = FakeApi::start(vec![Reply::json(200, json!([{"id": 5, "url": "u"}]))]).await;
     client_for(&api)
         .webhook()
