@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     after_help = "Examples:\n  ccai listen                       # terminal 1: a local receiver\n  ccai trigger message.sent         # terminal 2: a signed test event\n  ccai webhooks list --json"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub account: AccountArgs,
 
@@ -24,7 +24,7 @@ pub struct Cli {
 
 /// Who you are to CloudContactAI.
 #[derive(Args)]
-pub struct AccountArgs {
+pub(crate) struct AccountArgs {
     /// Your CloudContactAI account (client) id.
     #[arg(long, env = "CCAI_CLIENT_ID", global = true, hide_env_values = true)]
     pub client_id: Option<String>,
@@ -44,14 +44,14 @@ pub struct AccountArgs {
 
 /// The webhook signing secret, for the commands that sign or verify.
 #[derive(Args)]
-pub struct SecretArgs {
+pub(crate) struct SecretArgs {
     /// The webhook secret (default: the development secret that `ccai listen` created).
     #[arg(long, env = "CCAI_WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
 }
 
 #[derive(Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Manage the endpoints CloudContactAI delivers to.
     #[command(subcommand)]
     #[command(
@@ -103,7 +103,7 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
-pub enum WebhooksCommand {
+pub(crate) enum WebhooksCommand {
     /// List the registered endpoints.
     #[command(after_help = "Example:\n  ccai webhooks list --json")]
     List(OutputArgs),
@@ -151,14 +151,14 @@ pub enum WebhooksCommand {
 }
 
 #[derive(Args)]
-pub struct OutputArgs {
+pub(crate) struct OutputArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Args)]
-pub struct EndpointArgs {
+pub(crate) struct EndpointArgs {
     /// The endpoint URL CloudContactAI should deliver to.
     #[arg(long)]
     pub url: String,
@@ -171,7 +171,7 @@ pub struct EndpointArgs {
 }
 
 #[derive(Args)]
-pub struct TriggerArgs {
+pub(crate) struct TriggerArgs {
     /// The event type: message.sent, message.incoming, message.received, message.excluded,
     /// message.error.carrier or message.error.cloudcontact.
     pub event_type: String,
@@ -196,7 +196,7 @@ pub struct TriggerArgs {
 }
 
 #[derive(Args)]
-pub struct ListenArgs {
+pub(crate) struct ListenArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now as `(HH:MM:SS, RFC 3339 with milliseconds)`, both UTC.
-pub fn now() -> (String, String) {
+pub(crate) fn now() -> (String, String) {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

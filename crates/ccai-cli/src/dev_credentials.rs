@@ -9,23 +9,23 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 /// Overrides the folder the credentials live in (default: the user's config directory + `ccai`).
-pub const CONFIG_DIR_ENV: &str = "CCAI_CONFIG_DIR";
+pub(crate) const CONFIG_DIR_ENV: &str = "CCAI_CONFIG_DIR";
 const FILE_NAME: &str = "dev-credentials.json";
 /// The client id used when none is configured.
-pub const DEV_CLIENT_ID: &str = "ccai-dev";
+pub(crate) const DEV_CLIENT_ID: &str = "ccai-dev";
 /// Where `trigger` sends when neither `--to` nor a running listener says otherwise.
-pub const DEFAULT_LISTEN_URL: &str = "http://127.0.0.1:8080/webhook";
+pub(crate) const DEFAULT_LISTEN_URL: &str = "http://127.0.0.1:8080/webhook";
 
 /// The stored development settings.
 #[derive(Clone)]
-pub struct DevCredentials {
+pub(crate) struct DevCredentials {
     pub client_id: String,
     pub secret: String,
     /// The URL the last `ccai listen` announced.
     pub listen_url: Option<String>,
 }
 
-pub fn config_dir() -> Result<PathBuf> {
+pub(crate) fn config_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -34,12 +34,12 @@ pub fn config_dir() -> Result<PathBuf> {
     )
 }
 
-pub fn path() -> Result<PathBuf> {
+pub(crate) fn path() -> Result<PathBuf> {
     Ok(config_dir()?.join(FILE_NAME))
 }
 
 /// Reads the stored credentials, if any.
-pub fn load() -> Result<Option<DevCredentials>> {
+pub(crate) fn load() -> Result<Option<DevCredentials>> {
     let path = path()?;
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
@@ -70,7 +70,7 @@ pub fn load() -> Result<Option<DevCredentials>> {
 
 /// The stored credentials, created (random secret, owner-only file) when there are none.
 /// Returns them and whether they were just created.
-pub fn load_or_create() -> Result<(DevCredentials, bool)> {
+pub(crate) fn load_or_create() -> Result<(DevCredentials, bool)> {
     if let Some(existing) = load()? {
         return Ok((existing, false));
     }
@@ -103,7 +103,7 @@ pub fn load_or_create() -> Result<(DevCredentials, bool)> {
 }
 
 /// Writes the credentials with mode 0600 (the folder 0700) on Unix, replacing the file atomically.
-pub fn save(credentials: &DevCredentials) -> Result<()> {
+pub(crate) fn save(credentials: &DevCredentials) -> Result<()> {
     let path = path()?;
     let tmp = write_temp(&path, credentials)?;
     fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))

@@ -1,7 +1,5 @@
 //! `ccai`: the CloudContactAI webhooks command line. Thin over the `ccai` library.
 
-#![forbid(unsafe_code)]
-
 mod cli;
 mod clock;
 mod commands;

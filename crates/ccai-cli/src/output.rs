@@ -4,7 +4,7 @@ use ccai::webhook::{WebhookEvent, WebhookResponse};
 use serde_json::Value;
 
 /// A plain text table with a header row, columns padded to their widest cell.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -33,14 +33,14 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// Integrations as a table; the secret column says whether one is set, never what it is.
-pub fn integrations(list: &[WebhookResponse]) -> String {
+pub(crate) fn integrations(list: &[WebhookResponse]) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|w| {
             vec![
                 w.id.to_string(),
                 w.url.clone(),
-                w.method.clone(),
+                w.method.to_string(),
                 w.integration_type.clone(),
                 if w.secret_key.is_some() { "set" } else { "-" }.to_owned(),
             ]
@@ -50,7 +50,7 @@ pub fn integrations(list: &[WebhookResponse]) -> String {
 }
 
 /// JSON of an integration without its secret (printing it is only done on request).
-pub fn integration_json(w: &WebhookResponse) -> Value {
+pub(crate) fn integration_json(w: &WebhookResponse) -> Value {
     let mut value = serde_json::to_value(w).unwrap_or(Value::Null);
     if let Some(object) = value.as_object_mut() {
         object.remove("secretKey");
@@ -59,7 +59,7 @@ pub fn integration_json(w: &WebhookResponse) -> Value {
 }
 
 /// The key fields of an event on one line: type, then what matters for that type.
-pub fn event_summary(event: &WebhookEvent) -> String {
+pub(crate) fn event_summary(event: &WebhookEvent) -> String {
     let data = event.data.as_map();
     let text = |key: &str| -> Option<String> {
         match data.get(key)? {
@@ -121,7 +121,7 @@ fn quote_if_needed(value: &str) -> String {
 }
 
 /// The first 12 characters of a hash, enough to tell deliveries apart.
-pub fn short_hash(hash: &str) -> String {
+pub(crate) fn short_hash(hash: &str) -> String {
     hash.chars().take(12).collect()
 }
 

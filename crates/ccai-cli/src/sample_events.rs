@@ -5,7 +5,7 @@ use ccai::webhook::WebhookEventType;
 use serde_json::{json, Map, Value};
 
 /// The `data` of a plausible delivery of `event_type`.
-pub fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Value>> {
+pub(crate) fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Value>> {
     let common = json!({
         "SmsSid": 12345,
         "MessageStatus": "DELIVERED",
@@ -58,7 +58,7 @@ pub fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Value>> {
     Ok(data)
 }
 
-pub fn known_types() -> Vec<&'static str> {
+pub(crate) fn known_types() -> Vec<&'static str> {
     vec![
         "message.sent",
         "message.incoming",
@@ -71,7 +71,7 @@ pub fn known_types() -> Vec<&'static str> {
 
 /// Applies `KEY=VALUE` overrides. A value replacing a number (or a new key) that reads as a JSON
 /// number, boolean or null keeps that type; anything else is a string.
-pub fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String]) -> Result<()> {
+pub(crate) fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String]) -> Result<()> {
     for item in overrides {
         let Some((key, raw)) = item.split_once('=') else {
             bail!("--set {item:?}: expected KEY=VALUE, e.g. --set To=+14155550123");
@@ -91,7 +91,7 @@ pub fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String]) -> R
 }
 
 /// A random 32-hex-character event hash.
-pub fn random_event_hash() -> Result<String> {
+pub(crate) fn random_event_hash() -> Result<String> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("cannot get random bytes for an event hash: {e}"))?;

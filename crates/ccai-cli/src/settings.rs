@@ -6,7 +6,7 @@ use crate::cli::{AccountArgs, SecretArgs};
 use crate::dev_credentials::{self, DevCredentials};
 
 /// The client id and secret a signing or verifying command uses.
-pub struct SigningSettings {
+pub(crate) struct SigningSettings {
     pub client_id: String,
     pub secret: String,
     /// The development credentials, when any value came from them.
@@ -19,7 +19,7 @@ pub struct SigningSettings {
 
 /// Flags and environment first; the development credentials fill what is missing (and are
 /// created when `create` is set, as `listen` does).
-pub fn signing(
+pub(crate) fn signing(
     account: &AccountArgs,
     secret: &SecretArgs,
     create: bool,
@@ -79,7 +79,7 @@ fn exact(what: &str, value: Option<&str>) -> Result<Option<String>> {
 }
 
 /// The management API client from flags and environment.
-pub fn api_client(account: &AccountArgs) -> Result<ccai::Client> {
+pub(crate) fn api_client(account: &AccountArgs) -> Result<ccai::Client> {
     let Some(client_id) = non_empty(account.client_id.as_deref()) else {
         bail!("missing client id: pass --client-id or set CCAI_CLIENT_ID (your CloudContactAI account id)");
     };

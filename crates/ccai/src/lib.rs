@@ -21,23 +21,46 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Modules
-//! - [`webhook`]: events, parsing, signing and verification, the HTTP handler `create_handler` and
-//!   the `VerifiedEvent` extractor (feature `axum`, on by default), deduplication, and the management
-//!   API's types.
-//! - [`client`] (feature `client`, on by default): the management API client, [`Client`].
+//! ## The map
 //!
-//! The protocol is byte-compatible with CloudContactAI's Go, Node, Python, Java and .NET SDKs: the
-//! same signature for the same `clientId`, `eventHash` and secret, the same JSON field names.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
+//! Layers depend one way: the protocol (`event`, `signature`, `dedup`) knows nothing of HTTP; the
+//! receiver (`server`, `inbox`) and the management API (`api`) build on it, never on each other.
+//!
+//! | Module | What it owns | Feature |
+//! |---|---|---|
+//! | [`event`] | the delivery body: [`event::WebhookEvent`], [`event::parse_event`], event types, typed `data` | always |
+//! | [`signature`] | `X-CCAI-Signature`: [`signature::sign`], [`signature::verify_signature`], [`signature::Verifier`], [`signature::Secret`], [`signature::SignedDelivery`] | always |
+//! | [`dedup`] | deduplication by `eventHash`: [`dedup::Deduper`], [`dedup::MemoryDeduper`] | always |
+//! | `server` | the receiver over HTTP: `create_handler`, `HandlerOptions`, the `VerifiedEvent` extractor | `axum` |
+//! | `api` | the management API: `Client`, `Webhooks`, `WebhookConfig`, the legacy client | `client` |
+//! | [`webhook`] | a façade: all of the above under the Go SDK's names | (per item) |
+//!
+//! Both features are on by default; `default-features = false` leaves the HTTP-free protocol
+//! layer (serde, HMAC, base64). The wire protocol this crate implements is described in
+//! `docs/protocol.md` in the repository.
 
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod dedup;
+pub mod event;
+pub mod signature;
 pub mod webhook;
 
 #[cfg(feature = "client")]
-pub mod client;
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub mod api;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod server;
+
 #[cfg(feature = "client")]
-pub use client::{Client, ClientError, Config, HttpClient};
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use api::{Client, ClientError, Config, HttpClient};
+
+/// Any error, boxed: what an event callback may return, and the cause carried by transport and
+/// body-reading errors.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The README's Rust examples, compiled as doctests so they stay correct.
 #[cfg(all(doctest, feature = "axum", feature = "client"))]

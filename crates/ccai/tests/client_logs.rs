@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use ccai::client::RetryPolicy;
+use ccai::api::RetryPolicy;
 use ccai::{Client, Config};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};

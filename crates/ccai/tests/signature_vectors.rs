@@ -105,7 +105,7 @@ fn the_verifier_gives_the_reason() {
     );
     assert_eq!(verifier.verify(good, ""), Err(VerifyError::EmptyEventHash));
     assert_eq!(
-        verifier.verify_bytes(b"\xff\xfe", "event-hash-abc123"),
+        verifier.verify(b"\xff\xfe", "event-hash-abc123"),
         Err(VerifyError::MalformedSignature)
     );
 }
@@ -116,46 +116,46 @@ fn rotation_accepts_any_configured_secret_and_nothing_else() {
         Verifier::with_secrets("1231", ["new-secret", "old-secret"]).expect("two secrets");
     assert_eq!(verifier.secret_count(), 2);
     for secret in ["new-secret", "old-secret"] {
-        assert_eq!(verifier.verify(&sign("1231", "h", secret), "h"), Ok(()));
+        assert_eq!(verifier.verify(sign("1231", "h", secret), "h"), Ok(()));
     }
     assert_eq!(
-        verifier.verify(&sign("1231", "h", "third-secret"), "h"),
+        verifier.verify(sign("1231", "h", "third-secret"), "h"),
         Err(VerifyError::Mismatch)
     );
     // The same secret for another account does not verify.
     assert_eq!(
-        verifier.verify(&sign("1232", "h", "new-secret"), "h"),
+        verifier.verify(sign("1232", "h", "new-secret"), "h"),
         Err(VerifyError::Mismatch)
     );
 }
 
 #[test]
 fn verifier_refuses_to_be_built_open() {
-    use ccai::webhook::ConfigError;
+    use ccai::webhook::VerifierConfigError;
     assert_eq!(
         Verifier::new("", "s").unwrap_err(),
-        ConfigError::EmptyClientId
+        VerifierConfigError::EmptyClientId
     );
     assert_eq!(
         Verifier::new("c", "").unwrap_err(),
-        ConfigError::EmptySecret
+        VerifierConfigError::EmptySecret
     );
     assert_eq!(
         Verifier::with_secrets("c", Vec::<String>::new()).unwrap_err(),
-        ConfigError::NoSecret
+        VerifierConfigError::NoSecret
     );
     assert_eq!(
         Verifier::with_secrets("c", ["a", ""]).unwrap_err(),
-        ConfigError::EmptySecret
+        VerifierConfigError::EmptySecret
     );
     // A trailing newline read from a file would make every delivery fail: refuse it up front.
     assert_eq!(
         Verifier::new("c", "secret\n").unwrap_err(),
-        ConfigError::Whitespace("webhook secret")
+        VerifierConfigError::Whitespace("webhook secret")
     );
     assert_eq!(
         Verifier::new(" 1231", "s").unwrap_err(),
-        ConfigError::Whitespace("client id")
+        VerifierConfigError::Whitespace("client id")
     );
 }
 

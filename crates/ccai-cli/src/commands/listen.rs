@@ -28,7 +28,7 @@ struct Forward {
     http: reqwest::Client,
 }
 
-pub async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
+pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     check_path(&args.path)?;
     let forward = match &args.forward_to {
         None => None,

@@ -1,7 +1,7 @@
 //! One module per command.
 
-pub mod listen;
-pub mod sign;
-pub mod trigger;
-pub mod verify;
-pub mod webhooks;
+pub(crate) mod listen;
+pub(crate) mod sign;
+pub(crate) mod trigger;
+pub(crate) mod verify;
+pub(crate) mod webhooks;

@@ -7,7 +7,11 @@ use anyhow::{bail, Result};
 use crate::cli::{AccountArgs, SecretArgs};
 use crate::settings;
 
-pub fn run(account: &AccountArgs, secret: &SecretArgs, event_hash: &str) -> Result<ExitCode> {
+pub(crate) fn run(
+    account: &AccountArgs,
+    secret: &SecretArgs,
+    event_hash: &str,
+) -> Result<ExitCode> {
     if event_hash.is_empty() {
         bail!("--event-hash is empty: pass the delivery's eventHash");
     }

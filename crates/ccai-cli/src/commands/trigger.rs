@@ -11,7 +11,7 @@ use crate::cli::{AccountArgs, TriggerArgs};
 use crate::dev_credentials::DEFAULT_LISTEN_URL;
 use crate::{sample_events, settings, EXIT_ERROR};
 
-pub async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
+pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
     let event_type = WebhookEventType::from(args.event_type.as_str());
     if !event_type.is_known() {
         bail!(

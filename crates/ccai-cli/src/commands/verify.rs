@@ -9,7 +9,7 @@ use ccai::webhook::Verifier;
 use crate::cli::{AccountArgs, SecretArgs};
 use crate::{settings, EXIT_NO};
 
-pub fn run(
+pub(crate) fn run(
     account: &AccountArgs,
     secret: &SecretArgs,
     signature: &str,

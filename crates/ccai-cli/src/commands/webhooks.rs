@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::cli::{AccountArgs, EndpointArgs, WebhooksCommand};
 use crate::{output, settings};
 
-pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<ExitCode> {
+pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<ExitCode> {
     let client = settings::api_client(account)?;
     let service = client.webhook();
     match command {
@@ -33,9 +33,7 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
             output: out,
         } => {
             let generated = endpoint.secret.is_none();
-            let created = service
-                .register(config(endpoint, DeliveryMethod::Post)?)
-                .await?;
+            let created = service.register(config(endpoint)?).await?;
             let secret = created
                 .secret_key
                 .as_ref()
@@ -75,16 +73,7 @@ pub async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<Exit
             endpoint,
             output: out,
         } => {
-            // The API replaces the whole integration: keep its delivery method unless asked.
-            let method = match (&endpoint.method, id.parse::<i64>()) {
-                (None, Ok(n)) if n > 0 => current_method(service, &id).await?,
-                // An explicit --method wins; a bad id is refused by `update` before any request.
-                _ => DeliveryMethod::Post,
-            };
-            print_one(
-                &service.update(&id, config(endpoint, method)?).await?,
-                out.json,
-            )?;
+            print_one(&service.update(&id, config(endpoint)?).await?, out.json)?;
         }
         WebhooksCommand::Delete { id, output: out } => {
             let deleted = service.delete(&id).await?;
@@ -117,17 +106,12 @@ fn print_one(item: &ccai::webhook::WebhookResponse, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// The integration's current delivery method (POST when the API reports something else).
-async fn current_method(service: &ccai::webhook::Service, id: &str) -> Result<DeliveryMethod> {
-    let current = service.get(id).await?;
-    Ok(current.method.parse().unwrap_or(DeliveryMethod::Post))
-}
-
-/// The request from the flags; `default_method` applies when `--method` is absent.
-fn config(endpoint: EndpointArgs, default_method: DeliveryMethod) -> Result<WebhookConfig> {
-    let method = match &endpoint.method {
-        None => default_method,
-        Some(m) => m.parse().with_context(|| format!("--method {m:?}"))?,
+/// The request from the flags. Without `--method` the library decides: `POST` on register, the
+/// integration's current method on update.
+fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
+    let method: Option<DeliveryMethod> = match &endpoint.method {
+        None => None,
+        Some(m) => Some(m.parse().with_context(|| format!("--method {m:?}"))?),
     };
     let url = reqwest::Url::parse(&endpoint.url).with_context(|| {
         format!(
@@ -141,7 +125,10 @@ fn config(endpoint: EndpointArgs, default_method: DeliveryMethod) -> Result<Webh
             endpoint.url
         );
     }
-    let mut config = WebhookConfig::new(endpoint.url).method(method);
+    let mut config = WebhookConfig::new(endpoint.url);
+    if let Some(method) = method {
+        config = config.method(method);
+    }
     if let Some(secret) = endpoint.secret {
         config = config.secret(secret);
     }

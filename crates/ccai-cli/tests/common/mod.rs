@@ -12,27 +12,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 
 /// A scratch folder for one test: the working directory (no stray `.env`) and the config dir.
-pub struct Sandbox {
+pub(crate) struct Sandbox {
     pub dir: tempfile::TempDir,
 }
 
 impl Sandbox {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    pub fn config_dir(&self) -> PathBuf {
+    pub(crate) fn config_dir(&self) -> PathBuf {
         self.dir.path().join("config")
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// `ccai` with no inherited CCAI_* settings, running in the sandbox.
-    pub fn ccai(&self) -> Command {
+    pub(crate) fn ccai(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ccai"));
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("CCAI_") {
@@ -47,23 +47,23 @@ impl Sandbox {
 }
 
 /// Runs a command to completion off the async runtime.
-pub async fn run(mut cmd: Command) -> Output {
+pub(crate) async fn run(mut cmd: Command) -> Output {
     tokio::task::spawn_blocking(move || cmd.output().expect("runs ccai"))
         .await
         .expect("join")
 }
 
-pub fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn stderr(out: &Output) -> String {
+pub(crate) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// One request a recording server received.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, Vec<u8>)>,
@@ -71,27 +71,27 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
     }
 
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
 
 /// A server on 127.0.0.1 that records every request and answers with `reply`.
-pub struct Recorder {
+pub(crate) struct Recorder {
     pub url: String,
     pub requests: Arc<Mutex<Vec<Recorded>>>,
 }
 
 type Reply = Arc<dyn Fn(&Recorded) -> (StatusCode, String) + Send + Sync>;
 
-pub async fn recorder(
+pub(crate) async fn recorder(
     reply: impl Fn(&Recorded) -> (StatusCode, String) + Send + Sync + 'static,
 ) -> Recorder {
     let requests = Arc::new(Mutex::new(Vec::new()));
@@ -134,7 +134,7 @@ async fn record(
 }
 
 /// A local port nothing listens on.
-pub fn closed_port() -> u16 {
+pub(crate) fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     drop(listener);

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use ccai::client::{Method, RetryPolicy};
-use ccai::webhook::WebhookConfig;
+use ccai::api::{Method, RetryPolicy};
+use ccai::webhook::{DeliveryMethod, WebhookConfig};
 use ccai::{Client, ClientError, Config};
 use serde_json::json;
 
@@ -30,7 +30,7 @@ async fn unauthorized_says_to_check_the_api_key_and_is_not_retried() {
     let ClientError::Api(api_error) = &err else {
         panic!("expected an API error, got {err:?}")
     };
-    assert_eq!(api_error.method, Method::Get);
+    assert_eq!(api_error.method, Method::GET);
     assert_eq!(api_error.path, "/v1/client/1231/integration");
     assert!(api_error.body.contains("Invalid token"), "{api_error:?}");
     let message = err.to_string();
@@ -173,7 +173,10 @@ async fn a_post_is_retried_after_503() {
     .await;
     let hook = client_for(&api)
         .webhook()
-        .update("9", WebhookConfig::new("https://example.com/h"))
+        .update(
+            "9",
+            WebhookConfig::new("https://example.com/h").method(DeliveryMethod::Post),
+        )
         .await
         .unwrap();
     assert_eq!(hook.id.as_i64(), Some(9));
@@ -206,7 +209,7 @@ async fn a_server_that_never_answers_times_out() {
     let err = client.webhook().get("3").await.unwrap_err();
 
     assert!(
-        matches!(&err, ClientError::Timeout { method: Method::Get, path }
+        matches!(&err, ClientError::Timeout { method: Method::GET, path }
             if path == "/v1/client/1231/integration/3"),
         "{err:?}"
     );
@@ -231,7 +234,7 @@ async fn a_closed_port_is_a_connect_error() {
         matches!(
             &err,
             ClientError::Connect {
-                method: Method::Get,
+                method: Method::GET,
                 ..
             }
         ),
@@ -252,7 +255,7 @@ async fn a_closed_port_is_a_connect_error() {
         matches!(
             &err,
             ClientError::Connect {
-                method: Method::Post,
+                method: Method::POST,
                 ..
             }
         ),
@@ -268,7 +271,7 @@ async fn a_2xx_answer_that_is_not_json_is_a_decode_error() {
         matches!(
             &err,
             ClientError::Decode {
-                method: Method::Get,
+                method: Method::GET,
                 ..
             }
         ),

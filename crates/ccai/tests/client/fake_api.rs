@@ -94,6 +94,7 @@ struct Shared {
 }
 
 /// The running server.
+#[derive(Debug)]
 pub struct FakeApi {
     /// `http://127.0.0.1:{port}/api`
     pub base_url: String,
@@ -184,7 +185,7 @@ async fn handle(
 }
 
 /// A port on 127.0.0.1 that nothing listens on (bound, then released).
-pub fn closed_port_url() -> String {
+pub(crate) fn closed_port_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let address = listener.local_addr().expect("local address");
     drop(listener);

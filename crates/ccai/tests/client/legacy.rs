@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ccai::client::RetryPolicy;
+use ccai::api::RetryPolicy;
 use ccai::webhook::{self, WebhookConfig, WebhookEventType};
 use ccai::ClientError;
 use serde_json::json;

@@ -7,7 +7,7 @@ mod operations;
 
 use std::time::Duration;
 
-use ccai::client::RetryPolicy;
+use ccai::api::RetryPolicy;
 use ccai::{Client, Config};
 
 use fake_api::FakeApi;

@@ -87,7 +87,10 @@ async fn update_posts_the_id_as_an_integer() {
 
     let hook = client_for(&api)
         .webhook()
-        .update("42", WebhookConfig::new("https://example.com/v2"))
+        .update(
+            "42",
+            WebhookConfig::new("https://example.com/v2").method(DeliveryMethod::Post),
+        )
         .await
         .unwrap();
 
@@ -103,6 +106,49 @@ async fn update_posts_the_id_as_an_integer() {
     assert!(body[0]["id"].is_i64(), "id must be a JSON integer: {body}");
     assert_eq!(hook.id.as_str(), "42");
     assert_eq!(hook.secret_key, None);
+}
+
+#[tokio::test]
+async fn update_without_a_method_keeps_the_integrations_current_one() {
+    let api = FakeApi::start(vec![
+        Reply::json(
+            200,
+            json!({"id": 42, "url": "https://example.com/v1", "method": "PUT"}),
+        ),
+        Reply::json(
+            200,
+            json!([{"id": 42, "url": "https://example.com/v2", "method": "PUT"}]),
+        ),
+    ])
+    .await;
+
+    let hook = client_for(&api)
+        .webhook()
+        .update("42", WebhookConfig::new("https://example.com/v2"))
+        .await
+        .unwrap();
+
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    assert_eq!(requests[0].method, "GET");
+    assert_eq!(requests[0].path, format!("{INTEGRATIONS}/42"));
+    assert_eq!(requests[1].method, "POST");
+    assert_eq!(
+        requests[1].json(),
+        json!([{"id": 42, "url": "https://example.com/v2", "method": "PUT", "integrationType": "ALL"}])
+    );
+    assert_eq!(hook.method, DeliveryMethod::Put);
+}
+
+#[tokio::test]
+async fn register_without_a_method_delivers_by_post() {
+    let api = FakeApi::start(vec![Reply::json(200, json!([{"id": 1}]))]).await;
+    client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/hook"))
+        .await
+        .unwrap();
+    assert_eq!(api.only_request().json()[0]["method"], "POST");
 }
 
 #[tokio::test]
@@ -257,16 +303,16 @@ async fn delete_answered_with_204_and_no_body() {
 /// Records requests and answers one canned value: a custom transport.
 struct Recorder {
     answer: Value,
-    seen: std::sync::Mutex<Vec<(ccai::client::Method, String, Option<Value>)>>,
+    seen: std::sync::Mutex<Vec<(ccai::api::Method, String, Option<Value>)>>,
 }
 
 impl HttpClient for Recorder {
     fn request<'a>(
         &'a self,
-        method: ccai::client::Method,
+        method: ccai::api::Method,
         path: &'a str,
         body: Option<Box<serde_json::value::RawValue>>,
-    ) -> ccai::client::BoxFuture<'a, Result<Option<Value>, ClientError>> {
+    ) -> ccai::api::BoxFuture<'a, Result<Option<Value>, ClientError>> {
         let body = body.map(|raw| serde_json::from_str(raw.get()).expect("JSON body"));
         self.seen
             .lock()
@@ -298,7 +344,7 @@ async fn the_service_works_over_any_transport() {
 
     let seen = recorder.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].0, ccai::client::Method::Post);
+    assert_eq!(seen[0].0, ccai::api::Method::POST);
     // The client id is encoded as one path segment.
     assert_eq!(seen[0].1, "/v1/client/acct%2F9/integration");
     assert_eq!(
@@ -326,20 +372,6 @@ async fn a_client_is_a_transport_and_its_futures_are_send() {
     assert_eq!(api.only_request().path, INTEGRATIONS);
 }
 
-#[tokio::test]
-async fn verify_signature_matches_the_free_function() {
-    let api = FakeApi::start(vec![Reply::empty(204)]).await;
-    let client = client_for(&api);
-    let signature = ccai::webhook::sign("1231", "hash-1", "secret");
-    assert!(client
-        .webhook()
-        .verify_signature(&signature, "1231", "hash-1", "secret"));
-    assert!(!client
-        .webhook()
-        .verify_signature(&signature, "1231", "hash-2", "secret"));
-    assert!(api.requests().is_empty());
-}
-
 #[test]
 fn the_public_types_can_cross_threads() {
     fn shareable<T: Send + Sync + 'static>() {}
@@ -362,7 +394,9 @@ async fn request_bodies_keep_the_sdks_field_order() {
         .webhook()
         .update(
             "5",
-            WebhookConfig::new("https://example.com/hook").secret("s"),
+            WebhookConfig::new("https://example.com/hook")
+                .secret("s")
+                .method(DeliveryMethod::Post),
         )
         .await
         .unwrap();

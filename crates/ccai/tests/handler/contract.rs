@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use ccai::webhook::{
-    create_handler, sign, ConfigError, DeliveryMethod, HandlerConfigError, HandlerOptions,
+    create_handler, sign, DeliveryMethod, HandlerConfigError, HandlerOptions, VerifierConfigError,
     WebhookEvent,
 };
 use serde_json::Value;
@@ -195,15 +195,15 @@ fn construction_errors() {
     let err = |options| create_handler(options).expect_err("must be refused");
     assert_eq!(
         err(HandlerOptions::new(CLIENT_ID, noop)),
-        HandlerConfigError::Verifier(ConfigError::NoSecret)
+        HandlerConfigError::Verifier(VerifierConfigError::NoSecret)
     );
     assert_eq!(
         err(HandlerOptions::new(CLIENT_ID, noop).secret("")),
-        HandlerConfigError::Verifier(ConfigError::EmptySecret)
+        HandlerConfigError::Verifier(VerifierConfigError::EmptySecret)
     );
     assert_eq!(
         err(HandlerOptions::new("", noop).secret(SECRET)),
-        HandlerConfigError::Verifier(ConfigError::EmptyClientId)
+        HandlerConfigError::Verifier(VerifierConfigError::EmptyClientId)
     );
     assert_eq!(
         err(HandlerOptions::new(CLIENT_ID, noop)

@@ -101,9 +101,13 @@ async fn without_deduplication_every_repeat_is_processed() {
         assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
     }
     assert_eq!(seen.lock().expect("lock").len(), 1);
+    // The given deduper recorded the event as completed (`MemoryDeduper::state` is no longer
+    // public: asked through the trait instead).
     assert_eq!(
-        deduper.state("repeat"),
-        Some(ccai::webhook::EntryState::Completed)
+        ccai::dedup::Deduper::claim(&*deduper, "repeat")
+            .await
+            .expect("claim"),
+        ccai::dedup::Claim::AlreadyCompleted
     );
 }
 

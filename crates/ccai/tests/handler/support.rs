@@ -9,22 +9,22 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub const CLIENT_ID: &str = "1231";
-pub const SECRET: &str = "whsec-test-fixture-secret";
-pub const PATH: &str = "/webhook/ccai";
+pub(crate) const CLIENT_ID: &str = "1231";
+pub(crate) const SECRET: &str = "whsec-test-fixture-secret";
+pub(crate) const PATH: &str = "/webhook/ccai";
 
-pub fn fixtures() -> Value {
+pub(crate) fn fixtures() -> Value {
     serde_json::from_str(include_str!("../fixtures/events.json")).expect("fixture is JSON")
 }
 
 /// The fixture's `message.sent` delivery and its signature.
-pub fn sent_delivery() -> (String, String) {
+pub(crate) fn sent_delivery() -> (String, String) {
     let event = &fixtures()["events"]["message.sent"];
     let hash = event["eventHash"].as_str().expect("hash").to_owned();
     (event.to_string(), sign(CLIENT_ID, &hash, SECRET))
 }
 
-pub fn delivery(hash: &str) -> (String, String) {
+pub(crate) fn delivery(hash: &str) -> (String, String) {
     let body = serde_json::json!({
         "eventType": "message.sent",
         "data": {"SmsSid": 1, "To": "+14155550100", "Message": "payload-marker-text"},
@@ -33,9 +33,9 @@ pub fn delivery(hash: &str) -> (String, String) {
     (body.to_string(), sign(CLIENT_ID, hash, SECRET))
 }
 
-pub type Seen = Arc<Mutex<Vec<WebhookEvent>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<WebhookEvent>>>;
 
-pub fn recording_options() -> (HandlerOptions, Seen) {
+pub(crate) fn recording_options() -> (HandlerOptions, Seen) {
     let seen: Seen = Arc::default();
     let sink = seen.clone();
     let options = HandlerOptions::new(CLIENT_ID, move |event: WebhookEvent| {
@@ -49,29 +49,29 @@ pub fn recording_options() -> (HandlerOptions, Seen) {
     (options, seen)
 }
 
-pub async fn serve_router(app: Router) -> SocketAddr {
+pub(crate) async fn serve_router(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 
-pub async fn serve(handler: WebhookHandler) -> SocketAddr {
+pub(crate) async fn serve(handler: WebhookHandler) -> SocketAddr {
     serve_router(Router::new().route_service(PATH, handler)).await
 }
 
-pub fn url(addr: SocketAddr) -> String {
+pub(crate) fn url(addr: SocketAddr) -> String {
     format!("http://{addr}{PATH}")
 }
 
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     pub content_type: Option<String>,
     pub allow: Option<String>,
     pub body: String,
 }
 
-pub async fn post(addr: SocketAddr, body: &str, signature: Option<&str>) -> Answer {
+pub(crate) async fn post(addr: SocketAddr, body: &str, signature: Option<&str>) -> Answer {
     let client = reqwest::Client::new();
     let mut request = client
         .post(url(addr))
@@ -83,7 +83,7 @@ pub async fn post(addr: SocketAddr, body: &str, signature: Option<&str>) -> Answ
     answer(request.send().await.expect("request")).await
 }
 
-pub async fn answer(response: reqwest::Response) -> Answer {
+pub(crate) async fn answer(response: reqwest::Response) -> Answer {
     let header = |name: &str| {
         response
             .headers()
@@ -102,12 +102,12 @@ pub async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
-pub async fn answer_of(request: reqwest::RequestBuilder) -> Answer {
+pub(crate) async fn answer_of(request: reqwest::RequestBuilder) -> Answer {
     answer(request.send().await.expect("send")).await
 }
 
 /// Sends raw bytes on a fresh connection and returns (status, raw response text).
-pub async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+pub(crate) async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request).await.expect("write");
     let mut buf = Vec::new();
@@ -121,14 +121,14 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     (status, text)
 }
 
-pub fn error_message(answer: &Answer) -> String {
+pub(crate) fn error_message(answer: &Answer) -> String {
     let json: Value = serde_json::from_str(&answer.body).expect("error body is JSON");
     assert_eq!(json["success"], false, "{}", answer.body);
     json["error"].as_str().expect("error message").to_owned()
 }
 
 /// Nothing secret or sent by the client is echoed in an error body.
-pub fn assert_no_leak(answer: &Answer, signature: &str) {
+pub(crate) fn assert_no_leak(answer: &Answer, signature: &str) {
     for needle in [SECRET, signature, "payload-marker-text", "Hello John"] {
         if needle.is_empty() {
             continue;
@@ -142,7 +142,7 @@ pub fn assert_no_leak(answer: &Answer, signature: &str) {
 }
 
 /// A POST of `body` with `Transfer-Encoding: chunked` (no `Content-Length`), in chunks of `size`.
-pub fn chunked_request(signature: &str, body: &str, size: usize) -> Vec<u8> {
+pub(crate) fn chunked_request(signature: &str, body: &str, size: usize) -> Vec<u8> {
     let mut request = format!(
         "POST {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-CCAI-Signature: {signature}\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
@@ -157,7 +157,7 @@ pub fn chunked_request(signature: &str, body: &str, size: usize) -> Vec<u8> {
 }
 
 /// A signed POST for calling the handler as a `tower::Service`, without a socket.
-pub fn signed_request(
+pub(crate) fn signed_request(
     body: &str,
     signature: &str,
 ) -> http::Request<http_body_util::Full<bytes::Bytes>> {

@@ -1,0 +1,269 @@
+//! What can go wrong when talking to the management API.
+
+use std::fmt;
+
+use http::Method;
+
+use crate::BoxError;
+
+/// Everything [`Client`](super::Client), [`Webhooks`](super::Webhooks) and
+/// [`LegacyClient`](super::LegacyClient) can fail with.
+///
+/// Each message is one line that says what happened and what to do about it. No message, and no
+/// `Debug` output, ever contains the API key.
+///
+/// ```
+/// use ccai::{ClientError, Config};
+///
+/// let err = ccai::Client::new(Config::new("", "key")).unwrap_err();
+/// assert!(matches!(err, ClientError::MissingClientId));
+/// assert!(err.to_string().contains("CCAI_CLIENT_ID"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The configuration has no client id.
+    #[error("no client id configured: set Config::client_id (CCAI_CLIENT_ID)")]
+    MissingClientId,
+
+    /// The configuration has no API key.
+    #[error("no API key configured: set Config::api_key (CCAI_API_KEY)")]
+    MissingApiKey,
+
+    /// The API key cannot be sent in an HTTP header (control characters, newlines).
+    #[error(
+        "the API key contains characters that cannot be sent in an HTTP header: check CCAI_API_KEY"
+    )]
+    InvalidApiKey,
+
+    /// The base URL is not an absolute `http` or `https` URL.
+    #[error("invalid base URL {url:?}: {reason}: check Config::base_url or CCAI_BASE_URL")]
+    InvalidBaseUrl {
+        /// The URL as given.
+        url: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// The webhook configuration has no URL. Nothing was sent.
+    #[error(
+        "the webhook URL is empty: give the https URL CloudContactAI should deliver events to"
+    )]
+    MissingWebhookUrl,
+
+    /// An id that cannot be used: empty, or (for an update through the integrations API) not an
+    /// integer. Nothing was sent.
+    #[error("invalid webhook id {id:?}: {reason}")]
+    InvalidId {
+        /// The id as given.
+        id: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+
+    /// The HTTP client could not be built (TLS set-up).
+    #[error("could not set up the HTTP client")]
+    Setup(#[source] BoxError),
+
+    /// The API answered with a status other than 2xx.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+
+    /// No answer arrived within the configured timeout.
+    #[error("{method} {path} timed out: the API did not answer in time; check the network or raise Config::timeout")]
+    Timeout {
+        /// The request's method.
+        method: Method,
+        /// The request's path (relative to the base URL).
+        path: String,
+    },
+
+    /// The connection to the API could not be opened: the request was never sent.
+    #[error("could not connect to the API for {method} {path}: check the base URL (CCAI_BASE_URL) and the network")]
+    Connect {
+        /// The request's method.
+        method: Method,
+        /// The request's path (relative to the base URL).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The request failed on the way (connection reset, TLS, body read, or a custom transport's
+    /// failure).
+    #[error(
+        "{method} {path} failed before a complete answer arrived: check the network and retry"
+    )]
+    Transport {
+        /// The request's method.
+        method: Method,
+        /// The request's path (relative to the base URL).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+
+    /// The API answered 2xx but the body is not what the protocol says.
+    #[error("could not read the API's answer to {method} {path}: {reason}")]
+    Decode {
+        /// The request's method.
+        method: Method,
+        /// The request's path (relative to the base URL).
+        path: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status, for [`ClientError::Api`].
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api(api) => Some(api.status),
+            _ => None,
+        }
+    }
+}
+
+/// How much of a response body an [`ApiError`] keeps.
+pub(crate) const MAX_ERROR_BODY_CHARS: usize = 512;
+
+/// A non-2xx answer from the API: the request, the status and the (truncated) response body.
+///
+/// Its `Display` is one line with advice for the common statuses:
+///
+/// ```
+/// use ccai::api::ApiError;
+/// use ccai::api::Method;
+///
+/// let err = ApiError::new(Method::GET, "/v1/client/1/integration", 401, r#"{"error":"bad key"}"#);
+/// assert_eq!(
+///     err.to_string(),
+///     r#"the API rejected the API key (401 Unauthorized) on GET /v1/client/1/integration: check CCAI_API_KEY; response: {"error":"bad key"}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub struct ApiError {
+    /// The request's method.
+    pub method: Method,
+    /// The request's path (relative to the base URL).
+    pub path: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response body, cut to 512 characters (with `…` when cut).
+    pub body: String,
+}
+
+impl ApiError {
+    /// An error for `status` on `method path`, keeping at most 512 characters of `body`.
+    pub fn new(method: Method, path: impl Into<String>, status: u16, body: &str) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            status,
+            body: truncate(body.trim(), MAX_ERROR_BODY_CHARS),
+        }
+    }
+
+    fn summary(&self) -> (&'static str, &'static str) {
+        match self.status {
+            400 => (
+                "the API rejected the request (400 Bad Request)",
+                "check the webhook URL and settings",
+            ),
+            401 => (
+                "the API rejected the API key (401 Unauthorized)",
+                "check CCAI_API_KEY",
+            ),
+            403 => (
+                "the API refused access (403 Forbidden)",
+                "check CCAI_CLIENT_ID and that the API key belongs to that account",
+            ),
+            404 => (
+                "not found (404 Not Found)",
+                "check the webhook id, CCAI_CLIENT_ID and the base URL",
+            ),
+            429 => (
+                "rate limited by the API (429 Too Many Requests)",
+                "wait a moment and try again",
+            ),
+            500..=599 => (
+                "the API failed",
+                "try again later; if it persists, contact CloudContactAI support",
+            ),
+            _ => ("the API answered an unexpected status", "see the response"),
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, advice) = self.summary();
+        if matches!(self.status, 400 | 401 | 403 | 404 | 429) {
+            write!(f, "{what} on {} {}: {advice}", self.method, self.path)?;
+        } else {
+            write!(
+                f,
+                "{what} ({}) on {} {}: {advice}",
+                self.status, self.method, self.path
+            )?;
+        }
+        if !self.body.is_empty() {
+            // One line: the body's own line breaks become spaces.
+            let body: String = self
+                .body
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            write!(f, "; response: {body}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` cut to at most `max` characters, with `…` appended when cut.
+pub(crate) fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncates_on_a_char_boundary() {
+        assert_eq!(truncate("héllo", 2), "hé…");
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("", 3), "");
+    }
+
+    #[test]
+    fn long_bodies_are_cut() {
+        let body = "x".repeat(MAX_ERROR_BODY_CHARS + 100);
+        let err = ApiError::new(Method::GET, "/p", 500, &body);
+        assert_eq!(err.body.chars().count(), MAX_ERROR_BODY_CHARS + 1);
+        assert!(err.body.ends_with('…'));
+    }
+
+    #[test]
+    fn display_is_one_line_with_status_and_advice() {
+        let err = ApiError::new(Method::POST, "/p", 502, "bad\ngateway");
+        let text = err.to_string();
+        assert!(!text.contains('\n'));
+        assert!(text.contains("502"));
+        assert!(text.contains("POST /p"));
+        assert!(text.contains("bad gateway"));
+
+        let not_found = ApiError::new(Method::DELETE, "/x/7", 404, "");
+        assert_eq!(
+            not_found.to_string(),
+            "not found (404 Not Found) on DELETE /x/7: check the webhook id, CCAI_CLIENT_ID and the base URL"
+        );
+    }
+}

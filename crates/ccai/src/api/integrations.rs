@@ -1,0 +1,267 @@
+//! [`Webhooks`]: the webhook operations of the integrations API.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::answer::{self, Request};
+use super::error::ClientError;
+use super::http_client::HttpClient;
+use super::path::{id_segment, segment};
+use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
+use crate::event::DeliveryMethod;
+use http::Method;
+
+/// Register, list, get, update and delete the endpoints CloudContactAI delivers to (its
+/// "integrations"), through any [`HttpClient`].
+///
+/// Usually reached as [`Client::webhook`](crate::Client::webhook). Requests go to
+/// `/v1/client/{clientId}/integration[/{id}]`; register and update both `POST` a one-element JSON
+/// array (update's element carries the integer `id`).
+///
+/// ```no_run
+/// use ccai::webhook::WebhookConfig;
+/// use ccai::{Client, Config};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), ccai::ClientError> {
+/// let client = Client::new(Config::new("1231", "your-api-key"))?;
+/// let webhooks = client.webhook();
+/// let hook = webhooks.register(WebhookConfig::new("https://example.com/hook")).await?;
+/// // No secret given: the server generated one and returns it once.
+/// let secret = hook.secret_key.as_ref().map(|s| s.expose_secret().to_owned());
+/// webhooks
+///     .update(hook.id.as_str(), WebhookConfig::new("https://example.com/hook/v2"))
+///     .await?;
+/// let deleted = webhooks.delete(hook.id.as_str()).await?;
+/// assert!(deleted.success);
+/// # let _ = secret;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Webhooks {
+    transport: Arc<dyn HttpClient>,
+}
+
+impl Webhooks {
+    /// A service over `transport` (a [`Client`](crate::Client), an `Arc<dyn HttpClient>`, or your
+    /// own [`HttpClient`]).
+    pub fn new(transport: impl HttpClient + 'static) -> Self {
+        Self {
+            transport: Arc::new(transport),
+        }
+    }
+
+    /// A service over a shared transport.
+    pub fn from_arc(transport: Arc<dyn HttpClient>) -> Self {
+        Self { transport }
+    }
+
+    /// Registers `config.url`. Without [`WebhookConfig::secret`] the server generates a secret and
+    /// returns it in [`WebhookResponse::secret_key`]; without [`WebhookConfig::method`] deliveries
+    /// use `POST`.
+    ///
+    /// Sends `POST /v1/client/{clientId}/integration` with
+    /// `[{"url", "method", "integrationType": "ALL", "secretKey"?}]`.
+    pub async fn register(&self, config: WebhookConfig) -> Result<WebhookResponse, ClientError> {
+        let method = config.method.unwrap_or_default();
+        self.post_integration(None, &config, method).await
+    }
+
+    /// Updates integration `id` (which must be a positive integer: it is sent as a JSON number).
+    /// Without [`WebhookConfig::secret`] the server keeps the current secret. The API replaces the
+    /// whole integration, so without [`WebhookConfig::method`] the current delivery method is read
+    /// first (`GET …/integration/{id}`) and kept.
+    ///
+    /// Sends `POST /v1/client/{clientId}/integration` with
+    /// `[{"id", "url", "method", "integrationType": "ALL", "secretKey"?}]`. An id that is not a
+    /// positive integer is [`ClientError::InvalidId`], before anything is sent (sending `0` would
+    /// create a new integration).
+    pub async fn update(
+        &self,
+        id: &str,
+        config: WebhookConfig,
+    ) -> Result<WebhookResponse, ClientError> {
+        let numeric = match id.parse::<i64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                return Err(ClientError::InvalidId {
+                    id: id.to_owned(),
+                    reason: "an update needs the integration's numeric id, as shown by `list`",
+                })
+            }
+        };
+        let method = match config.method {
+            Some(method) => method,
+            None => self.get(id).await?.method,
+        };
+        self.post_integration(Some(numeric), &config, method).await
+    }
+
+    /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`).
+    pub async fn list(&self) -> Result<Vec<WebhookResponse>, ClientError> {
+        let path = self.collection_path();
+        let answer = self.transport.request(Method::GET, &path, None).await?;
+        answer::integrations(request(Method::GET, &path), answer)
+    }
+
+    /// Gets one integration (`GET /v1/client/{clientId}/integration/{id}`).
+    pub async fn get(&self, id: &str) -> Result<WebhookResponse, ClientError> {
+        let path = self.item_path(id)?;
+        let answer = self.transport.request(Method::GET, &path, None).await?;
+        answer::one_integration(request(Method::GET, &path), answer)
+    }
+
+    /// Deletes one integration (`DELETE /v1/client/{clientId}/integration/{id}`).
+    ///
+    /// The API answers `{"success", "message"}` (returned as is), the deleted object or nothing;
+    /// the last two mean success.
+    pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
+        let path = self.item_path(id)?;
+        let answer = self.transport.request(Method::DELETE, &path, None).await?;
+        answer::deleted(request(Method::DELETE, &path), id, answer)
+    }
+
+    /// The account id of the underlying transport.
+    pub fn client_id(&self) -> &str {
+        self.transport.client_id()
+    }
+
+    /// Register (no id) and update (id) are the same request: a one-element array POSTed to the
+    /// collection, answered with the integration.
+    async fn post_integration(
+        &self,
+        id: Option<i64>,
+        config: &WebhookConfig,
+        method: DeliveryMethod,
+    ) -> Result<WebhookResponse, ClientError> {
+        check_url(config)?;
+        let path = self.collection_path();
+        let body = integration_body(Method::POST, &path, id, config, method)?;
+        let answer = self
+            .transport
+            .request(Method::POST, &path, Some(body))
+            .await?;
+        answer::one_integration(request(Method::POST, &path), answer)
+    }
+
+    fn collection_path(&self) -> String {
+        format!(
+            "/v1/client/{}/integration",
+            segment(self.transport.client_id())
+        )
+    }
+
+    fn item_path(&self, id: &str) -> Result<String, ClientError> {
+        Ok(format!("{}/{}", self.collection_path(), id_segment(id)?))
+    }
+}
+
+impl fmt::Debug for Webhooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhooks")
+            .field("client_id", &self.transport.client_id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn request(method: Method, path: &str) -> Request<'_> {
+    Request { method, path }
+}
+
+/// Refuses an empty webhook URL before anything is sent.
+pub(crate) fn check_url(config: &WebhookConfig) -> Result<(), ClientError> {
+    if config.url.trim().is_empty() {
+        Err(ClientError::MissingWebhookUrl)
+    } else {
+        Ok(())
+    }
+}
+
+/// `[{"id"?, "url", "method", "integrationType": "ALL", "secretKey"?}]`.
+/// One integration as the API takes it, fields in the SDKs' order: `id` (update only), `url`,
+/// `method`, `integrationType`, `secretKey` (omitted when the server should generate or keep it).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IntegrationBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<i64>,
+    url: &'a str,
+    method: &'static str,
+    integration_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_key: Option<&'a str>,
+}
+
+/// The register/update body: a one-element JSON array.
+fn integration_body(
+    method: Method,
+    path: &str,
+    id: Option<i64>,
+    config: &WebhookConfig,
+    delivery_method: DeliveryMethod,
+) -> Result<Box<RawValue>, ClientError> {
+    let body = [IntegrationBody {
+        id,
+        url: &config.url,
+        method: delivery_method.as_str(),
+        integration_type: "ALL",
+        secret_key: config.secret.as_ref().map(|s| s.expose_secret()),
+    }];
+    to_raw(method, path, &body)
+}
+
+/// Serialises a request body (cannot fail for these plain structs; mapped to an error anyway).
+pub(crate) fn to_raw(
+    method: Method,
+    path: &str,
+    body: &impl Serialize,
+) -> Result<Box<RawValue>, ClientError> {
+    serde_json::value::to_raw_value(body).map_err(|e| ClientError::Transport {
+        method,
+        path: path.to_owned(),
+        source: Box::new(e),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn bodies_in_the_sdks_field_order() {
+        let plain = integration_body(
+            Method::POST,
+            "/p",
+            None,
+            &WebhookConfig::new("https://x/h"),
+            DeliveryMethod::Post,
+        )
+        .unwrap();
+        assert_eq!(
+            plain.get(),
+            r#"[{"url":"https://x/h","method":"POST","integrationType":"ALL"}]"#
+        );
+        let full = integration_body(
+            Method::POST,
+            "/p",
+            Some(42),
+            &WebhookConfig::new("https://x/h").secret("s"),
+            DeliveryMethod::Put,
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(full.get()).unwrap(),
+            json!([{"id": 42, "url": "https://x/h", "method": "PUT", "integrationType": "ALL", "secretKey": "s"}])
+        );
+        assert_eq!(
+            full.get(),
+            r#"[{"id":42,"url":"https://x/h","method":"PUT","integrationType":"ALL","secretKey":"s"}]"#
+        );
+    }
+}

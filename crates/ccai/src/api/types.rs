@@ -1,0 +1,200 @@
+//! The management API's data types: what is sent to register an endpoint and what comes back.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::event::{DeliveryMethod, WebhookEventType};
+use crate::signature::Secret;
+
+/// What to register (or update): where CloudContactAI should deliver, and with which secret.
+///
+/// ```
+/// use ccai::webhook::{DeliveryMethod, WebhookConfig, WebhookEventType};
+///
+/// let config = WebhookConfig::new("https://example.com/webhook/ccai")
+///     .events([WebhookEventType::MessageSent, WebhookEventType::MessageIncoming])
+///     .secret("my-secret")
+///     .method(DeliveryMethod::Post);
+/// assert!(!format!("{config:?}").contains("my-secret"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct WebhookConfig {
+    /// The endpoint URL.
+    pub url: String,
+    /// Event types to subscribe to. The integrations API subscribes to all (`integrationType: ALL`);
+    /// the legacy REST shape sends this list.
+    pub events: Vec<WebhookEventType>,
+    /// The signing secret. `None` lets the server generate one on register (returned once in
+    /// [`WebhookResponse::secret_key`]) and keeps the current one on update.
+    pub secret: Option<Secret>,
+    /// How CloudContactAI delivers: `POST` or `PUT`. `None` (the default) means `POST` on
+    /// register and, on update, the integration's current method (read from the API first).
+    pub method: Option<DeliveryMethod>,
+}
+
+impl WebhookConfig {
+    /// A configuration for `url`: no events listed, server-generated secret, `POST`.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            events: Vec::new(),
+            secret: None,
+            method: None,
+        }
+    }
+
+    /// Sets the event types.
+    pub fn events(mut self, events: impl IntoIterator<Item = WebhookEventType>) -> Self {
+        self.events = events.into_iter().collect();
+        self
+    }
+
+    /// Sets the signing secret.
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secret = Some(secret.into());
+        self
+    }
+
+    /// Sets the delivery method.
+    pub fn method(mut self, method: DeliveryMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+}
+
+/// An integration's id. The API sends it as a JSON number in some responses and a string in others;
+/// both become this one type. It serialises as a JSON integer when it is one.
+///
+/// ```
+/// use ccai::webhook::WebhookId;
+///
+/// let a: WebhookId = serde_json::from_str("42").unwrap();
+/// let b: WebhookId = serde_json::from_str("\"42\"").unwrap();
+/// assert_eq!(a, b);
+/// assert_eq!(a.as_i64(), Some(42));
+/// assert_eq!(serde_json::to_string(&a).unwrap(), "42");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookId(String);
+
+impl WebhookId {
+    /// Wraps an id as given.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id as an integer, if it is one (the API's update body needs it so).
+    pub fn as_i64(&self) -> Option<i64> {
+        self.0.parse().ok()
+    }
+}
+
+impl fmt::Display for WebhookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<i64> for WebhookId {
+    fn from(id: i64) -> Self {
+        Self(id.to_string())
+    }
+}
+
+impl From<&str> for WebhookId {
+    fn from(id: &str) -> Self {
+        Self(id.to_owned())
+    }
+}
+
+impl From<String> for WebhookId {
+    fn from(id: String) -> Self {
+        Self(id)
+    }
+}
+
+impl Serialize for WebhookId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.as_i64() {
+            Some(n) => serializer.serialize_i64(n),
+            None => serializer.serialize_str(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for WebhookId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(i64),
+            UInt(u64),
+            Str(String),
+        }
+        match Raw::deserialize(deserializer) {
+            Ok(Raw::Int(n)) => Ok(Self(n.to_string())),
+            Ok(Raw::UInt(n)) => Ok(Self(n.to_string())),
+            Ok(Raw::Str(s)) => Ok(Self(s)),
+            Err(_) => Err(serde::de::Error::custom(
+                "integration id must be an integer or a string",
+            )),
+        }
+    }
+}
+
+/// An integration as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct WebhookResponse {
+    /// The integration's id (number or string on the wire).
+    pub id: WebhookId,
+    /// The endpoint URL.
+    #[serde(default)]
+    pub url: String,
+    /// The delivery method (`POST` when the API leaves it out or sends `null`).
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub method: DeliveryMethod,
+    /// The integration type, `ALL` in practice.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub integration_type: String,
+    /// The signing secret, when the server returns it (absent or `null` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<Secret>,
+}
+
+/// The answer to a delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WebhookDeleteResponse {
+    /// Whether the integration was deleted.
+    pub success: bool,
+    /// The server's message, if any.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub message: String,
+}
+
+impl WebhookDeleteResponse {
+    /// A response with the given outcome and message.
+    pub fn new(success: bool, message: impl Into<String>) -> Self {
+        Self {
+            success,
+            message: message.into(),
+        }
+    }
+}
+
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}

@@ -1,0 +1,245 @@
+//! Typed views of a delivery's `data`, one struct per event type.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::error::json_type;
+use super::event_type::WebhookEventType;
+
+/// A field of `data` that has a type no accessor can use (e.g. `"SmsSid": [1]`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("data field `{field}` must be {expected}, found {found}")]
+#[non_exhaustive]
+pub struct DataError {
+    /// The wire (PascalCase) name of the field.
+    pub field: &'static str,
+    /// What the field must be.
+    pub expected: &'static str,
+    /// The JSON type found.
+    pub found: &'static str,
+}
+
+/// `data` of a delivery, typed by its `eventType`. Obtained from
+/// [`WebhookEvent::typed_data`](crate::webhook::WebhookEvent::typed_data).
+///
+/// The raw map stays available on the event for fields not modelled here.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub enum EventData {
+    /// `message.sent`.
+    Sent(MessageSent),
+    /// `message.incoming`, and its legacy name `message.received`.
+    Incoming(MessageIncoming),
+    /// `message.excluded`.
+    Excluded(MessageExcluded),
+    /// `message.error.carrier`.
+    ErrorCarrier(MessageError),
+    /// `message.error.cloudcontact`.
+    ErrorCloudcontact(MessageError),
+    /// Any other event type, with its data untouched.
+    Unknown {
+        /// The type as received.
+        event_type: String,
+        /// The data as received.
+        data: Map<String, Value>,
+    },
+}
+
+macro_rules! message_struct {
+    (
+        $(#[$meta:meta])*
+        $name:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty = $read:ident($key:literal) ),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+        #[non_exhaustive]
+        pub struct $name {
+            /// `SmsSid` (some deliveries send `id` instead): CloudContactAI's message id.
+            pub sms_sid: Option<i64>,
+            /// `MessageStatus`, e.g. `DELIVERED`, `RECEIVED`, `FAILED`.
+            pub message_status: Option<String>,
+            /// `To`: the recipient's phone number.
+            pub to: Option<String>,
+            /// `Message`: the message text.
+            pub message: Option<String>,
+            /// `CustomData`: the sender's own string (`""` when unset).
+            pub custom_data: Option<String>,
+            /// `ClientExternalId`: the sender's id for the contact.
+            pub client_external_id: Option<String>,
+            /// `CampaignId` (`0` when none).
+            pub campaign_id: Option<i64>,
+            /// `CampaignTitle`.
+            pub campaign_title: Option<String>,
+            $( $(#[$fmeta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// Reads the struct from a `data` map.
+            pub fn from_map(data: &Map<String, Value>) -> Result<Self, DataError> {
+                let f = Fields(data);
+                Ok(Self {
+                    sms_sid: match f.int("SmsSid")? {
+                        Some(v) => Some(v),
+                        None => f.int("id")?,
+                    },
+                    message_status: f.string("MessageStatus")?,
+                    to: f.string("To")?,
+                    message: f.string("Message")?,
+                    custom_data: f.string("CustomData")?,
+                    client_external_id: f.string("ClientExternalId")?,
+                    campaign_id: f.int("CampaignId")?,
+                    campaign_title: f.string("CampaignTitle")?,
+                    $( $field: f.$read($key)?, )*
+                })
+            }
+        }
+    };
+}
+
+message_struct! {
+    /// `data` of `message.sent`.
+    MessageSent {
+        /// `From`: the sending number, when present.
+        from: Option<String> = string("From"),
+        /// `Segments`: SMS segments billed.
+        segments: Option<i64> = int("Segments"),
+        /// `TotalPrice`: what the message cost.
+        total_price: Option<f64> = float("TotalPrice"),
+    }
+}
+
+message_struct! {
+    /// `data` of `message.incoming` (and legacy `message.received`).
+    MessageIncoming {
+        /// `From`: the contact who wrote.
+        from: Option<String> = string("From"),
+    }
+}
+
+message_struct! {
+    /// `data` of `message.excluded`.
+    MessageExcluded {
+        /// `ExcludedReason`: why the message was not sent.
+        excluded_reason: Option<String> = string("ExcludedReason"),
+    }
+}
+
+message_struct! {
+    /// `data` of `message.error.carrier` and `message.error.cloudcontact`.
+    MessageError {
+        /// `ErrorCode`, e.g. `30008` or `CCAI-001` (numbers are rendered as strings).
+        error_code: Option<String> = string_or_number("ErrorCode"),
+        /// `ErrorMessage`.
+        error_message: Option<String> = string("ErrorMessage"),
+        /// `ErrorType`: `carrier` or `cloudcontact`.
+        error_type: Option<String> = string("ErrorType"),
+    }
+}
+
+impl EventData {
+    /// Types `data` according to `event_type`.
+    pub fn from_map(
+        event_type: &WebhookEventType,
+        data: &Map<String, Value>,
+    ) -> Result<Self, DataError> {
+        Ok(match event_type {
+            WebhookEventType::MessageSent => Self::Sent(MessageSent::from_map(data)?),
+            WebhookEventType::MessageIncoming | WebhookEventType::MessageReceived => {
+                Self::Incoming(MessageIncoming::from_map(data)?)
+            }
+            WebhookEventType::MessageExcluded => Self::Excluded(MessageExcluded::from_map(data)?),
+            WebhookEventType::MessageErrorCarrier => {
+                Self::ErrorCarrier(MessageError::from_map(data)?)
+            }
+            WebhookEventType::MessageErrorCloudcontact => {
+                Self::ErrorCloudcontact(MessageError::from_map(data)?)
+            }
+            WebhookEventType::Other(t) => match WebhookEventType::from(t.as_str()) {
+                // `Other("message.sent")` built by hand: treat it as what it says.
+                WebhookEventType::Other(_) => Self::Unknown {
+                    event_type: t.clone(),
+                    data: data.clone(),
+                },
+                known => return Self::from_map(&known, data),
+            },
+        })
+    }
+}
+
+/// Lenient readers over the `data` map: absent or `null` is `None`.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl Fields<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    fn string(&self, key: &'static str) -> Result<Option<String>, DataError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(mistyped(key, "a string", other)),
+        }
+    }
+
+    fn string_or_number(&self, key: &'static str) -> Result<Option<String>, DataError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => Err(mistyped(key, "a string or a number", other)),
+        }
+    }
+
+    fn int(&self, key: &'static str) -> Result<Option<i64>, DataError> {
+        const EXPECTED: &str = "an integer or a string holding one";
+        match self.get(key) {
+            None => Ok(None),
+            Some(v @ Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                        .map(|f| f as i64)
+                })
+                .map(Some)
+                .ok_or_else(|| mistyped(key, EXPECTED, v)),
+            Some(v @ Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| mistyped(key, EXPECTED, v)),
+            Some(other) => Err(mistyped(key, EXPECTED, other)),
+        }
+    }
+
+    fn float(&self, key: &'static str) -> Result<Option<f64>, DataError> {
+        const EXPECTED: &str = "a number or a string holding one";
+        match self.get(key) {
+            None => Ok(None),
+            Some(v @ Value::Number(n)) => n
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| mistyped(key, EXPECTED, v)),
+            Some(v @ Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| mistyped(key, EXPECTED, v)),
+            Some(other) => Err(mistyped(key, EXPECTED, other)),
+        }
+    }
+}
+
+fn mistyped(field: &'static str, expected: &'static str, found: &Value) -> DataError {
+    DataError {
+        field,
+        expected,
+        found: match found {
+            Value::String(_) => "a string that is not a number",
+            other => json_type(other),
+        },
+    }
+}

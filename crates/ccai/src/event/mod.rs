@@ -1,0 +1,34 @@
+//! The protocol's events: what a delivery body is, how it is parsed, and its typed data.
+//!
+//! HTTP-free: nothing here depends on the `axum` or `client` features.
+//!
+//! | Need | Use |
+//! |---|---|
+//! | Parse a delivery body | [`parse_event`] → [`WebhookEvent`] |
+//! | Read `data` (built on first use) | [`DataObject`] (`event.data["To"]`) |
+//! | A typed view per event type | [`WebhookEvent::typed_data`] → [`EventData`] |
+//! | The event types | [`WebhookEventType`], [`WebhookEventType::KNOWN`] |
+//! | How CloudContactAI sends (`POST` or `PUT`) | [`DeliveryMethod`] |
+//! | Why a body was refused | [`ParseError`] (and [`LegacyShape`] for the old unsigned shapes) |
+//!
+//! The wire format is described in `docs/protocol.md` in the repository.
+
+mod data;
+mod data_object;
+mod delivery_method;
+mod envelope;
+mod error;
+mod event_type;
+mod validate;
+mod webhook_event;
+
+pub use data::{DataError, EventData, MessageError, MessageExcluded, MessageIncoming, MessageSent};
+pub use data_object::DataObject;
+pub use delivery_method::{DeliveryMethod, UnknownDeliveryMethod};
+pub use envelope::parse_event;
+pub(crate) use envelope::Envelope;
+#[cfg(feature = "client")]
+pub(crate) use error::json_type;
+pub use error::{LegacyShape, ParseError};
+pub use event_type::WebhookEventType;
+pub use webhook_event::WebhookEvent;

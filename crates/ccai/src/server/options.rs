@@ -1,0 +1,243 @@
+//! [`HandlerOptions`]: what [`create_handler`](super::create_handler) is built from.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use crate::dedup::{Deduper, MemoryDeduper};
+use crate::event::{DeliveryMethod, WebhookEvent};
+use crate::signature::{Secret, VerifierConfigError};
+use crate::BoxError;
+
+use super::{Rejection, WebhookDelivery};
+
+/// The boxed future an event callback is stored as.
+pub(crate) type CallbackFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+pub(crate) type OnEvent = Arc<dyn Fn(WebhookDelivery) -> CallbackFuture + Send + Sync>;
+pub(crate) type OnReject = Arc<dyn Fn(&Rejection) + Send + Sync>;
+
+/// Why [`create_handler`](super::create_handler) refused its options.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandlerConfigError {
+    /// The client id or the secrets cannot verify anything: empty client id, an empty secret, or
+    /// no secret at all (turning verification off takes
+    /// [`HandlerOptions::dangerously_disable_verification`]).
+    #[error(transparent)]
+    Verifier(#[from] VerifierConfigError),
+    /// The list of accepted delivery methods is empty.
+    #[error("no delivery method accepted: accept POST, PUT or both")]
+    NoMethods,
+}
+
+/// Configuration of the webhook handler: account, secrets, callback and limits.
+///
+/// Built with [`HandlerOptions::new`] and the builder methods, turned into a service by
+/// [`create_handler`](super::create_handler). Defaults: `POST` only, a body limit of
+/// [`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT) (256 KiB), an in-memory
+/// [`MemoryDeduper`], events not logged, no rejection hook.
+///
+/// ```
+/// use ccai::webhook::{create_handler, DeliveryMethod, HandlerOptions, WebhookEvent};
+///
+/// #[derive(Debug)]
+/// struct StoreDown;
+/// impl std::fmt::Display for StoreDown {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("store down") }
+/// }
+/// impl std::error::Error for StoreDown {}
+///
+/// let options = HandlerOptions::new("1231", |event: WebhookEvent| async move {
+///     println!("{} {}", event.event_type, event.event_hash);
+///     Ok::<_, StoreDown>(())
+/// })
+/// .secret("new-secret")
+/// .secret("old-secret") // rotation: both verify
+/// .methods([DeliveryMethod::Post, DeliveryMethod::Put])
+/// .body_limit(64 * 1024)
+/// .log_events(true)
+/// .on_reject(|rejection| eprintln!("rejected ({}): {rejection}", rejection.status()));
+/// let handler = create_handler(options)?;
+/// # let _ = handler;
+/// # Ok::<(), ccai::webhook::HandlerConfigError>(())
+/// ```
+///
+/// Cloning is cheap; clones share the callback, the hook and the deduplicator.
+#[derive(Clone)]
+pub struct HandlerOptions {
+    pub(crate) client_id: String,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) verification_disabled: bool,
+    pub(crate) on_event: OnEvent,
+    /// Whether the callback looks at more than the event (`for_deliveries`): only then is the
+    /// signature header copied for it.
+    pub(crate) wants_delivery: bool,
+    pub(crate) on_reject: Option<OnReject>,
+    pub(crate) log_events: bool,
+    pub(crate) methods: Vec<DeliveryMethod>,
+    pub(crate) body_limit: usize,
+    pub(crate) deduper: Option<Arc<dyn Deduper>>,
+}
+
+impl HandlerOptions {
+    /// Options for the account `client_id`, calling `on_event` with each verified event.
+    ///
+    /// `on_event` is an async function of the [`WebhookEvent`] returning `Result<(), E>` for any
+    /// error type `E` (anything that converts into [`BoxError`]: your own error, `std::io::Error`,
+    /// `anyhow::Error`, a `String`). An `Err` (or a panic) is answered with 500, so that
+    /// CloudContactAI retries the delivery.
+    ///
+    /// At least one [`secret`](Self::secret) must be added before
+    /// [`create_handler`](super::create_handler).
+    pub fn new<F, Fut, E>(client_id: impl Into<String>, on_event: F) -> Self
+    where
+        F: Fn(WebhookEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        Self {
+            wants_delivery: false,
+            ..Self::for_deliveries(client_id, move |delivery: WebhookDelivery| {
+                on_event(delivery.event)
+            })
+        }
+    }
+
+    /// Like [`new`](Self::new), but the callback gets the whole [`WebhookDelivery`]: the event
+    /// plus the exact body bytes and signature, for storing or forwarding the original request.
+    ///
+    /// ```
+    /// use ccai::webhook::{HandlerOptions, WebhookDelivery};
+    ///
+    /// let options = HandlerOptions::for_deliveries("1231", |delivery: WebhookDelivery| async move {
+    ///     println!("{} bytes for {}", delivery.body.len(), delivery.event.event_hash);
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .secret("my-webhook-secret");
+    /// # let _ = options;
+    /// ```
+    pub fn for_deliveries<F, Fut, E>(client_id: impl Into<String>, on_delivery: F) -> Self
+    where
+        F: Fn(WebhookDelivery) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let on_event: OnEvent = Arc::new(move |delivery| {
+            let fut = on_delivery(delivery);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        });
+        Self {
+            client_id: client_id.into(),
+            secrets: Vec::new(),
+            verification_disabled: false,
+            on_event,
+            wants_delivery: true,
+            on_reject: None,
+            log_events: false,
+            methods: vec![DeliveryMethod::Post],
+            body_limit: super::DEFAULT_BODY_LIMIT,
+            deduper: Some(Arc::new(MemoryDeduper::new())),
+        }
+    }
+
+    /// Adds an accepted secret. Call it again for rotation: a delivery signed with any of the
+    /// secrets verifies.
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secrets.push(secret.into());
+        self
+    }
+
+    /// Adds several accepted secrets.
+    pub fn secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Secret>,
+    {
+        self.secrets.extend(secrets.into_iter().map(Into::into));
+        self
+    }
+
+    /// Logs each accepted event (type and hash, never the data) through `tracing` at `INFO`.
+    pub fn log_events(mut self, log: bool) -> Self {
+        self.log_events = log;
+        self
+    }
+
+    /// Accepts only `method` (the integration's delivery `method`; `POST` by default).
+    pub fn method(self, method: DeliveryMethod) -> Self {
+        self.methods([method])
+    }
+
+    /// Accepts any of `methods` (e.g. both while an integration is switched from POST to PUT).
+    pub fn methods(mut self, methods: impl IntoIterator<Item = DeliveryMethod>) -> Self {
+        self.methods = methods.into_iter().collect();
+        self
+    }
+
+    /// The largest body accepted, in bytes (default 256 KiB). Larger ones are answered 413.
+    pub fn body_limit(mut self, bytes: usize) -> Self {
+        self.body_limit = bytes;
+        self
+    }
+
+    /// Deduplicates with `deduper` instead of the default [`MemoryDeduper`].
+    pub fn deduper(self, deduper: impl Deduper + 'static) -> Self {
+        self.shared_deduper(Arc::new(deduper))
+    }
+
+    /// Deduplicates with a shared `deduper` (e.g. one also used elsewhere).
+    pub fn shared_deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
+        self.deduper = Some(deduper);
+        self
+    }
+
+    /// Turns deduplication off: every verified delivery runs the callback, repeats included, and
+    /// repeats of one event may run concurrently.
+    pub fn without_deduplication(mut self) -> Self {
+        self.deduper = None;
+        self
+    }
+
+    /// Calls `hook` for every rejected delivery, with the reason (which carries the callback's
+    /// error when the callback failed). The hook runs on the request's task: keep it short.
+    pub fn on_reject<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&Rejection) + Send + Sync + 'static,
+    {
+        self.on_reject = Some(Arc::new(hook));
+        self
+    }
+
+    /// **Accepts unsigned and forged deliveries.** Turns signature verification off: the
+    /// `X-CCAI-Signature` header is ignored and secrets are not required. Only for local
+    /// experiments; [`create_handler`](super::create_handler) logs a warning when it is set.
+    pub fn dangerously_disable_verification(mut self) -> Self {
+        self.verification_disabled = true;
+        self
+    }
+
+    /// Whether [`dangerously_disable_verification`](Self::dangerously_disable_verification) was
+    /// called.
+    pub fn verification_disabled(&self) -> bool {
+        self.verification_disabled
+    }
+}
+
+impl fmt::Debug for HandlerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerOptions")
+            .field("client_id", &self.client_id)
+            .field(
+                "secrets",
+                &format_args!("[REDACTED; {}]", self.secrets.len()),
+            )
+            .field("verification_disabled", &self.verification_disabled)
+            .field("log_events", &self.log_events)
+            .field("methods", &self.methods)
+            .field("body_limit", &self.body_limit)
+            .field("deduplication", &self.deduper.is_some())
+            .field("on_reject", &self.on_reject.is_some())
+            .finish_non_exhaustive()
+    }
+}
