@@ -53,7 +53,7 @@ pub enum ParseError {
     Legacy(LegacyShape),
 }
 
-/// The pre-`eventHash` payload shapes (PROTOCOL.md §2, "Legacy shapes").
+/// The pre-`eventHash` payload shapes (`docs/protocol.md` §2, "Legacy shapes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LegacyShape {
