@@ -2,7 +2,7 @@
 //! `webhook` package, in one namespace.
 //!
 //! The items live in the layered modules ([`crate::event`], [`crate::signature`], [`crate::dedup`],
-//! [`crate::server`], [`crate::api`]); this module re-exports them so that code ported from the Go
+//! `crate::server`, `crate::api`); this module re-exports them so that code ported from the Go
 //! package (`webhook.ParseEvent`, `webhook.VerifySignature`, `webhook.CreateHandler`,
 //! `webhook.Service`, …) finds what it looks for. New code may use either path: they are the same
 //! items.

@@ -121,7 +121,7 @@ impl LegacyClient {
     }
 
     /// Deletes one webhook (`DELETE {base}/webhooks/{id}`); answers as for
-    /// [`Service::delete`](super::Service::delete).
+    /// [`Webhooks::delete`](super::Webhooks::delete).
     pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
         let path = item_path(id)?;
         let answer = self.transport.send(Method::DELETE, &path, None).await?;

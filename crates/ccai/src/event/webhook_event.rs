@@ -25,7 +25,7 @@ use super::validate::{legacy_shape, validate, OwnedWire, TextField};
 /// ```
 ///
 /// Deserialising a `WebhookEvent` (e.g. with axum's `Json`) applies the same checks as
-/// [`parse_event`].
+/// [`parse_event`](super::parse_event).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WebhookEvent {
     /// What happened (`eventType`).
@@ -65,7 +65,7 @@ impl WebhookEvent {
 }
 
 impl<'de> Deserialize<'de> for WebhookEvent {
-    /// Applies the same checks as [`parse_event`] (from any serde source, e.g. axum's `Json`).
+    /// Applies the same checks as [`parse_event`](super::parse_event) (from any serde source, e.g. axum's `Json`).
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let wire = OwnedWire::deserialize(deserializer)?;
         let data = wire.data.map(|value| match value {
