@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use ccai::webhook::{create_handler, HandlerOptions, MemoryDeduper, WebhookEvent};
 
 use crate::support::{
-    delivery, post, recording_options, serve, signed_request, url, CLIENT_ID, SECRET,
+    delivery, fails_once_options, post, recording_options, serve, signed_request, url, CLIENT_ID,
+    SECRET,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,19 +57,8 @@ async fn concurrent_repeats_run_each_callback_exactly_once() {
 
 #[tokio::test]
 async fn failing_callback_is_retried_and_then_deduplicated() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(std::io::Error::other("transient"))
-            } else {
-                Ok(())
-            }
-        }
-    })
-    .secret(SECRET);
+    let (options, calls) = fails_once_options("transient");
+    let options = options.secret(SECRET);
     let addr = serve(create_handler(options).expect("handler")).await;
     let (body, signature) = delivery("fails-once");
     assert_eq!(post(addr, &body, Some(&signature)).await.status, 500);
@@ -274,20 +264,8 @@ impl ccai::webhook::Deduper for FlakyRelease {
 /// delivery is processed instead of waiting forever.
 #[tokio::test]
 async fn failed_release_after_a_failed_callback_is_retried() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let c = calls.clone();
-    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
-        let n = c.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                Err(std::io::Error::other("first attempt fails"))
-            } else {
-                Ok(())
-            }
-        }
-    })
-    .secret(SECRET)
-    .deduper(FlakyRelease {
+    let (options, calls) = fails_once_options("first attempt fails");
+    let options = options.secret(SECRET).deduper(FlakyRelease {
         inner: MemoryDeduper::new(),
         failures: AtomicUsize::new(1),
     });

@@ -1,6 +1,7 @@
 //! Shared helpers: the fixture deliveries, a server on 127.0.0.1:0 and the requests sent to it.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -58,6 +59,24 @@ pub(crate) async fn serve_router(app: Router) -> SocketAddr {
 
 pub(crate) async fn serve(handler: WebhookHandler) -> SocketAddr {
     serve_router(Router::new().route_service(PATH, handler)).await
+}
+
+/// Options whose callback fails its first call with `error` and succeeds after, and the number of
+/// calls so far. No secret set.
+pub(crate) fn fails_once_options(error: &'static str) -> (HandlerOptions, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err(std::io::Error::other(error))
+            } else {
+                Ok(())
+            }
+        }
+    });
+    (options, calls)
 }
 
 pub(crate) fn url(addr: SocketAddr) -> String {
