@@ -149,4 +149,90 @@ mod tests {
         .unwrap();
         assert_eq!(event_summary(&event), "from=+1 message=\"see you\"");
     }
+
+    fn summary_of(event_type: &str, data: &str) -> String {
+        let body = format!(r#"{{"eventType":"{event_type}","eventHash":"h","data":{data}}}"#);
+        event_summary(&ccai::webhook::parse_event(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn summary_of_message_sent() {
+        assert_eq!(
+            summary_of(
+                "message.sent",
+                r#"{"SmsSid":12345,"To":"+14155550100","MessageStatus":"DELIVERED","Message":"Hi there","Segments":2,"TotalPrice":0.0079,"CampaignTitle":"Appointment reminders"}"#
+            ),
+            "to=+14155550100 status=DELIVERED segments=2 price=0.0079 campaign=\"Appointment reminders\""
+        );
+        assert_eq!(
+            summary_of("message.sent", r#"{"To":"","Segments":"3","TotalPrice":0}"#),
+            "segments=3 price=0"
+        );
+    }
+
+    #[test]
+    fn summary_of_message_incoming_and_its_legacy_name() {
+        let data = r#"{"SmsSid":0,"From":"+14155550100","To":"+14155550199","Message":"Yes, see you then!","CustomData":"","CampaignTitle":"Reminders"}"#;
+        let expected =
+            "from=+14155550100 to=+14155550199 message=\"Yes, see you then!\" campaign=Reminders";
+        assert_eq!(summary_of("message.incoming", data), expected);
+        assert_eq!(summary_of("message.received", data), expected);
+    }
+
+    #[test]
+    fn summary_of_message_excluded() {
+        assert_eq!(
+            summary_of(
+                "message.excluded",
+                r#"{"To":"+14155550100","MessageStatus":"EXCLUDED","ExcludedReason":"Contact opted out","CampaignTitle":""}"#
+            ),
+            "to=+14155550100 reason=\"Contact opted out\""
+        );
+    }
+
+    #[test]
+    fn summary_of_message_error_carrier() {
+        assert_eq!(
+            summary_of(
+                "message.error.carrier",
+                r#"{"To":"+14155550100","ErrorCode":"30008","ErrorMessage":"Unknown destination handset","ErrorType":"carrier","CampaignTitle":"Promo"}"#
+            ),
+            "to=+14155550100 code=30008 error=\"Unknown destination handset\" campaign=Promo"
+        );
+    }
+
+    #[test]
+    fn summary_of_message_error_cloudcontact() {
+        assert_eq!(
+            summary_of(
+                "message.error.cloudcontact",
+                r#"{"To":"+14155550100","ErrorCode":1001,"ErrorMessage":"Insufficient account balance","ErrorType":"cloudcontact"}"#
+            ),
+            "to=+14155550100 code=1001 error=\"Insufficient account balance\""
+        );
+    }
+
+    #[test]
+    fn summary_of_an_unknown_type_lists_its_fields() {
+        assert_eq!(
+            summary_of(
+                "contact.unsubscribed",
+                r#"{"Phone":"+14155550100","CampaignTitle":"Promo","Reason":"STOP"}"#
+            ),
+            "campaign=Promo fields=CampaignTitle,Phone,Reason"
+        );
+        assert_eq!(summary_of("contact.unsubscribed", "{}"), "fields=");
+    }
+
+    #[test]
+    fn summary_shortens_long_text() {
+        let long = "x".repeat(70);
+        assert_eq!(
+            summary_of(
+                "message.incoming",
+                &format!(r#"{{"From":"+1","Message":"{long}"}}"#)
+            ),
+            format!("from=+1 message={}…", "x".repeat(60))
+        );
+    }
 }
