@@ -1,5 +1,8 @@
 //! Human-readable output: tables of integrations, one line per received event.
 
+use std::fmt::Display;
+
+use ccai::event::EventData;
 use ccai::webhook::{WebhookEvent, WebhookResponse};
 use serde_json::Value;
 
@@ -58,52 +61,61 @@ pub(crate) fn integration_json(w: &WebhookResponse) -> Value {
     value
 }
 
-/// The key fields of an event on one line: type, then what matters for that type.
+/// The key fields of an event on one line: what matters for its type, then the campaign. Types
+/// the library does not model (and data it cannot type) list their field names instead.
 pub(crate) fn event_summary(event: &WebhookEvent) -> String {
-    let data = event.data.as_map();
-    let text = |key: &str| -> Option<String> {
-        match data.get(key)? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
     let mut parts: Vec<String> = Vec::new();
-    let mut push = |label: &str, key: &str| {
-        if let Some(v) = text(key) {
+    let mut push = |label: &str, value: Option<&dyn Display>| {
+        let value = value.map(ToString::to_string).filter(|v| !v.is_empty());
+        if let Some(v) = value {
             parts.push(format!("{label}={}", quote_if_needed(&v)));
         }
     };
-    match event.event_type.as_str() {
-        "message.sent" => {
-            push("to", "To");
-            push("status", "MessageStatus");
-            push("segments", "Segments");
-            push("price", "TotalPrice");
+    let campaign = match event.typed_data() {
+        Ok(EventData::Sent(m)) => {
+            push("to", shown(&m.to));
+            push("status", shown(&m.message_status));
+            push("segments", shown(&m.segments));
+            push("price", shown(&m.total_price));
+            m.campaign_title
         }
-        "message.incoming" | "message.received" => {
-            push("from", "From");
-            push("to", "To");
-            push("message", "Message");
+        Ok(EventData::Incoming(m)) => {
+            push("from", shown(&m.from));
+            push("to", shown(&m.to));
+            push("message", shown(&m.message));
+            m.campaign_title
         }
-        "message.excluded" => {
-            push("to", "To");
-            push("reason", "ExcludedReason");
+        Ok(EventData::Excluded(m)) => {
+            push("to", shown(&m.to));
+            push("reason", shown(&m.excluded_reason));
+            m.campaign_title
         }
-        "message.error.carrier" | "message.error.cloudcontact" => {
-            push("to", "To");
-            push("code", "ErrorCode");
-            push("error", "ErrorMessage");
+        Ok(EventData::ErrorCarrier(m) | EventData::ErrorCloudcontact(m)) => {
+            push("to", shown(&m.to));
+            push("code", shown(&m.error_code));
+            push("error", shown(&m.error_message));
+            m.campaign_title
         }
         _ => {
-            push("campaign", "CampaignTitle");
+            let data = event.data.as_map();
+            let campaign = match data.get("CampaignTitle") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            push("campaign", shown(&campaign));
             let keys: Vec<&str> = data.keys().map(String::as_str).take(6).collect();
             parts.push(format!("fields={}", keys.join(",")));
             return parts.join(" ");
         }
-    }
-    push("campaign", "CampaignTitle");
+    };
+    push("campaign", shown(&campaign));
     parts.join(" ")
+}
+
+/// An optional field as something to print.
+fn shown<T: Display>(value: &Option<T>) -> Option<&dyn Display> {
+    value.as_ref().map(|v| v as &dyn Display)
 }
 
 fn quote_if_needed(value: &str) -> String {
