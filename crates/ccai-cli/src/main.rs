@@ -4,6 +4,7 @@ mod cli;
 mod clock;
 mod commands;
 mod dev_credentials;
+mod http;
 mod output;
 mod sample_events;
 mod settings;
