@@ -3,8 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use ccai::webhook::{sign, WebhookEventType, SIGNATURE_HEADER};
-use serde_json::{json, Value};
+use ccai::event::WebhookEventType;
+use ccai::signature::{SignedDelivery, SIGNATURE_HEADER};
+use serde_json::Value;
 
 use crate::cli::{AccountArgs, TriggerArgs};
 use crate::dev_credentials::DEFAULT_LISTEN_URL;
@@ -13,11 +14,7 @@ use crate::{http, sample_events, settings, EXIT_ERROR};
 pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
     let event_type = WebhookEventType::from(args.event_type.as_str());
     if !event_type.is_known() {
-        bail!(
-            "unknown event type {:?}: use one of {}",
-            args.event_type,
-            sample_events::known_types().join(", ")
-        );
+        return Err(sample_events::unknown_type(&event_type));
     }
     let method = http::method_flag(&args.method)?;
     let mut data = match &args.data_file {
@@ -46,12 +43,9 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     let url = http::url_flag("--to", &target, "http://127.0.0.1:8080/webhook")?;
 
     let event_hash = sample_events::random_event_hash()?;
-    let body = serde_json::to_vec(&json!({
-        "eventType": event_type.as_str(),
-        "data": data,
-        "eventHash": event_hash,
-    }))?;
-    let signature = sign(&signing.client_id, &event_hash, &signing.secret);
+    let delivery = SignedDelivery::builder(event_type.clone(), event_hash)
+        .data(data)
+        .sign(&signing.client_id, &signing.secret);
 
     let client = http::client()?;
     let mut all_ok = true;
@@ -59,8 +53,8 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         let response = client
             .request(http::request_method(method), url.clone())
             .header("Content-Type", "application/json")
-            .header(SIGNATURE_HEADER, &signature)
-            .body(body.clone())
+            .header(SIGNATURE_HEADER, delivery.signature())
+            .body(delivery.body().to_vec())
             .send()
             .await
             .map_err(|e| unreachable_error(&target, e))?;
@@ -75,7 +69,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         println!(
             "{method} {target} {} {}{counter} -> {} {text}",
             event_type,
-            crate::output::short_hash(&event_hash),
+            crate::output::short_hash(delivery.event_hash()),
             status.as_u16()
         );
         all_ok &= status.is_success();
