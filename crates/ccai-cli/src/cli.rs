@@ -34,7 +34,7 @@ pub(crate) struct AccountArgs {
     pub api_key: Option<String>,
 
     /// The API's base URL (default: production, or the test environment with --test-env).
-    #[arg(long, env = "CCAI_BASE_URL", global = true)]
+    #[arg(long, env = "CCAI_BASE_URL", global = true, hide_env_values = true)]
     pub base_url: Option<String>,
 
     /// Use CloudContactAI's test environment.
