@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 /// receive them locally.
 ///
 /// Settings come from flags, then the environment (CCAI_CLIENT_ID, CCAI_API_KEY, CCAI_BASE_URL,
-/// CCAI_WEBHOOK_SECRET), then a .env file in the current directory.
+/// CCAI_WEBHOOK_SECRET), then a .env file in the current directory. Only ./.env is read: parent
+/// directories are not searched.
 #[derive(Parser)]
 #[command(name = "ccai", version, propagate_version = true)]
 #[command(

@@ -1,4 +1,4 @@
-//! The command line itself: help text.
+//! The command line itself: help text, and where settings are read from.
 
 mod common;
 
@@ -41,4 +41,70 @@ async fn help_names_environment_variables_but_never_shows_their_values() {
             );
         }
     }
+
+    let mut cmd = sandbox.ccai();
+    cmd.arg("--help").env("COLUMNS", "300");
+    let out = run(cmd).await;
+    assert!(
+        stdout(&out).contains("Only ./.env is read"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `ccai sign` run in `dir`, printing the signature of "event-hash-abc123" or an error.
+async fn sign_in(sandbox: &Sandbox, dir: &std::path::Path) -> std::process::Output {
+    let mut cmd = sandbox.ccai();
+    cmd.current_dir(dir)
+        .args(["sign", "--event-hash", "event-hash-abc123"]);
+    run(cmd).await
+}
+
+#[tokio::test]
+async fn dotenv_is_read_from_the_current_directory_only() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let settings = "CCAI_CLIENT_ID=client-123\nCCAI_WEBHOOK_SECRET=test-secret\n";
+
+    // A .env in a parent directory is not read.
+    std::fs::write(sandbox.path().join(".env"), settings).unwrap();
+    let out = sign_in(&sandbox, &work).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).starts_with("error: no webhook secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+
+    // One in the current directory is.
+    std::fs::write(work.join(".env"), settings).unwrap();
+    let out = sign_in(&sandbox, &work).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+    assert_eq!(stderr(&out), "");
+}
+
+#[tokio::test]
+async fn an_unreadable_dotenv_is_reported_and_ignored() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join(".env")).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+    assert!(
+        stderr(&out).starts_with("warning: ignoring .env: "),
+        "{}",
+        stderr(&out)
+    );
 }
