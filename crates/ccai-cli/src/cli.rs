@@ -101,6 +101,15 @@ pub(crate) enum Command {
         after_help = "Examples:\n  ccai listen\n  ccai listen --port 9000 --forward-to http://localhost:3000/webhook/ccai\n  ccai listen --events message.sent,message.incoming --json"
     )]
     Listen(ListenArgs),
+
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "Examples:\n  ccai completions bash > ~/.local/share/bash-completion/completions/ccai\n  ccai completions zsh > \"${fpath[1]}/_ccai\"\n  ccai completions fish > ~/.config/fish/completions/ccai.fish\n  ccai completions powershell >> $PROFILE"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]

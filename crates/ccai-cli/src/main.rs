@@ -65,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::verify::run(&cli.account, &secret, &signature, event_hash, body),
         Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
         Command::Listen(args) => commands::listen::run(&cli.account, args).await,
+        Command::Completions { shell } => commands::completions::run(shell),
     }
 }
 

@@ -1,8 +1,49 @@
-//! The command line itself: help text, and where settings are read from.
+//! The command line itself: completions, help text, and where settings are read from.
 
 mod common;
 
 use common::{run, stderr, stdout, Sandbox};
+
+const SUBCOMMANDS: [&str; 6] = [
+    "webhooks",
+    "sign",
+    "verify",
+    "trigger",
+    "listen",
+    "completions",
+];
+
+#[tokio::test]
+async fn completions_for_every_shell() {
+    let sandbox = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["completions", shell]);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{shell}");
+        let script = stdout(&out);
+        for name in SUBCOMMANDS.iter().chain(&["register", "forward-to"]) {
+            assert!(script.contains(name), "{shell}: no {name} in\n{script}");
+        }
+    }
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "--help"]);
+    let out = run(cmd).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("ccai completions bash >"),
+        "{}",
+        stdout(&out)
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "tcsh"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty());
+}
 
 #[tokio::test]
 async fn help_names_environment_variables_but_never_shows_their_values() {
