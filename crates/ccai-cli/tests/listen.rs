@@ -539,17 +539,24 @@ async fn trigger_method_is_post_or_put_in_any_case() {
     let sandbox = Sandbox::new();
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
     let to = format!("{}/hook", target.url);
-    let signed = ["--client-id", "1231", "--secret", "my-webhook-secret"];
+    let send = |method: &str| {
+        run(trigger(
+            &sandbox,
+            &[
+                "message.sent",
+                "--method",
+                method,
+                "--to",
+                &to,
+                "--client-id",
+                "1231",
+                "--secret",
+                "my-webhook-secret",
+            ],
+        ))
+    };
 
-    let out = run(trigger(
-        &sandbox,
-        &[
-            &["message.sent", "--method", "put", "--to", &to],
-            &signed[..],
-        ]
-        .concat(),
-    ))
-    .await;
+    let out = send("put").await;
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out).starts_with(&format!("PUT {to} message.sent ")),
@@ -575,15 +582,7 @@ async fn trigger_method_is_post_or_put_in_any_case() {
     assert_eq!(event.event_type, "message.sent");
     assert_eq!(event.data["To"], "+14155550100");
 
-    let out = run(trigger(
-        &sandbox,
-        &[
-            &["message.sent", "--method", "patch", "--to", &to],
-            &signed[..],
-        ]
-        .concat(),
-    ))
-    .await;
+    let out = send("patch").await;
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert_eq!(
