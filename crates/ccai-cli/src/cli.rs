@@ -8,7 +8,8 @@ use clap::{Args, Parser, Subcommand};
 /// receive them locally.
 ///
 /// Settings come from flags, then the environment (CCAI_CLIENT_ID, CCAI_API_KEY, CCAI_BASE_URL,
-/// CCAI_WEBHOOK_SECRET), then a .env file in the current directory.
+/// CCAI_WEBHOOK_SECRET), then a .env file in the current directory. Only ./.env is read: parent
+/// directories are not searched.
 #[derive(Parser)]
 #[command(name = "ccai", version, propagate_version = true)]
 #[command(
@@ -34,7 +35,7 @@ pub(crate) struct AccountArgs {
     pub api_key: Option<String>,
 
     /// The API's base URL (default: production, or the test environment with --test-env).
-    #[arg(long, env = "CCAI_BASE_URL", global = true)]
+    #[arg(long, env = "CCAI_BASE_URL", global = true, hide_env_values = true)]
     pub base_url: Option<String>,
 
     /// Use CloudContactAI's test environment.
@@ -100,6 +101,15 @@ pub(crate) enum Command {
         after_help = "Examples:\n  ccai listen\n  ccai listen --port 9000 --forward-to http://localhost:3000/webhook/ccai\n  ccai listen --events message.sent,message.incoming --json"
     )]
     Listen(ListenArgs),
+
+    /// Print a shell completion script to stdout.
+    #[command(
+        after_help = "Examples:\n  ccai completions bash > ~/.local/share/bash-completion/completions/ccai\n  ccai completions zsh > \"${fpath[1]}/_ccai\"\n  ccai completions fish > ~/.config/fish/completions/ccai.fish\n  ccai completions powershell >> $PROFILE"
+    )]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]

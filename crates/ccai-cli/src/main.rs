@@ -4,6 +4,7 @@ mod cli;
 mod clock;
 mod commands;
 mod dev_credentials;
+mod http;
 mod output;
 mod sample_events;
 mod settings;
@@ -20,8 +21,10 @@ pub const EXIT_NO: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
-    // `.env` fills only what the environment does not set, so flags > environment > .env.
-    let dotenv_problem = match dotenvy::dotenv() {
+    // `.env` fills only what the environment does not set, so flags > environment > .env. Only the
+    // current directory's: a .env in a parent (say /tmp) could point CCAI_BASE_URL elsewhere and
+    // receive the API key.
+    let dotenv_problem = match dotenvy::from_path(".env") {
         Err(e) if !e.not_found() => Some(e.to_string()),
         _ => None,
     };
@@ -62,6 +65,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => commands::verify::run(&cli.account, &secret, &signature, event_hash, body),
         Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
         Command::Listen(args) => commands::listen::run(&cli.account, args).await,
+        Command::Completions { shell } => commands::completions::run(shell),
     }
 }
 

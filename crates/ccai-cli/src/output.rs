@@ -1,5 +1,8 @@
 //! Human-readable output: tables of integrations, one line per received event.
 
+use std::fmt::Display;
+
+use ccai::event::EventData;
 use ccai::webhook::{WebhookEvent, WebhookResponse};
 use serde_json::Value;
 
@@ -58,52 +61,61 @@ pub(crate) fn integration_json(w: &WebhookResponse) -> Value {
     value
 }
 
-/// The key fields of an event on one line: type, then what matters for that type.
+/// The key fields of an event on one line: what matters for its type, then the campaign. Types
+/// the library does not model (and data it cannot type) list their field names instead.
 pub(crate) fn event_summary(event: &WebhookEvent) -> String {
-    let data = event.data.as_map();
-    let text = |key: &str| -> Option<String> {
-        match data.get(key)? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        }
-    };
     let mut parts: Vec<String> = Vec::new();
-    let mut push = |label: &str, key: &str| {
-        if let Some(v) = text(key) {
+    let mut push = |label: &str, value: Option<&dyn Display>| {
+        let value = value.map(ToString::to_string).filter(|v| !v.is_empty());
+        if let Some(v) = value {
             parts.push(format!("{label}={}", quote_if_needed(&v)));
         }
     };
-    match event.event_type.as_str() {
-        "message.sent" => {
-            push("to", "To");
-            push("status", "MessageStatus");
-            push("segments", "Segments");
-            push("price", "TotalPrice");
+    let campaign = match event.typed_data() {
+        Ok(EventData::Sent(m)) => {
+            push("to", shown(&m.to));
+            push("status", shown(&m.message_status));
+            push("segments", shown(&m.segments));
+            push("price", shown(&m.total_price));
+            m.campaign_title
         }
-        "message.incoming" | "message.received" => {
-            push("from", "From");
-            push("to", "To");
-            push("message", "Message");
+        Ok(EventData::Incoming(m)) => {
+            push("from", shown(&m.from));
+            push("to", shown(&m.to));
+            push("message", shown(&m.message));
+            m.campaign_title
         }
-        "message.excluded" => {
-            push("to", "To");
-            push("reason", "ExcludedReason");
+        Ok(EventData::Excluded(m)) => {
+            push("to", shown(&m.to));
+            push("reason", shown(&m.excluded_reason));
+            m.campaign_title
         }
-        "message.error.carrier" | "message.error.cloudcontact" => {
-            push("to", "To");
-            push("code", "ErrorCode");
-            push("error", "ErrorMessage");
+        Ok(EventData::ErrorCarrier(m) | EventData::ErrorCloudcontact(m)) => {
+            push("to", shown(&m.to));
+            push("code", shown(&m.error_code));
+            push("error", shown(&m.error_message));
+            m.campaign_title
         }
         _ => {
-            push("campaign", "CampaignTitle");
+            let data = event.data.as_map();
+            let campaign = match data.get("CampaignTitle") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
+            push("campaign", shown(&campaign));
             let keys: Vec<&str> = data.keys().map(String::as_str).take(6).collect();
             parts.push(format!("fields={}", keys.join(",")));
             return parts.join(" ");
         }
-    }
-    push("campaign", "CampaignTitle");
+    };
+    push("campaign", shown(&campaign));
     parts.join(" ")
+}
+
+/// An optional field as something to print.
+fn shown<T: Display>(value: &Option<T>) -> Option<&dyn Display> {
+    value.as_ref().map(|v| v as &dyn Display)
 }
 
 fn quote_if_needed(value: &str) -> String {
@@ -148,5 +160,91 @@ mod tests {
         )
         .unwrap();
         assert_eq!(event_summary(&event), "from=+1 message=\"see you\"");
+    }
+
+    fn summary_of(event_type: &str, data: &str) -> String {
+        let body = format!(r#"{{"eventType":"{event_type}","eventHash":"h","data":{data}}}"#);
+        event_summary(&ccai::webhook::parse_event(body.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn summary_of_message_sent() {
+        assert_eq!(
+            summary_of(
+                "message.sent",
+                r#"{"SmsSid":12345,"To":"+14155550100","MessageStatus":"DELIVERED","Message":"Hi there","Segments":2,"TotalPrice":0.0079,"CampaignTitle":"Appointment reminders"}"#
+            ),
+            "to=+14155550100 status=DELIVERED segments=2 price=0.0079 campaign=\"Appointment reminders\""
+        );
+        assert_eq!(
+            summary_of("message.sent", r#"{"To":"","Segments":"3","TotalPrice":0}"#),
+            "segments=3 price=0"
+        );
+    }
+
+    #[test]
+    fn summary_of_message_incoming_and_its_legacy_name() {
+        let data = r#"{"SmsSid":0,"From":"+14155550100","To":"+14155550199","Message":"Yes, see you then!","CustomData":"","CampaignTitle":"Reminders"}"#;
+        let expected =
+            "from=+14155550100 to=+14155550199 message=\"Yes, see you then!\" campaign=Reminders";
+        assert_eq!(summary_of("message.incoming", data), expected);
+        assert_eq!(summary_of("message.received", data), expected);
+    }
+
+    #[test]
+    fn summary_of_message_excluded() {
+        assert_eq!(
+            summary_of(
+                "message.excluded",
+                r#"{"To":"+14155550100","MessageStatus":"EXCLUDED","ExcludedReason":"Contact opted out","CampaignTitle":""}"#
+            ),
+            "to=+14155550100 reason=\"Contact opted out\""
+        );
+    }
+
+    #[test]
+    fn summary_of_message_error_carrier() {
+        assert_eq!(
+            summary_of(
+                "message.error.carrier",
+                r#"{"To":"+14155550100","ErrorCode":"30008","ErrorMessage":"Unknown destination handset","ErrorType":"carrier","CampaignTitle":"Promo"}"#
+            ),
+            "to=+14155550100 code=30008 error=\"Unknown destination handset\" campaign=Promo"
+        );
+    }
+
+    #[test]
+    fn summary_of_message_error_cloudcontact() {
+        assert_eq!(
+            summary_of(
+                "message.error.cloudcontact",
+                r#"{"To":"+14155550100","ErrorCode":1001,"ErrorMessage":"Insufficient account balance","ErrorType":"cloudcontact"}"#
+            ),
+            "to=+14155550100 code=1001 error=\"Insufficient account balance\""
+        );
+    }
+
+    #[test]
+    fn summary_of_an_unknown_type_lists_its_fields() {
+        assert_eq!(
+            summary_of(
+                "contact.unsubscribed",
+                r#"{"Phone":"+14155550100","CampaignTitle":"Promo","Reason":"STOP"}"#
+            ),
+            "campaign=Promo fields=CampaignTitle,Phone,Reason"
+        );
+        assert_eq!(summary_of("contact.unsubscribed", "{}"), "fields=");
+    }
+
+    #[test]
+    fn summary_shortens_long_text() {
+        let long = "x".repeat(70);
+        assert_eq!(
+            summary_of(
+                "message.incoming",
+                &format!(r#"{{"From":"+1","Message":"{long}"}}"#)
+            ),
+            format!("from=+1 message={}…", "x".repeat(60))
+        );
     }
 }

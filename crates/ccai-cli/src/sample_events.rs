@@ -1,4 +1,4 @@
-//! Realistic deliveries of each event type, as `ccai trigger` sends them (PROTOCOL.md §2).
+//! Realistic deliveries of each event type, as `ccai trigger` sends them (docs/protocol.md §2).
 
 use anyhow::{bail, Result};
 use ccai::webhook::WebhookEventType;
@@ -46,11 +46,7 @@ pub(crate) fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Valu
             "ErrorMessage": "Insufficient account balance",
             "ErrorType": "cloudcontact",
         }),
-        other => bail!(
-            "unknown event type {:?}: use one of {}",
-            other.as_str(),
-            known_types().join(", ")
-        ),
+        other => return Err(unknown_type(other)),
     };
     if let Value::Object(extra) = extra {
         data.extend(extra);
@@ -58,15 +54,17 @@ pub(crate) fn data_for(event_type: &WebhookEventType) -> Result<Map<String, Valu
     Ok(data)
 }
 
-pub(crate) fn known_types() -> Vec<&'static str> {
-    vec![
-        "message.sent",
-        "message.incoming",
-        "message.received",
-        "message.excluded",
-        "message.error.carrier",
-        "message.error.cloudcontact",
-    ]
+/// The error for an event type `trigger` has no sample of: it lists the library's known types.
+pub(crate) fn unknown_type(event_type: &WebhookEventType) -> anyhow::Error {
+    let known: Vec<&str> = WebhookEventType::KNOWN
+        .iter()
+        .map(WebhookEventType::as_str)
+        .collect();
+    anyhow::anyhow!(
+        "unknown event type {:?}: use one of {}",
+        event_type.as_str(),
+        known.join(", ")
+    )
 }
 
 /// Applies `KEY=VALUE` overrides. A value replacing a number (or a new key) that reads as a JSON
@@ -104,8 +102,8 @@ mod tests {
 
     #[test]
     fn every_known_type_has_a_sample_that_types_cleanly() {
-        for name in known_types() {
-            let event_type = WebhookEventType::from(name);
+        for event_type in WebhookEventType::KNOWN {
+            let name = event_type.to_string();
             let data = data_for(&event_type).unwrap();
             let event = ccai::webhook::WebhookEvent {
                 event_type,

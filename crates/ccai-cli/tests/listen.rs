@@ -533,3 +533,66 @@ async fn trigger_with_a_data_file_and_put_delivery() {
         stderr(&out)
     );
 }
+
+#[tokio::test]
+async fn trigger_method_is_post_or_put_in_any_case() {
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let to = format!("{}/hook", target.url);
+    let send = |method: &str| {
+        run(trigger(
+            &sandbox,
+            &[
+                "message.sent",
+                "--method",
+                method,
+                "--to",
+                &to,
+                "--client-id",
+                "1231",
+                "--secret",
+                "my-webhook-secret",
+            ],
+        ))
+    };
+
+    let out = send("put").await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).starts_with(&format!("PUT {to} message.sent ")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).trim_end().ends_with("-> 200 {}"),
+        "{}",
+        stdout(&out)
+    );
+    let received = target.requests.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].method, "PUT");
+    // The delivery is what CloudContactAI sends: it verifies and parses.
+    let verifier = ccai::signature::Verifier::new("1231", "my-webhook-secret").unwrap();
+    let event = verifier
+        .verify_event(
+            received[0].header("x-ccai-signature").as_deref(),
+            &received[0].body,
+        )
+        .unwrap();
+    assert_eq!(event.event_type, "message.sent");
+    assert_eq!(event.data["To"], "+14155550100");
+
+    let out = send("patch").await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim_end(),
+        "error: --method \"patch\": use POST or PUT",
+        "{err}"
+    );
+    assert_eq!(
+        target.requests.lock().unwrap().len(),
+        1,
+        "nothing more was sent"
+    );
+}

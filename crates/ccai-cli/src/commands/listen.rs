@@ -4,7 +4,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ccai::webhook::{
@@ -14,7 +13,7 @@ use ccai::webhook::{
 use serde_json::json;
 
 use crate::cli::{AccountArgs, ListenArgs};
-use crate::{clock, dev_credentials, output, settings};
+use crate::{clock, dev_credentials, http, output, settings};
 
 /// What the receiver needs per delivery.
 struct Listener {
@@ -33,16 +32,8 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let forward = match &args.forward_to {
         None => None,
         Some(target) => {
-            let url = reqwest::Url::parse(target).with_context(|| {
-                format!("invalid --forward-to {target:?}: give a full URL like http://localhost:3000/webhook")
-            })?;
-            if !matches!(url.scheme(), "http" | "https") {
-                bail!("invalid --forward-to {target:?}: use an http:// or https:// URL");
-            }
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .context("cannot set up the HTTP client")?;
+            let url = http::url_flag("--forward-to", target, "http://localhost:3000/webhook")?;
+            let http = http::client()?;
             Some(Forward { url, http })
         }
     };
@@ -224,14 +215,9 @@ impl Listener {
 impl Forward {
     /// Sends the exact received bytes and signature on; a non-2xx answer is a failure.
     async fn send(&self, delivery: &WebhookDelivery) -> Result<u16, anyhow::Error> {
-        let method = if delivery.method == DeliveryMethod::Put {
-            reqwest::Method::PUT
-        } else {
-            reqwest::Method::POST
-        };
         let mut request = self
             .http
-            .request(method, self.url.clone())
+            .request(http::request_method(delivery.method), self.url.clone())
             .header("Content-Type", "application/json")
             .body(delivery.body.clone());
         if let Some(signature) = &delivery.signature {
@@ -241,7 +227,11 @@ impl Forward {
             if e.is_connect() {
                 anyhow::anyhow!("cannot connect to {}", self.url)
             } else if e.is_timeout() {
-                anyhow::anyhow!("{} did not answer within 30 s", self.url)
+                anyhow::anyhow!(
+                    "{} did not answer within {} s",
+                    self.url,
+                    http::TIMEOUT.as_secs()
+                )
             } else {
                 anyhow::anyhow!("{}: {}", self.url, e.without_url())
             }

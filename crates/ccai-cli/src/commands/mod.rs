@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub(crate) mod completions;
 pub(crate) mod listen;
 pub(crate) mod sign;
 pub(crate) mod trigger;

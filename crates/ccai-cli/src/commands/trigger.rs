@@ -1,30 +1,22 @@
 //! `ccai trigger`: build, sign and send a realistic delivery.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ccai::webhook::{sign, WebhookEventType, SIGNATURE_HEADER};
-use serde_json::{json, Value};
+use ccai::event::WebhookEventType;
+use ccai::signature::{SignedDelivery, SIGNATURE_HEADER};
+use serde_json::Value;
 
 use crate::cli::{AccountArgs, TriggerArgs};
 use crate::dev_credentials::DEFAULT_LISTEN_URL;
-use crate::{sample_events, settings, EXIT_ERROR};
+use crate::{http, sample_events, settings, EXIT_ERROR};
 
 pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
     let event_type = WebhookEventType::from(args.event_type.as_str());
     if !event_type.is_known() {
-        bail!(
-            "unknown event type {:?}: use one of {}",
-            args.event_type,
-            sample_events::known_types().join(", ")
-        );
+        return Err(sample_events::unknown_type(&event_type));
     }
-    let method = match args.method.to_ascii_uppercase().as_str() {
-        "POST" => reqwest::Method::POST,
-        "PUT" => reqwest::Method::PUT,
-        _ => bail!("--method {:?}: use POST or PUT", args.method),
-    };
+    let method = http::method_flag(&args.method)?;
     let mut data = match &args.data_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -48,32 +40,21 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         (None, Some(announced)) => announced,
         (None, None) => DEFAULT_LISTEN_URL.to_owned(),
     };
-    let url = reqwest::Url::parse(&target).with_context(|| {
-        format!("invalid --to {target:?}: give a full URL like http://127.0.0.1:8080/webhook")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        bail!("invalid --to {target:?}: use an http:// or https:// URL");
-    }
+    let url = http::url_flag("--to", &target, "http://127.0.0.1:8080/webhook")?;
 
     let event_hash = sample_events::random_event_hash()?;
-    let body = serde_json::to_vec(&json!({
-        "eventType": event_type.as_str(),
-        "data": data,
-        "eventHash": event_hash,
-    }))?;
-    let signature = sign(&signing.client_id, &event_hash, &signing.secret);
+    let delivery = SignedDelivery::builder(event_type.clone(), event_hash)
+        .data(data)
+        .sign(&signing.client_id, &signing.secret);
 
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .context("cannot set up the HTTP client")?;
+    let client = http::client()?;
     let mut all_ok = true;
     for attempt in 1..=args.repeat {
-        let response = http
-            .request(method.clone(), url.clone())
+        let response = client
+            .request(http::request_method(method), url.clone())
             .header("Content-Type", "application/json")
-            .header(SIGNATURE_HEADER, &signature)
-            .body(body.clone())
+            .header(SIGNATURE_HEADER, delivery.signature())
+            .body(delivery.body().to_vec())
             .send()
             .await
             .map_err(|e| unreachable_error(&target, e))?;
@@ -88,7 +69,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         println!(
             "{method} {target} {} {}{counter} -> {} {text}",
             event_type,
-            crate::output::short_hash(&event_hash),
+            crate::output::short_hash(delivery.event_hash()),
             status.as_u16()
         );
         all_ok &= status.is_success();
@@ -104,7 +85,10 @@ fn unreachable_error(target: &str, e: reqwest::Error) -> anyhow::Error {
     if e.is_connect() {
         anyhow::anyhow!("cannot connect to {target}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")
     } else if e.is_timeout() {
-        anyhow::anyhow!("{target} did not answer within 30 s")
+        anyhow::anyhow!(
+            "{target} did not answer within {} s",
+            http::TIMEOUT.as_secs()
+        )
     } else {
         anyhow::anyhow!("sending to {target} failed: {e}")
     }

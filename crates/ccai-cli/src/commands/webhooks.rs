@@ -2,12 +2,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use ccai::webhook::{DeliveryMethod, WebhookConfig};
+use anyhow::Result;
+use ccai::webhook::WebhookConfig;
 use serde_json::json;
 
 use crate::cli::{AccountArgs, EndpointArgs, WebhooksCommand};
-use crate::{output, settings};
+use crate::{http, output, settings};
 
 pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<ExitCode> {
     let client = settings::api_client(account)?;
@@ -109,22 +109,12 @@ fn print_one(item: &ccai::webhook::WebhookResponse, json: bool) -> Result<()> {
 /// The request from the flags. Without `--method` the library decides: `POST` on register, the
 /// integration's current method on update.
 fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
-    let method: Option<DeliveryMethod> = match &endpoint.method {
-        None => None,
-        Some(m) => Some(m.parse().with_context(|| format!("--method {m:?}"))?),
-    };
-    let url = reqwest::Url::parse(&endpoint.url).with_context(|| {
-        format!(
-            "invalid --url {:?}: give a full URL like https://example.com/webhook",
-            endpoint.url
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        anyhow::bail!(
-            "invalid --url {:?}: it must start with https:// (or http://)",
-            endpoint.url
-        );
-    }
+    let method = endpoint
+        .method
+        .as_deref()
+        .map(http::method_flag)
+        .transpose()?;
+    http::url_flag("--url", &endpoint.url, "https://example.com/webhook")?;
     let mut config = WebhookConfig::new(endpoint.url);
     if let Some(method) = method {
         config = config.method(method);

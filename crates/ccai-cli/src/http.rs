@@ -1,0 +1,80 @@
+//! The HTTP the commands do themselves (`trigger` sends, `listen` forwards): URL flags, the
+//! delivery method and the client, each decided here once.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ccai::event::DeliveryMethod;
+use reqwest::Url;
+
+/// How long a request may take before it is given up.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The value of a URL flag (`--to`, `--forward-to`, `--url`): an absolute http:// or https:// URL.
+/// The error names the flag and shows `example`.
+pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
+    let url = Url::parse(value)
+        .with_context(|| format!("invalid {flag} {value:?}: give a full URL like {example}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("invalid {flag} {value:?}: use an http:// or https:// URL like {example}");
+    }
+    Ok(url)
+}
+
+/// The value of a `--method` flag: POST or PUT, in any case.
+pub(crate) fn method_flag(value: &str) -> Result<DeliveryMethod> {
+    value
+        .parse()
+        .map_err(|_| anyhow!("--method {value:?}: use POST or PUT"))
+}
+
+/// The HTTP method a delivery goes out with.
+pub(crate) fn request_method(method: DeliveryMethod) -> reqwest::Method {
+    // The library's method names are HTTP method tokens ("POST", "PUT").
+    reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::POST)
+}
+
+/// The client for sending deliveries: rustls, and [`TIMEOUT`] per request.
+pub(crate) fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .timeout(TIMEOUT)
+        .build()
+        .context("cannot set up the HTTP client")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_flags_must_be_absolute_http_urls() {
+        assert!(url_flag("--to", "https://example.com/hook", "x").is_ok());
+        assert!(url_flag("--to", "http://127.0.0.1:8080/webhook", "x").is_ok());
+        for bad in [
+            "nowhere",
+            "localhost:3000/webhook",
+            "ftp://example.com",
+            "/webhook",
+        ] {
+            let err = format!("{:#}", url_flag("--to", bad, "http://e.x/w").unwrap_err());
+            assert!(err.starts_with(&format!("invalid --to {bad:?}: ")), "{err}");
+            assert!(err.contains("like http://e.x/w"), "{err}");
+        }
+    }
+
+    #[test]
+    fn methods_are_post_or_put() {
+        assert_eq!(method_flag("put").unwrap(), DeliveryMethod::Put);
+        assert_eq!(
+            request_method(method_flag("POST").unwrap()),
+            reqwest::Method::POST
+        );
+        assert_eq!(request_method(DeliveryMethod::Put), reqwest::Method::PUT);
+        let err = format!("{:#}", method_flag("patch").unwrap_err());
+        assert!(
+            err.starts_with("--method \"patch\": use POST or PUT"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The command line itself: completions, help text, and where settings are read from.
+
+mod common;
+
+use common::{run, stderr, stdout, Sandbox};
+
+const SUBCOMMANDS: [&str; 6] = [
+    "webhooks",
+    "sign",
+    "verify",
+    "trigger",
+    "listen",
+    "completions",
+];
+
+#[tokio::test]
+async fn completions_for_every_shell() {
+    let sandbox = Sandbox::new();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["completions", shell]);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{shell}");
+        let script = stdout(&out);
+        for name in SUBCOMMANDS.iter().chain(&["register", "forward-to"]) {
+            assert!(script.contains(name), "{shell}: no {name} in\n{script}");
+        }
+    }
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "--help"]);
+    let out = run(cmd).await;
+    assert!(out.status.success());
+    assert!(
+        stdout(&out).contains("ccai completions bash >"),
+        "{}",
+        stdout(&out)
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "tcsh"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty());
+}
+
+#[tokio::test]
+async fn help_names_environment_variables_but_never_shows_their_values() {
+    let sandbox = Sandbox::new();
+    let values = [
+        ("CCAI_CLIENT_ID", "client-value-1231"),
+        ("CCAI_API_KEY", "api-key-value-secret"),
+        ("CCAI_BASE_URL", "http://base-url-value.example/api"),
+        ("CCAI_WEBHOOK_SECRET", "webhook-secret-value"),
+    ];
+    let commands: [&[&str]; 6] = [
+        &["--help"],
+        &["webhooks", "list", "--help"],
+        &["sign", "--help"],
+        &["verify", "--help"],
+        &["trigger", "--help"],
+        &["listen", "--help"],
+    ];
+    for args in commands {
+        let mut cmd = sandbox.ccai();
+        // Wide enough that no `[env: …]` is wrapped.
+        cmd.args(args).envs(values).env("COLUMNS", "300");
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let help = stdout(&out);
+        assert!(help.contains("[env: CCAI_BASE_URL]"), "{args:?}:\n{help}");
+        assert!(help.contains("[env: CCAI_API_KEY]"), "{args:?}:\n{help}");
+        assert!(!help.contains("=]"), "{args:?}:\n{help}");
+        for (name, value) in values {
+            assert!(!help.contains(value), "{args:?} shows {name}:\n{help}");
+        }
+        if args[0] != "--help" && args[0] != "webhooks" {
+            assert!(
+                help.contains("[env: CCAI_WEBHOOK_SECRET]"),
+                "{args:?}:\n{help}"
+            );
+        }
+    }
+
+    let mut cmd = sandbox.ccai();
+    cmd.arg("--help").env("COLUMNS", "300");
+    let out = run(cmd).await;
+    assert!(
+        stdout(&out).contains("Only ./.env is read"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `ccai sign` run in `dir`, printing the signature of "event-hash-abc123" or an error.
+async fn sign_in(sandbox: &Sandbox, dir: &std::path::Path) -> std::process::Output {
+    let mut cmd = sandbox.ccai();
+    cmd.current_dir(dir)
+        .args(["sign", "--event-hash", "event-hash-abc123"]);
+    run(cmd).await
+}
+
+#[tokio::test]
+async fn dotenv_is_read_from_the_current_directory_only() {
+    let sandbox = Sandbox::new();
+    let work = sandbox.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let settings = "CCAI_CLIENT_ID=client-123\nCCAI_WEBHOOK_SECRET=test-secret\n";
+
+    // A .env in a parent directory is not read.
+    std::fs::write(sandbox.path().join(".env"), settings).unwrap();
+    let out = sign_in(&sandbox, &work).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).starts_with("error: no webhook secret"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+
+    // One in the current directory is.
+    std::fs::write(work.join(".env"), settings).unwrap();
+    let out = sign_in(&sandbox, &work).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+    assert_eq!(stderr(&out), "");
+}
+
+#[tokio::test]
+async fn an_unreadable_dotenv_is_reported_and_ignored() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir(sandbox.path().join(".env")).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+    assert!(
+        stderr(&out).starts_with("warning: ignoring .env: "),
+        "{}",
+        stderr(&out)
+    );
+}
