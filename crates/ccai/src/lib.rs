@@ -34,6 +34,9 @@
 
 pub mod webhook;
 
+#[cfg(feature = "inbox")]
+pub mod inbox;
+
 #[cfg(feature = "client")]
 pub mod client;
 #[cfg(feature = "client")]
