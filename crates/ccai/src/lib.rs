@@ -47,6 +47,9 @@ pub mod event;
 pub mod signature;
 pub mod webhook;
 
+#[cfg(feature = "inbox")]
+pub mod inbox;
+
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod api;

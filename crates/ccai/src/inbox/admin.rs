@@ -1,0 +1,292 @@
+//! The admin side of a [`Store`](super::Store): filters, pages, event details, replay, retention
+//! and statistics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use super::{AttemptOutcome, DeliveryStatus};
+
+/// Which events to list, replay or requeue. Every condition set must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListFilter {
+    /// Events with a delivery in this status.
+    pub status: Option<DeliveryStatus>,
+    /// Events of this `eventType`.
+    pub event_type: Option<String>,
+    /// Events received at or after this time.
+    pub since: Option<SystemTime>,
+    /// Events received before this time.
+    pub until: Option<SystemTime>,
+    /// Events whose body contains this text (case-sensitive; purged bodies never match).
+    pub text: Option<String>,
+}
+
+impl ListFilter {
+    /// No condition: every event.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only events with a delivery in `status`.
+    pub fn status(mut self, status: DeliveryStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only events of `event_type`.
+    pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = Some(event_type.into());
+        self
+    }
+
+    /// Only events received at or after `since`.
+    pub fn since(mut self, since: SystemTime) -> Self {
+        self.since = Some(since);
+        self
+    }
+
+    /// Only events received before `until`.
+    pub fn until(mut self, until: SystemTime) -> Self {
+        self.until = Some(until);
+        self
+    }
+
+    /// Only events whose body contains `text`.
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.text = Some(text.into());
+        self
+    }
+
+    /// Whether no condition is set (bulk operations refuse such a filter).
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// Where a page of [`Store::list`](super::Store::list) ends; pass it back for the next (older)
+/// page. Stable while new events arrive: they sort before the first page, not into later ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cursor(pub(crate) i64);
+
+impl Cursor {
+    /// The cursor as text (for an HTTP query parameter).
+    pub fn encode(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// A cursor from [`encode`](Self::encode)'s text.
+    pub fn decode(text: &str) -> Option<Self> {
+        text.parse().ok().filter(|id| *id > 0).map(Cursor)
+    }
+}
+
+/// A request for one page of [`Store::list`](super::Store::list): a filter, a page size, and
+/// where the previous page ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListRequest {
+    /// Which events.
+    pub filter: ListFilter,
+    /// At most this many (capped at [`ListRequest::MAX_LIMIT`]).
+    pub limit: usize,
+    /// Continue after this cursor (the previous page's `next`).
+    pub after: Option<Cursor>,
+}
+
+impl ListRequest {
+    /// The largest page.
+    pub const MAX_LIMIT: usize = 1000;
+
+    /// The first page of `limit` events matching `filter`, newest first.
+    pub fn new(filter: ListFilter, limit: usize) -> Self {
+        Self {
+            filter,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: None,
+        }
+    }
+
+    /// The page after `cursor`.
+    pub fn after(mut self, cursor: Option<Cursor>) -> Self {
+        self.after = cursor;
+        self
+    }
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page {
+    /// The events.
+    pub events: Vec<EventSummary>,
+    /// The cursor of the next (older) page, if there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// Where one destination's delivery of an event stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryState {
+    /// The destination's name.
+    pub destination: String,
+    /// Its status.
+    pub status: DeliveryStatus,
+    /// Attempts made so far (on the current schedule).
+    pub attempts: u32,
+    /// When the next attempt is due (pending deliveries).
+    pub next_attempt_at: Option<SystemTime>,
+    /// The last attempt's error excerpt.
+    pub last_error: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<SystemTime>,
+}
+
+/// An event in a [`Page`]: what it is and where its deliveries stand, without the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EventSummary {
+    /// The receiver's account id.
+    pub client_id: String,
+    /// The event's `eventHash`.
+    pub event_hash: String,
+    /// The event's `eventType`.
+    pub event_type: String,
+    /// When it was received (the first time).
+    pub received_at: SystemTime,
+    /// The body's size, or `None` if it was purged.
+    pub body_len: Option<usize>,
+    /// How many repeats with the same body arrived after the first.
+    pub duplicates: u64,
+    /// How many repeats with a different body arrived after the first.
+    pub conflicts: u64,
+    /// One per destination.
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// One recorded attempt of an event's delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptInfo {
+    /// The destination it was for.
+    pub destination: String,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The HTTP status answered, if any.
+    pub http_status: Option<u16>,
+    /// The error excerpt, if any.
+    pub error: Option<String>,
+}
+
+/// Everything stored about one event ([`Store::get`](super::Store::get)).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EventDetail {
+    /// The summary (status of each delivery, counts).
+    pub summary: EventSummary,
+    /// The body exactly as received, unless purged.
+    pub body: Option<Bytes>,
+    /// The original `X-CCAI-Signature` (redacted in Debug).
+    pub signature: Option<String>,
+    /// The original `Content-Type`.
+    pub content_type: Option<String>,
+    /// The hex SHA-256 of the stored body.
+    pub body_sha256: String,
+    /// The hex SHA-256 of the last conflicting body received, if any.
+    pub last_conflict_sha256: Option<String>,
+    /// Every attempt, oldest first.
+    pub attempts: Vec<AttemptInfo>,
+}
+
+impl fmt::Debug for EventDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventDetail")
+            .field("summary", &self.summary)
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("content_type", &self.content_type)
+            .field("body_sha256", &self.body_sha256)
+            .field("last_conflict_sha256", &self.last_conflict_sha256)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
+}
+
+/// What [`Store::replay`](super::Store::replay) makes due again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReplayTarget {
+    /// The event with this `eventHash` (every destination).
+    Hash(String),
+    /// Every event matching this filter, which must not be empty.
+    Filter(ListFilter),
+}
+
+/// How long [`Store::purge`](super::Store::purge) keeps things.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Retention {
+    /// Bodies of finished events received longer ago are deleted (the row stays).
+    pub bodies: Duration,
+    /// Finished events received longer ago are deleted entirely. Keep this well past the
+    /// sender's retry horizon: until then a late retry is still recognised as a duplicate.
+    pub rows: Duration,
+}
+
+impl Retention {
+    /// Bodies kept 30 days by default.
+    pub const DEFAULT_BODIES: Duration = Duration::from_secs(30 * 24 * 3600);
+    /// Rows kept 90 days by default.
+    pub const DEFAULT_ROWS: Duration = Duration::from_secs(90 * 24 * 3600);
+
+    /// Bodies kept for `bodies`, rows for `rows`.
+    pub fn new(bodies: Duration, rows: Duration) -> Self {
+        Self { bodies, rows }
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_BODIES, Self::DEFAULT_ROWS)
+    }
+}
+
+/// What a purge did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Bodies deleted.
+    pub bodies_purged: u64,
+    /// Events deleted (with their deliveries and attempts).
+    pub events_deleted: u64,
+}
+
+/// Counts over the whole store ([`Store::stats`](super::Store::stats)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Events stored.
+    pub events: u64,
+    /// Deliveries per status (every status present, zero included).
+    pub deliveries: BTreeMap<&'static str, u64>,
+    /// Duplicate deliveries received (same hash, same body).
+    pub duplicates: u64,
+    /// Conflicting deliveries received (same hash, different body).
+    pub conflicts: u64,
+    /// How long the oldest pending delivery has been waiting since it was received.
+    pub oldest_pending_age: Option<Duration>,
+}
+
+impl Stats {
+    /// The number of deliveries in `status`.
+    pub fn count(&self, status: DeliveryStatus) -> u64 {
+        self.deliveries.get(status.as_str()).copied().unwrap_or(0)
+    }
+}

@@ -1,0 +1,190 @@
+//! The dispatcher's side of a [`Store`](super::Store): a [`ClaimedDelivery`] held under a
+//! [`Lease`], and how an attempt ends ([`Finish`], [`AttemptRecord`]).
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+/// Who claims, and for how long, in [`Store::claim`](super::Store::claim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LeaseRequest {
+    /// The claiming worker's name (logged and shown; not used for fencing).
+    pub owner: String,
+    /// How long the claim holds without a heartbeat.
+    pub duration: Duration,
+}
+
+impl LeaseRequest {
+    /// A lease for `owner` lasting `duration`.
+    pub fn new(owner: impl Into<String>, duration: Duration) -> Self {
+        Self {
+            owner: owner.into(),
+            duration,
+        }
+    }
+}
+
+/// A claim on one delivery: only the holder of `token` may finish, extend or release it.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Lease {
+    /// The claimed delivery.
+    pub delivery_id: i64,
+    /// Who claimed it.
+    pub owner: String,
+    /// The random fencing token of this claim.
+    pub token: String,
+    /// When the claim lapses unless extended.
+    pub until: SystemTime,
+}
+
+impl fmt::Debug for Lease {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("delivery_id", &self.delivery_id)
+            .field("owner", &self.owner)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A delivery claimed for an attempt, with the event to hand on.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ClaimedDelivery {
+    /// The lease to present when finishing.
+    pub lease: Lease,
+    /// The destination this delivery is for.
+    pub destination: String,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The receiver's account id.
+    pub client_id: String,
+    /// The event's `eventHash`.
+    pub event_hash: String,
+    /// The event's `eventType`.
+    pub event_type: String,
+    /// The body exactly as received (empty if it was purged).
+    pub body: Bytes,
+    /// The original `X-CCAI-Signature`.
+    pub signature: Option<String>,
+    /// The original `Content-Type`.
+    pub content_type: Option<String>,
+    /// When the receiver got it.
+    pub received_at: SystemTime,
+}
+
+impl fmt::Debug for ClaimedDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimedDelivery")
+            .field("lease", &self.lease)
+            .field("destination", &self.destination)
+            .field("attempt", &self.attempt)
+            .field("event_hash", &self.event_hash)
+            .field("event_type", &self.event_type)
+            .field("body_len", &self.body.len())
+            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a delivery goes after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Finish {
+    /// Handed on: done.
+    Delivered,
+    /// Failed: try again at this time.
+    RetryAt(SystemTime),
+    /// Failed for good: dead letter.
+    Dead,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AttemptOutcome {
+    /// The consumer accepted the event.
+    Success,
+    /// The consumer failed (error, non-2xx status, timeout, connection error).
+    Failure,
+    /// The worker's lease lapsed before it finished (it died or hung); recorded when the
+    /// delivery is claimed again.
+    LeaseExpired,
+}
+
+impl AttemptOutcome {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::Failure => "failure",
+            AttemptOutcome::LeaseExpired => "lease_expired",
+        }
+    }
+
+    /// The outcome named by [`as_str`](Self::as_str), if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Success, Self::Failure, Self::LeaseExpired]
+            .into_iter()
+            .find(|o| o.as_str() == name)
+    }
+}
+
+/// The most bytes of an attempt's error message that are kept.
+pub const ERROR_EXCERPT_LIMIT: usize = 512;
+
+/// One attempt, as recorded by [`Store::finish`](super::Store::finish).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AttemptRecord {
+    /// When it started.
+    pub started_at: SystemTime,
+    /// How long it took.
+    pub duration: Duration,
+    /// How it ended.
+    pub outcome: AttemptOutcome,
+    /// The HTTP status the target answered, if it was an HTTP attempt that got an answer.
+    pub http_status: Option<u16>,
+    /// What went wrong, at most [`ERROR_EXCERPT_LIMIT`] bytes (cut at a character boundary).
+    pub error: Option<String>,
+}
+
+impl AttemptRecord {
+    /// An attempt that started at `started_at`, took `duration` and ended with `outcome`.
+    pub fn new(started_at: SystemTime, duration: Duration, outcome: AttemptOutcome) -> Self {
+        Self {
+            started_at,
+            duration,
+            outcome,
+            http_status: None,
+            error: None,
+        }
+    }
+
+    /// The HTTP status the target answered.
+    pub fn http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    /// What went wrong; cut to [`ERROR_EXCERPT_LIMIT`] bytes.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error_excerpt(error.into()));
+        self
+    }
+}
+
+/// `message` cut to at most [`ERROR_EXCERPT_LIMIT`] bytes at a character boundary.
+pub fn error_excerpt(mut message: String) -> String {
+    if message.len() > ERROR_EXCERPT_LIMIT {
+        let mut end = ERROR_EXCERPT_LIMIT;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    message
+}

@@ -1,0 +1,95 @@
+//! What the receiver hands the store: [`NewDelivery`], and what it answers: [`Inserted`].
+
+use std::fmt;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+
+/// A verified delivery to store, as received.
+///
+/// Built with [`NewDelivery::new`] and the builder setters. Debug shows the body's size, never
+/// its bytes, and never the signature.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct NewDelivery {
+    /// The receiver's CloudContactAI account id (part of the signed message).
+    pub client_id: String,
+    /// The event's `eventHash`: the deduplication key, together with `client_id`.
+    pub event_hash: String,
+    /// The event's `eventType`, verbatim.
+    pub event_type: String,
+    /// The request body exactly as received.
+    pub body: Bytes,
+    /// The `X-CCAI-Signature` header as received.
+    pub signature: Option<String>,
+    /// The `Content-Type` header as received.
+    pub content_type: Option<String>,
+    /// When the receiver got it.
+    pub received_at: SystemTime,
+}
+
+impl NewDelivery {
+    /// A delivery received now, with no signature or content type.
+    pub fn new(
+        client_id: impl Into<String>,
+        event_hash: impl Into<String>,
+        event_type: impl Into<String>,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            event_hash: event_hash.into(),
+            event_type: event_type.into(),
+            body: body.into(),
+            signature: None,
+            content_type: None,
+            received_at: SystemTime::now(),
+        }
+    }
+
+    /// The `X-CCAI-Signature` header it came with (forwarded as is).
+    pub fn signature(mut self, signature: impl Into<String>) -> Self {
+        self.signature = Some(signature.into());
+        self
+    }
+
+    /// The `Content-Type` header it came with (forwarded as is).
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// When it was received (default: when [`new`](Self::new) was called).
+    pub fn received_at(mut self, received_at: SystemTime) -> Self {
+        self.received_at = received_at;
+        self
+    }
+}
+
+impl fmt::Debug for NewDelivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewDelivery")
+            .field("client_id", &self.client_id)
+            .field("event_hash", &self.event_hash)
+            .field("event_type", &self.event_type)
+            .field("body_len", &self.body.len())
+            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("content_type", &self.content_type)
+            .field("received_at", &self.received_at)
+            .finish()
+    }
+}
+
+/// What [`Store::insert`](super::Store::insert) did with a delivery. Every variant means the
+/// store's state is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Inserted {
+    /// A new event: stored, and a delivery created for each destination.
+    New,
+    /// The same hash with the same body was already stored: counted, nothing else changed.
+    Duplicate,
+    /// The same hash with a different body was already stored: the first is kept, the other's
+    /// SHA-256 digest recorded and counted (and a warning logged).
+    Conflict,
+}

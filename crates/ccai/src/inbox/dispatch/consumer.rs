@@ -1,0 +1,201 @@
+//! What the dispatcher hands events to: the [`Consumer`] trait, the [`InboxEvent`] it receives,
+//! how it fails ([`Failure`]), and [`CallbackConsumer`] for an async function.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+
+use crate::inbox::ClaimedDelivery;
+
+/// Any error, boxed: what a callback consumer returns.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// An event handed to a [`Consumer`], exactly as it was received.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct InboxEvent {
+    /// The receiver's account id.
+    pub client_id: String,
+    /// The event's `eventHash`: consumers should be idempotent on it (delivery is at least once).
+    pub event_hash: String,
+    /// The event's `eventType`.
+    pub event_type: String,
+    /// The body exactly as received (empty if it was purged before delivery).
+    pub body: Bytes,
+    /// The original `X-CCAI-Signature` (it verifies against the original body; redacted in Debug).
+    pub signature: Option<String>,
+    /// The original `Content-Type`.
+    pub content_type: Option<String>,
+    /// When the receiver got it.
+    pub received_at: SystemTime,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The destination this delivery is for.
+    pub destination: String,
+}
+
+impl From<&ClaimedDelivery> for InboxEvent {
+    fn from(claimed: &ClaimedDelivery) -> Self {
+        Self {
+            client_id: claimed.client_id.clone(),
+            event_hash: claimed.event_hash.clone(),
+            event_type: claimed.event_type.clone(),
+            body: claimed.body.clone(),
+            signature: claimed.signature.clone(),
+            content_type: claimed.content_type.clone(),
+            received_at: claimed.received_at,
+            attempt: claimed.attempt,
+            destination: claimed.destination.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for InboxEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InboxEvent")
+            .field("event_hash", &self.event_hash)
+            .field("event_type", &self.event_type)
+            .field("body_len", &self.body.len())
+            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("content_type", &self.content_type)
+            .field("attempt", &self.attempt)
+            .field("destination", &self.destination)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A consumer accepted the event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Accepted {
+    /// The HTTP status the target answered, for an HTTP consumer.
+    pub http_status: Option<u16>,
+}
+
+impl Accepted {
+    /// Accepted, with no HTTP status.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Accepted with this HTTP status.
+    pub fn with_status(status: u16) -> Self {
+        Self {
+            http_status: Some(status),
+        }
+    }
+}
+
+/// Why a consumer did not accept an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// What went wrong (recorded as the attempt's error excerpt).
+    pub message: String,
+    /// The HTTP status answered, if any.
+    pub http_status: Option<u16>,
+    /// How long the target asked to wait (`Retry-After`); the dispatcher waits at least that,
+    /// within its cap.
+    pub retry_after: Option<Duration>,
+    /// Whether retrying is pointless (e.g. `410 Gone`): the delivery goes dead at once.
+    pub permanent: bool,
+}
+
+impl Failure {
+    /// A failure worth retrying.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            http_status: None,
+            retry_after: None,
+            permanent: false,
+        }
+    }
+
+    /// With the HTTP status answered.
+    pub fn http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    /// With the wait the target asked for.
+    pub fn retry_after(mut self, wait: Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+
+    /// Not worth retrying.
+    pub fn permanent(mut self) -> Self {
+        self.permanent = true;
+        self
+    }
+}
+
+/// The boxed future a [`Consumer`] returns.
+pub type ConsumerFuture<'a> = Pin<Box<dyn Future<Output = Result<Accepted, Failure>> + Send + 'a>>;
+
+/// Takes events from the [`Dispatcher`](super::Dispatcher). Delivery is at least once: an event
+/// may arrive again after it was accepted (a worker died before recording it), so be idempotent
+/// on [`InboxEvent::event_hash`].
+pub trait Consumer: Send + Sync + fmt::Debug {
+    /// Hands `event` on.
+    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a>;
+}
+
+type Callback =
+    dyn Fn(InboxEvent) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync;
+
+/// A [`Consumer`] that calls an async function; an `Err` is a failure worth retrying.
+///
+/// ```
+/// use ccai::inbox::{CallbackConsumer, InboxEvent};
+///
+/// let consumer = CallbackConsumer::new(|event: InboxEvent| async move {
+///     println!("{} {} (attempt {})", event.event_type, event.event_hash, event.attempt);
+///     Ok::<(), std::io::Error>(())
+/// });
+/// # let _ = consumer;
+/// ```
+#[derive(Clone)]
+pub struct CallbackConsumer {
+    callback: Arc<Callback>,
+}
+
+impl CallbackConsumer {
+    /// Calls `callback` for each event.
+    pub fn new<F, Fut, E>(callback: F) -> Self
+    where
+        F: Fn(InboxEvent) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        Self {
+            callback: Arc::new(move |event| {
+                let future = callback(event);
+                Box::pin(async move { future.await.map_err(Into::into) })
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for CallbackConsumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallbackConsumer")
+    }
+}
+
+impl Consumer for CallbackConsumer {
+    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+        let future = (self.callback)(event.clone());
+        Box::pin(async move {
+            future
+                .await
+                .map(|()| Accepted::new())
+                .map_err(|e| Failure::new(e.to_string()))
+        })
+    }
+}

@@ -1,0 +1,160 @@
+//! [`HttpForward`]: a [`Consumer`] that POSTs each event, byte for byte, to another endpoint.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::StatusCode;
+
+use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
+use crate::webhook::SIGNATURE_HEADER;
+
+/// An [`HttpForward`] that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardConfigError {
+    /// The URL is not an absolute `http` or `https` URL.
+    #[error("invalid forward URL: {0}; expected an absolute http:// or https:// URL")]
+    InvalidUrl(String),
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client for forwarding: {0}")]
+    Client(String),
+}
+
+/// Forwards each event to `url` as CloudContactAI would deliver it: a `POST` of the exact body,
+/// with the original `X-CCAI-Signature` and `Content-Type` (so the target can verify it as
+/// usual).
+///
+/// - `2xx` → delivered. Redirects are not followed: a `3xx` is a failure.
+/// - `429` and `503` with `Retry-After` (seconds or an HTTP date): the next attempt waits at
+///   least that long (within the dispatcher's cap).
+/// - `410 Gone`: the target wants no more: dead at once.
+/// - Any other status, a timeout (default 30 s) or a connection error: a failure, retried on the
+///   schedule.
+#[derive(Clone)]
+pub struct HttpForward {
+    url: reqwest::Url,
+    client: reqwest::Client,
+    timeout: Duration,
+}
+
+impl fmt::Debug for HttpForward {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only scheme, host and port: a path or query may carry a token.
+        f.debug_struct("HttpForward")
+            .field("scheme", &self.url.scheme())
+            .field("host", &self.url.host_str())
+            .field("port", &self.url.port_or_known_default())
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpForward {
+    /// The default request timeout: 30 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// Forwards to `url`.
+    pub fn new(url: &str) -> Result<Self, ForwardConfigError> {
+        let url = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+            .ok_or_else(|| ForwardConfigError::InvalidUrl(url.chars().take(80).collect()))?;
+        let mut forward = Self {
+            url,
+            client: reqwest::Client::new(),
+            timeout: Self::DEFAULT_TIMEOUT,
+        };
+        forward.client = forward.build_client()?;
+        Ok(forward)
+    }
+
+    /// The request timeout (connecting, sending and reading the answer).
+    pub fn timeout(mut self, timeout: Duration) -> Result<Self, ForwardConfigError> {
+        self.timeout = timeout;
+        self.client = self.build_client()?;
+        Ok(self)
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, ForwardConfigError> {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.timeout)
+            .build()
+            .map_err(|e| ForwardConfigError::Client(e.without_url().to_string()))
+    }
+
+    async fn forward(&self, event: &InboxEvent) -> Result<Accepted, Failure> {
+        let mut request = self
+            .client
+            .post(self.url.clone())
+            .header(
+                CONTENT_TYPE,
+                event.content_type.as_deref().unwrap_or("application/json"),
+            )
+            .body(event.body.clone());
+        if let Some(signature) = &event.signature {
+            request = request.header(SIGNATURE_HEADER, signature);
+        }
+        let mut response = request.send().await.map_err(|e| {
+            let kind = if e.is_timeout() {
+                "timed out"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
+            Failure::new(format!("{kind}: {}", e.without_url()))
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(Accepted::with_status(status.as_u16()));
+        }
+        let retry_after = match status {
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                retry_after(response.headers())
+            }
+            _ => None,
+        };
+        // A short excerpt of the answer helps whoever reads the attempt history.
+        let mut excerpt = Vec::new();
+        while excerpt.len() < 512 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        excerpt.truncate(512);
+        let mut failure = Failure::new(format!(
+            "HTTP {status}: {}",
+            String::from_utf8_lossy(&excerpt).trim()
+        ))
+        .http_status(status.as_u16());
+        if let Some(wait) = retry_after {
+            failure = failure.retry_after(wait);
+        }
+        if status == StatusCode::GONE {
+            failure = failure.permanent();
+        }
+        Err(failure)
+    }
+}
+
+/// The wait a `Retry-After` header asks for: whole seconds or an HTTP date.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+impl Consumer for HttpForward {
+    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+        Box::pin(self.forward(event))
+    }
+}

@@ -1,0 +1,228 @@
+//! The [`Dispatcher`]: claims due deliveries from a [`Store`] and hands each event to a
+//! [`Consumer`], at least once, with retries, dead letter and graceful shutdown.
+
+mod consumer;
+mod http;
+mod retry;
+mod worker;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+pub use consumer::{
+    Accepted, BoxError, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent,
+};
+pub use http::{ForwardConfigError, HttpForward};
+pub use retry::{ParseScheduleError, RetrySchedule};
+
+use super::sqlite::DEFAULT_DESTINATION;
+use super::Store;
+
+/// How a [`Dispatcher`] runs (see the builder's methods for the defaults).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) destination: String,
+    pub(crate) owner: String,
+    pub(crate) concurrency: usize,
+    pub(crate) lease: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) schedule: RetrySchedule,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) heartbeat: bool,
+    pub(crate) retry_after_cap: Duration,
+}
+
+/// Builds a [`Dispatcher`]: [`Dispatcher::builder`], then [`start`](Self::start).
+pub struct DispatcherBuilder {
+    store: Arc<dyn Store>,
+    consumer: Arc<dyn Consumer>,
+    settings: Settings,
+    wake: Arc<Notify>,
+}
+
+impl fmt::Debug for DispatcherBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispatcherBuilder")
+            .field("store", &self.store)
+            .field("consumer", &self.consumer)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+impl DispatcherBuilder {
+    /// The destination whose deliveries it handles (default `"default"`).
+    pub fn destination(mut self, destination: impl Into<String>) -> Self {
+        self.settings.destination = destination.into();
+        self
+    }
+
+    /// The name its leases carry (default `dispatcher-<pid>-<random>`).
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.settings.owner = owner.into();
+        self
+    }
+
+    /// How many events are handed on at once (default 4, at least 1).
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.settings.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// How long a claim holds without a heartbeat (default 60 s). When a worker dies or hangs,
+    /// its delivery becomes due again this long after the last heartbeat.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.settings.lease = lease.max(Duration::from_millis(10));
+        self
+    }
+
+    /// How often to look for due deliveries when not woken (default 1 s).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.settings.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The retry schedule (default [`RetrySchedule::default`]).
+    pub fn retry_schedule(mut self, schedule: RetrySchedule) -> Self {
+        self.settings.schedule = schedule;
+        self
+    }
+
+    /// How long one attempt may take before it counts as failed (default 5 min; an
+    /// [`HttpForward`] has its own, shorter, request timeout).
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.attempt_timeout = timeout;
+        self
+    }
+
+    /// Whether to extend the lease of running attempts (every third of the lease; default on).
+    pub fn heartbeat(mut self, on: bool) -> Self {
+        self.settings.heartbeat = on;
+        self
+    }
+
+    /// The longest `Retry-After` honoured (default 1 h): a target cannot push its retries out
+    /// further than this.
+    pub fn retry_after_cap(mut self, cap: Duration) -> Self {
+        self.settings.retry_after_cap = cap;
+        self
+    }
+
+    /// Use `wake` as the wake-up signal (e.g. one the receiver already holds).
+    pub fn wake_on(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = wake;
+        self
+    }
+
+    /// Starts dispatching on the current tokio runtime.
+    pub fn start(self) -> Dispatcher {
+        let (stop, stopped) = watch::channel(None);
+        let task = tokio::spawn(worker::run(
+            Arc::clone(&self.store),
+            self.consumer,
+            self.settings.clone(),
+            Arc::clone(&self.wake),
+            stopped,
+        ));
+        Dispatcher {
+            wake: self.wake,
+            stop,
+            task: Some(task),
+            settings: self.settings,
+        }
+    }
+}
+
+/// What [`Dispatcher::shutdown`] did with the work in flight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Attempts that finished within the grace period.
+    pub finished: usize,
+    /// Deliveries given back unfinished (due at once on the next start).
+    pub released: usize,
+}
+
+/// Hands stored events to a [`Consumer`] until shut down.
+///
+/// Each turn it claims as many due deliveries as it has free workers (under a lease with a
+/// fencing token), hands each event on, and records the attempt: delivered; or retried after the
+/// schedule's next delay (or the target's `Retry-After`, capped); or dead after the last attempt.
+/// A delivery whose lease lapsed (its worker died or hung) is due again and any dispatcher on
+/// the same store may claim it; the stale worker's result is then dropped (logged). Delivery is
+/// therefore at least once: consumers should be idempotent on `eventHash`.
+///
+/// It looks for work every poll interval, and at once when [`wake`](Self::wake)d (call it after
+/// an insert). Dropping it without [`shutdown`](Self::shutdown) stops it with no grace period.
+pub struct Dispatcher {
+    wake: Arc<Notify>,
+    stop: watch::Sender<Option<Duration>>,
+    task: Option<JoinHandle<ShutdownReport>>,
+    settings: Settings,
+}
+
+impl fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    /// A builder for a dispatcher taking deliveries from `store` and handing them to `consumer`.
+    pub fn builder(store: Arc<dyn Store>, consumer: impl Consumer + 'static) -> DispatcherBuilder {
+        DispatcherBuilder {
+            store,
+            consumer: Arc::new(consumer),
+            settings: Settings {
+                destination: DEFAULT_DESTINATION.to_owned(),
+                owner: format!(
+                    "dispatcher-{}-{:08x}",
+                    std::process::id(),
+                    fastrand::u32(..)
+                ),
+                concurrency: 4,
+                lease: Duration::from_secs(60),
+                poll_interval: Duration::from_secs(1),
+                schedule: RetrySchedule::default(),
+                attempt_timeout: Duration::from_secs(300),
+                heartbeat: true,
+                retry_after_cap: Duration::from_secs(3600),
+            },
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Looks for due deliveries now (e.g. right after an insert).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The wake-up signal, for a receiver that pokes it after each insert.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Stops claiming, waits up to `grace` for the attempts in flight, then abandons the rest and
+    /// releases their deliveries (due at once on the next start, no attempt counted).
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        let _ = self.stop.send(Some(grace));
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_default(),
+            None => ShutdownReport::default(),
+        }
+    }
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            let _ = self.stop.send(Some(Duration::ZERO));
+        }
+    }
+}

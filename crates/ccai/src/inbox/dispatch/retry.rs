@@ -1,0 +1,188 @@
+//! [`RetrySchedule`]: how long to wait after each failed attempt, and when to give up.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The delays between attempts; after the last one fails, the delivery is dead.
+///
+/// The default is CloudContactAI's and Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight
+/// attempts over about 27.6 hours), each delay with ±20 % random jitter so that a burst of
+/// failures does not retry in lockstep.
+///
+/// ```
+/// use std::time::Duration;
+/// use ccai::inbox::RetrySchedule;
+///
+/// let schedule: RetrySchedule = "1s,10s,1m".parse()?;
+/// assert_eq!(schedule.delays(), &[Duration::from_secs(1), Duration::from_secs(10), Duration::from_secs(60)]);
+/// assert_eq!(schedule.max_attempts(), 4);
+/// assert_eq!(schedule.to_string(), "1s,10s,1m");
+/// # Ok::<(), ccai::inbox::ParseScheduleError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySchedule {
+    delays: Vec<Duration>,
+    jitter: f64,
+}
+
+impl RetrySchedule {
+    /// The default jitter: ±20 %.
+    pub const DEFAULT_JITTER: f64 = 0.2;
+
+    /// A schedule with these delays and the default jitter. An empty list means one attempt.
+    pub fn new(delays: impl Into<Vec<Duration>>) -> Self {
+        Self {
+            delays: delays.into(),
+            jitter: Self::DEFAULT_JITTER,
+        }
+    }
+
+    /// The jitter as a fraction of each delay (0.0 = none; clamped to 0.0–1.0).
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// The delays, without jitter.
+    pub fn delays(&self) -> &[Duration] {
+        &self.delays
+    }
+
+    /// Attempts in all: the first plus one per delay.
+    pub fn max_attempts(&self) -> u32 {
+        u32::try_from(self.delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    }
+
+    /// How long to wait after attempt number `attempt` (1-based) failed, with jitter; `None`
+    /// when it was the last.
+    pub fn delay_after(&self, attempt: u32) -> Option<Duration> {
+        let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
+        let base = *self.delays.get(index)?;
+        let factor = 1.0 + self.jitter * (fastrand::f64() * 2.0 - 1.0);
+        Some(base.mul_f64(factor.max(0.0)))
+    }
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        const HOUR: u64 = 3600;
+        Self::new(
+            [
+                5,
+                5 * MIN,
+                30 * MIN,
+                2 * HOUR,
+                5 * HOUR,
+                10 * HOUR,
+                10 * HOUR,
+            ]
+            .map(Duration::from_secs)
+            .to_vec(),
+        )
+    }
+}
+
+/// A retry schedule that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid retry schedule item {item:?}: expected comma-separated durations like 50ms,5s,5m,2h,1d")]
+pub struct ParseScheduleError {
+    /// The item that is not a duration (cut to 40 characters).
+    pub item: String,
+}
+
+fn parse_duration(item: &str) -> Option<Duration> {
+    let split = item.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = item.split_at(split);
+    let number: u64 = number.parse().ok()?;
+    let millis = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    number.checked_mul(millis).map(Duration::from_millis)
+}
+
+impl FromStr for RetrySchedule {
+    type Err = ParseScheduleError;
+
+    /// Reads `"1s,10s,1m"`: comma-separated whole numbers with a unit (`ms`, `s`, `m`, `h`,
+    /// `d`). An empty string is a schedule with no retry.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Ok(Self::new(Vec::new()));
+        }
+        s.split(',')
+            .map(|item| {
+                let item = item.trim();
+                parse_duration(item).ok_or_else(|| ParseScheduleError {
+                    item: item.chars().take(40).collect(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self::new)
+    }
+}
+
+impl fmt::Display for RetrySchedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, delay) in self.delays.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            let ms = delay.as_millis();
+            let (n, unit) = [
+                (86_400_000, "d"),
+                (3_600_000, "h"),
+                (60_000, "m"),
+                (1000, "s"),
+            ]
+            .into_iter()
+            .find(|(size, _)| ms >= *size && ms % size == 0)
+            .map(|(size, unit)| (ms / size, unit))
+            .unwrap_or((ms, "ms"));
+            write!(f, "{n}{unit}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_schedule_has_eight_attempts_and_bounded_jitter() {
+        let schedule = RetrySchedule::default();
+        assert_eq!(schedule.max_attempts(), 8);
+        for _ in 0..100 {
+            let d = schedule.delay_after(1).expect("attempt 1 has a delay");
+            assert!(
+                d >= Duration::from_secs(4) && d <= Duration::from_secs(6),
+                "{d:?}"
+            );
+        }
+        assert_eq!(schedule.delay_after(8), None);
+        assert_eq!(schedule.delay_after(0), None);
+    }
+
+    #[test]
+    fn parse_rejects_bad_items_and_round_trips() {
+        assert!("1s,,2s".parse::<RetrySchedule>().is_err());
+        assert!("5x".parse::<RetrySchedule>().is_err());
+        assert!("s".parse::<RetrySchedule>().is_err());
+        let s: RetrySchedule = "50ms, 2s,90s,1d".parse().expect("valid");
+        assert_eq!(s.to_string(), "50ms,2s,90s,1d");
+        assert_eq!("".parse::<RetrySchedule>().map(|s| s.max_attempts()), Ok(1));
+    }
+}

@@ -1,0 +1,220 @@
+//! The dispatcher's loop (claim due deliveries while workers are free) and one attempt
+//! (hand on, heartbeat, decide what next, record).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use super::consumer::{Consumer, Failure, InboxEvent};
+use super::{Settings, ShutdownReport};
+use crate::inbox::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, Store,
+};
+
+/// Leases of the attempts running now, to release those abandoned at shutdown.
+type InFlight = Arc<Mutex<HashMap<i64, Lease>>>;
+
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<i64, Lease>> {
+    in_flight.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(super) async fn run(
+    store: Arc<dyn Store>,
+    consumer: Arc<dyn Consumer>,
+    settings: Settings,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<Option<Duration>>,
+) -> ShutdownReport {
+    let settings = Arc::new(settings);
+    let workers = Arc::new(Semaphore::new(settings.concurrency));
+    let in_flight: InFlight = Arc::default();
+    let mut attempts = JoinSet::new();
+    let mut finished = 0;
+    loop {
+        while attempts.try_join_next().is_some() {
+            finished += 1;
+        }
+        // Wait for a free worker, unless stopping.
+        let first = tokio::select! {
+            biased;
+            _ = stop.changed() => break,
+            permit = Arc::clone(&workers).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let mut permits = vec![first];
+        while let Ok(permit) = Arc::clone(&workers).try_acquire_owned() {
+            permits.push(permit);
+        }
+        let wanted = permits.len();
+        let lease = LeaseRequest::new(settings.owner.clone(), settings.lease);
+        let claimed = match store
+            .claim(&settings.destination, lease, wanted, SystemTime::now())
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(target: "ccai::inbox", %error, "claiming due deliveries failed; trying again");
+                Vec::new()
+            }
+        };
+        let got = claimed.len();
+        for delivery in claimed {
+            let Some(permit) = permits.pop() else { break };
+            lock(&in_flight).insert(delivery.lease.delivery_id, delivery.lease.clone());
+            let (store, consumer, settings, in_flight) = (
+                Arc::clone(&store),
+                Arc::clone(&consumer),
+                Arc::clone(&settings),
+                Arc::clone(&in_flight),
+            );
+            attempts.spawn(async move {
+                let id = delivery.lease.delivery_id;
+                attempt(&*store, &*consumer, &settings, delivery).await;
+                lock(&in_flight).remove(&id);
+                drop(permit);
+            });
+        }
+        drop(permits);
+        if got < wanted {
+            // Nothing more is due: wait for a wake-up, the poll interval, or a stop.
+            tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(settings.poll_interval) => {}
+            }
+        }
+    }
+    let grace = stop.borrow().unwrap_or(Duration::ZERO);
+    let _ = tokio::time::timeout(grace, async {
+        while attempts.join_next().await.is_some() {
+            finished += 1;
+        }
+    })
+    .await;
+    attempts.abort_all();
+    while attempts.join_next().await.is_some() {}
+    let abandoned: Vec<Lease> = lock(&in_flight).drain().map(|(_, lease)| lease).collect();
+    let mut released = 0;
+    for lease in abandoned {
+        match store.release(&lease).await {
+            Ok(true) => released += 1,
+            Ok(false) => {}
+            Err(error) => tracing::warn!(
+                target: "ccai::inbox", %error, delivery = lease.delivery_id,
+                "could not release a delivery at shutdown; it is due again when its lease lapses"
+            ),
+        }
+    }
+    ShutdownReport { finished, released }
+}
+
+/// How an attempt ended, before it is recorded.
+enum Ended {
+    Done(Result<super::Accepted, Failure>),
+    /// The lease was lost (lapsed and claimed by someone else): the result is not ours to record.
+    LeaseLost,
+}
+
+async fn attempt(
+    store: &dyn Store,
+    consumer: &dyn Consumer,
+    settings: &Settings,
+    delivery: ClaimedDelivery,
+) {
+    let event = InboxEvent::from(&delivery);
+    let lease = delivery.lease;
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let work = async {
+        match tokio::time::timeout(settings.attempt_timeout, consumer.deliver(&event)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure::new(format!(
+                "the consumer did not finish within {:?}",
+                settings.attempt_timeout
+            ))),
+        }
+    };
+    let ended = if settings.heartbeat {
+        tokio::select! {
+            result = work => Ended::Done(result),
+            () = heartbeat(store, &lease, settings.lease) => Ended::LeaseLost,
+        }
+    } else {
+        Ended::Done(work.await)
+    };
+    let result = match ended {
+        Ended::Done(result) => result,
+        Ended::LeaseLost => {
+            tracing::warn!(
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+                "lost the lease of a running attempt (another worker has it); abandoning it"
+            );
+            return;
+        }
+    };
+    let duration = clock.elapsed();
+    let (finish, record) = match result {
+        Ok(accepted) => {
+            let mut record = AttemptRecord::new(started_at, duration, AttemptOutcome::Success);
+            record.http_status = accepted.http_status;
+            (Finish::Delivered, record)
+        }
+        Err(failure) => {
+            let mut record = AttemptRecord::new(started_at, duration, AttemptOutcome::Failure)
+                .error(failure.message.clone());
+            record.http_status = failure.http_status;
+            let next = if failure.permanent {
+                None
+            } else {
+                settings.schedule.delay_after(event.attempt).map(|delay| {
+                    let asked = failure
+                        .retry_after
+                        .map(|wait| wait.min(settings.retry_after_cap))
+                        .unwrap_or(Duration::ZERO);
+                    SystemTime::now() + delay.max(asked)
+                })
+            };
+            tracing::info!(
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+                attempt = event.attempt, dead = next.is_none(), error = %record.error.as_deref().unwrap_or(""),
+                "an attempt failed"
+            );
+            (next.map_or(Finish::Dead, Finish::RetryAt), record)
+        }
+    };
+    match store.finish(&lease, finish, record).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(
+            target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+            "an attempt finished after its lease was taken over; its result is dropped"
+        ),
+        Err(error) => tracing::error!(
+            target: "ccai::inbox", %error, delivery = lease.delivery_id,
+            "could not record an attempt; the delivery is due again when its lease lapses"
+        ),
+    }
+}
+
+/// Extends `lease` every third of its duration; returns when it is lost.
+async fn heartbeat(store: &dyn Store, lease: &Lease, duration: Duration) {
+    loop {
+        tokio::time::sleep(duration / 3).await;
+        match store
+            .extend_lease(lease, SystemTime::now() + duration)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => tracing::warn!(
+                target: "ccai::inbox", %error, delivery = lease.delivery_id,
+                "could not extend a lease; trying again"
+            ),
+        }
+    }
+}

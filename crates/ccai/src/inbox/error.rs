@@ -1,0 +1,51 @@
+//! [`StoreError`]: why a [`Store`](super::Store) operation failed, and whether a retry may work.
+
+/// Why a [`Store`](super::Store) operation failed.
+///
+/// Messages are one line and say what to do. They never contain a body, a signature or a secret.
+/// [`is_transient`](Self::is_transient) tells a receiver to answer `503` with `Retry-After` (the
+/// sender retries later) rather than `500`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The bounded write queue is full: the store is receiving faster than it can commit.
+    #[error(
+        "the inbox store is overloaded (write queue full): retry later or raise the queue capacity"
+    )]
+    Overloaded,
+    /// The store cannot be reached or written (disk full, I/O error, store closed).
+    #[error("the inbox store is unavailable: {0}")]
+    Unavailable(String),
+    /// The file was written by a newer version of ccai; it is left untouched.
+    #[error("the store {path} was written by a newer ccai (schema {found}, this build knows {known}): upgrade ccai or use another --store")]
+    NewerSchema {
+        /// The store's location.
+        path: String,
+        /// The schema version found in the file.
+        found: i64,
+        /// The newest schema version this build knows.
+        known: i64,
+    },
+    /// Another connection (usually another process) holds the store's write lock for longer than
+    /// the busy timeout.
+    #[error("the store {0} is locked by another process (another ccai using the same --store?): stop it, wait, or use another --store")]
+    Locked(String),
+    /// The file is not a valid store (not SQLite, damaged, or an unexpected schema).
+    #[error("the store is corrupt or not an inbox store: {0}; restore it from a backup or use another --store")]
+    Corrupt(String),
+    /// The caller asked for something the store refuses (e.g. a bulk operation with an empty
+    /// filter).
+    #[error("invalid request to the inbox store: {0}")]
+    InvalidRequest(String),
+}
+
+impl StoreError {
+    /// Whether the failure may go away by itself, so that the sender should retry the same
+    /// delivery later (`503` + `Retry-After`): overloaded, unavailable or locked.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Overloaded | StoreError::Unavailable(_) | StoreError::Locked(_)
+        )
+    }
+}

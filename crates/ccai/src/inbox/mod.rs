@@ -1,0 +1,69 @@
+//! The durable inbox (feature `inbox`): a webhook receiver as a store-and-forward gateway.
+//!
+//! Every verified delivery is stored durably ([`Store::insert`]) before the receiver answers
+//! `200`; a [`Dispatcher`] then hands each event on (to an async callback or, with
+//! [`HttpForward`], to another HTTP endpoint) at least once, with retries on a schedule, a dead
+//! letter after the last attempt, and replay. The admin side of the [`Store`] lists, filters,
+//! replays and purges.
+//!
+//! | Piece | Type |
+//! |---|---|
+//! | The storage contract | [`Store`] (object-safe: `Arc<dyn Store>`) |
+//! | SQLite implementation (WAL, group commit) | [`SqliteStore`], [`SqliteOptions`] |
+//! | Durable deduplication for the handler | [`StoreDeduper`] ([`SqliteStore::deduper`]) |
+//! | Hand events on | [`Dispatcher`], [`HttpForward`], [`CallbackConsumer`] |
+//!
+//! # Delivery is at least once
+//! A worker that dies after the consumer accepted an event but before the store recorded it
+//! delivers it again after its lease lapses. Consumers should be idempotent on `eventHash`
+//! ([`InboxEvent::event_hash`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use ccai::inbox::{Dispatcher, HttpForward, NewDelivery, SqliteOptions, SqliteStore, Store};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(SqliteStore::open("inbox.db", SqliteOptions::default())?);
+//! let dispatcher = Dispatcher::builder(store.clone(), HttpForward::new("http://127.0.0.1:9000/hook")?)
+//!     .concurrency(8)
+//!     .start();
+//! // In the receiver, after verifying a delivery:
+//! store.insert(NewDelivery::new("1231", "hash", "message.sent", &b"{}"[..])).await?;
+//! dispatcher.wake();
+//! // On shutdown:
+//! dispatcher.shutdown(Duration::from_secs(10)).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod admin;
+mod claim;
+mod delivery;
+mod dispatch;
+mod error;
+mod sqlite;
+mod status;
+mod store;
+
+pub use admin::{
+    AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListRequest, Page,
+    PurgeReport, ReplayTarget, Retention, Stats,
+};
+pub use claim::{
+    error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest,
+    ERROR_EXCERPT_LIMIT,
+};
+pub use delivery::{Inserted, NewDelivery};
+pub use dispatch::{
+    Accepted, BoxError, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder,
+    Failure, ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule,
+    ShutdownReport,
+};
+pub use error::StoreError;
+pub use sqlite::{
+    BatchHistogram, SqliteOptions, SqliteStore, StoreDeduper, Synchronous, DEFAULT_DESTINATION,
+    SCHEMA_VERSION,
+};
+pub use status::{DeliveryStatus, UnknownStatus};
+pub use store::{Store, StoreFuture};

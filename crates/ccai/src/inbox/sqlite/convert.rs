@@ -1,0 +1,61 @@
+//! Conversions between Rust values and what the SQLite schema stores: times as integer
+//! milliseconds since the epoch, digests as hex, rusqlite errors as [`StoreError`].
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::ErrorCode;
+use sha2::{Digest, Sha256};
+
+use crate::inbox::StoreError;
+
+/// Milliseconds since the epoch (times before it are stored as 0).
+pub(crate) fn to_ms(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The time `ms` milliseconds after the epoch (negative values read as the epoch).
+pub(crate) fn from_ms(ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// Whole milliseconds of `duration`, saturating.
+pub(crate) fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
+    }
+    out
+}
+
+/// A fresh random fencing token (128 bits, hex).
+pub(crate) fn new_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
+}
+
+/// Maps a rusqlite error to a [`StoreError`]; `path` names the store in the message.
+pub(crate) fn store_error(path: &str, error: rusqlite::Error) -> StoreError {
+    match &error {
+        rusqlite::Error::SqliteFailure(failure, _) => match failure.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                StoreError::Locked(path.to_owned())
+            }
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                StoreError::Corrupt(format!("{path}: {error}"))
+            }
+            ErrorCode::DiskFull => {
+                StoreError::Unavailable(format!("{path}: the disk is full: free space"))
+            }
+            _ => StoreError::Unavailable(format!("{path}: {error}")),
+        },
+        _ => StoreError::Unavailable(format!("{path}: {error}")),
+    }
+}

@@ -1,0 +1,49 @@
+//! Turns a [`ListFilter`] into a SQL condition on `events e` and its parameters.
+
+use rusqlite::types::Value;
+
+use super::convert::to_ms;
+use crate::inbox::ListFilter;
+
+/// A `WHERE` condition (always valid SQL, `1` when empty) and its positional parameters.
+pub(crate) struct Condition {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Value>,
+}
+
+impl Condition {
+    /// The condition selecting the events (alias `e`) that `filter` matches.
+    pub(crate) fn events(filter: &ListFilter) -> Self {
+        let mut parts: Vec<&str> = Vec::new();
+        let mut params = Vec::new();
+        if let Some(status) = filter.status {
+            parts.push(
+                "EXISTS (SELECT 1 FROM deliveries fd WHERE fd.event_id = e.id AND fd.status = ?)",
+            );
+            params.push(Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(event_type) = &filter.event_type {
+            parts.push("e.event_type = ?");
+            params.push(Value::Text(event_type.clone()));
+        }
+        if let Some(since) = filter.since {
+            parts.push("e.received_at >= ?");
+            params.push(Value::Integer(to_ms(since)));
+        }
+        if let Some(until) = filter.until {
+            parts.push("e.received_at < ?");
+            params.push(Value::Integer(to_ms(until)));
+        }
+        if let Some(text) = &filter.text {
+            // Both operands blobs: a byte search in the body (NULL, i.e. purged, never matches).
+            parts.push("instr(e.body, ?) > 0");
+            params.push(Value::Blob(text.as_bytes().to_vec()));
+        }
+        let sql = if parts.is_empty() {
+            "1".to_owned()
+        } else {
+            parts.join(" AND ")
+        };
+        Self { sql, params }
+    }
+}

@@ -1,0 +1,382 @@
+//! [`SqliteStore`]: the [`Store`] on one SQLite file (WAL), with one writer thread doing group
+//! commit and a small pool of readers.
+
+mod convert;
+mod dedup;
+mod filter;
+mod queries;
+mod schema;
+mod writer;
+mod writes;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use dedup::StoreDeduper;
+pub use writer::BatchHistogram;
+
+use self::convert::store_error;
+use self::queries::Readers;
+use self::writer::Writer;
+use super::{
+    AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest, ListFilter,
+    ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, Store, StoreError,
+    StoreFuture,
+};
+
+/// The newest schema version this build of ccai knows.
+pub const SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
+
+/// How hard SQLite syncs a commit to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Synchronous {
+    /// `synchronous=FULL`: the WAL is synced at every commit. A committed delivery survives a
+    /// process crash and a power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives a process crash, not a power loss (the last commits may
+    /// be lost if the machine goes down). Faster.
+    Normal,
+}
+
+/// How a [`SqliteStore`] is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SqliteOptions {
+    /// The sync mode (default [`Synchronous::Full`]).
+    pub synchronous: Synchronous,
+    /// How long a connection waits for another's lock before failing with
+    /// [`StoreError::Locked`] (default 5 s).
+    pub busy_timeout: Duration,
+    /// How many writes may wait for the writer thread; beyond that inserts fail at once with
+    /// [`StoreError::Overloaded`] (default 4096).
+    pub queue_capacity: usize,
+    /// The most writes committed in one transaction (default 256).
+    pub max_batch: usize,
+    /// The destinations each new event gets a delivery for (default `["default"]`).
+    pub destinations: Vec<String>,
+    /// Idle reader connections kept open (default 4).
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+            queue_capacity: 4096,
+            max_batch: 256,
+            destinations: vec![DEFAULT_DESTINATION.to_owned()],
+            readers: 4,
+        }
+    }
+}
+
+/// The name of the destination a store creates deliveries for by default.
+pub const DEFAULT_DESTINATION: &str = "default";
+
+impl SqliteOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sync mode.
+    pub fn synchronous(mut self, synchronous: Synchronous) -> Self {
+        self.synchronous = synchronous;
+        self
+    }
+
+    /// How long to wait for another connection's lock.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// The capacity of the write queue.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// The most writes per transaction.
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// The destinations new events get a delivery for (at least one).
+    pub fn destinations<I, S>(mut self, destinations: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.destinations = destinations.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Idle reader connections kept open.
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.readers = readers;
+        self
+    }
+}
+
+/// The durable inbox on a SQLite file.
+///
+/// - WAL journal, `synchronous=FULL` by default ([`Synchronous`]), a busy timeout.
+/// - Every write goes through one writer thread that commits queued writes in groups (up to
+///   [`SqliteOptions::max_batch`] per transaction): concurrent inserts share one fsync.
+///   [`batch_sizes`](Self::batch_sizes) shows how well that works.
+/// - Reads use their own connections on blocking threads.
+/// - The schema is versioned; opening migrates an older or empty file and refuses one written
+///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it.
+///
+/// Several processes may open the same file (dispatchers coordinate through leases); a process
+/// that holds the write lock longer than the busy timeout makes the others fail with
+/// [`StoreError::Locked`]. Clones share the writer; the writer thread ends when the last clone
+/// (and every [`StoreDeduper`] made from it) is dropped.
+///
+/// [`open`](Self::open) does blocking file I/O: call it at start-up or from a blocking thread.
+/// The other methods need a tokio runtime.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Arc<str>,
+    options: SqliteOptions,
+    writer: Writer,
+    readers: Arc<Readers>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| store_error(shown, e))?;
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(|e| store_error(shown, e))?;
+    Ok(conn)
+}
+
+/// The pragmas every connection of a migrated store gets.
+fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<(), StoreError> {
+    let synchronous = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(|e| store_error(shown, e))
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the store at `path`.
+    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let shown: Arc<str> = Arc::from(path.display().to_string());
+        if options.destinations.is_empty() {
+            return Err(StoreError::InvalidRequest(
+                "a store needs at least one destination".into(),
+            ));
+        }
+        let mut conn = connect(&path, &shown, &options)?;
+        // Before anything that writes, even the journal mode: a newer file is left untouched.
+        schema::check_not_newer(&conn, &shown)?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(|e| store_error(&shown, e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{shown}: cannot switch to WAL journal mode (got {mode})"
+            )));
+        }
+        configure(&conn, &shown, &options)?;
+        schema::migrate(&mut conn, &shown)?;
+        let writer = Writer::start(
+            conn,
+            Arc::clone(&shown),
+            options.queue_capacity,
+            options.max_batch,
+        )?;
+        let reader_options = options.clone();
+        let reader_shown = Arc::clone(&shown);
+        let readers = Arc::new(Readers::new(
+            Arc::clone(&shown),
+            options.readers,
+            move || {
+                let conn = connect(&path, &reader_shown, &reader_options)?;
+                conn.execute_batch("PRAGMA query_only = ON")
+                    .map_err(|e| store_error(&reader_shown, e))?;
+                Ok(conn)
+            },
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: shown,
+                options,
+                writer,
+                readers,
+            }),
+        })
+    }
+
+    /// The store's path, as shown in messages.
+    pub fn path(&self) -> &str {
+        &self.inner.path
+    }
+
+    /// How many writes each committed transaction carried so far (group commit at work).
+    pub fn batch_sizes(&self) -> BatchHistogram {
+        self.inner.writer.histogram()
+    }
+
+    /// A durable [`Deduper`](crate::webhook::Deduper) on this store's file, with in-flight
+    /// claims leased for [`StoreDeduper::DEFAULT_LEASE`].
+    pub fn deduper(&self) -> StoreDeduper {
+        StoreDeduper::new(self.clone())
+    }
+
+    fn path_arc(&self) -> Arc<str> {
+        Arc::clone(&self.inner.path)
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+}
+
+impl Store for SqliteStore {
+    fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
+        let path = self.path_arc();
+        let destinations = self.inner.options.destinations.clone();
+        Box::pin(
+            self.inner
+                .writer
+                .try_write(move |conn| writes::insert(conn, &path, &destinations, &delivery)),
+        )
+    }
+
+    fn claim<'a>(
+        &'a self,
+        destination: &'a str,
+        lease: LeaseRequest,
+        limit: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Vec<ClaimedDelivery>> {
+        let path = self.path_arc();
+        let destination = destination.to_owned();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::claim(conn, &path, &destination, &lease, limit, now)),
+        )
+    }
+
+    fn finish<'a>(
+        &'a self,
+        lease: &'a Lease,
+        finish: Finish,
+        attempt: AttemptRecord,
+    ) -> StoreFuture<'a, bool> {
+        let path = self.path_arc();
+        let lease = lease.clone();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::finish(conn, &path, &lease, finish, &attempt)),
+        )
+    }
+
+    fn extend_lease<'a>(&'a self, lease: &'a Lease, until: SystemTime) -> StoreFuture<'a, bool> {
+        let path = self.path_arc();
+        let lease = lease.clone();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::extend_lease(conn, &path, &lease, until)),
+        )
+    }
+
+    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool> {
+        let path = self.path_arc();
+        let lease = lease.clone();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::release(conn, &path, &lease, SystemTime::now())),
+        )
+    }
+
+    fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page> {
+        Box::pin(
+            self.inner
+                .readers
+                .read(move |conn, path| queries::list(conn, path, &request)),
+        )
+    }
+
+    fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>> {
+        let hash = event_hash.to_owned();
+        Box::pin(
+            self.inner
+                .readers
+                .read(move |conn, path| queries::get(conn, path, &hash)),
+        )
+    }
+
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {
+        let path = self.path_arc();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::replay(conn, &path, &target, SystemTime::now())),
+        )
+    }
+
+    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, u64> {
+        let path = self.path_arc();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::requeue_dead(conn, &path, &filter, SystemTime::now())),
+        )
+    }
+
+    fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport> {
+        let path = self.path_arc();
+        Box::pin(
+            self.inner
+                .writer
+                .write(move |conn| writes::purge(conn, &path, retention, now)),
+        )
+    }
+
+    fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats> {
+        Box::pin(
+            self.inner
+                .readers
+                .read(move |conn, path| queries::stats(conn, path, now)),
+        )
+    }
+}

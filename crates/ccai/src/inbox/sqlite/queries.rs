@@ -1,0 +1,262 @@
+//! The reads: a small pool of reader connections (WAL lets them read while the writer writes),
+//! used from blocking threads, and the admin queries.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
+
+use super::convert::{from_ms, store_error, to_ms};
+use super::filter::Condition;
+use crate::inbox::{
+    AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
+    ListRequest, Page, Stats, StoreError,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Opens reader connections on demand and keeps up to `keep` idle ones.
+pub(crate) struct Readers {
+    path: Arc<str>,
+    open: Box<dyn Fn() -> Result<Connection> + Send + Sync>,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers")
+            .field("keep", &self.keep)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(
+        path: Arc<str>,
+        keep: usize,
+        open: impl Fn() -> Result<Connection> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            path,
+            open: Box::new(open),
+            idle: Mutex::new(Vec::new()),
+            keep,
+        }
+    }
+
+    /// Runs `query` on a reader connection in a blocking thread.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &str) -> Result<T> + Send + 'static,
+    {
+        let readers = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let conn = match idle {
+                Some(conn) => conn,
+                None => (readers.open)()?,
+            };
+            let result = query(&conn, &readers.path);
+            let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < readers.keep {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a store read failed: {e}")))?
+    }
+}
+
+fn status_of(text: &str, path: &str) -> rusqlite::Result<DeliveryStatus> {
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("{path}: unknown delivery status").into(),
+        )
+    })
+}
+
+fn deliveries_of(
+    conn: &Connection,
+    path: &str,
+    event_id: i64,
+) -> rusqlite::Result<Vec<DeliveryState>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT destination, status, attempts, next_attempt_at, last_error, delivered_at
+           FROM deliveries WHERE event_id = ?1 ORDER BY destination",
+    )?;
+    let rows = stmt.query_map([event_id], |row| {
+        let status: String = row.get(1)?;
+        let attempts: i64 = row.get(2)?;
+        let status = status_of(&status, path)?;
+        Ok(DeliveryState {
+            destination: row.get(0)?,
+            status,
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            next_attempt_at: match status {
+                DeliveryStatus::Pending => row.get::<_, Option<i64>>(3)?.map(from_ms),
+                _ => None,
+            },
+            last_error: row.get(4)?,
+            delivered_at: row.get::<_, Option<i64>>(5)?.map(from_ms),
+        })
+    })?;
+    rows.collect()
+}
+
+const SUMMARY_COLUMNS: &str = "e.id, e.client_id, e.event_hash, e.event_type, e.received_at,
+    CASE WHEN e.body IS NULL THEN NULL ELSE e.body_len END, e.duplicates, e.conflicts";
+
+fn summary(conn: &Connection, path: &str, row: &Row<'_>) -> rusqlite::Result<(i64, EventSummary)> {
+    let id: i64 = row.get(0)?;
+    Ok((
+        id,
+        EventSummary {
+            client_id: row.get(1)?,
+            event_hash: row.get(2)?,
+            event_type: row.get(3)?,
+            received_at: from_ms(row.get(4)?),
+            body_len: row.get::<_, Option<i64>>(5)?.map(|n| n as usize),
+            duplicates: row.get::<_, i64>(6)? as u64,
+            conflicts: row.get::<_, i64>(7)? as u64,
+            deliveries: deliveries_of(conn, path, id)?,
+        },
+    ))
+}
+
+pub(crate) fn list(conn: &Connection, path: &str, request: &ListRequest) -> Result<Page> {
+    let condition = Condition::events(&request.filter);
+    let mut params = condition.params;
+    let cursor_sql = match request.after {
+        Some(Cursor(id)) => {
+            params.push(id.into());
+            " AND e.id < ?"
+        }
+        None => "",
+    };
+    let limit = request.limit.clamp(1, ListRequest::MAX_LIMIT);
+    params.push((limit as i64 + 1).into());
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM events e WHERE ({}){cursor_sql} ORDER BY e.id DESC LIMIT ?",
+        condition.sql
+    );
+    let mut rows: Vec<(i64, EventSummary)> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(params_from_iter(params), |row| summary(conn, path, row))?
+                .collect()
+        })
+        .map_err(|e| store_error(path, e))?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more {
+        rows.last().map(|(id, _)| Cursor(*id))
+    } else {
+        None
+    };
+    Ok(Page {
+        events: rows.into_iter().map(|(_, s)| s).collect(),
+        next,
+    })
+}
+
+pub(crate) fn get(conn: &Connection, path: &str, hash: &str) -> Result<Option<EventDetail>> {
+    let err = |e| store_error(path, e);
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
+                e.last_conflict_sha256
+           FROM events e WHERE e.event_hash = ?1 ORDER BY e.id DESC LIMIT 1"
+    );
+    let found = conn
+        .query_row(&sql, [hash], |row| {
+            let (id, summary) = summary(conn, path, row)?;
+            Ok((
+                id,
+                EventDetail {
+                    summary,
+                    body: row.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
+                    signature: row.get(9)?,
+                    content_type: row.get(10)?,
+                    body_sha256: row.get(11)?,
+                    last_conflict_sha256: row.get(12)?,
+                    attempts: Vec::new(),
+                },
+            ))
+        })
+        .optional()
+        .map_err(err)?;
+    let Some((id, mut detail)) = found else {
+        return Ok(None);
+    };
+    detail.attempts = conn
+        .prepare_cached(
+            "SELECT d.destination, a.started_at, a.duration_ms, a.outcome, a.http_status, a.error
+               FROM attempts a JOIN deliveries d ON d.id = a.delivery_id
+              WHERE d.event_id = ?1 ORDER BY a.id",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([id], |row| {
+                let outcome: String = row.get(3)?;
+                Ok(AttemptInfo {
+                    destination: row.get(0)?,
+                    started_at: from_ms(row.get(1)?),
+                    duration: Duration::from_millis(row.get::<_, i64>(2)?.max(0) as u64),
+                    outcome: AttemptOutcome::parse(&outcome).unwrap_or(AttemptOutcome::Failure),
+                    http_status: row.get(4)?,
+                    error: row.get(5)?,
+                })
+            })?
+            .collect()
+        })
+        .map_err(err)?;
+    Ok(Some(detail))
+}
+
+pub(crate) fn stats(conn: &Connection, path: &str, now: SystemTime) -> Result<Stats> {
+    let err = |e| store_error(path, e);
+    let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
+    let counts: Vec<(String, i64)> = conn
+        .prepare_cached("SELECT status, count(*) FROM deliveries GROUP BY status")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect()
+        })
+        .map_err(err)?;
+    for (status, count) in counts {
+        if let Ok(status) = status.parse::<DeliveryStatus>() {
+            deliveries.insert(status.as_str(), count as u64);
+        }
+    }
+    let (events, duplicates, conflicts): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(sum(duplicates), 0), coalesce(sum(conflicts), 0) FROM events",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .map_err(err)?;
+    let oldest: Option<i64> = conn
+        .query_row(
+            "SELECT min(e.received_at) FROM deliveries d JOIN events e ON e.id = d.event_id
+              WHERE d.status = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(err)?;
+    Ok(Stats {
+        events: events as u64,
+        deliveries,
+        duplicates: duplicates as u64,
+        conflicts: conflicts as u64,
+        oldest_pending_age: oldest
+            .map(|ms| Duration::from_millis(to_ms(now).saturating_sub(ms).max(0) as u64)),
+    })
+}

@@ -1,0 +1,241 @@
+//! The single writer thread with group commit: write requests queue on a bounded channel; the
+//! thread drains up to `max_batch` of them, runs them in one transaction (each in a savepoint, so
+//! one failing request does not undo the others), commits once, then answers each.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::convert::store_error;
+use crate::inbox::StoreError;
+
+/// One queued write: runs inside the batch's transaction, answers after the commit.
+trait Job: Send {
+    /// Runs the write; returns whether it succeeded (a failure is rolled back to its savepoint).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Sends the result, or `commit`'s error if the batch did not commit.
+    fn answer(self: Box<Self>, commit: Result<(), StoreError>);
+}
+
+struct TypedJob<T, F> {
+    work: Option<F>,
+    result: Option<Result<T, StoreError>>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for TypedJob<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = match self.work.take() {
+            Some(work) => work(conn),
+            None => Err(StoreError::Unavailable("a write ran twice".into())),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn answer(self: Box<Self>, commit: Result<(), StoreError>) {
+        let result = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Err(e), Some(Ok(_))) | (Err(e), None) => Err(e),
+            // The job failed on its own: its error says more than the commit's.
+            (_, Some(Err(e))) => Err(e),
+            (Ok(()), None) => Err(StoreError::Unavailable("a write was not run".into())),
+        };
+        // The caller may have stopped waiting (e.g. a cancelled request): nothing to do.
+        let _ = self.reply.send(result);
+    }
+}
+
+/// How many writes each committed transaction carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchHistogram {
+    /// Number of transactions per batch size.
+    pub counts: BTreeMap<usize, u64>,
+}
+
+impl BatchHistogram {
+    /// Transactions committed.
+    pub fn batches(&self) -> u64 {
+        self.counts.values().sum()
+    }
+
+    /// Writes committed.
+    pub fn writes(&self) -> u64 {
+        self.counts.iter().map(|(size, n)| *size as u64 * n).sum()
+    }
+
+    /// The largest batch.
+    pub fn max(&self) -> usize {
+        self.counts.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The batch size below or at which `fraction` (0.0–1.0) of the writes were committed.
+    pub fn percentile_by_write(&self, fraction: f64) -> usize {
+        let target = (self.writes() as f64 * fraction.clamp(0.0, 1.0)).ceil() as u64;
+        let mut seen = 0;
+        for (size, n) in &self.counts {
+            seen += *size as u64 * n;
+            if seen >= target {
+                return *size;
+            }
+        }
+        self.max()
+    }
+}
+
+/// The handle to the writer thread: submits writes, reads the batch histogram.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    sender: mpsc::Sender<Box<dyn Job>>,
+    histogram: Arc<Mutex<BatchHistogram>>,
+    path: Arc<str>,
+}
+
+impl std::fmt::Debug for dyn Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`. The thread ends when every handle is dropped.
+    pub(crate) fn start(
+        conn: Connection,
+        path: Arc<str>,
+        capacity: usize,
+        max_batch: usize,
+    ) -> Result<Self, StoreError> {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
+        let thread_histogram = Arc::clone(&histogram);
+        let thread_path = Arc::clone(&path);
+        std::thread::Builder::new()
+            .name("ccai-inbox-writer".into())
+            .spawn(move || {
+                run(
+                    conn,
+                    receiver,
+                    max_batch.max(1),
+                    &thread_histogram,
+                    &thread_path,
+                )
+            })
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            sender,
+            histogram,
+            path,
+        })
+    }
+
+    /// Queues `work`; fails at once with [`StoreError::Overloaded`] if the queue is full.
+    pub(crate) async fn try_write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, reply) = job(work);
+        self.sender.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => self.closed(),
+        })?;
+        reply.await.map_err(|_| self.closed())?
+    }
+
+    /// Queues `work`, waiting for room in the queue.
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (job, reply) = job(work);
+        self.sender.send(job).await.map_err(|_| self.closed())?;
+        reply.await.map_err(|_| self.closed())?
+    }
+
+    pub(crate) fn histogram(&self) -> BatchHistogram {
+        self.histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn closed(&self) -> StoreError {
+        StoreError::Unavailable(format!("{}: the writer thread stopped", self.path))
+    }
+}
+
+type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+fn job<T, F>(work: F) -> (Box<dyn Job>, Reply<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (reply, receiver) = oneshot::channel();
+    let job = TypedJob {
+        work: Some(work),
+        result: None,
+        reply,
+    };
+    (Box::new(job), receiver)
+}
+
+fn run(
+    conn: Connection,
+    mut receiver: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    histogram: &Mutex<BatchHistogram>,
+    path: &str,
+) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let size = batch.len();
+        let commit = run_batch(&conn, &mut batch, path);
+        if commit.is_ok() {
+            let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
+            *histogram.counts.entry(size).or_insert(0) += 1;
+        }
+        for job in batch.drain(..) {
+            job.answer(commit.clone());
+        }
+    }
+}
+
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>], path: &str) -> Result<(), StoreError> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| store_error(path, e))?;
+    let result = (|| {
+        for job in batch.iter_mut() {
+            conn.execute_batch("SAVEPOINT job")?;
+            if !job.run(conn) {
+                conn.execute_batch("ROLLBACK TO job")?;
+            }
+            conn.execute_batch("RELEASE job")?;
+        }
+        conn.execute_batch("COMMIT")
+    })();
+    result.map_err(|e| {
+        // Leave no transaction open for the next batch; if the rollback fails too, the next
+        // BEGIN reports it.
+        let _ = conn.execute_batch("ROLLBACK");
+        let error = store_error(path, e);
+        tracing::error!(target: "ccai::inbox", %error, "a write batch did not commit");
+        error
+    })
+}

@@ -1,0 +1,452 @@
+//! The writes, each run by the writer thread inside a batch's transaction.
+
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+
+use super::convert::{duration_ms, from_ms, new_token, sha256_hex, store_error, to_ms};
+use super::filter::Condition;
+use crate::inbox::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish, Inserted, Lease,
+    LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention, StoreError,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+pub(crate) fn insert(
+    conn: &Connection,
+    path: &str,
+    destinations: &[String],
+    delivery: &NewDelivery,
+) -> Result<Inserted> {
+    let err = |e| store_error(path, e);
+    let digest = sha256_hex(&delivery.body);
+    let received_at = to_ms(delivery.received_at);
+    let added = conn
+        .prepare_cached(
+            "INSERT INTO events (client_id, event_hash, event_type, body, body_len, body_sha256,
+                                 signature, content_type, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (client_id, event_hash) DO NOTHING",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                delivery.client_id,
+                delivery.event_hash,
+                delivery.event_type,
+                &delivery.body[..],
+                delivery.body.len() as i64,
+                digest,
+                delivery.signature,
+                delivery.content_type,
+                received_at,
+            ])
+        })
+        .map_err(err)?;
+    if added == 1 {
+        let event_id = conn.last_insert_rowid();
+        let mut stmt = conn
+            .prepare_cached(
+                "INSERT INTO deliveries (event_id, destination, status, attempts, next_attempt_at)
+                 VALUES (?1, ?2, 'pending', 0, ?3)",
+            )
+            .map_err(err)?;
+        for destination in destinations {
+            stmt.execute(params![event_id, destination, received_at])
+                .map_err(err)?;
+        }
+        return Ok(Inserted::New);
+    }
+    let (event_id, stored_digest): (i64, String) = conn
+        .prepare_cached(
+            "SELECT id, body_sha256 FROM events WHERE client_id = ?1 AND event_hash = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![delivery.client_id, delivery.event_hash], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+        })
+        .map_err(err)?;
+    if stored_digest == digest {
+        conn.prepare_cached("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?1")
+            .and_then(|mut stmt| stmt.execute([event_id]))
+            .map_err(err)?;
+        Ok(Inserted::Duplicate)
+    } else {
+        conn.prepare_cached(
+            "UPDATE events SET conflicts = conflicts + 1, last_conflict_sha256 = ?2 WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![event_id, digest]))
+        .map_err(err)?;
+        tracing::warn!(
+            target: "ccai::inbox",
+            event_hash = %delivery.event_hash,
+            stored_sha256 = %stored_digest,
+            received_sha256 = %digest,
+            "a delivery repeats a stored eventHash with a different body: the first body is kept"
+        );
+        Ok(Inserted::Conflict)
+    }
+}
+
+pub(crate) fn claim(
+    conn: &Connection,
+    path: &str,
+    destination: &str,
+    lease: &LeaseRequest,
+    limit: usize,
+    now: SystemTime,
+) -> Result<Vec<ClaimedDelivery>> {
+    let err = |e| store_error(path, e);
+    let now_ms = to_ms(now);
+    let until = now + lease.duration;
+    let due: Vec<(i64, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, status, lease_owner FROM (
+                 SELECT id, status, lease_owner, next_attempt_at AS due FROM deliveries
+                  WHERE destination = ?1 AND status = 'pending' AND next_attempt_at <= ?2
+                 UNION ALL
+                 SELECT id, status, lease_owner, lease_until AS due FROM deliveries
+                  WHERE destination = ?1 AND status = 'in_progress' AND lease_until <= ?2
+             ) ORDER BY due, id LIMIT ?3",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map(params![destination, now_ms, limit as i64], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect()
+        })
+        .map_err(err)?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for (id, status, previous_owner) in due {
+        if status == DeliveryStatus::InProgress.as_str() {
+            // The previous holder died or hung: count its attempt so a delivery that kills its
+            // worker every time still reaches the dead letter.
+            let message = format!(
+                "the lease of {} expired before the attempt finished",
+                previous_owner.as_deref().unwrap_or("a worker")
+            );
+            record_attempt(
+                conn,
+                path,
+                id,
+                &AttemptRecord::new(now, std::time::Duration::ZERO, AttemptOutcome::LeaseExpired)
+                    .error(message.clone()),
+            )?;
+            conn.prepare_cached(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id, message]))
+            .map_err(err)?;
+        }
+        let token = new_token();
+        conn.prepare_cached(
+            "UPDATE deliveries SET status = 'in_progress', lease_owner = ?2, lease_token = ?3,
+                    lease_until = ?4
+              WHERE id = ?1",
+        )
+        .and_then(|mut stmt| stmt.execute(params![id, lease.owner, token, to_ms(until)]))
+        .map_err(err)?;
+        let delivery = conn
+            .prepare_cached(
+                "SELECT d.destination, d.attempts, e.client_id, e.event_hash, e.event_type, e.body,
+                        e.signature, e.content_type, e.received_at
+                   FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row([id], |row| {
+                    let attempts: i64 = row.get(1)?;
+                    let body: Option<Vec<u8>> = row.get(5)?;
+                    Ok(ClaimedDelivery {
+                        lease: Lease {
+                            delivery_id: id,
+                            owner: lease.owner.clone(),
+                            token: token.clone(),
+                            until: from_ms(to_ms(until)),
+                        },
+                        destination: row.get(0)?,
+                        attempt: u32::try_from(attempts + 1).unwrap_or(u32::MAX),
+                        client_id: row.get(2)?,
+                        event_hash: row.get(3)?,
+                        event_type: row.get(4)?,
+                        body: body.map(Bytes::from).unwrap_or_default(),
+                        signature: row.get(6)?,
+                        content_type: row.get(7)?,
+                        received_at: from_ms(row.get(8)?),
+                    })
+                })
+            })
+            .map_err(err)?;
+        claimed.push(delivery);
+    }
+    Ok(claimed)
+}
+
+fn record_attempt(
+    conn: &Connection,
+    path: &str,
+    delivery_id: i64,
+    attempt: &AttemptRecord,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            delivery_id,
+            to_ms(attempt.started_at),
+            duration_ms(attempt.duration),
+            attempt.outcome.as_str(),
+            attempt.http_status,
+            attempt.error,
+        ])
+    })
+    .map_err(|e| store_error(path, e))?;
+    Ok(())
+}
+
+pub(crate) fn finish(
+    conn: &Connection,
+    path: &str,
+    lease: &Lease,
+    finish: Finish,
+    attempt: &AttemptRecord,
+) -> Result<bool> {
+    let ended = to_ms(attempt.started_at + attempt.duration);
+    let (status, next, delivered_at) = match finish {
+        Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
+        Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
+        Finish::Dead => (DeliveryStatus::Dead, None, None),
+    };
+    let changed = conn
+        .prepare_cached(
+            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
+                    lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+                    last_error = ?5, delivered_at = ?6
+              WHERE id = ?1 AND lease_token = ?2 AND status = 'in_progress'",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                lease.delivery_id,
+                lease.token,
+                status.as_str(),
+                next,
+                attempt.error,
+                delivered_at,
+            ])
+        })
+        .map_err(|e| store_error(path, e))?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    record_attempt(conn, path, lease.delivery_id, attempt)?;
+    Ok(true)
+}
+
+pub(crate) fn extend_lease(
+    conn: &Connection,
+    path: &str,
+    lease: &Lease,
+    until: SystemTime,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET lease_until = ?3
+          WHERE id = ?1 AND lease_token = ?2 AND status = 'in_progress'",
+    )
+    .and_then(|mut stmt| stmt.execute(params![lease.delivery_id, lease.token, to_ms(until)]))
+    .map(|changed| changed == 1)
+    .map_err(|e| store_error(path, e))
+}
+
+pub(crate) fn release(
+    conn: &Connection,
+    path: &str,
+    lease: &Lease,
+    now: SystemTime,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3,
+                lease_owner = NULL, lease_token = NULL, lease_until = NULL
+          WHERE id = ?1 AND lease_token = ?2 AND status = 'in_progress'",
+    )
+    .and_then(|mut stmt| stmt.execute(params![lease.delivery_id, lease.token, to_ms(now)]))
+    .map(|changed| changed == 1)
+    .map_err(|e| store_error(path, e))
+}
+
+pub(crate) fn replay(
+    conn: &Connection,
+    path: &str,
+    target: &ReplayTarget,
+    now: SystemTime,
+) -> Result<u64> {
+    let (condition, status) = match target {
+        ReplayTarget::Hash(hash) => (
+            Condition {
+                sql: "e.event_hash = ?".into(),
+                params: vec![hash.clone().into()],
+            },
+            None,
+        ),
+        ReplayTarget::Filter(filter) if filter.is_empty() => {
+            return Err(StoreError::InvalidRequest(
+                "a bulk replay needs a non-empty filter (status, type, time range or text)".into(),
+            ))
+        }
+        ReplayTarget::Filter(filter) => (Condition::events(filter), filter.status),
+    };
+    let mut params = vec![to_ms(now).into()];
+    params.extend(condition.params);
+    let status_sql = match status {
+        Some(status) => {
+            params.push(status.as_str().to_owned().into());
+            " AND status = ?"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
+                lease_owner = NULL, lease_token = NULL, lease_until = NULL
+          WHERE status != 'in_progress'
+            AND event_id IN (SELECT e.id FROM events e WHERE {}){status_sql}",
+        condition.sql
+    );
+    conn.execute(&sql, params_from_iter(params))
+        .map(|n| n as u64)
+        .map_err(|e| store_error(path, e))
+}
+
+pub(crate) fn requeue_dead(
+    conn: &Connection,
+    path: &str,
+    filter: &ListFilter,
+    now: SystemTime,
+) -> Result<u64> {
+    let condition = Condition::events(filter);
+    let mut params = vec![to_ms(now).into()];
+    params.extend(condition.params);
+    let sql = format!(
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
+          WHERE status = 'dead' AND event_id IN (SELECT e.id FROM events e WHERE {})",
+        condition.sql
+    );
+    conn.execute(&sql, params_from_iter(params))
+        .map(|n| n as u64)
+        .map_err(|e| store_error(path, e))
+}
+
+const UNFINISHED: &str = "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id
+                                   AND d.status IN ('pending', 'in_progress'))";
+
+pub(crate) fn purge(
+    conn: &Connection,
+    path: &str,
+    retention: Retention,
+    now: SystemTime,
+) -> Result<PurgeReport> {
+    let err = |e| store_error(path, e);
+    let body_cut = to_ms(
+        now.checked_sub(retention.bodies)
+            .unwrap_or(std::time::UNIX_EPOCH),
+    );
+    let row_cut = to_ms(
+        now.checked_sub(retention.rows)
+            .unwrap_or(std::time::UNIX_EPOCH),
+    );
+    let bodies = conn
+        .execute(
+            &format!(
+                "UPDATE events SET body = NULL
+                  WHERE body IS NOT NULL AND received_at < ?1 AND NOT {UNFINISHED}"
+            ),
+            [body_cut],
+        )
+        .map_err(err)?;
+    let rows = conn
+        .execute(
+            &format!("DELETE FROM events WHERE received_at < ?1 AND NOT {UNFINISHED}"),
+            [row_cut],
+        )
+        .map_err(err)?;
+    conn.execute(
+        "DELETE FROM dedup WHERE state = 'completed' AND updated_at < ?1",
+        [row_cut],
+    )
+    .map_err(err)?;
+    Ok(PurgeReport {
+        bodies_purged: bodies as u64,
+        events_deleted: rows as u64,
+    })
+}
+
+/// What a durable-deduper claim found.
+pub(crate) enum DedupClaim {
+    Acquired,
+    Completed,
+    /// Held by another caller whose lease lasts until then.
+    Busy(SystemTime),
+}
+
+pub(crate) fn dedup_claim(
+    conn: &Connection,
+    path: &str,
+    hash: &str,
+    now: SystemTime,
+    until: SystemTime,
+) -> Result<DedupClaim> {
+    let err = |e| store_error(path, e);
+    let now_ms = to_ms(now);
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO dedup (event_hash, state, lease_until, updated_at)
+             VALUES (?1, 'in_flight', ?2, ?3)
+             ON CONFLICT (event_hash) DO UPDATE
+                SET state = 'in_flight', lease_until = excluded.lease_until,
+                    updated_at = excluded.updated_at
+              WHERE dedup.state = 'in_flight' AND dedup.lease_until <= ?3",
+        )
+        .and_then(|mut stmt| stmt.execute(params![hash, to_ms(until), now_ms]))
+        .map_err(err)?;
+    if changed == 1 {
+        return Ok(DedupClaim::Acquired);
+    }
+    let row: Option<(String, Option<i64>)> = conn
+        .prepare_cached("SELECT state, lease_until FROM dedup WHERE event_hash = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([hash], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(err)?;
+    match row {
+        Some((state, _)) if state == "completed" => Ok(DedupClaim::Completed),
+        Some((_, until)) => Ok(DedupClaim::Busy(from_ms(until.unwrap_or(now_ms)))),
+        None => Err(StoreError::Unavailable(format!(
+            "{path}: a deduplication record vanished while it was claimed"
+        ))),
+    }
+}
+
+pub(crate) fn dedup_complete(
+    conn: &Connection,
+    path: &str,
+    hash: &str,
+    now: SystemTime,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO dedup (event_hash, state, lease_until, updated_at) VALUES (?1, 'completed', NULL, ?2)
+         ON CONFLICT (event_hash) DO UPDATE SET state = 'completed', lease_until = NULL,
+                                                updated_at = excluded.updated_at",
+    )
+    .and_then(|mut stmt| stmt.execute(params![hash, to_ms(now)]))
+    .map(drop)
+    .map_err(|e| store_error(path, e))
+}
+
+pub(crate) fn dedup_release(conn: &Connection, path: &str, hash: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM dedup WHERE event_hash = ?1 AND state = 'in_flight'")
+        .and_then(|mut stmt| stmt.execute([hash]))
+        .map(drop)
+        .map_err(|e| store_error(path, e))
+}

@@ -1,0 +1,85 @@
+//! The [`Store`] trait: what the receiver, the dispatcher and the admin API need from a durable
+//! inbox, whatever database is behind it.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+
+use super::{
+    AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest,
+    ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, StoreError,
+};
+
+/// The boxed future a [`Store`] method returns (boxed so that the trait is object-safe and usable
+/// as `Arc<dyn Store>`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A durable inbox of verified deliveries: the stored row is the queue entry.
+///
+/// Each event is stored once per `(client_id, event_hash)`, with one delivery per destination
+/// the store was opened with. Deliveries move `pending → in_progress → delivered | pending | dead`
+/// under leases with fencing tokens, so several dispatchers (in one process or several) can share
+/// a store and a worker that died or hung does not block an event.
+///
+/// Implemented by [`SqliteStore`](super::SqliteStore); the conformance tests in
+/// `tests/inbox/conformance.rs` describe the behaviour every implementation must have.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's
+    /// synchronous mode): the receiver may answer `200`. A transient error
+    /// ([`StoreError::is_transient`]) should be answered `503` with `Retry-After`.
+    fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted>;
+
+    /// Claims up to `limit` deliveries to `destination` that are due at `now` (pending and due, or
+    /// in progress with a lapsed lease), each under a new lease with its own token, oldest due
+    /// first. A delivery reclaimed from a lapsed lease gets an attempt recorded as
+    /// [`LeaseExpired`](super::AttemptOutcome::LeaseExpired).
+    fn claim<'a>(
+        &'a self,
+        destination: &'a str,
+        lease: LeaseRequest,
+        limit: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Vec<ClaimedDelivery>>;
+
+    /// Ends an attempt: records `attempt` and moves the delivery as `finish` says, only if `lease`
+    /// still holds the delivery. `Ok(false)` means the token no longer matched (the lease lapsed
+    /// and someone else claimed it, or it was released): nothing changed.
+    fn finish<'a>(
+        &'a self,
+        lease: &'a Lease,
+        finish: Finish,
+        attempt: AttemptRecord,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Extends `lease` to `until` (a heartbeat for long work). `Ok(false)` if the token no longer
+    /// matched.
+    fn extend_lease<'a>(&'a self, lease: &'a Lease, until: SystemTime) -> StoreFuture<'a, bool>;
+
+    /// Gives a claimed delivery back unattempted: pending and due at once, no attempt counted.
+    /// `Ok(false)` if the token no longer matched.
+    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool>;
+
+    /// One page of events matching the request's filter, newest first.
+    fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page>;
+
+    /// Everything about the event with `event_hash` (the newest if several accounts used it).
+    fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>>;
+
+    /// Makes the target's deliveries (not those in progress) due now, keeping the event's hash
+    /// and its history. Returns how many deliveries were made due. A filter target must not be
+    /// empty ([`StoreError::InvalidRequest`]).
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64>;
+
+    /// Moves dead deliveries of events matching `filter` back to pending, due now, with their
+    /// retry schedule started over (history kept). An empty filter means every dead delivery.
+    /// Returns how many were moved.
+    fn requeue_dead<'a>(&'a self, filter: super::ListFilter) -> StoreFuture<'a, u64>;
+
+    /// Applies `retention` at `now`: deletes bodies, then rows, of events whose deliveries are
+    /// all finished (delivered or dead). Pending work is never purged.
+    fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport>;
+
+    /// Counts per status, duplicates, conflicts and the oldest pending age at `now`.
+    fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
+}

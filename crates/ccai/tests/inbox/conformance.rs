@@ -1,0 +1,1018 @@
+//! The behaviour every [`Store`] must have, generic over a [`StoreFactory`]. A backend runs the
+//! whole suite with `store_conformance!(its_factory)` (see `sqlite.rs`).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryStatus, Finish, Inserted, LeaseRequest,
+    ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, Store, StoreError,
+    ERROR_EXCERPT_LIMIT,
+};
+use sha2::{Digest, Sha256};
+
+/// How a test wants its store.
+pub(crate) struct Config {
+    pub queue_capacity: usize,
+    pub destinations: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            queue_capacity: 4096,
+            destinations: vec!["default".into()],
+        }
+    }
+}
+
+/// One store under test.
+pub(crate) trait StoreInstance {
+    fn store(&self) -> Arc<dyn Store>;
+    /// The group-commit batch sizes, for a backend that batches writes.
+    fn batch_sizes(&self) -> Option<BatchHistogram>;
+    /// Closes the store and opens the same storage again.
+    async fn reopen(&mut self);
+}
+
+/// Makes empty stores of one backend.
+pub(crate) trait StoreFactory {
+    type Instance: StoreInstance;
+    async fn create(&self, config: Config) -> Self::Instance;
+}
+
+/// Generates one test per behaviour for `$factory`.
+#[macro_export]
+macro_rules! store_conformance {
+    ($factory:expr) => {
+        $crate::store_conformance!(@tests $factory;
+            insert_new_duplicate_conflict,
+            concurrent_inserts_are_all_committed_in_batches,
+            full_queue_is_overloaded_and_loses_nothing_accepted,
+            reopen_keeps_everything,
+            claim_takes_due_deliveries_under_a_lease,
+            stale_token_cannot_finish_extend_or_release,
+            expired_lease_is_reclaimed_and_counted,
+            retry_then_dead,
+            attempts_are_recorded_with_bounded_errors,
+            list_filters,
+            pagination_is_stable_while_events_arrive,
+            replay_by_hash_and_by_filter,
+            requeue_dead_starts_the_schedule_over,
+            purge_nulls_bodies_then_deletes_rows,
+            stats_count_statuses_and_age,
+            one_delivery_per_destination,
+        );
+    };
+    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::conformance::$name(&$factory).await;
+            }
+        )*
+    };
+}
+
+const CLIENT: &str = "1231";
+
+fn delivery(hash: &str, event_type: &str, body: &str) -> NewDelivery {
+    NewDelivery::new(CLIENT, hash, event_type, body.as_bytes().to_vec())
+        .signature(format!("sig-{hash}"))
+        .content_type("application/json")
+}
+
+fn body_of(hash: &str) -> String {
+    format!(r#"{{"eventType":"message.sent","eventHash":"{hash}","data":{{"To":"+1415"}}}}"#)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn lease(owner: &str, secs: u64) -> LeaseRequest {
+    LeaseRequest::new(owner, Duration::from_secs(secs))
+}
+
+async fn status_of(store: &dyn Store, hash: &str) -> DeliveryStatus {
+    let detail = store.get(hash).await.expect("get").expect("event stored");
+    detail.summary.deliveries[0].status
+}
+
+pub(crate) async fn insert_new_duplicate_conflict(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let body = body_of("h1");
+    let d = || delivery("h1", "message.sent", &body);
+    assert_eq!(store.insert(d()).await, Ok(Inserted::New));
+    assert_eq!(store.insert(d()).await, Ok(Inserted::Duplicate));
+    assert_eq!(store.insert(d()).await, Ok(Inserted::Duplicate));
+    let other = body.replace("+1415", "+1999");
+    assert_eq!(
+        store.insert(delivery("h1", "message.sent", &other)).await,
+        Ok(Inserted::Conflict)
+    );
+    let detail = store.get("h1").await.expect("get").expect("stored");
+    assert_eq!(
+        (detail.summary.duplicates, detail.summary.conflicts),
+        (2, 1)
+    );
+    // The first body is kept; the conflicting one is remembered by its digest only.
+    assert_eq!(detail.body.as_deref(), Some(body.as_bytes()));
+    assert_eq!(detail.body_sha256, sha256_hex(body.as_bytes()));
+    assert_eq!(
+        detail.last_conflict_sha256,
+        Some(sha256_hex(other.as_bytes()))
+    );
+    assert_eq!(
+        detail.summary.deliveries.len(),
+        1,
+        "repeats create no delivery"
+    );
+    // Debug shows neither the body nor the signature.
+    let shown = format!("{detail:?}");
+    assert!(
+        !shown.contains("+1415") && !shown.contains("sig-h1"),
+        "{shown}"
+    );
+    // Another account's event with the same hash is another event.
+    let theirs = NewDelivery::new("9999", "h1", "message.sent", body.clone().into_bytes());
+    assert_eq!(store.insert(theirs).await, Ok(Inserted::New));
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!((stats.events, stats.duplicates, stats.conflicts), (2, 2, 1));
+    assert_eq!(stats.count(DeliveryStatus::Pending), 2);
+}
+
+pub(crate) async fn concurrent_inserts_are_all_committed_in_batches(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let mut tasks = Vec::new();
+    for task in 0..50 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let inserts = (0..40).map(|i| {
+                let hash = format!("c{task}-{i}");
+                let body = body_of(&hash);
+                let store = Arc::clone(&store);
+                async move { store.insert(delivery(&hash, "message.sent", &body)).await }
+            });
+            futures_join_all(inserts).await
+        }));
+    }
+    let mut new = 0;
+    for task in tasks {
+        for result in task.await.expect("task") {
+            assert_eq!(result, Ok(Inserted::New));
+            new += 1;
+        }
+    }
+    assert_eq!(new, 2000);
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, 2000);
+    assert_eq!(stats.count(DeliveryStatus::Pending), 2000);
+    if let Some(batches) = instance.batch_sizes() {
+        assert!(batches.writes() >= 2000, "{batches:?}");
+        assert!(batches.max() > 1, "no group commit happened: {batches:?}");
+        assert!(batches.batches() < 2000, "{batches:?}");
+    }
+}
+
+/// Runs futures concurrently on the current task (what `futures::future::join_all` does).
+pub(crate) async fn futures_join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut outputs: Vec<Option<F::Output>> = set.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in set.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+pub(crate) async fn full_queue_is_overloaded_and_loses_nothing_accepted(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory
+        .create(Config {
+            queue_capacity: 2,
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    let results = futures_join_all((0..500).map(|i| {
+        let store = Arc::clone(&store);
+        async move {
+            let hash = format!("o{i}");
+            (
+                hash.clone(),
+                store
+                    .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+                    .await,
+            )
+        }
+    }))
+    .await;
+    let accepted: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| r == &Ok(Inserted::New))
+        .map(|(h, _)| h)
+        .collect();
+    let overloaded = results
+        .iter()
+        .filter(|(_, r)| r == &Err(StoreError::Overloaded))
+        .count();
+    assert_eq!(
+        accepted.len() + overloaded,
+        500,
+        "only New or Overloaded expected"
+    );
+    assert!(
+        overloaded > 0,
+        "a queue of 2 must overflow under 500 concurrent inserts"
+    );
+    assert!(StoreError::Overloaded.is_transient());
+    // Every accepted insert is stored; no refused one is.
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, accepted.len() as u64);
+    for hash in accepted.iter().take(20) {
+        assert!(store.get(hash).await.expect("get").is_some());
+    }
+}
+
+pub(crate) async fn reopen_keeps_everything(factory: &impl StoreFactory) {
+    let mut instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let body = body_of("r1");
+    store
+        .insert(delivery("r1", "message.sent", &body))
+        .await
+        .expect("insert");
+    store
+        .insert(delivery("r1", "message.sent", &body))
+        .await
+        .expect("duplicate");
+    let now = SystemTime::now();
+    let claimed = store
+        .claim("default", lease("w", 60), 1, now)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let record = AttemptRecord::new(now, Duration::from_millis(5), AttemptOutcome::Failure)
+        .http_status(500)
+        .error("boom");
+    assert_eq!(
+        store
+            .finish(
+                &claimed[0].lease,
+                Finish::RetryAt(now + Duration::from_secs(1)),
+                record
+            )
+            .await,
+        Ok(true)
+    );
+    drop(store);
+    instance.reopen().await;
+    let store = instance.store();
+    let detail = store.get("r1").await.expect("get").expect("still there");
+    assert_eq!(detail.body.as_deref(), Some(body.as_bytes()));
+    assert_eq!(detail.signature.as_deref(), Some("sig-r1"));
+    assert_eq!(detail.summary.duplicates, 1);
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.summary.deliveries[0].attempts, 1);
+    assert_eq!(detail.summary.deliveries[0].status, DeliveryStatus::Pending);
+    // Still deduplicated after reopening.
+    assert_eq!(
+        store.insert(delivery("r1", "message.sent", &body)).await,
+        Ok(Inserted::Duplicate)
+    );
+}
+
+pub(crate) async fn claim_takes_due_deliveries_under_a_lease(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    for (i, hash) in ["a", "b", "c"].iter().enumerate() {
+        let d = delivery(hash, "message.sent", &body_of(hash))
+            .received_at(t - Duration::from_secs(10 - i as u64));
+        store.insert(d).await.expect("insert");
+    }
+    // Oldest due first, each with its own token; nothing is handed out twice.
+    let first = store
+        .claim("default", lease("w1", 30), 2, t)
+        .await
+        .expect("claim");
+    let hashes: Vec<&str> = first.iter().map(|c| c.event_hash.as_str()).collect();
+    assert_eq!(hashes, ["a", "b"]);
+    assert_ne!(first[0].lease.token, first[1].lease.token);
+    assert_eq!(first[0].attempt, 1);
+    assert_eq!(first[0].body.as_ref(), body_of("a").as_bytes());
+    assert_eq!(first[0].signature.as_deref(), Some("sig-a"));
+    assert_eq!(first[0].content_type.as_deref(), Some("application/json"));
+    assert_eq!(first[0].lease.owner, "w1");
+    assert!(first[0].lease.until >= t + Duration::from_secs(29));
+    let second = store
+        .claim("default", lease("w2", 30), 5, t)
+        .await
+        .expect("claim");
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].event_hash, "c");
+    assert!(store
+        .claim("default", lease("w3", 30), 5, t)
+        .await
+        .expect("claim")
+        .is_empty());
+    // Another destination has nothing.
+    assert!(store
+        .claim("elsewhere", lease("w3", 30), 5, t)
+        .await
+        .expect("claim")
+        .is_empty());
+    assert_eq!(status_of(&*store, "a").await, DeliveryStatus::InProgress);
+    // Debug never shows the token or the signature.
+    let shown = format!("{:?}", first[0]);
+    assert!(
+        !shown.contains(&first[0].lease.token) && !shown.contains("sig-a"),
+        "{shown}"
+    );
+    // A released delivery is due at once, with no attempt counted.
+    assert_eq!(store.release(&first[0].lease).await, Ok(true));
+    let again = store
+        .claim("default", lease("w4", 30), 5, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].event_hash.as_str(), again[0].attempt), ("a", 1));
+}
+
+pub(crate) async fn stale_token_cannot_finish_extend_or_release(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("s1", "message.sent", &body_of("s1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let old = store
+        .claim("default", lease("old", 1), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    // The lease lapses; another worker takes over.
+    let later = t + Duration::from_secs(5);
+    let new = store
+        .claim("default", lease("new", 30), 1, later)
+        .await
+        .expect("claim")
+        .remove(0);
+    let record = || AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Success);
+    assert_eq!(
+        store.finish(&old.lease, Finish::Delivered, record()).await,
+        Ok(false)
+    );
+    assert_eq!(
+        store
+            .extend_lease(&old.lease, later + Duration::from_secs(60))
+            .await,
+        Ok(false)
+    );
+    assert_eq!(store.release(&old.lease).await, Ok(false));
+    assert_eq!(status_of(&*store, "s1").await, DeliveryStatus::InProgress);
+    assert_eq!(
+        store
+            .extend_lease(&new.lease, later + Duration::from_secs(60))
+            .await,
+        Ok(true)
+    );
+    assert_eq!(
+        store.finish(&new.lease, Finish::Delivered, record()).await,
+        Ok(true)
+    );
+    assert_eq!(status_of(&*store, "s1").await, DeliveryStatus::Delivered);
+    // Finishing twice is refused too.
+    assert_eq!(
+        store.finish(&new.lease, Finish::Delivered, record()).await,
+        Ok(false)
+    );
+    let detail = store.get("s1").await.expect("get").expect("stored");
+    let outcomes: Vec<AttemptOutcome> = detail.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::LeaseExpired, AttemptOutcome::Success]
+    );
+}
+
+pub(crate) async fn expired_lease_is_reclaimed_and_counted(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("e1", "message.sent", &body_of("e1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let first = store
+        .claim("default", lease("dies", 10), 1, t)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    // Not before the lease lapses...
+    let early = t + Duration::from_secs(9);
+    assert!(store
+        .claim("default", lease("b", 10), 1, early)
+        .await
+        .expect("claim")
+        .is_empty());
+    // ...then by anyone, as the next attempt.
+    let late = t + Duration::from_secs(11);
+    let again = store
+        .claim("default", lease("b", 10), 1, late)
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempt, 2);
+    // A heartbeat keeps a lease alive past its first expiry.
+    assert_eq!(
+        store
+            .extend_lease(&again[0].lease, late + Duration::from_secs(100))
+            .await,
+        Ok(true)
+    );
+    let much_later = late + Duration::from_secs(50);
+    assert!(store
+        .claim("default", lease("c", 10), 1, much_later)
+        .await
+        .expect("claim")
+        .is_empty());
+    let detail = store.get("e1").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].outcome, AttemptOutcome::LeaseExpired);
+    assert!(detail.attempts[0]
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("dies"));
+}
+
+pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("d1", "message.sent", &body_of("d1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let failure = || {
+        AttemptRecord::new(t, Duration::from_millis(3), AttemptOutcome::Failure).error("HTTP 500")
+    };
+    let c = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    let retry_at = t + Duration::from_secs(60);
+    assert_eq!(
+        store
+            .finish(&c.lease, Finish::RetryAt(retry_at), failure())
+            .await,
+        Ok(true)
+    );
+    let detail = store.get("d1").await.expect("get").expect("stored");
+    let state = &detail.summary.deliveries[0];
+    assert_eq!((state.status, state.attempts), (DeliveryStatus::Pending, 1));
+    assert_eq!(state.last_error.as_deref(), Some("HTTP 500"));
+    let next = state.next_attempt_at.expect("next attempt time");
+    assert!(
+        next >= retry_at - Duration::from_millis(1) && next <= retry_at + Duration::from_millis(1)
+    );
+    // Not due before the retry time.
+    assert!(store
+        .claim("default", lease("w", 30), 1, t + Duration::from_secs(59))
+        .await
+        .expect("claim")
+        .is_empty());
+    let c = store
+        .claim("default", lease("w", 30), 1, retry_at)
+        .await
+        .expect("claim")
+        .remove(0);
+    assert_eq!(c.attempt, 2);
+    assert_eq!(
+        store.finish(&c.lease, Finish::Dead, failure()).await,
+        Ok(true)
+    );
+    assert_eq!(status_of(&*store, "d1").await, DeliveryStatus::Dead);
+    let far = t + Duration::from_secs(86_400 * 365);
+    assert!(store
+        .claim("default", lease("w", 30), 1, far)
+        .await
+        .expect("claim")
+        .is_empty());
+}
+
+pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("a1", "message.sent", &body_of("a1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let c = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    // Two-byte characters, so that 512 bytes falls inside one.
+    let long = "é".repeat(2000) + "x";
+    let record = AttemptRecord::new(t, Duration::from_millis(1234), AttemptOutcome::Failure)
+        .http_status(503)
+        .error(long);
+    assert_eq!(
+        store.finish(&c.lease, Finish::RetryAt(t), record).await,
+        Ok(true)
+    );
+    let c = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    let ok = AttemptRecord::new(
+        t + Duration::from_secs(1),
+        Duration::from_millis(7),
+        AttemptOutcome::Success,
+    )
+    .http_status(204);
+    assert_eq!(
+        store.finish(&c.lease, Finish::Delivered, ok).await,
+        Ok(true)
+    );
+    let detail = store.get("a1").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 2);
+    let failed = &detail.attempts[0];
+    assert_eq!(failed.outcome, AttemptOutcome::Failure);
+    assert_eq!(failed.http_status, Some(503));
+    assert_eq!(failed.duration, Duration::from_millis(1234));
+    let error = failed.error.as_deref().expect("error kept");
+    assert!(
+        error.len() <= ERROR_EXCERPT_LIMIT && error.len() >= ERROR_EXCERPT_LIMIT - 1,
+        "{}",
+        error.len()
+    );
+    assert!(error.chars().all(|c| c == 'é'));
+    let succeeded = &detail.attempts[1];
+    assert_eq!(
+        (
+            succeeded.outcome,
+            succeeded.http_status,
+            succeeded.error.as_deref()
+        ),
+        (AttemptOutcome::Success, Some(204), None)
+    );
+    assert_eq!(
+        detail.summary.deliveries[0].status,
+        DeliveryStatus::Delivered
+    );
+    assert!(detail.summary.deliveries[0].delivered_at.is_some());
+}
+
+/// Stores `n` events `l0..l{n-1}`, received one second apart (the last newest), alternating
+/// `message.sent` and `message.incoming`.
+async fn fill(store: &dyn Store, n: usize, t: SystemTime) {
+    for i in 0..n {
+        let hash = format!("l{i}");
+        let event_type = if i % 2 == 0 {
+            "message.sent"
+        } else {
+            "message.incoming"
+        };
+        let body = format!(
+            r#"{{"eventType":"{event_type}","eventHash":"{hash}","data":{{"Message":"note {i} marker{}"}}}}"#,
+            i % 3
+        );
+        let d =
+            delivery(&hash, event_type, &body).received_at(t - Duration::from_secs((n - i) as u64));
+        store.insert(d).await.expect("insert");
+    }
+}
+
+fn hashes(page: &ccai::inbox::Page) -> Vec<String> {
+    page.events.iter().map(|e| e.event_hash.clone()).collect()
+}
+
+pub(crate) async fn list_filters(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    fill(&*store, 6, t).await;
+    let all = store
+        .list(ListRequest::new(ListFilter::new(), 100))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&all), ["l5", "l4", "l3", "l2", "l1", "l0"]);
+    assert_eq!(all.next, None);
+    let newest = store.get("l5").await.expect("get").expect("stored");
+    let newest_len = newest.body.as_ref().map(|b| b.len());
+    assert_eq!(all.events[0].body_len, newest_len);
+    assert!(newest_len > Some(60));
+    let incoming = store
+        .list(ListRequest::new(
+            ListFilter::new().event_type("message.incoming"),
+            100,
+        ))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&incoming), ["l5", "l3", "l1"]);
+    // l4 and l5 were received in the last 2.5 seconds.
+    let recent = store
+        .list(ListRequest::new(
+            ListFilter::new().since(t - Duration::from_millis(2500)),
+            100,
+        ))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&recent), ["l5", "l4"]);
+    let window = store
+        .list(ListRequest::new(
+            ListFilter::new()
+                .since(t - Duration::from_secs(5))
+                .until(t - Duration::from_secs(2)),
+            100,
+        ))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&window), ["l3", "l2", "l1"]);
+    let text = store
+        .list(ListRequest::new(ListFilter::new().text("marker1"), 100))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&text), ["l4", "l1"]);
+    // Status: deliver l2.
+    let c = store
+        .claim("default", lease("w", 30), 6, t)
+        .await
+        .expect("claim");
+    for claimed in &c {
+        let finish = if claimed.event_hash == "l2" {
+            Finish::Delivered
+        } else {
+            Finish::RetryAt(t)
+        };
+        let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+        store
+            .finish(&claimed.lease, finish, record)
+            .await
+            .expect("finish");
+    }
+    let delivered = store
+        .list(ListRequest::new(
+            ListFilter::new().status(DeliveryStatus::Delivered),
+            100,
+        ))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&delivered), ["l2"]);
+    let combined = store
+        .list(ListRequest::new(
+            ListFilter::new()
+                .status(DeliveryStatus::Pending)
+                .event_type("message.sent")
+                .text("marker"),
+            100,
+        ))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&combined), ["l4", "l0"]);
+}
+
+pub(crate) async fn pagination_is_stable_while_events_arrive(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    fill(&*store, 7, t).await;
+    let filter = ListFilter::new();
+    let first = store
+        .list(ListRequest::new(filter.clone(), 3))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&first), ["l6", "l5", "l4"]);
+    let cursor = first.next.expect("more pages");
+    assert_eq!(ccai::inbox::Cursor::decode(&cursor.encode()), Some(cursor));
+    // New events arrive between pages: they do not shift the pages after the first.
+    for i in 0..3 {
+        let hash = format!("new{i}");
+        store
+            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+            .await
+            .expect("insert");
+    }
+    let second = store
+        .list(ListRequest::new(filter.clone(), 3).after(Some(cursor)))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&second), ["l3", "l2", "l1"]);
+    let third = store
+        .list(ListRequest::new(filter.clone(), 3).after(second.next))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&third), ["l0"]);
+    assert_eq!(third.next, None);
+    let fresh = store.list(ListRequest::new(filter, 3)).await.expect("list");
+    assert_eq!(hashes(&fresh), ["new2", "new1", "new0"]);
+}
+
+pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    fill(&*store, 4, t).await;
+    let claimed = store
+        .claim("default", lease("w", 30), 4, t)
+        .await
+        .expect("claim");
+    for c in &claimed {
+        let record =
+            AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success).http_status(200);
+        store
+            .finish(&c.lease, Finish::Delivered, record)
+            .await
+            .expect("finish");
+    }
+    assert_eq!(
+        store.replay(ReplayTarget::Filter(ListFilter::new())).await,
+        Err(StoreError::InvalidRequest(
+            "a bulk replay needs a non-empty filter (status, type, time range or text)".into()
+        ))
+    );
+    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(1));
+    let detail = store.get("l1").await.expect("get").expect("stored");
+    let state = &detail.summary.deliveries[0];
+    assert_eq!(state.status, DeliveryStatus::Pending);
+    assert_eq!(state.attempts, 1, "history is kept");
+    assert_eq!(detail.attempts.len(), 1);
+    assert!(state.next_attempt_at.expect("due") <= SystemTime::now());
+    // Due now: claimable.
+    let again = store
+        .claim("default", lease("w", 30), 4, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].event_hash.as_str(), again[0].attempt), ("l1", 2));
+    // In progress: not replayed.
+    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(0));
+    // By filter: the delivered message.sent events (l0, l2).
+    let filter = ListFilter::new()
+        .event_type("message.sent")
+        .status(DeliveryStatus::Delivered);
+    assert_eq!(store.replay(ReplayTarget::Filter(filter)).await, Ok(2));
+    assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Pending);
+    assert_eq!(status_of(&*store, "l3").await, DeliveryStatus::Delivered);
+    assert_eq!(
+        store.replay(ReplayTarget::Hash("unknown".into())).await,
+        Ok(0)
+    );
+}
+
+pub(crate) async fn requeue_dead_starts_the_schedule_over(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    fill(&*store, 3, t).await;
+    let claimed = store
+        .claim("default", lease("w", 30), 3, t)
+        .await
+        .expect("claim");
+    for c in &claimed {
+        let finish = if c.event_hash == "l2" {
+            Finish::Delivered
+        } else {
+            Finish::Dead
+        };
+        let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("gone");
+        store
+            .finish(&c.lease, finish, record)
+            .await
+            .expect("finish");
+    }
+    assert_eq!(
+        store
+            .requeue_dead(ListFilter::new().event_type("message.incoming"))
+            .await,
+        Ok(1)
+    );
+    let detail = store.get("l1").await.expect("get").expect("stored");
+    assert_eq!(detail.summary.deliveries[0].status, DeliveryStatus::Pending);
+    assert_eq!(detail.summary.deliveries[0].attempts, 0);
+    assert_eq!(detail.attempts.len(), 1, "history is kept");
+    assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Dead);
+    assert_eq!(store.requeue_dead(ListFilter::new()).await, Ok(1));
+    assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Pending);
+    assert_eq!(status_of(&*store, "l2").await, DeliveryStatus::Delivered);
+    let again = store
+        .claim("default", lease("w", 30), 3, SystemTime::now())
+        .await
+        .expect("claim");
+    assert!(again.iter().all(|c| c.attempt == 1));
+    assert_eq!(again.len(), 2);
+}
+
+pub(crate) async fn purge_nulls_bodies_then_deletes_rows(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let aged = |hash: &str, days: u32| {
+        delivery(hash, "message.sent", &body_of(hash)).received_at(now - day * days)
+    };
+    for (hash, days) in [
+        ("old-done", 100),
+        ("mid-done", 40),
+        ("new-done", 1),
+        ("old-pending", 100),
+    ] {
+        store.insert(aged(hash, days)).await.expect("insert");
+    }
+    let claimed = store
+        .claim("default", lease("w", 30), 10, now)
+        .await
+        .expect("claim");
+    for c in claimed {
+        let finish = if c.event_hash == "old-pending" {
+            Finish::RetryAt(now + day)
+        } else {
+            Finish::Delivered
+        };
+        let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Success);
+        store
+            .finish(&c.lease, finish, record)
+            .await
+            .expect("finish");
+    }
+    // Bodies only (rows kept 1000 days): old finished bodies go, the pending one stays.
+    let report = store
+        .purge(Retention::new(30 * day, 1000 * day), now)
+        .await
+        .expect("purge");
+    assert_eq!((report.bodies_purged, report.events_deleted), (2, 0));
+    let mid = store.get("mid-done").await.expect("get").expect("row kept");
+    assert_eq!(mid.body, None);
+    assert_eq!(mid.summary.body_len, None);
+    assert!(store
+        .get("new-done")
+        .await
+        .expect("get")
+        .expect("kept")
+        .body
+        .is_some());
+    assert!(store
+        .get("old-pending")
+        .await
+        .expect("get")
+        .expect("kept")
+        .body
+        .is_some());
+    // A late retry of a purged event is still a duplicate while its row lives.
+    assert_eq!(
+        store.insert(aged("mid-done", 40)).await,
+        Ok(Inserted::Duplicate)
+    );
+    // The text filter never matches a purged body.
+    let found = store
+        .list(ListRequest::new(ListFilter::new().text("mid-done"), 10))
+        .await
+        .expect("list");
+    assert!(found.events.is_empty());
+    // Defaults: bodies 30 days, rows 90 days.
+    let report = store.purge(Retention::default(), now).await.expect("purge");
+    assert_eq!((report.bodies_purged, report.events_deleted), (0, 1));
+    assert!(store.get("old-done").await.expect("get").is_none());
+    assert!(
+        store.get("old-pending").await.expect("get").is_some(),
+        "pending work is never purged"
+    );
+    assert!(store.get("mid-done").await.expect("get").is_some());
+    // Once the row is gone, the hash is new again.
+    assert_eq!(store.insert(aged("old-done", 100)).await, Ok(Inserted::New));
+}
+
+pub(crate) async fn stats_count_statuses_and_age(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let empty = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(empty.events, 0);
+    assert_eq!(empty.oldest_pending_age, None);
+    assert_eq!(empty.count(DeliveryStatus::Pending), 0);
+    let t = SystemTime::now();
+    fill(&*store, 4, t).await; // received 4, 3, 2, 1 seconds before t
+    store
+        .insert(delivery("l0", "message.sent", "different"))
+        .await
+        .expect("conflict");
+    let claimed = store
+        .claim("default", lease("w", 30), 2, t)
+        .await
+        .expect("claim");
+    let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+    store
+        .finish(&claimed[0].lease, Finish::Delivered, record.clone())
+        .await
+        .expect("finish");
+    store
+        .finish(&claimed[1].lease, Finish::Dead, record)
+        .await
+        .expect("finish");
+    let one_in_progress = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim");
+    assert_eq!(one_in_progress.len(), 1);
+    let stats = store
+        .stats(t + Duration::from_secs(10))
+        .await
+        .expect("stats");
+    assert_eq!(stats.events, 4);
+    assert_eq!(stats.conflicts, 1);
+    assert_eq!(stats.duplicates, 0);
+    assert_eq!(
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::InProgress,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead
+        ]
+        .map(|s| stats.count(s)),
+        [1, 1, 1, 1]
+    );
+    // The pending one is l3, received 1 s before t.
+    let age = stats.oldest_pending_age.expect("a pending delivery");
+    assert!(
+        age >= Duration::from_millis(10_900) && age <= Duration::from_millis(11_100),
+        "{age:?}"
+    );
+}
+
+pub(crate) async fn one_delivery_per_destination(factory: &impl StoreFactory) {
+    let instance = factory
+        .create(Config {
+            destinations: vec!["archive".into(), "crm".into()],
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    store
+        .insert(delivery("f1", "message.sent", &body_of("f1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let crm = store
+        .claim("crm", lease("w", 30), 5, t)
+        .await
+        .expect("claim");
+    assert_eq!(crm.len(), 1);
+    assert_eq!(crm[0].destination, "crm");
+    let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+    store
+        .finish(&crm[0].lease, Finish::Delivered, record)
+        .await
+        .expect("finish");
+    let detail = store.get("f1").await.expect("get").expect("stored");
+    let states: Vec<(&str, DeliveryStatus)> = detail
+        .summary
+        .deliveries
+        .iter()
+        .map(|d| (d.destination.as_str(), d.status))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("archive", DeliveryStatus::Pending),
+            ("crm", DeliveryStatus::Delivered)
+        ]
+    );
+    assert_eq!(
+        store
+            .claim("archive", lease("w", 30), 5, t)
+            .await
+            .expect("claim")
+            .len(),
+        1
+    );
+}

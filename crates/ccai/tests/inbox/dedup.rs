@@ -1,0 +1,123 @@
+//! `StoreDeduper`: the `Deduper` protocol on the store's file, durable across reopening.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccai::inbox::{SqliteOptions, SqliteStore};
+use ccai::webhook::{Claim, Deduper};
+
+use crate::support::temp_store;
+
+#[tokio::test]
+async fn claim_complete_release_follow_the_deduper_protocol() {
+    let t = temp_store(SqliteOptions::default());
+    let deduper = t.store.deduper();
+    assert_eq!(deduper.claim("h1").await.ok(), Some(Claim::Acquired));
+    // The callback failed: give it back, the retry acquires it.
+    deduper.release("h1").await.expect("release");
+    assert_eq!(deduper.claim("h1").await.ok(), Some(Claim::Acquired));
+    deduper.complete("h1").await.expect("complete");
+    assert_eq!(
+        deduper.claim("h1").await.ok(),
+        Some(Claim::AlreadyCompleted)
+    );
+    // Releasing a completed event does nothing.
+    deduper.release("h1").await.expect("release");
+    assert_eq!(
+        deduper.claim("h1").await.ok(),
+        Some(Claim::AlreadyCompleted)
+    );
+    // Completing without a claim records it too.
+    deduper.complete("h2").await.expect("complete");
+    assert_eq!(
+        deduper.claim("h2").await.ok(),
+        Some(Claim::AlreadyCompleted)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_act_on_the_outcome_of_the_claim_in_flight() {
+    let t = temp_store(SqliteOptions::default());
+    let deduper: Arc<dyn Deduper> = Arc::new(t.store.deduper());
+    assert_eq!(deduper.claim("w").await.ok(), Some(Claim::Acquired));
+    let waiting = {
+        let deduper = Arc::clone(&deduper);
+        tokio::spawn(async move { deduper.claim("w").await.ok() })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a repeat must wait while the event is in flight"
+    );
+    deduper.release("w").await.expect("release");
+    assert_eq!(waiting.await.expect("task"), Some(Claim::Acquired));
+    let waiting = {
+        let deduper = Arc::clone(&deduper);
+        tokio::spawn(async move { deduper.claim("w").await.ok() })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(!waiting.is_finished());
+    deduper.complete("w").await.expect("complete");
+    assert_eq!(waiting.await.expect("task"), Some(Claim::AlreadyCompleted));
+}
+
+#[tokio::test]
+async fn completed_events_survive_reopening() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("dedup.db");
+    {
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+        let deduper = store.deduper();
+        assert_eq!(deduper.claim("kept").await.ok(), Some(Claim::Acquired));
+        deduper.complete("kept").await.expect("complete");
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
+    let deduper = store.deduper();
+    assert_eq!(
+        deduper.claim("kept").await.ok(),
+        Some(Claim::AlreadyCompleted)
+    );
+    assert_eq!(deduper.claim("other").await.ok(), Some(Claim::Acquired));
+}
+
+/// A process that died while processing blocks the event only until its lease lapses.
+#[tokio::test]
+async fn a_claim_of_a_dead_process_lapses_with_its_lease() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lease.db");
+    {
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+        let deduper = store.deduper().lease(Duration::from_millis(300));
+        assert_eq!(deduper.claim("orphan").await.ok(), Some(Claim::Acquired));
+        // Dropped without completing or releasing: the process "died".
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
+    let deduper = store.deduper().poll_interval(Duration::from_millis(20));
+    let claimed = tokio::time::timeout(Duration::from_secs(10), deduper.claim("orphan"))
+        .await
+        .expect("the lease must lapse");
+    assert_eq!(claimed.ok(), Some(Claim::Acquired));
+}
+
+/// Two dedupers on one file (as two processes would have) see each other's completions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupers_sharing_a_file_coordinate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("shared.db");
+    let a = SqliteStore::open(&path, SqliteOptions::default()).expect("open a");
+    let b = SqliteStore::open(&path, SqliteOptions::default()).expect("open b");
+    let (da, db) = (
+        a.deduper(),
+        b.deduper().poll_interval(Duration::from_millis(20)),
+    );
+    assert_eq!(da.claim("x").await.ok(), Some(Claim::Acquired));
+    let waiting = tokio::spawn(async move { db.claim("x").await.ok() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiting.is_finished());
+    da.complete("x").await.expect("complete");
+    let outcome = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("woken by polling")
+        .expect("task");
+    assert_eq!(outcome, Some(Claim::AlreadyCompleted));
+}

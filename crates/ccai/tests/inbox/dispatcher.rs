@@ -1,0 +1,382 @@
+//! The dispatcher against real stores and a real axum target on 127.0.0.1.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, CallbackConsumer, DeliveryStatus, Dispatcher, EventDetail, HttpForward,
+    InboxEvent, NewDelivery, RetrySchedule, SqliteOptions, Store,
+};
+
+use crate::support::{start_target, start_target_on, temp_store, wait_for, Answer};
+
+const PATIENCE: Duration = Duration::from_secs(15);
+
+fn fast_schedule(delays: &str) -> RetrySchedule {
+    delays
+        .parse::<RetrySchedule>()
+        .expect("schedule")
+        .jitter(0.0)
+}
+
+fn event(hash: &str) -> NewDelivery {
+    // Unusual spacing and key order: the bytes must arrive as they are.
+    let body = format!("{{ \"eventHash\" : \"{hash}\",\n  \"eventType\":\"message.sent\", \"data\":{{\"To\":\"+1415\"}} }}");
+    NewDelivery::new("1231", hash, "message.sent", body.into_bytes())
+        .signature("c2lnLXZhbHVlLWZvci10ZXN0cy1vbmx5LWJhc2U2NA==")
+        .content_type("application/json; charset=utf-8")
+}
+
+async fn detail(store: &dyn Store, hash: &str) -> EventDetail {
+    store.get(hash).await.expect("get").expect("stored")
+}
+
+async fn wait_status(store: &Arc<dyn Store>, hash: &str, status: DeliveryStatus) -> EventDetail {
+    wait_for(&format!("{hash} to be {status}"), PATIENCE, || async {
+        let d = detail(&**store, hash).await;
+        (d.summary.deliveries[0].status == status).then_some(d)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwards_exact_bytes_signature_and_content_type() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(200)]).await;
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&target.url()).expect("url"),
+    )
+    .poll_interval(Duration::from_secs(3600))
+    .start();
+    let sent = event("fwd1");
+    store.insert(sent.clone()).await.expect("insert");
+    // The poll interval is an hour: only the wake-up can make this quick.
+    dispatcher.wake();
+    let delivered = wait_status(&store, "fwd1", DeliveryStatus::Delivered).await;
+    let received = target.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, sent.body);
+    assert_eq!(
+        received[0]
+            .headers
+            .get("x-ccai-signature")
+            .and_then(|v| v.to_str().ok()),
+        sent.signature.as_deref()
+    );
+    assert_eq!(
+        received[0]
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(delivered.attempts.len(), 1);
+    assert_eq!(delivered.attempts[0].outcome, AttemptOutcome::Success);
+    assert_eq!(delivered.attempts[0].http_status, Some(200));
+    let report = dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.released, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_is_down_then_up_gets_the_event() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    // Find a free port, then leave it closed: the target is down.
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
+        probe.local_addr().expect("addr")
+    };
+    let forward = HttpForward::new(&format!("http://{addr}/hook")).expect("url");
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), forward)
+        .retry_schedule(fast_schedule(&["50ms"; 40].join(",")))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("down1")).await.expect("insert");
+    wait_for("two failed attempts", PATIENCE, || async {
+        (detail(&*store, "down1").await.attempts.len() >= 2).then_some(())
+    })
+    .await;
+    let target = start_target_on(addr, vec![Answer::status(204)]).await;
+    let delivered = wait_status(&store, "down1", DeliveryStatus::Delivered).await;
+    let attempts = &delivered.attempts;
+    let last = attempts.last().expect("attempts");
+    assert_eq!(
+        (last.outcome, last.http_status),
+        (AttemptOutcome::Success, Some(204))
+    );
+    for failed in &attempts[..attempts.len() - 1] {
+        assert_eq!(failed.outcome, AttemptOutcome::Failure);
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("connection failed"),
+            "{failed:?}"
+        );
+    }
+    assert_eq!(target.received().len(), 1);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_of_a_503_is_honoured() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let busy = Answer {
+        status: 503,
+        retry_after: Some("1"),
+    };
+    let target = start_target(vec![busy, Answer::status(200)]).await;
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&target.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule("50ms,50ms"))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    store.insert(event("ra1")).await.expect("insert");
+    let delivered = wait_status(&store, "ra1", DeliveryStatus::Delivered).await;
+    let received = target.received();
+    assert_eq!(received.len(), 2);
+    let gap = received[1].at.duration_since(received[0].at);
+    assert!(
+        gap >= Duration::from_millis(950),
+        "waited only {gap:?} despite Retry-After: 1"
+    );
+    assert_eq!(delivered.attempts[0].http_status, Some(503));
+    assert!(delivered.attempts[0]
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("503"));
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_after_the_last_attempt_of_the_schedule() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(500)]).await;
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&target.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule("50ms,50ms"))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    store.insert(event("dead1")).await.expect("insert");
+    let dead = wait_status(&store, "dead1", DeliveryStatus::Dead).await;
+    assert_eq!(dead.attempts.len(), 3);
+    assert!(dead
+        .attempts
+        .iter()
+        .all(|a| a.http_status == Some(500) && a.outcome == AttemptOutcome::Failure));
+    assert!(dead.attempts[0]
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("target says hello"));
+    // Dead means no more attempts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(target.received().len(), 3);
+    // 410 Gone is dead at once.
+    let gone = start_target(vec![Answer::status(410)]).await;
+    let t2 = temp_store(SqliteOptions::default());
+    let store2: Arc<dyn Store> = Arc::new(t2.store.clone());
+    let d2 = Dispatcher::builder(
+        Arc::clone(&store2),
+        HttpForward::new(&gone.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule("50ms,50ms"))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    store2.insert(event("gone1")).await.expect("insert");
+    let dead = wait_status(&store2, "gone1", DeliveryStatus::Dead).await;
+    assert_eq!(dead.attempts.len(), 1);
+    d2.shutdown(Duration::from_secs(5)).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A consumer that hangs loses its lease; the event is delivered again, and the stale attempt's
+/// late result is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_consumer_loses_its_lease_and_the_event_is_redelivered() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stale_returned = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let (calls, stale_returned) = (Arc::clone(&calls), Arc::clone(&stale_returned));
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            let stale_returned = Arc::clone(&stale_returned);
+            async move {
+                if call == 0 {
+                    // Hangs well past its lease, then claims success.
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    stale_returned.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .lease(Duration::from_millis(200))
+        .heartbeat(false)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("hung1")).await.expect("insert");
+    let delivered = wait_status(&store, "hung1", DeliveryStatus::Delivered).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    wait_for("the stale attempt to return", PATIENCE, || async {
+        (stale_returned.load(Ordering::SeqCst) == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let after = detail(&*store, "hung1").await;
+    let outcomes: Vec<AttemptOutcome> = after.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::LeaseExpired, AttemptOutcome::Success]
+    );
+    assert_eq!(
+        after.summary.deliveries[0].delivered_at,
+        delivered.summary.deliveries[0].delivered_at
+    );
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// With heartbeats, a slow consumer keeps its lease and is not redelivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_slow_attempt_leased() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let calls = Arc::clone(&calls);
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .lease(Duration::from_millis(300))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("slow1")).await.expect("insert");
+    let delivered = wait_status(&store, "slow1", DeliveryStatus::Delivered).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(delivered.attempts.len(), 1);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_waits_then_releases_unfinished_work() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let started = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let started = Arc::clone(&started);
+        CallbackConsumer::new(move |event: InboxEvent| {
+            started.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if event.event_hash == "stuck" {
+                    std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .lease(Duration::from_secs(60))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("stuck")).await.expect("insert");
+    store.insert(event("quick")).await.expect("insert");
+    wait_for("both attempts to start", PATIENCE, || async {
+        (started.load(Ordering::SeqCst) == 2).then_some(())
+    })
+    .await;
+    let report = dispatcher.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((report.finished, report.released), (1, 1), "{report:?}");
+    assert_eq!(
+        detail(&*store, "quick").await.summary.deliveries[0].status,
+        DeliveryStatus::Delivered
+    );
+    let stuck = detail(&*store, "stuck").await;
+    let state = &stuck.summary.deliveries[0];
+    assert_eq!((state.status, state.attempts), (DeliveryStatus::Pending, 0));
+    assert!(stuck.attempts.is_empty(), "a release is not an attempt");
+    // Due at once on the next start (the old lease was a minute long).
+    let delivered_to = Arc::new(Mutex::new(Vec::new()));
+    let consumer = {
+        let delivered_to = Arc::clone(&delivered_to);
+        CallbackConsumer::new(move |event: InboxEvent| {
+            delivered_to
+                .lock()
+                .expect("lock")
+                .push((event.event_hash.clone(), event.attempt));
+            async { Ok::<(), std::io::Error>(()) }
+        })
+    };
+    let next = Dispatcher::builder(Arc::clone(&store), consumer)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    wait_status(&store, "stuck", DeliveryStatus::Delivered).await;
+    assert_eq!(
+        *delivered_to.lock().expect("lock"),
+        [("stuck".to_owned(), 1)]
+    );
+    next.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_consumer_gets_the_event_and_its_attempt_number() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let consumer = {
+        let seen = Arc::clone(&seen);
+        CallbackConsumer::new(move |event: InboxEvent| {
+            seen.lock().expect("lock").push(event.clone());
+            async move {
+                if event.attempt == 1 {
+                    return Err(std::io::Error::other("first attempt fails"));
+                }
+                Ok(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .retry_schedule(fast_schedule("50ms"))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    let sent = event("cb1").received_at(SystemTime::now() - Duration::from_secs(1));
+    store.insert(sent.clone()).await.expect("insert");
+    let delivered = wait_status(&store, "cb1", DeliveryStatus::Delivered).await;
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!((seen[0].attempt, seen[1].attempt), (1, 2));
+    assert_eq!(seen[1].body, sent.body);
+    assert_eq!(seen[1].signature, sent.signature);
+    assert_eq!(seen[1].event_type, "message.sent");
+    assert_eq!(seen[1].event_hash, "cb1");
+    let shown = format!("{:?}", seen[1]);
+    assert!(
+        !shown.contains("c2lnLXZhbHVl") && !shown.contains("+1415"),
+        "{shown}"
+    );
+    assert_eq!(
+        delivered.attempts[0].error.as_deref(),
+        Some("first attempt fails")
+    );
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}

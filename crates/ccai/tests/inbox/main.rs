@@ -1,0 +1,9 @@
+//! The durable inbox against real SQLite files in temporary directories and real HTTP servers on
+//! 127.0.0.1. The store behaviour is one conformance suite (`conformance.rs`) run through a
+//! factory, so another backend can be run through the same tests.
+
+mod conformance;
+mod dedup;
+mod dispatcher;
+mod sqlite;
+mod support;

@@ -1,0 +1,218 @@
+//! `SqliteStore`: the conformance suite, and what only a file-backed store has (migrations, a
+//! newer schema, another process holding the lock).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    BatchHistogram, Inserted, NewDelivery, SqliteOptions, SqliteStore, Store, StoreError,
+    Synchronous, SCHEMA_VERSION,
+};
+
+use crate::conformance::{Config, StoreFactory, StoreInstance};
+
+pub(crate) struct SqliteFactory;
+
+pub(crate) struct SqliteInstance {
+    store: Option<SqliteStore>,
+    options: SqliteOptions,
+    dir: tempfile::TempDir,
+}
+
+impl SqliteInstance {
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("inbox.db")
+    }
+}
+
+impl StoreInstance for SqliteInstance {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone().expect("open"))
+    }
+
+    fn batch_sizes(&self) -> Option<BatchHistogram> {
+        self.store.as_ref().map(SqliteStore::batch_sizes)
+    }
+
+    async fn reopen(&mut self) {
+        self.store = None;
+        self.store = Some(SqliteStore::open(self.path(), self.options.clone()).expect("reopen"));
+    }
+}
+
+impl StoreFactory for SqliteFactory {
+    type Instance = SqliteInstance;
+
+    async fn create(&self, config: Config) -> SqliteInstance {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = SqliteOptions::default()
+            .queue_capacity(config.queue_capacity)
+            .destinations(config.destinations);
+        let store = SqliteStore::open(dir.path().join("inbox.db"), options.clone()).expect("open");
+        SqliteInstance {
+            store: Some(store),
+            options,
+            dir,
+        }
+    }
+}
+
+crate::store_conformance!(SqliteFactory);
+
+fn user_version(path: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("open raw");
+    conn.query_row("PRAGMA user_version", [], |row| row.get(0))
+        .expect("user_version")
+}
+
+#[tokio::test]
+async fn an_empty_file_is_migrated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").expect("create empty file");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let insert = NewDelivery::new("1231", "h", "message.sent", &b"{}"[..]);
+    assert_eq!(store.insert(insert).await, Ok(Inserted::New));
+    assert_eq!(user_version(&path), SCHEMA_VERSION);
+    // The WAL journal is on.
+    let conn = rusqlite::Connection::open(&path).expect("open raw");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .expect("journal mode");
+    assert_eq!(mode, "wal");
+    drop(store);
+    // Opening again does not migrate twice.
+    let again = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
+    assert!(again.get("h").await.expect("get").is_some());
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_the_file_left_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&path).expect("create");
+        conn.execute_batch(&format!(
+            "CREATE TABLE future (x); INSERT INTO future VALUES (1); PRAGMA user_version = {};",
+            SCHEMA_VERSION + 5
+        ))
+        .expect("write a future store");
+    }
+    let before = std::fs::read(&path).expect("read");
+    let error = SqliteStore::open(&path, SqliteOptions::default()).expect_err("must refuse");
+    assert!(
+        matches!(error, StoreError::NewerSchema { found, known, .. } if found == SCHEMA_VERSION + 5 && known == SCHEMA_VERSION)
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("newer ccai") && message.contains("upgrade ccai or use another --store"),
+        "{message}"
+    );
+    assert!(!error.is_transient());
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "the file must be byte-identical"
+    );
+    assert!(!dir.path().join("newer.db-wal").exists());
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_inbox_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![b'x'; 4096]).expect("write");
+    let error = SqliteStore::open(&garbage, SqliteOptions::default()).expect_err("not SQLite");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    assert_eq!(std::fs::read(&garbage).expect("read"), vec![b'x'; 4096]);
+
+    let foreign = dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .and_then(|c| c.execute_batch("CREATE TABLE users (name TEXT);"))
+        .expect("foreign database");
+    let error = SqliteStore::open(&foreign, SqliteOptions::default()).expect_err("foreign");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("no inbox schema version"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn another_holder_of_the_write_lock_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("locked.db");
+    drop(SqliteStore::open(&path, SqliteOptions::default()).expect("create"));
+    // Another process (here another connection) holds the write lock.
+    let other = rusqlite::Connection::open(&path).expect("open raw");
+    other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let options = SqliteOptions::default().busy_timeout(Duration::from_millis(100));
+    let error = SqliteStore::open(&path, options).expect_err("locked");
+    assert!(matches!(error, StoreError::Locked(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("locked by another process"),
+        "{error}"
+    );
+    assert!(error.is_transient());
+    other.execute_batch("ROLLBACK").expect("unlock");
+    assert!(SqliteStore::open(&path, SqliteOptions::default()).is_ok());
+}
+
+#[tokio::test]
+async fn a_write_blocked_by_another_process_fails_transiently_and_the_store_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("busy.db");
+    let options = SqliteOptions::default().busy_timeout(Duration::from_millis(100));
+    let store = SqliteStore::open(&path, options).expect("open");
+    let other = rusqlite::Connection::open(&path).expect("open raw");
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let blocked = store
+        .insert(NewDelivery::new("1231", "b1", "message.sent", &b"{}"[..]))
+        .await;
+    assert!(matches!(blocked, Err(StoreError::Locked(_))), "{blocked:?}");
+    other.execute_batch("ROLLBACK").expect("release");
+    // Nothing half-written; the retry succeeds.
+    assert!(store.get("b1").await.expect("get").is_none());
+    let retried = store
+        .insert(NewDelivery::new("1231", "b1", "message.sent", &b"{}"[..]))
+        .await;
+    assert_eq!(retried, Ok(Inserted::New));
+}
+
+#[tokio::test]
+async fn normal_synchronous_mode_stores_and_reopens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("normal.db");
+    let options = SqliteOptions::default().synchronous(Synchronous::Normal);
+    let store = SqliteStore::open(&path, options.clone()).expect("open");
+    for i in 0..10 {
+        let d = NewDelivery::new("1231", format!("n{i}"), "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(d).await, Ok(Inserted::New));
+    }
+    drop(store);
+    let store = SqliteStore::open(&path, options).expect("reopen");
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        10
+    );
+}
+
+#[test]
+fn debug_output_redacts_signatures_and_bodies() {
+    let d = NewDelivery::new("1231", "h", "message.sent", &b"secret-payload-text"[..])
+        .signature("c2lnbmF0dXJlLXZhbHVlLWJhc2U2NC1wYWRkZWQ9PQ==");
+    let shown = format!("{d:?}");
+    assert!(!shown.contains("secret-payload-text"), "{shown}");
+    assert!(!shown.contains("c2lnbmF0dXJl"), "{shown}");
+    assert!(shown.contains("REDACTED"), "{shown}");
+}
+
+#[test]
+fn an_empty_destination_list_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::default().destinations(Vec::<String>::new());
+    let error = SqliteStore::open(dir.path().join("x.db"), options).expect_err("refused");
+    assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
+}
