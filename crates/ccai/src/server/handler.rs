@@ -74,6 +74,9 @@ struct Inner {
     allow: &'static str,
     body_limit: usize,
     deduper: Option<Arc<dyn Deduper>>,
+    /// Inbox mode, and the client id deliveries are stored under.
+    #[cfg(feature = "inbox")]
+    store: Option<(super::inbox_mode::StoreSink, String)>,
 }
 
 pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerConfigError> {
@@ -88,7 +91,11 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         methods,
         body_limit,
         deduper,
+        #[cfg(feature = "inbox")]
+        store,
     } = options;
+    #[cfg(feature = "inbox")]
+    let store = store.map(|sink| (sink, client_id.clone()));
     let accept_post = methods.contains(&DeliveryMethod::Post);
     let accept_put = methods.contains(&DeliveryMethod::Put);
     let allow = match (accept_post, accept_put) {
@@ -121,6 +128,8 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
             allow,
             body_limit,
             deduper,
+            #[cfg(feature = "inbox")]
+            store,
         }),
     })
 }
@@ -180,6 +189,9 @@ struct Incoming<B> {
     declared_length: Option<u64>,
     signature: SignatureHeader,
     method: DeliveryMethod,
+    /// The `Content-Type` header, kept only in inbox mode (it is stored and forwarded).
+    #[cfg(feature = "inbox")]
+    content_type: Option<String>,
 }
 
 impl Inner {
@@ -210,6 +222,13 @@ impl Inner {
             body,
             declared_length: declared_length(&parts.headers),
             signature: SignatureHeader::read(&parts.headers),
+            #[cfg(feature = "inbox")]
+            content_type: self
+                .store
+                .as_ref()
+                .and(parts.headers.get(http::header::CONTENT_TYPE))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             method: if parts.method == Method::PUT {
                 DeliveryMethod::Put
             } else {
@@ -228,6 +247,8 @@ impl Inner {
             declared_length,
             signature,
             method,
+            #[cfg(feature = "inbox")]
+            content_type,
         } = incoming;
         let body = read_limited(body, declared_length, self.body_limit).await?;
         let event = match &self.verifier {
@@ -253,6 +274,10 @@ impl Inner {
             signature,
             method,
         };
+        #[cfg(feature = "inbox")]
+        if let Some((sink, client_id)) = &self.store {
+            return Box::pin(sink.store(client_id, delivery, content_type)).await;
+        }
         match &self.deduper {
             None => self.start_callback(delivery)?.await,
             // Boxed: its state (claim, guard, callback) is paid for only when deduplicating.

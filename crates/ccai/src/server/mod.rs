@@ -6,12 +6,15 @@
 //! | An endpoint that verifies, deduplicates and calls you back | [`HandlerOptions`] → [`create_handler`] → [`WebhookHandler`] |
 //! | The exact body and signature in the callback (forwarding, storing) | [`HandlerOptions::for_deliveries`] → [`WebhookDelivery`] |
 //! | Verification inside your own axum route | the [`VerifiedEvent`] extractor |
+//! | Store every verified delivery durably before the 200 (feature `inbox`) | `HandlerOptions::inbox` |
 //! | Why a request was refused, and its status | [`Rejection`] |
 
 mod body;
 mod delivery;
 mod extractor;
 mod handler;
+#[cfg(feature = "inbox")]
+mod inbox_mode;
 mod options;
 mod rejection;
 mod response;

@@ -78,6 +78,9 @@ pub struct HandlerOptions {
     pub(crate) methods: Vec<DeliveryMethod>,
     pub(crate) body_limit: usize,
     pub(crate) deduper: Option<Arc<dyn Deduper>>,
+    /// Inbox mode: store instead of calling back.
+    #[cfg(feature = "inbox")]
+    pub(crate) store: Option<super::inbox_mode::StoreSink>,
 }
 
 impl HandlerOptions {
@@ -138,7 +141,67 @@ impl HandlerOptions {
             methods: vec![DeliveryMethod::Post],
             body_limit: super::DEFAULT_BODY_LIMIT,
             deduper: Some(Arc::new(MemoryDeduper::new())),
+            #[cfg(feature = "inbox")]
+            store: None,
         }
+    }
+
+    /// Inbox mode: each verified delivery is stored durably in `store` (its exact body, signature
+    /// and content type) and answered 200 only once the store has committed it. A store that
+    /// cannot take it is answered 503 with `Retry-After`, so that the sender retries. A repeat is
+    /// answered 200 and counted by the store, which deduplicates durably (no
+    /// [`Deduper`] is used).
+    ///
+    /// Nothing is processed by the handler: run a [`Dispatcher`](crate::inbox::Dispatcher) on the
+    /// same store to hand events on, and wake it from [`on_stored`](Self::on_stored).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use ccai::inbox::{Dispatcher, HttpForward, SqliteOptions, SqliteStore};
+    /// use ccai::server::{create_handler, HandlerOptions};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(SqliteStore::open("inbox.db", SqliteOptions::default())?);
+    /// let dispatcher = Dispatcher::builder(store.clone(), HttpForward::new("http://127.0.0.1:9000/hook")?)
+    ///     .start();
+    /// let waker = dispatcher.waker();
+    /// let handler = create_handler(
+    ///     HandlerOptions::inbox("1231", store)
+    ///         .secret(std::env::var("CCAI_WEBHOOK_SECRET")?)
+    ///         .on_stored(move |_event, _inserted| waker.notify_one()),
+    /// )?;
+    /// let app = axum::Router::new().route_service("/webhook", handler);
+    /// axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub fn inbox(client_id: impl Into<String>, store: Arc<dyn crate::inbox::Store>) -> Self {
+        let mut options = Self::for_deliveries(client_id, |_: WebhookDelivery| async {
+            Ok::<(), std::convert::Infallible>(())
+        });
+        options.deduper = None;
+        options.store = Some(super::inbox_mode::StoreSink {
+            store,
+            on_stored: None,
+        });
+        options
+    }
+
+    /// In inbox mode, calls `hook` after each delivery is stored, with the event and what the
+    /// store made of it (new, duplicate, conflict): to wake a dispatcher, print or count. Runs on
+    /// the request's task before the answer: keep it short. Does nothing outside inbox mode.
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub fn on_stored<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&WebhookEvent, crate::inbox::Inserted) + Send + Sync + 'static,
+    {
+        if let Some(sink) = &mut self.store {
+            sink.on_stored = Some(Arc::new(hook));
+        }
+        self
     }
 
     /// Adds an accepted secret. Call it again for rotation: a delivery signed with any of the

@@ -54,6 +54,11 @@ pub enum Rejection {
     /// The deduplication store failed: 500, so that the sender retries.
     #[error("{0}")]
     Deduplication(DedupError),
+    /// The delivery could not be stored (inbox mode: the store's queue is full, the disk is full,
+    /// the database is down): 503 with `Retry-After`, so that the sender retries later. Nothing
+    /// was acknowledged.
+    #[error("the delivery could not be stored: {0}")]
+    Unavailable(#[source] BoxError),
 }
 
 impl Rejection {
@@ -69,6 +74,7 @@ impl Rejection {
             Self::Callback(_) | Self::CallbackPanicked | Self::Deduplication(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -78,6 +84,9 @@ impl Rejection {
         match self {
             Self::Callback(_) | Self::CallbackPanicked => Cow::Borrowed("event callback failed"),
             Self::Deduplication(_) => Cow::Borrowed("deduplication store unavailable"),
+            Self::Unavailable(_) => {
+                Cow::Borrowed("temporarily unable to store the delivery: retry later")
+            }
             other => Cow::Owned(other.to_string()),
         }
     }

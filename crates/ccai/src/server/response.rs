@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderMap, Response, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
@@ -68,22 +68,35 @@ fn json(status: StatusCode, body: Bytes) -> HandlerResponse {
     response
 }
 
+/// How long a sender is asked to wait after a 503 (seconds): long enough for a full queue to drain
+/// or a database to restart, short enough not to delay deliveries much.
+const RETRY_AFTER_SECS: &str = "5";
+
 /// 200, `{"success":true}`.
 pub(crate) fn success() -> HandlerResponse {
     json(StatusCode::OK, Bytes::from_static(SUCCESS_BODY))
 }
 
-/// The rejection's status, `{"success":false,"error":…}`, and `Allow` for a 405.
+/// The rejection's status, `{"success":false,"error":…}`, `Allow` for a 405 and `Retry-After` for
+/// a 503.
 pub(crate) fn rejection(rejection: &Rejection) -> HandlerResponse {
     // A JSON string of the message (serialising a `str` cannot fail; fall back to no message).
     let message = serde_json::to_string(rejection.public_message().as_ref())
         .unwrap_or_else(|_| String::from("null"));
     let body = format!(r#"{{"success":false,"error":{message}}}"#);
     let mut response = json(rejection.status(), Bytes::from(body));
-    if let Rejection::MethodNotAllowed { allow, .. } = rejection {
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static(allow));
+    match rejection {
+        Rejection::MethodNotAllowed { allow, .. } => {
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        Rejection::Unavailable(_) => {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        _ => {}
     }
     response
 }

@@ -5,5 +5,6 @@
 mod conformance;
 mod dedup;
 mod dispatcher;
+mod receiver;
 mod sqlite;
 mod support;

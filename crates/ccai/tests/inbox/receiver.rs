@@ -1,0 +1,227 @@
+//! The HTTP handler in inbox mode and with the durable deduper, over real HTTP on 127.0.0.1 and a
+//! real SQLite file: stored before the 200, 503 when the store cannot commit, duplicates counted.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ccai::event::WebhookEvent;
+use ccai::inbox::{Inserted, SqliteOptions, SqliteStore, Store};
+use ccai::server::{create_handler, HandlerOptions, WebhookHandler};
+use ccai::signature::SignedDelivery;
+use tokio::net::TcpListener;
+
+const CLIENT_ID: &str = "1231";
+const SECRET: &str = "inbox-receiver-secret";
+
+async fn serve(handler: WebhookHandler) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route_service("/webhook", handler);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn delivery(hash: &str, to: &str) -> SignedDelivery {
+    let mut data = serde_json::Map::new();
+    data.insert("To".into(), to.into());
+    SignedDelivery::builder("message.sent", hash)
+        .data(data)
+        .sign(CLIENT_ID, SECRET)
+}
+
+async fn post(addr: SocketAddr, body: &[u8], signature: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("http://{addr}/webhook"))
+        .header("Content-Type", "application/json; charset=utf-8")
+        .header("X-CCAI-Signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request")
+}
+
+type Seen = Arc<Mutex<Vec<(String, Inserted)>>>;
+
+fn inbox_handler(store: Arc<SqliteStore>) -> (WebhookHandler, Seen) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let handler = create_handler(
+        HandlerOptions::inbox(CLIENT_ID, store)
+            .secret(SECRET)
+            .on_stored(move |event: &WebhookEvent, inserted| {
+                record
+                    .lock()
+                    .expect("lock")
+                    .push((event.event_hash.clone(), inserted));
+            }),
+    )
+    .expect("handler");
+    (handler, seen)
+}
+
+#[tokio::test]
+async fn a_delivery_is_stored_exactly_before_the_200() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let (handler, seen) = inbox_handler(store.clone());
+    let addr = serve(handler).await;
+
+    let sent = delivery("stored-1", "+14155550100");
+    let answer = post(addr, sent.body(), sent.signature()).await;
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.text().await.expect("body"), r#"{"success":true}"#);
+
+    // Already committed when the 200 arrived: the exact bytes, signature and content type.
+    let stored = store.get("stored-1").await.expect("get").expect("stored");
+    assert_eq!(stored.body.as_deref(), Some(sent.body()));
+    assert_eq!(stored.signature.as_deref(), Some(sent.signature()));
+    assert_eq!(
+        stored.content_type.as_deref(),
+        Some("application/json; charset=utf-8")
+    );
+    assert_eq!(stored.summary.client_id, CLIENT_ID);
+    assert_eq!(stored.summary.event_type, "message.sent");
+    assert_eq!(stored.summary.duplicates, 0);
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![("stored-1".to_owned(), Inserted::New)]
+    );
+}
+
+#[tokio::test]
+async fn repeats_are_acknowledged_and_counted_and_conflicts_keep_the_first_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let (handler, seen) = inbox_handler(store.clone());
+    let addr = serve(handler).await;
+
+    let first = delivery("repeat-1", "+14155550100");
+    for _ in 0..3 {
+        assert_eq!(
+            post(addr, first.body(), first.signature()).await.status(),
+            200
+        );
+    }
+    // Same hash, other data: the signature still verifies (it covers the hash only).
+    let other = delivery("repeat-1", "+14155559999");
+    assert_eq!(
+        post(addr, other.body(), other.signature()).await.status(),
+        200
+    );
+
+    let stored = store.get("repeat-1").await.expect("get").expect("stored");
+    assert_eq!(
+        stored.body.as_deref(),
+        Some(first.body()),
+        "the first body is kept"
+    );
+    assert_eq!(stored.summary.duplicates, 2);
+    assert_eq!(stored.summary.conflicts, 1);
+    assert!(stored.last_conflict_sha256.is_some());
+    let outcomes: Vec<Inserted> = seen.lock().expect("lock").iter().map(|(_, i)| *i).collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            Inserted::New,
+            Inserted::Duplicate,
+            Inserted::Duplicate,
+            Inserted::Conflict
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_delivery_is_not_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let (handler, seen) = inbox_handler(store.clone());
+    let addr = serve(handler).await;
+
+    let forged = SignedDelivery::builder("message.sent", "forged-1").sign(CLIENT_ID, "wrong");
+    assert_eq!(
+        post(addr, forged.body(), forged.signature()).await.status(),
+        401
+    );
+    assert!(store.get("forged-1").await.expect("get").is_none());
+    assert!(seen.lock().expect("lock").is_empty());
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_commit_answers_503_and_the_retry_is_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let store = Arc::new(
+        SqliteStore::open(
+            &path,
+            SqliteOptions::new().busy_timeout(Duration::from_millis(100)),
+        )
+        .expect("open"),
+    );
+    let (handler, seen) = inbox_handler(store.clone());
+    let addr = serve(handler).await;
+
+    // Another process holds the write lock (a real SQLite lock on the same file).
+    let blocker = rusqlite::Connection::open(&path).expect("second connection");
+    blocker
+        .execute_batch("BEGIN EXCLUSIVE")
+        .expect("take the write lock");
+
+    let sent = delivery("blocked-1", "+14155550100");
+    let answer = post(addr, sent.body(), sent.signature()).await;
+    assert_eq!(answer.status(), 503);
+    assert_eq!(
+        answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    let text = answer.text().await.expect("body");
+    assert!(text.contains("retry later"), "{text}");
+    assert!(seen.lock().expect("lock").is_empty());
+
+    blocker.execute_batch("ROLLBACK").expect("release the lock");
+    let retry = post(addr, sent.body(), sent.signature()).await;
+    assert_eq!(retry.status(), 200);
+    let stored = store.get("blocked-1").await.expect("get").expect("stored");
+    assert_eq!(stored.body.as_deref(), Some(sent.body()));
+}
+
+#[tokio::test]
+async fn the_durable_deduper_keeps_a_processed_event_processed_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let sent = delivery("dedup-1", "+14155550100");
+
+    for _restart in 0..2 {
+        let store = SqliteStore::open(&path, SqliteOptions::new()).expect("open");
+        let counter = calls.clone();
+        let handler = create_handler(
+            HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), std::io::Error>(()) }
+            })
+            .secret(SECRET)
+            .deduper(store.deduper()),
+        )
+        .expect("handler");
+        let addr = serve(handler).await;
+        for _ in 0..3 {
+            assert_eq!(
+                post(addr, sent.body(), sent.signature()).await.status(),
+                200
+            );
+        }
+    }
+    // Six deliveries over two handlers on the same file: processed once.
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
