@@ -1,0 +1,267 @@
+//! Ingest and forward load benchmark of `ccai listen`, the real binary, over HTTP on 127.0.0.1.
+//!
+//! ```sh
+//! cargo bench -p ccai-cli --bench ingest
+//! ```
+//!
+//! Starts one `ccai listen` process per target, side by side: `--no-store` (in memory, the
+//! baseline), `--store` with `synchronous=FULL` (the default) and with `--sync normal`. Each round
+//! sends `REQUESTS` unique signed deliveries (a new `eventHash` per request: a fixed body would
+//! only measure the duplicate path) to each target over `CONNECTIONS` keep-alive connections, the
+//! targets' order rotating every round so that the machine's noise spreads over all of them.
+//! Reports requests/s, p50 and p99 per target and the ratio to `--no-store`.
+//!
+//! Then measures forwarding: a `ccai listen --store … --forward-to` in front of a local target
+//! that answers 200 at once, loaded with `FORWARD_EVENTS` deliveries; reports the events/s that
+//! reach the target (from the first request to the last event received).
+//!
+//! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
+//! (default 2000), `ROUNDS` (default 10), `FORWARD_EVENTS` (default 5000).
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::post;
+use axum::Router;
+use ccai::event::WebhookEventType;
+use ccai::signature::SignedDelivery;
+
+const CLIENT_ID: &str = "1231";
+const SECRET: &str = "ingest-bench-secret";
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running `ccai listen`, killed on drop.
+struct Listen {
+    name: &'static str,
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_listen(name: &'static str, dir: &Path, extra: &[&str]) -> Listen {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_ccai"))
+        .args(["listen", "--quiet", "--port", &port.to_string()])
+        .args(extra)
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET)
+        .env("CCAI_CONFIG_DIR", dir.join("config"))
+        .env("CCAI_DATA_DIR", dir.join("data"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ccai listen");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "{name} did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Listen { name, addr, child }
+}
+
+/// A unique, realistic `message.sent` delivery.
+fn delivery(hash: &str) -> (Vec<u8>, String) {
+    let serde_json::Value::Object(data) = serde_json::json!({
+        "SmsSid": 12345, "MessageStatus": "DELIVERED", "To": "+14155550100",
+        "Message": "Hello John, your appointment is confirmed.", "CustomData": "order-42",
+        "ClientExternalId": "customer-7", "CampaignId": 98765,
+        "CampaignTitle": "Appointment reminders", "Segments": 1, "TotalPrice": 0.0079
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    let signed = SignedDelivery::builder(WebhookEventType::MessageSent, hash)
+        .data(data)
+        .sign(CLIENT_ID, SECRET);
+    let signature = signed.signature().to_owned();
+    (signed.into_body(), signature)
+}
+
+/// Sends `requests` unique deliveries to `addr` over `connections` keep-alive connections;
+/// returns the wall time and every request's latency.
+async fn load(
+    addr: SocketAddr,
+    prefix: &str,
+    requests: usize,
+    connections: usize,
+) -> (Duration, Vec<Duration>) {
+    let prepared: Vec<(Vec<u8>, String)> = (0..requests)
+        .map(|i| delivery(&format!("{prefix}-{i}")))
+        .collect();
+    let prepared = Arc::new(prepared);
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("http://{addr}/webhook");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (prepared, next, url) = (prepared.clone(), next.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            // One client per task: one keep-alive connection each.
+            let http = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .expect("client");
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((body, signature)) = prepared.get(i) else {
+                    break;
+                };
+                let t = Instant::now();
+                let answer = http
+                    .post(&url)
+                    .header("Content-Type", "application/json")
+                    .header("X-CCAI-Signature", signature)
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("request");
+                let status = answer.status();
+                let _ = answer.bytes().await;
+                assert_eq!(status, 200, "delivery {i} not acknowledged");
+                latencies.push(t.elapsed());
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::with_capacity(requests);
+    for task in tasks {
+        all.extend(task.await.expect("load task"));
+    }
+    (started.elapsed(), all)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() {
+    let connections = env("CONNECTIONS", 32);
+    let requests = env("REQUESTS", 2000);
+    let rounds = env("ROUNDS", 10);
+    let forward_events = env("FORWARD_EVENTS", 5000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+
+    let targets = [
+        start_listen("no-store", dir.path(), &["--no-store"]),
+        start_listen("store (FULL)", dir.path(), &["--store", &path("full.db")]),
+        start_listen(
+            "store (NORMAL)",
+            dir.path(),
+            &["--store", &path("normal.db"), "--sync", "normal"],
+        ),
+    ];
+    println!(
+        "ingest: {rounds} rounds x {requests} unique deliveries per target, {connections} connections"
+    );
+    // Warm-up: connections, page cache, the store files' first pages.
+    for target in &targets {
+        load(
+            target.addr,
+            &format!("warm-{}", target.name),
+            500,
+            connections,
+        )
+        .await;
+    }
+    let mut wall = vec![Duration::ZERO; targets.len()];
+    let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); targets.len()];
+    for round in 0..rounds {
+        for k in 0..targets.len() {
+            let t = (round + k) % targets.len();
+            let prefix = format!("r{round}-t{t}");
+            let (elapsed, lat) = load(targets[t].addr, &prefix, requests, connections).await;
+            wall[t] += elapsed;
+            latencies[t].extend(lat);
+        }
+    }
+    let base_rps = (rounds * requests) as f64 / wall[0].as_secs_f64();
+    println!("| target | requests/s | ratio | p50 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for (t, target) in targets.iter().enumerate() {
+        let rps = (rounds * requests) as f64 / wall[t].as_secs_f64();
+        let mut sorted = latencies[t].clone();
+        sorted.sort();
+        println!(
+            "| {} | {:.0} | {:.2} | {} | {} |",
+            target.name,
+            rps,
+            rps / base_rps,
+            ms(percentile(&sorted, 0.50)),
+            ms(percentile(&sorted, 0.99)),
+        );
+    }
+    drop(targets);
+
+    // Forwarding: events/s that reach a target answering 200 at once.
+    let received = Arc::new(AtomicUsize::new(0));
+    let counter = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            counter.fetch_add(1, Ordering::Relaxed);
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind target");
+    let target_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let forwarder = start_listen(
+        "store + forward",
+        dir.path(),
+        &[
+            "--store",
+            &path("forward.db"),
+            "--forward-to",
+            &format!("http://{target_addr}/hook"),
+        ],
+    );
+    let started = Instant::now();
+    let (ingest, _) = load(forwarder.addr, "fwd", forward_events, connections).await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while received.load(Ordering::Relaxed) < forward_events {
+        assert!(Instant::now() < deadline, "forwarding did not finish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let total = started.elapsed();
+    println!(
+        "forward: {forward_events} events ingested in {:.2} s ({:.0}/s), all delivered to the target after {:.2} s: {:.0} events/s end to end",
+        ingest.as_secs_f64(),
+        forward_events as f64 / ingest.as_secs_f64(),
+        total.as_secs_f64(),
+        forward_events as f64 / total.as_secs_f64(),
+    );
+}
