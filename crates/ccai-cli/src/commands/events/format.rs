@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
+use ccai::inbox::RetrySchedule;
 
 use crate::clock::civil_from_days;
 
@@ -35,21 +36,15 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// A length of time written `45s`, `30m`, `1h`, `2d` or `1w`.
+/// A length of time written as one item of a retry schedule (the same units as
+/// `--retry`-style schedules: `50ms`, `45s`, `30m`, `1h`, `2d`).
 pub(crate) fn parse_age(text: &str) -> Option<Duration> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return None,
-    };
-    number.checked_mul(unit_secs).map(Duration::from_secs)
+    if text.is_empty() || text.contains(',') {
+        return None;
+    }
+    let schedule: RetrySchedule = text.parse().ok()?;
+    schedule.delays().first().copied()
 }
 
 /// The value of a duration flag (`--older-than 30d`).
@@ -57,7 +52,7 @@ pub(crate) fn age_flag(flag: &str, value: &str) -> Result<Duration> {
     match parse_age(value) {
         Some(age) => Ok(age),
         None => {
-            bail!("invalid {flag} {value:?}: give a number and a unit, like 45s, 30m, 1h, 2d or 1w")
+            bail!("invalid {flag} {value:?}: give a number and a unit, like 45s, 30m, 1h or 2d")
         }
     }
 }
@@ -270,8 +265,8 @@ mod tests {
     fn ages() {
         assert_eq!(parse_age("30m"), Some(Duration::from_secs(1800)));
         assert_eq!(parse_age("2d"), Some(Duration::from_secs(172_800)));
-        assert_eq!(parse_age("1w"), Some(Duration::from_secs(604_800)));
-        for bad in ["", "h", "10", "1.5h", "-1h", "1y", "1 h"] {
+        assert_eq!(parse_age(" 50ms "), Some(Duration::from_millis(50)));
+        for bad in ["", "h", "10", "1.5h", "-1h", "1y", "1 h", "1m,2m"] {
             assert_eq!(parse_age(bad), None, "{bad}");
         }
         assert_eq!(
