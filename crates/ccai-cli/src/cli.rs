@@ -217,18 +217,25 @@ pub(crate) enum EventsCommand {
 pub(crate) struct StoreArgs {
     /// The inbox file (default: <data dir>/ccai/inbox.db, the data dir being CCAI_DATA_DIR or
     /// your platform's).
-    #[arg(long, env = "CCAI_STORE", value_name = "PATH")]
+    #[arg(long, env = "CCAI_STORE", value_name = "PATH", hide_env_values = true)]
     pub store: Option<PathBuf>,
 }
 
+/// Which events, by delivery status and type.
 #[derive(Args)]
-pub(crate) struct EventsListArgs {
+pub(crate) struct EventFilterArgs {
     /// Only events with a delivery in this status: pending, in_progress, delivered or dead.
     #[arg(long)]
     pub status: Option<String>,
     /// Only events of this eventType.
     #[arg(long = "type", value_name = "TYPE")]
     pub event_type: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct EventsListArgs {
+    #[command(flatten)]
+    pub filter: EventFilterArgs,
     /// Only events received since: an age (30m, 1h, 2d) or an RFC 3339 time.
     #[arg(long, value_name = "AGE|TIME")]
     pub since: Option<String>,
@@ -250,12 +257,9 @@ pub(crate) struct EventsReplayArgs {
     /// The eventHash of each event to replay.
     #[arg(value_name = "HASH", conflicts_with_all = ["status", "event_type"])]
     pub hashes: Vec<String>,
-    /// Replay every event with a delivery in this status (usually dead).
-    #[arg(long)]
-    pub status: Option<String>,
-    /// Replay every event of this eventType.
-    #[arg(long = "type", value_name = "TYPE")]
-    pub event_type: Option<String>,
+    /// Replay every event matching (--status dead: dead deliveries start their retries over).
+    #[command(flatten)]
+    pub filter: EventFilterArgs,
     /// Send each event now to this URL (exact body, original X-CCAI-Signature and Content-Type)
     /// instead of marking it due; the store is not changed.
     #[arg(long, value_name = "URL")]

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use self::format::{
     age_flag, body_for_display, escape_line, human_age, rfc3339, short_time, since_flag,
 };
-use crate::cli::{EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
+use crate::cli::{EventFilterArgs, EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
 use crate::output::{short_hash, table};
 use crate::store_path::store_path;
 
@@ -54,21 +54,22 @@ fn open_existing(path: &Path) -> Result<SqliteStore> {
     Ok(SqliteStore::open(path, SqliteOptions::new().readers(1))?)
 }
 
-/// A `--status` value.
-pub(crate) fn status_flag(value: &str) -> Result<DeliveryStatus> {
-    value.parse().map_err(|_| {
-        anyhow!("invalid --status {value:?}: use pending, in_progress, delivered or dead")
-    })
-}
-
-async fn list(args: EventsListArgs) -> Result<ExitCode> {
+/// The filter `--status` and `--type` describe.
+pub(crate) fn filter_of(args: &EventFilterArgs) -> Result<ListFilter> {
     let mut filter = ListFilter::new();
     if let Some(status) = &args.status {
-        filter = filter.status(status_flag(status)?);
+        let status: DeliveryStatus = status.parse().map_err(|_| {
+            anyhow!("invalid --status {status:?}: use pending, in_progress, delivered or dead")
+        })?;
+        filter = filter.status(status);
     }
-    if let Some(event_type) = args.event_type {
-        filter = filter.event_type(event_type);
+    if let Some(event_type) = &args.event_type {
+        filter = filter.event_type(event_type.clone());
     }
+    Ok(filter)
+}
+async fn list(args: EventsListArgs) -> Result<ExitCode> {
+    let mut filter = filter_of(&args.filter)?;
     if let Some(since) = &args.since {
         filter = filter.since(since_flag(since, SystemTime::now())?);
     }

@@ -7,7 +7,7 @@ use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ReplayTarget, SqliteS
 use serde_json::json;
 
 use super::format::escape_line;
-use super::{collect, get_event, open_store, status_flag};
+use super::{collect, filter_of, get_event, open_store};
 use crate::cli::EventsReplayArgs;
 use crate::http;
 use crate::output::short_hash;
@@ -16,13 +16,7 @@ use crate::output::short_hash;
 const BULK_TO_LIMIT: usize = 10_000;
 
 pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
-    let mut filter = ListFilter::new();
-    if let Some(status) = &args.status {
-        filter = filter.status(status_flag(status)?);
-    }
-    if let Some(event_type) = &args.event_type {
-        filter = filter.event_type(event_type.clone());
-    }
+    let filter = filter_of(&args.filter)?;
     if args.hashes.is_empty() && filter.is_empty() {
         bail!(
             "nothing to replay: give event hashes, or a filter for a bulk replay (--status and/or --type, e.g. `ccai events replay --status dead`)"
