@@ -419,7 +419,7 @@ async fn replay_by_hash_makes_the_event_due() {
     let inbox = Inbox::new().await;
     let before = SystemTime::now();
     let out = ok(&inbox.ccai(&["replay", INCOMING_DEAD, SENT_DELIVERED]).await);
-    assert!(out.contains("2 deliveries are due again"), "{out}");
+    assert!(out.contains("2 deliveries due again"), "{out}");
     assert!(out.contains("ccai listen --forward-to"), "{out}");
     for hash in [INCOMING_DEAD, SENT_DELIVERED] {
         let (status, attempts, next) = inbox.status(hash).await;
@@ -460,7 +460,7 @@ async fn replay_by_hash_makes_the_event_due() {
 async fn replay_dead_in_bulk_starts_the_schedule_over() {
     let inbox = Inbox::new().await;
     let out = ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
-    assert!(out.contains("1 deliveries are due again"), "{out}");
+    assert!(out.contains("1 delivery due again"), "{out}");
     let (status, attempts, next) = inbox.status(INCOMING_DEAD).await;
     assert_eq!(status, DeliveryStatus::Pending);
     assert_eq!(attempts, 0);
@@ -647,7 +647,15 @@ async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     // A file from a newer ccai: user_version (bytes 60..64 of the header) past this build's.
     let newer = sandbox.path().join("newer.db");
     drop(SqliteStore::open(&newer, SqliteOptions::default()).unwrap());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The last connection's close checkpoints the WAL into the file and removes it.
+    let wal = sandbox.path().join("newer.db-wal");
+    for _ in 0..200 {
+        if !wal.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!wal.exists(), "the WAL was checkpointed");
     let mut bytes = std::fs::read(&newer).unwrap();
     bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
     std::fs::write(&newer, &bytes).unwrap();
@@ -685,4 +693,18 @@ async fn list_while_another_process_writes() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let written = task.await.unwrap();
     assert!(written > 0, "the writer wrote while the lists ran");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_locked_by_another_process_is_a_one_line_error() {
+    let inbox = Inbox::new().await;
+    // Another connection holds the write lock for longer than the busy timeout (5 s).
+    let holder = rusqlite::Connection::open(&inbox.path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = failed(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    assert!(err.contains("is locked by another process"), "{err}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
 }

@@ -80,8 +80,9 @@ async fn mark_due(
                 );
             } else {
                 println!(
-                    "{}: {n} deliveries due again",
-                    short_hash(&escape_line(hash))
+                    "{}: {} due again",
+                    short_hash(&escape_line(hash)),
+                    deliveries(n)
                 );
             }
         }
@@ -92,7 +93,9 @@ async fn mark_due(
         }
     } else {
         println!(
-            "{total} deliveries are due again: the next `ccai listen --forward-to URL` on this store delivers them"
+            "{} due again: the next `ccai listen --forward-to URL` on this store delivers {}",
+            deliveries(total),
+            if total == 1 { "it" } else { "them" }
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -162,5 +165,14 @@ async fn send(
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
         Err(e) => Err(escape_line(&e.to_string())),
+    }
+}
+
+/// `1 delivery`, `2 deliveries`.
+fn deliveries(n: u64) -> String {
+    if n == 1 {
+        "1 delivery".into()
+    } else {
+        format!("{n} deliveries")
     }
 }
