@@ -192,9 +192,10 @@ fn summary_json(e: &EventSummary) -> Value {
     })
 }
 
-/// At most the first 6 characters of a signature, then "…".
+/// At most the first 6 characters of a signature (and never more than half of it), then "…".
 fn signature_hint(signature: &str) -> String {
-    let head: String = signature.chars().take(6).collect();
+    let shown = (signature.chars().count() / 2).min(6);
+    let head: String = signature.chars().take(shown).collect();
     format!("{}…", escape_line(&head))
 }
 
@@ -424,4 +425,19 @@ async fn stats(store: StoreArgs, json_output: bool) -> Result<ExitCode> {
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature_hint;
+
+    #[test]
+    fn signatures_are_never_shown_whole() {
+        assert_eq!(
+            signature_hint("rHb5ofXl2Tk0V2Ssn4ZoJxlcQe3xY6l7h6oS8rY0uSQ="),
+            "rHb5of…"
+        );
+        assert_eq!(signature_hint("abcd"), "ab…");
+        assert_eq!(signature_hint("a"), "…");
+    }
 }
