@@ -110,6 +110,14 @@ pub(crate) enum Command {
         /// The shell to complete for.
         shell: clap_complete::Shell,
     },
+
+    /// Inspect and manage the durable inbox `ccai listen` stores deliveries in: list, show,
+    /// replay, purge, stats.
+    #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  ccai events list --status dead --since 1h\n  ccai events show 042896dc1966\n  ccai events replay --status dead\n  ccai events replay 042896dc1966b8a6 --to http://localhost:3000/webhook/ccai\n  ccai events purge --older-than 30d\n  ccai events stats --json"
+    )]
+    Events(EventsCommand),
 }
 
 #[derive(Subcommand)]
@@ -163,6 +171,118 @@ pub(crate) enum WebhooksCommand {
 #[derive(Args)]
 pub(crate) struct OutputArgs {
     /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ccai events …`: the durable inbox.
+#[derive(Subcommand)]
+pub(crate) enum EventsCommand {
+    /// List stored events, newest first.
+    #[command(
+        after_help = "Examples:\n  ccai events list\n  ccai events list --status dead --type message.sent --since 2d\n  ccai events list --contains '+14155550100' --json"
+    )]
+    List(EventsListArgs),
+    /// Show one event: its deliveries, attempts and body (never the full signature).
+    #[command(after_help = "Example:\n  ccai events show 042896dc1966b8a6")]
+    Show {
+        /// The event's eventHash (full, as `ccai events list --json` prints it).
+        hash: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Make events due again (the next `ccai listen --forward-to` delivers them), or send them
+    /// now with --to.
+    #[command(
+        after_help = "Examples:\n  ccai events replay 042896dc1966b8a6\n  ccai events replay --status dead --type message.sent\n  ccai events replay --status dead --to http://localhost:3000/webhook/ccai"
+    )]
+    Replay(EventsReplayArgs),
+    /// Delete old bodies and old events (pending work is never purged).
+    #[command(after_help = "Example:\n  ccai events purge --older-than 30d --keep-hashes-for 90d")]
+    Purge(EventsPurgeArgs),
+    /// Counts per status, duplicates, conflicts and the oldest pending age.
+    #[command(after_help = "Example:\n  ccai events stats --json")]
+    Stats {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+/// Which inbox file.
+#[derive(Args)]
+pub(crate) struct StoreArgs {
+    /// The inbox file (default: <data dir>/ccai/inbox.db, the data dir being CCAI_DATA_DIR or
+    /// your platform's).
+    #[arg(long, env = "CCAI_STORE", value_name = "PATH", hide_env_values = true)]
+    pub store: Option<PathBuf>,
+}
+
+/// Which events, by delivery status and type.
+#[derive(Args)]
+pub(crate) struct EventFilterArgs {
+    /// Only events with a delivery in this status: pending, in_progress, delivered or dead.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Only events of this eventType.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub event_type: Option<String>,
+}
+
+#[derive(Args)]
+pub(crate) struct EventsListArgs {
+    #[command(flatten)]
+    pub filter: EventFilterArgs,
+    /// Only events received since: an age (30m, 1h, 2d) or an RFC 3339 time.
+    #[arg(long, value_name = "AGE|TIME")]
+    pub since: Option<String>,
+    /// Only events whose body contains this text (case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub contains: Option<String>,
+    /// At most this many events.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print one JSON object per line (full hashes) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct EventsReplayArgs {
+    /// The eventHash of each event to replay.
+    #[arg(value_name = "HASH", conflicts_with_all = ["status", "event_type"])]
+    pub hashes: Vec<String>,
+    /// Replay every event matching (--status dead: dead deliveries start their retries over).
+    #[command(flatten)]
+    pub filter: EventFilterArgs,
+    /// Send each event now to this URL (exact body, original X-CCAI-Signature and Content-Type)
+    /// instead of marking it due; the store is not changed.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub(crate) struct EventsPurgeArgs {
+    /// Delete the bodies of finished events received longer ago than this (30d, 12h, …).
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
+    /// Delete finished events entirely when received longer ago than this; until then a late
+    /// retry of the sender is still recognised as a duplicate.
+    #[arg(long, value_name = "AGE", default_value = "90d")]
+    pub keep_hashes_for: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print the counts as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -8,6 +8,7 @@ mod http;
 mod output;
 mod sample_events;
 mod settings;
+mod store_path;
 
 use std::process::ExitCode;
 
@@ -66,6 +67,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
         Command::Listen(args) => commands::listen::run(&cli.account, args).await,
         Command::Completions { shell } => commands::completions::run(shell),
+        Command::Events(command) => commands::events::run(command).await,
     }
 }
 

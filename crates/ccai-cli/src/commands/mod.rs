@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod completions;
+pub(crate) mod events;
 pub(crate) mod listen;
 pub(crate) mod sign;
 pub(crate) mod trigger;

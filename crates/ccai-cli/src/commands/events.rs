@@ -1,0 +1,443 @@
+//! `ccai events …`: list, show, replay, purge and count what the durable inbox holds.
+
+mod format;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{anyhow, bail, Context, Result};
+use ccai::inbox::{
+    AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
+    Retention, SqliteOptions, SqliteStore, Store,
+};
+use serde_json::{json, Value};
+
+use self::format::{
+    age_flag, body_for_display, escape_line, human_age, rfc3339, short_time, since_flag,
+};
+use crate::cli::{EventFilterArgs, EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
+use crate::output::{short_hash, table};
+use crate::store_path::store_path;
+
+pub(crate) async fn run(command: EventsCommand) -> Result<ExitCode> {
+    match command {
+        EventsCommand::List(args) => list(args).await,
+        EventsCommand::Show {
+            hash,
+            store,
+            output,
+        } => show(store, &hash, output.json).await,
+        EventsCommand::Replay(args) => replay::run(args).await,
+        EventsCommand::Purge(args) => purge(args).await,
+        EventsCommand::Stats { store, output } => stats(store, output.json).await,
+    }
+}
+
+/// Opens an existing inbox; a missing file is an error (opening would create an empty one).
+pub(crate) async fn open_store(args: StoreArgs) -> Result<SqliteStore> {
+    let path: PathBuf = store_path(args.store)?;
+    if !path.is_file() {
+        bail!(
+            "no inbox at {}: run `ccai listen` first or pass --store",
+            path.display()
+        );
+    }
+    tokio::task::spawn_blocking(move || open_existing(&path))
+        .await
+        .map_err(|e| anyhow!("cannot open the inbox: {e}"))?
+}
+
+fn open_existing(path: &Path) -> Result<SqliteStore> {
+    // One idle reader is plenty for a command.
+    Ok(SqliteStore::open(path, SqliteOptions::new().readers(1))?)
+}
+
+/// The filter `--status` and `--type` describe.
+pub(crate) fn filter_of(args: &EventFilterArgs) -> Result<ListFilter> {
+    let mut filter = ListFilter::new();
+    if let Some(status) = &args.status {
+        let status: DeliveryStatus = status.parse().map_err(|_| {
+            anyhow!("invalid --status {status:?}: use pending, in_progress, delivered or dead")
+        })?;
+        filter = filter.status(status);
+    }
+    if let Some(event_type) = &args.event_type {
+        filter = filter.event_type(event_type.clone());
+    }
+    Ok(filter)
+}
+async fn list(args: EventsListArgs) -> Result<ExitCode> {
+    let mut filter = filter_of(&args.filter)?;
+    if let Some(since) = &args.since {
+        filter = filter.since(since_flag(since, SystemTime::now())?);
+    }
+    if let Some(text) = args.contains {
+        filter = filter.text(text);
+    }
+    let store = open_store(args.store).await?;
+    let events = collect(&store, filter, args.limit as usize).await?;
+    if args.json {
+        let mut out = String::new();
+        for event in &events {
+            out.push_str(&summary_json(event).to_string());
+            out.push('\n');
+        }
+        print!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if events.is_empty() {
+        println!("no events match");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                short_time(e.received_at),
+                statuses(&e.deliveries),
+                escape_line(&e.event_type),
+                short_hash(&e.event_hash),
+                e.deliveries
+                    .iter()
+                    .map(|d| d.attempts)
+                    .sum::<u32>()
+                    .to_string(),
+                if e.duplicates > 0 {
+                    format!("×{}", e.duplicates)
+                } else {
+                    "-".into()
+                },
+                if e.conflicts > 0 {
+                    format!("! {}", e.conflicts)
+                } else {
+                    "-".into()
+                },
+            ]
+        })
+        .collect();
+    println!(
+        "{}",
+        table(
+            &[
+                "RECEIVED (UTC)",
+                "STATUS",
+                "TYPE",
+                "HASH",
+                "ATTEMPTS",
+                "DUPLICATES",
+                "CONFLICTS"
+            ],
+            &rows
+        )
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Up to `limit` events matching `filter`, newest first, across pages.
+pub(crate) async fn collect(
+    store: &SqliteStore,
+    filter: ListFilter,
+    limit: usize,
+) -> Result<Vec<EventSummary>> {
+    let mut events = Vec::new();
+    let mut after = None;
+    while events.len() < limit {
+        let request = ListRequest::new(filter.clone(), limit - events.len()).after(after);
+        let page = store.list(request).await?;
+        events.extend(page.events);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    events.truncate(limit);
+    Ok(events)
+}
+
+/// The status column: the status alone with one destination, `dest=status,…` with several.
+fn statuses(deliveries: &[DeliveryState]) -> String {
+    match deliveries {
+        [one] => one.status.to_string(),
+        many => many
+            .iter()
+            .map(|d| format!("{}={}", escape_line(&d.destination), d.status))
+            .collect::<Vec<_>>()
+            .join(","),
+    }
+}
+
+fn delivery_json(d: &DeliveryState) -> Value {
+    json!({
+        "destination": d.destination,
+        "status": d.status.as_str(),
+        "attempts": d.attempts,
+        "nextAttemptAt": d.next_attempt_at.map(rfc3339),
+        "lastError": d.last_error,
+        "deliveredAt": d.delivered_at.map(rfc3339),
+    })
+}
+
+fn summary_json(e: &EventSummary) -> Value {
+    json!({
+        "eventHash": e.event_hash,
+        "eventType": e.event_type,
+        "clientId": e.client_id,
+        "receivedAt": rfc3339(e.received_at),
+        "bodyLen": e.body_len,
+        "duplicates": e.duplicates,
+        "conflicts": e.conflicts,
+        "deliveries": e.deliveries.iter().map(delivery_json).collect::<Vec<_>>(),
+    })
+}
+
+/// At most the first 6 characters of a signature (and never more than half of it), then "…".
+fn signature_hint(signature: &str) -> String {
+    let shown = (signature.chars().count() / 2).min(6);
+    let head: String = signature.chars().take(shown).collect();
+    format!("{}…", escape_line(&head))
+}
+
+fn attempt_json(a: &AttemptInfo) -> Value {
+    json!({
+        "destination": a.destination,
+        "startedAt": rfc3339(a.started_at),
+        "durationMs": u64::try_from(a.duration.as_millis()).unwrap_or(u64::MAX),
+        "outcome": a.outcome.as_str(),
+        "httpStatus": a.http_status,
+        "error": a.error,
+    })
+}
+
+/// Finds an event by its full hash; an unknown hash is an error.
+pub(crate) async fn get_event(store: &SqliteStore, hash: &str) -> Result<EventDetail> {
+    store.get(hash).await?.ok_or_else(|| {
+        anyhow!(
+            "unknown event hash {:?}: `ccai events list` shows the stored ones (give the full hash)",
+            escape_line(hash)
+        )
+    })
+}
+
+async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCode> {
+    let store = open_store(store).await?;
+    let event = get_event(&store, hash).await?;
+    let s = &event.summary;
+    if json_output {
+        let body = event
+            .body
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let mut value = summary_json(s);
+        if let Some(object) = value.as_object_mut() {
+            object.insert("contentType".into(), json!(event.content_type));
+            object.insert(
+                "signature".into(),
+                json!(event.signature.as_deref().map(signature_hint)),
+            );
+            object.insert("bodySha256".into(), json!(event.body_sha256));
+            object.insert(
+                "lastConflictSha256".into(),
+                json!(event.last_conflict_sha256),
+            );
+            object.insert(
+                "bodyUtf8".into(),
+                json!(event.body.as_ref().map(|b| std::str::from_utf8(b).is_ok())),
+            );
+            object.insert("body".into(), json!(body));
+            object.insert(
+                "attempts".into(),
+                Value::Array(event.attempts.iter().map(attempt_json).collect()),
+            );
+        }
+        println!("{value}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = String::new();
+    let mut field = |label: &str, value: String| {
+        out.push_str(&format!("{label:<13} {value}\n"));
+    };
+    field("type", escape_line(&s.event_type));
+    field("hash", escape_line(&s.event_hash));
+    field("client id", escape_line(&s.client_id));
+    field("received", rfc3339(s.received_at));
+    field(
+        "content type",
+        event
+            .content_type
+            .as_deref()
+            .map_or("-".into(), escape_line),
+    );
+    field(
+        "signature",
+        event
+            .signature
+            .as_deref()
+            .map_or("-".into(), signature_hint),
+    );
+    field("duplicates", s.duplicates.to_string());
+    field(
+        "conflicts",
+        match (&event.last_conflict_sha256, s.conflicts) {
+            (Some(digest), n) if n > 0 => format!(
+                "{n} (different bodies with this hash; the first is kept; last one's sha256 {})",
+                escape_line(digest)
+            ),
+            (_, n) => n.to_string(),
+        },
+    );
+    field("body sha256", escape_line(&event.body_sha256));
+    out.push_str("\ndeliveries:\n");
+    let rows: Vec<Vec<String>> = s
+        .deliveries
+        .iter()
+        .map(|d| {
+            vec![
+                escape_line(&d.destination),
+                d.status.to_string(),
+                d.attempts.to_string(),
+                match (d.next_attempt_at, d.delivered_at) {
+                    (Some(next), _) => format!("next attempt {}", rfc3339(next)),
+                    (None, Some(at)) => format!("delivered {}", rfc3339(at)),
+                    _ => "-".into(),
+                },
+                d.last_error.as_deref().map_or("-".into(), escape_line),
+            ]
+        })
+        .collect();
+    out.push_str(&indent(&table(
+        &["DESTINATION", "STATUS", "ATTEMPTS", "WHEN", "LAST ERROR"],
+        &rows,
+    )));
+    out.push_str("\nattempts:\n");
+    if event.attempts.is_empty() {
+        out.push_str("  none yet\n");
+    } else {
+        let rows: Vec<Vec<String>> = event
+            .attempts
+            .iter()
+            .map(|a| {
+                vec![
+                    rfc3339(a.started_at),
+                    escape_line(&a.destination),
+                    format!("{}ms", a.duration.as_millis()),
+                    a.outcome.as_str().to_owned(),
+                    a.http_status.map_or("-".into(), |s| s.to_string()),
+                    a.error.as_deref().map_or("-".into(), escape_line),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&table(
+            &[
+                "STARTED (UTC)",
+                "DESTINATION",
+                "DURATION",
+                "OUTCOME",
+                "HTTP",
+                "ERROR",
+            ],
+            &rows,
+        )));
+    }
+    match &event.body {
+        Some(body) => {
+            out.push_str(&format!("\nbody ({} bytes):\n", body.len()));
+            out.push_str(&body_for_display(body));
+            out.push('\n');
+        }
+        None => out.push_str("\nbody: purged\n"),
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn indent(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
+    let bodies = age_flag("--older-than", &args.older_than)?;
+    let rows = age_flag("--keep-hashes-for", &args.keep_hashes_for)?;
+    let store = open_store(args.store).await?;
+    let report = store
+        .purge(Retention::new(bodies, rows), SystemTime::now())
+        .await
+        .context("purge failed")?;
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "bodiesPurged": report.bodies_purged,
+                "eventsDeleted": report.events_deleted,
+            })
+        );
+    } else {
+        println!(
+            "purged {} bodies (finished events older than {}); deleted {} events (finished, older than {}); pending work is never purged",
+            report.bodies_purged, args.older_than, report.events_deleted, args.keep_hashes_for
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn stats(store: StoreArgs, json_output: bool) -> Result<ExitCode> {
+    let store = open_store(store).await?;
+    let stats = store.stats(SystemTime::now()).await?;
+    if json_output {
+        let deliveries: serde_json::Map<String, Value> = DeliveryStatus::ALL
+            .iter()
+            .map(|s| (s.as_str().to_owned(), json!(stats.count(*s))))
+            .collect();
+        println!(
+            "{}",
+            json!({
+                "events": stats.events,
+                "deliveries": deliveries,
+                "duplicates": stats.duplicates,
+                "conflicts": stats.conflicts,
+                "oldestPendingAgeSecs": stats.oldest_pending_age.map(|a| a.as_secs()),
+            })
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut rows: Vec<Vec<String>> = vec![vec!["events".into(), stats.events.to_string()]];
+    for status in DeliveryStatus::ALL {
+        rows.push(vec![status.to_string(), stats.count(status).to_string()]);
+    }
+    rows.push(vec!["duplicates".into(), stats.duplicates.to_string()]);
+    rows.push(vec!["conflicts".into(), stats.conflicts.to_string()]);
+    rows.push(vec![
+        "oldest pending".into(),
+        stats
+            .oldest_pending_age
+            .map_or("-".into(), |age| format!("{} ago", human_age(age))),
+    ]);
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&format!("{:<15} {}\n", row[0], row[1]));
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature_hint;
+
+    #[test]
+    fn signatures_are_never_shown_whole() {
+        assert_eq!(
+            signature_hint("rHb5ofXl2Tk0V2Ssn4ZoJxlcQe3xY6l7h6oS8rY0uSQ="),
+            "rHb5of…"
+        );
+        assert_eq!(signature_hint("abcd"), "ab…");
+        assert_eq!(signature_hint("a"), "…");
+    }
+}

@@ -1,0 +1,710 @@
+//! `ccai events …` on real SQLite inbox files, filled through the library; replay --to against
+//! a real HTTP server on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, SystemTime};
+
+use axum::http::StatusCode;
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, NewDelivery,
+    SqliteOptions, SqliteStore, Store, DEFAULT_DESTINATION,
+};
+use common::{recorder, run, stderr, stdout, Sandbox};
+use serde_json::Value;
+
+const CLIENT: &str = "1231";
+const SECRET: &str = "events-test-secret";
+const MINUTE: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// One stored event of the fixture.
+struct Fixture {
+    hash: &'static str,
+    event_type: &'static str,
+    age: Duration,
+    body: Vec<u8>,
+}
+
+// Inserted in this order (oldest first), so the newest first order is the reverse.
+const OLD_RAW: &str = "e0e0e0e0e0e0e0e0-old-raw";
+const MONTH_SENT: &str = "f0f0f0f0f0f0f0f0-month";
+const SENT_DELIVERED: &str = "a1a1a1a1a1a1a1a1-sent";
+const INCOMING_DEAD: &str = "b2b2b2b2b2b2b2b2-dead";
+const EXCLUDED_PENDING: &str = "c3c3c3c3c3c3c3c3-dup";
+const SENT_PENDING: &str = "d4d4d4d4d4d4d4d4-new";
+
+fn json_body(event_type: &str, hash: &str, data: &str) -> Vec<u8> {
+    format!(r#"{{"eventType":"{event_type}","data":{data},"eventHash":"{hash}"}}"#).into_bytes()
+}
+
+fn fixtures() -> Vec<Fixture> {
+    vec![
+        Fixture {
+            hash: OLD_RAW,
+            event_type: "custom.raw",
+            age: 40 * DAY,
+            body: b"plain \x1b[31mred\x07 text".to_vec(),
+        },
+        Fixture {
+            hash: MONTH_SENT,
+            event_type: "message.sent",
+            age: 32 * DAY,
+            body: json_body("message.sent", MONTH_SENT, r#"{"To":"+14155550111"}"#),
+        },
+        Fixture {
+            hash: SENT_DELIVERED,
+            event_type: "message.sent",
+            age: 180 * MINUTE,
+            body: json_body(
+                "message.sent",
+                SENT_DELIVERED,
+                r#"{"To":"+14155550122","Segments":2}"#,
+            ),
+        },
+        Fixture {
+            hash: INCOMING_DEAD,
+            event_type: "message.incoming",
+            age: 120 * MINUTE,
+            body: json_body(
+                "message.incoming",
+                INCOMING_DEAD,
+                r#"{"From":"+14155550133","Message":"see you"}"#,
+            ),
+        },
+        Fixture {
+            hash: EXCLUDED_PENDING,
+            event_type: "message.excluded",
+            age: 10 * MINUTE,
+            body: json_body(
+                "message.excluded",
+                EXCLUDED_PENDING,
+                r#"{"To":"+14155550100","ExcludedReason":"Contact opted out"}"#,
+            ),
+        },
+        Fixture {
+            hash: SENT_PENDING,
+            event_type: "message.sent",
+            age: MINUTE,
+            body: json_body("message.sent", SENT_PENDING, r#"{"To":"+14155550144"}"#),
+        },
+    ]
+}
+
+fn body_of(hash: &str) -> Vec<u8> {
+    fixtures()
+        .into_iter()
+        .find(|f| f.hash == hash)
+        .expect("fixture")
+        .body
+}
+
+fn signature_of(hash: &str) -> String {
+    ccai::signature::sign(CLIENT, hash, SECRET)
+}
+
+/// A sandbox with an inbox file holding the fixtures: two old delivered, one delivered, one
+/// dead (after an HTTP 500), two pending (one repeated twice and once with another body).
+struct Inbox {
+    sandbox: Sandbox,
+    path: PathBuf,
+    store: SqliteStore,
+}
+
+impl Inbox {
+    async fn new() -> Self {
+        let sandbox = Sandbox::new();
+        let path = sandbox.path().join("inbox.db");
+        let store = fill(&path).await;
+        Self {
+            sandbox,
+            path,
+            store,
+        }
+    }
+
+    async fn ccai(&self, args: &[&str]) -> Output {
+        let mut cmd = self.sandbox.ccai();
+        cmd.arg("events").args(args).arg("--store").arg(&self.path);
+        run(cmd).await
+    }
+
+    async fn status(&self, hash: &str) -> (DeliveryStatus, u32, Option<SystemTime>) {
+        let event = self.store.get(hash).await.expect("get").expect("stored");
+        let d = &event.summary.deliveries[0];
+        (d.status, d.attempts, d.next_attempt_at)
+    }
+}
+
+async fn fill(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path, SqliteOptions::default()).expect("open store");
+    let now = SystemTime::now();
+    for f in fixtures() {
+        let delivery = NewDelivery::new(CLIENT, f.hash, f.event_type, f.body.clone())
+            .signature(signature_of(f.hash))
+            .content_type("application/json; charset=utf-8")
+            .received_at(now - f.age);
+        store.insert(delivery).await.expect("insert");
+    }
+    // Two repeats with the same body, one with another.
+    for _ in 0..2 {
+        let repeat = NewDelivery::new(
+            CLIENT,
+            EXCLUDED_PENDING,
+            "message.excluded",
+            body_of(EXCLUDED_PENDING),
+        );
+        store.insert(repeat).await.expect("duplicate");
+    }
+    let other = NewDelivery::new(CLIENT, EXCLUDED_PENDING, "message.excluded", &b"{}"[..]);
+    store.insert(other).await.expect("conflict");
+
+    let claimed = store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("fixture", Duration::from_secs(60)),
+            100,
+            now,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 6);
+    for delivery in claimed {
+        let lease = &delivery.lease;
+        let started = now - Duration::from_secs(5);
+        let finished = match delivery.event_hash.as_str() {
+            INCOMING_DEAD => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(42), AttemptOutcome::Failure)
+                        .http_status(500)
+                        .error("HTTP 500 from the target: boom");
+                store.finish(lease, Finish::Dead, attempt).await
+            }
+            EXCLUDED_PENDING | SENT_PENDING => store.release(lease).await,
+            _ => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(7), AttemptOutcome::Success)
+                        .http_status(200);
+                store.finish(lease, Finish::Delivered, attempt).await
+            }
+        };
+        assert!(finished.expect("finish"), "lease held");
+    }
+    store
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+fn failed(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(out));
+    let err = stderr(out);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    err
+}
+
+/// The full hashes `list --json` prints, every line parsed.
+fn hashes(out: &Output) -> Vec<String> {
+    ok(out)
+        .lines()
+        .map(|line| {
+            let value: Value = serde_json::from_str(line).expect("a JSON object per line");
+            value["eventHash"].as_str().expect("eventHash").to_owned()
+        })
+        .collect()
+}
+
+/// The reception time `show --json` prints (RFC 3339, milliseconds).
+async fn received_at(inbox: &Inbox, hash: &str) -> String {
+    let out = ok(&inbox.ccai(&["show", hash, "--json"]).await);
+    let value: Value = serde_json::from_str(&out).unwrap();
+    let time = value["receivedAt"].as_str().unwrap().to_owned();
+    assert!(time.ends_with('Z') && time.len() == 24, "{time}");
+    time
+}
+
+fn short(hash: &str) -> &str {
+    &hash[..12]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_is_newest_first_with_marks() {
+    let inbox = Inbox::new().await;
+    let table = ok(&inbox.ccai(&["list"]).await);
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("RECEIVED (UTC)"), "{table}");
+    assert_eq!(lines.len(), 7, "{table}");
+    let order = [
+        SENT_PENDING,
+        EXCLUDED_PENDING,
+        INCOMING_DEAD,
+        SENT_DELIVERED,
+        MONTH_SENT,
+        OLD_RAW,
+    ];
+    for (line, hash) in lines[1..].iter().zip(order) {
+        assert!(line.contains(short(hash)), "{hash} in {line}");
+        assert!(!line.contains(hash), "short hashes only: {line}");
+    }
+    let dup = lines[2];
+    assert!(
+        dup.contains("pending") && dup.contains("×2") && dup.contains("! 1"),
+        "{dup}"
+    );
+    let dead = lines[3];
+    assert!(
+        dead.contains("dead") && dead.contains("message.incoming"),
+        "{dead}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_filters_and_json_lines() {
+    let inbox = Inbox::new().await;
+    let all = inbox.ccai(&["list", "--json"]).await;
+    assert_eq!(
+        hashes(&all),
+        [
+            SENT_PENDING,
+            EXCLUDED_PENDING,
+            INCOMING_DEAD,
+            SENT_DELIVERED,
+            MONTH_SENT,
+            OLD_RAW
+        ]
+    );
+    let first: Value = serde_json::from_str(ok(&all).lines().nth(1).unwrap()).unwrap();
+    assert_eq!(first["eventType"], "message.excluded");
+    assert_eq!(first["duplicates"], 2);
+    assert_eq!(first["conflicts"], 1);
+    assert_eq!(first["deliveries"][0]["status"], "pending");
+
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (vec!["--status".into(), "dead".into()], vec![INCOMING_DEAD]),
+        (
+            vec!["--status".into(), "delivered".into()],
+            vec![SENT_DELIVERED, MONTH_SENT, OLD_RAW],
+        ),
+        (
+            vec!["--type".into(), "message.sent".into()],
+            vec![SENT_PENDING, SENT_DELIVERED, MONTH_SENT],
+        ),
+        (
+            vec!["--since".into(), "1h".into()],
+            vec![SENT_PENDING, EXCLUDED_PENDING],
+        ),
+        (
+            // An RFC 3339 time: at or after the dead event's reception.
+            vec!["--since".into(), received_at(&inbox, INCOMING_DEAD).await],
+            vec![SENT_PENDING, EXCLUDED_PENDING, INCOMING_DEAD],
+        ),
+        (
+            vec!["--contains".into(), "+14155550100".into()],
+            vec![EXCLUDED_PENDING],
+        ),
+        (
+            vec![
+                "--status".into(),
+                "delivered".into(),
+                "--type".into(),
+                "message.sent".into(),
+                "--since".into(),
+                "2d".into(),
+            ],
+            vec![SENT_DELIVERED],
+        ),
+        (
+            vec!["--limit".into(), "2".into()],
+            vec![SENT_PENDING, EXCLUDED_PENDING],
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["list", "--json"];
+        args.extend(flags.iter().map(String::as_str));
+        assert_eq!(hashes(&inbox.ccai(&args).await), expected, "{flags:?}");
+    }
+    // The same through CCAI_STORE instead of --store.
+    let mut cmd = inbox.sandbox.ccai();
+    cmd.args(["events", "list", "--json", "--status", "dead"])
+        .env("CCAI_STORE", &inbox.path);
+    assert_eq!(hashes(&run(cmd).await), [INCOMING_DEAD]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_flags_are_one_line_errors() {
+    let inbox = Inbox::new().await;
+    let err = failed(&inbox.ccai(&["list", "--since", "yesterday"]).await);
+    assert!(err.contains("invalid --since \"yesterday\""), "{err}");
+    let err = failed(&inbox.ccai(&["list", "--status", "lost"]).await);
+    assert!(err.contains("invalid --status \"lost\""), "{err}");
+    let err = failed(&inbox.ccai(&["purge", "--older-than", "30 days"]).await);
+    assert!(err.contains("invalid --older-than \"30 days\""), "{err}");
+    let err = failed(&inbox.ccai(&["show", "d4d4d4d4d4d4"]).await);
+    assert!(err.contains("unknown event hash \"d4d4d4d4d4d4\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_prints_the_event_without_the_signature() {
+    let inbox = Inbox::new().await;
+    let out = ok(&inbox.ccai(&["show", INCOMING_DEAD]).await);
+    let signature = signature_of(INCOMING_DEAD);
+    assert!(!out.contains(&signature), "{out}");
+    assert!(
+        !out.contains(&signature[..7]),
+        "at most 6 characters: {out}"
+    );
+    assert!(out.contains(&format!("{}…", &signature[..6])), "{out}");
+    assert!(out.contains("message.incoming"), "{out}");
+    assert!(
+        out.contains(&format!("hash          {INCOMING_DEAD}")),
+        "{out}"
+    );
+    assert!(out.contains("application/json; charset=utf-8"), "{out}");
+    // The body re-indented with its keys in their original order.
+    let body = "{\n  \"eventType\": \"message.incoming\",\n  \"data\": {\n    \"From\": \"+14155550133\",\n    \"Message\": \"see you\"\n  },\n  \"eventHash\": \"b2b2b2b2b2b2b2b2-dead\"\n}\n";
+    assert!(out.ends_with(body), "{out}");
+    // The attempt and the dead delivery.
+    let attempt = out
+        .lines()
+        .find(|l| l.contains("failure"))
+        .unwrap_or_else(|| panic!("an attempt line: {out}"));
+    assert!(
+        attempt.contains("42ms") && attempt.contains("500") && attempt.contains("boom"),
+        "{attempt}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("default") && l.contains("dead")),
+        "{out}"
+    );
+
+    // JSON: the exact body, the signature shortened.
+    let json: Value =
+        serde_json::from_str(&ok(&inbox.ccai(&["show", INCOMING_DEAD, "--json"]).await)).unwrap();
+    assert_eq!(
+        json["body"].as_str().unwrap().as_bytes(),
+        body_of(INCOMING_DEAD)
+    );
+    assert_eq!(json["signature"], format!("{}…", &signature[..6]));
+    assert_eq!(json["attempts"][0]["httpStatus"], 500);
+    assert_eq!(json["attempts"][0]["outcome"], "failure");
+    assert_eq!(json["deliveries"][0]["status"], "dead");
+
+    // A pending event: next attempt; a repeated one: duplicates and the conflict digest.
+    let out = ok(&inbox.ccai(&["show", EXCLUDED_PENDING]).await);
+    assert!(out.contains("next attempt"), "{out}");
+    assert!(out.contains("duplicates    2"), "{out}");
+    assert!(out.contains("conflicts     1 ("), "{out}");
+    assert!(out.contains("none yet"), "{out}");
+
+    // A body that is not JSON: control characters escaped, never sent raw to the terminal.
+    let raw = inbox.ccai(&["show", OLD_RAW]).await;
+    let out = ok(&raw);
+    assert!(out.contains("plain \\u{1b}[31mred\\u{7} text"), "{out}");
+    assert!(!raw.stdout.contains(&0x1b) && !raw.stdout.contains(&0x07));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_by_hash_makes_the_event_due() {
+    let inbox = Inbox::new().await;
+    let before = SystemTime::now();
+    let out = ok(&inbox.ccai(&["replay", INCOMING_DEAD, SENT_DELIVERED]).await);
+    assert!(out.contains("2 deliveries due again"), "{out}");
+    assert!(out.contains("ccai listen --forward-to"), "{out}");
+    for hash in [INCOMING_DEAD, SENT_DELIVERED] {
+        let (status, attempts, next) = inbox.status(hash).await;
+        assert_eq!(status, DeliveryStatus::Pending, "{hash}");
+        assert_eq!(attempts, 1, "history kept: {hash}");
+        let next = next.expect("due");
+        assert!(next <= SystemTime::now() && next + Duration::from_secs(1) >= before);
+    }
+    // Due now: the next claim (what `ccai listen --forward-to` does) gets them.
+    let claimed = inbox
+        .store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("t", MINUTE),
+            10,
+            SystemTime::now(),
+        )
+        .await
+        .unwrap();
+    let mut claimed: Vec<&str> = claimed.iter().map(|c| c.event_hash.as_str()).collect();
+    claimed.sort();
+    let mut expected = [
+        SENT_DELIVERED,
+        INCOMING_DEAD,
+        EXCLUDED_PENDING,
+        SENT_PENDING,
+    ];
+    expected.sort();
+    assert_eq!(claimed, expected);
+
+    // An unknown hash changes nothing, even next to a known one.
+    let err = failed(&inbox.ccai(&["replay", MONTH_SENT, "nope"]).await);
+    assert!(err.contains("unknown event hash \"nope\""), "{err}");
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_dead_in_bulk_starts_the_schedule_over() {
+    let inbox = Inbox::new().await;
+    let out = ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    assert!(out.contains("1 delivery due again"), "{out}");
+    let (status, attempts, next) = inbox.status(INCOMING_DEAD).await;
+    assert_eq!(status, DeliveryStatus::Pending);
+    assert_eq!(attempts, 0);
+    assert!(next.expect("due") <= SystemTime::now());
+    assert_eq!(
+        inbox.status(SENT_DELIVERED).await.0,
+        DeliveryStatus::Delivered
+    );
+    let listed = hashes(&inbox.ccai(&["list", "--json", "--status", "dead"]).await);
+    assert!(listed.is_empty(), "{listed:?}");
+
+    // By type: the delivered ones of that type too.
+    let out = ok(&inbox
+        .ccai(&["replay", "--type", "message.sent", "--json"])
+        .await);
+    let value: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(value["deliveriesDue"], 3);
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Pending);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_without_hash_or_filter_is_refused() {
+    let inbox = Inbox::new().await;
+    let err = failed(&inbox.ccai(&["replay"]).await);
+    assert!(err.contains("nothing to replay"), "{err}");
+    assert!(err.contains("--status"), "{err}");
+    let err = failed(
+        &inbox
+            .ccai(&["replay", "--to", "http://127.0.0.1:9/x"])
+            .await,
+    );
+    assert!(err.contains("nothing to replay"), "{err}");
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_sends_the_exact_delivery() {
+    let inbox = Inbox::new().await;
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let url = format!("{}/webhook/ccai", target.url);
+    let out = ok(&inbox
+        .ccai(&["replay", SENT_DELIVERED, OLD_RAW, "--to", &url])
+        .await);
+    assert!(out.contains("HTTP 200"), "{out}");
+    assert!(out.contains("sent 2 events"), "{out}");
+    {
+        let got = target.requests.lock().unwrap();
+        assert_eq!(got.len(), 2);
+        for (request, hash) in got.iter().zip([SENT_DELIVERED, OLD_RAW]) {
+            assert_eq!(request.method, "POST");
+            assert_eq!(request.path, "/webhook/ccai");
+            assert_eq!(
+                &request.body[..],
+                &body_of(hash)[..],
+                "exact bytes of {hash}"
+            );
+            assert_eq!(request.header("x-ccai-signature"), Some(signature_of(hash)));
+            assert_eq!(
+                request.header("content-type").as_deref(),
+                Some("application/json; charset=utf-8")
+            );
+        }
+    }
+    // Bulk, and the store is left as it was.
+    let out = ok(&inbox
+        .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
+        .await);
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["eventHash"], INCOMING_DEAD);
+    assert_eq!(line["httpStatus"], 200);
+    assert_eq!(target.requests.lock().unwrap().len(), 3);
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
+    assert_eq!(
+        inbox.status(SENT_DELIVERED).await.0,
+        DeliveryStatus::Delivered
+    );
+
+    // A target that refuses: the status per event, then exit 2.
+    let refusing = recorder(|_| (StatusCode::SERVICE_UNAVAILABLE, "{}".into())).await;
+    let out = inbox
+        .ccai(&["replay", SENT_PENDING, "--to", &refusing.url])
+        .await;
+    assert!(stdout(&out).contains("HTTP 503"), "{}", stdout(&out));
+    let err = failed(&out);
+    assert!(err.contains("1 of 1 replays"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn purge_nulls_old_bodies_and_deletes_older_rows() {
+    let inbox = Inbox::new().await;
+    let out = ok(&inbox
+        .ccai(&["purge", "--older-than", "30d", "--keep-hashes-for", "35d"])
+        .await);
+    assert!(out.contains("purged 2 bodies"), "{out}");
+    assert!(out.contains("deleted 1 events"), "{out}");
+    assert!(inbox.store.get(OLD_RAW).await.unwrap().is_none());
+    let month = inbox
+        .store
+        .get(MONTH_SENT)
+        .await
+        .unwrap()
+        .expect("row kept");
+    assert!(month.body.is_none());
+    assert!(inbox
+        .store
+        .get(SENT_DELIVERED)
+        .await
+        .unwrap()
+        .unwrap()
+        .body
+        .is_some());
+    let shown = ok(&inbox.ccai(&["show", MONTH_SENT]).await);
+    assert!(shown.contains("body: purged"), "{shown}");
+    // Again: nothing left to do.
+    let out = ok(&inbox
+        .ccai(&[
+            "purge",
+            "--older-than",
+            "30d",
+            "--keep-hashes-for",
+            "35d",
+            "--json",
+        ])
+        .await);
+    let value: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(value["bodiesPurged"], 0);
+    assert_eq!(value["eventsDeleted"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stats_counts() {
+    let inbox = Inbox::new().await;
+    let value: Value = serde_json::from_str(&ok(&inbox.ccai(&["stats", "--json"]).await)).unwrap();
+    assert_eq!(value["events"], 6);
+    assert_eq!(value["deliveries"]["pending"], 2);
+    assert_eq!(value["deliveries"]["in_progress"], 0);
+    assert_eq!(value["deliveries"]["delivered"], 3);
+    assert_eq!(value["deliveries"]["dead"], 1);
+    assert_eq!(value["duplicates"], 2);
+    assert_eq!(value["conflicts"], 1);
+    let age = value["oldestPendingAgeSecs"].as_u64().unwrap();
+    assert!((600..900).contains(&age), "{age}");
+    let text = ok(&inbox.ccai(&["stats"]).await);
+    assert!(text.contains("dead            1"), "{text}");
+    assert!(text.contains("oldest pending  10m"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.path().join("nowhere.db");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--store"]).arg(&missing);
+    let err = failed(&run(cmd).await);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: no inbox at {}: run `ccai listen` first or pass --store",
+            missing.display()
+        )
+    );
+    assert!(!missing.exists(), "not created");
+
+    // The default: <CCAI_DATA_DIR>/ccai/inbox.db.
+    let data = sandbox.path().join("data");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "stats"]).env("CCAI_DATA_DIR", &data);
+    let err = failed(&run(cmd).await);
+    assert!(
+        err.contains(&format!(
+            "no inbox at {}",
+            data.join("ccai").join("inbox.db").display()
+        )),
+        "{err}"
+    );
+
+    let corrupt = sandbox.path().join("corrupt.db");
+    std::fs::write(&corrupt, "this is not a database, only text ".repeat(20)).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--store"]).arg(&corrupt);
+    let err = failed(&run(cmd).await);
+    assert!(err.contains("corrupt or not an inbox store"), "{err}");
+
+    // A file from a newer ccai: user_version (bytes 60..64 of the header) past this build's.
+    let newer = sandbox.path().join("newer.db");
+    drop(SqliteStore::open(&newer, SqliteOptions::default()).unwrap());
+    // The last connection's close checkpoints the WAL into the file and removes it.
+    let wal = sandbox.path().join("newer.db-wal");
+    for _ in 0..200 {
+        if !wal.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!wal.exists(), "the WAL was checkpointed");
+    let mut bytes = std::fs::read(&newer).unwrap();
+    bytes[60..64].copy_from_slice(&99u32.to_be_bytes());
+    std::fs::write(&newer, &bytes).unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "stats", "--store"]).arg(&newer);
+    let err = failed(&run(cmd).await);
+    assert!(err.contains("written by a newer ccai"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn list_while_another_process_writes() {
+    let inbox = Inbox::new().await;
+    let writer = inbox.store.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_writer = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut n = 0u64;
+        while !stop_writer.load(std::sync::atomic::Ordering::Relaxed) {
+            let hash = format!("writer-{n:08}");
+            let body = json_body("message.sent", &hash, "{}");
+            writer
+                .insert(NewDelivery::new(CLIENT, hash, "message.sent", body))
+                .await
+                .expect("insert while listing");
+            n += 1;
+        }
+        n
+    });
+    for round in 0..8 {
+        let out = inbox.ccai(&["list", "--json", "--limit", "20"]).await;
+        let listed = hashes(&out);
+        assert!(!listed.is_empty(), "round {round}");
+        ok(&inbox.ccai(&["stats"]).await);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = task.await.unwrap();
+    assert!(written > 0, "the writer wrote while the lists ran");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_locked_by_another_process_is_a_one_line_error() {
+    let inbox = Inbox::new().await;
+    // Another connection holds the write lock for longer than the busy timeout (5 s).
+    let holder = rusqlite::Connection::open(&inbox.path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let err = failed(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    assert!(err.contains("is locked by another process"), "{err}");
+    holder.execute_batch("ROLLBACK").unwrap();
+    drop(holder);
+    ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
+}
