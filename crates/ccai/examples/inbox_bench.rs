@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ccai::inbox::{
-    BatchHistogram, DeliveryStatus, Inserted, ListFilter, ListRequest, NewDelivery,
-    SqliteOptions, SqliteStore, Store, Synchronous,
+    BatchHistogram, DeliveryStatus, Inserted, ListFilter, ListRequest, NewDelivery, SqliteOptions,
+    SqliteStore, Store, Synchronous,
 };
 
 struct Args {
@@ -157,7 +157,10 @@ async fn queries(store: &Arc<SqliteStore>, label: &str) {
             "since 1 min ago, newest 50",
             ListFilter::new().since(SystemTime::now() - Duration::from_secs(60)),
         ),
-        ("text \"order-4242\" (body scan)", ListFilter::new().text("order-4242\"")),
+        (
+            "text \"order-4242\" (body scan)",
+            ListFilter::new().text("order-4242\""),
+        ),
     ];
     for (name, filter) in requests {
         let (time, found) = median_query(5, || {
@@ -177,13 +180,7 @@ async fn queries(store: &Arc<SqliteStore>, label: &str) {
     }
     let (time, _) = median_query(5, || {
         let store = Arc::clone(store);
-        async move {
-            store
-                .stats(SystemTime::now())
-                .await
-                .expect("stats")
-                .events as usize
-        }
+        async move { store.stats(SystemTime::now()).await.expect("stats").events as usize }
     })
     .await;
     println!("    {label}: stats: {time:?}");
