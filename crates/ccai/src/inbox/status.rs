@@ -59,3 +59,20 @@ impl FromStr for DeliveryStatus {
             .ok_or_else(|| UnknownStatus(s.chars().take(40).collect()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_are_refused() {
+        for status in DeliveryStatus::ALL {
+            assert_eq!(status.as_str().parse::<DeliveryStatus>(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+        }
+        let error = "Pending"
+            .parse::<DeliveryStatus>()
+            .expect_err("case matters");
+        assert!(error.to_string().contains("expected pending"), "{error}");
+    }
+}

@@ -550,6 +550,21 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
         store.finish(&c.lease, Finish::RetryAt(t), record).await,
         Ok(true)
     );
+    // A record whose error was set directly is bounded by the store too.
+    let c = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    let mut raw = AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Failure);
+    raw.error = Some("z".repeat(10_000));
+    assert_eq!(
+        store.finish(&c.lease, Finish::RetryAt(t), raw).await,
+        Ok(true)
+    );
+    let detail = store.get("a1").await.expect("get").expect("stored");
+    let last_error = detail.summary.deliveries[0].last_error.as_deref();
+    assert_eq!(last_error.map(str::len), Some(ERROR_EXCERPT_LIMIT));
     let c = store
         .claim("default", lease("w", 30), 1, t)
         .await
@@ -566,7 +581,13 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
         Ok(true)
     );
     let detail = store.get("a1").await.expect("get").expect("stored");
-    assert_eq!(detail.attempts.len(), 2);
+    assert_eq!(detail.attempts.len(), 3);
+    let raw_error = detail.attempts[1].error.as_deref().expect("error kept");
+    assert_eq!(raw_error.len(), ERROR_EXCERPT_LIMIT);
+    assert_eq!(
+        detail.summary.deliveries[0].last_error, None,
+        "a success clears the last error"
+    );
     let failed = &detail.attempts[0];
     assert_eq!(failed.outcome, AttemptOutcome::Failure);
     assert_eq!(failed.http_status, Some(503));
@@ -578,7 +599,7 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
         error.len()
     );
     assert!(error.chars().all(|c| c == 'é'));
-    let succeeded = &detail.attempts[1];
+    let succeeded = &detail.attempts[2];
     assert_eq!(
         (
             succeeded.outcome,

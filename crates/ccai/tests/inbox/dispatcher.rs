@@ -129,6 +129,7 @@ async fn retry_after_of_a_503_is_honoured() {
     let busy = Answer {
         status: 503,
         retry_after: Some("1"),
+        location: None,
     };
     let target = start_target(vec![busy, Answer::status(200)]).await;
     let dispatcher = Dispatcher::builder(
@@ -379,4 +380,54 @@ async fn a_callback_consumer_gets_the_event_and_its_attempt_number() {
         Some("first attempt fails")
     );
     dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A redirect is not followed: it is a failed attempt (the target must be configured with its
+/// final URL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let redirect = Answer {
+        status: 307,
+        retry_after: None,
+        location: Some("/elsewhere"),
+    };
+    let target = start_target(vec![redirect]).await;
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&target.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule(""))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    store.insert(event("redir1")).await.expect("insert");
+    let dead = wait_status(&store, "redir1", DeliveryStatus::Dead).await;
+    assert_eq!(dead.attempts.len(), 1);
+    assert_eq!(dead.attempts[0].http_status, Some(307));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        target.received().len(),
+        1,
+        "the redirect must not be followed"
+    );
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+#[test]
+fn invalid_forward_urls_are_refused_without_echoing_them_whole() {
+    for url in ["", "not a url", "ftp://example.com/x", "/relative/path"] {
+        let error = HttpForward::new(url).expect_err(url);
+        assert!(
+            error.to_string().contains("expected an absolute http"),
+            "{error}"
+        );
+    }
+    // Debug shows where, not the path or query (which may carry a token).
+    let forward = HttpForward::new("https://example.com/hook?token=s3cr3t").expect("valid");
+    let shown = format!("{forward:?}");
+    assert!(
+        !shown.contains("s3cr3t") && shown.contains("example.com"),
+        "{shown}"
+    );
 }

@@ -3,6 +3,7 @@
 //! factory, so another backend can be run through the same tests.
 
 mod conformance;
+mod crash;
 mod dedup;
 mod dispatcher;
 mod receiver;

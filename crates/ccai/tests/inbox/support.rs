@@ -56,6 +56,7 @@ pub(crate) struct Received {
 pub(crate) struct Answer {
     pub status: u16,
     pub retry_after: Option<&'static str>,
+    pub location: Option<&'static str>,
 }
 
 impl Answer {
@@ -63,6 +64,7 @@ impl Answer {
         Self {
             status,
             retry_after: None,
+            location: None,
         }
     }
 }
@@ -117,6 +119,11 @@ async fn hook(State(state): State<Arc<TargetState>>, headers: HeaderMap, body: B
             .headers_mut()
             .insert("retry-after", HeaderValue::from_static(wait));
     }
+    if let Some(location) = answer.location {
+        response
+            .headers_mut()
+            .insert("location", HeaderValue::from_static(location));
+    }
     response
 }
 
@@ -130,6 +137,7 @@ pub(crate) async fn start_target_on(addr: SocketAddr, answers: Vec<Answer>) -> T
     let addr = listener.local_addr().expect("addr");
     let app = Router::new()
         .route("/hook", post(hook))
+        .route("/elsewhere", post(hook))
         .with_state(Arc::clone(&state));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

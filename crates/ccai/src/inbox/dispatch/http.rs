@@ -158,3 +158,31 @@ impl Consumer for HttpForward {
         Box::pin(self.forward(event))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn with(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        assert_eq!(retry_after(&with("120")), Some(Duration::from_secs(120)));
+        assert_eq!(retry_after(&with(" 7 ")), Some(Duration::from_secs(7)));
+        let far = retry_after(&with("Fri, 01 Jan 2100 00:00:00 GMT")).expect("a date");
+        assert!(far > Duration::from_secs(365 * 24 * 3600));
+        // A date in the past means now.
+        assert_eq!(
+            retry_after(&with("Sun, 06 Nov 1994 08:49:37 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&with("soon")), None);
+        assert_eq!(retry_after(&with("-5")), None);
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+}

@@ -17,7 +17,8 @@ use crate::webhook::{Claim, DedupError, DedupFuture, Deduper};
 /// A claim is leased ([`DEFAULT_LEASE`](Self::DEFAULT_LEASE) by default): if the process
 /// holding it dies, the event can be claimed again once the lease lapses. Choose a lease longer
 /// than the slowest processing. Callers waiting for an in-flight claim are woken at once when it
-/// is completed or released in this process, and poll otherwise. Completed records are deleted
+/// is completed or released through the same [`SqliteStore`] (any of its dedupers), and poll
+/// otherwise (another process). Completed records are deleted
 /// by [`Store::purge`](crate::inbox::Store::purge) with the event rows.
 #[derive(Clone)]
 pub struct StoreDeduper {
@@ -47,10 +48,10 @@ impl StoreDeduper {
 
     pub(crate) fn new(store: SqliteStore) -> Self {
         Self {
+            changed: store.dedup_changed(),
             store,
             lease: Self::DEFAULT_LEASE,
             poll: Duration::from_millis(100),
-            changed: Arc::new(Notify::new()),
         }
     }
 

@@ -154,6 +154,8 @@ struct Inner {
     options: SqliteOptions,
     writer: Writer,
     readers: Arc<Readers>,
+    /// Wakes the [`StoreDeduper`]s of this store waiting for an in-flight claim.
+    dedup_changed: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -237,6 +239,7 @@ impl SqliteStore {
                 options,
                 writer,
                 readers,
+                dedup_changed: Arc::default(),
             }),
         })
     }
@@ -263,6 +266,10 @@ impl SqliteStore {
 
     pub(crate) fn writer(&self) -> &Writer {
         &self.inner.writer
+    }
+
+    pub(crate) fn dedup_changed(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.inner.dedup_changed)
     }
 }
 

@@ -236,11 +236,15 @@ pub(crate) fn stats(conn: &Connection, path: &str, now: SystemTime) -> Result<St
             deliveries.insert(status.as_str(), count as u64);
         }
     }
-    let (events, duplicates, conflicts): (i64, i64, i64) = conn
+    let events: i64 = conn
+        .query_row("SELECT count(*) FROM events", [], |row| row.get(0))
+        .map_err(err)?;
+    let (duplicates, conflicts): (i64, i64) = conn
         .query_row(
-            "SELECT count(*), coalesce(sum(duplicates), 0), coalesce(sum(conflicts), 0) FROM events",
+            "SELECT coalesce(sum(duplicates), 0), coalesce(sum(conflicts), 0) FROM events
+              WHERE duplicates > 0 OR conflicts > 0",
             [],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .map_err(err)?;
     let oldest: Option<i64> = conn

@@ -28,6 +28,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX events_by_hash ON events (event_hash);
     CREATE INDEX events_by_type ON events (event_type, id);
     CREATE INDEX events_by_received ON events (received_at);
+    -- Keeps the duplicate and conflict totals of the stats off a scan of every event.
+    CREATE INDEX events_repeated ON events (duplicates, conflicts)
+        WHERE duplicates > 0 OR conflicts > 0;
     CREATE TABLE deliveries (
         id INTEGER PRIMARY KEY,
         event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,

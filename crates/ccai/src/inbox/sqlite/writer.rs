@@ -221,14 +221,15 @@ fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>], path: &str) -> Resul
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| store_error(path, e))?;
     let result = (|| {
+        // Prepared once and cached: parsing these for every write costs more than running them.
         for job in batch.iter_mut() {
-            conn.execute_batch("SAVEPOINT job")?;
+            conn.prepare_cached("SAVEPOINT job")?.execute([])?;
             if !job.run(conn) {
-                conn.execute_batch("ROLLBACK TO job")?;
+                conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
             }
-            conn.execute_batch("RELEASE job")?;
+            conn.prepare_cached("RELEASE job")?.execute([])?;
         }
-        conn.execute_batch("COMMIT")
+        conn.prepare_cached("COMMIT")?.execute([]).map(drop)
     })();
     result.map_err(|e| {
         // Leave no transaction open for the next batch; if the rollback fails too, the next

@@ -8,8 +8,9 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::convert::{duration_ms, from_ms, new_token, sha256_hex, store_error, to_ms};
 use super::filter::Condition;
 use crate::inbox::{
-    AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish, Inserted, Lease,
-    LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention, StoreError,
+    error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
+    Inserted, Lease, LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention,
+    StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -189,6 +190,8 @@ fn record_attempt(
     delivery_id: i64,
     attempt: &AttemptRecord,
 ) -> Result<()> {
+    // Bounded here too: the record's fields are public and may not have gone through `error()`.
+    let error = attempt.error.clone().map(error_excerpt);
     conn.prepare_cached(
         "INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -200,7 +203,7 @@ fn record_attempt(
             duration_ms(attempt.duration),
             attempt.outcome.as_str(),
             attempt.http_status,
-            attempt.error,
+            error,
         ])
     })
     .map_err(|e| store_error(path, e))?;
@@ -233,7 +236,7 @@ pub(crate) fn finish(
                 lease.token,
                 status.as_str(),
                 next,
-                attempt.error,
+                attempt.error.clone().map(error_excerpt),
                 delivered_at,
             ])
         })
