@@ -24,7 +24,8 @@
 //! ## The map
 //!
 //! Layers depend one way: the protocol (`event`, `signature`, `dedup`) knows nothing of HTTP; the
-//! receiver (`server`, `inbox`) and the management API (`api`) build on it, never on each other.
+//! receiver (`server`, which stores into `inbox` in inbox mode) and the management API (`api`)
+//! build on it; the receiver and the API never import each other.
 //!
 //! | Module | What it owns | Feature |
 //! |---|---|---|
@@ -33,10 +34,11 @@
 //! | [`dedup`] | deduplication by `eventHash`: [`dedup::Deduper`], [`dedup::MemoryDeduper`] | always |
 //! | `server` | the receiver over HTTP: `create_handler`, `HandlerOptions`, the `VerifiedEvent` extractor | `axum` |
 //! | `api` | the management API: `Client`, `Webhooks`, `WebhookConfig`, the legacy client | `client` |
+//! | `inbox` | the durable inbox: a store of verified deliveries (SQLite), the dispatcher that hands them on with retries, dead letter and replay | `inbox` |
 //! | [`webhook`] | a façade: all of the above under the Go SDK's names | (per item) |
 //!
-//! Both features are on by default; `default-features = false` leaves the HTTP-free protocol
-//! layer (serde, HMAC, base64). The wire protocol this crate implements is described in
+//! `client` and `axum` are on by default, `inbox` is opt-in; `default-features = false` leaves the
+//! HTTP-free protocol layer (serde, HMAC, base64). The wire protocol this crate implements is described in
 //! `docs/protocol.md` in the repository.
 
 #![warn(missing_docs)]
@@ -48,6 +50,7 @@ pub mod signature;
 pub mod webhook;
 
 #[cfg(feature = "inbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
 pub mod inbox;
 
 #[cfg(feature = "client")]
