@@ -31,9 +31,10 @@ impl Listening {
         Self::announced(Self::spawn(cmd, args))
     }
 
-    /// Starts `ccai listen` without waiting for it.
+    /// Starts `ccai listen --no-store` (the in-memory receiver these tests describe; the store is
+    /// tested in listen_store.rs) without waiting for it.
     fn spawn(mut cmd: std::process::Command, args: &[&str]) -> Spawned {
-        cmd.args(["listen", "--port", "0"])
+        cmd.args(["listen", "--port", "0", "--no-store"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

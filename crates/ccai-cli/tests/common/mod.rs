@@ -11,7 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-/// A scratch folder for one test: the working directory (no stray `.env`) and the config dir.
+/// A scratch folder for one test: the working directory (no stray `.env`), the config dir and the
+/// data dir.
 pub(crate) struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -27,6 +28,11 @@ impl Sandbox {
         self.dir.path().join("config")
     }
 
+    /// Where `ccai listen` keeps its store by default (`CCAI_DATA_DIR`).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -40,6 +46,7 @@ impl Sandbox {
             }
         }
         cmd.env("CCAI_CONFIG_DIR", self.config_dir())
+            .env("CCAI_DATA_DIR", self.data_dir())
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());
         cmd
