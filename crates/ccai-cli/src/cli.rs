@@ -262,6 +262,15 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub retry_schedule: Option<String>,
+    /// On Ctrl-C or SIGTERM, how long forwards in flight may finish; the others are put back and
+    /// forwarded at the next start.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        conflicts_with = "no_store"
+    )]
+    pub grace: String,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

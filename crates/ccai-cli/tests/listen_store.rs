@@ -197,6 +197,10 @@ async fn store_and_forward_survives_a_target_that_is_down() {
         banner.contains("Forwarding stored deliveries to"),
         "{banner}"
     );
+    assert!(
+        banner.contains("1 stored event(s) not forwarded yet: forwarding them"),
+        "{banner}"
+    );
 
     let mut hashes: HashSet<String> = HashSet::from(["saf-early".to_owned()]);
     for i in 0..5 {
@@ -304,23 +308,27 @@ async fn a_store_from_a_newer_ccai_is_refused_untouched() {
             .unwrap();
     }
     let before = std::fs::read(&file).unwrap();
-    let mut cmd = ccai(&sandbox);
-    cmd.args(["listen", "--port", "0", "--store", file.to_str().unwrap()]);
-    let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let err = refused(
+        &sandbox,
+        &["--store", file.to_str().unwrap()],
+        "another --store",
+    )
+    .await;
     assert!(
-        err.contains("written by a newer ccai (schema 9999") && err.contains("another --store"),
+        err.contains("written by a newer ccai (schema 9999"),
         "{err}"
     );
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
 #[tokio::test]
 async fn store_errors_are_clear() {
     let sandbox = Sandbox::new();
-    let cases: [(Vec<String>, &str); 4] = [
+    let cases: [(Vec<String>, &str); 5] = [
+        (
+            vec!["--grace".into(), "soon".into()],
+            "--grace \"soon\" is not a duration",
+        ),
         (
             vec!["--store".into(), "x.db".into(), "--no-store".into()],
             "cannot be used with",
@@ -342,17 +350,22 @@ async fn store_errors_are_clear() {
         (vec!["--retry-schedule".into(), "1s".into()], "--forward-to"),
     ];
     for (args, expected) in cases {
-        let mut cmd = ccai(&sandbox);
-        cmd.args(["listen", "--port", "0"]).args(&args);
-        let out = run(cmd).await;
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{args:?}: {}",
-            stderr(&out)
-        );
-        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&sandbox, &args, expected).await;
     }
+}
+
+/// Runs `ccai listen --port 0 ARGS`, which must exit 2 with one error line containing
+/// `expected`; returns it.
+async fn refused(sandbox: &Sandbox, args: &[&str], expected: &str) -> String {
+    let mut cmd = ccai(sandbox);
+    cmd.args(["listen", "--port", "0"]).args(args);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
 }
 
 /// A pseudo-random number below `n` (no dependency: the clock's nanoseconds).
@@ -461,4 +474,74 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
         "{duplicates} duplicates: more than the forwards that can be in flight at {KILLS} kills"
     );
     drop(listen);
+}
+
+/// Stops a listener with SIGTERM and returns its exit code and everything it printed after the
+/// banner (stdout, stderr).
+fn stop(mut listen: Listening) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let pid = listen.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let code = listen.child.wait().unwrap().code();
+    let out = listen.out.iter().collect();
+    let err = listen.err.iter().collect();
+    (code, out, err)
+}
+
+#[tokio::test]
+async fn json_quiet_and_a_conflicting_repeat() {
+    let sandbox = Sandbox::new();
+    let http = reqwest::Client::new();
+    let json = listen(&sandbox, &["--port", "0", "--json"]);
+    assert_eq!(
+        deliver(&http, &json.url, "json-1").await,
+        Some(StatusCode::OK)
+    );
+    let line: serde_json::Value = serde_json::from_str(&json.next_line()).expect("JSON");
+    assert_eq!(line["status"], "received");
+    assert_eq!(line["eventHash"], "json-1");
+    drop(json);
+
+    let quiet = listen(&sandbox, &["--port", "0", "--quiet"]);
+    assert_eq!(
+        deliver(&http, &quiet.url, "quiet-1").await,
+        Some(StatusCode::OK)
+    );
+    // The same eventHash with another body (the signature covers the hash only).
+    let response = http
+        .post(&quiet.url)
+        .header("x-ccai-signature", signature("quiet-1"))
+        .body(body("quiet-1").replace("0.0070", "0.0071"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (code, out, err) = stop(quiet);
+    assert_eq!(code, Some(0));
+    assert!(out.is_empty(), "--quiet printed {out:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.starts_with("warning:") && l.contains("different body")),
+        "{err:?}"
+    );
+    let store = open_store(&sandbox.data_dir().join("ccai").join("inbox.db"));
+    let stored = event(&store, "quiet-1").await;
+    assert_eq!(stored.body.as_deref(), Some(body("quiet-1").as_bytes()));
+    assert_eq!(stored.summary.conflicts, 1);
+}
+
+#[tokio::test]
+async fn a_store_locked_by_another_process_is_reported() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("locked.db");
+    drop(open_store(&file));
+    let holder = rusqlite::Connection::open(&file).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    refused(
+        &sandbox,
+        &["--store", file.to_str().unwrap()],
+        "is locked by another process",
+    )
+    .await;
+    holder.execute_batch("ROLLBACK").unwrap();
 }

@@ -178,7 +178,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
 
     if let Some(inbox) = &inbox {
-        inbox.announce();
+        inbox.announce().await;
     }
     eprintln!("Listening on {url}");
     if let (None, Some(forward)) = (&inbox, &forward_shown) {

@@ -7,12 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use ccai::inbox::{
-    Accepted, Consumer, ConsumerFuture, Dispatcher, Failure, HttpForward, InboxEvent, Inserted,
-    RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
+    Accepted, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher, Failure, HttpForward,
+    InboxEvent, Inserted, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
 };
 use ccai::webhook::{HandlerOptions, WebhookEvent};
 use serde_json::json;
@@ -28,8 +28,6 @@ const DATA_DIR_ENV: &str = "CCAI_DATA_DIR";
 /// How long a forward in flight holds its event without a heartbeat: after a crash, the events
 /// that were being forwarded are forwarded again this long after the restart.
 const LEASE: Duration = Duration::from_secs(10);
-/// How long a stop waits for the forwards in flight.
-const GRACE: Duration = Duration::from_secs(10);
 /// The longest `Retry-After` the dispatcher honours (its default).
 const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
@@ -37,6 +35,8 @@ const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 pub(super) struct Inbox {
     store: Arc<SqliteStore>,
     sync: SyncMode,
+    /// How long a stop waits for the forwards in flight (`--grace`).
+    grace: Duration,
     forward: Option<(reqwest::Url, RetrySchedule)>,
     dispatcher: Option<Dispatcher>,
 }
@@ -78,6 +78,14 @@ impl Inbox {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         };
+        // The same durations as the schedule's (a schedule of one delay).
+        let grace = match args.grace.parse::<RetrySchedule>() {
+            Ok(one) if one.delays().len() == 1 => one.delays()[0],
+            _ => bail!(
+                "--grace {:?} is not a duration: use a whole number with ms, s or m, like 10s",
+                args.grace
+            ),
+        };
         let path = store_path(args)?;
         if path.is_dir() {
             bail!(
@@ -99,6 +107,7 @@ impl Inbox {
         Ok(Self {
             store: Arc::new(store),
             sync: args.sync,
+            grace,
             forward: forward.map(|url| (url.clone(), schedule)),
             dispatcher: None,
         })
@@ -146,7 +155,7 @@ impl Inbox {
     }
 
     /// The start banner's lines about the store.
-    pub(super) fn announce(&self) {
+    pub(super) async fn announce(&self) {
         let sync = match self.sync {
             SyncMode::Full => "full",
             SyncMode::Normal => "normal",
@@ -158,12 +167,29 @@ impl Inbox {
         if let Some((url, schedule)) = &self.forward {
             eprintln!("Forwarding stored deliveries to {url} (retries after {schedule})");
         }
+        let waiting = match self.store.stats(SystemTime::now()).await {
+            Ok(stats) => {
+                stats.count(DeliveryStatus::Pending) + stats.count(DeliveryStatus::InProgress)
+            }
+            Err(e) => {
+                eprintln!("warning: cannot count the stored events: {e}");
+                0
+            }
+        };
+        if waiting > 0 {
+            match &self.forward {
+                Some(_) => eprintln!("{waiting} stored event(s) not forwarded yet: forwarding them"),
+                None => eprintln!(
+                    "{waiting} stored event(s) not forwarded yet: start with --forward-to URL to forward them"
+                ),
+            }
+        }
     }
 
     /// Waits for the forwards in flight (up to the grace period); the others are put back.
     pub(super) async fn shutdown(self) {
         if let Some(dispatcher) = self.dispatcher {
-            let report = dispatcher.shutdown(GRACE).await;
+            let report = dispatcher.shutdown(self.grace).await;
             if report.released > 0 {
                 eprintln!(
                     "{} forward(s) did not finish in time; they are forwarded at the next start",
