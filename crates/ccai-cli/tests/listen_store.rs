@@ -318,6 +318,7 @@ async fn a_store_from_a_newer_ccai_is_refused_untouched() {
         err.contains("written by a newer ccai (schema 9999"),
         "{err}"
     );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
@@ -355,8 +356,8 @@ async fn store_errors_are_clear() {
     }
 }
 
-/// Runs `ccai listen --port 0 ARGS`, which must exit 2 with one error line containing
-/// `expected`; returns it.
+/// Runs `ccai listen --port 0 ARGS`, which must exit 2 with an error containing `expected`;
+/// returns stderr.
 async fn refused(sandbox: &Sandbox, args: &[&str], expected: &str) -> String {
     let mut cmd = ccai(sandbox);
     cmd.args(["listen", "--port", "0"]).args(args);
