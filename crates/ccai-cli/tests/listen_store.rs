@@ -517,9 +517,19 @@ async fn json_quiet_and_a_conflicting_repeat() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // A rejection is still told, on stderr.
+    let forged = http
+        .post(&quiet.url)
+        .header("x-ccai-signature", "Zm9yZ2Vk")
+        .body(body("forged-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let (code, out, err) = stop(quiet);
     assert_eq!(code, Some(0));
     assert!(out.is_empty(), "--quiet printed {out:?}");
+    assert!(err.iter().any(|l| l.contains("REJECTED 401")), "{err:?}");
     assert!(
         err.iter()
             .any(|l| l.starts_with("warning:") && l.contains("different body")),

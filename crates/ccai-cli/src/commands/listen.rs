@@ -131,8 +131,8 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         }
     };
     let on_reject = {
-        let json = args.json;
-        move |rejection: &Rejection| print_rejection(json, rejection)
+        let printer = Arc::clone(&printer);
+        move |rejection: &Rejection| printer.rejected(rejection)
     };
     let mut methods = vec![DeliveryMethod::Post];
     if args.accept_put {
@@ -220,9 +220,13 @@ impl Listener {
 impl Printer {
     /// Whether `--events` lets this event be printed.
     fn shows(&self, event: &WebhookEvent) -> bool {
+        self.shows_type(&event.event_type)
+    }
+
+    fn shows_type(&self, event_type: &WebhookEventType) -> bool {
         self.events
             .as_ref()
-            .is_none_or(|events| events.contains(&event.event_type))
+            .is_none_or(|events| events.contains(event_type))
     }
 
     /// The line for a received event, with the outcome of a forward done before answering.
@@ -295,20 +299,27 @@ impl Forward {
     }
 }
 
-fn print_rejection(json: bool, rejection: &Rejection) {
-    if matches!(rejection, Rejection::Callback(_)) {
-        // `deliver` already printed the event with its failed forward.
-        return;
-    }
-    let (clock, timestamp) = clock::now();
-    let status = rejection.status().as_u16();
-    if json {
-        emit(
-            &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
-                .to_string(),
-        );
-    } else {
-        emit(&format!("{clock}  REJECTED {status}  {rejection}"));
+impl Printer {
+    fn rejected(&self, rejection: &Rejection) {
+        let (clock, timestamp) = clock::now();
+        let status = rejection.status().as_u16();
+        if self.quiet {
+            // No per-event lines: a rejection (or a failed forward) is an error, on stderr.
+            eprintln!("{clock}  REJECTED {status}  {rejection}");
+            return;
+        }
+        if matches!(rejection, Rejection::Callback(_)) {
+            // `deliver` already printed the event with its failed forward.
+            return;
+        }
+        if self.json {
+            emit(
+                &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
+                    .to_string(),
+            );
+        } else {
+            emit(&format!("{clock}  REJECTED {status}  {rejection}"));
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use ccai::inbox::{
     Accepted, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher, Failure, HttpForward,
     InboxEvent, Inserted, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
 };
-use ccai::webhook::{HandlerOptions, WebhookEvent};
+use ccai::webhook::{HandlerOptions, WebhookEvent, WebhookEventType};
 use serde_json::json;
 
 use super::{emit, Printer};
@@ -265,10 +265,9 @@ impl Reporting {
                 )
             }
             Err(failure) => {
-                let retry = self
-                    .schedule
-                    .delays()
-                    .get(attempt as usize - 1)
+                let retry = (attempt as usize)
+                    .checked_sub(1)
+                    .and_then(|index| self.schedule.delays().get(index))
                     .filter(|_| !failure.permanent);
                 match retry {
                     Some(base) => {
@@ -297,7 +296,8 @@ impl Reporting {
                 }
             }
         };
-        if self.printer.quiet {
+        let shown = WebhookEventType::from(kind);
+        if self.printer.quiet || !self.printer.shows_type(&shown) {
             return;
         }
         if json {
