@@ -336,18 +336,70 @@ pub(crate) struct ListenArgs {
     /// The path deliveries arrive at.
     #[arg(long, default_value = "/webhook")]
     pub path: String,
-    /// Forward each verified delivery (exact bytes and signature) to this URL.
+    /// Forward each verified delivery (exact bytes, signature and content type) to this URL.
+    /// With the store: answered 200 once stored, then forwarded with retries (store-and-forward);
+    /// events stored earlier and not yet forwarded are forwarded too. With --no-store: forwarded
+    /// before answering, and a failed forward is answered 500 so that the sender retries.
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
-    /// Only print and forward these event types (comma-separated); others are acknowledged.
+    /// Only print these event types (comma-separated); others are acknowledged silently. With
+    /// --no-store, only these are forwarded; with the store, every event is stored and forwarded.
     #[arg(long, value_delimiter = ',')]
     pub events: Vec<String>,
     /// Print one JSON object per line instead of readable lines.
     #[arg(long)]
     pub json: bool,
+    /// Print no line per event or forward (rejections and errors still go to stderr).
+    #[arg(long)]
+    pub quiet: bool,
     /// Accept PUT deliveries too (for integrations registered with --method PUT).
     #[arg(long)]
     pub accept_put: bool,
+    /// The SQLite file every verified delivery is stored in before it is answered 200 (default:
+    /// <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created if missing.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "CCAI_STORE",
+        hide_env_values = true,
+        conflicts_with = "no_store"
+    )]
+    pub store: Option<PathBuf>,
+    /// Keep nothing on disk: deliveries are only printed (and forwarded before answering).
+    #[arg(long)]
+    pub no_store: bool,
+    /// How hard each stored delivery is synced to disk: full survives a process crash and a power
+    /// loss; normal survives a process crash, not a power loss (the last deliveries may be lost
+    /// if the machine goes down), and is faster.
+    #[arg(long, value_enum, default_value_t = SyncMode::Full, conflicts_with = "no_store")]
+    pub sync: SyncMode,
+    /// The delays between forward attempts (with ±20 % jitter); after the last one the event is
+    /// dead (default 5s,5m,30m,2h,5h,10h,10h).
+    #[arg(
+        long,
+        value_name = "DELAYS",
+        requires = "forward_to",
+        conflicts_with = "no_store"
+    )]
+    pub retry_schedule: Option<String>,
+    /// On Ctrl-C or SIGTERM, how long forwards in flight may finish; the others are put back and
+    /// forwarded at the next start.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10s",
+        conflicts_with = "no_store"
+    )]
+    pub grace: String,
     #[command(flatten)]
     pub secret: SecretArgs,
+}
+
+/// `ccai listen --sync`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub(crate) enum SyncMode {
+    /// Survives a process crash and a power loss.
+    Full,
+    /// Survives a process crash, not a power loss.
+    Normal,
 }

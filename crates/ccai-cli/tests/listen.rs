@@ -2,25 +2,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
 use axum::http::StatusCode;
-use common::{closed_port, recorder, run, stderr, stdout, Sandbox};
+use common::{closed_port, recorder, run, stderr, stdout, Listening, Sandbox, Spawned, WAIT};
 use serde_json::Value;
-
-/// Generous: the machine may be busy; nothing here measures time.
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Listening {
-    child: Child,
-    url: String,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-    banner: Vec<String>,
-}
 
 impl Listening {
     fn start(sandbox: &Sandbox, args: &[&str]) -> Self {
@@ -31,69 +15,13 @@ impl Listening {
         Self::announced(Self::spawn(cmd, args))
     }
 
-    /// Starts `ccai listen` without waiting for it.
-    fn spawn(mut cmd: std::process::Command, args: &[&str]) -> Spawned {
-        cmd.args(["listen", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn ccai listen");
-        let out = lines(child.stdout.take().expect("stdout"));
-        let err = lines(child.stderr.take().expect("stderr"));
-        Spawned { child, out, err }
+    /// Starts `ccai listen --no-store` (the in-memory receiver these tests describe; the store is
+    /// tested in listen_store.rs) on a free port, without waiting for it.
+    fn spawn(cmd: std::process::Command, args: &[&str]) -> Spawned {
+        let mut all = vec!["--port", "0", "--no-store"];
+        all.extend_from_slice(args);
+        Self::launch(cmd, &all)
     }
-
-    /// Waits until a spawned listener announces its address.
-    fn announced(spawned: Spawned) -> Self {
-        let Spawned { child, out, err } = spawned;
-        let mut banner = Vec::new();
-        let url = loop {
-            let line = err.recv_timeout(WAIT).unwrap_or_else(|_| {
-                panic!("listen did not announce its address; it said: {banner:?}")
-            });
-            banner.push(line.clone());
-            if let Some(url) = line.strip_prefix("Listening on ") {
-                break url.trim().to_owned();
-            }
-        };
-        Self {
-            child,
-            url,
-            out,
-            err,
-            banner,
-        }
-    }
-
-    fn next_line(&self) -> String {
-        self.out.recv_timeout(WAIT).expect("a line from listen")
-    }
-}
-
-struct Spawned {
-    child: Child,
-    out: mpsc::Receiver<String>,
-    err: mpsc::Receiver<String>,
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 fn trigger(sandbox: &Sandbox, args: &[&str]) -> std::process::Command {

@@ -1,4 +1,8 @@
-//! `ccai listen`: a local receiver on the library's handler that verifies, prints and forwards.
+//! `ccai listen`: a local receiver on the library's handler that verifies, stores, prints and
+//! forwards. By default each verified delivery is stored durably before the 200 ([`store`]);
+//! `--no-store` keeps nothing on disk and forwards before answering.
+
+mod store;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -7,19 +11,26 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use ccai::webhook::{
-    create_handler, DeliveryMethod, HandlerOptions, Rejection, WebhookDelivery, WebhookEventType,
-    SIGNATURE_HEADER,
+    create_handler, DeliveryMethod, HandlerOptions, Rejection, WebhookDelivery, WebhookEvent,
+    WebhookEventType, SIGNATURE_HEADER,
 };
 use serde_json::json;
 
 use crate::cli::{AccountArgs, ListenArgs};
 use crate::{clock, dev_credentials, http, output, settings};
 
-/// What the receiver needs per delivery.
+/// What the receiver needs per delivery (without the store).
 struct Listener {
-    json: bool,
-    events: Option<HashSet<WebhookEventType>>,
+    printer: Arc<Printer>,
     forward: Option<Forward>,
+}
+
+/// How events are printed: `--json`, `--quiet`, `--events`.
+#[derive(Debug)]
+struct Printer {
+    json: bool,
+    quiet: bool,
+    events: Option<HashSet<WebhookEventType>>,
 }
 
 struct Forward {
@@ -29,13 +40,13 @@ struct Forward {
 
 pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     check_path(&args.path)?;
-    let forward = match &args.forward_to {
+    let forward_url = match &args.forward_to {
         None => None,
-        Some(target) => {
-            let url = http::url_flag("--forward-to", target, "http://localhost:3000/webhook")?;
-            let http = http::client()?;
-            Some(Forward { url, http })
-        }
+        Some(target) => Some(http::url_flag(
+            "--forward-to",
+            target,
+            "http://localhost:3000/webhook",
+        )?),
     };
     let events = if args.events.is_empty() {
         None
@@ -56,6 +67,16 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
             set.insert(t);
         }
         Some(set)
+    };
+    let printer = Arc::new(Printer {
+        json: args.json,
+        quiet: args.quiet,
+        events,
+    });
+    let mut inbox = if args.no_store {
+        None
+    } else {
+        Some(store::Inbox::open(&args, forward_url.as_ref())?)
     };
 
     let (signing, created) = settings::signing(account, &args.secret, true)?;
@@ -88,27 +109,36 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         args.path
     );
 
-    let receiver = Arc::new(Listener {
-        json: args.json,
-        events,
-        forward,
-    });
-    let on_delivery = {
-        let receiver = Arc::clone(&receiver);
-        move |delivery: WebhookDelivery| {
-            let receiver = Arc::clone(&receiver);
-            async move { receiver.deliver(delivery).await }
+    let forward_shown = forward_url.clone();
+    let options = match &mut inbox {
+        Some(inbox) => inbox.handler(signing.client_id.clone(), &printer)?,
+        None => {
+            let forward = match forward_url {
+                None => None,
+                Some(url) => Some(Forward {
+                    url,
+                    http: http::client()?,
+                }),
+            };
+            let receiver = Arc::new(Listener {
+                printer: Arc::clone(&printer),
+                forward,
+            });
+            HandlerOptions::for_deliveries(signing.client_id.clone(), move |delivery| {
+                let receiver = Arc::clone(&receiver);
+                async move { receiver.deliver(delivery).await }
+            })
         }
     };
     let on_reject = {
-        let json = args.json;
-        move |rejection: &Rejection| print_rejection(json, rejection)
+        let printer = Arc::clone(&printer);
+        move |rejection: &Rejection| printer.rejected(rejection)
     };
     let mut methods = vec![DeliveryMethod::Post];
     if args.accept_put {
         methods.push(DeliveryMethod::Put);
     }
-    let options = HandlerOptions::for_deliveries(signing.client_id.clone(), on_delivery)
+    let options = options
         .secret(signing.secret.clone())
         .methods(methods)
         .on_reject(on_reject);
@@ -147,9 +177,12 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         dev_credentials::save(&dev)?;
     }
 
+    if let Some(inbox) = &inbox {
+        inbox.announce().await;
+    }
     eprintln!("Listening on {url}");
-    if let Some(forward) = &receiver.forward {
-        eprintln!("Forwarding verified deliveries to {}", forward.url);
+    if let (None, Some(forward)) = (&inbox, &forward_shown) {
+        eprintln!("Forwarding verified deliveries to {forward}");
     }
     eprintln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
@@ -157,6 +190,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .with_graceful_shutdown(shutdown)
         .await
         .context("the listener stopped with an error")?;
+    if let Some(inbox) = inbox {
+        inbox.shutdown().await;
+    }
     eprintln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
@@ -164,15 +200,37 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
 impl Listener {
     async fn deliver(&self, delivery: WebhookDelivery) -> Result<(), anyhow::Error> {
         let event = &delivery.event;
-        if let Some(events) = &self.events {
-            if !events.contains(&event.event_type) {
-                return Ok(());
-            }
+        if !self.printer.shows(event) {
+            return Ok(());
         }
         let forwarded = match &self.forward {
             None => None,
             Some(forward) => Some(forward.send(&delivery).await),
         };
+        if !self.printer.quiet {
+            emit(&self.printer.event_line(event, forwarded.as_ref()));
+        }
+        match forwarded {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Printer {
+    /// Whether `--events` lets this event be printed.
+    fn shows(&self, event: &WebhookEvent) -> bool {
+        self.shows_type(&event.event_type)
+    }
+
+    fn shows_type(&self, event_type: &WebhookEventType) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|events| events.contains(event_type))
+    }
+
+    /// The line for a received event, with the outcome of a forward done before answering.
+    fn event_line(&self, event: &WebhookEvent, forwarded: Option<&Result<u16>>) -> String {
         let (clock, timestamp) = clock::now();
         if self.json {
             let mut line = json!({
@@ -182,13 +240,13 @@ impl Listener {
                 "eventHash": event.event_hash,
                 "data": event.data,
             });
-            if let Some(result) = &forwarded {
+            if let Some(result) = forwarded {
                 line["forward"] = match result {
                     Ok(status) => json!({"status": status}),
                     Err(e) => json!({"error": e.to_string()}),
                 };
             }
-            emit(&line.to_string());
+            line.to_string()
         } else {
             let mut line = format!(
                 "{clock}  {:<26}  {}  #{}",
@@ -196,18 +254,14 @@ impl Listener {
                 output::event_summary(event),
                 output::short_hash(&event.event_hash)
             );
-            match &forwarded {
+            match forwarded {
                 Some(Ok(status)) => line.push_str(&format!("  -> forwarded {status}")),
                 Some(Err(e)) => line.push_str(&format!(
                     "  -> forward FAILED: {e} (answered 500 so the sender retries)"
                 )),
                 None => {}
             }
-            emit(&line);
-        }
-        match forwarded {
-            Some(Err(e)) => Err(e),
-            _ => Ok(()),
+            line
         }
     }
 }
@@ -245,20 +299,27 @@ impl Forward {
     }
 }
 
-fn print_rejection(json: bool, rejection: &Rejection) {
-    if matches!(rejection, Rejection::Callback(_)) {
-        // `deliver` already printed the event with its failed forward.
-        return;
-    }
-    let (clock, timestamp) = clock::now();
-    let status = rejection.status().as_u16();
-    if json {
-        emit(
-            &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
-                .to_string(),
-        );
-    } else {
-        emit(&format!("{clock}  REJECTED {status}  {rejection}"));
+impl Printer {
+    fn rejected(&self, rejection: &Rejection) {
+        let (clock, timestamp) = clock::now();
+        let status = rejection.status().as_u16();
+        if self.quiet {
+            // No per-event lines: a rejection (or a failed forward) is an error, on stderr.
+            eprintln!("{clock}  REJECTED {status}  {rejection}");
+            return;
+        }
+        if matches!(rejection, Rejection::Callback(_)) {
+            // `deliver` already printed the event with its failed forward.
+            return;
+        }
+        if self.json {
+            emit(
+                &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
+                    .to_string(),
+            );
+        } else {
+            emit(&format!("{clock}  REJECTED {status}  {rejection}"));
+        }
     }
 }
 

@@ -1,9 +1,12 @@
 //! Running the real `ccai` binary in an isolated environment, and small local servers.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -11,7 +14,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
-/// A scratch folder for one test: the working directory (no stray `.env`) and the config dir.
+/// A scratch folder for one test: the working directory (no stray `.env`), the config dir and the
+/// data dir.
 pub(crate) struct Sandbox {
     pub dir: tempfile::TempDir,
 }
@@ -27,6 +31,11 @@ impl Sandbox {
         self.dir.path().join("config")
     }
 
+    /// Where `ccai listen` keeps its store by default (`CCAI_DATA_DIR`).
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -40,6 +49,7 @@ impl Sandbox {
             }
         }
         cmd.env("CCAI_CONFIG_DIR", self.config_dir())
+            .env("CCAI_DATA_DIR", self.data_dir())
             .env("NO_COLOR", "1")
             .current_dir(self.dir.path());
         cmd
@@ -94,12 +104,18 @@ type Reply = Arc<dyn Fn(&Recorded) -> (StatusCode, String) + Send + Sync>;
 pub(crate) async fn recorder(
     reply: impl Fn(&Recorded) -> (StatusCode, String) + Send + Sync + 'static,
 ) -> Recorder {
+    recorder_on(SocketAddr::from(([127, 0, 0, 1], 0)), reply).await
+}
+
+/// A recording server on `addr` (e.g. a port that was closed until now).
+pub(crate) async fn recorder_on(
+    addr: SocketAddr,
+    reply: impl Fn(&Recorded) -> (StatusCode, String) + Send + Sync + 'static,
+) -> Recorder {
     let requests = Arc::new(Mutex::new(Vec::new()));
     let state = (requests.clone(), Arc::new(reply) as Reply);
     let app = Router::new().fallback(record).with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -139,4 +155,83 @@ pub(crate) fn closed_port() -> u16 {
     let port = listener.local_addr().expect("addr").port();
     drop(listener);
     port
+}
+
+/// Generous: the machine may be busy; nothing here measures time.
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
+
+/// A running `ccai listen` that announced its address.
+pub(crate) struct Listening {
+    pub child: Child,
+    pub url: String,
+    pub out: mpsc::Receiver<String>,
+    pub err: mpsc::Receiver<String>,
+    pub banner: Vec<String>,
+}
+
+impl Listening {
+    /// Starts `ccai listen` with exactly `args`, without waiting for it.
+    pub(crate) fn launch(mut cmd: Command, args: &[&str]) -> Spawned {
+        cmd.arg("listen")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ccai listen");
+        let out = lines(child.stdout.take().expect("stdout"));
+        let err = lines(child.stderr.take().expect("stderr"));
+        Spawned { child, out, err }
+    }
+
+    /// Waits until a spawned listener announces its address.
+    pub(crate) fn announced(spawned: Spawned) -> Self {
+        let Spawned { child, out, err } = spawned;
+        let mut banner = Vec::new();
+        let url = loop {
+            let line = err.recv_timeout(WAIT).unwrap_or_else(|_| {
+                panic!("listen did not announce its address; it said: {banner:?}")
+            });
+            banner.push(line.clone());
+            if let Some(url) = line.strip_prefix("Listening on ") {
+                break url.trim().to_owned();
+            }
+        };
+        Self {
+            child,
+            url,
+            out,
+            err,
+            banner,
+        }
+    }
+
+    pub(crate) fn next_line(&self) -> String {
+        self.out.recv_timeout(WAIT).expect("a line from listen")
+    }
+}
+
+/// A `ccai listen` started, not yet announced.
+pub(crate) struct Spawned {
+    pub child: Child,
+    pub out: mpsc::Receiver<String>,
+    pub err: mpsc::Receiver<String>,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }

@@ -1,0 +1,319 @@
+//! `ccai listen` on the durable inbox: every verified delivery is stored in a SQLite file before
+//! it is answered 200; with `--forward-to`, a dispatcher then forwards it from the store, with
+//! retries, until it is delivered or dead.
+//!
+//! Every stored event gets a pending delivery to one destination, [`DESTINATION`], whether or not
+//! `--forward-to` is given: a later start with `--forward-to` forwards what was stored before.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use ccai::inbox::{
+    Accepted, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher, Failure, HttpForward,
+    InboxEvent, Inserted, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
+};
+use ccai::webhook::{HandlerOptions, WebhookEvent, WebhookEventType};
+use serde_json::json;
+
+use super::{emit, Printer};
+use crate::cli::{ListenArgs, SyncMode};
+use crate::{clock, output};
+
+/// The one destination stored events are forwarded to.
+pub(super) const DESTINATION: &str = "forward";
+/// Replaces the user's data directory (the store is `<dir>/ccai/inbox.db`).
+const DATA_DIR_ENV: &str = "CCAI_DATA_DIR";
+/// How long a forward in flight holds its event without a heartbeat: after a crash, the events
+/// that were being forwarded are forwarded again this long after the restart.
+const LEASE: Duration = Duration::from_secs(10);
+/// The longest `Retry-After` the dispatcher honours (its default).
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
+
+/// The open store and, with `--forward-to`, what forwards from it.
+pub(super) struct Inbox {
+    store: Arc<SqliteStore>,
+    sync: SyncMode,
+    /// How long a stop waits for the forwards in flight (`--grace`).
+    grace: Duration,
+    forward: Option<(reqwest::Url, RetrySchedule)>,
+    dispatcher: Option<Dispatcher>,
+}
+
+/// `--store`, else `<data dir>/ccai/inbox.db`.
+fn store_path(args: &ListenArgs) -> Result<PathBuf> {
+    if let Some(path) = &args.store {
+        return Ok(path.clone());
+    }
+    let dir = match std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => dirs::data_dir().context(
+            "cannot find your data directory: set CCAI_DATA_DIR, pass --store PATH, or --no-store",
+        )?,
+    };
+    Ok(dir.join("ccai").join("inbox.db"))
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+            std::fs::create_dir_all(dir).with_context(|| {
+                format!(
+                    "cannot create the folder {} for the store: pass another --store, or --no-store",
+                    dir.display()
+                )
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Inbox {
+    /// Opens (creating and migrating) the store; checks the retry schedule.
+    pub(super) fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
+        let schedule = match &args.retry_schedule {
+            None => RetrySchedule::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
+        };
+        // The same durations as the schedule's (a schedule of one delay).
+        let grace = match args.grace.parse::<RetrySchedule>() {
+            Ok(one) if one.delays().len() == 1 => one.delays()[0],
+            _ => bail!(
+                "--grace {:?} is not a duration: use a whole number with ms, s or m, like 10s",
+                args.grace
+            ),
+        };
+        let path = store_path(args)?;
+        if path.is_dir() {
+            bail!(
+                "--store {} is a folder: give a file path such as {}",
+                path.display(),
+                path.join("inbox.db").display()
+            );
+        }
+        create_parent(&path)?;
+        let synchronous = match args.sync {
+            SyncMode::Full => Synchronous::Full,
+            SyncMode::Normal => Synchronous::Normal,
+        };
+        let options = SqliteOptions::new()
+            .synchronous(synchronous)
+            .destinations([DESTINATION]);
+        // StoreError's messages name the file and say what to do.
+        let store = SqliteStore::open(&path, options).map_err(anyhow::Error::new)?;
+        Ok(Self {
+            store: Arc::new(store),
+            sync: args.sync,
+            grace,
+            forward: forward.map(|url| (url.clone(), schedule)),
+            dispatcher: None,
+        })
+    }
+
+    /// Starts forwarding (with `--forward-to`) and returns the handler options that store each
+    /// verified delivery, print it and wake the dispatcher.
+    pub(super) fn handler(
+        &mut self,
+        client_id: String,
+        printer: &Arc<Printer>,
+    ) -> Result<HandlerOptions> {
+        let waker = match &self.forward {
+            None => None,
+            Some((url, schedule)) => {
+                let inner = HttpForward::new(url.as_str())
+                    .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?;
+                let consumer = Reporting {
+                    inner,
+                    schedule: schedule.clone(),
+                    printer: Arc::clone(printer),
+                };
+                let store: Arc<dyn Store> = self.store.clone();
+                let dispatcher = Dispatcher::builder(store, consumer)
+                    .destination(DESTINATION)
+                    .lease(LEASE)
+                    .retry_schedule(schedule.clone())
+                    .retry_after_cap(RETRY_AFTER_CAP)
+                    .start();
+                let waker = dispatcher.waker();
+                self.dispatcher = Some(dispatcher);
+                Some(waker)
+            }
+        };
+        let printer = Arc::clone(printer);
+        let store: Arc<dyn Store> = self.store.clone();
+        Ok(HandlerOptions::inbox(client_id, store).on_stored(
+            move |event: &WebhookEvent, inserted: Inserted| {
+                if let Some(waker) = &waker {
+                    waker.notify_one();
+                }
+                printer.stored(event, inserted);
+            },
+        ))
+    }
+
+    /// The start banner's lines about the store.
+    pub(super) async fn announce(&self) {
+        let sync = match self.sync {
+            SyncMode::Full => "full",
+            SyncMode::Normal => "normal",
+        };
+        eprintln!(
+            "Storing verified deliveries in {} (sync {sync})",
+            self.store.path()
+        );
+        if let Some((url, schedule)) = &self.forward {
+            eprintln!("Forwarding stored deliveries to {url} (retries after {schedule})");
+        }
+        let waiting = match self.store.stats(SystemTime::now()).await {
+            Ok(stats) => {
+                stats.count(DeliveryStatus::Pending) + stats.count(DeliveryStatus::InProgress)
+            }
+            Err(e) => {
+                eprintln!("warning: cannot count the stored events: {e}");
+                0
+            }
+        };
+        if waiting > 0 {
+            match &self.forward {
+                Some(_) => eprintln!("{waiting} stored event(s) not forwarded yet: forwarding them"),
+                None => eprintln!(
+                    "{waiting} stored event(s) not forwarded yet: start with --forward-to URL to forward them"
+                ),
+            }
+        }
+    }
+
+    /// Waits for the forwards in flight (up to the grace period); the others are put back.
+    pub(super) async fn shutdown(self) {
+        if let Some(dispatcher) = self.dispatcher {
+            let report = dispatcher.shutdown(self.grace).await;
+            if report.released > 0 {
+                eprintln!(
+                    "{} forward(s) did not finish in time; they are forwarded at the next start",
+                    report.released
+                );
+            }
+        }
+    }
+}
+
+impl Printer {
+    /// The line for a delivery the store took.
+    fn stored(&self, event: &WebhookEvent, inserted: Inserted) {
+        let hash = output::short_hash(&event.event_hash);
+        match inserted {
+            Inserted::Conflict => eprintln!(
+                "warning: event #{hash} arrived again with a different body; the first one is kept (the sender reused an eventHash?)"
+            ),
+            _ if self.quiet || !self.shows(event) => {}
+            Inserted::New => emit(&self.event_line(event, None)),
+            _ => {
+                let (clock, timestamp) = clock::now();
+                if self.json {
+                    emit(
+                        &json!({"time": timestamp, "status": "duplicate", "eventType": event.event_type.as_str(), "eventHash": event.event_hash})
+                            .to_string(),
+                    );
+                } else {
+                    emit(&format!(
+                        "{clock}  {:<26}  duplicate of #{hash} (already stored)",
+                        event.event_type.as_str()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Forwards with [`HttpForward`] and prints each outcome.
+#[derive(Debug)]
+struct Reporting {
+    inner: HttpForward,
+    schedule: RetrySchedule,
+    printer: Arc<Printer>,
+}
+
+impl Consumer for Reporting {
+    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+        Box::pin(async move {
+            let result = self.inner.deliver(event).await;
+            self.report(event, &result);
+            result
+        })
+    }
+}
+
+impl Reporting {
+    fn report(&self, event: &InboxEvent, result: &Result<Accepted, Failure>) {
+        let (clock, timestamp) = clock::now();
+        let hash = output::short_hash(&event.event_hash);
+        let kind = event.event_type.as_str();
+        let attempt = event.attempt;
+        let json = self.printer.json;
+        let (status, text, extra) = match result {
+            Ok(accepted) => {
+                let code = accepted.http_status.unwrap_or(200);
+                (
+                    "forwarded",
+                    format!(
+                        "{clock}  {kind:<26}  #{hash}  -> forwarded {code} (attempt {attempt})"
+                    ),
+                    json!({"code": code}),
+                )
+            }
+            Err(failure) => {
+                let retry = (attempt as usize)
+                    .checked_sub(1)
+                    .and_then(|index| self.schedule.delays().get(index))
+                    .filter(|_| !failure.permanent);
+                match retry {
+                    Some(base) => {
+                        let asked = failure
+                            .retry_after
+                            .map_or(Duration::ZERO, |w| w.min(RETRY_AFTER_CAP));
+                        let wait = RetrySchedule::new(vec![(*base).max(asked)]);
+                        (
+                            "retrying",
+                            format!(
+                                "{clock}  {kind:<26}  #{hash}  -> forward failed (attempt {attempt} of {}): {}; will retry in about {wait}",
+                                self.schedule.max_attempts(),
+                                failure.message
+                            ),
+                            json!({"error": failure.message, "retryIn": wait.to_string()}),
+                        )
+                    }
+                    None => {
+                        // Always told, even with --quiet: the event will not be forwarded again.
+                        eprintln!(
+                            "{clock}  {kind:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {} (kept in the store)",
+                            failure.message
+                        );
+                        ("dead", String::new(), json!({"error": failure.message}))
+                    }
+                }
+            }
+        };
+        let shown = WebhookEventType::from(kind);
+        if self.printer.quiet || !self.printer.shows_type(&shown) {
+            return;
+        }
+        if json {
+            let mut line = json!({
+                "time": timestamp,
+                "status": status,
+                "eventType": kind,
+                "eventHash": event.event_hash,
+                "attempt": attempt,
+            });
+            if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+                line.extend(extra.clone());
+            }
+            emit(&line.to_string());
+        } else if !text.is_empty() {
+            emit(&text);
+        }
+    }
+}

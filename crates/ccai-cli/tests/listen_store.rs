@@ -1,0 +1,558 @@
+//! `ccai listen` on the durable inbox, end to end: the real binary, a real SQLite file, real HTTP
+//! servers on 127.0.0.1 (the forward target records what it receives). Nothing here measures
+//! time: waits have generous deadlines.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::StatusCode;
+use ccai::inbox::{DeliveryStatus, EventDetail, SqliteOptions, SqliteStore, Store};
+use common::{closed_port, recorder, recorder_on, run, stderr, Listening, Recorder, Sandbox, WAIT};
+
+const CLIENT_ID: &str = "store-client";
+const SECRET: &str = "store-secret";
+/// The content type deliveries are sent with: forwarded as received.
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// `ccai listen` with a configured account, so that the test can sign deliveries itself.
+fn ccai(sandbox: &Sandbox) -> Command {
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    cmd
+}
+
+fn listen(sandbox: &Sandbox, args: &[&str]) -> Listening {
+    Listening::announced(Listening::launch(ccai(sandbox), args))
+}
+
+/// A message.sent delivery with unusual formatting (forwarding must not re-serialise it).
+fn body(hash: &str) -> String {
+    format!(
+        "{{ \"eventType\" : \"message.sent\",\n  \"eventHash\": \"{hash}\", \"data\": {{\"To\": \"+14155550100\", \"TotalPrice\": 0.0070}} }}"
+    )
+}
+
+/// POSTs a signed delivery; the status, or `None` if the listener could not be reached.
+async fn deliver(http: &reqwest::Client, url: &str, hash: &str) -> Option<StatusCode> {
+    let response = http
+        .post(url)
+        .header("content-type", CONTENT_TYPE)
+        .header("x-ccai-signature", signature(hash))
+        .body(body(hash))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status())
+}
+
+fn signature(hash: &str) -> String {
+    ccai::webhook::sign(CLIENT_ID, hash, SECRET)
+}
+
+fn open_store(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, SqliteOptions::new().destinations(["forward"])).expect("open store")
+}
+
+async fn event(store: &SqliteStore, hash: &str) -> EventDetail {
+    store
+        .get(hash)
+        .await
+        .expect("read store")
+        .unwrap_or_else(|| panic!("{hash} is not stored"))
+}
+
+/// Waits until `done` holds, polling; panics with `what` after `deadline`.
+async fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// What the target got for one request: body, signature, content type.
+type Copy = (Vec<u8>, Option<String>, Option<String>);
+
+/// The target's requests by eventHash.
+fn received(target: &Recorder) -> HashMap<String, Vec<Copy>> {
+    let mut by_hash: HashMap<_, Vec<_>> = HashMap::new();
+    for request in target.requests.lock().expect("lock").iter() {
+        let hash = request.json()["eventHash"]
+            .as_str()
+            .expect("eventHash")
+            .to_owned();
+        by_hash.entry(hash).or_default().push((
+            request.body.to_vec(),
+            request.header("x-ccai-signature"),
+            request.header("content-type"),
+        ));
+    }
+    by_hash
+}
+
+/// Asserts the target got each of `hashes` byte for byte with its signature and content type.
+fn assert_forwarded_exactly(target: &Recorder, hashes: &HashSet<String>) {
+    let by_hash = received(target);
+    for hash in hashes {
+        let copies = by_hash
+            .get(hash)
+            .unwrap_or_else(|| panic!("{hash} never reached the target"));
+        for (bytes, sig, content_type) in copies {
+            assert_eq!(bytes, body(hash).as_bytes(), "{hash}");
+            assert_eq!(sig.as_deref(), Some(signature(hash).as_str()), "{hash}");
+            assert_eq!(content_type.as_deref(), Some(CONTENT_TYPE), "{hash}");
+        }
+    }
+}
+
+/// A schedule of `n` retries `delay` apart.
+fn schedule(delay: &str, n: usize) -> String {
+    vec![delay; n].join(",")
+}
+
+#[tokio::test]
+async fn stored_by_default_in_the_data_dir() {
+    let sandbox = Sandbox::new();
+    let listen = listen(&sandbox, &["--port", "0"]);
+    let file = sandbox.data_dir().join("ccai").join("inbox.db");
+    let banner = listen.banner.join("\n");
+    assert!(
+        banner.contains(&format!(
+            "Storing verified deliveries in {}",
+            file.display()
+        )),
+        "{banner}"
+    );
+
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "stored-1").await,
+        Some(StatusCode::OK)
+    );
+    let line = listen.next_line();
+    assert!(
+        line.contains("message.sent") && line.contains("#stored-1"),
+        "{line}"
+    );
+    // A repeat is acknowledged and said to be one.
+    assert_eq!(
+        deliver(&http, &listen.url, "stored-1").await,
+        Some(StatusCode::OK)
+    );
+    assert!(listen.next_line().contains("duplicate"));
+
+    assert!(file.is_file(), "{} missing", file.display());
+    let store = open_store(&file);
+    let stored = event(&store, "stored-1").await;
+    assert_eq!(stored.body.as_deref(), Some(body("stored-1").as_bytes()));
+    assert_eq!(stored.signature, Some(signature("stored-1")));
+    assert_eq!(stored.content_type.as_deref(), Some(CONTENT_TYPE));
+    assert_eq!(stored.summary.duplicates, 1);
+    // Without --forward-to the event waits for a later start that forwards.
+    assert_eq!(stored.summary.deliveries.len(), 1);
+    assert_eq!(stored.summary.deliveries[0].status, DeliveryStatus::Pending);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_and_forward_survives_a_target_that_is_down() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let http = reqwest::Client::new();
+
+    // Stored without --forward-to first: a later start with --forward-to forwards it.
+    let early = listen(&sandbox, &["--port", "0", "--store", file_arg]);
+    assert_eq!(
+        deliver(&http, &early.url, "saf-early").await,
+        Some(StatusCode::OK)
+    );
+    drop(early);
+
+    let port = closed_port();
+    let target_url = format!("http://127.0.0.1:{port}/hook");
+    let retries = schedule("200ms", 100);
+    let mut listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            file_arg,
+            "--forward-to",
+            &target_url,
+            "--retry-schedule",
+            &retries,
+        ],
+    );
+    let banner = listen.banner.join("\n");
+    assert!(
+        banner.contains("Forwarding stored deliveries to"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("1 stored event(s) not forwarded yet: forwarding them"),
+        "{banner}"
+    );
+
+    let mut hashes: HashSet<String> = HashSet::from(["saf-early".to_owned()]);
+    for i in 0..5 {
+        let hash = format!("saf-{i}");
+        // The target is down: still answered 200, once stored.
+        assert_eq!(
+            deliver(&http, &listen.url, &hash).await,
+            Some(StatusCode::OK)
+        );
+        hashes.insert(hash);
+    }
+    let target = recorder_on(SocketAddr::from(([127, 0, 0, 1], port)), |_| {
+        (StatusCode::OK, "{}".into())
+    })
+    .await;
+    wait_until(WAIT, "the target has every event", || {
+        hashes.iter().all(|h| received(&target).contains_key(h))
+    })
+    .await;
+    assert_forwarded_exactly(&target, &hashes);
+    let request = target.requests.lock().expect("lock")[0].clone();
+    assert_eq!(
+        (request.method.as_str(), request.path.as_str()),
+        ("POST", "/hook")
+    );
+
+    // SIGTERM stops cleanly.
+    let pid = listen.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    assert_eq!(listen.child.wait().unwrap().code(), Some(0));
+    let store = open_store(&file);
+    for hash in &hashes {
+        let stored = event(&store, hash).await;
+        assert_eq!(
+            stored.summary.deliveries[0].status,
+            DeliveryStatus::Delivered
+        );
+    }
+}
+
+// Multi-threaded: the target runs on this runtime while the test blocks reading the output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_after_the_last_attempt() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("dead.db");
+    let target = recorder(|_| (StatusCode::INTERNAL_SERVER_ERROR, "{}".into())).await;
+    let listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            file.to_str().unwrap(),
+            "--forward-to",
+            &target.url,
+            "--retry-schedule",
+            "100ms,100ms",
+        ],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "dead-1").await,
+        Some(StatusCode::OK)
+    );
+    let mut said = Vec::new();
+    loop {
+        let line = listen.err.recv_timeout(WAIT).expect("a dead line");
+        said.push(line.clone());
+        if line.contains("DEAD") {
+            assert!(
+                line.contains("after 3 attempt") && line.contains("#dead-1"),
+                "{line}"
+            );
+            break;
+        }
+    }
+    let outcomes: Vec<String> = std::iter::from_fn(|| listen.out.try_recv().ok()).collect();
+    assert!(
+        outcomes.iter().filter(|l| l.contains("will retry")).count() == 2,
+        "{outcomes:?}"
+    );
+    assert_eq!(target.requests.lock().unwrap().len(), 3);
+    // The line is printed as the attempt ends, just before the store records it.
+    let store = open_store(&file);
+    let start = Instant::now();
+    let dead = loop {
+        let delivery = event(&store, "dead-1").await.summary.deliveries[0].clone();
+        if delivery.status == DeliveryStatus::Dead || start.elapsed() > WAIT {
+            break delivery;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(dead.status, DeliveryStatus::Dead);
+    assert_eq!(dead.attempts, 3);
+}
+
+#[tokio::test]
+async fn a_store_from_a_newer_ccai_is_refused_untouched() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 9999;")
+            .unwrap();
+    }
+    let before = std::fs::read(&file).unwrap();
+    let err = refused(
+        &sandbox,
+        &["--store", file.to_str().unwrap()],
+        "another --store",
+    )
+    .await;
+    assert!(
+        err.contains("written by a newer ccai (schema 9999"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+}
+
+#[tokio::test]
+async fn store_errors_are_clear() {
+    let sandbox = Sandbox::new();
+    let cases: [(Vec<String>, &str); 5] = [
+        (
+            vec!["--grace".into(), "soon".into()],
+            "--grace \"soon\" is not a duration",
+        ),
+        (
+            vec!["--store".into(), "x.db".into(), "--no-store".into()],
+            "cannot be used with",
+        ),
+        (
+            {
+                std::fs::write(sandbox.path().join("a-file"), "x").unwrap();
+                vec!["--store".into(), "a-file/inbox.db".into()]
+            },
+            "cannot create the folder",
+        ),
+        (
+            {
+                std::fs::write(sandbox.path().join("junk.db"), vec![7u8; 4096]).unwrap();
+                vec!["--store".into(), "junk.db".into()]
+            },
+            "corrupt or not an inbox store",
+        ),
+        (vec!["--retry-schedule".into(), "1s".into()], "--forward-to"),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        refused(&sandbox, &args, expected).await;
+    }
+}
+
+/// Runs `ccai listen --port 0 ARGS`, which must exit 2 with an error containing `expected`;
+/// returns stderr.
+async fn refused(sandbox: &Sandbox, args: &[&str], expected: &str) -> String {
+    let mut cmd = ccai(sandbox);
+    cmd.args(["listen", "--port", "0"]).args(args);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert!(err.contains(expected), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    err
+}
+
+/// A pseudo-random number below `n` (no dependency: the clock's nanoseconds).
+fn random_below(n: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    u64::from(nanos) % n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
+    const SENDERS: usize = 8;
+    /// Each sender sends until the kills are over, at most this many events.
+    const PER_SENDER: usize = 100;
+    const KILLS: usize = 3;
+    /// The dispatcher's concurrency: at most this many forwards are in flight at a kill.
+    const IN_FLIGHT: usize = 4;
+
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("crash.db");
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let port = closed_port().to_string();
+    let retries = schedule("100ms", 50);
+    let args: Vec<String> = [
+        "--port",
+        &port,
+        "--store",
+        file.to_str().unwrap(),
+        "--forward-to",
+        &format!("{}/hook", target.url),
+        "--retry-schedule",
+        &retries,
+        "--quiet",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut listen = self::listen(&sandbox, &arg_refs);
+    let url = listen.url.clone();
+
+    // Senders behave like CloudContactAI: an event not answered 200 is sent again.
+    let acknowledged = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let kills_over = Arc::new(AtomicBool::new(false));
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..SENDERS {
+        let (url, acknowledged) = (url.clone(), Arc::clone(&acknowledged));
+        let kills_over = Arc::clone(&kills_over);
+        senders.spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..PER_SENDER {
+                if kills_over.load(Ordering::SeqCst) {
+                    break;
+                }
+                // Paced, so that the load lasts through the kills with a few hundred events.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let hash = format!("crash-{sender}-{i}");
+                let start = Instant::now();
+                while deliver(&http, &url, &hash).await != Some(StatusCode::OK) {
+                    assert!(start.elapsed() < WAIT, "{hash} was never acknowledged");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                acknowledged.lock().unwrap().insert(hash);
+            }
+        });
+    }
+
+    for round in 0..KILLS {
+        tokio::time::sleep(Duration::from_millis(150 + random_below(350))).await;
+        let before = acknowledged.lock().unwrap().len();
+        assert!(
+            before < SENDERS * PER_SENDER,
+            "the load ended before kill {round}"
+        );
+        listen.child.kill().expect("SIGKILL");
+        listen.child.wait().expect("reap");
+        eprintln!("kill {round}: {before} events acknowledged so far");
+        listen = self::listen(&sandbox, &arg_refs);
+    }
+    kills_over.store(true, Ordering::SeqCst);
+    while let Some(done) = senders.join_next().await {
+        done.expect("sender");
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    // Forwards in flight at a kill come back when their lease lapses (10 s).
+    wait_until(
+        Duration::from_secs(60),
+        "every acknowledged event reached the target",
+        || {
+            let got = received(&target);
+            acknowledged.iter().all(|h| got.contains_key(h))
+        },
+    )
+    .await;
+    assert_forwarded_exactly(&target, &acknowledged);
+    let total = target.requests.lock().unwrap().len();
+    let duplicates = total - acknowledged.len();
+    eprintln!(
+        "{} events acknowledged, {total} requests at the target, {duplicates} duplicates after {KILLS} kills",
+        acknowledged.len()
+    );
+    assert!(
+        duplicates <= IN_FLIGHT * KILLS,
+        "{duplicates} duplicates: more than the forwards that can be in flight at {KILLS} kills"
+    );
+    drop(listen);
+}
+
+/// Stops a listener with SIGTERM and returns its exit code and everything it printed after the
+/// banner (stdout, stderr).
+fn stop(mut listen: Listening) -> (Option<i32>, Vec<String>, Vec<String>) {
+    let pid = listen.child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let code = listen.child.wait().unwrap().code();
+    let out = listen.out.iter().collect();
+    let err = listen.err.iter().collect();
+    (code, out, err)
+}
+
+#[tokio::test]
+async fn json_quiet_and_a_conflicting_repeat() {
+    let sandbox = Sandbox::new();
+    let http = reqwest::Client::new();
+    let json = listen(&sandbox, &["--port", "0", "--json"]);
+    assert_eq!(
+        deliver(&http, &json.url, "json-1").await,
+        Some(StatusCode::OK)
+    );
+    let line: serde_json::Value = serde_json::from_str(&json.next_line()).expect("JSON");
+    assert_eq!(line["status"], "received");
+    assert_eq!(line["eventHash"], "json-1");
+    drop(json);
+
+    let quiet = listen(&sandbox, &["--port", "0", "--quiet"]);
+    assert_eq!(
+        deliver(&http, &quiet.url, "quiet-1").await,
+        Some(StatusCode::OK)
+    );
+    // The same eventHash with another body (the signature covers the hash only).
+    let response = http
+        .post(&quiet.url)
+        .header("x-ccai-signature", signature("quiet-1"))
+        .body(body("quiet-1").replace("0.0070", "0.0071"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A rejection is still told, on stderr.
+    let forged = http
+        .post(&quiet.url)
+        .header("x-ccai-signature", "Zm9yZ2Vk")
+        .body(body("forged-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let (code, out, err) = stop(quiet);
+    assert_eq!(code, Some(0));
+    assert!(out.is_empty(), "--quiet printed {out:?}");
+    assert!(err.iter().any(|l| l.contains("REJECTED 401")), "{err:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.starts_with("warning:") && l.contains("different body")),
+        "{err:?}"
+    );
+    let store = open_store(&sandbox.data_dir().join("ccai").join("inbox.db"));
+    let stored = event(&store, "quiet-1").await;
+    assert_eq!(stored.body.as_deref(), Some(body("quiet-1").as_bytes()));
+    assert_eq!(stored.summary.conflicts, 1);
+}
+
+#[tokio::test]
+async fn a_store_locked_by_another_process_is_reported() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("locked.db");
+    drop(open_store(&file));
+    let holder = rusqlite::Connection::open(&file).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    refused(
+        &sandbox,
+        &["--store", file.to_str().unwrap()],
+        "is locked by another process",
+    )
+    .await;
+    holder.execute_batch("ROLLBACK").unwrap();
+}
