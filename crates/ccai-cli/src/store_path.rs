@@ -15,7 +15,9 @@ pub(crate) fn default_store_path() -> Result<PathBuf> {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(dirs::data_dir)
-        .context("cannot find your data directory: set CCAI_DATA_DIR or pass --store")?;
+        .context(
+            "cannot find your data directory: set CCAI_DATA_DIR, pass --store PATH (or --no-store to listen)",
+        )?;
     Ok(data_dir.join("ccai").join("inbox.db"))
 }
 

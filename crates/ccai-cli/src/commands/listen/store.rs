@@ -5,7 +5,7 @@
 //! Every stored event gets a pending delivery to one destination, [`DESTINATION`], whether or not
 //! `--forward-to` is given: a later start with `--forward-to` forwards what was stored before.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,8 +23,6 @@ use crate::{clock, output};
 
 /// The one destination stored events are forwarded to.
 pub(super) const DESTINATION: &str = "forward";
-/// Replaces the user's data directory (the store is `<dir>/ccai/inbox.db`).
-const DATA_DIR_ENV: &str = "CCAI_DATA_DIR";
 /// How long a forward in flight holds its event without a heartbeat: after a crash, the events
 /// that were being forwarded are forwarded again this long after the restart.
 const LEASE: Duration = Duration::from_secs(10);
@@ -39,20 +37,6 @@ pub(super) struct Inbox {
     grace: Duration,
     forward: Option<(reqwest::Url, RetrySchedule)>,
     dispatcher: Option<Dispatcher>,
-}
-
-/// `--store`, else `<data dir>/ccai/inbox.db`.
-fn store_path(args: &ListenArgs) -> Result<PathBuf> {
-    if let Some(path) = &args.store {
-        return Ok(path.clone());
-    }
-    let dir = match std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => dirs::data_dir().context(
-            "cannot find your data directory: set CCAI_DATA_DIR, pass --store PATH, or --no-store",
-        )?,
-    };
-    Ok(dir.join("ccai").join("inbox.db"))
 }
 
 fn create_parent(path: &Path) -> Result<()> {
@@ -86,7 +70,7 @@ impl Inbox {
                 args.grace
             ),
         };
-        let path = store_path(args)?;
+        let path = crate::store_path::store_path(args.store.clone())?;
         if path.is_dir() {
             bail!(
                 "--store {} is a folder: give a file path such as {}",
