@@ -431,3 +431,42 @@ fn invalid_forward_urls_are_refused_without_echoing_them_whole() {
         "{shown}"
     );
 }
+
+/// Two dispatchers (as two instances would run) claiming from one store deliver every event
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_share_the_work_without_delivering_twice() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(200)]).await;
+    let start = |owner: &str| {
+        Dispatcher::builder(
+            Arc::clone(&store),
+            HttpForward::new(&target.url()).expect("url"),
+        )
+        .owner(owner)
+        .concurrency(3)
+        .poll_interval(Duration::from_millis(20))
+        .start()
+    };
+    let (a, b) = (start("instance-a"), start("instance-b"));
+    for i in 0..200 {
+        store
+            .insert(event(&format!("many{i}")))
+            .await
+            .expect("insert");
+    }
+    wait_for("every event delivered", PATIENCE, || async {
+        let stats = store.stats(SystemTime::now()).await.expect("stats");
+        (stats.count(DeliveryStatus::Delivered) == 200).then_some(())
+    })
+    .await;
+    let received = target.received();
+    assert_eq!(received.len(), 200, "an event was delivered twice or lost");
+    let mut bodies: Vec<&[u8]> = received.iter().map(|r| r.body.as_ref()).collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), 200);
+    a.shutdown(Duration::from_secs(5)).await;
+    b.shutdown(Duration::from_secs(5)).await;
+}

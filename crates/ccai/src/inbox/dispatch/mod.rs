@@ -119,6 +119,9 @@ impl DispatcherBuilder {
     }
 
     /// Starts dispatching on the current tokio runtime.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime (like `tokio::spawn`).
     pub fn start(self) -> Dispatcher {
         let (stop, stopped) = watch::channel(None);
         let task = tokio::spawn(worker::run(
