@@ -56,9 +56,8 @@ pub use claim::{
 };
 pub use delivery::{Inserted, NewDelivery};
 pub use dispatch::{
-    Accepted, BoxError, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder,
-    Failure, ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule,
-    ShutdownReport,
+    Accepted, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder, Failure,
+    ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport,
 };
 pub use error::StoreError;
 pub use sqlite::{

@@ -11,8 +11,7 @@ use bytes::Bytes;
 
 use crate::inbox::ClaimedDelivery;
 
-/// Any error, boxed: what a callback consumer returns.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+use crate::BoxError;
 
 /// An event handed to a [`Consumer`], exactly as it was received.
 #[derive(Clone)]

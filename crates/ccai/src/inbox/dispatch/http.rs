@@ -7,7 +7,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
-use crate::webhook::SIGNATURE_HEADER;
+use crate::signature::SIGNATURE_HEADER;
 
 /// An [`HttpForward`] that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

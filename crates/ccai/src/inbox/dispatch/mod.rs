@@ -13,9 +13,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-pub use consumer::{
-    Accepted, BoxError, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent,
-};
+pub use consumer::{Accepted, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent};
 pub use http::{ForwardConfigError, HttpForward};
 pub use retry::{ParseScheduleError, RetrySchedule};
 

@@ -8,8 +8,8 @@ use tokio::sync::Notify;
 
 use super::writes::{self, DedupClaim};
 use super::SqliteStore;
+use crate::dedup::{Claim, DedupError, DedupFuture, Deduper};
 use crate::inbox::StoreError;
-use crate::webhook::{Claim, DedupError, DedupFuture, Deduper};
 
 /// A durable [`Deduper`]: claims and completions are rows in the store's file, so they survive a
 /// restart and are shared by every process using the file.

@@ -254,7 +254,7 @@ impl SqliteStore {
         self.inner.writer.histogram()
     }
 
-    /// A durable [`Deduper`](crate::webhook::Deduper) on this store's file, with in-flight
+    /// A durable [`Deduper`](crate::dedup::Deduper) on this store's file, with in-flight
     /// claims leased for [`StoreDeduper::DEFAULT_LEASE`].
     pub fn deduper(&self) -> StoreDeduper {
         StoreDeduper::new(self.clone())
