@@ -391,6 +391,16 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub grace: String,
+    /// How many forwards may be in flight at once (with --forward-to). Each claim and each outcome
+    /// is a commit: more in flight means more of them share one disk sync.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        requires = "forward_to",
+        conflicts_with = "no_store"
+    )]
+    pub forward_concurrency: usize,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

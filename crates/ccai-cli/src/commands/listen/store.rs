@@ -35,6 +35,8 @@ pub(super) struct Inbox {
     sync: SyncMode,
     /// How long a stop waits for the forwards in flight (`--grace`).
     grace: Duration,
+    /// Forwards in flight at once (`--forward-concurrency`).
+    forward_concurrency: usize,
     forward: Option<(reqwest::Url, RetrySchedule)>,
     dispatcher: Option<Dispatcher>,
 }
@@ -92,6 +94,7 @@ impl Inbox {
             store: Arc::new(store),
             sync: args.sync,
             grace,
+            forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
             dispatcher: None,
         })
@@ -118,6 +121,7 @@ impl Inbox {
                 let dispatcher = Dispatcher::builder(store, consumer)
                     .destination(DESTINATION)
                     .lease(LEASE)
+                    .concurrency(self.forward_concurrency)
                     .retry_schedule(schedule.clone())
                     .retry_after_cap(RETRY_AFTER_CAP)
                     .start();
