@@ -556,3 +556,63 @@ async fn a_store_locked_by_another_process_is_reported() {
     .await;
     holder.execute_batch("ROLLBACK").unwrap();
 }
+
+/// `ccai events` (another process) reads the store while `ccai listen` keeps writing to it.
+#[tokio::test]
+async fn events_read_the_store_while_listen_writes() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("shared.db");
+    let file_arg = file.to_string_lossy().into_owned();
+    let listen = listen(&sandbox, &["--port", "0", "--quiet", "--store", &file_arg]);
+
+    let writing = Arc::new(AtomicBool::new(true));
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = {
+        let (writing, sent, url) = (writing.clone(), sent.clone(), listen.url.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = 0;
+            while writing.load(Ordering::SeqCst) {
+                let status = deliver(&http, &url, &format!("rw-{i}")).await;
+                assert_eq!(status, Some(StatusCode::OK));
+                sent.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    };
+
+    let mut seen = 0;
+    for _ in 0..8 {
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "events", "list", "--json", "--limit", "100000", "--store", &file_arg,
+        ]);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let lines = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count();
+        // Every read sees a consistent, growing history (never fewer than before).
+        assert!(lines >= seen, "{lines} < {seen}");
+        seen = lines;
+        let mut stats = sandbox.ccai();
+        stats.args(["events", "stats", "--store", &file_arg]);
+        let out = run(stats).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    writing.store(false, Ordering::SeqCst);
+    writer.await.expect("writer");
+    assert!(sent.load(Ordering::SeqCst) > 0);
+    // After the writes stop, the reader sees every acknowledged delivery.
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events", "list", "--json", "--limit", "100000", "--store", &file_arg,
+    ]);
+    let out = run(cmd).await;
+    let total = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(total, sent.load(Ordering::SeqCst));
+}
