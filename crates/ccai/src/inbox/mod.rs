@@ -56,8 +56,9 @@ pub use claim::{
 };
 pub use delivery::{Inserted, NewDelivery};
 pub use dispatch::{
-    Accepted, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder, Failure,
-    ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport,
+    Accepted, AttemptReport, AttemptResult, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher,
+    DispatcherBuilder, Failure, ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError,
+    RetrySchedule, ShutdownReport,
 };
 pub use error::StoreError;
 pub use sqlite::{

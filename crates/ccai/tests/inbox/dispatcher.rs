@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
-    AttemptOutcome, CallbackConsumer, DeliveryStatus, Dispatcher, EventDetail, HttpForward,
-    InboxEvent, NewDelivery, RetrySchedule, SqliteOptions, Store,
+    AttemptOutcome, AttemptReport, AttemptResult, CallbackConsumer, DeliveryStatus, Dispatcher,
+    EventDetail, HttpForward, InboxEvent, NewDelivery, RetrySchedule, SqliteOptions, Store,
 };
 
 use crate::support::{start_target, start_target_on, temp_store, wait_for, Answer};
@@ -469,4 +469,71 @@ async fn two_dispatchers_share_the_work_without_delivering_twice() {
     assert_eq!(bodies.len(), 200);
     a.shutdown(Duration::from_secs(5)).await;
     b.shutdown(Duration::from_secs(5)).await;
+}
+
+/// `on_attempt` hears each recorded outcome: failures with their next time, then the delivery; and
+/// the last failure as dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_are_reported_after_they_are_recorded() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![
+        Answer::status(500),
+        Answer::status(500),
+        Answer::status(200),
+    ])
+    .await;
+    let reports: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
+    let record = reports.clone();
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&target.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule("50ms,50ms,50ms"))
+    .poll_interval(Duration::from_millis(20))
+    .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
+    .start();
+    store.insert(event("rep1")).await.expect("insert");
+    wait_status(&store, "rep1", DeliveryStatus::Delivered).await;
+    let got = wait_for("three reports", PATIENCE, || async {
+        let r = reports.lock().expect("lock").clone();
+        (r.len() == 3).then_some(r)
+    })
+    .await;
+    for (i, report) in got.iter().enumerate() {
+        assert_eq!(report.event_hash, "rep1");
+        assert_eq!(report.event_type, "message.sent");
+        assert_eq!(report.attempt, i as u32 + 1);
+        assert_eq!(report.max_attempts, 4);
+    }
+    assert!(matches!(got[0].result, AttemptResult::RetryAt(_)));
+    assert_eq!(got[0].http_status, Some(500));
+    assert!(got[0].error.is_some());
+    assert!(matches!(got[1].result, AttemptResult::RetryAt(_)));
+    assert_eq!(got[2].result, AttemptResult::Delivered);
+    assert_eq!(got[2].http_status, Some(200));
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+
+    // The last failure is reported as dead.
+    let failing = start_target(vec![Answer::status(500)]).await;
+    let dead: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
+    let record = dead.clone();
+    let d2 = Dispatcher::builder(
+        Arc::clone(&store),
+        HttpForward::new(&failing.url()).expect("url"),
+    )
+    .retry_schedule(fast_schedule("50ms"))
+    .poll_interval(Duration::from_millis(20))
+    .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
+    .start();
+    store.insert(event("rep2")).await.expect("insert");
+    wait_status(&store, "rep2", DeliveryStatus::Dead).await;
+    let got = wait_for("two reports", PATIENCE, || async {
+        let r = dead.lock().expect("lock").clone();
+        (r.len() == 2).then_some(r)
+    })
+    .await;
+    assert!(matches!(got[0].result, AttemptResult::RetryAt(_)));
+    assert_eq!(got[1].result, AttemptResult::Dead);
+    d2.shutdown(Duration::from_secs(5)).await;
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use ccai::inbox::{
-    Accepted, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher, Failure, HttpForward,
-    InboxEvent, Inserted, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
+    AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, HttpForward, Inserted, RetrySchedule,
+    SqliteOptions, SqliteStore, Store, Synchronous,
 };
 use ccai::webhook::{HandlerOptions, WebhookEvent, WebhookEventType};
 use serde_json::json;
@@ -26,8 +26,6 @@ pub(super) const DESTINATION: &str = "forward";
 /// How long a forward in flight holds its event without a heartbeat: after a crash, the events
 /// that were being forwarded are forwarded again this long after the restart.
 const LEASE: Duration = Duration::from_secs(10);
-/// The longest `Retry-After` the dispatcher honours (its default).
-const RETRY_AFTER_CAP: Duration = Duration::from_secs(3600);
 
 /// The open store and, with `--forward-to`, what forwards from it.
 pub(super) struct Inbox {
@@ -110,20 +108,16 @@ impl Inbox {
         let waker = match &self.forward {
             None => None,
             Some((url, schedule)) => {
-                let inner = HttpForward::new(url.as_str())
+                let forward = HttpForward::new(url.as_str())
                     .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?;
-                let consumer = Reporting {
-                    inner,
-                    schedule: schedule.clone(),
-                    printer: Arc::clone(printer),
-                };
                 let store: Arc<dyn Store> = self.store.clone();
-                let dispatcher = Dispatcher::builder(store, consumer)
+                let reporter = Arc::clone(printer);
+                let dispatcher = Dispatcher::builder(store, forward)
+                    .on_attempt(move |report| report_attempt(&reporter, report))
                     .destination(DESTINATION)
                     .lease(LEASE)
                     .concurrency(self.forward_concurrency)
                     .retry_schedule(schedule.clone())
-                    .retry_after_cap(RETRY_AFTER_CAP)
                     .start();
                 let waker = dispatcher.waker();
                 self.dispatcher = Some(dispatcher);
@@ -216,92 +210,63 @@ impl Printer {
     }
 }
 
-/// Forwards with [`HttpForward`] and prints each outcome.
-#[derive(Debug)]
-struct Reporting {
-    inner: HttpForward,
-    schedule: RetrySchedule,
-    printer: Arc<Printer>,
-}
-
-impl Consumer for Reporting {
-    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
-        Box::pin(async move {
-            let result = self.inner.deliver(event).await;
-            self.report(event, &result);
-            result
-        })
+/// Prints what became of a forward, once the store has recorded it.
+fn report_attempt(printer: &Printer, report: &AttemptReport) {
+    let (clock, timestamp) = clock::now();
+    let hash = output::short_hash(&report.event_hash);
+    let kind = report.event_type.as_str();
+    let attempt = report.attempt;
+    let error = report.error.as_deref().unwrap_or("failed");
+    let json = printer.json;
+    let (status, text, extra) = match report.result {
+        AttemptResult::Delivered => {
+            let code = report.http_status.unwrap_or(200);
+            (
+                "forwarded",
+                format!("{clock}  {kind:<26}  #{hash}  -> forwarded {code} (attempt {attempt})"),
+                json!({"code": code}),
+            )
+        }
+        AttemptResult::RetryAt(at) => {
+            let wait = at
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or(Duration::ZERO);
+            // Whole units read better than the exact jittered wait.
+            let wait = RetrySchedule::new(vec![Duration::from_secs(wait.as_secs().max(1))]);
+            (
+                "retrying",
+                format!(
+                    "{clock}  {kind:<26}  #{hash}  -> forward failed (attempt {attempt} of {}): {error}; will retry in about {wait}",
+                    report.max_attempts,
+                ),
+                json!({"error": error, "retryIn": wait.to_string()}),
+            )
+        }
+        _ => {
+            // Always told, even with --quiet: the event will not be forwarded again.
+            eprintln!(
+                "{clock}  {kind:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {error} (kept in the store)"
+            );
+            ("dead", String::new(), json!({"error": error}))
+        }
+    };
+    let shown = WebhookEventType::from(kind);
+    if printer.quiet || !printer.shows_type(&shown) {
+        return;
     }
-}
-
-impl Reporting {
-    fn report(&self, event: &InboxEvent, result: &Result<Accepted, Failure>) {
-        let (clock, timestamp) = clock::now();
-        let hash = output::short_hash(&event.event_hash);
-        let kind = event.event_type.as_str();
-        let attempt = event.attempt;
-        let json = self.printer.json;
-        let (status, text, extra) = match result {
-            Ok(accepted) => {
-                let code = accepted.http_status.unwrap_or(200);
-                (
-                    "forwarded",
-                    format!(
-                        "{clock}  {kind:<26}  #{hash}  -> forwarded {code} (attempt {attempt})"
-                    ),
-                    json!({"code": code}),
-                )
-            }
-            Err(failure) => {
-                let retry = (attempt as usize)
-                    .checked_sub(1)
-                    .and_then(|index| self.schedule.delays().get(index))
-                    .filter(|_| !failure.permanent);
-                match retry {
-                    Some(base) => {
-                        let asked = failure
-                            .retry_after
-                            .map_or(Duration::ZERO, |w| w.min(RETRY_AFTER_CAP));
-                        let wait = RetrySchedule::new(vec![(*base).max(asked)]);
-                        (
-                            "retrying",
-                            format!(
-                                "{clock}  {kind:<26}  #{hash}  -> forward failed (attempt {attempt} of {}): {}; will retry in about {wait}",
-                                self.schedule.max_attempts(),
-                                failure.message
-                            ),
-                            json!({"error": failure.message, "retryIn": wait.to_string()}),
-                        )
-                    }
-                    None => {
-                        // Always told, even with --quiet: the event will not be forwarded again.
-                        eprintln!(
-                            "{clock}  {kind:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {} (kept in the store)",
-                            failure.message
-                        );
-                        ("dead", String::new(), json!({"error": failure.message}))
-                    }
-                }
-            }
-        };
-        let shown = WebhookEventType::from(kind);
-        if self.printer.quiet || !self.printer.shows_type(&shown) {
-            return;
+    if json {
+        let mut line = json!({
+            "time": timestamp,
+            "status": status,
+            "eventType": kind,
+            "eventHash": report.event_hash,
+            "attempt": attempt,
+        });
+        if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
+            line.extend(extra.clone());
         }
-        if json {
-            let mut line = json!({
-                "time": timestamp,
-                "status": status,
-                "eventType": kind,
-                "eventHash": event.event_hash,
-                "attempt": attempt,
-            });
-            if let (Some(line), Some(extra)) = (line.as_object_mut(), extra.as_object()) {
-                line.extend(extra.clone());
-            }
-            emit(&line.to_string());
-        } else if !text.is_empty() {
-            emit(&text);
-        }
+        emit(&line.to_string());
+    } else if !text.is_empty() {
+        emit(&text);
     }
 }

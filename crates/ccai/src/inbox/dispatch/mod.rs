@@ -3,6 +3,7 @@
 
 mod consumer;
 mod http;
+mod report;
 mod retry;
 mod worker;
 
@@ -15,6 +16,7 @@ use tokio::task::JoinHandle;
 
 pub use consumer::{Accepted, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent};
 pub use http::{ForwardConfigError, HttpForward};
+pub use report::{AttemptReport, AttemptResult};
 pub use retry::{ParseScheduleError, RetrySchedule};
 
 use super::sqlite::DEFAULT_DESTINATION;
@@ -32,6 +34,7 @@ pub(crate) struct Settings {
     pub(crate) attempt_timeout: Duration,
     pub(crate) heartbeat: bool,
     pub(crate) retry_after_cap: Duration,
+    pub(crate) on_attempt: Option<report::OnAttempt>,
 }
 
 /// Builds a [`Dispatcher`]: [`Dispatcher::builder`], then [`start`](Self::start).
@@ -107,6 +110,16 @@ impl DispatcherBuilder {
     /// further than this.
     pub fn retry_after_cap(mut self, cap: Duration) -> Self {
         self.settings.retry_after_cap = cap;
+        self
+    }
+
+    /// Calls `hook` after each attempt's outcome is recorded in the store (delivered, retry at,
+    /// dead): to print, count or alert. Runs on the worker's task: keep it short.
+    pub fn on_attempt<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&AttemptReport) + Send + Sync + 'static,
+    {
+        self.settings.on_attempt = Some(report::OnAttempt(Arc::new(hook)));
         self
     }
 
@@ -194,6 +207,7 @@ impl Dispatcher {
                 attempt_timeout: Duration::from_secs(300),
                 heartbeat: true,
                 retry_after_cap: Duration::from_secs(3600),
+                on_attempt: None,
             },
             wake: Arc::new(Notify::new()),
         }

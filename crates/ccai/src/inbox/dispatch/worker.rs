@@ -8,7 +8,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use super::consumer::{Consumer, Failure, InboxEvent};
+use super::report::{AttemptReport, AttemptResult};
 use super::{Settings, ShutdownReport};
 use crate::inbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, Store,
@@ -188,8 +191,29 @@ async fn attempt(
             (next.map_or(Finish::Dead, Finish::RetryAt), record)
         }
     };
+    let report = settings.on_attempt.as_ref().map(|_| AttemptReport {
+        event_hash: event.event_hash.clone(),
+        event_type: event.event_type.clone(),
+        attempt: event.attempt,
+        max_attempts: settings.schedule.max_attempts(),
+        result: match finish {
+            Finish::Delivered => AttemptResult::Delivered,
+            Finish::RetryAt(at) => AttemptResult::RetryAt(at),
+            _ => AttemptResult::Dead,
+        },
+        http_status: record.http_status,
+        error: record.error.clone(),
+        duration,
+    });
     match store.finish(&lease, finish, record).await {
-        Ok(true) => {}
+        Ok(true) => {
+            if let (Some(hook), Some(report)) = (&settings.on_attempt, report) {
+                // The outcome is recorded: a panicking hook must not undo anything.
+                if catch_unwind(AssertUnwindSafe(|| (hook.0)(&report))).is_err() {
+                    tracing::warn!(target: "ccai::inbox", "the on_attempt hook panicked");
+                }
+            }
+        }
         Ok(false) => tracing::warn!(
             target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
             "an attempt finished after its lease was taken over; its result is dropped"
