@@ -20,7 +20,7 @@ pub struct DataError {
 }
 
 /// `data` of a delivery, typed by its `eventType`. Obtained from
-/// [`WebhookEvent::typed_data`](crate::webhook::WebhookEvent::typed_data).
+/// [`WebhookEvent::typed_data`](super::WebhookEvent::typed_data).
 ///
 /// The raw map stays available on the event for fields not modelled here.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 /// Read it like a [`serde_json::Value`] object: `data["To"]` (`Value::Null` when absent),
 /// [`get`](Self::get), [`as_map`](Self::as_map); or straight into your own type with
 /// [`deserialize`](Self::deserialize), or typed per event type with
-/// [`WebhookEvent::typed_data`](crate::webhook::WebhookEvent::typed_data).
+/// [`WebhookEvent::typed_data`](super::WebhookEvent::typed_data).
 ///
 /// ```
 /// use ccai::webhook::parse_event;

@@ -54,7 +54,7 @@ fn text_field<'de, D: Deserializer<'de>>(
 ///
 /// `data` is checked but kept as text; its fields are built when first read (see [`DataObject`]).
 ///
-/// This does not verify anything; use [`Verifier::verify_event`](crate::webhook::Verifier::verify_event)
+/// This does not verify anything; use [`Verifier::verify_event`](crate::signature::Verifier::verify_event)
 /// on untrusted input.
 ///
 /// ```

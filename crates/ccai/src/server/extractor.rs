@@ -16,7 +16,7 @@ use super::{Rejection, DEFAULT_BODY_LIMIT};
 /// request is answered with the same statuses and bodies as [`create_handler`](super::create_handler):
 /// 413 over the limit, 400 for an unreadable or invalid body or a missing signature, 401 for a
 /// signature that does not verify. The HTTP method is left to the router (use
-/// [`axum::routing::post`]), and there is no deduplication: call a [`Deduper`](crate::webhook::Deduper)
+/// [`axum::routing::post`]), and there is no deduplication: call a [`Deduper`](crate::dedup::Deduper)
 /// yourself if you need it.
 ///
 /// ```
