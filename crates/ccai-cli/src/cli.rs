@@ -397,10 +397,11 @@ pub(crate) struct ListenArgs {
         long,
         value_name = "N",
         default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..=1024),
         requires = "forward_to",
         conflicts_with = "no_store"
     )]
-    pub forward_concurrency: usize,
+    pub forward_concurrency: u16,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

@@ -401,6 +401,8 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
         &format!("{}/hook", target.url),
         "--retry-schedule",
         &retries,
+        "--forward-concurrency",
+        "4",
         "--quiet",
     ]
     .map(str::to_owned)

@@ -76,7 +76,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let mut inbox = if args.no_store {
         None
     } else {
-        Some(store::Inbox::open(&args, forward_url.as_ref())?)
+        let inbox = store::Inbox::open(&args, forward_url.as_ref())?;
+        inbox.check_writable().await?;
+        Some(inbox)
     };
 
     let (signing, created) = settings::signing(account, &args.secret, true)?;

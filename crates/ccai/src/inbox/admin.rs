@@ -61,9 +61,14 @@ impl ListFilter {
         self
     }
 
-    /// Whether no condition is set (bulk operations refuse such a filter).
+    /// Whether no condition is set (bulk operations refuse such a filter). An empty text matches
+    /// every body, so it counts as no condition.
     pub fn is_empty(&self) -> bool {
-        self == &Self::default()
+        self.status.is_none()
+            && self.event_type.is_none()
+            && self.since.is_none()
+            && self.until.is_none()
+            && self.text.as_deref().is_none_or(str::is_empty)
     }
 }
 

@@ -45,6 +45,7 @@ mod error;
 mod sqlite;
 mod status;
 mod store;
+mod time;
 
 pub use admin::{
     AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListRequest, Page,

@@ -7,5 +7,6 @@ mod crash;
 mod dedup;
 mod dispatcher;
 mod receiver;
+mod review_fixes;
 mod sqlite;
 mod support;

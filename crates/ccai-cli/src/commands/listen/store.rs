@@ -34,7 +34,7 @@ pub(super) struct Inbox {
     /// How long a stop waits for the forwards in flight (`--grace`).
     grace: Duration,
     /// Forwards in flight at once (`--forward-concurrency`).
-    forward_concurrency: usize,
+    forward_concurrency: u16,
     forward: Option<(reqwest::Url, RetrySchedule)>,
     dispatcher: Option<Dispatcher>,
 }
@@ -98,6 +98,15 @@ impl Inbox {
         })
     }
 
+    /// Fails with the store's own message (locked by another process, not writable, disk full)
+    /// unless a write can go through now: better said at start than answered 503 to every sender.
+    pub(super) async fn check_writable(&self) -> Result<()> {
+        self.store
+            .check_writable()
+            .await
+            .map_err(anyhow::Error::new)
+    }
+
     /// Starts forwarding (with `--forward-to`) and returns the handler options that store each
     /// verified delivery, print it and wake the dispatcher.
     pub(super) fn handler(
@@ -116,7 +125,7 @@ impl Inbox {
                     .on_attempt(move |report| report_attempt(&reporter, report))
                     .destination(DESTINATION)
                     .lease(LEASE)
-                    .concurrency(self.forward_concurrency)
+                    .concurrency(usize::from(self.forward_concurrency))
                     .retry_schedule(schedule.clone())
                     .start();
                 let waker = dispatcher.waker();

@@ -2,15 +2,17 @@
 //! (hand on, heartbeat, decide what next, record).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use super::consumer::{Consumer, Failure, InboxEvent};
+use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
 use super::report::{AttemptReport, AttemptResult};
 use super::{Settings, ShutdownReport};
 use crate::inbox::{
@@ -134,8 +136,18 @@ async fn attempt(
     let lease = delivery.lease;
     let started_at = SystemTime::now();
     let clock = Instant::now();
+    let max_attempts = settings.schedule.max_attempts();
     let work = async {
-        match tokio::time::timeout(settings.attempt_timeout, consumer.deliver(&event)).await {
+        if event.attempt > max_attempts {
+            // Earlier attempts ended with their worker (a crash, a kill, a hang past the lease):
+            // each counted, none could record a failure. Stop here rather than loop forever.
+            return Err(Failure::new(format!(
+                "no attempt left: {} earlier attempt(s) ended without an outcome (the worker died or hung)",
+                event.attempt - 1
+            )));
+        }
+        let delivery = CatchPanic::start(|| consumer.deliver(&event));
+        match tokio::time::timeout(settings.attempt_timeout, delivery).await {
             Ok(result) => result,
             Err(_) => Err(Failure::new(format!(
                 "the consumer did not finish within {:?}",
@@ -180,7 +192,7 @@ async fn attempt(
                         .retry_after
                         .map(|wait| wait.min(settings.retry_after_cap))
                         .unwrap_or(Duration::ZERO);
-                    SystemTime::now() + delay.max(asked)
+                    crate::inbox::time::after(SystemTime::now(), delay.max(asked))
                 })
             };
             tracing::info!(
@@ -230,7 +242,10 @@ async fn heartbeat(store: &dyn Store, lease: &Lease, duration: Duration) {
     loop {
         tokio::time::sleep(duration / 3).await;
         match store
-            .extend_lease(lease, SystemTime::now() + duration)
+            .extend_lease(
+                lease,
+                crate::inbox::time::after(SystemTime::now(), duration),
+            )
             .await
         {
             Ok(true) => {}
@@ -239,6 +254,42 @@ async fn heartbeat(store: &dyn Store, lease: &Lease, duration: Duration) {
                 target: "ccai::inbox", %error, delivery = lease.delivery_id,
                 "could not extend a lease; trying again"
             ),
+        }
+    }
+}
+
+/// A consumer's future with its panics turned into a failed attempt: a consumer that panics on an
+/// event must reach the dead letter like one that fails, not take its worker down every time.
+enum CatchPanic<'a> {
+    Running(ConsumerFuture<'a>),
+    Panicked,
+}
+
+impl<'a> CatchPanic<'a> {
+    fn start(deliver: impl FnOnce() -> ConsumerFuture<'a>) -> Self {
+        match catch_unwind(AssertUnwindSafe(deliver)) {
+            Ok(future) => Self::Running(future),
+            Err(_) => Self::Panicked,
+        }
+    }
+}
+
+impl Future for CatchPanic<'_> {
+    type Output = Result<Accepted, Failure>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let panicked = || Poll::Ready(Err(Failure::new("the consumer panicked")));
+        match &mut *self {
+            Self::Panicked => panicked(),
+            Self::Running(future) => {
+                match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                    Ok(poll) => poll,
+                    Err(_) => {
+                        *self = Self::Panicked;
+                        panicked()
+                    }
+                }
+            }
         }
     }
 }

@@ -74,7 +74,7 @@ impl StoreDeduper {
             // Registered before looking, so a completion in between is not missed.
             changed.as_mut().enable();
             let now = SystemTime::now();
-            let until = now + self.lease;
+            let until = crate::inbox::time::after(now, self.lease);
             let path: Arc<str> = Arc::from(self.store.path());
             let key = hash.to_owned();
             let found = self

@@ -194,7 +194,10 @@ fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`.
-    pub fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+    pub fn open(path: impl AsRef<Path>, mut options: SqliteOptions) -> Result<Self, StoreError> {
+        // A destination named twice would make every insert violate its unique key.
+        let mut seen = std::collections::HashSet::new();
+        options.destinations.retain(|d| seen.insert(d.clone()));
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
         if options.destinations.is_empty() {
@@ -252,6 +255,14 @@ impl SqliteStore {
     /// How many writes each committed transaction carried so far (group commit at work).
     pub fn batch_sizes(&self) -> BatchHistogram {
         self.inner.writer.histogram()
+    }
+
+    /// Checks that this process can write to the store now: one empty transaction through the
+    /// writer. Opening needs no write lock (a reader opens while another process writes), so a
+    /// receiver calls this at start to report a store that another process keeps locked, or that
+    /// cannot be written, before it accepts deliveries.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.inner.writer.write(|_| Ok(())).await
     }
 
     /// A durable [`Deduper`](crate::dedup::Deduper) on this store's file, with in-flight

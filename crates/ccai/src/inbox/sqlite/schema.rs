@@ -78,6 +78,11 @@ fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
 /// writes (even `journal_mode`).
 pub(crate) fn check_not_newer(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let found = user_version(conn, path)?;
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{path} has an invalid schema version ({found})"
+        )));
+    }
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.to_owned(),
@@ -91,10 +96,20 @@ pub(crate) fn check_not_newer(conn: &Connection, path: &str) -> Result<(), Store
 /// Brings the schema up to [`SCHEMA_VERSION`] in one transaction (several processes opening the
 /// same new file migrate it once).
 pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
+    // Already current (the usual case): nothing to write, so no write lock is needed, and a
+    // reader (`ccai events list`) opens while another process writes.
+    if user_version(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| store_error(path, e))?;
     let found = user_version(&tx, path)?;
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{path} has an invalid schema version ({found})"
+        )));
+    }
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: path.to_owned(),

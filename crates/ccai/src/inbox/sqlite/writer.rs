@@ -3,6 +3,7 @@
 //! one failing request does not undo the others), commits once, then answers each.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -32,7 +33,17 @@ where
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let result = match self.work.take() {
-            Some(work) => work(conn),
+            // A panicking write (a bug, or an input no check foresaw) fails alone: the writer
+            // thread, and with it the whole store, must live on.
+            Some(work) => match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::error!(target: "ccai::inbox", "a store write panicked; it was rolled back");
+                    Err(StoreError::InvalidRequest(
+                        "the write failed unexpectedly and was rolled back".into(),
+                    ))
+                }
+            },
             None => Err(StoreError::Unavailable("a write ran twice".into())),
         };
         let ok = result.is_ok();

@@ -101,7 +101,7 @@ pub(crate) fn claim(
 ) -> Result<Vec<ClaimedDelivery>> {
     let err = |e| store_error(path, e);
     let now_ms = to_ms(now);
-    let until = now + lease.duration;
+    let until = crate::inbox::time::after(now, lease.duration);
     let due: Vec<(i64, String, Option<String>)> = conn
         .prepare_cached(
             "SELECT id, status, lease_owner FROM (
@@ -217,7 +217,10 @@ pub(crate) fn finish(
     finish: Finish,
     attempt: &AttemptRecord,
 ) -> Result<bool> {
-    let ended = to_ms(attempt.started_at + attempt.duration);
+    let ended = to_ms(crate::inbox::time::after(
+        attempt.started_at,
+        attempt.duration,
+    ));
     let (status, next, delivered_at) = match finish {
         Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
         Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
@@ -310,10 +313,13 @@ pub(crate) fn replay(
         None => "",
     };
     let sql = format!(
+        // A dead delivery starts its schedule over (as `requeue_dead` does); an event whose body was
+        // purged has nothing left to send and is not replayed.
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
+                attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END,
                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
           WHERE status != 'in_progress'
-            AND event_id IN (SELECT e.id FROM events e WHERE {}){status_sql}",
+            AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL){status_sql}",
         condition.sql
     );
     conn.execute(&sql, params_from_iter(params))
@@ -332,7 +338,8 @@ pub(crate) fn requeue_dead(
     params.extend(condition.params);
     let sql = format!(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
-          WHERE status = 'dead' AND event_id IN (SELECT e.id FROM events e WHERE {})",
+          WHERE status = 'dead'
+            AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)",
         condition.sql
     );
     conn.execute(&sql, params_from_iter(params))

@@ -1,0 +1,243 @@
+//! Regressions for what a review found in the SQLite store and the dispatcher: each test failed
+//! before its fix.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, CallbackConsumer, DeliveryStatus, Dispatcher, Finish,
+    LeaseRequest, ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, RetrySchedule,
+    SqliteOptions, SqliteStore, Store, StoreError,
+};
+
+use crate::support::{temp_store, wait_for};
+
+fn event(hash: &str) -> NewDelivery {
+    NewDelivery::new(
+        "1231",
+        hash,
+        "message.sent",
+        format!("{{\"eventHash\":\"{hash}\"}}"),
+    )
+}
+
+/// A lease of `Duration::MAX` used to panic inside the writer thread, after which every insert
+/// failed until a restart.
+#[tokio::test]
+async fn a_huge_lease_saturates_and_the_writer_lives_on() {
+    let t = temp_store(SqliteOptions::default());
+    let store = &t.store;
+    store.insert(event("big-lease")).await.expect("insert");
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::MAX),
+            10,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim with a huge lease");
+    assert_eq!(claimed.len(), 1);
+    // And a finish with a huge duration.
+    let record = AttemptRecord::new(SystemTime::now(), Duration::MAX, AttemptOutcome::Success);
+    assert!(store
+        .finish(&claimed[0].lease, Finish::Delivered, record)
+        .await
+        .expect("finish"));
+    // The writer still takes writes.
+    assert_eq!(
+        store.insert(event("after")).await.expect("insert after"),
+        ccai::inbox::Inserted::New
+    );
+}
+
+/// A consumer that panics used to leave its delivery in progress, retried every lease forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_consumer_reaches_the_dead_letter() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        CallbackConsumer::new(move |_event| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if true {
+                    panic!("consumer bug");
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        }),
+    )
+    .retry_schedule(
+        "20ms"
+            .parse::<RetrySchedule>()
+            .expect("schedule")
+            .jitter(0.0),
+    )
+    .lease(Duration::from_secs(10))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    store.insert(event("panics")).await.expect("insert");
+    let dead = wait_for(
+        "the panicking event to be dead",
+        Duration::from_secs(15),
+        || {
+            let store = Arc::clone(&store);
+            async move {
+                let d = store.get("panics").await.expect("get").expect("stored");
+                (d.summary.deliveries[0].status == DeliveryStatus::Dead).then_some(d)
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the schedule allows two attempts"
+    );
+    assert!(
+        dead.attempts
+            .iter()
+            .all(|a| a.error.as_deref().unwrap_or("").contains("panicked")),
+        "{:?}",
+        dead.attempts
+    );
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Replaying an event whose body was purged used to forward an empty body with the signature.
+#[tokio::test]
+async fn purged_bodies_are_not_replayed() {
+    let t = temp_store(SqliteOptions::default());
+    let store = &t.store;
+    let old = SystemTime::now() - Duration::from_secs(40 * 24 * 3600);
+    store
+        .insert(event("old").received_at(old))
+        .await
+        .expect("insert");
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure);
+    store
+        .finish(&claimed[0].lease, Finish::Dead, record)
+        .await
+        .expect("finish");
+    let purged = store
+        .purge(Retention::default(), SystemTime::now())
+        .await
+        .expect("purge");
+    assert_eq!(purged.bodies_purged, 1);
+    let dead = ListFilter::new().status(DeliveryStatus::Dead);
+    assert_eq!(store.requeue_dead(dead.clone()).await.expect("requeue"), 0);
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("old".into()))
+            .await
+            .expect("replay"),
+        0
+    );
+    let page = store.list(ListRequest::new(dead, 10)).await.expect("list");
+    assert_eq!(page.events.len(), 1, "still dead, nothing to send");
+}
+
+/// A replayed dead event gets its whole schedule again, not a single attempt.
+#[tokio::test]
+async fn replaying_a_dead_event_by_hash_starts_its_schedule_over() {
+    let t = temp_store(SqliteOptions::default());
+    let store = &t.store;
+    store.insert(event("dead")).await.expect("insert");
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure);
+    store
+        .finish(&claimed[0].lease, Finish::Dead, record)
+        .await
+        .expect("finish");
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("dead".into()))
+            .await
+            .expect("replay"),
+        1
+    );
+    let again = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim again");
+    assert_eq!(again[0].attempt, 1);
+}
+
+/// `text("")` matches every body: a bulk replay with it used to replay everything.
+#[tokio::test]
+async fn an_empty_text_filter_is_no_filter() {
+    let t = temp_store(SqliteOptions::default());
+    t.store.insert(event("a")).await.expect("insert");
+    let err = t
+        .store
+        .replay(ReplayTarget::Filter(ListFilter::new().text("")))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::InvalidRequest(_)), "{err:?}");
+}
+
+/// A destination named twice used to make every insert fail.
+#[tokio::test]
+async fn a_destination_named_twice_is_one() {
+    let t = temp_store(SqliteOptions::default().destinations(["a", "a", "b"]));
+    t.store.insert(event("x")).await.expect("insert");
+    let d = t.store.get("x").await.expect("get").expect("stored");
+    assert_eq!(d.summary.deliveries.len(), 2);
+}
+
+/// A negative schema version is a corrupt file, not an empty store that fails on every call.
+#[test]
+fn a_negative_schema_version_is_corrupt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let conn = rusqlite::Connection::open(&path).expect("create");
+    conn.execute_batch("PRAGMA user_version = -3")
+        .expect("version");
+    drop(conn);
+    let err = SqliteStore::open(&path, SqliteOptions::default()).expect_err("refused");
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+}
+
+/// Opening a current store needs no write lock: a reader opens while another process writes.
+#[tokio::test]
+async fn a_current_store_opens_while_another_process_holds_the_write_lock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let first = SqliteStore::open(&path, SqliteOptions::default()).expect("create");
+    first.insert(event("seen")).await.expect("insert");
+    let holder = rusqlite::Connection::open(&path).expect("second connection");
+    holder.execute_batch("BEGIN IMMEDIATE").expect("write lock");
+    let reader = SqliteStore::open(
+        &path,
+        SqliteOptions::default().busy_timeout(Duration::from_millis(100)),
+    )
+    .expect("opens without the write lock");
+    assert!(reader.get("seen").await.expect("get").is_some());
+    holder.execute_batch("ROLLBACK").expect("release");
+}
