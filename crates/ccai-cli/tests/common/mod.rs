@@ -140,3 +140,20 @@ pub(crate) fn closed_port() -> u16 {
     drop(listener);
     port
 }
+
+/// The lines of a child's output, read on a thread.
+pub(crate) fn lines(
+    stream: impl std::io::Read + Send + 'static,
+) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

@@ -12,7 +12,7 @@ use http::{Method, Request};
 use http_body::Body;
 
 use crate::dedup::{Claim, DedupError, Deduper};
-use crate::event::{parse_event, DeliveryMethod};
+use crate::event::{parse_event, DeliveryMethod, Escaped};
 use crate::signature::Verifier;
 use crate::BoxError;
 
@@ -272,8 +272,8 @@ impl Inner {
         if self.log_events {
             tracing::info!(
                 target: "ccai::webhook",
-                event_type = %event.event_type,
-                event_hash = %event.event_hash,
+                event_type = %Escaped(event.event_type.as_str()),
+                event_hash = %Escaped(&event.event_hash),
                 "webhook event received"
             );
         }
@@ -310,7 +310,7 @@ impl Inner {
             Ok(Claim::AlreadyCompleted) => {
                 tracing::debug!(
                     target: "ccai::webhook",
-                    event_hash = %event.event_hash,
+                    event_hash = %Escaped(&event.event_hash),
                     "duplicate delivery acknowledged without calling back"
                 );
                 return Ok(());

@@ -224,7 +224,9 @@ impl HandlerOptions {
         self
     }
 
-    /// Logs each accepted event (type and hash, never the data) through `tracing` at `INFO`.
+    /// Logs each accepted event (type and hash, never the data) through `tracing` at `INFO`. Both
+    /// are chosen by the sender: they are logged quoted, with control characters and bidirectional
+    /// overrides escaped, and cut to 80 characters.
     pub fn log_events(mut self, log: bool) -> Self {
         self.log_events = log;
         self
