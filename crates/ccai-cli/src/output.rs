@@ -104,8 +104,13 @@ pub(crate) fn event_summary(event: &WebhookEvent) -> String {
                 _ => None,
             };
             push("campaign", shown(&campaign));
-            let keys: Vec<&str> = data.keys().map(String::as_str).take(6).collect();
-            parts.push(format!("fields={}", keys.join(",")));
+            let keys: Vec<String> = data
+                .keys()
+                .take(6)
+                .map(|key| escape(&shorten(key, 30)))
+                .collect();
+            let more = if data.len() > 6 { ",…" } else { "" };
+            parts.push(format!("fields={}{more}", keys.join(",")));
             return parts.join(" ");
         }
     };
@@ -118,23 +123,78 @@ fn shown<T: Display>(value: &Option<T>) -> Option<&dyn Display> {
     value.as_ref().map(|v| v as &dyn Display)
 }
 
+/// A value as one safe word of a summary line: at most 60 characters of it, escaped (see
+/// [`escape`]), in quotes if it holds spaces or quotes.
 fn quote_if_needed(value: &str) -> String {
-    let short: String = value.chars().take(60).collect();
-    let short = if short.len() < value.len() {
-        format!("{short}…")
-    } else {
-        short
-    };
+    let short = escape(&shorten(value, 60));
     if short.contains(char::is_whitespace) || short.contains('"') {
-        format!("{short:?}")
+        format!("\"{}\"", short.replace('"', "\\\""))
     } else {
         short
     }
 }
 
-/// The first 12 characters of a hash, enough to tell deliveries apart.
+/// `value` cut to `max` characters, with `…` when something was cut.
+pub(crate) fn shorten(value: &str, max: usize) -> String {
+    let mut chars = value.chars();
+    let short: String = chars.by_ref().take(max).collect();
+    if chars.next().is_some() {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+/// Whether a terminal could act on `c` rather than show it: control characters (C0, DEL, C1:
+/// escape sequences, bells, backspaces, line breaks), the Unicode line and paragraph separators,
+/// and the bidirectional overrides, embeddings, isolates and marks that reorder what follows.
+pub(crate) fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{061c}' // LRM, RLM, ALM
+                | '\u{2028}' | '\u{2029}' // line and paragraph separators
+                | '\u{202a}'..='\u{202e}' // embeddings and overrides
+                | '\u{2066}'..='\u{2069}' // isolates
+        )
+}
+
+/// Text from a delivery made inert for a terminal line: every character of [`is_unsafe_char`]
+/// written as `\n`, `\r`, `\t` or `\u{…}`, the rest as is. `--json` output never goes through
+/// this: it stays exact.
+pub(crate) fn escape(text: &str) -> String {
+    escape_keeping(text, false)
+}
+
+/// Like [`escape`], but `keep_layout` keeps newlines and tabs (for a multi-line body).
+pub(crate) fn escape_keeping(text: &str, keep_layout: bool) -> String {
+    if !text.chars().any(is_unsafe_char) {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' if keep_layout => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if is_unsafe_char(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[allow(dead_code)] // for `ccai listen`'s text line, whose rewrite is to print the type with it
+/// An event's type for a text line: escaped, and at most 40 characters of it (a type CloudContactAI
+/// sends is a short dotted name; anything else is shown, but cannot fill the screen).
+pub(crate) fn event_type(event: &WebhookEvent) -> String {
+    escape(&shorten(event.event_type.as_str(), 40))
+}
+
+/// The first 12 characters of a hash, enough to tell deliveries apart; escaped.
 pub(crate) fn short_hash(hash: &str) -> String {
-    hash.chars().take(12).collect()
+    escape(&hash.chars().take(12).collect::<String>())
 }
 
 #[cfg(test)]
@@ -234,6 +294,50 @@ mod tests {
             "campaign=Promo fields=CampaignTitle,Phone,Reason"
         );
         assert_eq!(summary_of("contact.unsubscribed", "{}"), "fields=");
+    }
+
+    const HOSTILE: &str =
+        "\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mred\u{9b}1m\u{202e}txt\u{2066}\u{7f}";
+
+    fn assert_inert(text: &str) {
+        assert!(!text.chars().any(is_unsafe_char), "{text:?}");
+    }
+
+    #[test]
+    fn summary_of_an_escape_sequence_is_inert() {
+        let data = serde_json::json!({"From": HOSTILE, "To": "+1", "Message": HOSTILE, "CampaignTitle": HOSTILE});
+        let summary = summary_of("message.incoming", &data.to_string());
+        assert_inert(&summary);
+        assert!(summary.contains(r"message=\u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mred\u{9b}1m\u{202e}txt\u{2066}\u{7f}"), "{summary}");
+    }
+
+    #[test]
+    fn unknown_types_escape_their_field_names_and_the_type() {
+        let data = serde_json::json!({HOSTILE: 1, "CampaignTitle": HOSTILE});
+        let body = serde_json::json!({"eventType": HOSTILE, "eventHash": HOSTILE, "data": data})
+            .to_string();
+        let event = ccai::webhook::parse_event(body.as_bytes()).unwrap();
+        let summary = event_summary(&event);
+        assert_inert(&summary);
+        assert!(summary.starts_with(r"campaign=\u{1b}]0;owned"), "{summary}");
+        assert_inert(&event_type(&event));
+        assert_inert(&short_hash(&event.event_hash));
+        assert_eq!(short_hash("\u{1b}[2Jabc"), r"\u{1b}[2Jabc");
+    }
+
+    #[test]
+    fn long_values_stay_short() {
+        let many: serde_json::Map<String, Value> = (0..20)
+            .map(|i| (format!("{}{i}", "k".repeat(100)), Value::Null))
+            .collect();
+        let body =
+            serde_json::json!({"eventType": "x".repeat(500), "eventHash": "h", "data": many})
+                .to_string();
+        let event = ccai::webhook::parse_event(body.as_bytes()).unwrap();
+        let summary = event_summary(&event);
+        assert!(summary.chars().count() < 6 * 32 + 20, "{summary}");
+        assert!(summary.ends_with(",…"), "{summary}");
+        assert_eq!(event_type(&event).chars().count(), 41);
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use std::error::Error;
 
 use axum::Router;
+use ccai::server::Server;
 use ccai::webhook::{
     create_handler, DeliveryMethod, EventData, HandlerOptions, MessageError, WebhookEvent,
 };
@@ -90,6 +91,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "listening on http://{}/webhook/ccai",
         listener.local_addr()?
     );
-    axum::serve(listener, app).await?;
+    // Timeouts for slow and idle clients, a connection cap and a graceful shutdown on Ctrl-C
+    // (`axum::serve` has none of the limits): see `ccai::server::Server` for each default.
+    Server::new()
+        .serve_with_shutdown(listener, app, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
     Ok(())
 }

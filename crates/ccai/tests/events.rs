@@ -422,9 +422,9 @@ fn reserved_serde_json_keys_are_refused_not_dropped() {
         "{err:?}"
     );
     assert!(serde_json::from_slice::<WebhookEvent>(body).is_err());
-    // The same key anywhere but first is an ordinary key.
+    // Anywhere else too: serialising sorts the keys, which would make it first (a round trip
+    // that does not read back).
     let body = br#"{"eventType":"message.sent","data":{"To":"+1","$serde_json::private::RawValue":0},"eventHash":"h"}"#;
-    let event = parse_event(body).unwrap();
-    assert_eq!(event.data["To"], "+1");
-    assert_eq!(event.data["$serde_json::private::RawValue"], 0);
+    assert!(parse_event(body).is_err());
+    assert!(serde_json::from_slice::<WebhookEvent>(body).is_err());
 }

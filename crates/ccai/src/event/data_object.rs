@@ -271,20 +271,18 @@ impl<'de> Visitor<'de> for CheckedVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
         let depth = self.inner_depth()?;
-        let mut first = true;
-        while map.next_key_seed(KeySeed { first })?.is_some() {
-            first = false;
+        while map.next_key_seed(KeySeed)?.is_some() {
             map.next_value_seed(CheckedSeed { depth })?;
         }
         Ok(Checked)
     }
 }
 
-/// An object's key; the first one must not be a key that makes serde_json build something other
-/// than an object in this build (see [`is_reserved_first_key`]).
-struct KeySeed {
-    first: bool,
-}
+/// An object's key, which must not be one that makes serde_json build something other than an
+/// object in this build (see [`is_reserved_key`]). Only the first key of an object is read that
+/// way, but serialising `data` sorts its keys: refused anywhere, such a key cannot become first
+/// when an accepted event is written back and read again.
+struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
     type Value = ();
@@ -302,19 +300,20 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
-        if self.first && is_reserved_first_key(key) {
-            Err(E::custom("an object's first key is reserved by serde_json"))
+        if is_reserved_key(key) {
+            Err(E::custom("an object key is reserved by serde_json"))
         } else {
             Ok(())
         }
     }
 }
 
-/// Whether `key`, first in an object, makes `serde_json` read the object as something else: its
+/// Whether `key`, first in an object, makes `serde_json` read the object as something else (it is
+/// refused in any position; see [`KeySeed`]): its
 /// private number and raw-value markers, when the features that use them (`arbitrary_precision`,
 /// `raw_value`) are on in this build, which any crate in a program can turn on. Found out once, by
 /// asking serde_json itself.
-fn is_reserved_first_key(key: &str) -> bool {
+pub(crate) fn is_reserved_key(key: &str) -> bool {
     const MARKERS: [&str; 2] = [
         "$serde_json::private::Number",
         "$serde_json::private::RawValue",
@@ -369,20 +368,24 @@ mod tests {
     }
 
     #[test]
-    fn serde_json_markers_are_refused_where_they_are_special() {
+    fn serde_json_markers_are_refused_anywhere() {
         // This crate turns on serde_json's `raw_value`: as the first key of an object, its marker
-        // makes serde_json read a raw value instead, which would leave the map empty.
+        // makes serde_json read a raw value instead, which would leave the map empty. Not first,
+        // it reads as a key, but serialising sorts the keys and may make it first: refused
+        // anywhere, so that an accepted event reads back from its serialisation.
         for bad in [
             r#"{"To":"+1","Meta":{"$serde_json::private::RawValue":0}}"#,
             r#"{"a":[{"$serde_json::private::RawValue":"{"}]}"#,
             r#"{"$serde_json::private::RawValue":"1"}"#,
+            r#"{"a":{"b":1,"$serde_json::private::RawValue":0}}"#,
+            r#"{"To":"+1","$serde_json::private::RawValue":0}"#,
         ] {
             assert!(check_object(bad).is_err(), "{bad}");
         }
-        // Not first, or not a marker: an ordinary key.
-        let fine = r#"{"a":{"b":1,"$serde_json::private::RawValue":0},"$x":2}"#;
+        // Not a marker: an ordinary key.
+        let fine = r#"{"a":{"b":1,"$serde_json::private::RawValu":0},"$x":2}"#;
         assert!(check_object(fine).is_ok());
-        assert_eq!(object(fine)["a"]["$serde_json::private::RawValue"], 0);
+        assert_eq!(object(fine)["$x"], 2);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 use super::data_object::{self, DataObject};
 use super::error::{classify_non_object, json_error, ParseError};
 use super::event_type::WebhookEventType;
-use super::validate::{legacy_shape, validate, OwnedWire, TextField};
+use super::validate::{legacy_shape, validate, TextField};
 use super::webhook_event::WebhookEvent;
 
 /// The top-level shape, read in one pass that borrows from the body: `eventType` and `eventHash`
@@ -133,7 +133,7 @@ fn parse_derived(text: &str) -> Result<Envelope<'_>, ParseError> {
 /// The error the owned parse gives for `text` (only called once the borrowed parse found a problem
 /// inside `data`, so that the position is the body's).
 fn owned_parse_error(text: &str) -> ParseError {
-    match serde_json::from_str::<OwnedWire>(text) {
+    match serde_json::from_str::<serde_json::Value>(text) {
         Err(e) => json_error(e),
         Ok(_) => ParseError::InvalidJson {
             reason: "`data` is not a readable JSON object".to_owned(),
@@ -142,7 +142,7 @@ fn owned_parse_error(text: &str) -> ParseError {
 }
 
 /// The JSON type of a raw value, from its first character (the text is valid JSON).
-fn raw_type(raw: &str) -> &'static str {
+pub(crate) fn raw_type(raw: &str) -> &'static str {
     match raw.as_bytes().first() {
         Some(b'{') => "an object",
         Some(b'[') => "an array",

@@ -18,6 +18,8 @@ mod data_object;
 mod delivery_method;
 mod envelope;
 mod error;
+#[cfg(feature = "axum")]
+mod escaped;
 mod event_type;
 mod validate;
 mod webhook_event;
@@ -30,5 +32,7 @@ pub(crate) use envelope::Envelope;
 #[cfg(feature = "client")]
 pub(crate) use error::json_type;
 pub use error::{LegacyShape, ParseError};
+#[cfg(feature = "axum")]
+pub(crate) use escaped::Escaped;
 pub use event_type::WebhookEventType;
 pub use webhook_event::WebhookEvent;

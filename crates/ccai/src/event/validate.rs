@@ -3,33 +3,11 @@
 
 use std::borrow::Cow;
 
-use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::data_object::CheckedVisitor;
 use super::error::{json_type, wrong_type, LegacyShape, ParseError};
-
-/// The same shape without borrowing, for `Deserialize` from any source (e.g. axum's `Json`).
-#[derive(Deserialize)]
-pub(crate) struct OwnedWire {
-    #[serde(rename = "eventType", default, deserialize_with = "present")]
-    pub(crate) event_type: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    pub(crate) data: Option<Value>,
-    #[serde(rename = "eventHash", default, deserialize_with = "present")]
-    pub(crate) event_hash: Option<Value>,
-    #[serde(rename = "type")]
-    pub(crate) legacy_type: Option<IgnoredAny>,
-    pub(crate) campaign: Option<IgnoredAny>,
-    #[serde(rename = "smsSid")]
-    pub(crate) sms_sid: Option<IgnoredAny>,
-}
-
-/// A field that is present, even as `null`, is `Some`: `null` is a wrong type, not a missing field.
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
 
 /// `eventType` or `eventHash` as read off the wire: its text, or the JSON type found instead.
 pub(crate) enum TextField<'a> {

@@ -1,13 +1,17 @@
 //! [`WebhookEvent`]: one delivery's body, and its `Deserialize` (the reference parse).
 
+use std::fmt;
+
+use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::data::{DataError, EventData};
-use super::data_object::DataObject;
-use super::error::json_type;
+use super::data_object::{check_object, DataObject};
+use super::envelope::raw_type;
 use super::event_type::WebhookEventType;
-use super::validate::{legacy_shape, validate, OwnedWire, TextField};
+use super::validate::{legacy_shape, validate, TextField};
 
 /// One delivery from CloudContactAI: `{"eventType": …, "data": {…}, "eventHash": …}`.
 ///
@@ -65,14 +69,32 @@ impl WebhookEvent {
 }
 
 impl<'de> Deserialize<'de> for WebhookEvent {
-    /// Applies the same checks as [`parse_event`](super::parse_event) (from any serde source, e.g. axum's `Json`).
+    /// Applies the same checks as [`parse_event`](super::parse_event) and accepts exactly what it
+    /// accepts, from any of serde_json's sources (`from_slice`, `from_str`, `from_reader`,
+    /// `from_value`; axum's `Json` uses `from_slice`). Only JSON objects are read (never an array
+    /// in positional form); the values of fields that are otherwise ignored are still read as
+    /// JSON text, so invalid UTF-8 anywhere in the body is refused, as `parse_event` refuses it.
+    /// Other serde formats are not supported: a delivery is JSON.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let wire = OwnedWire::deserialize(deserializer)?;
-        let data = wire.data.map(|value| match value {
-            Value::Object(map) => Ok(map),
-            other => Err(json_type(&other)),
-        });
-        let legacy = legacy_shape(&wire.legacy_type, &wire.campaign, &wire.sms_sid);
+        let wire = deserializer.deserialize_map(WireVisitor)?;
+        // `data` as its text, checked as `parse_event` checks it: every value of it, including
+        // those a repeated key would overwrite in a map.
+        let data = match &wire.data {
+            None => None,
+            Some(raw) => Some(match raw_type(raw.get()) {
+                "an object" => match check_object(raw.get()) {
+                    Ok(()) => Ok(raw.get()),
+                    Err(e) => return Err(de::Error::custom(e)),
+                },
+                other => Err(other),
+            }),
+        };
+        let present = |seen: Option<bool>| seen.unwrap_or(false).then_some(());
+        let legacy = legacy_shape(
+            &present(wire.legacy[0]),
+            &present(wire.legacy[1]),
+            &present(wire.legacy[2]),
+        );
         let (event_type, event_hash, data) = validate(
             wire.event_type.map(TextField::from),
             wire.event_hash.map(TextField::from),
@@ -82,8 +104,83 @@ impl<'de> Deserialize<'de> for WebhookEvent {
         .map_err(serde::de::Error::custom)?;
         Ok(WebhookEvent {
             event_type: WebhookEventType::from(event_type),
-            data: DataObject::from(data),
+            data: DataObject::from_checked(data.into()),
             event_hash: event_hash.into_owned(),
         })
     }
+}
+
+/// The top level as read by `Deserialize`: the three fields as values, the legacy markers
+/// (`type`, `campaign`, `smsSid`) as present and not `null`.
+struct Wire {
+    event_type: Option<Value>,
+    data: Option<Box<RawValue>>,
+    event_hash: Option<Value>,
+    legacy: [Option<bool>; 3],
+}
+
+struct WireVisitor;
+
+impl<'de> Visitor<'de> for WireVisitor {
+    type Value = Wire;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object (a delivery)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Wire, A::Error> {
+        let mut wire = Wire {
+            event_type: None,
+            data: None,
+            event_hash: None,
+            legacy: [None; 3],
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            let slot = match key.as_str() {
+                "eventType" => &mut wire.event_type,
+                "eventHash" => &mut wire.event_hash,
+                "data" => {
+                    if wire.data.is_some() {
+                        return Err(de::Error::duplicate_field("data"));
+                    }
+                    wire.data = Some(map.next_value()?);
+                    continue;
+                }
+                "type" | "campaign" | "smsSid" => {
+                    let (index, name) = match key.as_str() {
+                        "type" => (0, "type"),
+                        "campaign" => (1, "campaign"),
+                        _ => (2, "smsSid"),
+                    };
+                    if wire.legacy[index].is_some() {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    // Read as JSON text, like any ignored value (see `skip`).
+                    let marker: Option<Box<RawValue>> = map.next_value()?;
+                    wire.legacy[index] = Some(marker.is_some());
+                    continue;
+                }
+                _ => {
+                    skip(&mut map)?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                let name = if key == "eventType" {
+                    "eventType"
+                } else {
+                    "eventHash"
+                };
+                return Err(de::Error::duplicate_field(name));
+            }
+            *slot = Some(map.next_value()?);
+        }
+        Ok(wire)
+    }
+}
+
+/// Skips a value the way `parse_event` does (syntax checked, numbers not range-checked), but as
+/// JSON text: serde_json checks the UTF-8 of raw text, not of a value it merely skips.
+fn skip<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<Box<RawValue>>().map(drop)
 }

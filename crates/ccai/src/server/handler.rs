@@ -12,7 +12,7 @@ use http::{Method, Request};
 use http_body::Body;
 
 use crate::dedup::{Claim, DedupError, Deduper};
-use crate::event::{parse_event, DeliveryMethod};
+use crate::event::{parse_event, DeliveryMethod, Escaped};
 use crate::signature::Verifier;
 use crate::BoxError;
 
@@ -73,6 +73,7 @@ struct Inner {
     accept_put: bool,
     allow: &'static str,
     body_limit: usize,
+    body_timeout: Option<std::time::Duration>,
     deduper: Option<Arc<dyn Deduper>>,
     /// Inbox mode, and the client id deliveries are stored under.
     #[cfg(feature = "inbox")]
@@ -90,6 +91,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         log_events,
         methods,
         body_limit,
+        body_timeout,
         deduper,
         #[cfg(feature = "inbox")]
         store,
@@ -127,6 +129,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
             accept_put,
             allow,
             body_limit,
+            body_timeout,
             deduper,
             #[cfg(feature = "inbox")]
             store,
@@ -250,7 +253,18 @@ impl Inner {
             #[cfg(feature = "inbox")]
             content_type,
         } = incoming;
-        let body = read_limited(body, declared_length, self.body_limit).await?;
+        let read = read_limited(body, declared_length, self.body_limit);
+        // The deadline needs tokio's timer; outside a runtime (a handler polled by hand) there is
+        // none to set.
+        let deadline = self
+            .body_timeout
+            .filter(|_| tokio::runtime::Handle::try_current().is_ok());
+        let body = match deadline {
+            None => read.await?,
+            Some(timeout) => tokio::time::timeout(timeout, read)
+                .await
+                .map_err(|_| Rejection::BodyTimeout { timeout })??,
+        };
         let event = match &self.verifier {
             Some(verifier) => signature.verify(verifier, &body)?,
             None => parse_event(&body).map_err(Rejection::InvalidEvent)?,
@@ -258,8 +272,8 @@ impl Inner {
         if self.log_events {
             tracing::info!(
                 target: "ccai::webhook",
-                event_type = %event.event_type,
-                event_hash = %event.event_hash,
+                event_type = %Escaped(event.event_type.as_str()),
+                event_hash = %Escaped(&event.event_hash),
                 "webhook event received"
             );
         }
@@ -296,7 +310,7 @@ impl Inner {
             Ok(Claim::AlreadyCompleted) => {
                 tracing::debug!(
                     target: "ccai::webhook",
-                    event_hash = %event.event_hash,
+                    event_hash = %Escaped(&event.event_hash),
                     "duplicate delivery acknowledged without calling back"
                 );
                 return Ok(());

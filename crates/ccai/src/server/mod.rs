@@ -18,6 +18,7 @@ mod inbox_mode;
 mod options;
 mod rejection;
 mod response;
+mod serve;
 mod signature_header;
 
 pub use delivery::WebhookDelivery;
@@ -26,9 +27,17 @@ pub use handler::{HandlerFuture, WebhookHandler};
 pub use options::{HandlerConfigError, HandlerOptions};
 pub use rejection::Rejection;
 pub use response::{HandlerResponse, ResponseBody};
+pub use serve::{
+    serve, HttpService, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
+};
 
 /// The default body size limit: 256 KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+
+/// The default deadline for reading a request's body: 30 s (256 KiB, the default limit, at under
+/// 9 KiB/s still arrives in time; a client trickling its body holds a connection no longer).
+pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Builds the webhook endpoint from `options`.
 ///
@@ -43,6 +52,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// | method other than the accepted delivery methods (POST by default) | 405, with `Allow` |
 /// | body larger than the limit (by `Content-Length` or while reading; default 256 KiB) | 413 |
 /// | body that cannot be read | 400 |
+/// | body not received within the deadline (default 30 s) | 408 |
 /// | body that is not a valid event (the message names the problem) | 400 |
 /// | no `X-CCAI-Signature` header | 400 |
 /// | signature malformed (including a non-UTF-8 or non-ASCII header value), repeated, or not matching any secret | 401 |
@@ -86,7 +96,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
 /// )?;
 /// let app = Router::new().route_service("/webhook/ccai", handler);
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
-/// axum::serve(listener, app).await?;
+/// ccai::server::serve(listener, app).await; // timeouts and a connection cap: see `Server`
 /// # Ok(())
 /// # }
 /// ```

@@ -35,7 +35,8 @@ pub enum HandlerConfigError {
 ///
 /// Built with [`HandlerOptions::new`] and the builder methods, turned into a service by
 /// [`create_handler`](super::create_handler). Defaults: `POST` only, a body limit of
-/// [`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT) (256 KiB), an in-memory
+/// [`DEFAULT_BODY_LIMIT`](super::DEFAULT_BODY_LIMIT) (256 KiB), a body read deadline of
+/// [`DEFAULT_BODY_TIMEOUT`](super::DEFAULT_BODY_TIMEOUT) (30 s), an in-memory
 /// [`MemoryDeduper`], events not logged, no rejection hook.
 ///
 /// ```
@@ -77,6 +78,7 @@ pub struct HandlerOptions {
     pub(crate) log_events: bool,
     pub(crate) methods: Vec<DeliveryMethod>,
     pub(crate) body_limit: usize,
+    pub(crate) body_timeout: Option<std::time::Duration>,
     pub(crate) deduper: Option<Arc<dyn Deduper>>,
     /// Inbox mode: store instead of calling back.
     #[cfg(feature = "inbox")]
@@ -140,6 +142,7 @@ impl HandlerOptions {
             log_events: false,
             methods: vec![DeliveryMethod::Post],
             body_limit: super::DEFAULT_BODY_LIMIT,
+            body_timeout: Some(super::DEFAULT_BODY_TIMEOUT),
             deduper: Some(Arc::new(MemoryDeduper::new())),
             #[cfg(feature = "inbox")]
             store: None,
@@ -171,7 +174,7 @@ impl HandlerOptions {
     ///         .on_stored(move |_event, _inserted| waker.notify_one()),
     /// )?;
     /// let app = axum::Router::new().route_service("/webhook", handler);
-    /// axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await?;
+    /// ccai::server::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await;
     /// # Ok(())
     /// # }
     /// ```
@@ -221,7 +224,9 @@ impl HandlerOptions {
         self
     }
 
-    /// Logs each accepted event (type and hash, never the data) through `tracing` at `INFO`.
+    /// Logs each accepted event (type and hash, never the data) through `tracing` at `INFO`. Both
+    /// are chosen by the sender: they are logged quoted, with control characters and bidirectional
+    /// overrides escaped, and cut to 80 characters.
     pub fn log_events(mut self, log: bool) -> Self {
         self.log_events = log;
         self
@@ -241,6 +246,17 @@ impl HandlerOptions {
     /// The largest body accepted, in bytes (default 256 KiB). Larger ones are answered 413.
     pub fn body_limit(mut self, bytes: usize) -> Self {
         self.body_limit = bytes;
+        self
+    }
+
+    /// The deadline for reading a request's whole body, from the moment the handler starts
+    /// reading it (default [`DEFAULT_BODY_TIMEOUT`](super::DEFAULT_BODY_TIMEOUT), 30 s; `None`:
+    /// no deadline). A body not read in time is answered 408: without a deadline, a client that
+    /// sends its headers and then trickles the body holds the connection for as long as it likes.
+    /// Needs tokio's time driver (any `#[tokio::main]` runtime has it); outside a tokio runtime
+    /// the deadline is not applied.
+    pub fn body_timeout(mut self, timeout: Option<std::time::Duration>) -> Self {
+        self.body_timeout = timeout;
         self
     }
 
@@ -299,6 +315,7 @@ impl fmt::Debug for HandlerOptions {
             .field("log_events", &self.log_events)
             .field("methods", &self.methods)
             .field("body_limit", &self.body_limit)
+            .field("body_timeout", &self.body_timeout)
             .field("deduplication", &self.deduper.is_some())
             .field("on_reject", &self.on_reject.is_some())
             .finish_non_exhaustive()

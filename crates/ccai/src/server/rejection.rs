@@ -36,6 +36,13 @@ pub enum Rejection {
     /// The body could not be read (connection error, malformed chunking): 400.
     #[error("request body could not be read")]
     BodyRead(#[source] BoxError),
+    /// The body was not read within the deadline
+    /// ([`HandlerOptions::body_timeout`](super::HandlerOptions::body_timeout)): 408.
+    #[error("request body not received within {timeout:?}")]
+    BodyTimeout {
+        /// The configured deadline.
+        timeout: std::time::Duration,
+    },
     /// The body is not a valid delivery: 400. The [`ParseError`] names the problem.
     #[error("invalid delivery: {0}")]
     InvalidEvent(ParseError),
@@ -67,6 +74,7 @@ impl Rejection {
         match self {
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::BodyRead(_) | Self::InvalidEvent(_) | Self::MissingSignature => {
                 StatusCode::BAD_REQUEST
             }

@@ -4,6 +4,7 @@ mod failures;
 mod fake_api;
 mod legacy;
 mod operations;
+mod redaction;
 
 use std::time::Duration;
 

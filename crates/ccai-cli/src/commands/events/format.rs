@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use ccai::inbox::RetrySchedule;
 
 use crate::clock::civil_from_days;
+use crate::output;
 
 /// `time` as RFC 3339 in UTC with milliseconds: `2026-11-30T14:55:48.123Z`.
 pub(crate) fn rfc3339(time: SystemTime) -> String {
@@ -167,29 +168,15 @@ pub(crate) fn human_age(age: Duration) -> String {
 }
 
 /// Text from the store made safe for a terminal line: every control character (newlines
-/// included) written as `\u{…}`, `\n`, `\r` or `\t`.
+/// included) and bidirectional override written as `\u{…}`, `\n`, `\r` or `\t`
+/// ([`output::escape`]).
 pub(crate) fn escape_line(text: &str) -> String {
-    escape(text, false)
+    output::escape(text)
 }
 
 /// Like [`escape_line`], but keeps newlines and tabs (for a multi-line body).
 pub(crate) fn escape_block(text: &str) -> String {
-    escape(text, true)
-}
-
-fn escape(text: &str, keep_layout: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' | '\t' if keep_layout => out.push(c),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out
+    output::escape_keeping(text, true)
 }
 
 /// A body for people: JSON re-indented (keys in their original order, values exactly as
@@ -197,7 +184,8 @@ fn escape(text: &str, keep_layout: bool) -> String {
 pub(crate) fn body_for_display(body: &[u8]) -> String {
     if serde_json::from_slice::<serde_json::Value>(body).is_ok() {
         if let Ok(text) = std::str::from_utf8(body) {
-            return reindent_json(text);
+            // JSON strings may hold C1 controls and bidirectional overrides unescaped.
+            return escape_block(&reindent_json(text));
         }
     }
     escape_block(&String::from_utf8_lossy(body))
@@ -313,5 +301,6 @@ mod tests {
             "plain\\u{1b}[31m red\n"
         );
         assert_eq!(escape_line("a\nb\u{7}"), "a\\nb\\u{7}");
+        assert_eq!(escape_line("\u{202e}gnp.exe"), "\\u{202e}gnp.exe");
     }
 }

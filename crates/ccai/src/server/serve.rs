@@ -1,0 +1,445 @@
+//! [`Server`]: serving the handler (or any axum `Router`) over TCP with limits that hold against
+//! slow or idle clients.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+use crate::BoxError;
+
+/// Default [`Server::header_read_timeout`]: 10 s.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`Server::keep_alive_timeout`]: 5 s.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default [`Server::max_connections`]: 512.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Default [`Server::shutdown_grace`]: 30 s.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// What a [`Server`] serves: a cloneable tower service from hyper requests to HTTP responses (an
+/// axum `Router`, a [`WebhookHandler`](super::WebhookHandler), …). Implemented for every such
+/// service; not to be implemented by hand.
+pub trait HttpService<B>:
+    tower::Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Error: Into<BoxError>,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + 'static
+where
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+}
+
+impl<S, B> HttpService<B> for S
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+}
+
+/// Serves `service` on `listener` with the [`Server`] defaults, until the process ends.
+///
+/// `Server::new().serve(listener, service)`; see [`Server`] for the limits and how to change them.
+pub async fn serve<S, B>(listener: TcpListener, service: S)
+where
+    S: HttpService<B>,
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    Server::new().serve(listener, service).await;
+}
+
+/// An HTTP/1.1 server over a [`TcpListener`] with limits against slow, idle and too many
+/// clients: what `axum::serve` leaves out.
+///
+/// A webhook endpoint is reachable by anyone who can reach the port, signed or not: the limits
+/// below bound what a client that never finishes its request can hold. Every limit is on by
+/// default; each can be changed.
+///
+/// | Limit | Default | Why |
+/// |---|---|---|
+/// | [`header_read_timeout`](Self::header_read_timeout) | 10 s | a delivery's request head is well under 1 KiB and is sent at once; a client trickling it (slowloris) holds a connection for at most this long |
+/// | [`keep_alive_timeout`](Self::keep_alive_timeout) | 5 s | a sender reusing a connection sends its next delivery promptly or opens a new one; an idle connection holds a descriptor and a slot of the cap |
+/// | [`max_connections`](Self::max_connections) | 512 | past the cap, connections wait in the kernel's backlog instead of being accepted, so the process never runs out of file descriptors (the common soft limit is 1024; the rest is left for the store, logs and outgoing connections) |
+/// | [`shutdown_grace`](Self::shutdown_grace) | 30 s | on shutdown, requests in progress get this long to finish before their connections are dropped |
+///
+/// The deadline for reading a request's body is the handler's:
+/// [`HandlerOptions::body_timeout`](super::HandlerOptions::body_timeout) (30 s by default).
+///
+/// Hyper's header-read timer also runs while a kept-alive connection waits for its next request,
+/// so an idle connection is closed after the shorter of the two timeouts.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use axum::Router;
+/// use ccai::server::Server;
+/// use ccai::webhook::{create_handler, HandlerOptions, WebhookEvent};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let handler = create_handler(
+///     HandlerOptions::new("1231", |event: WebhookEvent| async move {
+///         println!("{} {}", event.event_type, event.event_hash);
+///         Ok::<_, std::io::Error>(())
+///     })
+///     .secret(std::env::var("CCAI_WEBHOOK_SECRET")?),
+/// )?;
+/// let app = Router::new().route_service("/webhook/ccai", handler);
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+/// Server::new()
+///     .max_connections(256)
+///     .header_read_timeout(Duration::from_secs(5))
+///     .serve_with_shutdown(listener, app, async {
+///         let _ = tokio::signal::ctrl_c().await;
+///     })
+///     .await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Server {
+    header_read_timeout: Duration,
+    keep_alive_timeout: Option<Duration>,
+    max_connections: usize,
+    shutdown_grace: Duration,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Server {
+    /// A server with the defaults in the table above.
+    pub fn new() -> Self {
+        Self {
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            keep_alive_timeout: Some(DEFAULT_KEEP_ALIVE_TIMEOUT),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+        }
+    }
+
+    /// How long a client has to send a complete request head (request line and headers), timed
+    /// from the moment the server starts waiting for it; the connection is closed when it runs
+    /// out. Default [`DEFAULT_HEADER_READ_TIMEOUT`] (10 s).
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// How long a connection may stay open with no request in progress and no byte received;
+    /// `None` turns keep-alive off (one request per connection). Default
+    /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`] (5 s).
+    pub fn keep_alive_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// The most connections served at once (at least 1). When the cap is reached, the server
+    /// stops accepting until a connection closes: further clients wait in the listen backlog and
+    /// hold no descriptor of this process. Default [`DEFAULT_MAX_CONNECTIONS`] (512).
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// On shutdown, how long requests in progress may take to finish before their connections
+    /// are dropped. Default [`DEFAULT_SHUTDOWN_GRACE`] (30 s).
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Serves `service` (an axum `Router`, a [`WebhookHandler`](super::WebhookHandler), any
+    /// cloneable tower service) on `listener` until the process ends.
+    pub async fn serve<S, B>(self, listener: TcpListener, service: S)
+    where
+        S: HttpService<B>,
+        B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+    {
+        self.serve_with_shutdown(listener, service, std::future::pending())
+            .await;
+    }
+
+    /// Serves `service` on `listener` until `signal` completes, then shuts down gracefully: stops
+    /// accepting, lets requests in progress finish (for at most
+    /// [`shutdown_grace`](Self::shutdown_grace)), closes idle connections, and returns.
+    pub async fn serve_with_shutdown<S, B, F>(self, listener: TcpListener, service: S, signal: F)
+    where
+        S: HttpService<B>,
+        B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+        F: Future<Output = ()> + Send,
+    {
+        let slots = Arc::new(Semaphore::new(self.max_connections));
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        let mut signal = pin!(signal);
+        loop {
+            while connections.try_join_next().is_some() {}
+            // A slot first, then accept: past the cap, nothing is accepted.
+            let permit = tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break, // never closed
+                },
+                () = &mut signal => break,
+            };
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        accept_error(e).await;
+                        continue;
+                    }
+                },
+                () = &mut signal => break,
+            };
+            let connection = Connection {
+                limits: self.clone(),
+                permit,
+                stop: stop_rx.clone(),
+            };
+            connections.spawn(connection.run(stream, service.clone()));
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.shutdown_grace, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                target: "ccai::server",
+                remaining = connections.len(),
+                "shutdown grace period over: dropping the connections still open"
+            );
+            connections.abort_all();
+            while connections.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// An accept error is about one connection (reset before it was accepted) or about the process
+/// (out of descriptors): the latter is waited out rather than spun on.
+async fn accept_error(e: io::Error) {
+    use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(target: "ccai::server", error = %e, "accept failed; retrying in 1 s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// One accepted connection and what it needs.
+struct Connection {
+    limits: Server,
+    /// Its slot of the cap, given back when the connection ends.
+    permit: OwnedSemaphorePermit,
+    stop: watch::Receiver<bool>,
+}
+
+/// When the connection last moved a byte, and how many requests are in progress on it.
+#[derive(Debug)]
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts a request in progress for as long as it lives.
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn new(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Connection {
+    async fn run<S, B>(self, stream: TcpStream, service: S)
+    where
+        S: HttpService<B>,
+        B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+    {
+        let Self {
+            limits,
+            permit,
+            mut stop,
+        } = self;
+        let _ = stream.set_nodelay(true);
+        let activity = Arc::new(Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        });
+        let io = TokioIo::new(Tracked {
+            inner: stream,
+            activity: Arc::clone(&activity),
+        });
+        let requests = Arc::clone(&activity);
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let guard = InFlight::new(&requests);
+            let response = service.clone().oneshot(request);
+            async move {
+                let response = response.await;
+                drop(guard);
+                response
+            }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .keep_alive(limits.keep_alive_timeout.is_some());
+        let mut connection = pin!(builder.serve_connection(io, service));
+        let mut closing = false;
+        loop {
+            let idle_deadline = limits
+                .keep_alive_timeout
+                .filter(|_| !closing)
+                .map(|timeout| activity.last() + timeout);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(target: "ccai::server", error = %e, "connection ended with an error");
+                    }
+                    break;
+                }
+                changed = stop.changed(), if !closing => {
+                    let _ = changed;
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = sleep_until(idle_deadline) => {
+                    // Something may have moved since the deadline was computed: then loop and
+                    // wait again from the new last activity.
+                    let timeout = limits.keep_alive_timeout.unwrap_or_default();
+                    if activity.in_flight.load(Ordering::Relaxed) == 0
+                        && activity.last() + timeout <= Instant::now()
+                    {
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        }
+        drop(permit);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The TCP stream, noting when bytes move.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl fmt::Debug for Tracked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracked").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,151 @@
+//! `ccai::server::Server` over real sockets: slow heads and bodies are cut off, idle connections
+//! closed, and past the connection cap a valid delivery is served once a slot frees.
+
+mod serve_support;
+
+use std::time::{Duration, Instant};
+
+use ccai::server::Server;
+use serve_support::{closed_within, handler_options, read_response, send, signed_request, start};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn slow_headers_are_cut_after_the_header_read_timeout() {
+    let server = Server::new()
+        .header_read_timeout(Duration::from_secs(1))
+        .keep_alive_timeout(Some(Duration::from_secs(30)));
+    let addr = start(server, handler_options()).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = b"POST /webhook/ccai HTTP/1.1\r\nHost: x\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let start = Instant::now();
+    // One byte every 200 ms: 75 bytes would take 15 s; the server cuts it after about 1 s.
+    let mut cut = None;
+    for byte in head {
+        if stream.write_all(&[*byte]).await.is_err() {
+            cut = Some(start.elapsed());
+            break;
+        }
+        if let Some(after) = closed_within(&mut stream, Duration::from_millis(200)).await {
+            cut = Some(start.elapsed().max(after));
+            break;
+        }
+    }
+    let cut = cut.expect("the server never closed the slow connection");
+    assert!(
+        cut >= Duration::from_millis(800) && cut < Duration::from_secs(4),
+        "closed after {cut:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_body_is_answered_408_after_the_body_timeout() {
+    let server = Server::new().header_read_timeout(Duration::from_secs(30));
+    let options = handler_options().body_timeout(Some(Duration::from_secs(1)));
+    let addr = start(server, options).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    send(
+        &mut stream,
+        b"POST /webhook/ccai HTTP/1.1\r\nHost: x\r\nX-CCAI-Signature: x\r\nContent-Length: 100\r\n\r\n",
+    )
+    .await;
+    let start = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let trickle = async {
+        for _ in 0..100 {
+            if writer.write_all(b" ").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let answered = tokio::select! {
+        status = read_response(&mut reader) => status,
+        () = trickle => panic!("the body was read to the end"),
+    };
+    assert_eq!(answered, 408);
+    let elapsed = start.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "answered after {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    let server = Server::new()
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive_timeout(Some(Duration::from_millis(500)));
+    let addr = start(server, handler_options()).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    send(&mut stream, &signed_request("idle-1", false)).await;
+    assert_eq!(read_response(&mut stream).await, 200);
+    // Kept alive: a second request on the same connection is served.
+    send(&mut stream, &signed_request("idle-2", false)).await;
+    assert_eq!(read_response(&mut stream).await, 200);
+    let closed = closed_within(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("the idle connection was not closed");
+    assert!(
+        closed >= Duration::from_millis(400) && closed < Duration::from_secs(3),
+        "closed after {closed:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_the_cap_reached_a_delivery_is_served_once_a_slot_frees() {
+    let server = Server::new()
+        .max_connections(4)
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive_timeout(Some(Duration::from_secs(30)));
+    let addr = start(server, handler_options()).await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        idle.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut stream = TcpStream::connect(addr).await.expect("connect (backlog)");
+    send(&mut stream, &signed_request("capped", true)).await;
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(700), read_response(&mut stream)).await;
+    assert!(waiting.is_err(), "served beyond the cap");
+
+    let start = Instant::now();
+    drop(idle.pop());
+    let status = tokio::time::timeout(Duration::from_secs(3), read_response(&mut stream))
+        .await
+        .expect("not served after a slot freed");
+    assert_eq!(status, 200);
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_and_returns() {
+    let handler = ccai::webhook::create_handler(handler_options()).expect("handler");
+    let app = axum::Router::new().route_service(serve_support::PATH, handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::new()
+            .shutdown_grace(Duration::from_secs(2))
+            .serve_with_shutdown(listener, app, async {
+                let _ = stopped.await;
+            }),
+    );
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    send(&mut stream, &signed_request("before-stop", false)).await;
+    assert_eq!(read_response(&mut stream).await, 200);
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(3), server)
+        .await
+        .expect("serve_with_shutdown did not return")
+        .expect("join");
+    assert!(closed_within(&mut stream, Duration::from_secs(1))
+        .await
+        .is_some());
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
