@@ -147,7 +147,9 @@ async fn another_holder_of_the_write_lock_is_a_clear_error() {
     let other = rusqlite::Connection::open(&path).expect("open raw");
     other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
     let options = SqliteOptions::default().busy_timeout(Duration::from_millis(100));
-    let error = SqliteStore::open(&path, options).expect_err("locked");
+    // Opening a current store needs no write lock; writing does, and says who holds it.
+    let store = SqliteStore::open(&path, options).expect("opens for reading");
+    let error = store.check_writable().await.expect_err("locked");
     assert!(matches!(error, StoreError::Locked(_)), "{error:?}");
     assert!(
         error.to_string().contains("locked by another process"),
@@ -155,7 +157,7 @@ async fn another_holder_of_the_write_lock_is_a_clear_error() {
     );
     assert!(error.is_transient());
     other.execute_batch("ROLLBACK").expect("unlock");
-    assert!(SqliteStore::open(&path, SqliteOptions::default()).is_ok());
+    assert!(store.check_writable().await.is_ok());
 }
 
 #[tokio::test]
