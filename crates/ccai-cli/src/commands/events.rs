@@ -1,6 +1,6 @@
 //! `ccai events …`: list, show, replay, purge and count what the durable inbox holds.
 
-mod format;
+pub(crate) mod format;
 mod replay;
 
 use std::path::{Path, PathBuf};
@@ -179,7 +179,7 @@ fn delivery_json(d: &DeliveryState) -> Value {
     })
 }
 
-fn summary_json(e: &EventSummary) -> Value {
+pub(crate) fn summary_json(e: &EventSummary) -> Value {
     json!({
         "eventHash": e.event_hash,
         "eventType": e.event_type,
@@ -193,13 +193,13 @@ fn summary_json(e: &EventSummary) -> Value {
 }
 
 /// At most the first 6 characters of a signature (and never more than half of it), then "…".
-fn signature_hint(signature: &str) -> String {
+pub(crate) fn signature_hint(signature: &str) -> String {
     let shown = (signature.chars().count() / 2).min(6);
     let head: String = signature.chars().take(shown).collect();
     format!("{}…", escape_line(&head))
 }
 
-fn attempt_json(a: &AttemptInfo) -> Value {
+pub(crate) fn attempt_json(a: &AttemptInfo) -> Value {
     json!({
         "destination": a.destination,
         "startedAt": rfc3339(a.started_at),
