@@ -98,7 +98,7 @@
       repeats.append(el("span", { class: "dup", title: event.duplicates + " duplicate deliveries" }, "×" + event.duplicates));
     }
     if (event.conflicts > 0) {
-      repeats.append(el("span", { class: "conflict", title: event.conflicts + " deliveries with this hash and a different body" }, "⚠ conflict"));
+      repeats.append(el("span", { class: "conflict", title: event.conflicts + " deliveries with this hash and a different body" }, "⚠", el("span", { class: "sr" }, " conflict")));
     }
     if (!repeats.childNodes.length) repeats.append("–");
     const link = el("a", { href: "#/event/" + encodeURIComponent(event.eventHash), class: "mono", title: event.eventHash }, event.shortHash);
@@ -263,7 +263,10 @@
     const wasHidden = section.hidden;
     section.hidden = false;
     document.querySelector(".layout").classList.add("with-detail");
-    if (focus || wasHidden) section.focus();
+    if (focus || wasHidden) {
+      section.focus({ preventScroll: true });
+      section.scrollIntoView({ block: "nearest" });
+    }
   }
 
   function closeDetail() {

@@ -357,7 +357,7 @@ async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Valu
 }
 
 /// The W3C element key.
-const ELEMENT: &str = "element-6066-11e4-a52f-4d39-87a6-4e40c4e4b1f8";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A browser session, closed on [`Session::quit`].
 pub(crate) struct Session {
