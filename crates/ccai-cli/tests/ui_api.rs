@@ -38,6 +38,15 @@ async fn post(ui: &Ui, path: &str) -> (u16, Value) {
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The status of a GET, with `Authorization: Bearer` when `bearer` is given.
+async fn status_of(url: &str, bearer: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("GET").status().as_u16()
+}
+
 fn hashes(page: &Value) -> Vec<String> {
     page["events"]
         .as_array()
@@ -308,81 +317,37 @@ async fn ui_api_requires_the_token_off_the_loopback() {
         .clone()
         .unwrap_or_else(|| panic!("no token: {:?}", ui.banner));
     assert_eq!(token.len(), 64);
-    let http = reqwest::Client::new();
     let stats = format!("{}/api/stats", ui.base);
-    let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(status(http.get(&stats).send().await.expect("GET")), 401);
+    assert_eq!(status_of(&stats, None).await, 401);
+    assert_eq!(status_of(&stats, Some("wrong-token-0123456789")).await, 401);
+    assert_eq!(status_of(&stats, Some(&token)).await, 200);
     assert_eq!(
-        status(
-            http.get(&stats)
-                .bearer_auth("wrong-token-0123456789")
-                .send()
-                .await
-                .expect("GET")
-        ),
-        401
-    );
-    assert_eq!(
-        status(
-            http.get(&stats)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .expect("GET")
-        ),
+        status_of(&format!("{stats}?token={token}"), None).await,
         200
     );
-    assert_eq!(
-        status(
-            http.get(format!("{stats}?token={token}"))
-                .send()
-                .await
-                .expect("GET")
-        ),
-        200
-    );
-    let replay = format!("{}/api/events/{SENT_OLD}/replay", ui.base);
-    assert_eq!(
-        status(
-            http.post(&replay)
-                .header("x-ccai-ui", "1")
-                .send()
-                .await
-                .expect("POST")
-        ),
-        401
-    );
+    let replay = reqwest::Client::new()
+        .post(format!("{}/api/events/{SENT_OLD}/replay", ui.base))
+        .header("x-ccai-ui", "1")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(replay.status().as_u16(), 401);
     drop(ui);
 
     // A chosen token.
     let chosen = "a-chosen-token-for-the-view";
     let ui = start_ui(&sandbox, &path, &["--host", "0.0.0.0", "--token", chosen]);
     assert_eq!(ui.token.as_deref(), Some(chosen));
-    assert_eq!(
-        status(
-            http.get(&format!("{}/api/stats", ui.base))
-                .send()
-                .await
-                .expect("GET")
-        ),
-        401
-    );
-    assert_eq!(
-        status(
-            http.get(format!("{}/api/stats", ui.base))
-                .bearer_auth(chosen)
-                .send()
-                .await
-                .expect("GET")
-        ),
-        200
-    );
+    let stats = format!("{}/api/stats", ui.base);
+    assert_eq!(status_of(&stats, None).await, 401);
+    assert_eq!(status_of(&stats, Some(chosen)).await, 200);
     drop(ui);
 
     // On the loopback, only loopback names are answered (no DNS rebinding onto the API).
     let ui = start_ui(&sandbox, &path, &[]);
     let (status_code, _) = get(&ui, "/api/stats").await;
     assert_eq!(status_code, 200);
+    let http = reqwest::Client::new();
     let rebound = http
         .get(format!("{}/api/stats", ui.base))
         .header("host", "attacker.example:8081")

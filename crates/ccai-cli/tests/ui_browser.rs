@@ -15,7 +15,7 @@ use common::{recorder, Listening, Sandbox};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use ui_support::{
-    add, chromium_available, fill, inbox_path, start_ui, wait_for, Driver, CUSTOM_NEW,
+    add, chromium_available, fill, inbox_path, start_ui, wait_for, Driver, Session, CUSTOM_NEW,
     EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
 };
 
@@ -36,6 +36,25 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A new browser session (its own profile) on `url`, once the page's first load is done.
+async fn open_page(
+    driver: &Driver,
+    url: &str,
+    width: u32,
+    height: u32,
+) -> (Session, tempfile::TempDir) {
+    let profile = tempfile::tempdir().expect("profile");
+    let session = driver.session(profile.path(), width, height).await;
+    session.goto(url).await;
+    session
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    (session, profile)
+}
+
 #[tokio::test]
 async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     if !chromium_available() {
@@ -47,17 +66,9 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
-    let profile = tempfile::tempdir().expect("profile");
-    let browser = driver.session(profile.path(), 1280, 800).await;
-    browser.goto(&ui.url).await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
 
     // The list, newest first.
-    browser
-        .wait_js(
-            "the first page",
-            "return document.body.dataset.ready === '1'",
-        )
-        .await;
     assert_eq!(
         strings(&browser.js(ROWS, json!([])).await),
         [
@@ -231,15 +242,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     browser.quit().await;
 
     // Phone width: nothing wider than the screen.
-    let profile = tempfile::tempdir().expect("profile");
-    let phone = driver.session(profile.path(), 360, 800).await;
-    phone.goto(&ui.url).await;
-    phone
-        .wait_js(
-            "the first page",
-            "return document.body.dataset.ready === '1'",
-        )
-        .await;
+    let (phone, _phone_profile) = open_page(&driver, &ui.url, 360, 800).await;
     let widths = phone
         .js(
             "return [document.documentElement.scrollWidth, window.innerWidth]",
@@ -364,15 +367,7 @@ async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
     );
     let driver = Driver::start().await;
 
-    let profile = tempfile::tempdir().expect("profile");
-    let browser = driver.session(profile.path(), 1280, 800).await;
-    browser.goto(&ui.url).await;
-    browser
-        .wait_js(
-            "the first page",
-            "return document.body.dataset.ready === '1'",
-        )
-        .await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
     assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 5);
     browser
         .wait_js(

@@ -119,28 +119,17 @@
     $("older").hidden = !next;
   }
 
-  async function loadFirst() {
-    const mine = ++generation;
-    const page = await api("/api/events" + query({ limit: PAGE }));
+  // The first page (replacing the list), or with `older` the page after the last one shown.
+  async function load(older) {
+    if (older && !next) return;
+    const mine = older ? generation : ++generation;
+    const page = await api("/api/events" + query(older ? { limit: PAGE, cursor: next } : { limit: PAGE }));
     if (mine !== generation) return;
     const body = $("events").tBodies[0];
-    body.replaceChildren();
-    rows.clear();
-    for (const event of page.events) {
-      const tr = rowFor(event);
-      rows.set(event.eventHash, tr);
-      body.append(tr);
+    if (!older) {
+      body.replaceChildren();
+      rows.clear();
     }
-    next = page.next;
-    showCount();
-  }
-
-  async function loadOlder() {
-    if (!next) return;
-    const mine = generation;
-    const page = await api("/api/events" + query({ limit: PAGE, cursor: next }));
-    if (mine !== generation) return;
-    const body = $("events").tBodies[0];
     for (const event of page.events) {
       if (rows.has(event.eventHash)) continue;
       const tr = rowFor(event);
@@ -150,6 +139,8 @@
     next = page.next;
     showCount();
   }
+  const loadFirst = () => load(false);
+  const loadOlder = () => load(true);
 
   // New events go on top; rows already shown are updated in place; older pages stay as they are.
   async function refreshTop() {

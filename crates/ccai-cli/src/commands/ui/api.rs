@@ -22,7 +22,7 @@ use super::live;
 use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
-use crate::commands::events::{attempt_json, signature_hint, summary_json};
+use crate::commands::events::{detail_json, summary_json};
 use crate::output::short_hash;
 
 const INDEX_HTML: &str = include_str!("../../../assets/ui/index.html");
@@ -169,14 +169,14 @@ fn overall_status(deliveries: &[DeliveryState]) -> &'static str {
     }
 }
 
-/// `ccai events list --json`'s object, plus what the page shows in a row.
-fn row_json(event: &EventSummary) -> Value {
-    let mut value = summary_json(event);
+/// What the page shows of an event beside `ccai events … --json`'s fields: the short hash, one
+/// status, when the next attempt is due, and (as `count_key`) the attempts made.
+fn add_page_fields(value: &mut Value, event: &EventSummary, count_key: &str) {
     if let Some(object) = value.as_object_mut() {
         object.insert("shortHash".into(), json!(short_hash(&event.event_hash)));
         object.insert("status".into(), json!(overall_status(&event.deliveries)));
         object.insert(
-            "attempts".into(),
+            count_key.into(),
             json!(event.deliveries.iter().map(|d| d.attempts).sum::<u32>()),
         );
         object.insert(
@@ -189,6 +189,12 @@ fn row_json(event: &EventSummary) -> Value {
                 .map(rfc3339)),
         );
     }
+}
+
+/// `ccai events list --json`'s object, plus what the page shows in a row.
+fn row_json(event: &EventSummary) -> Value {
+    let mut value = summary_json(event);
+    add_page_fields(&mut value, event, "attempts");
     value
 }
 
@@ -323,44 +329,14 @@ async fn detail(
     Path(hash): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let event = find(state.store.as_ref(), &hash).await?;
-    let mut value = row_json(&event.summary);
+    // `ccai events show --json`'s object; `attempts` is the list, `attemptCount` their number.
+    let mut value = detail_json(&event);
+    add_page_fields(&mut value, &event.summary, "attemptCount");
     if let Some(object) = value.as_object_mut() {
-        object.insert("contentType".into(), json!(event.content_type));
-        object.insert(
-            "signature".into(),
-            json!(event.signature.as_deref().map(signature_hint)),
-        );
-        object.insert("bodySha256".into(), json!(event.body_sha256));
-        object.insert(
-            "lastConflictSha256".into(),
-            json!(event.last_conflict_sha256),
-        );
-        match &event.body {
-            Some(body) => {
-                object.insert("bodyUtf8".into(), json!(std::str::from_utf8(body).is_ok()));
-                object.insert("body".into(), json!(String::from_utf8_lossy(body)));
-                object.insert("bodyPretty".into(), json!(body_for_display(body)));
-                object.insert("typed".into(), typed_json(body));
-            }
-            None => {
-                object.insert("body".into(), Value::Null);
-                object.insert("bodyPretty".into(), Value::Null);
-                object.insert("typed".into(), Value::Null);
-            }
-        }
-        object.insert(
-            "attempts".into(),
-            Value::Array(event.attempts.iter().map(attempt_json).collect()),
-        );
-        object.insert(
-            "attemptCount".into(),
-            json!(event
-                .summary
-                .deliveries
-                .iter()
-                .map(|d| d.attempts)
-                .sum::<u32>()),
-        );
+        let pretty = event.body.as_ref().map(|body| body_for_display(body));
+        object.insert("bodyPretty".into(), json!(pretty));
+        let typed = event.body.as_ref().map(|body| typed_json(body));
+        object.insert("typed".into(), typed.unwrap_or(Value::Null));
     }
     Ok(Json(value))
 }
