@@ -88,6 +88,8 @@ async fn ui_api_lists_newest_first_with_a_stable_cursor_and_filters() {
     assert_eq!(all["events"][3]["status"], "dead");
     assert_eq!(all["events"][3]["attempts"], 1);
     assert_eq!(all["events"][4]["status"], "delivered");
+    assert_eq!(all["events"][0]["status"], "retrying");
+    assert_eq!(all["events"][0]["attempts"], 1);
 
     // Pages of two; a new event does not shift the older pages.
     let (_, first) = get(&ui, "/api/events?limit=2").await;
@@ -361,4 +363,81 @@ async fn ui_api_requires_the_token_off_the_loopback() {
     })
     .await;
     assert!(page.contains("<title>ccai inbox</title>"));
+}
+
+#[tokio::test]
+async fn ui_api_listen_serves_the_view_beside_the_receiver() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", ui_support::CLIENT)
+        .env("CCAI_WEBHOOK_SECRET", ui_support::SECRET);
+    let store_arg = path.to_string_lossy().into_owned();
+    let listening = common::Listening::announced(common::Listening::launch(
+        cmd,
+        &[
+            "--store",
+            &store_arg,
+            "--port",
+            "0",
+            "--ui",
+            "--ui-port",
+            "0",
+        ],
+    ));
+    let ui_url = listening
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("UI on "))
+        .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
+        .trim_end_matches('/')
+        .to_owned();
+    assert!(ui_url.starts_with("http://127.0.0.1:"), "{ui_url}");
+
+    let hash = "0b0b0b0b0b0b0b0b-listened";
+    let response = reqwest::Client::new()
+        .post(&listening.url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", ui_support::signature_of(hash))
+        .body(ui_support::body("message.sent", hash, r#"{"To":"+1"}"#))
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(response.status().as_u16(), 200);
+    let page = reqwest::get(format!("{ui_url}/api/events"))
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    let page: Value = serde_json::from_str(&page).expect("JSON");
+    assert_eq!(hashes(&page), [hash]);
+
+    // --ui needs the store, and a weak --ui-token is refused before anything starts.
+    let out = run({
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--no-store", "--ui"]);
+        cmd
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run({
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "listen",
+            "--port",
+            "0",
+            "--ui",
+            "--ui-host",
+            "0.0.0.0",
+            "--ui-token",
+            "x",
+        ])
+        .arg("--store")
+        .arg(&path);
+        cmd
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("token must be"), "{}", stderr(&out));
 }

@@ -79,7 +79,8 @@ pub(crate) fn open(path: &Path) -> SqliteStore {
 }
 
 /// An inbox file with the fixtures: SENT_OLD delivered, INCOMING_DEAD dead after an HTTP 500,
-/// EXCLUDED_DUP pending with two duplicates and a conflict, the others pending.
+/// EXCLUDED_DUP pending with two duplicates and a conflict, CUSTOM_NEW retrying after a failed
+/// attempt, SENT_PENDING pending.
 pub(crate) async fn fill(path: &Path) -> SqliteStore {
     let store = open(path);
     let now = SystemTime::now();
@@ -127,6 +128,14 @@ pub(crate) async fn fill(path: &Path) -> SqliteStore {
                         .http_status(500)
                         .error("HTTP 500 from the target: boom");
                 store.finish(lease, Finish::Dead, attempt).await
+            }
+            CUSTOM_NEW => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(9), AttemptOutcome::Failure)
+                        .error("cannot connect");
+                store
+                    .finish(lease, Finish::RetryAt(now + 60 * MINUTE), attempt)
+                    .await
             }
             _ => store.release(lease).await,
         };
