@@ -153,8 +153,12 @@
       const old = rows.get(event.eventHash);
       if (old) {
         const tr = rowFor(event);
+        if (tr.innerHTML === old.innerHTML) continue;
+        // Keyboard focus stays on the row's link when the row is updated.
+        const focused = old.contains(document.activeElement);
         old.replaceWith(tr);
         rows.set(event.eventHash, tr);
+        if (focused) tr.querySelector("a").focus();
       } else {
         fresh.push(event);
       }

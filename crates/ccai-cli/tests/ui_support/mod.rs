@@ -2,11 +2,11 @@
 //! a small WebDriver client for headless Chromium (through `chromedriver`).
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use ccai::inbox::{
@@ -259,15 +259,30 @@ pub(crate) fn chromium_available() -> bool {
     found
 }
 
-/// A running chromedriver, killed on drop.
+/// A running chromedriver, killed on drop, after closing the browsers a failed test left open.
 pub(crate) struct Driver {
     child: Child,
+    port: u16,
     pub url: String,
     http: reqwest::Client,
+    sessions: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let open = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in open {
+            // Blocking and minimal: drop may run while a test panics, inside the runtime.
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                let _ = stream.write_all(request.as_bytes());
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -289,8 +304,10 @@ impl Driver {
             .expect("spawn chromedriver");
         let driver = Driver {
             child,
+            port,
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
+            sessions: Arc::default(),
         };
         let status_url = format!("{}/status", driver.url);
         let http = driver.http.clone();
@@ -339,15 +356,21 @@ impl Driver {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {value}"))
             .to_owned();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.clone());
         Session {
             base: format!("{}/session/{id}", self.url),
             http: self.http.clone(),
+            id,
+            sessions: Arc::clone(&self.sessions),
         }
     }
 }
 
-/// One WebDriver command; the answer's `value`. Panics on a WebDriver error.
-async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
+/// One WebDriver command; the whole answer (`value`, or `value.error`).
+async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
     let request = match method {
         "POST" => http
             .post(url)
@@ -358,7 +381,12 @@ async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Valu
     };
     let response = request.send().await.expect("webdriver request");
     let text = response.text().await.expect("webdriver answer");
-    let value: Value = serde_json::from_str(&text).expect("webdriver JSON");
+    serde_json::from_str(&text).expect("webdriver JSON")
+}
+
+/// One WebDriver command; the answer's `value`. Panics on a WebDriver error.
+async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
+    let value = send(http, method, url, body).await;
     if value["value"]["error"].is_string() {
         panic!("webdriver {method} {url}: {}", value["value"]);
     }
@@ -372,6 +400,8 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub(crate) struct Session {
     base: String,
     http: reqwest::Client,
+    id: String,
+    sessions: Arc<Mutex<Vec<String>>>,
 }
 
 impl Session {
@@ -422,16 +452,22 @@ impl Session {
             .to_owned()
     }
 
-    /// Clicks the element `css` finds, as a person would.
+    /// Clicks the element `css` finds, as a person would. The live page may replace the element
+    /// between finding and clicking it: then it is found again.
     pub(crate) async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        call(
-            &self.http,
-            "POST",
-            &format!("{}/element/{id}/click", self.base),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..20 {
+            let id = self.find(css).await;
+            let url = format!("{}/element/{id}/click", self.base);
+            let answer = send(&self.http, "POST", &url, Some(json!({}))).await;
+            match answer["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(_) => panic!("webdriver POST {url}: {answer}"),
+            }
+        }
+        panic!("{css} kept being replaced");
     }
 
     /// Types `text` into the element `css` finds.
@@ -463,5 +499,9 @@ impl Session {
 
     pub(crate) async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id| *id != self.id);
     }
 }
