@@ -241,18 +241,35 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     assert_eq!(strings(&browser.js(ROWS, json!([])).await), [EXCLUDED_DUP]);
     browser.quit().await;
 
-    // Phone width: nothing wider than the screen.
+    // Phone width: nothing wider than the screen, the list included; and by keyboard alone,
+    // Enter on a row's link opens its details (focused), Escape closes them.
     let (phone, _phone_profile) = open_page(&driver, &ui.url, 360, 800).await;
     let widths = phone
         .js(
-            "return [document.documentElement.scrollWidth, window.innerWidth]",
+            "const list = document.querySelector('.list');
+             return [document.documentElement.scrollWidth, window.innerWidth, list.scrollWidth, list.clientWidth]",
             json!([]),
         )
         .await;
     assert!(
-        widths[0].as_u64() <= widths[1].as_u64(),
+        widths[0].as_u64() <= widths[1].as_u64() && widths[2].as_u64() <= widths[3].as_u64(),
         "the page scrolls sideways at phone width: {widths}"
     );
+    let link = format!("#events a[href='#/event/{SENT_OLD}']");
+    phone.press(&link, "\u{E007}").await;
+    phone
+        .wait_js(
+            "the details, focused",
+            &format!(
+                "const d = document.getElementById('detail');
+                 return d.dataset.hash === '{SENT_OLD}' && document.activeElement === d"
+            ),
+        )
+        .await;
+    phone.press("#detail", "\u{E00C}").await;
+    phone
+        .wait_js("closed", "return document.getElementById('detail').hidden")
+        .await;
     phone.quit().await;
 }
 

@@ -482,6 +482,11 @@ impl Session {
         .await;
     }
 
+    /// Sends a key (a WebDriver key code such as `\u{E007}`, Enter) to the element `css` finds.
+    pub(crate) async fn press(&self, css: &str, key: &str) {
+        self.type_into(css, key).await;
+    }
+
     /// The page as a PNG.
     pub(crate) async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine as _;
