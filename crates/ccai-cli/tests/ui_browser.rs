@@ -125,6 +125,13 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
             "return document.getElementById('c-received').textContent === '6'",
         )
         .await;
+    let bars = browser
+        .js(
+            "return document.querySelectorAll('#chart span').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(bars, 60, "one bar per minute of the last hour");
 
     // The detail view, opened from the list with a click: the body exactly as received (its
     // markup as text, not as HTML), typed fields, attempts; keyboard focus moves to it.
@@ -410,4 +417,52 @@ async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
         .await;
     assert_eq!(strings(&stranger.js(ROWS, json!([])).await).len(), 0);
     stranger.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    // 5 fixtures and 55 more: two pages of 50.
+    for n in 0..55 {
+        add(&store, &format!("{n:016x}-bulk"), "message.sent").await;
+    }
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 50);
+    browser.click("#older").await;
+    browser
+        .wait_js(
+            "the older page",
+            "return document.querySelectorAll('#events tbody tr').length === 60",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('older').hidden", json!([]))
+            .await,
+        true,
+        "no third page"
+    );
+    let before = strings(&browser.js(ROWS, json!([])).await);
+    assert_eq!(before.last().map(String::as_str), Some(SENT_OLD));
+
+    // A new event goes on top; the rows already shown stay, in their order, once each.
+    add(&store, "ffffffffffffffff-latest", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row",
+            "return document.querySelectorAll('#events tbody tr').length === 61",
+        )
+        .await;
+    let after = strings(&browser.js(ROWS, json!([])).await);
+    assert_eq!(after[0], "ffffffffffffffff-latest");
+    assert_eq!(after[1..], before[..]);
+    browser.quit().await;
 }
