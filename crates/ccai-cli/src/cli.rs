@@ -424,7 +424,7 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub forward_concurrency: usize,
-    /// Also serve the browser view of the store (see `ccai ui`) on 127.0.0.1:--ui-port.
+    /// Also serve the browser view of the store (see `ccai ui`) on --ui-host and --ui-port.
     #[arg(long, conflicts_with = "no_store")]
     pub ui: bool,
     /// The port of the browser view (with --ui; 0 picks a free one).
