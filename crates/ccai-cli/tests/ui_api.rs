@@ -369,29 +369,8 @@ async fn ui_api_requires_the_token_off_the_loopback() {
 async fn ui_api_listen_serves_the_view_beside_the_receiver() {
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
-    let mut cmd = sandbox.ccai();
-    cmd.env("CCAI_CLIENT_ID", ui_support::CLIENT)
-        .env("CCAI_WEBHOOK_SECRET", ui_support::SECRET);
-    let store_arg = path.to_string_lossy().into_owned();
-    let listening = common::Listening::announced(common::Listening::launch(
-        cmd,
-        &[
-            "--store",
-            &store_arg,
-            "--port",
-            "0",
-            "--ui",
-            "--ui-port",
-            "0",
-        ],
-    ));
-    let ui_url = listening
-        .banner
-        .iter()
-        .find_map(|line| line.strip_prefix("UI on "))
-        .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
-        .trim_end_matches('/')
-        .to_owned();
+    let (listening, ui_url) = ui_support::listen_with_ui(&sandbox, &path, &[]);
+    let ui_url = ui_url.trim_end_matches('/');
     assert!(ui_url.starts_with("http://127.0.0.1:"), "{ui_url}");
 
     let hash = "0b0b0b0b0b0b0b0b-listened";

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use ccai::inbox::{DeliveryStatus, Store};
-use common::{recorder, Listening, Sandbox};
+use common::{recorder, Sandbox};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use ui_support::{
-    add, chromium_available, fill, inbox_path, start_ui, wait_for, Driver, Session, CUSTOM_NEW,
-    EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
+    add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, wait_for, Driver, Session,
+    CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
 };
 
 /// One browser at a time: the machine has two cores.
@@ -289,31 +289,8 @@ async fn ui_browser_replay_button_reaches_the_forward_target() {
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
-    let mut cmd = sandbox.ccai();
-    cmd.env("CCAI_CLIENT_ID", ui_support::CLIENT)
-        .env("CCAI_WEBHOOK_SECRET", ui_support::SECRET);
-    let store_arg = path.to_string_lossy().into_owned();
     let forward = format!("{}/hook", target.url);
-    let listening = Listening::announced(Listening::launch(
-        cmd,
-        &[
-            "--store",
-            &store_arg,
-            "--port",
-            "0",
-            "--forward-to",
-            &forward,
-            "--ui",
-            "--ui-port",
-            "0",
-        ],
-    ));
-    let ui_url = listening
-        .banner
-        .iter()
-        .find_map(|line| line.strip_prefix("UI on "))
-        .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
-        .to_owned();
+    let (listening, ui_url) = listen_with_ui(&sandbox, &path, &["--forward-to", &forward]);
 
     // A signed delivery, forwarded once.
     let hash = "0a0a0a0a0a0a0a0a-replayed";

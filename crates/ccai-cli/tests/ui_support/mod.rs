@@ -15,7 +15,7 @@ use ccai::inbox::{
 };
 use serde_json::{json, Value};
 
-use crate::common::{Sandbox, WAIT};
+use crate::common::{Listening, Sandbox, WAIT};
 
 pub(crate) const CLIENT: &str = "1231";
 pub(crate) const SECRET: &str = "ui-test-secret";
@@ -226,6 +226,29 @@ pub(crate) fn start_ui(sandbox: &Sandbox, store: &Path, extra: &[&str]) -> Ui {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     announced(cmd.spawn().expect("spawn ccai ui"))
+}
+
+/// `ccai listen --store PATH --port 0 --ui --ui-port 0` with `extra` arguments, signing with the
+/// fixtures' account; the listener and the view's URL (as printed, ending in `/`).
+pub(crate) fn listen_with_ui(
+    sandbox: &Sandbox,
+    store: &Path,
+    extra: &[&str],
+) -> (Listening, String) {
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let store = store.to_string_lossy().into_owned();
+    let mut args = vec!["--store", &store, "--port", "0", "--ui", "--ui-port", "0"];
+    args.extend_from_slice(extra);
+    let listening = Listening::announced(Listening::launch(cmd, &args));
+    let url = listening
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("UI on "))
+        .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
+        .to_owned();
+    (listening, url)
 }
 
 /// The path of a sandbox's inbox file.
