@@ -118,6 +118,29 @@ pub(crate) enum Command {
         after_help = "Examples:\n  ccai events list --status dead --since 1h\n  ccai events show 042896dc1966\n  ccai events replay --status dead\n  ccai events replay 042896dc1966b8a6 --to http://localhost:3000/webhook/ccai\n  ccai events purge --older-than 30d\n  ccai events stats --json"
     )]
     Events(EventsCommand),
+
+    /// Serve a browser view of the durable inbox: a live list, details, replay, counters.
+    #[command(
+        after_help = "Examples:\n  ccai ui                          # http://127.0.0.1:8081/\n  ccai ui --store ./inbox.db --port 9001\n  ccai ui --host 0.0.0.0           # off the loopback: a token is generated and required"
+    )]
+    Ui(UiArgs),
+}
+
+/// `ccai ui`: where the browser view listens and which inbox it shows.
+#[derive(Args)]
+pub(crate) struct UiArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The port to serve the view on (0 picks a free one).
+    #[arg(long, default_value_t = 8081)]
+    pub port: u16,
+    /// The address to bind the view to. Any address other than the loopback requires a token.
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
+    pub host: String,
+    /// The token the view requires (`Authorization: Bearer TOKEN` or `?token=TOKEN`). Off the
+    /// loopback one is generated and printed when not given.
+    #[arg(long, env = "CCAI_UI_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -402,6 +425,25 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub forward_concurrency: u16,
+    /// Also serve the browser view of the store (see `ccai ui`) on --ui-host and --ui-port.
+    #[arg(long, conflicts_with = "no_store")]
+    pub ui: bool,
+    /// The port of the browser view (with --ui; 0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 8081, requires = "ui")]
+    pub ui_port: u16,
+    /// The address of the browser view (with --ui). Any address other than the loopback
+    /// requires a token.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1", requires = "ui")]
+    pub ui_host: String,
+    /// The token the browser view requires (with --ui); generated off the loopback when not given.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CCAI_UI_TOKEN",
+        hide_env_values = true,
+        requires = "ui"
+    )]
+    pub ui_token: Option<String>,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

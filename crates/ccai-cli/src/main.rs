@@ -68,6 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Listen(args) => commands::listen::run(&cli.account, args).await,
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Events(command) => commands::events::run(command).await,
+        Command::Ui(args) => commands::ui::run(args).await,
     }
 }
 

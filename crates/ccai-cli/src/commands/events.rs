@@ -1,6 +1,6 @@
 //! `ccai events …`: list, show, replay, purge and count what the durable inbox holds.
 
-mod format;
+pub(crate) mod format;
 mod replay;
 
 use std::path::{Path, PathBuf};
@@ -179,7 +179,7 @@ fn delivery_json(d: &DeliveryState) -> Value {
     })
 }
 
-fn summary_json(e: &EventSummary) -> Value {
+pub(crate) fn summary_json(e: &EventSummary) -> Value {
     json!({
         "eventHash": e.event_hash,
         "eventType": e.event_type,
@@ -220,38 +220,44 @@ pub(crate) async fn get_event(store: &SqliteStore, hash: &str) -> Result<EventDe
     })
 }
 
+/// `ccai events show --json`'s object: the summary, the body as text and every attempt (the
+/// signature only as a hint).
+pub(crate) fn detail_json(event: &EventDetail) -> Value {
+    let body = event
+        .body
+        .as_ref()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
+    let mut value = summary_json(&event.summary);
+    if let Some(object) = value.as_object_mut() {
+        object.insert("contentType".into(), json!(event.content_type));
+        object.insert(
+            "signature".into(),
+            json!(event.signature.as_deref().map(signature_hint)),
+        );
+        object.insert("bodySha256".into(), json!(event.body_sha256));
+        object.insert(
+            "lastConflictSha256".into(),
+            json!(event.last_conflict_sha256),
+        );
+        object.insert(
+            "bodyUtf8".into(),
+            json!(event.body.as_ref().map(|b| std::str::from_utf8(b).is_ok())),
+        );
+        object.insert("body".into(), json!(body));
+        object.insert(
+            "attempts".into(),
+            Value::Array(event.attempts.iter().map(attempt_json).collect()),
+        );
+    }
+    value
+}
+
 async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCode> {
     let store = open_store(store).await?;
     let event = get_event(&store, hash).await?;
     let s = &event.summary;
     if json_output {
-        let body = event
-            .body
-            .as_ref()
-            .map(|b| String::from_utf8_lossy(b).into_owned());
-        let mut value = summary_json(s);
-        if let Some(object) = value.as_object_mut() {
-            object.insert("contentType".into(), json!(event.content_type));
-            object.insert(
-                "signature".into(),
-                json!(event.signature.as_deref().map(signature_hint)),
-            );
-            object.insert("bodySha256".into(), json!(event.body_sha256));
-            object.insert(
-                "lastConflictSha256".into(),
-                json!(event.last_conflict_sha256),
-            );
-            object.insert(
-                "bodyUtf8".into(),
-                json!(event.body.as_ref().map(|b| std::str::from_utf8(b).is_ok())),
-            );
-            object.insert("body".into(), json!(body));
-            object.insert(
-                "attempts".into(),
-                Value::Array(event.attempts.iter().map(attempt_json).collect()),
-            );
-        }
-        println!("{value}");
+        println!("{}", detail_json(&event));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();

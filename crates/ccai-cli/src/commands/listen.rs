@@ -73,6 +73,12 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         quiet: args.quiet,
         events,
     });
+    // Checked before anything starts: a refused --ui-token is a usage error.
+    let ui_access = if args.ui {
+        Some(super::ui::access(&args.ui_host, args.ui_token.clone())?)
+    } else {
+        None
+    };
     let mut inbox = if args.no_store {
         None
     } else {
@@ -148,6 +154,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let app = axum::Router::new().route_service(&args.path, handler);
     // Installed before announcing, so a Ctrl-C right after the banner still stops cleanly.
     let shutdown = shutdown_signal()?;
+    // `--ui`: the browser view of the same store, beside the receiver.
+    let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
+    let ui = match (&inbox, ui_access) {
+        (Some(inbox), Some(access)) => {
+            Some(super::ui::serve(inbox.store(), access, args.ui_port, ui_stopped).await?)
+        }
+        _ => None,
+    };
 
     if let Some(mut dev) = signing.dev.clone() {
         let path = dev_credentials::path()?;
@@ -182,6 +196,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(inbox) = &inbox {
         inbox.announce().await;
     }
+    if let Some(ui) = &ui {
+        ui.announce();
+    }
     eprintln!("Listening on {url}");
     if let (None, Some(forward)) = (&inbox, &forward_shown) {
         eprintln!("Forwarding verified deliveries to {forward}");
@@ -192,6 +209,10 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .with_graceful_shutdown(shutdown)
         .await
         .context("the listener stopped with an error")?;
+    let _ = stop_ui.send(true);
+    if let Some(ui) = ui {
+        ui.stopped().await;
+    }
     if let Some(inbox) = inbox {
         inbox.shutdown().await;
     }
@@ -327,7 +348,7 @@ impl Printer {
 
 /// Resolves on Ctrl-C (or SIGTERM). The handlers are installed when this is called, not when the
 /// future is first polled.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -5,5 +5,6 @@ pub(crate) mod events;
 pub(crate) mod listen;
 pub(crate) mod sign;
 pub(crate) mod trigger;
+pub(crate) mod ui;
 pub(crate) mod verify;
 pub(crate) mod webhooks;

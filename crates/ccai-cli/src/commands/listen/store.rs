@@ -107,6 +107,11 @@ impl Inbox {
             .map_err(anyhow::Error::new)
     }
 
+    /// The store, for the browser view (`--ui`).
+    pub(super) fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// Starts forwarding (with `--forward-to`) and returns the handler options that store each
     /// verified delivery, print it and wake the dispatcher.
     pub(super) fn handler(

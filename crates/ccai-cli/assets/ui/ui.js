@@ -1,0 +1,370 @@
+// The ccai inbox view. Plain JavaScript, no dependencies. Data from the API only ever reaches the
+// page through textContent and attributes, never as HTML.
+"use strict";
+
+(function () {
+  const PAGE = 50;
+  const $ = (id) => document.getElementById(id);
+
+  // The token (off the loopback): taken from ?token= once, kept for this tab, and removed from
+  // the address bar.
+  const params = new URLSearchParams(location.search);
+  let token = sessionStorage.getItem("ccai-ui-token") || "";
+  if (params.has("token")) {
+    token = params.get("token") || "";
+    sessionStorage.setItem("ccai-ui-token", token);
+    params.delete("token");
+    const rest = params.toString();
+    history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
+  }
+
+  function withToken(url) {
+    if (!token) return url;
+    return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
+  }
+
+  async function api(path, options) {
+    const opts = Object.assign({ headers: {} }, options || {});
+    if (token) opts.headers["Authorization"] = "Bearer " + token;
+    if (opts.method === "POST") opts.headers["X-CCAI-UI"] = "1";
+    const response = await fetch(path, opts);
+    if (response.status === 401) {
+      $("auth").hidden = false;
+      throw new Error("this view requires its token");
+    }
+    let body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      throw new Error((body && body.error) || ("the server answered " + response.status));
+    }
+    return body;
+  }
+
+  // Builds an element: el("td", {class: "x"}, "text", otherNode).
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      node.setAttribute(key, String(value));
+    }
+    for (const child of children) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function shortTime(rfc3339) {
+    if (!rfc3339) return "–";
+    return String(rfc3339).replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "");
+  }
+
+  function badge(status) {
+    const label = status === "in_progress" ? "in progress" : status;
+    return el("span", { class: "badge s-" + status }, label);
+  }
+
+  // ---- filters -----------------------------------------------------------------------------
+  function filters() {
+    return {
+      status: $("f-status").value,
+      type: $("f-type").value.trim(),
+      since: $("f-since").value,
+      q: $("f-q").value,
+    };
+  }
+
+  function query(extra) {
+    const q = new URLSearchParams();
+    for (const [key, value] of Object.entries(Object.assign(filters(), extra || {}))) {
+      if (value !== "" && value !== null && value !== undefined) q.set(key, value);
+    }
+    const text = q.toString();
+    return text ? "?" + text : "";
+  }
+
+  function updateDownload() {
+    $("download").href = withToken("/api/events.ndjson" + query());
+  }
+
+  // ---- the list ----------------------------------------------------------------------------
+  const rows = new Map(); // hash -> <tr>
+  let next = null;
+  let generation = 0; // ignores answers to requests made before the filters changed
+
+  function rowFor(event) {
+    const repeats = el("td", { "data-label": "repeats" });
+    if (event.duplicates > 0) {
+      repeats.append(el("span", { class: "dup", title: event.duplicates + " duplicate deliveries" }, "×" + event.duplicates));
+    }
+    if (event.conflicts > 0) {
+      repeats.append(el("span", { class: "conflict", title: event.conflicts + " deliveries with this hash and a different body" }, "⚠", el("span", { class: "sr" }, " conflict")));
+    }
+    if (!repeats.childNodes.length) repeats.append("–");
+    const link = el("a", { href: "#/event/" + encodeURIComponent(event.eventHash), class: "mono", title: event.eventHash }, event.shortHash);
+    const tr = el("tr", { "data-hash": event.eventHash, "data-status": event.status },
+      el("td", { "data-label": "status" }, badge(event.status)),
+      el("td", { "data-label": "type" }, event.eventType),
+      el("td", { "data-label": "hash" }, link),
+      el("td", { "data-label": "received" }, shortTime(event.receivedAt)),
+      el("td", { "data-label": "attempts" }, String(event.attempts)),
+      repeats);
+    if (event.eventHash === selected) tr.classList.add("selected");
+    return tr;
+  }
+
+  function showCount() {
+    $("count").textContent = rows.size ? "(" + rows.size + (next ? "+" : "") + ")" : "";
+    $("empty").hidden = rows.size > 0;
+    $("older").hidden = !next;
+  }
+
+  // The first page (replacing the list), or with `older` the page after the last one shown.
+  async function load(older) {
+    if (older && !next) return;
+    const mine = older ? generation : ++generation;
+    const page = await api("/api/events" + query(older ? { limit: PAGE, cursor: next } : { limit: PAGE }));
+    if (mine !== generation) return;
+    const body = $("events").tBodies[0];
+    if (!older) {
+      body.replaceChildren();
+      rows.clear();
+    }
+    for (const event of page.events) {
+      if (rows.has(event.eventHash)) continue;
+      const tr = rowFor(event);
+      rows.set(event.eventHash, tr);
+      body.append(tr);
+    }
+    next = page.next;
+    showCount();
+  }
+  const loadFirst = () => load(false);
+  const loadOlder = () => load(true);
+
+  // New events go on top; rows already shown are updated in place; older pages stay as they are.
+  async function refreshTop() {
+    const mine = generation;
+    const page = await api("/api/events" + query({ limit: PAGE }));
+    if (mine !== generation) return;
+    const body = $("events").tBodies[0];
+    const fresh = [];
+    for (const event of page.events) {
+      const old = rows.get(event.eventHash);
+      if (old) {
+        const tr = rowFor(event);
+        if (tr.innerHTML === old.innerHTML) continue;
+        // Keyboard focus stays on the row's link when the row is updated.
+        const focused = old.contains(document.activeElement);
+        old.replaceWith(tr);
+        rows.set(event.eventHash, tr);
+        if (focused) tr.querySelector("a").focus();
+      } else {
+        fresh.push(event);
+      }
+    }
+    for (const event of fresh.reverse()) {
+      const tr = rowFor(event);
+      tr.classList.add("new");
+      rows.set(event.eventHash, tr);
+      body.prepend(tr);
+    }
+    if (rows.size === fresh.length) next = page.next;
+    showCount();
+  }
+
+  // ---- counters and chart ------------------------------------------------------------------
+  async function loadStats() {
+    const stats = await api("/api/stats");
+    $("c-received").textContent = stats.received;
+    $("c-duplicates").textContent = stats.duplicates;
+    $("c-delivered").textContent = stats.delivered;
+    $("c-pending").textContent = stats.pending + stats.inProgress;
+    $("c-dead").textContent = stats.dead;
+    $("c-oldest").textContent = stats.oldestPendingAge || "–";
+    const counts = stats.perMinute || [];
+    const max = Math.max(1, ...counts);
+    const now = Date.now();
+    const bars = counts.map((n, i) => {
+      const minute = new Date(now - (counts.length - 1 - i) * 60000).toISOString().slice(11, 16);
+      const bar = el("span", { title: minute + " UTC: " + n + " event" + (n === 1 ? "" : "s"), class: n ? null : "zero" });
+      bar.style.height = Math.round((n / max) * 100) + "%";
+      return bar;
+    });
+    $("chart").replaceChildren(...bars);
+    const total = counts.reduce((a, b) => a + b, 0);
+    $("chart-total").textContent = "(" + total + (stats.perMinuteCapped ? "+" : "") + " in all)";
+    $("chart").setAttribute("aria-label", "Events per minute, last 60 minutes: " + total + " in all");
+  }
+
+  // ---- details -----------------------------------------------------------------------------
+  let selected = null;
+
+  function field(list, name, value) {
+    list.append(el("dt", null, name), el("dd", null, value === null || value === undefined || value === "" ? "–" : String(value)));
+  }
+
+  function selectRow() {
+    for (const [hash, tr] of rows) tr.classList.toggle("selected", hash === selected);
+  }
+
+  async function showDetail(hash, focus) {
+    selected = hash;
+    selectRow();
+    const section = $("detail");
+    const event = await api("/api/events/" + encodeURIComponent(hash));
+    if (selected !== hash) return;
+    section.dataset.hash = event.eventHash;
+    section.dataset.attempts = String(event.attempts.length);
+    $("detail-title").replaceChildren(event.eventType + " ", el("span", { class: "muted mono" }, "#" + event.shortHash));
+    const fields = $("fields");
+    fields.replaceChildren();
+    const status = el("dd", null, badge(event.status));
+    fields.append(el("dt", null, "Status"), status);
+    field(fields, "Hash", event.eventHash);
+    field(fields, "Received (UTC)", shortTime(event.receivedAt));
+    field(fields, "Next attempt (UTC)", event.nextAttemptAt ? shortTime(event.nextAttemptAt) : null);
+    field(fields, "Client id", event.clientId);
+    field(fields, "Content type", event.contentType);
+    field(fields, "Signature", event.signature);
+    field(fields, "Body", event.bodyLen === null ? "purged" : event.bodyLen + " bytes, sha256 " + event.bodySha256);
+    field(fields, "Duplicates", event.duplicates);
+    field(fields, "Conflicts", event.conflicts ? event.conflicts + " (a different body with this hash; the first is kept; last sha256 " + event.lastConflictSha256 + ")" : 0);
+
+    $("deliveries").tBodies[0].replaceChildren(...event.deliveries.map((d) => el("tr", null,
+      el("td", null, d.destination), el("td", null, badge(d.status)), el("td", null, String(d.attempts)),
+      el("td", null, d.nextAttemptAt ? shortTime(d.nextAttemptAt) : (d.deliveredAt ? "delivered " + shortTime(d.deliveredAt) : "–")),
+      el("td", null, d.lastError || "–"))));
+
+    $("attempts").tBodies[0].replaceChildren(...event.attempts.map((a) => el("tr", null,
+      el("td", null, shortTime(a.startedAt)), el("td", null, a.durationMs + " ms"), el("td", null, a.outcome),
+      el("td", null, a.httpStatus === null ? "–" : String(a.httpStatus)), el("td", null, a.error || "–"))));
+    $("no-attempts").hidden = event.attempts.length > 0;
+
+    const typed = $("typed");
+    typed.replaceChildren();
+    $("typed-kind").textContent = "";
+    if (event.typed && event.typed.fields) {
+      $("typed-kind").textContent = event.typed.kind ? "(" + event.typed.kind + ")" : "";
+      for (const f of event.typed.fields) field(typed, f.name, f.value);
+    } else if (event.typed && event.typed.error) {
+      field(typed, "not typed", event.typed.error);
+    }
+    $("body-pretty").textContent = event.bodyPretty === null ? "(purged)" : event.bodyPretty;
+    $("body-raw").textContent = event.body === null ? "(purged)" : event.body;
+    $("retry").disabled = !event.deliveries.some((d) => d.status === "dead");
+    $("replay").disabled = event.deliveries.every((d) => d.status === "in_progress");
+
+    const wasHidden = section.hidden;
+    section.hidden = false;
+    document.querySelector(".layout").classList.add("with-detail");
+    if (focus || wasHidden) {
+      section.focus({ preventScroll: true });
+      section.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function closeDetail() {
+    selected = null;
+    selectRow();
+    $("detail").hidden = true;
+    delete $("detail").dataset.hash;
+    document.querySelector(".layout").classList.remove("with-detail");
+    $("action-status").textContent = "";
+  }
+
+  function route() {
+    const match = location.hash.match(/^#\/event\/(.+)$/);
+    if (match) {
+      let hash;
+      try { hash = decodeURIComponent(match[1]); } catch (e) { hash = match[1]; }
+      $("action-status").textContent = "";
+      showDetail(hash, true).catch(report);
+    } else {
+      closeDetail();
+    }
+  }
+
+  async function act(kind) {
+    if (!selected) return;
+    const hash = selected;
+    const status = $("action-status");
+    status.textContent = kind === "replay" ? "Replaying…" : "Retrying…";
+    try {
+      const answer = await api("/api/events/" + encodeURIComponent(hash) + "/" + kind, { method: "POST" });
+      const n = kind === "replay" ? answer.replayed : answer.requeued;
+      status.textContent = (kind === "replay" ? "Replayed" : "Retrying now") + ": " + n +
+        " deliver" + (n === 1 ? "y is" : "ies are") + " due now; a running ccai listen --forward-to sends " + (n === 1 ? "it" : "them") + ".";
+      await Promise.all([showDetail(hash, false), refreshTop(), loadStats()]);
+    } catch (e) {
+      status.textContent = "Failed: " + e.message;
+    }
+  }
+
+  function report(e) {
+    $("live").textContent = e.message;
+    $("live").className = "live off";
+  }
+
+  // ---- live updates ------------------------------------------------------------------------
+  let busy = false;
+  let again = false;
+  async function onChange() {
+    if (busy) { again = true; return; }
+    busy = true;
+    try {
+      do {
+        again = false;
+        await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected, false) : null]);
+      } while (again);
+    } catch (e) {
+      report(e);
+    } finally {
+      busy = false;
+    }
+  }
+
+  function connect() {
+    const source = new EventSource(withToken("/api/stream"));
+    source.addEventListener("ready", () => {
+      $("live").textContent = "live";
+      $("live").className = "live on";
+      onChange();
+    });
+    source.addEventListener("change", onChange);
+    source.onerror = () => {
+      $("live").textContent = "reconnecting…";
+      $("live").className = "live off";
+    };
+  }
+
+  // ---- start -------------------------------------------------------------------------------
+  document.addEventListener("DOMContentLoaded", () => {
+    $("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      updateDownload();
+      loadFirst().catch(report);
+    });
+    $("clear").addEventListener("click", () => {
+      $("filters").reset();
+      updateDownload();
+      loadFirst().catch(report);
+    });
+    $("older").addEventListener("click", () => loadOlder().catch(report));
+    $("close").addEventListener("click", () => { location.hash = "#"; });
+    $("replay").addEventListener("click", () => act("replay"));
+    $("retry").addEventListener("click", () => act("retry"));
+    document.addEventListener("keydown", (e) => {
+      if (e.key === "Escape" && !$("detail").hidden) location.hash = "#";
+    });
+    window.addEventListener("hashchange", route);
+    updateDownload();
+    Promise.all([loadFirst(), loadStats()])
+      .then(() => {
+        document.body.dataset.ready = "1";
+        connect();
+        route();
+      })
+      .catch(report);
+  });
+})();

@@ -1,0 +1,229 @@
+//! Who may use the view: the loopback by default; any other address only with a token.
+//!
+//! - Off the loopback a token is required (`--token`, else one is generated). Every `/api/`
+//!   request must carry it, as `Authorization: Bearer TOKEN` or `?token=TOKEN` (for the event
+//!   stream and the download link, which cannot set headers).
+//! - Without a token (loopback only), requests must name a loopback host in `Host`: a web page
+//!   elsewhere cannot reach the API through a DNS name that resolves to 127.0.0.1.
+//! - Actions (`POST`) must carry `X-CCAI-UI: 1`, which a cross-site form cannot send.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// The header every action must carry.
+pub(crate) const ACTION_HEADER: &str = "x-ccai-ui";
+
+/// Where the view listens and the token it requires, if any.
+#[derive(Clone)]
+pub(crate) struct Access {
+    ip: IpAddr,
+    token: Option<String>,
+    generated: bool,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("ip", &self.ip)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("generated", &self.generated)
+            .finish()
+    }
+}
+
+impl Access {
+    /// Checks `--host` and `--token`; off the loopback, generates a token when none is given.
+    pub(crate) fn new(host: &str, token: Option<String>) -> Result<Self> {
+        let ip: IpAddr = host.trim().parse().with_context(|| {
+            format!("the view's host {host:?} is not an IP address (e.g. 127.0.0.1)")
+        })?;
+        let (token, generated) = match token {
+            Some(token) => {
+                check_token(&token)?;
+                (Some(token), false)
+            }
+            None if ip.is_loopback() => (None, false),
+            None => (Some(generate_token()?), true),
+        };
+        Ok(Self {
+            ip,
+            token,
+            generated,
+        })
+    }
+
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub(crate) fn token_generated(&self) -> bool {
+        self.generated
+    }
+
+    /// Whether `request` carries the token (always true when none is required).
+    fn admits(&self, request: &Request) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let bearer = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let query = request.uri().query().and_then(|query| {
+            query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("token="))
+        });
+        [bearer, query]
+            .into_iter()
+            .flatten()
+            .any(|given| same(given.as_bytes(), token.as_bytes()))
+    }
+}
+
+/// A token must be 16 to 256 characters a URL carries as they are (letters, digits, `-._~`).
+fn check_token(token: &str) -> Result<()> {
+    let plain = token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    if token.len() < 16 || token.len() > 256 || !plain {
+        bail!(
+            "the view's token must be 16 to 256 letters, digits or - . _ ~ (no unauthenticated view off the loopback; leave --token out to have one generated)"
+        );
+    }
+    Ok(())
+}
+
+/// 32 random bytes as hex.
+fn generate_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot generate a token for the view: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Compares in time independent of where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether `Host` names the loopback: `localhost`, `127.0.0.1`, `[::1]`, with any port.
+fn loopback_host(request: &Request) -> bool {
+    let Some(host) = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    let mut response = (status, axum::Json(json!({ "error": message }))).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// The middleware: token, host and action checks, then headers that keep the page to itself.
+pub(crate) async fn guard(
+    State(access): State<Arc<Access>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if access.token.is_none() && !loopback_host(&request) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "this view answers only to localhost, 127.0.0.1 or [::1] (start it with --token to use another name)",
+        );
+    }
+    let api = request.uri().path().starts_with("/api/");
+    if api && !access.admits(&request) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "this view requires its token: open the URL `ccai ui` printed (with ?token=), or send Authorization: Bearer TOKEN",
+        );
+    }
+    if request.method() == Method::POST
+        && request
+            .headers()
+            .get(ACTION_HEADER)
+            .map(HeaderValue::as_bytes)
+            != Some(b"1")
+    {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "actions must carry the header X-CCAI-UI: 1",
+        );
+    }
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_the_loopback_a_token_is_required() {
+        let loopback = Access::new("127.0.0.1", None).expect("loopback");
+        assert!(loopback.token().is_none());
+        let open = Access::new("0.0.0.0", None).expect("generated");
+        assert_eq!(open.token().map(str::len), Some(64));
+        assert!(open.token_generated());
+        assert!(Access::new("0.0.0.0", Some(String::new())).is_err());
+        assert!(Access::new("0.0.0.0", Some("short".into())).is_err());
+        assert!(Access::new("0.0.0.0", Some("has space in it, 16+".into())).is_err());
+        let chosen = Access::new("::", Some("a-long-enough-token".into())).expect("chosen");
+        assert_eq!(chosen.token(), Some("a-long-enough-token"));
+        assert!(!format!("{chosen:?}").contains("a-long-enough-token"));
+        assert!(Access::new("localhost", None).is_err(), "an IP address");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}

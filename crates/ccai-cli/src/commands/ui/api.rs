@@ -1,0 +1,466 @@
+//! The view's routes: the page and its assets, and the JSON API under `/api/` (documented in the
+//! README). Summaries have the shape of `ccai events list --json`, with a few fields for the page.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ccai::inbox::{
+    Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
+    ReplayTarget, Store, StoreError,
+};
+use serde_json::{json, Map, Value};
+use tokio::sync::watch;
+
+use super::access::{guard, Access};
+use super::live;
+use crate::commands::events::format::{
+    body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
+};
+use crate::commands::events::{detail_json, summary_json};
+use crate::output::short_hash;
+
+const INDEX_HTML: &str = include_str!("../../../assets/ui/index.html");
+const UI_CSS: &str = include_str!("../../../assets/ui/ui.css");
+const UI_JS: &str = include_str!("../../../assets/ui/ui.js");
+
+/// A page of `/api/events` holds this many events unless `limit` says otherwise.
+const DEFAULT_LIMIT: usize = 50;
+/// The largest page of `/api/events`.
+const MAX_LIMIT: usize = 200;
+/// The most events one NDJSON download holds.
+const DOWNLOAD_LIMIT: usize = 100_000;
+/// The most events counted for the per-minute chart.
+const CHART_LIMIT: usize = 20_000;
+
+#[derive(Clone, Debug)]
+struct AppState {
+    store: Arc<dyn Store>,
+    changes: watch::Receiver<u64>,
+}
+
+/// The view's router; `access` guards every route.
+pub(crate) fn router(
+    store: Arc<dyn Store>,
+    changes: watch::Receiver<u64>,
+    access: Arc<Access>,
+) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ui.css", get(css))
+        .route("/ui.js", get(js))
+        .route("/api/events", get(list))
+        .route("/api/events.ndjson", get(download))
+        .route("/api/events/{hash}", get(detail))
+        .route("/api/events/{hash}/replay", post(replay))
+        .route("/api/events/{hash}/retry", post(retry))
+        .route("/api/stats", get(stats))
+        .route("/api/stream", get(stream))
+        .fallback(not_found)
+        .with_state(AppState { store, changes })
+        .layer(axum::middleware::from_fn_with_state(access, guard))
+}
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], UI_CSS).into_response()
+}
+
+async fn js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        UI_JS,
+    )
+        .into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError(StatusCode::NOT_FOUND, "no such page".into())
+}
+
+/// An error answered as `{"error": "..."}`.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        let status = if error.is_transient() {
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        ApiError(status, format!("the store failed: {error}"))
+    }
+}
+
+fn bad_request(message: String) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message)
+}
+
+/// The filter of `status`, `type`, `since` and `q`; empty values are no condition.
+fn filter_of(query: &HashMap<String, String>, now: SystemTime) -> Result<ListFilter, ApiError> {
+    let given = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let mut filter = ListFilter::new();
+    if let Some(status) = given("status") {
+        let status: DeliveryStatus = status.parse().map_err(|_| {
+            bad_request("status must be pending, in_progress, delivered or dead".into())
+        })?;
+        filter = filter.status(status);
+    }
+    if let Some(event_type) = given("type") {
+        filter = filter.event_type(event_type);
+    }
+    if let Some(since) = given("since") {
+        let time = match parse_age(since) {
+            Some(age) => now.checked_sub(age).unwrap_or(UNIX_EPOCH),
+            None => parse_rfc3339(since).ok_or_else(|| {
+                bad_request(
+                    "since must be an age (15m, 1h, 2d) or an RFC 3339 time (2026-11-30T14:00:00Z)"
+                        .into(),
+                )
+            })?,
+        };
+        filter = filter.since(time);
+    }
+    // The text is matched as given (case-sensitive), spaces included.
+    if let Some(text) = query.get("q").filter(|q| !q.is_empty()) {
+        filter = filter.text(text.clone());
+    }
+    Ok(filter)
+}
+
+/// The page's status for an event: dead, in progress, retrying (pending after a failed attempt),
+/// pending or delivered — the least advanced of its deliveries.
+fn overall_status(deliveries: &[DeliveryState]) -> &'static str {
+    let any = |status: DeliveryStatus| deliveries.iter().any(|d| d.status == status);
+    if deliveries.is_empty() {
+        "stored"
+    } else if any(DeliveryStatus::Dead) {
+        "dead"
+    } else if any(DeliveryStatus::InProgress) {
+        "in_progress"
+    } else if deliveries
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Pending && d.attempts > 0)
+    {
+        "retrying"
+    } else if any(DeliveryStatus::Pending) {
+        "pending"
+    } else {
+        "delivered"
+    }
+}
+
+/// What the page shows of an event beside `ccai events … --json`'s fields: the short hash, one
+/// status, when the next attempt is due, and (as `count_key`) the attempts made.
+fn add_page_fields(value: &mut Value, event: &EventSummary, count_key: &str) {
+    if let Some(object) = value.as_object_mut() {
+        object.insert("shortHash".into(), json!(short_hash(&event.event_hash)));
+        object.insert("status".into(), json!(overall_status(&event.deliveries)));
+        object.insert(
+            count_key.into(),
+            json!(event.deliveries.iter().map(|d| d.attempts).sum::<u32>()),
+        );
+        object.insert(
+            "nextAttemptAt".into(),
+            json!(event
+                .deliveries
+                .iter()
+                .filter_map(|d| d.next_attempt_at)
+                .min()
+                .map(rfc3339)),
+        );
+    }
+}
+
+/// `ccai events list --json`'s object, plus what the page shows in a row.
+fn row_json(event: &EventSummary) -> Value {
+    let mut value = summary_json(event);
+    add_page_fields(&mut value, event, "attempts");
+    value
+}
+
+/// `GET /api/events`: one page, newest first; `next` is the cursor of the older page.
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = filter_of(&query, SystemTime::now())?;
+    let limit = match query.get("limit").filter(|l| !l.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(limit) => limit
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| bad_request(format!("limit must be 1 to {MAX_LIMIT}")))?,
+    };
+    let after = match query.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(cursor) => Some(
+            Cursor::decode(cursor)
+                .ok_or_else(|| bad_request("cursor is not one this API gave".into()))?,
+        ),
+    };
+    let page = state
+        .store
+        .list(ListRequest::new(filter, limit).after(after))
+        .await?;
+    Ok(Json(json!({
+        "events": page.events.iter().map(row_json).collect::<Vec<_>>(),
+        "next": page.next.map(|c| c.encode()),
+    })))
+}
+
+/// Up to `limit` events matching `filter`, newest first, across pages.
+async fn collect(
+    store: &dyn Store,
+    filter: ListFilter,
+    limit: usize,
+) -> Result<(Vec<EventSummary>, bool), ApiError> {
+    let mut events = Vec::new();
+    let mut after = None;
+    loop {
+        let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT).after(after);
+        let page = store.list(request).await?;
+        events.extend(page.events);
+        match page.next {
+            Some(next) if events.len() < limit => after = Some(next),
+            Some(_) => break,
+            None => return Ok((events, false)),
+        }
+    }
+    let more = events.len() >= limit;
+    events.truncate(limit);
+    Ok((events, more))
+}
+
+/// `GET /api/events.ndjson`: every event matching the filters, one JSON object per line.
+async fn download(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let filter = filter_of(&query, SystemTime::now())?;
+    let (events, _) = collect(state.store.as_ref(), filter, DOWNLOAD_LIMIT).await?;
+    let mut out = String::new();
+    for event in &events {
+        out.push_str(&summary_json(event).to_string());
+        out.push('\n');
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-ndjson"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ccai-events.ndjson\"",
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+async fn find(store: &dyn Store, hash: &str) -> Result<EventDetail, ApiError> {
+    store.get(hash).await?.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no event with hash {:?}", short_hash(hash)),
+        )
+    })
+}
+
+/// The typed fields of a body, as `[{name, value}]` (values as text, absent ones left out).
+fn typed_json(body: &[u8]) -> Value {
+    let event = match ccai::event::parse_event(body) {
+        Ok(event) => event,
+        Err(e) => return json!({ "error": format!("not a valid event: {e}") }),
+    };
+    let data = match event.typed_data() {
+        Ok(data) => data,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    let (kind, fields) = match serde_json::to_value(&data) {
+        Ok(Value::Object(variant)) => match variant.into_iter().next() {
+            Some((kind, Value::Object(mut fields))) => {
+                // `Unknown` carries the raw data beside the type.
+                match fields.remove("data") {
+                    Some(Value::Object(data)) => (kind, data),
+                    _ => (kind, fields),
+                }
+            }
+            _ => (String::new(), Map::new()),
+        },
+        _ => (String::new(), Map::new()),
+    };
+    let fields: Vec<Value> = fields
+        .into_iter()
+        .filter(|(_, value)| !value.is_null())
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(text) => text,
+                other => other.to_string(),
+            };
+            json!({ "name": name, "value": value })
+        })
+        .collect();
+    json!({ "kind": kind, "fields": fields })
+}
+
+/// `GET /api/events/{hash}`: everything about one event (the signature only as a hint).
+async fn detail(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let event = find(state.store.as_ref(), &hash).await?;
+    // `ccai events show --json`'s object; `attempts` is the list, `attemptCount` their number.
+    let mut value = detail_json(&event);
+    add_page_fields(&mut value, &event.summary, "attemptCount");
+    if let Some(object) = value.as_object_mut() {
+        let pretty = event.body.as_ref().map(|body| body_for_display(body));
+        object.insert("bodyPretty".into(), json!(pretty));
+        let typed = event.body.as_ref().map(|body| typed_json(body));
+        object.insert("typed".into(), typed.unwrap_or(Value::Null));
+    }
+    Ok(Json(value))
+}
+
+/// `POST /api/events/{hash}/replay`: every delivery not in progress is due now (history kept).
+async fn replay(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let event = find(state.store.as_ref(), &hash).await?;
+    let replayed = state
+        .store
+        .replay(ReplayTarget::Hash(event.summary.event_hash))
+        .await?;
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+/// `POST /api/events/{hash}/retry`: a dead event's deliveries are pending and due now, their
+/// retry schedule started over.
+async fn retry(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let event = find(state.store.as_ref(), &hash).await?;
+    let summary = &event.summary;
+    if !summary
+        .deliveries
+        .iter()
+        .any(|d| d.status == DeliveryStatus::Dead)
+    {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "this event is not dead: use replay to deliver it again".into(),
+        ));
+    }
+    // The store requeues dead deliveries by filter only: this one matches this event alone (its
+    // type, its received millisecond, its hash in its body).
+    let filter = ListFilter::new()
+        .status(DeliveryStatus::Dead)
+        .event_type(summary.event_type.clone())
+        .since(summary.received_at)
+        .until(summary.received_at + Duration::from_millis(1))
+        .text(summary.event_hash.clone());
+    let mut requeued = if event.body.is_some() {
+        state.store.requeue_dead(filter).await?
+    } else {
+        0
+    };
+    if requeued == 0 {
+        // A purged body cannot be matched: due now, on the schedule where it was.
+        requeued = state
+            .store
+            .replay(ReplayTarget::Hash(summary.event_hash.clone()))
+            .await?;
+    }
+    Ok(Json(json!({ "requeued": requeued })))
+}
+
+/// `GET /api/stats`: the counters and events received per minute over the last hour.
+async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let now = SystemTime::now();
+    let stats = state.store.stats(now).await?;
+    let hour_ago = now
+        .checked_sub(Duration::from_secs(3600))
+        .unwrap_or(UNIX_EPOCH);
+    let (recent, capped) = collect(
+        state.store.as_ref(),
+        ListFilter::new().since(hour_ago),
+        CHART_LIMIT,
+    )
+    .await?;
+    let mut per_minute = [0u64; 60];
+    for event in &recent {
+        let ago = now
+            .duration_since(event.received_at)
+            .unwrap_or_default()
+            .as_secs()
+            / 60;
+        if let Some(slot) = usize::try_from(ago)
+            .ok()
+            .and_then(|ago| 59usize.checked_sub(ago))
+        {
+            per_minute[slot] += 1;
+        }
+    }
+    let count = |status| stats.count(status);
+    Ok(Json(json!({
+        "received": stats.events,
+        "duplicates": stats.duplicates,
+        "conflicts": stats.conflicts,
+        "delivered": count(DeliveryStatus::Delivered),
+        "dead": count(DeliveryStatus::Dead),
+        "pending": count(DeliveryStatus::Pending),
+        "inProgress": count(DeliveryStatus::InProgress),
+        "oldestPendingAgeSecs": stats.oldest_pending_age.map(|a| a.as_secs()),
+        "oldestPendingAge": stats.oldest_pending_age.map(human_age),
+        "perMinute": per_minute.to_vec(),
+        "perMinuteCapped": capped,
+        "now": rfc3339(now),
+    })))
+}
+
+/// `GET /api/stream`: server-sent events when the store changes.
+async fn stream(State(state): State<AppState>) -> Response {
+    live::stream(state.changes.clone()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields_of_a_known_and_an_unknown_type() {
+        let typed = typed_json(
+            br#"{"eventType":"message.sent","eventHash":"h","data":{"To":"+14155550100","Segments":2}}"#,
+        );
+        assert_eq!(typed["kind"], "Sent");
+        let fields = typed["fields"].as_array().expect("fields");
+        assert!(fields.contains(&json!({"name": "to", "value": "+14155550100"})));
+        assert!(fields.contains(&json!({"name": "segments", "value": "2"})));
+        let unknown = typed_json(
+            br#"{"eventType":"contact.unsubscribed","eventHash":"h","data":{"Phone":"+1"}}"#,
+        );
+        assert_eq!(unknown["fields"], json!([{"name": "Phone", "value": "+1"}]));
+        assert!(typed_json(b"not json")["error"].is_string());
+    }
+}

@@ -1,0 +1,124 @@
+//! `ccai ui` and `ccai listen --ui`: a browser view of the durable inbox. One page (HTML, CSS
+//! and JavaScript embedded in the binary: no build step, no CDN, works offline) over a small JSON
+//! API under `/api/` ([`api`]), with server-sent events for live updates ([`live`]).
+//!
+//! Bound to the loopback by default. Any other address requires a token ([`access`]): given with
+//! `--token`, or generated and printed.
+
+mod access;
+mod api;
+mod live;
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use ccai::inbox::Store;
+use tokio::sync::watch;
+
+use self::access::Access;
+use crate::cli::UiArgs;
+
+/// `ccai ui`: serves the view of an existing inbox until Ctrl-C.
+pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
+    // Checked before the store is opened: a refused token is a usage error whatever the store.
+    let access = Access::new(&args.host, args.token)?;
+    let store: Arc<dyn Store> = Arc::new(super::events::open_store(args.store).await?);
+    let (stop, stopped) = watch::channel(false);
+    let signal = super::listen::shutdown_signal()?;
+    let serving = serve(store, access, args.port, stopped).await?;
+    serving.announce();
+    eprintln!("Ctrl-C to stop.");
+    signal.await;
+    let _ = stop.send(true);
+    serving.stopped().await;
+    eprintln!("Stopped.");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The view's server, running.
+#[derive(Debug)]
+pub(crate) struct Serving {
+    /// Where to open it (without the token).
+    url: String,
+    access: Arc<Access>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Checks `--host`/`--token` as [`Access::new`] does (for `ccai listen --ui`, before anything
+/// else starts).
+pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
+    Access::new(host, token)
+}
+
+/// Binds the view on `access`'s address and `port` and serves `store` until `stop` turns true.
+pub(crate) async fn serve(
+    store: Arc<dyn Store>,
+    access: Access,
+    port: u16,
+    stop: watch::Receiver<bool>,
+) -> Result<Serving> {
+    let ip = access.ip();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
+        .await
+        .with_context(|| {
+            format!("cannot serve the view on {ip} port {port}: is the port in use? Pick another")
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the view's bound address")?;
+    let shown_ip = if ip.is_unspecified() {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    let url = format!("http://{}/", SocketAddr::new(shown_ip, addr.port()));
+    let access = Arc::new(access);
+    let changes = live::watch_store(Arc::clone(&store), stop.clone());
+    let app = api::router(store, changes, Arc::clone(&access));
+    let mut stop_serving = stop;
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_serving.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            eprintln!("warning: the view stopped with an error: {e}");
+        }
+    });
+    Ok(Serving { url, access, task })
+}
+
+impl Serving {
+    /// The URL to open: with `?token=` when a token is required (the page keeps it and takes it
+    /// out of the address bar).
+    pub(crate) fn open_url(&self) -> String {
+        match self.access.token() {
+            Some(token) => format!("{}?token={token}", self.url),
+            None => self.url.clone(),
+        }
+    }
+
+    /// Prints where the view is (and, off the loopback, that it needs the token).
+    pub(crate) fn announce(&self) {
+        eprintln!("UI on {}", self.open_url());
+        if self.access.token().is_some() {
+            eprintln!(
+                "The view requires its token (Authorization: Bearer TOKEN, or ?token=TOKEN as above){}",
+                if self.access.token_generated() {
+                    "; it was generated for this run (pass --token to choose one)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+
+    /// Waits until the server has stopped (after the stop signal).
+    pub(crate) async fn stopped(self) {
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,422 @@
+//! `ccai ui`'s JSON API over real HTTP: the real binary serving a real SQLite inbox filled
+//! through the library.
+
+mod common;
+mod ui_support;
+
+use std::time::Duration;
+
+use ccai::inbox::{DeliveryStatus, Store};
+use common::{run, stderr, Sandbox, WAIT};
+use serde_json::Value;
+use ui_support::{
+    add, fill, inbox_path, start_ui, wait_for, Ui, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD,
+    SENT_OLD, SENT_PENDING,
+};
+
+/// GET `path`; the status and the JSON answer (Null when the body is not JSON).
+async fn get(ui: &Ui, path: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", ui.base));
+    if let Some(token) = &ui.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GET");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn post(ui: &Ui, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", ui.base))
+        .header("x-ccai-ui", "1")
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The status of a GET, with `Authorization: Bearer` when `bearer` is given.
+async fn status_of(url: &str, bearer: Option<&str>) -> u16 {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("GET").status().as_u16()
+}
+
+fn hashes(page: &Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["eventHash"].as_str().expect("hash").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn ui_api_lists_newest_first_with_a_stable_cursor_and_filters() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    assert!(
+        ui.token.is_none(),
+        "no token on the loopback: {:?}",
+        ui.banner
+    );
+
+    let (status, all) = get(&ui, "/api/events").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(
+        hashes(&all),
+        [
+            CUSTOM_NEW,
+            SENT_PENDING,
+            EXCLUDED_DUP,
+            INCOMING_DEAD,
+            SENT_OLD
+        ]
+    );
+    let row = &all["events"][2];
+    assert_eq!(row["shortHash"], "c3c3c3c3c3c3");
+    assert_eq!(row["status"], "pending");
+    assert_eq!(row["duplicates"], 2);
+    assert_eq!(row["conflicts"], 1);
+    assert_eq!(all["events"][3]["status"], "dead");
+    assert_eq!(all["events"][3]["attempts"], 1);
+    assert_eq!(all["events"][4]["status"], "delivered");
+    assert_eq!(all["events"][0]["status"], "retrying");
+    assert_eq!(all["events"][0]["attempts"], 1);
+
+    // Pages of two; a new event does not shift the older pages.
+    let (_, first) = get(&ui, "/api/events?limit=2").await;
+    assert_eq!(hashes(&first), [CUSTOM_NEW, SENT_PENDING]);
+    let cursor = first["next"].as_str().expect("a next page").to_owned();
+    add(&store, "f6f6f6f6f6f6f6f6-newer", "message.sent").await;
+    let (_, second) = get(&ui, &format!("/api/events?limit=2&cursor={cursor}")).await;
+    assert_eq!(hashes(&second), [EXCLUDED_DUP, INCOMING_DEAD]);
+    let (_, top) = get(&ui, "/api/events?limit=1").await;
+    assert_eq!(hashes(&top), ["f6f6f6f6f6f6f6f6-newer"]);
+
+    // Filters: status, type, time, text (case-sensitive, in the body).
+    let (_, dead) = get(&ui, "/api/events?status=dead").await;
+    assert_eq!(hashes(&dead), [INCOMING_DEAD]);
+    let (_, sent) = get(&ui, "/api/events?type=message.sent").await;
+    assert_eq!(
+        hashes(&sent),
+        ["f6f6f6f6f6f6f6f6-newer", SENT_PENDING, SENT_OLD]
+    );
+    let (_, recent) = get(&ui, "/api/events?since=10m").await;
+    assert_eq!(
+        hashes(&recent),
+        ["f6f6f6f6f6f6f6f6-newer", CUSTOM_NEW, SENT_PENDING]
+    );
+    let (_, text) = get(&ui, "/api/events?q=%2B14155550133").await;
+    assert_eq!(hashes(&text), [INCOMING_DEAD]);
+    let (_, both) = get(&ui, "/api/events?type=message.sent&since=2h&status=pending").await;
+    assert_eq!(hashes(&both), ["f6f6f6f6f6f6f6f6-newer", SENT_PENDING]);
+    let (_, none) = get(&ui, "/api/events?q=opted%20OUT").await;
+    assert_eq!(hashes(&none), Vec::<String>::new());
+
+    for bad in [
+        "/api/events?status=gone",
+        "/api/events?since=yesterday",
+        "/api/events?cursor=abc",
+        "/api/events?limit=0",
+        "/api/events?limit=100000",
+    ] {
+        let (status, answer) = get(&ui, bad).await;
+        assert_eq!(status, 400, "{bad}: {answer}");
+        assert!(answer["error"].is_string(), "{bad}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn ui_api_details_show_the_exact_body_typed_fields_attempts_and_no_full_signature() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    let (status, event) = get(&ui, &format!("/api/events/{INCOMING_DEAD}")).await;
+    assert_eq!(status, 200, "{event}");
+    let raw = String::from_utf8(ui_support::body(
+        "message.incoming",
+        INCOMING_DEAD,
+        r#"{"From":"+14155550133","Message":"see you <b>soon</b>"}"#,
+    ))
+    .expect("utf-8");
+    assert_eq!(event["body"], raw.as_str(), "exactly as received");
+    let pretty = event["bodyPretty"].as_str().expect("pretty");
+    assert!(pretty.contains("\n  \"eventHash\": "), "{pretty}");
+    assert_eq!(event["typed"]["kind"], "Incoming");
+    let fields = event["typed"]["fields"].as_array().expect("fields");
+    assert!(
+        fields.contains(&serde_json::json!({"name": "from", "value": "+14155550133"})),
+        "{fields:?}"
+    );
+    let attempts = event["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["httpStatus"], 500);
+    assert_eq!(attempts[0]["durationMs"], 42);
+    assert_eq!(attempts[0]["error"], "HTTP 500 from the target: boom");
+    assert_eq!(event["status"], "dead");
+    assert_eq!(event["contentType"], "application/json; charset=utf-8");
+
+    // The signature: its first 6 characters and an ellipsis, never the whole of it.
+    let full = ui_support::signature_of(INCOMING_DEAD);
+    let hint = event["signature"].as_str().expect("hint");
+    assert_eq!(hint, format!("{}…", &full[..6]));
+    assert!(!event.to_string().contains(&full));
+
+    let (_, pending) = get(&ui, &format!("/api/events/{SENT_PENDING}")).await;
+    assert!(pending["nextAttemptAt"].is_string(), "{pending}");
+    assert_eq!(pending["attempts"].as_array().map(Vec::len), Some(0));
+
+    let (status, missing) = get(&ui, "/api/events/nope").await;
+    assert_eq!(status, 404, "{missing}");
+}
+
+#[tokio::test]
+async fn ui_api_replays_retries_counts_and_downloads() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    // Counters and the per-minute chart (four events in the last hour).
+    let (status, stats) = get(&ui, "/api/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["received"], 5);
+    assert_eq!(stats["duplicates"], 2);
+    assert_eq!(stats["conflicts"], 1);
+    assert_eq!(stats["delivered"], 1);
+    assert_eq!(stats["dead"], 1);
+    assert_eq!(stats["pending"], 3);
+    assert!(stats["oldestPendingAgeSecs"].as_u64().expect("age") >= 20 * 60);
+    let per_minute: Vec<u64> = serde_json::from_value(stats["perMinute"].clone()).expect("60");
+    assert_eq!(per_minute.len(), 60);
+    assert_eq!(per_minute.iter().sum::<u64>(), 4, "{per_minute:?}");
+    assert_eq!(per_minute[59 - 50], 1, "50 minutes ago: {per_minute:?}");
+
+    // Replay: a delivered event is due again, its history kept.
+    let (status, answer) = post(&ui, &format!("/api/events/{SENT_OLD}/replay")).await;
+    assert_eq!(
+        (status, &answer["replayed"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    let event = store.get(SENT_OLD).await.expect("get").expect("stored");
+    assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
+    assert_eq!(event.attempts.len(), 1, "history kept");
+
+    // Retry now: dead → pending, its schedule started over; only for dead events.
+    let (status, answer) = post(&ui, &format!("/api/events/{INCOMING_DEAD}/retry")).await;
+    assert_eq!(
+        (status, &answer["requeued"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    let event = store
+        .get(INCOMING_DEAD)
+        .await
+        .expect("get")
+        .expect("stored");
+    let delivery = &event.summary.deliveries[0];
+    assert_eq!(
+        (delivery.status, delivery.attempts),
+        (DeliveryStatus::Pending, 0)
+    );
+    let (status, answer) = post(&ui, &format!("/api/events/{SENT_PENDING}/retry")).await;
+    assert_eq!(status, 409, "{answer}");
+    let (status, _) = post(&ui, "/api/events/nope/replay").await;
+    assert_eq!(status, 404);
+
+    // An action without the UI's header (a cross-site form) is refused.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/events/{SENT_OLD}/replay", ui.base))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 403);
+
+    // NDJSON: the filtered list, one object per line.
+    let response = reqwest::get(format!("{}/api/events.ndjson?type=message.sent", ui.base))
+        .await
+        .expect("download");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("application/x-ndjson")
+    );
+    let text = response.text().await.expect("text");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let listed: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["eventHash"].as_str())
+        .collect();
+    assert_eq!(listed, [SENT_PENDING, SENT_OLD]);
+}
+
+#[tokio::test]
+async fn ui_api_stream_announces_changes() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let mut response = reqwest::get(format!("{}/api/stream", ui.base))
+        .await
+        .expect("stream");
+    assert_eq!(
+        response.headers()["content-type"].to_str().ok(),
+        Some("text/event-stream")
+    );
+    let mut seen = String::new();
+    let read_until = async |seen: &mut String, response: &mut reqwest::Response, what: &str| {
+        tokio::time::timeout(WAIT, async {
+            while !seen.contains(what) {
+                let chunk = response.chunk().await.expect("chunk").expect("open");
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {what:?} in {seen:?}"));
+    };
+    read_until(&mut seen, &mut response, "event: ready").await;
+    // Give the watcher time to see the store as it was, then change it.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    add(&store, "f7f7f7f7f7f7f7f7-live", "message.sent").await;
+    read_until(&mut seen, &mut response, "event: change").await;
+}
+
+#[tokio::test]
+async fn ui_api_requires_the_token_off_the_loopback() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+
+    // An empty or weak token is refused before anything is served.
+    for token in ["", "short"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["ui", "--port", "0", "--host", "0.0.0.0", "--token", token])
+            .arg("--store")
+            .arg(&path);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{token:?}");
+        assert!(stderr(&out).contains("token must be"), "{}", stderr(&out));
+    }
+
+    // Off the loopback without --token: one is generated, printed and required.
+    let ui = start_ui(&sandbox, &path, &["--host", "0.0.0.0"]);
+    let token = ui
+        .token
+        .clone()
+        .unwrap_or_else(|| panic!("no token: {:?}", ui.banner));
+    assert_eq!(token.len(), 64);
+    let stats = format!("{}/api/stats", ui.base);
+    assert_eq!(status_of(&stats, None).await, 401);
+    assert_eq!(status_of(&stats, Some("wrong-token-0123456789")).await, 401);
+    assert_eq!(status_of(&stats, Some(&token)).await, 200);
+    assert_eq!(
+        status_of(&format!("{stats}?token={token}"), None).await,
+        200
+    );
+    let replay = reqwest::Client::new()
+        .post(format!("{}/api/events/{SENT_OLD}/replay", ui.base))
+        .header("x-ccai-ui", "1")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(replay.status().as_u16(), 401);
+    drop(ui);
+
+    // A chosen token.
+    let chosen = "a-chosen-token-for-the-view";
+    let ui = start_ui(&sandbox, &path, &["--host", "0.0.0.0", "--token", chosen]);
+    assert_eq!(ui.token.as_deref(), Some(chosen));
+    let stats = format!("{}/api/stats", ui.base);
+    assert_eq!(status_of(&stats, None).await, 401);
+    assert_eq!(status_of(&stats, Some(chosen)).await, 200);
+    drop(ui);
+
+    // On the loopback, only loopback names are answered (no DNS rebinding onto the API).
+    let ui = start_ui(&sandbox, &path, &[]);
+    let (status_code, _) = get(&ui, "/api/stats").await;
+    assert_eq!(status_code, 200);
+    let http = reqwest::Client::new();
+    let rebound = http
+        .get(format!("{}/api/stats", ui.base))
+        .header("host", "attacker.example:8081")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(rebound.status().as_u16(), 403);
+    let page = wait_for("the page", async || {
+        let response = http.get(format!("{}/", ui.base)).send().await.ok()?;
+        response.text().await.ok()
+    })
+    .await;
+    assert!(page.contains("<title>ccai inbox</title>"));
+}
+
+#[tokio::test]
+async fn ui_api_listen_serves_the_view_beside_the_receiver() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let (listening, ui_url) = ui_support::listen_with_ui(&sandbox, &path, &[]);
+    let ui_url = ui_url.trim_end_matches('/');
+    assert!(ui_url.starts_with("http://127.0.0.1:"), "{ui_url}");
+
+    let hash = "0b0b0b0b0b0b0b0b-listened";
+    let response = reqwest::Client::new()
+        .post(&listening.url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", ui_support::signature_of(hash))
+        .body(ui_support::body("message.sent", hash, r#"{"To":"+1"}"#))
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(response.status().as_u16(), 200);
+    let page = reqwest::get(format!("{ui_url}/api/events"))
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("text");
+    let page: Value = serde_json::from_str(&page).expect("JSON");
+    assert_eq!(hashes(&page), [hash]);
+
+    // --ui needs the store, and a weak --ui-token is refused before anything starts.
+    let out = run({
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--no-store", "--ui"]);
+        cmd
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run({
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "listen",
+            "--port",
+            "0",
+            "--ui",
+            "--ui-host",
+            "0.0.0.0",
+            "--ui-token",
+            "x",
+        ])
+        .arg("--store")
+        .arg(&path);
+        cmd
+    })
+    .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("token must be"), "{}", stderr(&out));
+}

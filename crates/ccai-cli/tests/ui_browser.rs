@@ -1,0 +1,445 @@
+//! The view in real headless Chromium (Debian's `chromium` and `chromedriver`), driven over
+//! WebDriver: the real `ccai ui` / `ccai listen --ui` processes, a real SQLite inbox, a real forward
+//! target. Without Chromium each test prints "skipped: chromium not installed" and passes.
+//!
+//! `CCAI_UI_SCREENSHOT=path` saves a screenshot of the page (the README's docs/ui.png).
+
+mod common;
+mod ui_support;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use ccai::inbox::{DeliveryStatus, Store};
+use common::{recorder, Sandbox};
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
+use ui_support::{
+    add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, wait_for, Driver, Session,
+    CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
+};
+
+/// One browser at a time: the machine has two cores.
+static BROWSER: Mutex<()> = Mutex::const_new(());
+
+const ROWS: &str =
+    "return [...document.querySelectorAll('#events tbody tr')].map(r => r.dataset.hash)";
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A new browser session (its own profile) on `url`, once the page's first load is done.
+async fn open_page(
+    driver: &Driver,
+    url: &str,
+    width: u32,
+    height: u32,
+) -> (Session, tempfile::TempDir) {
+    let profile = tempfile::tempdir().expect("profile");
+    let session = driver.session(profile.path(), width, height).await;
+    session.goto(url).await;
+    session
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    (session, profile)
+}
+
+#[tokio::test]
+async fn ui_browser_lists_goes_live_filters_and_shows_details() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+
+    // The list, newest first.
+    assert_eq!(
+        strings(&browser.js(ROWS, json!([])).await),
+        [
+            CUSTOM_NEW,
+            SENT_PENDING,
+            EXCLUDED_DUP,
+            INCOMING_DEAD,
+            SENT_OLD
+        ]
+    );
+    let row = browser
+        .js(
+            "const r = document.querySelector(`#events tr[data-hash='${arguments[0]}']`); return r.innerText",
+            json!([EXCLUDED_DUP]),
+        )
+        .await;
+    let row = row.as_str().expect("text");
+    for part in [
+        "pending",
+        "message.excluded",
+        "c3c3c3c3c3c3",
+        "×2",
+        "conflict",
+    ] {
+        assert!(row.contains(part), "{part} in {row:?}");
+    }
+    browser
+        .wait_js(
+            "live",
+            "return document.getElementById('live').textContent === 'live'",
+        )
+        .await;
+
+    // A new delivery appears on top without a reload.
+    browser
+        .js("window.notReloaded = true; return 1", json!([]))
+        .await;
+    add(&store, "f6f6f6f6f6f6f6f6-live", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row",
+            "return document.querySelector('#events tbody tr')?.dataset.hash === 'f6f6f6f6f6f6f6f6-live'",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return window.notReloaded === true", json!([]))
+            .await,
+        true
+    );
+    browser
+        .wait_js(
+            "the counter",
+            "return document.getElementById('c-received').textContent === '6'",
+        )
+        .await;
+    let bars = browser
+        .js(
+            "return document.querySelectorAll('#chart span').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(bars, 60, "one bar per minute of the last hour");
+
+    // The detail view, opened from the list with a click: the body exactly as received (its
+    // markup as text, not as HTML), typed fields, attempts; keyboard focus moves to it.
+    browser
+        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+    let detail = browser
+        .js(
+            "return {
+                raw: document.getElementById('body-raw').textContent,
+                pretty: document.getElementById('body-pretty').textContent,
+                typed: document.getElementById('typed').innerText,
+                attempts: [...document.querySelectorAll('#attempts tbody tr')].map(r => r.innerText),
+                fields: document.getElementById('fields').innerText,
+                markup: document.querySelectorAll('#detail b').length,
+                focused: document.activeElement.id,
+                retry: document.getElementById('retry').disabled,
+            }",
+            json!([]),
+        )
+        .await;
+    let raw = String::from_utf8(ui_support::body(
+        "message.incoming",
+        INCOMING_DEAD,
+        r#"{"From":"+14155550133","Message":"see you <b>soon</b>"}"#,
+    ))
+    .expect("utf-8");
+    assert_eq!(detail["raw"], raw.as_str());
+    assert!(detail["pretty"]
+        .as_str()
+        .is_some_and(|p| p.contains("\n  \"data\": {")));
+    assert!(
+        detail["typed"]
+            .as_str()
+            .is_some_and(|t| t.contains("+14155550133")),
+        "{detail}"
+    );
+    let attempts = strings(&detail["attempts"]);
+    assert_eq!(attempts.len(), 1, "{detail}");
+    assert!(
+        attempts[0].contains("500") && attempts[0].contains("boom"),
+        "{attempts:?}"
+    );
+    let signature = ui_support::signature_of(INCOMING_DEAD);
+    let fields = detail["fields"].as_str().expect("fields");
+    assert!(
+        fields.contains(&format!("{}…", &signature[..6])),
+        "{fields}"
+    );
+    assert!(!fields.contains(&signature));
+    assert_eq!(detail["markup"], 0, "the body's <b> is text");
+    assert_eq!(detail["focused"], "detail");
+    assert_eq!(detail["retry"], false, "a dead event can be retried");
+
+    if let Some(path) = std::env::var_os("CCAI_UI_SCREENSHOT") {
+        // Let the "new row" highlight fade first.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        browser
+            .js("window.scrollTo(0, 0); return 1", json!([]))
+            .await;
+        std::fs::write(path, browser.screenshot().await).expect("write the screenshot");
+    }
+
+    // Retry now: the dead event is pending again.
+    browser.click("#retry").await;
+    wait_for("the retry", async || {
+        let event = store.get(INCOMING_DEAD).await.ok()??;
+        (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
+    })
+    .await;
+    browser
+        .wait_js(
+            "the retry's answer",
+            "return document.getElementById('action-status').textContent.startsWith('Retrying now')",
+        )
+        .await;
+
+    // Filters: type, then text; Clear brings everything back.
+    browser.click("#close").await;
+    browser.type_into("#f-type", "message.sent").await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the type filter",
+            "return document.querySelectorAll('#events tbody tr').length === 3",
+        )
+        .await;
+    assert_eq!(
+        strings(&browser.js(ROWS, json!([])).await),
+        ["f6f6f6f6f6f6f6f6-live", SENT_PENDING, SENT_OLD]
+    );
+    let download = browser
+        .js(
+            "return document.getElementById('download').getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(download, "/api/events.ndjson?type=message.sent");
+    browser.click("#clear").await;
+    browser.type_into("#f-q", "opted out").await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the text filter",
+            "return document.querySelectorAll('#events tbody tr').length === 1",
+        )
+        .await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await), [EXCLUDED_DUP]);
+    browser.quit().await;
+
+    // Phone width: nothing wider than the screen, the list included; and by keyboard alone,
+    // Enter on a row's link opens its details (focused), Escape closes them.
+    let (phone, _phone_profile) = open_page(&driver, &ui.url, 360, 800).await;
+    let widths = phone
+        .js(
+            "const list = document.querySelector('.list');
+             return [document.documentElement.scrollWidth, window.innerWidth, list.scrollWidth, list.clientWidth]",
+            json!([]),
+        )
+        .await;
+    assert!(
+        widths[0].as_u64() <= widths[1].as_u64() && widths[2].as_u64() <= widths[3].as_u64(),
+        "the page scrolls sideways at phone width: {widths}"
+    );
+    let link = format!("#events a[href='#/event/{SENT_OLD}']");
+    phone.press(&link, "\u{E007}").await;
+    phone
+        .wait_js(
+            "the details, focused",
+            &format!(
+                "const d = document.getElementById('detail');
+                 return d.dataset.hash === '{SENT_OLD}' && document.activeElement === d"
+            ),
+        )
+        .await;
+    phone.press("#detail", "\u{E00C}").await;
+    phone
+        .wait_js("closed", "return document.getElementById('detail').hidden")
+        .await;
+    phone.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_replay_button_reaches_the_forward_target() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let forward = format!("{}/hook", target.url);
+    let (listening, ui_url) = listen_with_ui(&sandbox, &path, &["--forward-to", &forward]);
+
+    // A signed delivery, forwarded once.
+    let hash = "0a0a0a0a0a0a0a0a-replayed";
+    let body = ui_support::body("message.sent", hash, r#"{"To":"+14155550100"}"#);
+    let response = reqwest::Client::new()
+        .post(&listening.url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", ui_support::signature_of(hash))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(response.status().as_u16(), 200);
+    let forwarded = async |n: usize| {
+        wait_for("the forward", async || {
+            (target.requests.lock().expect("lock").len() >= n).then_some(())
+        })
+        .await
+    };
+    forwarded(1).await;
+
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile");
+    let browser = driver.session(profile.path(), 1280, 800).await;
+    browser.goto(&ui_url).await;
+    browser
+        .wait_js(
+            "the event",
+            &format!("return !!document.querySelector(\"#events tr[data-hash='{hash}']\")"),
+        )
+        .await;
+    browser
+        .click(&format!("#events a[href='#/event/{hash}']"))
+        .await;
+    browser
+        .wait_js(
+            "one attempt, delivered",
+            "const d = document.getElementById('detail'); return d.dataset.attempts === '1' && d.innerText.includes('delivered')",
+        )
+        .await;
+
+    // Replay: a new attempt reaches the target with the exact body, and the open detail view
+    // shows it without a reload.
+    browser.click("#replay").await;
+    forwarded(2).await;
+    let requests = target.requests.lock().expect("lock").clone();
+    assert_eq!(requests[1].body.as_ref(), body.as_slice());
+    assert_eq!(
+        requests[1].header("x-ccai-signature"),
+        Some(ui_support::signature_of(hash))
+    );
+    browser
+        .wait_js(
+            "the second attempt in the view",
+            "return document.getElementById('detail').dataset.attempts === '2'",
+        )
+        .await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &["--token", "a-chosen-token-for-the-view"]);
+    assert!(
+        ui.url.ends_with("/?token=a-chosen-token-for-the-view"),
+        "{}",
+        ui.url
+    );
+    let driver = Driver::start().await;
+
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 5);
+    browser
+        .wait_js(
+            "live",
+            "return document.getElementById('live').textContent === 'live'",
+        )
+        .await;
+    let address = browser.js("return location.href", json!([])).await;
+    assert!(
+        !address.as_str().unwrap_or_default().contains("token"),
+        "the token left the address bar: {address}"
+    );
+    browser.quit().await;
+
+    let profile = tempfile::tempdir().expect("profile");
+    let stranger = driver.session(profile.path(), 1280, 800).await;
+    stranger.goto(&format!("{}/", ui.base)).await;
+    stranger
+        .wait_js(
+            "the notice",
+            "return !document.getElementById('auth').hidden",
+        )
+        .await;
+    assert_eq!(strings(&stranger.js(ROWS, json!([])).await).len(), 0);
+    stranger.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    // 5 fixtures and 55 more: two pages of 50.
+    for n in 0..55 {
+        add(&store, &format!("{n:016x}-bulk"), "message.sent").await;
+    }
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 50);
+    browser.click("#older").await;
+    browser
+        .wait_js(
+            "the older page",
+            "return document.querySelectorAll('#events tbody tr').length === 60",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('older').hidden", json!([]))
+            .await,
+        true,
+        "no third page"
+    );
+    let before = strings(&browser.js(ROWS, json!([])).await);
+    assert_eq!(before.last().map(String::as_str), Some(SENT_OLD));
+
+    // A new event goes on top; the rows already shown stay, in their order, once each.
+    add(&store, "ffffffffffffffff-latest", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row",
+            "return document.querySelectorAll('#events tbody tr').length === 61",
+        )
+        .await;
+    let after = strings(&browser.js(ROWS, json!([])).await);
+    assert_eq!(after[0], "ffffffffffffffff-latest");
+    assert_eq!(after[1..], before[..]);
+    browser.quit().await;
+}

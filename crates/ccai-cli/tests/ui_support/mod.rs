@@ -1,0 +1,535 @@
+//! For the `ccai ui` tests: an inbox filled through the library, the real `ccai ui` process, and
+//! a small WebDriver client for headless Chromium (through `chromedriver`).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, Finish, LeaseRequest, NewDelivery, SqliteOptions, SqliteStore,
+    Store, DEFAULT_DESTINATION,
+};
+use serde_json::{json, Value};
+
+use crate::common::{Listening, Sandbox, WAIT};
+
+pub(crate) const CLIENT: &str = "1231";
+pub(crate) const SECRET: &str = "ui-test-secret";
+pub(crate) const MINUTE: Duration = Duration::from_secs(60);
+
+// Oldest first: the view lists them in the reverse order.
+pub(crate) const SENT_OLD: &str = "a1a1a1a1a1a1a1a1-sent-old";
+pub(crate) const INCOMING_DEAD: &str = "b2b2b2b2b2b2b2b2-dead";
+pub(crate) const EXCLUDED_DUP: &str = "c3c3c3c3c3c3c3c3-dup";
+pub(crate) const SENT_PENDING: &str = "d4d4d4d4d4d4d4d4-pending";
+pub(crate) const CUSTOM_NEW: &str = "e5e5e5e5e5e5e5e5-custom";
+
+pub(crate) fn body(event_type: &str, hash: &str, data: &str) -> Vec<u8> {
+    // Unusual spacing: the view must show the body exactly as received.
+    format!("{{\"eventType\":\"{event_type}\",  \"eventHash\":\"{hash}\",\"data\":{data}}}")
+        .into_bytes()
+}
+
+/// (hash, type, age, data) of each fixture, oldest first.
+pub(crate) fn fixtures() -> Vec<(&'static str, &'static str, Duration, &'static str)> {
+    vec![
+        (
+            SENT_OLD,
+            "message.sent",
+            180 * MINUTE,
+            r#"{"To":"+14155550122","Segments":2,"TotalPrice":0.0079}"#,
+        ),
+        (
+            INCOMING_DEAD,
+            "message.incoming",
+            50 * MINUTE,
+            r#"{"From":"+14155550133","Message":"see you <b>soon</b>"}"#,
+        ),
+        (
+            EXCLUDED_DUP,
+            "message.excluded",
+            20 * MINUTE,
+            r#"{"To":"+14155550100","ExcludedReason":"Contact opted out"}"#,
+        ),
+        (
+            SENT_PENDING,
+            "message.sent",
+            5 * MINUTE,
+            r#"{"To":"+14155550144"}"#,
+        ),
+        (
+            CUSTOM_NEW,
+            "custom.thing",
+            MINUTE,
+            r#"{"Phone":"+14155550155"}"#,
+        ),
+    ]
+}
+
+pub(crate) fn signature_of(hash: &str) -> String {
+    ccai::signature::sign(CLIENT, hash, SECRET)
+}
+
+pub(crate) fn open(path: &Path) -> SqliteStore {
+    SqliteStore::open(path, SqliteOptions::default()).expect("open store")
+}
+
+/// An inbox file with the fixtures: SENT_OLD delivered, INCOMING_DEAD dead after an HTTP 500,
+/// EXCLUDED_DUP pending with two duplicates and a conflict, CUSTOM_NEW retrying after a failed
+/// attempt, SENT_PENDING pending.
+pub(crate) async fn fill(path: &Path) -> SqliteStore {
+    let store = open(path);
+    let now = SystemTime::now();
+    for (hash, event_type, age, data) in fixtures() {
+        let delivery = NewDelivery::new(CLIENT, hash, event_type, body(event_type, hash, data))
+            .signature(signature_of(hash))
+            .content_type("application/json; charset=utf-8")
+            .received_at(now - age);
+        store.insert(delivery).await.expect("insert");
+    }
+    let (_, _, _, data) = fixtures()[2];
+    for _ in 0..2 {
+        let repeat = NewDelivery::new(
+            CLIENT,
+            EXCLUDED_DUP,
+            "message.excluded",
+            body("message.excluded", EXCLUDED_DUP, data),
+        );
+        store.insert(repeat).await.expect("duplicate");
+    }
+    let other = NewDelivery::new(CLIENT, EXCLUDED_DUP, "message.excluded", &b"{}"[..]);
+    store.insert(other).await.expect("conflict");
+    let claimed = store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("fixture", MINUTE),
+            100,
+            now,
+        )
+        .await
+        .expect("claim");
+    for delivery in claimed {
+        let started = now - Duration::from_secs(5);
+        let lease = &delivery.lease;
+        let done = match delivery.event_hash.as_str() {
+            SENT_OLD => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(7), AttemptOutcome::Success)
+                        .http_status(200);
+                store.finish(lease, Finish::Delivered, attempt).await
+            }
+            INCOMING_DEAD => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(42), AttemptOutcome::Failure)
+                        .http_status(500)
+                        .error("HTTP 500 from the target: boom");
+                store.finish(lease, Finish::Dead, attempt).await
+            }
+            CUSTOM_NEW => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(9), AttemptOutcome::Failure)
+                        .error("cannot connect");
+                store
+                    .finish(lease, Finish::RetryAt(now + 60 * MINUTE), attempt)
+                    .await
+            }
+            _ => store.release(lease).await,
+        };
+        assert!(done.expect("finish"), "lease held");
+    }
+    store
+}
+
+/// Stores one more event, received now.
+pub(crate) async fn add(store: &SqliteStore, hash: &str, event_type: &str) {
+    let delivery = NewDelivery::new(
+        CLIENT,
+        hash,
+        event_type,
+        body(event_type, hash, r#"{"To":"+14155550199"}"#),
+    );
+    store.insert(delivery).await.expect("insert");
+}
+
+/// A running `ccai ui`, killed on drop.
+pub(crate) struct Ui {
+    pub child: Child,
+    /// The URL it printed (with `?token=` when it requires one).
+    pub url: String,
+    /// The URL without the token or trailing slash: `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub token: Option<String>,
+    pub banner: Vec<String>,
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads a process's stderr until it prints `UI on URL`.
+pub(crate) fn announced(mut child: Child) -> Ui {
+    let err = lines(child.stderr.take().expect("stderr"));
+    let mut banner = Vec::new();
+    let url = loop {
+        let Ok(line) = err.recv_timeout(WAIT) else {
+            let _ = child.kill();
+            panic!("no `UI on` line; it said: {banner:?}");
+        };
+        banner.push(line.clone());
+        if let Some(url) = line.strip_prefix("UI on ") {
+            break url.trim().to_owned();
+        }
+    };
+    // Keep draining stderr so the process never blocks on a full pipe.
+    std::thread::spawn(move || while err.recv().is_ok() {});
+    let (base, token) = match url.split_once("/?token=") {
+        Some((base, token)) => (base.to_owned(), Some(token.to_owned())),
+        None => (url.trim_end_matches('/').to_owned(), None),
+    };
+    Ui {
+        child,
+        url,
+        base,
+        token,
+        banner,
+    }
+}
+
+/// Starts `ccai ui --store PATH --port 0` with `extra` arguments.
+pub(crate) fn start_ui(sandbox: &Sandbox, store: &Path, extra: &[&str]) -> Ui {
+    let mut cmd = sandbox.ccai();
+    cmd.arg("ui")
+        .arg("--store")
+        .arg(store)
+        .args(["--port", "0"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    announced(cmd.spawn().expect("spawn ccai ui"))
+}
+
+/// `ccai listen --store PATH --port 0 --ui --ui-port 0` with `extra` arguments, signing with the
+/// fixtures' account; the listener and the view's URL (as printed, ending in `/`).
+pub(crate) fn listen_with_ui(
+    sandbox: &Sandbox,
+    store: &Path,
+    extra: &[&str],
+) -> (Listening, String) {
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let store = store.to_string_lossy().into_owned();
+    let mut args = vec!["--store", &store, "--port", "0", "--ui", "--ui-port", "0"];
+    args.extend_from_slice(extra);
+    let listening = Listening::announced(Listening::launch(cmd, &args));
+    let url = listening
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("UI on "))
+        .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
+        .to_owned();
+    (listening, url)
+}
+
+/// The path of a sandbox's inbox file.
+pub(crate) fn inbox_path(sandbox: &Sandbox) -> PathBuf {
+    sandbox.path().join("inbox.db")
+}
+
+pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---- WebDriver ---------------------------------------------------------------------------------
+
+/// Where Debian's Chromium and its driver are.
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// Whether the browser tests can run; prints why not when they cannot.
+pub(crate) fn chromium_available() -> bool {
+    let found = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !found {
+        println!("skipped: chromium not installed");
+    }
+    found
+}
+
+/// A running chromedriver, killed on drop, after closing the browsers a failed test left open.
+pub(crate) struct Driver {
+    child: Child,
+    port: u16,
+    pub url: String,
+    http: reqwest::Client,
+    sessions: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let open = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in open {
+            // Blocking and minimal: drop may run while a test panics, inside the runtime.
+            if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let request = format!(
+                    "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    self.port
+                );
+                let _ = stream.write_all(request.as_bytes());
+                let _ = stream.read_to_end(&mut Vec::new());
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+impl Driver {
+    pub(crate) async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn chromedriver");
+        let driver = Driver {
+            child,
+            port,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            sessions: Arc::default(),
+        };
+        let status_url = format!("{}/status", driver.url);
+        let http = driver.http.clone();
+        wait_for("chromedriver", async || {
+            let response = http.get(&status_url).send().await.ok()?;
+            let value: Value = serde_json::from_str(&response.text().await.ok()?).ok()?;
+            value["value"]["ready"].as_bool().filter(|ready| *ready)
+        })
+        .await;
+        driver
+    }
+
+    /// A new headless Chromium session with its own profile folder.
+    pub(crate) async fn session(&self, profile: &Path, width: u32, height: u32) -> Session {
+        let capabilities = json!({
+            "capabilities": {
+                "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": {
+                        "binary": CHROMIUM,
+                        "args": [
+                            "--headless=new",
+                            "--no-sandbox",
+                            "--disable-gpu",
+                            "--disable-dev-shm-usage",
+                            "--disable-quic",
+                            "--no-first-run",
+                            "--disable-background-networking",
+                            "--disable-component-update",
+                            "--disable-sync",
+                            format!("--window-size={width},{height}"),
+                            format!("--user-data-dir={}", profile.display()),
+                        ]
+                    }
+                }
+            }
+        });
+        let value = call(
+            &self.http,
+            "POST",
+            &format!("{}/session", self.url),
+            Some(capabilities),
+        )
+        .await;
+        let id = value["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {value}"))
+            .to_owned();
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(id.clone());
+        Session {
+            base: format!("{}/session/{id}", self.url),
+            http: self.http.clone(),
+            id,
+            sessions: Arc::clone(&self.sessions),
+        }
+    }
+}
+
+/// One WebDriver command; the whole answer (`value`, or `value.error`).
+async fn send(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
+    let request = match method {
+        "POST" => http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.unwrap_or_else(|| json!({})).to_string()),
+        "DELETE" => http.delete(url),
+        _ => http.get(url),
+    };
+    let response = request.send().await.expect("webdriver request");
+    let text = response.text().await.expect("webdriver answer");
+    serde_json::from_str(&text).expect("webdriver JSON")
+}
+
+/// One WebDriver command; the answer's `value`. Panics on a WebDriver error.
+async fn call(http: &reqwest::Client, method: &str, url: &str, body: Option<Value>) -> Value {
+    let value = send(http, method, url, body).await;
+    if value["value"]["error"].is_string() {
+        panic!("webdriver {method} {url}: {}", value["value"]);
+    }
+    value["value"].clone()
+}
+
+/// The W3C element key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A browser session, closed on [`Session::quit`].
+pub(crate) struct Session {
+    base: String,
+    http: reqwest::Client,
+    id: String,
+    sessions: Arc<Mutex<Vec<String>>>,
+}
+
+impl Session {
+    pub(crate) async fn goto(&self, url: &str) {
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/url", self.base),
+            Some(json!({ "url": url })),
+        )
+        .await;
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
+    pub(crate) async fn js(&self, script: &str, args: Value) -> Value {
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/execute/sync", self.base),
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Waits until `script` returns something truthy; returns it.
+    pub(crate) async fn wait_js(&self, what: &str, script: &str) -> Value {
+        wait_for(what, async || {
+            let value = self.js(script, json!([])).await;
+            let truthy = !matches!(&value, Value::Null | Value::Bool(false))
+                && value != json!(0)
+                && value != json!("");
+            truthy.then_some(value)
+        })
+        .await
+    }
+
+    pub(crate) async fn find(&self, css: &str) -> String {
+        let value = call(
+            &self.http,
+            "POST",
+            &format!("{}/element", self.base),
+            Some(json!({ "using": "css selector", "value": css })),
+        )
+        .await;
+        value[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {value}"))
+            .to_owned()
+    }
+
+    /// Clicks the element `css` finds, as a person would. The live page may replace the element
+    /// between finding and clicking it: then it is found again.
+    pub(crate) async fn click(&self, css: &str) {
+        for _ in 0..20 {
+            let id = self.find(css).await;
+            let url = format!("{}/element/{id}/click", self.base);
+            let answer = send(&self.http, "POST", &url, Some(json!({}))).await;
+            match answer["value"]["error"].as_str() {
+                None => return,
+                Some("stale element reference") => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Some(_) => panic!("webdriver POST {url}: {answer}"),
+            }
+        }
+        panic!("{css} kept being replaced");
+    }
+
+    /// Types `text` into the element `css` finds.
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        call(
+            &self.http,
+            "POST",
+            &format!("{}/element/{id}/value", self.base),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    /// Sends a key (a WebDriver key code such as `\u{E007}`, Enter) to the element `css` finds.
+    pub(crate) async fn press(&self, css: &str, key: &str) {
+        self.type_into(css, key).await;
+    }
+
+    /// The page as a PNG.
+    pub(crate) async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let value = call(
+            &self.http,
+            "GET",
+            &format!("{}/screenshot", self.base),
+            None,
+        )
+        .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().expect("base64"))
+            .expect("PNG")
+    }
+
+    pub(crate) async fn quit(self) {
+        let _ = self.http.delete(&self.base).send().await;
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|id| *id != self.id);
+    }
+}
