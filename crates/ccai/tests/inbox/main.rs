@@ -6,6 +6,8 @@ mod conformance;
 mod crash;
 mod dedup;
 mod dispatcher;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod receiver;
 mod sqlite;
 mod support;

@@ -233,13 +233,19 @@ pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> 
     Ok(changed == 1)
 }
 
-/// Runs a statement built at run time; returns the rows it changed.
-async fn execute_dynamic(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
+/// Runs a statement (built at run time) that makes deliveries due, and announces them; returns
+/// how many it changed.
+async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
     let client = shared.client().await?;
-    client
+    let changed = client
         .execute(sql, &refs(params))
         .await
-        .map_err(|e| shared.error(&e))
+        .map_err(|e| shared.error(&e))?;
+    drop(client);
+    if changed > 0 {
+        shared.announce().await;
+    }
+    Ok(changed)
 }
 
 pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTime) -> Result<u64> {
@@ -274,11 +280,7 @@ pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTi
           WHERE status <> 'in_progress'
             AND event_id IN (SELECT e.id FROM {s}.events e WHERE {condition}){status_sql}"
     );
-    let changed = execute_dynamic(shared, &sql, &params).await?;
-    if changed > 0 {
-        shared.announce().await;
-    }
-    Ok(changed)
+    make_due(shared, &sql, &params).await
 }
 
 pub(crate) async fn requeue_dead(
@@ -295,11 +297,7 @@ pub(crate) async fn requeue_dead(
           WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e WHERE {})",
         condition.sql
     );
-    let changed = execute_dynamic(shared, &sql, &params).await?;
-    if changed > 0 {
-        shared.announce().await;
-    }
-    Ok(changed)
+    make_due(shared, &sql, &params).await
 }
 
 pub(crate) async fn purge(
