@@ -8,6 +8,8 @@ mod dedup;
 mod dispatcher;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_multi;
 mod receiver;
 mod sqlite;
 mod support;
