@@ -210,6 +210,30 @@ fn wake_all(wake: &Notify) {
 /// default) connect in plain TCP. The password never appears in messages, logs or Debug.
 ///
 /// Clones share the pool and the insert collector.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ccai::inbox::{Dispatcher, HttpForward, NewDelivery, PostgresOptions, PostgresStore, Store};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect(
+///     "postgres://ccai@db.internal:5432/webhooks?sslmode=require",
+///     PostgresOptions::default().schema("ccai_inbox"),
+/// )
+/// .await?;
+/// let dispatcher = Dispatcher::builder(
+///     Arc::new(store.clone()),
+///     HttpForward::new("http://127.0.0.1:9000/hook")?,
+/// )
+/// .wake_on(store.notifier())
+/// .start();
+/// // In the receiver, after verifying a delivery (a transient error: answer 503):
+/// store.insert(NewDelivery::new("1231", "hash", "message.sent", &b"{}"[..])).await?;
+/// dispatcher.shutdown(Duration::from_secs(10)).await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
