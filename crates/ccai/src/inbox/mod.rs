@@ -11,6 +11,7 @@
 //! | The storage contract | [`Store`] (object-safe: `Arc<dyn Store>`) |
 //! | SQLite implementation (WAL, group commit) | [`SqliteStore`], [`SqliteOptions`] |
 //! | Durable deduplication for the handler | [`StoreDeduper`] ([`SqliteStore::deduper`]) |
+//! | PostgreSQL implementation, shared by several receivers (feature `postgres`) | `PostgresStore`, `PostgresOptions` |
 //! | Hand events on | [`Dispatcher`], [`HttpForward`], [`CallbackConsumer`] |
 //!
 //! # Delivery is at least once
@@ -42,6 +43,8 @@ mod claim;
 mod delivery;
 mod dispatch;
 mod error;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod status;
 mod store;
@@ -62,6 +65,11 @@ pub use dispatch::{
     RetrySchedule, ShutdownReport,
 };
 pub use error::StoreError;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{
+    PostgresOptions, PostgresStore, DEFAULT_POSTGRES_SCHEMA, POSTGRES_SCHEMA_VERSION,
+};
 pub use sqlite::{
     BatchHistogram, SqliteOptions, SqliteStore, StoreDeduper, Synchronous, DEFAULT_DESTINATION,
     SCHEMA_VERSION,

@@ -6,6 +6,10 @@ mod conformance;
 mod crash;
 mod dedup;
 mod dispatcher;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+mod postgres_multi;
 mod receiver;
 mod review_fixes;
 mod sqlite;

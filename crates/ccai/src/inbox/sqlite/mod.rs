@@ -1,7 +1,7 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file (WAL), with one writer thread doing group
 //! commit and a small pool of readers.
 
-mod convert;
+pub(crate) mod convert;
 mod dedup;
 mod filter;
 mod queries;

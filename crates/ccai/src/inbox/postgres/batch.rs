@@ -1,0 +1,329 @@
+//! The insert collector: inserts from concurrent requests queue on a bounded channel; a task
+//! takes up to `max_batch` of them at a time and commits them with one multi-row
+//! `INSERT … ON CONFLICT (client_id, event_hash) DO UPDATE … RETURNING` (with
+//! `synchronous_commit` on), a few batches in flight at once, then answers each.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::connect::{is_retryable, pg_error, pool_error};
+use super::Shared;
+use crate::inbox::sqlite::convert::{sha256_hex, to_ms};
+use crate::inbox::{BatchHistogram, Inserted, NewDelivery, StoreError};
+
+type Reply = oneshot::Sender<Result<Inserted, StoreError>>;
+
+/// One queued insert, its body's digest computed by the caller.
+struct Pending {
+    delivery: NewDelivery,
+    digest: String,
+    reply: Reply,
+}
+
+/// The handle to the collector task.
+#[derive(Debug)]
+pub(crate) struct Batcher {
+    sender: mpsc::Sender<Pending>,
+    histogram: Arc<Mutex<BatchHistogram>>,
+}
+
+/// Inserts an event; for those new, one delivery per destination (`$10`) due when received.
+/// `xmax = 0` tells a row inserted by this statement from one it updated.
+const INSERT: &str = "WITH ins AS (
+    INSERT INTO {s}.events AS e (client_id, event_hash, event_type, body, body_len, body_sha256,
+                                 signature, content_type, received_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[],
+                         $7::text[], $8::text[], $9::int8[])
+    ON CONFLICT (client_id, event_hash) DO UPDATE SET
+        duplicates = e.duplicates + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 1 ELSE 0 END,
+        conflicts = e.conflicts + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 0 ELSE 1 END,
+        last_conflict_sha256 = CASE WHEN e.body_sha256 = excluded.body_sha256
+                                    THEN e.last_conflict_sha256 ELSE excluded.body_sha256 END
+    RETURNING e.id, e.client_id, e.event_hash, (e.xmax = 0) AS inserted, e.body_sha256,
+              e.received_at
+), deliveries AS (
+    INSERT INTO {s}.deliveries (event_id, destination, status, attempts, next_attempt_at)
+    SELECT ins.id, d.destination, 'pending', 0, ins.received_at
+      FROM ins CROSS JOIN unnest($10::text[]) AS d (destination)
+     WHERE ins.inserted
+)
+SELECT client_id, event_hash, inserted, body_sha256 FROM ins";
+
+impl Batcher {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        capacity: usize,
+        max_batch: usize,
+        in_flight: usize,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
+        tokio::spawn(collect(
+            shared,
+            receiver,
+            max_batch.max(1),
+            Arc::new(Semaphore::new(in_flight.max(1))),
+            Arc::clone(&histogram),
+        ));
+        Self { sender, histogram }
+    }
+
+    /// Queues `delivery`; fails at once with [`StoreError::Overloaded`] if the queue is full.
+    pub(crate) async fn insert(
+        &self,
+        shown: &str,
+        delivery: NewDelivery,
+    ) -> Result<Inserted, StoreError> {
+        check_text(&delivery)?;
+        let digest = sha256_hex(&delivery.body);
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Unavailable(format!("{shown}: the insert collector stopped"));
+        self.sender
+            .try_send(Pending {
+                delivery,
+                digest,
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+                mpsc::error::TrySendError::Closed(_) => closed(),
+            })?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    pub(crate) fn histogram(&self) -> BatchHistogram {
+        self.histogram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// PostgreSQL text cannot hold NUL: refuse such a delivery alone rather than fail its batch.
+fn check_text(delivery: &NewDelivery) -> Result<(), StoreError> {
+    let fields = [
+        Some(delivery.client_id.as_str()),
+        Some(delivery.event_hash.as_str()),
+        Some(delivery.event_type.as_str()),
+        delivery.signature.as_deref(),
+        delivery.content_type.as_deref(),
+    ];
+    if fields.into_iter().flatten().any(|f| f.contains('\0')) {
+        return Err(StoreError::InvalidRequest(
+            "a delivery's account id, eventHash, eventType or headers contain a NUL character"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn collect(
+    shared: Arc<Shared>,
+    mut receiver: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    slots: Arc<Semaphore>,
+    histogram: Arc<Mutex<BatchHistogram>>,
+) {
+    loop {
+        // While every slot is busy, inserts accumulate in the channel: the next batch is larger.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let shared = Arc::clone(&shared);
+        let histogram = Arc::clone(&histogram);
+        tokio::spawn(async move {
+            let size = batch.len();
+            let result = commit(&shared, &batch).await;
+            if result.is_ok() {
+                let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
+                *histogram.counts.entry(size).or_insert(0) += 1;
+            }
+            drop(slot);
+            match result {
+                Ok(outcomes) => {
+                    if outcomes.contains(&Inserted::New) {
+                        super::wake_all(&shared.wake);
+                    }
+                    for (pending, outcome) in batch.into_iter().zip(outcomes) {
+                        if outcome == Inserted::Conflict {
+                            log_conflict(&pending);
+                        }
+                        // The caller may have stopped waiting: nothing to do.
+                        let _ = pending.reply.send(Ok(outcome));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(target: "ccai::inbox", %error, size, "an insert batch did not commit");
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(error.clone()));
+                    }
+                }
+            }
+        });
+    }
+}
+
+fn log_conflict(pending: &Pending) {
+    tracing::warn!(
+        target: "ccai::inbox",
+        event_hash = %pending.delivery.event_hash,
+        received_sha256 = %pending.digest,
+        "a delivery repeats a stored eventHash with a different body: the first body is kept"
+    );
+}
+
+/// Commits `batch` (retrying a deadlock or serialization failure twice); one outcome per entry.
+async fn commit(shared: &Shared, batch: &[Pending]) -> Result<Vec<Inserted>, StoreError> {
+    let rounds = rounds(batch);
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| pool_error(&shared.shown, e))?;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match try_commit(shared, &mut client, batch, &rounds).await {
+            Err(error) if tries < 3 && is_retryable(&error) => continue,
+            Err(error) => return Err(pg_error(&shared.shown, &error)),
+            Ok(outcomes) => {
+                return outcomes
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| {
+                        StoreError::Unavailable(format!(
+                            "{}: the database did not report the outcome of an insert",
+                            shared.shown
+                        ))
+                    })
+            }
+        }
+    }
+}
+
+/// Splits the batch so that no statement names one `(client_id, event_hash)` twice (PostgreSQL
+/// refuses that): round `k` has the `k`-th occurrence of each key, sorted by key so that
+/// concurrent batches lock rows in the same order.
+fn rounds(batch: &[Pending]) -> Vec<Vec<usize>> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut rounds: Vec<Vec<usize>> = Vec::new();
+    for (index, pending) in batch.iter().enumerate() {
+        let d = &pending.delivery;
+        let round = seen
+            .entry((d.client_id.as_str(), d.event_hash.as_str()))
+            .or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        rounds[*round].push(index);
+        *round += 1;
+    }
+    for round in &mut rounds {
+        round.sort_by(|a, b| {
+            let (a, b) = (&batch[*a].delivery, &batch[*b].delivery);
+            (&a.client_id, &a.event_hash).cmp(&(&b.client_id, &b.event_hash))
+        });
+    }
+    rounds
+}
+
+async fn try_commit(
+    shared: &Shared,
+    client: &mut deadpool_postgres::Object,
+    batch: &[Pending],
+    rounds: &[Vec<usize>],
+) -> Result<Vec<Option<Inserted>>, tokio_postgres::Error> {
+    let mut outcomes = vec![None; batch.len()];
+    let tx = client.transaction().await?;
+    // Durable before anyone is answered, whatever the server's or role's default.
+    tx.batch_execute("SET LOCAL synchronous_commit TO on")
+        .await?;
+    let statement = tx.prepare_cached(&shared.sql(INSERT)).await?;
+    let mut any_new = false;
+    for round in rounds {
+        let entries: Vec<&Pending> = round.iter().map(|i| &batch[*i]).collect();
+        let column = |f: fn(&NewDelivery) -> &str| -> Vec<&str> {
+            entries.iter().map(|p| f(&p.delivery)).collect()
+        };
+        let client_ids = column(|d| &d.client_id);
+        let hashes = column(|d| &d.event_hash);
+        let types = column(|d| &d.event_type);
+        let bodies: Vec<&[u8]> = entries.iter().map(|p| &p.delivery.body[..]).collect();
+        let lens: Vec<i64> = entries
+            .iter()
+            .map(|p| p.delivery.body.len() as i64)
+            .collect();
+        let digests: Vec<&str> = entries.iter().map(|p| p.digest.as_str()).collect();
+        let signatures: Vec<Option<&str>> = entries
+            .iter()
+            .map(|p| p.delivery.signature.as_deref())
+            .collect();
+        let content_types: Vec<Option<&str>> = entries
+            .iter()
+            .map(|p| p.delivery.content_type.as_deref())
+            .collect();
+        let received: Vec<i64> = entries
+            .iter()
+            .map(|p| to_ms(p.delivery.received_at))
+            .collect();
+        let rows = tx
+            .query(
+                &statement,
+                &[
+                    &client_ids,
+                    &hashes,
+                    &types,
+                    &bodies,
+                    &lens,
+                    &digests,
+                    &signatures,
+                    &content_types,
+                    &received,
+                    &shared.destinations,
+                ],
+            )
+            .await?;
+        let mut by_key: HashMap<(String, String), (bool, String)> = HashMap::new();
+        for row in rows {
+            by_key.insert(
+                (row.try_get(0)?, row.try_get(1)?),
+                (row.try_get(2)?, row.try_get(3)?),
+            );
+        }
+        for index in round {
+            let pending = &batch[*index];
+            let key = (
+                pending.delivery.client_id.clone(),
+                pending.delivery.event_hash.clone(),
+            );
+            outcomes[*index] = match by_key.get(&key) {
+                Some((true, _)) => {
+                    any_new = true;
+                    Some(Inserted::New)
+                }
+                Some((false, stored)) if *stored == pending.digest => Some(Inserted::Duplicate),
+                Some((false, _)) => Some(Inserted::Conflict),
+                None => None,
+            };
+        }
+    }
+    if any_new {
+        // Delivered to the listeners at commit.
+        tx.execute("SELECT pg_notify($1, '')", &[&shared.channel])
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}

@@ -1,0 +1,255 @@
+//! Connecting: the URL (with an optional `schema` parameter of ours), how it is shown (never with
+//! its password), TLS (rustls for `sslmode=require`), the pool, and PostgreSQL errors as
+//! [`StoreError`]s.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::inbox::StoreError;
+
+/// How connections are encrypted.
+#[derive(Clone)]
+pub(crate) enum Tls {
+    /// `sslmode=disable` or `prefer` (the default): plain TCP.
+    Plain,
+    /// `sslmode=require`: rustls, the server's certificate checked against the web PKI roots.
+    Rustls(MakeRustlsConnect),
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Tls::Plain => "Plain",
+            Tls::Rustls(_) => "Rustls",
+        })
+    }
+}
+
+/// A parsed `postgres://` URL.
+#[derive(Debug)]
+pub(crate) struct Target {
+    pub(crate) config: tokio_postgres::Config,
+    /// The `schema` query parameter, if the URL had one.
+    pub(crate) schema: Option<String>,
+    pub(crate) tls: Tls,
+}
+
+/// Parses `url`. Errors never repeat the URL (it may hold a password).
+pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
+    let invalid = |why: String| {
+        StoreError::InvalidRequest(format!(
+            "invalid PostgreSQL URL (expected postgres://user@host:port/database): {why}"
+        ))
+    };
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(invalid("it must start with postgres://".into()));
+    }
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let mut schema = None;
+    let mut kept = Vec::new();
+    for pair in query.into_iter().flat_map(|q| q.split('&')) {
+        match pair.split_once('=') {
+            Some(("schema", value)) => schema = Some(value.to_owned()),
+            _ if !pair.is_empty() => kept.push(pair),
+            _ => {}
+        }
+    }
+    let rebuilt = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let config: tokio_postgres::Config = rebuilt.parse().map_err(|e: tokio_postgres::Error| {
+        // tokio-postgres names the offending option, never its value.
+        invalid(e.to_string())
+    })?;
+    let tls = match config.get_ssl_mode() {
+        SslMode::Require => Tls::Rustls(rustls_connector()?),
+        _ => Tls::Plain,
+    };
+    Ok(Target {
+        config,
+        schema,
+        tls,
+    })
+}
+
+fn rustls_connector() -> Result<MakeRustlsConnect, StoreError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| StoreError::Unavailable(format!("cannot set up TLS: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
+/// `postgres://user@host:port/database`: the URL as shown in messages, logs and Debug, without
+/// the password or any other parameter.
+pub(crate) fn shown(config: &tokio_postgres::Config) -> String {
+    let user = config
+        .get_user()
+        .map(|u| format!("{u}@"))
+        .unwrap_or_default();
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{name}:{port}")
+        })
+        .collect();
+    let db = config.get_dbname().unwrap_or("");
+    format!("postgres://{user}{}/{db}", hosts.join(","))
+}
+
+/// A pool of `size` connections to `target`; connecting, waiting and recycling each give up
+/// after `timeout` (then [`StoreError::Unavailable`]).
+pub(crate) fn pool(target: &Target, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
+    let mut config = target.config.clone();
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeout);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("ccai-inbox");
+    }
+    let manager_config = ManagerConfig {
+        recycling_method: RecyclingMethod::Fast,
+    };
+    let manager = match &target.tls {
+        Tls::Plain => Manager::from_config(config, NoTls, manager_config),
+        Tls::Rustls(tls) => Manager::from_config(config, tls.clone(), manager_config),
+    };
+    Pool::builder(manager)
+        .max_size(size.max(1))
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
+        .build()
+        .map_err(|e| StoreError::Unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// Whether `error` is worth retrying the same transaction for (deadlock, serialization failure).
+pub(crate) fn is_retryable(error: &tokio_postgres::Error) -> bool {
+    matches!(
+        error.code(),
+        Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    )
+}
+
+/// Maps a PostgreSQL error; `shown` names the store.
+pub(crate) fn pg_error(shown: &str, error: &tokio_postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::UNDEFINED_TABLE
+            || *code == SqlState::UNDEFINED_COLUMN
+            || *code == SqlState::INVALID_SCHEMA_NAME
+        {
+            return StoreError::Corrupt(format!(
+                "{shown}: {} (was the inbox schema dropped or changed?)",
+                db.message()
+            ));
+        }
+        return StoreError::Unavailable(format!("{shown}: {} ({})", db.message(), code.code()));
+    }
+    if error.is_closed() {
+        return StoreError::Unavailable(format!(
+            "{shown}: the connection to PostgreSQL was closed"
+        ));
+    }
+    StoreError::Unavailable(format!("{shown}: {error}"))
+}
+
+/// Maps a pool error.
+pub(crate) fn pool_error(shown: &str, error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => pg_error(shown, &error),
+        PoolError::Timeout(_) => StoreError::Unavailable(format!(
+            "{shown}: no database connection in time (is PostgreSQL running and reachable?)"
+        )),
+        other => StoreError::Unavailable(format!("{shown}: {other}")),
+    }
+}
+
+/// `name` as a quoted SQL identifier, if it is a plain one (letters, digits, `_`; at most 63
+/// bytes; not starting with a digit or `pg_`).
+pub(crate) fn schema_ident(name: &str) -> Result<String, StoreError> {
+    let plain = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+        && !name.starts_with("pg_");
+    if plain {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(StoreError::InvalidRequest(format!(
+            "invalid schema name {:?}: use letters, digits and _ (at most 63, not starting with a digit or pg_)",
+            name.chars().take(70).collect::<String>()
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_password_or_parameters() {
+        let target = parse_url(
+            "postgres://alice:s3cr3t@db.example:6543/inbox?schema=tenant_a&connect_timeout=3",
+        )
+        .expect("valid");
+        assert_eq!(
+            shown(&target.config),
+            "postgres://alice@db.example:6543/inbox"
+        );
+        assert_eq!(target.schema.as_deref(), Some("tenant_a"));
+        assert!(matches!(target.tls, Tls::Plain));
+        assert!(!format!("{target:?}").is_empty());
+        let required = parse_url("postgresql://bob:pw@h/db?sslmode=require").expect("valid");
+        assert!(matches!(required.tls, Tls::Rustls(_)));
+        assert_eq!(shown(&required.config), "postgres://bob@h:5432/db");
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_them() {
+        for url in [
+            "mysql://alice:s3cr3t@h/db",
+            "postgres://alice:s3cr3t@h/db?sslmode=sometimes",
+            "postgres://alice:s3cr3t@h/db?nonsense=1",
+        ] {
+            let error = parse_url(url).expect_err(url);
+            assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
+            assert!(!error.to_string().contains("s3cr3t"), "{error}");
+        }
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert_eq!(schema_ident("ccai_inbox").as_deref(), Ok("\"ccai_inbox\""));
+        for bad in ["", "1abc", "pg_catalog", "a\"b", "a;drop", &"x".repeat(64)] {
+            assert!(schema_ident(bad).is_err(), "{bad}");
+        }
+    }
+}

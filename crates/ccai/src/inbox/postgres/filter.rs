@@ -1,0 +1,65 @@
+//! Turns a [`ListFilter`] into a SQL condition on `events e` with numbered parameters.
+
+use tokio_postgres::types::ToSql;
+
+use crate::inbox::sqlite::convert::to_ms;
+use crate::inbox::ListFilter;
+
+/// A parameter of a statement built at run time.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A `WHERE` condition (always valid SQL, `TRUE` when empty) and its parameters.
+pub(crate) struct Condition {
+    pub(crate) sql: String,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Condition {
+    /// The condition selecting the events (alias `e`) that `filter` matches, its parameters
+    /// numbered after `params_before`; `ident` is the quoted schema.
+    pub(crate) fn events(filter: &ListFilter, ident: &str, params_before: usize) -> Self {
+        let mut parts: Vec<String> = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
+        let next = |params: &mut Vec<Param>, value: Param| {
+            params.push(value);
+            format!("${}", params_before + params.len())
+        };
+        if let Some(status) = filter.status {
+            let p = next(&mut params, Box::new(status.as_str().to_owned()));
+            parts.push(format!(
+                "EXISTS (SELECT 1 FROM {ident}.deliveries fd WHERE fd.event_id = e.id AND fd.status = {p})"
+            ));
+        }
+        if let Some(event_type) = &filter.event_type {
+            let p = next(&mut params, Box::new(event_type.clone()));
+            parts.push(format!("e.event_type = {p}"));
+        }
+        if let Some(since) = filter.since {
+            let p = next(&mut params, Box::new(to_ms(since)));
+            parts.push(format!("e.received_at >= {p}"));
+        }
+        if let Some(until) = filter.until {
+            let p = next(&mut params, Box::new(to_ms(until)));
+            parts.push(format!("e.received_at < {p}"));
+        }
+        if let Some(text) = &filter.text {
+            // A byte search in the body; NULL (purged) never matches.
+            let p = next(&mut params, Box::new(text.as_bytes().to_vec()));
+            parts.push(format!("position({p}::bytea in e.body) > 0"));
+        }
+        let sql = if parts.is_empty() {
+            "TRUE".to_owned()
+        } else {
+            parts.join(" AND ")
+        };
+        Self { sql, params }
+    }
+}
+
+/// The parameters as tokio-postgres takes them.
+pub(crate) fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}

@@ -1,0 +1,420 @@
+//! [`PostgresStore`]: the [`Store`] on a PostgreSQL database shared by several receivers.
+
+mod batch;
+mod connect;
+mod filter;
+mod listen;
+mod queries;
+mod schema;
+mod writes;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use deadpool_postgres::Pool;
+use tokio::sync::Notify;
+
+use self::batch::Batcher;
+use self::connect::{pg_error, pool_error};
+use super::sqlite::convert::sha256_hex;
+use super::{
+    AttemptRecord, BatchHistogram, ClaimedDelivery, EventDetail, Finish, Inserted, Lease,
+    LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention,
+    Stats, Store, StoreError, StoreFuture, DEFAULT_DESTINATION,
+};
+
+/// The newest version of the PostgreSQL schema this build of ccai knows.
+pub const POSTGRES_SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
+
+/// The PostgreSQL schema the store's tables live in unless the URL (`?schema=`) or
+/// [`PostgresOptions::schema`] names another.
+pub const DEFAULT_POSTGRES_SCHEMA: &str = "ccai_inbox";
+
+/// How a [`PostgresStore`] connects and batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PostgresOptions {
+    /// The PostgreSQL schema of the store's tables (default: the URL's `schema` parameter, else
+    /// [`DEFAULT_POSTGRES_SCHEMA`]). Letters, digits and `_`.
+    pub schema: Option<String>,
+    /// The destinations each new event gets a delivery for (default `["default"]`).
+    pub destinations: Vec<String>,
+    /// Pooled connections at most (default 16).
+    pub pool_size: usize,
+    /// How long connecting, or waiting for a pooled connection, may take before an operation
+    /// fails with [`StoreError::Unavailable`] (default 5 s).
+    pub connect_timeout: Duration,
+    /// How many inserts may wait for the collector; beyond that inserts fail at once with
+    /// [`StoreError::Overloaded`] (default 4096).
+    pub queue_capacity: usize,
+    /// The most inserts committed in one transaction (default 256).
+    pub max_batch: usize,
+    /// How many insert transactions may be in flight at once (default 2). Fewer means larger
+    /// batches (each waits for the previous commit); more keeps one slow transaction (e.g.
+    /// waiting for another instance's insert of the same event) from holding up the others.
+    pub insert_concurrency: usize,
+    /// Whether to `LISTEN` for other instances' inserts on a dedicated connection (default on).
+    pub listen: bool,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            schema: None,
+            destinations: vec![DEFAULT_DESTINATION.to_owned()],
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            queue_capacity: 4096,
+            max_batch: 256,
+            insert_concurrency: 2,
+            listen: true,
+        }
+    }
+}
+
+impl PostgresOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The PostgreSQL schema of the store's tables.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// The destinations new events get a delivery for (at least one).
+    pub fn destinations<I, S>(mut self, destinations: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.destinations = destinations.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Pooled connections at most.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long connecting or waiting for a connection may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The capacity of the insert queue.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity.max(1);
+        self
+    }
+
+    /// The most inserts per transaction.
+    pub fn max_batch(mut self, max_batch: usize) -> Self {
+        self.max_batch = max_batch.max(1);
+        self
+    }
+
+    /// How many insert transactions may be in flight at once.
+    pub fn insert_concurrency(mut self, concurrency: usize) -> Self {
+        self.insert_concurrency = concurrency.max(1);
+        self
+    }
+
+    /// Whether to `LISTEN` for other instances' inserts.
+    pub fn listen(mut self, on: bool) -> Self {
+        self.listen = on;
+        self
+    }
+}
+
+/// What the store's tasks share.
+pub(crate) struct Shared {
+    pool: Pool,
+    /// `postgres://user@host:port/db (schema s)`: never the password.
+    shown: Arc<str>,
+    /// The quoted schema name.
+    ident: String,
+    destinations: Vec<String>,
+    /// The `NOTIFY` channel of this schema.
+    channel: String,
+    /// Woken when deliveries may have become due (an insert here or, through `LISTEN`, elsewhere).
+    wake: Arc<Notify>,
+}
+
+impl Shared {
+    /// `template` with `{s}` replaced by the quoted schema.
+    fn sql(&self, template: &str) -> String {
+        template.replace("{s}", &self.ident)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| pool_error(&self.shown, e))
+    }
+
+    fn error(&self, error: &tokio_postgres::Error) -> StoreError {
+        pg_error(&self.shown, error)
+    }
+
+    /// Tells every instance's listeners that deliveries became due (best effort: they poll too).
+    async fn announce(&self) {
+        wake_all(&self.wake);
+        if let Ok(client) = self.pool.get().await {
+            if let Err(error) = client
+                .execute("SELECT pg_notify($1, '')", &[&self.channel])
+                .await
+            {
+                tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
+            }
+        }
+    }
+}
+
+/// Wakes everyone waiting on `wake` now, and the next to wait if nobody is.
+fn wake_all(wake: &Notify) {
+    wake.notify_waiters();
+    wake.notify_one();
+}
+
+/// The durable inbox on PostgreSQL: several receivers (processes or machines) share one
+/// database, each event stored once and handed on once across all of them.
+///
+/// - Inserts from concurrent requests are collected and committed together: one multi-row
+///   `INSERT … ON CONFLICT (client_id, event_hash) DO UPDATE … RETURNING` per batch, with
+///   `synchronous_commit` on, before [`insert`](Store::insert) returns. The unique index makes
+///   the deduplication race-free across instances.
+/// - Claims lock due deliveries with `FOR UPDATE SKIP LOCKED`, in batches, and lease each under
+///   its own fencing token; only the token's holder can finish, extend or release it, and a
+///   lapsed lease is reclaimed by any instance.
+/// - Each insert of a new event sends a `NOTIFY`; every store `LISTEN`s on a dedicated
+///   connection and wakes its [`notifier`](Self::notifier) (pass it to
+///   [`DispatcherBuilder::wake_on`](super::DispatcherBuilder::wake_on)); the dispatcher's
+///   polling is the fallback.
+/// - The schema is created and migrated on [`connect`](Self::connect) in one transaction under
+///   an advisory lock; a schema written by a newer ccai is refused
+///   ([`StoreError::NewerSchema`]).
+/// - PostgreSQL down or restarting: operations fail with [`StoreError::Unavailable`] (transient:
+///   a receiver answers `503`) within the connect timeout, and the pool reconnects on later
+///   calls.
+///
+/// The URL is `postgres://user[:password]@host[:port]/database`, with the usual parameters
+/// (`sslmode`, `connect_timeout`, …) and our own `schema`. `sslmode=require` uses rustls and
+/// checks the server's certificate against the web PKI roots; `disable` and `prefer` (the
+/// default) connect in plain TCP. The password never appears in messages, logs or Debug.
+///
+/// Clones share the pool and the insert collector.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use ccai::inbox::{Dispatcher, HttpForward, NewDelivery, PostgresOptions, PostgresStore, Store};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect(
+///     "postgres://ccai@db.internal:5432/webhooks?sslmode=require",
+///     PostgresOptions::default().schema("ccai_inbox"),
+/// )
+/// .await?;
+/// let dispatcher = Dispatcher::builder(
+///     Arc::new(store.clone()),
+///     HttpForward::new("http://127.0.0.1:9000/hook")?,
+/// )
+/// .wake_on(store.notifier())
+/// .start();
+/// // In the receiver, after verifying a delivery (a transient error: answer 503):
+/// store.insert(NewDelivery::new("1231", "hash", "message.sent", &b"{}"[..])).await?;
+/// dispatcher.shutdown(Duration::from_secs(10)).await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    schema: String,
+    options: PostgresOptions,
+    batcher: Batcher,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+    }
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.inner.shared.shown)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url`, creating or migrating the inbox schema, and starts
+    /// the insert collector (and the `LISTEN` connection). Needs a tokio runtime.
+    ///
+    /// Fails with [`StoreError::InvalidRequest`] for a bad URL or schema name,
+    /// [`StoreError::Unavailable`] if the database cannot be reached, and
+    /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema.
+    pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
+        if options.destinations.is_empty() {
+            return Err(StoreError::InvalidRequest(
+                "a store needs at least one destination".into(),
+            ));
+        }
+        let target = connect::parse_url(url)?;
+        let schema = options
+            .schema
+            .clone()
+            .or_else(|| target.schema.clone())
+            .unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_owned());
+        let ident = connect::schema_ident(&schema)?;
+        let address = connect::shown(&target.config);
+        let pool = connect::pool(&target, options.pool_size, options.connect_timeout)?;
+        schema::migrate(&pool, &address, &schema, &ident).await?;
+        let shown: Arc<str> = Arc::from(format!("{address} (schema {schema})"));
+        let digest = sha256_hex(schema.as_bytes());
+        let shared = Arc::new(Shared {
+            pool,
+            shown: Arc::clone(&shown),
+            ident,
+            destinations: options.destinations.clone(),
+            channel: format!("ccai_inbox_{}", &digest[..16]),
+            wake: Arc::new(Notify::new()),
+        });
+        let listener = options.listen.then(|| {
+            let mut config = target.config.clone();
+            if config.get_connect_timeout().is_none() {
+                config.connect_timeout(options.connect_timeout);
+            }
+            listen::spawn(
+                config,
+                target.tls.clone(),
+                shared.channel.clone(),
+                Arc::clone(&shared.wake),
+                shown,
+            )
+        });
+        let batcher = Batcher::start(
+            Arc::clone(&shared),
+            options.queue_capacity,
+            options.max_batch,
+            options.insert_concurrency,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared,
+                schema,
+                options,
+                batcher,
+                listener,
+            }),
+        })
+    }
+
+    /// Where the store is, as shown in messages: `postgres://user@host:port/db (schema s)`,
+    /// never with the password.
+    pub fn target(&self) -> &str {
+        &self.inner.shared.shown
+    }
+
+    /// The PostgreSQL schema of the store's tables.
+    pub fn schema(&self) -> &str {
+        &self.inner.schema
+    }
+
+    /// How many inserts each committed batch carried so far.
+    pub fn batch_sizes(&self) -> BatchHistogram {
+        self.inner.batcher.histogram()
+    }
+
+    /// Notified when deliveries may have become due: after an insert of a new event through
+    /// this store or (through `LISTEN`/`NOTIFY`) any other instance on the same schema, and
+    /// after a replay. Give it to the dispatcher with
+    /// [`DispatcherBuilder::wake_on`](super::DispatcherBuilder::wake_on).
+    pub fn notifier(&self) -> Arc<Notify> {
+        Arc::clone(&self.inner.shared.wake)
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inner.shared
+    }
+}
+
+impl Store for PostgresStore {
+    fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
+        Box::pin(
+            self.inner
+                .batcher
+                .insert(&self.inner.shared.shown, delivery),
+        )
+    }
+
+    fn claim<'a>(
+        &'a self,
+        destination: &'a str,
+        lease: LeaseRequest,
+        limit: usize,
+        now: SystemTime,
+    ) -> StoreFuture<'a, Vec<ClaimedDelivery>> {
+        Box::pin(async move { writes::claim(self.shared(), destination, &lease, limit, now).await })
+    }
+
+    fn finish<'a>(
+        &'a self,
+        lease: &'a Lease,
+        finish: Finish,
+        attempt: AttemptRecord,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move { writes::finish(self.shared(), lease, finish, &attempt).await })
+    }
+
+    fn extend_lease<'a>(&'a self, lease: &'a Lease, until: SystemTime) -> StoreFuture<'a, bool> {
+        Box::pin(writes::extend_lease(self.shared(), lease, until))
+    }
+
+    fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool> {
+        Box::pin(writes::release(self.shared(), lease, SystemTime::now()))
+    }
+
+    fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page> {
+        Box::pin(async move { queries::list(self.shared(), &request).await })
+    }
+
+    fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>> {
+        Box::pin(queries::get(self.shared(), event_hash))
+    }
+
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {
+        Box::pin(async move { writes::replay(self.shared(), &target, SystemTime::now()).await })
+    }
+
+    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, u64> {
+        Box::pin(
+            async move { writes::requeue_dead(self.shared(), &filter, SystemTime::now()).await },
+        )
+    }
+
+    fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport> {
+        Box::pin(writes::purge(self.shared(), retention, now))
+    }
+
+    fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats> {
+        Box::pin(queries::stats(self.shared(), now))
+    }
+}

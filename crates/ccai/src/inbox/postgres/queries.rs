@@ -1,0 +1,237 @@
+//! The admin reads: list, get, stats.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio_postgres::Row;
+
+use super::filter::{refs, Condition, Param};
+use super::Shared;
+use crate::inbox::sqlite::convert::{from_ms, to_ms};
+use crate::inbox::{
+    AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
+    ListRequest, Page, Stats, StoreError,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
+
+const SUMMARY_COLUMNS: &str = "e.id, e.client_id, e.event_hash, e.event_type, e.received_at,
+    CASE WHEN e.body IS NULL THEN NULL ELSE e.body_len END, e.duplicates, e.conflicts";
+
+/// The deliveries of the events `$1`, by event then destination (byte order, as SQLite sorts).
+const DELIVERIES: &str = "SELECT event_id, destination, status, attempts, next_attempt_at,
+       last_error, delivered_at
+  FROM {s}.deliveries WHERE event_id = ANY($1) ORDER BY event_id, destination COLLATE \"C\"";
+
+const ATTEMPTS: &str =
+    "SELECT d.destination, a.started_at, a.duration_ms, a.outcome, a.http_status,
+       a.error
+  FROM {s}.attempts a JOIN {s}.deliveries d ON d.id = a.delivery_id
+ WHERE d.event_id = $1 ORDER BY a.id";
+
+fn summary(row: &Row) -> PgResult<(i64, EventSummary)> {
+    let id: i64 = row.try_get(0)?;
+    Ok((
+        id,
+        EventSummary {
+            client_id: row.try_get(1)?,
+            event_hash: row.try_get(2)?,
+            event_type: row.try_get(3)?,
+            received_at: from_ms(row.try_get(4)?),
+            body_len: row
+                .try_get::<_, Option<i64>>(5)?
+                .map(|n| usize::try_from(n).unwrap_or(0)),
+            duplicates: u64::try_from(row.try_get::<_, i64>(6)?).unwrap_or(0),
+            conflicts: u64::try_from(row.try_get::<_, i64>(7)?).unwrap_or(0),
+            deliveries: Vec::new(),
+        },
+    ))
+}
+
+/// Fills in the deliveries of `events` with one query.
+async fn add_deliveries(
+    shared: &Shared,
+    client: &deadpool_postgres::Object,
+    events: &mut [(i64, EventSummary)],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
+    let statement = client
+        .prepare_cached(&shared.sql(DELIVERIES))
+        .await
+        .map_err(err)?;
+    let rows = client.query(&statement, &[&ids]).await.map_err(err)?;
+    let mut by_event: HashMap<i64, Vec<DeliveryState>> = HashMap::new();
+    for row in rows {
+        let status: String = row.try_get(2).map_err(err)?;
+        let status: DeliveryStatus = status.parse().map_err(|_| {
+            StoreError::Corrupt(format!("{}: unknown delivery status", shared.shown))
+        })?;
+        let attempts: i32 = row.try_get(3).map_err(err)?;
+        let next: Option<i64> = row.try_get(4).map_err(err)?;
+        let delivered: Option<i64> = row.try_get(6).map_err(err)?;
+        by_event
+            .entry(row.try_get(0).map_err(err)?)
+            .or_default()
+            .push(DeliveryState {
+                destination: row.try_get(1).map_err(err)?,
+                status,
+                attempts: u32::try_from(attempts).unwrap_or(0),
+                next_attempt_at: match status {
+                    DeliveryStatus::Pending => next.map(from_ms),
+                    _ => None,
+                },
+                last_error: row.try_get(5).map_err(err)?,
+                delivered_at: delivered.map(from_ms),
+            });
+    }
+    for (id, summary) in events.iter_mut() {
+        summary.deliveries = by_event.remove(id).unwrap_or_default();
+    }
+    Ok(())
+}
+
+pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page> {
+    let s = &shared.ident;
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let condition = Condition::events(&request.filter, s, 0);
+    let mut params: Vec<Param> = condition.params;
+    let cursor_sql = match request.after {
+        Some(Cursor(id)) => {
+            params.push(Box::new(id));
+            format!(" AND e.id < ${}", params.len())
+        }
+        None => String::new(),
+    };
+    let limit = request.limit.clamp(1, ListRequest::MAX_LIMIT);
+    params.push(Box::new(limit as i64 + 1));
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM {s}.events e WHERE ({}){cursor_sql}
+          ORDER BY e.id DESC LIMIT ${}",
+        condition.sql,
+        params.len()
+    );
+    let client = shared.client().await?;
+    let rows = client.query(&sql, &refs(&params)).await.map_err(err)?;
+    let mut events = rows
+        .iter()
+        .map(summary)
+        .collect::<PgResult<Vec<_>>>()
+        .map_err(err)?;
+    let more = events.len() > limit;
+    events.truncate(limit);
+    add_deliveries(shared, &client, &mut events).await?;
+    let next = if more {
+        events.last().map(|(id, _)| Cursor(*id))
+    } else {
+        None
+    };
+    Ok(Page {
+        events: events.into_iter().map(|(_, s)| s).collect(),
+        next,
+    })
+}
+
+pub(crate) async fn get(shared: &Shared, hash: &str) -> Result<Option<EventDetail>> {
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let sql = shared.sql(&format!(
+        "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
+                e.last_conflict_sha256
+           FROM {{s}}.events e WHERE e.event_hash = $1 ORDER BY e.id DESC LIMIT 1"
+    ));
+    let client = shared.client().await?;
+    let statement = client.prepare_cached(&sql).await.map_err(err)?;
+    let Some(row) = client.query_opt(&statement, &[&hash]).await.map_err(err)? else {
+        return Ok(None);
+    };
+    let mut events = vec![summary(&row).map_err(err)?];
+    add_deliveries(shared, &client, &mut events).await?;
+    let Some((id, summary)) = events.pop() else {
+        return Ok(None);
+    };
+    let attempts_statement = client
+        .prepare_cached(&shared.sql(ATTEMPTS))
+        .await
+        .map_err(err)?;
+    let attempts = client
+        .query(&attempts_statement, &[&id])
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|row| {
+            let outcome: String = row.try_get(3)?;
+            let duration: i64 = row.try_get(2)?;
+            let http_status: Option<i32> = row.try_get(4)?;
+            Ok(AttemptInfo {
+                destination: row.try_get(0)?,
+                started_at: from_ms(row.try_get(1)?),
+                duration: Duration::from_millis(u64::try_from(duration).unwrap_or(0)),
+                outcome: AttemptOutcome::parse(&outcome).unwrap_or(AttemptOutcome::Failure),
+                http_status: http_status.and_then(|s| u16::try_from(s).ok()),
+                error: row.try_get(5)?,
+            })
+        })
+        .collect::<PgResult<Vec<_>>>()
+        .map_err(err)?;
+    let body: Option<Vec<u8>> = row.try_get(8).map_err(err)?;
+    Ok(Some(EventDetail {
+        summary,
+        body: body.map(Bytes::from),
+        signature: row.try_get(9).map_err(err)?,
+        content_type: row.try_get(10).map_err(err)?,
+        body_sha256: row.try_get(11).map_err(err)?,
+        last_conflict_sha256: row.try_get(12).map_err(err)?,
+        attempts,
+    }))
+}
+
+pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
+    let s = &shared.ident;
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let client = shared.client().await?;
+    let counts = format!("SELECT status, count(*) FROM {s}.deliveries GROUP BY status");
+    let totals = format!(
+        "SELECT (SELECT count(*) FROM {s}.events),
+                (SELECT coalesce(sum(duplicates), 0)::int8 FROM {s}.events
+                  WHERE duplicates > 0 OR conflicts > 0),
+                (SELECT coalesce(sum(conflicts), 0)::int8 FROM {s}.events
+                  WHERE duplicates > 0 OR conflicts > 0),
+                (SELECT min(e.received_at) FROM {s}.deliveries d
+                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending')"
+    );
+    // Pipelined on one connection.
+    let (counts, totals) = tokio::try_join!(
+        client.query(counts.as_str(), &[]),
+        client.query_one(totals.as_str(), &[])
+    )
+    .map_err(err)?;
+    let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), 0))
+        .collect();
+    for row in counts {
+        let status: String = row.try_get(0).map_err(err)?;
+        let count: i64 = row.try_get(1).map_err(err)?;
+        if let Ok(status) = status.parse::<DeliveryStatus>() {
+            deliveries.insert(status.as_str(), u64::try_from(count).unwrap_or(0));
+        }
+    }
+    let events: i64 = totals.try_get(0).map_err(err)?;
+    let duplicates: i64 = totals.try_get(1).map_err(err)?;
+    let conflicts: i64 = totals.try_get(2).map_err(err)?;
+    let oldest: Option<i64> = totals.try_get(3).map_err(err)?;
+    Ok(Stats {
+        events: u64::try_from(events).unwrap_or(0),
+        deliveries,
+        duplicates: u64::try_from(duplicates).unwrap_or(0),
+        conflicts: u64::try_from(conflicts).unwrap_or(0),
+        oldest_pending_age: oldest.map(|ms| {
+            Duration::from_millis(u64::try_from(to_ms(now).saturating_sub(ms)).unwrap_or(0))
+        }),
+    })
+}

@@ -1,0 +1,343 @@
+//! The dispatcher's writes (claim with `FOR UPDATE SKIP LOCKED`, finish, extend, release) and
+//! the admin writes (replay, requeue, purge).
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use tokio_postgres::types::ToSql;
+
+use super::connect::{pg_error, pool_error};
+use super::filter::{refs, Condition, Param};
+use super::Shared;
+use crate::inbox::sqlite::convert::{duration_ms, from_ms, new_token, to_ms};
+use crate::inbox::{
+    error_excerpt, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish, Lease, LeaseRequest,
+    ListFilter, PurgeReport, ReplayTarget, Retention, StoreError,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Locks up to `$3` due deliveries of destination `$1` at `$2`: pending and due, or in progress
+/// with a lapsed lease; rows another transaction holds are skipped.
+const CLAIM_DUE: &str = "WITH p AS (
+    SELECT id, status, lease_owner, next_attempt_at AS due_at FROM {s}.deliveries
+     WHERE destination = $1 AND status = 'pending' AND next_attempt_at <= $2
+     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
+), l AS (
+    SELECT id, status, lease_owner, lease_until AS due_at FROM {s}.deliveries
+     WHERE destination = $1 AND status = 'in_progress' AND lease_until <= $2
+     ORDER BY lease_until, id LIMIT $3 FOR UPDATE SKIP LOCKED
+)
+SELECT id, status, lease_owner FROM (SELECT * FROM p UNION ALL SELECT * FROM l) due
+ ORDER BY due_at, id LIMIT $3";
+
+/// Counts the attempts of lapsed leases ($1 ids, $2 messages, $3 now).
+const RECLAIM: &str = "WITH r AS (SELECT * FROM unnest($1::int8[], $2::text[]) AS r (id, message)),
+a AS (
+    INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, error)
+    SELECT id, $3, 0, 'lease_expired', message FROM r
+)
+UPDATE {s}.deliveries d SET attempts = d.attempts + 1, last_error = r.message
+  FROM r WHERE d.id = r.id";
+
+/// Leases the locked deliveries ($1 ids, $4 tokens) to $2 until $3, returning what to hand on.
+const TAKE: &str = "WITH t AS (
+    UPDATE {s}.deliveries d SET status = 'in_progress', lease_owner = $2,
+           lease_token = tok.token, lease_until = $3
+      FROM unnest($1::int8[], $4::text[]) AS tok (id, token)
+     WHERE d.id = tok.id
+    RETURNING d.id, d.destination, d.attempts, d.event_id, d.lease_token
+)
+SELECT t.id, t.destination, t.attempts, e.client_id, e.event_hash, e.event_type, e.body,
+       e.signature, e.content_type, e.received_at, t.lease_token
+  FROM t JOIN {s}.events e ON e.id = t.event_id";
+
+const FINISH: &str = "WITH f AS (
+    UPDATE {s}.deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
+           lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+           last_error = $5, delivered_at = $6
+     WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'
+    RETURNING id
+)
+INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
+SELECT id, $7, $8, $9, $10, $5 FROM f";
+
+const EXTEND: &str = "UPDATE {s}.deliveries SET lease_until = $3
+  WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
+
+const RELEASE: &str = "UPDATE {s}.deliveries SET status = 'pending', next_attempt_at = $3,
+       lease_owner = NULL, lease_token = NULL, lease_until = NULL
+ WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
+
+/// Runs one statement on a pooled connection; returns the rows it changed.
+async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    let client = shared.client().await?;
+    let statement = client
+        .prepare_cached(&shared.sql(template))
+        .await
+        .map_err(|e| shared.error(&e))?;
+    client
+        .execute(&statement, params)
+        .await
+        .map_err(|e| shared.error(&e))
+}
+
+pub(crate) async fn claim(
+    shared: &Shared,
+    destination: &str,
+    lease: &LeaseRequest,
+    limit: usize,
+    now: SystemTime,
+) -> Result<Vec<ClaimedDelivery>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let err = |e: tokio_postgres::Error| pg_error(&shared.shown, &e);
+    let now_ms = to_ms(now);
+    let until = from_ms(to_ms(now + lease.duration));
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| pool_error(&shared.shown, e))?;
+    let tx = client.transaction().await.map_err(err)?;
+    let due_statement = tx
+        .prepare_cached(&shared.sql(CLAIM_DUE))
+        .await
+        .map_err(err)?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let due = tx
+        .query(&due_statement, &[&destination, &now_ms, &limit])
+        .await
+        .map_err(err)?;
+    if due.is_empty() {
+        tx.commit().await.map_err(err)?;
+        return Ok(Vec::new());
+    }
+    let mut order = Vec::with_capacity(due.len());
+    let (mut lapsed, mut messages) = (Vec::new(), Vec::new());
+    for row in &due {
+        let id: i64 = row.try_get(0).map_err(err)?;
+        let status: String = row.try_get(1).map_err(err)?;
+        let owner: Option<String> = row.try_get(2).map_err(err)?;
+        if status == DeliveryStatus::InProgress.as_str() {
+            // The previous holder died or hung: count its attempt so a delivery that kills its
+            // worker every time still reaches the dead letter.
+            lapsed.push(id);
+            messages.push(error_excerpt(format!(
+                "the lease of {} expired before the attempt finished",
+                owner.as_deref().unwrap_or("a worker")
+            )));
+        }
+        order.push(id);
+    }
+    if !lapsed.is_empty() {
+        let reclaim = tx.prepare_cached(&shared.sql(RECLAIM)).await.map_err(err)?;
+        tx.execute(&reclaim, &[&lapsed, &messages, &now_ms])
+            .await
+            .map_err(err)?;
+    }
+    let tokens: Vec<String> = order.iter().map(|_| new_token()).collect();
+    let take = tx.prepare_cached(&shared.sql(TAKE)).await.map_err(err)?;
+    let rows = tx
+        .query(&take, &[&order, &lease.owner, &to_ms(until), &tokens])
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempts: i32 = row.try_get(2).map_err(err)?;
+        let body: Option<Vec<u8>> = row.try_get(6).map_err(err)?;
+        claimed.push(ClaimedDelivery {
+            lease: Lease {
+                delivery_id: row.try_get(0).map_err(err)?,
+                owner: lease.owner.clone(),
+                token: row.try_get(10).map_err(err)?,
+                until,
+            },
+            destination: row.try_get(1).map_err(err)?,
+            attempt: u32::try_from(attempts.saturating_add(1)).unwrap_or(u32::MAX),
+            client_id: row.try_get(3).map_err(err)?,
+            event_hash: row.try_get(4).map_err(err)?,
+            event_type: row.try_get(5).map_err(err)?,
+            body: body.map(Bytes::from).unwrap_or_default(),
+            signature: row.try_get(7).map_err(err)?,
+            content_type: row.try_get(8).map_err(err)?,
+            received_at: from_ms(row.try_get(9).map_err(err)?),
+        });
+    }
+    // Oldest due first, as locked.
+    claimed.sort_by_key(|c| order.iter().position(|id| *id == c.lease.delivery_id));
+    Ok(claimed)
+}
+
+pub(crate) async fn finish(
+    shared: &Shared,
+    lease: &Lease,
+    finish: Finish,
+    attempt: &AttemptRecord,
+) -> Result<bool> {
+    let ended = to_ms(attempt.started_at + attempt.duration);
+    let (status, next, delivered_at) = match finish {
+        Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
+        Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
+        Finish::Dead => (DeliveryStatus::Dead, None, None),
+    };
+    // Bounded here too: the record's fields are public and may not have gone through `error()`.
+    let error = attempt.error.clone().map(error_excerpt);
+    let http_status = attempt.http_status.map(i32::from);
+    let changed = execute(
+        shared,
+        FINISH,
+        &[
+            &lease.delivery_id,
+            &lease.token,
+            &status.as_str(),
+            &next,
+            &error,
+            &delivered_at,
+            &to_ms(attempt.started_at),
+            &duration_ms(attempt.duration),
+            &attempt.outcome.as_str(),
+            &http_status,
+        ],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+pub(crate) async fn extend_lease(
+    shared: &Shared,
+    lease: &Lease,
+    until: SystemTime,
+) -> Result<bool> {
+    let changed = execute(
+        shared,
+        EXTEND,
+        &[&lease.delivery_id, &lease.token, &to_ms(until)],
+    )
+    .await?;
+    Ok(changed == 1)
+}
+
+pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> Result<bool> {
+    let changed = execute(
+        shared,
+        RELEASE,
+        &[&lease.delivery_id, &lease.token, &to_ms(now)],
+    )
+    .await?;
+    if changed == 1 {
+        shared.announce().await;
+    }
+    Ok(changed == 1)
+}
+
+/// Runs a statement (built at run time) that makes deliveries due, and announces them; returns
+/// how many it changed.
+async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
+    let client = shared.client().await?;
+    let changed = client
+        .execute(sql, &refs(params))
+        .await
+        .map_err(|e| shared.error(&e))?;
+    drop(client);
+    if changed > 0 {
+        shared.announce().await;
+    }
+    Ok(changed)
+}
+
+pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTime) -> Result<u64> {
+    let s = &shared.ident;
+    let mut params: Vec<Param> = vec![Box::new(to_ms(now))];
+    let (condition, status) = match target {
+        ReplayTarget::Hash(hash) => {
+            params.push(Box::new(hash.clone()));
+            ("e.event_hash = $2".to_owned(), None)
+        }
+        ReplayTarget::Filter(filter) if filter.is_empty() => {
+            return Err(StoreError::InvalidRequest(
+                "a bulk replay needs a non-empty filter (status, type, time range or text)".into(),
+            ))
+        }
+        ReplayTarget::Filter(filter) => {
+            let condition = Condition::events(filter, s, params.len());
+            params.extend(condition.params);
+            (condition.sql, filter.status)
+        }
+    };
+    let status_sql = match status {
+        Some(status) => {
+            params.push(Box::new(status.as_str().to_owned()));
+            format!(" AND status = ${}", params.len())
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "UPDATE {s}.deliveries SET status = 'pending', next_attempt_at = $1,
+                lease_owner = NULL, lease_token = NULL, lease_until = NULL
+          WHERE status <> 'in_progress'
+            AND event_id IN (SELECT e.id FROM {s}.events e WHERE {condition}){status_sql}"
+    );
+    make_due(shared, &sql, &params).await
+}
+
+pub(crate) async fn requeue_dead(
+    shared: &Shared,
+    filter: &ListFilter,
+    now: SystemTime,
+) -> Result<u64> {
+    let s = &shared.ident;
+    let mut params: Vec<Param> = vec![Box::new(to_ms(now))];
+    let condition = Condition::events(filter, s, params.len());
+    params.extend(condition.params);
+    let sql = format!(
+        "UPDATE {s}.deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1
+          WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e WHERE {})",
+        condition.sql
+    );
+    make_due(shared, &sql, &params).await
+}
+
+pub(crate) async fn purge(
+    shared: &Shared,
+    retention: Retention,
+    now: SystemTime,
+) -> Result<PurgeReport> {
+    let s = &shared.ident;
+    let err = |e: tokio_postgres::Error| pg_error(&shared.shown, &e);
+    let cut = |keep: Duration| to_ms(now.checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH));
+    let unfinished = format!(
+        "EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.event_id = events.id
+                   AND d.status IN ('pending', 'in_progress'))"
+    );
+    let mut client = shared
+        .pool
+        .get()
+        .await
+        .map_err(|e| pool_error(&shared.shown, e))?;
+    let tx = client.transaction().await.map_err(err)?;
+    let bodies = tx
+        .execute(
+            &format!(
+                "UPDATE {s}.events SET body = NULL
+                  WHERE body IS NOT NULL AND received_at < $1 AND NOT {unfinished}"
+            ),
+            &[&cut(retention.bodies)],
+        )
+        .await
+        .map_err(err)?;
+    let rows = tx
+        .execute(
+            &format!("DELETE FROM {s}.events WHERE received_at < $1 AND NOT {unfinished}"),
+            &[&cut(retention.rows)],
+        )
+        .await
+        .map_err(err)?;
+    tx.commit().await.map_err(err)?;
+    Ok(PurgeReport {
+        bodies_purged: bodies,
+        events_deleted: rows,
+    })
+}

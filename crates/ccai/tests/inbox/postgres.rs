@@ -1,0 +1,452 @@
+//! `PostgresStore`: the conformance suite against a real PostgreSQL (URL from
+//! `CCAI_TEST_POSTGRES_URL`; each test in its own schema, dropped at the end), and what only a
+//! shared database has: migrations racing, a newer schema, connections lost, `NOTIFY`, several
+//! instances on one schema.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    BatchHistogram, Inserted, NewDelivery, PostgresOptions, PostgresStore, Store, StoreError,
+    POSTGRES_SCHEMA_VERSION,
+};
+use tokio_postgres::NoTls;
+
+use crate::conformance::{Config, StoreFactory, StoreInstance};
+
+pub(crate) const URL_VAR: &str = "CCAI_TEST_POSTGRES_URL";
+
+/// The test database's URL, if one is configured.
+pub(crate) fn test_url() -> Option<String> {
+    std::env::var(URL_VAR).ok().filter(|url| !url.is_empty())
+}
+
+/// The test database's URL, or `return` from the test after saying why it is skipped.
+#[macro_export]
+macro_rules! postgres_url_or_skip {
+    () => {
+        match $crate::postgres::test_url() {
+            Some(url) => url,
+            None => {
+                println!("skipped: CCAI_TEST_POSTGRES_URL not set");
+                return;
+            }
+        }
+    };
+}
+
+/// A schema name no other test (or test run) uses.
+pub(crate) fn unique_schema(tag: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "ccai_test_{tag}_{}_{}_{nanos:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A plain connection for the tests' own SQL.
+pub(crate) async fn raw(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    client
+}
+
+/// Drops its schema (and everything in it) when dropped.
+pub(crate) struct TempSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl TempSchema {
+    pub(crate) fn new(url: &str, tag: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            name: unique_schema(tag),
+        }
+    }
+}
+
+impl Drop for TempSchema {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Its own thread and runtime: this may run inside (or outside) any runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let client = raw(&url).await;
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                    .await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test schema {}", self.name);
+        }
+    }
+}
+
+pub(crate) struct PostgresFactory;
+
+pub(crate) struct PostgresInstance {
+    // Dropped before the schema.
+    store: Option<PostgresStore>,
+    options: PostgresOptions,
+    schema: TempSchema,
+}
+
+impl StoreInstance for PostgresInstance {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone().expect("open"))
+    }
+
+    fn batch_sizes(&self) -> Option<BatchHistogram> {
+        self.store.as_ref().map(PostgresStore::batch_sizes)
+    }
+
+    async fn reopen(&mut self) {
+        self.store = None;
+        self.store = Some(
+            PostgresStore::connect(&self.schema.url, self.options.clone())
+                .await
+                .expect("reconnect"),
+        );
+    }
+}
+
+impl StoreFactory for PostgresFactory {
+    type Instance = PostgresInstance;
+
+    async fn create(&self, config: Config) -> PostgresInstance {
+        let url = test_url().expect("skip_reason is checked first");
+        let schema = TempSchema::new(&url, "conf");
+        let options = PostgresOptions::default()
+            .schema(schema.name.clone())
+            .queue_capacity(config.queue_capacity)
+            .destinations(config.destinations);
+        let store = PostgresStore::connect(&url, options.clone())
+            .await
+            .expect("connect");
+        PostgresInstance {
+            store: Some(store),
+            options,
+            schema,
+        }
+    }
+
+    fn skip_reason(&self) -> Option<String> {
+        test_url().is_none().then(|| format!("{URL_VAR} not set"))
+    }
+}
+
+mod conformance {
+    crate::store_conformance!(super::PostgresFactory);
+}
+
+/// `url` with a password added (trust authentication ignores it).
+fn with_password(url: &str, password: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => format!("{scheme}://{user}:{password}@{host}"),
+            None => format!("{scheme}://postgres:{password}@{rest}"),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{param}")
+}
+
+fn delivery(hash: &str) -> NewDelivery {
+    NewDelivery::new(
+        "1231",
+        hash,
+        "message.sent",
+        format!(r#"{{"eventHash":"{hash}"}}"#),
+    )
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_quickly_and_the_password_never_shows() {
+    // Nothing listens on port 1; this needs no database.
+    let url = "postgres://postgres:hunter2@127.0.0.1:1/test";
+    let started = std::time::Instant::now();
+    let error = PostgresStore::connect(
+        url,
+        PostgresOptions::default().connect_timeout(Duration::from_secs(2)),
+    )
+    .await
+    .expect_err("nothing listens there");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(error.is_transient());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let message = error.to_string();
+    assert!(!message.contains("hunter2"), "{message}");
+    assert!(
+        message.contains("postgres://postgres@127.0.0.1:1/test"),
+        "{message}"
+    );
+    let invalid = PostgresStore::connect(
+        "postgres://postgres:hunter2@127.0.0.1/test",
+        PostgresOptions::default().schema("bad name"),
+    )
+    .await
+    .expect_err("invalid schema");
+    assert!(
+        matches!(invalid, StoreError::InvalidRequest(_)),
+        "{invalid:?}"
+    );
+    assert!(!format!("{invalid:?}").contains("hunter2"));
+}
+
+#[tokio::test]
+async fn the_password_is_never_shown_by_a_connected_store() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "secret");
+    let store = PostgresStore::connect(
+        &with_password(&url, "hunter2"),
+        PostgresOptions::default().schema(schema.name.clone()),
+    )
+    .await
+    .expect("trust authentication ignores the password");
+    assert!(!format!("{store:?}").contains("hunter2"));
+    assert!(!store.target().contains("hunter2"));
+    assert!(store.target().contains(&schema.name), "{}", store.target());
+    assert_eq!(store.schema(), schema.name);
+}
+
+#[tokio::test]
+async fn sslmode_require_speaks_tls_and_checks_the_certificate() {
+    let url = postgres_url_or_skip!();
+    // The local server has no certificate from a public CA (or no TLS at all): refused, as
+    // unavailable, without the password.
+    let error = PostgresStore::connect(
+        &with_param(&with_password(&url, "hunter2"), "sslmode=require"),
+        PostgresOptions::default().connect_timeout(Duration::from_secs(3)),
+    )
+    .await
+    .expect_err("no trusted certificate here");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+    assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[tokio::test]
+async fn the_schema_can_be_named_in_the_url() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "inurl");
+    let store = PostgresStore::connect(
+        &with_param(&url, &format!("schema={}", schema.name)),
+        PostgresOptions::default(),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.schema(), schema.name);
+    assert_eq!(store.insert(delivery("u1")).await, Ok(Inserted::New));
+    let client = raw(&url).await;
+    let count: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".events", schema.name),
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_migrate_once() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "race");
+    let connects = (0..6).map(|_| {
+        let (url, name) = (url.clone(), schema.name.clone());
+        tokio::spawn(async move {
+            PostgresStore::connect(&url, PostgresOptions::default().schema(name)).await
+        })
+    });
+    let mut stores = Vec::new();
+    for connect in connects {
+        stores.push(connect.await.expect("task").expect("connect"));
+    }
+    let client = raw(&url).await;
+    let versions: Vec<i64> = client
+        .query(
+            &format!("SELECT version FROM \"{}\".inbox_schema", schema.name),
+            &[],
+        )
+        .await
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [POSTGRES_SCHEMA_VERSION]);
+    assert_eq!(stores[0].insert(delivery("m1")).await, Ok(Inserted::New));
+    assert_eq!(
+        stores[5].insert(delivery("m1")).await,
+        Ok(Inserted::Duplicate)
+    );
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_left_untouched() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "newer");
+    let client = raw(&url).await;
+    let newer = POSTGRES_SCHEMA_VERSION + 5;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{s}\";
+             CREATE TABLE \"{s}\".inbox_schema (version bigint NOT NULL);
+             INSERT INTO \"{s}\".inbox_schema VALUES ({newer});
+             CREATE TABLE \"{s}\".future (x int);",
+            s = schema.name
+        ))
+        .await
+        .expect("a future schema");
+    let error =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect_err("must refuse");
+    assert!(
+        matches!(error, StoreError::NewerSchema { found, known, .. } if found == newer && known == POSTGRES_SCHEMA_VERSION),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("newer ccai") && message.contains("upgrade ccai or use another --store"),
+        "{message}"
+    );
+    assert!(message.contains(&schema.name), "{message}");
+    assert!(!error.is_transient());
+    let tables: Vec<String> = client
+        .query(
+            "SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1",
+            &[&schema.name],
+        )
+        .await
+        .expect("tables")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(tables, ["future", "inbox_schema"], "nothing was created");
+}
+
+#[tokio::test]
+async fn a_schema_of_someone_else_is_refused() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "foreign");
+    raw(&url)
+        .await
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{s}\"; CREATE TABLE \"{s}\".users (name text);",
+            s = schema.name
+        ))
+        .await
+        .expect("a foreign schema");
+    let error =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect_err("foreign");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("no inbox schema version"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nul_in_a_field_is_refused_alone() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "nul");
+    let store =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect("connect");
+    let (bad, good) = tokio::join!(
+        store.insert(delivery("bad\0hash")),
+        store.insert(delivery("good"))
+    );
+    assert!(matches!(bad, Err(StoreError::InvalidRequest(_))), "{bad:?}");
+    assert_eq!(good, Ok(Inserted::New));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_the_server_are_replaced() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "killed");
+    let app = schema.name.clone();
+    let store = PostgresStore::connect(
+        &with_param(&url, &format!("application_name={app}")),
+        PostgresOptions::default().schema(schema.name.clone()),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("k0")).await, Ok(Inserted::New));
+    let admin = raw(&url).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert!(killed >= 1, "the store's connections were found");
+    // Each call either works or fails transiently; the store recovers by itself.
+    let mut stored = false;
+    for attempt in 0..10 {
+        match store.insert(delivery("k1")).await {
+            Ok(_) => {
+                stored = true;
+                break;
+            }
+            Err(error) => {
+                assert!(error.is_transient(), "attempt {attempt}: {error:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert!(stored, "the store did not reconnect");
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_insert_elsewhere_wakes_this_store() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "notify");
+    let options = PostgresOptions::default().schema(schema.name.clone());
+    let sender = PostgresStore::connect(&url, options.clone().listen(false))
+        .await
+        .expect("connect");
+    let listener = PostgresStore::connect(&url, options)
+        .await
+        .expect("connect");
+    let notifier = listener.notifier();
+    // Let the listener connect, and use up the wake-up it gives when it does.
+    while tokio::time::timeout(Duration::from_millis(300), notifier.notified())
+        .await
+        .is_ok()
+    {}
+    let woken = notifier.notified();
+    tokio::pin!(woken);
+    woken.as_mut().enable();
+    assert_eq!(sender.insert(delivery("n1")).await, Ok(Inserted::New));
+    tokio::time::timeout(Duration::from_secs(3), woken)
+        .await
+        .expect("NOTIFY from the other instance wakes the listener");
+}

@@ -1,0 +1,227 @@
+//! Several receivers on one PostgreSQL schema, each with its own pool (as separate processes
+//! would have): each event stored once, forwarded once, and work a dead instance held is
+//! reclaimed by another.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher, Finish,
+    HttpForward, InboxEvent, Inserted, LeaseRequest, NewDelivery, PostgresOptions, PostgresStore,
+    RetrySchedule, Store,
+};
+
+use crate::postgres::TempSchema;
+use crate::support::{start_target, wait_for, Target};
+
+fn event(hash: &str) -> NewDelivery {
+    NewDelivery::new(
+        "1231",
+        hash,
+        "message.sent",
+        format!(r#"{{"eventType":"message.sent","eventHash":"{hash}"}}"#),
+    )
+    .signature(format!("sig-{hash}"))
+    .content_type("application/json")
+}
+
+/// Two stores on one fresh schema, each with its own pool.
+async fn two_instances(url: &str, tag: &str) -> (TempSchema, PostgresStore, PostgresStore) {
+    let schema = TempSchema::new(url, tag);
+    let options = PostgresOptions::default()
+        .schema(schema.name.clone())
+        .pool_size(8);
+    let a = PostgresStore::connect(url, options.clone())
+        .await
+        .expect("connect a");
+    let b = PostgresStore::connect(url, options)
+        .await
+        .expect("connect b");
+    (schema, a, b)
+}
+
+/// Forwards over HTTP, counting the attempts this instance made.
+#[derive(Debug)]
+struct Counted {
+    forward: HttpForward,
+    attempts: Arc<AtomicUsize>,
+}
+
+impl Consumer for Counted {
+    fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        self.forward.deliver(event)
+    }
+}
+
+fn dispatcher(
+    store: &PostgresStore,
+    target: &Target,
+    owner: &str,
+) -> (Dispatcher, Arc<AtomicUsize>) {
+    let schedule: RetrySchedule = "100ms,100ms,100ms".parse().expect("schedule");
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let consumer = Counted {
+        forward: HttpForward::new(&target.url()).expect("url"),
+        attempts: Arc::clone(&attempts),
+    };
+    let dispatcher = Dispatcher::builder(Arc::new(store.clone()), consumer)
+        .owner(owner)
+        .concurrency(4)
+        .lease(Duration::from_secs(10))
+        .poll_interval(Duration::from_millis(200))
+        .retry_schedule(schedule)
+        .wake_on(store.notifier())
+        .start();
+    (dispatcher, attempts)
+}
+
+/// How many times the target received each event hash.
+fn received_per_hash(target: &Target) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for request in target.received() {
+        let body: serde_json::Value = serde_json::from_slice(&request.body).expect("json body");
+        let hash = body["eventHash"].as_str().expect("eventHash").to_owned();
+        *counts.entry(hash).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_events_inserted_on_two_instances_are_stored_once() {
+    let url = crate::postgres_url_or_skip!();
+    let (_schema, a, b) = two_instances(&url, "dedupe").await;
+    // Every hash arrives at both instances at once (a sender's retry reaching another receiver).
+    let inserts = (0..300).flat_map(|i| {
+        let hash = format!("same{i}");
+        [a.clone(), b.clone()].map(|store| {
+            let hash = hash.clone();
+            tokio::spawn(async move { store.insert(event(&hash)).await })
+        })
+    });
+    let mut outcomes: HashMap<Inserted, usize> = HashMap::new();
+    for insert in inserts.collect::<Vec<_>>() {
+        let outcome = insert.await.expect("task").expect("insert");
+        *outcomes.entry(outcome).or_insert(0) += 1;
+    }
+    assert_eq!(outcomes.get(&Inserted::New), Some(&300), "{outcomes:?}");
+    assert_eq!(
+        outcomes.get(&Inserted::Duplicate),
+        Some(&300),
+        "{outcomes:?}"
+    );
+    let stats = a.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!((stats.events, stats.duplicates), (300, 300));
+    assert_eq!(stats.count(DeliveryStatus::Pending), 300);
+    assert_eq!(
+        b.stats(SystemTime::now()).await.expect("stats").events,
+        300,
+        "both instances see the same store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_dispatchers_on_two_instances_forward_each_event_once() {
+    let url = crate::postgres_url_or_skip!();
+    let (_schema, a, b) = two_instances(&url, "forward").await;
+    let target = start_target(Vec::new()).await;
+    let (first, first_attempts) = dispatcher(&a, &target, "instance-a");
+    let (second, second_attempts) = dispatcher(&b, &target, "instance-b");
+    // Unique events spread over both instances; every third also delivered to the other one.
+    let mut inserts = Vec::new();
+    for i in 0..240 {
+        let hash = format!("fw{i}");
+        let (home, other) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let mut copies = vec![home.clone()];
+        if i % 3 == 0 {
+            copies.push(other.clone());
+        }
+        for store in copies {
+            let hash = hash.clone();
+            inserts.push(tokio::spawn(
+                async move { store.insert(event(&hash)).await },
+            ));
+        }
+    }
+    for insert in inserts {
+        insert.await.expect("task").expect("insert");
+    }
+    wait_for("every event forwarded", Duration::from_secs(30), || async {
+        (target.received().len() >= 240).then_some(())
+    })
+    .await;
+    // Give a second forwarding time to happen, if it were going to.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let counts = received_per_hash(&target);
+    assert_eq!(counts.len(), 240);
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "forwarded more than once: {twice:?}");
+    let stats = b.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.count(DeliveryStatus::Delivered), 240);
+    assert_eq!(stats.duplicates, 80);
+    let (by_a, by_b) = (
+        first_attempts.load(Ordering::Relaxed),
+        second_attempts.load(Ordering::Relaxed),
+    );
+    assert_eq!(by_a + by_b, 240);
+    assert!(
+        by_a > 0 && by_b > 0,
+        "both instances dispatched: {by_a} + {by_b}"
+    );
+    let (r1, r2) = tokio::join!(
+        first.shutdown(Duration::from_secs(5)),
+        second.shutdown(Duration::from_secs(5))
+    );
+    assert_eq!(r1.released + r2.released, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_held_by_a_dead_instance_is_reclaimed_by_the_other() {
+    let url = crate::postgres_url_or_skip!();
+    let (_schema, a, b) = two_instances(&url, "reclaim").await;
+    assert_eq!(a.insert(event("held")).await, Ok(Inserted::New));
+    // Instance a claims the event, then "dies": it never finishes or heartbeats.
+    let held = a
+        .claim(
+            "default",
+            LeaseRequest::new("instance-a", Duration::from_millis(500)),
+            10,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim")
+        .remove(0);
+    let target = start_target(Vec::new()).await;
+    let (survivor, _) = dispatcher(&b, &target, "instance-b");
+    wait_for(
+        "the lapsed lease reclaimed",
+        Duration::from_secs(10),
+        || async { (!target.received().is_empty()).then_some(()) },
+    )
+    .await;
+    let detail = wait_for("the delivery recorded", Duration::from_secs(5), || async {
+        let detail = b.get("held").await.expect("get").expect("stored");
+        (detail.summary.deliveries[0].status == DeliveryStatus::Delivered).then_some(detail)
+    })
+    .await;
+    let outcomes: Vec<AttemptOutcome> = detail.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [AttemptOutcome::LeaseExpired, AttemptOutcome::Success]
+    );
+    assert!(detail.attempts[0]
+        .error
+        .as_deref()
+        .unwrap_or("")
+        .contains("instance-a"));
+    // The dead instance coming back cannot finish what it no longer holds.
+    let late = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+    assert_eq!(
+        a.finish(&held.lease, Finish::Delivered, late).await,
+        Ok(false)
+    );
+    assert_eq!(target.received().len(), 1);
+    survivor.shutdown(Duration::from_secs(5)).await;
+}
