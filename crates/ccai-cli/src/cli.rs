@@ -19,6 +19,9 @@ pub(crate) struct Cli {
     #[command(flatten)]
     pub account: AccountArgs,
 
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -401,6 +404,8 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub forward_concurrency: usize,
+    #[command(flatten)]
+    pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

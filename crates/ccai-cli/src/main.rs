@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod http;
+mod logging;
 mod output;
 mod sample_events;
 mod settings;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     let cli = Cli::parse();
+    logging::init(cli.log.log_format);
     if let Some(problem) = dotenv_problem {
         eprintln!("warning: ignoring .env: {problem}");
     }

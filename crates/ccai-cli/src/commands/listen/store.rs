@@ -136,6 +136,11 @@ impl Inbox {
         ))
     }
 
+    /// The store, for the admin listener's probes.
+    pub(super) fn store(&self) -> Arc<SqliteStore> {
+        Arc::clone(&self.store)
+    }
+
     /// The start banner's lines about the store.
     pub(super) async fn announce(&self) {
         let sync = match self.sync {
