@@ -31,7 +31,12 @@ fn main() -> ExitCode {
         _ => None,
     };
     let cli = Cli::parse();
-    logging::init(cli.log.log_format);
+    // A one-shot command's failure is its one error line; the receiver also warns as it runs.
+    let level = match cli.command {
+        Command::Listen(_) => "warn",
+        _ => "error",
+    };
+    logging::init(cli.log.log_format, level);
     if let Some(problem) = dotenv_problem {
         eprintln!("warning: ignoring .env: {problem}");
     }

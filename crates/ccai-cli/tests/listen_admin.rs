@@ -104,31 +104,21 @@ async fn metrics_count_the_deliveries_that_were_sent() {
         get(&http, &format!("{admin}/healthz"), None).await.0,
         StatusCode::OK
     );
-    let url = &listen.url;
-    assert_eq!(
-        post(&http, url, "m-1", &signature("m-1")).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post(&http, url, "m-2", &signature("m-2")).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post(&http, url, "m-1", &signature("m-1")).await,
-        StatusCode::OK
-    );
-    assert_eq!(
-        post(&http, url, "m-3", &forged("m-3")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        post(&http, url, "m-4", &forged("m-4")).await,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        post(&http, url, "m-5", "short").await,
-        StatusCode::UNAUTHORIZED
-    );
+    let sent = [
+        ("m-1", signature("m-1"), StatusCode::OK),
+        ("m-2", signature("m-2"), StatusCode::OK),
+        ("m-1", signature("m-1"), StatusCode::OK),
+        ("m-3", forged("m-3"), StatusCode::UNAUTHORIZED),
+        ("m-4", forged("m-4"), StatusCode::UNAUTHORIZED),
+        ("m-5", "short".to_owned(), StatusCode::UNAUTHORIZED),
+    ];
+    for (hash, signature, want) in &sent {
+        assert_eq!(
+            post(&http, &listen.url, hash, signature).await,
+            *want,
+            "{hash}"
+        );
+    }
 
     let (status, text) = get(&http, &format!("{admin}/metrics"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -240,20 +230,20 @@ async fn readyz_without_a_store_is_ready_while_accepting() {
     assert!(!text.contains("ccai_queue_depth"), "{text}");
 }
 
+/// An admin listener on every address, on free ports.
+const OFF_LOOPBACK: &[&str] = &[
+    "--port",
+    "0",
+    "--admin-port",
+    "0",
+    "--admin-host",
+    "0.0.0.0",
+];
+
 #[tokio::test]
 async fn an_admin_host_off_loopback_requires_the_token() {
     let sandbox = Sandbox::new();
-    let listen = Listening::announced(Listening::launch(
-        ccai(&sandbox),
-        &[
-            "--port",
-            "0",
-            "--admin-port",
-            "0",
-            "--admin-host",
-            "0.0.0.0",
-        ],
-    ));
+    let listen = Listening::announced(Listening::launch(ccai(&sandbox), OFF_LOOPBACK));
     let token = listen
         .banner
         .iter()
@@ -287,17 +277,7 @@ async fn an_admin_host_off_loopback_requires_the_token() {
     let sandbox = Sandbox::new();
     let mut cmd = ccai(&sandbox);
     cmd.env("CCAI_ADMIN_TOKEN", "given-admin-token");
-    let listen = Listening::announced(Listening::launch(
-        cmd,
-        &[
-            "--port",
-            "0",
-            "--admin-port",
-            "0",
-            "--admin-host",
-            "0.0.0.0",
-        ],
-    ));
+    let listen = Listening::announced(Listening::launch(cmd, OFF_LOOPBACK));
     assert!(
         !listen
             .banner
