@@ -312,6 +312,8 @@ async fn json_logs_parse_and_carry_no_secret() {
             &target,
             "--retry-schedule",
             "100ms,100ms",
+            "--admin-port",
+            "0",
         ],
     ));
     let http = reqwest::Client::new();
@@ -372,6 +374,30 @@ async fn json_logs_parse_and_carry_no_secret() {
             .any(|m| m.contains("webhook delivery rejected")),
         "{messages:?}"
     );
+    // The three forwards are counted: two retried, the last one dead.
+    let (_, text) = get(&http, &format!("{}/metrics", admin_url(&listen)), None).await;
+    let attempts = "ccai_forward_attempts_total";
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="retry""#]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="dead""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="delivered""#]),
+        None,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ccai_queue_depth", &[r#"status="dead""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("127.0.0.1"), "no URL in a label: {text}");
     // Fields stay fields: the failed attempt names the event by its hash, not its body.
     let failed = logs
         .iter()

@@ -6,6 +6,7 @@ mod conformance;
 mod crash;
 mod dedup;
 mod dispatcher;
+mod metrics;
 mod receiver;
 mod sqlite;
 mod support;
