@@ -11,16 +11,7 @@ use ccai::signature::SignedDelivery;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tower::Service;
 
-const CLIENT_ID: &str = "1231";
-const SECRET: &str = "inbox-metrics-secret";
-
-fn delivery(hash: &str, to: &str) -> SignedDelivery {
-    let mut data = serde_json::Map::new();
-    data.insert("To".into(), to.into());
-    SignedDelivery::builder("message.sent", hash)
-        .data(data)
-        .sign(CLIENT_ID, SECRET)
-}
+use crate::receiver::{delivery, CLIENT_ID, SECRET};
 
 fn request(delivery: &SignedDelivery) -> http::Request<String> {
     http::Request::post("/webhook")
