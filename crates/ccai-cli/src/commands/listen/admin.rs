@@ -46,7 +46,12 @@ pub(crate) struct AdminArgs {
     pub admin_port: Option<u16>,
     /// The admin listener's address. Another than loopback requires a bearer token
     /// (--admin-token; generated and printed if not given).
-    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    #[arg(
+        long,
+        value_name = "IP",
+        default_value = "127.0.0.1",
+        requires = "admin_port"
+    )]
     pub admin_host: String,
     /// The bearer token the admin routes require (Authorization: Bearer TOKEN).
     #[arg(
