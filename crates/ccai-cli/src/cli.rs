@@ -19,6 +19,9 @@ pub(crate) struct Cli {
     #[command(flatten)]
     pub account: AccountArgs,
 
+    #[command(flatten)]
+    pub log: crate::logging::LogArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -444,6 +447,8 @@ pub(crate) struct ListenArgs {
         requires = "ui"
     )]
     pub ui_token: Option<String>,
+    #[command(flatten)]
+    pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
 }

@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod http;
+mod logging;
 mod output;
 mod sample_events;
 mod settings;
@@ -30,6 +31,12 @@ fn main() -> ExitCode {
         _ => None,
     };
     let cli = Cli::parse();
+    // A one-shot command's failure is its one error line; the receiver also warns as it runs.
+    let level = match cli.command {
+        Command::Listen(_) => "warn",
+        _ => "error",
+    };
+    logging::init(cli.log.log_format, level);
     if let Some(problem) = dotenv_problem {
         eprintln!("warning: ignoring .env: {problem}");
     }

@@ -35,6 +35,7 @@
 //! | `server` | the receiver over HTTP: `create_handler`, `HandlerOptions`, the `VerifiedEvent` extractor | `axum` |
 //! | `api` | the management API: `Client`, `Webhooks`, `WebhookConfig`, the legacy client | `client` |
 //! | `inbox` | the durable inbox: a store of verified deliveries (SQLite), the dispatcher that hands them on with retries, dead letter and replay | `inbox` |
+//! | `telemetry` | metrics through the `metrics` facade (`ccai_*` counters, histograms, queue gauges) | `metrics` |
 //! | [`webhook`] | a façade: all of the above under the Go SDK's names | (per item) |
 //!
 //! `client` and `axum` are on by default, `inbox` is opt-in; `default-features = false` leaves the
@@ -59,6 +60,11 @@ pub mod api;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod server;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod telemetry;
+#[cfg(not(feature = "metrics"))]
+mod telemetry;
 
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]

@@ -2,6 +2,7 @@
 //! forwards. By default each verified delivery is stored durably before the 200 ([`store`]);
 //! `--no-store` keeps nothing on disk and forwards before answering.
 
+pub(crate) mod admin;
 mod store;
 
 use std::collections::HashSet;
@@ -193,6 +194,8 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         dev_credentials::save(&dev)?;
     }
 
+    let readiness = admin::Readiness::default();
+    admin::start(&args.admin, inbox.as_ref().map(|i| i.store()), &readiness).await?;
     if let Some(inbox) = &inbox {
         inbox.announce().await;
     }
@@ -205,8 +208,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
     eprintln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
+    readiness.set_accepting(true);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(readiness.stops_with(shutdown))
         .await
         .context("the listener stopped with an error")?;
     let _ = stop_ui.send(true);

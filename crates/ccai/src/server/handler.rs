@@ -14,6 +14,7 @@ use http_body::Body;
 use crate::dedup::{Claim, DedupError, Deduper};
 use crate::event::{parse_event, DeliveryMethod, Escaped};
 use crate::signature::Verifier;
+use crate::telemetry::{self, Received};
 use crate::BoxError;
 
 use super::body::{declared_length, read_limited};
@@ -175,13 +176,15 @@ where
         let inner = Arc::clone(&self.inner);
         // This future is allocated for every request: it keeps only what crosses an await (not
         // the request head, no nested by-value arguments), 2 KiB before, under 600 bytes now.
+        let timer = telemetry::Timer::start();
         let accepted = inner.take_head(request);
         Box::pin(async move {
             let outcome = match accepted {
                 Ok(incoming) => inner.receive(incoming).await,
                 Err(rejection) => Err(rejection),
             };
-            Ok(inner.answer(outcome))
+            telemetry::delivery_answered(&outcome, timer);
+            Ok(inner.answer(outcome.map(drop)))
         })
     }
 }
@@ -240,7 +243,7 @@ impl Inner {
         })
     }
 
-    async fn receive<B>(&self, incoming: Incoming<B>) -> Result<(), Rejection>
+    async fn receive<B>(&self, incoming: Incoming<B>) -> Result<Received, Rejection>
     where
         B: Body,
         B::Error: Into<BoxError>,
@@ -290,10 +293,15 @@ impl Inner {
         };
         #[cfg(feature = "inbox")]
         if let Some((sink, client_id)) = &self.store {
-            return Box::pin(sink.store(client_id, delivery, content_type)).await;
+            return Box::pin(sink.store(client_id, delivery, content_type))
+                .await
+                .map(Received::from);
         }
         match &self.deduper {
-            None => self.start_callback(delivery)?.await,
+            None => self
+                .start_callback(delivery)?
+                .await
+                .map(|()| Received::Accepted),
             // Boxed: its state (claim, guard, callback) is paid for only when deduplicating.
             Some(deduper) => Box::pin(self.run_deduplicated(deduper, delivery)).await,
         }
@@ -303,7 +311,7 @@ impl Inner {
         &self,
         deduper: &Arc<dyn Deduper>,
         delivery: WebhookDelivery,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Received, Rejection> {
         let event = &delivery.event;
         match deduper.claim(&event.event_hash).await {
             Ok(Claim::Acquired) => {}
@@ -313,7 +321,7 @@ impl Inner {
                     event_hash = %Escaped(&event.event_hash),
                     "duplicate delivery acknowledged without calling back"
                 );
-                return Ok(());
+                return Ok(Received::Duplicate);
             }
             Err(e) => return Err(Rejection::Deduplication(e)),
         }
@@ -331,7 +339,7 @@ impl Inner {
             // The callback's outcome stands; a failed record only means a retry may run it again.
             tracing::warn!(target: "ccai::webhook", error = %e, "could not record the event's outcome");
         }
-        outcome
+        outcome.map(|()| Received::Accepted)
     }
 
     /// Calls the callback; the returned future runs it to completion.

@@ -24,13 +24,14 @@ pub(crate) struct StoreSink {
 }
 
 impl StoreSink {
-    /// Inserts the delivery; `Ok` only once the store has committed it.
+    /// Inserts the delivery; `Ok` (with what the store made of it) only once the store has
+    /// committed it.
     pub(crate) async fn store(
         &self,
         client_id: &str,
         delivery: WebhookDelivery,
         content_type: Option<String>,
-    ) -> Result<(), Rejection> {
+    ) -> Result<Inserted, Rejection> {
         let WebhookDelivery {
             event,
             body,
@@ -60,7 +61,7 @@ impl StoreSink {
                 tracing::warn!(target: "ccai::webhook", "the on_stored hook panicked");
             }
         }
-        Ok(())
+        Ok(inserted)
     }
 }
 

@@ -6,6 +6,7 @@ mod bodies;
 mod contract;
 mod dedup;
 mod hooks;
+mod metrics;
 mod serving;
 mod support;
 mod verification;

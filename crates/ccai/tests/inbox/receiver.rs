@@ -12,8 +12,8 @@ use ccai::server::{create_handler, HandlerOptions, WebhookHandler};
 use ccai::signature::SignedDelivery;
 use tokio::net::TcpListener;
 
-const CLIENT_ID: &str = "1231";
-const SECRET: &str = "inbox-receiver-secret";
+pub(crate) const CLIENT_ID: &str = "1231";
+pub(crate) const SECRET: &str = "inbox-receiver-secret";
 
 async fn serve(handler: WebhookHandler) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -23,7 +23,7 @@ async fn serve(handler: WebhookHandler) -> SocketAddr {
     addr
 }
 
-fn delivery(hash: &str, to: &str) -> SignedDelivery {
+pub(crate) fn delivery(hash: &str, to: &str) -> SignedDelivery {
     let mut data = serde_json::Map::new();
     data.insert("To".into(), to.into());
     SignedDelivery::builder("message.sent", hash)

@@ -107,11 +107,6 @@ impl Inbox {
             .map_err(anyhow::Error::new)
     }
 
-    /// The store, for the browser view (`--ui`).
-    pub(super) fn store(&self) -> Arc<dyn Store> {
-        self.store.clone()
-    }
-
     /// Starts forwarding (with `--forward-to`) and returns the handler options that store each
     /// verified delivery, print it and wake the dispatcher.
     pub(super) fn handler(
@@ -148,6 +143,11 @@ impl Inbox {
                 printer.stored(event, inserted);
             },
         ))
+    }
+
+    /// The store, for the admin listener's probes and the browser view (`--ui`).
+    pub(super) fn store(&self) -> Arc<SqliteStore> {
+        Arc::clone(&self.store)
     }
 
     /// The start banner's lines about the store.

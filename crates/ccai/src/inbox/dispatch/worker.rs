@@ -18,6 +18,7 @@ use super::{Settings, ShutdownReport};
 use crate::inbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, Store,
 };
+use crate::telemetry::{self, Forwarded};
 
 /// Leases of the attempts running now, to release those abandoned at shutdown.
 type InFlight = Arc<Mutex<HashMap<i64, Lease>>>;
@@ -166,6 +167,7 @@ async fn attempt(
     let result = match ended {
         Ended::Done(result) => result,
         Ended::LeaseLost => {
+            telemetry::lease_lost();
             tracing::warn!(
                 target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
                 "lost the lease of a running attempt (another worker has it); abandoning it"
@@ -217,6 +219,14 @@ async fn attempt(
         error: record.error.clone(),
         duration,
     });
+    telemetry::forward_attempted(
+        match finish {
+            Finish::Delivered => Forwarded::Delivered,
+            Finish::RetryAt(_) => Forwarded::Retry,
+            _ => Forwarded::Dead,
+        },
+        duration,
+    );
     match store.finish(&lease, finish, record).await {
         Ok(true) => {
             if let (Some(hook), Some(report)) = (&settings.on_attempt, report) {
@@ -226,10 +236,13 @@ async fn attempt(
                 }
             }
         }
-        Ok(false) => tracing::warn!(
-            target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
-            "an attempt finished after its lease was taken over; its result is dropped"
-        ),
+        Ok(false) => {
+            telemetry::lease_lost();
+            tracing::warn!(
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+                "an attempt finished after its lease was taken over; its result is dropped"
+            );
+        }
         Err(error) => tracing::error!(
             target: "ccai::inbox", %error, delivery = lease.delivery_id,
             "could not record an attempt; the delivery is due again when its lease lapses"

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::convert::store_error;
 use crate::inbox::StoreError;
+use crate::telemetry;
 
 /// One queued write: runs inside the batch's transaction, answers after the commit.
 trait Job: Send {
@@ -217,8 +218,10 @@ fn run(
             }
         }
         let size = batch.len();
+        let timer = telemetry::Timer::start();
         let commit = run_batch(&conn, &mut batch, path);
         if commit.is_ok() {
+            telemetry::store_committed(timer, size);
             let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
             *histogram.counts.entry(size).or_insert(0) += 1;
         }

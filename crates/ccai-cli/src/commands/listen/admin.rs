@@ -1,0 +1,282 @@
+//! `ccai listen --admin-port N`: the admin listener for load balancers and monitoring.
+//!
+//! | Route | Answer |
+//! |---|---|
+//! | `GET /healthz` | 200 while the process is up |
+//! | `GET /readyz` | 200 when the receiver accepts deliveries and the store can take writes; 503 with the reason otherwise |
+//! | `GET /metrics` | the `ccai_*` metrics in the Prometheus text format, queue gauges refreshed from the store |
+//!
+//! It binds 127.0.0.1 by default. Another address (`--admin-host`) requires a bearer token
+//! (`--admin-token` or `CCAI_ADMIN_TOKEN`; one is generated and printed if none is given), checked
+//! on every route as `Authorization: Bearer <token>`; a token given on loopback is checked too.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use ccai::inbox::{SqliteStore, Store};
+use clap::Args;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// How long the readiness probe waits for the store's write lock.
+const PROBE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a probe or a stats query may take in all before it counts as a failure.
+const STORE_DEADLINE: Duration = Duration::from_secs(2);
+/// Histogram buckets for the `_seconds` metrics (1 ms to 30 s).
+const SECONDS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Histogram buckets for `ccai_store_batch_size`.
+const BATCH: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
+/// `ccai listen`'s admin flags.
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this port (0 picks a free one).
+    #[arg(long, value_name = "PORT")]
+    pub admin_port: Option<u16>,
+    /// The admin listener's address. Another than loopback requires a bearer token
+    /// (--admin-token; generated and printed if not given).
+    #[arg(
+        long,
+        value_name = "IP",
+        default_value = "127.0.0.1",
+        requires = "admin_port"
+    )]
+    pub admin_host: String,
+    /// The bearer token the admin routes require (Authorization: Bearer TOKEN).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CCAI_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+}
+
+/// Whether the receiver accepts deliveries: set once it serves, cleared when it starts stopping.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Readiness {
+    accepting: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub(super) fn set_accepting(&self, accepting: bool) {
+        self.accepting.store(accepting, Ordering::SeqCst);
+    }
+
+    /// `signal`, which also marks the receiver as no longer accepting when it fires.
+    pub(super) fn stops_with(
+        &self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let readiness = self.clone();
+        async move {
+            signal.await;
+            readiness.set_accepting(false);
+        }
+    }
+
+    fn is_accepting(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+    }
+}
+
+struct AdminState {
+    readiness: Readiness,
+    store: Option<Arc<SqliteStore>>,
+    metrics: PrometheusHandle,
+    token: Option<String>,
+}
+
+/// Starts the admin listener if `--admin-port` was given: installs the Prometheus recorder,
+/// binds, prints where it listens (and a generated token), and serves in the background.
+pub(super) async fn start(
+    args: &AdminArgs,
+    store: Option<Arc<SqliteStore>>,
+    readiness: &Readiness,
+) -> Result<()> {
+    let Some(port) = args.admin_port else {
+        return Ok(());
+    };
+    let ip: IpAddr = args.admin_host.parse().with_context(|| {
+        format!(
+            "--admin-host {:?} is not an IP address (e.g. 127.0.0.1)",
+            args.admin_host
+        )
+    })?;
+    let mut generated = false;
+    let token = match args.admin_token.as_deref().map(str::trim) {
+        Some("") => anyhow::bail!("--admin-token is empty"),
+        Some(token) => Some(token.to_owned()),
+        None if ip.is_loopback() => None,
+        None => {
+            generated = true;
+            Some(new_token()?)
+        }
+    };
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(ccai::telemetry::STORE_BATCH_SIZE.into()),
+                &BATCH,
+            )
+        })
+        .context("cannot configure the metrics")?
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    ccai::telemetry::describe();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}:{port} for --admin-port: is the port in use?",
+                args.admin_host
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the admin listener's address")?;
+    let state = Arc::new(AdminState {
+        readiness: readiness.clone(),
+        store,
+        metrics,
+        token,
+    });
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            authorize,
+        ))
+        .with_state(Arc::clone(&state));
+    eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
+    if let (true, Some(token)) = (generated, &state.token) {
+        eprintln!("Admin token (Authorization: Bearer …): {token}");
+    }
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::error!(target: "ccai::cli", %error, "the admin listener stopped");
+        }
+    });
+    Ok(())
+}
+
+fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot get random bytes for an admin token: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Equal, in time that does not depend on where they differ.
+fn same(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+async fn authorize(State(state): State<Arc<AdminState>>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "unauthorized: send Authorization: Bearer <admin token>\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
+    if !state.readiness.is_accepting() {
+        return not_ready("the receiver is not accepting deliveries".into());
+    }
+    if let Some(store) = &state.store {
+        let path = store.path().to_owned();
+        let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
+        match tokio::time::timeout(STORE_DEADLINE, probe).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(reason))) => {
+                return not_ready(format!("the store cannot take writes: {reason}"))
+            }
+            Ok(Err(_)) => return not_ready("the store probe failed".into()),
+            Err(_) => return not_ready("the store did not answer in time".into()),
+        }
+    }
+    (StatusCode::OK, "ready\n").into_response()
+}
+
+fn not_ready(reason: String) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("not ready: {reason}\n"),
+    )
+        .into_response()
+}
+
+/// Takes and gives back the database's write lock on a connection of its own, waiting at most
+/// [`PROBE_BUSY_TIMEOUT`]: fails if the file is gone, read-only or locked by another writer.
+fn probe_writable(path: &str) -> Result<(), String> {
+    use rusqlite::{Connection, OpenFlags};
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| e.to_string())?;
+    conn.busy_timeout(PROBE_BUSY_TIMEOUT)
+        .map_err(|e| e.to_string())?;
+    conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
+        .map_err(|e| e.to_string())
+}
+
+async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {
+    if let Some(store) = &state.store {
+        match tokio::time::timeout(STORE_DEADLINE, store.stats(SystemTime::now())).await {
+            Ok(Ok(stats)) => ccai::telemetry::record_stats(&stats),
+            Ok(Err(error)) => {
+                tracing::warn!(target: "ccai::cli", %error, "cannot read the queue depth for /metrics")
+            }
+            Err(_) => tracing::warn!(
+                target: "ccai::cli",
+                "the store did not answer in time; /metrics has the previous queue depth"
+            ),
+        }
+    }
+    state.metrics.run_upkeep();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,72 @@
+//! The log subscriber: what the library (and the CLI) log through `tracing` goes to stderr, as
+//! readable text (the default) or one JSON object per line (`--log-format json`), at `warn` for the
+//! long-running `ccai listen` and `error` for one-shot commands (whose failure is their one error
+//! line), unless `CCAI_LOG` or `RUST_LOG` say otherwise (`CCAI_LOG=info`,
+//! `RUST_LOG=ccai::inbox=debug`).
+//!
+//! The library never logs a secret, a signature or an API key: deliveries are named by their
+//! event hash, rejections by their kind, forward targets without their URL.
+
+use clap::{Args, ValueEnum};
+use tracing_subscriber::EnvFilter;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Readable lines: time, level, target, message and fields.
+    #[default]
+    Text,
+    /// One JSON object per line: timestamp, level, target, message and fields.
+    Json,
+}
+
+/// The logging flags, global to every command.
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// How log lines are written to stderr: text, or json (one object per line, for a log
+    /// pipeline). The level is warn for listen and error otherwise, unless CCAI_LOG or RUST_LOG set
+    /// it (e.g. CCAI_LOG=info).
+    #[arg(
+        long,
+        env = "CCAI_LOG_FORMAT",
+        global = true,
+        hide_env_values = true,
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+}
+
+/// Installs the subscriber (once, at start) with `default_level` unless `CCAI_LOG` or `RUST_LOG`
+/// set a filter. A malformed filter falls back to `default_level`, with a note.
+pub(crate) fn init(format: LogFormat, default_level: &str) {
+    let directives = std::env::var("CCAI_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_default();
+    let filter = if directives.trim().is_empty() {
+        EnvFilter::new(default_level)
+    } else {
+        EnvFilter::try_new(&directives).unwrap_or_else(|e| {
+            eprintln!("warning: ignoring the log filter {directives:?}: {e}");
+            EnvFilter::new(default_level)
+        })
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let installed = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => {
+            use std::io::IsTerminal;
+            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            builder.with_ansi(color).try_init()
+        }
+    };
+    // Already installed (cannot happen in the binary): keep the first.
+    drop(installed);
+}

@@ -1,0 +1,408 @@
+//! `ccai listen --admin-port` and `--log-format json`, end to end: the real binary, a real SQLite
+//! file, real HTTP on 127.0.0.1. Nothing here measures time: waits have generous deadlines.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use common::{closed_port, Listening, Sandbox, WAIT};
+
+const CLIENT_ID: &str = "admin-client";
+const SECRET: &str = "admin-secret-never-logged";
+
+fn ccai(sandbox: &Sandbox) -> Command {
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    cmd
+}
+
+fn body(hash: &str) -> String {
+    format!(r#"{{"eventType":"message.sent","eventHash":"{hash}","data":{{"To":"+14155550100"}}}}"#)
+}
+
+fn signature(hash: &str) -> String {
+    ccai::webhook::sign(CLIENT_ID, hash, SECRET)
+}
+
+/// A signature that is well formed but made with another secret.
+fn forged(hash: &str) -> String {
+    ccai::webhook::sign(CLIENT_ID, hash, "not-the-secret")
+}
+
+async fn post(http: &reqwest::Client, url: &str, hash: &str, signature: &str) -> StatusCode {
+    http.post(url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", signature)
+        .body(body(hash))
+        .send()
+        .await
+        .expect("listen answers")
+        .status()
+}
+
+/// The admin listener's base URL, from the banner (a 0.0.0.0 bind is reached on 127.0.0.1).
+fn admin_url(listen: &Listening) -> String {
+    let line = listen
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin listener on "))
+        .unwrap_or_else(|| panic!("no admin line in {:?}", listen.banner));
+    let url = line.split_whitespace().next().expect("url");
+    url.replace("0.0.0.0", "127.0.0.1")
+}
+
+async fn get(http: &reqwest::Client, url: &str, token: Option<&str>) -> (StatusCode, String) {
+    let mut request = http.get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("admin answers");
+    let status = response.status();
+    (status, response.text().await.expect("body"))
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn wait_for_status(http: &reqwest::Client, url: &str, want: StatusCode) -> String {
+    let start = Instant::now();
+    loop {
+        let (status, text) = get(http, url, None).await;
+        if status == want {
+            return text;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "{url} stayed {status} ({text}), wanted {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_the_deliveries_that_were_sent() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0"],
+    ));
+    let admin = admin_url(&listen);
+    assert!(admin.starts_with("http://127.0.0.1:"), "{admin}");
+    let http = reqwest::Client::new();
+
+    assert_eq!(
+        get(&http, &format!("{admin}/healthz"), None).await.0,
+        StatusCode::OK
+    );
+    let sent = [
+        ("m-1", signature("m-1"), StatusCode::OK),
+        ("m-2", signature("m-2"), StatusCode::OK),
+        ("m-1", signature("m-1"), StatusCode::OK),
+        ("m-3", forged("m-3"), StatusCode::UNAUTHORIZED),
+        ("m-4", forged("m-4"), StatusCode::UNAUTHORIZED),
+        ("m-5", "short".to_owned(), StatusCode::UNAUTHORIZED),
+    ];
+    for (hash, signature, want) in &sent {
+        assert_eq!(
+            post(&http, &listen.url, hash, signature).await,
+            *want,
+            "{hash}"
+        );
+    }
+
+    let (status, text) = get(&http, &format!("{admin}/metrics"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let received = "ccai_deliveries_received_total";
+    assert_eq!(
+        sample(&text, received, &[r#"outcome="accepted""#]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, received, &[r#"outcome="duplicate""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            received,
+            &[r#"outcome="rejected""#, r#"reason="invalid_signature""#]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, received, &[r#"outcome="conflict""#]),
+        None,
+        "{text}"
+    );
+    // Nothing forwards: both events wait.
+    assert_eq!(
+        sample(&text, "ccai_queue_depth", &[r#"status="pending""#]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ccai_queue_depth", &[r#"status="dead""#]),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "ccai_oldest_pending_age_seconds", &[]).is_some(),
+        "{text}"
+    );
+    // Histograms, in buckets; one store commit at least per accepted or duplicate delivery.
+    assert!(
+        text.contains("# TYPE ccai_request_duration_seconds histogram"),
+        "{text}"
+    );
+    let timed: f64 = ["accepted", "duplicate", "rejected"]
+        .iter()
+        .filter_map(|o| {
+            sample(
+                &text,
+                "ccai_request_duration_seconds_count",
+                &[&format!("outcome=\"{o}\"")],
+            )
+        })
+        .sum();
+    assert_eq!(timed, 6.0, "{text}");
+    let writes = sample(&text, "ccai_store_batch_size_sum", &[]).expect("batch size");
+    assert!(writes >= 3.0, "{text}");
+    // No event hash, signature or secret in any label.
+    for needle in ["m-1", "m-2", "m-3", SECRET, &signature("m-1")] {
+        assert!(!text.contains(needle), "{needle} in {text}");
+    }
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_store_cannot_take_writes() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0", "--store", &store],
+    ));
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    let readyz = format!("{admin}/readyz");
+    wait_for_status(&http, &readyz, StatusCode::OK).await;
+
+    // Another writer holds the database's write lock.
+    let lock = rusqlite::Connection::open(&file).expect("open the store");
+    lock.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+    let text = wait_for_status(&http, &readyz, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert!(text.contains("the store cannot take writes"), "{text}");
+    assert_eq!(
+        get(&http, &format!("{admin}/healthz"), None).await.0,
+        StatusCode::OK
+    );
+
+    lock.execute_batch("ROLLBACK").expect("unlock");
+    drop(lock);
+    wait_for_status(&http, &readyz, StatusCode::OK).await;
+}
+
+#[tokio::test]
+async fn readyz_without_a_store_is_ready_while_accepting() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--no-store", "--admin-port", "0"],
+    ));
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    wait_for_status(&http, &format!("{admin}/readyz"), StatusCode::OK).await;
+    let (status, text) = get(&http, &format!("{admin}/metrics"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!text.contains("ccai_queue_depth"), "{text}");
+}
+
+/// An admin listener on every address, on free ports.
+const OFF_LOOPBACK: &[&str] = &[
+    "--port",
+    "0",
+    "--admin-port",
+    "0",
+    "--admin-host",
+    "0.0.0.0",
+];
+
+#[tokio::test]
+async fn an_admin_host_off_loopback_requires_the_token() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(ccai(&sandbox), OFF_LOOPBACK));
+    let token = listen
+        .banner
+        .iter()
+        .find_map(|l| l.split_once("Admin token (Authorization: Bearer …): "))
+        .map(|(_, token)| token.trim().to_owned())
+        .unwrap_or_else(|| panic!("no generated token in {:?}", listen.banner));
+    assert!(token.len() >= 32, "{token}");
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    for route in ["/healthz", "/readyz", "/metrics"] {
+        let url = format!("{admin}{route}");
+        assert_eq!(
+            get(&http, &url, None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{route}"
+        );
+        assert_eq!(
+            get(&http, &url, Some("wrong")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{route}"
+        );
+    }
+    assert_eq!(
+        get(&http, &format!("{admin}/healthz"), Some(&token))
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // A given token (here from the environment) is used and not printed.
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_ADMIN_TOKEN", "given-admin-token");
+    let listen = Listening::announced(Listening::launch(cmd, OFF_LOOPBACK));
+    assert!(
+        !listen
+            .banner
+            .iter()
+            .any(|l| l.contains("given-admin-token")),
+        "{:?}",
+        listen.banner
+    );
+    let admin = admin_url(&listen);
+    let metrics = format!("{admin}/metrics");
+    assert_eq!(get(&http, &metrics, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&http, &metrics, Some("given-admin-token")).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn json_logs_parse_and_carry_no_secret() {
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_LOG", "ccai=debug");
+    let target = format!("http://127.0.0.1:{}/hook", closed_port());
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &[
+            "--port",
+            "0",
+            "--log-format",
+            "json",
+            "--forward-to",
+            &target,
+            "--retry-schedule",
+            "100ms,100ms",
+            "--admin-port",
+            "0",
+        ],
+    ));
+    let http = reqwest::Client::new();
+    let url = &listen.url;
+    assert_eq!(
+        post(&http, url, "j-1", &signature("j-1")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        post(&http, url, "j-2", &forged("j-2")).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // The forward to the closed port fails three times, then the event is dead.
+    let mut lines = listen.banner.clone();
+    let start = Instant::now();
+    while !lines.iter().any(|l| l.contains("DEAD after")) {
+        assert!(start.elapsed() < WAIT, "no dead event; stderr: {lines:?}");
+        if let Ok(line) = listen.err.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    while let Ok(line) = listen.err.recv_timeout(Duration::from_millis(300)) {
+        lines.push(line);
+    }
+
+    let mut logs = Vec::new();
+    for line in &lines {
+        for secret in [SECRET, &signature("j-1"), &forged("j-2")] {
+            assert!(!line.contains(secret), "a secret in {line}");
+        }
+        if line.starts_with('{') {
+            let log: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            for key in ["timestamp", "level", "message", "target"] {
+                assert!(log.get(key).is_some(), "no {key} in {line}");
+            }
+            logs.push(log);
+        } else {
+            // The CLI's own notices (banner, dead events) stay plain lines; no log line is text.
+            for level in [" TRACE ", " DEBUG ", " INFO ", " WARN ", " ERROR "] {
+                assert!(!line.contains(level), "a text log line: {line}");
+            }
+        }
+    }
+    let messages: Vec<&str> = logs.iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(
+        messages
+            .iter()
+            .filter(|m| m.contains("an attempt failed"))
+            .count()
+            >= 3,
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("webhook delivery rejected")),
+        "{messages:?}"
+    );
+    // The three forwards are counted: two retried, the last one dead.
+    let (_, text) = get(&http, &format!("{}/metrics", admin_url(&listen)), None).await;
+    let attempts = "ccai_forward_attempts_total";
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="retry""#]),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="dead""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, attempts, &[r#"outcome="delivered""#]),
+        None,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ccai_queue_depth", &[r#"status="dead""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(!text.contains("127.0.0.1"), "no URL in a label: {text}");
+    // Fields stay fields: the failed attempt names the event by its hash, not its body.
+    let failed = logs
+        .iter()
+        .find(|l| l["message"] == "an attempt failed")
+        .expect("a failed attempt");
+    assert_eq!(failed["event_hash"], "j-1", "{failed}");
+    assert_eq!(failed["level"], "INFO", "{failed}");
+}
