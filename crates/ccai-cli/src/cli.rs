@@ -447,6 +447,25 @@ pub(crate) struct ListenArgs {
         requires = "ui"
     )]
     pub ui_token: Option<String>,
+    /// How long a client may take to send a request's headers; slower ones are cut off (a slow
+    /// sender must not hold a connection forever).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub header_timeout: String,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
+    pub idle_timeout: String,
+    /// How long a client may take to send a request's body; slower ones are answered 408.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub body_timeout: String,
+    /// At most this many connections at once; more wait until one closes, so the process never
+    /// runs out of file descriptors.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 512,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000)
+    )]
+    pub max_connections: u32,
     #[command(flatten)]
     pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]

@@ -185,7 +185,6 @@ pub(crate) fn escape_keeping(text: &str, keep_layout: bool) -> String {
     out
 }
 
-#[allow(dead_code)] // for `ccai listen`'s text line, whose rewrite is to print the type with it
 /// An event's type for a text line: escaped, and at most 40 characters of it (a type CloudContactAI
 /// sends is a short dotted name; anything else is shown, but cannot fill the screen).
 pub(crate) fn event_type(event: &WebhookEvent) -> String {

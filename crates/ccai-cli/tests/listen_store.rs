@@ -247,7 +247,14 @@ async fn store_and_forward_survives_a_target_that_is_down() {
 async fn dead_after_the_last_attempt() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("dead.db");
-    let target = recorder(|_| (StatusCode::INTERNAL_SERVER_ERROR, "{}".into())).await;
+    // The target's answer is untrusted text: its escape sequences must come out inert.
+    let target = recorder(|_| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "\u{1b}]0;owned\u{7}\u{1b}[2J boom".into(),
+        )
+    })
+    .await;
     let listen = listen(
         &sandbox,
         &[
@@ -284,6 +291,13 @@ async fn dead_after_the_last_attempt() {
         "{outcomes:?}"
     );
     assert_eq!(target.requests.lock().unwrap().len(), 3);
+    for line in said.iter().chain(&outcomes) {
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\u{7}'),
+            "{line:?}"
+        );
+    }
+    assert!(said.iter().any(|l| l.contains("boom")), "{said:?}");
     // The line is printed as the attempt ends, just before the store records it.
     let store = open_store(&file);
     let start = Instant::now();
@@ -617,4 +631,44 @@ async fn events_read_the_store_while_listen_writes() {
         .filter(|l| !l.trim().is_empty())
         .count();
     assert_eq!(total, sent.load(Ordering::SeqCst));
+}
+
+/// `ccai listen` serves through the library's hardened server: a client that never finishes its
+/// headers is cut off after `--header-timeout`, and the listener keeps serving others.
+#[tokio::test]
+async fn a_slow_client_is_cut_off_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sandbox = Sandbox::new();
+    let listen = listen(
+        &sandbox,
+        &["--port", "0", "--no-store", "--header-timeout", "300ms"],
+    );
+    let addr = listen
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("partial head");
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(WAIT, slow.read(&mut buf))
+        .await
+        .expect("the server closes the connection well before the test's deadline");
+    // Closed (0 bytes, a reset, or hyper's 408 before the close): no request was served.
+    if let Ok(n) = closed {
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+    // Others are still served.
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "after-slow").await,
+        Some(StatusCode::OK)
+    );
 }

@@ -147,9 +147,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if args.accept_put {
         methods.push(DeliveryMethod::Put);
     }
+    let age = crate::commands::events::format::age_flag;
+    let header_timeout = age("--header-timeout", &args.header_timeout)?;
+    let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
+    let body_timeout = age("--body-timeout", &args.body_timeout)?;
     let options = options
         .secret(signing.secret.clone())
         .methods(methods)
+        .body_timeout(Some(body_timeout))
         .on_reject(on_reject);
     let handler = create_handler(options)?;
     let app = axum::Router::new().route_service(&args.path, handler);
@@ -209,10 +214,13 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     eprintln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
     readiness.set_accepting(true);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(readiness.stops_with(shutdown))
-        .await
-        .context("the listener stopped with an error")?;
+    // The library's hardened server: header-read, idle and connection limits (`--help`).
+    ccai::server::Server::new()
+        .header_read_timeout(header_timeout)
+        .keep_alive_timeout(Some(idle_timeout))
+        .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
+        .serve_with_shutdown(listener, app, readiness.stops_with(shutdown))
+        .await;
     let _ = stop_ui.send(true);
     if let Some(ui) = ui {
         ui.stopped().await;
@@ -277,7 +285,7 @@ impl Printer {
         } else {
             let mut line = format!(
                 "{clock}  {:<26}  {}  #{}",
-                event.event_type.as_str(),
+                output::event_type(event),
                 output::event_summary(event),
                 output::short_hash(&event.event_hash)
             );

@@ -216,7 +216,7 @@ impl Printer {
                 } else {
                     emit(&format!(
                         "{clock}  {:<26}  duplicate of #{hash} (already stored)",
-                        event.event_type.as_str()
+                        output::event_type(event)
                     ));
                 }
             }
@@ -231,13 +231,19 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
     let kind = report.event_type.as_str();
     let attempt = report.attempt;
     let error = report.error.as_deref().unwrap_or("failed");
+    // The type comes from the delivery and the error from the target's answer: both untrusted, so
+    // escaped and cut in text lines (JSON lines carry them exact).
+    let kind_text = output::escape(&output::shorten(kind, 40));
+    let error_text = output::escape(&output::shorten(error, 300));
     let json = printer.json;
     let (status, text, extra) = match report.result {
         AttemptResult::Delivered => {
             let code = report.http_status.unwrap_or(200);
             (
                 "forwarded",
-                format!("{clock}  {kind:<26}  #{hash}  -> forwarded {code} (attempt {attempt})"),
+                format!(
+                    "{clock}  {kind_text:<26}  #{hash}  -> forwarded {code} (attempt {attempt})"
+                ),
                 json!({"code": code}),
             )
         }
@@ -250,7 +256,7 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
             (
                 "retrying",
                 format!(
-                    "{clock}  {kind:<26}  #{hash}  -> forward failed (attempt {attempt} of {}): {error}; will retry in about {wait}",
+                    "{clock}  {kind_text:<26}  #{hash}  -> forward failed (attempt {attempt} of {}): {error_text}; will retry in about {wait}",
                     report.max_attempts,
                 ),
                 json!({"error": error, "retryIn": wait.to_string()}),
@@ -259,7 +265,7 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
         _ => {
             // Always told, even with --quiet: the event will not be forwarded again.
             eprintln!(
-                "{clock}  {kind:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {error} (kept in the store)"
+                "{clock}  {kind_text:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {error_text} (kept in the store)"
             );
             ("dead", String::new(), json!({"error": error}))
         }
