@@ -103,7 +103,7 @@ pub(crate) enum Command {
     #[command(
         after_help = "Examples:\n  ccai listen\n  ccai listen --port 9000 --forward-to http://localhost:3000/webhook/ccai\n  ccai listen --events message.sent,message.incoming --json"
     )]
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
 
     /// Print a shell completion script to stdout.
     #[command(

@@ -72,7 +72,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             secret,
         } => commands::verify::run(&cli.account, &secret, &signature, event_hash, body),
         Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
-        Command::Listen(args) => commands::listen::run(&cli.account, args).await,
+        Command::Listen(args) => commands::listen::run(&cli.account, *args).await,
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Events(command) => commands::events::run(command).await,
         Command::Ui(args) => commands::ui::run(args).await,
