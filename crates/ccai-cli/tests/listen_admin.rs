@@ -406,3 +406,28 @@ async fn json_logs_parse_and_carry_no_secret() {
     assert_eq!(failed["event_hash"], "j-1", "{failed}");
     assert_eq!(failed["level"], "INFO", "{failed}");
 }
+
+/// With `--ui`, the browser view is served on the admin listener too (and still on its own port).
+#[tokio::test]
+async fn the_browser_view_is_served_on_the_admin_listener_too() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--ui", "--ui-port", "0", "--admin-port", "0"],
+    ));
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        post(&http, &listen.url, "view-1", &signature("view-1")).await,
+        StatusCode::OK
+    );
+    let (status, text) = get(&http, &format!("{admin}/api/stats"), None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let stats: serde_json::Value = serde_json::from_str(&text).expect("stats JSON");
+    assert_eq!(stats["received"], 1, "{text}");
+    let (status, page) = get(&http, &format!("{admin}/"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<html"), "{page}");
+    let (status, _) = get(&http, &format!("{admin}/healthz"), None).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -200,7 +200,13 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
 
     let readiness = admin::Readiness::default();
-    admin::start(&args.admin, inbox.as_ref().map(|i| i.store()), &readiness).await?;
+    admin::start(
+        &args.admin,
+        inbox.as_ref().map(|i| i.store()),
+        &readiness,
+        ui.as_ref().map(|ui| ui.router.clone()),
+    )
+    .await?;
     if let Some(inbox) = &inbox {
         inbox.announce().await;
     }

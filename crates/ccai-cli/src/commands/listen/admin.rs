@@ -104,6 +104,7 @@ pub(super) async fn start(
     args: &AdminArgs,
     store: Option<Arc<SqliteStore>>,
     readiness: &Readiness,
+    view: Option<Router>,
 ) -> Result<()> {
     let Some(port) = args.admin_port else {
         return Ok(());
@@ -162,7 +163,18 @@ pub(super) async fn start(
             authorize,
         ))
         .with_state(Arc::clone(&state));
-    eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
+    // With --ui, the browser view is served here too (under its own access rules: the loopback, or
+    // its token).
+    let with_view = view.is_some();
+    let app = match view {
+        Some(view) => app.merge(view),
+        None => app,
+    };
+    if with_view {
+        eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics; the browser view at /)");
+    } else {
+        eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
+    }
     if let (true, Some(token)) = (generated, &state.token) {
         eprintln!("Admin token (Authorization: Bearer …): {token}");
     }

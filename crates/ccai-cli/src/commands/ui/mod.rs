@@ -44,6 +44,8 @@ pub(crate) struct Serving {
     url: String,
     access: Arc<Access>,
     task: tokio::task::JoinHandle<()>,
+    /// The view's routes, to be served on `ccai listen --admin-port` too.
+    pub(crate) router: axum::Router,
 }
 
 /// Checks `--host`/`--token` as [`Access::new`] does (for `ccai listen --ui`, before anything
@@ -77,6 +79,7 @@ pub(crate) async fn serve(
     let access = Arc::new(access);
     let changes = live::watch_store(Arc::clone(&store), stop.clone());
     let app = api::router(store, changes, Arc::clone(&access));
+    let router = app.clone();
     let mut stop_serving = stop;
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -89,7 +92,12 @@ pub(crate) async fn serve(
             eprintln!("warning: the view stopped with an error: {e}");
         }
     });
-    Ok(Serving { url, access, task })
+    Ok(Serving {
+        url,
+        access,
+        task,
+        router,
+    })
 }
 
 impl Serving {
