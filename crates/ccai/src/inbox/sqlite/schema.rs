@@ -77,7 +77,11 @@ fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
 /// Refuses a file written by a newer ccai, without writing to it. Call before anything that
 /// writes (even `journal_mode`).
 pub(crate) fn check_not_newer(conn: &Connection, path: &str) -> Result<(), StoreError> {
-    let found = user_version(conn, path)?;
+    check_version(user_version(conn, path)?, path)
+}
+
+/// Refuses a schema version that is invalid (negative) or newer than this ccai knows.
+fn check_version(found: i64, path: &str) -> Result<(), StoreError> {
     if found < 0 {
         return Err(StoreError::Corrupt(format!(
             "{path} has an invalid schema version ({found})"
@@ -105,18 +109,7 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreErro
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| store_error(path, e))?;
     let found = user_version(&tx, path)?;
-    if found < 0 {
-        return Err(StoreError::Corrupt(format!(
-            "{path} has an invalid schema version ({found})"
-        )));
-    }
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: path.to_owned(),
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
+    check_version(found, path)?;
     if found == 0 {
         let tables: i64 = tx
             .query_row(
