@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use super::connect::{is_retryable, pg_error, pool_error};
+use super::connect::is_retryable;
 use super::Shared;
 use crate::inbox::sqlite::convert::{sha256_hex, to_ms};
 use crate::inbox::{BatchHistogram, Inserted, NewDelivery, StoreError};
@@ -187,17 +187,13 @@ fn log_conflict(pending: &Pending) {
 /// Commits `batch` (retrying a deadlock or serialization failure twice); one outcome per entry.
 async fn commit(shared: &Shared, batch: &[Pending]) -> Result<Vec<Inserted>, StoreError> {
     let rounds = rounds(batch);
-    let mut client = shared
-        .pool
-        .get()
-        .await
-        .map_err(|e| pool_error(&shared.shown, e))?;
+    let mut client = shared.client().await?;
     let mut tries = 0;
     loop {
         tries += 1;
         match try_commit(shared, &mut client, batch, &rounds).await {
             Err(error) if tries < 3 && is_retryable(&error) => continue,
-            Err(error) => return Err(pg_error(&shared.shown, &error)),
+            Err(error) => return Err(shared.error(&error)),
             Ok(outcomes) => {
                 return outcomes
                     .into_iter()

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use tokio_postgres::types::ToSql;
 
-use super::connect::{pg_error, pool_error};
 use super::filter::{refs, Condition, Param};
 use super::Shared;
 use crate::inbox::sqlite::convert::{duration_ms, from_ms, new_token, to_ms};
@@ -92,14 +91,10 @@ pub(crate) async fn claim(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let err = |e: tokio_postgres::Error| pg_error(&shared.shown, &e);
+    let err = |e: tokio_postgres::Error| shared.error(&e);
     let now_ms = to_ms(now);
     let until = from_ms(to_ms(now + lease.duration));
-    let mut client = shared
-        .pool
-        .get()
-        .await
-        .map_err(|e| pool_error(&shared.shown, e))?;
+    let mut client = shared.client().await?;
     let tx = client.transaction().await.map_err(err)?;
     let due_statement = tx
         .prepare_cached(&shared.sql(CLAIM_DUE))
@@ -306,17 +301,13 @@ pub(crate) async fn purge(
     now: SystemTime,
 ) -> Result<PurgeReport> {
     let s = &shared.ident;
-    let err = |e: tokio_postgres::Error| pg_error(&shared.shown, &e);
+    let err = |e: tokio_postgres::Error| shared.error(&e);
     let cut = |keep: Duration| to_ms(now.checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH));
     let unfinished = format!(
         "EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.event_id = events.id
                    AND d.status IN ('pending', 'in_progress'))"
     );
-    let mut client = shared
-        .pool
-        .get()
-        .await
-        .map_err(|e| pool_error(&shared.shown, e))?;
+    let mut client = shared.client().await?;
     let tx = client.transaction().await.map_err(err)?;
     let bodies = tx
         .execute(
