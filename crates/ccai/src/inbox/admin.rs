@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::{AttemptOutcome, DeliveryStatus};
+use super::{redacted, AttemptOutcome, DeliveryStatus};
 
 /// Which events to list, replay or requeue. Every condition set must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -215,7 +215,7 @@ impl fmt::Debug for EventDetail {
         f.debug_struct("EventDetail")
             .field("summary", &self.summary)
             .field("body_len", &self.body.as_ref().map(Bytes::len))
-            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("signature", &redacted(&self.signature))
             .field("content_type", &self.content_type)
             .field("body_sha256", &self.body_sha256)
             .field("last_conflict_sha256", &self.last_conflict_sha256)

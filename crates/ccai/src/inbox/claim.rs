@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
+use super::redacted;
+
 /// Who claims, and for how long, in [`Store::claim`](super::Store::claim).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -85,7 +87,7 @@ impl fmt::Debug for ClaimedDelivery {
             .field("event_hash", &self.event_hash)
             .field("event_type", &self.event_type)
             .field("body_len", &self.body.len())
-            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("signature", &redacted(&self.signature))
             .finish_non_exhaustive()
     }
 }

@@ -5,6 +5,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
+use super::redacted;
+
 /// A verified delivery to store, as received.
 ///
 /// Built with [`NewDelivery::new`] and the builder setters. Debug shows the body's size, never
@@ -73,7 +75,7 @@ impl fmt::Debug for NewDelivery {
             .field("event_hash", &self.event_hash)
             .field("event_type", &self.event_type)
             .field("body_len", &self.body.len())
-            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("signature", &redacted(&self.signature))
             .field("content_type", &self.content_type)
             .field("received_at", &self.received_at)
             .finish()

@@ -76,3 +76,8 @@ pub use sqlite::{
 };
 pub use status::{DeliveryStatus, UnknownStatus};
 pub use store::{Store, StoreFuture};
+
+/// How Debug shows a signature: whether there is one, never what it is.
+fn redacted(signature: &Option<String>) -> Option<&'static str> {
+    signature.as_ref().map(|_| "[REDACTED]")
+}

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use crate::inbox::ClaimedDelivery;
+use crate::inbox::{redacted, ClaimedDelivery};
 
 use crate::BoxError;
 
@@ -59,7 +59,7 @@ impl fmt::Debug for InboxEvent {
             .field("event_hash", &self.event_hash)
             .field("event_type", &self.event_type)
             .field("body_len", &self.body.len())
-            .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
+            .field("signature", &redacted(&self.signature))
             .field("content_type", &self.content_type)
             .field("attempt", &self.attempt)
             .field("destination", &self.destination)
