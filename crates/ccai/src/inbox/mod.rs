@@ -38,6 +38,35 @@
 //! # }
 //! ```
 
+/// The builder setters `SqliteOptions` and `PostgresOptions` share: the queue of writes the
+/// store commits in batches, and the destinations of new events. `$write` names one queued write
+/// in the docs ("write", "insert").
+macro_rules! queue_setters {
+    ($write:literal) => {
+        #[doc = concat!("The capacity of the ", $write, " queue.")]
+        pub fn queue_capacity(mut self, capacity: usize) -> Self {
+            self.queue_capacity = capacity.max(1);
+            self
+        }
+
+        #[doc = concat!("The most ", $write, "s per transaction.")]
+        pub fn max_batch(mut self, max_batch: usize) -> Self {
+            self.max_batch = max_batch.max(1);
+            self
+        }
+
+        /// The destinations new events get a delivery for (at least one).
+        pub fn destinations<I, S>(mut self, destinations: I) -> Self
+        where
+            I: IntoIterator<Item = S>,
+            S: Into<String>,
+        {
+            self.destinations = destinations.into_iter().map(Into::into).collect();
+            self
+        }
+    };
+}
+
 mod admin;
 mod claim;
 mod delivery;

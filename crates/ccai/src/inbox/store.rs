@@ -83,3 +83,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Counts per status, duplicates, conflicts and the oldest pending age at `now`.
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
 }
+
+/// Refuses to open a store with no destination: a new event would get no delivery.
+pub(crate) fn require_destination(destinations: &[String]) -> Result<(), StoreError> {
+    if destinations.is_empty() {
+        return Err(StoreError::InvalidRequest(
+            "a store needs at least one destination".into(),
+        ));
+    }
+    Ok(())
+}

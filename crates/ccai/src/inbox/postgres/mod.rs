@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use self::batch::Batcher;
 use self::connect::{pg_error, pool_error};
 use super::sqlite::convert::sha256_hex;
+use super::store::require_destination;
 use super::{
     AttemptRecord, BatchHistogram, ClaimedDelivery, EventDetail, Finish, Inserted, Lease,
     LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention,
@@ -85,15 +86,7 @@ impl PostgresOptions {
         self
     }
 
-    /// The destinations new events get a delivery for (at least one).
-    pub fn destinations<I, S>(mut self, destinations: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.destinations = destinations.into_iter().map(Into::into).collect();
-        self
-    }
+    queue_setters!("insert");
 
     /// Pooled connections at most.
     pub fn pool_size(mut self, size: usize) -> Self {
@@ -104,18 +97,6 @@ impl PostgresOptions {
     /// How long connecting or waiting for a connection may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
-        self
-    }
-
-    /// The capacity of the insert queue.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// The most inserts per transaction.
-    pub fn max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch.max(1);
         self
     }
 
@@ -272,11 +253,7 @@ impl PostgresStore {
     /// [`StoreError::Unavailable`] if the database cannot be reached, and
     /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        if options.destinations.is_empty() {
-            return Err(StoreError::InvalidRequest(
-                "a store needs at least one destination".into(),
-            ));
-        }
+        require_destination(&options.destinations)?;
         let target = connect::parse_url(url)?;
         let schema = options
             .schema

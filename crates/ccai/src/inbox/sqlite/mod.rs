@@ -22,6 +22,7 @@ pub use writer::BatchHistogram;
 use self::convert::store_error;
 use self::queries::Readers;
 use self::writer::Writer;
+use super::store::require_destination;
 use super::{
     AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest, ListFilter,
     ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, Store, StoreError,
@@ -98,27 +99,7 @@ impl SqliteOptions {
         self
     }
 
-    /// The capacity of the write queue.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.queue_capacity = capacity.max(1);
-        self
-    }
-
-    /// The most writes per transaction.
-    pub fn max_batch(mut self, max_batch: usize) -> Self {
-        self.max_batch = max_batch.max(1);
-        self
-    }
-
-    /// The destinations new events get a delivery for (at least one).
-    pub fn destinations<I, S>(mut self, destinations: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.destinations = destinations.into_iter().map(Into::into).collect();
-        self
-    }
+    queue_setters!("write");
 
     /// Idle reader connections kept open.
     pub fn readers(mut self, readers: usize) -> Self {
@@ -200,11 +181,7 @@ impl SqliteStore {
         options.destinations.retain(|d| seen.insert(d.clone()));
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
-        if options.destinations.is_empty() {
-            return Err(StoreError::InvalidRequest(
-                "a store needs at least one destination".into(),
-            ));
-        }
+        require_destination(&options.destinations)?;
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
         schema::check_not_newer(&conn, &shown)?;
