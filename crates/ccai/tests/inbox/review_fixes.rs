@@ -11,7 +11,7 @@ use ccai::inbox::{
     SqliteOptions, SqliteStore, Store, StoreError,
 };
 
-use crate::support::{temp_store, wait_for};
+use crate::support::{claim_one, finish_dead, temp_store, wait_for};
 
 fn event(hash: &str) -> NewDelivery {
     NewDelivery::new(
@@ -118,20 +118,8 @@ async fn purged_bodies_are_not_replayed() {
         .insert(event("old").received_at(old))
         .await
         .expect("insert");
-    let claimed = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim");
-    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure);
-    store
-        .finish(&claimed[0].lease, Finish::Dead, record)
-        .await
-        .expect("finish");
+    let claimed = claim_one(store).await.expect("claim");
+    finish_dead(store, &claimed[0].lease).await;
     let purged = store
         .purge(Retention::default(), SystemTime::now())
         .await
@@ -156,20 +144,8 @@ async fn replaying_a_dead_event_by_hash_starts_its_schedule_over() {
     let t = temp_store(SqliteOptions::default());
     let store = &t.store;
     store.insert(event("dead")).await.expect("insert");
-    let claimed = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim");
-    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure);
-    store
-        .finish(&claimed[0].lease, Finish::Dead, record)
-        .await
-        .expect("finish");
+    let claimed = claim_one(store).await.expect("claim");
+    finish_dead(store, &claimed[0].lease).await;
     assert_eq!(
         store
             .replay(ReplayTarget::Hash("dead".into()))
@@ -177,15 +153,7 @@ async fn replaying_a_dead_event_by_hash_starts_its_schedule_over() {
             .expect("replay"),
         1
     );
-    let again = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim again");
+    let again = claim_one(store).await.expect("claim again");
     assert_eq!(again[0].attempt, 1);
 }
 

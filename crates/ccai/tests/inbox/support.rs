@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,7 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use ccai::inbox::{SqliteOptions, SqliteStore};
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, SqliteOptions,
+    SqliteStore, Store, StoreError,
+};
 use tokio::net::TcpListener;
 
 /// A store in its own temporary directory (kept alive as long as the value).
@@ -151,4 +154,25 @@ pub(crate) async fn start_target_on(addr: SocketAddr, answers: Vec<Answer>) -> T
 
 pub(crate) async fn start_target(answers: Vec<Answer>) -> Target {
     start_target_on("127.0.0.1:0".parse().expect("addr"), answers).await
+}
+
+/// Claims up to one delivery to `default` now, under a one-minute lease held by `w`.
+pub(crate) async fn claim_one(store: &dyn Store) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+}
+
+/// Ends the attempt under `lease` with a failure that makes the delivery dead.
+pub(crate) async fn finish_dead(store: &dyn Store, lease: &Lease) {
+    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure);
+    store
+        .finish(lease, Finish::Dead, record)
+        .await
+        .expect("finish");
 }
