@@ -40,6 +40,36 @@ async fn wait_status(store: &Arc<dyn Store>, hash: &str, status: DeliveryStatus)
     .await
 }
 
+/// A dispatcher forwarding to `url` on the retry `schedule`, polling fast, and the reports of
+/// the attempts it records, in order.
+fn start_reporting(
+    store: &Arc<dyn Store>,
+    url: &str,
+    schedule: &str,
+) -> (Dispatcher, Arc<Mutex<Vec<AttemptReport>>>) {
+    let reports: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
+    let record = reports.clone();
+    let dispatcher = Dispatcher::builder(Arc::clone(store), HttpForward::new(url).expect("url"))
+        .retry_schedule(fast_schedule(schedule))
+        .poll_interval(Duration::from_millis(20))
+        .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
+        .start();
+    (dispatcher, reports)
+}
+
+/// Waits until `reports` holds `count` reports, and returns them.
+async fn wait_reports(
+    what: &str,
+    reports: &Mutex<Vec<AttemptReport>>,
+    count: usize,
+) -> Vec<AttemptReport> {
+    wait_for(what, PATIENCE, || async {
+        let r = reports.lock().expect("lock").clone();
+        (r.len() == count).then_some(r)
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwards_exact_bytes_signature_and_content_type() {
     let t = temp_store(SqliteOptions::default());
@@ -483,23 +513,10 @@ async fn attempts_are_reported_after_they_are_recorded() {
         Answer::status(200),
     ])
     .await;
-    let reports: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
-    let record = reports.clone();
-    let dispatcher = Dispatcher::builder(
-        Arc::clone(&store),
-        HttpForward::new(&target.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule("50ms,50ms,50ms"))
-    .poll_interval(Duration::from_millis(20))
-    .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
-    .start();
+    let (dispatcher, reports) = start_reporting(&store, &target.url(), "50ms,50ms,50ms");
     store.insert(event("rep1")).await.expect("insert");
     wait_status(&store, "rep1", DeliveryStatus::Delivered).await;
-    let got = wait_for("three reports", PATIENCE, || async {
-        let r = reports.lock().expect("lock").clone();
-        (r.len() == 3).then_some(r)
-    })
-    .await;
+    let got = wait_reports("three reports", &reports, 3).await;
     for (i, report) in got.iter().enumerate() {
         assert_eq!(report.event_hash, "rep1");
         assert_eq!(report.event_type, "message.sent");
@@ -516,23 +533,10 @@ async fn attempts_are_reported_after_they_are_recorded() {
 
     // The last failure is reported as dead.
     let failing = start_target(vec![Answer::status(500)]).await;
-    let dead: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
-    let record = dead.clone();
-    let d2 = Dispatcher::builder(
-        Arc::clone(&store),
-        HttpForward::new(&failing.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule("50ms"))
-    .poll_interval(Duration::from_millis(20))
-    .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
-    .start();
+    let (d2, dead) = start_reporting(&store, &failing.url(), "50ms");
     store.insert(event("rep2")).await.expect("insert");
     wait_status(&store, "rep2", DeliveryStatus::Dead).await;
-    let got = wait_for("two reports", PATIENCE, || async {
-        let r = dead.lock().expect("lock").clone();
-        (r.len() == 2).then_some(r)
-    })
-    .await;
+    let got = wait_reports("two reports", &dead, 2).await;
     assert!(matches!(got[0].result, AttemptResult::RetryAt(_)));
     assert_eq!(got[1].result, AttemptResult::Dead);
     d2.shutdown(Duration::from_secs(5)).await;
