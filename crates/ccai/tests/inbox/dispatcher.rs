@@ -57,6 +57,14 @@ fn start_reporting(
     (dispatcher, reports)
 }
 
+/// Waits until `counter` reads `count`.
+async fn wait_count(what: &str, counter: &AtomicUsize, count: usize) {
+    wait_for(what, PATIENCE, || async {
+        (counter.load(Ordering::SeqCst) == count).then_some(())
+    })
+    .await
+}
+
 /// Waits until `reports` holds `count` reports, and returns them.
 async fn wait_reports(
     what: &str,
@@ -263,10 +271,7 @@ async fn a_hung_consumer_loses_its_lease_and_the_event_is_redelivered() {
     store.insert(event("hung1")).await.expect("insert");
     let delivered = wait_status(&store, "hung1", DeliveryStatus::Delivered).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    wait_for("the stale attempt to return", PATIENCE, || async {
-        (stale_returned.load(Ordering::SeqCst) == 1).then_some(())
-    })
-    .await;
+    wait_count("the stale attempt to return", &stale_returned, 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let after = detail(&*store, "hung1").await;
     let outcomes: Vec<AttemptOutcome> = after.attempts.iter().map(|a| a.outcome).collect();
@@ -332,10 +337,7 @@ async fn graceful_shutdown_waits_then_releases_unfinished_work() {
         .start();
     store.insert(event("stuck")).await.expect("insert");
     store.insert(event("quick")).await.expect("insert");
-    wait_for("both attempts to start", PATIENCE, || async {
-        (started.load(Ordering::SeqCst) == 2).then_some(())
-    })
-    .await;
+    wait_count("both attempts to start", &started, 2).await;
     let report = dispatcher.shutdown(Duration::from_secs(1)).await;
     assert_eq!((report.finished, report.released), (1, 1), "{report:?}");
     assert_eq!(
