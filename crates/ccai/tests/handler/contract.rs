@@ -1,8 +1,7 @@
 //! Each status code of the handler's contract: 200, 405 (with `Allow`), 400, 500, and the
 //! configurations `create_handler` refuses.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use ccai::webhook::{
     create_handler, sign, DeliveryMethod, HandlerConfigError, HandlerOptions, VerifierConfigError,
@@ -11,8 +10,8 @@ use ccai::webhook::{
 use serde_json::Value;
 
 use crate::support::{
-    answer, assert_no_leak, delivery, error_message, post, recording_options, sent_delivery, serve,
-    url, CLIENT_ID, SECRET,
+    answer, assert_no_leak, delivery, error_message, first_call_options, post, recording_options,
+    sent_delivery, serve, url, CLIENT_ID, SECRET,
 };
 
 #[tokio::test]
@@ -169,18 +168,8 @@ async fn callback_error_is_500_without_details() {
 
 #[tokio::test]
 async fn callback_panic_is_500_and_the_retry_is_processed() {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let counter = calls.clone();
-    let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
-        let n = counter.fetch_add(1, Ordering::SeqCst);
-        async move {
-            if n == 0 {
-                panic!("callback bug");
-            }
-            Ok::<_, std::io::Error>(())
-        }
-    })
-    .secret(SECRET);
+    let (options, calls) = first_call_options(|| panic!("callback bug"));
+    let options = options.secret(SECRET);
     let addr = serve(create_handler(options).expect("handler")).await;
     let (body, signature) = delivery("panics-once");
     assert_eq!(post(addr, &body, Some(&signature)).await.status, 500);

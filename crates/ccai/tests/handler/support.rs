@@ -64,13 +64,22 @@ pub(crate) async fn serve(handler: WebhookHandler) -> SocketAddr {
 /// Options whose callback fails its first call with `error` and succeeds after, and the number of
 /// calls so far. No secret set.
 pub(crate) fn fails_once_options(error: &'static str) -> (HandlerOptions, Arc<AtomicUsize>) {
+    first_call_options(move || Err(std::io::Error::other(error)))
+}
+
+/// Options whose callback answers its first call with what `first` does (inside the callback's
+/// future) and succeeds after, and the number of calls so far. No secret set.
+pub(crate) fn first_call_options<F>(first: F) -> (HandlerOptions, Arc<AtomicUsize>)
+where
+    F: Fn() -> Result<(), std::io::Error> + Copy + Send + Sync + 'static,
+{
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let options = HandlerOptions::new(CLIENT_ID, move |_: WebhookEvent| {
         let n = counter.fetch_add(1, Ordering::SeqCst);
         async move {
             if n == 0 {
-                Err(std::io::Error::other(error))
+                first()
             } else {
                 Ok(())
             }
