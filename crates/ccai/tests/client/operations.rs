@@ -10,6 +10,14 @@ use crate::assert_standard_headers;
 use crate::fake_api::{FakeApi, Recorded, Reply};
 use crate::{client_for, INTEGRATIONS};
 
+/// Checks that `request` is `method path`, with the standard headers.
+#[track_caller]
+fn assert_request(request: &Recorded, method: &str, path: &str) {
+    assert_eq!(request.method, method);
+    assert_eq!(request.path, path);
+    assert_standard_headers(request);
+}
+
 #[tokio::test]
 async fn register_posts_a_one_element_array_without_secret_key() {
     let api = FakeApi::start(vec![Reply::json(
@@ -26,9 +34,7 @@ async fn register_posts_a_one_element_array_without_secret_key() {
         .unwrap();
 
     let request = api.only_request();
-    assert_eq!(request.method, "POST");
-    assert_eq!(request.path, INTEGRATIONS);
-    assert_standard_headers(&request);
+    assert_request(&request, "POST", INTEGRATIONS);
     assert_eq!(
         request.json(),
         json!([{"url": "https://example.com/hook", "method": "POST", "integrationType": "ALL"}])
@@ -95,9 +101,7 @@ async fn update_posts_the_id_as_an_integer() {
         .unwrap();
 
     let request = api.only_request();
-    assert_eq!(request.method, "POST");
-    assert_eq!(request.path, INTEGRATIONS);
-    assert_standard_headers(&request);
+    assert_request(&request, "POST", INTEGRATIONS);
     let body = request.json();
     assert_eq!(
         body,
@@ -200,9 +204,7 @@ async fn list_gets_integrations_with_numeric_and_string_ids() {
     let hooks = client_for(&api).webhook().list().await.unwrap();
 
     let request = api.only_request();
-    assert_eq!(request.method, "GET");
-    assert_eq!(request.path, INTEGRATIONS);
-    assert_standard_headers(&request);
+    assert_request(&request, "GET", INTEGRATIONS);
     assert!(request.body.is_empty());
 
     let ids: Vec<_> = hooks.iter().map(|h| h.id.as_i64()).collect();
@@ -233,9 +235,7 @@ async fn get_one() {
     let hook = client_for(&api).webhook().get("42").await.unwrap();
 
     let request = api.only_request();
-    assert_eq!(request.method, "GET");
-    assert_eq!(request.path, format!("{INTEGRATIONS}/42"));
-    assert_standard_headers(&request);
+    assert_request(&request, "GET", &format!("{INTEGRATIONS}/42"));
     assert_eq!(hook.id.as_str(), "42");
     assert_eq!(hook.url, "https://example.com/hook");
 }
@@ -263,9 +263,7 @@ async fn delete_answered_with_success_and_message() {
         json!({"success": true, "message": "Integration deleted"}),
     ))
     .await;
-    assert_eq!(request.method, "DELETE");
-    assert_eq!(request.path, format!("{INTEGRATIONS}/42"));
-    assert_standard_headers(&request);
+    assert_request(&request, "DELETE", &format!("{INTEGRATIONS}/42"));
     assert!(request.body.is_empty());
     assert!(deleted.success);
     assert_eq!(deleted.message, "Integration deleted");
