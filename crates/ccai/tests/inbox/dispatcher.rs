@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
     AttemptOutcome, AttemptReport, AttemptResult, CallbackConsumer, DeliveryStatus, Dispatcher,
-    EventDetail, HttpForward, InboxEvent, NewDelivery, RetrySchedule, SqliteOptions, Store,
+    DispatcherBuilder, EventDetail, HttpForward, InboxEvent, NewDelivery, RetrySchedule,
+    SqliteOptions, Store,
 };
 
 use crate::support::{start_target, start_target_on, temp_store, wait_for, Answer};
@@ -40,8 +41,14 @@ async fn wait_status(store: &Arc<dyn Store>, hash: &str, status: DeliveryStatus)
     .await
 }
 
-/// A dispatcher forwarding to `url` on the retry `schedule`, polling fast, and the reports of
-/// the attempts it records, in order.
+/// A dispatcher forwarding to `url` on the retry `schedule`, polling fast.
+fn forward_to(store: &Arc<dyn Store>, url: &str, schedule: &str) -> DispatcherBuilder {
+    Dispatcher::builder(Arc::clone(store), HttpForward::new(url).expect("url"))
+        .retry_schedule(fast_schedule(schedule))
+        .poll_interval(Duration::from_millis(20))
+}
+
+/// Like [`forward_to`], started, and the reports of the attempts it records, in order.
 fn start_reporting(
     store: &Arc<dyn Store>,
     url: &str,
@@ -49,9 +56,7 @@ fn start_reporting(
 ) -> (Dispatcher, Arc<Mutex<Vec<AttemptReport>>>) {
     let reports: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
     let record = reports.clone();
-    let dispatcher = Dispatcher::builder(Arc::clone(store), HttpForward::new(url).expect("url"))
-        .retry_schedule(fast_schedule(schedule))
-        .poll_interval(Duration::from_millis(20))
+    let dispatcher = forward_to(store, url, schedule)
         .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
         .start();
     (dispatcher, reports)
@@ -127,11 +132,12 @@ async fn a_target_that_is_down_then_up_gets_the_event() {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
         probe.local_addr().expect("addr")
     };
-    let forward = HttpForward::new(&format!("http://{addr}/hook")).expect("url");
-    let dispatcher = Dispatcher::builder(Arc::clone(&store), forward)
-        .retry_schedule(fast_schedule(&["50ms"; 40].join(",")))
-        .poll_interval(Duration::from_millis(20))
-        .start();
+    let dispatcher = forward_to(
+        &store,
+        &format!("http://{addr}/hook"),
+        &["50ms"; 40].join(","),
+    )
+    .start();
     store.insert(event("down1")).await.expect("insert");
     wait_for("two failed attempts", PATIENCE, || async {
         (detail(&*store, "down1").await.attempts.len() >= 2).then_some(())
@@ -170,13 +176,7 @@ async fn retry_after_of_a_503_is_honoured() {
         location: None,
     };
     let target = start_target(vec![busy, Answer::status(200)]).await;
-    let dispatcher = Dispatcher::builder(
-        Arc::clone(&store),
-        HttpForward::new(&target.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule("50ms,50ms"))
-    .poll_interval(Duration::from_millis(20))
-    .start();
+    let dispatcher = forward_to(&store, &target.url(), "50ms,50ms").start();
     store.insert(event("ra1")).await.expect("insert");
     let delivered = wait_status(&store, "ra1", DeliveryStatus::Delivered).await;
     let received = target.received();
@@ -200,13 +200,7 @@ async fn dead_after_the_last_attempt_of_the_schedule() {
     let t = temp_store(SqliteOptions::default());
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     let target = start_target(vec![Answer::status(500)]).await;
-    let dispatcher = Dispatcher::builder(
-        Arc::clone(&store),
-        HttpForward::new(&target.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule("50ms,50ms"))
-    .poll_interval(Duration::from_millis(20))
-    .start();
+    let dispatcher = forward_to(&store, &target.url(), "50ms,50ms").start();
     store.insert(event("dead1")).await.expect("insert");
     let dead = wait_status(&store, "dead1", DeliveryStatus::Dead).await;
     assert_eq!(dead.attempts.len(), 3);
@@ -226,13 +220,7 @@ async fn dead_after_the_last_attempt_of_the_schedule() {
     let gone = start_target(vec![Answer::status(410)]).await;
     let t2 = temp_store(SqliteOptions::default());
     let store2: Arc<dyn Store> = Arc::new(t2.store.clone());
-    let d2 = Dispatcher::builder(
-        Arc::clone(&store2),
-        HttpForward::new(&gone.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule("50ms,50ms"))
-    .poll_interval(Duration::from_millis(20))
-    .start();
+    let d2 = forward_to(&store2, &gone.url(), "50ms,50ms").start();
     store2.insert(event("gone1")).await.expect("insert");
     let dead = wait_status(&store2, "gone1", DeliveryStatus::Dead).await;
     assert_eq!(dead.attempts.len(), 1);
@@ -426,13 +414,7 @@ async fn redirects_are_not_followed() {
         location: Some("/elsewhere"),
     };
     let target = start_target(vec![redirect]).await;
-    let dispatcher = Dispatcher::builder(
-        Arc::clone(&store),
-        HttpForward::new(&target.url()).expect("url"),
-    )
-    .retry_schedule(fast_schedule(""))
-    .poll_interval(Duration::from_millis(20))
-    .start();
+    let dispatcher = forward_to(&store, &target.url(), "").start();
     store.insert(event("redir1")).await.expect("insert");
     let dead = wait_status(&store, "redir1", DeliveryStatus::Dead).await;
     assert_eq!(dead.attempts.len(), 1);
