@@ -84,8 +84,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
 }
 
-/// Refuses to open a store with no destination: a new event would get no delivery.
-pub(crate) fn require_destination(destinations: &[String]) -> Result<(), StoreError> {
+/// The destinations a store opens with: each once (a name twice would make every insert violate
+/// the delivery's unique key), and at least one (a new event would get no delivery).
+pub(crate) fn checked_destinations(destinations: &mut Vec<String>) -> Result<(), StoreError> {
+    let mut seen = std::collections::HashSet::new();
+    destinations.retain(|d| seen.insert(d.clone()));
     if destinations.is_empty() {
         return Err(StoreError::InvalidRequest(
             "a store needs at least one destination".into(),

@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use self::batch::Batcher;
 use self::connect::{pg_error, pool_error};
 use super::sqlite::convert::sha256_hex;
-use super::store::require_destination;
+use super::store::checked_destinations;
 use super::{
     AttemptRecord, BatchHistogram, ClaimedDelivery, EventDetail, Finish, Inserted, Lease,
     LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention,
@@ -253,7 +253,8 @@ impl PostgresStore {
     /// [`StoreError::Unavailable`] if the database cannot be reached, and
     /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
-        require_destination(&options.destinations)?;
+        let mut options = options;
+        checked_destinations(&mut options.destinations)?;
         let target = connect::parse_url(url)?;
         let schema = options
             .schema

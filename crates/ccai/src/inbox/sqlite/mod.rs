@@ -22,7 +22,7 @@ pub use writer::BatchHistogram;
 use self::convert::store_error;
 use self::queries::Readers;
 use self::writer::Writer;
-use super::store::require_destination;
+use super::store::checked_destinations;
 use super::{
     AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest, ListFilter,
     ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, Store, StoreError,
@@ -176,12 +176,9 @@ fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>, mut options: SqliteOptions) -> Result<Self, StoreError> {
-        // A destination named twice would make every insert violate its unique key.
-        let mut seen = std::collections::HashSet::new();
-        options.destinations.retain(|d| seen.insert(d.clone()));
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
-        require_destination(&options.destinations)?;
+        checked_destinations(&mut options.destinations)?;
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
         schema::check_not_newer(&conn, &shown)?;
