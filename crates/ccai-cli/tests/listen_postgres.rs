@@ -387,3 +387,87 @@ async fn an_unreachable_database_is_one_line_and_exit_2() {
         assert!(!err.contains("hunter2"), "{args:?}: {err}");
     }
 }
+
+/// `pg_ctlcluster --skip-systemctl-redirect VERSION main ACTION` for the one cluster here.
+fn pg_cluster(action: &str) {
+    let versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .expect("/etc/postgresql")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(versions.len(), 1, "one PostgreSQL cluster: {versions:?}");
+    let status = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &versions[0], "main", action])
+        .status()
+        .expect("run pg_ctlcluster");
+    assert!(status.success(), "pg_ctlcluster {action}");
+}
+
+/// Stops and starts the shared PostgreSQL server: only with `CCAI_TEST_PG_RESTART=1`, since the
+/// other tests on that server fail meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
+    let Some(database) = database() else { return };
+    if std::env::var("CCAI_TEST_PG_RESTART").as_deref() != Ok("1") {
+        println!("skipped: CCAI_TEST_PG_RESTART=1 not set (this test restarts PostgreSQL)");
+        return;
+    }
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let instances: Vec<Listening> = (0..2)
+        .map(|_| listen(&sandbox, &store, &target.url, &closed_port().to_string()))
+        .collect();
+    let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
+    let http = reqwest::Client::new();
+    let mut acknowledged = HashSet::new();
+    for i in 0..20 {
+        let hash = format!("before-{i}");
+        assert_eq!(
+            deliver(&http, &urls[i % 2], &hash).await,
+            Some(StatusCode::OK)
+        );
+        acknowledged.insert(hash);
+    }
+
+    pg_cluster("stop");
+    let mut refused = Vec::new();
+    for i in 0..4 {
+        let hash = format!("down-{i}");
+        let status = deliver(&http, &urls[i % 2], &hash).await;
+        assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{hash}");
+        refused.push(hash);
+    }
+    pg_cluster("start");
+
+    // The same receivers take deliveries again once the database is back; senders send again
+    // what was refused.
+    let start = Instant::now();
+    for (i, hash) in refused.iter().enumerate() {
+        loop {
+            match deliver(&http, &urls[i % 2], hash).await {
+                Some(StatusCode::OK) => break,
+                other => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "{hash} still refused ({other:?}) a minute after PostgreSQL came back"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        acknowledged.insert(hash.clone());
+    }
+    for i in 0..20 {
+        let hash = format!("after-{i}");
+        assert_eq!(
+            deliver(&http, &urls[i % 2], &hash).await,
+            Some(StatusCode::OK)
+        );
+        acknowledged.insert(hash);
+    }
+
+    wait_for_all(&target, &acknowledged, Duration::from_secs(60)).await;
+    drop(instances);
+}
