@@ -96,6 +96,17 @@ fn ccai(sandbox: &Sandbox) -> Command {
 
 /// `ccai listen --store STORE --forward-to TARGET` on `port`.
 fn listen(sandbox: &Sandbox, store: &str, target: &str, port: &str) -> Listening {
+    listen_with(sandbox, store, target, port, &[])
+}
+
+/// [`listen`] with more flags.
+fn listen_with(
+    sandbox: &Sandbox,
+    store: &str,
+    target: &str,
+    port: &str,
+    extra: &[&str],
+) -> Listening {
     let forward = format!("{target}/hook");
     let retries = vec!["100ms"; 50].join(",");
     let concurrency = IN_FLIGHT.to_string();
@@ -112,6 +123,7 @@ fn listen(sandbox: &Sandbox, store: &str, target: &str, port: &str) -> Listening
         &concurrency,
         "--quiet",
     ];
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
     Listening::announced(Listening::launch(ccai(sandbox), &args))
 }
 
@@ -205,9 +217,24 @@ async fn three_instances_on_one_schema_forward_each_event_once() {
     let store = schema.url();
     let sandbox = Sandbox::new();
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    // The first also serves /readyz, which asks the database.
     let instances: Vec<Listening> = (0..3)
-        .map(|_| listen(&sandbox, &store, &target.url, &closed_port().to_string()))
+        .map(|i| {
+            let admin: &[&str] = if i == 0 { &["--admin-port", "0"] } else { &[] };
+            listen_with(
+                &sandbox,
+                &store,
+                &target.url,
+                &closed_port().to_string(),
+                admin,
+            )
+        })
         .collect();
+    let readyz = readyz_url(&instances[0]);
+    assert_eq!(
+        status_of(&reqwest::Client::new(), &readyz).await,
+        Some(StatusCode::OK)
+    );
     // The banner names the database, never a password.
     assert!(
         instances[0].banner.iter().any(|l| l
@@ -403,6 +430,27 @@ fn pg_cluster(action: &str) {
     assert!(status.success(), "pg_ctlcluster {action}");
 }
 
+/// The `/readyz` URL of a listener started with `--admin-port`.
+fn readyz_url(listen: &Listening) -> String {
+    let admin = listen
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin listener on "))
+        .unwrap_or_else(|| panic!("no admin line in {:?}", listen.banner));
+    let base = admin.split_whitespace().next().expect("url");
+    format!("{}/readyz", base.trim_end_matches('/'))
+}
+
+async fn status_of(http: &reqwest::Client, url: &str) -> Option<StatusCode> {
+    let response = http
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status())
+}
+
 /// Stops and starts the shared PostgreSQL server: only with `CCAI_TEST_PG_RESTART=1`, since the
 /// other tests on that server fail meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -416,11 +464,24 @@ async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
     let store = schema.url();
     let sandbox = Sandbox::new();
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let admin = ["--admin-port", "0"];
     let instances: Vec<Listening> = (0..2)
-        .map(|_| listen(&sandbox, &store, &target.url, &closed_port().to_string()))
+        .map(|_| {
+            listen_with(
+                &sandbox,
+                &store,
+                &target.url,
+                &closed_port().to_string(),
+                &admin,
+            )
+        })
         .collect();
     let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
+    let readyz: Vec<String> = instances.iter().map(readyz_url).collect();
     let http = reqwest::Client::new();
+    for url in &readyz {
+        assert_eq!(status_of(&http, url).await, Some(StatusCode::OK), "{url}");
+    }
     let mut acknowledged = HashSet::new();
     for i in 0..20 {
         let hash = format!("before-{i}");
@@ -438,6 +499,13 @@ async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
         let status = deliver(&http, &urls[i % 2], &hash).await;
         assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{hash}");
         refused.push(hash);
+    }
+    for url in &readyz {
+        assert_eq!(
+            status_of(&http, url).await,
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+            "{url}"
+        );
     }
     pg_cluster("start");
 
