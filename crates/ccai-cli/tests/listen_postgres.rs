@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
-use common::{closed_port, recorder, run, stderr, stdout, Listening, Recorder, Sandbox, WAIT};
+use common::{
+    closed_port, recorder, run, stderr, stdout, Listening, Recorded, Recorder, Sandbox, WAIT,
+};
 
 const CLIENT_ID: &str = "pg-client";
 const SECRET: &str = "pg-secret";
@@ -94,12 +96,12 @@ fn ccai(sandbox: &Sandbox) -> Command {
     cmd
 }
 
-/// `ccai listen --store STORE --forward-to TARGET` on `port`.
+/// `ccai listen --store STORE --forward-to TARGET --quiet` on `port`.
 fn listen(sandbox: &Sandbox, store: &str, target: &str, port: &str) -> Listening {
-    listen_with(sandbox, store, target, port, &[])
+    listen_with(sandbox, store, target, port, &["--quiet"])
 }
 
-/// [`listen`] with more flags.
+/// `ccai listen --store STORE --forward-to TARGET` on `port` with more flags.
 fn listen_with(
     sandbox: &Sandbox,
     store: &str,
@@ -121,7 +123,6 @@ fn listen_with(
         &retries,
         "--forward-concurrency",
         &concurrency,
-        "--quiet",
     ];
     let args: Vec<&str> = args.iter().chain(extra).copied().collect();
     Listening::announced(Listening::launch(ccai(sandbox), &args))
@@ -220,7 +221,11 @@ async fn three_instances_on_one_schema_forward_each_event_once() {
     // The first also serves /readyz, which asks the database.
     let instances: Vec<Listening> = (0..3)
         .map(|i| {
-            let admin: &[&str] = if i == 0 { &["--admin-port", "0"] } else { &[] };
+            let admin: &[&str] = if i == 0 {
+                &["--quiet", "--admin-port", "0"]
+            } else {
+                &["--quiet"]
+            };
             listen_with(
                 &sandbox,
                 &store,
@@ -284,6 +289,66 @@ async fn three_instances_on_one_schema_forward_each_event_once() {
     drop(instances);
 }
 
+/// Whether `ccai events list` shows no event pending or being forwarded.
+fn nothing_pending(sandbox: &Sandbox, store: &str) -> bool {
+    ["pending", "in_progress"].iter().all(|status| {
+        let out = sandbox
+            .ccai()
+            .args([
+                "events", "list", "--json", "--status", status, "--store", store,
+            ])
+            .output()
+            .expect("run ccai events list");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout.is_empty()
+    })
+}
+
+/// A target that records each request as it arrives and answers 200 after `delay`: forwards stay in flight
+/// that long, so that a kill finds some.
+async fn slow_recorder(delay: Duration) -> Recorder {
+    use axum::extract::{Request, State};
+    type Requests = Arc<Mutex<Vec<Recorded>>>;
+    async fn record(
+        State((requests, delay)): State<(Requests, Duration)>,
+        request: Request,
+    ) -> StatusCode {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        requests.lock().expect("lock").push(Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body,
+        });
+        // Recorded on arrival: a forward cut by a kill after this counts as received.
+        tokio::time::sleep(delay).await;
+        StatusCode::OK
+    }
+    let requests: Requests = Arc::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state((Arc::clone(&requests), delay));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Recorder { url, requests }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_instance_killed_under_load_loses_nothing() {
     let Some(database) = database() else { return };
@@ -292,11 +357,13 @@ async fn an_instance_killed_under_load_loses_nothing() {
     let schema = Schema::new(&database);
     let store = schema.url();
     let sandbox = Sandbox::new();
-    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    // Each forward takes 100 ms: the killed instance has forwards in flight.
+    let target = slow_recorder(Duration::from_millis(100)).await;
     let ports: Vec<String> = (0..3).map(|_| closed_port().to_string()).collect();
+    // Not quiet: each forward is a line, so that the kill comes while forwards are in flight.
     let mut instances: Vec<Listening> = ports
         .iter()
-        .map(|port| listen(&sandbox, &store, &target.url, port))
+        .map(|port| listen_with(&sandbox, &store, &target.url, port, &[]))
         .collect();
     let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
 
@@ -320,18 +387,30 @@ async fn an_instance_killed_under_load_loses_nothing() {
         });
     }
 
-    // Kill instance 1 under load, then start it again on its port.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Kill instance 1 under load, once it is forwarding, then start it again on its port.
+    let start = Instant::now();
+    let mut forwarded = 0;
+    while forwarded < 10 {
+        assert!(
+            start.elapsed() < WAIT,
+            "instance 1 forwarded only {forwarded}"
+        );
+        match instances[1].out.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("forwarded") => forwarded += 1,
+            _ => {}
+        }
+    }
     let before = acknowledged.lock().unwrap().len();
     assert!(
         before < SENDERS * PER_SENDER,
         "the load ended before the kill"
     );
     instances[1].child.kill().expect("SIGKILL");
+    let killed_at = Instant::now();
     instances[1].child.wait().expect("reap");
     eprintln!("kill: {before} events acknowledged so far");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    instances[1] = listen(&sandbox, &store, &target.url, &ports[1]);
+    instances[1] = listen_with(&sandbox, &store, &target.url, &ports[1], &[]);
     kill_over.store(true, Ordering::SeqCst);
     while let Some(done) = senders.join_next().await {
         done.expect("sender");
@@ -340,6 +419,14 @@ async fn an_instance_killed_under_load_loses_nothing() {
 
     // Forwards in flight at the kill come back when their lease lapses (10 s).
     wait_for_all(&target, &acknowledged, Duration::from_secs(60)).await;
+    // The target records a forward as it arrives: those cut by the kill are there already, and
+    // are sent again once their lease (10 s) lapses. Wait for that before counting.
+    wait_until(
+        Duration::from_secs(60),
+        "nothing is left to forward",
+        || killed_at.elapsed() > Duration::from_secs(12) && nothing_pending(&sandbox, &store),
+    )
+    .await;
     let total = target.requests.lock().unwrap().len();
     let duplicates = total - acknowledged.len();
     eprintln!(
@@ -464,7 +551,7 @@ async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
     let store = schema.url();
     let sandbox = Sandbox::new();
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
-    let admin = ["--admin-port", "0"];
+    let admin = ["--quiet", "--admin-port", "0"];
     let instances: Vec<Listening> = (0..2)
         .map(|_| {
             listen_with(
