@@ -242,8 +242,13 @@ pub(crate) enum EventsCommand {
 #[derive(Args)]
 pub(crate) struct StoreArgs {
     /// The inbox file (default: <data dir>/ccai/inbox.db, the data dir being CCAI_DATA_DIR or
-    /// your platform's).
-    #[arg(long, env = "CCAI_STORE", value_name = "PATH", hide_env_values = true)]
+    /// your platform's), or a PostgreSQL database: postgres://user@host:port/db[?schema=s].
+    #[arg(
+        long,
+        env = "CCAI_STORE",
+        value_name = "PATH|URL",
+        hide_env_values = true
+    )]
     pub store: Option<PathBuf>,
 }
 
@@ -382,10 +387,12 @@ pub(crate) struct ListenArgs {
     #[arg(long)]
     pub accept_put: bool,
     /// The SQLite file every verified delivery is stored in before it is answered 200 (default:
-    /// <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created if missing.
+    /// <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created if missing. Or a
+    /// PostgreSQL database, postgres://user@host:port/db[?schema=s], shared by several receivers
+    /// (each event stored and forwarded once across them; --sync does not apply).
     #[arg(
         long,
-        value_name = "PATH",
+        value_name = "PATH|URL",
         env = "CCAI_STORE",
         hide_env_values = true,
         conflicts_with = "no_store"

@@ -9,6 +9,7 @@ mod logging;
 mod output;
 mod sample_events;
 mod settings;
+mod store_open;
 mod store_path;
 
 use std::process::ExitCode;

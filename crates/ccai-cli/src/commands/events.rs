@@ -5,12 +5,13 @@ mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ccai::inbox::{
     AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
-    Retention, SqliteOptions, SqliteStore, Store,
+    PostgresOptions, Retention, SqliteOptions, SqliteStore, Store,
 };
 use serde_json::{json, Value};
 
@@ -35,8 +36,18 @@ pub(crate) async fn run(command: EventsCommand) -> Result<ExitCode> {
     }
 }
 
-/// Opens an existing inbox; a missing file is an error (opening would create an empty one).
-pub(crate) async fn open_store(args: StoreArgs) -> Result<SqliteStore> {
+/// Opens an existing inbox: the SQLite file, or the PostgreSQL database `--store` names (a
+/// missing file is an error: opening would create an empty one).
+pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
+    if let Some(url) = crate::store_open::postgres_url(args.store.as_deref()) {
+        // A command only reads and updates: no LISTEN connection, few connections.
+        let options = PostgresOptions::new()
+            .destinations([crate::store_open::DESTINATION])
+            .pool_size(2)
+            .listen(false);
+        let store = crate::store_open::connect_postgres(url, options).await?;
+        return Ok(Arc::new(store));
+    }
     let path: PathBuf = store_path(args.store)?;
     if !path.is_file() {
         bail!(
@@ -44,9 +55,10 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<SqliteStore> {
             path.display()
         );
     }
-    tokio::task::spawn_blocking(move || open_existing(&path))
+    let store = tokio::task::spawn_blocking(move || open_existing(&path))
         .await
-        .map_err(|e| anyhow!("cannot open the inbox: {e}"))?
+        .map_err(|e| anyhow!("cannot open the inbox: {e}"))??;
+    Ok(Arc::new(store))
 }
 
 fn open_existing(path: &Path) -> Result<SqliteStore> {
@@ -77,7 +89,7 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
         filter = filter.text(text);
     }
     let store = open_store(args.store).await?;
-    let events = collect(&store, filter, args.limit as usize).await?;
+    let events = collect(store.as_ref(), filter, args.limit as usize).await?;
     if args.json {
         let mut out = String::new();
         for event in &events {
@@ -137,7 +149,7 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
 
 /// Up to `limit` events matching `filter`, newest first, across pages.
 pub(crate) async fn collect(
-    store: &SqliteStore,
+    store: &dyn Store,
     filter: ListFilter,
     limit: usize,
 ) -> Result<Vec<EventSummary>> {
@@ -211,7 +223,7 @@ fn attempt_json(a: &AttemptInfo) -> Value {
 }
 
 /// Finds an event by its full hash; an unknown hash is an error.
-pub(crate) async fn get_event(store: &SqliteStore, hash: &str) -> Result<EventDetail> {
+pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDetail> {
     store.get(hash).await?.ok_or_else(|| {
         anyhow!(
             "unknown event hash {:?}: `ccai events list` shows the stored ones (give the full hash)",
@@ -254,7 +266,7 @@ pub(crate) fn detail_json(event: &EventDetail) -> Value {
 
 async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCode> {
     let store = open_store(store).await?;
-    let event = get_event(&store, hash).await?;
+    let event = get_event(store.as_ref(), hash).await?;
     let s = &event.summary;
     if json_output {
         println!("{}", detail_json(&event));

@@ -83,7 +83,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let mut inbox = if args.no_store {
         None
     } else {
-        let inbox = store::Inbox::open(&args, forward_url.as_ref())?;
+        let inbox = store::Inbox::open(&args, forward_url.as_ref()).await?;
         inbox.check_writable().await?;
         Some(inbox)
     };
@@ -164,7 +164,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
     let ui = match (&inbox, ui_access) {
         (Some(inbox), Some(access)) => {
-            Some(super::ui::serve(inbox.store(), access, args.ui_port, ui_stopped).await?)
+            Some(super::ui::serve(inbox.store().as_dyn(), access, args.ui_port, ui_stopped).await?)
         }
         _ => None,
     };

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
-use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ReplayTarget, SqliteStore, Store};
+use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ReplayTarget, Store};
 use serde_json::json;
 
 use super::format::escape_line;
@@ -34,12 +34,12 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
     // Every hash must be known before anything changes or is sent.
     let mut events: Vec<EventDetail> = Vec::new();
     for hash in &args.hashes {
-        events.push(get_event(&store, hash).await?);
+        events.push(get_event(store.as_ref(), hash).await?);
     }
     match to {
         Some(url) => {
             if args.hashes.is_empty() {
-                for summary in collect(&store, filter, BULK_TO_LIMIT).await? {
+                for summary in collect(store.as_ref(), filter, BULK_TO_LIMIT).await? {
                     if let Some(event) = store.get(&summary.event_hash).await? {
                         events.push(event);
                     }
@@ -47,13 +47,13 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
             }
             send_all(&events, url, args.json).await
         }
-        None => mark_due(&store, &args.hashes, filter, args.json).await,
+        None => mark_due(store.as_ref(), &args.hashes, filter, args.json).await,
     }
 }
 
 /// Makes the events due again in the store.
 async fn mark_due(
-    store: &SqliteStore,
+    store: &dyn Store,
     hashes: &[String],
     filter: ListFilter,
     json_output: bool,

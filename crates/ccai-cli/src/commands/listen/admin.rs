@@ -23,9 +23,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use ccai::inbox::{SqliteStore, Store};
 use clap::Args;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::store_open::{self, OpenedStore};
 
 /// How long the readiness probe waits for the store's write lock.
 const PROBE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -93,7 +94,7 @@ impl Readiness {
 
 struct AdminState {
     readiness: Readiness,
-    store: Option<Arc<SqliteStore>>,
+    store: Option<OpenedStore>,
     metrics: PrometheusHandle,
     token: Option<String>,
 }
@@ -102,7 +103,7 @@ struct AdminState {
 /// binds, prints where it listens (and a generated token), and serves in the background.
 pub(super) async fn start(
     args: &AdminArgs,
-    store: Option<Arc<SqliteStore>>,
+    store: Option<OpenedStore>,
     readiness: &Readiness,
     view: Option<Router>,
 ) -> Result<()> {
@@ -231,7 +232,13 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
     if !state.readiness.is_accepting() {
         return not_ready("the receiver is not accepting deliveries".into());
     }
-    if let Some(store) = &state.store {
+    if let Some(OpenedStore::Postgres(store)) = &state.store {
+        // A cheap query within the deadline: the database is reachable and answers.
+        if let Err(reason) = store_open::probe_postgres(store).await {
+            return not_ready(format!("the store cannot take writes: {reason}"));
+        }
+    }
+    if let Some(OpenedStore::Sqlite(store)) = &state.store {
         let path = store.path().to_owned();
         let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
         match tokio::time::timeout(STORE_DEADLINE, probe).await {
@@ -270,7 +277,7 @@ fn probe_writable(path: &str) -> Result<(), String> {
 }
 
 async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {
-    if let Some(store) = &state.store {
+    if let Some(store) = state.store.as_ref().map(OpenedStore::as_dyn) {
         match tokio::time::timeout(STORE_DEADLINE, store.stats(SystemTime::now())).await {
             Ok(Ok(stats)) => ccai::telemetry::record_stats(&stats),
             Ok(Err(error)) => {

@@ -1,5 +1,5 @@
-//! `ccai listen` on the durable inbox: every verified delivery is stored in a SQLite file before
-//! it is answered 200; with `--forward-to`, a dispatcher then forwards it from the store, with
+//! `ccai listen` on the durable inbox: every verified delivery is stored in a SQLite file (or a
+//! PostgreSQL database shared with other receivers) before it is answered 200; with `--forward-to`, a dispatcher then forwards it from the store, with
 //! retries, until it is delivered or dead.
 //!
 //! Every stored event gets a pending delivery to one destination, [`DESTINATION`], whether or not
@@ -11,25 +11,26 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use ccai::inbox::{
-    AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, HttpForward, Inserted, RetrySchedule,
-    SqliteOptions, SqliteStore, Store, Synchronous,
+    AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, HttpForward, Inserted,
+    PostgresOptions, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
 };
 use ccai::webhook::{HandlerOptions, WebhookEvent, WebhookEventType};
 use serde_json::json;
 
 use super::{emit, Printer};
 use crate::cli::{ListenArgs, SyncMode};
+use crate::store_open::{self, OpenedStore};
 use crate::{clock, output};
 
 /// The one destination stored events are forwarded to.
-pub(super) const DESTINATION: &str = "forward";
+pub(super) const DESTINATION: &str = store_open::DESTINATION;
 /// How long a forward in flight holds its event without a heartbeat: after a crash, the events
 /// that were being forwarded are forwarded again this long after the restart.
 const LEASE: Duration = Duration::from_secs(10);
 
 /// The open store and, with `--forward-to`, what forwards from it.
 pub(super) struct Inbox {
-    store: Arc<SqliteStore>,
+    store: OpenedStore,
     sync: SyncMode,
     /// How long a stop waits for the forwards in flight (`--grace`).
     grace: Duration,
@@ -53,9 +54,31 @@ fn create_parent(path: &Path) -> Result<()> {
     }
 }
 
+/// Opens (creating and migrating) the SQLite file `--store` names.
+fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
+    let path = crate::store_path::store_path(args.store.clone())?;
+    if path.is_dir() {
+        bail!(
+            "--store {} is a folder: give a file path such as {}",
+            path.display(),
+            path.join("inbox.db").display()
+        );
+    }
+    create_parent(&path)?;
+    let synchronous = match args.sync {
+        SyncMode::Full => Synchronous::Full,
+        SyncMode::Normal => Synchronous::Normal,
+    };
+    let options = SqliteOptions::new()
+        .synchronous(synchronous)
+        .destinations([DESTINATION]);
+    // StoreError's messages name the file and say what to do.
+    SqliteStore::open(&path, options).map_err(anyhow::Error::new)
+}
+
 impl Inbox {
     /// Opens (creating and migrating) the store; checks the retry schedule.
-    pub(super) fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
+    pub(super) async fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
         let schedule = match &args.retry_schedule {
             None => RetrySchedule::default(),
             Some(text) => text
@@ -70,26 +93,15 @@ impl Inbox {
                 args.grace
             ),
         };
-        let path = crate::store_path::store_path(args.store.clone())?;
-        if path.is_dir() {
-            bail!(
-                "--store {} is a folder: give a file path such as {}",
-                path.display(),
-                path.join("inbox.db").display()
-            );
-        }
-        create_parent(&path)?;
-        let synchronous = match args.sync {
-            SyncMode::Full => Synchronous::Full,
-            SyncMode::Normal => Synchronous::Normal,
+        let store = match store_open::postgres_url(args.store.as_deref()) {
+            Some(url) => {
+                let options = PostgresOptions::new().destinations([DESTINATION]);
+                OpenedStore::Postgres(Arc::new(store_open::connect_postgres(url, options).await?))
+            }
+            None => OpenedStore::Sqlite(Arc::new(open_sqlite(args)?)),
         };
-        let options = SqliteOptions::new()
-            .synchronous(synchronous)
-            .destinations([DESTINATION]);
-        // StoreError's messages name the file and say what to do.
-        let store = SqliteStore::open(&path, options).map_err(anyhow::Error::new)?;
         Ok(Self {
-            store: Arc::new(store),
+            store,
             sync: args.sync,
             grace,
             forward_concurrency: args.forward_concurrency,
@@ -119,10 +131,15 @@ impl Inbox {
             Some((url, schedule)) => {
                 let forward = HttpForward::new(url.as_str())
                     .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?;
-                let store: Arc<dyn Store> = self.store.clone();
+                let store: Arc<dyn Store> = self.store.as_dyn();
                 let reporter = Arc::clone(printer);
-                let dispatcher = Dispatcher::builder(store, forward)
-                    .on_attempt(move |report| report_attempt(&reporter, report))
+                let mut builder = Dispatcher::builder(store, forward)
+                    .on_attempt(move |report| report_attempt(&reporter, report));
+                if let Some(notifier) = self.store.notifier() {
+                    // Events stored by other receivers on the same database wake this one.
+                    builder = builder.wake_on(notifier);
+                }
+                let dispatcher = builder
                     .destination(DESTINATION)
                     .lease(LEASE)
                     .concurrency(usize::from(self.forward_concurrency))
@@ -134,7 +151,7 @@ impl Inbox {
             }
         };
         let printer = Arc::clone(printer);
-        let store: Arc<dyn Store> = self.store.clone();
+        let store: Arc<dyn Store> = self.store.as_dyn();
         Ok(HandlerOptions::inbox(client_id, store).on_stored(
             move |event: &WebhookEvent, inserted: Inserted| {
                 if let Some(waker) = &waker {
@@ -146,8 +163,8 @@ impl Inbox {
     }
 
     /// The store, for the admin listener's probes and the browser view (`--ui`).
-    pub(super) fn store(&self) -> Arc<SqliteStore> {
-        Arc::clone(&self.store)
+    pub(super) fn store(&self) -> OpenedStore {
+        self.store.clone()
     }
 
     /// The start banner's lines about the store.
@@ -156,14 +173,19 @@ impl Inbox {
             SyncMode::Full => "full",
             SyncMode::Normal => "normal",
         };
-        eprintln!(
-            "Storing verified deliveries in {} (sync {sync})",
-            self.store.path()
-        );
+        match &self.store {
+            OpenedStore::Sqlite(store) => eprintln!(
+                "Storing verified deliveries in {} (sync {sync})",
+                store.path()
+            ),
+            OpenedStore::Postgres(store) => {
+                eprintln!("Storing verified deliveries in {}", store.target())
+            }
+        }
         if let Some((url, schedule)) = &self.forward {
             eprintln!("Forwarding stored deliveries to {url} (retries after {schedule})");
         }
-        let waiting = match self.store.stats(SystemTime::now()).await {
+        let waiting = match self.store.as_dyn().stats(SystemTime::now()).await {
             Ok(stats) => {
                 stats.count(DeliveryStatus::Pending) + stats.count(DeliveryStatus::InProgress)
             }

@@ -24,7 +24,7 @@ use crate::cli::UiArgs;
 pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     // Checked before the store is opened: a refused token is a usage error whatever the store.
     let access = Access::new(&args.host, args.token)?;
-    let store: Arc<dyn Store> = Arc::new(super::events::open_store(args.store).await?);
+    let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal()?;
     let serving = serve(store, access, args.port, stopped).await?;

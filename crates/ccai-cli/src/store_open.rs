@@ -1,0 +1,97 @@
+//! `--store` (and `CCAI_STORE`) names either a SQLite file or a PostgreSQL database
+//! (`postgres://user@host:port/db[?schema=s]`); this opens either behind one type.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
+use tokio::sync::Notify;
+
+/// The one destination `ccai listen` forwards stored events to.
+pub(crate) const DESTINATION: &str = "forward";
+
+/// How long a readiness probe of a PostgreSQL store may take.
+const PROBE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The `postgres://…` (or `postgresql://…`) URL `--store` gives, if it is one.
+pub(crate) fn postgres_url(flag: Option<&Path>) -> Option<&str> {
+    let text = flag?.to_str()?;
+    (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// Connects to the PostgreSQL store at `url` (creating or migrating its schema).
+pub(crate) async fn connect_postgres(
+    url: &str,
+    options: PostgresOptions,
+) -> anyhow::Result<PostgresStore> {
+    // StoreError's messages name the database (never the password) and say what failed.
+    PostgresStore::connect(url, options)
+        .await
+        .map_err(anyhow::Error::new)
+}
+
+/// An open store: a SQLite file or a PostgreSQL database.
+#[derive(Clone)]
+pub(crate) enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl OpenedStore {
+    /// The store behind the trait the handler, the dispatcher and the view use.
+    pub(crate) fn as_dyn(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(store) => Arc::clone(store) as Arc<dyn Store>,
+            Self::Postgres(store) => Arc::clone(store) as Arc<dyn Store>,
+        }
+    }
+
+    /// For PostgreSQL: notified when another instance stored an event (give it to the
+    /// dispatcher with `wake_on`).
+    pub(crate) fn notifier(&self) -> Option<Arc<Notify>> {
+        match self {
+            Self::Sqlite(_) => None,
+            Self::Postgres(store) => Some(store.notifier()),
+        }
+    }
+
+    /// Whether a write can go through now (SQLite: an empty transaction through the writer;
+    /// PostgreSQL: a cheap query within 2 s).
+    pub(crate) async fn check_writable(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(store) => store.check_writable().await,
+            Self::Postgres(store) => probe_postgres(store).await,
+        }
+    }
+}
+
+/// A cheap query (the queue counts) within [`PROBE_DEADLINE`].
+pub(crate) async fn probe_postgres(store: &PostgresStore) -> Result<(), StoreError> {
+    match tokio::time::timeout(PROBE_DEADLINE, store.stats(SystemTime::now())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{}: no answer within {} s",
+            store.target(),
+            PROBE_DEADLINE.as_secs()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_urls_are_told_from_paths() {
+        assert_eq!(
+            postgres_url(Some(Path::new("postgres://u@h:5432/db?schema=s"))),
+            Some("postgres://u@h:5432/db?schema=s")
+        );
+        assert!(postgres_url(Some(Path::new("postgresql://u@h/db"))).is_some());
+        assert_eq!(postgres_url(Some(Path::new("./inbox.db"))), None);
+        assert_eq!(postgres_url(Some(Path::new("postgres.db"))), None);
+        assert_eq!(postgres_url(None), None);
+    }
+}

@@ -1,0 +1,628 @@
+//! `ccai listen --store postgres://…` end to end: real `ccai listen` processes sharing one
+//! PostgreSQL schema, real HTTP servers on 127.0.0.1 (the forward target records what it
+//! receives). Each test runs on a schema of its own, dropped at the end.
+//!
+//! The database is `CCAI_TEST_POSTGRES_URL` (CI: postgres://postgres@127.0.0.1:5432/test); without
+//! it every test here passes after printing that it was skipped. The test that restarts the
+//! PostgreSQL server runs only with `CCAI_TEST_PG_RESTART=1`: it disturbs other tests using the
+//! same server.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::http::StatusCode;
+use common::{
+    closed_port, recorder, run, stderr, stdout, Listening, Recorded, Recorder, Sandbox, WAIT,
+};
+
+const CLIENT_ID: &str = "pg-client";
+const SECRET: &str = "pg-secret";
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+/// `--forward-concurrency`: at most this many forwards are in flight in one instance.
+const IN_FLIGHT: usize = 4;
+
+/// The test database, or `None` (and a note) when `CCAI_TEST_POSTGRES_URL` is not set.
+fn database() -> Option<String> {
+    match std::env::var("CCAI_TEST_POSTGRES_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            println!("skipped: CCAI_TEST_POSTGRES_URL not set");
+            None
+        }
+    }
+}
+
+/// A schema of its own on the test database, dropped when this goes out of scope.
+struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Schema {
+    fn new(base: &str) -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let mut bytes = [0u8; 6];
+        getrandom::fill(&mut bytes).expect("random bytes");
+        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            base: base.to_owned(),
+            name: format!("ccai_t_{suffix}{:x}", nanos % 0xffff),
+        }
+    }
+
+    /// The `--store` URL: the test database with `schema=` this schema.
+    fn url(&self) -> String {
+        let separator = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{separator}schema={}", self.base, self.name)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // psql takes the URL without our own `schema` parameter.
+        let base = self.base.split('?').next().unwrap_or(&self.base);
+        let dropped = Command::new("psql")
+            .args([
+                base,
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+            ])
+            .output();
+        match dropped {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "warning: cannot drop schema {}: {}",
+                self.name,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("warning: cannot run psql to drop schema {}: {e}", self.name),
+        }
+    }
+}
+
+fn ccai(sandbox: &Sandbox) -> Command {
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    cmd
+}
+
+/// `ccai listen --store STORE --forward-to TARGET --quiet` on `port`.
+fn listen(sandbox: &Sandbox, store: &str, target: &str, port: &str) -> Listening {
+    listen_with(sandbox, store, target, port, &["--quiet"])
+}
+
+/// `ccai listen --store STORE --forward-to TARGET` on `port` with more flags.
+fn listen_with(
+    sandbox: &Sandbox,
+    store: &str,
+    target: &str,
+    port: &str,
+    extra: &[&str],
+) -> Listening {
+    let forward = format!("{target}/hook");
+    let retries = vec!["100ms"; 50].join(",");
+    let concurrency = IN_FLIGHT.to_string();
+    let args = [
+        "--port",
+        port,
+        "--store",
+        store,
+        "--forward-to",
+        &forward,
+        "--retry-schedule",
+        &retries,
+        "--forward-concurrency",
+        &concurrency,
+    ];
+    let args: Vec<&str> = args.iter().chain(extra).copied().collect();
+    Listening::announced(Listening::launch(ccai(sandbox), &args))
+}
+
+/// A message.sent delivery with unusual formatting (forwarding must not re-serialise it).
+fn body(hash: &str) -> String {
+    format!(
+        "{{ \"eventType\" : \"message.sent\",\n  \"eventHash\": \"{hash}\", \"data\": {{\"To\": \"+14155550100\", \"TotalPrice\": 0.0070}} }}"
+    )
+}
+
+fn signature(hash: &str) -> String {
+    ccai::webhook::sign(CLIENT_ID, hash, SECRET)
+}
+
+/// POSTs a signed delivery; the status, or `None` if the listener could not be reached.
+async fn deliver(http: &reqwest::Client, url: &str, hash: &str) -> Option<StatusCode> {
+    let response = http
+        .post(url)
+        .header("content-type", CONTENT_TYPE)
+        .header("x-ccai-signature", signature(hash))
+        .body(body(hash))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status())
+}
+
+/// Delivers until answered 200, trying the instances in turn from `first`, like a sender
+/// behind a load balancer that sends again what was not acknowledged.
+async fn deliver_until_ok(http: &reqwest::Client, urls: &[String], first: usize, hash: &str) {
+    let start = Instant::now();
+    let mut at = first;
+    while deliver(http, &urls[at % urls.len()], hash).await != Some(StatusCode::OK) {
+        assert!(start.elapsed() < WAIT * 2, "{hash} was never acknowledged");
+        at += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The target's requests by eventHash: how many, each checked byte for byte with its signature
+/// and content type.
+fn received(target: &Recorder) -> HashMap<String, usize> {
+    let mut by_hash: HashMap<String, usize> = HashMap::new();
+    for request in target.requests.lock().expect("lock").iter() {
+        let hash = request.json()["eventHash"]
+            .as_str()
+            .expect("eventHash")
+            .to_owned();
+        assert_eq!(request.body.as_ref(), body(&hash).as_bytes(), "{hash}");
+        assert_eq!(
+            request.header("x-ccai-signature").as_deref(),
+            Some(signature(&hash).as_str()),
+            "{hash}"
+        );
+        assert_eq!(
+            request.header("content-type").as_deref(),
+            Some(CONTENT_TYPE),
+            "{hash}"
+        );
+        *by_hash.entry(hash).or_default() += 1;
+    }
+    by_hash
+}
+
+/// Waits until every one of `hashes` reached the target (each copy checked).
+async fn wait_for_all(target: &Recorder, hashes: &HashSet<String>, deadline: Duration) {
+    wait_until(
+        deadline,
+        "every acknowledged event reached the target",
+        || {
+            let got = received(target);
+            hashes.iter().all(|h| got.contains_key(h))
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_on_one_schema_forward_each_event_once() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    // The first also serves /readyz, which asks the database.
+    let instances: Vec<Listening> = (0..3)
+        .map(|i| {
+            let admin: &[&str] = if i == 0 {
+                &["--quiet", "--admin-port", "0"]
+            } else {
+                &["--quiet"]
+            };
+            listen_with(
+                &sandbox,
+                &store,
+                &target.url,
+                &closed_port().to_string(),
+                admin,
+            )
+        })
+        .collect();
+    let readyz = readyz_url(&instances[0]);
+    assert_eq!(
+        status_of(&reqwest::Client::new(), &readyz).await,
+        Some(StatusCode::OK)
+    );
+    // The banner names the database, never a password.
+    assert!(
+        instances[0].banner.iter().any(|l| l
+            .starts_with("Storing verified deliveries in postgres://")
+            && l.contains(&schema.name)),
+        "{:?}",
+        instances[0].banner
+    );
+    let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
+
+    // Events spread over the instances; every third one also delivered to the next instance.
+    const EVENTS: usize = 90;
+    let http = reqwest::Client::new();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..EVENTS {
+        let (http, urls) = (http.clone(), urls.clone());
+        sends.spawn(async move {
+            let hash = format!("multi-{i}");
+            let mut to = vec![i % 3];
+            if i % 3 == 0 {
+                to.push((i + 1) % 3);
+            }
+            for at in to {
+                assert_eq!(
+                    deliver(&http, &urls[at], &hash).await,
+                    Some(StatusCode::OK),
+                    "{hash} to instance {at}"
+                );
+            }
+            hash
+        });
+    }
+    let mut hashes = HashSet::new();
+    while let Some(hash) = sends.join_next().await {
+        hashes.insert(hash.expect("sender"));
+    }
+    assert_eq!(hashes.len(), EVENTS);
+
+    wait_for_all(&target, &hashes, Duration::from_secs(60)).await;
+    // Long enough for a second copy to show up, were one to be sent.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = received(&target);
+    for hash in &hashes {
+        assert_eq!(got.get(hash), Some(&1), "{hash} reached the target {got:?}");
+    }
+    assert_eq!(target.requests.lock().unwrap().len(), EVENTS);
+    drop(instances);
+}
+
+/// Whether `ccai events list` shows no event pending or being forwarded.
+fn nothing_pending(sandbox: &Sandbox, store: &str) -> bool {
+    ["pending", "in_progress"].iter().all(|status| {
+        let out = sandbox
+            .ccai()
+            .args([
+                "events", "list", "--json", "--status", status, "--store", store,
+            ])
+            .output()
+            .expect("run ccai events list");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout.is_empty()
+    })
+}
+
+/// A target that records each request as it arrives and answers 200 after `delay`: forwards stay in flight
+/// that long, so that a kill finds some.
+async fn slow_recorder(delay: Duration) -> Recorder {
+    use axum::extract::{Request, State};
+    type Requests = Arc<Mutex<Vec<Recorded>>>;
+    async fn record(
+        State((requests, delay)): State<(Requests, Duration)>,
+        request: Request,
+    ) -> StatusCode {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        requests.lock().expect("lock").push(Recorded {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body,
+        });
+        // Recorded on arrival: a forward cut by a kill after this counts as received.
+        tokio::time::sleep(delay).await;
+        StatusCode::OK
+    }
+    let requests: Requests = Arc::default();
+    let app = axum::Router::new()
+        .fallback(record)
+        .with_state((Arc::clone(&requests), delay));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Recorder { url, requests }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_instance_killed_under_load_loses_nothing() {
+    let Some(database) = database() else { return };
+    const SENDERS: usize = 6;
+    const PER_SENDER: usize = 80;
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    // Each forward takes 100 ms: the killed instance has forwards in flight.
+    let target = slow_recorder(Duration::from_millis(100)).await;
+    let ports: Vec<String> = (0..3).map(|_| closed_port().to_string()).collect();
+    // Not quiet: each forward is a line, so that the kill comes while forwards are in flight.
+    let mut instances: Vec<Listening> = ports
+        .iter()
+        .map(|port| listen_with(&sandbox, &store, &target.url, port, &[]))
+        .collect();
+    let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
+
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let kill_over = Arc::new(AtomicBool::new(false));
+    let mut senders = tokio::task::JoinSet::new();
+    for sender in 0..SENDERS {
+        let (urls, acknowledged) = (urls.clone(), Arc::clone(&acknowledged));
+        let kill_over = Arc::clone(&kill_over);
+        senders.spawn(async move {
+            let http = reqwest::Client::new();
+            for i in 0..PER_SENDER {
+                if kill_over.load(Ordering::SeqCst) && i > PER_SENDER / 2 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let hash = format!("kill-{sender}-{i}");
+                deliver_until_ok(&http, &urls, sender + i, &hash).await;
+                acknowledged.lock().unwrap().insert(hash);
+            }
+        });
+    }
+
+    // Kill instance 1 under load, once it is forwarding, then start it again on its port.
+    let start = Instant::now();
+    let mut forwarded = 0;
+    while forwarded < 10 {
+        assert!(
+            start.elapsed() < WAIT,
+            "instance 1 forwarded only {forwarded}"
+        );
+        match instances[1].out.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) if line.contains("forwarded") => forwarded += 1,
+            _ => {}
+        }
+    }
+    let before = acknowledged.lock().unwrap().len();
+    assert!(
+        before < SENDERS * PER_SENDER,
+        "the load ended before the kill"
+    );
+    instances[1].child.kill().expect("SIGKILL");
+    let killed_at = Instant::now();
+    instances[1].child.wait().expect("reap");
+    eprintln!("kill: {before} events acknowledged so far");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    instances[1] = listen_with(&sandbox, &store, &target.url, &ports[1], &[]);
+    kill_over.store(true, Ordering::SeqCst);
+    while let Some(done) = senders.join_next().await {
+        done.expect("sender");
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+
+    // Forwards in flight at the kill come back when their lease lapses (10 s).
+    wait_for_all(&target, &acknowledged, Duration::from_secs(60)).await;
+    // The target records a forward as it arrives: those cut by the kill are there already, and
+    // are sent again once their lease (10 s) lapses. Wait for that before counting.
+    wait_until(
+        Duration::from_secs(60),
+        "nothing is left to forward",
+        || killed_at.elapsed() > Duration::from_secs(12) && nothing_pending(&sandbox, &store),
+    )
+    .await;
+    let total = target.requests.lock().unwrap().len();
+    let duplicates = total - acknowledged.len();
+    eprintln!(
+        "{} events acknowledged, {total} requests at the target, {duplicates} duplicates after the kill",
+        acknowledged.len()
+    );
+    assert!(
+        duplicates <= IN_FLIGHT,
+        "{duplicates} duplicates: more than the forwards one instance can have in flight"
+    );
+    drop(instances);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_list_reads_the_postgres_store() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let listening = listen(&sandbox, &store, &target.url, &closed_port().to_string());
+    let http = reqwest::Client::new();
+    for hash in ["listed-1", "listed-2"] {
+        assert_eq!(
+            deliver(&http, &listening.url, hash).await,
+            Some(StatusCode::OK)
+        );
+    }
+    drop(listening);
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--json", "--store", &store]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut hashes: Vec<String> = stdout(&out)
+        .lines()
+        .map(|line| {
+            let value: serde_json::Value = serde_json::from_str(line).expect("JSON line");
+            value["eventHash"].as_str().expect("eventHash").to_owned()
+        })
+        .collect();
+    hashes.sort();
+    assert_eq!(hashes, ["listed-1", "listed-2"]);
+
+    // The same through CCAI_STORE.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "stats"]).env("CCAI_STORE", &store);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_database_is_one_line_and_exit_2() {
+    // Needs no database: nothing listens on the port.
+    let sandbox = Sandbox::new();
+    let store = format!(
+        "postgres://someone:hunter2@127.0.0.1:{}/nothing",
+        closed_port()
+    );
+    for args in [
+        vec!["events", "list", "--store", &store],
+        vec!["listen", "--port", "0", "--store", &store],
+    ] {
+        let mut cmd = ccai(&sandbox);
+        cmd.args(&args);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains("127.0.0.1"), "{args:?}: {err}");
+        assert!(!err.contains("hunter2"), "{args:?}: {err}");
+    }
+}
+
+/// `pg_ctlcluster --skip-systemctl-redirect VERSION main ACTION` for the one cluster here.
+fn pg_cluster(action: &str) {
+    let versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .expect("/etc/postgresql")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(versions.len(), 1, "one PostgreSQL cluster: {versions:?}");
+    let status = Command::new("pg_ctlcluster")
+        .args(["--skip-systemctl-redirect", &versions[0], "main", action])
+        .status()
+        .expect("run pg_ctlcluster");
+    assert!(status.success(), "pg_ctlcluster {action}");
+}
+
+/// The `/readyz` URL of a listener started with `--admin-port`.
+fn readyz_url(listen: &Listening) -> String {
+    let admin = listen
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin listener on "))
+        .unwrap_or_else(|| panic!("no admin line in {:?}", listen.banner));
+    let base = admin.split_whitespace().next().expect("url");
+    format!("{}/readyz", base.trim_end_matches('/'))
+}
+
+async fn status_of(http: &reqwest::Client, url: &str) -> Option<StatusCode> {
+    let response = http
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status())
+}
+
+/// Stops and starts the shared PostgreSQL server: only with `CCAI_TEST_PG_RESTART=1`, since the
+/// other tests on that server fail meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
+    let Some(database) = database() else { return };
+    if std::env::var("CCAI_TEST_PG_RESTART").as_deref() != Ok("1") {
+        println!("skipped: CCAI_TEST_PG_RESTART=1 not set (this test restarts PostgreSQL)");
+        return;
+    }
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let admin = ["--quiet", "--admin-port", "0"];
+    let instances: Vec<Listening> = (0..2)
+        .map(|_| {
+            listen_with(
+                &sandbox,
+                &store,
+                &target.url,
+                &closed_port().to_string(),
+                &admin,
+            )
+        })
+        .collect();
+    let urls: Vec<String> = instances.iter().map(|l| l.url.clone()).collect();
+    let readyz: Vec<String> = instances.iter().map(readyz_url).collect();
+    let http = reqwest::Client::new();
+    for url in &readyz {
+        assert_eq!(status_of(&http, url).await, Some(StatusCode::OK), "{url}");
+    }
+    let mut acknowledged = HashSet::new();
+    for i in 0..20 {
+        let hash = format!("before-{i}");
+        assert_eq!(
+            deliver(&http, &urls[i % 2], &hash).await,
+            Some(StatusCode::OK)
+        );
+        acknowledged.insert(hash);
+    }
+
+    pg_cluster("stop");
+    let mut refused = Vec::new();
+    for i in 0..4 {
+        let hash = format!("down-{i}");
+        let status = deliver(&http, &urls[i % 2], &hash).await;
+        assert_eq!(status, Some(StatusCode::SERVICE_UNAVAILABLE), "{hash}");
+        refused.push(hash);
+    }
+    for url in &readyz {
+        assert_eq!(
+            status_of(&http, url).await,
+            Some(StatusCode::SERVICE_UNAVAILABLE),
+            "{url}"
+        );
+    }
+    pg_cluster("start");
+
+    // The same receivers take deliveries again once the database is back; senders send again
+    // what was refused.
+    let start = Instant::now();
+    for (i, hash) in refused.iter().enumerate() {
+        loop {
+            match deliver(&http, &urls[i % 2], hash).await {
+                Some(StatusCode::OK) => break,
+                other => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "{hash} still refused ({other:?}) a minute after PostgreSQL came back"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        acknowledged.insert(hash.clone());
+    }
+    for i in 0..20 {
+        let hash = format!("after-{i}");
+        assert_eq!(
+            deliver(&http, &urls[i % 2], &hash).await,
+            Some(StatusCode::OK)
+        );
+        acknowledged.insert(hash);
+    }
+
+    wait_for_all(&target, &acknowledged, Duration::from_secs(60)).await;
+    drop(instances);
+}
