@@ -262,10 +262,12 @@ impl Store for SqliteStore {
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
         let path = self.path_arc();
         let destinations = self.inner.options.destinations.clone();
+        // Hashed on the caller's task, not on the one writer thread every insert shares.
+        let digest = convert::sha256_hex(&delivery.body);
         Box::pin(
-            self.inner
-                .writer
-                .try_write(move |conn| writes::insert(conn, &path, &destinations, &delivery)),
+            self.inner.writer.try_write(move |conn| {
+                writes::insert(conn, &path, &destinations, &delivery, &digest)
+            }),
         )
     }
 

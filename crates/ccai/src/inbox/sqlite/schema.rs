@@ -23,9 +23,9 @@ const MIGRATIONS: &[&str] = &[
         duplicates INTEGER NOT NULL DEFAULT 0,
         conflicts INTEGER NOT NULL DEFAULT 0,
         last_conflict_sha256 TEXT,
-        UNIQUE (client_id, event_hash)
+        -- Hash first: the same index finds an event by its hash alone (`get`).
+        UNIQUE (event_hash, client_id)
     );
-    CREATE INDEX events_by_hash ON events (event_hash);
     CREATE INDEX events_by_type ON events (event_type, id);
     CREATE INDEX events_by_received ON events (received_at);
     -- Keeps the duplicate and conflict totals of the stats off a scan of every event.

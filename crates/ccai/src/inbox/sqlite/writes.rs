@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
-use super::convert::{duration_ms, from_ms, new_token, sha256_hex, store_error, to_ms};
+use super::convert::{duration_ms, from_ms, new_token, store_error, to_ms};
 use super::filter::Condition;
 use crate::inbox::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
@@ -20,9 +20,9 @@ pub(crate) fn insert(
     path: &str,
     destinations: &[String],
     delivery: &NewDelivery,
+    digest: &str,
 ) -> Result<Inserted> {
     let err = |e| store_error(path, e);
-    let digest = sha256_hex(&delivery.body);
     let received_at = to_ms(delivery.received_at);
     let added = conn
         .prepare_cached(
