@@ -18,7 +18,7 @@ mod data_object;
 mod delivery_method;
 mod envelope;
 mod error;
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "inbox"))]
 mod escaped;
 mod event_type;
 mod validate;
@@ -32,7 +32,7 @@ pub(crate) use envelope::Envelope;
 #[cfg(feature = "client")]
 pub(crate) use error::json_type;
 pub use error::{LegacyShape, ParseError};
-#[cfg(feature = "axum")]
+#[cfg(any(feature = "axum", feature = "inbox"))]
 pub(crate) use escaped::Escaped;
 pub use event_type::WebhookEventType;
 pub use webhook_event::WebhookEvent;

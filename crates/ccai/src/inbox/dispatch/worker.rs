@@ -169,7 +169,7 @@ async fn attempt(
         Ended::LeaseLost => {
             telemetry::lease_lost();
             tracing::warn!(
-                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %crate::event::Escaped(&event.event_hash),
                 "lost the lease of a running attempt (another worker has it); abandoning it"
             );
             return;
@@ -198,8 +198,8 @@ async fn attempt(
                 })
             };
             tracing::info!(
-                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
-                attempt = event.attempt, dead = next.is_none(), error = %record.error.as_deref().unwrap_or(""),
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %crate::event::Escaped(&event.event_hash),
+                attempt = event.attempt, dead = next.is_none(), error = %crate::event::Escaped(record.error.as_deref().unwrap_or("")),
                 "an attempt failed"
             );
             (next.map_or(Finish::Dead, Finish::RetryAt), record)
@@ -239,7 +239,7 @@ async fn attempt(
         Ok(false) => {
             telemetry::lease_lost();
             tracing::warn!(
-                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %event.event_hash,
+                target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %crate::event::Escaped(&event.event_hash),
                 "an attempt finished after its lease was taken over; its result is dropped"
             );
         }

@@ -178,7 +178,7 @@ async fn collect(
 fn log_conflict(pending: &Pending) {
     tracing::warn!(
         target: "ccai::inbox",
-        event_hash = %pending.delivery.event_hash,
+        event_hash = %crate::event::Escaped(&pending.delivery.event_hash),
         received_sha256 = %pending.digest,
         "a delivery repeats a stored eventHash with a different body: the first body is kept"
     );

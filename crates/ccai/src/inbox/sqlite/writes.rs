@@ -82,7 +82,7 @@ pub(crate) fn insert(
         .map_err(err)?;
         tracing::warn!(
             target: "ccai::inbox",
-            event_hash = %delivery.event_hash,
+            event_hash = %crate::event::Escaped(&delivery.event_hash),
             stored_sha256 = %stored_digest,
             received_sha256 = %digest,
             "a delivery repeats a stored eventHash with a different body: the first body is kept"
