@@ -5,18 +5,26 @@ use std::fmt;
 /// At most this many characters of a field go into a log line.
 const MAX_CHARS: usize = 80;
 
-/// Displays a field from a delivery (`eventType`, `eventHash`) for a log line: quoted, with
-/// control characters (C0, DEL, C1), line separators and bidirectional overrides escaped as Rust
-/// writes them (`"\u{1b}]0;…"`), and cut to 80 characters (`…` when cut). Whoever sends a
-/// delivery chooses these fields, and a log is often read in a terminal.
+/// Displays a field from a delivery (`eventType`, `eventHash`) for a log line: control characters
+/// (C0, DEL, C1), line separators, bidirectional overrides, quotes and backslashes escaped as Rust
+/// writes them (`\u{1b}]0;…`), and cut to 80 characters (`…` when cut). Unquoted, so that a
+/// structured (JSON) log keeps the plain value. Whoever sends a delivery chooses these fields, and
+/// a log is often read in a terminal.
 pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0.char_indices().nth(MAX_CHARS) {
-            None => write!(f, "{:?}", self.0),
-            Some((cut, _)) => write!(f, "{:?}…", &self.0[..cut]),
+        let (shown, cut) = match self.0.char_indices().nth(MAX_CHARS) {
+            None => (self.0, false),
+            Some((at, _)) => (&self.0[..at], true),
+        };
+        for c in shown.chars() {
+            write!(f, "{}", c.escape_debug())?;
         }
+        if cut {
+            f.write_str("…")?;
+        }
+        Ok(())
     }
 }
 
@@ -35,14 +43,11 @@ mod tests {
         let shown = Escaped("\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}\u{202e}\u{2066}x").to_string();
         assert_eq!(
             shown,
-            r#""\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}\u{202e}\u{2066}x""#
+            r#"\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}\u{202e}\u{2066}x"#
         );
         assert!(!shown.chars().any(|c| c.is_control()));
-        assert_eq!(Escaped("message.sent").to_string(), "\"message.sent\"");
+        assert_eq!(Escaped("message.sent").to_string(), "message.sent");
         let long = "é".repeat(100);
-        assert_eq!(
-            Escaped(&long).to_string(),
-            format!("\"{}\"…", "é".repeat(80))
-        );
+        assert_eq!(Escaped(&long).to_string(), format!("{}…", "é".repeat(80)));
     }
 }
