@@ -317,20 +317,8 @@ async fn slow_recorder(delay: Duration) -> Recorder {
         State((requests, delay)): State<(Requests, Duration)>,
         request: Request,
     ) -> StatusCode {
-        let (parts, body) = request.into_parts();
-        let body = axum::body::to_bytes(body, 1 << 20)
-            .await
-            .unwrap_or_default();
-        requests.lock().expect("lock").push(Recorded {
-            method: parts.method.to_string(),
-            path: parts.uri.path().to_owned(),
-            headers: parts
-                .headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-                .collect(),
-            body,
-        });
+        let recorded = Recorded::read(request).await;
+        requests.lock().expect("lock").push(recorded);
         // Recorded on arrival: a forward cut by a kill after this counts as received.
         tokio::time::sleep(delay).await;
         StatusCode::OK

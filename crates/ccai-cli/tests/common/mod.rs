@@ -81,6 +81,24 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
+    /// Reads a request a test server received (a body that cannot be read counts as empty).
+    pub(crate) async fn read(request: Request) -> Self {
+        let (parts, body) = request.into_parts();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
+        Self {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_owned(),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+                .collect(),
+            body,
+        }
+    }
+
     pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers
             .iter()
@@ -130,20 +148,7 @@ async fn record(
     State((requests, reply)): State<(Arc<Mutex<Vec<Recorded>>>, Reply)>,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let recorded = Recorded {
-        method: parts.method.to_string(),
-        path: parts.uri.path().to_owned(),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
-            .collect(),
-        body,
-    };
+    let recorded = Recorded::read(request).await;
     let (status, text) = reply(&recorded);
     requests.lock().expect("lock").push(recorded);
     (status, [("content-type", "application/json")], text).into_response()
