@@ -15,8 +15,15 @@
 //! that answers 200 at once, loaded with `FORWARD_EVENTS` deliveries; reports the events/s that
 //! reach the target (from the first request to the last event received).
 //!
+//! With `CCAI_TEST_POSTGRES_URL` set (e.g. `postgres://postgres@127.0.0.1:5432/test`), also the
+//! PostgreSQL store: one `ccai listen --store postgres://…` against three on the same schema (the
+//! connections spread over them), rounds interleaved, with the CPU time the receivers, the
+//! PostgreSQL server processes and this load generator each spent per 1,000 events (Linux
+//! `/proc`). The schema is dropped at the end (with `psql`).
+//!
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
-//! (default 2000), `ROUNDS` (default 10), `FORWARD_EVENTS` (default 5000).
+//! (default 2000), `ROUNDS` (default 10), `FORWARD_EVENTS` (default 5000),
+//! `CCAI_TEST_POSTGRES_URL`.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -109,16 +116,27 @@ async fn load(
     requests: usize,
     connections: usize,
 ) -> (Duration, Vec<Duration>) {
+    load_spread(&[addr], prefix, requests, connections).await
+}
+
+/// [`load`] with the connections spread round-robin over `addrs` (several receivers behind what
+/// would be a load balancer).
+async fn load_spread(
+    addrs: &[SocketAddr],
+    prefix: &str,
+    requests: usize,
+    connections: usize,
+) -> (Duration, Vec<Duration>) {
     let prepared: Vec<(Vec<u8>, String)> = (0..requests)
         .map(|i| delivery(&format!("{prefix}-{i}")))
         .collect();
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
-    let url = format!("http://{addr}/webhook");
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (prepared, next, url) = (prepared.clone(), next.clone(), url.clone());
+    for connection in 0..connections {
+        let url = format!("http://{}/webhook", addrs[connection % addrs.len()]);
+        let (prepared, next) = (prepared.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             // One client per task: one keep-alive connection each.
             let http = reqwest::Client::builder()
@@ -224,6 +242,13 @@ async fn main() {
     }
     drop(targets);
 
+    if let Some(url) = std::env::var("CCAI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        postgres(&url, dir.path(), rounds, requests, connections).await;
+    }
+
     // Forwarding: events/s that reach a target answering 200 at once.
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
@@ -264,4 +289,123 @@ async fn main() {
         total.as_secs_f64(),
         forward_events as f64 / total.as_secs_f64(),
     );
+}
+
+/// CPU time (user + system) so far of the processes `pids`, in seconds.
+fn cpu_of(pids: impl IntoIterator<Item = u32>) -> f64 {
+    let ticks: f64 = clock_ticks();
+    pids.into_iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name (which may hold spaces) ends with ')'.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let user: f64 = fields.get(11)?.parse().ok()?;
+            let system: f64 = fields.get(12)?.parse().ok()?;
+            Some((user + system) / ticks)
+        })
+        .sum()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// Every PostgreSQL server process (backends, WAL writer, checkpointer …).
+fn postgres_pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .collect()
+}
+
+/// CPU seconds so far: receivers, PostgreSQL, this process (the load generator).
+fn cpu_snapshot(receivers: &[&Listen]) -> [f64; 3] {
+    [
+        cpu_of(receivers.iter().map(|l| l.child.id())),
+        cpu_of(postgres_pids()),
+        cpu_of([std::process::id()]),
+    ]
+}
+
+/// One receiver against three on one PostgreSQL schema, interleaved rounds.
+async fn postgres(base: &str, dir: &Path, rounds: usize, requests: usize, connections: usize) {
+    let schema = format!("ccai_bench_{}", std::process::id());
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let store = format!("{base}{separator}schema={schema}");
+    let receivers = [
+        start_listen("postgres A", dir, &["--store", &store]),
+        start_listen("postgres B", dir, &["--store", &store]),
+        start_listen("postgres C", dir, &["--store", &store]),
+    ];
+    let addrs: Vec<SocketAddr> = receivers.iter().map(|r| r.addr).collect();
+    let setups: [(&str, &[SocketAddr]); 2] =
+        [("one receiver", &addrs[..1]), ("three receivers", &addrs)];
+    for (name, addrs) in setups {
+        load_spread(addrs, &format!("pg-warm-{name}"), 500, connections).await;
+    }
+    let mut wall = [Duration::ZERO; 2];
+    let mut cpu = [[0.0_f64; 3]; 2];
+    let mut latencies: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for k in 0..2 {
+            let s = (round + k) % 2;
+            let (_, addrs) = setups[s];
+            let measured: Vec<&Listen> = receivers.iter().take(addrs.len()).collect();
+            let before = cpu_snapshot(&measured);
+            let (elapsed, lat) =
+                load_spread(addrs, &format!("pg-r{round}-s{s}"), requests, connections).await;
+            let after = cpu_snapshot(&measured);
+            wall[s] += elapsed;
+            for i in 0..3 {
+                cpu[s][i] += after[i] - before[i];
+            }
+            latencies[s].extend(lat);
+        }
+    }
+    println!(
+        "PostgreSQL store: {rounds} rounds x {requests} unique deliveries per setup, {connections} connections"
+    );
+    println!("| setup | requests/s | p50 ms | p99 ms | CPU ms per 1,000 events: receivers / PostgreSQL / load generator | cores busy |");
+    println!("|---|---|---|---|---|---|");
+    let events = (rounds * requests) as f64;
+    for (s, (name, _)) in setups.iter().enumerate() {
+        let mut sorted = latencies[s].clone();
+        sorted.sort();
+        let per_k = |seconds: f64| seconds * 1e3 / (events / 1e3);
+        println!(
+            "| {name} | {:.0} | {} | {} | {:.0} / {:.0} / {:.0} | {:.2} |",
+            events / wall[s].as_secs_f64(),
+            ms(percentile(&sorted, 0.50)),
+            ms(percentile(&sorted, 0.99)),
+            per_k(cpu[s][0]),
+            per_k(cpu[s][1]),
+            per_k(cpu[s][2]),
+            cpu[s].iter().sum::<f64>() / wall[s].as_secs_f64(),
+        );
+    }
+    drop(receivers);
+    let dropped = Command::new("psql")
+        .args([
+            base,
+            "-qc",
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+        ])
+        .stdout(Stdio::null())
+        .status();
+    if !dropped.is_ok_and(|s| s.success()) {
+        eprintln!("warning: could not drop schema {schema} (psql)");
+    }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! CCAI_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test \
-//!   cargo run --release -p ccai --features postgres --example inbox_pg_bench -- [--inserters 32] [--events 50000] [--insert-concurrency 2]
+//!   cargo run --release -p ccai --features postgres --example inbox_pg_bench -- [--inserters 32] [--events 50000] [--insert-concurrency 1]
 //! ```
 
 use std::sync::Arc;
@@ -108,7 +108,7 @@ async fn main() {
     let inserters = option("--inserters", 32);
     let count = option("--events", 50_000);
     let schema = format!("ccai_bench_{}", std::process::id());
-    let slots = option("--insert-concurrency", 2);
+    let slots = option("--insert-concurrency", 1);
     let options = PostgresOptions::default()
         .schema(schema.clone())
         .insert_concurrency(slots);

@@ -51,9 +51,11 @@ pub struct PostgresOptions {
     pub queue_capacity: usize,
     /// The most inserts committed in one transaction (default 256).
     pub max_batch: usize,
-    /// How many insert transactions may be in flight at once (default 2). Fewer means larger
-    /// batches (each waits for the previous commit); more keeps one slow transaction (e.g.
-    /// waiting for another instance's insert of the same event) from holding up the others.
+    /// How many insert transactions may be in flight at once (default 1). Fewer means larger
+    /// batches (each waits for the previous commit) and less database CPU per event: on a
+    /// 2-core machine one in flight acknowledged more events/s than two (`BENCHMARKS.md`). More
+    /// keeps one slow transaction (e.g. waiting for another instance's insert of the same event,
+    /// or a slow disk's flush) from holding up the others.
     pub insert_concurrency: usize,
     /// Whether to `LISTEN` for other instances' inserts on a dedicated connection (default on).
     pub listen: bool,
@@ -68,7 +70,7 @@ impl Default for PostgresOptions {
             connect_timeout: Duration::from_secs(5),
             queue_capacity: 4096,
             max_batch: 256,
-            insert_concurrency: 2,
+            insert_concurrency: 1,
             listen: true,
         }
     }
