@@ -403,9 +403,15 @@ pub(crate) struct ListenArgs {
     pub no_store: bool,
     /// How hard each stored delivery is synced to disk: full survives a process crash and a power
     /// loss; normal survives a process crash, not a power loss (the last deliveries may be lost
-    /// if the machine goes down), and is faster.
-    #[arg(long, value_enum, default_value_t = SyncMode::Full, conflicts_with = "no_store")]
-    pub sync: SyncMode,
+    /// if the machine goes down), and is faster. Default full. SQLite only: a PostgreSQL store
+    /// always commits with synchronous_commit on.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "full|normal",
+        conflicts_with = "no_store"
+    )]
+    pub sync: Option<SyncMode>,
     /// The delays between forward attempts (with ±20 % jitter); after the last one the event is
     /// dead (default 5s,5m,30m,2h,5h,10h,10h).
     #[arg(

@@ -490,6 +490,24 @@ async fn an_unreachable_database_is_one_line_and_exit_2() {
     }
 }
 
+#[tokio::test]
+async fn sync_with_a_postgres_store_is_refused_not_ignored() {
+    // Needs no database: refused before connecting.
+    let sandbox = Sandbox::new();
+    let store = format!("postgres://someone@127.0.0.1:{}/nothing", closed_port());
+    for sync in ["normal", "full"] {
+        let mut cmd = ccai(&sandbox);
+        cmd.args(["listen", "--port", "0", "--store", &store, "--sync", sync]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "--sync {sync}: {err}");
+        assert!(
+            err.starts_with("error: --sync applies to the SQLite store only"),
+            "--sync {sync}: {err}"
+        );
+    }
+}
+
 /// `pg_ctlcluster --skip-systemctl-redirect VERSION main ACTION` for the one cluster here.
 fn pg_cluster(action: &str) {
     let versions: Vec<String> = std::fs::read_dir("/etc/postgresql")

@@ -65,7 +65,7 @@ fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
         );
     }
     create_parent(&path)?;
-    let synchronous = match args.sync {
+    let synchronous = match args.sync.unwrap_or(SyncMode::Full) {
         SyncMode::Full => Synchronous::Full,
         SyncMode::Normal => Synchronous::Normal,
     };
@@ -95,6 +95,12 @@ impl Inbox {
         };
         let store = match store_open::postgres_url(args.store.as_deref()) {
             Some(url) => {
+                if args.sync.is_some() {
+                    bail!(
+                        "--sync applies to the SQLite store only: a PostgreSQL store commits every \
+                         delivery with synchronous_commit on before answering; drop --sync"
+                    );
+                }
                 let options = PostgresOptions::new().destinations([DESTINATION]);
                 OpenedStore::Postgres(Arc::new(store_open::connect_postgres(url, options).await?))
             }
@@ -102,7 +108,7 @@ impl Inbox {
         };
         Ok(Self {
             store,
-            sync: args.sync,
+            sync: args.sync.unwrap_or(SyncMode::Full),
             grace,
             forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
