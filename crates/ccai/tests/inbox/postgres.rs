@@ -245,6 +245,54 @@ async fn sslmode_require_speaks_tls_and_checks_the_certificate() {
 }
 
 #[tokio::test]
+async fn sslrootcert_trusts_the_servers_own_ca_over_tls() {
+    let url = postgres_url_or_skip!();
+    let client = raw(&url).await;
+    let setting = |name: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .ok()
+                .map(|row| row.get::<_, String>(0))
+        }
+    };
+    let (Some(ssl), Some(cert)) = (setting("ssl").await, setting("ssl_cert_file").await) else {
+        println!("skipped: cannot read the server's ssl settings");
+        return;
+    };
+    let names_localhost = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", &cert])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("DNS:localhost"));
+    if ssl != "on" || !names_localhost {
+        println!("skipped: the server has no TLS certificate for localhost that openssl can read (ssl {ssl}, {cert})");
+        return;
+    }
+    let schema = TempSchema::new(&url, "tls");
+    // The server's self-signed certificate names localhost: connect by that name.
+    let tls_url = with_param(
+        &url.replacen("127.0.0.1", "localhost", 1),
+        &format!("schema={}&sslmode=require&sslrootcert={cert}", schema.name),
+    );
+    let store = PostgresStore::connect(&tls_url, PostgresOptions::default())
+        .await
+        .expect("the certificate is trusted through sslrootcert");
+    assert_eq!(store.insert(delivery("tls-1")).await, Ok(Inserted::New));
+    let encrypted: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+              WHERE s.ssl AND a.datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(encrypted >= 1, "no TLS connection seen");
+}
+
+#[tokio::test]
 async fn the_schema_can_be_named_in_the_url() {
     let url = postgres_url_or_skip!();
     let schema = TempSchema::new(&url, "inurl");

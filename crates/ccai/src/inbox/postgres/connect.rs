@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
 use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
@@ -18,7 +20,8 @@ use crate::inbox::StoreError;
 pub(crate) enum Tls {
     /// `sslmode=disable` or `prefer` (the default): plain TCP.
     Plain,
-    /// `sslmode=require`: rustls, the server's certificate checked against the web PKI roots.
+    /// `sslmode=require`: rustls, the server's certificate checked against the web PKI roots or
+    /// the `sslrootcert` file's CA certificates.
     Rustls(MakeRustlsConnect),
 }
 
@@ -55,10 +58,13 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         None => (url, None),
     };
     let mut schema = None;
+    let mut root_cert = None;
     let mut kept = Vec::new();
     for pair in query.into_iter().flat_map(|q| q.split('&')) {
         match pair.split_once('=') {
             Some(("schema", value)) => schema = Some(value.to_owned()),
+            // libpq's name; tokio-postgres does not know it, so it is ours to apply.
+            Some(("sslrootcert", value)) => root_cert = Some(value.to_owned()),
             _ if !pair.is_empty() => kept.push(pair),
             _ => {}
         }
@@ -72,9 +78,15 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         // tokio-postgres names the offending option, never its value.
         invalid(e.to_string())
     })?;
-    let tls = match config.get_ssl_mode() {
-        SslMode::Require => Tls::Rustls(rustls_connector()?),
-        _ => Tls::Plain,
+    let tls = match (config.get_ssl_mode(), root_cert) {
+        (SslMode::Require, root_cert) => Tls::Rustls(rustls_connector(root_cert.as_deref())?),
+        (_, Some(_)) => {
+            return Err(invalid(
+                "sslrootcert needs sslmode=require (the certificate is checked only with TLS)"
+                    .into(),
+            ))
+        }
+        (_, None) => Tls::Plain,
     };
     Ok(Target {
         config,
@@ -83,9 +95,25 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     })
 }
 
-fn rustls_connector() -> Result<MakeRustlsConnect, StoreError> {
+/// The TLS set-up: the server's certificate is checked against the CA certificates in the PEM
+/// file `root_cert` (`sslrootcert=`, for a private CA or a cloud provider's), else against the
+/// web PKI roots.
+fn rustls_connector(root_cert: Option<&str>) -> Result<MakeRustlsConnect, StoreError> {
     let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    match root_cert {
+        Some(path) => {
+            let unusable =
+                |why: String| StoreError::InvalidRequest(format!("sslrootcert {path}: {why}"));
+            let certificates = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| unusable(format!("cannot read PEM certificates ({e})")))?;
+            let (added, _) = roots.add_parsable_certificates(certificates);
+            if added == 0 {
+                return Err(unusable("holds no usable CA certificate".into()));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -243,6 +271,30 @@ mod tests {
             assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
             assert!(!error.to_string().contains("s3cr3t"), "{error}");
         }
+    }
+
+    #[test]
+    fn sslrootcert_is_read_and_needs_require() {
+        let error = parse_url("postgres://alice:s3cr3t@h/db?sslrootcert=/etc/hostname")
+            .expect_err("no TLS");
+        assert!(error.to_string().contains("sslmode=require"), "{error}");
+        let missing =
+            "postgres://alice:s3cr3t@h/db?sslmode=require&sslrootcert=/nonexistent/ca.pem";
+        let error = parse_url(missing).expect_err("no such file");
+        assert!(error.to_string().contains("/nonexistent/ca.pem"), "{error}");
+        assert!(!error.to_string().contains("s3cr3t"), "{error}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let url = format!(
+            "postgres://h/db?sslmode=require&sslrootcert={}",
+            empty.display()
+        );
+        let error = parse_url(&url).expect_err("no certificate in it");
+        assert!(
+            error.to_string().contains("no usable CA certificate"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -188,9 +188,10 @@ fn wake_all(wake: &Notify) {
 ///   calls.
 ///
 /// The URL is `postgres://user[:password]@host[:port]/database`, with the usual parameters
-/// (`sslmode`, `connect_timeout`, …) and our own `schema`. `sslmode=require` uses rustls and
-/// checks the server's certificate against the web PKI roots; `disable` and `prefer` (the
-/// default) connect in plain TCP. The password never appears in messages, logs or Debug.
+/// (`sslmode`, `sslrootcert`, `connect_timeout`, …) and our own `schema`. `sslmode=require` uses
+/// rustls and checks the server's certificate and name against the CA certificates of the PEM
+/// file `sslrootcert=PATH` (a private CA, a cloud provider's bundle) or, without it, the web PKI
+/// roots; `disable` and `prefer` (the default) connect in plain TCP. The password never appears in messages, logs or Debug.
 ///
 /// Clones share the pool and the insert collector.
 ///
