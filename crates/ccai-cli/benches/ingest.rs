@@ -246,7 +246,17 @@ async fn main() {
         .ok()
         .filter(|u| !u.is_empty())
     {
-        postgres(&url, dir.path(), rounds, requests, connections).await;
+        postgres(&url, dir.path(), rounds, requests, connections, None).await;
+        // The database 1 ms away (each way): one receiver is bound by round trips, not CPU.
+        postgres(
+            &url,
+            dir.path(),
+            rounds,
+            requests,
+            connections,
+            Some(Duration::from_millis(1)),
+        )
+        .await;
     }
 
     // Forwarding: events/s that reach a target answering 200 at once.
@@ -340,11 +350,36 @@ fn cpu_snapshot(receivers: &[&Listen]) -> [f64; 3] {
     ]
 }
 
-/// One receiver against three on one PostgreSQL schema, interleaved rounds.
-async fn postgres(base: &str, dir: &Path, rounds: usize, requests: usize, connections: usize) {
+/// One receiver against three on one PostgreSQL schema, interleaved rounds; with `latency`, the
+/// receivers reach the database through a proxy that delays each direction that long.
+async fn postgres(
+    base: &str,
+    dir: &Path,
+    rounds: usize,
+    requests: usize,
+    connections: usize,
+    latency: Option<Duration>,
+) {
     let schema = format!("ccai_bench_{}", std::process::id());
     let separator = if base.contains('?') { '&' } else { '?' };
-    let store = format!("{base}{separator}schema={schema}");
+    let mut store = format!("{base}{separator}schema={schema}");
+    if let Some(one_way) = latency {
+        let mut url = reqwest::Url::parse(&store).expect("a PostgreSQL URL");
+        let upstream = format!(
+            "{}:{}",
+            url.host_str().expect("a host"),
+            url.port().unwrap_or(5432)
+        );
+        let upstream = tokio::net::lookup_host(&upstream)
+            .await
+            .ok()
+            .and_then(|mut addrs| addrs.next())
+            .expect("the database's address");
+        let proxy = delaying_proxy(upstream, one_way).await;
+        url.set_host(Some("127.0.0.1")).expect("set host");
+        url.set_port(Some(proxy.port())).expect("set port");
+        store = url.to_string();
+    }
     let receivers = [
         start_listen("postgres A", dir, &["--store", &store]),
         start_listen("postgres B", dir, &["--store", &store]),
@@ -375,8 +410,12 @@ async fn postgres(base: &str, dir: &Path, rounds: usize, requests: usize, connec
             latencies[s].extend(lat);
         }
     }
+    let distance = match latency {
+        Some(one_way) => format!("database {one_way:?} away each way (delaying proxy)"),
+        None => "database on 127.0.0.1".to_owned(),
+    };
     println!(
-        "PostgreSQL store: {rounds} rounds x {requests} unique deliveries per setup, {connections} connections"
+        "PostgreSQL store, {distance}: {rounds} rounds x {requests} unique deliveries per setup, {connections} connections"
     );
     println!("| setup | requests/s | p50 ms | p99 ms | CPU ms per 1,000 events: receivers / PostgreSQL / load generator | cores busy |");
     println!("|---|---|---|---|---|---|");
@@ -407,5 +446,55 @@ async fn postgres(base: &str, dir: &Path, rounds: usize, requests: usize, connec
         .status();
     if !dropped.is_ok_and(|s| s.success()) {
         eprintln!("warning: could not drop schema {schema} (psql)");
+    }
+}
+
+/// A TCP proxy to `upstream` that delays every chunk by `one_way` in each direction (no bandwidth
+/// limit): the database as if it were on another machine.
+async fn delaying_proxy(upstream: SocketAddr, one_way: Duration) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            tokio::spawn(delayed_copy(client_read, server_write, one_way));
+            tokio::spawn(delayed_copy(server_read, client_write, one_way));
+        }
+    });
+    addr
+}
+
+/// Copies `from` to `to`, each chunk written `delay` after it was read.
+async fn delayed_copy(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (chunks, mut due) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    tokio::spawn(async move {
+        let mut buffer = vec![0; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buffer).await {
+            if chunks
+                .send((Instant::now() + delay, buffer[..n].to_vec()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    while let Some((at, chunk)) = due.recv().await {
+        tokio::time::sleep_until(at.into()).await;
+        if to.write_all(&chunk).await.is_err() {
+            break;
+        }
     }
 }

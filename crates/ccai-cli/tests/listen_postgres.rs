@@ -289,25 +289,6 @@ async fn three_instances_on_one_schema_forward_each_event_once() {
     drop(instances);
 }
 
-/// Whether `ccai events list` shows no event pending or being forwarded.
-fn nothing_pending(sandbox: &Sandbox, store: &str) -> bool {
-    ["pending", "in_progress"].iter().all(|status| {
-        let out = sandbox
-            .ccai()
-            .args([
-                "events", "list", "--json", "--status", status, "--store", store,
-            ])
-            .output()
-            .expect("run ccai events list");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout.is_empty()
-    })
-}
-
 /// A target that records each request as it arrives and answers 200 after `delay`: forwards stay in flight
 /// that long, so that a kill finds some.
 async fn slow_recorder(delay: Duration) -> Recorder {
@@ -412,7 +393,7 @@ async fn an_instance_killed_under_load_loses_nothing() {
     wait_until(
         Duration::from_secs(60),
         "nothing is left to forward",
-        || killed_at.elapsed() > Duration::from_secs(12) && nothing_pending(&sandbox, &store),
+        || killed_at.elapsed() > Duration::from_secs(12) && sandbox.nothing_pending(&store),
     )
     .await;
     let total = target.requests.lock().unwrap().len();

@@ -54,6 +54,25 @@ impl Sandbox {
             .current_dir(self.dir.path());
         cmd
     }
+
+    /// Whether `ccai events list` shows no event of `store` pending or being forwarded.
+    pub(crate) fn nothing_pending(&self, store: &str) -> bool {
+        ["pending", "in_progress"].iter().all(|status| {
+            let out = self
+                .ccai()
+                .args([
+                    "events", "list", "--json", "--status", status, "--store", store,
+                ])
+                .output()
+                .expect("run ccai events list");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout.is_empty()
+        })
+    }
 }
 
 /// Runs a command to completion off the async runtime.
