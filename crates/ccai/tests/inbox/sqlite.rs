@@ -184,6 +184,47 @@ async fn a_write_blocked_by_another_process_fails_transiently_and_the_store_reco
 }
 
 #[tokio::test]
+async fn committed_pages_reach_the_database_file_while_the_store_is_open() {
+    // The writer's own automatic checkpoint waits for 10,000 WAL pages: only the background
+    // checkpointer can copy these few hundred inserts into the database file this soon.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("checkpointed.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let body = format!(
+        r#"{{"eventType":"message.sent","padding":"{}"}}"#,
+        "x".repeat(700)
+    );
+    for i in 0..300 {
+        let d = NewDelivery::new(
+            "1231",
+            format!("c{i}"),
+            "message.sent",
+            body.clone().into_bytes(),
+        );
+        assert_eq!(store.insert(d).await, Ok(Inserted::New));
+    }
+    let bodies = 300 * body.len() as u64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path).expect("the file").len();
+        if size >= bodies {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file holds {size} bytes, less than the {bodies} bytes of bodies committed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(store);
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        300
+    );
+}
+
+#[tokio::test]
 async fn normal_synchronous_mode_stores_and_reopens() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("normal.db");

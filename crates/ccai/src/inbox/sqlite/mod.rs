@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file (WAL), with one writer thread doing group
 //! commit and a small pool of readers.
 
+mod checkpoint;
 pub(crate) mod convert;
 mod dedup;
 mod filter;
@@ -192,8 +193,11 @@ impl SqliteStore {
         }
         configure(&conn, &shown, &options)?;
         schema::migrate(&mut conn, &shown)?;
+        let checkpoint_conn = connect(&path, &shown, &options)?;
+        configure(&checkpoint_conn, &shown, &options)?;
         let writer = Writer::start(
             conn,
+            checkpoint_conn,
             Arc::clone(&shown),
             options.queue_capacity,
             options.max_batch,

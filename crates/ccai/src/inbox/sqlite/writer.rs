@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
 use crate::inbox::StoreError;
 use crate::telemetry;
@@ -118,13 +119,20 @@ impl std::fmt::Debug for dyn Job {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`. The thread ends when every handle is dropped.
+    /// Starts the writer thread on `conn`, and the checkpointer on `checkpoint_conn` (another
+    /// connection to the same file). The threads end when every handle is dropped.
     pub(crate) fn start(
         conn: Connection,
+        checkpoint_conn: Connection,
         path: Arc<str>,
         capacity: usize,
         max_batch: usize,
     ) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
+            .map_err(|e| store_error(&path, e))?;
+        let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
+        })?;
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
         let thread_histogram = Arc::clone(&histogram);
@@ -134,6 +142,7 @@ impl Writer {
             .spawn(move || {
                 run(
                     conn,
+                    checkpointer,
                     receiver,
                     max_batch.max(1),
                     &thread_histogram,
@@ -203,6 +212,7 @@ where
 
 fn run(
     conn: Connection,
+    checkpointer: Checkpointer,
     mut receiver: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     histogram: &Mutex<BatchHistogram>,
@@ -221,6 +231,7 @@ fn run(
         let timer = telemetry::Timer::start();
         let commit = run_batch(&conn, &mut batch, path);
         if commit.is_ok() {
+            checkpointer.committed();
             telemetry::store_committed(timer, size);
             let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
             *histogram.counts.entry(size).or_insert(0) += 1;
@@ -231,6 +242,7 @@ fn run(
     }
     // Every handle is gone: fold the WAL back into the database, so that a clean stop leaves one
     // file. A failure costs nothing (the next open replays the WAL).
+    checkpointer.stop();
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::debug!(target: "ccai::inbox", error = %e, "checkpoint at close failed");
     }
