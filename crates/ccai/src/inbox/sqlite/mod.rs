@@ -1,5 +1,5 @@
 //! [`SqliteStore`]: the [`Store`] on one SQLite file (WAL), with one writer thread doing group
-//! commit and a small pool of readers.
+//! commit, a checkpointer thread and a small pool of readers.
 
 mod checkpoint;
 pub(crate) mod convert;
@@ -115,13 +115,16 @@ impl SqliteOptions {
 /// - Every write goes through one writer thread that commits queued writes in groups (up to
 ///   [`SqliteOptions::max_batch`] per transaction): concurrent inserts share one fsync.
 ///   [`batch_sizes`](Self::batch_sizes) shows how well that works.
+/// - A checkpointer thread with a connection of its own copies committed WAL pages into the
+///   database file, so the writer (where every acknowledgement waits) does not; the WAL stays
+///   under about 40 MiB.
 /// - Reads use their own connections on blocking threads.
 /// - The schema is versioned; opening migrates an older or empty file and refuses one written
 ///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it.
 ///
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with
-/// [`StoreError::Locked`]. Clones share the writer; the writer thread ends when the last clone
+/// [`StoreError::Locked`]. Clones share the writer; the writer and checkpointer threads end when the last clone
 /// (and every [`StoreDeduper`] made from it) is dropped.
 ///
 /// [`open`](Self::open) does blocking file I/O: call it at start-up or from a blocking thread.
