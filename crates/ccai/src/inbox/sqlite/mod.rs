@@ -124,8 +124,8 @@ impl SqliteOptions {
 ///
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with
-/// [`StoreError::Locked`]. Clones share the writer; the writer and checkpointer threads end when the last clone
-/// (and every [`StoreDeduper`] made from it) is dropped.
+/// [`StoreError::Locked`]. Clones share the writer; the writer and checkpointer threads end when
+/// the last clone (and every [`StoreDeduper`] made from it) is dropped.
 ///
 /// [`open`](Self::open) does blocking file I/O: call it at start-up or from a blocking thread.
 /// The other methods need a tokio runtime.
