@@ -1,10 +1,11 @@
 //! Store throughput of the durable inbox: concurrent inserters against `SqliteStore` with
 //! `synchronous=FULL` and `NORMAL` (events/s and the group-commit batch sizes), then growth:
 //! insert rate, file size and filtered list queries with an empty store versus one holding
-//! `--events` events (default 1,000,000).
+//! `--events` events (default 1,000,000), each measured over `--probe` inserts (rate, bytes
+//! written and CPU time per event).
 //!
 //! ```text
-//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000]
+//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000]
 //! ```
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ struct Args {
     inserters: usize,
     burst: usize,
     events: usize,
+    probe: usize,
 }
 
 fn args() -> Args {
@@ -26,17 +28,19 @@ fn args() -> Args {
         inserters: 64,
         burst: 50_000,
         events: 1_000_000,
+        probe: 50_000,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
         let value = pair
             .get(1)
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("usage: --inserters N --burst N --events N"));
+            .unwrap_or_else(|| panic!("usage: --inserters N --burst N --events N --probe N"));
         match pair[0].as_str() {
             "--inserters" => parsed.inserters = value,
             "--burst" => parsed.burst = value,
             "--events" => parsed.events = value,
+            "--probe" => parsed.probe = value,
             other => panic!("unknown option {other}"),
         }
     }
@@ -50,10 +54,19 @@ const TYPES: [&str; 4] = [
     "message.error.carrier",
 ];
 
+/// The `eventHash` of event `n`: random-looking, as real ones are.
+fn hash_of(n: usize) -> String {
+    format!(
+        "{:016x}{:016x}",
+        (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        n
+    )
+}
+
 /// A realistic delivery of about 700 bytes.
 fn delivery(n: usize, received_at: SystemTime) -> NewDelivery {
     let event_type = TYPES[n % TYPES.len()];
-    let hash = format!("{:016x}{:016x}", n as u64 * 0x9E37_79B9_7F4A_7C15, n);
+    let hash = hash_of(n);
     let body = format!(
         r#"{{"eventType":"{event_type}","data":{{"SmsSid":{n},"MessageStatus":"DELIVERED","To":"+1415555{:04}","Message":"Hello from the benchmark, message number {n}. Reply STOP to unsubscribe. This text pads the body to a realistic size for an SMS event as CloudContactAI sends it.","CustomData":"order-{n}","ClientExternalId":"ext-{n}","CampaignId":{},"CampaignTitle":"Benchmark campaign {}","Segments":1,"TotalPrice":0.0079}},"eventHash":"{hash}","padding":"{}"}}"#,
         n % 10_000,
@@ -116,6 +129,55 @@ fn describe(batches: &BatchHistogram) -> String {
     )
 }
 
+/// CPU time this process has used so far (user + system, from `/proc/self/stat`; zero where
+/// that file does not exist): less sensitive than wall time to what else the machine runs.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on every Linux this runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Bytes this process has written through write syscalls so far (`wchar` in `/proc/self/io`;
+/// 0 where that file does not exist): the WAL and checkpoint traffic per event.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("wchar: ")?.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Inserts `count` events from `first` and prints the rate, the bytes written and the CPU time
+/// per event.
+async fn measure(
+    store: &Arc<SqliteStore>,
+    first: usize,
+    count: usize,
+    inserters: usize,
+    label: &str,
+) {
+    let (written, cpu) = (bytes_written(), cpu_time());
+    let elapsed = insert_concurrently(store, first, count, inserters).await;
+    let count_f = count.max(1) as f64;
+    println!(
+        "  {label}: {:.0} events/s, {:.1} KiB written and {:.1} µs of CPU per event",
+        count_f / elapsed.as_secs_f64(),
+        (bytes_written() - written) as f64 / count_f / 1024.0,
+        (cpu_time() - cpu).as_secs_f64() * 1e6 / count_f
+    );
+}
+
 fn file_size(dir: &std::path::Path) -> u64 {
     ["inbox.db", "inbox.db-wal"]
         .iter()
@@ -141,7 +203,18 @@ where
     (times[times.len() / 2], found)
 }
 
-async fn queries(store: &Arc<SqliteStore>, label: &str) {
+/// List, stats and lookups by hash of the first and the `newest` event.
+async fn queries(store: &Arc<SqliteStore>, label: &str, newest: usize) {
+    for (name, n) in [("the first event", 0), ("the newest event", newest)] {
+        let hash = hash_of(n);
+        let (time, found) = median_query(5, || {
+            let store = Arc::clone(store);
+            let hash = hash.clone();
+            async move { store.get(&hash).await.expect("get").map_or(0, |_| 1) }
+        })
+        .await;
+        println!("    {label}: get {name} by hash: {time:?} ({found} found)");
+    }
     let requests = [
         (
             "type=message.incoming, newest 50",
@@ -225,27 +298,45 @@ async fn main() {
     let store = Arc::new(
         SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
     );
-    let probe = 20_000.min(args.burst);
-    let elapsed = insert_concurrently(&store, 0, probe, args.inserters).await;
+    let probe = args.probe.min(args.events);
+    measure(
+        &store,
+        0,
+        probe,
+        args.inserters,
+        &format!("empty store, first {probe}"),
+    )
+    .await;
     println!(
-        "  empty store: {:.0} events/s for the first {probe}, file {:.1} MiB",
-        probe as f64 / elapsed.as_secs_f64(),
+        "    file {:.1} MiB",
         file_size(dir.path()) as f64 / 1048576.0
     );
-    queries(&store, "empty store").await;
+    queries(&store, "empty store", probe - 1).await;
     let fill = args.events.saturating_sub(probe);
-    let elapsed = insert_concurrently(&store, probe, fill, args.inserters).await;
+    measure(
+        &store,
+        probe,
+        fill,
+        args.inserters,
+        &format!("filling to {}", args.events),
+    )
+    .await;
     println!(
-        "  filled to {}: {:.0} events/s on average, file {:.1} MiB",
-        args.events,
-        fill as f64 / elapsed.as_secs_f64(),
+        "    file {:.1} MiB",
         file_size(dir.path()) as f64 / 1048576.0
     );
-    let elapsed = insert_concurrently(&store, args.events, probe, args.inserters).await;
-    println!(
-        "  with {} stored: {:.0} events/s for {probe} more",
+    measure(
+        &store,
         args.events,
-        probe as f64 / elapsed.as_secs_f64()
-    );
-    queries(&store, &format!("{} events", args.events)).await;
+        probe,
+        args.inserters,
+        &format!("with {} stored, {probe} more", args.events),
+    )
+    .await;
+    queries(
+        &store,
+        &format!("{} events", args.events + probe),
+        args.events + probe - 1,
+    )
+    .await;
 }

@@ -5,6 +5,7 @@ mod checkpoint;
 pub(crate) mod convert;
 mod dedup;
 mod filter;
+mod keys;
 mod queries;
 mod schema;
 mod writer;
@@ -271,11 +272,10 @@ impl Store for SqliteStore {
         let destinations = self.inner.options.destinations.clone();
         // Hashed on the caller's task, not on the one writer thread every insert shares.
         let digest = convert::sha256_hex(&delivery.body);
-        Box::pin(
-            self.inner.writer.try_write(move |conn| {
-                writes::insert(conn, &path, &destinations, &delivery, &digest)
-            }),
-        )
+        let key = keys::hash_key(&delivery.event_hash);
+        Box::pin(self.inner.writer.try_write(move |conn, keys| {
+            writes::insert(conn, keys, &path, &destinations, &delivery, &digest, key)
+        }))
     }
 
     fn claim<'a>(

@@ -10,6 +10,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 
 use super::convert::{from_ms, store_error, to_ms};
 use super::filter::Condition;
+use super::keys;
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
     ListRequest, Page, Stats, StoreError,
@@ -171,10 +172,11 @@ pub(crate) fn get(conn: &Connection, path: &str, hash: &str) -> Result<Option<Ev
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
                 e.last_conflict_sha256
-           FROM events e WHERE e.event_hash = ?1 ORDER BY e.id DESC LIMIT 1"
+           FROM events e WHERE {} ORDER BY e.id DESC LIMIT 1",
+        keys::BY_HASH_SQL
     );
     let found = conn
-        .query_row(&sql, [hash], |row| {
+        .query_row(&sql, params_from_iter(keys::by_hash_params(hash)), |row| {
             let (id, summary) = summary(conn, path, row)?;
             Ok((
                 id,

@@ -64,6 +64,46 @@ const MIGRATIONS: &[&str] = &[
         lease_until INTEGER,
         updated_at INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 2: the unique index on (event_hash, client_id) gives way to the merged key index of
+    // `keys.rs` (random hashes made that index slow inserts down as the store grew). SQLite drops
+    // a table constraint only by rebuilding the table (foreign keys are off meanwhile; see
+    // `migrate`). Every existing event starts above the watermark: the writer reads them into
+    // memory and merges their keys.
+    "CREATE TABLE events_v2 (
+        id INTEGER PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        event_hash TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        body BLOB,
+        body_len INTEGER NOT NULL,
+        body_sha256 TEXT NOT NULL,
+        signature TEXT,
+        content_type TEXT,
+        received_at INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        conflicts INTEGER NOT NULL DEFAULT 0,
+        last_conflict_sha256 TEXT
+    );
+    INSERT INTO events_v2 SELECT id, client_id, event_hash, event_type, body, body_len,
+        body_sha256, signature, content_type, received_at, duplicates, conflicts,
+        last_conflict_sha256 FROM events;
+    DROP TABLE events;
+    ALTER TABLE events_v2 RENAME TO events;
+    CREATE INDEX events_by_type ON events (event_type, id);
+    CREATE INDEX events_by_received ON events (received_at);
+    CREATE INDEX events_repeated ON events (duplicates, conflicts)
+        WHERE duplicates > 0 OR conflicts > 0;
+    CREATE TABLE event_keys (
+        key INTEGER NOT NULL,
+        event_id INTEGER NOT NULL,
+        PRIMARY KEY (key, event_id)
+    ) WITHOUT ROWID;
+    -- The events with an id up to `upto` have their keys in event_keys.
+    CREATE TABLE event_keys_merged (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        upto INTEGER NOT NULL
+    );
+    INSERT INTO event_keys_merged (one, upto) VALUES (1, 0);",
 ];
 
 /// The newest schema version this build knows.
@@ -105,6 +145,17 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreErro
     if user_version(conn, path)? == SCHEMA_VERSION {
         return Ok(());
     }
+    // Rebuilding a table that others reference needs foreign keys off (a no-op inside a
+    // transaction, so before it); `foreign_key_check` below proves nothing was left dangling.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(|e| store_error(path, e))?;
+    let result = migrate_in_transaction(conn, path);
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(|e| store_error(path, e))?;
+    result
+}
+
+fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(|e| store_error(path, e))?;
@@ -130,5 +181,93 @@ pub(crate) fn migrate(conn: &mut Connection, path: &str) -> Result<(), StoreErro
         tx.pragma_update(None, "user_version", index as i64 + 1)
             .map_err(|e| store_error(path, e))?;
     }
+    let dangling: i64 = tx
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
+            row.get(0)
+        })
+        .map_err(|e| store_error(path, e))?;
+    if dangling > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{path}: {dangling} rows reference events that do not exist; the file was not migrated"
+        )));
+    }
     tx.commit().map_err(|e| store_error(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::sqlite::{SqliteOptions, SqliteStore};
+    use crate::inbox::{DeliveryStatus, Inserted, NewDelivery, Store};
+
+    /// A file as version 1 left it: one event with its delivery and an attempt.
+    fn version_1_file(path: &std::path::Path) {
+        let conn = Connection::open(path).expect("open");
+        conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+        conn.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO events (id, client_id, event_hash, event_type, body, body_len, body_sha256,
+                                 received_at, duplicates)
+                  VALUES (7, '1231', 'old-hash', 'message.sent', x'7b7d', 2,
+                          '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', 1000, 2);
+             INSERT INTO deliveries (id, event_id, destination, status, attempts)
+                  VALUES (3, 7, 'default', 'dead', 7);
+             INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome)
+                  VALUES (3, 1001, 5, 'failed');",
+        )
+        .expect("a version-1 event");
+    }
+
+    #[tokio::test]
+    async fn version_1_files_keep_their_events_and_deduplicate_them_after_the_upgrade() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        version_1_file(&path);
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("migrates");
+        let event = store.get("old-hash").await.expect("get").expect("kept");
+        assert_eq!(event.summary.duplicates, 2);
+        assert_eq!(
+            event.attempts.len(),
+            1,
+            "attempts survive the table rebuild"
+        );
+        assert_eq!(
+            event.summary.deliveries.first().map(|d| d.status),
+            Some(DeliveryStatus::Dead)
+        );
+        // Stored before the upgrade, still a duplicate after it.
+        let again = NewDelivery::new("1231", "old-hash", "message.sent", b"{}".to_vec());
+        assert_eq!(
+            store.insert(again).await.expect("insert"),
+            Inserted::Duplicate
+        );
+        let new = NewDelivery::new("1231", "new-hash", "message.sent", b"{}".to_vec());
+        assert_eq!(store.insert(new).await.expect("insert"), Inserted::New);
+        drop(store);
+
+        let conn = Connection::open(&path).expect("open");
+        assert_eq!(
+            user_version(&conn, "test").expect("version"),
+            SCHEMA_VERSION
+        );
+        let foreign_keys: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%REFERENCES events%'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        assert_eq!(
+            foreign_keys, 1,
+            "deliveries still reference the rebuilt events table"
+        );
+        let unique_index: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE tbl_name = 'events' AND name LIKE 'sqlite_autoindex%'",
+                [],
+                |row| row.get(0),
+            )
+            .expect("schema");
+        assert_eq!(unique_index, 0, "the random-keyed unique index is gone");
+    }
 }

@@ -11,13 +11,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
+use super::keys::RecentKeys;
 use crate::inbox::StoreError;
 use crate::telemetry;
 
 /// One queued write: runs inside the batch's transaction, answers after the commit.
 trait Job: Send {
     /// Runs the write; returns whether it succeeded (a failure is rolled back to its savepoint).
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Connection, keys: &mut RecentKeys) -> bool;
     /// Sends the result, or `commit`'s error if the batch did not commit.
     fn answer(self: Box<Self>, commit: Result<(), StoreError>);
 }
@@ -31,13 +32,13 @@ struct TypedJob<T, F> {
 impl<T, F> Job for TypedJob<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+    F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send,
 {
-    fn run(&mut self, conn: &Connection) -> bool {
+    fn run(&mut self, conn: &Connection, keys: &mut RecentKeys) -> bool {
         let result = match self.work.take() {
             // A panicking write (a bug, or an input no check foresaw) fails alone: the writer
             // thread, and with it the whole store, must live on.
-            Some(work) => match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+            Some(work) => match catch_unwind(AssertUnwindSafe(|| work(conn, keys))) {
                 Ok(result) => result,
                 Err(_) => {
                     tracing::error!(target: "ccai::inbox", "a store write panicked; it was rolled back");
@@ -157,11 +158,12 @@ impl Writer {
         })
     }
 
-    /// Queues `work`; fails at once with [`StoreError::Overloaded`] if the queue is full.
+    /// Queues `work`, which also gets the writer's [`RecentKeys`]; fails at once with
+    /// [`StoreError::Overloaded`] if the queue is full.
     pub(crate) async fn try_write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
     {
         let (job, reply) = job(work);
         self.sender.try_send(job).map_err(|e| match e {
@@ -177,7 +179,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (job, reply) = job(work);
+        let (job, reply) = job(move |conn: &Connection, _: &mut RecentKeys| work(conn));
         self.sender.send(job).await.map_err(|_| self.closed())?;
         reply.await.map_err(|_| self.closed())?
     }
@@ -199,7 +201,7 @@ type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 fn job<T, F>(work: F) -> (Box<dyn Job>, Reply<T>)
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
 {
     let (reply, receiver) = oneshot::channel();
     let job = TypedJob {
@@ -219,6 +221,7 @@ fn run(
     path: &str,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    let mut keys = RecentKeys::default();
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -229,8 +232,11 @@ fn run(
         }
         let size = batch.len();
         let timer = telemetry::Timer::start();
-        let commit = run_batch(&conn, &mut batch, path);
-        if commit.is_ok() {
+        let commit = run_batch(&conn, &mut batch, &mut keys, path);
+        if commit.is_err() {
+            keys.batch_rolled_back();
+        } else {
+            keys.batch_committed();
             checkpointer.committed();
             telemetry::store_committed(timer, size);
             let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
@@ -238,6 +244,13 @@ fn run(
         }
         for job in batch.drain(..) {
             job.answer(commit.clone());
+        }
+        // After the answers, so no acknowledgement waits for it; one slice per batch keeps
+        // each pause short.
+        if keys.merge_due() {
+            if let Err(e) = keys.merge_step(&conn) {
+                tracing::warn!(target: "ccai::inbox", path, error = %e, "merging the eventHash index failed; it is retried after the next write");
+            }
         }
     }
     // Every handle is gone: fold the WAL back into the database, so that a clean stop leaves one
@@ -248,15 +261,23 @@ fn run(
     }
 }
 
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>], path: &str) -> Result<(), StoreError> {
+fn run_batch(
+    conn: &Connection,
+    batch: &mut [Box<dyn Job>],
+    keys: &mut RecentKeys,
+    path: &str,
+) -> Result<(), StoreError> {
+    keys.batch_started();
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| store_error(path, e))?;
     let result = (|| {
         // Prepared once and cached: parsing these for every write costs more than running them.
         for job in batch.iter_mut() {
             conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-            if !job.run(conn) {
+            keys.job_started();
+            if !job.run(conn, keys) {
                 conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
+                keys.job_rolled_back();
             }
             conn.prepare_cached("RELEASE job")?.execute([])?;
         }

@@ -7,6 +7,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::convert::{duration_ms, from_ms, new_token, store_error, to_ms};
 use super::filter::Condition;
+use super::keys::{self, RecentKeys};
 use crate::inbox::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
     Inserted, Lease, LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention,
@@ -17,19 +18,39 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 pub(crate) fn insert(
     conn: &Connection,
+    keys: &mut RecentKeys,
     path: &str,
     destinations: &[String],
     delivery: &NewDelivery,
     digest: &str,
+    key: i64,
 ) -> Result<Inserted> {
     let err = |e| store_error(path, e);
-    let received_at = to_ms(delivery.received_at);
-    let added = conn
-        .prepare_cached(
+    keys.sync(conn).map_err(err)?;
+    let mut stored = None;
+    for id in keys.candidates(conn, key).map_err(err)? {
+        let found: Option<String> = conn
+            .prepare_cached(
+                "SELECT body_sha256 FROM events WHERE id = ?1 AND client_id = ?2 AND event_hash = ?3",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![id, delivery.client_id, delivery.event_hash], |row| {
+                    row.get(0)
+                })
+                .optional()
+            })
+            .map_err(err)?;
+        if let Some(found) = found {
+            stored = Some((id, found));
+            break;
+        }
+    }
+    let Some((event_id, stored_digest)) = stored else {
+        let received_at = to_ms(delivery.received_at);
+        conn.prepare_cached(
             "INSERT INTO events (client_id, event_hash, event_type, body, body_len, body_sha256,
                                  signature, content_type, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (client_id, event_hash) DO NOTHING",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -45,7 +66,6 @@ pub(crate) fn insert(
             ])
         })
         .map_err(err)?;
-    if added == 1 {
         let event_id = conn.last_insert_rowid();
         let mut stmt = conn
             .prepare_cached(
@@ -57,18 +77,9 @@ pub(crate) fn insert(
             stmt.execute(params![event_id, destination, received_at])
                 .map_err(err)?;
         }
+        keys.added(key, event_id);
         return Ok(Inserted::New);
-    }
-    let (event_id, stored_digest): (i64, String) = conn
-        .prepare_cached(
-            "SELECT id, body_sha256 FROM events WHERE client_id = ?1 AND event_hash = ?2",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![delivery.client_id, delivery.event_hash], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-        })
-        .map_err(err)?;
+    };
     if stored_digest == digest {
         conn.prepare_cached("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?1")
             .and_then(|mut stmt| stmt.execute([event_id]))
@@ -291,8 +302,8 @@ pub(crate) fn replay(
     let (condition, status) = match target {
         ReplayTarget::Hash(hash) => (
             Condition {
-                sql: "e.event_hash = ?".into(),
-                params: vec![hash.clone().into()],
+                sql: keys::BY_HASH_SQL.into(),
+                params: keys::by_hash_params(hash).into(),
             },
             None,
         ),
@@ -374,11 +385,10 @@ pub(crate) fn purge(
             [body_cut],
         )
         .map_err(err)?;
+    let deleted = format!("received_at < ?1 AND NOT {UNFINISHED}");
+    keys::forget(conn, &deleted, [row_cut]).map_err(err)?;
     let rows = conn
-        .execute(
-            &format!("DELETE FROM events WHERE received_at < ?1 AND NOT {UNFINISHED}"),
-            [row_cut],
-        )
+        .execute(&format!("DELETE FROM events WHERE {deleted}"), [row_cut])
         .map_err(err)?;
     conn.execute(
         "DELETE FROM dedup WHERE state = 'completed' AND updated_at < ?1",

@@ -1,0 +1,602 @@
+//! The `eventHash` index, kept as a small log-structured merge so that it does not slow inserts
+//! down as the store grows.
+//!
+//! `eventHash` values are random. A B-tree index on them (schema version 1) put every insert on a
+//! random leaf: once the index outgrew the page cache, each insert read a leaf back and dirtied a
+//! page of its own, and each checkpoint copied a page per event, so the insert rate fell to about
+//! 0.6× the empty store's at a million events. Instead:
+//!
+//! - the recent events (those with `id` above the watermark in `event_keys_merged`) are looked up
+//!   in memory, in the writer thread's [`RecentKeys`] (rebuilt from the table when a store opens:
+//!   the events themselves are the log, so nothing extra is written per insert);
+//! - the older ones are in `event_keys`, an 8-byte key (the first bytes of the hash's SHA-256)
+//!   and the event's id, which the writer fills in sorted runs ([`RecentKeys::merge_step`]), one
+//!   slice of the key space per transaction, so each run dirties each leaf about once instead of
+//!   once per event, and no commit waits long behind it.
+//!
+//! A key only names candidates: every match is checked against the event's own `event_hash` (and
+//! client id), so a key collision, a stale entry or an event another process purged costs a
+//! lookup, never a wrong answer. Other processes writing the same file are noticed through
+//! `PRAGMA data_version`, and their new events read before the next insert is decided.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection};
+use sha2::{Digest, Sha256};
+
+/// Merge the in-memory keys into `event_keys` once this many events are above the watermark.
+/// Larger runs cost less per event to merge; readers looking an event up by hash scan the
+/// unmerged events (at most about twice this many rows).
+pub(crate) const MERGE_AT: usize = 32_768;
+
+/// A merge runs over this many slices of the key space, one transaction each.
+const SLICES: u32 = 64;
+
+/// The most merged keys whose fingerprints are kept in memory (4 bytes each: 128 MiB). A larger
+/// store looks every new event up in `event_keys` (a random page read per insert).
+const MAX_FINGERPRINTS: usize = 32 << 20;
+
+/// The part of a key kept in memory for the merged keys: its top 32 bits, so a new event's key
+/// matches a stored one by chance about once in 2^32 / (keys stored).
+fn fingerprint(key: i64) -> i32 {
+    (key >> 32) as i32
+}
+
+/// The index key of an `eventHash`: the first 8 bytes of its SHA-256, as a signed integer.
+pub(crate) fn hash_key(event_hash: &str) -> i64 {
+    let digest = Sha256::digest(event_hash.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The ids of the events stored under `event_hash` (alias `e`), as a SQL condition with its
+/// parameters (`event_hash`, key, `event_hash`), for the readers: they have no [`RecentKeys`],
+/// so the unmerged events are scanned by id (a range of at most a few `MERGE_AT`).
+pub(crate) const BY_HASH_SQL: &str = "e.event_hash = ? AND e.id IN (
+        SELECT event_id FROM event_keys WHERE key = ?
+        UNION ALL
+        SELECT id FROM events WHERE id > (SELECT upto FROM event_keys_merged) AND event_hash = ?)";
+
+/// The parameters of [`BY_HASH_SQL`].
+pub(crate) fn by_hash_params(event_hash: &str) -> [rusqlite::types::Value; 3] {
+    use rusqlite::types::Value;
+    [
+        Value::Text(event_hash.to_owned()),
+        Value::Integer(hash_key(event_hash)),
+        Value::Text(event_hash.to_owned()),
+    ]
+}
+
+/// The writer thread's view of the unmerged events' keys, and of a merge in progress.
+#[derive(Debug)]
+pub(crate) struct RecentKeys {
+    /// Merge once this many entries are held ([`MERGE_AT`]; small in tests).
+    merge_at: usize,
+    /// `(key, event id)` of every event above the watermark that this writer knows of.
+    entries: BTreeSet<(i64, i64)>,
+    /// The highest event id read or written; another process's new events come after it.
+    max_seen: i64,
+    /// `PRAGMA data_version` when last read: it changes when another connection commits.
+    data_version: Option<i64>,
+    /// False until read from the file (the first insert does).
+    built: bool,
+    /// The sorted fingerprints of the keys in `event_keys` (as of the last merge), so that a new
+    /// event, the usual case, needs no lookup there; `None` past [`MAX_FINGERPRINTS`].
+    merged: Option<Vec<i32>>,
+    merge: Option<Merge>,
+    /// What the current write batch added, and `max_seen` before it: a rolled-back insert's id
+    /// is handed out again, so its entry must go (see [`Self::undo`]).
+    batch_added: Vec<(i64, i64)>,
+    batch_mark: Mark,
+    job_mark: Mark,
+}
+
+impl Default for RecentKeys {
+    fn default() -> Self {
+        Self {
+            merge_at: MERGE_AT,
+            entries: BTreeSet::new(),
+            max_seen: 0,
+            data_version: None,
+            built: false,
+            merged: None,
+            merge: None,
+            batch_added: Vec::new(),
+            batch_mark: Mark::default(),
+            job_mark: Mark::default(),
+        }
+    }
+}
+
+/// Where a batch or job started: how much of `batch_added` existed, and `max_seen`.
+#[derive(Debug, Default, Clone, Copy)]
+struct Mark {
+    added: usize,
+    max_seen: i64,
+}
+
+/// A merge in progress: the entries with an id up to `upto`, slice by slice.
+#[derive(Debug, Clone, Copy)]
+struct Merge {
+    upto: i64,
+    next_slice: u32,
+}
+
+impl RecentKeys {
+    /// Brings the entries up to date with the file: built from the table the first time (or after
+    /// a rollback), then the events other processes committed since. Call inside the write
+    /// transaction, before deciding whether an event is new.
+    pub(crate) fn sync(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        if !self.built {
+            self.merged = read_fingerprints(conn)?;
+            self.max_seen =
+                conn.query_row("SELECT upto FROM event_keys_merged", [], |row| row.get(0))?;
+            self.read_after(conn)?;
+            self.built = true;
+            self.batch_mark.max_seen = self.max_seen;
+            self.job_mark.max_seen = self.max_seen;
+        } else if self.data_version != Some(version) {
+            self.read_after(conn)?;
+        }
+        self.data_version = Some(version);
+        Ok(())
+    }
+
+    fn read_after(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut stmt =
+            conn.prepare_cached("SELECT id, event_hash FROM events WHERE id > ?1 ORDER BY id")?;
+        let mut rows = stmt.query([self.max_seen])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let hash: String = row.get(1)?;
+            self.entries.insert((hash_key(&hash), id));
+            self.max_seen = self.max_seen.max(id);
+        }
+        Ok(())
+    }
+
+    /// The ids of the events that may carry `key`'s hash (check each against the row).
+    pub(crate) fn candidates(&self, conn: &Connection, key: i64) -> rusqlite::Result<Vec<i64>> {
+        let mut ids: Vec<i64> = self
+            .entries
+            .range((key, i64::MIN)..=(key, i64::MAX))
+            .map(|(_, id)| *id)
+            .collect();
+        let maybe_merged = match &self.merged {
+            Some(fingerprints) => fingerprints.binary_search(&fingerprint(key)).is_ok(),
+            None => true,
+        };
+        if !maybe_merged {
+            return Ok(ids);
+        }
+        let mut stmt = conn.prepare_cached("SELECT event_id FROM event_keys WHERE key = ?1")?;
+        for id in stmt.query_map([key], |row| row.get(0))? {
+            ids.push(id?);
+        }
+        Ok(ids)
+    }
+
+    /// Records an event this writer inserted.
+    pub(crate) fn added(&mut self, key: i64, id: i64) {
+        self.entries.insert((key, id));
+        self.batch_added.push((key, id));
+        self.max_seen = self.max_seen.max(id);
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            added: self.batch_added.len(),
+            max_seen: self.max_seen,
+        }
+    }
+
+    /// A write batch starts.
+    pub(crate) fn batch_started(&mut self) {
+        self.batch_added.clear();
+        self.batch_mark = self.mark();
+        self.job_mark = self.batch_mark;
+    }
+
+    /// A job of the batch starts (it may be rolled back to its savepoint alone).
+    pub(crate) fn job_started(&mut self) {
+        self.job_mark = self.mark();
+    }
+
+    /// The job was rolled back to its savepoint.
+    pub(crate) fn job_rolled_back(&mut self) {
+        self.undo(self.job_mark);
+    }
+
+    /// The batch committed.
+    pub(crate) fn batch_committed(&mut self) {
+        self.batch_added.clear();
+    }
+
+    /// The batch rolled back.
+    pub(crate) fn batch_rolled_back(&mut self) {
+        self.undo(self.batch_mark);
+        // Catch up on the next insert: another process may write before this one does again.
+        self.data_version = None;
+    }
+
+    /// Forgets what was added since `mark`: the ids it named are handed out again. `max_seen`
+    /// goes back too, or another process's next events (taking those ids) would never be read.
+    fn undo(&mut self, mark: Mark) {
+        for entry in self
+            .batch_added
+            .drain(mark.added.min(self.batch_added.len())..)
+        {
+            self.entries.remove(&entry);
+        }
+        self.max_seen = mark.max_seen;
+    }
+
+    /// Whether [`merge_step`](Self::merge_step) has work to do.
+    pub(crate) fn merge_due(&self) -> bool {
+        self.built && (self.merge.is_some() || self.entries.len() >= self.merge_at)
+    }
+
+    /// Moves one slice of the entries into `event_keys`, in a transaction of its own; the last
+    /// slice also moves the watermark, and the merged entries leave memory. A failed step is
+    /// rolled back and tried again after the next batch.
+    pub(crate) fn merge_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let merge = match self.merge {
+            Some(merge) => merge,
+            None => Merge {
+                upto: self.max_seen,
+                next_slice: 0,
+            },
+        };
+        self.merge = Some(merge);
+        let (low, high) = slice_bounds(merge.next_slice);
+        let last = merge.next_slice + 1 == SLICES;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| {
+            // Entries are exact (rolled-back inserts were undone), so no row is read back. An
+            // event purged since leaves a key with no event: lookups check rows, so it costs a
+            // lookup, and `forget` removes such keys at the next purge of their ids.
+            let mut add = conn.prepare_cached(
+                "INSERT OR IGNORE INTO event_keys (key, event_id) VALUES (?1, ?2)",
+            )?;
+            for &(key, id) in self.entries.range((low, i64::MIN)..=(high, i64::MAX)) {
+                if id <= merge.upto {
+                    add.execute(params![key, id])?;
+                }
+            }
+            if last {
+                conn.prepare_cached("UPDATE event_keys_merged SET upto = max(upto, ?1)")?
+                    .execute([merge.upto])?;
+            }
+            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
+        })();
+        if let Err(e) = result {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        if last {
+            if let Some(merged) = self.merged.take() {
+                let added: Vec<i32> = self
+                    .entries
+                    .iter()
+                    .filter(|&&(_, id)| id <= merge.upto)
+                    .map(|&(key, _)| fingerprint(key))
+                    .collect();
+                self.merged = merge_sorted(merged, &added);
+            }
+            self.entries.retain(|&(_, id)| id > merge.upto);
+            self.merge = None;
+        } else {
+            self.merge = Some(Merge {
+                next_slice: merge.next_slice + 1,
+                ..merge
+            });
+        }
+        Ok(())
+    }
+
+    /// Entries held in memory (for tests).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Keys that merge after `merge_at` entries (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_merge_at(merge_at: usize) -> Self {
+        Self {
+            merge_at,
+            ..Self::default()
+        }
+    }
+}
+
+/// The fingerprints of every key in `event_keys`, sorted, or `None` if there are too many.
+fn read_fingerprints(conn: &Connection) -> rusqlite::Result<Option<Vec<i32>>> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM event_keys", [], |row| row.get(0))?;
+    if usize::try_from(count).map_or(true, |count| count > MAX_FINGERPRINTS) {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare("SELECT key FROM event_keys ORDER BY key")?;
+    let keys = stmt.query_map([], |row| row.get::<_, i64>(0))?;
+    // The key order is the fingerprint order: the fingerprint is the key's top bits.
+    keys.map(|key| key.map(fingerprint))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// `merged` with `added` (sorted, as `entries` iterates) merged in; `None` past the limit.
+fn merge_sorted(merged: Vec<i32>, added: &[i32]) -> Option<Vec<i32>> {
+    if merged.len() + added.len() > MAX_FINGERPRINTS {
+        return None;
+    }
+    let mut out = Vec::with_capacity(merged.len() + added.len());
+    let (mut a, mut b) = (merged.iter().peekable(), added.iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, Some(_)) => b.next(),
+            (None, None) => break,
+        };
+        out.extend(next.copied());
+    }
+    Some(out)
+}
+
+/// The inclusive key range of slice `index` of [`SLICES`] equal slices of the `i64` key space.
+fn slice_bounds(index: u32) -> (i64, i64) {
+    let width = (u64::MAX / u64::from(SLICES)) + 1;
+    let low = (i64::MIN as i128 + i128::from(index) * i128::from(width)) as i64;
+    let high = if index + 1 == SLICES {
+        i64::MAX
+    } else {
+        (i64::MIN as i128 + i128::from(index + 1) * i128::from(width) - 1) as i64
+    };
+    (low, high)
+}
+
+/// Removes the `event_keys` rows of the events about to be deleted by `condition` (a `WHERE`
+/// on `events`, with `params`), so the table does not keep keys of events that are gone.
+pub(crate) fn forget(
+    conn: &Connection,
+    condition: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<()> {
+    let mut select = conn.prepare(&format!(
+        "SELECT id, event_hash FROM events WHERE {condition}"
+    ))?;
+    let mut delete =
+        conn.prepare_cached("DELETE FROM event_keys WHERE key = ?1 AND event_id = ?2")?;
+    let mut rows = select.query(params)?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let hash: String = row.get(1)?;
+        delete.execute(params![hash_key(&hash), id])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::super::convert::sha256_hex;
+    use super::super::{queries, schema, writes};
+    use super::*;
+    use crate::inbox::{Inserted, NewDelivery, Retention};
+
+    fn open(path: &std::path::Path) -> Connection {
+        let mut conn = Connection::open(path).expect("open");
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;")
+            .expect("pragmas");
+        schema::migrate(&mut conn, "test").expect("migrate");
+        conn
+    }
+
+    /// One insert in a batch of its own, as the writer thread runs it; `commit` false rolls the
+    /// batch back.
+    fn insert_in_batch(
+        conn: &Connection,
+        keys: &mut RecentKeys,
+        client: &str,
+        hash: &str,
+        body: &str,
+        commit: bool,
+    ) -> Inserted {
+        keys.batch_started();
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        keys.job_started();
+        let delivery = NewDelivery::new(client, hash, "message.sent", body.as_bytes().to_vec());
+        let destinations = ["default".to_owned()];
+        let digest = sha256_hex(body.as_bytes());
+        let inserted = writes::insert(
+            conn,
+            keys,
+            "test",
+            &destinations,
+            &delivery,
+            &digest,
+            hash_key(hash),
+        )
+        .expect("insert");
+        if commit {
+            conn.execute_batch("COMMIT").expect("commit");
+            keys.batch_committed();
+        } else {
+            conn.execute_batch("ROLLBACK").expect("rollback");
+            keys.batch_rolled_back();
+        }
+        inserted
+    }
+
+    fn insert(conn: &Connection, keys: &mut RecentKeys, hash: &str, body: &str) -> Inserted {
+        insert_in_batch(conn, keys, "1231", hash, body, true)
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).expect("count")
+    }
+
+    #[test]
+    fn duplicates_are_found_before_during_and_after_a_merge_and_after_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("inbox.db"));
+        let mut keys = RecentKeys::with_merge_at(10);
+        for n in 0..25 {
+            assert_eq!(
+                insert(&conn, &mut keys, &format!("h{n}"), "body"),
+                Inserted::New
+            );
+        }
+        assert!(keys.merge_due());
+        for _ in 0..SLICES / 2 {
+            keys.merge_step(&conn).expect("merge step");
+        }
+        // Half merged: every key is still found, and nothing was written twice.
+        assert_eq!(insert(&conn, &mut keys, "h3", "body"), Inserted::Duplicate);
+        assert_eq!(insert(&conn, &mut keys, "h25", "body"), Inserted::New);
+        while keys.merge_due() {
+            keys.merge_step(&conn).expect("merge step");
+        }
+        // The merge took the 25 events there when it started; h25 came after and waits.
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 25);
+        assert_eq!(count(&conn, "SELECT upto FROM event_keys_merged"), 25);
+        assert_eq!(keys.len(), 1, "merged entries leave memory");
+        assert_eq!(insert(&conn, &mut keys, "h26", "body"), Inserted::New);
+        for n in 0..27 {
+            assert_eq!(
+                insert(&conn, &mut keys, &format!("h{n}"), "body"),
+                Inserted::Duplicate,
+                "h{n}"
+            );
+        }
+        assert_eq!(
+            insert(&conn, &mut keys, "h7", "another body"),
+            Inserted::Conflict
+        );
+        // Another client's event with the same hash is an event of its own.
+        assert_eq!(
+            insert_in_batch(&conn, &mut keys, "other", "h7", "body", true),
+            Inserted::New
+        );
+        assert_eq!(count(&conn, "SELECT count(*) FROM events"), 28);
+
+        // A reopened store (a new writer) reads the merged keys and the unmerged events back.
+        let mut reopened = RecentKeys::with_merge_at(10);
+        for n in 0..27 {
+            assert_eq!(
+                insert(&conn, &mut reopened, &format!("h{n}"), "body"),
+                Inserted::Duplicate,
+                "h{n}"
+            );
+        }
+        assert_eq!(insert(&conn, &mut reopened, "h27", "body"), Inserted::New);
+
+        // Readers (no in-memory keys) find merged and unmerged events by hash.
+        for hash in ["h0", "h25", "h26", "h27"] {
+            let found = queries::get(&conn, "test", hash)
+                .expect("get")
+                .expect("found");
+            assert_eq!(found.summary.event_hash, hash);
+        }
+        assert!(queries::get(&conn, "test", "h999").expect("get").is_none());
+
+        // Purging events removes their keys, so event_keys does not outlive them.
+        conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
+            .expect("deliver");
+        let later = SystemTime::now() + Duration::from_secs(60);
+        writes::purge(
+            &conn,
+            "test",
+            Retention::new(Duration::ZERO, Duration::ZERO),
+            later,
+        )
+        .expect("purge");
+        assert_eq!(count(&conn, "SELECT count(*) FROM events"), 0);
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
+    }
+
+    #[test]
+    fn another_writers_events_are_read_before_deciding() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a, b) = (open(&path), open(&path));
+        let (mut keys_a, mut keys_b) = (RecentKeys::with_merge_at(4), RecentKeys::with_merge_at(4));
+        assert_eq!(insert(&a, &mut keys_a, "x", "body"), Inserted::New);
+        assert_eq!(insert(&b, &mut keys_b, "x", "body"), Inserted::Duplicate);
+        for n in 0..6 {
+            assert_eq!(
+                insert(&a, &mut keys_a, &format!("a{n}"), "body"),
+                Inserted::New
+            );
+        }
+        // A merges, moving the watermark past events B has only in memory.
+        while keys_a.merge_due() {
+            keys_a.merge_step(&a).expect("merge step");
+        }
+        for hash in ["x", "a0", "a5"] {
+            assert_eq!(
+                insert(&b, &mut keys_b, hash, "body"),
+                Inserted::Duplicate,
+                "{hash}"
+            );
+        }
+        assert_eq!(count(&a, "SELECT count(*) FROM events"), 7);
+    }
+
+    #[test]
+    fn a_rolled_back_insert_leaves_no_key_behind() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a, b) = (open(&path), open(&path));
+        let (mut keys_a, mut keys_b) = (RecentKeys::default(), RecentKeys::default());
+        assert_eq!(insert(&a, &mut keys_a, "first", "body"), Inserted::New);
+        // A's insert rolls back: the id it took is free again, and B's next event takes it.
+        assert_eq!(
+            insert_in_batch(&a, &mut keys_a, "1231", "lost", "body", false),
+            Inserted::New
+        );
+        assert_eq!(insert(&b, &mut keys_b, "taken", "body"), Inserted::New);
+        // A must see B's event under the reused id, and not believe "lost" was stored.
+        assert_eq!(
+            insert(&a, &mut keys_a, "taken", "body"),
+            Inserted::Duplicate
+        );
+        assert_eq!(insert(&a, &mut keys_a, "lost", "body"), Inserted::New);
+        assert_eq!(count(&a, "SELECT count(*) FROM events"), 3);
+    }
+
+    #[test]
+    fn slices_cover_the_key_space_without_gaps_or_overlaps() {
+        assert_eq!(slice_bounds(0).0, i64::MIN);
+        assert_eq!(slice_bounds(SLICES - 1).1, i64::MAX);
+        for i in 1..SLICES {
+            assert_eq!(slice_bounds(i - 1).1 + 1, slice_bounds(i).0, "slice {i}");
+            assert!(slice_bounds(i).0 <= slice_bounds(i).1);
+        }
+    }
+
+    #[test]
+    fn merging_fingerprints_keeps_them_sorted() {
+        let merged = merge_sorted(vec![-5, 1, 1, 9], &[-7, 1, 3, 10]).expect("under the limit");
+        assert_eq!(merged, vec![-7, -5, 1, 1, 1, 3, 9, 10]);
+        // Fingerprints follow key order, so a key-ordered scan yields them sorted.
+        let mut keys: Vec<i64> = (0..1000).map(|n| hash_key(&n.to_string())).collect();
+        keys.sort_unstable();
+        let prints: Vec<i32> = keys.iter().map(|&k| fingerprint(k)).collect();
+        assert!(prints.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn the_key_is_stable_and_depends_on_the_hash() {
+        // Stored in files: it must never change between versions.
+        assert_eq!(
+            hash_key("abc"),
+            i64::from_be_bytes([0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea])
+        );
+        assert_ne!(hash_key("abc"), hash_key("abd"));
+    }
+}
