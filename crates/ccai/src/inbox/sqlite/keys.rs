@@ -548,6 +548,30 @@ mod tests {
     }
 
     #[test]
+    fn ids_are_not_reused_after_the_newest_events_are_purged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a, b) = (open(&path), open(&path));
+        let (mut keys_a, mut keys_b) = (RecentKeys::default(), RecentKeys::default());
+        for hash in ["p1", "p2"] {
+            assert_eq!(insert(&a, &mut keys_a, hash, "body"), Inserted::New);
+        }
+        a.execute_batch("UPDATE deliveries SET status = 'delivered'")
+            .expect("deliver");
+        let later = SystemTime::now() + Duration::from_secs(60);
+        writes::purge(
+            &a,
+            "test",
+            Retention::new(Duration::ZERO, Duration::ZERO),
+            later,
+        )
+        .expect("purge");
+        // B's event must not take an id A has already read past.
+        assert_eq!(insert(&b, &mut keys_b, "q", "body"), Inserted::New);
+        assert_eq!(insert(&a, &mut keys_a, "q", "body"), Inserted::Duplicate);
+    }
+
+    #[test]
     fn a_rolled_back_insert_leaves_no_key_behind() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("inbox.db");

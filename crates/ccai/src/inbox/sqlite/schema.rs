@@ -67,10 +67,12 @@ const MIGRATIONS: &[&str] = &[
     // 2: the unique index on (event_hash, client_id) gives way to the merged key index of
     // `keys.rs` (random hashes made that index slow inserts down as the store grew). SQLite drops
     // a table constraint only by rebuilding the table (foreign keys are off meanwhile; see
-    // `migrate`). Every existing event starts above the watermark: the writer reads them into
+    // `migrate`). Ids keep their values. Every existing event starts above the watermark: the writer reads them into
     // memory and merges their keys.
     "CREATE TABLE events_v2 (
-        id INTEGER PRIMARY KEY,
+        -- AUTOINCREMENT: an id is never handed out twice, even after the newest events were
+        -- purged, so another writer's new events always come after those a writer has seen.
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
         client_id TEXT NOT NULL,
         event_hash TEXT NOT NULL,
         event_type TEXT NOT NULL,
