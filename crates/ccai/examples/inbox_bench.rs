@@ -5,7 +5,7 @@
 //! written and CPU time per event).
 //!
 //! ```text
-//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000]
+//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000] [--repeat 3]
 //! ```
 
 use std::sync::Arc;
@@ -21,6 +21,7 @@ struct Args {
     burst: usize,
     events: usize,
     probe: usize,
+    repeat: usize,
 }
 
 fn args() -> Args {
@@ -29,18 +30,19 @@ fn args() -> Args {
         burst: 50_000,
         events: 1_000_000,
         probe: 50_000,
+        repeat: 3,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
-        let value = pair
-            .get(1)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("usage: --inserters N --burst N --events N --probe N"));
+        let value = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
+            panic!("usage: --inserters N --burst N --events N --probe N --repeat N")
+        });
         match pair[0].as_str() {
             "--inserters" => parsed.inserters = value,
             "--burst" => parsed.burst = value,
             "--events" => parsed.events = value,
             "--probe" => parsed.probe = value,
+            "--repeat" => parsed.repeat = value,
             other => panic!("unknown option {other}"),
         }
     }
@@ -166,16 +168,22 @@ async fn measure(
     count: usize,
     inserters: usize,
     label: &str,
-) {
+) -> f64 {
     let (written, cpu) = (bytes_written(), cpu_time());
     let elapsed = insert_concurrently(store, first, count, inserters).await;
     let count_f = count.max(1) as f64;
+    let rate = count_f / elapsed.as_secs_f64();
     println!(
-        "  {label}: {:.0} events/s, {:.1} KiB written and {:.1} µs of CPU per event",
-        count_f / elapsed.as_secs_f64(),
+        "  {label}: {rate:.0} events/s, {:.1} KiB written and {:.1} µs of CPU per event",
         (bytes_written() - written) as f64 / count_f / 1024.0,
         (cpu_time() - cpu).as_secs_f64() * 1e6 / count_f
     );
+    rate
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 fn file_size(dir: &std::path::Path) -> u64 {
@@ -293,50 +301,49 @@ async fn main() {
         );
     }
 
-    println!("growth (synchronous=FULL):");
+    println!("growth (synchronous=FULL), {} probes of each:", args.repeat);
+    let probe = args.probe.min(args.events);
+    // The empty store's rate, on fresh stores (the first `probe` events of each).
+    let mut empty = Vec::new();
+    for round in 0..args.repeat {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
+        );
+        let label = format!("empty store {}, first {probe}", round + 1);
+        empty.push(measure(&store, 0, probe, args.inserters, &label).await);
+        if round == 0 {
+            queries(&store, "empty store", probe - 1).await;
+        }
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
     );
-    let probe = args.probe.min(args.events);
+    let fill = args.events;
     measure(
         &store,
         0,
-        probe,
-        args.inserters,
-        &format!("empty store, first {probe}"),
-    )
-    .await;
-    println!(
-        "    file {:.1} MiB",
-        file_size(dir.path()) as f64 / 1048576.0
-    );
-    queries(&store, "empty store", probe - 1).await;
-    let fill = args.events.saturating_sub(probe);
-    measure(
-        &store,
-        probe,
         fill,
         args.inserters,
-        &format!("filling to {}", args.events),
+        &format!("filling to {fill}"),
     )
     .await;
     println!(
         "    file {:.1} MiB",
         file_size(dir.path()) as f64 / 1048576.0
     );
-    measure(
-        &store,
-        args.events,
-        probe,
-        args.inserters,
-        &format!("with {} stored, {probe} more", args.events),
-    )
-    .await;
-    queries(
-        &store,
-        &format!("{} events", args.events + probe),
-        args.events + probe - 1,
-    )
-    .await;
+    let mut full = Vec::new();
+    for round in 0..args.repeat {
+        let stored = fill + round * probe;
+        let label = format!("with {stored} stored, {probe} more");
+        full.push(measure(&store, stored, probe, args.inserters, &label).await);
+    }
+    let (empty, full) = (median(empty), median(full));
+    println!(
+        "  median: empty {empty:.0} events/s, with {fill} stored {full:.0} events/s ({:.2}x)",
+        full / empty
+    );
+    let stored = fill + args.repeat * probe;
+    queries(&store, &format!("{stored} events"), stored - 1).await;
 }

@@ -1,8 +1,6 @@
 //! The background checkpointer: copies committed WAL frames into the database file on a thread
 //! and connection of its own, so that the writer thread (where every acknowledgement waits) does
-//! not. Checkpoint work grows with the store: `eventHash` values are random, so each insert
-//! dirties a random page of the unique index, and once that index is large a checkpoint copies
-//! about a page per event.
+//! not.
 //!
 //! The writer keeps SQLite's automatic checkpoint as a backstop at [`WRITER_FALLBACK_PAGES`]: a
 //! passive checkpoint running beside a busy writer rarely catches the WAL's very end, and the WAL

@@ -7,8 +7,9 @@
 //! 0.6× the empty store's at a million events. Instead:
 //!
 //! - the recent events (those with `id` above the watermark in `event_keys_merged`) are looked up
-//!   in memory, in the writer thread's [`RecentKeys`] (rebuilt from the table when a store opens:
-//!   the events themselves are the log, so nothing extra is written per insert);
+//!   in memory, in the writer thread's [`RecentKeys`] (read back from the table at the first
+//!   insert after a store opens: the events themselves are the log, so nothing extra is written
+//!   per insert);
 //! - the older ones are in `event_keys`, an 8-byte key (the first bytes of the hash's SHA-256)
 //!   and the event's id, which the writer fills in sorted runs ([`RecentKeys::merge_step`]), one
 //!   slice of the key space per transaction, so each run dirties each leaf about once instead of
@@ -32,8 +33,9 @@ pub(crate) const MERGE_AT: usize = 32_768;
 /// A merge runs over this many slices of the key space, one transaction each.
 const SLICES: u32 = 64;
 
-/// The most merged keys whose fingerprints are kept in memory (4 bytes each: 128 MiB). A larger
-/// store looks every new event up in `event_keys` (a random page read per insert).
+/// The most merged keys whose fingerprints are kept in memory (4 bytes each: 128 MiB, twice that
+/// for a moment while a merge adds to them). A larger store looks every new event up in
+/// `event_keys` (a random page read per insert).
 const MAX_FINGERPRINTS: usize = 32 << 20;
 
 /// The part of a key kept in memory for the merged keys: its top 32 bits, so a new event's key
@@ -44,7 +46,17 @@ fn fingerprint(key: i64) -> i32 {
 
 /// The index key of an `eventHash`: the first 8 bytes of its SHA-256, as a signed integer.
 pub(crate) fn hash_key(event_hash: &str) -> i64 {
-    let digest = Sha256::digest(event_hash.as_bytes());
+    key_of_bytes(event_hash.as_bytes())
+}
+
+/// [`hash_key`] of a stored `event_hash` as SQLite returns it (text, or bytes written by
+/// another tool), so that no row can make reading the keys fail.
+pub(crate) fn stored_key(value: rusqlite::types::ValueRef<'_>) -> rusqlite::Result<i64> {
+    Ok(key_of_bytes(value.as_bytes()?))
+}
+
+fn key_of_bytes(event_hash: &[u8]) -> i64 {
+    let digest = Sha256::digest(event_hash);
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
     i64::from_be_bytes(first)
@@ -81,6 +93,9 @@ pub(crate) struct RecentKeys {
     data_version: Option<i64>,
     /// False until read from the file (the first insert does).
     built: bool,
+    /// Built inside the current batch: it may have read that batch's uncommitted writes (a
+    /// purge's deletions), so a rollback of the batch starts over.
+    built_in_batch: bool,
     /// The sorted fingerprints of the keys in `event_keys` (as of the last merge), so that a new
     /// event, the usual case, needs no lookup there; `None` past [`MAX_FINGERPRINTS`].
     merged: Option<Vec<i32>>,
@@ -100,6 +115,7 @@ impl Default for RecentKeys {
             max_seen: 0,
             data_version: None,
             built: false,
+            built_in_batch: false,
             merged: None,
             merge: None,
             batch_added: Vec::new(),
@@ -124,9 +140,9 @@ struct Merge {
 }
 
 impl RecentKeys {
-    /// Brings the entries up to date with the file: built from the table the first time (or after
-    /// a rollback), then the events other processes committed since. Call inside the write
-    /// transaction, before deciding whether an event is new.
+    /// Brings the entries up to date with the file: built from the tables at the first insert,
+    /// then the events other processes committed since. Call inside the write transaction,
+    /// before deciding whether an event is new.
     pub(crate) fn sync(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
         if !self.built {
@@ -135,6 +151,7 @@ impl RecentKeys {
                 conn.query_row("SELECT upto FROM event_keys_merged", [], |row| row.get(0))?;
             self.read_after(conn)?;
             self.built = true;
+            self.built_in_batch = true;
             self.batch_mark.max_seen = self.max_seen;
             self.job_mark.max_seen = self.max_seen;
         } else if self.data_version != Some(version) {
@@ -150,8 +167,7 @@ impl RecentKeys {
         let mut rows = stmt.query([self.max_seen])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
-            let hash: String = row.get(1)?;
-            self.entries.insert((hash_key(&hash), id));
+            self.entries.insert((stored_key(row.get_ref(1)?)?, id));
             self.max_seen = self.max_seen.max(id);
         }
         Ok(())
@@ -194,6 +210,7 @@ impl RecentKeys {
 
     /// A write batch starts.
     pub(crate) fn batch_started(&mut self) {
+        self.built_in_batch = false;
         self.batch_added.clear();
         self.batch_mark = self.mark();
         self.job_mark = self.batch_mark;
@@ -216,6 +233,13 @@ impl RecentKeys {
 
     /// The batch rolled back.
     pub(crate) fn batch_rolled_back(&mut self) {
+        if self.built_in_batch {
+            *self = Self {
+                merge_at: self.merge_at,
+                ..Self::default()
+            };
+            return;
+        }
         self.undo(self.batch_mark);
         // Catch up on the next insert: another process may write before this one does again.
         self.data_version = None;
@@ -254,11 +278,12 @@ impl RecentKeys {
         let last = merge.next_slice + 1 == SLICES;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
-            // Entries are exact (rolled-back inserts were undone), so no row is read back. An
-            // event purged since leaves a key with no event: lookups check rows, so it costs a
-            // lookup, and `forget` removes such keys at the next purge of their ids.
+            // Entries are exact (rolled-back inserts were undone), but an event may have been
+            // purged since it was read (by any process): its key is left out, as nothing would
+            // ever remove it (ids are not reused).
             let mut add = conn.prepare_cached(
-                "INSERT OR IGNORE INTO event_keys (key, event_id) VALUES (?1, ?2)",
+                "INSERT OR IGNORE INTO event_keys (key, event_id)
+                 SELECT ?1, id FROM events WHERE id = ?2",
             )?;
             for &(key, id) in self.entries.range((low, i64::MIN)..=(high, i64::MAX)) {
                 if id <= merge.upto {
@@ -358,6 +383,29 @@ fn slice_bounds(index: u32) -> (i64, i64) {
     (low, high)
 }
 
+/// Indexes every event of a file that had none (migration 2): their keys go into `event_keys`
+/// in key order and the watermark past them, so that neither the first insert nor a reader
+/// has to go through them one by one.
+pub(crate) fn index_existing(conn: &Connection) -> rusqlite::Result<()> {
+    let mut keys = Vec::new();
+    let mut stmt = conn.prepare("SELECT id, event_hash FROM events")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        keys.push((stored_key(row.get_ref(1)?)?, row.get::<_, i64>(0)?));
+    }
+    keys.sort_unstable();
+    let mut add =
+        conn.prepare("INSERT OR IGNORE INTO event_keys (key, event_id) VALUES (?1, ?2)")?;
+    for (key, id) in keys {
+        add.execute(params![key, id])?;
+    }
+    conn.execute(
+        "UPDATE event_keys_merged SET upto = (SELECT coalesce(max(id), 0) FROM events)",
+        [],
+    )?;
+    Ok(())
+}
+
 /// Removes the `event_keys` rows of the events about to be deleted by `condition` (a `WHERE`
 /// on `events`, with `params`), so the table does not keep keys of events that are gone.
 pub(crate) fn forget(
@@ -373,8 +421,7 @@ pub(crate) fn forget(
     let mut rows = select.query(params)?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let hash: String = row.get(1)?;
-        delete.execute(params![hash_key(&hash), id])?;
+        delete.execute(params![stored_key(row.get_ref(1)?)?, id])?;
     }
     Ok(())
 }
@@ -569,6 +616,73 @@ mod tests {
         // B's event must not take an id A has already read past.
         assert_eq!(insert(&b, &mut keys_b, "q", "body"), Inserted::New);
         assert_eq!(insert(&a, &mut keys_a, "q", "body"), Inserted::Duplicate);
+    }
+
+    #[test]
+    fn a_batch_that_read_its_own_uncommitted_purge_forgets_what_it_read_when_rolled_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("inbox.db"));
+        let mut first = RecentKeys::with_merge_at(1);
+        assert_eq!(insert(&conn, &mut first, "kept", "body"), Inserted::New);
+        while first.merge_due() {
+            first.merge_step(&conn).expect("merge step");
+        }
+        conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
+            .expect("deliver");
+        // A new writer's first batch: a purge, then an insert (the build sees the purge), and
+        // the batch rolls back, so "kept" is stored again.
+        let mut keys = RecentKeys::default();
+        keys.batch_started();
+        conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        let later = SystemTime::now() + Duration::from_secs(60);
+        writes::purge(
+            &conn,
+            "test",
+            Retention::new(Duration::ZERO, Duration::ZERO),
+            later,
+        )
+        .expect("purge");
+        keys.job_started();
+        let delivery = NewDelivery::new("1231", "other", "message.sent", b"body".to_vec());
+        writes::insert(
+            &conn,
+            &mut keys,
+            "test",
+            &["default".to_owned()],
+            &delivery,
+            &sha256_hex(b"body"),
+            hash_key("other"),
+        )
+        .expect("insert");
+        conn.execute_batch("ROLLBACK").expect("rollback");
+        keys.batch_rolled_back();
+        assert_eq!(
+            insert(&conn, &mut keys, "kept", "body"),
+            Inserted::Duplicate
+        );
+    }
+
+    #[test]
+    fn an_event_purged_before_its_merge_leaves_no_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("inbox.db"));
+        let mut keys = RecentKeys::with_merge_at(2);
+        for hash in ["gone", "stays"] {
+            assert_eq!(insert(&conn, &mut keys, hash, "body"), Inserted::New);
+        }
+        conn.execute_batch(
+            "UPDATE deliveries SET status = 'delivered';
+             DELETE FROM events WHERE event_hash = 'gone';",
+        )
+        .expect("another process purges");
+        while keys.merge_due() {
+            keys.merge_step(&conn).expect("merge step");
+        }
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 1);
+        assert_eq!(
+            insert(&conn, &mut keys, "stays", "body"),
+            Inserted::Duplicate
+        );
     }
 
     #[test]

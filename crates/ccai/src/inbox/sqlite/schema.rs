@@ -67,8 +67,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: the unique index on (event_hash, client_id) gives way to the merged key index of
     // `keys.rs` (random hashes made that index slow inserts down as the store grew). SQLite drops
     // a table constraint only by rebuilding the table (foreign keys are off meanwhile; see
-    // `migrate`). Ids keep their values. Every existing event starts above the watermark: the writer reads them into
-    // memory and merges their keys.
+    // `migrate`); ids keep their values. `migrate_in_transaction` then indexes the events
+    // already there (`keys::index_existing`: the key is a SHA-256, computed in Rust).
     "CREATE TABLE events_v2 (
         -- AUTOINCREMENT: an id is never handed out twice, even after the newest events were
         -- purged, so another writer's new events always come after those a writer has seen.
@@ -183,6 +183,9 @@ fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), Store
         tx.pragma_update(None, "user_version", index as i64 + 1)
             .map_err(|e| store_error(path, e))?;
     }
+    if found < 2 {
+        super::keys::index_existing(&tx).map_err(|e| store_error(path, e))?;
+    }
     let dangling: i64 = tx
         .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |row| {
             row.get(0)
@@ -271,5 +274,18 @@ mod tests {
             )
             .expect("schema");
         assert_eq!(unique_index, 0, "the random-keyed unique index is gone");
+        let (keys, upto): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM event_keys), upto FROM event_keys_merged",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("keys");
+        // The old event was indexed by the upgrade; the new one waits in memory for a merge.
+        assert_eq!(
+            (keys, upto),
+            (1, 7),
+            "the upgrade indexed the events it found"
+        );
     }
 }
