@@ -96,6 +96,8 @@ pub(crate) struct RecentKeys {
     /// Built inside the current batch: it may have read that batch's uncommitted writes (a
     /// purge's deletions), so a rollback of the batch starts over.
     built_in_batch: bool,
+    /// Caught up inside the current batch already.
+    synced_in_batch: bool,
     /// The sorted fingerprints of the keys in `event_keys` (as of the last merge), so that a new
     /// event, the usual case, needs no lookup there; `None` past [`MAX_FINGERPRINTS`].
     merged: Option<Vec<i32>>,
@@ -116,6 +118,7 @@ impl Default for RecentKeys {
             data_version: None,
             built: false,
             built_in_batch: false,
+            synced_in_batch: false,
             merged: None,
             merge: None,
             batch_added: Vec::new(),
@@ -144,7 +147,13 @@ impl RecentKeys {
     /// then the events other processes committed since. Call inside the write transaction,
     /// before deciding whether an event is new.
     pub(crate) fn sync(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        let version: i64 = conn.query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        // The batch holds the write lock: no other connection commits until it ends.
+        if self.synced_in_batch {
+            return Ok(());
+        }
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |row| row.get(0))?;
         if !self.built {
             self.merged = read_fingerprints(conn)?;
             self.max_seen =
@@ -158,6 +167,7 @@ impl RecentKeys {
             self.read_after(conn)?;
         }
         self.data_version = Some(version);
+        self.synced_in_batch = true;
         Ok(())
     }
 
@@ -211,6 +221,7 @@ impl RecentKeys {
     /// A write batch starts.
     pub(crate) fn batch_started(&mut self) {
         self.built_in_batch = false;
+        self.synced_in_batch = false;
         self.batch_added.clear();
         self.batch_mark = self.mark();
         self.job_mark = self.batch_mark;
