@@ -494,6 +494,26 @@ mod tests {
         insert_in_batch(conn, keys, "1231", hash, body, true)
     }
 
+    fn merge_all(conn: &Connection, keys: &mut RecentKeys) {
+        while keys.merge_due() {
+            keys.merge_step(conn).expect("merge step");
+        }
+    }
+
+    /// Marks every delivery delivered and purges every event.
+    fn purge_all(conn: &Connection) {
+        conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
+            .expect("deliver");
+        let later = SystemTime::now() + Duration::from_secs(60);
+        writes::purge(
+            conn,
+            "test",
+            Retention::new(Duration::ZERO, Duration::ZERO),
+            later,
+        )
+        .expect("purge");
+    }
+
     fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |row| row.get(0)).expect("count")
     }
@@ -516,9 +536,7 @@ mod tests {
         // Half merged: every key is still found, and nothing was written twice.
         assert_eq!(insert(&conn, &mut keys, "h3", "body"), Inserted::Duplicate);
         assert_eq!(insert(&conn, &mut keys, "h25", "body"), Inserted::New);
-        while keys.merge_due() {
-            keys.merge_step(&conn).expect("merge step");
-        }
+        merge_all(&conn, &mut keys);
         // The merge took the 25 events there when it started; h25 came after and waits.
         assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 25);
         assert_eq!(count(&conn, "SELECT upto FROM event_keys_merged"), 25);
@@ -563,16 +581,7 @@ mod tests {
         assert!(queries::get(&conn, "test", "h999").expect("get").is_none());
 
         // Purging events removes their keys, so event_keys does not outlive them.
-        conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
-            .expect("deliver");
-        let later = SystemTime::now() + Duration::from_secs(60);
-        writes::purge(
-            &conn,
-            "test",
-            Retention::new(Duration::ZERO, Duration::ZERO),
-            later,
-        )
-        .expect("purge");
+        purge_all(&conn);
         assert_eq!(count(&conn, "SELECT count(*) FROM events"), 0);
         assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
     }
@@ -592,9 +601,7 @@ mod tests {
             );
         }
         // A merges, moving the watermark past events B has only in memory.
-        while keys_a.merge_due() {
-            keys_a.merge_step(&a).expect("merge step");
-        }
+        merge_all(&a, &mut keys_a);
         for hash in ["x", "a0", "a5"] {
             assert_eq!(
                 insert(&b, &mut keys_b, hash, "body"),
@@ -614,16 +621,7 @@ mod tests {
         for hash in ["p1", "p2"] {
             assert_eq!(insert(&a, &mut keys_a, hash, "body"), Inserted::New);
         }
-        a.execute_batch("UPDATE deliveries SET status = 'delivered'")
-            .expect("deliver");
-        let later = SystemTime::now() + Duration::from_secs(60);
-        writes::purge(
-            &a,
-            "test",
-            Retention::new(Duration::ZERO, Duration::ZERO),
-            later,
-        )
-        .expect("purge");
+        purge_all(&a);
         // B's event must not take an id A has already read past.
         assert_eq!(insert(&b, &mut keys_b, "q", "body"), Inserted::New);
         assert_eq!(insert(&a, &mut keys_a, "q", "body"), Inserted::Duplicate);
@@ -635,9 +633,7 @@ mod tests {
         let conn = open(&dir.path().join("inbox.db"));
         let mut first = RecentKeys::with_merge_at(1);
         assert_eq!(insert(&conn, &mut first, "kept", "body"), Inserted::New);
-        while first.merge_due() {
-            first.merge_step(&conn).expect("merge step");
-        }
+        merge_all(&conn, &mut first);
         conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
             .expect("deliver");
         // A new writer's first batch: a purge, then an insert (the build sees the purge), and
@@ -686,9 +682,7 @@ mod tests {
              DELETE FROM events WHERE event_hash = 'gone';",
         )
         .expect("another process purges");
-        while keys.merge_due() {
-            keys.merge_step(&conn).expect("merge step");
-        }
+        merge_all(&conn, &mut keys);
         assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 1);
         assert_eq!(
             insert(&conn, &mut keys, "stays", "body"),
