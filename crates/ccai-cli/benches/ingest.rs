@@ -24,7 +24,8 @@
 //! 1 ms timer ticks round each delay up: `PG_LATENCY_MS=1` measured 4.7 ms per round trip).
 //!
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
-//! (default 2000), `ROUNDS` (default 10), `FORWARD_EVENTS` (default 5000),
+//! (default 2000), `ROUNDS` (default 10), `WARMUP` deliveries per target before the rounds
+//! (default 500), `FORWARD_EVENTS` (default 5000),
 //! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
@@ -190,6 +191,7 @@ async fn main() {
     let requests = env("REQUESTS", 2000);
     let rounds = env("ROUNDS", 10);
     let forward_events = env("FORWARD_EVENTS", 5000);
+    let warmup = env("WARMUP", 500);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
@@ -210,7 +212,7 @@ async fn main() {
         load(
             target.addr,
             &format!("warm-{}", target.name),
-            500,
+            warmup,
             connections,
         )
         .await;
