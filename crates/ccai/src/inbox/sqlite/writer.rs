@@ -15,6 +15,9 @@ use super::keys::RecentKeys;
 use crate::inbox::StoreError;
 use crate::telemetry;
 
+/// After a failed merge slice, the write batches committed before the next try.
+const MERGE_RETRY_BATCHES: u32 = 1000;
+
 /// One queued write: runs inside the batch's transaction, answers after the commit.
 trait Job: Send {
     /// Runs the write; returns whether it succeeded (a failure is rolled back to its savepoint).
@@ -222,6 +225,7 @@ fn run(
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut keys = RecentKeys::default();
+    let mut merge_pause = 0u32;
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
         while batch.len() < max_batch {
@@ -246,10 +250,19 @@ fn run(
             job.answer(commit.clone());
         }
         // After the answers, so no acknowledgement waits for it; one slice per batch keeps
-        // each pause short.
-        if keys.merge_due() {
+        // each pause short. A failed slice (a full disk, say) waits for a while before the next
+        // try, so it neither fills the log nor taxes every batch.
+        if merge_pause > 0 {
+            merge_pause -= 1;
+        } else if keys.merge_due() {
             if let Err(e) = keys.merge_step(&conn) {
-                tracing::warn!(target: "ccai::inbox", path, error = %e, "merging the eventHash index failed; it is retried after the next write");
+                tracing::warn!(
+                    target: "ccai::inbox",
+                    path,
+                    error = %e,
+                    "merging the eventHash index failed; it is tried again after {MERGE_RETRY_BATCHES} more write batches"
+                );
+                merge_pause = MERGE_RETRY_BATCHES;
             }
         }
     }
