@@ -259,3 +259,81 @@ fn an_empty_destination_list_is_refused() {
     let error = SqliteStore::open(dir.path().join("x.db"), options).expect_err("refused");
     assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
 }
+
+/// Past 32,768 events the writer merges the recent keys into the on-disk key table: duplicates,
+/// lookups by hash and a reopened store must not notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicates_are_found_across_the_key_merge_and_a_reopen() {
+    const EVENTS: usize = 40_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let options = SqliteOptions::default().synchronous(Synchronous::Normal);
+    let store = SqliteStore::open(&path, options.clone()).expect("open");
+    let hash = |n: usize| format!("{:016x}", (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let delivery = move |n: usize| {
+        NewDelivery::new(
+            "1231",
+            hash(n),
+            "message.sent",
+            format!("{{\"n\":{n}}}").into_bytes(),
+        )
+    };
+    let mut tasks = Vec::new();
+    for task in 0..32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in (task..EVENTS).step_by(32) {
+                loop {
+                    match store.insert(delivery(n)).await {
+                        Ok(inserted) => {
+                            assert_eq!(inserted, Inserted::New, "event {n}");
+                            break;
+                        }
+                        Err(e) if e.is_transient() => {
+                            tokio::time::sleep(Duration::from_millis(1)).await
+                        }
+                        Err(e) => panic!("insert {n}: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("inserter");
+    }
+    // The merge runs one slice per write batch after the threshold; writes drive it to its end.
+    for n in 0..200 {
+        assert_eq!(
+            store.insert(delivery(n)).await,
+            Ok(Inserted::Duplicate),
+            "event {n}"
+        );
+    }
+    let merged: i64 = rusqlite::Connection::open(&path)
+        .and_then(|c| c.query_row("SELECT count(*) FROM event_keys", [], |row| row.get(0)))
+        .expect("count merged keys");
+    assert!(merged >= 32_768, "only {merged} keys were merged");
+    let conflict = NewDelivery::new("1231", hash(7), "message.sent", &b"another body"[..]);
+    assert_eq!(store.insert(conflict).await, Ok(Inserted::Conflict));
+    for n in [0, 12_345, EVENTS - 1] {
+        let found = store.get(&hash(n)).await.expect("get").expect("stored");
+        assert_eq!(
+            found.body.as_deref(),
+            Some(format!("{{\"n\":{n}}}").as_bytes())
+        );
+    }
+    drop(store);
+
+    let store = SqliteStore::open(&path, options).expect("reopen");
+    for n in (0..EVENTS).step_by(397) {
+        assert_eq!(
+            store.insert(delivery(n)).await,
+            Ok(Inserted::Duplicate),
+            "event {n} after reopening"
+        );
+    }
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        EVENTS as u64
+    );
+}
