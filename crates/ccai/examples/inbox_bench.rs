@@ -5,7 +5,7 @@
 //! written and CPU time per event).
 //!
 //! ```text
-//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000] [--repeat 3]
+//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000] [--repeat 5]
 //! ```
 
 use std::sync::Arc;
@@ -30,7 +30,7 @@ fn args() -> Args {
         burst: 50_000,
         events: 1_000_000,
         probe: 50_000,
-        repeat: 3,
+        repeat: 5,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
@@ -301,21 +301,12 @@ async fn main() {
         );
     }
 
-    println!("growth (synchronous=FULL), {} probes of each:", args.repeat);
+    println!(
+        "growth (synchronous=FULL): {} rounds, each a fresh store and the full one, {} events each",
+        args.repeat,
+        args.probe.min(args.events)
+    );
     let probe = args.probe.min(args.events);
-    // The empty store's rate, on fresh stores (the first `probe` events of each).
-    let mut empty = Vec::new();
-    for round in 0..args.repeat {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Arc::new(
-            SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
-        );
-        let label = format!("empty store {}, first {probe}", round + 1);
-        empty.push(measure(&store, 0, probe, args.inserters, &label).await);
-        if round == 0 {
-            queries(&store, "empty store", probe - 1).await;
-        }
-    }
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
@@ -333,16 +324,36 @@ async fn main() {
         "    file {:.1} MiB",
         file_size(dir.path()) as f64 / 1048576.0
     );
-    let mut full = Vec::new();
+    // The machine's speed drifts over minutes: each round measures a fresh store and the full
+    // one back to back, and the ratio is taken per round.
+    let (mut empty, mut full, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..args.repeat {
+        let fresh_dir = tempfile::tempdir().expect("tempdir");
+        let fresh = Arc::new(
+            SqliteStore::open(fresh_dir.path().join("inbox.db"), SqliteOptions::default())
+                .expect("open"),
+        );
+        let label = format!("round {}: empty store, first {probe}", round + 1);
+        let e = measure(&fresh, 0, probe, args.inserters, &label).await;
+        if round == 0 {
+            queries(&fresh, "empty store", probe - 1).await;
+        }
+        drop(fresh);
         let stored = fill + round * probe;
-        let label = format!("with {stored} stored, {probe} more");
-        full.push(measure(&store, stored, probe, args.inserters, &label).await);
+        let label = format!("round {}: with {stored} stored, {probe} more", round + 1);
+        let f = measure(&store, stored, probe, args.inserters, &label).await;
+        empty.push(e);
+        full.push(f);
+        ratios.push(f / e);
     }
-    let (empty, full) = (median(empty), median(full));
+    let mut shown: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+    shown.sort();
     println!(
-        "  median: empty {empty:.0} events/s, with {fill} stored {full:.0} events/s ({:.2}x)",
-        full / empty
+        "  median: empty {:.0} events/s, with {fill} stored {:.0} events/s; ratio per round {} (median {:.2}x)",
+        median(empty),
+        median(full),
+        shown.join(", "),
+        median(ratios)
     );
     let stored = fill + args.repeat * probe;
     queries(&store, &format!("{stored} events"), stored - 1).await;

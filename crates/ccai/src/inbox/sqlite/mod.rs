@@ -122,7 +122,7 @@ impl SqliteOptions {
 /// - Duplicates are found without a unique index on the random `eventHash` (which slowed
 ///   inserts down as the store grew): recent events' keys are held by the writer thread, older
 ///   ones merged into a key table in sorted runs. Inserts into a store of a million events run
-///   at about the empty store's rate (BENCHMARKS.md).
+///   at about 0.8× the empty store's rate, against 0.57× with a unique index (BENCHMARKS.md).
 /// - Reads use their own connections on blocking threads.
 /// - The schema is versioned; opening migrates an older or empty file and refuses one written
 ///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it.
