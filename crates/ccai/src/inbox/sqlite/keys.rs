@@ -183,8 +183,28 @@ impl RecentKeys {
         Ok(())
     }
 
-    /// The ids of the events that may carry `key`'s hash (check each against the row).
-    pub(crate) fn candidates(&self, conn: &Connection, key: i64) -> rusqlite::Result<Vec<i64>> {
+    /// The id of the stored event of `client_id` with `event_hash` (whose key is `key`), if any.
+    /// Every candidate the keys name is checked against its row.
+    pub(crate) fn find(
+        &self,
+        conn: &Connection,
+        key: i64,
+        client_id: &str,
+        event_hash: &str,
+    ) -> rusqlite::Result<Option<i64>> {
+        let mut check = conn.prepare_cached(
+            "SELECT 1 FROM events WHERE id = ?1 AND client_id = ?2 AND event_hash = ?3",
+        )?;
+        for id in self.candidates(conn, key)? {
+            if check.exists(params![id, client_id, event_hash])? {
+                return Ok(Some(id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The ids of the events that may carry `key`'s hash.
+    fn candidates(&self, conn: &Connection, key: i64) -> rusqlite::Result<Vec<i64>> {
         let mut ids: Vec<i64> = self
             .entries
             .range((key, i64::MIN)..=(key, i64::MAX))
@@ -275,7 +295,7 @@ impl RecentKeys {
 
     /// Moves one slice of the entries into `event_keys`, in a transaction of its own; the last
     /// slice also moves the watermark, and the merged entries leave memory. A failed step is
-    /// rolled back and tried again after the next batch.
+    /// rolled back; the next call starts that slice again.
     pub(crate) fn merge_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let merge = match self.merge {
             Some(merge) => merge,

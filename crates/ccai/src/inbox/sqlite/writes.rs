@@ -27,25 +27,10 @@ pub(crate) fn insert(
 ) -> Result<Inserted> {
     let err = |e| store_error(path, e);
     keys.sync(conn).map_err(err)?;
-    let mut stored = None;
-    for id in keys.candidates(conn, key).map_err(err)? {
-        let found: Option<String> = conn
-            .prepare_cached(
-                "SELECT body_sha256 FROM events WHERE id = ?1 AND client_id = ?2 AND event_hash = ?3",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![id, delivery.client_id, delivery.event_hash], |row| {
-                    row.get(0)
-                })
-                .optional()
-            })
-            .map_err(err)?;
-        if let Some(found) = found {
-            stored = Some((id, found));
-            break;
-        }
-    }
-    let Some((event_id, stored_digest)) = stored else {
+    let stored = keys
+        .find(conn, key, &delivery.client_id, &delivery.event_hash)
+        .map_err(err)?;
+    let Some(event_id) = stored else {
         let received_at = to_ms(delivery.received_at);
         conn.prepare_cached(
             "INSERT INTO events (client_id, event_hash, event_type, body, body_len, body_sha256,
@@ -80,6 +65,10 @@ pub(crate) fn insert(
         keys.added(key, event_id);
         return Ok(Inserted::New);
     };
+    let stored_digest: String = conn
+        .prepare_cached("SELECT body_sha256 FROM events WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([event_id], |row| row.get(0)))
+        .map_err(err)?;
     if stored_digest == digest {
         conn.prepare_cached("UPDATE events SET duplicates = duplicates + 1 WHERE id = ?1")
             .and_then(|mut stmt| stmt.execute([event_id]))
