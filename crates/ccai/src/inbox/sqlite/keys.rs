@@ -25,6 +25,8 @@ use std::collections::BTreeSet;
 use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
 
+use super::fingerprints::{fingerprint, Fingerprints, MAX_FINGERPRINTS};
+
 /// Merge the in-memory keys into `event_keys` once this many events are above the watermark.
 /// Larger runs cost less per event to merge; readers looking an event up by hash scan the
 /// unmerged events (at most about twice this many rows).
@@ -32,17 +34,6 @@ pub(crate) const MERGE_AT: usize = 32_768;
 
 /// A merge runs over this many slices of the key space, one transaction each.
 const SLICES: u32 = 64;
-
-/// The most merged keys whose fingerprints are kept in memory (4 bytes each: 128 MiB, twice that
-/// for a moment while a merge adds to them). A larger store looks every new event up in
-/// `event_keys` (a random page read per insert).
-const MAX_FINGERPRINTS: usize = 32 << 20;
-
-/// The part of a key kept in memory for the merged keys: its top 32 bits, so a new event's key
-/// matches a stored one by chance about once in 2^32 / (keys stored).
-fn fingerprint(key: i64) -> i32 {
-    (key >> 32) as i32
-}
 
 /// The index key of an `eventHash`: the first 8 bytes of its SHA-256, as a signed integer.
 pub(crate) fn hash_key(event_hash: &str) -> i64 {
@@ -100,7 +91,7 @@ pub(crate) struct RecentKeys {
     synced_in_batch: bool,
     /// The sorted fingerprints of the keys in `event_keys` (as of the last merge), so that a new
     /// event, the usual case, needs no lookup there; `None` past [`MAX_FINGERPRINTS`].
-    merged: Option<Vec<i32>>,
+    merged: Option<Fingerprints>,
     merge: Option<Merge>,
     /// What the current write batch added, and `max_seen` before it: a rolled-back insert's id
     /// is handed out again, so its entry must go (see [`Self::undo`]).
@@ -211,7 +202,7 @@ impl RecentKeys {
             .map(|(_, id)| *id)
             .collect();
         let maybe_merged = match &self.merged {
-            Some(fingerprints) => fingerprints.binary_search(&fingerprint(key)).is_ok(),
+            Some(fingerprints) => fingerprints.contains(fingerprint(key)),
             None => true,
         };
         if !maybe_merged {
@@ -339,7 +330,7 @@ impl RecentKeys {
                     .filter(|&&(_, id)| id <= merge.upto)
                     .map(|&(key, _)| fingerprint(key))
                     .collect();
-                self.merged = merge_sorted(merged, &added);
+                self.merged = merged.with(&added);
             }
             self.entries.retain(|&(_, id)| id > merge.upto);
             self.merge = None;
@@ -369,7 +360,7 @@ impl RecentKeys {
 }
 
 /// The fingerprints of every key in `event_keys`, sorted, or `None` if there are too many.
-fn read_fingerprints(conn: &Connection) -> rusqlite::Result<Option<Vec<i32>>> {
+fn read_fingerprints(conn: &Connection) -> rusqlite::Result<Option<Fingerprints>> {
     let count: i64 = conn.query_row("SELECT count(*) FROM event_keys", [], |row| row.get(0))?;
     if usize::try_from(count).map_or(true, |count| count > MAX_FINGERPRINTS) {
         return Ok(None);
@@ -377,29 +368,10 @@ fn read_fingerprints(conn: &Connection) -> rusqlite::Result<Option<Vec<i32>>> {
     let mut stmt = conn.prepare("SELECT key FROM event_keys ORDER BY key")?;
     let keys = stmt.query_map([], |row| row.get::<_, i64>(0))?;
     // The key order is the fingerprint order: the fingerprint is the key's top bits.
-    keys.map(|key| key.map(fingerprint))
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map(Some)
-}
-
-/// `merged` with `added` (sorted, as `entries` iterates) merged in; `None` past the limit.
-fn merge_sorted(merged: Vec<i32>, added: &[i32]) -> Option<Vec<i32>> {
-    if merged.len() + added.len() > MAX_FINGERPRINTS {
-        return None;
-    }
-    let mut out = Vec::with_capacity(merged.len() + added.len());
-    let (mut a, mut b) = (merged.iter().peekable(), added.iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x <= y => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, Some(_)) => b.next(),
-            (None, None) => break,
-        };
-        out.extend(next.copied());
-    }
-    Some(out)
+    let sorted = keys
+        .map(|key| key.map(fingerprint))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Fingerprints::from_sorted(sorted))
 }
 
 /// The inclusive key range of slice `index` of [`SLICES`] equal slices of the `i64` key space.
@@ -743,9 +715,7 @@ mod tests {
     }
 
     #[test]
-    fn merging_fingerprints_keeps_them_sorted() {
-        let merged = merge_sorted(vec![-5, 1, 1, 9], &[-7, 1, 3, 10]).expect("under the limit");
-        assert_eq!(merged, vec![-7, -5, 1, 1, 1, 3, 9, 10]);
+    fn fingerprints_follow_key_order() {
         // Fingerprints follow key order, so a key-ordered scan yields them sorted.
         let mut keys: Vec<i64> = (0..1000).map(|n| hash_key(&n.to_string())).collect();
         keys.sort_unstable();

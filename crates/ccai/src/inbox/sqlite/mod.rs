@@ -5,6 +5,7 @@ mod checkpoint;
 pub(crate) mod convert;
 mod dedup;
 mod filter;
+mod fingerprints;
 mod keys;
 mod queries;
 mod schema;
