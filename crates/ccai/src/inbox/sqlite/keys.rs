@@ -10,10 +10,14 @@
 //!   in memory, in the writer thread's [`RecentKeys`] (read back from the table at the first
 //!   insert after a store opens: the events themselves are the log, so nothing extra is written
 //!   per insert);
-//! - the older ones are in `event_keys`, an 8-byte key (the first bytes of the hash's SHA-256)
-//!   and the event's id, which the writer fills in sorted runs ([`RecentKeys::merge_step`]), one
-//!   slice of the key space per transaction, so each run dirties each leaf about once instead of
-//!   once per event, and no commit waits long behind it.
+//! - the older ones are in `event_keys`: a run number, an 8-byte key (the first bytes of the
+//!   hash's SHA-256) and the event's id. Each merge ([`RecentKeys::merge_step`]) appends a run of
+//!   its own, sorted by key, one slice of the key space per transaction, so no commit waits long
+//!   behind it. Appending writes only new pages: inserting into one big sorted table instead
+//!   rewrote every leaf of it at each merge, a cost per event that grew with the store.
+//! - once [`FOLD_AT`] runs exist, they are folded into run 0 the same way, slice by slice
+//!   ([`RecentKeys::fold_step`]), so a lookup seeks a bounded number of runs
+//!   (`event_key_runs` lists them) while run 0 is rewritten only once per [`FOLD_AT`] merges.
 //!
 //! A key only names candidates: every match is checked against the event's own `event_hash` (and
 //! client id), so a key collision, a stale entry or an event another process purged costs a
@@ -34,6 +38,15 @@ pub(crate) const MERGE_AT: usize = 32_768;
 
 /// A merge runs over this many slices of the key space, one transaction each.
 const SLICES: u32 = 64;
+
+/// Fold the runs into run 0 once this many exist besides it: a lookup seeks each run, and a
+/// fold rewrites run 0.
+pub(crate) const FOLD_AT: usize = 16;
+
+/// The ids of the merged events whose key is `?` (after other parameters numbered below it):
+/// one seek per run.
+const MERGED_BY_KEY: &str =
+    "SELECT event_id FROM event_keys WHERE run IN (SELECT run FROM event_key_runs) AND key = ?";
 
 /// The index key of an `eventHash`: the first 8 bytes of its SHA-256, as a signed integer.
 pub(crate) fn hash_key(event_hash: &str) -> i64 {
@@ -57,7 +70,8 @@ fn key_of_bytes(event_hash: &[u8]) -> i64 {
 /// parameters (`event_hash`, key, `event_hash`), for the readers: they have no [`RecentKeys`],
 /// so the unmerged events are scanned by id (a range of at most a few `MERGE_AT`).
 pub(crate) const BY_HASH_SQL: &str = "e.event_hash = ? AND e.id IN (
-        SELECT event_id FROM event_keys WHERE key = ?
+        SELECT event_id FROM event_keys
+            WHERE run IN (SELECT run FROM event_key_runs) AND key = ?
         UNION ALL
         SELECT id FROM events WHERE id > (SELECT upto FROM event_keys_merged) AND event_hash = ?)";
 
@@ -93,6 +107,11 @@ pub(crate) struct RecentKeys {
     /// event, the usual case, needs no lookup there; `None` past [`MAX_FINGERPRINTS`].
     merged: Option<Fingerprints>,
     merge: Option<Merge>,
+    /// Fold once this many runs exist besides run 0 ([`FOLD_AT`]; small in tests).
+    fold_at: usize,
+    /// Runs besides run 0, as last counted or made by this writer.
+    runs: usize,
+    fold: Option<Fold>,
     /// What the current write batch added, and `max_seen` before it: a rolled-back insert's id
     /// is handed out again, so its entry must go (see [`Self::undo`]).
     batch_added: Vec<(i64, i64)>,
@@ -112,6 +131,9 @@ impl Default for RecentKeys {
             synced_in_batch: false,
             merged: None,
             merge: None,
+            fold_at: FOLD_AT,
+            runs: 0,
+            fold: None,
             batch_added: Vec::new(),
             batch_mark: Mark::default(),
             job_mark: Mark::default(),
@@ -126,9 +148,16 @@ struct Mark {
     max_seen: i64,
 }
 
-/// A merge in progress: the entries with an id up to `upto`, slice by slice.
+/// A merge in progress: the entries with an id up to `upto`, slice by slice, into run `upto`.
 #[derive(Debug, Clone, Copy)]
 struct Merge {
+    upto: i64,
+    next_slice: u32,
+}
+
+/// A fold in progress: the runs numbered up to `upto` into run 0, slice by slice.
+#[derive(Debug, Clone, Copy)]
+struct Fold {
     upto: i64,
     next_slice: u32,
 }
@@ -147,6 +176,7 @@ impl RecentKeys {
             .query_row([], |row| row.get(0))?;
         if !self.built {
             self.merged = read_fingerprints(conn)?;
+            self.runs = count_runs(conn)?;
             self.max_seen =
                 conn.query_row("SELECT upto FROM event_keys_merged", [], |row| row.get(0))?;
             self.read_after(conn)?;
@@ -156,6 +186,8 @@ impl RecentKeys {
             self.job_mark.max_seen = self.max_seen;
         } else if self.data_version != Some(version) {
             self.read_after(conn)?;
+            // Another process's merges add runs this writer must fold too.
+            self.runs = count_runs(conn)?;
         }
         self.data_version = Some(version);
         self.synced_in_batch = true;
@@ -208,7 +240,7 @@ impl RecentKeys {
         if !maybe_merged {
             return Ok(ids);
         }
-        let mut stmt = conn.prepare_cached("SELECT event_id FROM event_keys WHERE key = ?1")?;
+        let mut stmt = conn.prepare_cached(MERGED_BY_KEY)?;
         for id in stmt.query_map([key], |row| row.get(0))? {
             ids.push(id?);
         }
@@ -258,6 +290,7 @@ impl RecentKeys {
         if self.built_in_batch {
             *self = Self {
                 merge_at: self.merge_at,
+                fold_at: self.fold_at,
                 ..Self::default()
             };
             return;
@@ -284,6 +317,23 @@ impl RecentKeys {
         self.built && (self.merge.is_some() || self.entries.len() >= self.merge_at)
     }
 
+    /// Whether [`fold_step`](Self::fold_step) has work to do (once no merge has).
+    pub(crate) fn fold_due(&self) -> bool {
+        self.built && (self.fold.is_some() || self.runs >= self.fold_at)
+    }
+
+    /// One step of index upkeep, after a write batch: a merge slice, else a fold slice, else
+    /// nothing.
+    pub(crate) fn upkeep_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.merge_due() {
+            self.merge_step(conn)
+        } else if self.fold_due() {
+            self.fold_step(conn)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Moves one slice of the entries into `event_keys`, in a transaction of its own; the last
     /// slice also moves the watermark, and the merged entries leave memory. A failed step is
     /// rolled back; the next call starts that slice again.
@@ -300,27 +350,39 @@ impl RecentKeys {
         let last = merge.next_slice + 1 == SLICES;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
+            // In every slice: a fold (by another process, say) may have removed the run's row
+            // since an earlier slice added it; rows of a run not listed would not be found.
+            let new_run = conn
+                .prepare_cached("INSERT OR IGNORE INTO event_key_runs (run) VALUES (?1)")?
+                .execute([merge.upto])?;
             // Entries are exact (rolled-back inserts were undone), but an event may have been
             // purged since it was read (by any process): its key is left out, as nothing would
             // ever remove it (ids are not reused).
             let mut add = conn.prepare_cached(
-                "INSERT OR IGNORE INTO event_keys (key, event_id)
-                 SELECT ?1, id FROM events WHERE id = ?2",
+                "INSERT OR IGNORE INTO event_keys (run, key, event_id)
+                 SELECT ?1, ?2, id FROM events WHERE id = ?3",
             )?;
             for &(key, id) in self.entries.range((low, i64::MIN)..=(high, i64::MAX)) {
                 if id <= merge.upto {
-                    add.execute(params![key, id])?;
+                    add.execute(params![merge.upto, key, id])?;
                 }
             }
             if last {
                 conn.prepare_cached("UPDATE event_keys_merged SET upto = max(upto, ?1)")?
                     .execute([merge.upto])?;
             }
-            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(new_run)
         })();
-        if let Err(e) = result {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
+        let new_run = match result {
+            Ok(new_run) => new_run,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        if new_run > 0 {
+            self.runs += 1;
         }
         if last {
             if let Some(merged) = self.merged.take() {
@@ -343,6 +405,63 @@ impl RecentKeys {
         Ok(())
     }
 
+    /// Moves one slice of the runs numbered up to the fold's `upto` into run 0, in a
+    /// transaction of its own; the last slice drops the emptied runs from `event_key_runs`. Every
+    /// commit leaves each key in run 0 or in its own run, both listed, so lookups never miss one.
+    pub(crate) fn fold_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let fold = match self.fold {
+            Some(fold) => fold,
+            None => Fold {
+                // Runs another process adds from here on wait for the next fold.
+                upto: conn.query_row(
+                    "SELECT coalesce(max(run), 0) FROM event_key_runs",
+                    [],
+                    |row| row.get(0),
+                )?,
+                next_slice: 0,
+            },
+        };
+        self.fold = Some(fold);
+        let (low, high) = slice_bounds(fold.next_slice);
+        let last = fold.next_slice + 1 == SLICES;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let result = (|| {
+            let runs = "run IN (SELECT run FROM event_key_runs WHERE run > 0 AND run <= ?1)
+                 AND key BETWEEN ?2 AND ?3";
+            conn.prepare_cached(&format!(
+                "INSERT OR IGNORE INTO event_keys (run, key, event_id)
+                 SELECT 0, key, event_id FROM event_keys WHERE {runs}"
+            ))?
+            .execute(params![fold.upto, low, high])?;
+            conn.prepare_cached(&format!("DELETE FROM event_keys WHERE {runs}"))?
+                .execute(params![fold.upto, low, high])?;
+            if last {
+                // A run that still has rows (another process's merge went on writing it after
+                // its slices were folded) stays listed, for the next fold.
+                conn.prepare_cached(
+                    "DELETE FROM event_key_runs WHERE run > 0 AND run <= ?1
+                     AND NOT EXISTS (SELECT 1 FROM event_keys k WHERE k.run = event_key_runs.run)",
+                )?
+                .execute([fold.upto])?;
+            }
+            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
+        })();
+        if let Err(e) = result {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        if last {
+            self.runs = count_runs(conn)?;
+            self.fold = None;
+        } else {
+            self.fold = Some(Fold {
+                next_slice: fold.next_slice + 1,
+                ..fold
+            });
+        }
+        Ok(())
+    }
+
     /// Entries held in memory (for tests).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -357,6 +476,16 @@ impl RecentKeys {
             ..Self::default()
         }
     }
+
+    /// Keys that merge after `merge_at` entries and fold after `fold_at` runs (for tests).
+    #[cfg(test)]
+    pub(crate) fn with_merge_and_fold_at(merge_at: usize, fold_at: usize) -> Self {
+        Self {
+            merge_at,
+            fold_at,
+            ..Self::default()
+        }
+    }
 }
 
 /// The fingerprints of every key in `event_keys`, sorted, or `None` if there are too many.
@@ -365,13 +494,24 @@ fn read_fingerprints(conn: &Connection) -> rusqlite::Result<Option<Fingerprints>
     if usize::try_from(count).map_or(true, |count| count > MAX_FINGERPRINTS) {
         return Ok(None);
     }
-    let mut stmt = conn.prepare("SELECT key FROM event_keys ORDER BY key")?;
+    // In table order (by run), sorted here: cheaper than SQLite sorting the whole table.
+    let mut stmt = conn.prepare("SELECT key FROM event_keys")?;
     let keys = stmt.query_map([], |row| row.get::<_, i64>(0))?;
-    // The key order is the fingerprint order: the fingerprint is the key's top bits.
-    let sorted = keys
+    let mut sorted = keys
         .map(|key| key.map(fingerprint))
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    sorted.sort_unstable();
     Ok(Fingerprints::from_sorted(sorted))
+}
+
+/// The runs in `event_keys` besides run 0.
+fn count_runs(conn: &Connection) -> rusqlite::Result<usize> {
+    let runs: i64 = conn.query_row(
+        "SELECT count(*) FROM event_key_runs WHERE run > 0",
+        [],
+        |row| row.get(0),
+    )?;
+    Ok(usize::try_from(runs).unwrap_or(0))
 }
 
 /// The inclusive key range of slice `index` of [`SLICES`] equal slices of the `i64` key space.
@@ -398,7 +538,7 @@ pub(crate) fn index_existing(conn: &Connection) -> rusqlite::Result<()> {
     }
     keys.sort_unstable();
     let mut add =
-        conn.prepare("INSERT OR IGNORE INTO event_keys (key, event_id) VALUES (?1, ?2)")?;
+        conn.prepare("INSERT OR IGNORE INTO event_keys (run, key, event_id) VALUES (0, ?1, ?2)")?;
     for (key, id) in keys {
         add.execute(params![key, id])?;
     }
@@ -419,8 +559,10 @@ pub(crate) fn forget(
     let mut select = conn.prepare(&format!(
         "SELECT id, event_hash FROM events WHERE {condition}"
     ))?;
-    let mut delete =
-        conn.prepare_cached("DELETE FROM event_keys WHERE key = ?1 AND event_id = ?2")?;
+    let mut delete = conn.prepare_cached(
+        "DELETE FROM event_keys
+             WHERE run IN (SELECT run FROM event_key_runs) AND key = ?1 AND event_id = ?2",
+    )?;
     let mut rows = select.query(params)?;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
@@ -702,6 +844,117 @@ mod tests {
         );
         assert_eq!(insert(&a, &mut keys_a, "lost", "body"), Inserted::New);
         assert_eq!(count(&a, "SELECT count(*) FROM events"), 3);
+    }
+
+    fn upkeep_all(conn: &Connection, keys: &mut RecentKeys) {
+        while keys.merge_due() || keys.fold_due() {
+            keys.upkeep_step(conn).expect("upkeep step");
+        }
+    }
+
+    /// Every hash is found, by a reader and by a writer that starts from the tables alone.
+    fn all_found(conn: &Connection, hashes: &[String]) {
+        let mut fresh = RecentKeys::default();
+        for hash in hashes {
+            assert!(
+                queries::get(conn, "test", hash).expect("get").is_some(),
+                "a reader finds {hash}"
+            );
+            assert_eq!(
+                insert(conn, &mut fresh, hash, "body"),
+                Inserted::Duplicate,
+                "{hash}"
+            );
+        }
+    }
+
+    fn insert_new(conn: &Connection, keys: &mut RecentKeys, prefix: &str, n: usize) -> Vec<String> {
+        (0..n)
+            .map(|i| {
+                let hash = format!("{prefix}{i}");
+                assert_eq!(insert(conn, keys, &hash, "body"), Inserted::New, "{hash}");
+                hash
+            })
+            .collect()
+    }
+
+    #[test]
+    fn merges_append_runs_that_fold_into_run_0_and_every_key_is_still_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("inbox.db"));
+        let mut keys = RecentKeys::with_merge_and_fold_at(10, 3);
+        let mut hashes = Vec::new();
+        for round in 0..3 {
+            hashes.extend(insert_new(&conn, &mut keys, &format!("r{round}-"), 10));
+            merge_all(&conn, &mut keys);
+        }
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_key_runs WHERE run > 0"),
+            3,
+            "a run per merge"
+        );
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_keys WHERE run = 0"),
+            0
+        );
+        assert!(keys.fold_due());
+        for _ in 0..SLICES / 2 {
+            keys.fold_step(&conn).expect("fold step");
+        }
+        all_found(&conn, &hashes);
+        upkeep_all(&conn, &mut keys);
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_key_runs"),
+            1,
+            "only run 0 is left"
+        );
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_keys WHERE run = 0"),
+            30
+        );
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 30);
+        all_found(&conn, &hashes);
+        assert_eq!(
+            insert(&conn, &mut keys, "r0-0", "body"),
+            Inserted::Duplicate
+        );
+        purge_all(&conn);
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
+    }
+
+    #[test]
+    fn a_fold_never_hides_a_run_another_writer_is_still_merging() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a_conn, b_conn) = (open(&path), open(&path));
+        let mut a = RecentKeys::with_merge_and_fold_at(1_000, 1);
+        let mut b = RecentKeys::with_merge_at(20);
+        let mut hashes = insert_new(&b_conn, &mut b, "b", 20);
+
+        // B's merge has listed its run and written half of it when A folds every slice: A
+        // empties the run and drops it, so B's later slices must list it again.
+        for _ in 0..SLICES / 2 {
+            b.merge_step(&b_conn).expect("merge step");
+        }
+        // A's next insert sees that another process wrote, and counts B's run.
+        hashes.extend(insert_new(&a_conn, &mut a, "a", 1));
+        assert!(a.fold_due(), "A counts B's run");
+        while a.fold_due() {
+            a.fold_step(&a_conn).expect("fold step");
+        }
+        merge_all(&b_conn, &mut b);
+        all_found(&a_conn, &hashes);
+
+        // B writes slices A's fold has passed before A's last slice: the run keeps its rows,
+        // so it must stay listed.
+        hashes.extend(insert_new(&b_conn, &mut b, "c", 20));
+        b.merge_step(&b_conn).expect("merge step");
+        for _ in 0..SLICES - 1 {
+            a.fold_step(&a_conn).expect("fold step");
+        }
+        merge_all(&b_conn, &mut b);
+        a.fold_step(&a_conn).expect("last fold step");
+        all_found(&a_conn, &hashes);
     }
 
     #[test]

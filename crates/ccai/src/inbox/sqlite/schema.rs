@@ -106,6 +106,21 @@ const MIGRATIONS: &[&str] = &[
         upto INTEGER NOT NULL
     );
     INSERT INTO event_keys_merged (one, upto) VALUES (1, 0);",
+    // 3: `event_keys` becomes a set of runs, each merge appending one (`keys.rs`): inserting
+    // each merge into one table sorted by key rewrote every leaf of it, a cost per event that
+    // grew with the store. The keys already there become run 0.
+    "CREATE TABLE event_keys_v3 (
+        run INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        event_id INTEGER NOT NULL,
+        PRIMARY KEY (run, key, event_id)
+    ) WITHOUT ROWID;
+    INSERT INTO event_keys_v3 (run, key, event_id) SELECT 0, key, event_id FROM event_keys;
+    DROP TABLE event_keys;
+    ALTER TABLE event_keys_v3 RENAME TO event_keys;
+    -- The runs in event_keys: a lookup seeks (run, key) in each.
+    CREATE TABLE event_key_runs (run INTEGER PRIMARY KEY);
+    INSERT INTO event_key_runs (run) VALUES (0);",
 ];
 
 /// The newest schema version this build knows.
@@ -221,6 +236,51 @@ mod tests {
                   VALUES (3, 1001, 5, 'failed');",
         )
         .expect("a version-1 event");
+    }
+
+    #[tokio::test]
+    async fn version_2_keys_become_run_0_and_still_deduplicate() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(MIGRATIONS[0]).expect("version 1");
+            conn.execute_batch(MIGRATIONS[1]).expect("version 2");
+            conn.execute_batch(&format!(
+                "PRAGMA user_version = 2;
+                 INSERT INTO events (id, client_id, event_hash, event_type, body, body_len,
+                                     body_sha256, received_at)
+                      VALUES (7, '1231', 'merged-hash', 'message.sent', x'7b7d', 2,
+                              '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', 1000);
+                 INSERT INTO event_keys (key, event_id) VALUES ({}, 7);
+                 UPDATE event_keys_merged SET upto = 7;",
+                super::super::keys::hash_key("merged-hash")
+            ))
+            .expect("a version-2 event with its key merged");
+        }
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("migrates");
+        // Only the merged key finds it: the event is below the watermark.
+        assert!(store.get("merged-hash").await.expect("get").is_some());
+        let again = NewDelivery::new("1231", "merged-hash", "message.sent", b"{}".to_vec());
+        assert_eq!(
+            store.insert(again).await.expect("insert"),
+            Inserted::Duplicate
+        );
+        drop(store);
+        let conn = Connection::open(&path).expect("open");
+        let (run, runs): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT run FROM event_keys WHERE event_id = 7),
+                        (SELECT count(*) FROM event_key_runs WHERE run > 0)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .expect("keys");
+        assert_eq!(
+            (run, runs),
+            (0, 0),
+            "the key is in run 0, and no run besides"
+        );
     }
 
     #[tokio::test]

@@ -15,7 +15,7 @@ use super::keys::RecentKeys;
 use crate::inbox::StoreError;
 use crate::telemetry;
 
-/// After a failed merge slice, the write batches committed before the next try.
+/// After a failed merge or fold slice, the write batches committed before the next try.
 const MERGE_RETRY_BATCHES: u32 = 1000;
 
 /// One queued write: runs inside the batch's transaction, answers after the commit.
@@ -254,13 +254,13 @@ fn run(
         // try, so it neither fills the log nor taxes every batch.
         if merge_pause > 0 {
             merge_pause -= 1;
-        } else if keys.merge_due() {
-            if let Err(e) = keys.merge_step(&conn) {
+        } else if keys.merge_due() || keys.fold_due() {
+            if let Err(e) = keys.upkeep_step(&conn) {
                 tracing::warn!(
                     target: "ccai::inbox",
                     path,
                     error = %e,
-                    "merging the eventHash index failed; it is tried again after {MERGE_RETRY_BATCHES} more write batches"
+                    "merging or folding the eventHash index failed; it is tried again after {MERGE_RETRY_BATCHES} more write batches"
                 );
                 merge_pause = MERGE_RETRY_BATCHES;
             }
