@@ -5,7 +5,7 @@
 //! written and CPU time per event).
 //!
 //! ```text
-//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000] [--repeat 5]
+//! cargo run --release -p ccai --features inbox --example inbox_bench -- [--inserters 64] [--burst 50000] [--events 1000000] [--probe 50000] [--repeat 5] [--growth-sync full|normal]
 //! ```
 
 use std::sync::Arc;
@@ -22,6 +22,8 @@ struct Args {
     events: usize,
     probe: usize,
     repeat: usize,
+    /// `synchronous` for the growth measurement.
+    growth_sync: Synchronous,
 }
 
 fn args() -> Args {
@@ -31,11 +33,20 @@ fn args() -> Args {
         events: 1_000_000,
         probe: 50_000,
         repeat: 5,
+        growth_sync: Synchronous::Full,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     for pair in raw.chunks(2) {
+        if pair[0] == "--growth-sync" {
+            parsed.growth_sync = match pair.get(1).map(String::as_str) {
+                Some("full") => Synchronous::Full,
+                Some("normal") => Synchronous::Normal,
+                _ => panic!("usage: --growth-sync full|normal"),
+            };
+            continue;
+        }
         let value = pair.get(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-            panic!("usage: --inserters N --burst N --events N --probe N --repeat N")
+            panic!("usage: --inserters N --burst N --events N --probe N --repeat N --growth-sync full|normal")
         });
         match pair[0].as_str() {
             "--inserters" => parsed.inserters = value,
@@ -302,14 +313,19 @@ async fn main() {
     }
 
     println!(
-        "growth (synchronous=FULL): {} rounds, each a fresh store and the full one, {} events each",
+        "growth (synchronous={:?}): {} rounds, each a fresh store and the full one, {} events each",
+        args.growth_sync,
         args.repeat,
         args.probe.min(args.events)
     );
     let probe = args.probe.min(args.events);
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
-        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open"),
+        SqliteStore::open(
+            dir.path().join("inbox.db"),
+            SqliteOptions::default().synchronous(args.growth_sync),
+        )
+        .expect("open"),
     );
     let fill = args.events;
     measure(
@@ -330,8 +346,11 @@ async fn main() {
     for round in 0..args.repeat {
         let fresh_dir = tempfile::tempdir().expect("tempdir");
         let fresh = Arc::new(
-            SqliteStore::open(fresh_dir.path().join("inbox.db"), SqliteOptions::default())
-                .expect("open"),
+            SqliteStore::open(
+                fresh_dir.path().join("inbox.db"),
+                SqliteOptions::default().synchronous(args.growth_sync),
+            )
+            .expect("open"),
         );
         let label = format!("round {}: empty store, first {probe}", round + 1);
         let e = measure(&fresh, 0, probe, args.inserters, &label).await;

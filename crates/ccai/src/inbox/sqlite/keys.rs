@@ -17,7 +17,8 @@
 //!   rewrote every leaf of it at each merge, a cost per event that grew with the store.
 //! - once [`FOLD_AT`] runs exist, they are folded into run 0 the same way, slice by slice
 //!   ([`RecentKeys::fold_step`]), so a lookup seeks a bounded number of runs
-//!   (`event_key_runs` lists them) while run 0 is rewritten only once per [`FOLD_AT`] merges.
+//!   (`event_key_runs` lists them). A fold moves each key once, whenever it comes, so folding
+//!   rarely costs no more per event; a store of a million events never folds.
 //!
 //! A key only names candidates: every match is checked against the event's own `event_hash` (and
 //! client id), so a key collision, a stale entry or an event another process purged costs a
@@ -39,9 +40,17 @@ pub(crate) const MERGE_AT: usize = 32_768;
 /// A merge runs over this many slices of the key space, one transaction each.
 const SLICES: u32 = 64;
 
-/// Fold the runs into run 0 once this many exist besides it: a lookup seeks each run, and a
-/// fold rewrites run 0.
-pub(crate) const FOLD_AT: usize = 16;
+/// Fold the runs into run 0 once this many exist besides it (8 Mi events at [`MERGE_AT`]).
+/// Only readers, and a new event whose fingerprint matches (a duplicate, or rarely by chance),
+/// seek each run: a few hundred seeks, under a millisecond or two.
+pub(crate) const FOLD_AT: usize = 256;
+
+/// Past [`MAX_FINGERPRINTS`] every new event seeks each run: fold sooner.
+const FOLD_AT_WITHOUT_FINGERPRINTS: usize = 16;
+
+/// About how many keys a fold moves per transaction: a larger fold takes more slices, so no
+/// commit waits long behind one.
+const FOLD_SLICE_KEYS: usize = 8_192;
 
 /// The ids of the merged events whose key is `?` (after other parameters numbered below it):
 /// one seek per run.
@@ -155,11 +164,12 @@ struct Merge {
     next_slice: u32,
 }
 
-/// A fold in progress: the runs numbered up to `upto` into run 0, slice by slice.
+/// A fold in progress: the runs numbered up to `upto` into run 0, in `slices` slices.
 #[derive(Debug, Clone, Copy)]
 struct Fold {
     upto: i64,
     next_slice: u32,
+    slices: u32,
 }
 
 impl RecentKeys {
@@ -319,7 +329,11 @@ impl RecentKeys {
 
     /// Whether [`fold_step`](Self::fold_step) has work to do (once no merge has).
     pub(crate) fn fold_due(&self) -> bool {
-        self.built && (self.fold.is_some() || self.runs >= self.fold_at)
+        let fold_at = match self.merged {
+            Some(_) => self.fold_at,
+            None => self.fold_at.min(FOLD_AT_WITHOUT_FINGERPRINTS),
+        };
+        self.built && (self.fold.is_some() || self.runs >= fold_at)
     }
 
     /// One step of index upkeep, after a write batch: a merge slice, else a fold slice, else
@@ -346,7 +360,7 @@ impl RecentKeys {
             },
         };
         self.merge = Some(merge);
-        let (low, high) = slice_bounds(merge.next_slice);
+        let (low, high) = slice_bounds(merge.next_slice, SLICES);
         let last = merge.next_slice + 1 == SLICES;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
@@ -419,11 +433,12 @@ impl RecentKeys {
                     |row| row.get(0),
                 )?,
                 next_slice: 0,
+                slices: fold_slices(self.runs.saturating_mul(self.merge_at)),
             },
         };
         self.fold = Some(fold);
-        let (low, high) = slice_bounds(fold.next_slice);
-        let last = fold.next_slice + 1 == SLICES;
+        let (low, high) = slice_bounds(fold.next_slice, fold.slices);
+        let last = fold.next_slice + 1 >= fold.slices;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
             let runs = "run IN (SELECT run FROM event_key_runs WHERE run > 0 AND run <= ?1)
@@ -514,11 +529,17 @@ fn count_runs(conn: &Connection) -> rusqlite::Result<usize> {
     Ok(usize::try_from(runs).unwrap_or(0))
 }
 
-/// The inclusive key range of slice `index` of [`SLICES`] equal slices of the `i64` key space.
-fn slice_bounds(index: u32) -> (i64, i64) {
-    let width = (u64::MAX / u64::from(SLICES)) + 1;
+/// The slices a fold of about `keys` keys takes: [`FOLD_SLICE_KEYS`] each, at least [`SLICES`].
+fn fold_slices(keys: usize) -> u32 {
+    let slices = (keys / FOLD_SLICE_KEYS).clamp(SLICES as usize, 1 << 16);
+    u32::try_from(slices.next_power_of_two()).unwrap_or(1 << 16)
+}
+
+/// The inclusive key range of slice `index` of `count` equal slices of the `i64` key space.
+fn slice_bounds(index: u32, count: u32) -> (i64, i64) {
+    let width = (u64::MAX / u64::from(count)) + 1;
     let low = (i64::MIN as i128 + i128::from(index) * i128::from(width)) as i64;
-    let high = if index + 1 == SLICES {
+    let high = if index + 1 >= count {
         i64::MAX
     } else {
         (i64::MIN as i128 + i128::from(index + 1) * i128::from(width) - 1) as i64
@@ -959,12 +980,21 @@ mod tests {
 
     #[test]
     fn slices_cover_the_key_space_without_gaps_or_overlaps() {
-        assert_eq!(slice_bounds(0).0, i64::MIN);
-        assert_eq!(slice_bounds(SLICES - 1).1, i64::MAX);
-        for i in 1..SLICES {
-            assert_eq!(slice_bounds(i - 1).1 + 1, slice_bounds(i).0, "slice {i}");
-            assert!(slice_bounds(i).0 <= slice_bounds(i).1);
+        for count in [SLICES, fold_slices(3_000_000), 1 << 16] {
+            assert_eq!(slice_bounds(0, count).0, i64::MIN);
+            assert_eq!(slice_bounds(count - 1, count).1, i64::MAX);
+            for i in 1..count {
+                assert_eq!(
+                    slice_bounds(i - 1, count).1 + 1,
+                    slice_bounds(i, count).0,
+                    "slice {i} of {count}"
+                );
+                assert!(slice_bounds(i, count).0 <= slice_bounds(i, count).1);
+            }
         }
+        assert_eq!(fold_slices(100), SLICES);
+        assert_eq!(fold_slices(256 * MERGE_AT), 1024);
+        assert_eq!(fold_slices(usize::MAX), 1 << 16);
     }
 
     #[test]
