@@ -50,7 +50,7 @@ const FOLD_AT_WITHOUT_FINGERPRINTS: usize = 16;
 
 /// About how many keys a fold moves per transaction: a larger fold takes more slices, so no
 /// commit waits long behind one.
-const FOLD_SLICE_KEYS: usize = 8_192;
+const FOLD_SLICE_KEYS: usize = 2_048;
 
 /// The ids of the merged events whose key is `?` (after other parameters numbered below it):
 /// one seek per run.
@@ -993,7 +993,7 @@ mod tests {
             }
         }
         assert_eq!(fold_slices(100), SLICES);
-        assert_eq!(fold_slices(256 * MERGE_AT), 1024);
+        assert_eq!(fold_slices(256 * MERGE_AT), 4096);
         assert_eq!(fold_slices(usize::MAX), 1 << 16);
     }
 
