@@ -78,6 +78,11 @@ impl Fingerprints {
         Self::from_sorted(out)
     }
 
+    /// The fingerprints held.
+    pub(crate) fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
     #[cfg(test)]
     fn as_slice(&self) -> &[i32] {
         &self.sorted

@@ -121,6 +121,9 @@ pub(crate) struct RecentKeys {
     /// Runs besides run 0, as last counted or made by this writer.
     runs: usize,
     fold: Option<Fold>,
+    /// With both a merge and a fold to do, whose turn it is (they alternate, so a steady
+    /// stream of merges cannot put a fold off for ever).
+    fold_turn: bool,
     /// What the current write batch added, and `max_seen` before it: a rolled-back insert's id
     /// is handed out again, so its entry must go (see [`Self::undo`]).
     batch_added: Vec<(i64, i64)>,
@@ -143,6 +146,7 @@ impl Default for RecentKeys {
             fold_at: FOLD_AT,
             runs: 0,
             fold: None,
+            fold_turn: false,
             batch_added: Vec::new(),
             batch_mark: Mark::default(),
             job_mark: Mark::default(),
@@ -329,20 +333,28 @@ impl RecentKeys {
 
     /// Whether [`fold_step`](Self::fold_step) has work to do (once no merge has).
     pub(crate) fn fold_due(&self) -> bool {
-        let fold_at = match self.merged {
+        self.built && (self.fold.is_some() || self.runs >= self.fold_threshold())
+    }
+
+    fn fold_threshold(&self) -> usize {
+        match self.merged {
             Some(_) => self.fold_at,
             None => self.fold_at.min(FOLD_AT_WITHOUT_FINGERPRINTS),
-        };
-        self.built && (self.fold.is_some() || self.runs >= fold_at)
+        }
     }
 
     /// One step of index upkeep, after a write batch: a merge slice, else a fold slice, else
     /// nothing.
     pub(crate) fn upkeep_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
-        if self.merge_due() {
-            self.merge_step(conn)
-        } else if self.fold_due() {
+        let (merge, fold) = (self.merge_due(), self.fold_due());
+        let fold_now = fold && (!merge || self.fold_turn);
+        if merge && fold {
+            self.fold_turn = !fold_now;
+        }
+        if fold_now {
             self.fold_step(conn)
+        } else if merge {
+            self.merge_step(conn)
         } else {
             Ok(())
         }
@@ -364,11 +376,13 @@ impl RecentKeys {
         let last = merge.next_slice + 1 == SLICES;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
-            // In every slice: a fold (by another process, say) may have removed the run's row
-            // since an earlier slice added it; rows of a run not listed would not be found.
-            let new_run = conn
-                .prepare_cached("INSERT OR IGNORE INTO event_key_runs (run) VALUES (?1)")?
-                .execute([merge.upto])?;
+            // Entries up to the watermark were merged by another process (which read them as
+            // this one read its events): their keys are in its run already.
+            let watermark: i64 = conn
+                .prepare_cached("SELECT upto FROM event_keys_merged")?
+                .query_row([], |row| row.get(0))?;
+            let mut new_run = 0;
+            let mut listed = false;
             // Entries are exact (rolled-back inserts were undone), but an event may have been
             // purged since it was read (by any process): its key is left out, as nothing would
             // ever remove it (ids are not reused).
@@ -377,9 +391,22 @@ impl RecentKeys {
                  SELECT ?1, ?2, id FROM events WHERE id = ?3",
             )?;
             for &(key, id) in self.entries.range((low, i64::MIN)..=(high, i64::MAX)) {
-                if id <= merge.upto {
-                    add.execute(params![merge.upto, key, id])?;
+                if id <= watermark || id > merge.upto {
+                    continue;
                 }
+                if !listed {
+                    // In every slice that writes: a fold (by another process, say) may have
+                    // dropped the run's row since an earlier slice listed it, and the rows of
+                    // a run not listed would not be found. The run holds ids in
+                    // (after, run], which lets a purge seek only the runs that can hold an id.
+                    new_run = conn
+                        .prepare_cached(
+                            "INSERT OR IGNORE INTO event_key_runs (run, after) VALUES (?1, ?2)",
+                        )?
+                        .execute([merge.upto, watermark])?;
+                    listed = true;
+                }
+                add.execute(params![merge.upto, key, id])?;
             }
             if last {
                 conn.prepare_cached("UPDATE event_keys_merged SET upto = max(upto, ?1)")?
@@ -425,16 +452,30 @@ impl RecentKeys {
     pub(crate) fn fold_step(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         let fold = match self.fold {
             Some(fold) => fold,
-            None => Fold {
-                // Runs another process adds from here on wait for the next fold.
-                upto: conn.query_row(
-                    "SELECT coalesce(max(run), 0) FROM event_key_runs",
-                    [],
-                    |row| row.get(0),
-                )?,
-                next_slice: 0,
-                slices: fold_slices(self.runs.saturating_mul(self.merge_at)),
-            },
+            None => {
+                // The count may be stale (another process folded): start only if it holds.
+                self.runs = count_runs(conn)?;
+                if self.runs < self.fold_threshold() {
+                    return Ok(());
+                }
+                // Each slice rewrites its part of run 0 too: size the slices by the whole
+                // table (the fingerprints count it without a scan).
+                let moved = self.runs.saturating_mul(self.merge_at);
+                let in_run_0 = self
+                    .merged
+                    .as_ref()
+                    .map_or(MAX_FINGERPRINTS, Fingerprints::len);
+                Fold {
+                    // Runs another process adds from here on wait for the next fold.
+                    upto: conn.query_row(
+                        "SELECT coalesce(max(run), 0) FROM event_key_runs",
+                        [],
+                        |row| row.get(0),
+                    )?,
+                    next_slice: 0,
+                    slices: fold_slices(moved.saturating_add(in_run_0)),
+                }
+            }
         };
         self.fold = Some(fold);
         let (low, high) = slice_bounds(fold.next_slice, fold.slices);
@@ -580,9 +621,12 @@ pub(crate) fn forget(
     let mut select = conn.prepare(&format!(
         "SELECT id, event_hash FROM events WHERE {condition}"
     ))?;
+    // Run 0 and the runs whose id range holds the event: one or two seeks, not one per run.
     let mut delete = conn.prepare_cached(
         "DELETE FROM event_keys
-             WHERE run IN (SELECT run FROM event_key_runs) AND key = ?1 AND event_id = ?2",
+         WHERE run IN (SELECT run FROM event_key_runs
+                       WHERE run = 0 OR (after < ?2 AND run >= ?2))
+           AND key = ?1 AND event_id = ?2",
     )?;
     let mut rows = select.query(params)?;
     while let Some(row) = rows.next()? {
@@ -975,6 +1019,79 @@ mod tests {
         }
         merge_all(&b_conn, &mut b);
         a.fold_step(&a_conn).expect("last fold step");
+        all_found(&a_conn, &hashes);
+    }
+
+    #[test]
+    fn a_steady_stream_of_merges_does_not_put_a_fold_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = open(&dir.path().join("inbox.db"));
+        let mut keys = RecentKeys::with_merge_and_fold_at(10, 1);
+        let mut hashes = insert_new(&conn, &mut keys, "a", 10);
+        while keys.merge_due() {
+            keys.merge_step(&conn).expect("merge step");
+        }
+        assert!(keys.fold_due());
+        // A merge is due as well now; the two alternate, so the fold starts at once.
+        hashes.extend(insert_new(&conn, &mut keys, "b", 10));
+        keys.upkeep_step(&conn).expect("upkeep step");
+        keys.upkeep_step(&conn).expect("upkeep step");
+        assert!(keys.fold.is_some(), "the fold started");
+        assert!(keys.merge.is_some(), "the merge started");
+        upkeep_all(&conn, &mut keys);
+        // With one run allowed, every run ends up folded.
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_key_runs WHERE run > 0"),
+            0
+        );
+        assert_eq!(
+            count(&conn, "SELECT count(*) FROM event_keys WHERE run = 0"),
+            20
+        );
+        all_found(&conn, &hashes);
+    }
+
+    #[test]
+    fn a_writer_does_not_merge_again_what_another_writer_merged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a_conn, b_conn) = (open(&path), open(&path));
+        let mut a = RecentKeys::with_merge_at(10);
+        let mut b = RecentKeys::with_merge_at(10);
+        let mut hashes = insert_new(&a_conn, &mut a, "a", 10);
+        // B reads A's ten events before its own insert, and holds eleven entries.
+        hashes.extend(insert_new(&b_conn, &mut b, "b", 1));
+        merge_all(&a_conn, &mut a);
+        merge_all(&b_conn, &mut b);
+        assert_eq!(
+            count(&a_conn, "SELECT count(*) FROM event_keys"),
+            11,
+            "each key once"
+        );
+        all_found(&a_conn, &hashes);
+        // Purging finds each key in the run whose id range holds it.
+        purge_all(&a_conn);
+        assert_eq!(count(&a_conn, "SELECT count(*) FROM event_keys"), 0);
+    }
+
+    #[test]
+    fn a_fold_another_writer_already_did_is_not_started_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let (a_conn, b_conn) = (open(&path), open(&path));
+        let mut a = RecentKeys::with_merge_and_fold_at(10, 1);
+        let mut b = RecentKeys::with_merge_and_fold_at(10, 1);
+        let mut hashes = insert_new(&b_conn, &mut b, "b", 10);
+        merge_all(&b_conn, &mut b);
+        // A counts B's run at its next insert; then B folds it.
+        hashes.extend(insert_new(&a_conn, &mut a, "a", 1));
+        assert!(a.fold_due());
+        upkeep_all(&b_conn, &mut b);
+        a.upkeep_step(&a_conn).expect("upkeep step");
+        assert!(
+            !a.fold_due(),
+            "A recounted the runs instead of folding nothing"
+        );
         all_found(&a_conn, &hashes);
     }
 

@@ -118,8 +118,9 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO event_keys_v3 (run, key, event_id) SELECT 0, key, event_id FROM event_keys;
     DROP TABLE event_keys;
     ALTER TABLE event_keys_v3 RENAME TO event_keys;
-    -- The runs in event_keys: a lookup seeks (run, key) in each.
-    CREATE TABLE event_key_runs (run INTEGER PRIMARY KEY);
+    -- The runs in event_keys: a lookup seeks (run, key) in each. A run other than 0 holds
+    -- the keys of events with ids in (after, run].
+    CREATE TABLE event_key_runs (run INTEGER PRIMARY KEY, after INTEGER NOT NULL DEFAULT 0);
     INSERT INTO event_key_runs (run) VALUES (0);",
 ];
 
