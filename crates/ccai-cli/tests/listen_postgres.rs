@@ -343,7 +343,7 @@ async fn an_instance_killed_under_load_loses_nothing() {
         let (urls, acknowledged) = (urls.clone(), Arc::clone(&acknowledged));
         let kill_over = Arc::clone(&kill_over);
         senders.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = common::sender_client();
             for i in 0..PER_SENDER {
                 if kill_over.load(Ordering::SeqCst) && i > PER_SENDER / 2 {
                     break;

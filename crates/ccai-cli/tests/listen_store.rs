@@ -433,7 +433,7 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
         let (url, acknowledged) = (url.clone(), Arc::clone(&acknowledged));
         let kills_over = Arc::clone(&kills_over);
         senders.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = common::sender_client();
             for i in 0..PER_SENDER {
                 if kills_over.load(Ordering::SeqCst) {
                     break;

@@ -184,6 +184,17 @@ pub(crate) fn closed_port() -> u16 {
 /// Generous: the machine may be busy; nothing here measures time.
 pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
+/// An HTTP client for senders that go on sending while a listener is killed. Each request has a
+/// deadline: once, a request in flight at a SIGKILL hung for good inside the client (no socket
+/// and no timer left), and the whole test with it. A timeout turns that into a failed send,
+/// which the sender sends again, as CloudContactAI would.
+pub(crate) fn sender_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A running `ccai listen` that announced its address.
 pub(crate) struct Listening {
     pub child: Child,
