@@ -18,7 +18,7 @@
 //! - once [`FOLD_AT`] runs exist, they are folded into run 0 the same way, slice by slice
 //!   ([`RecentKeys::fold_step`]), so a lookup seeks a bounded number of runs
 //!   (`event_key_runs` lists them). A fold moves each key once, whenever it comes, so folding
-//!   rarely costs no more per event; a store of a million events never folds.
+//!   rarely costs no more per event than folding often; a store of a million events never folds.
 //!
 //! A key only names candidates: every match is checked against the event's own `event_hash` (and
 //! client id), so a key collision, a stale entry or an event another process purged costs a
@@ -52,8 +52,7 @@ const FOLD_AT_WITHOUT_FINGERPRINTS: usize = 16;
 /// commit waits long behind one.
 const FOLD_SLICE_KEYS: usize = 2_048;
 
-/// The ids of the merged events whose key is `?` (after other parameters numbered below it):
-/// one seek per run.
+/// The ids of the merged events whose key is the statement's one parameter: a seek per run.
 const MERGED_BY_KEY: &str =
     "SELECT event_id FROM event_keys WHERE run IN (SELECT run FROM event_key_runs) AND key = ?";
 
