@@ -373,8 +373,7 @@ impl RecentKeys {
         self.merge = Some(merge);
         let (low, high) = slice_bounds(merge.next_slice, SLICES);
         let last = merge.next_slice + 1 == SLICES;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let result = (|| {
+        let new_run = in_transaction(conn, || {
             // Entries up to the watermark were merged by another process (which read them as
             // this one read its events): their keys are in its run already.
             let watermark: i64 = conn
@@ -411,16 +410,8 @@ impl RecentKeys {
                 conn.prepare_cached("UPDATE event_keys_merged SET upto = max(upto, ?1)")?
                     .execute([merge.upto])?;
             }
-            conn.prepare_cached("COMMIT")?.execute([])?;
             Ok(new_run)
-        })();
-        let new_run = match result {
-            Ok(new_run) => new_run,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e);
-            }
-        };
+        })?;
         if new_run > 0 {
             self.runs += 1;
         }
@@ -479,8 +470,7 @@ impl RecentKeys {
         self.fold = Some(fold);
         let (low, high) = slice_bounds(fold.next_slice, fold.slices);
         let last = fold.next_slice + 1 >= fold.slices;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let result = (|| {
+        in_transaction(conn, || {
             let runs = "run IN (SELECT run FROM event_key_runs WHERE run > 0 AND run <= ?1)
                  AND key BETWEEN ?2 AND ?3";
             conn.prepare_cached(&format!(
@@ -499,12 +489,8 @@ impl RecentKeys {
                 )?
                 .execute([fold.upto])?;
             }
-            conn.prepare_cached("COMMIT")?.execute([]).map(drop)
-        })();
-        if let Err(e) = result {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
+            Ok(())
+        })?;
         if last {
             self.runs = count_runs(conn)?;
             self.fold = None;
@@ -541,6 +527,23 @@ impl RecentKeys {
             ..Self::default()
         }
     }
+}
+
+/// Runs `work` in a transaction of its own (taking the write lock at once): committed if it
+/// succeeds, rolled back if it or the commit fails.
+fn in_transaction<T>(
+    conn: &Connection,
+    work: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = work().and_then(|value| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
 }
 
 /// The fingerprints of every key in `event_keys`, sorted, or `None` if there are too many.
