@@ -26,7 +26,8 @@
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
 //! (default 2000), `ROUNDS` (default 10), `WARMUP` deliveries per target before the rounds
 //! (default 500), `FORWARD_EVENTS` (default 5000),
-//! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`.
+//! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`, `COMPARE_BIN` (the path of another `ccai` build,
+//! e.g. an older commit's, run as one more `--store` target in the same rounds, for A/B figures).
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -72,8 +73,12 @@ impl Drop for Listen {
 }
 
 fn start_listen(name: &'static str, dir: &Path, extra: &[&str]) -> Listen {
+    start_listen_bin(env!("CARGO_BIN_EXE_ccai"), name, dir, extra)
+}
+
+fn start_listen_bin(bin: &str, name: &'static str, dir: &Path, extra: &[&str]) -> Listen {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ccai"))
+    let child = Command::new(bin)
         .args(["listen", "--quiet", "--port", &port.to_string()])
         .args(extra)
         .env("CCAI_CLIENT_ID", CLIENT_ID)
@@ -195,7 +200,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
 
-    let targets = [
+    let mut targets = vec![
         start_listen("no-store", dir.path(), &["--no-store"]),
         start_listen("store (FULL)", dir.path(), &["--store", &path("full.db")]),
         start_listen(
@@ -204,6 +209,14 @@ async fn main() {
             &["--store", &path("normal.db"), "--sync", "normal"],
         ),
     ];
+    if let Ok(bin) = std::env::var("COMPARE_BIN") {
+        targets.push(start_listen_bin(
+            &bin,
+            "COMPARE_BIN store (FULL)",
+            dir.path(),
+            &["--store", &path("compare.db")],
+        ));
+    }
     println!(
         "ingest: {rounds} rounds x {requests} unique deliveries per target, {connections} connections"
     );
