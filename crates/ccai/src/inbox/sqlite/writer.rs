@@ -1,6 +1,8 @@
 //! The single writer thread with group commit: write requests queue on a bounded channel; the
 //! thread drains up to `max_batch` of them, runs them in one transaction (each in a savepoint, so
-//! one failing request does not undo the others), commits once, then answers each.
+//! one failing request does not undo the others), commits once, then answers each, or, with
+//! [`Synchronous::Full`](super::Synchronous::Full), hands the batch to the
+//! [WAL syncer](super::wal_sync) which answers once the commit is on disk.
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -12,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
 use super::keys::RecentKeys;
+use super::wal_sync::{Committed, WalSyncer};
 use crate::inbox::StoreError;
 use crate::telemetry;
 
@@ -19,7 +22,7 @@ use crate::telemetry;
 const MERGE_RETRY_BATCHES: u32 = 1000;
 
 /// One queued write: runs inside the batch's transaction, answers after the commit.
-trait Job: Send {
+pub(crate) trait Job: Send {
     /// Runs the write; returns whether it succeeded (a failure is rolled back to its savepoint).
     fn run(&mut self, conn: &Connection, keys: &mut RecentKeys) -> bool;
     /// Sends the result, or `commit`'s error if the batch did not commit.
@@ -124,16 +127,31 @@ impl std::fmt::Debug for dyn Job {
 
 impl Writer {
     /// Starts the writer thread on `conn`, and the checkpointer on `checkpoint_conn` (another
-    /// connection to the same file). The threads end when every handle is dropped.
+    /// connection to the same file). With `sync_wal`, `conn` must commit without syncing
+    /// (`synchronous=NORMAL`): a syncer thread syncs the WAL before each batch is answered. The
+    /// threads end when every handle is dropped.
     pub(crate) fn start(
         conn: Connection,
         checkpoint_conn: Connection,
         path: Arc<str>,
         capacity: usize,
         max_batch: usize,
+        sync_wal: bool,
     ) -> Result<Self, StoreError> {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
             .map_err(|e| store_error(&path, e))?;
+        let syncer = if sync_wal {
+            // SQLite's own name for the file (absolute, links resolved): the WAL is beside it.
+            let database = conn.path().filter(|p| !p.is_empty()).ok_or_else(|| {
+                StoreError::Unavailable(format!("{path}: the store has no file to sync"))
+            })?;
+            let wal = std::path::PathBuf::from(format!("{database}-wal"));
+            Some(WalSyncer::start(wal, &path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the sync thread: {e}"))
+            })?)
+        } else {
+            None
+        };
         let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
             StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
         })?;
@@ -147,6 +165,7 @@ impl Writer {
                 run(
                     conn,
                     checkpointer,
+                    syncer,
                     receiver,
                     max_batch.max(1),
                     &thread_histogram,
@@ -199,9 +218,9 @@ impl Writer {
     }
 }
 
-type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
+pub(crate) type Reply<T> = oneshot::Receiver<Result<T, StoreError>>;
 
-fn job<T, F>(work: F) -> (Box<dyn Job>, Reply<T>)
+pub(crate) fn job<T, F>(work: F) -> (Box<dyn Job>, Reply<T>)
 where
     T: Send + 'static,
     F: FnOnce(&Connection, &mut RecentKeys) -> Result<T, StoreError> + Send + 'static,
@@ -218,6 +237,7 @@ where
 fn run(
     conn: Connection,
     checkpointer: Checkpointer,
+    mut syncer: Option<WalSyncer>,
     mut receiver: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
     histogram: &Mutex<BatchHistogram>,
@@ -226,7 +246,10 @@ fn run(
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut keys = RecentKeys::default();
     let mut merge_pause = 0u32;
-    while let Some(first) = receiver.blocking_recv() {
+    // A write taken from the queue while deciding how to sync the last batch: the next batch's
+    // first.
+    let mut next: Option<Box<dyn Job>> = None;
+    while let Some(first) = next.take().or_else(|| receiver.blocking_recv()) {
         batch.push(first);
         while batch.len() < max_batch {
             match receiver.try_recv() {
@@ -242,12 +265,30 @@ fn run(
         } else {
             keys.batch_committed();
             checkpointer.committed();
-            telemetry::store_committed(timer, size);
             let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
             *histogram.counts.entry(size).or_insert(0) += 1;
         }
-        for job in batch.drain(..) {
-            job.answer(commit.clone());
+        match (&mut syncer, commit) {
+            (Some(syncer), Ok(())) => {
+                let jobs = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
+                let committed = Committed { jobs, timer, size };
+                // Writes waiting: sync beside them. None: sync here, sparing a thread hop.
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        next = Some(job);
+                        syncer.submit(committed);
+                    }
+                    Err(_) => syncer.sync_here(committed),
+                }
+            }
+            (_, commit) => {
+                if commit.is_ok() {
+                    telemetry::store_committed(timer, size);
+                }
+                for job in batch.drain(..) {
+                    job.answer(commit.clone());
+                }
+            }
         }
         // After the answers, so no acknowledgement waits for it; one slice per batch keeps
         // each pause short. A failed slice (a full disk, say) waits for a while before the next
@@ -266,8 +307,12 @@ fn run(
             }
         }
     }
-    // Every handle is gone: fold the WAL back into the database, so that a clean stop leaves one
-    // file. A failure costs nothing (the next open replays the WAL).
+    // Every handle is gone: answer what waits for a sync, then fold the WAL back into the
+    // database, so that a clean stop leaves one file. A failure costs nothing (the next open
+    // replays the WAL).
+    if let Some(syncer) = syncer {
+        syncer.stop();
+    }
     checkpointer.stop();
     if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
         tracing::debug!(target: "ccai::inbox", error = %e, "checkpoint at close failed");

@@ -1,0 +1,289 @@
+//! Syncing the WAL beside the writer, for [`Synchronous::Full`](super::Synchronous::Full).
+//!
+//! SQLite's own `synchronous=FULL` syncs the WAL inside `COMMIT`, on the writer thread: while a
+//! batch's fsync runs, the next batch waits. Instead the writer commits with
+//! `synchronous=NORMAL` (no sync in the commit) and hands the committed batch to this thread,
+//! which syncs the WAL file (`fdatasync`) and only then answers the batch's callers. The writer
+//! meanwhile runs the next batch, and batches that committed during one sync share the next.
+//! When no write is waiting the writer syncs the batch itself
+//! ([`sync_here`](WalSyncer::sync_here)): nothing could overlap, and the hand-over to another
+//! thread would only add its wake-up to the caller's wait.
+//!
+//! Why no acknowledged write can be lost:
+//! - A caller is answered only after a sync of the WAL file that started after its commit
+//!   returned; the sync covers every frame written to the file, through any descriptor.
+//! - Frames can only be overwritten once a checkpoint has copied them into the database file
+//!   and synced it: SQLite restarts the WAL from its start only then (with `NORMAL`, a
+//!   checkpoint syncs the WAL before copying and the database after).
+//! - A duplicate's answer also waits here, so a retry is not answered `200` on the strength of
+//!   an original that is committed but not yet on disk.
+//!
+//! `NORMAL` is corruption-safe in WAL mode on its own; what it gives up, the last commits on a
+//! power loss, is what this sync restores before anyone hears of them.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use super::writer::Job;
+use crate::inbox::StoreError;
+use crate::telemetry;
+
+/// Committed batches that may wait for a sync before the writer itself waits: enough that the
+/// writer never stalls on a normal disk, few enough that back-pressure still reaches the queue.
+const WAITING_BATCHES: usize = 64;
+
+/// One committed batch waiting for its sync.
+pub(crate) struct Committed {
+    pub(crate) jobs: Vec<Box<dyn Job>>,
+    pub(crate) timer: telemetry::Timer,
+    pub(crate) size: usize,
+}
+
+/// The writer's handle on the sync thread.
+pub(crate) struct WalSyncer {
+    /// The writer's own handle, for [`sync_here`](Self::sync_here).
+    wal: WalFile,
+    path: String,
+    batches: Option<SyncSender<Committed>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WalSyncer {
+    /// Starts the thread that syncs `wal` (the store's `-wal` file) for display name `path`.
+    pub(crate) fn start(wal: PathBuf, path: &str) -> io::Result<Self> {
+        let (sender, batches) = std::sync::mpsc::sync_channel(WAITING_BATCHES);
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut thread_wal = WalFile::new(wal.clone(), Arc::clone(&failed));
+        let thread_path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("ccai-inbox-sync".into())
+            .spawn(move || run(&mut thread_wal, &batches, &thread_path))?;
+        Ok(Self {
+            wal: WalFile::new(wal, failed),
+            path: path.to_owned(),
+            batches: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    /// Syncs the WAL on the calling thread, then answers `committed`'s callers.
+    pub(crate) fn sync_here(&mut self, committed: Committed) {
+        answer(committed, synced(&mut self.wal, &self.path));
+    }
+
+    /// Queues a committed batch; its callers are answered once the WAL is synced. Blocks while
+    /// [`WAITING_BATCHES`] batches already wait.
+    pub(crate) fn submit(&self, committed: Committed) {
+        let Some(batches) = &self.batches else {
+            return answer(committed, Err(stopped()));
+        };
+        if let Err(std::sync::mpsc::SendError(committed)) = batches.send(committed) {
+            answer(committed, Err(stopped()));
+        }
+    }
+
+    /// Answers every queued batch (after a last sync) and ends the thread.
+    pub(crate) fn stop(mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("the store's sync thread stopped".into())
+}
+
+fn run(wal: &mut WalFile, batches: &Receiver<Committed>, path: &str) {
+    let mut waiting = Vec::new();
+    while let Ok(first) = batches.recv() {
+        waiting.push(first);
+        waiting.extend(batches.try_iter());
+        let synced = synced(wal, path);
+        for committed in waiting.drain(..) {
+            answer(committed, synced.clone());
+        }
+    }
+}
+
+/// Syncs the WAL; a failure becomes the error every caller waiting on this sync gets.
+fn synced(wal: &mut WalFile, path: &str) -> Result<(), StoreError> {
+    wal.sync().map_err(|e| {
+        tracing::error!(target: "ccai::inbox", path, error = %e, "syncing the write-ahead log failed");
+        StoreError::Unavailable(format!("{path}: cannot sync the write-ahead log to disk: {e}"))
+    })
+}
+
+fn answer(committed: Committed, synced: Result<(), StoreError>) {
+    if synced.is_ok() {
+        telemetry::store_committed(committed.timer, committed.size);
+    }
+    for job in committed.jobs {
+        job.answer(synced.clone());
+    }
+}
+
+/// The WAL file, opened for syncing.
+///
+/// The handle is kept: opening and closing the file for every sync cost a tenth of the write
+/// rate in a benchmark. It cannot go stale: SQLite deletes the WAL only when the last connection
+/// to the database closes, and the writer's stays open until after the last sync. (Closing it
+/// would not drop SQLite's locks either: those are on the database and `-shm` files.)
+struct WalFile {
+    path: PathBuf,
+    file: Option<File>,
+    /// A sync failed (on either thread). The kernel may then have dropped the unsynced pages, or
+    /// marked them clean, so a later sync could succeed without them on disk: every later sync
+    /// fails too, and the store must be opened again (PostgreSQL stops on a failed fsync for the
+    /// same reason).
+    failed: Arc<AtomicBool>,
+}
+
+impl WalFile {
+    fn new(path: PathBuf, failed: Arc<AtomicBool>) -> Self {
+        Self {
+            path,
+            file: None,
+            failed,
+        }
+    }
+
+    /// Syncs the file's data to disk.
+    fn sync(&mut self) -> io::Result<()> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(io::Error::other(
+                "an earlier sync failed, so later writes may not be on disk either; restart to reopen the store",
+            ));
+        }
+        let file = match &self.file {
+            Some(file) => file,
+            // Write access: some platforms (Windows) refuse to flush a read-only handle.
+            None => match OpenOptions::new().read(true).write(true).open(&self.path) {
+                Ok(file) => self.file.insert(file),
+                // No WAL yet, or SQLite deleted it after checkpointing all of it into the
+                // database file and syncing that: nothing to sync.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                // Nothing was lost yet: the next sync opens it again.
+                Err(e) => return Err(e),
+            },
+        };
+        let synced = file.sync_data();
+        if synced.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        synced
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::super::keys::RecentKeys;
+    use super::super::writer::{job, Reply};
+    use super::*;
+
+    /// A batch of one write that ran and returns `value`.
+    fn committed(value: u32) -> (Committed, Reply<u32>) {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        let (mut job, reply) = job(move |_: &Connection, _: &mut RecentKeys| Ok(value));
+        assert!(job.run(&conn, &mut RecentKeys::default()));
+        let committed = Committed {
+            jobs: vec![job],
+            timer: telemetry::Timer::start(),
+            size: 1,
+        };
+        (committed, reply)
+    }
+
+    #[test]
+    fn a_batch_is_answered_with_its_result_once_the_wal_is_synced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = dir.path().join("store.db-wal");
+        std::fs::write(&wal, b"frames").expect("write the WAL");
+        let syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let (batch, reply) = committed(7);
+        syncer.submit(batch);
+        assert_eq!(reply.blocking_recv().expect("an answer").ok(), Some(7));
+        syncer.stop();
+    }
+
+    #[test]
+    fn a_failed_sync_answers_unavailable_saying_what_failed() {
+        // A directory cannot be opened for writing, so its sync fails.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let syncer = WalSyncer::start(dir.path().to_path_buf(), "store.db").expect("start");
+        let (batch, reply) = committed(7);
+        syncer.submit(batch);
+        let error = reply
+            .blocking_recv()
+            .expect("an answer")
+            .expect_err("the sync failed, so the write must not be acknowledged");
+        assert!(
+            matches!(&error, StoreError::Unavailable(m)
+                if m.starts_with("store.db: cannot sync the write-ahead log")),
+            "{error:?}"
+        );
+        syncer.stop();
+    }
+
+    /// `/dev/null` opens for writing but cannot be synced (EINVAL): a sync that fails.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn after_a_failed_sync_every_later_sync_fails_on_both_threads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let good = dir.path().join("store.db-wal");
+        std::fs::write(&good, b"frames").expect("write the WAL");
+        let failed = Arc::new(AtomicBool::new(false));
+        let mut healthy = WalFile::new(good.clone(), Arc::clone(&failed));
+        healthy.sync().expect("a real file syncs");
+
+        let mut broken = WalFile::new(PathBuf::from("/dev/null"), Arc::clone(&failed));
+        broken.sync().expect_err("/dev/null cannot be synced");
+        // The same file that synced a moment ago now refuses, and so does a fresh handle.
+        let error = healthy.sync().expect_err("poisoned");
+        assert!(
+            error.to_string().contains("restart to reopen the store"),
+            "{error}"
+        );
+        WalFile::new(good, failed).sync().expect_err("poisoned");
+    }
+
+    #[test]
+    fn a_missing_wal_was_checkpointed_and_has_nothing_to_sync() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let syncer = WalSyncer::start(dir.path().join("gone.db-wal"), "gone.db").expect("start");
+        let (batch, reply) = committed(3);
+        syncer.submit(batch);
+        assert_eq!(reply.blocking_recv().expect("an answer").ok(), Some(3));
+        syncer.stop();
+    }
+
+    #[test]
+    fn stopping_answers_every_batch_still_waiting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = dir.path().join("store.db-wal");
+        std::fs::write(&wal, b"frames").expect("write the WAL");
+        let syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let replies: Vec<_> = (0..(WAITING_BATCHES as u32 * 2))
+            .map(|i| {
+                let (batch, reply) = committed(i);
+                syncer.submit(batch);
+                reply
+            })
+            .collect();
+        syncer.stop();
+        for (i, reply) in replies.into_iter().enumerate() {
+            assert_eq!(
+                reply.blocking_recv().expect("an answer").ok(),
+                Some(i as u32)
+            );
+        }
+    }
+}
