@@ -7,7 +7,7 @@
 //! only starts over from its beginning once a checkpoint has. That backstop runs in the writer
 //! right after a commit, with nothing else writing, and has little left to copy.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,50 +22,93 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// The writer's handle on the checkpointer thread.
 #[derive(Debug)]
 pub(crate) struct Checkpointer {
-    nudges: Option<SyncSender<()>>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+}
+
+/// What the writer and the checkpointer share.
+///
+/// A flag under a mutex rather than a channel: the writer commits hundreds of times a second,
+/// and a channel woke the checkpointer at each commit only for it to go back to sleep until its
+/// interval was over. The writer now wakes it only when it sleeps with nothing to do.
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Commits since the last round.
+    due: bool,
+    /// The checkpointer waits for a commit (not for its interval to pass).
+    idle: bool,
+    stopped: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl Checkpointer {
     /// Starts the checkpointer on its own connection `conn` to the store at `path`.
     pub(crate) fn start(conn: Connection, path: &str) -> std::io::Result<Self> {
-        let (sender, nudges) = std::sync::mpsc::sync_channel(1);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
         let path = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("ccai-inbox-checkpoint".into())
-            .spawn(move || run(&conn, &nudges, &path))?;
+            .spawn(move || run(&conn, &thread_shared, &path))?;
         Ok(Self {
-            nudges: Some(sender),
+            shared,
             thread: Some(thread),
         })
     }
 
-    /// Tells the checkpointer that a commit happened; never blocks.
+    /// Tells the checkpointer that a commit happened; never blocks for long.
     pub(crate) fn committed(&self) {
-        if let Some(nudges) = &self.nudges {
-            // Full means a nudge is already waiting: one is enough.
-            let _ = nudges.try_send(());
+        let mut state = self.shared.lock();
+        state.due = true;
+        if state.idle {
+            self.shared.wake.notify_one();
         }
     }
 
     /// Stops the thread and waits for it (a checkpoint under way finishes first), so that the
     /// writer's closing checkpoint is the last word on the file.
     pub(crate) fn stop(mut self) {
-        self.nudges = None;
+        self.shared.lock().stopped = true;
+        self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 }
 
-fn run(conn: &Connection, nudges: &Receiver<()>, path: &str) {
-    // Commits since the last round.
-    let mut due = false;
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        // Not stopped (the writer thread panicked): let the thread end on its own.
+        self.shared.lock().stopped = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+fn run(conn: &Connection, shared: &Shared, path: &str) {
     loop {
-        if !due && nudges.recv().is_err() {
-            return;
+        {
+            let mut state = shared.lock();
+            state.idle = true;
+            while !state.due && !state.stopped {
+                state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            state.idle = false;
+            if state.stopped {
+                return;
+            }
+            state.due = false;
         }
-        due = false;
         // PASSIVE: copies what it can without waiting for, or holding up, the writer.
         if let Err(error) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             row.get::<_, i64>(0)
@@ -73,18 +116,23 @@ fn run(conn: &Connection, nudges: &Receiver<()>, path: &str) {
             // Harmless: the next round or the writer's backstop catches up.
             tracing::debug!(target: "ccai::inbox", %error, path, "background checkpoint failed");
         }
-        // At most one round per interval; commits meanwhile make the next one due.
+        // At most one round per interval; commits meanwhile make the next one due. Only a stop
+        // wakes this wait.
         let until = Instant::now() + INTERVAL;
-        loop {
+        let mut state = shared.lock();
+        while !state.stopped {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
-            match nudges.recv_timeout(left) {
-                Ok(()) => due = true,
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
+            state = shared
+                .wake
+                .wait_timeout(state, left)
+                .map(|(state, _)| state)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        if state.stopped {
+            return;
         }
     }
 }
