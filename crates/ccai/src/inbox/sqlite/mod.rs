@@ -46,7 +46,7 @@ pub enum Synchronous {
     /// Unlike SQLite's own `synchronous=FULL`, which syncs the WAL inside each commit, the
     /// writer commits without syncing and the WAL is synced before the batch's callers are
     /// answered: on another thread while more writes wait (so one batch's sync overlaps the
-    /// next batch's work), on the writer when none do. Same guarantee, and about a fifth more
+    /// next batch's work), on the writer when none do. Same guarantee, and 1.1–1.6× the
     /// inserts per second when many arrive at once (BENCHMARKS.md).
     #[default]
     Full,
