@@ -239,6 +239,9 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
         }
     }
     if let Some(OpenedStore::Sqlite(store)) = &state.store {
+        if let Some(failure) = store.write_failure() {
+            return not_ready(format!("the store cannot take writes: {failure}"));
+        }
         let path = store.path().to_owned();
         let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
         match tokio::time::timeout(STORE_DEADLINE, probe).await {

@@ -9,6 +9,12 @@
 //! ([`sync_here`](WalSyncer::sync_here)): nothing could overlap, and the hand-over to another
 //! thread would only add its wake-up to the caller's wait.
 //!
+//! The guarantee is about answers: nothing is answered before it is on disk. Readers (`list`,
+//! `get`, `stats`, another process's `ccai events`) may see a commit a moment before its sync,
+//! which SQLite's own FULL does not show; a power loss in that moment undoes what they saw, and
+//! nobody was told it was stored. Claims and duplicate checks go through the writer, so nothing
+//! is forwarded or deduplicated against a commit that is not on disk.
+//!
 //! Why no acknowledged write can be lost:
 //! - A caller is answered only after a sync of the WAL file that started after its commit
 //!   returned; the sync covers every frame written to the file, through any descriptor.
@@ -20,10 +26,14 @@
 //!
 //! `NORMAL` is corruption-safe in WAL mode on its own; what it gives up, the last commits on a
 //! power loss, is what this sync restores before anyone hears of them.
+//!
+//! Both handles on the WAL are opened when the store opens, so a write-back error the kernel
+//! records on the file later is reported to them. On macOS the sync is `F_FULLFSYNC` (what Rust's
+//! `sync_data` does there): stronger than SQLite's default `fsync`, and slower.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -54,21 +64,36 @@ pub(crate) struct WalSyncer {
 }
 
 impl WalSyncer {
-    /// Starts the thread that syncs `wal` (the store's `-wal` file) for display name `path`.
-    pub(crate) fn start(wal: PathBuf, path: &str) -> io::Result<Self> {
-        let (sender, batches) = std::sync::mpsc::sync_channel(WAITING_BATCHES);
+    /// Opens the store's WAL file `wal` (it must exist: the store is open) and starts the
+    /// thread that syncs it; `path` is the store's name in messages.
+    pub(crate) fn start(wal: PathBuf, path: &str) -> Result<Self, StoreError> {
         let failed = Arc::new(AtomicBool::new(false));
-        let mut thread_wal = WalFile::new(wal.clone(), Arc::clone(&failed));
+        let mut thread_wal = WalFile::open(&wal, path, Arc::clone(&failed))?;
+        let writer_wal = WalFile::open(&wal, path, failed)?;
+        let (sender, batches) = std::sync::mpsc::sync_channel(WAITING_BATCHES);
         let thread_path = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("ccai-inbox-sync".into())
-            .spawn(move || run(&mut thread_wal, &batches, &thread_path))?;
+            .spawn(move || run(&mut thread_wal, &batches, &thread_path))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("{path}: cannot start the sync thread: {e}"))
+            })?;
         Ok(Self {
-            wal: WalFile::new(wal, failed),
+            wal: writer_wal,
             path: path.to_owned(),
             batches: Some(sender),
             thread: Some(thread),
         })
+    }
+
+    /// Whether a sync failed (then every later one fails too).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.wal.failed.load(Ordering::Acquire)
+    }
+
+    /// Set for good once a sync failed; shared with the store's handle.
+    pub(crate) fn failure(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.wal.failed)
     }
 
     /// Syncs the WAL on the calling thread, then answers `committed`'s callers.
@@ -77,14 +102,16 @@ impl WalSyncer {
     }
 
     /// Queues a committed batch; its callers are answered once the WAL is synced. Blocks while
-    /// [`WAITING_BATCHES`] batches already wait.
-    pub(crate) fn submit(&self, committed: Committed) {
-        let Some(batches) = &self.batches else {
-            return answer(committed, Err(stopped()));
+    /// [`WAITING_BATCHES`] batches already wait. Syncs here if the sync thread is gone.
+    pub(crate) fn submit(&mut self, committed: Committed) {
+        let committed = match &self.batches {
+            Some(batches) => match batches.send(committed) {
+                Ok(()) => return,
+                Err(std::sync::mpsc::SendError(committed)) => committed,
+            },
+            None => committed,
         };
-        if let Err(std::sync::mpsc::SendError(committed)) = batches.send(committed) {
-            answer(committed, Err(stopped()));
-        }
+        self.sync_here(committed);
     }
 
     /// Answers every queued batch (after a last sync) and ends the thread.
@@ -94,10 +121,6 @@ impl WalSyncer {
             let _ = thread.join();
         }
     }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Unavailable("the store's sync thread stopped".into())
 }
 
 fn run(wal: &mut WalFile, batches: &Receiver<Committed>, path: &str) {
@@ -115,9 +138,18 @@ fn run(wal: &mut WalFile, batches: &Receiver<Committed>, path: &str) {
 /// Syncs the WAL; a failure becomes the error every caller waiting on this sync gets.
 fn synced(wal: &mut WalFile, path: &str) -> Result<(), StoreError> {
     wal.sync().map_err(|e| {
-        tracing::error!(target: "ccai::inbox", path, error = %e, "syncing the write-ahead log failed");
-        StoreError::Unavailable(format!("{path}: cannot sync the write-ahead log to disk: {e}"))
+        StoreError::Unavailable(format!(
+            "{path}: cannot sync the write-ahead log to disk: {e}"
+        ))
     })
+}
+
+/// The error of every write after a failed sync.
+pub(crate) fn sync_failed(path: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{path}: an earlier sync of the write-ahead log failed, so later writes may not reach the \
+         disk either; restart to reopen the store"
+    ))
 }
 
 fn answer(committed: Committed, synced: Result<(), StoreError>) {
@@ -136,22 +168,34 @@ fn answer(committed: Committed, synced: Result<(), StoreError>) {
 /// to the database closes, and the writer's stays open until after the last sync. (Closing it
 /// would not drop SQLite's locks either: those are on the database and `-shm` files.)
 struct WalFile {
-    path: PathBuf,
-    file: Option<File>,
+    file: File,
     /// A sync failed (on either thread). The kernel may then have dropped the unsynced pages, or
     /// marked them clean, so a later sync could succeed without them on disk: every later sync
     /// fails too, and the store must be opened again (PostgreSQL stops on a failed fsync for the
     /// same reason).
     failed: Arc<AtomicBool>,
+    path: String,
 }
 
 impl WalFile {
-    fn new(path: PathBuf, failed: Arc<AtomicBool>) -> Self {
-        Self {
-            path,
-            file: None,
+    fn open(wal: &Path, path: &str, failed: Arc<AtomicBool>) -> Result<Self, StoreError> {
+        // Write access: some platforms (Windows) refuse to flush a read-only handle. Never
+        // created here: a WAL that is not where SQLite keeps it would be synced in vain.
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(wal)
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "{path}: cannot open the write-ahead log {} to sync it: {e}",
+                    wal.display()
+                ))
+            })?;
+        Ok(Self {
+            file,
             failed,
-        }
+            path: path.to_owned(),
+        })
     }
 
     /// Syncs the file's data to disk.
@@ -161,21 +205,17 @@ impl WalFile {
                 "an earlier sync failed, so later writes may not be on disk either; restart to reopen the store",
             ));
         }
-        let file = match &self.file {
-            Some(file) => file,
-            // Write access: some platforms (Windows) refuse to flush a read-only handle.
-            None => match OpenOptions::new().read(true).write(true).open(&self.path) {
-                Ok(file) => self.file.insert(file),
-                // No WAL yet, or SQLite deleted it after checkpointing all of it into the
-                // database file and syncing that: nothing to sync.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                // Nothing was lost yet: the next sync opens it again.
-                Err(e) => return Err(e),
-            },
-        };
-        let synced = file.sync_data();
-        if synced.is_err() {
-            self.failed.store(true, Ordering::Release);
+        let synced = self.file.sync_data();
+        if let Err(error) = &synced {
+            // Logged once: every write from now on fails with the same cause.
+            if !self.failed.swap(true, Ordering::AcqRel) {
+                tracing::error!(
+                    target: "ccai::inbox",
+                    path = self.path,
+                    %error,
+                    "syncing the write-ahead log failed; the store refuses writes until it is reopened"
+                );
+            }
         }
         synced
     }
@@ -207,18 +247,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal = dir.path().join("store.db-wal");
         std::fs::write(&wal, b"frames").expect("write the WAL");
-        let syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let mut syncer = WalSyncer::start(wal, "store.db").expect("start");
         let (batch, reply) = committed(7);
         syncer.submit(batch);
         assert_eq!(reply.blocking_recv().expect("an answer").ok(), Some(7));
         syncer.stop();
     }
 
+    /// `/dev/null` opens for writing but cannot be synced (EINVAL): a sync that fails.
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_failed_sync_answers_unavailable_saying_what_failed() {
-        // A directory cannot be opened for writing, so its sync fails.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let syncer = WalSyncer::start(dir.path().to_path_buf(), "store.db").expect("start");
+        let mut syncer = WalSyncer::start(PathBuf::from("/dev/null"), "store.db").expect("start");
         let (batch, reply) = committed(7);
         syncer.submit(batch);
         let error = reply
@@ -230,10 +270,10 @@ mod tests {
                 if m.starts_with("store.db: cannot sync the write-ahead log")),
             "{error:?}"
         );
+        assert!(syncer.failure().load(Ordering::Acquire));
         syncer.stop();
     }
 
-    /// `/dev/null` opens for writing but cannot be synced (EINVAL): a sync that fails.
     #[cfg(target_os = "linux")]
     #[test]
     fn after_a_failed_sync_every_later_sync_fails_on_both_threads() {
@@ -241,10 +281,11 @@ mod tests {
         let good = dir.path().join("store.db-wal");
         std::fs::write(&good, b"frames").expect("write the WAL");
         let failed = Arc::new(AtomicBool::new(false));
-        let mut healthy = WalFile::new(good.clone(), Arc::clone(&failed));
+        let mut healthy = WalFile::open(&good, "store.db", Arc::clone(&failed)).expect("open");
         healthy.sync().expect("a real file syncs");
 
-        let mut broken = WalFile::new(PathBuf::from("/dev/null"), Arc::clone(&failed));
+        let mut broken =
+            WalFile::open(Path::new("/dev/null"), "store.db", Arc::clone(&failed)).expect("open");
         broken.sync().expect_err("/dev/null cannot be synced");
         // The same file that synced a moment ago now refuses, and so does a fresh handle.
         let error = healthy.sync().expect_err("poisoned");
@@ -252,17 +293,26 @@ mod tests {
             error.to_string().contains("restart to reopen the store"),
             "{error}"
         );
-        WalFile::new(good, failed).sync().expect_err("poisoned");
+        WalFile::open(&good, "store.db", failed)
+            .expect("open")
+            .sync()
+            .expect_err("poisoned");
     }
 
     #[test]
-    fn a_missing_wal_was_checkpointed_and_has_nothing_to_sync() {
+    fn starting_without_a_wal_fails_saying_which_file() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let syncer = WalSyncer::start(dir.path().join("gone.db-wal"), "gone.db").expect("start");
-        let (batch, reply) = committed(3);
-        syncer.submit(batch);
-        assert_eq!(reply.blocking_recv().expect("an answer").ok(), Some(3));
-        syncer.stop();
+        let wal = dir.path().join("gone.db-wal");
+        let error = WalSyncer::start(wal.clone(), "gone.db")
+            .err()
+            .expect("no WAL to open");
+        assert!(
+            matches!(&error, StoreError::Unavailable(m)
+                if m.starts_with("gone.db: cannot open the write-ahead log")
+                    && m.contains(&*wal.to_string_lossy())),
+            "{error:?}"
+        );
+        assert!(!wal.exists(), "the WAL must not be created outside SQLite");
     }
 
     #[test]
@@ -270,7 +320,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal = dir.path().join("store.db-wal");
         std::fs::write(&wal, b"frames").expect("write the WAL");
-        let syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let mut syncer = WalSyncer::start(wal, "store.db").expect("start");
         let replies: Vec<_> = (0..(WAITING_BATCHES as u32 * 2))
             .map(|i| {
                 let (batch, reply) = committed(i);

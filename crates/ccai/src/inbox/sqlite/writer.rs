@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -14,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
 use super::keys::RecentKeys;
-use super::wal_sync::{Committed, WalSyncer};
+use super::wal_sync::{sync_failed, Committed, WalSyncer};
 use crate::inbox::StoreError;
 use crate::telemetry;
 
@@ -117,6 +118,21 @@ pub(crate) struct Writer {
     sender: mpsc::Sender<Box<dyn Job>>,
     histogram: Arc<Mutex<BatchHistogram>>,
     path: Arc<str>,
+    /// Set once a sync of the WAL failed ([`Synchronous::Full`](super::Synchronous::Full) only).
+    sync_failed: Option<Arc<AtomicBool>>,
+}
+
+/// The WAL beside the database: under SQLite's own name for the file (absolute, links resolved)
+/// when it has a UTF-8 one, else beside `database` as given.
+fn wal_path(conn: &Connection, database: &std::path::Path) -> std::path::PathBuf {
+    match conn.path().filter(|p| !p.is_empty()) {
+        Some(resolved) => format!("{resolved}-wal").into(),
+        None => {
+            let mut wal = database.as_os_str().to_owned();
+            wal.push("-wal");
+            wal.into()
+        }
+    }
 }
 
 impl std::fmt::Debug for dyn Job {
@@ -127,31 +143,24 @@ impl std::fmt::Debug for dyn Job {
 
 impl Writer {
     /// Starts the writer thread on `conn`, and the checkpointer on `checkpoint_conn` (another
-    /// connection to the same file). With `sync_wal`, `conn` must commit without syncing
-    /// (`synchronous=NORMAL`): a syncer thread syncs the WAL before each batch is answered. The
-    /// threads end when every handle is dropped.
+    /// connection to the same file). With `sync_wal` (the database file's path), `conn` must
+    /// commit without syncing (`synchronous=NORMAL`): the WAL is synced before each batch is
+    /// answered ([`WalSyncer`]). The threads end when every handle is dropped.
     pub(crate) fn start(
         conn: Connection,
         checkpoint_conn: Connection,
         path: Arc<str>,
         capacity: usize,
         max_batch: usize,
-        sync_wal: bool,
+        sync_wal: Option<&std::path::Path>,
     ) -> Result<Self, StoreError> {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
             .map_err(|e| store_error(&path, e))?;
-        let syncer = if sync_wal {
-            // SQLite's own name for the file (absolute, links resolved): the WAL is beside it.
-            let database = conn.path().filter(|p| !p.is_empty()).ok_or_else(|| {
-                StoreError::Unavailable(format!("{path}: the store has no file to sync"))
-            })?;
-            let wal = std::path::PathBuf::from(format!("{database}-wal"));
-            Some(WalSyncer::start(wal, &path).map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the sync thread: {e}"))
-            })?)
-        } else {
-            None
+        let syncer = match sync_wal {
+            Some(database) => Some(WalSyncer::start(wal_path(&conn, database), &path)?),
+            None => None,
         };
+        let sync_failed = syncer.as_ref().map(WalSyncer::failure);
         let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
             StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
         })?;
@@ -177,7 +186,22 @@ impl Writer {
             sender,
             histogram,
             path,
+            sync_failed,
         })
+    }
+
+    /// Why every write fails from now on, once a sync of the WAL has failed.
+    pub(crate) fn write_failure(&self) -> Option<StoreError> {
+        let failed = self.sync_failed.as_ref()?.load(Ordering::Acquire);
+        failed.then(|| sync_failed(&self.path))
+    }
+
+    /// Marks the store as if a sync had failed, to test what follows.
+    #[cfg(test)]
+    pub(crate) fn fail_sync_for_test(&self) {
+        if let Some(failed) = &self.sync_failed {
+            failed.store(true, Ordering::Release);
+        }
     }
 
     /// Queues `work`, which also gets the writer's [`RecentKeys`]; fails at once with
@@ -256,6 +280,13 @@ fn run(
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if syncer.as_ref().is_some_and(WalSyncer::has_failed) {
+            // Nothing more is committed once a sync failed: it could not be acknowledged.
+            for job in batch.drain(..) {
+                job.answer(Err(sync_failed(path)));
+            }
+            continue;
         }
         let size = batch.len();
         let timer = telemetry::Timer::start();
