@@ -303,12 +303,16 @@ fn run(
             (Some(syncer), Ok(())) => {
                 let jobs = std::mem::replace(&mut batch, Vec::with_capacity(max_batch));
                 let committed = Committed { jobs, timer, size };
-                // Writes waiting: sync beside them. None: sync here, sparing a thread hop.
+                // Writes waiting: sync beside them. The sync thread busy: it syncs this batch
+                // with its next (a second sync of the file beside its own would wait for it
+                // anyway, and hold up the writer meanwhile). Neither: sync here, sparing a
+                // thread hop.
                 match receiver.try_recv() {
                     Ok(job) => {
                         next = Some(job);
                         syncer.submit(committed);
                     }
+                    Err(_) if syncer.busy() => syncer.submit(committed),
                     Err(_) => syncer.sync_here(committed),
                 }
             }
