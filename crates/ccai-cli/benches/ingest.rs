@@ -25,9 +25,10 @@
 //!
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
 //! (default 2000), `ROUNDS` (default 10), `WARMUP` deliveries per target before the rounds
-//! (default 500), `FORWARD_EVENTS` (default 5000),
+//! (default 500), `FORWARD_EVENTS` (default 5000), `FORWARD_ROUNDS` (default 1),
 //! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`, `COMPARE_BIN` (the path of another `ccai` build,
-//! e.g. an older commit's, run as one more `--store` target in the same rounds, for A/B figures).
+//! e.g. an older commit's, run as one more `--store` target in the same rounds and as a second
+//! forwarder after each forwarding round, for A/B figures).
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -272,7 +273,8 @@ async fn main() {
         }
     }
 
-    // Forwarding: events/s that reach a target answering 200 at once.
+    // Forwarding: events/s that reach a target answering 200 at once; with `COMPARE_BIN`, that
+    // build too, alternating.
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
     let app = Router::new().route(
@@ -287,31 +289,51 @@ async fn main() {
         .expect("bind target");
     let target_addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let forwarder = start_listen(
-        "store + forward",
-        dir.path(),
-        &[
-            "--store",
-            &path("forward.db"),
-            "--forward-to",
-            &format!("http://{target_addr}/hook"),
-        ],
-    );
-    let started = Instant::now();
-    let (ingest, _) = load(forwarder.addr, "fwd", forward_events, connections).await;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while received.load(Ordering::Relaxed) < forward_events {
-        assert!(Instant::now() < deadline, "forwarding did not finish");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut forwarders = vec![(
+        "store + forward".to_owned(),
+        env!("CARGO_BIN_EXE_ccai").to_owned(),
+    )];
+    if let Ok(bin) = std::env::var("COMPARE_BIN") {
+        forwarders.push(("COMPARE_BIN store + forward".to_owned(), bin));
     }
-    let total = started.elapsed();
-    println!(
-        "forward: {forward_events} events ingested in {:.2} s ({:.0}/s), all delivered to the target after {:.2} s: {:.0} events/s end to end",
-        ingest.as_secs_f64(),
-        forward_events as f64 / ingest.as_secs_f64(),
-        total.as_secs_f64(),
-        forward_events as f64 / total.as_secs_f64(),
-    );
+    for round in 0..env("FORWARD_ROUNDS", 1) {
+        for (which, (name, bin)) in forwarders.iter().enumerate() {
+            let db = path(&format!("forward-{round}-{which}.db"));
+            let forwarder = start_listen_bin(
+                bin,
+                "forward",
+                dir.path(),
+                &[
+                    "--store",
+                    &db,
+                    "--forward-to",
+                    &format!("http://{target_addr}/hook"),
+                ],
+            );
+            received.store(0, Ordering::Relaxed);
+            let started = Instant::now();
+            let (ingest, _) = load(
+                forwarder.addr,
+                &format!("fwd{round}"),
+                forward_events,
+                connections,
+            )
+            .await;
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while received.load(Ordering::Relaxed) < forward_events {
+                assert!(Instant::now() < deadline, "forwarding did not finish");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let total = started.elapsed();
+            println!(
+                "forward ({name}): {forward_events} events ingested in {:.2} s ({:.0}/s), all delivered to the target after {:.2} s: {:.0} events/s end to end",
+                ingest.as_secs_f64(),
+                forward_events as f64 / ingest.as_secs_f64(),
+                total.as_secs_f64(),
+                forward_events as f64 / total.as_secs_f64(),
+            );
+        }
+    }
 }
 
 /// CPU time (user + system) so far of the processes `pids`, in seconds.
