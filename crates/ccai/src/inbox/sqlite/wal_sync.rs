@@ -264,12 +264,18 @@ mod tests {
         (committed, reply)
     }
 
-    #[test]
-    fn a_batch_is_answered_with_its_result_once_the_wal_is_synced() {
+    /// A sync thread on a real WAL file in a temporary directory (kept while the guard lives).
+    fn started() -> (tempfile::TempDir, WalSyncer) {
         let dir = tempfile::tempdir().expect("tempdir");
         let wal = dir.path().join("store.db-wal");
         std::fs::write(&wal, b"frames").expect("write the WAL");
-        let mut syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let syncer = WalSyncer::start(wal, "store.db").expect("start");
+        (dir, syncer)
+    }
+
+    #[test]
+    fn a_batch_is_answered_with_its_result_once_the_wal_is_synced() {
+        let (_dir, mut syncer) = started();
         let (batch, reply) = committed(7);
         syncer.submit(batch);
         assert_eq!(reply.blocking_recv().expect("an answer").ok(), Some(7));
@@ -353,10 +359,7 @@ mod tests {
 
     #[test]
     fn busy_from_a_hand_over_until_its_batch_is_answered() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let wal = dir.path().join("store.db-wal");
-        std::fs::write(&wal, b"frames").expect("write the WAL");
-        let mut syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let (_dir, mut syncer) = started();
         assert!(!syncer.busy(), "a new sync thread has nothing to do");
 
         let (release, held) = std::sync::mpsc::channel();
@@ -384,10 +387,7 @@ mod tests {
 
     #[test]
     fn stopping_answers_every_batch_still_waiting() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let wal = dir.path().join("store.db-wal");
-        std::fs::write(&wal, b"frames").expect("write the WAL");
-        let mut syncer = WalSyncer::start(wal, "store.db").expect("start");
+        let (_dir, mut syncer) = started();
         let replies: Vec<_> = (0..(WAITING_BATCHES as u32 * 2))
             .map(|i| {
                 let (batch, reply) = committed(i);
