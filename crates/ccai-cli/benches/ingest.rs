@@ -28,7 +28,10 @@
 //! (default 500), `FORWARD_EVENTS` (default 5000), `FORWARD_ROUNDS` (default 1),
 //! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`, `COMPARE_BIN` (the path of another `ccai` build,
 //! e.g. an older commit's, run as one more `--store` target in the same rounds and as a second
-//! forwarder after each forwarding round, for A/B figures).
+//! forwarder after each forwarding round, for A/B figures), `GROWN_EVENTS` (fill a store file
+//! with that many unique events first, e.g. 1000000, and run `ccai listen --store` on it as one
+//! more target in the same rounds: how ingest over HTTP holds up as the store grows, against the
+//! `store (FULL)` target that starts empty).
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -40,6 +43,7 @@ use std::time::{Duration, Instant};
 use axum::routing::post;
 use axum::Router;
 use ccai::event::WebhookEventType;
+use ccai::inbox::{Inserted, NewDelivery, SqliteOptions, SqliteStore, Store};
 use ccai::signature::SignedDelivery;
 
 const CLIENT_ID: &str = "1231";
@@ -100,8 +104,18 @@ fn start_listen_bin(bin: &str, name: &'static str, dir: &Path, extra: &[&str]) -
     Listen { name, addr, child }
 }
 
-/// A unique, realistic `message.sent` delivery.
-fn delivery(hash: &str) -> (Vec<u8>, String) {
+/// The types the deliveries cycle through: a store's type index then grows at several places,
+/// as it does with real traffic, not only at its end.
+const TYPES: [WebhookEventType; 4] = [
+    WebhookEventType::MessageSent,
+    WebhookEventType::MessageIncoming,
+    WebhookEventType::MessageExcluded,
+    WebhookEventType::MessageErrorCarrier,
+];
+
+/// A unique, realistic delivery, its type the `n`th of [`TYPES`] (every data field is optional,
+/// so one `data` suits them all).
+fn delivery(n: usize, hash: &str) -> (Vec<u8>, String) {
     let serde_json::Value::Object(data) = serde_json::json!({
         "SmsSid": 12345, "MessageStatus": "DELIVERED", "To": "+14155550100",
         "Message": "Hello John, your appointment is confirmed.", "CustomData": "order-42",
@@ -110,7 +124,7 @@ fn delivery(hash: &str) -> (Vec<u8>, String) {
     }) else {
         unreachable!("a JSON object literal")
     };
-    let signed = SignedDelivery::builder(WebhookEventType::MessageSent, hash)
+    let signed = SignedDelivery::builder(TYPES[n % TYPES.len()].clone(), hash)
         .data(data)
         .sign(CLIENT_ID, SECRET);
     let signature = signed.signature().to_owned();
@@ -137,7 +151,7 @@ async fn load_spread(
     connections: usize,
 ) -> (Duration, Vec<Duration>) {
     let prepared: Vec<(Vec<u8>, String)> = (0..requests)
-        .map(|i| delivery(&format!("{prefix}-{i}")))
+        .map(|i| delivery(i, &format!("{prefix}-{i}")))
         .collect();
     let prepared = Arc::new(prepared);
     let next = Arc::new(AtomicUsize::new(0));
@@ -218,6 +232,16 @@ async fn main() {
             &["--store", &path("compare.db")],
         ));
     }
+    let grown = env("GROWN_EVENTS", 0);
+    if grown > 0 {
+        let file = path("grown.db");
+        fill(&file, grown).await;
+        targets.push(start_listen(
+            "store (FULL), grown",
+            dir.path(),
+            &["--store", &file],
+        ));
+    }
     println!(
         "ingest: {rounds} rounds x {requests} unique deliveries per target, {connections} connections"
     );
@@ -243,6 +267,16 @@ async fn main() {
         }
     }
     let base_rps = (rounds * requests) as f64 / wall[0].as_secs_f64();
+    if grown > 0 {
+        // Targets 1 and the last: the same build and settings, one store empty at the start.
+        let rate = |t: usize| (rounds * requests) as f64 / wall[t].as_secs_f64();
+        println!(
+            "growth: with {grown} events stored, {:.0} requests/s against {:.0} for the store that started empty: {:.2}x",
+            rate(targets.len() - 1),
+            rate(1),
+            rate(targets.len() - 1) / rate(1)
+        );
+    }
     println!("| target | requests/s | ratio | p50 ms | p99 ms |");
     println!("|---|---|---|---|---|");
     for (t, target) in targets.iter().enumerate() {
@@ -334,6 +368,54 @@ async fn main() {
             );
         }
     }
+}
+
+/// Fills the store file `path` with `events` unique signed deliveries through the library (64
+/// concurrent inserters, as in-process callers would), and reports its size.
+async fn fill(path: &str, events: usize) {
+    const INSERTERS: usize = 64;
+    let started = Instant::now();
+    let store =
+        Arc::new(SqliteStore::open(path, SqliteOptions::default()).expect("open the store"));
+    let mut tasks = Vec::new();
+    for task in 0..INSERTERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = task;
+            while n < events {
+                let hash = format!(
+                    "grown-{:016x}-{n}",
+                    (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                );
+                let (body, signature) = delivery(n, &hash);
+                let event_type = TYPES[n % TYPES.len()].as_str();
+                let event = NewDelivery::new(CLIENT_ID, hash, event_type, body)
+                    .signature(signature)
+                    .content_type("application/json");
+                loop {
+                    match store.insert(event.clone()).await {
+                        Ok(Inserted::New) => break,
+                        Ok(other) => panic!("grown event {n} was {other:?}"),
+                        Err(e) if e.is_transient() => {
+                            tokio::time::sleep(Duration::from_millis(1)).await
+                        }
+                        Err(e) => panic!("filling the grown store: {e}"),
+                    }
+                }
+                n += INSERTERS;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("inserter");
+    }
+    drop(store);
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "grown store: {events} events in {:.1} s, {:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        size as f64 / 1048576.0
+    );
 }
 
 /// CPU time (user + system) so far of the processes `pids`, in seconds.
