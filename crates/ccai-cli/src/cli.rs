@@ -479,6 +479,15 @@ pub(crate) struct ListenArgs {
         value_parser = clap::value_parser!(u32).range(1..=1_000_000)
     )]
     pub max_connections: u32,
+    /// How many threads serve HTTP (default: one per core; with a SQLite store one fewer, at
+    /// least one, as its writer thread needs a core of its own). TOKIO_WORKER_THREADS also sets
+    /// it.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u16).range(1..=1024)
+    )]
+    pub http_workers: Option<u16>,
     #[command(flatten)]
     pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]

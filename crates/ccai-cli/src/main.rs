@@ -7,6 +7,7 @@ mod dev_credentials;
 mod http;
 mod logging;
 mod output;
+mod runtime;
 mod sample_events;
 mod settings;
 mod store_open;
@@ -41,10 +42,7 @@ fn main() -> ExitCode {
     if let Some(problem) = dotenv_problem {
         eprintln!("warning: ignoring .env: {problem}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime::build(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
