@@ -5,9 +5,11 @@
 //! `synchronous=NORMAL` (no sync in the commit) and hands the committed batch to this thread,
 //! which syncs the WAL file (`fdatasync`) and only then answers the batch's callers. The writer
 //! meanwhile runs the next batch, and batches that committed during one sync share the next.
-//! When no write is waiting and this thread is idle, the writer syncs the batch itself
-//! ([`sync_here`](WalSyncer::sync_here)): nothing could overlap, and the hand-over to another
-//! thread would only add its wake-up to the caller's wait. While this thread syncs, a batch is
+//! When few writes are waiting (fewer than the writer's `HAND_OVER_AT`) and this thread is idle,
+//! the writer syncs the batch itself ([`sync_here`](WalSyncer::sync_here)): little could overlap,
+//! and the hand-over to another thread would add its wake-up to every caller's wait (over HTTP,
+//! where 32 connections keep the queue short, syncing here acknowledged 7–14 % more deliveries
+//! per second than handing over whenever one write waited). While this thread syncs, a batch is
 //! handed over even so: two syncs of one file do not overlap on disk (measured with `perf trace`
 //! under load: 1.7 ms per sync on the writer beside 0.9 ms on this thread), and the writer would
 //! wait instead of committing.
