@@ -337,6 +337,22 @@ async fn a_store_from_a_newer_ccai_is_refused_untouched() {
 }
 
 #[tokio::test]
+async fn one_http_worker_serves_and_zero_is_refused() {
+    let sandbox = Sandbox::new();
+    refused(&sandbox, &["--http-workers", "0"], "0 is not in 1..=1024").await;
+
+    let listen = listen(&sandbox, &["--port", "0", "--http-workers", "1"]);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "one-worker").await,
+        Some(StatusCode::OK)
+    );
+    let file = sandbox.data_dir().join("ccai").join("inbox.db");
+    let stored = event(&open_store(&file), "one-worker").await;
+    assert_eq!(stored.body.as_deref(), Some(body("one-worker").as_bytes()));
+}
+
+#[tokio::test]
 async fn store_errors_are_clear() {
     let sandbox = Sandbox::new();
     let cases: [(Vec<String>, &str); 5] = [
