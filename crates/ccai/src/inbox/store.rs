@@ -67,8 +67,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>>;
 
     /// Makes the target's deliveries (not those in progress) due now, keeping the event's hash
-    /// and its history. Returns how many deliveries were made due. A filter target must not be
-    /// empty ([`StoreError::InvalidRequest`]).
+    /// and its attempt history. A delivered or dead delivery starts its retry schedule over; a
+    /// pending one keeps its count. An event whose body was purged is not replayed. Returns how
+    /// many deliveries were made due. A filter target must not be empty
+    /// ([`StoreError::InvalidRequest`]).
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64>;
 
     /// Moves dead deliveries of events matching `filter` back to pending, due now, with their

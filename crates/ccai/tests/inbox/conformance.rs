@@ -797,18 +797,64 @@ pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
     let detail = store.get("l1").await.expect("get").expect("stored");
     let state = &detail.summary.deliveries[0];
     assert_eq!(state.status, DeliveryStatus::Pending);
-    assert_eq!(state.attempts, 1, "history is kept");
-    assert_eq!(detail.attempts.len(), 1);
+    // A finished delivery starts its schedule over; its attempt records stay.
+    assert_eq!(state.attempts, 0);
+    assert_eq!(detail.attempts.len(), 1, "history is kept");
     assert!(state.next_attempt_at.expect("due") <= SystemTime::now());
-    // Due now: claimable.
+    // Due now: claimable, as a first attempt (a replay is never out of attempts).
     let again = store
         .claim("default", lease("w", 30), 4, SystemTime::now())
         .await
         .expect("claim");
     assert_eq!(again.len(), 1);
-    assert_eq!((again[0].event_hash.as_str(), again[0].attempt), ("l1", 2));
+    assert_eq!((again[0].event_hash.as_str(), again[0].attempt), ("l1", 1));
     // In progress: not replayed.
     assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(0));
+    // Dead after the replay, replayed again: a first attempt again, three records in all.
+    let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("gone");
+    store
+        .finish(&again[0].lease, Finish::Dead, record)
+        .await
+        .expect("finish");
+    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(1));
+    let third = store
+        .claim("default", lease("w", 30), 4, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!((third[0].event_hash.as_str(), third[0].attempt), ("l1", 1));
+    let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+    store
+        .finish(&third[0].lease, Finish::Delivered, record)
+        .await
+        .expect("finish");
+    let detail = store.get("l1").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 3);
+    assert_eq!(detail.summary.deliveries[0].attempts, 1);
+    // A pending delivery keeps its count: a replay makes it due now, no more.
+    store
+        .insert(delivery("p1", "message.sent", &body_of("p1")))
+        .await
+        .expect("insert");
+    let first = store
+        .claim("default", lease("w", 30), 4, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!((first[0].event_hash.as_str(), first[0].attempt), ("p1", 1));
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("down");
+    store
+        .finish(&first[0].lease, Finish::RetryAt(later), record)
+        .await
+        .expect("finish");
+    assert_eq!(store.replay(ReplayTarget::Hash("p1".into())).await, Ok(1));
+    let retried = store
+        .claim("default", lease("w", 30), 4, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!(
+        (retried[0].event_hash.as_str(), retried[0].attempt),
+        ("p1", 2)
+    );
     // By filter: the delivered message.sent events (l0, l2).
     let filter = ListFilter::new()
         .event_type("message.sent")
@@ -924,6 +970,15 @@ pub(crate) async fn purge_nulls_bodies_then_deletes_rows(factory: &impl StoreFac
     assert_eq!(
         store.insert(aged("mid-done", 40)).await,
         Ok(Inserted::Duplicate)
+    );
+    // An event whose body was purged has nothing to send: it is not replayed, nor requeued.
+    assert_eq!(
+        store.replay(ReplayTarget::Hash("mid-done".into())).await,
+        Ok(0)
+    );
+    assert_eq!(
+        status_of(&*store, "mid-done").await,
+        DeliveryStatus::Delivered
     );
     // The text filter never matches a purged body.
     let found = store

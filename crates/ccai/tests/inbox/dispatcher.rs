@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
     AttemptOutcome, AttemptReport, AttemptResult, CallbackConsumer, DeliveryStatus, Dispatcher,
-    DispatcherBuilder, EventDetail, HttpForward, InboxEvent, NewDelivery, RetrySchedule,
-    SqliteOptions, Store,
+    DispatcherBuilder, EventDetail, HttpForward, InboxEvent, NewDelivery, ReplayTarget,
+    RetrySchedule, SqliteOptions, Store,
 };
 
 use crate::support::{start_target, start_target_on, temp_store, wait_for, Answer};
@@ -524,4 +524,88 @@ async fn attempts_are_reported_after_they_are_recorded() {
     assert!(matches!(got[0].result, AttemptResult::RetryAt(_)));
     assert_eq!(got[1].result, AttemptResult::Dead);
     d2.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A replay is never out of attempts: replaying a delivered event sends it again each time, even
+/// on a schedule of one attempt (the replay starts the schedule over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivered_event_replayed_twice_is_sent_three_times() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(200)]).await;
+    let dispatcher = forward_to(&store, &target.url(), "").start();
+    store.insert(event("rp1")).await.expect("insert");
+    wait_status(&store, "rp1", DeliveryStatus::Delivered).await;
+    for sends in [2, 3] {
+        let replayed = store.replay(ReplayTarget::Hash("rp1".into())).await;
+        assert_eq!(replayed, Ok(1));
+        dispatcher.wake();
+        wait_for(&format!("send {sends} of rp1"), PATIENCE, || async {
+            (target.received().len() == sends).then_some(())
+        })
+        .await;
+        wait_status(&store, "rp1", DeliveryStatus::Delivered).await;
+    }
+    let delivered = detail(&*store, "rp1").await;
+    assert_eq!(delivered.attempts.len(), 3);
+    assert!(delivered
+        .attempts
+        .iter()
+        .all(|a| a.outcome == AttemptOutcome::Success && a.http_status == Some(200)));
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A 429's `Retry-After` is honoured up to the dispatcher's cap: here it asks for an hour, the
+/// cap is 300 ms, so the second attempt comes soon after the cap (and never before it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_of_a_429_is_honoured_up_to_the_cap() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let slow_down = Answer {
+        status: 429,
+        retry_after: Some("3600"),
+        location: None,
+    };
+    let target = start_target(vec![slow_down, Answer::status(200)]).await;
+    let dispatcher = forward_to(&store, &target.url(), "10ms,10ms")
+        .retry_after_cap(Duration::from_millis(300))
+        .start();
+    store.insert(event("tm1")).await.expect("insert");
+    let delivered = wait_status(&store, "tm1", DeliveryStatus::Delivered).await;
+    let received = target.received();
+    assert_eq!(received.len(), 2);
+    let gap = received[1].at.duration_since(received[0].at);
+    assert!(
+        gap >= Duration::from_millis(290),
+        "retried after {gap:?}: the 429's Retry-After (capped at 300 ms) was ignored"
+    );
+    assert_eq!(delivered.attempts[0].http_status, Some(429));
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A consumer that does not finish within the attempt timeout fails that attempt (recorded as
+/// such) and the event is tried again on the schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_past_its_timeout_fails_and_is_retried() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let consumer = CallbackConsumer::new(|event: InboxEvent| async move {
+        if event.attempt == 1 {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+        Ok::<(), std::io::Error>(())
+    });
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .retry_schedule(fast_schedule("50ms"))
+        .attempt_timeout(Duration::from_millis(200))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("to1")).await.expect("insert");
+    let delivered = wait_status(&store, "to1", DeliveryStatus::Delivered).await;
+    assert_eq!(delivered.attempts.len(), 2);
+    assert_eq!(delivered.attempts[0].outcome, AttemptOutcome::Failure);
+    let error = delivered.attempts[0].error.as_deref().unwrap_or("");
+    assert!(error.contains("did not finish within"), "{error}");
+    assert_eq!(delivered.attempts[1].outcome, AttemptOutcome::Success);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
 }

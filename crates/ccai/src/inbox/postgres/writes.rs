@@ -270,10 +270,14 @@ pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTi
         None => String::new(),
     };
     let sql = format!(
+        // As in the SQLite store: a finished delivery starts its schedule over, a pending one
+        // keeps its count, an event whose body was purged is not replayed.
         "UPDATE {s}.deliveries SET status = 'pending', next_attempt_at = $1,
+                attempts = CASE WHEN status = 'pending' THEN attempts ELSE 0 END,
                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
           WHERE status <> 'in_progress'
-            AND event_id IN (SELECT e.id FROM {s}.events e WHERE {condition}){status_sql}"
+            AND event_id IN (SELECT e.id FROM {s}.events e
+                              WHERE ({condition}) AND e.body IS NOT NULL){status_sql}"
     );
     make_due(shared, &sql, &params).await
 }
@@ -289,7 +293,8 @@ pub(crate) async fn requeue_dead(
     params.extend(condition.params);
     let sql = format!(
         "UPDATE {s}.deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1
-          WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e WHERE {})",
+          WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e
+                                                  WHERE ({}) AND e.body IS NOT NULL)",
         condition.sql
     );
     make_due(shared, &sql, &params).await

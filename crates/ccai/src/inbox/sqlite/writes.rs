@@ -313,10 +313,12 @@ pub(crate) fn replay(
         None => "",
     };
     let sql = format!(
-        // A dead delivery starts its schedule over (as `requeue_dead` does); an event whose body was
+        // A finished delivery (delivered or dead) starts its schedule over, as `requeue_dead`
+        // does: kept, its count would leave the replay fewer attempts, or none (the dispatcher
+        // then makes it dead unsent). A pending one keeps its count. An event whose body was
         // purged has nothing left to send and is not replayed.
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
-                attempts = CASE WHEN status = 'dead' THEN 0 ELSE attempts END,
+                attempts = CASE WHEN status = 'pending' THEN attempts ELSE 0 END,
                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
           WHERE status != 'in_progress'
             AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL){status_sql}",
