@@ -690,3 +690,79 @@ async fn a_slow_client_is_cut_off_after_the_header_timeout() {
         Some(StatusCode::OK)
     );
 }
+
+/// A store file this process may not write is refused at start with a clear error, not opened
+/// read-only to answer every delivery 503 (SQLite falls back to read-only silently). As root,
+/// which may write any file, the listener runs as `nobody` through `setpriv`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_store_file_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("read-only.db");
+    drop(SqliteStore::open(&file, SqliteOptions::default()).expect("create store"));
+    // Closing checkpoints the WAL and removes it, on the writer thread.
+    let wal = sandbox.path().join("read-only.db-wal");
+    let deadline = Instant::now() + WAIT;
+    while wal.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    // The folder stays writable to all: only the file is read-only.
+    std::fs::set_permissions(sandbox.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    // With NORMAL, no WAL sync thread opens the file for writing first.
+    for sync in ["full", "normal"] {
+        let mut cmd = ccai(&sandbox);
+        cmd.args([
+            "listen",
+            "--port",
+            "0",
+            "--store",
+            "read-only.db",
+            "--sync",
+            sync,
+        ]);
+        if is_root {
+            match as_nobody(&cmd) {
+                Some(as_nobody) => cmd = as_nobody,
+                None => {
+                    eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
+                    return;
+                }
+            }
+        }
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{sync}: {err}");
+        assert!(err.contains("read-only for this process"), "{sync}: {err}");
+        assert!(err.contains("read-only.db"), "{sync}: {err}");
+        assert!(!err.contains("panicked"), "{sync}: {err}");
+    }
+}
+
+/// `cmd` run as the user `nobody` through `setpriv`, with the same environment and folder; `None`
+/// without `setpriv`.
+fn as_nobody(cmd: &Command) -> Option<Command> {
+    let found = Command::new("setpriv").arg("--version").output();
+    if !found.is_ok_and(|out| out.status.success()) {
+        return None;
+    }
+    let mut wrapped = Command::new("setpriv");
+    wrapped
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    Some(wrapped)
+}

@@ -54,8 +54,17 @@ pub(crate) fn store_error(path: &str, error: rusqlite::Error) -> StoreError {
             ErrorCode::DiskFull => {
                 StoreError::Unavailable(format!("{path}: the disk is full: free space"))
             }
+            ErrorCode::ReadOnly => not_writable(path),
             _ => StoreError::Unavailable(format!("{path}: {error}")),
         },
         _ => StoreError::Unavailable(format!("{path}: {error}")),
     }
+}
+
+/// The store's file (or its directory, or its `-wal`/`-shm` companions) cannot be written by
+/// this process.
+pub(crate) fn not_writable(path: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "{path} is read-only for this process (file, directory or filesystem permissions): make it writable or use another --store"
+    ))
 }

@@ -23,7 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use dedup::StoreDeduper;
 pub use writer::BatchHistogram;
 
-use self::convert::store_error;
+use self::convert::{not_writable, store_error};
 use self::queries::Readers;
 use self::writer::Writer;
 use super::store::checked_destinations;
@@ -194,7 +194,9 @@ fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<
 }
 
 impl SqliteStore {
-    /// Opens (creating and migrating if needed) the store at `path`.
+    /// Opens (creating and migrating if needed) the store at `path`. A file this process may
+    /// not write is refused ([`StoreError::Unavailable`], saying so), as is a schema newer than
+    /// this build knows ([`StoreError::NewerSchema`]).
     pub fn open(path: impl AsRef<Path>, mut options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
@@ -202,6 +204,14 @@ impl SqliteStore {
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
         schema::check_not_newer(&conn, &shown)?;
+        // SQLite opens a file this process may not write read-only, silently; an empty
+        // transaction even succeeds on it, and only the first real write would fail.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .map_err(|e| store_error(&shown, e))?
+        {
+            return Err(not_writable(&shown));
+        }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(|e| store_error(&shown, e))?;
