@@ -21,6 +21,23 @@ pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// `url` as messages and logs show it: no user name or password, no fragment, and its query
+/// (which often carries a token) cut to `?…`. The path stays, so the user recognises the target.
+pub(crate) fn shown(url: &Url) -> String {
+    let mut shown = url.clone();
+    // Both fail only on URLs that cannot have credentials, which then have none to hide.
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_fragment(None);
+    let had_query = shown.query().is_some_and(|q| !q.is_empty());
+    shown.set_query(None);
+    let mut text = shown.to_string();
+    if had_query {
+        text.push_str("?…");
+    }
+    text
+}
+
 /// The value of a `--method` flag: POST or PUT, in any case.
 pub(crate) fn method_flag(value: &str) -> Result<DeliveryMethod> {
     value
@@ -76,5 +93,21 @@ mod tests {
             err.starts_with("--method \"patch\": use POST or PUT"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn shown_urls_hide_credentials_and_the_query() {
+        let url = |text| Url::parse(text).unwrap();
+        assert_eq!(
+            shown(&url(
+                "https://user:pa55@hooks.example.com:8443/in?token=s3cret#frag"
+            )),
+            "https://hooks.example.com:8443/in?…"
+        );
+        assert_eq!(
+            shown(&url("http://127.0.0.1:3000/webhook")),
+            "http://127.0.0.1:3000/webhook"
+        );
+        assert_eq!(shown(&url("http://localhost/?")), "http://localhost/");
     }
 }

@@ -177,7 +177,8 @@ async fn store_and_forward_survives_a_target_that_is_down() {
     drop(early);
 
     let port = closed_port();
-    let target_url = format!("http://127.0.0.1:{port}/hook");
+    // A token in the query: forwarded with, never shown.
+    let target_url = format!("http://127.0.0.1:{port}/hook?token=t0ken-s3cret");
     let retries = schedule("200ms", 100);
     let mut listen = listen(
         &sandbox,
@@ -194,9 +195,12 @@ async fn store_and_forward_survives_a_target_that_is_down() {
     );
     let banner = listen.banner.join("\n");
     assert!(
-        banner.contains("Forwarding stored deliveries to"),
+        banner.contains(&format!(
+            "Forwarding stored deliveries to http://127.0.0.1:{port}/hook?… "
+        )),
         "{banner}"
     );
+    assert!(!banner.contains("t0ken-s3cret"), "{banner}");
     assert!(
         banner.contains("1 stored event(s) not forwarded yet: forwarding them"),
         "{banner}"

@@ -118,7 +118,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         args.path
     );
 
-    let forward_shown = forward_url.clone();
+    let forward_shown = forward_url.as_ref().map(http::shown);
     let options = match &mut inbox {
         Some(inbox) => inbox.handler(signing.client_id.clone(), &printer)?,
         None => {
@@ -318,24 +318,25 @@ impl Forward {
         if let Some(signature) = &delivery.signature {
             request = request.header(SIGNATURE_HEADER, signature.as_str());
         }
+        let url = || http::shown(&self.url);
         let response = request.send().await.map_err(|e| {
             if e.is_connect() {
-                anyhow::anyhow!("cannot connect to {}", self.url)
+                anyhow::anyhow!("cannot connect to {}", url())
             } else if e.is_timeout() {
                 anyhow::anyhow!(
                     "{} did not answer within {} s",
-                    self.url,
+                    url(),
                     http::TIMEOUT.as_secs()
                 )
             } else {
-                anyhow::anyhow!("{}: {}", self.url, e.without_url())
+                anyhow::anyhow!("{}: {}", url(), e.without_url())
             }
         })?;
         let status = response.status().as_u16();
         if response.status().is_success() {
             Ok(status)
         } else {
-            Err(anyhow::anyhow!("{} answered {status}", self.url))
+            Err(anyhow::anyhow!("{} answered {status}", url()))
         }
     }
 }

@@ -138,10 +138,14 @@ async fn send_all(
         }
     }
     if failed > 0 {
-        bail!("{failed} of {} replays to {url} failed", events.len());
+        bail!(
+            "{failed} of {} replays to {} failed",
+            events.len(),
+            http::shown(&url)
+        );
     }
     if !json_output {
-        println!("sent {} events to {url}", events.len());
+        println!("sent {} events to {}", events.len(), http::shown(&url));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -164,7 +168,8 @@ async fn send(
     }
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
-        Err(e) => Err(escape_line(&e.to_string())),
+        // The error without its URL, whose query may carry a token.
+        Err(e) => Err(escape_line(&e.without_url().to_string())),
     }
 }
 

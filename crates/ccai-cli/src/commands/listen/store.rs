@@ -20,7 +20,7 @@ use serde_json::json;
 use super::{emit, Printer};
 use crate::cli::{ListenArgs, SyncMode};
 use crate::store_open::{self, OpenedStore};
-use crate::{clock, output};
+use crate::{clock, http, output};
 
 /// The one destination stored events are forwarded to.
 pub(super) const DESTINATION: &str = store_open::DESTINATION;
@@ -189,7 +189,10 @@ impl Inbox {
             }
         }
         if let Some((url, schedule)) = &self.forward {
-            eprintln!("Forwarding stored deliveries to {url} (retries after {schedule})");
+            eprintln!(
+                "Forwarding stored deliveries to {} (retries after {schedule})",
+                http::shown(url)
+            );
         }
         let waiting = match self.store.as_dyn().stats(SystemTime::now()).await {
             Ok(stats) => {
