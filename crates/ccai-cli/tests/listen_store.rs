@@ -754,9 +754,18 @@ fn as_nobody(cmd: &Command) -> Option<Command> {
     if !found.is_ok_and(|out| out.status.success()) {
         return None;
     }
-    let mut wrapped = Command::new("setpriv");
+    Some(wrapped(
+        cmd,
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+    ))
+}
+
+/// `program WRAPPER_ARGS… cmd`, with `cmd`'s environment and folder.
+fn wrapped(cmd: &Command, program: &str, wrapper_args: &[&str]) -> Command {
+    let mut wrapped = Command::new(program);
     wrapped
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .args(wrapper_args)
         .arg(cmd.get_program())
         .args(cmd.get_args());
     for (key, value) in cmd.get_envs() {
@@ -768,5 +777,125 @@ fn as_nobody(cmd: &Command) -> Option<Command> {
     if let Some(dir) = cmd.get_current_dir() {
         wrapped.current_dir(dir);
     }
-    Some(wrapped)
+    wrapped
+}
+
+/// A full disk: `ccai listen` with its store on a 2 MiB tmpfs of its own (a private mount
+/// namespace through `unshare`), loaded until the disk fills. A delivery that cannot be stored is
+/// answered 503 with `Retry-After` (the sender retries), every delivery answered 200 stays
+/// readable, and the view keeps serving reads. Skipped, saying why, where `unshare` cannot make
+/// the namespaces (some containers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_and_keeps_serving_reads() {
+    let usable = Command::new("unshare")
+        .args(["-rm", "true"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !usable {
+        eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let small = sandbox.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let small = small.to_str().expect("utf-8 path").to_owned();
+    let cmd = wrapped(
+        &ccai(&sandbox),
+        "unshare",
+        &[
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@""#,
+            &small,
+        ],
+    );
+    let store = format!("{small}/inbox.db");
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &["--port", "0", "--store", &store, "--ui", "--ui-port", "0"],
+    ));
+    let ui = listen
+        .banner
+        .iter()
+        .find_map(|line| line.strip_prefix("UI on "))
+        .unwrap_or_else(|| panic!("no UI address in {:?}", listen.banner))
+        .trim()
+        .trim_end_matches('/')
+        .to_owned();
+    let http = reqwest::Client::new();
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    // About 1 KiB per event: the disk is full long before this many.
+    for i in 0..20_000 {
+        let hash = format!("full-{i}");
+        let response = http
+            .post(&listen.url)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-ccai-signature", signature(&hash))
+            .body(body(&hash))
+            .send()
+            .await
+            .expect("the listener answers");
+        match response.status() {
+            StatusCode::OK => acknowledged.push(hash),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                refused = Some((hash, response.headers().clone()));
+                break;
+            }
+            other => panic!("{hash}: answered {other}"),
+        }
+    }
+    let (refused, headers) = refused.expect("the disk never filled: no 503 after 20,000 events");
+    assert!(
+        headers.contains_key("retry-after"),
+        "503 without Retry-After: {headers:?}"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "the very first delivery was refused"
+    );
+    // The operator is told why, in one line.
+    let deadline = Instant::now() + WAIT;
+    let mut said = Vec::new();
+    while !said
+        .iter()
+        .any(|line: &String| line.contains("the disk is full: free space"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match listen.err.recv_timeout(left) {
+            Ok(line) => said.push(line),
+            Err(_) => panic!("no disk-full error on stderr: {said:?}"),
+        }
+    }
+    // Still full: refused again, and the refused delivery was not stored.
+    assert_eq!(
+        deliver(&http, &listen.url, "full-after").await,
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
+    let get = |path: String| {
+        let http = http.clone();
+        async move { http.get(path).send().await.expect("the view answers") }
+    };
+    assert_eq!(
+        get(format!("{ui}/api/events/{refused}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    // Reads keep working, and every acknowledged delivery is there, byte for byte.
+    for hash in &acknowledged {
+        let response = get(format!("{ui}/api/events/{hash}")).await;
+        assert_eq!(response.status(), StatusCode::OK, "{hash}");
+        let detail: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(detail["body"].as_str(), Some(body(hash).as_str()), "{hash}");
+    }
+    let stats: serde_json::Value = get(format!("{ui}/api/stats"))
+        .await
+        .json()
+        .await
+        .expect("stats");
+    assert_eq!(
+        stats["received"].as_u64(),
+        Some(acknowledged.len() as u64),
+        "{stats}"
+    );
 }
