@@ -316,6 +316,41 @@ async fn dead_after_the_last_attempt() {
     assert_eq!(dead.attempts, 3);
 }
 
+/// `CCAI_STORE` picks the file as `--store` does; the flag wins over it.
+#[tokio::test]
+async fn ccai_store_picks_the_file_and_the_flag_wins() {
+    let sandbox = Sandbox::new();
+    let picked = sandbox.path().join("picked.db");
+    let flagged = sandbox.path().join("flagged.db");
+    let http = reqwest::Client::new();
+    for (flag, file) in [(None, &picked), (Some(&flagged), &flagged)] {
+        let mut cmd = ccai(&sandbox);
+        cmd.env("CCAI_STORE", &picked);
+        let mut args = vec!["--port", "0"];
+        if let Some(flag) = flag {
+            args.extend(["--store", flag.to_str().expect("utf-8 path")]);
+        }
+        let listen = Listening::announced(Listening::launch(cmd, &args));
+        let banner = listen.banner.join("\n");
+        assert!(
+            banner.contains(&format!(
+                "Storing verified deliveries in {}",
+                file.display()
+            )),
+            "{banner}"
+        );
+        let hash = format!("env-{}", file.display());
+        assert_eq!(
+            deliver(&http, &listen.url, &hash).await,
+            Some(StatusCode::OK)
+        );
+        drop(listen);
+        let stored = event(&open_store(file), &hash).await;
+        assert_eq!(stored.body.as_deref(), Some(body(&hash).as_bytes()));
+    }
+    assert!(!sandbox.data_dir().join("ccai").join("inbox.db").exists());
+}
+
 #[tokio::test]
 async fn a_store_from_a_newer_ccai_is_refused_untouched() {
     let sandbox = Sandbox::new();
@@ -898,4 +933,131 @@ async fn a_full_disk_answers_503_and_keeps_serving_reads() {
         Some(acknowledged.len() as u64),
         "{stats}"
     );
+}
+
+/// A forward target that answers 200 after `delay`, counting the requests it started and
+/// answered.
+async fn slow_target(delay: Duration) -> (String, Arc<[std::sync::atomic::AtomicUsize; 2]>) {
+    use std::sync::atomic::AtomicUsize;
+    let counts: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let seen = Arc::clone(&counts);
+    let app = axum::Router::new().fallback(move || {
+        let seen = Arc::clone(&seen);
+        async move {
+            seen[0].fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            seen[1].fetch_add(1, Ordering::SeqCst);
+            (StatusCode::OK, "{}")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, counts)
+}
+
+/// Sends SIGTERM to `listen` and waits (at most [`WAIT`]) for it to exit; its exit code.
+async fn terminate(listen: &mut Listening) -> Option<i32> {
+    let pid = listen.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = listen.child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "listen did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SIGTERM while a forward is in flight: the forward finishes within `--grace` and is recorded
+/// delivered before `ccai listen` exits 0. One that outlasts the grace period is released, not
+/// lost: the next start forwards it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_forwards_within_the_grace_period() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let http = reqwest::Client::new();
+
+    // Finishes within the grace period.
+    let (url, counts) = slow_target(Duration::from_millis(1500)).await;
+    let mut listener = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            file_arg,
+            "--forward-to",
+            &url,
+            "--grace",
+            "20s",
+        ],
+    );
+    assert_eq!(
+        deliver(&http, &listener.url, "grace-1").await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "the forward is in flight", || {
+        counts[0].load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(terminate(&mut listener).await, Some(0));
+    assert_eq!(
+        counts[1].load(Ordering::SeqCst),
+        1,
+        "exited before the answer"
+    );
+    let stored = event(&open_store(&file), "grace-1").await;
+    assert_eq!(
+        stored.summary.deliveries[0].status,
+        DeliveryStatus::Delivered
+    );
+
+    // Outlasts the grace period: released, then forwarded by the next start.
+    let (hung, hung_counts) = slow_target(Duration::from_secs(3600)).await;
+    let mut listener = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            file_arg,
+            "--forward-to",
+            &hung,
+            "--grace",
+            "1s",
+        ],
+    );
+    assert_eq!(
+        deliver(&http, &listener.url, "grace-2").await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "the forward is in flight", || {
+        hung_counts[0].load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(terminate(&mut listener).await, Some(0));
+    let released = event(&open_store(&file), "grace-2").await;
+    let delivery = &released.summary.deliveries[0];
+    assert_eq!(delivery.status, DeliveryStatus::Pending);
+    let (url, counts) = slow_target(Duration::ZERO).await;
+    let _again = listen(
+        &sandbox,
+        &["--port", "0", "--store", file_arg, "--forward-to", &url],
+    );
+    wait_until(WAIT, "the released event is forwarded", || {
+        counts[1].load(Ordering::SeqCst) == 1
+    })
+    .await;
 }
