@@ -121,3 +121,32 @@ async fn dedupers_sharing_a_file_coordinate() {
         .expect("task");
     assert_eq!(outcome, Some(Claim::AlreadyCompleted));
 }
+
+/// A purge forgets completed records once their rows' retention has passed (as it deletes old
+/// events), and keeps younger ones: a late sender retry within the retention still deduplicates.
+#[tokio::test]
+async fn a_purge_forgets_completed_records_past_the_row_retention() {
+    use ccai::inbox::{Retention, Store};
+    use std::time::SystemTime;
+    let t = temp_store(SqliteOptions::default());
+    let deduper = t.store.deduper();
+    deduper.complete("old").await.expect("complete");
+    let day = Duration::from_secs(86_400);
+    // Ten days on, with rows kept 90 days: remembered.
+    let soon = SystemTime::now() + 10 * day;
+    t.store
+        .purge(Retention::default(), soon)
+        .await
+        .expect("purge");
+    assert_eq!(
+        deduper.claim("old").await.ok(),
+        Some(Claim::AlreadyCompleted)
+    );
+    // 91 days on: forgotten, so the event may be processed again.
+    let later = SystemTime::now() + 91 * day;
+    t.store
+        .purge(Retention::default(), later)
+        .await
+        .expect("purge");
+    assert_eq!(deduper.claim("old").await.ok(), Some(Claim::Acquired));
+}

@@ -225,3 +225,67 @@ async fn the_durable_deduper_keeps_a_processed_event_processed_across_a_restart(
     // Six deliveries over two handlers on the same file: processed once.
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// The in-process consumer end to end: the handler stores a delivery and answers 200, wakes the
+/// dispatcher, which hands the event to an async callback once (a repeat of the delivery is
+/// acknowledged but not handed on again), then records it delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callback_consumer_gets_each_delivery_once_through_the_handler() {
+    use ccai::inbox::{
+        CallbackConsumer, DeliveryStatus, Dispatcher, InboxEvent, DEFAULT_DESTINATION,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let handed: Arc<Mutex<Vec<InboxEvent>>> = Arc::default();
+    let consumer = {
+        let handed = Arc::clone(&handed);
+        CallbackConsumer::new(move |event: InboxEvent| {
+            handed.lock().expect("lock").push(event);
+            async { Ok::<(), std::io::Error>(()) }
+        })
+    };
+    // An hour between polls: only the handler's wake-up can make this quick.
+    let dispatcher = Dispatcher::builder(store.clone(), consumer)
+        .poll_interval(Duration::from_secs(3600))
+        .start();
+    let waker = dispatcher.waker();
+    let handler = create_handler(
+        HandlerOptions::inbox(CLIENT_ID, store.clone())
+            .secret(SECRET)
+            .on_stored(move |_event: &WebhookEvent, _inserted| waker.notify_one()),
+    )
+    .expect("handler");
+    let addr = serve(handler).await;
+
+    let sent = delivery("cb-http-1", "+14155550100");
+    for _ in 0..2 {
+        let answer = post(addr, sent.body(), sent.signature()).await;
+        assert_eq!(answer.status(), 200);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let detail = store.get("cb-http-1").await.expect("get").expect("stored");
+        let delivery = &detail.summary.deliveries[0];
+        assert_eq!(delivery.destination, DEFAULT_DESTINATION);
+        if delivery.status == DeliveryStatus::Delivered {
+            assert_eq!(detail.summary.duplicates, 1);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered: {delivery:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Nothing more arrives: the repeat was not handed on.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let handed = handed.lock().expect("lock").clone();
+    assert_eq!(handed.len(), 1);
+    assert_eq!(handed[0].event_hash, "cb-http-1");
+    assert_eq!(handed[0].attempt, 1);
+    assert_eq!(handed[0].body, sent.body());
+    assert_eq!(handed[0].signature.as_deref(), Some(sent.signature()));
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
