@@ -506,6 +506,8 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
         });
     }
 
+    // How many requests the target had received when each killed process was gone.
+    let mut boundaries = Vec::new();
     for round in 0..KILLS {
         tokio::time::sleep(Duration::from_millis(150 + random_below(350))).await;
         let before = acknowledged.lock().unwrap().len();
@@ -515,6 +517,10 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
         );
         listen.child.kill().expect("SIGKILL");
         listen.child.wait().expect("reap");
+        // A forward of the dead process may still be landing at the target: let it, then mark
+        // where the next process's forwards begin.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        boundaries.push(target.requests.lock().unwrap().len());
         eprintln!("kill {round}: {before} events acknowledged so far");
         listen = self::listen(&sandbox, &arg_refs);
     }
@@ -546,6 +552,33 @@ async fn every_acknowledged_delivery_is_forwarded_across_kill_9() {
     assert!(
         duplicates <= IN_FLIGHT * KILLS,
         "{duplicates} duplicates: more than the forwards that can be in flight at {KILLS} kills"
+    );
+    // Event by event: a copy comes again only across a kill (its forward was in flight when the
+    // process died), and each kill explains at most the forwards that can be in flight.
+    let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
+    for (at, request) in target.requests.lock().unwrap().iter().enumerate() {
+        let hash = request.json()["eventHash"]
+            .as_str()
+            .expect("eventHash")
+            .to_owned();
+        positions.entry(hash).or_default().push(at);
+    }
+    let mut per_kill = [0usize; KILLS];
+    for (hash, at) in &positions {
+        for pair in at.windows(2) {
+            let kill = boundaries
+                .iter()
+                .position(|&boundary| boundary > pair[0])
+                .filter(|&kill| boundaries[kill] <= pair[1])
+                .unwrap_or_else(|| {
+                    panic!("{hash} was forwarded again with no kill in between (requests {pair:?}, kills after {boundaries:?})")
+                });
+            per_kill[kill] += 1;
+        }
+    }
+    assert!(
+        per_kill.iter().all(|&n| n <= IN_FLIGHT),
+        "forwarded again per kill: {per_kill:?}, more than {IN_FLIGHT} in flight"
     );
     drop(listen);
 }
