@@ -1094,3 +1094,95 @@ async fn sigterm_finishes_in_flight_forwards_within_the_grace_period() {
     })
     .await;
 }
+
+/// With `synchronous=FULL` (the default), no delivery is answered 200 before the write-ahead log
+/// holding it was synced to disk: `strace` watches the real process, and before each 200 that
+/// goes out there must be an `fdatasync` (or `fsync`) of the WAL that returned since the previous
+/// one. A power loss cannot be staged in a test; the order of the system calls can be checked.
+/// Skipped, saying why, without a working `strace` (some containers forbid ptrace).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_200_follows_a_sync_of_the_write_ahead_log() {
+    let usable = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "true"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !usable {
+        eprintln!("skipped: strace is not installed or may not trace here, so the order of syncs and answers cannot be watched");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let trace = sandbox.path().join("trace.txt");
+    let store = sandbox.path().join("synced.db");
+    let cmd = wrapped(
+        &ccai(&sandbox),
+        "strace",
+        &[
+            "-f",
+            "-qq",
+            "-y",
+            "-s",
+            "16",
+            "-e",
+            "trace=fdatasync,fsync,write,writev,sendto,sendmsg",
+            "-o",
+            trace.to_str().expect("utf-8 path"),
+        ],
+    );
+    let listener = Listening::announced(Listening::launch(
+        cmd,
+        &[
+            "--port",
+            "0",
+            "--quiet",
+            "--store",
+            store.to_str().expect("utf-8 path"),
+        ],
+    ));
+    let http = reqwest::Client::new();
+    const DELIVERIES: usize = 5;
+    for i in 0..DELIVERIES {
+        assert_eq!(
+            deliver(&http, &listener.url, &format!("synced-{i}")).await,
+            Some(StatusCode::OK)
+        );
+    }
+    drop(listener);
+    let trace = std::fs::read_to_string(&trace).expect("trace");
+    // Lines in the order the calls happened, each after its thread id. A call that another
+    // thread's interrupted is split into `… <unfinished ...>` and `<... fdatasync resumed>) = 0`:
+    // a sync counts once it has returned, and only if it was of the WAL.
+    let mut wal_sync_pending: HashSet<&str> = HashSet::new();
+    let mut synced_since_last_answer = false;
+    let mut answers = 0;
+    for line in trace.lines() {
+        let (thread, call) = line.split_once(' ').unwrap_or(("", line));
+        let returned_ok = call.trim_end().ends_with("= 0");
+        let of_wal = call.contains("-wal>");
+        if call.starts_with("fdatasync(") || call.starts_with("fsync(") {
+            if call.contains("<unfinished ...>") {
+                if of_wal {
+                    wal_sync_pending.insert(thread);
+                }
+            } else if of_wal && returned_ok {
+                synced_since_last_answer = true;
+            }
+        } else if call.starts_with("<... fdatasync resumed>")
+            || call.starts_with("<... fsync resumed>")
+        {
+            if wal_sync_pending.remove(thread) && returned_ok {
+                synced_since_last_answer = true;
+            }
+        } else if call.contains("HTTP/1.1 200") {
+            assert!(
+                synced_since_last_answer,
+                "a 200 went out with no sync of the WAL since the previous one: {line}\n{trace}"
+            );
+            synced_since_last_answer = false;
+            answers += 1;
+        }
+    }
+    assert_eq!(
+        answers, DELIVERIES,
+        "the trace shows every answer:\n{trace}"
+    );
+}
