@@ -609,3 +609,42 @@ async fn an_attempt_past_its_timeout_fails_and_is_retried() {
     assert_eq!(delivered.attempts[1].outcome, AttemptOutcome::Success);
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
+
+/// `concurrency(n)` bounds the attempts in flight: with slow consumers and many due events, the
+/// most running at once is `n`, and it is reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_more_attempts_run_at_once_than_the_concurrency() {
+    const CONCURRENCY: usize = 3;
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    for i in 0..12 {
+        store
+            .insert(event(&format!("cc{i}")))
+            .await
+            .expect("insert");
+    }
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .concurrency(CONCURRENCY)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    for i in 0..12 {
+        wait_status(&store, &format!("cc{i}"), DeliveryStatus::Delivered).await;
+    }
+    assert_eq!(most.load(Ordering::SeqCst), CONCURRENCY);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}

@@ -174,6 +174,31 @@ mod tests {
         }
         assert_eq!(schedule.delay_after(8), None);
         assert_eq!(schedule.delay_after(0), None);
+        // The schedule, each delay within ±20 %.
+        let (min, hour) = (60, 3600);
+        let expected = [
+            5,
+            5 * min,
+            30 * min,
+            2 * hour,
+            5 * hour,
+            10 * hour,
+            10 * hour,
+        ];
+        assert_eq!(
+            schedule.delays(),
+            expected.map(Duration::from_secs).as_slice()
+        );
+        for (attempt, base) in (1..).zip(expected) {
+            let base = Duration::from_secs(base);
+            for _ in 0..50 {
+                let d = schedule.delay_after(attempt).expect("a delay");
+                assert!(
+                    d >= base.mul_f64(0.8) && d <= base.mul_f64(1.2),
+                    "attempt {attempt}: {d:?}"
+                );
+            }
+        }
     }
 
     #[test]
