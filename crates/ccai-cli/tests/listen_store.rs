@@ -14,7 +14,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::StatusCode;
 use ccai::inbox::{DeliveryStatus, EventDetail, SqliteOptions, SqliteStore, Store};
-use common::{closed_port, recorder, recorder_on, run, stderr, Listening, Recorder, Sandbox, WAIT};
+use common::{
+    as_nobody, closed_port, recorder, recorder_on, run, stderr, wrapped, Listening, Recorder,
+    Sandbox, WAIT,
+};
 
 const CLIENT_ID: &str = "store-client";
 const SECRET: &str = "store-secret";
@@ -781,10 +784,7 @@ async fn a_read_only_store_file_is_refused_at_start() {
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
     // The folder stays writable to all: only the file is read-only.
     std::fs::set_permissions(sandbox.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.starts_with(b"0\n"));
+    let is_root = common::is_root();
     // With NORMAL, no WAL sync thread opens the file for writing first.
     for sync in ["full", "normal"] {
         let mut cmd = ccai(&sandbox);
@@ -813,39 +813,6 @@ async fn a_read_only_store_file_is_refused_at_start() {
         assert!(err.contains("read-only.db"), "{sync}: {err}");
         assert!(!err.contains("panicked"), "{sync}: {err}");
     }
-}
-
-/// `cmd` run as the user `nobody` through `setpriv`, with the same environment and folder; `None`
-/// without `setpriv`.
-fn as_nobody(cmd: &Command) -> Option<Command> {
-    let found = Command::new("setpriv").arg("--version").output();
-    if !found.is_ok_and(|out| out.status.success()) {
-        return None;
-    }
-    Some(wrapped(
-        cmd,
-        "setpriv",
-        &["--reuid=65534", "--regid=65534", "--clear-groups", "--"],
-    ))
-}
-
-/// `program WRAPPER_ARGS… cmd`, with `cmd`'s environment and folder.
-fn wrapped(cmd: &Command, program: &str, wrapper_args: &[&str]) -> Command {
-    let mut wrapped = Command::new(program);
-    wrapped
-        .args(wrapper_args)
-        .arg(cmd.get_program())
-        .args(cmd.get_args());
-    for (key, value) in cmd.get_envs() {
-        match value {
-            Some(value) => wrapped.env(key, value),
-            None => wrapped.env_remove(key),
-        };
-    }
-    if let Some(dir) = cmd.get_current_dir() {
-        wrapped.current_dir(dir);
-    }
-    wrapped
 }
 
 /// A full disk: `ccai listen` with its store on a 2 MiB tmpfs of its own (a private mount

@@ -271,3 +271,44 @@ pub(crate) fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiv
     });
     rx
 }
+
+/// Whether the tests run as root (who may write any file).
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.starts_with(b"0\n"))
+}
+
+/// `cmd` run as the user `nobody` through `setpriv`, with the same environment and folder; `None`
+/// without `setpriv`.
+pub(crate) fn as_nobody(cmd: &Command) -> Option<Command> {
+    let found = Command::new("setpriv").arg("--version").output();
+    if !found.is_ok_and(|out| out.status.success()) {
+        return None;
+    }
+    Some(wrapped(
+        cmd,
+        "setpriv",
+        &["--reuid=65534", "--regid=65534", "--clear-groups", "--"],
+    ))
+}
+
+/// `program WRAPPER_ARGS… cmd`, with `cmd`'s environment and folder.
+pub(crate) fn wrapped(cmd: &Command, program: &str, wrapper_args: &[&str]) -> Command {
+    let mut wrapped = Command::new(program);
+    wrapped
+        .args(wrapper_args)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}

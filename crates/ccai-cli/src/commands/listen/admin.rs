@@ -275,14 +275,6 @@ fn probe_writable(path: &str) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     conn.busy_timeout(PROBE_BUSY_TIMEOUT)
         .map_err(|e| e.to_string())?;
-    // SQLite falls back to read-only, silently, on a file it may not write; an empty
-    // transaction then succeeds.
-    if conn
-        .is_readonly(rusqlite::MAIN_DB)
-        .map_err(|e| e.to_string())?
-    {
-        return Err(format!("{path} is read-only for this process"));
-    }
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
         .map_err(|e| e.to_string())
 }
