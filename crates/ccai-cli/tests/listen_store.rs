@@ -979,6 +979,41 @@ async fn terminate(listen: &mut Listening) -> Option<i32> {
     }
 }
 
+/// Starts `ccai listen` on `store` forwarding to `url` with `--grace`, sends `hash`, waits until
+/// the target has `started` the forward, then sends SIGTERM; the exit code.
+async fn forward_then_sigterm(
+    sandbox: &Sandbox,
+    store: &str,
+    url: &str,
+    grace: &str,
+    hash: &str,
+    started: &std::sync::atomic::AtomicUsize,
+) -> Option<i32> {
+    let mut listener = listen(
+        sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            store,
+            "--forward-to",
+            url,
+            "--grace",
+            grace,
+        ],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listener.url, hash).await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "the forward is in flight", || {
+        started.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    terminate(&mut listener).await
+}
+
 /// SIGTERM while a forward is in flight: the forward finishes within `--grace` and is recorded
 /// delivered before `ccai listen` exits 0. One that outlasts the grace period is released, not
 /// lost: the next start forwards it.
@@ -987,32 +1022,11 @@ async fn sigterm_finishes_in_flight_forwards_within_the_grace_period() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("inbox.db");
     let file_arg = file.to_str().expect("utf-8 path");
-    let http = reqwest::Client::new();
 
     // Finishes within the grace period.
     let (url, counts) = slow_target(Duration::from_millis(1500)).await;
-    let mut listener = listen(
-        &sandbox,
-        &[
-            "--port",
-            "0",
-            "--store",
-            file_arg,
-            "--forward-to",
-            &url,
-            "--grace",
-            "20s",
-        ],
-    );
-    assert_eq!(
-        deliver(&http, &listener.url, "grace-1").await,
-        Some(StatusCode::OK)
-    );
-    wait_until(WAIT, "the forward is in flight", || {
-        counts[0].load(Ordering::SeqCst) == 1
-    })
-    .await;
-    assert_eq!(terminate(&mut listener).await, Some(0));
+    let code = forward_then_sigterm(&sandbox, file_arg, &url, "20s", "grace-1", &counts[0]).await;
+    assert_eq!(code, Some(0));
     assert_eq!(
         counts[1].load(Ordering::SeqCst),
         1,
@@ -1026,28 +1040,9 @@ async fn sigterm_finishes_in_flight_forwards_within_the_grace_period() {
 
     // Outlasts the grace period: released, then forwarded by the next start.
     let (hung, hung_counts) = slow_target(Duration::from_secs(3600)).await;
-    let mut listener = listen(
-        &sandbox,
-        &[
-            "--port",
-            "0",
-            "--store",
-            file_arg,
-            "--forward-to",
-            &hung,
-            "--grace",
-            "1s",
-        ],
-    );
-    assert_eq!(
-        deliver(&http, &listener.url, "grace-2").await,
-        Some(StatusCode::OK)
-    );
-    wait_until(WAIT, "the forward is in flight", || {
-        hung_counts[0].load(Ordering::SeqCst) == 1
-    })
-    .await;
-    assert_eq!(terminate(&mut listener).await, Some(0));
+    let code =
+        forward_then_sigterm(&sandbox, file_arg, &hung, "1s", "grace-2", &hung_counts[0]).await;
+    assert_eq!(code, Some(0));
     let released = event(&open_store(&file), "grace-2").await;
     let delivery = &released.summary.deliveries[0];
     assert_eq!(delivery.status, DeliveryStatus::Pending);
