@@ -54,12 +54,16 @@ pub(crate) fn store_error(path: &str, error: rusqlite::Error) -> StoreError {
             ErrorCode::DiskFull => {
                 StoreError::Unavailable(format!("{path}: the disk is full: free space"))
             }
-            ErrorCode::ReadOnly => not_writable(path),
+            // Not SQLITE_READONLY_DBMOVED (the file was moved or deleted while open).
+            ErrorCode::ReadOnly if failure.extended_code != READONLY_DBMOVED => not_writable(path),
             _ => StoreError::Unavailable(format!("{path}: {error}")),
         },
         _ => StoreError::Unavailable(format!("{path}: {error}")),
     }
 }
+
+/// `SQLITE_READONLY_DBMOVED`: the database file was moved or deleted while open.
+const READONLY_DBMOVED: std::ffi::c_int = 8 | (4 << 8);
 
 /// The store's file (or its directory, or its `-wal`/`-shm` companions) cannot be written by
 /// this process.
