@@ -1117,7 +1117,9 @@ async fn every_200_follows_a_sync_of_the_write_ahead_log() {
     let mut synced_since_last_answer = false;
     let mut answers = 0;
     for line in trace.lines() {
+        // strace pads short thread ids with spaces.
         let (thread, call) = line.split_once(' ').unwrap_or(("", line));
+        let call = call.trim_start();
         let returned_ok = call.trim_end().ends_with("= 0");
         let of_wal = call.contains("-wal>");
         if call.starts_with("fdatasync(") || call.starts_with("fsync(") {
