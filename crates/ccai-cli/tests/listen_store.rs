@@ -1110,14 +1110,23 @@ async fn every_200_follows_a_sync_of_the_write_ahead_log() {
     }
     drop(listener);
     let trace = std::fs::read_to_string(&trace).expect("trace");
-    // Lines in the order the calls happened, each after its thread id. A call that another
-    // thread's interrupted is split into `… <unfinished ...>` and `<... fdatasync resumed>) = 0`:
-    // a sync counts once it has returned, and only if it was of the WAL.
+    let answers = answers_after_wal_syncs(&trace).unwrap_or_else(|e| panic!("{e}\n{trace}"));
+    assert_eq!(
+        answers, DELIVERIES,
+        "the trace shows every answer:\n{trace}"
+    );
+}
+
+/// How many `200` answers an `strace -f -y` trace shows, or the first one that went out with no
+/// `fdatasync`/`fsync` of the WAL returned since the previous answer. Lines come in the order the
+/// calls happened, each after its thread id (padded with spaces when short). A call that another
+/// thread's interrupted is split into `… <unfinished ...>` and `<... fdatasync resumed>) = 0`: a
+/// sync counts once it has returned, and only if it was of the WAL.
+fn answers_after_wal_syncs(trace: &str) -> Result<usize, String> {
     let mut wal_sync_pending: HashSet<&str> = HashSet::new();
     let mut synced_since_last_answer = false;
     let mut answers = 0;
     for line in trace.lines() {
-        // strace pads short thread ids with spaces.
         let (thread, call) = line.split_once(' ').unwrap_or(("", line));
         let call = call.trim_start();
         let returned_ok = call.trim_end().ends_with("= 0");
@@ -1137,16 +1146,36 @@ async fn every_200_follows_a_sync_of_the_write_ahead_log() {
                 synced_since_last_answer = true;
             }
         } else if call.contains("HTTP/1.1 200") {
-            assert!(
-                synced_since_last_answer,
-                "a 200 went out with no sync of the WAL since the previous one: {line}\n{trace}"
-            );
+            if !synced_since_last_answer {
+                return Err(format!(
+                    "a 200 went out with no sync of the WAL since the previous one: {line}"
+                ));
+            }
             synced_since_last_answer = false;
             answers += 1;
         }
     }
-    assert_eq!(
-        answers, DELIVERIES,
-        "the trace shows every answer:\n{trace}"
+    Ok(answers)
+}
+
+/// The trace reading itself, on traces as strace writes them (thread ids of four and five
+/// digits, interrupted calls, syncs of other files).
+#[test]
+fn wal_syncs_before_answers_are_read_from_a_trace() {
+    let answer =
+        r#"writev(20<socket:[1]>, [{iov_base="HTTP/1.1 200 OK\r"..., iov_len=108}], 1) = 108"#;
+    let synced = format!(
+        "6151  fdatasync(16</t/s.db-wal>) = 0\n6148  {answer}\n\
+         6151  fdatasync(16</t/s.db-wal> <unfinished ...>\n6150  fsync(13</t/s.db>) = 0\n\
+         6151  <... fdatasync resumed>)          = 0\n16148 {answer}\n"
     );
+    assert_eq!(answers_after_wal_syncs(&synced), Ok(2));
+    // A sync of the database file, or one that failed, does not count.
+    for unsynced in [
+        format!("6150  fsync(13</t/s.db>) = 0\n6148  {answer}\n"),
+        format!("6151  fdatasync(16</t/s.db-wal>) = -1 EIO (Input/output error)\n6148  {answer}\n"),
+        format!("6151  fdatasync(16</t/s.db-wal>) = 0\n6148  {answer}\n6148  {answer}\n"),
+    ] {
+        assert!(answers_after_wal_syncs(&unsynced).is_err(), "{unsynced}");
+    }
 }
