@@ -822,11 +822,7 @@ async fn a_read_only_store_file_is_refused_at_start() {
 /// the namespaces (some containers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_and_keeps_serving_reads() {
-    let usable = Command::new("unshare")
-        .args(["-rm", "true"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !usable {
+    if !common::runs("unshare", &["-rm", "true"]) {
         eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
         return;
     }
@@ -1064,11 +1060,7 @@ async fn sigterm_finishes_in_flight_forwards_within_the_grace_period() {
 /// Skipped, saying why, without a working `strace` (some containers forbid ptrace).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_200_follows_a_sync_of_the_write_ahead_log() {
-    let usable = Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "true"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !usable {
+    if !common::runs("strace", &["-f", "-o", "/dev/null", "true"]) {
         eprintln!("skipped: strace is not installed or may not trace here, so the order of syncs and answers cannot be watched");
         return;
     }

@@ -272,6 +272,14 @@ pub(crate) fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiv
     rx
 }
 
+/// Whether `program ARGS…` runs and succeeds here (a tool a test needs, and what it may do).
+pub(crate) fn runs(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
 /// Whether the tests run as root (who may write any file).
 pub(crate) fn is_root() -> bool {
     Command::new("id")
@@ -283,8 +291,7 @@ pub(crate) fn is_root() -> bool {
 /// `cmd` run as the user `nobody` through `setpriv`, with the same environment and folder; `None`
 /// without `setpriv`.
 pub(crate) fn as_nobody(cmd: &Command) -> Option<Command> {
-    let found = Command::new("setpriv").arg("--version").output();
-    if !found.is_ok_and(|out| out.status.success()) {
+    if !runs("setpriv", &["--version"]) {
         return None;
     }
     Some(wrapped(
