@@ -121,11 +121,8 @@ fn schedule(delay: &str, n: usize) -> String {
     vec![delay; n].join(",")
 }
 
-#[tokio::test]
-async fn stored_by_default_in_the_data_dir() {
-    let sandbox = Sandbox::new();
-    let listen = listen(&sandbox, &["--port", "0"]);
-    let file = sandbox.data_dir().join("ccai").join("inbox.db");
+/// Asserts that `listen` announced it stores deliveries in `file`.
+fn assert_stores_in(listen: &Listening, file: &Path) {
     let banner = listen.banner.join("\n");
     assert!(
         banner.contains(&format!(
@@ -134,6 +131,14 @@ async fn stored_by_default_in_the_data_dir() {
         )),
         "{banner}"
     );
+}
+
+#[tokio::test]
+async fn stored_by_default_in_the_data_dir() {
+    let sandbox = Sandbox::new();
+    let listen = listen(&sandbox, &["--port", "0"]);
+    let file = sandbox.data_dir().join("ccai").join("inbox.db");
+    assert_stores_in(&listen, &file);
 
     let http = reqwest::Client::new();
     assert_eq!(
@@ -334,14 +339,7 @@ async fn ccai_store_picks_the_file_and_the_flag_wins() {
             args.extend(["--store", flag.to_str().expect("utf-8 path")]);
         }
         let listen = Listening::announced(Listening::launch(cmd, &args));
-        let banner = listen.banner.join("\n");
-        assert!(
-            banner.contains(&format!(
-                "Storing verified deliveries in {}",
-                file.display()
-            )),
-            "{banner}"
-        );
+        assert_stores_in(&listen, file);
         let hash = format!("env-{}", file.display());
         assert_eq!(
             deliver(&http, &listen.url, &hash).await,
