@@ -74,6 +74,11 @@ impl ListFilter {
 
 /// Where a page of [`Store::list`](super::Store::list) ends; pass it back for the next (older)
 /// page. Stable while new events arrive: they sort before the first page, not into later ones.
+///
+/// One exception, on PostgreSQL with several receivers writing: ids are handed out when an
+/// insert runs, not when it commits, so an event whose batch commits late can sort just after a
+/// page already read. A listing that must not miss one repeats with `since` set to the time it
+/// began.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cursor(pub(crate) i64);
 

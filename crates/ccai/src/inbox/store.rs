@@ -22,7 +22,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// under leases with fencing tokens, so several dispatchers (in one process or several) can share
 /// a store and a worker that died or hung does not block an event.
 ///
-/// Implemented by [`SqliteStore`](super::SqliteStore); the conformance tests in
+/// Implemented by [`SqliteStore`](super::SqliteStore) and, with the `postgres` feature, by
+/// `PostgresStore`; the conformance tests in
 /// `tests/inbox/conformance.rs` describe the behaviour every implementation must have.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's

@@ -67,6 +67,10 @@ macro_rules! store_conformance {
             purge_nulls_bodies_then_deletes_rows,
             stats_count_statuses_and_age,
             one_delivery_per_destination,
+            a_destination_named_twice_is_one,
+            a_huge_lease_or_duration_saturates,
+            an_empty_text_filter_is_no_filter,
+            a_nul_in_a_lookup_matches_nothing,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -1100,5 +1104,116 @@ pub(crate) async fn one_delivery_per_destination(factory: &impl StoreFactory) {
             .expect("claim")
             .len(),
         1
+    );
+}
+
+/// A destination named twice is one destination (it used to make every SQLite insert fail).
+pub(crate) async fn a_destination_named_twice_is_one(factory: &impl StoreFactory) {
+    let instance = factory
+        .create(Config {
+            destinations: vec!["a".into(), "a".into(), "b".into()],
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    store
+        .insert(delivery("x", "message.sent", &body_of("x")))
+        .await
+        .expect("insert");
+    let stored = store.get("x").await.expect("get").expect("stored");
+    assert_eq!(stored.summary.deliveries.len(), 2);
+}
+
+/// A lease or an attempt of `Duration::MAX` saturates: it panicked in SQLite's writer thread
+/// (which then failed every insert) and in PostgreSQL's claim and finish.
+pub(crate) async fn a_huge_lease_or_duration_saturates(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("big-lease", "message.sent", &body_of("big-lease")))
+        .await
+        .expect("insert");
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::MAX),
+            10,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim with a huge lease");
+    assert_eq!(claimed.len(), 1);
+    let record = AttemptRecord::new(SystemTime::now(), Duration::MAX, AttemptOutcome::Success);
+    assert!(store
+        .finish(&claimed[0].lease, Finish::Delivered, record)
+        .await
+        .expect("finish with a huge duration"));
+    assert_eq!(
+        status_of(store.as_ref(), "big-lease").await,
+        DeliveryStatus::Delivered
+    );
+    // The store still takes writes.
+    assert_eq!(
+        store
+            .insert(delivery("after", "message.sent", &body_of("after")))
+            .await
+            .expect("insert after"),
+        Inserted::New
+    );
+}
+
+/// `text("")` matches every body, so it does not count as a filter: a bulk replay with it is
+/// refused (it used to replay everything).
+pub(crate) async fn an_empty_text_filter_is_no_filter(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("a", "message.sent", &body_of("a")))
+        .await
+        .expect("insert");
+    let err = store
+        .replay(ReplayTarget::Filter(ListFilter::new().text("")))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::InvalidRequest(_)), "{err:?}");
+}
+
+/// A NUL in a hash or a type to look up matches nothing, and is no error (PostgreSQL refuses
+/// one as a parameter, which read as the database being unavailable, an error to retry).
+pub(crate) async fn a_nul_in_a_lookup_matches_nothing(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("a", "message.sent", &body_of("a")))
+        .await
+        .expect("insert");
+    assert!(store.get("a\0b").await.expect("get").is_none());
+    let page = store
+        .list(ListRequest::new(
+            ListFilter::new().event_type("message\0sent"),
+            50,
+        ))
+        .await
+        .expect("list");
+    assert!(page.events.is_empty());
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("a\0".into()))
+            .await
+            .expect("replay"),
+        0
+    );
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Filter(
+                ListFilter::new().event_type("message\0sent")
+            ))
+            .await
+            .expect("replay by filter"),
+        0
+    );
+    assert_eq!(
+        status_of(store.as_ref(), "a").await,
+        DeliveryStatus::Pending
     );
 }

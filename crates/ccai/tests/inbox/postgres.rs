@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
-    BatchHistogram, Inserted, NewDelivery, PostgresOptions, PostgresStore, Store, StoreError,
-    POSTGRES_SCHEMA_VERSION,
+    AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryStatus, Finish, Inserted, LeaseRequest,
+    ListFilter, NewDelivery, PostgresOptions, PostgresStore, ReplayTarget, Retention, Store,
+    StoreError, POSTGRES_SCHEMA_VERSION,
 };
 use tokio_postgres::NoTls;
 
@@ -497,4 +498,155 @@ async fn an_insert_elsewhere_wakes_this_store() {
     tokio::time::timeout(Duration::from_secs(3), woken)
         .await
         .expect("NOTIFY from the other instance wakes the listener");
+}
+
+/// A store on a fresh schema holding one event received `age` ago whose delivery ended as
+/// `end`, with a plain connection on the side.
+async fn finished_event(
+    url: &str,
+    tag: &str,
+    hash: &str,
+    age: Duration,
+    end: Finish,
+) -> (TempSchema, PostgresStore) {
+    let schema = TempSchema::new(url, tag);
+    let store = PostgresStore::connect(url, PostgresOptions::default().schema(schema.name.clone()))
+        .await
+        .expect("connect");
+    let received = SystemTime::now() - age;
+    store
+        .insert(delivery(hash).received_at(received))
+        .await
+        .expect("insert");
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    let outcome = match end {
+        Finish::Delivered => AttemptOutcome::Success,
+        _ => AttemptOutcome::Failure,
+    };
+    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, outcome);
+    assert!(store
+        .finish(&claimed[0].lease, end, record)
+        .await
+        .expect("finish"));
+    (schema, store)
+}
+
+/// Whether a backend of this database waits for a lock in a statement naming `schema`, or for
+/// an advisory lock.
+async fn waiting(client: &tokio_postgres::Client, schema: &str) -> i64 {
+    client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'
+                AND (position($1 in query) > 0 OR wait_event = 'advisory')",
+            &[&schema],
+        )
+        .await
+        .expect("pg_stat_activity")
+        .get(0)
+}
+
+/// Waits until `n` backends wait for a lock (see [`waiting`]) or `done` says to stop.
+async fn until_waiting(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    n: i64,
+    done: impl Fn() -> bool,
+) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while waiting(client, schema).await < n && !done() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A replay and a purge at once, on two connections. The replay read the body in its snapshot,
+/// the purge then removed it: the delivery was pending with no body, and the next claim handed
+/// on an empty body with the original signature. A third session holds the delivery's row so
+/// the replay surely runs first; the purge lock now makes the purge wait for the replay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_racing_a_purge_never_leaves_a_pending_delivery_without_its_body() {
+    let url = postgres_url_or_skip!();
+    let day = Duration::from_secs(86_400);
+    let (schema, store) = finished_event(&url, "racebody", "x", 40 * day, Finish::Delivered).await;
+    let mut locker = raw(&url).await;
+    let watcher = raw(&url).await;
+    let held = locker.transaction().await.expect("begin");
+    held.execute(
+        &format!("SELECT 1 FROM \"{}\".deliveries FOR UPDATE", schema.name),
+        &[],
+    )
+    .await
+    .expect("lock the delivery");
+    let replaying = store.clone();
+    let replay =
+        tokio::spawn(async move { replaying.replay(ReplayTarget::Hash("x".into())).await });
+    until_waiting(&watcher, &schema.name, 1, || replay.is_finished()).await;
+    let purging = store.clone();
+    let purge = tokio::spawn(async move {
+        purging
+            .purge(Retention::new(30 * day, 1000 * day), SystemTime::now())
+            .await
+    });
+    until_waiting(&watcher, &schema.name, 2, || purge.is_finished()).await;
+    held.commit().await.expect("release the delivery");
+    let replayed = replay.await.expect("replay task").expect("replay");
+    let purged = purge.await.expect("purge task").expect("purge");
+    let event = store.get("x").await.expect("get").expect("kept");
+    let status = event.summary.deliveries[0].status;
+    assert!(
+        !(status == DeliveryStatus::Pending && event.body.is_none()),
+        "pending with its body purged (replayed {replayed}, {purged:?})"
+    );
+    // The replay came first: the delivery is pending and the purge left the body alone.
+    assert_eq!((replayed, purged.bodies_purged), (1, 0));
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed[0].body.as_ref(), delivery("x").body.as_ref());
+}
+
+/// A requeue and a purge at once: the purge read the delivery as dead in its snapshot and
+/// deleted the event after the requeue had made it pending again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_requeue_racing_a_purge_never_loses_the_pending_delivery() {
+    let url = postgres_url_or_skip!();
+    let day = Duration::from_secs(86_400);
+    let (schema, store) = finished_event(&url, "racerow", "y", 100 * day, Finish::Dead).await;
+    let mut locker = raw(&url).await;
+    let watcher = raw(&url).await;
+    let held = locker.transaction().await.expect("begin");
+    held.execute(
+        &format!("SELECT 1 FROM \"{}\".deliveries FOR UPDATE", schema.name),
+        &[],
+    )
+    .await
+    .expect("lock the delivery");
+    let requeueing = store.clone();
+    let requeue = tokio::spawn(async move { requeueing.requeue_dead(ListFilter::new()).await });
+    until_waiting(&watcher, &schema.name, 1, || requeue.is_finished()).await;
+    let purging = store.clone();
+    let purge =
+        tokio::spawn(async move { purging.purge(Retention::default(), SystemTime::now()).await });
+    until_waiting(&watcher, &schema.name, 2, || purge.is_finished()).await;
+    held.commit().await.expect("release the delivery");
+    let requeued = requeue.await.expect("requeue task").expect("requeue");
+    let purged = purge.await.expect("purge task").expect("purge");
+    assert_eq!(requeued, 1);
+    assert_eq!(purged.events_deleted, 0, "{purged:?}");
+    let event = store.get("y").await.expect("get").expect("kept");
+    assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
 }

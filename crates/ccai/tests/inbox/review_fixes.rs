@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
-    AttemptOutcome, AttemptRecord, CallbackConsumer, DeliveryStatus, Dispatcher, Finish,
-    LeaseRequest, ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, RetrySchedule,
-    SqliteOptions, SqliteStore, Store, StoreError,
+    CallbackConsumer, DeliveryStatus, Dispatcher, ListFilter, ListRequest, NewDelivery,
+    ReplayTarget, Retention, RetrySchedule, SqliteOptions, SqliteStore, Store, StoreError,
 };
 
 use crate::support::{claim_one, finish_dead, temp_store, wait_for};
@@ -20,36 +19,6 @@ fn event(hash: &str) -> NewDelivery {
         "message.sent",
         format!("{{\"eventHash\":\"{hash}\"}}"),
     )
-}
-
-/// A lease of `Duration::MAX` used to panic inside the writer thread, after which every insert
-/// failed until a restart.
-#[tokio::test]
-async fn a_huge_lease_saturates_and_the_writer_lives_on() {
-    let t = temp_store(SqliteOptions::default());
-    let store = &t.store;
-    store.insert(event("big-lease")).await.expect("insert");
-    let claimed = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::MAX),
-            10,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim with a huge lease");
-    assert_eq!(claimed.len(), 1);
-    // And a finish with a huge duration.
-    let record = AttemptRecord::new(SystemTime::now(), Duration::MAX, AttemptOutcome::Success);
-    assert!(store
-        .finish(&claimed[0].lease, Finish::Delivered, record)
-        .await
-        .expect("finish"));
-    // The writer still takes writes.
-    assert_eq!(
-        store.insert(event("after")).await.expect("insert after"),
-        ccai::inbox::Inserted::New
-    );
 }
 
 /// A consumer that panics used to leave its delivery in progress, retried every lease forever.
@@ -155,28 +124,6 @@ async fn replaying_a_dead_event_by_hash_starts_its_schedule_over() {
     );
     let again = claim_one(store).await.expect("claim again");
     assert_eq!(again[0].attempt, 1);
-}
-
-/// `text("")` matches every body: a bulk replay with it used to replay everything.
-#[tokio::test]
-async fn an_empty_text_filter_is_no_filter() {
-    let t = temp_store(SqliteOptions::default());
-    t.store.insert(event("a")).await.expect("insert");
-    let err = t
-        .store
-        .replay(ReplayTarget::Filter(ListFilter::new().text("")))
-        .await
-        .expect_err("refused");
-    assert!(matches!(err, StoreError::InvalidRequest(_)), "{err:?}");
-}
-
-/// A destination named twice used to make every insert fail.
-#[tokio::test]
-async fn a_destination_named_twice_is_one() {
-    let t = temp_store(SqliteOptions::default().destinations(["a", "a", "b"]));
-    t.store.insert(event("x")).await.expect("insert");
-    let d = t.store.get("x").await.expect("get").expect("stored");
-    assert_eq!(d.summary.deliveries.len(), 2);
 }
 
 /// A negative schema version is a corrupt file, not an empty store that fails on every call.

@@ -31,8 +31,14 @@ impl Condition {
             ));
         }
         if let Some(event_type) = &filter.event_type {
-            let p = next(&mut params, Box::new(event_type.clone()));
-            parts.push(format!("e.event_type = {p}"));
+            if event_type.contains('\0') {
+                // No stored type holds a NUL (text cannot), and PostgreSQL refuses one as a
+                // parameter: an error that would read as the database being unavailable.
+                parts.push("FALSE".to_owned());
+            } else {
+                let p = next(&mut params, Box::new(event_type.clone()));
+                parts.push(format!("e.event_type = {p}"));
+            }
         }
         if let Some(since) = filter.since {
             let p = next(&mut params, Box::new(to_ms(since)));

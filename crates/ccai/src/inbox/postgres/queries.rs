@@ -138,6 +138,10 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
 }
 
 pub(crate) async fn get(shared: &Shared, hash: &str) -> Result<Option<EventDetail>> {
+    if hash.contains('\0') {
+        // Never stored (text cannot hold a NUL), and refused as a parameter.
+        return Ok(None);
+    }
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let sql = shared.sql(&format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,

@@ -93,7 +93,7 @@ pub(crate) async fn claim(
     }
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let now_ms = to_ms(now);
-    let until = from_ms(to_ms(now + lease.duration));
+    let until = from_ms(to_ms(crate::inbox::time::after(now, lease.duration)));
     let mut client = shared.client().await?;
     let tx = client.transaction().await.map_err(err)?;
     let due_statement = tx
@@ -172,7 +172,10 @@ pub(crate) async fn finish(
     finish: Finish,
     attempt: &AttemptRecord,
 ) -> Result<bool> {
-    let ended = to_ms(attempt.started_at + attempt.duration);
+    let ended = to_ms(crate::inbox::time::after(
+        attempt.started_at,
+        attempt.duration,
+    ));
     let (status, next, delivered_at) = match finish {
         Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
         Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
@@ -228,14 +231,43 @@ pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> 
     Ok(changed == 1)
 }
 
+/// The first key of the advisory lock that keeps purges apart from replays and requeues (the
+/// second is the schema's hash): "ccai" in ASCII.
+const PURGE_LOCK: i32 = 0x6363_6169;
+
+/// Takes the schema's purge lock for the rest of `tx`: alone for a purge, shared for a write
+/// that makes deliveries due again. At READ COMMITTED each statement reads its own snapshot, and
+/// neither side locks the rows the other checks: without this, a replay that read a body before
+/// a purge removed it made the delivery pending with no body, and a purge that read a delivery
+/// as finished deleted it after a requeue made it pending again.
+async fn lock_against_purge(
+    tx: &deadpool_postgres::Transaction<'_>,
+    shared: &Shared,
+    purge: bool,
+) -> Result<()> {
+    let function = if purge {
+        "pg_advisory_xact_lock"
+    } else {
+        "pg_advisory_xact_lock_shared"
+    };
+    tx.execute(
+        &format!("SELECT {function}($1, hashtext($2))"),
+        &[&PURGE_LOCK, &shared.ident],
+    )
+    .await
+    .map_err(|e| shared.error(&e))?;
+    Ok(())
+}
+
 /// Runs a statement (built at run time) that makes deliveries due, and announces them; returns
 /// how many it changed.
 async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
-    let client = shared.client().await?;
-    let changed = client
-        .execute(sql, &refs(params))
-        .await
-        .map_err(|e| shared.error(&e))?;
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let mut client = shared.client().await?;
+    let tx = client.transaction().await.map_err(err)?;
+    lock_against_purge(&tx, shared, false).await?;
+    let changed = tx.execute(sql, &refs(params)).await.map_err(err)?;
+    tx.commit().await.map_err(err)?;
     drop(client);
     if changed > 0 {
         shared.announce().await;
@@ -247,6 +279,8 @@ pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTi
     let s = &shared.ident;
     let mut params: Vec<Param> = vec![Box::new(to_ms(now))];
     let (condition, status) = match target {
+        // Never stored (text cannot hold a NUL), and refused as a parameter.
+        ReplayTarget::Hash(hash) if hash.contains('\0') => return Ok(0),
         ReplayTarget::Hash(hash) => {
             params.push(Box::new(hash.clone()));
             ("e.event_hash = $2".to_owned(), None)
@@ -314,6 +348,7 @@ pub(crate) async fn purge(
     );
     let mut client = shared.client().await?;
     let tx = client.transaction().await.map_err(err)?;
+    lock_against_purge(&tx, shared, true).await?;
     let bodies = tx
         .execute(
             &format!(
