@@ -13,10 +13,13 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 /// The value of a URL flag (`--to`, `--forward-to`, `--url`): an absolute http:// or https:// URL.
 /// The error names the flag and shows `example`.
 pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
+    // The value is not echoed: a URL may carry a password or a token.
     let url = Url::parse(value)
-        .with_context(|| format!("invalid {flag} {value:?}: give a full URL like {example}"))?;
+        .with_context(|| format!("invalid {flag}: give a full URL like {example}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        bail!("invalid {flag} {value:?}: use an http:// or https:// URL like {example}");
+        // Not even shown without its credentials: `user:password@host` parses with `user` as
+        // the scheme and the password in the path.
+        bail!("invalid {flag}: use an http:// or https:// URL like {example}");
     }
     Ok(url)
 }

@@ -24,12 +24,23 @@ pub const EXIT_NO: u8 = 1;
 /// Exit code for errors (bad input, unreachable server, API errors).
 pub const EXIT_ERROR: u8 = 2;
 
+/// What is wrong with `.env`, never quoting it: a line that does not parse may hold a secret.
+fn dotenv_problem(error: &dotenvy::Error) -> String {
+    match error {
+        dotenvy::Error::LineParse(..) => "a line does not parse (not shown, as it may hold a \
+             secret): check its quoting; nothing from the file was used"
+            .to_owned(),
+        dotenvy::Error::Io(e) => format!("cannot read it: {e}"),
+        _ => "it could not be loaded; nothing from the file was used".to_owned(),
+    }
+}
+
 fn main() -> ExitCode {
     // `.env` fills only what the environment does not set, so flags > environment > .env. Only the
     // current directory's: a .env in a parent (say /tmp) could point CCAI_BASE_URL elsewhere and
     // receive the API key.
     let dotenv_problem = match dotenvy::from_path(".env") {
-        Err(e) if !e.not_found() => Some(e.to_string()),
+        Err(e) if !e.not_found() => Some(dotenv_problem(&e)),
         _ => None,
     };
     let cli = Cli::parse();

@@ -49,6 +49,10 @@ pub(crate) fn signing(
     } else {
         match dev_credentials::load()? {
             Some(dev) => (dev, false),
+            // Say what is missing: a set secret with no client id is not "no secret".
+            None if secret.is_some() => bail!(
+                "no client id: pass --client-id or set CCAI_CLIENT_ID (or run `ccai listen` once to create development credentials)"
+            ),
             None => bail!(
                 "no webhook secret: pass --secret or set CCAI_WEBHOOK_SECRET (or run `ccai listen` once to create a development secret)"
             ),

@@ -383,6 +383,15 @@ fn indent(text: &str) -> String {
 async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
     let bodies = age_flag("--older-than", &args.older_than)?;
     let rows = age_flag("--keep-hashes-for", &args.keep_hashes_for)?;
+    // Deleting an event's row deletes its body too: a shorter row retention would delete what
+    // --older-than says to keep.
+    if rows < bodies {
+        bail!(
+            "--keep-hashes-for {} is shorter than --older-than {}: an event's row goes with its body, so keep hashes at least as long",
+            args.keep_hashes_for.trim(),
+            args.older_than.trim()
+        );
+    }
     let store = open_store(args.store).await?;
     let report = store
         .purge(Retention::new(bodies, rows), SystemTime::now())

@@ -41,6 +41,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         (None, None) => DEFAULT_LISTEN_URL.to_owned(),
     };
     let url = http::url_flag("--to", &target, "http://127.0.0.1:8080/webhook")?;
+    let target = http::shown(&url);
 
     let event_hash = sample_events::random_event_hash()?;
     let delivery = SignedDelivery::builder(event_type.clone(), event_hash)
@@ -61,6 +62,8 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         let text: String = text.trim().chars().take(300).collect();
+        // The server's text, not ours: no escape sequence reaches the terminal.
+        let text = crate::output::escape(&text);
         let counter = if args.repeat > 1 {
             format!(" [{attempt}/{}]", args.repeat)
         } else {

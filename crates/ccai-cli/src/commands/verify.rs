@@ -31,7 +31,8 @@ pub(crate) fn run(
     };
     match outcome {
         Ok(what) => {
-            println!("verified: {what}");
+            // The event's own text: no escape sequence reaches the terminal.
+            println!("verified: {}", crate::output::escape(&what));
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {

@@ -39,7 +39,8 @@ pub enum ClientError {
     /// The base URL is not an absolute `http` or `https` URL.
     #[error("invalid base URL {url:?}: {reason}: check Config::base_url or CCAI_BASE_URL")]
     InvalidBaseUrl {
-        /// The URL as given.
+        /// The URL as given, without user name, password, query or fragment (they may hold a
+        /// secret).
         url: String,
         /// Why it was rejected.
         reason: String,

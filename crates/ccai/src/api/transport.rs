@@ -437,7 +437,7 @@ impl fmt::Debug for Transport {
 fn validate_base_url(url: &str) -> Result<String, ClientError> {
     let trimmed = url.trim().trim_end_matches('/');
     let invalid = |reason: &str| ClientError::InvalidBaseUrl {
-        url: url.to_owned(),
+        url: without_secrets(url),
         reason: reason.to_owned(),
     };
     let parsed = reqwest::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
@@ -453,9 +453,55 @@ fn validate_base_url(url: &str) -> Result<String, ClientError> {
     Ok(trimmed.to_owned())
 }
 
+/// `url` as an error may show it: no user name or password, and its query and fragment (which
+/// often carry a token) cut to `?…`. Works on text that does not parse as a URL too.
+fn without_secrets(url: &str) -> String {
+    let url = url.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let cut = tail.find(['?', '#']);
+    let mut shown = String::new();
+    if let Some(scheme) = scheme {
+        shown.push_str(scheme);
+        shown.push_str("://");
+    }
+    shown.push_str(host);
+    shown.push_str(&tail[..cut.unwrap_or(tail.len())]);
+    if cut.is_some() {
+        shown.push_str("?…");
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_base_url_is_shown_without_credentials_or_query() {
+        for (given, shown) in [
+            ("ftp://u:hunter2@h/api?k=tok", "ftp://h/api?…"),
+            (
+                "http://u:hunter2@127.0.0.1:1/?k=tok",
+                "http://127.0.0.1:1/?…",
+            ),
+            ("u:hunter2@host/api", "host/api"),
+            ("https://x/api#tok", "https://x/api?…"),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(without_secrets(given), shown, "{given}");
+        }
+        let err = validate_base_url("ftp://user:hunter2@x/api?key=tok").expect_err("refused");
+        let text = err.to_string();
+        assert!(!text.contains("hunter2") && !text.contains("tok"), "{text}");
+    }
 
     #[test]
     fn base_urls() {

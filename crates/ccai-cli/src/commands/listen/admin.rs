@@ -39,8 +39,8 @@ const SECONDS: [f64; 14] = [
 /// Histogram buckets for `ccai_store_batch_size`.
 const BATCH: [f64; 9] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
-/// `ccai listen`'s admin flags.
-#[derive(Debug, Args)]
+/// `ccai listen`'s admin flags (`Debug` hides the token).
+#[derive(Args)]
 pub(crate) struct AdminArgs {
     /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this port (0 picks a free one).
     #[arg(long, value_name = "PORT")]
@@ -62,6 +62,19 @@ pub(crate) struct AdminArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for AdminArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminArgs")
+            .field("admin_port", &self.admin_port)
+            .field("admin_host", &self.admin_host)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .finish()
+    }
 }
 
 /// Whether the receiver accepts deliveries: set once it serves, cleared when it starts stopping.

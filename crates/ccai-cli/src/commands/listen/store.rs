@@ -81,6 +81,10 @@ impl Inbox {
     pub(super) async fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
         let schedule = match &args.retry_schedule {
             None => RetrySchedule::default(),
+            // An empty value (a blank shell variable, say) would turn retries off unseen.
+            Some(text) if text.trim().is_empty() => bail!(
+                "--retry-schedule is empty: give delays like 1s,10s,1m (or leave the flag out for the default schedule)"
+            ),
             Some(text) => text
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,

@@ -101,11 +101,13 @@ pub(crate) async fn serve(
 }
 
 impl Serving {
-    /// The URL to open: with `?token=` when a token is required (the page keeps it and takes it
-    /// out of the address bar).
+    /// The URL to open: with `?token=` when a token was generated for this run (the page keeps
+    /// it and takes it out of the address bar). A token the user gave is theirs to add: it is
+    /// never printed.
     pub(crate) fn open_url(&self) -> String {
         match self.access.token() {
-            Some(token) => format!("{}?token={token}", self.url),
+            Some(token) if self.access.token_generated() => format!("{}?token={token}", self.url),
+            Some(_) => format!("{}?token=TOKEN", self.url),
             None => self.url.clone(),
         }
     }
@@ -119,7 +121,7 @@ impl Serving {
                 if self.access.token_generated() {
                     "; it was generated for this run (pass --token to choose one)"
                 } else {
-                    ""
+                    ": the one given with --token or CCAI_UI_TOKEN (not printed)"
                 }
             );
         }

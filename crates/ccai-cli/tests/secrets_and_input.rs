@@ -1,0 +1,236 @@
+//! What the real binary prints never holds a secret it was given (a `.env` line, a URL's
+//! password or token, the view's token) nor a terminal escape from someone else's text; flag
+//! values that would quietly lose data or turn a feature off are refused with a clear error.
+
+mod common;
+
+use std::process::Stdio;
+
+use axum::http::StatusCode;
+use ccai::inbox::{SqliteOptions, SqliteStore};
+use common::{closed_port, lines, recorder, stderr, stdout, Sandbox, WAIT};
+
+const CLIENT_ID: &str = "1231";
+const SECRET: &str = "input-test-secret";
+
+/// Runs `cmd`, which must exit by itself: one that runs on (a listener that took a bad flag)
+/// is killed and fails the test instead of hanging it.
+async fn exits(mut cmd: std::process::Command) -> std::process::Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai");
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!("ccai did not exit; it said: {}", all_output(&out));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// Everything a finished command wrote.
+fn all_output(out: &std::process::Output) -> String {
+    format!("{}{}", stdout(out), stderr(out))
+}
+
+#[tokio::test]
+async fn a_dotenv_line_that_does_not_parse_is_never_shown() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "CCAI_WEBHOOK_SECRET=DOTENV-HUNTER2 \"unterminated\n",
+    )
+    .expect("write .env");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "x", "--client-id", CLIENT_ID]);
+    let out = exits(cmd).await;
+    let text = all_output(&out);
+    assert!(!text.contains("DOTENV-HUNTER2"), "{text}");
+    assert!(
+        stderr(&out).contains("ignoring .env: a line does not parse"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn trigger_never_shows_the_password_or_token_of_its_url() {
+    let sandbox = Sandbox::new();
+    // Answered: the line on stdout shows the target without them.
+    let target = recorder(|_| (StatusCode::OK, "ok".into())).await;
+    let with_secrets =
+        target.url.replace("http://", "http://user:TRIG-PASS@") + "/hook?token=TRIG-TOKEN";
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--to", &with_secrets])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert_eq!(target.requests.lock().expect("lock").len(), 1);
+    let text = all_output(&out);
+    assert!(
+        !text.contains("TRIG-PASS") && !text.contains("TRIG-TOKEN"),
+        "{text}"
+    );
+    assert!(text.contains("/hook?…"), "{text}");
+
+    // Not answered: neither does the error.
+    let unreachable = format!(
+        "http://user:TRIG-PASS@127.0.0.1:{}/hook?token=TRIG-TOKEN",
+        closed_port()
+    );
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--to", &unreachable])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let text = all_output(&out);
+    assert!(text.contains("cannot connect to"), "{text}");
+    assert!(
+        !text.contains("TRIG-PASS") && !text.contains("TRIG-TOKEN"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_url_flag_is_not_echoed() {
+    let sandbox = Sandbox::new();
+    for url in [
+        "ftp://user:FLAG-PASS@example.com/?token=FLAG-TOKEN",
+        "user:FLAG-PASS@example.com/?token=FLAG-TOKEN",
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--no-store", "--port", "0", "--forward-to", url])
+            .env("CCAI_CLIENT_ID", CLIENT_ID)
+            .env("CCAI_WEBHOOK_SECRET", SECRET);
+        let out = exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let text = all_output(&out);
+        assert!(text.contains("invalid --forward-to"), "{text}");
+        assert!(
+            !text.contains("FLAG-PASS") && !text.contains("FLAG-TOKEN"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_view_token_the_user_gave_is_never_printed() {
+    let sandbox = Sandbox::new();
+    drop(
+        SqliteStore::open(sandbox.path().join("view.db"), SqliteOptions::default())
+            .expect("create the store"),
+    );
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "ui", "--host", "0.0.0.0", "--port", "0", "--store", "view.db",
+    ])
+    .env("CCAI_UI_TOKEN", "UI-TOKEN-FROBOZZ")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai ui");
+    let err = lines(child.stderr.take().expect("stderr"));
+    let mut said = Vec::new();
+    while !said
+        .iter()
+        .any(|l: &String| l.starts_with("The view requires"))
+    {
+        match err.recv_timeout(WAIT) {
+            Ok(line) => said.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = (child.kill(), child.wait());
+    let text = said.join("\n");
+    assert!(text.contains("?token=TOKEN"), "{text}");
+    assert!(text.contains("not printed"), "{text}");
+    assert!(!text.contains("UI-TOKEN-FROBOZZ"), "{text}");
+}
+
+#[tokio::test]
+async fn escapes_in_a_servers_answer_or_an_events_text_stay_inert() {
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J";
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, HOSTILE.into())).await;
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--to", &target.url])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(!stdout(&out).contains('\u{1b}'), "{:?}", stdout(&out));
+    assert!(stdout(&out).contains("]0;owned"), "{:?}", stdout(&out));
+
+    // `ccai verify --body` of a correctly signed event whose type is an escape sequence.
+    let hash = "hostile-type";
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", hash, "--client-id", CLIENT_ID])
+        .args(["--secret", SECRET]);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let signature = stdout(&out).trim().to_owned();
+    let body = serde_json::json!({"eventType": HOSTILE, "eventHash": hash, "data": {}});
+    let file = sandbox.path().join("hostile.json");
+    std::fs::write(&file, body.to_string()).expect("write body");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["verify", "--signature", &signature, "--body"])
+        .arg(&file)
+        .args(["--client-id", CLIENT_ID, "--secret", SECRET]);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    assert!(stdout(&out).starts_with("verified: "), "{:?}", stdout(&out));
+    assert!(!stdout(&out).contains('\u{1b}'), "{:?}", stdout(&out));
+}
+
+#[tokio::test]
+async fn purge_refuses_to_keep_hashes_for_less_than_bodies() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "purge", "--older-than", "30d"]).args([
+        "--keep-hashes-for",
+        "0s",
+        "--store",
+        "purge.db",
+    ]);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--keep-hashes-for 0s is shorter than --older-than 30d"),
+        "{}",
+        stderr(&out)
+    );
+    // Refused before the store was opened.
+    assert!(!sandbox.path().join("purge.db").exists());
+}
+
+#[tokio::test]
+async fn an_empty_retry_schedule_is_refused_not_read_as_no_retries() {
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--port", "0", "--store", "retry.db"])
+        .args(["--forward-to", &forward, "--retry-schedule", " "])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        stderr(&out).contains("--retry-schedule is empty"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_missing_client_id_is_named_as_such() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "x"])
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no client id"), "{}", stderr(&out));
+    assert!(!all_output(&out).contains(SECRET));
+}
