@@ -24,6 +24,25 @@ pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
     Ok(url)
 }
 
+/// `error` and the errors under it, `: `-separated, without the URL (its query may carry a
+/// token): reqwest's own text alone ("error sending request") does not say whether the name
+/// did not resolve or the connection was refused.
+pub(crate) fn failure(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some layers repeat the text of the one below.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// `url` as messages and logs show it: no user name or password, no fragment, and its query
 /// (which often carries a token) cut to `?…`. The path stays, so the user recognises the target.
 pub(crate) fn shown(url: &Url) -> String {

@@ -12,7 +12,7 @@ use ccai::inbox::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, NewDelivery,
     SqliteOptions, SqliteStore, Store, DEFAULT_DESTINATION,
 };
-use common::{recorder, run, stderr, stdout, Sandbox};
+use common::{closed_port, recorder, run, stderr, stdout, Sandbox};
 use serde_json::Value;
 
 const CLIENT: &str = "1231";
@@ -548,6 +548,12 @@ async fn replay_to_sends_the_exact_delivery() {
     assert!(stdout(&out).contains("HTTP 503"), "{}", stdout(&out));
     let err = failed(&out);
     assert!(err.contains("1 of 1 replays"), "{err}");
+
+    // A target that is down: the failure says why.
+    let down = format!("http://127.0.0.1:{}/x", closed_port());
+    let out = inbox.ccai(&["replay", SENT_PENDING, "--to", &down]).await;
+    let said = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
+    assert!(said.contains("connection refused"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -321,7 +321,7 @@ impl Forward {
         let url = || http::shown(&self.url);
         let response = request.send().await.map_err(|e| {
             if e.is_connect() {
-                anyhow::anyhow!("cannot connect to {}", url())
+                anyhow::anyhow!("cannot connect to {}: {}", url(), http::failure(e))
             } else if e.is_timeout() {
                 anyhow::anyhow!(
                     "{} did not answer within {} s",
@@ -329,7 +329,7 @@ impl Forward {
                     http::TIMEOUT.as_secs()
                 )
             } else {
-                anyhow::anyhow!("{}: {}", url(), e.without_url())
+                anyhow::anyhow!("{}: {}", url(), http::failure(e))
             }
         })?;
         let status = response.status().as_u16();

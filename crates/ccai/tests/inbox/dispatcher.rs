@@ -161,6 +161,16 @@ async fn a_target_that_is_down_then_up_gets_the_event() {
                 .contains("connection failed"),
             "{failed:?}"
         );
+        // With the cause under reqwest's own "error sending request".
+        assert!(
+            failed
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .to_lowercase()
+                .contains("connection refused"),
+            "{failed:?}"
+        );
     }
     assert_eq!(target.received().len(), 1);
     dispatcher.shutdown(Duration::from_secs(5)).await;

@@ -169,7 +169,7 @@ async fn send(
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
         // The error without its URL, whose query may carry a token.
-        Err(e) => Err(escape_line(&e.without_url().to_string())),
+        Err(e) => Err(escape_line(&crate::http::failure(e))),
     }
 }
 
