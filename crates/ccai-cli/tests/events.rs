@@ -632,6 +632,15 @@ async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     );
     assert!(!missing.exists(), "not created");
 
+    // An empty file is no inbox either, and stays empty.
+    let empty = sandbox.path().join("empty.db");
+    std::fs::write(&empty, b"").unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "stats", "--store"]).arg(&empty);
+    let err = failed(&run(cmd).await);
+    assert!(err.contains("no inbox at"), "{err}");
+    assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+
     // The default: <CCAI_DATA_DIR>/ccai/inbox.db.
     let data = sandbox.path().join("data");
     let mut cmd = sandbox.ccai();

@@ -49,7 +49,8 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
         return Ok(Arc::new(store));
     }
     let path: PathBuf = store_path(args.store)?;
-    if !path.is_file() {
+    // An empty file is no inbox either: opening it would write a schema into it.
+    if !path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
         bail!(
             "no inbox at {}: run `ccai listen` first or pass --store",
             path.display()

@@ -136,6 +136,12 @@ async fn a_file_that_is_not_an_inbox_is_refused() {
         error.to_string().contains("no inbox schema version"),
         "{error}"
     );
+    // Refused before anything was written: the other program's database keeps its journal.
+    let mode: String = rusqlite::Connection::open(&foreign)
+        .and_then(|c| c.query_row("PRAGMA journal_mode", [], |row| row.get(0)))
+        .expect("journal mode");
+    assert_eq!(mode, "delete");
+    assert!(!dir.path().join("foreign.db-wal").exists());
 }
 
 #[tokio::test]

@@ -203,7 +203,7 @@ impl SqliteStore {
         checked_destinations(&mut options.destinations)?;
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
-        schema::check_not_newer(&conn, &shown)?;
+        schema::check_before_writing(&conn, &shown)?;
         // SQLite opens a file this process may not write read-only, silently; an empty
         // transaction even succeeds on it, and only the first real write would fail.
         if conn

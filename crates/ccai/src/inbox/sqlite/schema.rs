@@ -138,10 +138,34 @@ fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
         .map_err(|e| store_error(path, e))
 }
 
-/// Refuses a file written by a newer ccai, without writing to it. Call before anything that
-/// writes (even `journal_mode`).
-pub(crate) fn check_not_newer(conn: &Connection, path: &str) -> Result<(), StoreError> {
-    check_version(user_version(conn, path)?, path)
+/// Refuses a file written by a newer ccai, and a database of something else, without writing
+/// to either. Call before anything that writes (even `journal_mode`, which would turn another
+/// program's database to WAL). `migrate` checks again in its transaction, for a file that
+/// another process changed meanwhile.
+pub(crate) fn check_before_writing(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let found = user_version(conn, path)?;
+    check_version(found, path)?;
+    if found == 0 {
+        check_no_foreign_tables(conn, path)?;
+    }
+    Ok(())
+}
+
+/// Refuses a database without an inbox schema version that has tables: another program's.
+fn check_no_foreign_tables(conn: &Connection, path: &str) -> Result<(), StoreError> {
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(|e| store_error(path, e))?;
+    if tables > 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{path} is a SQLite database with tables but no inbox schema version"
+        )));
+    }
+    Ok(())
 }
 
 /// Refuses a schema version that is invalid (negative) or newer than this ccai knows.
@@ -186,18 +210,7 @@ fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), Store
     let found = user_version(&tx, path)?;
     check_version(found, path)?;
     if found == 0 {
-        let tables: i64 = tx
-            .query_row(
-                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(|e| store_error(path, e))?;
-        if tables > 0 {
-            return Err(StoreError::Corrupt(format!(
-                "{path} is a SQLite database with tables but no inbox schema version"
-            )));
-        }
+        check_no_foreign_tables(&tx, path)?;
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(migration)
