@@ -234,3 +234,22 @@ async fn a_missing_client_id_is_named_as_such() {
     assert!(stderr(&out).contains("no client id"), "{}", stderr(&out));
     assert!(!all_output(&out).contains(SECRET));
 }
+
+#[tokio::test]
+async fn listen_refuses_bad_flags_before_creating_anything() {
+    for bad in [
+        &["--admin-port", "0", "--admin-token", "   "][..],
+        &["--header-timeout", "soon"][..],
+        &["--host", "localhost"][..],
+    ] {
+        let sandbox = Sandbox::new();
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0"]).args(bad);
+        let out = exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", all_output(&out));
+        // No development secret made and printed, no store created.
+        assert!(!stderr(&out).contains("Development secret"), "{bad:?}");
+        assert!(!sandbox.config_dir().exists(), "{bad:?}");
+        assert!(!sandbox.data_dir().exists(), "{bad:?}");
+    }
+}

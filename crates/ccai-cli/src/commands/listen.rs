@@ -74,12 +74,24 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         quiet: args.quiet,
         events,
     });
-    // Checked before anything starts: a refused --ui-token is a usage error.
+    // Checked before anything is created or changed (the store, the development secret): a
+    // bad flag is a usage error that leaves nothing behind.
     let ui_access = if args.ui {
         Some(super::ui::access(&args.ui_host, args.ui_token.clone())?)
     } else {
         None
     };
+    let admin = admin::check(&args.admin)?;
+    let ip: std::net::IpAddr = args.host.parse().with_context(|| {
+        format!(
+            "--host {:?} is not an IP address (e.g. 127.0.0.1)",
+            args.host
+        )
+    })?;
+    let age = crate::commands::events::format::age_flag;
+    let header_timeout = age("--header-timeout", &args.header_timeout)?;
+    let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
+    let body_timeout = age("--body-timeout", &args.body_timeout)?;
     let mut inbox = if args.no_store {
         None
     } else {
@@ -89,12 +101,6 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     };
 
     let (signing, created) = settings::signing(account, &args.secret, true)?;
-    let ip: std::net::IpAddr = args.host.parse().with_context(|| {
-        format!(
-            "--host {:?} is not an IP address (e.g. 127.0.0.1)",
-            args.host
-        )
-    })?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, args.port))
         .await
         .with_context(|| {
@@ -147,10 +153,6 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if args.accept_put {
         methods.push(DeliveryMethod::Put);
     }
-    let age = crate::commands::events::format::age_flag;
-    let header_timeout = age("--header-timeout", &args.header_timeout)?;
-    let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
-    let body_timeout = age("--body-timeout", &args.body_timeout)?;
     let options = options
         .secret(signing.secret.clone())
         .methods(methods)
@@ -168,6 +170,17 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         }
         _ => None,
     };
+
+    // Before the development credentials are saved: `ccai trigger` must not be pointed at a
+    // receiver that failed to start.
+    let readiness = admin::Readiness::default();
+    admin::start(
+        admin,
+        inbox.as_ref().map(|i| i.store()),
+        &readiness,
+        ui.as_ref().map(|ui| ui.router.clone()),
+    )
+    .await?;
 
     if let Some(mut dev) = signing.dev.clone() {
         let path = dev_credentials::path()?;
@@ -199,14 +212,6 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         dev_credentials::save(&dev)?;
     }
 
-    let readiness = admin::Readiness::default();
-    admin::start(
-        &args.admin,
-        inbox.as_ref().map(|i| i.store()),
-        &readiness,
-        ui.as_ref().map(|ui| ui.router.clone()),
-    )
-    .await?;
     if let Some(inbox) = &inbox {
         inbox.announce().await;
     }

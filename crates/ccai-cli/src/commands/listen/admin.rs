@@ -114,14 +114,19 @@ struct AdminState {
 
 /// Starts the admin listener if `--admin-port` was given: installs the Prometheus recorder,
 /// binds, prints where it listens (and a generated token), and serves in the background.
-pub(super) async fn start(
-    args: &AdminArgs,
-    store: Option<OpenedStore>,
-    readiness: &Readiness,
-    view: Option<Router>,
-) -> Result<()> {
+/// The admin flags, checked: where to listen and the token to require.
+pub(super) struct Checked {
+    ip: IpAddr,
+    port: u16,
+    token: Option<String>,
+    generated: bool,
+}
+
+/// Checks the admin flags (`None` without `--admin-port`), before `listen` creates or changes
+/// anything: a bad flag is a usage error that leaves no store or development secret behind.
+pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
     let Some(port) = args.admin_port else {
-        return Ok(());
+        return Ok(None);
     };
     let ip: IpAddr = args.admin_host.parse().with_context(|| {
         format!(
@@ -139,6 +144,30 @@ pub(super) async fn start(
             Some(new_token()?)
         }
     };
+    Ok(Some(Checked {
+        ip,
+        port,
+        token,
+        generated,
+    }))
+}
+
+/// Serves the admin routes where `checked` says (nothing without `--admin-port`).
+pub(super) async fn start(
+    checked: Option<Checked>,
+    store: Option<OpenedStore>,
+    readiness: &Readiness,
+    view: Option<Router>,
+) -> Result<()> {
+    let Some(Checked {
+        ip,
+        port,
+        token,
+        generated,
+    }) = checked
+    else {
+        return Ok(());
+    };
     let metrics = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
         .and_then(|b| {
@@ -154,10 +183,7 @@ pub(super) async fn start(
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
         .await
         .with_context(|| {
-            format!(
-                "cannot listen on {}:{port} for --admin-port: is the port in use?",
-                args.admin_host
-            )
+            format!("cannot listen on {ip}:{port} for --admin-port: is the port in use?")
         })?;
     let addr = listener
         .local_addr()
