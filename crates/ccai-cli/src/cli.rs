@@ -212,7 +212,8 @@ pub(crate) enum EventsCommand {
     /// Show one event: its deliveries, attempts and body (never the full signature).
     #[command(after_help = "Example:\n  ccai events show 042896dc1966b8a6")]
     Show {
-        /// The event's eventHash (full, as `ccai events list --json` prints it).
+        /// The event's eventHash, whole or its start as `ccai events list` shows it (at least 6
+        /// characters, shared by no other stored hash).
         hash: String,
         #[command(flatten)]
         store: StoreArgs,
@@ -285,7 +286,7 @@ pub(crate) struct EventsListArgs {
 
 #[derive(Args)]
 pub(crate) struct EventsReplayArgs {
-    /// The eventHash of each event to replay.
+    /// The eventHash of each event to replay (whole, or its start as the lists show it).
     #[arg(value_name = "HASH", conflicts_with_all = ["status", "event_type"])]
     pub hashes: Vec<String>,
     /// Replay every event matching (--status dead: dead deliveries start their retries over).

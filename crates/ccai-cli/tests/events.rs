@@ -414,6 +414,41 @@ async fn show_prints_the_event_without_the_signature() {
     assert!(!raw.stdout.contains(&0x1b) && !raw.stdout.contains(&0x07));
 }
 
+/// The hash as the lists show it (12 characters) finds the event, for `show` and `replay`;
+/// a prefix two hashes share, or one too short, is a one-line error that changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hash_as_the_lists_show_it_finds_the_event() {
+    let inbox = Inbox::new().await;
+    let listed = ok(&inbox.ccai(&["list"]).await);
+    let short = &INCOMING_DEAD[..12];
+    assert!(listed.contains(short), "{listed}");
+    let out = ok(&inbox.ccai(&["show", short]).await);
+    assert!(
+        out.contains(&format!("hash          {INCOMING_DEAD}")),
+        "{out}"
+    );
+
+    inbox
+        .store
+        .insert(
+            NewDelivery::new(CLIENT, "b2b2b2b2-other", "message.sent", b"{}".to_vec())
+                .received_at(SystemTime::now()),
+        )
+        .await
+        .unwrap();
+    let err = failed(&inbox.ccai(&["show", "b2b2b2b2"]).await);
+    assert!(err.contains("is ambiguous"), "{err}");
+    let err = failed(&inbox.ccai(&["replay", "b2b2b2b2"]).await);
+    assert!(err.contains("is ambiguous"), "{err}");
+    let err = failed(&inbox.ccai(&["show", "b2b2"]).await);
+    assert!(err.contains("unknown event hash"), "{err}");
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
+
+    let out = ok(&inbox.ccai(&["replay", short]).await);
+    assert!(out.contains("1 delivery due again"), "{out}");
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_by_hash_makes_the_event_due() {
     let inbox = Inbox::new().await;

@@ -223,14 +223,50 @@ fn attempt_json(a: &AttemptInfo) -> Value {
     })
 }
 
-/// Finds an event by its full hash; an unknown hash is an error.
+/// The shortest prefix of a hash looked up by prefix (the lists show 12 characters).
+const MIN_PREFIX: usize = 6;
+
+/// Finds an event by its hash, or by the start of it as `ccai events list` and `ccai listen`
+/// show it (when exactly one stored hash starts so); an unknown or ambiguous hash is an error.
 pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDetail> {
-    store.get(hash).await?.ok_or_else(|| {
+    if let Some(event) = store.get(hash).await? {
+        return Ok(event);
+    }
+    let unknown = || {
         anyhow!(
-            "unknown event hash {:?}: `ccai events list` shows the stored ones (give the full hash)",
+            "unknown event hash {:?}: `ccai events list` shows the stored ones",
             escape_line(hash)
         )
-    })
+    };
+    if hash.chars().count() < MIN_PREFIX {
+        return Err(unknown());
+    }
+    // No index serves a prefix: the newest pages first, stopping at a second match. A miss
+    // reads every event, which only a full hash avoids.
+    let mut found: Option<String> = None;
+    let mut after = None;
+    loop {
+        let request = ListRequest::new(ListFilter::new(), ListRequest::MAX_LIMIT).after(after);
+        let page = store.list(request).await?;
+        for event in page.events {
+            if !event.event_hash.starts_with(hash) || found.as_ref() == Some(&event.event_hash) {
+                continue;
+            }
+            if found.is_some() {
+                bail!(
+                    "event hash {:?} is ambiguous: more than one stored hash starts with it; give more of it",
+                    escape_line(hash)
+                );
+            }
+            found = Some(event.event_hash);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let full = found.ok_or_else(unknown)?;
+    store.get(&full).await?.ok_or_else(unknown)
 }
 
 /// `ccai events show --json`'s object: the summary, the body as text and every attempt (the

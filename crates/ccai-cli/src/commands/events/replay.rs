@@ -47,7 +47,14 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
             }
             send_all(&events, url, args.json).await
         }
-        None => mark_due(store.as_ref(), &args.hashes, filter, args.json).await,
+        None => {
+            // The full hashes, as prefixes were resolved to.
+            let hashes: Vec<String> = events
+                .iter()
+                .map(|e| e.summary.event_hash.clone())
+                .collect();
+            mark_due(store.as_ref(), &hashes, filter, args.json).await
+        }
     }
 }
 
