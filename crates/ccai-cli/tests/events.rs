@@ -349,8 +349,8 @@ async fn bad_flags_are_one_line_errors() {
     assert!(err.contains("invalid --status \"lost\""), "{err}");
     let err = failed(&inbox.ccai(&["purge", "--older-than", "30 days"]).await);
     assert!(err.contains("invalid --older-than \"30 days\""), "{err}");
-    let err = failed(&inbox.ccai(&["show", "d4d4d4d4d4d4"]).await);
-    assert!(err.contains("unknown event hash \"d4d4d4d4d4d4\""), "{err}");
+    let err = failed(&inbox.ccai(&["show", "d5d5d5d5d5d5"]).await);
+    assert!(err.contains("unknown event hash \"d5d5d5d5d5d5\""), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
