@@ -234,7 +234,8 @@ pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDeta
     }
     let unknown = || {
         anyhow!(
-            "unknown event hash {:?}: `ccai events list` shows the stored ones",
+            // Escaped once: `{:?}` would escape the escapes again.
+            "unknown event hash \"{}\": `ccai events list` shows the stored ones",
             escape_line(hash)
         )
     };
@@ -254,7 +255,7 @@ pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDeta
             }
             if found.is_some() {
                 bail!(
-                    "event hash {:?} is ambiguous: more than one stored hash starts with it; give more of it",
+                    "event hash \"{}\" is ambiguous: more than one stored hash starts with it; give more of it",
                     escape_line(hash)
                 );
             }
