@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
     AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryStatus, Finish, Inserted, LeaseRequest,
-    ListFilter, NewDelivery, PostgresOptions, PostgresStore, ReplayTarget, Retention, Store,
-    StoreError, POSTGRES_SCHEMA_VERSION,
+    ListFilter, NewDelivery, PostgresOptions, PostgresStore, PurgeReport, ReplayTarget, Retention,
+    Store, StoreError, POSTGRES_SCHEMA_VERSION,
 };
 use tokio_postgres::NoTls;
 
@@ -567,38 +567,57 @@ async fn until_waiting(
     }
 }
 
+/// Runs `first` (a write that makes the event due again), then a purge with `retention`, each on
+/// its own connection, while a third session holds the deliveries' rows: `first` surely takes
+/// its snapshot before the purge runs. Returns both results once the rows are released.
+async fn race_with_purge<T: Send + 'static>(
+    url: &str,
+    schema: &str,
+    store: &PostgresStore,
+    first: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+    retention: Retention,
+) -> (T, PurgeReport) {
+    let locker = raw(url).await;
+    let watcher = raw(url).await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; SELECT 1 FROM \"{schema}\".deliveries FOR UPDATE"
+        ))
+        .await
+        .expect("hold the deliveries");
+    let first = tokio::spawn(first);
+    until_waiting(&watcher, schema, 1, || first.is_finished()).await;
+    let purging = store.clone();
+    let purge = tokio::spawn(async move { purging.purge(retention, SystemTime::now()).await });
+    until_waiting(&watcher, schema, 2, || purge.is_finished()).await;
+    locker
+        .batch_execute("COMMIT")
+        .await
+        .expect("release the deliveries");
+    (
+        first.await.expect("first task").expect("first write"),
+        purge.await.expect("purge task").expect("purge"),
+    )
+}
+
 /// A replay and a purge at once, on two connections. The replay read the body in its snapshot,
 /// the purge then removed it: the delivery was pending with no body, and the next claim handed
-/// on an empty body with the original signature. A third session holds the delivery's row so
-/// the replay surely runs first; the purge lock now makes the purge wait for the replay.
+/// on an empty body with the original signature. The purge lock now makes the purge wait for
+/// the replay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_racing_a_purge_never_leaves_a_pending_delivery_without_its_body() {
     let url = postgres_url_or_skip!();
     let day = Duration::from_secs(86_400);
     let (schema, store) = finished_event(&url, "racebody", "x", 40 * day, Finish::Delivered).await;
-    let mut locker = raw(&url).await;
-    let watcher = raw(&url).await;
-    let held = locker.transaction().await.expect("begin");
-    held.execute(
-        &format!("SELECT 1 FROM \"{}\".deliveries FOR UPDATE", schema.name),
-        &[],
-    )
-    .await
-    .expect("lock the delivery");
     let replaying = store.clone();
-    let replay =
-        tokio::spawn(async move { replaying.replay(ReplayTarget::Hash("x".into())).await });
-    until_waiting(&watcher, &schema.name, 1, || replay.is_finished()).await;
-    let purging = store.clone();
-    let purge = tokio::spawn(async move {
-        purging
-            .purge(Retention::new(30 * day, 1000 * day), SystemTime::now())
-            .await
-    });
-    until_waiting(&watcher, &schema.name, 2, || purge.is_finished()).await;
-    held.commit().await.expect("release the delivery");
-    let replayed = replay.await.expect("replay task").expect("replay");
-    let purged = purge.await.expect("purge task").expect("purge");
+    let (replayed, purged) = race_with_purge(
+        &url,
+        &schema.name,
+        &store,
+        async move { replaying.replay(ReplayTarget::Hash("x".into())).await },
+        Retention::new(30 * day, 1000 * day),
+    )
+    .await;
     let event = store.get("x").await.expect("get").expect("kept");
     let status = event.summary.deliveries[0].status;
     assert!(
@@ -626,25 +645,15 @@ async fn a_requeue_racing_a_purge_never_loses_the_pending_delivery() {
     let url = postgres_url_or_skip!();
     let day = Duration::from_secs(86_400);
     let (schema, store) = finished_event(&url, "racerow", "y", 100 * day, Finish::Dead).await;
-    let mut locker = raw(&url).await;
-    let watcher = raw(&url).await;
-    let held = locker.transaction().await.expect("begin");
-    held.execute(
-        &format!("SELECT 1 FROM \"{}\".deliveries FOR UPDATE", schema.name),
-        &[],
-    )
-    .await
-    .expect("lock the delivery");
     let requeueing = store.clone();
-    let requeue = tokio::spawn(async move { requeueing.requeue_dead(ListFilter::new()).await });
-    until_waiting(&watcher, &schema.name, 1, || requeue.is_finished()).await;
-    let purging = store.clone();
-    let purge =
-        tokio::spawn(async move { purging.purge(Retention::default(), SystemTime::now()).await });
-    until_waiting(&watcher, &schema.name, 2, || purge.is_finished()).await;
-    held.commit().await.expect("release the delivery");
-    let requeued = requeue.await.expect("requeue task").expect("requeue");
-    let purged = purge.await.expect("purge task").expect("purge");
+    let (requeued, purged) = race_with_purge(
+        &url,
+        &schema.name,
+        &store,
+        async move { requeueing.requeue_dead(ListFilter::new()).await },
+        Retention::default(),
+    )
+    .await;
     assert_eq!(requeued, 1);
     assert_eq!(purged.events_deleted, 0, "{purged:?}");
     let event = store.get("y").await.expect("get").expect("kept");
