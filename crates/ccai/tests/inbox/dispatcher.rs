@@ -177,8 +177,9 @@ async fn a_target_that_is_down_then_up_gets_the_event() {
 }
 
 /// A 503's or 429's `Retry-After` is honoured, up to the dispatcher's cap: the 503 asks for 1 s
-/// (under the default cap), the 429 for an hour with the cap at 300 ms. The second attempt never
-/// comes before the wait, and the capped one comes soon after the cap.
+/// (under the default cap), the 429 for an hour with the cap at 300 ms, and another 503 for more
+/// seconds than a u64 holds (still a long wait, so capped, not ignored). The second attempt never
+/// comes before the wait, and the capped ones come soon after the cap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_of_a_503_or_429_is_honoured_up_to_the_cap() {
     let cases = [
@@ -186,6 +187,12 @@ async fn retry_after_of_a_503_or_429_is_honoured_up_to_the_cap() {
         (
             429,
             "3600",
+            Some(Duration::from_millis(300)),
+            Duration::from_millis(290),
+        ),
+        (
+            503,
+            "99999999999999999999",
             Some(Duration::from_millis(300)),
             Duration::from_millis(290),
         ),
@@ -385,6 +392,50 @@ async fn graceful_shutdown_waits_then_releases_unfinished_work() {
         [("stuck".to_owned(), 1)]
     );
     next.shutdown(Duration::from_secs(5)).await;
+}
+
+/// An attempt whose lease lapsed and the claim that took its delivery over run in one
+/// dispatcher at once. The stale one ends first; the live one must still be released at
+/// shutdown, not left in progress until its lease lapses too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reclaimed_delivery_is_released_at_shutdown_after_its_stale_attempt_ends() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let stale_ended = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let (calls, stale_ended) = (Arc::clone(&calls), Arc::clone(&stale_ended));
+        CallbackConsumer::new(move |_: InboxEvent| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            let stale_ended = Arc::clone(&stale_ended);
+            async move {
+                if call == 0 {
+                    // Outlives its 1 s lease (no heartbeat), then ends.
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    stale_ended.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    std::future::pending::<()>().await;
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .concurrency(2)
+        .lease(Duration::from_secs(1))
+        .heartbeat(false)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    store.insert(event("reclaimed")).await.expect("insert");
+    wait_count("the delivery to be claimed again", &calls, 2).await;
+    wait_count("the stale attempt to end", &stale_ended, 1).await;
+    // Time for its refused finish and its bookkeeping. Without it the test could pass on a
+    // regression (the stale attempt aborted first), never fail on correct code.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let report = dispatcher.shutdown(Duration::ZERO).await;
+    let state = detail(&*store, "reclaimed").await.summary.deliveries[0].clone();
+    assert_eq!(report.released, 1, "{report:?}");
+    assert_eq!(state.status, DeliveryStatus::Pending, "{state:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -143,8 +143,10 @@ impl HttpForward {
 /// The wait a `Retry-After` header asks for: whole seconds or an HTTP date.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Too many seconds for a u64 is still "a very long time": the dispatcher's cap applies,
+        // rather than no wait at all.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
@@ -197,6 +199,11 @@ mod tests {
         assert_eq!(
             retry_after(&with("Sun, 06 Nov 1994 08:49:37 GMT")),
             Some(Duration::ZERO)
+        );
+        // Beyond u64 seconds: the longest wait, which the dispatcher then caps.
+        assert_eq!(
+            retry_after(&with("99999999999999999999")),
+            Some(Duration::MAX)
         );
         assert_eq!(retry_after(&with("soon")), None);
         assert_eq!(retry_after(&with("-5")), None);

@@ -20,10 +20,12 @@ use crate::inbox::{
 };
 use crate::telemetry::{self, Forwarded};
 
-/// Leases of the attempts running now, to release those abandoned at shutdown.
-type InFlight = Arc<Mutex<HashMap<i64, Lease>>>;
+/// Leases of the attempts running now, to release those abandoned at shutdown, by claim token:
+/// one delivery can have two attempts here (one whose lease lapsed, and the claim that took it
+/// over), and the first to end must not take the other's entry with it.
+type InFlight = Arc<Mutex<HashMap<String, Lease>>>;
 
-fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<i64, Lease>> {
+fn lock(in_flight: &InFlight) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
     in_flight.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -71,7 +73,7 @@ pub(super) async fn run(
         let got = claimed.len();
         for delivery in claimed {
             let Some(permit) = permits.pop() else { break };
-            lock(&in_flight).insert(delivery.lease.delivery_id, delivery.lease.clone());
+            lock(&in_flight).insert(delivery.lease.token.clone(), delivery.lease.clone());
             let (store, consumer, settings, in_flight) = (
                 Arc::clone(&store),
                 Arc::clone(&consumer),
@@ -79,9 +81,9 @@ pub(super) async fn run(
                 Arc::clone(&in_flight),
             );
             attempts.spawn(async move {
-                let id = delivery.lease.delivery_id;
+                let token = delivery.lease.token.clone();
                 attempt(&*store, &*consumer, &settings, delivery).await;
-                lock(&in_flight).remove(&id);
+                lock(&in_flight).remove(&token);
                 drop(permit);
             });
         }
