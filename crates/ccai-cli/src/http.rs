@@ -55,17 +55,35 @@ pub(crate) fn method_flag(value: &str) -> Result<DeliveryMethod> {
         .map_err(|_| anyhow!("--method {value:?}: use POST or PUT"))
 }
 
+/// What a non-2xx answer to a delivery means, for messages: a redirect says why it was not
+/// followed and what to do instead.
+pub(crate) fn refused(status: reqwest::StatusCode) -> String {
+    if status.is_redirection() {
+        format!(
+            "answered {} (a redirect: not followed, since it would send the signed delivery \
+             elsewhere; give the final URL)",
+            status.as_u16()
+        )
+    } else {
+        format!("answered {}", status.as_u16())
+    }
+}
+
 /// The HTTP method a delivery goes out with.
 pub(crate) fn request_method(method: DeliveryMethod) -> reqwest::Method {
     // The library's method names are HTTP method tokens ("POST", "PUT").
     reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap_or(reqwest::Method::POST)
 }
 
-/// The client for sending deliveries: rustls, and [`TIMEOUT`] per request.
+/// The client for sending deliveries: rustls, [`TIMEOUT`] per request, no redirects followed.
 pub(crate) fn client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_rustls_tls()
         .timeout(TIMEOUT)
+        // What goes out is signed: a redirect would hand the delivery and its signature to
+        // another address (or, for a 302, turn it into a GET without a body whose 200 looks like
+        // a delivery). The redirect is the answer, a failure like any other non-2xx.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .context("cannot set up the HTTP client")
 }

@@ -242,6 +242,46 @@ async fn a_failed_forward_answers_5xx_so_the_sender_retries() {
     assert!(listen.next_line().contains("answered 503"));
 }
 
+/// A target answering `status` with `Location: location` to every request.
+async fn redirector(status: StatusCode, location: String) -> String {
+    let app = axum::Router::new().fallback(move || {
+        let location = location.clone();
+        async move { (status, [("location", location)], "moved") }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/hook")
+}
+
+/// A redirect from the target is a failed forward, not followed: a 307 would send the signed
+/// body and its signature to another host, and a 302 would turn it into a bodiless GET whose 200
+/// looked like a delivery (and the sender, answered 200, would not retry).
+#[tokio::test]
+async fn a_redirect_from_the_target_is_a_failed_forward_and_is_not_followed() {
+    let sandbox = Sandbox::new();
+    let elsewhere = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    for status in [StatusCode::TEMPORARY_REDIRECT, StatusCode::FOUND] {
+        let target = redirector(status, format!("{}/elsewhere", elsewhere.url)).await;
+        let listen = Listening::start(&sandbox, &["--forward-to", &target]);
+        let out = run(trigger(&sandbox, &["message.sent"])).await;
+        assert!(stdout(&out).contains(" -> 500 "), "{}", stdout(&out));
+        let line = listen.next_line();
+        assert!(
+            line.contains("forward FAILED")
+                && line.contains(&format!("answered {}", status.as_u16()))
+                && line.contains("give the final URL"),
+            "{line}"
+        );
+    }
+    assert!(
+        elsewhere.requests.lock().unwrap().is_empty(),
+        "the redirect was followed"
+    );
+}
+
 #[tokio::test]
 async fn events_filter_acknowledges_but_hides_other_types() {
     let sandbox = Sandbox::new();

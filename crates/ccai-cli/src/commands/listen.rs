@@ -178,7 +178,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         admin,
         inbox.as_ref().map(|i| i.store()),
         &readiness,
-        ui.as_ref().map(|ui| ui.router.clone()),
+        ui.as_ref(),
     )
     .await?;
 
@@ -337,11 +337,14 @@ impl Forward {
                 anyhow::anyhow!("{}: {}", url(), http::failure(e))
             }
         })?;
-        let status = response.status().as_u16();
         if response.status().is_success() {
-            Ok(status)
+            Ok(response.status().as_u16())
         } else {
-            Err(anyhow::anyhow!("{} answered {status}", url()))
+            Err(anyhow::anyhow!(
+                "{} {}",
+                url(),
+                http::refused(response.status())
+            ))
         }
     }
 }
