@@ -431,3 +431,97 @@ async fn the_browser_view_is_served_on_the_admin_listener_too() {
     let (status, _) = get(&http, &format!("{admin}/healthz"), None).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// A view without a token is not served on an admin listener other hosts reach: its only guard
+/// there would be the `Host` check, and a client elsewhere writes `Host: localhost` itself. With
+/// a view token it is served there, behind that token.
+#[tokio::test]
+async fn a_view_without_a_token_stays_off_an_admin_listener_off_the_loopback() {
+    let sandbox = Sandbox::new();
+    let mut args = OFF_LOOPBACK.to_vec();
+    args.extend(["--ui", "--ui-port", "0"]);
+    let listen = Listening::announced(Listening::launch(ccai(&sandbox), &args));
+    let token = listen
+        .banner
+        .iter()
+        .find_map(|l| l.split_once("Admin token (Authorization: Bearer …): "))
+        .map(|(_, token)| token.trim().to_owned())
+        .expect("a generated admin token");
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        post(&http, &listen.url, "off-1", &signature("off-1")).await,
+        StatusCode::OK
+    );
+    let stats = format!("{admin}/api/stats");
+    for given in [None, Some(token.as_str())] {
+        let response = http
+            .get(&stats)
+            .header("host", "localhost")
+            .bearer_auth(given.unwrap_or("none"))
+            .send()
+            .await
+            .expect("admin answers");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        assert_ne!(status, StatusCode::OK, "the view answered: {text}");
+        assert!(!text.contains("received"), "{text}");
+    }
+    assert!(
+        listen
+            .banner
+            .iter()
+            .any(|l| l.contains("the browser view is not served on the admin listener")),
+        "{:?}",
+        listen.banner
+    );
+
+    // With a token of its own, the view is served there, behind it.
+    let sandbox = Sandbox::new();
+    let mut args = OFF_LOOPBACK.to_vec();
+    args.extend([
+        "--ui",
+        "--ui-port",
+        "0",
+        "--ui-token",
+        "a-long-enough-view-token",
+    ]);
+    let listen = Listening::announced(Listening::launch(ccai(&sandbox), &args));
+    let stats = format!("{}/api/stats", admin_url(&listen));
+    assert_eq!(get(&http, &stats, None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, text) = get(&http, &stats, Some("a-long-enough-view-token")).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+
+/// Without an admin token (the loopback default), the admin routes answer only requests that
+/// name the loopback in `Host`: a page elsewhere cannot read them by DNS rebinding.
+#[tokio::test]
+async fn admin_routes_without_a_token_answer_only_to_a_loopback_host() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0"],
+    ));
+    let admin = admin_url(&listen);
+    let http = reqwest::Client::new();
+    let port = admin.rsplit(':').next().expect("port").to_owned();
+    for route in ["/healthz", "/readyz", "/metrics"] {
+        let url = format!("{admin}{route}");
+        let foreign = http
+            .get(&url)
+            .header("host", format!("attacker.example:{port}"))
+            .send()
+            .await
+            .expect("admin answers");
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN, "{route}");
+        for host in ["localhost", "127.0.0.1", "[::1]"] {
+            let local = http
+                .get(&url)
+                .header("host", format!("{host}:{port}"))
+                .send()
+                .await
+                .expect("admin answers");
+            assert_ne!(local.status(), StatusCode::FORBIDDEN, "{route} as {host}");
+        }
+    }
+}

@@ -9,6 +9,8 @@
 //! It binds 127.0.0.1 by default. Another address (`--admin-host`) requires a bearer token
 //! (`--admin-token` or `CCAI_ADMIN_TOKEN`; one is generated and printed if none is given), checked
 //! on every route as `Authorization: Bearer <token>`; a token given on loopback is checked too.
+//! Without a token, requests must name the loopback in `Host` (as the browser view's do), so a
+//! web page elsewhere cannot read them through a DNS name that resolves to 127.0.0.1.
 
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,8 @@ use axum::Router;
 use clap::Args;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::commands::ui::access::{loopback_host, same};
+use crate::commands::ui::Serving;
 use crate::store_open::{self, OpenedStore};
 
 /// How long the readiness probe waits for the store's write lock.
@@ -157,7 +161,7 @@ pub(super) async fn start(
     checked: Option<Checked>,
     store: Option<OpenedStore>,
     readiness: &Readiness,
-    view: Option<Router>,
+    view: Option<&Serving>,
 ) -> Result<()> {
     let Some(Checked {
         ip,
@@ -203,8 +207,21 @@ pub(super) async fn start(
             authorize,
         ))
         .with_state(Arc::clone(&state));
-    // With --ui, the browser view is served here too (under its own access rules: the loopback, or
-    // its token).
+    // With --ui, the browser view is served here too, under its own access rules (the loopback,
+    // or its token) — but only where those protect it: a view without a token stays off an
+    // admin listener other hosts reach, whose admin token does not cover it.
+    let view = match view {
+        Some(serving) => {
+            let router = serving.router_for(ip);
+            if router.is_none() {
+                eprintln!(
+                    "note: the browser view is not served on the admin listener: {ip} is not the loopback and the view has no token (give --ui-token to serve it there too)"
+                );
+            }
+            router
+        }
+        None => None,
+    };
     let with_view = view.is_some();
     let app = match view {
         Some(view) => app.merge(view),
@@ -233,32 +250,32 @@ fn new_token() -> Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Equal, in time that does not depend on where they differ.
-fn same(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
 async fn authorize(State(state): State<Arc<AdminState>>, request: Request, next: Next) -> Response {
-    if let Some(token) = &state.token {
-        let given = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if !given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+    let Some(token) = &state.token else {
+        // On the loopback without a token, as the view does: a web page elsewhere must not read
+        // the metrics or the readiness reasons through a DNS name that resolves to 127.0.0.1.
+        if !loopback_host(request.headers()) {
             return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "unauthorized: send Authorization: Bearer <admin token>\n",
+                StatusCode::FORBIDDEN,
+                "the admin routes answer only to localhost, 127.0.0.1 or [::1] (give --admin-token to use another name)\n",
             )
                 .into_response();
         }
+        return next.run(request).await;
+    };
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if !given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "unauthorized: send Authorization: Bearer <admin token>\n",
+        )
+            .into_response();
     }
     next.run(request).await
 }

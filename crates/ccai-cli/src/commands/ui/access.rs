@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -116,17 +116,16 @@ fn generate_token() -> Result<String> {
 }
 
 /// Compares in time independent of where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether `Host` names the loopback: `localhost`, `127.0.0.1`, `[::1]`, with any port.
-fn loopback_host(request: &Request) -> bool {
-    let Some(host) = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-    else {
+/// Whether `Host` names the loopback: `localhost`, `127.0.0.1`, `[::1]`, with any port. Without a
+/// token, this is what keeps a web page elsewhere from reaching a loopback server through a DNS
+/// name that resolves to 127.0.0.1; it protects nothing on a socket other hosts can reach, whose
+/// clients write the header themselves.
+pub(crate) fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return false;
     };
     let name = match host.strip_prefix('[') {
@@ -153,7 +152,7 @@ pub(crate) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    if access.token.is_none() && !loopback_host(&request) {
+    if access.token.is_none() && !loopback_host(request.headers()) {
         return refuse(
             StatusCode::FORBIDDEN,
             "this view answers only to localhost, 127.0.0.1 or [::1] (start it with --token to use another name)",

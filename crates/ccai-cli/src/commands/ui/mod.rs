@@ -5,7 +5,7 @@
 //! Bound to the loopback by default. Any other address requires a token ([`access`]): given with
 //! `--token`, or generated and printed.
 
-mod access;
+pub(crate) mod access;
 mod api;
 mod live;
 
@@ -44,8 +44,8 @@ pub(crate) struct Serving {
     url: String,
     access: Arc<Access>,
     task: tokio::task::JoinHandle<()>,
-    /// The view's routes, to be served on `ccai listen --admin-port` too.
-    pub(crate) router: axum::Router,
+    /// The view's routes, to be served on `ccai listen --admin-port` too ([`Self::router_for`]).
+    router: axum::Router,
 }
 
 /// Checks `--host`/`--token` as [`Access::new`] does (for `ccai listen --ui`, before anything
@@ -125,6 +125,14 @@ impl Serving {
                 }
             );
         }
+    }
+
+    /// The view's routes for another listener bound to `ip` (`ccai listen --admin-port`), where
+    /// its own rules still protect it: on the loopback (its `Host` check), or anywhere with its
+    /// token. A view without a token on a socket other hosts reach would be open to them: their
+    /// clients write `Host` themselves.
+    pub(crate) fn router_for(&self, ip: IpAddr) -> Option<axum::Router> {
+        (ip.is_loopback() || self.access.token().is_some()).then(|| self.router.clone())
     }
 
     /// Waits until the server has stopped (after the stop signal).
