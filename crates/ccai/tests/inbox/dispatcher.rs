@@ -508,11 +508,18 @@ async fn redirects_are_not_followed() {
 }
 
 #[test]
-fn invalid_forward_urls_are_refused_without_echoing_them_whole() {
-    for url in ["", "not a url", "ftp://example.com/x", "/relative/path"] {
-        let error = HttpForward::new(url).expect_err(url);
+fn invalid_forward_urls_are_refused_without_echoing_them() {
+    for url in [
+        "",
+        "not a url",
+        "ftp://user:pw-s3cr3t@example.com/x",
+        "/relative/path",
+        "user:pw-s3cr3t@example.com/hook",
+    ] {
+        let error = HttpForward::new(url).expect_err(url).to_string();
+        assert!(error.contains("expected an absolute http"), "{error}");
         assert!(
-            error.to_string().contains("expected an absolute http"),
+            !error.contains("s3cr3t") && !error.contains("example.com") && !error.contains("user"),
             "{error}"
         );
     }

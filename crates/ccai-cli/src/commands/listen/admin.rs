@@ -32,6 +32,8 @@ use crate::commands::ui::access::{loopback_host, same};
 use crate::commands::ui::Serving;
 use crate::store_open::{self, OpenedStore};
 
+/// The shortest `--admin-token` accepted.
+const MIN_TOKEN_CHARS: usize = 16;
 /// How long the readiness probe waits for the store's write lock.
 const PROBE_BUSY_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long a probe or a stats query may take in all before it counts as a failure.
@@ -141,6 +143,10 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
     let mut generated = false;
     let token = match args.admin_token.as_deref().map(str::trim) {
         Some("") => anyhow::bail!("--admin-token is empty"),
+        // As long as the view's: off the loopback it is all that guards the admin routes.
+        Some(token) if token.chars().count() < MIN_TOKEN_CHARS => anyhow::bail!(
+            "--admin-token is too short: give at least {MIN_TOKEN_CHARS} characters, or leave it out to have one generated"
+        ),
         Some(token) => Some(token.to_owned()),
         None if ip.is_loopback() => None,
         None => {

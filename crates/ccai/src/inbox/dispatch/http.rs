@@ -13,7 +13,8 @@ use crate::signature::SIGNATURE_HEADER;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ForwardConfigError {
-    /// The URL is not an absolute `http` or `https` URL.
+    /// The URL is not an absolute `http` or `https` URL; says why, never showing the URL (it
+    /// may carry a password or a token).
     #[error("invalid forward URL: {0}; expected an absolute http:// or https:// URL")]
     InvalidUrl(String),
     /// The HTTP client could not be set up.
@@ -56,10 +57,16 @@ impl HttpForward {
 
     /// Forwards to `url`.
     pub fn new(url: &str) -> Result<Self, ForwardConfigError> {
-        let url = reqwest::Url::parse(url)
-            .ok()
-            .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-            .ok_or_else(|| ForwardConfigError::InvalidUrl(url.chars().take(80).collect()))?;
+        let invalid = |why: &str| ForwardConfigError::InvalidUrl(why.into());
+        let url = reqwest::Url::parse(url).map_err(|_| invalid("it does not parse as a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            // The scheme is not named either: `user:password@host` parses with `user` as the
+            // scheme and the password in the path.
+            return Err(invalid("its scheme is not http or https"));
+        }
+        if !url.has_host() {
+            return Err(invalid("it names no host"));
+        }
         let mut forward = Self {
             url,
             client: reqwest::Client::new(),
