@@ -149,3 +149,98 @@ async fn graceful_shutdown_finishes_and_returns() {
         .is_some());
     assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
 }
+
+/// The calling thread's CPU time so far (user + system), from `/proc/thread-self/stat`. A
+/// `#[tokio::test]` runs its server and client on its own thread, apart from the other tests.
+#[cfg(target_os = "linux")]
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("comm") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// A request still in progress when the keep-alive timeout passes (here a body that never
+/// comes, until the body timeout answers 408) keeps its connection open without the connection
+/// task waking over and over: the idle check is put off, not retried at once.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_request_in_flight_past_the_keep_alive_timeout_costs_no_cpu() {
+    let server = Server::new().keep_alive_timeout(Some(Duration::from_millis(200)));
+    let options = handler_options().body_timeout(Some(Duration::from_secs(3)));
+    let addr = start(server, options).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    send(
+        &mut stream,
+        b"POST /webhook/ccai HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+    )
+    .await;
+    let before = cpu_time();
+    assert_eq!(read_response(&mut stream).await, 408);
+    let spent = cpu_time().saturating_sub(before);
+    // Spinning burnt about 2.7 s of the 3 s; waiting costs next to nothing.
+    assert!(spent < Duration::from_millis(800), "burnt {spent:?} of CPU");
+}
+
+/// A client that pipelines requests and never reads the answers cannot keep its connection (and
+/// with a cap of one, the server) forever: once an answer has waited `write_timeout` to be
+/// written, the connection is dropped and the slot goes to the next client.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_after_the_write_timeout() {
+    let server = Server::new()
+        .max_connections(1)
+        .header_read_timeout(Duration::from_secs(1))
+        .keep_alive_timeout(Some(Duration::from_millis(300)))
+        .write_timeout(Duration::from_secs(1));
+    let addr = start(server, handler_options()).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let mut stuck = socket.connect(addr).await.expect("connect");
+    let pipelined = b"GET /webhook/ccai HTTP/1.1\r\nHost: x\r\n\r\n".repeat(50_000);
+    // The server stops reading once it cannot write: this write never finishes.
+    let _ = tokio::time::timeout(Duration::from_secs(2), stuck.write_all(&pipelined)).await;
+    let mut next = TcpStream::connect(addr).await.expect("connect");
+    send(&mut next, &signed_request("after-a-stuck-client", true)).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), read_response(&mut next))
+        .await
+        .expect("the only slot is still held by a client that stopped reading");
+    assert_eq!(status, 200);
+}
+
+/// The `VerifiedEvent` extractor reads the body within `DEFAULT_BODY_TIMEOUT` (30 s, on tokio's
+/// paused clock here), so a head announcing a body that never comes gets 408 rather than holding
+/// the request open for good.
+#[tokio::test(start_paused = true)]
+async fn the_extractor_answers_408_to_a_body_that_never_comes() {
+    use ccai::webhook::{VerifiedEvent, Verifier};
+    async fn receive(VerifiedEvent(_): VerifiedEvent) -> &'static str {
+        "ok"
+    }
+    let verifier =
+        Verifier::new(serve_support::CLIENT_ID, serve_support::SECRET).expect("verifier");
+    let app = axum::Router::new()
+        .route(serve_support::PATH, axum::routing::post(receive))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(Server::new().serve(listener, app));
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    send(
+        &mut stream,
+        b"POST /webhook/ccai HTTP/1.1\r\nHost: x\r\nX-CCAI-Signature: x\r\nContent-Length: 100\r\n\r\n",
+    )
+    .await;
+    let started = tokio::time::Instant::now();
+    let limit = ccai::server::DEFAULT_BODY_TIMEOUT + Duration::from_secs(5);
+    let status = tokio::time::timeout(limit, read_response(&mut stream))
+        .await
+        .expect("no answer: the extractor waits for the body for good");
+    assert_eq!(status, 408);
+    assert!(started.elapsed() >= ccai::server::DEFAULT_BODY_TIMEOUT);
+}

@@ -17,6 +17,27 @@ pub(crate) fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
+/// [`read_limited`] within `timeout` (408 past it). Outside a tokio runtime (a handler polled by
+/// hand) there is no timer to set, so no deadline.
+pub(crate) async fn read_in_time<B>(
+    body: B,
+    declared: Option<u64>,
+    limit: usize,
+    timeout: Option<std::time::Duration>,
+) -> Result<Bytes, Rejection>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    let read = read_limited(body, declared, limit);
+    match timeout.filter(|_| tokio::runtime::Handle::try_current().is_ok()) {
+        None => read.await,
+        Some(timeout) => tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| Rejection::BodyTimeout { timeout })?,
+    }
+}
+
 /// Reads `body` whole, refusing more than `limit` bytes: first by the `declared` length (see
 /// [`declared_length`]; without reading anything), then while reading.
 ///

@@ -5,16 +5,16 @@ use axum::extract::{FromRef, FromRequest, Request};
 use crate::event::WebhookEvent;
 use crate::signature::Verifier;
 
-use super::body::{declared_length, read_limited};
+use super::body::{declared_length, read_in_time};
 use super::signature_header::SignatureHeader;
-use super::{Rejection, DEFAULT_BODY_LIMIT};
+use super::{Rejection, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT};
 
 /// An axum extractor yielding a verified, parsed [`WebhookEvent`].
 ///
 /// The [`Verifier`] comes from the router state (the state is a `Verifier`, or implements
-/// [`FromRef`] for one). The body is read up to [`DEFAULT_BODY_LIMIT`] (256 KiB). On failure the
-/// request is answered with the same statuses and bodies as [`create_handler`](super::create_handler):
-/// 413 over the limit, 400 for an unreadable or invalid body or a missing signature, 401 for a
+/// [`FromRef`] for one). The body is read up to [`DEFAULT_BODY_LIMIT`] (256 KiB), within
+/// [`DEFAULT_BODY_TIMEOUT`] (30 s). On failure the request is answered with the same statuses and
+/// bodies as [`create_handler`](super::create_handler): 413 over the limit, 408 past the deadline, 400 for an unreadable or invalid body or a missing signature, 401 for a
 /// signature that does not verify. The HTTP method is left to the router (use
 /// [`axum::routing::post`]), and there is no deduplication: call a [`Deduper`](crate::dedup::Deduper)
 /// yourself if you need it.
@@ -48,7 +48,13 @@ where
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let verifier = Verifier::from_ref(state);
         let (parts, body) = request.into_parts();
-        let body = read_limited(body, declared_length(&parts.headers), DEFAULT_BODY_LIMIT).await?;
+        let body = read_in_time(
+            body,
+            declared_length(&parts.headers),
+            DEFAULT_BODY_LIMIT,
+            Some(DEFAULT_BODY_TIMEOUT),
+        )
+        .await?;
         let event = SignatureHeader::read(&parts.headers).verify(&verifier, &body)?;
         Ok(Self(event))
     }

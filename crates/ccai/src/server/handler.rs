@@ -17,7 +17,7 @@ use crate::signature::Verifier;
 use crate::telemetry::{self, Received};
 use crate::BoxError;
 
-use super::body::{declared_length, read_limited};
+use super::body::{declared_length, read_in_time};
 use super::options::{CallbackFuture, HandlerConfigError, OnEvent, OnReject};
 use super::response::{self, HandlerResponse};
 use super::signature_header::SignatureHeader;
@@ -256,18 +256,7 @@ impl Inner {
             #[cfg(feature = "inbox")]
             content_type,
         } = incoming;
-        let read = read_limited(body, declared_length, self.body_limit);
-        // The deadline needs tokio's timer; outside a runtime (a handler polled by hand) there is
-        // none to set.
-        let deadline = self
-            .body_timeout
-            .filter(|_| tokio::runtime::Handle::try_current().is_ok());
-        let body = match deadline {
-            None => read.await?,
-            Some(timeout) => tokio::time::timeout(timeout, read)
-                .await
-                .map_err(|_| Rejection::BodyTimeout { timeout })??,
-        };
+        let body = read_in_time(body, declared_length, self.body_limit, self.body_timeout).await?;
         let event = match &self.verifier {
             Some(verifier) => signature.verify(verifier, &body)?,
             None => parse_event(&body).map_err(Rejection::InvalidEvent)?,

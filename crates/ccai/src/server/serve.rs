@@ -32,6 +32,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Default [`Server::shutdown_grace`]: 30 s.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Default [`Server::write_timeout`]: 30 s.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a [`Server`] serves: a cloneable tower service from hyper requests to HTTP responses (an
 /// axum `Router`, a [`WebhookHandler`](super::WebhookHandler), …). Implemented for every such
@@ -82,6 +84,7 @@ where
 /// | [`header_read_timeout`](Self::header_read_timeout) | 10 s | a delivery's request head is well under 1 KiB and is sent at once; a client trickling it (slowloris) holds a connection for at most this long |
 /// | [`keep_alive_timeout`](Self::keep_alive_timeout) | 5 s | a sender reusing a connection sends its next delivery promptly or opens a new one; an idle connection holds a descriptor and a slot of the cap |
 /// | [`max_connections`](Self::max_connections) | 512 | past the cap, connections wait in the kernel's backlog instead of being accepted, so the process never runs out of file descriptors (the common soft limit is 1024; the rest is left for the store, logs and outgoing connections) |
+/// | [`write_timeout`](Self::write_timeout) | 30 s | a client that stops reading its answers (say, one that pipelines requests and never reads) cannot hold a connection, and a slot of the cap, forever: hyper waits to write the answer, and no other timer runs meanwhile |
 /// | [`shutdown_grace`](Self::shutdown_grace) | 30 s | on shutdown, requests in progress get this long to finish before their connections are dropped |
 ///
 /// The deadline for reading a request's body is the handler's:
@@ -122,6 +125,7 @@ pub struct Server {
     keep_alive_timeout: Option<Duration>,
     max_connections: usize,
     shutdown_grace: Duration,
+    write_timeout: Duration,
 }
 
 impl Default for Server {
@@ -138,6 +142,7 @@ impl Server {
             keep_alive_timeout: Some(DEFAULT_KEEP_ALIVE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
     }
 
@@ -169,6 +174,13 @@ impl Server {
     /// are dropped. Default [`DEFAULT_SHUTDOWN_GRACE`] (30 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// How long an answer may wait to be written because the client does not read: past it, the
+    /// connection is dropped. Default [`DEFAULT_WRITE_TIMEOUT`] (30 s).
+    pub fn write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
         self
     }
 
@@ -263,22 +275,52 @@ struct Connection {
     stop: watch::Receiver<bool>,
 }
 
-/// When the connection last moved a byte, and how many requests are in progress on it.
+/// When the connection last moved a byte, how many requests are in progress on it, and since
+/// when a write has waited for the client to read.
 #[derive(Debug)]
 struct Activity {
     start: Instant,
     last_ms: AtomicU64,
     in_flight: AtomicUsize,
+    /// 1 + the millisecond a write first found the socket full; 0 while writes go through.
+    write_blocked_ms: AtomicU64,
 }
 
 impl Activity {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+        self.last_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     fn last(&self) -> Instant {
         self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// Notes how a write went: through (or failed), or waiting for the client to read.
+    fn wrote<T>(&self, result: &Poll<io::Result<T>>) {
+        match result {
+            Poll::Pending => {
+                let since = self.now_ms().saturating_add(1);
+                let _ = self.write_blocked_ms.compare_exchange(
+                    0,
+                    since,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            Poll::Ready(_) => self.write_blocked_ms.store(0, Ordering::Relaxed),
+        }
+    }
+
+    /// Since when a write has waited for the client to read, if one does.
+    fn write_blocked_since(&self) -> Option<Instant> {
+        match self.write_blocked_ms.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(self.start + Duration::from_millis(since - 1)),
+        }
     }
 }
 
@@ -316,6 +358,7 @@ impl Connection {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
+            write_blocked_ms: AtomicU64::new(0),
         });
         let io = TokioIo::new(Tracked {
             inner: stream,
@@ -338,11 +381,17 @@ impl Connection {
             .keep_alive(limits.keep_alive_timeout.is_some());
         let mut connection = pin!(builder.serve_connection(io, service));
         let mut closing = false;
+        // While a request is in progress the idle timer does not apply; it is looked at again
+        // one timeout later, not at once (its deadline, from the last byte, may have passed).
+        let mut idle_not_before = Instant::now();
         loop {
             let idle_deadline = limits
                 .keep_alive_timeout
                 .filter(|_| !closing)
-                .map(|timeout| activity.last() + timeout);
+                .map(|timeout| (activity.last() + timeout).max(idle_not_before));
+            let write_deadline = activity
+                .write_blocked_since()
+                .map(|since| since + limits.write_timeout);
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(e) = result {
@@ -359,11 +408,22 @@ impl Connection {
                     // Something may have moved since the deadline was computed: then loop and
                     // wait again from the new last activity.
                     let timeout = limits.keep_alive_timeout.unwrap_or_default();
-                    if activity.in_flight.load(Ordering::Relaxed) == 0
-                        && activity.last() + timeout <= Instant::now()
-                    {
+                    if activity.in_flight.load(Ordering::Relaxed) > 0 {
+                        idle_not_before = Instant::now() + timeout;
+                    } else if activity.last() + timeout <= Instant::now() {
                         closing = true;
                         connection.as_mut().graceful_shutdown();
+                    }
+                }
+                () = sleep_until(write_deadline) => {
+                    // The answer still cannot be written: the client has stopped reading, and
+                    // a graceful shutdown would wait on that same write.
+                    if activity
+                        .write_blocked_since()
+                        .is_some_and(|since| since + limits.write_timeout <= Instant::now())
+                    {
+                        tracing::debug!(target: "ccai::server", "the client stopped reading its answers; dropping the connection");
+                        break;
                     }
                 }
             }
@@ -407,6 +467,7 @@ impl AsyncWrite for Tracked {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.wrote(&result);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -419,6 +480,7 @@ impl AsyncWrite for Tracked {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&result);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
         }
@@ -430,6 +492,8 @@ impl AsyncWrite for Tracked {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        // Not noted as a write: a TCP stream's flush is always ready, even while the socket is
+        // full.
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
