@@ -3,8 +3,10 @@
 /// Why a [`Store`](super::Store) operation failed.
 ///
 /// Messages are one line and say what to do. They never contain a body, a signature or a secret.
-/// [`is_transient`](Self::is_transient) tells a receiver to answer `503` with `Retry-After` (the
-/// sender retries later) rather than `500`.
+/// [`is_transient`](Self::is_transient) tells whether the failure may go away by itself. The
+/// handler's inbox mode answers every failed insert `503` with `Retry-After`, transient or not:
+/// nothing was stored, so the sender must retry, and an operator may fix the rest (a corrupt or
+/// locked file) before its retries run out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -40,8 +42,8 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the failure may go away by itself, so that the sender should retry the same
-    /// delivery later (`503` + `Retry-After`): overloaded, unavailable or locked.
+    /// Whether the failure may go away by itself, so that the same operation may work if tried
+    /// again later: overloaded, unavailable or locked.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,

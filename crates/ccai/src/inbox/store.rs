@@ -27,8 +27,8 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// `tests/inbox/conformance.rs` describe the behaviour every implementation must have.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's
-    /// synchronous mode): the receiver may answer `200`. A transient error
-    /// ([`StoreError::is_transient`]) should be answered `503` with `Retry-After`.
+    /// synchronous mode): the receiver may answer `200`. Any error means nothing was stored: the
+    /// handler's inbox mode answers it `503` with `Retry-After`, so the sender retries.
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted>;
 
     /// Claims up to `limit` deliveries to `destination` that are due at `now` (pending and due, or
