@@ -343,6 +343,37 @@ async fn delete_in_both_forms() {
     );
 }
 
+/// A delete the API refuses (`"success": false`) fails with exit code 2 in both forms: scripts
+/// using `--json` read the exit code too. The API's message reaches the terminal escaped.
+#[tokio::test]
+async fn a_refused_delete_fails_in_both_forms() {
+    let sandbox = Sandbox::new();
+    let api = recorder(|_| {
+        (
+            StatusCode::OK,
+            json!({"success": false, "message": "in use\u{1b}[2J"}).to_string(),
+        )
+    })
+    .await;
+    let text = run(ccai(&sandbox, &api, &["webhooks", "delete", "42"])).await;
+    assert_eq!(text.status.code(), Some(2), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("did not delete webhook 42"),
+        "{}",
+        stdout(&text)
+    );
+    assert!(!stdout(&text).contains('\u{1b}'), "{:?}", stdout(&text));
+    let json_out = run(ccai(
+        &sandbox,
+        &api,
+        &["webhooks", "delete", "42", "--json"],
+    ))
+    .await;
+    assert_eq!(json_out.status.code(), Some(2), "{}", stdout(&json_out));
+    let shown: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(shown["success"], false);
+}
+
 #[tokio::test]
 async fn errors_are_one_clear_line_without_the_key() {
     let sandbox = Sandbox::new();

@@ -85,7 +85,14 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             } else if deleted.success {
                 println!("Deleted webhook {id}.");
             } else {
-                println!("The API did not delete webhook {id}: {}", deleted.message);
+                // The API's text, not ours: no escape sequence reaches the terminal.
+                println!(
+                    "The API did not delete webhook {id}: {}",
+                    output::escape(&deleted.message)
+                );
+            }
+            // Refused is a failure in either form: scripts read the exit code.
+            if !deleted.success {
                 return Ok(ExitCode::from(crate::EXIT_ERROR));
             }
         }

@@ -86,6 +86,9 @@ impl Client {
         if client_id.is_empty() {
             return Err(ClientError::MissingClientId);
         }
+        if client_id == "." || client_id == ".." {
+            return Err(ClientError::InvalidClientId(client_id.to_owned()));
+        }
         if config.api_key.expose_secret().trim().is_empty() {
             return Err(ClientError::MissingApiKey);
         }

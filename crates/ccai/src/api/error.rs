@@ -26,6 +26,13 @@ pub enum ClientError {
     #[error("no client id configured: set Config::client_id (CCAI_CLIENT_ID)")]
     MissingClientId,
 
+    /// The client id cannot name an account in a request path (`.` or `..`, which URL
+    /// normalisation would turn into "this" or "parent" and so send the request elsewhere).
+    #[error(
+        "invalid client id {0:?}: set Config::client_id (CCAI_CLIENT_ID) to your account's id"
+    )]
+    InvalidClientId(String),
+
     /// The configuration has no API key.
     #[error("no API key configured: set Config::api_key (CCAI_API_KEY)")]
     MissingApiKey,

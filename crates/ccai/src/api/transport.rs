@@ -131,10 +131,23 @@ impl Transport {
             .map_err(|e| self.network_error(method, path, e))?;
         let status = response.status();
         if status.is_success() {
-            let bytes = response
-                .bytes()
+            let (bytes, complete) = read_capped(response, MAX_RESPONSE_BYTES)
                 .await
                 .map_err(|e| self.network_error(method, path, e))?;
+            if !complete {
+                return Err(AttemptError {
+                    error: ClientError::Decode {
+                        method: method.clone(),
+                        path: path.to_owned(),
+                        reason: format!(
+                            "the {status} response is larger than {} MiB",
+                            MAX_RESPONSE_BYTES >> 20
+                        ),
+                    },
+                    failure: Failure::Status(status.as_u16()),
+                    retry_after: None,
+                });
+            }
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(None);
             }
@@ -155,13 +168,14 @@ impl Transport {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
-        // The status is what matters; a body that cannot be read is reported as empty.
-        let bytes = response.bytes().await.unwrap_or_default();
-        // Only a prefix is ever shown; looking further costs time and shows nothing more.
-        let shown = &bytes[..bytes.len().min(SCRUBBED_BODY_BYTES)];
+        // The status is what matters; a body that cannot be read is reported as empty. Only a
+        // prefix is ever shown, so no more is read.
+        let (shown, _) = read_capped(response, SCRUBBED_BODY_BYTES)
+            .await
+            .unwrap_or_default();
         let mut secrets = vec![self.api_key.expose_secret()];
         secrets.extend(sent_secrets.iter().map(String::as_str));
-        let text = scrub(&String::from_utf8_lossy(shown), &secrets);
+        let text = scrub(&String::from_utf8_lossy(&shown), &secrets);
         Err(AttemptError {
             error: ApiError::new(method.clone(), path, status.as_u16(), &text).into(),
             failure: Failure::Status(status.as_u16()),
@@ -212,6 +226,27 @@ impl Transport {
 /// How much of an error body is examined and kept (the error shows at most
 /// [`MAX_ERROR_BODY_CHARS`](super::error::MAX_ERROR_BODY_CHARS) characters of it).
 const SCRUBBED_BODY_BYTES: usize = 16 * 1024;
+/// The largest successful answer read: the API's answers are a few KiB, and a server (or
+/// something posing as it) must not make the client buffer without bound.
+const MAX_RESPONSE_BYTES: usize = 4 << 20;
+
+/// Up to `cap` bytes of `response`'s body, and whether that was all of it. Stops reading at the
+/// cap (the connection is then dropped, not drained).
+async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
+}
 
 /// What replaces a response body that still holds a secret after [`redact`].
 pub(crate) const WITHHELD_BODY: &str =
@@ -426,7 +461,7 @@ fn secrets_in(body: &serde_json::Value) -> Vec<String> {
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transport")
-            .field("base_url", &self.base_url)
+            .field("base_url", &without_secrets(&self.base_url))
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
@@ -449,6 +484,12 @@ fn validate_base_url(url: &str) -> Result<String, ClientError> {
     }
     if parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(invalid("a base URL has no query or fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        // reqwest would send them as a second `Authorization` header beside the API key's.
+        return Err(invalid(
+            "a base URL has no user name or password (the API key authenticates)",
+        ));
     }
     Ok(trimmed.to_owned())
 }

@@ -315,6 +315,110 @@ fn configuration_errors_are_clear() {
     );
     assert!(bad_url.to_string().contains("core.example.com/api"));
     assert_no_key(&bad_url);
+
+    // reqwest would send a user name and password as a second `Authorization` header.
+    let with_password = Client::new(
+        Config::new(CLIENT_ID, API_KEY).base_url("https://user:hunter2@core.example.com/api"),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(with_password, ClientError::InvalidBaseUrl { .. }),
+        "{with_password:?}"
+    );
+    assert!(!format!("{with_password} {with_password:?}").contains("hunter2"));
+
+    // `.` and `..` would be normalised out of the path, and the request (with the API key)
+    // would go to another endpoint.
+    for id in [".", ".."] {
+        let err = Client::new(Config::new(id, API_KEY)).unwrap_err();
+        assert!(matches!(err, ClientError::InvalidClientId(_)), "{err:?}");
+        assert!(err.to_string().contains("CCAI_CLIENT_ID"), "{err}");
+    }
+}
+
+/// A server answering `status` with a chunked body of up to `total` bytes of `fill`, counting
+/// how many it managed to send before the client stopped reading.
+async fn endless_body(
+    status: u16,
+    total: usize,
+    fill: u8,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let sent = std::sync::Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let counter = std::sync::Arc::clone(&sent);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                head.push(byte[0]);
+            }
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            );
+            if socket.write_all(answer.as_bytes()).await.is_err() {
+                continue;
+            }
+            let chunk = vec![fill; 1 << 20];
+            let framed = [
+                format!("{:x}\r\n", chunk.len()).into_bytes(),
+                chunk,
+                b"\r\n".to_vec(),
+            ]
+            .concat();
+            let mut left = total;
+            while left > 0 {
+                if socket.write_all(&framed).await.is_err() {
+                    break;
+                }
+                counter.fetch_add(1 << 20, Ordering::SeqCst);
+                left = left.saturating_sub(1 << 20);
+            }
+            let _ = socket.write_all(b"0\r\n\r\n").await;
+        }
+    });
+    (format!("http://{addr}/api"), sent)
+}
+
+/// Answers are read up to a cap, not whole: an error body only as far as it is shown, a 2xx
+/// body up to 4 MiB (past it, a decode error). A server must not make the client buffer
+/// without bound.
+#[tokio::test]
+async fn a_huge_answer_is_not_read_whole() {
+    use std::sync::atomic::Ordering;
+    const TOTAL: usize = 256 << 20;
+    for (status, fill) in [(500, b'x'), (200, b' ')] {
+        let (base, sent) = endless_body(status, TOTAL, fill).await;
+        let client = Client::new(
+            Config::new(CLIENT_ID, API_KEY)
+                .base_url(&base)
+                .retry(RetryPolicy::none()),
+        )
+        .unwrap();
+        let err = client.webhook().list().await.unwrap_err();
+        match status {
+            500 => assert_eq!(err.status(), Some(500), "{err:?}"),
+            _ => assert!(
+                matches!(err, ClientError::Decode { .. })
+                    && err.to_string().contains("larger than"),
+                "{err:?}"
+            ),
+        }
+        // Socket buffers hold a few MiB beyond what the client read.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let sent = sent.load(Ordering::SeqCst);
+        assert!(
+            sent <= 32 << 20,
+            "{status}: the client read {} MiB",
+            sent >> 20
+        );
+    }
 }
 
 #[test]
