@@ -2,7 +2,7 @@
 //! whole suite with `store_conformance!(its_factory)` (see `sqlite.rs`).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccai::inbox::{
     AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryStatus, Finish, Inserted, LeaseRequest,
@@ -61,6 +61,7 @@ macro_rules! store_conformance {
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
             list_filters,
+            time_bounds_with_a_fraction_of_a_millisecond,
             pagination_is_stable_while_events_arrive,
             replay_by_hash_and_by_filter,
             requeue_dead_starts_the_schedule_over,
@@ -651,6 +652,35 @@ async fn fill(store: &dyn Store, n: usize, t: SystemTime) {
 
 fn hashes(page: &ccai::inbox::Page) -> Vec<String> {
     page.events.iter().map(|e| e.event_hash.clone()).collect()
+}
+
+/// Stored times are whole milliseconds; a bound with a fraction (`--since 1h` is computed from
+/// `now()`) still keeps `since` inclusive and `until` exclusive: an event received at `m` is
+/// before `m + 0.5 ms`.
+pub(crate) async fn time_bounds_with_a_fraction_of_a_millisecond(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let at = UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
+    store
+        .insert(NewDelivery::new("1231", "ms", "message.sent", &b"{}"[..]).received_at(at))
+        .await
+        .expect("insert");
+    let half = at + Duration::from_micros(500);
+    let listed = |filter: ListFilter| {
+        let store = Arc::clone(&store);
+        async move {
+            hashes(
+                &store
+                    .list(ListRequest::new(filter, 10))
+                    .await
+                    .expect("list"),
+            )
+        }
+    };
+    assert_eq!(listed(ListFilter::new().until(half)).await, ["ms"]);
+    assert!(listed(ListFilter::new().since(half)).await.is_empty());
+    assert_eq!(listed(ListFilter::new().since(at)).await, ["ms"]);
+    assert!(listed(ListFilter::new().until(at)).await.is_empty());
 }
 
 pub(crate) async fn list_filters(factory: &impl StoreFactory) {

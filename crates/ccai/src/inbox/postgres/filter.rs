@@ -2,7 +2,7 @@
 
 use tokio_postgres::types::ToSql;
 
-use crate::inbox::sqlite::convert::to_ms;
+use crate::inbox::sqlite::convert::to_ms_ceil;
 use crate::inbox::ListFilter;
 
 /// A parameter of a statement built at run time.
@@ -41,11 +41,11 @@ impl Condition {
             }
         }
         if let Some(since) = filter.since {
-            let p = next(&mut params, Box::new(to_ms(since)));
+            let p = next(&mut params, Box::new(to_ms_ceil(since)));
             parts.push(format!("e.received_at >= {p}"));
         }
         if let Some(until) = filter.until {
-            let p = next(&mut params, Box::new(to_ms(until)));
+            let p = next(&mut params, Box::new(to_ms_ceil(until)));
             parts.push(format!("e.received_at < {p}"));
         }
         if let Some(text) = &filter.text {

@@ -15,6 +15,17 @@ pub(crate) fn to_ms(time: SystemTime) -> i64 {
         .unwrap_or(0)
 }
 
+/// `time` in milliseconds since the epoch, rounded up: the first stored millisecond at or after
+/// `time`. Stored times are whole milliseconds, so a bound with a fraction (`since` or `until`
+/// computed from `now()`) compares right only once rounded up: `m >= t` exactly when
+/// `m >= ceil(t)`, and `m < t` exactly when `m < ceil(t)`.
+pub(crate) fn to_ms_ceil(time: SystemTime) -> i64 {
+    let fraction = time
+        .duration_since(UNIX_EPOCH)
+        .is_ok_and(|d| d.subsec_nanos() % 1_000_000 != 0);
+    to_ms(time).saturating_add(i64::from(fraction))
+}
+
 /// The time `ms` milliseconds after the epoch (negative values read as the epoch).
 pub(crate) fn from_ms(ms: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))

@@ -2,7 +2,7 @@
 
 use rusqlite::types::Value;
 
-use super::convert::to_ms;
+use super::convert::to_ms_ceil;
 use crate::inbox::ListFilter;
 
 /// A `WHERE` condition (always valid SQL, `1` when empty) and its positional parameters.
@@ -28,11 +28,11 @@ impl Condition {
         }
         if let Some(since) = filter.since {
             parts.push("e.received_at >= ?");
-            params.push(Value::Integer(to_ms(since)));
+            params.push(Value::Integer(to_ms_ceil(since)));
         }
         if let Some(until) = filter.until {
             parts.push("e.received_at < ?");
-            params.push(Value::Integer(to_ms(until)));
+            params.push(Value::Integer(to_ms_ceil(until)));
         }
         if let Some(text) = &filter.text {
             // Both operands blobs: a byte search in the body (NULL, i.e. purged, never matches).
