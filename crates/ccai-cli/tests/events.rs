@@ -633,6 +633,28 @@ async fn purge_nulls_old_bodies_and_deletes_older_rows() {
     assert_eq!(value["eventsDeleted"], 0);
 }
 
+/// Replaying an event whose body was purged says so (not "in progress"), makes nothing due, and
+/// fails: there is nothing left to send.
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_an_event_whose_body_was_purged_says_so() {
+    let inbox = Inbox::new().await;
+    ok(&inbox
+        .ccai(&["purge", "--older-than", "30d", "--keep-hashes-for", "90d"])
+        .await);
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+    let out = inbox.ccai(&["replay", MONTH_SENT]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let said = stdout(&out);
+    assert!(said.contains("its body was purged"), "{said}");
+    assert!(!said.contains("in progress"), "{said}");
+    assert!(
+        stderr(&out).contains("bodies were purged"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn stats_counts() {
     let inbox = Inbox::new().await;

@@ -47,26 +47,20 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
             }
             send_all(&events, url, args.json).await
         }
-        None => {
-            // The full hashes, as prefixes were resolved to.
-            let hashes: Vec<String> = events
-                .iter()
-                .map(|e| e.summary.event_hash.clone())
-                .collect();
-            mark_due(store.as_ref(), &hashes, filter, args.json).await
-        }
+        None => mark_due(store.as_ref(), &events, filter, args.json).await,
     }
 }
 
 /// Makes the events due again in the store.
 async fn mark_due(
     store: &dyn Store,
-    hashes: &[String],
+    events: &[EventDetail],
     filter: ListFilter,
     json_output: bool,
 ) -> Result<ExitCode> {
     let mut total = 0;
-    if hashes.is_empty() {
+    let mut purged = 0;
+    if events.is_empty() {
         // Dead deliveries get their retry schedule started over (a plain replay keeps the attempt
         // count, so a dead delivery would be dead again after one failure).
         total = if filter.status == Some(DeliveryStatus::Dead) {
@@ -75,16 +69,33 @@ async fn mark_due(
             store.replay(ReplayTarget::Filter(filter)).await?
         };
     } else {
-        for hash in hashes {
+        for event in events {
+            // The full hash, as a prefix was resolved to.
+            let hash = &event.summary.event_hash;
             let n = store.replay(ReplayTarget::Hash(hash.clone())).await?;
             total += n;
+            // Nothing is sent without its body: a purged event cannot be replayed.
+            let body_purged = n == 0 && event.body.is_none();
+            purged += usize::from(body_purged);
             if json_output {
-                println!("{}", json!({"eventHash": hash, "deliveriesDue": n}));
-            } else if n == 0 {
                 println!(
-                    "{}: nothing made due (its delivery is in progress)",
-                    short_hash(&escape_line(hash))
+                    "{}",
+                    json!({"eventHash": hash, "deliveriesDue": n, "bodyPurged": body_purged})
                 );
+            } else if n == 0 {
+                let in_progress = event
+                    .summary
+                    .deliveries
+                    .iter()
+                    .any(|d| d.status == DeliveryStatus::InProgress);
+                let why = if body_purged {
+                    " (its body was purged, so there is nothing to send)"
+                } else if in_progress {
+                    " (its delivery is in progress)"
+                } else {
+                    ""
+                };
+                println!("{}: nothing made due{why}", short_hash(&escape_line(hash)));
             } else {
                 println!(
                     "{}: {} due again",
@@ -95,7 +106,7 @@ async fn mark_due(
         }
     }
     if json_output {
-        if hashes.is_empty() {
+        if events.is_empty() {
             println!("{}", json!({"deliveriesDue": total}));
         }
     } else {
@@ -104,6 +115,12 @@ async fn mark_due(
             deliveries(total),
             if total == 1 { "it" } else { "them" }
         );
+    }
+    if purged > 0 {
+        eprintln!(
+            "error: {purged} of the events named could not be replayed: their bodies were purged"
+        );
+        return Ok(ExitCode::from(crate::EXIT_ERROR));
     }
     Ok(ExitCode::SUCCESS)
 }
