@@ -28,7 +28,7 @@ use axum::Router;
 use clap::Args;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::commands::ui::access::{loopback_host, same};
+use crate::commands::ui::access::{bearer_token, loopback_host, same};
 use crate::commands::ui::Serving;
 use crate::store_open::{self, OpenedStore};
 
@@ -269,12 +269,7 @@ async fn authorize(State(state): State<Arc<AdminState>>, request: Request, next:
         }
         return next.run(request).await;
     };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let given = bearer_token(request.headers());
     if !given.is_some_and(|given| same(given.as_bytes(), token.as_bytes())) {
         return (
             StatusCode::UNAUTHORIZED,

@@ -76,12 +76,7 @@ impl Access {
         let Some(token) = &self.token else {
             return true;
         };
-        let bearer = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+        let bearer = bearer_token(request.headers());
         let query = request.uri().query().and_then(|query| {
             query
                 .split('&')
@@ -92,6 +87,15 @@ impl Access {
             .flatten()
             .any(|given| same(given.as_bytes(), token.as_bytes()))
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// A token must be 16 to 256 characters a URL carries as they are (letters, digits, `-._~`).
