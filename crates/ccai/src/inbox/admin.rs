@@ -23,6 +23,8 @@ pub struct ListFilter {
     pub until: Option<SystemTime>,
     /// Events whose body contains this text (case-sensitive; purged bodies never match).
     pub text: Option<String>,
+    /// Events stored under exactly this `eventHash` (one per client id).
+    pub event_hash: Option<String>,
 }
 
 impl ListFilter {
@@ -61,6 +63,13 @@ impl ListFilter {
         self
     }
 
+    /// Only events stored under exactly `event_hash` (one per client id): to act on one event
+    /// through a filter, e.g. [`Store::requeue_dead`](super::Store::requeue_dead).
+    pub fn event_hash(mut self, event_hash: impl Into<String>) -> Self {
+        self.event_hash = Some(event_hash.into());
+        self
+    }
+
     /// Whether no condition is set (bulk operations refuse such a filter). An empty text matches
     /// every body, so it counts as no condition.
     pub fn is_empty(&self) -> bool {
@@ -69,6 +78,7 @@ impl ListFilter {
             && self.since.is_none()
             && self.until.is_none()
             && self.text.as_deref().is_none_or(str::is_empty)
+            && self.event_hash.is_none()
     }
 }
 

@@ -62,6 +62,7 @@ macro_rules! store_conformance {
             attempts_are_recorded_with_bounded_errors,
             list_filters,
             time_bounds_with_a_fraction_of_a_millisecond,
+            an_event_hash_filter_matches_that_hash_alone,
             pagination_is_stable_while_events_arrive,
             replay_by_hash_and_by_filter,
             requeue_dead_starts_the_schedule_over,
@@ -681,6 +682,49 @@ pub(crate) async fn time_bounds_with_a_fraction_of_a_millisecond(factory: &impl 
     assert!(listed(ListFilter::new().since(half)).await.is_empty());
     assert_eq!(listed(ListFilter::new().since(at)).await, ["ms"]);
     assert!(listed(ListFilter::new().until(at)).await.is_empty());
+}
+
+/// `ListFilter::event_hash` matches the events stored under exactly that hash (one per client
+/// id), whether merged into the hash index or not, and nothing for a hash no event has.
+pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    for (client, hash) in [
+        ("1231", "h-one"),
+        ("1231", "h-two"),
+        ("9999", "h-one"),
+        ("1231", "h-one2"),
+    ] {
+        store
+            .insert(NewDelivery::new(client, hash, "message.sent", &b"{}"[..]))
+            .await
+            .expect("insert");
+    }
+    let listed = |filter: ListFilter| {
+        let store = Arc::clone(&store);
+        async move {
+            let page = store
+                .list(ListRequest::new(filter, 10))
+                .await
+                .expect("list");
+            page.events
+                .iter()
+                .map(|e| (e.client_id.clone(), e.event_hash.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        listed(ListFilter::new().event_hash("h-one")).await,
+        [
+            ("9999".to_owned(), "h-one".to_owned()),
+            ("1231".to_owned(), "h-one".to_owned())
+        ]
+    );
+    assert!(listed(ListFilter::new().event_hash("h-")).await.is_empty());
+    assert!(listed(ListFilter::new().event_hash("h-one\0"))
+        .await
+        .is_empty());
+    assert!(!ListFilter::new().event_hash("h-one").is_empty());
 }
 
 pub(crate) async fn list_filters(factory: &impl StoreFactory) {

@@ -373,13 +373,13 @@ async fn retry(
         ));
     }
     // The store requeues dead deliveries by filter only: this one matches this event alone (its
-    // type, its received millisecond, its hash in its body).
+    // hash, and its received millisecond, which also tells apart another account's event under
+    // the same hash).
     let filter = ListFilter::new()
         .status(DeliveryStatus::Dead)
-        .event_type(summary.event_type.clone())
+        .event_hash(summary.event_hash.clone())
         .since(summary.received_at)
-        .until(summary.received_at + Duration::from_millis(1))
-        .text(summary.event_hash.clone());
+        .until(summary.received_at + Duration::from_millis(1));
     let mut requeued = if event.body.is_some() {
         state.store.requeue_dead(filter).await?
     } else {

@@ -53,6 +53,15 @@ impl Condition {
             let p = next(&mut params, Box::new(text.as_bytes().to_vec()));
             parts.push(format!("position({p}::bytea in e.body) > 0"));
         }
+        if let Some(hash) = &filter.event_hash {
+            if hash.contains('\0') {
+                // As for the type: no stored hash holds a NUL.
+                parts.push("FALSE".to_owned());
+            } else {
+                let p = next(&mut params, Box::new(hash.clone()));
+                parts.push(format!("e.event_hash = {p}"));
+            }
+        }
         let sql = if parts.is_empty() {
             "TRUE".to_owned()
         } else {

@@ -39,6 +39,11 @@ impl Condition {
             parts.push("instr(e.body, ?) > 0");
             params.push(Value::Blob(text.as_bytes().to_vec()));
         }
+        if let Some(hash) = &filter.event_hash {
+            // Through the eventHash index, as `get` finds an event.
+            parts.push(super::keys::BY_HASH_SQL);
+            params.extend(super::keys::by_hash_params(hash));
+        }
         let sql = if parts.is_empty() {
             "1".to_owned()
         } else {
