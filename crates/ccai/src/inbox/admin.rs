@@ -17,9 +17,11 @@ pub struct ListFilter {
     pub status: Option<DeliveryStatus>,
     /// Events of this `eventType`.
     pub event_type: Option<String>,
-    /// Events received at or after this time.
+    /// Events received at or after this time. Compared with the received time as stored and
+    /// shown (whole milliseconds).
     pub since: Option<SystemTime>,
-    /// Events received before this time.
+    /// Events received before this time. Compared with the received time as stored and shown
+    /// (whole milliseconds).
     pub until: Option<SystemTime>,
     /// Events whose body contains this text (case-sensitive; purged bodies never match).
     pub text: Option<String>,

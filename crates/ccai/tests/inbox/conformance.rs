@@ -651,6 +651,12 @@ async fn fill(store: &dyn Store, n: usize, t: SystemTime) {
     }
 }
 
+/// `time` cut to whole milliseconds.
+fn whole_ms(time: SystemTime) -> SystemTime {
+    let since_epoch = time.duration_since(UNIX_EPOCH).expect("after 1970");
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(since_epoch.as_millis()).expect("ms"))
+}
+
 fn hashes(page: &ccai::inbox::Page) -> Vec<String> {
     page.events.iter().map(|e| e.event_hash.clone()).collect()
 }
@@ -730,7 +736,10 @@ pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl 
 pub(crate) async fn list_filters(factory: &impl StoreFactory) {
     let instance = factory.create(Config::default()).await;
     let store = instance.store();
-    let t = SystemTime::now();
+    // Whole milliseconds, as the store keeps them: the bounds below fall exactly on received
+    // times, and a fraction would be compared against the stored value, not the one given
+    // (see `time_bounds_with_a_fraction_of_a_millisecond`).
+    let t = whole_ms(SystemTime::now());
     fill(&*store, 6, t).await;
     let all = store
         .list(ListRequest::new(ListFilter::new(), 100))
