@@ -156,8 +156,9 @@ impl<'de> Deserialize<'de> for WebhookId {
 pub struct WebhookResponse {
     /// The integration's id (number or string on the wire).
     pub id: WebhookId,
-    /// The endpoint URL.
-    #[serde(default)]
+    /// The endpoint URL (empty when the API leaves it out or sends `null`: one such integration
+    /// must not make a whole list unreadable).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
     /// The delivery method (`POST` when the API leaves it out or sends `null`).
     #[serde(default, deserialize_with = "null_as_default")]

@@ -196,7 +196,8 @@ async fn list_gets_integrations_with_numeric_and_string_ids() {
              "secretKey": "s1"},
             {"id": "2", "url": "https://b.example/h", "method": "PUT", "integrationType": "ALL",
              "secretKey": null},
-            {"id": 3, "url": "https://c.example/h", "method": "POST", "integrationType": "ALL"}
+            {"id": 3, "url": "https://c.example/h", "method": "POST", "integrationType": "ALL"},
+            {"id": 4, "url": null, "method": null, "integrationType": null}
         ]),
     )])
     .await;
@@ -208,7 +209,12 @@ async fn list_gets_integrations_with_numeric_and_string_ids() {
     assert!(request.body.is_empty());
 
     let ids: Vec<_> = hooks.iter().map(|h| h.id.as_i64()).collect();
-    assert_eq!(ids, [Some(1), Some(2), Some(3)]);
+    assert_eq!(ids, [Some(1), Some(2), Some(3), Some(4)]);
+    // Nulls read as empty or default rather than failing the whole list.
+    assert_eq!(
+        (hooks[3].url.as_str(), hooks[3].method.as_str()),
+        ("", "POST")
+    );
     assert_eq!(hooks[1].method, "PUT");
     assert_eq!(
         hooks[0].secret_key.as_ref().map(|s| s.expose_secret()),
