@@ -782,3 +782,77 @@ async fn a_store_locked_by_another_process_is_a_one_line_error() {
     ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
 }
+
+/// A bulk `replay --to` sends every match, more than one page of them, in the order received,
+/// each account's own event where two accounts used one hash, and nothing received after it
+/// began.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_to_sends_every_match_in_received_order() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path().join("bulk.db");
+    let store = SqliteStore::open(
+        &path,
+        SqliteOptions::default().synchronous(ccai::inbox::Synchronous::Normal),
+    )
+    .expect("open store");
+    let start = SystemTime::now() - DAY;
+    let mut expected: Vec<Vec<u8>> = Vec::new();
+    // More than one page (1,000) of events, received a millisecond apart.
+    let inserts = (0..1_205u64).map(|i| {
+        let hash = format!("bulk-{i:05}");
+        let body = json_body("message.sent", &hash, "{}");
+        expected.push(body.clone());
+        NewDelivery::new(CLIENT, hash.clone(), "message.sent", body)
+            .signature(signature_of(&hash))
+            .received_at(start + Duration::from_millis(i))
+    });
+    let inserts: Vec<_> = inserts.collect();
+    for chunk in inserts.chunks(100) {
+        let stored = futures_util::future::join_all(chunk.iter().map(|d| store.insert(d.clone())));
+        for result in stored.await {
+            result.expect("insert");
+        }
+    }
+    // Another account's event under a hash the first account used, received last.
+    let other = json_body("message.sent", "bulk-00003", r#"{"account":"other"}"#);
+    store
+        .insert(
+            NewDelivery::new("9999", "bulk-00003", "message.sent", other.clone())
+                .received_at(start + Duration::from_secs(60)),
+        )
+        .await
+        .expect("insert");
+    expected.push(other);
+    // Received after the replay began (a clock ahead): not part of it.
+    store
+        .insert(
+            NewDelivery::new(CLIENT, "future", "message.sent", &b"{}"[..])
+                .received_at(SystemTime::now() + DAY),
+        )
+        .await
+        .expect("insert");
+
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events",
+        "replay",
+        "--type",
+        "message.sent",
+        "--to",
+        &target.url,
+        "--json",
+    ])
+    .arg("--store")
+    .arg(&path);
+    let out = ok(&run(cmd).await);
+    assert_eq!(out.lines().count(), expected.len(), "one line per event");
+    let got = target.requests.lock().unwrap();
+    let bodies: Vec<Vec<u8>> = got.iter().map(|r| r.body.to_vec()).collect();
+    assert_eq!(bodies.len(), expected.len());
+    assert!(bodies == expected, "every body once, in the order received");
+    assert_eq!(
+        got[3].header("x-ccai-signature"),
+        Some(signature_of("bulk-00003"))
+    );
+}

@@ -6,7 +6,7 @@ mod ui_support;
 
 use std::time::Duration;
 
-use ccai::inbox::{DeliveryStatus, Store};
+use ccai::inbox::{DeliveryStatus, NewDelivery, Store};
 use common::{run, stderr, Sandbox, WAIT};
 use serde_json::Value;
 use ui_support::{
@@ -212,6 +212,23 @@ async fn ui_api_replays_retries_counts_and_downloads() {
     let event = store.get(SENT_OLD).await.expect("get").expect("stored");
     assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
     assert_eq!(event.attempts.len(), 1, "history kept");
+    // Another account's event under the same hash: the view shows the newest, and a replay
+    // touches that event alone.
+    store
+        .insert(NewDelivery::new(
+            "9999",
+            SENT_OLD,
+            "other.account",
+            &b"{}"[..],
+        ))
+        .await
+        .expect("insert");
+    let (status, answer) = post(&ui, &format!("/api/events/{SENT_OLD}/replay")).await;
+    assert_eq!(
+        (status, &answer["replayed"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
 
     // Retry now: dead → pending, its schedule started over; only for dead events.
     let (status, answer) = post(&ui, &format!("/api/events/{INCOMING_DEAD}/retry")).await;

@@ -149,11 +149,7 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
 }
 
 /// Up to `limit` events matching `filter`, newest first, across pages.
-pub(crate) async fn collect(
-    store: &dyn Store,
-    filter: ListFilter,
-    limit: usize,
-) -> Result<Vec<EventSummary>> {
+async fn collect(store: &dyn Store, filter: ListFilter, limit: usize) -> Result<Vec<EventSummary>> {
     let mut events = Vec::new();
     let mut after = None;
     while events.len() < limit {
@@ -268,6 +264,13 @@ pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDeta
     }
     let full = found.ok_or_else(unknown)?;
     store.get(&full).await?.ok_or_else(unknown)
+}
+
+/// A filter matching this event alone, even where another account stored the same hash.
+pub(crate) fn only(summary: &EventSummary) -> ListFilter {
+    ListFilter::new()
+        .client_id(summary.client_id.clone())
+        .event_hash(summary.event_hash.clone())
 }
 
 /// `ccai events show --json`'s object: the summary, the body as text and every attempt (the

@@ -27,6 +27,10 @@ pub struct ListFilter {
     pub text: Option<String>,
     /// Events stored under exactly this `eventHash` (one per client id).
     pub event_hash: Option<String>,
+    /// Events received for exactly this client id (account). With
+    /// [`event_hash`](Self::event_hash), the filter names one event even in a store that several
+    /// accounts share.
+    pub client_id: Option<String>,
 }
 
 impl ListFilter {
@@ -72,6 +76,20 @@ impl ListFilter {
         self
     }
 
+    /// Only events received for `client_id`.
+    ///
+    /// ```
+    /// use ccai::inbox::ListFilter;
+    ///
+    /// // Exactly one event, whichever other accounts share the store.
+    /// let one = ListFilter::new().client_id("12345").event_hash("evt_1");
+    /// assert!(!one.is_empty());
+    /// ```
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
     /// Whether no condition is set (bulk operations refuse such a filter). An empty text matches
     /// every body, so it counts as no condition.
     pub fn is_empty(&self) -> bool {
@@ -81,11 +99,13 @@ impl ListFilter {
             && self.until.is_none()
             && self.text.as_deref().is_none_or(str::is_empty)
             && self.event_hash.is_none()
+            && self.client_id.is_none()
     }
 }
 
-/// Where a page of [`Store::list`](super::Store::list) ends; pass it back for the next (older)
-/// page. Stable while new events arrive: they sort before the first page, not into later ones.
+/// Where a page of [`Store::list`](super::Store::list) ends; pass it back, in a request with
+/// the same order, for the next page. Stable while new events arrive: newest first, they sort
+/// before the first page, not into later ones; oldest first, they come at the end.
 ///
 /// One exception, on PostgreSQL with several receivers writing: ids are handed out when an
 /// insert runs, not when it commits, so an event whose batch commits late can sort just after a
@@ -117,6 +137,19 @@ pub struct ListRequest {
     pub limit: usize,
     /// Continue after this cursor (the previous page's `next`).
     pub after: Option<Cursor>,
+    /// Newest first (the default) or oldest first.
+    pub order: ListOrder,
+}
+
+/// The order of a [`ListRequest`]'s events: by when they were stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ListOrder {
+    /// The most recently stored first: what a person browsing wants.
+    #[default]
+    NewestFirst,
+    /// In the order they were stored: what a bulk replay to a consumer wants.
+    OldestFirst,
 }
 
 impl ListRequest {
@@ -129,7 +162,21 @@ impl ListRequest {
             filter,
             limit: limit.clamp(1, Self::MAX_LIMIT),
             after: None,
+            order: ListOrder::NewestFirst,
         }
+    }
+
+    /// The events in the order they were stored, oldest first.
+    ///
+    /// ```
+    /// use ccai::inbox::{ListFilter, ListOrder, ListRequest};
+    ///
+    /// let request = ListRequest::new(ListFilter::new(), 100).oldest_first();
+    /// assert_eq!(request.order, ListOrder::OldestFirst);
+    /// ```
+    pub fn oldest_first(mut self) -> Self {
+        self.order = ListOrder::OldestFirst;
+        self
     }
 
     /// The page after `cursor`.
@@ -139,13 +186,13 @@ impl ListRequest {
     }
 }
 
-/// One page of events, newest first.
+/// One page of events, in the request's order (newest first by default).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Page {
     /// The events.
     pub events: Vec<EventSummary>,
-    /// The cursor of the next (older) page, if there may be one.
+    /// The cursor of the next page (in the request's order), if there may be one.
     pub next: Option<Cursor>,
 }
 
@@ -245,7 +292,9 @@ impl fmt::Debug for EventDetail {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReplayTarget {
-    /// The event with this `eventHash` (every destination).
+    /// The event with this `eventHash` (every destination). In a store that several accounts
+    /// share, every account's event under this hash; a [`Filter`](Self::Filter) with
+    /// [`client_id`](ListFilter::client_id) and [`event_hash`](ListFilter::event_hash) names one.
     Hash(String),
     /// Every event matching this filter, which must not be empty.
     Filter(ListFilter),

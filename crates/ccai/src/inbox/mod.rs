@@ -80,8 +80,8 @@ mod store;
 mod time;
 
 pub use admin::{
-    AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListRequest, Page,
-    PurgeReport, ReplayTarget, Retention, Stats,
+    AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListOrder,
+    ListRequest, Page, PurgeReport, ReplayTarget, Retention, Stats,
 };
 pub use claim::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest,

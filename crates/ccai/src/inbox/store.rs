@@ -61,11 +61,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// `Ok(false)` if the token no longer matched.
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool>;
 
-    /// One page of events matching the request's filter, newest first.
+    /// One page of events matching the request's filter, in its order (newest first unless it
+    /// asks for [`oldest_first`](super::ListRequest::oldest_first)).
     fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page>;
 
-    /// Everything about the event with `event_hash` (the newest if several accounts used it).
+    /// Everything about the event with `event_hash` (the newest if several accounts used it;
+    /// [`get_for`](Self::get_for) names the account).
     fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>>;
+
+    /// Everything about the event with `event_hash` received for `client_id`: exactly one event,
+    /// as each is stored once per `(client_id, event_hash)`.
+    fn get_for<'a>(
+        &'a self,
+        client_id: &'a str,
+        event_hash: &'a str,
+    ) -> StoreFuture<'a, Option<EventDetail>>;
 
     /// Makes the target's deliveries (not those in progress) due now, keeping the event's hash
     /// and its attempt history. A delivered or dead delivery starts its retry schedule over; a

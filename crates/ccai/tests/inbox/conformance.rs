@@ -73,6 +73,8 @@ macro_rules! store_conformance {
             a_huge_lease_or_duration_saturates,
             an_empty_text_filter_is_no_filter,
             a_nul_in_a_lookup_matches_nothing,
+            one_account_s_event_by_client_id_and_hash,
+            oldest_first_pages_in_stored_order,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -1299,4 +1301,138 @@ pub(crate) async fn a_nul_in_a_lookup_matches_nothing(factory: &impl StoreFactor
         status_of(store.as_ref(), "a").await,
         DeliveryStatus::Pending
     );
+}
+
+/// Two accounts store an event under the same hash: `get_for` and a filter with the client id
+/// name one of them, and replaying through that filter leaves the other account's event alone.
+pub(crate) async fn one_account_s_event_by_client_id_and_hash(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    for (client, body) in [("1231", "first account"), ("9999", "second account")] {
+        store
+            .insert(NewDelivery::new(
+                client,
+                "shared",
+                "message.sent",
+                body.as_bytes().to_vec(),
+            ))
+            .await
+            .expect("insert");
+    }
+    let body = |detail: Option<ccai::inbox::EventDetail>| {
+        detail
+            .expect("stored")
+            .body
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    assert_eq!(
+        body(store.get_for("1231", "shared").await.expect("get_for")).as_deref(),
+        Some("first account")
+    );
+    assert_eq!(
+        body(store.get_for("9999", "shared").await.expect("get_for")).as_deref(),
+        Some("second account")
+    );
+    // `get` without an account gives the newest.
+    assert_eq!(
+        body(store.get("shared").await.expect("get")).as_deref(),
+        Some("second account")
+    );
+    assert!(store
+        .get_for("7777", "shared")
+        .await
+        .expect("get_for")
+        .is_none());
+    assert!(store
+        .get_for("1231\0", "shared")
+        .await
+        .expect("get_for")
+        .is_none());
+
+    let one = ListFilter::new().client_id("1231").event_hash("shared");
+    let page = store
+        .list(ListRequest::new(one.clone(), 10))
+        .await
+        .expect("list");
+    assert_eq!(page.events.len(), 1);
+    assert_eq!(page.events[0].client_id, "1231");
+    let by_client = store
+        .list(ListRequest::new(ListFilter::new().client_id("9999"), 10))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&by_client), ["shared"]);
+    assert_eq!(by_client.events[0].client_id, "9999");
+    assert!(store
+        .list(ListRequest::new(ListFilter::new().client_id("9999\0"), 10))
+        .await
+        .expect("list")
+        .events
+        .is_empty());
+
+    // Deliver both, then replay one account's event through the filter.
+    let claimed = store
+        .claim("default", lease("w", 60), 10, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    for c in &claimed {
+        let attempt = AttemptRecord::new(
+            SystemTime::now(),
+            Duration::from_millis(1),
+            AttemptOutcome::Success,
+        )
+        .http_status(200);
+        assert!(store
+            .finish(&c.lease, Finish::Delivered, attempt)
+            .await
+            .expect("finish"));
+    }
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Filter(one))
+            .await
+            .expect("replay"),
+        1
+    );
+    let status = |detail: Option<ccai::inbox::EventDetail>| {
+        detail.expect("stored").summary.deliveries[0].status
+    };
+    assert_eq!(
+        status(store.get_for("1231", "shared").await.expect("get_for")),
+        DeliveryStatus::Pending
+    );
+    assert_eq!(
+        status(store.get_for("9999", "shared").await.expect("get_for")),
+        DeliveryStatus::Delivered
+    );
+}
+
+/// `oldest_first` lists in the order events were stored, and its cursor continues that order;
+/// events stored meanwhile come at the end, not into pages already read.
+pub(crate) async fn oldest_first_pages_in_stored_order(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    fill(&*store, 7, SystemTime::now()).await;
+    let request = |after| {
+        ListRequest::new(ListFilter::new(), 3)
+            .oldest_first()
+            .after(after)
+    };
+    let first = store.list(request(None)).await.expect("list");
+    assert_eq!(hashes(&first), ["l0", "l1", "l2"]);
+    store
+        .insert(delivery("late", "message.sent", &body_of("late")))
+        .await
+        .expect("insert");
+    let second = store.list(request(first.next)).await.expect("list");
+    assert_eq!(hashes(&second), ["l3", "l4", "l5"]);
+    let third = store.list(request(second.next)).await.expect("list");
+    assert_eq!(hashes(&third), ["l6", "late"]);
+    assert_eq!(third.next, None);
+    // With a filter, the same order.
+    let sent = store
+        .list(ListRequest::new(ListFilter::new().event_type("message.incoming"), 10).oldest_first())
+        .await
+        .expect("list");
+    assert_eq!(hashes(&sent), ["l1", "l3", "l5"]);
 }

@@ -1,19 +1,17 @@
 //! `ccai events replay`: make stored events due again, or send them now to a URL.
 
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
-use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ReplayTarget, Store};
+use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ListRequest, ReplayTarget, Store};
 use serde_json::json;
 
 use super::format::escape_line;
-use super::{collect, filter_of, get_event, open_store};
+use super::{filter_of, get_event, only, open_store};
 use crate::cli::EventsReplayArgs;
 use crate::http;
 use crate::output::short_hash;
-
-/// The most events one bulk `--to` replay sends.
-const BULK_TO_LIMIT: usize = 10_000;
 
 pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
     let filter = filter_of(&args.filter)?;
@@ -38,16 +36,52 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
     }
     match to {
         Some(url) => {
+            let mut sender = Sender::new(url, args.json)?;
             if args.hashes.is_empty() {
-                for summary in collect(store.as_ref(), filter, BULK_TO_LIMIT).await? {
-                    if let Some(event) = store.get(&summary.event_hash).await? {
-                        events.push(event);
-                    }
+                send_matching(store.as_ref(), filter, &mut sender).await?;
+            } else {
+                for event in &events {
+                    sender.send(event).await;
                 }
             }
-            send_all(&events, url, args.json).await
+            sender.finish()
         }
         None => mark_due(store.as_ref(), &events, filter, args.json).await,
+    }
+}
+
+/// Sends every event matching `filter` when the replay began, in the order they were received,
+/// a page at a time (a replay of a million events holds one page, not a million bodies).
+async fn send_matching(
+    store: &dyn Store,
+    mut filter: ListFilter,
+    sender: &mut Sender,
+) -> Result<()> {
+    // Events received from now on are not part of this replay: with them, a receiver storing
+    // faster than the replay sends would keep it going for ever.
+    let began = SystemTime::now();
+    if filter.until.is_none_or(|until| until > began) {
+        filter.until = Some(began);
+    }
+    let mut after = None;
+    loop {
+        let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT)
+            .oldest_first()
+            .after(after);
+        let page = store.list(request).await?;
+        for summary in &page.events {
+            // The account's own event: another account may have used the same hash.
+            if let Some(event) = store
+                .get_for(&summary.client_id, &summary.event_hash)
+                .await?
+            {
+                sender.send(&event).await;
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
     }
 }
 
@@ -72,7 +106,9 @@ async fn mark_due(
         for event in events {
             // The full hash, as a prefix was resolved to.
             let hash = &event.summary.event_hash;
-            let n = store.replay(ReplayTarget::Hash(hash.clone())).await?;
+            let n = store
+                .replay(ReplayTarget::Filter(only(&event.summary)))
+                .await?;
             total += n;
             // Nothing is sent without its body: a purged event cannot be replayed.
             let body_purged = n == 0 && event.body.is_none();
@@ -125,22 +161,37 @@ async fn mark_due(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Sends each event now, as it was received; records nothing in the store.
-async fn send_all(
-    events: &[EventDetail],
+/// Sends events now, as they were received, and counts the outcomes; records nothing in the
+/// store.
+struct Sender {
+    client: reqwest::Client,
     url: reqwest::Url,
     json_output: bool,
-) -> Result<ExitCode> {
-    let client = http::client()?;
-    let mut failed = 0usize;
-    for event in events {
+    sent: usize,
+    failed: usize,
+}
+
+impl Sender {
+    fn new(url: reqwest::Url, json_output: bool) -> Result<Self> {
+        Ok(Self {
+            client: http::client()?,
+            url,
+            json_output,
+            sent: 0,
+            failed: 0,
+        })
+    }
+
+    /// Sends one event and prints its outcome.
+    async fn send(&mut self, event: &EventDetail) {
         let hash = &event.summary.event_hash;
-        let outcome = send(&client, &url, event).await;
+        let outcome = send(&self.client, &self.url, event).await;
         let ok = matches!(outcome, Ok(status) if (200..300).contains(&status));
+        self.sent += 1;
         if !ok {
-            failed += 1;
+            self.failed += 1;
         }
-        if json_output {
+        if self.json_output {
             let (status, error) = match &outcome {
                 Ok(status) => (Some(*status), None),
                 Err(e) => (None, Some(e.clone())),
@@ -161,17 +212,22 @@ async fn send_all(
             );
         }
     }
-    if failed > 0 {
-        bail!(
-            "{failed} of {} replays to {} failed",
-            events.len(),
-            http::shown(&url)
-        );
+
+    /// The summary line, and an error if any send failed.
+    fn finish(self) -> Result<ExitCode> {
+        if self.failed > 0 {
+            bail!(
+                "{} of {} replays to {} failed",
+                self.failed,
+                self.sent,
+                http::shown(&self.url)
+            );
+        }
+        if !self.json_output {
+            println!("sent {} events to {}", self.sent, http::shown(&self.url));
+        }
+        Ok(ExitCode::SUCCESS)
     }
-    if !json_output {
-        println!("sent {} events to {}", events.len(), http::shown(&url));
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// One POST of the stored body with its original signature and content type.

@@ -22,7 +22,7 @@ use super::live;
 use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
-use crate::commands::events::{detail_json, summary_json};
+use crate::commands::events::{detail_json, only, summary_json};
 use crate::output::short_hash;
 
 const INDEX_HTML: &str = include_str!("../../../assets/ui/index.html");
@@ -349,7 +349,7 @@ async fn replay(
     let event = find(state.store.as_ref(), &hash).await?;
     let replayed = state
         .store
-        .replay(ReplayTarget::Hash(event.summary.event_hash))
+        .replay(ReplayTarget::Filter(only(&event.summary)))
         .await?;
     Ok(Json(json!({ "replayed": replayed })))
 }
@@ -372,14 +372,7 @@ async fn retry(
             "this event is not dead: use replay to deliver it again".into(),
         ));
     }
-    // The store requeues dead deliveries by filter only: this one matches this event alone (its
-    // hash, and its received millisecond, which also tells apart another account's event under
-    // the same hash).
-    let filter = ListFilter::new()
-        .status(DeliveryStatus::Dead)
-        .event_hash(summary.event_hash.clone())
-        .since(summary.received_at)
-        .until(summary.received_at + Duration::from_millis(1));
+    let filter = only(summary).status(DeliveryStatus::Dead);
     let mut requeued = if event.body.is_some() {
         state.store.requeue_dead(filter).await?
     } else {
@@ -389,7 +382,7 @@ async fn retry(
         // A purged body cannot be matched: due now, on the schedule where it was.
         requeued = state
             .store
-            .replay(ReplayTarget::Hash(summary.event_hash.clone()))
+            .replay(ReplayTarget::Filter(only(summary)))
             .await?;
     }
     Ok(Json(json!({ "requeued": requeued })))

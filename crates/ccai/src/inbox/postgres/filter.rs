@@ -62,6 +62,14 @@ impl Condition {
                 parts.push(format!("e.event_hash = {p}"));
             }
         }
+        if let Some(client_id) = &filter.client_id {
+            if client_id.contains('\0') {
+                parts.push("FALSE".to_owned());
+            } else {
+                let p = next(&mut params, Box::new(client_id.clone()));
+                parts.push(format!("e.client_id = {p}"));
+            }
+        }
         let sql = if parts.is_empty() {
             "TRUE".to_owned()
         } else {

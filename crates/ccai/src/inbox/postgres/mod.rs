@@ -378,7 +378,15 @@ impl Store for PostgresStore {
     }
 
     fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>> {
-        Box::pin(queries::get(self.shared(), event_hash))
+        Box::pin(queries::get(self.shared(), event_hash, None))
+    }
+
+    fn get_for<'a>(
+        &'a self,
+        client_id: &'a str,
+        event_hash: &'a str,
+    ) -> StoreFuture<'a, Option<EventDetail>> {
+        Box::pin(queries::get(self.shared(), event_hash, Some(client_id)))
     }
 
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {

@@ -11,7 +11,7 @@ use super::Shared;
 use crate::inbox::sqlite::convert::{from_ms, to_ms};
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
-    ListRequest, Page, Stats, StoreError,
+    ListOrder, ListRequest, Page, Stats, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -101,10 +101,14 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let condition = Condition::events(&request.filter, s, 0);
     let mut params: Vec<Param> = condition.params;
+    let (after_op, order_sql) = match request.order {
+        ListOrder::OldestFirst => (">", "ASC"),
+        _ => ("<", "DESC"),
+    };
     let cursor_sql = match request.after {
         Some(Cursor(id)) => {
             params.push(Box::new(id));
-            format!(" AND e.id < ${}", params.len())
+            format!(" AND e.id {after_op} ${}", params.len())
         }
         None => String::new(),
     };
@@ -112,7 +116,7 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
     params.push(Box::new(limit as i64 + 1));
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS} FROM {s}.events e WHERE ({}){cursor_sql}
-          ORDER BY e.id DESC LIMIT ${}",
+          ORDER BY e.id {order_sql} LIMIT ${}",
         condition.sql,
         params.len()
     );
@@ -137,8 +141,13 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
     })
 }
 
-pub(crate) async fn get(shared: &Shared, hash: &str) -> Result<Option<EventDetail>> {
-    if hash.contains('\0') {
+/// The newest event under `hash`, or the one for `client_id` if given.
+pub(crate) async fn get(
+    shared: &Shared,
+    hash: &str,
+    client_id: Option<&str>,
+) -> Result<Option<EventDetail>> {
+    if hash.contains('\0') || client_id.is_some_and(|c| c.contains('\0')) {
         // Never stored (text cannot hold a NUL), and refused as a parameter.
         return Ok(None);
     }
@@ -146,11 +155,16 @@ pub(crate) async fn get(shared: &Shared, hash: &str) -> Result<Option<EventDetai
     let sql = shared.sql(&format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
                 e.last_conflict_sha256
-           FROM {{s}}.events e WHERE e.event_hash = $1 ORDER BY e.id DESC LIMIT 1"
+           FROM {{s}}.events e WHERE e.event_hash = $1 AND ($2::text IS NULL OR e.client_id = $2)
+          ORDER BY e.id DESC LIMIT 1"
     ));
     let client = shared.client().await?;
     let statement = client.prepare_cached(&sql).await.map_err(err)?;
-    let Some(row) = client.query_opt(&statement, &[&hash]).await.map_err(err)? else {
+    let Some(row) = client
+        .query_opt(&statement, &[&hash, &client_id])
+        .await
+        .map_err(err)?
+    else {
         return Ok(None);
     };
     let mut events = vec![summary(&row).map_err(err)?];

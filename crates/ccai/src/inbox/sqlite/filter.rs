@@ -44,6 +44,10 @@ impl Condition {
             parts.push(super::keys::BY_HASH_SQL);
             params.extend(super::keys::by_hash_params(hash));
         }
+        if let Some(client_id) = &filter.client_id {
+            parts.push("e.client_id = ?");
+            params.push(Value::Text(client_id.clone()));
+        }
         let sql = if parts.is_empty() {
             "1".to_owned()
         } else {

@@ -790,12 +790,14 @@ mod tests {
 
         // Readers (no in-memory keys) find merged and unmerged events by hash.
         for hash in ["h0", "h25", "h26", "h27"] {
-            let found = queries::get(&conn, "test", hash)
+            let found = queries::get(&conn, "test", hash, None)
                 .expect("get")
                 .expect("found");
             assert_eq!(found.summary.event_hash, hash);
         }
-        assert!(queries::get(&conn, "test", "h999").expect("get").is_none());
+        assert!(queries::get(&conn, "test", "h999", None)
+            .expect("get")
+            .is_none());
 
         // Purging events removes their keys, so event_keys does not outlive them.
         purge_all(&conn);
@@ -954,7 +956,9 @@ mod tests {
         let mut fresh = RecentKeys::default();
         for hash in hashes {
             assert!(
-                queries::get(conn, "test", hash).expect("get").is_some(),
+                queries::get(conn, "test", hash, None)
+                    .expect("get")
+                    .is_some(),
                 "a reader finds {hash}"
             );
             assert_eq!(

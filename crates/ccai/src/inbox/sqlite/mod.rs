@@ -383,7 +383,20 @@ impl Store for SqliteStore {
         Box::pin(
             self.inner
                 .readers
-                .read(move |conn, path| queries::get(conn, path, &hash)),
+                .read(move |conn, path| queries::get(conn, path, &hash, None)),
+        )
+    }
+
+    fn get_for<'a>(
+        &'a self,
+        client_id: &'a str,
+        event_hash: &'a str,
+    ) -> StoreFuture<'a, Option<EventDetail>> {
+        let (client_id, hash) = (client_id.to_owned(), event_hash.to_owned());
+        Box::pin(
+            self.inner
+                .readers
+                .read(move |conn, path| queries::get(conn, path, &hash, Some(&client_id))),
         )
     }
 

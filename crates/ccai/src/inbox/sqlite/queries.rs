@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 
 use super::convert::{from_ms, store_error, to_ms};
@@ -13,7 +14,7 @@ use super::filter::Condition;
 use super::keys;
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
-    ListRequest, Page, Stats, StoreError,
+    ListOrder, ListRequest, Page, Stats, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -134,17 +135,22 @@ fn summary(conn: &Connection, path: &str, row: &Row<'_>) -> rusqlite::Result<(i6
 pub(crate) fn list(conn: &Connection, path: &str, request: &ListRequest) -> Result<Page> {
     let condition = Condition::events(&request.filter);
     let mut params = condition.params;
+    let (after_sql, order_sql) = match request.order {
+        ListOrder::OldestFirst => (" AND e.id > ?", "ASC"),
+        _ => (" AND e.id < ?", "DESC"),
+    };
     let cursor_sql = match request.after {
         Some(Cursor(id)) => {
             params.push(id.into());
-            " AND e.id < ?"
+            after_sql
         }
         None => "",
     };
     let limit = request.limit.clamp(1, ListRequest::MAX_LIMIT);
     params.push((limit as i64 + 1).into());
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM events e WHERE ({}){cursor_sql} ORDER BY e.id DESC LIMIT ?",
+        "SELECT {SUMMARY_COLUMNS} FROM events e WHERE ({}){cursor_sql}
+          ORDER BY e.id {order_sql} LIMIT ?",
         condition.sql
     );
     let mut rows: Vec<(i64, EventSummary)> = conn
@@ -167,16 +173,30 @@ pub(crate) fn list(conn: &Connection, path: &str, request: &ListRequest) -> Resu
     })
 }
 
-pub(crate) fn get(conn: &Connection, path: &str, hash: &str) -> Result<Option<EventDetail>> {
+/// The newest event under `hash`, or the one for `client_id` if given.
+pub(crate) fn get(
+    conn: &Connection,
+    path: &str,
+    hash: &str,
+    client_id: Option<&str>,
+) -> Result<Option<EventDetail>> {
     let err = |e| store_error(path, e);
+    let mut params = keys::by_hash_params(hash).to_vec();
+    let client_sql = match client_id {
+        Some(client_id) => {
+            params.push(Value::Text(client_id.to_owned()));
+            " AND e.client_id = ?"
+        }
+        None => "",
+    };
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
                 e.last_conflict_sha256
-           FROM events e WHERE {} ORDER BY e.id DESC LIMIT 1",
+           FROM events e WHERE {}{client_sql} ORDER BY e.id DESC LIMIT 1",
         keys::BY_HASH_SQL
     );
     let found = conn
-        .query_row(&sql, params_from_iter(keys::by_hash_params(hash)), |row| {
+        .query_row(&sql, params_from_iter(params), |row| {
             let (id, summary) = summary(conn, path, row)?;
             Ok((
                 id,
