@@ -93,7 +93,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// all finished (delivered or dead). Pending work is never purged.
     fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport>;
 
-    /// Counts per status, duplicates, conflicts and the oldest pending age at `now`.
+    /// Counts per status, duplicates, conflicts and the oldest pending age at `now`, all read
+    /// from one snapshot (they add up while inserts commit).
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
 }
 

@@ -75,6 +75,7 @@ macro_rules! store_conformance {
             a_nul_in_a_lookup_matches_nothing,
             one_account_s_event_by_client_id_and_hash,
             oldest_first_pages_in_stored_order,
+            stats_add_up_while_inserts_commit,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -1435,4 +1436,41 @@ pub(crate) async fn oldest_first_pages_in_stored_order(factory: &impl StoreFacto
         .await
         .expect("list");
     assert_eq!(hashes(&sent), ["l1", "l3", "l5"]);
+}
+
+/// The counts of one `stats` call come from one snapshot: with one destination, deliveries per
+/// status add up to the events, whichever inserts commit while it reads.
+pub(crate) async fn stats_add_up_while_inserts_commit(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for round in 0..60 {
+                let batch = (0..25).map(|i| {
+                    let hash = format!("s{round}-{i}");
+                    let store = Arc::clone(&store);
+                    async move {
+                        store
+                            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+                            .await
+                            .expect("insert")
+                    }
+                });
+                futures_join_all(batch).await;
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() {
+        let stats = store.stats(SystemTime::now()).await.expect("stats");
+        let deliveries: u64 = stats.deliveries.values().sum();
+        assert_eq!(deliveries, stats.events, "one snapshot: {stats:?}");
+        reads += 1;
+    }
+    writer.await.expect("writer");
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, 1_500);
+    assert_eq!(stats.count(DeliveryStatus::Pending), 1_500);
+    assert!(reads > 0);
 }

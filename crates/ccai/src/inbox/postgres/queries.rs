@@ -212,29 +212,31 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
     let s = &shared.ident;
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let client = shared.client().await?;
-    let counts = format!("SELECT status, count(*) FROM {s}.deliveries GROUP BY status");
-    let totals = format!(
-        "SELECT (SELECT count(*) FROM {s}.events),
+    // One statement, so one snapshot: the counts add up while receivers commit.
+    let sql = format!(
+        "WITH per_status AS (SELECT status, count(*) AS n FROM {s}.deliveries GROUP BY status)
+         SELECT (SELECT count(*) FROM {s}.events),
                 (SELECT coalesce(sum(duplicates), 0)::int8 FROM {s}.events
                   WHERE duplicates > 0 OR conflicts > 0),
                 (SELECT coalesce(sum(conflicts), 0)::int8 FROM {s}.events
                   WHERE duplicates > 0 OR conflicts > 0),
                 (SELECT min(e.received_at) FROM {s}.deliveries d
-                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending')"
+                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending'),
+                (SELECT array_agg(status) FROM per_status),
+                (SELECT array_agg(n) FROM per_status)"
     );
-    // Pipelined on one connection.
-    let (counts, totals) = tokio::try_join!(
-        client.query(counts.as_str(), &[]),
-        client.query_one(totals.as_str(), &[])
-    )
-    .map_err(err)?;
+    let totals = client.query_one(sql.as_str(), &[]).await.map_err(err)?;
     let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
         .iter()
         .map(|s| (s.as_str(), 0))
         .collect();
-    for row in counts {
-        let status: String = row.try_get(0).map_err(err)?;
-        let count: i64 = row.try_get(1).map_err(err)?;
+    let statuses: Option<Vec<String>> = totals.try_get(4).map_err(err)?;
+    let counts: Option<Vec<i64>> = totals.try_get(5).map_err(err)?;
+    for (status, count) in statuses
+        .unwrap_or_default()
+        .into_iter()
+        .zip(counts.unwrap_or_default())
+    {
         if let Ok(status) = status.parse::<DeliveryStatus>() {
             deliveries.insert(status.as_str(), u64::try_from(count).unwrap_or(0));
         }

@@ -242,6 +242,9 @@ pub(crate) fn get(
 
 pub(crate) fn stats(conn: &Connection, path: &str, now: SystemTime) -> Result<Stats> {
     let err = |e| store_error(path, e);
+    // One read transaction: every count from the same snapshot, so that they add up while the
+    // writer commits between them.
+    let snapshot = conn.unchecked_transaction().map_err(err)?;
     let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
         .iter()
         .map(|s| (s.as_str(), 0))
@@ -277,6 +280,7 @@ pub(crate) fn stats(conn: &Connection, path: &str, now: SystemTime) -> Result<St
             |row| row.get(0),
         )
         .map_err(err)?;
+    snapshot.commit().map_err(err)?;
     Ok(Stats {
         events: events as u64,
         deliveries,
