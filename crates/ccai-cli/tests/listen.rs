@@ -199,7 +199,7 @@ async fn forwards_the_exact_bytes_and_signature() {
     );
     let response = reqwest::Client::new()
         .post(&listen.url)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json; charset=UTF-8")
         .header("x-ccai-signature", &signature)
         .body(body)
         .send()
@@ -217,6 +217,11 @@ async fn forwards_the_exact_bytes_and_signature() {
     assert_eq!(
         received[0].header("x-ccai-signature").as_deref(),
         Some(signature.as_str())
+    );
+    assert_eq!(
+        received[0].header("content-type").as_deref(),
+        Some("application/json; charset=UTF-8"),
+        "the original content type"
     );
 }
 

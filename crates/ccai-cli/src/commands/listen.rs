@@ -318,7 +318,14 @@ impl Forward {
         let mut request = self
             .http
             .request(http::request_method(delivery.method), self.url.clone())
-            .header("Content-Type", "application/json")
+            // The original content type, as the stored path forwards it.
+            .header(
+                "Content-Type",
+                delivery
+                    .content_type
+                    .as_deref()
+                    .unwrap_or("application/json"),
+            )
             .body(delivery.body.clone());
         if let Some(signature) = &delivery.signature {
             request = request.header(SIGNATURE_HEADER, signature.as_str());

@@ -23,6 +23,9 @@ pub struct WebhookDelivery {
     pub signature: Option<String>,
     /// The HTTP method it was delivered with.
     pub method: DeliveryMethod,
+    /// The `Content-Type` header as received (absent if there was none, or it was not visible
+    /// ASCII), for forwarding the request unchanged.
+    pub content_type: Option<String>,
 }
 
 impl fmt::Debug for WebhookDelivery {
@@ -34,6 +37,7 @@ impl fmt::Debug for WebhookDelivery {
             .field("body_len", &self.body.len())
             .field("signature", &self.signature.as_ref().map(|_| "[REDACTED]"))
             .field("method", &self.method)
+            .field("content_type", &self.content_type)
             .finish_non_exhaustive()
     }
 }

@@ -195,8 +195,7 @@ struct Incoming<B> {
     declared_length: Option<u64>,
     signature: SignatureHeader,
     method: DeliveryMethod,
-    /// The `Content-Type` header, kept only in inbox mode (it is stored and forwarded).
-    #[cfg(feature = "inbox")]
+    /// The `Content-Type` header, kept only where the delivery is (it is stored or forwarded).
     content_type: Option<String>,
 }
 
@@ -209,6 +208,16 @@ impl Inner {
                 response::rejection(&rejection)
             }
         }
+    }
+
+    /// Whether the signature and content type are kept: for a callback that takes the whole
+    /// delivery, or for the store. Otherwise they cost no allocation.
+    fn keeps_delivery(&self) -> bool {
+        #[cfg(feature = "inbox")]
+        if self.store.is_some() {
+            return true;
+        }
+        self.wants_delivery
     }
 
     fn allows_method(&self, method: &Method) -> bool {
@@ -228,11 +237,10 @@ impl Inner {
             body,
             declared_length: declared_length(&parts.headers),
             signature: SignatureHeader::read(&parts.headers),
-            #[cfg(feature = "inbox")]
-            content_type: self
-                .store
-                .as_ref()
-                .and(parts.headers.get(http::header::CONTENT_TYPE))
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .filter(|_| self.keeps_delivery())
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
             method: if parts.method == Method::PUT {
@@ -253,7 +261,6 @@ impl Inner {
             declared_length,
             signature,
             method,
-            #[cfg(feature = "inbox")]
             content_type,
         } = incoming;
         let body = read_in_time(body, declared_length, self.body_limit, self.body_timeout).await?;
@@ -271,7 +278,7 @@ impl Inner {
         }
         let signature = signature
             .value()
-            .filter(|_| self.wants_delivery)
+            .filter(|_| self.keeps_delivery())
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let delivery = WebhookDelivery {
@@ -279,10 +286,11 @@ impl Inner {
             body,
             signature,
             method,
+            content_type,
         };
         #[cfg(feature = "inbox")]
         if let Some((sink, client_id)) = &self.store {
-            return Box::pin(sink.store(client_id, delivery, content_type))
+            return Box::pin(sink.store(client_id, delivery))
                 .await
                 .map(Received::from);
         }

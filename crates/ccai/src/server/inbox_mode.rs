@@ -30,12 +30,12 @@ impl StoreSink {
         &self,
         client_id: &str,
         delivery: WebhookDelivery,
-        content_type: Option<String>,
     ) -> Result<Inserted, Rejection> {
         let WebhookDelivery {
             event,
             body,
             signature,
+            content_type,
             ..
         } = delivery;
         let mut new = NewDelivery::new(

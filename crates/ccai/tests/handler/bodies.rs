@@ -95,6 +95,7 @@ async fn delivery_callbacks_get_the_exact_body_and_signature() {
     assert_eq!(seen[0].signature.as_deref(), Some(signature.as_str()));
     assert_eq!(seen[0].method, DeliveryMethod::Post);
     assert_eq!(seen[0].event.event_hash, "raw-1");
+    assert_eq!(seen[0].content_type.as_deref(), Some("application/json"));
     let shown = format!("{:?}", seen[0]);
     assert!(
         !shown.contains(&signature) && !shown.contains("1.50"),
