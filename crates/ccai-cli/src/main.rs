@@ -10,6 +10,7 @@ mod output;
 mod runtime;
 mod sample_events;
 mod settings;
+mod stdout;
 mod store_open;
 mod store_path;
 
@@ -60,12 +61,20 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_ERROR);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
             ExitCode::from(EXIT_ERROR)
         }
+    };
+    // Output that could not be written is a failure, whatever the command made of its work.
+    match stdout::failure() {
+        Some(why) => {
+            eprintln!("error: cannot write the output: {why}");
+            ExitCode::from(EXIT_ERROR)
+        }
+        None => code,
     }
 }
 

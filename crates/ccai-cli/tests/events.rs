@@ -856,3 +856,56 @@ async fn bulk_replay_to_sends_every_match_in_received_order() {
         Some(signature_of("bulk-00003"))
     );
 }
+
+/// Output to a closed pipe (`… | head -1`) stops the output, not the work: every event is
+/// sent, nothing panics, and the exit code is the command's own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_output_pipe_stops_the_output_not_the_replay() {
+    let inbox = Inbox::new().await;
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let closed_early = |args: &[&str]| {
+        let mut cmd = inbox.sandbox.ccai();
+        cmd.arg("events")
+            .args(args)
+            .arg("--store")
+            .arg(&inbox.path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn().expect("runs ccai");
+            // The reader is gone before the first line.
+            drop(child.stdout.take());
+            child.wait_with_output().expect("waits")
+        })
+    };
+    let out = closed_early(&["replay", "--status", "pending", "--to", &target.url])
+        .await
+        .expect("join");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(
+        target.requests.lock().unwrap().len(),
+        2,
+        "both pending events sent"
+    );
+    for args in [&["list", "--json"][..], &["show", SENT_PENDING], &["stats"]] {
+        let out = closed_early(args).await.expect("join");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{args:?}: {}", stderr(&out));
+    }
+    // Any other write error is a failure: a full disk (`/dev/full`) loses the output.
+    if let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        let mut cmd = inbox.sandbox.ccai();
+        cmd.args(["events", "list"])
+            .arg("--store")
+            .arg(&inbox.path)
+            .stdout(full);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("cannot write the output"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

@@ -3,6 +3,7 @@
 pub(crate) mod format;
 mod replay;
 
+use crate::stdout::{out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -97,11 +98,11 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
             out.push_str(&summary_json(event).to_string());
             out.push('\n');
         }
-        print!("{out}");
+        out!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
     if events.is_empty() {
-        println!("no events match");
+        outln!("no events match");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = events
@@ -130,7 +131,7 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
             ]
         })
         .collect();
-    println!(
+    outln!(
         "{}",
         table(
             &[
@@ -310,7 +311,7 @@ async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCod
     let event = get_event(store.as_ref(), hash).await?;
     let s = &event.summary;
     if json_output {
-        println!("{}", detail_json(&event));
+        outln!("{}", detail_json(&event));
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = String::new();
@@ -407,7 +408,7 @@ async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCod
         }
         None => out.push_str("\nbody: purged\n"),
     }
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -439,7 +440,7 @@ async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
         .await
         .context("purge failed")?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "bodiesPurged": report.bodies_purged,
@@ -447,7 +448,7 @@ async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
             })
         );
     } else {
-        println!(
+        outln!(
             "purged {} bodies (finished events older than {}); deleted {} events (finished, older than {}); pending work is never purged",
             report.bodies_purged, args.older_than, report.events_deleted, args.keep_hashes_for
         );
@@ -463,7 +464,7 @@ async fn stats(store: StoreArgs, json_output: bool) -> Result<ExitCode> {
             .iter()
             .map(|s| (s.as_str().to_owned(), json!(stats.count(*s))))
             .collect();
-        println!(
+        outln!(
             "{}",
             json!({
                 "events": stats.events,
@@ -491,7 +492,7 @@ async fn stats(store: StoreArgs, json_output: bool) -> Result<ExitCode> {
     for row in rows {
         out.push_str(&format!("{:<15} {}\n", row[0], row[1]));
     }
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

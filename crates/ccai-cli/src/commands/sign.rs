@@ -1,5 +1,6 @@
 //! `ccai sign`: the signature CloudContactAI would send for an event hash.
 
+use crate::stdout::outln;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -16,7 +17,7 @@ pub(crate) fn run(
         bail!("--event-hash is empty: pass the delivery's eventHash");
     }
     let (settings, _) = settings::signing(account, secret, false)?;
-    println!(
+    outln!(
         "{}",
         ccai::webhook::sign(&settings.client_id, event_hash, &settings.secret)
     );

@@ -1,5 +1,6 @@
 //! `ccai trigger`: build, sign and send a realistic delivery.
 
+use crate::stdout::outln;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -69,7 +70,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         } else {
             String::new()
         };
-        println!(
+        outln!(
             "{method} {target} {} {}{counter} -> {} {text}",
             event_type,
             crate::output::short_hash(delivery.event_hash()),

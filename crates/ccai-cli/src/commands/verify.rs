@@ -1,5 +1,6 @@
 //! `ccai verify`: does a signature verify? Exit 0 yes, 1 no (with the reason).
 
+use crate::stdout::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,11 +33,11 @@ pub(crate) fn run(
     match outcome {
         Ok(what) => {
             // The event's own text: no escape sequence reaches the terminal.
-            println!("verified: {}", crate::output::escape(&what));
+            outln!("verified: {}", crate::output::escape(&what));
             Ok(ExitCode::SUCCESS)
         }
         Err(reason) => {
-            println!("not verified: {reason}");
+            outln!("not verified: {reason}");
             Ok(ExitCode::from(EXIT_NO))
         }
     }

@@ -1,5 +1,6 @@
 //! `ccai webhooks …`: the management API from the command line.
 
+use crate::stdout::outln;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -17,11 +18,11 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             let list = service.list().await?;
             if out.json {
                 let items: Vec<_> = list.iter().map(output::integration_json).collect();
-                println!("{}", serde_json::to_string_pretty(&items)?);
+                outln!("{}", serde_json::to_string_pretty(&items)?);
             } else if list.is_empty() {
-                println!("No webhooks registered. Add one with: ccai webhooks register --url URL");
+                outln!("No webhooks registered. Add one with: ccai webhooks register --url URL");
             } else {
-                println!("{}", output::integrations(&list));
+                outln!("{}", output::integrations(&list));
             }
         }
         WebhooksCommand::Get { id, output: out } => {
@@ -40,7 +41,7 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 .map(|s| s.expose_secret().to_owned());
             if print_secret {
                 match secret {
-                    Some(secret) => println!("{secret}"),
+                    Some(secret) => outln!("{secret}"),
                     None => anyhow::bail!(
                         "the API did not return a secret for integration {}: set one with `ccai webhooks update {} --url … --secret …`",
                         created.id,
@@ -49,7 +50,7 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 }
             } else if out.json && generated {
                 // A server-generated secret is part of the answer (shown once): keep it.
-                println!("{}", serde_json::to_string_pretty(&created)?);
+                outln!("{}", serde_json::to_string_pretty(&created)?);
             } else if out.json {
                 // A secret the user chose is not echoed (`print_one` leaves it out).
                 print_one(&created, true)?;
@@ -57,12 +58,12 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 print_one(&created, false)?;
                 match (generated, secret) {
                     (true, Some(secret)) => {
-                        println!();
-                        println!("Webhook secret (shown once, store it now, e.g. as CCAI_WEBHOOK_SECRET):");
-                        println!("{secret}");
+                        outln!();
+                        outln!("Webhook secret (shown once, store it now, e.g. as CCAI_WEBHOOK_SECRET):");
+                        outln!("{secret}");
                     }
                     (true, None) => {
-                        println!("\nThe API returned no secret; set one with --secret on update.")
+                        outln!("\nThe API returned no secret; set one with --secret on update.")
                     }
                     (false, _) => {}
                 }
@@ -78,15 +79,15 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
         WebhooksCommand::Delete { id, output: out } => {
             let deleted = service.delete(&id).await?;
             if out.json {
-                println!(
+                outln!(
                     "{}",
                     json!({"id": id, "success": deleted.success, "message": deleted.message})
                 );
             } else if deleted.success {
-                println!("Deleted webhook {id}.");
+                outln!("Deleted webhook {id}.");
             } else {
                 // The API's text, not ours: no escape sequence reaches the terminal.
-                println!(
+                outln!(
                     "The API did not delete webhook {id}: {}",
                     output::escape(&deleted.message)
                 );
@@ -103,12 +104,12 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
 /// One integration as a one-row table, or as JSON without its secret.
 fn print_one(item: &ccai::webhook::WebhookResponse, json: bool) -> Result<()> {
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&output::integration_json(item))?
         );
     } else {
-        println!("{}", output::integrations(std::slice::from_ref(item)));
+        outln!("{}", output::integrations(std::slice::from_ref(item)));
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `ccai events replay`: make stored events due again, or send them now to a URL.
 
+use crate::stdout::outln;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -114,7 +115,7 @@ async fn mark_due(
             let body_purged = n == 0 && event.body.is_none();
             purged += usize::from(body_purged);
             if json_output {
-                println!(
+                outln!(
                     "{}",
                     json!({"eventHash": hash, "deliveriesDue": n, "bodyPurged": body_purged})
                 );
@@ -131,9 +132,9 @@ async fn mark_due(
                 } else {
                     ""
                 };
-                println!("{}: nothing made due{why}", short_hash(&escape_line(hash)));
+                outln!("{}: nothing made due{why}", short_hash(&escape_line(hash)));
             } else {
-                println!(
+                outln!(
                     "{}: {} due again",
                     short_hash(&escape_line(hash)),
                     deliveries(n)
@@ -143,10 +144,10 @@ async fn mark_due(
     }
     if json_output {
         if events.is_empty() {
-            println!("{}", json!({"deliveriesDue": total}));
+            outln!("{}", json!({"deliveriesDue": total}));
         }
     } else {
-        println!(
+        outln!(
             "{} due again: the next `ccai listen --forward-to URL` on this store delivers {}",
             deliveries(total),
             if total == 1 { "it" } else { "them" }
@@ -196,7 +197,7 @@ impl Sender {
                 Ok(status) => (Some(*status), None),
                 Err(e) => (None, Some(e.clone())),
             };
-            println!(
+            outln!(
                 "{}",
                 json!({"eventHash": hash, "ok": ok, "httpStatus": status, "error": error})
             );
@@ -205,7 +206,7 @@ impl Sender {
                 Ok(status) => format!("HTTP {status}"),
                 Err(e) => format!("failed: {e}"),
             };
-            println!(
+            outln!(
                 "{}  {}  {shown}",
                 short_hash(&escape_line(hash)),
                 escape_line(&event.summary.event_type)
@@ -224,7 +225,7 @@ impl Sender {
             );
         }
         if !self.json_output {
-            println!("sent {} events to {}", self.sent, http::shown(&self.url));
+            outln!("sent {} events to {}", self.sent, http::shown(&self.url));
         }
         Ok(ExitCode::SUCCESS)
     }
