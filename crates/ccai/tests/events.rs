@@ -278,6 +278,44 @@ fn error_messages_name_the_problem_without_quoting_the_payload() {
     );
     let err = parse_event(br#"{"eventType":"message.sent","data":{},"eventHash":""}"#).unwrap_err();
     assert_eq!(err, ParseError::EmptyField { field: "eventHash" });
+    // What no store could index, or PostgreSQL hold, is refused by both parses.
+    let with = |event_type: &str, hash: &str| {
+        serde_json::json!({"eventType": event_type, "data": {}, "eventHash": hash}).to_string()
+    };
+    let longest = "h".repeat(ccai::event::MAX_FIELD_LEN);
+    for ok in [with("message.sent", &longest), with(&longest, "h")] {
+        assert!(parse_event(ok.as_bytes()).is_ok());
+        assert!(serde_json::from_str::<ccai::webhook::WebhookEvent>(&ok).is_ok());
+    }
+    let too_long = format!("{longest}h");
+    for (body, field, problem) in [
+        (
+            with("message.sent", &too_long),
+            "eventHash",
+            "is longer than 1024 bytes",
+        ),
+        (
+            with(&too_long, "h"),
+            "eventType",
+            "is longer than 1024 bytes",
+        ),
+        (
+            with("message.sent", "h\0h"),
+            "eventHash",
+            "contains a NUL character",
+        ),
+        (
+            with("message\0sent", "h"),
+            "eventType",
+            "contains a NUL character",
+        ),
+    ] {
+        let err = parse_event(body.as_bytes()).unwrap_err();
+        assert_eq!(err, ParseError::InvalidField { field, problem });
+        assert_eq!(err.to_string(), format!("field `{field}` {problem}"));
+        let err = serde_json::from_str::<ccai::webhook::WebhookEvent>(&body).unwrap_err();
+        assert!(err.to_string().contains(problem), "{err}");
+    }
     let err = parse_event(b"").unwrap_err();
     assert!(matches!(err, ParseError::InvalidJson { .. }), "{err:?}");
     let err = parse_event(br#"{"eventType":null,"data":{},"eventHash":"h"}"#).unwrap_err();

@@ -46,6 +46,15 @@ pub enum ParseError {
         /// The field's wire name.
         field: &'static str,
     },
+    /// A required string field holds what no delivery carries: more than
+    /// [`MAX_FIELD_LEN`](super::MAX_FIELD_LEN) bytes, or a NUL character.
+    #[error("field `{field}` {problem}")]
+    InvalidField {
+        /// The field's wire name.
+        field: &'static str,
+        /// What is wrong, e.g. `is longer than 1024 bytes`.
+        problem: &'static str,
+    },
     /// An older, unsigned payload shape that a verifying receiver must reject.
     #[error(
         "legacy payload shape ({0}) without `eventHash`: it is unsigned and cannot be verified"

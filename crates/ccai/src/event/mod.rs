@@ -32,6 +32,11 @@ pub(crate) use envelope::Envelope;
 #[cfg(feature = "client")]
 pub(crate) use error::json_type;
 pub use error::{LegacyShape, ParseError};
+
+/// The longest `eventType` and `eventHash` a delivery may carry, in bytes. Real ones are a short
+/// name and a hex digest; a longer value is refused ([`ParseError::InvalidField`]), so that every
+/// store can index what the receiver accepts.
+pub const MAX_FIELD_LEN: usize = 1024;
 #[cfg(any(feature = "axum", feature = "inbox"))]
 pub(crate) use escaped::Escaped;
 pub use event_type::WebhookEventType;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::data_object::CheckedVisitor;
 use super::error::{json_type, wrong_type, LegacyShape, ParseError};
+use super::MAX_FIELD_LEN;
 
 /// `eventType` or `eventHash` as read off the wire: its text, or the JSON type found instead.
 pub(crate) enum TextField<'a> {
@@ -108,6 +109,26 @@ pub(crate) fn legacy_shape<T>(
     }
 }
 
+/// Refuses what no real delivery carries and no store could keep as a key: a field longer than
+/// [`MAX_FIELD_LEN`] (PostgreSQL indexes at most 2,704 bytes per row), or a NUL (PostgreSQL text
+/// cannot hold one). Accepted, either would be answered 503 and retried by the sender for ever.
+fn check_field(field: &'static str, value: &str) -> Result<(), ParseError> {
+    const _: () = assert!(MAX_FIELD_LEN == 1024, "the message below names the limit");
+    if value.len() > MAX_FIELD_LEN {
+        return Err(ParseError::InvalidField {
+            field,
+            problem: "is longer than 1024 bytes",
+        });
+    }
+    if value.contains('\0') {
+        return Err(ParseError::InvalidField {
+            field,
+            problem: "contains a NUL character",
+        });
+    }
+    Ok(())
+}
+
 /// The checks common to both parses, in the order their errors take precedence. `data` is the
 /// object (`Ok`) or the JSON type found instead (`Err`).
 pub(crate) fn validate<'a, D>(
@@ -139,6 +160,8 @@ pub(crate) fn validate<'a, D>(
         Some(TextField::Other(found)) => return Err(wrong_type("eventHash", "a string", found)),
         None => return Err(ParseError::MissingField { field: "eventHash" }),
     };
+    check_field("eventType", &event_type)?;
+    check_field("eventHash", &event_hash)?;
     let data = match data {
         Some(Ok(data)) => data,
         Some(Err(found)) => return Err(wrong_type("data", "an object", found)),

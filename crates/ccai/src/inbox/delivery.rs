@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 
-use super::redacted;
+use super::{redacted, StoreError};
 
 /// A verified delivery to store, as received.
 ///
@@ -65,6 +65,27 @@ impl NewDelivery {
     pub fn received_at(mut self, received_at: SystemTime) -> Self {
         self.received_at = received_at;
         self
+    }
+}
+
+impl NewDelivery {
+    /// Refuses, alone, keys that not every store can hold: longer than
+    /// [`MAX_FIELD_LEN`](crate::event::MAX_FIELD_LEN) (PostgreSQL indexes at most 2,704 bytes per
+    /// row) or with a NUL (PostgreSQL text cannot hold one). Checked before an insert is queued,
+    /// so that such a delivery cannot fail the batch it would share with others. The receiver
+    /// never gets this far with one: parsing refuses it first.
+    pub(crate) fn check_keys(&self) -> Result<(), StoreError> {
+        let keys = [&self.client_id, &self.event_hash, &self.event_type];
+        if keys
+            .iter()
+            .any(|k| k.len() > crate::event::MAX_FIELD_LEN || k.contains('\0'))
+        {
+            return Err(StoreError::InvalidRequest(
+                "a delivery's account id, eventHash or eventType is longer than 1024 bytes or contains a NUL character"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -28,7 +28,10 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 pub trait Store: Send + Sync + fmt::Debug {
     /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's
     /// synchronous mode): the receiver may answer `200`. Any error means nothing was stored: the
-    /// handler's inbox mode answers it `503` with `Retry-After`, so the sender retries.
+    /// handler's inbox mode answers it `503` with `Retry-After`, so the sender retries. A
+    /// delivery whose account id, `eventHash` or `eventType` is longer than
+    /// [`MAX_FIELD_LEN`](crate::event::MAX_FIELD_LEN) or holds a NUL is refused alone with
+    /// [`StoreError::InvalidRequest`] (the receiver's parse refuses such an event first).
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted>;
 
     /// Claims up to `limit` deliveries to `destination` that are due at `now` (pending and due, or

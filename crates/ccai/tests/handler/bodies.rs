@@ -102,3 +102,21 @@ async fn delivery_callbacks_get_the_exact_body_and_signature() {
         "{shown}"
     );
 }
+
+/// A correctly signed delivery whose `eventHash` is longer than any store can index is refused
+/// 400 (the sender must not retry it for ever against a 503), and the callback never runs.
+#[tokio::test]
+async fn an_over_long_event_hash_is_400() {
+    let (options, seen) = recording_options();
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let hash = "h".repeat(ccai::event::MAX_FIELD_LEN + 1);
+    let body = format!(r#"{{"eventType":"message.sent","data":{{}},"eventHash":"{hash}"}}"#);
+    let answer = post(addr, &body, Some(&sign(CLIENT_ID, &hash, SECRET))).await;
+    assert_eq!(answer.status, 400, "{}", answer.body);
+    assert!(
+        answer.body.contains("longer than 1024 bytes"),
+        "{}",
+        answer.body
+    );
+    assert!(seen.lock().expect("lock").is_empty());
+}

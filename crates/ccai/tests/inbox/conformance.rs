@@ -76,6 +76,7 @@ macro_rules! store_conformance {
             one_account_s_event_by_client_id_and_hash,
             oldest_first_pages_in_stored_order,
             stats_add_up_while_inserts_commit,
+            keys_no_store_can_hold_are_refused_alone,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -1473,4 +1474,56 @@ pub(crate) async fn stats_add_up_while_inserts_commit(factory: &impl StoreFactor
     assert_eq!(stats.events, 1_500);
     assert_eq!(stats.count(DeliveryStatus::Pending), 1_500);
     assert!(reads > 0);
+}
+
+/// A key longer than `MAX_FIELD_LEN` or with a NUL is refused on its own, and the inserts
+/// queued beside it are stored (on PostgreSQL such a row used to fail its whole batch).
+pub(crate) async fn keys_no_store_can_hold_are_refused_alone(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let too_long = "k".repeat(ccai::event::MAX_FIELD_LEN + 1);
+    // Past PostgreSQL's 2,704-byte index row, and not compressible below it.
+    let far_too_long: String = (0..50u32).map(|i| sha256_hex(&i.to_le_bytes())).collect();
+    let bad = [
+        NewDelivery::new(CLIENT, far_too_long, "message.sent", &b"{}"[..]),
+        NewDelivery::new(CLIENT, "bad-type", too_long.clone(), &b"{}"[..]),
+        NewDelivery::new(CLIENT, "nul\0hash", "message.sent", &b"{}"[..]),
+        NewDelivery::new(too_long, "bad-client", "message.sent", &b"{}"[..]),
+    ];
+    let good = (0..20).map(|i| {
+        let hash = format!("good-{i}");
+        delivery(&hash, "message.sent", &body_of(&hash))
+    });
+    let all: Vec<NewDelivery> = bad.into_iter().chain(good).collect();
+    let results = futures_join_all(all.into_iter().map(|d| {
+        let store = Arc::clone(&store);
+        async move { store.insert(d).await }
+    }))
+    .await;
+    for (i, result) in results.iter().enumerate() {
+        if i < 4 {
+            assert!(
+                matches!(result, Err(StoreError::InvalidRequest(_))),
+                "bad {i}: {result:?}"
+            );
+        } else {
+            assert!(matches!(result, Ok(Inserted::New)), "good {i}: {result:?}");
+        }
+    }
+    let longest = "k".repeat(ccai::event::MAX_FIELD_LEN);
+    assert!(matches!(
+        store
+            .insert(NewDelivery::new(
+                CLIENT,
+                longest.clone(),
+                longest,
+                &b"{}"[..]
+            ))
+            .await,
+        Ok(Inserted::New)
+    ));
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        21
+    );
 }

@@ -111,19 +111,16 @@ impl Batcher {
     }
 }
 
-/// PostgreSQL text cannot hold NUL: refuse such a delivery alone rather than fail its batch.
+/// What PostgreSQL cannot store or index: refuse such a delivery alone rather than fail its batch.
 fn check_text(delivery: &NewDelivery) -> Result<(), StoreError> {
-    let fields = [
-        Some(delivery.client_id.as_str()),
-        Some(delivery.event_hash.as_str()),
-        Some(delivery.event_type.as_str()),
+    delivery.check_keys()?;
+    let headers = [
         delivery.signature.as_deref(),
         delivery.content_type.as_deref(),
     ];
-    if fields.into_iter().flatten().any(|f| f.contains('\0')) {
+    if headers.into_iter().flatten().any(|f| f.contains('\0')) {
         return Err(StoreError::InvalidRequest(
-            "a delivery's account id, eventHash, eventType or headers contain a NUL character"
-                .into(),
+            "a delivery's headers contain a NUL character".into(),
         ));
     }
     Ok(())

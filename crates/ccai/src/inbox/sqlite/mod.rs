@@ -309,6 +309,9 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
+        if let Err(e) = delivery.check_keys() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let path = self.path_arc();
         let destinations = self.inner.options.destinations.clone();
         // Hashed on the caller's task, not on the one writer thread every insert shares.
