@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use ccai::inbox::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
 use tokio::sync::Notify;
@@ -57,7 +57,7 @@ impl OpenedStore {
     }
 
     /// Whether a write can go through now (SQLite: an empty transaction through the writer;
-    /// PostgreSQL: a cheap query within 2 s).
+    /// PostgreSQL: a write that changes nothing, within 2 s).
     pub(crate) async fn check_writable(&self) -> Result<(), StoreError> {
         match self {
             Self::Sqlite(store) => store.check_writable().await,
@@ -66,9 +66,10 @@ impl OpenedStore {
     }
 }
 
-/// A cheap query (the queue counts) within [`PROBE_DEADLINE`].
+/// A write that changes nothing, within [`PROBE_DEADLINE`] (a read would pass on a read-only
+/// database or standby, where every delivery would be refused).
 pub(crate) async fn probe_postgres(store: &PostgresStore) -> Result<(), StoreError> {
-    match tokio::time::timeout(PROBE_DEADLINE, store.stats(SystemTime::now())).await {
+    match tokio::time::timeout(PROBE_DEADLINE, store.check_writable()).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(error)) => Err(error),
         Err(_) => Err(StoreError::Unavailable(format!(

@@ -447,6 +447,56 @@ async fn events_list_reads_the_postgres_store() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// `ccai events` and `ccai ui` open an existing inbox only: a mistyped schema is an error, not
+/// a new empty inbox; and `ccai listen` refuses to start on a database it could not write.
+#[tokio::test(flavor = "multi_thread")]
+async fn inspecting_creates_nothing_and_listen_needs_a_writable_database() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    let sandbox = Sandbox::new();
+    for args in [
+        &["events", "stats"][..],
+        &["events", "list"],
+        &["ui", "--port", "0"],
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(args).args(["--store", &schema.url()]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("holds no inbox"), "{args:?}: {err}");
+    }
+    let base = database.split('?').next().unwrap_or(&database);
+    let exists = Command::new("psql")
+        .args([base, "-tAc"])
+        .arg(format!(
+            "SELECT count(*) FROM pg_namespace WHERE nspname = '{}'",
+            schema.name
+        ))
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&exists.stdout).trim(), "0");
+
+    // Created by a first listen; then a read-only session cannot store, so listen says so.
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    drop(listen(
+        &sandbox,
+        &schema.url(),
+        &target.url,
+        &closed_port().to_string(),
+    ));
+    let read_only = format!(
+        "{}&options=-c%20default_transaction_read_only%3Don",
+        schema.url()
+    );
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["listen", "--port", "0", "--store", &read_only]);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("read-only"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_database_is_one_line_and_exit_2() {
     // Needs no database: nothing listens on the port.

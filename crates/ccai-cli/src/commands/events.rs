@@ -42,10 +42,12 @@ pub(crate) async fn run(command: EventsCommand) -> Result<ExitCode> {
 pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
     if let Some(url) = crate::store_open::postgres_url(args.store.as_deref()) {
         // A command only reads and updates: no LISTEN connection, few connections.
+        // Nor does it create one: a mistyped schema is an error, not a new empty inbox.
         let options = PostgresOptions::new()
             .destinations([crate::store_open::DESTINATION])
             .pool_size(2)
-            .listen(false);
+            .listen(false)
+            .create(false);
         let store = crate::store_open::connect_postgres(url, options).await?;
         return Ok(Arc::new(store));
     }

@@ -659,3 +659,56 @@ async fn a_requeue_racing_a_purge_never_loses_the_pending_delivery() {
     let event = store.get("y").await.expect("get").expect("kept");
     assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
 }
+
+/// With `create(false)`, a schema holding no inbox is refused and left without tables (a
+/// mistyped name is not a new empty inbox); an existing inbox opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_that_must_exist_is_not_created() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "nocreate");
+    let existing_only = || PostgresOptions::new().schema(&schema.name).create(false);
+    let error = PostgresStore::connect(&url, existing_only())
+        .await
+        .expect_err("no inbox there");
+    assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
+    assert!(error.to_string().contains("holds no inbox"), "{error}");
+    let client = raw(&url).await;
+    let created: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[&schema.name],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(created, 0, "nothing created");
+    let store = PostgresStore::connect(&url, PostgresOptions::new().schema(&schema.name))
+        .await
+        .expect("created");
+    store.insert(delivery("kept")).await.expect("insert");
+    let reopened = PostgresStore::connect(&url, existing_only())
+        .await
+        .expect("an existing inbox opens");
+    assert!(reopened.get("kept").await.expect("get").is_some());
+}
+
+/// `check_writable` writes: a read-only session (as on a standby or with a read-only role)
+/// fails it, where a read passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_writable_fails_on_a_read_only_database() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "readonly");
+    let options = || PostgresOptions::new().schema(&schema.name).listen(false);
+    let writable = PostgresStore::connect(&url, options())
+        .await
+        .expect("connect");
+    writable.check_writable().await.expect("writable");
+    let read_only = with_param(&url, "options=-c%20default_transaction_read_only%3Don");
+    let store = PostgresStore::connect(&read_only, options())
+        .await
+        .expect("an existing inbox opens read-only");
+    store.stats(SystemTime::now()).await.expect("reads pass");
+    let error = store.check_writable().await.expect_err("read-only");
+    assert!(error.to_string().contains("read-only"), "{error}");
+    assert!(store.insert(delivery("refused")).await.is_err());
+}

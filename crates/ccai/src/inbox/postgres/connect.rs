@@ -53,6 +53,16 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(invalid("it must start with postgres://".into()));
     }
+    // An unencoded `@` in the password would make the rest of the password the host name, and
+    // every connection error would show it.
+    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.matches('@').count() > 1 {
+        return Err(invalid(
+            "more than one @ before the host: write an @ in the user name or password as %40"
+                .into(),
+        ));
+    }
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -258,6 +268,12 @@ mod tests {
         let required = parse_url("postgresql://bob:pw@h/db?sslmode=require").expect("valid");
         assert!(matches!(required.tls, Tls::Rustls(_)));
         assert_eq!(shown(&required.config), "postgres://bob@h:5432/db");
+        // An @ in the password, encoded: the host is the host.
+        let encoded = parse_url("postgres://alice:My%40s3cr3t@db.example/inbox").expect("valid");
+        assert_eq!(
+            shown(&encoded.config),
+            "postgres://alice@db.example:5432/inbox"
+        );
     }
 
     #[test]
@@ -266,6 +282,7 @@ mod tests {
             "mysql://alice:s3cr3t@h/db",
             "postgres://alice:s3cr3t@h/db?sslmode=sometimes",
             "postgres://alice:s3cr3t@h/db?nonsense=1",
+            "postgres://alice:My@s3cr3t@127.0.0.1:5432/db",
         ] {
             let error = parse_url(url).expect_err(url);
             assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");

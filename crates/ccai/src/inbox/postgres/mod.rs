@@ -59,6 +59,8 @@ pub struct PostgresOptions {
     pub insert_concurrency: usize,
     /// Whether to `LISTEN` for other instances' inserts on a dedicated connection (default on).
     pub listen: bool,
+    /// Whether connecting may create the inbox where the schema holds none (default on).
+    pub create: bool,
 }
 
 impl Default for PostgresOptions {
@@ -72,6 +74,7 @@ impl Default for PostgresOptions {
             max_batch: 256,
             insert_concurrency: 1,
             listen: true,
+            create: true,
         }
     }
 }
@@ -111,6 +114,22 @@ impl PostgresOptions {
     /// Whether to `LISTEN` for other instances' inserts.
     pub fn listen(mut self, on: bool) -> Self {
         self.listen = on;
+        self
+    }
+
+    /// Whether connecting may create the inbox's tables where the schema holds none. Off, for a
+    /// tool that only inspects an existing inbox, a mistyped schema name is refused
+    /// ([`StoreError::InvalidRequest`]) instead of becoming a new, empty inbox. An older inbox
+    /// is still migrated.
+    ///
+    /// ```
+    /// use ccai::inbox::PostgresOptions;
+    ///
+    /// let existing_only = PostgresOptions::new().create(false);
+    /// assert!(!existing_only.create);
+    /// ```
+    pub fn create(mut self, on: bool) -> Self {
+        self.create = on;
         self
     }
 }
@@ -249,7 +268,8 @@ impl fmt::Debug for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url`, creating or migrating the inbox schema, and starts
+    /// Connects to the database at `url`, creating (unless [`PostgresOptions::create`] is off)
+    /// or migrating the inbox schema, and starts
     /// the insert collector (and the `LISTEN` connection). Needs a tokio runtime.
     ///
     /// Fails with [`StoreError::InvalidRequest`] for a bad URL or schema name,
@@ -267,7 +287,7 @@ impl PostgresStore {
         let ident = connect::schema_ident(&schema)?;
         let address = connect::shown(&target.config);
         let pool = connect::pool(&target, options.pool_size, options.connect_timeout)?;
-        schema::migrate(&pool, &address, &schema, &ident).await?;
+        schema::migrate(&pool, &address, &schema, &ident, options.create).await?;
         let shown: Arc<str> = Arc::from(format!("{address} (schema {schema})"));
         let digest = sha256_hex(schema.as_bytes());
         let shared = Arc::new(Shared {
@@ -330,6 +350,23 @@ impl PostgresStore {
     /// [`DispatcherBuilder::wake_on`](super::DispatcherBuilder::wake_on).
     pub fn notifier(&self) -> Arc<Notify> {
         Arc::clone(&self.inner.shared.wake)
+    }
+
+    /// Checks that this process can write to the store now, with a write that changes nothing
+    /// (an `UPDATE` that matches no row, so it locks no row either). A read-only database,
+    /// role or hot standby fails it, where a read would pass: a receiver calls this at start and
+    /// in its readiness probe, before it accepts deliveries it could not store.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        let shared = self.shared();
+        let client = shared.client().await?;
+        client
+            .execute(
+                &shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false"),
+                &[],
+            )
+            .await
+            .map_err(|e| shared.error(&e))?;
+        Ok(())
     }
 
     fn shared(&self) -> &Shared {

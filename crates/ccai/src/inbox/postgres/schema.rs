@@ -72,12 +72,14 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Creates or migrates the schema `name` (quoted: `ident`) up to [`SCHEMA_VERSION`].
+/// Creates (if `create`) or migrates the schema `name` (quoted: `ident`) up to
+/// [`SCHEMA_VERSION`].
 pub(crate) async fn migrate(
     pool: &Pool,
     shown: &str,
     name: &str,
     ident: &str,
+    create: bool,
 ) -> Result<(), StoreError> {
     let err = |e: tokio_postgres::Error| pg_error(shown, &e);
     let location = format!("{shown} (schema {name})");
@@ -117,6 +119,11 @@ pub(crate) async fn migrate(
         if tables > 0 {
             return Err(StoreError::Corrupt(format!(
                 "{location} has tables but no inbox schema version"
+            )));
+        }
+        if !create {
+            return Err(StoreError::InvalidRequest(format!(
+                "{location} holds no inbox (nothing was created): check the schema name"
             )));
         }
         0
