@@ -439,3 +439,54 @@ async fn ui_api_listen_serves_the_view_beside_the_receiver() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("token must be"), "{}", stderr(&out));
 }
+
+/// The download holds every matching event, newest first, sent a page at a time: more than the
+/// 100,000 it once stopped at without saying so.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_api_download_holds_every_event() {
+    const EVENTS: usize = 100_001;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    {
+        let store = ccai::inbox::SqliteStore::open(
+            &path,
+            ccai::inbox::SqliteOptions::default().synchronous(ccai::inbox::Synchronous::Normal),
+        )
+        .expect("open store");
+        for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(1000) {
+            let inserts = chunk.iter().map(|i| {
+                let hash = format!("bulk-{i:06}");
+                store.insert(NewDelivery::new("1231", hash, "message.sent", &b"{}"[..]))
+            });
+            for inserted in futures_util::future::join_all(inserts).await {
+                inserted.expect("insert");
+            }
+        }
+    }
+    let ui = start_ui(&sandbox, &path, &[]);
+    let mut response = reqwest::get(format!("{}/api/events.ndjson", ui.base))
+        .await
+        .expect("download");
+    assert_eq!(response.status().as_u16(), 200);
+    let (mut lines, mut first, mut last) = (0usize, String::new(), String::new());
+    let mut partial = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("a complete download") {
+        partial.extend_from_slice(&chunk);
+        while let Some(end) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=end).collect();
+            let event: Value = serde_json::from_slice(&line).expect("a JSON line");
+            let hash = event["eventHash"].as_str().expect("hash").to_owned();
+            if lines == 0 {
+                first = hash.clone();
+            }
+            last = hash;
+            lines += 1;
+        }
+    }
+    assert!(partial.is_empty(), "ends with a whole line");
+    assert_eq!(lines, EVENTS);
+    assert_eq!(
+        (first.as_str(), last.as_str()),
+        ("bulk-100000", "bulk-000000")
+    );
+}

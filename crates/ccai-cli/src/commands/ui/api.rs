@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,8 +13,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ccai::inbox::{
     Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
-    ReplayTarget, Store, StoreError,
+    Page, ReplayTarget, Store, StoreError,
 };
+
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 
@@ -33,8 +35,6 @@ const UI_JS: &str = include_str!("../../../assets/ui/ui.js");
 const DEFAULT_LIMIT: usize = 50;
 /// The largest page of `/api/events`.
 const MAX_LIMIT: usize = 200;
-/// The most events one NDJSON download holds.
-const DOWNLOAD_LIMIT: usize = 100_000;
 /// The most events counted for the per-minute chart.
 const CHART_LIMIT: usize = 20_000;
 
@@ -252,18 +252,46 @@ async fn collect(
     Ok((events, more))
 }
 
-/// `GET /api/events.ndjson`: every event matching the filters, one JSON object per line.
+/// `GET /api/events.ndjson`: every event matching the filters, one JSON object per line, sent a
+/// page at a time as it is read (a download of a million events holds one page). A store error
+/// after the first page cuts the response short, so it cannot pass for a complete download.
 async fn download(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let filter = filter_of(&query, SystemTime::now())?;
-    let (events, _) = collect(state.store.as_ref(), filter, DOWNLOAD_LIMIT).await?;
-    let mut out = String::new();
-    for event in &events {
-        out.push_str(&summary_json(event).to_string());
-        out.push('\n');
-    }
+    let store = Arc::clone(&state.store);
+    // The first page before answering: an error there is still an HTTP error status.
+    let first = store
+        .list(ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT))
+        .await?;
+    let pages = futures_util::stream::unfold(
+        (store, filter, NextPage::Read(first)),
+        |(store, filter, next)| async move {
+            let page = match next {
+                NextPage::Done => return None,
+                NextPage::Read(page) => page,
+                NextPage::After(cursor) => {
+                    let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT)
+                        .after(Some(cursor));
+                    match store.list(request).await {
+                        Ok(page) => page,
+                        Err(e) => {
+                            let cut = std::io::Error::other(e.to_string());
+                            return Some((Err(cut), (store, filter, NextPage::Done)));
+                        }
+                    }
+                }
+            };
+            let mut lines = String::new();
+            for event in &page.events {
+                lines.push_str(&summary_json(event).to_string());
+                lines.push('\n');
+            }
+            let next = page.next.map_or(NextPage::Done, NextPage::After);
+            Some((Ok(Bytes::from(lines)), (store, filter, next)))
+        },
+    );
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-ndjson"),
@@ -272,9 +300,18 @@ async fn download(
                 "attachment; filename=\"ccai-events.ndjson\"",
             ),
         ],
-        out,
+        Body::from_stream(pages),
     )
         .into_response())
+}
+
+/// Where a download stands between pages.
+enum NextPage {
+    /// A page read and not yet sent.
+    Read(Page),
+    /// The page after this cursor is to be read.
+    After(Cursor),
+    Done,
 }
 
 async fn find(store: &dyn Store, hash: &str) -> Result<EventDetail, ApiError> {
