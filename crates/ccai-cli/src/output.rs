@@ -159,9 +159,31 @@ pub(crate) fn is_unsafe_char(c: char) -> bool {
         )
 }
 
+/// Standard output made inert for a terminal, whatever wrote it: every character of
+/// [`is_unsafe_char`] other than the C0 controls (DEL, the C1 controls, the line separators and
+/// the bidirectional controls) written as the JSON escape `\uXXXX`. serde_json writes these as
+/// they are, so `--json` lines could carry a C1 escape sequence or a right-to-left override to
+/// the terminal; they occur only inside JSON strings, where the escape is the same value. Text
+/// lines have been escaped already (C0 too), so this leaves them as they are.
+pub(crate) fn inert(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| is_unsafe_char(c) && u32::from(c) >= 0x7f;
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if acts(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Text from a delivery made inert for a terminal line: every character of [`is_unsafe_char`]
 /// written as `\n`, `\r`, `\t` or `\u{…}`, the rest as is. `--json` output never goes through
-/// this: it stays exact.
+/// this: it stays exact (only [`inert`] applies to it).
 pub(crate) fn escape(text: &str) -> String {
     escape_keeping(text, false)
 }

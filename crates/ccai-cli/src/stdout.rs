@@ -4,6 +4,8 @@
 //! that is sending events finishes, nothing panics, and the exit code is the command's own (as
 //! ripgrep does). Any other write error (a full disk behind `> file`) is kept and reported once
 //! the command has run, as an error exit: output that was lost must not look like success.
+//! Everything written goes through [`output::inert`](crate::output::inert) first, so that no
+//! stored text can act on the terminal.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -20,8 +22,12 @@ pub(crate) fn write(args: fmt::Arguments<'_>) {
     if CLOSED.load(Ordering::Relaxed) {
         return;
     }
+    let text = args.to_string();
     let mut out = io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    let written = out
+        .write_all(crate::output::inert(&text).as_bytes())
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
         if e.kind() == io::ErrorKind::BrokenPipe {
             CLOSED.store(true, Ordering::Relaxed);
         } else if let Ok(mut failed) = FAILED.lock() {

@@ -909,3 +909,34 @@ async fn a_closed_output_pipe_stops_the_output_not_the_replay() {
         );
     }
 }
+
+/// `--json` lines carry no character a terminal acts on (C1 controls, bidirectional overrides):
+/// they are written as JSON escapes, and the line still decodes to the exact stored text.
+#[tokio::test(flavor = "multi_thread")]
+async fn json_output_is_inert_for_a_terminal_and_exact() {
+    let inbox = Inbox::new().await;
+    let odd_type = "c1\u{9b}31mred\u{202e}evil\u{7f}";
+    inbox
+        .store
+        .insert(NewDelivery::new(CLIENT, "odd-type", odd_type, &b"{}"[..]))
+        .await
+        .expect("insert");
+    for args in [&["list", "--json"][..], &["show", "odd-type", "--json"]] {
+        let out = ok(&inbox.ccai(args).await);
+        assert!(
+            !out.contains(['\u{9b}', '\u{202e}', '\u{7f}']),
+            "{args:?}: {out:?}"
+        );
+        let types: Vec<String> = out
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|v| {
+                v.get("eventType")
+                    .or_else(|| v.get("summary").and_then(|s| s.get("eventType")))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert!(types.iter().any(|t| t == odd_type), "{args:?}: {out}");
+    }
+}

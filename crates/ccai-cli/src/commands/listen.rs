@@ -416,8 +416,9 @@ fn check_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes one line to stdout; a closed pipe (`ccai listen | head`) is not a reason to panic.
+/// Writes one line to stdout, inert for a terminal (`--json` lines too); a closed pipe
+/// (`ccai listen | head`) is not a reason to panic.
 fn emit(line: &str) {
     use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    let _ = writeln!(std::io::stdout().lock(), "{}", crate::output::inert(line));
 }
