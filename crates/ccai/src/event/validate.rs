@@ -112,7 +112,12 @@ pub(crate) fn legacy_shape<T>(
 /// Refuses what no real delivery carries and no store could keep as a key: a field longer than
 /// [`MAX_FIELD_LEN`] (PostgreSQL indexes at most 2,704 bytes per row), or a NUL (PostgreSQL text
 /// cannot hold one). Accepted, either would be answered 503 and retried by the sender for ever.
-fn check_field(field: &'static str, value: &str) -> Result<(), ParseError> {
+///
+/// A NUL is looked for only in a string that was unescaped: JSON carries one only as the escape
+/// `\u0000` (a raw control character is invalid JSON), and a string with no escape is borrowed
+/// from the body as is. So the usual delivery costs no scan. A NUL that another deserializer lets
+/// through borrowed still stops at the store (`NewDelivery::check_keys`).
+fn check_field(field: &'static str, value: &Cow<'_, str>) -> Result<(), ParseError> {
     const _: () = assert!(MAX_FIELD_LEN == 1024, "the message below names the limit");
     if value.len() > MAX_FIELD_LEN {
         return Err(ParseError::InvalidField {
@@ -120,7 +125,7 @@ fn check_field(field: &'static str, value: &str) -> Result<(), ParseError> {
             problem: "is longer than 1024 bytes",
         });
     }
-    if value.contains('\0') {
+    if matches!(value, Cow::Owned(text) if text.contains('\0')) {
         return Err(ParseError::InvalidField {
             field,
             problem: "contains a NUL character",
