@@ -30,15 +30,25 @@ impl Condition {
                 "EXISTS (SELECT 1 FROM {ident}.deliveries fd WHERE fd.event_id = e.id AND fd.status = {p})"
             ));
         }
-        if let Some(event_type) = &filter.event_type {
-            if event_type.contains('\0') {
-                // No stored type holds a NUL (text cannot), and PostgreSQL refuses one as a
-                // parameter: an error that would read as the database being unavailable.
+        // No stored text holds a NUL (PostgreSQL text cannot), and PostgreSQL refuses one as a
+        // parameter: an error that would read as the database being unavailable. So a NUL
+        // matches nothing.
+        let mut text_equals = |parts: &mut Vec<String>, column: &str, value: &str| {
+            if value.contains('\0') {
                 parts.push("FALSE".to_owned());
             } else {
-                let p = next(&mut params, Box::new(event_type.clone()));
-                parts.push(format!("e.event_type = {p}"));
+                let p = next(&mut params, Box::new(value.to_owned()));
+                parts.push(format!("e.{column} = {p}"));
             }
+        };
+        if let Some(event_type) = &filter.event_type {
+            text_equals(&mut parts, "event_type", event_type);
+        }
+        if let Some(hash) = &filter.event_hash {
+            text_equals(&mut parts, "event_hash", hash);
+        }
+        if let Some(client_id) = &filter.client_id {
+            text_equals(&mut parts, "client_id", client_id);
         }
         if let Some(since) = filter.since {
             let p = next(&mut params, Box::new(to_ms_ceil(since)));
@@ -52,23 +62,6 @@ impl Condition {
             // A byte search in the body; NULL (purged) never matches.
             let p = next(&mut params, Box::new(text.as_bytes().to_vec()));
             parts.push(format!("position({p}::bytea in e.body) > 0"));
-        }
-        if let Some(hash) = &filter.event_hash {
-            if hash.contains('\0') {
-                // As for the type: no stored hash holds a NUL.
-                parts.push("FALSE".to_owned());
-            } else {
-                let p = next(&mut params, Box::new(hash.clone()));
-                parts.push(format!("e.event_hash = {p}"));
-            }
-        }
-        if let Some(client_id) = &filter.client_id {
-            if client_id.contains('\0') {
-                parts.push("FALSE".to_owned());
-            } else {
-                let p = next(&mut params, Box::new(client_id.clone()));
-                parts.push(format!("e.client_id = {p}"));
-            }
         }
         let sql = if parts.is_empty() {
             "TRUE".to_owned()
