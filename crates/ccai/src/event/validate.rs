@@ -113,11 +113,12 @@ pub(crate) fn legacy_shape<T>(
 /// [`MAX_FIELD_LEN`] (PostgreSQL indexes at most 2,704 bytes per row), or a NUL (PostgreSQL text
 /// cannot hold one). Accepted, either would be answered 503 and retried by the sender for ever.
 ///
-/// A NUL is looked for only in a string that was unescaped: JSON carries one only as the escape
-/// `\u0000` (a raw control character is invalid JSON), and a string with no escape is borrowed
-/// from the body as is. So the usual delivery costs no scan. A NUL that another deserializer lets
-/// through borrowed still stops at the store (`NewDelivery::check_keys`).
-fn check_field(field: &'static str, value: &Cow<'_, str>) -> Result<(), ParseError> {
+/// A NUL is looked for only in a string that was `unescaped` (owned, not borrowed): JSON carries
+/// one only as the escape `\u0000` (a raw control character is invalid JSON), and a string with
+/// no escape is borrowed from the body as is. So the usual delivery costs no scan. A NUL that
+/// another deserializer lets through borrowed still stops at the store
+/// (`NewDelivery::check_keys`).
+fn check_field(field: &'static str, value: &str, unescaped: bool) -> Result<(), ParseError> {
     const _: () = assert!(MAX_FIELD_LEN == 1024, "the message below names the limit");
     if value.len() > MAX_FIELD_LEN {
         return Err(ParseError::InvalidField {
@@ -125,7 +126,7 @@ fn check_field(field: &'static str, value: &Cow<'_, str>) -> Result<(), ParseErr
             problem: "is longer than 1024 bytes",
         });
     }
-    if matches!(value, Cow::Owned(text) if text.contains('\0')) {
+    if unescaped && value.contains('\0') {
         return Err(ParseError::InvalidField {
             field,
             problem: "contains a NUL character",
@@ -165,8 +166,16 @@ pub(crate) fn validate<'a, D>(
         Some(TextField::Other(found)) => return Err(wrong_type("eventHash", "a string", found)),
         None => return Err(ParseError::MissingField { field: "eventHash" }),
     };
-    check_field("eventType", &event_type)?;
-    check_field("eventHash", &event_hash)?;
+    check_field(
+        "eventType",
+        &event_type,
+        matches!(event_type, Cow::Owned(_)),
+    )?;
+    check_field(
+        "eventHash",
+        &event_hash,
+        matches!(event_hash, Cow::Owned(_)),
+    )?;
     let data = match data {
         Some(Ok(data)) => data,
         Some(Err(found)) => return Err(wrong_type("data", "an object", found)),
