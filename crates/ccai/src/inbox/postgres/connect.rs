@@ -53,16 +53,6 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         return Err(invalid("it must start with postgres://".into()));
     }
-    // An unencoded `@` in the password would make the rest of the password the host name, and
-    // every connection error would show it.
-    let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
-    let authority = after_scheme.split(['/', '?', '#']).next().unwrap_or("");
-    if authority.matches('@').count() > 1 {
-        return Err(invalid(
-            "more than one @ before the host: write an @ in the user name or password as %40"
-                .into(),
-        ));
-    }
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -84,6 +74,14 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     } else {
         format!("{base}?{}", kept.join("&"))
     };
+    // tokio-postgres takes the user name and password up to the first `@` anywhere in the URL:
+    // with an unencoded `@` in the password (even after a `/` or `#` in it), the rest of the
+    // password would become the host name, and every connection error would show it.
+    if rebuilt.matches('@').count() > 1 {
+        return Err(invalid(
+            "more than one @: write an @ in the user name, password or a parameter as %40".into(),
+        ));
+    }
     let config: tokio_postgres::Config = rebuilt.parse().map_err(|e: tokio_postgres::Error| {
         // tokio-postgres names the offending option, never its value.
         invalid(e.to_string())
@@ -268,6 +266,12 @@ mod tests {
         let required = parse_url("postgresql://bob:pw@h/db?sslmode=require").expect("valid");
         assert!(matches!(required.tls, Tls::Rustls(_)));
         assert_eq!(shown(&required.config), "postgres://bob@h:5432/db");
+        // A raw / in the password, and an @ in the password encoded: the host is the host.
+        let slash = parse_url("postgres://alice:a/s3cr3t@db.example/inbox").expect("valid");
+        assert_eq!(
+            shown(&slash.config),
+            "postgres://alice@db.example:5432/inbox"
+        );
         // An @ in the password, encoded: the host is the host.
         let encoded = parse_url("postgres://alice:My%40s3cr3t@db.example/inbox").expect("valid");
         assert_eq!(
@@ -283,6 +287,9 @@ mod tests {
             "postgres://alice:s3cr3t@h/db?sslmode=sometimes",
             "postgres://alice:s3cr3t@h/db?nonsense=1",
             "postgres://alice:My@s3cr3t@127.0.0.1:5432/db",
+            "postgres://alice:p@s3cr3t/w0rd@127.0.0.1:5432/db",
+            "postgres://alice:p#s3cr3t@w0rd@127.0.0.1:5432/db",
+            "postgres://alice:p?s3cr3t@w0rd@127.0.0.1:5432/db",
         ] {
             let error = parse_url(url).expect_err(url);
             assert!(matches!(error, StoreError::InvalidRequest(_)), "{error:?}");
