@@ -298,7 +298,7 @@ impl MemoryDeduper {
                     break;
                 }
             }
-            state.compact(self.capacity);
+            state.compact();
             waiters
         };
         waiters.into_iter().for_each(|(_, waker)| waker.wake());
@@ -359,9 +359,11 @@ impl State {
         false
     }
 
-    /// Keeps the order queue proportional to the number of completed entries.
-    fn compact(&mut self, capacity: usize) {
-        if self.order.len() > 2 * capacity.max(self.completed) + 64 {
+    /// Keeps the order queue proportional to the number of completed entries: compacted once at
+    /// least half of it is stale, so each record costs O(1) over time. (Sized by the live count,
+    /// not the capacity: a capacity of `usize::MAX`, "remember everything", overflowed here.)
+    fn compact(&mut self) {
+        if self.order.len() > self.completed.saturating_mul(2).saturating_add(64) {
             let order = std::mem::take(&mut self.order);
             self.order = order
                 .into_iter()
@@ -482,6 +484,25 @@ mod tests {
             d.complete("f").await.ok();
             assert_eq!(d.state("x"), Some(EntryState::InFlight));
             assert_eq!(d.state("c"), None);
+        });
+    }
+
+    /// "Remember everything": a capacity of `usize::MAX` overflowed the compaction threshold
+    /// (a panic in debug builds, after the waiters' wakers were taken).
+    #[test]
+    fn the_largest_capacity_remembers_without_overflow() {
+        block_on(async {
+            let d = MemoryDeduper::new().with_capacity(usize::MAX);
+            for i in 0..200 {
+                let h = format!("h{i}");
+                assert_eq!(d.claim(&h).await.ok(), Some(Claim::Acquired));
+                // Released once first: a stale record for the compaction to drop.
+                d.release(&h).await.ok();
+                assert_eq!(d.claim(&h).await.ok(), Some(Claim::Acquired));
+                d.complete(&h).await.ok();
+            }
+            assert_eq!(d.len(), 200);
+            assert_eq!(d.state("h0"), Some(EntryState::Completed));
         });
     }
 
