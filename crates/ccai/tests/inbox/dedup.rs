@@ -150,3 +150,79 @@ async fn a_purge_forgets_completed_records_past_the_row_retention() {
         .expect("purge");
     assert_eq!(deduper.claim("old").await.ok(), Some(Claim::Acquired));
 }
+
+/// A claim whose caller went away while the write was queued (a cancelled request) is
+/// released: the next claim acquires the event at once instead of waiting out the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_caller_went_away_is_released() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("cancelled.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let deduper = store.deduper().poll_interval(Duration::from_millis(20));
+    // Another connection holds the write lock, so the claim waits in the writer.
+    let blocker = rusqlite::Connection::open(&path).expect("open blocker");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let cancelled =
+        tokio::time::timeout(Duration::from_millis(200), deduper.claim("cancelled")).await;
+    assert!(
+        cancelled.is_err(),
+        "the claim was still waiting for the writer"
+    );
+    blocker.execute_batch("COMMIT").expect("let go");
+    let claimed = tokio::time::timeout(Duration::from_secs(3), deduper.claim("cancelled"))
+        .await
+        .expect("not held by the caller that went away");
+    assert_eq!(claimed.ok(), Some(Claim::Acquired));
+}
+
+/// When a lease lapses and another process takes the event over, the first owner's release
+/// frees its own claim only: the new owner keeps the event, and a third caller waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_owner_releases_its_own_claim_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lapsed.db");
+    let open = || SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let (a, b, c) = (open(), open(), open());
+    let lease = Duration::from_millis(200);
+    let da = a.deduper().lease(lease);
+    let db = b.deduper().lease(Duration::from_secs(60));
+    let dc = c.deduper().poll_interval(Duration::from_millis(20));
+    assert_eq!(da.claim("e").await.ok(), Some(Claim::Acquired));
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    assert_eq!(
+        db.claim("e").await.ok(),
+        Some(Claim::Acquired),
+        "taken over"
+    );
+    da.release("e").await.expect("release");
+    let third = tokio::time::timeout(Duration::from_millis(300), dc.claim("e")).await;
+    assert!(third.is_err(), "the new owner still holds it: {third:?}");
+    db.complete("e").await.expect("complete");
+    assert_eq!(dc.claim("e").await.ok(), Some(Claim::AlreadyCompleted));
+}
+
+/// Within one process a claim is alive however long it runs: a repeat waits for its outcome
+/// rather than taking the event over when the lease lapses (as the in-memory deduper does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_held_in_this_process_is_not_taken_over() {
+    let t = temp_store(SqliteOptions::default());
+    let lease = Duration::from_millis(100);
+    let deduper: Arc<dyn Deduper> = Arc::new(
+        t.store
+            .deduper()
+            .lease(lease)
+            .poll_interval(Duration::from_millis(20)),
+    );
+    assert_eq!(deduper.claim("slow").await.ok(), Some(Claim::Acquired));
+    tokio::time::sleep(lease * 3).await;
+    let repeat = {
+        let deduper = Arc::clone(&deduper);
+        tokio::spawn(async move { deduper.claim("slow").await.ok() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!repeat.is_finished(), "the first claim is still running");
+    deduper.complete("slow").await.expect("complete");
+    assert_eq!(repeat.await.expect("task"), Some(Claim::AlreadyCompleted));
+}

@@ -1,7 +1,8 @@
 //! [`StoreDeduper`]: the durable [`Deduper`] on a [`SqliteStore`]'s file.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Notify;
@@ -11,12 +12,28 @@ use super::SqliteStore;
 use crate::dedup::{Claim, DedupError, DedupFuture, Deduper};
 use crate::inbox::StoreError;
 
+/// The deduplication claims held in this process, by hash: each claim's owner token. Shared by
+/// every [`StoreDeduper`] of one [`SqliteStore`].
+#[derive(Clone, Default)]
+pub(crate) struct Held(Arc<Mutex<HashMap<String, i64>>>);
+
+impl Held {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// A durable [`Deduper`]: claims and completions are rows in the store's file, so they survive a
 /// restart and are shared by every process using the file.
 ///
 /// A claim is leased ([`DEFAULT_LEASE`](Self::DEFAULT_LEASE) by default): if the process
 /// holding it dies, the event can be claimed again once the lease lapses. Choose a lease longer
-/// than the slowest processing. Callers waiting for an in-flight claim are woken at once when it
+/// than the slowest processing. Within one process the lease does not matter: a claim held
+/// here (through any deduper of the same [`SqliteStore`]) is waited for until it is completed or
+/// released, as [`MemoryDeduper`](crate::dedup::MemoryDeduper) waits, however long that takes.
+/// Each claim has an owner token: a release frees that claim only, never the claim of another
+/// process that took the event over after the lease lapsed. A claim whose caller stops waiting
+/// for it (the request was cancelled) is released, so a retry need not wait out the lease. Callers waiting for an in-flight claim are woken at once when it
 /// is completed or released through the same [`SqliteStore`] (any of its dedupers), and poll
 /// otherwise (another process). Completed records are deleted
 /// by [`Store::purge`](crate::inbox::Store::purge) with the event rows.
@@ -26,6 +43,7 @@ pub struct StoreDeduper {
     lease: Duration,
     poll: Duration,
     changed: Arc<Notify>,
+    held: Held,
 }
 
 impl fmt::Debug for StoreDeduper {
@@ -49,6 +67,7 @@ impl StoreDeduper {
     pub(crate) fn new(store: SqliteStore) -> Self {
         Self {
             changed: store.dedup_changed(),
+            held: store.dedup_held(),
             store,
             lease: Self::DEFAULT_LEASE,
             poll: Duration::from_millis(100),
@@ -73,18 +92,38 @@ impl StoreDeduper {
             tokio::pin!(changed);
             // Registered before looking, so a completion in between is not missed.
             changed.as_mut().enable();
+            // Held in this process: alive, whatever its lease says. Wait for its outcome.
+            if self.held.lock().contains_key(hash) {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = tokio::time::sleep(self.poll) => {}
+                }
+                continue;
+            }
             let now = SystemTime::now();
             let until = crate::inbox::time::after(now, self.lease);
+            let owner = fastrand::i64(..);
             let path: Arc<str> = Arc::from(self.store.path());
             let key = hash.to_owned();
+            // Released if this future is dropped before the answer: the claim may be written
+            // even so, and nobody would release it.
+            let mut unanswered = Unanswered {
+                deduper: Some(self),
+                hash,
+                owner,
+            };
             let found = self
                 .store
                 .writer()
-                .write(move |conn| writes::dedup_claim(conn, &path, &key, now, until))
+                .write(move |conn| writes::dedup_claim(conn, &path, &key, now, until, owner))
                 .await
                 .map_err(backend)?;
+            unanswered.deduper = None;
             let wait = match found {
-                DedupClaim::Acquired => return Ok(Claim::Acquired),
+                DedupClaim::Acquired => {
+                    self.held.lock().insert(hash.to_owned(), owner);
+                    return Ok(Claim::Acquired);
+                }
                 DedupClaim::Completed => return Ok(Claim::AlreadyCompleted),
                 DedupClaim::Busy(lease_until) => lease_until
                     .duration_since(SystemTime::now())
@@ -99,6 +138,29 @@ impl StoreDeduper {
     }
 }
 
+/// A claim sent to the writer whose answer has not come back: dropped so (the caller went away,
+/// or the write failed with its outcome unknown), it queues the release of whatever claim
+/// `owner` may hold.
+struct Unanswered<'a> {
+    deduper: Option<&'a StoreDeduper>,
+    hash: &'a str,
+    owner: i64,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        let Some(deduper) = self.deduper else { return };
+        let path: Arc<str> = Arc::from(deduper.store.path());
+        let (key, owner) = (self.hash.to_owned(), self.owner);
+        let changed = Arc::clone(&deduper.changed);
+        deduper.store.writer().write_detached(move |conn| {
+            writes::dedup_release(conn, &path, &key, Some(owner))?;
+            changed.notify_waiters();
+            Ok(())
+        });
+    }
+}
+
 impl Deduper for StoreDeduper {
     fn claim<'a>(&'a self, event_hash: &'a str) -> DedupFuture<'a, Claim> {
         Box::pin(self.claim_now(event_hash))
@@ -108,6 +170,9 @@ impl Deduper for StoreDeduper {
         Box::pin(async move {
             let path: Arc<str> = Arc::from(self.store.path());
             let key = event_hash.to_owned();
+            // No longer waited for in this process, whatever the write's outcome: if it fails,
+            // the record's lease decides, as for a claim of another process.
+            self.held.lock().remove(event_hash);
             self.store
                 .writer()
                 .write(move |conn| writes::dedup_complete(conn, &path, &key, SystemTime::now()))
@@ -122,9 +187,12 @@ impl Deduper for StoreDeduper {
         Box::pin(async move {
             let path: Arc<str> = Arc::from(self.store.path());
             let key = event_hash.to_owned();
+            // This process's claim only; with none held here, the in-flight record (a caller
+            // that claimed through another store handle on the file).
+            let owner = self.held.lock().remove(event_hash);
             self.store
                 .writer()
-                .write(move |conn| writes::dedup_release(conn, &path, &key))
+                .write(move |conn| writes::dedup_release(conn, &path, &key, owner))
                 .await
                 .map_err(backend)?;
             self.changed.notify_waiters();

@@ -157,6 +157,8 @@ struct Inner {
     readers: Arc<Readers>,
     /// Wakes the [`StoreDeduper`]s of this store waiting for an in-flight claim.
     dedup_changed: Arc<tokio::sync::Notify>,
+    /// The deduplication claims this process holds, by hash: their owner tokens.
+    dedup_held: dedup::Held,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -258,6 +260,7 @@ impl SqliteStore {
                 writer,
                 readers,
                 dedup_changed: Arc::default(),
+                dedup_held: dedup::Held::default(),
             }),
         })
     }
@@ -304,6 +307,10 @@ impl SqliteStore {
 
     pub(crate) fn dedup_changed(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.inner.dedup_changed)
+    }
+
+    pub(crate) fn dedup_held(&self) -> dedup::Held {
+        self.inner.dedup_held.clone()
     }
 }
 

@@ -128,6 +128,10 @@ const MIGRATIONS: &[&str] = &[
     // of an older version (which does not raise the mark) still runs on the file.
     "ALTER TABLE event_keys_merged ADD COLUMN purged_upto INTEGER NOT NULL DEFAULT 0;
     UPDATE event_keys_merged SET purged_upto = (SELECT coalesce(max(id), 0) FROM events);",
+    // 5: who holds an in-flight deduplication claim (a random token), so that a release frees
+    // that claim only: not the claim of whoever took the event over after its lease lapsed, and
+    // not another's after a claim whose caller went away. Claims made before have none.
+    "ALTER TABLE dedup ADD COLUMN owner INTEGER;",
 ];
 
 /// The newest schema version this build knows.

@@ -247,6 +247,24 @@ impl Writer {
         reply.await.map_err(|_| self.closed())?
     }
 
+    /// Queues `work` without waiting for it: for clean-up from a `Drop`, where nothing can be
+    /// awaited. With the queue full, a task waits for room if there is a tokio runtime; without
+    /// one the work is dropped (callers use this only where a lease bounds what that leaves).
+    pub(crate) fn write_detached<F>(&self, work: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let (job, _reply) = job(move |conn: &Connection, _: &mut RecentKeys| work(conn));
+        if let Err(mpsc::error::TrySendError::Full(job)) = self.sender.try_send(job) {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let sender = self.sender.clone();
+                runtime.spawn(async move {
+                    let _ = sender.send(job).await;
+                });
+            }
+        }
+    }
+
     pub(crate) fn histogram(&self) -> BatchHistogram {
         self.histogram
             .lock()

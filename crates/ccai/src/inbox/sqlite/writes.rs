@@ -400,25 +400,27 @@ pub(crate) enum DedupClaim {
     Busy(SystemTime),
 }
 
+/// Claims `hash` for `owner` (a random token) until `until`.
 pub(crate) fn dedup_claim(
     conn: &Connection,
     path: &str,
     hash: &str,
     now: SystemTime,
     until: SystemTime,
+    owner: i64,
 ) -> Result<DedupClaim> {
     let err = |e| store_error(path, e);
     let now_ms = to_ms(now);
     let changed = conn
         .prepare_cached(
-            "INSERT INTO dedup (event_hash, state, lease_until, updated_at)
-             VALUES (?1, 'in_flight', ?2, ?3)
+            "INSERT INTO dedup (event_hash, state, lease_until, updated_at, owner)
+             VALUES (?1, 'in_flight', ?2, ?3, ?4)
              ON CONFLICT (event_hash) DO UPDATE
                 SET state = 'in_flight', lease_until = excluded.lease_until,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at, owner = excluded.owner
               WHERE dedup.state = 'in_flight' AND dedup.lease_until <= ?3",
         )
-        .and_then(|mut stmt| stmt.execute(params![hash, to_ms(until), now_ms]))
+        .and_then(|mut stmt| stmt.execute(params![hash, to_ms(until), now_ms, owner]))
         .map_err(err)?;
     if changed == 1 {
         return Ok(DedupClaim::Acquired);
@@ -448,16 +450,29 @@ pub(crate) fn dedup_complete(
     conn.prepare_cached(
         "INSERT INTO dedup (event_hash, state, lease_until, updated_at) VALUES (?1, 'completed', NULL, ?2)
          ON CONFLICT (event_hash) DO UPDATE SET state = 'completed', lease_until = NULL,
-                                                updated_at = excluded.updated_at",
+                                                updated_at = excluded.updated_at, owner = NULL",
     )
     .and_then(|mut stmt| stmt.execute(params![hash, to_ms(now)]))
     .map(drop)
     .map_err(|e| store_error(path, e))
 }
 
-pub(crate) fn dedup_release(conn: &Connection, path: &str, hash: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM dedup WHERE event_hash = ?1 AND state = 'in_flight'")
-        .and_then(|mut stmt| stmt.execute([hash]))
-        .map(drop)
-        .map_err(|e| store_error(path, e))
+/// Frees the in-flight claim on `hash`: only `owner`'s, if given.
+pub(crate) fn dedup_release(
+    conn: &Connection,
+    path: &str,
+    hash: &str,
+    owner: Option<i64>,
+) -> Result<()> {
+    let released = match owner {
+        Some(owner) => conn
+            .prepare_cached(
+                "DELETE FROM dedup WHERE event_hash = ?1 AND state = 'in_flight' AND owner = ?2",
+            )
+            .and_then(|mut stmt| stmt.execute(params![hash, owner])),
+        None => conn
+            .prepare_cached("DELETE FROM dedup WHERE event_hash = ?1 AND state = 'in_flight'")
+            .and_then(|mut stmt| stmt.execute([hash])),
+    };
+    released.map(drop).map_err(|e| store_error(path, e))
 }
