@@ -388,16 +388,13 @@ pub(crate) struct ListenArgs {
     #[arg(long)]
     pub accept_put: bool,
     /// The SQLite file every verified delivery is stored in before it is answered 200 (default:
-    /// <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created if missing. Or a
-    /// PostgreSQL database, postgres://user@host:port/db[?schema=s], shared by several receivers
-    /// (each event stored and forwarded once across them; --sync does not apply).
-    #[arg(
-        long,
-        value_name = "PATH|URL",
-        env = "CCAI_STORE",
-        hide_env_values = true,
-        conflicts_with = "no_store"
-    )]
+    /// CCAI_STORE, else <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created
+    /// if missing. Or a PostgreSQL database, postgres://user@host:port/db[?schema=s], shared by
+    /// several receivers (each event stored and forwarded once across them; --sync does not
+    /// apply).
+    // CCAI_STORE is read in `store()`, not by clap: with `env`, a CCAI_STORE set for the
+    // `ccai events` commands made `--no-store` conflict with a --store never given.
+    #[arg(long, value_name = "PATH|URL", conflicts_with = "no_store")]
     pub store: Option<PathBuf>,
     /// Keep nothing on disk: deliveries are only printed (and forwarded before answering).
     #[arg(long)]
@@ -452,14 +449,11 @@ pub(crate) struct ListenArgs {
     /// requires a token.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1", requires = "ui")]
     pub ui_host: String,
-    /// The token the browser view requires (with --ui); generated off the loopback when not given.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "CCAI_UI_TOKEN",
-        hide_env_values = true,
-        requires = "ui"
-    )]
+    /// The token the browser view requires (with --ui; default CCAI_UI_TOKEN); generated off the
+    /// loopback when not given.
+    // CCAI_UI_TOKEN is read in `ui_token()`: with `env`, setting it for `ccai ui` made a plain
+    // `ccai listen` fail for want of --ui.
+    #[arg(long, value_name = "TOKEN", requires = "ui")]
     pub ui_token: Option<String>,
     /// How long a client may take to send a request's headers; slower ones are cut off (a slow
     /// sender must not hold a connection forever).
@@ -493,6 +487,31 @@ pub(crate) struct ListenArgs {
     pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
+}
+
+/// An environment variable's value, unless unset or empty.
+fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl ListenArgs {
+    /// `--store`, else `CCAI_STORE` (`None` with `--no-store`).
+    pub(crate) fn store(&self) -> Option<PathBuf> {
+        if self.no_store {
+            return None;
+        }
+        self.store
+            .clone()
+            .or_else(|| env_value("CCAI_STORE").map(PathBuf::from))
+    }
+
+    /// `--ui-token`, else `CCAI_UI_TOKEN` (`None` without `--ui`).
+    pub(crate) fn ui_token(&self) -> Option<String> {
+        if !self.ui {
+            return None;
+        }
+        self.ui_token.clone().or_else(|| env_value("CCAI_UI_TOKEN"))
+    }
 }
 
 /// `ccai listen --sync`.

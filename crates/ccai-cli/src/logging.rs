@@ -7,6 +7,7 @@
 //! The library never logs a secret, a signature or an API key: deliveries are named by their
 //! event hash, rejections by their kind, forward targets without their URL.
 
+use crate::stdout::errln;
 use clap::{Args, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
@@ -47,7 +48,7 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
         EnvFilter::new(default_level)
     } else {
         EnvFilter::try_new(&directives).unwrap_or_else(|e| {
-            eprintln!("warning: ignoring the log filter {directives:?}: {e}");
+            errln!("warning: ignoring the log filter {directives:?}: {e}");
             EnvFilter::new(default_level)
         })
     };

@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod http;
+mod listen_url;
 mod logging;
 mod output;
 mod runtime;
@@ -14,6 +15,7 @@ mod stdout;
 mod store_open;
 mod store_path;
 
+use crate::stdout::errln;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -52,26 +54,26 @@ fn main() -> ExitCode {
     };
     logging::init(cli.log.log_format, level);
     if let Some(problem) = dotenv_problem {
-        eprintln!("warning: ignoring .env: {problem}");
+        errln!("warning: ignoring .env: {problem}");
     }
     let runtime = match runtime::build(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_ERROR);
         }
     };
     let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {}", one_line(&e));
+            errln!("error: {}", one_line(&e));
             ExitCode::from(EXIT_ERROR)
         }
     };
     // Output that could not be written is a failure, whatever the command made of its work.
     match stdout::failure() {
         Some(why) => {
-            eprintln!("error: cannot write the output: {why}");
+            errln!("error: cannot write the output: {why}");
             ExitCode::from(EXIT_ERROR)
         }
         None => code,

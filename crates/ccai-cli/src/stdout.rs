@@ -58,4 +58,13 @@ macro_rules! outln {
     };
 }
 
-pub(crate) use {out, outln};
+/// `eprintln!` that never panics: a closed standard error (`ccai listen 2>&1 | head`) loses the
+/// line, not the process (a receiver that panicked on its "Stopped." line would exit 101).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
+pub(crate) use {errln, out, outln};

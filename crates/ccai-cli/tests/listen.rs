@@ -569,3 +569,138 @@ async fn trigger_method_is_post_or_put_in_any_case() {
         "nothing more was sent"
     );
 }
+
+/// Settings meant for other commands do not stop a plain receiver: `CCAI_UI_TOKEN` (for
+/// `ccai ui`) without `--ui`, `CCAI_STORE` (for `ccai events`) with `--no-store`. An `--events`
+/// that names no type (which would drop every event while answering 200) is refused.
+#[tokio::test]
+async fn settings_for_other_commands_do_not_stop_listen() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_UI_TOKEN", "abcdefghijklmnopqrstuv")
+        .env("CCAI_STORE", sandbox.path().join("events.db"));
+    let listen = Listening::start_with(cmd, &[]);
+    assert!(
+        listen.url.starts_with("http://127.0.0.1:"),
+        "{}",
+        listen.url
+    );
+    drop(listen);
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--port", "0", "--no-store", "--events", " , "]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("names no event type"),
+        "{}",
+        stderr(&out)
+    );
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "listen",
+        "--port",
+        "0",
+        "--no-store",
+        "--idle-timeout",
+        "0s",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--idle-timeout must be longer than 0"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// With a configured client id and secret (no development file), `ccai trigger` still sends
+/// to where `ccai listen` listens, not to port 8080.
+#[tokio::test]
+async fn trigger_finds_listen_with_configured_credentials() {
+    let sandbox = Sandbox::new();
+    let configured = |mut cmd: std::process::Command| {
+        cmd.env("CCAI_CLIENT_ID", "1231")
+            .env("CCAI_WEBHOOK_SECRET", "a-configured-secret");
+        cmd
+    };
+    let listen = Listening::start_with(configured(sandbox.ccai()), &[]);
+    let mut cmd = configured(sandbox.ccai());
+    cmd.args(["trigger", "message.sent"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(listen.next_line().contains("message.sent"));
+}
+
+/// A closed standard error (`ccai listen 2>&1 | head -3`) does not make the receiver panic
+/// on its way out: Ctrl-C still exits 0.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_closed_stderr_does_not_make_listen_panic() {
+    use std::io::BufRead;
+    let sandbox = Sandbox::new();
+    let mut child = sandbox
+        .ccai()
+        .args(["listen", "--port", "0", "--no-store"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut reader = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    while !line.starts_with("Listening on") {
+        line.clear();
+        assert!(reader.read_line(&mut line).expect("read") > 0, "no banner");
+    }
+    drop(reader);
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+}
+
+/// Ctrl-C lets requests in progress finish for `--grace`, not for the server's default 30 s:
+/// a client that sent half a request does not hold the exit.
+#[cfg(unix)]
+#[tokio::test]
+async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let mut listen = Listening::announced(Listening::launch(
+        sandbox.ccai(),
+        &["--port", "0", "--grace", "1s"],
+    ));
+    let address = listen
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .to_owned();
+    let mut half = std::net::TcpStream::connect(&address).expect("connect");
+    half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = listen.child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    // Well under the 30 s the server would otherwise wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = listen.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 15 s after Ctrl-C with --grace 1s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    drop(half);
+}

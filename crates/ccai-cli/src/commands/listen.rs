@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 mod store;
 
+use crate::stdout::errln;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -61,11 +62,15 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         {
             let t = WebhookEventType::from(name);
             if !t.is_known() {
-                eprintln!(
+                errln!(
                     "note: --events {name:?} is not a known event type; it will still be matched"
                 );
             }
             set.insert(t);
+        }
+        // An empty filter would drop every event while answering 200.
+        if set.is_empty() {
+            bail!("--events names no event type: give types like message.sent,message.incoming, or leave it out for all");
         }
         Some(set)
     };
@@ -77,7 +82,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // Checked before anything is created or changed (the store, the development secret): a
     // bad flag is a usage error that leaves nothing behind.
     let ui_access = if args.ui {
-        Some(super::ui::access(&args.ui_host, args.ui_token.clone())?)
+        Some(super::ui::access(&args.ui_host, args.ui_token())?)
     } else {
         None
     };
@@ -92,6 +97,19 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let header_timeout = age("--header-timeout", &args.header_timeout)?;
     let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
     let body_timeout = age("--body-timeout", &args.body_timeout)?;
+    // Zero would close connections as they open or cut every request off.
+    for (flag, timeout) in [
+        ("--header-timeout", header_timeout),
+        ("--idle-timeout", idle_timeout),
+        ("--body-timeout", body_timeout),
+    ] {
+        if timeout.is_zero() {
+            bail!("{flag} must be longer than 0, like 5s");
+        }
+    }
+    // Requests in progress at Ctrl-C get the same grace as forwards in flight (with --no-store,
+    // a request is its forward).
+    let grace = grace(&args.grace)?;
     let mut inbox = if args.no_store {
         None
     } else {
@@ -185,17 +203,17 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(mut dev) = signing.dev.clone() {
         let path = dev_credentials::path()?;
         if created {
-            eprintln!(
+            errln!(
                 "Created a development secret in {} (mode 0600).",
                 path.display()
             );
         }
         // Only values that came from the development file are printed, never a configured secret.
         if signing.dev_client_id {
-            eprintln!("Development client id: {}", signing.client_id);
+            errln!("Development client id: {}", signing.client_id);
         }
         if signing.dev_secret {
-            eprintln!("Development secret:    {}", signing.secret);
+            errln!("Development secret:    {}", signing.secret);
         }
         if signing.dev_client_id != signing.dev_secret {
             let (configured, development) = if signing.dev_client_id {
@@ -203,14 +221,15 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
             } else {
                 ("client id", "secret")
             };
-            eprintln!(
+            errln!(
                 "note: using your configured {configured} with the development {development}; set both CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET to verify real deliveries"
             );
         }
-        // `ccai trigger` sends here by default.
         dev.listen_url = Some(url.clone());
         dev_credentials::save(&dev)?;
     }
+    // `ccai trigger` sends here by default, whatever the credentials.
+    crate::listen_url::save(&url);
 
     if let Some(inbox) = &inbox {
         inbox.announce().await;
@@ -218,11 +237,11 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(ui) = &ui {
         ui.announce();
     }
-    eprintln!("Listening on {url}");
+    errln!("Listening on {url}");
     if let (None, Some(forward)) = (&inbox, &forward_shown) {
-        eprintln!("Forwarding verified deliveries to {forward}");
+        errln!("Forwarding verified deliveries to {forward}");
     }
-    eprintln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
+    errln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
     readiness.set_accepting(true);
     // The library's hardened server: header-read, idle and connection limits (`--help`).
@@ -230,6 +249,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .header_read_timeout(header_timeout)
         .keep_alive_timeout(Some(idle_timeout))
         .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
+        .shutdown_grace(grace)
         .serve_with_shutdown(listener, app, readiness.stops_with(shutdown))
         .await;
     let _ = stop_ui.send(true);
@@ -239,7 +259,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(inbox) = inbox {
         inbox.shutdown().await;
     }
-    eprintln!("Stopped.");
+    errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -362,7 +382,7 @@ impl Printer {
         let status = rejection.status().as_u16();
         if self.quiet {
             // No per-event lines: a rejection (or a failed forward) is an error, on stderr.
-            eprintln!("{clock}  REJECTED {status}  {rejection}");
+            errln!("{clock}  REJECTED {status}  {rejection}");
             return;
         }
         if matches!(rejection, Rejection::Callback(_)) {
@@ -421,4 +441,14 @@ fn check_path(path: &str) -> Result<()> {
 fn emit(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout().lock(), "{}", crate::output::inert(line));
+}
+
+/// `--grace`: the durations of a retry schedule (a schedule of one delay).
+fn grace(text: &str) -> Result<std::time::Duration> {
+    match text.parse::<ccai::inbox::RetrySchedule>() {
+        Ok(one) if one.delays().len() == 1 => Ok(one.delays()[0]),
+        _ => bail!(
+            "--grace {text:?} is not a duration: use a whole number with ms, s or m, like 10s"
+        ),
+    }
 }

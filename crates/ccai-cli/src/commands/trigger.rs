@@ -33,10 +33,9 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     sample_events::apply_overrides(&mut data, &args.set)?;
 
     let (signing, _) = settings::signing(account, &args.secret, false)?;
-    let target = match (
-        &args.to,
-        signing.dev.as_ref().and_then(|d| d.listen_url.clone()),
-    ) {
+    let announced = crate::listen_url::load()
+        .or_else(|| signing.dev.as_ref().and_then(|d| d.listen_url.clone()));
+    let target = match (&args.to, announced) {
         (Some(to), _) => to.clone(),
         (None, Some(announced)) => announced,
         (None, None) => DEFAULT_LISTEN_URL.to_owned(),

@@ -1,6 +1,6 @@
 //! `ccai events replay`: make stored events due again, or send them now to a URL.
 
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
@@ -154,7 +154,7 @@ async fn mark_due(
         );
     }
     if purged > 0 {
-        eprintln!(
+        errln!(
             "error: {purged} of the events named could not be replayed: their bodies were purged"
         );
         return Ok(ExitCode::from(crate::EXIT_ERROR));

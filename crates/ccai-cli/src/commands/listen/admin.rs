@@ -12,6 +12,7 @@
 //! Without a token, requests must name the loopback in `Host` (as the browser view's do), so a
 //! web page elsewhere cannot read them through a DNS name that resolves to 127.0.0.1.
 
+use crate::stdout::errln;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,7 +221,7 @@ pub(super) async fn start(
         Some(serving) => {
             let router = serving.router_for(ip);
             if router.is_none() {
-                eprintln!(
+                errln!(
                     "note: the browser view is not served on the admin listener: {ip} is not the loopback and the view has no token (give --ui-token to serve it there too)"
                 );
             }
@@ -234,12 +235,12 @@ pub(super) async fn start(
         None => app,
     };
     if with_view {
-        eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics; the browser view at /)");
+        errln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics; the browser view at /)");
     } else {
-        eprintln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
+        errln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
     }
     if let (true, Some(token)) = (generated, &state.token) {
-        eprintln!("Admin token (Authorization: Bearer …): {token}");
+        errln!("Admin token (Authorization: Bearer …): {token}");
     }
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, app).await {

@@ -5,6 +5,7 @@
 //! Every stored event gets a pending delivery to one destination, [`DESTINATION`], whether or not
 //! `--forward-to` is given: a later start with `--forward-to` forwards what was stored before.
 
+use crate::stdout::errln;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -56,7 +57,7 @@ fn create_parent(path: &Path) -> Result<()> {
 
 /// Opens (creating and migrating) the SQLite file `--store` names.
 fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
-    let path = crate::store_path::store_path(args.store.clone())?;
+    let path = crate::store_path::store_path(args.store())?;
     if path.is_dir() {
         bail!(
             "--store {} is a folder: give a file path such as {}",
@@ -90,14 +91,8 @@ impl Inbox {
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         };
         // The same durations as the schedule's (a schedule of one delay).
-        let grace = match args.grace.parse::<RetrySchedule>() {
-            Ok(one) if one.delays().len() == 1 => one.delays()[0],
-            _ => bail!(
-                "--grace {:?} is not a duration: use a whole number with ms, s or m, like 10s",
-                args.grace
-            ),
-        };
-        let store = match store_open::postgres_url(args.store.as_deref()) {
+        let grace = super::grace(&args.grace)?;
+        let store = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
                 if args.sync.is_some() {
                     bail!(
@@ -184,16 +179,16 @@ impl Inbox {
             SyncMode::Normal => "normal",
         };
         match &self.store {
-            OpenedStore::Sqlite(store) => eprintln!(
+            OpenedStore::Sqlite(store) => errln!(
                 "Storing verified deliveries in {} (sync {sync})",
                 store.path()
             ),
             OpenedStore::Postgres(store) => {
-                eprintln!("Storing verified deliveries in {}", store.target())
+                errln!("Storing verified deliveries in {}", store.target())
             }
         }
         if let Some((url, schedule)) = &self.forward {
-            eprintln!(
+            errln!(
                 "Forwarding stored deliveries to {} (retries after {schedule})",
                 http::shown(url)
             );
@@ -203,14 +198,14 @@ impl Inbox {
                 stats.count(DeliveryStatus::Pending) + stats.count(DeliveryStatus::InProgress)
             }
             Err(e) => {
-                eprintln!("warning: cannot count the stored events: {e}");
+                errln!("warning: cannot count the stored events: {e}");
                 0
             }
         };
         if waiting > 0 {
             match &self.forward {
-                Some(_) => eprintln!("{waiting} stored event(s) not forwarded yet: forwarding them"),
-                None => eprintln!(
+                Some(_) => errln!("{waiting} stored event(s) not forwarded yet: forwarding them"),
+                None => errln!(
                     "{waiting} stored event(s) not forwarded yet: start with --forward-to URL to forward them"
                 ),
             }
@@ -222,7 +217,7 @@ impl Inbox {
         if let Some(dispatcher) = self.dispatcher {
             let report = dispatcher.shutdown(self.grace).await;
             if report.released > 0 {
-                eprintln!(
+                errln!(
                     "{} forward(s) did not finish in time; they are forwarded at the next start",
                     report.released
                 );
@@ -236,7 +231,7 @@ impl Printer {
     fn stored(&self, event: &WebhookEvent, inserted: Inserted) {
         let hash = output::short_hash(&event.event_hash);
         match inserted {
-            Inserted::Conflict => eprintln!(
+            Inserted::Conflict => errln!(
                 "warning: event #{hash} arrived again with a different body; the first one is kept (the sender reused an eventHash?)"
             ),
             _ if self.quiet || !self.shows(event) => {}
@@ -299,7 +294,7 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
         }
         _ => {
             // Always told, even with --quiet: the event will not be forwarded again.
-            eprintln!(
+            errln!(
                 "{clock}  {kind_text:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {error_text} (kept in the store)"
             );
             ("dead", String::new(), json!({"error": error}))

@@ -9,6 +9,7 @@ pub(crate) mod access;
 mod api;
 mod live;
 
+use crate::stdout::errln;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -29,11 +30,11 @@ pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     let signal = super::listen::shutdown_signal()?;
     let serving = serve(store, access, args.port, stopped).await?;
     serving.announce();
-    eprintln!("Ctrl-C to stop.");
+    errln!("Ctrl-C to stop.");
     signal.await;
     let _ = stop.send(true);
     serving.stopped().await;
-    eprintln!("Stopped.");
+    errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -89,7 +90,7 @@ pub(crate) async fn serve(
             .with_graceful_shutdown(shutdown)
             .await
         {
-            eprintln!("warning: the view stopped with an error: {e}");
+            errln!("warning: the view stopped with an error: {e}");
         }
     });
     Ok(Serving {
@@ -114,9 +115,9 @@ impl Serving {
 
     /// Prints where the view is (and, off the loopback, that it needs the token).
     pub(crate) fn announce(&self) {
-        eprintln!("UI on {}", self.open_url());
+        errln!("UI on {}", self.open_url());
         if self.access.token().is_some() {
-            eprintln!(
+            errln!(
                 "The view requires its token (Authorization: Bearer TOKEN, or ?token=TOKEN as above){}",
                 if self.access.token_generated() {
                     "; it was generated for this run (pass --token to choose one)"

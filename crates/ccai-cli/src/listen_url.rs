@@ -1,0 +1,36 @@
+//! Where the last `ccai listen` listens, for `ccai trigger` to send to by default. A file of its
+//! own in the config directory (`listen-url`), written whatever the credentials: it once lived
+//! only in the development credentials, so with configured ones `trigger` went to port 8080.
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::dev_credentials;
+
+const FILE_NAME: &str = "listen-url";
+
+fn path() -> Result<PathBuf> {
+    Ok(dev_credentials::config_dir()?.join(FILE_NAME))
+}
+
+/// Records `url` (best effort: `trigger` then falls back to its default).
+pub(crate) fn save(url: &str) {
+    if let Ok(path) = path() {
+        if let Some(dir) = path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+        if fs::write(&tmp, format!("{url}\n")).is_ok() {
+            let _ = fs::rename(&tmp, &path);
+        }
+    }
+}
+
+/// The URL the last `ccai listen` recorded, if any.
+pub(crate) fn load() -> Option<String> {
+    let text = fs::read_to_string(path().ok()?).ok()?;
+    let url = text.trim();
+    (!url.is_empty()).then(|| url.to_owned())
+}
