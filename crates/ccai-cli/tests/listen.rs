@@ -672,13 +672,7 @@ async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
         sandbox.ccai(),
         &["--port", "0", "--grace", "1s"],
     ));
-    let address = listen
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host:port")
-        .to_owned();
+    let address = listen.address();
     let mut half = std::net::TcpStream::connect(&address).expect("connect");
     half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
         .expect("write");

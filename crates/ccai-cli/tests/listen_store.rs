@@ -734,13 +734,7 @@ async fn a_slow_client_is_cut_off_after_the_header_timeout() {
         &sandbox,
         &["--port", "0", "--no-store", "--header-timeout", "300ms"],
     );
-    let addr = listen
-        .url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host:port")
-        .to_owned();
+    let addr = listen.address();
     let mut slow = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");

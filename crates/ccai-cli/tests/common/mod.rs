@@ -242,6 +242,16 @@ impl Listening {
     pub(crate) fn next_line(&self) -> String {
         self.out.recv_timeout(WAIT).expect("a line from listen")
     }
+
+    /// `host:port` of its URL, for a raw TCP client.
+    pub(crate) fn address(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host:port")
+            .to_owned()
+    }
 }
 
 /// A `ccai listen` started, not yet announced.
