@@ -419,15 +419,11 @@ pub(crate) struct ListenArgs {
         conflicts_with = "no_store"
     )]
     pub retry_schedule: Option<String>,
-    /// On Ctrl-C or SIGTERM, how long forwards in flight may finish; the others are put back and
-    /// forwarded at the next start.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "10s",
-        conflicts_with = "no_store"
-    )]
-    pub grace: String,
+    /// On Ctrl-C or SIGTERM, how long forwards and requests in flight may finish (default 10s;
+    /// with --no-store 30s, the forward timeout, as a request is its forward); stored forwards
+    /// still in flight are put back and forwarded at the next start.
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
     /// How many forwards may be in flight at once (with --forward-to). Each claim and each outcome
     /// is a commit: more in flight means more of them share one disk sync.
     #[arg(

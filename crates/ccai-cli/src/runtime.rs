@@ -31,7 +31,7 @@ pub(crate) fn build(command: &Command) -> std::io::Result<tokio::runtime::Runtim
 
 /// Whether `ccai listen` stores in SQLite (the default store, or a file path).
 fn sqlite_store(args: &ListenArgs) -> bool {
-    !args.no_store && postgres_url(args.store.as_deref()).is_none()
+    !args.no_store && postgres_url(args.store().as_deref()).is_none()
 }
 
 /// How many HTTP workers `ccai listen` runs, `None` leaving tokio's default (one per core, or

@@ -667,34 +667,34 @@ async fn a_closed_stderr_does_not_make_listen_panic() {
 #[tokio::test]
 async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
     use std::io::Write;
-    let sandbox = Sandbox::new();
-    let mut listen = Listening::announced(Listening::launch(
-        sandbox.ccai(),
-        &["--port", "0", "--grace", "1s"],
-    ));
-    let address = listen.address();
-    let mut half = std::net::TcpStream::connect(&address).expect("connect");
-    half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-        .expect("write");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let pid = listen.child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
-    // Well under the 30 s the server would otherwise wait.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = listen.child.try_wait().expect("try_wait") {
-            break status;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 15 s after Ctrl-C with --grace 1s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
-    drop(half);
+    for mode in [&[][..], &["--no-store"]] {
+        let sandbox = Sandbox::new();
+        let mut args = vec!["--port", "0", "--grace", "1s"];
+        args.extend_from_slice(mode);
+        let mut listen = Listening::announced(Listening::launch(sandbox.ccai(), &args));
+        let mut half = std::net::TcpStream::connect(listen.address()).expect("connect");
+        half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            .expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let pid = listen.child.id().to_string();
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        // Well under the 30 s the server would otherwise wait.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = listen.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode:?}: still running 15 s after Ctrl-C with --grace 1s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(0), "{mode:?}");
+        drop(half);
+    }
 }

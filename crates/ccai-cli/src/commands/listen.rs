@@ -109,7 +109,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
     // Requests in progress at Ctrl-C get the same grace as forwards in flight (with --no-store,
     // a request is its forward).
-    let grace = grace(&args.grace)?;
+    let grace = grace(&args)?;
     let mut inbox = if args.no_store {
         None
     } else {
@@ -443,8 +443,17 @@ fn emit(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{}", crate::output::inert(line));
 }
 
-/// `--grace`: the durations of a retry schedule (a schedule of one delay).
-fn grace(text: &str) -> Result<std::time::Duration> {
+/// `--grace`, written as the durations of a retry schedule (a schedule of one delay). By
+/// default 10 s, or with `--no-store` the forward timeout: there a request in progress is its
+/// forward, and cutting it off would make the sender retry one the target may have received.
+pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
+    let Some(text) = &args.grace else {
+        return Ok(if args.no_store {
+            http::TIMEOUT
+        } else {
+            std::time::Duration::from_secs(10)
+        });
+    };
     match text.parse::<ccai::inbox::RetrySchedule>() {
         Ok(one) if one.delays().len() == 1 => Ok(one.delays()[0]),
         _ => bail!(

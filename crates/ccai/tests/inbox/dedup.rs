@@ -226,3 +226,51 @@ async fn a_claim_held_in_this_process_is_not_taken_over() {
     deduper.complete("slow").await.expect("complete");
     assert_eq!(repeat.await.expect("task"), Some(Claim::AlreadyCompleted));
 }
+
+/// Two claims of one process queued while the writer stalls past the lease: one acquires, the
+/// other waits for its outcome (both used to find the lease lapsed and acquire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_claims_queued_past_the_lease_do_not_both_acquire() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stalled.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let lease = Duration::from_millis(200);
+    let deduper: Arc<dyn Deduper> = Arc::new(
+        store
+            .deduper()
+            .lease(lease)
+            .poll_interval(Duration::from_millis(20)),
+    );
+    let blocker = rusqlite::Connection::open(&path).expect("open blocker");
+    blocker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let claim = || {
+        let deduper = Arc::clone(&deduper);
+        tokio::spawn(async move { deduper.claim("stalled").await.ok() })
+    };
+    // The second is made once the first's lease has lapsed, both still queued.
+    let first = claim();
+    tokio::time::sleep(lease + Duration::from_millis(50)).await;
+    let second = claim();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    blocker.execute_batch("COMMIT").expect("let go");
+    let claims = [first, second];
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let finished: Vec<_> = claims.iter().map(|c| c.is_finished()).collect();
+    assert_eq!(
+        finished.iter().filter(|f| **f).count(),
+        1,
+        "one acquired, one waits: {finished:?}"
+    );
+    deduper.complete("stalled").await.expect("complete");
+    let mut outcomes = Vec::new();
+    for claim in claims {
+        outcomes.push(claim.await.expect("task"));
+    }
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(
+        outcomes,
+        [Some(Claim::Acquired), Some(Claim::AlreadyCompleted)]
+    );
+}

@@ -91,7 +91,7 @@ impl Inbox {
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         };
         // The same durations as the schedule's (a schedule of one delay).
-        let grace = super::grace(&args.grace)?;
+        let grace = super::grace(args)?;
         let store = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
                 if args.sync.is_some() {

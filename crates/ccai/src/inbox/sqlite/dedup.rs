@@ -21,6 +21,29 @@ impl Held {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Records `owner`'s claim on `hash`; `false` if this process already has one.
+    fn register(&self, hash: &str, owner: i64) -> bool {
+        let mut held = self.lock();
+        if held.contains_key(hash) {
+            return false;
+        }
+        held.insert(hash.to_owned(), owner);
+        true
+    }
+
+    /// Forgets `owner`'s claim on `hash` (not another's).
+    fn unregister(&self, hash: &str, owner: i64) {
+        let mut held = self.lock();
+        if held.get(hash) == Some(&owner) {
+            held.remove(hash);
+        }
+    }
+
+    /// Forgets this process's claim on `hash`, returning its owner token.
+    fn take(&self, hash: &str) -> Option<i64> {
+        self.lock().remove(hash)
+    }
 }
 
 /// A durable [`Deduper`]: claims and completions are rows in the store's file, so they survive a
@@ -92,8 +115,11 @@ impl StoreDeduper {
             tokio::pin!(changed);
             // Registered before looking, so a completion in between is not missed.
             changed.as_mut().enable();
-            // Held in this process: alive, whatever its lease says. Wait for its outcome.
-            if self.held.lock().contains_key(hash) {
+            let owner = fastrand::i64(..);
+            // One claim per hash at a time from this process, from before it is written until it
+            // is completed or released: a claim held here is alive, whatever its lease says, and
+            // two claims queued at once could both find a lease lapsed while the writer stalled.
+            if !self.held.register(hash, owner) {
                 tokio::select! {
                     _ = changed => {}
                     _ = tokio::time::sleep(self.poll) => {}
@@ -102,7 +128,6 @@ impl StoreDeduper {
             }
             let now = SystemTime::now();
             let until = crate::inbox::time::after(now, self.lease);
-            let owner = fastrand::i64(..);
             let path: Arc<str> = Arc::from(self.store.path());
             let key = hash.to_owned();
             // Released if this future is dropped before the answer: the claim may be written
@@ -120,15 +145,20 @@ impl StoreDeduper {
                 .map_err(backend)?;
             unanswered.deduper = None;
             let wait = match found {
-                DedupClaim::Acquired => {
-                    self.held.lock().insert(hash.to_owned(), owner);
-                    return Ok(Claim::Acquired);
+                DedupClaim::Acquired => return Ok(Claim::Acquired),
+                DedupClaim::Completed => {
+                    self.held.unregister(hash, owner);
+                    return Ok(Claim::AlreadyCompleted);
                 }
-                DedupClaim::Completed => return Ok(Claim::AlreadyCompleted),
-                DedupClaim::Busy(lease_until) => lease_until
-                    .duration_since(SystemTime::now())
-                    .unwrap_or(Duration::ZERO)
-                    .min(self.poll),
+                // Held by another process. Not announced to this process's waiters: they
+                // would only find it busy too.
+                DedupClaim::Busy(lease_until) => {
+                    self.held.unregister(hash, owner);
+                    lease_until
+                        .duration_since(SystemTime::now())
+                        .unwrap_or(Duration::ZERO)
+                        .min(self.poll)
+                }
             };
             tokio::select! {
                 _ = changed => {}
@@ -140,7 +170,7 @@ impl StoreDeduper {
 
 /// A claim sent to the writer whose answer has not come back: dropped so (the caller went away,
 /// or the write failed with its outcome unknown), it queues the release of whatever claim
-/// `owner` may hold.
+/// `owner` may hold, and lets this process claim the hash again.
 struct Unanswered<'a> {
     deduper: Option<&'a StoreDeduper>,
     hash: &'a str,
@@ -158,6 +188,9 @@ impl Drop for Unanswered<'_> {
             changed.notify_waiters();
             Ok(())
         });
+        // After queuing the release: a claim this process sends next is written after it (or,
+        // if the queue was full, finds this one by its owner token and waits or takes over).
+        deduper.held.unregister(self.hash, owner);
     }
 }
 
@@ -172,7 +205,7 @@ impl Deduper for StoreDeduper {
             let key = event_hash.to_owned();
             // No longer waited for in this process, whatever the write's outcome: if it fails,
             // the record's lease decides, as for a claim of another process.
-            self.held.lock().remove(event_hash);
+            self.held.take(event_hash);
             self.store
                 .writer()
                 .write(move |conn| writes::dedup_complete(conn, &path, &key, SystemTime::now()))
@@ -189,7 +222,7 @@ impl Deduper for StoreDeduper {
             let key = event_hash.to_owned();
             // This process's claim only; with none held here, the in-flight record (a caller
             // that claimed through another store handle on the file).
-            let owner = self.held.lock().remove(event_hash);
+            let owner = self.held.take(event_hash);
             self.store
                 .writer()
                 .write(move |conn| writes::dedup_release(conn, &path, &key, owner))
