@@ -1106,6 +1106,16 @@ async fn every_200_follows_a_sync_of_the_write_ahead_log() {
             Some(StatusCode::OK)
         );
     }
+    // Killing strace would leave the traced `ccai listen` running, detached: end that first (strace
+    // then exits with it).
+    let strace = listener.child.id();
+    let children = std::fs::read_to_string(format!("/proc/{strace}/task/{strace}/children"))
+        .unwrap_or_default();
+    for pid in children.split_whitespace() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", pid])
+            .status();
+    }
     drop(listener);
     let trace = std::fs::read_to_string(&trace).expect("trace");
     let answers = answers_after_wal_syncs(&trace).unwrap_or_else(|e| panic!("{e}\n{trace}"));
