@@ -1187,3 +1187,80 @@ fn wal_syncs_before_answers_are_read_from_a_trace() {
         assert!(answers_after_wal_syncs(&unsynced).is_err(), "{unsynced}");
     }
 }
+
+/// A delivery that came as PUT (an integration registered with `--method PUT`) is stored with
+/// its method and forwarded as PUT, as `--no-store` forwards it; and `events replay --to` too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_put_delivery_is_forwarded_as_put() {
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let file = sandbox.path().join("put.db");
+    let listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--quiet",
+            "--accept-put",
+            "--store",
+            file.to_str().expect("utf-8 path"),
+            "--forward-to",
+            &target.url,
+        ],
+    );
+    let http = reqwest::Client::new();
+    let answer = http
+        .put(&listen.url)
+        .header("content-type", CONTENT_TYPE)
+        .header("x-ccai-signature", signature("put-1"))
+        .body(body("put-1"))
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        deliver(&http, &listen.url, "post-1").await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "both forwarded", || {
+        target.requests.lock().unwrap().len() == 2
+    })
+    .await;
+    drop(listen);
+    let methods = |target: &Recorder| -> HashMap<String, String> {
+        target
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let event: serde_json::Value = serde_json::from_slice(&r.body).expect("JSON");
+                (
+                    event["eventHash"].as_str().unwrap_or("").to_owned(),
+                    r.method.clone(),
+                )
+            })
+            .collect()
+    };
+    let forwarded = methods(&target);
+    assert_eq!(forwarded["put-1"], "PUT");
+    assert_eq!(forwarded["post-1"], "POST");
+
+    let replayed = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let mut cmd = ccai(&sandbox);
+    cmd.args([
+        "events",
+        "replay",
+        "put-1",
+        "post-1",
+        "--to",
+        &replayed.url,
+        "--store",
+    ])
+    .arg(&file);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let replayed = methods(&replayed);
+    assert_eq!(replayed["put-1"], "PUT");
+    assert_eq!(replayed["post-1"], "POST");
+}

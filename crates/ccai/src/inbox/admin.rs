@@ -266,6 +266,8 @@ pub struct EventDetail {
     pub signature: Option<String>,
     /// The original `Content-Type`.
     pub content_type: Option<String>,
+    /// The HTTP method it came with.
+    pub method: crate::event::DeliveryMethod,
     /// The hex SHA-256 of the stored body.
     pub body_sha256: String,
     /// The hex SHA-256 of the last conflicting body received, if any.

@@ -74,6 +74,8 @@ pub struct ClaimedDelivery {
     pub signature: Option<String>,
     /// The original `Content-Type`.
     pub content_type: Option<String>,
+    /// The HTTP method it came with.
+    pub method: crate::event::DeliveryMethod,
     /// When the receiver got it.
     pub received_at: SystemTime,
 }

@@ -6,6 +6,19 @@ use std::time::SystemTime;
 use bytes::Bytes;
 
 use super::{redacted, StoreError};
+use crate::event::DeliveryMethod;
+
+/// The stored form of a method: NULL for POST (what nearly every delivery uses).
+pub(crate) fn stored_method(method: DeliveryMethod) -> Option<&'static str> {
+    (method != DeliveryMethod::Post).then(|| method.as_str())
+}
+
+/// A stored method back: POST for NULL (and for anything unknown, which no build writes).
+pub(crate) fn method_from(stored: Option<&str>) -> DeliveryMethod {
+    stored
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(DeliveryMethod::Post)
+}
 
 /// A verified delivery to store, as received.
 ///
@@ -26,6 +39,8 @@ pub struct NewDelivery {
     pub signature: Option<String>,
     /// The `Content-Type` header as received.
     pub content_type: Option<String>,
+    /// The HTTP method it came with (forwarded with the same).
+    pub method: DeliveryMethod,
     /// When the receiver got it.
     pub received_at: SystemTime,
 }
@@ -45,6 +60,7 @@ impl NewDelivery {
             body: body.into(),
             signature: None,
             content_type: None,
+            method: DeliveryMethod::Post,
             received_at: SystemTime::now(),
         }
     }
@@ -58,6 +74,12 @@ impl NewDelivery {
     /// The `Content-Type` header it came with (forwarded as is).
     pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
         self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The HTTP method it came with (default POST; an integration registered with PUT).
+    pub fn method(mut self, method: DeliveryMethod) -> Self {
+        self.method = method;
         self
     }
 
@@ -98,6 +120,7 @@ impl fmt::Debug for NewDelivery {
             .field("body_len", &self.body.len())
             .field("signature", &redacted(&self.signature))
             .field("content_type", &self.content_type)
+            .field("method", &self.method)
             .field("received_at", &self.received_at)
             .finish()
     }

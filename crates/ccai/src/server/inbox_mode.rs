@@ -36,6 +36,7 @@ impl StoreSink {
             body,
             signature,
             content_type,
+            method,
             ..
         } = delivery;
         let mut new = NewDelivery::new(
@@ -50,6 +51,7 @@ impl StoreSink {
         if let Some(content_type) = content_type {
             new = new.content_type(content_type);
         }
+        new = new.method(method);
         let inserted = self
             .store
             .insert(new)

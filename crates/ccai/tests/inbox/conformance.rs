@@ -77,6 +77,7 @@ macro_rules! store_conformance {
             oldest_first_pages_in_stored_order,
             stats_add_up_while_inserts_commit,
             keys_no_store_can_hold_are_refused_alone,
+            the_method_is_kept,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -1526,4 +1527,36 @@ pub(crate) async fn keys_no_store_can_hold_are_refused_alone(factory: &impl Stor
         store.stats(SystemTime::now()).await.expect("stats").events,
         21
     );
+}
+
+/// The HTTP method a delivery came with is stored and handed on by `claim` and `get` (POST
+/// unless said otherwise).
+pub(crate) async fn the_method_is_kept(factory: &impl StoreFactory) {
+    use ccai::event::DeliveryMethod;
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("put", "message.sent", &body_of("put")).method(DeliveryMethod::Put))
+        .await
+        .expect("insert");
+    store
+        .insert(delivery("post", "message.sent", &body_of("post")))
+        .await
+        .expect("insert");
+    let claimed = store
+        .claim("default", lease("w", 60), 10, SystemTime::now())
+        .await
+        .expect("claim");
+    let methods: std::collections::HashMap<String, DeliveryMethod> = claimed
+        .iter()
+        .map(|c| (c.event_hash.clone(), c.method))
+        .collect();
+    assert_eq!(methods["put"], DeliveryMethod::Put);
+    assert_eq!(methods["post"], DeliveryMethod::Post);
+    let method = |hash: &'static str| {
+        let store = Arc::clone(&store);
+        async move { store.get(hash).await.expect("get").expect("stored").method }
+    };
+    assert_eq!(method("put").await, DeliveryMethod::Put);
+    assert_eq!(method("post").await, DeliveryMethod::Post);
 }

@@ -240,7 +240,9 @@ async fn send(
     let Some(body) = &event.body else {
         return Err("its body was purged".into());
     };
-    let mut request = client.post(url.clone()).body(body.clone());
+    let mut request = client
+        .request(http::request_method(event.method), url.clone())
+        .body(body.clone());
     if let Some(signature) = &event.signature {
         request = request.header("X-CCAI-Signature", signature);
     }

@@ -29,6 +29,8 @@ pub struct InboxEvent {
     pub signature: Option<String>,
     /// The original `Content-Type`.
     pub content_type: Option<String>,
+    /// The HTTP method it came with (forward it with the same).
+    pub method: crate::event::DeliveryMethod,
     /// When the receiver got it.
     pub received_at: SystemTime,
     /// Which attempt this is (1 for the first).
@@ -46,6 +48,7 @@ impl From<&ClaimedDelivery> for InboxEvent {
             body: claimed.body.clone(),
             signature: claimed.signature.clone(),
             content_type: claimed.content_type.clone(),
+            method: claimed.method,
             received_at: claimed.received_at,
             attempt: claimed.attempt,
             destination: claimed.destination.clone(),

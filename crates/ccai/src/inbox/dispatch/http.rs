@@ -92,9 +92,14 @@ impl HttpForward {
     }
 
     async fn forward(&self, event: &InboxEvent) -> Result<Accepted, Failure> {
+        // The method it was delivered with: an integration registered with PUT gets PUT.
+        let method = match event.method {
+            crate::event::DeliveryMethod::Put => reqwest::Method::PUT,
+            _ => reqwest::Method::POST,
+        };
         let mut request = self
             .client
-            .post(self.url.clone())
+            .request(method, self.url.clone())
             .header(
                 CONTENT_TYPE,
                 event.content_type.as_deref().unwrap_or("application/json"),

@@ -36,13 +36,13 @@ pub(crate) struct Batcher {
 }
 
 /// Inserts events; for those new, one delivery per destination (`$10`) due when received, and a
-/// `NOTIFY` on the schema's channel (`$11`).
+/// `NOTIFY` on the schema's channel (`$11`). `$12` is the methods (NULL for POST).
 /// `xmax = 0` tells a row inserted by this statement from one it updated.
 const INSERT: &str = "WITH ins AS (
     INSERT INTO {s}.events AS e (client_id, event_hash, event_type, body, body_len, body_sha256,
-                                 signature, content_type, received_at)
+                                 signature, content_type, received_at, method)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[],
-                         $7::text[], $8::text[], $9::int8[])
+                         $7::text[], $8::text[], $9::int8[], $12::text[])
     ON CONFLICT (client_id, event_hash) DO UPDATE SET
         duplicates = e.duplicates + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 1 ELSE 0 END,
         conflicts = e.conflicts + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 0 ELSE 1 END,
@@ -258,6 +258,7 @@ struct Columns<'a> {
     signatures: Vec<Option<&'a str>>,
     content_types: Vec<Option<&'a str>>,
     received: Vec<i64>,
+    methods: Vec<Option<&'static str>>,
 }
 
 impl<'a> Columns<'a> {
@@ -288,10 +289,14 @@ impl<'a> Columns<'a> {
                 .iter()
                 .map(|p| to_ms(p.delivery.received_at))
                 .collect(),
+            methods: entries
+                .iter()
+                .map(|p| crate::inbox::delivery::stored_method(p.delivery.method))
+                .collect(),
         }
     }
 
-    fn params<'s>(&'s self, shared: &'s Shared) -> [&'s (dyn ToSql + Sync); 11] {
+    fn params<'s>(&'s self, shared: &'s Shared) -> [&'s (dyn ToSql + Sync); 12] {
         [
             &self.client_ids,
             &self.hashes,
@@ -304,6 +309,7 @@ impl<'a> Columns<'a> {
             &self.received,
             &shared.destinations,
             &shared.channel,
+            &self.methods,
         ]
     }
 }

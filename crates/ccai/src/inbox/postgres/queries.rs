@@ -154,7 +154,7 @@ pub(crate) async fn get(
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let sql = shared.sql(&format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
-                e.last_conflict_sha256
+                e.last_conflict_sha256, e.method
            FROM {{s}}.events e WHERE e.event_hash = $1 AND ($2::text IS NULL OR e.client_id = $2)
           ORDER BY e.id DESC LIMIT 1"
     ));
@@ -202,6 +202,9 @@ pub(crate) async fn get(
         body: body.map(Bytes::from),
         signature: row.try_get(9).map_err(err)?,
         content_type: row.try_get(10).map_err(err)?,
+        method: crate::inbox::delivery::method_from(
+            row.try_get::<_, Option<&str>>(13).map_err(err)?,
+        ),
         body_sha256: row.try_get(11).map_err(err)?,
         last_conflict_sha256: row.try_get(12).map_err(err)?,
         attempts,

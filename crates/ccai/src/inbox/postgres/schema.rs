@@ -67,6 +67,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE UNIQUE INDEX events_hash_client ON {s}.events (event_hash, client_id);
     ALTER TABLE {s}.events DROP CONSTRAINT events_client_id_event_hash_key;
     DROP INDEX {s}.events_by_hash;",
+    // 3: the HTTP method a delivery came with (NULL: POST, as every delivery stored before).
+    "ALTER TABLE {s}.events ADD COLUMN method text;",
 ];
 
 /// The newest schema version this build knows.

@@ -48,7 +48,7 @@ const TAKE: &str = "WITH t AS (
     RETURNING d.id, d.destination, d.attempts, d.event_id, d.lease_token
 )
 SELECT t.id, t.destination, t.attempts, e.client_id, e.event_hash, e.event_type, e.body,
-       e.signature, e.content_type, e.received_at, t.lease_token
+       e.signature, e.content_type, e.received_at, t.lease_token, e.method
   FROM t JOIN {s}.events e ON e.id = t.event_id";
 
 const FINISH: &str = "WITH f AS (
@@ -158,6 +158,9 @@ pub(crate) async fn claim(
             body: body.map(Bytes::from).unwrap_or_default(),
             signature: row.try_get(7).map_err(err)?,
             content_type: row.try_get(8).map_err(err)?,
+            method: crate::inbox::delivery::method_from(
+                row.try_get::<_, Option<&str>>(11).map_err(err)?,
+            ),
             received_at: from_ms(row.try_get(9).map_err(err)?),
         });
     }

@@ -191,7 +191,7 @@ pub(crate) fn get(
     };
     let sql = format!(
         "SELECT {SUMMARY_COLUMNS}, e.body, e.signature, e.content_type, e.body_sha256,
-                e.last_conflict_sha256
+                e.last_conflict_sha256, e.method
            FROM events e WHERE {}{client_sql} ORDER BY e.id DESC LIMIT 1",
         keys::BY_HASH_SQL
     );
@@ -205,6 +205,9 @@ pub(crate) fn get(
                     body: row.get::<_, Option<Vec<u8>>>(8)?.map(Bytes::from),
                     signature: row.get(9)?,
                     content_type: row.get(10)?,
+                    method: crate::inbox::delivery::method_from(
+                        row.get::<_, Option<String>>(13)?.as_deref(),
+                    ),
                     body_sha256: row.get(11)?,
                     last_conflict_sha256: row.get(12)?,
                     attempts: Vec::new(),

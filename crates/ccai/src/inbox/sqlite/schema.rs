@@ -132,6 +132,9 @@ const MIGRATIONS: &[&str] = &[
     // that claim only: not the claim of whoever took the event over after its lease lapsed, and
     // not another's after a claim whose caller went away. Claims made before have none.
     "ALTER TABLE dedup ADD COLUMN owner INTEGER;",
+    // 6: the HTTP method a delivery came with, so that it is forwarded with the same (NULL:
+    // POST, as every delivery stored before).
+    "ALTER TABLE events ADD COLUMN method TEXT;",
 ];
 
 /// The newest schema version this build knows.

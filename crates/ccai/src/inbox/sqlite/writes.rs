@@ -8,6 +8,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::convert::{duration_ms, from_ms, new_token, store_error, to_ms};
 use super::filter::Condition;
 use super::keys::{self, RecentKeys};
+use crate::inbox::delivery::{method_from, stored_method};
 use crate::inbox::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
     Inserted, Lease, LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention,
@@ -34,8 +35,8 @@ pub(crate) fn insert(
         let received_at = to_ms(delivery.received_at);
         conn.prepare_cached(
             "INSERT INTO events (client_id, event_hash, event_type, body, body_len, body_sha256,
-                                 signature, content_type, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                 signature, content_type, received_at, method)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .and_then(|mut stmt| {
             stmt.execute(params![
@@ -48,6 +49,7 @@ pub(crate) fn insert(
                 delivery.signature,
                 delivery.content_type,
                 received_at,
+                stored_method(delivery.method),
             ])
         })
         .map_err(err)?;
@@ -152,7 +154,7 @@ pub(crate) fn claim(
         let delivery = conn
             .prepare_cached(
                 "SELECT d.destination, d.attempts, e.client_id, e.event_hash, e.event_type, e.body,
-                        e.signature, e.content_type, e.received_at
+                        e.signature, e.content_type, e.received_at, e.method
                    FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?1",
             )
             .and_then(|mut stmt| {
@@ -174,6 +176,7 @@ pub(crate) fn claim(
                         body: body.map(Bytes::from).unwrap_or_default(),
                         signature: row.get(6)?,
                         content_type: row.get(7)?,
+                        method: method_from(row.get::<_, Option<String>>(9)?.as_deref()),
                         received_at: from_ms(row.get(8)?),
                     })
                 })
