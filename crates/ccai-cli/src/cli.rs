@@ -411,7 +411,7 @@ pub(crate) struct ListenArgs {
     )]
     pub sync: Option<SyncMode>,
     /// The delays between forward attempts (with ±20 % jitter); after the last one the event is
-    /// dead (default 5s,5m,30m,2h,5h,10h,10h).
+    /// dead (default 5s,5m,30m,2h,5h,10h,10h; each delay at most 30d).
     #[arg(
         long,
         value_name = "DELAYS",

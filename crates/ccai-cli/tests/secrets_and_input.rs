@@ -224,6 +224,31 @@ async fn an_empty_retry_schedule_is_refused_not_read_as_no_retries() {
 }
 
 #[tokio::test]
+async fn a_retry_delay_past_thirty_days_is_refused() {
+    // 100000000000d used to be taken, printing a retry "in about 9×10¹⁵ s", which means never.
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--port", "0", "--store", "retry.db"])
+        .args([
+            "--forward-to",
+            &forward,
+            "--retry-schedule",
+            "1s,100000000000d",
+        ])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    assert!(
+        stderr(&out).contains("--retry-schedule: invalid retry schedule item \"100000000000d\": a retry delay can be at most 30d"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!sandbox.path().join("retry.db").exists());
+}
+
+#[tokio::test]
 async fn a_missing_client_id_is_named_as_such() {
     let sandbox = Sandbox::new();
     let mut cmd = sandbox.ccai();

@@ -30,6 +30,10 @@ impl RetrySchedule {
     /// The default jitter: ±20 %.
     pub const DEFAULT_JITTER: f64 = 0.2;
 
+    /// The longest delay [`FromStr`] accepts: 30 days, the default retention of bodies. A retry
+    /// later than that would find the body purged, so a longer delay is a typo, not a plan.
+    pub const MAX_PARSED_DELAY: Duration = Duration::from_secs(30 * 86_400);
+
     /// A schedule with these delays and the default jitter. An empty list means one attempt.
     pub fn new(delays: impl Into<Vec<Duration>>) -> Self {
         Self {
@@ -61,12 +65,16 @@ impl RetrySchedule {
     }
 
     /// How long to wait after attempt number `attempt` (1-based) failed, with jitter; `None`
-    /// when it was the last.
+    /// when it was the last. A delay too large for jitter to add to saturates at `Duration::MAX`.
     pub fn delay_after(&self, attempt: u32) -> Option<Duration> {
         let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
         let base = *self.delays.get(index)?;
         let factor = 1.0 + self.jitter * (fastrand::f64() * 2.0 - 1.0);
-        Some(base.mul_f64(factor.max(0.0)))
+        // `Duration::mul_f64` panics on overflow; a caller's `Duration::MAX` must not.
+        Some(
+            Duration::try_from_secs_f64(base.as_secs_f64() * factor.max(0.0))
+                .unwrap_or(Duration::MAX),
+        )
     }
 }
 
@@ -92,10 +100,17 @@ impl Default for RetrySchedule {
 
 /// A retry schedule that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid retry schedule item {item:?}: expected comma-separated durations like 50ms,5s,5m,2h,1d")]
+#[error("invalid retry schedule item {item:?}: {}", if *.too_long {
+    "a retry delay can be at most 30d (bodies are purged after 30 days by default)"
+} else {
+    "expected comma-separated durations like 50ms,5s,5m,2h,1d"
+})]
+#[non_exhaustive]
 pub struct ParseScheduleError {
-    /// The item that is not a duration (cut to 40 characters).
+    /// The item that could not be read (cut to 40 characters).
     pub item: String,
+    /// Whether the item is a duration, but longer than [`RetrySchedule::MAX_PARSED_DELAY`].
+    pub too_long: bool,
 }
 
 fn parse_duration(item: &str) -> Option<Duration> {
@@ -125,9 +140,15 @@ impl FromStr for RetrySchedule {
         s.split(',')
             .map(|item| {
                 let item = item.trim();
-                parse_duration(item).ok_or_else(|| ParseScheduleError {
+                let error = |too_long| ParseScheduleError {
                     item: item.chars().take(40).collect(),
-                })
+                    too_long,
+                };
+                match parse_duration(item) {
+                    Some(delay) if delay <= Self::MAX_PARSED_DELAY => Ok(delay),
+                    Some(_) => Err(error(true)),
+                    None => Err(error(false)),
+                }
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Self::new)
@@ -160,6 +181,31 @@ impl fmt::Display for RetrySchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_delay_saturates_instead_of_panicking() {
+        let schedule = RetrySchedule::new(vec![Duration::MAX, Duration::from_secs(u64::MAX / 2)]);
+        for _ in 0..50 {
+            let first = schedule.delay_after(1).expect("a delay");
+            assert!(first >= Duration::MAX.mul_f64(0.5), "{first:?}");
+            assert!(schedule.delay_after(2).is_some());
+        }
+    }
+
+    #[test]
+    fn parsing_refuses_a_delay_past_thirty_days() {
+        let schedule: RetrySchedule = "1s,30d".parse().expect("30 days is the limit");
+        assert_eq!(schedule.delays()[1], RetrySchedule::MAX_PARSED_DELAY);
+        for text in ["1s,31d", "720h1", "100000000000d", "2592000001ms"] {
+            let error = text.parse::<RetrySchedule>().expect_err(text);
+            if text == "720h1" {
+                assert!(!error.too_long, "{text}: {error}");
+                continue;
+            }
+            assert!(error.too_long, "{text}");
+            assert!(error.to_string().contains("at most 30d"), "{error}");
+        }
+    }
 
     #[test]
     fn default_schedule_has_eight_attempts_and_bounded_jitter() {
