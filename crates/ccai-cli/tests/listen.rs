@@ -698,3 +698,65 @@ async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
         drop(half);
     }
 }
+
+/// A second Ctrl-C during the graceful stop ends `listen` at once, with the shell's code for an
+/// interrupted process, instead of waiting out `--grace`.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_second_ctrl_c_stops_at_once() {
+    use std::io::Write;
+    let interrupt = |listen: &Listening| {
+        assert!(std::process::Command::new("kill")
+            .args(["-INT", &listen.child.id().to_string()])
+            .status()
+            .expect("kill")
+            .success());
+    };
+    for mode in [&[][..], &["--no-store"]] {
+        let sandbox = Sandbox::new();
+        let mut args = vec!["--port", "0", "--grace", "120s"];
+        args.extend_from_slice(mode);
+        let mut listen = Listening::announced(Listening::launch(sandbox.ccai(), &args));
+        // Half a request holds the graceful stop for the whole grace.
+        let mut half = std::net::TcpStream::connect(listen.address()).expect("connect");
+        half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            .expect("write");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        interrupt(&listen);
+        let mut said = Vec::new();
+        while !said
+            .last()
+            .is_some_and(|l: &String| l.contains("Ctrl-C again to stop at once"))
+        {
+            said.push(
+                listen
+                    .err
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .unwrap_or_else(|_| panic!("{mode:?}: no hint after Ctrl-C: {said:?}")),
+            );
+        }
+        assert!(
+            listen.child.try_wait().expect("try_wait").is_none(),
+            "{mode:?}: the first Ctrl-C waits for the request in progress"
+        );
+        interrupt(&listen);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = listen.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode:?}: still running 15 s after the second Ctrl-C with --grace 120s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(130), "{mode:?}");
+        let rest: Vec<String> = listen.err.try_iter().collect();
+        assert!(
+            rest.iter().any(|l| l.starts_with("Stopped at once")),
+            "{mode:?}: {rest:?}"
+        );
+        drop(half);
+    }
+}

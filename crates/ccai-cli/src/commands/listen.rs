@@ -402,6 +402,11 @@ impl Printer {
 
 /// Resolves on Ctrl-C (or SIGTERM). The handlers are installed when this is called, not when the
 /// future is first polled.
+///
+/// A second Ctrl-C (or SIGTERM) during the graceful stop exits at once, with 130 (143 for
+/// SIGTERM), the shell's code for a process killed by that signal. Nothing acknowledged is lost:
+/// stored events whose forward was cut off are forwarded again when their lease expires, and a
+/// delivery not yet answered is retried by its sender.
 pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
@@ -415,12 +420,30 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>>
                 _ = interrupt.recv() => {},
                 _ = terminate.recv() => {},
             }
+            errln!("Stopping… (Ctrl-C again to stop at once)");
+            tokio::spawn(async move {
+                let code = tokio::select! {
+                    _ = interrupt.recv() => 130,
+                    _ = terminate.recv() => 143,
+                };
+                errln!(
+                    "Stopped at once: forwards cut off are sent again after their lease expires."
+                );
+                std::process::exit(code);
+            });
         })
     }
     #[cfg(not(unix))]
     {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
+            errln!("Stopping… (Ctrl-C again to stop at once)");
+            tokio::spawn(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    errln!("Stopped at once: forwards cut off are sent again after their lease expires.");
+                    std::process::exit(130);
+                }
+            });
         })
     }
 }
