@@ -381,7 +381,8 @@ pub(crate) struct ListenArgs {
     /// Print one JSON object per line instead of readable lines.
     #[arg(long)]
     pub json: bool,
-    /// Print no line per event or forward (rejections and errors still go to stderr).
+    /// Print no line per event or forward (rejections and errors still go to stderr, and a
+    /// failing forward target is told once when it starts failing and once when it works again).
     #[arg(long)]
     pub quiet: bool,
     /// Accept PUT deliveries too (for integrations registered with --method PUT).

@@ -596,6 +596,65 @@ fn stop(mut listen: Listening) -> (Option<i32>, Vec<String>, Vec<String>) {
     (code, out, err)
 }
 
+/// `--quiet` prints no line per forward attempt, but a target that is down is an error: told once
+/// on stderr when forwards start failing, and once when they work again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_tells_once_that_forwarding_fails_and_once_that_it_works_again() {
+    let sandbox = Sandbox::new();
+    let http = reqwest::Client::new();
+    let port = closed_port();
+    let target_url = format!("http://127.0.0.1:{port}/hook");
+    let retries = schedule("100ms", 200);
+    let listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--quiet",
+            "--forward-to",
+            &target_url,
+            "--retry-schedule",
+            &retries,
+        ],
+    );
+    let hashes: HashSet<String> = (0..3).map(|i| format!("quiet-down-{i}")).collect();
+    for hash in &hashes {
+        assert_eq!(
+            deliver(&http, &listen.url, hash).await,
+            Some(StatusCode::OK)
+        );
+    }
+    // Several failed attempts each (100 ms apart) before the target comes up.
+    let failing = loop {
+        let line = listen
+            .err
+            .recv_timeout(WAIT)
+            .expect("a line saying forwarding fails");
+        if line.contains("forwarding") {
+            break line;
+        }
+    };
+    assert!(
+        failing.contains("forwarding is failing:") && failing.contains("kept and retried"),
+        "{failing}"
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let target = recorder_on(SocketAddr::from(([127, 0, 0, 1], port)), |_| {
+        (StatusCode::OK, "{}".into())
+    })
+    .await;
+    wait_until(WAIT, "the target has every event", || {
+        hashes.iter().all(|h| received(&target).contains_key(h))
+    })
+    .await;
+    let (code, out, err) = stop(listen);
+    assert_eq!(code, Some(0));
+    assert!(out.is_empty(), "--quiet printed {out:?}");
+    let told: Vec<&String> = err.iter().filter(|l| l.contains("forwarding")).collect();
+    assert_eq!(told.len(), 1, "{err:?}");
+    assert!(told[0].ends_with("forwarding works again"), "{err:?}");
+}
+
 #[tokio::test]
 async fn json_quiet_and_a_conflicting_repeat() {
     let sandbox = Sandbox::new();

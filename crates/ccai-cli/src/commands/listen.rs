@@ -33,6 +33,9 @@ struct Printer {
     json: bool,
     quiet: bool,
     events: Option<HashSet<WebhookEventType>>,
+    /// With `--quiet`, whether forwarding is failing: told once when it starts failing and once
+    /// when it works again, instead of a line per failed attempt.
+    forward_failing: std::sync::atomic::AtomicBool,
 }
 
 struct Forward {
@@ -78,6 +81,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         json: args.json,
         quiet: args.quiet,
         events,
+        forward_failing: Default::default(),
     });
     // Checked before anything is created or changed (the store, the development secret): a
     // bad flag is a usage error that leaves nothing behind.

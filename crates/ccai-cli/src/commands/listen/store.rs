@@ -7,6 +7,7 @@
 
 use crate::stdout::errln;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -300,8 +301,24 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
             ("dead", String::new(), json!({"error": error}))
         }
     };
+    if printer.quiet {
+        // No line per attempt, but a target that is down is an error the user must hear of: once
+        // when forwards start failing, once when one goes through again. (A dead event is told
+        // above, always.)
+        let failing = &printer.forward_failing;
+        match report.result {
+            AttemptResult::RetryAt(_) if !failing.swap(true, Ordering::Relaxed) => errln!(
+                "{clock}  forwarding is failing: {error_text}; events are kept and retried (--quiet: told again when it works)"
+            ),
+            AttemptResult::Delivered if failing.swap(false, Ordering::Relaxed) => {
+                errln!("{clock}  forwarding works again")
+            }
+            _ => {}
+        }
+        return;
+    }
     let shown = WebhookEventType::from(kind);
-    if printer.quiet || !printer.shows_type(&shown) {
+    if !printer.shows_type(&shown) {
         return;
     }
     if json {
