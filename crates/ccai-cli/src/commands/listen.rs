@@ -470,7 +470,7 @@ fn emit(line: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{}", crate::output::inert(line));
 }
 
-/// `--grace`, written as the durations of a retry schedule (a schedule of one delay). By
+/// `--grace`, written as one delay of a retry schedule (`ccai::inbox::parse_duration`). By
 /// default 10 s, or with `--no-store` the forward timeout: there a request in progress is its
 /// forward, and cutting it off would make the sender retry one the target may have received.
 pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
@@ -481,9 +481,9 @@ pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
             std::time::Duration::from_secs(10)
         });
     };
-    match text.parse::<ccai::inbox::RetrySchedule>() {
-        Ok(one) if one.delays().len() == 1 => Ok(one.delays()[0]),
-        _ => bail!(
+    match ccai::inbox::parse_duration(text.trim()) {
+        Some(grace) => Ok(grace),
+        None => bail!(
             "--grace {text:?} is not a duration: use a whole number with ms, s or m, like 10s"
         ),
     }

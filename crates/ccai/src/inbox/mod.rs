@@ -89,9 +89,9 @@ pub use claim::{
 };
 pub use delivery::{Inserted, NewDelivery};
 pub use dispatch::{
-    Accepted, AttemptReport, AttemptResult, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher,
-    DispatcherBuilder, Failure, ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError,
-    RetrySchedule, ShutdownReport,
+    parse_duration, Accepted, AttemptReport, AttemptResult, CallbackConsumer, Consumer,
+    ConsumerFuture, Dispatcher, DispatcherBuilder, Failure, ForwardConfigError, HttpForward,
+    InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport,
 };
 pub use error::StoreError;
 #[cfg(feature = "postgres")]

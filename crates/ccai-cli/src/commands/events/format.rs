@@ -3,7 +3,6 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Result};
-use ccai::inbox::RetrySchedule;
 
 use crate::clock::civil_from_days;
 use crate::output;
@@ -44,8 +43,7 @@ pub(crate) fn parse_age(text: &str) -> Option<Duration> {
     if text.is_empty() || text.contains(',') {
         return None;
     }
-    let schedule: RetrySchedule = text.parse().ok()?;
-    schedule.delays().first().copied()
+    ccai::inbox::parse_duration(text)
 }
 
 /// The value of a duration flag (`--older-than 30d`).

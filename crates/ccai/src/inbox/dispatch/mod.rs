@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 pub use consumer::{Accepted, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent};
 pub use http::{ForwardConfigError, HttpForward};
 pub use report::{AttemptReport, AttemptResult};
-pub use retry::{ParseScheduleError, RetrySchedule};
+pub use retry::{parse_duration, ParseScheduleError, RetrySchedule};
 
 use super::sqlite::DEFAULT_DESTINATION;
 use super::Store;

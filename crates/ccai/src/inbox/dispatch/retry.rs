@@ -113,7 +113,19 @@ pub struct ParseScheduleError {
     pub too_long: bool,
 }
 
-fn parse_duration(item: &str) -> Option<Duration> {
+/// One duration as a retry schedule writes it: a whole number and a unit (`ms`, `s`, `m`, `h`,
+/// `d`), with no space. `None` for anything else, or past `u64::MAX` milliseconds. Unlike a
+/// schedule's delays, it has no upper bound (a retention of 90 days is fine).
+///
+/// ```
+/// use std::time::Duration;
+/// use ccai::inbox::parse_duration;
+///
+/// assert_eq!(parse_duration("90d"), Some(Duration::from_secs(90 * 86_400)));
+/// assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("5 s"), None);
+/// ```
+pub fn parse_duration(item: &str) -> Option<Duration> {
     let split = item.find(|c: char| !c.is_ascii_digit())?;
     let (number, unit) = item.split_at(split);
     let number: u64 = number.parse().ok()?;
