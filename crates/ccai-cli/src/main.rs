@@ -12,6 +12,7 @@ mod runtime;
 mod sample_events;
 mod settings;
 mod stdout;
+mod store_list;
 mod store_open;
 mod store_path;
 

@@ -93,7 +93,8 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
         filter = filter.text(text);
     }
     let store = open_store(args.store).await?;
-    let events = collect(store.as_ref(), filter, args.limit as usize).await?;
+    let (events, _) =
+        crate::store_list::newest(store.as_ref(), filter, args.limit as usize).await?;
     if args.json {
         let mut out = String::new();
         for event in &events {
@@ -149,23 +150,6 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
         )
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Up to `limit` events matching `filter`, newest first, across pages.
-async fn collect(store: &dyn Store, filter: ListFilter, limit: usize) -> Result<Vec<EventSummary>> {
-    let mut events = Vec::new();
-    let mut after = None;
-    while events.len() < limit {
-        let request = ListRequest::new(filter.clone(), limit - events.len()).after(after);
-        let page = store.list(request).await?;
-        events.extend(page.events);
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    events.truncate(limit);
-    Ok(events)
 }
 
 /// The status column: the status alone with one destination, `dest=status,…` with several.

@@ -229,29 +229,6 @@ async fn list(
     })))
 }
 
-/// Up to `limit` events matching `filter`, newest first, across pages.
-async fn collect(
-    store: &dyn Store,
-    filter: ListFilter,
-    limit: usize,
-) -> Result<(Vec<EventSummary>, bool), ApiError> {
-    let mut events = Vec::new();
-    let mut after = None;
-    loop {
-        let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT).after(after);
-        let page = store.list(request).await?;
-        events.extend(page.events);
-        match page.next {
-            Some(next) if events.len() < limit => after = Some(next),
-            Some(_) => break,
-            None => return Ok((events, false)),
-        }
-    }
-    let more = events.len() >= limit;
-    events.truncate(limit);
-    Ok((events, more))
-}
-
 /// `GET /api/events.ndjson`: every event matching the filters, one JSON object per line, sent a
 /// page at a time as it is read (a download of a million events holds one page). A store error
 /// after the first page cuts the response short, so it cannot pass for a complete download.
@@ -432,7 +409,7 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let hour_ago = now
         .checked_sub(Duration::from_secs(3600))
         .unwrap_or(UNIX_EPOCH);
-    let (recent, capped) = collect(
+    let (recent, capped) = crate::store_list::newest(
         state.store.as_ref(),
         ListFilter::new().since(hour_ago),
         CHART_LIMIT,
