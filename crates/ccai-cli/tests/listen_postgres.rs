@@ -663,3 +663,157 @@ async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
     wait_for_all(&target, &acknowledged, Duration::from_secs(60)).await;
     drop(instances);
 }
+
+/// Where Debian's `libfaketime` package puts the library.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// `ccai` under libfaketime with its clock `offset` ahead (`+10m`): a receiver on a machine whose
+/// clock is wrong. Its timers (monotonic) are left alone. Preloaded into `ccai` itself, not
+/// through the `faketime` tool, which forks: killing the tool would leave `ccai` running. `None`,
+/// after saying why, where the library is not installed (Debian's package `faketime`; `.ci/run`
+/// installs it).
+fn ccai_with_clock(sandbox: &Sandbox, offset: &str) -> Option<Command> {
+    if !std::path::Path::new(LIBFAKETIME).exists() {
+        println!("skipped: {LIBFAKETIME} not installed (apt-get install faketime)");
+        return None;
+    }
+    let mut cmd = ccai(sandbox);
+    cmd.env("LD_PRELOAD", LIBFAKETIME)
+        .env("FAKETIME", offset)
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+    Some(cmd)
+}
+
+/// Receivers whose clocks disagree share one inbox: due times and leases are on the database's
+/// clock. One whose clock runs ten minutes ahead does not take over a forward another holds
+/// under a live lease (each event forwarded twice), and an event it stores is due at once for
+/// the others (not ten minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_whose_clock_runs_ahead_neither_steals_forwards_nor_delays_events() {
+    let Some(database) = database() else { return };
+    let sandbox = Sandbox::new();
+    let Some(_) = ccai_with_clock(&sandbox, "+10m") else {
+        return;
+    };
+    let schema = Schema::new(&database);
+    let store = schema.url();
+
+    // The target holds the first request of "held" for 5 s (a slow consumer), answers the rest.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let app = {
+        let seen = Arc::clone(&seen);
+        axum::Router::new().fallback(move |body: axum::body::Bytes| {
+            let seen = Arc::clone(&seen);
+            async move {
+                let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let hash = value["eventHash"].as_str().unwrap_or("").to_owned();
+                let first = {
+                    let mut seen = seen.lock().expect("lock");
+                    seen.push(hash.clone());
+                    seen.iter().filter(|h| **h == hash).count() == 1
+                };
+                if first && hash == "held" {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+                StatusCode::OK
+            }
+        })
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let count = |hash: &str| {
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .filter(|h| *h == hash)
+            .count()
+    };
+
+    let right = listen(&sandbox, &store, &target, &closed_port().to_string());
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &right.url, "held").await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "the right receiver forwards `held`", || {
+        count("held") == 1
+    })
+    .await;
+
+    // A receiver ten minutes ahead starts while that forward is held: on its own clock the
+    // lease (10 s, extended by heartbeats) lapsed long ago.
+    let port = closed_port().to_string();
+    let forward = format!("{target}/hook");
+    let retries = vec!["100ms"; 50].join(",");
+    let ahead = Listening::announced(Listening::launch(
+        ccai_with_clock(&sandbox, "+10m").expect("faketime"),
+        &[
+            "--port",
+            &port,
+            "--store",
+            &store,
+            "--forward-to",
+            &forward,
+            "--retry-schedule",
+            &retries,
+            "--quiet",
+        ],
+    ));
+    // Past the held forward (5 s): it polls every second meanwhile.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        count("held"),
+        1,
+        "a live lease was taken over: {:?}",
+        seen.lock()
+    );
+    drop(ahead);
+
+    // An event stored by a receiver ahead (and not forwarding) is due at once for the others.
+    let port = closed_port().to_string();
+    let store_only = Listening::announced(Listening::launch(
+        ccai_with_clock(&sandbox, "+10m").expect("faketime"),
+        &["--port", &port, "--store", &store, "--quiet"],
+    ));
+    assert_eq!(
+        deliver(&http, &store_only.url, "from-ahead").await,
+        Some(StatusCode::OK)
+    );
+    // It did run ten minutes ahead: its received time is in the future.
+    let mut list = ccai(&sandbox);
+    list.args(["events", "list", "--json", "--store", &store]);
+    let out = run(list).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let received = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["eventHash"] == "from-ahead")
+        .and_then(|e| e["receivedAt"].as_str().map(str::to_owned))
+        .expect("from-ahead listed");
+    let now = humantime_now();
+    assert!(
+        received.as_str() > now.as_str(),
+        "received {received}, now {now}"
+    );
+    wait_until(
+        Duration::from_secs(8),
+        "the right receiver forwards what the one ahead stored",
+        || count("from-ahead") == 1,
+    )
+    .await;
+    drop((store_only, right));
+}
+
+/// Now as RFC 3339 in UTC to the second (`2026-12-01T21:30:00Z`), to compare with listed times.
+fn humantime_now() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

@@ -36,7 +36,8 @@ pub(crate) struct Batcher {
 }
 
 /// Inserts events; for those new, one delivery per destination (`$10`) due when received, and a
-/// `NOTIFY` on the schema's channel (`$11`). `$12` is the methods (NULL for POST).
+/// `NOTIFY` on the schema's channel (`$11`). `$12` is the methods (NULL for POST). `$13` is the
+/// database's clock minus this machine's: due times are on the database's clock (`clock.rs`).
 /// `xmax = 0` tells a row inserted by this statement from one it updated.
 const INSERT: &str = "WITH ins AS (
     INSERT INTO {s}.events AS e (client_id, event_hash, event_type, body, body_len, body_sha256,
@@ -52,7 +53,7 @@ const INSERT: &str = "WITH ins AS (
               e.received_at
 ), deliveries AS (
     INSERT INTO {s}.deliveries (event_id, destination, status, attempts, next_attempt_at)
-    SELECT ins.id, d.destination, 'pending', 0, ins.received_at
+    SELECT ins.id, d.destination, 'pending', 0, ins.received_at + $13::int8
       FROM ins CROSS JOIN unnest($10::text[]) AS d (destination)
      WHERE ins.inserted
 ), notified AS (
@@ -259,10 +260,11 @@ struct Columns<'a> {
     content_types: Vec<Option<&'a str>>,
     received: Vec<i64>,
     methods: Vec<Option<&'static str>>,
+    clock_offset: i64,
 }
 
 impl<'a> Columns<'a> {
-    fn new(batch: &'a [Pending], round: &[usize]) -> Self {
+    fn new(batch: &'a [Pending], round: &[usize], clock_offset: i64) -> Self {
         let entries: Vec<&Pending> = round.iter().map(|i| &batch[*i]).collect();
         let text = |f: fn(&NewDelivery) -> &str| -> Vec<&'a str> {
             entries.iter().map(|p| f(&p.delivery)).collect()
@@ -293,10 +295,11 @@ impl<'a> Columns<'a> {
                 .iter()
                 .map(|p| crate::inbox::delivery::stored_method(p.delivery.method))
                 .collect(),
+            clock_offset,
         }
     }
 
-    fn params<'s>(&'s self, shared: &'s Shared) -> [&'s (dyn ToSql + Sync); 12] {
+    fn params<'s>(&'s self, shared: &'s Shared) -> [&'s (dyn ToSql + Sync); 13] {
         [
             &self.client_ids,
             &self.hashes,
@@ -310,6 +313,7 @@ impl<'a> Columns<'a> {
             &shared.destinations,
             &shared.channel,
             &self.methods,
+            &self.clock_offset,
         ]
     }
 }
@@ -325,7 +329,10 @@ async fn try_commit(
     rounds: &[Vec<usize>],
 ) -> Result<Vec<Option<Inserted>>, tokio_postgres::Error> {
     let statement = client.prepare_cached(&shared.sql(INSERT)).await?;
-    let columns: Vec<Columns<'_>> = rounds.iter().map(|r| Columns::new(batch, r)).collect();
+    let columns: Vec<Columns<'_>> = rounds
+        .iter()
+        .map(|r| Columns::new(batch, r, shared.clock.offset_ms()))
+        .collect();
     let results: Vec<Vec<Row>> = if let [only] = columns.as_slice() {
         // The usual case, one statement: BEGIN, the INSERT and COMMIT go out together
         // (tokio-postgres sends requests in the order they are first polled), one round trip

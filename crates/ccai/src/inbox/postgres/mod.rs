@@ -1,6 +1,7 @@
 //! [`PostgresStore`]: the [`Store`] on a PostgreSQL database shared by several receivers.
 
 mod batch;
+mod clock;
 mod connect;
 mod filter;
 mod listen;
@@ -146,6 +147,8 @@ pub(crate) struct Shared {
     channel: String,
     /// Woken when deliveries may have become due (an insert here or, through `LISTEN`, elsewhere).
     wake: Arc<Notify>,
+    /// Due times and leases are on the database's clock; this converts.
+    clock: clock::DbClock,
 }
 
 impl Shared {
@@ -290,6 +293,12 @@ impl PostgresStore {
         schema::migrate(&pool, &address, &schema, &ident, options.create).await?;
         let shown: Arc<str> = Arc::from(format!("{address} (schema {schema})"));
         let digest = sha256_hex(schema.as_bytes());
+        let clock = {
+            let client = pool.get().await.map_err(|e| pool_error(&shown, e))?;
+            clock::DbClock::measure(&client)
+                .await
+                .map_err(|e| pg_error(&shown, &e))?
+        };
         let shared = Arc::new(Shared {
             pool,
             shown: Arc::clone(&shown),
@@ -297,6 +306,7 @@ impl PostgresStore {
             destinations: options.destinations.clone(),
             channel: format!("ccai_inbox_{}", &digest[..16]),
             wake: Arc::new(Notify::new()),
+            clock,
         });
         let listener = options.listen.then(|| {
             let mut config = target.config.clone();

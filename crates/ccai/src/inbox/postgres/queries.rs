@@ -83,7 +83,8 @@ async fn add_deliveries(
                 status,
                 attempts: u32::try_from(attempts).unwrap_or(0),
                 next_attempt_at: match status {
-                    DeliveryStatus::Pending => next.map(from_ms),
+                    // Stored on the database's clock (`clock.rs`), shown on this machine's.
+                    DeliveryStatus::Pending => next.map(|ms| shared.clock.from_db(ms)),
                     _ => None,
                 },
                 last_error: row.try_get(5).map_err(err)?,

@@ -17,7 +17,8 @@ use crate::inbox::{
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Locks up to `$3` due deliveries of destination `$1` at `$2`: pending and due, or in progress
-/// with a lapsed lease; rows another transaction holds are skipped.
+/// with a lapsed lease; rows another transaction holds are skipped. Times here are on the
+/// database's clock (`clock.rs`).
 const CLAIM_DUE: &str = "WITH p AS (
     SELECT id, status, lease_owner, next_attempt_at AS due_at FROM {s}.deliveries
      WHERE destination = $1 AND status = 'pending' AND next_attempt_at <= $2
@@ -95,6 +96,9 @@ pub(crate) async fn claim(
     let now_ms = to_ms(now);
     let until = from_ms(to_ms(crate::inbox::time::after(now, lease.duration)));
     let mut client = shared.client().await?;
+    if shared.clock.stale() {
+        shared.clock.refresh(&client).await.map_err(err)?;
+    }
     let tx = client.transaction().await.map_err(err)?;
     let due_statement = tx
         .prepare_cached(&shared.sql(CLAIM_DUE))
@@ -102,7 +106,10 @@ pub(crate) async fn claim(
         .map_err(err)?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let due = tx
-        .query(&due_statement, &[&destination, &now_ms, &limit])
+        .query(
+            &due_statement,
+            &[&destination, &shared.clock.to_db(now), &limit],
+        )
         .await
         .map_err(err)?;
     if due.is_empty() {
@@ -135,7 +142,10 @@ pub(crate) async fn claim(
     let tokens: Vec<String> = order.iter().map(|_| new_token()).collect();
     let take = tx.prepare_cached(&shared.sql(TAKE)).await.map_err(err)?;
     let rows = tx
-        .query(&take, &[&order, &lease.owner, &to_ms(until), &tokens])
+        .query(
+            &take,
+            &[&order, &lease.owner, &shared.clock.to_db(until), &tokens],
+        )
         .await
         .map_err(err)?;
     tx.commit().await.map_err(err)?;
@@ -181,7 +191,7 @@ pub(crate) async fn finish(
     ));
     let (status, next, delivered_at) = match finish {
         Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
-        Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
+        Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(shared.clock.to_db(at)), None),
         Finish::Dead => (DeliveryStatus::Dead, None, None),
     };
     // Bounded here too: the record's fields are public and may not have gone through `error()`.
@@ -215,7 +225,7 @@ pub(crate) async fn extend_lease(
     let changed = execute(
         shared,
         EXTEND,
-        &[&lease.delivery_id, &lease.token, &to_ms(until)],
+        &[&lease.delivery_id, &lease.token, &shared.clock.to_db(until)],
     )
     .await?;
     Ok(changed == 1)
@@ -225,7 +235,7 @@ pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> 
     let changed = execute(
         shared,
         RELEASE,
-        &[&lease.delivery_id, &lease.token, &to_ms(now)],
+        &[&lease.delivery_id, &lease.token, &shared.clock.to_db(now)],
     )
     .await?;
     if changed == 1 {
@@ -280,7 +290,7 @@ async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
 
 pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTime) -> Result<u64> {
     let s = &shared.ident;
-    let mut params: Vec<Param> = vec![Box::new(to_ms(now))];
+    let mut params: Vec<Param> = vec![Box::new(shared.clock.to_db(now))];
     let (condition, status) = match target {
         // Never stored (text cannot hold a NUL), and refused as a parameter.
         ReplayTarget::Hash(hash) if hash.contains('\0') => return Ok(0),
@@ -325,7 +335,7 @@ pub(crate) async fn requeue_dead(
     now: SystemTime,
 ) -> Result<u64> {
     let s = &shared.ident;
-    let mut params: Vec<Param> = vec![Box::new(to_ms(now))];
+    let mut params: Vec<Param> = vec![Box::new(shared.clock.to_db(now))];
     let condition = Condition::events(filter, s, params.len());
     params.extend(condition.params);
     let sql = format!(
