@@ -74,7 +74,7 @@ impl DbClock {
     }
 
     /// A time stored on the database's clock (ms since the epoch), on this machine's.
-    pub(crate) fn from_db(&self, ms: i64) -> SystemTime {
+    pub(crate) fn local_time(&self, ms: i64) -> SystemTime {
         from_ms(ms.saturating_sub(self.offset_ms()))
     }
 }

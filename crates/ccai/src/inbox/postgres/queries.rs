@@ -84,7 +84,7 @@ async fn add_deliveries(
                 attempts: u32::try_from(attempts).unwrap_or(0),
                 next_attempt_at: match status {
                     // Stored on the database's clock (`clock.rs`), shown on this machine's.
-                    DeliveryStatus::Pending => next.map(|ms| shared.clock.from_db(ms)),
+                    DeliveryStatus::Pending => next.map(|ms| shared.clock.local_time(ms)),
                     _ => None,
                 },
                 last_error: row.try_get(5).map_err(err)?,
