@@ -39,14 +39,24 @@ fn dotenv_problem(error: &dotenvy::Error) -> String {
     }
 }
 
+/// Loads `.env` from the current directory, all of it or nothing: every line is read before any
+/// is applied (dotenvy applies each line as it parses it, so a bad line would leave the ones
+/// before it set while the warning says nothing was used). What is wrong, if something is.
+fn load_dotenv() -> Option<String> {
+    let checked = dotenvy::from_path_iter(".env")
+        .and_then(|lines| lines.collect::<Result<Vec<(String, String)>, _>>());
+    let loaded = checked.and_then(|_| dotenvy::from_path(".env"));
+    match loaded {
+        Err(e) if !e.not_found() => Some(dotenv_problem(&e)),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     // `.env` fills only what the environment does not set, so flags > environment > .env. Only the
     // current directory's: a .env in a parent (say /tmp) could point CCAI_BASE_URL elsewhere and
     // receive the API key.
-    let dotenv_problem = match dotenvy::from_path(".env") {
-        Err(e) if !e.not_found() => Some(dotenv_problem(&e)),
-        _ => None,
-    };
+    let dotenv_problem = load_dotenv();
     let cli = Cli::parse();
     // A one-shot command's failure is its one error line; the receiver also warns as it runs.
     let level = match cli.command {

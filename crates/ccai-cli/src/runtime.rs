@@ -16,17 +16,38 @@ use crate::store_open::postgres_url;
 pub(crate) fn build(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.enable_all();
+    // Read here, not by tokio: tokio panics on a value it cannot use.
+    let from_env = env_workers()?;
+    if let Some(workers) = from_env {
+        builder.worker_threads(workers);
+    }
     if let Command::Listen(args) = command {
         let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        // Tokio reads TOKIO_WORKER_THREADS itself when no count is set here.
-        let from_env = std::env::var_os("TOKIO_WORKER_THREADS").is_some();
-        if let Some(workers) =
-            listen_workers(args.http_workers, from_env, sqlite_store(args), cores)
-        {
+        if let Some(workers) = listen_workers(
+            args.http_workers,
+            from_env.is_some(),
+            sqlite_store(args),
+            cores,
+        ) {
             builder.worker_threads(workers);
         }
     }
     builder.build()
+}
+
+/// `TOKIO_WORKER_THREADS`, the variable tokio documents for the worker count: `None` when unset,
+/// an error (not tokio's panic) when it is not a whole number of at least 1.
+fn env_workers() -> std::io::Result<Option<usize>> {
+    let Some(value) = std::env::var_os("TOKIO_WORKER_THREADS") else {
+        return Ok(None);
+    };
+    match value.to_str().map(str::trim).map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => Ok(Some(n)),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "TOKIO_WORKER_THREADS must be a whole number of threads (1 or more); fix or unset it",
+        )),
+    }
 }
 
 /// Whether `ccai listen` stores in SQLite (the default store, or a file path).

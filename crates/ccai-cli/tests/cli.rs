@@ -149,3 +149,70 @@ async fn an_unreadable_dotenv_is_reported_and_ignored() {
         stderr(&out)
     );
 }
+
+/// A `.env` with a line that does not parse is ignored whole, as the warning says: the lines
+/// before the bad one used to be applied (here a secret that then signed).
+#[tokio::test]
+async fn a_dotenv_with_a_bad_line_is_not_half_applied() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "CCAI_WEBHOOK_SECRET=test-secret\nBAD=\"unterminated\n",
+    )
+    .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "sign",
+        "--event-hash",
+        "event-hash-abc123",
+        "--client-id",
+        "client-123",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).is_empty(), "signed with a secret from .env");
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing from the file was used") && err.contains("no webhook secret"),
+        "{err}"
+    );
+}
+
+/// A `TOKIO_WORKER_THREADS` tokio cannot use is a one-line error (exit 2), not tokio's panic
+/// (exit 101), for every command.
+#[tokio::test]
+async fn a_bad_tokio_worker_threads_is_an_error_not_a_panic() {
+    let sandbox = Sandbox::new();
+    for value in ["abc", "0", "-1"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "sign",
+            "--event-hash",
+            "h",
+            "--client-id",
+            "c",
+            "--secret",
+            "s",
+        ])
+        .env("TOKIO_WORKER_THREADS", value);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("TOKIO_WORKER_THREADS must be a whole number"),
+            "{value}: {}",
+            stderr(&out)
+        );
+    }
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "sign",
+        "--event-hash",
+        "h",
+        "--client-id",
+        "c",
+        "--secret",
+        "s",
+    ])
+    .env("TOKIO_WORKER_THREADS", "3");
+    assert!(run(cmd).await.status.success());
+}
