@@ -525,3 +525,101 @@ async fn admin_routes_without_a_token_answer_only_to_a_loopback_host() {
         }
     }
 }
+
+/// The scheme of `Authorization: Bearer` is case-insensitive; a token that no HTTP header can
+/// carry (not visible ASCII) is refused at start instead of locking everyone out.
+#[tokio::test]
+async fn the_admin_token_is_one_a_header_can_carry_and_any_bearer_case_works() {
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.arg("listen")
+        .args(OFF_LOOPBACK)
+        .args(["--admin-token", "pässwörd-pässwörd-1"]);
+    let out = common::exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", common::stderr(&out));
+    let err = common::stderr(&out);
+    assert!(err.contains("--admin-token must be visible ASCII"), "{err}");
+    assert!(!err.contains("pässwörd"), "{err}");
+
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_ADMIN_TOKEN", "0123456789abcdefXYZ");
+    let listen = Listening::announced(Listening::launch(cmd, OFF_LOOPBACK));
+    let healthz = format!("{}/healthz", admin_url(&listen));
+    let http = reqwest::Client::new();
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let status = http
+            .get(&healthz)
+            .header("authorization", format!("{scheme} 0123456789abcdefXYZ"))
+            .send()
+            .await
+            .expect("admin answers")
+            .status();
+        assert_eq!(status, StatusCode::OK, "{scheme}");
+    }
+    let status = http
+        .get(&healthz)
+        .header("authorization", "Basic 0123456789abcdefXYZ")
+        .send()
+        .await
+        .expect("admin answers")
+        .status();
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// Connections to the admin port that never send a request cannot use up the process's file
+/// descriptors: with 256 of them, 300 such connections left the receiver unable to accept.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_flood_of_idle_admin_connections_leaves_the_receiver_serving() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let port = closed_port().to_string();
+    let admin_port = closed_port().to_string();
+    let program = ccai(&sandbox);
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\""])
+        .arg(program.get_program());
+    for (key, value) in program.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    if let Some(dir) = program.get_current_dir() {
+        cmd.current_dir(dir);
+    }
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &["--port", &port, "--admin-port", &admin_port, "--no-store"],
+    ));
+    let admin = format!("127.0.0.1:{admin_port}");
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut stream) = std::net::TcpStream::connect(&admin) else {
+            break;
+        };
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\n");
+        held.push(stream);
+    }
+    // Give the listener time to accept what it will.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    let status = http
+        .post(&listen.url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", signature("flood-1"))
+        .body(body("flood-1"))
+        .send()
+        .await
+        .map(|r| r.status());
+    assert!(
+        matches!(status, Ok(StatusCode::OK)),
+        "the receiver did not answer with {} idle admin connections open: {status:?}",
+        held.len()
+    );
+    drop(held);
+}

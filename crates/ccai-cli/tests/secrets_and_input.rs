@@ -8,27 +8,10 @@ use std::process::Stdio;
 
 use axum::http::StatusCode;
 use ccai::inbox::{SqliteOptions, SqliteStore};
-use common::{closed_port, lines, recorder, stderr, stdout, Sandbox, WAIT};
+use common::{closed_port, exits, lines, recorder, stderr, stdout, Sandbox, WAIT};
 
 const CLIENT_ID: &str = "1231";
 const SECRET: &str = "input-test-secret";
-
-/// Runs `cmd`, which must exit by itself: one that runs on (a listener that took a bad flag)
-/// is killed and fails the test instead of hanging it.
-async fn exits(mut cmd: std::process::Command) -> std::process::Output {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn ccai");
-    let deadline = std::time::Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!("ccai did not exit; it said: {}", all_output(&out));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    child.wait_with_output().expect("output")
-}
 
 /// Everything a finished command wrote.
 fn all_output(out: &std::process::Output) -> String {

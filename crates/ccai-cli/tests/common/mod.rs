@@ -82,6 +82,27 @@ pub(crate) async fn run(mut cmd: Command) -> Output {
         .expect("join")
 }
 
+/// Runs `cmd`, which must exit by itself: one that runs on (a listener that took a bad flag)
+/// is killed and fails the test instead of hanging it.
+pub(crate) async fn exits(mut cmd: Command) -> Output {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai");
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "ccai did not exit; it said: {}{}",
+                stdout(&out),
+                stderr(&out)
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.wait_with_output().expect("output")
+}
+
 pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

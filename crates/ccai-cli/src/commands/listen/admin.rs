@@ -129,6 +129,10 @@ pub(super) struct Checked {
     generated: bool,
 }
 
+/// Connections the admin listener serves at once; more wait to be accepted. Probes and a
+/// metrics scraper need a handful.
+const MAX_CONNECTIONS: usize = 64;
+
 /// Checks the admin flags (`None` without `--admin-port`), before `listen` creates or changes
 /// anything: a bad flag is a usage error that leaves no store or development secret behind.
 pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
@@ -147,6 +151,11 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
         // As long as the view's: off the loopback it is all that guards the admin routes.
         Some(token) if token.chars().count() < MIN_TOKEN_CHARS => anyhow::bail!(
             "--admin-token is too short: give at least {MIN_TOKEN_CHARS} characters, or leave it out to have one generated"
+        ),
+        // Sent in an `Authorization` header, which carries visible ASCII only: any other
+        // character would make a token nobody can present.
+        Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => anyhow::bail!(
+            "--admin-token must be visible ASCII characters (letters, digits, punctuation; no spaces): it is sent in an HTTP header"
         ),
         Some(token) => Some(token.to_owned()),
         None if ip.is_loopback() => None,
@@ -242,11 +251,13 @@ pub(super) async fn start(
     if let (true, Some(token)) = (generated, &state.token) {
         errln!("Admin token (Authorization: Bearer …): {token}");
     }
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(target: "ccai::cli", %error, "the admin listener stopped");
-        }
-    });
+    // The hardened server, with few connections: a client that opens many and sends nothing
+    // must not use up the file descriptors the receiver needs.
+    tokio::spawn(
+        ccai::server::Server::new()
+            .max_connections(MAX_CONNECTIONS)
+            .serve(listener, app),
+    );
     Ok(())
 }
 

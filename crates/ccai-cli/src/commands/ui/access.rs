@@ -89,13 +89,14 @@ impl Access {
     }
 }
 
-/// The token of an `Authorization: Bearer TOKEN` header, if there is one.
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one. The scheme's name is
+/// case-insensitive (RFC 9110, 11.1): `bearer` and `BEARER` are `Bearer`.
 pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }
 
 /// A token must be 16 to 256 characters a URL carries as they are (letters, digits, `-._~`).

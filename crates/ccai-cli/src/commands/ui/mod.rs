@@ -19,6 +19,10 @@ use ccai::inbox::Store;
 use tokio::sync::watch;
 
 use self::access::Access;
+
+/// Connections the view serves at once; more wait to be accepted. A few browser tabs, each with
+/// its live-update stream, need a handful.
+const MAX_CONNECTIONS: usize = 128;
 use crate::cli::UiArgs;
 
 /// `ccai ui`: serves the view of an existing inbox until Ctrl-C.
@@ -86,12 +90,13 @@ pub(crate) async fn serve(
         let shutdown = async move {
             let _ = stop_serving.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            errln!("warning: the view stopped with an error: {e}");
-        }
+        // The hardened server: a client that opens connections and sends nothing is cut off
+        // instead of holding file descriptors.
+        ccai::server::Server::new()
+            .max_connections(MAX_CONNECTIONS)
+            .shutdown_grace(std::time::Duration::from_secs(2))
+            .serve_with_shutdown(listener, app, shutdown)
+            .await;
     });
     Ok(Serving {
         url,
