@@ -35,16 +35,18 @@ pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Integrations as a table; the secret column says whether one is set, never what it is.
+/// Integrations as a table; the secret column says whether one is set, never what it is. Every
+/// cell the API sent is escaped (see [`escape`]): no escape sequence reaches the terminal, and no
+/// line break in a URL forges a row.
 pub(crate) fn integrations(list: &[WebhookResponse]) -> String {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|w| {
             vec![
-                w.id.to_string(),
-                w.url.clone(),
-                w.method.to_string(),
-                w.integration_type.clone(),
+                escape(&w.id.to_string()),
+                escape(&w.url),
+                escape(&w.method.to_string()),
+                escape(&w.integration_type),
                 if w.secret_key.is_some() { "set" } else { "-" }.to_owned(),
             ]
         })

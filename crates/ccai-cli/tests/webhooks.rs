@@ -446,3 +446,57 @@ async fn errors_are_one_clear_line_without_the_key() {
         assert!(stderr(&out).contains(missing), "{}", stderr(&out));
     }
 }
+
+/// Text the API sends reaches the terminal escaped in `list` and `get`: no escape sequence acts on
+/// it, and a line break in a URL does not forge a row. `--json` stays exact JSON.
+#[tokio::test]
+async fn list_and_get_escape_what_the_api_sends() {
+    let sandbox = Sandbox::new();
+    let hostile = json!({
+        "id": "7\u{1b}[8m",
+        "url": "\u{1b}[31mRED\u{1b}]0;title\u{7}\n99  https://forged  POST  ALL  set",
+        "integrationType": "\u{1b}[2J\u{9b}1m\u{202e}",
+    });
+    let answer = hostile.clone();
+    let api = recorder(move |r: &Recorded| match r.path.as_str() {
+        "/api/v1/client/1231/integration" => (StatusCode::OK, json!([answer]).to_string()),
+        _ => (StatusCode::OK, answer.to_string()),
+    })
+    .await;
+    for args in [&["webhooks", "list"][..], &["webhooks", "get", "7"][..]] {
+        let out = run(ccai(&sandbox, &api, args)).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\u{9b}'),
+            "{args:?}: {text:?}"
+        );
+        assert!(!text.contains('\u{202e}'), "{args:?}: {text:?}");
+        assert_eq!(text.lines().count(), 2, "{args:?}: one row: {text:?}");
+        assert!(
+            text.contains(r"\u{1b}[31mRED\u{1b}]0;title\u{7}\n99  https://forged"),
+            "{args:?}: {text:?}"
+        );
+        assert!(text.contains(r"\u{1b}[2J"), "{args:?}: {text:?}");
+        assert!(text
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(r"7\u{1b}[8m ")));
+    }
+    for args in [
+        &["webhooks", "list", "--json"][..],
+        &["webhooks", "get", "7", "--json"][..],
+    ] {
+        let out = run(ccai(&sandbox, &api, args)).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+        let shown = if shown.is_array() {
+            shown[0].clone()
+        } else {
+            shown
+        };
+        assert_eq!(shown["url"], hostile["url"], "{args:?}");
+        assert_eq!(shown["integrationType"], hostile["integrationType"]);
+        assert_eq!(shown["id"], hostile["id"]);
+    }
+}

@@ -39,13 +39,14 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 .secret_key
                 .as_ref()
                 .map(|s| s.expose_secret().to_owned());
+            // The API's text, not ours: what a text line shows of it is escaped (a real secret
+            // or id has nothing to escape, so it is shown as is).
+            let id = output::escape(&created.id.to_string());
             if print_secret {
                 match secret {
-                    Some(secret) => outln!("{secret}"),
+                    Some(secret) => outln!("{}", output::escape(&secret)),
                     None => anyhow::bail!(
-                        "the API did not return a secret for integration {}: set one with `ccai webhooks update {} --url … --secret …`",
-                        created.id,
-                        created.id
+                        "the API did not return a secret for integration {id}: set one with `ccai webhooks update {id} --url … --secret …`"
                     ),
                 }
             } else if out.json && generated {
@@ -60,7 +61,7 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                     (true, Some(secret)) => {
                         outln!();
                         outln!("Webhook secret (shown once, store it now, e.g. as CCAI_WEBHOOK_SECRET):");
-                        outln!("{secret}");
+                        outln!("{}", output::escape(&secret));
                     }
                     (true, None) => {
                         outln!("\nThe API returned no secret; set one with --secret on update.")
