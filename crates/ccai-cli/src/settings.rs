@@ -82,6 +82,19 @@ fn exact(what: &str, value: Option<&str>) -> Result<Option<String>> {
     }
 }
 
+/// A `--secret` for `webhooks register`/`update`, used exactly as given. Empty or with whitespace
+/// around it is refused (never echoed): `ccai listen` and the library's `Verifier` refuse such a
+/// secret, so the endpoint could never verify a delivery.
+pub(crate) fn new_webhook_secret(secret: String) -> Result<String> {
+    if secret.is_empty() {
+        bail!("the --secret is empty: give the secret, or leave --secret out to have CloudContactAI generate one");
+    }
+    if secret.trim() != secret {
+        bail!("the --secret starts or ends with whitespace: remove it (often a trailing newline)");
+    }
+    Ok(secret)
+}
+
 /// The management API client from flags and environment.
 pub(crate) fn api_client(account: &AccountArgs) -> Result<ccai::Client> {
     let Some(client_id) = non_empty(account.client_id.as_deref()) else {

@@ -500,3 +500,43 @@ async fn list_and_get_escape_what_the_api_sends() {
         assert_eq!(shown["id"], hostile["id"]);
     }
 }
+
+/// `register` and `update` refuse an empty secret or one with whitespace around it (`ccai listen`
+/// and the library's `Verifier` would never verify with it): exit 2, one line, the secret not
+/// echoed, nothing sent.
+#[tokio::test]
+async fn register_and_update_refuse_an_empty_or_padded_secret() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    for secret in ["", " padded-secret-value ", "padded-secret-value\n", "\t"] {
+        for command in [&["register"][..], &["update", "42"][..]] {
+            let mut args = vec!["webhooks"];
+            args.extend_from_slice(command);
+            args.extend_from_slice(&["--url", "https://example.com/hook", "--secret", secret]);
+            let out = run(ccai(&sandbox, &api, &args)).await;
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(err.contains("--secret"), "{args:?}: {err}");
+            assert!(!err.contains("padded-secret-value"), "{args:?}: {err}");
+            assert!(stdout(&out).is_empty(), "{args:?}");
+            assert!(api.requests.lock().unwrap().is_empty(), "{args:?}: sent");
+        }
+    }
+    // A secret with nothing around it is sent as given.
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "42",
+            "--url",
+            "https://example.com/hook",
+            "--secret",
+            "in ner",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(last(&api).json()[0]["secretKey"], "in ner");
+}

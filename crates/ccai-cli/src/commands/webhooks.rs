@@ -129,7 +129,7 @@ fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
         config = config.method(method);
     }
     if let Some(secret) = endpoint.secret {
-        config = config.secret(secret);
+        config = config.secret(settings::new_webhook_secret(secret)?);
     }
     Ok(config)
 }
