@@ -540,3 +540,38 @@ async fn register_and_update_refuse_an_empty_or_padded_secret() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(last(&api).json()[0]["secretKey"], "in ner");
 }
+
+/// An id written `+44` or `044` is integration 44 throughout: the method is read from
+/// `…/integration/44` (not `%2B44`), the one the update then replaces.
+#[tokio::test]
+async fn update_reads_the_integration_it_replaces() {
+    for id in ["+44", "044"] {
+        let (sandbox, api) = (Sandbox::new(), fake_api().await);
+        let out = run(ccai(
+            &sandbox,
+            &api,
+            &["webhooks", "update", id, "--url", "https://example.com/put"],
+        ))
+        .await;
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+        let requests = api.requests.lock().unwrap().clone();
+        let seen: Vec<(&str, &str)> = requests
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("GET", "/api/v1/client/1231/integration/44"),
+                ("POST", "/api/v1/client/1231/integration")
+            ],
+            "{id}"
+        );
+        let sent = requests[1].json();
+        assert_eq!(sent[0]["id"], 44, "{id}");
+        assert_eq!(
+            sent[0]["method"], "PUT",
+            "{id}: integration 44's method kept"
+        );
+    }
+}

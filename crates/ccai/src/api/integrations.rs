@@ -96,7 +96,9 @@ impl Webhooks {
         };
         let method = match config.method {
             Some(method) => method,
-            None => self.get(id).await?.method,
+            // The number, not the text: `+5` or `05` parse as 5, so read integration 5 (not
+            // `%2B5`), the one the update then replaces.
+            None => self.get(&numeric.to_string()).await?.method,
         };
         self.post_integration(Some(numeric), &config, method).await
     }
