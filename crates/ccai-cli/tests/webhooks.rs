@@ -575,3 +575,24 @@ async fn update_reads_the_integration_it_replaces() {
         );
     }
 }
+
+/// A redirect from the API (often http:// where it wants https://) is not followed; the error
+/// says so and points at the base URL, instead of "see the response" with no response to see.
+#[tokio::test]
+async fn a_redirect_points_at_the_base_url() {
+    let sandbox = Sandbox::new();
+    let api = recorder(|_| (StatusCode::FOUND, String::new())).await;
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list"])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("302") && err.contains("redirect"), "{err}");
+    assert!(err.contains("not followed"), "{err}");
+    assert!(
+        err.contains("--base-url") && err.contains("CCAI_BASE_URL"),
+        "{err}"
+    );
+    assert!(err.contains("https://"), "{err}");
+    assert!(!err.contains("see the response"), "{err}");
+    assert!(!err.contains(KEY));
+}

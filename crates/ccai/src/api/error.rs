@@ -202,6 +202,16 @@ impl ApiError {
                 "the API failed",
                 "try again later; if it persists, contact CloudContactAI support",
             ),
+            // The client follows no redirect (a redirected POST would become a GET): the base
+            // URL is almost always the cause, e.g. http:// where the API wants https://.
+            300..=399 => (
+                "the API answered a redirect",
+                "redirects are not followed; check the base URL (Config::base_url, CCAI_BASE_URL or ccai's --base-url), e.g. https:// rather than http://",
+            ),
+            _ if self.body.is_empty() => (
+                "the API answered an unexpected status",
+                "its answer had no body; check the base URL and try again",
+            ),
             _ => ("the API answered an unexpected status", "see the response"),
         }
     }
@@ -267,6 +277,14 @@ mod tests {
         assert!(text.contains("502"));
         assert!(text.contains("POST /p"));
         assert!(text.contains("bad gateway"));
+
+        let redirect = ApiError::new(Method::GET, "/p", 302, "").to_string();
+        assert!(!redirect.contains("see the response"), "{redirect}");
+        assert!(
+            redirect.contains("302") && redirect.contains("redirect"),
+            "{redirect}"
+        );
+        assert!(redirect.contains("CCAI_BASE_URL") && redirect.contains("https://"));
 
         let not_found = ApiError::new(Method::DELETE, "/x/7", 404, "");
         assert_eq!(
