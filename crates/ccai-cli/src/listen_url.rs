@@ -18,8 +18,9 @@ fn path() -> Result<PathBuf> {
 /// Records `url` (best effort: `trigger` then falls back to its default).
 pub(crate) fn save(url: &str) {
     if let Ok(path) = path() {
+        // Owner-only, like the development credentials that may later go in the same folder.
         if let Some(dir) = path.parent() {
-            let _ = fs::create_dir_all(dir);
+            let _ = dev_credentials::create_private_dir(dir);
         }
         let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
         if fs::write(&tmp, format!("{url}\n")).is_ok() {

@@ -760,3 +760,24 @@ async fn a_second_ctrl_c_stops_at_once() {
         drop(half);
     }
 }
+
+/// With configured credentials `listen` still records its URL for `trigger`, in a config folder
+/// it creates owner-only: development credentials (secrets) may later go in the same folder.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_config_folder_listen_creates_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(
+        &sandbox,
+        &["--client-id", "1231", "--secret", "configured-secret"],
+    );
+    let dir = sandbox.config_dir();
+    let recorded = std::fs::read_to_string(dir.join("listen-url")).unwrap();
+    assert_eq!(recorded.trim(), listen.url);
+    assert!(!dir.join("dev-credentials.json").exists());
+    assert_eq!(
+        std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+}
