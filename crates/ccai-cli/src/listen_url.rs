@@ -29,9 +29,10 @@ pub(crate) fn save(url: &str) {
     }
 }
 
-/// The URL the last `ccai listen` recorded, if any.
-pub(crate) fn load() -> Option<String> {
-    let text = fs::read_to_string(path().ok()?).ok()?;
+/// The URL the last `ccai listen` recorded, if any, and the file it is in (for messages).
+pub(crate) fn load() -> Option<(String, PathBuf)> {
+    let path = path().ok()?;
+    let text = fs::read_to_string(&path).ok()?;
     let url = text.trim();
-    (!url.is_empty()).then(|| url.to_owned())
+    (!url.is_empty()).then(|| (url.to_owned(), path))
 }

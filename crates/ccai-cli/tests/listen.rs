@@ -781,3 +781,60 @@ async fn the_config_folder_listen_creates_is_private() {
         0o700
     );
 }
+
+/// `trigger` without `--to` and a saved listen URL that is not usable names the file it came
+/// from and says what to do; it does not blame `--to`, which was not given, nor show the URL.
+#[tokio::test]
+async fn a_bad_saved_listen_url_names_its_file() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let dev_file = dir.join("dev-credentials.json");
+    let listen_file = dir.join("listen-url");
+    let dev = |listen_url: &str| {
+        serde_json::json!({"client_id": "ccai-dev", "secret": "whsec_dev_stored", "listen_url": listen_url})
+            .to_string()
+    };
+    std::fs::write(&dev_file, dev("http://127.0.0.1:9/webhook")).unwrap();
+
+    // From the listen-url file.
+    std::fs::write(&listen_file, "ftp://user:tok3n@x/webhook\n").unwrap();
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&listen_file.display().to_string()), "{err}");
+    assert!(!err.contains("invalid --to"), "{err}");
+    assert!(
+        err.contains("pass --to") && err.contains("ccai listen"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("tok3n") && !err.contains("whsec_dev_stored"),
+        "{err}"
+    );
+
+    // From the development credentials, when there is no listen-url file.
+    std::fs::remove_file(&listen_file).unwrap();
+    std::fs::write(&dev_file, dev("ftp://user:tok3n@x/webhook")).unwrap();
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&dev_file.display().to_string()), "{err}");
+    assert!(!err.contains("invalid --to"), "{err}");
+    assert!(
+        !err.contains("tok3n") && !err.contains("whsec_dev_stored"),
+        "{err}"
+    );
+
+    // A bad --to is still --to's fault, and a good one wins over the saved URL.
+    let out = run(trigger(&sandbox, &["message.sent", "--to", "ftp://y"])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid --to"), "{}", stderr(&out));
+    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let to = format!("{}/webhook", receiver.url);
+    let out = run(trigger(&sandbox, &["message.sent", "--to", &to])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(receiver.requests.lock().unwrap().len(), 1);
+}

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use ccai::event::WebhookEventType;
 use ccai::signature::{SignedDelivery, SIGNATURE_HEADER};
+use reqwest::Url;
 use serde_json::Value;
 
 use crate::cli::{AccountArgs, TriggerArgs};
-use crate::dev_credentials::DEFAULT_LISTEN_URL;
+use crate::dev_credentials::{self, DevCredentials, DEFAULT_LISTEN_URL};
 use crate::{http, sample_events, settings, EXIT_ERROR};
 
 pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
@@ -33,14 +34,10 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     sample_events::apply_overrides(&mut data, &args.set)?;
 
     let (signing, _) = settings::signing(account, &args.secret, false)?;
-    let announced = crate::listen_url::load()
-        .or_else(|| signing.dev.as_ref().and_then(|d| d.listen_url.clone()));
-    let target = match (&args.to, announced) {
-        (Some(to), _) => to.clone(),
-        (None, Some(announced)) => announced,
-        (None, None) => DEFAULT_LISTEN_URL.to_owned(),
+    let url = match &args.to {
+        Some(to) => http::url_flag("--to", to, DEFAULT_LISTEN_URL)?,
+        None => saved_listen_url(signing.dev.as_ref())?,
     };
-    let url = http::url_flag("--to", &target, "http://127.0.0.1:8080/webhook")?;
     let target = http::shown(&url);
 
     let event_hash = sample_events::random_event_hash()?;
@@ -81,6 +78,25 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_ERROR)
+    })
+}
+
+/// Where to send without `--to`: the URL the last `ccai listen` saved (its `listen-url` file, else
+/// the development credentials), or the default. A saved URL that is not a usable one names its
+/// file, not `--to` (which was not given), and is not shown (a URL may carry a token).
+fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<Url> {
+    let saved = crate::listen_url::load().or_else(|| {
+        let url = dev?.listen_url.clone()?;
+        Some((url, dev_credentials::path().ok()?))
+    });
+    let Some((saved, file)) = saved else {
+        return http::url_flag("--to", DEFAULT_LISTEN_URL, DEFAULT_LISTEN_URL);
+    };
+    http::url_flag("--to", &saved, DEFAULT_LISTEN_URL).map_err(|_| {
+        anyhow::anyhow!(
+            "the listen URL saved in {} is not an http:// or https:// URL: pass --to URL, or run `ccai listen` again to save a new one",
+            file.display()
+        )
     })
 }
 
