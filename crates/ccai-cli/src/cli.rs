@@ -26,6 +26,24 @@ pub(crate) struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line as parsed, noting which settings came from flags rather than the
+    /// environment (clap's derive does not keep that). Exits as `Cli::parse` does on a usage error.
+    pub(crate) fn parse_args() -> Self {
+        let mut command = <Self as clap::CommandFactory>::command();
+        let mut matches = command.clone().get_matches();
+        // Before `from_arg_matches_mut`, which takes the values out.
+        let base_url_flag =
+            matches.value_source("base_url") == Some(clap::parser::ValueSource::CommandLine);
+        let mut cli = match <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches) {
+            Ok(cli) => cli,
+            Err(e) => e.format(&mut command).exit(),
+        };
+        cli.account.base_url_flag = base_url_flag;
+        cli
+    }
+}
+
 /// Who you are to CloudContactAI.
 #[derive(Args)]
 pub(crate) struct AccountArgs {
@@ -41,9 +59,15 @@ pub(crate) struct AccountArgs {
     #[arg(long, env = "CCAI_BASE_URL", global = true, hide_env_values = true)]
     pub base_url: Option<String>,
 
-    /// Use CloudContactAI's test environment.
+    /// Use CloudContactAI's test environment (wins over CCAI_BASE_URL; not with --base-url).
     #[arg(long, global = true)]
     pub test_env: bool,
+
+    /// Whether `base_url` came from the `--base-url` flag (not `CCAI_BASE_URL` or `.env`): set
+    /// after parsing (see [`Cli::parse_args`]), so that `--test-env` wins over the environment
+    /// but conflicts with the flag.
+    #[arg(skip)]
+    pub base_url_flag: bool,
 }
 
 /// The webhook signing secret, for the commands that sign or verify.

@@ -19,8 +19,6 @@ mod store_path;
 use crate::stdout::errln;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use crate::cli::{Cli, Command};
 
 /// Exit code for "ran fine, but the answer is no" (a signature that does not verify).
@@ -57,7 +55,7 @@ fn main() -> ExitCode {
     // current directory's: a .env in a parent (say /tmp) could point CCAI_BASE_URL elsewhere and
     // receive the API key.
     let dotenv_problem = load_dotenv();
-    let cli = Cli::parse();
+    let cli = Cli::parse_args();
     // A one-shot command's failure is its one error line; the receiver also warns as it runs.
     let level = match cli.command {
         Command::Listen(_) => "warn",

@@ -103,8 +103,18 @@ pub(crate) fn api_client(account: &AccountArgs) -> Result<ccai::Client> {
     let Some(api_key) = non_empty(account.api_key.as_deref()) else {
         bail!("missing API key: pass --api-key or set CCAI_API_KEY (from your CloudContactAI settings)");
     };
-    let mut config = ccai::Config::new(client_id, api_key).use_test_environment(account.test_env);
-    if let Some(url) = non_empty(account.base_url.as_deref()) {
+    let mut config = ccai::Config::new(client_id, api_key);
+    let base_url = non_empty(account.base_url.as_deref());
+    if account.test_env {
+        if account.base_url_flag && base_url.is_some() {
+            bail!("--test-env and --base-url both choose the API: pass only one");
+        }
+        // The flag wins over CCAI_BASE_URL (the environment or .env), which the library would
+        // otherwise prefer: set the test environment's URL explicitly.
+        config = config
+            .use_test_environment(true)
+            .base_url(ccai::api::TEST_BASE_URL);
+    } else if let Some(url) = base_url {
         config = config.base_url(url);
     }
     Ok(ccai::Client::new(config)?)

@@ -596,3 +596,130 @@ async fn a_redirect_points_at_the_base_url() {
     assert!(!err.contains("see the response"), "{err}");
     assert!(!err.contains(KEY));
 }
+
+/// `ccai` with every proxy setting cleared but `HTTPS_PROXY`: an `https://` API is then reached
+/// through `proxy` (a `CONNECT` naming the host), so a test sees which host was chosen without
+/// the network.
+fn through_proxy(mut cmd: std::process::Command, proxy: &Recorder) -> std::process::Command {
+    for key in [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "REQUEST_METHOD",
+    ] {
+        cmd.env_remove(key);
+    }
+    cmd.env("HTTPS_PROXY", &proxy.url);
+    cmd
+}
+
+/// The test environment's `host:port`, as a `CONNECT` names it.
+fn test_env_host() -> String {
+    let url = reqwest::Url::parse(ccai::api::TEST_BASE_URL).expect("a URL");
+    format!(
+        "{}:{}",
+        url.host_str().expect("a host"),
+        url.port_or_known_default().expect("a port")
+    )
+}
+
+/// An explicit `--test-env` wins over `CCAI_BASE_URL`, from the environment or from `.env` (flags
+/// come first); with `--base-url` as well it is refused, nothing sent. The test environment is
+/// never contacted: its requests go to a local stand-in proxy, which only records the host.
+#[tokio::test]
+async fn test_env_wins_over_ccai_base_url() {
+    let sandbox = Sandbox::new();
+    let api = fake_api().await;
+    let proxy = recorder(|_| (StatusCode::FORBIDDEN, String::new())).await;
+    let base = format!("{}/api", api.url);
+    let connects = || {
+        proxy
+            .requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == "CONNECT")
+            .map(|r| r.header("host").unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+
+    // CCAI_BASE_URL in the environment.
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_BASE_URL", &base)
+        .env("CCAI_CLIENT_ID", "1231")
+        .env("CCAI_API_KEY", KEY)
+        .args(["webhooks", "list", "--test-env"]);
+    let out = run(through_proxy(cmd, &proxy)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        api.requests.lock().unwrap().is_empty(),
+        "sent to CCAI_BASE_URL"
+    );
+    // (The failed tunnel is retried: one CONNECT or more, each to the test environment.)
+    let first = connects();
+    assert!(!first.is_empty(), "{}", stderr(&out));
+    assert!(
+        first.iter().all(|host| *host == test_env_host()),
+        "{first:?}"
+    );
+    assert!(!stderr(&out).contains(KEY));
+
+    // CCAI_BASE_URL in .env, --test-env before the subcommand.
+    std::fs::write(
+        sandbox.path().join(".env"),
+        format!("CCAI_BASE_URL={base}\n"),
+    )
+    .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", "1231")
+        .env("CCAI_API_KEY", KEY)
+        .args(["--test-env", "webhooks", "list"]);
+    let out = run(through_proxy(cmd, &proxy)).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        api.requests.lock().unwrap().is_empty(),
+        "sent to .env's URL"
+    );
+    let second = connects();
+    assert!(second.len() > first.len(), "{}", stderr(&out));
+    assert!(
+        second.iter().all(|host| *host == test_env_host()),
+        "{second:?}"
+    );
+
+    // Without --test-env, CCAI_BASE_URL (here from .env) is used.
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", "1231")
+        .env("CCAI_API_KEY", KEY)
+        .args(["webhooks", "list"]);
+    let out = run(through_proxy(cmd, &proxy)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(api.requests.lock().unwrap().len(), 1);
+    std::fs::remove_file(sandbox.path().join(".env")).unwrap();
+
+    // Both flags: refused, one line, nothing sent; either order, either position.
+    for args in [
+        &["webhooks", "list", "--test-env", "--base-url", &base][..],
+        &["--base-url", &base, "--test-env", "webhooks", "list"][..],
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_CLIENT_ID", "1231")
+            .env("CCAI_API_KEY", KEY)
+            .env("CCAI_BASE_URL", &base)
+            .args(args);
+        let out = run(through_proxy(cmd, &proxy)).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("--test-env") && err.contains("--base-url"),
+            "{err}"
+        );
+        assert_eq!(api.requests.lock().unwrap().len(), 1, "{args:?}");
+        assert_eq!(connects().len(), second.len(), "{args:?}");
+    }
+}
