@@ -245,7 +245,7 @@ fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), Store
 mod tests {
     use super::*;
     use crate::inbox::sqlite::{SqliteOptions, SqliteStore};
-    use crate::inbox::{DeliveryStatus, Inserted, NewDelivery, Store};
+    use crate::inbox::{DeliveryStatus, Inserted, NewDelivery, Store, StoreError};
 
     /// A file as version 1 left it: one event with its delivery and an attempt.
     fn version_1_file(path: &std::path::Path) {
@@ -375,5 +375,159 @@ mod tests {
             (1, 7, 7),
             "the upgrade indexed the events it found"
         );
+    }
+
+    /// A file as version `n` left it: two events (one with its key merged, one not), a dead and
+    /// a pending delivery, an attempt and a completed dedup row.
+    fn version_n_file(path: &std::path::Path, n: usize) {
+        let conn = Connection::open(path).expect("open");
+        for m in &MIGRATIONS[..n] {
+            conn.execute_batch(m).expect("migration");
+        }
+        conn.execute_batch(&format!("PRAGMA user_version = {n};"))
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO events (id, client_id, event_hash, event_type, body, body_len, body_sha256,
+                                 received_at, duplicates)
+                  VALUES (7, '1231', 'old-hash', 'message.sent', x'7b7d', 2,
+                          '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', 1000, 2);
+             INSERT INTO events (id, client_id, event_hash, event_type, body, body_len, body_sha256,
+                                 received_at)
+                  VALUES (9, '1231', 'unmerged', 'message.sent', x'7b7d', 2,
+                          '44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', 1000);
+             INSERT INTO deliveries (id, event_id, destination, status, attempts, next_attempt_at)
+                  VALUES (3, 7, 'default', 'dead', 7, NULL), (4, 9, 'default', 'pending', 0, 0);
+             INSERT INTO attempts (delivery_id, started_at, duration_ms, outcome)
+                  VALUES (3, 1001, 5, 'failed');
+             INSERT INTO dedup (event_hash, state, lease_until, updated_at) VALUES ('d1', 'completed', NULL, 5);",
+        ).unwrap();
+        if n >= 2 {
+            let key = super::super::keys::hash_key("old-hash");
+            if n == 2 {
+                conn.execute(
+                    "INSERT INTO event_keys (key, event_id) VALUES (?1, 7)",
+                    [key],
+                )
+                .unwrap();
+            } else {
+                conn.execute(
+                    "INSERT INTO event_keys (run, key, event_id) VALUES (0, ?1, 7)",
+                    [key],
+                )
+                .unwrap();
+            }
+            conn.execute_batch("UPDATE event_keys_merged SET upto = 7;")
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn every_old_version_migrates_and_keeps_its_data() {
+        use crate::dedup::{Claim, Deduper};
+        for n in 1..SCHEMA_VERSION as usize {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("inbox.db");
+            version_n_file(&path, n);
+            let store = SqliteStore::open(&path, SqliteOptions::default())
+                .unwrap_or_else(|e| panic!("v{n}: {e:?}"));
+            let event = store
+                .get("old-hash")
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("v{n}: lost"));
+            assert_eq!(event.summary.duplicates, 2, "v{n}");
+            assert_eq!(event.attempts.len(), 1, "v{n}");
+            assert!(store.get("unmerged").await.unwrap().is_some(), "v{n}");
+            for h in ["old-hash", "unmerged"] {
+                let again = NewDelivery::new("1231", h, "message.sent", b"{}".to_vec());
+                assert_eq!(
+                    store.insert(again).await.unwrap(),
+                    Inserted::Duplicate,
+                    "v{n} {h}"
+                );
+            }
+            let new = NewDelivery::new("1231", "new-hash", "message.sent", b"{}".to_vec());
+            assert_eq!(store.insert(new).await.unwrap(), Inserted::New, "v{n}");
+            assert_eq!(
+                store.deduper().claim("d1").await.unwrap(),
+                Claim::AlreadyCompleted,
+                "v{n}"
+            );
+            let claimed = store
+                .claim(
+                    "default",
+                    crate::inbox::LeaseRequest::new("w", std::time::Duration::from_secs(30)),
+                    10,
+                    std::time::SystemTime::now(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(claimed.len(), 2, "v{n}");
+            drop(store);
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(user_version(&conn, "t").unwrap(), SCHEMA_VERSION);
+            let fk: i64 = conn
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(fk, 0);
+        }
+    }
+
+    #[test]
+    fn a_failed_migration_leaves_the_version_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        version_n_file(&path, 5);
+        // Make migration 6 fail half-way: the column it adds exists already.
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("ALTER TABLE events ADD COLUMN method TEXT;")
+                .unwrap();
+        }
+        SqliteStore::open(&path, SqliteOptions::default())
+            .expect_err("migration 6 cannot add a column that exists");
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn, "t").unwrap(), 5);
+    }
+
+    #[test]
+    fn a_newer_file_is_refused_byte_for_byte_untouched() {
+        for wal in [false, true] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("inbox.db");
+            {
+                let conn = Connection::open(&path).unwrap();
+                if wal {
+                    conn.execute_batch("PRAGMA journal_mode=WAL").unwrap();
+                }
+                conn.execute_batch("CREATE TABLE future(x); PRAGMA user_version = 99;")
+                    .unwrap();
+            }
+            let before: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name(), std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
+            assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
+            let after: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.file_name(), std::fs::read(e.path()).unwrap())
+                })
+                .collect();
+            assert_eq!(
+                before.len(),
+                after.len(),
+                "wal={wal} {:?}",
+                after.iter().map(|a| &a.0).collect::<Vec<_>>()
+            );
+            assert!(before == after, "wal={wal}: bytes changed");
+        }
     }
 }
