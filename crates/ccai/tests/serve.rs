@@ -244,3 +244,21 @@ async fn the_extractor_answers_408_to_a_body_that_never_comes() {
     assert_eq!(status, 408);
     assert!(started.elapsed() >= ccai::server::DEFAULT_BODY_TIMEOUT);
 }
+
+/// Timeouts and a grace of `Duration::MAX` (no limit, to a caller) are clamped to
+/// [`ccai::server::MAX_TIMEOUT`]: they used to panic each connection's task (a deadline past what
+/// an `Instant` holds), so every request went unanswered.
+#[tokio::test]
+async fn timeouts_of_duration_max_serve_instead_of_panicking() {
+    let server = Server::new()
+        .header_read_timeout(Duration::MAX)
+        .keep_alive_timeout(Some(Duration::MAX))
+        .write_timeout(Duration::MAX)
+        .shutdown_grace(Duration::MAX);
+    let addr = start(server, handler_options()).await;
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    for i in 0..3 {
+        send(&mut stream, &signed_request(&format!("max-{i}"), false)).await;
+        assert_eq!(read_response(&mut stream).await, 200, "request {i}");
+    }
+}

@@ -38,20 +38,36 @@
 //! # }
 //! ```
 
+/// The largest write queue a store keeps: a larger `queue_capacity` is clamped to it (more would
+/// only hold memory, and tokio's channels refuse a capacity near `usize::MAX`).
+pub const MAX_QUEUE_CAPACITY: usize = 1 << 20;
+
+/// The most writes one transaction takes: a larger `max_batch` is clamped to it.
+pub const MAX_BATCH: usize = 1 << 16;
+
+/// `(queue_capacity, max_batch)` within 1..=[`MAX_QUEUE_CAPACITY`] and 1..=[`MAX_BATCH`]: the
+/// options' fields are public, so the stores clamp what they use, not only the setters.
+pub(crate) fn queue_limits(queue_capacity: usize, max_batch: usize) -> (usize, usize) {
+    (
+        queue_capacity.clamp(1, MAX_QUEUE_CAPACITY),
+        max_batch.clamp(1, MAX_BATCH),
+    )
+}
+
 /// The builder setters `SqliteOptions` and `PostgresOptions` share: the queue of writes the
 /// store commits in batches, and the destinations of new events. `$write` names one queued write
 /// in the docs ("write", "insert").
 macro_rules! queue_setters {
     ($write:literal) => {
-        #[doc = concat!("The capacity of the ", $write, " queue.")]
+        #[doc = concat!("The capacity of the ", $write, " queue (1 to [`MAX_QUEUE_CAPACITY`](crate::inbox::MAX_QUEUE_CAPACITY)).")]
         pub fn queue_capacity(mut self, capacity: usize) -> Self {
-            self.queue_capacity = capacity.max(1);
+            self.queue_capacity = crate::inbox::queue_limits(capacity, 1).0;
             self
         }
 
-        #[doc = concat!("The most ", $write, "s per transaction.")]
+        #[doc = concat!("The most ", $write, "s per transaction (1 to [`MAX_BATCH`](crate::inbox::MAX_BATCH)).")]
         pub fn max_batch(mut self, max_batch: usize) -> Self {
-            self.max_batch = max_batch.max(1);
+            self.max_batch = crate::inbox::queue_limits(1, max_batch).1;
             self
         }
 
@@ -91,7 +107,7 @@ pub use delivery::{Inserted, NewDelivery};
 pub use dispatch::{
     parse_duration, Accepted, AttemptReport, AttemptResult, CallbackConsumer, Consumer,
     ConsumerFuture, Dispatcher, DispatcherBuilder, Failure, ForwardConfigError, HttpForward,
-    InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport,
+    InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport, MAX_CONCURRENCY,
 };
 pub use error::StoreError;
 #[cfg(feature = "postgres")]
@@ -101,7 +117,7 @@ pub use postgres::{
 };
 pub use sqlite::{
     BatchHistogram, SqliteOptions, SqliteStore, StoreDeduper, Synchronous, DEFAULT_DESTINATION,
-    SCHEMA_VERSION,
+    MAX_BUSY_TIMEOUT, SCHEMA_VERSION,
 };
 pub use status::{DeliveryStatus, UnknownStatus};
 pub use store::{Store, StoreFuture};

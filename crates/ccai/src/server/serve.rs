@@ -30,6 +30,10 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default [`Server::max_connections`]: 512.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+
+/// The longest timeout or grace a [`Server`] takes: a year. Longer ones (`Duration::MAX`) are
+/// clamped to it, since a deadline past what an `Instant` can hold would panic.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 86_400);
 /// Default [`Server::shutdown_grace`]: 30 s.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Default [`Server::write_timeout`]: 30 s.
@@ -150,7 +154,7 @@ impl Server {
     /// from the moment the server starts waiting for it; the connection is closed when it runs
     /// out. Default [`DEFAULT_HEADER_READ_TIMEOUT`] (10 s).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.header_read_timeout = timeout;
+        self.header_read_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 
@@ -158,7 +162,7 @@ impl Server {
     /// `None` turns keep-alive off (one request per connection). Default
     /// [`DEFAULT_KEEP_ALIVE_TIMEOUT`] (5 s).
     pub fn keep_alive_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.keep_alive_timeout = timeout;
+        self.keep_alive_timeout = timeout.map(|t| t.min(MAX_TIMEOUT));
         self
     }
 
@@ -173,14 +177,14 @@ impl Server {
     /// On shutdown, how long requests in progress may take to finish before their connections
     /// are dropped. Default [`DEFAULT_SHUTDOWN_GRACE`] (30 s).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
+        self.shutdown_grace = grace.min(MAX_TIMEOUT);
         self
     }
 
     /// How long an answer may wait to be written because the client does not read: past it, the
     /// connection is dropped. Default [`DEFAULT_WRITE_TIMEOUT`] (30 s).
     pub fn write_timeout(mut self, timeout: Duration) -> Self {
-        self.write_timeout = timeout;
+        self.write_timeout = timeout.min(MAX_TIMEOUT);
         self
     }
 

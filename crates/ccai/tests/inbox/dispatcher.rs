@@ -706,3 +706,20 @@ async fn no_more_attempts_run_at_once_than_the_concurrency() {
     assert_eq!(most.load(Ordering::SeqCst), CONCURRENCY);
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A concurrency of `usize::MAX` is clamped to `MAX_CONCURRENCY`: it used to panic the
+/// dispatcher's task (a semaphore that large), silently: nothing was ever delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_concurrency_still_delivers() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(200)]).await;
+    let dispatcher = forward_to(&store, &target.url(), "1s")
+        .concurrency(usize::MAX)
+        .start();
+    store.insert(event("wide")).await.expect("insert");
+    dispatcher.wake();
+    wait_status(&store, "wide", DeliveryStatus::Delivered).await;
+    assert_eq!(target.received().len(), 1);
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}

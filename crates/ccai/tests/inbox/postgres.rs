@@ -712,3 +712,25 @@ async fn check_writable_fails_on_a_read_only_database() {
     assert!(error.to_string().contains("read-only"), "{error}");
     assert!(store.insert(delivery("refused")).await.is_err());
 }
+
+/// A queue, batch or insert concurrency of `usize::MAX` is clamped: the store used to panic at
+/// connect (a channel or semaphore that large).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_queue_options_are_clamped_and_the_store_works() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "extreme");
+    let mut options = PostgresOptions::default()
+        .schema(schema.name.clone())
+        .queue_capacity(usize::MAX)
+        .max_batch(usize::MAX)
+        .insert_concurrency(usize::MAX);
+    assert_eq!(options.queue_capacity, ccai::inbox::MAX_QUEUE_CAPACITY);
+    // Set directly on the public fields: the store clamps what it uses.
+    options.queue_capacity = usize::MAX;
+    options.insert_concurrency = usize::MAX;
+    let store = PostgresStore::connect(&url, options)
+        .await
+        .expect("connect");
+    let d = NewDelivery::new("1231", "extreme", "message.sent", &b"{}"[..]);
+    assert_eq!(store.insert(d).await, Ok(Inserted::New));
+}

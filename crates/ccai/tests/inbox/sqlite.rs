@@ -248,6 +248,34 @@ async fn normal_synchronous_mode_stores_and_reopens() {
     );
 }
 
+/// Options past what the store can use are clamped: a queue or batch of `usize::MAX` panicked at
+/// open or killed the writer thread (every write then failed), and a busy timeout of
+/// `Duration::MAX` panicked at open.
+#[tokio::test]
+async fn extreme_options_are_clamped_and_the_store_works() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::default()
+        .queue_capacity(usize::MAX)
+        .max_batch(usize::MAX)
+        .busy_timeout(Duration::MAX);
+    assert_eq!(options.queue_capacity, ccai::inbox::MAX_QUEUE_CAPACITY);
+    assert_eq!(options.max_batch, ccai::inbox::MAX_BATCH);
+    assert_eq!(options.busy_timeout, ccai::inbox::MAX_BUSY_TIMEOUT);
+    // The fields are public: set directly, the store clamps what it uses.
+    let mut direct = SqliteOptions::default();
+    direct.queue_capacity = usize::MAX;
+    direct.max_batch = usize::MAX;
+    direct.busy_timeout = Duration::MAX;
+    for (i, options) in [options, direct].into_iter().enumerate() {
+        let path = dir.path().join(format!("extreme-{i}.db"));
+        let store = SqliteStore::open(&path, options).expect("open");
+        for n in 0..3 {
+            let d = NewDelivery::new("1231", format!("x{i}-{n}"), "message.sent", &b"{}"[..]);
+            assert_eq!(store.insert(d).await, Ok(Inserted::New));
+        }
+    }
+}
+
 #[test]
 fn debug_output_redacts_signatures_and_bodies() {
     let d = NewDelivery::new("1231", "h", "message.sent", &b"secret-payload-text"[..])

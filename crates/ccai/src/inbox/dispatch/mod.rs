@@ -22,6 +22,10 @@ pub use retry::{parse_duration, ParseScheduleError, RetrySchedule};
 use super::sqlite::DEFAULT_DESTINATION;
 use super::Store;
 
+/// The most events a [`Dispatcher`] hands on at once: a larger
+/// [`concurrency`](DispatcherBuilder::concurrency) is clamped to it.
+pub const MAX_CONCURRENCY: usize = 4096;
+
 /// How a [`Dispatcher`] runs (see the builder's methods for the defaults).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -68,9 +72,9 @@ impl DispatcherBuilder {
         self
     }
 
-    /// How many events are handed on at once (default 4, at least 1).
+    /// How many events are handed on at once (default 4, 1 to [`MAX_CONCURRENCY`]).
     pub fn concurrency(mut self, concurrency: usize) -> Self {
-        self.settings.concurrency = concurrency.max(1);
+        self.settings.concurrency = concurrency.clamp(1, MAX_CONCURRENCY);
         self
     }
 

@@ -173,7 +173,9 @@ impl fmt::Display for RetrySchedule {
             if i > 0 {
                 f.write_str(",")?;
             }
-            let ms = delay.as_millis();
+            // Whole milliseconds, rounded up: a delay of 1.5 ms or 1 ns must not read back as
+            // less than it is (`0ms` would mean "at once").
+            let ms = delay.as_nanos().div_ceil(1_000_000);
             let (n, unit) = [
                 (86_400_000, "d"),
                 (3_600_000, "h"),
@@ -193,6 +195,20 @@ impl fmt::Display for RetrySchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_rounds_a_fraction_of_a_millisecond_up() {
+        let schedule = RetrySchedule::new(vec![
+            Duration::from_micros(1500),
+            Duration::from_nanos(1),
+            Duration::from_millis(2000),
+        ]);
+        assert_eq!(schedule.to_string(), "2ms,1ms,2s");
+        let back: RetrySchedule = schedule.to_string().parse().expect("reads back");
+        for (shown, exact) in back.delays().iter().zip(schedule.delays()) {
+            assert!(shown >= exact, "{shown:?} < {exact:?}");
+        }
+    }
 
     #[test]
     fn a_huge_delay_saturates_instead_of_panicking() {

@@ -62,6 +62,9 @@ const INSERT: &str = "WITH ins AS (
 )
 SELECT client_id, event_hash, inserted, body_sha256, (SELECT count(*) FROM notified) FROM ins";
 
+/// The most insert transactions in flight at once (each holds a pooled connection).
+pub(crate) const MAX_INSERT_CONCURRENCY: usize = 1024;
+
 impl Batcher {
     pub(crate) fn start(
         shared: Arc<Shared>,
@@ -69,13 +72,14 @@ impl Batcher {
         max_batch: usize,
         in_flight: usize,
     ) -> Self {
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
+        let (sender, receiver) = mpsc::channel(capacity);
         let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
         tokio::spawn(collect(
             shared,
             receiver,
-            max_batch.max(1),
-            Arc::new(Semaphore::new(in_flight.max(1))),
+            max_batch,
+            Arc::new(Semaphore::new(in_flight.clamp(1, MAX_INSERT_CONCURRENCY))),
             Arc::clone(&histogram),
         ));
         Self { sender, histogram }

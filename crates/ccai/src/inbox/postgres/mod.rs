@@ -108,7 +108,7 @@ impl PostgresOptions {
 
     /// How many insert transactions may be in flight at once.
     pub fn insert_concurrency(mut self, concurrency: usize) -> Self {
-        self.insert_concurrency = concurrency.max(1);
+        self.insert_concurrency = concurrency.clamp(1, batch::MAX_INSERT_CONCURRENCY);
         self
     }
 

@@ -57,6 +57,10 @@ pub enum Synchronous {
     Normal,
 }
 
+/// The longest [`SqliteOptions::busy_timeout`]: SQLite takes it in milliseconds as a C `int`
+/// (about 24.8 days); a longer one is clamped to it.
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// How a [`SqliteStore`] is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -105,9 +109,10 @@ impl SqliteOptions {
         self
     }
 
-    /// How long to wait for another connection's lock.
+    /// How long to wait for another connection's lock (at most [`MAX_BUSY_TIMEOUT`], SQLite's
+    /// limit).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
-        self.busy_timeout = timeout;
+        self.busy_timeout = timeout.min(MAX_BUSY_TIMEOUT);
         self
     }
 
@@ -178,7 +183,7 @@ fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connecti
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| store_error(shown, e))?;
-    conn.busy_timeout(options.busy_timeout)
+    conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
         .map_err(|e| store_error(shown, e))?;
     Ok(conn)
 }

@@ -102,12 +102,18 @@ pub struct BatchHistogram {
 impl BatchHistogram {
     /// Transactions committed.
     pub fn batches(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts
+            .values()
+            .fold(0, |sum, n| sum.saturating_add(*n))
     }
 
     /// Writes committed.
     pub fn writes(&self) -> u64 {
-        self.counts.iter().map(|(size, n)| *size as u64 * n).sum()
+        // Saturating: `counts` is public, and no real histogram comes near the limit.
+        self.counts
+            .iter()
+            .map(|(size, n)| (*size as u64).saturating_mul(*n))
+            .fold(0, u64::saturating_add)
     }
 
     /// The largest batch.
@@ -120,7 +126,7 @@ impl BatchHistogram {
         let target = (self.writes() as f64 * fraction.clamp(0.0, 1.0)).ceil() as u64;
         let mut seen = 0;
         for (size, n) in &self.counts {
-            seen += *size as u64 * n;
+            seen = (*size as u64).saturating_mul(*n).saturating_add(seen);
             if seen >= target {
                 return *size;
             }
@@ -181,7 +187,8 @@ impl Writer {
         let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
             StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
         })?;
-        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
+        let (sender, receiver) = mpsc::channel(capacity);
         let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
         let thread_histogram = Arc::clone(&histogram);
         let thread_path = Arc::clone(&path);
@@ -193,7 +200,7 @@ impl Writer {
                     checkpointer,
                     syncer,
                     receiver,
-                    max_batch.max(1),
+                    max_batch,
                     &thread_histogram,
                     &thread_path,
                 )
@@ -421,5 +428,17 @@ mod tests {
         assert!(!hand_over(HAND_OVER_AT - 1, false));
         assert!(hand_over(HAND_OVER_AT, false));
         assert!(hand_over(0, true));
+    }
+
+    /// `counts` is public: sizes and counts whose product overflows saturate, not panic.
+    #[test]
+    fn histogram_arithmetic_saturates() {
+        let mut histogram = super::BatchHistogram::default();
+        histogram.counts.insert(usize::MAX, 2);
+        histogram.counts.insert(3, u64::MAX);
+        assert_eq!(histogram.writes(), u64::MAX);
+        assert_eq!(histogram.batches(), u64::MAX);
+        assert_eq!(histogram.percentile_by_write(0.5), 3);
+        assert_eq!(histogram.max(), usize::MAX);
     }
 }
