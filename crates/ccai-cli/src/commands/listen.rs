@@ -431,7 +431,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>>
                     _ = terminate.recv() => 143,
                 };
                 errln!(
-                    "Stopped at once: forwards cut off are sent again after their lease expires."
+                    "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires."
                 );
                 std::process::exit(code);
             });
@@ -444,7 +444,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>>
             errln!("Stopping… (Ctrl-C again to stop at once)");
             tokio::spawn(async {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    errln!("Stopped at once: forwards cut off are sent again after their lease expires.");
+                    errln!("Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.");
                     std::process::exit(130);
                 }
             });
