@@ -365,7 +365,8 @@ pub(crate) struct TriggerArgs {
     /// http://127.0.0.1:8080/webhook).
     #[arg(long)]
     pub to: Option<String>,
-    /// Override a field inside `data` (repeatable). Numbers stay numbers where the field is numeric.
+    /// Override a field inside `data` (repeatable). Numbers stay numbers where the field is numeric;
+    /// a quoted JSON string (`--set 'TotalPrice="0.02"'`) is sent as that string.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// A JSON file whose object replaces `data` (before --set).

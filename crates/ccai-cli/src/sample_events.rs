@@ -68,7 +68,9 @@ pub(crate) fn unknown_type(event_type: &WebhookEventType) -> anyhow::Error {
 }
 
 /// Applies `KEY=VALUE` overrides. A value replacing a number (or a new key) that reads as a JSON
-/// number, boolean or null keeps that type; anything else is a string.
+/// number, boolean or null keeps that type; a JSON string literal (`"0.02"`, quotes included) is
+/// that string; anything else is the text as a string. An integer too large for 64 bits is
+/// refused: it would be sent as a float with other digits.
 pub(crate) fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String]) -> Result<()> {
     for item in overrides {
         let Some((key, raw)) = item.split_once('=') else {
@@ -80,6 +82,14 @@ pub(crate) fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String
         }
         let keep_string = matches!(data.get(key), Some(Value::String(_)));
         let value = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::String(text)) => Value::String(text),
+            Ok(Value::Number(n))
+                if !keep_string && n.is_f64() && !raw.contains(['.', 'e', 'E']) =>
+            {
+                bail!(
+                    "--set {key}=…: the integer is too large to send exactly (past 64 bits); quote it to send it as a string: --set '{key}=\"…\"'"
+                )
+            }
             Ok(v @ (Value::Number(_) | Value::Bool(_) | Value::Null)) if !keep_string => v,
             _ => Value::String(raw.to_owned()),
         };
@@ -99,6 +109,31 @@ pub(crate) fn random_event_hash() -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_keep_numbers_exact_and_read_quoted_strings() {
+        let mut data = Map::new();
+        data.insert("To".into(), Value::String("+1".into()));
+        apply_overrides(
+            &mut data,
+            &[
+                "TotalPrice=\"0.02\"".into(),
+                "To=\"+14155550100\"".into(),
+                "Big=18446744073709551615".into(),
+                "Neg=-5".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(data["TotalPrice"], Value::String("0.02".into()));
+        assert_eq!(data["To"], Value::String("+14155550100".into()));
+        assert_eq!(data["Big"].to_string(), "18446744073709551615");
+        assert_eq!(data["Neg"], serde_json::json!(-5));
+        let error = apply_overrides(&mut data, &["Big=123456789012345678901234567890".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("too large to send exactly"), "{error}");
+        assert!(!error.contains("123456789012345678901234567890"), "{error}");
+    }
 
     #[test]
     fn every_known_type_has_a_sample_that_types_cleanly() {

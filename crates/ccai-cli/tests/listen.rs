@@ -838,3 +838,38 @@ async fn a_bad_saved_listen_url_names_its_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(receiver.requests.lock().unwrap().len(), 1);
 }
+
+/// `--json` prints `data` exactly as it arrived (integers past 64 bits, key order), on one line
+/// whatever spacing the sender used: it went through a `Value`, which turned
+/// `12345678901234567890123` into `1.2345678901234568e+22` and sorted the keys.
+#[tokio::test]
+async fn json_lines_keep_data_exactly_and_on_one_line() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", "1231")
+        .env("CCAI_WEBHOOK_SECRET", "a-configured-secret");
+    let listen = Listening::start_with(cmd, &["--json"]);
+    let body = "{\"eventType\":\"message.sent\",\"eventHash\":\"exact-1\",\"data\":{\n  \"Zeta\": 1,\n  \"ContactId\": 12345678901234567890123,\n  \"Note\": \"two  spaces\"\n}}";
+    let status = reqwest::Client::new()
+        .post(&listen.url)
+        .header("content-type", "application/json")
+        .header(
+            "x-ccai-signature",
+            ccai::webhook::sign("1231", "exact-1", "a-configured-secret"),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("listen answers")
+        .status();
+    assert_eq!(status, StatusCode::OK);
+    let line = listen.next_line();
+    assert!(
+        line.contains(
+            r#""data":{"Zeta":1,"ContactId":12345678901234567890123,"Note":"two  spaces"}"#
+        ),
+        "{line}"
+    );
+    let parsed: Value = serde_json::from_str(&line).expect("one JSON line");
+    assert_eq!(parsed["eventHash"], "exact-1");
+}

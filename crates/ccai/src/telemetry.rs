@@ -17,7 +17,7 @@
 //! | `ccai_queue_depth` | gauge | `status` (`pending`, `in_progress`, `delivered`, `dead`) | [`record_stats`], when the application asks |
 //! | `ccai_oldest_pending_age_seconds` | gauge | | [`record_stats`] |
 //!
-//! Rejection reasons: `method_not_allowed`, `payload_too_large`, `body_read`, `invalid_event`,
+//! Rejection reasons: `method_not_allowed`, `payload_too_large`, `body_timeout`, `body_read`, `invalid_event`,
 //! `missing_signature`, `invalid_signature`, `callback_failed`, `callback_panicked`,
 //! `deduplication`, `unavailable`.
 

@@ -466,3 +466,35 @@ fn reserved_serde_json_keys_are_refused_not_dropped() {
     assert!(parse_event(body).is_err());
     assert!(serde_json::from_slice::<WebhookEvent>(body).is_err());
 }
+
+/// A numeric `ErrorCode` comes out as the integer it holds, in plain digits; one whose digits
+/// were lost when it was read (past 64 bits) is an error, not `1.2345678901234569e+23`.
+#[test]
+fn a_numeric_error_code_keeps_its_digits_or_is_refused() {
+    let code = |raw: &str| {
+        let body = format!(
+            r#"{{"eventType":"message.error.carrier","data":{{"ErrorCode":{raw}}},"eventHash":"h"}}"#
+        );
+        match parse_event(body.as_bytes()).unwrap().typed_data() {
+            Ok(EventData::ErrorCarrier(e)) => Ok(e.error_code),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    assert_eq!(code("30008"), Ok(Some("30008".to_owned())));
+    assert_eq!(code("30008.0"), Ok(Some("30008".to_owned())));
+    assert_eq!(code("3e4"), Ok(Some("30000".to_owned())));
+    assert_eq!(code("-0"), Ok(Some("0".to_owned())));
+    assert_eq!(
+        code("18446744073709551615"),
+        Ok(Some("18446744073709551615".to_owned()))
+    );
+    assert_eq!(code(r#""30008""#), Ok(Some("30008".to_owned())));
+    for lossy in ["123456789012345678901234", "18446744073709551616", "1.5"] {
+        let error = code(lossy).expect_err(lossy);
+        assert!(
+            error.contains("`ErrorCode`") && error.contains("cannot be kept exactly"),
+            "{lossy}: {error}"
+        );
+    }
+}

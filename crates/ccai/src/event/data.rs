@@ -186,7 +186,11 @@ impl Fields<'_> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Number(n)) => exact_integer_text(n).map(Some).ok_or(DataError {
+                field: key,
+                expected: "a string, or a whole number of at most 64 bits",
+                found: "a number that cannot be kept exactly",
+            }),
             Some(other) => Err(mistyped(key, "a string or a number", other)),
         }
     }
@@ -231,6 +235,21 @@ impl Fields<'_> {
             Some(other) => Err(mistyped(key, EXPECTED, other)),
         }
     }
+}
+
+/// A number as the integer it holds, in plain digits (`30008`, also for `30008.0` or `3e4`);
+/// `None` for a fraction, or for a number that was read as a float past 2^53, whose digits are
+/// already lost: `123456789012345678901234` must not come out as `1.2345678901234568e+23`.
+fn exact_integer_text(n: &serde_json::Number) -> Option<String> {
+    if let Some(i) = n.as_i64() {
+        return Some(i.to_string());
+    }
+    if let Some(u) = n.as_u64() {
+        return Some(u.to_string());
+    }
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let f = n.as_f64()?;
+    (f.fract() == 0.0 && f.abs() <= EXACT).then(|| format!("{}", f as i64))
 }
 
 fn mistyped(field: &'static str, expected: &'static str, found: &Value) -> DataError {
