@@ -584,6 +584,18 @@ async fn replay_to_sends_the_exact_delivery() {
     let err = failed(&out);
     assert!(err.contains("1 of 1 replays"), "{err}");
 
+    // A redirect: not followed, and the line says to give the final URL.
+    let moving = recorder(|_| (StatusCode::MOVED_PERMANENTLY, "".into())).await;
+    let out = inbox
+        .ccai(&["replay", SENT_PENDING, "--to", &moving.url])
+        .await;
+    assert!(
+        stdout(&out).contains("failed: answered 301 (a redirect: not followed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(moving.requests.lock().unwrap().len(), 1);
+
     // A target that is down: the failure says why.
     let down = format!("http://127.0.0.1:{}/x", closed_port());
     let out = inbox.ccai(&["replay", SENT_PENDING, "--to", &down]).await;

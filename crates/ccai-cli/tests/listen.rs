@@ -281,6 +281,21 @@ async fn a_redirect_from_the_target_is_a_failed_forward_and_is_not_followed() {
             "{line}"
         );
     }
+    // `ccai trigger` straight at a redirect: not followed either, and it says what to do.
+    let target = redirector(
+        StatusCode::MOVED_PERMANENTLY,
+        format!("{}/elsewhere", elsewhere.url),
+    )
+    .await;
+    let out = run(trigger(&sandbox, &["message.sent", "--to", &target])).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains(" -> 301 "), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("a redirect: not followed")
+            && stderr(&out).contains("give the final URL"),
+        "{}",
+        stderr(&out)
+    );
     assert!(
         elsewhere.requests.lock().unwrap().is_empty(),
         "the redirect was followed"

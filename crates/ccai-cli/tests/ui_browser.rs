@@ -1,6 +1,7 @@
 //! The view in real headless Chromium (Debian's `chromium` and `chromedriver`), driven over
 //! WebDriver: the real `ccai ui` / `ccai listen --ui` processes, a real SQLite inbox, a real forward
-//! target. Without Chromium each test prints "skipped: chromium not installed" and passes.
+//! target. Without Chromium each test passes without running; it prints "skipped: chromium not
+//! installed", which `--nocapture` shows.
 //!
 //! `CCAI_UI_SCREENSHOT=path` saves a screenshot of the page (the README's docs/ui.png).
 

@@ -183,7 +183,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let handler = create_handler(options)?;
     let app = axum::Router::new().route_service(&args.path, handler);
     // Installed before announcing, so a Ctrl-C right after the banner still stops cleanly.
-    let shutdown = shutdown_signal()?;
+    let shutdown = shutdown_signal(
+        "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.",
+    )?;
     // `--ui`: the browser view of the same store, beside the receiver.
     let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
     let ui = match (&inbox, ui_access) {
@@ -463,7 +465,9 @@ fn compact_json(text: &str) -> String {
 /// SIGTERM), the shell's code for a process killed by that signal. Nothing acknowledged is lost:
 /// stored events whose forward was cut off are forwarded again when their lease expires, and a
 /// delivery not yet answered is retried by its sender.
-pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn shutdown_signal(
+    at_once: &'static str,
+) -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -482,9 +486,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>>
                     _ = interrupt.recv() => 130,
                     _ = terminate.recv() => 143,
                 };
-                errln!(
-                    "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires."
-                );
+                errln!("{at_once}");
                 std::process::exit(code);
             });
         })
@@ -496,7 +498,7 @@ pub(crate) fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>>
             errln!("Stopping… (Ctrl-C again to stop at once)");
             tokio::spawn(async {
                 if tokio::signal::ctrl_c().await.is_ok() {
-                    errln!("Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.");
+                    errln!("{at_once}");
                     std::process::exit(130);
                 }
             });
@@ -536,7 +538,7 @@ pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
     match ccai::inbox::parse_duration(text.trim()) {
         Some(grace) => Ok(grace),
         None => bail!(
-            "--grace {text:?} is not a duration: use a whole number with ms, s or m, like 10s"
+            "--grace {text:?} is not a duration: use a whole number with ms, s, m, h or d, like 10s"
         ),
     }
 }

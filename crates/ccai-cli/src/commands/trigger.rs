@@ -1,6 +1,6 @@
 //! `ccai trigger`: build, sign and send a realistic delivery.
 
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
@@ -72,6 +72,9 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             crate::output::short_hash(delivery.event_hash()),
             status.as_u16()
         );
+        if status.is_redirection() {
+            errln!("note: {}", crate::http::refused(status));
+        }
         all_ok &= status.is_success();
     }
     Ok(if all_ok {

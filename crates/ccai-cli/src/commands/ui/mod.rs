@@ -31,7 +31,7 @@ pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     let access = Access::new(&args.host, args.token)?;
     let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
-    let signal = super::listen::shutdown_signal()?;
+    let signal = super::listen::shutdown_signal("Stopped at once.")?;
     let serving = serve(store, access, args.port, stopped).await?;
     serving.announce();
     errln!("Ctrl-C to stop.");
