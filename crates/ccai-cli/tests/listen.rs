@@ -520,6 +520,19 @@ async fn trigger_with_a_data_file_and_put_delivery() {
         "{}",
         stderr(&out)
     );
+    // An integer past 64 bits would be sent as a float with other digits: refused.
+    std::fs::write(&file, r#"{"ContactId": 123456789012345678901234}"#).unwrap();
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--data-file", file.to_str().unwrap()],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("too large to send exactly"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,10 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --data-file {}", path.display()))?;
             match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(_)) if sample_events::has_lossy_integer(&text) => bail!(
+                    "--data-file {}: an integer is too large to send exactly (past 64 bits); write it as a string",
+                    path.display()
+                ),
                 Ok(Value::Object(map)) => map,
                 Ok(_) => bail!("--data-file {}: must hold a JSON object", path.display()),
                 Err(e) => bail!("--data-file {}: not valid JSON ({e})", path.display()),
