@@ -5,6 +5,7 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod http;
+mod json_text;
 mod listen_url;
 mod logging;
 mod output;

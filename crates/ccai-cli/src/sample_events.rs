@@ -98,38 +98,6 @@ pub(crate) fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String
     Ok(())
 }
 
-/// Whether JSON `text` (already valid) holds an integer literal past 64 bits: `serde_json` reads
-/// one as a float, so the delivery would carry other digits than the file.
-pub(crate) fn has_lossy_integer(text: &str) -> bool {
-    let (mut in_string, mut escaped) = (false, false);
-    let mut token = String::new();
-    let lossy = |token: &str| {
-        !token.is_empty()
-            && !token.contains(['.', 'e', 'E'])
-            && token.parse::<i64>().is_err()
-            && token.parse::<u64>().is_err()
-    };
-    for c in text.chars() {
-        if in_string {
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if c == '-' || c == '+' || c == '.' || c.is_ascii_alphanumeric() {
-            token.push(c);
-        } else {
-            if token.starts_with(|t: char| t == '-' || t.is_ascii_digit()) && lossy(&token) {
-                return true;
-            }
-            token.clear();
-            in_string = c == '"';
-        }
-    }
-    token.starts_with(|t: char| t == '-' || t.is_ascii_digit()) && lossy(&token)
-}
-
 /// A random 32-hex-character event hash.
 pub(crate) fn random_event_hash() -> Result<String> {
     let mut bytes = [0u8; 16];
@@ -165,21 +133,6 @@ mod tests {
             .to_string();
         assert!(error.contains("too large to send exactly"), "{error}");
         assert!(!error.contains("123456789012345678901234567890"), "{error}");
-    }
-
-    #[test]
-    fn integers_past_64_bits_are_found_outside_strings_only() {
-        assert!(has_lossy_integer(r#"{"a": 123456789012345678901234}"#));
-        assert!(has_lossy_integer(r#"{"a":[1,-99999999999999999999]}"#));
-        assert!(!has_lossy_integer(
-            r#"{"a": 18446744073709551615, "b": -9223372036854775808}"#
-        ));
-        assert!(!has_lossy_integer(
-            r#"{"a": 1e30, "b": 0.5, "c": true, "d": null}"#
-        ));
-        assert!(!has_lossy_integer(
-            r#"{"a": "123456789012345678901234", "b\"": "x\\"}"#
-        ));
     }
 
     #[test]

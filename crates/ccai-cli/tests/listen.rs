@@ -24,6 +24,48 @@ impl Listening {
     }
 }
 
+/// Sends SIGINT (Ctrl-C) to process `pid`.
+#[cfg(unix)]
+fn interrupt(pid: u32) {
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+}
+
+/// How `child` exited, failing the test if it still runs after `limit` (`what` says why it
+/// should have stopped).
+#[cfg(unix)]
+fn exit_within(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running {limit:?} after {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A connection that sent half a request: it holds a graceful stop for the whole grace.
+#[cfg(unix)]
+fn half_request(listen: &Listening) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut half = std::net::TcpStream::connect(listen.address()).expect("connect");
+    half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .expect("write");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    half
+}
+
 fn trigger(sandbox: &Sandbox, args: &[&str]) -> std::process::Command {
     let mut cmd = sandbox.ccai();
     cmd.arg("trigger").args(args);
@@ -345,12 +387,7 @@ async fn repeats_are_acknowledged_once_processed() {
 async fn ctrl_c_stops_cleanly() {
     let sandbox = Sandbox::new();
     let mut listen = Listening::start(&sandbox, &[]);
-    let pid = listen.child.id().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    interrupt(listen.child.id());
     let status = listen.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let mut rest = Vec::new();
@@ -680,12 +717,7 @@ async fn a_closed_stderr_does_not_make_listen_panic() {
         assert!(reader.read_line(&mut line).expect("read") > 0, "no banner");
     }
     drop(reader);
-    let pid = child.id().to_string();
-    assert!(std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill")
-        .success());
+    interrupt(child.id());
     assert_eq!(child.wait().expect("wait").code(), Some(0));
 }
 
@@ -694,34 +726,19 @@ async fn a_closed_stderr_does_not_make_listen_panic() {
 #[cfg(unix)]
 #[tokio::test]
 async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
-    use std::io::Write;
     for mode in [&[][..], &["--no-store"]] {
         let sandbox = Sandbox::new();
         let mut args = vec!["--port", "0", "--grace", "1s"];
         args.extend_from_slice(mode);
         let mut listen = Listening::announced(Listening::launch(sandbox.ccai(), &args));
-        let mut half = std::net::TcpStream::connect(listen.address()).expect("connect");
-        half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-            .expect("write");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let pid = listen.child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success());
+        let half = half_request(&listen);
+        interrupt(listen.child.id());
         // Well under the 30 s the server would otherwise wait.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = listen.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{mode:?}: still running 15 s after Ctrl-C with --grace 1s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        };
+        let status = exit_within(
+            &mut listen.child,
+            std::time::Duration::from_secs(15),
+            &format!("Ctrl-C with --grace 1s {mode:?}"),
+        );
         assert_eq!(status.code(), Some(0), "{mode:?}");
         drop(half);
     }
@@ -732,25 +749,13 @@ async fn ctrl_c_waits_for_requests_in_progress_only_for_the_grace() {
 #[cfg(unix)]
 #[tokio::test]
 async fn a_second_ctrl_c_stops_at_once() {
-    use std::io::Write;
-    let interrupt = |listen: &Listening| {
-        assert!(std::process::Command::new("kill")
-            .args(["-INT", &listen.child.id().to_string()])
-            .status()
-            .expect("kill")
-            .success());
-    };
     for mode in [&[][..], &["--no-store"]] {
         let sandbox = Sandbox::new();
         let mut args = vec!["--port", "0", "--grace", "120s"];
         args.extend_from_slice(mode);
         let mut listen = Listening::announced(Listening::launch(sandbox.ccai(), &args));
-        // Half a request holds the graceful stop for the whole grace.
-        let mut half = std::net::TcpStream::connect(listen.address()).expect("connect");
-        half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
-            .expect("write");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        interrupt(&listen);
+        let half = half_request(&listen);
+        interrupt(listen.child.id());
         let mut said = Vec::new();
         while !said
             .last()
@@ -767,18 +772,12 @@ async fn a_second_ctrl_c_stops_at_once() {
             listen.child.try_wait().expect("try_wait").is_none(),
             "{mode:?}: the first Ctrl-C waits for the request in progress"
         );
-        interrupt(&listen);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-        let status = loop {
-            if let Some(status) = listen.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{mode:?}: still running 15 s after the second Ctrl-C with --grace 120s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        };
+        interrupt(listen.child.id());
+        let status = exit_within(
+            &mut listen.child,
+            std::time::Duration::from_secs(15),
+            &format!("the second Ctrl-C with --grace 120s {mode:?}"),
+        );
         assert_eq!(status.code(), Some(130), "{mode:?}");
         let rest: Vec<String> = listen.err.try_iter().collect();
         assert!(

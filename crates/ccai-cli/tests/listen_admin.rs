@@ -576,19 +576,11 @@ async fn a_flood_of_idle_admin_connections_leaves_the_receiver_serving() {
     let sandbox = Sandbox::new();
     let port = closed_port().to_string();
     let admin_port = closed_port().to_string();
-    let program = ccai(&sandbox);
-    let mut cmd = Command::new("sh");
-    cmd.args(["-c", "ulimit -n 256 && exec \"$0\" \"$@\""])
-        .arg(program.get_program());
-    for (key, value) in program.get_envs() {
-        match value {
-            Some(value) => cmd.env(key, value),
-            None => cmd.env_remove(key),
-        };
-    }
-    if let Some(dir) = program.get_current_dir() {
-        cmd.current_dir(dir);
-    }
+    let cmd = common::wrapped(
+        &ccai(&sandbox),
+        "sh",
+        &["-c", "ulimit -n 256 && exec \"$0\" \"$@\""],
+    );
     let listen = Listening::announced(Listening::launch(
         cmd,
         &["--port", &port, "--admin-port", &admin_port, "--no-store"],

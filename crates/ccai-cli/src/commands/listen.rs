@@ -323,32 +323,23 @@ impl Printer {
                 Ok(status) => json!({"status": status}),
                 Err(e) => json!({"error": e.to_string()}),
             });
-            let compact = compact_json(event.data.json());
-            let raw = serde_json::from_str::<&serde_json::value::RawValue>(&compact);
-            let line = raw.ok().and_then(|data| {
+            // The text as it arrived, on one line; the parsed value only if that text does not
+            // read back, which the checks at parse time rule out.
+            let data = serde_json::value::RawValue::from_string(crate::json_text::compact(
+                event.data.json(),
+            ))
+            .or_else(|_| serde_json::value::to_raw_value(&event.data));
+            data.and_then(|data| {
                 serde_json::to_string(&Line {
                     time: &timestamp,
                     status: "received",
                     event_type: event.event_type.as_str(),
                     event_hash: &event.event_hash,
-                    data,
-                    forward: forward.clone(),
+                    data: &data,
+                    forward,
                 })
-                .ok()
-            });
-            // Not expected (`data` was checked to be a JSON object when it was parsed); if it
-            // happens, the parsed value still makes a line.
-            line.unwrap_or_else(|| {
-                json!({
-                    "time": timestamp,
-                    "status": "received",
-                    "eventType": event.event_type.as_str(),
-                    "eventHash": event.event_hash,
-                    "data": event.data,
-                    "forward": forward,
-                })
-                .to_string()
             })
+            .unwrap_or_default()
         } else {
             let mut line = format!(
                 "{clock}  {:<26}  {}  #{}",
@@ -436,28 +427,6 @@ impl Printer {
     }
 }
 
-/// `text` (valid JSON) without the whitespace between tokens, so that a `--json` line stays one
-/// line whatever spacing the sender used; strings, numbers and key order are kept exactly.
-fn compact_json(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if !matches!(c, ' ' | '\t' | '\n' | '\r') {
-            in_string = c == '"';
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Resolves on Ctrl-C (or SIGTERM). The handlers are installed when this is called, not when the
 /// future is first polled.
 ///
@@ -540,24 +509,5 @@ pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
         None => bail!(
             "--grace {text:?} is not a duration: use a whole number with ms, s, m, h or d, like 10s"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::compact_json;
-
-    #[test]
-    fn compact_json_drops_only_the_spacing_between_tokens() {
-        let text =
-            "{ \"b\" : [1, 2.50,\n 123456789012345678901234 ],\r\n\t\"a\":\"x y\\\" \\\\\" }";
-        let compact = compact_json(text);
-        assert_eq!(
-            compact,
-            "{\"b\":[1,2.50,123456789012345678901234],\"a\":\"x y\\\" \\\\\"}"
-        );
-        let a: serde_json::Value = serde_json::from_str(text).unwrap();
-        let b: serde_json::Value = serde_json::from_str(&compact).unwrap();
-        assert_eq!(a, b);
     }
 }

@@ -24,7 +24,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read --data-file {}", path.display()))?;
             match serde_json::from_str::<Value>(&text) {
-                Ok(Value::Object(_)) if sample_events::has_lossy_integer(&text) => bail!(
+                Ok(Value::Object(_)) if crate::json_text::has_lossy_integer(&text) => bail!(
                     "--data-file {}: an integer is too large to send exactly (past 64 bits); write it as a string",
                     path.display()
                 ),

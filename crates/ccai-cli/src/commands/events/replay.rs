@@ -204,12 +204,12 @@ impl Sender {
         } else {
             let shown = match &outcome {
                 // A redirect is not followed: say so, and what to do.
-                Ok(status) if (300..400).contains(status) => reqwest::StatusCode::from_u16(*status)
-                    .map_or_else(
-                        |_| format!("HTTP {status}"),
-                        |s| format!("failed: {}", crate::http::refused(s)),
-                    ),
-                Ok(status) => format!("HTTP {status}"),
+                Ok(status) => match reqwest::StatusCode::from_u16(*status) {
+                    Ok(code) if code.is_redirection() => {
+                        format!("failed: {}", crate::http::refused(code))
+                    }
+                    _ => format!("HTTP {status}"),
+                },
                 Err(e) => format!("failed: {e}"),
             };
             outln!(
