@@ -8,8 +8,12 @@
 //! baseline), `--store` with `synchronous=FULL` (the default) and with `--sync normal`. Each round
 //! sends `REQUESTS` unique signed deliveries (a new `eventHash` per request: a fixed body would
 //! only measure the duplicate path) to each target over `CONNECTIONS` keep-alive connections, the
-//! targets' order rotating every round so that the machine's noise spreads over all of them.
-//! Reports requests/s, p50 and p99 per target and the ratio to `--no-store`.
+//! targets' order rotating every round, backwards every other round (so that each target follows
+//! each other one as often: a store's checkpoint after its round lands on whoever comes next), and
+//! the machine's noise spreads over all of them. Each target keeps its connections from the
+//! warm-up on. Every request must be answered 200, and afterwards each store must hold exactly one
+//! new event per request (a duplicate is answered 200 too). Reports requests/s, p50 and p99 per
+//! target and the ratio to `--no-store`.
 //!
 //! Then measures forwarding: a `ccai listen --store … --forward-to` in front of a local target
 //! that answers 200 at once, loaded with `FORWARD_EVENTS` deliveries; reports the events/s that
@@ -25,13 +29,13 @@
 //!
 //! Environment (all optional): `CONNECTIONS` (default 32), `REQUESTS` per target per round
 //! (default 2000), `ROUNDS` (default 10), `WARMUP` deliveries per target before the rounds
-//! (default 500), `FORWARD_EVENTS` (default 5000), `FORWARD_ROUNDS` (default 1),
+//! (default 500; also before the PostgreSQL rounds), `FORWARD_EVENTS` (default 5000), `FORWARD_ROUNDS` (default 1),
 //! `CCAI_TEST_POSTGRES_URL`, `PG_LATENCY_MS`, `COMPARE_BIN` (the path of another `ccai` build,
 //! e.g. an older commit's, run as one more `--store` target in the same rounds and as a second
 //! forwarder after each forwarding round, for A/B figures), `GROWN_EVENTS` (fill a store file
 //! with that many unique events first, e.g. 1000000, and run `ccai listen --store` on it as one
 //! more target in the same rounds: how ingest over HTTP holds up as the store grows, against the
-//! `store (FULL)` target that starts empty).
+//! `store (FULL)` target that starts empty). A value that is not a whole number stops the run.
 
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
@@ -50,10 +54,12 @@ const CLIENT_ID: &str = "1231";
 const SECRET: &str = "ingest-bench-secret";
 
 fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a whole number")),
+        Err(_) => default,
+    }
 }
 
 fn free_port() -> u16 {
@@ -131,25 +137,40 @@ fn delivery(n: usize, hash: &str) -> (Vec<u8>, String) {
     (signed.into_body(), signature)
 }
 
-/// Sends `requests` unique deliveries to `addr` over `connections` keep-alive connections;
-/// returns the wall time and every request's latency.
+/// One client per connection (each keeps one keep-alive connection), built once per target
+/// outside the timed window and reused in every round, so that the warm-up warms the connections
+/// and no round pays for client construction or TCP connects.
+fn clients(connections: usize) -> Vec<reqwest::Client> {
+    (0..connections)
+        .map(|_| {
+            reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client")
+        })
+        .collect()
+}
+
+/// Sends `requests` unique deliveries to `addr` over `clients` (one keep-alive connection each);
+/// returns when the load started, the wall time and every request's latency.
 async fn load(
     addr: SocketAddr,
+    clients: &[reqwest::Client],
     prefix: &str,
     requests: usize,
-    connections: usize,
-) -> (Duration, Vec<Duration>) {
-    load_spread(&[addr], prefix, requests, connections).await
+) -> (Instant, Duration, Vec<Duration>) {
+    load_spread(&[addr], clients, prefix, requests).await
 }
 
 /// [`load`] with the connections spread round-robin over `addrs` (several receivers behind what
 /// would be a load balancer).
 async fn load_spread(
     addrs: &[SocketAddr],
+    clients: &[reqwest::Client],
     prefix: &str,
     requests: usize,
-    connections: usize,
-) -> (Duration, Vec<Duration>) {
+) -> (Instant, Duration, Vec<Duration>) {
     let prepared: Vec<(Vec<u8>, String)> = (0..requests)
         .map(|i| delivery(i, &format!("{prefix}-{i}")))
         .collect();
@@ -157,15 +178,10 @@ async fn load_spread(
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for connection in 0..connections {
+    for (connection, http) in clients.iter().cloned().enumerate() {
         let url = format!("http://{}/webhook", addrs[connection % addrs.len()]);
         let (prepared, next) = (prepared.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            // One client per task: one keep-alive connection each.
-            let http = reqwest::Client::builder()
-                .pool_max_idle_per_host(1)
-                .build()
-                .expect("client");
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -193,7 +209,7 @@ async fn load_spread(
     for task in tasks {
         all.extend(task.await.expect("load task"));
     }
-    (started.elapsed(), all)
+    (started, started.elapsed(), all)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -246,22 +262,24 @@ async fn main() {
         "ingest: {rounds} rounds x {requests} unique deliveries per target, {connections} connections"
     );
     // Warm-up: connections, page cache, the store files' first pages.
-    for target in &targets {
-        load(
-            target.addr,
-            &format!("warm-{}", target.name),
-            warmup,
-            connections,
-        )
-        .await;
+    let pools: Vec<Vec<reqwest::Client>> = targets.iter().map(|_| clients(connections)).collect();
+    for (t, target) in targets.iter().enumerate() {
+        load(target.addr, &pools[t], &format!("warm-{t}"), warmup).await;
     }
     let mut wall = vec![Duration::ZERO; targets.len()];
     let mut latencies: Vec<Vec<Duration>> = vec![Vec::new(); targets.len()];
     for round in 0..rounds {
-        for k in 0..targets.len() {
-            let t = (round + k) % targets.len();
+        let n = targets.len();
+        for k in 0..n {
+            // Every other round runs the rotation backwards, so that each target follows each
+            // other one as often (a store's checkpoint after its round lands on the next target).
+            let t = if round % 2 == 0 {
+                (round + k) % n
+            } else {
+                (round + n - 1 - k) % n
+            };
             let prefix = format!("r{round}-t{t}");
-            let (elapsed, lat) = load(targets[t].addr, &prefix, requests, connections).await;
+            let (_, elapsed, lat) = load(targets[t].addr, &pools[t], &prefix, requests).await;
             wall[t] += elapsed;
             latencies[t].extend(lat);
         }
@@ -293,17 +311,53 @@ async fn main() {
         );
     }
     drop(targets);
+    // Every request must have stored a new event: a duplicate is also answered 200.
+    let mut files = vec![("full.db", 0), ("normal.db", 0)];
+    if std::env::var("COMPARE_BIN").is_ok() {
+        files.push(("compare.db", 0));
+    }
+    if grown > 0 {
+        files.push(("grown.db", grown));
+    }
+    for (file, before) in files {
+        let stored: usize = rusqlite::Connection::open(path(file))
+            .and_then(|c| c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)))
+            .expect("count the stored events");
+        assert_eq!(
+            stored,
+            before + warmup + rounds * requests,
+            "events stored in {file}"
+        );
+    }
 
     if let Some(url) = std::env::var("CCAI_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.is_empty())
     {
-        postgres(&url, dir.path(), rounds, requests, connections, None).await;
+        postgres(
+            &url,
+            dir.path(),
+            rounds,
+            requests,
+            connections,
+            warmup,
+            None,
+        )
+        .await;
         let latency_ms = env("PG_LATENCY_MS", 0);
         if latency_ms > 0 {
             // The database as if on another machine: round trips, not CPU, bound the receivers.
             let one_way = Some(Duration::from_millis(latency_ms as u64));
-            postgres(&url, dir.path(), rounds, requests, connections, one_way).await;
+            postgres(
+                &url,
+                dir.path(),
+                rounds,
+                requests,
+                connections,
+                warmup,
+                one_way,
+            )
+            .await;
         }
     }
 
@@ -345,12 +399,13 @@ async fn main() {
                 ],
             );
             received.store(0, Ordering::Relaxed);
-            let started = Instant::now();
-            let (ingest, _) = load(
+            // From the first request (the deliveries are signed before it), not from before the
+            // signing.
+            let (started, ingest, _) = load(
                 forwarder.addr,
+                &clients(connections),
                 &format!("fwd{round}"),
                 forward_events,
-                connections,
             )
             .await;
             let deadline = Instant::now() + Duration::from_secs(300);
@@ -475,9 +530,13 @@ async fn postgres(
     rounds: usize,
     requests: usize,
     connections: usize,
+    warmup: usize,
     latency: Option<Duration>,
 ) {
-    let schema = format!("ccai_bench_{}", std::process::id());
+    // A schema per call: the PG_LATENCY_MS run must not find the first run's events (its same
+    // eventHashes would all be duplicates, also answered 200) when the DROP failed.
+    let tag = latency.map_or(0, |d| d.as_millis());
+    let schema = format!("ccai_bench_{}_{tag}", std::process::id());
     let separator = if base.contains('?') { '&' } else { '?' };
     let mut store = format!("{base}{separator}schema={schema}");
     if let Some(one_way) = latency {
@@ -505,8 +564,9 @@ async fn postgres(
     let addrs: Vec<SocketAddr> = receivers.iter().map(|r| r.addr).collect();
     let setups: [(&str, &[SocketAddr]); 2] =
         [("one receiver", &addrs[..1]), ("three receivers", &addrs)];
-    for (name, addrs) in setups {
-        load_spread(addrs, &format!("pg-warm-{name}"), 500, connections).await;
+    let pools = [clients(connections), clients(connections)];
+    for (s, (name, addrs)) in setups.iter().enumerate() {
+        load_spread(addrs, &pools[s], &format!("pg-warm-{name}"), warmup).await;
     }
     let mut wall = [Duration::ZERO; 2];
     let mut cpu = [[0.0_f64; 3]; 2];
@@ -517,8 +577,8 @@ async fn postgres(
             let (_, addrs) = setups[s];
             let measured: Vec<&Listen> = receivers.iter().take(addrs.len()).collect();
             let before = cpu_snapshot(&measured);
-            let (elapsed, lat) =
-                load_spread(addrs, &format!("pg-r{round}-s{s}"), requests, connections).await;
+            let (_, elapsed, lat) =
+                load_spread(addrs, &pools[s], &format!("pg-r{round}-s{s}"), requests).await;
             let after = cpu_snapshot(&measured);
             wall[s] += elapsed;
             for i in 0..3 {
