@@ -334,20 +334,11 @@ async fn main() {
         .ok()
         .filter(|u| !u.is_empty())
     {
-        postgres(
-            &url,
-            dir.path(),
-            rounds,
-            requests,
-            connections,
-            warmup,
-            None,
-        )
-        .await;
+        // Then, with `PG_LATENCY_MS`, the database as if on another machine: round trips, not
+        // CPU, bound the receivers.
         let latency_ms = env("PG_LATENCY_MS", 0);
-        if latency_ms > 0 {
-            // The database as if on another machine: round trips, not CPU, bound the receivers.
-            let one_way = Some(Duration::from_millis(latency_ms as u64));
+        let delayed = (latency_ms > 0).then(|| Duration::from_millis(latency_ms as u64));
+        for one_way in std::iter::once(None).chain(delayed.map(Some)) {
             postgres(
                 &url,
                 dir.path(),
