@@ -866,6 +866,40 @@ async fn a_read_only_store_file_is_refused_at_start() {
     }
 }
 
+/// A store in a folder this process may not write to is refused at start saying so and what to
+/// do, not with SQLite's bare "unable to open database file". As root, the listener runs as
+/// `nobody` through `setpriv`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_in_an_unwritable_folder_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let folder = sandbox.path().join("locked");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o555)).unwrap();
+    std::fs::set_permissions(sandbox.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["listen", "--port", "0", "--store", "locked/inbox.db"]);
+    if common::is_root() {
+        match as_nobody(&cmd) {
+            Some(as_nobody) => cmd = as_nobody,
+            None => {
+                eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
+                return;
+            }
+        }
+    }
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("locked/inbox.db"), "{err}");
+    assert!(
+        err.contains("cannot open or create the file") && err.contains("--store"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!folder.join("inbox.db").exists());
+}
+
 /// A full disk: `ccai listen` with its store on a 2 MiB tmpfs of its own (a private mount
 /// namespace through `unshare`), loaded until the disk fills. A delivery that cannot be stored is
 /// answered 503 with `Retry-After` (the sender retries), every delivery answered 200 stays

@@ -65,6 +65,11 @@ pub(crate) fn store_error(path: &str, error: rusqlite::Error) -> StoreError {
             ErrorCode::DiskFull => {
                 StoreError::Unavailable(format!("{path}: the disk is full: free space"))
             }
+            // SQLite's own text ("unable to open database file") says neither why nor what to do:
+            // most often the folder does not let this process create the file.
+            ErrorCode::CannotOpen => StoreError::Unavailable(format!(
+                "{path}: cannot open or create the file: check that its folder exists and this process may write there, or use another --store"
+            )),
             // Not SQLITE_READONLY_DBMOVED (the file was moved or deleted while open).
             ErrorCode::ReadOnly if failure.extended_code != READONLY_DBMOVED => not_writable(path),
             _ => StoreError::Unavailable(format!("{path}: {error}")),
