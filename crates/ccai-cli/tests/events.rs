@@ -353,6 +353,35 @@ async fn bad_flags_are_one_line_errors() {
     assert!(err.contains("unknown event hash \"d5d5d5d5d5d5\""), "{err}");
 }
 
+/// A `--type` that is no known event type (a typo) still filters as given, but says so on
+/// stderr rather than leaving "no events match" unexplained; a known one says nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_type_filter_is_noted() {
+    let inbox = Inbox::new().await;
+    let out = inbox.ccai(&["list", "--type", "message.snet"]).await;
+    assert!(ok(&out).contains("no events match"), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--type \"message.snet\" is not a known event type")
+            && err.contains("message.sent"),
+        "{err}"
+    );
+    // Stored events of a type the library does not know are still found.
+    let out = inbox
+        .ccai(&["list", "--json", "--type", "custom.raw"])
+        .await;
+    assert_eq!(hashes(&out), [OLD_RAW]);
+    assert!(stderr(&out).contains("not a known event type"));
+    let out = inbox
+        .ccai(&["replay", "--status", "dead", "--type", "message.incomng"])
+        .await;
+    ok(&out);
+    assert!(stderr(&out).contains("not a known event type"));
+    let out = inbox.ccai(&["list", "--type", "message.sent"]).await;
+    ok(&out);
+    assert_eq!(stderr(&out), "");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn show_prints_the_event_without_the_signature() {
     let inbox = Inbox::new().await;

@@ -3,7 +3,7 @@
 pub(crate) mod format;
 mod replay;
 
-use crate::stdout::{out, outln};
+use crate::stdout::{errln, out, outln};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use ccai::inbox::{
     AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
     PostgresOptions, Retention, SqliteOptions, SqliteStore, Store,
 };
+use ccai::webhook::WebhookEventType;
 use serde_json::{json, Value};
 
 use self::format::{
@@ -80,10 +81,22 @@ pub(crate) fn filter_of(args: &EventFilterArgs) -> Result<ListFilter> {
         filter = filter.status(status);
     }
     if let Some(event_type) = &args.event_type {
+        // As `ccai listen --events` does: a typo would otherwise just match nothing.
+        if !WebhookEventType::from(event_type.as_str()).is_known() {
+            let known: Vec<&str> = WebhookEventType::KNOWN
+                .iter()
+                .map(WebhookEventType::as_str)
+                .collect();
+            errln!(
+                "note: --type {event_type:?} is not a known event type ({}); it will still be matched",
+                known.join(", ")
+            );
+        }
         filter = filter.event_type(event_type.clone());
     }
     Ok(filter)
 }
+
 async fn list(args: EventsListArgs) -> Result<ExitCode> {
     let mut filter = filter_of(&args.filter)?;
     if let Some(since) = &args.since {
