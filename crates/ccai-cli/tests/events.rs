@@ -471,6 +471,7 @@ async fn a_hash_as_the_lists_show_it_finds_the_event() {
     assert!(err.contains("is ambiguous"), "{err}");
     let err = failed(&inbox.ccai(&["show", "b2b2"]).await);
     assert!(err.contains("unknown event hash"), "{err}");
+    assert!(err.contains("at least 6 characters"), "{err}");
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
 
     let out = ok(&inbox.ccai(&["replay", short]).await);

@@ -236,7 +236,11 @@ pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDeta
         )
     };
     if hash.chars().count() < MIN_PREFIX {
-        return Err(unknown());
+        // Not "unknown": it may well start a stored hash, it is only too short to look up.
+        bail!(
+            "unknown event hash \"{}\": a hash's start must have at least {MIN_PREFIX} characters; `ccai events list` shows the stored ones",
+            escape_line(hash)
+        );
     }
     // No index serves a prefix: the newest pages first, stopping at a second match. A miss
     // reads every event, which only a full hash avoids.
