@@ -91,6 +91,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = run_command(cli).await;
+    // Whatever the outcome: a store's writer finishes before the process exits.
+    store_open::close_opened().await;
+    code
+}
+
+async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Webhooks(command) => commands::webhooks::run(&cli.account, command).await,
         Command::Sign { event_hash, secret } => {

@@ -2,10 +2,10 @@
 //! (`postgres://user@host:port/db[?schema=s]`); this opens either behind one type.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ccai::inbox::{PostgresOptions, PostgresStore, SqliteStore, Store, StoreError};
+use ccai::inbox::{PostgresOptions, PostgresStore, SqliteOptions, SqliteStore, Store, StoreError};
 use tokio::sync::Notify;
 
 /// The one destination `ccai listen` forwards stored events to.
@@ -18,6 +18,30 @@ const PROBE_DEADLINE: Duration = Duration::from_secs(2);
 pub(crate) fn postgres_url(flag: Option<&Path>) -> Option<&str> {
     let text = flag?.to_str()?;
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
+}
+
+/// The SQLite stores this command opened, closed before the process exits ([`close_opened`]):
+/// dropping the last handle leaves the writer thread to finish on its own, which the exit cuts
+/// short (nothing acknowledged is lost, but `-wal` and `-shm` stay beside the file).
+static OPENED_SQLITE: Mutex<Vec<SqliteStore>> = Mutex::new(Vec::new());
+
+/// Opens the SQLite store at `path`, to be closed by [`close_opened`].
+pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+    let store = SqliteStore::open(path, options)?;
+    OPENED_SQLITE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(store.clone());
+    Ok(store)
+}
+
+/// Closes every SQLite store [`open_sqlite`] opened: queued writes finish, the WAL is folded
+/// back into the database file and the side files go.
+pub(crate) async fn close_opened() {
+    let stores = std::mem::take(&mut *OPENED_SQLITE.lock().unwrap_or_else(|e| e.into_inner()));
+    for store in stores {
+        store.close().await;
+    }
 }
 
 /// Connects to the PostgreSQL store at `url` (creating or migrating its schema).

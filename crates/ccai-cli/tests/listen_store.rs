@@ -783,6 +783,60 @@ async fn events_read_the_store_while_listen_writes() {
     assert_eq!(total, sent.load(Ordering::SeqCst));
 }
 
+/// A clean stop leaves the one file: the store is closed before the process exits, so its
+/// writer folds the WAL back into the database (`-wal` and `-shm` stayed beside it, the writer
+/// thread cut short by the exit). So does a command that writes, `ccai events purge`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_leaves_only_the_database_file() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path().join("one-file");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let file = dir.join("inbox.db");
+    let file_arg = file.to_string_lossy().into_owned();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("read dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let listening = listen(&sandbox, &["--port", "0", "--quiet", "--store", &file_arg]);
+    let http = reqwest::Client::new();
+    for i in 0..50 {
+        let status = deliver(&http, &listening.url, &format!("one-file-{i}")).await;
+        assert_eq!(status, Some(StatusCode::OK));
+    }
+    assert!(
+        files().len() > 1,
+        "a running store has its WAL: {:?}",
+        files()
+    );
+    let (code, _, err) = stop(listening);
+    assert_eq!(code, Some(0), "{err:?}");
+    assert_eq!(files(), ["inbox.db"]);
+    let store = open_store(&file);
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        50
+    );
+    store.close().await;
+    assert_eq!(files(), ["inbox.db"]);
+
+    let mut purge = sandbox.ccai();
+    purge.args([
+        "events",
+        "purge",
+        "--older-than",
+        "0s",
+        "--store",
+        &file_arg,
+    ]);
+    let out = run(purge).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(files(), ["inbox.db"]);
+}
+
 /// `ccai listen` serves through the library's hardened server: a client that never finishes its
 /// headers is cut off after `--header-timeout`, and the listener keeps serving others.
 #[tokio::test]
@@ -817,6 +871,19 @@ async fn a_slow_client_is_cut_off_after_the_header_timeout() {
     );
 }
 
+/// `cmd` as a user that file permissions bind: as it is, or as `nobody` (through `setpriv`) when
+/// the tests run as root; `None`, saying why the test skips, as root without `setpriv`.
+fn unprivileged(cmd: Command) -> Option<Command> {
+    if !common::is_root() {
+        return Some(cmd);
+    }
+    let as_nobody = as_nobody(&cmd);
+    if as_nobody.is_none() {
+        eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
+    }
+    as_nobody
+}
+
 /// A store file this process may not write is refused at start with a clear error, not opened
 /// read-only to answer every delivery 503 (SQLite falls back to read-only silently). As root,
 /// which may write any file, the listener runs as `nobody` through `setpriv`.
@@ -825,17 +892,14 @@ async fn a_read_only_store_file_is_refused_at_start() {
     use std::os::unix::fs::PermissionsExt;
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("read-only.db");
-    drop(SqliteStore::open(&file, SqliteOptions::default()).expect("create store"));
-    // Closing checkpoints the WAL and removes it, on the writer thread.
-    let wal = sandbox.path().join("read-only.db-wal");
-    let deadline = Instant::now() + WAIT;
-    while wal.exists() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Closing checkpoints the WAL and removes it.
+    SqliteStore::open(&file, SqliteOptions::default())
+        .expect("create store")
+        .close()
+        .await;
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
     // The folder stays writable to all: only the file is read-only.
     std::fs::set_permissions(sandbox.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let is_root = common::is_root();
     // With NORMAL, no WAL sync thread opens the file for writing first.
     for sync in ["full", "normal"] {
         let mut cmd = ccai(&sandbox);
@@ -848,15 +912,7 @@ async fn a_read_only_store_file_is_refused_at_start() {
             "--sync",
             sync,
         ]);
-        if is_root {
-            match as_nobody(&cmd) {
-                Some(as_nobody) => cmd = as_nobody,
-                None => {
-                    eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
-                    return;
-                }
-            }
-        }
+        let Some(cmd) = unprivileged(cmd) else { return };
         let out = run(cmd).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{sync}: {err}");
@@ -879,15 +935,7 @@ async fn a_store_in_an_unwritable_folder_is_refused_at_start() {
     std::fs::set_permissions(sandbox.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let mut cmd = ccai(&sandbox);
     cmd.args(["listen", "--port", "0", "--store", "locked/inbox.db"]);
-    if common::is_root() {
-        match as_nobody(&cmd) {
-            Some(as_nobody) => cmd = as_nobody,
-            None => {
-                eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
-                return;
-            }
-        }
-    }
+    let Some(cmd) = unprivileged(cmd) else { return };
     let out = run(cmd).await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");

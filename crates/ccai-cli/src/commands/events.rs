@@ -68,7 +68,10 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
 
 fn open_existing(path: &Path) -> Result<SqliteStore> {
     // One idle reader is plenty for a command.
-    Ok(SqliteStore::open(path, SqliteOptions::new().readers(1))?)
+    Ok(crate::store_open::open_sqlite(
+        path,
+        SqliteOptions::new().readers(1),
+    )?)
 }
 
 /// The filter `--status` and `--type` describe.

@@ -265,6 +265,8 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(inbox) = inbox {
         inbox.shutdown().await;
     }
+    // Before saying so: the store's writer finishes and folds the WAL back into the file.
+    crate::store_open::close_opened().await;
     errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }

@@ -75,7 +75,7 @@ fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
         .synchronous(synchronous)
         .destinations([DESTINATION]);
     // StoreError's messages name the file and say what to do.
-    SqliteStore::open(&path, options).map_err(anyhow::Error::new)
+    store_open::open_sqlite(&path, options).map_err(anyhow::Error::new)
 }
 
 impl Inbox {

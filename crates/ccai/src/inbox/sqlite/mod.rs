@@ -146,7 +146,8 @@ impl SqliteOptions {
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with
 /// [`StoreError::Locked`]. Clones share the writer; the writer and checkpointer threads end when
-/// the last clone (and every [`StoreDeduper`] made from it) is dropped.
+/// the last clone (and every [`StoreDeduper`] made from it) is dropped, or at
+/// [`close`](Self::close), which also waits for them: call it before the process exits.
 ///
 /// [`open`](Self::open) does blocking file I/O: call it at start-up or from a blocking thread.
 /// The other methods need a tokio runtime.
@@ -294,6 +295,37 @@ impl SqliteStore {
     /// enough for a readiness probe.
     pub fn write_failure(&self) -> Option<StoreError> {
         self.inner.writer.write_failure()
+    }
+
+    /// Closes the store, for this handle and every clone, and waits until it is closed: the
+    /// writes queued before are committed and answered, the WAL is folded back into the database
+    /// file and every connection is closed, so that a clean stop leaves the one file (SQLite
+    /// removes `-wal` and `-shm` with the last connection, when no other process has the file
+    /// open). Later writes and reads fail with [`StoreError::Unavailable`]. Closing again does
+    /// nothing.
+    ///
+    /// Dropping the last handle closes the store too, on its own thread and without waiting: a
+    /// process that exits right after may cut that short (nothing acknowledged is lost, but the
+    /// side files stay). Call this before exiting.
+    ///
+    /// ```
+    /// use ccai::inbox::{SqliteOptions, SqliteStore};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("inbox.db");
+    /// let store = SqliteStore::open(&path, SqliteOptions::default())?;
+    /// store.check_writable().await?;
+    /// store.close().await;
+    /// assert!(!dir.path().join("inbox.db-wal").exists());
+    /// assert!(store.check_writable().await.is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn close(&self) {
+        // Readers first: the writer's connection, closing last, then removes the side files.
+        self.inner.readers.close();
+        self.inner.writer.close().await;
     }
 
     /// A durable [`Deduper`](crate::dedup::Deduper) on this store's file, with in-flight

@@ -25,6 +25,8 @@ pub(crate) struct Readers {
     open: Box<dyn Fn() -> Result<Connection> + Send + Sync>,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    /// Set by [`close`](Self::close): no more reads, no connection kept.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Readers {
@@ -46,7 +48,21 @@ impl Readers {
             open: Box::new(open),
             idle: Mutex::new(Vec::new()),
             keep,
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Closes the idle connections; later reads fail, and a read in flight closes its
+    /// connection when it ends.
+    pub(crate) fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        drop(idle);
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Runs `query` on a reader connection in a blocking thread.
@@ -57,6 +73,12 @@ impl Readers {
     {
         let readers = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
+            if readers.is_closed() {
+                return Err(StoreError::Unavailable(format!(
+                    "{}: the store is closed",
+                    readers.path
+                )));
+            }
             let idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             let conn = match idle {
                 Some(conn) => conn,
@@ -64,7 +86,7 @@ impl Readers {
             };
             let result = query(&conn, &readers.path);
             let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < readers.keep {
+            if idle.len() < readers.keep && !readers.is_closed() {
                 idle.push(conn);
             }
             result

@@ -135,14 +135,25 @@ impl BatchHistogram {
     }
 }
 
+/// What the writer thread and its handles share.
+#[derive(Debug, Default)]
+struct Shared {
+    histogram: Mutex<BatchHistogram>,
+    /// Set by [`Writer::close`]: the thread takes no more work once it sees it.
+    closing: AtomicBool,
+}
+
 /// The handle to the writer thread: submits writes, reads the batch histogram.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     sender: mpsc::Sender<Box<dyn Job>>,
-    histogram: Arc<Mutex<BatchHistogram>>,
+    /// What the handles and the thread share.
+    shared: Arc<Shared>,
     path: Arc<str>,
     /// Set once a sync of the WAL failed ([`Synchronous::Full`](super::Synchronous::Full) only).
     sync_failed: Option<Arc<AtomicBool>>,
+    /// The writer thread, taken by the first [`close`](Self::close) to wait for it.
+    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
 
 /// The WAL beside the database: under SQLite's own name for the file (absolute, links resolved)
@@ -189,10 +200,10 @@ impl Writer {
         })?;
         let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
         let (sender, receiver) = mpsc::channel(capacity);
-        let histogram = Arc::new(Mutex::new(BatchHistogram::default()));
-        let thread_histogram = Arc::clone(&histogram);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = Arc::clone(&shared);
         let thread_path = Arc::clone(&path);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("ccai-inbox-writer".into())
             .spawn(move || {
                 run(
@@ -201,17 +212,31 @@ impl Writer {
                     syncer,
                     receiver,
                     max_batch,
-                    &thread_histogram,
+                    &thread_shared,
                     &thread_path,
                 )
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             sender,
-            histogram,
+            shared,
             path,
             sync_failed,
+            thread: Arc::new(Mutex::new(Some(thread))),
         })
+    }
+
+    /// Stops the writer for every handle and waits for its thread to end: the writes queued
+    /// before are done and answered, later ones fail, then the WAL is folded back into the
+    /// database file and the writer's connections are closed.
+    pub(crate) async fn close(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        // Wakes the thread if it waits for work; it sees `closing` and takes no more.
+        let _ = self.write(|_| Ok(())).await;
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 
     /// Why every write fails from now on, once a sync of the WAL has failed.
@@ -273,14 +298,20 @@ impl Writer {
     }
 
     pub(crate) fn histogram(&self) -> BatchHistogram {
-        self.histogram
+        self.shared
+            .histogram
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
     fn closed(&self) -> StoreError {
-        StoreError::Unavailable(format!("{}: the writer thread stopped", self.path))
+        let why = if self.shared.closing.load(Ordering::Acquire) {
+            "the store is closed"
+        } else {
+            "the writer thread stopped"
+        };
+        StoreError::Unavailable(format!("{}: {why}", self.path))
     }
 }
 
@@ -306,13 +337,17 @@ fn run(
     mut syncer: Option<WalSyncer>,
     mut receiver: mpsc::Receiver<Box<dyn Job>>,
     max_batch: usize,
-    histogram: &Mutex<BatchHistogram>,
+    shared: &Shared,
     path: &str,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut keys = RecentKeys::default();
     let mut merge_pause = 0u32;
     while let Some(first) = receiver.blocking_recv() {
+        if shared.closing.load(Ordering::Acquire) {
+            // Later sends fail; what is queued is still received, then the loop ends.
+            receiver.close();
+        }
         batch.push(first);
         while batch.len() < max_batch {
             match receiver.try_recv() {
@@ -335,7 +370,7 @@ fn run(
         } else {
             keys.batch_committed();
             checkpointer.committed();
-            let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
+            let mut histogram = shared.histogram.lock().unwrap_or_else(|e| e.into_inner());
             *histogram.counts.entry(size).or_insert(0) += 1;
         }
         match (&mut syncer, commit) {
