@@ -591,6 +591,8 @@ async fn replay_to_sends_the_exact_delivery() {
             );
         }
     }
+    let out = ok(&inbox.ccai(&["replay", OLD_RAW, "--to", &url]).await);
+    assert!(out.contains("sent 1 event to"), "{out}");
     // Bulk, and the store is left as it was.
     let out = ok(&inbox
         .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
@@ -598,7 +600,7 @@ async fn replay_to_sends_the_exact_delivery() {
     let line: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(line["eventHash"], INCOMING_DEAD);
     assert_eq!(line["httpStatus"], 200);
-    assert_eq!(target.requests.lock().unwrap().len(), 3);
+    assert_eq!(target.requests.lock().unwrap().len(), 4);
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
     assert_eq!(
         inbox.status(SENT_DELIVERED).await.0,

@@ -231,7 +231,8 @@ impl Sender {
             );
         }
         if !self.json_output {
-            outln!("sent {} events to {}", self.sent, http::shown(&self.url));
+            let events = if self.sent == 1 { "event" } else { "events" };
+            outln!("sent {} {events} to {}", self.sent, http::shown(&self.url));
         }
         Ok(ExitCode::SUCCESS)
     }
