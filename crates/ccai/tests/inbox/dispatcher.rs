@@ -309,7 +309,9 @@ async fn a_hung_consumer_loses_its_lease_and_the_event_is_redelivered() {
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
 
-/// With heartbeats, a slow consumer keeps its lease and is not redelivered.
+/// With heartbeats, a slow consumer keeps its lease and is not redelivered. The consumer takes
+/// two leases; each heartbeat has two thirds of a lease (1 s) to reach the store. With a 300 ms
+/// lease, a write stalled 200 ms by a busy CI machine let the lease lapse.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_a_slow_attempt_leased() {
     let t = temp_store(SqliteOptions::default());
@@ -320,13 +322,13 @@ async fn heartbeats_keep_a_slow_attempt_leased() {
         CallbackConsumer::new(move |_event: InboxEvent| {
             calls.fetch_add(1, Ordering::SeqCst);
             async {
-                tokio::time::sleep(Duration::from_millis(1000)).await;
+                tokio::time::sleep(Duration::from_millis(3000)).await;
                 Ok::<(), std::io::Error>(())
             }
         })
     };
     let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
-        .lease(Duration::from_millis(300))
+        .lease(Duration::from_millis(1500))
         .poll_interval(Duration::from_millis(20))
         .start();
     store.insert(event("slow1")).await.expect("insert");
