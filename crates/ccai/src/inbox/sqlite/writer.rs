@@ -409,14 +409,16 @@ fn run(
             }
         }
     }
-    // Every handle is gone: answer what waits for a sync, then fold the WAL back into the
-    // database, so that a clean stop leaves one file. A failure costs nothing (the next open
-    // replays the WAL).
+    // Every handle is gone: answer what waits for a sync, then fold what the WAL holds back into
+    // the database. PASSIVE: another process writing the file (a `ccai events` command ending
+    // beside a running `ccai listen`) is not blocked meanwhile. Closing the last connection to
+    // the file then removes the WAL and `-shm`, so that a clean stop leaves one file. A failure
+    // costs nothing (the next open replays the WAL).
     if let Some(syncer) = syncer {
         syncer.stop();
     }
     checkpointer.stop();
-    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)") {
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
         tracing::debug!(target: "ccai::inbox", error = %e, "checkpoint at close failed");
     }
 }
