@@ -544,32 +544,26 @@ async fn trigger_with_a_data_file_and_put_delivery() {
         serde_json::json!({"To": "+15550001111", "CampaignId": 6, "Custom": true})
     );
 
-    // A data file that is not an object is refused before anything is sent.
-    std::fs::write(&file, "[1, 2]").unwrap();
-    let out = run(trigger(
-        &sandbox,
-        &["message.sent", "--data-file", file.to_str().unwrap()],
-    ))
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("must hold a JSON object"),
-        "{}",
-        stderr(&out)
-    );
-    // An integer past 64 bits would be sent as a float with other digits: refused.
-    std::fs::write(&file, r#"{"ContactId": 123456789012345678901234}"#).unwrap();
-    let out = run(trigger(
-        &sandbox,
-        &["message.sent", "--data-file", file.to_str().unwrap()],
-    ))
-    .await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("too large to send exactly"),
-        "{}",
-        stderr(&out)
-    );
+    // Refused before anything is sent: a data file that is not an object, and one with an
+    // integer past 64 bits (it would be sent as a float with other digits).
+    let refused = [
+        ("[1, 2]", "must hold a JSON object"),
+        (
+            r#"{"ContactId": 123456789012345678901234}"#,
+            "too large to send exactly",
+        ),
+    ];
+    for (content, expected) in refused {
+        std::fs::write(&file, content).unwrap();
+        let args = ["message.sent", "--data-file", file.to_str().unwrap()];
+        let out = run(trigger(&sandbox, &args)).await;
+        assert_eq!(out.status.code(), Some(2), "{content}");
+        assert!(
+            stderr(&out).contains(expected),
+            "{content}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[tokio::test]
