@@ -721,6 +721,11 @@ mod tests {
     fn purge_all(conn: &Connection) {
         conn.execute_batch("UPDATE deliveries SET status = 'delivered'")
             .expect("deliver");
+        purge_finished(conn);
+    }
+
+    /// Purges every finished event, bodies and rows.
+    fn purge_finished(conn: &Connection) {
         let later = SystemTime::now() + Duration::from_secs(60);
         writes::purge(
             conn,
@@ -1233,14 +1238,7 @@ mod tests {
                     for h in hs {
                         conn.execute("UPDATE deliveries SET status='delivered' WHERE event_id IN (SELECT id FROM events WHERE event_hash=?1)", [format!("h{h}")]).unwrap();
                     }
-                    let later = SystemTime::now() + Duration::from_secs(60);
-                    writes::purge(
-                        conn,
-                        "t",
-                        Retention::new(Duration::ZERO, Duration::ZERO),
-                        later,
-                    )
-                    .expect("purge");
+                    purge_finished(conn);
                     (true, None)
                 }
                 Op::Fail => (false, None),

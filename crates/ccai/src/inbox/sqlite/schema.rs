@@ -505,22 +505,20 @@ mod tests {
                 conn.execute_batch("CREATE TABLE future(x); PRAGMA user_version = 99;")
                     .unwrap();
             }
-            let before: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| {
-                    let e = e.unwrap();
-                    (e.file_name(), std::fs::read(e.path()).unwrap())
-                })
-                .collect();
+            // Every file in the folder, by name, with its bytes.
+            let files = || -> Vec<_> {
+                std::fs::read_dir(dir.path())
+                    .unwrap()
+                    .map(|e| {
+                        let e = e.unwrap();
+                        (e.file_name(), std::fs::read(e.path()).unwrap())
+                    })
+                    .collect()
+            };
+            let before = files();
             let err = SqliteStore::open(&path, SqliteOptions::default()).unwrap_err();
             assert!(matches!(err, StoreError::NewerSchema { .. }), "{err:?}");
-            let after: Vec<_> = std::fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| {
-                    let e = e.unwrap();
-                    (e.file_name(), std::fs::read(e.path()).unwrap())
-                })
-                .collect();
+            let after = files();
             assert_eq!(
                 before.len(),
                 after.len(),
