@@ -20,39 +20,44 @@ pub(crate) fn postgres_url(flag: Option<&Path>) -> Option<&str> {
     (text.starts_with("postgres://") || text.starts_with("postgresql://")).then_some(text)
 }
 
-/// The SQLite stores this command opened, closed before the process exits ([`close_opened`]):
-/// dropping the last handle leaves the writer thread to finish on its own, which the exit cuts
-/// short (nothing acknowledged is lost, but `-wal` and `-shm` stay beside the file).
-static OPENED_SQLITE: Mutex<Vec<SqliteStore>> = Mutex::new(Vec::new());
+/// The stores this command opened, closed before the process exits ([`close_opened`]):
+/// dropping the last handle of a SQLite store leaves its writer thread to finish on its own,
+/// which the exit cuts short (nothing acknowledged is lost, but `-wal` and `-shm` stay beside
+/// the file); a PostgreSQL store's connections would end without a goodbye.
+static OPENED: Mutex<Vec<Arc<dyn Store>>> = Mutex::new(Vec::new());
+
+fn remember(store: Arc<dyn Store>) {
+    OPENED.lock().unwrap_or_else(|e| e.into_inner()).push(store);
+}
 
 /// Opens the SQLite store at `path`, to be closed by [`close_opened`].
 pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
     let store = SqliteStore::open(path, options)?;
-    OPENED_SQLITE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(store.clone());
+    remember(Arc::new(store.clone()));
     Ok(store)
 }
 
-/// Closes every SQLite store [`open_sqlite`] opened: queued writes finish, the WAL is folded
+/// Closes every store this command opened: queued writes finish; for SQLite the WAL is folded
 /// back into the database file and the side files go.
 pub(crate) async fn close_opened() {
-    let stores = std::mem::take(&mut *OPENED_SQLITE.lock().unwrap_or_else(|e| e.into_inner()));
+    let stores = std::mem::take(&mut *OPENED.lock().unwrap_or_else(|e| e.into_inner()));
     for store in stores {
         store.close().await;
     }
 }
 
-/// Connects to the PostgreSQL store at `url` (creating or migrating its schema).
+/// Connects to the PostgreSQL store at `url` (creating or migrating its schema), to be closed
+/// by [`close_opened`].
 pub(crate) async fn connect_postgres(
     url: &str,
     options: PostgresOptions,
 ) -> anyhow::Result<PostgresStore> {
     // StoreError's messages name the database (never the password) and say what failed.
-    PostgresStore::connect(url, options)
+    let store = PostgresStore::connect(url, options)
         .await
-        .map_err(anyhow::Error::new)
+        .map_err(anyhow::Error::new)?;
+    remember(Arc::new(store.clone()));
+    Ok(store)
 }
 
 /// An open store: a SQLite file or a PostgreSQL database.

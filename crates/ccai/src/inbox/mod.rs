@@ -32,8 +32,9 @@
 //! // In the receiver, after verifying a delivery:
 //! store.insert(NewDelivery::new("1231", "hash", "message.sent", &b"{}"[..])).await?;
 //! dispatcher.wake();
-//! // On shutdown:
+//! // On shutdown: the dispatcher first, then the store (queued writes answered, files tidied).
 //! dispatcher.shutdown(Duration::from_secs(10)).await;
+//! store.close().await;
 //! # Ok(())
 //! # }
 //! ```
@@ -120,7 +121,7 @@ pub use sqlite::{
     MAX_BUSY_TIMEOUT, SCHEMA_VERSION,
 };
 pub use status::{DeliveryStatus, UnknownStatus};
-pub use store::{Store, StoreFuture};
+pub use store::{CloseFuture, Store, StoreFuture};
 
 /// How Debug shows a signature: whether there is one, never what it is.
 fn redacted(signature: &Option<String>) -> Option<&'static str> {

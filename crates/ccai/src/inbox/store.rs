@@ -15,6 +15,9 @@ use super::{
 /// as `Arc<dyn Store>`).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
+/// The boxed future [`Store::close`] returns.
+pub type CloseFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
 /// A durable inbox of verified deliveries: the stored row is the queue entry.
 ///
 /// Each event is stored once per `(client_id, event_hash)`, with one delivery per destination
@@ -99,6 +102,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Counts per status, duplicates, conflicts and the oldest pending age at `now`, all read
     /// from one snapshot (they add up while inserts commit).
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
+
+    /// Closes the store, for this handle and every clone, and waits until it is closed: the
+    /// inserts queued before are committed and answered, then the store's threads, tasks and
+    /// connections end. Later operations fail with [`StoreError::Unavailable`] ("the store is
+    /// closed"). Closing again does nothing. Shut a dispatcher on the store down first: its
+    /// claims would fail.
+    ///
+    /// Call it before the process exits: dropping the last handle also closes a store, but
+    /// without waiting. The default does nothing, for a store that holds nothing to close.
+    fn close<'a>(&'a self) -> CloseFuture<'a> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// The destinations a store opens with: each once (a name twice would make every insert violate

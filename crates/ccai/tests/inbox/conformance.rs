@@ -55,6 +55,7 @@ macro_rules! store_conformance {
             concurrent_inserts_are_all_committed_in_batches,
             full_queue_is_overloaded_and_loses_nothing_accepted,
             reopen_keeps_everything,
+            close_answers_queued_inserts_then_refuses,
             claim_takes_due_deliveries_under_a_lease,
             stale_token_cannot_finish_extend_or_release,
             expired_lease_is_reclaimed_and_counted,
@@ -278,6 +279,73 @@ pub(crate) async fn full_queue_is_overloaded_and_loses_nothing_accepted(
     for hash in accepted.iter().take(20) {
         assert!(store.get(hash).await.expect("get").is_some());
     }
+}
+
+/// `Store::close` through the trait: every insert sent before it is either committed and
+/// answered `Ok` or refused as closed (none left unanswered, none answered `Ok` and lost); after
+/// it, reads and writes fail as closed; a second close does nothing; the storage opens again
+/// with exactly the inserts answered `Ok`.
+pub(crate) async fn close_answers_queued_inserts_then_refuses(factory: &impl StoreFactory) {
+    let mut instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let (answered, mut first_answer) = tokio::sync::mpsc::unbounded_channel();
+    let inserts: Vec<_> = (0..200)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let answered = answered.clone();
+            tokio::spawn(async move {
+                let hash = format!("q{i}");
+                let result = store
+                    .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+                    .await;
+                let _ = answered.send(());
+                result
+            })
+        })
+        .collect();
+    // Closed once the first insert is answered, while the others are queued, in a batch being
+    // committed, or not yet sent.
+    first_answer.recv().await.expect("an insert answered");
+    store.close().await;
+    let mut stored = 0;
+    for insert in inserts {
+        match insert.await.expect("task") {
+            Ok(Inserted::New) => stored += 1,
+            Ok(other) => panic!("a new hash answered {other:?}"),
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("closed"), "{why}"),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert!(stored >= 1, "the first answer was before close");
+    let late = delivery("late", "message.sent", &body_of("late"));
+    match store.insert(late).await {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("the store is closed"), "{why}")
+        }
+        other => panic!("an insert after close: {other:?}"),
+    }
+    match store.stats(SystemTime::now()).await {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("the store is closed"), "{why}")
+        }
+        other => panic!("a read after close: {other:?}"),
+    }
+    let claimed = store
+        .claim("default", lease("w", 60), 10, SystemTime::now())
+        .await;
+    assert!(
+        matches!(claimed, Err(StoreError::Unavailable(_))),
+        "{claimed:?}"
+    );
+    store.close().await; // again: nothing to do
+    drop(store);
+    instance.reopen().await;
+    let store = instance.store();
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(
+        stats.events, stored,
+        "every insert answered Ok is stored, and only those"
+    );
 }
 
 pub(crate) async fn reopen_keeps_everything(factory: &impl StoreFactory) {

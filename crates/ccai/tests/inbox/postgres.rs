@@ -474,6 +474,56 @@ async fn connections_closed_by_the_server_are_replaced() {
     assert_eq!(stats.events, 2);
 }
 
+/// `close` ends the store's connections, the pooled ones and the `LISTEN` one: a receiver that
+/// stops does not leave backends behind on a shared database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_ends_every_connection() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "close");
+    let app = schema.name.clone();
+    let store = PostgresStore::connect(
+        &with_param(&url, &format!("application_name={app}")),
+        PostgresOptions::default().schema(schema.name.clone()),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("c0")).await, Ok(Inserted::New));
+    let admin = raw(&url).await;
+    let backends = || async {
+        let row = admin
+            .query_one(
+                "SELECT count(*) FILTER (WHERE query LIKE 'LISTEN%'), count(*)
+                   FROM pg_stat_activity WHERE application_name = $1",
+                &[&app],
+            )
+            .await
+            .expect("pg_stat_activity");
+        (row.get::<_, i64>(0), row.get::<_, i64>(1))
+    };
+    let mut open = backends().await;
+    for _ in 0..50 {
+        if open.0 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open = backends().await;
+    }
+    assert!(
+        open.0 == 1 && open.1 >= 2,
+        "the LISTEN and pooled connections: {open:?}"
+    );
+    store.close().await;
+    let mut left = backends().await;
+    for _ in 0..50 {
+        if left.1 == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = backends().await;
+    }
+    assert_eq!(left, (0, 0), "backends left after close");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insert_elsewhere_wakes_this_store() {
     let url = postgres_url_or_skip!();

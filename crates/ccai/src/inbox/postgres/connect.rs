@@ -224,6 +224,7 @@ pub(crate) fn pool_error(shown: &str, error: PoolError) -> StoreError {
         PoolError::Timeout(_) => StoreError::Unavailable(format!(
             "{shown}: no database connection in time (is PostgreSQL running and reachable?)"
         )),
+        PoolError::Closed => StoreError::Unavailable(format!("{shown}: the store is closed")),
         other => StoreError::Unavailable(format!("{shown}: {other}")),
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use self::batch::Batcher;
 use self::connect::{pg_error, pool_error};
 use super::sqlite::convert::sha256_hex;
-use super::store::checked_destinations;
+use super::store::{checked_destinations, CloseFuture};
 use super::{
     AttemptRecord, BatchHistogram, ClaimedDelivery, EventDetail, Finish, Inserted, Lease,
     LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention,
@@ -379,6 +379,35 @@ impl PostgresStore {
         Ok(())
     }
 
+    /// Closes the store, for this handle and every clone, and waits until it is closed: the
+    /// inserts queued before are committed and answered, the `LISTEN` connection ends and the
+    /// pool closes its connections. Later operations fail with [`StoreError::Unavailable`]
+    /// ("the store is closed"). Closing again does nothing. Shut a dispatcher on the store down
+    /// first: its claims would fail.
+    ///
+    /// Dropping the last handle also ends the `LISTEN` task and the pool, without waiting for
+    /// queued inserts' answers.
+    ///
+    /// ```no_run
+    /// use ccai::inbox::{PostgresOptions, PostgresStore};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url = "postgres://ccai@127.0.0.1/webhooks";
+    /// let store = PostgresStore::connect(url, PostgresOptions::new()).await?;
+    /// // … receive and dispatch …
+    /// store.close().await;
+    /// assert!(store.check_writable().await.is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.inner.batcher.close().await;
+        if let Some(listener) = &self.inner.listener {
+            listener.abort();
+        }
+        self.inner.shared.pool.close();
+    }
+
     fn shared(&self) -> &Shared {
         &self.inner.shared
     }
@@ -452,5 +481,9 @@ impl Store for PostgresStore {
 
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats> {
         Box::pin(queries::stats(self.shared(), now))
+    }
+
+    fn close<'a>(&'a self) -> CloseFuture<'a> {
+        Box::pin(PostgresStore::close(self))
     }
 }

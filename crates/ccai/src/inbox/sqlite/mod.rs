@@ -26,7 +26,7 @@ pub use writer::BatchHistogram;
 use self::convert::{not_writable, store_error};
 use self::queries::Readers;
 use self::writer::Writer;
-use super::store::checked_destinations;
+use super::store::{checked_destinations, CloseFuture};
 use super::{
     AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest, ListFilter,
     ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, Store, StoreError,
@@ -480,6 +480,10 @@ impl Store for SqliteStore {
                 .readers
                 .read(move |conn, path| queries::stats(conn, path, now)),
         )
+    }
+
+    fn close<'a>(&'a self) -> CloseFuture<'a> {
+        Box::pin(SqliteStore::close(self))
     }
 }
 
