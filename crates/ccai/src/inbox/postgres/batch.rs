@@ -91,7 +91,8 @@ impl Batcher {
         };
         tokio::spawn(async move {
             collector.run(closing_rx, in_flight).await;
-            // Also when the runtime drops the task: the sender's drop wakes `close`.
+            // (Were the task dropped instead, by a runtime shutting down, dropping `stopped_tx`
+            // would end `close`'s wait just the same.)
             let _ = stopped_tx.send(true);
         });
         Self {
