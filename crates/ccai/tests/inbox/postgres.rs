@@ -433,17 +433,24 @@ async fn a_nul_in_a_field_is_refused_alone() {
     assert_eq!(good, Ok(Inserted::New));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_closed_by_the_server_are_replaced() {
-    let url = postgres_url_or_skip!();
-    let schema = TempSchema::new(&url, "killed");
-    let app = schema.name.clone();
+/// A store in a new schema whose connections carry the schema's name as `application_name`,
+/// to find them in `pg_stat_activity`.
+async fn store_named_after_its_schema(url: &str, tag: &str) -> (TempSchema, PostgresStore) {
+    let schema = TempSchema::new(url, tag);
     let store = PostgresStore::connect(
-        &with_param(&url, &format!("application_name={app}")),
+        &with_param(url, &format!("application_name={}", schema.name)),
         PostgresOptions::default().schema(schema.name.clone()),
     )
     .await
     .expect("connect");
+    (schema, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_closed_by_the_server_are_replaced() {
+    let url = postgres_url_or_skip!();
+    let (schema, store) = store_named_after_its_schema(&url, "killed").await;
+    let app = schema.name.clone();
     assert_eq!(store.insert(delivery("k0")).await, Ok(Inserted::New));
     let admin = raw(&url).await;
     let killed: i64 = admin
@@ -479,14 +486,8 @@ async fn connections_closed_by_the_server_are_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_ends_every_connection() {
     let url = postgres_url_or_skip!();
-    let schema = TempSchema::new(&url, "close");
+    let (schema, store) = store_named_after_its_schema(&url, "close").await;
     let app = schema.name.clone();
-    let store = PostgresStore::connect(
-        &with_param(&url, &format!("application_name={app}")),
-        PostgresOptions::default().schema(schema.name.clone()),
-    )
-    .await
-    .expect("connect");
     assert_eq!(store.insert(delivery("c0")).await, Ok(Inserted::New));
     let admin = raw(&url).await;
     let backends = || async {
