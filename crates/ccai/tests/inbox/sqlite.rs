@@ -274,6 +274,59 @@ async fn close_leaves_one_file_for_every_clone() {
     assert!(clone.stats(SystemTime::now()).await.is_err());
 }
 
+/// Every close waits until the store is closed, not only the first: a second close (from
+/// another task, or after one dropped mid-await by a timeout) returned as soon as its no-op
+/// write was answered, while the writer thread still folded the WAL back (`-wal` still there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_close_waits_for_the_store_to_close() {
+    let big = |i: usize| {
+        NewDelivery::new(
+            "1231",
+            format!("b{i}"),
+            "message.sent",
+            vec![b'x'; 16 << 10],
+        )
+    };
+    for dropped_first in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let wal = dir.path().join("inbox.db-wal");
+        let store =
+            SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("open");
+        let inserts: Vec<_> = (0..2000)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.insert(big(i)).await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let closes: Vec<_> = if dropped_first {
+            // Long enough to take the writer's thread, too short for the closing checkpoint.
+            let _ = tokio::time::timeout(Duration::from_millis(2), store.close()).await;
+            vec![store.clone()]
+        } else {
+            vec![store.clone(), store.clone()]
+        }
+        .into_iter()
+        .map(|store| {
+            let wal = wal.clone();
+            tokio::spawn(async move {
+                store.close().await;
+                wal.exists()
+            })
+        })
+        .collect();
+        for close in closes {
+            assert!(
+                !close.await.expect("task"),
+                "a close returned with -wal still there"
+            );
+        }
+        for insert in inserts {
+            insert.await.expect("task").ok();
+        }
+    }
+}
+
 /// Options past what the store can use are clamped: a queue or batch of `usize::MAX` panicked at
 /// open or killed the writer thread (every write then failed), and a busy timeout of
 /// `Duration::MAX` panicked at open.

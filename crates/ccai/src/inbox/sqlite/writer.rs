@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
@@ -152,8 +152,11 @@ pub(crate) struct Writer {
     path: Arc<str>,
     /// Set once a sync of the WAL failed ([`Synchronous::Full`](super::Synchronous::Full) only).
     sync_failed: Option<Arc<AtomicBool>>,
-    /// The writer thread, taken by the first [`close`](Self::close) to wait for it.
-    thread: Arc<Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Turns true when the writer thread has ended (its connection closed); its sender is
+    /// dropped instead if the thread panics. Every [`close`](Self::close) waits for it, not
+    /// only the first: a second close, concurrent or after one dropped mid-await, must not
+    /// return before the store is closed.
+    stopped: watch::Receiver<bool>,
 }
 
 /// The WAL beside the database: under SQLite's own name for the file (absolute, links resolved)
@@ -203,7 +206,8 @@ impl Writer {
         let shared = Arc::new(Shared::default());
         let thread_shared = Arc::clone(&shared);
         let thread_path = Arc::clone(&path);
-        let thread = std::thread::Builder::new()
+        let (stopped_tx, stopped) = watch::channel(false);
+        std::thread::Builder::new()
             .name("ccai-inbox-writer".into())
             .spawn(move || {
                 run(
@@ -214,7 +218,9 @@ impl Writer {
                     max_batch,
                     &thread_shared,
                     &thread_path,
-                )
+                );
+                // `run` has checkpointed and closed its connection.
+                stopped_tx.send_replace(true);
             })
             .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
@@ -222,7 +228,7 @@ impl Writer {
             shared,
             path,
             sync_failed,
-            thread: Arc::new(Mutex::new(Some(thread))),
+            stopped,
         })
     }
 
@@ -233,10 +239,8 @@ impl Writer {
         self.shared.closing.store(true, Ordering::Release);
         // Wakes the thread if it waits for work; it sees `closing` and takes no more.
         let _ = self.write(|_| Ok(())).await;
-        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
-        }
+        // An error means the thread is gone (it panicked): nothing is left to wait for.
+        let _ = self.stopped.clone().wait_for(|stopped| *stopped).await;
     }
 
     /// Why every write fails from now on, once a sync of the WAL has failed.
