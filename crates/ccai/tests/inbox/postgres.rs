@@ -525,6 +525,84 @@ async fn close_ends_every_connection() {
     assert_eq!(left, (0, 0), "backends left after close");
 }
 
+/// A server that stops answering (a network partition, a frozen host: no error, no reply):
+/// close waited forever for the batch in flight, and with it `ccai listen`'s stop. It now
+/// gives up after the connect timeout and answers the insert an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_gives_up_on_a_server_that_stopped_answering() {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "frozen");
+    let (head, tail) = url.split_once('@').expect("user@host:port in the test URL");
+    let server = tail.split('/').next().expect("host:port").to_owned();
+    let path = tail[server.len()..].to_owned();
+    // A proxy that, once frozen, keeps every socket open and passes no more bytes.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("port").port();
+    let proxied = format!("{head}@127.0.0.1:{port}{path}");
+    let frozen = Arc::new(AtomicBool::new(false));
+    let proxy_frozen = Arc::clone(&frozen);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let Ok(mut backend) = tokio::net::TcpStream::connect(&server).await else {
+                continue;
+            };
+            let frozen = Arc::clone(&proxy_frozen);
+            tokio::spawn(async move {
+                let (mut up, mut down) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+                loop {
+                    let (read, upstream) = tokio::select! {
+                        n = client.read(&mut up) => (n, true),
+                        n = backend.read(&mut down) => (n, false),
+                    };
+                    let n = match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if frozen.load(Ordering::SeqCst) {
+                        // Hold both sockets open, silent.
+                        std::future::pending::<()>().await;
+                    }
+                    let written = if upstream {
+                        backend.write_all(&up[..n]).await
+                    } else {
+                        client.write_all(&down[..n]).await
+                    };
+                    if written.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1)),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("f0")).await, Ok(Inserted::New));
+    frozen.store(true, Ordering::SeqCst);
+    let stuck = {
+        let store = store.clone();
+        tokio::spawn(async move { store.insert(delivery("f1")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::timeout(Duration::from_secs(10), store.close())
+        .await
+        .expect("close still waiting after 10 s");
+    match stuck.await.expect("task") {
+        Err(StoreError::Unavailable(why)) => assert!(why.contains("the store is closed"), "{why}"),
+        other => panic!("the insert in flight: {other:?}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_insert_elsewhere_wakes_this_store() {
     let url = postgres_url_or_skip!();

@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
@@ -37,6 +39,10 @@ pub(crate) struct Batcher {
     closing: watch::Sender<bool>,
     /// Turns true when the collector has answered every insert it took and stopped.
     stopped: watch::Receiver<bool>,
+    /// Ends the collector task and, with it, the batches it waits for.
+    collector: AbortHandle,
+    /// How long [`close`](Self::close) waits for the queued inserts before giving up on them.
+    close_deadline: Duration,
 }
 
 /// Inserts events; for those new, one delivery per destination (`$10`) due when received, and a
@@ -75,6 +81,7 @@ impl Batcher {
         capacity: usize,
         max_batch: usize,
         in_flight: usize,
+        close_deadline: Duration,
     ) -> Self {
         let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
         let (sender, receiver) = mpsc::channel(capacity);
@@ -88,28 +95,42 @@ impl Batcher {
             max_batch,
             slots: Arc::new(Semaphore::new(in_flight)),
             histogram: Arc::clone(&histogram),
+            batches: JoinSet::new(),
         };
-        tokio::spawn(async move {
+        let collector = tokio::spawn(async move {
             collector.run(closing_rx, in_flight).await;
             // (Were the task dropped instead, by a runtime shutting down, dropping `stopped_tx`
             // would end `close`'s wait just the same.)
             let _ = stopped_tx.send(true);
-        });
+        })
+        .abort_handle();
         Self {
             sender,
             histogram,
             closing,
             stopped,
+            collector,
+            close_deadline,
         }
     }
 
     /// Stops taking inserts, and waits until those queued before are committed (or failed) and
-    /// answered.
+    /// answered. A database that stops answering (a partition, a frozen server: no error, no
+    /// reply) would hold that wait forever: after `close_deadline` the collector and its
+    /// batches are ended, and the inserts still waiting answered an error (their outcome
+    /// unknown: a batch may have committed just before).
     pub(crate) async fn close(&self) {
         self.closing.send_replace(true);
         let mut stopped = self.stopped.clone();
         // An error means the collector task is gone: nothing is left to wait for.
-        let _ = stopped.wait_for(|stopped| *stopped).await;
+        let waited = tokio::time::timeout(self.close_deadline, stopped.wait_for(|s| *s))
+            .await
+            .is_ok();
+        if !waited {
+            tracing::warn!(target: "ccai::inbox", "closing: the database did not answer the queued inserts in time; they are answered an error");
+            self.collector.abort();
+            let _ = stopped.wait_for(|stopped| *stopped).await;
+        }
     }
 
     /// Queues `delivery`; fails at once with [`StoreError::Overloaded`] if the queue is full.
@@ -172,6 +193,8 @@ struct Collector {
     /// One permit per insert transaction that may be in flight.
     slots: Arc<Semaphore>,
     histogram: Arc<Mutex<BatchHistogram>>,
+    /// The batches in flight: aborted (their inserts answered an error) if the collector is.
+    batches: JoinSet<()>,
 }
 
 impl Collector {
@@ -219,9 +242,11 @@ impl Collector {
                 Err(_) => break,
             }
         }
+        // Forget the batches that ended (each gave its slot back).
+        while self.batches.try_join_next().is_some() {}
         let shared = Arc::clone(&self.shared);
         let histogram = Arc::clone(&self.histogram);
-        tokio::spawn(async move {
+        self.batches.spawn(async move {
             let size = batch.len();
             let result = commit(&shared, &batch).await;
             if result.is_ok() {

@@ -326,6 +326,7 @@ impl PostgresStore {
             options.queue_capacity,
             options.max_batch,
             options.insert_concurrency,
+            options.connect_timeout,
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -380,10 +381,14 @@ impl PostgresStore {
     }
 
     /// Closes the store, for this handle and every clone, and waits until it is closed: the
-    /// inserts queued before are committed and answered, the `LISTEN` connection ends and the
-    /// pool closes its connections. Later operations fail with [`StoreError::Unavailable`]
-    /// ("the store is closed"). Closing again does nothing. Shut a dispatcher on the store down
-    /// first: its claims would fail.
+    /// inserts queued before are committed and answered, then the `LISTEN` task is ended and
+    /// the pool closes its connections (their sockets close as their tasks end, just after).
+    /// Later operations fail with [`StoreError::Unavailable`] ("the store is closed"). Closing
+    /// again does nothing. Shut a dispatcher on the store down first: its claims would fail.
+    ///
+    /// A database that stops answering (no error, no reply) cannot hold it up for longer than
+    /// [`PostgresOptions::connect_timeout`]: the inserts still waiting then are answered
+    /// [`StoreError::Unavailable`], their outcome unknown.
     ///
     /// Dropping the last handle also ends the `LISTEN` task and the pool, without waiting for
     /// queued inserts' answers.
