@@ -110,7 +110,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// claims would fail.
     ///
     /// Call it before the process exits: dropping the last handle also closes a store, but
-    /// without waiting. The default does nothing, for a store that holds nothing to close.
+    /// without waiting. The default does nothing, and so promises none of the above: it is for
+    /// a store that holds nothing to close; one that holds threads, connections or queued
+    /// writes must override it.
     fn close<'a>(&'a self) -> CloseFuture<'a> {
         Box::pin(std::future::ready(()))
     }
