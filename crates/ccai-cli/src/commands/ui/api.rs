@@ -17,7 +17,6 @@ use ccai::inbox::{
 };
 
 use serde_json::{json, Map, Value};
-use tokio::sync::watch;
 
 use super::access::{guard, Access};
 use super::live;
@@ -41,15 +40,11 @@ const CHART_LIMIT: usize = 20_000;
 #[derive(Clone, Debug)]
 struct AppState {
     store: Arc<dyn Store>,
-    changes: watch::Receiver<u64>,
+    changes: live::Changes,
 }
 
 /// The view's router; `access` guards every route.
-pub(crate) fn router(
-    store: Arc<dyn Store>,
-    changes: watch::Receiver<u64>,
-    access: Arc<Access>,
-) -> Router {
+pub(crate) fn router(store: Arc<dyn Store>, changes: live::Changes, access: Arc<Access>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/ui.css", get(css))

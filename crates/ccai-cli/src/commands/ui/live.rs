@@ -2,48 +2,89 @@
 //! shows changed (a new event, a status, an attempt, a count); each `/api/stream` client gets a
 //! server-sent event per bump. Polling works whoever writes the store: `ccai listen` in this
 //! process or another one.
+//!
+//! Looking costs a `stats` and a page of the list, which grow with the store (about 0.1 s with a
+//! million events), so the task looks only while a page is connected, and waits at least
+//! [`LOOK_SHARE`] times as long as its last look took: an open page costs the store a tenth of
+//! a reader at most, and none when nobody watches.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use ccai::inbox::{ListFilter, ListRequest, Store};
 use futures_util::stream::{self, Stream};
 use tokio::sync::watch;
 
-/// How often the store is looked at.
+/// How often the store is looked at, at most.
 const POLL: Duration = Duration::from_millis(500);
+/// The wait after a look is at least this many times what the look took.
+const LOOK_SHARE: u32 = 10;
 /// How many of the newest events are compared (status and attempt changes further down are not
 /// announced; the page loads them when asked).
 const WATCHED: usize = 50;
 
-/// Starts the watcher; the receiver's value changes when the store does. The watcher (and with it
-/// every stream) ends when `stop` turns true.
-pub(crate) fn watch_store(
-    store: Arc<dyn Store>,
-    mut stop: watch::Receiver<bool>,
-) -> watch::Receiver<u64> {
-    let (tx, rx) = watch::channel(0u64);
+/// What the stream handlers get: the version, and the count of open streams the watcher reads.
+#[derive(Clone, Debug)]
+pub(crate) struct Changes {
+    version: watch::Receiver<u64>,
+    viewers: Arc<AtomicUsize>,
+}
+
+/// One open stream, counted while it lives.
+struct Viewer(Arc<AtomicUsize>);
+
+impl Viewer {
+    fn new(viewers: &Arc<AtomicUsize>) -> Self {
+        viewers.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(viewers))
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts the watcher; the version changes when the store does. The watcher (and with it every
+/// stream) ends when `stop` turns true.
+pub(crate) fn watch_store(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) -> Changes {
+    let (tx, version) = watch::channel(0u64);
+    let viewers = Arc::new(AtomicUsize::new(0));
+    let watched = Arc::clone(&viewers);
     tokio::spawn(async move {
         let mut last: Option<String> = None;
         let mut version = 0u64;
+        let mut first = true;
         loop {
-            // Errors (a busy database) are skipped: the next look tries again.
-            if let Some(now) = fingerprint(store.as_ref()).await {
-                if last.as_ref().is_some_and(|last| *last != now) {
-                    version += 1;
-                    let _ = tx.send(version);
+            let mut wait = POLL;
+            // The first look sets what a page that connects later is compared with; after it,
+            // the store is looked at only while a page is connected. A page that connects
+            // after a pause gets a bump if the store changed meanwhile (it reloads on `ready`
+            // anyway).
+            if first || watched.load(Ordering::Relaxed) > 0 {
+                first = false;
+                let began = Instant::now();
+                // Errors (a busy database) are skipped: the next look tries again.
+                if let Some(now) = fingerprint(store.as_ref()).await {
+                    if last.as_ref().is_some_and(|last| *last != now) {
+                        version += 1;
+                        let _ = tx.send(version);
+                    }
+                    last = Some(now);
                 }
-                last = Some(now);
+                wait = wait.max(began.elapsed() * LOOK_SHARE);
             }
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.wait_for(|stop| *stop) => break,
             }
         }
     });
-    rx
+    Changes { version, viewers }
 }
 
 /// What the page shows, as text: the counts and the newest events with their deliveries.
@@ -61,19 +102,19 @@ async fn fingerprint(store: &dyn Store) -> Option<String> {
 
 /// `GET /api/stream`: `ready` at once, then `change` (data: a version number) whenever the store
 /// changed. Ends when the server stops.
-pub(crate) fn stream(
-    changes: watch::Receiver<u64>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = stream::unfold((changes, true), |(mut changes, first)| async move {
+pub(crate) fn stream(changes: Changes) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let viewer = Viewer::new(&changes.viewers);
+    let state = (changes.version, true, viewer);
+    let events = stream::unfold(state, |(mut changes, first, viewer)| async move {
         if first {
             let version = *changes.borrow_and_update();
             let ready = Event::default().event("ready").data(version.to_string());
-            return Some((Ok(ready), (changes, false)));
+            return Some((Ok(ready), (changes, false, viewer)));
         }
         changes.changed().await.ok()?;
         let version = *changes.borrow_and_update();
         let change = Event::default().event("change").data(version.to_string());
-        Some((Ok(change), (changes, false)))
+        Some((Ok(change), (changes, false, viewer)))
     });
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
