@@ -181,8 +181,25 @@ impl AttemptRecord {
     }
 }
 
-/// `message` cut to at most [`ERROR_EXCERPT_LIMIT`] bytes at a character boundary.
-pub fn error_excerpt(mut message: String) -> String {
+/// `message` cut to at most [`ERROR_EXCERPT_LIMIT`] bytes at a character boundary, each NUL
+/// replaced with U+FFFD.
+///
+/// A target's answer, excerpted into an error, may hold any bytes; PostgreSQL text cannot hold a
+/// NUL, and a store that could not record the outcome would leave the delivery leased until its
+/// lease lapsed, then send it again. Both stores record the same text.
+///
+/// ```
+/// use ccai::inbox::{error_excerpt, ERROR_EXCERPT_LIMIT};
+///
+/// assert_eq!(error_excerpt("HTTP 500: a\0b".into()), "HTTP 500: a\u{FFFD}b");
+/// assert_eq!(error_excerpt("x".repeat(10_000)).len(), ERROR_EXCERPT_LIMIT);
+/// ```
+pub fn error_excerpt(message: String) -> String {
+    let mut message = if message.contains('\0') {
+        message.replace('\0', "\u{FFFD}")
+    } else {
+        message
+    };
     if message.len() > ERROR_EXCERPT_LIMIT {
         let mut end = ERROR_EXCERPT_LIMIT;
         while !message.is_char_boundary(end) {

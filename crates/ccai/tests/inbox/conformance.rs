@@ -61,6 +61,7 @@ macro_rules! store_conformance {
             expired_lease_is_reclaimed_and_counted,
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
+            an_error_with_a_nul_is_recorded,
             list_filters,
             time_bounds_with_a_fraction_of_a_millisecond,
             an_event_hash_filter_matches_that_hash_alone,
@@ -615,6 +616,36 @@ pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {
         .await
         .expect("claim")
         .is_empty());
+}
+
+/// A target's answer may hold any bytes, and its excerpt becomes the attempt's error: a NUL in
+/// it (which PostgreSQL text cannot hold) must not make the outcome unrecordable, or the
+/// delivery would wait for its lease to lapse and be sent again.
+pub(crate) async fn an_error_with_a_nul_is_recorded(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    store
+        .insert(delivery("n1", "message.sent", &body_of("n1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    let c = store
+        .claim("default", lease("w", 30), 1, t)
+        .await
+        .expect("claim")
+        .remove(0);
+    let record = AttemptRecord::new(t, Duration::from_millis(3), AttemptOutcome::Failure)
+        .http_status(500)
+        .error("HTTP 500: bad\0byte");
+    assert_eq!(store.finish(&c.lease, Finish::Dead, record).await, Ok(true));
+    let detail = store.get("n1").await.expect("get").expect("stored");
+    let delivery = &detail.summary.deliveries[0];
+    assert_eq!(delivery.status, DeliveryStatus::Dead);
+    // Both backends store the same: the NUL replaced.
+    let recorded = Some("HTTP 500: bad\u{FFFD}byte");
+    assert_eq!(delivery.last_error.as_deref(), recorded);
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].error.as_deref(), recorded);
 }
 
 pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl StoreFactory) {
