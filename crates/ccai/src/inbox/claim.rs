@@ -19,12 +19,29 @@ pub struct LeaseRequest {
 }
 
 impl LeaseRequest {
-    /// A lease for `owner` lasting `duration`.
+    /// A lease for `owner` lasting `duration`. A NUL in `owner` is replaced with U+FFFD
+    /// (PostgreSQL text cannot hold one).
     pub fn new(owner: impl Into<String>, duration: Duration) -> Self {
         Self {
-            owner: owner.into(),
+            owner: without_nul(owner.into()),
             duration,
         }
+    }
+
+    /// The request as the stores record it: a NUL in an owner set directly replaced too.
+    pub(crate) fn recordable(mut self) -> Self {
+        self.owner = without_nul(self.owner);
+        self
+    }
+}
+
+/// `text` with each NUL replaced with U+FFFD: PostgreSQL text cannot hold a NUL, and both stores
+/// record the same text.
+pub(crate) fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
     }
 }
 
@@ -195,11 +212,7 @@ impl AttemptRecord {
 /// assert_eq!(error_excerpt("x".repeat(10_000)).len(), ERROR_EXCERPT_LIMIT);
 /// ```
 pub fn error_excerpt(message: String) -> String {
-    let mut message = if message.contains('\0') {
-        message.replace('\0', "\u{FFFD}")
-    } else {
-        message
-    };
+    let mut message = without_nul(message);
     if message.len() > ERROR_EXCERPT_LIMIT {
         let mut end = ERROR_EXCERPT_LIMIT;
         while !message.is_char_boundary(end) {

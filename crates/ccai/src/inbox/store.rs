@@ -128,5 +128,32 @@ pub(crate) fn checked_destinations(destinations: &mut Vec<String>) -> Result<(),
             "a store needs at least one destination".into(),
         ));
     }
+    // PostgreSQL text cannot hold a NUL: every insert would fail; refused at open instead, by
+    // both stores alike.
+    if destinations.iter().any(|d| d.contains('\0')) {
+        return Err(StoreError::InvalidRequest(
+            "a destination name contains a NUL character".into(),
+        ));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_deduplicated_and_checked() {
+        let mut twice = vec!["a".to_owned(), "b".to_owned(), "a".to_owned()];
+        checked_destinations(&mut twice).expect("valid");
+        assert_eq!(twice, ["a", "b"]);
+        assert!(matches!(
+            checked_destinations(&mut Vec::new()),
+            Err(StoreError::InvalidRequest(_))
+        ));
+        match checked_destinations(&mut vec!["crm\0".to_owned()]) {
+            Err(StoreError::InvalidRequest(why)) => assert!(why.contains("NUL"), "{why}"),
+            other => panic!("a NUL in a destination: {other:?}"),
+        }
+    }
 }

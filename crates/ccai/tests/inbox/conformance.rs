@@ -1403,6 +1403,25 @@ pub(crate) async fn a_nul_in_a_lookup_matches_nothing(factory: &impl StoreFactor
         status_of(store.as_ref(), "a").await,
         DeliveryStatus::Pending
     );
+    // A claim for a destination with a NUL finds nothing (none is stored: refused at open).
+    let none = store
+        .claim("default\0", lease("w", 30), 10, SystemTime::now())
+        .await
+        .expect("claim");
+    assert!(none.is_empty());
+    // A lease owner with a NUL, set directly (`new` replaces it), is recorded with U+FFFD.
+    let mut odd_owner = lease("w", 30);
+    odd_owner.owner = "w\0x".into();
+    let claimed = store
+        .claim("default", odd_owner, 10, SystemTime::now())
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].lease.owner, "w\u{FFFD}x");
+    assert_eq!(
+        LeaseRequest::new("a\0b", Duration::ZERO).owner,
+        "a\u{FFFD}b"
+    );
 }
 
 /// Two accounts store an event under the same hash: `get_for` and a filter with the client id

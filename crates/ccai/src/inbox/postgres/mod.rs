@@ -434,6 +434,7 @@ impl Store for PostgresStore {
         limit: usize,
         now: SystemTime,
     ) -> StoreFuture<'a, Vec<ClaimedDelivery>> {
+        let lease = lease.recordable();
         Box::pin(async move { writes::claim(self.shared(), destination, &lease, limit, now).await })
     }
 

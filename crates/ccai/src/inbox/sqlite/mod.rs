@@ -375,11 +375,9 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'a, Vec<ClaimedDelivery>> {
         let path = self.path_arc();
         let destination = destination.to_owned();
-        Box::pin(
-            self.inner
-                .writer
-                .write(move |conn| writes::claim(conn, &path, &destination, &lease, limit, now)),
-        )
+        Box::pin(self.inner.writer.write(move |conn| {
+            writes::claim(conn, &path, &destination, &lease.recordable(), limit, now)
+        }))
     }
 
     fn finish<'a>(
