@@ -58,6 +58,7 @@ macro_rules! store_conformance {
             close_answers_queued_inserts_then_refuses,
             claim_takes_due_deliveries_under_a_lease,
             stale_token_cannot_finish_extend_or_release,
+            concurrent_outcomes_each_count_once,
             expired_lease_is_reclaimed_and_counted,
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
@@ -646,6 +647,78 @@ pub(crate) async fn an_error_with_a_nul_is_recorded(factory: &impl StoreFactory)
     assert_eq!(delivery.last_error.as_deref(), recorded);
     assert_eq!(detail.attempts.len(), 1);
     assert_eq!(detail.attempts[0].error.as_deref(), recorded);
+}
+
+/// Outcomes recorded at once (a store may record them together): each delivery's lease counts
+/// once, whether its holder finishes twice or a stale holder finishes beside the current one.
+pub(crate) async fn concurrent_outcomes_each_count_once(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    for i in 0..60 {
+        let hash = format!("o{i}");
+        store
+            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+            .await
+            .expect("insert");
+    }
+    let t = SystemTime::now();
+    // 20 claimed under short leases that lapse and are claimed again under new tokens; 40 under
+    // long ones.
+    let stale: Vec<_> = store
+        .claim("default", lease("old", 10), 20, t)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.lease)
+        .collect();
+    let mut current: Vec<_> = store
+        .claim("default", lease("long", 60), 40, t)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.lease)
+        .collect();
+    assert_eq!((stale.len(), current.len()), (20, 40));
+    let later = t + Duration::from_secs(11);
+    let again = store
+        .claim("default", lease("new", 60), 60, later)
+        .await
+        .expect("reclaim");
+    assert_eq!(again.len(), 20);
+    current.extend(again.iter().map(|c| c.lease.clone()));
+    // Every current lease finished twice, every stale one once, all at the same time.
+    let mut tasks = Vec::new();
+    for (lease, holds) in current
+        .iter()
+        .flat_map(|l| [(l.clone(), true), (l.clone(), true)])
+        .chain(stale.iter().map(|l| (l.clone(), false)))
+    {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let record =
+                AttemptRecord::new(later, Duration::from_millis(2), AttemptOutcome::Success);
+            let done = store
+                .finish(&lease, Finish::Delivered, record)
+                .await
+                .expect("finish");
+            (lease.delivery_id, holds, done)
+        }));
+    }
+    let mut counted = std::collections::HashMap::new();
+    for task in tasks {
+        let (id, holds, done) = task.await.expect("task");
+        assert!(holds || !done, "a stale lease finished delivery {id}");
+        *counted.entry(id).or_insert(0) += usize::from(done);
+    }
+    assert_eq!(counted.len(), 60);
+    assert!(counted.values().all(|n| *n == 1), "{counted:?}");
+    let stats = store.stats(later).await.expect("stats");
+    assert_eq!(stats.count(DeliveryStatus::Delivered), 60);
+    // One success each, and the lapsed leases' attempts.
+    let detail = store.get("o0").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 2);
+    let detail = store.get("o59").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 1);
 }
 
 pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl StoreFactory) {

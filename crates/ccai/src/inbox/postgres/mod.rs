@@ -4,6 +4,7 @@ mod batch;
 mod clock;
 mod connect;
 mod filter;
+mod finish;
 mod listen;
 mod queries;
 mod schema;
@@ -18,6 +19,7 @@ use tokio::sync::Notify;
 
 use self::batch::Batcher;
 use self::connect::{pg_error, pool_error};
+use self::finish::Finisher;
 use super::sqlite::convert::sha256_hex;
 use super::store::{checked_destinations, CloseFuture};
 use super::{
@@ -250,6 +252,7 @@ struct Inner {
     schema: String,
     options: PostgresOptions,
     batcher: Batcher,
+    finisher: Finisher,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -328,12 +331,14 @@ impl PostgresStore {
             options.insert_concurrency,
             options.connect_timeout,
         );
+        let finisher = Finisher::start(Arc::clone(&shared));
         Ok(Self {
             inner: Arc::new(Inner {
                 shared,
                 schema,
                 options,
                 batcher,
+                finisher,
                 listener,
             }),
         })
@@ -444,7 +449,12 @@ impl Store for PostgresStore {
         finish: Finish,
         attempt: AttemptRecord,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(async move { writes::finish(self.shared(), lease, finish, &attempt).await })
+        Box::pin(async move {
+            let finisher = &self.inner.finisher;
+            finisher
+                .finish(self.shared(), lease, finish, &attempt)
+                .await
+        })
     }
 
     fn extend_lease<'a>(&'a self, lease: &'a Lease, until: SystemTime) -> StoreFuture<'a, bool> {

@@ -8,10 +8,10 @@ use tokio_postgres::types::ToSql;
 
 use super::filter::{refs, Condition, Param};
 use super::Shared;
-use crate::inbox::sqlite::convert::{duration_ms, from_ms, new_token, to_ms};
+use crate::inbox::sqlite::convert::{from_ms, new_token, to_ms};
 use crate::inbox::{
-    error_excerpt, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish, Lease, LeaseRequest,
-    ListFilter, PurgeReport, ReplayTarget, Retention, StoreError,
+    error_excerpt, ClaimedDelivery, DeliveryStatus, Lease, LeaseRequest, ListFilter, PurgeReport,
+    ReplayTarget, Retention, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -51,16 +51,6 @@ const TAKE: &str = "WITH t AS (
 SELECT t.id, t.destination, t.attempts, e.client_id, e.event_hash, e.event_type, e.body,
        e.signature, e.content_type, e.received_at, t.lease_token, e.method
   FROM t JOIN {s}.events e ON e.id = t.event_id";
-
-const FINISH: &str = "WITH f AS (
-    UPDATE {s}.deliveries SET status = $3, attempts = attempts + 1, next_attempt_at = $4,
-           lease_owner = NULL, lease_token = NULL, lease_until = NULL,
-           last_error = $5, delivered_at = $6
-     WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'
-    RETURNING id
-)
-INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
-SELECT id, $7, $8, $9, $10, $5 FROM f";
 
 const EXTEND: &str = "UPDATE {s}.deliveries SET lease_until = $3
   WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
@@ -178,44 +168,6 @@ pub(crate) async fn claim(
     // Oldest due first, as locked.
     claimed.sort_by_key(|c| order.iter().position(|id| *id == c.lease.delivery_id));
     Ok(claimed)
-}
-
-pub(crate) async fn finish(
-    shared: &Shared,
-    lease: &Lease,
-    finish: Finish,
-    attempt: &AttemptRecord,
-) -> Result<bool> {
-    let ended = to_ms(crate::inbox::time::after(
-        attempt.started_at,
-        attempt.duration,
-    ));
-    let (status, next, delivered_at) = match finish {
-        Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
-        Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(shared.clock.to_db(at)), None),
-        Finish::Dead => (DeliveryStatus::Dead, None, None),
-    };
-    // Bounded here too: the record's fields are public and may not have gone through `error()`.
-    let error = attempt.error.clone().map(error_excerpt);
-    let http_status = attempt.http_status.map(i32::from);
-    let changed = execute(
-        shared,
-        FINISH,
-        &[
-            &lease.delivery_id,
-            &lease.token,
-            &status.as_str(),
-            &next,
-            &error,
-            &delivered_at,
-            &to_ms(attempt.started_at),
-            &duration_ms(attempt.duration),
-            &attempt.outcome.as_str(),
-            &http_status,
-        ],
-    )
-    .await?;
-    Ok(changed == 1)
 }
 
 pub(crate) async fn extend_lease(
