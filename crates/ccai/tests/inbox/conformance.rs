@@ -63,6 +63,7 @@ macro_rules! store_conformance {
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
             an_error_with_a_nul_is_recorded,
+            a_token_with_a_nul_is_stale_and_alone,
             list_filters,
             time_bounds_with_a_fraction_of_a_millisecond,
             an_event_hash_filter_matches_that_hash_alone,
@@ -647,6 +648,53 @@ pub(crate) async fn an_error_with_a_nul_is_recorded(factory: &impl StoreFactory)
     assert_eq!(delivery.last_error.as_deref(), recorded);
     assert_eq!(detail.attempts.len(), 1);
     assert_eq!(detail.attempts[0].error.as_deref(), recorded);
+}
+
+/// A lease whose token holds a NUL (no store issues one: a lease altered or read back from
+/// elsewhere) is a stale lease: finish, extend and release answer `Ok(false)`, and the outcomes
+/// recorded at the same time as its finish still count.
+pub(crate) async fn a_token_with_a_nul_is_stale_and_alone(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    for i in 0..20 {
+        let hash = format!("z{i}");
+        store
+            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+            .await
+            .expect("insert");
+    }
+    let t = SystemTime::now();
+    let leases: Vec<_> = store
+        .claim("default", lease("w", 60), 20, t)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.lease)
+        .collect();
+    assert_eq!(leases.len(), 20);
+    let mut bad = leases[0].clone();
+    bad.token.push('\0');
+    assert_eq!(
+        store.extend_lease(&bad, t + Duration::from_secs(120)).await,
+        Ok(false)
+    );
+    assert_eq!(store.release(&bad).await, Ok(false));
+    let record = || AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Success);
+    // Polled together, so that a store that records outcomes in batches gets them in one; the
+    // NUL one in the middle.
+    let mut finishing: Vec<_> = leases.iter().map(|l| (l, true)).collect();
+    finishing.insert(10, (&bad, false));
+    let answers = futures_join_all(
+        finishing
+            .iter()
+            .map(|(lease, _)| store.finish(lease, Finish::Delivered, record())),
+    )
+    .await;
+    for ((lease, holds), done) in finishing.iter().zip(answers) {
+        assert_eq!(done, Ok(*holds), "delivery {}", lease.delivery_id);
+    }
+    let stats = store.stats(t).await.expect("stats");
+    assert_eq!(stats.count(DeliveryStatus::Delivered), 20);
 }
 
 /// Outcomes recorded at once (a store may record them together): each delivery's lease counts

@@ -88,6 +88,11 @@ impl Finisher {
         finish: Finish,
         attempt: &AttemptRecord,
     ) -> Result<bool, StoreError> {
+        // No lease holds a token with a NUL (none is issued), and PostgreSQL refuses one as a
+        // parameter: in a batch, the error would fail every outcome recorded with it.
+        if lease.token.contains('\0') {
+            return Ok(false);
+        }
         let ended = to_ms(crate::inbox::time::after(
             attempt.started_at,
             attempt.duration,

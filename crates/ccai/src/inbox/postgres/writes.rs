@@ -175,6 +175,10 @@ pub(crate) async fn extend_lease(
     lease: &Lease,
     until: SystemTime,
 ) -> Result<bool> {
+    // No lease holds a token with a NUL, and PostgreSQL refuses one as a parameter.
+    if lease.token.contains('\0') {
+        return Ok(false);
+    }
     let changed = execute(
         shared,
         EXTEND,
@@ -185,6 +189,9 @@ pub(crate) async fn extend_lease(
 }
 
 pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> Result<bool> {
+    if lease.token.contains('\0') {
+        return Ok(false);
+    }
     let changed = execute(
         shared,
         RELEASE,
