@@ -218,7 +218,10 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
     let client = shared.client().await?;
     // One statement, so one snapshot: the counts add up while receivers commit. The oldest
     // pending is the first stored, found on the status index (the least `received_at` of all
-    // pending read every one: 56 ms with 40,000 pending).
+    // pending read every one: 56 ms with 40,000 pending), then its event by its key. A join
+    // ordered by `event_id` let the planner pick a merge join that read the events' primary key
+    // from the first event to the first pending one: 127 ms with 360,000 events before a
+    // backlog of 40,000, against 0.2 ms.
     let sql = format!(
         "WITH per_status AS (SELECT status, count(*) AS n FROM {s}.deliveries GROUP BY status)
          SELECT (SELECT count(*) FROM {s}.events),
@@ -226,9 +229,9 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
                   WHERE duplicates > 0 OR conflicts > 0),
                 (SELECT coalesce(sum(conflicts), 0)::int8 FROM {s}.events
                   WHERE duplicates > 0 OR conflicts > 0),
-                (SELECT e.received_at FROM {s}.deliveries d
-                   JOIN {s}.events e ON e.id = d.event_id WHERE d.status = 'pending'
-                  ORDER BY d.event_id LIMIT 1),
+                (SELECT e.received_at FROM {s}.events e
+                  WHERE e.id = (SELECT d.event_id FROM {s}.deliveries d
+                                 WHERE d.status = 'pending' ORDER BY d.event_id LIMIT 1)),
                 (SELECT array_agg(status) FROM per_status),
                 (SELECT array_agg(n) FROM per_status)"
     );
