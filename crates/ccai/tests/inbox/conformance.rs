@@ -72,6 +72,7 @@ macro_rules! store_conformance {
             requeue_dead_starts_the_schedule_over,
             purge_nulls_bodies_then_deletes_rows,
             stats_count_statuses_and_age,
+            stats_with_several_destinations,
             one_delivery_per_destination,
             a_destination_named_twice_is_one,
             a_huge_lease_or_duration_saturates,
@@ -1365,6 +1366,80 @@ pub(crate) async fn stats_count_statuses_and_age(factory: &impl StoreFactory) {
         age >= Duration::from_millis(10_900) && age <= Duration::from_millis(11_100),
         "{age:?}"
     );
+}
+
+/// Stats over two destinations with deliveries in every status: each status counted, and the
+/// oldest pending the first stored event with a pending delivery to either destination.
+pub(crate) async fn stats_with_several_destinations(factory: &impl StoreFactory) {
+    let instance = factory
+        .create(Config {
+            destinations: vec!["a".into(), "b".into()],
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    let t = SystemTime::now();
+    for i in 0..4u64 {
+        let hash = format!("m{i}");
+        let received = t - Duration::from_secs(100 - 10 * i);
+        store
+            .insert(delivery(&hash, "message.sent", &body_of(&hash)).received_at(received))
+            .await
+            .expect("insert");
+    }
+    let record = || AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+    let age = |stats: &ccai::inbox::Stats| {
+        stats
+            .oldest_pending_age
+            .map(|age| age.as_secs_f64().round() as u64)
+    };
+    // m0 to a: delivered; m1 to a: dead; m2 to a: in progress; m0 to b stays pending.
+    let a = store.claim("a", lease("w", 60), 3, t).await.expect("claim");
+    assert_eq!(a.len(), 3);
+    let finished = [Finish::Delivered, Finish::Dead];
+    for (claimed, finish) in a.iter().zip(finished) {
+        assert_eq!(
+            store.finish(&claimed.lease, finish, record()).await,
+            Ok(true)
+        );
+    }
+    let stats = store.stats(t).await.expect("stats");
+    assert_eq!(stats.events, 4);
+    assert_eq!(
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::InProgress,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead
+        ]
+        .map(|s| stats.count(s)),
+        [5, 1, 1, 1]
+    );
+    assert_eq!(age(&stats), Some(100), "m0's delivery to b");
+    // Every delivery of m0 and m1 finished: m2's to b is the oldest pending (its delivery to a
+    // is in progress).
+    let b = store.claim("b", lease("w", 60), 2, t).await.expect("claim");
+    assert_eq!(b.len(), 2);
+    for claimed in &b {
+        assert_eq!(
+            store
+                .finish(&claimed.lease, Finish::Delivered, record())
+                .await,
+            Ok(true)
+        );
+    }
+    let stats = store.stats(t).await.expect("stats");
+    assert_eq!(
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::InProgress,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead
+        ]
+        .map(|s| stats.count(s)),
+        [3, 1, 3, 1]
+    );
+    assert_eq!(age(&stats), Some(80), "m2's delivery to b");
 }
 
 pub(crate) async fn one_delivery_per_destination(factory: &impl StoreFactory) {
