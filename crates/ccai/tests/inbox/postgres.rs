@@ -863,3 +863,96 @@ async fn extreme_queue_options_are_clamped_and_the_store_works() {
     let d = NewDelivery::new("1231", "extreme", "message.sent", &b"{}"[..]);
     assert_eq!(store.insert(d).await, Ok(Inserted::New));
 }
+
+/// Outcomes racing releases and heartbeats of the same leases from another instance (other
+/// connections): each lease ends once, by its finish or its release, and an attempt is recorded
+/// only for a finish that counted; after close, a finish is refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn outcomes_race_releases_from_another_instance() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "race");
+    let options = || PostgresOptions::default().schema(schema.name.clone());
+    let one = PostgresStore::connect(&url, options()).await.expect("one");
+    let two = PostgresStore::connect(&url, options()).await.expect("two");
+    for i in 0..200 {
+        one.insert(delivery(&format!("r{i}")))
+            .await
+            .expect("insert");
+    }
+    let t = SystemTime::now();
+    let leases: Vec<_> = one
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            200,
+            t,
+        )
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.lease)
+        .collect();
+    assert_eq!(leases.len(), 200);
+    let mut tasks = Vec::new();
+    for lease in leases {
+        let (one, two) = (one.clone(), two.clone());
+        tasks.push(tokio::spawn(async move {
+            let record = AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Success);
+            let (finished, released, extended) = tokio::join!(
+                one.finish(&lease, Finish::Delivered, record),
+                two.release(&lease),
+                two.extend_lease(&lease, t + Duration::from_secs(120)),
+            );
+            (
+                finished.expect("finish"),
+                released.expect("release"),
+                extended.expect("extend"),
+            )
+        }));
+    }
+    let (mut finished, mut released) = (0, 0);
+    for task in tasks {
+        let (f, r, _) = task.await.expect("task");
+        assert!(f ^ r, "a lease ended twice or never");
+        finished += usize::from(f);
+        released += usize::from(r);
+    }
+    let stats = one.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.count(DeliveryStatus::Delivered), finished as u64);
+    assert_eq!(stats.count(DeliveryStatus::Pending), released as u64);
+    let client = raw(&url).await;
+    let attempts: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM \"{}\".attempts", schema.name),
+            &[],
+        )
+        .await
+        .expect("count")
+        .get(0);
+    assert_eq!(attempts, finished as i64);
+    // Closed: a finish is answered at once, an error.
+    let claimed = two
+        .claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            1,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    one.close().await;
+    if let Some(c) = claimed.first() {
+        let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+        let answer = tokio::time::timeout(
+            Duration::from_secs(2),
+            one.finish(&c.lease, Finish::Delivered, record),
+        )
+        .await
+        .expect("answered at once");
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "{answer:?}"
+        );
+    }
+    two.close().await;
+}
