@@ -5,8 +5,9 @@
 //!
 //! Looking costs a `stats` and a page of the list, which grow with the store (about 0.1 s with a
 //! million events), so the task looks only while a page is connected, and waits at least
-//! [`LOOK_SHARE`] times as long as its last look took: an open page costs the store a tenth of
-//! a reader at most, and none when nobody watches.
+//! [`LOOK_SHARE`] times as long as its last look took (up to [`LONGEST_WAIT`]): an open page
+//! costs the store a tenth of a reader (more only when a look takes over half a second), and
+//! nothing when nobody watches.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,8 +21,11 @@ use tokio::sync::watch;
 
 /// How often the store is looked at, at most.
 const POLL: Duration = Duration::from_millis(500);
-/// The wait after a look is at least this many times what the look took.
+/// The wait after a look is at least this many times what the look took...
 const LOOK_SHARE: u32 = 10;
+/// ...up to this: a look that failed slowly (PostgreSQL down: the 5 s connect timeout) must not
+/// keep a page stale for a minute once the database is back.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// How many of the newest events are compared (status and attempt changes further down are not
 /// announced; the page loads them when asked).
 const WATCHED: usize = 50;
@@ -76,7 +80,7 @@ pub(crate) fn watch_store(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>
                     }
                     last = Some(now);
                 }
-                wait = wait.max(began.elapsed() * LOOK_SHARE);
+                wait = wait.max((began.elapsed() * LOOK_SHARE).min(LONGEST_WAIT));
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
