@@ -123,6 +123,39 @@ fn lease(owner: &str, secs: u64) -> LeaseRequest {
     LeaseRequest::new(owner, Duration::from_secs(secs))
 }
 
+/// Stores `n` events, `{prefix}0` to `{prefix}{n-1}`, in that order.
+async fn insert_numbered(store: &dyn Store, prefix: &str, n: usize) {
+    for i in 0..n {
+        let hash = format!("{prefix}{i}");
+        store
+            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
+            .await
+            .expect("insert");
+    }
+}
+
+/// Claims up to `limit` due deliveries for `owner`, leased for `secs`; their leases.
+async fn claim_leases(
+    store: &dyn Store,
+    owner: &str,
+    secs: u64,
+    limit: usize,
+    now: SystemTime,
+) -> Vec<ccai::inbox::Lease> {
+    store
+        .claim("default", lease(owner, secs), limit, now)
+        .await
+        .expect("claim")
+        .into_iter()
+        .map(|c| c.lease)
+        .collect()
+}
+
+/// The deliveries counted per status: pending, in progress, delivered, dead.
+fn by_status(stats: &ccai::inbox::Stats) -> [u64; 4] {
+    DeliveryStatus::ALL.map(|s| stats.count(s))
+}
+
 async fn status_of(store: &dyn Store, hash: &str) -> DeliveryStatus {
     let detail = store.get(hash).await.expect("get").expect("event stored");
     detail.summary.deliveries[0].status
@@ -657,21 +690,9 @@ pub(crate) async fn an_error_with_a_nul_is_recorded(factory: &impl StoreFactory)
 pub(crate) async fn a_token_with_a_nul_is_stale_and_alone(factory: &impl StoreFactory) {
     let instance = factory.create(Config::default()).await;
     let store = instance.store();
-    for i in 0..20 {
-        let hash = format!("z{i}");
-        store
-            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
-            .await
-            .expect("insert");
-    }
+    insert_numbered(store.as_ref(), "z", 20).await;
     let t = SystemTime::now();
-    let leases: Vec<_> = store
-        .claim("default", lease("w", 60), 20, t)
-        .await
-        .expect("claim")
-        .into_iter()
-        .map(|c| c.lease)
-        .collect();
+    let leases = claim_leases(store.as_ref(), "w", 60, 20, t).await;
     assert_eq!(leases.len(), 20);
     let mut bad = leases[0].clone();
     bad.token.push('\0');
@@ -703,38 +724,17 @@ pub(crate) async fn a_token_with_a_nul_is_stale_and_alone(factory: &impl StoreFa
 pub(crate) async fn concurrent_outcomes_each_count_once(factory: &impl StoreFactory) {
     let instance = factory.create(Config::default()).await;
     let store = instance.store();
-    for i in 0..60 {
-        let hash = format!("o{i}");
-        store
-            .insert(delivery(&hash, "message.sent", &body_of(&hash)))
-            .await
-            .expect("insert");
-    }
+    insert_numbered(store.as_ref(), "o", 60).await;
     let t = SystemTime::now();
     // 20 claimed under short leases that lapse and are claimed again under new tokens; 40 under
     // long ones.
-    let stale: Vec<_> = store
-        .claim("default", lease("old", 10), 20, t)
-        .await
-        .expect("claim")
-        .into_iter()
-        .map(|c| c.lease)
-        .collect();
-    let mut current: Vec<_> = store
-        .claim("default", lease("long", 60), 40, t)
-        .await
-        .expect("claim")
-        .into_iter()
-        .map(|c| c.lease)
-        .collect();
+    let stale = claim_leases(store.as_ref(), "old", 10, 20, t).await;
+    let mut current = claim_leases(store.as_ref(), "long", 60, 40, t).await;
     assert_eq!((stale.len(), current.len()), (20, 40));
     let later = t + Duration::from_secs(11);
-    let again = store
-        .claim("default", lease("new", 60), 60, later)
-        .await
-        .expect("reclaim");
+    let again = claim_leases(store.as_ref(), "new", 60, 60, later).await;
     assert_eq!(again.len(), 20);
-    current.extend(again.iter().map(|c| c.lease.clone()));
+    current.extend(again);
     // Every current lease finished twice, every stale one once, all at the same time.
     let mut tasks = Vec::new();
     for (lease, holds) in current
@@ -1350,16 +1350,7 @@ pub(crate) async fn stats_count_statuses_and_age(factory: &impl StoreFactory) {
     assert_eq!(stats.events, 4);
     assert_eq!(stats.conflicts, 1);
     assert_eq!(stats.duplicates, 0);
-    assert_eq!(
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::InProgress,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead
-        ]
-        .map(|s| stats.count(s)),
-        [1, 1, 1, 1]
-    );
+    assert_eq!(by_status(&stats), [1, 1, 1, 1]);
     // The pending one is l3, received 1 s before t.
     let age = stats.oldest_pending_age.expect("a pending delivery");
     assert!(
@@ -1405,16 +1396,7 @@ pub(crate) async fn stats_with_several_destinations(factory: &impl StoreFactory)
     }
     let stats = store.stats(t).await.expect("stats");
     assert_eq!(stats.events, 4);
-    assert_eq!(
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::InProgress,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead
-        ]
-        .map(|s| stats.count(s)),
-        [5, 1, 1, 1]
-    );
+    assert_eq!(by_status(&stats), [5, 1, 1, 1]);
     assert_eq!(age(&stats), Some(100), "m0's delivery to b");
     // Every delivery of m0 and m1 finished: m2's to b is the oldest pending (its delivery to a
     // is in progress).
@@ -1429,16 +1411,7 @@ pub(crate) async fn stats_with_several_destinations(factory: &impl StoreFactory)
         );
     }
     let stats = store.stats(t).await.expect("stats");
-    assert_eq!(
-        [
-            DeliveryStatus::Pending,
-            DeliveryStatus::InProgress,
-            DeliveryStatus::Delivered,
-            DeliveryStatus::Dead
-        ]
-        .map(|s| stats.count(s)),
-        [3, 1, 3, 1]
-    );
+    assert_eq!(by_status(&stats), [3, 1, 3, 1]);
     assert_eq!(age(&stats), Some(80), "m2's delivery to b");
 }
 

@@ -167,6 +167,15 @@ fn with_password(url: &str, password: &str) -> String {
 }
 
 /// `url` with one more query parameter.
+/// How many rows `table` of `schema` holds.
+async fn rows_in(client: &tokio_postgres::Client, schema: &str, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM \"{schema}\".{table}"), &[])
+        .await
+        .expect("count")
+        .get(0)
+}
+
 fn with_param(url: &str, param: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}{param}")
@@ -306,14 +315,7 @@ async fn the_schema_can_be_named_in_the_url() {
     assert_eq!(store.schema(), schema.name);
     assert_eq!(store.insert(delivery("u1")).await, Ok(Inserted::New));
     let client = raw(&url).await;
-    let count: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM \"{}\".events", schema.name),
-            &[],
-        )
-        .await
-        .expect("count")
-        .get(0);
+    let count = rows_in(&client, &schema.name, "events").await;
     assert_eq!(count, 1);
 }
 
@@ -921,14 +923,7 @@ async fn outcomes_race_releases_from_another_instance() {
     assert_eq!(stats.count(DeliveryStatus::Delivered), finished as u64);
     assert_eq!(stats.count(DeliveryStatus::Pending), released as u64);
     let client = raw(&url).await;
-    let attempts: i64 = client
-        .query_one(
-            &format!("SELECT count(*) FROM \"{}\".attempts", schema.name),
-            &[],
-        )
-        .await
-        .expect("count")
-        .get(0);
+    let attempts = rows_in(&client, &schema.name, "attempts").await;
     assert_eq!(attempts, finished as i64);
     // Closed: a finish is answered at once, an error.
     let claimed = two
