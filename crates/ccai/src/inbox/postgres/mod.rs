@@ -199,7 +199,8 @@ fn wake_all(wake: &Notify) {
 ///   the deduplication race-free across instances.
 /// - Claims lock due deliveries with `FOR UPDATE SKIP LOCKED`, in batches, and lease each under
 ///   its own fencing token; only the token's holder can finish, extend or release it, and a
-///   lapsed lease is reclaimed by any instance.
+///   lapsed lease is reclaimed by any instance. Outcomes of concurrent attempts are recorded
+///   together, one statement for what has queued, each checked against its token.
 /// - Each insert of a new event sends a `NOTIFY`; every store `LISTEN`s on a dedicated
 ///   connection and wakes its [`notifier`](Self::notifier) (pass it to
 ///   [`DispatcherBuilder::wake_on`](super::DispatcherBuilder::wake_on)); the dispatcher's
