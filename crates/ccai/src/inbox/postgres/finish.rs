@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::ToSql;
 
 use super::connect::is_retryable;
@@ -19,6 +19,10 @@ use crate::inbox::{error_excerpt, AttemptRecord, DeliveryStatus, Finish, Lease, 
 
 /// The most outcomes one statement records.
 const MAX_BATCH: usize = 256;
+
+/// How many batches may be recorded at once: one slow batch (a row lock, a connection being
+/// replaced) does not hold up every outcome behind it.
+const IN_FLIGHT: usize = 4;
 
 /// How many outcomes may wait for the task; beyond that a worker waits for room.
 const QUEUE: usize = 4096;
@@ -128,7 +132,15 @@ impl Finisher {
 }
 
 async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
-    while let Some(first) = receiver.recv().await {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    loop {
+        // While every slot is busy, outcomes accumulate in the channel: the next batch is larger.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let Some(first) = receiver.recv().await else {
+            return;
+        };
         // Let the workers already finishing reach the queue before the batch is cut.
         tokio::task::yield_now().await;
         let mut batch = vec![first];
@@ -138,20 +150,25 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
                 Err(_) => break,
             }
         }
-        match record(&shared, &batch).await {
-            Ok(mut recorded) => {
-                // A lease finished twice in one batch counts once, as one after the other would.
-                for pending in batch {
-                    let key = (pending.outcome.id, pending.outcome.token);
-                    let _ = pending.reply.send(Ok(recorded.remove(&key)));
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            match record(&shared, &batch).await {
+                Ok(mut recorded) => {
+                    // A lease finished twice in one batch counts once, as one after the other
+                    // would (in two batches, the second finds the token gone).
+                    for pending in batch {
+                        let key = (pending.outcome.id, pending.outcome.token);
+                        let _ = pending.reply.send(Ok(recorded.remove(&key)));
+                    }
+                }
+                Err(error) => {
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(error.clone()));
+                    }
                 }
             }
-            Err(error) => {
-                for pending in batch {
-                    let _ = pending.reply.send(Err(error.clone()));
-                }
-            }
-        }
+            drop(slot);
+        });
     }
 }
 
