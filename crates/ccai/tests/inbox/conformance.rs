@@ -134,6 +134,20 @@ async fn insert_numbered(store: &dyn Store, prefix: &str, n: usize) {
     }
 }
 
+/// Claims the one due delivery (the oldest) for `owner`, leased for `secs`.
+async fn claim_oldest(
+    store: &dyn Store,
+    owner: &str,
+    secs: u64,
+    now: SystemTime,
+) -> ccai::inbox::ClaimedDelivery {
+    store
+        .claim("default", lease(owner, secs), 1, now)
+        .await
+        .expect("claim")
+        .remove(0)
+}
+
 /// Claims up to `limit` due deliveries for `owner`, leased for `secs`; their leases.
 async fn claim_leases(
     store: &dyn Store,
@@ -498,18 +512,10 @@ pub(crate) async fn stale_token_cannot_finish_extend_or_release(factory: &impl S
         .await
         .expect("insert");
     let t = SystemTime::now();
-    let old = store
-        .claim("default", lease("old", 1), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let old = claim_oldest(store.as_ref(), "old", 1, t).await;
     // The lease lapses; another worker takes over.
     let later = t + Duration::from_secs(5);
-    let new = store
-        .claim("default", lease("new", 30), 1, later)
-        .await
-        .expect("claim")
-        .remove(0);
+    let new = claim_oldest(store.as_ref(), "new", 30, later).await;
     let record = || AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Success);
     assert_eq!(
         store.finish(&old.lease, Finish::Delivered, record()).await,
@@ -609,11 +615,7 @@ pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {
     let failure = || {
         AttemptRecord::new(t, Duration::from_millis(3), AttemptOutcome::Failure).error("HTTP 500")
     };
-    let c = store
-        .claim("default", lease("w", 30), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, t).await;
     let retry_at = t + Duration::from_secs(60);
     assert_eq!(
         store
@@ -635,11 +637,7 @@ pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {
         .await
         .expect("claim")
         .is_empty());
-    let c = store
-        .claim("default", lease("w", 30), 1, retry_at)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, retry_at).await;
     assert_eq!(c.attempt, 2);
     assert_eq!(
         store.finish(&c.lease, Finish::Dead, failure()).await,
@@ -665,11 +663,7 @@ pub(crate) async fn an_error_with_a_nul_is_recorded(factory: &impl StoreFactory)
         .await
         .expect("insert");
     let t = SystemTime::now();
-    let c = store
-        .claim("default", lease("w", 30), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, t).await;
     let record = AttemptRecord::new(t, Duration::from_millis(3), AttemptOutcome::Failure)
         .http_status(500)
         .error("HTTP 500: bad\0byte");
@@ -778,11 +772,7 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
         .await
         .expect("insert");
     let t = SystemTime::now();
-    let c = store
-        .claim("default", lease("w", 30), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, t).await;
     // Two-byte characters, so that 512 bytes falls inside one.
     let long = "é".repeat(2000) + "x";
     let record = AttemptRecord::new(t, Duration::from_millis(1234), AttemptOutcome::Failure)
@@ -793,11 +783,7 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
         Ok(true)
     );
     // A record whose error was set directly is bounded by the store too.
-    let c = store
-        .claim("default", lease("w", 30), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, t).await;
     let mut raw = AttemptRecord::new(t, Duration::from_millis(1), AttemptOutcome::Failure);
     raw.error = Some("z".repeat(10_000));
     assert_eq!(
@@ -807,11 +793,7 @@ pub(crate) async fn attempts_are_recorded_with_bounded_errors(factory: &impl Sto
     let detail = store.get("a1").await.expect("get").expect("stored");
     let last_error = detail.summary.deliveries[0].last_error.as_deref();
     assert_eq!(last_error.map(str::len), Some(ERROR_EXCERPT_LIMIT));
-    let c = store
-        .claim("default", lease("w", 30), 1, t)
-        .await
-        .expect("claim")
-        .remove(0);
+    let c = claim_oldest(store.as_ref(), "w", 30, t).await;
     let ok = AttemptRecord::new(
         t + Duration::from_secs(1),
         Duration::from_millis(7),

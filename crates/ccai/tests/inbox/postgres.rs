@@ -649,15 +649,7 @@ async fn finished_event(
         .insert(delivery(hash).received_at(received))
         .await
         .expect("insert");
-    let claimed = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim");
+    let claimed = crate::support::claim_one(&store).await.expect("claim");
     let outcome = match end {
         Finish::Delivered => AttemptOutcome::Success,
         _ => AttemptOutcome::Failure,
@@ -757,15 +749,7 @@ async fn a_replay_racing_a_purge_never_leaves_a_pending_delivery_without_its_bod
     );
     // The replay came first: the delivery is pending and the purge left the body alone.
     assert_eq!((replayed, purged.bodies_purged), (1, 0));
-    let claimed = store
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim");
+    let claimed = crate::support::claim_one(&store).await.expect("claim");
     assert_eq!(claimed[0].body.as_ref(), delivery("x").body.as_ref());
 }
 
@@ -926,15 +910,7 @@ async fn outcomes_race_releases_from_another_instance() {
     let attempts = rows_in(&client, &schema.name, "attempts").await;
     assert_eq!(attempts, finished as i64);
     // Closed: a finish is answered at once, an error.
-    let claimed = two
-        .claim(
-            "default",
-            LeaseRequest::new("w", Duration::from_secs(60)),
-            1,
-            SystemTime::now(),
-        )
-        .await
-        .expect("claim");
+    let claimed = crate::support::claim_one(&two).await.expect("claim");
     one.close().await;
     if let Some(c) = claimed.first() {
         let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
