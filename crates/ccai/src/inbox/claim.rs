@@ -45,6 +45,27 @@ pub(crate) fn without_nul(text: String) -> String {
     }
 }
 
+/// The most characters of a lease owner's name that [`lapsed_lease_message`] names, so that the
+/// message stays within [`ERROR_EXCERPT_LIMIT`] bytes (100 characters of at most 4 bytes each).
+pub(crate) const LAPSED_OWNER_CHARS: usize = 100;
+
+/// The message's parts around the owner's name, and the name of an owner that was not recorded.
+/// The PostgreSQL store builds the same text in SQL from these parts.
+pub(crate) const LAPSED_PREFIX: &str = "the lease of ";
+pub(crate) const LAPSED_SUFFIX: &str = " expired before the attempt finished";
+pub(crate) const LAPSED_UNKNOWN_OWNER: &str = "a worker";
+
+/// What a claim records for a delivery whose previous lease lapsed: as its attempt's error and as
+/// its last error.
+pub(crate) fn lapsed_lease_message(owner: Option<&str>) -> String {
+    let owner: String = owner
+        .unwrap_or(LAPSED_UNKNOWN_OWNER)
+        .chars()
+        .take(LAPSED_OWNER_CHARS)
+        .collect();
+    format!("{LAPSED_PREFIX}{owner}{LAPSED_SUFFIX}")
+}
+
 /// A claim on one delivery: only the holder of `token` may finish, extend or release it.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]

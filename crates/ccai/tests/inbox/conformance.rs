@@ -1,6 +1,7 @@
 //! The behaviour every [`Store`] must have, generic over a [`StoreFactory`]. A backend runs the
 //! whole suite with `store_conformance!(its_factory)` (see `sqlite.rs`).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -60,6 +61,7 @@ macro_rules! store_conformance {
             stale_token_cannot_finish_extend_or_release,
             concurrent_outcomes_each_count_once,
             expired_lease_is_reclaimed_and_counted,
+            a_claim_takes_lapsed_and_pending_oldest_due_first,
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
             an_error_with_a_nul_is_recorded,
@@ -602,6 +604,71 @@ pub(crate) async fn expired_lease_is_reclaimed_and_counted(factory: &impl StoreF
         .as_deref()
         .unwrap_or("")
         .contains("dies"));
+}
+
+/// One claim that takes pending deliveries and a lapsed lease together: oldest due first, each
+/// under its own token, the lapsed one counted, and its message naming the owner within the
+/// excerpt's bound however long the owner's name.
+pub(crate) async fn a_claim_takes_lapsed_and_pending_oldest_due_first(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_numbered(&*store, "m", 3).await;
+    let t = SystemTime::now() + Duration::from_secs(1);
+    // 300 four-byte characters: 1,200 bytes of owner.
+    let owner = "\u{1F980}".repeat(300);
+    let first = claim_oldest(&*store, &owner, 10, t).await;
+    assert_eq!(first.event_hash, "m0");
+    // m1 and m2 have been due since they were stored; m0 from when its lease lapsed.
+    let later = t + Duration::from_secs(11);
+    let claimed = store
+        .claim("default", lease("b", 30), 10, later)
+        .await
+        .expect("claim");
+    let hashes: Vec<&str> = claimed.iter().map(|c| c.event_hash.as_str()).collect();
+    assert_eq!(hashes, ["m1", "m2", "m0"]);
+    let attempts: Vec<u32> = claimed.iter().map(|c| c.attempt).collect();
+    assert_eq!(attempts, [1, 1, 2]);
+    let tokens: HashSet<&str> = claimed.iter().map(|c| c.lease.token.as_str()).collect();
+    assert_eq!(tokens.len(), 3, "each claim has a token of its own");
+    assert!(!tokens.contains(first.lease.token.as_str()));
+    let expected = format!(
+        "the lease of {} expired before the attempt finished",
+        "\u{1F980}".repeat(100)
+    );
+    assert!(expected.len() <= ccai::inbox::ERROR_EXCERPT_LIMIT);
+    let detail = store.get("m0").await.expect("get").expect("stored");
+    assert_eq!(detail.attempts.len(), 1);
+    assert_eq!(detail.attempts[0].outcome, AttemptOutcome::LeaseExpired);
+    assert_eq!(detail.attempts[0].error.as_deref(), Some(expected.as_str()));
+    assert_eq!(
+        detail.summary.deliveries[0].last_error.as_deref(),
+        Some(expected.as_str())
+    );
+    for c in &claimed {
+        assert_eq!(
+            store
+                .finish(
+                    &c.lease,
+                    Finish::Delivered,
+                    AttemptRecord::new(later, Duration::ZERO, AttemptOutcome::Success)
+                )
+                .await,
+            Ok(true),
+            "{}",
+            c.event_hash
+        );
+    }
+    assert_eq!(
+        store
+            .finish(
+                &first.lease,
+                Finish::Delivered,
+                AttemptRecord::new(later, Duration::ZERO, AttemptOutcome::Success)
+            )
+            .await,
+        Ok(false),
+        "the lapsed lease is stale"
+    );
 }
 
 pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {

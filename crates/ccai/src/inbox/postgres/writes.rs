@@ -8,18 +8,23 @@ use tokio_postgres::types::ToSql;
 
 use super::filter::{refs, Condition, Param};
 use super::Shared;
+use crate::inbox::claim::{LAPSED_OWNER_CHARS, LAPSED_PREFIX, LAPSED_SUFFIX, LAPSED_UNKNOWN_OWNER};
 use crate::inbox::sqlite::convert::{from_ms, new_token, to_ms};
 use crate::inbox::{
-    error_excerpt, ClaimedDelivery, DeliveryStatus, Lease, LeaseRequest, ListFilter, PurgeReport,
-    ReplayTarget, Retention, StoreError,
+    ClaimedDelivery, Lease, LeaseRequest, ListFilter, PurgeReport, ReplayTarget, Retention,
+    StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Locks up to `$3` due deliveries of destination `$1` at `$2`: pending and due, or in progress
-/// with a lapsed lease; rows another transaction holds are skipped. Times here are on the
-/// database's clock (`clock.rs`).
-const CLAIM_DUE: &str = "WITH p AS (
+/// Claims up to `$3` due deliveries of destination `$1` at `$2`, in one statement (one round
+/// trip): locks them (pending and due, or in progress with a lapsed lease; rows another
+/// transaction holds are skipped), counts the attempt of each lapsed lease, and leases them to
+/// `$4` until `$5` under the tokens `$6`, returning what to hand on, oldest due first. Due times
+/// and leases are on the database's clock (`clock.rs`); the lapsed attempts start at `$11`.
+/// A lapsed lease's message is `$7 || owner (at most $9 characters, or $8) || $10`, the text of
+/// `lapsed_lease_message`.
+const CLAIM: &str = "WITH p AS (
     SELECT id, status, lease_owner, next_attempt_at AS due_at FROM {s}.deliveries
      WHERE destination = $1 AND status = 'pending' AND next_attempt_at <= $2
      ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
@@ -27,30 +32,27 @@ const CLAIM_DUE: &str = "WITH p AS (
     SELECT id, status, lease_owner, lease_until AS due_at FROM {s}.deliveries
      WHERE destination = $1 AND status = 'in_progress' AND lease_until <= $2
      ORDER BY lease_until, id LIMIT $3 FOR UPDATE SKIP LOCKED
-)
-SELECT id, status, lease_owner FROM (SELECT * FROM p UNION ALL SELECT * FROM l) due
- ORDER BY due_at, id LIMIT $3";
-
-/// Counts the attempts of lapsed leases ($1 ids, $2 messages, $3 now).
-const RECLAIM: &str = "WITH r AS (SELECT * FROM unnest($1::int8[], $2::text[]) AS r (id, message)),
-a AS (
+), due AS (
+    SELECT id, status = 'in_progress' AS lapsed,
+           $7 || left(coalesce(lease_owner, $8), $9) || $10 AS message,
+           row_number() OVER (ORDER BY due_at, id) AS n
+      FROM (SELECT * FROM p UNION ALL SELECT * FROM l) u
+     ORDER BY due_at, id LIMIT $3
+), a AS (
     INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, error)
-    SELECT id, $3, 0, 'lease_expired', message FROM r
-)
-UPDATE {s}.deliveries d SET attempts = d.attempts + 1, last_error = r.message
-  FROM r WHERE d.id = r.id";
-
-/// Leases the locked deliveries ($1 ids, $4 tokens) to $2 until $3, returning what to hand on.
-const TAKE: &str = "WITH t AS (
-    UPDATE {s}.deliveries d SET status = 'in_progress', lease_owner = $2,
-           lease_token = tok.token, lease_until = $3
-      FROM unnest($1::int8[], $4::text[]) AS tok (id, token)
-     WHERE d.id = tok.id
-    RETURNING d.id, d.destination, d.attempts, d.event_id, d.lease_token
+    SELECT id, $11, 0, 'lease_expired', message FROM due WHERE lapsed
+), t AS (
+    UPDATE {s}.deliveries d SET status = 'in_progress', lease_owner = $4,
+           lease_token = ($6::text[])[due.n], lease_until = $5,
+           attempts = d.attempts + CASE WHEN due.lapsed THEN 1 ELSE 0 END,
+           last_error = CASE WHEN due.lapsed THEN due.message ELSE d.last_error END
+      FROM due WHERE d.id = due.id
+    RETURNING d.id, d.destination, d.attempts, d.event_id, d.lease_token, due.n
 )
 SELECT t.id, t.destination, t.attempts, e.client_id, e.event_hash, e.event_type, e.body,
        e.signature, e.content_type, e.received_at, t.lease_token, e.method
-  FROM t JOIN {s}.events e ON e.id = t.event_id";
+  FROM t JOIN {s}.events e ON e.id = t.event_id
+ ORDER BY t.n";
 
 const EXTEND: &str = "UPDATE {s}.deliveries SET lease_until = $3
   WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
@@ -72,6 +74,9 @@ async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]
         .map_err(|e| shared.error(&e))
 }
 
+/// The most deliveries one claim takes: each gets a token made beforehand.
+const MAX_CLAIM: i64 = 1000;
+
 pub(crate) async fn claim(
     shared: &Shared,
     destination: &str,
@@ -86,60 +91,37 @@ pub(crate) async fn claim(
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let now_ms = to_ms(now);
     let until = from_ms(to_ms(crate::inbox::time::after(now, lease.duration)));
-    let mut client = shared.client().await?;
+    let client = shared.client().await?;
     if shared.clock.stale() {
         shared.clock.refresh(&client).await.map_err(err)?;
     }
-    let tx = client.transaction().await.map_err(err)?;
-    let due_statement = tx
-        .prepare_cached(&shared.sql(CLAIM_DUE))
+    let statement = client
+        .prepare_cached(&shared.sql(CLAIM))
         .await
         .map_err(err)?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let due = tx
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX).min(MAX_CLAIM);
+    // One token for each delivery the claim may take; those it does not take are never used.
+    let tokens: Vec<String> = (0..limit).map(|_| new_token()).collect();
+    let owner_chars = i32::try_from(LAPSED_OWNER_CHARS).unwrap_or(i32::MAX);
+    let rows = client
         .query(
-            &due_statement,
-            &[&destination, &shared.clock.to_db(now), &limit],
+            &statement,
+            &[
+                &destination,
+                &shared.clock.to_db(now),
+                &limit,
+                &lease.owner,
+                &shared.clock.to_db(until),
+                &tokens,
+                &LAPSED_PREFIX,
+                &LAPSED_UNKNOWN_OWNER,
+                &owner_chars,
+                &LAPSED_SUFFIX,
+                &now_ms,
+            ],
         )
         .await
         .map_err(err)?;
-    if due.is_empty() {
-        tx.commit().await.map_err(err)?;
-        return Ok(Vec::new());
-    }
-    let mut order = Vec::with_capacity(due.len());
-    let (mut lapsed, mut messages) = (Vec::new(), Vec::new());
-    for row in &due {
-        let id: i64 = row.try_get(0).map_err(err)?;
-        let status: String = row.try_get(1).map_err(err)?;
-        let owner: Option<String> = row.try_get(2).map_err(err)?;
-        if status == DeliveryStatus::InProgress.as_str() {
-            // The previous holder died or hung: count its attempt so a delivery that kills its
-            // worker every time still reaches the dead letter.
-            lapsed.push(id);
-            messages.push(error_excerpt(format!(
-                "the lease of {} expired before the attempt finished",
-                owner.as_deref().unwrap_or("a worker")
-            )));
-        }
-        order.push(id);
-    }
-    if !lapsed.is_empty() {
-        let reclaim = tx.prepare_cached(&shared.sql(RECLAIM)).await.map_err(err)?;
-        tx.execute(&reclaim, &[&lapsed, &messages, &now_ms])
-            .await
-            .map_err(err)?;
-    }
-    let tokens: Vec<String> = order.iter().map(|_| new_token()).collect();
-    let take = tx.prepare_cached(&shared.sql(TAKE)).await.map_err(err)?;
-    let rows = tx
-        .query(
-            &take,
-            &[&order, &lease.owner, &shared.clock.to_db(until), &tokens],
-        )
-        .await
-        .map_err(err)?;
-    tx.commit().await.map_err(err)?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let attempts: i32 = row.try_get(2).map_err(err)?;
@@ -165,8 +147,6 @@ pub(crate) async fn claim(
             received_at: from_ms(row.try_get(9).map_err(err)?),
         });
     }
-    // Oldest due first, as locked.
-    claimed.sort_by_key(|c| order.iter().position(|id| *id == c.lease.delivery_id));
     Ok(claimed)
 }
 

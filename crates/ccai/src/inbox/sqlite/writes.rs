@@ -8,6 +8,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use super::convert::{duration_ms, from_ms, new_token, store_error, to_ms};
 use super::filter::Condition;
 use super::keys::{self, RecentKeys};
+use crate::inbox::claim::lapsed_lease_message;
 use crate::inbox::delivery::{method_from, stored_method};
 use crate::inbox::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
@@ -126,10 +127,7 @@ pub(crate) fn claim(
         if status == DeliveryStatus::InProgress.as_str() {
             // The previous holder died or hung: count its attempt so a delivery that kills its
             // worker every time still reaches the dead letter.
-            let message = format!(
-                "the lease of {} expired before the attempt finished",
-                previous_owner.as_deref().unwrap_or("a worker")
-            );
+            let message = lapsed_lease_message(previous_owner.as_deref());
             record_attempt(
                 conn,
                 path,
