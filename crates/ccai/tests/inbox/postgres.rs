@@ -527,20 +527,16 @@ async fn close_ends_every_connection() {
     assert_eq!(left, (0, 0), "backends left after close");
 }
 
-/// A server that stops answering (a network partition, a frozen host: no error, no reply):
-/// close waited forever for the batch in flight, and with it `ccai listen`'s stop. It now
-/// gives up after the connect timeout and answers the insert an error.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn close_gives_up_on_a_server_that_stopped_answering() {
+/// A TCP proxy on 127.0.0.1 in front of the test database: `url` through it, and a switch that
+/// freezes it. Frozen, it keeps every socket open and passes no more bytes (a network partition,
+/// a frozen host: no error, no reply); connections opened after it thaws pass again.
+async fn freezable_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let url = postgres_url_or_skip!();
-    let schema = TempSchema::new(&url, "frozen");
     let (head, tail) = url.split_once('@').expect("user@host:port in the test URL");
     let server = tail.split('/').next().expect("host:port").to_owned();
     let path = tail[server.len()..].to_owned();
-    // A proxy that, once frozen, keeps every socket open and passes no more bytes.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -581,11 +577,24 @@ async fn close_gives_up_on_a_server_that_stopped_answering() {
             });
         }
     });
+    (proxied, frozen)
+}
+
+/// A server that stops answering: close waited forever for the batch in flight, and with it
+/// `ccai listen`'s stop. It now gives up after the connect timeout and answers the insert an
+/// error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_gives_up_on_a_server_that_stopped_answering() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "frozen");
+    let (proxied, frozen) = freezable_proxy(&url).await;
     let store = PostgresStore::connect(
         &proxied,
         PostgresOptions::default()
             .schema(schema.name.clone())
-            .connect_timeout(Duration::from_secs(1)),
+            .connect_timeout(Duration::from_secs(1))
+            // Longer than the test: close, not the operation timeout, must end the insert.
+            .operation_timeout(Duration::from_secs(600)),
     )
     .await
     .expect("connect");
@@ -603,6 +612,115 @@ async fn close_gives_up_on_a_server_that_stopped_answering() {
         Err(StoreError::Unavailable(why)) => assert!(why.contains("the store is closed"), "{why}"),
         other => panic!("the insert in flight: {other:?}"),
     }
+}
+
+/// A server that stops answering: inserts, claims and outcomes waited for ever (a receiver's
+/// requests hung until the operating system gave up on the connection). Each now fails as
+/// unavailable after the operation timeout, so a receiver answers 503; once the server answers
+/// again, new connections replace the ones closed, and nothing answered Ok is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "partition");
+    let (proxied, frozen) = freezable_proxy(&url).await;
+    let timeout = Duration::from_millis(500);
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1))
+            .operation_timeout(timeout)
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("p0")).await, Ok(Inserted::New));
+    let claimed = crate::support::claim_one(&store)
+        .await
+        .expect("claim")
+        .remove(0);
+    frozen.store(true, Ordering::SeqCst);
+    let unavailable = |result: Result<_, StoreError>, what: &str| match result {
+        Err(StoreError::Unavailable(why)) => {
+            // Silent on a pooled connection, or on connecting anew (the connection the insert
+            // timed out on was closed).
+            assert!(
+                why.contains("did not answer within")
+                    || why.contains("no database connection in time"),
+                "{what}: {why}"
+            );
+        }
+        other => panic!("{what} while the server is silent: {other:?}"),
+    };
+    let bounded = Duration::from_secs(5);
+    let insert = tokio::time::timeout(bounded, store.insert(delivery("p1")))
+        .await
+        .expect("the insert is answered in time");
+    // On a connection from the pool: the operation timeout, not the connect timeout.
+    match &insert {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("did not answer within 500ms"), "{why}")
+        }
+        other => panic!("insert: {other:?}"),
+    }
+    unavailable(insert.map(|_| ()), "insert");
+    let claim = tokio::time::timeout(
+        bounded,
+        store.claim(
+            "default",
+            LeaseRequest::new("w2", Duration::from_secs(30)),
+            10,
+            SystemTime::now(),
+        ),
+    )
+    .await
+    .expect("the claim is answered in time");
+    unavailable(claim.map(|_| ()), "claim");
+    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+    let finish = tokio::time::timeout(
+        bounded,
+        store.finish(&claimed.lease, Finish::Delivered, record.clone()),
+    )
+    .await
+    .expect("the outcome is answered in time");
+    unavailable(finish.map(|_| ()), "finish");
+    // The server answers again: each connection that timed out was closed, and the ones still
+    // frozen in the pool time out in turn, so within a few tries everything works.
+    frozen.store(false, Ordering::SeqCst);
+    let mut stored = None;
+    for _ in 0..40 {
+        match store.insert(delivery("p1")).await {
+            Ok(inserted) => {
+                stored = Some(inserted);
+                break;
+            }
+            Err(StoreError::Unavailable(_)) => continue,
+            Err(other) => panic!("insert after the thaw: {other:?}"),
+        }
+    }
+    assert_eq!(
+        stored,
+        Some(Inserted::New),
+        "the silent insert never reached the server"
+    );
+    let mut finished = None;
+    for _ in 0..40 {
+        match store
+            .finish(&claimed.lease, Finish::Delivered, record.clone())
+            .await
+        {
+            Ok(held) => {
+                finished = Some(held);
+                break;
+            }
+            Err(StoreError::Unavailable(_)) => continue,
+            Err(other) => panic!("finish after the thaw: {other:?}"),
+        }
+    }
+    assert_eq!(finished, Some(true), "the lease still holds");
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, 2);
+    store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -40,6 +40,8 @@ pub(crate) struct Target {
     pub(crate) config: tokio_postgres::Config,
     /// The `schema` query parameter, if the URL had one.
     pub(crate) schema: Option<String>,
+    /// The `operation_timeout` query parameter (seconds), if the URL had one.
+    pub(crate) operation_timeout: Option<Duration>,
     pub(crate) tls: Tls,
 }
 
@@ -58,11 +60,19 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         None => (url, None),
     };
     let mut schema = None;
+    let mut operation_timeout = None;
     let mut root_cert = None;
     let mut kept = Vec::new();
     for pair in query.into_iter().flat_map(|q| q.split('&')) {
         match pair.split_once('=') {
             Some(("schema", value)) => schema = Some(value.to_owned()),
+            Some(("operation_timeout", value)) => {
+                operation_timeout = Some(seconds(value).ok_or_else(|| {
+                    invalid(format!(
+                        "operation_timeout must be a number of seconds above 0, like 10 or 2.5 (got {value:?})"
+                    ))
+                })?)
+            }
             // libpq's name; tokio-postgres does not know it, so it is ours to apply.
             Some(("sslrootcert", value)) => root_cert = Some(value.to_owned()),
             _ if !pair.is_empty() => kept.push(pair),
@@ -99,8 +109,15 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
     Ok(Target {
         config,
         schema,
+        operation_timeout,
         tls,
     })
+}
+
+/// `10` or `2.5` seconds, above 0 and at most a day.
+fn seconds(value: &str) -> Option<Duration> {
+    let secs: f64 = value.parse().ok()?;
+    (secs > 0.0 && secs <= 86_400.0).then(|| Duration::from_secs_f64(secs))
 }
 
 /// The TLS set-up: the server's certificate is checked against the CA certificates in the PEM
@@ -320,6 +337,25 @@ mod tests {
             error.to_string().contains("no usable CA certificate"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn operation_timeout_is_ours_to_read() {
+        let target = parse_url("postgres://alice:s3cr3t@h/db?operation_timeout=2.5&schema=s")
+            .expect("valid");
+        assert_eq!(target.operation_timeout, Some(Duration::from_millis(2500)));
+        assert_eq!(target.schema.as_deref(), Some("s"));
+        let none = parse_url("postgres://alice:s3cr3t@h/db").expect("valid");
+        assert_eq!(none.operation_timeout, None);
+        for bad in ["0", "-1", "ten", "NaN", "inf", "1e9", ""] {
+            let url = format!("postgres://alice:s3cr3t@h/db?operation_timeout={bad}");
+            let error = parse_url(&url).expect_err(bad).to_string();
+            assert!(
+                error.contains("operation_timeout must be a number of seconds"),
+                "{error}"
+            );
+            assert!(!error.contains("s3cr3t"), "{error}");
+        }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub const POSTGRES_SCHEMA_VERSION: i64 = schema::SCHEMA_VERSION;
 /// [`PostgresOptions::schema`] names another.
 pub const DEFAULT_POSTGRES_SCHEMA: &str = "ccai_inbox";
 
+/// Default [`PostgresOptions::operation_timeout`]: 10 s.
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How a [`PostgresStore`] connects and batches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -49,6 +52,15 @@ pub struct PostgresOptions {
     /// How long connecting, or waiting for a pooled connection, may take before an operation
     /// fails with [`StoreError::Unavailable`] (default 5 s).
     pub connect_timeout: Duration,
+    /// How long a batch of inserts, a claim, a batch of outcomes or a lease's extension or release
+    /// may wait for the database before it fails with [`StoreError::Unavailable`] and its
+    /// connection is closed (default 10 s). Without it, a database that stops answering with no
+    /// error (a network partition, a frozen host) would hold every request until the operating
+    /// system gave up on the connection, many minutes later; with it, a receiver answers 503 and
+    /// the sender retries. An insert whose commit reached the database just before the time ran
+    /// out is stored although it was answered 503: the sender's retry is then a duplicate,
+    /// answered 200. The URL's `operation_timeout` parameter (seconds), if any, takes precedence.
+    pub operation_timeout: Duration,
     /// How many inserts may wait for the collector; beyond that inserts fail at once with
     /// [`StoreError::Overloaded`] (default 4096).
     pub queue_capacity: usize,
@@ -73,6 +85,7 @@ impl Default for PostgresOptions {
             destinations: vec![DEFAULT_DESTINATION.to_owned()],
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             queue_capacity: 4096,
             max_batch: 256,
             insert_concurrency: 1,
@@ -105,6 +118,21 @@ impl PostgresOptions {
     /// How long connecting or waiting for a connection may take.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long an insert batch, a claim, a batch of outcomes or a lease's write may wait for
+    /// the database (at least 1 ms). See [`operation_timeout`](Self::operation_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ccai::inbox::PostgresOptions;
+    ///
+    /// let options = PostgresOptions::new().operation_timeout(Duration::from_secs(3));
+    /// assert_eq!(options.operation_timeout, Duration::from_secs(3));
+    /// ```
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout.max(Duration::from_millis(1));
         self
     }
 
@@ -151,6 +179,8 @@ pub(crate) struct Shared {
     wake: Arc<Notify>,
     /// Due times and leases are on the database's clock; this converts.
     clock: clock::DbClock,
+    /// How long an insert batch, a claim or a lease's write may wait for the database.
+    operation_timeout: Duration,
 }
 
 impl Shared {
@@ -168,6 +198,26 @@ impl Shared {
 
     fn error(&self, error: &tokio_postgres::Error) -> StoreError {
         pg_error(&self.shown, error)
+    }
+
+    /// The outcome of work on `client` that was given [`operation_timeout`](Self::operation_timeout).
+    /// Out of time (a network partition, a frozen host: no error, no answer), it is
+    /// [`StoreError::Unavailable`], so a receiver answers 503 and the sender retries instead of
+    /// waiting for ever; and the connection, whose state is unknown (a statement half sent, a
+    /// transaction open), is closed instead of going back to the pool.
+    fn in_time<T>(
+        &self,
+        client: deadpool_postgres::Object,
+        answered: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StoreError> {
+        answered.unwrap_or_else(|_| {
+            drop(deadpool_postgres::Object::take(client));
+            Err(StoreError::Unavailable(format!(
+                "{}: the database did not answer within {:?} (the connection was closed; is the \
+                 server or the network down?)",
+                self.shown, self.operation_timeout
+            )))
+        })
     }
 
     /// Tells every instance's listeners that deliveries became due (best effort: they poll too).
@@ -210,10 +260,13 @@ fn wake_all(wake: &Notify) {
 ///   ([`StoreError::NewerSchema`]).
 /// - PostgreSQL down or restarting: operations fail with [`StoreError::Unavailable`] (transient:
 ///   a receiver answers `503`) within the connect timeout, and the pool reconnects on later
-///   calls.
+///   calls. A database that stops answering without an error (a network partition, a frozen
+///   host) fails the insert, claim or outcome waiting on it within the
+///   [operation timeout](PostgresOptions::operation_timeout), and its connection is closed.
 ///
 /// The URL is `postgres://user[:password]@host[:port]/database`, with the usual parameters
-/// (`sslmode`, `sslrootcert`, `connect_timeout`, …) and our own `schema`. `sslmode=require` uses
+/// (`sslmode`, `sslrootcert`, `connect_timeout`, …) and our own `schema` and
+/// `operation_timeout` (seconds). `sslmode=require` uses
 /// rustls and checks the server's certificate and name against the CA certificates of the PEM
 /// file `sslrootcert=PATH` (a private CA, a cloud provider's bundle) or, without it, the web PKI
 /// roots; `disable` and `prefer` (the default) connect in plain TCP. The password never appears in messages, logs or Debug.
@@ -311,6 +364,9 @@ impl PostgresStore {
             channel: format!("ccai_inbox_{}", &digest[..16]),
             wake: Arc::new(Notify::new()),
             clock,
+            operation_timeout: target
+                .operation_timeout
+                .unwrap_or(options.operation_timeout),
         });
         let listener = options.listen.then(|| {
             let mut config = target.config.clone();
