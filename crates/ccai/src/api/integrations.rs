@@ -211,7 +211,7 @@ fn integration_body(
         url: &config.url,
         method: delivery_method.as_str(),
         integration_type: "ALL",
-        secret_key: config.secret.as_ref().map(|s| s.expose_secret()),
+        secret_key: config.secret_to_send(),
     }];
     to_raw(method, path, &body)
 }

@@ -177,7 +177,7 @@ fn webhook_body(
     let body = WebhookBody {
         url: &config.url,
         events: config.events.iter().map(|e| e.as_str()).collect(),
-        secret_key: config.secret.as_ref().map(|s| s.expose_secret()),
+        secret_key: config.secret_to_send(),
     };
     super::integrations::to_raw(method, path, &body)
 }

@@ -26,8 +26,8 @@ pub struct WebhookConfig {
     /// Event types to subscribe to. The integrations API subscribes to all (`integrationType: ALL`);
     /// the legacy REST shape sends this list.
     pub events: Vec<WebhookEventType>,
-    /// The signing secret. `None` lets the server generate one on register (returned once in
-    /// [`WebhookResponse::secret_key`]) and keeps the current one on update.
+    /// The signing secret. `None` (or an empty secret) lets the server generate one on register
+    /// (returned once in [`WebhookResponse::secret_key`]) and keeps the current one on update.
     pub secret: Option<Secret>,
     /// How CloudContactAI delivers: `POST` or `PUT`. `None` (the default) means `POST` on
     /// register and, on update, the integration's current method (read from the API first).
@@ -51,10 +51,21 @@ impl WebhookConfig {
         self
     }
 
-    /// Sets the signing secret.
+    /// Sets the signing secret. An empty one counts as none (as in the official SDKs): the server
+    /// generates a secret on register and keeps the current one on update.
     pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
         self.secret = Some(secret.into());
         self
+    }
+
+    /// The secret to send as `secretKey`: `None` when none was given or it is empty, so that the
+    /// key is left out of the request rather than sent as `""` (which would set an empty secret,
+    /// one no verifier accepts).
+    pub(crate) fn secret_to_send(&self) -> Option<&str> {
+        self.secret
+            .as_ref()
+            .map(Secret::expose_secret)
+            .filter(|s| !s.is_empty())
     }
 
     /// Sets the delivery method.

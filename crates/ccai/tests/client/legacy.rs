@@ -155,3 +155,24 @@ fn construction_errors() {
     .unwrap();
     assert_eq!(client.base_url(), "https://x/api");
 }
+
+/// An empty secret is no secret: `secretKey` is left out rather than sent as `""`.
+#[tokio::test]
+async fn an_empty_secret_is_left_out() {
+    let api = FakeApi::start(vec![Reply::json(200, json!({"id": "11"}))]).await;
+    let client = legacy_client(&api);
+    client
+        .register(WebhookConfig::new("https://example.com/v1").secret(""))
+        .await
+        .unwrap();
+    client
+        .update(
+            "11",
+            WebhookConfig::new("https://example.com/v2").secret(""),
+        )
+        .await
+        .unwrap();
+    for request in api.requests() {
+        assert_eq!(request.json().get("secretKey"), None, "{request:?}");
+    }
+}

@@ -409,3 +409,35 @@ async fn request_bodies_keep_the_sdks_field_order() {
         r#"[{"id":5,"url":"https://example.com/hook","method":"POST","integrationType":"ALL","secretKey":"s"}]"#
     );
 }
+
+/// An empty secret is no secret (as in the official SDKs): `secretKey` is left out, so that the
+/// server generates one on register and keeps the current one on update, rather than being sent
+/// `""`, a secret no verifier accepts.
+#[tokio::test]
+async fn an_empty_secret_is_left_out_of_register_and_update() {
+    let api = FakeApi::start(vec![Reply::json(200, json!([{"id": 5}]))]).await;
+    let webhooks = client_for(&api).webhook().clone();
+    webhooks
+        .register(WebhookConfig::new("https://example.com/hook").secret(""))
+        .await
+        .unwrap();
+    webhooks
+        .update(
+            "5",
+            WebhookConfig::new("https://example.com/hook")
+                .secret("")
+                .method(DeliveryMethod::Post),
+        )
+        .await
+        .unwrap();
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for request in &requests {
+        assert_eq!(
+            request.json()[0].get("secretKey"),
+            None,
+            "{}",
+            String::from_utf8_lossy(&request.body)
+        );
+    }
+}
