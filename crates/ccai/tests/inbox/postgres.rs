@@ -396,6 +396,43 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
     assert_eq!(tables, ["future", "inbox_schema"], "nothing was created");
 }
 
+/// A version below zero is no version this build wrote: refused as SQLite refuses one, and nothing
+/// is created (it skipped every migration, committed, and opened a store whose every operation
+/// then failed on missing tables).
+#[tokio::test]
+async fn a_negative_schema_version_is_refused_and_left_untouched() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "negative");
+    let client = raw(&url).await;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA \"{s}\";
+             CREATE TABLE \"{s}\".inbox_schema (version bigint NOT NULL);
+             INSERT INTO \"{s}\".inbox_schema VALUES (-1);",
+            s = schema.name
+        ))
+        .await
+        .expect("a schema with a negative version");
+    let error =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect_err("must refuse");
+    assert!(matches!(error, StoreError::Corrupt(_)), "{error:?}");
+    assert!(
+        error.to_string().contains("invalid schema version"),
+        "{error}"
+    );
+    let tables: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = $1",
+            &[&schema.name],
+        )
+        .await
+        .expect("tables")
+        .get(0);
+    assert_eq!(tables, 1, "nothing was created");
+}
+
 #[tokio::test]
 async fn a_schema_of_someone_else_is_refused() {
     let url = postgres_url_or_skip!();

@@ -130,6 +130,12 @@ pub(crate) async fn migrate(
         }
         0
     };
+    if found < 0 {
+        // No build writes one; skipping `found as usize` migrations would skip them all.
+        return Err(StoreError::Corrupt(format!(
+            "{location} has an invalid schema version ({found})"
+        )));
+    }
     if found > SCHEMA_VERSION {
         return Err(StoreError::NewerSchema {
             path: location,
