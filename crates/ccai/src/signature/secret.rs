@@ -71,8 +71,12 @@ impl Serialize for Secret {
     }
 }
 
+/// An error never quotes the value: serde's own message for a value of the wrong type does
+/// (``invalid type: integer `123…` ``), and it would reach error messages and logs.
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Secret)
+        String::deserialize(deserializer)
+            .map(Secret)
+            .map_err(|_| serde::de::Error::custom("a secret must be a string"))
     }
 }

@@ -126,3 +126,24 @@ async fn a_body_without_the_key_is_still_shown() {
     assert!(shown.contains("Invalid token"), "{shown}");
     assert!(!shown.contains("withheld"), "{shown}");
 }
+
+/// A `secretKey` of the wrong type (a number, say) makes the answer unreadable, but the error
+/// names the problem without repeating the value: serde's own message quoted it.
+#[tokio::test]
+async fn a_mistyped_secret_key_in_an_answer_is_not_quoted_in_the_error() {
+    let api = FakeApi::start(vec![Reply::json(
+        200,
+        json!([{"id": 9, "url": "https://example.com/hook", "secretKey": 918273645546372819_u64}]),
+    )])
+    .await;
+    let error = crate::client_for(&api)
+        .webhook()
+        .register(WebhookConfig::new("https://example.com/hook"))
+        .await
+        .expect_err("a numeric secretKey is not a secret");
+    assert!(matches!(error, ClientError::Decode { .. }), "{error:?}");
+    for shown in [error.to_string(), format!("{error:?}")] {
+        assert!(!shown.contains("918273645546372819"), "{shown}");
+        assert!(shown.contains("secret"), "{shown}");
+    }
+}
