@@ -23,8 +23,8 @@ enum EntryState {
 
 /// An in-memory [`Deduper`] for one process: the default of the handler's `HandlerOptions`.
 ///
-/// - Completed events are remembered for a time-to-live ([`DEFAULT_TTL`](Self::DEFAULT_TTL), one
-///   day, by default) and at most [`capacity`](Self::with_capacity) of them
+/// - Completed events are remembered for a time-to-live ([`DEFAULT_TTL`](Self::DEFAULT_TTL), 30
+///   days, by default: past the sender's retry horizon of about 27.6 hours) and at most [`capacity`](Self::with_capacity) of them
 ///   ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) by default); beyond that the oldest completed
 ///   entries are forgotten first. A forgotten event that is delivered again is processed again.
 /// - Events in flight are never evicted (there are at most as many as concurrent requests).
@@ -118,8 +118,11 @@ struct Waiting {
 impl MemoryDeduper {
     /// How many completed events are remembered by default.
     pub const DEFAULT_CAPACITY: usize = 10_000;
-    /// How long a completed event is remembered by default: one day.
-    pub const DEFAULT_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+    /// How long a completed event is remembered by default: 30 days. CloudContactAI retries a
+    /// delivery for about 27.6 hours (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %): a
+    /// shorter memory (one day, before) let a late retry of an event whose 200 was lost run the
+    /// callback again.
+    pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
     /// A deduper with the default capacity and time-to-live.
     pub fn new() -> Self {
@@ -448,6 +451,20 @@ mod tests {
             .build()
             .map(|rt| rt.block_on(f))
             .unwrap_or_else(|e| panic!("runtime: {e}"))
+    }
+
+    /// The sender's last retry comes up to about 33 hours after the first delivery (27.6 h of
+    /// delays, +20 % jitter): a repeat of a processed event must still be recognised then.
+    #[test]
+    fn the_default_memory_outlasts_the_senders_retries() {
+        let delays_secs: u64 = [5, 300, 1800, 7200, 18_000, 36_000, 36_000].iter().sum();
+        let horizon = Duration::from_secs(delays_secs).mul_f64(1.2);
+        assert!(
+            MemoryDeduper::DEFAULT_TTL >= horizon,
+            "{:?} < {horizon:?}",
+            MemoryDeduper::DEFAULT_TTL
+        );
+        assert_eq!(MemoryDeduper::new().ttl(), MemoryDeduper::DEFAULT_TTL);
     }
 
     #[test]
