@@ -94,6 +94,8 @@ impl Webhooks {
                 })
             }
         };
+        // Before the read below: an update refused for its URL sends nothing at all.
+        check_url(&config)?;
         let method = match config.method {
             Some(method) => method,
             // The number, not the text: `+5` or `05` parse as 5, so read integration 5 (not

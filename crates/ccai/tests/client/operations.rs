@@ -187,6 +187,20 @@ async fn an_empty_url_sends_nothing() {
     assert!(api.requests().is_empty());
 }
 
+/// An update without a method reads the integration's current one first: an empty URL is refused
+/// before that read too ("nothing was sent").
+#[tokio::test]
+async fn an_update_with_an_empty_url_sends_nothing() {
+    let api = FakeApi::start(vec![Reply::json(200, json!({"id": 5, "method": "PUT"}))]).await;
+    let err = client_for(&api)
+        .webhook()
+        .update("5", WebhookConfig::new(""))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::MissingWebhookUrl), "{err:?}");
+    assert!(api.requests().is_empty(), "{:?}", api.requests());
+}
+
 #[tokio::test]
 async fn list_gets_integrations_with_numeric_and_string_ids() {
     let api = FakeApi::start(vec![Reply::json(
