@@ -98,6 +98,14 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         store,
     } = options;
     #[cfg(feature = "inbox")]
+    if store.is_some()
+        && (client_id.len() > crate::event::MAX_FIELD_LEN || client_id.contains('\0'))
+    {
+        // Every insert would be refused (`NewDelivery::check_keys`): refuse now, not with a
+        // 503 for every delivery.
+        return Err(HandlerConfigError::UnstorableClientId);
+    }
+    #[cfg(feature = "inbox")]
     let store = store.map(|sink| (sink, client_id.clone()));
     let accept_post = methods.contains(&DeliveryMethod::Post);
     let accept_put = methods.contains(&DeliveryMethod::Put);

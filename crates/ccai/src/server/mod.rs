@@ -43,7 +43,8 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 ///
 /// The result is a cloneable [`tower::Service`] over [`http::Request`]: mount it in axum with
 /// `Router::route_service(path, handler)`, or serve it directly with hyper. It fails if the options
-/// cannot verify anything (no secret, an empty secret or client id) or accept no method.
+/// cannot verify anything (no secret, an empty secret or client id) or accept no method, or, in
+/// inbox mode, name a client id no store can hold.
 ///
 /// # Contract
 ///

@@ -29,6 +29,11 @@ pub enum HandlerConfigError {
     /// The list of accepted delivery methods is empty.
     #[error("no delivery method accepted: accept POST, PUT or both")]
     NoMethods,
+    /// Inbox mode: the client id, which every delivery is stored under, is longer than
+    /// [`MAX_FIELD_LEN`](crate::event::MAX_FIELD_LEN) bytes or contains a NUL character, which
+    /// no store can hold (every delivery would be answered 503).
+    #[error("the client id cannot be stored in the inbox: it is longer than 1024 bytes or contains a NUL character")]
+    UnstorableClientId,
 }
 
 /// Configuration of the webhook handler: account, secrets, callback and limits.

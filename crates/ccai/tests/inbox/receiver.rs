@@ -289,3 +289,34 @@ async fn the_callback_consumer_gets_each_delivery_once_through_the_handler() {
     assert_eq!(handed[0].signature.as_deref(), Some(sent.signature()));
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
+
+/// An account id no store can hold (longer than 1024 bytes, or with a NUL) is refused when the
+/// handler is built: accepted, every verified delivery was answered 503 "retry later", for ever.
+#[tokio::test]
+async fn an_account_id_no_store_can_hold_is_refused_at_build() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let long = "1".repeat(ccai::event::MAX_FIELD_LEN + 1);
+    for client_id in [long.as_str(), "12\u{0}31"] {
+        let built = create_handler(HandlerOptions::inbox(client_id, store.clone()).secret(SECRET));
+        assert!(built.is_err(), "built for {} bytes", client_id.len());
+    }
+    // The longest id a store holds still works end to end.
+    let longest = "1".repeat(ccai::event::MAX_FIELD_LEN);
+    let handler =
+        create_handler(HandlerOptions::inbox(longest.as_str(), store.clone()).secret(SECRET))
+            .expect("handler");
+    let addr = serve(handler).await;
+    let mut data = serde_json::Map::new();
+    data.insert("To".into(), "+14155550100".into());
+    let sent = SignedDelivery::builder("message.sent", "long-account")
+        .data(data)
+        .sign(&longest, SECRET);
+    assert_eq!(
+        post(addr, sent.body(), sent.signature()).await.status(),
+        200
+    );
+    assert!(store.get("long-account").await.expect("get").is_some());
+}
