@@ -725,3 +725,61 @@ async fn a_huge_concurrency_still_delivers() {
     assert_eq!(target.received().len(), 1);
     dispatcher.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A target whose error page echoes the request's headers (a debugging endpoint, a framework's
+/// error page) must not put the forwarded signature, a credential that verifies forever, into the
+/// attempt's error: it is stored, shown and logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_echoing_the_signature_does_not_get_it_recorded() {
+    use axum::http::HeaderMap;
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: HeaderMap| async move {
+            let signature = headers
+                .get("x-ccai-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            // Once verbatim, once as PHP's json_encode writes it (`/` escaped).
+            let escaped = signature.replace('/', "\\/");
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("bad request, signature {signature} ({escaped})"),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let signature = "xsVK2WCReT+/qDcdybJWueN8wuNu8eI4eemZ7RZ/uFs=";
+    store
+        .insert(event("echoed").signature(signature))
+        .await
+        .expect("insert");
+    let dispatcher = forward_to(&store, &format!("http://{addr}/hook"), "").start();
+    let dead = wait_status(&store, "echoed", DeliveryStatus::Dead).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    server.abort();
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert!(error.contains("HTTP 500"), "{error}");
+    assert!(error.contains("[REDACTED]"), "{error}");
+    for shown in [
+        error.as_str(),
+        dead.summary.deliveries[0]
+            .last_error
+            .as_deref()
+            .unwrap_or(""),
+    ] {
+        for leaked in [signature, r"xsVK2WCReT+\/qDcdybJWueN8wuNu8eI4eemZ7RZ\/uFs="] {
+            assert!(!shown.contains(leaked), "{shown}");
+        }
+    }
+    // The signature itself was forwarded, untouched.
+    assert_eq!(dead.signature.as_deref(), Some(signature));
+}

@@ -137,11 +137,12 @@ impl HttpForward {
             }
         }
         excerpt.truncate(512);
-        let mut failure = Failure::new(format!(
-            "HTTP {status}: {}",
-            String::from_utf8_lossy(&excerpt).trim()
-        ))
-        .http_status(status.as_u16());
+        let text = without_signature(
+            &String::from_utf8_lossy(&excerpt),
+            event.signature.as_deref(),
+        );
+        let mut failure =
+            Failure::new(format!("HTTP {status}: {}", text.trim())).http_status(status.as_u16());
         if let Some(wait) = retry_after {
             failure = failure.retry_after(wait);
         }
@@ -165,6 +166,21 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// `text` (a target's answer) with the forwarded `signature` replaced wherever it is echoed,
+/// verbatim or with `/` escaped as JSON encoders may write it: the excerpt is stored as the
+/// attempt's error, shown and logged, and a signature verifies its event for ever.
+fn without_signature(text: &str, signature: Option<&str>) -> String {
+    let Some(signature) = signature.filter(|s| !s.is_empty()) else {
+        return text.to_owned();
+    };
+    let mut text = text.replace(signature, "[REDACTED]");
+    let escaped = signature.replace('/', "\\/");
+    if escaped != signature {
+        text = text.replace(&escaped, "[REDACTED]");
+    }
+    text
 }
 
 impl Consumer for HttpForward {
