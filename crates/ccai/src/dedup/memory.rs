@@ -24,7 +24,7 @@ enum EntryState {
 /// An in-memory [`Deduper`] for one process: the default of the handler's `HandlerOptions`.
 ///
 /// - Completed events are remembered for a time-to-live ([`DEFAULT_TTL`](Self::DEFAULT_TTL), 30
-///   days, by default: past the sender's retry horizon of about 27.6 hours) and at most [`capacity`](Self::with_capacity) of them
+///   days, by default: past a sender's retries, which can span about 27.6 hours) and at most [`capacity`](Self::with_capacity) of them
 ///   ([`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) by default); beyond that the oldest completed
 ///   entries are forgotten first. A forgotten event that is delivered again is processed again.
 /// - Events in flight are never evicted (there are at most as many as concurrent requests).
@@ -118,10 +118,10 @@ struct Waiting {
 impl MemoryDeduper {
     /// How many completed events are remembered by default.
     pub const DEFAULT_CAPACITY: usize = 10_000;
-    /// How long a completed event is remembered by default: 30 days. CloudContactAI retries a
-    /// delivery for about 27.6 hours (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %): a
-    /// shorter memory (one day, before) let a late retry of an event whose 200 was lost run the
-    /// callback again.
+    /// How long a completed event is remembered by default: 30 days. The usual webhook retry
+    /// schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, each ±20 %; its first steps match what
+    /// CloudContactAI documents) spans about 27.6 hours: a shorter memory (one day, before) let a
+    /// late retry of an event whose 200 was lost run the callback again.
     pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
     /// A deduper with the default capacity and time-to-live.
