@@ -19,7 +19,8 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Claims up to `$3` due deliveries of destination `$1` at `$2`, in one statement (one round
 /// trip): locks them (pending and due, or in progress with a lapsed lease; rows another
-/// transaction holds are skipped), counts the attempt of each lapsed lease, and leases them to
+/// transaction holds are skipped), counts the attempt of each lapsed lease (so that a delivery
+/// that kills its worker every time still reaches the dead letter), and leases them to
 /// `$4` until `$5` under the tokens `$6`, returning what to hand on, oldest due first. Due times
 /// and leases are on the database's clock (`clock.rs`); the lapsed attempts start at `$11`.
 /// A lapsed lease's message is `$7 || owner (at most $9 characters, or $8) || $10`, the text of
