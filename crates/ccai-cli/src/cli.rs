@@ -30,7 +30,7 @@ impl Cli {
     /// The command line as parsed, noting which settings came from flags rather than the
     /// environment (clap's derive does not keep that). Exits as `Cli::parse` does on a usage error.
     pub(crate) fn parse_args() -> Self {
-        let mut command = <Self as clap::CommandFactory>::command();
+        let mut command = ignore_empty_env(<Self as clap::CommandFactory>::command());
         let mut matches = command.clone().get_matches();
         // Before `from_arg_matches_mut`, which takes the values out.
         let base_url_flag =
@@ -42,6 +42,21 @@ impl Cli {
         cli.account.base_url_flag = base_url_flag;
         cli
     }
+}
+
+/// `command` with each argument's environment variable ignored when it is set to nothing, as
+/// `CCAI_DATA_DIR` and `ccai listen`'s `CCAI_STORE` are: clap reads `CCAI_STORE=` as an empty
+/// `--store` (and `CCAI_LOG_FORMAT=` as an empty `--log-format`, in every command) and fails
+/// over a flag nobody gave, where a blanked variable means "not set".
+fn ignore_empty_env(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| match arg.get_env() {
+            Some(name) if std::env::var_os(name).is_some_and(|value| value.is_empty()) => {
+                arg.env(None)
+            }
+            _ => arg,
+        })
+        .mut_subcommands(ignore_empty_env)
 }
 
 /// Who you are to CloudContactAI.

@@ -216,3 +216,36 @@ async fn a_bad_tokio_worker_threads_is_an_error_not_a_panic() {
     .env("TOKIO_WORKER_THREADS", "3");
     assert!(run(cmd).await.status.success());
 }
+
+#[tokio::test]
+async fn environment_variables_set_to_nothing_count_as_unset() {
+    // `export CCAI_STORE=` (or a blank line in a deployment's environment) must not become an
+    // empty --store or --log-format that fails every command over a flag nobody gave.
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_STORE", "")
+        .env("CCAI_LOG_FORMAT", "")
+        .args(["events", "stats"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let default_store = sandbox.data_dir().join("ccai").join("inbox.db");
+    assert!(
+        stderr(&out).contains(&format!("no inbox at {}", default_store.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_LOG_FORMAT", "").args([
+        "sign",
+        "--event-hash",
+        "h1",
+        "--client-id",
+        "1231",
+        "--secret",
+        "s3cret",
+    ]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim().len(), 44, "{}", stdout(&out));
+}
