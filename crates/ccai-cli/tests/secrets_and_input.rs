@@ -270,3 +270,36 @@ async fn listen_refuses_bad_flags_before_creating_anything() {
         assert!(!sandbox.data_dir().exists(), "{bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_bad_postgres_url_names_the_offending_option_not_its_value() {
+    // "invalid connection string" alone left the user to guess which part of the URL was wrong.
+    let sandbox = Sandbox::new();
+    for (query, named) in [
+        (
+            "sslmode=sometimes-s3cr3t",
+            "invalid value for option `sslmode`",
+        ),
+        ("sslmod=require", "unknown option `sslmod`"),
+    ] {
+        let url = format!("postgres://alice:s3cr3t@127.0.0.1:5432/db?{query}");
+        let mut cmd = sandbox.ccai();
+        cmd.args(["events", "stats", "--store", &url]);
+        let out = exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+        let text = all_output(&out);
+        assert!(text.contains(named), "{query}: {text}");
+        assert!(!text.contains("s3cr3t"), "{query}: {text}");
+        assert_eq!(text.lines().count(), 1, "{text}");
+    }
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events",
+        "stats",
+        "--store",
+        "postgres://alice:s3cr3t@127.0.0.1:99999/db",
+    ]);
+    let text = all_output(&exits(cmd).await);
+    assert!(text.contains("invalid value for option `port`"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+}

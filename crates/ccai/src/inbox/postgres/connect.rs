@@ -93,8 +93,13 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
         ));
     }
     let config: tokio_postgres::Config = rebuilt.parse().map_err(|e: tokio_postgres::Error| {
-        // tokio-postgres names the offending option, never its value.
-        invalid(e.to_string())
+        // tokio-postgres's own text is only "invalid connection string"; the error under it
+        // names the offending option ("unknown option `sslmod`", "invalid value for option
+        // `port`"), never its value.
+        match std::error::Error::source(&e) {
+            Some(cause) => invalid(format!("{e}: {cause}")),
+            None => invalid(e.to_string()),
+        }
     })?;
     let tls = match (config.get_ssl_mode(), root_cert) {
         (SslMode::Require, root_cert) => Tls::Rustls(rustls_connector(root_cert.as_deref())?),
