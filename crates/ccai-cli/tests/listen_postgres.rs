@@ -517,6 +517,8 @@ async fn an_unreachable_database_is_one_line_and_exit_2() {
         assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
         assert!(err.contains("127.0.0.1"), "{args:?}: {err}");
+        // Why, not only "error connecting to server".
+        assert!(err.contains("Connection refused"), "{args:?}: {err}");
         assert!(!err.contains("hunter2"), "{args:?}: {err}");
     }
 }

@@ -236,7 +236,13 @@ pub(crate) fn pg_error(shown: &str, error: &tokio_postgres::Error) -> StoreError
             "{shown}: the connection to PostgreSQL was closed"
         ));
     }
-    StoreError::Unavailable(format!("{shown}: {error}"))
+    // tokio-postgres's own text ("error connecting to server") leaves out why; the error under
+    // it says so (connection refused, a host name that does not resolve, a TLS failure) and
+    // never holds the password.
+    match std::error::Error::source(error) {
+        Some(cause) => StoreError::Unavailable(format!("{shown}: {error}: {cause}")),
+        None => StoreError::Unavailable(format!("{shown}: {error}")),
+    }
 }
 
 /// Maps a pool error.
