@@ -438,6 +438,12 @@ async fn ui_api_listen_serves_the_view_beside_the_receiver() {
     .await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("token must be"), "{}", stderr(&out));
+    // The flag `ccai listen` has: it has no --token.
+    assert!(
+        stderr(&out).contains("leave --ui-token out"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The download holds every matching event, newest first, sent a page at a time: more than the

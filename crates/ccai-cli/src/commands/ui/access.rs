@@ -26,6 +26,16 @@ pub(crate) struct Access {
     ip: IpAddr,
     token: Option<String>,
     generated: bool,
+    /// The flags that set the host and the token: `--host`/`--token` for `ccai ui`,
+    /// `--ui-host`/`--ui-token` for `ccai listen --ui` (messages name the one the user has).
+    flags: Flags,
+}
+
+/// The names of the flags that set the view's host and token.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flags {
+    pub host: &'static str,
+    pub token: &'static str,
 }
 
 impl std::fmt::Debug for Access {
@@ -34,19 +44,24 @@ impl std::fmt::Debug for Access {
             .field("ip", &self.ip)
             .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
             .field("generated", &self.generated)
+            .field("flags", &self.flags)
             .finish()
     }
 }
 
 impl Access {
-    /// Checks `--host` and `--token`; off the loopback, generates a token when none is given.
-    pub(crate) fn new(host: &str, token: Option<String>) -> Result<Self> {
+    /// Checks `--host` and `--token` (named as `flags` says); off the loopback, generates a
+    /// token when none is given.
+    pub(crate) fn new(host: &str, token: Option<String>, flags: Flags) -> Result<Self> {
         let ip: IpAddr = host.trim().parse().with_context(|| {
-            format!("the view's host {host:?} is not an IP address (e.g. 127.0.0.1)")
+            format!(
+                "{} {host:?} is not an IP address (e.g. 127.0.0.1)",
+                flags.host
+            )
         })?;
         let (token, generated) = match token {
             Some(token) => {
-                check_token(&token)?;
+                check_token(&token, flags.token)?;
                 (Some(token), false)
             }
             None if ip.is_loopback() => (None, false),
@@ -56,6 +71,7 @@ impl Access {
             ip,
             token,
             generated,
+            flags,
         })
     }
 
@@ -69,6 +85,11 @@ impl Access {
 
     pub(crate) fn token_generated(&self) -> bool {
         self.generated
+    }
+
+    /// The flag that sets the token (`--token`, or `--ui-token` for `ccai listen --ui`).
+    pub(crate) fn token_flag(&self) -> &'static str {
+        self.flags.token
     }
 
     /// Whether `request` carries the token (always true when none is required).
@@ -100,13 +121,14 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A token must be 16 to 256 characters a URL carries as they are (letters, digits, `-._~`).
-fn check_token(token: &str) -> Result<()> {
+/// `flag` is the one the token came from (or its environment variable stands for).
+fn check_token(token: &str, flag: &str) -> Result<()> {
     let plain = token
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if token.len() < 16 || token.len() > 256 || !plain {
         bail!(
-            "the view's token must be 16 to 256 letters, digits or - . _ ~ (no unauthenticated view off the loopback; leave --token out to have one generated)"
+            "the view's token must be 16 to 256 letters, digits or - . _ ~ (no unauthenticated view off the loopback; leave {flag} out to have one generated)"
         );
     }
     Ok(())
@@ -208,20 +230,28 @@ pub(crate) async fn guard(
 mod tests {
     use super::*;
 
+    const FLAGS: Flags = Flags {
+        host: "--host",
+        token: "--token",
+    };
+
     #[test]
     fn off_the_loopback_a_token_is_required() {
-        let loopback = Access::new("127.0.0.1", None).expect("loopback");
+        let loopback = Access::new("127.0.0.1", None, FLAGS).expect("loopback");
         assert!(loopback.token().is_none());
-        let open = Access::new("0.0.0.0", None).expect("generated");
+        let open = Access::new("0.0.0.0", None, FLAGS).expect("generated");
         assert_eq!(open.token().map(str::len), Some(64));
         assert!(open.token_generated());
-        assert!(Access::new("0.0.0.0", Some(String::new())).is_err());
-        assert!(Access::new("0.0.0.0", Some("short".into())).is_err());
-        assert!(Access::new("0.0.0.0", Some("has space in it, 16+".into())).is_err());
-        let chosen = Access::new("::", Some("a-long-enough-token".into())).expect("chosen");
+        assert!(Access::new("0.0.0.0", Some(String::new()), FLAGS).is_err());
+        assert!(Access::new("0.0.0.0", Some("short".into()), FLAGS).is_err());
+        assert!(Access::new("0.0.0.0", Some("has space in it, 16+".into()), FLAGS).is_err());
+        let chosen = Access::new("::", Some("a-long-enough-token".into()), FLAGS).expect("chosen");
         assert_eq!(chosen.token(), Some("a-long-enough-token"));
         assert!(!format!("{chosen:?}").contains("a-long-enough-token"));
-        assert!(Access::new("localhost", None).is_err(), "an IP address");
+        assert!(
+            Access::new("localhost", None, FLAGS).is_err(),
+            "an IP address"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use ccai::inbox::Store;
 use tokio::sync::watch;
 
-use self::access::Access;
+use self::access::{Access, Flags};
 
 /// Connections the view serves at once; more wait to be accepted. A few browser tabs, each with
 /// its live-update stream, need a handful.
@@ -28,7 +28,11 @@ use crate::cli::UiArgs;
 /// `ccai ui`: serves the view of an existing inbox until Ctrl-C.
 pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     // Checked before the store is opened: a refused token is a usage error whatever the store.
-    let access = Access::new(&args.host, args.token)?;
+    let flags = Flags {
+        host: "--host",
+        token: "--token",
+    };
+    let access = Access::new(&args.host, args.token, flags)?;
     let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal("Stopped at once.")?;
@@ -53,10 +57,14 @@ pub(crate) struct Serving {
     router: axum::Router,
 }
 
-/// Checks `--host`/`--token` as [`Access::new`] does (for `ccai listen --ui`, before anything
-/// else starts).
+/// Checks `--ui-host`/`--ui-token` as [`Access::new`] does (for `ccai listen --ui`, before
+/// anything else starts).
 pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
-    Access::new(host, token)
+    let flags = Flags {
+        host: "--ui-host",
+        token: "--ui-token",
+    };
+    Access::new(host, token, flags)
 }
 
 /// Binds the view on `access`'s address and `port` and serves `store` until `stop` turns true.
@@ -125,9 +133,15 @@ impl Serving {
             errln!(
                 "The view requires its token (Authorization: Bearer TOKEN, or ?token=TOKEN as above){}",
                 if self.access.token_generated() {
-                    "; it was generated for this run (pass --token to choose one)"
+                    format!(
+                        "; it was generated for this run (pass {} to choose one)",
+                        self.access.token_flag()
+                    )
                 } else {
-                    ": the one given with --token or CCAI_UI_TOKEN (not printed)"
+                    format!(
+                        ": the one given with {} or CCAI_UI_TOKEN (not printed)",
+                        self.access.token_flag()
+                    )
                 }
             );
         }
