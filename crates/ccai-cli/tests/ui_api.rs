@@ -496,3 +496,29 @@ async fn ui_api_download_holds_every_event() {
         ("bulk-100000", "bulk-000000")
     );
 }
+
+#[tokio::test]
+async fn ui_api_errors_axum_answers_itself_are_json_too() {
+    // The README: errors are {"error": "..."}; a wrong method and a path that is not UTF-8
+    // came back as an empty 405 and a plain-text 400.
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    let response = reqwest::Client::new()
+        .delete(format!("{}/api/events/{SENT_OLD}", ui.base))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(response.status().as_u16(), 405);
+    let allow = response.headers().get("allow").cloned();
+    assert!(allow.is_some_and(|a| a.to_str().unwrap_or("").contains("GET")));
+    let text = response.text().await.expect("body");
+    let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{text:?}"));
+    assert!(value["error"].is_string(), "{value}");
+
+    let (status, value) = get(&ui, "/api/events/%FF%FE").await;
+    assert_eq!(status, 400, "{value}");
+    assert!(value["error"].is_string(), "{value}");
+}

@@ -58,7 +58,42 @@ pub(crate) fn router(store: Arc<dyn Store>, changes: live::Changes, access: Arc<
         .route("/api/stream", get(stream))
         .fallback(not_found)
         .with_state(AppState { store, changes })
+        .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(access, guard))
+}
+
+/// The errors axum answers by itself (a method a route does not take: an empty 405; a path
+/// segment that is not UTF-8: a plain-text 400) as `{"error": "..."}` like every other error
+/// of the API, keeping their headers (`Allow`).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // axum's own texts are short; a longer one is not shown rather than cut mid-character.
+    let text = axum::body::to_bytes(body, 1024)
+        .await
+        .ok()
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .filter(|text| !text.is_empty());
+    let message = text.unwrap_or_else(|| match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed here".to_owned(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(json!({ "error": message }).to_string()))
 }
 
 async fn index() -> Response {
