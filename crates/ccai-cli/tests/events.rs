@@ -345,6 +345,14 @@ async fn bad_flags_are_one_line_errors() {
     let inbox = Inbox::new().await;
     let err = failed(&inbox.ccai(&["list", "--since", "yesterday"]).await);
     assert!(err.contains("invalid --since \"yesterday\""), "{err}");
+    // A sign where the offset's digits go: refused, not read as an offset.
+    for since in ["2026-11-30T14:00:00++1:00", "2026-11-30T14:00:00+-1:00"] {
+        let err = failed(&inbox.ccai(&["list", "--since", since]).await);
+        assert!(
+            err.contains(&format!("invalid --since \"{since}\"")),
+            "{err}"
+        );
+    }
     let err = failed(&inbox.ccai(&["list", "--status", "lost"]).await);
     assert!(err.contains("invalid --status \"lost\""), "{err}");
     let err = failed(&inbox.ccai(&["purge", "--older-than", "30 days"]).await);

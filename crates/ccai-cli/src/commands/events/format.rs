@@ -130,8 +130,16 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
                     b'-' => -1,
                     _ => return None,
                 };
-                let oh: i64 = offset[1..3].parse().ok()?;
-                let om: i64 = offset[4..6].parse().ok()?;
+                // Digits only: `parse` alone takes "+1" and "-1", so "++1:00" read as +01:00
+                // and "+-1:00" as -01:00 turned back to front.
+                let number = |part: &str| -> Option<i64> {
+                    if !part.bytes().all(|b| b.is_ascii_digit()) {
+                        return None;
+                    }
+                    part.parse().ok()
+                };
+                let oh = number(offset.get(1..3)?)?;
+                let om = number(offset.get(4..6)?)?;
                 if oh > 23 || om > 59 {
                     return None;
                 }
