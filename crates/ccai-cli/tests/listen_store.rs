@@ -424,6 +424,11 @@ async fn store_errors_are_clear() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         refused(&sandbox, &args, expected).await;
     }
+    // A folder that does not exist yet: SQLite made a file "inbox" of "inbox/", which
+    // `ccai events --store inbox/` then could not find.
+    let err = refused(&sandbox, &["--store", "inbox/"], "is a folder").await;
+    assert!(err.contains("inbox/inbox.db"), "{err}");
+    assert!(!sandbox.path().join("inbox").exists(), "{err}");
 }
 
 /// Runs `ccai listen --port 0 ARGS`, which must exit 2 with an error containing `expected`;

@@ -59,7 +59,14 @@ fn create_parent(path: &Path) -> Result<()> {
 /// Opens (creating and migrating) the SQLite file `--store` names.
 fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
     let path = crate::store_path::store_path(args.store())?;
-    if path.is_dir() {
+    // A trailing `/` names a folder, even one that does not exist yet: SQLite would create a
+    // file without the `/`, which `ccai events --store` with the same value cannot find.
+    let names_folder = path
+        .to_string_lossy()
+        .chars()
+        .last()
+        .is_some_and(std::path::is_separator);
+    if names_folder || path.is_dir() {
         bail!(
             "--store {} is a folder: give a file path such as {}",
             path.display(),
