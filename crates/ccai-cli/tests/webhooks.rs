@@ -395,6 +395,25 @@ async fn errors_are_one_clear_line_without_the_key() {
             ],
             "connect",
         ),
+        // The flag the user gave is the one to check, not only the environment variable.
+        (
+            vec![
+                "--base-url".into(),
+                format!("http://127.0.0.1:{}/api", closed_port()),
+                "webhooks".into(),
+                "list".into(),
+            ],
+            "or ccai's --base-url) and the network",
+        ),
+        (
+            vec![
+                "--base-url".into(),
+                "api.example.com".into(),
+                "webhooks".into(),
+                "list".into(),
+            ],
+            "or ccai's --base-url",
+        ),
         (
             vec![
                 "webhooks".into(),

@@ -44,7 +44,9 @@ pub enum ClientError {
     InvalidApiKey,
 
     /// The base URL is not an absolute `http` or `https` URL.
-    #[error("invalid base URL {url:?}: {reason}: check Config::base_url or CCAI_BASE_URL")]
+    #[error(
+        "invalid base URL {url:?}: {reason}: check Config::base_url, CCAI_BASE_URL or ccai's --base-url"
+    )]
     InvalidBaseUrl {
         /// The URL as given, without user name, password, query or fragment (they may hold a
         /// secret).
@@ -87,7 +89,7 @@ pub enum ClientError {
     },
 
     /// The connection to the API could not be opened: the request was never sent.
-    #[error("could not connect to the API for {method} {path}: check the base URL (CCAI_BASE_URL) and the network")]
+    #[error("could not connect to the API for {method} {path}: check the base URL (Config::base_url, CCAI_BASE_URL or ccai's --base-url) and the network")]
     Connect {
         /// The request's method.
         method: Method,
