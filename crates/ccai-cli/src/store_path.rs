@@ -2,9 +2,9 @@
 //! `CCAI_DATA_DIR` when set, else the platform's (`dirs::data_dir`). `ccai listen` and
 //! `ccai events` use the same rule.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// The environment variable that replaces the platform's data directory.
 pub(crate) const DATA_DIR_ENV: &str = "CCAI_DATA_DIR";
@@ -21,10 +21,36 @@ pub(crate) fn default_store_path() -> Result<PathBuf> {
     Ok(data_dir.join("ccai").join("inbox.db"))
 }
 
-/// `--store` when given, else [`default_store_path`].
+/// `--store` when given, else [`default_store_path`]. A `postgres://` URL never gets here.
 pub(crate) fn store_path(flag: Option<PathBuf>) -> Result<PathBuf> {
     match flag {
-        Some(path) => Ok(path),
+        Some(path) => {
+            refuse_other_urls(&path)?;
+            Ok(path)
+        }
         None => default_store_path(),
     }
+}
+
+/// A `--store` that reads as a URL of another scheme (`Postgres://…`, `postgress://…`,
+/// `pg://…`) is a mistyped database URL: taken as a path, it made folders named after the
+/// user, password and host, and a SQLite file under them, while the banner showed the URL (and
+/// its password) as if it were the database. Only the scheme is shown: the rest may hold a
+/// password.
+fn refuse_other_urls(path: &Path) -> Result<()> {
+    let text = path.to_string_lossy();
+    let Some((scheme, _)) = text.split_once("://") else {
+        return Ok(());
+    };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if is_scheme {
+        bail!(
+            "--store {scheme}://…: a database URL must start with postgres:// or postgresql:// \
+             (lowercase); a SQLite store is a file path"
+        );
+    }
+    Ok(())
 }

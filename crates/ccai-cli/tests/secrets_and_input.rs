@@ -303,3 +303,33 @@ async fn a_bad_postgres_url_names_the_offending_option_not_its_value() {
     assert!(text.contains("invalid value for option `port`"), "{text}");
     assert!(!text.contains("s3cr3t"), "{text}");
 }
+
+#[tokio::test]
+async fn a_store_url_of_another_scheme_is_refused_not_made_a_file() {
+    // `Postgres://…` or a typo in the scheme was taken as a file path: folders named after
+    // the user, password and host, a SQLite file under them, and a banner showing the
+    // password as if the URL were the database.
+    for url in [
+        "Postgres://alice:s3cr3t@127.0.0.1:5432/db",
+        "postgress://alice:s3cr3t@127.0.0.1:5432/db",
+    ] {
+        for args in [
+            &["listen", "--port", "0", "--store", url][..],
+            &["events", "stats", "--store", url][..],
+        ] {
+            let sandbox = Sandbox::new();
+            let mut cmd = sandbox.ccai();
+            cmd.args(args);
+            let out = exits(cmd).await;
+            let text = all_output(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+            assert!(text.contains("postgres://"), "{args:?}: {text}");
+            assert!(!text.contains("s3cr3t"), "{args:?}: {text}");
+            let made: Vec<_> = std::fs::read_dir(sandbox.path())
+                .expect("read the sandbox")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert!(made.is_empty(), "{args:?}: made {made:?}");
+        }
+    }
+}
