@@ -135,6 +135,8 @@ async fn disabling_verification_warns_at_creation() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // As in the test above: count this subscriber in every call site's cached interest.
+    tracing::callsite::rebuild_interest_cache();
     let options = HandlerOptions::new(CLIENT_ID, |_: WebhookEvent| async {
         Ok::<_, std::io::Error>(())
     })
