@@ -78,18 +78,43 @@ impl std::io::Write for Captured {
     }
 }
 
+impl Captured {
+    /// What was logged so far.
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().expect("lock").clone()).expect("utf8")
+    }
+}
+
+/// Captures what is logged on this thread, at `level` and above, while the returned guards live.
+///
+/// tracing caches, for each call site and for all threads, whether anyone listens. While a single
+/// dispatcher is registered, it asks the default of whichever thread reaches a call site first:
+/// another test's thread, with no subscriber, caches "never", and this test misses the line (it
+/// failed about one run in two with only this file's tests running). A second registered
+/// dispatcher, which ignores everything, makes tracing ask every registered one instead.
+fn capture_logs(
+    level: tracing::Level,
+) -> (
+    Captured,
+    (tracing::subscriber::DefaultGuard, tracing::Dispatch),
+) {
+    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    (captured, (guard, second))
+}
+
 /// On a current-thread runtime the server runs on this thread, so a thread-local subscriber sees
 /// everything the handler logs.
 #[tokio::test]
 async fn logs_name_events_and_reasons_but_not_secrets_or_payloads() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guards) = capture_logs(tracing::Level::DEBUG);
 
     let options = HandlerOptions::new(CLIENT_ID, |event: WebhookEvent| async move {
         if event.event_hash == "fail" {
@@ -101,10 +126,6 @@ async fn logs_name_events_and_reasons_but_not_secrets_or_payloads() {
     .secret(SECRET)
     .log_events(true);
     let addr = serve(create_handler(options).expect("handler")).await;
-    // tracing caches, per call site and for every thread, whether anyone listens. A call site
-    // first reached on another test's thread while this subscriber was being registered can keep
-    // "no one" (this test failed once that way under load); recompute with this subscriber in.
-    tracing::callsite::rebuild_interest_cache();
     let (body, signature) = delivery("logged-hash");
     let (fail, fail_signature) = delivery("fail");
     assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
@@ -117,7 +138,7 @@ async fn logs_name_events_and_reasons_but_not_secrets_or_payloads() {
         400
     );
 
-    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = captured.text();
     assert!(logs.contains("logged-hash"), "{logs}");
     assert!(logs.contains("does not verify"), "{logs}");
     assert!(logs.contains("callback failure"), "{logs}");
@@ -128,21 +149,13 @@ async fn logs_name_events_and_reasons_but_not_secrets_or_payloads() {
 
 #[tokio::test]
 async fn disabling_verification_warns_at_creation() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    // As in the test above: count this subscriber in every call site's cached interest.
-    tracing::callsite::rebuild_interest_cache();
+    let (captured, _guards) = capture_logs(tracing::Level::INFO);
     let options = HandlerOptions::new(CLIENT_ID, |_: WebhookEvent| async {
         Ok::<_, std::io::Error>(())
     })
     .dangerously_disable_verification();
     let _handler = create_handler(options).expect("handler");
-    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+    let logs = captured.text();
     assert!(logs.contains("WARN"), "{logs}");
     assert!(logs.contains("verification is DISABLED"), "{logs}");
 }
