@@ -10,6 +10,31 @@ use reqwest::Url;
 /// How long a request may take before it is given up.
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Binds a listener on `addr` for `what` ("listen on", "serve the view on"); the error says
+/// what to change for the usual causes, naming the flags that set the address and port: an
+/// address that is not this machine's is not fixed by picking another port.
+pub(crate) async fn bind(
+    addr: std::net::SocketAddr,
+    what: &str,
+    host_flag: &str,
+    port_flag: &str,
+) -> Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrNotAvailable => format!(
+                "{} is not an address of this machine: give one of its addresses with {host_flag} \
+                 (127.0.0.1, or 0.0.0.0 for all)",
+                addr.ip()
+            ),
+            std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+                format!("ports below 1024 need privileges: pick a higher one with {port_flag}")
+            }
+            _ => format!("is the port in use? Pick another with {port_flag}"),
+        };
+        anyhow!("cannot {what} {addr}: {hint}: {e}")
+    })
+}
+
 /// The value of a URL flag (`--to`, `--forward-to`, `--url`): an absolute http:// or https:// URL.
 /// The error names the flag and shows `example`.
 pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {

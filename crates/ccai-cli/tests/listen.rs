@@ -412,6 +412,25 @@ async fn listen_errors_are_clear() {
         stderr(&out)
     );
 
+    // An address that is not this machine's (TEST-NET-3): another port would not help.
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "listen",
+        "--no-store",
+        "--port",
+        "0",
+        "--host",
+        "203.0.113.7",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("203.0.113.7 is not an address of this machine")
+            && stderr(&out).contains("with --host"),
+        "{}",
+        stderr(&out)
+    );
+
     let mut cmd = sandbox.ccai();
     cmd.args(["listen", "--port", "0", "--forward-to", "nowhere"]);
     let out = run(cmd).await;

@@ -123,14 +123,13 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     };
 
     let (signing, created) = settings::signing(account, &args.secret, true)?;
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, args.port))
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {}:{}: is the port in use? Pick another with --port",
-                args.host, args.port
-            )
-        })?;
+    let listener = http::bind(
+        SocketAddr::new(ip, args.port),
+        "listen on",
+        "--host",
+        "--port",
+    )
+    .await?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;

@@ -200,11 +200,13 @@ pub(super) async fn start(
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     ccai::telemetry::describe();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
-        .await
-        .with_context(|| {
-            format!("cannot listen on {ip}:{port} for --admin-port: is the port in use?")
-        })?;
+    let listener = crate::http::bind(
+        SocketAddr::new(ip, port),
+        "serve the admin routes on",
+        "--admin-host",
+        "--admin-port",
+    )
+    .await?;
     let addr = listener
         .local_addr()
         .context("cannot read the admin listener's address")?;

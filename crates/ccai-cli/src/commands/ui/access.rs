@@ -31,10 +31,11 @@ pub(crate) struct Access {
     flags: Flags,
 }
 
-/// The names of the flags that set the view's host and token.
+/// The names of the flags that set the view's host, port and token.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flags {
     pub host: &'static str,
+    pub port: &'static str,
     pub token: &'static str,
 }
 
@@ -90,6 +91,11 @@ impl Access {
     /// The flag that sets the token (`--token`, or `--ui-token` for `ccai listen --ui`).
     pub(crate) fn token_flag(&self) -> &'static str {
         self.flags.token
+    }
+
+    /// The names of the flags that set the view's host, port and token.
+    pub(crate) fn flags(&self) -> Flags {
+        self.flags
     }
 
     /// Whether `request` carries the token (always true when none is required).
@@ -232,6 +238,7 @@ mod tests {
 
     const FLAGS: Flags = Flags {
         host: "--host",
+        port: "--port",
         token: "--token",
     };
 

@@ -30,6 +30,7 @@ pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     // Checked before the store is opened: a refused token is a usage error whatever the store.
     let flags = Flags {
         host: "--host",
+        port: "--port",
         token: "--token",
     };
     let access = Access::new(&args.host, args.token, flags)?;
@@ -62,6 +63,7 @@ pub(crate) struct Serving {
 pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
     let flags = Flags {
         host: "--ui-host",
+        port: "--ui-port",
         token: "--ui-token",
     };
     Access::new(host, token, flags)
@@ -75,11 +77,14 @@ pub(crate) async fn serve(
     stop: watch::Receiver<bool>,
 ) -> Result<Serving> {
     let ip = access.ip();
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, port))
-        .await
-        .with_context(|| {
-            format!("cannot serve the view on {ip} port {port}: is the port in use? Pick another")
-        })?;
+    let flags = access.flags();
+    let listener = crate::http::bind(
+        SocketAddr::new(ip, port),
+        "serve the view on",
+        flags.host,
+        flags.port,
+    )
+    .await?;
     let addr = listener
         .local_addr()
         .context("cannot read the view's bound address")?;
