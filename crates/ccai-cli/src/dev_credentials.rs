@@ -27,7 +27,10 @@ pub(crate) struct DevCredentials {
 
 pub(crate) fn config_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
+        let dir = PathBuf::from(dir);
+        // As for the store: a `~` no shell expanded would put the secret in a folder named `~`.
+        crate::store_path::refuse_unexpanded_home(CONFIG_DIR_ENV, &dir)?;
+        return Ok(dir);
     }
     dirs::config_dir().map(|d| d.join("ccai")).context(
         "cannot find your config directory: set CCAI_CONFIG_DIR to a folder ccai may write to",

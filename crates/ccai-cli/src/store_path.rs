@@ -18,7 +18,27 @@ pub(crate) fn default_store_path() -> Result<PathBuf> {
         .context(
             "cannot find your data directory: set CCAI_DATA_DIR, pass --store PATH (or --no-store to listen)",
         )?;
+    refuse_unexpanded_home(DATA_DIR_ENV, &data_dir)?;
     Ok(data_dir.join("ccai").join("inbox.db"))
+}
+
+/// A path starting with `~` that reached us unexpanded (quoted, or from `.env` or a service
+/// file, where no shell expands it) names a folder called `~` in the current directory, not
+/// the home directory: the store would land there while the banner showed `~/…`, and a
+/// command run from elsewhere would not find it.
+pub(crate) fn refuse_unexpanded_home(what: &str, path: &Path) -> Result<()> {
+    let from_home = path
+        .components()
+        .next()
+        .is_some_and(|first| first.as_os_str().to_string_lossy().starts_with('~'));
+    if from_home {
+        bail!(
+            "{what} {} starts with ~, which no shell expanded here (quoted, or from .env): \
+             give the full path, e.g. $HOME/…",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// `--store` when given, else [`default_store_path`]. A `postgres://` URL never gets here.
@@ -26,6 +46,7 @@ pub(crate) fn store_path(flag: Option<PathBuf>) -> Result<PathBuf> {
     match flag {
         Some(path) => {
             refuse_other_urls(&path)?;
+            refuse_unexpanded_home("--store", &path)?;
             Ok(path)
         }
         None => default_store_path(),

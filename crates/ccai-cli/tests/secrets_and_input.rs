@@ -333,3 +333,36 @@ async fn a_store_url_of_another_scheme_is_refused_not_made_a_file() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_store_path_with_an_unexpanded_tilde_is_refused() {
+    // From .env or quoted, `~/…` is not expanded: the store landed in a folder named `~`
+    // in the current directory while the banner said `~/…`.
+    for (env, args) in [
+        (
+            None,
+            &["listen", "--port", "0", "--store", "~/ccai/inbox.db"][..],
+        ),
+        (None, &["events", "stats", "--store", "~/ccai/inbox.db"][..]),
+        (
+            Some(("CCAI_DATA_DIR", "~/ccai-data")),
+            &["listen", "--port", "0"][..],
+        ),
+        (
+            Some(("CCAI_CONFIG_DIR", "~/ccai-config")),
+            &["listen", "--port", "0", "--no-store"][..],
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let mut cmd = sandbox.ccai();
+        if let Some((name, dir)) = env {
+            cmd.env(name, dir);
+        }
+        cmd.args(args);
+        let out = exits(cmd).await;
+        let text = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {text}");
+        assert!(text.contains("starts with ~"), "{args:?}: {text}");
+        assert!(!sandbox.path().join("~").exists(), "{args:?}: {text}");
+    }
+}
