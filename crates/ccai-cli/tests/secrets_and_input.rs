@@ -75,6 +75,30 @@ async fn trigger_never_shows_the_password_or_token_of_its_url() {
         !text.contains("TRIG-PASS") && !text.contains("TRIG-TOKEN"),
         "{text}"
     );
+
+    // Connected, then closed without an answer: reqwest's own text repeats the URL whole.
+    let closer = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closer.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in closer.incoming().flatten() {
+            let mut stream = stream;
+            let _ = std::io::Read::read(&mut stream, &mut [0u8; 65536]);
+            drop(stream);
+        }
+    });
+    let closing = format!("http://user:TRIG-PASS@127.0.0.1:{port}/hook?token=TRIG-TOKEN");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--to", &closing])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    let text = all_output(&out);
+    assert!(text.contains("/hook?…"), "{text}");
+    assert!(
+        !text.contains("TRIG-PASS") && !text.contains("TRIG-TOKEN"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -116,6 +116,7 @@ fn unreachable_error(target: &str, e: reqwest::Error) -> anyhow::Error {
             http::TIMEOUT.as_secs()
         )
     } else {
-        anyhow::anyhow!("sending to {target} failed: {e}")
+        // Without the URL: reqwest's text repeats it whole, its query (a token) included.
+        anyhow::anyhow!("sending to {target} failed: {}", http::failure(e))
     }
 }
