@@ -601,6 +601,12 @@ async fn replay_to_sends_the_exact_delivery() {
     }
     let out = ok(&inbox.ccai(&["replay", OLD_RAW, "--to", &url]).await);
     assert!(out.contains("sent 1 event to"), "{out}");
+    // One event named twice (whole and as the lists show it) is sent once.
+    let out = ok(&inbox
+        .ccai(&["replay", OLD_RAW, short(OLD_RAW), "--to", &url])
+        .await);
+    assert!(out.contains("sent 1 event to"), "{out}");
+    assert_eq!(target.requests.lock().unwrap().len(), 4);
     // Bulk, and the store is left as it was.
     let out = ok(&inbox
         .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
@@ -608,7 +614,7 @@ async fn replay_to_sends_the_exact_delivery() {
     let line: Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(line["eventHash"], INCOMING_DEAD);
     assert_eq!(line["httpStatus"], 200);
-    assert_eq!(target.requests.lock().unwrap().len(), 4);
+    assert_eq!(target.requests.lock().unwrap().len(), 5);
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
     assert_eq!(
         inbox.status(SENT_DELIVERED).await.0,

@@ -33,7 +33,16 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
     // Every hash must be known before anything changes or is sent.
     let mut events: Vec<EventDetail> = Vec::new();
     for hash in &args.hashes {
-        events.push(get_event(store.as_ref(), hash).await?);
+        let event = get_event(store.as_ref(), hash).await?;
+        // Once each: an event named twice (whole and as the lists show it, say) would be sent
+        // twice with --to, and counted twice either way.
+        let named = |e: &EventDetail| {
+            e.summary.client_id == event.summary.client_id
+                && e.summary.event_hash == event.summary.event_hash
+        };
+        if !events.iter().any(named) {
+            events.push(event);
+        }
     }
     match to {
         Some(url) => {
