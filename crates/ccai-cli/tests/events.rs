@@ -756,6 +756,21 @@ async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     assert!(err.contains("no inbox at"), "{err}");
     assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
 
+    // Nor is another SQLite database, even one with no tables: it gets no inbox tables.
+    let bare = sandbox.path().join("bare.db");
+    rusqlite::Connection::open(&bare)
+        .and_then(|conn| conn.execute_batch("CREATE TABLE t (x); DROP TABLE t;"))
+        .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--store"]).arg(&bare);
+    let err = failed(&run(cmd).await);
+    assert!(err.contains("holds no inbox"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let tables: i64 = rusqlite::Connection::open(&bare)
+        .and_then(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
+        .unwrap();
+    assert_eq!(tables, 0, "no inbox tables were written");
+
     // The default: <CCAI_DATA_DIR>/ccai/inbox.db.
     let data = sandbox.path().join("data");
     let mut cmd = sandbox.ccai();

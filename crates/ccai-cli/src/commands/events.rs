@@ -70,7 +70,8 @@ fn open_existing(path: &Path) -> Result<SqliteStore> {
     // One idle reader is plenty for a command.
     Ok(crate::store_open::open_sqlite(
         path,
-        SqliteOptions::new().readers(1),
+        // Nor is a SQLite database without one: it gets no inbox tables.
+        SqliteOptions::new().readers(1).create(false),
     )?)
 }
 

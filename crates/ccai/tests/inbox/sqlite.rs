@@ -86,6 +86,49 @@ async fn an_empty_file_is_migrated() {
     assert!(again.get("h").await.expect("get").is_some());
 }
 
+/// `create(false)`, for tools that only inspect: a missing file, an empty one and an empty
+/// SQLite database are refused and left as they were; an inbox opens and works.
+#[tokio::test]
+async fn without_create_only_an_existing_inbox_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inspect = || SqliteOptions::default().create(false);
+    let no_inbox = |result: Result<SqliteStore, StoreError>, what: &str| match result {
+        Err(StoreError::InvalidRequest(why)) => {
+            assert!(why.contains("holds no inbox"), "{what}: {why}")
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    let missing = dir.path().join("missing.db");
+    no_inbox(SqliteStore::open(&missing, inspect()), "missing");
+    assert!(!missing.exists(), "a missing file is not created");
+    let empty = dir.path().join("empty.db");
+    std::fs::write(&empty, b"").expect("create empty file");
+    no_inbox(SqliteStore::open(&empty, inspect()), "empty");
+    assert_eq!(std::fs::metadata(&empty).expect("stat").len(), 0);
+    // A SQLite database with no tables (one was made and dropped): no inbox tables are added.
+    let bare = dir.path().join("bare.db");
+    rusqlite::Connection::open(&bare)
+        .and_then(|conn| conn.execute_batch("CREATE TABLE t (x); DROP TABLE t;"))
+        .expect("bare database");
+    no_inbox(SqliteStore::open(&bare, inspect()), "bare database");
+    let tables: i64 = rusqlite::Connection::open(&bare)
+        .and_then(|conn| conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)))
+        .expect("count tables");
+    assert_eq!(tables, 0);
+    assert_eq!(user_version(&bare), 0);
+    // An inbox opens, and works.
+    let inbox = dir.path().join("inbox.db");
+    let store = SqliteStore::open(&inbox, SqliteOptions::default()).expect("create");
+    store
+        .insert(NewDelivery::new("1231", "h", "message.sent", &b"{}"[..]))
+        .await
+        .expect("insert");
+    store.close().await;
+    let reopened = SqliteStore::open(&inbox, inspect()).expect("an inbox opens");
+    assert!(reopened.get("h").await.expect("get").is_some());
+    reopened.close().await;
+}
+
 #[tokio::test]
 async fn a_newer_schema_is_refused_and_the_file_left_untouched() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -79,6 +79,8 @@ pub struct SqliteOptions {
     pub destinations: Vec<String>,
     /// Idle reader connections kept open (default 4).
     pub readers: usize,
+    /// Whether opening may create the inbox in a file that holds none (default on).
+    pub create: bool,
 }
 
 impl Default for SqliteOptions {
@@ -90,6 +92,7 @@ impl Default for SqliteOptions {
             max_batch: 256,
             destinations: vec![DEFAULT_DESTINATION.to_owned()],
             readers: 4,
+            create: true,
         }
     }
 }
@@ -121,6 +124,25 @@ impl SqliteOptions {
     /// Idle reader connections kept open.
     pub fn readers(mut self, readers: usize) -> Self {
         self.readers = readers;
+        self
+    }
+
+    /// Whether opening may create the inbox in a file that holds none (an empty SQLite
+    /// database, or a new file). Off, for a tool that only inspects an inbox, such a file is
+    /// refused ([`StoreError::InvalidRequest`]) and left as it was, instead of getting the
+    /// inbox's tables. An older inbox is still migrated.
+    ///
+    /// ```
+    /// use ccai::inbox::{SqliteOptions, SqliteStore, StoreError};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("not-yet.db");
+    /// let refused = SqliteStore::open(&path, SqliteOptions::new().create(false));
+    /// assert!(matches!(refused, Err(StoreError::InvalidRequest(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(mut self, on: bool) -> Self {
+        self.create = on;
         self
     }
 }
@@ -177,13 +199,11 @@ impl fmt::Debug for SqliteStore {
 }
 
 fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| store_error(shown, e))?;
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if options.create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| store_error(shown, e))?;
     conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
         .map_err(|e| store_error(shown, e))?;
     Ok(conn)
@@ -209,9 +229,20 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
         checked_destinations(&mut options.destinations)?;
+        let no_inbox = || {
+            StoreError::InvalidRequest(format!(
+                "{shown} holds no inbox (nothing was created): check the path"
+            ))
+        };
+        if !options.create && !path.is_file() {
+            return Err(no_inbox());
+        }
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
         schema::check_before_writing(&conn, &shown)?;
+        if !options.create && !schema::holds_inbox(&conn, &shown)? {
+            return Err(no_inbox());
+        }
         // SQLite opens a file this process may not write read-only, silently; an empty
         // transaction even succeeds on it, and only the first real write would fail.
         if conn

@@ -158,6 +158,11 @@ pub(crate) fn check_before_writing(conn: &Connection, path: &str) -> Result<(), 
     Ok(())
 }
 
+/// Whether the file holds an inbox (of any schema version).
+pub(crate) fn holds_inbox(conn: &Connection, path: &str) -> Result<bool, StoreError> {
+    Ok(user_version(conn, path)? > 0)
+}
+
 /// Refuses a database without an inbox schema version that has tables: another program's.
 fn check_no_foreign_tables(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let tables: i64 = conn
