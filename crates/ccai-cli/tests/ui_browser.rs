@@ -443,3 +443,63 @@ async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
     assert_eq!(after[1..], before[..]);
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typed() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser
+        .wait_js(
+            "live",
+            "return document.getElementById('live').textContent === 'live'",
+        )
+        .await;
+
+    // Text typed in a filter, not applied yet (only INCOMING_DEAD's body holds it): the list
+    // still shows every event, so a new one appears on top.
+    browser.type_into("#f-q", "+14155550133").await;
+    add(&store, "f6f6f6f6f6f6f6f6-typing", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row despite the filter being typed",
+            "return document.querySelector('#events tbody tr')?.dataset.hash === 'f6f6f6f6f6f6f6f6-typing'",
+        )
+        .await;
+    assert_eq!(
+        strings(&browser.js(ROWS, json!([])).await),
+        [
+            "f6f6f6f6f6f6f6f6-typing",
+            CUSTOM_NEW,
+            SENT_PENDING,
+            EXCLUDED_DUP,
+            INCOMING_DEAD,
+            SENT_OLD
+        ]
+    );
+
+    // Applied, it holds for the next live update too.
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the text filter",
+            "return document.querySelectorAll('#events tbody tr').length === 1",
+        )
+        .await;
+    add(&store, "a7a7a7a7a7a7a7a7-filtered-out", "message.sent").await;
+    browser
+        .wait_js(
+            "the counter",
+            "return document.getElementById('c-received').textContent === '7'",
+        )
+        .await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await), [INCOMING_DEAD]);
+    browser.quit().await;
+}

@@ -65,8 +65,12 @@
   }
 
   // ---- filters -----------------------------------------------------------------------------
-  function filters() {
-    return {
+  // The filters the list shows, as last applied: what is being typed in the form does not
+  // change the live updates or the older pages until Apply.
+  let applied = {};
+
+  function applyFilters() {
+    applied = {
       status: $("f-status").value,
       type: $("f-type").value.trim(),
       since: $("f-since").value,
@@ -76,7 +80,7 @@
 
   function query(extra) {
     const q = new URLSearchParams();
-    for (const [key, value] of Object.entries(Object.assign(filters(), extra || {}))) {
+    for (const [key, value] of Object.entries(Object.assign({}, applied, extra || {}))) {
       if (value !== "" && value !== null && value !== undefined) q.set(key, value);
     }
     const text = q.toString();
@@ -342,11 +346,13 @@
   document.addEventListener("DOMContentLoaded", () => {
     $("filters").addEventListener("submit", (e) => {
       e.preventDefault();
+      applyFilters();
       updateDownload();
       loadFirst().catch(report);
     });
     $("clear").addEventListener("click", () => {
       $("filters").reset();
+      applyFilters();
       updateDownload();
       loadFirst().catch(report);
     });
@@ -358,6 +364,7 @@
       if (e.key === "Escape" && !$("detail").hidden) location.hash = "#";
     });
     window.addEventListener("hashchange", route);
+    applyFilters();
     updateDownload();
     Promise.all([loadFirst(), loadStats()])
       .then(() => {
