@@ -178,6 +178,16 @@ async fn ui_api_details_show_the_exact_body_typed_fields_attempts_and_no_full_si
 
     let (status, missing) = get(&ui, "/api/events/nope").await;
     assert_eq!(status, 404, "{missing}");
+
+    // A hash that is not UTF-8 is a 400 with the API's `{"error"}`, as every error is.
+    for (status, answer) in [
+        get(&ui, "/api/events/%FF").await,
+        post(&ui, "/api/events/%FF/replay").await,
+        post(&ui, "/api/events/%C3%28/retry").await,
+    ] {
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
 }
 
 #[tokio::test]

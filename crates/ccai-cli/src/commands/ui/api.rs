@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -321,6 +322,13 @@ enum NextPage {
     Done,
 }
 
+/// The `{hash}` of the path: one that does not decode to UTF-8 is a 400 with the API's
+/// `{"error"}`, not axum's plain-text rejection.
+fn hash_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(hash)| hash)
+        .map_err(|rejection| bad_request(rejection.body_text()))
+}
+
 async fn find(store: &dyn Store, hash: &str) -> Result<EventDetail, ApiError> {
     store.get(hash).await?.ok_or_else(|| {
         ApiError(
@@ -370,9 +378,9 @@ fn typed_json(body: &[u8]) -> Value {
 /// `GET /api/events/{hash}`: everything about one event (the signature only as a hint).
 async fn detail(
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash).await?;
+    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
     // `ccai events show --json`'s object; `attempts` is the list, `attemptCount` their number.
     let mut value = detail_json(&event);
     add_page_fields(&mut value, &event.summary, "attemptCount");
@@ -388,9 +396,9 @@ async fn detail(
 /// `POST /api/events/{hash}/replay`: every delivery not in progress is due now (history kept).
 async fn replay(
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash).await?;
+    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
     let replayed = state
         .store
         .replay(ReplayTarget::Filter(only(&event.summary)))
@@ -402,9 +410,9 @@ async fn replay(
 /// retry schedule started over.
 async fn retry(
     State(state): State<AppState>,
-    Path(hash): Path<String>,
+    hash: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash).await?;
+    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
     let summary = &event.summary;
     if !summary
         .deliveries
