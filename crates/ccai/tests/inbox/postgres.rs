@@ -568,6 +568,15 @@ async fn close_ends_every_connection() {
 /// freezes it. Frozen, it keeps every socket open and passes no more bytes (a network partition,
 /// a frozen host: no error, no reply); connections opened after it thaws pass again.
 async fn freezable_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    proxy_freezing_on(url, None).await
+}
+
+/// [`freezable_proxy`], where a connection also freezes, for good, as soon as the client sends
+/// bytes that contain `trigger`: the database stops answering in the middle of one operation.
+async fn proxy_freezing_on(
+    url: &str,
+    trigger: Option<&'static [u8]>,
+) -> (String, Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -598,7 +607,9 @@ async fn freezable_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicBoo
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    if frozen.load(Ordering::SeqCst) {
+                    let triggered = upstream
+                        && trigger.is_some_and(|t| up[..n].windows(t.len()).any(|w| w == t));
+                    if triggered || frozen.load(Ordering::SeqCst) {
                         // Hold both sockets open, silent.
                         std::future::pending::<()>().await;
                     }
@@ -757,6 +768,42 @@ async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() 
     assert_eq!(finished, Some(true), "the lease still holds");
     let stats = store.stats(SystemTime::now()).await.expect("stats");
     assert_eq!(stats.events, 2);
+    store.close().await;
+}
+
+/// A release whose lease write is answered, and whose announcement to the other instances
+/// (a `NOTIFY` on a pooled connection) is not: the release waited for ever, and with it the
+/// dispatcher's shutdown that releases what it abandons. The announcement is best effort: it
+/// gives up after the operation timeout, and the release is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_is_answered_in_time_when_its_announcement_is_not() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "announce");
+    let (proxied, _) = proxy_freezing_on(&url, Some(b"SELECT pg_notify($1, '')")).await;
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_millis(500))
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("a0")).await, Ok(Inserted::New));
+    let claimed = crate::support::claim_one(&store)
+        .await
+        .expect("claim")
+        .remove(0);
+    let released = tokio::time::timeout(Duration::from_secs(5), store.release(&claimed.lease))
+        .await
+        .expect("the release is answered in time");
+    assert_eq!(released, Ok(true));
+    // The delivery is due again, and the store still works.
+    let again = crate::support::claim_one(&store)
+        .await
+        .expect("claim again");
+    assert_eq!(again.len(), 1);
     store.close().await;
 }
 

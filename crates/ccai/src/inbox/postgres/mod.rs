@@ -221,13 +221,18 @@ impl Shared {
     }
 
     /// Tells every instance's listeners that deliveries became due (best effort: they poll too).
+    /// Within the operation timeout too: a release waits for it.
     async fn announce(&self) {
         wake_all(&self.wake);
         if let Ok(client) = self.pool.get().await {
-            if let Err(error) = client
-                .execute("SELECT pg_notify($1, '')", &[&self.channel])
-                .await
-            {
+            let answered = tokio::time::timeout(self.operation_timeout, async {
+                client
+                    .execute("SELECT pg_notify($1, '')", &[&self.channel])
+                    .await
+                    .map_err(|e| self.error(&e))
+            })
+            .await;
+            if let Err(error) = self.in_time(client, answered) {
                 tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
             }
         }
