@@ -225,3 +225,163 @@ async fn work_held_by_a_dead_instance_is_reclaimed_by_the_other() {
     assert_eq!(target.received().len(), 1);
     survivor.shutdown(Duration::from_secs(5)).await;
 }
+
+/// What the workers of [`concurrent_claims_hold_each_delivery_once_and_count_each_attempt`] saw.
+#[derive(Default)]
+struct Seen {
+    /// Per delivery: the attempt number of each claim that took it.
+    claims: HashMap<i64, Vec<u32>>,
+    /// Per delivery: leases left to lapse (abandoned, or lost before their outcome was recorded).
+    lapsed: HashMap<i64, usize>,
+    /// Per delivery: outcomes recorded as failures to retry.
+    retried: HashMap<i64, usize>,
+    /// Deliveries recorded as delivered.
+    delivered: std::collections::HashSet<i64>,
+}
+
+/// Three instances with three workers each claim and finish the same deliveries at once, with
+/// short leases some of which lapse (a worker that dies): each delivery is held by one lease at
+/// a time (delivered once; its claims see attempts 1, 2, 3, … each once), and every attempt is
+/// counted once (a retry, a lapsed lease, the delivery).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_hold_each_delivery_once_and_count_each_attempt() {
+    const EVENTS: usize = 120;
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "claimrace");
+    let options = PostgresOptions::default()
+        .schema(schema.name.clone())
+        .pool_size(4)
+        .listen(false);
+    let mut stores = Vec::new();
+    for _ in 0..3 {
+        stores.push(Arc::new(
+            PostgresStore::connect(&url, options.clone())
+                .await
+                .expect("connect"),
+        ));
+    }
+    let mut inserts = tokio::task::JoinSet::new();
+    for i in 0..EVENTS {
+        let store = Arc::clone(&stores[i % stores.len()]);
+        inserts.spawn(async move { store.insert(event(&format!("race{i}"))).await });
+    }
+    while let Some(inserted) = inserts.join_next().await {
+        assert_eq!(inserted.expect("task"), Ok(Inserted::New));
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..9u64 {
+        let store = Arc::clone(&stores[(w % 3) as usize]);
+        let seen = Arc::clone(&seen);
+        workers.spawn(async move {
+            let mut rng = 0x9E37_79B9_7F4A_7C15_u64 ^ (w + 1);
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            while seen.lock().unwrap().delivered.len() < EVENTS {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "not all delivered in time"
+                );
+                let limit = 1 + (next() % 5) as usize;
+                let lease = LeaseRequest::new(format!("w{w}"), Duration::from_millis(300));
+                let claimed = store
+                    .claim("default", lease, limit, SystemTime::now())
+                    .await
+                    .expect("claim");
+                if claimed.is_empty() {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                for c in claimed {
+                    let id = c.lease.delivery_id;
+                    seen.lock()
+                        .unwrap()
+                        .claims
+                        .entry(id)
+                        .or_default()
+                        .push(c.attempt);
+                    let roll = next() % 20;
+                    if roll >= 16 {
+                        // This worker "dies": the lease lapses.
+                        *seen.lock().unwrap().lapsed.entry(id).or_default() += 1;
+                        continue;
+                    }
+                    let (finish, outcome) = if roll < 11 {
+                        (Finish::Delivered, AttemptOutcome::Success)
+                    } else {
+                        (Finish::RetryAt(SystemTime::now()), AttemptOutcome::Failure)
+                    };
+                    let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, outcome);
+                    let held = store
+                        .finish(&c.lease, finish, record)
+                        .await
+                        .expect("finish");
+                    let mut seen = seen.lock().unwrap();
+                    if !held {
+                        // Too slow: the lease lapsed and another claim took it (and counted it).
+                        *seen.lapsed.entry(id).or_default() += 1;
+                    } else if outcome == AttemptOutcome::Success {
+                        assert!(seen.delivered.insert(id), "delivery {id} delivered twice");
+                    } else {
+                        *seen.retried.entry(id).or_default() += 1;
+                    }
+                }
+            }
+        });
+    }
+    while let Some(worker) = workers.join_next().await {
+        worker.expect("worker");
+    }
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let client = crate::postgres::raw(&url).await;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT d.id, d.status, d.attempts,
+                        count(a.id) FILTER (WHERE a.outcome = 'success'),
+                        count(a.id) FILTER (WHERE a.outcome = 'failure'),
+                        count(a.id) FILTER (WHERE a.outcome = 'lease_expired'),
+                        count(a.id)
+                   FROM \"{0}\".deliveries d LEFT JOIN \"{0}\".attempts a ON a.delivery_id = d.id
+                  GROUP BY d.id",
+                schema.name
+            ),
+            &[],
+        )
+        .await
+        .expect("attempts");
+    assert_eq!(rows.len(), EVENTS);
+    for row in rows {
+        let id: i64 = row.get(0);
+        let count = |i: usize| usize::try_from(row.get::<_, i64>(i)).unwrap();
+        assert_eq!(row.get::<_, &str>(1), "delivered", "delivery {id}");
+        assert_eq!(row.get::<_, i32>(2) as usize, count(6), "delivery {id}");
+        assert_eq!(count(3), 1, "delivery {id}");
+        assert_eq!(
+            count(4),
+            seen.retried.get(&id).copied().unwrap_or(0),
+            "delivery {id}"
+        );
+        assert_eq!(
+            count(5),
+            seen.lapsed.get(&id).copied().unwrap_or(0),
+            "delivery {id}"
+        );
+        let mut attempts = seen.claims[&id].clone();
+        attempts.sort_unstable();
+        let expected: Vec<u32> = (1..=attempts.len() as u32).collect();
+        assert_eq!(
+            attempts, expected,
+            "delivery {id}: the attempt each claim saw"
+        );
+        assert_eq!(attempts.len(), count(6), "delivery {id}");
+    }
+    for store in stores {
+        store.close().await;
+    }
+}
