@@ -62,6 +62,7 @@ macro_rules! store_conformance {
             concurrent_outcomes_each_count_once,
             expired_lease_is_reclaimed_and_counted,
             a_claim_takes_lapsed_and_pending_oldest_due_first,
+            a_claim_cut_at_its_limit_leaves_the_rest_as_they_were,
             retry_then_dead,
             attempts_are_recorded_with_bounded_errors,
             an_error_with_a_nul_is_recorded,
@@ -668,6 +669,58 @@ pub(crate) async fn a_claim_takes_lapsed_and_pending_oldest_due_first(factory: &
             .await,
         Ok(false),
         "the lapsed lease is stale"
+    );
+}
+
+/// More due than the claim's limit, pending and lapsed together: the oldest due are taken, and
+/// a lapsed lease beyond the limit is left as it was (not counted, not leased) for a later claim.
+pub(crate) async fn a_claim_cut_at_its_limit_leaves_the_rest_as_they_were(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_numbered(&*store, "m", 3).await;
+    let t = SystemTime::now() + Duration::from_secs(1);
+    let first = claim_oldest(&*store, "a", 10, t).await;
+    assert_eq!(first.event_hash, "m0");
+    // m1 and m2 have been due since they were stored, m0 since its lease lapsed (later).
+    let later = t + Duration::from_secs(11);
+    let claimed = store
+        .claim("default", lease("b", 30), 2, later)
+        .await
+        .expect("claim");
+    let hashes: Vec<&str> = claimed.iter().map(|c| c.event_hash.as_str()).collect();
+    assert_eq!(hashes, ["m1", "m2"]);
+    let attempts: Vec<u32> = claimed.iter().map(|c| c.attempt).collect();
+    assert_eq!(attempts, [1, 1]);
+    let detail = store.get("m0").await.expect("get").expect("stored");
+    assert!(
+        detail.attempts.is_empty(),
+        "m0 was not taken: nothing counted"
+    );
+    assert_eq!(
+        detail.summary.deliveries[0].status,
+        DeliveryStatus::InProgress
+    );
+    let record = || AttemptRecord::new(later, Duration::ZERO, AttemptOutcome::Success);
+    for c in &claimed {
+        assert_eq!(
+            store.finish(&c.lease, Finish::Delivered, record()).await,
+            Ok(true)
+        );
+    }
+    let rest = store
+        .claim("default", lease("b", 30), 2, later)
+        .await
+        .expect("claim");
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].event_hash, "m0");
+    assert_eq!(rest[0].attempt, 2);
+    assert_eq!(
+        store
+            .finish(&rest[0].lease, Finish::Delivered, record())
+            .await,
+        Ok(true)
     );
 }
 
