@@ -40,8 +40,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Claims up to `limit` deliveries to `destination` that are due at `now` (pending and due, or
     /// in progress with a lapsed lease), each under a new lease with its own token, oldest due
     /// first. A delivery reclaimed from a lapsed lease gets an attempt recorded as
-    /// [`LeaseExpired`](super::AttemptOutcome::LeaseExpired). A store may take fewer than `limit`
-    /// at a time (the PostgreSQL store takes at most 1,000 per call).
+    /// [`LeaseExpired`](super::AttemptOutcome::LeaseExpired). A store may cap how many one call
+    /// takes, but not below [`MAX_CONCURRENCY`](super::MAX_CONCURRENCY), the most a dispatcher
+    /// asks for: it reads a claim that comes back short as nothing more being due (the
+    /// PostgreSQL store takes at most that many per call).
     fn claim<'a>(
         &'a self,
         destination: &'a str,

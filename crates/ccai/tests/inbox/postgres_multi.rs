@@ -385,3 +385,48 @@ async fn concurrent_claims_hold_each_delivery_once_and_count_each_attempt() {
         store.close().await;
     }
 }
+
+/// A dispatcher that may run more attempts at once than one claim of the PostgreSQL store took
+/// (1,000) read the short claim as "nothing more is due", and waited for the poll interval with
+/// work due and workers free. A claim takes as many as a dispatcher asks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_with_more_workers_than_one_claim_took_does_not_wait_with_work_due() {
+    const EVENTS: usize = 1200;
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "wide");
+    let store = Arc::new(
+        PostgresStore::connect(
+            &url,
+            PostgresOptions::default()
+                .schema(schema.name.clone())
+                .listen(false),
+        )
+        .await
+        .expect("connect"),
+    );
+    let mut inserts = tokio::task::JoinSet::new();
+    for i in 0..EVENTS {
+        let store = Arc::clone(&store);
+        inserts.spawn(async move { store.insert(event(&format!("wide{i}"))).await });
+    }
+    while let Some(inserted) = inserts.join_next().await {
+        assert_eq!(inserted.expect("task"), Ok(Inserted::New));
+    }
+    let handed_on = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&handed_on);
+    let consumer = ccai::inbox::CallbackConsumer::new(move |_event| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        async { Ok::<(), std::io::Error>(()) }
+    });
+    // No wake-ups: only a claim that comes back full claims again before the poll interval.
+    let dispatcher = Dispatcher::builder(Arc::clone(&store) as Arc<dyn Store>, consumer)
+        .concurrency(EVENTS)
+        .poll_interval(Duration::from_secs(600))
+        .start();
+    wait_for("every event handed on", Duration::from_secs(20), || async {
+        (handed_on.load(Ordering::Relaxed) == EVENTS).then_some(())
+    })
+    .await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    store.close().await;
+}

@@ -79,8 +79,10 @@ async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]
     shared.in_time(client, answered)
 }
 
-/// The most deliveries one claim takes: each gets a token made beforehand.
-const MAX_CLAIM: i64 = 1000;
+/// The most deliveries one claim takes: each gets a token made beforehand. As many as a
+/// dispatcher asks for at most, since it reads a claim that comes back short as "nothing more is
+/// due" and waits for the poll interval.
+const MAX_CLAIM: i64 = crate::inbox::MAX_CONCURRENCY as i64;
 
 pub(crate) async fn claim(
     shared: &Shared,
