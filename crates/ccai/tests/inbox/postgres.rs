@@ -687,6 +687,14 @@ async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() 
         .await
         .expect("claim")
         .remove(0);
+    // Three connections in the pool, so that the insert and the probe below each take one that
+    // is open (and then silent), not a new one that the connect timeout would end.
+    let (a, b, c) = tokio::join!(
+        store.check_writable(),
+        store.check_writable(),
+        store.check_writable()
+    );
+    assert_eq!((a, b, c), (Ok(()), Ok(()), Ok(())));
     frozen.store(true, Ordering::SeqCst);
     let unavailable = |result: Result<_, StoreError>, what: &str| match result {
         Err(StoreError::Unavailable(why)) => {
@@ -712,6 +720,16 @@ async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() 
         other => panic!("insert: {other:?}"),
     }
     unavailable(insert.map(|_| ()), "insert");
+    // The readiness probe's write, too, on a pooled connection.
+    let probe = tokio::time::timeout(bounded, store.check_writable())
+        .await
+        .expect("the probe is answered in time");
+    match &probe {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("did not answer within"), "{why}")
+        }
+        other => panic!("check_writable: {other:?}"),
+    }
     let claim = tokio::time::timeout(
         bounded,
         store.claim(

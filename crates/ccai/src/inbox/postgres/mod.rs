@@ -52,8 +52,9 @@ pub struct PostgresOptions {
     /// How long connecting, or waiting for a pooled connection, may take before an operation
     /// fails with [`StoreError::Unavailable`] (default 5 s).
     pub connect_timeout: Duration,
-    /// How long a batch of inserts, a claim, a batch of outcomes or a lease's extension or release
-    /// may wait for the database before it fails with [`StoreError::Unavailable`] and its
+    /// How long a batch of inserts, a claim, a batch of outcomes, a lease's extension or release
+    /// or [`check_writable`](PostgresStore::check_writable) may wait for the database before it
+    /// fails with [`StoreError::Unavailable`] and its
     /// connection is closed (default 10 s). Without it, a database that stops answering with no
     /// error (a network partition, a frozen host) would hold every request until the operating
     /// system gave up on the connection, many minutes later; with it, a receiver answers 503 and
@@ -433,17 +434,23 @@ impl PostgresStore {
     /// Checks that this process can write to the store now, with a write that changes nothing
     /// (an `UPDATE` that matches no row, so it locks no row either). A read-only database,
     /// role or hot standby fails it, where a read would pass: a receiver calls this at start and
-    /// in its readiness probe, before it accepts deliveries it could not store.
+    /// in its readiness probe, before it accepts deliveries it could not store. A database
+    /// that does not answer within the [operation timeout](PostgresOptions::operation_timeout)
+    /// fails it too.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         let shared = self.shared();
         let client = shared.client().await?;
-        client
-            .execute(
-                &shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false"),
-                &[],
-            )
-            .await
-            .map_err(|e| shared.error(&e))?;
+        let answered = tokio::time::timeout(shared.operation_timeout, async {
+            client
+                .execute(
+                    &shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false"),
+                    &[],
+                )
+                .await
+                .map_err(|e| shared.error(&e))
+        })
+        .await;
+        shared.in_time(client, answered)?;
         Ok(())
     }
 
