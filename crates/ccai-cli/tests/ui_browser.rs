@@ -96,12 +96,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     ] {
         assert!(row.contains(part), "{part} in {row:?}");
     }
-    browser
-        .wait_js(
-            "live",
-            "return document.getElementById('live').textContent === 'live'",
-        )
-        .await;
+    browser.wait_live().await;
 
     // A new delivery appears on top without a reload.
     browser
@@ -370,12 +365,7 @@ async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
     let with_token = format!("{}/?token={chosen}", ui.base);
     let (browser, _profile) = open_page(&driver, &with_token, 1280, 800).await;
     assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 5);
-    browser
-        .wait_js(
-            "live",
-            "return document.getElementById('live').textContent === 'live'",
-        )
-        .await;
+    browser.wait_live().await;
     let address = browser.js("return location.href", json!([])).await;
     assert!(
         !address.as_str().unwrap_or_default().contains("token"),
@@ -456,12 +446,7 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
-    browser
-        .wait_js(
-            "live",
-            "return document.getElementById('live').textContent === 'live'",
-        )
-        .await;
+    browser.wait_live().await;
 
     // Text typed in a filter, not applied yet (only INCOMING_DEAD's body holds it): the list
     // still shows every event, so a new one appears on top.

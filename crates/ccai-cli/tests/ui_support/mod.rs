@@ -450,6 +450,15 @@ impl Session {
     }
 
     /// Waits until `script` returns something truthy; returns it.
+    /// Waits until the page says its live updates are connected.
+    pub(crate) async fn wait_live(&self) {
+        self.wait_js(
+            "live",
+            "return document.getElementById('live').textContent === 'live'",
+        )
+        .await;
+    }
+
     pub(crate) async fn wait_js(&self, what: &str, script: &str) -> Value {
         wait_for(what, async || {
             let value = self.js(script, json!([])).await;
