@@ -1083,6 +1083,55 @@ async fn a_full_disk_answers_503_and_keeps_serving_reads() {
     );
 }
 
+/// A store file deleted, or replaced by another file, under a running `ccai listen`: SQLite goes
+/// on writing to the old file, which the next start will not find, so nothing more is
+/// acknowledged (503, the sender retries) and the operator is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_deleted_or_replaced_while_listening_acknowledges_nothing_more() {
+    for replaced in [false, true] {
+        let sandbox = Sandbox::new();
+        let file = sandbox.path().join("inbox.db");
+        let store = file.to_str().expect("utf-8 path").to_owned();
+        let listen = listen(&sandbox, &["--port", "0", "--store", &store]);
+        let http = reqwest::Client::new();
+        assert_eq!(
+            deliver(&http, &listen.url, "before").await,
+            Some(StatusCode::OK)
+        );
+        if replaced {
+            let other = sandbox.path().join("other.db");
+            drop(open_store(&other));
+            std::fs::rename(&other, &file).expect("rename over the store");
+        } else {
+            std::fs::remove_file(&file).expect("delete the store");
+        }
+        let response = http
+            .post(&listen.url)
+            .header("content-type", CONTENT_TYPE)
+            .header("x-ccai-signature", signature("after"))
+            .body(body("after"))
+            .send()
+            .await
+            .expect("the listener answers");
+        assert_eq!(
+            response.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "replaced: {replaced}"
+        );
+        assert!(response.headers().contains_key("retry-after"));
+        let (_, _, err) = stop(listen);
+        assert!(
+            err.iter().any(|line| line.contains("deleted or replaced")),
+            "replaced: {replaced}: {err:?}"
+        );
+        if replaced {
+            // The file now at the path was left as it was.
+            let store = open_store(&file);
+            assert!(store.get("after").await.expect("read").is_none());
+        }
+    }
+}
+
 /// A forward target that answers 200 after `delay`, counting the requests it started and
 /// answered.
 async fn slow_target(delay: Duration) -> (String, Arc<[std::sync::atomic::AtomicUsize; 2]>) {

@@ -4,6 +4,7 @@
 mod checkpoint;
 pub(crate) mod convert;
 mod dedup;
+mod file_watch;
 mod filter;
 mod fingerprints;
 mod keys;
@@ -276,9 +277,12 @@ impl SqliteStore {
             Arc::clone(&shown),
             options.queue_capacity,
             options.max_batch,
-            sync_wal.then_some(path.as_path()),
+            &path,
+            sync_wal,
         )?;
-        let reader_options = options.clone();
+        // Readers never create the file: one opened after the file was deleted would leave an
+        // empty database at the path.
+        let reader_options = options.clone().create(false);
         let reader_shown = Arc::clone(&shown);
         let readers = Arc::new(Readers::new(
             Arc::clone(&shown),
@@ -544,6 +548,31 @@ mod tests {
         // Not committed either: reads see only the first event.
         let stats = store.stats(SystemTime::now()).await.expect("stats");
         assert_eq!(stats.events, 1);
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_deleted_store_file_takes_no_more_writes_and_says_why() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+        let first = NewDelivery::new("1231", "h1", "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(first).await, Ok(Inserted::New));
+        assert!(store.write_failure().is_none());
+
+        std::fs::remove_file(&path).expect("delete");
+        // The readiness probe's check sees it before any write does.
+        let failure = store.write_failure().expect("noticed");
+        let second = NewDelivery::new("1231", "h2", "message.sent", &b"{}"[..]);
+        let error = store.insert(second).await.expect_err("not acknowledged");
+        assert!(
+            matches!(&error, StoreError::Unavailable(m) if m.contains("deleted or replaced")),
+            "{error:?}"
+        );
+        assert_eq!(error, failure);
+        // A reader opened now finds nothing at the path, and leaves nothing there.
+        let _ = store.stats(SystemTime::now()).await;
+        assert!(!path.exists());
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
+use super::file_watch::FileWatch;
 use super::keys::RecentKeys;
 use super::wal_sync::{sync_failed, Committed, WalSyncer};
 use crate::inbox::StoreError;
@@ -136,11 +137,13 @@ impl BatchHistogram {
 }
 
 /// What the writer thread and its handles share.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     histogram: Mutex<BatchHistogram>,
     /// Set by [`Writer::close`]: the thread takes no more work once it sees it.
     closing: AtomicBool,
+    /// The database file and WAL as opened: once either is deleted or replaced, writes fail.
+    files: FileWatch,
 }
 
 /// The handle to the writer thread: submits writes, reads the batch histogram.
@@ -159,17 +162,20 @@ pub(crate) struct Writer {
     stopped: watch::Receiver<bool>,
 }
 
-/// The WAL beside the database: under SQLite's own name for the file (absolute, links resolved)
-/// when it has a UTF-8 one, else beside `database` as given.
-fn wal_path(conn: &Connection, database: &std::path::Path) -> std::path::PathBuf {
+/// The database file under SQLite's own name for it (absolute, links resolved) when it has a
+/// UTF-8 one, else `database` as given.
+fn database_path(conn: &Connection, database: &std::path::Path) -> std::path::PathBuf {
     match conn.path().filter(|p| !p.is_empty()) {
-        Some(resolved) => format!("{resolved}-wal").into(),
-        None => {
-            let mut wal = database.as_os_str().to_owned();
-            wal.push("-wal");
-            wal.into()
-        }
+        Some(resolved) => resolved.into(),
+        None => database.to_path_buf(),
     }
+}
+
+/// The WAL beside the database file.
+fn wal_path(conn: &Connection, database: &std::path::Path) -> std::path::PathBuf {
+    let mut wal = database_path(conn, database).into_os_string();
+    wal.push("-wal");
+    wal.into()
 }
 
 impl std::fmt::Debug for dyn Job {
@@ -179,8 +185,8 @@ impl std::fmt::Debug for dyn Job {
 }
 
 impl Writer {
-    /// Starts the writer thread on `conn`, and the checkpointer on `checkpoint_conn` (another
-    /// connection to the same file). With `sync_wal` (the database file's path), `conn` must
+    /// Starts the writer thread on `conn` (opened on `database`), and the checkpointer on
+    /// `checkpoint_conn` (another connection to the same file). With `sync_wal`, `conn` must
     /// commit without syncing (`synchronous=NORMAL`): the WAL is synced before each batch is
     /// answered ([`WalSyncer`]). The threads end when every handle is dropped.
     pub(crate) fn start(
@@ -189,13 +195,16 @@ impl Writer {
         path: Arc<str>,
         capacity: usize,
         max_batch: usize,
-        sync_wal: Option<&std::path::Path>,
+        database: &std::path::Path,
+        sync_wal: bool,
     ) -> Result<Self, StoreError> {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
             .map_err(|e| store_error(&path, e))?;
+        let wal = wal_path(&conn, database);
+        let files = FileWatch::start(&database_path(&conn, database), &wal, &path);
         let syncer = match sync_wal {
-            Some(database) => Some(WalSyncer::start(wal_path(&conn, database), &path)?),
-            None => None,
+            true => Some(WalSyncer::start(wal, &path)?),
+            false => None,
         };
         let sync_failed = syncer.as_ref().map(WalSyncer::failure);
         let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
@@ -203,7 +212,11 @@ impl Writer {
         })?;
         let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
         let (sender, receiver) = mpsc::channel(capacity);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            histogram: Mutex::default(),
+            closing: AtomicBool::new(false),
+            files,
+        });
         let thread_shared = Arc::clone(&shared);
         let thread_path = Arc::clone(&path);
         let (stopped_tx, stopped) = watch::channel(false);
@@ -243,10 +256,17 @@ impl Writer {
         let _ = self.stopped.clone().wait_for(|stopped| *stopped).await;
     }
 
-    /// Why every write fails from now on, once a sync of the WAL has failed.
+    /// Why every write fails from now on: a sync of the WAL has failed, or the store's file was
+    /// deleted or replaced (one `stat` per file).
     pub(crate) fn write_failure(&self) -> Option<StoreError> {
-        let failed = self.sync_failed.as_ref()?.load(Ordering::Acquire);
-        failed.then(|| sync_failed(&self.path))
+        let failed = self
+            .sync_failed
+            .as_ref()
+            .is_some_and(|failed| failed.load(Ordering::Acquire));
+        if failed {
+            return Some(sync_failed(&self.path));
+        }
+        self.shared.files.failure()
     }
 
     /// Marks the store as if a sync had failed, to test what follows.
@@ -359,10 +379,15 @@ fn run(
                 Err(_) => break,
             }
         }
-        if syncer.as_ref().is_some_and(WalSyncer::has_failed) {
-            // Nothing more is committed once a sync failed: it could not be acknowledged.
+        // Nothing more is committed once a sync failed, or once the file is no longer where the
+        // next start will look: it could not be acknowledged.
+        let failure = match syncer.as_ref().is_some_and(WalSyncer::has_failed) {
+            true => Some(sync_failed(path)),
+            false => shared.files.failure(),
+        };
+        if let Some(failure) = failure {
             for job in batch.drain(..) {
-                job.answer(Err(sync_failed(path)));
+                job.answer(Err(failure.clone()));
             }
             continue;
         }

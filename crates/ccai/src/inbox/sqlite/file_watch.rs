@@ -1,0 +1,149 @@
+//! Notices when the store's files are deleted or replaced under a running store.
+//!
+//! SQLite goes on writing to a file it has open after the file is unlinked or renamed over, and
+//! every commit succeeds; but the next start opens whatever is at the path then, and what was
+//! acknowledged meanwhile is gone with the old file. The writer checks before each batch (one
+//! `stat` per file, a microsecond beside a commit) and, once a file is gone, refuses every write,
+//! so that a receiver answers 503 and the sender retries, rather than 200 for events nothing will
+//! find again.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::inbox::StoreError;
+
+/// Which file of the store a path is, for messages.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Database,
+    Wal,
+}
+
+/// A file's identity on its file system: what stays the same while the path names that file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    device: u64,
+    inode: u64,
+}
+
+/// The database file and its write-ahead log, as they were when the store opened.
+#[derive(Debug)]
+pub(crate) struct FileWatch {
+    files: Vec<(Role, PathBuf, Identity)>,
+    /// Set once a file was found gone: the store refuses writes until it is opened again.
+    gone: AtomicBool,
+    /// The store's path, as shown in messages.
+    shown: String,
+}
+
+impl FileWatch {
+    /// Records the identity of `database` and `wal` as they are now. A file that cannot be
+    /// looked at (a platform without inodes, a WAL not created yet) is not watched.
+    pub(crate) fn start(database: &Path, wal: &Path, shown: &str) -> Self {
+        let files = [(Role::Database, database), (Role::Wal, wal)]
+            .into_iter()
+            .filter_map(|(role, path)| {
+                identity(path)
+                    .ok()
+                    .flatten()
+                    .map(|id| (role, path.to_path_buf(), id))
+            })
+            .collect();
+        Self {
+            files,
+            gone: AtomicBool::new(false),
+            shown: shown.to_owned(),
+        }
+    }
+
+    /// Why no write may be acknowledged any more, if a watched file was deleted or replaced
+    /// (now or at an earlier check). Logs the discovery once.
+    pub(crate) fn failure(&self) -> Option<StoreError> {
+        if self.gone.load(Ordering::Acquire) {
+            return Some(self.error());
+        }
+        for (role, path, recorded) in &self.files {
+            // Another error (a directory made unreadable, say) says nothing about the file: the
+            // writes themselves report what is wrong then.
+            let now = match identity(path) {
+                Ok(now) => now,
+                Err(_) => continue,
+            };
+            if now != Some(*recorded) && !self.gone.swap(true, Ordering::AcqRel) {
+                let file = match role {
+                    Role::Database => "the database file",
+                    Role::Wal => "the write-ahead log",
+                };
+                tracing::error!(
+                    target: "ccai::inbox",
+                    path = %self.shown,
+                    file = %path.display(),
+                    "{file} was deleted or replaced while the store had it open; nothing more is \
+                     stored (writes fail, a receiver answers 503) until the store is opened again"
+                );
+            }
+        }
+        self.gone.load(Ordering::Acquire).then(|| self.error())
+    }
+
+    fn error(&self) -> StoreError {
+        StoreError::Unavailable(format!(
+            "{}: the store's file was deleted or replaced while it was open, so what it would \
+             store now could not be found again; restart to open the store at its path again",
+            self.shown
+        ))
+    }
+}
+
+/// The identity of the file at `path`; `Ok(None)` when nothing is there.
+#[cfg(unix)]
+fn identity(path: &Path) -> std::io::Result<Option<Identity>> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(Identity {
+            device: meta.dev(),
+            inode: meta.ino(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Without inodes there is nothing cheap to compare: no file is watched.
+#[cfg(not(unix))]
+fn identity(_path: &Path) -> std::io::Result<Option<Identity>> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::FileWatch;
+
+    #[test]
+    fn a_file_deleted_renamed_over_or_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let database = dir.path().join("inbox.db");
+        let wal = dir.path().join("inbox.db-wal");
+        std::fs::write(&database, b"db").expect("write");
+        std::fs::write(&wal, b"wal").expect("write");
+
+        let watch = FileWatch::start(&database, &wal, "inbox.db");
+        // Rewritten in place: still the same file.
+        std::fs::write(&database, b"more").expect("write");
+        assert!(watch.failure().is_none());
+
+        // The WAL replaced by another file under its name.
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"x").expect("write");
+        std::fs::rename(&other, &wal).expect("rename");
+        let error = watch.failure().expect("noticed");
+        assert!(error.to_string().contains("restart"), "{error}");
+        // For good, even once the name is gone too.
+        std::fs::remove_file(&wal).expect("remove");
+        assert!(watch.failure().is_some());
+
+        let watch = FileWatch::start(&database, &wal, "inbox.db");
+        std::fs::remove_file(&database).expect("remove");
+        assert!(watch.failure().is_some(), "a deleted database file");
+    }
+}
