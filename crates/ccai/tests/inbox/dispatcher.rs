@@ -783,3 +783,58 @@ async fn a_target_echoing_the_signature_does_not_get_it_recorded() {
     // The signature itself was forwarded, untouched.
     assert_eq!(dead.signature.as_deref(), Some(signature));
 }
+
+/// An echo of the signature that the 512-byte excerpt of the answer cut in two was not found,
+/// so all but its last character (the `=` padding every signature ends with) was recorded:
+/// the whole credential. The answer's leading spaces (trimmed) leave room for it in the error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_echo_cut_by_the_excerpt_is_not_recorded() {
+    let signature = "xsVK2WCReT+/qDcdybJWueN8wuNu8eI4eemZ7RZ/uFs=";
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: axum::http::HeaderMap| async move {
+            let echoed = headers
+                .get("x-ccai-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            // The echo starts at byte 469: the excerpt's 512 bytes end one short of its end.
+            let body = format!("{}{}{echoed}", " ".repeat(300), "x".repeat(169));
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, body)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    store
+        .insert(event("cut-echo").signature(signature))
+        .await
+        .expect("insert");
+    let dispatcher = forward_to(&store, &format!("http://{addr}/hook"), "").start();
+    let dead = wait_status(&store, "cut-echo", DeliveryStatus::Dead).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    server.abort();
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert!(error.contains("HTTP 500"), "{error}");
+    assert!(
+        error.contains("xxxx"),
+        "the answer is still excerpted: {error}"
+    );
+    let almost_all = &signature[..signature.len() - 1];
+    for shown in [
+        error.as_str(),
+        dead.summary.deliveries[0]
+            .last_error
+            .as_deref()
+            .unwrap_or(""),
+    ] {
+        assert!(!shown.contains(almost_all), "{shown}");
+        assert!(shown.contains("[REDACTED]"), "{shown}");
+    }
+}

@@ -128,19 +128,18 @@ impl HttpForward {
             }
             _ => None,
         };
-        // A short excerpt of the answer helps whoever reads the attempt history.
-        let mut excerpt = Vec::new();
-        while excerpt.len() < 512 {
+        // A short excerpt of the answer helps whoever reads the attempt history. Read a
+        // signature's length past it, so that an echo the cut would split is still found whole.
+        let signature = event.signature.as_deref().filter(|s| !s.is_empty());
+        let read = EXCERPT + signature.map_or(0, |s| escaped(s).len());
+        let mut answer = Vec::new();
+        while answer.len() < read {
             match response.chunk().await {
-                Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => answer.extend_from_slice(&chunk),
                 _ => break,
             }
         }
-        excerpt.truncate(512);
-        let text = without_signature(
-            &String::from_utf8_lossy(&excerpt),
-            event.signature.as_deref(),
-        );
+        let text = excerpt_without_signature(&answer, signature);
         let mut failure =
             Failure::new(format!("HTTP {status}: {}", text.trim())).http_status(status.as_u16());
         if let Some(wait) = retry_after {
@@ -168,6 +167,39 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
+/// The most bytes of a target's answer excerpted into an attempt's error.
+const EXCERPT: usize = 512;
+
+/// `signature` as JSON encoders may write it, with `/` escaped.
+fn escaped(signature: &str) -> String {
+    signature.replace('/', "\\/")
+}
+
+/// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read), with the forwarded
+/// `signature` redacted ([`without_signature`]). An echo of the signature that the cut would
+/// split is kept whole, so that it is redacted: cut first, its first 43 characters were
+/// recorded, which is the whole signature (the 44th is always the `=` padding).
+fn excerpt_without_signature(answer: &[u8], signature: Option<&str>) -> String {
+    let mut end = answer.len().min(EXCERPT);
+    if let Some(signature) = signature.filter(|s| !s.is_empty()) {
+        let forms = [signature.to_owned(), escaped(signature)];
+        loop {
+            let before = end;
+            for form in forms.iter().map(String::as_bytes) {
+                let straddling = (end.saturating_sub(form.len() - 1)..end)
+                    .find(|&start| answer[start..].starts_with(form));
+                if let Some(start) = straddling {
+                    end = end.max(start + form.len());
+                }
+            }
+            if end == before {
+                break;
+            }
+        }
+    }
+    without_signature(&String::from_utf8_lossy(&answer[..end]), signature)
+}
+
 /// `text` (a target's answer) with the forwarded `signature` replaced wherever it is echoed,
 /// verbatim or with `/` escaped as JSON encoders may write it: the excerpt is stored as the
 /// attempt's error, shown and logged, and a signature verifies its event for ever.
@@ -176,7 +208,7 @@ fn without_signature(text: &str, signature: Option<&str>) -> String {
         return text.to_owned();
     };
     let mut text = text.replace(signature, "[REDACTED]");
-    let escaped = signature.replace('/', "\\/");
+    let escaped = escaped(signature);
     if escaped != signature {
         text = text.replace(&escaped, "[REDACTED]");
     }
