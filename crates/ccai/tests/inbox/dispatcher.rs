@@ -838,3 +838,28 @@ async fn a_signature_echo_cut_by_the_excerpt_is_not_recorded() {
         assert!(shown.contains("[REDACTED]"), "{shown}");
     }
 }
+
+/// `ShutdownReport::finished` counts the attempts that finished within the grace period: it
+/// counted every attempt the dispatcher had run since it started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_reports_only_the_attempts_it_waited_for() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        CallbackConsumer::new(|_event: InboxEvent| async { Ok::<(), std::io::Error>(()) }),
+    )
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    for hash in ["done1", "done2", "done3"] {
+        store.insert(event(hash)).await.expect("insert");
+        dispatcher.wake();
+        wait_status(&store, hash, DeliveryStatus::Delivered).await;
+    }
+    // A few poll intervals, for the loop to reap the attempts' tasks (their ends come just after
+    // the outcomes the test sees); the last one may still be ending even so.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let report = dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert!(report.finished <= 1, "{report:?}");
+    assert_eq!(report.released, 0);
+}

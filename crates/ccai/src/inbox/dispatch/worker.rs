@@ -40,11 +40,9 @@ pub(super) async fn run(
     let workers = Arc::new(Semaphore::new(settings.concurrency));
     let in_flight: InFlight = Arc::default();
     let mut attempts = JoinSet::new();
-    let mut finished = 0;
     loop {
-        while attempts.try_join_next().is_some() {
-            finished += 1;
-        }
+        // Reaped only: the report counts the attempts that finish within the grace period.
+        while attempts.try_join_next().is_some() {}
         // Wait for a free worker, unless stopping.
         let first = tokio::select! {
             biased;
@@ -99,6 +97,7 @@ pub(super) async fn run(
         }
     }
     let grace = stop.borrow().unwrap_or(Duration::ZERO);
+    let mut finished = 0;
     let _ = tokio::time::timeout(grace, async {
         while attempts.join_next().await.is_some() {
             finished += 1;
