@@ -863,3 +863,56 @@ async fn shutdown_reports_only_the_attempts_it_waited_for() {
     assert!(report.finished <= 1, "{report:?}");
     assert_eq!(report.released, 0);
 }
+
+/// An echo of the signature as other encoders write it was recorded whole: `+` as `\u002B`
+/// (System.Text.Json's default, in an ASP.NET target's error), or percent-encoded (a target
+/// echoing a query string or a form).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_echoed_in_another_encoding_is_not_recorded() {
+    let signature = "xsVK2WCReT+/qDcdybJWueN8wuNu8eI4eemZ7RZ/uFs=";
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: axum::http::HeaderMap| async move {
+            let echoed = headers
+                .get("x-ccai-signature")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let dotnet = echoed.replace('+', "\\u002B");
+            let percent = echoed
+                .replace('+', "%2B")
+                .replace('/', "%2f")
+                .replace('=', "%3D");
+            (
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("{{\"signature\":\"{dotnet}\"}} sig={percent}&x=1"),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    store
+        .insert(event("encoded-echo").signature(signature))
+        .await
+        .expect("insert");
+    let dispatcher = forward_to(&store, &format!("http://{addr}/hook"), "").start();
+    let dead = wait_status(&store, "encoded-echo", DeliveryStatus::Dead).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    server.abort();
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert_eq!(
+        error,
+        "HTTP 400 Bad Request: {\"signature\":\"[REDACTED]\"} sig=[REDACTED]&x=1"
+    );
+    assert_eq!(
+        dead.summary.deliveries[0].last_error.as_deref(),
+        Some(error.as_str())
+    );
+}

@@ -128,10 +128,10 @@ impl HttpForward {
             }
             _ => None,
         };
-        // A short excerpt of the answer helps whoever reads the attempt history. Read a
-        // signature's length past it, so that an echo the cut would split is still found whole.
-        let signature = event.signature.as_deref().filter(|s| !s.is_empty());
-        let read = EXCERPT + signature.map_or(0, |s| escaped(s).len());
+        // A short excerpt of the answer helps whoever reads the attempt history. Read an
+        // encoded signature's length past it, so that an echo the cut would split is found.
+        let signature = event.signature.as_deref();
+        let read = EXCERPT + signature.map_or(0, |s| s.len() * LONGEST_ENCODING);
         let mut answer = Vec::new();
         while answer.len() < read {
             match response.chunk().await {
@@ -170,49 +170,62 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// The most bytes of a target's answer excerpted into an attempt's error.
 const EXCERPT: usize = 512;
 
-/// `signature` as JSON encoders may write it, with `/` escaped.
-fn escaped(signature: &str) -> String {
-    signature.replace('/', "\\/")
+/// The longest way an answer may write one character of a signature (`&#x2B;`).
+const LONGEST_ENCODING: usize = 6;
+
+/// The ways an answer may write a character of a signature besides itself: a JSON escape
+/// (`\/` is PHP's `json_encode`, `\u002B` System.Text.Json's default), percent-encoding (an
+/// echoed query string or form), an HTML character reference. Hex digits in either case.
+fn encodings(c: u8) -> &'static [&'static str] {
+    match c {
+        b'+' => &["\\u002b", "%2b", "&#43;", "&#x2b;"],
+        b'/' => &["\\/", "\\u002f", "%2f", "&#47;", "&#x2f;"],
+        b'=' => &["\\u003d", "%3d", "&#61;", "&#x3d;"],
+        _ => &[],
+    }
 }
 
-/// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read), with the forwarded
-/// `signature` redacted ([`without_signature`]). An echo of the signature that the cut would
-/// split is kept whole, so that it is redacted: cut first, its first 43 characters were
-/// recorded, which is the whole signature (the 44th is always the `=` padding).
+/// The end of an echo of `signature` starting at `at` in `answer`, in any of the encodings.
+fn echo_at(answer: &[u8], at: usize, signature: &[u8]) -> Option<usize> {
+    let mut i = at;
+    for &c in signature {
+        if answer.get(i) == Some(&c) {
+            i += 1;
+            continue;
+        }
+        let encoded = encodings(c).iter().find(|e| {
+            answer
+                .get(i..i + e.len())
+                .is_some_and(|got| got.eq_ignore_ascii_case(e.as_bytes()))
+        })?;
+        i += encoded.len();
+    }
+    Some(i)
+}
+
+/// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read), with each echo of the
+/// forwarded `signature` replaced with `[REDACTED]`, verbatim or encoded ([`encodings`]): the
+/// excerpt is stored as the attempt's error, shown and logged, and a signature verifies its
+/// event for ever. An echo that the cut would split is taken whole (the answer is read that much
+/// further): cut first, its first 43 characters were kept, which is the whole signature (the
+/// 44th is always the `=` padding).
 fn excerpt_without_signature(answer: &[u8], signature: Option<&str>) -> String {
-    let mut end = answer.len().min(EXCERPT);
-    if let Some(signature) = signature.filter(|s| !s.is_empty()) {
-        let forms = [signature.to_owned(), escaped(signature)];
-        loop {
-            let before = end;
-            for form in forms.iter().map(String::as_bytes) {
-                let straddling = (end.saturating_sub(form.len() - 1)..end)
-                    .find(|&start| answer[start..].starts_with(form));
-                if let Some(start) = straddling {
-                    end = end.max(start + form.len());
-                }
+    let signature = signature.filter(|s| !s.is_empty()).map(str::as_bytes);
+    let mut kept = Vec::with_capacity(EXCERPT);
+    let mut i = 0;
+    while i < answer.len().min(EXCERPT) {
+        match signature.and_then(|s| echo_at(answer, i, s)) {
+            Some(end) => {
+                kept.extend_from_slice(b"[REDACTED]");
+                i = end;
             }
-            if end == before {
-                break;
+            None => {
+                kept.push(answer[i]);
+                i += 1;
             }
         }
     }
-    without_signature(&String::from_utf8_lossy(&answer[..end]), signature)
-}
-
-/// `text` (a target's answer) with the forwarded `signature` replaced wherever it is echoed,
-/// verbatim or with `/` escaped as JSON encoders may write it: the excerpt is stored as the
-/// attempt's error, shown and logged, and a signature verifies its event for ever.
-fn without_signature(text: &str, signature: Option<&str>) -> String {
-    let Some(signature) = signature.filter(|s| !s.is_empty()) else {
-        return text.to_owned();
-    };
-    let mut text = text.replace(signature, "[REDACTED]");
-    let escaped = escaped(signature);
-    if escaped != signature {
-        text = text.replace(&escaped, "[REDACTED]");
-    }
-    text
+    String::from_utf8_lossy(&kept).into_owned()
 }
 
 impl Consumer for HttpForward {
