@@ -916,3 +916,60 @@ async fn a_signature_echoed_in_another_encoding_is_not_recorded() {
         Some(error.as_str())
     );
 }
+
+/// A delivery with more attempts made than the retry schedule allows (the schedule was shortened
+/// since) goes dead without another try; the reason said that every earlier attempt "ended
+/// without an outcome (the worker died or hung)", sending whoever reads it after crashes that
+/// never happened: here both earlier attempts are recorded failures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reason_for_no_attempt_left_does_not_invent_crashes() {
+    use ccai::inbox::{AttemptRecord, Finish, LeaseRequest};
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    store.insert(event("shortened")).await.expect("insert");
+    for _ in 0..2 {
+        let claimed = store
+            .claim(
+                "default",
+                LeaseRequest::new("earlier", Duration::from_secs(60)),
+                1,
+                SystemTime::now(),
+            )
+            .await
+            .expect("claim");
+        let failed = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure)
+            .error("HTTP 500");
+        let again = Finish::RetryAt(SystemTime::now());
+        assert!(store
+            .finish(&claimed[0].lease, again, failed)
+            .await
+            .expect("finish"));
+    }
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), std::io::Error>(()) }
+        }),
+    )
+    .retry_schedule(fast_schedule("1s"))
+    .poll_interval(Duration::from_millis(20))
+    .start();
+    let dead = wait_status(&store, "shortened", DeliveryStatus::Dead).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no attempt is left to make"
+    );
+    let reason = dead.summary.deliveries[0]
+        .last_error
+        .clone()
+        .unwrap_or_default();
+    assert!(reason.contains("no attempt left"), "{reason}");
+    assert!(reason.contains("2 attempt(s) made"), "{reason}");
+    assert!(reason.contains("allows 2"), "{reason}");
+    assert!(!reason.contains("ended without an outcome"), "{reason}");
+}

@@ -141,10 +141,13 @@ async fn attempt(
     let max_attempts = settings.schedule.max_attempts();
     let work = async {
         if event.attempt > max_attempts {
-            // Earlier attempts ended with their worker (a crash, a kill, a hang past the lease):
-            // each counted, none could record a failure. Stop here rather than loop forever.
+            // The schedule's attempts are used up without one recording a last failure: some
+            // ended with their worker (a crash, a kill, a hang past the lease; each counted), or
+            // the schedule was shortened since. Stop here rather than loop forever. Which of the
+            // earlier attempts ended how is in the attempt history, not known here.
             return Err(Failure::new(format!(
-                "no attempt left: {} earlier attempt(s) ended without an outcome (the worker died or hung)",
+                "no attempt left: {} attempt(s) made, the retry schedule allows {max_attempts} \
+                 (an attempt whose worker died or hung counts too)",
                 event.attempt - 1
             )));
         }
