@@ -973,3 +973,53 @@ async fn the_reason_for_no_attempt_left_does_not_invent_crashes() {
     assert!(reason.contains("allows 2"), "{reason}");
     assert!(!reason.contains("ended without an outcome"), "{reason}");
 }
+
+/// An outcome the store cannot record for a moment (another process holds the write lock a
+/// little longer than the busy timeout) is recorded once the store takes it again. It was given
+/// up at once: the delivery stayed in progress until its lease lapsed, then was handed on again
+/// and the lapse counted as an attempt, so that a store that is often busy could make an event
+/// dead after every attempt of it had succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_the_store_cannot_record_for_a_moment_is_recorded_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let options = SqliteOptions::default().busy_timeout(Duration::from_millis(50));
+    let sqlite = ccai::inbox::SqliteStore::open(&path, options).expect("open");
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    store.insert(event("busy")).await.expect("insert");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let calls = Arc::clone(&calls);
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+            let path = path.clone();
+            async move {
+                if first {
+                    // Another process takes the write lock as the attempt ends, and keeps it
+                    // for 300 ms: the outcome's write fails with `Locked` at first.
+                    let (locked, taken) = tokio::sync::oneshot::channel();
+                    std::thread::spawn(move || {
+                        let other = rusqlite::Connection::open(&path).expect("open raw");
+                        other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+                        let _ = locked.send(());
+                        std::thread::sleep(Duration::from_millis(300));
+                        other.execute_batch("ROLLBACK").expect("unlock");
+                    });
+                    taken.await.expect("the lock is taken");
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .lease(Duration::from_secs(2))
+        .heartbeat(false)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    let delivered = wait_status(&store, "busy", DeliveryStatus::Delivered).await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "handed on once");
+    let outcomes: Vec<AttemptOutcome> = delivered.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, [AttemptOutcome::Success]);
+    assert_eq!(delivered.summary.deliveries[0].attempts, 1);
+}

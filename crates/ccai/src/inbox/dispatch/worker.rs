@@ -231,7 +231,7 @@ async fn attempt(
         },
         duration,
     );
-    match store.finish(&lease, finish, record).await {
+    match finish_patiently(store, &lease, finish, record, settings.lease).await {
         Ok(true) => {
             if let (Some(hook), Some(report)) = (&settings.on_attempt, report) {
                 // The outcome is recorded: a panicking hook must not undo anything.
@@ -251,6 +251,35 @@ async fn attempt(
             target: "ccai::inbox", %error, delivery = lease.delivery_id,
             "could not record an attempt; the delivery is due again when its lease lapses"
         ),
+    }
+}
+
+/// Records an attempt's outcome ([`Store::finish`]), trying again after a transient error (a
+/// lock another process holds past the busy timeout, a database restarting) for up to
+/// `patience` (the lease: by then another worker may hold the delivery, and the token decides).
+/// Given up at once, the outcome was lost: the delivery stayed in progress until its lease
+/// lapsed, was handed on again, and the lapse counted as an attempt.
+async fn finish_patiently(
+    store: &dyn Store,
+    lease: &Lease,
+    finish: Finish,
+    record: AttemptRecord,
+    patience: Duration,
+) -> Result<bool, crate::inbox::StoreError> {
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match store.finish(lease, finish, record.clone()).await {
+            Err(error) if error.is_transient() && started.elapsed() + pause < patience => {
+                tracing::warn!(
+                    target: "ccai::inbox", %error, delivery = lease.delivery_id,
+                    "could not record an attempt; trying again"
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            result => return result,
+        }
     }
 }
 
