@@ -1023,3 +1023,74 @@ async fn an_outcome_the_store_cannot_record_for_a_moment_is_recorded_once() {
     assert_eq!(outcomes, [AttemptOutcome::Success]);
     assert_eq!(delivered.summary.deliveries[0].attempts, 1);
 }
+
+/// A heartbeat that fails (another process holds the write lock past the busy timeout) is
+/// tried again as soon as the store may take it, not a third of the lease later. A failed write
+/// can take the whole busy timeout; with one longer than a third of the lease (5 s against 10 s
+/// in `ccai listen`), the next heartbeat came after the lease had lapsed, and another
+/// dispatcher (or this one) handed the event on a second time while the first attempt ran.
+///
+/// Here: a 4 s lease, heartbeats every 1.33 s, a 2 s busy timeout. The consumer's first call
+/// has another connection hold the write lock for 3.5 s: the heartbeat at 1.33 s fails at
+/// 3.33 s. Tried again at once, it extends the lease when the lock goes; it used to come at
+/// 4.67 s, when a second dispatcher (on its own handle) had claimed the event at 4 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_heartbeat_is_retried_before_the_lease_lapses() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let options = SqliteOptions::default().busy_timeout(Duration::from_secs(2));
+    let open = || -> Arc<dyn Store> {
+        Arc::new(ccai::inbox::SqliteStore::open(&path, options.clone()).expect("open"))
+    };
+    let (first, second) = (open(), open());
+    first.insert(event("held")).await.expect("insert");
+    let (started, running) = tokio::sync::oneshot::channel();
+    let started = Arc::new(Mutex::new(Some(started)));
+    let lock_path = path.clone();
+    let consumer = CallbackConsumer::new(move |_event: InboxEvent| {
+        let started = started.lock().expect("lock").take();
+        let path = lock_path.clone();
+        async move {
+            if let Some(started) = started {
+                let (locked, taken) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || {
+                    let other = rusqlite::Connection::open(&path).expect("open raw");
+                    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+                    let _ = locked.send(());
+                    std::thread::sleep(Duration::from_millis(3500));
+                    other.execute_batch("ROLLBACK").expect("unlock");
+                });
+                taken.await.expect("the lock is taken");
+                let _ = started.send(());
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok::<(), std::io::Error>(())
+        }
+    });
+    let holder = Dispatcher::builder(Arc::clone(&first), consumer)
+        .lease(Duration::from_secs(4))
+        .poll_interval(Duration::from_secs(3600))
+        .start();
+    holder.wake();
+    running.await.expect("the first attempt runs");
+    let taken_over = Arc::new(AtomicUsize::new(0));
+    let other = {
+        let taken_over = Arc::clone(&taken_over);
+        Dispatcher::builder(
+            Arc::clone(&second),
+            CallbackConsumer::new(move |_event: InboxEvent| {
+                taken_over.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), std::io::Error>(()) }
+            }),
+        )
+        .lease(Duration::from_secs(4))
+        .poll_interval(Duration::from_millis(20))
+        .start()
+    };
+    let delivered = wait_status(&first, "held", DeliveryStatus::Delivered).await;
+    other.shutdown(Duration::from_secs(5)).await;
+    holder.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(taken_over.load(Ordering::SeqCst), 0, "handed on twice");
+    let outcomes: Vec<AttemptOutcome> = delivered.attempts.iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, [AttemptOutcome::Success]);
+}

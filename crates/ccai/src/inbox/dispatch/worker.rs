@@ -283,10 +283,17 @@ async fn finish_patiently(
     }
 }
 
-/// Extends `lease` every third of its duration; returns when it is lost.
+/// Extends `lease` every third of its duration; returns when it is lost. A failed extension is
+/// tried again soon (50 ms, doubling up to the third), not a third later: the failure itself can
+/// take the store's busy timeout, and with that longer than a third of the lease (5 s against
+/// the 10 s of `ccai listen`), the lease lapsed before the next try and the event was handed on
+/// again while this attempt ran.
 async fn heartbeat(store: &dyn Store, lease: &Lease, duration: Duration) {
+    let interval = duration / 3;
+    let mut wait = interval;
+    let mut retry = Duration::from_millis(50);
     loop {
-        tokio::time::sleep(duration / 3).await;
+        tokio::time::sleep(wait).await;
         match store
             .extend_lease(
                 lease,
@@ -294,12 +301,19 @@ async fn heartbeat(store: &dyn Store, lease: &Lease, duration: Duration) {
             )
             .await
         {
-            Ok(true) => {}
+            Ok(true) => {
+                wait = interval;
+                retry = Duration::from_millis(50);
+            }
             Ok(false) => return,
-            Err(error) => tracing::warn!(
-                target: "ccai::inbox", %error, delivery = lease.delivery_id,
-                "could not extend a lease; trying again"
-            ),
+            Err(error) => {
+                tracing::warn!(
+                    target: "ccai::inbox", %error, delivery = lease.delivery_id,
+                    "could not extend a lease; trying again"
+                );
+                wait = retry.min(interval);
+                retry = retry.saturating_mul(2);
+            }
         }
     }
 }
