@@ -1621,7 +1621,8 @@ pub(crate) async fn a_huge_lease_or_duration_saturates(factory: &impl StoreFacto
 }
 
 /// `text("")` matches every body, so it does not count as a filter: a bulk replay with it is
-/// refused (it used to replay everything).
+/// refused (it used to replay everything), and a list with it shows what a list without it
+/// shows, events whose body was purged included (it used to hide them).
 pub(crate) async fn an_empty_text_filter_is_no_filter(factory: &impl StoreFactory) {
     let instance = factory.create(Config::default()).await;
     let store = instance.store();
@@ -1634,6 +1635,33 @@ pub(crate) async fn an_empty_text_filter_is_no_filter(factory: &impl StoreFactor
         .await
         .expect_err("refused");
     assert!(matches!(err, StoreError::InvalidRequest(_)), "{err:?}");
+
+    let now = SystemTime::now();
+    let claimed = store
+        .claim("default", lease("w", 30), 10, now)
+        .await
+        .expect("claim");
+    for c in claimed {
+        let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Success);
+        store
+            .finish(&c.lease, Finish::Delivered, record)
+            .await
+            .expect("finish");
+    }
+    let day = Duration::from_secs(86_400);
+    let later = now + Duration::from_secs(1);
+    let report = store
+        .purge(Retention::new(Duration::ZERO, 1000 * day), later)
+        .await
+        .expect("purge");
+    assert_eq!(report.bodies_purged, 1);
+    for filter in [ListFilter::new(), ListFilter::new().text("")] {
+        let page = store
+            .list(ListRequest::new(filter.clone(), 50))
+            .await
+            .expect("list");
+        assert_eq!(page.events.len(), 1, "{filter:?}");
+    }
 }
 
 /// A NUL in a hash or a type to look up matches nothing, and is no error (PostgreSQL refuses

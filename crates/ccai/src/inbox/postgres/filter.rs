@@ -58,7 +58,8 @@ impl Condition {
             let p = next(&mut params, Box::new(to_ms_ceil(until)));
             parts.push(format!("e.received_at < {p}"));
         }
-        if let Some(text) = &filter.text {
+        // An empty text matches every body, so it is no condition (`ListFilter::is_empty`).
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
             // A byte search in the body; NULL (purged) never matches.
             let p = next(&mut params, Box::new(text.as_bytes().to_vec()));
             parts.push(format!("position({p}::bytea in e.body) > 0"));

@@ -34,7 +34,8 @@ impl Condition {
             parts.push("e.received_at < ?");
             params.push(Value::Integer(to_ms_ceil(until)));
         }
-        if let Some(text) = &filter.text {
+        // An empty text matches every body, so it is no condition (`ListFilter::is_empty`).
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
             // Both operands blobs: a byte search in the body (NULL, i.e. purged, never matches).
             parts.push("instr(e.body, ?) > 0");
             params.push(Value::Blob(text.as_bytes().to_vec()));
