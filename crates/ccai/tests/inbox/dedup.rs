@@ -151,6 +151,37 @@ async fn a_purge_forgets_completed_records_past_the_row_retention() {
     assert_eq!(deduper.claim("old").await.ok(), Some(Claim::Acquired));
 }
 
+/// A claim its process never completed nor released (it crashed) is forgotten too, once its
+/// lease lapsed longer ago than the rows' retention; a live or recent one is kept. Before, such
+/// records stayed for ever.
+#[tokio::test]
+async fn a_purge_forgets_abandoned_claims_past_the_row_retention() {
+    use ccai::inbox::{Retention, Store};
+    use std::time::SystemTime;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    let deduper = store.deduper();
+    assert_eq!(deduper.claim("abandoned").await.ok(), Some(Claim::Acquired));
+    let records = || {
+        let conn = rusqlite::Connection::open(&path).expect("open the file");
+        conn.query_row("SELECT count(*) FROM dedup", [], |row| row.get::<_, i64>(0))
+            .expect("count")
+    };
+    assert_eq!(records(), 1);
+    let day = Duration::from_secs(86_400);
+    store
+        .purge(Retention::default(), SystemTime::now() + 10 * day)
+        .await
+        .expect("purge");
+    assert_eq!(records(), 1, "kept within the retention");
+    store
+        .purge(Retention::default(), SystemTime::now() + 91 * day)
+        .await
+        .expect("purge");
+    assert_eq!(records(), 0, "forgotten past it");
+}
+
 /// A claim whose caller went away while the write was queued (a cancelled request) is
 /// released: the next claim acquires the event at once instead of waiting out the lease.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

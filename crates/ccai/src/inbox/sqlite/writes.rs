@@ -382,8 +382,11 @@ pub(crate) fn purge(
     let rows = conn
         .execute(&format!("DELETE FROM events WHERE {deleted}"), [row_cut])
         .map_err(err)?;
+    // Claims never completed nor released (their process died) once their lease lapsed as long
+    // ago: nothing will come back for them.
     conn.execute(
-        "DELETE FROM dedup WHERE state = 'completed' AND updated_at < ?1",
+        "DELETE FROM dedup WHERE (state = 'completed' AND updated_at < ?1)
+                              OR (state = 'in_flight' AND lease_until < ?1)",
         [row_cut],
     )
     .map_err(err)?;
