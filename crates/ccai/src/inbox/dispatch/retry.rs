@@ -140,6 +140,12 @@ pub fn parse_duration(item: &str) -> Option<Duration> {
     number.checked_mul(millis).map(Duration::from_millis)
 }
 
+/// Whether `item` is written as a delay (digits, then a unit), whatever its size.
+fn well_formed(item: &str) -> bool {
+    let digits = item.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && matches!(&item[digits..], "ms" | "s" | "m" | "h" | "d")
+}
+
 impl FromStr for RetrySchedule {
     type Err = ParseScheduleError;
 
@@ -159,6 +165,8 @@ impl FromStr for RetrySchedule {
                 match parse_duration(item) {
                     Some(delay) if delay <= Self::MAX_PARSED_DELAY => Ok(delay),
                     Some(_) => Err(error(true)),
+                    // Digits and a unit, too many for a number: a delay far past the limit.
+                    None if well_formed(item) => Err(error(true)),
                     None => Err(error(false)),
                 }
             })
@@ -224,7 +232,15 @@ mod tests {
     fn parsing_refuses_a_delay_past_thirty_days() {
         let schedule: RetrySchedule = "1s,30d".parse().expect("30 days is the limit");
         assert_eq!(schedule.delays()[1], RetrySchedule::MAX_PARSED_DELAY);
-        for text in ["1s,31d", "720h1", "100000000000d", "2592000001ms"] {
+        // Numbers past u64, or whose milliseconds are: too long as well, not malformed.
+        for text in [
+            "1s,31d",
+            "720h1",
+            "100000000000d",
+            "2592000001ms",
+            "99999999999999999999s",
+            "18446744073709551615d",
+        ] {
             let error = text.parse::<RetrySchedule>().expect_err(text);
             if text == "720h1" {
                 assert!(!error.too_long, "{text}: {error}");
