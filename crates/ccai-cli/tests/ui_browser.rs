@@ -488,3 +488,71 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
     assert_eq!(strings(&browser.js(ROWS, json!([])).await), [INCOMING_DEAD]);
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser.wait_live().await;
+
+    // The details of a delivered event are open when another process purges it: the refresh
+    // that follows fails (the event is gone), and the indicator says so.
+    browser
+        .click(&format!("#events a[href='#/event/{SENT_OLD}']"))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{SENT_OLD}'"),
+        )
+        .await;
+    let out = common::run({
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "events",
+            "purge",
+            "--older-than",
+            "1s",
+            "--keep-hashes-for",
+            "1s",
+        ])
+        .arg("--store")
+        .arg(&path);
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    browser
+        .wait_js(
+            "the failed refresh",
+            "return document.getElementById('live').className.includes('off')",
+        )
+        .await;
+
+    // Closed, the next refresh works: the indicator is live again.
+    browser.click("#close").await;
+    add(&store, "f8f8f8f8f8f8f8f8-after", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row",
+            "return document.querySelector('#events tbody tr')?.dataset.hash === 'f8f8f8f8f8f8f8f8-after'",
+        )
+        .await;
+    browser.wait_live().await;
+    let live = browser
+        .js(
+            "return document.getElementById('live').className",
+            json!([]),
+        )
+        .await;
+    assert_eq!(live, "live on");
+    browser.quit().await;
+}

@@ -283,7 +283,7 @@
       let hash;
       try { hash = decodeURIComponent(match[1]); } catch (e) { hash = match[1]; }
       $("action-status").textContent = "";
-      showDetail(hash, true).catch(report);
+      showDetail(hash, true).then(recovered, report);
     } else {
       closeDetail();
     }
@@ -310,6 +310,18 @@
     $("live").className = "live off";
   }
 
+  // The live-update stream, once connected.
+  let source = null;
+
+  // After a request that worked: "live" again if an error was shown while the stream is
+  // connected (a stream that is reconnecting keeps saying so).
+  function recovered() {
+    if (source && source.readyState === EventSource.OPEN) {
+      $("live").textContent = "live";
+      $("live").className = "live on";
+    }
+  }
+
   // ---- live updates ------------------------------------------------------------------------
   let busy = false;
   let again = false;
@@ -321,6 +333,7 @@
         again = false;
         await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected, false) : null]);
       } while (again);
+      recovered();
     } catch (e) {
       report(e);
     } finally {
@@ -329,7 +342,7 @@
   }
 
   function connect() {
-    const source = new EventSource(withToken("/api/stream"));
+    source = new EventSource(withToken("/api/stream"));
     source.addEventListener("ready", () => {
       $("live").textContent = "live";
       $("live").className = "live on";
@@ -348,15 +361,15 @@
       e.preventDefault();
       applyFilters();
       updateDownload();
-      loadFirst().catch(report);
+      loadFirst().then(recovered, report);
     });
     $("clear").addEventListener("click", () => {
       $("filters").reset();
       applyFilters();
       updateDownload();
-      loadFirst().catch(report);
+      loadFirst().then(recovered, report);
     });
-    $("older").addEventListener("click", () => loadOlder().catch(report));
+    $("older").addEventListener("click", () => loadOlder().then(recovered, report));
     $("close").addEventListener("click", () => { location.hash = "#"; });
     $("replay").addEventListener("click", () => act("replay"));
     $("retry").addEventListener("click", () => act("retry"));
