@@ -16,8 +16,8 @@ use common::{recorder, Sandbox};
 use serde_json::{json, Value};
 use tokio::sync::Mutex;
 use ui_support::{
-    add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, wait_for, Driver, Session,
-    CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
+    add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, start_ui_on, wait_for,
+    Driver, Session, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
 };
 
 /// One browser at a time: the machine has two cores.
@@ -555,4 +555,67 @@ async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
         .await;
     assert_eq!(live, "live on");
     browser.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_more_new_events_than_a_page_leave_no_gap() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser.wait_live().await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await).len(), 5);
+
+    // The view stops; 60 events arrive, more than a page; it starts again and the page
+    // reconnects to it.
+    let port = ui.port();
+    drop(ui);
+    for n in 0..60 {
+        add(&store, &format!("{n:016x}-while-away"), "message.sent").await;
+    }
+    let ui = start_ui_on(&sandbox, &path, port);
+    browser
+        .wait_js(
+            "the newest event on top",
+            &format!(
+                "return document.querySelector('#events tbody tr')?.dataset.hash === '{:016x}-while-away'",
+                59
+            ),
+        )
+        .await;
+
+    // The list is the newest events with none left out between them, and the older ones are a
+    // click away.
+    let all: Vec<String> = (0..60)
+        .rev()
+        .map(|n| format!("{n:016x}-while-away"))
+        .chain(
+            [
+                CUSTOM_NEW,
+                SENT_PENDING,
+                EXCLUDED_DUP,
+                INCOMING_DEAD,
+                SENT_OLD,
+            ]
+            .map(String::from),
+        )
+        .collect();
+    let shown = strings(&browser.js(ROWS, json!([])).await);
+    assert_eq!(shown[..], all[..shown.len()], "a gap in the list");
+    browser.click("#older").await;
+    browser
+        .wait_js(
+            "every event",
+            "return document.querySelectorAll('#events tbody tr').length === 65",
+        )
+        .await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await), all);
+    browser.quit().await;
+    drop(ui);
 }

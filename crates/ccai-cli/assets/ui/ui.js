@@ -129,8 +129,13 @@
     const mine = older ? generation : ++generation;
     const page = await api("/api/events" + query(older ? { limit: PAGE, cursor: next } : { limit: PAGE }));
     if (mine !== generation) return;
+    show(page, !older);
+  }
+
+  // Shows a page after the rows shown, or with `replace` instead of them.
+  function show(page, replace) {
     const body = $("events").tBodies[0];
-    if (!older) {
+    if (replace) {
       body.replaceChildren();
       rows.clear();
     }
@@ -151,6 +156,14 @@
     const mine = generation;
     const page = await api("/api/events" + query({ limit: PAGE }));
     if (mine !== generation) return;
+    // A full page of events none of which is shown: more arrived than a page holds since the
+    // last look (the stream was reconnecting, say), and others may lie between them and the rows
+    // shown. The list starts over from this page, with the older ones a click away.
+    if (rows.size && page.next && !page.events.some((event) => rows.has(event.eventHash))) {
+      ++generation;
+      show(page, true);
+      return;
+    }
     const body = $("events").tBodies[0];
     const fresh = [];
     for (const event of page.events) {

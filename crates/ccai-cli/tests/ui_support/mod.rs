@@ -228,6 +228,30 @@ pub(crate) fn start_ui(sandbox: &Sandbox, store: &Path, extra: &[&str]) -> Ui {
     announced(cmd.spawn().expect("spawn ccai ui"))
 }
 
+impl Ui {
+    /// The port it listens on.
+    pub(crate) fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {}", self.base))
+    }
+}
+
+/// Starts `ccai ui --store PATH` on `port` (where one that stopped listened: an open page
+/// reconnects to it).
+pub(crate) fn start_ui_on(sandbox: &Sandbox, store: &Path, port: u16) -> Ui {
+    let mut cmd = sandbox.ccai();
+    cmd.arg("ui")
+        .arg("--store")
+        .arg(store)
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    announced(cmd.spawn().expect("spawn ccai ui"))
+}
+
 /// `ccai listen --store PATH --port 0 --ui --ui-port 0` with `extra` arguments, signing with the
 /// fixtures' account; the listener and the view's URL (as printed, ending in `/`).
 pub(crate) fn listen_with_ui(
