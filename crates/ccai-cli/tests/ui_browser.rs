@@ -619,3 +619,85 @@ async fn ui_browser_more_new_events_than_a_page_leave_no_gap() {
     browser.quit().await;
     drop(ui);
 }
+
+#[tokio::test]
+async fn ui_browser_right_to_left_overrides_cannot_disguise_a_value() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    // U+202E (right-to-left override) shows "abc\u{202e}gnp.exe" as "abcexe.png".
+    let hash = "0c0c0c0c0c0c0c0c-rtl";
+    let event_type = "message.incoming\u{202e}gnp.exe";
+    let body = ui_support::body(
+        event_type,
+        hash,
+        r#"{"From":"+14155550100","Message":"abc\u202egnp.exe"}"#,
+    );
+    store
+        .insert(ccai::inbox::NewDelivery::new(
+            ui_support::CLIENT,
+            hash,
+            event_type,
+            body,
+        ))
+        .await
+        .expect("insert");
+    let typed = ui_support::body(
+        "message.incoming",
+        "0d0d0d0d0d0d0d0d-rtl",
+        "{\"From\":\"+14155550100\",\"Message\":\"abc\u{202e}gnp.exe\"}",
+    );
+    store
+        .insert(ccai::inbox::NewDelivery::new(
+            ui_support::CLIENT,
+            "0d0d0d0d0d0d0d0d-rtl",
+            "message.incoming",
+            typed,
+        ))
+        .await
+        .expect("insert");
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+
+    // The type in the list, the details' title and the typed fields show the override as an
+    // escape, as the pretty body and `ccai events show` do.
+    let row = browser
+        .js(
+            "return document.querySelector(`#events tr[data-hash='${arguments[0]}'] td[data-label='type']`).textContent",
+            json!([hash]),
+        )
+        .await;
+    assert_eq!(row, "message.incoming\\u{202e}gnp.exe");
+    browser
+        .goto(&format!("{}#/event/0d0d0d0d0d0d0d0d-rtl", ui.url))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            "return document.getElementById('detail').dataset.hash === '0d0d0d0d0d0d0d0d-rtl'",
+        )
+        .await;
+    let message = browser
+        .js(
+            "const names = [...document.querySelectorAll('#typed dt')];
+             const dt = names.find(d => d.textContent === 'message');
+             return dt ? dt.nextElementSibling.textContent : null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(message, "abc\\u{202e}gnp.exe");
+    let shown = browser
+        .js(
+            "return ['events', 'detail-title', 'fields', 'typed']
+                 .some(id => document.getElementById(id).textContent.includes('\\u202e'))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, false, "an override reached the list or the details");
+    browser.quit().await;
+}

@@ -40,7 +40,15 @@
     return body;
   }
 
-  // Builds an element: el("td", {class: "x"}, "text", otherNode).
+  // The characters that reorder the text around them (bidirectional marks, embeddings, overrides
+  // and isolates) and the line and paragraph separators, written as \u{…} as the pretty body and
+  // the command line write them: a value cannot make itself or its neighbours read otherwise.
+  const REORDERING = /[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+  function inert(text) {
+    return String(text).replace(REORDERING, (c) => "\\u{" + c.codePointAt(0).toString(16) + "}");
+  }
+
+  // Builds an element: el("td", {class: "x"}, "text", otherNode); text is made inert.
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
     for (const [key, value] of Object.entries(attrs || {})) {
@@ -49,7 +57,7 @@
     }
     for (const child of children) {
       if (child === null || child === undefined) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+      node.append(child instanceof Node ? child : document.createTextNode(inert(child)));
     }
     return node;
   }
