@@ -273,6 +273,34 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     phone
         .wait_js("closed", "return document.getElementById('detail').hidden")
         .await;
+    // Keyboard focus goes back to the row the details were opened from, not to the top of the
+    // page.
+    let focused = phone
+        .js(
+            "return document.activeElement.getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focused, format!("#/event/{SENT_OLD}"));
+    // The same with the Close button.
+    phone.press(&link, "\u{E007}").await;
+    phone
+        .wait_js(
+            "the details again",
+            "return !document.getElementById('detail').hidden",
+        )
+        .await;
+    phone.press("#close", "\u{E007}").await;
+    phone
+        .wait_js("closed", "return document.getElementById('detail').hidden")
+        .await;
+    let focused = phone
+        .js(
+            "return document.activeElement.getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focused, format!("#/event/{SENT_OLD}"));
     phone.quit().await;
 }
 

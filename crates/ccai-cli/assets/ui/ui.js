@@ -290,12 +290,15 @@
   }
 
   function closeDetail() {
+    // Keyboard focus in the details goes back to the row they were opened from.
+    const back = $("detail").contains(document.activeElement) ? rows.get(selected) : null;
     selected = null;
     selectRow();
     $("detail").hidden = true;
     delete $("detail").dataset.hash;
     document.querySelector(".layout").classList.remove("with-detail");
     $("action-status").textContent = "";
+    if (back) back.querySelector("a").focus();
   }
 
   function route() {
