@@ -607,7 +607,7 @@ async fn ui_browser_more_new_events_than_a_page_leave_no_gap() {
     for n in 0..60 {
         add(&store, &format!("{n:016x}-while-away"), "message.sent").await;
     }
-    let ui = start_ui_on(&sandbox, &path, port);
+    let ui = start_ui_on(&sandbox, &path, port, &[]);
     browser
         .wait_js(
             "the newest event on top",
@@ -727,5 +727,48 @@ async fn ui_browser_right_to_left_overrides_cannot_disguise_a_value() {
         )
         .await;
     assert_eq!(shown, false, "an override reached the list or the details");
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_says_when_the_restarted_view_wants_another_token() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let first = "the-first-token-for-the-view";
+    let ui = start_ui(&sandbox, &path, &["--token", first]);
+    let driver = Driver::start().await;
+    let (browser, _profile) =
+        open_page(&driver, &format!("{}/?token={first}", ui.base), 1280, 800).await;
+    browser.wait_live().await;
+
+    // The view starts again with another token (a generated one is new on every run): the
+    // stream is refused, which a browser does not retry. The page says the token is needed
+    // instead of "reconnecting…" for ever.
+    let port = ui.port();
+    drop(ui);
+    let _ui = start_ui_on(
+        &sandbox,
+        &path,
+        port,
+        &["--token", "the-second-token-for-the-view"],
+    );
+    browser
+        .wait_js(
+            "the token notice",
+            "return !document.getElementById('auth').hidden",
+        )
+        .await;
+    let live = browser
+        .js(
+            "return document.getElementById('live').textContent",
+            json!([]),
+        )
+        .await;
+    assert_ne!(live, "reconnecting…");
     browser.quit().await;
 }

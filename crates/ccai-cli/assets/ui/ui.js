@@ -376,6 +376,14 @@
     source.onerror = () => {
       $("live").textContent = "reconnecting…";
       $("live").className = "live off";
+      if (source.readyState !== EventSource.CLOSED) return;
+      // Refused (a status other than 200), which the browser does not retry, unlike a lost
+      // connection: the API says why (a view restarted with another token shows the notice),
+      // and unless that is the token the stream is tried again.
+      $("live").textContent = "disconnected";
+      loadStats().catch(report).finally(() => {
+        if ($("auth").hidden) setTimeout(connect, 5000);
+      });
     };
   }
 

@@ -240,13 +240,14 @@ impl Ui {
 }
 
 /// Starts `ccai ui --store PATH` on `port` (where one that stopped listened: an open page
-/// reconnects to it).
-pub(crate) fn start_ui_on(sandbox: &Sandbox, store: &Path, port: u16) -> Ui {
+/// reconnects to it) with `extra` arguments.
+pub(crate) fn start_ui_on(sandbox: &Sandbox, store: &Path, port: u16, extra: &[&str]) -> Ui {
     let mut cmd = sandbox.ccai();
     cmd.arg("ui")
         .arg("--store")
         .arg(store)
         .args(["--port", &port.to_string()])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     announced(cmd.spawn().expect("spawn ccai ui"))
