@@ -447,6 +447,15 @@ async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
     );
     let before = strings(&browser.js(ROWS, json!([])).await);
     assert_eq!(before.last().map(String::as_str), Some(SENT_OLD));
+    // The button is gone with the last page: keyboard focus goes to the first row it loaded,
+    // not back to the top of the page.
+    let focused = browser
+        .js(
+            "return document.activeElement.getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focused, format!("#/event/{}", before[50]));
 
     // A new event goes on top; the rows already shown stay, in their order, once each.
     add(&store, "ffffffffffffffff-latest", "message.sent").await;

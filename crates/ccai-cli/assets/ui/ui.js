@@ -401,7 +401,20 @@
       updateDownload();
       loadFirst().then(recovered, report);
     });
-    $("older").addEventListener("click", () => loadOlder().then(recovered, report));
+    $("older").addEventListener("click", () => {
+      const button = $("older");
+      const last = $("events").tBodies[0].lastElementChild;
+      const lastHash = last ? last.dataset.hash : null;
+      loadOlder().then(() => {
+        recovered();
+        // The last page hides the button, and keyboard focus with it: it goes to the first row
+        // just loaded.
+        const row = lastHash && rows.has(lastHash) ? rows.get(lastHash).nextElementSibling : null;
+        if (button.hidden && row && (document.activeElement === button || document.activeElement === document.body)) {
+          row.querySelector("a").focus();
+        }
+      }, report);
+    });
     $("close").addEventListener("click", () => { location.hash = "#"; });
     $("replay").addEventListener("click", () => act("replay"));
     $("retry").addEventListener("click", () => act("retry"));
