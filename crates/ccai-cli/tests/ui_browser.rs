@@ -781,3 +781,58 @@ async fn ui_browser_says_when_the_restarted_view_wants_another_token() {
     assert_ne!(live, "reconnecting…");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser.wait_live().await;
+
+    // The dead events; Retry now makes the one there is pending: the list of dead events no
+    // longer shows it (it showed it as dead while its details said pending).
+    browser
+        .js(
+            "document.getElementById('f-status').value = 'dead'; return 1",
+            json!([]),
+        )
+        .await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the status filter",
+            "return document.querySelectorAll('#events tbody tr').length === 1",
+        )
+        .await;
+    assert_eq!(strings(&browser.js(ROWS, json!([])).await), [INCOMING_DEAD]);
+    browser
+        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+    browser.click("#retry").await;
+    wait_for("the retry", async || {
+        let event = store.get(INCOMING_DEAD).await.ok()??;
+        (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
+    })
+    .await;
+    browser
+        .wait_js(
+            "the row gone",
+            "return document.querySelectorAll('#events tbody tr').length === 0
+                && !document.getElementById('empty').hidden",
+        )
+        .await;
+    browser.quit().await;
+}

@@ -173,6 +173,19 @@
       return;
     }
     const body = $("events").tBodies[0];
+    // Rows this page should hold and does not left the filter (a status changed) or the store
+    // (purged): those above the lowest row it holds, or any when it is the whole list.
+    const held = new Set(page.events.map((event) => event.eventHash));
+    let lowest = null;
+    for (const event of page.events) lowest = rows.get(event.eventHash) || lowest;
+    if (lowest || !page.next) {
+      for (const tr of [...body.rows]) {
+        if (page.next && tr === lowest) break;
+        if (held.has(tr.dataset.hash)) continue;
+        rows.delete(tr.dataset.hash);
+        tr.remove();
+      }
+    }
     const fresh = [];
     for (const event of page.events) {
       const old = rows.get(event.eventHash);
