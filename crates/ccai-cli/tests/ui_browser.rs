@@ -210,6 +210,21 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
             "return document.getElementById('action-status').textContent.startsWith('Retrying now')",
         )
         .await;
+    // The event is no longer dead: the button it was pressed with is disabled, and keyboard
+    // focus stays in the details rather than going back to the top of the page.
+    browser
+        .wait_js(
+            "the button disabled",
+            "return document.getElementById('retry').disabled",
+        )
+        .await;
+    let focused = browser
+        .js(
+            "return document.getElementById('detail').contains(document.activeElement)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(focused, true, "keyboard focus left the details");
 
     // Filters: type, then text; Clear brings everything back.
     browser.click("#close").await;

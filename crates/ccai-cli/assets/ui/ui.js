@@ -290,8 +290,14 @@
     }
     $("body-pretty").textContent = event.bodyPretty === null ? "(purged)" : event.bodyPretty;
     $("body-raw").textContent = event.body === null ? "(purged)" : event.body;
+    const focused = document.activeElement;
     $("retry").disabled = !event.deliveries.some((d) => d.status === "dead");
     $("replay").disabled = event.deliveries.every((d) => d.status === "in_progress");
+    // A button disabled with keyboard focus on it (Retry now, once the event is not dead) would
+    // send focus back to the top of the page: it stays in the details.
+    if ((focused === $("retry") || focused === $("replay")) && focused.disabled) {
+      section.focus({ preventScroll: true });
+    }
 
     const wasHidden = section.hidden;
     section.hidden = false;
