@@ -851,3 +851,41 @@ async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
         .await;
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn ui_browser_a_long_event_type_does_not_widen_the_list() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    // A type is whatever the body says: here 300 characters without a space.
+    let long_type = format!("custom.{}", "t".repeat(300));
+    add(&store, "0e0e0e0e0e0e0e0e-long-type", &long_type).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    for (width, height) in [(1280, 800), (360, 800)] {
+        let (browser, _profile) = open_page(&driver, &ui.url, width, height).await;
+        let widths = browser
+            .js(
+                "const list = document.querySelector('.list');
+                 return [document.documentElement.scrollWidth, window.innerWidth, list.scrollWidth, list.clientWidth]",
+                json!([]),
+            )
+            .await;
+        assert!(
+            widths[0].as_u64() <= widths[1].as_u64() && widths[2].as_u64() <= widths[3].as_u64(),
+            "the list scrolls sideways at width {width}: {widths}"
+        );
+        let shown = browser
+            .js(
+                "return document.querySelector(\"#events tr[data-hash='0e0e0e0e0e0e0e0e-long-type'] td[data-label='type']\").textContent",
+                json!([]),
+            )
+            .await;
+        assert_eq!(shown, long_type.as_str(), "the whole type is shown");
+        browser.quit().await;
+    }
+}
