@@ -889,3 +889,55 @@ async fn ui_browser_a_long_event_type_does_not_widen_the_list() {
         browser.quit().await;
     }
 }
+
+#[tokio::test]
+async fn ui_browser_a_double_click_sends_one_action() {
+    if !chromium_available() {
+        return;
+    }
+    let _one = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser
+        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+
+    // Two clicks on Retry now before the first is answered (a double click): one request. The
+    // second used to be answered 409 (the event no longer dead) and show "Failed" for a retry
+    // that worked.
+    let sent = browser
+        .js(
+            "const sent = [];
+             const fetch = window.fetch;
+             window.fetch = (url, options) => { sent.push(String(url)); return fetch(url, options); };
+             const retry = document.getElementById('retry');
+             retry.click();
+             retry.click();
+             return sent.filter(url => url.endsWith('/retry')).length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(sent, 1, "requests sent by a double click");
+    browser
+        .wait_js(
+            "the retry's answer",
+            "return document.getElementById('action-status').textContent.startsWith('Retrying now')",
+        )
+        .await;
+    wait_for("the retry", async || {
+        let event = store.get(INCOMING_DEAD).await.ok()??;
+        (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
+    })
+    .await;
+    browser.quit().await;
+}

@@ -332,8 +332,13 @@
     }
   }
 
+  // An action is running: another click (a double click) is ignored instead of sending a
+  // second request, which a retry answers 409 (the event no longer dead).
+  let acting = false;
+
   async function act(kind) {
-    if (!selected) return;
+    if (!selected || acting) return;
+    acting = true;
     const hash = selected;
     const status = $("action-status");
     status.textContent = kind === "replay" ? "Replaying…" : "Retrying…";
@@ -345,6 +350,8 @@
       await Promise.all([showDetail(hash, false), refreshTop(), loadStats()]);
     } catch (e) {
       status.textContent = "Failed: " + e.message;
+    } finally {
+      acting = false;
     }
   }
 
