@@ -378,17 +378,17 @@
   async function onChange() {
     if (busy) { again = true; return; }
     busy = true;
-    try {
-      do {
-        again = false;
+    // A failed refresh ends only its own round: a change announced meanwhile still gets one.
+    do {
+      again = false;
+      try {
         await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected, false) : null]);
-      } while (again);
-      recovered();
-    } catch (e) {
-      report(e);
-    } finally {
-      busy = false;
-    }
+        recovered();
+      } catch (e) {
+        report(e);
+      }
+    } while (again);
+    busy = false;
   }
 
   function connect() {
@@ -450,12 +450,22 @@
     window.addEventListener("hashchange", route);
     applyFilters();
     updateDownload();
+    start();
+  });
+
+  // The first load, then the live stream. A first load that fails (the store unreachable for a
+  // moment) is tried again, unless the token is what is wrong: the page would otherwise wait for
+  // a reload that nothing tells the user to do.
+  function start() {
     Promise.all([loadFirst(), loadStats()])
       .then(() => {
         document.body.dataset.ready = "1";
         connect();
         route();
       })
-      .catch(report);
-  });
+      .catch((e) => {
+        report(e);
+        if ($("auth").hidden) setTimeout(start, 5000);
+      });
+  }
 })();
