@@ -166,6 +166,10 @@ impl SqliteOptions {
 /// - The schema is versioned; opening migrates an older or empty file and refuses one written
 ///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it.
 ///
+/// Deleting or replacing the file (or its `-wal`) under a running store makes every later write
+/// fail ([`write_failure`](Self::write_failure) says why) rather than go where nothing will find
+/// it; the writer checks before each batch (Unix; elsewhere this is not checked).
+///
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with
 /// [`StoreError::Locked`]. Clones share the writer; the writer and checkpointer threads end when
@@ -326,7 +330,9 @@ impl SqliteStore {
 
     /// Why this store refuses every write for good, if it does: a sync of the WAL to disk failed
     /// ([`Synchronous::Full`]), after which the operating system may have dropped unsynced
-    /// pages, so nothing more can be acknowledged until the store is opened again. No I/O: cheap
+    /// pages, or the database file or its WAL was deleted or replaced while open (SQLite would go
+    /// on writing to the old file, which the next start cannot find). Either way nothing more can
+    /// be acknowledged until the store is opened again. One `stat` per file, no other I/O: cheap
     /// enough for a readiness probe.
     pub fn write_failure(&self) -> Option<StoreError> {
         self.inner.writer.write_failure()
