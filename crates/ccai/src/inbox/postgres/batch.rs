@@ -290,30 +290,29 @@ fn log_conflict(pending: &Pending) {
 /// Commits `batch` (retrying a deadlock or serialization failure twice); one outcome per entry.
 async fn commit(shared: &Shared, batch: &[Pending]) -> Result<Vec<Inserted>, StoreError> {
     let rounds = rounds(batch);
-    let mut client = shared.client().await?;
-    let answered = tokio::time::timeout(shared.operation_timeout, async {
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match try_commit(shared, &mut client, batch, &rounds).await {
-                Err(error) if tries < 3 && is_retryable(&error) => continue,
-                Err(error) => return Err(shared.error(&error)),
-                Ok(outcomes) => {
-                    return outcomes
-                        .into_iter()
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| {
-                            StoreError::Unavailable(format!(
-                                "{}: the database did not report the outcome of an insert",
-                                shared.shown
-                            ))
-                        })
+    shared
+        .within(async |client| {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match try_commit(shared, client, batch, &rounds).await {
+                    Err(error) if tries < 3 && is_retryable(&error) => continue,
+                    Err(error) => return Err(shared.error(&error)),
+                    Ok(outcomes) => {
+                        return outcomes
+                            .into_iter()
+                            .collect::<Option<Vec<_>>>()
+                            .ok_or_else(|| {
+                                StoreError::Unavailable(format!(
+                                    "{}: the database did not report the outcome of an insert",
+                                    shared.shown
+                                ))
+                            })
+                    }
                 }
             }
-        }
-    })
-    .await;
-    shared.in_time(client, answered)
+        })
+        .await
 }
 
 /// Splits the batch so that no statement names one `(client_id, event_hash)` twice (PostgreSQL

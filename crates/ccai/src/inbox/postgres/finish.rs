@@ -197,25 +197,24 @@ async fn record(shared: &Shared, batch: &[Pending]) -> Result<HashSet<(i64, Stri
         &ids, &tokens, &statuses, &next, &errors, &delivered, &started, &durations, &outcomes,
         &http,
     ];
-    let client = shared.client().await?;
-    let answered = tokio::time::timeout(shared.operation_timeout, async {
-        let statement = client
-            .prepare_cached(&shared.sql(FINISH_MANY))
-            .await
-            .map_err(|e| shared.error(&e))?;
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match client.query(&statement, &params).await {
-                // Two receivers' batches waiting on each other's rows: one is chosen to fail.
-                Err(error) if tries < 3 && is_retryable(&error) => continue,
-                Err(error) => return Err(shared.error(&error)),
-                Ok(recorded) => return Ok(recorded),
+    let recorded = shared
+        .within(async |client| {
+            let statement = client
+                .prepare_cached(&shared.sql(FINISH_MANY))
+                .await
+                .map_err(|e| shared.error(&e))?;
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match client.query(&statement, &params).await {
+                    // Two receivers' batches waiting on each other's rows: one is chosen to fail.
+                    Err(error) if tries < 3 && is_retryable(&error) => continue,
+                    Err(error) => return Err(shared.error(&error)),
+                    Ok(recorded) => return Ok(recorded),
+                }
             }
-        }
-    })
-    .await;
-    let recorded = shared.in_time(client, answered)?;
+        })
+        .await?;
     recorded
         .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))

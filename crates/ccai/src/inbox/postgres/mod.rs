@@ -201,16 +201,18 @@ impl Shared {
         pg_error(&self.shown, error)
     }
 
-    /// The outcome of work on `client` that was given [`operation_timeout`](Self::operation_timeout).
-    /// Out of time (a network partition, a frozen host: no error, no answer), it is
-    /// [`StoreError::Unavailable`], so a receiver answers 503 and the sender retries instead of
-    /// waiting for ever; and the connection, whose state is unknown (a statement half sent, a
-    /// transaction open), is closed instead of going back to the pool.
-    fn in_time<T>(
+    /// Runs `work` on a pooled connection within [`operation_timeout`](Self::operation_timeout):
+    /// every operation that waits for the database goes through here. Out of time (a network
+    /// partition, a frozen host: no error, no answer), it is [`StoreError::Unavailable`], so a
+    /// receiver answers 503 and the sender retries instead of waiting for ever; and the
+    /// connection, whose state is unknown (a statement half sent, a transaction open), is closed
+    /// instead of going back to the pool: the server rolls back what it had not committed.
+    async fn within<T>(
         &self,
-        client: deadpool_postgres::Object,
-        answered: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let mut client = self.client().await?;
+        let answered = tokio::time::timeout(self.operation_timeout, work(&mut client)).await;
         answered.unwrap_or_else(|_| {
             drop(deadpool_postgres::Object::take(client));
             Err(StoreError::Unavailable(format!(
@@ -225,17 +227,16 @@ impl Shared {
     /// Within the operation timeout too: a release waits for it.
     async fn announce(&self) {
         wake_all(&self.wake);
-        if let Ok(client) = self.pool.get().await {
-            let answered = tokio::time::timeout(self.operation_timeout, async {
+        let notified = self
+            .within(async |client| {
                 client
                     .execute("SELECT pg_notify($1, '')", &[&self.channel])
                     .await
                     .map_err(|e| self.error(&e))
             })
             .await;
-            if let Err(error) = self.in_time(client, answered) {
-                tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
-            }
+        if let Err(error) = notified {
+            tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
         }
     }
 }
@@ -439,18 +440,15 @@ impl PostgresStore {
     /// fails it too.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         let shared = self.shared();
-        let client = shared.client().await?;
-        let answered = tokio::time::timeout(shared.operation_timeout, async {
-            client
-                .execute(
-                    &shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false"),
-                    &[],
-                )
-                .await
-                .map_err(|e| shared.error(&e))
-        })
-        .await;
-        shared.in_time(client, answered)?;
+        let sql = shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false");
+        shared
+            .within(async |client| {
+                client
+                    .execute(&sql, &[])
+                    .await
+                    .map_err(|e| shared.error(&e))
+            })
+            .await?;
         Ok(())
     }
 

@@ -64,19 +64,18 @@ const RELEASE: &str = "UPDATE {s}.deliveries SET status = 'pending', next_attemp
 
 /// Runs one statement on a pooled connection; returns the rows it changed.
 async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
-    let client = shared.client().await?;
-    let answered = tokio::time::timeout(shared.operation_timeout, async {
-        let statement = client
-            .prepare_cached(&shared.sql(template))
-            .await
-            .map_err(|e| shared.error(&e))?;
-        client
-            .execute(&statement, params)
-            .await
-            .map_err(|e| shared.error(&e))
-    })
-    .await;
-    shared.in_time(client, answered)
+    shared
+        .within(async |client| {
+            let statement = client
+                .prepare_cached(&shared.sql(template))
+                .await
+                .map_err(|e| shared.error(&e))?;
+            client
+                .execute(&statement, params)
+                .await
+                .map_err(|e| shared.error(&e))
+        })
+        .await
 }
 
 /// The most deliveries one claim takes: each gets a token made beforehand. As many as a
@@ -98,41 +97,40 @@ pub(crate) async fn claim(
     let err = |e: tokio_postgres::Error| shared.error(&e);
     let now_ms = to_ms(now);
     let until = from_ms(to_ms(crate::inbox::time::after(now, lease.duration)));
-    let client = shared.client().await?;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX).min(MAX_CLAIM);
     // One token for each delivery the claim may take; those it does not take are never used.
     let tokens: Vec<String> = (0..limit).map(|_| new_token()).collect();
     let owner_chars = i32::try_from(LAPSED_OWNER_CHARS).unwrap_or(i32::MAX);
-    let answered = tokio::time::timeout(shared.operation_timeout, async {
-        if shared.clock.stale() {
-            shared.clock.refresh(&client).await.map_err(err)?;
-        }
-        let statement = client
-            .prepare_cached(&shared.sql(CLAIM))
-            .await
-            .map_err(err)?;
-        client
-            .query(
-                &statement,
-                &[
-                    &destination,
-                    &shared.clock.to_db(now),
-                    &limit,
-                    &lease.owner,
-                    &shared.clock.to_db(until),
-                    &tokens,
-                    &LAPSED_PREFIX,
-                    &LAPSED_UNKNOWN_OWNER,
-                    &owner_chars,
-                    &LAPSED_SUFFIX,
-                    &now_ms,
-                ],
-            )
-            .await
-            .map_err(err)
-    })
-    .await;
-    let rows = shared.in_time(client, answered)?;
+    let rows = shared
+        .within(async |client| {
+            if shared.clock.stale() {
+                shared.clock.refresh(client).await.map_err(err)?;
+            }
+            let statement = client
+                .prepare_cached(&shared.sql(CLAIM))
+                .await
+                .map_err(err)?;
+            client
+                .query(
+                    &statement,
+                    &[
+                        &destination,
+                        &shared.clock.to_db(now),
+                        &limit,
+                        &lease.owner,
+                        &shared.clock.to_db(until),
+                        &tokens,
+                        &LAPSED_PREFIX,
+                        &LAPSED_UNKNOWN_OWNER,
+                        &owner_chars,
+                        &LAPSED_SUFFIX,
+                        &now_ms,
+                    ],
+                )
+                .await
+                .map_err(err)
+        })
+        .await?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let attempts: i32 = row.try_get(2).map_err(err)?;
