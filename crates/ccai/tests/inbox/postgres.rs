@@ -789,6 +789,132 @@ async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() 
     store.close().await;
 }
 
+/// A server that stops answering: the reads and the admin writes (list, an event with its
+/// attempts, stats, replays by hash and by filter, a requeue of the dead, a purge) waited for
+/// ever, and with them `ccai events` and each request of `ccai ui`. Each now fails as
+/// unavailable after the operation timeout, on a connection from the pool (which it closes);
+/// once the server answers again, each works and finds the store as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_fails_reads_and_admin_writes_in_time_then_recovers() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "partread");
+    let (proxied, frozen) = freezable_proxy(&url).await;
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_millis(500))
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    // d0 dead, d1 and d2 delivered.
+    for hash in ["d0", "d1", "d2"] {
+        assert_eq!(store.insert(delivery(hash)).await, Ok(Inserted::New));
+    }
+    let lease = crate::support::claim_one(&store).await.expect("claim")[0]
+        .lease
+        .clone();
+    crate::support::finish_dead(&store, &lease).await;
+    for _ in 0..2 {
+        let lease = crate::support::claim_one(&store).await.expect("claim")[0]
+            .lease
+            .clone();
+        let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+        let held = store.finish(&lease, Finish::Delivered, record).await;
+        assert_eq!(held, Ok(true));
+    }
+    // More connections in the pool than operations below, so that each meets a connection that
+    // is open and then silent (the operation timeout), not a new one (the connect timeout).
+    let probes: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.check_writable().await })
+        })
+        .collect();
+    for probe in probes {
+        assert_eq!(probe.await.expect("task"), Ok(()));
+    }
+
+    let d0_only = || ListFilter::new().event_hash("d0");
+    let d1_only = || ListFilter::new().event_hash("d1");
+    let purge_at = || SystemTime::now() + Duration::from_secs(1);
+    let list = || store.list(ccai::inbox::ListRequest::new(ListFilter::new(), 10));
+    let get = || store.get("d0");
+    let get_for = || store.get_for("1231", "d1");
+    let stats = || store.stats(SystemTime::now());
+    let requeue = || store.requeue_dead(d0_only());
+    let replay_filter = || store.replay(ReplayTarget::Filter(d1_only()));
+    let replay_hash = || store.replay(ReplayTarget::Hash("d0".into()));
+    let purge = || store.purge(Retention::new(Duration::ZERO, Duration::ZERO), purge_at());
+
+    frozen.store(true, Ordering::SeqCst);
+    async fn silent<T: std::fmt::Debug>(
+        what: &str,
+        operation: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) {
+        let answered = tokio::time::timeout(Duration::from_secs(5), operation)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not answered within 5 s"));
+        match answered {
+            // The operation timeout on a pooled connection, not the connect timeout.
+            Err(StoreError::Unavailable(why)) => {
+                assert!(why.contains("did not answer within 500ms"), "{what}: {why}")
+            }
+            other => panic!("{what} while the server is silent: {other:?}"),
+        }
+    }
+    silent("list", list()).await;
+    silent("get", get()).await;
+    silent("get_for", get_for()).await;
+    silent("stats", stats()).await;
+    silent("requeue_dead", requeue()).await;
+    silent("replay by filter", replay_filter()).await;
+    silent("replay by hash", replay_hash()).await;
+    silent("purge", purge()).await;
+
+    // The server answers again: the connections that timed out were closed, and the ones still
+    // silent in the pool time out in turn, so within a few tries each works. Nothing the silent
+    // operations sent reached the server: each finds the store as it was.
+    frozen.store(false, Ordering::SeqCst);
+    async fn answered<T, F: std::future::Future<Output = Result<T, StoreError>>>(
+        what: &str,
+        mut operation: impl FnMut() -> F,
+    ) -> T {
+        for _ in 0..20 {
+            match operation().await {
+                Ok(value) => return value,
+                Err(StoreError::Unavailable(_)) => continue,
+                Err(other) => panic!("{what} after the thaw: {other:?}"),
+            }
+        }
+        panic!("{what}: still unavailable after the thaw")
+    }
+    let page = answered("list", list).await;
+    assert_eq!(page.events.len(), 3);
+    let dead = answered("get", get).await.expect("d0 is stored");
+    assert_eq!(dead.summary.deliveries[0].status, DeliveryStatus::Dead);
+    assert_eq!(dead.attempts.len(), 1);
+    let delivered = answered("get_for", get_for).await.expect("d1 is stored");
+    assert_eq!(
+        delivered.summary.deliveries[0].status,
+        DeliveryStatus::Delivered
+    );
+    let counts = answered("stats", stats).await;
+    assert_eq!(
+        (counts.events, counts.deliveries.get("dead").copied()),
+        (3, Some(1))
+    );
+    assert_eq!(answered("requeue_dead", requeue).await, 1);
+    assert_eq!(answered("replay by filter", replay_filter).await, 1);
+    assert_eq!(answered("replay by hash", replay_hash).await, 1);
+    // d0 and d1 are pending again; only d2 is finished.
+    let purged = answered("purge", purge).await;
+    assert_eq!((purged.bodies_purged, purged.events_deleted), (1, 1));
+    store.close().await;
+}
+
 /// A release whose lease write is answered, and whose announcement to the other instances
 /// (a `NOTIFY` on a pooled connection) is not: the release waited for ever, and with it the
 /// dispatcher's shutdown that releases what it abandons. The announcement is best effort: it

@@ -52,15 +52,26 @@ pub struct PostgresOptions {
     /// How long connecting, or waiting for a pooled connection, may take before an operation
     /// fails with [`StoreError::Unavailable`] (default 5 s).
     pub connect_timeout: Duration,
-    /// How long a batch of inserts, a claim, a batch of outcomes, a lease's extension or release
-    /// or [`check_writable`](PostgresStore::check_writable) may wait for the database before it
-    /// fails with [`StoreError::Unavailable`] and its
-    /// connection is closed (default 10 s). Without it, a database that stops answering with no
-    /// error (a network partition, a frozen host) would hold every request until the operating
-    /// system gave up on the connection, many minutes later; with it, a receiver answers 503 and
-    /// the sender retries. An insert whose commit reached the database just before the time ran
-    /// out is stored although it was answered 503: the sender's retry is then a duplicate,
-    /// answered 200. The URL's `operation_timeout` parameter (seconds), if any, takes precedence.
+    /// How long each operation may wait for the database before it fails with
+    /// [`StoreError::Unavailable`] and its connection is closed (default 10 s): a batch of
+    /// inserts, a claim, a batch of outcomes, a lease's extension or release,
+    /// [`check_writable`](PostgresStore::check_writable), and the reads and admin writes (list,
+    /// get, stats, replay, requeue, purge) alike. Without it, a database that stops answering
+    /// with no error (a network partition, a frozen host) would hold every request until the
+    /// operating system gave up on the connection, many minutes later; with it, a receiver
+    /// answers 503 and the sender retries, and `ccai events` or a `ccai ui` request reports the
+    /// error. An insert whose commit reached the database just before the time ran out is stored
+    /// although it was answered 503: the sender's retry is then a duplicate, answered 200. The
+    /// URL's `operation_timeout` parameter (seconds), if any, takes precedence.
+    ///
+    /// A purge, or a replay or requeue by filter, is bounded by the same time (a hang is worse
+    /// than an error that says what to raise): each is one transaction, so one cut short before
+    /// its commit reached the server changes nothing (the server rolls it back when it finds the
+    /// connection closed), and on a large inbox it may need a longer timeout for that run
+    /// (`ccai events purge --store 'postgres://…?operation_timeout=600'`). Only the creation or
+    /// migration of the schema on [`connect`](PostgresStore::connect) is not bounded (building an
+    /// index on a large inbox, or waiting for another instance's migration, can take long);
+    /// connecting itself gives up after [`connect_timeout`](Self::connect_timeout).
     pub operation_timeout: Duration,
     /// How many inserts may wait for the collector; beyond that inserts fail at once with
     /// [`StoreError::Overloaded`] (default 4096).
@@ -122,8 +133,8 @@ impl PostgresOptions {
         self
     }
 
-    /// How long an insert batch, a claim, a batch of outcomes or a lease's write may wait for
-    /// the database (at least 1 ms). See [`operation_timeout`](Self::operation_timeout).
+    /// How long each operation may wait for the database (at least 1 ms). See
+    /// [`operation_timeout`](Self::operation_timeout).
     ///
     /// ```
     /// use std::time::Duration;
@@ -180,7 +191,7 @@ pub(crate) struct Shared {
     wake: Arc<Notify>,
     /// Due times and leases are on the database's clock; this converts.
     clock: clock::DbClock,
-    /// How long an insert batch, a claim or a lease's write may wait for the database.
+    /// How long each operation may wait for the database ([`Shared::within`]).
     operation_timeout: Duration,
 }
 
@@ -217,7 +228,8 @@ impl Shared {
             drop(deadpool_postgres::Object::take(client));
             Err(StoreError::Unavailable(format!(
                 "{}: the database did not answer within {:?} (the connection was closed; is the \
-                 server or the network down?)",
+                 server or the network down, or does the operation, such as a purge of a large \
+                 inbox, need a larger operation_timeout?)",
                 self.shown, self.operation_timeout
             )))
         })
@@ -268,8 +280,9 @@ fn wake_all(wake: &Notify) {
 /// - PostgreSQL down or restarting: operations fail with [`StoreError::Unavailable`] (transient:
 ///   a receiver answers `503`) within the connect timeout, and the pool reconnects on later
 ///   calls. A database that stops answering without an error (a network partition, a frozen
-///   host) fails the insert, claim or outcome waiting on it within the
-///   [operation timeout](PostgresOptions::operation_timeout), and its connection is closed.
+///   host) fails the operation waiting on it (an insert, a claim, an outcome, a read, an admin
+///   write) within the [operation timeout](PostgresOptions::operation_timeout), and its
+///   connection is closed.
 ///
 /// The URL is `postgres://user[:password]@host[:port]/database`, with the usual parameters
 /// (`sslmode`, `sslrootcert`, `connect_timeout`, …) and our own `schema` and

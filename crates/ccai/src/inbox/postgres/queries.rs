@@ -121,16 +121,20 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
         condition.sql,
         params.len()
     );
-    let client = shared.client().await?;
-    let rows = client.query(&sql, &refs(&params)).await.map_err(err)?;
-    let mut events = rows
-        .iter()
-        .map(summary)
-        .collect::<PgResult<Vec<_>>>()
-        .map_err(err)?;
-    let more = events.len() > limit;
-    events.truncate(limit);
-    add_deliveries(shared, &client, &mut events).await?;
+    let (events, more) = shared
+        .within(async |client| {
+            let rows = client.query(&sql, &refs(&params)).await.map_err(err)?;
+            let mut events = rows
+                .iter()
+                .map(summary)
+                .collect::<PgResult<Vec<_>>>()
+                .map_err(err)?;
+            let more = events.len() > limit;
+            events.truncate(limit);
+            add_deliveries(shared, client, &mut events).await?;
+            Ok((events, more))
+        })
+        .await?;
     let next = if more {
         events.last().map(|(id, _)| Cursor(*id))
     } else {
@@ -159,28 +163,36 @@ pub(crate) async fn get(
            FROM {{s}}.events e WHERE e.event_hash = $1 AND ($2::text IS NULL OR e.client_id = $2)
           ORDER BY e.id DESC LIMIT 1"
     ));
-    let client = shared.client().await?;
-    let statement = client.prepare_cached(&sql).await.map_err(err)?;
-    let Some(row) = client
-        .query_opt(&statement, &[&hash, &client_id])
-        .await
-        .map_err(err)?
-    else {
+    let found = shared
+        .within(async |client| {
+            let statement = client.prepare_cached(&sql).await.map_err(err)?;
+            let Some(row) = client
+                .query_opt(&statement, &[&hash, &client_id])
+                .await
+                .map_err(err)?
+            else {
+                return Ok(None);
+            };
+            let mut events = vec![summary(&row).map_err(err)?];
+            add_deliveries(shared, client, &mut events).await?;
+            let Some((id, summary)) = events.pop() else {
+                return Ok(None);
+            };
+            let attempts_statement = client
+                .prepare_cached(&shared.sql(ATTEMPTS))
+                .await
+                .map_err(err)?;
+            let attempts = client
+                .query(&attempts_statement, &[&id])
+                .await
+                .map_err(err)?;
+            Ok(Some((row, summary, attempts)))
+        })
+        .await?;
+    let Some((row, summary, attempts)) = found else {
         return Ok(None);
     };
-    let mut events = vec![summary(&row).map_err(err)?];
-    add_deliveries(shared, &client, &mut events).await?;
-    let Some((id, summary)) = events.pop() else {
-        return Ok(None);
-    };
-    let attempts_statement = client
-        .prepare_cached(&shared.sql(ATTEMPTS))
-        .await
-        .map_err(err)?;
-    let attempts = client
-        .query(&attempts_statement, &[&id])
-        .await
-        .map_err(err)?
+    let attempts = attempts
         .iter()
         .map(|row| {
             let outcome: String = row.try_get(3)?;
@@ -215,7 +227,6 @@ pub(crate) async fn get(
 pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
     let s = &shared.ident;
     let err = |e: tokio_postgres::Error| shared.error(&e);
-    let client = shared.client().await?;
     // One statement, so one snapshot: the counts add up while receivers commit. The oldest
     // pending is the first stored, found on the status index (the least `received_at` of all
     // pending read every one: 56 ms with 40,000 pending), then its event by its key. A join
@@ -235,7 +246,9 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
                 (SELECT array_agg(status) FROM per_status),
                 (SELECT array_agg(n) FROM per_status)"
     );
-    let totals = client.query_one(sql.as_str(), &[]).await.map_err(err)?;
+    let totals = shared
+        .within(async |client| client.query_one(sql.as_str(), &[]).await.map_err(err))
+        .await?;
     let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
         .iter()
         .map(|s| (s.as_str(), 0))

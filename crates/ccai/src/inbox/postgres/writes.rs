@@ -225,12 +225,15 @@ async fn lock_against_purge(
 /// how many it changed.
 async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
     let err = |e: tokio_postgres::Error| shared.error(&e);
-    let mut client = shared.client().await?;
-    let tx = client.transaction().await.map_err(err)?;
-    lock_against_purge(&tx, shared, false).await?;
-    let changed = tx.execute(sql, &refs(params)).await.map_err(err)?;
-    tx.commit().await.map_err(err)?;
-    drop(client);
+    let changed = shared
+        .within(async |client| {
+            let tx = client.transaction().await.map_err(err)?;
+            lock_against_purge(&tx, shared, false).await?;
+            let changed = tx.execute(sql, &refs(params)).await.map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(changed)
+        })
+        .await?;
     if changed > 0 {
         shared.announce().await;
     }
@@ -308,27 +311,31 @@ pub(crate) async fn purge(
         "EXISTS (SELECT 1 FROM {s}.deliveries d WHERE d.event_id = events.id
                    AND d.status IN ('pending', 'in_progress'))"
     );
-    let mut client = shared.client().await?;
-    let tx = client.transaction().await.map_err(err)?;
-    lock_against_purge(&tx, shared, true).await?;
-    let bodies = tx
-        .execute(
-            &format!(
-                "UPDATE {s}.events SET body = NULL
-                  WHERE body IS NOT NULL AND received_at < $1 AND NOT {unfinished}"
-            ),
-            &[&cut(retention.bodies)],
-        )
-        .await
-        .map_err(err)?;
-    let rows = tx
-        .execute(
-            &format!("DELETE FROM {s}.events WHERE received_at < $1 AND NOT {unfinished}"),
-            &[&cut(retention.rows)],
-        )
-        .await
-        .map_err(err)?;
-    tx.commit().await.map_err(err)?;
+    let (bodies, rows) = shared
+        .within(async |client| {
+            let tx = client.transaction().await.map_err(err)?;
+            lock_against_purge(&tx, shared, true).await?;
+            let bodies = tx
+                .execute(
+                    &format!(
+                        "UPDATE {s}.events SET body = NULL
+                          WHERE body IS NOT NULL AND received_at < $1 AND NOT {unfinished}"
+                    ),
+                    &[&cut(retention.bodies)],
+                )
+                .await
+                .map_err(err)?;
+            let rows = tx
+                .execute(
+                    &format!("DELETE FROM {s}.events WHERE received_at < $1 AND NOT {unfinished}"),
+                    &[&cut(retention.rows)],
+                )
+                .await
+                .map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok((bodies, rows))
+        })
+        .await?;
     Ok(PurgeReport {
         bodies_purged: bodies,
         events_deleted: rows,
