@@ -915,6 +915,49 @@ async fn a_server_that_stops_answering_fails_reads_and_admin_writes_in_time_then
     store.close().await;
 }
 
+/// A server that stops answering after the schema check, as connect measures the database's
+/// clock: connect waited for ever (`ccai events` and `ccai ui` hung before their first read).
+/// It now fails as unavailable after the operation timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_fails_in_time_when_the_clock_measurement_is_not_answered() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "clockfreeze");
+    let (proxied, _) =
+        proxy_freezing_on(&url, Some(b"extract(epoch from clock_timestamp())")).await;
+    let connected = tokio::time::timeout(
+        Duration::from_secs(5),
+        PostgresStore::connect(
+            &proxied,
+            PostgresOptions::default()
+                .schema(schema.name.clone())
+                .connect_timeout(Duration::from_secs(1))
+                .operation_timeout(Duration::from_millis(500))
+                .listen(false),
+        ),
+    )
+    .await
+    .expect("connect is answered in time");
+    match connected {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("did not answer within 500ms"), "{why}")
+        }
+        other => panic!("connect while the clock query is not answered: {other:?}"),
+    }
+    // The schema was created before: a proxy that passes everything connects to it.
+    let (passing, _) = freezable_proxy(&url).await;
+    let store = PostgresStore::connect(
+        &passing,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .create(false)
+            .listen(false),
+    )
+    .await
+    .expect("connect through a proxy that answers");
+    assert_eq!(store.insert(delivery("c0")).await, Ok(Inserted::New));
+    store.close().await;
+}
+
 /// A release whose lease write is answered, and whose announcement to the other instances
 /// (a `NOTIFY` on a pooled connection) is not: the release waited for ever, and with it the
 /// dispatcher's shutdown that releases what it abandons. The announcement is best effort: it

@@ -27,16 +27,12 @@ pub(crate) struct DbClock {
 }
 
 impl DbClock {
-    /// Measures the offset on `client`.
-    pub(crate) async fn measure(
-        client: &tokio_postgres::Client,
-    ) -> Result<Self, tokio_postgres::Error> {
-        let clock = Self {
+    /// A clock with no offset yet: [`refresh`](Self::refresh) it before use.
+    pub(crate) fn unmeasured() -> Self {
+        Self {
             offset_ms: AtomicI64::new(0),
             measured: Mutex::new(Instant::now()),
-        };
-        clock.refresh(client).await?;
-        Ok(clock)
+        }
     }
 
     /// Whether the offset is due to be measured again.

@@ -370,12 +370,6 @@ impl PostgresStore {
         schema::migrate(&pool, &address, &schema, &ident, options.create).await?;
         let shown: Arc<str> = Arc::from(format!("{address} (schema {schema})"));
         let digest = sha256_hex(schema.as_bytes());
-        let clock = {
-            let client = pool.get().await.map_err(|e| pool_error(&shown, e))?;
-            clock::DbClock::measure(&client)
-                .await
-                .map_err(|e| pg_error(&shown, &e))?
-        };
         let shared = Arc::new(Shared {
             pool,
             shown: Arc::clone(&shown),
@@ -383,11 +377,17 @@ impl PostgresStore {
             destinations: options.destinations.clone(),
             channel: format!("ccai_inbox_{}", &digest[..16]),
             wake: Arc::new(Notify::new()),
-            clock,
+            clock: clock::DbClock::unmeasured(),
             operation_timeout: target
                 .operation_timeout
                 .unwrap_or(options.operation_timeout),
         });
+        shared
+            .within(async |client| {
+                let refreshed = shared.clock.refresh(client).await;
+                refreshed.map_err(|e| shared.error(&e))
+            })
+            .await?;
         let listener = options.listen.then(|| {
             let mut config = target.config.clone();
             if config.get_connect_timeout().is_none() {
