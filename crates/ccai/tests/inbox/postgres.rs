@@ -577,6 +577,21 @@ async fn proxy_freezing_on(
     url: &str,
     trigger: Option<&'static [u8]>,
 ) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+    proxy(url, trigger.map(Fault::FreezeOn)).await
+}
+
+/// What a connection through [`proxy`] suffers once the client sends bytes that contain the
+/// trigger.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Nothing more passes either way; the sockets stay open.
+    FreezeOn(&'static [u8]),
+    /// The request reaches the server, but no answer comes back (lost, or slower than the
+    /// client waits); when the client closes, the server's side is closed too.
+    LoseAnswersAfter(&'static [u8]),
+}
+
+async fn proxy(url: &str, fault: Option<Fault>) -> (String, Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -598,6 +613,7 @@ async fn proxy_freezing_on(
             let frozen = Arc::clone(&proxy_frozen);
             tokio::spawn(async move {
                 let (mut up, mut down) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+                let mut answers_lost = false;
                 loop {
                     let (read, upstream) = tokio::select! {
                         n = client.read(&mut up) => (n, true),
@@ -607,11 +623,21 @@ async fn proxy_freezing_on(
                         Ok(0) | Err(_) => return,
                         Ok(n) => n,
                     };
-                    let triggered = upstream
-                        && trigger.is_some_and(|t| up[..n].windows(t.len()).any(|w| w == t));
+                    let sent = |t: &[u8]| upstream && up[..n].windows(t.len()).any(|w| w == t);
+                    let triggered = match fault {
+                        Some(Fault::FreezeOn(t)) => sent(t),
+                        Some(Fault::LoseAnswersAfter(t)) => {
+                            answers_lost |= sent(t);
+                            false
+                        }
+                        None => false,
+                    };
                     if triggered || frozen.load(Ordering::SeqCst) {
                         // Hold both sockets open, silent.
                         std::future::pending::<()>().await;
+                    }
+                    if answers_lost && !upstream {
+                        continue;
                     }
                     let written = if upstream {
                         backend.write_all(&up[..n]).await
@@ -955,6 +981,113 @@ async fn connect_fails_in_time_when_the_clock_measurement_is_not_answered() {
     .await
     .expect("connect through a proxy that answers");
     assert_eq!(store.insert(delivery("c0")).await, Ok(Inserted::New));
+    store.close().await;
+}
+
+/// A claim whose answer does not come back in time (a slow network, a server slow to answer):
+/// the claim fails as unavailable, and what it locked stays due. It committed before the
+/// answer was sent, so its leases held until they lapsed, and each delivery then counted a
+/// spurious `lease_expired` attempt; now the transaction commits only once the rows arrived,
+/// and the server rolls it back when the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_answer_is_lost_leaves_its_deliveries_due() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "lostclaim");
+    // The lease owner is a parameter of the claim's execution (not of its preparation).
+    let (proxied, _) = proxy(
+        &url,
+        Some(Fault::LoseAnswersAfter(b"owner-whose-answer-is-lost")),
+    )
+    .await;
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1))
+            .operation_timeout(Duration::from_millis(500))
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("l0")).await, Ok(Inserted::New));
+    let lost = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.claim(
+            "default",
+            LeaseRequest::new("owner-whose-answer-is-lost", Duration::from_secs(600)),
+            10,
+            SystemTime::now(),
+        ),
+    )
+    .await
+    .expect("the claim is answered in time");
+    match lost {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("did not answer within 500ms"), "{why}")
+        }
+        other => panic!("a claim whose answer is lost: {other:?}"),
+    }
+    // Another worker finds the delivery due (once the server has seen the connection close),
+    // as a first attempt, and no attempt was counted for the lost claim.
+    let again =
+        crate::support::wait_for("the delivery due again", Duration::from_secs(5), || async {
+            match crate::support::claim_one(&store).await {
+                Ok(mut claimed) if !claimed.is_empty() => Some(claimed.remove(0)),
+                _ => None,
+            }
+        })
+        .await;
+    assert_eq!(again.attempt, 1);
+    let detail = store.get("l0").await.expect("get").expect("l0 is stored");
+    assert!(detail.attempts.is_empty(), "{:?}", detail.attempts);
+    store.close().await;
+}
+
+/// A claim that its caller gives up on (its future dropped) before the answer came: its
+/// connection, with the claim's transaction open, would have gone back to the pool, the rows
+/// locked for as long as the connection lived. It is closed instead, and the server rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_given_up_by_its_caller_leaves_its_deliveries_due() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "dropclaim");
+    let (proxied, _) = proxy(&url, Some(Fault::LoseAnswersAfter(b"owner-who-gives-up"))).await;
+    let store = PostgresStore::connect(
+        &proxied,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .connect_timeout(Duration::from_secs(1))
+            // Longer than the test: the caller, not the store, gives up.
+            .operation_timeout(Duration::from_secs(600))
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("g0")).await, Ok(Inserted::New));
+    let given_up = tokio::time::timeout(
+        Duration::from_millis(300),
+        store.claim(
+            "default",
+            LeaseRequest::new("owner-who-gives-up", Duration::from_secs(600)),
+            10,
+            SystemTime::now(),
+        ),
+    )
+    .await;
+    assert!(given_up.is_err(), "the claim was answered: {given_up:?}");
+    let again =
+        crate::support::wait_for("the delivery due again", Duration::from_secs(5), || async {
+            let claimed = tokio::time::timeout(
+                Duration::from_millis(500),
+                crate::support::claim_one(&store),
+            )
+            .await;
+            match claimed {
+                Ok(Ok(mut claimed)) if !claimed.is_empty() => Some(claimed.remove(0)),
+                _ => None,
+            }
+        })
+        .await;
+    assert_eq!(again.attempt, 1);
     store.close().await;
 }
 

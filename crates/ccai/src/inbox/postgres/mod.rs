@@ -61,8 +61,10 @@ pub struct PostgresOptions {
     /// operating system gave up on the connection, many minutes later; with it, a receiver
     /// answers 503 and the sender retries, and `ccai events` or a `ccai ui` request reports the
     /// error. An insert whose commit reached the database just before the time ran out is stored
-    /// although it was answered 503: the sender's retry is then a duplicate, answered 200. The
-    /// URL's `operation_timeout` parameter (seconds), if any, takes precedence.
+    /// although it was answered 503: the sender's retry is then a duplicate, answered 200. A
+    /// claim out of time is rolled back (it commits only once its rows arrived), so its
+    /// deliveries stay due and count no attempt. The URL's `operation_timeout` parameter
+    /// (seconds), if any, takes precedence.
     ///
     /// A purge, or a replay or requeue by filter, is bounded by the same time (a hang is worse
     /// than an error that says what to raise): each is one transaction, so one cut short before
@@ -217,22 +219,32 @@ impl Shared {
     /// partition, a frozen host: no error, no answer), it is [`StoreError::Unavailable`], so a
     /// receiver answers 503 and the sender retries instead of waiting for ever; and the
     /// connection, whose state is unknown (a statement half sent, a transaction open), is closed
-    /// instead of going back to the pool: the server rolls back what it had not committed.
+    /// instead of going back to the pool: the server rolls back what it had not committed. So is
+    /// the connection of work cut short otherwise (its future dropped).
     async fn within<T>(
         &self,
         work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut client = self.client().await?;
-        let answered = tokio::time::timeout(self.operation_timeout, work(&mut client)).await;
-        answered.unwrap_or_else(|_| {
-            drop(deadpool_postgres::Object::take(client));
-            Err(StoreError::Unavailable(format!(
+        let mut unfinished = Unfinished(Some(self.client().await?));
+        let Some(client) = unfinished.0.as_mut() else {
+            return Err(StoreError::Unavailable(format!(
+                "{}: no connection",
+                self.shown
+            )));
+        };
+        match tokio::time::timeout(self.operation_timeout, work(client)).await {
+            Ok(outcome) => {
+                unfinished.finished();
+                outcome
+            }
+            // `unfinished` closes the connection.
+            Err(_) => Err(StoreError::Unavailable(format!(
                 "{}: the database did not answer within {:?} (the connection was closed; is the \
                  server or the network down, or does the operation, such as a purge of a large \
                  inbox, need a larger operation_timeout?)",
                 self.shown, self.operation_timeout
-            )))
-        })
+            ))),
+        }
     }
 
     /// Tells every instance's listeners that deliveries became due (best effort: they poll too).
@@ -249,6 +261,25 @@ impl Shared {
             .await;
         if let Err(error) = notified {
             tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
+        }
+    }
+}
+
+/// A pooled connection whose work has not finished: dropped so, it is closed instead of going
+/// back to the pool.
+struct Unfinished(Option<deadpool_postgres::Object>);
+
+impl Unfinished {
+    /// The work finished: the connection goes back to the pool.
+    fn finished(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(deadpool_postgres::Object::take(client));
         }
     }
 }

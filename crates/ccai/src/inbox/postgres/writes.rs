@@ -17,8 +17,8 @@ use crate::inbox::{
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// Claims up to `$3` due deliveries of destination `$1` at `$2`, in one statement (one round
-/// trip): locks them (pending and due, or in progress with a lapsed lease; rows another
+/// Claims up to `$3` due deliveries of destination `$1` at `$2`, in one statement (sent with its
+/// `BEGIN`: one round trip; committed once its rows arrived, see [`claim`]): locks them (pending and due, or in progress with a lapsed lease; rows another
 /// transaction holds are skipped), counts the attempt of each lapsed lease (so that a delivery
 /// that kills its worker every time still reaches the dead letter), and leases them to
 /// `$4` until `$5` under the tokens `$6`, returning what to hand on, oldest due first. Due times
@@ -110,25 +110,38 @@ pub(crate) async fn claim(
                 .prepare_cached(&shared.sql(CLAIM))
                 .await
                 .map_err(err)?;
-            client
-                .query(
-                    &statement,
-                    &[
-                        &destination,
-                        &shared.clock.to_db(now),
-                        &limit,
-                        &lease.owner,
-                        &shared.clock.to_db(until),
-                        &tokens,
-                        &LAPSED_PREFIX,
-                        &LAPSED_UNKNOWN_OWNER,
-                        &owner_chars,
-                        &LAPSED_SUFFIX,
-                        &now_ms,
-                    ],
-                )
-                .await
-                .map_err(err)
+            let (now_db, until_db) = (shared.clock.to_db(now), shared.clock.to_db(until));
+            let params: [&(dyn ToSql + Sync); 11] = [
+                &destination,
+                &now_db,
+                &limit,
+                &lease.owner,
+                &until_db,
+                &tokens,
+                &LAPSED_PREFIX,
+                &LAPSED_UNKNOWN_OWNER,
+                &owner_chars,
+                &LAPSED_SUFFIX,
+                &now_ms,
+            ];
+            // BEGIN and the claim go out together (one round trip, as the claim alone); COMMIT
+            // only once the rows arrived. A claim whose answer comes too late is then rolled
+            // back when `within` closes the connection, where on its own (an implicit
+            // transaction) it committed before answering: its leases held, unused, until they
+            // lapsed, and each delivery counted a spurious `lease_expired` attempt.
+            let (begun, rows) = tokio::join!(
+                client.batch_execute("BEGIN"),
+                client.query(&statement, &params)
+            );
+            let committed = match (begun, rows) {
+                (Ok(()), Ok(rows)) => client.batch_execute("COMMIT").await.map(|()| rows),
+                (Err(error), _) | (_, Err(error)) => {
+                    // The connection goes back to the pool: out of the failed transaction.
+                    let _ = client.batch_execute("ROLLBACK").await;
+                    Err(error)
+                }
+            };
+            committed.map_err(err)
         })
         .await?;
     let mut claimed = Vec::with_capacity(rows.len());
