@@ -498,3 +498,65 @@ fn a_numeric_error_code_keeps_its_digits_or_is_refused() {
         );
     }
 }
+
+/// A lone UTF-16 surrogate escape (an emoji split in two, common in SMS text cut into segments)
+/// is valid JSON that every official SDK's parser takes: JavaScript and Python keep it, Java
+/// strings hold it, Go's `encoding/json` makes it U+FFFD. Here it becomes U+FFFD too, in both
+/// parses, instead of failing the whole delivery (a 400 that the sender retries for nothing).
+#[test]
+fn lone_surrogate_escapes_are_read_as_the_replacement_character() {
+    let cases = [
+        (r#""split \ud83d""#, "split \u{fffd}"),
+        (r#""\ude00 first""#, "\u{fffd} first"),
+        (r#""\ude00\ud83d""#, "\u{fffd}\u{fffd}"),
+        (r#""\ud83d\ud83d\ude00""#, "\u{fffd}\u{1f600}"),
+        (r#""\uD83D\u0041""#, "\u{fffd}A"),
+        // Untouched: a real pair, and an escaped backslash followed by the letters "ud800".
+        (r#""ok \ud83d\ude00""#, "ok \u{1f600}"),
+        (r#""\\ud800""#, "\\ud800"),
+    ];
+    for (raw, expected) in cases {
+        let body = format!(
+            r#"{{"eventType":"message.incoming","data":{{"Message":{raw},"To":"+1"}},"eventHash":"h1"}}"#
+        );
+        let event = parse_event(body.as_bytes()).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        assert_eq!(event.data["Message"], expected, "{raw}");
+        assert_eq!(event.data["To"], "+1");
+        match event.typed_data() {
+            Ok(EventData::Incoming(incoming)) => {
+                assert_eq!(incoming.message.as_deref(), Some(expected), "{raw}")
+            }
+            other => panic!("{raw}: {other:?}"),
+        }
+        let deserialized: WebhookEvent =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{raw}: {e}"));
+        assert_eq!(deserialized, event, "{raw}");
+        // The event reads back from its serialisation.
+        let again = parse_event(&serde_json::to_vec(&event).unwrap()).expect("reads back");
+        assert_eq!(again, event, "{raw}");
+    }
+
+    // In `eventHash` as well: verified as the UTF-8 of U+FFFD, as Node's HMAC encodes it.
+    let body = r#"{"eventType":"message.sent","data":{},"eventHash":"h\udc00"}"#;
+    let signature = sign("1231", "h\u{fffd}", "s3cret");
+    let event = Verifier::new("1231", "s3cret")
+        .unwrap()
+        .verify_event(Some(&signature), body.as_bytes())
+        .expect("verifies");
+    assert_eq!(event.event_hash, "h\u{fffd}");
+
+    // Everything else about the body is still checked; and in an object key (a field name, not
+    // text) such an escape is still refused, by both parses alike.
+    for body in [
+        r#"{"eventType":"message.sent","data":{"Message":"\ud83d","x":1e400},"eventHash":"h"}"#,
+        r#"{"eventType":"message.sent","data":{"\ud83d":"x"},"eventHash":"h"}"#,
+        r#"{"eventType":"message.sent","data":{},"eventHash":"h","\ud800version":2}"#,
+    ] {
+        assert!(parse_event(body.as_bytes()).is_err(), "{body}");
+        assert!(
+            serde_json::from_str::<WebhookEvent>(body).is_err(),
+            "{body}"
+        );
+        assert!(serde_json::from_slice::<WebhookEvent>(body.as_bytes()).is_err());
+    }
+}

@@ -34,7 +34,8 @@ use serde_json::{Map, Value};
 ///
 /// Equality compares the fields, not the text: `{"a":1}` equals `{ "a" : 1 }`.
 pub struct DataObject {
-    /// The object's JSON text, exactly as it appeared in the body.
+    /// The object's JSON text, exactly as it appeared in the body (but for lone surrogate
+    /// escapes, read as `\ufffd`).
     raw: Box<str>,
     /// The fields, built on first use. Always buildable: `raw` was checked to parse as a map.
     map: OnceLock<Map<String, Value>>,
@@ -50,7 +51,9 @@ impl DataObject {
     }
 
     /// The object's JSON text, exactly as received (field order, spacing and number spelling
-    /// included).
+    /// included), except that the escape of a lone UTF-16 surrogate in a string value (`\ud83d`
+    /// without its pair, which no Rust string can hold) reads `\ufffd`, the replacement
+    /// character, as Go's SDK reads it. The delivery's body bytes are never changed.
     pub fn json(&self) -> &str {
         &self.raw
     }

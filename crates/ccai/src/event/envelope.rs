@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::data_object::{self, DataObject};
 use super::error::{classify_non_object, json_error, ParseError};
 use super::event_type::WebhookEventType;
+use super::surrogates::replace_lone_surrogates;
 use super::validate::{legacy_shape, validate, TextField};
 use super::webhook_event::WebhookEvent;
 
@@ -54,6 +55,11 @@ fn text_field<'de, D: Deserializer<'de>>(
 ///
 /// `data` is checked but kept as text; its fields are built when first read (see [`DataObject`]).
 ///
+/// The escape of a lone UTF-16 surrogate in a string value (`"\ud83d"`: half an emoji, as a text
+/// cut into SMS segments can carry) is valid JSON that the official SDKs accept; it is read as
+/// U+FFFD, the replacement character, as Go's `encoding/json` reads it. (In an object key it is
+/// refused.)
+///
 /// This does not verify anything; use [`Verifier::verify_event`](crate::signature::Verifier::verify_event)
 /// on untrusted input.
 ///
@@ -74,7 +80,7 @@ pub(crate) struct Envelope<'a> {
     pub(crate) event_type: Cow<'a, str>,
     pub(crate) event_hash: Cow<'a, str>,
     /// The text of `data`, checked to be an object [`DataObject`] can always build.
-    data: &'a str,
+    data: Cow<'a, str>,
 }
 
 impl<'a> Envelope<'a> {
@@ -83,6 +89,19 @@ impl<'a> Envelope<'a> {
         let text = std::str::from_utf8(payload).map_err(|e| ParseError::InvalidUtf8 {
             valid_up_to: e.valid_up_to(),
         })?;
+        match Self::parse_text(text) {
+            // Perhaps valid JSON that serde_json refuses: lone surrogate escapes in strings. Read
+            // again with them as U+FFFD, as the official SDKs read them (no cost when it parses).
+            Err(error) => match replace_lone_surrogates(text) {
+                Some(text) => Envelope::parse_text(&text).map(Envelope::into_owned),
+                None => Err(error),
+            },
+            parsed => parsed,
+        }
+    }
+
+    /// [`parse`](Self::parse) of the text as it is.
+    fn parse_text(text: &str) -> Result<Envelope<'_>, ParseError> {
         // A derived struct also accepts a JSON array positionally; only objects are deliveries.
         if !text.trim_start().starts_with('{') {
             return Err(classify_non_object(text));
@@ -101,6 +120,15 @@ impl<'a> Envelope<'a> {
             event_type: WebhookEventType::from(self.event_type),
             data: DataObject::from_checked(self.data.into()),
             event_hash: self.event_hash.into_owned(),
+        }
+    }
+
+    /// The envelope, borrowing nothing.
+    fn into_owned(self) -> Envelope<'static> {
+        Envelope {
+            event_type: Cow::Owned(self.event_type.into_owned()),
+            event_hash: Cow::Owned(self.event_hash.into_owned()),
+            data: Cow::Owned(self.data.into_owned()),
         }
     }
 }
@@ -126,7 +154,7 @@ fn parse_derived(text: &str) -> Result<Envelope<'_>, ParseError> {
     Ok(Envelope {
         event_type,
         event_hash,
-        data,
+        data: Cow::Borrowed(data),
     })
 }
 
@@ -248,7 +276,7 @@ fn scan(text: &str) -> Option<Envelope<'_>> {
     Some(Envelope {
         event_type,
         event_hash,
-        data,
+        data: Cow::Borrowed(data),
     })
 }
 
@@ -290,7 +318,7 @@ mod tests {
         (
             envelope.event_type.into_owned(),
             envelope.event_hash.into_owned(),
-            envelope.data.to_owned(),
+            envelope.data.into_owned(),
         )
     }
 

@@ -21,6 +21,7 @@ mod error;
 #[cfg(any(feature = "axum", feature = "inbox"))]
 mod escaped;
 mod event_type;
+mod surrogates;
 mod validate;
 mod webhook_event;
 

@@ -4,10 +4,9 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
 use super::data_object::CheckedVisitor;
-use super::error::{json_type, wrong_type, LegacyShape, ParseError};
+use super::error::{wrong_type, LegacyShape, ParseError};
 use super::MAX_FIELD_LEN;
 
 /// `eventType` or `eventHash` as read off the wire: its text, or the JSON type found instead.
@@ -79,15 +78,6 @@ impl<'de> serde::de::Visitor<'de> for TextVisitor {
 
     fn visit_unit<E>(self) -> Result<TextField<'de>, E> {
         Ok(TextField::Other("null"))
-    }
-}
-
-impl From<Value> for TextField<'_> {
-    fn from(value: Value) -> Self {
-        match value {
-            Value::String(s) => TextField::Text(Cow::Owned(s)),
-            other => TextField::Other(json_type(&other)),
-        }
     }
 }
 

@@ -1,16 +1,17 @@
 //! [`WebhookEvent`]: one delivery's body, and its `Deserialize` (the reference parse).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use super::data::{DataError, EventData};
 use super::data_object::{check_object, DataObject};
 use super::envelope::raw_type;
 use super::event_type::WebhookEventType;
+use super::surrogates::replace_lone_surrogates;
 use super::validate::{legacy_shape, validate, TextField};
 
 /// One delivery from CloudContactAI: `{"eventType": …, "data": {…}, "eventHash": …}`.
@@ -82,10 +83,7 @@ impl<'de> Deserialize<'de> for WebhookEvent {
         let data = match &wire.data {
             None => None,
             Some(raw) => Some(match raw_type(raw.get()) {
-                "an object" => match check_object(raw.get()) {
-                    Ok(()) => Ok(raw.get()),
-                    Err(e) => return Err(de::Error::custom(e)),
-                },
+                "an object" => Ok(checked_data(raw).map_err(de::Error::custom)?),
                 other => Err(other),
             }),
         };
@@ -96,8 +94,8 @@ impl<'de> Deserialize<'de> for WebhookEvent {
             &present(wire.legacy[2]),
         );
         let (event_type, event_hash, data) = validate(
-            wire.event_type.map(TextField::from),
-            wire.event_hash.map(TextField::from),
+            wire.event_type.as_deref().map(text_field).transpose()?,
+            wire.event_hash.as_deref().map(text_field).transpose()?,
             data,
             legacy,
         )
@@ -110,12 +108,44 @@ impl<'de> Deserialize<'de> for WebhookEvent {
     }
 }
 
-/// The top level as read by `Deserialize`: the three fields as values, the legacy markers
+/// `data`'s text if it is an object `DataObject` can build, with lone surrogate escapes in its
+/// strings read as U+FFFD when that is what stands in the way, as `parse_event` reads them.
+fn checked_data(raw: &RawValue) -> Result<Cow<'_, str>, serde_json::Error> {
+    let text = raw.get();
+    match check_object(text) {
+        Ok(()) => Ok(Cow::Borrowed(text)),
+        Err(e) => match replace_lone_surrogates(text) {
+            Some(clean) => check_object(&clean).map(|()| Cow::Owned(clean)),
+            None => Err(e),
+        },
+    }
+}
+
+/// `eventType` or `eventHash` from its raw text: the string, or the JSON type found instead (read
+/// as strictly as `parse_event` reads it, lone surrogate escapes included).
+fn text_field<E: de::Error>(raw: &RawValue) -> Result<TextField<'static>, E> {
+    let read = |text: &str| -> Result<TextField<'static>, serde_json::Error> {
+        Ok(match serde_json::from_str::<TextField<'_>>(text)? {
+            TextField::Text(text) => TextField::Text(Cow::Owned(text.into_owned())),
+            TextField::Other(found) => TextField::Other(found),
+        })
+    };
+    match read(raw.get()) {
+        Err(e) => match replace_lone_surrogates(raw.get()) {
+            Some(clean) => read(&clean),
+            None => Err(e),
+        },
+        read => read,
+    }
+    .map_err(E::custom)
+}
+
+/// The top level as read by `Deserialize`: the three fields as their text, the legacy markers
 /// (`type`, `campaign`, `smsSid`) as present and not `null`.
 struct Wire {
-    event_type: Option<Value>,
+    event_type: Option<Box<RawValue>>,
     data: Option<Box<RawValue>>,
-    event_hash: Option<Value>,
+    event_hash: Option<Box<RawValue>>,
     legacy: [Option<bool>; 3],
 }
 

@@ -120,3 +120,22 @@ async fn an_over_long_event_hash_is_400() {
     );
     assert!(seen.lock().expect("lock").is_empty());
 }
+
+/// An inbound SMS whose emoji was split (a lone surrogate escape in `Message`) is valid JSON that
+/// the official SDKs accept: the signed delivery is answered 200 and reaches the callback, with
+/// U+FFFD where the half emoji was; the delivery body stays byte for byte as received.
+#[tokio::test]
+async fn a_split_emoji_in_the_message_is_accepted() {
+    let (options, seen) = recording_options();
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let hash = "5b1e7d0c0d3a4f2e9a8b7c6d5e4f3a2b";
+    let body = format!(
+        r#"{{"eventType":"message.incoming","data":{{"From":"+14155550100","Message":"see you \ud83d"}},"eventHash":"{hash}"}}"#
+    );
+    let answer = post(addr, &body, Some(&sign(CLIENT_ID, hash, SECRET))).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].data["Message"], "see you \u{fffd}");
+    assert_eq!(seen[0].data["From"], "+14155550100");
+}
