@@ -2,13 +2,19 @@
 //!
 //! SQLite goes on writing to a file it has open after the file is unlinked or renamed over, and
 //! every commit succeeds; but the next start opens whatever is at the path then, and what was
-//! acknowledged meanwhile is gone with the old file. The writer checks before each batch (one
-//! `stat` per file, a microsecond beside a commit) and, once a file is gone, refuses every write,
-//! so that a receiver answers 503 and the sender retries, rather than 200 for events nothing will
-//! find again.
+//! acknowledged meanwhile is gone with the old file. The writer checks before each batch and,
+//! once a file is gone, refuses every write, so that a receiver answers 503 and the sender
+//! retries, rather than 200 for events nothing will find again.
+//!
+//! The database file is looked at before every batch: a `stat` costs nothing measurable there.
+//! The WAL is looked at once a second at most: a `stat` of the file the sync thread is syncing
+//! waits for the sync, and before every batch that cost 5–8 % of the in-process insert rate
+//! (BENCHMARKS.md). Deleting the database file, its folder or `inbox.db*` is seen at once; the
+//! WAL alone, within a second.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::inbox::StoreError;
 
@@ -26,10 +32,40 @@ struct Identity {
     inode: u64,
 }
 
+/// How often, at most, the WAL is looked at.
+const WAL_EVERY: Duration = Duration::from_secs(1);
+
+/// One file looked at.
+#[derive(Debug)]
+struct Watched {
+    role: Role,
+    path: PathBuf,
+    recorded: Identity,
+    /// When it was last looked at, in milliseconds since the watch started.
+    last_ms: AtomicU64,
+}
+
+impl Watched {
+    /// Whether it is time to look at this file again (and if so, records that it is looked at).
+    fn due(&self, now_ms: u64) -> bool {
+        let every = match self.role {
+            Role::Database => return true,
+            Role::Wal => WAL_EVERY.as_millis() as u64,
+        };
+        let last = self.last_ms.load(Ordering::Relaxed);
+        now_ms.saturating_sub(last) >= every
+            && self
+                .last_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
 /// The database file and its write-ahead log, as they were when the store opened.
 #[derive(Debug)]
 pub(crate) struct FileWatch {
-    files: Vec<(Role, PathBuf, Identity)>,
+    files: Vec<Watched>,
+    started: Instant,
     /// Set once a file was found gone: the store refuses writes until it is opened again.
     gone: AtomicBool,
     /// The store's path, as shown in messages.
@@ -43,14 +79,17 @@ impl FileWatch {
         let files = [(Role::Database, database), (Role::Wal, wal)]
             .into_iter()
             .filter_map(|(role, path)| {
-                identity(path)
-                    .ok()
-                    .flatten()
-                    .map(|id| (role, path.to_path_buf(), id))
+                identity(path).ok().flatten().map(|recorded| Watched {
+                    role,
+                    path: path.to_path_buf(),
+                    recorded,
+                    last_ms: AtomicU64::new(0),
+                })
             })
             .collect();
         Self {
             files,
+            started: Instant::now(),
             gone: AtomicBool::new(false),
             shown: shown.to_owned(),
         }
@@ -62,7 +101,14 @@ impl FileWatch {
         if self.gone.load(Ordering::Acquire) {
             return Some(self.error());
         }
-        for (role, path, recorded) in &self.files {
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        for watched in self.files.iter().filter(|w| w.due(now_ms)) {
+            let Watched {
+                role,
+                path,
+                recorded,
+                ..
+            } = watched;
             // Another error (a directory made unreadable, say) says nothing about the file: the
             // writes themselves report what is wrong then.
             let now = match identity(path) {
@@ -132,10 +178,11 @@ mod tests {
         std::fs::write(&database, b"more").expect("write");
         assert!(watch.failure().is_none());
 
-        // The WAL replaced by another file under its name.
+        // The WAL replaced by another file under its name: seen within a second.
         let other = dir.path().join("other");
         std::fs::write(&other, b"x").expect("write");
         std::fs::rename(&other, &wal).expect("rename");
+        std::thread::sleep(super::WAL_EVERY);
         let error = watch.failure().expect("noticed");
         assert!(error.to_string().contains("restart"), "{error}");
         // For good, even once the name is gone too.

@@ -168,7 +168,8 @@ impl SqliteOptions {
 ///
 /// Deleting or replacing the file (or its `-wal`) under a running store makes every later write
 /// fail ([`write_failure`](Self::write_failure) says why) rather than go where nothing will find
-/// it; the writer checks before each batch (Unix; elsewhere this is not checked).
+/// it; the writer checks the database file before each batch and the WAL once a second (Unix;
+/// elsewhere this is not checked).
 ///
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with
@@ -332,8 +333,8 @@ impl SqliteStore {
     /// ([`Synchronous::Full`]), after which the operating system may have dropped unsynced
     /// pages, or the database file or its WAL was deleted or replaced while open (SQLite would go
     /// on writing to the old file, which the next start cannot find). Either way nothing more can
-    /// be acknowledged until the store is opened again. One `stat` per file, no other I/O: cheap
-    /// enough for a readiness probe.
+    /// be acknowledged until the store is opened again. A `stat` of the database file (and of the
+    /// WAL, once a second at most), no other I/O: cheap enough for a readiness probe.
     pub fn write_failure(&self) -> Option<StoreError> {
         self.inner.writer.write_failure()
     }
