@@ -688,6 +688,58 @@ async fn close_gives_up_on_a_server_that_stopped_answering() {
     }
 }
 
+/// A statement the operation timeout gave up on stops on the server too, within seconds: here a
+/// read waiting for a lock another transaction holds. Closing the connection alone would leave
+/// its backend waiting (or a purge deleting) until it next wrote to the socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_given_up_on_stops_on_the_server_too() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "abandoned");
+    let store = PostgresStore::connect(
+        &url,
+        PostgresOptions::default()
+            .schema(schema.name.clone())
+            .operation_timeout(Duration::from_millis(500))
+            .listen(false),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(store.insert(delivery("a")).await, Ok(Inserted::New));
+    let locker = raw(&url).await;
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE \"{}\".deliveries IN ACCESS EXCLUSIVE MODE",
+            schema.name
+        ))
+        .await
+        .expect("lock");
+    let stats = tokio::time::timeout(Duration::from_secs(5), store.stats(SystemTime::now()))
+        .await
+        .expect("answered in time");
+    assert!(
+        matches!(&stats, Err(StoreError::Unavailable(why)) if why.contains("did not answer within")),
+        "{stats:?}"
+    );
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity
+          WHERE wait_event_type = 'Lock' AND query LIKE '%{}%' AND pid <> pg_backend_pid()",
+        schema.name
+    );
+    let mut left = i64::MAX;
+    for _ in 0..150 {
+        let row = locker.query_one(&waiting, &[]).await.expect("count");
+        left = row.get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the abandoned statement still waits for the lock");
+    locker.batch_execute("ROLLBACK").await.expect("unlock");
+    // The store works on, on a new connection.
+    assert!(store.stats(SystemTime::now()).await.is_ok());
+}
+
 /// A server that stops answering: inserts, claims and outcomes waited for ever (a receiver's
 /// requests hung until the operating system gave up on the connection). Each now fails as
 /// unavailable after the operation timeout, so a receiver answers 503; once the server answers

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use tokio_postgres::config::{Host, SslMode};
@@ -203,8 +205,42 @@ pub(crate) fn pool(target: &Target, size: usize, timeout: Duration) -> Result<Po
         .wait_timeout(Some(timeout))
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
+        .post_create(Hook::async_fn(move |client, _| {
+            Box::pin(check_client_connection(client, timeout))
+        }))
         .build()
         .map_err(|e| StoreError::Unavailable(format!("cannot build the connection pool: {e}")))
+}
+
+/// How often a backend checks, while it runs a statement, that this client is still there.
+pub(crate) const CLIENT_CHECK_INTERVAL_MS: u32 = 1000;
+
+/// Asks the backend of a new connection to check every second, while it runs a statement, that
+/// the client is still connected, and to stop if not (PostgreSQL 14 and later, on Linux and
+/// others with `POLLRDHUP`). The operation timeout gives up on a statement by closing its
+/// connection; without this, the backend would not notice until it next wrote to the socket: a
+/// purge would go on deleting (to be rolled back in the end), a statement waiting for a lock
+/// would wait on, holding its place in the lock queue. Older servers lack the setting: that is
+/// no error. The hook runs outside the pool's create timeout, so it bounds itself.
+async fn check_client_connection(
+    client: &mut deadpool_postgres::ClientWrapper,
+    timeout: Duration,
+) -> Result<(), HookError> {
+    let set = format!("SET client_connection_check_interval = {CLIENT_CHECK_INTERVAL_MS}");
+    match tokio::time::timeout(timeout, client.batch_execute(&set)).await {
+        Ok(Ok(())) => Ok(()),
+        // Before 14, no such setting; a platform without the check refuses any value but 0.
+        Ok(Err(e))
+            if e.code() == Some(&SqlState::UNDEFINED_OBJECT)
+                || e.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) =>
+        {
+            Ok(())
+        }
+        Ok(Err(e)) => Err(HookError::Backend(e)),
+        Err(_) => Err(HookError::Message(
+            "the database did not answer a new connection's first statement in time".into(),
+        )),
+    }
 }
 
 /// Whether `error` is worth retrying the same transaction for (deadlock, serialization failure).
@@ -253,6 +289,10 @@ pub(crate) fn pool_error(shown: &str, error: PoolError) -> StoreError {
             "{shown}: no database connection in time (is PostgreSQL running and reachable?)"
         )),
         PoolError::Closed => StoreError::Unavailable(format!("{shown}: the store is closed")),
+        PoolError::PostCreateHook(HookError::Backend(error)) => pg_error(shown, &error),
+        PoolError::PostCreateHook(HookError::Message(why)) => {
+            StoreError::Unavailable(format!("{shown}: {why}"))
+        }
         other => StoreError::Unavailable(format!("{shown}: {other}")),
     }
 }

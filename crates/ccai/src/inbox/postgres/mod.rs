@@ -69,7 +69,8 @@ pub struct PostgresOptions {
     /// A purge, or a replay or requeue by filter, is bounded by the same time (a hang is worse
     /// than an error that says what to raise): each is one transaction, so one cut short before
     /// its commit reached the server changes nothing (the server rolls it back when it finds the
-    /// connection closed), and on a large inbox it may need a longer timeout for that run
+    /// connection closed: within a second on PostgreSQL 14 and later, which each connection asks
+    /// to check, while a statement runs, that its client is still there), and on a large inbox it may need a longer timeout for that run
     /// (`ccai events purge --store 'postgres://…?operation_timeout=600'`). Only the creation or
     /// migration of the schema on [`connect`](PostgresStore::connect) is not bounded (building an
     /// index on a large inbox, or waiting for another instance's migration, can take long);
