@@ -8,13 +8,14 @@
 mod common;
 mod ui_support;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use ccai::inbox::{DeliveryStatus, Store};
 use common::{recorder, Sandbox};
 use serde_json::{json, Value};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 use ui_support::{
     add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, start_ui_on, wait_for,
     Driver, Session, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
@@ -22,6 +23,18 @@ use ui_support::{
 
 /// One browser at a time: the machine has two cores.
 static BROWSER: Mutex<()> = Mutex::const_new(());
+
+/// What every test here starts with: `None` (the test is skipped, saying why) without Chromium;
+/// else the turn to use it (one browser test at a time), a sandbox, and the inbox's path in it.
+async fn setup() -> Option<(MutexGuard<'static, ()>, Sandbox, PathBuf)> {
+    if !chromium_available() {
+        return None;
+    }
+    let turn = BROWSER.lock().await;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    Some((turn, sandbox, path))
+}
 
 const ROWS: &str =
     "return [...document.querySelectorAll('#events tbody tr')].map(r => r.dataset.hash)";
@@ -58,12 +71,9 @@ async fn open_page(
 
 #[tokio::test]
 async fn ui_browser_lists_goes_live_filters_and_shows_details() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
@@ -321,12 +331,9 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
 
 #[tokio::test]
 async fn ui_browser_replay_button_reaches_the_forward_target() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
     let forward = format!("{}/hook", target.url);
     let (listening, ui_url) = listen_with_ui(&sandbox, &path, &["--forward-to", &forward]);
@@ -392,12 +399,9 @@ async fn ui_browser_replay_button_reaches_the_forward_target() {
 
 #[tokio::test]
 async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let _store = fill(&path).await;
     let chosen = "a-chosen-token-for-the-view";
     let ui = start_ui(&sandbox, &path, &["--token", chosen]);
@@ -431,12 +435,9 @@ async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
 
 #[tokio::test]
 async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     // 5 fixtures and 55 more: two pages of 50.
     for n in 0..55 {
@@ -488,12 +489,9 @@ async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
 
 #[tokio::test]
 async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typed() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
@@ -543,12 +541,9 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
 
 #[tokio::test]
 async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
@@ -611,12 +606,9 @@ async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
 
 #[tokio::test]
 async fn ui_browser_more_new_events_than_a_page_leave_no_gap() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
@@ -674,12 +666,9 @@ async fn ui_browser_more_new_events_than_a_page_leave_no_gap() {
 
 #[tokio::test]
 async fn ui_browser_right_to_left_overrides_cannot_disguise_a_value() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     // U+202E (right-to-left override) shows "abc\u{202e}gnp.exe" as "abcexe.png".
     let hash = "0c0c0c0c0c0c0c0c-rtl";
@@ -756,12 +745,9 @@ async fn ui_browser_right_to_left_overrides_cannot_disguise_a_value() {
 
 #[tokio::test]
 async fn ui_browser_says_when_the_restarted_view_wants_another_token() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let _store = fill(&path).await;
     let first = "the-first-token-for-the-view";
     let ui = start_ui(&sandbox, &path, &["--token", first]);
@@ -799,12 +785,9 @@ async fn ui_browser_says_when_the_restarted_view_wants_another_token() {
 
 #[tokio::test]
 async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
@@ -854,12 +837,9 @@ async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
 
 #[tokio::test]
 async fn ui_browser_a_long_event_type_does_not_widen_the_list() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     // A type is whatever the body says: here 300 characters without a space.
     let long_type = format!("custom.{}", "t".repeat(300));
@@ -892,12 +872,9 @@ async fn ui_browser_a_long_event_type_does_not_widen_the_list() {
 
 #[tokio::test]
 async fn ui_browser_a_double_click_sends_one_action() {
-    if !chromium_available() {
+    let Some((_one, sandbox, path)) = setup().await else {
         return;
-    }
-    let _one = BROWSER.lock().await;
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
+    };
     let store = fill(&path).await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
