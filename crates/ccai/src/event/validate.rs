@@ -107,7 +107,7 @@ pub(crate) fn legacy_shape<T>(
 /// one only as the escape `\u0000` (a raw control character is invalid JSON), and a string with
 /// no escape is borrowed from the body as is. So the usual delivery costs no scan. A NUL that
 /// another deserializer lets through borrowed still stops at the store
-/// (`NewDelivery::check_keys`).
+/// (`NewDelivery::check_fields`).
 fn check_field(field: &'static str, value: &str, unescaped: bool) -> Result<(), ParseError> {
     const _: () = assert!(MAX_FIELD_LEN == 1024, "the message below names the limit");
     if value.len() > MAX_FIELD_LEN {

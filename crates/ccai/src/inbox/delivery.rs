@@ -1,7 +1,7 @@
 //! What the receiver hands the store: [`NewDelivery`], and what it answers: [`Inserted`].
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -90,13 +90,28 @@ impl NewDelivery {
     }
 }
 
+/// The latest [`NewDelivery::received_at`] a store takes: the end of the year 9999, far from
+/// where milliseconds since the epoch plus a retry delay would overflow 64 bits.
+const LATEST_RECEIVED_AT: Duration = Duration::from_secs(253_402_300_799);
+
 impl NewDelivery {
     /// Refuses, alone, keys that not every store can hold: longer than
     /// [`MAX_FIELD_LEN`](crate::event::MAX_FIELD_LEN) (PostgreSQL indexes at most 2,704 bytes per
-    /// row) or with a NUL (PostgreSQL text cannot hold one). Checked before an insert is queued,
-    /// so that such a delivery cannot fail the batch it would share with others. The receiver
-    /// never gets this far with one: parsing refuses it first.
-    pub(crate) fn check_keys(&self) -> Result<(), StoreError> {
+    /// row) or with a NUL (PostgreSQL text cannot hold one), and a received time after the year
+    /// 9999 (the first due time, received time plus a delay, overflowed in PostgreSQL). Checked
+    /// before an insert is queued, so that such a delivery cannot fail the batch it would share
+    /// with others. The receiver never gets this far with one: parsing refuses the keys first,
+    /// and it stamps the time itself.
+    pub(crate) fn check_fields(&self) -> Result<(), StoreError> {
+        if self
+            .received_at
+            .duration_since(UNIX_EPOCH)
+            .is_ok_and(|since| since > LATEST_RECEIVED_AT)
+        {
+            return Err(StoreError::InvalidRequest(
+                "a delivery's received time is after the year 9999".into(),
+            ));
+        }
         let keys = [&self.client_id, &self.event_hash, &self.event_type];
         if keys
             .iter()

@@ -101,7 +101,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
     if store.is_some()
         && (client_id.len() > crate::event::MAX_FIELD_LEN || client_id.contains('\0'))
     {
-        // Every insert would be refused (`NewDelivery::check_keys`): refuse now, not with a
+        // Every insert would be refused (`NewDelivery::check_fields`): refuse now, not with a
         // 503 for every delivery.
         return Err(HandlerConfigError::UnstorableClientId);
     }

@@ -172,7 +172,7 @@ impl Batcher {
 
 /// What PostgreSQL cannot store or index: refuse such a delivery alone rather than fail its batch.
 fn check_text(delivery: &NewDelivery) -> Result<(), StoreError> {
-    delivery.check_keys()?;
+    delivery.check_fields()?;
     let headers = [
         delivery.signature.as_deref(),
         delivery.content_type.as_deref(),

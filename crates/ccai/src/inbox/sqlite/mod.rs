@@ -395,7 +395,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
-        if let Err(e) = delivery.check_keys() {
+        if let Err(e) = delivery.check_fields() {
             return Box::pin(std::future::ready(Err(e)));
         }
         let path = self.path_arc();
