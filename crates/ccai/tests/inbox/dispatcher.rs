@@ -1030,15 +1030,15 @@ async fn an_outcome_the_store_cannot_record_for_a_moment_is_recorded_once() {
 /// in `ccai listen`), the next heartbeat came after the lease had lapsed, and another
 /// dispatcher (or this one) handed the event on a second time while the first attempt ran.
 ///
-/// Here: a 4 s lease, heartbeats every 1.33 s, a 2 s busy timeout. The consumer's first call
-/// has another connection hold the write lock for 3.5 s: the heartbeat at 1.33 s fails at
-/// 3.33 s. Tried again at once, it extends the lease when the lock goes; it used to come at
-/// 4.67 s, when a second dispatcher (on its own handle) had claimed the event at 4 s.
+/// Here: a 9 s lease, heartbeats every 3 s, a 4 s busy timeout. The consumer's first call has
+/// another connection hold the write lock for 7.3 s: the heartbeat at 3 s fails at 7 s. Tried
+/// again at once, it extends the lease when the lock goes, 1.7 s before it would lapse; it used
+/// to come at 10 s, when a second dispatcher (on its own handle) had claimed the event at 9 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_heartbeat_is_retried_before_the_lease_lapses() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("inbox.db");
-    let options = SqliteOptions::default().busy_timeout(Duration::from_secs(2));
+    let options = SqliteOptions::default().busy_timeout(Duration::from_secs(4));
     let open = || -> Arc<dyn Store> {
         Arc::new(ccai::inbox::SqliteStore::open(&path, options.clone()).expect("open"))
     };
@@ -1057,18 +1057,18 @@ async fn a_failed_heartbeat_is_retried_before_the_lease_lapses() {
                     let other = rusqlite::Connection::open(&path).expect("open raw");
                     other.execute_batch("BEGIN IMMEDIATE").expect("lock");
                     let _ = locked.send(());
-                    std::thread::sleep(Duration::from_millis(3500));
+                    std::thread::sleep(Duration::from_millis(7300));
                     other.execute_batch("ROLLBACK").expect("unlock");
                 });
                 taken.await.expect("the lock is taken");
                 let _ = started.send(());
             }
-            tokio::time::sleep(Duration::from_secs(5)).await;
+            tokio::time::sleep(Duration::from_secs(10)).await;
             Ok::<(), std::io::Error>(())
         }
     });
     let holder = Dispatcher::builder(Arc::clone(&first), consumer)
-        .lease(Duration::from_secs(4))
+        .lease(Duration::from_secs(9))
         .poll_interval(Duration::from_secs(3600))
         .start();
     holder.wake();
@@ -1083,7 +1083,7 @@ async fn a_failed_heartbeat_is_retried_before_the_lease_lapses() {
                 async { Ok::<(), std::io::Error>(()) }
             }),
         )
-        .lease(Duration::from_secs(4))
+        .lease(Duration::from_secs(9))
         .poll_interval(Duration::from_millis(20))
         .start()
     };
