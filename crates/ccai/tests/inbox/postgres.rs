@@ -765,14 +765,18 @@ async fn a_server_that_stops_answering_fails_operations_in_time_then_recovers() 
         .await
         .expect("claim")
         .remove(0);
-    // Three connections in the pool, so that the insert and the probe below each take one that
-    // is open (and then silent), not a new one that the connect timeout would end.
-    let (a, b, c) = tokio::join!(
+    // Connections in the pool, so that the insert and the probe below each take one that is
+    // open (and then silent), not a new one that the connect timeout would end. Five, not the
+    // two needed: a connection still busy with something else at the freeze (an announcement
+    // after the claim, on a loaded machine) must not leave the probe without one.
+    let primed = tokio::join!(
+        store.check_writable(),
+        store.check_writable(),
         store.check_writable(),
         store.check_writable(),
         store.check_writable()
     );
-    assert_eq!((a, b, c), (Ok(()), Ok(()), Ok(())));
+    assert_eq!(primed, (Ok(()), Ok(()), Ok(()), Ok(()), Ok(())));
     frozen.store(true, Ordering::SeqCst);
     let unavailable = |result: Result<_, StoreError>, what: &str| match result {
         Err(StoreError::Unavailable(why)) => {
