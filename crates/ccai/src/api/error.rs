@@ -1,6 +1,7 @@
 //! What can go wrong when talking to the management API.
 
 use std::fmt;
+use std::time::Duration;
 
 use http::Method;
 
@@ -165,6 +166,8 @@ pub struct ApiError {
     pub status: u16,
     /// The response body, cut to 512 characters (with `…` when cut).
     pub body: String,
+    /// How long the API asked to wait before trying again (its `Retry-After` header), if it did.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -175,7 +178,14 @@ impl ApiError {
             path: path.into(),
             status,
             body: truncate(body.trim(), MAX_ERROR_BODY_CHARS),
+            retry_after: None,
         }
+    }
+
+    /// The error with the wait the API asked for in its `Retry-After` header.
+    pub(crate) fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
     }
 
     fn summary(&self) -> (&'static str, &'static str) {
@@ -222,6 +232,16 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (what, advice) = self.summary();
+        // The API said how long to wait: that, not "a moment" or "later", is the next step.
+        let asked;
+        let advice = match self.retry_after.filter(|wait| !wait.is_zero()) {
+            Some(wait) => {
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                asked = format!("the API asks to wait {secs} s, then try again");
+                asked.as_str()
+            }
+            None => advice,
+        };
         if matches!(self.status, 400 | 401 | 403 | 404 | 429) {
             write!(f, "{what} on {} {}: {advice}", self.method, self.path)?;
         } else {

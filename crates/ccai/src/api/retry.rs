@@ -18,8 +18,9 @@ use http::Method;
 ///
 /// The wait before retry *n* (counting from 0) is `initial_backoff · 2ⁿ`, capped at `max_backoff`,
 /// with jitter (a random wait between half of it and all of it). When a `429`/`503` carries a
-/// `Retry-After` header (seconds or an HTTP date), that wait is used instead, capped at
-/// `max_retry_after`.
+/// `Retry-After` header (seconds or an HTTP date), that wait is used instead; when it asks for
+/// longer than `max_retry_after`, there is no retry (one sooner than asked would be refused too):
+/// the error is returned at once, with the wait the API asked for.
 ///
 /// ```
 /// use std::time::Duration;
@@ -41,7 +42,8 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// The longest computed wait between attempts (default 8 s).
     pub max_backoff: Duration,
-    /// The longest wait a `Retry-After` header can ask for (default 30 s); longer asks are cut to it.
+    /// The longest wait a `Retry-After` header can ask for and still be retried (default 30 s); a
+    /// longer ask ends the retries, and the error says how long the API asked to wait.
     pub max_retry_after: Duration,
 }
 
@@ -78,7 +80,7 @@ impl RetryPolicy {
         self
     }
 
-    /// Sets the longest wait a `Retry-After` header can ask for.
+    /// Sets the longest wait a `Retry-After` header can ask for and still be retried.
     pub fn max_retry_after(mut self, max: Duration) -> Self {
         self.max_retry_after = max;
         self

@@ -91,7 +91,15 @@ impl Transport {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
-            if retry >= self.retry.max_retries || !is_retryable(&method, failed.failure) {
+            // A `Retry-After` longer than the policy waits: a retry sooner than the server asked
+            // would only meet the same refusal, so the answer is the error.
+            let asks_too_long = failed
+                .retry_after
+                .is_some_and(|asked| asked > self.retry.max_retry_after);
+            if retry >= self.retry.max_retries
+                || !is_retryable(&method, failed.failure)
+                || asks_too_long
+            {
                 tracing::debug!(%method, path, error = %failed.error, "management API request failed");
                 return Err(failed.error);
             }
@@ -177,7 +185,9 @@ impl Transport {
         secrets.extend(sent_secrets.iter().map(String::as_str));
         let text = scrub(&String::from_utf8_lossy(&shown), &secrets);
         Err(AttemptError {
-            error: ApiError::new(method.clone(), path, status.as_u16(), &text).into(),
+            error: ApiError::new(method.clone(), path, status.as_u16(), &text)
+                .with_retry_after(retry_after)
+                .into(),
             failure: Failure::Status(status.as_u16()),
             retry_after,
         })

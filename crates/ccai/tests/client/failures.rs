@@ -477,3 +477,42 @@ async fn an_echoed_webhook_secret_is_not_in_the_error() {
     );
     assert!(shown.contains("[REDACTED]"), "{shown}");
 }
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_policy_allows_ends_the_retries() {
+    // The server asks for an hour; the policy waits at most 50 ms for a `Retry-After`. Retrying
+    // sooner than asked only meets another 429 (and hammers the rate limiter): give up at once,
+    // and say how long the API asked to wait.
+    let api = FakeApi::start(vec![
+        Reply::json(429, json!({"message": "slow down"})).with_header("retry-after", "3600"),
+        Reply::json(200, json!([{"id": 8, "url": "https://example.com/h"}])),
+    ])
+    .await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .retry(fast_retry().max_retry_after(Duration::from_millis(50))),
+    )
+    .unwrap();
+    let err = client.webhook().list().await.unwrap_err();
+    assert_eq!(err.status(), Some(429));
+    assert_eq!(api.requests().len(), 1, "retried before Retry-After: 3600");
+    let message = err.to_string();
+    assert!(message.contains("3600 s"), "{message}");
+    assert_no_key(&err);
+
+    // An ask within the policy is still honoured and retried.
+    let api = FakeApi::start(vec![
+        Reply::json(503, json!({"message": "busy"})).with_header("retry-after", "0"),
+        Reply::json(200, json!([{"id": 8, "url": "https://example.com/h"}])),
+    ])
+    .await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .retry(fast_retry().max_retry_after(Duration::from_millis(50))),
+    )
+    .unwrap();
+    assert_eq!(client.webhook().list().await.unwrap().len(), 1);
+    assert_eq!(api.requests().len(), 2);
+}
