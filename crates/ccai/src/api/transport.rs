@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
+use super::config::PRODUCTION_BASE_URL;
 use super::error::{ApiError, ClientError};
 use super::retry::{is_retryable, parse_retry_after, Failure, RetryPolicy};
 use crate::signature::Secret;
@@ -165,7 +166,13 @@ impl Transport {
                     error: ClientError::Decode {
                         method: method.clone(),
                         path: path.to_owned(),
-                        reason: format!("the {status} response is not JSON ({e})"),
+                        // Mostly a base URL that is the web site rather than the API (an HTML
+                        // page answered 200): say where to look.
+                        reason: format!(
+                            "the {status} response is not JSON ({e}): is the base URL the API's \
+                             (e.g. {PRODUCTION_BASE_URL})? Check Config::base_url, CCAI_BASE_URL \
+                             or ccai's --base-url"
+                        ),
                     },
                     failure: Failure::Status(status.as_u16()),
                     retry_after: None,

@@ -516,3 +516,17 @@ async fn a_retry_after_longer_than_the_policy_allows_ends_the_retries() {
     assert_eq!(client.webhook().list().await.unwrap().len(), 1);
     assert_eq!(api.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn a_2xx_answer_that_is_not_json_points_at_the_base_url() {
+    // The usual cause: a base URL that is the web site, not the API (`/api` left out).
+    let api = FakeApi::start(vec![Reply::text(200, "<!doctype html><html>app</html>")]).await;
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("not JSON"), "{message}");
+    assert!(
+        message.contains("base URL") && message.contains("CCAI_BASE_URL"),
+        "no next step in: {message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+}
