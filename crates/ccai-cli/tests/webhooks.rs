@@ -742,3 +742,47 @@ async fn test_env_wins_over_ccai_base_url() {
         assert_eq!(connects().len(), second.len(), "{args:?}");
     }
 }
+
+/// A `--url` with whitespace around it or a control character in it passed the URL check (the
+/// URL parser strips and drops them) but went to the API as typed, so the integration would
+/// deliver to `https://example.com/hook\n`. Refused instead, nothing sent.
+#[tokio::test]
+async fn register_and_update_refuse_a_url_the_api_would_get_differently() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    for url in [
+        "https://example.com/hook\n",
+        " https://example.com/hook",
+        "https://example.com/ho\tok",
+        "https://exam\nple.com/hook",
+    ] {
+        for command in [&["register"][..], &["update", "42"][..]] {
+            let mut args = vec!["webhooks"];
+            args.extend_from_slice(command);
+            args.extend_from_slice(&["--url", url, "--method", "POST"]);
+            let out = run(ccai(&sandbox, &api, &args)).await;
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+            assert!(err.contains("invalid --url"), "{args:?}: {err}");
+            assert!(stdout(&out).is_empty(), "{args:?}");
+            assert!(api.requests.lock().unwrap().is_empty(), "{args:?}: sent");
+        }
+    }
+    // A URL with nothing around it is sent as given.
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/hook?a=b c",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        last(&api).json()[0]["url"],
+        "https://example.com/hook?a=b c"
+    );
+}

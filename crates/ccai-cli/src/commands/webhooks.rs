@@ -124,6 +124,14 @@ fn config(endpoint: EndpointArgs) -> Result<WebhookConfig> {
         .map(http::method_flag)
         .transpose()?;
     http::url_flag("--url", &endpoint.url, "https://example.com/webhook")?;
+    // The URL parser strips surrounding whitespace and drops tabs and line breaks, but the API
+    // gets the text as typed: refuse what would register a URL other than the one checked.
+    if endpoint.url.trim() != endpoint.url || endpoint.url.chars().any(char::is_control) {
+        anyhow::bail!(
+            "invalid --url: it starts or ends with whitespace or holds a control character \
+             (often a trailing newline): remove it"
+        );
+    }
     let mut config = WebhookConfig::new(endpoint.url);
     if let Some(method) = method {
         config = config.method(method);
