@@ -17,6 +17,26 @@ pub(crate) struct SigningSettings {
     pub dev_secret: bool,
 }
 
+impl SigningSettings {
+    /// A note for when one of the two came from the development credentials and the other was
+    /// configured: a real delivery never verifies with such a pair, and nothing else would say
+    /// why (`ccai listen` prints the same note).
+    pub(crate) fn mixed_note(&self) -> Option<String> {
+        if self.dev.is_none() || self.dev_client_id == self.dev_secret {
+            return None;
+        }
+        let (configured, development) = if self.dev_client_id {
+            ("secret", "client id")
+        } else {
+            ("client id", "secret")
+        };
+        Some(format!(
+            "note: using your configured {configured} with the development {development}; set both \
+             CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET (or --client-id and --secret) for real deliveries"
+        ))
+    }
+}
+
 /// Flags and environment first; the development credentials fill what is missing (and are
 /// created when `create` is set, as `listen` does).
 pub(crate) fn signing(

@@ -163,3 +163,64 @@ async fn sign_without_a_secret_says_what_to_do() {
     assert!(err.contains("CCAI_WEBHOOK_SECRET"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// With development credentials on disk, a configured secret without a client id (or the other
+/// way round) was silently paired with the development value: `verify` of a real delivery said
+/// "signature does not match", `sign` printed a signature nobody sends, and neither said why.
+/// Both now say which value came from the development credentials and what to set.
+#[tokio::test]
+async fn sign_and_verify_say_when_they_mix_in_a_development_value() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.config_dir()).unwrap();
+    std::fs::write(
+        sandbox.config_dir().join("dev-credentials.json"),
+        r#"{"client_id":"ccai-dev","secret":"whsec_dev_0123456789abcdef"}"#,
+    )
+    .unwrap();
+    // The first Go SDK vector: client-123, test-secret, event-hash-abc123.
+    let signature = "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=";
+    let cases: [(&[&str], &str); 4] = [
+        (&["--secret", "test-secret"], "client id"),
+        (&["--client-id", "client-123"], "secret"),
+        (&["--secret", "test-secret"], "client id"),
+        (&["--client-id", "client-123"], "secret"),
+    ];
+    for (i, (settings, development)) in cases.into_iter().enumerate() {
+        let mut cmd = sandbox.ccai();
+        if i < 2 {
+            cmd.args(["sign", "--event-hash", "event-hash-abc123"]);
+        } else {
+            cmd.args(["verify", "--signature", signature])
+                .args(["--event-hash", "event-hash-abc123"]);
+        }
+        cmd.args(settings);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("the development {development}")),
+            "{settings:?}: {err}"
+        );
+        assert!(
+            err.contains("CCAI_CLIENT_ID") && err.contains("CCAI_WEBHOOK_SECRET"),
+            "{err}"
+        );
+        // Neither secret is printed.
+        assert!(
+            !err.contains("whsec_dev_0123") && !err.contains("test-secret"),
+            "{err}"
+        );
+    }
+
+    // Both configured, or both from the development file: nothing to say.
+    for settings in [
+        &["--client-id", "client-123", "--secret", "test-secret"][..],
+        &[],
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+            .args(settings);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    }
+}

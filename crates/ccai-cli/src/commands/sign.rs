@@ -1,6 +1,6 @@
 //! `ccai sign`: the signature CloudContactAI would send for an event hash.
 
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -17,6 +17,9 @@ pub(crate) fn run(
         bail!("--event-hash is empty: pass the delivery's eventHash");
     }
     let (settings, _) = settings::signing(account, secret, false)?;
+    if let Some(note) = settings.mixed_note() {
+        errln!("{note}");
+    }
     outln!(
         "{}",
         ccai::webhook::sign(&settings.client_id, event_hash, &settings.secret)

@@ -1,6 +1,6 @@
 //! `ccai verify`: does a signature verify? Exit 0 yes, 1 no (with the reason).
 
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +18,9 @@ pub(crate) fn run(
     body: Option<PathBuf>,
 ) -> Result<ExitCode> {
     let (settings, _) = settings::signing(account, secret, false)?;
+    if let Some(note) = settings.mixed_note() {
+        errln!("{note}");
+    }
     let verifier = Verifier::new(settings.client_id.as_str(), &settings.secret)?;
     let outcome = match (event_hash, body) {
         (_, Some(path)) => {
