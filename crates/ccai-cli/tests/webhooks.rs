@@ -786,3 +786,55 @@ async fn register_and_update_refuse_a_url_the_api_would_get_differently() {
         "https://example.com/hook?a=b c"
     );
 }
+
+/// `register --secret S --print-secret` against an API that does not echo `secretKey` (it may be
+/// absent): the integration was registered with S, yet the command failed (exit 2) telling the
+/// user to set a secret, and a script would register it again. It prints S and succeeds.
+#[tokio::test]
+async fn print_secret_with_a_chosen_secret_the_api_does_not_echo() {
+    let sandbox = Sandbox::new();
+    let api = recorder(|_: &Recorded| {
+        (
+            StatusCode::OK,
+            json!([integration(json!(78), None)]).to_string(),
+        )
+    })
+    .await;
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/hook",
+            "--secret",
+            "my-chosen-secret",
+            "--print-secret",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "my-chosen-secret\n");
+    assert_eq!(api.requests.lock().unwrap().len(), 1);
+
+    // Without a secret of the user's, no secret returned is still a failure that says what to do.
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/hook",
+            "--print-secret",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("did not return a secret"),
+        "{}",
+        stderr(&out)
+    );
+}

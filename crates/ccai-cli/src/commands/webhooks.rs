@@ -34,6 +34,8 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             output: out,
         } => {
             let generated = endpoint.secret.is_none();
+            // What the user chose is the secret registered when the API does not echo it.
+            let chosen = endpoint.secret.clone();
             let created = service.register(config(endpoint)?).await?;
             let secret = created
                 .secret_key
@@ -43,7 +45,7 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             // or id has nothing to escape, so it is shown as is).
             let id = output::escape(&created.id.to_string());
             if print_secret {
-                match secret {
+                match secret.or(chosen) {
                     Some(secret) => outln!("{}", output::escape(&secret)),
                     None => anyhow::bail!(
                         "the API did not return a secret for integration {id}: set one with `ccai webhooks update {id} --url … --secret …`"
