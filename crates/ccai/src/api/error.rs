@@ -81,7 +81,10 @@ pub enum ClientError {
     Api(#[from] ApiError),
 
     /// No answer arrived within the configured timeout.
-    #[error("{method} {path} timed out: the API did not answer in time; check the network or raise Config::timeout")]
+    #[error(
+        "{method} {path} timed out: the API did not answer in time; {}",
+        unknown_outcome(.method, "check the network or raise Config::timeout")
+    )]
     Timeout {
         /// The request's method.
         method: Method,
@@ -104,7 +107,8 @@ pub enum ClientError {
     /// The request failed on the way (connection reset, TLS, body read, or a custom transport's
     /// failure).
     #[error(
-        "{method} {path} failed before a complete answer arrived: check the network and retry"
+        "{method} {path} failed before a complete answer arrived: {}",
+        unknown_outcome(.method, "check the network and retry")
     )]
     Transport {
         /// The request's method.
@@ -135,6 +139,17 @@ impl ClientError {
             Self::Api(api) => Some(api.status),
             _ => None,
         }
+    }
+}
+
+/// The advice after a request whose outcome is unknown (no answer, or a 5xx): a `POST` (register,
+/// update) is not retried because it may have taken effect, and a blind retry could register a
+/// second integration, so the advice is to look first.
+fn unknown_outcome(method: &Method, otherwise: &'static str) -> &'static str {
+    if *method == Method::POST {
+        "it may have taken effect: check the integrations (list) before trying again"
+    } else {
+        otherwise
     }
 }
 
@@ -209,6 +224,13 @@ impl ApiError {
             429 => (
                 "rate limited by the API (429 Too Many Requests)",
                 "wait a moment and try again",
+            ),
+            500 | 502 | 504 => (
+                "the API failed",
+                unknown_outcome(
+                    &self.method,
+                    "try again later; if it persists, contact CloudContactAI support",
+                ),
             ),
             500..=599 => (
                 "the API failed",

@@ -530,3 +530,72 @@ async fn a_2xx_answer_that_is_not_json_points_at_the_base_url() {
     );
     assert!(!message.contains('\n'), "{message}");
 }
+
+/// A register (a POST) whose outcome is unknown, a timeout, a connection lost after sending or a
+/// 5xx, is not retried because it may have taken effect; the error must not advise a plain
+/// "retry" either, which registers a second integration: it says to look first.
+#[tokio::test]
+async fn a_post_with_an_unknown_outcome_says_to_check_before_trying_again() {
+    let register = |client: Client| async move {
+        client
+            .webhook()
+            .register(WebhookConfig::new("https://example.com/h"))
+            .await
+            .unwrap_err()
+    };
+    let assert_look_first = |err: &ClientError| {
+        let message = err.to_string();
+        assert!(
+            message.contains("may have taken effect") && message.contains("list"),
+            "advises a blind retry: {message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
+        assert_no_key(err);
+    };
+
+    // No answer in time.
+    let api = FakeApi::start(vec![Reply::Hang]).await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .timeout(Duration::from_millis(200))
+            .retry(fast_retry()),
+    )
+    .unwrap();
+    let err = register(client).await;
+    assert!(matches!(err, ClientError::Timeout { .. }), "{err:?}");
+    assert_look_first(&err);
+    assert_eq!(api.requests().len(), 1);
+
+    // A 500.
+    let api = FakeApi::start(vec![Reply::text(500, "oops")]).await;
+    let err = register(client_for(&api)).await;
+    assert_eq!(err.status(), Some(500));
+    assert_look_first(&err);
+
+    // The connection closed once the request was read, before any answer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = socket.read(&mut buf).await;
+            drop(socket);
+        }
+    });
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(format!("http://{address}/api"))
+            .retry(fast_retry()),
+    )
+    .unwrap();
+    let err = register(client).await;
+    assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
+    assert_look_first(&err);
+
+    // A GET is retried, and its advice stays as it was.
+    let api = FakeApi::start(vec![Reply::text(500, "oops")]).await;
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+    assert!(!err.to_string().contains("may have taken effect"), "{err}");
+}
