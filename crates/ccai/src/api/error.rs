@@ -256,7 +256,11 @@ impl fmt::Display for ApiError {
         let (what, advice) = self.summary();
         // The API said how long to wait: that, not "a moment" or "later", is the next step.
         let asked;
-        let advice = match self.retry_after.filter(|wait| !wait.is_zero()) {
+        let wait = match self.status {
+            429 | 503 => self.retry_after.filter(|wait| !wait.is_zero()),
+            _ => None,
+        };
+        let advice = match wait {
             Some(wait) => {
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 asked = format!("the API asks to wait {secs} s, then try again");
@@ -311,6 +315,20 @@ mod tests {
         let err = ApiError::new(Method::GET, "/p", 500, &body);
         assert_eq!(err.body.chars().count(), MAX_ERROR_BODY_CHARS + 1);
         assert!(err.body.ends_with('…'));
+    }
+
+    #[test]
+    fn the_wait_a_rate_limit_asks_for_is_the_advice() {
+        let limited = ApiError::new(Method::GET, "/p", 429, "")
+            .with_retry_after(Some(Duration::from_millis(1500)));
+        assert_eq!(
+            limited.to_string(),
+            "rate limited by the API (429 Too Many Requests) on GET /p: the API asks to wait 2 s, then try again"
+        );
+        // Only where `Retry-After` means "come back later": a 400 keeps its own advice.
+        let bad = ApiError::new(Method::POST, "/p", 400, "")
+            .with_retry_after(Some(Duration::from_secs(5)));
+        assert!(bad.to_string().contains("check the webhook URL"), "{bad}");
     }
 
     #[test]
