@@ -1,5 +1,6 @@
 //! What a [`Client`](crate::Client) needs: the account, the API key, where the API is.
 
+use std::fmt;
 use std::time::Duration;
 
 use super::retry::RetryPolicy;
@@ -37,7 +38,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// config.api_key = "sk-live-123".into();
 /// config.base_url = Some("http://127.0.0.1:8080/api".into());
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Config {
     /// The CloudContactAI account (client) id; it goes in request paths.
@@ -52,6 +53,27 @@ pub struct Config {
     pub timeout: Duration,
     /// How failed requests are retried (default: twice, see [`RetryPolicy`]).
     pub retry: RetryPolicy,
+}
+
+/// Without the API key, and the base URL without what it may carry (user name, password, query,
+/// fragment), as [`Client`](crate::Client)'s `Debug` and errors show it.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("client_id", &self.client_id)
+            .field("api_key", &self.api_key)
+            .field("use_test_environment", &self.use_test_environment)
+            .field(
+                "base_url",
+                &self
+                    .base_url
+                    .as_deref()
+                    .map(super::transport::without_secrets),
+            )
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .finish()
+    }
 }
 
 impl Default for Config {

@@ -513,7 +513,7 @@ fn validate_base_url(url: &str) -> Result<String, ClientError> {
 
 /// `url` as an error may show it: no user name or password, and its query and fragment (which
 /// often carry a token) cut to `?…`. Works on text that does not parse as a URL too.
-fn without_secrets(url: &str) -> String {
+pub(crate) fn without_secrets(url: &str) -> String {
     let url = url.trim();
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (Some(scheme), rest),

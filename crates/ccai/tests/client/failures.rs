@@ -599,3 +599,17 @@ async fn a_post_with_an_unknown_outcome_says_to_check_before_trying_again() {
     let err = client_for(&api).webhook().list().await.unwrap_err();
     assert!(!err.to_string().contains("may have taken effect"), "{err}");
 }
+
+/// A base URL can carry credentials or a token (`https://user:password@host/api?token=…`): the
+/// client refuses it, and its errors and `Debug` hide them; `Config`'s `Debug` showed it whole.
+#[test]
+fn config_debug_hides_what_a_base_url_may_carry() {
+    let config = Config::new(CLIENT_ID, API_KEY)
+        .base_url("https://user:hunter2@core.example.com/api?token=tok-s3cr3t#frag");
+    let shown = format!("{config:?} {config:#?}");
+    assert!(shown.contains("core.example.com/api"), "{shown}");
+    assert!(shown.contains("1231"), "{shown}");
+    for hidden in ["hunter2", "tok-s3cr3t", API_KEY] {
+        assert!(!shown.contains(hidden), "{hidden} in {shown}");
+    }
+}
