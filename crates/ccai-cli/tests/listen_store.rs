@@ -1459,3 +1459,47 @@ async fn a_put_delivery_is_forwarded_as_put() {
     assert_eq!(replayed["put-1"], "PUT");
     assert_eq!(replayed["post-1"], "POST");
 }
+
+/// A `--forward-to` naming the receiver itself is refused at start, before the store is
+/// created: stored events went to their own inbox, which answered 200 as a duplicate, so they
+/// showed as delivered while no application got them (and with --no-store each delivery hung on
+/// a forward to itself).
+#[tokio::test]
+async fn forwarding_to_itself_is_refused() {
+    let sandbox = Sandbox::new();
+    let port = closed_port().to_string();
+    let file = sandbox.path().join("self.db");
+    for (host, target, store) in [
+        (
+            "127.0.0.1",
+            format!("http://127.0.0.1:{port}/webhook?token=sekrit"),
+            Some(file.to_str().unwrap()),
+        ),
+        ("0.0.0.0", format!("http://localhost:{port}/webhook"), None),
+        ("::1", format!("http://[::1]:{port}/webhook"), None),
+    ] {
+        let mut cmd = ccai(&sandbox);
+        cmd.args([
+            "listen",
+            "--host",
+            host,
+            "--port",
+            &port,
+            "--forward-to",
+            &target,
+        ]);
+        match store {
+            Some(store) => cmd.args(["--store", store]),
+            None => cmd.arg("--no-store"),
+        };
+        let out = common::exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{target}: {err}");
+        assert!(
+            err.contains("is this receiver's own address") && err.lines().count() == 1,
+            "{target}: {err}"
+        );
+        assert!(!err.contains("sekrit"), "{err}");
+    }
+    assert!(!file.exists(), "the store was created");
+}

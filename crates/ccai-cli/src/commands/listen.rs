@@ -97,6 +97,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
             args.host
         )
     })?;
+    if let Some(url) = &forward_url {
+        refuse_forwarding_to_itself(url, ip, args.port, &args.path)?;
+    }
     let age = crate::commands::events::format::age_flag;
     let header_timeout = age("--header-timeout", &args.header_timeout)?;
     let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
@@ -474,6 +477,45 @@ pub(crate) fn shutdown_signal(
             });
         })
     }
+}
+
+/// A `--forward-to` naming this receiver's own address and path (a mistyped port, say) is
+/// refused: with the store, each event was forwarded to the inbox it came from, which answered
+/// 200 as a duplicate, so it showed as delivered while no application ever got it; with
+/// `--no-store`, each delivery waited on a forward to itself until the forward timed out.
+fn refuse_forwarding_to_itself(
+    url: &reqwest::Url,
+    ip: std::net::IpAddr,
+    port: u16,
+    path: &str,
+) -> Result<()> {
+    use std::net::IpAddr;
+    // Port 0 is chosen at bind time: no URL can name it beforehand.
+    if port == 0 || url.port_or_known_default() != Some(port) || url.path() != path {
+        return Ok(());
+    }
+    // 0.0.0.0 takes IPv4 connections to any local address; [::] takes both families.
+    let reaches_listener = |target: IpAddr| {
+        target == ip
+            || (ip.is_unspecified()
+                && (target.is_loopback() || target.is_unspecified())
+                && (ip.is_ipv6() || target.is_ipv4()))
+    };
+    let host = url.host_str().unwrap_or_default();
+    // An IPv6 host comes bracketed.
+    let itself = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(target) => reaches_listener(target),
+        Err(_) => {
+            host.eq_ignore_ascii_case("localhost") && (ip.is_loopback() || ip.is_unspecified())
+        }
+    };
+    if itself {
+        bail!(
+            "--forward-to {} is this receiver's own address: every event would be forwarded back to itself and never reach your application; give your application's URL (another port or path)",
+            http::shown(url)
+        );
+    }
+    Ok(())
 }
 
 /// `--path` must be a plain path: axum reads `:x`, `{x}` and `*x` as route parameters.
