@@ -1503,3 +1503,48 @@ async fn forwarding_to_itself_is_refused() {
     }
     assert!(!file.exists(), "the store was created");
 }
+
+/// What a stored forward's failure says: a bare `410` is "HTTP 410 Gone", not "HTTP 410 Gone: "
+/// with nothing after the colon, and a redirect says it is not followed and what to do (it was
+/// retried until dead with nothing saying why).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_failure_says_what_the_target_answered() {
+    for (status, expected) in [
+        (StatusCode::GONE, "HTTP 410 Gone".to_owned()),
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            "HTTP 307 Temporary Redirect (a redirect: not followed, since it would send the signed delivery elsewhere; forward to the final URL)".to_owned(),
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let file = sandbox.path().join("answers.db");
+        let target = recorder(move |_| (status, String::new())).await;
+        let listen = listen(
+            &sandbox,
+            &[
+                "--port",
+                "0",
+                "--store",
+                file.to_str().unwrap(),
+                "--forward-to",
+                &target.url,
+                "--retry-schedule",
+                "1h",
+                "--json",
+            ],
+        );
+        let http = reqwest::Client::new();
+        assert_eq!(
+            deliver(&http, &listen.url, "answer-1").await,
+            Some(StatusCode::OK)
+        );
+        let outcome = loop {
+            let line: serde_json::Value =
+                serde_json::from_str(&listen.next_line()).expect("a JSON line");
+            if line["status"] != "received" {
+                break line;
+            }
+        };
+        assert_eq!(outcome["error"], expected.as_str(), "{outcome}");
+    }
+}

@@ -140,8 +140,20 @@ impl HttpForward {
             }
         }
         let text = excerpt_without_signature(&answer, signature);
-        let mut failure =
-            Failure::new(format!("HTTP {status}: {}", text.trim())).http_status(status.as_u16());
+        let mut error = format!("HTTP {status}");
+        if status.is_redirection() {
+            // Otherwise retried until dead with nothing saying why a redirect "fails".
+            error.push_str(
+                " (a redirect: not followed, since it would send the signed delivery elsewhere; \
+                 forward to the final URL)",
+            );
+        }
+        // No dangling ": " when the answer has no text (a bare 410 or 307).
+        if !text.trim().is_empty() {
+            error.push_str(": ");
+            error.push_str(text.trim());
+        }
+        let mut failure = Failure::new(error).http_status(status.as_u16());
         if let Some(wait) = retry_after {
             failure = failure.retry_after(wait);
         }
