@@ -487,6 +487,30 @@ async fn a_hash_as_the_lists_show_it_finds_the_event() {
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
 }
 
+/// The hash as `ccai listen` shows it, `#` first (its event lines and the DEAD line), finds
+/// the event too, whole or as its first characters, for `show` and `replay`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hash_as_listen_shows_it_finds_the_event() {
+    let inbox = Inbox::new().await;
+    let shown = format!("#{}", &INCOMING_DEAD[..12]);
+    let out = ok(&inbox.ccai(&["show", &shown]).await);
+    assert!(
+        out.contains(&format!("hash          {INCOMING_DEAD}")),
+        "{out}"
+    );
+    let out = ok(&inbox
+        .ccai(&["show", &format!("#{INCOMING_DEAD}"), "--json"])
+        .await);
+    let value: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["eventHash"], INCOMING_DEAD);
+    let out = ok(&inbox.ccai(&["replay", &shown]).await);
+    assert!(out.contains("1 delivery due again"), "{out}");
+    assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
+    // A `#` alone is no hash.
+    let err = failed(&inbox.ccai(&["show", "#"]).await);
+    assert!(err.contains("unknown event hash"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_by_hash_makes_the_event_due() {
     let inbox = Inbox::new().await;

@@ -232,6 +232,16 @@ pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDeta
     if let Some(event) = store.get(hash).await? {
         return Ok(event);
     }
+    // `ccai listen` shows a hash as `#d411242ff778`: pasted so, the `#` is not part of it.
+    let hash = match hash.strip_prefix('#') {
+        Some(rest) if !rest.is_empty() => {
+            if let Some(event) = store.get(rest).await? {
+                return Ok(event);
+            }
+            rest
+        }
+        _ => hash,
+    };
     let unknown = || {
         anyhow!(
             // Escaped once: `{:?}` would escape the escapes again.
