@@ -1548,3 +1548,54 @@ async fn a_forward_failure_says_what_the_target_answered() {
         assert_eq!(outcome["error"], expected.as_str(), "{outcome}");
     }
 }
+
+/// The wait a retry line announces is the one the next attempt waits, rounded: a target's
+/// `Retry-After: 120` reads "2m" (it read "119s", the wait measured a moment after it was set
+/// and cut to whole seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_line_announces_the_retry_after_wait() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("retry-after.db");
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "120")],
+            "slow down",
+        )
+    });
+    let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = format!("http://{}/hook", server.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(server, app).await;
+    });
+    let listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            file.to_str().unwrap(),
+            "--sync",
+            "normal",
+            "--forward-to",
+            &target,
+            "--retry-schedule",
+            "1s",
+            "--json",
+        ],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "retry-after-1").await,
+        Some(StatusCode::OK)
+    );
+    let outcome = loop {
+        let line: serde_json::Value =
+            serde_json::from_str(&listen.next_line()).expect("a JSON line");
+        if line["status"] != "received" {
+            break line;
+        }
+    };
+    assert_eq!(outcome["status"], "retrying", "{outcome}");
+    assert_eq!(outcome["retryIn"], "2m", "{outcome}");
+}

@@ -289,8 +289,11 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
             let wait = at
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or(Duration::ZERO);
-            // Whole units read better than the exact jittered wait.
-            let wait = RetrySchedule::new(vec![Duration::from_secs(wait.as_secs().max(1))]);
+            // Whole units read better than the exact jittered wait. Rounded, not cut: measured a
+            // few milliseconds after it was set, a `Retry-After: 120` wait read "119s", not "2m".
+            let seconds = wait.as_millis().saturating_add(500) / 1000;
+            let seconds = u64::try_from(seconds).unwrap_or(u64::MAX).max(1);
+            let wait = RetrySchedule::new(vec![Duration::from_secs(seconds)]);
             (
                 "retrying",
                 format!(
