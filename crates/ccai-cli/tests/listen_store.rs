@@ -1599,3 +1599,26 @@ async fn a_retry_line_announces_the_retry_after_wait() {
     assert_eq!(outcome["status"], "retrying", "{outcome}");
     assert_eq!(outcome["retryIn"], "2m", "{outcome}");
 }
+
+/// A stop by SIGTERM (what systemd and Docker send) says how to stop at once in its own terms,
+/// not "Ctrl-C again", which no one under a service manager can press.
+#[tokio::test]
+async fn a_sigterm_stop_names_sigterm_as_the_way_to_stop_at_once() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("term.db");
+    let mut listen = listen(
+        &sandbox,
+        &["--port", "0", "--store", file.to_str().unwrap()],
+    );
+    assert_eq!(terminate(&mut listen).await, Some(0));
+    // Everything it said: it has exited, so the stream ends.
+    let said: Vec<String> = listen.err.iter().collect();
+    let stopping = said
+        .iter()
+        .find(|l| l.starts_with("Stopping…"))
+        .unwrap_or_else(|| panic!("{said:?}"));
+    assert_eq!(
+        stopping, "Stopping… (SIGTERM again (or Ctrl-C) to stop at once)",
+        "{said:?}"
+    );
+}

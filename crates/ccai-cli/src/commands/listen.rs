@@ -449,11 +449,13 @@ pub(crate) fn shutdown_signal(
         let mut terminate =
             signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
         Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-            errln!("Stopping… (Ctrl-C again to stop at once)");
+            // Said as it came: under a service manager (systemd, Docker) a stop is a SIGTERM,
+            // and no one there can press Ctrl-C.
+            let again = tokio::select! {
+                _ = interrupt.recv() => "Ctrl-C again",
+                _ = terminate.recv() => "SIGTERM again (or Ctrl-C)",
+            };
+            errln!("Stopping… ({again} to stop at once)");
             tokio::spawn(async move {
                 let code = tokio::select! {
                     _ = interrupt.recv() => 130,
