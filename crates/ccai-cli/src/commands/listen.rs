@@ -492,8 +492,13 @@ fn refuse_forwarding_to_itself(
     path: &str,
 ) -> Result<()> {
     use std::net::IpAddr;
-    // Port 0 is chosen at bind time: no URL can name it beforehand.
-    if port == 0 || url.port_or_known_default() != Some(port) || url.path() != path {
+    // Port 0 is chosen at bind time: no URL can name it beforehand. The receiver speaks plain
+    // HTTP: an https:// URL to its port fails its handshake, visibly.
+    if port == 0
+        || url.scheme() != "http"
+        || url.port_or_known_default() != Some(port)
+        || url.path() != path
+    {
         return Ok(());
     }
     // 0.0.0.0 takes IPv4 connections to any local address; [::] takes both families.
