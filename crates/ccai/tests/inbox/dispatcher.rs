@@ -601,6 +601,10 @@ async fn attempts_are_reported_after_they_are_recorded() {
     assert!(matches!(got[1].result, AttemptResult::RetryAt(_)));
     assert_eq!(got[2].result, AttemptResult::Delivered);
     assert_eq!(got[2].http_status, Some(200));
+    // The wait as chosen (no jitter here), not what is left of it when the report arrives.
+    let waits: Vec<_> = got.iter().map(|r| r.retry_in).collect();
+    let wait = Some(Duration::from_millis(50));
+    assert_eq!(waits, [wait, wait, None]);
     dispatcher.shutdown(Duration::from_secs(5)).await;
 
     // The last failure is reported as dead.
@@ -611,6 +615,7 @@ async fn attempts_are_reported_after_they_are_recorded() {
     let got = wait_reports("two reports", &dead, 2).await;
     assert!(matches!(got[0].result, AttemptResult::RetryAt(_)));
     assert_eq!(got[1].result, AttemptResult::Dead);
+    assert_eq!(got[1].retry_in, None);
     d2.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -286,11 +286,12 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
             )
         }
         AttemptResult::RetryAt(at) => {
-            let wait = at
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or(Duration::ZERO);
-            // Whole units read better than the exact jittered wait. Rounded, not cut: measured a
-            // few milliseconds after it was set, a `Retry-After: 120` wait read "119s", not "2m".
+            // The wait as chosen; measured from now, a `Retry-After: 120` wait read "119s".
+            let wait = report.retry_in.unwrap_or_else(|| {
+                at.duration_since(std::time::SystemTime::now())
+                    .unwrap_or(Duration::ZERO)
+            });
+            // Whole units read better than the exact jittered wait.
             let seconds = wait.as_millis().saturating_add(500) / 1000;
             let seconds = u64::try_from(seconds).unwrap_or(u64::MAX).max(1);
             let wait = RetrySchedule::new(vec![Duration::from_secs(seconds)]);

@@ -38,6 +38,11 @@ pub struct AttemptReport {
     pub error: Option<String>,
     /// How long the attempt took.
     pub duration: Duration,
+    /// With [`AttemptResult::RetryAt`], the wait chosen when the attempt failed (the schedule's
+    /// delay with jitter, or a longer `Retry-After` within bounds). Exact, unlike the time left
+    /// until `RetryAt` when the report arrives: recording the outcome may take a while (a busy
+    /// store is tried again for as long as the lease lasts).
+    pub retry_in: Option<Duration>,
 }
 
 /// The hook, shared by the workers.

@@ -180,6 +180,7 @@ async fn attempt(
         }
     };
     let duration = clock.elapsed();
+    let mut retry_in = None;
     let (finish, record) = match result {
         Ok(accepted) => {
             let mut record = AttemptRecord::new(started_at, duration, AttemptOutcome::Success);
@@ -198,7 +199,9 @@ async fn attempt(
                         .retry_after
                         .map(|wait| wait.min(settings.retry_after_cap))
                         .unwrap_or(Duration::ZERO);
-                    crate::inbox::time::after(SystemTime::now(), delay.max(asked))
+                    let wait = delay.max(asked);
+                    retry_in = Some(wait);
+                    crate::inbox::time::after(SystemTime::now(), wait)
                 })
             };
             tracing::info!(
@@ -222,6 +225,7 @@ async fn attempt(
         http_status: record.http_status,
         error: record.error.clone(),
         duration,
+        retry_in,
     });
     telemetry::forward_attempted(
         match finish {
