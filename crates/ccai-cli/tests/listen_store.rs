@@ -81,6 +81,17 @@ async fn wait_until(deadline: Duration, what: &str, mut done: impl FnMut() -> bo
     }
 }
 
+/// The first `--json` line of `listen` after the `received` ones: the first forward outcome.
+fn first_outcome(listen: &Listening) -> serde_json::Value {
+    loop {
+        let line: serde_json::Value =
+            serde_json::from_str(&listen.next_line()).expect("a JSON line");
+        if line["status"] != "received" {
+            return line;
+        }
+    }
+}
+
 /// What the target got for one request: body, signature, content type.
 type Copy = (Vec<u8>, Option<String>, Option<String>);
 
@@ -1538,13 +1549,7 @@ async fn a_forward_failure_says_what_the_target_answered() {
             deliver(&http, &listen.url, "answer-1").await,
             Some(StatusCode::OK)
         );
-        let outcome = loop {
-            let line: serde_json::Value =
-                serde_json::from_str(&listen.next_line()).expect("a JSON line");
-            if line["status"] != "received" {
-                break line;
-            }
-        };
+        let outcome = first_outcome(&listen);
         assert_eq!(outcome["error"], expected.as_str(), "{outcome}");
     }
 }
@@ -1589,13 +1594,7 @@ async fn a_retry_line_announces_the_retry_after_wait() {
         deliver(&http, &listen.url, "retry-after-1").await,
         Some(StatusCode::OK)
     );
-    let outcome = loop {
-        let line: serde_json::Value =
-            serde_json::from_str(&listen.next_line()).expect("a JSON line");
-        if line["status"] != "received" {
-            break line;
-        }
-    };
+    let outcome = first_outcome(&listen);
     assert_eq!(outcome["status"], "retrying", "{outcome}");
     assert_eq!(outcome["retryIn"], "2m", "{outcome}");
 }
