@@ -838,3 +838,68 @@ async fn print_secret_with_a_chosen_secret_the_api_does_not_echo() {
         stderr(&out)
     );
 }
+
+/// An integration whose `method` or `integrationType` the library does not know (`PATCH`, `SMS`)
+/// is listed with the others, as the API sent it, in both forms; an update sends both back.
+#[tokio::test]
+async fn unknown_methods_and_types_are_listed_and_kept() {
+    let sandbox = Sandbox::new();
+    let odd = json!({"id": 45, "url": "https://example.com/odd", "method": "PATCH",
+                     "integrationType": "SMS"});
+    let listed = odd.clone();
+    let api = recorder(
+        move |r: &Recorded| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/api/v1/client/1231/integration") => (
+                StatusCode::OK,
+                json!([integration(json!(42), None), listed]).to_string(),
+            ),
+            ("GET", "/api/v1/client/1231/integration/45") => (StatusCode::OK, listed.to_string()),
+            // The update's answer is what it was sent.
+            ("POST", _) => (
+                StatusCode::OK,
+                String::from_utf8_lossy(&r.body).into_owned(),
+            ),
+            _ => (StatusCode::NOT_FOUND, "{}".into()),
+        },
+    )
+    .await;
+
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let row = text
+        .lines()
+        .find(|line| line.starts_with("45 "))
+        .unwrap_or_else(|| panic!("no row for 45: {text}"));
+    assert!(row.contains("PATCH") && row.contains("SMS"), "{row}");
+    assert!(text.lines().any(|line| line.starts_with("42 ")), "{text}");
+
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(shown[1], odd);
+
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "update",
+            "45",
+            "--url",
+            "https://example.com/odd2",
+            "--json",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&last(&api).body),
+        r#"[{"id":45,"url":"https://example.com/odd2","method":"PATCH","integrationType":"SMS"}]"#
+    );
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(
+        (&shown["method"], &shown["integrationType"]),
+        (&json!("PATCH"), &json!("SMS"))
+    );
+}

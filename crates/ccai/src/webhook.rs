@@ -45,6 +45,6 @@ pub use crate::server::{
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use crate::api::{
-    LegacyClient as Client, WebhookConfig, WebhookDeleteResponse, WebhookId, WebhookResponse,
-    Webhooks as Service,
+    IntegrationMethod, LegacyClient as Client, WebhookConfig, WebhookDeleteResponse, WebhookId,
+    WebhookResponse, Webhooks as Service,
 };

@@ -9,9 +9,9 @@ use serde_json::value::RawValue;
 use super::answer::{self, Request};
 use super::error::ClientError;
 use super::http_client::HttpClient;
+use super::integration_method::IntegrationMethod;
 use super::path::{id_segment, segment};
 use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
-use crate::event::DeliveryMethod;
 use http::Method;
 
 /// Register, list, get, update and delete the endpoints CloudContactAI delivers to (its
@@ -68,16 +68,19 @@ impl Webhooks {
     /// `[{"url", "method", "integrationType": "ALL", "secretKey"?}]`.
     pub async fn register(&self, config: WebhookConfig) -> Result<WebhookResponse, ClientError> {
         let method = config.method.unwrap_or_default();
-        self.post_integration(None, &config, method).await
+        self.post_integration(None, &config, method.as_str(), DEFAULT_INTEGRATION_TYPE)
+            .await
     }
 
     /// Updates integration `id` (which must be a positive integer: it is sent as a JSON number).
     /// Without [`WebhookConfig::secret`] the server keeps the current secret. The API replaces the
-    /// whole integration, so without [`WebhookConfig::method`] the current delivery method is read
-    /// first (`GET …/integration/{id}`) and kept.
+    /// whole integration, so the integration is read first (`GET …/integration/{id}`) and what the
+    /// configuration does not set is kept as it is: the delivery method (without
+    /// [`WebhookConfig::method`]) and the integration type, sent back verbatim even when this crate
+    /// does not know them ([`IntegrationMethod::Other`]; a type other than `ALL`).
     ///
     /// Sends `POST /v1/client/{clientId}/integration` with
-    /// `[{"id", "url", "method", "integrationType": "ALL", "secretKey"?}]`. An id that is not a
+    /// `[{"id", "url", "method", "integrationType", "secretKey"?}]`. An id that is not a
     /// positive integer is [`ClientError::InvalidId`], before anything is sent (sending `0` would
     /// create a new integration).
     pub async fn update(
@@ -96,13 +99,19 @@ impl Webhooks {
         };
         // Before the read below: an update refused for its URL sends nothing at all.
         check_url(&config)?;
-        let method = match config.method {
-            Some(method) => method,
-            // The number, not the text: `+5` or `05` parse as 5, so read integration 5 (not
-            // `%2B5`), the one the update then replaces.
-            None => self.get(&numeric.to_string()).await?.method,
+        // The number, not the text: `+5` or `05` parse as 5, so read integration 5 (not `%2B5`),
+        // the one the update then replaces.
+        let current = self.get(&numeric.to_string()).await?;
+        let method = config
+            .method
+            .map_or(current.method, IntegrationMethod::from);
+        // An integration read without a type gets the default, as on register.
+        let integration_type = match current.integration_type.as_str() {
+            "" => DEFAULT_INTEGRATION_TYPE,
+            kept => kept,
         };
-        self.post_integration(Some(numeric), &config, method).await
+        self.post_integration(Some(numeric), &config, method.as_str(), integration_type)
+            .await
     }
 
     /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`).
@@ -140,11 +149,12 @@ impl Webhooks {
         &self,
         id: Option<i64>,
         config: &WebhookConfig,
-        method: DeliveryMethod,
+        method: &str,
+        integration_type: &str,
     ) -> Result<WebhookResponse, ClientError> {
         check_url(config)?;
         let path = self.collection_path();
-        let body = integration_body(Method::POST, &path, id, config, method)?;
+        let body = integration_body(Method::POST, &path, id, config, method, integration_type)?;
         let answer = self
             .transport
             .request(Method::POST, &path, Some(body))
@@ -185,7 +195,9 @@ pub(crate) fn check_url(config: &WebhookConfig) -> Result<(), ClientError> {
     }
 }
 
-/// `[{"id"?, "url", "method", "integrationType": "ALL", "secretKey"?}]`.
+/// The `integrationType` of a new integration: the only one the protocol documents.
+const DEFAULT_INTEGRATION_TYPE: &str = "ALL";
+
 /// One integration as the API takes it, fields in the SDKs' order: `id` (update only), `url`,
 /// `method`, `integrationType`, `secretKey` (omitted when the server should generate or keep it).
 #[derive(Serialize)]
@@ -194,8 +206,8 @@ struct IntegrationBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<i64>,
     url: &'a str,
-    method: &'static str,
-    integration_type: &'static str,
+    method: &'a str,
+    integration_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     secret_key: Option<&'a str>,
 }
@@ -206,13 +218,14 @@ fn integration_body(
     path: &str,
     id: Option<i64>,
     config: &WebhookConfig,
-    delivery_method: DeliveryMethod,
+    delivery_method: &str,
+    integration_type: &str,
 ) -> Result<Box<RawValue>, ClientError> {
     let body = [IntegrationBody {
         id,
         url: &config.url,
-        method: delivery_method.as_str(),
-        integration_type: "ALL",
+        method: delivery_method,
+        integration_type,
         secret_key: config.secret_to_send(),
     }];
     to_raw(method, path, &body)
@@ -244,7 +257,8 @@ mod tests {
             "/p",
             None,
             &WebhookConfig::new("https://x/h"),
-            DeliveryMethod::Post,
+            "POST",
+            DEFAULT_INTEGRATION_TYPE,
         )
         .unwrap();
         assert_eq!(
@@ -256,7 +270,8 @@ mod tests {
             "/p",
             Some(42),
             &WebhookConfig::new("https://x/h").secret("s"),
-            DeliveryMethod::Put,
+            "PUT",
+            DEFAULT_INTEGRATION_TYPE,
         )
         .unwrap();
         assert_eq!(

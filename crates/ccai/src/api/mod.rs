@@ -5,7 +5,7 @@
 //! |---|---|
 //! | A client for an account | [`Config`] → [`Client::new`] |
 //! | The webhook operations | [`Client::webhook`] → [`Webhooks`] |
-//! | What to register, what comes back | [`WebhookConfig`] → [`WebhookResponse`] |
+//! | What to register, what comes back | [`WebhookConfig`] → [`WebhookResponse`] ([`IntegrationMethod`]) |
 //! | A custom transport | implement [`HttpClient`], then [`Webhooks::new`] |
 //! | The older `/webhooks` REST shape | [`LegacyClient`] |
 //! | What went wrong | [`ClientError`] (one-line messages, never the API key) |
@@ -19,6 +19,7 @@ mod client;
 mod config;
 mod error;
 mod http_client;
+mod integration_method;
 mod integrations;
 mod legacy_client;
 mod path;
@@ -31,6 +32,7 @@ pub use config::{Config, BASE_URL_ENV, DEFAULT_TIMEOUT, PRODUCTION_BASE_URL, TES
 pub use error::{ApiError, ClientError};
 pub use http::Method;
 pub use http_client::{BoxFuture, HttpClient};
+pub use integration_method::IntegrationMethod;
 pub use integrations::Webhooks;
 pub use legacy_client::LegacyClient;
 pub use retry::RetryPolicy;

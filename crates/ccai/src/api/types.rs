@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::integration_method::IntegrationMethod;
 use crate::event::{DeliveryMethod, WebhookEventType};
 use crate::signature::Secret;
 
@@ -171,10 +172,12 @@ pub struct WebhookResponse {
     /// must not make a whole list unreadable).
     #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
-    /// The delivery method (`POST` when the API leaves it out or sends `null`).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub method: DeliveryMethod,
-    /// The integration type, `ALL` in practice.
+    /// The delivery method (`POST` when the API leaves it out or sends `null`); a value this
+    /// crate does not know is kept as [`IntegrationMethod::Other`].
+    #[serde(default)]
+    pub method: IntegrationMethod,
+    /// The integration type, `ALL` in practice, kept as the API sent it (empty when it left it
+    /// out or sent `null`).
     #[serde(default, deserialize_with = "null_as_default")]
     pub integration_type: String,
     /// The signing secret, when the server returns it (absent or `null` otherwise).

@@ -173,14 +173,13 @@ async fn a_post_is_retried_after_503() {
     .await;
     let hook = client_for(&api)
         .webhook()
-        .update(
-            "9",
-            WebhookConfig::new("https://example.com/h").method(DeliveryMethod::Post),
-        )
+        .register(WebhookConfig::new("https://example.com/h").method(DeliveryMethod::Post))
         .await
         .unwrap();
     assert_eq!(hook.id.as_i64(), Some(9));
-    assert_eq!(api.requests().len(), 2);
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(requests.iter().all(|request| request.method == "POST"));
 }
 
 #[tokio::test]

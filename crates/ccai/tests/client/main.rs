@@ -5,6 +5,7 @@ mod fake_api;
 mod legacy;
 mod operations;
 mod redaction;
+mod unknown_values;
 
 use std::time::Duration;
 
