@@ -339,7 +339,8 @@ async fn delete_in_both_forms() {
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown,
-        json!({"id": "42", "success": true, "message": "deleted"})
+        json!({"id": 42, "success": true, "message": "deleted"}),
+        "the id printed as list --json prints it: a number"
     );
 }
 
@@ -902,4 +903,33 @@ async fn unknown_methods_and_types_are_listed_and_kept() {
         (&shown["method"], &shown["integrationType"]),
         (&json!("PATCH"), &json!("SMS"))
     );
+}
+
+/// `delete --json` prints the id as `list --json` does: a JSON number when it is one, otherwise
+/// the text given (`042` names another path than `42`, so it is not printed as `42`).
+#[tokio::test]
+async fn delete_json_prints_the_id_as_list_does() {
+    let sandbox = Sandbox::new();
+    let api = recorder(|_| {
+        (
+            StatusCode::OK,
+            json!({"success": true, "message": "deleted"}).to_string(),
+        )
+    })
+    .await;
+    for (id, shown_id, path) in [
+        ("42", json!(42), "/api/v1/client/1231/integration/42"),
+        (
+            "wh_abc",
+            json!("wh_abc"),
+            "/api/v1/client/1231/integration/wh_abc",
+        ),
+        ("042", json!("042"), "/api/v1/client/1231/integration/042"),
+    ] {
+        let out = run(ccai(&sandbox, &api, &["webhooks", "delete", id, "--json"])).await;
+        assert!(out.status.success(), "{id}: {}", stderr(&out));
+        let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+        assert_eq!(shown["id"], shown_id, "{id}");
+        assert_eq!(last(&api).path, path, "{id}");
+    }
 }

@@ -82,9 +82,11 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
         WebhooksCommand::Delete { id, output: out } => {
             let deleted = service.delete(&id).await?;
             if out.json {
+                // The id as list, get, register and update print it: a JSON number when it is one.
+                let shown = ccai::webhook::WebhookId::new(id.as_str());
                 outln!(
                     "{}",
-                    json!({"id": id, "success": deleted.success, "message": deleted.message})
+                    json!({"id": shown, "success": deleted.success, "message": deleted.message})
                 );
             } else if deleted.success {
                 outln!("Deleted webhook {id}.");

@@ -77,7 +77,9 @@ impl WebhookConfig {
 }
 
 /// An integration's id. The API sends it as a JSON number in some responses and a string in others;
-/// both become this one type. It serialises as a JSON integer when it is one.
+/// both become this one type. It serialises as a JSON integer when it is one written plainly
+/// (`42`); any other text stays a string (`"wh_abc"`, and `"042"` or `"+42"`, which name another
+/// path than `42` does).
 ///
 /// ```
 /// use ccai::webhook::WebhookId;
@@ -87,6 +89,7 @@ impl WebhookConfig {
 /// assert_eq!(a, b);
 /// assert_eq!(a.as_i64(), Some(42));
 /// assert_eq!(serde_json::to_string(&a).unwrap(), "42");
+/// assert_eq!(serde_json::to_string(&WebhookId::new("042")).unwrap(), r#""042""#);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WebhookId(String);
@@ -134,9 +137,13 @@ impl From<String> for WebhookId {
 
 impl Serialize for WebhookId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.as_i64() {
-            Some(n) => serializer.serialize_i64(n),
-            None => serializer.serialize_str(&self.0),
+        // Only where the number reads back as the same text: `042` printed as `42` would send a
+        // later `get 42` or `delete 42` to another path. A number past `i64` (read as `u64`)
+        // goes back out as the number it came in as.
+        match (self.0.parse::<i64>(), self.0.parse::<u64>()) {
+            (Ok(n), _) if n.to_string() == self.0 => serializer.serialize_i64(n),
+            (_, Ok(n)) if n.to_string() == self.0 => serializer.serialize_u64(n),
+            _ => serializer.serialize_str(&self.0),
         }
     }
 }
@@ -212,4 +219,27 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_a_json_number_only_when_it_reads_back_the_same() {
+        for (id, json) in [
+            ("42", "42"),
+            ("-7", "-7"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("042", r#""042""#),
+            ("+42", r#""+42""#),
+            (" 42", r#"" 42""#),
+            ("wh_abc", r#""wh_abc""#),
+        ] {
+            let shown = serde_json::to_string(&WebhookId::new(id)).unwrap();
+            assert_eq!(shown, json, "{id:?}");
+            let back: WebhookId = serde_json::from_str(&shown).unwrap();
+            assert_eq!(back.as_str(), id, "{id:?} round-trips");
+        }
+    }
 }
