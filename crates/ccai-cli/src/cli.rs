@@ -33,13 +33,15 @@ impl Cli {
         let mut command = ignore_empty_env(<Self as clap::CommandFactory>::command());
         let mut matches = command.clone().get_matches();
         // Before `from_arg_matches_mut`, which takes the values out.
-        let base_url_flag =
-            matches.value_source("base_url") == Some(clap::parser::ValueSource::CommandLine);
+        let flag = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let base_url_flag = flag("base_url");
+        let client_id_flag = flag("client_id");
         let mut cli = match <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches) {
             Ok(cli) => cli,
             Err(e) => e.format(&mut command).exit(),
         };
         cli.account.base_url_flag = base_url_flag;
+        cli.account.client_id_flag = client_id_flag;
         cli
     }
 }
@@ -63,6 +65,9 @@ fn ignore_empty_env(command: clap::Command) -> clap::Command {
 #[derive(Args)]
 pub(crate) struct AccountArgs {
     /// Your CloudContactAI account (client) id.
+    ///
+    /// `ccai events list`, `show` and `replay` take it as a flag only, not from the environment:
+    /// the account whose events to list, show or replay in an inbox several accounts share.
     #[arg(long, env = "CCAI_CLIENT_ID", global = true, hide_env_values = true)]
     pub client_id: Option<String>,
 
@@ -83,6 +88,12 @@ pub(crate) struct AccountArgs {
     /// but conflicts with the flag.
     #[arg(skip)]
     pub base_url_flag: bool,
+
+    /// Whether `client_id` came from the `--client-id` flag: `ccai events` narrows to an account
+    /// only when asked on its command line, as the inbox may hold other accounts' events than
+    /// the one `CCAI_CLIENT_ID` configures for signing and the API.
+    #[arg(skip)]
+    pub client_id_flag: bool,
 }
 
 /// The webhook signing secret, for the commands that sign or verify.
@@ -243,16 +254,20 @@ pub(crate) struct OutputArgs {
 /// `ccai events …`: the durable inbox.
 #[derive(Subcommand)]
 pub(crate) enum EventsCommand {
-    /// List stored events, newest first.
+    /// List stored events, newest first (with a CLIENT ID column when they are several
+    /// accounts'; --client-id lists one account's).
     #[command(
-        after_help = "Examples:\n  ccai events list\n  ccai events list --status dead --type message.sent --since 2d\n  ccai events list --contains '+14155550100' --json"
+        after_help = "Examples:\n  ccai events list\n  ccai events list --status dead --type message.sent --since 2d\n  ccai events list --contains '+14155550100' --json\n  ccai events list --client-id 1231"
     )]
     List(EventsListArgs),
     /// Show one event: its deliveries, attempts and body (never the full signature).
-    #[command(after_help = "Example:\n  ccai events show 042896dc1966b8a6")]
+    #[command(
+        after_help = "Examples:\n  ccai events show 042896dc1966b8a6\n  ccai events show 042896dc1966 --client-id 1231   # the account's, where several hold the hash"
+    )]
     Show {
         /// The event's eventHash, whole or its start as `ccai events list` shows it (at least 6
-        /// characters, shared by no other stored hash).
+        /// characters, shared by no other stored hash). Where several accounts stored an event
+        /// under it, --client-id says whose (without it, the error lists their client ids).
         hash: String,
         #[command(flatten)]
         store: StoreArgs,
@@ -262,7 +277,7 @@ pub(crate) enum EventsCommand {
     /// Make events due again (the next `ccai listen --forward-to` delivers them), or send them
     /// now with --to.
     #[command(
-        after_help = "Examples:\n  ccai events replay 042896dc1966b8a6\n  ccai events replay --status dead --type message.sent\n  ccai events replay --status dead --to http://localhost:3000/webhook/ccai"
+        after_help = "Examples:\n  ccai events replay 042896dc1966b8a6\n  ccai events replay 042896dc1966b8a6 --client-id 1231\n  ccai events replay --status dead --type message.sent\n  ccai events replay --status dead --client-id 1231 --to http://localhost:3000/webhook/ccai"
     )]
     Replay(EventsReplayArgs),
     /// Delete old bodies and old events (pending work is never purged).
@@ -325,10 +340,12 @@ pub(crate) struct EventsListArgs {
 
 #[derive(Args)]
 pub(crate) struct EventsReplayArgs {
-    /// The eventHash of each event to replay (whole, or its start as the lists show it).
+    /// The eventHash of each event to replay (whole, or its start as the lists show it); where
+    /// several accounts stored an event under it, --client-id says whose.
     #[arg(value_name = "HASH", conflicts_with_all = ["status", "event_type"])]
     pub hashes: Vec<String>,
-    /// Replay every event matching (--status dead: dead deliveries start their retries over).
+    /// Replay every event matching (--status dead: dead deliveries start their retries over;
+    /// --client-id narrows it to one account's events).
     #[command(flatten)]
     pub filter: EventFilterArgs,
     /// Send each event now to this URL (exact body, original X-CCAI-Signature and Content-Type)

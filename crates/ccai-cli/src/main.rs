@@ -112,7 +112,10 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trigger(args) => commands::trigger::run(&cli.account, args).await,
         Command::Listen(args) => commands::listen::run(&cli.account, *args).await,
         Command::Completions { shell } => commands::completions::run(shell),
-        Command::Events(command) => commands::events::run(command).await,
+        Command::Events(command) => {
+            let client_id = cli.account.client_id.filter(|_| cli.account.client_id_flag);
+            commands::events::run(command, client_id).await
+        }
         Command::Ui(args) => commands::ui::run(args).await,
     }
 }

@@ -1,6 +1,7 @@
 //! `ccai events …`: list, show, replay, purge and count what the durable inbox holds.
 
 pub(crate) mod format;
+mod lookup;
 mod replay;
 
 use crate::stdout::{errln, out, outln};
@@ -11,7 +12,7 @@ use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ccai::inbox::{
-    AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
+    AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter,
     PostgresOptions, Retention, SqliteOptions, SqliteStore, Store,
 };
 use ccai::webhook::WebhookEventType;
@@ -20,22 +21,47 @@ use serde_json::{json, Value};
 use self::format::{
     age_flag, body_for_display, escape_line, human_age, rfc3339, short_time, since_flag,
 };
+use self::lookup::get_event;
 use crate::cli::{EventFilterArgs, EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
 use crate::output::{short_hash, table};
 use crate::store_path::store_path;
 
-pub(crate) async fn run(command: EventsCommand) -> Result<ExitCode> {
+/// Runs an events command; `client_id` is `--client-id` as given on the command line (the
+/// account whose events to list, show or replay), if it was.
+pub(crate) async fn run(command: EventsCommand, client_id: Option<String>) -> Result<ExitCode> {
+    if client_id.as_deref() == Some("") {
+        bail!("--client-id is empty: give an account's client id (`ccai events list --json` shows each event's clientId)");
+    }
+    let client_id = client_id.as_deref();
     match command {
-        EventsCommand::List(args) => list(args).await,
+        EventsCommand::List(args) => list(args, client_id).await,
         EventsCommand::Show {
             hash,
             store,
             output,
-        } => show(store, &hash, output.json).await,
-        EventsCommand::Replay(args) => replay::run(args).await,
-        EventsCommand::Purge(args) => purge(args).await,
-        EventsCommand::Stats { store, output } => stats(store, output.json).await,
+        } => show(store, &hash, client_id, output.json).await,
+        EventsCommand::Replay(args) => replay::run(args, client_id).await,
+        // Both work on the whole inbox: a --client-id silently ignored would purge, or count,
+        // other accounts' events too.
+        EventsCommand::Purge(args) => {
+            whole_inbox("purge", "purges", client_id)?;
+            purge(args).await
+        }
+        EventsCommand::Stats { store, output } => {
+            whole_inbox("stats", "counts", client_id)?;
+            stats(store, output.json).await
+        }
     }
+}
+
+/// Refuses `--client-id` for a command that cannot narrow its work to one account.
+fn whole_inbox(command: &str, does: &str, client_id: Option<&str>) -> Result<()> {
+    if client_id.is_some() {
+        bail!(
+            "`ccai events {command}` {does} every account's events in the inbox and takes no --client-id: leave it out"
+        );
+    }
+    Ok(())
 }
 
 /// Opens an existing inbox: the SQLite file, or the PostgreSQL database `--store` names (a
@@ -101,8 +127,11 @@ pub(crate) fn filter_of(args: &EventFilterArgs) -> Result<ListFilter> {
     Ok(filter)
 }
 
-async fn list(args: EventsListArgs) -> Result<ExitCode> {
+async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode> {
     let mut filter = filter_of(&args.filter)?;
+    if let Some(client_id) = client_id {
+        filter = filter.client_id(client_id);
+    }
     if let Some(since) = &args.since {
         filter = filter.since(since_flag(since, SystemTime::now())?);
     }
@@ -125,14 +154,25 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
         outln!("no events match");
         return Ok(ExitCode::SUCCESS);
     }
+    // Where several accounts share the inbox, the same hash may be listed once per account:
+    // the client id tells them apart (and is what `show` and `replay` then need).
+    let accounts = events
+        .iter()
+        .zip(events.iter().skip(1))
+        .any(|(a, b)| a.client_id != b.client_id);
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            vec![
+            let mut row = vec![
                 short_time(e.received_at),
                 statuses(&e.deliveries),
                 escape_line(&e.event_type),
                 short_hash(&e.event_hash),
+            ];
+            if accounts {
+                row.push(escape_line(&e.client_id));
+            }
+            row.extend([
                 e.deliveries
                     .iter()
                     .map(|d| d.attempts)
@@ -148,24 +188,16 @@ async fn list(args: EventsListArgs) -> Result<ExitCode> {
                 } else {
                     "-".into()
                 },
-            ]
+            ]);
+            row
         })
         .collect();
-    outln!(
-        "{}",
-        table(
-            &[
-                "RECEIVED (UTC)",
-                "STATUS",
-                "TYPE",
-                "HASH",
-                "ATTEMPTS",
-                "DUPLICATES",
-                "CONFLICTS"
-            ],
-            &rows
-        )
-    );
+    let mut headers = vec!["RECEIVED (UTC)", "STATUS", "TYPE", "HASH"];
+    if accounts {
+        headers.push("CLIENT ID");
+    }
+    headers.extend(["ATTEMPTS", "DUPLICATES", "CONFLICTS"]);
+    outln!("{}", table(&headers, &rows));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -223,67 +255,6 @@ fn attempt_json(a: &AttemptInfo) -> Value {
     })
 }
 
-/// The shortest prefix of a hash looked up by prefix (the lists show 12 characters).
-const MIN_PREFIX: usize = 6;
-
-/// Finds an event by its hash, or by the start of it as `ccai events list` and `ccai listen`
-/// show it (when exactly one stored hash starts so); an unknown or ambiguous hash is an error.
-pub(crate) async fn get_event(store: &dyn Store, hash: &str) -> Result<EventDetail> {
-    if let Some(event) = store.get(hash).await? {
-        return Ok(event);
-    }
-    // `ccai listen` shows a hash as `#d411242ff778`: pasted so, the `#` is not part of it.
-    let hash = match hash.strip_prefix('#') {
-        Some(rest) if !rest.is_empty() => {
-            if let Some(event) = store.get(rest).await? {
-                return Ok(event);
-            }
-            rest
-        }
-        _ => hash,
-    };
-    let unknown = || {
-        anyhow!(
-            // Escaped once: `{:?}` would escape the escapes again.
-            "unknown event hash \"{}\": `ccai events list` shows the stored ones",
-            escape_line(hash)
-        )
-    };
-    if hash.chars().count() < MIN_PREFIX {
-        // Not "unknown": it may well start a stored hash, it is only too short to look up.
-        bail!(
-            "unknown event hash \"{}\": a hash's start must have at least {MIN_PREFIX} characters; `ccai events list` shows the stored ones",
-            escape_line(hash)
-        );
-    }
-    // No index serves a prefix: the newest pages first, stopping at a second match. A miss
-    // reads every event, which only a full hash avoids.
-    let mut found: Option<String> = None;
-    let mut after = None;
-    loop {
-        let request = ListRequest::new(ListFilter::new(), ListRequest::MAX_LIMIT).after(after);
-        let page = store.list(request).await?;
-        for event in page.events {
-            if !event.event_hash.starts_with(hash) || found.as_ref() == Some(&event.event_hash) {
-                continue;
-            }
-            if found.is_some() {
-                bail!(
-                    "event hash \"{}\" is ambiguous: more than one stored hash starts with it; give more of it",
-                    escape_line(hash)
-                );
-            }
-            found = Some(event.event_hash);
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    let full = found.ok_or_else(unknown)?;
-    store.get(&full).await?.ok_or_else(unknown)
-}
-
 /// A filter matching this event alone, even where another account stored the same hash.
 pub(crate) fn only(summary: &EventSummary) -> ListFilter {
     ListFilter::new()
@@ -323,9 +294,14 @@ pub(crate) fn detail_json(event: &EventDetail) -> Value {
     value
 }
 
-async fn show(store: StoreArgs, hash: &str, json_output: bool) -> Result<ExitCode> {
+async fn show(
+    store: StoreArgs,
+    hash: &str,
+    client_id: Option<&str>,
+    json_output: bool,
+) -> Result<ExitCode> {
     let store = open_store(store).await?;
-    let event = get_event(store.as_ref(), hash).await?;
+    let event = get_event(store.as_ref(), hash, client_id).await?;
     let s = &event.summary;
     if json_output {
         outln!("{}", detail_json(&event));

@@ -1,6 +1,8 @@
 //! Running the real `ccai` binary in an isolated environment, and small local servers.
 #![allow(dead_code)]
 
+pub(crate) mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

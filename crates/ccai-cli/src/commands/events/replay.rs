@@ -14,12 +14,19 @@ use crate::cli::EventsReplayArgs;
 use crate::http;
 use crate::output::short_hash;
 
-pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
-    let filter = filter_of(&args.filter)?;
+/// Replays the events named, or those matching the filter; `client_id` picks the account whose
+/// events (a hash may be stored for several accounts) and narrows a bulk replay to it.
+pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Result<ExitCode> {
+    let mut filter = filter_of(&args.filter)?;
+    // Checked before the client id joins the filter: an account's every event is no bulk
+    // replay anyone means by naming the account alone.
     if args.hashes.is_empty() && filter.is_empty() {
         bail!(
             "nothing to replay: give event hashes, or a filter for a bulk replay (--status and/or --type, e.g. `ccai events replay --status dead`)"
         );
+    }
+    if let Some(client_id) = client_id {
+        filter = filter.client_id(client_id);
     }
     let to = match &args.to {
         Some(url) => Some(http::url_flag(
@@ -33,7 +40,7 @@ pub(crate) async fn run(args: EventsReplayArgs) -> Result<ExitCode> {
     // Every hash must be known before anything changes or is sent.
     let mut events: Vec<EventDetail> = Vec::new();
     for hash in &args.hashes {
-        let event = get_event(store.as_ref(), hash).await?;
+        let event = get_event(store.as_ref(), hash, client_id).await?;
         // Once each: an event named twice (whole and as the lists show it, say) would be sent
         // twice with --to, and counted twice either way.
         let named = |e: &EventDetail| {
@@ -126,7 +133,12 @@ async fn mark_due(
             if json_output {
                 outln!(
                     "{}",
-                    json!({"eventHash": hash, "deliveriesDue": n, "bodyPurged": body_purged})
+                    json!({
+                        "eventHash": hash,
+                        "clientId": event.summary.client_id,
+                        "deliveriesDue": n,
+                        "bodyPurged": body_purged,
+                    })
                 );
             } else if n == 0 {
                 let in_progress = event
@@ -208,7 +220,13 @@ impl Sender {
             };
             outln!(
                 "{}",
-                json!({"eventHash": hash, "ok": ok, "httpStatus": status, "error": error})
+                json!({
+                    "eventHash": hash,
+                    "clientId": event.summary.client_id,
+                    "ok": ok,
+                    "httpStatus": status,
+                    "error": error,
+                })
             );
         } else {
             let shown = match &outcome {
