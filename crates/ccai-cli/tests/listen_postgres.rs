@@ -13,9 +13,10 @@ use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use common::postgres::{database, Schema};
 use common::{
     closed_port, recorder, run, stderr, stdout, Listening, Recorded, Recorder, Sandbox, WAIT,
 };
@@ -25,69 +26,6 @@ const SECRET: &str = "pg-secret";
 const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// `--forward-concurrency`: at most this many forwards are in flight in one instance.
 const IN_FLIGHT: usize = 4;
-
-/// The test database, or `None` (and a note) when `CCAI_TEST_POSTGRES_URL` is not set.
-fn database() -> Option<String> {
-    match std::env::var("CCAI_TEST_POSTGRES_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
-        _ => {
-            println!("skipped: CCAI_TEST_POSTGRES_URL not set");
-            None
-        }
-    }
-}
-
-/// A schema of its own on the test database, dropped when this goes out of scope.
-struct Schema {
-    base: String,
-    name: String,
-}
-
-impl Schema {
-    fn new(base: &str) -> Self {
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let mut bytes = [0u8; 6];
-        getrandom::fill(&mut bytes).expect("random bytes");
-        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Self {
-            base: base.to_owned(),
-            name: format!("ccai_t_{suffix}{:x}", nanos % 0xffff),
-        }
-    }
-
-    /// The `--store` URL: the test database with `schema=` this schema.
-    fn url(&self) -> String {
-        let separator = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{separator}schema={}", self.base, self.name)
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        // psql takes the URL without our own `schema` parameter.
-        let base = self.base.split('?').next().unwrap_or(&self.base);
-        let dropped = Command::new("psql")
-            .args([
-                base,
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .output();
-        match dropped {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "warning: cannot drop schema {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => eprintln!("warning: cannot run psql to drop schema {}: {e}", self.name),
-        }
-    }
-}
 
 fn ccai(sandbox: &Sandbox) -> Command {
     let mut cmd = sandbox.ccai();
