@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::support::temp_store;
 
 /// Everything logged so far by this test binary.
-fn captured() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn captured() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     Arc::clone(LOGS.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));

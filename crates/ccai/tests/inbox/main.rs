@@ -6,6 +6,7 @@ mod conformance;
 mod crash;
 mod dedup;
 mod dispatcher;
+mod forward_credentials;
 mod logs;
 mod metrics;
 #[cfg(feature = "postgres")]

@@ -3,10 +3,12 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::StatusCode;
 
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
+use super::excerpt;
+use super::url_credentials::UrlCredentials;
 use crate::signature::SIGNATURE_HEADER;
 
 /// An [`HttpForward`] that cannot be built.
@@ -32,9 +34,15 @@ pub enum ForwardConfigError {
 /// - `410 Gone`: the target wants no more: dead at once.
 /// - Any other status, a timeout (default 30 s) or a connection error: a failure, retried on the
 ///   schedule.
+///
+/// A user name and password in the URL (`https://user:password@host/hook`) are sent as
+/// `Authorization: Basic`. A failure's error holds an excerpt of the target's answer, with any
+/// echo of the signature or of those credentials redacted.
 #[derive(Clone)]
 pub struct HttpForward {
+    /// Without its credentials: they are in `credentials`, which nothing shows.
     url: reqwest::Url,
+    credentials: Option<UrlCredentials>,
     client: reqwest::Client,
     timeout: Duration,
 }
@@ -46,6 +54,7 @@ impl fmt::Debug for HttpForward {
             .field("scheme", &self.url.scheme())
             .field("host", &self.url.host_str())
             .field("port", &self.url.port_or_known_default())
+            .field("basic_auth", &self.credentials.is_some())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -58,7 +67,8 @@ impl HttpForward {
     /// Forwards to `url`.
     pub fn new(url: &str) -> Result<Self, ForwardConfigError> {
         let invalid = |why: &str| ForwardConfigError::InvalidUrl(why.into());
-        let url = reqwest::Url::parse(url).map_err(|_| invalid("it does not parse as a URL"))?;
+        let mut url =
+            reqwest::Url::parse(url).map_err(|_| invalid("it does not parse as a URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
             // The scheme is not named either: `user:password@host` parses with `user` as the
             // scheme and the password in the path.
@@ -67,8 +77,11 @@ impl HttpForward {
         if !url.has_host() {
             return Err(invalid("it names no host"));
         }
+        // Kept apart from the URL, so that no error or log that shows the URL can show them.
+        let credentials = UrlCredentials::take(&mut url).map_err(invalid)?;
         let mut forward = Self {
             url,
+            credentials,
             client: reqwest::Client::new(),
             timeout: Self::DEFAULT_TIMEOUT,
         };
@@ -108,6 +121,9 @@ impl HttpForward {
         if let Some(signature) = &event.signature {
             request = request.header(SIGNATURE_HEADER, signature);
         }
+        if let Some(credentials) = &self.credentials {
+            request = request.header(AUTHORIZATION, credentials.header().clone());
+        }
         let mut response = request.send().await.map_err(|e| {
             let kind = if e.is_timeout() {
                 "timed out"
@@ -128,10 +144,14 @@ impl HttpForward {
             }
             _ => None,
         };
-        // A short excerpt of the answer helps whoever reads the attempt history. Read an
-        // encoded signature's length past it, so that an echo the cut would split is found.
-        let signature = event.signature.as_deref();
-        let read = EXCERPT + signature.map_or(0, |s| s.len() * LONGEST_ENCODING);
+        // A short excerpt of the answer helps whoever reads the attempt history; a target that
+        // echoes the request (a debugging endpoint, a framework's error page) must not put what
+        // authenticates it there: the signature verifies its event for ever.
+        let mut secrets: Vec<&str> = event.signature.as_deref().into_iter().collect();
+        if let Some(credentials) = &self.credentials {
+            secrets.extend(credentials.secrets());
+        }
+        let read = excerpt::read_limit(&secrets);
         let mut answer = Vec::new();
         while answer.len() < read {
             match response.chunk().await {
@@ -139,7 +159,7 @@ impl HttpForward {
                 _ => break,
             }
         }
-        let text = excerpt_without_signature(&answer, signature);
+        let text = excerpt::without_secrets(&answer, &secrets);
         let mut error = format!("HTTP {status}");
         if status.is_redirection() {
             // Otherwise retried until dead with nothing saying why a redirect "fails".
@@ -177,67 +197,6 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
-}
-
-/// The most bytes of a target's answer excerpted into an attempt's error.
-const EXCERPT: usize = 512;
-
-/// The longest way an answer may write one character of a signature (`&#x2B;`).
-const LONGEST_ENCODING: usize = 6;
-
-/// The ways an answer may write a character of a signature besides itself: a JSON escape
-/// (`\/` is PHP's `json_encode`, `\u002B` System.Text.Json's default), percent-encoding (an
-/// echoed query string or form), an HTML character reference. Hex digits in either case.
-fn encodings(c: u8) -> &'static [&'static str] {
-    match c {
-        b'+' => &["\\u002b", "%2b", "&#43;", "&#x2b;"],
-        b'/' => &["\\/", "\\u002f", "%2f", "&#47;", "&#x2f;"],
-        b'=' => &["\\u003d", "%3d", "&#61;", "&#x3d;"],
-        _ => &[],
-    }
-}
-
-/// The end of an echo of `signature` starting at `at` in `answer`, in any of the encodings.
-fn echo_at(answer: &[u8], at: usize, signature: &[u8]) -> Option<usize> {
-    let mut i = at;
-    for &c in signature {
-        if answer.get(i) == Some(&c) {
-            i += 1;
-            continue;
-        }
-        let encoded = encodings(c).iter().find(|e| {
-            answer
-                .get(i..i + e.len())
-                .is_some_and(|got| got.eq_ignore_ascii_case(e.as_bytes()))
-        })?;
-        i += encoded.len();
-    }
-    Some(i)
-}
-
-/// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read), with each echo of the
-/// forwarded `signature` replaced with `[REDACTED]`, verbatim or encoded ([`encodings`]): the
-/// excerpt is stored as the attempt's error, shown and logged, and a signature verifies its
-/// event for ever. An echo that the cut would split is taken whole (the answer is read that much
-/// further): cut first, its first 43 characters were kept, which is the whole signature (the
-/// 44th is always the `=` padding).
-fn excerpt_without_signature(answer: &[u8], signature: Option<&str>) -> String {
-    let signature = signature.filter(|s| !s.is_empty()).map(str::as_bytes);
-    let mut kept = Vec::with_capacity(EXCERPT);
-    let mut i = 0;
-    while i < answer.len().min(EXCERPT) {
-        match signature.and_then(|s| echo_at(answer, i, s)) {
-            Some(end) => {
-                kept.extend_from_slice(b"[REDACTED]");
-                i = end;
-            }
-            None => {
-                kept.push(answer[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
 impl Consumer for HttpForward {

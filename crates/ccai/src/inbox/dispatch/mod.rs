@@ -2,9 +2,11 @@
 //! [`Consumer`], at least once, with retries, dead letter and graceful shutdown.
 
 mod consumer;
+mod excerpt;
 mod http;
 mod report;
 mod retry;
+mod url_credentials;
 mod worker;
 
 use std::fmt;
@@ -60,7 +62,9 @@ impl fmt::Debug for DispatcherBuilder {
 }
 
 impl DispatcherBuilder {
-    /// The destination whose deliveries it handles (default `"default"`).
+    /// The destination whose deliveries it handles (default `"default"`). A name, stored with
+    /// each delivery and shown with it (and in `Debug`): not the target's URL, which may carry a
+    /// password or a token.
     pub fn destination(mut self, destination: impl Into<String>) -> Self {
         self.settings.destination = destination.into();
         self

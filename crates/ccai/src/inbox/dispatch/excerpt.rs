@@ -1,0 +1,153 @@
+//! The excerpt of a forward target's answer that is recorded as an attempt's error, with every
+//! echo of a secret the request carried (the signature, the URL's credentials) redacted: the
+//! excerpt is stored, shown (`ccai events show`, `ccai listen`'s retry lines) and logged.
+
+/// The most bytes of a target's answer excerpted into an attempt's error.
+pub(super) const EXCERPT: usize = 512;
+
+/// The longest way an answer may write one character of a secret (`&#x2B;`, `\u0022`, `&quot;`).
+const LONGEST_ENCODING: usize = 6;
+
+/// What an echo is replaced with.
+const REDACTED: &[u8] = b"[REDACTED]";
+
+/// How many bytes of an answer to read: the excerpt, and past it the longest encoded secret,
+/// so that an echo the cut would split is read whole and found.
+pub(super) fn read_limit(secrets: &[&str]) -> usize {
+    let longest = secrets.iter().map(|s| s.len()).max().unwrap_or(0);
+    EXCERPT.saturating_add(longest.saturating_mul(LONGEST_ENCODING))
+}
+
+/// The ways an answer may write the byte `c` of a secret besides itself: percent-encoding (an
+/// echoed query string or form), a JSON `\u` escape (System.Text.Json's default for `+`), an HTML
+/// character reference, and the short JSON escapes and named HTML references (`\/` is PHP's
+/// `json_encode`). Letters, digits and non-ASCII bytes are taken as they are: no encoder
+/// rewrites them. Hex digits are matched in either case.
+fn encodings(c: u8) -> Vec<String> {
+    if c.is_ascii_alphanumeric() || !c.is_ascii() {
+        return Vec::new();
+    }
+    let mut ways = vec![
+        format!("%{c:02x}"),
+        format!("\\u{c:04x}"),
+        format!("&#{c};"),
+        format!("&#x{c:x};"),
+    ];
+    let short: &[&str] = match c {
+        b'/' => &["\\/"],
+        b'\\' => &["\\\\"],
+        b'"' => &["\\\"", "&quot;"],
+        b'&' => &["&amp;"],
+        b'<' => &["&lt;"],
+        b'>' => &["&gt;"],
+        b'\'' => &["&apos;"],
+        _ => &[],
+    };
+    ways.extend(short.iter().map(|s| (*s).to_owned()));
+    ways
+}
+
+/// The end of an echo of `secret` starting at `at` in `answer`, each character verbatim or in
+/// one of its [`encodings`]; the furthest, when there are several. Some encodings start with the
+/// character itself (`&amp;` for `&`, `%25` for `%`), so every way is followed, not the first
+/// that fits: the answer positions each prefix of the secret can reach, one character at a time
+/// (no recursion: a URL's password may be long).
+fn echo_at(answer: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
+    let mut reached = vec![at];
+    for &c in secret {
+        let ways = encodings(c);
+        let mut next = Vec::new();
+        for &i in &reached {
+            if answer.get(i) == Some(&c) {
+                next.push(i + 1);
+            }
+            next.extend(ways.iter().filter_map(|e| {
+                let end = i + e.len();
+                let got = answer.get(i..end)?;
+                got.eq_ignore_ascii_case(e.as_bytes()).then_some(end)
+            }));
+        }
+        if next.is_empty() {
+            return None;
+        }
+        next.sort_unstable();
+        next.dedup();
+        reached = next;
+    }
+    reached.last().copied()
+}
+
+/// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read, up to [`read_limit`]),
+/// with each echo of any of `secrets` replaced with `[REDACTED]`, verbatim or encoded
+/// ([`encodings`]). The longest secret is tried first, so that `user:password` goes whole rather
+/// than leaving `user:` before a redacted password. An echo that the cut would split is taken
+/// whole (the answer is read that much further): cut first, its first 43 characters were kept,
+/// which is the whole signature (the 44th is always the `=` padding).
+pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
+    let mut secrets: Vec<&[u8]> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.as_bytes())
+        .collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut kept = Vec::with_capacity(EXCERPT);
+    let mut i = 0;
+    while i < answer.len().min(EXCERPT) {
+        match secrets.iter().find_map(|s| echo_at(answer, i, s)) {
+            Some(end) => {
+                kept.extend_from_slice(REDACTED);
+                i = end;
+            }
+            None => {
+                kept.push(answer[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_secret_goes_verbatim_or_encoded() {
+        let secrets = ["dXNlcjpwQHNzIg==", "user:p@ss\"", "p@ss\""];
+        let answer = br#"auth=Basic dXNlcjpwQHNzIg%3D%3D u=user%3Ap%40ss%22 {"pw":"p@ss\""} &lt;p&#64;ss&quot;&gt; user"#;
+        assert_eq!(
+            without_secrets(answer, &secrets),
+            r#"auth=Basic [REDACTED] u=[REDACTED] {"pw":"[REDACTED]"} &lt;[REDACTED]&gt; user"#
+        );
+    }
+
+    #[test]
+    fn an_encoding_that_starts_with_the_character_itself_is_followed() {
+        assert_eq!(
+            without_secrets(b"<i>a&amp;b%25c</i> a&b%c", &["a&b%c"]),
+            "<i>[REDACTED]</i> [REDACTED]"
+        );
+        // A verbatim `&` followed by text that reads on as the secret: the longer echo goes.
+        assert_eq!(without_secrets(b"x&amp;", &["x&"]), "[REDACTED]");
+    }
+
+    #[test]
+    fn the_longest_secret_goes_first_and_empty_ones_are_ignored() {
+        assert_eq!(
+            without_secrets(b"user:hunter2 hunter2", &["", "hunter2", "user:hunter2"]),
+            "[REDACTED] [REDACTED]"
+        );
+        assert_eq!(without_secrets(b"plain", &[""]), "plain");
+    }
+
+    #[test]
+    fn an_echo_across_the_cut_is_taken_whole() {
+        let secret = "s3cr3t/p4ss";
+        let mut answer = vec![b'x'; EXCERPT - 3];
+        answer.extend_from_slice(b"s3cr3t\\/p4ss tail");
+        assert!(answer.len() <= read_limit(&[secret]));
+        let excerpt = without_secrets(&answer, &[secret]);
+        assert!(excerpt.ends_with("x[REDACTED]"), "{excerpt}");
+        assert!(!excerpt.contains("s3c"), "{excerpt}");
+    }
+}
