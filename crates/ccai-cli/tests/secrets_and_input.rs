@@ -390,3 +390,165 @@ async fn a_store_path_with_an_unexpanded_tilde_is_refused() {
         assert!(!sandbox.path().join("~").exists(), "{args:?}: {text}");
     }
 }
+
+/// A `--forward-to` URL's password is sent (as `Authorization: Basic`) and goes nowhere else:
+/// not into the banner, the retry and dead lines, the debug logs, the store's attempts, nor
+/// `ccai events show` and `list`, even when the target echoes the request back in its error
+/// page. And that error page's escape sequences come out of `ccai listen` inert, in text lines
+/// and `--json` lines alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_urls_password_is_sent_and_never_shown_or_stored() {
+    use base64::Engine as _;
+    use common::Listening;
+    const PASSWORD: &str = "FWD-PASS-7q2";
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{9b}31m\u{202e}evil\u{7f}";
+    let sandbox = Sandbox::new();
+    let target = recorder(|request| {
+        let auth = request.header("authorization").unwrap_or_default();
+        let decoded = auth
+            .strip_prefix("Basic ")
+            .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let echo = serde_json::json!({"authorization": auth, "credentials": decoded});
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{echo} {HOSTILE}"),
+        )
+    })
+    .await;
+    let forward = format!(
+        "{}/hook",
+        target
+            .url
+            .replace("http://", &format!("http://forwarder:{PASSWORD}@"))
+    );
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("forwarder:{PASSWORD}"));
+    let leaks = [PASSWORD, token.as_str(), token.trim_end_matches('=')];
+    let assert_clean = |text: &str| {
+        for leak in leaks {
+            assert!(!text.contains(leak), "{leak:?} in {text}");
+        }
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\u{7f}']),
+            "a raw control character in {text:?}"
+        );
+    };
+
+    for (run, json) in [("text", false), ("json", true)] {
+        let store = sandbox.path().join(format!("{run}.db"));
+        let store_arg = store.to_string_lossy().into_owned();
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+            .env("CCAI_WEBHOOK_SECRET", SECRET)
+            .env("CCAI_LOG", "debug");
+        let mut args = vec![
+            "--port",
+            "0",
+            "--store",
+            &store_arg,
+            "--forward-to",
+            &forward,
+            "--retry-schedule",
+            "100ms",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let listen = Listening::announced(Listening::launch(cmd, &args));
+        let banner = listen.banner.join("\n");
+        assert!(
+            banner.contains("Forwarding stored deliveries to http://127.0.0.1:"),
+            "{banner}"
+        );
+        assert_clean(&banner);
+
+        let hash = format!("fwd-secret-{run}");
+        let body = serde_json::json!({"eventType": "message.sent", "eventHash": hash, "data": {}});
+        let response = reqwest::Client::new()
+            .post(&listen.url)
+            .header("content-type", "application/json")
+            .header(
+                "x-ccai-signature",
+                ccai::webhook::sign(CLIENT_ID, &hash, SECRET),
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("deliver");
+        assert_eq!(response.status(), 200);
+        let mut said = Vec::new();
+        while !said.iter().any(|l: &String| l.contains("DEAD")) {
+            said.push(
+                listen
+                    .err
+                    .recv_timeout(WAIT)
+                    .unwrap_or_else(|_| panic!("no dead line; listen said {said:?}")),
+            );
+        }
+        let out: Vec<String> = std::iter::from_fn(|| listen.out.try_recv().ok()).collect();
+        drop(listen);
+        for line in said.iter().chain(&out) {
+            assert_clean(line);
+        }
+        let dead = said
+            .iter()
+            .find(|l| l.contains("DEAD"))
+            .expect("the dead line");
+        assert!(dead.contains("Basic [REDACTED]"), "{dead}");
+        // The escape sequence is shown, escaped.
+        assert!(dead.contains(r"\u{1b}]0;owned\u{7}"), "{dead}");
+        let retry = out
+            .iter()
+            .find(|l| l.contains("retrying") || l.contains("will retry"))
+            .unwrap_or_else(|| panic!("no retry line in {out:?}"));
+        if json {
+            let line: serde_json::Value = serde_json::from_str(retry).expect("a JSON line");
+            let error = line["error"].as_str().expect("an error");
+            // Exact in JSON once decoded; inert on the terminal.
+            assert!(error.ends_with(HOSTILE), "{error}");
+            assert!(error.contains(r#""credentials":"[REDACTED]""#), "{error}");
+        } else {
+            assert!(retry.contains(r#""credentials":"[REDACTED]""#), "{retry}");
+        }
+
+        for command in [
+            vec!["events", "show", hash.as_str(), "--store", &store_arg],
+            vec![
+                "events",
+                "show",
+                hash.as_str(),
+                "--json",
+                "--store",
+                &store_arg,
+            ],
+            vec!["events", "list", "--store", &store_arg],
+            vec!["events", "list", "--json", "--store", &store_arg],
+        ] {
+            let mut cmd = sandbox.ccai();
+            cmd.args(&command);
+            let shown = exits(cmd).await;
+            assert_eq!(
+                shown.status.code(),
+                Some(0),
+                "{command:?}: {}",
+                all_output(&shown)
+            );
+            let text = all_output(&shown);
+            assert_clean(&text);
+            // The table shows the first 12 characters of a hash.
+            assert!(text.contains(&hash[..12]), "{command:?}: {text}");
+            if command[1] == "show" {
+                assert!(text.contains("[REDACTED]"), "{command:?}: {text}");
+            }
+        }
+    }
+    let requests = target.requests.lock().expect("lock");
+    assert_eq!(requests.len(), 4);
+    for request in requests.iter() {
+        assert_eq!(
+            request.header("authorization").as_deref(),
+            Some(format!("Basic {token}").as_str())
+        );
+    }
+}
