@@ -1,6 +1,7 @@
 //! A forward URL's user name and password (`http://user:password@host/hook`) are sent as
 //! `Authorization: Basic`, and never recorded, reported, logged or shown in `Debug`, even when
-//! the target echoes the request back (as debugging endpoints and error pages do).
+//! the target echoes the request back (as debugging endpoints and error pages do); nor is a token
+//! in its query (`?token=…`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -170,6 +171,41 @@ async fn a_token_as_the_user_name_is_not_recorded() {
     assert!(error.starts_with("HTTP 500"), "{error}");
     assert!(error.contains(r#""credentials":"[REDACTED]""#), "{error}");
     assert_nowhere(&dead, &report, &debug, &["tok-9f8e7d6c", token.as_str()]);
+}
+
+/// A target that echoes its request line and the query's values: the token in the query is
+/// redacted, raw and decoded; a short value (`v=1`) is left, as is the rest of the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_token_echoed_by_the_target_is_not_recorded() {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            |uri: axum::http::Uri,
+             axum::extract::Query(query): axum::extract::Query<
+                std::collections::BTreeMap<String, String>,
+            >| async move {
+                let params = serde_json::to_string(&query)
+                    .unwrap_or_default()
+                    .replace('/', "\\/");
+                (StatusCode::NOT_FOUND, format!("Cannot POST {uri} {params}"))
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let url = format!("http://{addr}/hook?token=qt%2F5ecret%2Bvalue&v=1");
+    let (dead, report, debug) = forward_once(&url, "query-token-echo").await;
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert_eq!(
+        error,
+        r#"HTTP 404 Not Found: Cannot POST /hook?token=[REDACTED]&v=1 {"token":"[REDACTED]","v":"1"}"#
+    );
+    assert_nowhere(&dead, &report, &debug, &["5ecret", "qt%2F"]);
 }
 
 /// Credentials that are not UTF-8 once decoded were dropped: the forward went out without any

@@ -8,6 +8,7 @@ use reqwest::StatusCode;
 
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
 use super::excerpt;
+use super::query_tokens::query_tokens;
 use super::url_credentials::UrlCredentials;
 use crate::signature::SIGNATURE_HEADER;
 
@@ -37,12 +38,15 @@ pub enum ForwardConfigError {
 ///
 /// A user name and password in the URL (`https://user:password@host/hook`) are sent as
 /// `Authorization: Basic`. A failure's error holds an excerpt of the target's answer, with any
-/// echo of the signature or of those credentials redacted.
+/// echo of the signature, of those credentials or of the query's values (of 8 characters or
+/// more: they often carry a token) redacted.
 #[derive(Clone)]
 pub struct HttpForward {
     /// Without its credentials: they are in `credentials`, which nothing shows.
     url: reqwest::Url,
     credentials: Option<UrlCredentials>,
+    /// The URL's query values that may be tokens, redacted like the credentials.
+    query_tokens: Vec<String>,
     client: reqwest::Client,
     timeout: Duration,
 }
@@ -80,6 +84,7 @@ impl HttpForward {
         // Kept apart from the URL, so that no error or log that shows the URL can show them.
         let credentials = UrlCredentials::take(&mut url).map_err(invalid)?;
         let mut forward = Self {
+            query_tokens: query_tokens(&url),
             url,
             credentials,
             client: reqwest::Client::new(),
@@ -151,6 +156,7 @@ impl HttpForward {
         if let Some(credentials) = &self.credentials {
             secrets.extend(credentials.secrets());
         }
+        secrets.extend(self.query_tokens.iter().map(String::as_str));
         let read = excerpt::read_limit(&secrets);
         let mut answer = Vec::new();
         while answer.len() < read {

@@ -4,6 +4,7 @@
 mod consumer;
 mod excerpt;
 mod http;
+mod query_tokens;
 mod report;
 mod retry;
 mod url_credentials;
