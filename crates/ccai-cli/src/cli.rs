@@ -66,8 +66,9 @@ fn ignore_empty_env(command: clap::Command) -> clap::Command {
 pub(crate) struct AccountArgs {
     /// Your CloudContactAI account (client) id.
     ///
-    /// `ccai events list`, `show` and `replay` take it as a flag only, not from the environment:
-    /// the account whose events to list, show or replay in an inbox several accounts share.
+    /// `ccai events list`, `show` and `replay`, and `ccai ui`, take it as a flag only, not from
+    /// the environment: the account whose events to list, show, replay or view in an inbox
+    /// several accounts share.
     #[arg(long, env = "CCAI_CLIENT_ID", global = true, hide_env_values = true)]
     pub client_id: Option<String>,
 
@@ -172,9 +173,10 @@ pub(crate) enum Command {
     )]
     Events(EventsCommand),
 
-    /// Serve a browser view of the durable inbox: a live list, details, replay, counters.
+    /// Serve a browser view of the durable inbox: a live list, details, replay, counters
+    /// (--client-id: one account's events only, where several share the inbox).
     #[command(
-        after_help = "Examples:\n  ccai ui                          # http://127.0.0.1:8081/\n  ccai ui --store ./inbox.db --port 9001\n  ccai ui --host 0.0.0.0           # off the loopback: a token is generated and required"
+        after_help = "Examples:\n  ccai ui                          # http://127.0.0.1:8081/\n  ccai ui --store ./inbox.db --port 9001\n  ccai ui --host 0.0.0.0           # off the loopback: a token is generated and required\n  ccai ui --client-id 1231         # that account's events only"
     )]
     Ui(UiArgs),
 }

@@ -116,7 +116,12 @@ async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
             let client_id = cli.account.client_id.filter(|_| cli.account.client_id_flag);
             commands::events::run(command, client_id).await
         }
-        Command::Ui(args) => commands::ui::run(args).await,
+        // As for `ccai events`: the flag narrows the view, `CCAI_CLIENT_ID` (the account that
+        // signs) does not.
+        Command::Ui(args) => {
+            let client_id = cli.account.client_id.filter(|_| cli.account.client_id_flag);
+            commands::ui::run(args, client_id).await
+        }
     }
 }
 

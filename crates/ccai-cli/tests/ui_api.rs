@@ -10,33 +10,9 @@ use ccai::inbox::{DeliveryStatus, NewDelivery, Store};
 use common::{run, stderr, Sandbox, WAIT};
 use serde_json::Value;
 use ui_support::{
-    add, fill, inbox_path, start_ui, wait_for, Ui, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD,
+    add, fill, get, inbox_path, post, start_ui, wait_for, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD,
     SENT_OLD, SENT_PENDING,
 };
-
-/// GET `path`; the status and the JSON answer (Null when the body is not JSON).
-async fn get(ui: &Ui, path: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", ui.base));
-    if let Some(token) = &ui.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.expect("GET");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-async fn post(ui: &Ui, path: &str) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", ui.base))
-        .header("x-ccai-ui", "1")
-        .send()
-        .await
-        .expect("POST");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
 
 /// The status of a GET, with `Authorization: Bearer` when `bearer` is given.
 async fn status_of(url: &str, bearer: Option<&str>) -> u16 {
@@ -222,8 +198,8 @@ async fn ui_api_replays_retries_counts_and_downloads() {
     let event = store.get(SENT_OLD).await.expect("get").expect("stored");
     assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
     assert_eq!(event.attempts.len(), 1, "history kept");
-    // Another account's event under the same hash: the view shows the newest, and a replay
-    // touches that event alone.
+    // Another account's event under the same hash: a replay must say whose (without it, a 409
+    // naming both), and touches that event alone.
     store
         .insert(NewDelivery::new(
             "9999",
@@ -234,6 +210,9 @@ async fn ui_api_replays_retries_counts_and_downloads() {
         .await
         .expect("insert");
     let (status, answer) = post(&ui, &format!("/api/events/{SENT_OLD}/replay")).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["clientIds"], serde_json::json!(["1231", "9999"]));
+    let (status, answer) = post(&ui, &format!("/api/events/{SENT_OLD}/replay?clientId=9999")).await;
     assert_eq!(
         (status, &answer["replayed"]),
         (200, &Value::from(1)),

@@ -17,8 +17,9 @@ use common::{recorder, Sandbox};
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
 use ui_support::{
-    add, chromium_available, fill, inbox_path, listen_with_ui, start_ui, start_ui_on, wait_for,
-    Driver, Session, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, SENT_OLD, SENT_PENDING,
+    add, chromium_available, fill, fill_two_accounts, inbox_path, listen_with_ui, start_ui,
+    start_ui_on, wait_for, Driver, Session, CLIENT, CLIENT_ONLY, CUSTOM_NEW, EXCLUDED_DUP,
+    INCOMING_DEAD, OTHER_CLIENT, SENT_OLD, SENT_PENDING, SHARED,
 };
 
 /// One browser at a time: the machine has two cores.
@@ -142,7 +143,9 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
     // The detail view, opened from the list with a click: the body exactly as received (its
     // markup as text, not as HTML), typed fields, attempts; keyboard focus moves to it.
     browser
-        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .click(&format!(
+            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
+        ))
         .await;
     browser
         .wait_js(
@@ -283,7 +286,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
         widths[0].as_u64() <= widths[1].as_u64() && widths[2].as_u64() <= widths[3].as_u64(),
         "the page scrolls sideways at phone width: {widths}"
     );
-    let link = format!("#events a[href='#/event/{SENT_OLD}']");
+    let link = format!("#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']");
     phone.press(&link, "\u{E007}").await;
     phone
         .wait_js(
@@ -306,7 +309,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
             json!([]),
         )
         .await;
-    assert_eq!(focused, format!("#/event/{SENT_OLD}"));
+    assert_eq!(focused, format!("#/event/{SENT_OLD}?clientId={CLIENT}"));
     // The same with the Close button.
     phone.press(&link, "\u{E007}").await;
     phone
@@ -325,7 +328,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
             json!([]),
         )
         .await;
-    assert_eq!(focused, format!("#/event/{SENT_OLD}"));
+    assert_eq!(focused, format!("#/event/{SENT_OLD}?clientId={CLIENT}"));
     phone.quit().await;
 }
 
@@ -369,7 +372,9 @@ async fn ui_browser_replay_button_reaches_the_forward_target() {
         )
         .await;
     browser
-        .click(&format!("#events a[href='#/event/{hash}']"))
+        .click(&format!(
+            "#events a[href='#/event/{hash}?clientId={CLIENT}']"
+        ))
         .await;
     browser
         .wait_js(
@@ -471,7 +476,7 @@ async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
             json!([]),
         )
         .await;
-    assert_eq!(focused, format!("#/event/{}", before[50]));
+    assert_eq!(focused, format!("#/event/{}?clientId={CLIENT}", before[50]));
 
     // A new event goes on top; the rows already shown stay, in their order, once each.
     add(&store, "ffffffffffffffff-latest", "message.sent").await;
@@ -553,7 +558,9 @@ async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
     // The details of a delivered event are open when another process purges it: the refresh
     // that follows fails (the event is gone), and the indicator says so.
     browser
-        .click(&format!("#events a[href='#/event/{SENT_OLD}']"))
+        .click(&format!(
+            "#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']"
+        ))
         .await;
     browser
         .wait_js(
@@ -811,7 +818,9 @@ async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
         .await;
     assert_eq!(strings(&browser.js(ROWS, json!([])).await), [INCOMING_DEAD]);
     browser
-        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .click(&format!(
+            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
+        ))
         .await;
     browser
         .wait_js(
@@ -880,7 +889,9 @@ async fn ui_browser_a_double_click_sends_one_action() {
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
     browser
-        .click(&format!("#events a[href='#/event/{INCOMING_DEAD}']"))
+        .click(&format!(
+            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
+        ))
         .await;
     browser
         .wait_js(
@@ -900,7 +911,7 @@ async fn ui_browser_a_double_click_sends_one_action() {
              const retry = document.getElementById('retry');
              retry.click();
              retry.click();
-             return sent.filter(url => url.endsWith('/retry')).length",
+             return sent.filter(url => url.includes('/retry?clientId=1231')).length",
             json!([]),
         )
         .await;
@@ -916,5 +927,165 @@ async fn ui_browser_a_double_click_sends_one_action() {
         (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
     })
     .await;
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_two_accounts_under_one_hash_each_open_their_own_event() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let store = fill_two_accounts(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+
+    // Both accounts' events under the hash are rows, each with its client id in a column shown
+    // because the rows are several accounts'.
+    let rows = browser
+        .js(
+            "return [...document.querySelectorAll('#events tbody tr')].map(r => {
+                 const client = r.querySelector('td.client');
+                 return [r.dataset.clientId, r.dataset.hash, client.innerText,
+                         getComputedStyle(client).display !== 'none'];
+             })",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        rows,
+        json!([
+            [OTHER_CLIENT, SHARED, OTHER_CLIENT, true],
+            [CLIENT, SHARED, CLIENT, true],
+            [CLIENT, CLIENT_ONLY, CLIENT, true]
+        ])
+    );
+    browser.wait_live().await;
+
+    // A click on each row opens that account's own event: its body, its client id, its status.
+    for (client, status) in [(CLIENT, "delivered"), (OTHER_CLIENT, "dead")] {
+        browser
+            .click(&format!(
+                "#events a[href='#/event/{SHARED}?clientId={client}']"
+            ))
+            .await;
+        browser
+            .wait_js(
+                "the account's details",
+                &format!(
+                    "const d = document.getElementById('detail');
+                     return !d.hidden && d.dataset.hash === '{SHARED}' && d.dataset.clientId === '{client}'"
+                ),
+            )
+            .await;
+        let detail = browser
+            .js(
+                "return {
+                    raw: document.getElementById('body-raw').textContent,
+                    fields: document.getElementById('fields').innerText,
+                    client: [...document.querySelectorAll('#fields dt')]
+                        .find(d => d.textContent === 'Client id').nextElementSibling.textContent,
+                    retry: document.getElementById('retry').disabled,
+                    selected: [...document.querySelectorAll('#events tr.selected')].map(r => r.dataset.clientId),
+                }",
+                json!([]),
+            )
+            .await;
+        let body = String::from_utf8(ui_support::shared_body(client)).expect("UTF-8");
+        assert_eq!(detail["raw"], body.as_str(), "{client}'s body");
+        assert_eq!(detail["client"], client);
+        let fields = detail["fields"].as_str().expect("fields");
+        assert!(fields.contains(status), "{client}: {fields}");
+        assert_eq!(
+            detail["retry"],
+            client == CLIENT,
+            "dead only for {OTHER_CLIENT}"
+        );
+        assert_eq!(detail["selected"], json!([client]), "one row selected");
+    }
+
+    // Retry now, from the second account's details: its event alone is pending again.
+    browser.click("#retry").await;
+    wait_for("the retry", async || {
+        let event = store.get_for(OTHER_CLIENT, SHARED).await.ok()??;
+        (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
+    })
+    .await;
+    browser
+        .wait_js(
+            "the retry's answer",
+            "return document.getElementById('action-status').textContent.startsWith('Retrying now')",
+        )
+        .await;
+    let first = store
+        .get_for(CLIENT, SHARED)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(
+        first.summary.deliveries[0].status,
+        DeliveryStatus::Delivered,
+        "the other account's event was left alone"
+    );
+
+    // A link without the account (from before accounts were told apart) to a hash two hold: the
+    // page says which client ids hold it instead of showing either.
+    browser.goto(&format!("{}#/event/{SHARED}", ui.url)).await;
+    let said = browser
+        .wait_js(
+            "the ambiguity",
+            "const live = document.getElementById('live').textContent;
+             return live.includes('more than one account') && live",
+        )
+        .await;
+    let said = said.as_str().expect("text");
+    assert!(
+        said.contains(CLIENT) && said.contains(OTHER_CLIENT),
+        "{said}"
+    );
+
+    // One account's rows alone: no client id column (the details still say whose).
+    browser.type_into("#f-q", "+14155550303").await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the filtered list",
+            "return document.querySelectorAll('#events tbody tr').length === 1",
+        )
+        .await;
+    let shown = browser
+        .js(
+            "return getComputedStyle(document.querySelector('#events td.client')).display !== 'none'
+                 || getComputedStyle(document.querySelector('#events th.client')).display !== 'none'",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, false, "a client id column for one account's rows");
+    browser.quit().await;
+
+    // `ccai ui --client-id`: that account's rows only, and the page says whose view it is and
+    // that the counters are every account's.
+    let narrowed = start_ui(&sandbox, &path, &["--client-id", OTHER_CLIENT]);
+    let (browser, _narrowed_profile) = open_page(&driver, &narrowed.url, 1280, 800).await;
+    let page = browser
+        .js(
+            "return {
+                rows: [...document.querySelectorAll('#events tbody tr')].map(r => [r.dataset.clientId, r.dataset.hash]),
+                account: document.getElementById('account').hidden ? null : document.getElementById('account').textContent,
+                scope: !document.getElementById('overview-scope').hidden,
+                received: document.getElementById('c-received').textContent,
+            }",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        page,
+        json!({
+            "rows": [[OTHER_CLIENT, SHARED]],
+            "account": "Client id 4567's events",
+            "scope": true,
+            "received": "3",
+        })
+    );
     browser.quit().await;
 }

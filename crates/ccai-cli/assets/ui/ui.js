@@ -100,7 +100,24 @@
   }
 
   // ---- the list ----------------------------------------------------------------------------
-  const rows = new Map(); // hash -> <tr>
+  // A row is one account's event: accounts sharing the inbox may each hold an event under the
+  // same hash, so rows are keyed by (client id, hash), and links and actions name both.
+  const keyOf = (clientId, hash) => JSON.stringify([clientId, hash]);
+  const eventKey = (event) => keyOf(event.clientId, event.eventHash);
+  const rowKey = (tr) => keyOf(tr.dataset.clientId, tr.dataset.hash);
+  const rows = new Map(); // keyOf(client id, hash) -> <tr>
+
+  // The address of an event's details (`#/event/HASH?clientId=ID`).
+  function eventLink(clientId, hash) {
+    return "#/event/" + encodeURIComponent(hash) + "?clientId=" + encodeURIComponent(clientId);
+  }
+
+  // Whether `tr` shows the selected event (a link without its client id selects every row with
+  // its hash until the server says whose it is).
+  function isSelected(tr) {
+    return selected !== null && tr.dataset.hash === selected.hash &&
+      (selected.clientId === null || tr.dataset.clientId === selected.clientId);
+  }
   let next = null;
   let generation = 0; // ignores answers to requests made before the filters changed
 
@@ -113,20 +130,24 @@
       repeats.append(el("span", { class: "conflict", title: event.conflicts + " deliveries with this hash and a different body" }, "⚠", el("span", { class: "sr" }, " conflict")));
     }
     if (!repeats.childNodes.length) repeats.append("–");
-    const link = el("a", { href: "#/event/" + encodeURIComponent(event.eventHash), class: "mono", title: event.eventHash }, event.shortHash);
-    const tr = el("tr", { "data-hash": event.eventHash, "data-status": event.status },
+    const link = el("a", { href: eventLink(event.clientId, event.eventHash), class: "mono", title: event.eventHash }, event.shortHash);
+    const tr = el("tr", { "data-hash": event.eventHash, "data-client-id": event.clientId, "data-status": event.status },
       el("td", { "data-label": "status" }, badge(event.status)),
       el("td", { "data-label": "type" }, event.eventType),
       el("td", { "data-label": "hash" }, link),
+      el("td", { "data-label": "client id", class: "client" }, event.clientId),
       el("td", { "data-label": "received" }, shortTime(event.receivedAt)),
       el("td", { "data-label": "attempts" }, String(event.attempts)),
       repeats);
-    if (event.eventHash === selected) tr.classList.add("selected");
+    if (isSelected(tr)) tr.classList.add("selected");
     return tr;
   }
 
   function showCount() {
     $("count").textContent = rows.size ? "(" + rows.size + (next ? "+" : "") + ")" : "";
+    // The client id column, when the rows shown are several accounts' (the details always say).
+    const clients = new Set([...rows.values()].map((tr) => tr.dataset.clientId));
+    $("events").classList.toggle("accounts", clients.size > 1);
     $("empty").hidden = rows.size > 0;
     $("older").hidden = !next;
   }
@@ -148,9 +169,9 @@
       rows.clear();
     }
     for (const event of page.events) {
-      if (rows.has(event.eventHash)) continue;
+      if (rows.has(eventKey(event))) continue;
       const tr = rowFor(event);
-      rows.set(event.eventHash, tr);
+      rows.set(eventKey(event), tr);
       body.append(tr);
     }
     next = page.next;
@@ -167,7 +188,7 @@
     // A full page of events none of which is shown: more arrived than a page holds since the
     // last look (the stream was reconnecting, say), and others may lie between them and the rows
     // shown. The list starts over from this page, with the older ones a click away.
-    if (rows.size && page.next && !page.events.some((event) => rows.has(event.eventHash))) {
+    if (rows.size && page.next && !page.events.some((event) => rows.has(eventKey(event)))) {
       ++generation;
       show(page, true);
       return;
@@ -175,27 +196,27 @@
     const body = $("events").tBodies[0];
     // Rows this page should hold and does not left the filter (a status changed) or the store
     // (purged): those above the lowest row it holds, or any when it is the whole list.
-    const held = new Set(page.events.map((event) => event.eventHash));
+    const held = new Set(page.events.map(eventKey));
     let lowest = null;
-    for (const event of page.events) lowest = rows.get(event.eventHash) || lowest;
+    for (const event of page.events) lowest = rows.get(eventKey(event)) || lowest;
     if (lowest || !page.next) {
       for (const tr of [...body.rows]) {
         if (page.next && tr === lowest) break;
-        if (held.has(tr.dataset.hash)) continue;
-        rows.delete(tr.dataset.hash);
+        if (held.has(rowKey(tr))) continue;
+        rows.delete(rowKey(tr));
         tr.remove();
       }
     }
     const fresh = [];
     for (const event of page.events) {
-      const old = rows.get(event.eventHash);
+      const old = rows.get(eventKey(event));
       if (old) {
         const tr = rowFor(event);
         if (tr.innerHTML === old.innerHTML) continue;
         // Keyboard focus stays on the row's link when the row is updated.
         const focused = old.contains(document.activeElement);
         old.replaceWith(tr);
-        rows.set(event.eventHash, tr);
+        rows.set(eventKey(event), tr);
         if (focused) tr.querySelector("a").focus();
       } else {
         fresh.push(event);
@@ -204,7 +225,7 @@
     for (const event of fresh.reverse()) {
       const tr = rowFor(event);
       tr.classList.add("new");
-      rows.set(event.eventHash, tr);
+      rows.set(eventKey(event), tr);
       body.prepend(tr);
     }
     if (rows.size === fresh.length) next = page.next;
@@ -214,6 +235,11 @@
   // ---- counters and chart ------------------------------------------------------------------
   async function loadStats() {
     const stats = await api("/api/stats");
+    // A view of one account's events (`ccai ui --client-id`): the counters still count every
+    // account's, and say so.
+    $("account").hidden = !stats.clientId;
+    $("account").textContent = stats.clientId ? inert("Client id " + stats.clientId + "'s events") : "";
+    $("overview-scope").hidden = !stats.clientId;
     $("c-received").textContent = stats.received;
     $("c-duplicates").textContent = stats.duplicates;
     $("c-delivered").textContent = stats.delivered;
@@ -236,6 +262,8 @@
   }
 
   // ---- details -----------------------------------------------------------------------------
+  // The event whose details are asked for: {hash, clientId}; clientId is null for a link without
+  // it until the server has said whose event it is.
   let selected = null;
 
   function field(list, name, value) {
@@ -243,16 +271,30 @@
   }
 
   function selectRow() {
-    for (const [hash, tr] of rows) tr.classList.toggle("selected", hash === selected);
+    for (const tr of rows.values()) tr.classList.toggle("selected", isSelected(tr));
   }
 
-  async function showDetail(hash, focus) {
-    selected = hash;
+  // The account's query (`?clientId=ID`), or none when the client id is not known.
+  function account(clientId) {
+    return clientId === null || clientId === undefined ? "" : "?clientId=" + encodeURIComponent(clientId);
+  }
+
+  async function showDetail(hash, clientId, focus) {
+    if (!selected || selected.hash !== hash || selected.clientId !== clientId) {
+      selected = { hash, clientId };
+    }
     selectRow();
     const section = $("detail");
-    const event = await api("/api/events/" + encodeURIComponent(hash));
-    if (selected !== hash) return;
+    const event = await api("/api/events/" + encodeURIComponent(hash) + account(clientId));
+    // Another event was asked for meanwhile.
+    const whose = clientId === null ? event.clientId : clientId;
+    if (!selected || selected.hash !== hash || (selected.clientId !== null && selected.clientId !== whose)) return;
+    if (selected.clientId === null) {
+      selected.clientId = whose;
+      selectRow();
+    }
     section.dataset.hash = event.eventHash;
+    section.dataset.clientId = event.clientId;
     section.dataset.attempts = String(event.attempts.length);
     $("detail-title").replaceChildren(event.eventType + " ", el("span", { class: "muted mono" }, "#" + event.shortHash));
     const fields = $("fields");
@@ -310,23 +352,30 @@
 
   function closeDetail() {
     // Keyboard focus in the details goes back to the row they were opened from.
-    const back = $("detail").contains(document.activeElement) ? rows.get(selected) : null;
+    const back = $("detail").contains(document.activeElement) ? [...rows.values()].find(isSelected) : null;
     selected = null;
     selectRow();
     $("detail").hidden = true;
     delete $("detail").dataset.hash;
+    delete $("detail").dataset.clientId;
     document.querySelector(".layout").classList.remove("with-detail");
     $("action-status").textContent = "";
     if (back) back.querySelector("a").focus();
   }
 
+  function decoded(text) {
+    try { return decodeURIComponent(text); } catch (e) { return text; }
+  }
+
+  // `#/event/HASH?clientId=ID`, or `#/event/HASH` (a link from before accounts were told apart,
+  // fine where one account holds the hash).
   function route() {
-    const match = location.hash.match(/^#\/event\/(.+)$/);
+    const match = location.hash.match(/^#\/event\/([^?]+)(?:\?clientId=(.*))?$/);
     if (match) {
-      let hash;
-      try { hash = decodeURIComponent(match[1]); } catch (e) { hash = match[1]; }
+      const hash = decoded(match[1]);
+      const clientId = match[2] === undefined ? null : decoded(match[2]);
       $("action-status").textContent = "";
-      showDetail(hash, true).then(recovered, report);
+      showDetail(hash, clientId, true).then(recovered, report);
     } else {
       closeDetail();
     }
@@ -336,18 +385,23 @@
   // second request, which a retry answers 409 (the event no longer dead).
   let acting = false;
 
+  // Acts on the event the details show: that account's, whatever the address asked for.
   async function act(kind) {
-    if (!selected || acting) return;
+    const section = $("detail");
+    if (!selected || acting || !section.dataset.hash) return;
     acting = true;
-    const hash = selected;
+    const hash = section.dataset.hash;
+    const clientId = section.dataset.clientId;
     const status = $("action-status");
     status.textContent = kind === "replay" ? "Replaying…" : "Retrying…";
     try {
-      const answer = await api("/api/events/" + encodeURIComponent(hash) + "/" + kind, { method: "POST" });
+      const answer = await api("/api/events/" + encodeURIComponent(hash) + "/" + kind + account(clientId), { method: "POST" });
       const n = kind === "replay" ? answer.replayed : answer.requeued;
       status.textContent = (kind === "replay" ? "Replayed" : "Retrying now") + ": " + n +
         " deliver" + (n === 1 ? "y is" : "ies are") + " due now; a running ccai listen --forward-to sends " + (n === 1 ? "it" : "them") + ".";
-      await Promise.all([showDetail(hash, false), refreshTop(), loadStats()]);
+      // The details again unless another event's were opened meanwhile.
+      const still = selected && selected.hash === hash && selected.clientId === clientId;
+      await Promise.all([still ? showDetail(hash, clientId, false) : null, refreshTop(), loadStats()]);
     } catch (e) {
       status.textContent = "Failed: " + e.message;
     } finally {
@@ -382,7 +436,7 @@
     do {
       again = false;
       try {
-        await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected, false) : null]);
+        await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected.hash, selected.clientId, false) : null]);
         recovered();
       } catch (e) {
         report(e);
@@ -430,12 +484,12 @@
     $("older").addEventListener("click", () => {
       const button = $("older");
       const last = $("events").tBodies[0].lastElementChild;
-      const lastHash = last ? last.dataset.hash : null;
+      const lastKey = last ? rowKey(last) : null;
       loadOlder().then(() => {
         recovered();
         // The last page hides the button, and keyboard focus with it: it goes to the first row
         // just loaded.
-        const row = lastHash && rows.has(lastHash) ? rows.get(lastHash).nextElementSibling : null;
+        const row = lastKey && rows.has(lastKey) ? rows.get(lastKey).nextElementSibling : null;
         if (button.hidden && row && (document.activeElement === button || document.activeElement === document.body)) {
           row.querySelector("a").focus();
         }

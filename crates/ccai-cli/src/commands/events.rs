@@ -1,7 +1,7 @@
 //! `ccai events …`: list, show, replay, purge and count what the durable inbox holds.
 
 pub(crate) mod format;
-mod lookup;
+pub(crate) mod lookup;
 mod replay;
 
 use crate::stdout::{errln, out, outln};

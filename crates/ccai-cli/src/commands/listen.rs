@@ -192,7 +192,17 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
     let ui = match (&inbox, ui_access) {
         (Some(inbox), Some(access)) => {
-            Some(super::ui::serve(inbox.store().as_dyn(), access, args.ui_port, ui_stopped).await?)
+            // Every account's events: the inbox may be shared with receivers of other accounts.
+            Some(
+                super::ui::serve(
+                    inbox.store().as_dyn(),
+                    access,
+                    args.ui_port,
+                    None,
+                    ui_stopped,
+                )
+                .await?,
+            )
         }
         _ => None,
     };

@@ -144,6 +144,78 @@ pub(crate) async fn fill(path: &Path) -> SqliteStore {
     store
 }
 
+/// The second account of [`fill_two_accounts`]'s inbox.
+pub(crate) const OTHER_CLIENT: &str = "4567";
+/// Stored by both accounts of [`fill_two_accounts`]'s inbox, each with a body of its own.
+pub(crate) const SHARED: &str = "5a5a5a5a5a5a5a5a-shared";
+/// In [`fill_two_accounts`]'s inbox, [`CLIENT`]'s alone.
+pub(crate) const CLIENT_ONLY: &str = "6b6b6b6b6b6b6b6b-client-only";
+
+/// The body each account stored under [`SHARED`]: the same event type, its own recipient.
+pub(crate) fn shared_body(client: &str) -> Vec<u8> {
+    let to = if client == CLIENT {
+        "+14155550101"
+    } else {
+        "+14155550202"
+    };
+    body("message.sent", SHARED, &format!(r#"{{"To":"{to}"}}"#))
+}
+
+/// An inbox two accounts share: [`CLIENT_ONLY`] (10 minutes ago, pending), [`SHARED`] for
+/// [`CLIENT`] (5 minutes ago, delivered) and for [`OTHER_CLIENT`] (a minute ago, so the newest:
+/// dead after an HTTP 500).
+pub(crate) async fn fill_two_accounts(path: &Path) -> SqliteStore {
+    let store = open(path);
+    let now = SystemTime::now();
+    let deliveries = [
+        (
+            CLIENT,
+            CLIENT_ONLY,
+            10 * MINUTE,
+            body("message.sent", CLIENT_ONLY, r#"{"To":"+14155550303"}"#),
+        ),
+        (CLIENT, SHARED, 5 * MINUTE, shared_body(CLIENT)),
+        (OTHER_CLIENT, SHARED, MINUTE, shared_body(OTHER_CLIENT)),
+    ];
+    for (client, hash, age, body) in deliveries {
+        let delivery = NewDelivery::new(client, hash, "message.sent", body)
+            .signature(ccai::signature::sign(client, hash, SECRET))
+            .received_at(now - age);
+        store.insert(delivery).await.expect("insert");
+    }
+    let claimed = store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("fixture", MINUTE),
+            100,
+            now,
+        )
+        .await
+        .expect("claim");
+    for delivery in claimed {
+        let started = now - Duration::from_secs(5);
+        let lease = &delivery.lease;
+        let done = match (delivery.client_id.as_str(), delivery.event_hash.as_str()) {
+            (CLIENT, SHARED) => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(7), AttemptOutcome::Success)
+                        .http_status(200);
+                store.finish(lease, Finish::Delivered, attempt).await
+            }
+            (OTHER_CLIENT, SHARED) => {
+                let attempt =
+                    AttemptRecord::new(started, Duration::from_millis(42), AttemptOutcome::Failure)
+                        .http_status(500)
+                        .error("HTTP 500 from the target: boom");
+                store.finish(lease, Finish::Dead, attempt).await
+            }
+            _ => store.release(lease).await,
+        };
+        assert!(done.expect("finish"), "lease held");
+    }
+    store
+}
+
 /// Stores one more event, received now.
 pub(crate) async fn add(store: &SqliteStore, hash: &str, event_type: &str) {
     let delivery = NewDelivery::new(
@@ -274,6 +346,32 @@ pub(crate) fn listen_with_ui(
         .unwrap_or_else(|| panic!("no `UI on` line: {:?}", listening.banner))
         .to_owned();
     (listening, url)
+}
+
+/// GET `path` from the view (with its token, if it has one); the status and the JSON answer
+/// (Null when the body is not JSON).
+pub(crate) async fn get(ui: &Ui, path: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", ui.base));
+    if let Some(token) = &ui.token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GET");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// POST an action to the view, with the header actions must carry.
+pub(crate) async fn post(ui: &Ui, path: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", ui.base))
+        .header("x-ccai-ui", "1")
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The path of a sandbox's inbox file.

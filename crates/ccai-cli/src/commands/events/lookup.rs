@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{anyhow, bail, Result};
-use ccai::inbox::{EventDetail, ListFilter, ListRequest, Store};
+use ccai::inbox::{EventDetail, ListFilter, ListRequest, Store, StoreError};
 
 use super::format::escape_line;
 
@@ -104,8 +104,9 @@ async fn find(store: &dyn Store, hash: &str, client_id: Option<&str>) -> Result<
     }
 }
 
-/// The client ids of the accounts holding an event stored under exactly `hash`.
-async fn holders(store: &dyn Store, hash: &str) -> Result<BTreeSet<String>> {
+/// The client ids of the accounts holding an event stored under exactly `hash` (the view's API
+/// looks a hash up with it too).
+pub(crate) async fn holders(store: &dyn Store, hash: &str) -> Result<BTreeSet<String>, StoreError> {
     let mut clients = BTreeSet::new();
     let mut after = None;
     loop {

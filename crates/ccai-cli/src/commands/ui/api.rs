@@ -1,7 +1,7 @@
 //! The view's routes: the page and its assets, and the JSON API under `/api/` (documented in the
 //! README). Summaries have the shape of `ccai events list --json`, with a few fields for the page.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +24,7 @@ use super::live;
 use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
+use crate::commands::events::lookup::holders;
 use crate::commands::events::{detail_json, only, summary_json};
 use crate::output::short_hash;
 
@@ -42,10 +43,18 @@ const CHART_LIMIT: usize = 20_000;
 struct AppState {
     store: Arc<dyn Store>,
     changes: live::Changes,
+    /// The one account whose events the view shows (`ccai ui --client-id`), or every account's.
+    account: Option<Arc<str>>,
 }
 
-/// The view's router; `access` guards every route.
-pub(crate) fn router(store: Arc<dyn Store>, changes: live::Changes, access: Arc<Access>) -> Router {
+/// The view's router; `access` guards every route. With `account`, the list, the download and
+/// the events shown and acted on are that account's only.
+pub(crate) fn router(
+    store: Arc<dyn Store>,
+    changes: live::Changes,
+    access: Arc<Access>,
+    account: Option<String>,
+) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/ui.css", get(css))
@@ -58,7 +67,11 @@ pub(crate) fn router(store: Arc<dyn Store>, changes: live::Changes, access: Arc<
         .route("/api/stats", get(stats))
         .route("/api/stream", get(stream))
         .fallback(not_found)
-        .with_state(AppState { store, changes })
+        .with_state(AppState {
+            store,
+            changes,
+            account: account.map(Arc::from),
+        })
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(access, guard))
 }
@@ -118,16 +131,41 @@ async fn js() -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError(StatusCode::NOT_FOUND, "no such page".into())
+    ApiError::new(StatusCode::NOT_FOUND, "no such page".into())
 }
 
-/// An error answered as `{"error": "..."}`.
+/// An error answered as `{"error": "..."}`, with `"clientIds"` when it is about which accounts
+/// hold an event.
 #[derive(Debug)]
-struct ApiError(StatusCode, String);
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    client_ids: Option<BTreeSet<String>>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: String) -> Self {
+        Self {
+            status,
+            message,
+            client_ids: None,
+        }
+    }
+
+    /// The client ids of the accounts the error is about, for a page or script to pick from.
+    fn client_ids(mut self, client_ids: BTreeSet<String>) -> Self {
+        self.client_ids = Some(client_ids);
+        self
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        let mut body = json!({ "error": self.message });
+        if let Some(client_ids) = self.client_ids {
+            body["clientIds"] = json!(client_ids);
+        }
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -138,18 +176,26 @@ impl From<StoreError> for ApiError {
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        ApiError(status, format!("the store failed: {error}"))
+        ApiError::new(status, format!("the store failed: {error}"))
     }
 }
 
 fn bad_request(message: String) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, message)
+    ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
-/// The filter of `status`, `type`, `since` and `q`; empty values are no condition.
-fn filter_of(query: &HashMap<String, String>, now: SystemTime) -> Result<ListFilter, ApiError> {
+/// The filter of `status`, `type`, `since` and `q` (empty values are no condition), within the
+/// view's account if it has one.
+fn filter_of(
+    query: &HashMap<String, String>,
+    account: Option<&str>,
+    now: SystemTime,
+) -> Result<ListFilter, ApiError> {
     let given = |name: &str| query.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let mut filter = ListFilter::new();
+    if let Some(account) = account {
+        filter = filter.client_id(account);
+    }
     if let Some(status) = given("status") {
         let status: DeliveryStatus = status.parse().map_err(|_| {
             bad_request("status must be pending, in_progress, delivered or dead".into())
@@ -234,7 +280,7 @@ async fn list(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let filter = filter_of(&query, SystemTime::now())?;
+    let filter = filter_of(&query, state.account.as_deref(), SystemTime::now())?;
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
         None => DEFAULT_LIMIT,
         Some(limit) => limit
@@ -267,7 +313,7 @@ async fn download(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let filter = filter_of(&query, SystemTime::now())?;
+    let filter = filter_of(&query, state.account.as_deref(), SystemTime::now())?;
     let store = Arc::clone(&state.store);
     // The first page before answering: an error there is still an HTTP error status.
     let first = store
@@ -329,13 +375,84 @@ fn hash_of(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError
         .map_err(|rejection| bad_request(rejection.body_text()))
 }
 
-async fn find(store: &dyn Store, hash: &str) -> Result<EventDetail, ApiError> {
-    store.get(hash).await?.ok_or_else(|| {
-        ApiError(
+/// `?clientId=`: the account whose event the path's hash names (empty is not given).
+fn client_id_of(query: &HashMap<String, String>) -> Option<&str> {
+    query
+        .get("clientId")
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+}
+
+/// The event `hash` names: the account `asked` (`?clientId=`) holds, or the view's account
+/// (`ccai ui --client-id`). Without either, a hash one account holds is that account's, and one
+/// several hold is a 409 naming their client ids: showing or replaying the newest's would be a
+/// silent pick of someone else's event.
+async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<EventDetail, ApiError> {
+    let store = state.store.as_ref();
+    let unknown = || {
+        ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no event with hash {:?}", short_hash(hash)),
         )
-    })
+    };
+    let client = match (state.account.as_deref(), asked) {
+        (Some(view), Some(asked)) if view != asked => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("this view shows client id {view:?}'s events only (it was started with --client-id)"),
+            ))
+        }
+        (Some(view), _) => Some(view),
+        (None, asked) => asked,
+    };
+    if let Some(client) = client {
+        if let Some(event) = store.get_for(client, hash).await? {
+            return Ok(event);
+        }
+        let not_for = format!(
+            "no event with hash {:?} for client id {client:?}",
+            short_hash(hash)
+        );
+        // A view of one account does not point at the others.
+        let others = match state.account {
+            Some(_) => BTreeSet::new(),
+            None => holders(store, hash).await?,
+        };
+        if others.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, not_for));
+        }
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("{not_for}: it is stored for client ids {}", listed(&others)),
+        )
+        .client_ids(others));
+    }
+    let holders = holders(store, hash).await?;
+    if holders.len() > 1 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "event hash {:?} is stored for more than one account (client ids {}): add ?clientId= with the one you mean",
+                short_hash(hash),
+                listed(&holders)
+            ),
+        )
+        .client_ids(holders));
+    }
+    let Some(client) = holders.first() else {
+        return Err(unknown());
+    };
+    // Gone since it was found (purged meanwhile): as unknown as if it never was.
+    store.get_for(client, hash).await?.ok_or_else(unknown)
+}
+
+/// `"1231", "4567"`: client ids as an error names them.
+fn listed(client_ids: &BTreeSet<String>) -> String {
+    client_ids
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The typed fields of a body, as `[{name, value}]` (values as text, absent ones left out).
@@ -375,12 +492,13 @@ fn typed_json(body: &[u8]) -> Value {
     json!({ "kind": kind, "fields": fields })
 }
 
-/// `GET /api/events/{hash}`: everything about one event (the signature only as a hint).
+/// `GET /api/events/{hash}?clientId=`: everything about one event (the signature only as a hint).
 async fn detail(
     State(state): State<AppState>,
     hash: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
+    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
     // `ccai events show --json`'s object; `attempts` is the list, `attemptCount` their number.
     let mut value = detail_json(&event);
     add_page_fields(&mut value, &event.summary, "attemptCount");
@@ -393,12 +511,13 @@ async fn detail(
     Ok(Json(value))
 }
 
-/// `POST /api/events/{hash}/replay`: every delivery not in progress is due now (history kept).
+/// `POST /api/events/{hash}/replay?clientId=`: every delivery not in progress is due now (history kept).
 async fn replay(
     State(state): State<AppState>,
     hash: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
+    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
     let replayed = state
         .store
         .replay(ReplayTarget::Filter(only(&event.summary)))
@@ -406,20 +525,21 @@ async fn replay(
     Ok(Json(json!({ "replayed": replayed })))
 }
 
-/// `POST /api/events/{hash}/retry`: a dead event's deliveries are pending and due now, their
+/// `POST /api/events/{hash}/retry?clientId=`: a dead event's deliveries are pending and due now, their
 /// retry schedule started over.
 async fn retry(
     State(state): State<AppState>,
     hash: Result<Path<String>, PathRejection>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(state.store.as_ref(), &hash_of(hash)?).await?;
+    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
     let summary = &event.summary;
     if !summary
         .deliveries
         .iter()
         .any(|d| d.status == DeliveryStatus::Dead)
     {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::CONFLICT,
             "this event is not dead: use replay to deliver it again".into(),
         ));
@@ -481,6 +601,9 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
         "perMinute": per_minute.to_vec(),
         "perMinuteCapped": capped,
         "now": rfc3339(now),
+        // The counters and the chart are the whole inbox's even when the view shows one
+        // account's events: the store counts every account's together.
+        "clientId": state.account.as_deref(),
     })))
 }
 

@@ -14,19 +14,24 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
-use ccai::inbox::Store;
+use anyhow::{bail, Context, Result};
+use ccai::inbox::{ListFilter, ListRequest, Store};
 use tokio::sync::watch;
 
 use self::access::{Access, Flags};
+use super::events::format::escape_line;
 
 /// Connections the view serves at once; more wait to be accepted. A few browser tabs, each with
 /// its live-update stream, need a handful.
 const MAX_CONNECTIONS: usize = 128;
 use crate::cli::UiArgs;
 
-/// `ccai ui`: serves the view of an existing inbox until Ctrl-C.
-pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
+/// `ccai ui`: serves the view of an existing inbox until Ctrl-C; with `client_id`
+/// (`--client-id` on the command line), of that account's events only.
+pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitCode> {
+    if client_id.as_deref() == Some("") {
+        bail!("--client-id is empty: give the account's client id, or leave it out to see every account's events");
+    }
     // Checked before the store is opened: a refused token is a usage error whatever the store.
     let flags = Flags {
         host: "--host",
@@ -37,7 +42,33 @@ pub(crate) async fn run(args: UiArgs) -> Result<ExitCode> {
     let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal("Stopped at once.")?;
-    let serving = serve(store, access, args.port, stopped).await?;
+    let serving = serve(
+        Arc::clone(&store),
+        access,
+        args.port,
+        client_id.clone(),
+        stopped,
+    )
+    .await?;
+    // Before the address: what the view shows is part of what is announced.
+    if let Some(client_id) = &client_id {
+        errln!(
+            "Showing client id {}'s events only (the counters and the chart count every account's).",
+            escape_line(client_id)
+        );
+        // A mistyped id shows an empty list that looks like a quiet inbox: said once here.
+        let one = ListRequest::new(ListFilter::new().client_id(client_id.as_str()), 1);
+        if store
+            .list(one)
+            .await
+            .is_ok_and(|page| page.events.is_empty())
+        {
+            errln!(
+                "No event is stored for client id {} yet (`ccai events list --json` shows each event's clientId).",
+                escape_line(client_id)
+            );
+        }
+    }
     serving.announce();
     errln!("Ctrl-C to stop.");
     signal.await;
@@ -69,11 +100,13 @@ pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
     Access::new(host, token, flags)
 }
 
-/// Binds the view on `access`'s address and `port` and serves `store` until `stop` turns true.
+/// Binds the view on `access`'s address and `port` and serves `store` (`account`'s events only,
+/// if given) until `stop` turns true.
 pub(crate) async fn serve(
     store: Arc<dyn Store>,
     access: Access,
     port: u16,
+    account: Option<String>,
     stop: watch::Receiver<bool>,
 ) -> Result<Serving> {
     let ip = access.ip();
@@ -96,7 +129,7 @@ pub(crate) async fn serve(
     let url = format!("http://{}/", SocketAddr::new(shown_ip, addr.port()));
     let access = Arc::new(access);
     let changes = live::watch_store(Arc::clone(&store), stop.clone());
-    let app = api::router(store, changes, Arc::clone(&access));
+    let app = api::router(store, changes, Arc::clone(&access), account);
     let router = app.clone();
     let mut stop_serving = stop;
     let task = tokio::spawn(async move {
