@@ -344,6 +344,65 @@ async fn delete_in_both_forms() {
     );
 }
 
+/// Any 2xx is a delete done: plain text, a `success` flag written as a string, an HTML page. The
+/// API's text is the message, without the API key even when the API echoes it.
+#[tokio::test]
+async fn a_delete_answered_2xx_in_any_shape_succeeds() {
+    let sandbox = Sandbox::new();
+    for (body, message) in [
+        ("OK".to_owned(), "OK".to_owned()),
+        (
+            r#"{"success":"true","message":"Integration deleted"}"#.to_owned(),
+            "Integration deleted".to_owned(),
+        ),
+        (
+            "<!DOCTYPE html><html><body>Deleted</body></html>".to_owned(),
+            "integration 42 deleted (the API answered an HTML page rather than JSON: if it is \
+             still listed, check the base URL)"
+                .to_owned(),
+        ),
+        (
+            format!("deleted by {KEY}"),
+            "deleted by [REDACTED]".to_owned(),
+        ),
+    ] {
+        let answer = body.clone();
+        let api = recorder(move |_| (StatusCode::OK, answer.clone())).await;
+        let text = run(ccai(&sandbox, &api, &["webhooks", "delete", "42"])).await;
+        assert_eq!(text.status.code(), Some(0), "{body}: {}", stderr(&text));
+        assert_eq!(stdout(&text).trim(), "Deleted webhook 42.", "{body}");
+        let json_out = run(ccai(
+            &sandbox,
+            &api,
+            &["webhooks", "delete", "42", "--json"],
+        ))
+        .await;
+        assert_eq!(
+            json_out.status.code(),
+            Some(0),
+            "{body}: {}",
+            stderr(&json_out)
+        );
+        let shown: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+        assert_eq!(
+            shown,
+            json!({"id": 42, "success": true, "message": message}),
+            "{body}"
+        );
+        for out in [&text, &json_out] {
+            assert!(
+                !stdout(out).contains(KEY) && !stderr(out).contains(KEY),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            api.requests.lock().unwrap().len(),
+            2,
+            "{body}: never retried"
+        );
+    }
+}
+
 /// A delete the API refuses (`"success": false`) fails with exit code 2 in both forms: scripts
 /// using `--json` read the exit code too. The API's message reaches the terminal escaped.
 #[tokio::test]

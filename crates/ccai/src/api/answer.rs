@@ -4,7 +4,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::error::ClientError;
-use super::types::{WebhookDeleteResponse, WebhookResponse};
+use super::types::WebhookResponse;
 use crate::event::json_type as kind;
 use http::Method;
 
@@ -70,27 +70,6 @@ pub(crate) fn integrations(
     }
 }
 
-/// A delete's answer: `{"success", "message"}`, the deleted object, `true`/`false`, or nothing.
-/// Any 2xx answer without a `success` field means the integration was deleted.
-pub(crate) fn deleted(
-    request: Request<'_>,
-    id: &str,
-    answer: Option<Value>,
-) -> Result<WebhookDeleteResponse, ClientError> {
-    let done = || WebhookDeleteResponse::new(true, format!("integration {id} deleted"));
-    match answer {
-        Some(value @ Value::Object(_)) if value.get("success").is_some() => {
-            request.parse(value, "not a delete response")
-        }
-        Some(Value::Bool(success)) => Ok(if success {
-            done()
-        } else {
-            WebhookDeleteResponse::new(false, String::new())
-        }),
-        _ => Ok(done()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -131,17 +110,5 @@ mod tests {
         );
         assert_eq!(integrations(REQ, Some(json!({"id": 1}))).unwrap().len(), 1);
         assert!(integrations(REQ, Some(json!(3))).is_err());
-    }
-
-    #[test]
-    fn deleted_in_any_shape() {
-        let explicit =
-            deleted(REQ, "5", Some(json!({"success": false, "message": "nope"}))).unwrap();
-        assert_eq!(explicit, WebhookDeleteResponse::new(false, "nope"));
-        let object = deleted(REQ, "5", Some(json!({"id": 5, "url": "u"}))).unwrap();
-        assert!(object.success);
-        assert_eq!(object.message, "integration 5 deleted");
-        assert!(deleted(REQ, "5", None).unwrap().success);
-        assert!(!deleted(REQ, "5", Some(json!(false))).unwrap().success);
     }
 }

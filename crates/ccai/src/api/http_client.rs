@@ -56,7 +56,9 @@ pub trait HttpClient: Send + Sync {
     /// Sends `method path` (relative to the API's base URL, starting with `/`) with `body`, JSON
     /// already serialised (so its field order is the SDKs' own), authenticated with the API key. Returns the parsed JSON answer of a 2xx response, or `None`
     /// when its body is empty (e.g. `204 No Content`). A non-2xx answer is
-    /// [`ClientError::Api`].
+    /// [`ClientError::Api`]; a 2xx body that is not JSON is [`ClientError::Decode`], except
+    /// for a `DELETE`, whose 2xx answer is only a message: its text comes back as a JSON string
+    /// (`Client` does so; a `Decode` error is read as a delete done too).
     fn request<'a>(
         &'a self,
         method: Method,

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::answer::{self, Request};
+use super::delete_outcome::delete_outcome;
 use super::error::ClientError;
 use super::http_client::HttpClient;
 use super::integration_method::IntegrationMethod;
@@ -130,12 +131,15 @@ impl Webhooks {
 
     /// Deletes one integration (`DELETE /v1/client/{clientId}/integration/{id}`).
     ///
-    /// The API answers `{"success", "message"}` (returned as is), the deleted object or nothing;
-    /// the last two mean success.
+    /// Any 2xx answer is a delete done, with the API's message when it sent one: `{"success",
+    /// "message"}` (`success` as a boolean, or `"true"`/`"false"`, `1`/`0`), the deleted
+    /// object, `true`, plain text such as `OK` (the message), an HTML page, or nothing. Only an
+    /// answer saying `success: false` (or `false`) is a refusal: `Ok` with `success == false`.
+    /// The message is one line, and never holds the API key.
     pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
         let path = self.item_path(id)?;
-        let answer = self.transport.request(Method::DELETE, &path, None).await?;
-        answer::deleted(request(Method::DELETE, &path), id, answer)
+        let sent = self.transport.request(Method::DELETE, &path, None).await;
+        delete_outcome(id, sent)
     }
 
     /// The account id of the underlying transport.

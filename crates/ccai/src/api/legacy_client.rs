@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 
 use super::answer::{self, Request};
 use super::config::DEFAULT_TIMEOUT;
+use super::delete_outcome::delete_outcome;
 use super::error::ClientError;
 use super::integrations::check_url;
 use super::path::id_segment;
@@ -124,15 +125,8 @@ impl LegacyClient {
     /// [`Webhooks::delete`](super::Webhooks::delete).
     pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
         let path = item_path(id)?;
-        let answer = self.transport.send(Method::DELETE, &path, None).await?;
-        answer::deleted(
-            Request {
-                method: Method::DELETE,
-                path: &path,
-            },
-            id,
-            answer,
-        )
+        let sent = self.transport.send(Method::DELETE, &path, None).await;
+        delete_outcome(id, sent)
     }
 
     async fn one(

@@ -17,6 +17,7 @@
 mod answer;
 mod client;
 mod config;
+mod delete_outcome;
 mod error;
 mod http_client;
 mod integration_method;

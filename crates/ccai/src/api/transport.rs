@@ -160,6 +160,9 @@ impl Transport {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Ok(None);
             }
+            if *method == Method::DELETE {
+                return Ok(Some(self.delete_answer(&bytes)));
+            }
             return serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| AttemptError {
@@ -198,6 +201,18 @@ impl Transport {
             failure: Failure::Status(status.as_u16()),
             retry_after,
         })
+    }
+
+    /// A 2xx answer to a DELETE, as the caller gets it. The status says the delete happened, and
+    /// the body is only its message: JSON as sent, any other text (`OK`, an HTML page) as a JSON
+    /// string. Either way with the API key scrubbed from its text, as from an error's (a message
+    /// is shown as freely as an error is).
+    fn delete_answer(&self, bytes: &[u8]) -> serde_json::Value {
+        let secrets = [self.api_key.expose_secret()];
+        match serde_json::from_slice(bytes) {
+            Ok(value) => scrub_strings(value, &secrets),
+            Err(_) => serde_json::Value::String(scrub(&String::from_utf8_lossy(bytes), &secrets)),
+        }
     }
 
     fn network_error(&self, method: &Method, path: &str, error: reqwest::Error) -> AttemptError {
@@ -284,6 +299,27 @@ fn scrub(text: &str, secrets: &[&str]) -> String {
         return WITHHELD_BODY.to_owned();
     }
     out
+}
+
+/// `value` with [`scrub`] applied to each of its strings, object keys included.
+fn scrub_strings(value: serde_json::Value, secrets: &[&str]) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => Value::String(scrub(&text, secrets)),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| scrub_strings(item, secrets))
+                .collect(),
+        ),
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .map(|(key, item)| (scrub(&key, secrets), scrub_strings(item, secrets)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// `text` with `secret` replaced, both verbatim and JSON-escaped (as an echoing API would show it).

@@ -1,5 +1,6 @@
 //! The management API client against a real HTTP server on 127.0.0.1.
 
+mod delete;
 mod failures;
 mod fake_api;
 mod legacy;

@@ -60,7 +60,10 @@ fn spellings(key: &str) -> Vec<(&'static str, String)> {
 }
 
 fn assert_not_shown(err: &ClientError, key: &str, spelling: &str) {
-    let shown = format!("{err} {err:?}");
+    assert_text_hides(&format!("{err} {err:?}"), key, spelling);
+}
+
+fn assert_text_hides(shown: &str, key: &str, spelling: &str) {
     let lower = shown.to_lowercase();
     assert!(
         !lower.contains(&key.to_lowercase()),
@@ -145,5 +148,35 @@ async fn a_mistyped_secret_key_in_an_answer_is_not_quoted_in_the_error() {
     for shown in [error.to_string(), format!("{error:?}")] {
         assert!(!shown.contains("918273645546372819"), "{shown}");
         assert!(shown.contains("secret"), "{shown}");
+    }
+}
+
+/// A delete's 2xx answer is its message, shown as freely as an error: the key is scrubbed from it
+/// in every spelling, whether the answer is text or the message of a JSON object.
+#[tokio::test]
+async fn the_api_key_is_not_in_a_delete_message_in_any_spelling() {
+    let spellings = spellings(KEY);
+    let replies = spellings
+        .iter()
+        .flat_map(|(_, body)| {
+            [
+                // Text before it: the answer is text, never JSON without a message.
+                Reply::text(200, &format!("deleted: {body}")),
+                Reply::json(200, json!({"success": true, "message": body})),
+            ]
+        })
+        .collect();
+    let api = FakeApi::start(replies).await;
+    let client = client(&api, KEY);
+    for (spelling, _) in &spellings {
+        for form in ["text", "JSON message"] {
+            let deleted = client.webhook().delete("5").await.unwrap();
+            assert!(deleted.success, "{spelling} as {form}: {deleted:?}");
+            assert_text_hides(
+                &format!("{} {deleted:?}", deleted.message),
+                KEY,
+                &format!("{spelling} as {form}"),
+            );
+        }
     }
 }
