@@ -237,6 +237,11 @@ pub(crate) enum WebhooksCommand {
         output: OutputArgs,
     },
     /// Delete an endpoint.
+    ///
+    /// Any 2xx answer is a delete done. When an attempt gets no clear answer (a timeout, a lost
+    /// connection, a 500/502/504) it is retried, and a retry answered 404 means that attempt
+    /// most likely deleted it: reported as gone, with exit code 0 (`"notFoundOnRetry": true`
+    /// with --json).
     #[command(after_help = "Example:\n  ccai webhooks delete 42")]
     Delete {
         /// The integration id.

@@ -339,9 +339,80 @@ async fn delete_in_both_forms() {
     let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         shown,
-        json!({"id": 42, "success": true, "message": "deleted"}),
+        json!({"id": 42, "success": true, "message": "deleted", "notFoundOnRetry": false}),
         "the id printed as list --json prints it: a number"
     );
+}
+
+/// A delete whose first attempt got a 502 (it may have deleted the integration) is retried; a
+/// 404 to the retry is a delete done, said so, exit code 0.
+#[tokio::test]
+async fn a_delete_retried_into_a_404_is_gone_in_both_forms() {
+    let sandbox = Sandbox::new();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = seen.clone();
+    let api = recorder(move |_| {
+        // Each run: a 502, then a 404.
+        if counted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            .is_multiple_of(2)
+        {
+            (StatusCode::BAD_GATEWAY, "upstream timed out".into())
+        } else {
+            (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#.into())
+        }
+    })
+    .await;
+    let text = run(ccai(&sandbox, &api, &["webhooks", "delete", "42"])).await;
+    assert_eq!(text.status.code(), Some(0), "{}", stderr(&text));
+    assert_eq!(
+        stdout(&text).trim(),
+        "Webhook 42 is gone: an earlier attempt got no clear answer and the retry found no \
+         such webhook (404), so that attempt most likely deleted it."
+    );
+    let json_out = run(ccai(
+        &sandbox,
+        &api,
+        &["webhooks", "delete", "42", "--json"],
+    ))
+    .await;
+    assert_eq!(json_out.status.code(), Some(0), "{}", stderr(&json_out));
+    let shown: Value = serde_json::from_slice(&json_out.stdout).unwrap();
+    assert_eq!(
+        (&shown["id"], &shown["success"], &shown["notFoundOnRetry"]),
+        (&json!(42), &json!(true), &json!(true))
+    );
+    assert!(
+        shown["message"].as_str().unwrap().contains("most likely"),
+        "{shown}"
+    );
+    let requests = api.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 4, "each run: the attempt and one retry");
+    assert!(requests
+        .iter()
+        .all(|r| r.method == "DELETE" && r.path == "/api/v1/client/1231/integration/42"));
+}
+
+/// A 404 to the first attempt is the id naming nothing: an error, whatever the form.
+#[tokio::test]
+async fn a_delete_of_an_unknown_id_fails_in_both_forms() {
+    let sandbox = Sandbox::new();
+    let api = recorder(|_| (StatusCode::NOT_FOUND, r#"{"message":"Not Found"}"#.into())).await;
+    for args in [
+        &["webhooks", "delete", "42"][..],
+        &["webhooks", "delete", "42", "--json"][..],
+    ] {
+        let out = run(ccai(&sandbox, &api, args)).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stdout(&out));
+        assert!(stdout(&out).is_empty(), "{args:?}: {}", stdout(&out));
+        let error = stderr(&out);
+        assert!(
+            error.contains("not found (404 Not Found) on DELETE /v1/client/1231/integration/42"),
+            "{args:?}: {error}"
+        );
+        assert!(error.contains("check the webhook id"), "{args:?}: {error}");
+    }
+    assert_eq!(api.requests.lock().unwrap().len(), 2, "never retried");
 }
 
 /// Any 2xx is a delete done: plain text, a `success` flag written as a string, an HTML page. The
@@ -386,7 +457,7 @@ async fn a_delete_answered_2xx_in_any_shape_succeeds() {
         let shown: Value = serde_json::from_slice(&json_out.stdout).unwrap();
         assert_eq!(
             shown,
-            json!({"id": 42, "success": true, "message": message}),
+            json!({"id": 42, "success": true, "message": message, "notFoundOnRetry": false}),
             "{body}"
         );
         for out in [&text, &json_out] {

@@ -86,7 +86,18 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 let shown = ccai::webhook::WebhookId::new(id.as_str());
                 outln!(
                     "{}",
-                    json!({"id": shown, "success": deleted.success, "message": deleted.message})
+                    json!({
+                        "id": shown,
+                        "success": deleted.success,
+                        "message": deleted.message,
+                        "notFoundOnRetry": deleted.not_found_on_retry,
+                    })
+                );
+            } else if deleted.not_found_on_retry {
+                // Gone is what was asked: a success, said as plainly as it is known.
+                outln!(
+                    "Webhook {id} is gone: an earlier attempt got no clear answer and the retry \
+                     found no such webhook (404), so that attempt most likely deleted it."
                 );
             } else if deleted.success {
                 outln!("Deleted webhook {id}.");

@@ -1,6 +1,7 @@
 //! What a delete's answer means. Any 2xx is a delete done, whatever its body says (the API answers
 //! `{"success", "message"}`, the deleted object, `true`, text, or nothing), unless the body says
-//! `success: false`.
+//! `success: false`. A `404` to a retry, after an attempt whose outcome is unknown, is a delete
+//! most likely done by that attempt.
 
 use serde_json::Value;
 
@@ -14,6 +15,19 @@ pub(crate) fn delete_outcome(
 ) -> Result<WebhookDeleteResponse, ClientError> {
     match sent {
         Ok(answer) => Ok(answered(id, answer)),
+        // The integration is gone, which is what was asked; the earlier attempt most likely did
+        // it. Reported as an error, a cleanup script would fail on a delete that worked.
+        Err(ClientError::Api(error)) if error.status == 404 && error.after_unknown_outcome => {
+            Ok(WebhookDeleteResponse {
+                success: true,
+                message: format!(
+                    "integration {id} not found when the delete was retried: an earlier attempt \
+                     got no clear answer (a timeout, a lost connection or a server error) and \
+                     most likely deleted it"
+                ),
+                not_found_on_retry: true,
+            })
+        }
         // A 2xx whose body could not be read (over the size limit, or a custom transport's
         // decode error): the status says the delete happened. The reason is ours, not the body.
         Err(ClientError::Decode { reason, .. }) => Ok(WebhookDeleteResponse::new(
@@ -109,6 +123,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::api::ApiError;
 
     fn answered_with(answer: Option<Value>) -> WebhookDeleteResponse {
         delete_outcome("5", Ok(answer)).expect("a 2xx is never an error")
@@ -169,6 +184,21 @@ mod tests {
         assert!(!html.message.contains("Welcome"), "{}", html.message);
         let numeric = answered_with(Some(json!({"message": 42})));
         assert_eq!(numeric.message, "42");
+    }
+
+    #[test]
+    fn a_404_is_gone_only_after_an_attempt_with_an_unknown_outcome() {
+        let first = ApiError::new(Method::DELETE, "/x/5", 404, "");
+        let err = delete_outcome("5", Err(first.clone().into())).unwrap_err();
+        assert_eq!(err.status(), Some(404));
+        let mut retried = first;
+        retried.after_unknown_outcome = true;
+        let gone = delete_outcome("5", Err(retried.clone().into())).unwrap();
+        assert!(gone.success && gone.not_found_on_retry, "{gone:?}");
+        assert!(gone.message.contains("most likely"), "{}", gone.message);
+        // Any other status after such an attempt is still the error it is.
+        retried.status = 409;
+        assert!(delete_outcome("5", Err(retried.into())).is_err());
     }
 
     #[test]

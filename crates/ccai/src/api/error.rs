@@ -183,6 +183,12 @@ pub struct ApiError {
     pub body: String,
     /// How long the API asked to wait before trying again (its `Retry-After` header), if it did.
     pub retry_after: Option<Duration>,
+    /// This answer came to a retry, after an earlier attempt of the same request whose outcome is
+    /// unknown (it timed out, lost its connection, or was answered `500`, `502` or `504`): what
+    /// it describes may be that attempt's doing. A `404` to a retried `DELETE` means the
+    /// integration is gone, most likely deleted by the earlier attempt, and
+    /// [`Webhooks::delete`](super::Webhooks::delete) reports it so.
+    pub after_unknown_outcome: bool,
 }
 
 impl ApiError {
@@ -194,6 +200,7 @@ impl ApiError {
             status,
             body: truncate(body.trim(), MAX_ERROR_BODY_CHARS),
             retry_after: None,
+            after_unknown_outcome: false,
         }
     }
 

@@ -136,6 +136,16 @@ impl Webhooks {
     /// object, `true`, plain text such as `OK` (the message), an HTML page, or nothing. Only an
     /// answer saying `success: false` (or `false`) is a refusal: `Ok` with `success == false`.
     /// The message is one line, and never holds the API key.
+    ///
+    /// **A retried delete answered `404`.** A delete that timed out, lost its connection or was
+    /// answered `500`/`502`/`504` is retried (see [`RetryPolicy`](super::RetryPolicy)), but
+    /// that first attempt may have deleted the integration: the retry then finds nothing. That
+    /// `404` is a success, with [`WebhookDeleteResponse::not_found_on_retry`] set and a message
+    /// that says so: the integration is gone, which is what was asked, and most likely by this
+    /// call (a delete is idempotent in what it leaves behind, and a cleanup that fails on a
+    /// delete that worked helps no one). A `404` to the first attempt, or to a retry after
+    /// attempts that cannot have taken effect (`429`, `503`, no connection), is an error
+    /// ([`ClientError::Api`]): the id names no integration.
     pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
         let path = self.item_path(id)?;
         let sent = self.transport.request(Method::DELETE, &path, None).await;

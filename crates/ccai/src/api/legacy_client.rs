@@ -121,8 +121,8 @@ impl LegacyClient {
         self.one(Method::GET, &path, None).await
     }
 
-    /// Deletes one webhook (`DELETE {base}/webhooks/{id}`); answers as for
-    /// [`Webhooks::delete`](super::Webhooks::delete).
+    /// Deletes one webhook (`DELETE {base}/webhooks/{id}`); answers, and a retry answered `404`,
+    /// as for [`Webhooks::delete`](super::Webhooks::delete).
     pub async fn delete(&self, id: &str) -> Result<WebhookDeleteResponse, ClientError> {
         let path = item_path(id)?;
         let sent = self.transport.send(Method::DELETE, &path, None).await;

@@ -120,11 +120,19 @@ pub(crate) enum Failure {
 pub(crate) fn is_retryable(method: &Method, failure: Failure) -> bool {
     match failure {
         Failure::Status(429 | 503) | Failure::NotSent => true,
-        Failure::Status(500 | 502 | 504) | Failure::Timeout | Failure::Broken => {
-            method.is_idempotent()
-        }
-        Failure::Status(_) => false,
+        _ if outcome_unknown(failure) => method.is_idempotent(),
+        Failure::Status(_) | Failure::Timeout | Failure::Broken => false,
     }
+}
+
+/// Whether an attempt that failed this way may still have taken effect on the server: no answer
+/// (a timeout, a connection lost after sending) or a server failure (`500`, `502`, `504`). A
+/// `429` or `503` is a refusal to start, and a connection never opened sent nothing.
+pub(crate) fn outcome_unknown(failure: Failure) -> bool {
+    matches!(
+        failure,
+        Failure::Status(500 | 502 | 504) | Failure::Timeout | Failure::Broken
+    )
 }
 
 /// Parses a `Retry-After` value: delay seconds, or an HTTP date (a date in the past means now).
@@ -170,6 +178,15 @@ mod tests {
             assert!(is_retryable(&Method::GET, failure));
             assert!(is_retryable(&Method::DELETE, failure));
             assert!(!is_retryable(&Method::POST, failure), "{failure:?}");
+            assert!(outcome_unknown(failure), "{failure:?}");
+        }
+        for known in [
+            Failure::Status(429),
+            Failure::Status(503),
+            Failure::Status(404),
+            Failure::NotSent,
+        ] {
+            assert!(!outcome_unknown(known), "{known:?}");
         }
     }
 

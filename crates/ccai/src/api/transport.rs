@@ -7,7 +7,7 @@ use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AF
 
 use super::config::PRODUCTION_BASE_URL;
 use super::error::{ApiError, ClientError};
-use super::retry::{is_retryable, parse_retry_after, Failure, RetryPolicy};
+use super::retry::{is_retryable, outcome_unknown, parse_retry_after, Failure, RetryPolicy};
 use crate::signature::Secret;
 use http::Method;
 
@@ -83,15 +83,22 @@ impl Transport {
             .unwrap_or_default();
         let body = body.map(|raw| raw.get().as_bytes().to_vec());
         let mut retry = 0;
+        // Whether an attempt so far may have taken effect without saying so: a later answer may
+        // then describe its doing (a retried DELETE answered 404).
+        let mut outcome_unknown_so_far = false;
         loop {
             tracing::debug!(%method, path, attempt = retry + 1, "sending management API request");
-            let failed = match self
+            let mut failed = match self
                 .attempt(&method, &url, path, body.clone(), &sent_secrets)
                 .await
             {
                 Ok(answer) => return Ok(answer),
                 Err(failed) => failed,
             };
+            if let ClientError::Api(error) = &mut failed.error {
+                error.after_unknown_outcome = outcome_unknown_so_far;
+            }
+            outcome_unknown_so_far |= outcome_unknown(failed.failure);
             // A `Retry-After` longer than the policy waits: a retry sooner than the server asked
             // would only meet the same refusal, so the answer is the error.
             let asks_too_long = failed

@@ -194,13 +194,20 @@ pub struct WebhookResponse {
 
 /// The answer to a delete.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct WebhookDeleteResponse {
-    /// Whether the integration was deleted.
+    /// Whether the integration was deleted (or, with
+    /// [`not_found_on_retry`](Self::not_found_on_retry), is gone).
     pub success: bool,
-    /// The server's message, if any.
+    /// The server's message (one line, API key scrubbed), or ours when it sent none.
     #[serde(default, deserialize_with = "null_as_default")]
     pub message: String,
+    /// The API did not confirm this delete itself: an earlier attempt got no clear answer (it
+    /// timed out, lost its connection, or was answered `500`, `502` or `504`), and the retry was
+    /// answered `404 Not Found`. The integration is gone, most likely deleted by that attempt.
+    #[serde(default)]
+    pub not_found_on_retry: bool,
 }
 
 impl WebhookDeleteResponse {
@@ -209,6 +216,7 @@ impl WebhookDeleteResponse {
         Self {
             success,
             message: message.into(),
+            not_found_on_retry: false,
         }
     }
 }
