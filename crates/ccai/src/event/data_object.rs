@@ -273,13 +273,94 @@ impl<'de> Visitor<'de> for CheckedVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        let first = map.next_key_seed(FirstKeySeed)?;
+        if first == Some(FirstKey::Number) {
+            // A number, as `Value` reads it: no nesting, and no more entries (serde_json refuses
+            // any after it). Not as `data` itself, which must be an object.
+            if self.depth == 0 {
+                return Err(de::Error::custom(RESERVED_KEY));
+            }
+            map.next_value_seed(NumberText)?;
+            return Ok(Checked);
+        }
         let depth = self.inner_depth()?;
-        while map.next_key_seed(KeySeed)?.is_some() {
+        if first.is_some() {
             map.next_value_seed(CheckedSeed { depth })?;
+            while map.next_key_seed(KeySeed)?.is_some() {
+                map.next_value_seed(CheckedSeed { depth })?;
+            }
         }
         Ok(Checked)
     }
 }
+
+/// What the first key of an object makes of it.
+#[derive(PartialEq)]
+enum FirstKey {
+    /// serde_json's number marker, with `arbitrary_precision` on (any crate in a program can turn
+    /// it on): serde_json hands every number that is not an `i64` or `u64` (`0.0079`, a 20-digit
+    /// id) to a visitor as a one-entry map from the marker to the number's text, and `Value`
+    /// reads such a map as that number. Real deliveries carry such numbers (`TotalPrice`).
+    Number,
+    /// Any other key: an object (reserved keys are refused, as [`KeySeed`] refuses them).
+    Object,
+}
+
+struct FirstKeySeed;
+
+impl<'de> DeserializeSeed<'de> for FirstKeySeed {
+    type Value = FirstKey;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FirstKey, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FirstKeySeed {
+    type Value = FirstKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<FirstKey, E> {
+        if key == NUMBER_MARKER && is_reserved_key(key) {
+            Ok(FirstKey::Number)
+        } else {
+            KeySeed.visit_str(key).map(|()| FirstKey::Object)
+        }
+    }
+}
+
+/// The text behind the number marker: a number, or an error, as `Value` reads it.
+struct NumberText;
+
+impl<'de> DeserializeSeed<'de> for NumberText {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NumberText {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("string containing a number")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<(), E> {
+        text.parse::<serde_json::Number>()
+            .map(drop)
+            .map_err(E::custom)
+    }
+}
+
+const RESERVED_KEY: &str = "an object key is reserved by serde_json";
+
+/// serde_json's private number marker (see [`FirstKey::Number`]).
+const NUMBER_MARKER: &str = "$serde_json::private::Number";
 
 /// An object's key, which must not be one that makes serde_json build something other than an
 /// object in this build (see [`is_reserved_key`]). Only the first key of an object is read that
@@ -304,7 +385,7 @@ impl<'de> Visitor<'de> for KeySeed {
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
         if is_reserved_key(key) {
-            Err(E::custom("an object key is reserved by serde_json"))
+            Err(E::custom(RESERVED_KEY))
         } else {
             Ok(())
         }
@@ -312,15 +393,13 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 /// Whether `key`, first in an object, makes `serde_json` read the object as something else (it is
-/// refused in any position; see [`KeySeed`]): its
+/// refused in any position, but for the number marker first in a nested value, read as the number
+/// it stands for: see [`FirstKey::Number`]): its
 /// private number and raw-value markers, when the features that use them (`arbitrary_precision`,
 /// `raw_value`) are on in this build, which any crate in a program can turn on. Found out once, by
 /// asking serde_json itself.
 pub(crate) fn is_reserved_key(key: &str) -> bool {
-    const MARKERS: [&str; 2] = [
-        "$serde_json::private::Number",
-        "$serde_json::private::RawValue",
-    ];
+    const MARKERS: [&str; 2] = [NUMBER_MARKER, "$serde_json::private::RawValue"];
     static RESERVED: OnceLock<[bool; 2]> = OnceLock::new();
     if !key.starts_with('$') {
         return false;
