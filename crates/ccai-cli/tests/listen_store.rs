@@ -1621,3 +1621,55 @@ async fn a_sigterm_stop_names_sigterm_as_the_way_to_stop_at_once() {
         "{said:?}"
     );
 }
+
+/// A start that fails once the store is open (the view's or the admin listener's port is taken,
+/// say by a `ccai ui` on 8081) forwards nothing and leaves every stored event due: forwarding
+/// starts only once everything is bound. It once started first: the failed start claimed the
+/// events it found, could not put them back in the store it had just closed, and left them
+/// leased (a warning per event above the error) while another receiver waited out the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let http = reqwest::Client::new();
+    // Stored without --forward-to: due for the next start that forwards.
+    let hashes: Vec<String> = (0..20).map(|i| format!("taken-port-{i}")).collect();
+    let stored = listen(&sandbox, &["--port", "0", "--store", &store]);
+    for hash in &hashes {
+        assert_eq!(
+            deliver(&http, &stored.url, hash).await,
+            Some(StatusCode::OK)
+        );
+    }
+    assert_eq!(stop(stored).0, Some(0));
+
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    for flags in [&["--admin-port", &port][..], &["--ui", "--ui-port", &port]] {
+        let mut cmd = ccai(&sandbox);
+        cmd.args(["listen", "--port", "0", "--store", &store])
+            .args(["--forward-to", &target.url])
+            .args(flags);
+        let out = common::exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains("is the port in use?"), "{flags:?}: {err}");
+        assert!(!err.contains("lease"), "{flags:?}: {err}");
+
+        let inbox = open_store(&file);
+        let stats = inbox.stats(SystemTime::now()).await.expect("stats");
+        inbox.close().await;
+        assert_eq!(
+            stats.count(DeliveryStatus::Pending),
+            hashes.len() as u64,
+            "{flags:?}: {err}"
+        );
+        assert_eq!(stats.count(DeliveryStatus::InProgress), 0, "{flags:?}");
+    }
+    assert!(
+        target.requests.lock().expect("lock").is_empty(),
+        "a failed start forwarded"
+    );
+}

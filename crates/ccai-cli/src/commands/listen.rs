@@ -261,6 +261,10 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
     errln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
 
+    // Only now: nothing can fail the start any more (see `start_forwarding`).
+    if let Some(inbox) = &mut inbox {
+        inbox.start_forwarding();
+    }
     readiness.set_accepting(true);
     // The library's hardened server: header-read, idle and connection limits (`--help`).
     ccai::server::Server::new()

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use ccai::inbox::{
-    AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, HttpForward, Inserted,
-    PostgresOptions, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
+    AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, DispatcherBuilder, HttpForward,
+    Inserted, PostgresOptions, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
 };
 use ccai::webhook::{HandlerOptions, WebhookEvent, WebhookEventType};
 use serde_json::json;
@@ -39,6 +39,9 @@ pub(super) struct Inbox {
     /// Forwards in flight at once (`--forward-concurrency`).
     forward_concurrency: u16,
     forward: Option<(reqwest::Url, RetrySchedule)>,
+    /// With `--forward-to`, the dispatcher set up by [`Inbox::handler`], started by
+    /// [`Inbox::start_forwarding`] once nothing can fail the start any more.
+    ready_to_forward: Option<DispatcherBuilder>,
     dispatcher: Option<Dispatcher>,
 }
 
@@ -119,6 +122,7 @@ impl Inbox {
             grace,
             forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
+            ready_to_forward: None,
             dispatcher: None,
         })
     }
@@ -132,8 +136,8 @@ impl Inbox {
             .map_err(anyhow::Error::new)
     }
 
-    /// Starts forwarding (with `--forward-to`) and returns the handler options that store each
-    /// verified delivery, print it and wake the dispatcher.
+    /// Sets forwarding up (with `--forward-to`; [`Self::start_forwarding`] starts it) and returns
+    /// the handler options that store each verified delivery, print it and wake the dispatcher.
     pub(super) fn handler(
         &mut self,
         client_id: String,
@@ -146,20 +150,17 @@ impl Inbox {
                     .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?;
                 let store: Arc<dyn Store> = self.store.as_dyn();
                 let reporter = Arc::clone(printer);
-                let mut builder = Dispatcher::builder(store, forward)
-                    .on_attempt(move |report| report_attempt(&reporter, report));
-                if let Some(notifier) = self.store.notifier() {
-                    // Events stored by other receivers on the same database wake this one.
-                    builder = builder.wake_on(notifier);
-                }
-                let dispatcher = builder
-                    .destination(DESTINATION)
-                    .lease(LEASE)
-                    .concurrency(usize::from(self.forward_concurrency))
-                    .retry_schedule(schedule.clone())
-                    .start();
-                let waker = dispatcher.waker();
-                self.dispatcher = Some(dispatcher);
+                // Events stored by other receivers on the same database wake this one too.
+                let waker = self.store.notifier().unwrap_or_default();
+                self.ready_to_forward = Some(
+                    Dispatcher::builder(store, forward)
+                        .on_attempt(move |report| report_attempt(&reporter, report))
+                        .wake_on(Arc::clone(&waker))
+                        .destination(DESTINATION)
+                        .lease(LEASE)
+                        .concurrency(usize::from(self.forward_concurrency))
+                        .retry_schedule(schedule.clone()),
+                );
                 Some(waker)
             }
         };
@@ -173,6 +174,15 @@ impl Inbox {
                 printer.stored(event, inserted);
             },
         ))
+    }
+
+    /// Starts forwarding (with `--forward-to`): last, once the listeners are bound, as a start
+    /// that fails after claiming events could not put them back in the store it closes (they
+    /// would wait out their lease, and a forward already sent would be sent again).
+    pub(super) fn start_forwarding(&mut self) {
+        if let Some(builder) = self.ready_to_forward.take() {
+            self.dispatcher = Some(builder.start());
+        }
     }
 
     /// The store, for the admin listener's probes and the browser view (`--ui`).
