@@ -913,3 +913,75 @@ async fn json_lines_keep_data_exactly_and_on_one_line() {
     let parsed: Value = serde_json::from_str(&line).expect("one JSON line");
     assert_eq!(parsed["eventHash"], "exact-1");
 }
+
+/// Standard output that nobody reads (a paused `| less`, a stalled log shipper) does not stop the
+/// receiver: deliveries are still answered, `/healthz` answers, a stop is clean, and the lines left
+/// out are told on stderr. Once the pipe was full, writing a line blocked the runtime's threads:
+/// every delivery hung, `/healthz` went silent, and not even a second SIGTERM stopped it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_nobody_reads_does_not_stop_the_receiver() {
+    for mode in [&["--no-store"][..], &[]] {
+        let sandbox = Sandbox::new();
+        let mut cmd = sandbox.ccai();
+        cmd.arg("listen")
+            .args(["--port", "0", "--admin-port", "0", "--json"])
+            .args(["--client-id", "1231", "--secret", "unread-output-secret"])
+            .args(mode)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ccai listen");
+        // Held open, never read.
+        let _unread = child.stdout.take().expect("stdout");
+        let err = common::lines(child.stderr.take().expect("stderr"));
+        let (_, out) = std::sync::mpsc::channel();
+        let mut listen = Listening::announced(Spawned { child, out, err });
+        let admin = listen
+            .banner
+            .iter()
+            .find_map(|l| l.strip_prefix("Admin listener on "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the admin listener's address")
+            .to_owned();
+
+        // Lines of 4 KiB or more: the pipe (64 KiB) is full after a few dozen.
+        let http = common::sender_client();
+        let filler = "x".repeat(4096);
+        for i in 0..1500 {
+            let hash = format!("unread-{i}");
+            let body = format!(
+                r#"{{"eventType":"message.sent","eventHash":"{hash}","data":{{"To":"+1","Message":"{filler}"}}}}"#
+            );
+            let status = http
+                .post(&listen.url)
+                .header("content-type", "application/json")
+                .header(
+                    "x-ccai-signature",
+                    ccai::webhook::sign("1231", &hash, "unread-output-secret"),
+                )
+                .body(body)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{mode:?}: delivery {i} not answered: {e}"))
+                .status();
+            assert_eq!(status, StatusCode::OK, "{mode:?}: delivery {i}");
+        }
+        let health = http
+            .get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{mode:?}: /healthz not answered: {e}"));
+        assert_eq!(health.status(), StatusCode::OK, "{mode:?}");
+
+        interrupt(listen.child.id());
+        let status = exit_within(&mut listen.child, WAIT, "Ctrl-C with output nobody reads");
+        assert_eq!(status.code(), Some(0), "{mode:?}");
+        let said: Vec<String> = listen.err.try_iter().collect();
+        assert!(
+            said.iter()
+                .any(|l| l.contains("standard output is not being read")),
+            "{mode:?}: {said:?}"
+        );
+        assert!(said.iter().any(|l| l == "Stopped."), "{mode:?}: {said:?}");
+    }
+}

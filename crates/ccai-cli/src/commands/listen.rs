@@ -3,6 +3,7 @@
 //! `--no-store` keeps nothing on disk and forwards before answering.
 
 pub(crate) mod admin;
+mod line_writer;
 mod store;
 
 use crate::stdout::errln;
@@ -20,6 +21,9 @@ use serde_json::{json, Value};
 
 use crate::cli::{AccountArgs, ListenArgs};
 use crate::{clock, dev_credentials, http, output, settings};
+
+/// How long a stop waits for the event lines still queued to be written.
+const LINES_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the receiver needs per delivery (without the store).
 struct Listener {
@@ -283,6 +287,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     }
     // Before saying so: the store's writer finishes and folds the WAL back into the file.
     crate::store_open::close_opened().await;
+    // Bounded: standard output may not be read at all. Off the runtime's threads, which a second
+    // Ctrl-C needs meanwhile.
+    let _ = tokio::task::spawn_blocking(|| line_writer::finish(LINES_FLUSH_LIMIT)).await;
     errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
@@ -550,11 +557,10 @@ fn check_path(path: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes one line to stdout, inert for a terminal (`--json` lines too); a closed pipe
-/// (`ccai listen | head`) is not a reason to panic.
+/// Writes one line to stdout, inert for a terminal (`--json` lines too), without ever blocking
+/// the receiver ([`line_writer`]).
 fn emit(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout().lock(), "{}", crate::output::inert(line));
+    line_writer::emit(line);
 }
 
 /// `--grace`, written as one delay of a retry schedule (`ccai::inbox::parse_duration`). By
