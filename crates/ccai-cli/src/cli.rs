@@ -561,9 +561,12 @@ impl ListenArgs {
         if self.no_store {
             return None;
         }
-        self.store
-            .clone()
-            .or_else(|| env_value("CCAI_STORE").map(PathBuf::from))
+        // As an `OsString`, as clap reads it for `ccai events`: a file name need not be UTF-8.
+        self.store.clone().or_else(|| {
+            std::env::var_os("CCAI_STORE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
     }
 
     /// `--ui-token`, else `CCAI_UI_TOKEN` (`None` without `--ui`).

@@ -1673,3 +1673,43 @@ async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
         "a failed start forwarded"
     );
 }
+
+/// A `CCAI_STORE` that is not UTF-8 (a file name in another encoding) names the store, as it does
+/// for `ccai events`: `listen` read it as unset and stored in the default file, where `ccai
+/// events` with the same environment did not look.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_ccai_store_that_is_not_utf8_is_the_store_listen_and_events_use() {
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    let file = sandbox
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"inbox-\xe9.db"));
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_STORE", &file);
+    let listen = Listening::announced(Listening::launch(cmd, &["--port", "0"]));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "latin-1").await,
+        Some(StatusCode::OK)
+    );
+    assert_eq!(stop(listen).0, Some(0));
+    assert!(
+        !sandbox.data_dir().join("ccai").join("inbox.db").exists(),
+        "stored in the default file"
+    );
+    let stored = event(&open_store(&file), "latin-1").await;
+    assert_eq!(stored.body.as_deref(), Some(body("latin-1").as_bytes()));
+
+    let mut events = ccai(&sandbox);
+    events
+        .env("CCAI_STORE", &file)
+        .args(["events", "list", "--json"]);
+    let out = run(events).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("latin-1"),
+        "{}",
+        stderr(&out)
+    );
+}
