@@ -615,3 +615,33 @@ async fn a_flood_of_idle_admin_connections_leaves_the_receiver_serving() {
     );
     drop(held);
 }
+
+/// `/readyz` probes the store's own file, whatever its name: it opened the name as shown in
+/// messages, which for a file name that is not UTF-8 (`inbox-\xe9.db` shown `inbox-�.db`) is
+/// another file, missing, so the receiver was never ready while it stored every delivery.
+#[cfg(unix)]
+#[tokio::test]
+async fn readyz_probes_a_store_whose_name_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let sandbox = Sandbox::new();
+    let file = sandbox
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"inbox-\xe9.db"));
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["listen", "--port", "0", "--admin-port", "0", "--store"])
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai listen");
+    let out = common::lines(child.stdout.take().expect("stdout"));
+    let err = common::lines(child.stderr.take().expect("stderr"));
+    let listen = Listening::announced(common::Spawned { child, out, err });
+    let http = reqwest::Client::new();
+    assert_eq!(
+        post(&http, &listen.url, "latin-1", &signature("latin-1")).await,
+        StatusCode::OK
+    );
+    let readyz = format!("{}/readyz", admin_url(&listen));
+    wait_for_status(&http, &readyz, StatusCode::OK).await;
+    assert!(file.exists());
+}

@@ -217,6 +217,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     admin::start(
         admin,
         inbox.as_ref().map(|i| i.store()),
+        inbox.as_ref().and_then(|i| i.sqlite_file()),
         &readiness,
         ui.as_ref(),
     )

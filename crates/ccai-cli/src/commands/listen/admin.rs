@@ -15,6 +15,7 @@
 use crate::stdout::errln;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -115,6 +116,8 @@ impl Readiness {
 struct AdminState {
     readiness: Readiness,
     store: Option<OpenedStore>,
+    /// A SQLite store's file, which the readiness probe opens.
+    sqlite_file: Option<PathBuf>,
     metrics: PrometheusHandle,
     token: Option<String>,
 }
@@ -176,6 +179,7 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
 pub(super) async fn start(
     checked: Option<Checked>,
     store: Option<OpenedStore>,
+    sqlite_file: Option<PathBuf>,
     readiness: &Readiness,
     view: Option<&Serving>,
 ) -> Result<()> {
@@ -213,6 +217,7 @@ pub(super) async fn start(
     let state = Arc::new(AdminState {
         readiness: readiness.clone(),
         store,
+        sqlite_file,
         metrics,
         token,
     });
@@ -313,7 +318,10 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
         if let Some(failure) = store.write_failure() {
             return not_ready(format!("the store cannot take writes: {failure}"));
         }
-        let path = store.path().to_owned();
+        // The file as opened: `store.path()` is its name as shown, another file when not UTF-8.
+        let Some(path) = state.sqlite_file.clone() else {
+            return not_ready("the store's file is not known".into());
+        };
         let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
         match tokio::time::timeout(STORE_DEADLINE, probe).await {
             Ok(Ok(Ok(()))) => {}
@@ -337,7 +345,7 @@ fn not_ready(reason: String) -> Response {
 
 /// Takes and gives back the database's write lock on a connection of its own, waiting at most
 /// [`PROBE_BUSY_TIMEOUT`]: fails if the file is gone, read-only or locked by another writer.
-fn probe_writable(path: &str) -> Result<(), String> {
+fn probe_writable(path: &Path) -> Result<(), String> {
     use rusqlite::{Connection, OpenFlags};
     let conn = Connection::open_with_flags(
         path,

@@ -6,7 +6,7 @@
 //! `--forward-to` is given: a later start with `--forward-to` forwards what was stored before.
 
 use crate::stdout::errln;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,6 +33,9 @@ const LEASE: Duration = Duration::from_secs(10);
 /// The open store and, with `--forward-to`, what forwards from it.
 pub(super) struct Inbox {
     store: OpenedStore,
+    /// A SQLite store's file, as opened (the store's `path()` is its name as shown, which for a
+    /// name that is not UTF-8 is another file).
+    sqlite_file: Option<PathBuf>,
     sync: SyncMode,
     /// How long a stop waits for the forwards in flight (`--grace`).
     grace: Duration,
@@ -59,8 +62,8 @@ fn create_parent(path: &Path) -> Result<()> {
     }
 }
 
-/// Opens (creating and migrating) the SQLite file `--store` names.
-fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
+/// Opens (creating and migrating) the SQLite file `--store` names; the store and its path.
+fn open_sqlite(args: &ListenArgs) -> Result<(SqliteStore, PathBuf)> {
     let path = crate::store_path::store_path(args.store())?;
     // A trailing `/` names a folder, even one that does not exist yet: SQLite would create a
     // file without the `/`, which `ccai events --store` with the same value cannot find.
@@ -85,7 +88,8 @@ fn open_sqlite(args: &ListenArgs) -> Result<SqliteStore> {
         .synchronous(synchronous)
         .destinations([DESTINATION]);
     // StoreError's messages name the file and say what to do.
-    store_open::open_sqlite(&path, options).map_err(anyhow::Error::new)
+    let store = store_open::open_sqlite(&path, options).map_err(anyhow::Error::new)?;
+    Ok((store, path))
 }
 
 impl Inbox {
@@ -103,6 +107,7 @@ impl Inbox {
         };
         // The same durations as the schedule's (a schedule of one delay).
         let grace = super::grace(args)?;
+        let mut sqlite_file = None;
         let store = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
                 if args.sync.is_some() {
@@ -114,10 +119,15 @@ impl Inbox {
                 let options = PostgresOptions::new().destinations([DESTINATION]);
                 OpenedStore::Postgres(Arc::new(store_open::connect_postgres(url, options).await?))
             }
-            None => OpenedStore::Sqlite(Arc::new(open_sqlite(args)?)),
+            None => {
+                let (store, file) = open_sqlite(args)?;
+                sqlite_file = Some(file);
+                OpenedStore::Sqlite(Arc::new(store))
+            }
         };
         Ok(Self {
             store,
+            sqlite_file,
             sync: args.sync.unwrap_or(SyncMode::Full),
             grace,
             forward_concurrency: args.forward_concurrency,
@@ -188,6 +198,11 @@ impl Inbox {
     /// The store, for the admin listener's probes and the browser view (`--ui`).
     pub(super) fn store(&self) -> OpenedStore {
         self.store.clone()
+    }
+
+    /// A SQLite store's file, for the admin listener's write probe.
+    pub(super) fn sqlite_file(&self) -> Option<PathBuf> {
+        self.sqlite_file.clone()
     }
 
     /// The start banner's lines about the store.
