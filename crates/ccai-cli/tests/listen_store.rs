@@ -1713,3 +1713,59 @@ async fn a_ccai_store_that_is_not_utf8_is_the_store_listen_and_events_use() {
         stderr(&out)
     );
 }
+
+/// `--grace` bounds the whole stop: requests in progress and forwards in flight share it. The
+/// forwards' wait once began when the requests' wait ended, so a client holding a request and a
+/// slow target made a stop take twice `--grace` (past a `docker stop`'s 10 s, a SIGKILL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grace_period_bounds_requests_and_forwards_together() {
+    use std::io::Write;
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path");
+    let (hung, started) = slow_target(Duration::from_secs(3600)).await;
+    let grace = Duration::from_secs(8);
+    let mut listener = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--store",
+            store,
+            "--forward-to",
+            &hung,
+            "--grace",
+            "8s",
+        ],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listener.url, "shared-grace").await,
+        Some(StatusCode::OK)
+    );
+    wait_until(WAIT, "the forward is in flight", || {
+        started[0].load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Half a request: it holds the receiver's stop for the whole grace period.
+    let address = listener.address();
+    let mut half = std::net::TcpStream::connect(&address).expect("connect");
+    half.write_all(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+
+    let began = Instant::now();
+    assert_eq!(terminate(&mut listener).await, Some(0));
+    let took = began.elapsed();
+    // Well under twice the grace period (what it took), whatever the machine's load.
+    assert!(
+        took < grace + grace / 2,
+        "the stop took {took:?} with --grace {grace:?}"
+    );
+    let released = event(&open_store(&file), "shared-grace").await;
+    assert_eq!(
+        released.summary.deliveries[0].status,
+        DeliveryStatus::Pending
+    );
+    drop(half);
+}

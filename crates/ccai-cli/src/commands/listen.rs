@@ -192,6 +192,16 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let shutdown = shutdown_signal(
         "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.",
     )?;
+    // When the stop began: the forwards in flight get what is left of `--grace` once the requests
+    // in progress are done, not a grace period of their own after it.
+    let stop_began = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let stop_began = Arc::clone(&stop_began);
+        async move {
+            shutdown.await;
+            let _ = stop_began.set(std::time::Instant::now());
+        }
+    };
     // `--ui`: the browser view of the same store, beside the receiver.
     let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
     let ui = match (&inbox, ui_access) {
@@ -279,13 +289,21 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .shutdown_grace(grace)
         .serve_with_shutdown(listener, app, readiness.stops_with(shutdown))
         .await;
+    let left = stop_began
+        .get()
+        .map_or(grace, |began| grace.saturating_sub(began.elapsed()));
     let _ = stop_ui.send(true);
-    if let Some(ui) = ui {
-        ui.stopped().await;
-    }
-    if let Some(inbox) = inbox {
-        inbox.shutdown().await;
-    }
+    let ui_stopped = async {
+        if let Some(ui) = ui {
+            ui.stopped().await;
+        }
+    };
+    let forwards_stopped = async {
+        if let Some(inbox) = inbox {
+            inbox.shutdown(left).await;
+        }
+    };
+    tokio::join!(ui_stopped, forwards_stopped);
     // Before saying so: the store's writer finishes and folds the WAL back into the file.
     crate::store_open::close_opened().await;
     // Bounded: standard output may not be read at all. Off the runtime's threads, which a second

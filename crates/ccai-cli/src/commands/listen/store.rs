@@ -37,8 +37,6 @@ pub(super) struct Inbox {
     /// name that is not UTF-8 is another file).
     sqlite_file: Option<PathBuf>,
     sync: SyncMode,
-    /// How long a stop waits for the forwards in flight (`--grace`).
-    grace: Duration,
     /// Forwards in flight at once (`--forward-concurrency`).
     forward_concurrency: u16,
     forward: Option<(reqwest::Url, RetrySchedule)>,
@@ -105,8 +103,6 @@ impl Inbox {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         };
-        // The same durations as the schedule's (a schedule of one delay).
-        let grace = super::grace(args)?;
         let mut sqlite_file = None;
         let store = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
@@ -129,7 +125,6 @@ impl Inbox {
             store,
             sqlite_file,
             sync: args.sync.unwrap_or(SyncMode::Full),
-            grace,
             forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
             ready_to_forward: None,
@@ -245,10 +240,11 @@ impl Inbox {
         }
     }
 
-    /// Waits for the forwards in flight (up to the grace period); the others are put back.
-    pub(super) async fn shutdown(self) {
+    /// Waits for the forwards in flight (up to `within`, what is left of the grace period); the
+    /// others are put back.
+    pub(super) async fn shutdown(self, within: Duration) {
         if let Some(dispatcher) = self.dispatcher {
-            let report = dispatcher.shutdown(self.grace).await;
+            let report = dispatcher.shutdown(within).await;
             if report.released > 0 {
                 errln!(
                     "{} forward(s) did not finish in time; they are forwarded at the next start",
