@@ -54,7 +54,7 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(|| LogLine(Vec::new()));
     let installed = match format {
         LogFormat::Json => builder
             .json()
@@ -70,4 +70,29 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
     };
     // Already installed (cannot happen in the binary): keep the first.
     drop(installed);
+}
+
+/// One log line, handed whole to standard error when the formatter is done with it: through
+/// [`line_writer`](crate::line_writer), so that `ccai listen` logging to a standard error nobody
+/// reads does not stop.
+struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let text = String::from_utf8_lossy(&std::mem::take(&mut self.0)).into_owned();
+            crate::line_writer::err_text(text);
+        }
+    }
 }

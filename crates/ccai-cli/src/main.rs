@@ -6,6 +6,7 @@ mod commands;
 mod dev_credentials;
 mod http;
 mod json_text;
+mod line_writer;
 mod listen_url;
 mod logging;
 mod output;
@@ -81,14 +82,20 @@ fn main() -> ExitCode {
         }
     };
     // Output that could not be written is a failure, whatever the command made of its work.
-    match stdout::failure() {
+    let code = match stdout::failure() {
         Some(why) => {
             errln!("error: cannot write the output: {why}");
             ExitCode::from(EXIT_ERROR)
         }
         None => code,
-    }
+    };
+    // `ccai listen`'s last lines, from its writer threads; bounded, as they may not be read.
+    line_writer::finish(FINISH_OUTPUT_LIMIT);
+    code
 }
+
+/// How long the exit waits for `ccai listen`'s queued lines to be written.
+const FINISH_OUTPUT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let code = run_command(cli).await;

@@ -59,12 +59,12 @@ macro_rules! outln {
 }
 
 /// `eprintln!` that never panics: a closed standard error (`ccai listen 2>&1 | head`) loses the
-/// line, not the process (a receiver that panicked on its "Stopped." line would exit 101).
+/// line, not the process (a receiver that panicked on its "Stopped." line would exit 101). For
+/// `ccai listen`, written by a thread of its own ([`line_writer`](crate::line_writer)).
 macro_rules! errln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
-    }};
+    ($($arg:tt)*) => {
+        $crate::line_writer::err_text(format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 pub(crate) use {errln, out, outln};

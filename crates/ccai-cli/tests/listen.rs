@@ -985,3 +985,77 @@ async fn output_nobody_reads_does_not_stop_the_receiver() {
         assert!(said.iter().any(|l| l == "Stopped."), "{mode:?}: {said:?}");
     }
 }
+
+/// The same for standard error, where `--quiet` (and `--log-format json` in production) sends
+/// its lines: forged deliveries are still refused, `/healthz` answers and a stop is clean while
+/// nobody reads it. A rejection's line blocked the runtime's threads once the pipe was full.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standard_error_nobody_reads_does_not_stop_the_receiver() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.arg("listen")
+        .args(["--port", "0", "--admin-port", "0", "--no-store", "--quiet"])
+        .args(["--client-id", "1231", "--secret", "unread-errors-secret"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai listen");
+    let out = common::lines(child.stdout.take().expect("stdout"));
+    // The banner is read, then standard error no more (held open).
+    let mut unread = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut banner = Vec::new();
+    let url = loop {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut unread, &mut line).expect("read stderr");
+        assert!(!line.is_empty(), "no address announced: {banner:?}");
+        banner.push(line.trim_end().to_owned());
+        if let Some(url) = line.strip_prefix("Listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    let (_, err) = std::sync::mpsc::channel();
+    let mut listen = Listening {
+        child,
+        url,
+        out,
+        err,
+        banner,
+    };
+    let admin = listen
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("Admin listener on "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the admin listener's address")
+        .to_owned();
+    // Each REJECTED line is about 90 bytes: a thousand fill the pipe (64 KiB).
+    let http = common::sender_client();
+    for i in 0..3000 {
+        let hash = format!("forged-{i}");
+        let status = http
+            .post(&listen.url)
+            .header("content-type", "application/json")
+            .header(
+                "x-ccai-signature",
+                ccai::webhook::sign("1231", &hash, "not-it"),
+            )
+            .body(format!(
+                r#"{{"eventType":"message.sent","eventHash":"{hash}","data":{{"To":"+1"}}}}"#
+            ))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("delivery {i} not answered: {e}"))
+            .status();
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "delivery {i}");
+    }
+    let health = http
+        .get(format!("{admin}/healthz"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("/healthz not answered: {e}"));
+    assert_eq!(health.status(), StatusCode::OK);
+    interrupt(listen.child.id());
+    let status = exit_within(&mut listen.child, WAIT, "Ctrl-C with stderr nobody reads");
+    assert_eq!(status.code(), Some(0));
+    drop(unread);
+}

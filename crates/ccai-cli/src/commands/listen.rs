@@ -3,7 +3,6 @@
 //! `--no-store` keeps nothing on disk and forwards before answering.
 
 pub(crate) mod admin;
-mod line_writer;
 mod store;
 
 use crate::stdout::errln;
@@ -21,9 +20,6 @@ use serde_json::{json, Value};
 
 use crate::cli::{AccountArgs, ListenArgs};
 use crate::{clock, dev_credentials, http, output, settings};
-
-/// How long a stop waits for the event lines still queued to be written.
-const LINES_FLUSH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What the receiver needs per delivery (without the store).
 struct Listener {
@@ -48,6 +44,8 @@ struct Forward {
 }
 
 pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
+    // Output nobody reads must not stop the receiver (main waits for the last lines).
+    crate::line_writer::start();
     check_path(&args.path)?;
     let forward_url = match &args.forward_to {
         None => None,
@@ -306,9 +304,6 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     tokio::join!(ui_stopped, forwards_stopped);
     // Before saying so: the store's writer finishes and folds the WAL back into the file.
     crate::store_open::close_opened().await;
-    // Bounded: standard output may not be read at all. Off the runtime's threads, which a second
-    // Ctrl-C needs meanwhile.
-    let _ = tokio::task::spawn_blocking(|| line_writer::finish(LINES_FLUSH_LIMIT)).await;
     errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
@@ -502,6 +497,8 @@ pub(crate) fn shutdown_signal(
                     _ = terminate.recv() => 143,
                 };
                 errln!("{at_once}");
+                // Briefly: standard error may not be read at all.
+                crate::line_writer::finish(std::time::Duration::from_secs(1));
                 std::process::exit(code);
             });
         })
@@ -514,6 +511,7 @@ pub(crate) fn shutdown_signal(
             tokio::spawn(async {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     errln!("{at_once}");
+                    crate::line_writer::finish(std::time::Duration::from_secs(1));
                     std::process::exit(130);
                 }
             });
@@ -577,9 +575,9 @@ fn check_path(path: &str) -> Result<()> {
 }
 
 /// Writes one line to stdout, inert for a terminal (`--json` lines too), without ever blocking
-/// the receiver ([`line_writer`]).
+/// the receiver ([`line_writer`](crate::line_writer)).
 fn emit(line: &str) {
-    line_writer::emit(line);
+    crate::line_writer::out_line(line);
 }
 
 /// `--grace`, written as one delay of a retry schedule (`ccai::inbox::parse_duration`). By
