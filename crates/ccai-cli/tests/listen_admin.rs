@@ -645,3 +645,77 @@ async fn readyz_probes_a_store_whose_name_is_not_utf8() {
     wait_for_status(&http, &readyz, StatusCode::OK).await;
     assert!(file.exists());
 }
+
+/// A full disk: every delivery is refused (503), and `/readyz` says so, so that a load balancer
+/// sends them elsewhere. The probe's write lock does not need the disk, so it answered "ready"
+/// all along. Skipped, saying why, where `unshare` cannot make the namespaces (some containers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_503_while_a_full_disk_refuses_deliveries() {
+    if !common::runs("unshare", &["-rm", "true"]) {
+        eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let small = sandbox.path().join("small");
+    std::fs::create_dir(&small).expect("mkdir");
+    let small = small.to_str().expect("utf-8 path").to_owned();
+    let cmd = common::wrapped(
+        &ccai(&sandbox),
+        "unshare",
+        &[
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@""#,
+            &small,
+        ],
+    );
+    let store = format!("{small}/inbox.db");
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &[
+            "--port",
+            "0",
+            "--admin-port",
+            "0",
+            "--quiet",
+            "--store",
+            &store,
+        ],
+    ));
+    let http = reqwest::Client::new();
+    let readyz = format!("{}/readyz", admin_url(&listen));
+    wait_for_status(&http, &readyz, StatusCode::OK).await;
+    // About 1 KiB per event, with a filler: the disk is full long before this many.
+    let filler = "z".repeat(1024);
+    let mut refused = false;
+    for i in 0..20_000 {
+        let hash = format!("full-{i}");
+        let status = http
+            .post(&listen.url)
+            .header("content-type", "application/json")
+            .header("x-ccai-signature", signature(&hash))
+            .body(format!(
+                r#"{{"eventType":"message.sent","eventHash":"{hash}","data":{{"To":"+1","Message":"{filler}"}}}}"#
+            ))
+            .send()
+            .await
+            .expect("listen answers")
+            .status();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = true;
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{hash}");
+    }
+    assert!(refused, "the disk never filled");
+    let (status, text) = get(&http, &readyz, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("the disk is full"), "{text}");
+    assert_eq!(
+        get(&http, &format!("{}/healthz", admin_url(&listen)), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+}

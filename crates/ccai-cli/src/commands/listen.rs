@@ -151,8 +151,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     );
 
     let forward_shown = forward_url.as_ref().map(http::shown);
+    let readiness = admin::Readiness::default();
     let options = match &mut inbox {
-        Some(inbox) => inbox.handler(signing.client_id.clone(), &printer)?,
+        Some(inbox) => inbox.handler(signing.client_id.clone(), &printer, &readiness)?,
         None => {
             let forward = match forward_url {
                 None => None,
@@ -173,7 +174,15 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     };
     let on_reject = {
         let printer = Arc::clone(&printer);
-        move |rejection: &Rejection| printer.rejected(rejection)
+        let readiness = readiness.clone();
+        move |rejection: &Rejection| {
+            if let Rejection::Unavailable(error) = rejection {
+                if let Some(error) = error.downcast_ref::<ccai::inbox::StoreError>() {
+                    readiness.store_refused(error);
+                }
+            }
+            printer.rejected(rejection)
+        }
     };
     let mut methods = vec![DeliveryMethod::Post];
     if args.accept_put {
@@ -221,7 +230,6 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
 
     // Before the development credentials are saved: `ccai trigger` must not be pointed at a
     // receiver that failed to start.
-    let readiness = admin::Readiness::default();
     admin::start(
         admin,
         inbox.as_ref().map(|i| i.store()),

@@ -17,8 +17,8 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use axum::extract::{Request, State};
@@ -85,13 +85,57 @@ impl std::fmt::Debug for AdminArgs {
     }
 }
 
-/// Whether the receiver accepts deliveries: set once it serves, cleared when it starts stopping.
+/// How long a delivery the store refused (a full disk, say) keeps `/readyz` at 503 when no
+/// delivery is stored since: long enough for a load balancer to see it, short enough that the
+/// receiver is tried again once the cause may be gone (no delivery arrives while it is not
+/// ready, so none could say it is).
+const REFUSED_HOLD: Duration = Duration::from_secs(30);
+
+/// Whether the receiver accepts deliveries: set once it serves, cleared when it starts stopping;
+/// and whether the store refused the last delivery it was given.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Readiness {
     accepting: Arc<AtomicBool>,
+    /// Set with `refused`: read on every stored delivery, the lock only when it is set.
+    refusing: Arc<AtomicBool>,
+    /// When and why the store last refused a delivery, unless one was stored since.
+    refused: Arc<Mutex<Option<(Instant, String)>>>,
 }
 
 impl Readiness {
+    /// The store could not take a delivery (not for a moment's overload, which the next write
+    /// clears): `/readyz` says so for [`REFUSED_HOLD`] unless one is stored meanwhile. The
+    /// probe's write lock needs no disk space, so a full disk showed "ready" while every
+    /// delivery was answered 503.
+    pub(super) fn store_refused(&self, error: &ccai::inbox::StoreError) {
+        if matches!(error, ccai::inbox::StoreError::Overloaded) {
+            return;
+        }
+        *self.refused.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), error.to_string()));
+        self.refusing.store(true, Ordering::SeqCst);
+    }
+
+    /// A delivery was stored: the store takes writes again.
+    pub(super) fn store_took(&self) {
+        if self.refusing.swap(false, Ordering::SeqCst) {
+            *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+    }
+
+    /// Why the store refused a delivery within [`REFUSED_HOLD`] before `now`, if it did and
+    /// none was stored since.
+    fn refused_recently(&self, now: Instant) -> Option<String> {
+        if !self.refusing.load(Ordering::SeqCst) {
+            return None;
+        }
+        let refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, reason) = refused.as_ref()?;
+        let ago = now.saturating_duration_since(*at);
+        (ago < REFUSED_HOLD)
+            .then(|| format!("{reason} (a delivery was refused {} s ago)", ago.as_secs()))
+    }
+
     pub(super) fn set_accepting(&self, accepting: bool) {
         self.accepting.store(accepting, Ordering::SeqCst);
     }
@@ -318,6 +362,11 @@ async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
         if let Some(failure) = store.write_failure() {
             return not_ready(format!("the store cannot take writes: {failure}"));
         }
+        // SQLite only: PostgreSQL's probe is a write through the server, which sees it down; a
+        // hold there would keep every receiver out for its length after the database is back.
+        if let Some(reason) = state.readiness.refused_recently(Instant::now()) {
+            return not_ready(format!("the store cannot take writes: {reason}"));
+        }
         // The file as opened: `store.path()` is its name as shown, another file when not UTF-8.
         let Some(path) = state.sqlite_file.clone() else {
             return not_ready("the store's file is not known".into());
@@ -380,4 +429,30 @@ async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ccai::inbox::StoreError;
+
+    #[test]
+    fn a_refused_delivery_holds_readiness_until_one_is_stored_or_the_hold_is_over() {
+        let readiness = Readiness::default();
+        let now = Instant::now;
+        readiness.store_refused(&StoreError::Overloaded);
+        assert_eq!(
+            readiness.refused_recently(now()),
+            None,
+            "a moment's overload"
+        );
+
+        readiness.store_refused(&StoreError::Unavailable("x.db: the disk is full".into()));
+        let reason = readiness.refused_recently(now()).expect("refused");
+        assert!(reason.contains("the disk is full"), "{reason}");
+        assert_eq!(readiness.refused_recently(now() + REFUSED_HOLD), None);
+
+        readiness.store_took();
+        assert_eq!(readiness.refused_recently(now()), None);
+    }
 }

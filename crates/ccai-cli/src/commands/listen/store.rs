@@ -147,6 +147,7 @@ impl Inbox {
         &mut self,
         client_id: String,
         printer: &Arc<Printer>,
+        readiness: &super::admin::Readiness,
     ) -> Result<HandlerOptions> {
         let waker = match &self.forward {
             None => None,
@@ -170,9 +171,11 @@ impl Inbox {
             }
         };
         let printer = Arc::clone(printer);
+        let readiness = readiness.clone();
         let store: Arc<dyn Store> = self.store.as_dyn();
         Ok(HandlerOptions::inbox(client_id, store).on_stored(
             move |event: &WebhookEvent, inserted: Inserted| {
+                readiness.store_took();
                 if let Some(waker) = &waker {
                     waker.notify_one();
                 }
