@@ -51,6 +51,23 @@ fn strings(value: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The details panel as a person sees it: whether it is shown, the event it holds (`hash`, null
+/// when none), its whole text, the bodies, whether Replay and Retry now are on screen, and the
+/// message it shows instead of an event.
+const DETAIL: &str = "const d = document.getElementById('detail');
+    const shown = (id) => document.getElementById(id).getClientRects().length > 0;
+    return {
+        hidden: d.hidden,
+        hash: d.dataset.hash ?? null,
+        text: d.innerText,
+        raw: document.getElementById('body-raw').textContent,
+        pretty: document.getElementById('body-pretty').textContent,
+        replay: shown('replay'),
+        retry: shown('retry'),
+        message: shown('detail-message') ? document.getElementById('detail-message').textContent : null,
+        live: document.getElementById('live').className,
+    }";
+
 /// A new browser session (its own profile) on `url`, once the page's first load is done.
 async fn open_page(
     driver: &Driver,
@@ -545,7 +562,7 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
 }
 
 #[tokio::test]
-async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
+async fn ui_browser_the_open_details_of_a_purged_event_say_it_is_gone() {
     let Some((_one, sandbox, path)) = setup().await else {
         return;
     };
@@ -556,7 +573,7 @@ async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
     browser.wait_live().await;
 
     // The details of a delivered event are open when another process purges it: the refresh
-    // that follows fails (the event is gone), and the indicator says so.
+    // that follows finds no such event, and the details say so instead of showing it still.
     browser
         .click(&format!(
             "#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']"
@@ -586,12 +603,20 @@ async fn ui_browser_live_indicator_recovers_after_a_failed_refresh() {
     assert!(out.status.success(), "{}", common::stderr(&out));
     browser
         .wait_js(
-            "the failed refresh",
-            "return document.getElementById('live').className.includes('off')",
+            "the event gone from the details",
+            "return document.getElementById('detail-message').textContent.includes('no event with hash')",
         )
         .await;
+    let detail = browser.js(DETAIL, json!([])).await;
+    assert_eq!(detail["hidden"], false, "{detail}");
+    assert_eq!(detail["hash"], Value::Null, "{detail}");
+    assert_eq!(detail["raw"], "", "{detail}");
+    assert_eq!(detail["replay"], false, "{detail}");
+    assert_eq!(detail["retry"], false, "{detail}");
+    // The list and the counters were refreshed: the live updates work.
+    assert_eq!(detail["live"], "live on", "{detail}");
 
-    // Closed, the next refresh works: the indicator is live again.
+    // Closed, the next change still reaches the list.
     browser.click("#close").await;
     add(&store, "f8f8f8f8f8f8f8f8-after", "message.sent").await;
     browser
@@ -1028,21 +1053,54 @@ async fn ui_browser_two_accounts_under_one_hash_each_open_their_own_event() {
         "the other account's event was left alone"
     );
 
-    // A link without the account (from before accounts were told apart) to a hash two hold: the
-    // page says which client ids hold it instead of showing either.
+    // A link without the account (from before accounts were told apart) to a hash two hold
+    // (409): the details say which client ids hold it, with a link to each account's event,
+    // instead of showing either (the one open until then included).
     browser.goto(&format!("{}#/event/{SHARED}", ui.url)).await;
-    let said = browser
+    browser
         .wait_js(
             "the ambiguity",
-            "const live = document.getElementById('live').textContent;
-             return live.includes('more than one account') && live",
+            "return document.getElementById('detail-message').textContent.includes('more than one account')",
         )
         .await;
-    let said = said.as_str().expect("text");
+    let detail = browser.js(DETAIL, json!([])).await;
+    let said = detail["message"].as_str().expect("a message");
     assert!(
         said.contains(CLIENT) && said.contains(OTHER_CLIENT),
         "{said}"
     );
+    assert_eq!(detail["hash"], Value::Null, "{detail}");
+    assert_eq!(detail["raw"], "", "{detail}");
+    assert_eq!(detail["replay"], false, "{detail}");
+    assert_eq!(detail["retry"], false, "{detail}");
+    let links = browser
+        .js(
+            "return [...document.querySelectorAll('#detail-holders a')].map(a => a.getAttribute('href'))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        links,
+        json!([
+            format!("#/event/{SHARED}?clientId={CLIENT}"),
+            format!("#/event/{SHARED}?clientId={OTHER_CLIENT}")
+        ])
+    );
+    browser
+        .click(&format!(
+            "#detail-holders a[href='#/event/{SHARED}?clientId={CLIENT}']"
+        ))
+        .await;
+    browser
+        .wait_js(
+            "the chosen account's details",
+            &format!(
+                "const d = document.getElementById('detail');
+                 return d.dataset.hash === '{SHARED}' && d.dataset.clientId === '{CLIENT}'
+                     && document.getElementById('detail-status').hidden"
+            ),
+        )
+        .await;
 
     // One account's rows alone: no client id column (the details still say whose).
     browser.type_into("#f-q", "+14155550303").await;
@@ -1087,5 +1145,109 @@ async fn ui_browser_two_accounts_under_one_hash_each_open_their_own_event() {
             "received": "3",
         })
     );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn ui_browser_a_link_that_fails_shows_the_error_not_the_event_open_before() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser.wait_live().await;
+    let dead = format!("#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']");
+    browser.click(&dead).await;
+    browser
+        .wait_js(
+            "the dead event's details",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+    let before = browser.js(DETAIL, json!([])).await;
+    assert!(
+        before["raw"]
+            .as_str()
+            .is_some_and(|raw| raw.contains("+14155550133")),
+        "{before}"
+    );
+    assert_eq!(before["retry"], true, "{before}");
+
+    // A link to a hash no event has (404): the details say so, and nothing of the dead event
+    // is left in them to be taken for the linked one's, nor its actions.
+    browser
+        .js(
+            &format!(
+                "location.hash = '#/event/0f0f0f0f0f0f0f0f-unknown?clientId={CLIENT}'; return 1"
+            ),
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_js(
+            "the error in the details",
+            "return document.getElementById('detail-message').textContent.includes('no event with hash')",
+        )
+        .await;
+    let after = browser.js(DETAIL, json!([])).await;
+    assert_eq!(after["hidden"], false, "{after}");
+    assert_eq!(after["hash"], Value::Null, "{after}");
+    let text = after["text"].as_str().expect("text");
+    for gone in [
+        INCOMING_DEAD,
+        &INCOMING_DEAD[..12],
+        "+14155550133",
+        "message.incoming",
+        "boom",
+    ] {
+        assert!(
+            !text.contains(gone),
+            "{gone} still in the details: {text:?}"
+        );
+    }
+    assert!(
+        text.contains("0f0f0f0f0f0f"),
+        "the hash asked for: {text:?}"
+    );
+    assert_eq!(after["raw"], "", "{after}");
+    assert_eq!(after["pretty"], "", "{after}");
+    assert_eq!(after["replay"], false, "Replay offered: {after}");
+    assert_eq!(after["retry"], false, "Retry now offered: {after}");
+    // The list and the live updates are fine: the indicator does not say otherwise.
+    assert_eq!(after["live"], "live on", "{after}");
+    // No row is selected: none is the event asked for.
+    let selected = browser
+        .js(
+            "return document.querySelectorAll('#events tr.selected').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(selected, 0);
+    // The next change refreshes the details: the error stays, no event comes back.
+    add(&store, "f7f7f7f7f7f7f7f7-next", "message.sent").await;
+    browser
+        .wait_js(
+            "the new row",
+            "return document.querySelector('#events tbody tr')?.dataset.hash === 'f7f7f7f7f7f7f7f7-next'",
+        )
+        .await;
+    let refreshed = browser.js(DETAIL, json!([])).await;
+    assert_eq!(refreshed["hash"], Value::Null, "{refreshed}");
+    assert_eq!(refreshed["message"], after["message"], "{refreshed}");
+
+    // The dead event's link again: its details, and its actions, are back.
+    browser.click(&dead).await;
+    browser
+        .wait_js(
+            "the dead event's details again",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+    let again = browser.js(DETAIL, json!([])).await;
+    assert_eq!(again["message"], Value::Null, "{again}");
+    assert_eq!(again["raw"], before["raw"], "{again}");
+    assert_eq!(again["retry"], true, "{again}");
     browser.quit().await;
 }

@@ -35,7 +35,10 @@
     let body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok) {
-      throw new Error((body && body.error) || ("the server answered " + response.status));
+      const error = new Error((body && body.error) || ("the server answered " + response.status));
+      // The accounts an error about an event's hash names (several hold it, or others do).
+      error.clientIds = body && Array.isArray(body.clientIds) ? body.clientIds : [];
+      throw error;
     }
     return body;
   }
@@ -279,13 +282,67 @@
     return clientId === null || clientId === undefined ? "" : "?clientId=" + encodeURIComponent(clientId);
   }
 
+  // Shows the details (keyboard focus on them with `focus`, or when they were hidden).
+  function reveal(focus) {
+    const section = $("detail");
+    const wasHidden = section.hidden;
+    section.hidden = false;
+    document.querySelector(".layout").classList.add("with-detail");
+    if (focus || wasHidden) {
+      section.focus({ preventScroll: true });
+      section.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  // The details without an event: one being loaded, or why the one asked for cannot be shown
+  // (with links to the accounts' events when the error names several). Nothing of the event
+  // shown before stays, its actions included: under a link, only that link's event is shown.
+  function detailWithout(hash, text, failed, clientIds) {
+    const section = $("detail");
+    delete section.dataset.hash;
+    delete section.dataset.clientId;
+    delete section.dataset.attempts;
+    $("detail-title").replaceChildren("Event");
+    for (const id of ["fields", "typed", "typed-kind", "body-pretty", "body-raw", "action-status"]) {
+      $(id).replaceChildren();
+    }
+    $("deliveries").tBodies[0].replaceChildren();
+    $("attempts").tBodies[0].replaceChildren();
+    // Keyboard focus on an action that goes stays in the details.
+    if ($("detail-event").contains(document.activeElement)) section.focus({ preventScroll: true });
+    $("replay").disabled = true;
+    $("retry").disabled = true;
+    $("detail-event").hidden = true;
+    const message = $("detail-message");
+    // The same text again (a refresh that fails as the last one did) is not announced again.
+    if (message.textContent !== inert(text)) message.textContent = inert(text);
+    message.className = failed ? "notice" : "muted";
+    $("detail-holders").replaceChildren(...(clientIds || []).map((id) =>
+      el("li", null, el("a", { href: eventLink(id, hash) }, "Client id " + id + "'s event"))));
+    $("detail-status").hidden = false;
+  }
+
   async function showDetail(hash, clientId, focus) {
     if (!selected || selected.hash !== hash || selected.clientId !== clientId) {
       selected = { hash, clientId };
+      // Another event: the one shown until now goes at once (its answer may take a while).
+      detailWithout(hash, "Loading the event…", false, null);
+      reveal(focus);
     }
     selectRow();
     const section = $("detail");
-    const event = await api("/api/events/" + encodeURIComponent(hash) + account(clientId));
+    let event;
+    try {
+      event = await api("/api/events/" + encodeURIComponent(hash) + account(clientId));
+    } catch (e) {
+      // Said in the details (unless another event was asked for meanwhile), not as the live
+      // updates failing: the list and the counters may well be fine.
+      if (selected && selected.hash === hash && selected.clientId === clientId) {
+        detailWithout(hash, "This event cannot be shown: " + e.message, true, e.clientIds);
+        reveal(false);
+      }
+      return;
+    }
     // Another event was asked for meanwhile.
     const whose = clientId === null ? event.clientId : clientId;
     if (!selected || selected.hash !== hash || (selected.clientId !== null && selected.clientId !== whose)) return;
@@ -293,6 +350,8 @@
       selected.clientId = whose;
       selectRow();
     }
+    $("detail-status").hidden = true;
+    $("detail-event").hidden = false;
     section.dataset.hash = event.eventHash;
     section.dataset.clientId = event.clientId;
     section.dataset.attempts = String(event.attempts.length);
@@ -341,13 +400,7 @@
       section.focus({ preventScroll: true });
     }
 
-    const wasHidden = section.hidden;
-    section.hidden = false;
-    document.querySelector(".layout").classList.add("with-detail");
-    if (focus || wasHidden) {
-      section.focus({ preventScroll: true });
-      section.scrollIntoView({ block: "nearest" });
-    }
+    reveal(focus);
   }
 
   function closeDetail() {
