@@ -482,20 +482,35 @@
   // ---- live updates ------------------------------------------------------------------------
   let busy = false;
   let again = false;
+  let retrying = null;
   async function onChange() {
     if (busy) { again = true; return; }
     busy = true;
+    clearTimeout(retrying);
+    retrying = null;
+    let failed = false;
     // A failed refresh ends only its own round: a change announced meanwhile still gets one.
     do {
       again = false;
       try {
         await Promise.all([refreshTop(), loadStats(), selected ? showDetail(selected.hash, selected.clientId, false) : null]);
+        failed = false;
         recovered();
       } catch (e) {
+        failed = true;
         report(e);
       }
     } while (again);
     busy = false;
+    // A failed refresh is tried again by itself: a store that was unreadable for a while
+    // announces no change once it is back (what changed meanwhile went unseen). While the stream
+    // reconnects, its "ready" refreshes instead; a refused token waits for the user.
+    if (failed) {
+      retrying = setTimeout(() => {
+        retrying = null;
+        if (source && source.readyState === EventSource.OPEN && $("auth").hidden) onChange();
+      }, 5000);
+    }
   }
 
   function connect() {
