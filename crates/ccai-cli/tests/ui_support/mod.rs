@@ -289,15 +289,7 @@ pub(crate) fn announced(mut child: Child) -> Ui {
 
 /// Starts `ccai ui --store PATH --port 0` with `extra` arguments.
 pub(crate) fn start_ui(sandbox: &Sandbox, store: &Path, extra: &[&str]) -> Ui {
-    let mut cmd = sandbox.ccai();
-    cmd.arg("ui")
-        .arg("--store")
-        .arg(store)
-        .args(["--port", "0"])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    announced(cmd.spawn().expect("spawn ccai ui"))
+    start_ui_on(sandbox, store, 0, extra)
 }
 
 impl Ui {
