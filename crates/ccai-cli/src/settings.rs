@@ -44,50 +44,77 @@ pub(crate) fn signing(
     secret: &SecretArgs,
     create: bool,
 ) -> Result<(SigningSettings, bool)> {
-    let client_id = exact(
-        "client id (--client-id, CCAI_CLIENT_ID)",
-        account.client_id.as_deref(),
-    )?;
-    let secret = exact(
-        "webhook secret (--secret, CCAI_WEBHOOK_SECRET)",
-        secret.secret.as_deref(),
-    )?;
-    if let (Some(client_id), Some(secret)) = (&client_id, &secret) {
-        return Ok((
-            SigningSettings {
-                client_id: client_id.clone(),
-                secret: secret.clone(),
-                dev: None,
-                dev_client_id: false,
-                dev_secret: false,
-            },
-            false,
-        ));
+    configured(account, secret)?.complete(create)
+}
+
+/// The client id and secret as configured (flags, environment), checked, before the development
+/// credentials fill what is missing: `ccai listen` checks them before it creates anything.
+pub(crate) struct Configured {
+    client_id: Option<String>,
+    secret: Option<String>,
+}
+
+/// The configured client id and secret, refused if either has whitespace around it.
+pub(crate) fn configured(account: &AccountArgs, secret: &SecretArgs) -> Result<Configured> {
+    Ok(Configured {
+        client_id: exact(
+            "client id (--client-id, CCAI_CLIENT_ID)",
+            account.client_id.as_deref(),
+        )?,
+        secret: exact(
+            "webhook secret (--secret, CCAI_WEBHOOK_SECRET)",
+            secret.secret.as_deref(),
+        )?,
+    })
+}
+
+impl Configured {
+    /// The configured client id, if one is (else the development one will be used).
+    pub(crate) fn client_id(&self) -> Option<&str> {
+        self.client_id.as_deref()
     }
-    let (dev, created) = if create {
-        dev_credentials::load_or_create()?
-    } else {
-        match dev_credentials::load()? {
-            Some(dev) => (dev, false),
-            // Say what is missing: a set secret with no client id is not "no secret".
-            None if secret.is_some() => bail!(
-                "no client id: pass --client-id or set CCAI_CLIENT_ID (or run `ccai listen` once to create development credentials)"
-            ),
-            None => bail!(
-                "no webhook secret: pass --secret or set CCAI_WEBHOOK_SECRET (or run `ccai listen` once to create a development secret)"
-            ),
+
+    /// The settings, with the development credentials filling what is not configured (created
+    /// when `create` is set); whether they were created.
+    pub(crate) fn complete(self, create: bool) -> Result<(SigningSettings, bool)> {
+        let Self { client_id, secret } = self;
+        if let (Some(client_id), Some(secret)) = (&client_id, &secret) {
+            return Ok((
+                SigningSettings {
+                    client_id: client_id.clone(),
+                    secret: secret.clone(),
+                    dev: None,
+                    dev_client_id: false,
+                    dev_secret: false,
+                },
+                false,
+            ));
         }
-    };
-    Ok((
-        SigningSettings {
-            dev_client_id: client_id.is_none(),
-            dev_secret: secret.is_none(),
-            client_id: client_id.unwrap_or_else(|| dev.client_id.clone()),
-            secret: secret.unwrap_or_else(|| dev.secret.clone()),
-            dev: Some(dev),
-        },
-        created,
-    ))
+        let (dev, created) = if create {
+            dev_credentials::load_or_create()?
+        } else {
+            match dev_credentials::load()? {
+                Some(dev) => (dev, false),
+                // Say what is missing: a set secret with no client id is not "no secret".
+                None if secret.is_some() => bail!(
+                    "no client id: pass --client-id or set CCAI_CLIENT_ID (or run `ccai listen` once to create development credentials)"
+                ),
+                None => bail!(
+                    "no webhook secret: pass --secret or set CCAI_WEBHOOK_SECRET (or run `ccai listen` once to create a development secret)"
+                ),
+            }
+        };
+        Ok((
+            SigningSettings {
+                dev_client_id: client_id.is_none(),
+                dev_secret: secret.is_none(),
+                client_id: client_id.unwrap_or_else(|| dev.client_id.clone()),
+                secret: secret.unwrap_or_else(|| dev.secret.clone()),
+                dev: Some(dev),
+            },
+            created,
+        ))
+    }
 }
 
 /// A configured value used exactly as given: unset or empty is `None`; surrounding whitespace is

@@ -295,6 +295,46 @@ async fn listen_refuses_bad_flags_before_creating_anything() {
     }
 }
 
+/// Settings checked only once the store was open (the secret, the client id, a forward URL the
+/// forwarder refuses) left a new store file, and its folder, behind a start that was refused.
+#[tokio::test]
+async fn a_refused_start_leaves_no_store_file_behind() {
+    let long_client_id = "7".repeat(1025);
+    for (bad, said) in [
+        (
+            &["--secret", " padded-s3cret "][..],
+            "the webhook secret (--secret, CCAI_WEBHOOK_SECRET) starts or ends with whitespace",
+        ),
+        (
+            &["--client-id", long_client_id.as_str()][..],
+            "is longer than 1024 bytes",
+        ),
+        // The password is not UTF-8 once percent-decoded: the forwarder cannot send it.
+        (
+            &["--forward-to", "http://user:%FF-s3cret@127.0.0.1:9/hook"][..],
+            "--forward-to: invalid forward URL",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let store = sandbox.path().join("fresh").join("inbox.db");
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0", "--store"])
+            .arg(&store)
+            .args(bad);
+        let out = exits(cmd).await;
+        let text = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {text}");
+        assert!(
+            text.starts_with("error: ") && text.contains(said) && text.lines().count() == 1,
+            "{bad:?}: {text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!store.exists(), "{bad:?}: the store was created");
+        assert!(!store.parent().expect("folder").exists(), "{bad:?}");
+        assert!(!sandbox.config_dir().exists(), "{bad:?}: credentials made");
+    }
+}
+
 #[tokio::test]
 async fn a_bad_postgres_url_names_the_offending_option_not_its_value() {
     // "invalid connection string" alone left the user to guess which part of the URL was wrong.

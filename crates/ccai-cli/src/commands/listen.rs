@@ -119,6 +119,12 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // Requests in progress at Ctrl-C get the same grace as forwards in flight (with --no-store,
     // a request is its forward).
     let grace = grace(&args)?;
+    // The configured client id and secret are checked now, their development stand-ins made only
+    // once the store is open.
+    let configured = settings::configured(account, &args.secret)?;
+    if !args.no_store {
+        check_storable_client_id(configured.client_id())?;
+    }
     let mut inbox = if args.no_store {
         None
     } else {
@@ -127,7 +133,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         Some(inbox)
     };
 
-    let (signing, created) = settings::signing(account, &args.secret, true)?;
+    let (signing, created) = configured.complete(true)?;
     let listener = http::bind(
         SocketAddr::new(ip, args.port),
         "listen on",
@@ -153,7 +159,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let forward_shown = forward_url.as_ref().map(http::shown);
     let readiness = admin::Readiness::default();
     let options = match &mut inbox {
-        Some(inbox) => inbox.handler(signing.client_id.clone(), &printer, &readiness)?,
+        Some(inbox) => inbox.handler(signing.client_id.clone(), &printer, &readiness),
         None => {
             let forward = match forward_url {
                 None => None,
@@ -569,6 +575,19 @@ fn refuse_forwarding_to_itself(
         );
     }
     Ok(())
+}
+
+/// A configured client id the store cannot keep is refused before the store is opened: the
+/// handler refuses it too (`HandlerConfigError::UnstorableClientId`), but only once the store
+/// was created and the port bound.
+fn check_storable_client_id(client_id: Option<&str>) -> Result<()> {
+    match client_id {
+        Some(id) if id.len() > ccai::event::MAX_FIELD_LEN || id.contains('\0') => bail!(
+            "the client id (--client-id, CCAI_CLIENT_ID) is longer than {} bytes or holds a NUL character, which no store can keep: give your CloudContactAI account id",
+            ccai::event::MAX_FIELD_LEN
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// `--path` must be a plain path: axum reads `:x`, `{x}` and `*x` as route parameters.

@@ -40,6 +40,9 @@ pub(super) struct Inbox {
     /// Forwards in flight at once (`--forward-concurrency`).
     forward_concurrency: u16,
     forward: Option<(reqwest::Url, RetrySchedule)>,
+    /// What [`Inbox::handler`] forwards with: built before the store is opened, so that a
+    /// `--forward-to` it refuses leaves no store behind.
+    http_forward: Option<HttpForward>,
     /// With `--forward-to`, the dispatcher set up by [`Inbox::handler`], started by
     /// [`Inbox::start_forwarding`] once nothing can fail the start any more.
     ready_to_forward: Option<DispatcherBuilder>,
@@ -91,7 +94,8 @@ fn open_sqlite(args: &ListenArgs) -> Result<(SqliteStore, PathBuf)> {
 }
 
 impl Inbox {
-    /// Opens (creating and migrating) the store; checks the retry schedule.
+    /// Opens (creating and migrating) the store; checks the retry schedule and the forward
+    /// target first.
     pub(super) async fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
         let schedule = match &args.retry_schedule {
             None => RetrySchedule::default(),
@@ -102,6 +106,13 @@ impl Inbox {
             Some(text) => text
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
+        };
+        let http_forward = match forward {
+            // A URL `--forward-to` took (credentials that are not UTF-8 once decoded, say).
+            Some(url) => Some(
+                HttpForward::new(url.as_str()).map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?,
+            ),
+            None => None,
         };
         let mut sqlite_file = None;
         let store = match store_open::postgres_url(args.store().as_deref()) {
@@ -127,6 +138,7 @@ impl Inbox {
             sync: args.sync.unwrap_or(SyncMode::Full),
             forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
+            http_forward,
             ready_to_forward: None,
             dispatcher: None,
         })
@@ -148,12 +160,9 @@ impl Inbox {
         client_id: String,
         printer: &Arc<Printer>,
         readiness: &super::admin::Readiness,
-    ) -> Result<HandlerOptions> {
-        let waker = match &self.forward {
-            None => None,
-            Some((url, schedule)) => {
-                let forward = HttpForward::new(url.as_str())
-                    .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?;
+    ) -> HandlerOptions {
+        let waker = match (&self.forward, self.http_forward.take()) {
+            (Some((_, schedule)), Some(forward)) => {
                 let store: Arc<dyn Store> = self.store.as_dyn();
                 let reporter = Arc::clone(printer);
                 // Events stored by other receivers on the same database wake this one too.
@@ -169,11 +178,12 @@ impl Inbox {
                 );
                 Some(waker)
             }
+            _ => None,
         };
         let printer = Arc::clone(printer);
         let readiness = readiness.clone();
         let store: Arc<dyn Store> = self.store.as_dyn();
-        Ok(HandlerOptions::inbox(client_id, store).on_stored(
+        HandlerOptions::inbox(client_id, store).on_stored(
             move |event: &WebhookEvent, inserted: Inserted| {
                 readiness.store_took();
                 if let Some(waker) = &waker {
@@ -181,7 +191,7 @@ impl Inbox {
                 }
                 printer.stored(event, inserted);
             },
-        ))
+        )
     }
 
     /// Starts forwarding (with `--forward-to`): last, once the listeners are bound, as a start
