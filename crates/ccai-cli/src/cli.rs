@@ -36,12 +36,18 @@ impl Cli {
         let flag = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
         let base_url_flag = flag("base_url");
         let client_id_flag = flag("client_id");
+        let listen_typed = matches
+            .subcommand_matches("listen")
+            .map(crate::commands::listen::flags_needing_another::typed);
         let mut cli = match <Self as clap::FromArgMatches>::from_arg_matches_mut(&mut matches) {
             Ok(cli) => cli,
             Err(e) => e.format(&mut command).exit(),
         };
         cli.account.base_url_flag = base_url_flag;
         cli.account.client_id_flag = client_id_flag;
+        if let (Command::Listen(args), Some(typed)) = (&mut cli.command, listen_typed) {
+            args.typed = typed;
+        }
         cli
     }
 }
@@ -504,17 +510,17 @@ pub(crate) struct ListenArgs {
     #[arg(long, conflicts_with = "no_store")]
     pub ui: bool,
     /// The port of the browser view (with --ui; 0 picks a free one).
-    #[arg(long, value_name = "PORT", default_value_t = 8081, requires = "ui")]
+    #[arg(long, value_name = "PORT", default_value_t = 8081)]
     pub ui_port: u16,
     /// The address of the browser view (with --ui). Any address other than the loopback
     /// requires a token.
-    #[arg(long, value_name = "IP", default_value = "127.0.0.1", requires = "ui")]
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub ui_host: String,
     /// The token the browser view requires (with --ui; default CCAI_UI_TOKEN); generated off the
     /// loopback when not given.
     // CCAI_UI_TOKEN is read in `ui_token()`: with `env`, setting it for `ccai ui` made a plain
     // `ccai listen` fail for want of --ui.
-    #[arg(long, value_name = "TOKEN", requires = "ui")]
+    #[arg(long, value_name = "TOKEN")]
     pub ui_token: Option<String>,
     /// How long a client may take to send a request's headers; slower ones are cut off (a slow
     /// sender must not hold a connection forever).
@@ -548,6 +554,10 @@ pub(crate) struct ListenArgs {
     pub admin: crate::commands::listen::admin::AdminArgs,
     #[command(flatten)]
     pub secret: SecretArgs,
+    /// Which flags that need another (`--admin-token`, `--ui-port`, …) were typed on the
+    /// command line: set after parsing (see [`Cli::parse_args`]), checked by `listen`.
+    #[arg(skip)]
+    pub typed: Vec<&'static str>,
 }
 
 /// An environment variable's value, unless unset or empty.

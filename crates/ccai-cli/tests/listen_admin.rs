@@ -719,3 +719,89 @@ async fn readyz_is_503_while_a_full_disk_refuses_deliveries() {
         StatusCode::OK
     );
 }
+
+/// A flag that only does something beside another (`--admin-token` with `--admin-port`,
+/// `--ui-port` with `--ui`) was ignored without a word when typed alone; it is refused with one
+/// line saying what to add, before anything is created. `CCAI_ADMIN_TOKEN` alone, set for more
+/// than one run, is still accepted and ignored.
+#[tokio::test]
+async fn a_flag_typed_without_the_one_it_needs_is_refused() {
+    let token = "typed-admin-token-0123";
+    for (args, said) in [
+        (
+            &["--admin-token", token][..],
+            "--admin-token applies to the admin listener, which --admin-port starts: add --admin-port N",
+        ),
+        (
+            &["--admin-host", "0.0.0.0"][..],
+            "--admin-host applies to the admin listener, which --admin-port starts: add --admin-port N",
+        ),
+        (
+            &["--ui-token", token][..],
+            "--ui-token applies to the browser view, which --ui starts: add --ui",
+        ),
+        (&["--ui-port", "0"][..], "--ui-port applies to the browser view"),
+        (&["--ui-host", "127.0.0.1"][..], "--ui-host applies to the browser view"),
+        // clap's `requires = "ui"` let this one pass: `--ui` conflicts with `--no-store`.
+        (
+            &["--no-store", "--ui-port", "0"][..],
+            "--ui-port applies to the browser view of the store, which --no-store does not keep: drop --ui-port",
+        ),
+    ] {
+        let sandbox = Sandbox::new();
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0"]).args(args);
+        let out = common::exits(cmd).await;
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(said), "{args:?}: {err}");
+        assert!(!err.contains(token), "{err}");
+        assert!(!sandbox.data_dir().exists(), "{args:?}: a store was created");
+        assert!(!sandbox.config_dir().exists(), "{args:?}: credentials made");
+    }
+
+    // Given with the flag they need, they are taken.
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &[
+            "--port",
+            "0",
+            "--admin-port",
+            "0",
+            "--admin-host",
+            "127.0.0.1",
+            "--admin-token",
+            token,
+            "--ui",
+            "--ui-port",
+            "0",
+        ],
+    ));
+    let http = reqwest::Client::new();
+    let healthz = format!("{}/healthz", admin_url(&listen));
+    assert_eq!(get(&http, &healthz, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&http, &healthz, Some(token)).await.0, StatusCode::OK);
+    assert!(
+        listen.banner.iter().any(|l| l.starts_with("UI on ")),
+        "{:?}",
+        listen.banner
+    );
+    drop(listen);
+
+    // The environment's token alone starts no admin listener and is no error.
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_ADMIN_TOKEN", token)
+        .env("CCAI_UI_TOKEN", token);
+    let listen = Listening::announced(Listening::launch(cmd, &["--port", "0"]));
+    assert!(
+        !listen
+            .banner
+            .iter()
+            .any(|l| l.contains("Admin listener") || l.starts_with("UI on ")),
+        "{:?}",
+        listen.banner
+    );
+}

@@ -3,6 +3,7 @@
 //! `--no-store` keeps nothing on disk and forwards before answering.
 
 pub(crate) mod admin;
+pub(crate) mod flags_needing_another;
 mod store;
 
 use crate::stdout::errln;
@@ -46,6 +47,7 @@ struct Forward {
 pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
     // Output nobody reads must not stop the receiver (main waits for the last lines).
     crate::line_writer::start();
+    flags_needing_another::check(&args)?;
     check_path(&args.path)?;
     let forward_url = match &args.forward_to {
         None => None,

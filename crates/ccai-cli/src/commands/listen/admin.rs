@@ -53,16 +53,12 @@ pub(crate) struct AdminArgs {
     /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this port (0 picks a free one).
     #[arg(long, value_name = "PORT")]
     pub admin_port: Option<u16>,
-    /// The admin listener's address. Another than loopback requires a bearer token
-    /// (--admin-token; generated and printed if not given).
-    #[arg(
-        long,
-        value_name = "IP",
-        default_value = "127.0.0.1",
-        requires = "admin_port"
-    )]
+    /// The admin listener's address (with --admin-port). Another than loopback requires a
+    /// bearer token (--admin-token; generated and printed if not given).
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub admin_host: String,
-    /// The bearer token the admin routes require (Authorization: Bearer TOKEN).
+    /// The bearer token the admin routes require (Authorization: Bearer TOKEN; with
+    /// --admin-port, without which CCAI_ADMIN_TOKEN is ignored).
     #[arg(
         long,
         value_name = "TOKEN",
