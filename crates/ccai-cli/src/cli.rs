@@ -53,9 +53,9 @@ impl Cli {
 }
 
 /// `command` with each argument's environment variable ignored when it is set to nothing, as
-/// `CCAI_DATA_DIR` and `ccai listen`'s `CCAI_STORE` are: clap reads `CCAI_STORE=` as an empty
-/// `--store` (and `CCAI_LOG_FORMAT=` as an empty `--log-format`, in every command) and fails
-/// over a flag nobody gave, where a blanked variable means "not set".
+/// `CCAI_DATA_DIR`, `CCAI_LOG_FORMAT` and `ccai listen`'s `CCAI_STORE` are: clap reads
+/// `CCAI_STORE=` as an empty `--store` and fails over a flag nobody gave, where a blanked
+/// variable means "not set".
 fn ignore_empty_env(command: clap::Command) -> clap::Command {
     command
         .mut_args(|arg| match arg.get_env() {

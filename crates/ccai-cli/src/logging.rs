@@ -25,17 +25,35 @@ pub(crate) enum LogFormat {
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
     /// How log lines are written to stderr: text, or json (one object per line, for a log
-    /// pipeline). The level is warn for listen and error otherwise, unless CCAI_LOG or RUST_LOG set
-    /// it (e.g. CCAI_LOG=info).
-    #[arg(
-        long,
-        env = "CCAI_LOG_FORMAT",
-        global = true,
-        hide_env_values = true,
-        value_enum,
-        default_value_t = LogFormat::Text
-    )]
-    pub log_format: LogFormat,
+    /// pipeline), upper or lower case (default: CCAI_LOG_FORMAT, else text). The level is warn
+    /// for listen and error otherwise, unless CCAI_LOG or RUST_LOG set it (e.g. CCAI_LOG=info).
+    // CCAI_LOG_FORMAT is read in `format()`, not by clap: clap's error for a bad value named
+    // `--log-format`, a flag the user never typed.
+    #[arg(long, global = true, value_enum, ignore_case = true)]
+    pub log_format: Option<LogFormat>,
+}
+
+impl LogArgs {
+    /// `--log-format`, else `CCAI_LOG_FORMAT` (unset or empty: text). A bad value in the variable
+    /// is an error that names it.
+    pub(crate) fn format(&self) -> Result<LogFormat, String> {
+        if let Some(format) = self.log_format {
+            return Ok(format);
+        }
+        let Some(value) = std::env::var_os("CCAI_LOG_FORMAT").filter(|v| !v.is_empty()) else {
+            return Ok(LogFormat::default());
+        };
+        // As the flag reads it: the names in any case (`JSON`, as environment values often are).
+        value
+            .to_str()
+            .and_then(|text| LogFormat::from_str(text, true).ok())
+            .ok_or_else(|| {
+                format!(
+                    "CCAI_LOG_FORMAT={:?} is not a log format: set it to text or json, or unset it",
+                    value.to_string_lossy()
+                )
+            })
+    }
 }
 
 /// Installs the subscriber (once, at start) with `default_level` unless `CCAI_LOG` or `RUST_LOG`

@@ -63,7 +63,14 @@ fn main() -> ExitCode {
         Command::Listen(_) => "warn",
         _ => "error",
     };
-    logging::init(cli.log.log_format, level);
+    let log_format = match cli.log.format() {
+        Ok(format) => format,
+        Err(why) => {
+            errln!("error: {why}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    logging::init(log_format, level);
     if let Some(problem) = dotenv_problem {
         errln!("warning: ignoring .env: {problem}");
     }

@@ -249,3 +249,69 @@ async fn environment_variables_set_to_nothing_count_as_unset() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim().len(), 44, "{}", stdout(&out));
 }
+
+/// A bad `CCAI_LOG_FORMAT` was refused as an invalid `--log-format`, a flag nobody typed; the
+/// error now names the variable. `JSON` (environment values are often upper case) is json, as
+/// `--log-format JSON` is; the flag wins over the variable.
+#[tokio::test]
+async fn ccai_log_format_is_named_when_wrong_and_read_in_any_case() {
+    let sandbox = Sandbox::new();
+    let sign = |env: &str, flag: Option<&str>| {
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_LOG_FORMAT", env);
+        if let Some(flag) = flag {
+            cmd.args(["--log-format", flag]);
+        }
+        cmd.args([
+            "sign",
+            "--event-hash",
+            "h1",
+            "--client-id",
+            "1231",
+            "--secret",
+            "s3cret",
+        ]);
+        cmd
+    };
+    let out = run(sign("xml", None)).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err.trim_end(),
+        "error: CCAI_LOG_FORMAT=\"xml\" is not a log format: set it to text or json, or unset it"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    // The flag given wins over the variable, as for every setting.
+    let out = run(sign("xml", Some("text"))).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A bad flag is still clap's usage error about the flag.
+    let out = run(sign("json", Some("xml"))).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("'--log-format"), "{}", stderr(&out));
+
+    // Upper case is json, from the variable or the flag: each log line is a JSON object.
+    for (env, flag) in [("JSON", None), ("", Some("Json"))] {
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_LOG_FORMAT", env).env("CCAI_LOG", "debug");
+        if let Some(flag) = flag {
+            cmd.args(["--log-format", flag]);
+        }
+        let to = format!("http://127.0.0.1:{}/hook", common::closed_port());
+        cmd.args(["trigger", "message.sent", "--to", &to]).args([
+            "--client-id",
+            "1231",
+            "--secret",
+            "s3cret",
+        ]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let logs: Vec<&str> = err.lines().filter(|l| !l.starts_with("error: ")).collect();
+        assert!(!logs.is_empty(), "{env:?} {flag:?}: no log line in {err}");
+        for line in logs {
+            let log: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{env:?} {flag:?}: {e}: {line}"));
+            assert!(log.get("level").is_some(), "{line}");
+        }
+    }
+}
