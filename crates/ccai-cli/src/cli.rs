@@ -477,6 +477,7 @@ pub(crate) struct ListenArgs {
     #[arg(
         long,
         value_enum,
+        ignore_case = true,
         value_name = "full|normal",
         conflicts_with = "no_store"
     )]

@@ -1674,6 +1674,21 @@ async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
     );
 }
 
+/// `--sync` is read in any case, as `--log-format` and `--method` are.
+#[tokio::test]
+async fn sync_is_read_in_any_case() {
+    let sandbox = Sandbox::new();
+    for (given, shown) in [("NORMAL", "normal"), ("Full", "full")] {
+        let listen = listen(&sandbox, &["--port", "0", "--sync", given]);
+        let banner = listen.banner.join("\n");
+        assert!(
+            banner.contains(&format!("(sync {shown})")),
+            "{given}: {banner}"
+        );
+        assert_eq!(stop(listen).0, Some(0), "{given}");
+    }
+}
+
 /// A `CCAI_STORE` that is not UTF-8 (a file name in another encoding) names the store, as it does
 /// for `ccai events`: `listen` read it as unset and stored in the default file, where `ccai
 /// events` with the same environment did not look.
