@@ -1674,6 +1674,78 @@ async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
     );
 }
 
+/// A start refused for a port in use (the receiver's, the view's or the admin listener's) creates
+/// nothing: no store file or folder, no development secret. It once bound only after opening the
+/// store, and left a new, empty store file behind. A store that was there is left byte for byte
+/// as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_refused_for_a_taken_port_creates_and_changes_nothing() {
+    let sandbox = Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let taken_flags = [
+        &["--port", &port][..],
+        &["--port", "0", "--admin-port", &port],
+        &["--port", "0", "--ui", "--ui-port", &port],
+    ];
+    let fresh = sandbox.path().join("fresh").join("inbox.db");
+    for flags in taken_flags {
+        // No configured account: the development secret is not made either.
+        let mut cmd = sandbox.ccai();
+        cmd.arg("listen").args(flags).arg("--store").arg(&fresh);
+        let out = common::exits(cmd).await;
+        let text = format!("{}{}", common::stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {text}");
+        assert!(
+            text.starts_with("error: ")
+                && text.contains("is the port in use?")
+                && text.lines().count() == 1,
+            "{flags:?}: {text}"
+        );
+        assert!(!fresh.exists(), "{flags:?}: the store was created");
+        assert!(!fresh.parent().expect("folder").exists(), "{flags:?}");
+        assert!(
+            !sandbox.config_dir().exists(),
+            "{flags:?}: credentials made"
+        );
+    }
+
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let http = reqwest::Client::new();
+    let stored = listen(&sandbox, &["--port", "0", "--store", &store]);
+    for hash in ["kept-1", "kept-2", "kept-3"] {
+        assert_eq!(
+            deliver(&http, &stored.url, hash).await,
+            Some(StatusCode::OK)
+        );
+    }
+    assert_eq!(stop(stored).0, Some(0));
+    let before = std::fs::read(&file).expect("read the store");
+    for flags in taken_flags {
+        let mut cmd = ccai(&sandbox);
+        cmd.arg("listen").args(flags).args(["--store", &store]);
+        let out = common::exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(err.contains("is the port in use?"), "{flags:?}: {err}");
+        assert!(
+            std::fs::read(&file).expect("read the store") == before,
+            "{flags:?}: the store changed"
+        );
+        // Not even opened: a SQLite file opened in WAL mode gets its -wal and -shm files.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = file.clone().into_os_string();
+            side.push(suffix);
+            assert!(!Path::new(&side).exists(), "{flags:?}: {suffix}");
+        }
+    }
+    let inbox = open_store(&file);
+    let stats = inbox.stats(SystemTime::now()).await.expect("stats");
+    inbox.close().await;
+    assert_eq!(stats.count(DeliveryStatus::Pending), 3);
+}
+
 /// `--sync` is read in any case, as `--log-format` and `--method` are.
 #[tokio::test]
 async fn sync_is_read_in_any_case() {

@@ -124,18 +124,21 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // The configured client id and secret are checked now, their development stand-ins made only
     // once the store is open.
     let configured = settings::configured(account, &args.secret)?;
-    if !args.no_store {
-        check_storable_client_id(configured.client_id())?;
-    }
-    let mut inbox = if args.no_store {
+    let store_checked = if args.no_store {
         None
     } else {
-        let inbox = store::Inbox::open(&args, forward_url.as_ref()).await?;
-        inbox.check_writable().await?;
-        Some(inbox)
+        check_storable_client_id(configured.client_id())?;
+        let http_forward = match &forward_url {
+            None => None,
+            Some(url) => Some(forward_checked(url)?),
+        };
+        Some(store::Inbox::check(&args, http_forward)?)
     };
 
-    let (signing, created) = configured.complete(true)?;
+    // Every port is bound before the store is opened: a port in use (the most common way a
+    // start fails once the flags are right) must not leave a new, empty store file behind.
+    // Binding first rather than removing the file afterwards: by then another process may have
+    // opened the new store, and removing a SQLite file from under it loses what it writes.
     let listener = http::bind(
         SocketAddr::new(ip, args.port),
         "listen on",
@@ -143,6 +146,23 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         "--port",
     )
     .await?;
+    let ui_bound = match ui_access {
+        // The view shows the store: without one (--no-store) there is nothing to serve.
+        Some(access) if !args.no_store => Some(super::ui::bind(access, args.ui_port).await?),
+        _ => None,
+    };
+    let admin = admin::bind(admin).await?;
+
+    let mut inbox = match store_checked {
+        None => None,
+        Some(checked) => {
+            let inbox = store::Inbox::open(&args, forward_url.as_ref(), checked).await?;
+            inbox.check_writable().await?;
+            Some(inbox)
+        }
+    };
+
+    let (signing, created) = configured.complete(true)?;
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
@@ -219,20 +239,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     };
     // `--ui`: the browser view of the same store, beside the receiver.
     let (stop_ui, ui_stopped) = tokio::sync::watch::channel(false);
-    let ui = match (&inbox, ui_access) {
-        (Some(inbox), Some(access)) => {
-            // Every account's events: the inbox may be shared with receivers of other accounts.
-            Some(
-                super::ui::serve(
-                    inbox.store().as_dyn(),
-                    access,
-                    args.ui_port,
-                    None,
-                    ui_stopped,
-                )
-                .await?,
-            )
-        }
+    let ui = match (&inbox, ui_bound) {
+        // Every account's events: the inbox may be shared with receivers of other accounts.
+        (Some(inbox), Some(bound)) => Some(super::ui::serve(
+            bound,
+            inbox.store().as_dyn(),
+            None,
+            ui_stopped,
+        )?),
         _ => None,
     };
 
@@ -244,8 +258,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         inbox.as_ref().and_then(|i| i.sqlite_file()),
         &readiness,
         ui.as_ref(),
-    )
-    .await?;
+    )?;
 
     if let Some(mut dev) = signing.dev.clone() {
         let path = dev_credentials::path()?;
@@ -577,6 +590,13 @@ fn refuse_forwarding_to_itself(
         );
     }
     Ok(())
+}
+
+/// `--forward-to` as the store's dispatcher forwards to it (a URL `--forward-to` took, with
+/// credentials that are not UTF-8 once decoded, say, is refused).
+fn forward_checked(url: &reqwest::Url) -> Result<ccai::inbox::HttpForward> {
+    // The error says why, never the URL (it carries the credentials).
+    ccai::inbox::HttpForward::new(url.as_str()).map_err(|e| anyhow::anyhow!("--forward-to: {e}"))
 }
 
 /// A configured client id the store cannot keep is refused before the store is opened: the

@@ -162,8 +162,6 @@ struct AdminState {
     token: Option<String>,
 }
 
-/// Starts the admin listener if `--admin-port` was given: installs the Prometheus recorder,
-/// binds, prints where it listens (and a generated token), and serves in the background.
 /// The admin flags, checked: where to listen and the token to require.
 pub(super) struct Checked {
     ip: IpAddr,
@@ -215,20 +213,57 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
     }))
 }
 
-/// Serves the admin routes where `checked` says (nothing without `--admin-port`).
-pub(super) async fn start(
-    checked: Option<Checked>,
-    store: Option<OpenedStore>,
-    sqlite_file: Option<PathBuf>,
-    readiness: &Readiness,
-    view: Option<&Serving>,
-) -> Result<()> {
+/// The admin listener, bound but not served yet ([`start`]).
+pub(super) struct Bound {
+    listener: tokio::net::TcpListener,
+    ip: IpAddr,
+    token: Option<String>,
+    generated: bool,
+}
+
+/// Binds where `checked` says (nothing without `--admin-port`). Apart from [`start`] so that a
+/// taken port is found before the store is created.
+pub(super) async fn bind(checked: Option<Checked>) -> Result<Option<Bound>> {
     let Some(Checked {
         ip,
         port,
         token,
         generated,
     }) = checked
+    else {
+        return Ok(None);
+    };
+    let listener = crate::http::bind(
+        SocketAddr::new(ip, port),
+        "serve the admin routes on",
+        "--admin-host",
+        "--admin-port",
+    )
+    .await?;
+    Ok(Some(Bound {
+        listener,
+        ip,
+        token,
+        generated,
+    }))
+}
+
+/// Serves the admin routes on the `bound` listener (nothing without `--admin-port`): installs
+/// the Prometheus recorder, prints where it listens (and a generated token), and serves in the
+/// background.
+pub(super) fn start(
+    bound: Option<Bound>,
+    store: Option<OpenedStore>,
+    sqlite_file: Option<PathBuf>,
+    readiness: &Readiness,
+    view: Option<&Serving>,
+) -> Result<()> {
+    let Some(Bound {
+        listener,
+        ip,
+        token,
+        generated,
+    }) = bound
     else {
         return Ok(());
     };
@@ -244,13 +279,6 @@ pub(super) async fn start(
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     ccai::telemetry::describe();
-    let listener = crate::http::bind(
-        SocketAddr::new(ip, port),
-        "serve the admin routes on",
-        "--admin-host",
-        "--admin-port",
-    )
-    .await?;
     let addr = listener
         .local_addr()
         .context("cannot read the admin listener's address")?;

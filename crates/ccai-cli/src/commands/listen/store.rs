@@ -63,8 +63,22 @@ fn create_parent(path: &Path) -> Result<()> {
     }
 }
 
-/// Opens (creating and migrating) the SQLite file `--store` names; the store and its path.
-fn open_sqlite(args: &ListenArgs) -> Result<(SqliteStore, PathBuf)> {
+/// Where the store is, as `--store` names it.
+enum Location {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+/// The store's flags, checked by [`Inbox::check`] before any port is bound or file created:
+/// what [`Inbox::open`] opens and forwards with.
+pub(super) struct Checked {
+    location: Location,
+    schedule: RetrySchedule,
+    http_forward: Option<HttpForward>,
+}
+
+/// The SQLite file `--store` names, checked to be a file path.
+fn sqlite_path(args: &ListenArgs) -> Result<PathBuf> {
     let path = crate::store_path::store_path(args.store())?;
     // A trailing `/` names a folder, even one that does not exist yet: SQLite would create a
     // file without the `/`, which `ccai events --store` with the same value cannot find.
@@ -80,8 +94,13 @@ fn open_sqlite(args: &ListenArgs) -> Result<(SqliteStore, PathBuf)> {
             path.join("inbox.db").display()
         );
     }
-    create_parent(&path)?;
-    let synchronous = match args.sync.unwrap_or(SyncMode::Full) {
+    Ok(path)
+}
+
+/// Opens (creating and migrating) the SQLite file at `path`.
+fn open_sqlite(path: &Path, sync: SyncMode) -> Result<SqliteStore> {
+    create_parent(path)?;
+    let synchronous = match sync {
         SyncMode::Full => Synchronous::Full,
         SyncMode::Normal => Synchronous::Normal,
     };
@@ -89,14 +108,13 @@ fn open_sqlite(args: &ListenArgs) -> Result<(SqliteStore, PathBuf)> {
         .synchronous(synchronous)
         .destinations([DESTINATION]);
     // StoreError's messages name the file and say what to do.
-    let store = store_open::open_sqlite(&path, options).map_err(anyhow::Error::new)?;
-    Ok((store, path))
+    store_open::open_sqlite(path, options).map_err(anyhow::Error::new)
 }
 
 impl Inbox {
-    /// Opens (creating and migrating) the store; checks the retry schedule and the forward
-    /// target first.
-    pub(super) async fn open(args: &ListenArgs, forward: Option<&reqwest::Url>) -> Result<Self> {
+    /// Checks the store's flags (where it is, `--sync`, the retry schedule), creating nothing;
+    /// `http_forward` is what it will forward with.
+    pub(super) fn check(args: &ListenArgs, http_forward: Option<HttpForward>) -> Result<Checked> {
         let schedule = match &args.retry_schedule {
             None => RetrySchedule::default(),
             // An empty value (a blank shell variable, say) would turn retries off unseen.
@@ -107,15 +125,7 @@ impl Inbox {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
         };
-        let http_forward = match forward {
-            // A URL `--forward-to` took (credentials that are not UTF-8 once decoded, say).
-            Some(url) => Some(
-                HttpForward::new(url.as_str()).map_err(|e| anyhow::anyhow!("--forward-to: {e}"))?,
-            ),
-            None => None,
-        };
-        let mut sqlite_file = None;
-        let store = match store_open::postgres_url(args.store().as_deref()) {
+        let location = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
                 if args.sync.is_some() {
                     bail!(
@@ -123,11 +133,37 @@ impl Inbox {
                          delivery with synchronous_commit on before answering; drop --sync"
                     );
                 }
-                let options = PostgresOptions::new().destinations([DESTINATION]);
-                OpenedStore::Postgres(Arc::new(store_open::connect_postgres(url, options).await?))
+                Location::Postgres(url.to_owned())
             }
-            None => {
-                let (store, file) = open_sqlite(args)?;
+            None => Location::Sqlite(sqlite_path(args)?),
+        };
+        Ok(Checked {
+            location,
+            schedule,
+            http_forward,
+        })
+    }
+
+    /// Opens (creating and migrating) the store `checked` names.
+    pub(super) async fn open(
+        args: &ListenArgs,
+        forward: Option<&reqwest::Url>,
+        checked: Checked,
+    ) -> Result<Self> {
+        let Checked {
+            location,
+            schedule,
+            http_forward,
+        } = checked;
+        let sync = args.sync.unwrap_or(SyncMode::Full);
+        let mut sqlite_file = None;
+        let store = match location {
+            Location::Postgres(url) => {
+                let options = PostgresOptions::new().destinations([DESTINATION]);
+                OpenedStore::Postgres(Arc::new(store_open::connect_postgres(&url, options).await?))
+            }
+            Location::Sqlite(file) => {
+                let store = open_sqlite(&file, sync)?;
                 sqlite_file = Some(file);
                 OpenedStore::Sqlite(Arc::new(store))
             }
@@ -135,7 +171,7 @@ impl Inbox {
         Ok(Self {
             store,
             sqlite_file,
-            sync: args.sync.unwrap_or(SyncMode::Full),
+            sync,
             forward_concurrency: args.forward_concurrency,
             forward: forward.map(|url| (url.clone(), schedule)),
             http_forward,

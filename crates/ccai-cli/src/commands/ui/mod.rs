@@ -42,14 +42,8 @@ pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitC
     let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal("Stopped at once.")?;
-    let serving = serve(
-        Arc::clone(&store),
-        access,
-        args.port,
-        client_id.clone(),
-        stopped,
-    )
-    .await?;
+    let bound = bind(access, args.port).await?;
+    let serving = serve(bound, Arc::clone(&store), client_id.clone(), stopped)?;
     // Before the address: what the view shows is part of what is announced.
     if let Some(client_id) = &client_id {
         errln!(
@@ -100,24 +94,36 @@ pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
     Access::new(host, token, flags)
 }
 
-/// Binds the view on `access`'s address and `port` and serves `store` (`account`'s events only,
-/// if given) until `stop` turns true.
-pub(crate) async fn serve(
-    store: Arc<dyn Store>,
+/// The view's listener, bound but not served yet ([`serve`]).
+pub(crate) struct BoundView {
+    listener: tokio::net::TcpListener,
     access: Access,
-    port: u16,
-    account: Option<String>,
-    stop: watch::Receiver<bool>,
-) -> Result<Serving> {
-    let ip = access.ip();
+}
+
+/// Binds the view on `access`'s address and `port`. Apart from [`serve`] so that `ccai listen
+/// --ui` finds a taken port before it creates a store.
+pub(crate) async fn bind(access: Access, port: u16) -> Result<BoundView> {
     let flags = access.flags();
     let listener = crate::http::bind(
-        SocketAddr::new(ip, port),
+        SocketAddr::new(access.ip(), port),
         "serve the view on",
         flags.host,
         flags.port,
     )
     .await?;
+    Ok(BoundView { listener, access })
+}
+
+/// Serves `store` on the `bound` listener (`account`'s events only, if given) until `stop`
+/// turns true.
+pub(crate) fn serve(
+    bound: BoundView,
+    store: Arc<dyn Store>,
+    account: Option<String>,
+    stop: watch::Receiver<bool>,
+) -> Result<Serving> {
+    let BoundView { listener, access } = bound;
+    let ip = access.ip();
     let addr = listener
         .local_addr()
         .context("cannot read the view's bound address")?;
