@@ -335,6 +335,39 @@ async fn a_refused_start_leaves_no_store_file_behind() {
     }
 }
 
+/// With `--no-store`, a `--forward-to` whose user name or password is not UTF-8 once
+/// percent-decoded is refused at start, as the store refuses it: it was accepted, and each
+/// forward then went out without any `Authorization`.
+#[tokio::test]
+async fn no_store_refuses_forward_credentials_that_are_not_utf8() {
+    let sandbox = Sandbox::new();
+    for target in [
+        "http://user:%FF-s3cret@127.0.0.1:9/hook",
+        "http://s3cret%C3%28:pw@127.0.0.1:9/hook",
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "listen",
+            "--no-store",
+            "--port",
+            "0",
+            "--forward-to",
+            target,
+        ]);
+        let out = exits(cmd).await;
+        let text = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{target}: {text}");
+        assert!(
+            text.starts_with("error: --forward-to: invalid forward URL")
+                && text.contains("not UTF-8 once percent-decoded")
+                && text.lines().count() == 1,
+            "{target}: {text}"
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(!sandbox.config_dir().exists(), "{target}: credentials made");
+    }
+}
+
 #[tokio::test]
 async fn a_bad_postgres_url_names_the_offending_option_not_its_value() {
     // "invalid connection string" alone left the user to guess which part of the URL was wrong.

@@ -124,14 +124,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // The configured client id and secret are checked now, their development stand-ins made only
     // once the store is open.
     let configured = settings::configured(account, &args.secret)?;
+    let http_forward = match &forward_url {
+        None => None,
+        Some(url) => Some(forward_checked(url)?),
+    };
     let store_checked = if args.no_store {
         None
     } else {
         check_storable_client_id(configured.client_id())?;
-        let http_forward = match &forward_url {
-            None => None,
-            Some(url) => Some(forward_checked(url)?),
-        };
         Some(store::Inbox::check(&args, http_forward)?)
     };
 
@@ -592,8 +592,9 @@ fn refuse_forwarding_to_itself(
     Ok(())
 }
 
-/// `--forward-to` as the store's dispatcher forwards to it (a URL `--forward-to` took, with
-/// credentials that are not UTF-8 once decoded, say, is refused).
+/// `--forward-to` as the store's dispatcher forwards to it, checked the same way with
+/// `--no-store` (which sends with its own client and drops it): a user name or password that is
+/// not UTF-8 once percent-decoded was accepted there, and reqwest then sent no `Authorization`.
 fn forward_checked(url: &reqwest::Url) -> Result<ccai::inbox::HttpForward> {
     // The error says why, never the URL (it carries the credentials).
     ccai::inbox::HttpForward::new(url.as_str()).map_err(|e| anyhow::anyhow!("--forward-to: {e}"))
