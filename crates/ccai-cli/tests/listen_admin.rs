@@ -215,6 +215,54 @@ async fn readyz_is_503_while_the_store_cannot_take_writes() {
     wait_for_status(&http, &readyz, StatusCode::OK).await;
 }
 
+/// A newer ccai migrates the file under a running `ccai listen`: `/readyz` says so at once, and
+/// the next delivery is refused (503) rather than stored under the old schema.
+#[tokio::test]
+async fn readyz_is_503_and_deliveries_are_refused_once_a_newer_ccai_migrated_the_store() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0", "--store", &store],
+    ));
+    let http = reqwest::Client::new();
+    let readyz = format!("{}/readyz", admin_url(&listen));
+    wait_for_status(&http, &readyz, StatusCode::OK).await;
+    assert_eq!(
+        post(&http, &listen.url, "before", &signature("before")).await,
+        StatusCode::OK
+    );
+
+    let newer = ccai::inbox::SCHEMA_VERSION + 1;
+    rusqlite::Connection::open(&file)
+        .expect("open the store")
+        .execute_batch(&format!(
+            "ALTER TABLE events ADD COLUMN future TEXT; PRAGMA user_version = {newer};"
+        ))
+        .expect("migrate as a newer ccai would");
+    let (status, text) = get(&http, &readyz, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(
+        text.contains(&format!("schema changed to version {newer}"))
+            && text.contains("run the newer ccai"),
+        "{text}"
+    );
+    assert_eq!(
+        post(&http, &listen.url, "after", &signature("after")).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let stored: i64 = rusqlite::Connection::open(&file)
+        .expect("open the store")
+        .query_row(
+            "SELECT count(*) FROM events WHERE event_hash = 'after'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(stored, 0, "nothing stored under the old schema");
+}
+
 #[tokio::test]
 async fn readyz_without_a_store_is_ready_while_accepting() {
     let sandbox = Sandbox::new();

@@ -41,6 +41,25 @@ pub enum StoreError {
     InvalidRequest(String),
 }
 
+/// Why a running store stores nothing more once another process (a newer ccai) changed the
+/// schema version from `known` to `found` under it: its writes would follow the old schema's
+/// assumptions.
+pub(crate) fn schema_changed(location: &str, found: i64, known: i64) -> StoreError {
+    StoreError::Unavailable(if found > known {
+        format!(
+            "{location}: a newer ccai migrated the store to schema {found} while this one (schema \
+             {known}) had it open, so this process stores nothing more; stop it and run the \
+             newer ccai"
+        )
+    } else {
+        format!(
+            "{location}: the store's schema version changed to {found} while this ccai (schema \
+             {known}) had it open, so this process stores nothing more; restart it to check the \
+             store again"
+        )
+    })
+}
+
 impl StoreError {
     /// Whether the failure may go away by itself, so that the same operation may work if tried
     /// again later: overloaded, unavailable or locked.

@@ -417,7 +417,9 @@ fn not_ready(reason: String) -> Response {
 }
 
 /// Takes and gives back the database's write lock on a connection of its own, waiting at most
-/// [`PROBE_BUSY_TIMEOUT`]: fails if the file is gone, read-only or locked by another writer.
+/// [`PROBE_BUSY_TIMEOUT`]: fails if the file is gone, read-only or locked by another writer, or
+/// if a newer ccai migrated it (the store's writer refuses writes then, but notices only at the
+/// next one: an idle receiver is not ready either).
 fn probe_writable(path: &Path) -> Result<(), String> {
     use rusqlite::{Connection, OpenFlags};
     let conn = Connection::open_with_flags(
@@ -428,7 +430,18 @@ fn probe_writable(path: &Path) -> Result<(), String> {
     conn.busy_timeout(PROBE_BUSY_TIMEOUT)
         .map_err(|e| e.to_string())?;
     conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    let known = ccai::inbox::SCHEMA_VERSION;
+    if found != known {
+        return Err(format!(
+            "its schema changed to version {found} while this ccai (schema {known}) had it open \
+             (a newer ccai migrated it?): stop this ccai listen and run the newer ccai"
+        ));
+    }
+    Ok(())
 }
 
 async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {

@@ -31,6 +31,7 @@ use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
 
 use super::fingerprints::{fingerprint, Fingerprints, MAX_FINGERPRINTS};
+use super::schema_watch::schema_unchanged;
 
 /// Merge the in-memory keys into `event_keys` once this many events are above the watermark.
 /// Larger runs cost less per event to merge; readers looking an event up by hash scan the
@@ -104,6 +105,8 @@ pub(crate) struct RecentKeys {
     max_seen: i64,
     /// `PRAGMA data_version` when last read: it changes when another connection commits.
     data_version: Option<i64>,
+    /// `PRAGMA data_version` as the writer read it in the current batch, if it did.
+    batch_data_version: Option<i64>,
     /// False until read from the file (the first insert does).
     built: bool,
     /// Built inside the current batch: it may have read that batch's uncommitted writes (a
@@ -137,6 +140,7 @@ impl Default for RecentKeys {
             entries: BTreeSet::new(),
             max_seen: 0,
             data_version: None,
+            batch_data_version: None,
             built: false,
             built_in_batch: false,
             synced_in_batch: false,
@@ -184,9 +188,12 @@ impl RecentKeys {
         if self.synced_in_batch {
             return Ok(());
         }
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |row| row.get(0))?;
+        let version: i64 = match self.batch_data_version {
+            Some(version) => version,
+            None => conn
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |row| row.get(0))?,
+        };
         if !self.built {
             self.merged = read_fingerprints(conn)?;
             self.runs = count_runs(conn)?;
@@ -276,11 +283,18 @@ impl RecentKeys {
 
     /// A write batch starts.
     pub(crate) fn batch_started(&mut self) {
+        self.batch_data_version = None;
         self.built_in_batch = false;
         self.synced_in_batch = false;
         self.batch_added.clear();
         self.batch_mark = self.mark();
         self.job_mark = self.batch_mark;
+    }
+
+    /// The writer read `PRAGMA data_version` in this batch's transaction (checking the schema):
+    /// [`sync`](Self::sync) takes it rather than read it again.
+    pub(crate) fn data_version_read(&mut self, version: i64) {
+        self.batch_data_version = Some(version);
     }
 
     /// A job of the batch starts (it may be rolled back to its savepoint alone).
@@ -544,10 +558,14 @@ fn in_transaction<T>(
     work: impl FnOnce() -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = work().and_then(|value| {
-        conn.prepare_cached("COMMIT")?.execute([])?;
-        Ok(value)
-    });
+    // A newer ccai may have migrated the file since the last batch: write nothing under the
+    // old schema. One read of the header page, against a slice that takes milliseconds.
+    let result = schema_unchanged(conn)
+        .and_then(|()| work())
+        .and_then(|value| {
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(value)
+        });
     if result.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }
@@ -1061,6 +1079,30 @@ mod tests {
         merge_all(&b_conn, &mut b);
         a.fold_step(&a_conn).expect("last fold step");
         all_found(&a_conn, &hashes);
+    }
+
+    #[test]
+    fn no_merge_slice_is_written_once_a_newer_ccai_migrated_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let conn = open(&path);
+        let mut keys = RecentKeys::with_merge_at(10);
+        insert_new(&conn, &mut keys, "a", 10);
+        assert!(keys.merge_due());
+        Connection::open(&path)
+            .expect("open")
+            .execute_batch(&format!(
+                "PRAGMA user_version = {}",
+                schema::SCHEMA_VERSION + 1
+            ))
+            .expect("a newer version");
+        let error = keys.merge_step(&conn).expect_err("refused");
+        assert!(
+            error.to_string().contains("schema version changed"),
+            "{error}"
+        );
+        assert_eq!(count(&conn, "SELECT count(*) FROM event_keys"), 0);
+        assert!(conn.is_autocommit(), "no transaction left open");
     }
 
     #[test]

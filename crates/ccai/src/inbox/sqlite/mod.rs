@@ -10,6 +10,7 @@ mod fingerprints;
 mod keys;
 mod queries;
 mod schema;
+mod schema_watch;
 mod wal_sync;
 mod writer;
 mod writes;
@@ -580,6 +581,79 @@ mod tests {
         // A reader opened now finds nothing at the path, and leaves nothing there.
         let _ = store.stats(SystemTime::now()).await;
         assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_newer_ccai_migrating_the_file_under_a_running_store_stops_its_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+        let first = NewDelivery::new("1231", "h1", "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(first).await, Ok(Inserted::New));
+
+        // Another process committing is no schema change: writes go on.
+        let other = SqliteStore::open(&path, SqliteOptions::default()).expect("open again");
+        let theirs = NewDelivery::new("1231", "h2", "message.sent", &b"{}"[..]);
+        assert_eq!(other.insert(theirs).await, Ok(Inserted::New));
+        other.close().await;
+        let second = NewDelivery::new("1231", "h3", "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(second).await, Ok(Inserted::New));
+        assert!(store.write_failure().is_none());
+
+        // What a newer ccai's migration does to the file: a new column, a higher version.
+        {
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE;
+                 ALTER TABLE events ADD COLUMN future TEXT NOT NULL DEFAULT 'v{next}';
+                 PRAGMA user_version = {next};
+                 COMMIT;",
+                next = SCHEMA_VERSION + 1
+            ))
+            .expect("migrate as a newer ccai would");
+        }
+        let third = NewDelivery::new("1231", "h4", "message.sent", &b"{}"[..]);
+        let error = store.insert(third).await.expect_err("not acknowledged");
+        assert!(
+            matches!(&error, StoreError::Unavailable(m)
+                if m.contains(&format!("a newer ccai migrated the store to schema {}", SCHEMA_VERSION + 1))
+                    && m.contains("run the newer ccai")),
+            "{error:?}"
+        );
+        assert!(error.is_transient(), "a receiver answers 503");
+        assert_eq!(store.write_failure(), Some(error.clone()));
+        // Every kind of write, for good.
+        let claimed = store
+            .claim(
+                "default",
+                LeaseRequest::new("w", Duration::from_secs(30)),
+                10,
+                SystemTime::now(),
+            )
+            .await
+            .expect_err("no claim");
+        assert_eq!(claimed, error);
+        let again = NewDelivery::new("1231", "h5", "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(again).await, Err(error));
+        store.close().await;
+
+        let conn = Connection::open(&path).expect("open");
+        let hashes: Vec<String> = conn
+            .prepare("SELECT event_hash FROM events ORDER BY id")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .expect("events");
+        assert_eq!(
+            hashes,
+            ["h1", "h2", "h3"],
+            "nothing stored after the migration"
+        );
+        drop(conn);
+        // Opening it again is refused as before.
+        let reopened = SqliteStore::open(&path, SqliteOptions::default()).expect_err("newer");
+        assert!(
+            matches!(reopened, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
+            "{reopened:?}"
+        );
     }
 
     #[tokio::test]

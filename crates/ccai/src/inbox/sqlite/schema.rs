@@ -140,7 +140,7 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
+pub(crate) fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreError> {
     conn.query_row("PRAGMA user_version", [], |row| row.get(0))
         .map_err(|e| store_error(path, e))
 }

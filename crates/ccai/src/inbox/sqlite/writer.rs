@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -16,6 +16,7 @@ use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
 use super::convert::store_error;
 use super::file_watch::FileWatch;
 use super::keys::RecentKeys;
+use super::schema_watch::SchemaWatch;
 use super::wal_sync::{sync_failed, Committed, WalSyncer};
 use crate::inbox::StoreError;
 use crate::telemetry;
@@ -144,6 +145,8 @@ struct Shared {
     closing: AtomicBool,
     /// The database file and WAL as opened: once either is deleted or replaced, writes fail.
     files: FileWatch,
+    /// Set once another process (a newer ccai) changed the schema version: writes fail.
+    schema_changed: OnceLock<StoreError>,
 }
 
 /// The handle to the writer thread: submits writes, reads the batch histogram.
@@ -216,6 +219,7 @@ impl Writer {
             histogram: Mutex::default(),
             closing: AtomicBool::new(false),
             files,
+            schema_changed: OnceLock::new(),
         });
         let thread_shared = Arc::clone(&shared);
         let thread_path = Arc::clone(&path);
@@ -256,8 +260,9 @@ impl Writer {
         let _ = self.stopped.clone().wait_for(|stopped| *stopped).await;
     }
 
-    /// Why every write fails from now on: a sync of the WAL has failed, or the store's file was
-    /// deleted or replaced (one `stat` per file).
+    /// Why every write fails from now on: a sync of the WAL has failed, the store's file was
+    /// deleted or replaced (one `stat` per file), or a write found that another process (a newer
+    /// ccai) changed the schema version.
     pub(crate) fn write_failure(&self) -> Option<StoreError> {
         let failed = self
             .sync_failed
@@ -266,7 +271,10 @@ impl Writer {
         if failed {
             return Some(sync_failed(&self.path));
         }
-        self.shared.files.failure()
+        self.shared
+            .files
+            .failure()
+            .or_else(|| self.shared.schema_changed.get().cloned())
     }
 
     /// Marks the store as if a sync had failed, to test what follows.
@@ -366,6 +374,7 @@ fn run(
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     let mut keys = RecentKeys::default();
+    let mut schema = SchemaWatch::default();
     let mut merge_pause = 0u32;
     while let Some(first) = receiver.blocking_recv() {
         if shared.closing.load(Ordering::Acquire) {
@@ -380,10 +389,13 @@ fn run(
             }
         }
         // Nothing more is committed once a sync failed, or once the file is no longer where the
-        // next start will look: it could not be acknowledged.
+        // next start will look: it could not be acknowledged. Nor once a newer ccai migrated it.
         let failure = match syncer.as_ref().is_some_and(WalSyncer::has_failed) {
             true => Some(sync_failed(path)),
-            false => shared.files.failure(),
+            false => shared
+                .files
+                .failure()
+                .or_else(|| shared.schema_changed.get().cloned()),
         };
         if let Some(failure) = failure {
             for job in batch.drain(..) {
@@ -393,7 +405,7 @@ fn run(
         }
         let size = batch.len();
         let timer = telemetry::Timer::start();
-        let commit = run_batch(&conn, &mut batch, &mut keys, path);
+        let commit = run_batch(&conn, &mut batch, &mut keys, &mut schema, shared, path);
         if commit.is_err() {
             keys.batch_rolled_back();
         } else {
@@ -424,7 +436,9 @@ fn run(
         // After the answers, so no acknowledgement waits for it; one slice per batch keeps
         // each pause short. A failed slice (a full disk, say) waits for a while before the next
         // try, so it neither fills the log nor taxes every batch.
-        if merge_pause > 0 {
+        if shared.schema_changed.get().is_some() {
+            // Nothing more is written under the old schema, upkeep included.
+        } else if merge_pause > 0 {
             merge_pause -= 1;
         } else if keys.merge_due() || keys.fold_due() {
             if let Err(e) = keys.upkeep_step(&conn) {
@@ -456,11 +470,21 @@ fn run_batch(
     conn: &Connection,
     batch: &mut [Box<dyn Job>],
     keys: &mut RecentKeys,
+    schema: &mut SchemaWatch,
+    shared: &Shared,
     path: &str,
 ) -> Result<(), StoreError> {
     keys.batch_started();
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| store_error(path, e))?;
+    match schema.check(conn, path, &shared.schema_changed) {
+        Ok(data_version) => keys.data_version_read(data_version),
+        Err(error) => {
+            // Nothing was written: the rollback only ends the transaction.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(error);
+        }
+    }
     let result = (|| {
         // Prepared once and cached: parsing these for every write costs more than running them.
         for job in batch.iter_mut() {
