@@ -396,6 +396,67 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
     assert_eq!(tables, ["future", "inbox_schema"], "nothing was created");
 }
 
+/// A newer ccai migrating the schema under a running store: its next insert is refused (saying
+/// so) rather than stored under the old schema, one in flight makes the migration wait, and one
+/// sent while the migration runs waits for it and is refused.
+#[tokio::test]
+async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_its_inserts() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "migrated");
+    let store =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect("connect");
+    assert_eq!(store.insert(delivery("before")).await, Ok(Inserted::New));
+    store.check_writable().await.expect("writable");
+
+    // A newer ccai's migration, holding its lock while it runs.
+    let mut client = raw(&url).await;
+    let migration = client.transaction().await.expect("begin");
+    let newer = POSTGRES_SCHEMA_VERSION + 1;
+    migration
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ccai-inbox-schema:{s}', 0));
+             ALTER TABLE \"{s}\".events ADD COLUMN future text;
+             UPDATE \"{s}\".inbox_schema SET version = {newer};",
+            s = schema.name
+        ))
+        .await
+        .expect("migrate as a newer ccai would");
+    let during = tokio::spawn({
+        let store = store.clone();
+        async move { store.insert(delivery("during")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!during.is_finished(), "the insert waits for the migration");
+    migration.commit().await.expect("commit");
+
+    let error = during.await.expect("task").expect_err("not stored");
+    assert!(
+        matches!(&error, StoreError::Unavailable(m)
+            if m.contains(&format!("a newer ccai migrated the store to schema {newer}"))
+                && m.contains("run the newer ccai")
+                && m.contains(&schema.name)),
+        "{error:?}"
+    );
+    assert_eq!(store.insert(delivery("after")).await, Err(error.clone()));
+    // The readiness probe says why.
+    assert_eq!(store.check_writable().await, Err(error));
+    store.close().await;
+    let refused =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect_err("newer");
+    assert!(
+        matches!(refused, StoreError::NewerSchema { found, .. } if found == newer),
+        "{refused:?}"
+    );
+    // Awaited after the refusal, so that its connection's task runs, ends its transaction and
+    // closes before the schema is dropped (on another thread, while this one waits).
+    assert_eq!(rows_in(&client, &schema.name, "events").await, 1);
+    assert_eq!(rows_in(&client, &schema.name, "deliveries").await, 1);
+}
+
 /// A version below zero is no version this build wrote: refused as SQLite refuses one, and nothing
 /// is created (it skipped every migration, committed, and opened a store whose every operation
 /// then failed on missing tables).

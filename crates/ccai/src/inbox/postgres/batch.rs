@@ -13,6 +13,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::Row;
 
 use super::connect::is_retryable;
+use super::schema;
 use super::Shared;
 use crate::inbox::sqlite::convert::{sha256_hex, to_ms};
 use crate::inbox::{BatchHistogram, Inserted, NewDelivery, StoreError};
@@ -54,6 +55,8 @@ const INSERT: &str = "WITH ins AS (
                                  signature, content_type, received_at, method)
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::int8[], $6::text[],
                          $7::text[], $8::text[], $9::int8[], $12::text[])
+    -- Nothing under the old schema once a newer ccai migrated it.
+    WHERE (SELECT max(version) FROM {s}.inbox_schema) = {v}
     ON CONFLICT (client_id, event_hash) DO UPDATE SET
         duplicates = e.duplicates + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 1 ELSE 0 END,
         conflicts = e.conflicts + CASE WHEN e.body_sha256 = excluded.body_sha256 THEN 0 ELSE 1 END,
@@ -299,6 +302,10 @@ async fn commit(shared: &Shared, batch: &[Pending]) -> Result<Vec<Inserted>, Sto
                     Err(error) if tries < 3 && is_retryable(&error) => continue,
                     Err(error) => return Err(shared.error(&error)),
                     Ok(outcomes) => {
+                        if outcomes.iter().any(Option::is_none) {
+                            // The usual reason the `INSERT` returns no row for an entry.
+                            schema::check_current(client, &shared.shown, &shared.ident).await?;
+                        }
                         return outcomes
                             .into_iter()
                             .collect::<Option<Vec<_>>>()
@@ -307,7 +314,7 @@ async fn commit(shared: &Shared, batch: &[Pending]) -> Result<Vec<Inserted>, Sto
                                     "{}: the database did not report the outcome of an insert",
                                     shared.shown
                                 ))
-                            })
+                            });
                     }
                 }
             }
@@ -411,9 +418,9 @@ impl<'a> Columns<'a> {
     }
 }
 
-/// Opens the transaction; durable before anyone is answered, whatever the server's or role's
+/// Makes the transaction durable before anyone is answered, whatever the server's or role's
 /// default.
-const BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit TO on";
+const DURABLE: &str = "SET LOCAL synchronous_commit TO on";
 
 async fn try_commit(
     shared: &Shared,
@@ -421,7 +428,14 @@ async fn try_commit(
     batch: &[Pending],
     rounds: &[Vec<usize>],
 ) -> Result<Vec<Option<Inserted>>, tokio_postgres::Error> {
-    let statement = client.prepare_cached(&shared.sql(INSERT)).await?;
+    let sql = shared
+        .sql(INSERT)
+        .replace("{v}", &schema::SCHEMA_VERSION.to_string());
+    let statement = client.prepare_cached(&sql).await?;
+    // The migration lock, shared: a newer ccai's migration waits for this transaction, and one
+    // under way makes it wait, so that the `INSERT` sees the version it leaves. Sent with the
+    // BEGIN: no round trip of its own.
+    let begin = format!("BEGIN; {DURABLE}; {}", shared.insert_lock);
     let columns: Vec<Columns<'_>> = rounds
         .iter()
         .map(|r| Columns::new(batch, r, shared.clock.offset_ms()))
@@ -433,7 +447,7 @@ async fn try_commit(
         // the COMMIT succeeded.
         let params = only.params(shared);
         let (begun, rows, committed) = tokio::join!(
-            client.batch_execute(BEGIN),
+            client.batch_execute(&begin),
             client.query(&statement, &params),
             client.batch_execute("COMMIT"),
         );
@@ -443,7 +457,7 @@ async fn try_commit(
         vec![rows]
     } else {
         let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL synchronous_commit TO on")
+        tx.batch_execute(&format!("{DURABLE}; {}", shared.insert_lock))
             .await?;
         let mut all = Vec::with_capacity(columns.len());
         for round in &columns {

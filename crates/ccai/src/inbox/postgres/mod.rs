@@ -187,6 +187,8 @@ pub(crate) struct Shared {
     shown: Arc<str>,
     /// The quoted schema name.
     ident: String,
+    /// Takes the schema's migration lock shared ([`schema::insert_lock`]).
+    insert_lock: String,
     destinations: Vec<String>,
     /// The `NOTIFY` channel of this schema.
     channel: String,
@@ -406,6 +408,7 @@ impl PostgresStore {
             pool,
             shown: Arc::clone(&shown),
             ident,
+            insert_lock: schema::insert_lock(&schema),
             destinations: options.destinations.clone(),
             channel: format!("ccai_inbox_{}", &digest[..16]),
             wake: Arc::new(Notify::new()),
@@ -491,10 +494,11 @@ impl PostgresStore {
                 client
                     .execute(&sql, &[])
                     .await
-                    .map_err(|e| shared.error(&e))
+                    .map_err(|e| shared.error(&e))?;
+                // A newer ccai that migrated the schema since makes every insert fail: say so.
+                schema::check_current(client, &shared.shown, &shared.ident).await
             })
-            .await?;
-        Ok(())
+            .await
     }
 
     /// Closes the store, for this handle and every clone, and waits until it is closed: the

@@ -5,6 +5,7 @@
 use deadpool_postgres::Pool;
 
 use super::connect::{pg_error, pool_error};
+use crate::inbox::error::schema_changed;
 use crate::inbox::StoreError;
 
 /// Each migration brings the schema from version `index` to `index + 1`; `{s}` is the quoted
@@ -74,6 +75,41 @@ const MIGRATIONS: &[&str] = &[
 /// The newest schema version this build knows.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// The name of the advisory lock a migration of the schema `name` holds.
+fn lock_name(name: &str) -> String {
+    format!("ccai-inbox-schema:{name}")
+}
+
+/// The statement that takes the schema's migration lock shared, to the end of the transaction.
+/// `name` is a checked plain identifier (letters, digits, `_`): safe inside a string literal.
+pub(crate) fn insert_lock(name: &str) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended('{}', 0))",
+        lock_name(name)
+    )
+}
+
+/// Fails unless the schema (quoted: `ident`) is still at [`SCHEMA_VERSION`]: a newer ccai may
+/// have migrated it since this store connected.
+pub(crate) async fn check_current(
+    client: &tokio_postgres::Client,
+    location: &str,
+    ident: &str,
+) -> Result<(), StoreError> {
+    let found: Option<i64> = client
+        .query_one(
+            &format!("SELECT max(version) FROM {ident}.inbox_schema"),
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| pg_error(location, &e))?;
+    match found {
+        Some(SCHEMA_VERSION) => Ok(()),
+        found => Err(schema_changed(location, found.unwrap_or(0), SCHEMA_VERSION)),
+    }
+}
+
 /// Creates (if `create`) or migrates the schema `name` (quoted: `ident`) up to
 /// [`SCHEMA_VERSION`].
 pub(crate) async fn migrate(
@@ -88,10 +124,11 @@ pub(crate) async fn migrate(
     let mut client = pool.get().await.map_err(|e| pool_error(shown, e))?;
     let tx = client.transaction().await.map_err(err)?;
     // Held to the end of the transaction: one instance migrates, the others wait and then see
-    // the migrated schema.
+    // the migrated schema. Inserts hold it shared ([`insert_lock`]): a migration waits for
+    // those in flight, and those after it see its version.
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&format!("ccai-inbox-schema:{name}")],
+        &[&lock_name(name)],
     )
     .await
     .map_err(err)?;
