@@ -284,6 +284,14 @@ impl fmt::Display for ApiError {
                 self.status, self.method, self.path
             )?;
         }
+        // What the answer describes (a 409, say) may be that earlier attempt's doing; a read
+        // changes nothing, and a POST's 5xx advice says so already.
+        let changes = !matches!(self.method, Method::GET | Method::HEAD);
+        if self.after_unknown_outcome && changes && !advice.contains("may have taken effect") {
+            f.write_str(
+                " (a retry's answer: an earlier attempt got no clear answer and may have taken effect)",
+            )?;
+        }
         if !self.body.is_empty() {
             // One line: the body's own line breaks become spaces.
             let body: String = self
@@ -336,6 +344,20 @@ mod tests {
         let bad = ApiError::new(Method::POST, "/p", 400, "")
             .with_retry_after(Some(Duration::from_secs(5)));
         assert!(bad.to_string().contains("check the webhook URL"), "{bad}");
+    }
+
+    #[test]
+    fn an_answer_to_a_retry_after_an_unknown_outcome_says_so() {
+        let mut err = ApiError::new(Method::DELETE, "/v1/client/1/integration/42", 409, "in use");
+        assert!(!err.to_string().contains("earlier attempt"), "{err}");
+        err.after_unknown_outcome = true;
+        let mut read = err.clone();
+        read.method = Method::GET;
+        assert!(!read.to_string().contains("earlier attempt"), "{read}");
+        assert_eq!(
+            err.to_string(),
+            "the API answered an unexpected status (409) on DELETE /v1/client/1/integration/42: see the response (a retry's answer: an earlier attempt got no clear answer and may have taken effect); response: in use"
+        );
     }
 
     #[test]

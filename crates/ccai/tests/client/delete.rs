@@ -151,6 +151,29 @@ async fn a_404_after_attempts_that_cannot_have_taken_effect_is_an_error() {
     }
 }
 
+/// Another refusal (a `409`) to a retry after a `502`: an error, whose message says the earlier
+/// attempt may have done what the answer describes.
+#[tokio::test]
+async fn another_refusal_after_an_unknown_outcome_names_the_earlier_attempt() {
+    let api = FakeApi::start(vec![
+        Reply::text(502, "bad gateway"),
+        Reply::text(409, "in use"),
+    ])
+    .await;
+    let err = client_for(&api).webhook().delete("42").await.unwrap_err();
+    let ClientError::Api(api_error) = &err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!(api_error.status, 409);
+    assert!(api_error.after_unknown_outcome, "{api_error:?}");
+    assert!(
+        err.to_string()
+            .contains("an earlier attempt got no clear answer and may have taken effect"),
+        "{err}"
+    );
+    assert_all_deletes_of_42(&api, 2);
+}
+
 #[tokio::test]
 async fn without_retries_a_timed_out_delete_stays_a_timeout() {
     let api = FakeApi::start(vec![Reply::Hang]).await;
