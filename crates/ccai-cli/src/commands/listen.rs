@@ -605,7 +605,7 @@ fn forward_checked(url: &reqwest::Url) -> Result<ccai::inbox::HttpForward> {
 /// was created and the port bound.
 fn check_storable_client_id(client_id: Option<&str>) -> Result<()> {
     match client_id {
-        Some(id) if id.len() > ccai::event::MAX_FIELD_LEN || id.contains('\0') => bail!(
+        Some(id) if !ccai::event::fits_a_store_key(id) => bail!(
             "the client id (--client-id, CCAI_CLIENT_ID) is longer than {} bytes or holds a NUL character, which no store can keep: give your CloudContactAI account id",
             ccai::event::MAX_FIELD_LEN
         ),

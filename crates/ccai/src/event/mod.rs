@@ -38,6 +38,22 @@ pub use error::{LegacyShape, ParseError};
 /// name and a hex digest; a longer value is refused ([`ParseError::InvalidField`]), so that every
 /// store can index what the receiver accepts.
 pub const MAX_FIELD_LEN: usize = 1024;
+
+/// Whether every store can keep `value` as a key (an account id, an `eventHash`, an
+/// `eventType`): at most [`MAX_FIELD_LEN`] bytes (PostgreSQL indexes at most 2,704 bytes per row)
+/// and no NUL character (PostgreSQL text cannot hold one).
+///
+/// ```
+/// use ccai::event::{fits_a_store_key, MAX_FIELD_LEN};
+///
+/// assert!(fits_a_store_key("1231"));
+/// assert!(!fits_a_store_key("12\031"));
+/// assert!(!fits_a_store_key(&"9".repeat(MAX_FIELD_LEN + 1)));
+/// ```
+pub fn fits_a_store_key(value: &str) -> bool {
+    value.len() <= MAX_FIELD_LEN && !value.contains('\0')
+}
+
 #[cfg(any(feature = "axum", feature = "inbox"))]
 pub(crate) use escaped::Escaped;
 pub use event_type::WebhookEventType;

@@ -113,10 +113,7 @@ impl NewDelivery {
             ));
         }
         let keys = [&self.client_id, &self.event_hash, &self.event_type];
-        if keys
-            .iter()
-            .any(|k| k.len() > crate::event::MAX_FIELD_LEN || k.contains('\0'))
-        {
+        if !keys.iter().all(|k| crate::event::fits_a_store_key(k)) {
             return Err(StoreError::InvalidRequest(
                 "a delivery's account id, eventHash or eventType is longer than 1024 bytes or contains a NUL character"
                     .into(),

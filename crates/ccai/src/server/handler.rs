@@ -98,9 +98,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         store,
     } = options;
     #[cfg(feature = "inbox")]
-    if store.is_some()
-        && (client_id.len() > crate::event::MAX_FIELD_LEN || client_id.contains('\0'))
-    {
+    if store.is_some() && !crate::event::fits_a_store_key(&client_id) {
         // Every insert would be refused (`NewDelivery::check_fields`): refuse now, not with a
         // 503 for every delivery.
         return Err(HandlerConfigError::UnstorableClientId);
