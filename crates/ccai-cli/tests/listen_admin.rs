@@ -699,25 +699,10 @@ async fn readyz_probes_a_store_whose_name_is_not_utf8() {
 /// all along. Skipped, saying why, where `unshare` cannot make the namespaces (some containers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_while_a_full_disk_refuses_deliveries() {
-    if !common::runs("unshare", &["-rm", "true"]) {
-        eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
-        return;
-    }
     let sandbox = Sandbox::new();
-    let small = sandbox.path().join("small");
-    std::fs::create_dir(&small).expect("mkdir");
-    let small = small.to_str().expect("utf-8 path").to_owned();
-    let cmd = common::wrapped(
-        &ccai(&sandbox),
-        "unshare",
-        &[
-            "-rm",
-            "sh",
-            "-c",
-            r#"mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@""#,
-            &small,
-        ],
-    );
+    let Some((cmd, small)) = common::on_small_disk(&sandbox, &ccai(&sandbox)) else {
+        return;
+    };
     let store = format!("{small}/inbox.db");
     let listen = Listening::announced(Listening::launch(
         cmd,

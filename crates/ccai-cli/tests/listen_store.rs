@@ -971,25 +971,10 @@ async fn a_store_in_an_unwritable_folder_is_refused_at_start() {
 /// the namespaces (some containers).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_503_and_keeps_serving_reads() {
-    if !common::runs("unshare", &["-rm", "true"]) {
-        eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
-        return;
-    }
     let sandbox = Sandbox::new();
-    let small = sandbox.path().join("small");
-    std::fs::create_dir(&small).unwrap();
-    let small = small.to_str().expect("utf-8 path").to_owned();
-    let cmd = wrapped(
-        &ccai(&sandbox),
-        "unshare",
-        &[
-            "-rm",
-            "sh",
-            "-c",
-            r#"mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@""#,
-            &small,
-        ],
-    );
+    let Some((cmd, small)) = common::on_small_disk(&sandbox, &ccai(&sandbox)) else {
+        return;
+    };
     let store = format!("{small}/inbox.db");
     let listen = Listening::announced(Listening::launch(
         cmd,

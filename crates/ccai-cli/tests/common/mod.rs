@@ -334,6 +334,31 @@ pub(crate) fn as_nobody(cmd: &Command) -> Option<Command> {
     ))
 }
 
+/// `cmd` in a mount namespace of its own (`unshare`) with a 2 MiB tmpfs at `<sandbox>/small`: a
+/// disk that fills up. The command and that folder; `None`, having said why, where `unshare`
+/// cannot make the namespaces (some containers).
+pub(crate) fn on_small_disk(sandbox: &Sandbox, cmd: &Command) -> Option<(Command, String)> {
+    if !runs("unshare", &["-rm", "true"]) {
+        eprintln!("skipped: `unshare -rm` (util-linux, user and mount namespaces) is not available here, so no small filesystem can be mounted");
+        return None;
+    }
+    let small = sandbox.path().join("small");
+    std::fs::create_dir(&small).expect("mkdir");
+    let small = small.to_str().expect("utf-8 path").to_owned();
+    let cmd = wrapped(
+        cmd,
+        "unshare",
+        &[
+            "-rm",
+            "sh",
+            "-c",
+            r#"mount -t tmpfs -o size=2m tmpfs "$0" && exec "$@""#,
+            &small,
+        ],
+    );
+    Some((cmd, small))
+}
+
 /// `program WRAPPER_ARGS… cmd`, with `cmd`'s environment and folder.
 pub(crate) fn wrapped(cmd: &Command, program: &str, wrapper_args: &[&str]) -> Command {
     let mut wrapped = Command::new(program);
