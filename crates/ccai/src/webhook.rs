@@ -45,6 +45,6 @@ pub use crate::server::{
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use crate::api::{
-    IntegrationMethod, LegacyClient as Client, WebhookConfig, WebhookDeleteResponse, WebhookId,
-    WebhookResponse, Webhooks as Service,
+    IntegrationMethod, LegacyClient as Client, UnreadableWebhook, WebhookConfig,
+    WebhookDeleteResponse, WebhookId, WebhookList, WebhookResponse, Webhooks as Service,
 };

@@ -108,3 +108,41 @@ async fn log_lines_never_contain_the_api_key() {
         "the API key leaked into the logs:\n{logs}"
     );
 }
+
+/// `list` leaves out an integration it cannot read, but says so in the log: where it was, its id
+/// and why, never its secret.
+#[tokio::test]
+async fn a_list_logs_each_integration_it_leaves_out() {
+    let logs = Arc::new(Mutex::new(String::new()));
+    // This thread's only (the runtime of a `#[tokio::test]` runs on it): the other test's global
+    // subscriber does not see these lines, nor this one the other's.
+    let _guard = tracing::subscriber::set_default(Capture(logs.clone()));
+    let answer = serde_json::json!([
+        {"id": 1, "url": "https://a.example/h", "method": "POST"},
+        {"id": 2, "url": "https://b.example/h", "method": 5, "secretKey": "whsec-logged-never"}
+    ]);
+    let app = axum::Router::new().fallback(move || {
+        let answer = answer.clone();
+        async move { axum::Json(answer) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client =
+        Client::new(Config::new("1231", API_KEY).base_url(format!("http://{address}/api")))
+            .unwrap();
+
+    let hooks = client.webhook().list().await.unwrap();
+
+    assert_eq!(hooks.len(), 1);
+    let logs = logs.lock().unwrap().clone();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("cannot read"))
+        .unwrap_or_else(|| panic!("no line about the integration left out:\n{logs}"));
+    assert!(line.starts_with("WARN"), "{line}");
+    assert!(line.contains("index=1") && line.contains("\"2\""), "{line}");
+    assert!(line.contains("`method` is a number"), "{line}");
+    assert!(!logs.contains("whsec-logged-never"), "{logs}");
+    assert!(!logs.contains(API_KEY), "{logs}");
+}

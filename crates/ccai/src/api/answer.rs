@@ -1,10 +1,11 @@
 //! Reading the management API's answers, in all the shapes the API is known to send.
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::ClientError;
 use super::types::WebhookResponse;
+use super::webhook_list::{why_unreadable, WebhookList};
 use crate::event::json_type as kind;
 use http::Method;
 
@@ -24,8 +25,10 @@ impl Request<'_> {
         }
     }
 
-    fn parse<T: DeserializeOwned>(&self, value: Value, what: &str) -> Result<T, ClientError> {
-        serde_json::from_value(value).map_err(|e| self.error(format!("{what}: {e}")))
+    /// One integration; what is wrong with it said in our words (serde's quote the value).
+    fn integration(&self, value: Value) -> Result<WebhookResponse, ClientError> {
+        WebhookResponse::deserialize(&value)
+            .map_err(|_| self.error(format!("not an integration: {}", why_unreadable(&value))))
     }
 }
 
@@ -51,18 +54,23 @@ pub(crate) fn one_integration(
             )
         }
     };
-    request.parse(value, "not an integration")
+    request.integration(value)
 }
 
-/// A list of integrations: an array (a bare object counts as a list of one; no body as none).
+/// A list of integrations: an array, each element read on its own (a bare object counts as a
+/// list of one; no body as none). A bare object that is not an integration is an error, not a
+/// list of one unreadable entry: it is more likely some other answer than a list.
 pub(crate) fn integrations(
     request: Request<'_>,
     answer: Option<Value>,
-) -> Result<Vec<WebhookResponse>, ClientError> {
+) -> Result<WebhookList, ClientError> {
     match answer {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(value @ Value::Array(_)) => request.parse(value, "not a list of integrations"),
-        Some(value @ Value::Object(_)) => Ok(vec![request.parse(value, "not an integration")?]),
+        None | Some(Value::Null) => Ok(WebhookList::default()),
+        Some(Value::Array(entries)) => Ok(WebhookList::read(entries)),
+        Some(value @ Value::Object(_)) => Ok(WebhookList {
+            webhooks: vec![request.integration(value)?],
+            unreadable: Vec::new(),
+        }),
         Some(other) => Err(request.error(format!(
             "expected an array of integrations, got {}",
             kind(&other)
@@ -101,14 +109,12 @@ mod tests {
 
     #[test]
     fn integrations_in_any_shape() {
-        assert!(integrations(REQ, None).unwrap().is_empty());
-        assert_eq!(
-            integrations(REQ, Some(json!([{"id": 1}, {"id": "2"}])))
-                .unwrap()
-                .len(),
-            2
-        );
-        assert_eq!(integrations(REQ, Some(json!({"id": 1}))).unwrap().len(), 1);
+        assert_eq!(integrations(REQ, None).unwrap(), WebhookList::default());
+        let list = integrations(REQ, Some(json!([{"id": 1}, {"id": "2"}, {"id": []}]))).unwrap();
+        assert_eq!((list.webhooks.len(), list.unreadable.len()), (2, 1));
+        let one = integrations(REQ, Some(json!({"id": 1}))).unwrap();
+        assert_eq!((one.webhooks.len(), one.unreadable.len()), (1, 0));
+        assert!(integrations(REQ, Some(json!({"message": "no id"}))).is_err());
         assert!(integrations(REQ, Some(json!(3))).is_err());
     }
 }

@@ -13,6 +13,7 @@ use super::http_client::HttpClient;
 use super::integration_method::IntegrationMethod;
 use super::path::{id_segment, segment};
 use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
+use super::webhook_list::WebhookList;
 use http::Method;
 
 /// Register, list, get, update and delete the endpoints CloudContactAI delivers to (its
@@ -115,8 +116,18 @@ impl Webhooks {
             .await
     }
 
-    /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`).
+    /// Lists the account's integrations (`GET /v1/client/{clientId}/integration`): every one
+    /// this crate can read. One it cannot (a `method` that is not a string, no `id`, …) is left
+    /// out with a warning in the log (`tracing`), rather than failing the list; use
+    /// [`list_with_unreadable`](Self::list_with_unreadable) to have those too.
     pub async fn list(&self) -> Result<Vec<WebhookResponse>, ClientError> {
+        Ok(skip_unreadable(self.list_with_unreadable().await?))
+    }
+
+    /// Lists the account's integrations, with the entries this crate cannot read reported
+    /// (where, why, and as the API sent them) instead of failing the list. An error is an answer
+    /// that is not a list at all.
+    pub async fn list_with_unreadable(&self) -> Result<WebhookList, ClientError> {
         let path = self.collection_path();
         let answer = self.transport.request(Method::GET, &path, None).await?;
         answer::integrations(request(Method::GET, &path), answer)
@@ -194,6 +205,19 @@ impl fmt::Debug for Webhooks {
             .field("client_id", &self.transport.client_id())
             .finish_non_exhaustive()
     }
+}
+
+/// The integrations read, each unreadable one logged (never whole: it may hold its secret).
+pub(crate) fn skip_unreadable(list: WebhookList) -> Vec<WebhookResponse> {
+    for entry in &list.unreadable {
+        tracing::warn!(
+            index = entry.index,
+            id = entry.id.as_ref().map(|id| id.as_str()),
+            reason = %entry.reason,
+            "left out an integration this client cannot read (list_with_unreadable returns it)"
+        );
+    }
+    list.webhooks
 }
 
 fn request(method: Method, path: &str) -> Request<'_> {

@@ -11,11 +11,12 @@ use super::answer::{self, Request};
 use super::config::DEFAULT_TIMEOUT;
 use super::delete_outcome::delete_outcome;
 use super::error::ClientError;
-use super::integrations::check_url;
+use super::integrations::{check_url, skip_unreadable};
 use super::path::id_segment;
 use super::retry::RetryPolicy;
 use super::transport::Transport;
 use super::types::{WebhookConfig, WebhookDeleteResponse, WebhookResponse};
+use super::webhook_list::WebhookList;
 use crate::signature::Secret;
 use http::Method;
 
@@ -102,8 +103,15 @@ impl LegacyClient {
         self.one(Method::PUT, &path, Some(body)).await
     }
 
-    /// Lists the webhooks (`GET {base}/webhooks`).
+    /// Lists the webhooks (`GET {base}/webhooks`) this crate can read; one it cannot is left out
+    /// with a warning in the log, as for [`Webhooks::list`](super::Webhooks::list).
     pub async fn list(&self) -> Result<Vec<WebhookResponse>, ClientError> {
+        Ok(skip_unreadable(self.list_with_unreadable().await?))
+    }
+
+    /// Lists the webhooks with the entries this crate cannot read reported, as for
+    /// [`Webhooks::list_with_unreadable`](super::Webhooks::list_with_unreadable).
+    pub async fn list_with_unreadable(&self) -> Result<WebhookList, ClientError> {
         let path = "/webhooks";
         let answer = self.transport.send(Method::GET, path, None).await?;
         answer::integrations(

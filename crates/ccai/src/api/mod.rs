@@ -6,6 +6,7 @@
 //! | A client for an account | [`Config`] → [`Client::new`] |
 //! | The webhook operations | [`Client::webhook`] → [`Webhooks`] |
 //! | What to register, what comes back | [`WebhookConfig`] → [`WebhookResponse`] ([`IntegrationMethod`]) |
+//! | A list with entries the client cannot read | [`Webhooks::list_with_unreadable`] → [`WebhookList`] ([`UnreadableWebhook`]) |
 //! | A custom transport | implement [`HttpClient`], then [`Webhooks::new`] |
 //! | The older `/webhooks` REST shape | [`LegacyClient`] |
 //! | What went wrong | [`ClientError`] (one-line messages, never the API key) |
@@ -27,6 +28,7 @@ mod path;
 mod retry;
 mod transport;
 mod types;
+mod webhook_list;
 
 pub use client::Client;
 pub use config::{Config, BASE_URL_ENV, DEFAULT_TIMEOUT, PRODUCTION_BASE_URL, TEST_BASE_URL};
@@ -38,3 +40,4 @@ pub use integrations::Webhooks;
 pub use legacy_client::LegacyClient;
 pub use retry::RetryPolicy;
 pub use types::{WebhookConfig, WebhookDeleteResponse, WebhookId, WebhookResponse};
+pub use webhook_list::{UnreadableWebhook, WebhookList};

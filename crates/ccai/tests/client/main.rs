@@ -7,6 +7,7 @@ mod legacy;
 mod operations;
 mod redaction;
 mod unknown_values;
+mod unreadable;
 
 use std::time::Duration;
 
