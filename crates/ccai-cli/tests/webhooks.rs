@@ -651,6 +651,112 @@ async fn list_and_get_escape_what_the_api_sends() {
     }
 }
 
+/// A fake API whose list holds `entries`.
+async fn listing(entries: Value) -> Recorder {
+    recorder(move |_: &Recorded| (StatusCode::OK, entries.to_string())).await
+}
+
+/// One integration the client cannot read (a `method` that is a number, no `id`) used to fail the
+/// whole list. Now the readable ones are shown (table or `--json`, which stays JSON), each
+/// unreadable one is named on standard error with the reason, its secret never shown, and the
+/// command succeeds.
+#[tokio::test]
+async fn list_shows_what_it_can_read_and_says_what_it_cannot() {
+    let sandbox = Sandbox::new();
+    let api = listing(json!([
+        integration(json!(42), Some("whsec-listed")),
+        {"id": 43, "url": "https://example.com/odd", "method": 5, "secretKey": "whsec-unread-43"},
+        {"url": "https://example.com/no-id", "method": "POST", "secret": "whsec-unread-no-id"},
+        {"id": "7\u{1b}[8m", "url": {"href": "https://example.com/x"}},
+    ]))
+    .await;
+
+    for json_output in [false, true] {
+        let mut args = vec!["webhooks", "list"];
+        if json_output {
+            args.push("--json");
+        }
+        let out = run(ccai(&sandbox, &api, &args)).await;
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        if json_output {
+            let listed: Value = serde_json::from_str(&text).expect("JSON output");
+            assert_eq!(
+                listed,
+                json!([{"id": 42, "url": "https://example.com/hook",
+                                       "method": "POST", "integrationType": "ALL"}])
+            );
+        } else {
+            assert_eq!(text.lines().count(), 2, "{text}");
+            assert!(
+                text.lines().nth(1).is_some_and(|l| l.starts_with("42 ")),
+                "{text}"
+            );
+        }
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 4, "{args:?}: {err}");
+        assert!(lines.iter().all(|l| l.starts_with("warning: ")), "{err}");
+        assert!(
+            lines[0].contains("3 of 4 webhooks could not be read"),
+            "{err}"
+        );
+        assert!(
+            lines[1].contains("webhook 43 (entry 2 of 4)")
+                && lines[1].contains("`method` is a number"),
+            "{err}"
+        );
+        assert!(
+            lines[2].contains("entry 3 of 4") && lines[2].contains("no `id`"),
+            "{err}"
+        );
+        assert!(
+            lines[3].contains(r"webhook 7\u{1b}[8m (entry 4 of 4)")
+                && lines[3].contains("`url` is an object"),
+            "{err}"
+        );
+        for secret in ["whsec-listed", "whsec-unread-43", "whsec-unread-no-id", KEY] {
+            assert!(
+                !text.contains(secret) && !err.contains(secret),
+                "{secret}: {text}{err}"
+            );
+        }
+        assert!(!err.contains('\u{1b}'), "{err:?}");
+    }
+}
+
+/// When nothing the API listed can be read, "No webhooks registered" (or `[]`) would be untrue:
+/// an error (exit 2) after the reasons, and nothing on standard output.
+#[tokio::test]
+async fn list_with_nothing_readable_is_an_error() {
+    let sandbox = Sandbox::new();
+    let api = listing(json!([
+        {"id": 43, "url": "https://example.com/odd", "method": null, "integrationType": 1,
+         "secretKey": "whsec-unread-43"},
+    ]))
+    .await;
+    for args in [
+        &["webhooks", "list"][..],
+        &["webhooks", "list", "--json"][..],
+    ] {
+        let out = run(ccai(&sandbox, &api, args)).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 2, "{err}");
+        assert!(
+            lines[0].starts_with("warning: webhook 43 (entry 1 of 1)")
+                && lines[0].contains("`integrationType` is a number"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("error: the one webhook the API listed could not be read"),
+            "{err}"
+        );
+        assert!(!err.contains("whsec-unread-43"), "{err}");
+    }
+}
+
 /// `register` and `update` refuse an empty secret or one with whitespace around it (`ccai listen`
 /// and the library's `Verifier` would never verify with it): exit 2, one line, the secret not
 /// echoed, nothing sent.

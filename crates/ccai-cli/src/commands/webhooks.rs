@@ -1,10 +1,10 @@
 //! `ccai webhooks …`: the management API from the command line.
 
-use crate::stdout::outln;
+use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ccai::webhook::WebhookConfig;
+use ccai::webhook::{UnreadableWebhook, WebhookConfig};
 use serde_json::json;
 
 use crate::cli::{AccountArgs, EndpointArgs, WebhooksCommand};
@@ -15,7 +15,30 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
     let service = client.webhook();
     match command {
         WebhooksCommand::List(out) => {
-            let list = service.list().await?;
+            let listed = service.list_with_unreadable().await?;
+            let total = listed.webhooks.len() + listed.unreadable.len();
+            let unread = listed.unreadable.len();
+            if unread > 0 && !listed.webhooks.is_empty() {
+                errln!(
+                    "warning: {unread} of {total} webhooks could not be read and are not shown:"
+                );
+            }
+            for entry in &listed.unreadable {
+                errln!("warning: {}", unreadable(entry, total));
+            }
+            // Some read: shown, and a success (an odd integration stays odd until the API changes
+            // it, so failing would fail every run). None read: "no webhooks" would be untrue.
+            if unread > 0 && listed.webhooks.is_empty() {
+                let which = match total {
+                    1 => "the one webhook the API listed could not be read".to_owned(),
+                    _ => format!("none of the {total} webhooks the API listed could be read"),
+                };
+                anyhow::bail!(
+                    "{which} (see above): look in the CloudContactAI dashboard, or try a \
+                     newer ccai"
+                );
+            }
+            let list = listed.webhooks;
             if out.json {
                 let items: Vec<_> = list.iter().map(output::integration_json).collect();
                 outln!("{}", serde_json::to_string_pretty(&items)?);
@@ -115,6 +138,17 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a warning says of an entry of the list that could not be read: where it is, its id when
+/// it has one, and the library's reason (which names the field, never a value: no secret).
+fn unreadable(entry: &UnreadableWebhook, total: usize) -> String {
+    let position = format!("entry {} of {total}", entry.index + 1);
+    let which = match &entry.id {
+        Some(id) => format!("webhook {} ({position})", output::escape(id.as_str())),
+        None => format!("the webhook at {position}"),
+    };
+    format!("{which} could not be read: {}", entry.reason)
 }
 
 /// One integration as a one-row table, or as JSON without its secret.
