@@ -7,6 +7,7 @@ mod crash;
 mod dedup;
 mod dispatcher;
 mod forward_credentials;
+mod forward_headers;
 mod logs;
 mod metrics;
 #[cfg(feature = "postgres")]

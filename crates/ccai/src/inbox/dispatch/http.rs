@@ -3,12 +3,15 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
+    HOST, RETRY_AFTER, TRANSFER_ENCODING,
+};
 use reqwest::StatusCode;
 
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
 use super::excerpt;
-use super::query_tokens::query_tokens;
+use super::query_tokens::{query_tokens, SHORTEST_TOKEN};
 use super::url_credentials::UrlCredentials;
 use crate::signature::SIGNATURE_HEADER;
 
@@ -23,6 +26,10 @@ pub enum ForwardConfigError {
     /// The HTTP client could not be set up.
     #[error("cannot set up the HTTP client for forwarding: {0}")]
     Client(String),
+    /// A header given to [`HttpForward::header`] cannot be sent: says why, never showing the
+    /// value (it may be a token).
+    #[error("invalid forward header: {0}")]
+    InvalidHeader(String),
 }
 
 /// Forwards each event to `url` as CloudContactAI would deliver it: a `POST` of the exact body,
@@ -40,6 +47,10 @@ pub enum ForwardConfigError {
 /// `Authorization: Basic`. A failure's error holds an excerpt of the target's answer, with any
 /// echo of the signature, of those credentials or of the query's values (of 8 characters or
 /// more: they often carry a token) redacted.
+///
+/// [`header`](Self::header) adds headers of your own to every forward (one naming the
+/// forwarder, say, so that a receiver can tell its own forwards coming back to it); the body,
+/// signature and content type go out unchanged.
 #[derive(Clone)]
 pub struct HttpForward {
     /// Without its credentials: they are in `credentials`, which nothing shows.
@@ -47,6 +58,8 @@ pub struct HttpForward {
     credentials: Option<UrlCredentials>,
     /// The URL's query values that may be tokens, redacted like the credentials.
     query_tokens: Vec<String>,
+    /// Sent with every forward ([`HttpForward::header`]).
+    headers: HeaderMap,
     client: reqwest::Client,
     timeout: Duration,
 }
@@ -59,6 +72,8 @@ impl fmt::Debug for HttpForward {
             .field("host", &self.url.host_str())
             .field("port", &self.url.port_or_known_default())
             .field("basic_auth", &self.credentials.is_some())
+            // Names only: a value may be a token.
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
@@ -87,6 +102,7 @@ impl HttpForward {
             query_tokens: query_tokens(&url),
             url,
             credentials,
+            headers: HeaderMap::new(),
             client: reqwest::Client::new(),
             timeout: Self::DEFAULT_TIMEOUT,
         };
@@ -98,6 +114,38 @@ impl HttpForward {
     pub fn timeout(mut self, timeout: Duration) -> Result<Self, ForwardConfigError> {
         self.timeout = timeout;
         self.client = self.build_client()?;
+        Ok(self)
+    }
+
+    /// Sends the header `name: value` with every forward; a second call with the same name
+    /// replaces the value. The headers the forward sets itself (`Content-Type`,
+    /// `X-CCAI-Signature`, `Authorization`) and those that frame the request (`Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`) are refused: the target must get the
+    /// delivery as CloudContactAI sent it. A value of 8 characters or more is redacted from the
+    /// excerpt of an answer that echoes it, like the URL's credentials.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, ForwardConfigError> {
+        let invalid = |why: String| ForwardConfigError::InvalidHeader(why);
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| invalid(format!("{name:?} is not a header name")))?;
+        let own = [
+            CONTENT_TYPE,
+            AUTHORIZATION,
+            HOST,
+            CONTENT_LENGTH,
+            TRANSFER_ENCODING,
+            CONNECTION,
+        ];
+        if own.contains(&name) || name.as_str().eq_ignore_ascii_case(SIGNATURE_HEADER) {
+            return Err(invalid(format!(
+                "{name} is set by the forward itself and cannot be replaced"
+            )));
+        }
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            invalid(format!(
+                "the value of {name} holds a character a header cannot carry"
+            ))
+        })?;
+        self.headers.insert(name, value);
         Ok(self)
     }
 
@@ -122,6 +170,7 @@ impl HttpForward {
                 CONTENT_TYPE,
                 event.content_type.as_deref().unwrap_or("application/json"),
             )
+            .headers(self.headers.clone())
             .body(event.body.clone());
         if let Some(signature) = &event.signature {
             request = request.header(SIGNATURE_HEADER, signature);
@@ -157,6 +206,12 @@ impl HttpForward {
             secrets.extend(credentials.secrets());
         }
         secrets.extend(self.query_tokens.iter().map(String::as_str));
+        secrets.extend(
+            self.headers
+                .values()
+                .filter_map(|value| value.to_str().ok())
+                .filter(|value| value.chars().count() >= SHORTEST_TOKEN),
+        );
         let read = excerpt::read_limit(&secrets);
         let mut answer = Vec::new();
         while answer.len() < read {

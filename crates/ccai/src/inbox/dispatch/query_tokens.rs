@@ -6,7 +6,7 @@ use reqwest::Url;
 
 /// Values shorter than this are not taken for tokens (`v=1`, `format=json`): redacting them
 /// would cut words out of the rest of the answer and hide nothing.
-const SHORTEST_TOKEN: usize = 8;
+pub(super) const SHORTEST_TOKEN: usize = 8;
 
 /// The query values of `url` that may be tokens, as the URL writes them and decoded.
 pub(super) fn query_tokens(url: &Url) -> Vec<String> {

@@ -1,0 +1,106 @@
+//! [`HttpForward::header`]: headers of the caller's own on every forward (`ccai listen` names
+//! itself in one, to tell its own forwards coming back), with the delivery itself unchanged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ccai::inbox::{
+    DeliveryStatus, Dispatcher, ForwardConfigError, HttpForward, NewDelivery, SqliteOptions, Store,
+};
+
+use crate::support::{start_target, temp_store, wait_for, Answer};
+
+const PATIENCE: Duration = Duration::from_secs(15);
+const SIGNATURE: &str = "c2lnLXZhbHVlLWZvci10ZXN0cy1vbmx5LWJhc2U2NA==";
+const CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+#[tokio::test]
+async fn extra_headers_go_out_with_the_exact_body_signature_and_content_type() {
+    let target = start_target(vec![Answer::status(200)]).await;
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    // Unusual spacing: the bytes must arrive as they are.
+    let body = "{ \"eventHash\" : \"h-1\",\n  \"eventType\":\"message.sent\", \"data\":{} }";
+    store
+        .insert(
+            NewDelivery::new("1231", "h-1", "message.sent", body.as_bytes().to_vec())
+                .signature(SIGNATURE)
+                .content_type(CONTENT_TYPE),
+        )
+        .await
+        .expect("insert");
+    let forward = HttpForward::new(&target.url())
+        .expect("a forward URL")
+        .header("X-Forwarded-By-Test", "first")
+        .expect("a header")
+        // The same name again replaces the value.
+        .header("x-forwarded-by-test", "instance-0123456789")
+        .expect("a header")
+        .header("X-Other", "two")
+        .expect("a header");
+    assert!(
+        format!("{forward:?}").contains("x-forwarded-by-test")
+            && !format!("{forward:?}").contains("instance-0123456789"),
+        "{forward:?}"
+    );
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), forward)
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    wait_for("h-1 to be delivered", PATIENCE, || async {
+        let d = store.get("h-1").await.expect("get").expect("stored");
+        (d.summary.deliveries[0].status == DeliveryStatus::Delivered).then_some(())
+    })
+    .await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    let received = target.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(&request.body[..], body.as_bytes());
+    let header = |name: &str| {
+        let values: Vec<_> = request
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().expect("text").to_owned())
+            .collect();
+        values
+    };
+    assert_eq!(header("x-forwarded-by-test"), ["instance-0123456789"]);
+    assert_eq!(header("x-other"), ["two"]);
+    assert_eq!(header("x-ccai-signature"), [SIGNATURE]);
+    assert_eq!(header("content-type"), [CONTENT_TYPE]);
+}
+
+#[test]
+fn headers_the_forward_sets_or_that_frame_the_request_are_refused() {
+    let forward = || HttpForward::new("http://127.0.0.1:9/hook").expect("a forward URL");
+    for name in [
+        "Content-Type",
+        "X-CCAI-Signature",
+        "authorization",
+        "Host",
+        "Content-Length",
+        "Transfer-Encoding",
+        "Connection",
+    ] {
+        let error = forward().header(name, "value").expect_err(name);
+        assert!(
+            matches!(error, ForwardConfigError::InvalidHeader(_))
+                && error.to_string().contains("set by the forward itself"),
+            "{name}: {error}"
+        );
+    }
+    let error = forward().header("bad name", "v").expect_err("a space");
+    assert!(
+        error.to_string().contains("is not a header name"),
+        "{error}"
+    );
+    // The value is never shown: it may be a token.
+    let error = forward()
+        .header("X-Token", "sekrit-token\nvalue")
+        .expect_err("a newline");
+    assert!(
+        error.to_string().contains("cannot carry") && !error.to_string().contains("sekrit"),
+        "{error}"
+    );
+}
