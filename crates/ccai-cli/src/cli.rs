@@ -441,7 +441,9 @@ pub(crate) struct ListenArgs {
     /// Forward each verified delivery (exact bytes, signature and content type) to this URL.
     /// With the store: answered 200 once stored, then forwarded with retries (store-and-forward);
     /// events stored earlier and not yet forwarded are forwarded too. With --no-store: forwarded
-    /// before answering, and a failed forward is answered 500 so that the sender retries.
+    /// before answering, and a failed forward is answered 500 so that the sender retries. Each
+    /// forward carries X-CCAI-Forwarded-By naming this receiver, which answers 508 to its own
+    /// forwards coming back (a URL that reaches it through another address or a proxy).
     #[arg(long, value_name = "URL")]
     pub forward_to: Option<String>,
     /// Only print these event types (comma-separated); others are acknowledged silently. With

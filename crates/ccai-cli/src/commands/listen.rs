@@ -4,6 +4,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod flags_needing_another;
+mod own_forwards;
 mod store;
 
 use crate::stdout::errln;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 
 use crate::cli::{AccountArgs, ListenArgs};
 use crate::{clock, dev_credentials, http, output, settings};
+use own_forwards::{OwnForwards, FORWARDED_BY};
 
 /// What the receiver needs per delivery (without the store).
 struct Listener {
@@ -42,6 +44,8 @@ struct Printer {
 struct Forward {
     url: reqwest::Url,
     http: reqwest::Client,
+    /// Names this receiver in each forward, and tells its own refusal of one.
+    own: Arc<OwnForwards>,
 }
 
 pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitCode> {
@@ -104,6 +108,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let Some(url) = &forward_url {
         refuse_forwarding_to_itself(url, ip, args.port, &args.path)?;
     }
+    // What the check above cannot see (another address, a host name, a proxy) is caught as it
+    // happens: this receiver's forwards carry its id, and it refuses them when they come back.
+    let own = Arc::new(OwnForwards::new(forward_url.as_ref().map(http::shown))?);
     let age = crate::commands::events::format::age_flag;
     let header_timeout = age("--header-timeout", &args.header_timeout)?;
     let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
@@ -126,7 +133,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let configured = settings::configured(account, &args.secret)?;
     let http_forward = match &forward_url {
         None => None,
-        Some(url) => Some(forward_checked(url)?),
+        Some(url) => Some(forward_checked(url, own.id())?),
     };
     let store_checked = if args.no_store {
         None
@@ -188,6 +195,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
                 Some(url) => Some(Forward {
                     url,
                     http: http::client()?,
+                    own: Arc::clone(&own),
                 }),
             };
             let receiver = Arc::new(Listener {
@@ -222,7 +230,12 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .body_timeout(Some(body_timeout))
         .on_reject(on_reject);
     let handler = create_handler(options)?;
-    let app = axum::Router::new().route_service(&args.path, handler);
+    let app = axum::Router::new()
+        .route_service(&args.path, handler)
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&own),
+            own_forwards::refuse_own,
+        ));
     // Installed before announcing, so a Ctrl-C right after the banner still stops cleanly.
     let shutdown = shutdown_signal(
         "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.",
@@ -441,6 +454,7 @@ impl Forward {
                     .as_deref()
                     .unwrap_or("application/json"),
             )
+            .header(FORWARDED_BY, self.own.id())
             .body(delivery.body.clone());
         if let Some(signature) = &delivery.signature {
             request = request.header(SIGNATURE_HEADER, signature.as_str());
@@ -461,6 +475,12 @@ impl Forward {
         })?;
         if response.status().is_success() {
             Ok(response.status().as_u16())
+        } else if self.own.refused_by_itself(&response) {
+            Err(anyhow::anyhow!(
+                "{} answered 508: {}",
+                url(),
+                own_forwards::LOOP_ANSWER
+            ))
         } else {
             Err(anyhow::anyhow!(
                 "{} {}",
@@ -549,7 +569,7 @@ pub(crate) fn shutdown_signal(
 }
 
 /// A `--forward-to` naming this receiver's own address and path (a mistyped port, say) is
-/// refused: with the store, each event was forwarded to the inbox it came from, which answered
+/// refused (other ways of reaching it are caught as they happen: [`own_forwards`]): with the store, each event was forwarded to the inbox it came from, which answered
 /// 200 as a duplicate, so it showed as delivered while no application ever got it; with
 /// `--no-store`, each delivery waited on a forward to itself until the forward timed out.
 fn refuse_forwarding_to_itself(
@@ -595,9 +615,12 @@ fn refuse_forwarding_to_itself(
 /// `--forward-to` as the store's dispatcher forwards to it, checked the same way with
 /// `--no-store` (which sends with its own client and drops it): a user name or password that is
 /// not UTF-8 once percent-decoded was accepted there, and reqwest then sent no `Authorization`.
-fn forward_checked(url: &reqwest::Url) -> Result<ccai::inbox::HttpForward> {
+/// Each forward names this receiver (`own_id`, [`FORWARDED_BY`]).
+fn forward_checked(url: &reqwest::Url, own_id: &str) -> Result<ccai::inbox::HttpForward> {
     // The error says why, never the URL (it carries the credentials).
-    ccai::inbox::HttpForward::new(url.as_str()).map_err(|e| anyhow::anyhow!("--forward-to: {e}"))
+    ccai::inbox::HttpForward::new(url.as_str())
+        .and_then(|forward| forward.header(FORWARDED_BY, own_id))
+        .map_err(|e| anyhow::anyhow!("--forward-to: {e}"))
 }
 
 /// A configured client id the store cannot keep is refused before the store is opened: the
