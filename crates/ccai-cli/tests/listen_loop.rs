@@ -9,13 +9,12 @@
 mod common;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use axum::http::StatusCode;
-use ccai::inbox::{DeliveryStatus, SqliteOptions, SqliteStore, Store};
-use common::{closed_port, recorder, Listening, Sandbox};
+use common::postgres::{database, Schema};
+use common::{closed_port, recorder, run, stderr, stdout, Listening, Sandbox};
 
 const CLIENT_ID: &str = "loop-client";
 const SECRET: &str = "loop-secret";
@@ -120,7 +119,7 @@ fn non_loopback_address() -> Option<IpAddr> {
 async fn assert_stored_events_are_not_delivered_to_themselves(
     sandbox: &Sandbox,
     listen: Listening,
-    file: &Path,
+    store: &str,
 ) {
     for hash in ["loop-1", "loop-2"] {
         assert_eq!(deliver(&listen.url, hash).await, StatusCode::OK);
@@ -140,38 +139,49 @@ async fn assert_stored_events_are_not_delivered_to_themselves(
         .collect();
     assert_eq!(told.len(), 1, "{err:?}");
     assert!(told[0].contains(ITSELF), "{told:?}");
-    let store = SqliteStore::open(file, SqliteOptions::new().destinations(["forward"]))
-        .expect("open the store");
-    for hash in ["loop-1", "loop-2"] {
-        let detail = store.get(hash).await.expect("read").expect("stored");
-        let delivery = &detail.summary.deliveries[0];
-        assert_eq!(delivery.status, DeliveryStatus::Pending, "{hash}");
-        assert!(
-            delivery
-                .last_error
-                .as_deref()
-                .unwrap_or("")
-                .contains(ITSELF),
-            "{delivery:?}"
-        );
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--json", "--store", store]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    for event in &events {
+        let delivery = &event["deliveries"][0];
+        assert_eq!(delivery["status"], "pending", "{event}");
+        let error = delivery["lastError"].as_str().unwrap_or_default();
+        assert!(error.contains(ITSELF), "{event}");
         // Stored once: the copy that came back was refused before the store.
-        assert_eq!(detail.summary.duplicates, 0, "{hash}");
+        assert_eq!(event["duplicates"], 0, "{event}");
     }
-    assert!(!sandbox.nothing_pending(file.to_str().expect("utf-8")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stored_forward_through_a_proxy_to_itself_is_refused_not_delivered() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("loop.db");
+    through_a_proxy_to_itself(&sandbox, file.to_str().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_from_postgres_through_a_proxy_to_itself_is_refused_not_delivered() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    through_a_proxy_to_itself(&Sandbox::new(), &schema.url()).await;
+}
+
+/// A listener storing in `store`, forwarding to itself through a proxy.
+async fn through_a_proxy_to_itself(sandbox: &Sandbox, store: &str) {
     let (proxy, behind) = tcp_proxy().await;
     let listen = listen(
-        &sandbox,
+        sandbox,
         &[
             "--port",
             "0",
             "--store",
-            file.to_str().unwrap(),
+            store,
             "--forward-to",
             &format!("http://127.0.0.1:{proxy}/webhook"),
             "--retry-schedule",
@@ -180,7 +190,7 @@ async fn a_stored_forward_through_a_proxy_to_itself_is_refused_not_delivered() {
         ],
     );
     behind.set(port_of(&listen)).expect("set once");
-    assert_stored_events_are_not_delivered_to_themselves(&sandbox, listen, &file).await;
+    assert_stored_events_are_not_delivered_to_themselves(sandbox, listen, store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -211,7 +221,8 @@ async fn a_stored_forward_to_another_address_of_this_machine_is_refused_not_deli
             "--json",
         ],
     );
-    assert_stored_events_are_not_delivered_to_themselves(&sandbox, listen, &file).await;
+    assert_stored_events_are_not_delivered_to_themselves(&sandbox, listen, file.to_str().unwrap())
+        .await;
 }
 
 /// With `--no-store`: the delivery is answered 500 (the sender retries) with the forward's error
