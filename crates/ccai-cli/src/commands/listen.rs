@@ -569,9 +569,11 @@ pub(crate) fn shutdown_signal(
 }
 
 /// A `--forward-to` naming this receiver's own address and path (a mistyped port, say) is
-/// refused (other ways of reaching it are caught as they happen: [`own_forwards`]): with the store, each event was forwarded to the inbox it came from, which answered
+/// refused: with the store, each event was forwarded to the inbox it came from, which answered
 /// 200 as a duplicate, so it showed as delivered while no application ever got it; with
-/// `--no-store`, each delivery waited on a forward to itself until the forward timed out.
+/// `--no-store`, each delivery waited on a forward to itself until the forward timed out. Other
+/// ways of reaching it (another address, a host name, a proxy) are caught as they happen
+/// ([`own_forwards`]).
 fn refuse_forwarding_to_itself(
     url: &reqwest::Url,
     ip: std::net::IpAddr,
