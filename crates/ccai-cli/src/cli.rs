@@ -309,7 +309,7 @@ pub(crate) enum EventsCommand {
 /// Which inbox file.
 #[derive(Args)]
 pub(crate) struct StoreArgs {
-    /// The inbox file (default: <data dir>/ccai/inbox.db, the data dir being CCAI_DATA_DIR or
+    /// The inbox file (default: `<data dir>/ccai/inbox.db`, the data dir being CCAI_DATA_DIR or
     /// your platform's), or a PostgreSQL database: postgres://user@host:port/db[?schema=s].
     #[arg(
         long,
@@ -461,7 +461,7 @@ pub(crate) struct ListenArgs {
     #[arg(long)]
     pub accept_put: bool,
     /// The SQLite file every verified delivery is stored in before it is answered 200 (default:
-    /// CCAI_STORE, else <data dir>/ccai/inbox.db; CCAI_DATA_DIR replaces the data dir). Created
+    /// CCAI_STORE, else `<data dir>/ccai/inbox.db`; CCAI_DATA_DIR replaces the data dir). Created
     /// if missing. Or a PostgreSQL database, postgres://user@host:port/db[?schema=s], shared by
     /// several receivers (each event stored and forwarded once across them; --sync does not
     /// apply).

@@ -2,8 +2,8 @@
 //! and JavaScript embedded in the binary: no build step, no CDN, works offline) over a small JSON
 //! API under `/api/` ([`api`]), with server-sent events for live updates ([`live`]).
 //!
-//! Bound to the loopback by default. Any other address requires a token ([`access`]): given with
-//! `--token`, or generated and printed.
+//! Bound to the loopback by default. Any other address requires a token
+//! ([`access`](mod@access)): given with `--token`, or generated and printed.
 
 pub(crate) mod access;
 mod api;
