@@ -393,7 +393,7 @@ pub(crate) struct EndpointArgs {
     /// The endpoint URL CloudContactAI should deliver to.
     #[arg(long)]
     pub url: String,
-    /// The signing secret (default: the server generates one).
+    /// The signing secret (register: the server generates one by default; update: unchanged).
     #[arg(long)]
     pub secret: Option<String>,
     /// How CloudContactAI delivers: POST or PUT (register: POST by default; update: unchanged).

@@ -93,6 +93,30 @@ async fn help_names_environment_variables_but_never_shows_their_values() {
     );
 }
 
+/// The paragraph of `flag` in a `--help` text: its line and the description under it.
+fn flag_help<'a>(help: &'a str, flag: &str) -> &'a str {
+    let start = help
+        .find(&format!("      {flag} "))
+        .unwrap_or_else(|| panic!("no {flag} in\n{help}"));
+    let rest = &help[start..];
+    &rest[..rest.find("\n\n").unwrap_or(rest.len())]
+}
+
+#[tokio::test]
+async fn webhooks_update_help_says_the_secret_is_kept_without_secret() {
+    let sandbox = Sandbox::new();
+    for (command, says) in [("register", "server generates"), ("update", "unchanged")] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["webhooks", command, "--help"])
+            .env("COLUMNS", "300");
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let help = stdout(&out);
+        let secret = flag_help(&help, "--secret");
+        assert!(secret.contains(says), "{command}:\n{secret}");
+    }
+}
+
 /// `ccai sign` run in `dir`, printing the signature of "event-hash-abc123" or an error.
 async fn sign_in(sandbox: &Sandbox, dir: &std::path::Path) -> std::process::Output {
     let mut cmd = sandbox.ccai();
