@@ -34,13 +34,13 @@
 //! | [`dedup`] | deduplication by `eventHash`: [`dedup::Deduper`], [`dedup::MemoryDeduper`] | always |
 //! | `server` | the receiver over HTTP: `create_handler`, `HandlerOptions`, the `VerifiedEvent` extractor | `axum` |
 //! | `api` | the management API: `Client`, `Webhooks`, `WebhookConfig`, the legacy client | `client` |
-//! | `inbox` | the durable inbox: a store of verified deliveries (SQLite), the dispatcher that hands them on with retries, dead letter and replay | `inbox` |
+//! | `inbox` | the durable inbox: a store of verified deliveries (SQLite, or PostgreSQL for several receivers), the dispatcher that hands them on with retries, dead letter and replay | `inbox` (`postgres` for `PostgresStore`) |
 //! | `telemetry` | metrics through the `metrics` facade (`ccai_*` counters, histograms, queue gauges) | `metrics` |
-//! | [`webhook`] | a façade: all of the above under the Go SDK's names | (per item) |
+//! | [`webhook`] | a façade: the `event`, `signature`, `dedup`, `server` and `api` items under the Go SDK's names | (per item) |
 //!
-//! `client` and `axum` are on by default, `inbox` is opt-in; `default-features = false` leaves the
-//! HTTP-free protocol layer (serde, HMAC, base64). The wire protocol this crate implements is described in
-//! `docs/protocol.md` in the repository.
+//! `client` and `axum` are on by default; `inbox`, `postgres` and `metrics` are opt-in;
+//! `default-features = false` leaves the HTTP-free protocol layer (serde, HMAC, base64). The wire
+//! protocol this crate implements is described in `docs/protocol.md` in the repository.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
