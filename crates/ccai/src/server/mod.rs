@@ -58,6 +58,7 @@ pub const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_
 /// | no `X-CCAI-Signature` header | 400 |
 /// | signature malformed (including a non-UTF-8 or non-ASCII header value), repeated, or not matching any secret | 401 |
 /// | the event callback returns an error or panics, or the deduplication store fails | 500 (the sender retries) |
+/// | in inbox mode (`HandlerOptions::inbox`, feature `inbox`), the store cannot take the delivery (queue full, disk full, database down) | 503, with `Retry-After` (the sender retries) |
 /// | a repeat of an event already processed successfully | 200, callback not called |
 /// | success | 200, `Content-Type: application/json`, `{"success":true}` |
 ///
