@@ -457,6 +457,163 @@ async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_its_inser
     assert_eq!(rows_in(&client, &schema.name, "deliveries").await, 1);
 }
 
+/// A newer ccai migrating the schema under a running store: the dispatcher's and the admin's
+/// writes are refused as inserts are (a claim, an outcome, a lease's extension or release, a
+/// replay, a requeue of the dead, a purge), each with the same error, and none changes a row: a
+/// newer schema may give those tables another meaning. Reads go on. (Several threads: the
+/// connections' tasks still run while a failing assertion's unwinding drops the schema.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_every_write() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "migwrites");
+    let store =
+        PostgresStore::connect(&url, PostgresOptions::default().schema(schema.name.clone()))
+            .await
+            .expect("connect");
+    // "dead" dead, "done" delivered, "held" leased to a worker, "due" pending.
+    for hash in ["dead", "done", "held", "due"] {
+        assert_eq!(store.insert(delivery(hash)).await, Ok(Inserted::New));
+    }
+    let claim = |limit, at| {
+        store.claim(
+            "default",
+            LeaseRequest::new("w", Duration::from_secs(60)),
+            limit,
+            at,
+        )
+    };
+    let now = SystemTime::now();
+    let lease = |claimed: Vec<ccai::inbox::ClaimedDelivery>| claimed[0].lease.clone();
+    crate::support::finish_dead(&store, &lease(claim(1, now).await.expect("claim"))).await;
+    let success = || AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+    let done = lease(claim(1, now).await.expect("claim"));
+    assert_eq!(
+        store.finish(&done, Finish::Delivered, success()).await,
+        Ok(true)
+    );
+    let held = lease(claim(1, now).await.expect("claim"));
+
+    let mut client = raw(&url).await;
+    // What a newer ccai's migration does: a higher version, its lock held while it runs. A claim
+    // sent meanwhile waits for it, then is refused.
+    let newer = POSTGRES_SCHEMA_VERSION + 1;
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    let migration = client.transaction().await.expect("begin");
+    migration
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ccai-inbox-schema:{s}', 0));
+             UPDATE \"{s}\".inbox_schema SET version = {newer};",
+            s = schema.name
+        ))
+        .await
+        .expect("migrate as a newer ccai would");
+    let during = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let lease = LeaseRequest::new("w", Duration::from_secs(60));
+            store.claim("default", lease, 10, later).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    migration.commit().await.expect("commit");
+    let during = during.await.expect("task");
+
+    let client = client;
+    let dump = || async {
+        let mut rows = Vec::new();
+        for table in ["inbox_schema", "events", "deliveries", "attempts"] {
+            let sql = format!(
+                "SELECT t::text FROM \"{}\".{table} t ORDER BY 1",
+                schema.name
+            );
+            for row in client.query(&sql, &[]).await.expect("dump") {
+                rows.push(format!("{table}: {}", row.get::<_, String>(0)));
+            }
+        }
+        rows
+    };
+    let before = dump().await;
+
+    // Each would change rows under the old schema: the claims take "due" and the lapsed lease
+    // of "held", the replay "done", the requeue "dead", the purge "done" and "dead".
+    let claimed = |claimed: Vec<ccai::inbox::ClaimedDelivery>| format!("{} claimed", claimed.len());
+    let everything = || ListFilter::new().event_type("message.sent");
+    let writes: Vec<(&str, Result<String, StoreError>)> = vec![
+        ("claim during the migration", during.map(claimed)),
+        ("claim", claim(10, later).await.map(claimed)),
+        (
+            "finish",
+            store
+                .finish(&held, Finish::Delivered, success())
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+        (
+            "extend_lease",
+            store
+                .extend_lease(&held, later)
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+        (
+            "release",
+            store.release(&held).await.map(|v| format!("{v:?}")),
+        ),
+        (
+            "replay by hash",
+            store
+                .replay(ReplayTarget::Hash("done".into()))
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+        (
+            "replay by filter",
+            store
+                .replay(ReplayTarget::Filter(everything()))
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+        (
+            "requeue_dead",
+            store
+                .requeue_dead(everything())
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+        (
+            "purge",
+            store
+                .purge(Retention::new(Duration::ZERO, Duration::ZERO), later)
+                .await
+                .map(|v| format!("{v:?}")),
+        ),
+    ];
+    let refused = |error: &StoreError| {
+        matches!(error, StoreError::Unavailable(m)
+            if m.contains(&format!("a newer ccai migrated the store to schema {newer}"))
+                && m.contains("stop it and run the newer ccai")
+                && m.contains(&schema.name))
+    };
+    let not_refused: Vec<String> = writes
+        .iter()
+        .filter(|(_, result)| !result.as_ref().is_err_and(refused))
+        .map(|(what, result)| format!("{what}: {result:?}"))
+        .collect();
+    assert!(not_refused.is_empty(), "not refused: {not_refused:#?}");
+    assert_eq!(dump().await, before, "no row changed");
+
+    // Reads go on.
+    let stats = store.stats(SystemTime::now()).await.expect("stats");
+    assert_eq!(stats.events, 4);
+    let got = store
+        .get("held")
+        .await
+        .expect("get")
+        .expect("held is stored");
+    assert_eq!(got.summary.deliveries[0].status, DeliveryStatus::InProgress);
+    store.close().await;
+}
+
 /// A version below zero is no version this build wrote: refused as SQLite refuses one, and nothing
 /// is created (it skipped every migration, committed, and opened a store whose every operation
 /// then failed on missing tables).

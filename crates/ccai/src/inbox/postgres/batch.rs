@@ -428,14 +428,11 @@ async fn try_commit(
     batch: &[Pending],
     rounds: &[Vec<usize>],
 ) -> Result<Vec<Option<Inserted>>, tokio_postgres::Error> {
-    let sql = shared
-        .sql(INSERT)
-        .replace("{v}", &schema::SCHEMA_VERSION.to_string());
-    let statement = client.prepare_cached(&sql).await?;
+    let statement = client.prepare_cached(&shared.sql(INSERT)).await?;
     // The migration lock, shared: a newer ccai's migration waits for this transaction, and one
     // under way makes it wait, so that the `INSERT` sees the version it leaves. Sent with the
     // BEGIN: no round trip of its own.
-    let begin = format!("BEGIN; {DURABLE}; {}", shared.insert_lock);
+    let begin = format!("BEGIN; {DURABLE}; {}", shared.write_lock);
     let columns: Vec<Columns<'_>> = rounds
         .iter()
         .map(|r| Columns::new(batch, r, shared.clock.offset_ms()))
@@ -457,7 +454,7 @@ async fn try_commit(
         vec![rows]
     } else {
         let tx = client.transaction().await?;
-        tx.batch_execute(&format!("{DURABLE}; {}", shared.insert_lock))
+        tx.batch_execute(&format!("{DURABLE}; {}", shared.write_lock))
             .await?;
         let mut all = Vec::with_capacity(columns.len());
         for round in &columns {

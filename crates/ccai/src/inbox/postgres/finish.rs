@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_postgres::types::ToSql;
 
 use super::connect::is_retryable;
-use super::Shared;
+use super::writes::in_write_transaction;
+use super::{schema, Shared};
 use crate::inbox::sqlite::convert::{duration_ms, to_ms};
 use crate::inbox::{error_excerpt, AttemptRecord, DeliveryStatus, Finish, Lease, StoreError};
 
@@ -32,7 +33,8 @@ const QUEUE: usize = 4096;
 /// token only while in progress (every write that moves it elsewhere clears the token), so the
 /// token alone says it is still held. `status = 'in_progress'` in the condition would lead the
 /// planner to the partial index of leases, read whole for the ids (4 ms a batch with 40,000
-/// deliveries); `id = ANY($1)` takes the primary key instead.
+/// deliveries); `id = ANY($1)` takes the primary key instead. Nothing once a newer ccai migrated
+/// the schema (see `writes::in_write_transaction`).
 const FINISH_MANY: &str = "WITH i AS (
     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
                          $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[])
@@ -44,6 +46,7 @@ const FINISH_MANY: &str = "WITH i AS (
            lease_until = NULL, last_error = i.error, delivered_at = i.delivered_at
       FROM i
      WHERE d.id = ANY($1) AND d.id = i.id AND d.lease_token = i.token
+       AND (SELECT max(version) FROM {s}.inbox_schema) = {v}
     RETURNING d.id, i.token
 ), a AS (
     INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
@@ -206,11 +209,18 @@ async fn record(shared: &Shared, batch: &[Pending]) -> Result<HashSet<(i64, Stri
             let mut tries = 0;
             loop {
                 tries += 1;
-                match client.query(&statement, &params).await {
+                let recording = client.query(&statement, &params);
+                match in_write_transaction(client, shared, recording).await {
                     // Two receivers' batches waiting on each other's rows: one is chosen to fail.
                     Err(error) if tries < 3 && is_retryable(&error) => continue,
                     Err(error) => return Err(shared.error(&error)),
-                    Ok(recorded) => return Ok(recorded),
+                    Ok(recorded) => {
+                        if recorded.is_empty() {
+                            // No lease held, or the schema is no longer this build's.
+                            schema::check_current(client, &shared.shown, &shared.ident).await?;
+                        }
+                        return Ok(recorded);
+                    }
                 }
             }
         })

@@ -187,8 +187,8 @@ pub(crate) struct Shared {
     shown: Arc<str>,
     /// The quoted schema name.
     ident: String,
-    /// Takes the schema's migration lock shared ([`schema::insert_lock`]).
-    insert_lock: String,
+    /// Takes the schema's migration lock shared ([`schema::write_lock`]).
+    write_lock: String,
     destinations: Vec<String>,
     /// The `NOTIFY` channel of this schema.
     channel: String,
@@ -201,9 +201,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// `template` with `{s}` replaced by the quoted schema.
+    /// `template` with `{s}` replaced by the quoted schema and `{v}` by [`schema::SCHEMA_VERSION`].
     fn sql(&self, template: &str) -> String {
-        template.replace("{s}", &self.ident)
+        template
+            .replace("{s}", &self.ident)
+            .replace("{v}", &schema::SCHEMA_VERSION.to_string())
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -408,7 +410,7 @@ impl PostgresStore {
             pool,
             shown: Arc::clone(&shown),
             ident,
-            insert_lock: schema::insert_lock(&schema),
+            write_lock: schema::write_lock(&schema),
             destinations: options.destinations.clone(),
             channel: format!("ccai_inbox_{}", &digest[..16]),
             wake: Arc::new(Notify::new()),

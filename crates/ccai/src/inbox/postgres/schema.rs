@@ -2,7 +2,7 @@
 //! transaction under an advisory lock (several instances starting together migrate once). A
 //! schema written by a newer ccai is refused before anything is written.
 
-use deadpool_postgres::Pool;
+use deadpool_postgres::{GenericClient, Pool};
 
 use super::connect::{pg_error, pool_error};
 use crate::inbox::error::schema_changed;
@@ -80,9 +80,12 @@ fn lock_name(name: &str) -> String {
     format!("ccai-inbox-schema:{name}")
 }
 
-/// The statement that takes the schema's migration lock shared, to the end of the transaction.
-/// `name` is a checked plain identifier (letters, digits, `_`): safe inside a string literal.
-pub(crate) fn insert_lock(name: &str) -> String {
+/// The statement that takes the schema's migration lock shared, to the end of the transaction:
+/// every write transaction takes it first, so that no migration commits while it runs, and its
+/// statements after it see the version a migration left (each write then changes nothing, or
+/// fails, unless that is still [`SCHEMA_VERSION`]). `name` is a checked plain identifier
+/// (letters, digits, `_`): safe inside a string literal.
+pub(crate) fn write_lock(name: &str) -> String {
     format!(
         "SELECT pg_advisory_xact_lock_shared(hashtextextended('{}', 0))",
         lock_name(name)
@@ -92,7 +95,7 @@ pub(crate) fn insert_lock(name: &str) -> String {
 /// Fails unless the schema (quoted: `ident`) is still at [`SCHEMA_VERSION`]: a newer ccai may
 /// have migrated it since this store connected.
 pub(crate) async fn check_current(
-    client: &tokio_postgres::Client,
+    client: &impl GenericClient,
     location: &str,
     ident: &str,
 ) -> Result<(), StoreError> {
@@ -124,8 +127,8 @@ pub(crate) async fn migrate(
     let mut client = pool.get().await.map_err(|e| pool_error(shown, e))?;
     let tx = client.transaction().await.map_err(err)?;
     // Held to the end of the transaction: one instance migrates, the others wait and then see
-    // the migrated schema. Inserts hold it shared ([`insert_lock`]): a migration waits for
-    // those in flight, and those after it see its version.
+    // the migrated schema. Writes hold it shared ([`write_lock`]): a migration waits for those
+    // in flight, and those after it see its version.
     tx.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
         &[&lock_name(name)],

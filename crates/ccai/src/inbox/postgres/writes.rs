@@ -1,13 +1,14 @@
 //! The dispatcher's writes (claim with `FOR UPDATE SKIP LOCKED`, finish, extend, release) and
 //! the admin writes (replay, requeue, purge).
 
+use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use tokio_postgres::types::ToSql;
 
 use super::filter::{refs, Condition, Param};
-use super::Shared;
+use super::{schema, Shared};
 use crate::inbox::claim::{LAPSED_OWNER_CHARS, LAPSED_PREFIX, LAPSED_SUFFIX, LAPSED_UNKNOWN_OWNER};
 use crate::inbox::sqlite::convert::{from_ms, new_token, to_ms};
 use crate::inbox::{
@@ -24,14 +25,17 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// `$4` until `$5` under the tokens `$6`, returning what to hand on, oldest due first. Due times
 /// and leases are on the database's clock (`clock.rs`); the lapsed attempts start at `$11`.
 /// A lapsed lease's message is `$7 || owner (at most $9 characters, or $8) || $10`, the text of
-/// `lapsed_lease_message`.
+/// `lapsed_lease_message`. Nothing once a newer ccai migrated the schema (the version, read under
+/// the migration lock taken with the `BEGIN`: see [`in_write_transaction`]).
 const CLAIM: &str = "WITH p AS (
     SELECT id, status, lease_owner, next_attempt_at AS due_at FROM {s}.deliveries
      WHERE destination = $1 AND status = 'pending' AND next_attempt_at <= $2
+       AND (SELECT max(version) FROM {s}.inbox_schema) = {v}
      ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED
 ), l AS (
     SELECT id, status, lease_owner, lease_until AS due_at FROM {s}.deliveries
      WHERE destination = $1 AND status = 'in_progress' AND lease_until <= $2
+       AND (SELECT max(version) FROM {s}.inbox_schema) = {v}
      ORDER BY lease_until, id LIMIT $3 FOR UPDATE SKIP LOCKED
 ), due AS (
     SELECT id, status = 'in_progress' AS lapsed,
@@ -56,13 +60,40 @@ SELECT t.id, t.destination, t.attempts, e.client_id, e.event_hash, e.event_type,
  ORDER BY t.n";
 
 const EXTEND: &str = "UPDATE {s}.deliveries SET lease_until = $3
-  WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
+  WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'
+    AND (SELECT max(version) FROM {s}.inbox_schema) = {v}";
 
 const RELEASE: &str = "UPDATE {s}.deliveries SET status = 'pending', next_attempt_at = $3,
        lease_owner = NULL, lease_token = NULL, lease_until = NULL
- WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'";
+ WHERE id = $1 AND lease_token = $2 AND status = 'in_progress'
+   AND (SELECT max(version) FROM {s}.inbox_schema) = {v}";
 
-/// Runs one statement on a pooled connection; returns the rows it changed.
+/// Runs `write` in a transaction that takes the migration lock shared first
+/// ([`schema::write_lock`]). The statement changes nothing unless `(SELECT max(version) FROM
+/// {s}.inbox_schema) = {v}`, as each write of the dispatcher: a newer ccai may have given the
+/// tables another meaning, and under the lock no migration commits before the write does.
+/// BEGIN, the statement and COMMIT go out together (tokio-postgres sends requests in the order
+/// they are first polled): one round trip, as the statement alone. After a failed statement the
+/// COMMIT rolls back.
+pub(super) async fn in_write_transaction<T>(
+    client: &tokio_postgres::Client,
+    shared: &Shared,
+    write: impl Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+) -> std::result::Result<T, tokio_postgres::Error> {
+    let begin = format!("BEGIN; {}", shared.write_lock);
+    let (begun, written, committed) = tokio::join!(
+        client.batch_execute(&begin),
+        write,
+        client.batch_execute("COMMIT")
+    );
+    begun?;
+    let written = written?;
+    committed?;
+    Ok(written)
+}
+
+/// Runs one write statement on a pooled connection, refused once a newer ccai migrated the
+/// schema; returns the rows it changed.
 async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
     shared
         .within(async |client| {
@@ -70,10 +101,14 @@ async fn execute(shared: &Shared, template: &str, params: &[&(dyn ToSql + Sync)]
                 .prepare_cached(&shared.sql(template))
                 .await
                 .map_err(|e| shared.error(&e))?;
-            client
-                .execute(&statement, params)
+            let changed = in_write_transaction(client, shared, client.execute(&statement, params))
                 .await
-                .map_err(|e| shared.error(&e))
+                .map_err(|e| shared.error(&e))?;
+            if changed == 0 {
+                // Nothing changed: the lease was lost, or the schema is no longer this build's.
+                schema::check_current(client, &shared.shown, &shared.ident).await?;
+            }
+            Ok(changed)
         })
         .await
 }
@@ -129,8 +164,10 @@ pub(crate) async fn claim(
             // back when `within` closes the connection, where on its own (an implicit
             // transaction) it committed before answering: its leases held, unused, until they
             // lapsed, and each delivery counted a spurious `lease_expired` attempt.
+            // The migration lock, shared, with the BEGIN: see `in_write_transaction`.
+            let begin = format!("BEGIN; {}", shared.write_lock);
             let (begun, rows) = tokio::join!(
-                client.batch_execute("BEGIN"),
+                client.batch_execute(&begin),
                 client.query(&statement, &params)
             );
             let committed = match (begun, rows) {
@@ -141,7 +178,12 @@ pub(crate) async fn claim(
                     Err(error)
                 }
             };
-            committed.map_err(err)
+            let rows = committed.map_err(err)?;
+            if rows.is_empty() {
+                // Nothing was due, or the schema is no longer this build's.
+                schema::check_current(client, &shared.shown, &shared.ident).await?;
+            }
+            Ok(rows)
         })
         .await?;
     let mut claimed = Vec::with_capacity(rows.len());
@@ -210,6 +252,19 @@ pub(crate) async fn release(shared: &Shared, lease: &Lease, now: SystemTime) -> 
 /// second is the schema's hash): "ccai" in ASCII.
 const PURGE_LOCK: i32 = 0x6363_6169;
 
+/// Takes the schema's migration lock shared for the rest of `tx` ([`schema::write_lock`]) and
+/// fails unless the schema is still this build's: a newer ccai may have given its tables another
+/// meaning. For the admin writes, whose statements are built at run time.
+async fn hold_current_schema(
+    tx: &deadpool_postgres::Transaction<'_>,
+    shared: &Shared,
+) -> Result<()> {
+    tx.batch_execute(&shared.write_lock)
+        .await
+        .map_err(|e| shared.error(&e))?;
+    schema::check_current(tx, &shared.shown, &shared.ident).await
+}
+
 /// Takes the schema's purge lock for the rest of `tx`: alone for a purge, shared for a write
 /// that makes deliveries due again. At READ COMMITTED each statement reads its own snapshot, and
 /// neither side locks the rows the other checks: without this, a replay that read a body before
@@ -241,6 +296,7 @@ async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
     let changed = shared
         .within(async |client| {
             let tx = client.transaction().await.map_err(err)?;
+            hold_current_schema(&tx, shared).await?;
             lock_against_purge(&tx, shared, false).await?;
             let changed = tx.execute(sql, &refs(params)).await.map_err(err)?;
             tx.commit().await.map_err(err)?;
@@ -327,6 +383,7 @@ pub(crate) async fn purge(
     let (bodies, rows) = shared
         .within(async |client| {
             let tx = client.transaction().await.map_err(err)?;
+            hold_current_schema(&tx, shared).await?;
             lock_against_purge(&tx, shared, true).await?;
             let bodies = tx
                 .execute(

@@ -531,6 +531,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inbox::AttemptOutcome;
 
     #[tokio::test]
     async fn after_a_failed_sync_every_write_fails_and_the_store_says_why() {
@@ -599,6 +600,13 @@ mod tests {
         let second = NewDelivery::new("1231", "h3", "message.sent", &b"{}"[..]);
         assert_eq!(store.insert(second).await, Ok(Inserted::New));
         assert!(store.write_failure().is_none());
+        let lease = LeaseRequest::new("w", Duration::from_secs(30));
+        let held = store
+            .claim("default", lease, 1, SystemTime::now())
+            .await
+            .expect("claim")
+            .remove(0)
+            .lease;
 
         // What a newer ccai's migration does to the file: a new column, a higher version.
         {
@@ -633,6 +641,20 @@ mod tests {
             .await
             .expect_err("no claim");
         assert_eq!(claimed, error);
+        let record = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        let filter = || ListFilter::new().event_type("message.sent");
+        assert_eq!(
+            store.finish(&held, Finish::Delivered, record).await,
+            Err(error.clone())
+        );
+        assert_eq!(store.extend_lease(&held, later).await, Err(error.clone()));
+        assert_eq!(store.release(&held).await, Err(error.clone()));
+        let replayed = store.replay(ReplayTarget::Hash("h1".into())).await;
+        assert_eq!(replayed, Err(error.clone()));
+        assert_eq!(store.requeue_dead(filter()).await, Err(error.clone()));
+        let retention = Retention::new(Duration::ZERO, Duration::ZERO);
+        assert_eq!(store.purge(retention, later).await, Err(error.clone()));
         let again = NewDelivery::new("1231", "h5", "message.sent", &b"{}"[..]);
         assert_eq!(store.insert(again).await, Err(error));
         store.close().await;
