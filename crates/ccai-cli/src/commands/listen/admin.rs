@@ -53,8 +53,8 @@ pub(crate) struct AdminArgs {
     /// Serve GET /healthz, /readyz and /metrics (Prometheus) on this port (0 picks a free one).
     #[arg(long, value_name = "PORT")]
     pub admin_port: Option<u16>,
-    /// The admin listener's address (with --admin-port). Another than loopback requires a
-    /// bearer token (--admin-token; generated and printed if not given).
+    /// The admin listener's address (with --admin-port). Any address other than loopback
+    /// requires a bearer token (--admin-token; generated and printed if not given).
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     pub admin_host: String,
     /// The bearer token the admin routes require (Authorization: Bearer TOKEN; with
