@@ -95,6 +95,19 @@ fn headers_the_forward_sets_or_that_frame_the_request_are_refused() {
         error.to_string().contains("is not a header name"),
         "{error}"
     );
+    // Nor is a name that is not one: it may be a token given in the wrong place (a whole
+    // "Authorization: Bearer …" line, or the arguments swapped).
+    for name in [
+        "Authorization: Bearer sekrit-token",
+        "sekrit/token+base64==",
+    ] {
+        let error = forward().header(name, "X-Api-Key").expect_err(name);
+        assert!(
+            error.to_string().contains("is not a header name")
+                && !error.to_string().contains("sekrit"),
+            "{error}"
+        );
+    }
     // The value is never shown: it may be a token.
     let error = forward()
         .header("X-Token", "sekrit-token\nvalue")

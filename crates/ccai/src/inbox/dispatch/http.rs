@@ -27,7 +27,7 @@ pub enum ForwardConfigError {
     #[error("cannot set up the HTTP client for forwarding: {0}")]
     Client(String),
     /// A header given to [`HttpForward::header`] cannot be sent: says why, never showing the
-    /// value (it may be a token).
+    /// value, nor a name that is not one (either may be a token).
     #[error("invalid forward header: {0}")]
     InvalidHeader(String),
 }
@@ -125,8 +125,15 @@ impl HttpForward {
     /// excerpt of an answer that echoes it, like the URL's credentials.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ForwardConfigError> {
         let invalid = |why: String| ForwardConfigError::InvalidHeader(why);
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| invalid(format!("{name:?} is not a header name")))?;
+        // Not shown: a name that is not one may be a token in the wrong place (a whole
+        // `Authorization: Bearer …` line, or the arguments swapped).
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            invalid(
+                "the name given is not a header name (an HTTP token: no space, colon or \
+                 control character)"
+                    .to_owned(),
+            )
+        })?;
         let own = [
             CONTENT_TYPE,
             AUTHORIZATION,
