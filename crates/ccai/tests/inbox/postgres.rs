@@ -460,7 +460,8 @@ async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_its_inser
 /// A newer ccai migrating the schema under a running store: the dispatcher's and the admin's
 /// writes are refused as inserts are (a claim, an outcome, a lease's extension or release, a
 /// replay, a requeue of the dead, a purge), each with the same error, and none changes a row: a
-/// newer schema may give those tables another meaning. Reads go on. (Several threads: the
+/// newer schema may give those tables another meaning. Those sent while the migration runs wait
+/// for it (the migration lock), then are refused too. Reads go on. (Several threads: the
 /// connections' tasks still run while a failing assertion's unwinding drops the schema.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_every_write() {
@@ -493,9 +494,26 @@ async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_every_wri
     );
     let held = lease(claim(1, now).await.expect("claim"));
 
+    let watcher = raw(&url).await;
+    let dump = || async {
+        let mut rows = Vec::new();
+        for table in ["events", "deliveries", "attempts"] {
+            let sql = format!(
+                "SELECT t::text FROM \"{}\".{table} t ORDER BY 1",
+                schema.name
+            );
+            for row in watcher.query(&sql, &[]).await.expect("dump") {
+                rows.push(format!("{table}: {}", row.get::<_, String>(0)));
+            }
+        }
+        rows
+    };
+    let before = dump().await;
+
     let mut client = raw(&url).await;
-    // What a newer ccai's migration does: a higher version, its lock held while it runs. A claim
-    // sent meanwhile waits for it, then is refused.
+    // What a newer ccai's migration does: a higher version, its lock held while it runs. Every
+    // write sent meanwhile waits for it, then is refused: without the lock each read the version
+    // its snapshot saw, the old one, and wrote.
     let newer = POSTGRES_SCHEMA_VERSION + 1;
     let later = SystemTime::now() + Duration::from_secs(3600);
     let migration = client.transaction().await.expect("begin");
@@ -507,39 +525,96 @@ async fn a_newer_ccai_migrating_the_schema_under_a_running_store_stops_every_wri
         ))
         .await
         .expect("migrate as a newer ccai would");
-    let during = tokio::spawn({
-        let store = store.clone();
-        async move {
-            let lease = LeaseRequest::new("w", Duration::from_secs(60));
-            store.claim("default", lease, 10, later).await
-        }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    type Write = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
+    let shown = |result: Result<String, StoreError>| format!("{result:?}");
+    let during: Vec<(&str, Write)> = vec![
+        ("claim", {
+            let store = store.clone();
+            Box::pin(async move {
+                let lease = LeaseRequest::new("w", Duration::from_secs(60));
+                let claimed = store.claim("default", lease, 10, later).await;
+                shown(claimed.map(|c| format!("{} claimed", c.len())))
+            })
+        }),
+        ("finish", {
+            let (store, held) = (store.clone(), held.clone());
+            Box::pin(async move {
+                let record =
+                    AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Success);
+                let finished = store.finish(&held, Finish::Delivered, record).await;
+                shown(finished.map(|v| format!("{v:?}")))
+            })
+        }),
+        ("extend_lease", {
+            let (store, held) = (store.clone(), held.clone());
+            Box::pin(async move {
+                shown(
+                    store
+                        .extend_lease(&held, later)
+                        .await
+                        .map(|v| format!("{v:?}")),
+                )
+            })
+        }),
+        ("release", {
+            let (store, held) = (store.clone(), held.clone());
+            Box::pin(async move { shown(store.release(&held).await.map(|v| format!("{v:?}"))) })
+        }),
+        ("replay", {
+            let store = store.clone();
+            Box::pin(async move {
+                let replayed = store.replay(ReplayTarget::Hash("done".into())).await;
+                shown(replayed.map(|v| format!("{v:?}")))
+            })
+        }),
+        ("requeue_dead", {
+            let store = store.clone();
+            Box::pin(async move {
+                let filter = ListFilter::new().event_type("message.sent");
+                shown(store.requeue_dead(filter).await.map(|v| format!("{v:?}")))
+            })
+        }),
+        ("purge", {
+            let store = store.clone();
+            Box::pin(async move {
+                let retention = Retention::new(Duration::ZERO, Duration::ZERO);
+                shown(
+                    store
+                        .purge(retention, later)
+                        .await
+                        .map(|v| format!("{v:?}")),
+                )
+            })
+        }),
+    ];
+    let count = i64::try_from(during.len()).expect("a few");
+    let during: Vec<(&str, tokio::task::JoinHandle<String>)> = during
+        .into_iter()
+        .map(|(what, write)| (what, tokio::spawn(write)))
+        .collect();
+    until_waiting(&watcher, &schema.name, count, || {
+        during.iter().all(|(_, task)| task.is_finished())
+    })
+    .await;
     migration.commit().await.expect("commit");
-    let during = during.await.expect("task");
-
-    let client = client;
-    let dump = || async {
-        let mut rows = Vec::new();
-        for table in ["inbox_schema", "events", "deliveries", "attempts"] {
-            let sql = format!(
-                "SELECT t::text FROM \"{}\".{table} t ORDER BY 1",
-                schema.name
-            );
-            for row in client.query(&sql, &[]).await.expect("dump") {
-                rows.push(format!("{table}: {}", row.get::<_, String>(0)));
-            }
-        }
-        rows
-    };
-    let before = dump().await;
+    let mut refused_during = Vec::new();
+    for (what, task) in during {
+        refused_during.push((what, task.await.expect("task")));
+    }
+    let in_one_line = format!("a newer ccai migrated the store to schema {newer}");
+    let not_refused: Vec<String> = refused_during
+        .iter()
+        .filter(|(_, result)| !result.contains(&in_one_line))
+        .map(|(what, result)| format!("{what} during the migration: {result}"))
+        .collect();
+    assert!(not_refused.is_empty(), "not refused: {not_refused:#?}");
+    assert_eq!(dump().await, before, "no row changed during the migration");
 
     // Each would change rows under the old schema: the claims take "due" and the lapsed lease
     // of "held", the replay "done", the requeue "dead", the purge "done" and "dead".
     let claimed = |claimed: Vec<ccai::inbox::ClaimedDelivery>| format!("{} claimed", claimed.len());
     let everything = || ListFilter::new().event_type("message.sent");
     let writes: Vec<(&str, Result<String, StoreError>)> = vec![
-        ("claim during the migration", during.map(claimed)),
         ("claim", claim(10, later).await.map(claimed)),
         (
             "finish",
