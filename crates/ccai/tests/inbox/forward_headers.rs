@@ -117,3 +117,65 @@ fn headers_the_forward_sets_or_that_frame_the_request_are_refused() {
         "{error}"
     );
 }
+
+/// A header value of the caller's (a token, say) is redacted from the excerpt of an answer that
+/// echoes it, raw, JSON-escaped or HTML-escaped, as the URL's credentials are; a short one (under
+/// 8 characters) is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_header_value_is_not_recorded() {
+    const TOKEN: &str = "tok/en&9f8e7d6c";
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: reqwest::header::HeaderMap| async move {
+            let value = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let json = serde_json::json!({"key": value("x-api-key"), "short": value("x-short")})
+                .to_string()
+                .replace('/', "\\/");
+            let html = value("x-api-key").replace('&', "&amp;");
+            (
+                reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{json} {} <b>{html}</b>", value("x-api-key")),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    store
+        .insert(NewDelivery::new("1231", "h-echo", "message.sent", &b"{}"[..]).signature(SIGNATURE))
+        .await
+        .expect("insert");
+    let forward = HttpForward::new(&format!("http://{addr}/hook"))
+        .expect("a forward URL")
+        .header("X-Api-Key", TOKEN)
+        .expect("a header")
+        .header("X-Short", "v-1")
+        .expect("a header");
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), forward)
+        .retry_schedule("".parse().expect("schedule"))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    let dead = wait_for("h-echo to be dead", PATIENCE, || async {
+        let d = store.get("h-echo").await.expect("get").expect("stored");
+        (d.summary.deliveries[0].status == DeliveryStatus::Dead).then_some(d)
+    })
+    .await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert_eq!(
+        error,
+        r#"HTTP 500 Internal Server Error: {"key":"[REDACTED]","short":"v-1"} [REDACTED] <b>[REDACTED]</b>"#
+    );
+}
