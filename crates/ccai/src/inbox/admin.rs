@@ -115,6 +115,19 @@ impl ListFilter {
 pub struct Cursor(pub(crate) i64);
 
 impl Cursor {
+    /// The cursor at the stored event with `id` (a page's last), in a store's own numbering: what a
+    /// [`Store::list`](super::Store::list) of your own puts in [`Page::next`], and reads back
+    /// with [`id`](Self::id) from [`ListRequest::after`]. Use positive ids: [`decode`](Self::decode)
+    /// refuses the others, so such a cursor would not come back through an HTTP query.
+    pub fn from_id(id: i64) -> Self {
+        Cursor(id)
+    }
+
+    /// The id given to [`from_id`](Self::from_id).
+    pub fn id(&self) -> i64 {
+        self.0
+    }
+
     /// The cursor as text (for an HTTP query parameter).
     pub fn encode(&self) -> String {
         self.0.to_string()
@@ -196,6 +209,14 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+impl Page {
+    /// A page of `events`, with the cursor of the next one if there may be one (`None` on the
+    /// last page).
+    pub fn new(events: Vec<EventSummary>, next: Option<Cursor>) -> Self {
+        Self { events, next }
+    }
+}
+
 /// Where one destination's delivery of an event stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -212,6 +233,39 @@ pub struct DeliveryState {
     pub last_error: Option<String>,
     /// When it was delivered.
     pub delivered_at: Option<SystemTime>,
+}
+
+impl DeliveryState {
+    /// The delivery to `destination`, in `status` after `attempts` attempts, with no next
+    /// attempt time, error or delivery time (the setters add them).
+    pub fn new(destination: impl Into<String>, status: DeliveryStatus, attempts: u32) -> Self {
+        Self {
+            destination: destination.into(),
+            status,
+            attempts,
+            next_attempt_at: None,
+            last_error: None,
+            delivered_at: None,
+        }
+    }
+
+    /// When the next attempt is due.
+    pub fn next_attempt_at(mut self, at: SystemTime) -> Self {
+        self.next_attempt_at = Some(at);
+        self
+    }
+
+    /// The last attempt's error excerpt.
+    pub fn last_error(mut self, error: impl Into<String>) -> Self {
+        self.last_error = Some(error.into());
+        self
+    }
+
+    /// When it was delivered.
+    pub fn delivered_at(mut self, at: SystemTime) -> Self {
+        self.delivered_at = Some(at);
+        self
+    }
 }
 
 /// An event in a [`Page`]: what it is and where its deliveries stand, without the body.
@@ -236,6 +290,53 @@ pub struct EventSummary {
     pub deliveries: Vec<DeliveryState>,
 }
 
+impl EventSummary {
+    /// The event `event_hash` of type `event_type` received for `client_id` at `received_at`,
+    /// with no duplicate, no conflict and no delivery, and its body purged (`body_len` `None`)
+    /// unless [`body_len`](Self::body_len) says otherwise.
+    pub fn new(
+        client_id: impl Into<String>,
+        event_hash: impl Into<String>,
+        event_type: impl Into<String>,
+        received_at: SystemTime,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            event_hash: event_hash.into(),
+            event_type: event_type.into(),
+            received_at,
+            body_len: None,
+            duplicates: 0,
+            conflicts: 0,
+            deliveries: Vec::new(),
+        }
+    }
+
+    /// The stored body's size.
+    pub fn body_len(mut self, len: usize) -> Self {
+        self.body_len = Some(len);
+        self
+    }
+
+    /// How many repeats with the same body arrived after the first.
+    pub fn duplicates(mut self, duplicates: u64) -> Self {
+        self.duplicates = duplicates;
+        self
+    }
+
+    /// How many repeats with a different body arrived after the first.
+    pub fn conflicts(mut self, conflicts: u64) -> Self {
+        self.conflicts = conflicts;
+        self
+    }
+
+    /// Where its deliveries stand, one per destination.
+    pub fn deliveries(mut self, deliveries: Vec<DeliveryState>) -> Self {
+        self.deliveries = deliveries;
+        self
+    }
+}
+
 /// One recorded attempt of an event's delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -252,6 +353,38 @@ pub struct AttemptInfo {
     pub http_status: Option<u16>,
     /// The error excerpt, if any.
     pub error: Option<String>,
+}
+
+impl AttemptInfo {
+    /// An attempt for `destination` that started at `started_at`, took `duration` and ended
+    /// with `outcome`, with no HTTP status or error (the setters add them).
+    pub fn new(
+        destination: impl Into<String>,
+        started_at: SystemTime,
+        duration: Duration,
+        outcome: AttemptOutcome,
+    ) -> Self {
+        Self {
+            destination: destination.into(),
+            started_at,
+            duration,
+            outcome,
+            http_status: None,
+            error: None,
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    /// The error excerpt.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
 }
 
 /// Everything stored about one event ([`Store::get`](super::Store::get)).
@@ -274,6 +407,60 @@ pub struct EventDetail {
     pub last_conflict_sha256: Option<String>,
     /// Every attempt, oldest first.
     pub attempts: Vec<AttemptInfo>,
+}
+
+impl EventDetail {
+    /// The event `summary` describes, whose stored body had the hex SHA-256 `body_sha256`: its
+    /// body purged, received by POST with no signature or content type, no conflict and no
+    /// attempt, until the setters say otherwise.
+    pub fn new(summary: EventSummary, body_sha256: impl Into<String>) -> Self {
+        Self {
+            summary,
+            body: None,
+            signature: None,
+            content_type: None,
+            method: crate::event::DeliveryMethod::Post,
+            body_sha256: body_sha256.into(),
+            last_conflict_sha256: None,
+            attempts: Vec::new(),
+        }
+    }
+
+    /// The body exactly as received (not purged).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+
+    /// The original `X-CCAI-Signature`.
+    pub fn signature(mut self, signature: impl Into<String>) -> Self {
+        self.signature = Some(signature.into());
+        self
+    }
+
+    /// The original `Content-Type`.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The HTTP method it came with.
+    pub fn method(mut self, method: crate::event::DeliveryMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// The hex SHA-256 of the last conflicting body received.
+    pub fn last_conflict_sha256(mut self, sha256: impl Into<String>) -> Self {
+        self.last_conflict_sha256 = Some(sha256.into());
+        self
+    }
+
+    /// Every attempt, oldest first.
+    pub fn attempts(mut self, attempts: Vec<AttemptInfo>) -> Self {
+        self.attempts = attempts;
+        self
+    }
 }
 
 impl fmt::Debug for EventDetail {
@@ -341,7 +528,21 @@ pub struct PurgeReport {
     pub events_deleted: u64,
 }
 
+impl PurgeReport {
+    /// `bodies_purged` bodies and `events_deleted` events deleted.
+    pub fn new(bodies_purged: u64, events_deleted: u64) -> Self {
+        Self {
+            bodies_purged,
+            events_deleted,
+        }
+    }
+}
+
 /// Counts over the whole store ([`Store::stats`](super::Store::stats)).
+///
+/// A [`Store`](super::Store) of your own builds one from [`Stats::default`] (all zero, no
+/// status counted) by setting the fields, `deliveries` keyed by
+/// [`DeliveryStatus::as_str`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {

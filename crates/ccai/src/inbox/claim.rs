@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
-use super::redacted;
+use super::{redacted, InboxEvent};
 
 /// Who claims, and for how long, in [`Store::claim`](super::Store::claim).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +80,26 @@ pub struct Lease {
     pub until: SystemTime,
 }
 
+impl Lease {
+    /// The lease `token` that `owner` holds on delivery `delivery_id` until `until`: what a
+    /// [`Store`](super::Store) of your own hands out with each claim, and recognises again
+    /// by its token in [`finish`](super::Store::finish), [`extend_lease`](super::Store::extend_lease)
+    /// and [`release`](super::Store::release).
+    pub fn new(
+        delivery_id: i64,
+        owner: impl Into<String>,
+        token: impl Into<String>,
+        until: SystemTime,
+    ) -> Self {
+        Self {
+            delivery_id,
+            owner: owner.into(),
+            token: token.into(),
+            until,
+        }
+    }
+}
+
 impl fmt::Debug for Lease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lease")
@@ -116,6 +136,38 @@ pub struct ClaimedDelivery {
     pub method: crate::event::DeliveryMethod,
     /// When the receiver got it.
     pub received_at: SystemTime,
+}
+
+impl ClaimedDelivery {
+    /// A delivery claimed under `lease`, with the event to hand on: its destination, attempt
+    /// number, keys, body and headers are `event`'s (what the dispatcher will give the consumer,
+    /// through `InboxEvent::from`). For a [`Store::claim`](super::Store::claim) of your own.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use ccai::inbox::{ClaimedDelivery, InboxEvent, Lease};
+    ///
+    /// let until = SystemTime::now() + Duration::from_secs(30);
+    /// let event = InboxEvent::new("1231", "evt_1", "message.sent", &b"{}"[..]).attempt(2);
+    /// let claimed = ClaimedDelivery::new(Lease::new(7, "worker-1", "a-random-token", until), event);
+    /// assert_eq!((claimed.lease.delivery_id, claimed.attempt), (7, 2));
+    /// assert_eq!(InboxEvent::from(&claimed).event_hash, "evt_1");
+    /// ```
+    pub fn new(lease: Lease, event: InboxEvent) -> Self {
+        Self {
+            lease,
+            destination: event.destination,
+            attempt: event.attempt,
+            client_id: event.client_id,
+            event_hash: event.event_hash,
+            event_type: event.event_type,
+            body: event.body,
+            signature: event.signature,
+            content_type: event.content_type,
+            method: event.method,
+            received_at: event.received_at,
+        }
+    }
 }
 
 impl fmt::Debug for ClaimedDelivery {

@@ -28,6 +28,14 @@ pub type CloseFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// Implemented by [`SqliteStore`](super::SqliteStore) and, with the `postgres` feature, by
 /// `PostgresStore`; the conformance tests in
 /// `tests/inbox/conformance.rs` describe the behaviour every implementation must have.
+///
+/// A store of your own builds what it returns with the types' constructors:
+/// [`ClaimedDelivery::new`] (from a [`Lease::new`] and an
+/// [`InboxEvent::new`](super::InboxEvent::new)), [`Page::new`] (with
+/// [`Cursor::from_id`](super::Cursor::from_id)), [`EventSummary::new`](super::EventSummary::new),
+/// [`DeliveryState::new`](super::DeliveryState::new), [`EventDetail::new`],
+/// [`AttemptInfo::new`](super::AttemptInfo::new), [`PurgeReport::new`], and
+/// [`Stats::default`] with its fields set.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's
     /// synchronous mode): the receiver may answer `200`. Any error means nothing was stored: the

@@ -39,6 +39,100 @@ pub struct InboxEvent {
     pub destination: String,
 }
 
+impl InboxEvent {
+    /// The first attempt at an event received now by POST, with no signature or content type,
+    /// for the [`DEFAULT_DESTINATION`](crate::inbox::DEFAULT_DESTINATION); the setters below
+    /// change the rest. The dispatcher builds its events from the store's claims; this is for
+    /// testing a [`Consumer`] and for a [`Store`](crate::inbox::Store) of your own (with
+    /// [`ClaimedDelivery::new`]).
+    ///
+    /// ```
+    /// use ccai::inbox::{Consumer, ConsumerFuture, Failure, Accepted, InboxEvent};
+    ///
+    /// /// Takes `message.sent` events, refuses the rest for good.
+    /// #[derive(Debug)]
+    /// struct SentOnly;
+    ///
+    /// impl Consumer for SentOnly {
+    ///     fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+    ///         Box::pin(async move {
+    ///             if event.event_type == "message.sent" {
+    ///                 Ok(Accepted::new())
+    ///             } else {
+    ///                 Err(Failure::new(format!("unexpected {}", event.event_type)).permanent())
+    ///             }
+    ///         })
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sent = InboxEvent::new("1231", "evt_1", "message.sent", &br#"{"eventHash":"evt_1"}"#[..]);
+    /// assert_eq!(SentOnly.deliver(&sent).await, Ok(Accepted::new()));
+    ///
+    /// let retried = InboxEvent::new("1231", "evt_2", "message.failed", &b"{}"[..]).attempt(3);
+    /// let failure = SentOnly.deliver(&retried).await.expect_err("refused");
+    /// assert!(failure.permanent);
+    /// # }
+    /// ```
+    pub fn new(
+        client_id: impl Into<String>,
+        event_hash: impl Into<String>,
+        event_type: impl Into<String>,
+        body: impl Into<Bytes>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            event_hash: event_hash.into(),
+            event_type: event_type.into(),
+            body: body.into(),
+            signature: None,
+            content_type: None,
+            method: crate::event::DeliveryMethod::Post,
+            received_at: SystemTime::now(),
+            attempt: 1,
+            destination: crate::inbox::DEFAULT_DESTINATION.to_owned(),
+        }
+    }
+
+    /// The `X-CCAI-Signature` header it came with.
+    pub fn signature(mut self, signature: impl Into<String>) -> Self {
+        self.signature = Some(signature.into());
+        self
+    }
+
+    /// The `Content-Type` header it came with.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// The HTTP method it came with (default POST).
+    pub fn method(mut self, method: crate::event::DeliveryMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// When it was received (default: when [`new`](Self::new) was called).
+    pub fn received_at(mut self, received_at: SystemTime) -> Self {
+        self.received_at = received_at;
+        self
+    }
+
+    /// Which attempt this is (default 1, the first).
+    pub fn attempt(mut self, attempt: u32) -> Self {
+        self.attempt = attempt;
+        self
+    }
+
+    /// The destination this delivery is for (default
+    /// [`DEFAULT_DESTINATION`](crate::inbox::DEFAULT_DESTINATION)).
+    pub fn destination(mut self, destination: impl Into<String>) -> Self {
+        self.destination = destination.into();
+        self
+    }
+}
+
 impl From<&ClaimedDelivery> for InboxEvent {
     fn from(claimed: &ClaimedDelivery) -> Self {
         Self {
