@@ -14,6 +14,7 @@ mod metrics;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_multi;
+mod public_constructors;
 mod receiver;
 mod review_fixes;
 mod sqlite;

@@ -18,6 +18,7 @@ use ccai::inbox::{
 use tokio::net::TcpListener;
 
 /// A store in its own temporary directory (kept alive as long as the value).
+#[derive(Debug)]
 pub(crate) struct TempStore {
     pub store: SqliteStore,
     /// Deleted when the value is dropped.
