@@ -1,6 +1,7 @@
 //! The excerpt of a forward target's answer that is recorded as an attempt's error, with every
-//! echo of a secret the request carried (the signature, the URL's credentials) redacted: the
-//! excerpt is stored, shown (`ccai events show`, `ccai listen`'s retry lines) and logged.
+//! echo of a secret the request carried (the signature, the URL's credentials, the tokens of its
+//! query and path, the caller's header values) redacted: the excerpt is stored, shown
+//! (`ccai events show`, `ccai listen`'s retry lines) and logged.
 
 /// The most bytes of a target's answer excerpted into an attempt's error.
 pub(super) const EXCERPT: usize = 512;
@@ -79,30 +80,35 @@ fn echo_at(answer: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
 
 /// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read, up to [`read_limit`]),
 /// with each echo of any of `secrets` replaced with `[REDACTED]`, verbatim or encoded
-/// ([`encodings`]). The longest secret is tried first, so that `user:password` goes whole rather
-/// than leaving `user:` before a redacted password. An echo that the cut would split is taken
-/// whole (the answer is read that much further): cut first, its first 43 characters were kept,
-/// which is the whole signature (the 44th is always the `=` padding).
+/// ([`encodings`]). At each position the furthest echo is taken, so that `user:password` goes
+/// whole rather than leaving `user:` before a redacted password; and an echo that starts inside
+/// another extends it, so that secrets that overlap in the answer (a header value ending where a
+/// path token begins, both echoed: `…abcdefgh12345678…` for `abcdefgh12` and `gh12345678`) leave
+/// no part of either behind. An echo that the cut would split is taken whole (the answer is read
+/// that much further): cut first, its first 43 characters were kept, which is the whole signature
+/// (the 44th is always the `=` padding).
 pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
-    let mut secrets: Vec<&[u8]> = secrets
+    let secrets: Vec<&[u8]> = secrets
         .iter()
         .filter(|s| !s.is_empty())
         .map(|s| s.as_bytes())
         .collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let furthest_echo = |at: usize| secrets.iter().filter_map(|s| echo_at(answer, at, s)).max();
     let mut kept = Vec::with_capacity(EXCERPT);
     let mut i = 0;
     while i < answer.len().min(EXCERPT) {
-        match secrets.iter().find_map(|s| echo_at(answer, i, s)) {
-            Some(end) => {
-                kept.extend_from_slice(REDACTED);
-                i = end;
-            }
-            None => {
-                kept.push(answer[i]);
-                i += 1;
-            }
+        let Some(mut end) = furthest_echo(i) else {
+            kept.push(answer[i]);
+            i += 1;
+            continue;
+        };
+        let mut inside = i + 1;
+        while inside < end {
+            end = end.max(furthest_echo(inside).unwrap_or(end));
+            inside += 1;
         }
+        kept.extend_from_slice(REDACTED);
+        i = end;
     }
     String::from_utf8_lossy(&kept).into_owned()
 }
@@ -138,6 +144,31 @@ mod tests {
             "[REDACTED] [REDACTED]"
         );
         assert_eq!(without_secrets(b"plain", &[""]), "plain");
+    }
+
+    #[test]
+    fn secrets_that_overlap_or_contain_one_another_leave_no_part_behind() {
+        // Overlapping: the first found ends inside the second.
+        assert_eq!(
+            without_secrets(b"x abcdefgh12345678 y", &["abcdefgh12", "gh12345678"]),
+            "x [REDACTED] y"
+        );
+        // A chain: each starts inside the one before, the last encoded.
+        assert_eq!(
+            without_secrets(
+                br"<a1b2c3d4e5f6\/g7h8>",
+                &["a1b2c3d4", "c3d4e5f6", "e5f6/g7h8"]
+            ),
+            "<[REDACTED]>"
+        );
+        // Contained: the path token inside the header value, and alone.
+        assert_eq!(
+            without_secrets(
+                b"Bearer XsEcReTt0kEn1234567890 /B000/XsEcReTt0kEn1234567890",
+                &["XsEcReTt0kEn1234567890", "Bearer XsEcReTt0kEn1234567890"]
+            ),
+            "[REDACTED] /B000/[REDACTED]"
+        );
     }
 
     #[test]
