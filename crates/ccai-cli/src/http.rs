@@ -57,9 +57,12 @@ pub(crate) fn failure(error: reqwest::Error) -> String {
 }
 
 /// `url` as messages and logs show it: no user name or password, no fragment, and its query
-/// (which often carries a token) cut to `?…`. The path stays, so the user recognises the target.
+/// (which often carries a token) cut to `?…`. The path stays, so the user recognises the target,
+/// but for its segments that may be tokens (`/services/T000/B000/[REDACTED]`), by the rule the
+/// forward's recorded errors follow ([`ccai::inbox::redact_path_tokens`]).
 pub(crate) fn shown(url: &Url) -> String {
     let mut shown = url.clone();
+    shown.set_path(&ccai::inbox::redact_path_tokens(url.path()));
     // Both fail only on URLs that cannot have credentials, which then have none to hide.
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
@@ -165,5 +168,11 @@ mod tests {
             "http://127.0.0.1:3000/webhook"
         );
         assert_eq!(shown(&url("http://localhost/?")), "http://localhost/");
+        assert_eq!(
+            shown(&url(
+                "https://hooks.example.com/services/T000/B000/XsEcReTt0kEn1234567890?x=1"
+            )),
+            "https://hooks.example.com/services/T000/B000/[REDACTED]?…"
+        );
     }
 }

@@ -625,3 +625,165 @@ async fn a_forward_urls_password_is_sent_and_never_shown_or_stored() {
         );
     }
 }
+
+/// Sends a signed `message.sent` delivery of `hash` to a listener at `url`; its status.
+async fn deliver_signed(url: &str, hash: &str) -> u16 {
+    let body = serde_json::json!({"eventType": "message.sent", "eventHash": hash, "data": {}});
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header(
+            "x-ccai-signature",
+            ccai::webhook::sign(CLIENT_ID, hash, SECRET),
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("deliver")
+        .status()
+        .as_u16()
+}
+
+/// A `--forward-to` URL that carries its token in the path (a Slack-style hook:
+/// `/services/T000/B000/XsEc…`) reaches the target whole, but is shown with that segment
+/// redacted, and a target that echoes its request line gets it redacted from what is stored and
+/// printed: with the store (the banner, the retry and dead lines, the debug logs,
+/// `ccai events show`), by `ccai events replay --to`, and with `--no-store` (the banner and the
+/// failed forward's line). The words of the path stay, so the user recognises the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forward_urls_path_token_is_sent_and_never_shown_or_stored() {
+    use common::Listening;
+    const TOKEN: &str = "XsEcReTt0kEn1234567890";
+    const SHOWN: &str = "/webhooks/services/T000/B000/[REDACTED]";
+    let sandbox = Sandbox::new();
+    let target = recorder(|request| {
+        (
+            StatusCode::NOT_FOUND,
+            format!("Cannot handle {} {} HTTP/1.1", request.method, request.path),
+        )
+    })
+    .await;
+    let forward = format!("{}/webhooks/services/T000/B000/{TOKEN}", target.url);
+    let assert_clean = |what: &str, text: &str| {
+        for leak in [TOKEN, "XsEcReTt", "1234567890"] {
+            assert!(!text.contains(leak), "{what}: {leak:?} in {text}");
+        }
+    };
+
+    // Stored, forwarded by the dispatcher: one attempt and one retry, then dead.
+    let store = sandbox.path().join("path-token.db");
+    let store_arg = store.to_string_lossy().into_owned();
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET)
+        .env("CCAI_LOG", "debug");
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &[
+            "--port",
+            "0",
+            "--store",
+            &store_arg,
+            "--forward-to",
+            &forward,
+            "--retry-schedule",
+            "100ms",
+        ],
+    ));
+    let banner = listen.banner.join("\n");
+    assert!(
+        banner.contains(&format!("Forwarding stored deliveries to {}", target.url))
+            && banner.contains(SHOWN),
+        "{banner}"
+    );
+    assert_clean("the banner", &banner);
+    let hash = "path-token-stored";
+    assert_eq!(deliver_signed(&listen.url, hash).await, 200);
+    let mut said = Vec::new();
+    while !said.iter().any(|l: &String| l.contains("DEAD")) {
+        said.push(
+            listen
+                .err
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("no dead line; listen said {said:?}")),
+        );
+    }
+    let out: Vec<String> = std::iter::from_fn(|| listen.out.try_recv().ok()).collect();
+    drop(listen);
+    for line in said.iter().chain(&out) {
+        assert_clean("listen", line);
+    }
+    let dead = said
+        .iter()
+        .find(|l| l.contains("DEAD"))
+        .expect("the dead line");
+    assert!(
+        dead.contains(&format!("Cannot handle POST {SHOWN} HTTP/1.1")),
+        "{dead}"
+    );
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "show", hash, "--store", &store_arg]);
+    let shown = exits(cmd).await;
+    let text = all_output(&shown);
+    assert_eq!(shown.status.code(), Some(0), "{text}");
+    assert_clean("events show", &text);
+    assert!(text.contains(SHOWN), "{text}");
+
+    // Sent now by `ccai events replay --to`: the target's 404 fails the replay.
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events", "replay", hash, "--to", &forward, "--store", &store_arg,
+    ]);
+    let replayed = exits(cmd).await;
+    let text = all_output(&replayed);
+    assert_ne!(replayed.status.code(), Some(0), "{text}");
+    assert_clean("events replay", &text);
+    assert!(
+        text.contains(&format!("1 of 1 replays to {}{SHOWN} failed", target.url)),
+        "{text}"
+    );
+
+    // `--no-store`: forwarded before answering.
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET)
+        .env("CCAI_LOG", "debug");
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &["--port", "0", "--no-store", "--forward-to", &forward],
+    ));
+    // Its forwarding line comes after the address.
+    let forwarding = listen.err.recv_timeout(WAIT).expect("the forwarding line");
+    let banner = format!("{}\n{forwarding}", listen.banner.join("\n"));
+    assert!(
+        banner.contains(&format!("Forwarding verified deliveries to {}", target.url))
+            && banner.contains(SHOWN),
+        "{banner}"
+    );
+    assert_clean("the --no-store banner", &banner);
+    assert_eq!(
+        deliver_signed(&listen.url, "path-token-no-store").await,
+        500
+    );
+    let line = listen.next_line();
+    let err: Vec<String> = std::iter::from_fn(|| listen.err.try_recv().ok()).collect();
+    drop(listen);
+    assert!(
+        line.contains("forward FAILED") && line.contains(&format!("{SHOWN} answered 404")),
+        "{line}"
+    );
+    assert_clean("--no-store", &line);
+    for line in &err {
+        assert_clean("--no-store's stderr", line);
+    }
+
+    // The token went where it belongs, every time.
+    let requests = target.requests.lock().expect("lock");
+    assert_eq!(requests.len(), 4);
+    for request in requests.iter() {
+        assert_eq!(
+            request.path,
+            format!("/webhooks/services/T000/B000/{TOKEN}")
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! A forward URL's user name and password (`http://user:password@host/hook`) are sent as
 //! `Authorization: Basic`, and never recorded, reported, logged or shown in `Debug`, even when
 //! the target echoes the request back (as debugging endpoints and error pages do); nor is a token
-//! in its query (`?token=…`).
+//! in its query (`?token=…`) or in its path (`/services/T000/B000/XsEc…`, Slack-style).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -206,6 +206,67 @@ async fn a_query_token_echoed_by_the_target_is_not_recorded() {
         r#"HTTP 404 Not Found: Cannot POST /hook?token=[REDACTED]&v=1 {"token":"[REDACTED]","v":"1"}"#
     );
     assert_nowhere(&dead, &report, &debug, &["5ecret", "qt%2F"]);
+}
+
+/// A Slack-style hook URL carries its secret in the path. A target that echoes its request line
+/// (`Cannot handle POST /services/…`), its decoded path as JSON (`/` as `\/`) and as HTML (`/` as
+/// `&#47;`) gets each token segment redacted, written as in the URL or decoded; the words of the
+/// path (`webhooks`, `services`, `T000`) stay, so the error still says which endpoint answered.
+/// Nor is the token in the log line of the failed attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_token_echoed_by_the_target_is_not_recorded() {
+    const TOKEN: &str = "XsEcReTt0kEn1234567890";
+    let logs = crate::logs::captured();
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
+        let decoded = uri.path().replace("%2F", "/").replace("%2B", "+");
+        let json = serde_json::json!({ "path": decoded })
+            .to_string()
+            .replace('/', "\\/");
+        let html = decoded.replace('/', "&#47;");
+        (
+            StatusCode::NOT_FOUND,
+            format!("Cannot handle POST {uri} HTTP/1.1 {json} <p>{html}</p>"),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let url = format!("http://{addr}/webhooks/services/T000/B000/{TOKEN}/pt%2F5ecret%2Bv");
+    let (dead, report, debug) = forward_once(&url, "path-token-echo").await;
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    let path = "/webhooks/services/T000/B000/[REDACTED]/[REDACTED]";
+    let escaped = path.replace('/', "\\/");
+    let html = path.replace('/', "&#47;");
+    assert_eq!(
+        error,
+        format!(
+            r#"HTTP 404 Not Found: Cannot handle POST {path} HTTP/1.1 {{"path":"{escaped}"}} <p>{html}</p>"#
+        )
+    );
+    let leaks = [TOKEN, "XsEcReTt", "1234567890", "5ecret", "pt%2F"];
+    assert_nowhere(&dead, &report, &debug, &leaks);
+    for text in [
+        dead.summary.deliveries[0]
+            .last_error
+            .as_deref()
+            .unwrap_or(""),
+        report.error.as_deref().unwrap_or(""),
+    ] {
+        assert!(text.contains("/webhooks/services/T000/B000/"), "{text}");
+    }
+    let text = String::from_utf8_lossy(&logs.lock().expect("lock")).into_owned();
+    assert!(
+        text.contains("Cannot handle POST /webhooks/services/T000/B000/[REDACTED]"),
+        "the failed attempt not logged:\n{text}"
+    );
+    // Not the shorter leaks: the log is every test's.
+    for leak in [TOKEN, "XsEcReTt", "5ecret"] {
+        assert!(!text.contains(leak), "{leak:?} logged:\n{text}");
+    }
 }
 
 /// Credentials that are not UTF-8 once decoded were dropped: the forward went out without any

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
 use super::excerpt;
+use super::path_tokens::path_tokens;
 use super::query_tokens::{query_tokens, SHORTEST_TOKEN};
 use super::url_credentials::UrlCredentials;
 use crate::signature::SIGNATURE_HEADER;
@@ -45,8 +46,16 @@ pub enum ForwardConfigError {
 ///
 /// A user name and password in the URL (`https://user:password@host/hook`) are sent as
 /// `Authorization: Basic`. A failure's error holds an excerpt of the target's answer, with any
-/// echo of the signature, of those credentials or of the query's values (of 8 characters or
-/// more: they often carry a token) redacted.
+/// echo of the signature, of those credentials, of the query's values (of 8 characters or
+/// more: they often carry a token) or of the path's segments that may be tokens redacted,
+/// verbatim or escaped (percent, JSON, HTML). A path segment is taken for a token (as Slack-style
+/// hook URLs carry theirs: `/services/T000/B000/XsEcReTt0kEn1234567890`) when, percent-decoded,
+/// it has 8 characters or more with an ASCII digit or capital letter among them, or 20
+/// characters or more whatever they are; ordinary words (`webhooks`, `services`) are left, so
+/// that the error still says which endpoint answered. [`redact_path_tokens`] applies the same
+/// rule to a URL shown elsewhere.
+///
+/// [`redact_path_tokens`]: crate::inbox::redact_path_tokens
 ///
 /// [`header`](Self::header) adds headers of your own to every forward (one naming the
 /// forwarder, say, so that a receiver can tell its own forwards coming back to it); the body,
@@ -58,6 +67,8 @@ pub struct HttpForward {
     credentials: Option<UrlCredentials>,
     /// The URL's query values that may be tokens, redacted like the credentials.
     query_tokens: Vec<String>,
+    /// The URL's path segments that may be tokens, redacted likewise.
+    path_tokens: Vec<String>,
     /// Sent with every forward ([`HttpForward::header`]).
     headers: HeaderMap,
     client: reqwest::Client,
@@ -100,6 +111,7 @@ impl HttpForward {
         let credentials = UrlCredentials::take(&mut url).map_err(invalid)?;
         let mut forward = Self {
             query_tokens: query_tokens(&url),
+            path_tokens: path_tokens(&url),
             url,
             credentials,
             headers: HeaderMap::new(),
@@ -213,6 +225,7 @@ impl HttpForward {
             secrets.extend(credentials.secrets());
         }
         secrets.extend(self.query_tokens.iter().map(String::as_str));
+        secrets.extend(self.path_tokens.iter().map(String::as_str));
         secrets.extend(
             self.headers
                 .values()

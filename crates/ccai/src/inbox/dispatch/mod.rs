@@ -4,6 +4,7 @@
 mod consumer;
 mod excerpt;
 mod http;
+mod path_tokens;
 mod query_tokens;
 mod report;
 mod retry;
@@ -19,6 +20,7 @@ use tokio::task::JoinHandle;
 
 pub use consumer::{Accepted, CallbackConsumer, Consumer, ConsumerFuture, Failure, InboxEvent};
 pub use http::{ForwardConfigError, HttpForward};
+pub use path_tokens::redact_path_tokens;
 pub use report::{AttemptReport, AttemptResult};
 pub use retry::{parse_duration, ParseScheduleError, RetrySchedule};
 

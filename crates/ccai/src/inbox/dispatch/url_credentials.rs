@@ -66,8 +66,8 @@ impl UrlCredentials {
 }
 
 /// `text` with its `%XX` escapes decoded, as reqwest decodes a URL's credentials; `None` if the
-/// result is not UTF-8.
-fn percent_decoded(text: &str) -> Option<String> {
+/// result is not UTF-8. Also decodes a URL's path segments ([`path_tokens`](super::path_tokens)).
+pub(super) fn percent_decoded(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
