@@ -181,7 +181,10 @@ pub struct ApiError {
     pub status: u16,
     /// The response body, cut to 512 characters (with `…` when cut).
     pub body: String,
-    /// How long the API asked to wait before trying again (its `Retry-After` header), if it did.
+    /// How long the API asked to wait before trying again (its `Retry-After` header), if it did,
+    /// on a `429` or `503`: the header is not read on other statuses (see [`RetryPolicy`]).
+    ///
+    /// [`RetryPolicy`]: super::RetryPolicy
     pub retry_after: Option<Duration>,
     /// This answer came to a retry, after an earlier attempt of the same request whose outcome is
     /// unknown (it timed out, lost its connection, or was answered `500`, `502` or `504`): what

@@ -20,7 +20,8 @@ use http::Method;
 /// with jitter (a random wait between half of it and all of it). When a `429`/`503` carries a
 /// `Retry-After` header (seconds or an HTTP date), that wait is used instead; when it asks for
 /// longer than `max_retry_after`, there is no retry (one sooner than asked would be refused too):
-/// the error is returned at once, with the wait the API asked for.
+/// the error is returned at once, with the wait the API asked for. A `Retry-After` on any other
+/// status (a `500` with one, say) is ignored: the backoff applies, and the retries go on.
 ///
 /// ```
 /// use std::time::Duration;

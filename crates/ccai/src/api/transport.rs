@@ -188,9 +188,12 @@ impl Transport {
                     retry_after: None,
                 });
         }
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
+        // `Retry-After` is read where it means "come back then" (`429`, `503`), as `RetryPolicy`
+        // documents; other retryable statuses (`500`, `502`, `504`) keep the backoff, and a long
+        // ask on them does not end the retries.
+        let retry_after = matches!(status.as_u16(), 429 | 503)
+            .then(|| response.headers().get(RETRY_AFTER))
+            .flatten()
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
         // The status is what matters; a body that cannot be read is reported as empty. Only a

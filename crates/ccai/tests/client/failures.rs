@@ -120,6 +120,58 @@ async fn gateway_errors_are_retried_until_the_limit() {
 }
 
 #[tokio::test]
+async fn a_retry_after_on_a_500_does_not_end_the_retries() {
+    // `Retry-After` is honoured on 429 and 503 only. A 500 asking for longer than the policy's
+    // `max_retry_after` is retried on the backoff, not given up on at once.
+    let api = FakeApi::start(vec![
+        Reply::text(500, "boom").with_header("retry-after", "120"),
+        Reply::text(500, "boom").with_header("retry-after", "120"),
+        Reply::json(200, json!([{"id": 1, "url": "https://example.com/h"}])),
+    ])
+    .await;
+    let hooks = client_for(&api).webhook().list().await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    // The first attempt and both retries of the default policy.
+    assert_eq!(api.requests().len(), 3);
+
+    // Persisting, it fails after the policy's retries, and the error does not carry the ask.
+    let api = FakeApi::start(vec![
+        Reply::text(500, "boom").with_header("retry-after", "120")
+    ])
+    .await;
+    let err = client_for(&api).webhook().list().await.unwrap_err();
+    assert_eq!(api.requests().len(), 3);
+    let ClientError::Api(api_error) = &err else {
+        panic!("expected an API error, got {err:?}")
+    };
+    assert_eq!(api_error.status, 500);
+    assert_eq!(api_error.retry_after, None);
+    assert!(!err.to_string().contains("120 s"), "{err}");
+}
+
+#[tokio::test]
+async fn a_retry_after_on_a_502_is_not_waited_for() {
+    // The policy would wait an hour for a `Retry-After` on a 429 or 503; on a 502 the backoff of
+    // a few milliseconds applies. The bound only catches an hour's wait, so it cannot flake.
+    let api = FakeApi::start(vec![
+        Reply::text(502, "bad gateway").with_header("retry-after", "3600")
+    ])
+    .await;
+    let client = Client::new(
+        Config::new(CLIENT_ID, API_KEY)
+            .base_url(&api.base_url)
+            .retry(fast_retry().max_retry_after(Duration::from_secs(7200))),
+    )
+    .unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(60), client.webhook().delete("5"))
+        .await
+        .expect("the client waited for a 502's Retry-After")
+        .unwrap_err();
+    assert_eq!(err.status(), Some(502));
+    assert_eq!(api.requests().len(), 3);
+}
+
+#[tokio::test]
 async fn retries_can_be_switched_off() {
     let api = FakeApi::start(vec![Reply::text(503, "busy")]).await;
     let client = Client::new(
