@@ -30,6 +30,9 @@ use http::Method;
 /// | get | `GET {base}/webhooks/{id}` | none |
 /// | delete | `DELETE {base}/webhooks/{id}` | none |
 ///
+/// [`WebhookConfig::method`] is not sent (the body has no such field) and
+/// [`WebhookConfig::events`] is; [`crate::Client`] does the opposite.
+///
 /// New code talks to the integrations API through [`crate::Client`] instead. Same headers,
 /// timeout (30 s) and retries ([`RetryPolicy::default`]) as [`crate::Client`].
 ///
@@ -160,8 +163,9 @@ fn item_path(id: &str) -> Result<String, ClientError> {
     Ok(format!("/webhooks/{}", id_segment(id)?))
 }
 
-/// `{"url", "events": [...], "secretKey"?}`.
 /// The older REST shape's body: `url`, `events`, `secretKey` (omitted when not given), in that order.
+/// No `method`: the shape (and the Go SDK's legacy client) has none; `WebhookConfig::method` is
+/// documented as ignored here.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct WebhookBody<'a> {

@@ -24,14 +24,18 @@ use crate::signature::Secret;
 pub struct WebhookConfig {
     /// The endpoint URL.
     pub url: String,
-    /// Event types to subscribe to. The integrations API subscribes to all (`integrationType: ALL`);
-    /// the legacy REST shape sends this list.
+    /// Event types to subscribe to: sent by [`LegacyClient`](super::LegacyClient) only (its
+    /// `events` field). [`Client`](crate::Client) does not send it: the integrations API has no
+    /// such field and delivers every event type (`integrationType: ALL`). See
+    /// [`WebhookConfig::events`].
     pub events: Vec<WebhookEventType>,
     /// The signing secret. `None` (or an empty secret) lets the server generate one on register
     /// (returned once in [`WebhookResponse::secret_key`]) and keeps the current one on update.
     pub secret: Option<Secret>,
     /// How CloudContactAI delivers: `POST` or `PUT`. `None` (the default) means `POST` on
     /// register and, on update, the integration's current method (read from the API first).
+    /// Sent by [`Client`](crate::Client) only; [`LegacyClient`](super::LegacyClient) does not
+    /// send it. See [`WebhookConfig::method`].
     pub method: Option<DeliveryMethod>,
 }
 
@@ -46,7 +50,15 @@ impl WebhookConfig {
         }
     }
 
-    /// Sets the event types.
+    /// Sets the event types to subscribe to.
+    ///
+    /// Which client sends it:
+    ///
+    /// - [`LegacyClient`](super::LegacyClient) (the older `/webhooks` API) sends the list as
+    ///   `events`.
+    /// - [`Client`](crate::Client) (the integrations API) does **not** send it: that API has no
+    ///   event list and delivers every event type (`integrationType: ALL`), as the official SDKs
+    ///   send it. Filter by [`WebhookEventType`] in your handler instead.
     pub fn events(mut self, events: impl IntoIterator<Item = WebhookEventType>) -> Self {
         self.events = events.into_iter().collect();
         self
@@ -69,7 +81,15 @@ impl WebhookConfig {
             .filter(|s| !s.is_empty())
     }
 
-    /// Sets the delivery method.
+    /// Sets the delivery method: the HTTP method CloudContactAI delivers with (`POST` or `PUT`).
+    ///
+    /// Which client sends it:
+    ///
+    /// - [`Client`](crate::Client) (the integrations API) sends it as `method`.
+    /// - [`LegacyClient`](super::LegacyClient) (the older `/webhooks` API) does **not** send it:
+    ///   that API's body is `url`, `events` and `secretKey` only (as in the Go SDK, whose legacy
+    ///   client it mirrors), and a field it does not document is not invented. A method set here
+    ///   is ignored by it; register with [`Client`](crate::Client) to deliver with `PUT`.
     pub fn method(mut self, method: DeliveryMethod) -> Self {
         self.method = Some(method);
         self

@@ -3,13 +3,13 @@
 use std::time::Duration;
 
 use ccai::api::RetryPolicy;
-use ccai::webhook::{self, WebhookConfig, WebhookEventType};
+use ccai::webhook::{self, DeliveryMethod, WebhookConfig, WebhookEventType};
 use ccai::ClientError;
 use serde_json::json;
 
 use crate::assert_standard_headers;
 use crate::fake_api::{FakeApi, Reply};
-use crate::{fast_retry, API_KEY};
+use crate::{client_for, fast_retry, API_KEY};
 
 fn legacy_client(api: &FakeApi) -> webhook::Client {
     webhook::Client::with_options(
@@ -53,6 +53,31 @@ async fn register_posts_url_events_and_secret() {
                "secretKey": "s3"})
     );
     assert_eq!(hook.id.as_str(), "11");
+}
+
+/// As documented on `WebhookConfig::method` and `WebhookConfig::events`: each client sends the
+/// fields its API has, and leaves the other one out.
+#[tokio::test]
+async fn each_client_sends_only_the_field_its_api_has() {
+    let config = WebhookConfig::new("https://example.com/hook")
+        .events([WebhookEventType::MessageSent])
+        .method(DeliveryMethod::Put);
+
+    let api = FakeApi::start(vec![Reply::json(201, json!({"id": 11, "url": "u"}))]).await;
+    legacy_client(&api).register(config.clone()).await.unwrap();
+    assert_eq!(
+        api.only_request().json(),
+        json!({"url": "https://example.com/hook", "events": ["message.sent"]}),
+        "the legacy API's body has no method"
+    );
+
+    let api = FakeApi::start(vec![Reply::json(200, json!([{"id": 12, "url": "u"}]))]).await;
+    client_for(&api).webhook().register(config).await.unwrap();
+    assert_eq!(
+        api.only_request().json(),
+        json!([{"url": "https://example.com/hook", "method": "PUT", "integrationType": "ALL"}]),
+        "the integrations API's body has no event list"
+    );
 }
 
 #[tokio::test]
