@@ -103,6 +103,10 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         // 503 for every delivery.
         return Err(HandlerConfigError::UnstorableClientId);
     }
+    // In inbox mode the store deduplicates and the deduper is never consulted: not kept, so
+    // that nothing (Debug included) suggests it runs.
+    #[cfg(feature = "inbox")]
+    let deduper = deduper.filter(|_| store.is_none());
     #[cfg(feature = "inbox")]
     let store = store.map(|sink| (sink, client_id.clone()));
     let accept_post = methods.contains(&DeliveryMethod::Post);
@@ -159,7 +163,7 @@ impl fmt::Debug for WebhookHandler {
             .field("allow", &self.inner.allow)
             .field("body_limit", &self.inner.body_limit)
             .field("log_events", &self.inner.log_events)
-            .field("deduplication", &self.inner.deduper.is_some())
+            .field("deduplication", &self.inner.deduplication())
             .finish_non_exhaustive()
     }
 }
@@ -206,6 +210,15 @@ struct Incoming<B> {
 }
 
 impl Inner {
+    /// What deduplicates, as `Debug` shows it: `"store"`, `"deduper"` or `"off"`.
+    fn deduplication(&self) -> &'static str {
+        #[cfg(feature = "inbox")]
+        let stores = self.store.is_some();
+        #[cfg(not(feature = "inbox"))]
+        let stores = false;
+        super::options::deduplication(stores, self.deduper.is_some())
+    }
+
     fn answer(&self, outcome: Result<(), Rejection>) -> HandlerResponse {
         match outcome {
             Ok(()) => response::success(),

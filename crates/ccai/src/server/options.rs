@@ -266,11 +266,17 @@ impl HandlerOptions {
     }
 
     /// Deduplicates with `deduper` instead of the default [`MemoryDeduper`].
+    ///
+    /// Not in inbox mode ([`inbox`](Self::inbox)): there the store deduplicates (durably, by event
+    /// hash, counting repeats) and no deduper runs, so this setting is not used.
     pub fn deduper(self, deduper: impl Deduper + 'static) -> Self {
         self.shared_deduper(Arc::new(deduper))
     }
 
     /// Deduplicates with a shared `deduper` (e.g. one also used elsewhere).
+    ///
+    /// Not in inbox mode ([`inbox`](Self::inbox)): there the store deduplicates and the deduper
+    /// is not used.
     pub fn shared_deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
         self.deduper = Some(deduper);
         self
@@ -278,6 +284,9 @@ impl HandlerOptions {
 
     /// Turns deduplication off: every verified delivery runs the callback, repeats included, and
     /// repeats of one event may run concurrently.
+    ///
+    /// Not in inbox mode ([`inbox`](Self::inbox)): the store always deduplicates (a repeat is
+    /// answered 200 and counted, not stored again), whatever this says.
     pub fn without_deduplication(mut self) -> Self {
         self.deduper = None;
         self
@@ -306,6 +315,30 @@ impl HandlerOptions {
     pub fn verification_disabled(&self) -> bool {
         self.verification_disabled
     }
+
+    /// Inbox mode: whether deliveries go to a store (which deduplicates) rather than a callback.
+    fn stores(&self) -> bool {
+        #[cfg(feature = "inbox")]
+        if self.store.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// What deduplicates, as `Debug` shows it: `"store"` in inbox mode (a deduper set there is
+    /// not used), `"deduper"`, or `"off"`.
+    fn deduplication(&self) -> &'static str {
+        deduplication(self.stores(), self.deduper.is_some())
+    }
+}
+
+/// What deduplicates deliveries, as the `Debug` of [`HandlerOptions`] and of the handler show it.
+pub(crate) fn deduplication(stores: bool, has_deduper: bool) -> &'static str {
+    match (stores, has_deduper) {
+        (true, _) => "store",
+        (false, true) => "deduper",
+        (false, false) => "off",
+    }
 }
 
 impl fmt::Debug for HandlerOptions {
@@ -321,7 +354,7 @@ impl fmt::Debug for HandlerOptions {
             .field("methods", &self.methods)
             .field("body_limit", &self.body_limit)
             .field("body_timeout", &self.body_timeout)
-            .field("deduplication", &self.deduper.is_some())
+            .field("deduplication", &self.deduplication())
             .field("on_reject", &self.on_reject.is_some())
             .finish_non_exhaustive()
     }

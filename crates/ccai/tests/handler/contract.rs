@@ -207,3 +207,28 @@ fn construction_errors() {
     assert!(!format!("{handler:?}").contains(SECRET));
     assert!(handler.verifies());
 }
+
+#[test]
+fn debug_says_what_deduplicates() {
+    let noop = |_: WebhookEvent| async { Ok::<(), std::io::Error>(()) };
+    let options = HandlerOptions::new(CLIENT_ID, noop).secret(SECRET);
+    let off = options.clone().without_deduplication();
+    assert!(
+        format!("{options:?}").contains(r#"deduplication: "deduper""#),
+        "{options:?}"
+    );
+    assert!(
+        format!("{off:?}").contains(r#"deduplication: "off""#),
+        "{off:?}"
+    );
+    let handler = create_handler(options).expect("handler");
+    assert!(
+        format!("{handler:?}").contains(r#"deduplication: "deduper""#),
+        "{handler:?}"
+    );
+    let handler = create_handler(off).expect("handler");
+    assert!(
+        format!("{handler:?}").contains(r#"deduplication: "off""#),
+        "{handler:?}"
+    );
+}

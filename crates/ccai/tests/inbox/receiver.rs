@@ -10,6 +10,7 @@ use ccai::event::WebhookEvent;
 use ccai::inbox::{Inserted, SqliteOptions, SqliteStore, Store};
 use ccai::server::{create_handler, HandlerOptions, WebhookHandler};
 use ccai::signature::SignedDelivery;
+use ccai::webhook::{Claim, Deduper, MemoryDeduper};
 use tokio::net::TcpListener;
 
 pub(crate) const CLIENT_ID: &str = "1231";
@@ -319,4 +320,51 @@ async fn an_account_id_no_store_can_hold_is_refused_at_build() {
         200
     );
     assert!(store.get("long-account").await.expect("get").is_some());
+}
+
+/// In inbox mode the store deduplicates; a deduper given, or deduplication turned off, changes
+/// nothing, and `Debug` says so.
+#[tokio::test]
+async fn in_inbox_mode_the_store_deduplicates_whatever_the_deduper_settings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let deduper = Arc::new(MemoryDeduper::new());
+    let settings = [
+        HandlerOptions::inbox(CLIENT_ID, store.clone()).shared_deduper(deduper.clone()),
+        HandlerOptions::inbox(CLIENT_ID, store.clone()).deduper(MemoryDeduper::new()),
+        HandlerOptions::inbox(CLIENT_ID, store.clone()).without_deduplication(),
+        HandlerOptions::inbox(CLIENT_ID, store.clone()),
+    ];
+    for (n, options) in settings.into_iter().enumerate() {
+        let options = options.secret(SECRET);
+        assert!(
+            format!("{options:?}").contains(r#"deduplication: "store""#),
+            "{options:?}"
+        );
+        let handler = create_handler(options).expect("handler");
+        assert!(
+            format!("{handler:?}").contains(r#"deduplication: "store""#),
+            "{handler:?}"
+        );
+        let addr = serve(handler).await;
+        let hash = format!("inbox-dedup-{n}");
+        let sent = delivery(&hash, "+14155550100");
+        for _ in 0..2 {
+            assert_eq!(
+                post(addr, sent.body(), sent.signature()).await.status(),
+                200
+            );
+        }
+        let stored = store.get(&hash).await.expect("get").expect("stored");
+        assert_eq!(stored.summary.duplicates, 1, "setting {n}");
+    }
+    // The deduper given was never consulted: the event is still unclaimed there.
+    for n in 0..4 {
+        assert_eq!(
+            deduper.claim(&format!("inbox-dedup-{n}")).await.ok(),
+            Some(Claim::Acquired)
+        );
+    }
 }
