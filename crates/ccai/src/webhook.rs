@@ -13,7 +13,7 @@
 //! | `VerifySignature` | [`verify_signature`] (and [`Verifier`] for rotation and reasons) | [`crate::signature`] |
 //! | `CreateHandler`, `HandlerOptions` | `create_handler`, `HandlerOptions` (feature `axum`) | `crate::server` |
 //! | `Service` (register, list, update, delete) | `Service` = `api::Webhooks` (feature `client`) | `crate::api` |
-//! | `Client` (the older `/webhooks` REST shape) | `Client` = `api::LegacyClient` (feature `client`) | `crate::api` |
+//! | `Client` (the older `/webhooks` REST shape) | `Client` = `api::LegacyClient` (feature `client`; **not** `ccai::Client`, the integrations API's client) | `crate::api` |
 //! | `WebhookConfig`, `WebhookResponse` | the same names (feature `client`) | `crate::api` |
 //!
 //! # What the signature covers
@@ -45,6 +45,19 @@ pub use crate::server::{
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub use crate::api::{
-    IntegrationMethod, LegacyClient as Client, UnreadableWebhook, WebhookConfig,
-    WebhookDeleteResponse, WebhookId, WebhookList, WebhookResponse, Webhooks as Service,
+    IntegrationMethod, UnreadableWebhook, WebhookConfig, WebhookDeleteResponse, WebhookId,
+    WebhookList, WebhookResponse, Webhooks as Service,
 };
+
+/// The Go SDK's `webhook.Client`: [`LegacyClient`](crate::api::LegacyClient) under that name,
+/// for the older `/webhooks` REST API (`Client::new(base_url, api_key)`, no client id).
+///
+/// **Not the same type as [`ccai::Client`](crate::Client)**, which talks to the integrations API
+/// (`/v1/client/{clientId}/integration`, built from a [`Config`](crate::Config)) and is what new
+/// code should use; this name is kept so that code ported from the Go SDK finds it.
+///
+// Inlined (unlike the other re-exports) so that its page carries this note.
+#[doc(inline)]
+#[cfg(feature = "client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "client")))]
+pub use crate::api::LegacyClient as Client;

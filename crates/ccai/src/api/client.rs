@@ -12,6 +12,13 @@ use http::Method;
 
 /// The CloudContactAI management API client for one account.
 ///
+/// It talks to the integrations API (`{base}/v1/client/{clientId}/integration`), the one the
+/// official SDKs' `webhook.Service` and `ccai webhooks` use: use it unless your account only has
+/// the older `/webhooks` API. Not to be confused with
+/// [`ccai::webhook::Client`](crate::webhook::Client), a different type: the Go SDK's name for
+/// [`LegacyClient`](super::LegacyClient), which talks to that older `/webhooks` API and is built
+/// from a base URL and an API key (no client id, no [`Config`]).
+///
 /// One client holds one connection pool: create it once and clone it (clones share the pool).
 /// Requests time out after [`Config::timeout`] and are retried as [`Config::retry`] says (see
 /// [`RetryPolicy`](super::RetryPolicy) for what is retried).

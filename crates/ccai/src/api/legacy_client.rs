@@ -33,8 +33,12 @@ use http::Method;
 /// [`WebhookConfig::method`] is not sent (the body has no such field) and
 /// [`WebhookConfig::events`] is; [`crate::Client`] does the opposite.
 ///
-/// New code talks to the integrations API through [`crate::Client`] instead. Same headers,
-/// timeout (30 s) and retries ([`RetryPolicy::default`]) as [`crate::Client`].
+/// Also exported as [`ccai::webhook::Client`](crate::webhook::Client), the name the Go SDK
+/// gives it, which is **not** [`ccai::Client`](crate::Client): that one talks to the integrations
+/// API (`{base}/v1/client/{clientId}/integration`) and is built from a [`Config`](super::Config)
+/// with a client id. Use this client only for an API that serves the older `/webhooks` paths;
+/// new code talks to the integrations API through [`crate::Client`]. Same headers, timeout
+/// (30 s) and retries ([`RetryPolicy::default`]) as [`crate::Client`].
 ///
 /// ```no_run
 /// use ccai::api::{LegacyClient, WebhookConfig};
