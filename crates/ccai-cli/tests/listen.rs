@@ -532,6 +532,30 @@ async fn listen_rejects_route_syntax_and_brackets_ipv6() {
     }
 }
 
+/// A `.` or `..` segment is resolved away by every client before sending (`ccai trigger` would
+/// POST `/a/../b` to `/b`): such a path is refused, while dots inside a segment are plain text.
+#[tokio::test]
+async fn listen_refuses_dot_segments_no_client_can_reach() {
+    let sandbox = Sandbox::new();
+    for path in ["/a/../b", "/./webhook", "/webhook/.", "/..", "/.", "/a/./"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--no-store", "--port", "0", "--path", path]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(
+            err.contains("`.` or `..` segment") && err.contains("write the path without them"),
+            "{path}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{path}: {err}");
+    }
+    let listen = Listening::start(&sandbox, &["--path", "/v1.2/..hook./..."]);
+    assert!(listen.url.ends_with("/v1.2/..hook./..."), "{}", listen.url);
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(listen.next_line().contains("message.sent"));
+}
+
 #[tokio::test]
 async fn trigger_with_a_data_file_and_put_delivery() {
     let sandbox = Sandbox::new();

@@ -646,6 +646,16 @@ fn check_path(path: &str) -> Result<()> {
     if !path.starts_with('/') || !plain || path.contains("//") {
         bail!("--path {path:?} must be a plain path like /webhook (letters, digits, / - . _ ~)");
     }
+    // Clients (curl, browsers, `ccai trigger`, the url crate) resolve `.` and `..` segments
+    // before sending: a route holding one would be announced but never reached.
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        bail!(
+            "--path {path:?} has a `.` or `..` segment, which clients resolve away before sending (no delivery would reach it): write the path without them, like /webhook"
+        );
+    }
     Ok(())
 }
 
