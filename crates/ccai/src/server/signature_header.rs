@@ -1,6 +1,6 @@
 //! The one rule for reading `X-CCAI-Signature` off a request, shared by the handler and the
-//! extractor: the first value counts, and a second one makes the delivery's signature malformed
-//! (refuse rather than pick one).
+//! extractor: the first value counts, and a second one makes the delivery's signature invalid
+//! (refuse rather than pick one), saying it was repeated.
 
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
@@ -33,7 +33,7 @@ impl SignatureHeader {
         body: &[u8],
     ) -> Result<WebhookEvent, Rejection> {
         if self.repeated {
-            return Err(Rejection::InvalidSignature(VerifyError::MalformedSignature));
+            return Err(Rejection::InvalidSignature(VerifyError::RepeatedSignature));
         }
         Ok(verifier.verify_event_bytes(self.value.as_ref().map(HeaderValue::as_bytes), body)?)
     }

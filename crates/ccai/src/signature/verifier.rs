@@ -41,6 +41,10 @@ pub enum VerifyError {
     /// prefixed, non-ASCII, …).
     #[error("malformed X-CCAI-Signature: expected 44 characters of standard padded base64")]
     MalformedSignature,
+    /// The request carries `X-CCAI-Signature` more than once (whatever the values): which one
+    /// counts is not for the receiver to pick.
+    #[error("X-CCAI-Signature was sent more than once: send it once")]
+    RepeatedSignature,
     /// Well-formed, but no configured secret produces it.
     #[error("signature does not match")]
     Mismatch,

@@ -7,8 +7,8 @@ use ccai::webhook::{create_handler, sign, HandlerOptions, WebhookEvent};
 use serde_json::Value;
 
 use crate::support::{
-    assert_no_leak, delivery, error_message, post, raw, recording_options, sent_delivery, serve,
-    url, Seen, CLIENT_ID, PATH, SECRET,
+    answer_of, assert_no_leak, delivery, error_message, post, raw, recording_options,
+    sent_delivery, serve, serve_router, url, Seen, CLIENT_ID, PATH, SECRET,
 };
 
 #[tokio::test]
@@ -135,4 +135,47 @@ async fn disabled_verification_ignores_the_signature() {
     // The body is still checked.
     assert_eq!(post(addr, "{}", None).await.status, 400);
     assert_eq!(seen.lock().expect("lock").len(), 2);
+}
+
+/// A repeated `X-CCAI-Signature` is refused (which value counts is not the receiver's to pick),
+/// by the handler and the extractor alike, and the answer says it was repeated: both values are
+/// well-formed 44-character signatures, so "malformed" would send the sender looking for the
+/// wrong fault. Neither value is echoed.
+#[tokio::test]
+async fn a_repeated_signature_header_is_401_saying_it_was_sent_twice() {
+    let (options, seen) = recording_options();
+    let handler = serve(create_handler(options).expect("handler")).await;
+    let verifier = ccai::webhook::Verifier::new(CLIENT_ID, SECRET).expect("verifier");
+    let app = axum::Router::new()
+        .route(
+            PATH,
+            axum::routing::post(|_: ccai::webhook::VerifiedEvent| async { "stored" }),
+        )
+        .with_state(verifier);
+    let extractor = serve_router(app).await;
+    let (body, good) = sent_delivery();
+    let other = sign(
+        CLIENT_ID,
+        "042896dc1966b8a6214e5383aba5b8b9",
+        "other-secret",
+    );
+    for addr in [handler, extractor] {
+        for second in [&good, &other] {
+            let answer = answer_of(
+                reqwest::Client::new()
+                    .post(url(addr))
+                    .header("X-CCAI-Signature", &good)
+                    .header("x-ccai-signature", second)
+                    .body(body.clone()),
+            )
+            .await;
+            assert_eq!(answer.status, 401, "{}", answer.body);
+            let message = error_message(&answer);
+            assert!(message.contains("sent more than once"), "{message}");
+            assert!(!message.contains("44 characters"), "{message}");
+            assert_no_leak(&answer, &good);
+            assert_no_leak(&answer, &other);
+        }
+    }
+    assert!(seen.lock().expect("lock").is_empty());
 }
