@@ -291,6 +291,12 @@ async fn list_filters_and_json_lines() {
 
     let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
         (vec!["--status".into(), "dead".into()], vec![INCOMING_DEAD]),
+        // Status names in any case, as --sync and --log-format take theirs.
+        (vec!["--status".into(), "DEAD".into()], vec![INCOMING_DEAD]),
+        (
+            vec!["--status".into(), "Delivered".into()],
+            vec![SENT_DELIVERED, MONTH_SENT, OLD_RAW],
+        ),
         (
             vec!["--status".into(), "delivered".into()],
             vec![SENT_DELIVERED, MONTH_SENT, OLD_RAW],
@@ -558,7 +564,8 @@ async fn replay_by_hash_makes_the_event_due() {
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_dead_in_bulk_starts_the_schedule_over() {
     let inbox = Inbox::new().await;
-    let out = ok(&inbox.ccai(&["replay", "--status", "dead"]).await);
+    // The status in any case.
+    let out = ok(&inbox.ccai(&["replay", "--status", "DEAD"]).await);
     assert!(out.contains("1 delivery due again"), "{out}");
     let (status, attempts, next) = inbox.status(INCOMING_DEAD).await;
     assert_eq!(status, DeliveryStatus::Pending);

@@ -80,6 +80,8 @@ async fn ui_api_lists_newest_first_with_a_stable_cursor_and_filters() {
     // Filters: status, type, time, text (case-sensitive, in the body).
     let (_, dead) = get(&ui, "/api/events?status=dead").await;
     assert_eq!(hashes(&dead), [INCOMING_DEAD]);
+    let (_, dead) = get(&ui, "/api/events?status=DEAD").await;
+    assert_eq!(hashes(&dead), [INCOMING_DEAD]);
     let (_, sent) = get(&ui, "/api/events?type=message.sent").await;
     assert_eq!(
         hashes(&sent),

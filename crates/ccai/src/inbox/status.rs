@@ -49,13 +49,15 @@ impl fmt::Display for DeliveryStatus {
 #[error("unknown delivery status {0:?}: expected pending, in_progress, delivered or dead")]
 pub struct UnknownStatus(pub String);
 
+/// Reads a status name in any ASCII case (`dead`, `DEAD`).
 impl FromStr for DeliveryStatus {
     type Err = UnknownStatus;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DeliveryStatus::ALL
             .into_iter()
-            .find(|status| status.as_str() == s)
+            // In any case, as `DeliveryMethod` reads its names: a user may type `DEAD`.
+            .find(|status| status.as_str().eq_ignore_ascii_case(s))
             .ok_or_else(|| UnknownStatus(s.chars().take(40).collect()))
     }
 }
@@ -65,14 +67,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_and_unknown_ones_are_refused() {
+    fn names_round_trip_in_any_case_and_unknown_ones_are_refused() {
         for status in DeliveryStatus::ALL {
             assert_eq!(status.as_str().parse::<DeliveryStatus>(), Ok(status));
             assert_eq!(status.to_string(), status.as_str());
         }
-        let error = "Pending"
+        for (name, status) in [
+            ("Pending", DeliveryStatus::Pending),
+            ("IN_PROGRESS", DeliveryStatus::InProgress),
+            ("DEAD", DeliveryStatus::Dead),
+        ] {
+            assert_eq!(name.parse::<DeliveryStatus>(), Ok(status), "{name}");
+        }
+        let error = "in-progress"
             .parse::<DeliveryStatus>()
-            .expect_err("case matters");
+            .expect_err("not a name");
         assert!(error.to_string().contains("expected pending"), "{error}");
     }
 }
