@@ -1044,3 +1044,22 @@ async fn json_output_is_inert_for_a_terminal_and_exact() {
         assert!(types.iter().any(|t| t == odd_type), "{args:?}: {out}");
     }
 }
+
+/// `replay` shows a hash as `list` does: its first 12 characters, escaped once. Escaping before
+/// cutting (as it did) cut the escape itself: `nl\nhash\u{1`.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_shows_a_hash_with_control_characters_as_list_does() {
+    let inbox = Inbox::new().await;
+    let odd = "nl\nhash\u{1b}[31m-and-more";
+    inbox
+        .store
+        .insert(NewDelivery::new(CLIENT, odd, "message.sent", &b"{}"[..]))
+        .await
+        .expect("insert");
+    let shown = "nl\\nhash\\u{1b}[31m";
+    let listed = ok(&inbox.ccai(&["list"]).await);
+    assert!(listed.contains(shown), "{listed}");
+    let replayed = ok(&inbox.ccai(&["replay", odd]).await);
+    assert!(replayed.contains(&format!("{shown}: ")), "{replayed}");
+    assert!(!replayed.contains('\u{1b}'), "{replayed:?}");
+}

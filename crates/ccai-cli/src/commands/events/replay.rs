@@ -153,13 +153,9 @@ async fn mark_due(
                 } else {
                     ""
                 };
-                outln!("{}: nothing made due{why}", short_hash(&escape_line(hash)));
+                outln!("{}: nothing made due{why}", short_hash(hash));
             } else {
-                outln!(
-                    "{}: {} due again",
-                    short_hash(&escape_line(hash)),
-                    deliveries(n)
-                );
+                outln!("{}: {} due again", short_hash(hash), deliveries(n));
             }
         }
     }
@@ -241,7 +237,7 @@ impl Sender {
             };
             outln!(
                 "{}  {}  {shown}",
-                short_hash(&escape_line(hash)),
+                short_hash(hash),
                 escape_line(&event.summary.event_type)
             );
         }
