@@ -156,6 +156,17 @@ async fn ui_api_details_show_the_exact_body_typed_fields_attempts_and_no_full_si
 
     let (status, missing) = get(&ui, "/api/events/nope").await;
     assert_eq!(status, 404, "{missing}");
+    // A hash with a bidirectional override is named escaped once (`{:?}` on the escaped text
+    // doubled the backslash).
+    let (status, missing) = get(&ui, "/api/events/%E2%80%AE%C3%A9").await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"], "no event with hash \"\\u{202e}é\"");
+    let (status, missing) = get(&ui, "/api/events/%E2%80%AE%C3%A9?clientId=1231").await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(
+        missing["error"],
+        "no event with hash \"\\u{202e}é\" for client id \"1231\""
+    );
 
     // A hash that is not UTF-8 is a 400 with the API's `{"error"}`, as every error is.
     for (status, answer) in [

@@ -392,7 +392,8 @@ async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<Event
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            format!("no event with hash {:?}", short_hash(hash)),
+            // Escaped once, by `short_hash`: `{:?}` would escape the escapes again.
+            format!("no event with hash \"{}\"", short_hash(hash)),
         )
     };
     let client = match (state.account.as_deref(), asked) {
@@ -410,7 +411,7 @@ async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<Event
             return Ok(event);
         }
         let not_for = format!(
-            "no event with hash {:?} for client id {client:?}",
+            "no event with hash \"{}\" for client id {client:?}",
             short_hash(hash)
         );
         // A view of one account does not point at the others.
@@ -432,7 +433,7 @@ async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<Event
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "event hash {:?} is stored for more than one account (client ids {}): add ?clientId= with the one you mean",
+                "event hash \"{}\" is stored for more than one account (client ids {}): add ?clientId= with the one you mean",
                 short_hash(hash),
                 listed(&holders)
             ),
