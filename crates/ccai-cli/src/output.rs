@@ -212,7 +212,12 @@ pub(crate) fn escape_keeping(text: &str, keep_layout: bool) -> String {
 /// An event's type for a text line: escaped, and at most 40 characters of it (a type CloudContactAI
 /// sends is a short dotted name; anything else is shown, but cannot fill the screen).
 pub(crate) fn event_type(event: &WebhookEvent) -> String {
-    escape(&shorten(event.event_type.as_str(), 40))
+    event_type_text(event.event_type.as_str())
+}
+
+/// [`event_type`] for a type as a store keeps it.
+pub(crate) fn event_type_text(event_type: &str) -> String {
+    escape(&shorten(event_type, 40))
 }
 
 /// The first 12 characters of a hash, enough to tell deliveries apart; escaped.

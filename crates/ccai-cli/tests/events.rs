@@ -1063,3 +1063,26 @@ async fn replay_shows_a_hash_with_control_characters_as_list_does() {
     assert!(replayed.contains(&format!("{shown}: ")), "{replayed}");
     assert!(!replayed.contains('\u{1b}'), "{replayed:?}");
 }
+
+/// One delivery with a long `eventType` does not widen every row of `list`: the TYPE column
+/// shows at most 40 characters of it, as `listen` does; `--json` keeps the exact type.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_shortens_a_long_type_and_json_keeps_it() {
+    let inbox = Inbox::new().await;
+    let long = format!("custom.{}", "y".repeat(293));
+    inbox
+        .store
+        .insert(NewDelivery::new(CLIENT, "long-type", &long, &b"{}"[..]))
+        .await
+        .expect("insert");
+    let listed = ok(&inbox.ccai(&["list"]).await);
+    let widest = listed.lines().map(|l| l.chars().count()).max();
+    assert!(widest < Some(150), "{widest:?}: {listed}");
+    assert!(listed.contains(&format!("{}…", &long[..40])), "{listed}");
+    let json = ok(&inbox.ccai(&["list", "--json"]).await);
+    let types: Vec<String> = json
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("JSON")["eventType"].to_string())
+        .collect();
+    assert!(types.contains(&format!("{long:?}")), "{json}");
+}

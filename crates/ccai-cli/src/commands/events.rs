@@ -23,7 +23,7 @@ use self::format::{
 };
 use self::lookup::get_event;
 use crate::cli::{EventFilterArgs, EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
-use crate::output::{short_hash, table};
+use crate::output::{event_type_text, short_hash, table};
 use crate::store_path::store_path;
 
 /// Runs an events command; `client_id` is `--client-id` as given on the command line (the
@@ -166,7 +166,8 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
             let mut row = vec![
                 short_time(e.received_at),
                 statuses(&e.deliveries),
-                escape_line(&e.event_type),
+                // One odd, long type would otherwise widen every row of the table.
+                event_type_text(&e.event_type),
                 short_hash(&e.event_hash),
             ];
             if accounts {

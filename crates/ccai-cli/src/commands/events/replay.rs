@@ -12,7 +12,7 @@ use super::format::escape_line;
 use super::{filter_of, get_event, only, open_store};
 use crate::cli::EventsReplayArgs;
 use crate::http;
-use crate::output::short_hash;
+use crate::output::{event_type_text, short_hash};
 
 /// Replays the events named, or those matching the filter; `client_id` picks the account whose
 /// events (a hash may be stored for several accounts) and narrows a bulk replay to it.
@@ -238,7 +238,7 @@ impl Sender {
             outln!(
                 "{}  {}  {shown}",
                 short_hash(hash),
-                escape_line(&event.summary.event_type)
+                event_type_text(&event.summary.event_type)
             );
         }
     }
