@@ -315,6 +315,45 @@ async fn list_filters_and_json_lines() {
             vec![SENT_PENDING, EXCLUDED_PENDING, INCOMING_DEAD],
         ),
         (
+            // Before 1970, valid RFC 3339: everything, as 1970-01-01 is.
+            vec!["--since".into(), "1969-12-31".into()],
+            vec![
+                SENT_PENDING,
+                EXCLUDED_PENDING,
+                INCOMING_DEAD,
+                SENT_DELIVERED,
+                MONTH_SENT,
+                OLD_RAW,
+            ],
+        ),
+        (
+            vec!["--since".into(), "0000-01-01T00:00:00.5+23:59".into()],
+            vec![
+                SENT_PENDING,
+                EXCLUDED_PENDING,
+                INCOMING_DEAD,
+                SENT_DELIVERED,
+                MONTH_SENT,
+                OLD_RAW,
+            ],
+        ),
+        // The latest time there is to write, and the longest age: nothing, everything.
+        (
+            vec!["--since".into(), "9999-12-31T23:59:59.999-23:59".into()],
+            vec![],
+        ),
+        (
+            vec!["--since".into(), "213503982334d".into()],
+            vec![
+                SENT_PENDING,
+                EXCLUDED_PENDING,
+                INCOMING_DEAD,
+                SENT_DELIVERED,
+                MONTH_SENT,
+                OLD_RAW,
+            ],
+        ),
+        (
             vec!["--contains".into(), "+14155550100".into()],
             vec![EXCLUDED_PENDING],
         ),

@@ -92,6 +92,12 @@ async fn ui_api_lists_newest_first_with_a_stable_cursor_and_filters() {
         hashes(&recent),
         ["f6f6f6f6f6f6f6f6-newer", CUSTOM_NEW, SENT_PENDING]
     );
+    // Before 1970 is everything; the latest time there is, nothing.
+    let (status, early) = get(&ui, "/api/events?since=1969-12-31").await;
+    assert_eq!(status, 200, "{early}");
+    assert_eq!(hashes(&early), hashes(&get(&ui, "/api/events").await.1));
+    let (status, late) = get(&ui, "/api/events?since=9999-12-31T23:59:59.999Z").await;
+    assert_eq!((status, hashes(&late)), (200, Vec::<String>::new()));
     let (_, text) = get(&ui, "/api/events?q=%2B14155550133").await;
     assert_eq!(hashes(&text), [INCOMING_DEAD]);
     let (_, both) = get(&ui, "/api/events?type=message.sent&since=2h&status=pending").await;

@@ -70,7 +70,7 @@ pub(crate) fn since_flag(value: &str, now: SystemTime) -> Result<SystemTime> {
 }
 
 /// An RFC 3339 time (`2026-11-30T14:00:00Z`, `…T14:00:00.5+02:00`) or a date (`2026-11-30`,
-/// midnight UTC).
+/// midnight UTC); a time before 1970 is the epoch.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
     let text = text.trim();
     let digits = |range: std::ops::Range<usize>| -> Option<i64> {
@@ -148,7 +148,11 @@ pub(crate) fn parse_rfc3339(text: &str) -> Option<SystemTime> {
             _ => return None,
         }
     }
-    let secs = u64::try_from(secs).ok()?;
+    // Nothing is received before 1970: an earlier time (valid RFC 3339) means "everything",
+    // as 1970-01-01 does. Four-digit years keep `secs` far from any overflow.
+    let Ok(secs) = u64::try_from(secs) else {
+        return Some(UNIX_EPOCH);
+    };
     Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_millis(millis))
 }
 
@@ -285,6 +289,19 @@ mod tests {
             parse_rfc3339("2024-02-29"),
             parse_rfc3339("2024-02-29T00:00:00Z")
         );
+        // Before 1970 (years 0000 to 1969, or a negative offset's worth): the epoch.
+        for early in [
+            "1969-12-31",
+            "1969-12-31T23:59:59.999Z",
+            "1970-01-01T00:30:00+01:00",
+            "0000-01-01T00:00:00Z",
+            "1970-01-01",
+        ] {
+            assert_eq!(parse_rfc3339(early), Some(UNIX_EPOCH), "{early}");
+        }
+        // The latest time there is to write: no overflow.
+        let last = parse_rfc3339("9999-12-31T23:59:59.999-23:59").expect("valid");
+        assert_eq!(rfc3339(last), "10000-01-01T23:58:59.999Z");
         for bad in [
             "2026-02-30T00:00:00Z",
             "2026-11-30T24:00:00Z",
