@@ -550,7 +550,7 @@ pub(crate) struct ListenArgs {
     #[arg(
         long,
         value_name = "N",
-        value_parser = clap::value_parser!(u16).range(1..=1024)
+        value_parser = clap::value_parser!(u16).range(1..=crate::runtime::MAX_WORKERS as i64)
     )]
     pub http_workers: Option<u16>,
     #[command(flatten)]

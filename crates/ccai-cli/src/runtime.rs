@@ -12,6 +12,10 @@ use std::num::NonZeroUsize;
 use crate::cli::{Command, ListenArgs};
 use crate::store_open::postgres_url;
 
+/// The most worker threads `--http-workers` and `TOKIO_WORKER_THREADS` may ask for: far more
+/// than any machine serves with, and few enough to start in a moment.
+pub(crate) const MAX_WORKERS: usize = 1024;
+
 /// Builds the runtime for `command`.
 pub(crate) fn build(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
@@ -36,16 +40,19 @@ pub(crate) fn build(command: &Command) -> std::io::Result<tokio::runtime::Runtim
 }
 
 /// `TOKIO_WORKER_THREADS`, the variable tokio documents for the worker count: `None` when unset,
-/// an error (not tokio's panic) when it is not a whole number of at least 1.
+/// an error (not tokio's panic) when it is not a whole number from 1 to [`MAX_WORKERS`], the
+/// range `--http-workers` takes (99999 spent many seconds starting threads, saying nothing).
 fn env_workers() -> std::io::Result<Option<usize>> {
     let Some(value) = std::env::var_os("TOKIO_WORKER_THREADS") else {
         return Ok(None);
     };
     match value.to_str().map(str::trim).map(str::parse::<usize>) {
-        Some(Ok(n)) if n > 0 => Ok(Some(n)),
+        Some(Ok(n)) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
         _ => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            "TOKIO_WORKER_THREADS must be a whole number of threads (1 or more); fix or unset it",
+            format!(
+                "TOKIO_WORKER_THREADS must be a whole number of threads from 1 to {MAX_WORKERS}, as --http-workers; fix or unset it"
+            ),
         )),
     }
 }

@@ -203,11 +203,12 @@ async fn a_dotenv_with_a_bad_line_is_not_half_applied() {
 }
 
 /// A `TOKIO_WORKER_THREADS` tokio cannot use is a one-line error (exit 2), not tokio's panic
-/// (exit 101), for every command.
+/// (exit 101), for every command; so is one beyond `--http-workers`' range (1 to 1024), which
+/// spent many seconds starting threads before saying anything.
 #[tokio::test]
 async fn a_bad_tokio_worker_threads_is_an_error_not_a_panic() {
     let sandbox = Sandbox::new();
-    for value in ["abc", "0", "-1"] {
+    for value in ["abc", "0", "-1", "1025", "99999"] {
         let mut cmd = sandbox.ccai();
         cmd.args([
             "sign",
@@ -222,10 +223,12 @@ async fn a_bad_tokio_worker_threads_is_an_error_not_a_panic() {
         let out = run(cmd).await;
         assert_eq!(out.status.code(), Some(2), "{value}: {}", stderr(&out));
         assert!(
-            stderr(&out).contains("TOKIO_WORKER_THREADS must be a whole number"),
+            stderr(&out).contains("TOKIO_WORKER_THREADS must be a whole number")
+                && stderr(&out).contains("from 1 to 1024"),
             "{value}: {}",
             stderr(&out)
         );
+        assert_eq!(stderr(&out).lines().count(), 1, "{value}: {}", stderr(&out));
     }
     let mut cmd = sandbox.ccai();
     cmd.args([
