@@ -26,15 +26,95 @@ pub(crate) struct DevCredentials {
 }
 
 pub(crate) fn config_dir() -> Result<PathBuf> {
+    located().map(|(dir, _)| dir)
+}
+
+/// The config directory, and whether it came from `CCAI_CONFIG_DIR`.
+fn located() -> Result<(PathBuf, bool)> {
     if let Some(dir) = std::env::var_os(CONFIG_DIR_ENV).filter(|d| !d.is_empty()) {
         let dir = PathBuf::from(dir);
         // As for the store: a `~` no shell expanded would put the secret in a folder named `~`.
         crate::store_path::refuse_unexpanded_home(CONFIG_DIR_ENV, &dir)?;
-        return Ok(dir);
+        return Ok((dir, true));
     }
-    dirs::config_dir().map(|d| d.join("ccai")).context(
+    let dir = dirs::config_dir().map(|d| d.join("ccai")).context(
         "cannot find your config directory: set CCAI_CONFIG_DIR to a folder ccai may write to",
-    )
+    )?;
+    Ok((dir, false))
+}
+
+/// The config folder made ready for the development credentials before `ccai listen` opens its
+/// store, so that a folder the secret cannot be written to refuses the start before a store file
+/// exists (the secret itself is written only once the store is open). Unless kept, the folders it
+/// created are removed again when it is dropped: a start refused later leaves nothing behind.
+pub(crate) struct PreparedDir {
+    /// The folders this start created, deepest first.
+    created: Vec<PathBuf>,
+    kept: bool,
+}
+
+impl PreparedDir {
+    /// The start went through: the folder stays.
+    pub(crate) fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for PreparedDir {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        // `remove_dir` removes only an empty folder: whatever another process put there stays.
+        for dir in &self.created {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Checks that the development credentials can be read, or created in the config folder (making
+/// the folder, writing and removing a probe file), without writing them.
+pub(crate) fn prepare() -> Result<PreparedDir> {
+    let (dir, from_env) = located()?;
+    let next_step = if from_env {
+        format!(
+            "set {CONFIG_DIR_ENV} to a folder ccai may write to, or unset it to use the default"
+        )
+    } else {
+        format!("set {CONFIG_DIR_ENV} to a folder ccai may write to")
+    };
+    let named = if from_env {
+        format!("{} ({CONFIG_DIR_ENV})", dir.display())
+    } else {
+        dir.display().to_string()
+    };
+    if dir.exists() && !dir.is_dir() {
+        bail!("the config folder {named} is not a folder: {next_step}");
+    }
+    let created: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    let prepared = PreparedDir {
+        created,
+        kept: false,
+    };
+    create_private_dir(&dir).map_err(|e| {
+        let cause = e.root_cause();
+        anyhow::anyhow!("cannot create the config folder {named}: {cause}: {next_step}")
+    })?;
+    if load()?.is_none() {
+        let probe = dir.join(format!(".{FILE_NAME}.probe.{}", std::process::id()));
+        let _ = fs::remove_file(&probe);
+        private_file(&probe).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write a development secret in the config folder {named}: {e}: {next_step}"
+            )
+        })?;
+        let _ = fs::remove_file(&probe);
+    }
+    Ok(prepared)
 }
 
 pub(crate) fn path() -> Result<PathBuf> {

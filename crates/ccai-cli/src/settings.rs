@@ -74,6 +74,11 @@ impl Configured {
         self.client_id.as_deref()
     }
 
+    /// Whether the development credentials fill a part (both are not configured).
+    pub(crate) fn needs_development(&self) -> bool {
+        self.client_id.is_none() || self.secret.is_none()
+    }
+
     /// The settings, with the development credentials filling what is not configured (created
     /// when `create` is set); whether they were created.
     pub(crate) fn complete(self, create: bool) -> Result<(SigningSettings, bool)> {

@@ -387,6 +387,82 @@ async fn a_store_from_a_newer_ccai_is_refused_untouched() {
     assert_eq!(std::fs::read(&file).unwrap(), before);
 }
 
+/// Without a configured account, a config folder the development secret cannot be written to
+/// refuses the start before the store is opened, naming `CCAI_CONFIG_DIR` and what to do: it was
+/// found only once the store was open, which left a new, empty store file behind. A store refused
+/// after the config folder was made leaves no folder either, and no secret.
+#[tokio::test]
+async fn a_refused_config_folder_or_store_leaves_neither_behind() {
+    let sandbox = Sandbox::new();
+    let a_file = sandbox.path().join("a-file");
+    std::fs::write(&a_file, "not a folder").unwrap();
+    let mut configs = vec![(a_file.clone(), "is not a folder")];
+    // procfs refuses a new folder to every user, root included.
+    if Path::new("/proc/self").is_dir() {
+        configs.push((
+            Path::new("/proc/nope").to_path_buf(),
+            "cannot create the config folder /proc/nope (CCAI_CONFIG_DIR)",
+        ));
+    }
+    let fresh = sandbox.path().join("fresh").join("inbox.db");
+    for (config, expected) in &configs {
+        let mut cmd = sandbox.ccai();
+        cmd.env("CCAI_CONFIG_DIR", config)
+            .args(["listen", "--port", "0", "--store"])
+            .arg(&fresh);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(
+            err.contains("CCAI_CONFIG_DIR")
+                && err.contains("set CCAI_CONFIG_DIR to a folder ccai may write to"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!fresh.exists(), "{config:?}: the store was created");
+        assert!(!fresh.parent().expect("folder").exists(), "{config:?}");
+    }
+    assert_eq!(std::fs::read(&a_file).unwrap(), b"not a folder");
+
+    // The config folder is made before the store opens; a store refused then takes it away again.
+    let newer = sandbox.path().join("newer.db");
+    {
+        let conn = rusqlite::Connection::open(&newer).unwrap();
+        conn.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 9999;")
+            .unwrap();
+    }
+    let config = sandbox.path().join("new-config").join("ccai");
+    let mut cmd = sandbox.ccai();
+    cmd.env("CCAI_CONFIG_DIR", &config)
+        .args(["listen", "--port", "0", "--store"])
+        .arg(&newer);
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("written by a newer ccai"), "{err}");
+    assert!(!sandbox.path().join("new-config").exists(), "{err}");
+    assert!(!err.contains("Development secret"), "{err}");
+
+    // A config folder that can be written to: the start goes through, the secret is made.
+    let listen = Listening::announced(Listening::launch(
+        {
+            let mut cmd = sandbox.ccai();
+            cmd.env("CCAI_CONFIG_DIR", &config);
+            cmd
+        },
+        &[
+            "--port",
+            "0",
+            "--store",
+            fresh.to_str().expect("utf-8 path"),
+        ],
+    ));
+    drop(listen);
+    assert!(config.join("dev-credentials.json").is_file());
+    assert!(fresh.is_file());
+}
+
 #[tokio::test]
 async fn one_http_worker_serves_and_zero_is_refused() {
     let sandbox = Sandbox::new();

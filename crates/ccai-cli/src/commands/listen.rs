@@ -159,6 +159,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         _ => None,
     };
     let admin = admin::bind(admin).await?;
+    // The config folder is checked (made, written to) before the store is opened, the secret
+    // written only after: a config folder that refuses the start leaves no new store file, a
+    // store that refuses it no secret (nor the folder made for it).
+    let config_prepared = if configured.needs_development() {
+        Some(dev_credentials::prepare()?)
+    } else {
+        None
+    };
 
     let mut inbox = match store_checked {
         None => None,
@@ -300,6 +308,9 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         }
         dev.listen_url = Some(url.clone());
         dev_credentials::save(&dev)?;
+    }
+    if let Some(prepared) = config_prepared {
+        prepared.keep();
     }
     // `ccai trigger` sends here by default, whatever the credentials.
     crate::listen_url::save(&url);
