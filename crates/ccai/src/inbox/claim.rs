@@ -194,6 +194,17 @@ pub enum Finish {
     RetryAt(SystemTime),
     /// Failed for good: dead letter.
     Dead,
+    /// Dead letter without an attempt: the retry schedule allows none more (it was shortened, or
+    /// attempts whose worker died used it up). The record's error becomes the delivery's last
+    /// error; no attempt is counted or added to its history, since none was made.
+    DeadUnsent,
+}
+
+impl Finish {
+    /// Whether finishing this way ends an attempt that was made (counted and recorded).
+    pub(crate) fn counts_an_attempt(self) -> bool {
+        !matches!(self, Finish::DeadUnsent)
+    }
 }
 
 /// How an attempt ended.

@@ -64,6 +64,7 @@ macro_rules! store_conformance {
             a_claim_takes_lapsed_and_pending_oldest_due_first,
             a_claim_cut_at_its_limit_leaves_the_rest_as_they_were,
             retry_then_dead,
+            no_attempt_left_is_dead_without_an_invented_attempt,
             attempts_are_recorded_with_bounded_errors,
             an_error_with_a_nul_is_recorded,
             a_token_with_a_nul_is_stale_and_alone,
@@ -770,6 +771,102 @@ pub(crate) async fn retry_then_dead(factory: &impl StoreFactory) {
         .await
         .expect("claim")
         .is_empty());
+}
+
+/// A delivery with as many attempts made as a shortened retry schedule allows is made dead by
+/// the dispatcher without another attempt: its count and history stay as they were (two real
+/// failures), the last error says the schedule allows no more, and the report says two attempts.
+/// It was finished as a failed attempt: a third attempt (0 ms, no HTTP status) that was never
+/// sent appeared in the history and the count. `Finish::DeadUnsent` alone does the same.
+pub(crate) async fn no_attempt_left_is_dead_without_an_invented_attempt(
+    factory: &impl StoreFactory,
+) {
+    use ccai::inbox::{AttemptResult, CallbackConsumer, Dispatcher, InboxEvent, RetrySchedule};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_numbered(store.as_ref(), "short", 2).await;
+    let failure = |t| {
+        AttemptRecord::new(t, Duration::from_millis(3), AttemptOutcome::Failure)
+            .http_status(500)
+            .error("HTTP 500")
+    };
+    // Two real failures each, retried at once.
+    for _ in 0..2 {
+        for lease in claim_leases(store.as_ref(), "earlier", 60, 2, SystemTime::now()).await {
+            let t = SystemTime::now();
+            assert_eq!(
+                store.finish(&lease, Finish::RetryAt(t), failure(t)).await,
+                Ok(true)
+            );
+        }
+    }
+
+    // The store alone: dead, nothing counted or recorded but the reason.
+    let c = claim_oldest(store.as_ref(), "w", 60, SystemTime::now()).await;
+    assert_eq!((c.event_hash.as_str(), c.attempt), ("short0", 3));
+    let reason = AttemptRecord::new(SystemTime::now(), Duration::ZERO, AttemptOutcome::Failure)
+        .error("no attempt left");
+    assert_eq!(
+        store.finish(&c.lease, Finish::DeadUnsent, reason).await,
+        Ok(true)
+    );
+    let detail = store.get("short0").await.expect("get").expect("stored");
+    let state = &detail.summary.deliveries[0];
+    assert_eq!((state.status, state.attempts), (DeliveryStatus::Dead, 2));
+    assert_eq!(state.last_error.as_deref(), Some("no attempt left"));
+    assert_eq!(detail.attempts.len(), 2, "{:?}", detail.attempts);
+    assert!(detail.attempts.iter().all(|a| a.http_status == Some(500)));
+
+    // The dispatcher with a schedule allowing two attempts: the consumer is never called.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let dispatcher = {
+        let calls = Arc::clone(&calls);
+        let reports = Arc::clone(&reports);
+        Dispatcher::builder(
+            Arc::clone(&store),
+            CallbackConsumer::new(move |_event: InboxEvent| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<(), std::io::Error>(()) }
+            }),
+        )
+        .retry_schedule("1s".parse::<RetrySchedule>().expect("schedule").jitter(0.0))
+        .poll_interval(Duration::from_millis(20))
+        .on_attempt(move |report: &ccai::inbox::AttemptReport| {
+            reports.lock().unwrap().push(report.clone())
+        })
+        .start()
+    };
+    let limit = std::time::Instant::now() + Duration::from_secs(15);
+    while status_of(&*store, "short1").await != DeliveryStatus::Dead {
+        assert!(std::time::Instant::now() < limit, "short1 never went dead");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no attempt is left to make"
+    );
+    let detail = store.get("short1").await.expect("get").expect("stored");
+    let state = &detail.summary.deliveries[0];
+    assert_eq!(state.attempts, 2, "no attempt was made");
+    assert_eq!(detail.attempts.len(), 2, "{:?}", detail.attempts);
+    assert!(detail.attempts.iter().all(|a| a.http_status == Some(500)));
+    let last_error = state.last_error.clone().unwrap_or_default();
+    assert!(
+        last_error.contains("no attempt left: 2 attempt(s) made")
+            && last_error.contains("allows 2"),
+        "{last_error}"
+    );
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].attempt, 2, "the attempts made");
+    assert_eq!(reports[0].result, AttemptResult::Dead);
+    assert_eq!(reports[0].error.as_deref(), Some(last_error.as_str()));
 }
 
 /// A target's answer may hold any bytes, and its excerpt becomes the attempt's error: a NUL in

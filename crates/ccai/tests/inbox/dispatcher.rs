@@ -977,6 +977,9 @@ async fn the_reason_for_no_attempt_left_does_not_invent_crashes() {
     assert!(reason.contains("2 attempt(s) made"), "{reason}");
     assert!(reason.contains("allows 2"), "{reason}");
     assert!(!reason.contains("ended without an outcome"), "{reason}");
+    // Dead without an attempt of its own (both backends: the conformance suite).
+    assert_eq!(dead.summary.deliveries[0].attempts, 2);
+    assert_eq!(dead.attempts.len(), 2, "{:?}", dead.attempts);
 }
 
 /// An outcome the store cannot record for a moment (another process holds the write lock a

@@ -26,7 +26,8 @@ pub struct AttemptReport {
     pub event_hash: String,
     /// The event's `eventType`.
     pub event_type: String,
-    /// Which attempt this was (1 for the first).
+    /// Which attempt this was (1 for the first). With [`AttemptResult::Dead`] and no attempt
+    /// left to make (the error says so), none was made: it is the number of attempts made.
     pub attempt: u32,
     /// How many attempts the retry schedule allows in all.
     pub max_attempts: u32,

@@ -139,18 +139,11 @@ async fn attempt(
     let started_at = SystemTime::now();
     let clock = Instant::now();
     let max_attempts = settings.schedule.max_attempts();
+    if event.attempt > max_attempts {
+        give_up(store, settings, &event, &lease, started_at).await;
+        return;
+    }
     let work = async {
-        if event.attempt > max_attempts {
-            // The schedule's attempts are used up without one recording a last failure: some
-            // ended with their worker (a crash, a kill, a hang past the lease; each counted), or
-            // the schedule was shortened since. Stop here rather than loop forever. Which of the
-            // earlier attempts ended how is in the attempt history, not known here.
-            return Err(Failure::new(format!(
-                "no attempt left: {} attempt(s) made, the retry schedule allows {max_attempts} \
-                 (an attempt whose worker died or hung counts too)",
-                event.attempt - 1
-            )));
-        }
         let delivery = CatchPanic::start(|| consumer.deliver(&event));
         match tokio::time::timeout(settings.attempt_timeout, delivery).await {
             Ok(result) => result,
@@ -263,6 +256,68 @@ async fn attempt(
 /// `patience` (the lease: by then another worker may hold the delivery, and the token decides).
 /// Given up at once, the outcome was lost: the delivery stayed in progress until its lease
 /// lapsed, was handed on again, and the lapse counted as an attempt.
+/// The schedule's attempts are used up without one recording a last failure: some ended with
+/// their worker (a crash, a kill, a hang past the lease; each counted), or the schedule was
+/// shortened since. The delivery goes to the dead letter rather than loop forever, without an
+/// attempt: none is made, so none is counted or added to its history (one with no request
+/// behind it read as a real failure), and the report says how many were made.
+async fn give_up(
+    store: &dyn Store,
+    settings: &Settings,
+    event: &InboxEvent,
+    lease: &Lease,
+    now: SystemTime,
+) {
+    let made = event.attempt.saturating_sub(1);
+    let max_attempts = settings.schedule.max_attempts();
+    // Which of the earlier attempts ended how is in the attempt history, not known here.
+    let reason = format!(
+        "no attempt left: {made} attempt(s) made, the retry schedule allows {max_attempts} \
+         (shortened since, or an attempt whose worker died or hung, which counts too); not sent again"
+    );
+    let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure).error(reason);
+    tracing::info!(
+        target: "ccai::inbox", delivery = lease.delivery_id, event_hash = %crate::event::Escaped(&event.event_hash),
+        attempts = made, max_attempts, "no attempt left: dead without another attempt"
+    );
+    match finish_patiently(
+        store,
+        lease,
+        Finish::DeadUnsent,
+        record.clone(),
+        settings.lease,
+    )
+    .await
+    {
+        Ok(true) => {
+            if let Some(hook) = &settings.on_attempt {
+                let report = AttemptReport {
+                    event_hash: event.event_hash.clone(),
+                    event_type: event.event_type.clone(),
+                    attempt: made,
+                    max_attempts,
+                    result: AttemptResult::Dead,
+                    http_status: None,
+                    error: record.error,
+                    duration: Duration::ZERO,
+                    retry_in: None,
+                };
+                if catch_unwind(AssertUnwindSafe(|| (hook.0)(&report))).is_err() {
+                    tracing::warn!(target: "ccai::inbox", "the on_attempt hook panicked");
+                }
+            }
+        }
+        Ok(false) => tracing::warn!(
+            target: "ccai::inbox", delivery = lease.delivery_id,
+            "a delivery with no attempt left was taken over before it was marked dead"
+        ),
+        Err(error) => tracing::error!(
+            target: "ccai::inbox", %error, delivery = lease.delivery_id,
+            "could not mark a delivery with no attempt left dead; it is due again when its lease lapses"
+        ),
+    }
+}
+
 async fn finish_patiently(
     store: &dyn Store,
     lease: &Lease,

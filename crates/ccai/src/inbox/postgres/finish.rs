@@ -28,7 +28,8 @@ const IN_FLIGHT: usize = 4;
 /// How many outcomes may wait for the task; beyond that a worker waits for room.
 const QUEUE: usize = 4096;
 
-/// Records the outcomes in the arrays `$1`–`$10` (one element per outcome) whose lease token
+/// Records the outcomes in the arrays `$1`–`$11` (one element per outcome; `$11` says whether
+/// an attempt was made, counted and added to the history) whose lease token
 /// still holds the delivery; returns the `(id, token)` of those recorded. A delivery has a lease
 /// token only while in progress (every write that moves it elsewhere clears the token), so the
 /// token alone says it is still held. `status = 'in_progress'` in the condition would lead the
@@ -37,11 +38,13 @@ const QUEUE: usize = 4096;
 /// the schema (see `writes::in_write_transaction`).
 const FINISH_MANY: &str = "WITH i AS (
     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
-                         $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[])
+                         $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[],
+                         $11::bool[])
         AS i (id, token, status, next_at, error, delivered_at, started_at, duration_ms,
-              outcome, http_status)
+              outcome, http_status, counted)
 ), f AS (
-    UPDATE {s}.deliveries d SET status = i.status, attempts = d.attempts + 1,
+    UPDATE {s}.deliveries d SET status = i.status,
+           attempts = d.attempts + CASE WHEN i.counted THEN 1 ELSE 0 END,
            next_attempt_at = i.next_at, lease_owner = NULL, lease_token = NULL,
            lease_until = NULL, last_error = i.error, delivered_at = i.delivered_at
       FROM i
@@ -52,6 +55,7 @@ const FINISH_MANY: &str = "WITH i AS (
     INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
     SELECT i.id, i.started_at, i.duration_ms, i.outcome, i.http_status, i.error
       FROM i JOIN f ON f.id = i.id AND f.token = i.token
+     WHERE i.counted
 )
 SELECT id, token FROM f";
 
@@ -67,6 +71,8 @@ struct Outcome {
     duration_ms: i64,
     outcome: &'static str,
     http_status: Option<i32>,
+    /// Whether an attempt was made (see [`Finish::DeadUnsent`]).
+    counted: bool,
 }
 
 struct Pending {
@@ -107,7 +113,7 @@ impl Finisher {
         let (status, next_at, delivered_at) = match finish {
             Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
             Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(shared.clock.to_db(at)), None),
-            Finish::Dead => (DeliveryStatus::Dead, None, None),
+            Finish::Dead | Finish::DeadUnsent => (DeliveryStatus::Dead, None, None),
         };
         let outcome = Outcome {
             id: lease.delivery_id,
@@ -122,6 +128,7 @@ impl Finisher {
             duration_ms: duration_ms(attempt.duration),
             outcome: attempt.outcome.as_str(),
             http_status: attempt.http_status.map(i32::from),
+            counted: finish.counts_an_attempt(),
         };
         let (reply, answer) = oneshot::channel();
         let stopped =
@@ -196,9 +203,10 @@ async fn record(shared: &Shared, batch: &[Pending]) -> Result<HashSet<(i64, Stri
     let durations: Vec<i64> = rows.iter().map(|o| o.duration_ms).collect();
     let outcomes: Vec<&str> = rows.iter().map(|o| o.outcome).collect();
     let http: Vec<Option<i32>> = rows.iter().map(|o| o.http_status).collect();
-    let params: [&(dyn ToSql + Sync); 10] = [
+    let counted: Vec<bool> = rows.iter().map(|o| o.counted).collect();
+    let params: [&(dyn ToSql + Sync); 11] = [
         &ids, &tokens, &statuses, &next, &errors, &delivered, &started, &durations, &outcomes,
-        &http,
+        &http, &counted,
     ];
     let recorded = shared
         .within(async |client| {

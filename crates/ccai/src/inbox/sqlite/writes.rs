@@ -225,11 +225,12 @@ pub(crate) fn finish(
     let (status, next, delivered_at) = match finish {
         Finish::Delivered => (DeliveryStatus::Delivered, None, Some(ended)),
         Finish::RetryAt(at) => (DeliveryStatus::Pending, Some(to_ms(at)), None),
-        Finish::Dead => (DeliveryStatus::Dead, None, None),
+        Finish::Dead | Finish::DeadUnsent => (DeliveryStatus::Dead, None, None),
     };
+    let counted = finish.counts_an_attempt();
     let changed = conn
         .prepare_cached(
-            "UPDATE deliveries SET status = ?3, attempts = attempts + 1, next_attempt_at = ?4,
+            "UPDATE deliveries SET status = ?3, attempts = attempts + ?7, next_attempt_at = ?4,
                     lease_owner = NULL, lease_token = NULL, lease_until = NULL,
                     last_error = ?5, delivered_at = ?6
               WHERE id = ?1 AND lease_token = ?2 AND status = 'in_progress'",
@@ -242,13 +243,16 @@ pub(crate) fn finish(
                 next,
                 attempt.error.clone().map(error_excerpt),
                 delivered_at,
+                i64::from(counted),
             ])
         })
         .map_err(|e| store_error(path, e))?;
     if changed == 0 {
         return Ok(false);
     }
-    record_attempt(conn, path, lease.delivery_id, attempt)?;
+    if counted {
+        record_attempt(conn, path, lease.delivery_id, attempt)?;
+    }
     Ok(true)
 }
 
