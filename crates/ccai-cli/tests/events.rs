@@ -762,7 +762,10 @@ async fn purge_nulls_old_bodies_and_deletes_older_rows() {
 }
 
 /// Replaying an event whose body was purged says so (not "in progress"), makes nothing due, and
-/// fails: there is nothing left to send.
+/// fails: there is nothing left to send. It also printed "0 deliveries due again: the next
+/// `ccai listen --forward-to URL` … delivers them" beside the error. A bulk replay says how many
+/// events matching were left for their purged body (it said "0 deliveries due again" and exit 0
+/// without a word of them): an error when nothing else was made due, a note otherwise.
 #[tokio::test(flavor = "multi_thread")]
 async fn replaying_an_event_whose_body_was_purged_says_so() {
     let inbox = Inbox::new().await;
@@ -775,11 +778,43 @@ async fn replaying_an_event_whose_body_was_purged_says_so() {
     let said = stdout(&out);
     assert!(said.contains("its body was purged"), "{said}");
     assert!(!said.contains("in progress"), "{said}");
+    assert!(!said.contains("due again"), "{said}");
+    let err = stderr(&out);
     assert!(
-        stderr(&out).contains("bodies were purged"),
-        "{}",
-        stderr(&out)
+        err.contains("error: the event named could not be replayed: its body was purged"),
+        "{err}"
     );
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+
+    // By filter, with a delivered event whose body is kept: made due, the two purged told.
+    let out = inbox.ccai(&["replay", "--status", "delivered"]).await;
+    let (said, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{said}{err}");
+    assert!(said.contains("1 delivery due again"), "{said}");
+    assert!(
+        err.contains("note: 2 events matched but could not be replayed: their bodies were purged"),
+        "{err}"
+    );
+    assert_eq!(
+        inbox.status(SENT_DELIVERED).await.0,
+        DeliveryStatus::Pending
+    );
+    assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+    // Nothing else matching: an error, and no "0 deliveries due again".
+    let out = inbox.ccai(&["replay", "--status", "delivered"]).await;
+    let (said, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{said}{err}");
+    assert!(!said.contains("due again"), "{said}");
+    assert!(
+        err.contains("error: 2 events matched but could not be replayed: their bodies were purged"),
+        "{err}"
+    );
+    let out = inbox
+        .ccai(&["replay", "--status", "delivered", "--json"])
+        .await;
+    let value: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(value["deliveriesDue"], 0);
+    assert_eq!(value["bodyPurgedEvents"], 2);
     assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
 }
 

@@ -6,7 +6,7 @@ mod ui_support;
 
 use std::time::Duration;
 
-use ccai::inbox::{DeliveryStatus, NewDelivery, Store};
+use ccai::inbox::{DeliveryStatus, NewDelivery, Retention, Store};
 use common::{run, stderr, Sandbox, WAIT};
 use serde_json::Value;
 use ui_support::{
@@ -287,6 +287,52 @@ async fn ui_api_replays_retries_counts_and_downloads() {
         .filter_map(|l| l["eventHash"].as_str())
         .collect();
     assert_eq!(listed, [SENT_PENDING, SENT_OLD]);
+}
+
+/// Replaying or retrying an event whose body was purged is a 409 saying so: there is nothing
+/// to send. A replay answered 200 `{"replayed":0}` with no reason, and a retry
+/// `{"requeued":0}`; the view then said "Replayed: 0 deliveries are due now".
+#[tokio::test]
+async fn ui_api_a_purged_event_is_not_replayed_and_says_why() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    // Every finished event's body (the delivered and the dead one), no row.
+    let day = Duration::from_secs(86_400);
+    let report = store
+        .purge(
+            Retention::new(Duration::ZERO, 1000 * day),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("purge");
+    assert_eq!(report.bodies_purged, 2);
+    let ui = start_ui(&sandbox, &path, &[]);
+    for (hash, action, status) in [
+        (SENT_OLD, "replay", DeliveryStatus::Delivered),
+        (INCOMING_DEAD, "replay", DeliveryStatus::Dead),
+        (INCOMING_DEAD, "retry", DeliveryStatus::Dead),
+    ] {
+        let (code, answer) = post(&ui, &format!("/api/events/{hash}/{action}")).await;
+        assert_eq!(code, 409, "{action} {hash}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("body was purged") && error.contains("nothing to send"),
+            "{action} {hash}: {answer}"
+        );
+        let event = store.get(hash).await.expect("get").expect("stored");
+        assert_eq!(
+            event.summary.deliveries[0].status, status,
+            "{action} {hash}"
+        );
+    }
+    // An event with its body still replays.
+    let (code, answer) = post(&ui, &format!("/api/events/{SENT_PENDING}/replay")).await;
+    assert_eq!(
+        (code, &answer["replayed"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

@@ -518,6 +518,18 @@ impl Default for Retention {
     }
 }
 
+/// What a replay or a requeue of the dead did ([`Store::replay`](super::Store::replay),
+/// [`Store::requeue_dead`](super::Store::requeue_dead)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplayReport {
+    /// Deliveries made due.
+    pub due: u64,
+    /// Events that matched but were left as they were: their body was purged, so there is
+    /// nothing to send (those with a delivery it would have made due).
+    pub purged: u64,
+}
+
 /// What a purge did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

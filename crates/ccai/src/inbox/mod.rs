@@ -98,7 +98,7 @@ mod time;
 
 pub use admin::{
     AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListOrder,
-    ListRequest, Page, PurgeReport, ReplayTarget, Retention, Stats,
+    ListRequest, Page, PurgeReport, ReplayReport, ReplayTarget, Retention, Stats,
 };
 pub use claim::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest,

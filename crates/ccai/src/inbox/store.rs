@@ -8,7 +8,8 @@ use std::time::SystemTime;
 
 use super::{
     AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest,
-    ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, StoreError,
+    ListRequest, NewDelivery, Page, PurgeReport, ReplayReport, ReplayTarget, Retention, Stats,
+    StoreError,
 };
 
 /// The boxed future a [`Store`] method returns (boxed so that the trait is object-safe and usable
@@ -98,14 +99,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Makes the target's deliveries (not those in progress) due now, keeping the event's hash
     /// and its attempt history. A delivered or dead delivery starts its retry schedule over; a
     /// pending one keeps its count. An event whose body was purged is not replayed. Returns how
-    /// many deliveries were made due. A filter target must not be empty
-    /// ([`StoreError::InvalidRequest`]).
-    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64>;
+    /// many deliveries were made due, and how many events matching were not for their purged
+    /// body. A filter target must not be empty ([`StoreError::InvalidRequest`]).
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport>;
 
     /// Moves dead deliveries of events matching `filter` back to pending, due now, with their
     /// retry schedule started over (history kept). An empty filter means every dead delivery.
-    /// Returns how many were moved.
-    fn requeue_dead<'a>(&'a self, filter: super::ListFilter) -> StoreFuture<'a, u64>;
+    /// Returns how many were moved, and how many events with a dead delivery matching were not
+    /// for their purged body.
+    fn requeue_dead<'a>(&'a self, filter: super::ListFilter) -> StoreFuture<'a, ReplayReport>;
 
     /// Applies `retention` at `now`: deletes bodies, then rows, of events whose deliveries are
     /// all finished (delivered or dead). Pending work is never purged.

@@ -75,6 +75,7 @@ macro_rules! store_conformance {
             replay_by_hash_and_by_filter,
             requeue_dead_starts_the_schedule_over,
             purge_nulls_bodies_then_deletes_rows,
+            a_replay_counts_the_events_left_for_their_purged_body,
             stats_count_statuses_and_age,
             stats_with_several_destinations,
             one_delivery_per_destination,
@@ -1305,7 +1306,13 @@ pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
             "a bulk replay needs a non-empty filter (status, type, time range or text)".into()
         ))
     );
-    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(1));
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("l1".into()))
+            .await
+            .map(|r| r.due),
+        Ok(1)
+    );
     let detail = store.get("l1").await.expect("get").expect("stored");
     let state = &detail.summary.deliveries[0];
     assert_eq!(state.status, DeliveryStatus::Pending);
@@ -1321,14 +1328,26 @@ pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].event_hash.as_str(), again[0].attempt), ("l1", 1));
     // In progress: not replayed.
-    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(0));
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("l1".into()))
+            .await
+            .map(|r| r.due),
+        Ok(0)
+    );
     // Dead after the replay, replayed again: a first attempt again, three records in all.
     let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("gone");
     store
         .finish(&again[0].lease, Finish::Dead, record)
         .await
         .expect("finish");
-    assert_eq!(store.replay(ReplayTarget::Hash("l1".into())).await, Ok(1));
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("l1".into()))
+            .await
+            .map(|r| r.due),
+        Ok(1)
+    );
     let third = store
         .claim("default", lease("w", 30), 4, SystemTime::now())
         .await
@@ -1358,7 +1377,13 @@ pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
         .finish(&first[0].lease, Finish::RetryAt(later), record)
         .await
         .expect("finish");
-    assert_eq!(store.replay(ReplayTarget::Hash("p1".into())).await, Ok(1));
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Hash("p1".into()))
+            .await
+            .map(|r| r.due),
+        Ok(1)
+    );
     let retried = store
         .claim("default", lease("w", 30), 4, SystemTime::now())
         .await
@@ -1371,11 +1396,20 @@ pub(crate) async fn replay_by_hash_and_by_filter(factory: &impl StoreFactory) {
     let filter = ListFilter::new()
         .event_type("message.sent")
         .status(DeliveryStatus::Delivered);
-    assert_eq!(store.replay(ReplayTarget::Filter(filter)).await, Ok(2));
+    assert_eq!(
+        store
+            .replay(ReplayTarget::Filter(filter))
+            .await
+            .map(|r| r.due),
+        Ok(2)
+    );
     assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Pending);
     assert_eq!(status_of(&*store, "l3").await, DeliveryStatus::Delivered);
     assert_eq!(
-        store.replay(ReplayTarget::Hash("unknown".into())).await,
+        store
+            .replay(ReplayTarget::Hash("unknown".into()))
+            .await
+            .map(|r| r.due),
         Ok(0)
     );
 }
@@ -1404,7 +1438,8 @@ pub(crate) async fn requeue_dead_starts_the_schedule_over(factory: &impl StoreFa
     assert_eq!(
         store
             .requeue_dead(ListFilter::new().event_type("message.incoming"))
-            .await,
+            .await
+            .map(|r| r.due),
         Ok(1)
     );
     let detail = store.get("l1").await.expect("get").expect("stored");
@@ -1412,7 +1447,10 @@ pub(crate) async fn requeue_dead_starts_the_schedule_over(factory: &impl StoreFa
     assert_eq!(detail.summary.deliveries[0].attempts, 0);
     assert_eq!(detail.attempts.len(), 1, "history is kept");
     assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Dead);
-    assert_eq!(store.requeue_dead(ListFilter::new()).await, Ok(1));
+    assert_eq!(
+        store.requeue_dead(ListFilter::new()).await.map(|r| r.due),
+        Ok(1)
+    );
     assert_eq!(status_of(&*store, "l0").await, DeliveryStatus::Pending);
     assert_eq!(status_of(&*store, "l2").await, DeliveryStatus::Delivered);
     let again = store
@@ -1421,6 +1459,67 @@ pub(crate) async fn requeue_dead_starts_the_schedule_over(factory: &impl StoreFa
         .expect("claim");
     assert!(again.iter().all(|c| c.attempt == 1));
     assert_eq!(again.len(), 2);
+}
+
+/// A replay or a requeue of the dead says how many events matching it left as they were for
+/// their purged body (nothing to send), beside the deliveries it made due: a caller told "0
+/// replayed" could not tell that from nothing matching.
+pub(crate) async fn a_replay_counts_the_events_left_for_their_purged_body(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    for (hash, days) in [("p-dead", 40), ("p-done", 40), ("kept-done", 1)] {
+        let aged = delivery(hash, "message.sent", &body_of(hash)).received_at(now - day * days);
+        store.insert(aged).await.expect("insert");
+    }
+    for c in store
+        .claim("default", lease("w", 30), 10, now)
+        .await
+        .expect("claim")
+    {
+        let finish = if c.event_hash == "p-dead" {
+            Finish::Dead
+        } else {
+            Finish::Delivered
+        };
+        let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure);
+        assert_eq!(store.finish(&c.lease, finish, record).await, Ok(true));
+    }
+    let purged = store
+        .purge(Retention::new(30 * day, 1000 * day), now)
+        .await
+        .expect("purge");
+    assert_eq!(purged.bodies_purged, 2);
+    let counts = |r: ccai::inbox::ReplayReport| (r.due, r.purged);
+
+    let by_hash = store.replay(ReplayTarget::Hash("p-done".into())).await;
+    assert_eq!(by_hash.map(counts), Ok((0, 1)));
+    let delivered = ListFilter::new().status(DeliveryStatus::Delivered);
+    let by_status = store.replay(ReplayTarget::Filter(delivered)).await;
+    assert_eq!(
+        by_status.map(counts),
+        Ok((1, 1)),
+        "kept-done due, p-done left"
+    );
+    let requeued = store.requeue_dead(ListFilter::new()).await;
+    assert_eq!(requeued.map(counts), Ok((0, 1)), "p-dead left");
+    let by_type = ListFilter::new().event_type("message.sent");
+    let by_type = store.replay(ReplayTarget::Filter(by_type)).await;
+    assert_eq!(by_type.map(counts), Ok((1, 2)));
+    let unknown = store.replay(ReplayTarget::Hash("unknown".into())).await;
+    assert_eq!(unknown.map(counts), Ok((0, 0)));
+    assert_eq!(
+        status_of(&*store, "p-done").await,
+        DeliveryStatus::Delivered
+    );
+    assert_eq!(status_of(&*store, "p-dead").await, DeliveryStatus::Dead);
+    assert_eq!(
+        status_of(&*store, "kept-done").await,
+        DeliveryStatus::Pending
+    );
 }
 
 pub(crate) async fn purge_nulls_bodies_then_deletes_rows(factory: &impl StoreFactory) {
@@ -1485,7 +1584,10 @@ pub(crate) async fn purge_nulls_bodies_then_deletes_rows(factory: &impl StoreFac
     );
     // An event whose body was purged has nothing to send: it is not replayed, nor requeued.
     assert_eq!(
-        store.replay(ReplayTarget::Hash("mid-done".into())).await,
+        store
+            .replay(ReplayTarget::Hash("mid-done".into()))
+            .await
+            .map(|r| r.due),
         Ok(0)
     );
     assert_eq!(
@@ -1783,7 +1885,8 @@ pub(crate) async fn a_nul_in_a_lookup_matches_nothing(factory: &impl StoreFactor
         store
             .replay(ReplayTarget::Hash("a\0".into()))
             .await
-            .expect("replay"),
+            .expect("replay")
+            .due,
         0
     );
     assert_eq!(
@@ -1792,7 +1895,8 @@ pub(crate) async fn a_nul_in_a_lookup_matches_nothing(factory: &impl StoreFactor
                 ListFilter::new().event_type("message\0sent")
             ))
             .await
-            .expect("replay by filter"),
+            .expect("replay by filter")
+            .due,
         0
     );
     assert_eq!(
@@ -1908,7 +2012,8 @@ pub(crate) async fn one_account_s_event_by_client_id_and_hash(factory: &impl Sto
         store
             .replay(ReplayTarget::Filter(one))
             .await
-            .expect("replay"),
+            .expect("replay")
+            .due,
         1
     );
     let status = |detail: Option<ccai::inbox::EventDetail>| {

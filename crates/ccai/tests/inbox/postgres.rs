@@ -1281,9 +1281,9 @@ async fn a_server_that_stops_answering_fails_reads_and_admin_writes_in_time_then
         (counts.events, counts.deliveries.get("dead").copied()),
         (3, Some(1))
     );
-    assert_eq!(answered("requeue_dead", requeue).await, 1);
-    assert_eq!(answered("replay by filter", replay_filter).await, 1);
-    assert_eq!(answered("replay by hash", replay_hash).await, 1);
+    assert_eq!(answered("requeue_dead", requeue).await.due, 1);
+    assert_eq!(answered("replay by filter", replay_filter).await.due, 1);
+    assert_eq!(answered("replay by hash", replay_hash).await.due, 1);
     // d0 and d1 are pending again; only d2 is finished.
     let purged = answered("purge", purge).await;
     assert_eq!((purged.bodies_purged, purged.events_deleted), (1, 1));
@@ -1608,7 +1608,12 @@ async fn a_replay_racing_a_purge_never_leaves_a_pending_delivery_without_its_bod
         &url,
         &schema.name,
         &store,
-        async move { replaying.replay(ReplayTarget::Hash("x".into())).await },
+        async move {
+            replaying
+                .replay(ReplayTarget::Hash("x".into()))
+                .await
+                .map(|r| r.due)
+        },
         Retention::new(30 * day, 1000 * day),
     )
     .await;
@@ -1636,7 +1641,12 @@ async fn a_requeue_racing_a_purge_never_loses_the_pending_delivery() {
         &url,
         &schema.name,
         &store,
-        async move { requeueing.requeue_dead(ListFilter::new()).await },
+        async move {
+            requeueing
+                .requeue_dead(ListFilter::new())
+                .await
+                .map(|r| r.due)
+        },
         Retention::default(),
     )
     .await;

@@ -95,12 +95,16 @@ async fn purged_bodies_are_not_replayed() {
         .expect("purge");
     assert_eq!(purged.bodies_purged, 1);
     let dead = ListFilter::new().status(DeliveryStatus::Dead);
-    assert_eq!(store.requeue_dead(dead.clone()).await.expect("requeue"), 0);
+    assert_eq!(
+        store.requeue_dead(dead.clone()).await.expect("requeue").due,
+        0
+    );
     assert_eq!(
         store
             .replay(ReplayTarget::Hash("old".into()))
             .await
-            .expect("replay"),
+            .expect("replay")
+            .due,
         0
     );
     let page = store.list(ListRequest::new(dead, 10)).await.expect("list");
@@ -119,7 +123,8 @@ async fn replaying_a_dead_event_by_hash_starts_its_schedule_over() {
         store
             .replay(ReplayTarget::Hash("dead".into()))
             .await
-            .expect("replay"),
+            .expect("replay")
+            .due,
         1
     );
     let again = claim_one(store).await.expect("claim again");

@@ -102,7 +102,9 @@ async fn send_matching(
     }
 }
 
-/// Makes the events due again in the store.
+/// Makes the events due again in the store. An event whose body was purged has nothing to
+/// send and is not replayed: named, that is an error (exit 2); matched by a filter, it is
+/// counted and told, an error only when nothing else was made due.
 async fn mark_due(
     store: &dyn Store,
     events: &[EventDetail],
@@ -114,22 +116,25 @@ async fn mark_due(
     if events.is_empty() {
         // Dead deliveries get their retry schedule started over (a plain replay keeps the attempt
         // count, so a dead delivery would be dead again after one failure).
-        total = if filter.status == Some(DeliveryStatus::Dead) {
+        let report = if filter.status == Some(DeliveryStatus::Dead) {
             store.requeue_dead(filter).await?
         } else {
             store.replay(ReplayTarget::Filter(filter)).await?
         };
+        total = report.due;
+        purged = report.purged;
     } else {
         for event in events {
             // The full hash, as a prefix was resolved to.
             let hash = &event.summary.event_hash;
-            let n = store
+            let report = store
                 .replay(ReplayTarget::Filter(only(&event.summary)))
                 .await?;
+            let n = report.due;
             total += n;
             // Nothing is sent without its body: a purged event cannot be replayed.
-            let body_purged = n == 0 && event.body.is_none();
-            purged += usize::from(body_purged);
+            let body_purged = n == 0 && (report.purged > 0 || event.body.is_none());
+            purged += u64::from(body_purged);
             if json_output {
                 outln!(
                     "{}",
@@ -161,21 +166,58 @@ async fn mark_due(
     }
     if json_output {
         if events.is_empty() {
-            outln!("{}", json!({"deliveriesDue": total}));
+            outln!(
+                "{}",
+                json!({"deliveriesDue": total, "bodyPurgedEvents": purged})
+            );
         }
-    } else {
+    } else if total > 0 || purged == 0 {
+        // Not "0 deliveries due again: the next `ccai listen` delivers them" beside the error
+        // that says none can be.
         outln!(
             "{} due again: the next `ccai listen --forward-to URL` on this store delivers {}",
             deliveries(total),
             if total == 1 { "it" } else { "them" }
         );
     }
-    if purged > 0 {
+    if purged == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let events_text = if purged == 1 {
+        "1 event".to_owned()
+    } else {
+        format!("{purged} events")
+    };
+    if !events.is_empty() {
+        let which = if events.len() == 1 {
+            "the event named".to_owned()
+        } else {
+            format!("{events_text} of those named")
+        };
         errln!(
-            "error: {purged} of the events named could not be replayed: their bodies were purged"
+            "error: {which} could not be replayed: {} purged, so there is nothing to send",
+            if purged == 1 {
+                "its body was"
+            } else {
+                "their bodies were"
+            }
         );
         return Ok(ExitCode::from(crate::EXIT_ERROR));
     }
+    let bodies = if purged == 1 {
+        "its body was"
+    } else {
+        "their bodies were"
+    };
+    if total == 0 {
+        errln!(
+            "error: {events_text} matched but could not be replayed: {bodies} purged, so there is nothing to send"
+        );
+        return Ok(ExitCode::from(crate::EXIT_ERROR));
+    }
+    errln!(
+        "note: {events_text} matched but could not be replayed: {bodies} purged, so there is nothing to send"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -512,18 +512,30 @@ async fn detail(
     Ok(Json(value))
 }
 
-/// `POST /api/events/{hash}/replay?clientId=`: every delivery not in progress is due now (history kept).
+/// `POST /api/events/{hash}/replay?clientId=`: every delivery not in progress is due now (history
+/// kept); 409 if its body was purged (nothing to send).
 async fn replay(
     State(state): State<AppState>,
     hash: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
-    let replayed = state
+    let report = state
         .store
         .replay(ReplayTarget::Filter(only(&event.summary)))
         .await?;
-    Ok(Json(json!({ "replayed": replayed })))
+    if report.due == 0 && (report.purged > 0 || event.body.is_none()) {
+        return Err(body_purged());
+    }
+    Ok(Json(json!({ "replayed": report.due })))
+}
+
+/// The answer to replaying or retrying an event whose body was purged.
+fn body_purged() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "this event's body was purged: there is nothing to send, so it cannot be replayed".into(),
+    )
 }
 
 /// `POST /api/events/{hash}/retry?clientId=`: a dead event's deliveries are pending and due now, their
@@ -545,20 +557,23 @@ async fn retry(
             "this event is not dead: use replay to deliver it again".into(),
         ));
     }
+    if event.body.is_none() {
+        return Err(body_purged());
+    }
     let filter = only(summary).status(DeliveryStatus::Dead);
-    let mut requeued = if event.body.is_some() {
-        state.store.requeue_dead(filter).await?
-    } else {
-        0
-    };
-    if requeued == 0 {
-        // A purged body cannot be matched: due now, on the schedule where it was.
-        requeued = state
+    let mut report = state.store.requeue_dead(filter).await?;
+    if report.due == 0 && report.purged == 0 {
+        // No dead delivery left (the event changed since it was read): due now, on the
+        // schedule where it was.
+        report = state
             .store
             .replay(ReplayTarget::Filter(only(summary)))
             .await?;
     }
-    Ok(Json(json!({ "requeued": requeued })))
+    if report.due == 0 && report.purged > 0 {
+        return Err(body_purged());
+    }
+    Ok(Json(json!({ "requeued": report.due })))
 }
 
 /// `GET /api/stats`: the counters and events received per minute over the last hour.

@@ -24,8 +24,8 @@ use super::sqlite::convert::sha256_hex;
 use super::store::{checked_destinations, CloseFuture};
 use super::{
     AttemptRecord, BatchHistogram, ClaimedDelivery, EventDetail, Finish, Inserted, Lease,
-    LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention,
-    Stats, Store, StoreError, StoreFuture, DEFAULT_DESTINATION,
+    LeaseRequest, ListFilter, ListRequest, NewDelivery, Page, PurgeReport, ReplayReport,
+    ReplayTarget, Retention, Stats, Store, StoreError, StoreFuture, DEFAULT_DESTINATION,
 };
 
 /// The newest version of the PostgreSQL schema this build of ccai knows.
@@ -599,11 +599,11 @@ impl Store for PostgresStore {
         Box::pin(queries::get(self.shared(), event_hash, Some(client_id)))
     }
 
-    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
         Box::pin(async move { writes::replay(self.shared(), &target, SystemTime::now()).await })
     }
 
-    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, u64> {
+    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
         Box::pin(
             async move { writes::requeue_dead(self.shared(), &filter, SystemTime::now()).await },
         )

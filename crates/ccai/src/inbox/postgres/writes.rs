@@ -12,8 +12,8 @@ use super::{schema, Shared};
 use crate::inbox::claim::{LAPSED_OWNER_CHARS, LAPSED_PREFIX, LAPSED_SUFFIX, LAPSED_UNKNOWN_OWNER};
 use crate::inbox::sqlite::convert::{from_ms, new_token, to_ms};
 use crate::inbox::{
-    ClaimedDelivery, Lease, LeaseRequest, ListFilter, PurgeReport, ReplayTarget, Retention,
-    StoreError,
+    ClaimedDelivery, Lease, LeaseRequest, ListFilter, PurgeReport, ReplayReport, ReplayTarget,
+    Retention, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -289,35 +289,70 @@ async fn lock_against_purge(
     Ok(())
 }
 
-/// Runs a statement (built at run time) that makes deliveries due, and announces them; returns
-/// how many it changed.
-async fn make_due(shared: &Shared, sql: &str, params: &[Param]) -> Result<u64> {
+/// Runs a statement (built at run time) that makes deliveries due, and announces them, and in the
+/// same transaction one counting the events it leaves for their purged body (`purged`, with
+/// `purged_params`); returns both counts.
+async fn make_due(
+    shared: &Shared,
+    sql: &str,
+    params: &[Param],
+    purged: &str,
+    purged_params: &[Param],
+) -> Result<ReplayReport> {
     let err = |e: tokio_postgres::Error| shared.error(&e);
-    let changed = shared
+    let report = shared
         .within(async |client| {
             let tx = client.transaction().await.map_err(err)?;
             hold_current_schema(&tx, shared).await?;
             lock_against_purge(&tx, shared, false).await?;
+            let skipped: i64 = tx
+                .query_one(purged, &refs(purged_params))
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(err)?;
             let changed = tx.execute(sql, &refs(params)).await.map_err(err)?;
             tx.commit().await.map_err(err)?;
-            Ok(changed)
+            Ok(ReplayReport {
+                due: changed,
+                purged: u64::try_from(skipped).unwrap_or(0),
+            })
         })
         .await?;
-    if changed > 0 {
+    if report.due > 0 {
         shared.announce().await;
     }
-    Ok(changed)
+    Ok(report)
 }
 
-pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTime) -> Result<u64> {
+/// Counts the events matching `condition` (on `{s}.events e`) with no body left and a delivery
+/// matching `deliveries` (on `{s}.deliveries`): those a replay or requeue leaves as they were.
+fn purged_matches(s: &str, condition: &str, deliveries: &str) -> String {
+    format!(
+        "SELECT count(*) FROM {s}.events e WHERE ({condition}) AND e.body IS NULL
+            AND EXISTS (SELECT 1 FROM {s}.deliveries WHERE event_id = e.id AND {deliveries})"
+    )
+}
+
+pub(crate) async fn replay(
+    shared: &Shared,
+    target: &ReplayTarget,
+    now: SystemTime,
+) -> Result<ReplayReport> {
     let s = &shared.ident;
     let mut params: Vec<Param> = vec![Box::new(shared.clock.to_db(now))];
-    let (condition, status) = match target {
+    // The count's parameters are numbered from $1: without the time.
+    let mut counted: Vec<Param> = Vec::new();
+    let (condition, counted_condition, status) = match target {
         // Never stored (text cannot hold a NUL), and refused as a parameter.
-        ReplayTarget::Hash(hash) if hash.contains('\0') => return Ok(0),
+        ReplayTarget::Hash(hash) if hash.contains('\0') => return Ok(ReplayReport::default()),
         ReplayTarget::Hash(hash) => {
             params.push(Box::new(hash.clone()));
-            ("e.event_hash = $2".to_owned(), None)
+            counted.push(Box::new(hash.clone()));
+            (
+                "e.event_hash = $2".to_owned(),
+                "e.event_hash = $1".to_owned(),
+                None,
+            )
         }
         ReplayTarget::Filter(filter) if filter.is_empty() => {
             return Err(StoreError::InvalidRequest(
@@ -327,16 +362,27 @@ pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTi
         ReplayTarget::Filter(filter) => {
             let condition = Condition::events(filter, s, params.len());
             params.extend(condition.params);
-            (condition.sql, filter.status)
+            let counted_condition = Condition::events(filter, s, 0);
+            counted.extend(counted_condition.params);
+            (condition.sql, counted_condition.sql, filter.status)
         }
     };
-    let status_sql = match status {
+    let (status_sql, counted_status_sql) = match status {
         Some(status) => {
             params.push(Box::new(status.as_str().to_owned()));
-            format!(" AND status = ${}", params.len())
+            counted.push(Box::new(status.as_str().to_owned()));
+            (
+                format!(" AND status = ${}", params.len()),
+                format!(" AND status = ${}", counted.len()),
+            )
         }
-        None => String::new(),
+        None => (String::new(), String::new()),
     };
+    let purged = purged_matches(
+        s,
+        &counted_condition,
+        &format!("status <> 'in_progress'{counted_status_sql}"),
+    );
     let sql = format!(
         // As in the SQLite store: a finished delivery starts its schedule over, a pending one
         // keeps its count, an event whose body was purged is not replayed.
@@ -347,25 +393,27 @@ pub(crate) async fn replay(shared: &Shared, target: &ReplayTarget, now: SystemTi
             AND event_id IN (SELECT e.id FROM {s}.events e
                               WHERE ({condition}) AND e.body IS NOT NULL){status_sql}"
     );
-    make_due(shared, &sql, &params).await
+    make_due(shared, &sql, &params, &purged, &counted).await
 }
 
 pub(crate) async fn requeue_dead(
     shared: &Shared,
     filter: &ListFilter,
     now: SystemTime,
-) -> Result<u64> {
+) -> Result<ReplayReport> {
     let s = &shared.ident;
     let mut params: Vec<Param> = vec![Box::new(shared.clock.to_db(now))];
     let condition = Condition::events(filter, s, params.len());
     params.extend(condition.params);
+    let counted = Condition::events(filter, s, 0);
+    let purged = purged_matches(s, &counted.sql, "status = 'dead'");
     let sql = format!(
         "UPDATE {s}.deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1
           WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e
                                                   WHERE ({}) AND e.body IS NOT NULL)",
         condition.sql
     );
-    make_due(shared, &sql, &params).await
+    make_due(shared, &sql, &params, &purged, &counted.params).await
 }
 
 pub(crate) async fn purge(

@@ -31,8 +31,8 @@ use self::writer::Writer;
 use super::store::{checked_destinations, CloseFuture};
 use super::{
     AttemptRecord, ClaimedDelivery, EventDetail, Finish, Inserted, Lease, LeaseRequest, ListFilter,
-    ListRequest, NewDelivery, Page, PurgeReport, ReplayTarget, Retention, Stats, Store, StoreError,
-    StoreFuture,
+    ListRequest, NewDelivery, Page, PurgeReport, ReplayReport, ReplayTarget, Retention, Stats,
+    Store, StoreError, StoreFuture,
 };
 
 /// The newest schema version this build of ccai knows.
@@ -488,7 +488,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
         let path = self.path_arc();
         Box::pin(
             self.inner
@@ -497,7 +497,7 @@ impl Store for SqliteStore {
         )
     }
 
-    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, u64> {
+    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
         let path = self.path_arc();
         Box::pin(
             self.inner

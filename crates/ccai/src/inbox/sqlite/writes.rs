@@ -12,8 +12,8 @@ use crate::inbox::claim::lapsed_lease_message;
 use crate::inbox::delivery::{method_from, stored_method};
 use crate::inbox::{
     error_excerpt, AttemptOutcome, AttemptRecord, ClaimedDelivery, DeliveryStatus, Finish,
-    Inserted, Lease, LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayTarget, Retention,
-    StoreError,
+    Inserted, Lease, LeaseRequest, ListFilter, NewDelivery, PurgeReport, ReplayReport,
+    ReplayTarget, Retention, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -292,7 +292,7 @@ pub(crate) fn replay(
     path: &str,
     target: &ReplayTarget,
     now: SystemTime,
-) -> Result<u64> {
+) -> Result<ReplayReport> {
     let (condition, status) = match target {
         ReplayTarget::Hash(hash) => (
             Condition {
@@ -317,6 +317,13 @@ pub(crate) fn replay(
         }
         None => "",
     };
+    let purged = purged_matches(
+        conn,
+        path,
+        &condition.sql,
+        &params[1..],
+        &format!("status != 'in_progress'{status_sql}"),
+    )?;
     let sql = format!(
         // A finished delivery (delivered or dead) starts its schedule over, as `requeue_dead`
         // does: kept, its count would leave the replay fewer attempts, or none (the dispatcher
@@ -329,9 +336,34 @@ pub(crate) fn replay(
             AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL){status_sql}",
         condition.sql
     );
-    conn.execute(&sql, params_from_iter(params))
-        .map(|n| n as u64)
-        .map_err(|e| store_error(path, e))
+    let due = conn
+        .execute(&sql, params_from_iter(params))
+        .map_err(|e| store_error(path, e))?;
+    Ok(ReplayReport {
+        due: due as u64,
+        purged,
+    })
+}
+
+/// How many events matching `condition` (on `events e`, with `params`) have no body left and a
+/// delivery matching `deliveries` (on `deliveries`, its last parameters included in `params`):
+/// those a replay or requeue leaves as they were.
+fn purged_matches(
+    conn: &Connection,
+    path: &str,
+    condition: &str,
+    params: &[rusqlite::types::Value],
+    deliveries: &str,
+) -> Result<u64> {
+    let sql = format!(
+        "SELECT count(*) FROM events e WHERE ({condition}) AND e.body IS NULL
+            AND EXISTS (SELECT 1 FROM deliveries WHERE event_id = e.id AND {deliveries})"
+    );
+    conn.query_row(&sql, params_from_iter(params.iter()), |row| {
+        row.get::<_, i64>(0)
+    })
+    .map(|n| u64::try_from(n).unwrap_or(0))
+    .map_err(|e| store_error(path, e))
 }
 
 pub(crate) fn requeue_dead(
@@ -339,19 +371,24 @@ pub(crate) fn requeue_dead(
     path: &str,
     filter: &ListFilter,
     now: SystemTime,
-) -> Result<u64> {
+) -> Result<ReplayReport> {
     let condition = Condition::events(filter);
     let mut params = vec![to_ms(now).into()];
     params.extend(condition.params);
+    let purged = purged_matches(conn, path, &condition.sql, &params[1..], "status = 'dead'")?;
     let sql = format!(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
           WHERE status = 'dead'
             AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)",
         condition.sql
     );
-    conn.execute(&sql, params_from_iter(params))
-        .map(|n| n as u64)
-        .map_err(|e| store_error(path, e))
+    let due = conn
+        .execute(&sql, params_from_iter(params))
+        .map_err(|e| store_error(path, e))?;
+    Ok(ReplayReport {
+        due: due as u64,
+        purged,
+    })
 }
 
 const UNFINISHED: &str = "EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id
