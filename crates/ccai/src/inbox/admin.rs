@@ -530,6 +530,14 @@ pub struct ReplayReport {
     pub purged: u64,
 }
 
+impl ReplayReport {
+    /// `due` deliveries made due, and `purged` matching events left as they were for their
+    /// purged body: for a [`Store`](super::Store) of your own.
+    pub fn new(due: u64, purged: u64) -> Self {
+        Self { due, purged }
+    }
+}
+
 /// What a purge did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

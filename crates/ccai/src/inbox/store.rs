@@ -35,7 +35,8 @@ pub type CloseFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// [`InboxEvent::new`](super::InboxEvent::new)), [`Page::new`] (with
 /// [`Cursor::from_id`](super::Cursor::from_id)), [`EventSummary::new`](super::EventSummary::new),
 /// [`DeliveryState::new`](super::DeliveryState::new), [`EventDetail::new`],
-/// [`AttemptInfo::new`](super::AttemptInfo::new), [`PurgeReport::new`], and
+/// [`AttemptInfo::new`](super::AttemptInfo::new), [`PurgeReport::new`],
+/// [`ReplayReport::new`](super::ReplayReport::new), and
 /// [`Stats::default`] with its fields set.
 pub trait Store: Send + Sync + fmt::Debug {
     /// Stores a verified delivery. `Ok` means the outcome is committed (durable per the store's

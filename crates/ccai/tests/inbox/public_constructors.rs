@@ -11,8 +11,8 @@ use ccai::inbox::{
     Accepted, AttemptInfo, AttemptOutcome, AttemptRecord, ClaimedDelivery, Consumer,
     ConsumerFuture, Cursor, DeliveryState, DeliveryStatus, Dispatcher, EventDetail, EventSummary,
     Failure, Finish, InboxEvent, Inserted, Lease, LeaseRequest, ListFilter, ListRequest,
-    NewDelivery, Page, PurgeReport, ReplayTarget, Retention, SqliteOptions, Stats, Store,
-    StoreFuture, DEFAULT_DESTINATION,
+    NewDelivery, Page, PurgeReport, ReplayReport, ReplayTarget, Retention, SqliteOptions, Stats,
+    Store, StoreFuture, DEFAULT_DESTINATION,
 };
 
 use crate::support::{temp_store, wait_for, TempStore};
@@ -195,12 +195,18 @@ impl Store for Rebuilt {
         })
     }
 
-    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, u64> {
-        self.inner.store.replay(target)
+    fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
+        Box::pin(async move {
+            let report = self.inner.store.replay(target).await?;
+            Ok(ReplayReport::new(report.due, report.purged))
+        })
     }
 
-    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, u64> {
-        self.inner.store.requeue_dead(filter)
+    fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
+        Box::pin(async move {
+            let report = self.inner.store.requeue_dead(filter).await?;
+            Ok(ReplayReport::new(report.due, report.purged))
+        })
     }
 
     fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport> {

@@ -251,11 +251,6 @@ async fn attempt(
     }
 }
 
-/// Records an attempt's outcome ([`Store::finish`]), trying again after a transient error (a
-/// lock another process holds past the busy timeout, a database restarting) for up to
-/// `patience` (the lease: by then another worker may hold the delivery, and the token decides).
-/// Given up at once, the outcome was lost: the delivery stayed in progress until its lease
-/// lapsed, was handed on again, and the lapse counted as an attempt.
 /// The schedule's attempts are used up without one recording a last failure: some ended with
 /// their worker (a crash, a kill, a hang past the lease; each counted), or the schedule was
 /// shortened since. The delivery goes to the dead letter rather than loop forever, without an
@@ -318,6 +313,11 @@ async fn give_up(
     }
 }
 
+/// Records an attempt's outcome ([`Store::finish`]), trying again after a transient error (a
+/// lock another process holds past the busy timeout, a database restarting) for up to
+/// `patience` (the lease: by then another worker may hold the delivery, and the token decides).
+/// Given up at once, the outcome was lost: the delivery stayed in progress until its lease
+/// lapsed, was handed on again, and the lapse counted as an attempt.
 async fn finish_patiently(
     store: &dyn Store,
     lease: &Lease,
