@@ -154,6 +154,11 @@ async fn metrics_count_the_deliveries_that_were_sent() {
         "{text}"
     );
     assert_eq!(
+        sample(&text, "ccai_deliveries_dead_total", &[r#"reason="failed""#]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
         sample(&text, "ccai_queue_depth", &[r#"status="dead""#]),
         Some(0.0),
         "{text}"

@@ -36,6 +36,10 @@ pub const STORE_BATCH_SIZE: &str = "ccai_store_batch_size";
 pub const FORWARD_ATTEMPTS: &str = "ccai_forward_attempts_total";
 /// Time one forward attempt took, in seconds.
 pub const FORWARD_DURATION: &str = "ccai_forward_duration_seconds";
+/// Deliveries that went to the dead letter, by `reason`: `failed` (the last attempt failed, or
+/// the consumer refused it for good) or `no_attempt_left` (the schedule's attempts were used up
+/// without one recording a last failure: a shortened schedule, or workers that died or hung).
+pub const DELIVERIES_DEAD: &str = "ccai_deliveries_dead_total";
 /// Attempts abandoned or dropped because their lease was taken over.
 pub const LEASE_LOST: &str = "ccai_lease_lost_total";
 /// Deliveries per `status`, as of the last [`record_stats`].
@@ -72,6 +76,10 @@ pub fn describe() {
         FORWARD_DURATION,
         Unit::Seconds,
         "Time one forward attempt took."
+    );
+    describe_counter!(
+        DELIVERIES_DEAD,
+        "Deliveries moved to the dead letter, by reason."
     );
     describe_counter!(
         LEASE_LOST,
@@ -220,6 +228,31 @@ pub(crate) fn forward_attempted(outcome: Forwarded, duration: std::time::Duratio
     }
     #[cfg(not(feature = "metrics"))]
     let _ = (outcome, duration);
+}
+
+/// Why a delivery went to the dead letter ([`DELIVERIES_DEAD`]'s `reason`).
+#[cfg(feature = "inbox")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dead {
+    /// The last attempt failed, or the consumer refused the event for good.
+    Failed,
+    /// No attempt was left to make.
+    NoAttemptLeft,
+}
+
+/// A delivery went to the dead letter (recorded in the store).
+#[cfg(feature = "inbox")]
+pub(crate) fn delivery_dead(reason: Dead) {
+    #[cfg(feature = "metrics")]
+    {
+        let reason = match reason {
+            Dead::Failed => "failed",
+            Dead::NoAttemptLeft => "no_attempt_left",
+        };
+        metrics::counter!(DELIVERIES_DEAD, "reason" => reason).increment(1);
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = reason;
 }
 
 /// An attempt lost its lease (another worker took the delivery over).

@@ -73,3 +73,107 @@ fn stored_duplicate_and_conflicting_deliveries_are_counted_apart() {
         ]
     );
 }
+
+/// `ccai_deliveries_dead_total{reason}` counts every way to the dead letter: a consumer's
+/// permanent refusal (`failed`) and a delivery whose attempts a shortened schedule used up
+/// (`no_attempt_left`), which makes no attempt and so is not in `ccai_forward_attempts_total`.
+#[test]
+fn every_way_to_the_dead_letter_is_counted_by_reason() {
+    use ccai::inbox::{
+        AttemptOutcome, AttemptRecord, Consumer, ConsumerFuture, DeliveryStatus, Dispatcher,
+        Failure, Finish, InboxEvent, LeaseRequest, NewDelivery, RetrySchedule, Store,
+    };
+
+    #[derive(Debug)]
+    struct RefusesForGood;
+
+    impl Consumer for RefusesForGood {
+        fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
+            let failure = Failure::new(format!("no {}", event.event_hash)).permanent();
+            Box::pin(async move { Err(failure) })
+        }
+    }
+    use std::time::{Duration, Instant, SystemTime};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("store"),
+    );
+    let recorder = DebuggingRecorder::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let insert = |hash: &'static str| {
+                let body = format!(r#"{{"eventType":"message.sent","eventHash":"{hash}"}}"#);
+                store.insert(NewDelivery::new(
+                    CLIENT_ID,
+                    hash,
+                    "message.sent",
+                    body.into_bytes(),
+                ))
+            };
+            insert("used-up").await.expect("insert");
+            // Two failed attempts at `used-up` under an earlier, longer schedule.
+            for _ in 0..2 {
+                let lease = LeaseRequest::new("earlier", Duration::from_secs(60));
+                let claimed = store
+                    .claim("default", lease, 1, SystemTime::now())
+                    .await
+                    .expect("claim")
+                    .remove(0);
+                assert_eq!(claimed.event_hash, "used-up");
+                let now = SystemTime::now();
+                let failed = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure);
+                let finished = store.finish(&claimed.lease, Finish::RetryAt(now), failed);
+                assert_eq!(finished.await, Ok(true));
+            }
+            insert("refused").await.expect("insert");
+            // The schedule now allows two attempts: `used-up` has none left, and the consumer
+            // refuses `refused` for good on its first.
+            let dispatcher = Dispatcher::builder(Arc::clone(&store), RefusesForGood)
+                .retry_schedule("1s".parse::<RetrySchedule>().expect("schedule"))
+                .poll_interval(Duration::from_millis(20))
+                .start();
+            let limit = Instant::now() + Duration::from_secs(15);
+            for hash in ["used-up", "refused"] {
+                loop {
+                    let detail = store.get(hash).await.expect("get").expect("stored");
+                    if detail.summary.deliveries[0].status == DeliveryStatus::Dead {
+                        break;
+                    }
+                    assert!(Instant::now() < limit, "{hash} never went dead");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            dispatcher.shutdown(Duration::from_secs(5)).await;
+        })
+    });
+    let mut dead = Vec::new();
+    let mut attempts = Vec::new();
+    for (key, _, _, value) in recorder.snapshotter().snapshot().into_vec() {
+        let key = key.key();
+        let label = |name: &str| {
+            key.labels()
+                .find(|l| l.key() == name)
+                .map(|l| l.value().to_owned())
+                .unwrap_or_default()
+        };
+        if let DebugValue::Counter(n) = value {
+            match key.name() {
+                "ccai_deliveries_dead_total" => dead.push((label("reason"), n)),
+                "ccai_forward_attempts_total" => attempts.push((label("outcome"), n)),
+                _ => {}
+            }
+        }
+    }
+    dead.sort();
+    assert_eq!(
+        dead,
+        [("failed".to_owned(), 1), ("no_attempt_left".to_owned(), 1)]
+    );
+    // Only `refused` was attempted.
+    assert_eq!(attempts, [("dead".to_owned(), 1)]);
+}

@@ -18,7 +18,7 @@ use super::{Settings, ShutdownReport};
 use crate::inbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, Store,
 };
-use crate::telemetry::{self, Forwarded};
+use crate::telemetry::{self, Dead, Forwarded};
 
 /// Leases of the attempts running now, to release those abandoned at shutdown, by claim token:
 /// one delivery can have two attempts here (one whose lease lapsed, and the claim that took it
@@ -228,8 +228,12 @@ async fn attempt(
         },
         duration,
     );
+    let dead = matches!(finish, Finish::Dead);
     match finish_patiently(store, &lease, finish, record, settings.lease).await {
         Ok(true) => {
+            if dead {
+                telemetry::delivery_dead(Dead::Failed);
+            }
             if let (Some(hook), Some(report)) = (&settings.on_attempt, report) {
                 // The outcome is recorded: a panicking hook must not undo anything.
                 if catch_unwind(AssertUnwindSafe(|| (hook.0)(&report))).is_err() {
@@ -285,6 +289,7 @@ async fn give_up(
     .await
     {
         Ok(true) => {
+            telemetry::delivery_dead(Dead::NoAttemptLeft);
             if let Some(hook) = &settings.on_attempt {
                 let report = AttemptReport {
                     event_hash: event.event_hash.clone(),
