@@ -64,8 +64,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Ends an attempt: records `attempt` and moves the delivery as `finish` says, only if `lease`
     /// still holds the delivery. With [`Finish::DeadUnsent`] no attempt was made: only the
-    /// record's error is kept (as the last error), the attempt count and history stay as they were. `Ok(false)` means the token no longer matched (the lease lapsed
-    /// and someone else claimed it, or it was released): nothing changed.
+    /// record's error is kept (as the last error), the attempt count and history stay as they
+    /// were. `Ok(false)` means the token no longer matched (the lease lapsed and someone else
+    /// claimed it, or it was released): nothing changed.
     fn finish<'a>(
         &'a self,
         lease: &'a Lease,
