@@ -574,6 +574,88 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
 }
 
 #[tokio::test]
+async fn ui_browser_an_event_whose_body_was_purged_offers_no_replay() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let _store = fill(&path).await;
+    // Bodies older than an hour go (SENT_OLD's, 3 hours old, delivered); the rows stay.
+    let out = common::run({
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "events",
+            "purge",
+            "--older-than",
+            "1h",
+            "--keep-hashes-for",
+            "90d",
+        ])
+        .arg("--store")
+        .arg(&path);
+        cmd
+    })
+    .await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    browser.wait_live().await;
+    browser
+        .click(&format!(
+            "#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']"
+        ))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{SENT_OLD}'"),
+        )
+        .await;
+    let detail = browser
+        .js(
+            "return {
+                raw: document.getElementById('body-raw').textContent,
+                replay: document.getElementById('replay').disabled,
+                retry: document.getElementById('retry').disabled,
+                why: document.getElementById('replay').title,
+            }",
+            json!([]),
+        )
+        .await;
+    assert_eq!(detail["raw"], "(purged)", "{detail}");
+    assert_eq!(
+        detail["replay"], true,
+        "Replay offered for a purged body: {detail}"
+    );
+    assert_eq!(detail["retry"], true, "{detail}");
+    assert!(
+        detail["why"].as_str().is_some_and(|t| t.contains("purged")),
+        "{detail}"
+    );
+
+    // An event whose body is kept still offers Replay.
+    browser
+        .click(&format!(
+            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
+        ))
+        .await;
+    browser
+        .wait_js(
+            "the other detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
+        )
+        .await;
+    let kept = browser
+        .js(
+            "return [document.getElementById('replay').disabled, document.getElementById('replay').title]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kept, json!([false, ""]), "{kept}");
+    browser.quit().await;
+}
+
+#[tokio::test]
 async fn ui_browser_the_open_details_of_a_purged_event_say_it_is_gone() {
     let Some((_one, sandbox, path)) = setup().await else {
         return;

@@ -392,8 +392,13 @@
     $("body-pretty").textContent = event.bodyPretty === null ? "(purged)" : event.bodyPretty;
     $("body-raw").textContent = event.body === null ? "(purged)" : event.body;
     const focused = document.activeElement;
-    $("retry").disabled = !event.deliveries.some((d) => d.status === "dead");
-    $("replay").disabled = event.deliveries.every((d) => d.status === "in_progress");
+    // A purged body leaves nothing to send: the server would refuse (409), so neither is offered.
+    const purged = event.body === null;
+    $("retry").disabled = purged || !event.deliveries.some((d) => d.status === "dead");
+    $("replay").disabled = purged || event.deliveries.every((d) => d.status === "in_progress");
+    for (const id of ["retry", "replay"]) {
+      $(id).title = purged ? "Its body was purged: there is nothing to send." : "";
+    }
     // A button disabled with keyboard focus on it (Retry now, once the event is not dead) would
     // send focus back to the top of the page: it stays in the details.
     if ((focused === $("retry") || focused === $("replay")) && focused.disabled) {
