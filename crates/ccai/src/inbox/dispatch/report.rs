@@ -46,6 +46,66 @@ pub struct AttemptReport {
     pub retry_in: Option<Duration>,
 }
 
+impl AttemptReport {
+    /// The report of attempt `attempt` (of `max_attempts`) at an event, ended with `result`: to
+    /// unit-test an [`on_attempt`](super::DispatcherBuilder::on_attempt) hook. No HTTP status,
+    /// error, duration or wait until the setters below say otherwise.
+    ///
+    /// ```
+    /// use ccai::inbox::{AttemptReport, AttemptResult};
+    ///
+    /// // A hook that pages someone when an event goes dead.
+    /// let pages = |report: &AttemptReport| u32::from(report.result == AttemptResult::Dead);
+    /// let dead = AttemptReport::new("evt_1", "message.sent", 8, 8, AttemptResult::Dead)
+    ///     .http_status(500)
+    ///     .error("HTTP 500 Internal Server Error");
+    /// assert_eq!(pages(&dead), 1);
+    /// ```
+    pub fn new(
+        event_hash: impl Into<String>,
+        event_type: impl Into<String>,
+        attempt: u32,
+        max_attempts: u32,
+        result: AttemptResult,
+    ) -> Self {
+        Self {
+            event_hash: event_hash.into(),
+            event_type: event_type.into(),
+            attempt,
+            max_attempts,
+            result,
+            http_status: None,
+            error: None,
+            duration: Duration::ZERO,
+            retry_in: None,
+        }
+    }
+
+    /// The consumer's HTTP status.
+    pub fn http_status(mut self, status: u16) -> Self {
+        self.http_status = Some(status);
+        self
+    }
+
+    /// Why it failed.
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    /// How long the attempt took.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// With [`AttemptResult::RetryAt`], the wait chosen.
+    pub fn retry_in(mut self, wait: Duration) -> Self {
+        self.retry_in = Some(wait);
+        self
+    }
+}
+
 /// The hook, shared by the workers.
 #[derive(Clone)]
 pub(crate) struct OnAttempt(pub(crate) Arc<dyn Fn(&AttemptReport) + Send + Sync>);
