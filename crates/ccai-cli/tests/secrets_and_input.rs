@@ -101,6 +101,54 @@ async fn trigger_never_shows_the_password_or_token_of_its_url() {
     );
 }
 
+/// A target that echoes the request in its answer (a framework's error page, a debugging
+/// endpoint): the answer trigger prints has the signature and the URL's path token redacted,
+/// as a forward's recorded errors do.
+#[tokio::test]
+async fn trigger_redacts_what_the_target_echoes_of_the_request() {
+    let sandbox = Sandbox::new();
+    let target = recorder(|request| {
+        let signature = request
+            .headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("x-ccai-signature"))
+            .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+            .unwrap_or_default();
+        let echo = format!(
+            "no route for {} {} (signed {signature})",
+            request.method, request.path
+        );
+        (StatusCode::NOT_FOUND, echo)
+    })
+    .await;
+    let token = "XsEcReTt0kEn1234567890";
+    let to = format!("{}/services/T000/B000/{token}", target.url);
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.sent", "--to", &to])
+        .env("CCAI_CLIENT_ID", CLIENT_ID)
+        .env("CCAI_WEBHOOK_SECRET", SECRET);
+    let out = exits(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
+    let requests = target.requests.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].path, format!("/services/T000/B000/{token}"));
+    let signature = requests[0]
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("x-ccai-signature"))
+        .map(|(_, value)| String::from_utf8_lossy(value).into_owned())
+        .expect("signed");
+    let text = all_output(&out);
+    assert!(!text.contains(token), "{text}");
+    assert!(!text.contains(&signature), "{text}");
+    assert!(
+        text.contains(
+            "-> 404 no route for POST /services/T000/B000/[REDACTED] (signed [REDACTED])"
+        ),
+        "{text}"
+    );
+}
+
 #[tokio::test]
 async fn a_refused_url_flag_is_not_echoed() {
     let sandbox = Sandbox::new();

@@ -49,6 +49,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         .data(data)
         .sign(&signing.client_id, &signing.secret);
 
+    let redactor = ccai::inbox::HttpForward::new(url.as_str()).ok();
     let client = http::client()?;
     let mut all_ok = true;
     for attempt in 1..=args.repeat {
@@ -61,7 +62,13 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             .await
             .map_err(|e| unreachable_error(&target, e))?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let answer = response.bytes().await.unwrap_or_default();
+        // A target may echo the request (its signature, a token in the URL): redacted as a
+        // forward's recorded errors are. Were the URL refused by the forward, nothing is shown.
+        let text = redactor
+            .as_ref()
+            .map(|forward| forward.redact_echoes(&answer, Some(delivery.signature())))
+            .unwrap_or_default();
         let text: String = text.trim().chars().take(300).collect();
         // The server's text, not ours: no escape sequence reaches the terminal.
         let text = crate::output::escape(&text);

@@ -122,6 +122,46 @@ impl HttpForward {
         Ok(forward)
     }
 
+    /// What authenticates a request of this forward, for redaction: the signature, the URL's
+    /// credentials, query values and path tokens, and the values of [`header`](Self::header)s.
+    fn secrets<'a>(&'a self, signature: Option<&'a str>) -> Vec<&'a str> {
+        let mut secrets: Vec<&str> = signature.into_iter().collect();
+        if let Some(credentials) = &self.credentials {
+            secrets.extend(credentials.secrets());
+        }
+        secrets.extend(self.query_tokens.iter().map(String::as_str));
+        secrets.extend(self.path_tokens.iter().map(String::as_str));
+        secrets.extend(
+            self.headers
+                .values()
+                .filter_map(|value| value.to_str().ok())
+                .filter(|value| value.chars().count() >= SHORTEST_TOKEN),
+        );
+        secrets
+    }
+
+    /// The start of `answer` (an answer to a request sent to this forward's URL with
+    /// `signature`) as a recorded error shows it: its first 512 bytes, with every echo of what
+    /// authenticates the request replaced with `[REDACTED]`, verbatim or encoded (the
+    /// signature, the URL's credentials, query values and path tokens, the headers' values).
+    /// For a program that sends to the same URL itself and shows what came back (`ccai
+    /// trigger`).
+    ///
+    /// ```
+    /// use ccai::inbox::HttpForward;
+    ///
+    /// let forward = HttpForward::new("https://hooks.example.com/services/T000/B000/XsEcReTt0kEn1234567890")?;
+    /// let answer = b"404: no route for POST /services/T000/B000/XsEcReTt0kEn1234567890";
+    /// assert_eq!(
+    ///     forward.redact_echoes(answer, None),
+    ///     "404: no route for POST /services/T000/B000/[REDACTED]"
+    /// );
+    /// # Ok::<(), ccai::inbox::ForwardConfigError>(())
+    /// ```
+    pub fn redact_echoes(&self, answer: &[u8], signature: Option<&str>) -> String {
+        excerpt::without_secrets(answer, &self.secrets(signature))
+    }
+
     /// The request timeout (connecting, sending and reading the answer).
     pub fn timeout(mut self, timeout: Duration) -> Result<Self, ForwardConfigError> {
         self.timeout = timeout;
@@ -220,18 +260,7 @@ impl HttpForward {
         // A short excerpt of the answer helps whoever reads the attempt history; a target that
         // echoes the request (a debugging endpoint, a framework's error page) must not put what
         // authenticates it there: the signature verifies its event for ever.
-        let mut secrets: Vec<&str> = event.signature.as_deref().into_iter().collect();
-        if let Some(credentials) = &self.credentials {
-            secrets.extend(credentials.secrets());
-        }
-        secrets.extend(self.query_tokens.iter().map(String::as_str));
-        secrets.extend(self.path_tokens.iter().map(String::as_str));
-        secrets.extend(
-            self.headers
-                .values()
-                .filter_map(|value| value.to_str().ok())
-                .filter(|value| value.chars().count() >= SHORTEST_TOKEN),
-        );
+        let secrets = self.secrets(event.signature.as_deref());
         let read = excerpt::read_limit(&secrets);
         let mut answer = Vec::new();
         while answer.len() < read {
