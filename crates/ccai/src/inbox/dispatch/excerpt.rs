@@ -22,11 +22,16 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
 /// The ways an answer may write the byte `c` of a secret besides itself: percent-encoding (an
 /// echoed query string or form), a JSON `\u` escape (System.Text.Json's default for `+`), an HTML
 /// character reference, and the short JSON escapes and named HTML references (`\/` is PHP's
-/// `json_encode`). Letters, digits and non-ASCII bytes are taken as they are: no encoder
-/// rewrites them. Hex digits are matched in either case.
+/// `json_encode`). Letters and digits are taken as they are: no encoder rewrites them. A
+/// non-ASCII byte (of a UTF-8 character) is taken as it is or percent-encoded (`%C3%B6` for `ö`);
+/// a `\u00f6` escape, which writes a whole character, is not followed. Hex digits are matched in
+/// either case.
 fn encodings(c: u8) -> Vec<String> {
-    if c.is_ascii_alphanumeric() || !c.is_ascii() {
+    if c.is_ascii_alphanumeric() {
         return Vec::new();
+    }
+    if !c.is_ascii() {
+        return vec![format!("%{c:02x}")];
     }
     let mut ways = vec![
         format!("%{c:02x}"),
@@ -116,6 +121,16 @@ pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_ascii_secret_goes_verbatim_or_percent_encoded_in_either_case() {
+        let secret = "t\u{f6}ken-\u{e9}t\u{e9}";
+        let answer = format!("a {secret} b t%c3%b6ken-%C3%A9t%c3%a9 c");
+        assert_eq!(
+            without_secrets(answer.as_bytes(), &[secret]),
+            "a [REDACTED] b [REDACTED] c"
+        );
+    }
 
     #[test]
     fn each_secret_goes_verbatim_or_encoded() {
