@@ -573,6 +573,24 @@ async fn ui_browser_live_updates_keep_the_applied_filters_not_the_ones_being_typ
     browser.quit().await;
 }
 
+/// `ccai events purge --older-than OLDER --keep-hashes-for KEEP` on the inbox at `path`, as
+/// another process would run it while the view is open.
+async fn purge(sandbox: &Sandbox, path: &Path, older: &str, keep: &str) {
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events",
+        "purge",
+        "--older-than",
+        older,
+        "--keep-hashes-for",
+        keep,
+    ])
+    .arg("--store")
+    .arg(path);
+    let out = common::run(cmd).await;
+    assert!(out.status.success(), "{}", common::stderr(&out));
+}
+
 #[tokio::test]
 async fn ui_browser_an_event_whose_body_was_purged_offers_no_replay() {
     let Some((_one, sandbox, path)) = setup().await else {
@@ -580,22 +598,7 @@ async fn ui_browser_an_event_whose_body_was_purged_offers_no_replay() {
     };
     let _store = fill(&path).await;
     // Bodies older than an hour go (SENT_OLD's, 3 hours old, delivered); the rows stay.
-    let out = common::run({
-        let mut cmd = sandbox.ccai();
-        cmd.args([
-            "events",
-            "purge",
-            "--older-than",
-            "1h",
-            "--keep-hashes-for",
-            "90d",
-        ])
-        .arg("--store")
-        .arg(&path);
-        cmd
-    })
-    .await;
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    purge(&sandbox, &path, "1h", "90d").await;
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
@@ -679,22 +682,7 @@ async fn ui_browser_the_open_details_of_a_purged_event_say_it_is_gone() {
             &format!("return document.getElementById('detail').dataset.hash === '{SENT_OLD}'"),
         )
         .await;
-    let out = common::run({
-        let mut cmd = sandbox.ccai();
-        cmd.args([
-            "events",
-            "purge",
-            "--older-than",
-            "1s",
-            "--keep-hashes-for",
-            "1s",
-        ])
-        .arg("--store")
-        .arg(&path);
-        cmd
-    })
-    .await;
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    purge(&sandbox, &path, "1s", "1s").await;
     browser
         .wait_js(
             "the event gone from the details",
