@@ -154,11 +154,6 @@ async fn metrics_count_the_deliveries_that_were_sent() {
         "{text}"
     );
     assert_eq!(
-        sample(&text, "ccai_deliveries_dead_total", &[r#"reason="failed""#]),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
         sample(&text, "ccai_queue_depth", &[r#"status="dead""#]),
         Some(0.0),
         "{text}"
@@ -443,6 +438,11 @@ async fn json_logs_parse_and_carry_no_secret() {
     assert_eq!(
         sample(&text, attempts, &[r#"outcome="delivered""#]),
         None,
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ccai_deliveries_dead_total", &[r#"reason="failed""#]),
+        Some(1.0),
         "{text}"
     );
     assert_eq!(
