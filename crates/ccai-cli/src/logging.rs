@@ -70,6 +70,13 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
             EnvFilter::new(default_level)
         })
     };
+    // tokio-postgres logs each statement's parameters at debug: the stored bodies and their
+    // signatures. Capped whatever the filter says (a more specific target wins), so that no log
+    // level shows a signature.
+    let filter = match "tokio_postgres::query=info".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogLine(Vec::new()));

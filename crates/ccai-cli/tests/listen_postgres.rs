@@ -385,6 +385,62 @@ async fn events_list_reads_the_postgres_store() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// With every log level open (`CCAI_LOG=debug`, and `tokio_postgres=trace` asked for by name),
+/// no line shows a signature or a body: tokio-postgres logs statement parameters at debug, and
+/// the stored deliveries are parameters.
+#[tokio::test(flavor = "multi_thread")]
+async fn debug_logs_on_postgres_show_no_signature_or_body() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    for filter in ["debug", "debug,tokio_postgres=trace"] {
+        let mut cmd = ccai(&sandbox);
+        cmd.env("CCAI_LOG", filter);
+        let forward = format!("{}/hook", target.url);
+        let listening = Listening::announced(Listening::launch(
+            cmd,
+            &[
+                "--port",
+                "0",
+                "--store",
+                &store,
+                "--forward-to",
+                &forward,
+                "--quiet",
+            ],
+        ));
+        let hash = format!("logged-{}", filter.len());
+        let http = reqwest::Client::new();
+        assert_eq!(
+            deliver(&http, &listening.url, &hash).await,
+            Some(StatusCode::OK)
+        );
+        wait_until(WAIT, "the forward", || {
+            received(&target).contains_key(&hash)
+        })
+        .await;
+        let mut lines = listening.banner.clone();
+        while let Ok(line) = listening.err.recv_timeout(Duration::from_millis(500)) {
+            lines.push(line);
+        }
+        drop(listening);
+        // The filter was on: tokio-postgres's own debug lines are there, its parameters not.
+        assert!(
+            lines.iter().any(|l| l.contains("tokio_postgres")),
+            "{filter}: no tokio_postgres line at all: {lines:?}"
+        );
+        for line in &lines {
+            assert!(
+                !line.contains(&signature(&hash)),
+                "{filter}: a signature in {line}"
+            );
+            assert!(!line.contains("TotalPrice"), "{filter}: a body in {line}");
+        }
+    }
+}
+
 /// `ccai events` and `ccai ui` open an existing inbox only: a mistyped schema is an error, not
 /// a new empty inbox; and `ccai listen` refuses to start on a database it could not write.
 #[tokio::test(flavor = "multi_thread")]

@@ -352,6 +352,11 @@ fn wake_all(wake: &Notify) {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// Logging: `tokio-postgres` logs each statement's parameters at `debug` under the target
+/// `tokio_postgres::query`, and the stored bodies and their signatures are parameters. Keep that
+/// target at `info` or above in your subscriber's filter (`ccai listen` caps it whatever
+/// `CCAI_LOG` says).
 #[derive(Clone)]
 pub struct PostgresStore {
     inner: Arc<Inner>,
