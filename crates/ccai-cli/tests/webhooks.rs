@@ -1076,6 +1076,41 @@ async fn print_secret_with_a_chosen_secret_the_api_does_not_echo() {
     );
 }
 
+/// A secret `--print-secret` cannot print for a script to store: an empty one (printed as an
+/// empty line, exit 0, so `export CCAI_WEBHOOK_SECRET=$(…)` set "") and one with a control
+/// character (printed escaped, a value that would never verify). Both fail, printing nothing.
+#[tokio::test]
+async fn print_secret_refuses_an_empty_or_unprintable_secret() {
+    let sandbox = Sandbox::new();
+    for (secret, said) in [
+        ("", "did not return a secret"),
+        ("tab\tsecret", "control characters"),
+    ] {
+        let api = recorder(move |_: &Recorded| {
+            (
+                StatusCode::OK,
+                json!([integration(json!(79), Some(secret))]).to_string(),
+            )
+        })
+        .await;
+        let args = [
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/hook",
+            "--print-secret",
+        ];
+        let out = run(ccai(&sandbox, &api, &args)).await;
+        assert_eq!(out.status.code(), Some(2), "{secret:?}: {}", stdout(&out));
+        assert_eq!(stdout(&out), "", "{secret:?}");
+        assert!(stderr(&out).contains(said), "{secret:?}: {}", stderr(&out));
+        // Shown to a person, the odd secret is not shown escaped as if it were the secret.
+        let out = run(ccai(&sandbox, &api, &args[..4])).await;
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!stdout(&out).contains("tab\\tsecret"), "{}", stdout(&out));
+    }
+}
+
 /// An integration whose `method` or `integrationType` the library does not know (`PATCH`, `SMS`)
 /// is listed with the others, as the API sent it, in both forms; an update sends both back.
 #[tokio::test]

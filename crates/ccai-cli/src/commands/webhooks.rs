@@ -60,16 +60,22 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             // What the user chose is the secret registered when the API does not echo it.
             let chosen = endpoint.secret.clone();
             let created = service.register(config(endpoint)?).await?;
+            // An empty secret is none: `export CCAI_WEBHOOK_SECRET=$(…)` would set "" silently.
             let secret = created
                 .secret_key
                 .as_ref()
-                .map(|s| s.expose_secret().to_owned());
+                .map(|s| s.expose_secret().to_owned())
+                .filter(|s| !s.is_empty());
             // The API's text, not ours: what a text line shows of it is escaped (a real secret
             // or id has nothing to escape, so it is shown as is).
             let id = output::escape(&created.id.to_string());
             if print_secret {
                 match secret.or(chosen) {
-                    Some(secret) => outln!("{}", output::escape(&secret)),
+                    // Printed for a script to store: an escaped form would never verify.
+                    Some(secret) if output::escape(&secret) != secret => anyhow::bail!(
+                        "the API returned a secret for integration {id} with control characters, which cannot be printed as is: set one with `ccai webhooks update {id} --url … --secret …`"
+                    ),
+                    Some(secret) => outln!("{secret}"),
                     None => anyhow::bail!(
                         "the API did not return a secret for integration {id}: set one with `ccai webhooks update {id} --url … --secret …`"
                     ),
@@ -83,6 +89,9 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             } else {
                 print_one(&created, false)?;
                 match (generated, secret) {
+                    (true, Some(secret)) if output::escape(&secret) != secret => outln!(
+                        "\nThe API returned a secret with control characters, which cannot be shown as is; set one with --secret on update."
+                    ),
                     (true, Some(secret)) => {
                         outln!();
                         outln!("Webhook secret (shown once, store it now, e.g. as CCAI_WEBHOOK_SECRET):");
