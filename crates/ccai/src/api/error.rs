@@ -38,9 +38,10 @@ pub enum ClientError {
     #[error("no API key configured: set Config::api_key (CCAI_API_KEY)")]
     MissingApiKey,
 
-    /// The API key cannot be sent in an HTTP header (control characters, newlines).
+    /// The API key cannot be sent in an HTTP header (control characters, newlines), or is not
+    /// ASCII (an API key is: a key that is not was mangled in copying).
     #[error(
-        "the API key contains characters that cannot be sent in an HTTP header: check CCAI_API_KEY"
+        "the API key contains characters that cannot be sent in an HTTP header or are not ASCII: check CCAI_API_KEY"
     )]
     InvalidApiKey,
 

@@ -41,6 +41,11 @@ impl Transport {
             return Err(ClientError::MissingApiKey);
         }
         let base_url = validate_base_url(base_url)?;
+        // HTTP would carry other bytes, but an API key is ASCII: one that is not was mangled in
+        // copying, and a server echoing it in another encoding would slip past the redaction.
+        if !api_key.expose_secret().is_ascii() {
+            return Err(ClientError::InvalidApiKey);
+        }
         let mut authorization =
             HeaderValue::from_str(&format!("Bearer {}", api_key.expose_secret()))
                 .map_err(|_| ClientError::InvalidApiKey)?;
@@ -647,6 +652,13 @@ mod tests {
         assert!(matches!(err, ClientError::InvalidApiKey));
         assert!(!err.to_string().contains("sk-line"));
         assert!(!format!("{err:?}").contains("sk-line"));
+        let accented = Transport::new(
+            "http://x",
+            &Secret::new("sk-caf\u{e9}"),
+            timeout,
+            RetryPolicy::none(),
+        );
+        assert!(matches!(accented, Err(ClientError::InvalidApiKey)));
     }
 
     #[test]
