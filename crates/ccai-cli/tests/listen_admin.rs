@@ -215,6 +215,59 @@ async fn readyz_is_503_while_the_store_cannot_take_writes() {
     wait_for_status(&http, &readyz, StatusCode::OK).await;
 }
 
+/// The store's counts cannot be read for a scrape (its events table gone, as another program
+/// could leave it): the queue gauges keep their last values, and `ccai_store_readable` says they
+/// are stale; once the store reads again, it says so.
+#[tokio::test]
+async fn metrics_say_when_the_queue_gauges_could_not_be_read() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0", "--store", &store],
+    ));
+    let metrics = format!("{}/metrics", admin_url(&listen));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        post(&http, &listen.url, "r-1", &signature("r-1")).await,
+        StatusCode::OK
+    );
+    let (_, text) = get(&http, &metrics, None).await;
+    assert_eq!(
+        sample(&text, "ccai_store_readable", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "ccai_queue_depth", &[r#"status="pending""#]),
+        Some(1.0),
+        "{text}"
+    );
+
+    let rename = |from: &str, to: &str| {
+        let conn = rusqlite::Connection::open(&file).expect("open the store");
+        conn.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        conn.execute_batch(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .expect("rename");
+    };
+    rename("events", "events_away");
+    let (_, text) = get(&http, &metrics, None).await;
+    assert_eq!(
+        sample(&text, "ccai_store_readable", &[]),
+        Some(0.0),
+        "{text}"
+    );
+    rename("events_away", "events");
+    let (_, text) = get(&http, &metrics, None).await;
+    assert_eq!(
+        sample(&text, "ccai_store_readable", &[]),
+        Some(1.0),
+        "{text}"
+    );
+}
+
 /// A newer ccai migrates the file under a running `ccai listen`: `/readyz` says so at once, and
 /// the next delivery is refused (503) rather than stored under the old schema.
 #[tokio::test]

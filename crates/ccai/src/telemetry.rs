@@ -46,6 +46,9 @@ pub const LEASE_LOST: &str = "ccai_lease_lost_total";
 pub const QUEUE_DEPTH: &str = "ccai_queue_depth";
 /// Age of the oldest pending delivery in seconds (0 when none), as of the last [`record_stats`].
 pub const OLDEST_PENDING_AGE: &str = "ccai_oldest_pending_age_seconds";
+/// 1 when the last read of the store's counts worked ([`record_stats`]), 0 when it failed
+/// ([`record_stats_failed`]): the queue gauges then keep their last values.
+pub const STORE_READABLE: &str = "ccai_store_readable";
 
 /// Registers each metric's unit and help text with the installed recorder (call once, after
 /// installing it; exporters show it as `# HELP`).
@@ -87,6 +90,10 @@ pub fn describe() {
     );
     describe_gauge!(QUEUE_DEPTH, "Stored deliveries, by status.");
     describe_gauge!(
+        STORE_READABLE,
+        "1 when the last read of the store's counts worked, 0 when it failed (the queue gauges keep their last values)."
+    );
+    describe_gauge!(
         OLDEST_PENDING_AGE,
         Unit::Seconds,
         "Age of the oldest pending delivery (0 when none)."
@@ -102,6 +109,14 @@ pub fn record_stats(stats: &crate::inbox::Stats) {
     }
     let age = stats.oldest_pending_age.unwrap_or_default();
     metrics::gauge!(OLDEST_PENDING_AGE).set(age.as_secs_f64());
+    metrics::gauge!(STORE_READABLE).set(1.0);
+}
+
+/// Says that the store's counts could not be read for this scrape (`ccai_store_readable` 0):
+/// the queue gauges keep their last values, which an alert must not take for current.
+#[cfg(all(feature = "metrics", feature = "inbox"))]
+pub fn record_stats_failed() {
+    metrics::gauge!(STORE_READABLE).set(0.0);
 }
 
 /// Measures a duration when metrics are on; nothing (zero-sized) otherwise.

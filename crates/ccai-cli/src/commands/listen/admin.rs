@@ -449,12 +449,16 @@ async fn render_metrics(State(state): State<Arc<AdminState>>) -> Response {
         match tokio::time::timeout(STORE_DEADLINE, store.stats(SystemTime::now())).await {
             Ok(Ok(stats)) => ccai::telemetry::record_stats(&stats),
             Ok(Err(error)) => {
+                ccai::telemetry::record_stats_failed();
                 tracing::warn!(target: "ccai::cli", %error, "cannot read the queue depth for /metrics")
             }
-            Err(_) => tracing::warn!(
-                target: "ccai::cli",
-                "the store did not answer in time; /metrics has the previous queue depth"
-            ),
+            Err(_) => {
+                ccai::telemetry::record_stats_failed();
+                tracing::warn!(
+                    target: "ccai::cli",
+                    "the store did not answer in time; /metrics has the previous queue depth"
+                )
+            }
         }
     }
     state.metrics.run_upkeep();
