@@ -1255,12 +1255,22 @@ async fn a_server_that_stops_answering_fails_reads_and_admin_writes_in_time_then
     frozen.store(false, Ordering::SeqCst);
     async fn answered<T, F: std::future::Future<Output = Result<T, StoreError>>>(
         what: &str,
-        mut operation: impl FnMut() -> F,
+        operation: impl FnMut() -> F,
     ) -> T {
+        answered_after(what, operation).await.0
+    }
+    /// The answer, and whether a try before it timed out: a write whose answer was late may
+    /// still have committed (a loaded machine can take the 500 ms), and the next try then finds
+    /// its work done.
+    async fn answered_after<T, F: std::future::Future<Output = Result<T, StoreError>>>(
+        what: &str,
+        mut operation: impl FnMut() -> F,
+    ) -> (T, bool) {
+        let mut timed_out = false;
         for _ in 0..20 {
             match operation().await {
-                Ok(value) => return value,
-                Err(StoreError::Unavailable(_)) => continue,
+                Ok(value) => return (value, timed_out),
+                Err(StoreError::Unavailable(_)) => timed_out = true,
                 Err(other) => panic!("{what} after the thaw: {other:?}"),
             }
         }
@@ -1281,12 +1291,22 @@ async fn a_server_that_stops_answering_fails_reads_and_admin_writes_in_time_then
         (counts.events, counts.deliveries.get("dead").copied()),
         (3, Some(1))
     );
-    assert_eq!(answered("requeue_dead", requeue).await.due, 1);
+    let (requeued, late) = answered_after("requeue_dead", requeue).await;
+    assert!(
+        requeued.due == 1 || (late && requeued.due == 0),
+        "{requeued:?}"
+    );
+    let d0 = answered("get", get).await.expect("d0 is stored");
+    assert_eq!(d0.summary.deliveries[0].status, DeliveryStatus::Pending);
+    // Pending or not, a replay makes its deliveries due: 1 whether or not a late try committed.
     assert_eq!(answered("replay by filter", replay_filter).await.due, 1);
     assert_eq!(answered("replay by hash", replay_hash).await.due, 1);
     // d0 and d1 are pending again; only d2 is finished.
-    let purged = answered("purge", purge).await;
-    assert_eq!((purged.bodies_purged, purged.events_deleted), (1, 1));
+    let (purged, late) = answered_after("purge", purge).await;
+    let report = (purged.bodies_purged, purged.events_deleted);
+    assert!(report == (1, 1) || (late && report == (0, 0)), "{report:?}");
+    let counts = answered("stats", stats).await;
+    assert_eq!(counts.events, 2, "d2 deleted, d0 and d1 kept");
     store.close().await;
 }
 
