@@ -81,6 +81,22 @@ fn rename_events_table(path: &Path, from: &str, to: &str) {
 }
 
 /// A new browser session (its own profile) on `url`, once the page's first load is done.
+/// Opens `hash`'s details (of `CLIENT`) with a click on its row's link, and waits until they
+/// show it.
+async fn open_detail(browser: &Session, hash: &str) {
+    browser
+        .click(&format!(
+            "#events a[href='#/event/{hash}?clientId={CLIENT}']"
+        ))
+        .await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{hash}'"),
+        )
+        .await;
+}
+
 async fn open_page(
     driver: &Driver,
     url: &str,
@@ -171,17 +187,7 @@ async fn ui_browser_lists_goes_live_filters_and_shows_details() {
 
     // The detail view, opened from the list with a click: the body exactly as received (its
     // markup as text, not as HTML), typed fields, attempts; keyboard focus moves to it.
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
-        )
-        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
     let detail = browser
         .js(
             "return {
@@ -603,17 +609,7 @@ async fn ui_browser_an_event_whose_body_was_purged_offers_no_replay() {
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
     browser.wait_live().await;
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{SENT_OLD}'"),
-        )
-        .await;
+    open_detail(&browser, SENT_OLD).await;
     let detail = browser
         .js(
             "return {
@@ -637,17 +633,7 @@ async fn ui_browser_an_event_whose_body_was_purged_offers_no_replay() {
     );
 
     // An event whose body is kept still offers Replay.
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the other detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
-        )
-        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
     let kept = browser
         .js(
             "return [document.getElementById('replay').disabled, document.getElementById('replay').title]",
@@ -671,17 +657,7 @@ async fn ui_browser_the_open_details_of_a_purged_event_say_it_is_gone() {
 
     // The details of a delivered event are open when another process purges it: the refresh
     // that follows finds no such event, and the details say so instead of showing it still.
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{SENT_OLD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{SENT_OLD}'"),
-        )
-        .await;
+    open_detail(&browser, SENT_OLD).await;
     purge(&sandbox, &path, "1s", "1s").await;
     browser
         .wait_js(
@@ -924,17 +900,7 @@ async fn ui_browser_a_row_that_leaves_the_filter_leaves_the_list() {
         )
         .await;
     assert_eq!(strings(&browser.js(ROWS, json!([])).await), [INCOMING_DEAD]);
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
-        )
-        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
     browser.click("#retry").await;
     wait_for("the retry", async || {
         let event = store.get(INCOMING_DEAD).await.ok()??;
@@ -995,17 +961,7 @@ async fn ui_browser_a_double_click_sends_one_action() {
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
-        )
-        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
 
     // Two clicks on Retry now before the first is answered (a double click): one request. The
     // second used to be answered 409 (the event no longer dead) and show "Failed" for a retry
@@ -1393,17 +1349,7 @@ async fn ui_browser_live_updates_recover_by_themselves_after_the_store_was_unrea
     let driver = Driver::start().await;
     let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
     browser.wait_live().await;
-    browser
-        .click(&format!(
-            "#events a[href='#/event/{INCOMING_DEAD}?clientId={CLIENT}']"
-        ))
-        .await;
-    browser
-        .wait_js(
-            "the detail",
-            &format!("return document.getElementById('detail').dataset.hash === '{INCOMING_DEAD}'"),
-        )
-        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
     browser
         .js("window.notReloaded = true; return 1", json!([]))
         .await;
