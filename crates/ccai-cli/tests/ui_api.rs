@@ -4,14 +4,17 @@
 mod common;
 mod ui_support;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use ccai::inbox::{DeliveryStatus, NewDelivery, Retention, Store};
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, NewDelivery, Retention,
+    Store, DEFAULT_DESTINATION,
+};
 use common::{run, stderr, Sandbox, WAIT};
 use serde_json::Value;
 use ui_support::{
-    add, fill, get, inbox_path, post, start_ui, wait_for, CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD,
-    SENT_OLD, SENT_PENDING,
+    add, fill, get, inbox_path, post, start_ui, wait_for, CLIENT, CUSTOM_NEW, EXCLUDED_DUP,
+    INCOMING_DEAD, MINUTE, SENT_OLD, SENT_PENDING,
 };
 
 /// The status of a GET, with `Authorization: Bearer` when `bearer` is given.
@@ -183,6 +186,115 @@ async fn ui_api_details_show_the_exact_body_typed_fields_attempts_and_no_full_si
         assert_eq!(status, 400, "{answer}");
         assert!(answer["error"].is_string(), "{answer}");
     }
+}
+
+/// Events whose hash is `.` or `..` (an eventHash is whatever the sender signed): a client removes
+/// such a path segment, percent-encoded too (`/api/events/%2E%2E` is sent as `/api/`), so the
+/// path routes cannot name them; `?hash=` does, for the details, Replay and Retry now.
+#[tokio::test]
+async fn ui_api_events_hashed_dot_and_dot_dot_are_named_by_query() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let bodies: Vec<(&str, Vec<u8>)> = [".", ".."]
+        .into_iter()
+        .map(|hash| {
+            let body = ui_support::body("message.sent", hash, r#"{"To":"+14155550100"}"#);
+            (hash, body)
+        })
+        .collect();
+    for (hash, body) in &bodies {
+        let delivery = NewDelivery::new(CLIENT, *hash, "message.sent", body.clone())
+            .signature(ui_support::signature_of(hash));
+        store.insert(delivery).await.expect("insert");
+    }
+    // `..` dead after an attempt; the others due as they were.
+    let now = SystemTime::now();
+    let claimed = store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("test", MINUTE),
+            100,
+            now,
+        )
+        .await
+        .expect("claim");
+    for delivery in claimed {
+        let done = if delivery.event_hash == ".." {
+            let attempt =
+                AttemptRecord::new(now, Duration::from_millis(3), AttemptOutcome::Failure)
+                    .http_status(500);
+            store.finish(&delivery.lease, Finish::Dead, attempt).await
+        } else {
+            store.release(&delivery.lease).await
+        };
+        assert!(done.expect("finish"), "lease held");
+    }
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    // The path cannot name them: the client sends `/api/` instead.
+    let (status, answer) = get(&ui, "/api/events/%2E%2E").await;
+    assert_eq!(status, 404, "{answer}");
+
+    for (hash, body) in &bodies {
+        let (status, event) = get(&ui, &format!("/api/event?hash={hash}")).await;
+        assert_eq!(status, 200, "{hash}: {event}");
+        assert_eq!(event["eventHash"], *hash);
+        assert_eq!(
+            event["body"].as_str().map(str::as_bytes),
+            Some(body.as_slice())
+        );
+        let (status, event) = get(&ui, &format!("/api/event?hash={hash}&clientId={CLIENT}")).await;
+        assert_eq!(
+            (status, &event["eventHash"]),
+            (200, &Value::from(*hash)),
+            "{event}"
+        );
+        let (status, answer) = get(&ui, &format!("/api/event?hash={hash}&clientId=9999")).await;
+        assert_eq!(status, 404, "{hash}: {answer}");
+    }
+    let (status, answer) = post(&ui, "/api/event/replay?hash=.").await;
+    assert_eq!(
+        (status, &answer["replayed"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    let (status, answer) = post(&ui, "/api/event/retry?hash=.").await;
+    assert_eq!(status, 409, "not dead: {answer}");
+    let (status, answer) = post(&ui, &format!("/api/event/retry?hash=..&clientId={CLIENT}")).await;
+    assert_eq!(
+        (status, &answer["requeued"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    let event = store.get("..").await.expect("get").expect("stored");
+    let delivery = &event.summary.deliveries[0];
+    assert_eq!(
+        (delivery.status, delivery.attempts),
+        (DeliveryStatus::Pending, 0)
+    );
+
+    // The hash is required, and an action still needs the UI's header.
+    for (status, answer) in [
+        get(&ui, "/api/event").await,
+        get(&ui, "/api/event?hash=").await,
+        post(&ui, "/api/event/replay").await,
+        post(&ui, "/api/event/retry?clientId=1231").await,
+    ] {
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("?hash=")),
+            "{answer}"
+        );
+    }
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/event/replay?hash=.", ui.base))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 403);
 }
 
 #[tokio::test]

@@ -277,9 +277,13 @@
     for (const tr of rows.values()) tr.classList.toggle("selected", isSelected(tr));
   }
 
-  // The account's query (`?clientId=ID`), or none when the client id is not known.
-  function account(clientId) {
-    return clientId === null || clientId === undefined ? "" : "?clientId=" + encodeURIComponent(clientId);
+  // The API's address for one event (`action`: "replay", "retry", or none for its details). The
+  // hash goes in the query: as a path segment, a hash `.` or `..` would be removed by the browser
+  // before the request is sent (percent-encoded too).
+  function eventApi(action, hash, clientId) {
+    const q = new URLSearchParams({ hash: hash });
+    if (clientId !== null && clientId !== undefined) q.set("clientId", clientId);
+    return "/api/event" + (action ? "/" + action : "") + "?" + q.toString();
   }
 
   // Shows the details (keyboard focus on them with `focus`, or when they were hidden).
@@ -333,7 +337,7 @@
     const section = $("detail");
     let event;
     try {
-      event = await api("/api/events/" + encodeURIComponent(hash) + account(clientId));
+      event = await api(eventApi(null, hash, clientId));
     } catch (e) {
       // Said in the details (unless another event was asked for meanwhile), not as the live
       // updates failing: the list and the counters may well be fine.
@@ -453,7 +457,7 @@
     const status = $("action-status");
     status.textContent = kind === "replay" ? "Replaying…" : "Retrying…";
     try {
-      const answer = await api("/api/events/" + encodeURIComponent(hash) + "/" + kind + account(clientId), { method: "POST" });
+      const answer = await api(eventApi(kind, hash, clientId), { method: "POST" });
       const n = kind === "replay" ? answer.replayed : answer.requeued;
       status.textContent = (kind === "replay" ? "Replayed" : "Retrying now") + ": " + n +
         " deliver" + (n === 1 ? "y is" : "ies are") + " due now; a running ccai listen --forward-to sends " + (n === 1 ? "it" : "them") + ".";

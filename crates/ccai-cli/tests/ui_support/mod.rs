@@ -227,6 +227,22 @@ pub(crate) async fn add(store: &SqliteStore, hash: &str, event_type: &str) {
     store.insert(delivery).await.expect("insert");
 }
 
+/// Sends `ccai listen` at `url` a delivery of `event_type` under `hash`, signed with the
+/// fixtures' account, and checks it is answered 200; its body.
+pub(crate) async fn deliver(url: &str, hash: &str, event_type: &str) -> Vec<u8> {
+    let body = body(event_type, hash, r#"{"To":"+14155550100"}"#);
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-ccai-signature", signature_of(hash))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("deliver");
+    assert_eq!(response.status().as_u16(), 200, "delivering {hash:?}");
+    body
+}
+
 /// A running `ccai ui`, killed on drop.
 pub(crate) struct Ui {
     pub child: Child,

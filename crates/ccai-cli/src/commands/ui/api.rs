@@ -64,6 +64,12 @@ pub(crate) fn router(
         .route("/api/events/{hash}", get(detail))
         .route("/api/events/{hash}/replay", post(replay))
         .route("/api/events/{hash}/retry", post(retry))
+        // The same three with the hash as `?hash=`: a path segment `.` or `..` (an eventHash is
+        // whatever the sender signed) is removed by browsers and URL parsers before it is sent,
+        // percent-encoded or not, so the path cannot name such an event.
+        .route("/api/event", get(detail_by_query))
+        .route("/api/event/replay", post(replay_by_query))
+        .route("/api/event/retry", post(retry_by_query))
         .route("/api/stats", get(stats))
         .route("/api/stream", get(stream))
         .fallback(not_found)
@@ -493,13 +499,35 @@ fn typed_json(body: &[u8]) -> Value {
     json!({ "kind": kind, "fields": fields })
 }
 
+/// `?hash=` of the `/api/event` routes: the hash whole, as stored.
+fn hash_in(query: &HashMap<String, String>) -> Result<&str, ApiError> {
+    query
+        .get("hash")
+        .map(String::as_str)
+        .filter(|hash| !hash.is_empty())
+        .ok_or_else(|| bad_request("give the event's hash whole as ?hash=".into()))
+}
+
 /// `GET /api/events/{hash}?clientId=`: everything about one event (the signature only as a hint).
 async fn detail(
     State(state): State<AppState>,
     hash: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
+    show(&state, &hash_of(hash)?, client_id_of(&query)).await
+}
+
+/// `GET /api/event?hash=&clientId=`: as `GET /api/events/{hash}`, for any hash.
+async fn detail_by_query(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    show(&state, hash_in(&query)?, client_id_of(&query)).await
+}
+
+/// One event's details, for either route.
+async fn show(state: &AppState, hash: &str, asked: Option<&str>) -> Result<Json<Value>, ApiError> {
+    let event = find(state, hash, asked).await?;
     // `ccai events show --json`'s object; `attempts` is the list, `attemptCount` their number.
     let mut value = detail_json(&event);
     add_page_fields(&mut value, &event.summary, "attemptCount");
@@ -519,7 +547,24 @@ async fn replay(
     hash: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
+    replay_one(&state, &hash_of(hash)?, client_id_of(&query)).await
+}
+
+/// `POST /api/event/replay?hash=&clientId=`: as `POST /api/events/{hash}/replay`, for any hash.
+async fn replay_by_query(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    replay_one(&state, hash_in(&query)?, client_id_of(&query)).await
+}
+
+/// Replays one event, for either route.
+async fn replay_one(
+    state: &AppState,
+    hash: &str,
+    asked: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let event = find(state, hash, asked).await?;
     let report = state
         .store
         .replay(ReplayTarget::Filter(only(&event.summary)))
@@ -545,7 +590,24 @@ async fn retry(
     hash: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = find(&state, &hash_of(hash)?, client_id_of(&query)).await?;
+    retry_one(&state, &hash_of(hash)?, client_id_of(&query)).await
+}
+
+/// `POST /api/event/retry?hash=&clientId=`: as `POST /api/events/{hash}/retry`, for any hash.
+async fn retry_by_query(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    retry_one(&state, hash_in(&query)?, client_id_of(&query)).await
+}
+
+/// Retries one dead event now, for either route.
+async fn retry_one(
+    state: &AppState,
+    hash: &str,
+    asked: Option<&str>,
+) -> Result<Json<Value>, ApiError> {
+    let event = find(state, hash, asked).await?;
     let summary = &event.summary;
     if !summary
         .deliveries
