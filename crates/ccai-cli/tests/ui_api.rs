@@ -447,6 +447,104 @@ async fn ui_api_a_purged_event_is_not_replayed_and_says_why() {
     );
 }
 
+/// `POST /api/replay`: every event the filters match is due again, as `ccai events replay
+/// --status/--type` makes them; a status or a type is required, as there; events whose body was
+/// purged are counted, not replayed; `ccai ui --client-id` replays that account's alone.
+#[tokio::test]
+async fn ui_api_bulk_replay_needs_a_filter_and_counts_purged_bodies() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    // No status or type: refused, as `ccai events replay` without a filter is; a time or a text
+    // alone does not make a bulk replay either.
+    for query in ["", "?since=1h", "?q=%2B1415", "?status=&type="] {
+        let (status, answer) = post(&ui, &format!("/api/replay{query}")).await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains("status= and/or type="), "{query}: {answer}");
+    }
+    let (status, answer) = post(&ui, "/api/replay?status=gone").await;
+    assert_eq!(status, 400, "{answer}");
+    // An action: without the UI's header (a cross-site form), refused and nothing replayed.
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/replay?status=dead", ui.base))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status().as_u16(), 403);
+    let event = store
+        .get(INCOMING_DEAD)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Dead);
+
+    // The dead: pending again, their retry schedule started over.
+    let (status, answer) = post(&ui, "/api/replay?status=dead").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({"replayed": 1, "bodyPurgedEvents": 0})
+    );
+    let event = store
+        .get(INCOMING_DEAD)
+        .await
+        .expect("get")
+        .expect("stored");
+    let delivery = &event.summary.deliveries[0];
+    assert_eq!(
+        (delivery.status, delivery.attempts),
+        (DeliveryStatus::Pending, 0)
+    );
+    assert_eq!(event.attempts.len(), 1, "history kept");
+
+    // A type, narrowed by time: the recent message.sent alone, not the one delivered 3 hours ago.
+    let (status, answer) = post(&ui, "/api/replay?type=message.sent&since=1h").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["replayed"], 1, "{answer}");
+    let old = store.get(SENT_OLD).await.expect("get").expect("stored");
+    assert_eq!(old.summary.deliveries[0].status, DeliveryStatus::Delivered);
+
+    // The delivered one's body purged: it matched, and is counted as skipped.
+    let day = Duration::from_secs(86_400);
+    let report = store
+        .purge(
+            Retention::new(Duration::ZERO, 1000 * day),
+            SystemTime::now(),
+        )
+        .await
+        .expect("purge");
+    assert_eq!(report.bodies_purged, 1);
+    let (status, answer) = post(&ui, "/api/replay?type=message.sent").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({"replayed": 1, "bodyPurgedEvents": 1})
+    );
+    let old = store.get(SENT_OLD).await.expect("get").expect("stored");
+    assert_eq!(old.summary.deliveries[0].status, DeliveryStatus::Delivered);
+
+    // A view of one account replays that account's events alone.
+    store
+        .insert(NewDelivery::new(
+            "9999",
+            "9a9a9a9a9a9a9a9a-other",
+            "message.sent",
+            &b"{}"[..],
+        ))
+        .await
+        .expect("insert");
+    let narrowed = start_ui(&sandbox, &path, &["--client-id", "9999"]);
+    let (status, answer) = post(&narrowed, "/api/replay?type=message.sent").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({"replayed": 1, "bodyPurgedEvents": 0})
+    );
+}
+
 #[tokio::test]
 async fn ui_api_stream_announces_changes() {
     let sandbox = Sandbox::new();
@@ -482,7 +580,7 @@ async fn ui_api_stream_announces_changes() {
 async fn ui_api_requires_the_token_off_the_loopback() {
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
-    let _store = fill(&path).await;
+    let store = fill(&path).await;
 
     // An empty or weak token is refused before anything is served.
     for token in ["", "short"] {
@@ -510,13 +608,29 @@ async fn ui_api_requires_the_token_off_the_loopback() {
         status_of(&format!("{stats}?token={token}"), None).await,
         200
     );
-    let replay = reqwest::Client::new()
-        .post(format!("{}/api/events/{SENT_OLD}/replay", ui.base))
-        .header("x-ccai-ui", "1")
-        .send()
+    for action in [
+        format!("/api/events/{SENT_OLD}/replay"),
+        format!("/api/event/replay?hash={SENT_OLD}"),
+        "/api/replay?status=dead".to_owned(),
+    ] {
+        let replay = reqwest::Client::new()
+            .post(format!("{}{action}", ui.base))
+            .header("x-ccai-ui", "1")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(replay.status().as_u16(), 401, "{action}");
+    }
+    assert_eq!(
+        status_of(&format!("{}/api/event?hash={SENT_OLD}", ui.base), None).await,
+        401
+    );
+    let dead = store
+        .get(INCOMING_DEAD)
         .await
-        .expect("POST");
-    assert_eq!(replay.status().as_u16(), 401);
+        .expect("get")
+        .expect("stored");
+    assert_eq!(dead.summary.deliveries[0].status, DeliveryStatus::Dead);
     drop(ui);
 
     // A chosen token.

@@ -9,6 +9,8 @@ mod common;
 mod ui_support;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -499,6 +501,187 @@ async fn ui_browser_events_hashed_dot_and_dot_dot_open_and_replay() {
             )
             .await;
     }
+    browser.quit().await;
+}
+
+/// Replay all matching: with the list filtered by status dead, one confirmed click makes every
+/// dead event due again; the page says how many were, and how many were skipped for their
+/// purged body; the forward target then receives them.
+#[tokio::test]
+async fn ui_browser_replays_every_event_the_filter_matches() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    // The target refuses the events whose hash ends in "-dead" until told otherwise: with one
+    // retry 100 ms after the first attempt, each is dead in a moment.
+    let refusing = Arc::new(AtomicBool::new(true));
+    let refuses = Arc::clone(&refusing);
+    let target = recorder(move |request| {
+        let dead = String::from_utf8_lossy(&request.body).contains("-dead\"");
+        if dead && refuses.load(Ordering::SeqCst) {
+            (StatusCode::INTERNAL_SERVER_ERROR, "{}".into())
+        } else {
+            (StatusCode::OK, "{}".into())
+        }
+    })
+    .await;
+    let forward = format!("{}/hook", target.url);
+    let (listening, ui_url) = listen_with_ui(
+        &sandbox,
+        &path,
+        &["--forward-to", &forward, "--retry-schedule", "100ms"],
+    );
+    let received = |hash: &str| {
+        let needle = format!("\"eventHash\":\"{hash}\"");
+        let requests = target.requests.lock().expect("lock");
+        requests
+            .iter()
+            .filter(|r| String::from_utf8_lossy(&r.body).contains(&needle))
+            .count()
+    };
+    let dead = async |hashes: &[&str]| {
+        let url = format!("{ui_url}api/events?status=dead");
+        wait_for("the dead events", async || {
+            let page: Value = reqwest::get(&url).await.ok()?.json().await.ok()?;
+            let listed = strings(&Value::Array(
+                page["events"]
+                    .as_array()?
+                    .iter()
+                    .map(|e| e["eventHash"].clone())
+                    .collect(),
+            ));
+            hashes
+                .iter()
+                .all(|h| listed.iter().any(|l| l == h))
+                .then_some(())
+        })
+        .await
+    };
+
+    // One dead event whose body is then purged (it is finished, and over a second old).
+    let purged = "0b0b0b0b0b0b0b0b-purged-dead";
+    ui_support::deliver(&listening.url, purged, "message.sent").await;
+    dead(&[purged]).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    purge(&sandbox, &path, "1s", "90d").await;
+    // Three dead with their bodies, and one delivered, which the filter leaves out.
+    let kept = [
+        "1c1c1c1c1c1c1c1c-dead",
+        "2d2d2d2d2d2d2d2d-dead",
+        "3e3e3e3e3e3e3e3e-dead",
+    ];
+    for hash in kept {
+        ui_support::deliver(&listening.url, hash, "message.sent").await;
+    }
+    let fine = "4f4f4f4f4f4f4f4f-fine";
+    ui_support::deliver(&listening.url, fine, "message.sent").await;
+    dead(&kept).await;
+    wait_for("the delivered one", async || {
+        (received(fine) == 1).then_some(())
+    })
+    .await;
+    for hash in kept {
+        assert_eq!(received(hash), 2, "{hash}: two attempts, then dead");
+    }
+
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui_url, 1280, 800).await;
+    browser.wait_live().await;
+    // No bulk replay of everything: a status or a type first.
+    let button = browser
+        .js(
+            "const b = document.getElementById('bulk-replay'); return [b.disabled, b.title]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(button[0], true, "{button}");
+    assert!(
+        button[1]
+            .as_str()
+            .is_some_and(|t| t.contains("status or type")),
+        "{button}"
+    );
+    browser
+        .js(
+            "document.getElementById('f-status').value = 'dead'; return 1",
+            json!([]),
+        )
+        .await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the dead events listed",
+            "return document.querySelectorAll('#events tbody tr').length === 4
+                && !document.getElementById('bulk-replay').disabled",
+        )
+        .await;
+
+    // Asked first; Cancel leaves everything as it was.
+    browser.click("#bulk-replay").await;
+    let question = browser
+        .wait_js(
+            "the question",
+            "const b = document.getElementById('bulk');
+             return b.getClientRects().length > 0 && document.getElementById('bulk-question').textContent",
+        )
+        .await;
+    let question = question.as_str().expect("text");
+    assert!(
+        question.contains("status dead") && question.contains("The list shows 4 events."),
+        "{question}"
+    );
+    browser.click("#bulk-cancel").await;
+    browser
+        .wait_js(
+            "the question gone",
+            "return document.getElementById('bulk').hidden",
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        strings(&browser.js(ROWS, json!([])).await).len(),
+        4,
+        "nothing replayed"
+    );
+
+    // Confirmed: the three with a body are due again, the purged one is skipped and said so.
+    refusing.store(false, Ordering::SeqCst);
+    browser.click("#bulk-replay").await;
+    browser.click("#bulk-confirm").await;
+    let said = browser
+        .wait_js(
+            "the outcome",
+            "const s = document.getElementById('bulk-status').textContent;
+             return s.startsWith('Bulk replay:') && s",
+        )
+        .await;
+    assert_eq!(
+        said,
+        "Bulk replay: 3 deliveries made due; 1 event skipped: its body was purged, so there is nothing to send."
+    );
+    assert_eq!(
+        browser
+            .js("return document.getElementById('bulk').hidden", json!([]))
+            .await,
+        true
+    );
+    // The target receives each again, now accepting it; the one delivered is not sent again,
+    // and the list of dead events keeps the purged one alone.
+    wait_for("the replays", async || {
+        kept.iter().all(|h| received(h) == 3).then_some(())
+    })
+    .await;
+    assert_eq!(received(fine), 1, "the delivered event is not replayed");
+    assert_eq!(received(purged), 2, "the purged event is not sent");
+    browser
+        .wait_js(
+            "the dead list",
+            &format!(
+                "const rows = [...document.querySelectorAll('#events tbody tr')];
+                 return rows.length === 1 && rows[0].dataset.hash === '{purged}'"
+            ),
+        )
+        .await;
     browser.quit().await;
 }
 

@@ -471,6 +471,87 @@
     }
   }
 
+  // ---- bulk replay --------------------------------------------------------------------------
+  // Every event the applied filters match, made due again as `ccai events replay --status/--type`
+  // does (dead ones start their retries over). As there, a status or a type is required; the
+  // time and the text only narrow it. Asked first, in the page: the question names the filters
+  // it will use, which stay as they were asked about whatever is typed meanwhile.
+  let bulkQuery = null; // the query of the filters the open question is about
+  let bulkActing = false;
+
+  function bulkAllowed() {
+    return applied.status !== "" || applied.type !== "";
+  }
+
+  // The button follows the applied filters; a question or an outcome about other filters goes.
+  function updateBulk() {
+    const button = $("bulk-replay");
+    button.disabled = !bulkAllowed();
+    button.title = button.disabled ? "Filter by status or type first: a bulk replay needs one." : "";
+    closeBulk();
+    if (!bulkActing) $("bulk-status").textContent = "";
+  }
+
+  function closeBulk() {
+    bulkQuery = null;
+    $("bulk").hidden = true;
+  }
+
+  // The applied filters in words: `status dead, type message.sent, received in the last hour`.
+  function describeFilters() {
+    const parts = [];
+    if (applied.status) parts.push("status " + applied.status.replace("_", " "));
+    if (applied.type) parts.push("type " + applied.type);
+    if (applied.since) {
+      const option = [...$("f-since").options].find((o) => o.value === applied.since);
+      parts.push("received " + (option ? option.textContent : "since " + applied.since));
+    }
+    if (applied.q) parts.push("body containing \u201c" + applied.q + "\u201d");
+    return parts.join(", ");
+  }
+
+  function askBulk() {
+    if (!bulkAllowed() || bulkActing) return;
+    bulkQuery = query();
+    const listed = next ? rows.size + " or more events" : plural(rows.size, "event", "events");
+    $("bulk-question").textContent = inert("Replay every event matching " + describeFilters() + "? " +
+      "The list shows " + listed + ". Each is made due again (dead ones start their retries over), " +
+      "and a running ccai listen --forward-to sends them; those whose body was purged are skipped.");
+    $("bulk-status").textContent = "";
+    $("bulk").hidden = false;
+    $("bulk-confirm").focus();
+  }
+
+  function plural(n, one, many) {
+    return n + " " + (n === 1 ? one : many);
+  }
+
+  async function confirmBulk() {
+    if (bulkQuery === null || bulkActing) return;
+    bulkActing = true;
+    const asked = bulkQuery;
+    const status = $("bulk-status");
+    status.className = "bulk-status muted";
+    status.textContent = "Replaying…";
+    $("bulk-confirm").disabled = true;
+    try {
+      const answer = await api("/api/replay" + asked, { method: "POST" });
+      const due = answer.replayed;
+      const purged = answer.bodyPurgedEvents;
+      status.textContent = "Bulk replay: " + plural(due, "delivery", "deliveries") + " made due; " +
+        (purged ? plural(purged, "event", "events") + " skipped: " + (purged === 1 ? "its body was" : "their bodies were") +
+          " purged, so there is nothing to send." : "none skipped.");
+      closeBulk();
+      await Promise.all([refreshTop(), loadStats()]);
+    } catch (e) {
+      status.className = "bulk-status notice";
+      status.textContent = "Bulk replay failed: " + e.message;
+    } finally {
+      bulkActing = false;
+      $("bulk-confirm").disabled = false;
+    }
+  }
+
   function report(e) {
     $("live").textContent = e.message;
     $("live").className = "live off";
@@ -550,13 +631,21 @@
       e.preventDefault();
       applyFilters();
       updateDownload();
+      updateBulk();
       loadFirst().then(recovered, report);
     });
     $("clear").addEventListener("click", () => {
       $("filters").reset();
       applyFilters();
       updateDownload();
+      updateBulk();
       loadFirst().then(recovered, report);
+    });
+    $("bulk-replay").addEventListener("click", askBulk);
+    $("bulk-confirm").addEventListener("click", confirmBulk);
+    $("bulk-cancel").addEventListener("click", () => {
+      closeBulk();
+      $("bulk-replay").focus();
     });
     $("older").addEventListener("click", () => {
       const button = $("older");
@@ -581,6 +670,7 @@
     window.addEventListener("hashchange", route);
     applyFilters();
     updateDownload();
+    updateBulk();
     start();
   });
 

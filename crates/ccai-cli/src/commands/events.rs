@@ -2,7 +2,7 @@
 
 pub(crate) mod format;
 pub(crate) mod lookup;
-mod replay;
+pub(crate) mod replay;
 
 use crate::stdout::{errln, out, outln};
 use std::path::{Path, PathBuf};

@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use std::time::SystemTime;
 
 use anyhow::{bail, Result};
-use ccai::inbox::{DeliveryStatus, EventDetail, ListFilter, ListRequest, ReplayTarget, Store};
+use ccai::inbox::{
+    DeliveryStatus, EventDetail, ListFilter, ListRequest, ReplayReport, ReplayTarget, Store,
+    StoreError,
+};
 use serde_json::json;
 
 use super::format::escape_line;
@@ -20,7 +23,7 @@ pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Resu
     let mut filter = filter_of(&args.filter)?;
     // Checked before the client id joins the filter: an account's every event is no bulk
     // replay anyone means by naming the account alone.
-    if args.hashes.is_empty() && filter.is_empty() {
+    if args.hashes.is_empty() && !names_a_bulk(&filter) {
         bail!(
             "nothing to replay: give event hashes, or a filter for a bulk replay (--status and/or --type, e.g. `ccai events replay --status dead`)"
         );
@@ -64,6 +67,28 @@ pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Resu
             sender.finish()
         }
         None => mark_due(store.as_ref(), &events, filter, args.json).await,
+    }
+}
+
+/// Whether `filter` says which events a bulk replay is for: a status or a type (the account,
+/// a time or a text only narrow it). `ccai events replay` and the view's bulk replay require one.
+pub(crate) fn names_a_bulk(filter: &ListFilter) -> bool {
+    filter.status.is_some() || filter.event_type.is_some()
+}
+
+/// Makes every event matching `filter` due again, as `ccai events replay --status/--type` and the
+/// view's bulk replay do; how many deliveries were made due, and how many events matched but
+/// were left as they were for their purged body.
+pub(crate) async fn replay_matching(
+    store: &dyn Store,
+    filter: ListFilter,
+) -> Result<ReplayReport, StoreError> {
+    // Dead deliveries get their retry schedule started over (a plain replay keeps the attempt
+    // count, so a dead delivery would be dead again after one failure).
+    if filter.status == Some(DeliveryStatus::Dead) {
+        store.requeue_dead(filter).await
+    } else {
+        store.replay(ReplayTarget::Filter(filter)).await
     }
 }
 
@@ -114,13 +139,7 @@ async fn mark_due(
     let mut total = 0;
     let mut purged = 0;
     if events.is_empty() {
-        // Dead deliveries get their retry schedule started over (a plain replay keeps the attempt
-        // count, so a dead delivery would be dead again after one failure).
-        let report = if filter.status == Some(DeliveryStatus::Dead) {
-            store.requeue_dead(filter).await?
-        } else {
-            store.replay(ReplayTarget::Filter(filter)).await?
-        };
+        let report = replay_matching(store, filter).await?;
         total = report.due;
         purged = report.purged;
     } else {

@@ -25,6 +25,7 @@ use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
 use crate::commands::events::lookup::holders;
+use crate::commands::events::replay::{names_a_bulk, replay_matching};
 use crate::commands::events::{detail_json, only, summary_json};
 use crate::output::short_hash;
 
@@ -70,6 +71,7 @@ pub(crate) fn router(
         .route("/api/event", get(detail_by_query))
         .route("/api/event/replay", post(replay_by_query))
         .route("/api/event/retry", post(retry_by_query))
+        .route("/api/replay", post(replay_all))
         .route("/api/stats", get(stats))
         .route("/api/stream", get(stream))
         .fallback(not_found)
@@ -636,6 +638,27 @@ async fn retry_one(
         return Err(body_purged());
     }
     Ok(Json(json!({ "requeued": report.due })))
+}
+
+/// `POST /api/replay?status=&type=&since=&q=`: every event the filters match is due again, as
+/// `ccai events replay --status/--type` makes them (dead deliveries start their retries over).
+/// A status or a type is required, as there (a time or a text only narrows it). Events whose
+/// body was purged are left as they were, and counted.
+async fn replay_all(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = filter_of(&query, state.account.as_deref(), SystemTime::now())?;
+    if !names_a_bulk(&filter) {
+        return Err(bad_request(
+            "a bulk replay needs a filter: give status= and/or type= (as `ccai events replay --status dead`)".into(),
+        ));
+    }
+    let report = replay_matching(state.store.as_ref(), filter).await?;
+    Ok(Json(json!({
+        "replayed": report.due,
+        "bodyPurgedEvents": report.purged,
+    })))
 }
 
 /// `GET /api/stats`: the counters and events received per minute over the last hour.
