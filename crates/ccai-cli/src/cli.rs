@@ -432,8 +432,9 @@ pub(crate) struct ListenArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// The address to bind.
-    #[arg(long, default_value = "127.0.0.1")]
+    /// The address to bind: 0.0.0.0 for every IPv4 address, `::` (or `[::]`) for every IPv6
+    /// one (the announced URL then names the loopback, 127.0.0.1 or `[::1]`).
+    #[arg(long, default_value = "127.0.0.1", value_name = "IP")]
     pub host: String,
     /// The path deliveries arrive at.
     #[arg(long, default_value = "/webhook")]

@@ -35,6 +35,33 @@ pub(crate) async fn bind(
     })
 }
 
+/// The value of an address flag (`--host`, `--ui-host`, `--admin-host`): an IP address, an IPv6
+/// one with or without the brackets a URL puts around it (`::`, `[::]`).
+pub(crate) fn ip_flag(flag: &str, value: &str) -> Result<std::net::IpAddr> {
+    let text = value.trim();
+    let parsed = match text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        Some(inside) => inside
+            .parse::<std::net::Ipv6Addr>()
+            .map(std::net::IpAddr::V6),
+        None => text.parse(),
+    };
+    parsed.map_err(|_| anyhow!("{flag} {value:?} is not an IP address (e.g. 127.0.0.1 or ::1)"))
+}
+
+/// Where a client on this machine reaches a listener bound to `bound`, for the URL a command
+/// announces: a bind to every address is reached on the loopback of its own family, 127.0.0.1
+/// for 0.0.0.0 and `[::1]` for `::` (which takes no IPv4 where IPv6 sockets are IPv6-only: a
+/// sysctl on Linux, the default elsewhere); any other address as it is.
+pub(crate) fn reachable(bound: std::net::SocketAddr) -> std::net::SocketAddr {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    std::net::SocketAddr::new(ip, bound.port())
+}
+
 /// The value of a URL flag (`--to`, `--forward-to`, `--url`): an absolute http:// or https:// URL.
 /// The error names the flag and shows `example`.
 pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
@@ -136,6 +163,44 @@ mod tests {
             assert!(err.contains("like http://e.x/w"), "{err}");
             // Never echoed: a URL may hold a password or a token.
             assert!(!err.contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn address_flags_take_ipv6_with_or_without_brackets() {
+        for (value, ip) in [
+            ("127.0.0.1", "127.0.0.1"),
+            ("::", "::"),
+            ("[::]", "::"),
+            ("[::1]", "::1"),
+            (" 0.0.0.0 ", "0.0.0.0"),
+        ] {
+            assert_eq!(
+                ip_flag("--host", value).unwrap().to_string(),
+                ip,
+                "{value:?}"
+            );
+        }
+        for bad in ["localhost", "[127.0.0.1]", "[::1", "::1]", "[]", ""] {
+            let err = ip_flag("--host", bad).unwrap_err().to_string();
+            assert!(
+                err.starts_with("--host ") && err.contains("is not an IP address"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bind_to_every_address_is_reached_on_its_familys_loopback() {
+        for (bound, shown) in [
+            ("0.0.0.0:8080", "127.0.0.1:8080"),
+            ("[::]:8080", "[::1]:8080"),
+            ("192.0.2.7:9", "192.0.2.7:9"),
+            ("[::1]:9", "[::1]:9"),
+            ("[fe80::1]:9", "[fe80::1]:9"),
+        ] {
+            let bound: std::net::SocketAddr = bound.parse().unwrap();
+            assert_eq!(reachable(bound).to_string(), shown, "{bound}");
         }
     }
 

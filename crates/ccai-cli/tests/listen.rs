@@ -532,6 +532,65 @@ async fn listen_rejects_route_syntax_and_brackets_ipv6() {
     }
 }
 
+/// A bind to every address announces where a client on this machine reaches it: 127.0.0.1 for
+/// 0.0.0.0, [::1] for `::` (which takes no IPv4 where IPv6 sockets are IPv6-only), and so do the
+/// view's and the admin listener's lines; `[::]`, as a URL writes it, is taken as `::`. `::` was
+/// announced as 127.0.0.1, and `[::]` refused.
+#[tokio::test]
+async fn a_bind_to_every_address_announces_the_loopback() {
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    if !ipv6 {
+        eprintln!("skipped `::` and `[::]`: this machine has no IPv6 loopback");
+    }
+    for (host, shown) in [("0.0.0.0", "127.0.0.1"), ("::", "[::1]"), ("[::]", "[::1]")] {
+        if !ipv6 && shown == "[::1]" {
+            continue;
+        }
+        let sandbox = Sandbox::new();
+        let listen = Listening::announced(Listening::launch(
+            sandbox.ccai(),
+            &[
+                "--port",
+                "0",
+                "--host",
+                host,
+                "--ui",
+                "--ui-port",
+                "0",
+                "--ui-host",
+                host,
+                "--admin-port",
+                "0",
+                "--admin-host",
+                host,
+                "--admin-token",
+                "an-admin-token-for-this-test",
+            ],
+        ));
+        let banner = listen.banner.join("\n");
+        let expected = format!("http://{shown}:");
+        assert!(listen.url.starts_with(&expected), "{host}: {banner}");
+        for line in ["UI on ", "Admin listener on "] {
+            assert!(
+                listen
+                    .banner
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{line}{expected}"))),
+                "{host}: {line}: {banner}"
+            );
+        }
+        // The announced URL is the one `trigger` sends to, and it arrives.
+        let out = run(trigger(&sandbox, &["message.sent"])).await;
+        assert!(
+            out.status.success(),
+            "{host}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert!(listen.next_line().contains("message.sent"), "{host}");
+    }
+}
+
 /// A `.` or `..` segment is resolved away by every client before sending (`ccai trigger` would
 /// POST `/a/../b` to `/b`): such a path is refused, while dots inside a segment are plain text.
 #[tokio::test]

@@ -99,12 +99,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         None
     };
     let admin = admin::check(&args.admin)?;
-    let ip: std::net::IpAddr = args.host.parse().with_context(|| {
-        format!(
-            "--host {:?} is not an IP address (e.g. 127.0.0.1)",
-            args.host
-        )
-    })?;
+    let ip = http::ip_flag("--host", &args.host)?;
     if let Some(url) = &forward_url {
         refuse_forwarding_to_itself(url, ip, args.port, &args.path)?;
     }
@@ -181,17 +176,8 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     let addr = listener
         .local_addr()
         .context("cannot read the bound address")?;
-    let shown_ip = if ip.is_unspecified() {
-        std::net::IpAddr::from([127, 0, 0, 1])
-    } else {
-        addr.ip()
-    };
     // SocketAddr's Display brackets IPv6 addresses, as URLs need.
-    let url = format!(
-        "http://{}{}",
-        SocketAddr::new(shown_ip, addr.port()),
-        args.path
-    );
+    let url = format!("http://{}{}", http::reachable(addr), args.path);
 
     let forward_shown = forward_url.as_ref().map(http::shown);
     let readiness = admin::Readiness::default();

@@ -180,12 +180,7 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
     let Some(port) = args.admin_port else {
         return Ok(None);
     };
-    let ip: IpAddr = args.admin_host.parse().with_context(|| {
-        format!(
-            "--admin-host {:?} is not an IP address (e.g. 127.0.0.1)",
-            args.admin_host
-        )
-    })?;
+    let ip = crate::http::ip_flag("--admin-host", &args.admin_host)?;
     let mut generated = false;
     let token = match args.admin_token.as_deref().map(str::trim) {
         Some("") => anyhow::bail!("--admin-token is empty"),
@@ -318,10 +313,12 @@ pub(super) fn start(
         Some(view) => app.merge(view),
         None => app,
     };
+    // Where a client here reaches it, as the receiver's own line says (not `http://[::]:…`).
+    let shown = crate::http::reachable(addr);
     if with_view {
-        errln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics; the browser view at /)");
+        errln!("Admin listener on http://{shown} (GET /healthz, /readyz, /metrics; the browser view at /)");
     } else {
-        errln!("Admin listener on http://{addr} (GET /healthz, /readyz, /metrics)");
+        errln!("Admin listener on http://{shown} (GET /healthz, /readyz, /metrics)");
     }
     if let (true, Some(token)) = (generated, &state.token) {
         errln!("Admin token (Authorization: Bearer …): {token}");

@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -54,12 +54,7 @@ impl Access {
     /// Checks `--host` and `--token` (named as `flags` says); off the loopback, generates a
     /// token when none is given.
     pub(crate) fn new(host: &str, token: Option<String>, flags: Flags) -> Result<Self> {
-        let ip: IpAddr = host.trim().parse().with_context(|| {
-            format!(
-                "{} {host:?} is not an IP address (e.g. 127.0.0.1)",
-                flags.host
-            )
-        })?;
+        let ip = crate::http::ip_flag(flags.host, host)?;
         let (token, generated) = match token {
             Some(token) => {
                 check_token(&token, flags.token)?;

@@ -123,16 +123,10 @@ pub(crate) fn serve(
     stop: watch::Receiver<bool>,
 ) -> Result<Serving> {
     let BoundView { listener, access } = bound;
-    let ip = access.ip();
     let addr = listener
         .local_addr()
         .context("cannot read the view's bound address")?;
-    let shown_ip = if ip.is_unspecified() {
-        IpAddr::from([127, 0, 0, 1])
-    } else {
-        addr.ip()
-    };
-    let url = format!("http://{}/", SocketAddr::new(shown_ip, addr.port()));
+    let url = format!("http://{}/", crate::http::reachable(addr));
     let access = Arc::new(access);
     let changes = live::watch_store(Arc::clone(&store), stop.clone());
     let app = api::router(store, changes, Arc::clone(&access), account);
