@@ -4,8 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{
-    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE,
-    HOST, RETRY_AFTER, TRANSFER_ENCODING,
+    HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER,
 };
 use reqwest::StatusCode;
 
@@ -15,6 +14,21 @@ use super::path_tokens::path_tokens;
 use super::query_tokens::{query_tokens, SHORTEST_TOKEN};
 use super::url_credentials::UrlCredentials;
 use crate::signature::SIGNATURE_HEADER;
+
+/// The headers that frame a request or its connection, which the HTTP client sets: not
+/// [`HttpForward::header`]'s to give (as `HeaderName`s spell them, in lowercase).
+const FRAMING: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
 
 /// An [`HttpForward`] that cannot be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,11 +184,14 @@ impl HttpForward {
     }
 
     /// Sends the header `name: value` with every forward; a second call with the same name
-    /// replaces the value. The headers the forward sets itself (`Content-Type`,
-    /// `X-CCAI-Signature`, `Authorization`) and those that frame the request (`Host`,
-    /// `Content-Length`, `Transfer-Encoding`, `Connection`) are refused: the target must get the
-    /// delivery as CloudContactAI sent it. A value of 8 characters or more is redacted from the
-    /// excerpt of an answer that echoes it, like the URL's credentials.
+    /// replaces the value. Refused, so that the target gets the delivery as CloudContactAI sent
+    /// it: the headers the forward sets itself (`Content-Type`, `X-CCAI-Signature`,
+    /// `Authorization`), those that say how to decode the body (`Content-Encoding`: a target
+    /// would decompress the exact bytes, and fail or verify something else), and those that
+    /// frame the request or the connection, which the HTTP client sets (`Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Proxy-Connection`,
+    /// `TE`, `Trailer`, `Upgrade`, `Expect`). A value of 8 characters or more is redacted from
+    /// the excerpt of an answer that echoes it, like the URL's credentials.
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ForwardConfigError> {
         let invalid = |why: String| ForwardConfigError::InvalidHeader(why);
         // Not shown: a name that is not one may be a token in the wrong place (a whole
@@ -186,17 +203,23 @@ impl HttpForward {
                     .to_owned(),
             )
         })?;
-        let own = [
-            CONTENT_TYPE,
-            AUTHORIZATION,
-            HOST,
-            CONTENT_LENGTH,
-            TRANSFER_ENCODING,
-            CONNECTION,
-        ];
-        if own.contains(&name) || name.as_str().eq_ignore_ascii_case(SIGNATURE_HEADER) {
+        if name == CONTENT_TYPE
+            || name == AUTHORIZATION
+            || name.as_str().eq_ignore_ascii_case(SIGNATURE_HEADER)
+        {
             return Err(invalid(format!(
                 "{name} is set by the forward itself and cannot be replaced"
+            )));
+        }
+        if name == CONTENT_ENCODING {
+            return Err(invalid(format!(
+                "{name} would make the target decode the body, which is forwarded byte for byte \
+                 as it arrived"
+            )));
+        }
+        if FRAMING.contains(&name.as_str()) {
+            return Err(invalid(format!(
+                "{name} frames the request or its connection, which the HTTP client does itself"
             )));
         }
         let value = HeaderValue::from_str(value).map_err(|_| {
