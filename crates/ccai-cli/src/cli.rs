@@ -207,6 +207,10 @@ pub(crate) struct UiArgs {
 #[derive(Subcommand)]
 pub(crate) enum WebhooksCommand {
     /// List the registered endpoints.
+    ///
+    /// An entry of the API's answer that ccai cannot read is named on standard error (never its
+    /// secret) and left out: the readable ones are still printed, and the exit code is 2, as for
+    /// any error, since the list is incomplete.
     #[command(after_help = "Example:\n  ccai webhooks list --json")]
     List(OutputArgs),
     /// Show one endpoint.

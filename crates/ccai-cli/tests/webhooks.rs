@@ -659,7 +659,8 @@ async fn listing(entries: Value) -> Recorder {
 /// One integration the client cannot read (a `method` that is a number, no `id`) used to fail the
 /// whole list. Now the readable ones are shown (table or `--json`, which stays JSON), each
 /// unreadable one is named on standard error with the reason, its secret never shown, and the
-/// command succeeds.
+/// command fails (exit 2, with a last line saying how many are missing): a script must not take
+/// the list for complete. It exited 0.
 #[tokio::test]
 async fn list_shows_what_it_can_read_and_says_what_it_cannot() {
     let sandbox = Sandbox::new();
@@ -678,7 +679,7 @@ async fn list_shows_what_it_can_read_and_says_what_it_cannot() {
         }
         let out = run(ccai(&sandbox, &api, &args)).await;
         let (text, err) = (stdout(&out), stderr(&out));
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         if json_output {
             let listed: Value = serde_json::from_str(&text).expect("JSON output");
             assert_eq!(
@@ -695,23 +696,26 @@ async fn list_shows_what_it_can_read_and_says_what_it_cannot() {
         }
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 4, "{args:?}: {err}");
-        assert!(lines.iter().all(|l| l.starts_with("warning: ")), "{err}");
         assert!(
-            lines[0].contains("3 of 4 webhooks could not be read"),
+            lines[..3].iter().all(|l| l.starts_with("warning: ")),
             "{err}"
         );
         assert!(
-            lines[1].contains("webhook 43 (entry 2 of 4)")
-                && lines[1].contains("`method` is a number"),
+            lines[0].contains("webhook 43 (entry 2 of 4)")
+                && lines[0].contains("`method` is a number"),
             "{err}"
         );
         assert!(
-            lines[2].contains("entry 3 of 4") && lines[2].contains("no `id`"),
+            lines[1].contains("entry 3 of 4") && lines[1].contains("no `id`"),
             "{err}"
         );
         assert!(
-            lines[3].contains(r"webhook 7\u{1b}[8m (entry 4 of 4)")
-                && lines[3].contains("`url` is an object"),
+            lines[2].contains(r"webhook 7\u{1b}[8m (entry 4 of 4)")
+                && lines[2].contains("`url` is an object"),
+            "{err}"
+        );
+        assert!(
+            lines[3].starts_with("error: the list printed misses 3 of the 4 webhooks"),
             "{err}"
         );
         for secret in ["whsec-listed", "whsec-unread-43", "whsec-unread-no-id", KEY] {

@@ -18,16 +18,10 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
             let listed = service.list_with_unreadable().await?;
             let total = listed.webhooks.len() + listed.unreadable.len();
             let unread = listed.unreadable.len();
-            if unread > 0 && !listed.webhooks.is_empty() {
-                errln!(
-                    "warning: {unread} of {total} webhooks could not be read and are not shown:"
-                );
-            }
             for entry in &listed.unreadable {
                 errln!("warning: {}", unreadable(entry, total));
             }
-            // Some read: shown, and a success (an odd integration stays odd until the API changes
-            // it, so failing would fail every run). None read: "no webhooks" would be untrue.
+            // None read: "no webhooks" would be untrue, so nothing is printed.
             if unread > 0 && listed.webhooks.is_empty() {
                 let which = match total {
                     1 => "the one webhook the API listed could not be read".to_owned(),
@@ -46,6 +40,15 @@ pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Resu
                 outln!("No webhooks registered. Add one with: ccai webhooks register --url URL");
             } else {
                 outln!("{}", output::integrations(&list));
+            }
+            // Some read: printed, and still a failure. A script that takes the exit code for a
+            // complete list would act on one that misses an integration (and never tell).
+            if unread > 0 {
+                anyhow::bail!(
+                    "the list printed misses {unread} of the {total} webhooks the API listed, \
+                     which could not be read (see above): look in the CloudContactAI \
+                     dashboard, or try a newer ccai"
+                );
             }
         }
         WebhooksCommand::Get { id, output: out } => {
