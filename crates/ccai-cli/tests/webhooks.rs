@@ -1180,6 +1180,58 @@ async fn unknown_methods_and_types_are_listed_and_kept() {
     );
 }
 
+/// An `integrationType` the API left out (or sent as `null`) is left out of `--json` too, in
+/// `list`, `get` and a `register` whose generated secret is printed whole: it was shown as `""`,
+/// a type no integration has.
+#[tokio::test]
+async fn an_integration_type_the_api_omitted_is_not_printed_as_empty() {
+    let sandbox = Sandbox::new();
+    let untyped = json!({"id": 46, "url": "https://example.com/untyped", "method": "POST"});
+    let null_typed = json!({"id": 47, "url": "https://example.com/null", "method": "POST",
+                            "integrationType": null});
+    let (listed, one) = (json!([untyped.clone(), null_typed]), untyped.clone());
+    let api = recorder(
+        move |r: &Recorded| match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/api/v1/client/1231/integration") => (StatusCode::OK, listed.to_string()),
+            ("GET", "/api/v1/client/1231/integration/46") => (StatusCode::OK, one.to_string()),
+            ("POST", "/api/v1/client/1231/integration") => {
+                let mut created = one.clone();
+                created["secretKey"] = json!("whsec-generated-untyped");
+                (StatusCode::OK, json!([created]).to_string())
+            }
+            _ => (StatusCode::NOT_FOUND, "{}".into()),
+        },
+    )
+    .await;
+    let out = run(ccai(&sandbox, &api, &["webhooks", "list", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(
+        shown,
+        json!([untyped, {"id": 47, "url": "https://example.com/null", "method": "POST"}])
+    );
+    let out = run(ccai(&sandbox, &api, &["webhooks", "get", "46", "--json"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(shown, untyped);
+    let out = run(ccai(
+        &sandbox,
+        &api,
+        &[
+            "webhooks",
+            "register",
+            "--url",
+            "https://example.com/untyped",
+            "--json",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown: Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    assert_eq!(shown["secretKey"], "whsec-generated-untyped", "{shown}");
+    assert!(shown.get("integrationType").is_none(), "{shown}");
+}
+
 /// `delete --json` prints the id as `list --json` does: a JSON number when it is one, otherwise
 /// the text given (`042` names another path than `42`, so it is not printed as `42`).
 #[tokio::test]

@@ -204,8 +204,13 @@ pub struct WebhookResponse {
     #[serde(default)]
     pub method: IntegrationMethod,
     /// The integration type, `ALL` in practice, kept as the API sent it (empty when it left it
-    /// out or sent `null`).
-    #[serde(default, deserialize_with = "null_as_default")]
+    /// out or sent `null`). Serialized only when not empty: a type the API did not send is left
+    /// out, not shown as `""`.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub integration_type: String,
     /// The signing secret, when the server returns it (absent or `null` otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -252,6 +257,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_integration_type_the_api_did_not_send_is_not_serialized() {
+        for answer in [
+            r#"{"id":42,"url":"https://x/h","method":"POST"}"#,
+            r#"{"id":42,"url":"https://x/h","method":"POST","integrationType":null}"#,
+        ] {
+            let read: WebhookResponse = serde_json::from_str(answer).unwrap();
+            assert_eq!(read.integration_type, "");
+            let shown = serde_json::to_value(&read).unwrap();
+            assert!(shown.get("integrationType").is_none(), "{shown}");
+            let back: WebhookResponse = serde_json::from_value(shown).unwrap();
+            assert_eq!(back, read);
+        }
+        let read: WebhookResponse =
+            serde_json::from_str(r#"{"id":42,"method":"POST","integrationType":"ALL"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(&read).unwrap()["integrationType"],
+            "ALL"
+        );
+    }
 
     #[test]
     fn an_id_is_a_json_number_only_when_it_reads_back_the_same() {
