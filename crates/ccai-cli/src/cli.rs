@@ -114,11 +114,10 @@ pub(crate) struct SecretArgs {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Manage the endpoints CloudContactAI delivers to.
-    #[command(subcommand)]
     #[command(
-        after_help = "Examples:\n  ccai webhooks list\n  ccai webhooks register --url https://example.com/webhook/ccai\n  ccai webhooks delete 42 --json"
+        after_help = "Examples:\n  ccai webhooks list\n  ccai webhooks register --url https://example.com/webhook/ccai\n  ccai webhooks delete 42 --json\n  ccai webhooks list --timeout 2m   # a slow network"
     )]
-    Webhooks(WebhooksCommand),
+    Webhooks(WebhooksArgs),
 
     /// Print the X-CCAI-Signature for an event hash.
     #[command(
@@ -202,6 +201,18 @@ pub(crate) struct UiArgs {
     /// loopback one is generated and printed when not given.
     #[arg(long, env = "CCAI_UI_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// `ccai webhooks …`: what every management API command shares, and the command.
+#[derive(Args)]
+pub(crate) struct WebhooksArgs {
+    /// How long the API may take to answer one attempt, like 30s or 2m. A list, get or delete
+    /// that times out is tried up to twice more; a register or update is not (it may have
+    /// taken effect).
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION")]
+    pub timeout: String,
+    #[command(subcommand)]
+    pub command: WebhooksCommand,
 }
 
 #[derive(Subcommand)]

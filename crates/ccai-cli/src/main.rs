@@ -113,7 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn run_command(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Webhooks(command) => commands::webhooks::run(&cli.account, command).await,
+        Command::Webhooks(args) => commands::webhooks::run(&cli.account, args).await,
         Command::Sign { event_hash, secret } => {
             commands::sign::run(&cli.account, &secret, &event_hash)
         }

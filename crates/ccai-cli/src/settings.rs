@@ -147,15 +147,18 @@ pub(crate) fn new_webhook_secret(secret: String) -> Result<String> {
     Ok(secret)
 }
 
-/// The management API client from flags and environment.
-pub(crate) fn api_client(account: &AccountArgs) -> Result<ccai::Client> {
+/// The management API client from flags and environment, each attempt given `timeout`.
+pub(crate) fn api_client(
+    account: &AccountArgs,
+    timeout: std::time::Duration,
+) -> Result<ccai::Client> {
     let Some(client_id) = non_empty(account.client_id.as_deref()) else {
         bail!("missing client id: pass --client-id or set CCAI_CLIENT_ID (your CloudContactAI account id)");
     };
     let Some(api_key) = non_empty(account.api_key.as_deref()) else {
         bail!("missing API key: pass --api-key or set CCAI_API_KEY (from your CloudContactAI settings)");
     };
-    let mut config = ccai::Config::new(client_id, api_key);
+    let mut config = ccai::Config::new(client_id, api_key).timeout(timeout);
     let base_url = non_empty(account.base_url.as_deref());
     if account.test_env {
         if account.base_url_flag && base_url.is_some() {

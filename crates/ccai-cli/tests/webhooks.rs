@@ -1180,6 +1180,62 @@ async fn unknown_methods_and_types_are_listed_and_kept() {
     );
 }
 
+/// `--timeout` bounds each attempt (the library's default is 30 s, three attempts for a read),
+/// before or after the subcommand, and a timeout's error names it: it told users to "raise
+/// Config::timeout", a library setting the command line had no way to reach.
+#[tokio::test]
+async fn timeout_bounds_each_attempt_and_its_error_names_the_flag() {
+    let sandbox = Sandbox::new();
+    // An API that takes the request and never answers.
+    let app = axum::Router::new().fallback(|| async {
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        "late"
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/api", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let webhooks = |args: &[&str]| {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["--base-url", &base, "--client-id", "1231"])
+            .env("CCAI_API_KEY", KEY)
+            .args(args);
+        cmd
+    };
+    for args in [
+        &["webhooks", "list", "--timeout", "1s"][..],
+        &["webhooks", "--timeout", "1s", "get", "3"][..],
+    ] {
+        let started = std::time::Instant::now();
+        // Fails the test if it runs past 30 s, which one attempt alone took by default.
+        let out = common::exits(webhooks(args)).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.contains("timed out") && err.contains("raise Config::timeout (ccai's --timeout)"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(KEY), "{err}");
+        // Three attempts of 1 s and the waits between them.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{args:?}: {:?}",
+            started.elapsed()
+        );
+    }
+    for bad in ["0s", "soon"] {
+        let out = common::exits(webhooks(&["webhooks", "list", "--timeout", bad])).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {err}");
+        assert_eq!(err.lines().count(), 1, "{bad}: {err}");
+        assert!(err.contains("--timeout"), "{bad}: {err}");
+    }
+}
+
 /// An `integrationType` the API left out (or sent as `null`) is left out of `--json` too, in
 /// `list`, `get` and a `register` whose generated secret is printed whole: it was shown as `""`,
 /// a type no integration has.

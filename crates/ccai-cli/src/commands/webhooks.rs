@@ -7,11 +7,17 @@ use anyhow::Result;
 use ccai::webhook::{UnreadableWebhook, WebhookConfig};
 use serde_json::json;
 
-use crate::cli::{AccountArgs, EndpointArgs, WebhooksCommand};
+use crate::cli::{AccountArgs, EndpointArgs, WebhooksArgs, WebhooksCommand};
 use crate::{http, output, settings};
 
-pub(crate) async fn run(account: &AccountArgs, command: WebhooksCommand) -> Result<ExitCode> {
-    let client = settings::api_client(account)?;
+pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<ExitCode> {
+    let WebhooksArgs { timeout, command } = args;
+    let timeout = crate::commands::events::format::age_flag("--timeout", &timeout)?;
+    // Zero would time every request out before it is sent.
+    if timeout.is_zero() {
+        anyhow::bail!("--timeout must be longer than 0, like 30s");
+    }
+    let client = settings::api_client(account, timeout)?;
     let service = client.webhook();
     match command {
         WebhooksCommand::List(out) => {

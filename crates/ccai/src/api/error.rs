@@ -84,7 +84,7 @@ pub enum ClientError {
     /// No answer arrived within the configured timeout.
     #[error(
         "{method} {path} timed out: the API did not answer in time; {}",
-        unknown_outcome(.method, "check the network or raise Config::timeout")
+        unknown_outcome(.method, "check the network or raise Config::timeout (ccai's --timeout)")
     )]
     Timeout {
         /// The request's method.
