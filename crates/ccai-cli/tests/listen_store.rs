@@ -1737,8 +1737,8 @@ async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
 
 /// A start refused for a port in use (the receiver's, the view's or the admin listener's) creates
 /// nothing: no store file or folder, no development secret. It once bound only after opening the
-/// store, and left a new, empty store file behind. A store that was there is left byte for byte
-/// as it was.
+/// store, and left a new, empty store file behind. A store or a development secret that was there
+/// is left byte for byte as it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_start_refused_for_a_taken_port_creates_and_changes_nothing() {
     let sandbox = Sandbox::new();
@@ -1769,6 +1769,40 @@ async fn a_start_refused_for_a_taken_port_creates_and_changes_nothing() {
             !sandbox.config_dir().exists(),
             "{flags:?}: credentials made"
         );
+    }
+    // A development secret that was there is left as it was (not rewritten with this start's
+    // URL), and nothing is added beside it.
+    let config = sandbox.config_dir();
+    std::fs::create_dir_all(&config).expect("config folder");
+    let secret_file = config.join("dev-credentials.json");
+    let kept = r#"{"client_id":"ccai-dev","secret":"whsec_dev_kept","listen_url":null}"#;
+    std::fs::write(&secret_file, kept).expect("write the secret");
+    let written = std::fs::metadata(&secret_file)
+        .expect("stat")
+        .modified()
+        .expect("mtime");
+    for flags in taken_flags {
+        let mut cmd = sandbox.ccai();
+        cmd.arg("listen").args(flags).arg("--store").arg(&fresh);
+        let out = common::exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
+        assert!(!err.contains("whsec_dev_kept"), "{flags:?}: {err}");
+        assert_eq!(std::fs::read_to_string(&secret_file).expect("read"), kept);
+        assert_eq!(
+            std::fs::metadata(&secret_file)
+                .expect("stat")
+                .modified()
+                .expect("mtime"),
+            written,
+            "{flags:?}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&config)
+            .expect("list")
+            .map(|entry| entry.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["dev-credentials.json"], "{flags:?}");
+        assert!(!fresh.exists(), "{flags:?}: the store was created");
     }
 
     let file = sandbox.path().join("inbox.db");
