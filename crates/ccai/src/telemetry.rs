@@ -13,9 +13,11 @@
 //! | `ccai_store_batch_size` | histogram | | the SQLite writer: writes per committed transaction |
 //! | `ccai_forward_attempts_total` | counter | `outcome` (`delivered`, `retry`, `dead`) | the dispatcher |
 //! | `ccai_forward_duration_seconds` | histogram | `outcome` | the dispatcher |
+//! | `ccai_deliveries_dead_total` | counter | `reason` (`failed`, `no_attempt_left`) | the dispatcher: a delivery moved to the dead letter |
 //! | `ccai_lease_lost_total` | counter | | the dispatcher: an attempt whose lease another worker took |
 //! | `ccai_queue_depth` | gauge | `status` (`pending`, `in_progress`, `delivered`, `dead`) | [`record_stats`], when the application asks |
 //! | `ccai_oldest_pending_age_seconds` | gauge | | [`record_stats`] |
+//! | `ccai_store_readable` | gauge | | [`record_stats`] (1) and [`record_stats_failed`] (0) |
 //!
 //! Rejection reasons: `method_not_allowed`, `payload_too_large`, `body_timeout`, `body_read`, `invalid_event`,
 //! `missing_signature`, `invalid_signature`, `callback_failed`, `callback_panicked`,
@@ -101,7 +103,8 @@ pub fn describe() {
 }
 
 /// Sets the queue gauges (`ccai_queue_depth{status}`, `ccai_oldest_pending_age_seconds`) from a
-/// store's [`Stats`](crate::inbox::Stats); an exporter calls it before rendering.
+/// store's [`Stats`](crate::inbox::Stats), and `ccai_store_readable` to 1; an exporter calls it
+/// before rendering.
 #[cfg(all(feature = "metrics", feature = "inbox"))]
 pub fn record_stats(stats: &crate::inbox::Stats) {
     for status in crate::inbox::DeliveryStatus::ALL {
