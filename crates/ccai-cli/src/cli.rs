@@ -382,7 +382,8 @@ pub(crate) struct EventsReplayArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Print one JSON object per line.
+    /// Print one JSON object per line (a bulk replay with --to ends with one of the counts:
+    /// sent, failed, bodyPurgedEvents).
     #[arg(long)]
     pub json: bool,
 }

@@ -681,9 +681,17 @@ async fn replay_to_sends_the_exact_delivery() {
     let out = ok(&inbox
         .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
         .await);
-    let line: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(line["eventHash"], INCOMING_DEAD);
-    assert_eq!(line["httpStatus"], 200);
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0]["eventHash"], INCOMING_DEAD);
+    assert_eq!(lines[0]["httpStatus"], 200);
+    // Then the counts.
+    assert_eq!(lines[1]["sent"], 1);
+    assert_eq!(lines[1]["failed"], 0);
+    assert_eq!(lines[1]["bodyPurgedEvents"], 0);
     assert_eq!(target.requests.lock().unwrap().len(), 5);
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
     assert_eq!(
@@ -817,6 +825,89 @@ async fn replaying_an_event_whose_body_was_purged_says_so() {
     assert_eq!(value["deliveriesDue"], 0);
     assert_eq!(value["bodyPurgedEvents"], 2);
     assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Delivered);
+}
+
+/// A bulk `replay --to` leaves the events matching whose body was purged as a bulk replay
+/// without `--to` does: counted in a note (`bodyPurgedEvents` with `--json`), exit 0 unless a
+/// send failed. It printed "failed: its body was purged" per event and exited 2 ("2 of 3
+/// replays … failed"), so a scheduled replay failed for weeks over rows a purge keeps. Named by
+/// hash, such an event stays an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_replay_to_counts_purged_events_and_succeeds() {
+    let inbox = Inbox::new().await;
+    ok(&inbox
+        .ccai(&["purge", "--older-than", "30d", "--keep-hashes-for", "90d"])
+        .await);
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    // message.sent: MONTH_SENT purged; SENT_DELIVERED and SENT_PENDING kept.
+    let out = inbox
+        .ccai(&["replay", "--type", "message.sent", "--to", &target.url])
+        .await;
+    let (said, err) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{said}{err}");
+    assert!(!said.contains("failed"), "{said}");
+    assert!(said.contains("sent 2 events to"), "{said}");
+    assert!(
+        err.contains("note: 1 event matched but could not be replayed: its body was purged"),
+        "{err}"
+    );
+    assert!(!err.contains("error"), "{err}");
+    assert_eq!(target.requests.lock().unwrap().len(), 2);
+
+    let out = inbox
+        .ccai(&[
+            "replay",
+            "--type",
+            "message.sent",
+            "--to",
+            &target.url,
+            "--json",
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(lines[..2].iter().all(|l| l["ok"] == true), "{lines:?}");
+    assert_eq!(lines[2]["sent"], 2);
+    assert_eq!(lines[2]["failed"], 0);
+    assert_eq!(lines[2]["bodyPurgedEvents"], 1);
+
+    // Only purged events matching: nothing sent, still exit 0.
+    let out = inbox
+        .ccai(&["replay", "--type", "custom.raw", "--to", &target.url])
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("note: 1 event matched"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(target.requests.lock().unwrap().len(), 4);
+
+    // A real failure beside a purged event still fails, and the note still counts it.
+    let refusing = recorder(|_| (StatusCode::SERVICE_UNAVAILABLE, "{}".into())).await;
+    let out = inbox
+        .ccai(&["replay", "--type", "message.sent", "--to", &refusing.url])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(err.contains("note: 1 event matched"), "{err}");
+    assert!(err.contains("error: 2 of 2 replays"), "{err}");
+
+    // Named by hash: an error, as without --to.
+    let out = inbox
+        .ccai(&["replay", MONTH_SENT, "--to", &target.url])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("its body was purged"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(target.requests.lock().unwrap().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1025,7 +1116,13 @@ async fn bulk_replay_to_sends_every_match_in_received_order() {
     .arg("--store")
     .arg(&path);
     let out = ok(&run(cmd).await);
-    assert_eq!(out.lines().count(), expected.len(), "one line per event");
+    assert_eq!(
+        out.lines().count(),
+        expected.len() + 1,
+        "one line per event, then the counts"
+    );
+    let counts: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(counts["sent"], expected.len());
     let got = target.requests.lock().unwrap();
     let bodies: Vec<Vec<u8>> = got.iter().map(|r| r.body.to_vec()).collect();
     assert_eq!(bodies.len(), expected.len());

@@ -57,14 +57,15 @@ pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Resu
     match to {
         Some(url) => {
             let mut sender = Sender::new(url, args.json)?;
-            if args.hashes.is_empty() {
+            let bulk = args.hashes.is_empty();
+            if bulk {
                 send_matching(store.as_ref(), filter, &mut sender).await?;
             } else {
                 for event in &events {
                     sender.send(event).await;
                 }
             }
-            sender.finish()
+            sender.finish(bulk)
         }
         None => mark_due(store.as_ref(), &events, filter, args.json).await,
     }
@@ -113,10 +114,18 @@ async fn send_matching(
         let page = store.list(request).await?;
         for summary in &page.events {
             // The account's own event: another account may have used the same hash.
-            if let Some(event) = store
+            let Some(event) = store
                 .get_for(&summary.client_id, &summary.event_hash)
                 .await?
-            {
+            else {
+                continue;
+            };
+            // Counted, not failed, as a bulk replay without --to does: a purge keeps finished
+            // events' rows long after their bodies, and a scheduled replay must not fail over
+            // events no one can replay.
+            if event.body.is_none() {
+                sender.body_purged += 1;
+            } else {
                 sender.send(&event).await;
             }
         }
@@ -245,6 +254,8 @@ struct Sender {
     json_output: bool,
     sent: usize,
     failed: usize,
+    /// Events a bulk replay matched but left for their purged body (not sent, not failed).
+    body_purged: u64,
 }
 
 impl Sender {
@@ -255,6 +266,7 @@ impl Sender {
             json_output,
             sent: 0,
             failed: 0,
+            body_purged: 0,
         })
     }
 
@@ -301,8 +313,29 @@ impl Sender {
         }
     }
 
-    /// The summary line, and an error if any send failed.
-    fn finish(self) -> Result<ExitCode> {
+    /// The summary (for a `bulk` replay: with `--json` a last line with the counts, and a note
+    /// of the events left for their purged body), and an error if any send failed.
+    fn finish(self, bulk: bool) -> Result<ExitCode> {
+        if bulk && self.json_output {
+            outln!(
+                "{}",
+                json!({
+                    "sent": self.sent,
+                    "failed": self.failed,
+                    "bodyPurgedEvents": self.body_purged,
+                })
+            );
+        }
+        if self.body_purged > 0 {
+            let (events, bodies) = if self.body_purged == 1 {
+                ("1 event".to_owned(), "its body was")
+            } else {
+                (format!("{} events", self.body_purged), "their bodies were")
+            };
+            errln!(
+                "note: {events} matched but could not be replayed: {bodies} purged, so there is nothing to send"
+            );
+        }
         if self.failed > 0 {
             bail!(
                 "{} of {} replays to {} failed",
