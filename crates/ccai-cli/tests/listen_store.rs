@@ -180,6 +180,45 @@ async fn stored_by_default_in_the_data_dir() {
     assert_eq!(stored.summary.deliveries[0].status, DeliveryStatus::Pending);
 }
 
+/// The inbox holds webhook bodies (phone numbers, messages): under the usual umask 022 it was
+/// readable by every user of the machine.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_default_store_and_its_folders_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let sandbox = Sandbox::new();
+    let data = sandbox.data_dir();
+    assert!(!data.exists());
+    let listen = listen(&sandbox, &["--port", "0"]);
+    let file = data.join("ccai").join("inbox.db");
+    assert_stores_in(&listen, &file);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "private-1").await,
+        Some(StatusCode::OK)
+    );
+    assert_eq!(mode(&data), 0o700);
+    assert_eq!(mode(&data.join("ccai")), 0o700);
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&data.join("ccai").join("inbox.db-wal")), 0o600);
+    drop(listen);
+
+    // `ccai events` reads it as before, and changes no mode.
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["events", "stats", "--json"]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&data.join("ccai")), 0o700);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_and_forward_survives_a_target_that_is_down() {
     let sandbox = Sandbox::new();

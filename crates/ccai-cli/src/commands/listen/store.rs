@@ -49,10 +49,12 @@ pub(super) struct Inbox {
     dispatcher: Option<Dispatcher>,
 }
 
+/// Creates the store's folder if missing, owner-only (0700 on Unix, as every folder it creates
+/// on the way): the inbox holds webhook bodies. A folder that exists keeps its mode.
 fn create_parent(path: &Path) -> Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
-            std::fs::create_dir_all(dir).with_context(|| {
+            private_dir_builder().create(dir).with_context(|| {
                 format!(
                     "cannot create the folder {} for the store: pass another --store, or --no-store",
                     dir.display()
@@ -61,6 +63,21 @@ fn create_parent(path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+#[cfg(unix)]
+fn private_dir_builder() -> std::fs::DirBuilder {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true).mode(0o700);
+    builder
+}
+
+#[cfg(not(unix))]
+fn private_dir_builder() -> std::fs::DirBuilder {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    builder
 }
 
 /// Where the store is, as `--store` names it.

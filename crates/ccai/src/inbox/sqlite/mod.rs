@@ -216,6 +216,29 @@ fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connecti
     Ok(conn)
 }
 
+/// Creates `path` empty with mode 0600 if no file is there, before SQLite opens it: SQLite
+/// would create it 0644 under the usual umask, and the inbox holds webhook bodies (phone
+/// numbers, messages). SQLite gives `-wal` and `-shm` the main file's mode. An existing file's
+/// mode is left alone. Any failure is left to SQLite's open, which meets the same obstacle and
+/// says what to do. Not on other systems, whose permissions do not work by mode.
+#[cfg(unix)]
+fn create_private(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not files SQLite reads as an in-memory database.
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return;
+    }
+    // `create_new`: never truncates, and does not follow a symbolic link.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) {}
+
 /// The pragmas every connection of a migrated store gets.
 fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<(), StoreError> {
     let synchronous = match options.synchronous {
@@ -232,6 +255,9 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`. A file this process may
     /// not write is refused ([`StoreError::Unavailable`], saying so), as is a schema newer than
     /// this build knows ([`StoreError::NewerSchema`]).
+    ///
+    /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
+    /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode.
     pub fn open(path: impl AsRef<Path>, mut options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
@@ -243,6 +269,9 @@ impl SqliteStore {
         };
         if !options.create && !path.is_file() {
             return Err(no_inbox());
+        }
+        if options.create {
+            create_private(&path);
         }
         let mut conn = connect(&path, &shown, &options)?;
         // Before anything that writes, even the journal mode: a newer file is left untouched.
@@ -676,6 +705,41 @@ mod tests {
             matches!(reopened, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
             "{reopened:?}"
         );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_store_file_is_private_and_an_existing_one_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |path: &Path| {
+            std::fs::metadata(path)
+                .expect("metadata")
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+        let delivery = NewDelivery::new("1231", "h1", "message.sent", &b"{}"[..]);
+        assert_eq!(store.insert(delivery).await, Ok(Inserted::New));
+        assert_eq!(mode(&path), 0o600);
+        // SQLite gives the side files the main file's mode.
+        assert_eq!(mode(&dir.path().join("inbox.db-wal")), 0o600);
+        assert_eq!(mode(&dir.path().join("inbox.db-shm")), 0o600);
+        store.close().await;
+
+        // A file the user made readable stays so, new or already an inbox.
+        let shared = dir.path().join("shared.db");
+        std::fs::write(&shared, b"").expect("create");
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = SqliteStore::open(&shared, SqliteOptions::default()).expect("open");
+        store.close().await;
+        assert_eq!(mode(&shared), 0o644);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
+        store.close().await;
+        assert_eq!(mode(&path), 0o644);
     }
 
     #[tokio::test]
