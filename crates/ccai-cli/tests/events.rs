@@ -725,6 +725,19 @@ async fn replay_to_sends_the_exact_delivery() {
     let out = inbox.ccai(&["replay", SENT_PENDING, "--to", &down]).await;
     let said = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
     assert!(said.contains("connection refused"), "{said}");
+
+    // An https:// URL on a plain HTTP server: the handshake failed, use http://.
+    let plain = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let https = plain.url.replacen("http://", "https://", 1);
+    let out = inbox.ccai(&["replay", SENT_PENDING, "--to", &https]).await;
+    let said = stdout(&out);
+    assert!(
+        said.contains("failed: the TLS handshake failed")
+            && said.contains("use http:// instead of https://"),
+        "{said}"
+    );
+    assert!(failed(&out).contains("1 of 1 replays"));
+    assert!(plain.requests.lock().unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -289,6 +289,107 @@ async fn a_failed_forward_answers_5xx_so_the_sender_retries() {
     assert!(listen.next_line().contains("answered 503"));
 }
 
+/// An https:// URL for a plain HTTP server (`ccai listen` serves no TLS): rustls reads its
+/// `HTTP/1.1 400` as a corrupt record. The error said "cannot connect … is `ccai listen`
+/// running there?", while it was.
+#[tokio::test]
+async fn https_to_a_plain_http_server_says_the_tls_handshake_failed_and_to_use_http() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &[]);
+    let https = listen.url.replacen("http://", "https://", 1);
+    let out = run(trigger(&sandbox, &["message.sent", "--to", &https])).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot send to {https}: the TLS handshake failed"))
+            && err.contains("does not speak TLS")
+            && err.contains("use http:// instead of https://"),
+        "{err}"
+    );
+    assert!(!err.contains("running there?"), "{err}");
+
+    // `--no-store --forward-to` an https:// URL on a plain HTTP server: the line says the same.
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let https_target = format!("{}/hook", target.url.replacen("http://", "https://", 1));
+    let forwarding = Listening::start(&sandbox, &["--forward-to", &https_target]);
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--to", &forwarding.url],
+    ))
+    .await;
+    assert!(stdout(&out).contains(" -> 500 "), "{}", stdout(&out));
+    let line = forwarding.next_line();
+    assert!(
+        line.contains("forward FAILED")
+            && line.contains("the TLS handshake failed")
+            && line.contains("use http:// instead of https://"),
+        "{line}"
+    );
+    assert!(target.requests.lock().unwrap().is_empty());
+}
+
+/// A TLS server on 127.0.0.1 whose certificate no public authority signed; its port.
+fn tls_server_with_a_self_signed_certificate() -> u16 {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = CertificateDer::from(&include_bytes!("fixtures/self-signed-cert.der")[..]);
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        &include_bytes!("fixtures/self-signed-key.der")[..],
+    ));
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.into_owned()], key.clone_key())
+            .expect("certificate"),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, stream);
+            // Runs the handshake, which the client ends by refusing the certificate.
+            let _ = std::io::Read::read(&mut tls, &mut [0; 1]);
+        }
+    });
+    port
+}
+
+/// A real TLS server whose certificate is refused is not told to use http://.
+#[tokio::test]
+async fn a_refused_certificate_is_told_as_such_without_advising_http() {
+    let sandbox = Sandbox::new();
+    let url = format!(
+        "https://127.0.0.1:{}/hook",
+        tls_server_with_a_self_signed_certificate()
+    );
+    let out = run(trigger(
+        &sandbox,
+        &[
+            "message.sent",
+            "--to",
+            &url,
+            "--client-id",
+            "c",
+            "--secret",
+            "s",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot send to {url}: the TLS handshake failed"))
+            && err.contains("its certificate was refused (invalid peer certificate"),
+        "{err}"
+    );
+    assert!(!err.contains("http://"), "{err}");
+}
+
 /// A target answering `status` with `Location: location` to every request.
 async fn redirector(status: StatusCode, location: String) -> String {
     let app = axum::Router::new().fallback(move || {

@@ -458,7 +458,10 @@ impl Forward {
         }
         let url = || http::shown(&self.url);
         let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
+            // Before `is_connect`: a failed handshake is a connect error too.
+            if let Some(tls) = http::tls_failure(&e) {
+                anyhow::anyhow!("{}: {tls}", url())
+            } else if e.is_connect() {
                 anyhow::anyhow!("cannot connect to {}: {}", url(), http::failure(e))
             } else if e.is_timeout() {
                 anyhow::anyhow!(

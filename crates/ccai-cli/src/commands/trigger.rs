@@ -115,7 +115,10 @@ fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<Url> {
 }
 
 fn unreachable_error(target: &str, e: reqwest::Error) -> anyhow::Error {
-    if e.is_connect() {
+    // Before `is_connect`: a failed handshake is a connect error too, but the server is there.
+    if let Some(tls) = http::tls_failure(&e) {
+        anyhow::anyhow!("cannot send to {target}: {tls}")
+    } else if e.is_connect() {
         anyhow::anyhow!("cannot connect to {target}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")
     } else if e.is_timeout() {
         anyhow::anyhow!(

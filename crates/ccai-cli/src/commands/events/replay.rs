@@ -372,8 +372,11 @@ async fn send(
     }
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
-        // The error without its URL, whose query may carry a token.
-        Err(e) => Err(escape_line(&crate::http::failure(e))),
+        // What went wrong in a TLS handshake (use http://? a refused certificate?), else the
+        // error without its URL, whose query may carry a token.
+        Err(e) => Err(escape_line(
+            &crate::http::tls_failure(&e).unwrap_or_else(|| crate::http::failure(e)),
+        )),
     }
 }
 
