@@ -308,7 +308,8 @@ pub(crate) enum EventsCommand {
         after_help = "Examples:\n  ccai events replay 042896dc1966b8a6\n  ccai events replay 042896dc1966b8a6 --client-id 1231\n  ccai events replay --status dead --type message.sent\n  ccai events replay --status dead --client-id 1231 --to http://localhost:3000/webhook/ccai"
     )]
     Replay(EventsReplayArgs),
-    /// Delete old bodies and old events (pending work is never purged).
+    /// Delete old bodies, then old events, of events whose deliveries are all delivered or dead
+    /// (pending and in-progress ones are never purged).
     #[command(after_help = "Example:\n  ccai events purge --older-than 30d --keep-hashes-for 90d")]
     Purge(EventsPurgeArgs),
     /// Counts per status, duplicates, conflicts and the oldest pending age.
@@ -390,7 +391,9 @@ pub(crate) struct EventsReplayArgs {
 
 #[derive(Args)]
 pub(crate) struct EventsPurgeArgs {
-    /// Delete the bodies of finished events received longer ago than this (30d, 12h, …).
+    /// Delete the bodies of finished events (every delivery delivered or dead: a dead event
+    /// cannot be replayed once its body is gone) received longer ago than this (30d, 12h, …).
+    /// An event with a delivery pending or in progress keeps its body.
     #[arg(long, value_name = "AGE")]
     pub older_than: String,
     /// Delete finished events entirely when received longer ago than this; until then a late
@@ -502,7 +505,8 @@ pub(crate) struct ListenArgs {
     )]
     pub sync: Option<SyncMode>,
     /// The delays between forward attempts (with ±20 % jitter); after the last one the event is
-    /// dead (default 5s,5m,30m,2h,5h,10h,10h; each delay at most 30d).
+    /// dead (default 5s,5m,30m,2h,5h,10h,10h; each delay at most 30d). A target answering 410
+    /// Gone makes it dead at once, without more retries.
     #[arg(
         long,
         value_name = "DELAYS",

@@ -493,9 +493,11 @@ pub enum ReplayTarget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Retention {
-    /// Bodies of finished events received longer ago are deleted (the row stays).
+    /// Bodies of finished events (every delivery delivered or dead) received longer ago are
+    /// deleted (the row stays). An event with a delivery pending or in progress keeps its body.
     pub bodies: Duration,
-    /// Finished events received longer ago are deleted entirely. Keep this well past the
+    /// Finished events (every delivery delivered or dead) received longer ago are deleted
+    /// entirely, with their deliveries and attempts. Keep this well past the
     /// sender's retry horizon: until then a late retry is still recognised as a duplicate.
     pub rows: Duration,
 }

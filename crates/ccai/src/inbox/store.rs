@@ -112,7 +112,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn requeue_dead<'a>(&'a self, filter: super::ListFilter) -> StoreFuture<'a, ReplayReport>;
 
     /// Applies `retention` at `now`: deletes bodies, then rows, of events whose deliveries are
-    /// all finished (delivered or dead). Pending work is never purged.
+    /// all finished, delivered or dead: a dead event loses its body as a delivered one does,
+    /// after which it can no longer be replayed or requeued (nothing to send). An event with a
+    /// delivery pending or in progress keeps its body and row, however old.
     fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport>;
 
     /// Counts per status, duplicates, conflicts and the oldest pending age at `now`, all read

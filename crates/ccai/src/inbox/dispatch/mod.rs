@@ -176,7 +176,9 @@ pub struct ShutdownReport {
 ///
 /// Each turn it claims as many due deliveries as it has free workers (under a lease with a
 /// fencing token), hands each event on, and records the attempt: delivered; or retried after the
-/// schedule's next delay (or the target's `Retry-After`, capped); or dead after the last attempt.
+/// schedule's next delay (or the target's `Retry-After`, capped); or dead after the last attempt,
+/// or at once, without more retries, when the consumer's [`Failure`] is
+/// [`permanent`](Failure::permanent()) ([`HttpForward`]'s is for a `410 Gone`).
 /// A delivery whose lease lapsed (its worker died or hung) is due again and any dispatcher on
 /// the same store may claim it; the stale worker's result is then dropped (logged). Delivery is
 /// therefore at least once: consumers should be idempotent on `eventHash`.

@@ -4,7 +4,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The delays between attempts; after the last one fails, the delivery is dead.
+/// The delays between attempts; after the last one fails, the delivery is dead. A
+/// [`permanent`](crate::inbox::Failure::permanent()) failure (`410 Gone` from
+/// [`HttpForward`](crate::inbox::HttpForward)) is dead at once, whatever attempts are left.
 ///
 /// The default is CloudContactAI's and Svix's: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight
 /// attempts over about 27.6 hours), each delay with ±20 % random jitter so that a burst of
