@@ -42,20 +42,39 @@ fn dotenv_problem(error: &dotenvy::Error) -> String {
 /// Loads `.env` from the current directory, all of it or nothing: every line is read before any
 /// is applied (dotenvy applies each line as it parses it, so a bad line would leave the ones
 /// before it set while the warning says nothing was used). What is wrong, if something is.
+///
+/// A `CCAI_*` variable set to the empty string (`export CCAI_WEBHOOK_SECRET=` in a profile,
+/// `CCAI_STORE=` in a service file) counts as unset everywhere else, so `.env` fills it too;
+/// dotenvy alone would keep the empty value and the command would fall back to its default.
 fn load_dotenv() -> Option<String> {
+    let empty_ccai: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(name, value)| value.is_empty() && name.to_string_lossy().starts_with("CCAI_"))
+        .map(|(name, _)| name)
+        .collect();
     let checked = dotenvy::from_path_iter(".env")
         .and_then(|lines| lines.collect::<Result<Vec<(String, String)>, _>>());
-    let loaded = checked.and_then(|_| dotenvy::from_path(".env"));
-    match loaded {
-        Err(e) if !e.not_found() => Some(dotenv_problem(&e)),
-        _ => None,
+    let lines = match checked.and_then(|lines| dotenvy::from_path(".env").map(|()| lines)) {
+        Ok(lines) => lines,
+        Err(e) if !e.not_found() => return Some(dotenv_problem(&e)),
+        Err(_) => return None,
+    };
+    for name in empty_ccai {
+        // The first occurrence, as dotenvy applies; a byte order mark is no part of the name.
+        let value = lines
+            .iter()
+            .find(|(key, _)| name.as_os_str() == key.trim_start_matches('\u{feff}'))
+            .map(|(_, value)| value);
+        if let Some(value) = value {
+            std::env::set_var(&name, value);
+        }
     }
+    None
 }
 
 fn main() -> ExitCode {
-    // `.env` fills only what the environment does not set, so flags > environment > .env. Only the
-    // current directory's: a .env in a parent (say /tmp) could point CCAI_BASE_URL elsewhere and
-    // receive the API key.
+    // `.env` fills only what the environment does not set (or sets empty, for `CCAI_*`), so
+    // flags > environment > .env. Only the current directory's: a .env in a parent (say /tmp)
+    // could point CCAI_BASE_URL elsewhere and receive the API key.
     let dotenv_problem = load_dotenv();
     let cli = Cli::parse_args();
     // A one-shot command's failure is its one error line; the receiver also warns as it runs.

@@ -154,6 +154,47 @@ async fn dotenv_is_read_from_the_current_directory_only() {
     assert_eq!(stderr(&out), "");
 }
 
+/// A `CCAI_*` variable set to nothing (`export CCAI_WEBHOOK_SECRET=` in a profile) counts as
+/// unset, so `.env` fills it: dotenvy alone kept the empty value and the command signed with
+/// the development secret instead. A variable set to a value still wins over `.env`.
+#[tokio::test]
+async fn dotenv_fills_ccai_variables_set_to_nothing() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "CCAI_CLIENT_ID=client-123\nCCAI_WEBHOOK_SECRET=test-secret\n",
+    )
+    .unwrap();
+    // The signature of the same hash with the same pair given by flag.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let by_flag = run(cmd).await;
+    assert!(by_flag.status.success(), "{}", stderr(&by_flag));
+    let expected = stdout(&by_flag);
+    assert_eq!(
+        expected.trim(),
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y="
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .env("CCAI_WEBHOOK_SECRET", "")
+        .env("CCAI_CLIENT_ID", "");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), expected, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+
+    // A value set in the environment is not replaced.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .env("CCAI_WEBHOOK_SECRET", "other-secret");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(stdout(&out), expected);
+}
+
 #[tokio::test]
 async fn an_unreadable_dotenv_is_reported_and_ignored() {
     let sandbox = Sandbox::new();
