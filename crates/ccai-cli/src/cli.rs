@@ -36,6 +36,9 @@ impl Cli {
         let flag = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
         let base_url_flag = flag("base_url");
         let client_id_flag = flag("client_id");
+        // `--secret` is the command's own (sign, verify, trigger, listen), not a global one.
+        let secret_flag =
+            source(leaf(&matches), "secret") == Some(clap::parser::ValueSource::CommandLine);
         let listen_typed = matches
             .subcommand_matches("listen")
             .map(crate::commands::listen::flags_needing_another::typed);
@@ -48,7 +51,29 @@ impl Cli {
         if let (Command::Listen(args), Some(typed)) = (&mut cli.command, listen_typed) {
             args.typed = typed;
         }
+        if let Some(secret) = cli.command.secret_mut() {
+            secret.secret_flag = secret_flag;
+        }
         cli
+    }
+}
+
+/// The matches of the subcommand that runs (`listen` for `ccai listen`, `list` for `ccai events
+/// list`).
+pub(crate) fn leaf(matches: &clap::ArgMatches) -> &clap::ArgMatches {
+    match matches.subcommand() {
+        Some((_, sub)) => leaf(sub),
+        None => matches,
+    }
+}
+
+/// Where the value of the argument `id` of `matches` came from, if it has one (`None` too for
+/// an argument these matches do not define, where `value_source` would panic).
+pub(crate) fn source(matches: &clap::ArgMatches, id: &str) -> Option<clap::parser::ValueSource> {
+    if matches.ids().any(|present| present.as_str() == id) {
+        matches.value_source(id)
+    } else {
+        None
     }
 }
 
@@ -109,6 +134,12 @@ pub(crate) struct SecretArgs {
     /// The webhook secret (default: the development secret that `ccai listen` created).
     #[arg(long, env = "CCAI_WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
+
+    /// Whether `secret` came from the `--secret` flag: set after parsing (see
+    /// [`Cli::parse_args`]). An empty `--secret ''` is refused, where an empty
+    /// `CCAI_WEBHOOK_SECRET` counts as unset.
+    #[arg(skip)]
+    pub secret_flag: bool,
 }
 
 #[derive(Subcommand)]
@@ -184,6 +215,18 @@ pub(crate) enum Command {
         after_help = "Examples:\n  ccai ui                          # http://127.0.0.1:8081/\n  ccai ui --store ./inbox.db --port 9001\n  ccai ui --host 0.0.0.0           # off the loopback: a token is generated and required\n  ccai ui --client-id 1231         # that account's events only"
     )]
     Ui(UiArgs),
+}
+
+impl Command {
+    /// The command's `--secret`, for those that sign or verify.
+    fn secret_mut(&mut self) -> Option<&mut SecretArgs> {
+        match self {
+            Self::Sign { secret, .. } | Self::Verify { secret, .. } => Some(secret),
+            Self::Trigger(args) => Some(&mut args.secret),
+            Self::Listen(args) => Some(&mut args.secret),
+            _ => None,
+        }
+    }
 }
 
 /// `ccai ui`: where the browser view listens and which inbox it shows.

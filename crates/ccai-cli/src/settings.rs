@@ -54,8 +54,16 @@ pub(crate) struct Configured {
     secret: Option<String>,
 }
 
-/// The configured client id and secret, refused if either has whitespace around it.
+/// The configured client id and secret, refused if either has whitespace around it, or is
+/// given as an empty flag: `--secret ''` (a blank shell variable, say) silently signed with the
+/// development secret. An empty environment variable counts as unset.
 pub(crate) fn configured(account: &AccountArgs, secret: &SecretArgs) -> Result<Configured> {
+    if account.client_id_flag && account.client_id.as_deref() == Some("") {
+        bail!("--client-id is empty: give your CloudContactAI client id, or leave --client-id out to use CCAI_CLIENT_ID or the development one");
+    }
+    if secret.secret_flag && secret.secret.as_deref() == Some("") {
+        bail!("--secret is empty: give the secret, or leave --secret out to use CCAI_WEBHOOK_SECRET or the development secret");
+    }
     Ok(Configured {
         client_id: exact(
             "client id (--client-id, CCAI_CLIENT_ID)",

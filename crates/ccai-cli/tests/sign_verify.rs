@@ -224,3 +224,64 @@ async fn sign_and_verify_say_when_they_mix_in_a_development_value() {
         assert!(stderr(&out).is_empty(), "{}", stderr(&out));
     }
 }
+
+/// `--secret ''` (a blank shell variable, say) was read as no secret, so every command that
+/// signs or verifies silently used the development secret; so did `--client-id ''`. An empty
+/// flag is now an error; an empty environment variable still counts as unset.
+#[tokio::test]
+async fn an_empty_secret_or_client_id_flag_is_refused() {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.config_dir()).unwrap();
+    std::fs::write(
+        sandbox.config_dir().join("dev-credentials.json"),
+        r#"{"client_id":"ccai-dev","secret":"whsec_dev_0123456789abcdef"}"#,
+    )
+    .unwrap();
+    let commands: [&[&str]; 4] = [
+        &["sign", "--event-hash", "event-hash-abc123"],
+        &["verify", "--signature", "c2lnbmF0dXJl", "--event-hash", "h"],
+        &[
+            "trigger",
+            "message.sent",
+            "--to",
+            "http://127.0.0.1:9/webhook",
+        ],
+        &["listen", "--port", "0", "--no-store"],
+    ];
+    for command in commands {
+        for (flag, other) in [
+            ("--secret", ["--client-id", "client-123"]),
+            ("--client-id", ["--secret", "test-secret"]),
+        ] {
+            let mut cmd = sandbox.ccai();
+            cmd.args(command).args([flag, ""]).args(other);
+            let out = run(cmd).await;
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{command:?} {flag}: {err}");
+            assert_eq!(
+                err,
+                format!("error: {flag} is empty: give {}", empty_flag_rest(flag)),
+                "{command:?}"
+            );
+            assert!(stdout(&out).is_empty(), "{command:?} {flag}");
+        }
+    }
+
+    // Empty in the environment: unset, so the development values sign.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["sign", "--event-hash", "event-hash-abc123"])
+        .env("CCAI_WEBHOOK_SECRET", "")
+        .env("CCAI_CLIENT_ID", "");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).trim().is_empty());
+}
+
+/// The rest of the error line for an empty `flag`.
+fn empty_flag_rest(flag: &str) -> &'static str {
+    if flag == "--secret" {
+        "the secret, or leave --secret out to use CCAI_WEBHOOK_SECRET or the development secret\n"
+    } else {
+        "your CloudContactAI client id, or leave --client-id out to use CCAI_CLIENT_ID or the development one\n"
+    }
+}
