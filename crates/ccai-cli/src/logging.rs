@@ -2,7 +2,7 @@
 //! readable text (the default) or one JSON object per line (`--log-format json`), at `warn` for the
 //! long-running `ccai listen` and `error` for one-shot commands (whose failure is their one error
 //! line), unless `CCAI_LOG` or `RUST_LOG` say otherwise (`CCAI_LOG=info`,
-//! `RUST_LOG=ccai::inbox=debug`).
+//! `RUST_LOG=ccai::inbox=debug`). `CCAI_LOG` also takes `warning` and `information`.
 //!
 //! The library never logs a secret, a signature or an API key: deliveries are named by their
 //! event hash, rejections by their kind, forward targets without their URL.
@@ -59,9 +59,22 @@ impl LogArgs {
 /// Installs the subscriber (once, at start) with `default_level` unless `CCAI_LOG` or `RUST_LOG`
 /// set a filter. A malformed filter falls back to `default_level`, with a note.
 pub(crate) fn init(format: LogFormat, default_level: &str) {
-    let directives = std::env::var("CCAI_LOG")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_default();
+    // CCAI_LOG is ours: it takes the common spellings of the levels. RUST_LOG is read as every
+    // Rust program reads it.
+    let directives = match std::env::var("CCAI_LOG") {
+        Ok(ours) => {
+            let (directives, ignored) = ccai_log_directives(&ours);
+            if !ignored.is_empty() {
+                errln!(
+                    "warning: ignoring {} in CCAI_LOG: not a log level (trace, debug, info, warn, \
+                     error or off) nor a known target (for another, write target=level)",
+                    ignored.join(", ")
+                );
+            }
+            directives
+        }
+        Err(_) => std::env::var("RUST_LOG").unwrap_or_default(),
+    };
     let filter = if directives.trim().is_empty() {
         EnvFilter::new(default_level)
     } else {
@@ -97,6 +110,68 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
     drop(installed);
 }
 
+/// Crates whose log lines a bare `CCAI_LOG=name` (all of that target's lines) may ask for.
+const KNOWN_TARGETS: [&str; 13] = [
+    "ccai",
+    "ccai_cli",
+    "tokio_postgres",
+    "deadpool_postgres",
+    "rusqlite",
+    "hyper",
+    "hyper_util",
+    "reqwest",
+    "axum",
+    "tower_http",
+    "h2",
+    "rustls",
+    "tokio",
+];
+
+/// `CCAI_LOG`'s directives as `EnvFilter` reads them, and the bare words left out, quoted.
+/// `warning` and `information` are `warn` and `info`, alone or in `target=level`. Any other
+/// bare word that is neither a level nor a known target is left out: `EnvFilter` would read
+/// `CCAI_LOG=verbose` as "only the target `verbose`", silencing every warning and error.
+fn ccai_log_directives(directives: &str) -> (String, Vec<String>) {
+    let level = |word: &str| {
+        if word.eq_ignore_ascii_case("warning") {
+            Some("warn".to_owned())
+        } else if word.eq_ignore_ascii_case("information") {
+            Some("info".to_owned())
+        } else {
+            word.parse::<tracing_subscriber::filter::LevelFilter>()
+                .is_ok()
+                .then(|| word.to_owned())
+        }
+    };
+    let mut kept = Vec::new();
+    let mut ignored = Vec::new();
+    for directive in directives.split(',').map(str::trim) {
+        if directive.is_empty() {
+            continue;
+        }
+        // Span and field filters (`target[span{field=1}]=debug`) are passed on as written.
+        if directive.contains(['[', '{']) {
+            kept.push(directive.to_owned());
+        } else if let Some((target, word)) = directive.rsplit_once('=') {
+            match level(word.trim()) {
+                Some(level) => kept.push(format!("{target}={level}")),
+                None => kept.push(directive.to_owned()),
+            }
+        } else if let Some(level) = level(directive) {
+            kept.push(level);
+        } else if directive
+            .split("::")
+            .next()
+            .is_some_and(|root| KNOWN_TARGETS.contains(&root))
+        {
+            kept.push(directive.to_owned());
+        } else {
+            ignored.push(format!("{directive:?}"));
+        }
+    }
+    (kept.join(","), ignored)
+}
+
 /// One log line, handed whole to standard error when the formatter is done with it: through
 /// [`line_writer`](crate::line_writer), so that `ccai listen` logging to a standard error nobody
 /// reads does not stop.
@@ -119,5 +194,31 @@ impl Drop for LogLine {
             let text = String::from_utf8_lossy(&std::mem::take(&mut self.0)).into_owned();
             crate::line_writer::err_text(text);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ccai_log_directives;
+
+    #[test]
+    fn ccai_log_reads_common_level_spellings_and_leaves_unknown_words_out() {
+        let read = |text: &str| ccai_log_directives(text);
+        assert_eq!(read("warning"), ("warn".to_owned(), vec![]));
+        assert_eq!(read("Information"), ("info".to_owned(), vec![]));
+        assert_eq!(
+            read("info, ccai::inbox=warning,hyper=debug"),
+            ("info,ccai::inbox=warn,hyper=debug".to_owned(), vec![])
+        );
+        assert_eq!(read("ccai::inbox"), ("ccai::inbox".to_owned(), vec![]));
+        assert_eq!(read("3,OFF"), ("3,OFF".to_owned(), vec![]));
+        assert_eq!(
+            read("verbose,ccai=debug"),
+            ("ccai=debug".to_owned(), vec!["\"verbose\"".to_owned()])
+        );
+        assert_eq!(
+            read("ccai[deliver{hash=a}]=debug"),
+            ("ccai[deliver{hash=a}]=debug".to_owned(), vec![])
+        );
     }
 }

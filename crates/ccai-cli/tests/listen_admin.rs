@@ -896,3 +896,66 @@ async fn a_flag_typed_without_the_one_it_needs_is_refused() {
         listen.banner
     );
 }
+
+/// `CCAI_LOG=warning` is `warn` (tracing read it as "only the target `warning`", so the receiver
+/// logged nothing at all, not even its warnings); a word that is neither a level nor a known
+/// target is left out with one warning line naming the levels, instead of silently doing that.
+#[tokio::test]
+async fn ccai_log_takes_warning_and_names_the_levels_for_an_unknown_word() {
+    let sandbox = Sandbox::new();
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_LOG", "warning");
+    let target = format!("http://127.0.0.1:{}/hook", closed_port());
+    let listen = Listening::announced(Listening::launch(
+        cmd,
+        &["--port", "0", "--no-store", "--forward-to", &target],
+    ));
+    assert!(
+        !listen.banner.iter().any(|l| l.contains("CCAI_LOG")),
+        "{:?}",
+        listen.banner
+    );
+    // With --no-store a failed forward is answered 500, which the library logs as a warning.
+    let http = reqwest::Client::new();
+    let status = post(&http, &listen.url, "w-1", &signature("w-1")).await;
+    assert!(status.is_server_error(), "{status}");
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < WAIT, "no warning logged");
+        if let Ok(line) = listen.err.recv_timeout(Duration::from_millis(100)) {
+            if line.contains(" WARN ") && line.contains("webhook delivery failed") {
+                break;
+            }
+        }
+    }
+
+    for value in ["verbose", "verbose,ccai=debug"] {
+        let mut cmd = ccai(&sandbox);
+        cmd.env("CCAI_LOG", value)
+            .args(["sign", "--event-hash", "h"]);
+        let out = cmd.output().expect("run ccai sign");
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err,
+            "warning: ignoring \"verbose\" in CCAI_LOG: not a log level (trace, debug, info, \
+             warn, error or off) nor a known target (for another, write target=level)\n",
+            "{value}"
+        );
+    }
+    // A level or a known target says nothing.
+    for value in [
+        "warning",
+        "Information",
+        "ccai=warning",
+        "ccai::inbox",
+        "debug",
+    ] {
+        let mut cmd = ccai(&sandbox);
+        cmd.env("CCAI_LOG", value)
+            .args(["sign", "--event-hash", "h"]);
+        let out = cmd.output().expect("run ccai sign");
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{value}");
+    }
+}
