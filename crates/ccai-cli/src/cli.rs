@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use clap::parser::ValueSource;
 use clap::{Args, Parser, Subcommand};
+
+use crate::setting_name;
 
 /// Work with CloudContactAI webhooks: manage endpoints, sign and verify, trigger test events and
 /// receive them locally.
@@ -33,12 +36,16 @@ impl Cli {
         let mut command = ignore_empty_env(<Self as clap::CommandFactory>::command());
         let mut matches = command.clone().get_matches();
         // Before `from_arg_matches_mut`, which takes the values out.
-        let flag = |id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine);
+        let flag = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
         let base_url_flag = flag("base_url");
         let client_id_flag = flag("client_id");
         // `--secret` is the command's own (sign, verify, trigger, listen), not a global one.
-        let secret_flag =
-            source(leaf(&matches), "secret") == Some(clap::parser::ValueSource::CommandLine);
+        let leaf_matches = leaf(&matches);
+        let secret_flag = source(leaf_matches, "secret") == Some(ValueSource::CommandLine);
+        // Where `--store`, `ccai ui --token` and `--admin-token` came from, for their errors.
+        let store_source = source(leaf_matches, "store");
+        let token_source = source(leaf_matches, "token");
+        let admin_token_source = source(leaf_matches, "admin_token");
         let listen_typed = matches
             .subcommand_matches("listen")
             .map(crate::commands::listen::flags_needing_another::typed);
@@ -53,6 +60,15 @@ impl Cli {
         }
         if let Some(secret) = cli.command.secret_mut() {
             secret.secret_flag = secret_flag;
+        }
+        match &mut cli.command {
+            Command::Ui(args) => {
+                args.store.source = store_source;
+                args.token_source = token_source;
+            }
+            Command::Events(command) => command.store_mut().source = store_source,
+            Command::Listen(args) => args.admin.admin_token_source = admin_token_source,
+            _ => {}
         }
         cli
     }
@@ -69,7 +85,7 @@ pub(crate) fn leaf(matches: &clap::ArgMatches) -> &clap::ArgMatches {
 
 /// Where the value of the argument `id` of `matches` came from, if it has one (`None` too for
 /// an argument these matches do not define, where `value_source` would panic).
-pub(crate) fn source(matches: &clap::ArgMatches, id: &str) -> Option<clap::parser::ValueSource> {
+pub(crate) fn source(matches: &clap::ArgMatches, id: &str) -> Option<ValueSource> {
     if matches.ids().any(|present| present.as_str() == id) {
         matches.value_source(id)
     } else {
@@ -244,6 +260,10 @@ pub(crate) struct UiArgs {
     /// loopback one is generated and printed when not given.
     #[arg(long, env = "CCAI_UI_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Where `token` came from (set after parsing): its errors name `CCAI_UI_TOKEN` when it
+    /// came from there.
+    #[arg(skip)]
+    pub token_source: Option<ValueSource>,
 }
 
 /// `ccai webhooks …`: what every management API command shares, and the command.
@@ -377,6 +397,29 @@ pub(crate) struct StoreArgs {
         hide_env_values = true
     )]
     pub store: Option<PathBuf>,
+    /// Where `store` came from (set after parsing): its errors name `CCAI_STORE` when it came
+    /// from there.
+    #[arg(skip)]
+    pub source: Option<ValueSource>,
+}
+
+impl StoreArgs {
+    /// The name to give the store in an error: `--store`, or `CCAI_STORE`.
+    pub(crate) fn name(&self) -> &'static str {
+        setting_name::STORE.shown(self.source)
+    }
+}
+
+impl EventsCommand {
+    /// The command's store.
+    fn store_mut(&mut self) -> &mut StoreArgs {
+        match self {
+            Self::List(args) => &mut args.store,
+            Self::Show { store, .. } | Self::Stats { store, .. } => store,
+            Self::Replay(args) => &mut args.store,
+            Self::Purge(args) => &mut args.store,
+        }
+    }
 }
 
 /// Which events, by delivery status and type.
@@ -646,6 +689,12 @@ impl ListenArgs {
         })
     }
 
+    /// The name to give the store in an error: `--store`, or `CCAI_STORE` when it came from
+    /// there.
+    pub(crate) fn store_name(&self) -> &'static str {
+        setting_name::STORE.shown(source_of(&self.store))
+    }
+
     /// `--ui-token`, else `CCAI_UI_TOKEN` (`None` without `--ui`).
     pub(crate) fn ui_token(&self) -> Option<String> {
         if !self.ui {
@@ -653,6 +702,21 @@ impl ListenArgs {
         }
         self.ui_token.clone().or_else(|| env_value("CCAI_UI_TOKEN"))
     }
+
+    /// Where [`Self::ui_token`] came from, as clap would say it.
+    pub(crate) fn ui_token_source(&self) -> Option<ValueSource> {
+        source_of(&self.ui_token)
+    }
+}
+
+/// Where a setting that `ccai listen` reads from its environment variable itself came from: the
+/// command line when the flag has a value, else the environment.
+fn source_of<T>(flag: &Option<T>) -> Option<ValueSource> {
+    Some(if flag.is_some() {
+        ValueSource::CommandLine
+    } else {
+        ValueSource::EnvVariable
+    })
 }
 
 /// `ccai listen --sync`.

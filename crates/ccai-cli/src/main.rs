@@ -12,6 +12,7 @@ mod logging;
 mod output;
 mod runtime;
 mod sample_events;
+mod setting_name;
 mod settings;
 mod stdout;
 mod store_list;

@@ -42,11 +42,12 @@ pub(crate) fn refuse_unexpanded_home(what: &str, path: &Path) -> Result<()> {
 }
 
 /// `--store` when given, else [`default_store_path`]. A `postgres://` URL never gets here.
-pub(crate) fn store_path(flag: Option<PathBuf>) -> Result<PathBuf> {
+/// `name` is how errors name it: `--store`, or `CCAI_STORE` when it came from there.
+pub(crate) fn store_path(flag: Option<PathBuf>, name: &str) -> Result<PathBuf> {
     match flag {
         Some(path) => {
-            refuse_other_urls(&path)?;
-            refuse_unexpanded_home("--store", &path)?;
+            refuse_other_urls(&path, name)?;
+            refuse_unexpanded_home(name, &path)?;
             Ok(path)
         }
         None => default_store_path(),
@@ -58,7 +59,7 @@ pub(crate) fn store_path(flag: Option<PathBuf>) -> Result<PathBuf> {
 /// user, password and host, and a SQLite file under them, while the banner showed the URL (and
 /// its password) as if it were the database. Only the scheme is shown: the rest may hold a
 /// password.
-fn refuse_other_urls(path: &Path) -> Result<()> {
+fn refuse_other_urls(path: &Path, name: &str) -> Result<()> {
     let text = path.to_string_lossy();
     let Some((scheme, _)) = text.split_once("://") else {
         return Ok(());
@@ -69,7 +70,7 @@ fn refuse_other_urls(path: &Path) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
     if is_scheme {
         bail!(
-            "--store {scheme}://…: a database URL must start with postgres:// or postgresql:// \
+            "{name} {scheme}://…: a database URL must start with postgres:// or postgresql:// \
              (lowercase); a SQLite store is a file path"
         );
     }

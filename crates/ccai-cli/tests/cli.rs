@@ -383,3 +383,93 @@ async fn ccai_log_format_is_named_when_wrong_and_read_in_any_case() {
         }
     }
 }
+
+/// A refused `--store`, `ccai ui --token`, `ccai listen --ui-token` or `--admin-token` that came
+/// from its environment variable (or `.env`) is named by the variable: the errors said
+/// `--store`, a flag the user never typed, so they looked in the wrong place. Given as a flag,
+/// the flag is named as before.
+#[tokio::test]
+async fn a_refused_value_from_the_environment_names_its_variable() {
+    let sandbox = Sandbox::new();
+    let folder = sandbox.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let folder = folder.to_str().unwrap();
+    let cases: [(&[&str], (&str, &str), &str); 8] = [
+        (
+            &["events", "stats"],
+            ("CCAI_STORE", "~/inbox.db"),
+            "error: CCAI_STORE ~/inbox.db starts with ~",
+        ),
+        (
+            &["listen", "--port", "0"],
+            ("CCAI_STORE", "~/inbox.db"),
+            "error: CCAI_STORE ~/inbox.db starts with ~",
+        ),
+        (
+            &["listen", "--port", "0"],
+            ("CCAI_STORE", folder),
+            &format!("error: CCAI_STORE {folder} is a folder"),
+        ),
+        (
+            &["events", "list"],
+            ("CCAI_STORE", "Postgres://alice@h/db"),
+            "error: CCAI_STORE Postgres://…: a database URL must start with postgres://",
+        ),
+        (
+            &["ui", "--port", "0"],
+            ("CCAI_UI_TOKEN", "short"),
+            "error: CCAI_UI_TOKEN: the view's token must be 16 to 256",
+        ),
+        (
+            &["listen", "--port", "0", "--ui", "--ui-port", "0"],
+            ("CCAI_UI_TOKEN", "short"),
+            "error: CCAI_UI_TOKEN: the view's token must be 16 to 256",
+        ),
+        (
+            &["listen", "--port", "0", "--admin-port", "0"],
+            ("CCAI_ADMIN_TOKEN", "   "),
+            "error: CCAI_ADMIN_TOKEN is empty: give a token of at least 16 characters, or unset CCAI_ADMIN_TOKEN",
+        ),
+        (
+            &["listen", "--port", "0", "--admin-port", "0"],
+            ("CCAI_ADMIN_TOKEN", "short"),
+            "error: CCAI_ADMIN_TOKEN is too short: give at least 16 characters, or unset CCAI_ADMIN_TOKEN",
+        ),
+    ];
+    for (args, (name, value), says) in cases {
+        let mut cmd = sandbox.ccai();
+        cmd.args(args).env(name, value);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {name}: {err}");
+        assert!(err.starts_with(says), "{args:?} {name}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?} {name}: {err}");
+    }
+    // The same values given as flags name the flags.
+    let flags: [(&[&str], &str); 4] = [
+        (
+            &["events", "stats", "--store", "~/inbox.db"],
+            "error: --store ~/inbox.db starts with ~",
+        ),
+        (
+            &["ui", "--port", "0", "--token", "short"],
+            "error: --token: the view's token must be 16 to 256",
+        ),
+        (
+            &["listen", "--port", "0", "--ui", "--ui-token", "short"],
+            "error: --ui-token: the view's token must be 16 to 256",
+        ),
+        (
+            &["listen", "--port", "0", "--admin-port", "0", "--admin-token", "short"],
+            "error: --admin-token is too short: give at least 16 characters, or leave --admin-token out",
+        ),
+    ];
+    for (args, says) in flags {
+        let mut cmd = sandbox.ccai();
+        cmd.args(args);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with(says), "{args:?}: {err}");
+    }
+}

@@ -78,9 +78,17 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
         let store = crate::store_open::connect_postgres(url, options).await?;
         return Ok(Arc::new(store));
     }
-    let path: PathBuf = store_path(args.store)?;
+    let name = args.name();
+    let from_env = args.source == Some(clap::parser::ValueSource::EnvVariable);
+    let path: PathBuf = store_path(args.store, name)?;
     // An empty file is no inbox either: opening it would write a schema into it.
     if !path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
+        if from_env {
+            bail!(
+                "no inbox at {} (from {name}): run `ccai listen` first, or set {name} to the inbox or pass --store",
+                path.display()
+            );
+        }
         bail!(
             "no inbox at {}: run `ccai listen` first or pass --store",
             path.display()

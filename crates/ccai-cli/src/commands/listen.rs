@@ -94,7 +94,11 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // Checked before anything is created or changed (the store, the development secret): a
     // bad flag is a usage error that leaves nothing behind.
     let ui_access = if args.ui {
-        Some(super::ui::access(&args.ui_host, args.ui_token())?)
+        Some(super::ui::access(
+            &args.ui_host,
+            args.ui_token(),
+            args.ui_token_source(),
+        )?)
     } else {
         None
     };

@@ -66,6 +66,10 @@ pub(crate) struct AdminArgs {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+    /// Where `admin_token` came from (set after parsing): its errors name `CCAI_ADMIN_TOKEN`
+    /// when it came from there.
+    #[arg(skip)]
+    pub admin_token_source: Option<clap::parser::ValueSource>,
 }
 
 impl std::fmt::Debug for AdminArgs {
@@ -182,16 +186,21 @@ pub(super) fn check(args: &AdminArgs) -> Result<Option<Checked>> {
     };
     let ip = crate::http::ip_flag("--admin-host", &args.admin_host)?;
     let mut generated = false;
+    let setting = crate::setting_name::ADMIN_TOKEN;
+    let name = setting.shown(args.admin_token_source);
+    let leave_out = setting.leave_out(args.admin_token_source);
     let token = match args.admin_token.as_deref().map(str::trim) {
-        Some("") => anyhow::bail!("--admin-token is empty"),
+        Some("") => anyhow::bail!(
+            "{name} is empty: give a token of at least {MIN_TOKEN_CHARS} characters, or {leave_out} to have one generated"
+        ),
         // As long as the view's: off the loopback it is all that guards the admin routes.
         Some(token) if token.chars().count() < MIN_TOKEN_CHARS => anyhow::bail!(
-            "--admin-token is too short: give at least {MIN_TOKEN_CHARS} characters, or leave it out to have one generated"
+            "{name} is too short: give at least {MIN_TOKEN_CHARS} characters, or {leave_out} to have one generated"
         ),
         // Sent in an `Authorization` header, which carries visible ASCII only: any other
         // character would make a token nobody can present.
         Some(token) if !token.bytes().all(|b| b.is_ascii_graphic()) => anyhow::bail!(
-            "--admin-token must be visible ASCII characters (letters, digits, punctuation; no spaces): it is sent in an HTTP header"
+            "{name} must be visible ASCII characters (letters, digits, punctuation; no spaces): it is sent in an HTTP header"
         ),
         Some(token) => Some(token.to_owned()),
         None if ip.is_loopback() => None,

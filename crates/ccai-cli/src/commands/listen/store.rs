@@ -96,7 +96,8 @@ pub(super) struct Checked {
 
 /// The SQLite file `--store` names, checked to be a file path.
 fn sqlite_path(args: &ListenArgs) -> Result<PathBuf> {
-    let path = crate::store_path::store_path(args.store())?;
+    let name = args.store_name();
+    let path = crate::store_path::store_path(args.store(), name)?;
     // A trailing `/` names a folder, even one that does not exist yet: SQLite would create a
     // file without the `/`, which `ccai events --store` with the same value cannot find.
     let names_folder = path
@@ -106,7 +107,7 @@ fn sqlite_path(args: &ListenArgs) -> Result<PathBuf> {
         .is_some_and(std::path::is_separator);
     if names_folder || path.is_dir() {
         bail!(
-            "--store {} is a folder: give a file path such as {}",
+            "{name} {} is a folder: give a file path such as {}",
             path.display(),
             path.join("inbox.db").display()
         );

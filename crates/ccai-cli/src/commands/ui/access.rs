@@ -15,7 +15,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use clap::parser::ValueSource;
 use serde_json::json;
+
+use crate::setting_name::Setting;
 
 /// The header every action must carry.
 pub(crate) const ACTION_HEADER: &str = "x-ccai-ui";
@@ -31,12 +34,12 @@ pub(crate) struct Access {
     flags: Flags,
 }
 
-/// The names of the flags that set the view's host, port and token.
+/// The names of the flags that set the view's host, port and token (with its variable).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flags {
     pub host: &'static str,
     pub port: &'static str,
-    pub token: &'static str,
+    pub token: Setting,
 }
 
 impl std::fmt::Debug for Access {
@@ -51,13 +54,19 @@ impl std::fmt::Debug for Access {
 }
 
 impl Access {
-    /// Checks `--host` and `--token` (named as `flags` says); off the loopback, generates a
-    /// token when none is given.
-    pub(crate) fn new(host: &str, token: Option<String>, flags: Flags) -> Result<Self> {
+    /// Checks `--host` and `--token` (named as `flags` says, the token by its variable when
+    /// `token_source` says it came from there); off the loopback, generates a token when none
+    /// is given.
+    pub(crate) fn new(
+        host: &str,
+        token: Option<String>,
+        token_source: Option<ValueSource>,
+        flags: Flags,
+    ) -> Result<Self> {
         let ip = crate::http::ip_flag(flags.host, host)?;
         let (token, generated) = match token {
             Some(token) => {
-                check_token(&token, flags.token)?;
+                check_token(&token, flags.token, token_source)?;
                 (Some(token), false)
             }
             None if ip.is_loopback() => (None, false),
@@ -85,7 +94,7 @@ impl Access {
 
     /// The flag that sets the token (`--token`, or `--ui-token` for `ccai listen --ui`).
     pub(crate) fn token_flag(&self) -> &'static str {
-        self.flags.token
+        self.flags.token.flag
     }
 
     /// The names of the flags that set the view's host, port and token.
@@ -122,14 +131,16 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// A token must be 16 to 256 characters a URL carries as they are (letters, digits, `-._~`).
-/// `flag` is the one the token came from (or its environment variable stands for).
-fn check_token(token: &str, flag: &str) -> Result<()> {
+/// The error names the flag, or the variable when `source` says the token came from there.
+fn check_token(token: &str, setting: Setting, source: Option<ValueSource>) -> Result<()> {
     let plain = token
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
     if token.len() < 16 || token.len() > 256 || !plain {
         bail!(
-            "the view's token must be 16 to 256 letters, digits or - . _ ~ (no unauthenticated view off the loopback; leave {flag} out to have one generated)"
+            "{}: the view's token must be 16 to 256 letters, digits or - . _ ~ (no unauthenticated view off the loopback; {} to have one generated)",
+            setting.shown(source),
+            setting.leave_out(source)
         );
     }
     Ok(())
@@ -234,24 +245,25 @@ mod tests {
     const FLAGS: Flags = Flags {
         host: "--host",
         port: "--port",
-        token: "--token",
+        token: crate::setting_name::UI_TOKEN,
     };
 
     #[test]
     fn off_the_loopback_a_token_is_required() {
-        let loopback = Access::new("127.0.0.1", None, FLAGS).expect("loopback");
+        let loopback = Access::new("127.0.0.1", None, None, FLAGS).expect("loopback");
         assert!(loopback.token().is_none());
-        let open = Access::new("0.0.0.0", None, FLAGS).expect("generated");
+        let open = Access::new("0.0.0.0", None, None, FLAGS).expect("generated");
         assert_eq!(open.token().map(str::len), Some(64));
         assert!(open.token_generated());
-        assert!(Access::new("0.0.0.0", Some(String::new()), FLAGS).is_err());
-        assert!(Access::new("0.0.0.0", Some("short".into()), FLAGS).is_err());
-        assert!(Access::new("0.0.0.0", Some("has space in it, 16+".into()), FLAGS).is_err());
-        let chosen = Access::new("::", Some("a-long-enough-token".into()), FLAGS).expect("chosen");
+        assert!(Access::new("0.0.0.0", Some(String::new()), None, FLAGS).is_err());
+        assert!(Access::new("0.0.0.0", Some("short".into()), None, FLAGS).is_err());
+        assert!(Access::new("0.0.0.0", Some("has space in it, 16+".into()), None, FLAGS).is_err());
+        let chosen =
+            Access::new("::", Some("a-long-enough-token".into()), None, FLAGS).expect("chosen");
         assert_eq!(chosen.token(), Some("a-long-enough-token"));
         assert!(!format!("{chosen:?}").contains("a-long-enough-token"));
         assert!(
-            Access::new("localhost", None, FLAGS).is_err(),
+            Access::new("localhost", None, None, FLAGS).is_err(),
             "an IP address"
         );
     }

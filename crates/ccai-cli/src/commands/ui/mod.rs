@@ -36,9 +36,9 @@ pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitC
     let flags = Flags {
         host: "--host",
         port: "--port",
-        token: "--token",
+        token: crate::setting_name::UI_TOKEN,
     };
-    let access = Access::new(&args.host, args.token, flags)?;
+    let access = Access::new(&args.host, args.token, args.token_source, flags)?;
     let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal("Stopped at once.")?;
@@ -85,13 +85,17 @@ pub(crate) struct Serving {
 
 /// Checks `--ui-host`/`--ui-token` as [`Access::new`] does (for `ccai listen --ui`, before
 /// anything else starts).
-pub(crate) fn access(host: &str, token: Option<String>) -> Result<Access> {
+pub(crate) fn access(
+    host: &str,
+    token: Option<String>,
+    token_source: Option<clap::parser::ValueSource>,
+) -> Result<Access> {
     let flags = Flags {
         host: "--ui-host",
         port: "--ui-port",
-        token: "--ui-token",
+        token: crate::setting_name::LISTEN_UI_TOKEN,
     };
-    Access::new(host, token, flags)
+    Access::new(host, token, token_source, flags)
 }
 
 /// The view's listener, bound but not served yet ([`serve`]).
