@@ -872,6 +872,56 @@ async fn shutdown_reports_only_the_attempts_it_waited_for() {
     assert_eq!(report.released, 0);
 }
 
+/// With a long poll interval the loop sits idle between wake-ups and reaps nothing: the
+/// attempts that ended before the shutdown were still counted as finished within its grace
+/// period. Only the one that ends after the shutdown began counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_count_attempts_that_ended_before_it_while_idle() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let ended = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let (gate, ended, started) = (Arc::clone(&gate), Arc::clone(&ended), Arc::clone(&started));
+        CallbackConsumer::new(move |event: InboxEvent| {
+            let (gate, ended) = (Arc::clone(&gate), Arc::clone(&ended));
+            started.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if event.event_hash == "held" {
+                    let _permit = gate.acquire().await;
+                }
+                ended.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    // All four are claimed in the dispatcher's first turn (five workers: it then waits), and
+    // with an hour between polls and no wake-up the loop stays idle after it.
+    for hash in ["early1", "early2", "early3", "held"] {
+        store.insert(event(hash)).await.expect("insert");
+    }
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .concurrency(5)
+        .poll_interval(Duration::from_secs(3600))
+        .start();
+    for hash in ["early1", "early2", "early3"] {
+        wait_status(&store, hash, DeliveryStatus::Delivered).await;
+    }
+    wait_count("the held attempt to start", &started, 4).await;
+    // Time for the three tasks to end after their outcomes are recorded.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ended.load(Ordering::SeqCst), 3);
+    // The shutdown's first poll sends the stop; the held attempt ends after it.
+    let (report, ()) = tokio::join!(dispatcher.shutdown(Duration::from_secs(10)), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        gate.add_permits(1);
+    });
+    assert_eq!(ended.load(Ordering::SeqCst), 4);
+    assert_eq!((report.finished, report.released), (1, 0), "{report:?}");
+    wait_status(&store, "held", DeliveryStatus::Delivered).await;
+}
+
 /// An echo of the signature as other encoders write it was recorded whole: `+` as `\u002B`
 /// (System.Text.Json's default, in an ASP.NET target's error), or percent-encoded (a target
 /// echoing a query string or a form).

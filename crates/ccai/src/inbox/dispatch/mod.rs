@@ -166,7 +166,8 @@ impl DispatcherBuilder {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Attempts that finished within the grace period.
+    /// Attempts in flight at the shutdown that finished within the grace period (not those
+    /// that ended before the shutdown began).
     pub finished: usize,
     /// Deliveries given back unfinished (due at once on the next start).
     pub released: usize,

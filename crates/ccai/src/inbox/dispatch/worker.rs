@@ -41,7 +41,9 @@ pub(super) async fn run(
     let in_flight: InFlight = Arc::default();
     let mut attempts = JoinSet::new();
     loop {
-        // Reaped only: the report counts the attempts that finish within the grace period.
+        // Reaped only, so the set does not grow: each attempt says itself whether it ended
+        // after the stop (an idle loop reaps nothing, so what is left here at the stop may
+        // have ended long before it).
         while attempts.try_join_next().is_some() {}
         // Wait for a free worker, unless stopping.
         let first = tokio::select! {
@@ -72,17 +74,21 @@ pub(super) async fn run(
         for delivery in claimed {
             let Some(permit) = permits.pop() else { break };
             lock(&in_flight).insert(delivery.lease.token.clone(), delivery.lease.clone());
-            let (store, consumer, settings, in_flight) = (
+            let (store, consumer, settings, in_flight, stopping) = (
                 Arc::clone(&store),
                 Arc::clone(&consumer),
                 Arc::clone(&settings),
                 Arc::clone(&in_flight),
+                stop.clone(),
             );
             attempts.spawn(async move {
                 let token = delivery.lease.token.clone();
                 attempt(&*store, &*consumer, &settings, delivery).await;
                 lock(&in_flight).remove(&token);
                 drop(permit);
+                // Whether it ended during the shutdown's grace period, for the report.
+                let ended_in_grace = stopping.borrow().is_some();
+                ended_in_grace
             });
         }
         drop(permits);
@@ -99,8 +105,10 @@ pub(super) async fn run(
     let grace = stop.borrow().unwrap_or(Duration::ZERO);
     let mut finished = 0;
     let _ = tokio::time::timeout(grace, async {
-        while attempts.join_next().await.is_some() {
-            finished += 1;
+        while let Some(ended) = attempts.join_next().await {
+            if matches!(ended, Ok(true)) {
+                finished += 1;
+            }
         }
     })
     .await;
