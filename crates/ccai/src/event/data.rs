@@ -186,10 +186,10 @@ impl Fields<'_> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => exact_integer_text(n).map(Some).ok_or(DataError {
+            Some(Value::Number(n)) => exact_integer_text(n).map(Some).map_err(|found| DataError {
                 field: key,
-                expected: "a string, or a whole number of at most 64 bits",
-                found: "a number that cannot be kept exactly",
+                expected: "a string, or a whole number (past 2^53 in plain digits, up to 64 bits)",
+                found,
             }),
             Some(other) => Err(mistyped(key, "a string or a number", other)),
         }
@@ -237,19 +237,27 @@ impl Fields<'_> {
     }
 }
 
-/// A number as the integer it holds, in plain digits (`30008`, also for `30008.0` or `3e4`);
-/// `None` for a fraction, or for a number that was read as a float past 2^53, whose digits are
-/// already lost: `123456789012345678901234` must not come out as `1.2345678901234568e+23`.
-fn exact_integer_text(n: &serde_json::Number) -> Option<String> {
+/// A number as the integer it holds, in plain digits (`30008`, also for `30008.0` or `3e4`); an
+/// error (what was found) for a fraction, or for a number read as a float at or past 2^53, whose
+/// digits may already be lost: `123456789012345678901234` must not come out as
+/// `1.2345678901234568e+23`, nor `9007199254740993.0` as `9007199254740992` (the float both read as).
+fn exact_integer_text(n: &serde_json::Number) -> Result<String, &'static str> {
     if let Some(i) = n.as_i64() {
-        return Some(i.to_string());
+        return Ok(i.to_string());
     }
     if let Some(u) = n.as_u64() {
-        return Some(u.to_string());
+        return Ok(u.to_string());
     }
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
-    let f = n.as_f64()?;
-    (f.fract() == 0.0 && f.abs() <= EXACT).then(|| format!("{}", f as i64))
+    // 2^53: from there on, neighbouring integers read as the same float.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    let f = n.as_f64().ok_or("a number that cannot be kept exactly")?;
+    if f.fract() != 0.0 {
+        Err("a number that cannot be kept exactly (it has a fraction)")
+    } else if f.abs() >= EXACT {
+        Err("a number that cannot be kept exactly (past 64 bits, or a float at or past 2^53)")
+    } else {
+        Ok(format!("{}", f as i64))
+    }
 }
 
 fn mistyped(field: &'static str, expected: &'static str, found: &Value) -> DataError {
@@ -260,5 +268,48 @@ fn mistyped(field: &'static str, expected: &'static str, found: &Value) -> DataE
             Value::String(_) => "a string that is not a number",
             other => json_type(other),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_code(raw: &str) -> Result<Option<String>, DataError> {
+        let data: Map<String, Value> =
+            serde_json::from_str(&format!(r#"{{"ErrorCode":{raw}}}"#)).expect("test JSON");
+        MessageError::from_map(&data).map(|e| e.error_code)
+    }
+
+    #[test]
+    fn an_error_code_written_as_a_float_is_kept_only_below_2_pow_53() {
+        assert_eq!(error_code("30008.0"), Ok(Some("30008".to_owned())));
+        assert_eq!(
+            error_code("9007199254740991.0"),
+            Ok(Some("9007199254740991".to_owned()))
+        );
+        // In plain digits, an integer is exact however large (up to 64 bits).
+        assert_eq!(
+            error_code("9007199254740993"),
+            Ok(Some("9007199254740993".to_owned()))
+        );
+        // `9007199254740993.0` reads as this float too: its digits are not known.
+        for lossy in [
+            "9007199254740992.0",
+            "9007199254740993.0",
+            "-9007199254740992.0",
+            "1e300",
+            "-1e300",
+        ] {
+            let error = error_code(lossy).expect_err(lossy);
+            assert_eq!(error.field, "ErrorCode");
+            assert!(error.found.contains("2^53"), "{lossy}: {error}");
+            assert!(
+                error.to_string().contains("cannot be kept exactly"),
+                "{lossy}: {error}"
+            );
+        }
+        let fraction = error_code("1.5").expect_err("1.5");
+        assert!(fraction.found.contains("fraction"), "{fraction}");
     }
 }
