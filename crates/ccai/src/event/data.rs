@@ -201,18 +201,32 @@ impl Fields<'_> {
             None => Ok(None),
             Some(v @ Value::Number(n)) => n
                 .as_i64()
-                .or_else(|| {
-                    n.as_f64()
-                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                        .map(|f| f as i64)
-                })
+                .or_else(|| n.as_f64().and_then(whole))
                 .map(Some)
                 .ok_or_else(|| mistyped(key, EXPECTED, v)),
-            Some(v @ Value::String(s)) => s
-                .trim()
-                .parse::<i64>()
-                .map(Some)
-                .map_err(|_| mistyped(key, EXPECTED, v)),
+            // Some senders stringify numbers, floats included: `"1.0"` holds the integer 1.
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                match s.parse::<i64>() {
+                    Ok(i) => Ok(Some(i)),
+                    Err(_) => match s.parse::<f64>() {
+                        Ok(f) if f.is_finite() => whole(f).map(Some).ok_or(DataError {
+                            field: key,
+                            expected: EXPECTED,
+                            found: if f.fract() != 0.0 {
+                                "a string holding a number with a fraction"
+                            } else {
+                                "a string holding a number too large to keep exactly"
+                            },
+                        }),
+                        _ => Err(DataError {
+                            field: key,
+                            expected: EXPECTED,
+                            found: "a string that is not a number",
+                        }),
+                    },
+                }
+            }
             Some(other) => Err(mistyped(key, EXPECTED, other)),
         }
     }
@@ -258,6 +272,12 @@ fn exact_integer_text(n: &serde_json::Number) -> Result<String, &'static str> {
     } else {
         Ok(format!("{}", f as i64))
     }
+}
+
+/// A float's integer, when it has no fraction and is below 9e15 (under 2^53, where every
+/// integer is still its own float).
+fn whole(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f.abs() < 9e15).then_some(f as i64)
 }
 
 fn mistyped(field: &'static str, expected: &'static str, found: &Value) -> DataError {
@@ -311,5 +331,43 @@ mod tests {
         }
         let fraction = error_code("1.5").expect_err("1.5");
         assert!(fraction.found.contains("fraction"), "{fraction}");
+    }
+
+    fn segments(raw: &str) -> Result<Option<i64>, DataError> {
+        let data: Map<String, Value> =
+            serde_json::from_str(&format!(r#"{{"Segments":{raw}}}"#)).expect("test JSON");
+        MessageSent::from_map(&data).map(|e| e.segments)
+    }
+
+    #[test]
+    fn an_integer_field_takes_a_string_holding_a_whole_float() {
+        assert_eq!(segments(r#""1.0""#), Ok(Some(1)));
+        assert_eq!(segments(r#"" 2.00 ""#), Ok(Some(2)));
+        assert_eq!(segments(r#""3e2""#), Ok(Some(300)));
+        assert_eq!(segments(r#""-4.0""#), Ok(Some(-4)));
+        // As before: plain digits in a string, and whole floats as numbers.
+        assert_eq!(segments(r#""12""#), Ok(Some(12)));
+        assert_eq!(segments("1.0"), Ok(Some(1)));
+    }
+
+    #[test]
+    fn an_integer_field_refuses_a_string_holding_a_fraction_and_says_so() {
+        let error = segments(r#""1.5""#).expect_err("1.5");
+        assert_eq!(error.field, "Segments");
+        assert_eq!(
+            error.to_string(),
+            "data field `Segments` must be an integer or a string holding one, \
+             found a string holding a number with a fraction"
+        );
+        let error = segments(r#""1e300""#).expect_err("1e300");
+        assert!(error.found.contains("too large"), "{error}");
+        for not_a_number in [r#""x""#, r#""NaN""#, r#""inf""#, r#""""#] {
+            let error = segments(not_a_number).expect_err(not_a_number);
+            assert_eq!(
+                error.found, "a string that is not a number",
+                "{not_a_number}"
+            );
+        }
+        assert!(segments("1.5").is_err());
     }
 }
