@@ -97,8 +97,14 @@ impl DataObject {
     /// assert_eq!(sent.to, "+1415");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// An error says it is in `data` (`in `data`: invalid type: …, expected u32 at line 1 column 15
+    /// of `data``), with its position in [`json`](Self::json)'s text, so that it is not taken for
+    /// an error of the delivery's envelope; its [`line`](serde_json::Error::line) and
+    /// [`column`](serde_json::Error::column) are 0, as for any error made with `custom`.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(&self.raw)
+            .map_err(|e| <serde_json::Error as de::Error>::custom(super::error::in_data(&e)))
     }
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::data_object::{self, DataObject};
-use super::error::{classify_non_object, json_error, ParseError};
+use super::error::{classify_non_object, data_error, json_error, ParseError};
 use super::event_type::WebhookEventType;
 use super::surrogates::replace_lone_surrogates;
 use super::validate::{legacy_shape, validate, TextField};
@@ -140,9 +140,9 @@ fn parse_derived(text: &str) -> Result<Envelope<'_>, ParseError> {
         None => None,
         Some(raw) => Some(match raw_type(raw.get()) {
             "an object" => {
-                if data_object::check_object(raw.get()).is_err() {
-                    // Report it as a whole-body error (with the body's line and column).
-                    return Err(owned_parse_error(text));
+                if let Err(e) = data_object::check_object(raw.get()) {
+                    // At the body's line and column, saying it is in `data`.
+                    return Err(data_error(text, raw.get(), &e));
                 }
                 Ok(raw.get())
             }
@@ -156,17 +156,6 @@ fn parse_derived(text: &str) -> Result<Envelope<'_>, ParseError> {
         event_hash,
         data: Cow::Borrowed(data),
     })
-}
-
-/// The error the owned parse gives for `text` (only called once the borrowed parse found a problem
-/// inside `data`, so that the position is the body's).
-fn owned_parse_error(text: &str) -> ParseError {
-    match serde_json::from_str::<serde_json::Value>(text) {
-        Err(e) => json_error(e),
-        Ok(_) => ParseError::InvalidJson {
-            reason: "`data` is not a readable JSON object".to_owned(),
-        },
-    }
 }
 
 /// The JSON type of a raw value, from its first character (the text is valid JSON).

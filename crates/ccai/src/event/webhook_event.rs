@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 use super::data::{DataError, EventData};
 use super::data_object::{check_object, DataObject};
 use super::envelope::raw_type;
+use super::error::in_data;
 use super::event_type::WebhookEventType;
 use super::surrogates::replace_lone_surrogates;
 use super::validate::{legacy_shape, validate, TextField};
@@ -83,7 +84,7 @@ impl<'de> Deserialize<'de> for WebhookEvent {
         let data = match &wire.data {
             None => None,
             Some(raw) => Some(match raw_type(raw.get()) {
-                "an object" => Ok(checked_data(raw).map_err(de::Error::custom)?),
+                "an object" => Ok(checked_data(raw).map_err(|e| de::Error::custom(in_data(&e)))?),
                 other => Err(other),
             }),
         };
