@@ -30,9 +30,20 @@ fn remember(store: Arc<dyn Store>) {
     OPENED.lock().unwrap_or_else(|e| e.into_inner()).push(store);
 }
 
+/// `error`, met opening or first writing the store, with the command line's way to name
+/// another: the library's messages say "open another store" or "pass another path", since a
+/// library user has no `--store`.
+pub(crate) fn advised(error: StoreError) -> anyhow::Error {
+    match error {
+        // Nothing about which store: another would fare no better.
+        StoreError::Overloaded | StoreError::InvalidRequest(_) => anyhow::Error::new(error),
+        error => anyhow::anyhow!("{error} (--store or CCAI_STORE names another store)"),
+    }
+}
+
 /// Opens the SQLite store at `path`, to be closed by [`close_opened`].
-pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
-    let store = SqliteStore::open(path, options)?;
+pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> anyhow::Result<SqliteStore> {
+    let store = SqliteStore::open(path, options).map_err(advised)?;
     remember(Arc::new(store.clone()));
     Ok(store)
 }
@@ -55,7 +66,7 @@ pub(crate) async fn connect_postgres(
     // StoreError's messages name the database (never the password) and say what failed.
     let store = PostgresStore::connect(url, options)
         .await
-        .map_err(anyhow::Error::new)?;
+        .map_err(advised)?;
     remember(Arc::new(store.clone()));
     Ok(store)
 }
@@ -112,6 +123,21 @@ pub(crate) async fn probe_postgres(store: &PostgresStore) -> Result<(), StoreErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The library's advice names no flag; the command line adds its own.
+    #[test]
+    fn store_errors_get_the_command_line_advice() {
+        let locked = StoreError::Locked("/srv/inbox.db".to_owned());
+        assert!(!locked.to_string().contains("--store"), "{locked}");
+        let told = advised(locked).to_string();
+        assert!(
+            told.starts_with("the store /srv/inbox.db is locked by another process")
+                && told.ends_with("(--store or CCAI_STORE names another store)"),
+            "{told}"
+        );
+        let overloaded = advised(StoreError::Overloaded).to_string();
+        assert!(!overloaded.contains("--store"), "{overloaded}");
+    }
 
     #[test]
     fn postgres_urls_are_told_from_paths() {

@@ -1000,6 +1000,11 @@ async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     cmd.args(["events", "list", "--store"]).arg(&corrupt);
     let err = failed(&run(cmd).await);
     assert!(err.contains("corrupt or not an inbox store"), "{err}");
+    // The library says "open another store"; the command line names its flag.
+    assert!(
+        err.contains("(--store or CCAI_STORE names another store)"),
+        "{err}"
+    );
 
     // A file from a newer ccai: user_version (bytes 60..64 of the header) past this build's.
     let newer = sandbox.path().join("newer.db");

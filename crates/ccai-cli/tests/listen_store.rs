@@ -412,10 +412,11 @@ async fn a_store_from_a_newer_ccai_is_refused_untouched() {
             .unwrap();
     }
     let before = std::fs::read(&file).unwrap();
+    // The library's advice ("open another store") and the command line's own flag.
     let err = refused(
         &sandbox,
         &["--store", file.to_str().unwrap()],
-        "another --store",
+        "upgrade ccai or open another store (--store or CCAI_STORE names another store)",
     )
     .await;
     assert!(
@@ -845,12 +846,16 @@ async fn a_store_locked_by_another_process_is_reported() {
     drop(open_store(&file));
     let holder = rusqlite::Connection::open(&file).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
-    refused(
+    let err = refused(
         &sandbox,
         &["--store", file.to_str().unwrap()],
         "is locked by another process",
     )
     .await;
+    assert!(
+        err.contains("open another store (--store or CCAI_STORE names another store)"),
+        "{err}"
+    );
     holder.execute_batch("ROLLBACK").unwrap();
 }
 

@@ -102,11 +102,11 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
 
 fn open_existing(path: &Path) -> Result<SqliteStore> {
     // One idle reader is plenty for a command.
-    Ok(crate::store_open::open_sqlite(
+    crate::store_open::open_sqlite(
         path,
         // Nor is a SQLite database without one: it gets no inbox tables.
         SqliteOptions::new().readers(1).create(false),
-    )?)
+    )
 }
 
 /// The filter `--status` and `--type` describe.

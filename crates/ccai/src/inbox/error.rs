@@ -2,7 +2,9 @@
 
 /// Why a [`Store`](super::Store) operation failed.
 ///
-/// Messages are one line and say what to do. They never contain a body, a signature or a secret.
+/// Messages are one line and say what to do, in terms of the library ("open another store", not a
+/// command-line flag: a program adds its own way to pick another). They never contain a body, a
+/// signature or a secret.
 /// [`is_transient`](Self::is_transient) tells whether the failure may go away by itself. The
 /// handler's inbox mode answers every failed insert `503` with `Retry-After`, transient or not:
 /// nothing was stored, so the sender must retry, and an operator may fix the rest (a corrupt or
@@ -19,7 +21,7 @@ pub enum StoreError {
     #[error("the inbox store is unavailable: {0}")]
     Unavailable(String),
     /// The file was written by a newer version of ccai; it is left untouched.
-    #[error("the store {path} was written by a newer ccai (schema {found}, this build knows {known}): upgrade ccai or use another --store")]
+    #[error("the store {path} was written by a newer ccai (schema {found}, this build knows {known}): upgrade ccai or open another store")]
     NewerSchema {
         /// The store's location.
         path: String,
@@ -30,10 +32,10 @@ pub enum StoreError {
     },
     /// Another connection (usually another process) holds the store's write lock for longer than
     /// the busy timeout.
-    #[error("the store {0} is locked by another process (another ccai using the same --store?): stop it, wait, or use another --store")]
+    #[error("the store {0} is locked by another process (another ccai using the same store?): stop it, wait, or open another store")]
     Locked(String),
     /// The file is not a valid store (not SQLite, damaged, or an unexpected schema).
-    #[error("the store is corrupt or not an inbox store: {0}; restore it from a backup or use another --store")]
+    #[error("the store is corrupt or not an inbox store: {0}; restore it from a backup or open another store")]
     Corrupt(String),
     /// The caller asked for something the store refuses (e.g. a bulk operation with an empty
     /// filter).

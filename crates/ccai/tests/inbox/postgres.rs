@@ -378,7 +378,7 @@ async fn a_newer_schema_is_refused_and_left_untouched() {
     );
     let message = error.to_string();
     assert!(
-        message.contains("newer ccai") && message.contains("upgrade ccai or use another --store"),
+        message.contains("newer ccai") && message.contains("upgrade ccai or open another store"),
         "{message}"
     );
     assert!(message.contains(&schema.name), "{message}");

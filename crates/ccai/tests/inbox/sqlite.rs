@@ -148,7 +148,7 @@ async fn a_newer_schema_is_refused_and_the_file_left_untouched() {
     );
     let message = error.to_string();
     assert!(
-        message.contains("newer ccai") && message.contains("upgrade ccai or use another --store"),
+        message.contains("newer ccai") && message.contains("upgrade ccai or open another store"),
         "{message}"
     );
     assert!(!error.is_transient());

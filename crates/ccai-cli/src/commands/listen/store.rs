@@ -126,7 +126,7 @@ fn open_sqlite(path: &Path, sync: SyncMode) -> Result<SqliteStore> {
         .synchronous(synchronous)
         .destinations([DESTINATION]);
     // StoreError's messages name the file and say what to do.
-    store_open::open_sqlite(path, options).map_err(anyhow::Error::new)
+    store_open::open_sqlite(path, options)
 }
 
 impl Inbox {
@@ -204,7 +204,7 @@ impl Inbox {
         self.store
             .check_writable()
             .await
-            .map_err(anyhow::Error::new)
+            .map_err(store_open::advised)
     }
 
     /// Sets forwarding up (with `--forward-to`; [`Self::start_forwarding`] starts it) and returns

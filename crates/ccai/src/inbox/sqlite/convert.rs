@@ -68,7 +68,7 @@ pub(crate) fn store_error(path: &str, error: rusqlite::Error) -> StoreError {
             // SQLite's own text ("unable to open database file") says neither why nor what to do:
             // most often the folder does not let this process create the file.
             ErrorCode::CannotOpen => StoreError::Unavailable(format!(
-                "{path}: cannot open or create the file: check that its folder exists and this process may write there, or use another --store"
+                "{path}: cannot open or create the file: check that its folder exists and this process may write there, or pass another path"
             )),
             // Not SQLITE_READONLY_DBMOVED (the file was moved or deleted while open).
             ErrorCode::ReadOnly if failure.extended_code != READONLY_DBMOVED => not_writable(path),
@@ -85,6 +85,43 @@ const READONLY_DBMOVED: std::ffi::c_int = 8 | (4 << 8);
 /// this process.
 pub(crate) fn not_writable(path: &str) -> StoreError {
     StoreError::Unavailable(format!(
-        "{path} is read-only for this process (file, directory or filesystem permissions): make it writable or use another --store"
+        "{path} is read-only for this process (file, directory or filesystem permissions): make it writable or pass another path"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library user has no `--store`: the advice is the library's own ("another path",
+    /// "another store"); `ccai` adds its flag itself.
+    #[test]
+    fn store_errors_name_no_command_line_flag() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        let path = "/srv/inbox.db";
+        let errors = [
+            store_error(path, failure(rusqlite::ffi::SQLITE_CANTOPEN)),
+            store_error(path, failure(rusqlite::ffi::SQLITE_BUSY)),
+            store_error(path, failure(rusqlite::ffi::SQLITE_NOTADB)),
+            store_error(path, failure(rusqlite::ffi::SQLITE_FULL)),
+            not_writable(path),
+            StoreError::NewerSchema {
+                path: path.to_owned(),
+                found: 99,
+                known: 1,
+            },
+            StoreError::Overloaded,
+        ];
+        for error in errors {
+            let text = error.to_string();
+            assert!(!text.contains("--"), "{text}");
+            assert!(text.contains(path) || text.contains("overloaded"), "{text}");
+        }
+        assert!(store_error(path, failure(rusqlite::ffi::SQLITE_CANTOPEN))
+            .to_string()
+            .ends_with("or pass another path"));
+        assert!(StoreError::Locked(path.to_owned())
+            .to_string()
+            .ends_with("stop it, wait, or open another store"));
+    }
 }
