@@ -121,6 +121,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// from one snapshot (they add up while inserts commit).
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats>;
 
+    /// The destinations the store holds deliveries for, each once, sorted: a
+    /// [`Dispatcher`](super::Dispatcher) started for a name none of them has (a typo) warns, where
+    /// it dispatched nothing without a word. It may read every delivery: call it rarely (a
+    /// dispatcher calls it once, when it starts). The default returns an empty list, which
+    /// means "cannot tell", as an empty store does: nothing is warned of.
+    fn destinations<'a>(&'a self) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
     /// Closes the store, for this handle and every clone, and waits until it is closed: the
     /// inserts queued before are committed and answered, then the store's threads, tasks and
     /// connections end. Later operations fail with [`StoreError::Unavailable`] ("the store is

@@ -79,6 +79,7 @@ macro_rules! store_conformance {
             stats_count_statuses_and_age,
             stats_with_several_destinations,
             one_delivery_per_destination,
+            destinations_are_those_with_deliveries,
             a_destination_named_twice_is_one,
             a_huge_lease_or_duration_saturates,
             an_empty_text_filter_is_no_filter,
@@ -1714,6 +1715,50 @@ pub(crate) async fn stats_with_several_destinations(factory: &impl StoreFactory)
     let stats = store.stats(t).await.expect("stats");
     assert_eq!(by_status(&stats), [3, 1, 3, 1]);
     assert_eq!(age(&stats), Some(80), "m2's delivery to b");
+}
+
+/// `Store::destinations`: the destinations with deliveries, each once, sorted, whatever their
+/// status (what a dispatcher checks its own against when it starts).
+pub(crate) async fn destinations_are_those_with_deliveries(factory: &impl StoreFactory) {
+    let instance = factory
+        .create(Config {
+            destinations: vec!["crm".into(), "archive".into(), "Zed".into()],
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    // None yet: an empty store cannot tell a typo.
+    assert_eq!(store.destinations().await, Ok(Vec::<String>::new()));
+    for hash in ["d1", "d2"] {
+        store
+            .insert(delivery(hash, "message.sent", &body_of(hash)))
+            .await
+            .expect("insert");
+    }
+    // A finished delivery still counts.
+    let t = SystemTime::now();
+    let crm = store
+        .claim("crm", lease("w", 30), 5, t)
+        .await
+        .expect("claim");
+    for claimed in &crm {
+        let record = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success);
+        assert_eq!(
+            store
+                .finish(&claimed.lease, Finish::Delivered, record)
+                .await,
+            Ok(true)
+        );
+    }
+    // Sorted by bytes: upper case first.
+    assert_eq!(
+        store.destinations().await,
+        Ok(vec![
+            "Zed".to_owned(),
+            "archive".to_owned(),
+            "crm".to_owned()
+        ])
+    );
 }
 
 pub(crate) async fn one_delivery_per_destination(factory: &impl StoreFactory) {

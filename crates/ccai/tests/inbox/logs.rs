@@ -69,3 +69,44 @@ async fn a_conflicting_repeat_is_a_warning_with_both_digests_and_no_body() {
         "a body reached the log:\n{text}"
     );
 }
+
+/// A dispatcher started for a destination no delivery has, when the store has deliveries for
+/// others (a mistyped name), warns saying so; it dispatched nothing without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_for_a_destination_with_no_delivery_warns() {
+    use std::time::Duration;
+
+    use ccai::inbox::{CallbackConsumer, Dispatcher, InboxEvent};
+
+    let logs = captured();
+    let t = temp_store(SqliteOptions::default().destinations(["crm-log-check"]));
+    let delivery = NewDelivery::new("1231", "typo-1", "message.sent", b"{}".to_vec());
+    t.store.insert(delivery).await.expect("insert");
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let dispatcher = Dispatcher::builder(
+        Arc::clone(&store),
+        CallbackConsumer::new(|_event: InboxEvent| async { Ok::<(), std::io::Error>(()) }),
+    )
+    .destination("crm-log-chekc")
+    .start();
+    let line = crate::support::wait_for(
+        "the warning of a destination with no delivery",
+        Duration::from_secs(15),
+        || {
+            let logs = Arc::clone(&logs);
+            async move {
+                let text = String::from_utf8_lossy(&logs.lock().expect("lock")).into_owned();
+                text.lines()
+                    .find(|line| line.contains("crm-log-chekc"))
+                    .map(str::to_owned)
+            }
+        },
+    )
+    .await;
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+    assert!(line.contains("WARN"), "{line}");
+    assert!(
+        line.contains("only for other destinations") && line.contains("others=crm-log-check"),
+        "{line}"
+    );
+}

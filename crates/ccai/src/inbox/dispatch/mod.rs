@@ -67,7 +67,9 @@ impl fmt::Debug for DispatcherBuilder {
 impl DispatcherBuilder {
     /// The destination whose deliveries it handles (default `"default"`). A name, stored with
     /// each delivery and shown with it (and in `Debug`): not the target's URL, which may carry a
-    /// password or a token.
+    /// password or a token. When it starts, a dispatcher whose store has deliveries, none of
+    /// them for this destination ([`Store::destinations`]), logs a warning: a mistyped name
+    /// hands on nothing.
     pub fn destination(mut self, destination: impl Into<String>) -> Self {
         self.settings.destination = destination.into();
         self

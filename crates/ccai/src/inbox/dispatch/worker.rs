@@ -37,6 +37,11 @@ pub(super) async fn run(
     mut stop: watch::Receiver<Option<Duration>>,
 ) -> ShutdownReport {
     let settings = Arc::new(settings);
+    // Beside the loop, not before it: the look may read every delivery.
+    let destination_check = tokio::spawn(check_destination(
+        Arc::clone(&store),
+        settings.destination.clone(),
+    ));
     let workers = Arc::new(Semaphore::new(settings.concurrency));
     let in_flight: InFlight = Arc::default();
     let mut attempts = JoinSet::new();
@@ -126,7 +131,37 @@ pub(super) async fn run(
             ),
         }
     }
+    destination_check.abort();
     ShutdownReport { finished, released }
+}
+
+/// Warns when the store has deliveries, none of them for `destination`: a mistyped name
+/// dispatched nothing, without a word.
+async fn check_destination(store: Arc<dyn Store>, destination: String) {
+    match store.destinations().await {
+        Ok(known) => {
+            if let Some(others) = others_only(&destination, &known) {
+                tracing::warn!(
+                    target: "ccai::inbox", destination = %crate::event::Escaped(&destination),
+                    others = %crate::event::Escaped(&others),
+                    "the store has deliveries only for other destinations: this dispatcher hands on \
+                     nothing until one is stored for its destination; check its name (and the \
+                     destinations the store is opened with)"
+                );
+            }
+        }
+        Err(error) => tracing::debug!(
+            target: "ccai::inbox", %error,
+            "could not read the store's destinations to check the dispatcher's"
+        ),
+    }
+}
+
+/// The other destinations (comma-separated) when the store's deliveries are all for them;
+/// `None` when some are for `destination`, or there are none (an empty store, or one that
+/// cannot tell).
+pub(super) fn others_only(destination: &str, known: &[String]) -> Option<String> {
+    (!known.is_empty() && !known.iter().any(|d| d == destination)).then(|| known.join(", "))
 }
 
 /// How an attempt ended, before it is recorded.
@@ -423,5 +458,25 @@ impl Future for CatchPanic<'_> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::others_only;
+
+    #[test]
+    fn a_dispatcher_is_warned_only_when_every_delivery_is_for_another_destination() {
+        let known = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            others_only("froward", &known(&["default", "forward"])),
+            Some("default, forward".to_owned())
+        );
+        assert_eq!(
+            others_only("forward", &known(&["default", "forward"])),
+            None
+        );
+        // An empty store, or one that cannot tell: nothing to warn of.
+        assert_eq!(others_only("forward", &[]), None);
     }
 }

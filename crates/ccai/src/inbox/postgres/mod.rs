@@ -622,6 +622,10 @@ impl Store for PostgresStore {
         Box::pin(queries::stats(self.shared(), now))
     }
 
+    fn destinations<'a>(&'a self) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(queries::destinations(self.shared()))
+    }
+
     fn close<'a>(&'a self) -> CloseFuture<'a> {
         Box::pin(PostgresStore::close(self))
     }

@@ -224,6 +224,21 @@ pub(crate) async fn get(
     }))
 }
 
+/// The destinations with deliveries, sorted.
+pub(crate) async fn destinations(shared: &Shared) -> Result<Vec<String>> {
+    let s = &shared.ident;
+    let err = |e: tokio_postgres::Error| shared.error(&e);
+    // `COLLATE "C"`: sorted by bytes, as SQLite sorts them, whatever the database's collation.
+    let sql =
+        format!("SELECT DISTINCT destination COLLATE \"C\" AS d FROM {s}.deliveries ORDER BY d");
+    let rows = shared
+        .within(async |client| client.query(sql.as_str(), &[]).await.map_err(err))
+        .await?;
+    rows.iter()
+        .map(|row| row.try_get::<_, String>(0).map_err(err))
+        .collect()
+}
+
 pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
     let s = &shared.ident;
     let err = |e: tokio_postgres::Error| shared.error(&e);

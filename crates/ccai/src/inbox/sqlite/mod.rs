@@ -552,6 +552,10 @@ impl Store for SqliteStore {
         )
     }
 
+    fn destinations<'a>(&'a self) -> StoreFuture<'a, Vec<String>> {
+        Box::pin(self.inner.readers.read(queries::destinations))
+    }
+
     fn close<'a>(&'a self) -> CloseFuture<'a> {
         Box::pin(SqliteStore::close(self))
     }

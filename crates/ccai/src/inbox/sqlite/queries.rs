@@ -265,6 +265,19 @@ pub(crate) fn get(
     Ok(Some(detail))
 }
 
+/// The destinations with deliveries, sorted.
+pub(crate) fn destinations(conn: &Connection, path: &str) -> Result<Vec<String>> {
+    let err = |e| store_error(path, e);
+    let mut stmt = conn
+        .prepare_cached("SELECT DISTINCT destination FROM deliveries ORDER BY destination")
+        .map_err(err)?;
+    let names = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(err)?;
+    Ok(names)
+}
+
 pub(crate) fn stats(conn: &Connection, path: &str, now: SystemTime) -> Result<Stats> {
     let err = |e| store_error(path, e);
     // One read transaction: every count from the same snapshot, so that they add up while the
