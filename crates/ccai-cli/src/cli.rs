@@ -689,10 +689,13 @@ impl ListenArgs {
         })
     }
 
-    /// The name to give the store in an error: `--store`, or `CCAI_STORE` when it came from
-    /// there.
+    /// The name to give the store in an error: `--store`, `CCAI_STORE` when it came from
+    /// there, or "the default store" when neither was given.
     pub(crate) fn store_name(&self) -> &'static str {
-        setting_name::STORE.shown(source_of(&self.store))
+        match source_of(&self.store, "CCAI_STORE") {
+            None => "the default store",
+            source => setting_name::STORE.shown(source),
+        }
     }
 
     /// `--ui-token`, else `CCAI_UI_TOKEN` (`None` without `--ui`).
@@ -705,18 +708,21 @@ impl ListenArgs {
 
     /// Where [`Self::ui_token`] came from, as clap would say it.
     pub(crate) fn ui_token_source(&self) -> Option<ValueSource> {
-        source_of(&self.ui_token)
+        source_of(&self.ui_token, "CCAI_UI_TOKEN")
     }
 }
 
-/// Where a setting that `ccai listen` reads from its environment variable itself came from: the
-/// command line when the flag has a value, else the environment.
-fn source_of<T>(flag: &Option<T>) -> Option<ValueSource> {
-    Some(if flag.is_some() {
-        ValueSource::CommandLine
+/// Where a setting that `ccai listen` reads from its environment variable `env` itself came
+/// from: the command line when the flag has a value, else the environment when the variable is
+/// set (not empty), else nowhere (a default).
+fn source_of<T>(flag: &Option<T>, env: &str) -> Option<ValueSource> {
+    if flag.is_some() {
+        Some(ValueSource::CommandLine)
+    } else if std::env::var_os(env).is_some_and(|v| !v.is_empty()) {
+        Some(ValueSource::EnvVariable)
     } else {
-        ValueSource::EnvVariable
-    })
+        None
+    }
 }
 
 /// `ccai listen --sync`.

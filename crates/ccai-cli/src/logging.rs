@@ -149,9 +149,16 @@ fn ccai_log_directives(directives: &str) -> (String, Vec<String>) {
         if directive.is_empty() {
             continue;
         }
-        // Span and field filters (`target[span{field=1}]=debug`) are passed on as written.
+        // Span and field filters (`target[span{field=1}]=debug`) are passed on as written, but
+        // for the level after the last `]` (an `=` before it is a field's).
         if directive.contains(['[', '{']) {
-            kept.push(directive.to_owned());
+            match directive.rsplit_once("]=") {
+                Some((span, word)) if !word.contains(']') => match level(word.trim()) {
+                    Some(level) => kept.push(format!("{span}]={level}")),
+                    None => kept.push(directive.to_owned()),
+                },
+                _ => kept.push(directive.to_owned()),
+            }
         } else if let Some((target, word)) = directive.rsplit_once('=') {
             match level(word.trim()) {
                 Some(level) => kept.push(format!("{target}={level}")),
@@ -219,6 +226,18 @@ mod tests {
         assert_eq!(
             read("ccai[deliver{hash=a}]=debug"),
             ("ccai[deliver{hash=a}]=debug".to_owned(), vec![])
+        );
+        // The level of a span filter is read as others are; a field's value is not a level.
+        assert_eq!(
+            read("ccai[deliver]=warning,[{kind=warning}]=Information"),
+            (
+                "ccai[deliver]=warn,[{kind=warning}]=info".to_owned(),
+                vec![]
+            )
+        );
+        assert_eq!(
+            read("[{kind=warning}]"),
+            ("[{kind=warning}]".to_owned(), vec![])
         );
     }
 }

@@ -54,7 +54,15 @@ fn load_dotenv() -> Option<String> {
         .collect();
     let checked = dotenvy::from_path_iter(".env")
         .and_then(|lines| lines.collect::<Result<Vec<(String, String)>, _>>());
-    let lines = match checked.and_then(|lines| dotenvy::from_path(".env").map(|()| lines)) {
+    let checked = match checked {
+        Ok(lines) => lines,
+        Err(e) if !e.not_found() => return Some(dotenv_problem(&e)),
+        Err(_) => return None,
+    };
+    if let Some(problem) = unsettable(&checked) {
+        return Some(problem);
+    }
+    let lines = match dotenvy::from_path(".env").map(|()| checked) {
         Ok(lines) => lines,
         Err(e) if !e.not_found() => return Some(dotenv_problem(&e)),
         Err(_) => return None,
@@ -70,6 +78,24 @@ fn load_dotenv() -> Option<String> {
         }
     }
     None
+}
+
+/// A `.env` line no process environment can hold (a NUL byte, an `=` in the name, an empty
+/// name): setting it would panic, printing the value, which may be a secret. Names the variable
+/// only when its name is printable as is.
+fn unsettable(lines: &[(String, String)]) -> Option<String> {
+    let (key, _) = lines
+        .iter()
+        .find(|(key, value)| key.is_empty() || key.contains(['\0', '=']) || value.contains('\0'))?;
+    let which = if key.is_empty() || key.contains('\0') {
+        "a variable".to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    Some(format!(
+        "{which} cannot be set: its name or value holds a NUL byte or its name an = (not shown, \
+         as it may hold a secret); nothing from the file was used"
+    ))
 }
 
 fn main() -> ExitCode {

@@ -243,6 +243,41 @@ async fn a_dotenv_with_a_bad_line_is_not_half_applied() {
     );
 }
 
+/// A `.env` value with a NUL byte cannot be set in the environment: `std::env::set_var`
+/// panicked (exit 101) with the value, a secret, in the panic message. It is now refused like a
+/// line that does not parse, whole and unquoted, whether the variable was unset or set empty.
+#[tokio::test]
+async fn a_dotenv_value_with_a_nul_byte_is_refused_not_a_panic() {
+    let sandbox = Sandbox::new();
+    std::fs::write(
+        sandbox.path().join(".env"),
+        "CCAI_CLIENT_ID=client-123\nCCAI_WEBHOOK_SECRET=top\0secret-value\n",
+    )
+    .unwrap();
+    for empty in [false, true] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["sign", "--event-hash", "event-hash-abc123"]);
+        if empty {
+            cmd.env("CCAI_WEBHOOK_SECRET", "");
+        }
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(stdout(&out).is_empty(), "signed: {}", stdout(&out));
+        assert!(
+            err.contains("warning: ignoring .env: \"CCAI_WEBHOOK_SECRET\" cannot be set")
+                && err.contains("nothing from the file was used"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("secret-value"),
+            "{err}"
+        );
+        // No secret came from the file, so there is none to sign with.
+        assert!(err.contains("error: no webhook secret"), "{err}");
+    }
+}
+
 /// A `TOKIO_WORKER_THREADS` tokio cannot use is a one-line error (exit 2), not tokio's panic
 /// (exit 101), for every command; so is one beyond `--http-workers`' range (1 to 1024), which
 /// spent many seconds starting threads before saying anything.
@@ -471,5 +506,20 @@ async fn a_refused_value_from_the_environment_names_its_variable() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.starts_with(says), "{args:?}: {err}");
+    }
+    // Neither given: the default store, not CCAI_STORE (unset, or set to nothing).
+    let default = sandbox.data_dir().join("ccai").join("inbox.db");
+    std::fs::create_dir_all(&default).unwrap();
+    for empty in [false, true] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0"]);
+        if empty {
+            cmd.env("CCAI_STORE", "");
+        }
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let says = format!("error: the default store {} is a folder", default.display());
+        assert!(err.starts_with(&says), "{err}");
     }
 }

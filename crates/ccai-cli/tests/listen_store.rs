@@ -217,6 +217,20 @@ async fn the_default_store_and_its_folders_are_owner_only() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(mode(&file), 0o600);
     assert_eq!(mode(&data.join("ccai")), 0o700);
+
+    // A `file:` URI names the file after `file:`: the private creation left an empty file
+    // named `file:uri.db?mode=rwc` beside it.
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--store", "file:uri.db?mode=rwc"],
+    ));
+    assert_eq!(
+        deliver(&http, &listen.url, "private-2").await,
+        Some(StatusCode::OK)
+    );
+    drop(listen);
+    assert!(sandbox.path().join("uri.db").is_file());
+    assert!(!sandbox.path().join("file:uri.db?mode=rwc").exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

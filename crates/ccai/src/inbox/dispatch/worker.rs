@@ -45,11 +45,16 @@ pub(super) async fn run(
     let workers = Arc::new(Semaphore::new(settings.concurrency));
     let in_flight: InFlight = Arc::default();
     let mut attempts = JoinSet::new();
+    let mut finished = 0;
     loop {
-        // Reaped only, so the set does not grow: each attempt says itself whether it ended
-        // after the stop (an idle loop reaps nothing, so what is left here at the stop may
-        // have ended long before it).
-        while attempts.try_join_next().is_some() {}
+        // Reaped so the set does not grow: each attempt says itself whether it ended after the
+        // stop (an idle loop reaps nothing, so what is left here at the stop may have ended long
+        // before it), and one that did while the loop awaited a claim is counted here.
+        while let Some(ended) = attempts.try_join_next() {
+            if matches!(ended, Ok(true)) {
+                finished += 1;
+            }
+        }
         // Wait for a free worker, unless stopping.
         let first = tokio::select! {
             biased;
@@ -76,9 +81,14 @@ pub(super) async fn run(
             }
         };
         let got = claimed.len();
+        // Claimed as the stop came: given back below with the unfinished ones, not started.
+        let stopping = stop.borrow().is_some();
         for delivery in claimed {
             let Some(permit) = permits.pop() else { break };
             lock(&in_flight).insert(delivery.lease.token.clone(), delivery.lease.clone());
+            if stopping {
+                continue;
+            }
             let (store, consumer, settings, in_flight, stopping) = (
                 Arc::clone(&store),
                 Arc::clone(&consumer),
@@ -108,7 +118,6 @@ pub(super) async fn run(
         }
     }
     let grace = stop.borrow().unwrap_or(Duration::ZERO);
-    let mut finished = 0;
     let _ = tokio::time::timeout(grace, async {
         while let Some(ended) = attempts.join_next().await {
             if matches!(ended, Ok(true)) {

@@ -72,7 +72,7 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, StoreError> {
                 // Not under the URL-shape prefix: the shape is fine, the value is not.
                 operation_timeout = Some(seconds(value).ok_or_else(|| {
                     StoreError::InvalidRequest(format!(
-                        "operation_timeout must be a number of seconds above 0 and at most {MAX_OPERATION_TIMEOUT_SECS} (a day), like 10 or 2.5 (got {value:?})"
+                        "the PostgreSQL URL's operation_timeout must be a number of seconds above 0 and at most {MAX_OPERATION_TIMEOUT_SECS} (a day), like 10 or 2.5 (got {value:?})"
                     ))
                 })?)
             }
@@ -414,7 +414,7 @@ mod tests {
             assert_eq!(
                 why,
                 format!(
-                    "operation_timeout must be a number of seconds above 0 and at most 86400 \
+                    "the PostgreSQL URL's operation_timeout must be a number of seconds above 0 and at most 86400 \
                      (a day), like 10 or 2.5 (got {bad:?})"
                 ),
             );

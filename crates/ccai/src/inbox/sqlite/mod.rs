@@ -224,16 +224,44 @@ fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connecti
 #[cfg(unix)]
 fn create_private(path: &Path) {
     use std::os::unix::fs::OpenOptionsExt;
-    // Not files SQLite reads as an in-memory database.
-    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+    // Not what SQLite reads as an in-memory database or as a URI (`file:x.db?mode=rwc` names
+    // x.db: creating the literal path would leave a stray file beside it).
+    let text = path.as_os_str().as_encoded_bytes();
+    if text.is_empty() || text == b":memory:" || text.starts_with(b"file:") {
         return;
     }
-    // `create_new`: never truncates, and does not follow a symbolic link.
+    // `create_new` never truncates and does not follow a symbolic link, so a dangling one is
+    // followed here: SQLite would create its target with the umask's mode.
+    let target = dangling_link_target(path).unwrap_or_else(|| path.to_path_buf());
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path);
+        .open(target);
+}
+
+/// Where a chain of symbolic links at `path` ends, when it ends at nothing (at most 40 links,
+/// the kernel's own limit); `None` for anything else.
+#[cfg(unix)]
+fn dangling_link_target(path: &Path) -> Option<std::path::PathBuf> {
+    let mut current = path.to_path_buf();
+    let mut followed = false;
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&current).ok()?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+                followed = true;
+            }
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && followed => return Some(current),
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 #[cfg(not(unix))]
@@ -257,7 +285,8 @@ impl SqliteStore {
     /// this build knows ([`StoreError::NewerSchema`]).
     ///
     /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
-    /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode.
+    /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode; a
+    /// `file:` URI path is created by SQLite with the umask's.
     pub fn open(path: impl AsRef<Path>, mut options: SqliteOptions) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
@@ -744,6 +773,19 @@ mod tests {
         let store = SqliteStore::open(&path, SqliteOptions::default()).expect("reopen");
         store.close().await;
         assert_eq!(mode(&path), 0o644);
+
+        // A symbolic link to a file not there yet: its target is created owner-only too
+        // (`create_new` does not follow the link, and SQLite created it with the umask's mode).
+        let target = dir.path().join("real.db");
+        let link = dir.path().join("link.db");
+        std::os::unix::fs::symlink("real.db", &link).expect("symlink");
+        let store = SqliteStore::open(&link, SqliteOptions::default()).expect("open via link");
+        store.close().await;
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink());
+        assert_eq!(mode(&target), 0o600);
     }
 
     #[tokio::test]
