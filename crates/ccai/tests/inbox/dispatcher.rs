@@ -123,6 +123,33 @@ async fn forwards_exact_bytes_signature_and_content_type() {
     assert_eq!(report.released, 0);
 }
 
+/// An `https://` forward URL on a plain HTTP server: the recorded error said only "received
+/// corrupt message of type InvalidContentType". It now says the server does not speak TLS and
+/// to use `http://`, as `ccai trigger` and `replay --to` do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_url_on_a_plain_http_target_is_told_to_use_http() {
+    let t = temp_store(SqliteOptions::default());
+    let store: Arc<dyn Store> = Arc::new(t.store.clone());
+    let target = start_target(vec![Answer::status(200)]).await;
+    let url = format!("https://{}/hook", target.addr);
+    let dispatcher = forward_to(&store, &url, &["50ms"; 40].join(",")).start();
+    store.insert(event("tls1")).await.expect("insert");
+    let failed = wait_for("a failed attempt", PATIENCE, || async {
+        detail(&*store, "tls1").await.attempts.first().cloned()
+    })
+    .await;
+    let error = failed.error.unwrap_or_default();
+    assert!(
+        error.starts_with(
+            "connection failed: the TLS handshake failed: the server does not speak TLS"
+        ) && error.contains("use http:// instead of https://"),
+        "{error}"
+    );
+    // Nothing was delivered: the target saw no request it could read.
+    assert!(target.received().is_empty());
+    dispatcher.shutdown(Duration::from_secs(5)).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_is_down_then_up_gets_the_event() {
     let t = temp_store(SqliteOptions::default());

@@ -261,6 +261,10 @@ impl HttpForward {
             request = request.header(AUTHORIZATION, credentials.header().clone());
         }
         let mut response = request.send().await.map_err(|e| {
+            // An https:// URL on a plain HTTP server: said so, with what to change.
+            if let Some(tls) = super::tls_failure(&e) {
+                return Failure::new(format!("connection failed: {tls}"));
+            }
             let kind = if e.is_timeout() {
                 "timed out"
             } else if e.is_connect() {

@@ -8,6 +8,7 @@ mod path_tokens;
 mod query_tokens;
 mod report;
 mod retry;
+mod tls_failure;
 mod url_credentials;
 mod worker;
 
@@ -23,6 +24,7 @@ pub use http::{ForwardConfigError, HttpForward};
 pub use path_tokens::redact_path_tokens;
 pub use report::{AttemptReport, AttemptResult};
 pub use retry::{parse_duration, ParseScheduleError, RetrySchedule};
+pub use tls_failure::tls_failure;
 
 use super::sqlite::DEFAULT_DESTINATION;
 use super::Store;
