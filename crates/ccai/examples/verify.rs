@@ -46,25 +46,19 @@ fn main() -> ExitCode {
     match event.typed_data() {
         Ok(EventData::Sent(m)) => println!(
             "  sent to {} ({} segment(s), price {})",
-            m.to.unwrap_or_default(),
-            m.segments.unwrap_or_default(),
-            m.total_price.unwrap_or_default()
+            shown(m.to),
+            shown(m.segments),
+            shown(m.total_price)
         ),
-        Ok(EventData::Incoming(m)) => println!(
-            "  from {}: {}",
-            m.from.unwrap_or_default(),
-            m.message.unwrap_or_default()
-        ),
-        Ok(EventData::Excluded(m)) => println!(
-            "  excluded {}: {}",
-            m.to.unwrap_or_default(),
-            m.excluded_reason.unwrap_or_default()
-        ),
+        Ok(EventData::Incoming(m)) => println!("  from {}: {}", shown(m.from), shown(m.message)),
+        Ok(EventData::Excluded(m)) => {
+            println!("  excluded {}: {}", shown(m.to), shown(m.excluded_reason))
+        }
         Ok(EventData::ErrorCarrier(m) | EventData::ErrorCloudcontact(m)) => println!(
             "  failed to {}: {} {}",
-            m.to.unwrap_or_default(),
-            m.error_code.unwrap_or_default(),
-            m.error_message.unwrap_or_default()
+            shown(m.to),
+            shown(m.error_code),
+            shown(m.error_message)
         ),
         Ok(EventData::Unknown { data, .. }) => {
             println!("  unknown type, {} data field(s)", data.len())
@@ -73,4 +67,10 @@ fn main() -> ExitCode {
         Err(e) => println!("  data is unusual: {e}"),
     }
     ExitCode::SUCCESS
+}
+
+/// A field the delivery left out is shown as `?`, not as a zero or an empty string that reads
+/// like a value (`0 segment(s)`).
+fn shown<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "?".to_owned(), |v| v.to_string())
 }
