@@ -17,5 +17,6 @@ mod postgres_multi;
 mod public_constructors;
 mod receiver;
 mod review_fixes;
+mod shutdown_claim;
 mod sqlite;
 mod support;
