@@ -26,6 +26,7 @@ mod integrations;
 mod legacy_client;
 mod path;
 mod retry;
+mod scrub;
 mod transport;
 mod types;
 mod webhook_list;
