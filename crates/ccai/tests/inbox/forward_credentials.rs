@@ -279,3 +279,64 @@ fn credentials_that_are_not_utf8_are_refused() {
     assert!(error.contains("not UTF-8"), "{error}");
     assert!(!error.contains("%FF") && !error.contains("Zq9w"), "{error}");
 }
+
+/// A password with characters beyond ASCII, echoed as an `ensure_ascii` JSON encoder writes it
+/// (`\u00e4`; Python's `json.dumps` by default) and as HTML character references: redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_ascii_password_echoed_escaped_is_not_recorded() {
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|headers: HeaderMap| async move {
+            let decoded = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|auth| auth.strip_prefix("Basic "))
+                .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            let password = decoded.split_once(':').map_or("", |(_, p)| p);
+            let ascii_json: String = password
+                .encode_utf16()
+                .map(|unit| match char::from_u32(u32::from(unit)) {
+                    Some(c) if c.is_ascii() => c.to_string(),
+                    _ => format!("\\u{unit:04x}"),
+                })
+                .collect();
+            let html: String = password
+                .chars()
+                .map(|c| {
+                    if c.is_ascii() {
+                        c.to_string()
+                    } else {
+                        format!("&#{};", u32::from(c))
+                    }
+                })
+                .collect();
+            (
+                StatusCode::UNAUTHORIZED,
+                format!(r#"{{"password":"{ascii_json}"}} <b>{html}</b>"#),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    // "pässwörd-😀", percent-encoded in the URL as it must be.
+    let url = format!("http://u:p%C3%A4ssw%C3%B6rd-%F0%9F%98%80@{addr}/hook");
+    let (dead, report, debug) = forward_once(&url, "non-ascii-echo").await;
+    let error = dead.attempts[0].error.clone().unwrap_or_default();
+    assert_eq!(
+        error,
+        r#"HTTP 401 Unauthorized: {"password":"[REDACTED]"} <b>[REDACTED]</b>"#
+    );
+    assert_nowhere(
+        &dead,
+        &report,
+        &debug,
+        &[r"p\u00e4ssw", "p&#228;ssw", "pässwörd"],
+    );
+}

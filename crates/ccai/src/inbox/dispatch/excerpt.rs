@@ -19,19 +19,14 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
     EXCERPT.saturating_add(longest.saturating_mul(LONGEST_ENCODING))
 }
 
-/// The ways an answer may write the byte `c` of a secret besides itself: percent-encoding (an
-/// echoed query string or form), a JSON `\u` escape (System.Text.Json's default for `+`), an HTML
-/// character reference, and the short JSON escapes and named HTML references (`\/` is PHP's
-/// `json_encode`). Letters and digits are taken as they are: no encoder rewrites them. A
-/// non-ASCII byte (of a UTF-8 character) is taken as it is or percent-encoded (`%C3%B6` for `ö`);
-/// a `\u00f6` escape, which writes a whole character, is not followed. Hex digits are matched in
-/// either case.
+/// The ways an answer may write the ASCII byte `c` of a secret besides itself: percent-encoding
+/// (an echoed query string or form), a JSON `\u` escape (System.Text.Json's default for `+`), an
+/// HTML character reference, and the short JSON escapes and named HTML references (`\/` is PHP's
+/// `json_encode`). Letters and digits are taken as they are: no encoder rewrites them. Hex digits
+/// are matched in either case.
 fn encodings(c: u8) -> Vec<String> {
     if c.is_ascii_alphanumeric() {
         return Vec::new();
-    }
-    if !c.is_ascii() {
-        return vec![format!("%{c:02x}")];
     }
     let mut ways = vec![
         format!("%{c:02x}"),
@@ -53,26 +48,71 @@ fn encodings(c: u8) -> Vec<String> {
     ways
 }
 
+/// The ways an answer may write the non-ASCII character `c` whole: a JSON `\u` escape (a
+/// surrogate pair past the Basic Multilingual Plane; `ensure_ascii` encoders such as Python's
+/// `json.dumps` write every such character so) and an HTML character reference. Its UTF-8 bytes,
+/// each as it is or percent-encoded (`%C3%B6` for `ö`), are followed byte by byte instead.
+fn char_encodings(c: char) -> Vec<String> {
+    let mut units = [0u16; 2];
+    let json: String = c
+        .encode_utf16(&mut units)
+        .iter()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect();
+    let code = u32::from(c);
+    vec![json, format!("&#{code};"), format!("&#x{code:x};")]
+}
+
+/// The positions right after `way` wherever it starts at one of `from` in `answer` (hex digits
+/// and named references in either case).
+fn after<'a>(
+    answer: &'a [u8],
+    from: &'a [usize],
+    way: &'a str,
+) -> impl Iterator<Item = usize> + 'a {
+    from.iter().filter_map(move |&i| {
+        let end = i + way.len();
+        let got = answer.get(i..end)?;
+        got.eq_ignore_ascii_case(way.as_bytes()).then_some(end)
+    })
+}
+
+/// The positions right after the byte `c`, verbatim or in one of its `ways`, from any of `from`.
+fn after_byte(answer: &[u8], from: &[usize], c: u8, ways: &[String]) -> Vec<usize> {
+    let mut next: Vec<usize> = from
+        .iter()
+        .filter(|&&i| answer.get(i) == Some(&c))
+        .map(|&i| i + 1)
+        .collect();
+    for way in ways {
+        next.extend(after(answer, from, way));
+    }
+    next
+}
+
 /// The end of an echo of `secret` starting at `at` in `answer`, each character verbatim or in
-/// one of its [`encodings`]; the furthest, when there are several. Some encodings start with the
-/// character itself (`&amp;` for `&`, `%25` for `%`), so every way is followed, not the first
-/// that fits: the answer positions each prefix of the secret can reach, one character at a time
-/// (no recursion: a URL's password may be long).
-fn echo_at(answer: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
+/// one of its [`encodings`] or [`char_encodings`]; the furthest, when there are several. Some
+/// encodings start with the character itself (`&amp;` for `&`, `%25` for `%`), so every way is
+/// followed, not the first that fits: the answer positions each prefix of the secret can reach,
+/// one character at a time (no recursion: a URL's password may be long).
+fn echo_at(answer: &[u8], at: usize, secret: &str) -> Option<usize> {
     let mut reached = vec![at];
-    for &c in secret {
-        let ways = encodings(c);
-        let mut next = Vec::new();
-        for &i in &reached {
-            if answer.get(i) == Some(&c) {
-                next.push(i + 1);
+    let mut utf8 = [0u8; 4];
+    for c in secret.chars() {
+        let mut next = if c.is_ascii() {
+            let byte = c as u8;
+            after_byte(answer, &reached, byte, &encodings(byte))
+        } else {
+            // Byte by byte, each verbatim or percent-encoded; or the whole character escaped.
+            let mut within = reached.clone();
+            for &byte in c.encode_utf8(&mut utf8).as_bytes() {
+                within = after_byte(answer, &within, byte, &[format!("%{byte:02x}")]);
             }
-            next.extend(ways.iter().filter_map(|e| {
-                let end = i + e.len();
-                let got = answer.get(i..end)?;
-                got.eq_ignore_ascii_case(e.as_bytes()).then_some(end)
-            }));
-        }
+            for way in char_encodings(c) {
+                within.extend(after(answer, &reached, &way));
+            }
+            within
+        };
         if next.is_empty() {
             return None;
         }
@@ -93,11 +133,7 @@ fn echo_at(answer: &[u8], at: usize, secret: &[u8]) -> Option<usize> {
 /// that much further): cut first, its first 43 characters were kept, which is the whole signature
 /// (the 44th is always the `=` padding).
 pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
-    let secrets: Vec<&[u8]> = secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.as_bytes())
-        .collect();
+    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
     let furthest_echo = |at: usize| secrets.iter().filter_map(|s| echo_at(answer, at, s)).max();
     let mut kept = Vec::with_capacity(EXCERPT);
     let mut i = 0;
@@ -123,13 +159,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_non_ascii_secret_goes_verbatim_or_percent_encoded_in_either_case() {
+    fn a_non_ascii_secret_goes_verbatim_percent_encoded_or_escaped_whole() {
         let secret = "t\u{f6}ken-\u{e9}t\u{e9}";
         let answer = format!("a {secret} b t%c3%b6ken-%C3%A9t%c3%a9 c");
         assert_eq!(
             without_secrets(answer.as_bytes(), &[secret]),
             "a [REDACTED] b [REDACTED] c"
         );
+        // As Python's `json.dumps` (ensure_ascii) and an HTML page write it.
+        let answer = br#"{"token": "t\u00f6ken-\u00E9t\u00e9"} <p>t&#246;ken-&#xE9;t&#233;</p>"#;
+        assert_eq!(
+            without_secrets(answer, &[secret]),
+            r#"{"token": "[REDACTED]"} <p>[REDACTED]</p>"#
+        );
+        // Past the Basic Multilingual Plane, JSON writes a surrogate pair.
+        let answer = br#"{"token": "k\ud83d\ude00y"} k&#128512;y k%F0%9F%98%80y"#;
+        assert_eq!(
+            without_secrets(answer, &["k\u{1f600}y"]),
+            r#"{"token": "[REDACTED]"} [REDACTED] [REDACTED]"#
+        );
+        // Half a character escaped is not an echo of it.
+        assert_eq!(without_secrets(br"t\u00c3ken", &[secret]), r"t\u00c3ken");
     }
 
     #[test]
