@@ -10,7 +10,7 @@ use ccai::inbox::{
     RetrySchedule, SqliteOptions, Store,
 };
 
-use crate::support::{start_target, start_target_on, temp_store, wait_for, Answer};
+use crate::support::{serve_app, start_target, start_target_on, temp_store, wait_for, Answer};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -783,13 +783,7 @@ async fn a_target_echoing_the_signature_does_not_get_it_recorded() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, server) = serve_app(app).await;
     let t = temp_store(SqliteOptions::default());
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     let signature = "xsVK2WCReT+/qDcdybJWueN8wuNu8eI4eemZ7RZ/uFs=";
@@ -838,13 +832,7 @@ async fn a_signature_echo_cut_by_the_excerpt_is_not_recorded() {
             (axum::http::StatusCode::INTERNAL_SERVER_ERROR, body)
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, server) = serve_app(app).await;
     let t = temp_store(SqliteOptions::default());
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     store
@@ -974,13 +962,7 @@ async fn a_signature_echoed_in_another_encoding_is_not_recorded() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (addr, server) = serve_app(app).await;
     let t = temp_store(SqliteOptions::default());
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     store

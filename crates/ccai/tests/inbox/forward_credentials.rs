@@ -14,7 +14,7 @@ use ccai::inbox::{
     SqliteOptions, Store,
 };
 
-use crate::support::{temp_store, wait_for};
+use crate::support::{serve_app, temp_store, wait_for};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 const SIGNATURE: &str = "xsVK2WCReT+/qDcdybJWueN8wuNu8eI4eemZ7RZ/uFs=";
@@ -57,13 +57,7 @@ async fn echoing_target() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await.0;
     (addr, seen)
 }
 
@@ -191,13 +185,7 @@ async fn a_query_token_echoed_by_the_target_is_not_recorded() {
             },
         ),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await.0;
     let url = format!("http://{addr}/hook?token=qt%2F5ecret%2Bvalue&v=1");
     let (dead, report, debug) = forward_once(&url, "query-token-echo").await;
     let error = dead.attempts[0].error.clone().unwrap_or_default();
@@ -228,13 +216,7 @@ async fn a_path_token_echoed_by_the_target_is_not_recorded() {
             format!("Cannot handle POST {uri} HTTP/1.1 {json} <p>{html}</p>"),
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await.0;
     let url = format!("http://{addr}/webhooks/services/T000/B000/{TOKEN}/pt%2F5ecret%2Bv");
     let (dead, report, debug) = forward_once(&url, "path-token-echo").await;
     let error = dead.attempts[0].error.clone().unwrap_or_default();
@@ -318,13 +300,7 @@ async fn a_non_ascii_password_echoed_escaped_is_not_recorded() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await.0;
     // "pässwörd-😀", percent-encoded in the URL as it must be.
     let url = format!("http://u:p%C3%A4ssw%C3%B6rd-%F0%9F%98%80@{addr}/hook");
     let (dead, report, debug) = forward_once(&url, "non-ascii-echo").await;

@@ -8,7 +8,7 @@ use ccai::inbox::{
     DeliveryStatus, Dispatcher, ForwardConfigError, HttpForward, NewDelivery, SqliteOptions, Store,
 };
 
-use crate::support::{start_target, temp_store, wait_for, Answer};
+use crate::support::{serve_app, start_target, temp_store, wait_for, Answer};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 const SIGNATURE: &str = "c2lnLXZhbHVlLWZvci10ZXN0cy1vbmx5LWJhc2U2NA==";
@@ -169,13 +169,7 @@ async fn an_echoed_header_value_is_not_recorded() {
             )
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_app(app).await.0;
     let t = temp_store(SqliteOptions::default());
     let store: Arc<dyn Store> = Arc::new(t.store.clone());
     store

@@ -153,6 +153,16 @@ pub(crate) async fn start_target_on(addr: SocketAddr, answers: Vec<Answer>) -> T
     }
 }
 
+/// Serves `app` on a free port of 127.0.0.1: its address, and the server's task.
+pub(crate) async fn serve_app(app: Router) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, server)
+}
+
 pub(crate) async fn start_target(answers: Vec<Answer>) -> Target {
     start_target_on("127.0.0.1:0".parse().expect("addr"), answers).await
 }
