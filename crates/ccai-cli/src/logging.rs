@@ -61,8 +61,9 @@ impl LogArgs {
 pub(crate) fn init(format: LogFormat, default_level: &str) {
     // CCAI_LOG is ours: it takes the common spellings of the levels. RUST_LOG is read as every
     // Rust program reads it.
-    let directives = match std::env::var("CCAI_LOG") {
-        Ok(ours) => {
+    // An empty CCAI_LOG counts as unset, as every empty CCAI_* variable does: RUST_LOG applies.
+    let directives = match std::env::var("CCAI_LOG").map(|v| (v.trim().is_empty(), v)) {
+        Ok((false, ours)) => {
             let (directives, ignored) = ccai_log_directives(&ours);
             if !ignored.is_empty() {
                 errln!(
@@ -73,7 +74,7 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
             }
             directives
         }
-        Err(_) => std::env::var("RUST_LOG").unwrap_or_default(),
+        Ok((true, _)) | Err(_) => std::env::var("RUST_LOG").unwrap_or_default(),
     };
     let filter = if directives.trim().is_empty() {
         EnvFilter::new(default_level)

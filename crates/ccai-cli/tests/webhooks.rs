@@ -1316,3 +1316,29 @@ async fn delete_json_prints_the_id_as_list_does() {
         assert_eq!(last(&api).path, path, "{id}");
     }
 }
+
+/// An empty `CCAI_LOG` counts as unset, as every empty `CCAI_*` variable does: `RUST_LOG` then
+/// sets the level (it used to be hidden, leaving the default, which logs no requests).
+#[tokio::test]
+async fn an_empty_ccai_log_leaves_the_level_to_rust_log() {
+    let sandbox = Sandbox::new();
+    let api = fake_api().await;
+    for ccai_log in ["", " "] {
+        let mut cmd = ccai(&sandbox, &api, &["webhooks", "list"]);
+        cmd.env("CCAI_LOG", ccai_log).env("RUST_LOG", "ccai=debug");
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("sending management API request"),
+            "CCAI_LOG={ccai_log:?}: {err}"
+        );
+        assert!(!err.contains(KEY), "{err}");
+    }
+    // A CCAI_LOG that says something still wins over RUST_LOG.
+    let mut cmd = ccai(&sandbox, &api, &["webhooks", "list"]);
+    cmd.env("CCAI_LOG", "error").env("RUST_LOG", "ccai=debug");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
