@@ -200,6 +200,54 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
 }
 
 #[tokio::test]
+async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
+    let sandbox = Sandbox::new();
+    // Credentials given as flags, which a trigger in another terminal does not share.
+    let _listen = Listening::start(
+        &sandbox,
+        &["--client-id", "acct-1", "--secret", "listen-secret-123"],
+    );
+    let out = run(trigger(
+        &sandbox,
+        &[
+            "message.sent",
+            "--repeat",
+            "2",
+            "--client-id",
+            "acct-1",
+            "--secret",
+            "trigger-secret-456",
+        ],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains(" -> 401 "), "{}", stdout(&out));
+    let err = stderr(&out);
+    let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 1, "told once, not per attempt: {err}");
+    assert!(
+        notes[0].contains("--client-id and --secret"),
+        "says what to do: {err}"
+    );
+    assert!(!err.contains("secret-123") && !err.contains("secret-456"));
+
+    // An accepted trigger has nothing to be told.
+    let out = run(trigger(
+        &sandbox,
+        &[
+            "message.sent",
+            "--client-id",
+            "acct-1",
+            "--secret",
+            "listen-secret-123",
+        ],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("note:"), "{}", stderr(&out));
+}
+
+#[tokio::test]
 async fn json_lines() {
     let sandbox = Sandbox::new();
     let listen = Listening::start(&sandbox, &["--json"]);

@@ -52,6 +52,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     let redactor = ccai::inbox::HttpForward::new(url.as_str()).ok();
     let client = http::client()?;
     let mut all_ok = true;
+    let mut refused_signature = false;
     for attempt in 1..=args.repeat {
         let response = client
             .request(http::request_method(method), url.clone())
@@ -87,6 +88,14 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             errln!("note: {}", crate::http::refused(status));
         }
         all_ok &= status.is_success();
+        refused_signature |= status == reqwest::StatusCode::UNAUTHORIZED;
+    }
+    // The answer says what is wrong, not what to do: most often `ccai listen` was started with
+    // other credentials (flags this terminal does not have) than the ones signing here.
+    if refused_signature {
+        errln!(
+            "note: a 401 means the receiver does not accept the signature: sign with the client id and secret it verifies with (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)"
+        );
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
