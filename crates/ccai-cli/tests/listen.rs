@@ -200,6 +200,30 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
 }
 
 #[tokio::test]
+async fn the_banner_says_a_trigger_needs_the_configured_credentials() {
+    let sandbox = Sandbox::new();
+    // The line after "Listening on …".
+    let try_it = |l: &Listening| l.err.recv_timeout(WAIT).expect("the Try it line");
+    // Development credentials: a bare trigger signs with them.
+    let dev = Listening::start(&sandbox, &[]);
+    let line = try_it(&dev);
+    assert!(
+        line.starts_with("Try it: ccai trigger message.sent    ("),
+        "{line}"
+    );
+    drop(dev);
+    // Configured ones: a bare trigger would be answered 401, so the banner says what to pass.
+    let configured = Listening::start(
+        &sandbox,
+        &["--client-id", "acct-1", "--secret", "listen-secret-123"],
+    );
+    let line = try_it(&configured);
+    assert!(line.starts_with("Try it: "), "{line}");
+    assert!(line.contains("--client-id and --secret"), "{line}");
+    assert!(!line.contains("listen-secret-123"));
+}
+
+#[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();
     // Credentials given as flags, which a trigger in another terminal does not share.

@@ -315,7 +315,15 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     if let (None, Some(forward)) = (&inbox, &forward_shown) {
         errln!("Forwarding verified deliveries to {forward}");
     }
-    errln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
+    if signing.dev_client_id && signing.dev_secret {
+        errln!("Try it: ccai trigger message.sent    (Ctrl-C to stop)");
+    } else {
+        // A bare `ccai trigger` signs with the development credentials (or finds none): it
+        // would be answered 401. Which ones to pass, never their values.
+        errln!(
+            "Try it: ccai trigger message.sent with the same client id and secret (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)    (Ctrl-C to stop)"
+        );
+    }
 
     // Only now: nothing can fail the start any more (see `start_forwarding`).
     if let Some(inbox) = &mut inbox {
