@@ -1135,6 +1135,36 @@ async fn a_bad_saved_listen_url_names_its_file() {
     assert_eq!(receiver.requests.lock().unwrap().len(), 1);
 }
 
+/// `trigger` without `--to` sends to the address the last `listen` announced; once that one has
+/// stopped, the error says where the address came from: the user may be looking at another
+/// listener, still running, and read "is `ccai listen` running there?" as nonsense.
+#[tokio::test]
+async fn an_unreachable_saved_listen_url_says_it_is_the_last_listens() {
+    let sandbox = Sandbox::new();
+    let first = Listening::start(&sandbox, &[]);
+    let second = Listening::start(&sandbox, &[]);
+    let last = second.url.clone();
+    drop(second);
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("cannot connect to {last}")), "{err}");
+    assert!(
+        err.contains("the address the last `ccai listen` started announced"),
+        "{err}"
+    );
+    assert!(err.contains("Pass --to URL"), "{err}");
+
+    // Given with --to, it is the user's own: nothing more is said of it.
+    let to = format!("http://127.0.0.1:{}/webhook", closed_port());
+    let out = run(trigger(&sandbox, &["message.sent", "--to", &to])).await;
+    let err = stderr(&out);
+    assert!(err.contains("cannot connect to"), "{err}");
+    assert!(!err.contains("last `ccai listen`"), "{err}");
+    drop(first);
+}
+
 /// `--json` prints `data` exactly as it arrived (integers past 64 bits, key order), on one line
 /// whatever spacing the sender used: it went through a `Value`, which turned
 /// `12345678901234567890123` into `1.2345678901234568e+22` and sorted the keys.

@@ -38,8 +38,11 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     sample_events::apply_overrides(&mut data, &args.set)?;
 
     let (signing, _) = settings::signing(account, &args.secret, false)?;
-    let url = match &args.to {
-        Some(to) => http::url_flag("--to", to, DEFAULT_LISTEN_URL)?,
+    let (url, origin) = match &args.to {
+        Some(to) => (
+            http::url_flag("--to", to, DEFAULT_LISTEN_URL)?,
+            Origin::Flag,
+        ),
         None => saved_listen_url(signing.dev.as_ref())?,
     };
     let target = http::shown(&url);
@@ -61,7 +64,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             .body(delivery.body().to_vec())
             .send()
             .await
-            .map_err(|e| unreachable_error(&target, e))?;
+            .map_err(|e| unreachable_error(&target, origin, e))?;
         let status = response.status();
         let answer = response.bytes().await.unwrap_or_default();
         // A target may echo the request (its signature, a token in the URL): redacted as a
@@ -107,28 +110,45 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
 /// Where to send without `--to`: the URL the last `ccai listen` saved (its `listen-url` file, else
 /// the development credentials), or the default. A saved URL that is not a usable one names its
 /// file, not `--to` (which was not given), and is not shown (a URL may carry a token).
-fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<Url> {
+fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
     let saved = crate::listen_url::load().or_else(|| {
         let url = dev?.listen_url.clone()?;
         Some((url, dev_credentials::path().ok()?))
     });
     let Some((saved, file)) = saved else {
-        return http::url_flag("--to", DEFAULT_LISTEN_URL, DEFAULT_LISTEN_URL);
+        let url = http::url_flag("--to", DEFAULT_LISTEN_URL, DEFAULT_LISTEN_URL)?;
+        return Ok((url, Origin::Default));
     };
-    http::url_flag("--to", &saved, DEFAULT_LISTEN_URL).map_err(|_| {
+    let url = http::url_flag("--to", &saved, DEFAULT_LISTEN_URL).map_err(|_| {
         anyhow::anyhow!(
             "the listen URL saved in {} is not an http:// or https:// URL: pass --to URL, or run `ccai listen` again to save a new one",
             file.display()
         )
-    })
+    })?;
+    Ok((url, Origin::Saved))
 }
 
-fn unreachable_error(target: &str, e: reqwest::Error) -> anyhow::Error {
+/// Where the URL sent to came from, for a message about it: without `--to`, the user did not
+/// name it, and a listener they see running elsewhere may not be the one it names.
+#[derive(Clone, Copy)]
+enum Origin {
+    Flag,
+    /// The one the last `ccai listen` announced (a later one, since stopped, replaces it).
+    Saved,
+    Default,
+}
+
+fn unreachable_error(target: &str, origin: Origin, e: reqwest::Error) -> anyhow::Error {
     // Before `is_connect`: a failed handshake is a connect error too, but the server is there.
     if let Some(tls) = http::tls_failure(&e) {
         anyhow::anyhow!("cannot send to {target}: {tls}")
     } else if e.is_connect() {
-        anyhow::anyhow!("cannot connect to {target}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")
+        let which = match origin {
+            Origin::Flag => "",
+            Origin::Saved => " (the address the last `ccai listen` started announced)",
+            Origin::Default => " (the default: no `ccai listen` has announced an address)",
+        };
+        anyhow::anyhow!("cannot connect to {target}{which}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")
     } else if e.is_timeout() {
         anyhow::anyhow!(
             "{target} did not answer within {} s",
