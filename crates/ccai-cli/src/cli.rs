@@ -510,6 +510,7 @@ pub(crate) struct EndpointArgs {
 pub(crate) struct TriggerArgs {
     /// The event type: message.sent, message.incoming, message.received, message.excluded,
     /// message.error.carrier or message.error.cloudcontact.
+    #[arg(value_parser = EventTypeParser, hide_possible_values = true)]
     pub event_type: String,
     /// Where to send it (default: the URL `ccai listen` last announced, else
     /// http://127.0.0.1:8080/webhook).
@@ -732,4 +733,35 @@ pub(crate) enum SyncMode {
     Full,
     /// Survives a process crash, not a power loss.
     Normal,
+}
+
+/// The known event types, borrowed for as long as completions need them.
+static KNOWN_EVENT_TYPES: [ccai::event::WebhookEventType; 6] = ccai::event::WebhookEventType::KNOWN;
+
+/// `ccai trigger`'s event type: any text (`trigger` says itself what is wrong with an unknown
+/// one), with the known types offered to shell completion, which had nothing to complete.
+#[derive(Clone)]
+struct EventTypeParser;
+
+impl clap::builder::TypedValueParser for EventTypeParser {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        clap::builder::StringValueParser::new().parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            KNOWN_EVENT_TYPES
+                .iter()
+                .map(|t| clap::builder::PossibleValue::new(t.as_str())),
+        ))
+    }
 }

@@ -45,6 +45,48 @@ async fn completions_for_every_shell() {
     assert!(stdout(&out).is_empty());
 }
 
+/// `ccai trigger <TAB>` offers the six event types (bash and zsh complete a positional's values;
+/// clap's fish and PowerShell scripts do not), while an unknown type still gets trigger's own
+/// one-line error naming them.
+#[tokio::test]
+async fn completions_offer_the_event_types_to_trigger() {
+    let sandbox = Sandbox::new();
+    let types = [
+        "message.sent",
+        "message.incoming",
+        "message.received",
+        "message.excluded",
+        "message.error.carrier",
+        "message.error.cloudcontact",
+    ];
+    for shell in ["bash", "zsh"] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["completions", shell]);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        // All six on one line: the list of the argument's values, not the help text.
+        let listed = stdout(&out).lines().any(|line| {
+            types.iter().all(|t| {
+                line.contains(&format!("{t} "))
+                    || line.contains(&format!("{t})"))
+                    || line.contains(&format!("{t}\""))
+            })
+        });
+        assert!(listed, "{shell}: no line lists the event types");
+    }
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "message.bogus"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error: unknown event type \"message.bogus\": use one of message.sent,"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn help_names_environment_variables_but_never_shows_their_values() {
     let sandbox = Sandbox::new();
