@@ -365,8 +365,8 @@ pub(crate) enum EventsCommand {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Make events due again (the next `ccai listen --forward-to` delivers them), or send them
-    /// now with --to.
+    /// Make events due again (a `ccai listen --forward-to` on the store, running or started
+    /// later, delivers them), or send them now with --to.
     #[command(
         after_help = "Examples:\n  ccai events replay 042896dc1966b8a6\n  ccai events replay 042896dc1966b8a6 --client-id 1231\n  ccai events replay --status dead --type message.sent\n  ccai events replay --status dead --client-id 1231 --to http://localhost:3000/webhook/ccai"
     )]

@@ -1590,6 +1590,73 @@ async fn a_put_delivery_is_forwarded_as_put() {
     assert_eq!(replayed["post-1"], "POST");
 }
 
+/// `ccai events replay` said "the next `ccai listen --forward-to URL` on this store delivers it",
+/// sending users to restart a receiver that was running: a running one picks a replayed event up
+/// by itself, and the message says so.
+#[tokio::test]
+async fn a_running_listen_forwards_what_is_replayed() {
+    let sandbox = Sandbox::new();
+    // 410 Gone makes the event dead at once; then the target accepts.
+    let gone = Arc::new(AtomicBool::new(true));
+    let target = {
+        let gone = Arc::clone(&gone);
+        recorder(move |_| {
+            if gone.load(Ordering::SeqCst) {
+                (StatusCode::GONE, "{}".into())
+            } else {
+                (StatusCode::OK, "{}".into())
+            }
+        })
+        .await
+    };
+    let file = sandbox.path().join("replay.db");
+    let file_arg = file.to_str().expect("utf-8 path");
+    let listen = listen(
+        &sandbox,
+        &[
+            "--port",
+            "0",
+            "--quiet",
+            "--store",
+            file_arg,
+            "--forward-to",
+            &target.url,
+        ],
+    );
+    let http = reqwest::Client::new();
+    assert_eq!(
+        deliver(&http, &listen.url, "replay-1").await,
+        Some(StatusCode::OK)
+    );
+    let store = open_store(&file);
+    let mut dead = false;
+    let start = Instant::now();
+    while !dead {
+        assert!(start.elapsed() < WAIT, "timed out waiting until dead");
+        dead = event(&store, "replay-1").await.summary.deliveries[0].status == DeliveryStatus::Dead;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    gone.store(false, Ordering::SeqCst);
+
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["events", "replay", "replay-1", "--store", file_arg]);
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("one running now, or the next started"),
+        "{said}"
+    );
+    assert!(!said.contains("the next `ccai listen"), "{said}");
+
+    // The receiver still running delivers it: no restart.
+    wait_until(WAIT, "the replayed event forwarded", || {
+        target.requests.lock().unwrap().len() == 2
+    })
+    .await;
+    drop(listen);
+}
+
 /// A `--forward-to` naming the receiver itself is refused at start, before the store is
 /// created: stored events went to their own inbox, which answered 200 as a duplicate, so they
 /// showed as delivered while no application got them (and with --no-store each delivery hung on

@@ -200,10 +200,10 @@ async fn mark_due(
             );
         }
     } else if total > 0 || purged == 0 {
-        // Not "0 deliveries due again: the next `ccai listen` delivers them" beside the error
-        // that says none can be.
+        // Not "0 deliveries due again: … delivers them" beside the error that says none can be.
+        // A receiver running now picks them up too: "the next" sent users to restart it.
         outln!(
-            "{} due again: the next `ccai listen --forward-to URL` on this store delivers {}",
+            "{} due again: a `ccai listen --forward-to URL` on this store delivers {}: one running now, or the next started",
             deliveries(total),
             if total == 1 { "it" } else { "them" }
         );
