@@ -385,6 +385,39 @@ async fn list_filters_and_json_lines() {
     assert_eq!(hashes(&run(cmd).await), [INCOMING_DEAD]);
 }
 
+/// A list cut at `--limit` (50 by default) said nothing of the events left out; it now says so
+/// on stderr, after the list (stdout keeps the table or the JSON lines only).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_list_cut_at_the_limit_says_more_match() {
+    let inbox = Inbox::new().await;
+    for json in [false, true] {
+        let mut args = vec!["list", "--limit", "2"];
+        if json {
+            args.push("--json");
+        }
+        let out = inbox.ccai(&args).await;
+        let listed = ok(&out);
+        let rows = if json { 2 } else { 3 };
+        assert_eq!(listed.lines().count(), rows, "{listed}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("note: the newest 2 shown; more events match: raise --limit"),
+            "{err}"
+        );
+    }
+    // All six fit: nothing to say, at the limit or under the default.
+    for args in [
+        &["list", "--limit", "6"][..],
+        &["list"],
+        &["list", "--json"],
+    ] {
+        let out = inbox.ccai(args).await;
+        ok(&out);
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_flags_are_one_line_errors() {
     let inbox = Inbox::new().await;

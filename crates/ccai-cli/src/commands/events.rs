@@ -147,8 +147,18 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
         filter = filter.text(text);
     }
     let store = open_store(args.store).await?;
-    let (events, _) =
+    let (events, more) =
         crate::store_list::newest(store.as_ref(), filter, args.limit as usize).await?;
+    // Cut at --limit (50 by default) without a word, a list passed for all there is. After
+    // the list, where a reader of the table looks last.
+    let note_more = || {
+        if more {
+            errln!(
+                "note: the newest {} shown; more events match: raise --limit, or narrow with --status, --type, --since or --contains",
+                args.limit
+            );
+        }
+    };
     if args.json {
         let mut out = String::new();
         for event in &events {
@@ -156,6 +166,7 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
             out.push('\n');
         }
         out!("{out}");
+        note_more();
         return Ok(ExitCode::SUCCESS);
     }
     if events.is_empty() {
@@ -207,6 +218,7 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
     }
     headers.extend(["ATTEMPTS", "DUPLICATES", "CONFLICTS"]);
     outln!("{}", table(&headers, &rows));
+    note_more();
     Ok(ExitCode::SUCCESS)
 }
 
