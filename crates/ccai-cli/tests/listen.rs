@@ -199,6 +199,51 @@ async fn bad_and_missing_signatures_are_rejected_and_reported() {
     assert!(listen.next_line().contains("REJECTED 405"));
 }
 
+/// `ccai listen` answers a path it does not serve with a bare 404 (not telling a stranger its
+/// path), and a PUT without --accept-put with a 405: `trigger` printed "-> 404 " and nothing
+/// more. It now says what to check, once whatever --repeat.
+#[tokio::test]
+async fn a_trigger_to_a_path_or_method_listen_does_not_serve_says_what_to_check() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &[]);
+    let elsewhere = format!("{}/", listen.url);
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--to", &elsewhere, "--repeat", "2"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let said = stdout(&out);
+    assert!(said.lines().all(|l| l.ends_with(" -> 404")), "{said:?}");
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("note: a 404 means nothing receives deliveries at this path"),
+        "{err}"
+    );
+
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--to", &listen.url, "--method", "PUT"],
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains(" -> 405 "), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--accept-put"), "{err}");
+    drop(listen);
+
+    let listen = Listening::start(&sandbox, &["--accept-put"]);
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--to", &listen.url, "--method", "PUT"],
+    ))
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+}
+
 #[tokio::test]
 async fn the_banner_says_a_trigger_needs_the_configured_credentials() {
     let sandbox = Sandbox::new();

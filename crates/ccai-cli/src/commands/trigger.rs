@@ -4,7 +4,7 @@ use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use ccai::event::WebhookEventType;
+use ccai::event::{DeliveryMethod, WebhookEventType};
 use ccai::signature::{SignedDelivery, SIGNATURE_HEADER};
 use reqwest::Url;
 use serde_json::Value;
@@ -55,7 +55,8 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     let redactor = ccai::inbox::HttpForward::new(url.as_str()).ok();
     let client = http::client()?;
     let mut all_ok = true;
-    let mut refused_signature = false;
+    // The statuses answered, each told once after the lines (with --repeat, the same delivery).
+    let mut answered = std::collections::BTreeSet::new();
     for attempt in 1..=args.repeat {
         let response = client
             .request(http::request_method(method), url.clone())
@@ -81,8 +82,14 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         } else {
             String::new()
         };
+        // No dangling space after a status that came without text (a bare 404).
+        let text = if text.is_empty() {
+            text
+        } else {
+            format!(" {text}")
+        };
         outln!(
-            "{method} {target} {} {}{counter} -> {} {text}",
+            "{method} {target} {} {}{counter} -> {}{text}",
             event_type,
             crate::output::short_hash(delivery.event_hash()),
             status.as_u16()
@@ -91,20 +98,37 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             errln!("note: {}", crate::http::refused(status));
         }
         all_ok &= status.is_success();
-        refused_signature |= status == reqwest::StatusCode::UNAUTHORIZED;
+        answered.insert(status.as_u16());
     }
-    // The answer says what is wrong, not what to do: most often `ccai listen` was started with
-    // other credentials (flags this terminal does not have) than the ones signing here.
-    if refused_signature {
-        errln!(
-            "note: a 401 means the receiver does not accept the signature: sign with the client id and secret it verifies with (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)"
-        );
+    for status in answered {
+        if let Some(note) = note_for(status, method) {
+            errln!("note: {note}");
+        }
     }
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_ERROR)
     })
+}
+
+/// What to do about an answer that says only what is wrong (or nothing: `ccai listen` answers a
+/// path it does not serve with a bare 404, so as not to tell a stranger its path).
+fn note_for(status: u16, method: DeliveryMethod) -> Option<&'static str> {
+    match status {
+        // Most often `ccai listen` was started with other credentials (flags this terminal does
+        // not have) than the ones signing here.
+        401 => Some(
+            "a 401 means the receiver does not accept the signature: sign with the client id and secret it verifies with (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)",
+        ),
+        404 => Some(
+            "a 404 means nothing receives deliveries at this path: check it (for `ccai listen`, the URL it printed after Listening on, path included, with no slash added)",
+        ),
+        405 if method == DeliveryMethod::Put => Some(
+            "a 405 to a PUT: `ccai listen` takes PUT deliveries only when started with --accept-put",
+        ),
+        _ => None,
+    }
 }
 
 /// Where to send without `--to`: the URL the last `ccai listen` saved (its `listen-url` file, else
