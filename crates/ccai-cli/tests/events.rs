@@ -974,6 +974,42 @@ async fn stats_counts() {
     assert!(text.contains("oldest pending  10m"), "{text}");
 }
 
+/// `--store` naming a folder (the data dir, where the inbox file lies) said "no inbox at DIR: run
+/// `ccai listen` first"; it now says it is a folder and which file to name, as `ccai listen`
+/// does, for `ccai events` and `ccai ui` alike, from the flag or from CCAI_STORE.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_is_a_folder_is_said_to_be_one() {
+    let inbox = Inbox::new().await;
+    let folder = inbox.path.parent().expect("the sandbox").to_path_buf();
+    let expected = format!(
+        "is a folder: give the inbox file, such as {}",
+        folder.join("inbox.db").display()
+    );
+    let runs: [(&[&str], bool); 4] = [
+        (&["events", "list", "--store"], false),
+        (&["events", "stats", "--store"], false),
+        (&["ui", "--port", "0", "--store"], false),
+        (&["events", "list"], true),
+    ];
+    for (args, from_env) in runs {
+        let mut cmd = inbox.sandbox.ccai();
+        cmd.args(args);
+        if from_env {
+            cmd.env("CCAI_STORE", &folder);
+        } else {
+            cmd.arg(&folder);
+        }
+        let out = common::exits(cmd).await;
+        let err = failed(&out);
+        let flag = if from_env { "CCAI_STORE" } else { "--store" };
+        assert!(
+            err.starts_with(&format!("error: {flag} {}", folder.display())),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(&expected), "{args:?}: {err}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     let sandbox = Sandbox::new();

@@ -81,6 +81,15 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
     let name = args.name();
     let from_env = args.source == Some(clap::parser::ValueSource::EnvVariable);
     let path: PathBuf = store_path(args.store, name)?;
+    // Said as `ccai listen` says it: "no inbox there, run `ccai listen` first" sent users to
+    // start a receiver when the fix was to name the file in the folder.
+    if path.is_dir() {
+        bail!(
+            "{name} {} is a folder: give the inbox file, such as {}",
+            path.display(),
+            path.join("inbox.db").display()
+        );
+    }
     // An empty file is no inbox either: opening it would write a schema into it.
     if !path.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) {
         if from_env {
