@@ -76,11 +76,12 @@ pub(crate) fn url_flag(flag: &str, value: &str, example: &str) -> Result<Url> {
     Ok(url)
 }
 
-/// `error` and the errors under it, `: `-separated, without the URL (its query may carry a
-/// token): reqwest's own text alone ("error sending request") does not say whether the name
-/// did not resolve or the connection was refused.
+/// What went wrong, without the URL (its query may carry a token): the causes under reqwest's
+/// own "error sending request", which alone does not say whether the name did not resolve or the
+/// connection was refused (the library's words, which the recorded errors of a stored forward use
+/// too).
 pub(crate) fn failure(error: reqwest::Error) -> String {
-    format!("{:#}", anyhow::Error::new(error.without_url()))
+    ccai::inbox::request_failure(&error.without_url())
 }
 
 /// What went wrong, for a request that failed in its TLS handshake (`None` for any other

@@ -758,6 +758,11 @@ async fn replay_to_sends_the_exact_delivery() {
     let out = inbox.ccai(&["replay", SENT_PENDING, "--to", &down]).await;
     let said = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
     assert!(said.contains("connection refused"), "{said}");
+    // Said without reqwest's and hyper's wrapper texts.
+    assert!(
+        !said.contains("error sending request") && !said.contains("client error"),
+        "{said}"
+    );
 
     // An https:// URL on a plain HTTP server: the handshake failed, use http://.
     let plain = recorder(|_| (StatusCode::OK, "{}".into())).await;

@@ -106,10 +106,10 @@ pub use claim::{
 };
 pub use delivery::{Inserted, NewDelivery};
 pub use dispatch::{
-    parse_duration, redact_path_tokens, tls_failure, Accepted, AttemptReport, AttemptResult,
-    CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder, Failure,
-    ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule, ShutdownReport,
-    MAX_CONCURRENCY,
+    parse_duration, redact_path_tokens, request_failure, tls_failure, Accepted, AttemptReport,
+    AttemptResult, CallbackConsumer, Consumer, ConsumerFuture, Dispatcher, DispatcherBuilder,
+    Failure, ForwardConfigError, HttpForward, InboxEvent, ParseScheduleError, RetrySchedule,
+    ShutdownReport, MAX_CONCURRENCY,
 };
 pub use error::StoreError;
 #[cfg(feature = "postgres")]

@@ -188,7 +188,13 @@ async fn a_target_that_is_down_then_up_gets_the_event() {
                 .contains("connection failed"),
             "{failed:?}"
         );
-        // With the cause under reqwest's own "error sending request".
+        // The cause, without the wrapper texts of reqwest ("error sending request") and hyper
+        // ("client error (Connect)") above it.
+        let error = failed.error.as_deref().unwrap_or("");
+        assert!(
+            !error.contains("error sending request") && !error.contains("client error"),
+            "{failed:?}"
+        );
         assert!(
             failed
                 .error

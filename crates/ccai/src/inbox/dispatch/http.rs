@@ -272,7 +272,10 @@ impl HttpForward {
             } else {
                 "request failed"
             };
-            Failure::new(format!("{kind}: {}", with_causes(&e.without_url())))
+            Failure::new(format!(
+                "{kind}: {}",
+                super::request_failure(&e.without_url())
+            ))
         })?;
         let status = response.status();
         if status.is_success() {
@@ -340,23 +343,6 @@ impl Consumer for HttpForward {
     fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a> {
         Box::pin(self.forward(event))
     }
-}
-
-/// `error` and the errors under it, `: `-separated: reqwest's own text alone ("error sending
-/// request") does not say whether the name did not resolve or the connection was refused.
-fn with_causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // Some layers repeat the text of the one below.
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod http;
 mod path_tokens;
 mod query_tokens;
 mod report;
+mod request_failure;
 mod retry;
 mod tls_failure;
 mod url_credentials;
@@ -23,6 +24,7 @@ pub use consumer::{Accepted, CallbackConsumer, Consumer, ConsumerFuture, Failure
 pub use http::{ForwardConfigError, HttpForward};
 pub use path_tokens::redact_path_tokens;
 pub use report::{AttemptReport, AttemptResult};
+pub use request_failure::request_failure;
 pub use retry::{parse_duration, ParseScheduleError, RetrySchedule};
 pub use tls_failure::tls_failure;
 
