@@ -29,10 +29,39 @@ pub(crate) async fn bind(
             std::io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
                 format!("ports below 1024 need privileges: pick a higher one with {port_flag}")
             }
-            _ => format!("is the port in use? Pick another with {port_flag}"),
+            std::io::ErrorKind::AddrInUse => format!(
+                "the port is in use (by another program, or another `ccai listen`): pick \
+                 another with {port_flag}"
+            ),
+            _ => format!("{e}: check {host_flag} and {port_flag}"),
         };
-        anyhow!("cannot {what} {addr}: {hint}: {e}")
+        anyhow!("cannot {what} {addr}: {hint}")
     })
+}
+
+/// Refuses `addr` for the listener `flag` sets when one this process bound already holds its
+/// port (`bound`: each flag and its address) on an address that overlaps it: the bind would fail
+/// as "the port is in use", sending the user to look for another program.
+pub(crate) fn not_bound_here(
+    flag: &str,
+    addr: std::net::SocketAddr,
+    bound: &[(&str, std::net::SocketAddr)],
+) -> Result<()> {
+    // Port 0 picks a free port; different addresses, both named, do not collide.
+    let overlaps = |other: &std::net::SocketAddr| {
+        addr.port() != 0
+            && other.port() == addr.port()
+            && (other.ip() == addr.ip()
+                || other.ip().is_unspecified()
+                || addr.ip().is_unspecified())
+    };
+    match bound.iter().find(|(_, other)| overlaps(other)) {
+        Some((other_flag, _)) => bail!(
+            "{flag} {} is this receiver's {other_flag} too: give each listener its own port",
+            addr.port()
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The value of an address flag (`--host`, `--ui-host`, `--admin-host`): an IP address, an IPv6

@@ -624,11 +624,65 @@ async fn listen_errors_are_clear() {
     cmd.args(["listen", "--port", &port]);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("is the port in use"),
-        "{}",
-        stderr(&out)
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot listen on 127.0.0.1:{port}: the port is in use (by another program, \
+             or another `ccai listen`): pick another with --port\n"
+        )
     );
+
+    // The view's or the admin listener's port the same as the receiver's, or as each other's:
+    // said to be this receiver's own, not another program's.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let free_port = free.local_addr().unwrap().port().to_string();
+    drop(free);
+    let store = sandbox.path().join("own-port.db");
+    let store = store.to_str().unwrap();
+    for (flags, said) in [
+        (
+            &["--port", &free_port, "--ui", "--ui-port", &free_port][..],
+            "--ui-port {p} is this receiver's --port too",
+        ),
+        (
+            &["--port", &free_port, "--admin-port", &free_port],
+            "--admin-port {p} is this receiver's --port too",
+        ),
+        (
+            &["--port", "0", "--ui", "--ui-port", &free_port, "--admin-port", &free_port],
+            "--admin-port {p} is this receiver's --ui-port too",
+        ),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--store", store]).args(flags);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+        assert_eq!(
+            stderr(&out),
+            format!(
+                "error: {}: give each listener its own port\n",
+                said.replace("{p}", &free_port)
+            ),
+            "{flags:?}"
+        );
+    }
+    // On different addresses, named, one port serves both.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "--store", store, "--port", &free_port])
+        .args(["--ui", "--ui-host", "127.0.0.2", "--ui-port", &free_port]);
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let first = std::io::BufRead::lines(std::io::BufReader::new(err))
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("UI on ") || l.starts_with("error"))
+        .unwrap_or_default();
+    interrupt(child.id());
+    let _ = child.wait();
+    assert!(first.starts_with("UI on "), "{first}");
 
     // An address that is not this machine's (TEST-NET-3): another port would not help.
     let mut cmd = sandbox.ccai();

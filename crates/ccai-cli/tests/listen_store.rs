@@ -1841,7 +1841,7 @@ async fn a_start_that_fails_on_a_taken_port_forwards_nothing() {
         let out = common::exits(cmd).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
-        assert!(err.contains("is the port in use?"), "{flags:?}: {err}");
+        assert!(err.contains("the port is in use"), "{flags:?}: {err}");
         assert!(!err.contains("lease"), "{flags:?}: {err}");
 
         let inbox = open_store(&file);
@@ -1884,7 +1884,7 @@ async fn a_start_refused_for_a_taken_port_creates_and_changes_nothing() {
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {text}");
         assert!(
             text.starts_with("error: ")
-                && text.contains("is the port in use?")
+                && text.contains("the port is in use")
                 && text.lines().count() == 1,
             "{flags:?}: {text}"
         );
@@ -1948,7 +1948,7 @@ async fn a_start_refused_for_a_taken_port_creates_and_changes_nothing() {
         let out = common::exits(cmd).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{flags:?}: {err}");
-        assert!(err.contains("is the port in use?"), "{flags:?}: {err}");
+        assert!(err.contains("the port is in use"), "{flags:?}: {err}");
         assert!(
             std::fs::read(&file).expect("read the store") == before,
             "{flags:?}: the store changed"

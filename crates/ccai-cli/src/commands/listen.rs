@@ -152,11 +152,21 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         "--port",
     )
     .await?;
+    let mut bound = vec![("--port", listener.local_addr()?)];
     let ui_bound = match ui_access {
         // The view shows the store: without one (--no-store) there is nothing to serve.
-        Some(access) if !args.no_store => Some(super::ui::bind(access, args.ui_port).await?),
+        Some(access) if !args.no_store => {
+            let addr = SocketAddr::new(access.ip(), args.ui_port);
+            http::not_bound_here("--ui-port", addr, &bound)?;
+            let view = super::ui::bind(access, args.ui_port).await?;
+            bound.push(("--ui-port", view.local_addr()?));
+            Some(view)
+        }
         _ => None,
     };
+    if let Some(checked) = &admin {
+        http::not_bound_here("--admin-port", checked.addr(), &bound)?;
+    }
     let admin = admin::bind(admin).await?;
     // The config folder is checked (made, written to) before the store is opened, the secret
     // written only after: a config folder that refuses the start leaves no new store file, a

@@ -174,6 +174,13 @@ pub(super) struct Checked {
     generated: bool,
 }
 
+impl Checked {
+    /// Where the admin listener is to be bound.
+    pub(super) fn addr(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.ip, self.port)
+    }
+}
+
 /// Connections the admin listener serves at once; more wait to be accepted. Probes and a
 /// metrics scraper need a handful.
 const MAX_CONNECTIONS: usize = 64;

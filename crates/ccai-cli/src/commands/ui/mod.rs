@@ -104,6 +104,13 @@ pub(crate) struct BoundView {
     access: Access,
 }
 
+impl BoundView {
+    /// The address the view is bound to.
+    pub(crate) fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}
+
 /// Binds the view on `access`'s address and `port`. Apart from [`serve`] so that `ccai listen
 /// --ui` finds a taken port before it creates a store.
 pub(crate) async fn bind(access: Access, port: u16) -> Result<BoundView> {
