@@ -588,16 +588,58 @@ async fn repeats_are_acknowledged_once_processed() {
         "{}",
         stdout(&out)
     );
-    // The callback runs once for the event; repeats are answered from the deduplicator. A
-    // different event sent afterwards is the very next line: no repeat was printed in between.
-    assert!(listen.next_line().contains("message.sent"));
+    // The callback runs once for the event; repeats are answered from the deduplicator, each
+    // with a line saying so (with the store they say "already stored"). A different event sent
+    // afterwards is the very next line: no repeat was processed again.
+    let first = listen.next_line();
+    assert!(first.contains("message.sent"), "{first}");
+    let hash = first
+        .split_whitespace()
+        .find(|w| w.starts_with('#'))
+        .expect("a short hash")
+        .to_owned();
+    for _ in 0..2 {
+        let repeat = listen.next_line();
+        assert!(
+            repeat.contains("message.sent")
+                && repeat.ends_with(&format!("duplicate of {hash} (already received)")),
+            "{repeat}"
+        );
+    }
     let out = run(trigger(&sandbox, &["message.excluded"])).await;
     assert!(out.status.success());
     let next = listen.next_line();
     assert!(
-        next.contains("message.excluded"),
+        next.contains("message.excluded") && !next.contains("duplicate"),
         "a repeat was processed again: {next}"
     );
+
+    // As JSON lines, in the store's shape.
+    let json = Listening::start(&sandbox, &["--json"]);
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--repeat", "2", "--to", &json.url],
+    ))
+    .await;
+    assert!(out.status.success());
+    let first: serde_json::Value = serde_json::from_str(&json.next_line()).expect("json");
+    let repeat: serde_json::Value = serde_json::from_str(&json.next_line()).expect("json");
+    assert_eq!(first["status"], "received");
+    assert_eq!(repeat["status"], "duplicate");
+    assert_eq!(repeat["eventType"], "message.sent");
+    assert_eq!(repeat["eventHash"], first["eventHash"]);
+    // --quiet prints none.
+    let quiet = Listening::start(&sandbox, &["--quiet"]);
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--repeat", "2", "--to", &quiet.url],
+    ))
+    .await;
+    assert!(out.status.success());
+    let printed = quiet
+        .out
+        .recv_timeout(std::time::Duration::from_millis(500));
+    assert!(printed.is_err(), "{printed:?}");
 }
 
 #[cfg(unix)]
@@ -649,7 +691,15 @@ async fn listen_errors_are_clear() {
             "--admin-port {p} is this receiver's --port too",
         ),
         (
-            &["--port", "0", "--ui", "--ui-port", &free_port, "--admin-port", &free_port],
+            &[
+                "--port",
+                "0",
+                "--ui",
+                "--ui-port",
+                &free_port,
+                "--admin-port",
+                &free_port,
+            ],
             "--admin-port {p} is this receiver's --ui-port too",
         ),
     ] {

@@ -210,10 +210,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
                 printer: Arc::clone(&printer),
                 forward,
             });
+            let duplicates = Arc::clone(&printer);
             HandlerOptions::for_deliveries(signing.client_id.clone(), move |delivery| {
                 let receiver = Arc::clone(&receiver);
                 async move { receiver.deliver(delivery).await }
             })
+            // As with the store, a repeat gets a line: without one, `trigger --repeat 3` showed
+            // one event and nothing of the other two answers.
+            .on_duplicate(move |event| duplicates.duplicate(event, "received"))
         }
     };
     let on_reject = {
@@ -399,6 +403,27 @@ impl Printer {
         self.events
             .as_ref()
             .is_none_or(|events| events.contains(event_type))
+    }
+
+    /// The line for a repeat answered 200 without new work (`--events` and `--quiet` apply), and
+    /// why it needed none: `already` ("stored", "received").
+    fn duplicate(&self, event: &WebhookEvent, already: &str) {
+        if self.quiet || !self.shows(event) {
+            return;
+        }
+        let (clock, timestamp) = clock::now();
+        if self.json {
+            emit(
+                &json!({"time": timestamp, "status": "duplicate", "eventType": event.event_type.as_str(), "eventHash": event.event_hash})
+                    .to_string(),
+            );
+        } else {
+            emit(&format!(
+                "{clock}  {:<26}  duplicate of #{} (already {already})",
+                output::event_type(event),
+                output::short_hash(&event.event_hash)
+            ));
+        }
     }
 
     /// The line for a received event, with the outcome of a forward done before answering.

@@ -18,7 +18,7 @@ use crate::telemetry::{self, Received};
 use crate::BoxError;
 
 use super::body::{declared_length, read_in_time};
-use super::options::{CallbackFuture, HandlerConfigError, OnEvent, OnReject};
+use super::options::{CallbackFuture, HandlerConfigError, OnDuplicate, OnEvent, OnReject};
 use super::response::{self, HandlerResponse};
 use super::signature_header::SignatureHeader;
 use super::{HandlerOptions, Rejection, WebhookDelivery};
@@ -69,6 +69,7 @@ struct Inner {
     on_event: OnEvent,
     wants_delivery: bool,
     on_reject: Option<OnReject>,
+    on_duplicate: Option<OnDuplicate>,
     log_events: bool,
     accept_post: bool,
     accept_put: bool,
@@ -89,6 +90,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         on_event,
         wants_delivery,
         on_reject,
+        on_duplicate,
         log_events,
         methods,
         body_limit,
@@ -135,6 +137,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
             on_event,
             wants_delivery,
             on_reject,
+            on_duplicate,
             log_events,
             accept_post,
             accept_put,
@@ -337,6 +340,12 @@ impl Inner {
                     event_hash = %Escaped(&event.event_hash),
                     "duplicate delivery acknowledged without calling back"
                 );
+                if let Some(hook) = &self.on_duplicate {
+                    // A panicking hook must not cost the sender its answer.
+                    if catch_unwind(AssertUnwindSafe(|| hook(event))).is_err() {
+                        tracing::warn!(target: "ccai::webhook", "the on_duplicate hook panicked");
+                    }
+                }
                 return Ok(Received::Duplicate);
             }
             Err(e) => return Err(Rejection::Deduplication(e)),

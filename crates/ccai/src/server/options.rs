@@ -16,6 +16,7 @@ use super::{Rejection, WebhookDelivery};
 pub(crate) type CallbackFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 pub(crate) type OnEvent = Arc<dyn Fn(WebhookDelivery) -> CallbackFuture + Send + Sync>;
 pub(crate) type OnReject = Arc<dyn Fn(&Rejection) + Send + Sync>;
+pub(crate) type OnDuplicate = Arc<dyn Fn(&WebhookEvent) + Send + Sync>;
 
 /// Why [`create_handler`](super::create_handler) refused its options.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -80,6 +81,7 @@ pub struct HandlerOptions {
     /// signature header copied for it.
     pub(crate) wants_delivery: bool,
     pub(crate) on_reject: Option<OnReject>,
+    pub(crate) on_duplicate: Option<OnDuplicate>,
     pub(crate) log_events: bool,
     pub(crate) methods: Vec<DeliveryMethod>,
     pub(crate) body_limit: usize,
@@ -144,6 +146,7 @@ impl HandlerOptions {
             on_event,
             wants_delivery: true,
             on_reject: None,
+            on_duplicate: None,
             log_events: false,
             methods: vec![DeliveryMethod::Post],
             body_limit: super::DEFAULT_BODY_LIMIT,
@@ -302,6 +305,38 @@ impl HandlerOptions {
         self
     }
 
+    /// Calls `hook` for every delivery answered 200 as a duplicate without calling back: the
+    /// deduplicator had it processed already (a sender's retry, a replay). Without it a repeat
+    /// leaves no trace but a debug log line. The hook runs on the request's task: keep it short.
+    ///
+    /// Not in inbox mode ([`inbox`](Self::inbox)): there [`on_stored`](Self::on_stored) tells
+    /// each duplicate, as [`Inserted::Duplicate`](crate::inbox::Inserted::Duplicate).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// use ccai::webhook::{HandlerOptions, WebhookEvent};
+    ///
+    /// let repeats = Arc::new(AtomicU64::new(0));
+    /// let counted = Arc::clone(&repeats);
+    /// let options = HandlerOptions::new("1231", |_event: WebhookEvent| async {
+    ///     Ok::<(), std::io::Error>(())
+    /// })
+    /// .secret("my-webhook-secret")
+    /// .on_duplicate(move |event| {
+    ///     counted.fetch_add(1, Ordering::Relaxed);
+    ///     eprintln!("duplicate of {}", event.event_hash);
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn on_duplicate<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&WebhookEvent) + Send + Sync + 'static,
+    {
+        self.on_duplicate = Some(Arc::new(hook));
+        self
+    }
+
     /// **Accepts unsigned and forged deliveries.** Turns signature verification off: the
     /// `X-CCAI-Signature` header is ignored and secrets are not required. Only for local
     /// experiments; [`create_handler`](super::create_handler) logs a warning when it is set.
@@ -356,6 +391,7 @@ impl fmt::Debug for HandlerOptions {
             .field("body_timeout", &self.body_timeout)
             .field("deduplication", &self.deduplication())
             .field("on_reject", &self.on_reject.is_some())
+            .field("on_duplicate", &self.on_duplicate.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -159,3 +159,31 @@ async fn disabling_verification_warns_at_creation() {
     assert!(logs.contains("WARN"), "{logs}");
     assert!(logs.contains("verification is DISABLED"), "{logs}");
 }
+
+/// `on_duplicate` sees each repeat the deduplicator answers without calling back, and only
+/// those; a panicking hook still leaves the sender its 200.
+#[tokio::test]
+async fn on_duplicate_observes_each_repeat_and_nothing_else() {
+    let repeats: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = repeats.clone();
+    let (options, seen) = recording_options();
+    let options = options.on_duplicate(move |event: &WebhookEvent| {
+        sink.lock().expect("lock").push(event.event_hash.clone());
+        if event.event_hash == "boom" {
+            panic!("hook bug");
+        }
+    });
+    let addr = serve(create_handler(options).expect("handler")).await;
+    let (body, signature) = delivery("once");
+    let (other, other_signature) = delivery("boom");
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert!(repeats.lock().expect("lock").is_empty());
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 200);
+    assert_eq!(post(addr, &other, Some(&other_signature)).await.status, 200);
+    assert_eq!(post(addr, &other, Some(&other_signature)).await.status, 200);
+    // A rejected delivery is no duplicate.
+    assert_eq!(post(addr, &body, None).await.status, 400);
+    assert_eq!(*repeats.lock().expect("lock"), ["once", "once", "boom"]);
+    assert_eq!(seen.lock().expect("lock").len(), 2, "each event called back once");
+}

@@ -332,20 +332,7 @@ impl Printer {
             ),
             _ if self.quiet || !self.shows(event) => {}
             Inserted::New => emit(&self.event_line(event, None)),
-            _ => {
-                let (clock, timestamp) = clock::now();
-                if self.json {
-                    emit(
-                        &json!({"time": timestamp, "status": "duplicate", "eventType": event.event_type.as_str(), "eventHash": event.event_hash})
-                            .to_string(),
-                    );
-                } else {
-                    emit(&format!(
-                        "{clock}  {:<26}  duplicate of #{hash} (already stored)",
-                        output::event_type(event)
-                    ));
-                }
-            }
+            _ => self.duplicate(event, "stored"),
         }
     }
 }
