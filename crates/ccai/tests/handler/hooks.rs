@@ -185,5 +185,9 @@ async fn on_duplicate_observes_each_repeat_and_nothing_else() {
     // A rejected delivery is no duplicate.
     assert_eq!(post(addr, &body, None).await.status, 400);
     assert_eq!(*repeats.lock().expect("lock"), ["once", "once", "boom"]);
-    assert_eq!(seen.lock().expect("lock").len(), 2, "each event called back once");
+    assert_eq!(
+        seen.lock().expect("lock").len(),
+        2,
+        "each event called back once"
+    );
 }
