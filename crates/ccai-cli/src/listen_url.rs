@@ -15,8 +15,39 @@ fn path() -> Result<PathBuf> {
     Ok(dev_credentials::config_dir()?.join(FILE_NAME))
 }
 
-/// Records `url` (best effort: `trigger` then falls back to its default).
-pub(crate) fn save(url: &str) {
+/// A URL recorded by [`save`], and the one it replaced, for [`Saved::restore`] at stop.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    url: String,
+    previous: Option<String>,
+}
+
+impl Saved {
+    /// Puts back the URL this one replaced, if the file still holds this one: once this
+    /// `ccai listen` stops, a `trigger` sent to it would find nothing, while the one before may
+    /// still run (a second listener started and stopped beside a first). Nothing is done when
+    /// another `ccai listen` recorded its own since, or when none was recorded before.
+    pub(crate) fn restore(self) {
+        let Some(previous) = self.previous.filter(|p| *p != self.url) else {
+            return;
+        };
+        if load().is_some_and(|(now, _)| now == self.url) {
+            write(&previous);
+        }
+    }
+}
+
+/// Records `url` (best effort: `trigger` then falls back to its default), and what it replaced.
+pub(crate) fn save(url: &str) -> Saved {
+    let previous = load().map(|(url, _)| url);
+    write(url);
+    Saved {
+        url: url.to_owned(),
+        previous,
+    }
+}
+
+fn write(url: &str) {
     if let Ok(path) = path() {
         // Owner-only, like the development credentials that may later go in the same folder.
         if let Some(dir) = path.parent() {

@@ -1314,6 +1314,38 @@ async fn an_unreachable_saved_listen_url_says_it_is_the_last_listens() {
     drop(first);
 }
 
+/// A `listen` that stops cleanly puts back the address it replaced: `trigger` without `--to`
+/// reaches the one started before it, still running (it was sent to the stopped one).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_listen_that_stops_gives_trigger_back_the_one_before() {
+    let sandbox = Sandbox::new();
+    let first = Listening::start(&sandbox, &[]);
+    let mut second = Listening::start(&sandbox, &[]);
+    interrupt(second.child.id());
+    assert_eq!(second.child.wait().unwrap().code(), Some(0));
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("POST {} ", first.url)),
+        "{}",
+        stdout(&out)
+    );
+    assert!(first.next_line().contains("message.sent"));
+
+    // Once another has recorded its own address, a stop leaves that one.
+    let mut third = Listening::start(&sandbox, &[]);
+    let fourth = Listening::start(&sandbox, &[]);
+    interrupt(third.child.id());
+    assert_eq!(third.child.wait().unwrap().code(), Some(0));
+    let out = run(trigger(&sandbox, &["message.sent"])).await;
+    assert!(
+        stdout(&out).contains(&format!("POST {} ", fourth.url)),
+        "{}",
+        stdout(&out)
+    );
+}
+
 /// `--json` prints `data` exactly as it arrived (integers past 64 bits, key order), on one line
 /// whatever spacing the sender used: it went through a `Value`, which turned
 /// `12345678901234567890123` into `1.2345678901234568e+22` and sorted the keys.

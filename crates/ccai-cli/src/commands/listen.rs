@@ -317,7 +317,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         prepared.keep();
     }
     // `ccai trigger` sends here by default, whatever the credentials.
-    crate::listen_url::save(&url);
+    let saved_url = crate::listen_url::save(&url);
 
     if let Some(inbox) = &inbox {
         inbox.announce().await;
@@ -369,6 +369,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     tokio::join!(ui_stopped, forwards_stopped);
     // Before saying so: the store's writer finishes and folds the WAL back into the file.
     crate::store_open::close_opened().await;
+    saved_url.restore();
     errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }
