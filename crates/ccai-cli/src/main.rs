@@ -4,6 +4,7 @@ mod cli;
 mod clock;
 mod commands;
 mod dev_credentials;
+mod duration_flag;
 mod http;
 mod json_text;
 mod line_writer;

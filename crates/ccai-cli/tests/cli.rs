@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{run, stderr, stdout, Sandbox};
+use common::{closed_port, exits, run, stderr, stdout, Sandbox};
 
 const SUBCOMMANDS: [&str; 6] = [
     "webhooks",
@@ -564,4 +564,72 @@ async fn a_refused_value_from_the_environment_names_its_variable() {
         let says = format!("error: the default store {} is a folder", default.display());
         assert!(err.starts_with(&says), "{err}");
     }
+}
+
+/// Every duration flag refuses a value in one shape, `invalid --FLAG VALUE: what is wrong; how
+/// to write one`: they said it three ways ("is not a duration: use a whole number with …",
+/// "give a number and a unit …", "expected comma-separated durations …"). A long value is cut.
+#[tokio::test]
+async fn duration_flags_are_refused_in_one_shape() {
+    const ADVICE: &str = "give a number and a unit, like 45s, 10m, 2h or 30d";
+    const SCHEDULE: &str = "give a comma-separated list of durations, each a number and a unit (at most 30d), like 5s,5m,30m";
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    let listen = ["listen", "--port", "0", "--store", "d.db"];
+    let long = "9".repeat(60);
+    let cases: Vec<(Vec<&str>, String)> = vec![
+        (
+            [&listen[..], &["--grace", "junk"]].concat(),
+            format!("invalid --grace \"junk\": not a duration; {ADVICE}"),
+        ),
+        (
+            [&listen[..], &["--header-timeout", "45"]].concat(),
+            format!("invalid --header-timeout \"45\": no unit; {ADVICE}"),
+        ),
+        (
+            [&listen[..], &["--body-timeout", "0s"]].concat(),
+            format!("invalid --body-timeout \"0s\": must be longer than 0; {ADVICE}"),
+        ),
+        (
+            vec!["events", "purge", "--older-than", "30days"],
+            format!(
+                "invalid --older-than \"30days\": unknown unit \"days\" (use ms, s, m, h or d); {ADVICE}"
+            ),
+        ),
+        (
+            vec!["webhooks", "--timeout", "1.5s", "list"],
+            format!("invalid --timeout \"1.5s\": not a whole number; {ADVICE}"),
+        ),
+        (
+            vec!["webhooks", "--timeout", &long, "list"],
+            format!("invalid --timeout \"{}…\": no unit; {ADVICE}", "9".repeat(40)),
+        ),
+        (
+            [&listen[..], &["--forward-to", &forward, "--retry-schedule", "junk"]].concat(),
+            format!("invalid --retry-schedule \"junk\": not a duration; {SCHEDULE}"),
+        ),
+        (
+            [&listen[..], &["--forward-to", &forward, "--retry-schedule", "5s, 5 m"]].concat(),
+            format!(
+                "invalid --retry-schedule \"5s, 5 m\" (item \"5 m\"): a space before the unit; {SCHEDULE}"
+            ),
+        ),
+        (
+            [&listen[..], &["--forward-to", &forward, "--retry-schedule", "5s,40d"]].concat(),
+            format!(
+                "invalid --retry-schedule \"5s,40d\" (item \"40d\"): longer than 30d, the longest retry delay (bodies are purged after 30 days by default); {SCHEDULE}"
+            ),
+        ),
+    ];
+    for (args, said) in cases {
+        let mut cmd = sandbox.ccai();
+        cmd.args(&args)
+            .env("CCAI_CLIENT_ID", "1231")
+            .env("CCAI_API_KEY", "key")
+            .env("CCAI_WEBHOOK_SECRET", "secret");
+        let out = exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), format!("error: {said}\n"), "{args:?}");
+    }
+    assert!(!sandbox.path().join("d.db").exists());
 }

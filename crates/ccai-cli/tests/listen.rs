@@ -1090,7 +1090,7 @@ async fn settings_for_other_commands_do_not_stop_listen() {
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("--idle-timeout must be longer than 0"),
+        stderr(&out).contains("invalid --idle-timeout \"0s\": must be longer than 0"),
         "{}",
         stderr(&out)
     );

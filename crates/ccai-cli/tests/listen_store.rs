@@ -539,7 +539,7 @@ async fn store_errors_are_clear() {
     let cases: [(Vec<String>, &str); 5] = [
         (
             vec!["--grace".into(), "soon".into()],
-            "--grace \"soon\" is not a duration",
+            "invalid --grace \"soon\": not a duration; give a number and a unit",
         ),
         (
             vec!["--store".into(), "x.db".into(), "--no-store".into()],

@@ -272,7 +272,7 @@ async fn an_empty_retry_schedule_is_refused_not_read_as_no_retries() {
     let out = exits(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        stderr(&out).contains("--retry-schedule is empty"),
+        stderr(&out).contains("invalid --retry-schedule \" \": empty;"),
         "{}",
         stderr(&out)
     );
@@ -296,7 +296,7 @@ async fn a_retry_delay_past_thirty_days_is_refused() {
     let out = exits(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", all_output(&out));
     assert!(
-        stderr(&out).contains("--retry-schedule: invalid retry schedule item \"100000000000d\": a retry delay can be at most 30d"),
+        stderr(&out).contains("invalid --retry-schedule \"1s,100000000000d\" (item \"100000000000d\"): longer than 30d, the longest retry delay"),
         "{}",
         stderr(&out)
     );

@@ -18,9 +18,7 @@ use ccai::inbox::{
 use ccai::webhook::WebhookEventType;
 use serde_json::{json, Value};
 
-use self::format::{
-    age_flag, body_for_display, escape_line, human_age, rfc3339, short_time, since_flag,
-};
+use self::format::{body_for_display, escape_line, human_age, rfc3339, short_time, since_flag};
 use self::lookup::get_event;
 use crate::cli::{EventFilterArgs, EventsCommand, EventsListArgs, EventsPurgeArgs, StoreArgs};
 use crate::output::{event_type_text, short_hash, table};
@@ -446,8 +444,8 @@ fn indent(text: &str) -> String {
 }
 
 async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
-    let bodies = age_flag("--older-than", &args.older_than)?;
-    let rows = age_flag("--keep-hashes-for", &args.keep_hashes_for)?;
+    let bodies = crate::duration_flag::value("--older-than", &args.older_than)?;
+    let rows = crate::duration_flag::value("--keep-hashes-for", &args.keep_hashes_for)?;
     // Deleting an event's row deletes its body too: a shorter row retention would delete what
     // --older-than says to keep.
     if rows < bodies {

@@ -110,20 +110,11 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     // What the check above cannot see (another address, a host name, a proxy) is caught as it
     // happens: this receiver's forwards carry its id, and it refuses them when they come back.
     let own = Arc::new(OwnForwards::new(forward_url.as_ref().map(http::shown))?);
-    let age = crate::commands::events::format::age_flag;
-    let header_timeout = age("--header-timeout", &args.header_timeout)?;
-    let idle_timeout = age("--idle-timeout", &args.idle_timeout)?;
-    let body_timeout = age("--body-timeout", &args.body_timeout)?;
     // Zero would close connections as they open or cut every request off.
-    for (flag, timeout) in [
-        ("--header-timeout", header_timeout),
-        ("--idle-timeout", idle_timeout),
-        ("--body-timeout", body_timeout),
-    ] {
-        if timeout.is_zero() {
-            bail!("{flag} must be longer than 0, like 5s");
-        }
-    }
+    let timeout = crate::duration_flag::timeout;
+    let header_timeout = timeout("--header-timeout", &args.header_timeout)?;
+    let idle_timeout = timeout("--idle-timeout", &args.idle_timeout)?;
+    let body_timeout = timeout("--body-timeout", &args.body_timeout)?;
     // Requests in progress at Ctrl-C get the same grace as forwards in flight (with --no-store,
     // a request is its forward).
     let grace = grace(&args)?;
@@ -724,10 +715,5 @@ pub(crate) fn grace(args: &ListenArgs) -> Result<std::time::Duration> {
             std::time::Duration::from_secs(10)
         });
     };
-    match ccai::inbox::parse_duration(text.trim()) {
-        Some(grace) => Ok(grace),
-        None => bail!(
-            "--grace {text:?} is not a duration: use a whole number with ms, s, m, h or d, like 10s"
-        ),
-    }
+    crate::duration_flag::value("--grace", text)
 }

@@ -12,11 +12,8 @@ use crate::{http, output, settings};
 
 pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<ExitCode> {
     let WebhooksArgs { timeout, command } = args;
-    let timeout = crate::commands::events::format::age_flag("--timeout", &timeout)?;
     // Zero would time every request out before it is sent.
-    if timeout.is_zero() {
-        anyhow::bail!("--timeout must be longer than 0, like 30s");
-    }
+    let timeout = crate::duration_flag::timeout("--timeout", &timeout)?;
     let client = settings::api_client(account, timeout)?;
     let service = client.webhook();
     match command {

@@ -46,16 +46,6 @@ pub(crate) fn parse_age(text: &str) -> Option<Duration> {
     ccai::inbox::parse_duration(text)
 }
 
-/// The value of a duration flag (`--older-than 30d`).
-pub(crate) fn age_flag(flag: &str, value: &str) -> Result<Duration> {
-    match parse_age(value) {
-        Some(age) => Ok(age),
-        None => {
-            bail!("invalid {flag} {value:?}: give a number and a unit, like 45s, 30m, 1h or 2d")
-        }
-    }
-}
-
 /// The value of `--since`: an age (`1h`: received in the last hour) or an RFC 3339 time.
 pub(crate) fn since_flag(value: &str, now: SystemTime) -> Result<SystemTime> {
     if let Some(age) = parse_age(value) {
@@ -64,7 +54,8 @@ pub(crate) fn since_flag(value: &str, now: SystemTime) -> Result<SystemTime> {
     match parse_rfc3339(value) {
         Some(time) => Ok(time),
         None => bail!(
-            "invalid --since {value:?}: give an age like 30m, 1h or 2d, or a time like 2026-11-30T14:00:00Z"
+            "invalid --since {}: give an age like 30m, 1h or 2d, or a time like 2026-11-30T14:00:00Z",
+            crate::duration_flag::quoted(value)
         ),
     }
 }

@@ -135,13 +135,7 @@ impl Inbox {
     pub(super) fn check(args: &ListenArgs, http_forward: Option<HttpForward>) -> Result<Checked> {
         let schedule = match &args.retry_schedule {
             None => RetrySchedule::default(),
-            // An empty value (a blank shell variable, say) would turn retries off unseen.
-            Some(text) if text.trim().is_empty() => bail!(
-                "--retry-schedule is empty: give delays like 1s,10s,1m (or leave the flag out for the default schedule)"
-            ),
-            Some(text) => text
-                .parse()
-                .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?,
+            Some(text) => crate::duration_flag::retry_schedule(text)?,
         };
         let location = match store_open::postgres_url(args.store().as_deref()) {
             Some(url) => {
