@@ -177,12 +177,18 @@ pub(crate) fn finish(limit: Duration) {
     }
     let dropped = STDOUT.dropped.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        err_text(format!("warning: {dropped} event line(s) were not printed: standard output was not read fast enough\n"));
+        let lines = crate::output::count(dropped, "event line was", "event lines were");
+        err_text(format!(
+            "warning: {lines} not printed: standard output was not read fast enough\n"
+        ));
     }
     // Told if standard error is read again, at least.
     let dropped = STDERR.dropped.swap(0, Ordering::Relaxed);
     if dropped > 0 {
-        err_text(format!("warning: {dropped} line(s) were not written to standard error: it was not read fast enough\n"));
+        let lines = crate::output::count(dropped, "line was", "lines were");
+        err_text(format!(
+            "warning: {lines} not written to standard error: it was not read fast enough\n"
+        ));
     }
     STDERR.flush(deadline);
 }

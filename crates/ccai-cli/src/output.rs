@@ -136,6 +136,15 @@ fn quote_if_needed(value: &str) -> String {
     }
 }
 
+/// `n` and the noun for that many: `1 delivery`, `2 deliveries`, `0 deliveries`.
+pub(crate) fn count(n: u64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
 /// `value` cut to `max` characters, with `…` when something was cut.
 pub(crate) fn shorten(value: &str, max: usize) -> String {
     let mut chars = value.chars();
@@ -228,6 +237,13 @@ pub(crate) fn short_hash(hash: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_in_the_singular_and_the_plural() {
+        assert_eq!(count(0, "delivery", "deliveries"), "0 deliveries");
+        assert_eq!(count(1, "delivery", "deliveries"), "1 delivery");
+        assert_eq!(count(2, "attempt", "attempts"), "2 attempts");
+    }
 
     #[test]
     fn table_pads_columns() {

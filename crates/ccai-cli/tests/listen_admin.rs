@@ -440,6 +440,13 @@ async fn json_logs_parse_and_carry_no_secret() {
     while let Ok(line) = listen.err.recv_timeout(Duration::from_millis(300)) {
         lines.push(line);
     }
+    // Three attempts, in the plural (it said "3 attempt(s)").
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("-> DEAD after 3 attempts: ")),
+        "{lines:?}"
+    );
 
     let mut logs = Vec::new();
     for line in &lines {

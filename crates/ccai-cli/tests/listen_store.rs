@@ -274,7 +274,7 @@ async fn store_and_forward_survives_a_target_that_is_down() {
     );
     assert!(!banner.contains("t0ken-s3cret"), "{banner}");
     assert!(
-        banner.contains("1 stored event(s) not forwarded yet: forwarding them"),
+        banner.contains("1 stored event not forwarded yet: forwarding it"),
         "{banner}"
     );
 
@@ -1737,6 +1737,19 @@ async fn a_forward_failure_says_what_the_target_answered() {
         );
         let outcome = first_outcome(&listen);
         assert_eq!(outcome["error"], expected.as_str(), "{outcome}");
+        // 410 is dead at once: one attempt, in the singular (it said "1 attempt(s)").
+        if status == StatusCode::GONE {
+            let dead = loop {
+                let line = listen.err.recv_timeout(WAIT).expect("a DEAD line");
+                if line.contains("DEAD") {
+                    break line;
+                }
+            };
+            assert!(
+                dead.contains("#answer-1  -> DEAD after 1 attempt: HTTP 410 Gone (kept in the store)"),
+                "{dead}"
+            );
+        }
     }
 }
 

@@ -211,11 +211,7 @@ async fn mark_due(
     if purged == 0 {
         return Ok(ExitCode::SUCCESS);
     }
-    let events_text = if purged == 1 {
-        "1 event".to_owned()
-    } else {
-        format!("{purged} events")
-    };
+    let events_text = crate::output::count(purged, "event", "events");
     if !events.is_empty() {
         let which = if events.len() == 1 {
             "the event named".to_owned()
@@ -382,9 +378,5 @@ async fn send(
 
 /// `1 delivery`, `2 deliveries`.
 fn deliveries(n: u64) -> String {
-    if n == 1 {
-        "1 delivery".into()
-    } else {
-        format!("{n} deliveries")
-    }
+    crate::output::count(n, "delivery", "deliveries")
 }

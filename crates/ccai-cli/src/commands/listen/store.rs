@@ -292,10 +292,12 @@ impl Inbox {
             }
         };
         if waiting > 0 {
+            let events = output::count(waiting, "stored event", "stored events");
+            let them = if waiting == 1 { "it" } else { "them" };
             match &self.forward {
-                Some(_) => errln!("{waiting} stored event(s) not forwarded yet: forwarding them"),
+                Some(_) => errln!("{events} not forwarded yet: forwarding {them}"),
                 None => errln!(
-                    "{waiting} stored event(s) not forwarded yet: start with --forward-to URL to forward them"
+                    "{events} not forwarded yet: start with --forward-to URL to forward {them}"
                 ),
             }
         }
@@ -307,10 +309,10 @@ impl Inbox {
         if let Some(dispatcher) = self.dispatcher {
             let report = dispatcher.shutdown(within).await;
             if report.released > 0 {
-                errln!(
-                    "{} forward(s) did not finish in time; they are forwarded at the next start",
-                    report.released
-                );
+                let released = report.released as u64;
+                let forwards = output::count(released, "forward", "forwards");
+                let they = if released == 1 { "it is" } else { "they are" };
+                errln!("{forwards} did not finish in time; {they} forwarded at the next start");
             }
         }
     }
@@ -376,7 +378,8 @@ fn report_attempt(printer: &Printer, report: &AttemptReport) {
         _ => {
             // Always told, even with --quiet: the event will not be forwarded again.
             errln!(
-                "{clock}  {kind_text:<26}  #{hash}  -> DEAD after {attempt} attempt(s): {error_text} (kept in the store)"
+                "{clock}  {kind_text:<26}  #{hash}  -> DEAD after {}: {error_text} (kept in the store)",
+                output::count(attempt.into(), "attempt", "attempts")
             );
             ("dead", String::new(), json!({"error": error}))
         }
