@@ -563,8 +563,15 @@ async fn a_hash_as_the_lists_show_it_finds_the_event() {
     assert!(err.contains("at least 6 characters"), "{err}");
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Dead);
 
+    // Said once, on the event's line: the summary said "1 delivery due again" too.
     let out = ok(&inbox.ccai(&["replay", short]).await);
-    assert!(out.contains("1 delivery due again"), "{out}");
+    assert_eq!(
+        out,
+        format!(
+            "{}: 1 delivery due again\na `ccai listen --forward-to URL` on this store delivers it: one running now, or the next started\n",
+            &INCOMING_DEAD[..12]
+        )
+    );
     assert_eq!(inbox.status(INCOMING_DEAD).await.0, DeliveryStatus::Pending);
 }
 
@@ -597,7 +604,14 @@ async fn replay_by_hash_makes_the_event_due() {
     let inbox = Inbox::new().await;
     let before = SystemTime::now();
     let out = ok(&inbox.ccai(&["replay", INCOMING_DEAD, SENT_DELIVERED]).await);
-    assert!(out.contains("2 deliveries due again"), "{out}");
+    // Several named: each line, and the total.
+    for hash in [INCOMING_DEAD, SENT_DELIVERED] {
+        assert!(
+            out.contains(&format!("{}: 1 delivery due again\n", &hash[..12])),
+            "{out}"
+        );
+    }
+    assert!(out.contains("\n2 deliveries due again: "), "{out}");
     assert!(out.contains("ccai listen --forward-to"), "{out}");
     for hash in [INCOMING_DEAD, SENT_DELIVERED] {
         let (status, attempts, next) = inbox.status(hash).await;

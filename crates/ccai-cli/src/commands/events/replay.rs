@@ -199,14 +199,21 @@ async fn mark_due(
                 json!({"deliveriesDue": total, "bodyPurgedEvents": purged})
             );
         }
-    } else if total > 0 || purged == 0 {
-        // Not "0 deliveries due again: … delivers them" beside the error that says none can be.
+    } else if total > 0 || (purged == 0 && events.is_empty()) {
+        // Not "0 deliveries due again: … delivers them" beside the error that says none can be,
+        // nor beside named events' lines that each said "nothing made due".
         // A receiver running now picks them up too: "the next" sent users to restart it.
-        outln!(
-            "{} due again: a `ccai listen --forward-to URL` on this store delivers {}: one running now, or the next started",
-            deliveries(total),
+        let delivers = format!(
+            "a `ccai listen --forward-to URL` on this store delivers {}: one running now, or the next started",
             if total == 1 { "it" } else { "them" }
         );
+        // One event named: its line said how many are due, with its hash; a total would say
+        // it again.
+        if events.len() == 1 {
+            outln!("{delivers}");
+        } else {
+            outln!("{} due again: {delivers}", deliveries(total));
+        }
     }
     if purged == 0 {
         return Ok(ExitCode::SUCCESS);
