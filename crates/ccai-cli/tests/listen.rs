@@ -1186,6 +1186,12 @@ async fn a_second_ctrl_c_stops_at_once() {
                     .unwrap_or_else(|_| panic!("{mode:?}: no hint after Ctrl-C: {said:?}")),
             );
         }
+        // The same words as after a SIGTERM ("SIGTERM or Ctrl-C again …"), the key first.
+        assert_eq!(
+            said.last().map(String::as_str),
+            Some("Stopping… (Ctrl-C again to stop at once)"),
+            "{mode:?}"
+        );
         assert!(
             listen.child.try_wait().expect("try_wait").is_none(),
             "{mode:?}: the first Ctrl-C waits for the request in progress"

@@ -1799,7 +1799,8 @@ async fn a_retry_line_announces_the_retry_after_wait() {
 }
 
 /// A stop by SIGTERM (what systemd and Docker send) says how to stop at once in its own terms,
-/// not "Ctrl-C again", which no one under a service manager can press.
+/// not "Ctrl-C again", which no one under a service manager can press (and in parentheses of its
+/// own: it said "(SIGTERM again (or Ctrl-C) to stop at once)").
 #[tokio::test]
 async fn a_sigterm_stop_names_sigterm_as_the_way_to_stop_at_once() {
     let sandbox = Sandbox::new();
@@ -1816,7 +1817,7 @@ async fn a_sigterm_stop_names_sigterm_as_the_way_to_stop_at_once() {
         .find(|l| l.starts_with("Stopping…"))
         .unwrap_or_else(|| panic!("{said:?}"));
     assert_eq!(
-        stopping, "Stopping… (SIGTERM again (or Ctrl-C) to stop at once)",
+        stopping, "Stopping… (SIGTERM or Ctrl-C again to stop at once)",
         "{said:?}"
     );
 }

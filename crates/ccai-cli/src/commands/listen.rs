@@ -573,10 +573,10 @@ pub(crate) fn shutdown_signal(
             signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
         Ok(async move {
             // Said as it came: under a service manager (systemd, Docker) a stop is a SIGTERM,
-            // and no one there can press Ctrl-C.
+            // and no one there can press Ctrl-C. At a terminal, SIGTERM would be noise.
             let again = tokio::select! {
                 _ = interrupt.recv() => "Ctrl-C again",
-                _ = terminate.recv() => "SIGTERM again (or Ctrl-C)",
+                _ = terminate.recv() => "SIGTERM or Ctrl-C again",
             };
             errln!("Stopping… ({again} to stop at once)");
             tokio::spawn(async move {
