@@ -1042,7 +1042,7 @@ async fn the_reason_for_no_attempt_left_does_not_invent_crashes() {
         .clone()
         .unwrap_or_default();
     assert!(reason.contains("no attempt left"), "{reason}");
-    assert!(reason.contains("2 attempt(s) made"), "{reason}");
+    assert!(reason.contains("2 attempts made"), "{reason}");
     assert!(reason.contains("allows 2"), "{reason}");
     assert!(!reason.contains("ended without an outcome"), "{reason}");
     // Dead without an attempt of its own (both backends: the conformance suite).

@@ -322,8 +322,12 @@ async fn give_up(
     let made = event.attempt.saturating_sub(1);
     let max_attempts = settings.schedule.max_attempts();
     // Which of the earlier attempts ended how is in the attempt history, not known here.
+    let made_text = match made {
+        1 => "1 attempt".to_owned(),
+        n => format!("{n} attempts"),
+    };
     let reason = format!(
-        "no attempt left: {made} attempt(s) made, the retry schedule allows {max_attempts} \
+        "no attempt left: {made_text} made, the retry schedule allows {max_attempts} \
          (shortened since, or an attempt whose worker died or hung, which counts too); not sent again"
     );
     let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure).error(reason);
