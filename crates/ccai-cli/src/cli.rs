@@ -108,6 +108,10 @@ fn ignore_empty_env(command: clap::Command) -> clap::Command {
         .mut_subcommands(ignore_empty_env)
 }
 
+/// The help heading of the options only `ccai webhooks` uses: every command accepts them (they
+/// are global), and listed among a command's own they read as if they mattered to it.
+const API_HEADING: &str = "Management API options (ccai webhooks)";
+
 /// Who you are to CloudContactAI.
 #[derive(Args)]
 pub(crate) struct AccountArgs {
@@ -120,15 +124,27 @@ pub(crate) struct AccountArgs {
     pub client_id: Option<String>,
 
     /// Your API key (management commands only).
-    #[arg(long, env = "CCAI_API_KEY", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CCAI_API_KEY",
+        global = true,
+        hide_env_values = true,
+        help_heading = API_HEADING
+    )]
     pub api_key: Option<String>,
 
     /// The API's base URL (default: production, or the test environment with --test-env).
-    #[arg(long, env = "CCAI_BASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "CCAI_BASE_URL",
+        global = true,
+        hide_env_values = true,
+        help_heading = API_HEADING
+    )]
     pub base_url: Option<String>,
 
     /// Use CloudContactAI's test environment (wins over CCAI_BASE_URL; not with --base-url).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = API_HEADING)]
     pub test_env: bool,
 
     /// Whether `base_url` came from the `--base-url` flag (not `CCAI_BASE_URL` or `.env`): set

@@ -29,7 +29,13 @@ pub(crate) struct LogArgs {
     /// for listen and error otherwise, unless CCAI_LOG or RUST_LOG set it (e.g. CCAI_LOG=info).
     // CCAI_LOG_FORMAT is read in `format()`, not by clap: clap's error for a bad value named
     // `--log-format`, a flag the user never typed.
-    #[arg(long, global = true, value_enum, ignore_case = true)]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        ignore_case = true,
+        help_heading = "Logging"
+    )]
     pub log_format: Option<LogFormat>,
 }
 

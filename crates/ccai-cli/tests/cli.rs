@@ -633,3 +633,42 @@ async fn duration_flags_are_refused_in_one_shape() {
     }
     assert!(!sandbox.path().join("d.db").exists());
 }
+
+/// The management API's options are accepted everywhere (they are global) but listed under a
+/// heading of their own, after a command's own options: among `ccai sign`'s they read as if the
+/// API key mattered to it. The log format has its own heading too.
+#[tokio::test]
+async fn global_options_are_listed_apart_in_every_command_help() {
+    let sandbox = Sandbox::new();
+    for command in [
+        &["sign", "--help"][..],
+        &["verify", "--help"],
+        &["listen", "--help"],
+        &["events", "list", "--help"],
+        &["webhooks", "list", "--help"],
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(command);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{command:?}");
+        let help = stdout(&out);
+        let own = help
+            .split("\nManagement API options (ccai webhooks):\n")
+            .next()
+            .unwrap_or_default();
+        assert_ne!(own, help, "{command:?}: no heading\n{help}");
+        for global in ["--api-key", "--base-url", "--test-env", "--log-format"] {
+            assert!(
+                !own.contains(global),
+                "{command:?}: {global} among its own\n{help}"
+            );
+            assert!(
+                help.contains(global),
+                "{command:?}: {global} missing\n{help}"
+            );
+        }
+        assert!(help.contains("\nLogging:\n"), "{command:?}\n{help}");
+        // What each command needs stays among its own options.
+        assert!(own.contains("--client-id"), "{command:?}\n{help}");
+    }
+}

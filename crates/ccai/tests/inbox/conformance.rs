@@ -860,8 +860,7 @@ pub(crate) async fn no_attempt_left_is_dead_without_an_invented_attempt(
     assert!(detail.attempts.iter().all(|a| a.http_status == Some(500)));
     let last_error = state.last_error.clone().unwrap_or_default();
     assert!(
-        last_error.contains("no attempt left: 2 attempts made")
-            && last_error.contains("allows 2"),
+        last_error.contains("no attempt left: 2 attempts made") && last_error.contains("allows 2"),
         "{last_error}"
     );
     let reports = reports.lock().unwrap().clone();
