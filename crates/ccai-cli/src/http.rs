@@ -47,13 +47,18 @@ pub(crate) fn not_bound_here(
     addr: std::net::SocketAddr,
     bound: &[(&str, std::net::SocketAddr)],
 ) -> Result<()> {
-    // Port 0 picks a free port; different addresses, both named, do not collide.
+    // Port 0 picks a free port; different addresses, both named, do not collide. A wildcard
+    // covers its own family's addresses, and `::` the IPv4 ones too (dual-stack sockets); an
+    // IPv4 wildcard and an IPv6 address do not collide.
+    let covers = |wide: std::net::IpAddr, other: std::net::IpAddr| {
+        wide.is_unspecified() && (wide.is_ipv4() == other.is_ipv4() || wide.is_ipv6())
+    };
     let overlaps = |other: &std::net::SocketAddr| {
         addr.port() != 0
             && other.port() == addr.port()
             && (other.ip() == addr.ip()
-                || other.ip().is_unspecified()
-                || addr.ip().is_unspecified())
+                || covers(other.ip(), addr.ip())
+                || covers(addr.ip(), other.ip()))
     };
     match bound.iter().find(|(_, other)| overlaps(other)) {
         Some((other_flag, _)) => bail!(
@@ -182,6 +187,21 @@ pub(crate) fn client() -> Result<reqwest::Client> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_is_bound_here_only_on_an_overlapping_address() {
+        let at = |text: &str| text.parse::<std::net::SocketAddr>().expect("addr");
+        let receiver = [("--port", at("0.0.0.0:9000"))];
+        assert!(not_bound_here("--ui-port", at("127.0.0.1:9000"), &receiver).is_err());
+        // An IPv4 wildcard and an IPv6 address bind side by side.
+        assert!(not_bound_here("--ui-port", at("[::1]:9000"), &receiver).is_ok());
+        assert!(not_bound_here("--ui-port", at("127.0.0.1:9001"), &receiver).is_ok());
+        let receiver = [("--port", at("[::]:9000"))];
+        assert!(not_bound_here("--ui-port", at("127.0.0.1:9000"), &receiver).is_err());
+        let receiver = [("--port", at("127.0.0.1:9000"))];
+        assert!(not_bound_here("--ui-port", at("127.0.0.2:9000"), &receiver).is_ok());
+        assert!(not_bound_here("--ui-port", at("127.0.0.1:0"), &receiver).is_ok());
+    }
 
     #[test]
     fn url_flags_must_be_absolute_http_urls() {

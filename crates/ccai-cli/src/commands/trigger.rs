@@ -157,7 +157,8 @@ fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
 #[derive(Clone, Copy)]
 enum Origin {
     Flag,
-    /// The one the last `ccai listen` announced (a later one, since stopped, replaces it).
+    /// The one a `ccai listen` saved: the last started, or the one it replaced if it stopped
+    /// cleanly (which may have stopped since too).
     Saved,
     Default,
 }
@@ -169,7 +170,9 @@ fn unreachable_error(target: &str, origin: Origin, e: reqwest::Error) -> anyhow:
     } else if e.is_connect() {
         let which = match origin {
             Origin::Flag => "",
-            Origin::Saved => " (the address the last `ccai listen` started announced)",
+            Origin::Saved => {
+                " (the address a `ccai listen` saved for trigger; it may have stopped)"
+            }
             Origin::Default => " (the default: no `ccai listen` has announced an address)",
         };
         anyhow::anyhow!("cannot connect to {target}{which}: is `ccai listen` (or your server) running there? Pass --to URL otherwise")

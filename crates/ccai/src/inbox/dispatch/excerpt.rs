@@ -34,6 +34,10 @@ fn encodings(c: u8) -> Vec<String> {
         format!("&#{c};"),
         format!("&#x{c:x};"),
     ];
+    if c < 100 {
+        // Zero-padded: PHP's `htmlspecialchars` writes `'` as `&#039;`.
+        ways.push(format!("&#{c:03};"));
+    }
     let short: &[&str] = match c {
         b'/' => &["\\/"],
         b'\\' => &["\\\\"],
@@ -90,28 +94,66 @@ fn after_byte(answer: &[u8], from: &[usize], c: u8, ways: &[String]) -> Vec<usiz
     next
 }
 
-/// The end of an echo of `secret` starting at `at` in `answer`, each character verbatim or in
-/// one of its [`encodings`] or [`char_encodings`]; the furthest, when there are several. Some
-/// encodings start with the character itself (`&amp;` for `&`, `%25` for `%`), so every way is
-/// followed, not the first that fits: the answer positions each prefix of the secret can reach,
-/// one character at a time (no recursion: a URL's password may be long).
-fn echo_at(answer: &[u8], at: usize, secret: &str) -> Option<usize> {
-    let mut reached = vec![at];
+/// One character of a secret and the ways an answer may write it, worked out once per
+/// [`without_secrets`] call rather than at every position of the answer (a long secret made
+/// that seconds of allocation).
+enum Unit {
+    /// An ASCII character: the byte, or one of its [`encodings`].
+    Ascii { byte: u8, ways: Vec<String> },
+    /// A non-ASCII character: its UTF-8 bytes, each verbatim or percent-encoded (the second of
+    /// each pair), or the whole character in one of its [`char_encodings`].
+    Wide {
+        bytes: Vec<(u8, [String; 1])>,
+        whole: Vec<String>,
+    },
+}
+
+fn units(secret: &str) -> Vec<Unit> {
     let mut utf8 = [0u8; 4];
-    for c in secret.chars() {
-        let mut next = if c.is_ascii() {
-            let byte = c as u8;
-            after_byte(answer, &reached, byte, &encodings(byte))
-        } else {
-            // Byte by byte, each verbatim or percent-encoded; or the whole character escaped.
-            let mut within = reached.clone();
-            for &byte in c.encode_utf8(&mut utf8).as_bytes() {
-                within = after_byte(answer, &within, byte, &[format!("%{byte:02x}")]);
+    secret
+        .chars()
+        .map(|c| {
+            if c.is_ascii() {
+                let byte = c as u8;
+                Unit::Ascii {
+                    byte,
+                    ways: encodings(byte),
+                }
+            } else {
+                Unit::Wide {
+                    bytes: c
+                        .encode_utf8(&mut utf8)
+                        .bytes()
+                        .map(|b| (b, [format!("%{b:02x}")]))
+                        .collect(),
+                    whole: char_encodings(c),
+                }
             }
-            for way in char_encodings(c) {
-                within.extend(after(answer, &reached, &way));
+        })
+        .collect()
+}
+
+/// The end of an echo of the secret of `units` starting at `at` in `answer`, each character
+/// verbatim or in one of its [`encodings`] or [`char_encodings`]; the furthest, when there are
+/// several. Some encodings start with the character itself (`&amp;` for `&`, `%25` for `%`), so
+/// every way is followed, not the first that fits: the answer positions each prefix of the
+/// secret can reach, one character at a time (no recursion: a URL's password may be long).
+fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
+    let mut reached = vec![at];
+    for unit in units {
+        let mut next = match unit {
+            Unit::Ascii { byte, ways } => after_byte(answer, &reached, *byte, ways),
+            Unit::Wide { bytes, whole } => {
+                // Byte by byte, each verbatim or percent-encoded; or the whole character escaped.
+                let mut within = reached.clone();
+                for (byte, percent) in bytes {
+                    within = after_byte(answer, &within, *byte, percent);
+                }
+                for way in whole {
+                    within.extend(after(answer, &reached, way));
+                }
+                within
             }
-            within
         };
         if next.is_empty() {
             return None;
@@ -133,7 +175,11 @@ fn echo_at(answer: &[u8], at: usize, secret: &str) -> Option<usize> {
 /// that much further): cut first, its first 43 characters were kept, which is the whole signature
 /// (the 44th is always the `=` padding).
 pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
-    let secrets: Vec<&str> = secrets.iter().copied().filter(|s| !s.is_empty()).collect();
+    let secrets: Vec<Vec<Unit>> = secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| units(s))
+        .collect();
     let furthest_echo = |at: usize| secrets.iter().filter_map(|s| echo_at(answer, at, s)).max();
     let mut kept = Vec::with_capacity(EXCERPT);
     let mut i = 0;
@@ -179,7 +225,10 @@ mod tests {
             r#"{"token": "[REDACTED]"} [REDACTED] [REDACTED]"#
         );
         // Half a character escaped is not an echo of it.
-        assert_eq!(without_secrets(br"t\u00c3ken", &[secret]), r"t\u00c3ken");
+        assert_eq!(
+            without_secrets(br"t\u00c3\u00b6ken", &["t\u{f6}ken"]),
+            r"t\u00c3\u00b6ken"
+        );
     }
 
     #[test]
@@ -189,6 +238,15 @@ mod tests {
         assert_eq!(
             without_secrets(answer, &secrets),
             r#"auth=Basic [REDACTED] u=[REDACTED] {"pw":"[REDACTED]"} &lt;[REDACTED]&gt; user"#
+        );
+    }
+
+    #[test]
+    fn a_zero_padded_reference_is_followed() {
+        // PHP's htmlspecialchars (ENT_QUOTES, the default since 8.1).
+        assert_eq!(
+            without_secrets(b"<b>it&#039;s-a-s3cret</b>", &["it's-a-s3cret"]),
+            "<b>[REDACTED]</b>"
         );
     }
 
