@@ -170,13 +170,7 @@ async fn sign_without_a_secret_says_what_to_do() {
 /// Both now say which value came from the development credentials and what to set.
 #[tokio::test]
 async fn sign_and_verify_say_when_they_mix_in_a_development_value() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.config_dir()).unwrap();
-    std::fs::write(
-        sandbox.config_dir().join("dev-credentials.json"),
-        r#"{"client_id":"ccai-dev","secret":"whsec_dev_0123456789abcdef"}"#,
-    )
-    .unwrap();
+    let sandbox = with_development_credentials();
     // The first Go SDK vector: client-123, test-secret, event-hash-abc123.
     let signature = "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=";
     let cases: [(&[&str], &str); 4] = [
@@ -230,13 +224,7 @@ async fn sign_and_verify_say_when_they_mix_in_a_development_value() {
 /// flag is now an error; an empty environment variable still counts as unset.
 #[tokio::test]
 async fn an_empty_secret_or_client_id_flag_is_refused() {
-    let sandbox = Sandbox::new();
-    std::fs::create_dir_all(sandbox.config_dir()).unwrap();
-    std::fs::write(
-        sandbox.config_dir().join("dev-credentials.json"),
-        r#"{"client_id":"ccai-dev","secret":"whsec_dev_0123456789abcdef"}"#,
-    )
-    .unwrap();
+    let sandbox = with_development_credentials();
     let commands: [&[&str]; 4] = [
         &["sign", "--event-hash", "event-hash-abc123"],
         &["verify", "--signature", "c2lnbmF0dXJl", "--event-hash", "h"],
@@ -284,4 +272,17 @@ fn empty_flag_rest(flag: &str) -> &'static str {
     } else {
         "your CloudContactAI client id, or leave --client-id out to use CCAI_CLIENT_ID or the development one\n"
     }
+}
+
+/// A sandbox whose config folder holds development credentials (`ccai-dev`, a `whsec_dev_…`
+/// secret), as a first `ccai listen` leaves them.
+fn with_development_credentials() -> Sandbox {
+    let sandbox = Sandbox::new();
+    std::fs::create_dir_all(sandbox.config_dir()).unwrap();
+    std::fs::write(
+        sandbox.config_dir().join("dev-credentials.json"),
+        r#"{"client_id":"ccai-dev","secret":"whsec_dev_0123456789abcdef"}"#,
+    )
+    .unwrap();
+    sandbox
 }
