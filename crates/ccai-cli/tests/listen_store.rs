@@ -857,7 +857,7 @@ async fn json_quiet_and_a_conflicting_repeat() {
 async fn a_store_locked_by_another_process_is_reported() {
     let sandbox = Sandbox::new();
     let file = sandbox.path().join("locked.db");
-    drop(open_store(&file));
+    open_store(&file).close().await;
     let holder = rusqlite::Connection::open(&file).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
     let err = refused(
@@ -1276,7 +1276,7 @@ async fn a_store_file_deleted_or_replaced_while_listening_acknowledges_nothing_m
         );
         if replaced {
             let other = sandbox.path().join("other.db");
-            drop(open_store(&other));
+            open_store(&other).close().await;
             std::fs::rename(&other, &file).expect("rename over the store");
         } else {
             std::fs::remove_file(&file).expect("delete the store");

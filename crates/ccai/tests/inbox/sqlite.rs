@@ -191,7 +191,10 @@ async fn a_file_that_is_not_an_inbox_is_refused() {
 async fn another_holder_of_the_write_lock_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("locked.db");
-    drop(SqliteStore::open(&path, SqliteOptions::default()).expect("create"));
+    SqliteStore::open(&path, SqliteOptions::default())
+        .expect("create")
+        .close()
+        .await;
     // Another process (here another connection) holds the write lock.
     let other = rusqlite::Connection::open(&path).expect("open raw");
     other.execute_batch("BEGIN EXCLUSIVE").expect("lock");
