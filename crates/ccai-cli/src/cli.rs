@@ -39,6 +39,12 @@ impl Cli {
         let flag = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
         let base_url_flag = flag("base_url");
         let client_id_flag = flag("client_id");
+        // Where the API settings came from, for the API's errors to name.
+        let api_sources = crate::api_error::Sources {
+            client_id: matches.value_source("client_id"),
+            api_key: matches.value_source("api_key"),
+            base_url: matches.value_source("base_url"),
+        };
         // `--secret` is the command's own (sign, verify, trigger, listen), not a global one.
         let leaf_matches = leaf(&matches);
         let secret_flag = source(leaf_matches, "secret") == Some(ValueSource::CommandLine);
@@ -55,6 +61,7 @@ impl Cli {
         };
         cli.account.base_url_flag = base_url_flag;
         cli.account.client_id_flag = client_id_flag;
+        cli.account.sources = api_sources;
         if let (Command::Listen(args), Some(typed)) = (&mut cli.command, listen_typed) {
             args.typed = typed;
         }
@@ -158,6 +165,11 @@ pub(crate) struct AccountArgs {
     /// the one `CCAI_CLIENT_ID` configures for signing and the API.
     #[arg(skip)]
     pub client_id_flag: bool,
+
+    /// Where the client id, API key and base URL came from: set after parsing (see
+    /// [`Cli::parse_args`]), for the API's errors to name the flag or variable to check.
+    #[arg(skip)]
+    pub sources: crate::api_error::Sources,
 }
 
 /// The webhook signing secret, for the commands that sign or verify.

@@ -1,5 +1,6 @@
 //! `ccai`: the CloudContactAI webhooks command line. Thin over the `ccai` library.
 
+mod api_error;
 mod cli;
 mod clock;
 mod commands;
@@ -53,6 +54,12 @@ fn load_dotenv() -> Option<String> {
         .filter(|(name, value)| value.is_empty() && name.to_string_lossy().starts_with("CCAI_"))
         .map(|(name, _)| name)
         .collect();
+    // What the environment sets before `.env` fills the rest: an error names a setting from
+    // `.env` as such, so that the user looks there.
+    let set_before: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(name, value)| !value.is_empty() || !name.to_string_lossy().starts_with("CCAI_"))
+        .map(|(name, _)| name)
+        .collect();
     let checked = dotenvy::from_path_iter(".env")
         .and_then(|lines| lines.collect::<Result<Vec<(String, String)>, _>>());
     let checked = match checked {
@@ -78,6 +85,14 @@ fn load_dotenv() -> Option<String> {
             std::env::set_var(&name, value);
         }
     }
+    setting_name::record_dotenv(
+        lines
+            .iter()
+            .map(|(key, _)| key.trim_start_matches('\u{feff}'))
+            .filter(|key| !set_before.iter().any(|name| name.as_os_str() == *key))
+            .map(str::to_owned)
+            .collect(),
+    );
     None
 }
 

@@ -155,11 +155,12 @@ pub(crate) fn new_webhook_secret(secret: String) -> Result<String> {
     Ok(secret)
 }
 
-/// The management API client from flags and environment, each attempt given `timeout`.
+/// The management API client from flags and environment, each attempt given `timeout`, and the
+/// wording of its errors.
 pub(crate) fn api_client(
     account: &AccountArgs,
     timeout: std::time::Duration,
-) -> Result<ccai::Client> {
+) -> Result<(ccai::Client, crate::api_error::Wording)> {
     let Some(client_id) = non_empty(account.client_id.as_deref()) else {
         bail!("missing client id: pass --client-id or set CCAI_CLIENT_ID (your CloudContactAI account id)");
     };
@@ -180,7 +181,11 @@ pub(crate) fn api_client(
     } else if let Some(url) = base_url {
         config = config.base_url(url);
     }
-    Ok(ccai::Client::new(config)?)
+    let wording = crate::api_error::Wording::new(account, timeout);
+    match ccai::Client::new(config) {
+        Ok(client) => Ok((client, wording)),
+        Err(e) => Err(wording.error(e)),
+    }
 }
 
 fn non_empty(value: Option<&str>) -> Option<String> {

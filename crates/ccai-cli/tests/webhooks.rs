@@ -534,7 +534,7 @@ async fn errors_are_one_clear_line_without_the_key() {
                 "webhooks".into(),
                 "list".into(),
             ],
-            "or ccai's --base-url) and the network",
+            "check the base URL given with --base-url and the network",
         ),
         (
             vec![
@@ -543,7 +543,7 @@ async fn errors_are_one_clear_line_without_the_key() {
                 "webhooks".into(),
                 "list".into(),
             ],
-            "or ccai's --base-url",
+            "invalid base URL \"api.example.com\" given with --base-url",
         ),
         (
             vec![
@@ -848,10 +848,8 @@ async fn a_redirect_points_at_the_base_url() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("302") && err.contains("redirect"), "{err}");
     assert!(err.contains("not followed"), "{err}");
-    assert!(
-        err.contains("--base-url") && err.contains("CCAI_BASE_URL"),
-        "{err}"
-    );
+    assert!(err.contains("the base URL given with --base-url"), "{err}");
+    assert!(!err.contains("Config::"), "{err}");
     assert!(err.contains("https://"), "{err}");
     assert!(!err.contains("see the response"), "{err}");
     assert!(!err.contains(KEY));
@@ -1216,7 +1214,9 @@ async fn timeout_bounds_each_attempt_and_its_error_names_the_flag() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
         assert!(
-            err.contains("timed out") && err.contains("raise Config::timeout (ccai's --timeout)"),
+            err.contains("timed out")
+                && err.contains("raise --timeout")
+                && !err.contains("Config::"),
             "{args:?}: {err}"
         );
         assert!(!err.contains(KEY), "{err}");
@@ -1341,4 +1341,234 @@ async fn an_empty_ccai_log_leaves_the_level_to_rust_log() {
     let out = run(cmd).await;
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+/// A `ccai` for `webhooks list` against `api` with the API key given only as `key_from` says
+/// (`--api-key`, the environment, `.env`), and the client id with `--client-id`.
+fn keyed(sandbox: &Sandbox, api: &Recorder, key_from: &str) -> std::process::Command {
+    let mut cmd = sandbox.ccai();
+    cmd.args(["--base-url", &format!("{}/api", api.url)]);
+    cmd.args(["--client-id", "1231"]);
+    let dotenv = sandbox.path().join(".env");
+    let _ = std::fs::remove_file(&dotenv);
+    match key_from {
+        "--api-key" => {
+            cmd.args(["--api-key", KEY]);
+        }
+        "CCAI_API_KEY" => {
+            cmd.env("CCAI_API_KEY", KEY);
+        }
+        ".env" => std::fs::write(&dotenv, format!("CCAI_API_KEY={KEY}\n")).expect("write .env"),
+        other => panic!("no such source: {other}"),
+    }
+    cmd.args(["webhooks", "list"]);
+    cmd
+}
+
+/// A rejected API key (401) or refused access (403) names where the key came from — the flag,
+/// the environment variable or `.env` — and says what to do, never the key itself nor a Rust
+/// name. It said "check CCAI_API_KEY" to someone who had typed `--api-key`.
+#[tokio::test]
+async fn a_rejected_api_key_names_where_it_came_from() {
+    let sandbox = Sandbox::new();
+    let unauthorized = recorder(|_| {
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"invalid token"}"#.into(),
+        )
+    })
+    .await;
+    let forbidden = recorder(|_| (StatusCode::FORBIDDEN, String::new())).await;
+    for (key_from, named, not_named) in [
+        (
+            "--api-key",
+            "the API key given with --api-key",
+            "CCAI_API_KEY",
+        ),
+        (
+            "CCAI_API_KEY",
+            "the API key from CCAI_API_KEY",
+            "given with --api-key",
+        ),
+        (
+            ".env",
+            "the API key from CCAI_API_KEY in .env",
+            "given with --api-key",
+        ),
+    ] {
+        let out = run(keyed(&sandbox, &unauthorized, key_from)).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{key_from}: {err}");
+        assert_eq!(err.lines().count(), 1, "{key_from}: {err}");
+        assert!(
+            err.contains(&format!("rejected {named} (401 Unauthorized)")),
+            "{key_from}: {err}"
+        );
+        assert!(!err.contains(not_named), "{key_from}: {err}");
+        // What to do next, with the setting the user gave.
+        assert!(err.contains("a current API key"), "{key_from}: {err}");
+        assert!(err.contains("invalid token"), "the API's answer: {err}");
+        assert!(
+            !err.contains("Config::") && !err.contains("ccai's"),
+            "{err}"
+        );
+        assert!(!err.contains(KEY) && !stdout(&out).contains(KEY), "{err}");
+
+        let out = run(keyed(&sandbox, &forbidden, key_from)).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{key_from}: {err}");
+        assert!(err.contains("403 Forbidden"), "{key_from}: {err}");
+        assert!(
+            err.contains(named) && err.contains("the client id given with --client-id"),
+            "{key_from}: {err}"
+        );
+        assert!(!err.contains(not_named), "{key_from}: {err}");
+        assert!(!err.contains("Config::") && !err.contains(KEY), "{err}");
+    }
+
+    // The flag wins over the environment, and the message names the flag.
+    let mut both = keyed(&sandbox, &unauthorized, "--api-key");
+    both.env("CCAI_API_KEY", "sk-other-key");
+    let err = stderr(&run(both).await);
+    assert!(err.contains("the API key given with --api-key"), "{err}");
+    assert!(!err.contains("sk-other-key") && !err.contains(KEY), "{err}");
+
+    // A client id from the environment is named as such.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["--base-url", &format!("{}/api", forbidden.url)])
+        .env("CCAI_CLIENT_ID", "1231")
+        .env("CCAI_API_KEY", KEY)
+        .args(["webhooks", "list"]);
+    let err = stderr(&run(cmd).await);
+    assert!(err.contains("the client id from CCAI_CLIENT_ID"), "{err}");
+}
+
+/// No error of `ccai webhooks` names a Rust item (`Config::base_url`, `Config::timeout`) or
+/// speaks of "ccai's --flag": each names the flag or variable the value came from.
+#[tokio::test]
+async fn api_errors_name_flags_and_variables_not_rust_items() {
+    let sandbox = Sandbox::new();
+    let html = recorder(|_| (StatusCode::OK, "<html>the web site</html>".into())).await;
+    let redirect = recorder(|_| (StatusCode::FOUND, String::new())).await;
+    let missing = recorder(|_| (StatusCode::NOT_FOUND, String::new())).await;
+    let closed = format!("http://127.0.0.1:{}/api", closed_port());
+    // How the base URL is given, the base URL, other arguments, environment, what the error
+    // must name.
+    type Case<'a> = (
+        &'a str,
+        String,
+        Vec<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "flag",
+            closed.clone(),
+            vec![],
+            vec![],
+            "the base URL given with --base-url",
+        ),
+        (
+            "env",
+            closed.clone(),
+            vec![],
+            vec![],
+            "the base URL from CCAI_BASE_URL",
+        ),
+        (
+            "flag",
+            "api.example.com".into(),
+            vec![],
+            vec![],
+            "given with --base-url",
+        ),
+        (
+            "env",
+            "api.example.com".into(),
+            vec![],
+            vec![],
+            "from CCAI_BASE_URL",
+        ),
+        (
+            "flag",
+            format!("{}/api", html.url),
+            vec![],
+            vec![],
+            "given with --base-url",
+        ),
+        (
+            "env",
+            format!("{}/api", redirect.url),
+            vec![],
+            vec![],
+            "from CCAI_BASE_URL",
+        ),
+        (
+            "flag",
+            format!("{}/api", missing.url),
+            vec!["--client-id", "1231"],
+            vec![],
+            "the client id given with --client-id",
+        ),
+        (
+            "flag",
+            format!("{}/api", missing.url),
+            vec![],
+            vec![("CCAI_CLIENT_ID", "1231")],
+            "the client id from CCAI_CLIENT_ID",
+        ),
+        (
+            "flag",
+            format!("{}/api", missing.url),
+            vec!["--client-id", ".."],
+            vec![],
+            "the client id given with --client-id",
+        ),
+        (
+            "flag",
+            format!("{}/api", missing.url),
+            vec!["--client-id", "1231", "--api-key", "clé-secrète"],
+            vec![],
+            "the API key given with --api-key",
+        ),
+        (
+            "flag",
+            format!("{}/api", missing.url),
+            vec!["--client-id", "1231"],
+            vec![("CCAI_API_KEY", "clé-secrète")],
+            "the API key from CCAI_API_KEY",
+        ),
+    ];
+    for (how, base, args, env, named) in cases {
+        let mut cmd = sandbox.ccai();
+        if how == "flag" {
+            cmd.args(["--base-url", &base]);
+        } else {
+            cmd.env("CCAI_BASE_URL", &base);
+        }
+        if !args.contains(&"--client-id") && env.is_empty() {
+            cmd.args(["--client-id", "1231"]);
+        }
+        if !args.contains(&"--api-key") && !env.iter().any(|(k, _)| *k == "CCAI_API_KEY") {
+            cmd.env("CCAI_API_KEY", KEY);
+        }
+        cmd.args(&args)
+            .envs(env.clone())
+            .args(["webhooks", "get", "42"]);
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        let case = format!("{how} {base} {args:?} {env:?}");
+        assert_eq!(out.status.code(), Some(2), "{case}: {err}");
+        assert_eq!(err.lines().count(), 1, "{case}: {err}");
+        assert!(err.contains(named), "{case}: {err}");
+        assert!(
+            !err.contains("Config::") && !err.contains("ccai's"),
+            "{case}: {err}"
+        );
+        assert!(
+            !err.contains(KEY) && !err.contains("secrète"),
+            "{case}: {err}"
+        );
+    }
 }

@@ -14,11 +14,13 @@ pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<Exi
     let WebhooksArgs { timeout, command } = args;
     // Zero would time every request out before it is sent.
     let timeout = crate::duration_flag::timeout("--timeout", &timeout)?;
-    let client = settings::api_client(account, timeout)?;
+    let (client, wording) = settings::api_client(account, timeout)?;
+    // The API's errors name the flag or variable each setting came from.
+    let api = |error| wording.error(error);
     let service = client.webhook();
     match command {
         WebhooksCommand::List(out) => {
-            let listed = service.list_with_unreadable().await?;
+            let listed = service.list_with_unreadable().await.map_err(api)?;
             let total = listed.webhooks.len() + listed.unreadable.len();
             let unread = listed.unreadable.len();
             for entry in &listed.unreadable {
@@ -55,7 +57,7 @@ pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<Exi
             }
         }
         WebhooksCommand::Get { id, output: out } => {
-            print_one(&service.get(&id).await?, out.json)?;
+            print_one(&service.get(&id).await.map_err(api)?, out.json)?;
         }
         WebhooksCommand::Register {
             endpoint,
@@ -65,7 +67,7 @@ pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<Exi
             let generated = endpoint.secret.is_none();
             // What the user chose is the secret registered when the API does not echo it.
             let chosen = endpoint.secret.clone();
-            let created = service.register(config(endpoint)?).await?;
+            let created = service.register(config(endpoint)?).await.map_err(api)?;
             // An empty secret is none: `export CCAI_WEBHOOK_SECRET=$(…)` would set "" silently.
             let secret = created
                 .secret_key
@@ -115,10 +117,13 @@ pub(crate) async fn run(account: &AccountArgs, args: WebhooksArgs) -> Result<Exi
             endpoint,
             output: out,
         } => {
-            print_one(&service.update(&id, config(endpoint)?).await?, out.json)?;
+            print_one(
+                &service.update(&id, config(endpoint)?).await.map_err(api)?,
+                out.json,
+            )?;
         }
         WebhooksCommand::Delete { id, output: out } => {
-            let deleted = service.delete(&id).await?;
+            let deleted = service.delete(&id).await.map_err(api)?;
             if out.json {
                 // The id as list, get, register and update print it: a JSON number when it is one.
                 let shown = ccai::webhook::WebhookId::new(id.as_str());

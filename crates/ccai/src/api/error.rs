@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use super::config::PRODUCTION_BASE_URL;
 use crate::BoxError;
 
 /// Everything [`Client`](super::Client), [`Webhooks`](super::Webhooks) and
@@ -46,9 +47,7 @@ pub enum ClientError {
     InvalidApiKey,
 
     /// The base URL is not an absolute `http` or `https` URL.
-    #[error(
-        "invalid base URL {url:?}: {reason}: check Config::base_url, CCAI_BASE_URL or ccai's --base-url"
-    )]
+    #[error("invalid base URL {url:?}: {reason}: check Config::base_url or CCAI_BASE_URL")]
     InvalidBaseUrl {
         /// The URL as given, without user name, password, query or fragment (they may hold a
         /// secret).
@@ -84,7 +83,7 @@ pub enum ClientError {
     /// No answer arrived within the configured timeout.
     #[error(
         "{method} {path} timed out: the API did not answer in time; {}",
-        unknown_outcome(.method, "check the network or raise Config::timeout (ccai's --timeout)")
+        unknown_outcome(.method, "check the network or raise Config::timeout")
     )]
     Timeout {
         /// The request's method.
@@ -94,7 +93,7 @@ pub enum ClientError {
     },
 
     /// The connection to the API could not be opened: the request was never sent.
-    #[error("could not connect to the API for {method} {path}: check the base URL (Config::base_url, CCAI_BASE_URL or ccai's --base-url) and the network")]
+    #[error("could not connect to the API for {method} {path}: check the base URL (Config::base_url or CCAI_BASE_URL) and the network")]
     Connect {
         /// The request's method.
         method: Method,
@@ -130,6 +129,23 @@ pub enum ClientError {
         path: String,
         /// What was wrong with it.
         reason: String,
+    },
+
+    /// The API answered 2xx with a body that is not JSON: mostly a base URL that is a web site
+    /// rather than the API (an HTML page answered `200`).
+    #[error(
+        "the {status} response to {method} {path} is not JSON ({detail}): is the base URL the \
+         API's (e.g. {PRODUCTION_BASE_URL})? Check Config::base_url or CCAI_BASE_URL"
+    )]
+    NotJson {
+        /// The request's method.
+        method: Method,
+        /// The request's path (relative to the base URL).
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// What the JSON parser said.
+        detail: String,
     },
 }
 
@@ -251,7 +267,7 @@ impl ApiError {
             // URL is almost always the cause, e.g. http:// where the API wants https://.
             300..=399 => (
                 "the API answered a redirect",
-                "redirects are not followed; check the base URL (Config::base_url, CCAI_BASE_URL or ccai's --base-url), e.g. https:// rather than http://",
+                "redirects are not followed; check the base URL (Config::base_url or CCAI_BASE_URL), e.g. https:// rather than http://",
             ),
             _ if self.body.is_empty() => (
                 "the API answered an unexpected status",
@@ -262,13 +278,62 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The one-line message with `what` (what happened, e.g. "the API rejected the API key (401
+    /// Unauthorized)") and `advice` (what to do) in the place of this type's own, for a program
+    /// that names its settings its own way (the `ccai` command line names its flags). The rest is
+    /// as `Display` shows it: the request, the status where `what` is not one of the common
+    /// ones', the wait the API asked for (which replaces `advice` on a `429` or `503`), the note
+    /// on a retry's answer and the response body.
+    ///
+    /// ```
+    /// use ccai::api::{ApiError, Method};
+    ///
+    /// let err = ApiError::new(Method::GET, "/v1/client/1/integration", 401, "");
+    /// assert_eq!(
+    ///     err.worded("the API rejected the key in key.txt (401 Unauthorized)", "replace it").to_string(),
+    ///     "the API rejected the key in key.txt (401 Unauthorized) on GET /v1/client/1/integration: replace it"
+    /// );
+    /// ```
+    pub fn worded<'a>(&'a self, what: &'a str, advice: &'a str) -> impl fmt::Display + 'a {
+        Worded {
+            error: self,
+            what,
+            advice,
+        }
+    }
+}
+
+/// An [`ApiError`] with its caller's words (see [`ApiError::worded`]).
+struct Worded<'a> {
+    error: &'a ApiError,
+    what: &'a str,
+    advice: &'a str,
+}
+
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (what, advice) = self.summary();
+        Worded {
+            error: self,
+            what,
+            advice,
+        }
+        .fmt(f)
+    }
+}
+
+impl fmt::Display for Worded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            error: this,
+            what,
+            advice,
+        } = *self;
         // The API said how long to wait: that, not "a moment" or "later", is the next step.
         let asked;
-        let wait = match self.status {
-            429 | 503 => self.retry_after.filter(|wait| !wait.is_zero()),
+        let wait = match this.status {
+            429 | 503 => this.retry_after.filter(|wait| !wait.is_zero()),
             _ => None,
         };
         let advice = match wait {
@@ -279,26 +344,26 @@ impl fmt::Display for ApiError {
             }
             None => advice,
         };
-        if matches!(self.status, 400 | 401 | 403 | 404 | 429) {
-            write!(f, "{what} on {} {}: {advice}", self.method, self.path)?;
+        if matches!(this.status, 400 | 401 | 403 | 404 | 429) {
+            write!(f, "{what} on {} {}: {advice}", this.method, this.path)?;
         } else {
             write!(
                 f,
                 "{what} ({}) on {} {}: {advice}",
-                self.status, self.method, self.path
+                this.status, this.method, this.path
             )?;
         }
         // What the answer describes (a 409, say) may be that earlier attempt's doing; a read
         // changes nothing, and a POST's 5xx advice says so already.
-        let changes = !matches!(self.method, Method::GET | Method::HEAD);
-        if self.after_unknown_outcome && changes && !advice.contains("may have taken effect") {
+        let changes = !matches!(this.method, Method::GET | Method::HEAD);
+        if this.after_unknown_outcome && changes && !advice.contains("may have taken effect") {
             f.write_str(
                 " (a retry's answer: an earlier attempt got no clear answer and may have taken effect)",
             )?;
         }
-        if !self.body.is_empty() {
+        if !this.body.is_empty() {
             // One line: the body's own line breaks become spaces.
-            let body: String = self
+            let body: String = this
                 .body
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })

@@ -5,7 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 
-use super::config::PRODUCTION_BASE_URL;
 use super::error::{ApiError, ClientError};
 use super::retry::{is_retryable, outcome_unknown, parse_retry_after, Failure, RetryPolicy};
 use super::scrub::{scrub, scrub_strings, secrets_in};
@@ -179,16 +178,13 @@ impl Transport {
             return serde_json::from_slice(&bytes)
                 .map(Some)
                 .map_err(|e| AttemptError {
-                    error: ClientError::Decode {
+                    // Mostly a base URL that is the web site rather than the API (an HTML page
+                    // answered 200): the error says where to look.
+                    error: ClientError::NotJson {
                         method: method.clone(),
                         path: path.to_owned(),
-                        // Mostly a base URL that is the web site rather than the API (an HTML
-                        // page answered 200): say where to look.
-                        reason: format!(
-                            "the {status} response is not JSON ({e}): is the base URL the API's \
-                             (e.g. {PRODUCTION_BASE_URL})? Check Config::base_url, CCAI_BASE_URL \
-                             or ccai's --base-url"
-                        ),
+                        status: status.as_u16(),
+                        detail: e.to_string(),
                     },
                     failure: Failure::Status(status.as_u16()),
                     retry_after: None,

@@ -251,11 +251,11 @@ async fn a_2xx_html_page_is_a_delete_that_says_what_came_back() {
 }
 
 #[tokio::test]
-async fn a_2xx_that_is_not_json_elsewhere_is_still_a_decode_error() {
+async fn a_2xx_that_is_not_json_elsewhere_is_still_an_error() {
     // Only a delete's answer is a mere message: a list must be the list.
     let api = FakeApi::start(vec![Reply::text(200, "OK")]).await;
     let err = client_for(&api).webhook().list().await.unwrap_err();
-    assert!(matches!(err, ClientError::Decode { .. }), "{err:?}");
+    assert!(matches!(err, ClientError::NotJson { .. }), "{err:?}");
 }
 
 #[tokio::test]

@@ -315,14 +315,15 @@ async fn a_closed_port_is_a_connect_error() {
 }
 
 #[tokio::test]
-async fn a_2xx_answer_that_is_not_json_is_a_decode_error() {
+async fn a_2xx_answer_that_is_not_json_is_a_not_json_error() {
     let api = FakeApi::start(vec![Reply::text(200, "<html>hello</html>")]).await;
     let err = client_for(&api).webhook().list().await.unwrap_err();
     assert!(
         matches!(
             &err,
-            ClientError::Decode {
+            ClientError::NotJson {
                 method: Method::GET,
+                status: 200,
                 ..
             }
         ),
