@@ -206,7 +206,8 @@ pub(crate) enum Command {
         secret: SecretArgs,
     },
 
-    /// Check a signature. Exits 0 when it verifies, 1 (with the reason) when not.
+    /// Check a signature. Exits 0 when it verifies, 1 (with the reason) when not, 2 on an error
+    /// (such as a body that is not a delivery).
     #[command(
         after_help = "Examples:\n  ccai verify --signature 'Sr3d…a6Y=' --event-hash event-hash-abc123\n  ccai verify --signature 'Sr3d…a6Y=' --body delivery.json"
     )]
@@ -217,7 +218,8 @@ pub(crate) enum Command {
         /// The delivery's eventHash.
         #[arg(long, conflicts_with = "body", required_unless_present = "body")]
         event_hash: Option<String>,
-        /// A file holding the raw delivery body (its eventHash is verified, and it must parse).
+        /// A file holding the raw delivery body (its eventHash is verified; one that is not a
+        /// delivery is an error).
         #[arg(long)]
         body: Option<PathBuf>,
         #[command(flatten)]

@@ -95,6 +95,39 @@ async fn verify_a_body_file() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("legacy"), "{}", stdout(&out));
 
+    // A body that is not a delivery is an error (exit 2, saying what is wrong), not a "no":
+    // exit 1 told a script the signature was wrong when the file was.
+    for (contents, problem) in [
+        (&b"junk"[..], "body is not valid JSON"),
+        (b"[1]", "body must be a JSON object, found an array"),
+        (
+            br#"{"eventType":"message.sent","data":{}}"#,
+            "missing required field `eventHash`",
+        ),
+    ] {
+        let out = verify_file(contents).await;
+        let what = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(2), "{what}");
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!(
+                "error: body file {} is not a CCAI delivery: {problem}",
+                file.display()
+            )) && said.contains("pass the raw body of one")
+                && said.trim().lines().count() == 1,
+            "{what}"
+        );
+        assert!(stdout(&out).is_empty(), "{what}");
+    }
+    // Even with a signature that could never verify: the body is what is wrong.
+    std::fs::write(&file, "junk").unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["verify", "--signature", "x", "--body"])
+        .arg(&file)
+        .args(["--client-id", "client-123", "--secret", "test-secret"]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+
     // A missing file is an error, not a "no".
     let mut cmd = sandbox.ccai();
     cmd.args(["verify", "--signature", "x", "--body", "nope.json"])

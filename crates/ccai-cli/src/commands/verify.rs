@@ -1,11 +1,12 @@
-//! `ccai verify`: does a signature verify? Exit 0 yes, 1 no (with the reason).
+//! `ccai verify`: does a signature verify? Exit 0 yes, 1 no (with the reason), 2 when it cannot
+//! tell (a body file that cannot be read or is not a delivery).
 
 use crate::stdout::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
-use ccai::webhook::Verifier;
+use anyhow::{bail, Context, Result};
+use ccai::webhook::{parse_event, ParseError, Verifier};
 
 use crate::cli::{AccountArgs, SecretArgs};
 use crate::{settings, EXIT_NO};
@@ -26,12 +27,23 @@ pub(crate) fn run(
         (_, Some(path)) => {
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("cannot read body file {}", path.display()))?;
+            // A body that is not a delivery is a wrong input (exit 2), not a "does not verify"
+            // (exit 1): checked before the signature, which the library checks first. A legacy
+            // shape is a delivery, unsigned: that one is a "no".
+            match parse_event(&bytes) {
+                Err(ParseError::Legacy(_)) | Ok(_) => {}
+                Err(problem) => bail!(
+                    "body file {} is not a CCAI delivery: {problem}; pass the raw body of one, \
+                     a JSON object with eventType, eventHash and data",
+                    path.display()
+                ),
+            }
             verifier
                 .verify_event(Some(signature), &bytes)
                 .map(|event| format!("{} {}", event.event_type, event.event_hash))
         }
         (Some(hash), None) => verifier.verify(signature, &hash).map(|()| hash),
-        (None, None) => anyhow::bail!("pass --event-hash or --body"),
+        (None, None) => bail!("pass --event-hash or --body"),
     };
     match outcome {
         Ok(what) => {
