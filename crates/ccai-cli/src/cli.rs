@@ -622,8 +622,8 @@ pub(crate) struct ListenArgs {
     )]
     pub sync: Option<SyncMode>,
     /// The delays between forward attempts (with ±20 % jitter); after the last one the event is
-    /// dead (default 5s,5m,30m,2h,5h,10h,10h; each delay at most 30d). A target answering 410
-    /// Gone makes it dead at once, without more retries.
+    /// dead (default 5s,5m,30m,2h,5h,10h,10h; each delay longer than 0 and at most 30d). A target
+    /// answering 410 Gone makes it dead at once, without more retries.
     #[arg(
         long,
         value_name = "DELAYS",

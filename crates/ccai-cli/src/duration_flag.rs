@@ -47,7 +47,7 @@ pub(crate) fn timeout(flag: &str, text: &str) -> Result<Duration> {
     Ok(duration)
 }
 
-/// `--retry-schedule`: delays as [`RetrySchedule`] reads them, each at most
+/// `--retry-schedule`: delays as [`RetrySchedule`] reads them, each longer than 0 and at most
 /// [`RetrySchedule::MAX_PARSED_DELAY`]. An empty value is refused: a blank shell variable would
 /// otherwise turn retries off unseen.
 pub(crate) fn retry_schedule(text: &str) -> Result<RetrySchedule> {
@@ -72,6 +72,9 @@ pub(crate) fn retry_schedule(text: &str) -> Result<RetrySchedule> {
     let what = if error.too_long {
         "longer than 30d, the longest retry delay (bodies are purged after 30 days by default)"
             .to_owned()
+    } else if error.zero {
+        // A zero delay retries a target that is down at once, attempt after attempt.
+        "must be longer than 0 (0 retries at once)".to_owned()
     } else {
         problem(item)
     };

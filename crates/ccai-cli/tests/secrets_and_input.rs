@@ -279,6 +279,26 @@ async fn an_empty_retry_schedule_is_refused_not_read_as_no_retries() {
 }
 
 #[tokio::test]
+async fn a_zero_retry_delay_is_refused() {
+    // `1s,0s` used to be taken: the second retry came at once after the first failed.
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    for (value, said) in [
+        ("0s", "invalid --retry-schedule \"0s\": must be longer than 0 (0 retries at once); give a comma-separated list"),
+        ("1s,0ms", "invalid --retry-schedule \"1s,0ms\" (item \"0ms\"): must be longer than 0 (0 retries at once); give a comma-separated list"),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["listen", "--port", "0", "--store", "retry.db"])
+            .args(["--forward-to", &forward, "--retry-schedule", value])
+            .env("CCAI_CLIENT_ID", CLIENT_ID)
+            .env("CCAI_WEBHOOK_SECRET", SECRET);
+        let out = exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{value}: {}", all_output(&out));
+        assert!(stderr(&out).contains(said), "{value}: {}", stderr(&out));
+    }
+}
+
+#[tokio::test]
 async fn a_retry_delay_past_thirty_days_is_refused() {
     // 100000000000d used to be taken, printing a retry "in about 9×10¹⁵ s", which means never.
     let sandbox = Sandbox::new();

@@ -36,10 +36,19 @@ impl RetrySchedule {
     /// later than that would find the body purged, so a longer delay is a typo, not a plan.
     pub const MAX_PARSED_DELAY: Duration = Duration::from_secs(30 * 86_400);
 
+    /// The shortest delay: a delay of zero would retry a target that is down at once, attempt
+    /// after attempt. [`FromStr`] refuses a zero delay; [`new`](Self::new) raises one to this.
+    pub const MIN_DELAY: Duration = Duration::from_millis(1);
+
     /// A schedule with these delays and the default jitter. An empty list means one attempt.
+    /// A delay shorter than [`MIN_DELAY`](Self::MIN_DELAY) (zero) is raised to it.
     pub fn new(delays: impl Into<Vec<Duration>>) -> Self {
+        let mut delays = delays.into();
+        for delay in &mut delays {
+            *delay = (*delay).max(Self::MIN_DELAY);
+        }
         Self {
-            delays: delays.into(),
+            delays,
             jitter: Self::DEFAULT_JITTER,
         }
     }
@@ -67,7 +76,8 @@ impl RetrySchedule {
     }
 
     /// How long to wait after attempt number `attempt` (1-based) failed, with jitter; `None`
-    /// when it was the last. A delay too large for jitter to add to saturates at `Duration::MAX`.
+    /// when it was the last. A delay too large for jitter to add to saturates at `Duration::MAX`;
+    /// jitter never takes one below [`MIN_DELAY`](Self::MIN_DELAY).
     pub fn delay_after(&self, attempt: u32) -> Option<Duration> {
         let index = usize::try_from(attempt.checked_sub(1)?).ok()?;
         let base = *self.delays.get(index)?;
@@ -75,7 +85,8 @@ impl RetrySchedule {
         // `Duration::mul_f64` panics on overflow; a caller's `Duration::MAX` must not.
         Some(
             Duration::try_from_secs_f64(base.as_secs_f64() * factor.max(0.0))
-                .unwrap_or(Duration::MAX),
+                .unwrap_or(Duration::MAX)
+                .max(Self::MIN_DELAY),
         )
     }
 }
@@ -104,6 +115,8 @@ impl Default for RetrySchedule {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid retry schedule item {item:?}: {}", if *.too_long {
     "a retry delay can be at most 30d (bodies are purged after 30 days by default)"
+} else if *.zero {
+    "a retry delay must be longer than 0 (0 would retry a target that is down at once)"
 } else {
     "expected comma-separated durations like 50ms,5s,5m,2h,1d"
 })]
@@ -113,6 +126,8 @@ pub struct ParseScheduleError {
     pub item: String,
     /// Whether the item is a duration, but longer than [`RetrySchedule::MAX_PARSED_DELAY`].
     pub too_long: bool,
+    /// Whether the item is a duration of zero (`0s`, `0ms`, …).
+    pub zero: bool,
 }
 
 /// One duration as a retry schedule writes it: a whole number and a unit (`ms`, `s`, `m`, `h`,
@@ -152,7 +167,8 @@ impl FromStr for RetrySchedule {
     type Err = ParseScheduleError;
 
     /// Reads `"1s,10s,1m"`: comma-separated whole numbers with a unit (`ms`, `s`, `m`, `h`,
-    /// `d`). An empty string is a schedule with no retry.
+    /// `d`). An empty string is a schedule with no retry. A delay of zero is refused (see
+    /// [`RetrySchedule::MIN_DELAY`]), as is one past [`RetrySchedule::MAX_PARSED_DELAY`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s.trim().is_empty() {
             return Ok(Self::new(Vec::new()));
@@ -160,16 +176,18 @@ impl FromStr for RetrySchedule {
         s.split(',')
             .map(|item| {
                 let item = item.trim();
-                let error = |too_long| ParseScheduleError {
+                let error = |too_long, zero| ParseScheduleError {
                     item: item.chars().take(40).collect(),
                     too_long,
+                    zero,
                 };
                 match parse_duration(item) {
+                    Some(delay) if delay.is_zero() => Err(error(false, true)),
                     Some(delay) if delay <= Self::MAX_PARSED_DELAY => Ok(delay),
-                    Some(_) => Err(error(true)),
+                    Some(_) => Err(error(true, false)),
                     // Digits and a unit, too many for a number: a delay far past the limit.
-                    None if well_formed(item) => Err(error(true)),
-                    None => Err(error(false)),
+                    None if well_formed(item) => Err(error(true, false)),
+                    None => Err(error(false, false)),
                 }
             })
             .collect::<Result<Vec<_>, _>>()
@@ -184,7 +202,7 @@ impl fmt::Display for RetrySchedule {
                 f.write_str(",")?;
             }
             // Whole milliseconds, rounded up: a delay of 1.5 ms or 1 ns must not read back as
-            // less than it is (`0ms` would mean "at once").
+            // less than it is (`0ms` would mean "at once", and is refused).
             let ms = delay.as_nanos().div_ceil(1_000_000);
             let (n, unit) = [
                 (86_400_000, "d"),
@@ -290,6 +308,27 @@ mod tests {
                     "attempt {attempt}: {d:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_zero_delay_is_refused_when_read_and_raised_when_given() {
+        for text in ["0s", "1s,0ms", "5s, 00m ,1h", "0d"] {
+            let error = text.parse::<RetrySchedule>().expect_err(text);
+            assert!(error.zero && !error.too_long, "{text}: {error:?}");
+            assert!(error.to_string().contains("longer than 0"), "{error}");
+        }
+        let schedule = RetrySchedule::new(vec![Duration::ZERO, Duration::from_secs(1)]).jitter(1.0);
+        assert_eq!(
+            schedule.delays(),
+            &[RetrySchedule::MIN_DELAY, Duration::from_secs(1)]
+        );
+        // What it prints reads back.
+        assert_eq!(schedule.to_string(), "1ms,1s");
+        assert!(schedule.to_string().parse::<RetrySchedule>().is_ok());
+        for _ in 0..50 {
+            let wait = schedule.delay_after(1).expect("a delay");
+            assert!(wait >= RetrySchedule::MIN_DELAY, "{wait:?}");
         }
     }
 
