@@ -547,7 +547,8 @@ pub(crate) struct TriggerArgs {
     #[arg(long)]
     pub to: Option<String>,
     /// Override a field inside `data` (repeatable). Numbers stay numbers where the field is numeric;
-    /// a quoted JSON string (`--set 'TotalPrice="0.02"'`) is sent as that string.
+    /// a quoted JSON string (`--set 'TotalPrice="0.02"'`) is sent as that string. A value the
+    /// event type defines otherwise (`--set Segments=abc`) is sent as given, with a warning.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// A JSON file whose object replaces `data` (before --set).

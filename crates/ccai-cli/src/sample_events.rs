@@ -1,6 +1,7 @@
 //! Realistic deliveries of each event type, as `ccai trigger` sends them (docs/protocol.md §2).
 
 use anyhow::{bail, Result};
+use ccai::event::{DataError, EventData};
 use ccai::webhook::WebhookEventType;
 use serde_json::{json, Map, Value};
 
@@ -98,6 +99,26 @@ pub(crate) fn apply_overrides(data: &mut Map<String, Value>, overrides: &[String
     Ok(())
 }
 
+/// The fields of `data` that a receiver typing it ([`EventData::from_map`], what
+/// `WebhookEvent::typed_data` calls) refuses, with why. Trigger sends them as given (how a
+/// receiver handles a mistyped field is worth trying) but says so.
+pub(crate) fn mistyped_fields(
+    event_type: &WebhookEventType,
+    data: &Map<String, Value>,
+) -> Vec<DataError> {
+    let mut left = data.clone();
+    let mut found = Vec::new();
+    // `from_map` stops at the first mistyped field: take it out and look again.
+    while let Err(error) = EventData::from_map(event_type, &left) {
+        let removed = left.remove(error.field).is_some();
+        found.push(error);
+        if !removed {
+            break;
+        }
+    }
+    found
+}
+
 /// A random 32-hex-character event hash.
 pub(crate) fn random_event_hash() -> Result<String> {
     let mut bytes = [0u8; 16];
@@ -133,6 +154,27 @@ mod tests {
             .to_string();
         assert!(error.contains("too large to send exactly"), "{error}");
         assert!(!error.contains("123456789012345678901234567890"), "{error}");
+    }
+
+    #[test]
+    fn mistyped_fields_are_each_named() {
+        let sent = WebhookEventType::MessageSent;
+        let mut data = data_for(&sent).unwrap();
+        assert!(mistyped_fields(&sent, &data).is_empty());
+        apply_overrides(
+            &mut data,
+            &[
+                "Segments=abc".into(),
+                "TotalPrice=[1]".into(),
+                "Extra=x".into(),
+            ],
+        )
+        .unwrap();
+        let fields: Vec<_> = mistyped_fields(&sent, &data)
+            .iter()
+            .map(|e| e.field)
+            .collect();
+        assert_eq!(fields, ["Segments", "TotalPrice"]);
     }
 
     #[test]

@@ -993,6 +993,63 @@ async fn trigger_with_a_data_file_and_put_delivery() {
     }
 }
 
+/// `--set Segments=abc` (an integer field) was sent without a word: it is still sent (a receiver's
+/// handling of it may be what is tried), with one warning line naming the field, the type and the
+/// value. A value of the field's type is sent as before, without a warning.
+#[tokio::test]
+async fn trigger_warns_of_a_set_value_the_event_type_defines_otherwise() {
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let send = |set: &'static [&'static str]| {
+        let mut cmd = trigger(&sandbox, &["message.sent", "--to", &target.url]);
+        cmd.args(["--client-id", "1231", "--secret", "my-webhook-secret"]);
+        for item in set {
+            cmd.args(["--set", item]);
+        }
+        run(cmd)
+    };
+    let last_data = || target.requests.lock().unwrap().last().unwrap().json()["data"].clone();
+
+    let out = send(&["Segments=abc"]).await;
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(last_data()["Segments"], "abc");
+    assert_eq!(
+        stderr(&out).trim_end(),
+        "warning: --set \"Segments=abc\": data field `Segments` must be an integer or a string \
+         holding one, found a string that is not a number; sending it anyway (\"abc\"), which a \
+         receiver that types message.sent data refuses"
+    );
+
+    // Two fields, each named; the last --set of a field is the one told.
+    let out = send(&["TotalPrice=1", "TotalPrice=cheap", "Segments=1.5"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 2, "{said}");
+    assert!(
+        lines[0].starts_with(
+            "warning: --set \"Segments=1.5\": data field `Segments` must be an integer"
+        ) && lines[0].contains("(1.5)"),
+        "{said}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "warning: --set \"TotalPrice=cheap\": data field `TotalPrice` must be a number"
+        ) && lines[1].contains("(\"cheap\")"),
+        "{said}"
+    );
+
+    // Values of the field's type: sent as before, nothing said.
+    let out = send(&["Segments=3", "TotalPrice=0.02", "SmsSid=\"42\"", "Custom=x"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    let data = last_data();
+    assert_eq!(data["Segments"], 3);
+    assert_eq!(data["TotalPrice"], 0.02);
+    assert_eq!(data["SmsSid"], "42");
+    assert_eq!(data["Custom"], "x");
+}
+
 #[tokio::test]
 async fn trigger_method_is_post_or_put_in_any_case() {
     let sandbox = Sandbox::new();

@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::cli::{AccountArgs, TriggerArgs};
 use crate::dev_credentials::{self, DevCredentials, DEFAULT_LISTEN_URL};
+use crate::duration_flag::quoted;
+use crate::output::shorten;
 use crate::{http, sample_events, settings, EXIT_ERROR};
 
 pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<ExitCode> {
@@ -36,6 +38,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         None => sample_events::data_for(&event_type)?,
     };
     sample_events::apply_overrides(&mut data, &args.set)?;
+    warn_mistyped(&event_type, &data, &args);
 
     let (signing, _) = settings::signing(account, &args.secret, false)?;
     let (url, origin) = match &args.to {
@@ -110,6 +113,36 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     } else {
         ExitCode::from(EXIT_ERROR)
     })
+}
+
+/// A warning per field of `data` that the event type defines otherwise (`--set Segments=abc`):
+/// sent as given, since a mistyped field may be what is being tried, but not silently.
+fn warn_mistyped(
+    event_type: &WebhookEventType,
+    data: &serde_json::Map<String, Value>,
+    args: &TriggerArgs,
+) {
+    for problem in sample_events::mistyped_fields(event_type, data) {
+        let field = problem.field;
+        // The last `--set` of the field wins, so it is the one named.
+        let set = args.set.iter().rev().find(|item| {
+            item.split_once('=')
+                .is_some_and(|(key, _)| key.trim() == field)
+        });
+        let source = match (set, &args.data_file) {
+            (Some(item), _) => format!("--set {}", quoted(item)),
+            (None, Some(path)) => format!("--data-file {}", path.display()),
+            (None, None) => "data".to_owned(),
+        };
+        let sent = match data.get(field) {
+            Some(Value::String(text)) => quoted(text),
+            Some(other) => crate::output::escape(&shorten(&other.to_string(), 40)),
+            None => "nothing".to_owned(),
+        };
+        errln!(
+            "warning: {source}: {problem}; sending it anyway ({sent}), which a receiver that types {event_type} data refuses"
+        );
+    }
 }
 
 /// What to do about an answer that says only what is wrong (or nothing: `ccai listen` answers a
