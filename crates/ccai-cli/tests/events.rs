@@ -676,6 +676,66 @@ async fn replay_dead_in_bulk_starts_the_schedule_over() {
     assert_eq!(inbox.status(MONTH_SENT).await.0, DeliveryStatus::Pending);
 }
 
+/// The value under `header` in `table`'s row holding `hash`'s short form.
+fn column(table: &str, header: &str, hash: &str) -> String {
+    let mut lines = table.lines();
+    let head = lines.next().expect("a header");
+    let at = head.find(header).expect("the column");
+    let row = lines
+        .find(|l| l.contains(short(hash)))
+        .expect("the event's row");
+    row[at..].split_whitespace().next().unwrap_or("").to_owned()
+}
+
+/// After a replay, `list` counts every attempt recorded, as `show` lists them (it counted the
+/// current schedule's, back to 0, as if the earlier attempts had vanished); `--json` has both.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_replay_list_counts_the_attempts_show_lists() {
+    let inbox = Inbox::new().await;
+    ok(&inbox.ccai(&["replay", INCOMING_DEAD]).await);
+    // A second round: one more failed attempt, retried later.
+    let claimed = inbox
+        .store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("t", MINUTE),
+            10,
+            SystemTime::now(),
+        )
+        .await
+        .expect("claim");
+    for c in claimed {
+        if c.event_hash == INCOMING_DEAD {
+            assert_eq!(c.attempt, 1, "the schedule starts over");
+            let attempt =
+                AttemptRecord::new(SystemTime::now(), MINUTE, AttemptOutcome::Failure).error("x");
+            let later = Finish::RetryAt(SystemTime::now() + DAY);
+            assert!(inbox.store.finish(&c.lease, later, attempt).await.unwrap());
+        } else {
+            inbox.store.release(&c.lease).await.expect("release");
+        }
+    }
+
+    let table = ok(&inbox.ccai(&["list"]).await);
+    assert_eq!(column(&table, "ATTEMPTS", INCOMING_DEAD), "2", "{table}");
+    let listed = ok(&inbox.ccai(&["list", "--json"]).await);
+    let row: Value = listed
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .find(|v| v["eventHash"] == INCOMING_DEAD)
+        .expect("listed");
+    assert_eq!(row["deliveries"][0]["attempts"], 1, "{row}");
+    assert_eq!(row["deliveries"][0]["totalAttempts"], 2, "{row}");
+
+    let shown: Value =
+        serde_json::from_str(&ok(&inbox.ccai(&["show", INCOMING_DEAD, "--json"]).await))
+            .expect("JSON");
+    assert_eq!(shown["attempts"].as_array().map(Vec::len), Some(2));
+    assert_eq!(shown["deliveries"], row["deliveries"]);
+    let text = ok(&inbox.ccai(&["show", INCOMING_DEAD]).await);
+    assert!(text.contains(" 2 (1 since replayed) "), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn replay_without_hash_or_filter_is_refused() {
     let inbox = Inbox::new().await;

@@ -188,6 +188,37 @@ async fn ui_api_details_show_the_exact_body_typed_fields_attempts_and_no_full_si
     }
 }
 
+/// After a replay the list's `attempts` counts every attempt recorded, as the details list them
+/// (it counted the current schedule's, back to 0 after the replay); each delivery has both.
+#[tokio::test]
+async fn ui_api_after_a_replay_the_list_counts_the_attempts_the_details_list() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let (status, answer) = post(&ui, &format!("/api/events/{INCOMING_DEAD}/replay")).await;
+    assert_eq!(status, 200, "{answer}");
+
+    let (status, page) = get(&ui, "/api/events").await;
+    assert_eq!(status, 200, "{page}");
+    let row = page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["eventHash"] == INCOMING_DEAD)
+        .expect("listed");
+    assert_eq!(row["status"], "pending", "{row}");
+    assert_eq!(row["attempts"], 1, "{row}");
+    assert_eq!(row["deliveries"][0]["attempts"], 0, "{row}");
+    assert_eq!(row["deliveries"][0]["totalAttempts"], 1, "{row}");
+
+    let (status, event) = get(&ui, &format!("/api/events/{INCOMING_DEAD}")).await;
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["attempts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(event["attemptCount"], 1, "{event}");
+    assert_eq!(event["deliveries"], row["deliveries"]);
+}
+
 /// Events whose hash is `.` or `..` (an eventHash is whatever the sender signed): a client removes
 /// such a path segment, percent-encoded too (`/api/events/%2E%2E` is sent as `/api/`), so the
 /// path routes cannot name them; `?hash=` does, for the details, Replay and Retry now.

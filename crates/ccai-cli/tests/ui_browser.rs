@@ -436,6 +436,18 @@ async fn ui_browser_replay_button_reaches_the_forward_target() {
             "return document.getElementById('detail').dataset.attempts === '2'",
         )
         .await;
+    // The delivery and the list both count the two attempts the view lists (the list counted
+    // the replayed schedule's one).
+    browser
+        .wait_js(
+            "both attempts counted",
+            &format!(
+                "const d = document.querySelector('#deliveries tbody tr');
+                 const r = document.querySelector(\"#events tr[data-hash='{hash}'] td[data-label='attempts']\");
+                 return !!d && d.innerText.includes('2 (1 since replayed)') && !!r && r.innerText === '2'"
+            ),
+        )
+        .await;
     browser.quit().await;
 }
 

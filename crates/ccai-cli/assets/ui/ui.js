@@ -70,6 +70,13 @@
     return String(rfc3339).replace("T", " ").replace(/\.\d+Z$/, "").replace(/Z$/, "");
   }
 
+  // Every attempt recorded (as the list counts and the attempts table lists them), and those of
+  // the current schedule beside when a replay started it over (as `ccai events show` writes it).
+  function attemptsText(d) {
+    return d.attempts === d.totalAttempts ? String(d.totalAttempts)
+      : d.totalAttempts + " (" + d.attempts + " since replayed)";
+  }
+
   function badge(status) {
     const label = status === "in_progress" ? "in progress" : status;
     return el("span", { class: "badge s-" + status }, label);
@@ -375,7 +382,7 @@
     field(fields, "Conflicts", event.conflicts ? event.conflicts + " (a different body with this hash; the first is kept; last sha256 " + event.lastConflictSha256 + ")" : 0);
 
     $("deliveries").tBodies[0].replaceChildren(...event.deliveries.map((d) => el("tr", null,
-      el("td", null, d.destination), el("td", null, badge(d.status)), el("td", null, String(d.attempts)),
+      el("td", null, d.destination), el("td", null, badge(d.status)), el("td", null, attemptsText(d)),
       el("td", null, d.nextAttemptAt ? shortTime(d.nextAttemptAt) : (d.deliveredAt ? "delivered " + shortTime(d.deliveredAt) : "–")),
       el("td", null, d.lastError || "–"))));
 

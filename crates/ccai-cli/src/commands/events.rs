@@ -200,11 +200,9 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
                 row.push(escape_line(&e.client_id));
             }
             row.extend([
-                e.deliveries
-                    .iter()
-                    .map(|d| d.attempts)
-                    .sum::<u32>()
-                    .to_string(),
+                // Every attempt recorded, as `show` lists them: a replay starts the schedule's
+                // count over but keeps the earlier attempts.
+                total_attempts(&e.deliveries).to_string(),
                 if e.duplicates > 0 {
                     format!("×{}", e.duplicates)
                 } else {
@@ -241,11 +239,32 @@ fn statuses(deliveries: &[DeliveryState]) -> String {
     }
 }
 
+/// Every attempt recorded for an event's deliveries (earlier schedules included).
+pub(crate) fn total_attempts(deliveries: &[DeliveryState]) -> u32 {
+    deliveries
+        .iter()
+        .map(|d| d.total_attempts)
+        .fold(0, u32::saturating_add)
+}
+
+/// A delivery's attempts as a person reads them: every one recorded, and those of the current
+/// schedule beside when a replay or a requeue started it over.
+fn attempts_text(d: &DeliveryState) -> String {
+    if d.attempts == d.total_attempts {
+        d.total_attempts.to_string()
+    } else {
+        format!("{} ({} since replayed)", d.total_attempts, d.attempts)
+    }
+}
+
 fn delivery_json(d: &DeliveryState) -> Value {
     json!({
         "destination": d.destination,
         "status": d.status.as_str(),
+        // `attempts` counts the current schedule (a replay starts it at 0); `totalAttempts`
+        // every attempt recorded, as `show` lists them.
         "attempts": d.attempts,
+        "totalAttempts": d.total_attempts,
         "nextAttemptAt": d.next_attempt_at.map(rfc3339),
         "lastError": d.last_error,
         "deliveredAt": d.delivered_at.map(rfc3339),
@@ -377,7 +396,7 @@ async fn show(
             vec![
                 escape_line(&d.destination),
                 d.status.to_string(),
-                d.attempts.to_string(),
+                attempts_text(d),
                 match (d.next_attempt_at, d.delivered_at) {
                     (Some(next), _) => format!("next attempt {}", rfc3339(next)),
                     (None, Some(at)) => format!("delivered {}", rfc3339(at)),

@@ -225,8 +225,12 @@ pub struct DeliveryState {
     pub destination: String,
     /// Its status.
     pub status: DeliveryStatus,
-    /// Attempts made so far (on the current schedule).
+    /// Attempts made on the current schedule: what the retry schedule counts, so a replay or a
+    /// requeue of the dead starts it again at 0.
     pub attempts: u32,
+    /// Every attempt recorded for this delivery, earlier schedules included: as many as
+    /// [`EventDetail::attempts`] lists for its destination.
+    pub total_attempts: u32,
     /// When the next attempt is due (pending deliveries).
     pub next_attempt_at: Option<SystemTime>,
     /// The last attempt's error excerpt.
@@ -236,17 +240,26 @@ pub struct DeliveryState {
 }
 
 impl DeliveryState {
-    /// The delivery to `destination`, in `status` after `attempts` attempts, with no next
-    /// attempt time, error or delivery time (the setters add them).
+    /// The delivery to `destination`, in `status` after `attempts` attempts (on the current
+    /// schedule, and in all until [`total_attempts`](Self::total_attempts) says otherwise), with
+    /// no next attempt time, error or delivery time (the setters add them).
     pub fn new(destination: impl Into<String>, status: DeliveryStatus, attempts: u32) -> Self {
         Self {
             destination: destination.into(),
             status,
             attempts,
+            total_attempts: attempts,
             next_attempt_at: None,
             last_error: None,
             delivered_at: None,
         }
+    }
+
+    /// Every attempt recorded, earlier schedules included (after a replay, more than
+    /// `attempts`).
+    pub fn total_attempts(mut self, total: u32) -> Self {
+        self.total_attempts = total;
+        self
     }
 
     /// When the next attempt is due.

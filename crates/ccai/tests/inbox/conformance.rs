@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ccai::inbox::{
-    AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryStatus, Finish, Inserted, LeaseRequest,
-    ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, Store, StoreError,
+    AttemptOutcome, AttemptRecord, BatchHistogram, DeliveryState, DeliveryStatus, Finish, Inserted,
+    LeaseRequest, ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, Store, StoreError,
     ERROR_EXCERPT_LIMIT,
 };
 use sha2::{Digest, Sha256};
@@ -79,6 +79,7 @@ macro_rules! store_conformance {
             stats_count_statuses_and_age,
             stats_with_several_destinations,
             one_delivery_per_destination,
+            a_list_counts_every_attempt_recorded,
             destinations_are_those_with_deliveries,
             a_destination_named_twice_is_one,
             a_huge_lease_or_duration_saturates,
@@ -1806,6 +1807,106 @@ pub(crate) async fn one_delivery_per_destination(factory: &impl StoreFactory) {
             .len(),
         1
     );
+}
+
+/// A replay starts a delivery's schedule over (`attempts` back to 0) but keeps its attempt
+/// records, and the list's `total_attempts` counts them all, per destination: what `get` lists.
+/// (`ccai events list` showed the count of the current schedule, as if earlier attempts had
+/// vanished, while `ccai events show` listed them.)
+pub(crate) async fn a_list_counts_every_attempt_recorded(factory: &impl StoreFactory) {
+    let instance = factory
+        .create(Config {
+            destinations: vec!["archive".into(), "crm".into()],
+            ..Config::default()
+        })
+        .await;
+    let store = instance.store();
+    store
+        .insert(delivery("t1", "message.sent", &body_of("t1")))
+        .await
+        .expect("insert");
+    let t = SystemTime::now();
+    // crm: a failure (retried at once), then delivered; replayed; a failure again. archive: one
+    // success, replayed.
+    let attempt = |destination: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .claim(destination, lease("w", 30), 1, SystemTime::now())
+                .await
+                .expect("claim")
+                .pop()
+                .expect("t1 due")
+        }
+    };
+    let failed = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("down");
+    let ok = AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Success).http_status(200);
+    let c = attempt("crm").await;
+    let retry = Finish::RetryAt(SystemTime::now());
+    store
+        .finish(&c.lease, retry, failed.clone())
+        .await
+        .expect("finish");
+    let c = attempt("crm").await;
+    store
+        .finish(&c.lease, Finish::Delivered, ok.clone())
+        .await
+        .expect("finish");
+    let a = attempt("archive").await;
+    store
+        .finish(&a.lease, Finish::Delivered, ok)
+        .await
+        .expect("finish");
+    let replayed = store
+        .replay(ReplayTarget::Filter(
+            ListFilter::new().event_hash("t1").client_id(CLIENT),
+        ))
+        .await
+        .expect("replay");
+    assert_eq!(replayed.due, 2);
+    let c = attempt("crm").await;
+    assert_eq!(c.attempt, 1, "a replay starts the schedule over");
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    store
+        .finish(&c.lease, Finish::RetryAt(later), failed)
+        .await
+        .expect("finish");
+    // Never attempted.
+    store
+        .insert(delivery("t0", "message.sent", &body_of("t0")))
+        .await
+        .expect("insert");
+
+    let counts = |deliveries: &[DeliveryState]| -> Vec<(String, u32, u32)> {
+        deliveries
+            .iter()
+            .map(|d| (d.destination.clone(), d.attempts, d.total_attempts))
+            .collect()
+    };
+    let page = store
+        .list(ListRequest::new(ListFilter::new(), 10))
+        .await
+        .expect("list");
+    assert_eq!(hashes(&page), ["t0", "t1"]);
+    let expected = vec![("archive".to_owned(), 0, 1), ("crm".to_owned(), 1, 3)];
+    assert_eq!(counts(&page.events[1].deliveries), expected);
+    assert_eq!(
+        counts(&page.events[0].deliveries),
+        [("archive".to_owned(), 0, 0), ("crm".to_owned(), 0, 0)]
+    );
+    let detail = store.get("t1").await.expect("get").expect("stored");
+    assert_eq!(counts(&detail.summary.deliveries), expected);
+    for (destination, _, total) in &expected {
+        let listed = detail
+            .attempts
+            .iter()
+            .filter(|a| &a.destination == destination)
+            .count();
+        assert_eq!(
+            listed, *total as usize,
+            "{destination}: as many as get lists"
+        );
+    }
 }
 
 /// A destination named twice is one destination (it used to make every SQLite insert fail).

@@ -100,7 +100,8 @@ impl Rebuilt {
 
     fn summary(s: EventSummary) -> EventSummary {
         let deliveries = s.deliveries.into_iter().map(|d| {
-            let state = DeliveryState::new(d.destination, d.status, d.attempts);
+            let state = DeliveryState::new(d.destination, d.status, d.attempts)
+                .total_attempts(d.total_attempts);
             let state = maybe(state, d.next_attempt_at, DeliveryState::next_attempt_at);
             let state = maybe(state, d.last_error, DeliveryState::last_error);
             maybe(state, d.delivered_at, DeliveryState::delivered_at)

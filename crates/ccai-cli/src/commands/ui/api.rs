@@ -26,7 +26,7 @@ use crate::commands::events::format::{
 };
 use crate::commands::events::lookup::holders;
 use crate::commands::events::replay::{names_a_bulk, replay_matching};
-use crate::commands::events::{detail_json, only, summary_json};
+use crate::commands::events::{detail_json, only, summary_json, total_attempts};
 use crate::output::short_hash;
 
 const INDEX_HTML: &str = include_str!("../../../assets/ui/index.html");
@@ -255,15 +255,13 @@ fn overall_status(deliveries: &[DeliveryState]) -> &'static str {
 }
 
 /// What the page shows of an event beside `ccai events … --json`'s fields: the short hash, one
-/// status, when the next attempt is due, and (as `count_key`) the attempts made.
+/// status, when the next attempt is due, and (as `count_key`) every attempt recorded, earlier
+/// schedules included (as many as the details list, and as `ccai events list` counts).
 fn add_page_fields(value: &mut Value, event: &EventSummary, count_key: &str) {
     if let Some(object) = value.as_object_mut() {
         object.insert("shortHash".into(), json!(short_hash(&event.event_hash)));
         object.insert("status".into(), json!(overall_status(&event.deliveries)));
-        object.insert(
-            count_key.into(),
-            json!(event.deliveries.iter().map(|d| d.attempts).sum::<u32>()),
-        );
+        object.insert(count_key.into(), json!(total_attempts(&event.deliveries)));
         object.insert(
             "nextAttemptAt".into(),
             json!(event

@@ -20,10 +20,14 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 const SUMMARY_COLUMNS: &str = "e.id, e.client_id, e.event_hash, e.event_type, e.received_at,
     CASE WHEN e.body IS NULL THEN NULL ELSE e.body_len END, e.duplicates, e.conflicts";
 
-/// The deliveries of the events `$1`, by event then destination (byte order, as SQLite sorts).
-const DELIVERIES: &str = "SELECT event_id, destination, status, attempts, next_attempt_at,
-       last_error, delivered_at
-  FROM {s}.deliveries WHERE event_id = ANY($1) ORDER BY event_id, destination COLLATE \"C\"";
+/// The deliveries of the events `$1`, by event then destination (byte order, as SQLite sorts),
+/// each with its attempt records counted on their index (`attempts_by_delivery`): a few index
+/// entries per listed event, whatever the store's size.
+const DELIVERIES: &str = "SELECT d.event_id, d.destination, d.status, d.attempts,
+       d.next_attempt_at, d.last_error, d.delivered_at,
+       (SELECT count(*) FROM {s}.attempts a WHERE a.delivery_id = d.id)
+  FROM {s}.deliveries d WHERE d.event_id = ANY($1)
+ ORDER BY d.event_id, d.destination COLLATE \"C\"";
 
 const ATTEMPTS: &str =
     "SELECT d.destination, a.started_at, a.duration_ms, a.outcome, a.http_status,
@@ -75,6 +79,7 @@ async fn add_deliveries(
         let attempts: i32 = row.try_get(3).map_err(err)?;
         let next: Option<i64> = row.try_get(4).map_err(err)?;
         let delivered: Option<i64> = row.try_get(6).map_err(err)?;
+        let total: i64 = row.try_get(7).map_err(err)?;
         by_event
             .entry(row.try_get(0).map_err(err)?)
             .or_default()
@@ -82,6 +87,7 @@ async fn add_deliveries(
                 destination: row.try_get(1).map_err(err)?,
                 status,
                 attempts: u32::try_from(attempts).unwrap_or(0),
+                total_attempts: u32::try_from(total).unwrap_or(u32::MAX),
                 next_attempt_at: match status {
                     // Stored on the database's clock (`clock.rs`), shown on this machine's.
                     DeliveryStatus::Pending => next.map(|ms| shared.clock.local_time(ms)),

@@ -111,18 +111,24 @@ fn deliveries_of(
     path: &str,
     event_id: i64,
 ) -> rusqlite::Result<Vec<DeliveryState>> {
+    // The total counts the attempt records of each delivery of the page on their index
+    // (`attempts_by_delivery`): a few index entries per listed event, whatever the store's size.
     let mut stmt = conn.prepare_cached(
-        "SELECT destination, status, attempts, next_attempt_at, last_error, delivered_at
-           FROM deliveries WHERE event_id = ?1 ORDER BY destination",
+        "SELECT d.destination, d.status, d.attempts, d.next_attempt_at, d.last_error,
+                d.delivered_at,
+                (SELECT count(*) FROM attempts a WHERE a.delivery_id = d.id)
+           FROM deliveries d WHERE d.event_id = ?1 ORDER BY d.destination",
     )?;
     let rows = stmt.query_map([event_id], |row| {
         let status: String = row.get(1)?;
         let attempts: i64 = row.get(2)?;
+        let total: i64 = row.get(6)?;
         let status = status_of(&status, path)?;
         Ok(DeliveryState {
             destination: row.get(0)?,
             status,
             attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            total_attempts: u32::try_from(total).unwrap_or(u32::MAX),
             next_attempt_at: match status {
                 DeliveryStatus::Pending => row.get::<_, Option<i64>>(3)?.map(from_ms),
                 _ => None,
