@@ -219,6 +219,63 @@ async fn ui_api_after_a_replay_the_list_counts_the_attempts_the_details_list() {
     assert_eq!(event["deliveries"], row["deliveries"]);
 }
 
+/// The API finds an event by what `ccai events show` takes (through the same code): the hash
+/// whole, `#` first or not, or the start of exactly one stored hash; a start several hashes
+/// share is a 409 that says so. It took whole hashes only.
+#[tokio::test]
+async fn ui_api_finds_an_event_by_the_start_of_its_hash_as_the_cli_does() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let store = fill(&path).await;
+    add(&store, "abcdef0001-one", "message.sent").await;
+    add(&store, "abcdef0002-two", "message.sent").await;
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    for asked in [
+        "/api/events/b2b2b2b2b2b2".to_owned(),
+        "/api/events/%23b2b2b2b2b2b2".to_owned(),
+        "/api/event?hash=b2b2b2".to_owned(),
+        format!("/api/events/b2b2b2b2b2b2?clientId={CLIENT}"),
+    ] {
+        let (status, event) = get(&ui, &asked).await;
+        assert_eq!(status, 200, "{asked}: {event}");
+        assert_eq!(event["eventHash"], INCOMING_DEAD, "{asked}");
+    }
+    let (status, event) = get(&ui, "/api/events/abcdef0002").await;
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["eventHash"], "abcdef0002-two");
+
+    // Two stored hashes start so: which one is the caller's to say.
+    let (status, answer) = get(&ui, "/api/events/abcdef").await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(
+        answer["error"],
+        "event hash \"abcdef\" is ambiguous: more than one stored hash starts with it; give more of it"
+    );
+    let (status, answer) = post(&ui, "/api/events/abcdef/replay").await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .is_some_and(|e| e.contains("ambiguous")));
+
+    // Too short to look up by its start, or another account's: not found.
+    let (status, answer) = get(&ui, "/api/events/b2b2").await;
+    assert_eq!(status, 404, "{answer}");
+    let (status, answer) = get(&ui, "/api/events/b2b2b2b2b2b2?clientId=9999").await;
+    assert_eq!(status, 404, "{answer}");
+
+    // The actions too: Replay by the start of the hash reaches that event.
+    let (status, answer) = post(&ui, "/api/events/b2b2b2b2b2b2/replay").await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["replayed"], 1);
+    let event = store
+        .get(INCOMING_DEAD)
+        .await
+        .expect("get")
+        .expect("stored");
+    assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Pending);
+}
+
 /// Events whose hash is `.` or `..` (an eventHash is whatever the sender signed): a client removes
 /// such a path segment, percent-encoded too (`/api/events/%2E%2E` is sent as `/api/`), so the
 /// path routes cannot name them; `?hash=` does, for the details, Replay and Retry now.

@@ -3,13 +3,43 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use ccai::inbox::{EventDetail, ListFilter, ListRequest, Store, StoreError};
 
 use super::format::escape_line;
 
 /// The shortest prefix of a hash looked up by prefix (the lists show 12 characters).
 const MIN_PREFIX: usize = 6;
+
+/// Why a hash names no one stored event ([`find`]). Each front end words it: the CLI with its
+/// flags, the view's API with its query parameters and an HTTP status.
+#[derive(Debug)]
+pub(crate) enum NotFound {
+    /// The store could not be read.
+    Store(StoreError),
+    /// No stored hash is `hash` or starts with it (for the client id given, if any).
+    Unknown { hash: String },
+    /// `hash` is no stored hash and too short to be looked up by its start.
+    TooShort { hash: String },
+    /// More than one stored hash starts with `hash`.
+    Ambiguous { hash: String },
+    /// `hash` is stored for several accounts, and no client id picks one.
+    SeveralAccounts {
+        hash: String,
+        client_ids: BTreeSet<String>,
+    },
+    /// `hash` is not stored for the client id given, but for these accounts.
+    NotFor {
+        hash: String,
+        client_ids: BTreeSet<String>,
+    },
+}
+
+impl From<StoreError> for NotFound {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
 
 /// Finds an event by its hash, or by the start of it as `ccai events list` and `ccai listen`
 /// show it (when exactly one stored hash starts so), received for `client_id` when given. An
@@ -20,7 +50,9 @@ pub(crate) async fn get_event(
     hash: &str,
     client_id: Option<&str>,
 ) -> Result<EventDetail> {
-    let (client, full) = find(store, hash, client_id).await?;
+    let (client, full) = find(store, hash, client_id)
+        .await
+        .map_err(|e| cli_error(e, client_id))?;
     // Gone since it was found (purged meanwhile): as unknown as if it never was.
     store
         .get_for(&client, &full)
@@ -28,8 +60,39 @@ pub(crate) async fn get_event(
         .ok_or_else(|| unknown(hash, client_id))
 }
 
-/// The `(client id, full hash)` of the event `hash` names.
-async fn find(store: &dyn Store, hash: &str, client_id: Option<&str>) -> Result<(String, String)> {
+/// The CLI's words for `e`, looking up for `client_id`.
+fn cli_error(e: NotFound, client_id: Option<&str>) -> anyhow::Error {
+    match e {
+        NotFound::Store(e) => e.into(),
+        NotFound::Unknown { hash } => unknown(&hash, client_id),
+        // Not "unknown" alone: it may well start a stored hash, it is only too short to look up.
+        NotFound::TooShort { hash } => anyhow!(
+            "unknown event hash \"{}\": a hash's start must have at least {MIN_PREFIX} characters; `ccai events list` shows the stored ones",
+            escape_line(&hash)
+        ),
+        NotFound::Ambiguous { hash } => anyhow!(
+            "event hash \"{}\" is ambiguous: more than one stored hash starts with it; give more of it",
+            escape_line(&hash)
+        ),
+        NotFound::SeveralAccounts { hash, client_ids } => anyhow!(
+            "event hash \"{}\" is stored for more than one account (client ids {}): pass --client-id with the one you mean",
+            escape_line(&hash),
+            listed(&client_ids)
+        ),
+        NotFound::NotFor { hash, client_ids } => {
+            anyhow!("{}", not_for(&hash, client_id.unwrap_or(""), &client_ids))
+        }
+    }
+}
+
+/// The `(client id, full hash)` of the event `hash` names: the whole hash, `#` first or not (as
+/// `ccai listen` shows it), or the start of exactly one stored hash. The CLI and the view's API
+/// both look events up through it.
+pub(crate) async fn find(
+    store: &dyn Store,
+    hash: &str,
+    client_id: Option<&str>,
+) -> Result<(String, String), NotFound> {
     // `ccai listen` shows a hash as `#d411242ff778`: pasted so, the `#` is not part of it.
     let stripped = hash.strip_prefix('#').filter(|rest| !rest.is_empty());
     // The other accounts that hold what was asked for: the error names them when `client_id`
@@ -50,15 +113,17 @@ async fn find(store: &dyn Store, hash: &str, client_id: Option<&str>) -> Result<
         }
     }
     let hash = stripped.unwrap_or(hash);
+    let not_for = |client_ids| NotFound::NotFor {
+        hash: hash.to_owned(),
+        client_ids,
+    };
     if hash.chars().count() < MIN_PREFIX {
-        if let Some(client) = client_id.filter(|_| !elsewhere.is_empty()) {
-            bail!("{}", not_for(hash, client, &elsewhere));
+        if client_id.is_some() && !elsewhere.is_empty() {
+            return Err(not_for(elsewhere));
         }
-        // Not "unknown" alone: it may well start a stored hash, it is only too short to look up.
-        bail!(
-            "unknown event hash \"{}\": a hash's start must have at least {MIN_PREFIX} characters; `ccai events list` shows the stored ones",
-            escape_line(hash)
-        );
+        return Err(NotFound::TooShort {
+            hash: hash.to_owned(),
+        });
     }
     // No index serves a prefix: the newest pages first, stopping at a second hash. A miss reads
     // every event, which only a full hash avoids. Every account's events are read, so that a
@@ -81,10 +146,9 @@ async fn find(store: &dyn Store, hash: &str, client_id: Option<&str>) -> Result<
                 .or_default()
                 .insert(event.client_id);
             if matches.len() > 1 {
-                bail!(
-                    "event hash \"{}\" is ambiguous: more than one stored hash starts with it; give more of it",
-                    escape_line(hash)
-                );
+                return Err(NotFound::Ambiguous {
+                    hash: hash.to_owned(),
+                });
             }
         }
         match page.next {
@@ -95,12 +159,14 @@ async fn find(store: &dyn Store, hash: &str, client_id: Option<&str>) -> Result<
     match (matches.pop_first(), client_id) {
         (Some((full, clients)), _) => match one_account(&full, clients)? {
             Some(client) => Ok((client, full)),
-            None => Err(unknown(hash, client_id)),
+            None => Err(NotFound::Unknown {
+                hash: hash.to_owned(),
+            }),
         },
-        (None, Some(client)) if !elsewhere.is_empty() => {
-            bail!("{}", not_for(hash, client, &elsewhere))
-        }
-        (None, _) => Err(unknown(hash, client_id)),
+        (None, Some(_)) if !elsewhere.is_empty() => Err(not_for(elsewhere)),
+        (None, _) => Err(NotFound::Unknown {
+            hash: hash.to_owned(),
+        }),
     }
 }
 
@@ -124,13 +190,12 @@ pub(crate) async fn holders(store: &dyn Store, hash: &str) -> Result<BTreeSet<St
 
 /// The one account holding `hash`, if one does; an error if several do: which one is meant is
 /// the user's to say, not the newest's.
-fn one_account(hash: &str, clients: BTreeSet<String>) -> Result<Option<String>> {
+fn one_account(hash: &str, clients: BTreeSet<String>) -> Result<Option<String>, NotFound> {
     if clients.len() > 1 {
-        bail!(
-            "event hash \"{}\" is stored for more than one account (client ids {}): pass --client-id with the one you mean",
-            escape_line(hash),
-            listed(&clients)
-        );
+        return Err(NotFound::SeveralAccounts {
+            hash: hash.to_owned(),
+            client_ids: clients,
+        });
     }
     Ok(clients.into_iter().next())
 }

@@ -24,7 +24,7 @@ use super::live;
 use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
-use crate::commands::events::lookup::holders;
+use crate::commands::events::lookup::{self, NotFound};
 use crate::commands::events::replay::{names_a_bulk, replay_matching};
 use crate::commands::events::{detail_json, only, summary_json, total_attempts};
 use crate::output::short_hash;
@@ -389,13 +389,13 @@ fn client_id_of(query: &HashMap<String, String>) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
-/// The event `hash` names: the account `asked` (`?clientId=`) holds, or the view's account
-/// (`ccai ui --client-id`). Without either, a hash one account holds is that account's, and one
-/// several hold is a 409 naming their client ids: showing or replaying the newest's would be a
-/// silent pick of someone else's event.
+/// The event `hash` names (whole or its start, as `ccai events show` takes it): the account
+/// `asked` (`?clientId=`) holds, or the view's account (`ccai ui --client-id`). Without either, a
+/// hash one account holds is that account's, and one several hold is a 409 naming their client
+/// ids: showing or replaying the newest's would be a silent pick of someone else's event.
 async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<EventDetail, ApiError> {
     let store = state.store.as_ref();
-    let unknown = || {
+    let unknown = |hash: &str| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             // Escaped once, by `short_hash`: `{:?}` would escape the escapes again.
@@ -412,45 +412,65 @@ async fn find(state: &AppState, hash: &str, asked: Option<&str>) -> Result<Event
         (Some(view), _) => Some(view),
         (None, asked) => asked,
     };
-    if let Some(client) = client {
-        if let Some(event) = store.get_for(client, hash).await? {
-            return Ok(event);
-        }
-        let not_for = format!(
+    let not_for = |hash: &str, client: &str| {
+        format!(
             "no event with hash \"{}\" for client id {client:?}",
             short_hash(hash)
-        );
-        // A view of one account does not point at the others.
-        let others = match state.account {
-            Some(_) => BTreeSet::new(),
-            None => holders(store, hash).await?,
-        };
-        if others.is_empty() {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, not_for));
+        )
+    };
+    // The hash whole, `#` first or not, or the start of one stored hash: as `ccai events show`
+    // finds it, through the same code.
+    let (client, full) = match lookup::find(store, hash, client).await {
+        Ok(found) => found,
+        Err(NotFound::Store(e)) => return Err(e.into()),
+        Err(NotFound::Unknown { hash } | NotFound::TooShort { hash }) => {
+            return Err(match client {
+                Some(client) => ApiError::new(StatusCode::NOT_FOUND, not_for(&hash, client)),
+                None => unknown(&hash),
+            })
         }
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("{not_for}: it is stored for client ids {}", listed(&others)),
-        )
-        .client_ids(others));
-    }
-    let holders = holders(store, hash).await?;
-    if holders.len() > 1 {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "event hash \"{}\" is stored for more than one account (client ids {}): add ?clientId= with the one you mean",
-                short_hash(hash),
-                listed(&holders)
-            ),
-        )
-        .client_ids(holders));
-    }
-    let Some(client) = holders.first() else {
-        return Err(unknown());
+        Err(NotFound::NotFor { hash, client_ids }) => {
+            let client = client.unwrap_or_default();
+            // A view of one account does not point at the others.
+            if state.account.is_some() {
+                return Err(ApiError::new(StatusCode::NOT_FOUND, not_for(&hash, client)));
+            }
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "{}: it is stored for client ids {}",
+                    not_for(&hash, client),
+                    listed(&client_ids)
+                ),
+            )
+            .client_ids(client_ids));
+        }
+        Err(NotFound::Ambiguous { hash }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "event hash \"{}\" is ambiguous: more than one stored hash starts with it; give more of it",
+                    short_hash(&hash)
+                ),
+            ))
+        }
+        Err(NotFound::SeveralAccounts { hash, client_ids }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "event hash \"{}\" is stored for more than one account (client ids {}): add ?clientId= with the one you mean",
+                    short_hash(&hash),
+                    listed(&client_ids)
+                ),
+            )
+            .client_ids(client_ids))
+        }
     };
     // Gone since it was found (purged meanwhile): as unknown as if it never was.
-    store.get_for(client, hash).await?.ok_or_else(unknown)
+    store
+        .get_for(&client, &full)
+        .await?
+        .ok_or_else(|| unknown(hash))
 }
 
 /// `"1231", "4567"`: client ids as an error names them.
@@ -499,7 +519,7 @@ fn typed_json(body: &[u8]) -> Value {
     json!({ "kind": kind, "fields": fields })
 }
 
-/// `?hash=` of the `/api/event` routes: the hash whole, as stored.
+/// `?hash=` of the `/api/event` routes: the hash whole, or its start (as `ccai events show`).
 fn hash_in(query: &HashMap<String, String>) -> Result<&str, ApiError> {
     query
         .get("hash")
