@@ -27,6 +27,9 @@ pub struct ListFilter {
     pub text: Option<String>,
     /// Events stored under exactly this `eventHash` (one per client id).
     pub event_hash: Option<String>,
+    /// Events whose `eventHash` starts with this text, compared byte for byte (`%` and `_` are
+    /// no wildcards). An empty prefix matches every hash, so it is no condition.
+    pub hash_prefix: Option<String>,
     /// Events received for exactly this client id (account). With
     /// [`event_hash`](Self::event_hash), the filter names one event even in a store that several
     /// accounts share.
@@ -76,6 +79,21 @@ impl ListFilter {
         self
     }
 
+    /// Only events whose `eventHash` starts with `prefix`, byte for byte: to find the event a
+    /// hash's start names (as the lists show 12 characters of it) without reading every event.
+    ///
+    /// ```
+    /// use ccai::inbox::ListFilter;
+    ///
+    /// let filter = ListFilter::new().hash_prefix("d411242f");
+    /// assert_eq!(filter.hash_prefix.as_deref(), Some("d411242f"));
+    /// assert!(ListFilter::new().hash_prefix("").is_empty());
+    /// ```
+    pub fn hash_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.hash_prefix = Some(prefix.into());
+        self
+    }
+
     /// Only events received for `client_id`.
     ///
     /// ```
@@ -91,7 +109,7 @@ impl ListFilter {
     }
 
     /// Whether no condition is set (bulk operations refuse such a filter). An empty text matches
-    /// every body, so it counts as no condition.
+    /// every body, and an empty hash prefix every hash, so they count as no condition.
     pub fn is_empty(&self) -> bool {
         self.status.is_none()
             && self.event_type.is_none()
@@ -99,6 +117,7 @@ impl ListFilter {
             && self.until.is_none()
             && self.text.as_deref().is_none_or(str::is_empty)
             && self.event_hash.is_none()
+            && self.hash_prefix.as_deref().is_none_or(str::is_empty)
             && self.client_id.is_none()
     }
 }

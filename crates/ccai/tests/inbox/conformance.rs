@@ -71,6 +71,7 @@ macro_rules! store_conformance {
             list_filters,
             time_bounds_with_a_fraction_of_a_millisecond,
             an_event_hash_filter_matches_that_hash_alone,
+            a_hash_prefix_filter_matches_byte_for_byte,
             pagination_is_stable_while_events_arrive,
             replay_by_hash_and_by_filter,
             requeue_dead_starts_the_schedule_over,
@@ -1158,6 +1159,77 @@ pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl 
         .await
         .is_empty());
     assert!(!ListFilter::new().event_hash("h-one").is_empty());
+}
+
+/// `ListFilter::hash_prefix` matches the events whose hash starts with it, compared byte for
+/// byte: `%` and `_` are no wildcards, case counts, and an empty prefix is no condition.
+pub(crate) async fn a_hash_prefix_filter_matches_byte_for_byte(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    for (client, hash) in [
+        ("1231", "ab%_cd"),
+        ("1231", "abXYcd"),
+        ("9999", "ab%_cd"),
+        ("1231", "ab%Zcd"),
+        ("1231", "Ab%_cd"),
+        ("1231", "é1"),
+    ] {
+        store
+            .insert(NewDelivery::new(client, hash, "message.sent", &b"{}"[..]))
+            .await
+            .expect("insert");
+    }
+    let listed = |filter: ListFilter| {
+        let store = Arc::clone(&store);
+        async move {
+            let page = store
+                .list(ListRequest::new(filter, 10))
+                .await
+                .expect("list");
+            page.events
+                .iter()
+                .map(|e| (e.client_id.clone(), e.event_hash.clone()))
+                .collect::<Vec<_>>()
+        }
+    };
+    let pair = |client: &str, hash: &str| (client.to_owned(), hash.to_owned());
+    // Newest first, every account's.
+    assert_eq!(
+        listed(ListFilter::new().hash_prefix("ab%_")).await,
+        [pair("9999", "ab%_cd"), pair("1231", "ab%_cd")]
+    );
+    assert_eq!(
+        listed(ListFilter::new().hash_prefix("ab%")).await,
+        [
+            pair("1231", "ab%Zcd"),
+            pair("9999", "ab%_cd"),
+            pair("1231", "ab%_cd")
+        ]
+    );
+    assert_eq!(
+        listed(ListFilter::new().hash_prefix("ab")).await.len(),
+        4,
+        "not the capital A"
+    );
+    // The whole hash is its own prefix; one byte more is none.
+    assert_eq!(
+        listed(ListFilter::new().hash_prefix("abXYcd").client_id("1231")).await,
+        [pair("1231", "abXYcd")]
+    );
+    for none in ["ab%_cd_", "a_", "%", "_b", "ab_", "AB", "e", "ab%_\0"] {
+        assert!(
+            listed(ListFilter::new().hash_prefix(none)).await.is_empty(),
+            "{none:?} matches nothing"
+        );
+    }
+    // Beyond ASCII too.
+    assert_eq!(
+        listed(ListFilter::new().hash_prefix("é")).await,
+        [pair("1231", "é1")]
+    );
+    assert_eq!(listed(ListFilter::new().hash_prefix("")).await.len(), 6);
+    assert!(ListFilter::new().hash_prefix("").is_empty());
+    assert!(!ListFilter::new().hash_prefix("ab").is_empty());
 }
 
 pub(crate) async fn list_filters(factory: &impl StoreFactory) {

@@ -50,6 +50,20 @@ impl Condition {
         if let Some(client_id) = &filter.client_id {
             text_equals(&mut parts, "client_id", client_id);
         }
+        // Empty, it matches every hash, so it is no condition (`ListFilter::is_empty`).
+        if let Some(prefix) = filter.hash_prefix.as_deref().filter(|p| !p.is_empty()) {
+            if prefix.contains('\0') {
+                // As in `text_equals`: no stored hash holds a NUL.
+                parts.push("FALSE".to_owned());
+            } else {
+                // Bytes on both sides: byte for byte whatever the collation, and no character
+                // of the prefix is a wildcard as in LIKE.
+                let p = next(&mut params, Box::new(prefix.as_bytes().to_vec()));
+                parts.push(format!(
+                    "substring(convert_to(e.event_hash, 'UTF8') from 1 for length({p}::bytea)) = {p}::bytea"
+                ));
+            }
+        }
         if let Some(since) = filter.since {
             let p = next(&mut params, Box::new(to_ms_ceil(since)));
             parts.push(format!("e.received_at >= {p}"));

@@ -45,6 +45,16 @@ impl Condition {
             parts.push(super::keys::BY_HASH_SQL);
             params.extend(super::keys::by_hash_params(hash));
         }
+        // Empty, it matches every hash, so it is no condition (`ListFilter::is_empty`).
+        if let Some(prefix) = filter.hash_prefix.as_deref().filter(|p| !p.is_empty()) {
+            // Blobs on both sides: `substr` and `length` count bytes, and no character of the
+            // prefix is a wildcard as in LIKE. No index serves it: a scan, stopping at the page's
+            // limit.
+            parts.push("substr(CAST(e.event_hash AS BLOB), 1, length(?)) = ?");
+            let bytes = prefix.as_bytes().to_vec();
+            params.push(Value::Blob(bytes.clone()));
+            params.push(Value::Blob(bytes));
+        }
         if let Some(client_id) = &filter.client_id {
             parts.push("e.client_id = ?");
             params.push(Value::Text(client_id.clone()));
