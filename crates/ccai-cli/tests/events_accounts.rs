@@ -190,6 +190,7 @@ on_both_stores!(
     replay_picks_the_account,
     list_shows_and_narrows_to_accounts,
     whole_inbox_commands_refuse_a_client_id,
+    a_start_more_accounts_share_than_a_page_holds,
 );
 
 /// `show` of a hash both accounts hold: an error naming both without `--client-id`, whole or
@@ -444,4 +445,28 @@ async fn whole_inbox_commands_refuse_a_client_id(inbox: &Inbox) {
     let out = ok(&inbox.ccai(&["stats", "--json"]).await);
     let value: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(value["events"], 4);
+}
+
+/// A hash's start is looked up a few events at a time: one hash more accounts hold than that is
+/// still one hash (an error naming every account), and a second hash stored before them still
+/// makes the start ambiguous.
+async fn a_start_more_accounts_share_than_a_page_holds(inbox: &Inbox) {
+    const ONE: &str = "c1c1c1c1c1c1-many";
+    const TWO: &str = "c2c2c2c2c2c2-many";
+    const OLDER: &str = "c2c2c2c2c2c2-older";
+    let accounts: Vec<String> = (1000..1020).map(|n| n.to_string()).collect();
+    let mut events = vec![("2000".to_owned(), OLDER)];
+    for client in &accounts {
+        events.push((client.clone(), ONE));
+        events.push((client.clone(), TWO));
+    }
+    for (client, hash) in events {
+        let delivery = NewDelivery::new(&client, hash, "message.sent", body(&client, hash));
+        inbox.store.insert(delivery).await.expect("insert");
+    }
+    let err = failed(&inbox.ccai(&["show", &ONE[..12]]).await);
+    assert!(err.contains("more than one account"), "{err}");
+    assert!(err.contains(&accounts.join(", ")), "every account: {err}");
+    let err = failed(&inbox.ccai(&["show", &TWO[..12]]).await);
+    assert!(err.contains("is ambiguous"), "{err}");
 }
