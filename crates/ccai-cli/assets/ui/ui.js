@@ -333,7 +333,13 @@
     $("detail-status").hidden = false;
   }
 
+  // Which call of showDetail is the latest: only its answer is shown. An earlier one that ends
+  // later (a refresh of the account's event, answered after a link without the account asked
+  // for the same hash) would otherwise show that account's event instead of the newer answer.
+  let detailAsked = 0;
+
   async function showDetail(hash, clientId, focus) {
+    const asked = ++detailAsked;
     if (!selected || selected.hash !== hash || selected.clientId !== clientId) {
       selected = { hash, clientId };
       // Another event: the one shown until now goes at once (its answer may take a while).
@@ -348,13 +354,14 @@
     } catch (e) {
       // Said in the details (unless another event was asked for meanwhile), not as the live
       // updates failing: the list and the counters may well be fine.
-      if (selected && selected.hash === hash && selected.clientId === clientId) {
+      if (asked === detailAsked && selected && selected.hash === hash && selected.clientId === clientId) {
         detailWithout(hash, "This event cannot be shown: " + e.message, true, e.clientIds);
         reveal(false);
       }
       return;
     }
-    // Another event was asked for meanwhile.
+    // Another event was asked for meanwhile, or this one again (the later answer shows it).
+    if (asked !== detailAsked) return;
     const whose = clientId === null ? event.clientId : clientId;
     if (!selected || selected.hash !== hash || (selected.clientId !== null && selected.clientId !== whose)) return;
     if (selected.clientId === null) {
