@@ -1118,35 +1118,44 @@ pub(crate) async fn time_bounds_with_a_fraction_of_a_millisecond(factory: &impl 
     assert!(listed(ListFilter::new().until(at)).await.is_empty());
 }
 
-/// `ListFilter::event_hash` matches the events stored under exactly that hash (one per client
-/// id), whether merged into the hash index or not, and nothing for a hash no event has.
-pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl StoreFactory) {
-    let instance = factory.create(Config::default()).await;
-    let store = instance.store();
-    for (client, hash) in [
-        ("1231", "h-one"),
-        ("1231", "h-two"),
-        ("9999", "h-one"),
-        ("1231", "h-one2"),
-    ] {
+/// Stores an empty `message.sent` delivery for each (client id, hash), in that order.
+async fn insert_each(store: &dyn Store, deliveries: &[(&str, &str)]) {
+    for &(client, hash) in deliveries {
         store
             .insert(NewDelivery::new(client, hash, "message.sent", &b"{}"[..]))
             .await
             .expect("insert");
     }
-    let listed = |filter: ListFilter| {
-        let store = Arc::clone(&store);
-        async move {
-            let page = store
-                .list(ListRequest::new(filter, 10))
-                .await
-                .expect("list");
-            page.events
-                .iter()
-                .map(|e| (e.client_id.clone(), e.event_hash.clone()))
-                .collect::<Vec<_>>()
-        }
-    };
+}
+
+/// The (client id, hash) of each event `filter` lists (the first page of 10), newest first.
+async fn accounts_and_hashes(store: &dyn Store, filter: ListFilter) -> Vec<(String, String)> {
+    let page = store
+        .list(ListRequest::new(filter, 10))
+        .await
+        .expect("list");
+    page.events
+        .iter()
+        .map(|e| (e.client_id.clone(), e.event_hash.clone()))
+        .collect()
+}
+
+/// `ListFilter::event_hash` matches the events stored under exactly that hash (one per client
+/// id), whether merged into the hash index or not, and nothing for a hash no event has.
+pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_each(
+        &*store,
+        &[
+            ("1231", "h-one"),
+            ("1231", "h-two"),
+            ("9999", "h-one"),
+            ("1231", "h-one2"),
+        ],
+    )
+    .await;
+    let listed = |filter: ListFilter| accounts_and_hashes(&*store, filter);
     assert_eq!(
         listed(ListFilter::new().event_hash("h-one")).await,
         [
@@ -1166,32 +1175,19 @@ pub(crate) async fn an_event_hash_filter_matches_that_hash_alone(factory: &impl 
 pub(crate) async fn a_hash_prefix_filter_matches_byte_for_byte(factory: &impl StoreFactory) {
     let instance = factory.create(Config::default()).await;
     let store = instance.store();
-    for (client, hash) in [
-        ("1231", "ab%_cd"),
-        ("1231", "abXYcd"),
-        ("9999", "ab%_cd"),
-        ("1231", "ab%Zcd"),
-        ("1231", "Ab%_cd"),
-        ("1231", "é1"),
-    ] {
-        store
-            .insert(NewDelivery::new(client, hash, "message.sent", &b"{}"[..]))
-            .await
-            .expect("insert");
-    }
-    let listed = |filter: ListFilter| {
-        let store = Arc::clone(&store);
-        async move {
-            let page = store
-                .list(ListRequest::new(filter, 10))
-                .await
-                .expect("list");
-            page.events
-                .iter()
-                .map(|e| (e.client_id.clone(), e.event_hash.clone()))
-                .collect::<Vec<_>>()
-        }
-    };
+    insert_each(
+        &*store,
+        &[
+            ("1231", "ab%_cd"),
+            ("1231", "abXYcd"),
+            ("9999", "ab%_cd"),
+            ("1231", "ab%Zcd"),
+            ("1231", "Ab%_cd"),
+            ("1231", "é1"),
+        ],
+    )
+    .await;
+    let listed = |filter: ListFilter| accounts_and_hashes(&*store, filter);
     let pair = |client: &str, hash: &str| (client.to_owned(), hash.to_owned());
     // Newest first, every account's.
     assert_eq!(
