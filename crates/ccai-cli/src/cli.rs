@@ -33,7 +33,9 @@ impl Cli {
     /// The command line as parsed, noting which settings came from flags rather than the
     /// environment (clap's derive does not keep that). Exits as `Cli::parse` does on a usage error.
     pub(crate) fn parse_args() -> Self {
-        let mut command = ignore_empty_env(<Self as clap::CommandFactory>::command());
+        let mut command = ignore_empty_env(crate::global_options::hidden_where_unused(
+            <Self as clap::CommandFactory>::command(),
+        ));
         let mut matches = command.clone().get_matches();
         // Before `from_arg_matches_mut`, which takes the values out.
         let flag = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
@@ -115,8 +117,9 @@ fn ignore_empty_env(command: clap::Command) -> clap::Command {
         .mut_subcommands(ignore_empty_env)
 }
 
-/// The help heading of the options only `ccai webhooks` uses: every command accepts them (they
-/// are global), and listed among a command's own they read as if they mattered to it.
+/// The help heading of the options only `ccai webhooks` uses: listed in `ccai --help` among the
+/// others, they read as if every command needed them (the other commands accept them, as they
+/// are global, but list them nowhere: see `global_options`).
 const API_HEADING: &str = "Management API options (ccai webhooks)";
 
 /// Who you are to CloudContactAI.

@@ -111,8 +111,19 @@ async fn help_names_environment_variables_but_never_shows_their_values() {
         let out = run(cmd).await;
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let help = stdout(&out);
-        assert!(help.contains("[env: CCAI_BASE_URL]"), "{args:?}:\n{help}");
-        assert!(help.contains("[env: CCAI_API_KEY]"), "{args:?}:\n{help}");
+        assert!(help.contains("[env: CCAI_CLIENT_ID]"), "{args:?}:\n{help}");
+        // The API's settings are listed for `ccai` and `ccai webhooks` only.
+        let api = args[0] == "--help" || args[0] == "webhooks";
+        assert_eq!(
+            help.contains("[env: CCAI_BASE_URL]"),
+            api,
+            "{args:?}:\n{help}"
+        );
+        assert_eq!(
+            help.contains("[env: CCAI_API_KEY]"),
+            api,
+            "{args:?}:\n{help}"
+        );
         assert!(!help.contains("=]"), "{args:?}:\n{help}");
         for (name, value) in values {
             assert!(!help.contains(value), "{args:?} shows {name}:\n{help}");
@@ -634,30 +645,35 @@ async fn duration_flags_are_refused_in_one_shape() {
     assert!(!sandbox.path().join("d.db").exists());
 }
 
-/// The management API's options are accepted everywhere (they are global) but listed under a
-/// heading of their own, after a command's own options: among `ccai sign`'s they read as if the
-/// API key mattered to it. The log format has its own heading too.
+/// The management API's options (global, so every command accepts them) are listed only where
+/// they matter, `ccai` itself and `ccai webhooks …`, under a heading of their own after a
+/// command's own options: in `ccai sign --help` the API key read as if signing needed it.
+/// `--client-id` is listed wherever it is used, and the log format everywhere, apart.
 #[tokio::test]
-async fn global_options_are_listed_apart_in_every_command_help() {
+async fn the_api_options_are_listed_only_where_they_are_used() {
+    const HEADING: &str = "\nManagement API options (ccai webhooks):\n";
+    const API: [&str; 3] = ["--api-key", "--base-url", "--test-env"];
     let sandbox = Sandbox::new();
-    for command in [
-        &["sign", "--help"][..],
-        &["verify", "--help"],
-        &["listen", "--help"],
-        &["events", "list", "--help"],
-        &["webhooks", "list", "--help"],
-    ] {
+    let help = |args: &'static [&'static str]| {
         let mut cmd = sandbox.ccai();
-        cmd.args(command);
-        let out = run(cmd).await;
-        assert!(out.status.success(), "{command:?}");
-        let help = stdout(&out);
-        let own = help
-            .split("\nManagement API options (ccai webhooks):\n")
-            .next()
-            .unwrap_or_default();
+        cmd.args(args);
+        async move {
+            let out = run(cmd).await;
+            assert!(out.status.success(), "{args:?}");
+            stdout(&out)
+        }
+    };
+    for command in [
+        &["--help"][..],
+        &["webhooks", "--help"],
+        &["webhooks", "list", "--help"],
+        &["webhooks", "register", "--help"],
+        &["help", "webhooks", "delete"],
+    ] {
+        let help = help(command).await;
+        let own = help.split(HEADING).next().unwrap_or_default();
         assert_ne!(own, help, "{command:?}: no heading\n{help}");
-        for global in ["--api-key", "--base-url", "--test-env", "--log-format"] {
+        for global in API {
             assert!(
                 !own.contains(global),
                 "{command:?}: {global} among its own\n{help}"
@@ -667,8 +683,148 @@ async fn global_options_are_listed_apart_in_every_command_help() {
                 "{command:?}: {global} missing\n{help}"
             );
         }
-        assert!(help.contains("\nLogging:\n"), "{command:?}\n{help}");
-        // What each command needs stays among its own options.
         assert!(own.contains("--client-id"), "{command:?}\n{help}");
+        assert!(help.contains("\nLogging:\n"), "{command:?}\n{help}");
+    }
+    for (command, client_id) in [
+        (&["sign", "--help"][..], true),
+        (&["sign", "-h"], true),
+        (&["help", "sign"], true),
+        (&["verify", "--help"], true),
+        (&["trigger", "--help"], true),
+        (&["listen", "--help"], true),
+        (&["ui", "--help"], true),
+        (&["events", "--help"], true),
+        (&["events", "list", "--help"], true),
+        (&["events", "show", "--help"], true),
+        (&["events", "replay", "--help"], true),
+        // These refuse --client-id, or have no use for it.
+        (&["events", "purge", "--help"], false),
+        (&["events", "stats", "--help"], false),
+        (&["completions", "--help"], false),
+    ] {
+        let help = help(command).await;
+        assert!(!help.contains("Management API"), "{command:?}\n{help}");
+        for global in API {
+            assert!(
+                !help.contains(global),
+                "{command:?}: {global} listed\n{help}"
+            );
+        }
+        assert_eq!(
+            help.contains("--client-id <CLIENT_ID>"),
+            client_id,
+            "{command:?}\n{help}"
+        );
+        assert!(
+            help.contains("\nLogging:\n") && help.contains("--log-format"),
+            "{command:?}\n{help}"
+        );
+    }
+}
+
+/// Unlisted is not refused: command lines that ran before still do, and `events purge` still
+/// says why it takes no `--client-id` rather than calling the flag unknown.
+#[tokio::test]
+async fn unlisted_global_options_are_still_accepted() {
+    let sandbox = Sandbox::new();
+    let sign = [
+        "--event-hash",
+        "event-hash-abc123",
+        "--client-id",
+        "1231",
+        "--secret",
+        "my-secret",
+    ];
+    let api = [
+        "--api-key",
+        "k",
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--test-env",
+    ];
+    let mut signatures = Vec::new();
+    for args in [
+        [&["sign"][..], &sign].concat(),
+        [&["sign"][..], &sign, &api].concat(),
+        [&api[..], &["sign"], &sign].concat(),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(&args);
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        signatures.push(stdout(&out));
+    }
+    assert!(
+        signatures.iter().all(|s| *s == signatures[0]),
+        "{signatures:?}"
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "events",
+        "purge",
+        "--older-than",
+        "30d",
+        "--client-id",
+        "1231",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("takes no --client-id: leave it out"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The completion scripts offer each command the options it lists: clap_complete offers hidden
+/// options too, so `ccai sign --<Tab>` offered --api-key.
+#[tokio::test]
+async fn completions_offer_the_api_options_only_where_they_are_used() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "bash"]);
+    let out = run(cmd).await;
+    assert!(out.status.success());
+    let script = stdout(&out);
+    // Each command's options are one `opts="…"` line; a command is known by an option of its own.
+    let opts = |own: &str| {
+        script
+            .lines()
+            .find(|line| line.trim_start().starts_with("opts=") && line.contains(own))
+            .unwrap_or_else(|| panic!("no options with {own}\n{script}"))
+            .to_owned()
+    };
+    for own in ["--event-hash", "--forward-to", "--older-than", "--contains"] {
+        let line = opts(own);
+        assert!(
+            !line.contains("--api-key") && !line.contains("--test-env"),
+            "{line}"
+        );
+        assert!(line.contains("--log-format"), "{line}");
+    }
+    assert!(opts("--contains").contains("--client-id"));
+    assert!(!opts("--older-than").contains("--client-id"));
+    for own in ["--print-secret", "--timeout"] {
+        let line = opts(own);
+        for option in ["--api-key", "--base-url", "--test-env", "--client-id"] {
+            assert!(line.contains(option), "{option}: {line}");
+        }
+    }
+    let top = opts("--version webhooks");
+    assert!(top.contains("--api-key"), "{top}");
+
+    let mut cmd = sandbox.ccai();
+    cmd.args(["completions", "fish"]);
+    let fish = stdout(&run(cmd).await);
+    let api_key: Vec<&str> = fish.lines().filter(|l| l.contains("-l api-key")).collect();
+    assert!(!api_key.is_empty(), "{fish}");
+    for line in api_key {
+        assert!(
+            line.contains("__fish_ccai_needs_command")
+                || line.contains("__fish_ccai_using_subcommand webhooks"),
+            "{line}"
+        );
     }
 }

@@ -123,6 +123,72 @@ async fn list_as_table_and_json() {
     );
 }
 
+/// The API options are listed only in the help of `ccai` and `ccai webhooks …`, yet still read
+/// wherever they were: before `webhooks`, after it, after its subcommand, and from the
+/// environment and `.env`.
+#[tokio::test]
+async fn the_api_options_are_read_wherever_they_are_given() {
+    let (sandbox, api) = (Sandbox::new(), fake_api().await);
+    let base = format!("{}/api", api.url);
+    let flags = ["--api-key", KEY, "--base-url", &base, "--client-id", "1231"];
+    let list = ["webhooks", "list"];
+    let placements = [
+        [&flags[..], &list].concat(),
+        [&list[..1], &flags, &list[1..]].concat(),
+        [&list[..], &flags].concat(),
+    ];
+    let sent = |cmd, what: String| {
+        let api = &api;
+        async move {
+            let before = api.requests.lock().unwrap().len();
+            let out = run(cmd).await;
+            assert!(out.status.success(), "{what}: {}", stderr(&out));
+            assert_eq!(api.requests.lock().unwrap().len(), before + 1, "{what}");
+            let r = last(api);
+            assert_eq!(r.path, "/api/v1/client/1231/integration", "{what}");
+            assert_auth(&r);
+        }
+    };
+    for args in &placements {
+        let mut cmd = sandbox.ccai();
+        cmd.args(args);
+        sent(cmd, format!("{args:?}")).await;
+    }
+    let mut cmd = sandbox.ccai();
+    cmd.args(list)
+        .env("CCAI_API_KEY", KEY)
+        .env("CCAI_BASE_URL", &base)
+        .env("CCAI_CLIENT_ID", "1231");
+    sent(cmd, "the environment".into()).await;
+    let dotenv = sandbox.path().join(".env");
+    std::fs::write(
+        &dotenv,
+        format!("CCAI_API_KEY={KEY}\nCCAI_BASE_URL={base}\nCCAI_CLIENT_ID=1231\n"),
+    )
+    .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(list);
+    sent(cmd, ".env".into()).await;
+    std::fs::remove_file(&dotenv).unwrap();
+
+    // `--test-env` too: wherever it is given, it meets `--base-url`.
+    for args in [
+        vec!["--test-env", "webhooks", "list"],
+        vec!["webhooks", "--test-env", "list"],
+        vec!["webhooks", "list", "--test-env"],
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(&args).args(flags);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            stderr(&out),
+            "error: --test-env and --base-url both choose the API: pass only one\n",
+            "{args:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn get_one() {
     let (sandbox, api) = (Sandbox::new(), fake_api().await);

@@ -10,7 +10,8 @@ use crate::cli::Cli;
 use crate::stdout::out;
 
 pub(crate) fn run(shell: Shell) -> Result<ExitCode> {
-    let mut command = Cli::command();
+    // Each command's options, without the global ones it does not use.
+    let mut command = crate::global_options::only_where_used(Cli::command());
     let name = command.get_name().to_owned();
     // Into memory first: clap_complete panics on a write error, such as a closed pipe.
     let mut script = Vec::new();
