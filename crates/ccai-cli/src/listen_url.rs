@@ -23,18 +23,45 @@ pub(crate) struct Saved {
 }
 
 impl Saved {
-    /// Puts back the URL this one replaced, if the file still holds this one: once this
-    /// `ccai listen` stops, a `trigger` sent to it would find nothing, while the one before may
-    /// still run (a second listener started and stopped beside a first). Nothing is done when
-    /// another `ccai listen` recorded its own since, or when none was recorded before.
-    pub(crate) fn restore(self) {
+    /// Puts back the URL this one replaced, if the file still holds this one and the listener
+    /// there still answers: once this `ccai listen` stops, a `trigger` sent to it would find
+    /// nothing, while the one before may still run (a second listener started and stopped
+    /// beside a first). Nothing is done when another `ccai listen` recorded its own since, or
+    /// when none was recorded before, or when the one before has gone too (killed, or stopped
+    /// while this one held the file): the file then keeps this one's URL, as after a lone
+    /// listener's stop, and `trigger` says the saved address may have stopped. Removing the
+    /// file would not do: `trigger` then reads the URL kept in the development credentials,
+    /// this one's too.
+    pub(crate) async fn restore(self) {
         let Some(previous) = self.previous.filter(|p| *p != self.url) else {
             return;
         };
-        if load().is_some_and(|(now, _)| now == self.url) {
+        if load().is_some_and(|(now, _)| now == self.url) && listening(&previous).await {
             write(&previous);
         }
     }
+}
+
+/// How long the check that an earlier listener still runs may take: a connection on the same
+/// machine is accepted or refused at once.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether something accepts connections at `url`'s host and port. A connection, not a request:
+/// a listener killed without its clean stop leaves its URL behind, and a refused connection
+/// tells that much; a program that has taken the port since passes the check.
+async fn listening(url: &str) -> bool {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return false;
+    };
+    // `[::1]` is the URL's spelling; the address is `::1`.
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await,
+        Ok(Ok(_))
+    )
 }
 
 /// Records `url` (best effort: `trigger` then falls back to its default), and what it replaced.
@@ -66,4 +93,19 @@ pub(crate) fn load() -> Option<(String, PathBuf)> {
     let text = fs::read_to_string(&path).ok()?;
     let url = text.trim();
     (!url.is_empty()).then(|| (url.to_owned(), path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listening;
+
+    #[tokio::test]
+    async fn a_listener_is_there_while_its_port_accepts() {
+        let bound = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/webhook", bound.local_addr().unwrap());
+        assert!(listening(&url).await);
+        drop(bound);
+        assert!(!listening(&url).await);
+        assert!(!listening("not a url").await);
+    }
 }

@@ -1412,6 +1412,39 @@ async fn a_listen_that_stops_gives_trigger_back_the_one_before() {
     );
 }
 
+/// A `listen` that stops does not put back the address of one that has gone since (killed, or
+/// stopped while the second held the file): `trigger` was sent to that dead address, named as
+/// the saved one, though no listener had run there for a while. The file keeps the stopped
+/// one's address, as after a lone listener's stop.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_listen_that_stops_does_not_give_trigger_a_dead_one() {
+    for kill_first in [true, false] {
+        let sandbox = Sandbox::new();
+        let mut first = Listening::start(&sandbox, &[]);
+        let mut second = Listening::start(&sandbox, &[]);
+        if kill_first {
+            first.child.kill().unwrap();
+        } else {
+            interrupt(first.child.id());
+        }
+        first.child.wait().unwrap();
+        interrupt(second.child.id());
+        assert_eq!(second.child.wait().unwrap().code(), Some(0));
+        let recorded = std::fs::read_to_string(sandbox.config_dir().join("listen-url")).unwrap();
+        assert_eq!(recorded.trim(), second.url, "kill_first={kill_first}");
+        let out = run(trigger(&sandbox, &["message.sent"])).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("cannot connect to {}", second.url))
+                && err.contains("it may have stopped"),
+            "kill_first={kill_first}: {err}"
+        );
+        assert!(!err.contains(&first.url), "kill_first={kill_first}: {err}");
+    }
+}
+
 /// `--json` prints `data` exactly as it arrived (integers past 64 bits, key order), on one line
 /// whatever spacing the sender used: it went through a `Value`, which turned
 /// `12345678901234567890123` into `1.2345678901234568e+22` and sorted the keys.

@@ -360,7 +360,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
     tokio::join!(ui_stopped, forwards_stopped);
     // Before saying so: the store's writer finishes and folds the WAL back into the file.
     crate::store_open::close_opened().await;
-    saved_url.restore();
+    saved_url.restore().await;
     errln!("Stopped.");
     Ok(ExitCode::SUCCESS)
 }

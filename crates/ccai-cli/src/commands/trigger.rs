@@ -191,7 +191,7 @@ fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
 enum Origin {
     Flag,
     /// The one a `ccai listen` saved: the last started, or the one it replaced if it stopped
-    /// cleanly (which may have stopped since too).
+    /// cleanly while that one still accepted connections (it may have stopped since).
     Saved,
     Default,
 }
