@@ -41,6 +41,17 @@ pub enum StoreError {
     /// filter).
     #[error("invalid request to the inbox store: {0}")]
     InvalidRequest(String),
+    /// The store was opened read-only
+    /// ([`SqliteOptions::read_only`](crate::inbox::SqliteOptions::read_only)): it takes no
+    /// write, nor the migration a schema older than this build's needs. Not transient: the same
+    /// handle never will.
+    #[error("the store {path} was opened read-only, so {refused}: open it writable, as a user who may write the file and its folder, or open another store")]
+    ReadOnly {
+        /// The store's location.
+        path: String,
+        /// What it refused ("it takes no writes", or the migration it would need).
+        refused: String,
+    },
 }
 
 /// Why a running store stores nothing more once another process (a newer ccai) changed the

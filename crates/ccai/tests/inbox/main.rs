@@ -19,4 +19,5 @@ mod receiver;
 mod review_fixes;
 mod shutdown_claim;
 mod sqlite;
+mod sqlite_read_only;
 mod support;

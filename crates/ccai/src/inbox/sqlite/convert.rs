@@ -85,8 +85,16 @@ const READONLY_DBMOVED: std::ffi::c_int = 8 | (4 << 8);
 /// this process.
 pub(crate) fn not_writable(path: &str) -> StoreError {
     StoreError::Unavailable(format!(
-        "{path} is read-only for this process (file, directory or filesystem permissions): make it writable or pass another path"
+        "{path} is read-only for this process (file, directory or filesystem permissions): run as a user who may write the file and its folder (its owner), make them writable, or pass another path"
     ))
+}
+
+/// What a write to a store opened read-only answers.
+pub(crate) fn opened_read_only(path: &str) -> StoreError {
+    StoreError::ReadOnly {
+        path: path.to_owned(),
+        refused: "it takes no writes".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,16 @@ impl FileWatch {
         }
     }
 
+    /// Watches nothing: for a store that writes nothing.
+    pub(crate) fn unwatched(shown: &str) -> Self {
+        Self {
+            files: Vec::new(),
+            started: Instant::now(),
+            gone: AtomicBool::new(false),
+            shown: shown.to_owned(),
+        }
+    }
+
     /// Why no write may be acknowledged any more, if a watched file was deleted or replaced
     /// (now or at an earlier check). Logs the discovery once.
     pub(crate) fn failure(&self) -> Option<StoreError> {

@@ -83,6 +83,8 @@ pub struct SqliteOptions {
     pub readers: usize,
     /// Whether opening may create the inbox in a file that holds none (default on).
     pub create: bool,
+    /// Whether to open for reading only (default off): see [`read_only`](Self::read_only).
+    pub read_only: bool,
 }
 
 impl Default for SqliteOptions {
@@ -95,6 +97,7 @@ impl Default for SqliteOptions {
             destinations: vec![DEFAULT_DESTINATION.to_owned()],
             readers: 4,
             create: true,
+            read_only: false,
         }
     }
 }
@@ -145,6 +148,44 @@ impl SqliteOptions {
     /// ```
     pub fn create(mut self, on: bool) -> Self {
         self.create = on;
+        self
+    }
+
+    /// Whether to open for reading only, for a tool that only inspects an inbox this process
+    /// may read but not write (another user's file, a read-only mount). Nothing is created,
+    /// migrated or written, and no writer thread starts: every write ([`Store::insert`],
+    /// [`Store::replay`], [`Store::purge`], …) and [`SqliteStore::check_writable`] answer
+    /// [`StoreError::ReadOnly`]. The file must hold an inbox of this build's schema: an older
+    /// one needs one writable open to be migrated first ([`StoreError::ReadOnly`] says so), a
+    /// newer one is refused as ever ([`StoreError::NewerSchema`]).
+    ///
+    /// A store in use has its `-wal` and `-shm` beside it, and SQLite reads them even where it
+    /// may not write them, so reads see every commit of a running writer. A store closed
+    /// cleanly has neither, and where they cannot be created either (the folder is not
+    /// writable) SQLite cannot read it in WAL mode at all: it is then read as an immutable
+    /// file (SQLite's `immutable=1`), which takes no locks. That is safe as no writer runs, and
+    /// one that starts meanwhile (only someone who may write the folder can start one) is not
+    /// seen by reads already open; a read that meets its first checkpoint may fail, and
+    /// succeeds when tried again.
+    ///
+    /// ```
+    /// use ccai::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store, StoreError};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("inbox.db");
+    /// SqliteStore::open(&path, SqliteOptions::new())?.close().await;
+    ///
+    /// let store = SqliteStore::open(&path, SqliteOptions::new().read_only(true))?;
+    /// let event = NewDelivery::new("1231", "h1", "message.sent", &b"{}"[..]);
+    /// assert!(matches!(store.insert(event).await, Err(StoreError::ReadOnly { .. })));
+    /// assert_eq!(store.stats(std::time::SystemTime::now()).await?.events, 0);
+    /// store.close().await;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
         self
     }
 }
@@ -214,6 +255,74 @@ fn connect(path: &Path, shown: &str, options: &SqliteOptions) -> Result<Connecti
     conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
         .map_err(|e| store_error(shown, e))?;
     Ok(conn)
+}
+
+/// Why a file that holds no inbox is refused where none is to be created.
+fn no_inbox(shown: &str) -> StoreError {
+    StoreError::InvalidRequest(format!(
+        "{shown} holds no inbox (nothing was created): check the path"
+    ))
+}
+
+/// Opens `path` for reading only, and reads its header, where SQLite finds out whether it can
+/// read the WAL. Failing that where no `-wal` is beside the file (a store closed cleanly, in a
+/// folder this process may not write, so SQLite can create neither `-wal` nor `-shm`), reads
+/// the file as immutable: with no WAL there is nothing else to read (see
+/// [`SqliteOptions::read_only`] for when a writer starts meanwhile).
+fn connect_read_only(
+    path: &Path,
+    shown: &str,
+    options: &SqliteOptions,
+) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let read = |conn: Connection| -> Result<Connection, StoreError> {
+        conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
+            .map_err(|e| store_error(shown, e))?;
+        schema::user_version(&conn, shown)?;
+        Ok(conn)
+    };
+    let plain = Connection::open_with_flags(path, flags)
+        .map_err(|e| store_error(shown, e))
+        .and_then(read);
+    let error = match plain {
+        Ok(conn) => return Ok(conn),
+        Err(error) => error,
+    };
+    // SQLite's own name for the file (links resolved), beside which it looks for the WAL.
+    let Ok(file) = std::fs::canonicalize(path) else {
+        return Err(error);
+    };
+    let mut wal = file.clone().into_os_string();
+    wal.push("-wal");
+    if std::path::Path::new(&wal).exists() {
+        return Err(error);
+    }
+    let Some(uri) = immutable_uri(&file) else {
+        return Err(error);
+    };
+    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        .map_err(|e| store_error(shown, e))
+        .and_then(read)
+}
+
+/// `file:PATH?immutable=1` for an absolute, UTF-8 `path` (`%`, `?` and `#` escaped); `None`
+/// for any other.
+fn immutable_uri(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    if !text.starts_with('/') {
+        return None;
+    }
+    let mut uri = String::from("file:");
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
 }
 
 /// Creates `path` empty with mode 0600 if no file is there, before SQLite opens it: SQLite
@@ -291,13 +400,12 @@ impl SqliteStore {
         let path = path.as_ref().to_path_buf();
         let shown: Arc<str> = Arc::from(path.display().to_string());
         checked_destinations(&mut options.destinations)?;
-        let no_inbox = || {
-            StoreError::InvalidRequest(format!(
-                "{shown} holds no inbox (nothing was created): check the path"
-            ))
-        };
-        if !options.create && !path.is_file() {
+        let no_inbox = || no_inbox(&shown);
+        if (options.read_only || !options.create) && !path.is_file() {
             return Err(no_inbox());
+        }
+        if options.read_only {
+            return Self::open_read_only(path, shown, options);
         }
         if options.create {
             create_private(&path);
@@ -363,6 +471,52 @@ impl SqliteStore {
                 path: shown,
                 options,
                 writer,
+                readers,
+                dedup_changed: Arc::default(),
+                dedup_held: dedup::Held::default(),
+            }),
+        })
+    }
+
+    /// [`open`](Self::open) with [`SqliteOptions::read_only`]: the schema checked, not
+    /// migrated; readers only.
+    fn open_read_only(
+        path: std::path::PathBuf,
+        shown: Arc<str>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let conn = connect_read_only(&path, &shown, &options)?;
+        schema::check_before_writing(&conn, &shown)?;
+        let found = schema::user_version(&conn, &shown)?;
+        if found == 0 {
+            return Err(no_inbox(&shown));
+        }
+        if found < SCHEMA_VERSION {
+            return Err(StoreError::ReadOnly {
+                path: shown.to_string(),
+                refused: format!(
+                    "its schema {found}, older than this ccai's {SCHEMA_VERSION}, cannot be migrated; it needs one writable open first"
+                ),
+            });
+        }
+        drop(conn);
+        let reader_options = options.clone();
+        let reader_shown = Arc::clone(&shown);
+        let readers = Arc::new(Readers::new(
+            Arc::clone(&shown),
+            options.readers,
+            move || {
+                let conn = connect_read_only(&path, &reader_shown, &reader_options)?;
+                conn.execute_batch("PRAGMA query_only = ON")
+                    .map_err(|e| store_error(&reader_shown, e))?;
+                Ok(conn)
+            },
+        ));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Writer::read_only(Arc::clone(&shown)),
+                path: shown,
+                options,
                 readers,
                 dedup_changed: Arc::default(),
                 dedup_held: dedup::Held::default(),
@@ -786,6 +940,15 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(mode(&target), 0o600);
+    }
+
+    #[test]
+    fn an_immutable_uri_escapes_what_sqlite_reads_as_uri_syntax() {
+        assert_eq!(
+            immutable_uri(Path::new("/srv/a b/x%1?y#z.db")).as_deref(),
+            Some("file:/srv/a b/x%251%3fy%23z.db?immutable=1")
+        );
+        assert_eq!(immutable_uri(Path::new("relative.db")), None);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::checkpoint::{Checkpointer, WRITER_FALLBACK_PAGES};
-use super::convert::store_error;
+use super::convert::{opened_read_only, store_error};
 use super::file_watch::FileWatch;
 use super::keys::RecentKeys;
 use super::schema_watch::SchemaWatch;
@@ -163,6 +163,8 @@ pub(crate) struct Writer {
     /// only the first: a second close, concurrent or after one dropped mid-await, must not
     /// return before the store is closed.
     stopped: watch::Receiver<bool>,
+    /// A store opened read-only: no thread, and every write is refused saying so.
+    read_only: bool,
 }
 
 /// The database file under SQLite's own name for it (absolute, links resolved) when it has a
@@ -246,7 +248,30 @@ impl Writer {
             path,
             sync_failed,
             stopped,
+            read_only: false,
         })
+    }
+
+    /// The writer of a store opened read-only: no thread, no connection; every write fails
+    /// with [`StoreError::ReadOnly`] (its queue has no receiver) and closing has nothing to
+    /// wait for.
+    pub(crate) fn read_only(path: Arc<str>) -> Self {
+        let (sender, _) = mpsc::channel(1);
+        let (_, stopped) = watch::channel(true);
+        let shared = Arc::new(Shared {
+            histogram: Mutex::default(),
+            closing: AtomicBool::new(false),
+            files: FileWatch::unwatched(&path),
+            schema_changed: OnceLock::new(),
+        });
+        Self {
+            sender,
+            shared,
+            path,
+            sync_failed: None,
+            stopped,
+            read_only: true,
+        }
     }
 
     /// Stops the writer for every handle and waits for its thread to end: the writes queued
@@ -264,6 +289,9 @@ impl Writer {
     /// deleted or replaced (one `stat` per file), or a write found that another process (a newer
     /// ccai) changed the schema version.
     pub(crate) fn write_failure(&self) -> Option<StoreError> {
+        if self.read_only {
+            return Some(opened_read_only(&self.path));
+        }
         let failed = self
             .sync_failed
             .as_ref()
@@ -338,6 +366,9 @@ impl Writer {
     }
 
     fn closed(&self) -> StoreError {
+        if self.read_only {
+            return opened_read_only(&self.path);
+        }
         let why = if self.shared.closing.load(Ordering::Acquire) {
             "the store is closed"
         } else {
