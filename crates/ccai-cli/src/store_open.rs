@@ -48,6 +48,34 @@ pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> anyhow::Result
     Ok(store)
 }
 
+/// Opens the SQLite store at `path` for a command that mostly reads: writable (migrating an
+/// older schema) where this process may write it, else read-only, so that a store another user
+/// owns, or one on a read-only mount, can still be read. With the read-only store comes why the
+/// writable open failed. A writable open that fails otherwise (locked, corrupt, newer schema) is
+/// the error; so is the read-only open's refusal of an older schema, which says what to do.
+pub(crate) fn open_sqlite_for_reading(
+    path: &Path,
+    options: SqliteOptions,
+) -> anyhow::Result<(SqliteStore, Option<StoreError>)> {
+    let refused = match SqliteStore::open(path, options.clone()) {
+        Ok(store) => {
+            remember(Arc::new(store.clone()));
+            return Ok((store, None));
+        }
+        // What a file, folder or mount this process may not write gives.
+        Err(error @ StoreError::Unavailable(_)) => error,
+        Err(error) => return Err(advised(error)),
+    };
+    match SqliteStore::open(path, options.read_only(true)) {
+        Ok(store) => {
+            remember(Arc::new(store.clone()));
+            Ok((store, Some(refused)))
+        }
+        Err(error @ StoreError::ReadOnly { .. }) => Err(advised(error)),
+        Err(_) => Err(advised(refused)),
+    }
+}
+
 /// Closes every store this command opened: queued writes finish; for SQLite the WAL is folded
 /// back into the database file and the side files go.
 pub(crate) async fn close_opened() {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use axum::http::StatusCode;
 use ccai::inbox::{DeliveryStatus, EventDetail, SqliteOptions, SqliteStore, Store};
 use common::{
-    as_nobody, closed_port, recorder, recorder_on, run, stderr, wrapped, Listening, Recorder,
+    closed_port, recorder, recorder_on, run, stderr, unprivileged, wrapped, Listening, Recorder,
     Sandbox, WAIT,
 };
 
@@ -1065,19 +1065,6 @@ async fn a_slow_client_is_cut_off_after_the_header_timeout() {
         deliver(&http, &listen.url, "after-slow").await,
         Some(StatusCode::OK)
     );
-}
-
-/// `cmd` as a user that file permissions bind: as it is, or as `nobody` (through `setpriv`) when
-/// the tests run as root; `None`, saying why the test skips, as root without `setpriv`.
-fn unprivileged(cmd: Command) -> Option<Command> {
-    if !common::is_root() {
-        return Some(cmd);
-    }
-    let as_nobody = as_nobody(&cmd);
-    if as_nobody.is_none() {
-        eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run the listener as nobody");
-    }
-    as_nobody
 }
 
 /// A store file this process may not write is refused at start with a clear error, not opened

@@ -62,9 +62,29 @@ fn whole_inbox(command: &str, does: &str, client_id: Option<&str>) -> Result<()>
     Ok(())
 }
 
+/// What a command does with the inbox it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Reads only (`list`, `show`, `stats`): a SQLite file this process may read but not
+    /// write is opened read-only.
+    Read,
+    /// Changes it (`replay`, `purge`): a SQLite file this process may not write is refused,
+    /// saying so.
+    Write,
+}
+
 /// Opens an existing inbox: the SQLite file, or the PostgreSQL database `--store` names (a
 /// missing file is an error: opening would create an empty one).
-pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
+pub(crate) async fn open_store(args: StoreArgs, access: Access) -> Result<Arc<dyn Store>> {
+    Ok(open_store_noting(args, access).await?.0)
+}
+
+/// [`open_store`], and for [`Access::Read`] on a SQLite file opened read-only, why it could not
+/// be opened writable.
+pub(crate) async fn open_store_noting(
+    args: StoreArgs,
+    access: Access,
+) -> Result<(Arc<dyn Store>, Option<ccai::inbox::StoreError>)> {
     if let Some(url) = crate::store_open::postgres_url(args.store.as_deref()) {
         // A command only reads and updates: no LISTEN connection, few connections.
         // Nor does it create one: a mistyped schema is an error, not a new empty inbox.
@@ -74,7 +94,7 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
             .listen(false)
             .create(false);
         let store = crate::store_open::connect_postgres(url, options).await?;
-        return Ok(Arc::new(store));
+        return Ok((Arc::new(store), None));
     }
     let name = args.name();
     let from_env = args.source == Some(clap::parser::ValueSource::EnvVariable);
@@ -101,19 +121,23 @@ pub(crate) async fn open_store(args: StoreArgs) -> Result<Arc<dyn Store>> {
             path.display()
         );
     }
-    let store = tokio::task::spawn_blocking(move || open_existing(&path))
+    let (store, read_only) = tokio::task::spawn_blocking(move || open_existing(&path, access))
         .await
         .map_err(|e| anyhow!("cannot open the inbox: {e}"))??;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), read_only))
 }
 
-fn open_existing(path: &Path) -> Result<SqliteStore> {
-    // One idle reader is plenty for a command.
-    crate::store_open::open_sqlite(
-        path,
-        // Nor is a SQLite database without one: it gets no inbox tables.
-        SqliteOptions::new().readers(1).create(false),
-    )
+fn open_existing(
+    path: &Path,
+    access: Access,
+) -> Result<(SqliteStore, Option<ccai::inbox::StoreError>)> {
+    // One idle reader is plenty for a command. Nor is a SQLite database without an inbox one:
+    // it gets no inbox tables.
+    let options = SqliteOptions::new().readers(1).create(false);
+    match access {
+        Access::Read => crate::store_open::open_sqlite_for_reading(path, options),
+        Access::Write => Ok((crate::store_open::open_sqlite(path, options)?, None)),
+    }
 }
 
 /// The filter `--status` and `--type` describe.
@@ -153,7 +177,7 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
     if let Some(text) = args.contains {
         filter = filter.text(text);
     }
-    let store = open_store(args.store).await?;
+    let store = open_store(args.store, Access::Read).await?;
     let (events, more) =
         crate::store_list::newest(store.as_ref(), filter, args.limit as usize).await?;
     // Cut at --limit (50 by default) without a word, a list passed for all there is. After
@@ -347,7 +371,7 @@ async fn show(
     client_id: Option<&str>,
     json_output: bool,
 ) -> Result<ExitCode> {
-    let store = open_store(store).await?;
+    let store = open_store(store, Access::Read).await?;
     let event = get_event(store.as_ref(), hash, client_id).await?;
     let s = &event.summary;
     if json_output {
@@ -474,7 +498,7 @@ async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
             args.older_than.trim()
         );
     }
-    let store = open_store(args.store).await?;
+    let store = open_store(args.store, Access::Write).await?;
     let report = store
         .purge(Retention::new(bodies, rows), SystemTime::now())
         .await
@@ -497,7 +521,7 @@ async fn purge(args: EventsPurgeArgs) -> Result<ExitCode> {
 }
 
 async fn stats(store: StoreArgs, json_output: bool) -> Result<ExitCode> {
-    let store = open_store(store).await?;
+    let store = open_store(store, Access::Read).await?;
     let stats = store.stats(SystemTime::now()).await?;
     if json_output {
         let deliveries: serde_json::Map<String, Value> = DeliveryStatus::ALL

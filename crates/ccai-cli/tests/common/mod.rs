@@ -334,6 +334,19 @@ pub(crate) fn as_nobody(cmd: &Command) -> Option<Command> {
     ))
 }
 
+/// `cmd` as a user that file permissions bind: as it is, or as `nobody` (through `setpriv`) when
+/// the tests run as root; `None`, saying why the test skips, as root without `setpriv`.
+pub(crate) fn unprivileged(cmd: Command) -> Option<Command> {
+    if !is_root() {
+        return Some(cmd);
+    }
+    let as_nobody = as_nobody(&cmd);
+    if as_nobody.is_none() {
+        eprintln!("skipped: running as root, and setpriv (util-linux) is not available to run ccai as nobody");
+    }
+    as_nobody
+}
+
 /// `cmd` in a mount namespace of its own (`unshare`) with a 2 MiB tmpfs at `<sandbox>/small`: a
 /// disk that fills up. The command and that folder; `None`, having said why, where `unshare`
 /// cannot make the namespaces (some containers).

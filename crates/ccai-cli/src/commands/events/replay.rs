@@ -12,7 +12,7 @@ use ccai::inbox::{
 use serde_json::json;
 
 use super::format::escape_line;
-use super::{filter_of, get_event, only, open_store};
+use super::{filter_of, get_event, only, open_store, Access};
 use crate::cli::EventsReplayArgs;
 use crate::http;
 use crate::output::{event_type_text, short_hash};
@@ -39,7 +39,7 @@ pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Resu
         )?),
         None => None,
     };
-    let store = open_store(args.store).await?;
+    let store = open_store(args.store, Access::Write).await?;
     // Every hash must be known before anything changes or is sent.
     let mut events: Vec<EventDetail> = Vec::new();
     for hash in &args.hashes {

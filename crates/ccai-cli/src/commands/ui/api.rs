@@ -181,6 +181,9 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let status = if error.is_transient() {
             StatusCode::SERVICE_UNAVAILABLE
+        } else if matches!(error, StoreError::ReadOnly { .. }) {
+            // `ccai ui` on a store this user may read but not write: no retry will help.
+            StatusCode::FORBIDDEN
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };

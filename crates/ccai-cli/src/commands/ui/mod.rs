@@ -39,7 +39,12 @@ pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitC
         token: crate::setting_name::UI_TOKEN,
     };
     let access = Access::new(&args.host, args.token, args.token_source, flags)?;
-    let store: Arc<dyn Store> = super::events::open_store(args.store).await?;
+    // The view reads; its replay buttons write, and answer a store opened read-only with why.
+    let (store, read_only) =
+        super::events::open_store_noting(args.store, super::events::Access::Read).await?;
+    if let Some(why) = read_only {
+        errln!("Opened the store read-only, so replays are refused: {why}");
+    }
     let (stop, stopped) = watch::channel(false);
     let signal = super::listen::shutdown_signal("Stopped at once.")?;
     let bound = bind(access, args.port).await?;
