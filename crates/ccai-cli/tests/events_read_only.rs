@@ -42,6 +42,14 @@ impl Drop for Unwritable {
 /// `<sandbox>/shared/inbox.db` with one delivered, one dead and one pending event, closed
 /// cleanly (no `-wal`, no `-shm`), readable by all and writable by its owner only.
 async fn shared_store(sandbox: &Sandbox) -> (PathBuf, Unwritable) {
+    let path = filled_store(sandbox).await;
+    let unwritable = unwritable(sandbox, &path);
+    (path, unwritable)
+}
+
+/// `<sandbox>/shared/inbox.db` with one delivered, one dead and one pending event, closed
+/// cleanly (no `-wal`, no `-shm`).
+async fn filled_store(sandbox: &Sandbox) -> PathBuf {
     let folder = sandbox.path().join("shared");
     std::fs::create_dir(&folder).expect("mkdir");
     let path = folder.join("inbox.db");
@@ -68,6 +76,12 @@ async fn shared_store(sandbox: &Sandbox) -> (PathBuf, Unwritable) {
         assert_eq!(finished, Ok(true));
     }
     store.close().await;
+    path
+}
+
+/// Makes `path` and its folder unwritable for the user ccai runs as, and both reachable.
+fn unwritable(sandbox: &Sandbox, path: &Path) -> Unwritable {
+    let folder = path.parent().expect("folder").to_path_buf();
     // Root's file as a shared store would be: readable by all. As another user, ccai (run
     // directly) may not write the file or its folder either.
     let (file_mode, folder_mode) = if common::is_root() {
@@ -75,7 +89,7 @@ async fn shared_store(sandbox: &Sandbox) -> (PathBuf, Unwritable) {
     } else {
         (0o444, 0o555)
     };
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode)).expect("chmod");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(file_mode)).expect("chmod");
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(folder_mode)).expect("chmod");
     // The sandbox is 0700: nobody could not reach the store. Its config and data folders are
     // the user's own, writable.
@@ -85,7 +99,7 @@ async fn shared_store(sandbox: &Sandbox) -> (PathBuf, Unwritable) {
         std::fs::create_dir_all(&own).expect("mkdir");
         std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     }
-    (path, Unwritable { folder })
+    Unwritable { folder }
 }
 
 /// `ccai ARGS… --store PATH` as the unprivileged user; `None` (said why) where it cannot run so.
@@ -240,4 +254,34 @@ async fn a_store_in_use_this_user_may_not_write_shows_its_latest_commits() {
         4
     );
     writer.close().await;
+}
+
+/// A store from an older ccai cannot be upgraded by a user who may not write it: reading it
+/// says that one writable open must upgrade it first, and leaves it as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_store_this_user_may_not_write_needs_one_writable_open_first() {
+    let sandbox = Sandbox::new();
+    let path = filled_store(&sandbox).await;
+    // What an older ccai's store says of itself: a lower schema version (header bytes 60..64).
+    let mut bytes = std::fs::read(&path).expect("read");
+    let version = u32::from_be_bytes(bytes[60..64].try_into().expect("4 bytes"));
+    bytes[60..64].copy_from_slice(&(version - 1).to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+    let _unwritable = unwritable(&sandbox, &path);
+    let before = snapshot(&path);
+
+    let Some(list) = ccai(&sandbox, &path, &["events", "list", "--json"]) else {
+        return;
+    };
+    let out = run(list).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("its schema {}", version - 1))
+            && err.contains("needs one writable open first")
+            && err.contains("as a user who may write the file and its folder"),
+        "{err}"
+    );
+    assert!(snapshot(&path) == before, "not upgraded, nothing created");
 }

@@ -890,3 +890,72 @@ async fn ui_api_errors_axum_answers_itself_are_json_too() {
     assert_eq!(status, 400, "{value}");
     assert!(value["error"].is_string(), "{value}");
 }
+
+/// `ccai ui` on a SQLite store this user may read but not write (root's, 0644, in a folder only
+/// root may write; as root the view runs as `nobody`): it says so at start, shows the events,
+/// and answers a replay 403 saying why, the store unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_api_a_store_this_user_may_not_write_is_shown_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    let sandbox = Sandbox::new();
+    let folder = sandbox.path().join("shared");
+    std::fs::create_dir(&folder).expect("mkdir");
+    let path = folder.join("inbox.db");
+    fill(&path).await.close().await;
+    let root = common::is_root();
+    mode(&path, if root { 0o644 } else { 0o444 });
+    mode(&folder, if root { 0o755 } else { 0o555 });
+    // The sandbox is 0700: nobody could not reach the store.
+    mode(sandbox.path(), 0o755);
+    let mut cmd = sandbox.ccai();
+    cmd.arg("ui")
+        .arg("--store")
+        .arg(&path)
+        .args(["--port", "0"]);
+    let Some(mut cmd) = common::unprivileged(cmd) else {
+        return;
+    };
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let ui = ui_support::announced(cmd.spawn().expect("spawn ccai ui"));
+    assert!(
+        ui.banner
+            .iter()
+            .any(|line| line.starts_with("Opened the store read-only, so replays are refused")),
+        "{:?}",
+        ui.banner
+    );
+
+    let (status, stats) = get(&ui, "/api/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(
+        (&stats["received"], &stats["dead"]),
+        (&Value::from(5), &Value::from(1))
+    );
+    let (status, page) = get(&ui, "/api/events").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(hashes(&page).len(), 5, "{page}");
+    let (status, detail) = get(&ui, &format!("/api/events/{INCOMING_DEAD}")).await;
+    assert_eq!(
+        (status, &detail["eventHash"]),
+        (200, &Value::from(INCOMING_DEAD)),
+        "{detail}"
+    );
+
+    let (status, answer) = post(&ui, &format!("/api/events/{INCOMING_DEAD}/replay")).await;
+    assert_eq!(status, 403, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains("was opened read-only"), "{answer}");
+    drop(ui);
+
+    mode(&folder, 0o755);
+    let store =
+        ccai::inbox::SqliteStore::open(&path, ccai::inbox::SqliteOptions::new().read_only(true))
+            .expect("open read-only");
+    let event = store.get(INCOMING_DEAD).await.expect("get").expect("kept");
+    assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Dead);
+    store.close().await;
+}
