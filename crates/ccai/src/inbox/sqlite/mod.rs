@@ -390,8 +390,9 @@ fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`. A file this process may
-    /// not write is refused ([`StoreError::Unavailable`], saying so), as is a schema newer than
-    /// this build knows ([`StoreError::NewerSchema`]).
+    /// not write is refused ([`StoreError::Unavailable`], saying so; it may still be read with
+    /// [`SqliteOptions::read_only`]), as is a schema newer than this build knows
+    /// ([`StoreError::NewerSchema`]).
     ///
     /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
     /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode; a
@@ -547,7 +548,8 @@ impl SqliteStore {
     /// pages, or the database file or its WAL was deleted or replaced while open (SQLite would go
     /// on writing to the old file, which the next start cannot find). Either way nothing more can
     /// be acknowledged until the store is opened again. A `stat` of the database file (and of the
-    /// WAL, once a second at most), no other I/O: cheap enough for a readiness probe.
+    /// WAL, once a second at most), no other I/O: cheap enough for a readiness probe. A store
+    /// opened [read-only](SqliteOptions::read_only) always answers [`StoreError::ReadOnly`].
     pub fn write_failure(&self) -> Option<StoreError> {
         self.inner.writer.write_failure()
     }
