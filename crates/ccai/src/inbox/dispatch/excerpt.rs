@@ -175,29 +175,44 @@ fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
 /// that much further): cut first, its first 43 characters were kept, which is the whole signature
 /// (the 44th is always the `=` padding).
 pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
+    redacted(answer, secrets).0
+}
+
+/// [`without_secrets`], and at how many positions of `answer` an echo was looked for (each look
+/// costs up to a secret's length).
+fn redacted(answer: &[u8], secrets: &[&str]) -> (String, usize) {
     let secrets: Vec<Vec<Unit>> = secrets
         .iter()
         .filter(|s| !s.is_empty())
         .map(|s| units(s))
         .collect();
-    let furthest_echo = |at: usize| secrets.iter().filter_map(|s| echo_at(answer, at, s)).max();
+    let mut looks = 0;
+    let mut furthest_echo = |at: usize| {
+        looks += 1;
+        secrets.iter().filter_map(|s| echo_at(answer, at, s)).max()
+    };
+    let shown = answer.len().min(EXCERPT);
     let mut kept = Vec::with_capacity(EXCERPT);
     let mut i = 0;
-    while i < answer.len().min(EXCERPT) {
+    while i < shown {
         let Some(mut end) = furthest_echo(i) else {
             kept.push(answer[i]);
             i += 1;
             continue;
         };
+        // Once the redaction reaches the excerpt's end, echoes starting further in change
+        // nothing shown. Followed anyway, a long periodic secret (`abab…`) echoed in a long
+        // answer cost seconds: every other position inside an echo starts another one, each
+        // as long as the secret.
         let mut inside = i + 1;
-        while inside < end {
+        while inside < end && end < shown {
             end = end.max(furthest_echo(inside).unwrap_or(end));
             inside += 1;
         }
         kept.extend_from_slice(REDACTED);
         i = end;
     }
-    String::from_utf8_lossy(&kept).into_owned()
+    (String::from_utf8_lossy(&kept).into_owned(), looks)
 }
 
 #[cfg(test)]
@@ -303,5 +318,19 @@ mod tests {
         let excerpt = without_secrets(&answer, &[secret]);
         assert!(excerpt.ends_with("x[REDACTED]"), "{excerpt}");
         assert!(!excerpt.contains("s3c"), "{excerpt}");
+    }
+
+    #[test]
+    fn a_long_periodic_secret_is_looked_for_at_the_excerpts_positions_only() {
+        let secret = "ab".repeat(2000);
+        let answer = "ab".repeat(read_limit(&[&secret]) / 2);
+        let (excerpt, looks) = redacted(answer.as_bytes(), &[&secret]);
+        assert_eq!(excerpt, "[REDACTED]");
+        // Each echo inside the first used to be followed to the answer's end (24,000 looks,
+        // each as long as the secret: seconds).
+        assert!(looks <= EXCERPT, "{looks} looks");
+        // An echo that ends before the excerpt's end is still extended by those inside it.
+        let (excerpt, _) = redacted(b"x abababab y", &["ababab"]);
+        assert_eq!(excerpt, "x [REDACTED] y");
     }
 }
