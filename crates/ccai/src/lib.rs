@@ -57,6 +57,8 @@ pub mod inbox;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod api;
+#[cfg(any(feature = "client", feature = "inbox"))]
+mod redact;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod server;

@@ -2,6 +2,8 @@
 //! the webhook secrets it registers) replaced where they appear as written, and the whole body
 //! withheld where they still appear in some other spelling.
 
+use crate::redact::html;
+
 /// What replaces a response body that still holds a secret after [`redact`].
 pub(crate) const WITHHELD_BODY: &str =
     "[REDACTED] (response body withheld: it echoes a secret of the request in some encoding)";
@@ -9,9 +11,12 @@ pub(crate) const WITHHELD_BODY: &str =
 /// A response body as it may go into an error: each of `secrets` (the API key, the webhook
 /// secrets the request carried) replaced where it appears verbatim or JSON-escaped, and the whole
 /// body withheld ([`WITHHELD_BODY`]) if any secret is still in it in another spelling: upper or
-/// mixed case, other JSON escapes (`sk\u005f…`, `\/`), percent-encoded, base64 or base64url, or
-/// a combination (see [`spells`]). A server that echoes a request can spell it back in ways no
-/// list of replacements covers; a body that cannot be shown safely is not shown.
+/// mixed case, other JSON escapes (`sk\u005f…`, `\/`), percent-encoded, HTML character
+/// references (`&#x2F;`, `&lowbar;`; see [`html`]), base64 or base64url, or a combination (see
+/// [`spells`]). A server that echoes a request can spell it back in ways no list of
+/// replacements covers; a body that cannot be shown safely is not shown. Last, a run that is
+/// the start or the end of a secret, as an API shows a key cut short, is replaced
+/// ([`redact_partial`]).
 pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets {
@@ -19,6 +24,11 @@ pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
     }
     if secrets.iter().any(|secret| spells(&out, secret)) {
         return WITHHELD_BODY.to_owned();
+    }
+    // After the look for other spellings: a start redacted first would hide an echo whose
+    // rest is encoded (`sk_live_Abc%2F123xyz`), and show that rest.
+    for secret in secrets {
+        out = redact_partial(&out, secret);
     }
     out
 }
@@ -59,16 +69,100 @@ fn redact(text: &str, secret: &str) -> String {
     out
 }
 
+/// The fewest characters of a secret's start or end that [`redact_partial`] takes for an echo
+/// of it: 8, or more than half of a secret shorter than 16, and never fewer than 4.
+fn partial_min(secret_chars: usize) -> usize {
+    (secret_chars / 2 + 1).clamp(4, 8)
+}
+
+/// `text` with each run of characters that is the start or the end of `secret`, as written and
+/// at least [`partial_min`] long, replaced: an API that shows a key cut short ("key
+/// sk_live_4f9Qz… is invalid", a body read up to a cap mid-key) shows that much of it. Shorter
+/// runs stay, so that a fixed prefix (`sk_`), a provider's customary last four characters
+/// (`…Kp8mW` is five) or a short word the secret happens to start with are not redacted; a
+/// longer word that a secret starts or ends with is (`password` for `password123`), which hides
+/// a word and never shows a secret. Linear in the text and the secret, however periodic.
+fn redact_partial(text: &str, secret: &str) -> String {
+    let secret: Vec<char> = secret.chars().collect();
+    let min = partial_min(secret.len());
+    let chars: Vec<char> = text.chars().collect();
+    if secret.len() < min || chars.len() < min {
+        return text.to_owned();
+    }
+    // How many runs cover each character, as +1 where a run starts and -1 past its end.
+    let mut covered = vec![0i32; chars.len() + 1];
+    for (at, len) in common_prefixes(&secret, &chars).into_iter().enumerate() {
+        if len >= min {
+            covered[at] += 1;
+            covered[at + len] -= 1;
+        }
+    }
+    let reversed = |v: &[char]| v.iter().rev().copied().collect::<Vec<char>>();
+    let ends = common_prefixes(&reversed(&secret), &reversed(&chars));
+    for (from_end, len) in ends.into_iter().enumerate() {
+        if len >= min {
+            covered[chars.len() - from_end - len] += 1;
+            covered[chars.len() - from_end] -= 1;
+        }
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut depth, mut hiding) = (0, false);
+    for (c, change) in chars.iter().zip(&covered) {
+        depth += change;
+        if depth > 0 {
+            if !hiding {
+                out.push_str("[REDACTED]");
+            }
+            hiding = true;
+        } else {
+            out.push(*c);
+            hiding = false;
+        }
+    }
+    out
+}
+
+/// For each position of `text`, how many characters from there are the start of `pattern`
+/// (the Z-algorithm over `pattern`, a separator and `text`: linear, where comparing at each
+/// position would be quadratic for a periodic secret).
+fn common_prefixes(pattern: &[char], text: &[char]) -> Vec<usize> {
+    let joined: Vec<Option<char>> = pattern
+        .iter()
+        .copied()
+        .map(Some)
+        .chain(std::iter::once(None))
+        .chain(text.iter().copied().map(Some))
+        .collect();
+    let n = joined.len();
+    let mut z = vec![0; n];
+    let (mut left, mut right) = (0, 0);
+    for i in 1..n {
+        if i < right {
+            z[i] = z[i - left].min(right - i);
+        }
+        while i + z[i] < n && joined[z[i]] == joined[i + z[i]] {
+            z[i] += 1;
+        }
+        if i + z[i] > right {
+            left = i;
+            right = i + z[i];
+        }
+    }
+    z.split_off(pattern.len() + 1)
+}
+
 /// Whether `text` holds `secret` (compared without regard to case) as is or once decoded: JSON
-/// string escapes undone, percent-encoding undone, base64/base64url runs decoded, and those
-/// decodings of decodings up to three deep. Fails closed: past its budget of views, it says yes.
+/// string escapes undone, percent-encoding undone, HTML character references read,
+/// base64/base64url runs decoded, and those decodings of decodings up to three deep. Fails
+/// closed: past its budget of views (enough for every view of a text that all four decodings
+/// apply to, three deep: 1 + 4 + 16 + 64), it says yes.
 fn spells(text: &str, secret: &str) -> bool {
     let needle = secret.trim().to_lowercase();
     if needle.is_empty() {
         return false;
     }
     let mut pending = vec![(text.to_owned(), 0u8)];
-    let mut budget = 64;
+    let mut budget = 85;
     while let Some((view, depth)) = pending.pop() {
         if budget == 0 {
             return true;
@@ -84,6 +178,9 @@ fn spells(text: &str, secret: &str) -> bool {
             pending.push((unescaped, depth + 1));
         }
         if let Some(decoded) = percent_decode(&view) {
+            pending.push((decoded, depth + 1));
+        }
+        if let Some(decoded) = html::unescape(&view) {
             pending.push((decoded, depth + 1));
         }
         if let Some(decoded) = base64_runs(&view, needle.len()) {
@@ -238,6 +335,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_secret_shown_cut_short_is_redacted() {
+        let key = "sk_live_4f9Qz/Xy2Kp8mW";
+        for (shown, scrubbed) in [
+            (
+                "key sk_live_4f9Q\u{2026} is invalid",
+                "key [REDACTED]\u{2026} is invalid",
+            ),
+            (
+                "key sk_live_4f9Qz/Xy2Kp8*** is invalid",
+                "key [REDACTED]*** is invalid",
+            ),
+            (
+                "key ***Qz/Xy2Kp8mW is invalid",
+                "key ***[REDACTED] is invalid",
+            ),
+            // A body read up to a cap that cut the key.
+            ("{\"token\":\"sk_live_4f9", "{\"token\":\"[REDACTED]"),
+            // Shorter than 8 characters: a fixed prefix, a customary last four (or five).
+            (
+                "keys start with sk_live, not sk_test",
+                "keys start with sk_live, not sk_test",
+            ),
+            ("key \u{2026}Kp8mW", "key \u{2026}Kp8mW"),
+        ] {
+            assert_eq!(scrub(shown, &[key]), scrubbed, "{shown}");
+        }
+        // A short secret: more than half of it.
+        assert_eq!(
+            scrub("pw hunt is hunter", &["hunter2xyz"]),
+            "pw hunt is [REDACTED]"
+        );
+        // A periodic secret's partial echoes, each position inside another's.
+        let secret = "ab".repeat(2000);
+        assert_eq!(
+            scrub(&format!("<{}>", "ab".repeat(50)), &[&secret]),
+            "<[REDACTED]>"
+        );
+    }
+
+    #[test]
     fn a_body_echoing_a_secret_in_another_spelling_is_withheld() {
         let key = "sk_live_Abc/123xyz";
         for echo in [
@@ -246,6 +383,8 @@ mod tests {
             "c2tfbGl2ZV9BYmMvMTIzeHl6",           // base64
             "QmVhcmVyIHNrX2xpdmVfQWJjLzEyM3h5eg", // base64 of "Bearer …", unpadded
             "sk_live_Abc%2F123xyz",
+            "<p>sk&lowbar;live&#95;Abc&sol;123xyz</p>", // HTML references, named and numeric
+            "sk_live_Abc&amp;#x2F;123xyz",              // HTML-escaped twice
             r#""\ud83d\ude00 sk\u005Flive_Abc\/123xyz""#,
         ] {
             assert_eq!(scrub(echo, &[key]), WITHHELD_BODY, "{echo}");
@@ -255,6 +394,7 @@ mod tests {
             "bad [REDACTED] here"
         );
         assert_eq!(scrub("no secret", &[key, ""]), "no secret");
+        assert_eq!(scrub("a &amp; b", &[key]), "a &amp; b");
         assert_eq!(
             unescape_json_like(r#"a\ud83d\ude00\/\u00e9\x"#).as_deref(),
             Some("a\u{1f600}/\u{e9}x")

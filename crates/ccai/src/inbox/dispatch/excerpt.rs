@@ -6,8 +6,12 @@
 /// The most bytes of a target's answer excerpted into an attempt's error.
 pub(super) const EXCERPT: usize = 512;
 
-/// The longest way an answer may write one character of a secret (`&#x2B;`, `\u0022`, `&quot;`).
-const LONGEST_ENCODING: usize = 6;
+/// The longest way an answer may write one byte of a secret: an HTML reference's, the longest
+/// of its spellings (`&#x0000002B;`, zero-padded to the digits read; `\u0022` and `&quot;` are
+/// shorter).
+const LONGEST_ENCODING: usize = html::LONGEST;
+
+use crate::redact::html;
 
 /// What an echo is replaced with.
 const REDACTED: &[u8] = b"[REDACTED]";
@@ -19,56 +23,41 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
     EXCERPT.saturating_add(longest.saturating_mul(LONGEST_ENCODING))
 }
 
-/// The ways an answer may write the ASCII byte `c` of a secret besides itself: percent-encoding
-/// (an echoed query string or form), a JSON `\u` escape (System.Text.Json's default for `+`), an
-/// HTML character reference, and the short JSON escapes and named HTML references (`\/` is PHP's
-/// `json_encode`). Letters and digits are taken as they are: no encoder rewrites them. Hex digits
-/// are matched in either case.
+/// The ways an answer may write the ASCII byte `c` of a secret besides itself and an HTML
+/// character reference ([`html::reference_at`]): percent-encoding (an echoed query string or
+/// form), a JSON `\u` escape (System.Text.Json's default for `+`) and the short JSON escapes
+/// (`\/` is PHP's `json_encode`). Letters and digits are taken as they are: no encoder rewrites
+/// them. Hex digits are matched in either case.
 fn encodings(c: u8) -> Vec<String> {
     if c.is_ascii_alphanumeric() {
         return Vec::new();
     }
-    let mut ways = vec![
-        format!("%{c:02x}"),
-        format!("\\u{c:04x}"),
-        format!("&#{c};"),
-        format!("&#x{c:x};"),
-    ];
-    if c < 100 {
-        // Zero-padded: PHP's `htmlspecialchars` writes `'` as `&#039;`.
-        ways.push(format!("&#{c:03};"));
-    }
+    let mut ways = vec![format!("%{c:02x}"), format!("\\u{c:04x}")];
     let short: &[&str] = match c {
         b'/' => &["\\/"],
         b'\\' => &["\\\\"],
-        b'"' => &["\\\"", "&quot;"],
-        b'&' => &["&amp;"],
-        b'<' => &["&lt;"],
-        b'>' => &["&gt;"],
-        b'\'' => &["&apos;"],
+        b'"' => &["\\\""],
         _ => &[],
     };
     ways.extend(short.iter().map(|s| (*s).to_owned()));
     ways
 }
 
-/// The ways an answer may write the non-ASCII character `c` whole: a JSON `\u` escape (a
-/// surrogate pair past the Basic Multilingual Plane; `ensure_ascii` encoders such as Python's
-/// `json.dumps` write every such character so) and an HTML character reference. Its UTF-8 bytes,
-/// each as it is or percent-encoded (`%C3%B6` for `ö`), are followed byte by byte instead.
-fn char_encodings(c: char) -> Vec<String> {
+/// The way an answer may write the non-ASCII character `c` whole besides an HTML character
+/// reference ([`html::reference_at`]): a JSON `\u` escape (a surrogate pair past the Basic
+/// Multilingual Plane; `ensure_ascii` encoders such as Python's `json.dumps` write every such
+/// character so). Its UTF-8 bytes, each as it is or percent-encoded (`%C3%B6` for `ö`), are
+/// followed byte by byte instead.
+fn char_encoding(c: char) -> String {
     let mut units = [0u16; 2];
-    let json: String = c
-        .encode_utf16(&mut units)
+    c.encode_utf16(&mut units)
         .iter()
         .map(|unit| format!("\\u{unit:04x}"))
-        .collect();
-    let code = u32::from(c);
-    vec![json, format!("&#{code};"), format!("&#x{code:x};")]
+        .collect()
 }
 
 /// The positions right after `way` wherever it starts at one of `from` in `answer` (hex digits
-/// and named references in either case).
+/// in either case).
 fn after<'a>(
     answer: &'a [u8],
     from: &'a [usize],
@@ -79,6 +68,17 @@ fn after<'a>(
         let got = answer.get(i..end)?;
         got.eq_ignore_ascii_case(way.as_bytes()).then_some(end)
     })
+}
+
+/// The positions right after an HTML character reference to `c` starting at one of `from`.
+fn after_reference<'a>(
+    answer: &'a [u8],
+    from: &'a [usize],
+    c: char,
+) -> impl Iterator<Item = usize> + 'a {
+    from.iter()
+        .filter_map(move |&i| html::reference_at(answer, i))
+        .filter_map(move |(read, end)| (read == c).then_some(end))
 }
 
 /// The positions right after the byte `c`, verbatim or in one of its `ways`, from any of `from`.
@@ -98,13 +98,14 @@ fn after_byte(answer: &[u8], from: &[usize], c: u8, ways: &[String]) -> Vec<usiz
 /// [`without_secrets`] call rather than at every position of the answer (a long secret made
 /// that seconds of allocation).
 enum Unit {
-    /// An ASCII character: the byte, or one of its [`encodings`].
+    /// An ASCII character: the byte, one of its [`encodings`], or an HTML reference to it.
     Ascii { byte: u8, ways: Vec<String> },
-    /// A non-ASCII character: its UTF-8 bytes, each verbatim or percent-encoded (the second of
-    /// each pair), or the whole character in one of its [`char_encodings`].
+    /// A non-ASCII character `c`: its UTF-8 bytes, each verbatim or percent-encoded (the second
+    /// of each pair), or the whole character in its [`char_encoding`] or an HTML reference.
     Wide {
+        c: char,
         bytes: Vec<(u8, [String; 1])>,
-        whole: Vec<String>,
+        json: String,
     },
 }
 
@@ -121,12 +122,13 @@ fn units(secret: &str) -> Vec<Unit> {
                 }
             } else {
                 Unit::Wide {
+                    c,
                     bytes: c
                         .encode_utf8(&mut utf8)
                         .bytes()
                         .map(|b| (b, [format!("%{b:02x}")]))
                         .collect(),
-                    whole: char_encodings(c),
+                    json: char_encoding(c),
                 }
             }
         })
@@ -134,7 +136,8 @@ fn units(secret: &str) -> Vec<Unit> {
 }
 
 /// The end of an echo of the secret of `units` starting at `at` in `answer`, each character
-/// verbatim or in one of its [`encodings`] or [`char_encodings`]; the furthest, when there are
+/// verbatim, in one of its [`encodings`] or its [`char_encoding`], or as an HTML reference
+/// ([`html::reference_at`]); the furthest, when there are
 /// several. Some encodings start with the character itself (`&amp;` for `&`, `%25` for `%`), so
 /// every way is followed, not the first that fits: the answer positions each prefix of the
 /// secret can reach, one character at a time (no recursion: a URL's password may be long).
@@ -142,16 +145,19 @@ fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
     let mut reached = vec![at];
     for unit in units {
         let mut next = match unit {
-            Unit::Ascii { byte, ways } => after_byte(answer, &reached, *byte, ways),
-            Unit::Wide { bytes, whole } => {
+            Unit::Ascii { byte, ways } => {
+                let mut next = after_byte(answer, &reached, *byte, ways);
+                next.extend(after_reference(answer, &reached, char::from(*byte)));
+                next
+            }
+            Unit::Wide { c, bytes, json } => {
                 // Byte by byte, each verbatim or percent-encoded; or the whole character escaped.
                 let mut within = reached.clone();
                 for (byte, percent) in bytes {
                     within = after_byte(answer, &within, *byte, percent);
                 }
-                for way in whole {
-                    within.extend(after(answer, &reached, way));
-                }
+                within.extend(after(answer, &reached, json));
+                within.extend(after_reference(answer, &reached, *c));
                 within
             }
         };
@@ -167,7 +173,7 @@ fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
 
 /// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read, up to [`read_limit`]),
 /// with each echo of any of `secrets` replaced with `[REDACTED]`, verbatim or encoded
-/// ([`encodings`]). At each position the furthest echo is taken, so that `user:password` goes
+/// ([`echo_at`]). At each position the furthest echo is taken, so that `user:password` goes
 /// whole rather than leaving `user:` before a redacted password; and an echo that starts inside
 /// another extends it, so that secrets that overlap in the answer (a header value ending where a
 /// path token begins, both echoed: `…abcdefgh12345678…` for `abcdefgh12` and `gh12345678`) leave
@@ -332,5 +338,20 @@ mod tests {
         // An echo that ends before the excerpt's end is still extended by those inside it.
         let (excerpt, _) = redacted(b"x abababab y", &["ababab"]);
         assert_eq!(excerpt, "x [REDACTED] y");
+    }
+    #[test]
+    fn named_and_zero_padded_html_references_are_followed() {
+        // PHP's htmlentities: Latin-1 letters and ASCII punctuation by name.
+        let secret = "t\u{f6}k\u{e9}n's<&>\"_x";
+        let answer = b"<p>t&ouml;k&eacute;n&apos;s&lt;&amp;&gt;&quot;&lowbar;x</p>";
+        assert_eq!(without_secrets(answer, &[secret]), "<p>[REDACTED]</p>");
+        // Zero-padded numeric references, a non-ASCII character's too.
+        let answer = b"<p>t&#0246;k&#x000E9;n&#X27;s&#060;&#x0026;&gt;&#00034;_x</p>";
+        assert_eq!(without_secrets(answer, &[secret]), "<p>[REDACTED]</p>");
+        // A reference to another character is no echo.
+        assert_eq!(
+            without_secrets(b"t&Ouml;ken", &["t\u{f6}ken"]),
+            "t&Ouml;ken"
+        );
     }
 }
