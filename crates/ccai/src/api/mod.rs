@@ -26,7 +26,7 @@ mod integrations;
 mod legacy_client;
 mod path;
 mod retry;
-mod scrub;
+pub(crate) mod scrub;
 mod transport;
 mod types;
 mod webhook_list;

@@ -2,7 +2,7 @@
 //! the webhook secrets it registers) replaced where they appear as written, and the whole body
 //! withheld where they still appear in some other spelling.
 
-use crate::redact::html;
+use crate::redact::{html, json, percent};
 
 /// What replaces a response body that still holds a secret after [`redact`].
 pub(crate) const WITHHELD_BODY: &str =
@@ -17,7 +17,7 @@ pub(crate) const WITHHELD_BODY: &str =
 /// replacements covers; a body that cannot be shown safely is not shown. Last, a run that is
 /// the start or the end of a secret, as an API shows a key cut short, is replaced
 /// ([`redact_partial`]).
-pub(super) fn scrub(text: &str, secrets: &[&str]) -> String {
+pub(crate) fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_owned();
     for secret in secrets {
         out = redact(&out, secret);
@@ -190,59 +190,42 @@ fn spells(text: &str, secret: &str) -> bool {
     false
 }
 
-/// `text` with JSON string escapes undone wherever they appear (`\u005f` → `_`, `\/` → `/`,
-/// surrogate pairs joined); `None` if there is nothing to undo.
+/// `text` with JSON string escapes undone wherever they appear ([`json::escape_at`]: `\u005f` →
+/// `_`, `\/` → `/`, surrogate pairs joined), and any other character after a backslash taken
+/// as itself; `None` if there is nothing to undo.
 fn unescape_json_like(text: &str) -> Option<String> {
     if !text.contains('\\') {
         return None;
     }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some((c, end)) = json::escape_at(bytes, i) {
+            let mut utf8 = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+            i = end;
             continue;
         }
-        match chars.next() {
-            Some('u') => {
-                let hex: String = chars.by_ref().take(4).collect();
-                let Ok(unit) = u32::from_str_radix(&hex, 16) else {
-                    out.push_str("\\u");
-                    out.push_str(&hex);
-                    continue;
-                };
-                let unit = if (0xD800..0xDC00).contains(&unit) {
-                    // A high surrogate: join with the low one that should follow.
-                    let mut lookahead = chars.clone();
-                    let low = (lookahead.next() == Some('\\') && lookahead.next() == Some('u'))
-                        .then(|| lookahead.by_ref().take(4).collect::<String>())
-                        .and_then(|hex| u32::from_str_radix(&hex, 16).ok())
-                        .filter(|low| (0xDC00..0xE000).contains(low));
-                    match low {
-                        Some(low) => {
-                            chars = lookahead;
-                            0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                        }
-                        None => unit,
-                    }
-                } else {
-                    unit
-                };
-                out.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
+        match (bytes[i], bytes.get(i + 1)) {
+            // A `\u` without four hex digits stays as written.
+            (b'\\', Some(b'u')) => {
+                out.extend_from_slice(b"\\u");
+                i += 2;
             }
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some(other) => out.push(other), // `\/`, `\\`, `\"`, and anything else as itself
-            None => out.push('\\'),
+            // `\x` as `x`; a last `\` as itself.
+            (b'\\', Some(_)) => i += 1,
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
         }
     }
-    Some(out)
+    Some(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// `text` with `%XX` sequences decoded (and `+` as a space); `None` if there are none.
+/// `text` with `%XX` sequences decoded (and `+` as a space: [`percent::byte_at`]); `None` if
+/// there are none.
 fn percent_decode(text: &str) -> Option<String> {
     if !text.contains('%') && !text.contains('+') {
         return None;
@@ -251,21 +234,13 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
+        match percent::byte_at(bytes, i) {
+            Some((byte, end)) => {
                 out.push(byte);
-                i += 3;
+                i = end;
             }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            (byte, _) => {
-                out.push(byte);
+            None => {
+                out.push(bytes[i]);
                 i += 1;
             }
         }
@@ -398,6 +373,10 @@ mod tests {
         assert_eq!(
             unescape_json_like(r#"a\ud83d\ude00\/\u00e9\x"#).as_deref(),
             Some("a\u{1f600}/\u{e9}x")
+        );
+        assert_eq!(
+            unescape_json_like(r#"\ud83d \u00zz \\\"#).as_deref(),
+            Some("\u{fffd} \\u00zz \\\\")
         );
     }
 }

@@ -87,7 +87,7 @@ macro_rules! queue_setters {
 mod admin;
 mod claim;
 mod delivery;
-mod dispatch;
+pub(crate) mod dispatch;
 mod error;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -1,7 +1,10 @@
 //! The excerpt of a forward target's answer that is recorded as an attempt's error, with every
 //! echo of a secret the request carried (the signature, the URL's credentials, the tokens of its
 //! query and path, the caller's header values) redacted: the excerpt is stored, shown
-//! (`ccai events show`, `ccai listen`'s retry lines) and logged.
+//! (`ccai events show`, `ccai listen`'s retry lines) and logged. The spellings followed are
+//! [`crate::redact`]'s, which the management API client's redaction follows too.
+
+use crate::redact::{html, json, percent};
 
 /// The most bytes of a target's answer excerpted into an attempt's error.
 pub(super) const EXCERPT: usize = 512;
@@ -10,8 +13,6 @@ pub(super) const EXCERPT: usize = 512;
 /// of its spellings (`&#x0000002B;`, zero-padded to the digits read; `\u0022` and `&quot;` are
 /// shorter).
 const LONGEST_ENCODING: usize = html::LONGEST;
-
-use crate::redact::html;
 
 /// What an echo is replaced with.
 const REDACTED: &[u8] = b"[REDACTED]";
@@ -23,150 +24,84 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
     EXCERPT.saturating_add(longest.saturating_mul(LONGEST_ENCODING))
 }
 
-/// The ways an answer may write the ASCII byte `c` of a secret besides itself and an HTML
-/// character reference ([`html::reference_at`]): percent-encoding (an echoed query string or
-/// form), a JSON `\u` escape (System.Text.Json's default for `+`) and the short JSON escapes
-/// (`\/` is PHP's `json_encode`). Letters and digits are taken as they are: no encoder rewrites
-/// them. Hex digits are matched in either case.
-fn encodings(c: u8) -> Vec<String> {
-    if c.is_ascii_alphanumeric() {
-        return Vec::new();
-    }
-    let mut ways = vec![format!("%{c:02x}"), format!("\\u{c:04x}")];
-    let short: &[&str] = match c {
-        b'/' => &["\\/"],
-        b'\\' => &["\\\\"],
-        b'"' => &["\\\""],
-        _ => &[],
-    };
-    ways.extend(short.iter().map(|s| (*s).to_owned()));
-    ways
-}
-
-/// The way an answer may write the non-ASCII character `c` whole besides an HTML character
-/// reference ([`html::reference_at`]): a JSON `\u` escape (a surrogate pair past the Basic
-/// Multilingual Plane; `ensure_ascii` encoders such as Python's `json.dumps` write every such
-/// character so). Its UTF-8 bytes, each as it is or percent-encoded (`%C3%B6` for `ö`), are
-/// followed byte by byte instead.
-fn char_encoding(c: char) -> String {
-    let mut units = [0u16; 2];
-    c.encode_utf16(&mut units)
-        .iter()
-        .map(|unit| format!("\\u{unit:04x}"))
-        .collect()
-}
-
-/// The positions right after `way` wherever it starts at one of `from` in `answer` (hex digits
-/// in either case).
-fn after<'a>(
-    answer: &'a [u8],
-    from: &'a [usize],
-    way: &'a str,
-) -> impl Iterator<Item = usize> + 'a {
-    from.iter().filter_map(move |&i| {
-        let end = i + way.len();
-        let got = answer.get(i..end)?;
-        got.eq_ignore_ascii_case(way.as_bytes()).then_some(end)
-    })
-}
-
-/// The positions right after an HTML character reference to `c` starting at one of `from`.
-fn after_reference<'a>(
-    answer: &'a [u8],
-    from: &'a [usize],
+/// One character of a secret, worked out once per [`without_secrets`] call rather than at
+/// every position of the answer (a long secret made that seconds of allocation).
+struct Unit {
+    /// The character, for the spellings that write it whole.
     c: char,
-) -> impl Iterator<Item = usize> + 'a {
-    from.iter()
-        .filter_map(move |&i| html::reference_at(answer, i))
-        .filter_map(move |(read, end)| (read == c).then_some(end))
-}
-
-/// The positions right after the byte `c`, verbatim or in one of its `ways`, from any of `from`.
-fn after_byte(answer: &[u8], from: &[usize], c: u8, ways: &[String]) -> Vec<usize> {
-    let mut next: Vec<usize> = from
-        .iter()
-        .filter(|&&i| answer.get(i) == Some(&c))
-        .map(|&i| i + 1)
-        .collect();
-    for way in ways {
-        next.extend(after(answer, from, way));
-    }
-    next
-}
-
-/// One character of a secret and the ways an answer may write it, worked out once per
-/// [`without_secrets`] call rather than at every position of the answer (a long secret made
-/// that seconds of allocation).
-enum Unit {
-    /// An ASCII character: the byte, one of its [`encodings`], or an HTML reference to it.
-    Ascii { byte: u8, ways: Vec<String> },
-    /// A non-ASCII character `c`: its UTF-8 bytes, each verbatim or percent-encoded (the second
-    /// of each pair), or the whole character in its [`char_encoding`] or an HTML reference.
-    Wide {
-        c: char,
-        bytes: Vec<(u8, [String; 1])>,
-        json: String,
-    },
+    /// Its UTF-8 bytes, for those that write it byte by byte.
+    utf8: Vec<u8>,
 }
 
 fn units(secret: &str) -> Vec<Unit> {
     let mut utf8 = [0u8; 4];
     secret
         .chars()
-        .map(|c| {
-            if c.is_ascii() {
-                let byte = c as u8;
-                Unit::Ascii {
-                    byte,
-                    ways: encodings(byte),
-                }
-            } else {
-                Unit::Wide {
-                    c,
-                    bytes: c
-                        .encode_utf8(&mut utf8)
-                        .bytes()
-                        .map(|b| (b, [format!("%{b:02x}")]))
-                        .collect(),
-                    json: char_encoding(c),
-                }
-            }
+        .map(|c| Unit {
+            c,
+            utf8: c.encode_utf8(&mut utf8).as_bytes().to_vec(),
         })
         .collect()
 }
 
+/// The positions right after the byte `byte` from any of `from`, into `next`: verbatim, or
+/// percent-encoded ([`percent::byte_at`]: an echoed query string or form; `%C3%B6` for `ö`).
+fn after_byte(answer: &[u8], from: &[usize], byte: u8, next: &mut Vec<usize>) {
+    for &i in from {
+        if answer.get(i) == Some(&byte) {
+            next.push(i + 1);
+        }
+        if let Some((read, end)) = percent::byte_at(answer, i) {
+            if read == byte {
+                next.push(end);
+            }
+        }
+    }
+}
+
+/// The positions right after the character `c` written whole from any of `from`: a JSON escape
+/// ([`json::escape_at`]: `\u005f`, PHP's `\/`, a surrogate pair as `ensure_ascii` encoders such
+/// as Python's `json.dumps` write every non-ASCII character) or an HTML character reference
+/// ([`html::reference_at`]: `&#039;`, `&ouml;`).
+fn after_whole<'a>(
+    answer: &'a [u8],
+    from: &'a [usize],
+    c: char,
+) -> impl Iterator<Item = usize> + 'a {
+    from.iter()
+        .flat_map(move |&i| [json::escape_at(answer, i), html::reference_at(answer, i)])
+        .flatten()
+        .filter_map(move |(read, end)| (read == c).then_some(end))
+}
+
 /// The end of an echo of the secret of `units` starting at `at` in `answer`, each character
-/// verbatim, in one of its [`encodings`] or its [`char_encoding`], or as an HTML reference
-/// ([`html::reference_at`]); the furthest, when there are
-/// several. Some encodings start with the character itself (`&amp;` for `&`, `%25` for `%`), so
-/// every way is followed, not the first that fits: the answer positions each prefix of the
-/// secret can reach, one character at a time (no recursion: a URL's password may be long).
+/// verbatim or spelled as a URL, JSON or HTML would ([`after_byte`], [`after_whole`]); the
+/// furthest, when there are several. Some spellings start with the character itself (`&amp;`
+/// for `&`, `%25` for `%`), so every way is followed, not the first that fits: the answer
+/// positions each prefix of the secret can reach, one character at a time (no recursion: a
+/// URL's password may be long).
 fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
-    let mut reached = vec![at];
+    // Buffers reused from one character to the next: allocating them anew made a long secret
+    // slow to look for at each of the excerpt's positions.
+    let (mut reached, mut next, mut scratch) = (vec![at], Vec::new(), Vec::new());
     for unit in units {
-        let mut next = match unit {
-            Unit::Ascii { byte, ways } => {
-                let mut next = after_byte(answer, &reached, *byte, ways);
-                next.extend(after_reference(answer, &reached, char::from(*byte)));
-                next
-            }
-            Unit::Wide { c, bytes, json } => {
-                // Byte by byte, each verbatim or percent-encoded; or the whole character escaped.
-                let mut within = reached.clone();
-                for (byte, percent) in bytes {
-                    within = after_byte(answer, &within, *byte, percent);
-                }
-                within.extend(after(answer, &reached, json));
-                within.extend(after_reference(answer, &reached, *c));
-                within
-            }
-        };
+        // Byte by byte, each verbatim or percent-encoded (`ö` as `%C3%B6`, or `%C3` and a raw
+        // byte); or the whole character escaped. Half a character escaped (`\u00c3\u00b6`) is
+        // not an echo of it.
+        next.clear();
+        next.extend_from_slice(&reached);
+        for &byte in &unit.utf8 {
+            scratch.clear();
+            after_byte(answer, &next, byte, &mut scratch);
+            std::mem::swap(&mut next, &mut scratch);
+        }
+        next.extend(after_whole(answer, &reached, unit.c));
         if next.is_empty() {
             return None;
         }
         next.sort_unstable();
         next.dedup();
-        reached = next;
+        std::mem::swap(&mut reached, &mut next);
     }
     reached.last().copied()
 }
@@ -180,7 +115,7 @@ fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
 /// no part of either behind. An echo that the cut would split is taken whole (the answer is read
 /// that much further): cut first, its first 43 characters were kept, which is the whole signature
 /// (the 44th is always the `=` padding).
-pub(super) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
+pub(crate) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
     redacted(answer, secrets).0
 }
 

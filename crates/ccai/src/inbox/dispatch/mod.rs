@@ -2,7 +2,7 @@
 //! [`Consumer`], at least once, with retries, dead letter and graceful shutdown.
 
 mod consumer;
-mod excerpt;
+pub(crate) mod excerpt;
 mod http;
 mod path_tokens;
 mod query_tokens;
