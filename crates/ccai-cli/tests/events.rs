@@ -1178,6 +1178,35 @@ async fn missing_corrupt_and_newer_stores_are_one_line_errors() {
     assert!(err.contains("written by a newer ccai"), "{err}");
 }
 
+/// A store whose table lost a column outside ccai: one line naming the table and the column,
+/// not SQLite's "no such column" from the first query that reads it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_missing_a_column_is_a_one_line_error_naming_it() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path().join("edited.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).unwrap();
+    store
+        .insert(NewDelivery::new(CLIENT, "h1", "message.sent", &b"{}"[..]))
+        .await
+        .unwrap();
+    store.close().await;
+    rusqlite::Connection::open(&path)
+        .and_then(|conn| conn.execute_batch("ALTER TABLE events DROP COLUMN method"))
+        .unwrap();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["events", "list", "--store"]).arg(&path);
+    let err = failed(&run(cmd).await);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: the store {} was changed outside ccai: its events table lacks the column \
+             method: restore it from a backup or open another store (--store or CCAI_STORE \
+             names another store)",
+            path.display()
+        )
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn list_while_another_process_writes() {
     let inbox = Inbox::new().await;

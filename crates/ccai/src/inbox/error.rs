@@ -30,6 +30,22 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         known: i64,
     },
+    /// A table of the store lacks columns that its schema version has and ccai uses: the store
+    /// was changed outside ccai (a column dropped by hand, an old or edited copy). It is left
+    /// untouched.
+    #[error(
+        "the store {path} was changed outside ccai: its {table} table lacks the column{} {}: restore it from a backup or open another store",
+        if .columns.len() == 1 { "" } else { "s" },
+        .columns.join(", ")
+    )]
+    MissingColumns {
+        /// The store's location.
+        path: String,
+        /// The table that lacks columns.
+        table: String,
+        /// The columns it lacks, in the schema's order.
+        columns: Vec<String>,
+    },
     /// Another connection (usually another process) holds the store's write lock for longer than
     /// the busy timeout.
     #[error("the store {0} is locked by another process (another ccai using the same store?): stop it, wait, or open another store")]

@@ -86,6 +86,7 @@ macro_rules! queue_setters {
 
 mod admin;
 mod claim;
+mod columns;
 mod delivery;
 pub(crate) mod dispatch;
 mod error;

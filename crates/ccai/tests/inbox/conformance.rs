@@ -34,6 +34,13 @@ pub(crate) trait StoreInstance {
     fn batch_sizes(&self) -> Option<BatchHistogram>;
     /// Closes the store and opens the same storage again.
     async fn reopen(&mut self);
+    /// Closes the store, drops `columns` of `table` with the backend's own SQL (as a hand edit
+    /// would), and opens the same storage again: what opening answered.
+    async fn drop_columns_and_reopen(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<(), StoreError>;
 }
 
 /// Makes empty stores of one backend.
@@ -91,6 +98,7 @@ macro_rules! store_conformance {
             stats_add_up_while_inserts_commit,
             keys_no_store_can_hold_are_refused_alone,
             the_method_is_kept,
+            a_column_dropped_outside_ccai_is_refused_naming_it,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {
@@ -2404,4 +2412,38 @@ pub(crate) async fn the_method_is_kept(factory: &impl StoreFactory) {
     };
     assert_eq!(method("put").await, DeliveryMethod::Put);
     assert_eq!(method("post").await, DeliveryMethod::Post);
+}
+
+/// A store whose table lost columns outside ccai is refused on open, naming the table and the
+/// columns, rather than opened to fail each command with the database's "no such column".
+pub(crate) async fn a_column_dropped_outside_ccai_is_refused_naming_it(
+    factory: &impl StoreFactory,
+) {
+    let mut instance = factory.create(Config::default()).await;
+    instance
+        .store()
+        .insert(delivery("kept", "message.sent", &body_of("kept")))
+        .await
+        .expect("insert");
+    let refused = instance
+        .drop_columns_and_reopen("deliveries", &["last_error", "delivered_at"])
+        .await
+        .expect_err("a table lacks columns");
+    match &refused {
+        StoreError::MissingColumns { table, columns, .. } => {
+            assert_eq!(table, "deliveries");
+            assert_eq!(columns, &["last_error", "delivered_at"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!refused.is_transient());
+    let message = refused.to_string();
+    assert!(
+        message.contains(
+            "was changed outside ccai: its deliveries table lacks the columns last_error, \
+             delivered_at: restore it from a backup or open another store"
+        ),
+        "{message}"
+    );
+    assert_eq!(message.lines().count(), 1, "{message}");
 }

@@ -124,6 +124,28 @@ impl StoreInstance for PostgresInstance {
                 .expect("reconnect"),
         );
     }
+
+    async fn drop_columns_and_reopen(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<(), StoreError> {
+        if let Some(store) = self.store.take() {
+            store.close().await;
+        }
+        let client = raw(&self.schema.url).await;
+        for column in columns {
+            client
+                .batch_execute(&format!(
+                    "ALTER TABLE \"{}\".{table} DROP COLUMN {column}",
+                    self.schema.name
+                ))
+                .await
+                .expect("drop column");
+        }
+        self.store = Some(PostgresStore::connect(&self.schema.url, self.options.clone()).await?);
+        Ok(())
+    }
 }
 
 impl StoreFactory for PostgresFactory {
@@ -350,6 +372,71 @@ async fn instances_starting_together_migrate_once() {
         stores[5].insert(delivery("m1")).await,
         Ok(Inserted::Duplicate)
     );
+}
+
+/// Every column of a new schema is one that opening checks: with any one of them dropped,
+/// opening is refused naming that table and column (and an old version's migration, which
+/// checks before it commits, too).
+#[tokio::test]
+async fn dropping_any_column_is_refused_naming_it() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "columns");
+    let options = PostgresOptions::default().schema(schema.name.clone());
+    PostgresStore::connect(&url, options.clone())
+        .await
+        .expect("create")
+        .close()
+        .await;
+    let client = raw(&url).await;
+    let columns: Vec<(String, String, String)> = client
+        .query(
+            "SELECT table_name::text, column_name::text, data_type::text
+               FROM information_schema.columns
+              WHERE table_schema = $1 AND table_name <> 'inbox_schema'
+              ORDER BY table_name, ordinal_position",
+            &[&schema.name],
+        )
+        .await
+        .expect("columns")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    assert_eq!(columns.len(), 14 + 11 + 7, "events, deliveries, attempts");
+    let s = &schema.name;
+    for (table, column, data_type) in &columns {
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE \"{s}\".{table} DROP COLUMN {column} CASCADE"
+            ))
+            .await
+            .expect("drop");
+        let refused = PostgresStore::connect(&url, options.clone())
+            .await
+            .expect_err("a column is missing");
+        match refused {
+            StoreError::MissingColumns {
+                path,
+                table: named,
+                columns: missing,
+            } => {
+                assert!(path.ends_with(&format!("(schema {s})")), "{path}");
+                assert_eq!((&named, &missing[..]), (table, &[column.clone()][..]));
+            }
+            other => panic!("{table}.{column}: {other:?}"),
+        }
+        client
+            .batch_execute(&format!(
+                "ALTER TABLE \"{s}\".{table} ADD COLUMN {column} {data_type}"
+            ))
+            .await
+            .expect("add back");
+    }
+    // The names are back (in another order, some without their constraints): it opens.
+    PostgresStore::connect(&url, options)
+        .await
+        .expect("every column is there")
+        .close()
+        .await;
 }
 
 #[tokio::test]

@@ -38,6 +38,24 @@ impl StoreInstance for SqliteInstance {
         self.store = None;
         self.store = Some(SqliteStore::open(self.path(), self.options.clone()).expect("reopen"));
     }
+
+    async fn drop_columns_and_reopen(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+    ) -> Result<(), StoreError> {
+        if let Some(store) = self.store.take() {
+            store.close().await;
+        }
+        let conn = rusqlite::Connection::open(self.path()).expect("open raw");
+        for column in columns {
+            conn.execute_batch(&format!("ALTER TABLE {table} DROP COLUMN {column}"))
+                .expect("drop column");
+        }
+        drop(conn);
+        self.store = Some(SqliteStore::open(self.path(), self.options.clone())?);
+        Ok(())
+    }
 }
 
 impl StoreFactory for SqliteFactory {

@@ -312,7 +312,8 @@ fn wake_all(wake: &Notify) {
 ///   polling is the fallback.
 /// - The schema is created and migrated on [`connect`](Self::connect) in one transaction under
 ///   an advisory lock; a schema written by a newer ccai is refused
-///   ([`StoreError::NewerSchema`]).
+///   ([`StoreError::NewerSchema`]), as is one whose tables lack columns
+///   ([`StoreError::MissingColumns`]).
 /// - PostgreSQL down or restarting: operations fail with [`StoreError::Unavailable`] (transient:
 ///   a receiver answers `503`) within the connect timeout, and the pool reconnects on later
 ///   calls. A database that stops answering without an error (a network partition, a frozen
@@ -394,8 +395,9 @@ impl PostgresStore {
     /// the insert collector (and the `LISTEN` connection). Needs a tokio runtime.
     ///
     /// Fails with [`StoreError::InvalidRequest`] for a bad URL or schema name,
-    /// [`StoreError::Unavailable`] if the database cannot be reached, and
-    /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema.
+    /// [`StoreError::Unavailable`] if the database cannot be reached,
+    /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema, and
+    /// [`StoreError::MissingColumns`] if a table lacks columns (changed outside ccai).
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let mut options = options;
         checked_destinations(&mut options.destinations)?;

@@ -1,10 +1,12 @@
 //! The versioned schema in its own PostgreSQL schema: created and migrated on connect, in one
 //! transaction under an advisory lock (several instances starting together migrate once). A
-//! schema written by a newer ccai is refused before anything is written.
+//! schema written by a newer ccai is refused before anything is written, as is one whose tables
+//! lack columns of the current schema.
 
 use deadpool_postgres::{GenericClient, Pool};
 
 use super::connect::{pg_error, pool_error};
+use crate::inbox::columns::{check_table, SHARED_TABLES};
 use crate::inbox::error::schema_changed;
 use crate::inbox::StoreError;
 
@@ -184,6 +186,7 @@ pub(crate) async fn migrate(
         });
     }
     if found == SCHEMA_VERSION {
+        check_columns(&tx, &location, name).await?;
         return tx.commit().await.map_err(err);
     }
     if exists.is_none() {
@@ -206,7 +209,44 @@ pub(crate) async fn migrate(
         .await
         .map_err(err)?;
     }
+    // Before the commit: a schema refused for a column it lacks is left as it was.
+    check_columns(&tx, &location, name).await?;
     tx.commit().await.map_err(err)?;
     tracing::info!(target: "ccai::inbox", store = %location, from = found, to = SCHEMA_VERSION, "migrated the inbox schema");
+    Ok(())
+}
+
+/// Fails with [`StoreError::MissingColumns`] for the first table of the schema `name` that lacks
+/// a column of the current schema (dropped outside ccai): every later command would otherwise
+/// fail with PostgreSQL's "column … does not exist".
+async fn check_columns(
+    client: &impl GenericClient,
+    location: &str,
+    name: &str,
+) -> Result<(), StoreError> {
+    let rows = client
+        .query(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns
+              WHERE table_schema = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| pg_error(location, &e))?;
+    let mut found: Vec<(String, String)> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let pair = row
+            .try_get(0)
+            .and_then(|table| Ok((table, row.try_get(1)?)))
+            .map_err(|e| pg_error(location, &e))?;
+        found.push(pair);
+    }
+    for (table, expected) in SHARED_TABLES {
+        let columns: Vec<String> = found
+            .iter()
+            .filter(|(t, _)| t == table)
+            .map(|(_, column)| column.clone())
+            .collect();
+        check_table(location, table, expected, &columns)?;
+    }
     Ok(())
 }

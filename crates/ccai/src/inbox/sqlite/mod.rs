@@ -2,6 +2,7 @@
 //! commit, a checkpointer thread and a small pool of readers.
 
 mod checkpoint;
+mod columns;
 pub(crate) mod convert;
 mod dedup;
 mod file_watch;
@@ -206,7 +207,8 @@ impl SqliteOptions {
 ///   at about 0.8× the empty store's rate, against 0.57× with a unique index (BENCHMARKS.md).
 /// - Reads use their own connections on blocking threads.
 /// - The schema is versioned; opening migrates an older or empty file and refuses one written
-///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it.
+///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it, as it does one whose
+///   tables lack columns of the schema ([`StoreError::MissingColumns`]).
 ///
 /// Deleting or replacing the file (or its `-wal`) under a running store makes every later write
 /// fail ([`write_failure`](Self::write_failure) says why) rather than go where nothing will find
@@ -392,7 +394,8 @@ impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`. A file this process may
     /// not write is refused ([`StoreError::Unavailable`], saying so; it may still be read with
     /// [`SqliteOptions::read_only`]), as is a schema newer than this build knows
-    /// ([`StoreError::NewerSchema`]).
+    /// ([`StoreError::NewerSchema`]) and a table that lacks columns, changed outside ccai
+    /// ([`StoreError::MissingColumns`]).
     ///
     /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
     /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode; a

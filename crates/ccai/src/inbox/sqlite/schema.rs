@@ -1,5 +1,6 @@
 //! The versioned schema: migrations applied when a store is opened, kept in `PRAGMA
-//! user_version`. A file whose version is newer than this build knows is refused untouched.
+//! user_version`. A file whose version is newer than this build knows is refused untouched, as
+//! is one whose tables lack columns of the current schema (`columns.rs`).
 
 use rusqlite::Connection;
 
@@ -145,15 +146,19 @@ pub(crate) fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreEr
         .map_err(|e| store_error(path, e))
 }
 
-/// Refuses a file written by a newer ccai, and a database of something else, without writing
-/// to either. Call before anything that writes (even `journal_mode`, which would turn another
-/// program's database to WAL). `migrate` checks again in its transaction, for a file that
-/// another process changed meanwhile.
+/// Refuses a file written by a newer ccai, a database of something else, and a current file
+/// whose tables lack columns, without writing to any. Call before anything that writes (even
+/// `journal_mode`, which would turn another program's database to WAL). `migrate` checks again
+/// in its transaction, for a file that another process changed meanwhile, and checks the
+/// columns of a file it migrates.
 pub(crate) fn check_before_writing(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let found = user_version(conn, path)?;
     check_version(found, path)?;
     if found == 0 {
         check_no_foreign_tables(conn, path)?;
+    }
+    if found == SCHEMA_VERSION {
+        super::columns::check(conn, path)?;
     }
     Ok(())
 }
@@ -243,6 +248,8 @@ fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), Store
             "{path}: {dangling} rows reference events that do not exist; the file was not migrated"
         )));
     }
+    // Before the commit: a file refused for a column it lacks is left as it was.
+    super::columns::check(&tx, path)?;
     tx.commit().map_err(|e| store_error(path, e))
 }
 
