@@ -96,6 +96,7 @@ mod sqlite;
 mod status;
 mod store;
 mod time;
+mod transient;
 
 pub use admin::{
     AttemptInfo, Cursor, DeliveryState, EventDetail, EventSummary, ListFilter, ListOrder,

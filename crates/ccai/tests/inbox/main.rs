@@ -21,3 +21,4 @@ mod shutdown_claim;
 mod sqlite;
 mod sqlite_read_only;
 mod support;
+mod transient_retries;

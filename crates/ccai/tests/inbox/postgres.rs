@@ -1915,3 +1915,49 @@ async fn outcomes_race_releases_from_another_instance() {
     }
     two.close().await;
 }
+
+/// The server ends the store's connections while an attempt runs: the release at shutdown is
+/// tried again on a new connection (the first call after may fail on the closed one), and the
+/// delivery is due at once rather than when its lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_released_at_shutdown_after_the_connections_were_closed() {
+    use ccai::inbox::{CallbackConsumer, Dispatcher, InboxEvent};
+    let url = postgres_url_or_skip!();
+    let (schema, store) = store_named_after_its_schema(&url, "release").await;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let started = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let started = Arc::clone(&started);
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            started.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<Result<(), std::io::Error>>()
+        })
+    };
+    let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+        .lease(Duration::from_secs(60))
+        .poll_interval(Duration::from_millis(20))
+        .start();
+    assert_eq!(store.insert(delivery("stuck")).await, Ok(Inserted::New));
+    for _ in 0..300 {
+        if started.load(Ordering::SeqCst) == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(started.load(Ordering::SeqCst), 1, "the attempt started");
+    let admin = raw(&url).await;
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&schema.name],
+        )
+        .await
+        .expect("terminate")
+        .get(0);
+    assert!(killed >= 1, "the store's connections were found");
+    let report = dispatcher.shutdown(Duration::ZERO).await;
+    assert_eq!(report.released, 1, "{report:?}");
+    let stuck = store.get("stuck").await.expect("get").expect("stored");
+    let state = &stuck.summary.deliveries[0];
+    assert_eq!((state.status, state.attempts), (DeliveryStatus::Pending, 0));
+}

@@ -244,7 +244,10 @@ impl Dispatcher {
     }
 
     /// Stops claiming, waits up to `grace` for the attempts in flight, then abandons the rest and
-    /// releases their deliveries (due at once on the next start, no attempt counted).
+    /// releases their deliveries (due at once on the next start, no attempt counted). A release
+    /// that fails with a transient error ([`StoreError::is_transient`](crate::inbox::StoreError::is_transient))
+    /// is tried again a few times (0.75 s of pauses at most, for all of them together); one that
+    /// still fails is logged, and its delivery is due again when its lease lapses.
     pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
         let _ = self.stop.send(Some(grace));
         match self.task.take() {

@@ -15,6 +15,7 @@ use tokio::task::JoinSet;
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
 use super::report::{AttemptReport, AttemptResult};
 use super::{Settings, ShutdownReport};
+use crate::inbox::transient::Retries;
 use crate::inbox::{
     AttemptOutcome, AttemptRecord, ClaimedDelivery, Finish, Lease, LeaseRequest, Store,
 };
@@ -130,8 +131,11 @@ pub(super) async fn run(
     while attempts.join_next().await.is_some() {}
     let abandoned: Vec<Lease> = lock(&in_flight).drain().map(|(_, lease)| lease).collect();
     let mut released = 0;
+    // One budget for all: a store down for good holds the shutdown a second or so, not that
+    // much per delivery.
+    let mut retries = Retries::new();
     for lease in abandoned {
-        match store.release(&lease).await {
+        match retries.run(|| store.release(&lease)).await {
             Ok(true) => released += 1,
             Ok(false) => {}
             Err(error) => tracing::warn!(

@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 use super::writes::{self, DedupClaim};
 use super::SqliteStore;
 use crate::dedup::{Claim, DedupError, DedupFuture, Deduper};
+use crate::event::Escaped;
+use crate::inbox::transient::Retries;
 use crate::inbox::StoreError;
 
 /// The deduplication claims held in this process, by hash: each claim's owner token. Shared by
@@ -58,7 +60,9 @@ impl Held {
 /// process that took the event over after the lease lapsed. A claim whose caller stops waiting
 /// for it (the request was cancelled) is released, so a retry need not wait out the lease. Callers waiting for an in-flight claim are woken at once when it
 /// is completed or released through the same [`SqliteStore`] (any of its dedupers), and poll
-/// otherwise (another process). Completed records are deleted
+/// otherwise (another process). A completion or release that fails with a transient error (the
+/// file locked by another process past the busy timeout, a full write queue) is tried again a
+/// few times (0.75 s of pauses at most) before it fails, logged. Completed records are deleted
 /// by [`Store::purge`](crate::inbox::Store::purge) with the event rows.
 #[derive(Clone)]
 pub struct StoreDeduper {
@@ -202,15 +206,25 @@ impl Deduper for StoreDeduper {
     fn complete<'a>(&'a self, event_hash: &'a str) -> DedupFuture<'a, ()> {
         Box::pin(async move {
             let path: Arc<str> = Arc::from(self.store.path());
-            let key = event_hash.to_owned();
             // No longer waited for in this process, whatever the write's outcome: if it fails,
             // the record's lease decides, as for a claim of another process.
             self.held.take(event_hash);
-            self.store
-                .writer()
-                .write(move |conn| writes::dedup_complete(conn, &path, &key, SystemTime::now()))
-                .await
-                .map_err(backend)?;
+            let completed = Retries::new()
+                .run(|| {
+                    let (path, key) = (Arc::clone(&path), event_hash.to_owned());
+                    self.store.writer().write(move |conn| {
+                        writes::dedup_complete(conn, &path, &key, SystemTime::now())
+                    })
+                })
+                .await;
+            if let Err(error) = completed {
+                tracing::warn!(
+                    target: "ccai::inbox", %error, event_hash = %Escaped(event_hash),
+                    "could not record an event as processed, even after retrying; its claim stays \
+                     in flight until it is released or its lease lapses"
+                );
+                return Err(backend(error));
+            }
             self.changed.notify_waiters();
             Ok(())
         })
@@ -219,15 +233,25 @@ impl Deduper for StoreDeduper {
     fn release<'a>(&'a self, event_hash: &'a str) -> DedupFuture<'a, ()> {
         Box::pin(async move {
             let path: Arc<str> = Arc::from(self.store.path());
-            let key = event_hash.to_owned();
             // This process's claim only; with none held here, the in-flight record (a caller
             // that claimed through another store handle on the file).
             let owner = self.held.take(event_hash);
-            self.store
-                .writer()
-                .write(move |conn| writes::dedup_release(conn, &path, &key, owner))
-                .await
-                .map_err(backend)?;
+            let released = Retries::new()
+                .run(|| {
+                    let (path, key) = (Arc::clone(&path), event_hash.to_owned());
+                    self.store
+                        .writer()
+                        .write(move |conn| writes::dedup_release(conn, &path, &key, owner))
+                })
+                .await;
+            if let Err(error) = released {
+                tracing::warn!(
+                    target: "ccai::inbox", %error, event_hash = %Escaped(event_hash),
+                    "could not release an event's claim, even after retrying; a repeat of it is \
+                     held until the claim's lease lapses"
+                );
+                return Err(backend(error));
+            }
             self.changed.notify_waiters();
             Ok(())
         })
