@@ -375,8 +375,7 @@ async fn instances_starting_together_migrate_once() {
 }
 
 /// Every column of a new schema is one that opening checks: with any one of them dropped,
-/// opening is refused naming that table and column (and an old version's migration, which
-/// checks before it commits, too).
+/// opening is refused naming that table and column.
 #[tokio::test]
 async fn dropping_any_column_is_refused_naming_it() {
     let url = postgres_url_or_skip!();

@@ -504,6 +504,34 @@ mod tests {
         assert_eq!(user_version(&conn, "t").unwrap(), 5);
     }
 
+    /// An old file that lacks a column the migrations do not touch is refused after them,
+    /// before their commit: its version (and tables) stay as they were.
+    #[test]
+    fn an_old_file_lacking_a_column_is_refused_and_not_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        version_n_file(&path, 5);
+        Connection::open(&path)
+            .and_then(|conn| conn.execute_batch("ALTER TABLE attempts DROP COLUMN http_status"))
+            .expect("drop");
+        let refused = SqliteStore::open(&path, SqliteOptions::default()).expect_err("refused");
+        assert!(
+            matches!(&refused, StoreError::MissingColumns { table, columns, .. }
+                if table == "attempts" && columns == &["http_status"]),
+            "{refused:?}"
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(user_version(&conn, "t").unwrap(), 5);
+        let method: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('events') WHERE name = 'method'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(method, 0, "migration 6 was rolled back");
+    }
+
     #[test]
     fn a_newer_file_is_refused_byte_for_byte_untouched() {
         for wal in [false, true] {
