@@ -514,3 +514,82 @@ async fn duplicates_are_found_across_the_key_merge_and_a_reopen() {
         EVENTS as u64
     );
 }
+
+/// The store's file replaced under it: its WAL, left at `<path>-wal`, would be replayed into the
+/// replacement at the next open after a kill. The store empties it within about a second, idle
+/// or noticed by a write, once a reader still reading the old file lets it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_of_a_replaced_store_file_is_emptied_so_no_later_open_replays_it() {
+    for noticed_by_a_write in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("inbox.db");
+        let wal = dir.path().join("inbox.db-wal");
+        // Short, so that the reader below makes the first try fail and a later one succeed.
+        let options = SqliteOptions::default().busy_timeout(Duration::from_millis(200));
+        let store = SqliteStore::open(&path, options.clone()).expect("open");
+        for i in 0..20 {
+            let d = NewDelivery::new("1231", format!("old-{i}"), "message.sent", &b"{}"[..]);
+            assert_eq!(store.insert(d).await, Ok(Inserted::New));
+        }
+        // Closed before the rename: a dropped store closes later, on its own thread.
+        let other = dir.path().join("other.db");
+        let replacement = SqliteStore::open(&other, SqliteOptions::default()).expect("open");
+        for i in 0..3 {
+            let d = NewDelivery::new("1231", format!("new-{i}"), "message.sent", &b"{}"[..]);
+            assert_eq!(replacement.insert(d).await, Ok(Inserted::New));
+        }
+        replacement.close().await;
+
+        // A reader of the old file, in the middle of a read, holds on to the WAL for a while.
+        let reader = noticed_by_a_write.then(|| {
+            let conn = rusqlite::Connection::open(&path).expect("reader");
+            conn.execute_batch("BEGIN; SELECT count(*) FROM events;")
+                .expect("a read under way");
+            conn
+        });
+        std::fs::rename(&other, &path).expect("rename over the store");
+        if noticed_by_a_write {
+            let d = NewDelivery::new("1231", "after", "message.sent", &b"{}"[..]);
+            assert!(matches!(
+                store.insert(d).await,
+                Err(StoreError::Unavailable(_))
+            ));
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            assert!(
+                std::fs::metadata(&wal).expect("the WAL").len() > 0,
+                "emptied while a reader needed it"
+            );
+        }
+        drop(reader);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&wal).expect("the WAL").len() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "noticed by a write: {noticed_by_a_write}: the WAL was not emptied"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+
+        // What a kill would leave, copied elsewhere: the next open finds the replacement as it was.
+        let crashed = tempfile::tempdir().expect("tempdir");
+        for name in ["inbox.db", "inbox.db-wal", "inbox.db-shm"] {
+            std::fs::copy(dir.path().join(name), crashed.path().join(name)).expect("copy");
+        }
+        let conn = rusqlite::Connection::open(crashed.path().join("inbox.db")).expect("open");
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("integrity_check");
+        assert_eq!(check, "ok");
+        let hashes: Vec<String> = conn
+            .prepare("SELECT event_hash FROM events ORDER BY id")
+            .and_then(|mut stmt| stmt.query_map([], |row| row.get(0))?.collect())
+            .expect("events");
+        assert_eq!(
+            hashes,
+            ["new-0", "new-1", "new-2"],
+            "noticed by a write: {noticed_by_a_write}"
+        );
+        store.close().await;
+    }
+}

@@ -10,7 +10,9 @@
 //! The WAL is looked at once a second at most: a `stat` of the file the sync thread is syncing
 //! waits for the sync, and before every batch that cost 5–8 % of the in-process insert rate
 //! (BENCHMARKS.md). Deleting the database file, its folder or `inbox.db*` is seen at once; the
-//! WAL alone, within a second.
+//! WAL alone, within a second. The checkpointer looks too, at each of its rounds and once a
+//! second while no write comes, and empties the store's WAL once a file is gone (see
+//! [`checkpoint`](super::checkpoint)).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -142,6 +144,20 @@ impl FileWatch {
         self.gone.load(Ordering::Acquire).then(|| self.error())
     }
 
+    /// The failure [`failure`](Self::failure) found earlier, if any; looks at no file. For the
+    /// writer inside a transaction, where it holds the write lock: a WAL emptied under that lock
+    /// (see [`Checkpointer`](super::checkpoint::Checkpointer)) must get no frame after it.
+    pub(crate) fn known_failure(&self) -> Option<StoreError> {
+        self.gone.load(Ordering::Acquire).then(|| self.error())
+    }
+
+    /// The size of the file at the WAL's path if that is still the store's own WAL; `None` when
+    /// it is not, or the WAL is not watched.
+    pub(crate) fn own_wal_len(&self) -> Option<u64> {
+        let wal = self.files.iter().find(|w| matches!(w.role, Role::Wal))?;
+        own_len(&wal.path, wal.recorded)
+    }
+
     fn error(&self) -> StoreError {
         StoreError::Unavailable(format!(
             "{}: the store's file was deleted or replaced while it was open, so what it would \
@@ -171,6 +187,23 @@ fn identity(_path: &Path) -> std::io::Result<Option<Identity>> {
     Err(std::io::ErrorKind::Unsupported.into())
 }
 
+/// The size of the file at `path` if it is the file `recorded`.
+#[cfg(unix)]
+fn own_len(path: &Path, recorded: Identity) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let now = Identity {
+        device: meta.dev(),
+        inode: meta.ino(),
+    };
+    (now == recorded).then_some(meta.len())
+}
+
+#[cfg(not(unix))]
+fn own_len(_path: &Path, _recorded: Identity) -> Option<u64> {
+    None
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::FileWatch;
@@ -187,6 +220,8 @@ mod tests {
         // Rewritten in place: still the same file.
         std::fs::write(&database, b"more").expect("write");
         assert!(watch.failure().is_none());
+        assert!(watch.known_failure().is_none());
+        assert_eq!(watch.own_wal_len(), Some(3));
 
         // The WAL replaced by another file under its name: seen within a second.
         let other = dir.path().join("other");
@@ -195,6 +230,8 @@ mod tests {
         std::thread::sleep(super::WAL_EVERY);
         let error = watch.failure().expect("noticed");
         assert!(error.to_string().contains("restart"), "{error}");
+        assert_eq!(watch.known_failure(), Some(error.clone()));
+        assert_eq!(watch.own_wal_len(), None, "not the store's WAL any more");
         // For good, even once the name is gone too.
         std::fs::remove_file(&wal).expect("remove");
         assert!(watch.failure().is_some());

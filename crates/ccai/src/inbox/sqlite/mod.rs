@@ -212,8 +212,10 @@ impl SqliteOptions {
 ///
 /// Deleting or replacing the file (or its `-wal`) under a running store makes every later write
 /// fail ([`write_failure`](Self::write_failure) says why) rather than go where nothing will find
-/// it; the writer checks the database file before each batch and the WAL once a second (Unix;
-/// elsewhere this is not checked).
+/// it; the writer checks the database file before each batch and the WAL once a second, the
+/// checkpointer both once a second while idle (Unix; elsewhere this is not checked). The WAL,
+/// still at `<path>-wal`, is then emptied, so that no later open replays it into whatever file
+/// is at the path, even after a crash.
 ///
 /// Several processes may open the same file (dispatchers coordinate through leases); a process
 /// that holds the write lock longer than the busy timeout makes the others fail with

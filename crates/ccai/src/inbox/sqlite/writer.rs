@@ -143,8 +143,9 @@ struct Shared {
     histogram: Mutex<BatchHistogram>,
     /// Set by [`Writer::close`]: the thread takes no more work once it sees it.
     closing: AtomicBool,
-    /// The database file and WAL as opened: once either is deleted or replaced, writes fail.
-    files: FileWatch,
+    /// The database file and WAL as opened: once either is deleted or replaced, writes fail
+    /// (the checkpointer watches them too).
+    files: Arc<FileWatch>,
     /// Set once another process (a newer ccai) changed the schema version: writes fail.
     schema_changed: OnceLock<StoreError>,
 }
@@ -206,15 +207,20 @@ impl Writer {
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_FALLBACK_PAGES)
             .map_err(|e| store_error(&path, e))?;
         let wal = wal_path(&conn, database);
-        let files = FileWatch::start(&database_path(&conn, database), &wal, &path);
+        let files = Arc::new(FileWatch::start(
+            &database_path(&conn, database),
+            &wal,
+            &path,
+        ));
         let syncer = match sync_wal {
             true => Some(WalSyncer::start(wal, &path)?),
             false => None,
         };
         let sync_failed = syncer.as_ref().map(WalSyncer::failure);
-        let checkpointer = Checkpointer::start(checkpoint_conn, &path).map_err(|e| {
-            StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
-        })?;
+        let checkpointer = Checkpointer::start(checkpoint_conn, &path, Arc::clone(&files))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         let (capacity, max_batch) = crate::inbox::queue_limits(capacity, max_batch);
         let (sender, receiver) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
@@ -429,6 +435,9 @@ fn run(
                 .or_else(|| shared.schema_changed.get().cloned()),
         };
         if let Some(failure) = failure {
+            if shared.files.known_failure().is_some() {
+                checkpointer.files_gone();
+            }
             for job in batch.drain(..) {
                 job.answer(Err(failure.clone()));
             }
@@ -467,8 +476,9 @@ fn run(
         // After the answers, so no acknowledgement waits for it; one slice per batch keeps
         // each pause short. A failed slice (a full disk, say) waits for a while before the next
         // try, so it neither fills the log nor taxes every batch.
-        if shared.schema_changed.get().is_some() {
-            // Nothing more is written under the old schema, upkeep included.
+        if shared.schema_changed.get().is_some() || shared.files.known_failure().is_some() {
+            // Nothing more is written under the old schema, or into the WAL of a file gone (the
+            // checkpointer empties it), upkeep included.
         } else if merge_pause > 0 {
             merge_pause -= 1;
         } else if keys.merge_due() || keys.fold_due() {
@@ -508,6 +518,13 @@ fn run_batch(
     keys.batch_started();
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| store_error(path, e))?;
+    // Looked at again under the write lock: the checkpointer empties the WAL of a file found
+    // gone under that lock too, and no frame may follow.
+    if let Some(error) = shared.files.known_failure() {
+        // Nothing was written: the rollback only ends the transaction.
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(error);
+    }
     match schema.check(conn, path, &shared.schema_changed) {
         Ok(data_version) => keys.data_version_read(data_version),
         Err(error) => {
