@@ -1295,6 +1295,88 @@ async fn a_store_file_deleted_or_replaced_while_listening_acknowledges_nothing_m
     }
 }
 
+/// A store file replaced (or deleted) under an idle `ccai listen`, which is then killed (SIGKILL,
+/// no clean close): the old file's write-ahead log stays at `<path>-wal`, and SQLite replays a WAL
+/// into whatever database file it finds beside it at the next open (the replacement, or a backup
+/// copied to the path later). The listener notices without another delivery and empties its WAL,
+/// so that file is found as it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_file_replaced_or_deleted_under_an_idle_listener_survives_its_kill() {
+    for replaced in [true, false] {
+        let sandbox = Sandbox::new();
+        let file = sandbox.path().join("inbox.db");
+        let wal = sandbox.path().join("inbox.db-wal");
+        let store = file.to_str().expect("utf-8 path").to_owned();
+        let mut listen = listen(&sandbox, &["--port", "0", "--store", &store]);
+        let http = reqwest::Client::new();
+        for i in 0..20 {
+            let hash = format!("old-{i}");
+            assert_eq!(
+                deliver(&http, &listen.url, &hash).await,
+                Some(StatusCode::OK)
+            );
+        }
+        assert!(
+            std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0),
+            "no WAL to replay: the test would show nothing"
+        );
+        // The file found at the path after the kill, with events of its own; closed before it
+        // is moved (7a9fbe5): a dropped store closes later.
+        let other = sandbox.path().join("other.db");
+        let replacement = open_store(&other);
+        let mut expected = HashSet::new();
+        for i in 0..3 {
+            let hash = format!("new-{i}");
+            let delivery =
+                ccai::inbox::NewDelivery::new(CLIENT_ID, &hash, "message.sent", body(&hash));
+            replacement.insert(delivery).await.expect("insert");
+            expected.insert(hash);
+        }
+        replacement.close().await;
+        if replaced {
+            std::fs::rename(&other, &file).expect("rename over the store");
+        } else {
+            std::fs::remove_file(&file).expect("delete the store");
+        }
+
+        // No delivery now: the listener notices on its own.
+        let deadline = Instant::now() + WAIT;
+        let mut said = Vec::new();
+        while !said.iter().any(|line: &String| line.contains("emptied")) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match listen.err.recv_timeout(left) {
+                Ok(line) => said.push(line),
+                Err(_) => {
+                    panic!("replaced: {replaced}: the idle listener did not notice: {said:?}")
+                }
+            }
+        }
+        assert!(
+            said.iter().any(|line| line.contains("deleted or replaced")),
+            "{said:?}"
+        );
+        assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).ok(), Some(0));
+        listen.child.kill().expect("SIGKILL");
+        listen.child.wait().expect("wait");
+
+        if !replaced {
+            // A backup put back at the path (an empty new file would be safe: SQLite drops a WAL
+            // found beside an empty database file).
+            std::fs::copy(&other, &file).expect("copy a store to the path");
+        }
+        assert_eq!(
+            listed_hashes(&sandbox, &store).await,
+            expected,
+            "replaced: {replaced}"
+        );
+        let conn = rusqlite::Connection::open(&file).expect("open");
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .expect("integrity_check");
+        assert_eq!(check, "ok", "replaced: {replaced}");
+    }
+}
+
 /// A forward target that answers 200 after `delay`, counting the requests it started and
 /// answered.
 async fn slow_target(delay: Duration) -> (String, Arc<[std::sync::atomic::AtomicUsize; 2]>) {
