@@ -541,13 +541,19 @@ async fn the_wal_of_a_replaced_store_file_is_emptied_so_no_later_open_replays_it
         }
         replacement.close().await;
 
-        // A reader of the old file, in the middle of a read, holds on to the WAL for a while.
+        // A reader of the old file, in the middle of a read, holds on to the WAL for a while. A
+        // commit after its start keeps a frame in the WAL it must not be emptied of meanwhile
+        // (had everything been copied before the read began, the read would need no WAL).
         let reader = noticed_by_a_write.then(|| {
             let conn = rusqlite::Connection::open(&path).expect("reader");
             conn.execute_batch("BEGIN; SELECT count(*) FROM events;")
                 .expect("a read under way");
             conn
         });
+        if noticed_by_a_write {
+            let d = NewDelivery::new("1231", "old-last", "message.sent", &b"{}"[..]);
+            assert_eq!(store.insert(d).await, Ok(Inserted::New));
+        }
         std::fs::rename(&other, &path).expect("rename over the store");
         if noticed_by_a_write {
             let d = NewDelivery::new("1231", "after", "message.sent", &b"{}"[..]);
