@@ -267,7 +267,7 @@ impl Writer {
         let shared = Arc::new(Shared {
             histogram: Mutex::default(),
             closing: AtomicBool::new(false),
-            files: FileWatch::unwatched(&path),
+            files: Arc::new(FileWatch::unwatched(&path)),
             schema_changed: OnceLock::new(),
         });
         Self {
