@@ -176,3 +176,33 @@ async fn a_read_only_open_migrates_nothing_and_creates_nothing() {
     );
     assert_eq!(std::fs::metadata(&empty).expect("metadata").len(), 0);
 }
+
+/// In a folder this process may write (another user's file in `/tmp`, a group's folder), a read
+/// creates no `-wal` or `-shm` beside a closed store: left there, owned by the reader, they would
+/// keep the file's owner from writing the store again (and, in a sticky folder, from removing
+/// them).
+#[tokio::test]
+async fn a_read_only_store_leaves_nothing_beside_a_closed_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = closed_store(dir.path()).await;
+
+    let store = SqliteStore::open(&path, read_only()).expect("open read-only");
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        2
+    );
+    store.close().await;
+
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    assert_eq!(names, ["inbox.db"], "nothing created beside the store");
+}

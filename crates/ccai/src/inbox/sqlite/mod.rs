@@ -162,12 +162,12 @@ impl SqliteOptions {
     ///
     /// A store in use has its `-wal` and `-shm` beside it, and SQLite reads them even where it
     /// may not write them, so reads see every commit of a running writer. A store closed
-    /// cleanly has neither, and where they cannot be created either (the folder is not
-    /// writable) SQLite cannot read it in WAL mode at all: it is then read as an immutable
-    /// file (SQLite's `immutable=1`), which takes no locks. That is safe as no writer runs, and
-    /// one that starts meanwhile (only someone who may write the folder can start one) is not
-    /// seen by reads already open; a read that meets its first checkpoint may fail, and
-    /// succeeds when tried again.
+    /// cleanly has neither, and none is created: it is read as an immutable file (SQLite's
+    /// `immutable=1`), which takes no locks. Opened plainly, SQLite would create them wherever
+    /// the folder allows, owned by this process (they would keep the file's owner from writing
+    /// it again), and could not read it in WAL mode where it does not. That is safe as no writer
+    /// runs, and one that starts meanwhile is not seen by reads already open; a read that meets
+    /// its first checkpoint may fail, and succeeds when tried again.
     ///
     /// ```
     /// use ccai::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store, StoreError};
@@ -268,45 +268,41 @@ fn no_inbox(shown: &str) -> StoreError {
     ))
 }
 
-/// Opens `path` for reading only, and reads its header, where SQLite finds out whether it can
-/// read the WAL. Failing that where no `-wal` is beside the file (a store closed cleanly, in a
-/// folder this process may not write, so SQLite can create neither `-wal` nor `-shm`), reads
-/// the file as immutable: with no WAL there is nothing else to read (see
-/// [`SqliteOptions::read_only`] for when a writer starts meanwhile).
+/// Opens `path` for reading only, and reads its header. A store closed cleanly (no `-wal`
+/// beside it) is read as immutable: opened plainly, SQLite would create `-wal` and `-shm`
+/// wherever the folder allows (another user's file in `/tmp` or a group's folder), owned by this
+/// process, and they would keep the file's owner from writing the store again; where the folder
+/// forbids them, SQLite could not read the file in WAL mode at all. With no WAL there is nothing
+/// else to read (see [`SqliteOptions::read_only`] for when a writer starts meanwhile). A store in
+/// use is opened plainly: SQLite reads its `-wal` and `-shm`, creating nothing.
 fn connect_read_only(
     path: &Path,
     shown: &str,
     options: &SqliteOptions,
 ) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let read = |conn: Connection| -> Result<Connection, StoreError> {
-        conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
-            .map_err(|e| store_error(shown, e))?;
-        schema::user_version(&conn, shown)?;
-        Ok(conn)
-    };
-    let plain = Connection::open_with_flags(path, flags)
-        .map_err(|e| store_error(shown, e))
-        .and_then(read);
-    let error = match plain {
-        Ok(conn) => return Ok(conn),
-        Err(error) => error,
-    };
+    let conn = match closed_file_uri(path) {
+        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map_err(|e| store_error(shown, e))?;
+    conn.busy_timeout(options.busy_timeout.min(MAX_BUSY_TIMEOUT))
+        .map_err(|e| store_error(shown, e))?;
+    schema::user_version(&conn, shown)?;
+    Ok(conn)
+}
+
+/// The immutable URI of `path` when no `-wal` is beside it; `None` when one is (or may be: it
+/// cannot be looked for), or the path cannot be written as a URI.
+fn closed_file_uri(path: &Path) -> Option<String> {
     // SQLite's own name for the file (links resolved), beside which it looks for the WAL.
-    let Ok(file) = std::fs::canonicalize(path) else {
-        return Err(error);
-    };
+    let file = std::fs::canonicalize(path).ok()?;
     let mut wal = file.clone().into_os_string();
     wal.push("-wal");
-    if std::path::Path::new(&wal).exists() {
-        return Err(error);
+    if std::path::Path::new(&wal).try_exists().unwrap_or(true) {
+        return None;
     }
-    let Some(uri) = immutable_uri(&file) else {
-        return Err(error);
-    };
-    Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
-        .map_err(|e| store_error(shown, e))
-        .and_then(read)
+    immutable_uri(&file)
 }
 
 /// `file:PATH?immutable=1` for an absolute, UTF-8 `path` (`%`, `?` and `#` escaped); `None`
