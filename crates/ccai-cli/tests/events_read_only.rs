@@ -285,3 +285,30 @@ async fn an_older_store_this_user_may_not_write_needs_one_writable_open_first() 
     );
     assert!(snapshot(&path) == before, "not upgraded, nothing created");
 }
+
+/// Another user's store in a folder this user may write (`/tmp`, a group's folder): reading it,
+/// and the refused writes, create no `-wal` or `-shm` beside it. Owned by this user, they would
+/// keep the store's owner from writing it again (and, the folder being sticky, from removing
+/// them).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_in_a_folder_this_user_may_write_gets_nothing_beside_it() {
+    let sandbox = Sandbox::new();
+    let path = filled_store(&sandbox).await;
+    let unwritable = unwritable(&sandbox, &path);
+    let file_mode = if common::is_root() { 0o644 } else { 0o444 };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(file_mode)).expect("chmod");
+    std::fs::set_permissions(&unwritable.folder, std::fs::Permissions::from_mode(0o1777))
+        .expect("chmod");
+    let before = snapshot(&path);
+
+    let Some(list) = ccai(&sandbox, &path, &["events", "list", "--json"]) else {
+        return;
+    };
+    assert_eq!(listed(&run(list).await), [PENDING, DEAD, DELIVERED]);
+    assert!(
+        snapshot(&path) == before,
+        "nothing beside the store after list"
+    );
+    writes_are_refused(&sandbox, &path).await;
+    assert_eq!(snapshot(&path).2, ["inbox.db"], "nothing beside the store");
+}

@@ -390,10 +390,10 @@ fn configure(conn: &Connection, shown: &str, options: &SqliteOptions) -> Result<
 
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the store at `path`. A file this process may
-    /// not write is refused ([`StoreError::Unavailable`], saying so; it may still be read with
-    /// [`SqliteOptions::read_only`]), as is a schema newer than this build knows
-    /// ([`StoreError::NewerSchema`]) and a table that lacks columns, changed outside ccai
-    /// ([`StoreError::MissingColumns`]).
+    /// not write is refused ([`StoreError::Unavailable`], saying so, with nothing created beside
+    /// it; it may still be read with [`SqliteOptions::read_only`]), as is a schema newer than
+    /// this build knows ([`StoreError::NewerSchema`]) and a table that lacks columns, changed
+    /// outside ccai ([`StoreError::MissingColumns`]).
     ///
     /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
     /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode; a
@@ -413,18 +413,33 @@ impl SqliteStore {
             create_private(&path);
         }
         let mut conn = connect(&path, &shown, &options)?;
-        // Before anything that writes, even the journal mode: a newer file is left untouched.
-        schema::check_before_writing(&conn, &shown)?;
-        if !options.create && !schema::holds_inbox(&conn, &shown)? {
-            return Err(no_inbox());
-        }
         // SQLite opens a file this process may not write read-only, silently; an empty
-        // transaction even succeeds on it, and only the first real write would fail.
+        // transaction even succeeds on it, and only the first real write would fail. Told
+        // before this connection reads the file: reading a store in WAL mode creates `-wal` and
+        // `-shm` wherever the folder allows, owned by this process, and they would keep the
+        // file's owner from writing it again. What it holds is read as a read-only open reads
+        // it, creating nothing, so that a newer, foreign or damaged file is refused as such.
         if conn
             .is_readonly(rusqlite::MAIN_DB)
             .map_err(|e| store_error(&shown, e))?
         {
+            drop(conn);
+            match connect_read_only(&path, &shown, &options) {
+                Ok(read) => {
+                    schema::check_before_writing(&read, &shown)?;
+                    if !options.create && !schema::holds_inbox(&read, &shown)? {
+                        return Err(no_inbox());
+                    }
+                }
+                Err(error @ StoreError::Corrupt(_)) => return Err(error),
+                Err(_) => {}
+            }
             return Err(not_writable(&shown));
+        }
+        // Before anything that writes, even the journal mode: a newer file is left untouched.
+        schema::check_before_writing(&conn, &shown)?;
+        if !options.create && !schema::holds_inbox(&conn, &shown)? {
+            return Err(no_inbox());
         }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
