@@ -52,7 +52,8 @@ pub(crate) fn open_sqlite(path: &Path, options: SqliteOptions) -> anyhow::Result
 /// older schema) where this process may write it, else read-only, so that a store another user
 /// owns, or one on a read-only mount, can still be read. With the read-only store comes why the
 /// writable open failed. A writable open that fails otherwise (locked, corrupt, newer schema) is
-/// the error; so is the read-only open's refusal of an older schema, which says what to do.
+/// the error; so is the read-only open's refusal of an older schema where this process may not
+/// write the file, which says what to do (where it may, the writable open's failure is).
 pub(crate) fn open_sqlite_for_reading(
     path: &Path,
     options: SqliteOptions,
@@ -71,9 +72,18 @@ pub(crate) fn open_sqlite_for_reading(
             remember(Arc::new(store.clone()));
             Ok((store, Some(refused)))
         }
-        Err(error @ StoreError::ReadOnly { .. }) => Err(advised(error)),
+        // An older schema, which a read-only open cannot migrate: what to do, where this
+        // process may not write the file. Where it may, the writable open failed otherwise
+        // (its migration, a full disk): that is what to tell.
+        Err(error @ StoreError::ReadOnly { .. }) if !may_write(path) => Err(advised(error)),
         Err(_) => Err(advised(refused)),
     }
+}
+
+/// Whether this process may open the file at `path` for writing (opened to append, nothing
+/// written).
+fn may_write(path: &Path) -> bool {
+    std::fs::OpenOptions::new().append(true).open(path).is_ok()
 }
 
 /// Closes every store this command opened: queued writes finish; for SQLite the WAL is folded

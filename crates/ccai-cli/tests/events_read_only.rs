@@ -312,3 +312,27 @@ async fn a_store_in_a_folder_this_user_may_write_gets_nothing_beside_it() {
     writes_are_refused(&sandbox, &path).await;
     assert_eq!(snapshot(&path).2, ["inbox.db"], "nothing beside the store");
 }
+
+/// A store this user may write whose upgrade fails (here a schema version one step behind what
+/// the file holds, so the last migration meets its own column; a full disk alike): reading it
+/// tells that failure, not that a read-only open cannot upgrade it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_upgrade_of_a_writable_store_is_told_as_it_is() {
+    let sandbox = Sandbox::new();
+    let path = filled_store(&sandbox).await;
+    let mut bytes = std::fs::read(&path).expect("read");
+    let version = u32::from_be_bytes(bytes[60..64].try_into().expect("4 bytes"));
+    bytes[60..64].copy_from_slice(&(version - 1).to_be_bytes());
+    std::fs::write(&path, &bytes).expect("write");
+
+    let mut list = sandbox.ccai();
+    list.args(["events", "list", "--store"]).arg(&path);
+    let out = run(list).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        !err.contains("read-only") && !err.contains("needs one writable open first"),
+        "{err}"
+    );
+    assert!(err.contains("the inbox store is unavailable"), "{err}");
+}
