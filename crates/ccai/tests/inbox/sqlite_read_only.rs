@@ -206,3 +206,22 @@ async fn a_read_only_store_leaves_nothing_beside_a_closed_file() {
     names.sort();
     assert_eq!(names, ["inbox.db"], "nothing created beside the store");
 }
+
+/// A writer started after the read-only store opened (the owner's `ccai listen` started beside a
+/// `ccai ui`) is seen by the next read: a store closed cleanly is read as immutable, which would
+/// never see it.
+#[tokio::test]
+async fn a_read_only_store_sees_a_writer_started_after_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = closed_store(dir.path()).await;
+    let reader = SqliteStore::open(&path, read_only()).expect("open read-only");
+    let events = || async { reader.stats(SystemTime::now()).await.expect("stats").events };
+    assert_eq!(events().await, 2);
+
+    let writer = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    writer.insert(delivery("h3")).await.expect("insert");
+    assert_eq!(events().await, 3, "beside the running writer");
+    writer.close().await;
+    assert_eq!(events().await, 3, "once it closed");
+    reader.close().await;
+}

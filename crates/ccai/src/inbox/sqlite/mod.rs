@@ -80,7 +80,7 @@ pub struct SqliteOptions {
     pub max_batch: usize,
     /// The destinations each new event gets a delivery for (default `["default"]`).
     pub destinations: Vec<String>,
-    /// Idle reader connections kept open (default 4).
+    /// Idle reader connections kept open (default 4; none when [`read_only`](Self::read_only)).
     pub readers: usize,
     /// Whether opening may create the inbox in a file that holds none (default on).
     pub create: bool,
@@ -127,7 +127,8 @@ impl SqliteOptions {
 
     queue_setters!("write");
 
-    /// Idle reader connections kept open.
+    /// Idle reader connections kept open (none when [`read_only`](Self::read_only): each read
+    /// opens its own).
     pub fn readers(mut self, readers: usize) -> Self {
         self.readers = readers;
         self
@@ -166,8 +167,9 @@ impl SqliteOptions {
     /// `immutable=1`), which takes no locks. Opened plainly, SQLite would create them wherever
     /// the folder allows, owned by this process (they would keep the file's owner from writing
     /// it again), and could not read it in WAL mode where it does not. That is safe as no writer
-    /// runs, and one that starts meanwhile is not seen by reads already open; a read that meets
-    /// its first checkpoint may fail, and succeeds when tried again.
+    /// runs; one that starts meanwhile is seen from the next read on (each read opens a connection
+    /// of its own), and a read under way when it first checkpoints may fail, and succeeds when
+    /// tried again.
     ///
     /// ```
     /// use ccai::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store, StoreError};
@@ -519,16 +521,15 @@ impl SqliteStore {
         drop(conn);
         let reader_options = options.clone();
         let reader_shown = Arc::clone(&shown);
-        let readers = Arc::new(Readers::new(
-            Arc::clone(&shown),
-            options.readers,
-            move || {
-                let conn = connect_read_only(&path, &reader_shown, &reader_options)?;
-                conn.execute_batch("PRAGMA query_only = ON")
-                    .map_err(|e| store_error(&reader_shown, e))?;
-                Ok(conn)
-            },
-        ));
+        // No idle connection is kept: one read as immutable would never see a writer started
+        // since (nor, after its first checkpoint, read the file right); each read opens its own,
+        // as the files beside the store are then.
+        let readers = Arc::new(Readers::new(Arc::clone(&shown), 0, move || {
+            let conn = connect_read_only(&path, &reader_shown, &reader_options)?;
+            conn.execute_batch("PRAGMA query_only = ON")
+                .map_err(|e| store_error(&reader_shown, e))?;
+            Ok(conn)
+        }));
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Writer::read_only(Arc::clone(&shown)),
