@@ -36,7 +36,10 @@ impl Saved {
         let Some(previous) = self.previous.filter(|p| *p != self.url) else {
             return;
         };
-        if load().is_some_and(|(now, _)| now == self.url) && listening(&previous).await {
+        let still_ours = || load().is_some_and(|(now, _)| now == self.url);
+        // Looked at again after the probe, which may take a second: a listener started
+        // meanwhile keeps its own URL.
+        if still_ours() && listening(&previous).await && still_ours() {
             write(&previous);
         }
     }
