@@ -922,9 +922,10 @@ async fn ui_api_a_store_this_user_may_not_write_is_shown_read_only() {
         .stderr(std::process::Stdio::piped());
     let ui = ui_support::announced(cmd.spawn().expect("spawn ccai ui"));
     assert!(
-        ui.banner
-            .iter()
-            .any(|line| line.starts_with("Opened the store read-only, so replays are refused")),
+        ui.banner.iter().any(|line| line
+            .starts_with("Opened the store read-only, so replays are refused")
+            && line.contains("read-only for this process")
+            && !line.contains("unavailable")),
         "{:?}",
         ui.banner
     );

@@ -43,6 +43,11 @@ pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitC
     let (store, read_only) =
         super::events::open_store_noting(args.store, super::events::Access::Read).await?;
     if let Some(why) = read_only {
+        // The reason alone: "the inbox store is unavailable" would contradict a view that shows it.
+        let why = match why {
+            ccai::inbox::StoreError::Unavailable(reason) => reason,
+            other => other.to_string(),
+        };
         errln!("Opened the store read-only, so replays are refused: {why}");
     }
     let (stop, stopped) = watch::channel(false);
