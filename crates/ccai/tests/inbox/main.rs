@@ -14,6 +14,8 @@ mod metrics;
 mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_multi;
+#[cfg(feature = "postgres")]
+mod postgres_schema;
 mod public_constructors;
 mod receiver;
 mod review_fixes;

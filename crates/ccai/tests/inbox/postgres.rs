@@ -15,6 +15,7 @@ use ccai::inbox::{
 use tokio_postgres::NoTls;
 
 use crate::conformance::{Config, StoreFactory, StoreInstance};
+pub(crate) use crate::postgres_schema::TempSchema;
 
 pub(crate) const URL_VAR: &str = "CCAI_TEST_POSTGRES_URL";
 
@@ -58,44 +59,6 @@ pub(crate) async fn raw(url: &str) -> tokio_postgres::Client {
         .expect("connect to the test database");
     tokio::spawn(connection);
     client
-}
-
-/// Drops its schema (and everything in it) when dropped.
-pub(crate) struct TempSchema {
-    pub url: String,
-    pub name: String,
-}
-
-impl TempSchema {
-    pub(crate) fn new(url: &str, tag: &str) -> Self {
-        Self {
-            url: url.to_owned(),
-            name: unique_schema(tag),
-        }
-    }
-}
-
-impl Drop for TempSchema {
-    fn drop(&mut self) {
-        let (url, name) = (self.url.clone(), self.name.clone());
-        // Its own thread and runtime: this may run inside (or outside) any runtime.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async {
-                let client = raw(&url).await;
-                client
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                    .await
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!("could not drop the test schema {}", self.name);
-        }
-    }
 }
 
 pub(crate) struct PostgresFactory;
