@@ -70,16 +70,22 @@ const DETAIL: &str = "const d = document.getElementById('detail');
         live: document.getElementById('live').className,
     }";
 
-/// Makes every read of the inbox at `path` fail, or work again: its events table under another
-/// name, as another program could leave it. (`chmod` would not do: tests may run as root, whom
-/// file modes do not stop, and the view keeps its files open.) The view opens such a store, as
-/// the schema version is current, and answers 500 with the store's error.
-fn rename_events_table(path: &Path, from: &str, to: &str) {
+/// Makes every read of the inbox at `path` fail (`false`), or work again (`true`): its events
+/// table under another name, as another program could leave it, and in its place a view with
+/// the same columns whose every read fails ("integer overflow"). (`chmod` would not do: tests
+/// may run as root, whom file modes do not stop, and the view keeps its files open. A missing
+/// table would not do either: a store lacking a table's columns is refused at open.)
+fn set_events_readable(path: &Path, readable: bool) {
     let conn = rusqlite::Connection::open(path).expect("open the inbox");
     conn.busy_timeout(Duration::from_secs(10))
         .expect("busy timeout");
-    conn.execute_batch(&format!("ALTER TABLE {from} RENAME TO {to}"))
-        .expect("rename the events table");
+    let sql = if readable {
+        "DROP VIEW events; ALTER TABLE events_away RENAME TO events;"
+    } else {
+        "ALTER TABLE events RENAME TO events_away;
+         CREATE VIEW events AS SELECT * FROM events_away WHERE abs(-9223372036854775808) > 0;"
+    };
+    conn.execute_batch(sql).expect("change the events table");
 }
 
 /// A new browser session (its own profile) on `url`, once the page's first load is done.
@@ -1557,7 +1563,7 @@ async fn ui_browser_a_first_load_that_failed_is_tried_again() {
     };
     let _store = fill(&path).await;
     // The view starts on a store it cannot read: the page's first load fails.
-    rename_events_table(&path, "events", "events_away");
+    set_events_readable(&path, false);
     let ui = start_ui(&sandbox, &path, &[]);
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile");
@@ -1578,7 +1584,7 @@ async fn ui_browser_a_first_load_that_failed_is_tried_again() {
     assert_eq!(page, json!([null, 0]));
 
     // The store is readable again: the page loads by itself, without a reload, and goes live.
-    rename_events_table(&path, "events_away", "events");
+    set_events_readable(&path, true);
     browser
         .js("window.notReloaded = true; return 1", json!([]))
         .await;
@@ -1620,7 +1626,7 @@ async fn ui_browser_live_updates_recover_by_themselves_after_the_store_was_unrea
     let port = ui.port();
     drop(ui);
     add(&store, "f9f9f9f9f9f9f9f9-meanwhile", "message.sent").await;
-    rename_events_table(&path, "events", "events_away");
+    set_events_readable(&path, false);
     let ui = start_ui_on(&sandbox, &path, port, &[]);
     browser
         .wait_js(
@@ -1643,7 +1649,7 @@ async fn ui_browser_live_updates_recover_by_themselves_after_the_store_was_unrea
     // Readable again. The view's first look at the store was the failed one, so the store as
     // it is now, the event stored meanwhile included, is what it compares later looks with: no
     // change is announced. The page tries again by itself and shows it, without a reload.
-    rename_events_table(&path, "events_away", "events");
+    set_events_readable(&path, true);
     browser
         .wait_js(
             "the event stored meanwhile",
