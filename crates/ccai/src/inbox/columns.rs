@@ -56,8 +56,8 @@ pub(crate) const SHARED_TABLES: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Fails with [`StoreError::MissingColumns`] if `found`, the columns `table` has (none for a
-/// table that is not there), lacks any of `expected`.
+/// Fails with [`StoreError::MissingColumns`] if `found`, the columns `table` has, lacks any of
+/// `expected`, and with [`StoreError::MissingTable`] if it has none (the table is not there).
 pub(crate) fn check_table(
     location: &str,
     table: &str,
@@ -71,6 +71,12 @@ pub(crate) fn check_table(
         .collect();
     if missing.is_empty() {
         return Ok(());
+    }
+    if found.is_empty() {
+        return Err(StoreError::MissingTable {
+            path: location.to_owned(),
+            table: table.to_owned(),
+        });
     }
     Err(StoreError::MissingColumns {
         path: location.to_owned(),

@@ -46,6 +46,15 @@ pub enum StoreError {
         /// The columns it lacks, in the schema's order.
         columns: Vec<String>,
     },
+    /// A table of the store is gone altogether: the store was changed outside ccai (a table
+    /// dropped or renamed by hand). It is left untouched.
+    #[error("the store {path} was changed outside ccai: it has no {table} table: restore it from a backup or open another store")]
+    MissingTable {
+        /// The store's location.
+        path: String,
+        /// The table that is missing.
+        table: String,
+    },
     /// Another connection (usually another process) holds the store's write lock for longer than
     /// the busy timeout.
     #[error("the store {0} is locked by another process (another ccai using the same store?): stop it, wait, or open another store")]

@@ -100,8 +100,8 @@ mod tests {
         let err = check(&conn, "inbox.db").expect_err("a table that is gone");
         assert_eq!(
             err.to_string(),
-            "the store inbox.db was changed outside ccai: its event_key_runs table lacks the \
-             columns run, after: restore it from a backup or open another store"
+            "the store inbox.db was changed outside ccai: it has no event_key_runs table: \
+             restore it from a backup or open another store"
         );
     }
 }

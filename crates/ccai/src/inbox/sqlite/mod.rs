@@ -395,7 +395,7 @@ impl SqliteStore {
     /// not write is refused ([`StoreError::Unavailable`], saying so, with nothing created beside
     /// it; it may still be read with [`SqliteOptions::read_only`]), as is a schema newer than
     /// this build knows ([`StoreError::NewerSchema`]) and a table that lacks columns, changed
-    /// outside ccai ([`StoreError::MissingColumns`]).
+    /// outside ccai ([`StoreError::MissingColumns`], [`StoreError::MissingTable`]).
     ///
     /// A new file is created owner-only (mode 0600 on Unix, whatever the umask; its `-wal` and
     /// `-shm` get the same): it holds webhook bodies. An existing file keeps its mode; a
