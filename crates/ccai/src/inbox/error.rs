@@ -67,16 +67,40 @@ pub enum StoreError {
     #[error("invalid request to the inbox store: {0}")]
     InvalidRequest(String),
     /// The store was opened read-only
-    /// ([`SqliteOptions::read_only`](crate::inbox::SqliteOptions::read_only)): it takes no
-    /// write, nor the migration a schema older than this build's needs. Not transient: the same
-    /// handle never will.
-    #[error("the store {path} was opened read-only, so {refused}: open it writable, as a user who may write the file and its folder, or open another store")]
+    /// ([`SqliteOptions::read_only`](crate::inbox::SqliteOptions::read_only), or with the
+    /// `postgres` feature `PostgresOptions::read_only`): it takes no write, nor the migration a
+    /// schema older than this build's needs. Not transient: the same handle never will.
+    #[error("the store {path} was opened read-only, so {refused}: {}", read_only_advice(.path))]
     ReadOnly {
         /// The store's location.
         path: String,
         /// What it refused ("it takes no writes", or the migration it would need).
         refused: String,
     },
+    /// The PostgreSQL server refused a write that opening the store, or
+    /// `PostgresStore::check_writable`, needs: the role lacks the privilege (SQLSTATE 42501,
+    /// `insufficient_privilege`: a reporting role that may only `SELECT`), or the server or
+    /// session takes no writes (25006, `read_only_sql_transaction`: a hot standby,
+    /// `default_transaction_read_only`). The store may still be read with
+    /// `PostgresOptions::read_only`. Transient, as [`Unavailable`](Self::Unavailable) was for it
+    /// before: a grant, or the standby's promotion, ends it without a restart.
+    #[error("the store {path} is read-only for this process ({reason}): connect as a role that may write its schema (the one its receivers use) to a server that takes writes, or open another store")]
+    NotWritable {
+        /// The store's location.
+        path: String,
+        /// The server's refusal and its SQLSTATE.
+        reason: String,
+    },
+}
+
+/// What to do about a store opened read-only: a SQLite file is written by a user who may write
+/// it and its folder, a PostgreSQL schema by a role that may write it.
+fn read_only_advice(path: &str) -> &'static str {
+    if path.starts_with("postgres://") {
+        "open it writable, as a role that may write its schema, or open another store"
+    } else {
+        "open it writable, as a user who may write the file and its folder, or open another store"
+    }
 }
 
 /// Why a running store stores nothing more once another process (a newer ccai) changed the
@@ -100,11 +124,14 @@ pub(crate) fn schema_changed(location: &str, found: i64, known: i64) -> StoreErr
 
 impl StoreError {
     /// Whether the failure may go away by itself, so that the same operation may work if tried
-    /// again later: overloaded, unavailable or locked.
+    /// again later: overloaded, unavailable, locked, or not writable (PostgreSQL).
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StoreError::Overloaded | StoreError::Unavailable(_) | StoreError::Locked(_)
+            StoreError::Overloaded
+                | StoreError::Unavailable(_)
+                | StoreError::Locked(_)
+                | StoreError::NotWritable { .. }
         )
     }
 }

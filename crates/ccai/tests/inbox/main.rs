@@ -15,6 +15,8 @@ mod postgres;
 #[cfg(feature = "postgres")]
 mod postgres_multi;
 #[cfg(feature = "postgres")]
+mod postgres_read_only;
+#[cfg(feature = "postgres")]
 mod postgres_schema;
 mod public_constructors;
 mod receiver;

@@ -188,8 +188,14 @@ pub(crate) fn shown(config: &tokio_postgres::Config) -> String {
 }
 
 /// A pool of `size` connections to `target`; connecting, waiting and recycling each give up
-/// after `timeout` (then [`StoreError::Unavailable`]).
-pub(crate) fn pool(target: &Target, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
+/// after `timeout` (then [`StoreError::Unavailable`]). With `read_only`, every session is
+/// read-only on the server before it is used.
+pub(crate) fn pool(
+    target: &Target,
+    size: usize,
+    timeout: Duration,
+    read_only: bool,
+) -> Result<Pool, StoreError> {
     let mut config = target.config.clone();
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(timeout);
@@ -211,7 +217,13 @@ pub(crate) fn pool(target: &Target, size: usize, timeout: Duration) -> Result<Po
         .create_timeout(Some(timeout))
         .recycle_timeout(Some(timeout))
         .post_create(Hook::async_fn(move |client, _| {
-            Box::pin(check_client_connection(client, timeout))
+            Box::pin(async move {
+                check_client_connection(client, timeout).await?;
+                if read_only {
+                    read_only_session(client, timeout).await?;
+                }
+                Ok(())
+            })
         }))
         .build()
         .map_err(|e| StoreError::Unavailable(format!("cannot build the connection pool: {e}")))
@@ -245,6 +257,40 @@ async fn check_client_connection(
         Err(_) => Err(HookError::Message(
             "the database did not answer a new connection's first statement in time".into(),
         )),
+    }
+}
+
+/// Makes a new connection's session read-only on the server, for a store connected read-only:
+/// whatever statement the store sends, the server writes nothing.
+async fn read_only_session(
+    client: &mut deadpool_postgres::ClientWrapper,
+    timeout: Duration,
+) -> Result<(), HookError> {
+    let set = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY";
+    match tokio::time::timeout(timeout, client.batch_execute(set)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(HookError::Backend(e)),
+        Err(_) => Err(HookError::Message(
+            "the database did not answer a new connection's first statement in time".into(),
+        )),
+    }
+}
+
+/// Maps the error of a statement that writes: the server's refusal for want of a privilege
+/// (42501) or because it takes no writes (25006) is [`StoreError::NotWritable`], which a tool
+/// that only reads may answer by connecting read-only; any other as [`pg_error`].
+pub(crate) fn write_error(location: &str, error: &tokio_postgres::Error) -> StoreError {
+    match error.as_db_error() {
+        Some(db)
+            if *db.code() == SqlState::INSUFFICIENT_PRIVILEGE
+                || *db.code() == SqlState::READ_ONLY_SQL_TRANSACTION =>
+        {
+            StoreError::NotWritable {
+                path: location.to_owned(),
+                reason: format!("{}, SQLSTATE {}", db.message(), db.code().code()),
+            }
+        }
+        _ => pg_error(location, error),
     }
 }
 

@@ -91,6 +91,8 @@ pub struct PostgresOptions {
     pub listen: bool,
     /// Whether connecting may create the inbox where the schema holds none (default on).
     pub create: bool,
+    /// Whether to connect for reading only (default off): see [`read_only`](Self::read_only).
+    pub read_only: bool,
 }
 
 impl Default for PostgresOptions {
@@ -106,6 +108,7 @@ impl Default for PostgresOptions {
             insert_concurrency: 1,
             listen: true,
             create: true,
+            read_only: false,
         }
     }
 }
@@ -176,6 +179,35 @@ impl PostgresOptions {
     /// ```
     pub fn create(mut self, on: bool) -> Self {
         self.create = on;
+        self
+    }
+
+    /// Whether to connect for reading only, for a tool that only inspects an inbox with a role
+    /// that may read but not write it (a reporting role granted `USAGE` on the schema and
+    /// `SELECT` on its tables, a hot standby). Nothing is created, migrated or written: every
+    /// pooled session is read-only on the server (`SET SESSION CHARACTERISTICS AS TRANSACTION
+    /// READ ONLY` as it connects), no `LISTEN` connection is opened, and every
+    /// write ([`Store::insert`], [`Store::claim`], [`Store::replay`], [`Store::purge`], …) and
+    /// [`PostgresStore::check_writable`] answer [`StoreError::ReadOnly`] without a word to the
+    /// server. The schema must hold an inbox of this build's version with all its columns: an
+    /// older one needs one writable connect to migrate it first ([`StoreError::ReadOnly`] says
+    /// so), a newer one is refused as ever ([`StoreError::NewerSchema`]).
+    ///
+    /// ```no_run
+    /// use ccai::inbox::{NewDelivery, PostgresOptions, PostgresStore, Store, StoreError};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let url = "postgres://reporting@db.internal/webhooks";
+    /// let store = PostgresStore::connect(url, PostgresOptions::new().read_only(true)).await?;
+    /// let event = NewDelivery::new("1231", "h1", "message.sent", &b"{}"[..]);
+    /// assert!(matches!(store.insert(event).await, Err(StoreError::ReadOnly { .. })));
+    /// println!("{} events", store.stats(std::time::SystemTime::now()).await?.events);
+    /// store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
         self
     }
 }
@@ -397,7 +429,10 @@ impl PostgresStore {
     /// Fails with [`StoreError::InvalidRequest`] for a bad URL or schema name,
     /// [`StoreError::Unavailable`] if the database cannot be reached,
     /// [`StoreError::NewerSchema`] if a newer ccai wrote the schema, and
-    /// [`StoreError::MissingColumns`] if a table lacks columns (changed outside ccai).
+    /// [`StoreError::MissingColumns`] if a table lacks columns (changed outside ccai), and
+    /// [`StoreError::NotWritable`] if the role may not create or migrate the schema. Connected
+    /// [read-only](PostgresOptions::read_only), it checks the schema instead, writing nothing,
+    /// and fails with [`StoreError::ReadOnly`] if it is older than this build's.
     pub async fn connect(url: &str, options: PostgresOptions) -> Result<Self, StoreError> {
         let mut options = options;
         checked_destinations(&mut options.destinations)?;
@@ -409,8 +444,17 @@ impl PostgresStore {
             .unwrap_or_else(|| DEFAULT_POSTGRES_SCHEMA.to_owned());
         let ident = connect::schema_ident(&schema)?;
         let address = connect::shown(&target.config);
-        let pool = connect::pool(&target, options.pool_size, options.connect_timeout)?;
-        schema::migrate(&pool, &address, &schema, &ident, options.create).await?;
+        let pool = connect::pool(
+            &target,
+            options.pool_size,
+            options.connect_timeout,
+            options.read_only,
+        )?;
+        if options.read_only {
+            schema::check_read_only(&pool, &address, &schema, &ident).await?;
+        } else {
+            schema::migrate(&pool, &address, &schema, &ident, options.create).await?;
+        }
         let shown: Arc<str> = Arc::from(format!("{address} (schema {schema})"));
         let digest = sha256_hex(schema.as_bytes());
         let shared = Arc::new(Shared {
@@ -432,7 +476,8 @@ impl PostgresStore {
                 refreshed.map_err(|e| shared.error(&e))
             })
             .await?;
-        let listener = options.listen.then(|| {
+        // A read-only store has no dispatcher to wake.
+        let listener = (options.listen && !options.read_only).then(|| {
             let mut config = target.config.clone();
             if config.get_connect_timeout().is_none() {
                 config.connect_timeout(options.connect_timeout);
@@ -494,8 +539,11 @@ impl PostgresStore {
     /// role or hot standby fails it, where a read would pass: a receiver calls this at start and
     /// in its readiness probe, before it accepts deliveries it could not store. A database
     /// that does not answer within the [operation timeout](PostgresOptions::operation_timeout)
-    /// fails it too.
+    /// fails it too. A role or server that refuses the write fails it with
+    /// [`StoreError::NotWritable`]; a store connected
+    /// [read-only](PostgresOptions::read_only) with [`StoreError::ReadOnly`], without asking.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.writable()?;
         let shared = self.shared();
         let sql = shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false");
         shared
@@ -503,7 +551,7 @@ impl PostgresStore {
                 client
                     .execute(&sql, &[])
                     .await
-                    .map_err(|e| shared.error(&e))?;
+                    .map_err(|e| connect::write_error(&shared.shown, &e))?;
                 // A newer ccai that migrated the schema since makes every insert fail: say so.
                 schema::check_current(client, &shared.shown, &shared.ident).await
             })
@@ -546,15 +594,27 @@ impl PostgresStore {
     fn shared(&self) -> &Shared {
         &self.inner.shared
     }
+
+    /// [`StoreError::ReadOnly`] for a store connected read-only: its writes are refused before
+    /// they reach the server.
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.inner.options.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.inner.shared.shown.to_string(),
+                refused: "it takes no writes".to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Store for PostgresStore {
     fn insert<'a>(&'a self, delivery: NewDelivery) -> StoreFuture<'a, Inserted> {
-        Box::pin(
-            self.inner
-                .batcher
-                .insert(&self.inner.shared.shown, delivery),
-        )
+        Box::pin(async move {
+            self.writable()?;
+            let batcher = &self.inner.batcher;
+            batcher.insert(&self.inner.shared.shown, delivery).await
+        })
     }
 
     fn claim<'a>(
@@ -565,7 +625,10 @@ impl Store for PostgresStore {
         now: SystemTime,
     ) -> StoreFuture<'a, Vec<ClaimedDelivery>> {
         let lease = lease.recordable();
-        Box::pin(async move { writes::claim(self.shared(), destination, &lease, limit, now).await })
+        Box::pin(async move {
+            self.writable()?;
+            writes::claim(self.shared(), destination, &lease, limit, now).await
+        })
     }
 
     fn finish<'a>(
@@ -575,6 +638,7 @@ impl Store for PostgresStore {
         attempt: AttemptRecord,
     ) -> StoreFuture<'a, bool> {
         Box::pin(async move {
+            self.writable()?;
             let finisher = &self.inner.finisher;
             finisher
                 .finish(self.shared(), lease, finish, &attempt)
@@ -583,11 +647,17 @@ impl Store for PostgresStore {
     }
 
     fn extend_lease<'a>(&'a self, lease: &'a Lease, until: SystemTime) -> StoreFuture<'a, bool> {
-        Box::pin(writes::extend_lease(self.shared(), lease, until))
+        Box::pin(async move {
+            self.writable()?;
+            writes::extend_lease(self.shared(), lease, until).await
+        })
     }
 
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool> {
-        Box::pin(writes::release(self.shared(), lease, SystemTime::now()))
+        Box::pin(async move {
+            self.writable()?;
+            writes::release(self.shared(), lease, SystemTime::now()).await
+        })
     }
 
     fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page> {
@@ -607,17 +677,24 @@ impl Store for PostgresStore {
     }
 
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
-        Box::pin(async move { writes::replay(self.shared(), &target, SystemTime::now()).await })
+        Box::pin(async move {
+            self.writable()?;
+            writes::replay(self.shared(), &target, SystemTime::now()).await
+        })
     }
 
     fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
-        Box::pin(
-            async move { writes::requeue_dead(self.shared(), &filter, SystemTime::now()).await },
-        )
+        Box::pin(async move {
+            self.writable()?;
+            writes::requeue_dead(self.shared(), &filter, SystemTime::now()).await
+        })
     }
 
     fn purge<'a>(&'a self, retention: Retention, now: SystemTime) -> StoreFuture<'a, PurgeReport> {
-        Box::pin(writes::purge(self.shared(), retention, now))
+        Box::pin(async move {
+            self.writable()?;
+            writes::purge(self.shared(), retention, now).await
+        })
     }
 
     fn stats<'a>(&'a self, now: SystemTime) -> StoreFuture<'a, Stats> {

@@ -5,7 +5,7 @@
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use super::connect::{pg_error, pool_error};
+use super::connect::{pg_error, pool_error, write_error};
 use crate::inbox::columns::{check_table, SHARED_TABLES};
 use crate::inbox::error::schema_changed;
 use crate::inbox::StoreError;
@@ -189,6 +189,8 @@ pub(crate) async fn migrate(
         check_columns(&tx, &location, name).await?;
         return tx.commit().await.map_err(err);
     }
+    // The statements that write: a role that may not is told so ([`write_error`]).
+    let refused = |e: tokio_postgres::Error| write_error(&location, &e);
     if exists.is_none() {
         tx.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {ident};
@@ -196,24 +198,88 @@ pub(crate) async fn migrate(
              INSERT INTO {version_table} (version) VALUES (0);"
         ))
         .await
-        .map_err(err)?;
+        .map_err(refused)?;
     }
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.batch_execute(&migration.replace("{s}", ident))
             .await
-            .map_err(err)?;
+            .map_err(refused)?;
         tx.execute(
             &format!("UPDATE {version_table} SET version = $1"),
             &[&(index as i64 + 1)],
         )
         .await
-        .map_err(err)?;
+        .map_err(refused)?;
     }
     // Before the commit: a schema refused for a column it lacks is left as it was.
     check_columns(&tx, &location, name).await?;
     tx.commit().await.map_err(err)?;
     tracing::info!(target: "ccai::inbox", store = %location, from = found, to = SCHEMA_VERSION, "migrated the inbox schema");
     Ok(())
+}
+
+/// Checks, writing nothing, that the schema `name` (quoted: `ident`) holds an inbox at
+/// [`SCHEMA_VERSION`] with every column, for a store connected read-only: an older one is
+/// [`StoreError::ReadOnly`] (a writable connect must migrate it first), a newer one
+/// [`StoreError::NewerSchema`], none [`StoreError::InvalidRequest`].
+pub(crate) async fn check_read_only(
+    pool: &Pool,
+    shown: &str,
+    name: &str,
+    ident: &str,
+) -> Result<(), StoreError> {
+    let location = format!("{shown} (schema {name})");
+    let err = |e: tokio_postgres::Error| pg_error(&location, &e);
+    let mut client = pool.get().await.map_err(|e| pool_error(shown, e))?;
+    let tx = client.transaction().await.map_err(err)?;
+    // Shared, as every write takes it: a migration under way commits before this reads.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+        &[&lock_name(name)],
+    )
+    .await
+    .map_err(err)?;
+    let version_table = format!("{ident}.inbox_schema");
+    let exists: Option<String> = tx
+        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(err)?;
+    if exists.is_none() {
+        return Err(StoreError::InvalidRequest(format!(
+            "{location} holds no inbox (nothing was created): check the schema name"
+        )));
+    }
+    let found: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(err)?;
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{location} has an invalid schema version ({found})"
+        )));
+    }
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: location,
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::ReadOnly {
+            path: location,
+            refused: format!(
+                "its schema {found}, older than this ccai's {SCHEMA_VERSION}, cannot be migrated; it needs one writable open first"
+            ),
+        });
+    }
+    check_columns(&tx, &location, name).await?;
+    tx.commit().await.map_err(err)
 }
 
 /// Fails with [`StoreError::MissingColumns`] for the first table of the schema `name` that lacks
