@@ -109,6 +109,60 @@ pub(crate) async fn connect_postgres(
     Ok(store)
 }
 
+/// Connects to the PostgreSQL store at `url` for a command that mostly reads, as
+/// [`open_sqlite_for_reading`] opens a file: writable (migrating an older schema) where the role
+/// may write it, else read-only, so that a role that may only `SELECT` (a reporting role), or a
+/// read-only server, can still read it. With the read-only store comes why the role may not
+/// write ([`StoreError::NotWritable`], from the writable connect or a write that changes
+/// nothing). Any other failure is the error; so is the read-only connect's refusal of an older
+/// schema, which says what to do.
+pub(crate) async fn connect_postgres_for_reading(
+    url: &str,
+    options: PostgresOptions,
+) -> anyhow::Result<(PostgresStore, Option<StoreError>)> {
+    let refused = match PostgresStore::connect(url, options.clone()).await {
+        // Opening writes nothing on a schema already at this build's version: only a write
+        // tells whether the role may.
+        Ok(store) => match probe_postgres(&store).await {
+            Err(refused @ StoreError::NotWritable { .. }) => {
+                store.close().await;
+                refused
+            }
+            // Another failure of the probe (no answer in time) is no reason to refuse a read.
+            _ => {
+                remember(Arc::new(store.clone()));
+                return Ok((store, None));
+            }
+        },
+        // An older schema the role may not migrate, or a server that takes no writes.
+        Err(refused @ StoreError::NotWritable { .. }) => refused,
+        Err(error) => return Err(advised(error)),
+    };
+    match PostgresStore::connect(url, options.read_only(true)).await {
+        Ok(store) => {
+            remember(Arc::new(store.clone()));
+            Ok((store, Some(refused)))
+        }
+        // An older schema, which a read-only connect cannot migrate: what to do.
+        Err(error @ StoreError::ReadOnly { .. }) => Err(advised(error)),
+        Err(_) => Err(advised(refused)),
+    }
+}
+
+/// Connects to the PostgreSQL store at `url` for a command that writes (`replay`, `purge`):
+/// a role or server that may not write is refused at once, saying so, before any work.
+pub(crate) async fn connect_postgres_for_writing(
+    url: &str,
+    options: PostgresOptions,
+) -> anyhow::Result<PostgresStore> {
+    let store = connect_postgres(url, options).await?;
+    match probe_postgres(&store).await {
+        Err(refused @ StoreError::NotWritable { .. }) => Err(advised(refused)),
+        // Any other failure is the command's own write's to tell.
+        _ => Ok(store),
+    }
+}
+
 /// An open store: a SQLite file or a PostgreSQL database.
 #[derive(Clone)]
 pub(crate) enum OpenedStore {

@@ -66,10 +66,10 @@ fn whole_inbox(command: &str, does: &str, client_id: Option<&str>) -> Result<()>
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Access {
     /// Reads only (`list`, `show`, `stats`): a SQLite file this process may read but not
-    /// write is opened read-only.
+    /// write, or a PostgreSQL schema its role may not write, is opened read-only.
     Read,
-    /// Changes it (`replay`, `purge`): a SQLite file this process may not write is refused,
-    /// saying so.
+    /// Changes it (`replay`, `purge`): a SQLite file this process may not write, or a
+    /// PostgreSQL schema its role may not write, is refused, saying so.
     Write,
 }
 
@@ -79,8 +79,8 @@ pub(crate) async fn open_store(args: StoreArgs, access: Access) -> Result<Arc<dy
     Ok(open_store_noting(args, access).await?.0)
 }
 
-/// [`open_store`], and for [`Access::Read`] on a SQLite file opened read-only, why it could not
-/// be opened writable.
+/// [`open_store`], and for [`Access::Read`] on a store opened read-only, why it could not be
+/// opened writable.
 pub(crate) async fn open_store_noting(
     args: StoreArgs,
     access: Access,
@@ -93,8 +93,17 @@ pub(crate) async fn open_store_noting(
             .pool_size(2)
             .listen(false)
             .create(false);
-        let store = crate::store_open::connect_postgres(url, options).await?;
-        return Ok((Arc::new(store), None));
+        return Ok(match access {
+            Access::Read => {
+                let (store, refused) =
+                    crate::store_open::connect_postgres_for_reading(url, options).await?;
+                (Arc::new(store), refused)
+            }
+            Access::Write => (
+                Arc::new(crate::store_open::connect_postgres_for_writing(url, options).await?),
+                None,
+            ),
+        });
     }
     let name = args.name();
     let from_env = args.source == Some(clap::parser::ValueSource::EnvVariable);
