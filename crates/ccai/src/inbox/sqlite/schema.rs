@@ -146,21 +146,44 @@ pub(crate) fn user_version(conn: &Connection, path: &str) -> Result<i64, StoreEr
         .map_err(|e| store_error(path, e))
 }
 
-/// Refuses a file written by a newer ccai, a database of something else, and a current file
-/// whose tables lack columns, without writing to any. Call before anything that writes (even
-/// `journal_mode`, which would turn another program's database to WAL). `migrate` checks again
-/// in its transaction, for a file that another process changed meanwhile, and checks the
-/// columns of a file it migrates.
+/// Refuses a file written by a newer ccai, a database of something else, and an inbox of any
+/// version whose tables lack columns of that version, without writing to any. Call before
+/// anything that writes (even `journal_mode`, which would turn another program's database to
+/// WAL). `migrate` checks again in its transaction, for a file that another process changed
+/// meanwhile, and checks the columns of a file it migrates.
 pub(crate) fn check_before_writing(conn: &Connection, path: &str) -> Result<(), StoreError> {
     let found = user_version(conn, path)?;
     check_version(found, path)?;
     if found == 0 {
         check_no_foreign_tables(conn, path)?;
     }
-    if found == SCHEMA_VERSION {
-        super::columns::check(conn, path)?;
+    check_columns(conn, path, found)
+}
+
+/// Refuses an inbox of schema `version` whose tables lack a column of that version: the current
+/// one lacks what the code reads, an older one what its migrations read or keep (they would
+/// fail half-way with SQLite's "no such column").
+fn check_columns(conn: &Connection, path: &str, version: i64) -> Result<(), StoreError> {
+    if version == SCHEMA_VERSION {
+        super::columns::check(conn, path)
+    } else if version > 0 {
+        let old = schema_at(version).map_err(|e| store_error(path, e))?;
+        super::columns::check_like(conn, &old, path)
+    } else {
+        Ok(())
     }
-    Ok(())
+}
+
+/// An empty database in memory with the schema `version` had: the migrations up to it.
+fn schema_at(version: i64) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    for migration in MIGRATIONS
+        .iter()
+        .take(usize::try_from(version).unwrap_or(0))
+    {
+        conn.execute_batch(migration)?;
+    }
+    Ok(conn)
 }
 
 /// Whether the file holds an inbox (of any schema version).
@@ -229,6 +252,7 @@ fn migrate_in_transaction(conn: &mut Connection, path: &str) -> Result<(), Store
     if found == 0 {
         check_no_foreign_tables(&tx, path)?;
     }
+    check_columns(&tx, path, found)?;
     for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(migration)
             .map_err(|e| store_error(path, e))?;
@@ -504,8 +528,8 @@ mod tests {
         assert_eq!(user_version(&conn, "t").unwrap(), 5);
     }
 
-    /// An old file that lacks a column the migrations do not touch is refused after them,
-    /// before their commit: its version (and tables) stay as they were.
+    /// An old file that lacks a column the migrations do not touch is refused before them: its
+    /// version (and tables) stay as they were.
     #[test]
     fn an_old_file_lacking_a_column_is_refused_and_not_migrated() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -530,6 +554,63 @@ mod tests {
             )
             .unwrap();
         assert_eq!(method, 0, "migration 6 was rolled back");
+    }
+
+    /// Every file in `dir`, by name, with the SHA-256 of its bytes.
+    fn hashed_files(dir: &std::path::Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        use sha2::{Digest, Sha256};
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let bytes = std::fs::read(e.path()).unwrap();
+                (e.file_name(), Sha256::digest(bytes).to_vec())
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// A file of any older version lacking a column (or a table) it needs, changed outside
+    /// ccai, is refused as a current one is, naming it, before anything is written: the
+    /// migrations would fail on it with SQLite's "no such column", after the switch to WAL had
+    /// changed the file already.
+    #[test]
+    fn an_old_file_lacking_a_column_is_refused_before_anything_is_written() {
+        let damages = [
+            (
+                "ALTER TABLE events DROP COLUMN last_conflict_sha256",
+                "events",
+                Some("last_conflict_sha256"),
+            ),
+            ("DROP TABLE dedup", "dedup", None),
+        ];
+        for n in 1..SCHEMA_VERSION as usize {
+            for (damage, damaged, column) in damages {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let path = dir.path().join("inbox.db");
+                version_n_file(&path, n);
+                Connection::open(&path)
+                    .and_then(|conn| conn.execute_batch(damage))
+                    .expect("damage");
+                let before = hashed_files(dir.path());
+                let refused =
+                    SqliteStore::open(&path, SqliteOptions::default()).expect_err("refused");
+                match column {
+                    Some(column) => assert!(
+                        matches!(&refused, StoreError::MissingColumns { table, columns, .. }
+                            if table == damaged && columns == &[column]),
+                        "v{n} {damage}: {refused:?}"
+                    ),
+                    None => assert!(
+                        matches!(&refused, StoreError::MissingTable { table, .. }
+                            if table == damaged),
+                        "v{n} {damage}: {refused:?}"
+                    ),
+                }
+                assert_eq!(hashed_files(dir.path()), before, "v{n} {damage}: changed");
+            }
+        }
     }
 
     #[test]
