@@ -136,3 +136,38 @@ async fn a_delivery_is_released_at_shutdown_after_a_write_lock_held_a_moment() {
         "{state:?}"
     );
 }
+
+/// A claim whose caller went away after it was written, before its answer came back (a
+/// cancelled request), is released from the claim's `Drop`: that release is tried again too,
+/// on a task of its own, so a write lock held a moment does not leave the event claimed until
+/// its five-minute lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_dropped_before_its_answer_is_released_after_a_write_lock_held_a_moment() {
+    let t = temp_store(short_busy_timeout());
+    let path = Path::new(t.store.path()).to_owned();
+    let deduper = t.store.deduper();
+    let mut claim = deduper.claim("h1");
+    // Polled once: sent to the writer, its answer not read.
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(claim.as_mut().poll(cx))).await;
+    assert!(first.is_pending(), "the claim was answered at once");
+    wait_for(
+        "the claim to be written",
+        Duration::from_secs(15),
+        || async { (dedup_state(&path, "h1").as_deref() == Some("in_flight")).then_some(()) },
+    )
+    .await;
+    let holder = hold_write_lock(&path);
+    drop(claim);
+    holder.join().expect("holder");
+    wait_for(
+        "the claim to be released",
+        Duration::from_secs(15),
+        || async { dedup_state(&path, "h1").is_none().then_some(()) },
+    )
+    .await;
+    // Another process's retry acquires it at once, not after the five-minute lease.
+    let other = SqliteStore::open(&path, short_busy_timeout()).expect("open again");
+    let claimed = tokio::time::timeout(Duration::from_secs(2), other.deduper().claim("h1")).await;
+    assert_eq!(claimed.ok().and_then(Result::ok), Some(Claim::Acquired));
+    other.close().await;
+}

@@ -187,11 +187,39 @@ impl Drop for Unanswered<'_> {
         let path: Arc<str> = Arc::from(deduper.store.path());
         let (key, owner) = (self.hash.to_owned(), self.owner);
         let changed = Arc::clone(&deduper.changed);
-        deduper.store.writer().write_detached(move |conn| {
+        let release = move |conn: &rusqlite::Connection| {
             writes::dedup_release(conn, &path, &key, Some(owner))?;
             changed.notify_waiters();
             Ok(())
-        });
+        };
+        let writer = deduper.store.writer().clone();
+        // Queued now, in order with this process's next claim; its outcome is awaited, and a
+        // transient failure tried again, on a task, as `release` does (this drop cannot wait).
+        let mut first = Some(writer.write_detached(release.clone()));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let event_hash = self.hash.to_owned();
+            runtime.spawn(async move {
+                let released = Retries::new()
+                    .run(|| {
+                        let (first, writer, release) =
+                            (first.take(), writer.clone(), release.clone());
+                        async move {
+                            match first {
+                                Some(first) => first.await,
+                                None => writer.write(release).await,
+                            }
+                        }
+                    })
+                    .await;
+                if let Err(error) = released {
+                    tracing::warn!(
+                        target: "ccai::inbox", %error, event_hash = %Escaped(&event_hash),
+                        "could not release the claim of an event whose caller went away, even \
+                         after retrying; a repeat of it is held until the claim's lease lapses"
+                    );
+                }
+            });
+        }
         // After queuing the release: a claim this process sends next is written after it (or,
         // if the queue was full, finds this one by its owner token and waits or takes over).
         deduper.held.unregister(self.hash, owner);

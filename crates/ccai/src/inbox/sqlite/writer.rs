@@ -5,6 +5,7 @@
 //! [WAL syncer](super::wal_sync) which answers once the commit is on disk.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -348,11 +349,15 @@ impl Writer {
     /// Queues `work` without waiting for it: for clean-up from a `Drop`, where nothing can be
     /// awaited. With the queue full, a task waits for room if there is a tokio runtime; without
     /// one the work is dropped (callers use this only where a lease bounds what that leaves).
-    pub(crate) fn write_detached<F>(&self, work: F)
+    /// Returns its outcome, for a task that can wait for it; dropping that does not stop it.
+    pub(crate) fn write_detached<F>(
+        &self,
+        work: F,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + 'static
     where
         F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
     {
-        let (job, _reply) = job(move |conn: &Connection, _: &mut RecentKeys| work(conn));
+        let (job, reply) = job(move |conn: &Connection, _: &mut RecentKeys| work(conn));
         if let Err(mpsc::error::TrySendError::Full(job)) = self.sender.try_send(job) {
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
                 let sender = self.sender.clone();
@@ -361,6 +366,8 @@ impl Writer {
                 });
             }
         }
+        let writer = self.clone();
+        async move { reply.await.map_err(|_| writer.closed())? }
     }
 
     pub(crate) fn histogram(&self) -> BatchHistogram {
