@@ -37,6 +37,9 @@
 //! more target in the same rounds: how ingest over HTTP holds up as the store grows, against the
 //! `store (FULL)` target that starts empty). A value that is not a whole number stops the run.
 
+#[path = "../tests/common/drop_schema.rs"]
+mod drop_schema;
+
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -604,16 +607,8 @@ async fn postgres(
         );
     }
     drop(receivers);
-    let dropped = Command::new("psql")
-        .args([
-            base,
-            "-qc",
-            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
-        ])
-        .stdout(Stdio::null())
-        .status();
-    if !dropped.is_ok_and(|s| s.success()) {
-        eprintln!("warning: could not drop schema {schema} (psql)");
+    if let Err(e) = drop_schema::drop_schema(base, &schema) {
+        eprintln!("warning: could not drop schema {schema} (psql): {e}");
     }
 }
 

@@ -813,3 +813,91 @@ fn humantime_now() -> String {
         .expect("date");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
+
+/// Runs `sql` with psql on the database of `base` (without its query: psql takes no `schema=`).
+fn psql(base: &str, sql: &str) -> String {
+    let base = base.split('?').next().unwrap_or(base);
+    let out = Command::new("psql")
+        .args([base, "-qAtX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A child process killed (and reaped) when this goes out of scope, even if the test fails.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A session still holding a lock in a test's schema (a transaction a failed test left open)
+/// made the schema's drop, and with it the test run, wait for ever: the drop now waits 2 s, ends
+/// the sessions holding locks in that schema, and drops it.
+#[test]
+fn a_test_schema_is_dropped_even_while_a_session_holds_a_lock_in_it() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let Some(base) = database() else { return };
+    let schema = Schema::new(&base);
+    let name = schema.name.clone();
+    psql(
+        &base,
+        &format!("CREATE SCHEMA {name}; CREATE TABLE {name}.t (x int)"),
+    );
+    // A transaction left open: psql waits for more on its standard input, which stays open.
+    let mut locker = Killed(
+        Command::new("psql")
+            .args([base.split('?').next().unwrap_or(&base), "-qX"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run psql"),
+    );
+    let mut input = locker.0.stdin.take().expect("psql's stdin");
+    writeln!(
+        input,
+        "BEGIN; LOCK TABLE {name}.t IN ACCESS EXCLUSIVE MODE;"
+    )
+    .expect("send the lock");
+    let held = format!(
+        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = '{name}' AND l.granted AND l.mode = 'AccessExclusiveLock'"
+    );
+    let started = Instant::now();
+    while psql(&base, &held) != "1" {
+        assert!(started.elapsed() < WAIT, "the lock was never taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // On another thread, so that a drop that waits for ever fails this test rather than hangs it.
+    let (dropped, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(schema);
+        let _ = dropped.send(());
+    });
+    let waited = done.recv_timeout(WAIT);
+    assert!(
+        waited.is_ok(),
+        "the schema's drop still waits after {WAIT:?}"
+    );
+    assert_eq!(
+        psql(
+            &base,
+            &format!("SELECT count(*) FROM pg_namespace WHERE nspname = '{name}'")
+        ),
+        "0",
+        "the schema is gone"
+    );
+    drop(input);
+    drop(locker);
+}

@@ -1,6 +1,7 @@
 //! Running the real `ccai` binary in an isolated environment, and small local servers.
 #![allow(dead_code)]
 
+pub(crate) mod drop_schema;
 pub(crate) mod postgres;
 
 use std::io::{BufRead, BufReader};

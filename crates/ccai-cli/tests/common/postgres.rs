@@ -1,7 +1,7 @@
 //! The PostgreSQL test database (`CCAI_TEST_POSTGRES_URL`; CI:
-//! postgres://postgres@127.0.0.1:5432/test) and a schema of its own per test, dropped at the end.
+//! postgres://postgres@127.0.0.1:5432/test) and a schema of its own per test, dropped at the end
+//! (`drop_schema.rs`).
 
-use std::process::Command;
 use std::time::SystemTime;
 
 /// The test database, or `None` (and a note) when `CCAI_TEST_POSTGRES_URL` is not set.
@@ -45,24 +45,8 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        // psql takes the URL without our own `schema` parameter.
-        let base = self.base.split('?').next().unwrap_or(&self.base);
-        let dropped = Command::new("psql")
-            .args([
-                base,
-                "-q",
-                "-c",
-                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-            ])
-            .output();
-        match dropped {
-            Ok(out) if out.status.success() => {}
-            Ok(out) => eprintln!(
-                "warning: cannot drop schema {}: {}",
-                self.name,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-            Err(e) => eprintln!("warning: cannot run psql to drop schema {}: {e}", self.name),
+        if let Err(e) = super::drop_schema::drop_schema(&self.base, &self.name) {
+            eprintln!("warning: cannot drop schema {}: {e}", self.name);
         }
     }
 }
