@@ -117,10 +117,10 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
     drop(installed);
 }
 
-/// Crates whose log lines a bare `CCAI_LOG=name` (all of that target's lines) may ask for.
-const KNOWN_TARGETS: [&str; 13] = [
+/// Crates whose log lines a bare `CCAI_LOG=name` (all of that target's lines) may ask for. Not
+/// `ccai_cli`: the CLI logs under `ccai::cli`, so that bare word would show nothing at all.
+const KNOWN_TARGETS: [&str; 12] = [
     "ccai",
-    "ccai_cli",
     "tokio_postgres",
     "deadpool_postgres",
     "rusqlite",
@@ -213,7 +213,98 @@ impl Drop for LogLine {
 
 #[cfg(test)]
 mod tests {
-    use super::ccai_log_directives;
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+
+    use super::{ccai_log_directives, KNOWN_TARGETS};
+
+    fn workspace() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// Every `.rs` file under `dir`, at any depth.
+    fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                rust_files(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                found.push(path);
+            }
+        }
+    }
+
+    /// The targets named by a `target:` string in the workspace's crates' sources; fails on a
+    /// tracing macro call without one (its target would be its module's path, in no list).
+    fn targets_in_code() -> BTreeSet<String> {
+        let mut files = Vec::new();
+        for krate in std::fs::read_dir(workspace().join("crates")).expect("crates") {
+            let src = krate.expect("crate").path().join("src");
+            if src.is_dir() {
+                rust_files(&src, &mut files);
+            }
+        }
+        let mut targets = BTreeSet::new();
+        let mut untargeted = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).expect("read");
+            for (at, _) in text.match_indices("target: \"") {
+                let rest = &text[at + "target: \"".len()..];
+                targets.insert(rest[..rest.find('"').expect("closing quote")].to_owned());
+            }
+            for level in ["trace", "debug", "info", "warn", "error", "event"] {
+                let call = format!("tracing::{level}!(");
+                for (at, _) in text.match_indices(&call) {
+                    if !text[at + call.len()..].trim_start().starts_with("target:") {
+                        let line = text[..at].matches('\n').count() + 1;
+                        untargeted.push(format!("{}:{line}", file.display()));
+                    }
+                }
+            }
+        }
+        assert!(
+            untargeted.is_empty(),
+            "log lines without a target: {untargeted:?}"
+        );
+        targets
+    }
+
+    /// The targets docs/operations.md lists: the bullets after "Targets, for a …".
+    fn documented_targets() -> BTreeSet<String> {
+        let doc = std::fs::read_to_string(workspace().join("docs/operations.md")).expect("doc");
+        let (_, list) = doc
+            .split_once("\nTargets, for a `target=level` filter")
+            .expect("the list of targets");
+        list.lines()
+            .skip(2)
+            .take_while(|line| !line.is_empty())
+            .filter_map(|line| line.strip_prefix("- `"))
+            .map(|line| line[..line.find('`').expect("closing backtick")].to_owned())
+            .collect()
+    }
+
+    /// The log targets documented for `CCAI_LOG` are those the code logs under, no more, no
+    /// fewer; each is taken bare (its crate is a known target), and the known targets of this
+    /// workspace's crates are roots of targets in use.
+    #[test]
+    fn the_documented_log_targets_are_those_in_use() {
+        let used = targets_in_code();
+        assert_eq!(documented_targets(), used, "docs/operations.md's targets");
+        let roots: BTreeSet<&str> = used
+            .iter()
+            .map(|target| target.split("::").next().unwrap_or(target))
+            .collect();
+        for root in &roots {
+            assert!(KNOWN_TARGETS.contains(root), "{root} is not a known target");
+        }
+        for ours in ["ccai", "ccai_cli"] {
+            assert_eq!(
+                KNOWN_TARGETS.contains(&ours),
+                roots.contains(ours),
+                "{ours}: a known target exactly when lines are logged under it"
+            );
+        }
+    }
 
     #[test]
     fn ccai_log_reads_common_level_spellings_and_leaves_unknown_words_out() {
@@ -225,6 +316,11 @@ mod tests {
             ("info,ccai::inbox=warn,hyper=debug".to_owned(), vec![])
         );
         assert_eq!(read("ccai::inbox"), ("ccai::inbox".to_owned(), vec![]));
+        // No line is logged under `ccai_cli`: alone it would silence every one.
+        assert_eq!(
+            read("ccai_cli,ccai_cli=debug"),
+            ("ccai_cli=debug".to_owned(), vec!["\"ccai_cli\"".to_owned()])
+        );
         assert_eq!(read("3,OFF"), ("3,OFF".to_owned(), vec![]));
         assert_eq!(
             read("verbose,ccai=debug"),

@@ -950,6 +950,18 @@ async fn ccai_log_takes_warning_and_names_the_levels_for_an_unknown_word() {
             "{value}"
         );
     }
+    // No line is logged under `ccai_cli` (the CLI's are under `ccai::cli`): alone, that word
+    // showed nothing at all, not even errors.
+    let mut cmd = ccai(&sandbox);
+    cmd.env("CCAI_LOG", "ccai_cli")
+        .args(["sign", "--event-hash", "h"]);
+    let out = cmd.output().expect("run ccai sign");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "warning: ignoring \"ccai_cli\" in CCAI_LOG: not a log level (trace, debug, info, warn, \
+         error or off) nor a known target (for another, write target=level)\n"
+    );
     // A level or a known target says nothing.
     for value in [
         "warning",

@@ -1409,6 +1409,32 @@ async fn an_empty_ccai_log_leaves_the_level_to_rust_log() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
 
+/// The management API client's lines are logged under `ccai::api`, a target docs/operations.md
+/// lists (they had their module's path, `ccai::api::transport`, listed nowhere).
+#[tokio::test]
+async fn api_requests_are_logged_under_ccai_api() {
+    let sandbox = Sandbox::new();
+    let api = fake_api().await;
+    let mut cmd = ccai(
+        &sandbox,
+        &api,
+        &["--log-format", "json", "webhooks", "list"],
+    );
+    cmd.env("CCAI_LOG", "ccai::api=debug");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let sending: Vec<Value> = err
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "sending management API request")
+        .collect();
+    assert!(!sending.is_empty(), "{err}");
+    for line in sending {
+        assert_eq!(line["target"], "ccai::api", "{line}");
+    }
+}
+
 /// A `ccai` for `webhooks list` against `api` with the API key given only as `key_from` says
 /// (`--api-key`, the environment, `.env`), and the client id with `--client-id`.
 fn keyed(sandbox: &Sandbox, api: &Recorder, key_from: &str) -> std::process::Command {

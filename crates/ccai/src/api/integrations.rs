@@ -211,6 +211,7 @@ impl fmt::Debug for Webhooks {
 pub(crate) fn skip_unreadable(list: WebhookList) -> Vec<WebhookResponse> {
     for entry in &list.unreadable {
         tracing::warn!(
+            target: "ccai::api",
             index = entry.index,
             id = entry.id.as_ref().map(|id| id.as_str()),
             reason = %entry.reason,

@@ -92,7 +92,7 @@ impl Transport {
         // then describe its doing (a retried DELETE answered 404).
         let mut outcome_unknown_so_far = false;
         loop {
-            tracing::debug!(%method, path, attempt = retry + 1, "sending management API request");
+            tracing::debug!(target: "ccai::api", %method, path, attempt = retry + 1, "sending management API request");
             let mut failed = match self
                 .attempt(&method, &url, path, body.clone(), &sent_secrets)
                 .await
@@ -113,11 +113,12 @@ impl Transport {
                 || !is_retryable(&method, failed.failure)
                 || asks_too_long
             {
-                tracing::debug!(%method, path, error = %failed.error, "management API request failed");
+                tracing::debug!(target: "ccai::api", %method, path, error = %failed.error, "management API request failed");
                 return Err(failed.error);
             }
             let wait = self.retry.delay(retry, failed.retry_after);
             tracing::warn!(
+                target: "ccai::api",
                 %method,
                 path,
                 failure = ?failed.failure,
