@@ -248,18 +248,8 @@ mod tests {
         let mut untargeted = Vec::new();
         for file in files {
             let text = std::fs::read_to_string(&file).expect("read");
-            for (at, _) in text.match_indices("target: \"") {
-                let rest = &text[at + "target: \"".len()..];
-                targets.insert(rest[..rest.find('"').expect("closing quote")].to_owned());
-            }
-            for level in ["trace", "debug", "info", "warn", "error", "event"] {
-                let call = format!("tracing::{level}!(");
-                for (at, _) in text.match_indices(&call) {
-                    if !text[at + call.len()..].trim_start().starts_with("target:") {
-                        let line = text[..at].matches('\n').count() + 1;
-                        untargeted.push(format!("{}:{line}", file.display()));
-                    }
-                }
+            for line in scan(&text, &mut targets) {
+                untargeted.push(format!("{}:{line}", file.display()));
             }
         }
         assert!(
@@ -267,6 +257,110 @@ mod tests {
             "log lines without a target: {untargeted:?}"
         );
         targets
+    }
+
+    /// Adds the targets named by a `target:` string in `text` (a source file) to `targets`;
+    /// returns the lines of the log calls in it without one.
+    fn scan(text: &str, targets: &mut BTreeSet<String>) -> Vec<usize> {
+        for (at, _) in text.match_indices("target: \"") {
+            let rest = &text[at + "target: \"".len()..];
+            targets.insert(rest[..rest.find('"').expect("closing quote")].to_owned());
+        }
+        let line = |at: usize| text[..at].matches('\n').count() + 1;
+        let mut untargeted = Vec::new();
+        // Every call of a log or span macro, however it is reached (`tracing::warn!`, an
+        // imported `warn!`, `log::warn!`) and with any delimiter: its first argument is the target.
+        for (at, _) in text.match_indices('!') {
+            let before = &text[..at];
+            let name = before
+                .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .map_or(before, |start| &before[start + 1..]);
+            let args = text[at + 1..].trim_start();
+            if LOG_MACROS.contains(&name)
+                && args.starts_with(['(', '{', '['])
+                && !args[1..].trim_start().starts_with("target:")
+            {
+                untargeted.push(line(at));
+            }
+        }
+        // A span made by the `instrument` attribute has its module's path unless it says
+        // `target = …`. (Put together here, so that the scan of this file does not find it.)
+        for attribute in ["instrument", "tracing::instrument"].map(|name| format!("#[{name}")) {
+            for (at, _) in text.match_indices(&attribute) {
+                let rest = &text[at..];
+                if !rest[..rest.find(']').unwrap_or(rest.len())].contains("target =") {
+                    untargeted.push(line(at));
+                }
+            }
+        }
+        untargeted
+    }
+
+    /// The macros of `tracing` (and `log`) whose lines or spans take a target.
+    const LOG_MACROS: [&str; 12] = [
+        "trace",
+        "debug",
+        "info",
+        "warn",
+        "error",
+        "event",
+        "span",
+        "trace_span",
+        "debug_span",
+        "info_span",
+        "warn_span",
+        "error_span",
+    ];
+
+    /// The scan finds a log call without a target in each form tracing takes: an imported
+    /// macro, braces, a span, the `instrument` attribute; and not one with a target, on one line
+    /// or several. (`@` stands for `!` and `#~[` for an attribute here, so that the scan of this
+    /// very file does not find these.)
+    #[test]
+    fn the_scan_finds_log_calls_without_a_target_in_every_form() {
+        let untargeted = [
+            "use tracing::warn;\nfn f() {\n    warn@(\"x\");\n}",
+            "tracing::warn@ { \"x\" };",
+            "tracing::info@(x = 1, \"y\");",
+            "log::error@(\"x\");",
+            "tracing::event@(tracing::Level::INFO, \"x\");",
+            "let _s = tracing::info_span@(\"x\").entered();",
+            "let _s = debug_span@(\"x\");",
+            "tracing::span@(tracing::Level::INFO, \"x\");",
+            "#~[tracing::instrument]\nasync fn f() {}",
+            "#~[instrument(skip(self))]\nfn f(&self) {}",
+        ];
+        for source in untargeted {
+            let source = source.replace('@', "!").replace('~', "");
+            assert_ne!(
+                scan(&source, &mut BTreeSet::new()),
+                Vec::<usize>::new(),
+                "{source}"
+            );
+        }
+        let targeted = [
+            "tracing::warn@(target: \"ccai::a\", \"x\");",
+            "tracing::warn@(\n    target: \"ccai::b\",\n    %error,\n    \"x\"\n);",
+            "warn@(target: \"ccai::c\", \"x\");",
+            "tracing::event@(target: \"ccai::d\", tracing::Level::INFO, \"x\");",
+            "tracing::info_span@(target: \"ccai::e\", \"x\");",
+            "#~[tracing::instrument(target = \"ccai::f\")]\nfn f() {}",
+            "debug_assert@(x != y); errln@(\"x\"); let error = !ok;",
+        ];
+        for source in targeted {
+            let source = source.replace('@', "!").replace('~', "");
+            assert_eq!(
+                scan(&source, &mut BTreeSet::new()),
+                Vec::<usize>::new(),
+                "{source}"
+            );
+        }
+        let mut targets = BTreeSet::new();
+        scan(
+            &"tracing::warn@(\n    target: \"ccai::b\",\n    \"x\"\n);".replace('@', "!"),
+            &mut targets,
+        );
+        assert_eq!(targets, BTreeSet::from(["ccai::b".to_owned()]));
     }
 
     /// The targets docs/operations.md lists: the bullets after "Targets, for a …".
