@@ -214,12 +214,15 @@ pub(crate) enum Command {
     #[command(
         after_help = "Examples:\n  ccai verify --signature 'Sr3d…a6Y=' --event-hash event-hash-abc123\n  ccai verify --signature 'Sr3d…a6Y=' --body delivery.json"
     )]
+    // One of --event-hash and --body, as a group: the usage line and the error for neither name
+    // both (`required_unless_present` named --event-hash alone).
+    #[command(group(clap::ArgGroup::new("checked").args(["event_hash", "body"]).required(true)))]
     Verify {
         /// The X-CCAI-Signature header value.
         #[arg(long)]
         signature: String,
         /// The delivery's eventHash.
-        #[arg(long, conflicts_with = "body", required_unless_present = "body")]
+        #[arg(long)]
         event_hash: Option<String>,
         /// A file holding the raw delivery body (its eventHash is verified; one that is not a
         /// delivery is an error).

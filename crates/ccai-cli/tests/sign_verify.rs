@@ -197,6 +197,36 @@ async fn sign_without_a_secret_says_what_to_do() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
+/// `ccai verify` without what to check named `--event-hash` alone as missing, in its error and its
+/// usage line: a user holding a body file was not told that `--body FILE` does as well.
+#[tokio::test]
+async fn verify_without_a_hash_or_body_names_both() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "verify",
+        "--signature",
+        "s",
+        "--client-id",
+        "c",
+        "--secret",
+        "k",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("--event-hash"), "{err}");
+    assert!(err.contains("--body"), "{err}");
+    let mut cmd = sandbox.ccai();
+    cmd.args(["verify", "--help"]);
+    let help = stdout(&run(cmd).await);
+    let usage = help.lines().find(|line| line.starts_with("Usage:"));
+    assert!(
+        usage.is_some_and(|usage| usage.contains("--event-hash") && usage.contains("--body")),
+        "{help}"
+    );
+}
+
 /// With development credentials on disk, a configured secret without a client id (or the other
 /// way round) was silently paired with the development value: `verify` of a real delivery said
 /// "signature does not match", `sign` printed a signature nobody sends, and neither said why.
