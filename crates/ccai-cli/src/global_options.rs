@@ -41,6 +41,24 @@ pub(crate) fn only_where_used(command: Command) -> Command {
     command.mut_subcommands(|sub| place(sub, &scoped, &[], Placement::Dropped))
 }
 
+/// The commands that read `--client-id` as a flag only, not from `CCAI_CLIENT_ID` (and `ccai
+/// events`, which passes it to them): the inbox may hold other accounts' events than the one
+/// configured for signing and the API.
+fn client_id_is_flag_only(path: &[&str]) -> bool {
+    matches!(
+        path,
+        ["ui"] | ["events"] | ["events", "list" | "show" | "replay"]
+    )
+}
+
+/// `--client-id` as those commands read it: clap's `[env: CCAI_CLIENT_ID]` tag (the only word on
+/// it in `-h`) said the variable narrowed them.
+fn flag_only_client_id(arg: Arg) -> Arg {
+    const HELP: &str = "The account whose events these are, where several accounts share the \
+                        inbox (a flag only: CCAI_CLIENT_ID does not narrow it)";
+    arg.hide_env(true).help(HELP).long_help(HELP)
+}
+
 #[derive(Clone, Copy)]
 enum Placement {
     Hidden,
@@ -65,7 +83,13 @@ fn place(sub: Command, scoped: &[Arg], parent: &[&str], placement: Placement) ->
     for arg in scoped {
         let listed = listed(arg.get_id().as_str(), &path);
         match placement {
-            Placement::Hidden => sub = sub.arg(arg.clone().hide(!listed)),
+            Placement::Hidden => {
+                let mut arg = arg.clone().hide(!listed);
+                if arg.get_id() == "client_id" && client_id_is_flag_only(&path) {
+                    arg = flag_only_client_id(arg);
+                }
+                sub = sub.arg(arg);
+            }
             Placement::Dropped if listed => sub = sub.arg(arg.clone().global(false)),
             Placement::Dropped => {}
         }

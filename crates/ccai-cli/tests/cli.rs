@@ -723,6 +723,48 @@ async fn the_api_options_are_listed_only_where_they_are_used() {
     }
 }
 
+/// `ccai events list`, `show` and `replay` and `ccai ui` take `--client-id` as a flag only, yet
+/// their help tagged it `[env: CCAI_CLIENT_ID]` (`-h` with nothing else): a user who set the
+/// variable to see one account's events saw every account's.
+#[tokio::test]
+async fn client_id_help_is_not_tagged_with_a_variable_where_it_is_a_flag_only() {
+    let sandbox = Sandbox::new();
+    for command in [
+        &["events"][..],
+        &["events", "list"],
+        &["events", "show"],
+        &["events", "replay"],
+        &["ui"],
+    ] {
+        for help_flag in ["--help", "-h"] {
+            let mut cmd = sandbox.ccai();
+            cmd.args(command).arg(help_flag).env("COLUMNS", "300");
+            let out = run(cmd).await;
+            assert!(out.status.success(), "{command:?}: {}", stderr(&out));
+            let help = stdout(&out);
+            let entry = flag_help(&help, "--client-id");
+            let entry = if help_flag == "-h" {
+                entry.lines().next().unwrap_or_default()
+            } else {
+                entry
+            };
+            assert!(
+                !entry.contains("[env: CCAI_CLIENT_ID]"),
+                "{command:?} {help_flag}:\n{help}"
+            );
+            assert!(
+                entry.contains("CCAI_CLIENT_ID does not"),
+                "{command:?} {help_flag}:\n{help}"
+            );
+        }
+    }
+    // Where the variable is read, it is still named.
+    let mut cmd = sandbox.ccai();
+    cmd.args(["listen", "-h"]).env("COLUMNS", "300");
+    let help = stdout(&run(cmd).await);
+    assert!(help.contains("[env: CCAI_CLIENT_ID]"), "{help}");
+}
+
 /// Unlisted is not refused: command lines that ran before still do, and `events purge` still
 /// says why it takes no `--client-id` rather than calling the flag unknown.
 #[tokio::test]
