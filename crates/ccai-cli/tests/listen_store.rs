@@ -572,6 +572,59 @@ async fn store_errors_are_clear() {
     assert!(!sandbox.path().join("inbox").exists(), "{err}");
 }
 
+/// A store whose folder cannot be made because a file holds its place said "cannot create the
+/// folder … : pass another --store, or --no-store: File exists (os error 17)": the store named by
+/// `CCAI_STORE` (or the default one) was told to be passed as another `--store`, and "File
+/// exists" did not say that a file stood where the folder must be.
+#[tokio::test]
+async fn a_file_where_the_store_folder_goes_is_named_with_where_the_store_came_from() {
+    let sandbox = Sandbox::new();
+    std::fs::write(sandbox.path().join("a-file"), "x").unwrap();
+    let cases = [
+        (Some("--store"), "a-file/inbox.db", "pass another --store"),
+        (None, "a-file/inbox.db", "set CCAI_STORE to another path"),
+        (
+            None,
+            "a-file/sub/inbox.db",
+            "set CCAI_STORE to another path",
+        ),
+    ];
+    for (flag, store, advice) in cases {
+        let mut cmd = ccai(&sandbox);
+        cmd.args(["listen", "--port", "0"]);
+        let name = match flag {
+            Some(flag) => {
+                cmd.args([flag, store]);
+                flag
+            }
+            None => {
+                cmd.env("CCAI_STORE", store);
+                "CCAI_STORE"
+            }
+        };
+        let out = run(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{store}: {err}");
+        assert!(
+            err.starts_with(&format!("error: {name} {store}: ")),
+            "{err}"
+        );
+        assert!(err.contains("a-file is a file, not a folder"), "{err}");
+        assert!(err.contains(advice), "{err}");
+        assert!(!err.contains("os error"), "{err}");
+    }
+    // The default store, under a CCAI_DATA_DIR that is a file.
+    let mut cmd = ccai(&sandbox);
+    cmd.args(["listen", "--port", "0"])
+        .env("CCAI_DATA_DIR", sandbox.path().join("a-file"));
+    let out = run(cmd).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: the default store "), "{err}");
+    assert!(err.contains("a-file is a file, not a folder"), "{err}");
+    assert!(err.contains("CCAI_DATA_DIR"), "{err}");
+}
+
 /// Runs `ccai listen --port 0 ARGS`, which must exit 2 with an error containing `expected`;
 /// returns stderr.
 async fn refused(sandbox: &Sandbox, args: &[&str], expected: &str) -> String {

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ccai::inbox::{
     AttemptReport, AttemptResult, DeliveryStatus, Dispatcher, DispatcherBuilder, HttpForward,
     Inserted, PostgresOptions, RetrySchedule, SqliteOptions, SqliteStore, Store, Synchronous,
@@ -50,19 +50,34 @@ pub(super) struct Inbox {
 }
 
 /// Creates the store's folder if missing, owner-only (0700 on Unix, as every folder it creates
-/// on the way): the inbox holds webhook bodies. A folder that exists keeps its mode.
-fn create_parent(path: &Path) -> Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
-            private_dir_builder().create(dir).with_context(|| {
-                format!(
-                    "cannot create the folder {} for the store: pass another --store, or --no-store",
-                    dir.display()
-                )
-            })
-        }
-        _ => Ok(()),
+/// on the way): the inbox holds webhook bodies. A folder that exists keeps its mode. `name` is
+/// where the path came from ([`ListenArgs::store_name`]), which the error names and says how to
+/// change.
+fn create_parent(path: &Path, name: &str) -> Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
     }
+    let Err(error) = private_dir_builder().create(dir) else {
+        return Ok(());
+    };
+    // A file where a folder must be reads "File exists" or "Not a directory": name the file.
+    let reason = match dir.ancestors().find(|up| up.exists()) {
+        Some(file) if !file.is_dir() => format!("{} is a file, not a folder", file.display()),
+        _ => error.to_string(),
+    };
+    let advice = match name {
+        "CCAI_STORE" => "set CCAI_STORE to another path, or pass --store or --no-store",
+        "--store" => "pass another --store, or --no-store",
+        _ => "set CCAI_DATA_DIR to another folder, or pass --store or --no-store",
+    };
+    bail!(
+        "{name} {}: cannot create the folder {} for it: {reason}; {advice}",
+        path.display(),
+        dir.display()
+    )
 }
 
 #[cfg(unix)]
@@ -116,8 +131,8 @@ fn sqlite_path(args: &ListenArgs) -> Result<PathBuf> {
 }
 
 /// Opens (creating and migrating) the SQLite file at `path`.
-fn open_sqlite(path: &Path, sync: SyncMode) -> Result<SqliteStore> {
-    create_parent(path)?;
+fn open_sqlite(path: &Path, name: &str, sync: SyncMode) -> Result<SqliteStore> {
+    create_parent(path, name)?;
     let synchronous = match sync {
         SyncMode::Full => Synchronous::Full,
         SyncMode::Normal => Synchronous::Normal,
@@ -175,7 +190,7 @@ impl Inbox {
                 OpenedStore::Postgres(Arc::new(store_open::connect_postgres(&url, options).await?))
             }
             Location::Sqlite(file) => {
-                let store = open_sqlite(&file, sync)?;
+                let store = open_sqlite(&file, args.store_name(), sync)?;
                 sqlite_file = Some(file);
                 OpenedStore::Sqlite(Arc::new(store))
             }
