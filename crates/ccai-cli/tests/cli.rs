@@ -645,6 +645,78 @@ async fn duration_flags_are_refused_in_one_shape() {
     assert!(!sandbox.path().join("d.db").exists());
 }
 
+/// A negative duration (`--since -5m`, `--grace -5s`) was taken by clap for an unknown flag,
+/// "unexpected argument '-5' found", which named neither the flag nor what to give: it is now
+/// refused as any other wrong value of that flag.
+#[tokio::test]
+async fn a_negative_duration_is_refused_as_a_wrong_value_of_its_flag() {
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    let listen = ["listen", "--port", "0", "--store", "d.db"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["events", "list", "--since", "-5m"], "--since \"-5m\""),
+        (
+            vec!["events", "purge", "--older-than", "-30d"],
+            "--older-than \"-30d\"",
+        ),
+        (
+            vec![
+                "events",
+                "purge",
+                "--older-than",
+                "30d",
+                "--keep-hashes-for",
+                "-1d",
+            ],
+            "--keep-hashes-for \"-1d\"",
+        ),
+        (
+            vec!["webhooks", "--timeout", "-1s", "list"],
+            "--timeout \"-1s\"",
+        ),
+        (
+            [&listen[..], &["--grace", "-5s"]].concat(),
+            "--grace \"-5s\"",
+        ),
+        (
+            [&listen[..], &["--header-timeout", "-1s"]].concat(),
+            "--header-timeout \"-1s\"",
+        ),
+        (
+            [&listen[..], &["--idle-timeout", "-1s"]].concat(),
+            "--idle-timeout \"-1s\"",
+        ),
+        (
+            [&listen[..], &["--body-timeout", "-1s"]].concat(),
+            "--body-timeout \"-1s\"",
+        ),
+        (
+            [
+                &listen[..],
+                &["--forward-to", &forward, "--retry-schedule", "-5s"],
+            ]
+            .concat(),
+            "--retry-schedule \"-5s\"",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut cmd = sandbox.ccai();
+        cmd.args(&args)
+            .env("CCAI_CLIENT_ID", "1231")
+            .env("CCAI_API_KEY", "key")
+            .env("CCAI_WEBHOOK_SECRET", "secret");
+        let out = exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: invalid {flag}")),
+            "{args:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
+    assert!(!sandbox.path().join("d.db").exists());
+}
+
 /// The management API's options (global, so every command accepts them) are listed only where
 /// they matter, `ccai` itself and `ccai webhooks …`, under a heading of their own after a
 /// command's own options: in `ccai sign --help` the API key read as if signing needed it.
