@@ -576,6 +576,27 @@ async fn events_filter_acknowledges_but_hides_other_types() {
     );
 }
 
+/// `ccai events list --type` with a typo lists the known event types; `ccai listen --events` with
+/// one only said it was not known, leaving the user to find which are.
+#[tokio::test]
+async fn an_unknown_events_type_is_told_with_the_known_ones() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::start(&sandbox, &["--events", "message.snet"]);
+    let note = listen
+        .banner
+        .iter()
+        .find(|line| line.contains("not a known event type"))
+        .unwrap_or_else(|| panic!("no note in {:?}", listen.banner));
+    assert!(
+        note.starts_with("note: --events \"message.snet\""),
+        "{note}"
+    );
+    assert!(
+        note.contains("message.sent") && note.contains("message.error.cloudcontact"),
+        "{note}"
+    );
+}
+
 #[tokio::test]
 async fn repeats_are_acknowledged_once_processed() {
     let sandbox = Sandbox::new();

@@ -73,8 +73,14 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         {
             let t = WebhookEventType::from(name);
             if !t.is_known() {
+                // As `ccai events list --type` says it: which types are known, to fix a typo.
+                let known: Vec<&str> = WebhookEventType::KNOWN
+                    .iter()
+                    .map(WebhookEventType::as_str)
+                    .collect();
                 errln!(
-                    "note: --events {name:?} is not a known event type; it will still be matched"
+                    "note: --events {name:?} is not a known event type ({}); it will still be matched",
+                    known.join(", ")
                 );
             }
             set.insert(t);
