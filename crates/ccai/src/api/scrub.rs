@@ -2,6 +2,7 @@
 //! the webhook secrets it registers) replaced where they appear as written, and the whole body
 //! withheld where they still appear in some other spelling.
 
+use crate::redact::spelled::{self, Text};
 use crate::redact::{html, json, percent};
 
 /// What replaces a response body that still holds a secret after [`redact`].
@@ -69,86 +70,42 @@ fn redact(text: &str, secret: &str) -> String {
     out
 }
 
-/// The fewest characters of a secret's start or end that [`redact_partial`] takes for an echo
-/// of it: 8, or more than half of a secret shorter than 16, and never fewer than 4.
-fn partial_min(secret_chars: usize) -> usize {
-    (secret_chars / 2 + 1).clamp(4, 8)
-}
-
-/// `text` with each run of characters that is the start or the end of `secret`, as written and
-/// at least [`partial_min`] long, replaced: an API that shows a key cut short ("key
-/// sk_live_4f9Qz… is invalid", a body read up to a cap mid-key) shows that much of it. Shorter
-/// runs stay, so that a fixed prefix (`sk_`), a provider's customary last four characters
-/// (`…Kp8mW` is five) or a short word the secret happens to start with are not redacted; a
-/// longer word that a secret starts or ends with is (`password` for `password123`), which hides
-/// a word and never shows a secret. Linear in the text and the secret, however periodic.
+/// `text` with each run that is the start or the end of `secret`, at least
+/// [`spelled::partial_min`] characters of it, replaced, each character as written or encoded
+/// (JSON escapes, percent-encoding, HTML references, mixed: [`spelled`]): an API that shows a
+/// key cut short ("key sk_live_4f9Qz… is invalid", a body read up to a cap mid-key) shows that
+/// much of it, and may encode it as it does the rest (`sk\u005flive\u005f4f9Qz…`). Bounded
+/// by the text's length times the secret's, however periodic the secret.
 fn redact_partial(text: &str, secret: &str) -> String {
-    let secret: Vec<char> = secret.chars().collect();
-    let min = partial_min(secret.len());
-    let chars: Vec<char> = text.chars().collect();
-    if secret.len() < min || chars.len() < min {
+    let units = spelled::units(secret);
+    let min = spelled::partial_min(units.len());
+    if units.len() < min || text.len() < min {
         return text.to_owned();
     }
-    // How many runs cover each character, as +1 where a run starts and -1 past its end.
-    let mut covered = vec![0i32; chars.len() + 1];
-    for (at, len) in common_prefixes(&secret, &chars).into_iter().enumerate() {
-        if len >= min {
-            covered[at] += 1;
-            covered[at + len] -= 1;
-        }
+    let bytes = text.as_bytes();
+    // How many runs cover each byte, as +1 where a run starts and -1 past its end.
+    let mut covered = vec![0i32; bytes.len() + 1];
+    for (start, end) in Text::new(bytes).partial_echoes(&units, min) {
+        covered[start] += 1;
+        covered[end] -= 1;
     }
-    let reversed = |v: &[char]| v.iter().rev().copied().collect::<Vec<char>>();
-    let ends = common_prefixes(&reversed(&secret), &reversed(&chars));
-    for (from_end, len) in ends.into_iter().enumerate() {
-        if len >= min {
-            covered[chars.len() - from_end - len] += 1;
-            covered[chars.len() - from_end] -= 1;
-        }
-    }
-    let mut out = String::with_capacity(text.len());
+    let mut out = Vec::with_capacity(bytes.len());
     let (mut depth, mut hiding) = (0, false);
-    for (c, change) in chars.iter().zip(&covered) {
+    for (byte, change) in bytes.iter().zip(&covered) {
         depth += change;
         if depth > 0 {
             if !hiding {
-                out.push_str("[REDACTED]");
+                out.extend_from_slice(b"[REDACTED]");
             }
             hiding = true;
         } else {
-            out.push(*c);
+            out.push(*byte);
             hiding = false;
         }
     }
-    out
-}
-
-/// For each position of `text`, how many characters from there are the start of `pattern`
-/// (the Z-algorithm over `pattern`, a separator and `text`: linear, where comparing at each
-/// position would be quadratic for a periodic secret).
-fn common_prefixes(pattern: &[char], text: &[char]) -> Vec<usize> {
-    let joined: Vec<Option<char>> = pattern
-        .iter()
-        .copied()
-        .map(Some)
-        .chain(std::iter::once(None))
-        .chain(text.iter().copied().map(Some))
-        .collect();
-    let n = joined.len();
-    let mut z = vec![0; n];
-    let (mut left, mut right) = (0, 0);
-    for i in 1..n {
-        if i < right {
-            z[i] = z[i - left].min(right - i);
-        }
-        while i + z[i] < n && joined[z[i]] == joined[i + z[i]] {
-            z[i] += 1;
-        }
-        if i + z[i] > right {
-            left = i;
-            right = i + z[i];
-        }
-    }
-    z.split_off(pattern.len() + 1)
+    // Runs start and end where a character does (a secret's first byte is never a UTF-8
+    // continuation byte), so this is lossless.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether `text` holds `secret` (compared without regard to case) as is or once decoded: JSON
@@ -157,7 +114,14 @@ fn common_prefixes(pattern: &[char], text: &[char]) -> Vec<usize> {
 /// closed: past its budget of views (enough for every view of a text that all four decodings
 /// apply to, three deep: 1 + 4 + 16 + 64), it says yes.
 fn spells(text: &str, secret: &str) -> bool {
-    let needle = secret.trim().to_lowercase();
+    // `&lang;` is read as HTML 4's U+2329, and HTML5's U+27E8 in a secret folded to it.
+    let fold = |text: &str| {
+        text.to_lowercase()
+            .chars()
+            .map(html::fold_html5)
+            .collect::<String>()
+    };
+    let needle = fold(secret.trim());
     if needle.is_empty() {
         return false;
     }
@@ -168,7 +132,7 @@ fn spells(text: &str, secret: &str) -> bool {
             return true;
         }
         budget -= 1;
-        if view.to_lowercase().contains(&needle) {
+        if fold(&view).contains(&needle) {
             return true;
         }
         if depth >= 3 {
@@ -347,6 +311,42 @@ mod tests {
             scrub(&format!("<{}>", "ab".repeat(50)), &[&secret]),
             "<[REDACTED]>"
         );
+    }
+
+    #[test]
+    fn a_secret_shown_cut_short_and_encoded_is_redacted() {
+        let key = "sk_live_4f9Qz/Xy2Kp8mW";
+        for (shown, scrubbed) in [
+            // JSON, as an encoder escapes `_` or `/`.
+            (
+                r#"{"error":"key sk\u005flive\u005f4f9Q\u2026 is invalid"}"#,
+                r#"{"error":"key [REDACTED]\u2026 is invalid"}"#,
+            ),
+            (
+                r#"{"error":"key ***Qz\/Xy2Kp8mW is invalid"}"#,
+                r#"{"error":"key ***[REDACTED] is invalid"}"#,
+            ),
+            // Percent-encoded, as a URL's query.
+            ("?key=sk%5Flive_4f9Qz%2FX&x=1", "?key=[REDACTED]&x=1"),
+            ("?key=***Qz%2fXy2Kp8mW", "?key=***[REDACTED]"),
+            // HTML references, named and numeric.
+            (
+                "<p>sk&lowbar;live&#95;4f9Q&hellip;</p>",
+                "<p>[REDACTED]&hellip;</p>",
+            ),
+            (
+                "<p>&hellip;Qz&sol;Xy2Kp8mW</p>",
+                "<p>&hellip;[REDACTED]</p>",
+            ),
+            // Shorter than 8 characters, encoded or not: left alone.
+            ("sk&lowbar;live or sk%5ftest", "sk&lowbar;live or sk%5ftest"),
+            (
+                r"ends &hellip;Kp8mW or \u004bp8mW",
+                r"ends &hellip;Kp8mW or \u004bp8mW",
+            ),
+        ] {
+            assert_eq!(scrub(shown, &[key]), scrubbed, "{shown}");
+        }
     }
 
     #[test]

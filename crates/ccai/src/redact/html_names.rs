@@ -2,6 +2,11 @@
 //! "special" set, symbols and Greek; HTML5 keeps them all, with the same meaning) and HTML5's names
 //! for ASCII characters, short aliases only (checked against Python's `html.entities`).
 
+/// The names HTML5 gives another character than HTML 4 did, with HTML5's: `&lang;`/`&rang;`,
+/// U+2329/U+232A in [`NAMES`] (HTML 4), are the mathematical angle brackets U+27E8/U+27E9 in
+/// HTML5. A page may mean either, so both are read.
+pub(super) const HTML5_MEANINGS: &[(&str, char)] = &[("lang", '\u{27e8}'), ("rang", '\u{27e9}')];
+
 /// Each name (without `&` and `;`, compared case-sensitively, as HTML does) and its character.
 pub(super) const NAMES: &[(&str, char)] = &[
     ("nbsp", '\u{a0}'),

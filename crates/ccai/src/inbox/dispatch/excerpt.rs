@@ -4,7 +4,8 @@
 //! (`ccai events show`, `ccai listen`'s retry lines) and logged. The spellings followed are
 //! [`crate::redact`]'s, which the management API client's redaction follows too.
 
-use crate::redact::{html, json, percent};
+use crate::redact::html;
+use crate::redact::spelled::{self, Text};
 
 /// The most bytes of a target's answer excerpted into an attempt's error.
 pub(super) const EXCERPT: usize = 512;
@@ -24,91 +25,11 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
     EXCERPT.saturating_add(longest.saturating_mul(LONGEST_ENCODING))
 }
 
-/// One character of a secret, worked out once per [`without_secrets`] call rather than at
-/// every position of the answer (a long secret made that seconds of allocation).
-struct Unit {
-    /// The character, for the spellings that write it whole.
-    c: char,
-    /// Its UTF-8 bytes, for those that write it byte by byte.
-    utf8: Vec<u8>,
-}
-
-fn units(secret: &str) -> Vec<Unit> {
-    let mut utf8 = [0u8; 4];
-    secret
-        .chars()
-        .map(|c| Unit {
-            c,
-            utf8: c.encode_utf8(&mut utf8).as_bytes().to_vec(),
-        })
-        .collect()
-}
-
-/// The positions right after the byte `byte` from any of `from`, into `next`: verbatim, or
-/// percent-encoded ([`percent::byte_at`]: an echoed query string or form; `%C3%B6` for `ö`).
-fn after_byte(answer: &[u8], from: &[usize], byte: u8, next: &mut Vec<usize>) {
-    for &i in from {
-        if answer.get(i) == Some(&byte) {
-            next.push(i + 1);
-        }
-        if let Some((read, end)) = percent::byte_at(answer, i) {
-            if read == byte {
-                next.push(end);
-            }
-        }
-    }
-}
-
-/// The positions right after the character `c` written whole from any of `from`: a JSON escape
-/// ([`json::escape_at`]: `\u005f`, PHP's `\/`, a surrogate pair as `ensure_ascii` encoders such
-/// as Python's `json.dumps` write every non-ASCII character) or an HTML character reference
-/// ([`html::reference_at`]: `&#039;`, `&ouml;`).
-fn after_whole<'a>(
-    answer: &'a [u8],
-    from: &'a [usize],
-    c: char,
-) -> impl Iterator<Item = usize> + 'a {
-    from.iter()
-        .flat_map(move |&i| [json::escape_at(answer, i), html::reference_at(answer, i)])
-        .flatten()
-        .filter_map(move |(read, end)| (read == c).then_some(end))
-}
-
-/// The end of an echo of the secret of `units` starting at `at` in `answer`, each character
-/// verbatim or spelled as a URL, JSON or HTML would ([`after_byte`], [`after_whole`]); the
-/// furthest, when there are several. Some spellings start with the character itself (`&amp;`
-/// for `&`, `%25` for `%`), so every way is followed, not the first that fits: the answer
-/// positions each prefix of the secret can reach, one character at a time (no recursion: a
-/// URL's password may be long).
-fn echo_at(answer: &[u8], at: usize, units: &[Unit]) -> Option<usize> {
-    // Buffers reused from one character to the next: allocating them anew made a long secret
-    // slow to look for at each of the excerpt's positions.
-    let (mut reached, mut next, mut scratch) = (vec![at], Vec::new(), Vec::new());
-    for unit in units {
-        // Byte by byte, each verbatim or percent-encoded (`ö` as `%C3%B6`, or `%C3` and a raw
-        // byte); or the whole character escaped. Half a character escaped (`\u00c3\u00b6`) is
-        // not an echo of it.
-        next.clear();
-        next.extend_from_slice(&reached);
-        for &byte in &unit.utf8 {
-            scratch.clear();
-            after_byte(answer, &next, byte, &mut scratch);
-            std::mem::swap(&mut next, &mut scratch);
-        }
-        next.extend(after_whole(answer, &reached, unit.c));
-        if next.is_empty() {
-            return None;
-        }
-        next.sort_unstable();
-        next.dedup();
-        std::mem::swap(&mut reached, &mut next);
-    }
-    reached.last().copied()
-}
-
 /// The first [`EXCERPT`] bytes of `answer` (a target's answer, as read, up to [`read_limit`]),
 /// with each echo of any of `secrets` replaced with `[REDACTED]`, verbatim or encoded
-/// ([`echo_at`]). At each position the furthest echo is taken, so that `user:password` goes
+/// ([`spelled`]), and each run that is the start or the end of one, at least
+/// [`spelled::partial_min`] characters of it, as written or encoded (an API shows a key cut
+/// short: `sk_live_4f9Q…`, `sk\u005flive\u005f4f9Q…`). At each position the furthest echo is taken, so that `user:password` goes
 /// whole rather than leaving `user:` before a redacted password; and an echo that starts inside
 /// another extends it, so that secrets that overlap in the answer (a header value ending where a
 /// path token begins, both echoed: `…abcdefgh12345678…` for `abcdefgh12` and `gh12345678`) leave
@@ -119,41 +40,50 @@ pub(crate) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
     redacted(answer, secrets).0
 }
 
-/// [`without_secrets`], and at how many positions of `answer` an echo was looked for (each look
-/// costs up to a secret's length).
+/// [`without_secrets`], and at how many positions of `answer` an echo was looked for (all of
+/// them at once, each character of a secret followed from every position still on the way:
+/// [`spelled`]).
 fn redacted(answer: &[u8], secrets: &[&str]) -> (String, usize) {
-    let secrets: Vec<Vec<Unit>> = secrets
-        .iter()
-        .filter(|s| !s.is_empty())
-        .map(|s| units(s))
-        .collect();
-    let mut looks = 0;
-    let mut furthest_echo = |at: usize| {
-        looks += 1;
-        secrets.iter().filter_map(|s| echo_at(answer, at, s)).max()
-    };
     let shown = answer.len().min(EXCERPT);
+    let text = Text::new(answer);
+    // An excerpt that shows part of an echo cut short by the excerpt's end: followed in the
+    // excerpt as cut, where the start of a secret is looked for.
+    let excerpt = Text::new(&answer[..shown]);
+    // The furthest end of an echo starting at each position shown.
+    let mut furthest: Vec<Option<usize>> = vec![None; shown];
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let units = spelled::units(secret);
+        let mut echoes = text.echoes(&units, 0..shown);
+        // A run that is the start or the end of a secret, as an API shows a key cut short.
+        let min = spelled::partial_min(units.len());
+        if units.len() >= min {
+            echoes.extend(excerpt.partial_echoes(&units, min));
+        }
+        for (start, end) in echoes {
+            if let Some(slot) = furthest.get_mut(start) {
+                *slot = (*slot).max(Some(end));
+            }
+        }
+    }
     let mut kept = Vec::with_capacity(EXCERPT);
     let mut i = 0;
     while i < shown {
-        let Some(mut end) = furthest_echo(i) else {
+        let Some(mut end) = furthest[i] else {
             kept.push(answer[i]);
             i += 1;
             continue;
         };
-        // Once the redaction reaches the excerpt's end, echoes starting further in change
-        // nothing shown. Followed anyway, a long periodic secret (`abab…`) echoed in a long
-        // answer cost seconds: every other position inside an echo starts another one, each
-        // as long as the secret.
+        // An echo that starts inside another extends it. Once the redaction reaches the
+        // excerpt's end, echoes starting further in change nothing shown.
         let mut inside = i + 1;
         while inside < end && end < shown {
-            end = end.max(furthest_echo(inside).unwrap_or(end));
+            end = end.max(furthest[inside].unwrap_or(end));
             inside += 1;
         }
         kept.extend_from_slice(REDACTED);
         i = end;
     }
-    (String::from_utf8_lossy(&kept).into_owned(), looks)
+    (String::from_utf8_lossy(&kept).into_owned(), shown)
 }
 
 #[cfg(test)]
@@ -195,6 +125,32 @@ mod tests {
             without_secrets(answer, &secrets),
             r#"auth=Basic [REDACTED] u=[REDACTED] {"pw":"[REDACTED]"} &lt;[REDACTED]&gt; user"#
         );
+    }
+
+    #[test]
+    fn a_secret_shown_cut_short_is_redacted_as_written_or_encoded() {
+        let key = "sk_live_4f9Qz/Xy2Kp8mW";
+        for (shown, excerpt) in [
+            ("key sk_live_4f9Q\u{2026}", "key [REDACTED]\u{2026}"),
+            (r"key sk\u005flive\u005f4f9Q...", "key [REDACTED]..."),
+            (r"key ***Qz\/Xy2Kp8mW.", "key ***[REDACTED]."),
+            ("?key=sk%5Flive_4f9Qz%2FX&x=1", "?key=[REDACTED]&x=1"),
+            ("?key=***Qz%2fXy2Kp8mW", "?key=***[REDACTED]"),
+            ("sk&lowbar;live&#95;4f9Q&hellip;", "[REDACTED]&hellip;"),
+            ("&hellip;Qz&sol;Xy2Kp8mW", "&hellip;[REDACTED]"),
+            // Shorter than 8 characters, encoded or not: left alone.
+            ("sk&lowbar;live or sk%5ftest", "sk&lowbar;live or sk%5ftest"),
+            (
+                r"ends &hellip;Kp8mW or \u004bp8mW",
+                r"ends &hellip;Kp8mW or \u004bp8mW",
+            ),
+        ] {
+            assert_eq!(
+                without_secrets(shown.as_bytes(), &[key]),
+                excerpt,
+                "{shown}"
+            );
+        }
     }
 
     #[test]
