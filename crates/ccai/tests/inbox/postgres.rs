@@ -337,6 +337,39 @@ async fn instances_starting_together_migrate_once() {
     );
 }
 
+/// Connecting to a schema already at this build's version takes the migration lock shared, as
+/// every write does: it waits for no write in flight (a long purge or replay holds the lock
+/// shared to its end), so it holds back none of a running receiver's inserts queued behind it.
+/// `ccai events list` and `ccai ui` connect writable first, even with a role that may only read.
+#[tokio::test]
+async fn connecting_to_a_current_schema_waits_for_no_write_in_flight() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "open_lock");
+    let options = PostgresOptions::default().schema(schema.name.clone());
+    PostgresStore::connect(&url, options.clone())
+        .await
+        .expect("create")
+        .close()
+        .await;
+    let mut client = raw(&url).await;
+    let write = client.transaction().await.expect("begin");
+    write
+        .batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended('ccai-inbox-schema:{}', 0))",
+            schema.name
+        ))
+        .await
+        .expect("hold the lock as a write in flight does");
+    // The server gives up a lock wait after a second: no wait at all is what passes.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let waiting_for_no_lock = format!("{url}{separator}options=-c%20lock_timeout%3D1000");
+    let store = PostgresStore::connect(&waiting_for_no_lock, options)
+        .await
+        .expect("connect while a write is in flight");
+    store.close().await;
+    write.commit().await.expect("commit");
+}
+
 /// Every column of a new schema is one that opening checks: with any one of them dropped,
 /// opening is refused naming that table and column.
 #[tokio::test]

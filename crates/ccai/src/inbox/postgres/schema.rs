@@ -127,6 +127,9 @@ pub(crate) async fn migrate(
     let err = |e: tokio_postgres::Error| pg_error(shown, &e);
     let location = format!("{shown} (schema {name})");
     let mut client = pool.get().await.map_err(|e| pool_error(shown, e))?;
+    if is_current(&mut client, shown, &location, name, ident).await? {
+        return Ok(());
+    }
     let tx = client.transaction().await.map_err(err)?;
     // Held to the end of the transaction: one instance migrates, the others wait and then see
     // the migrated schema. Writes hold it shared ([`write_lock`]): a migration waits for those
@@ -216,6 +219,53 @@ pub(crate) async fn migrate(
     tx.commit().await.map_err(err)?;
     tracing::info!(target: "ccai::inbox", store = %location, from = found, to = SCHEMA_VERSION, "migrated the inbox schema");
     Ok(())
+}
+
+/// Whether the schema `name` (quoted: `ident`) is already at [`SCHEMA_VERSION`] with every
+/// column (else [`StoreError::MissingColumns`]), checked under the migration lock taken shared,
+/// as writes take it: taken alone, every open waited for the writes in flight (a long purge
+/// holds it to its end), and held back the inserts of running receivers queued behind it. A
+/// migration takes it alone, so this sees its version once it committed.
+async fn is_current(
+    client: &mut deadpool_postgres::Object,
+    shown: &str,
+    location: &str,
+    name: &str,
+    ident: &str,
+) -> Result<bool, StoreError> {
+    let err = |e: tokio_postgres::Error| pg_error(shown, &e);
+    let tx = client.transaction().await.map_err(err)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+        &[&lock_name(name)],
+    )
+    .await
+    .map_err(err)?;
+    let version_table = format!("{ident}.inbox_schema");
+    let exists: Option<String> = tx
+        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(err)?;
+    if exists.is_none() {
+        tx.rollback().await.map_err(err)?;
+        return Ok(false);
+    }
+    let found: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(err)?;
+    if found != SCHEMA_VERSION {
+        tx.rollback().await.map_err(err)?;
+        return Ok(false);
+    }
+    check_columns(&tx, location, name).await?;
+    tx.commit().await.map_err(err)?;
+    Ok(true)
 }
 
 /// Checks, writing nothing, that the schema `name` (quoted: `ident`) holds an inbox at
