@@ -215,6 +215,42 @@ async fn a_role_that_may_only_select_reads_and_every_write_is_refused_saying_so(
     );
 }
 
+/// A role that may read some tables but not all (here not the attempts) connects, and a read it
+/// may not do says so: the schema's columns are checked whatever this role's privileges, where
+/// the information schema shows only the columns a role may use, and a table it may not read
+/// was refused as missing ("changed outside ccai: restore it from a backup").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_not_read_every_table_is_not_told_that_one_is_missing() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "ro_partial");
+    filled(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    raw(&url)
+        .await
+        .batch_execute(&format!(
+            "REVOKE SELECT ON \"{}\".attempts FROM \"{}\"",
+            schema.name, role.name
+        ))
+        .await
+        .expect("revoke");
+
+    let store = PostgresStore::connect(&role.url(&url, &schema.name), read_only())
+        .await
+        .expect("connect read-only as a role that may not read the attempts");
+    // A read of the attempts says why it fails: the privilege, not a missing table.
+    let error = store
+        .list(ListRequest::new(ListFilter::new(), 10))
+        .await
+        .expect_err("the attempts may not be read");
+    assert!(
+        error
+            .to_string()
+            .contains("permission denied for table attempts"),
+        "{error}"
+    );
+    store.close().await;
+}
+
 /// A role that could write, connected read-only, writes nothing either: the writes are refused
 /// before the server, and the sessions are read-only on the server too.
 #[tokio::test(flavor = "multi_thread")]

@@ -340,10 +340,16 @@ async fn check_columns(
     location: &str,
     name: &str,
 ) -> Result<(), StoreError> {
+    // The catalog, not the information schema: that shows only the columns this role may use,
+    // so a table a reporting role may not read was refused as missing.
     let rows = client
         .query(
-            "SELECT table_name::text, column_name::text FROM information_schema.columns
-              WHERE table_schema = $1",
+            "SELECT c.relname::text, a.attname::text
+               FROM pg_catalog.pg_attribute a
+               JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'f', 'p')
+                AND a.attnum > 0 AND NOT a.attisdropped",
             &[&name],
         )
         .await
