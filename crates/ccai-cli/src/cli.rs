@@ -36,7 +36,8 @@ impl Cli {
         let mut command = ignore_empty_env(crate::global_options::hidden_where_unused(
             <Self as clap::CommandFactory>::command(),
         ));
-        let mut matches = command.clone().get_matches();
+        let args = crate::duration_flag::attach_negative_values(std::env::args_os());
+        let mut matches = command.clone().get_matches_from(args);
         // Before `from_arg_matches_mut`, which takes the values out.
         let flag = |id| matches.value_source(id) == Some(ValueSource::CommandLine);
         let base_url_flag = flag("base_url");
@@ -308,13 +309,7 @@ pub(crate) struct WebhooksArgs {
     /// How long the API may take to answer one attempt, like 30s or 2m. A list, get or delete
     /// that times out is tried up to twice more; a register or update is not (it may have
     /// taken effect).
-    #[arg(
-        long,
-        global = true,
-        default_value = "30s",
-        value_name = "DURATION",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, global = true, default_value = "30s", value_name = "DURATION")]
     pub timeout: String,
     #[command(subcommand)]
     pub command: WebhooksCommand,
@@ -480,10 +475,7 @@ pub(crate) struct EventsListArgs {
     #[command(flatten)]
     pub filter: EventFilterArgs,
     /// Only events received since: an age (30m, 1h, 2d) or an RFC 3339 time.
-    // `allow_hyphen_values` here and on every duration flag: a negative value ("-5m") reaches
-    // the flag's own parser, which refuses it saying how to write one; clap took it for an
-    // unknown flag ("unexpected argument '-5'").
-    #[arg(long, value_name = "AGE|TIME", allow_hyphen_values = true)]
+    #[arg(long, value_name = "AGE|TIME")]
     pub since: Option<String>,
     /// Only events whose body contains this text (case-sensitive).
     #[arg(long, value_name = "TEXT")]
@@ -525,16 +517,11 @@ pub(crate) struct EventsPurgeArgs {
     /// Delete the bodies of finished events (every delivery delivered or dead: a dead event
     /// cannot be replayed once its body is gone) received longer ago than this (30d, 12h, …).
     /// An event with a delivery pending or in progress keeps its body.
-    #[arg(long, value_name = "AGE", allow_hyphen_values = true)]
+    #[arg(long, value_name = "AGE")]
     pub older_than: String,
     /// Delete finished events entirely when received longer ago than this; until then a late
     /// retry of the sender is still recognised as a duplicate.
-    #[arg(
-        long,
-        value_name = "AGE",
-        default_value = "90d",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "AGE", default_value = "90d")]
     pub keep_hashes_for: String,
     #[command(flatten)]
     pub store: StoreArgs,
@@ -648,7 +635,6 @@ pub(crate) struct ListenArgs {
     #[arg(
         long,
         value_name = "DELAYS",
-        allow_hyphen_values = true,
         requires = "forward_to",
         conflicts_with = "no_store"
     )]
@@ -656,7 +642,7 @@ pub(crate) struct ListenArgs {
     /// On Ctrl-C or SIGTERM, how long forwards and requests in flight may finish (default 10s;
     /// with --no-store 30s, the forward timeout, as a request is its forward); stored forwards
     /// still in flight are put back and forwarded at the next start.
-    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION")]
     pub grace: Option<String>,
     /// How many forwards may be in flight at once (with --forward-to). Each claim and each outcome
     /// is a commit: more in flight means more of them share one disk sync.
@@ -687,28 +673,13 @@ pub(crate) struct ListenArgs {
     pub ui_token: Option<String>,
     /// How long a client may take to send a request's headers; slower ones are cut off (a slow
     /// sender must not hold a connection forever).
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "10s",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
     pub header_timeout: String,
     /// How long an idle keep-alive connection stays open.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "5s",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub idle_timeout: String,
     /// How long a client may take to send a request's body; slower ones are answered 408.
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "30s",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub body_timeout: String,
     /// At most this many connections at once; more wait until one closes, so the process never
     /// runs out of file descriptors.

@@ -2,6 +2,7 @@
 //! way, and refused in one shape: `invalid --FLAG VALUE: what is wrong; give a number and a
 //! unit, like 45s, 10m, 2h or 30d`.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -90,6 +91,52 @@ pub(crate) fn retry_schedule(text: &str) -> Result<RetrySchedule> {
     )
 }
 
+/// The duration flags (of every command).
+const FLAGS: [&str; 9] = [
+    "--since",
+    "--older-than",
+    "--keep-hashes-for",
+    "--timeout",
+    "--retry-schedule",
+    "--grace",
+    "--header-timeout",
+    "--idle-timeout",
+    "--body-timeout",
+];
+
+/// The command line with a negative value of a duration flag attached (`--grace -5s` as
+/// `--grace=-5s`), so that it reaches the flag's parser, which says how to write one: clap takes
+/// a separate `-5s` for an unknown flag. Letting the flags take any value starting with `-`
+/// (`allow_hyphen_values`) also took the next flag where the value was forgotten (`--grace
+/// --forward-to URL`), and clap then named only the URL, as an unexpected argument.
+pub(crate) fn attach_negative_values(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut out: Vec<OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        // After `--` every word is a value.
+        if arg == "--" {
+            out.push(arg);
+            out.extend(args);
+            break;
+        }
+        let negative = |next: &OsString| {
+            next.to_str().is_some_and(|next| {
+                next.strip_prefix('-')
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
+        };
+        match arg.to_str() {
+            Some(flag) if FLAGS.contains(&flag) && args.peek().is_some_and(negative) => {
+                let mut joined = OsString::from(format!("{flag}="));
+                joined.extend(args.next());
+                out.push(joined);
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
+}
+
 /// What is wrong with `item` (trimmed), which [`parse_duration`] did not read.
 fn problem(item: &str) -> String {
     let digits = item.bytes().take_while(u8::is_ascii_digit).count();
@@ -138,6 +185,29 @@ mod tests {
         ] {
             assert_eq!(problem(item), said, "{item}");
         }
+    }
+
+    #[test]
+    fn negative_values_are_attached() {
+        let attached = |args: &[&str]| -> Vec<String> {
+            attach_negative_values(args.iter().map(OsString::from))
+                .into_iter()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            attached(&["ccai", "listen", "--grace", "-5s", "--idle-timeout", "5s"]),
+            ["ccai", "listen", "--grace=-5s", "--idle-timeout", "5s"]
+        );
+        // A flag where the value goes stays a flag, for clap to say the value is missing.
+        assert_eq!(
+            attached(&["ccai", "listen", "--grace", "--no-store"]),
+            ["ccai", "listen", "--grace", "--no-store"]
+        );
+        assert_eq!(
+            attached(&["ccai", "x", "--", "--grace", "-5s"]),
+            ["ccai", "x", "--", "--grace", "-5s"]
+        );
     }
 
     #[test]

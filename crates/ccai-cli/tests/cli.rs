@@ -717,6 +717,98 @@ async fn a_negative_duration_is_refused_as_a_wrong_value_of_its_flag() {
     assert!(!sandbox.path().join("d.db").exists());
 }
 
+/// A duration flag whose value was forgotten took the next flag as its value (a negative
+/// duration must reach the flag's parser): `--grace --forward-to URL` said "unexpected argument
+/// 'URL' found", naming neither `--grace` nor what it needs. It is refused as any flag missing
+/// its value, naming it, and nothing runs.
+#[tokio::test]
+async fn a_duration_flag_without_its_value_is_named() {
+    // The value of the flag taken for the duration's was echoed as an unexpected argument.
+    const SECRET: &str = "not-to-be-echoed";
+    let sandbox = Sandbox::new();
+    let forward = format!("http://127.0.0.1:{}/", closed_port());
+    let listen = ["listen", "--port", "0"];
+    let store = ["--store", "d.db"];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            [&["events", "list", "--since"], &store[..]].concat(),
+            "--since",
+        ),
+        (
+            [&["events", "purge", "--older-than"], &store[..]].concat(),
+            "--older-than",
+        ),
+        (
+            [
+                &[
+                    "events",
+                    "purge",
+                    "--keep-hashes-for",
+                    "--older-than",
+                    "30d",
+                ],
+                &store[..],
+            ]
+            .concat(),
+            "--keep-hashes-for",
+        ),
+        (
+            vec!["webhooks", "--timeout", "--api-key", SECRET, "list"],
+            "--timeout",
+        ),
+        (
+            [&listen[..], &["--grace", "--secret", SECRET], &store[..]].concat(),
+            "--grace",
+        ),
+        (
+            [
+                &listen[..],
+                &["--grace", "--forward-to", &forward],
+                &store[..],
+            ]
+            .concat(),
+            "--grace",
+        ),
+        (
+            [&listen[..], &["--header-timeout"], &store[..]].concat(),
+            "--header-timeout",
+        ),
+        (
+            [&listen[..], &["--idle-timeout", "-h"], &store[..]].concat(),
+            "--idle-timeout",
+        ),
+        (
+            [&listen[..], &["--body-timeout"], &store[..]].concat(),
+            "--body-timeout",
+        ),
+        (
+            [
+                &listen[..],
+                &["--forward-to", &forward, "--retry-schedule"],
+                &store[..],
+            ]
+            .concat(),
+            "--retry-schedule",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut cmd = sandbox.ccai();
+        cmd.args(&args)
+            .env("CCAI_CLIENT_ID", "1231")
+            .env("CCAI_API_KEY", "key")
+            .env("CCAI_WEBHOOK_SECRET", "secret");
+        let out = exits(cmd).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.starts_with(&format!("error: a value is required for '{flag} <")),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(SECRET), "{args:?}: {err}");
+    }
+    assert!(!sandbox.path().join("d.db").exists());
+}
+
 /// The management API's options (global, so every command accepts them) are listed only where
 /// they matter, `ccai` itself and `ccai webhooks …`, under a heading of their own after a
 /// command's own options: in `ccai sign --help` the API key read as if signing needed it.
