@@ -41,6 +41,9 @@
 //! `client` and `axum` are on by default; `inbox`, `postgres` and `metrics` are opt-in;
 //! `default-features = false` leaves the HTTP-free protocol layer (serde, HMAC, base64). The wire
 //! protocol this crate implements is described in `docs/protocol.md` in the repository.
+//!
+//! The crate logs through `tracing` (it installs no subscriber) under the targets `ccai::api`,
+//! `ccai::inbox`, `ccai::server` and `ccai::webhook`; `docs/operations.md` says what each logs.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]

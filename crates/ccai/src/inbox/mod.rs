@@ -14,6 +14,10 @@
 //! | PostgreSQL implementation, shared by several receivers (feature `postgres`) | `PostgresStore`, `PostgresOptions` |
 //! | Hand events on | [`Dispatcher`], [`HttpForward`], [`CallbackConsumer`] |
 //!
+//! A tool that only inspects an inbox it may not write (another user's SQLite file, a PostgreSQL
+//! role that may only `SELECT`) opens it read-only: [`SqliteOptions::read_only`],
+//! `PostgresOptions::read_only`. Every write then answers [`StoreError::ReadOnly`].
+//!
 //! # Delivery is at least once
 //! A worker that dies after the consumer accepted an event but before the store recorded it
 //! delivers it again after its lease lapses. Consumers should be idempotent on `eventHash`
