@@ -146,6 +146,22 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// Whether `unit` may be read from `at` (forwards) or up to `at` (backwards): its first
+    /// (last) byte written there, or an encoded spelling starting (ending) there.
+    fn may_start(&self, at: usize, unit: &Unit, forwards: bool) -> bool {
+        let (written, firsts) = if forwards {
+            (
+                self.bytes.get(at).zip(unit.utf8.first()),
+                &self.first_by_start,
+            )
+        } else {
+            let before = at.checked_sub(1).and_then(|b| self.bytes.get(b));
+            (before.zip(unit.utf8.last()), &self.first_by_end)
+        };
+        written.is_some_and(|(b, u)| b == u)
+            || matches!((firsts.get(at), firsts.get(at + 1)), (Some(from), Some(to)) if from < to)
+    }
+
     /// The states (position, start) one character of a secret on from `states`, into `next`,
     /// sorted by position, each position once with its furthest start (the least forwards, the
     /// greatest backwards).
@@ -232,14 +248,17 @@ impl<'a> Text<'a> {
                 *slot = (*slot).max(Some(end));
             }
         };
-        let everywhere = || {
+        // Only the positions where the first character followed can be read, written or
+        // encoded: following every position of an ordinary body cost twice the old look.
+        let everywhere = |unit: Option<&Unit>, forwards: bool| {
             (0..=self.bytes.len())
+                .filter(|&at| unit.is_some_and(|unit| self.may_start(at, unit, forwards)))
                 .map(|at| (at, at))
                 .collect::<Vec<_>>()
         };
         // The start, read forwards from every position; the end, backwards.
         let (mut scratch, mut next) = (self.scratch(), Vec::new());
-        let mut states = everywhere();
+        let mut states = everywhere(units.first(), true);
         for (done, unit) in units.iter().enumerate() {
             if states.is_empty() {
                 break;
@@ -250,7 +269,7 @@ impl<'a> Text<'a> {
                 states.iter().for_each(|&(end, start)| run(start, end));
             }
         }
-        let mut states = everywhere();
+        let mut states = everywhere(units.last(), false);
         for (done, unit) in units.iter().rev().enumerate() {
             if states.is_empty() {
                 break;
