@@ -134,26 +134,12 @@ pub(crate) async fn migrate(
     // Held to the end of the transaction: one instance migrates, the others wait and then see
     // the migrated schema. Writes hold it shared ([`write_lock`]): a migration waits for those
     // in flight, and those after it see its version.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        &[&lock_name(name)],
-    )
-    .await
-    .map_err(err)?;
-    let version_table = format!("{ident}.inbox_schema");
-    let exists: Option<String> = tx
-        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+    let exists = locked_version(&tx, name, ident, Lock::Alone)
         .await
-        .and_then(|row| row.try_get(0))
         .map_err(err)?;
-    let found: i64 = if exists.is_some() {
-        tx.query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
-            &[],
-        )
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(err)?
+    let version_table = format!("{ident}.inbox_schema");
+    let found: i64 = if let Some(found) = exists {
+        found
     } else {
         let tables: i64 = tx
             .query_one(
@@ -175,19 +161,7 @@ pub(crate) async fn migrate(
         }
         0
     };
-    if found < 0 {
-        // No build writes one; skipping `found as usize` migrations would skip them all.
-        return Err(StoreError::Corrupt(format!(
-            "{location} has an invalid schema version ({found})"
-        )));
-    }
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: location,
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
+    check_known(found, &location)?;
     if found == SCHEMA_VERSION {
         check_columns(&tx, &location, name).await?;
         return tx.commit().await.map_err(err);
@@ -235,31 +209,10 @@ async fn is_current(
 ) -> Result<bool, StoreError> {
     let err = |e: tokio_postgres::Error| pg_error(shown, &e);
     let tx = client.transaction().await.map_err(err)?;
-    tx.execute(
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
-        &[&lock_name(name)],
-    )
-    .await
-    .map_err(err)?;
-    let version_table = format!("{ident}.inbox_schema");
-    let exists: Option<String> = tx
-        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+    let found = locked_version(&tx, name, ident, Lock::Shared)
         .await
-        .and_then(|row| row.try_get(0))
         .map_err(err)?;
-    if exists.is_none() {
-        tx.rollback().await.map_err(err)?;
-        return Ok(false);
-    }
-    let found: i64 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
-            &[],
-        )
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(err)?;
-    if found != SCHEMA_VERSION {
+    if found != Some(SCHEMA_VERSION) {
         tx.rollback().await.map_err(err)?;
         return Ok(false);
     }
@@ -283,43 +236,15 @@ pub(crate) async fn check_read_only(
     let mut client = pool.get().await.map_err(|e| pool_error(shown, e))?;
     let tx = client.transaction().await.map_err(err)?;
     // Shared, as every write takes it: a migration under way commits before this reads.
-    tx.execute(
-        "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
-        &[&lock_name(name)],
-    )
-    .await
-    .map_err(err)?;
-    let version_table = format!("{ident}.inbox_schema");
-    let exists: Option<String> = tx
-        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+    let Some(found) = locked_version(&tx, name, ident, Lock::Shared)
         .await
-        .and_then(|row| row.try_get(0))
-        .map_err(err)?;
-    if exists.is_none() {
+        .map_err(err)?
+    else {
         return Err(StoreError::InvalidRequest(format!(
             "{location} holds no inbox (nothing was created): check the schema name"
         )));
-    }
-    let found: i64 = tx
-        .query_one(
-            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
-            &[],
-        )
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(err)?;
-    if found < 0 {
-        return Err(StoreError::Corrupt(format!(
-            "{location} has an invalid schema version ({found})"
-        )));
-    }
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            path: location,
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
+    };
+    check_known(found, &location)?;
     if found < SCHEMA_VERSION {
         return Err(StoreError::ReadOnly {
             path: location,
@@ -330,6 +255,64 @@ pub(crate) async fn check_read_only(
     }
     check_columns(&tx, &location, name).await?;
     tx.commit().await.map_err(err)
+}
+
+/// How [`locked_version`] takes the migration lock.
+#[derive(Clone, Copy)]
+enum Lock {
+    /// As writes take it: waits only for a migration.
+    Shared,
+    /// As a migration takes it: waits for every write in flight, and holds back the later ones.
+    Alone,
+}
+
+/// The version of the schema `name` (quoted: `ident`), or `None` where it has no version table,
+/// read under the migration lock, held to the end of `tx`.
+async fn locked_version(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    ident: &str,
+    lock: Lock,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let take = match lock {
+        Lock::Shared => "SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))",
+        Lock::Alone => "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+    };
+    tx.execute(take, &[&lock_name(name)]).await?;
+    let version_table = format!("{ident}.inbox_schema");
+    let exists: Option<String> = tx
+        .query_one("SELECT to_regclass($1)::text", &[&version_table])
+        .await?
+        .try_get(0)?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let found: i64 = tx
+        .query_one(
+            &format!("SELECT coalesce(max(version), 0) FROM {version_table}"),
+            &[],
+        )
+        .await?
+        .try_get(0)?;
+    Ok(Some(found))
+}
+
+/// Refuses a schema version no build writes (below 0: skipping `found as usize` migrations
+/// would skip them all) and one newer than this build's.
+fn check_known(found: i64, location: &str) -> Result<(), StoreError> {
+    if found < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "{location} has an invalid schema version ({found})"
+        )));
+    }
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            path: location.to_owned(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
 }
 
 /// Fails with [`StoreError::MissingColumns`] for the first table of the schema `name` that lacks
