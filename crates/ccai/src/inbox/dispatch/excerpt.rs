@@ -15,6 +15,11 @@ pub(super) const EXCERPT: usize = 512;
 /// shorter).
 const LONGEST_ENCODING: usize = html::LONGEST;
 
+/// How many characters of a secret past the excerpt's cut are read to tell that what the
+/// excerpt shows before it is part of a run cut short (the start or the end of the secret):
+/// more than any signature, URL token or API key, though not every header value.
+const ACROSS: usize = 256;
+
 /// What an echo is replaced with.
 const REDACTED: &[u8] = b"[REDACTED]";
 
@@ -35,7 +40,9 @@ pub(super) fn read_limit(secrets: &[&str]) -> usize {
 /// path token begins, both echoed: `…abcdefgh12345678…` for `abcdefgh12` and `gh12345678`) leave
 /// no part of either behind. An echo that the cut would split is taken whole (the answer is read
 /// that much further): cut first, its first 43 characters were kept, which is the whole signature
-/// (the 44th is always the `=` padding).
+/// (the 44th is always the `=` padding). So is a run cut short that the cut splits, even where
+/// what is shown of it is a piece from the secret's middle, or too short to count alone, when
+/// the answer past the cut ends the run within [`ACROSS`] characters.
 pub(crate) fn without_secrets(answer: &[u8], secrets: &[&str]) -> String {
     redacted(answer, secrets).0
 }
@@ -49,6 +56,11 @@ fn redacted(answer: &[u8], secrets: &[&str]) -> (String, usize) {
     // An excerpt that shows part of an echo cut short by the excerpt's end: followed in the
     // excerpt as cut, where the start of a secret is looked for.
     let excerpt = Text::new(&answer[..shown]);
+    // The answer a little past the cut, where a run the cut splits is followed to its end: not
+    // all of what was read, since following every run of a long secret through it all costs
+    // the square of its length (seconds for a periodic 4,000-character secret).
+    let across = (answer.len() > shown)
+        .then(|| Text::new(&answer[..answer.len().min(shown + ACROSS * LONGEST_ENCODING)]));
     // The furthest end of an echo starting at each position shown.
     let mut furthest: Vec<Option<usize>> = vec![None; shown];
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
@@ -58,6 +70,12 @@ fn redacted(answer: &[u8], secrets: &[&str]) -> (String, usize) {
         let min = spelled::partial_min(units.len());
         if units.len() >= min {
             echoes.extend(excerpt.partial_echoes(&units, min));
+            // A run the cut splits: what is shown of it may be too short to count alone, or a
+            // piece from the secret's middle; the answer read past the cut says what it is.
+            if let Some(across) = &across {
+                let runs = across.partial_echoes(&units, min).into_iter();
+                echoes.extend(runs.filter(|&(start, end)| start < shown && end > shown));
+            }
         }
         for (start, end) in echoes {
             if let Some(slot) = furthest.get_mut(start) {
@@ -215,6 +233,30 @@ mod tests {
         let excerpt = without_secrets(&answer, &[secret]);
         assert!(excerpt.ends_with("x[REDACTED]"), "{excerpt}");
         assert!(!excerpt.contains("s3c"), "{excerpt}");
+    }
+
+    #[test]
+    fn a_secret_shown_cut_short_across_the_cut_is_redacted() {
+        let key = "sk_live_4f9Qz/Xy2Kp8mW";
+        // The answer shows the key's end ("…Qz/Xy2Kp8mW"), and the excerpt's cut splits it:
+        // what is shown is a piece from the key's middle, which alone is neither its start nor
+        // its end.
+        let mut answer = vec![b'x'; EXCERPT - 6];
+        answer.extend_from_slice(b"***Qz\\/Xy2Kp8mW. tail");
+        let excerpt = without_secrets(&answer, &[key]);
+        assert!(excerpt.ends_with("x***[REDACTED]"), "{excerpt}");
+        assert!(!excerpt.contains("Qz"), "{excerpt}");
+        // The key's start, cut short by the answer, with fewer characters shown than a run
+        // needs on its own: the answer read past the cut shows it is one.
+        let mut answer = vec![b'x'; EXCERPT - 4];
+        answer.extend_from_slice("sk_live_4f9Q\u{2026} tail".as_bytes());
+        let excerpt = without_secrets(&answer, &[key]);
+        assert!(excerpt.ends_with("x[REDACTED]"), "{excerpt}");
+        assert!(!excerpt.contains("sk_"), "{excerpt}");
+        // An ordinary word across the cut is left alone.
+        let mut answer = vec![b'x'; EXCERPT - 3];
+        answer.extend_from_slice(b" skipped");
+        assert!(without_secrets(&answer, &[key]).ends_with("x sk"));
     }
 
     #[test]
