@@ -79,8 +79,9 @@ pub enum StoreError {
     },
     /// The PostgreSQL server refused a write that opening the store, or
     /// `PostgresStore::check_writable`, needs: the role lacks the privilege (SQLSTATE 42501,
-    /// `insufficient_privilege`: a reporting role that may only `SELECT`), or the server or
-    /// session takes no writes (25006, `read_only_sql_transaction`: a hot standby,
+    /// `insufficient_privilege`: a reporting role that may only `SELECT`, or one that lacks any
+    /// of the privileges the store's writes need, which `check_writable`'s reason names), or the
+    /// server or session takes no writes (25006, `read_only_sql_transaction`: a hot standby,
     /// `default_transaction_read_only`). The store may still be read with
     /// `PostgresOptions::read_only`. Transient, as [`Unavailable`](Self::Unavailable) was for it
     /// before: a grant, or the standby's promotion, ends it without a restart.
@@ -88,7 +89,8 @@ pub enum StoreError {
     NotWritable {
         /// The store's location.
         path: String,
-        /// The server's refusal and its SQLSTATE.
+        /// The server's refusal and its SQLSTATE (and, from `check_writable`, what the role
+        /// lacks).
         reason: String,
     },
 }

@@ -18,6 +18,8 @@ mod postgres_multi;
 mod postgres_read_only;
 #[cfg(feature = "postgres")]
 mod postgres_schema;
+#[cfg(feature = "postgres")]
+mod postgres_writable;
 mod public_constructors;
 mod receiver;
 mod review_fixes;

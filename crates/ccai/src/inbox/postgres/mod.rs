@@ -6,6 +6,7 @@ mod connect;
 mod filter;
 mod finish;
 mod listen;
+mod probe;
 mod queries;
 mod schema;
 mod writes;
@@ -184,9 +185,10 @@ impl PostgresOptions {
 
     /// Whether to connect for reading only, for a tool that only inspects an inbox with a role
     /// that may read but not write it (a reporting role granted `USAGE` on the schema and
-    /// `SELECT` on its tables, a hot standby). Nothing is created, migrated or written: every
-    /// pooled session is read-only on the server (`SET SESSION CHARACTERISTICS AS TRANSACTION
-    /// READ ONLY` as it connects), no `LISTEN` connection is opened, and every
+    /// `SELECT` on its tables, or one that lacks any privilege
+    /// [`PostgresStore::check_writable`] probes; a hot standby). Nothing is created, migrated or
+    /// written: every pooled session is read-only on the server (`SET SESSION CHARACTERISTICS AS
+    /// TRANSACTION READ ONLY` as it connects), no `LISTEN` connection is opened, and every
     /// write ([`Store::insert`], [`Store::claim`], [`Store::replay`], [`Store::purge`], …) and
     /// [`PostgresStore::check_writable`] answer [`StoreError::ReadOnly`] without a word to the
     /// server. The schema must hold an inbox of this build's version with all its columns: an
@@ -221,6 +223,8 @@ pub(crate) struct Shared {
     ident: String,
     /// Takes the schema's migration lock shared ([`schema::write_lock`]).
     write_lock: String,
+    /// [`PostgresStore::check_writable`]'s statement ([`probe::statement`]).
+    writable_probe: String,
     destinations: Vec<String>,
     /// The `NOTIFY` channel of this schema.
     channel: String,
@@ -460,6 +464,7 @@ impl PostgresStore {
         let shared = Arc::new(Shared {
             pool,
             shown: Arc::clone(&shown),
+            writable_probe: probe::statement(&ident),
             ident,
             write_lock: schema::write_lock(&schema),
             destinations: options.destinations.clone(),
@@ -534,27 +539,26 @@ impl PostgresStore {
         Arc::clone(&self.inner.shared.wake)
     }
 
-    /// Checks that this process can write to the store now, with a write that changes nothing
-    /// (an `UPDATE` that matches no row, so it locks no row either). A read-only database,
-    /// role or hot standby fails it, where a read would pass: a receiver calls this at start and
-    /// in its readiness probe, before it accepts deliveries it could not store. A database
-    /// that does not answer within the [operation timeout](PostgresOptions::operation_timeout)
-    /// fails it too. A role or server that refuses the write fails it with
-    /// [`StoreError::NotWritable`]; a store connected
-    /// [read-only](PostgresOptions::read_only) with [`StoreError::ReadOnly`], without asking.
+    /// Checks that this process can write to the store now, with one statement (one round trip)
+    /// that writes, changing nothing and locking no row (each write matches no row), every
+    /// table the store's writes do, with each privilege they need: `INSERT`, `UPDATE` and
+    /// `DELETE` on `events`, `INSERT` and `UPDATE` on `deliveries`, `INSERT` on `attempts`
+    /// (on the columns the store writes), and reads the schema's version (`SELECT` on
+    /// `inbox_schema`, which only a migration writes). A read-only database, role or hot standby
+    /// fails it, where a read would pass, and so does a role that lacks any one of those
+    /// privileges, which would fail every insert, claim or purge it needs: a receiver calls
+    /// this at start and in its readiness probe, before it accepts deliveries it could not
+    /// store or forward. A database that does not answer within the
+    /// [operation timeout](PostgresOptions::operation_timeout) fails it too, as does a schema a
+    /// newer ccai migrated since. A role or server that refuses the write fails it with
+    /// [`StoreError::NotWritable`], which names the table PostgreSQL refused and every
+    /// privilege the role lacks; a store connected [read-only](PostgresOptions::read_only) with
+    /// [`StoreError::ReadOnly`], without asking.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         self.writable()?;
         let shared = self.shared();
-        let sql = shared.sql("UPDATE {s}.inbox_schema SET version = version WHERE false");
         shared
-            .within(async |client| {
-                client
-                    .execute(&sql, &[])
-                    .await
-                    .map_err(|e| connect::write_error(&shared.shown, &e))?;
-                // A newer ccai that migrated the schema since makes every insert fail: say so.
-                schema::check_current(client, &shared.shown, &shared.ident).await
-            })
+            .within(async |client| probe::check_writable(client, shared).await)
             .await
     }
 

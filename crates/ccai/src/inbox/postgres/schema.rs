@@ -109,6 +109,12 @@ pub(crate) async fn check_current(
         .await
         .and_then(|row| row.try_get(0))
         .map_err(|e| pg_error(location, &e))?;
+    current(found, location)
+}
+
+/// Fails unless `found`, the schema's version read now (`None`: no row), is still
+/// [`SCHEMA_VERSION`].
+pub(crate) fn current(found: Option<i64>, location: &str) -> Result<(), StoreError> {
     match found {
         Some(SCHEMA_VERSION) => Ok(()),
         found => Err(schema_changed(location, found.unwrap_or(0), SCHEMA_VERSION)),

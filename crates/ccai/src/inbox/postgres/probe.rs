@@ -1,0 +1,202 @@
+//! [`PostgresStore::check_writable`](super::PostgresStore::check_writable)'s probe: one statement
+//! that writes, changing nothing and locking no row, every table the store's writes do, with
+//! every privilege they need, and reads the schema version; sent as a simple query, one round
+//! trip.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::SimpleQueryMessage;
+
+use super::connect::write_error;
+use super::{schema, Shared};
+use crate::inbox::StoreError;
+
+/// How a table is written.
+#[derive(Clone, Copy)]
+enum Privilege {
+    Insert,
+    Update,
+    Delete,
+}
+
+impl Privilege {
+    fn name(self) -> &'static str {
+        match self {
+            Privilege::Insert => "INSERT",
+            Privilege::Update => "UPDATE",
+            Privilege::Delete => "DELETE",
+        }
+    }
+}
+
+/// Each privilege the store's writes need, on the columns they write: the inserts (events and
+/// their deliveries, a duplicate's counters), the dispatcher's claims (`FOR UPDATE`, a lapsed
+/// lease's attempt) and outcomes, replays and requeues, and purges (bodies, then events: their
+/// deliveries and attempts go by `ON DELETE CASCADE`, which runs as the tables' owner). The
+/// version table is only read, as migrations alone write it; sequences need no grant, the ids
+/// being identity columns.
+const NEEDED: &[(Privilege, &str, &[&str])] = &[
+    (
+        Privilege::Insert,
+        "events",
+        &[
+            "client_id",
+            "event_hash",
+            "event_type",
+            "body",
+            "body_len",
+            "body_sha256",
+            "signature",
+            "content_type",
+            "received_at",
+            "method",
+        ],
+    ),
+    (
+        Privilege::Update,
+        "events",
+        &["duplicates", "conflicts", "last_conflict_sha256", "body"],
+    ),
+    (Privilege::Delete, "events", &[]),
+    (
+        Privilege::Insert,
+        "deliveries",
+        &[
+            "event_id",
+            "destination",
+            "status",
+            "attempts",
+            "next_attempt_at",
+        ],
+    ),
+    (
+        Privilege::Update,
+        "deliveries",
+        &[
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "lease_owner",
+            "lease_token",
+            "lease_until",
+            "last_error",
+            "delivered_at",
+        ],
+    ),
+    (
+        Privilege::Insert,
+        "attempts",
+        &[
+            "delivery_id",
+            "started_at",
+            "duration_ms",
+            "outcome",
+            "http_status",
+            "error",
+        ],
+    ),
+];
+
+/// The probe on the schema `ident` (quoted): a data-modifying CTE per entry of [`NEEDED`], each
+/// matching no row (`WHERE false`: the plan is a one-time filter, nothing is scanned or locked;
+/// each table takes the lock any insert takes), and the schema's version. PostgreSQL checks the
+/// privileges of every CTE before it runs any, whether the query reads it or not. An insert
+/// selects its columns from its own table, so that they need no literals of the right type.
+pub(super) fn statement(ident: &str) -> String {
+    let writes: Vec<String> = NEEDED
+        .iter()
+        .enumerate()
+        .map(|(i, (privilege, table, columns))| {
+            let table = format!("{ident}.{table}");
+            let write = match privilege {
+                Privilege::Insert => {
+                    let columns = columns.join(", ");
+                    format!(
+                        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE false"
+                    )
+                }
+                Privilege::Update => {
+                    let set: Vec<String> = columns.iter().map(|c| format!("{c} = {c}")).collect();
+                    format!("UPDATE {table} SET {} WHERE false", set.join(", "))
+                }
+                Privilege::Delete => format!("DELETE FROM {table} WHERE false"),
+            };
+            format!("w{i} AS ({write})")
+        })
+        .collect();
+    format!(
+        "WITH {} SELECT max(version) FROM {ident}.inbox_schema",
+        writes.join(", ")
+    )
+}
+
+/// Runs the probe: [`StoreError::NotWritable`] where the server refuses it, naming what the role
+/// lacks; an error too if the schema is no longer at this build's version.
+pub(super) async fn check_writable(
+    client: &tokio_postgres::Client,
+    shared: &Shared,
+) -> Result<(), StoreError> {
+    let messages = match client.simple_query(&shared.writable_probe).await {
+        Ok(messages) => messages,
+        Err(e) => return Err(refused(client, shared, &e).await),
+    };
+    let version = messages.iter().find_map(|message| match message {
+        SimpleQueryMessage::Row(row) => Some(row.get(0)),
+        _ => None,
+    });
+    let found = match version {
+        Some(Some(text)) => Some(text.parse::<i64>().map_err(|_| {
+            StoreError::Corrupt(format!(
+                "{}: the schema version is not a number",
+                shared.shown
+            ))
+        })?),
+        _ => None,
+    };
+    schema::current(found, &shared.shown)
+}
+
+/// The error for a refused probe: for want of a privilege, the server names the first table
+/// only, so what the role lacks is read from the catalog and added (every privilege missing).
+async fn refused(
+    client: &tokio_postgres::Client,
+    shared: &Shared,
+    error: &tokio_postgres::Error,
+) -> StoreError {
+    let mut refused = write_error(&shared.shown, error);
+    if error.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) {
+        if let StoreError::NotWritable { reason, .. } = &mut refused {
+            if let Some(missing) = missing(client, shared).await {
+                reason.push_str(&format!("; this role lacks {missing}"));
+            }
+        }
+    }
+    refused
+}
+
+/// What the role lacks of `USAGE` on the schema and the table privileges of [`NEEDED`], as
+/// `DELETE on events, INSERT on attempts`; `None` where the catalog cannot be read, or shows
+/// every one granted (then a grant on some columns only, not those written, falls short).
+async fn missing(client: &tokio_postgres::Client, shared: &Shared) -> Option<String> {
+    let rows: Vec<String> = NEEDED
+        .iter()
+        .enumerate()
+        .map(|(i, (privilege, table, _))| format!("({i}, '{table}', '{}')", privilege.name()))
+        .collect();
+    // By the tables' oids: a name would need `USAGE` on the schema to be looked up.
+    let sql = format!(
+        "SELECT CASE WHEN NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                     THEN 'USAGE on schema ' || n.nspname
+                     ELSE (SELECT string_agg(p.privilege || ' on ' || c.relname, ', ' ORDER BY p.i)
+                             FROM (VALUES {}) AS p (i, tab, privilege)
+                             JOIN pg_catalog.pg_class c
+                               ON c.relnamespace = n.oid AND c.relname = p.tab
+                            WHERE NOT pg_catalog.has_table_privilege(c.oid, p.privilege))
+                END
+           FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
+        rows.join(", ")
+    );
+    // A checked plain identifier between double quotes: its name without them.
+    let name = shared.ident.trim_matches('"');
+    let row = client.query_opt(&sql, &[&name]).await.ok()??;
+    row.try_get::<_, Option<String>>(0).ok()?
+}

@@ -1,0 +1,227 @@
+//! `PostgresStore::check_writable` probes every privilege the store's writes need (`INSERT`,
+//! `UPDATE` and `DELETE` on the tables each is written with), not one table's: a role that lacks
+//! any one of them fails it, saying which, where it used to pass and then fail every insert or
+//! claim; a role granted exactly those (and `SELECT`) passes it and can do every write.
+
+use std::time::{Duration, SystemTime};
+
+use ccai::inbox::{
+    AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, ListFilter, NewDelivery,
+    PostgresOptions, PostgresStore, ReplayTarget, Retention, Store, StoreError,
+};
+
+use crate::postgres::{raw, TempSchema};
+use crate::postgres_read_only::ReportingRole;
+
+/// Each privilege the store's writes need beyond `SELECT`, as `(privilege, table)`.
+const NEEDED: [(&str, &str); 6] = [
+    ("INSERT", "events"),
+    ("UPDATE", "events"),
+    ("DELETE", "events"),
+    ("INSERT", "deliveries"),
+    ("UPDATE", "deliveries"),
+    ("INSERT", "attempts"),
+];
+
+fn delivery(hash: &str) -> NewDelivery {
+    NewDelivery::new(
+        "1231",
+        hash,
+        "message.sent",
+        format!("{{\"h\":\"{hash}\"}}"),
+    )
+}
+
+fn options() -> PostgresOptions {
+    PostgresOptions::new().listen(false)
+}
+
+/// An empty inbox in `schema`, created by the test database's own (superuser) role.
+async fn created(schema: &TempSchema) {
+    let store = PostgresStore::connect(&schema.url, options().schema(schema.name.clone()))
+        .await
+        .expect("create the inbox");
+    store.close().await;
+}
+
+async fn admin(url: &str, sql: &str) {
+    raw(url).await.batch_execute(sql).await.expect(sql);
+}
+
+fn attempt(outcome: AttemptOutcome) -> AttemptRecord {
+    AttemptRecord::new(SystemTime::now(), Duration::ZERO, outcome)
+}
+
+/// A role granted `SELECT` and exactly [`NEEDED`] (not `UPDATE` on the version table, which only
+/// a migration writes) passes the probe, and every write the store makes goes through: the probe
+/// asks for nothing the store does not need.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_granted_exactly_the_writes_passes_and_can_do_every_write() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_exact");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let grants: String = NEEDED
+        .iter()
+        .map(|(privilege, table)| {
+            format!(
+                "GRANT {privilege} ON \"{}\".{table} TO \"{}\";",
+                schema.name, role.name
+            )
+        })
+        .collect();
+    admin(&url, &grants).await;
+
+    let store = PostgresStore::connect(&role.url(&url, &schema.name), options())
+        .await
+        .expect("connect writable");
+    store.check_writable().await.expect("may write");
+
+    for hash in ["delivered", "dead", "lapsed", "released"] {
+        store.insert(delivery(hash)).await.expect("insert");
+    }
+    // A duplicate updates the event's counters.
+    store
+        .insert(delivery("delivered"))
+        .await
+        .expect("duplicate");
+    let now = SystemTime::now();
+    let short = LeaseRequest::new("w", Duration::from_secs(1));
+    let claimed = store.claim("default", short, 4, now).await.expect("claim");
+    assert_eq!(claimed.len(), 4);
+    for claim in &claimed {
+        match claim.event_hash.as_str() {
+            "delivered" => {
+                let done = store.finish(
+                    &claim.lease,
+                    Finish::Delivered,
+                    attempt(AttemptOutcome::Success),
+                );
+                assert_eq!(done.await, Ok(true));
+            }
+            "dead" => {
+                let done =
+                    store.finish(&claim.lease, Finish::Dead, attempt(AttemptOutcome::Failure));
+                assert_eq!(done.await, Ok(true));
+            }
+            "released" => {
+                let until = now + Duration::from_secs(60);
+                assert_eq!(store.extend_lease(&claim.lease, until).await, Ok(true));
+                assert_eq!(store.release(&claim.lease).await, Ok(true));
+            }
+            _ => {}
+        }
+    }
+    // The lease of "lapsed" ran out: claiming it again records the lapsed attempt.
+    let later = now + Duration::from_secs(3600);
+    let lease = LeaseRequest::new("w2", Duration::from_secs(60));
+    let again = store
+        .claim("default", lease, 4, later)
+        .await
+        .expect("claim again");
+    let lapsed = again
+        .iter()
+        .find(|c| c.event_hash == "lapsed")
+        .expect("the lapsed lease claimed again");
+    assert_eq!(lapsed.attempt, 2, "the lapsed attempt counted");
+
+    let replayed = store.replay(ReplayTarget::Hash("delivered".into())).await;
+    assert_eq!(replayed.expect("replay").due, 1);
+    let dead = ListFilter::new().status(DeliveryStatus::Dead);
+    assert_eq!(store.requeue_dead(dead).await.expect("requeue").due, 1);
+    // Finished again, "delivered" is old enough to go, with its deliveries and attempts.
+    let claimed = store
+        .claim(
+            "default",
+            LeaseRequest::new("w3", Duration::from_secs(60)),
+            4,
+            later,
+        )
+        .await
+        .expect("claim the replayed");
+    let replayed = claimed
+        .iter()
+        .find(|c| c.event_hash == "delivered")
+        .expect("the replayed delivery claimed");
+    let done = store.finish(
+        &replayed.lease,
+        Finish::Delivered,
+        attempt(AttemptOutcome::Success),
+    );
+    assert_eq!(done.await, Ok(true));
+    let retention = Retention::new(Duration::ZERO, Duration::ZERO);
+    let purged = store.purge(retention, later).await.expect("purge");
+    assert_eq!(purged.events_deleted, 1, "{purged:?}");
+    assert!(store.get("delivered").await.expect("get").is_none());
+    store.close().await;
+}
+
+/// A role that may do everything but one of [`NEEDED`] fails the probe with
+/// [`StoreError::NotWritable`], which names the table and the privilege; granted it back, it
+/// passes. Before, only the version table was probed, and such a role passed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_lacks_any_one_write_fails_the_probe_naming_it() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_lacks");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let (s, r) = (&schema.name, &role.name);
+    admin(
+        &url,
+        &format!("GRANT ALL ON ALL TABLES IN SCHEMA \"{s}\" TO \"{r}\""),
+    )
+    .await;
+    let store = PostgresStore::connect(&role.url(&url, s), options())
+        .await
+        .expect("connect writable");
+    store.check_writable().await.expect("may write everything");
+
+    for (privilege, table) in NEEDED {
+        admin(
+            &url,
+            &format!("REVOKE {privilege} ON \"{s}\".{table} FROM \"{r}\""),
+        )
+        .await;
+        match store.check_writable().await {
+            Err(StoreError::NotWritable { path, reason }) => {
+                assert!(
+                    path.contains(r.as_str()) && path.contains(s.as_str()),
+                    "{path}"
+                );
+                assert!(
+                    reason.contains(&format!("permission denied for table {table}"))
+                        && reason.contains("SQLSTATE 42501"),
+                    "{privilege} on {table}: {reason}"
+                );
+                assert!(
+                    reason.contains(&format!("lacks {privilege} on {table}")),
+                    "{privilege} on {table}: {reason}"
+                );
+            }
+            other => panic!("without {privilege} on {table}: {other:?}"),
+        }
+        admin(
+            &url,
+            &format!("GRANT {privilege} ON \"{s}\".{table} TO \"{r}\""),
+        )
+        .await;
+        store.check_writable().await.expect("granted back");
+    }
+
+    // Two missing: both named.
+    admin(
+        &url,
+        &format!(
+            "REVOKE INSERT ON \"{s}\".attempts FROM \"{r}\"; REVOKE DELETE ON \"{s}\".events FROM \"{r}\""
+        ),
+    )
+    .await;
+    let error = store.check_writable().await.expect_err("two missing");
+    let told = error.to_string();
+    assert!(
+        told.contains("lacks DELETE on events, INSERT on attempts")
+            && told.contains("connect as a role that may write its schema"),
+        "{told}"
+    );
+    store.close().await;
+}
