@@ -17,7 +17,7 @@ use ccai::inbox::{
     PostgresStore, Store,
 };
 use common::postgres::{database, Schema};
-use common::{run, stderr, stdout, Sandbox};
+use common::{exits, run, stderr, stdout, Sandbox};
 use serde_json::Value;
 
 const CLIENT: &str = "1231";
@@ -233,6 +233,49 @@ async fn a_role_that_may_only_select_reads_and_every_writing_command_refuses() {
         cmd.stdin(Stdio::null());
         refused_as_read_only(&run(cmd).await, args, &role.name);
     }
+    assert_eq!(snapshot(&database, &schema), before, "nothing written");
+}
+
+/// A role that may write every table but the attempts (which forwarding adds to) is refused by
+/// `ccai listen` at start, in one line naming what it lacks, instead of starting, reporting
+/// ready and failing every forward; `ccai events list` reads the store read-only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_not_insert_attempts_is_refused_by_listen_and_reads() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    filled(&schema).await;
+    let role = ReportingRole::new(&database, &schema);
+    let (s, r) = (&schema.name, &role.name);
+    psql(
+        &database,
+        &format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA {s} TO {r}; REVOKE INSERT ON {s}.attempts FROM {r};"
+        ),
+    );
+    let store = role.url(&schema);
+    let before = snapshot(&database, &schema);
+    let sandbox = Sandbox::new();
+
+    let args = [
+        "listen",
+        "--port",
+        "0",
+        "--forward-to",
+        "http://127.0.0.1:9/hook",
+    ];
+    let mut cmd = ccai(&sandbox, &store, &args);
+    cmd.stdin(Stdio::null());
+    let out = exits(cmd).await;
+    refused_as_read_only(&out, &args, r);
+    let err = stderr(&out);
+    assert!(
+        err.contains("permission denied for table attempts")
+            && err.contains("this role lacks INSERT on attempts"),
+        "{err}"
+    );
+
+    let listed = ok(&run(ccai(&sandbox, &store, &["events", "list", "--json"])).await);
+    assert_eq!(listed.lines().count(), 3, "{listed}");
     assert_eq!(snapshot(&database, &schema), before, "nothing written");
 }
 
