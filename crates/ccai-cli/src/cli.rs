@@ -239,7 +239,7 @@ pub(crate) enum Command {
     )]
     Trigger(TriggerArgs),
 
-    /// Receive deliveries locally: verify, print and optionally forward them.
+    /// Receive deliveries locally: verify, store, print and optionally forward them.
     #[command(
         after_help = "Examples:\n  ccai listen\n  ccai listen --port 9000 --forward-to http://localhost:3000/webhook/ccai\n  ccai listen --events message.sent,message.incoming --json"
     )]
@@ -564,7 +564,7 @@ pub(crate) struct TriggerArgs {
     /// Send the same delivery (same eventHash) this many times.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub repeat: u32,
-    /// The HTTP method to deliver with.
+    /// The HTTP method to deliver with: POST or PUT (`ccai listen` takes PUT with --accept-put).
     #[arg(long, default_value = "POST")]
     pub method: String,
     #[command(flatten)]

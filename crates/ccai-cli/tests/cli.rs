@@ -170,6 +170,34 @@ async fn webhooks_update_help_says_the_secret_is_kept_without_secret() {
     }
 }
 
+/// The help says what a flag takes and what a command does where the docs do: `trigger --method`
+/// named no value (PATCH is refused with "use POST or PUT"), and `ccai --help` summed up `listen`
+/// without the durable store it keeps by default.
+#[tokio::test]
+async fn help_names_trigger_methods_and_that_listen_stores() {
+    let sandbox = Sandbox::new();
+    let mut cmd = sandbox.ccai();
+    cmd.args(["trigger", "--help"]).env("COLUMNS", "300");
+    let out = run(cmd).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&out);
+    let method = flag_help(&help, "--method");
+    assert!(
+        method.contains("POST or PUT") && method.contains("--accept-put"),
+        "{method}"
+    );
+
+    let mut cmd = sandbox.ccai();
+    cmd.arg("--help").env("COLUMNS", "300");
+    let out = run(cmd).await;
+    let help = stdout(&out);
+    let listen = help
+        .lines()
+        .find(|line| line.trim_start().starts_with("listen "))
+        .unwrap_or_else(|| panic!("no listen in\n{help}"));
+    assert!(listen.contains("store"), "{listen}");
+}
+
 /// `ccai sign` run in `dir`, printing the signature of "event-hash-abc123" or an error.
 async fn sign_in(sandbox: &Sandbox, dir: &std::path::Path) -> std::process::Output {
     let mut cmd = sandbox.ccai();
