@@ -71,8 +71,7 @@ pub(crate) fn retry_schedule(text: &str) -> Result<RetrySchedule> {
         .find(|item| item.chars().take(40).eq(error.item.chars()))
         .unwrap_or(&error.item);
     let what = if error.too_long {
-        "longer than 30d, the longest retry delay (bodies are purged after 30 days by default)"
-            .to_owned()
+        "longer than 30d, the longest retry delay".to_owned()
     } else if error.zero {
         // A zero delay retries a target that is down at once, attempt after attempt.
         "must be longer than 0 (0 retries at once)".to_owned()

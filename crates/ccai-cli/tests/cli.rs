@@ -656,7 +656,7 @@ async fn duration_flags_are_refused_in_one_shape() {
         (
             [&listen[..], &["--forward-to", &forward, "--retry-schedule", "5s,40d"]].concat(),
             format!(
-                "invalid --retry-schedule \"5s,40d\" (item \"40d\"): longer than 30d, the longest retry delay (bodies are purged after 30 days by default); {SCHEDULE}"
+                "invalid --retry-schedule \"5s,40d\" (item \"40d\"): longer than 30d, the longest retry delay; {SCHEDULE}"
             ),
         ),
     ];

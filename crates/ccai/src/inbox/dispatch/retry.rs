@@ -32,8 +32,8 @@ impl RetrySchedule {
     /// The default jitter: ±20 %.
     pub const DEFAULT_JITTER: f64 = 0.2;
 
-    /// The longest delay [`FromStr`] accepts: 30 days, the default retention of bodies. A retry
-    /// later than that would find the body purged, so a longer delay is a typo, not a plan.
+    /// The longest delay [`FromStr`] accepts: 30 days. A longer one is a typo, not a plan
+    /// (`100000000000d` once read as "never retry").
     pub const MAX_PARSED_DELAY: Duration = Duration::from_secs(30 * 86_400);
 
     /// The shortest delay: a delay of zero would retry a target that is down at once, attempt
@@ -114,7 +114,7 @@ impl Default for RetrySchedule {
 /// A retry schedule that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid retry schedule item {item:?}: {}", if *.too_long {
-    "a retry delay can be at most 30d (bodies are purged after 30 days by default)"
+    "a retry delay can be at most 30d"
 } else if *.zero {
     "a retry delay must be longer than 0 (0 would retry a target that is down at once)"
 } else {
