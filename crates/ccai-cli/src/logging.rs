@@ -109,7 +109,9 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
             .try_init(),
         LogFormat::Text => {
             use std::io::IsTerminal;
-            let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            // no-color.org: set and not empty. An empty one (`NO_COLOR= ccai …`) keeps colour.
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+            let color = std::io::stderr().is_terminal() && !no_color;
             builder.with_ansi(color).try_init()
         }
     };

@@ -1062,3 +1062,53 @@ async fn completions_offer_the_api_options_only_where_they_are_used() {
         );
     }
 }
+
+/// Log lines on a terminal are coloured unless `NO_COLOR` is set to something (no-color.org: "present
+/// and not an empty string"); an empty `NO_COLOR` turned colour off. The terminal is util-linux's
+/// `script`, which gives the command a pseudo-terminal.
+#[tokio::test]
+async fn log_lines_on_a_terminal_are_coloured_unless_no_color_is_set_to_something() {
+    let util_linux = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| stdout(&out).contains("util-linux"));
+    if !util_linux {
+        eprintln!("skipped: util-linux's `script` (for a pseudo-terminal) is not installed");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    // A refused connection, which the API client logs (`ccai::api`) as it retries.
+    let line = format!(
+        "'{}' webhooks list --client-id 1 --api-key k_fake_key_123 --base-url http://127.0.0.1:{}",
+        env!("CARGO_BIN_EXE_ccai"),
+        closed_port()
+    );
+    for (no_color, coloured) in [(None, true), (Some(""), true), (Some("1"), false)] {
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .env("CCAI_CONFIG_DIR", sandbox.config_dir())
+            .env("CCAI_DATA_DIR", sandbox.data_dir())
+            .env("CCAI_LOG", "ccai=debug")
+            .current_dir(sandbox.path());
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("CCAI_") && key != "CCAI_LOG" {
+                cmd.env_remove(&key);
+            }
+        }
+        match no_color {
+            Some(value) => cmd.env("NO_COLOR", value),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        let out = exits(cmd).await;
+        let shown = stdout(&out);
+        assert!(
+            shown.contains("ccai::api"),
+            "NO_COLOR={no_color:?}: {shown}"
+        );
+        assert_eq!(
+            shown.contains("\u{1b}["),
+            coloured,
+            "NO_COLOR={no_color:?}: {shown:?}"
+        );
+    }
+}
