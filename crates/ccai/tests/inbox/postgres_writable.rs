@@ -225,3 +225,122 @@ async fn a_role_that_lacks_any_one_write_fails_the_probe_naming_it() {
     );
     store.close().await;
 }
+
+/// The probe reads nothing the writes do not: a role that may add attempts but not read them
+/// (the writes never do; only `ccai events show` does) passes it, and claims, records outcomes
+/// (adding attempts) and purges. It used to be refused ("permission denied for table attempts",
+/// naming nothing it lacked): the probe's insert selected its columns from the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_add_attempts_but_not_read_them_passes() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_no_read");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let (s, r) = (&schema.name, &role.name);
+    let grants: String = NEEDED
+        .iter()
+        .map(|(privilege, table)| format!("GRANT {privilege} ON \"{s}\".{table} TO \"{r}\";"))
+        .collect();
+    admin(
+        &url,
+        &format!("{grants} REVOKE SELECT ON \"{s}\".attempts FROM \"{r}\";"),
+    )
+    .await;
+
+    let store = PostgresStore::connect(&role.url(&url, s), options())
+        .await
+        .expect("connect writable");
+    store.check_writable().await.expect("may write");
+    store.insert(delivery("h")).await.expect("insert");
+    let now = SystemTime::now();
+    let lease = LeaseRequest::new("w", Duration::from_secs(60));
+    let claimed = store.claim("default", lease, 1, now).await.expect("claim");
+    let done = store.finish(
+        &claimed[0].lease,
+        Finish::Delivered,
+        attempt(AttemptOutcome::Success),
+    );
+    assert_eq!(done.await, Ok(true));
+    let retention = Retention::new(Duration::ZERO, Duration::ZERO);
+    let later = now + Duration::from_secs(3600);
+    let purged = store.purge(retention, later).await.expect("purge");
+    assert_eq!(purged.events_deleted, 1, "{purged:?}");
+    store.close().await;
+}
+
+/// The writes read the events they store and claim: a role that may read all their columns but
+/// one (`method`, read by a claim) fails the probe, which names `SELECT on events`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_that_may_not_read_a_column_the_writes_read_fails_the_probe_naming_it() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_column");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let (s, r) = (&schema.name, &role.name);
+    admin(
+        &url,
+        &format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA \"{s}\" TO \"{r}\";
+             REVOKE SELECT ON \"{s}\".events FROM \"{r}\";
+             GRANT SELECT (id, client_id, event_hash, event_type, body, body_len, body_sha256,
+                           signature, content_type, received_at, duplicates, conflicts,
+                           last_conflict_sha256) ON \"{s}\".events TO \"{r}\";"
+        ),
+    )
+    .await;
+    let store = PostgresStore::connect(&role.url(&url, s), options())
+        .await
+        .expect("connect writable");
+    match store.check_writable().await {
+        Err(StoreError::NotWritable { reason, .. }) => assert!(
+            reason.contains("permission denied for table events")
+                && reason.contains("lacks SELECT on events"),
+            "{reason}"
+        ),
+        other => panic!("without SELECT on events.method: {other:?}"),
+    }
+    store.close().await;
+}
+
+/// A role granted the writes column by column: exactly the columns the store writes pass the
+/// probe; one short, the probe names that column, not the whole table.
+#[tokio::test(flavor = "multi_thread")]
+async fn column_grants_pass_when_exact_and_the_one_short_is_named() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_columns");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let (s, r) = (&schema.name, &role.name);
+    admin(
+        &url,
+        &format!(
+            "GRANT INSERT (client_id, event_hash, event_type, body, body_len, body_sha256,
+                           signature, content_type, received_at, method),
+                   UPDATE (duplicates, conflicts, last_conflict_sha256, body),
+                   DELETE ON \"{s}\".events TO \"{r}\";
+             GRANT INSERT (event_id, destination, status, attempts, next_attempt_at),
+                   UPDATE (status, attempts, next_attempt_at, lease_owner, lease_token,
+                           lease_until, last_error, delivered_at) ON \"{s}\".deliveries TO \"{r}\";
+             GRANT INSERT (delivery_id, started_at, duration_ms, outcome, error)
+                ON \"{s}\".attempts TO \"{r}\";"
+        ),
+    )
+    .await;
+    let store = PostgresStore::connect(&role.url(&url, s), options())
+        .await
+        .expect("connect writable");
+    match store.check_writable().await {
+        Err(StoreError::NotWritable { reason, .. }) => assert!(
+            reason.ends_with("; this role lacks INSERT on attempts (http_status)"),
+            "{reason}"
+        ),
+        other => panic!("without INSERT on attempts.http_status: {other:?}"),
+    }
+    admin(
+        &url,
+        &format!("GRANT INSERT (http_status) ON \"{s}\".attempts TO \"{r}\""),
+    )
+    .await;
+    store.check_writable().await.expect("every column granted");
+    store.close().await;
+}

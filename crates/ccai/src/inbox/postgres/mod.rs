@@ -543,7 +543,8 @@ impl PostgresStore {
     /// that writes, changing nothing and locking no row (each write matches no row), every
     /// table the store's writes do, with each privilege they need: `INSERT`, `UPDATE` and
     /// `DELETE` on `events`, `INSERT` and `UPDATE` on `deliveries`, `INSERT` on `attempts`
-    /// (on the columns the store writes), and reads the schema's version (`SELECT` on
+    /// (on the columns the store writes), `SELECT` on the columns of `events` and `deliveries`
+    /// the writes read (none of `attempts`), and reads the schema's version (`SELECT` on
     /// `inbox_schema`, which only a migration writes). A read-only database, role or hot standby
     /// fails it, where a read would pass, and so does a role that lacks any one of those
     /// privileges, which would fail every insert, claim or purge it needs: a receiver calls

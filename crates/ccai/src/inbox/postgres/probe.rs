@@ -1,6 +1,6 @@
 //! [`PostgresStore::check_writable`](super::PostgresStore::check_writable)'s probe: one statement
-//! that writes, changing nothing and locking no row, every table the store's writes do, with
-//! every privilege they need, and reads the schema version; sent as a simple query, one round
+//! that reads and writes, changing nothing and locking no row, every table the store's writes
+//! do, with every privilege they need, and reads the schema version; sent as a simple query, one round
 //! trip.
 
 use tokio_postgres::error::SqlState;
@@ -13,6 +13,8 @@ use crate::inbox::StoreError;
 /// How a table is written.
 #[derive(Clone, Copy)]
 enum Privilege {
+    /// Read by the writes (their conditions, `RETURNING`, a claim's rows).
+    Select,
     Insert,
     Update,
     Delete,
@@ -21,6 +23,7 @@ enum Privilege {
 impl Privilege {
     fn name(self) -> &'static str {
         match self {
+            Privilege::Select => "SELECT",
             Privilege::Insert => "INSERT",
             Privilege::Update => "UPDATE",
             Privilege::Delete => "DELETE",
@@ -28,13 +31,32 @@ impl Privilege {
     }
 }
 
-/// Each privilege the store's writes need, on the columns they write: the inserts (events and
-/// their deliveries, a duplicate's counters), the dispatcher's claims (`FOR UPDATE`, a lapsed
-/// lease's attempt) and outcomes, replays and requeues, and purges (bodies, then events: their
-/// deliveries and attempts go by `ON DELETE CASCADE`, which runs as the tables' owner). The
-/// version table is only read, as migrations alone write it; sequences need no grant, the ids
-/// being identity columns.
+/// Each privilege the store's writes need, on the columns they read or write: the inserts
+/// (events and their deliveries, a duplicate's counters), the dispatcher's claims (`FOR
+/// UPDATE`, a lapsed lease's attempt) and outcomes, replays and requeues, and purges (bodies,
+/// then events: their deliveries and attempts go by `ON DELETE CASCADE`, which runs as the
+/// tables' owner). The version table is only read, as migrations alone write it; the attempts
+/// are never read by a write; sequences need no grant, the ids being identity columns.
 const NEEDED: &[(Privilege, &str, &[&str])] = &[
+    (
+        Privilege::Select,
+        "events",
+        &[
+            "id",
+            "client_id",
+            "event_hash",
+            "event_type",
+            "body",
+            "body_sha256",
+            "signature",
+            "content_type",
+            "received_at",
+            "duplicates",
+            "conflicts",
+            "last_conflict_sha256",
+            "method",
+        ],
+    ),
     (
         Privilege::Insert,
         "events",
@@ -57,6 +79,22 @@ const NEEDED: &[(Privilege, &str, &[&str])] = &[
         &["duplicates", "conflicts", "last_conflict_sha256", "body"],
     ),
     (Privilege::Delete, "events", &[]),
+    (
+        Privilege::Select,
+        "deliveries",
+        &[
+            "id",
+            "event_id",
+            "destination",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "lease_owner",
+            "lease_token",
+            "lease_until",
+            "last_error",
+        ],
+    ),
     (
         Privilege::Insert,
         "deliveries",
@@ -96,36 +134,46 @@ const NEEDED: &[(Privilege, &str, &[&str])] = &[
     ),
 ];
 
-/// The probe on the schema `ident` (quoted): a data-modifying CTE per entry of [`NEEDED`], each
-/// matching no row (`WHERE false`: the plan is a one-time filter, nothing is scanned or locked;
-/// each table takes the lock any insert takes), and the schema's version. PostgreSQL checks the
-/// privileges of every CTE before it runs any, whether the query reads it or not. An insert
-/// selects its columns from its own table, so that they need no literals of the right type.
+/// The probe on the schema `ident` (quoted): a CTE per entry of [`NEEDED`], each matching no
+/// row (`WHERE false`: the plan is a one-time filter, nothing is scanned or locked; each table
+/// takes the lock any insert takes), and the schema's version. PostgreSQL checks the privileges
+/// of every CTE before it runs any, and of a data-modifying one whether the query reads it or
+/// not (a reading one is read, so that it is checked). A write reads nothing: an insert of
+/// `NULL`s, an update to `DEFAULT` (a column's own value would need `SELECT` on it, which the
+/// attempts, never read by a write, need not grant).
 pub(super) fn statement(ident: &str) -> String {
-    let writes: Vec<String> = NEEDED
+    let mut reads: Vec<String> = Vec::new();
+    let ctes: Vec<String> = NEEDED
         .iter()
         .enumerate()
         .map(|(i, (privilege, table, columns))| {
             let table = format!("{ident}.{table}");
-            let write = match privilege {
+            let cte = match privilege {
+                Privilege::Select => {
+                    reads.push(format!("NOT EXISTS (SELECT FROM w{i})"));
+                    format!("SELECT {} FROM {table} WHERE false", columns.join(", "))
+                }
                 Privilege::Insert => {
-                    let columns = columns.join(", ");
+                    let nulls = vec!["NULL"; columns.len()].join(", ");
                     format!(
-                        "INSERT INTO {table} ({columns}) SELECT {columns} FROM {table} WHERE false"
+                        "INSERT INTO {table} ({}) SELECT {nulls} WHERE false",
+                        columns.join(", ")
                     )
                 }
                 Privilege::Update => {
-                    let set: Vec<String> = columns.iter().map(|c| format!("{c} = {c}")).collect();
+                    let set: Vec<String> =
+                        columns.iter().map(|c| format!("{c} = DEFAULT")).collect();
                     format!("UPDATE {table} SET {} WHERE false", set.join(", "))
                 }
                 Privilege::Delete => format!("DELETE FROM {table} WHERE false"),
             };
-            format!("w{i} AS ({write})")
+            format!("w{i} AS ({cte})")
         })
         .collect();
     format!(
-        "WITH {} SELECT max(version) FROM {ident}.inbox_schema",
-        writes.join(", ")
+        "WITH {} SELECT max(version) FROM {ident}.inbox_schema WHERE {}",
+        ctes.join(", "),
+        reads.join(" AND ")
     )
 }
 
@@ -173,24 +221,43 @@ async fn refused(
     refused
 }
 
-/// What the role lacks of `USAGE` on the schema and the table privileges of [`NEEDED`], as
-/// `DELETE on events, INSERT on attempts`; `None` where the catalog cannot be read, or shows
-/// every one granted (then a grant on some columns only, not those written, falls short).
+/// What the role lacks of `USAGE` on the schema and the privileges of [`NEEDED`], as
+/// `DELETE on events, INSERT on attempts (http_status)` (the columns named where the role may
+/// use some of them); `None` where the catalog cannot be read, or shows every one granted.
 async fn missing(client: &tokio_postgres::Client, shared: &Shared) -> Option<String> {
     let rows: Vec<String> = NEEDED
         .iter()
         .enumerate()
-        .map(|(i, (privilege, table, _))| format!("({i}, '{table}', '{}')", privilege.name()))
+        .map(|(i, (privilege, table, columns))| {
+            let columns: Vec<String> = columns.iter().map(|c| format!("'{c}'")).collect();
+            format!(
+                "({i}, '{table}', '{}', ARRAY[{}]::text[])",
+                privilege.name(),
+                columns.join(", ")
+            )
+        })
         .collect();
-    // By the tables' oids: a name would need `USAGE` on the schema to be looked up.
+    // By the tables' oids: a name would need `USAGE` on the schema to be looked up. A column
+    // privilege is also granted by the table's.
     let sql = format!(
         "SELECT CASE WHEN NOT pg_catalog.has_schema_privilege(n.oid, 'USAGE')
                      THEN 'USAGE on schema ' || n.nspname
-                     ELSE (SELECT string_agg(p.privilege || ' on ' || c.relname, ', ' ORDER BY p.i)
-                             FROM (VALUES {}) AS p (i, tab, privilege)
+                     ELSE (SELECT string_agg(p.privilege || ' on ' || c.relname
+                                 || CASE WHEN cardinality(l.columns) < cardinality(p.columns)
+                                         THEN ' (' || array_to_string(l.columns, ', ') || ')'
+                                         ELSE '' END,
+                                 ', ' ORDER BY p.i)
+                             FROM (VALUES {}) AS p (i, tab, privilege, columns)
                              JOIN pg_catalog.pg_class c
                                ON c.relnamespace = n.oid AND c.relname = p.tab
-                            WHERE NOT pg_catalog.has_table_privilege(c.oid, p.privilege))
+                             CROSS JOIN LATERAL (
+                                 SELECT coalesce(array_agg(col ORDER BY k), '{{}}') AS columns
+                                   FROM unnest(p.columns) WITH ORDINALITY AS u (col, k)
+                                  WHERE NOT pg_catalog.has_column_privilege(c.oid, col, p.privilege)
+                             ) l
+                            WHERE CASE WHEN cardinality(p.columns) = 0
+                                       THEN NOT pg_catalog.has_table_privilege(c.oid, p.privilege)
+                                       ELSE cardinality(l.columns) > 0 END)
                 END
            FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
         rows.join(", ")
