@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use ccai::inbox::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, ListFilter, NewDelivery,
     PostgresOptions, PostgresStore, ReplayTarget, Retention, Store, StoreError,
+    POSTGRES_SCHEMA_VERSION,
 };
 
 use crate::postgres::{raw, TempSchema};
@@ -342,5 +343,36 @@ async fn column_grants_pass_when_exact_and_the_one_short_is_named() {
     )
     .await;
     store.check_writable().await.expect("every column granted");
+    store.close().await;
+}
+
+/// A newer ccai's migration that renamed a column the probe names: the probe says that a newer
+/// ccai migrated the store, and to run it, as it did when it named no column, not that the
+/// column is missing from a schema dropped or changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_newer_schema_without_a_column_the_probe_names_is_told_as_newer() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_newer");
+    let store = PostgresStore::connect(&url, options().schema(schema.name.clone()))
+        .await
+        .expect("create the inbox");
+    store.check_writable().await.expect("writable");
+    let newer = POSTGRES_SCHEMA_VERSION + 1;
+    admin(
+        &url,
+        &format!(
+            "ALTER TABLE \"{s}\".events RENAME COLUMN method TO http_method;
+             UPDATE \"{s}\".inbox_schema SET version = {newer};",
+            s = schema.name
+        ),
+    )
+    .await;
+    let error = store.check_writable().await.expect_err("newer");
+    assert!(
+        matches!(&error, StoreError::Unavailable(m)
+            if m.contains(&format!("a newer ccai migrated the store to schema {newer}"))
+                && m.contains("run the newer ccai")),
+        "{error:?}"
+    );
     store.close().await;
 }

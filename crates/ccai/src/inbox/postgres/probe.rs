@@ -205,6 +205,7 @@ pub(super) async fn check_writable(
 
 /// The error for a refused probe: for want of a privilege, the server names the first table
 /// only, so what the role lacks is read from the catalog and added (every privilege missing).
+/// Refused otherwise by a schema no longer at this build's version, that is what it says.
 async fn refused(
     client: &tokio_postgres::Client,
     shared: &Shared,
@@ -215,6 +216,20 @@ async fn refused(
         if let StoreError::NotWritable { reason, .. } = &mut refused {
             if let Some(missing) = missing(client, shared).await {
                 reason.push_str(&format!("; this role lacks {missing}"));
+            }
+        }
+    } else if error.as_db_error().is_some() && !matches!(refused, StoreError::NotWritable { .. }) {
+        // A newer ccai's migration may have renamed or dropped a column the probe names: "a
+        // newer ccai migrated the store", not "column … does not exist", as the probe said
+        // when it named no column.
+        let sql = format!("SELECT max(version) FROM {}.inbox_schema", shared.ident);
+        if let Ok(found) = client
+            .query_one(&sql, &[])
+            .await
+            .and_then(|row| row.try_get::<_, Option<i64>>(0))
+        {
+            if let Err(changed) = schema::current(found, &shared.shown) {
+                return changed;
             }
         }
     }
