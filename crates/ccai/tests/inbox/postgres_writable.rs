@@ -376,3 +376,41 @@ async fn a_newer_schema_without_a_column_the_probe_names_is_told_as_newer() {
     );
     store.close().await;
 }
+
+/// The version the probe reads with its writes is checked as before: an emptied version table
+/// or an older version fails it, saying the version changed (to 0 where no row is left), and the
+/// version put back passes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_table_emptied_or_older_fails_the_probe_as_before() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_version");
+    let store = PostgresStore::connect(&url, options().schema(schema.name.clone()))
+        .await
+        .expect("create the inbox");
+    let s = &schema.name;
+    for (sql, found) in [
+        (format!("DELETE FROM \"{s}\".inbox_schema"), 0),
+        (
+            format!(
+                "INSERT INTO \"{s}\".inbox_schema VALUES ({})",
+                POSTGRES_SCHEMA_VERSION - 1
+            ),
+            POSTGRES_SCHEMA_VERSION - 1,
+        ),
+    ] {
+        admin(&url, &sql).await;
+        let error = store.check_writable().await.expect_err(&sql);
+        assert!(
+            matches!(&error, StoreError::Unavailable(m)
+                if m.contains(&format!("the store's schema version changed to {found}"))),
+            "{sql}: {error:?}"
+        );
+    }
+    admin(
+        &url,
+        &format!("UPDATE \"{s}\".inbox_schema SET version = {POSTGRES_SCHEMA_VERSION}"),
+    )
+    .await;
+    store.check_writable().await.expect("current again");
+    store.close().await;
+}
