@@ -551,10 +551,12 @@ impl PostgresStore {
     /// this at start and in its readiness probe, before it accepts deliveries it could not
     /// store or forward. A database that does not answer within the
     /// [operation timeout](PostgresOptions::operation_timeout) fails it too, as does a schema a
-    /// newer ccai migrated since. A role or server that refuses the write fails it with
-    /// [`StoreError::NotWritable`], which names the table PostgreSQL refused and every
-    /// privilege the role lacks; a store connected [read-only](PostgresOptions::read_only) with
-    /// [`StoreError::ReadOnly`], without asking.
+    /// newer ccai migrated since, or a table locked (an `ALTER TABLE`, a `VACUUM FULL`) for
+    /// longer: each write takes the lock an insert takes on its table. A statement-level
+    /// trigger of yours on those tables fires for it. A role or server that refuses the write
+    /// fails it with [`StoreError::NotWritable`], which names the table PostgreSQL refused and
+    /// every privilege the role lacks; a store connected
+    /// [read-only](PostgresOptions::read_only) with [`StoreError::ReadOnly`], without asking.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
         self.writable()?;
         let shared = self.shared();

@@ -1,7 +1,7 @@
 //! [`PostgresStore::check_writable`](super::PostgresStore::check_writable)'s probe: one statement
 //! that reads and writes, changing nothing and locking no row, every table the store's writes
-//! do, with every privilege they need, and reads the schema version; sent as a simple query, one round
-//! trip.
+//! do, with every privilege they need, and reads the schema version; sent as a simple query,
+//! one round trip.
 
 use tokio_postgres::error::SqlState;
 use tokio_postgres::SimpleQueryMessage;
