@@ -414,3 +414,44 @@ async fn a_version_table_emptied_or_older_fails_the_probe_as_before() {
     store.check_writable().await.expect("current again");
     store.close().await;
 }
+
+/// An insert tells a new event from a duplicate by its row's `xmax`, a system column a role
+/// granted `SELECT` column by column may not read: the probe asks for it, naming it, and with it
+/// granted too, the role passes and inserts.
+#[tokio::test(flavor = "multi_thread")]
+async fn select_granted_column_by_column_needs_xmax_too() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_xmax");
+    created(&schema).await;
+    let role = ReportingRole::new(&url, &schema.name).await;
+    let (s, r) = (&schema.name, &role.name);
+    admin(
+        &url,
+        &format!(
+            "GRANT ALL ON ALL TABLES IN SCHEMA \"{s}\" TO \"{r}\";
+             REVOKE SELECT ON \"{s}\".events FROM \"{r}\";
+             GRANT SELECT (id, client_id, event_hash, event_type, body, body_sha256, signature,
+                           content_type, received_at, duplicates, conflicts,
+                           last_conflict_sha256, method) ON \"{s}\".events TO \"{r}\";"
+        ),
+    )
+    .await;
+    let store = PostgresStore::connect(&role.url(&url, s), options())
+        .await
+        .expect("connect writable");
+    match store.check_writable().await {
+        Err(StoreError::NotWritable { reason, .. }) => assert!(
+            reason.ends_with("; this role lacks SELECT on events (xmax)"),
+            "{reason}"
+        ),
+        other => panic!("without SELECT on events.xmax: {other:?}"),
+    }
+    admin(
+        &url,
+        &format!("GRANT SELECT (xmax) ON \"{s}\".events TO \"{r}\""),
+    )
+    .await;
+    store.check_writable().await.expect("xmax granted");
+    store.insert(delivery("h")).await.expect("insert");
+    store.close().await;
+}

@@ -55,6 +55,8 @@ const NEEDED: &[(Privilege, &str, &[&str])] = &[
             "conflicts",
             "last_conflict_sha256",
             "method",
+            // A system column: an insert tells a new row from a duplicate by it.
+            "xmax",
         ],
     ),
     (
