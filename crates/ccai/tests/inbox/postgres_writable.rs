@@ -455,3 +455,60 @@ async fn select_granted_column_by_column_needs_xmax_too() {
     store.insert(delivery("h")).await.expect("insert");
     store.close().await;
 }
+
+/// The probe's writes take the lock an insert takes: behind an `ALTER TABLE` (or `VACUUM FULL`)
+/// holding `events`, it fails within the operation timeout, as an insert would, its backend gone
+/// from the lock queue soon after (not waiting on); the lock released, it passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_table_fails_the_probe_within_the_operation_timeout() {
+    let url = crate::postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "probe_locked");
+    let store = PostgresStore::connect(
+        &url,
+        options()
+            .schema(schema.name.clone())
+            .operation_timeout(Duration::from_millis(500)),
+    )
+    .await
+    .expect("create the inbox");
+    store.check_writable().await.expect("writable");
+    let events = format!("\"{}\".events", schema.name);
+    let mut holder = raw(&url).await;
+    let lock = holder.transaction().await.expect("begin");
+    lock.batch_execute(&format!("LOCK TABLE {events} IN ACCESS EXCLUSIVE MODE"))
+        .await
+        .expect("lock");
+
+    let started = std::time::Instant::now();
+    match store.check_writable().await {
+        Err(StoreError::Unavailable(why)) => {
+            assert!(why.contains("did not answer within"), "{why}")
+        }
+        other => panic!("behind the lock: {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let observer = raw(&url).await;
+    let waiting = format!(
+        "SELECT count(*) FROM pg_catalog.pg_locks WHERE relation = '{events}'::regclass AND NOT granted"
+    );
+    let mut left = i64::MAX;
+    for _ in 0..50 {
+        left = observer
+            .query_one(&waiting, &[])
+            .await
+            .expect("pg_locks")
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "the probe's backend still waits for the lock");
+    lock.rollback().await.expect("unlock");
+    store.check_writable().await.expect("writable again");
+    store.close().await;
+}
