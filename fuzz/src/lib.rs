@@ -3,6 +3,9 @@
 
 use ccai::webhook::{parse_event, sign, Verifier, WebhookEvent};
 
+mod redact;
+pub use redact::redact;
+
 /// The account and secret the `verify` target signs and verifies with.
 pub const CLIENT_ID: &str = "1231";
 /// See [`CLIENT_ID`].
@@ -15,11 +18,12 @@ pub type Target = (&'static str, fn(&[u8]) -> Outcome);
 pub type Outcome = u64;
 
 /// Every target.
-pub const TARGETS: [Target; 4] = [
+pub const TARGETS: [Target; 5] = [
     ("parse", parse),
     ("verify", verify),
     ("agree", agree),
     ("round_trip", round_trip),
+    ("redact", redact),
 ];
 
 fn outcome_of<T, E: std::fmt::Display>(result: &Result<T, E>) -> Outcome {
