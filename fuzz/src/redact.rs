@@ -30,10 +30,10 @@ const ACROSS: usize = 256;
 const MARKER: &str = "[REDACTED]";
 
 /// What secrets are made of: characters with encodings worth following (`%`, `&`, `;`, `"`
-/// are what the encodings are written with; two letters past ASCII, one of two bytes and one
-/// named by HTML 4), and no `[` or `]`, so that the marker cannot spell a secret.
-const ALPHABET: &str =
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+=_-.:@%&;\"\u{e9}\u{3bb}";
+/// are what the encodings are written with; three letters past ASCII: one of two bytes, one
+/// HTML 4 names, one past the Basic Multilingual Plane, which JSON writes as a surrogate pair),
+/// and no `[` or `]`, so that the marker cannot spell a secret.
+const ALPHABET: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/+=_-.:@%&;\"\u{e9}\u{3bb}\u{1d49c}";
 
 /// The user name the URL's credentials carry a password with.
 const USER: &str = "fuzz";
@@ -219,8 +219,27 @@ fn setup(input: &mut Input) -> Setup {
     }
 }
 
+/// `chars` spelled in `style` (4: each character in its own), into `out`. A numeric reference
+/// goes without its `;` now and then, as browsers read it, where what follows can neither run
+/// on into its digits nor be read as its `;`.
+fn spell_all(chars: &[char], style: usize, input: &mut Input, out: &mut Vec<u8>) {
+    let spelled: Vec<String> = chars.iter().map(|&c| spell(c, style, input)).collect();
+    for (i, spelling) in spelled.iter().enumerate() {
+        let next = spelled.get(i + 1).and_then(|next| next.bytes().next());
+        let open = spelling.starts_with("&#")
+            && next.is_some_and(|b| !b.is_ascii_alphanumeric() && b != b';')
+            && input.byte() & 1 == 0;
+        let spelling = if open {
+            spelling.trim_end_matches(';')
+        } else {
+            spelling
+        };
+        out.extend_from_slice(spelling.as_bytes());
+    }
+}
+
 /// How one character of a secret is written.
-fn spell(c: char, style: usize, input: &mut Input, out: &mut Vec<u8>) {
+fn spell(c: char, style: usize, input: &mut Input) -> String {
     let choice = input.byte();
     let upper = choice & 1 == 0;
     // Letters and digits are left as written half the time: encoders leave them.
@@ -231,13 +250,19 @@ fn spell(c: char, style: usize, input: &mut Input, out: &mut Vec<u8>) {
         style
     };
     let mut utf8 = [0u8; 4];
-    let text = match style {
+    match style {
         _ if plain => c.to_string(),
         1 => match (c, choice & 4 == 0) {
             ('/', true) => r"\/".to_owned(),
             ('"', true) => r#"\""#.to_owned(),
-            _ if upper => format!("\\u{:04X}", u32::from(c)),
-            _ => format!("\\u{:04x}", u32::from(c)),
+            _ => c
+                .encode_utf16(&mut [0; 2])
+                .iter()
+                .map(|unit| match upper {
+                    true => format!("\\u{unit:04X}"),
+                    false => format!("\\u{unit:04x}"),
+                })
+                .collect(),
         },
         2 => c
             .encode_utf8(&mut utf8)
@@ -249,17 +274,21 @@ fn spell(c: char, style: usize, input: &mut Input, out: &mut Vec<u8>) {
             .collect(),
         3 => {
             let named = NAMES.iter().find(|(n, _)| *n == c);
-            let zeros = "0".repeat(usize::from(choice >> 5) % 4);
+            // Zero-padded, up to the 8 digits a reference is read with.
+            let padded = |digits: String| {
+                let zeros = (usize::from(choice >> 5) % 4).min(8 - digits.len());
+                format!("{}{digits};", "0".repeat(zeros))
+            };
+            let code = u32::from(c);
             match (named, (choice >> 3) % 4) {
                 (Some((_, name)), 0) => format!("&{name};"),
-                (_, 1) if upper => format!("&#X{zeros}{:X};", u32::from(c)),
-                (_, 2) => format!("&#x{zeros}{:x};", u32::from(c)),
-                _ => format!("&#{zeros}{};", u32::from(c)),
+                (_, 1) if upper => format!("&#X{}", padded(format!("{code:X}"))),
+                (_, 2) => format!("&#x{}", padded(format!("{code:x}"))),
+                _ => format!("&#{}", padded(code.to_string())),
             }
         }
         _ => c.to_string(),
-    };
-    out.extend_from_slice(text.as_bytes());
+    }
 }
 
 /// An answer: the input's bytes, with echoes of `secrets` (whole or cut short) and of decoys
@@ -285,9 +314,7 @@ fn answer(input: &mut Input, secrets: &[String]) -> (Vec<u8>, Vec<u8>, bool) {
                     .collect();
                 let style = input.below(5);
                 let mut spelled = Vec::new();
-                for c in decoy {
-                    spell(c, style, input, &mut spelled);
-                }
+                spell_all(&decoy, style, input, &mut spelled);
                 answer.extend_from_slice(&spelled);
                 noise.extend_from_slice(&spelled);
             }
@@ -302,9 +329,7 @@ fn answer(input: &mut Input, secrets: &[String]) -> (Vec<u8>, Vec<u8>, bool) {
                 };
                 let style = input.below(5);
                 let mut spelled = Vec::new();
-                for &c in run {
-                    spell(c, style, input, &mut spelled);
-                }
+                spell_all(run, style, input, &mut spelled);
                 if kind == 7 && answer.len() < EXCERPT {
                     // Across the cut: from 1 to the whole spelling before it.
                     let before = 1 + input.below(spelled.len());
