@@ -6,7 +6,8 @@
 //! that echoes them (and the other forms the forward redacts: the Basic token, `user:password`,
 //! the URL's raw escapes) among the input's bytes, each character verbatim, JSON-escaped,
 //! percent-encoded or as an HTML reference, whole or cut short, some across the excerpt's cut.
-//! Checked, on that answer and on its noise alone:
+//! Checked, on that answer and on its noise alone (after checking that the forward takes each
+//! text this target takes for a secret for one):
 //!
 //! 1. the excerpt is the first [`EXCERPT`] bytes of the answer at most, with `[REDACTED]` in
 //!    place of some of them ([`assert_bounded`]);
@@ -525,10 +526,10 @@ fn assert_no_secret(excerpt: &str, secrets: &[String]) {
     }
 }
 
-/// Whether `answer` may spell one of `secrets`' [`runs`] (a whole secret starts with one):
-/// more often than the library finds one, never less. Each character is read as written or
-/// percent-encoded byte by byte, or as any character at all where an escape (`\`) or a reference
-/// (`&`) may start, ending wherever one could.
+/// Whether `answer` may spell one of `secrets`' [`runs`]: more often than the library finds
+/// one, never less. Each character is read as written or percent-encoded byte by byte, or as any
+/// character at all where an escape (`\`) or a reference (`&`) may start, ending wherever one
+/// could.
 fn may_spell(answer: &[u8], secrets: &[String]) -> bool {
     let next = |at: usize, c: char, out: &mut Vec<usize>| {
         let mut here = vec![at];
@@ -554,26 +555,23 @@ fn may_spell(answer: &[u8], secrets: &[String]) -> bool {
             _ => {}
         }
     };
-    secrets
-        .iter()
-        .flat_map(|s| runs(s).into_iter().skip(1))
-        .any(|run| {
-            let mut states: Vec<usize> = (0..answer.len()).collect();
-            for c in run.chars() {
-                let mut after = Vec::new();
-                for &at in &states {
-                    next(at, c, &mut after);
-                }
-                after.retain(|&at| at <= answer.len());
-                after.sort_unstable();
-                after.dedup();
-                states = after;
-                if states.is_empty() {
-                    return false;
-                }
+    secrets.iter().flat_map(|s| runs(s)).any(|run| {
+        let mut states: Vec<usize> = (0..answer.len()).collect();
+        for c in run.chars() {
+            let mut after = Vec::new();
+            for &at in &states {
+                next(at, c, &mut after);
             }
-            true
-        })
+            after.retain(|&at| at <= answer.len());
+            after.sort_unstable();
+            after.dedup();
+            states = after;
+            if states.is_empty() {
+                return false;
+            }
+        }
+        true
+    })
 }
 
 /// The target: see the module's documentation.
@@ -585,6 +583,15 @@ pub fn redact(input: &[u8]) -> Outcome {
     let setup = setup(&mut input);
     let (answer, noise, across) = answer(&mut input, &setup.secrets);
     let signature = setup.signature.as_deref();
+
+    // The texts the checks below take for the forward's secrets are its secrets.
+    for secret in &setup.secrets {
+        assert_eq!(
+            setup.forward.redact_echoes(secret.as_bytes(), signature),
+            MARKER,
+            "the forward does not take {secret:?} for a secret"
+        );
+    }
 
     let excerpt = setup.forward.redact_echoes(&answer, signature);
     assert_bounded(&answer, &excerpt);
