@@ -5,7 +5,8 @@
 //! the signature, the URL's password, a query value, a path token or a header, and an answer
 //! that echoes them (and the other forms the forward redacts: the Basic token, `user:password`,
 //! the URL's raw escapes) among the input's bytes, each character verbatim, JSON-escaped,
-//! percent-encoded or as an HTML reference, whole or cut short, some across the excerpt's cut.
+//! percent-encoded or as an HTML reference, whole or cut short, some across the excerpt's cut,
+//! some overlapping (a secret that starts with the end of another, echoed on from it).
 //! Checked, on that answer and on its noise alone (after checking that the forward takes each
 //! text this target takes for a secret for one):
 //!
@@ -158,11 +159,20 @@ fn setup(input: &mut Input) -> Setup {
     let (mut query, mut path, mut headers) = (Vec::new(), Vec::new(), Vec::new());
     let mut secrets = Vec::new();
     let mut carriers = 0;
+    let mut previous: Option<String> = None;
     for _ in 0..=input.below(4) {
         let len = 8 + input.below(57);
-        let secret: String = (0..len)
+        let mut secret: String = (0..len)
             .map(|_| alphabet[input.below(alphabet.len())])
             .collect();
+        // Now and then one starts with the end of the one before, so that their echoes overlap.
+        if let Some(previous) = previous.filter(|_| input.byte() & 3 == 0) {
+            let chars: Vec<char> = previous.chars().collect();
+            let shared = (4 + input.below(5)).min(chars.len());
+            let start: String = chars[chars.len() - shared..].iter().collect();
+            secret = start.chars().chain(secret.chars()).take(64).collect();
+        }
+        previous = Some(secret.clone());
         let upper = input.byte() & 1 == 0;
         let carrier = match input.below(5) {
             0 if signature.is_none() => Carrier::Signature,
@@ -323,14 +333,24 @@ fn answer(input: &mut Input, secrets: &[String]) -> (Vec<u8>, Vec<u8>, bool) {
                 let secret: Vec<char> = secrets[input.below(secrets.len())].chars().collect();
                 let n = secret.len();
                 let cut = 1 + input.below(n);
-                let run = match input.below(4) {
-                    2 => &secret[..cut],
-                    3 => &secret[n - cut..],
-                    _ => &secret[..],
+                let mut run = match input.below(5) {
+                    2 => secret[..cut].to_vec(),
+                    3 => secret[n - cut..].to_vec(),
+                    _ => secret.clone(),
                 };
+                if run.len() == n && input.byte() & 3 == 0 {
+                    // Another secret on from this one, sharing the longest end of it that it
+                    // starts with: a header value ending where a path token begins.
+                    let other: Vec<char> = secrets[input.below(secrets.len())].chars().collect();
+                    let shared = (1..n.min(other.len()))
+                        .rev()
+                        .find(|&k| run[n - k..] == other[..k])
+                        .unwrap_or(0);
+                    run.extend_from_slice(&other[shared..]);
+                }
                 let style = input.below(5);
                 let mut spelled = Vec::new();
-                spell_all(run, style, input, &mut spelled);
+                spell_all(&run, style, input, &mut spelled);
                 if kind == 7 && answer.len() < EXCERPT {
                     // Across the cut: from 1 to the whole spelling before it.
                     let before = 1 + input.below(spelled.len());
@@ -339,11 +359,11 @@ fn answer(input: &mut Input, secrets: &[String]) -> (Vec<u8>, Vec<u8>, bool) {
                 }
                 let start = answer.len();
                 answer.extend_from_slice(&spelled);
-                // A whole echo is followed to its end wherever that is; a run cut short, only
-                // when it ends within ACROSS characters of the cut.
+                // A whole echo (or two in a row) is followed to its end wherever that is; a run
+                // cut short, only when it ends within ACROSS characters of the cut.
                 across |= start < EXCERPT
                     && answer.len() > EXCERPT
-                    && (run.len() == n || (partial_min(n)..=ACROSS).contains(&run.len()));
+                    && (run.len() >= n || (partial_min(n)..=ACROSS).contains(&run.len()));
             }
         }
     }
