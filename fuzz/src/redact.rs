@@ -150,9 +150,11 @@ struct Setup {
     forward: HttpForward,
     signature: Option<String>,
     secrets: Vec<String>,
+    /// Which [`Carrier`]s carry a secret, a bit each: part of the target's outcome.
     carriers: u64,
 }
 
+/// One to four secrets from `input`, and a forward that carries them.
 fn setup(input: &mut Input) -> Setup {
     let alphabet: Vec<char> = ALPHABET.chars().collect();
     let (mut signature, mut password) = (None, None);
