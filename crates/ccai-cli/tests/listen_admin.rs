@@ -978,3 +978,70 @@ async fn ccai_log_takes_warning_and_names_the_levels_for_an_unknown_word() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{value}");
     }
 }
+
+/// The view's live-update streams are capped below the admin listener's connection cap: pages
+/// left open, or a client opening stream after stream, took every connection it serves, and
+/// `/healthz` and `/readyz` went unanswered (a probe's timeout: a restart, or out of the pool).
+/// A stream past the cap is refused with a 503, which the page retries.
+#[tokio::test]
+async fn open_view_streams_leave_the_admin_probes_answered() {
+    use std::io::{Read, Write};
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--ui", "--ui-port", "0", "--admin-port", "0"],
+    ));
+    let admin = admin_url(&listen);
+    let addr = admin.trim_start_matches("http://");
+    // The head of the answer to a stream request on a connection of its own, kept open.
+    let open_stream = || {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .expect("send");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        (stream, String::from_utf8_lossy(&head).into_owned())
+    };
+    let mut held = Vec::new();
+    let mut refused = None;
+    // The admin listener serves 64 connections at once.
+    for _ in 0..64 {
+        let (stream, head) = open_stream();
+        if head.starts_with("HTTP/1.1 200") {
+            held.push(stream);
+        } else {
+            refused = Some(head);
+            break;
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("{} streams open, none refused", held.len()));
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("retry-after"), "{refused}");
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    for probe in ["/healthz", "/readyz"] {
+        let status = http
+            .get(format!("{admin}{probe}"))
+            .send()
+            .await
+            .map(|r| r.status());
+        assert!(
+            matches!(status, Ok(StatusCode::OK)),
+            "{probe} with {} streams open: {status:?}",
+            held.len()
+        );
+    }
+    drop(held);
+}

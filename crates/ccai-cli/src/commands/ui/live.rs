@@ -14,9 +14,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use axum::http::{header, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use ccai::inbox::{ListFilter, ListRequest, Store};
-use futures_util::stream::{self, Stream};
+use futures_util::stream;
 use tokio::sync::watch;
 
 /// How often the store is looked at, at most.
@@ -26,6 +28,12 @@ const LOOK_SHARE: u32 = 10;
 /// ...up to this: a look that failed slowly (PostgreSQL down: the 5 s connect timeout) must not
 /// keep a page stale for a minute once the database is back.
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
+/// The live-update streams open at once, over every listener the view is served on. Each holds
+/// its connection while its page is open, and the admin listener (`ccai listen --ui
+/// --admin-port`) serves 64 connections in all: without a cap, open pages (or a client opening
+/// stream after stream) took them all and left `/healthz` and `/readyz` unanswered. A page
+/// refused one shows it is disconnected and tries again.
+pub(crate) const MAX_STREAMS: usize = 32;
 /// How many of the newest events are compared (status and attempt changes further down are not
 /// announced; the page loads them when asked).
 const WATCHED: usize = 50;
@@ -41,9 +49,14 @@ pub(crate) struct Changes {
 struct Viewer(Arc<AtomicUsize>);
 
 impl Viewer {
-    fn new(viewers: &Arc<AtomicUsize>) -> Self {
-        viewers.fetch_add(1, Ordering::Relaxed);
-        Self(Arc::clone(viewers))
+    /// Counts one more stream, unless [`MAX_STREAMS`] are open.
+    fn admit(viewers: &Arc<AtomicUsize>) -> Option<Self> {
+        viewers
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
+                (open < MAX_STREAMS).then_some(open + 1)
+            })
+            .ok()?;
+        Some(Self(Arc::clone(viewers)))
     }
 }
 
@@ -105,20 +118,32 @@ async fn fingerprint(store: &dyn Store) -> Option<String> {
 }
 
 /// `GET /api/stream`: `ready` at once, then `change` (data: a version number) whenever the store
-/// changed. Ends when the server stops.
-pub(crate) fn stream(changes: Changes) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let viewer = Viewer::new(&changes.viewers);
+/// changed. Ends when the server stops. A 503 (with `Retry-After`) while [`MAX_STREAMS`] are open.
+pub(crate) fn stream(changes: Changes) -> Response {
+    let Some(viewer) = Viewer::admit(&changes.viewers) else {
+        let message = format!(
+            "{MAX_STREAMS} live-update streams are open, the most this view serves: close a page of the view you do not need"
+        );
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            axum::Json(serde_json::json!({ "error": message })),
+        )
+            .into_response();
+    };
     let state = (changes.version, true, viewer);
     let events = stream::unfold(state, |(mut changes, first, viewer)| async move {
         if first {
             let version = *changes.borrow_and_update();
             let ready = Event::default().event("ready").data(version.to_string());
-            return Some((Ok(ready), (changes, false, viewer)));
+            return Some((Ok::<_, Infallible>(ready), (changes, false, viewer)));
         }
         changes.changed().await.ok()?;
         let version = *changes.borrow_and_update();
         let change = Event::default().event("change").data(version.to_string());
         Some((Ok(change), (changes, false, viewer)))
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
