@@ -960,3 +960,56 @@ async fn ui_api_a_store_this_user_may_not_write_is_shown_read_only() {
     assert_eq!(event.summary.deliveries[0].status, DeliveryStatus::Dead);
     store.close().await;
 }
+
+/// The answers the guard refuses with (a host not the loopback's, no token, an action without its
+/// header) carry the headers every other answer does: `nosniff`, the page's CSP, and `no-store`
+/// for the API. They went out with none of them.
+#[tokio::test]
+async fn ui_api_refusals_carry_the_same_headers_as_answers() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let http = reqwest::Client::new();
+    let check = |what: &str, response: &reqwest::Response, status: u16| {
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let headers = response.headers();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert!(
+            header("content-security-policy").contains("default-src 'none'"),
+            "{what}"
+        );
+        assert_eq!(header("cache-control"), "no-store", "{what}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+    };
+
+    let ui = start_ui(&sandbox, &path, &[]);
+    let rebound = http
+        .get(format!("{}/api/stats", ui.base))
+        .header("host", "attacker.example")
+        .send()
+        .await
+        .expect("GET");
+    check("a host not the loopback's", &rebound, 403);
+    let action = http
+        .post(format!("{}/api/replay?status=dead", ui.base))
+        .send()
+        .await
+        .expect("POST");
+    check("an action without its header", &action, 403);
+    drop(ui);
+
+    let ui = start_ui(&sandbox, &path, &["--host", "0.0.0.0"]);
+    let no_token = http
+        .get(format!("{}/api/stats", ui.base))
+        .send()
+        .await
+        .expect("GET");
+    check("no token", &no_token, 401);
+}

@@ -185,38 +185,18 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
-/// The middleware: token, host and action checks, then headers that keep the page to itself.
+/// The middleware: token, host and action checks, then headers that keep the page to itself
+/// (on refusals too).
 pub(crate) async fn guard(
     State(access): State<Arc<Access>>,
     request: Request,
     next: Next,
 ) -> Response {
-    if access.token.is_none() && !loopback_host(request.headers()) {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "this view answers only to localhost, 127.0.0.1 or [::1] (start it with --token to use another name)",
-        );
-    }
     let api = request.uri().path().starts_with("/api/");
-    if api && !access.admits(&request) {
-        return refuse(
-            StatusCode::UNAUTHORIZED,
-            "this view requires its token: open the URL `ccai ui` printed (with ?token=), or send Authorization: Bearer TOKEN",
-        );
-    }
-    if request.method() == Method::POST
-        && request
-            .headers()
-            .get(ACTION_HEADER)
-            .map(HeaderValue::as_bytes)
-            != Some(b"1")
-    {
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "actions must carry the header X-CCAI-UI: 1",
-        );
-    }
-    let mut response = next.run(request).await;
+    let mut response = match refusal(&access, &request, api) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -236,6 +216,35 @@ pub(crate) async fn guard(
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// The answer refusing `request` (an `/api/` one when `api`), if it is refused.
+fn refusal(access: &Access, request: &Request, api: bool) -> Option<Response> {
+    if access.token.is_none() && !loopback_host(request.headers()) {
+        return Some(refuse(
+            StatusCode::FORBIDDEN,
+            "this view answers only to localhost, 127.0.0.1 or [::1] (start it with --token to use another name)",
+        ));
+    }
+    if api && !access.admits(request) {
+        return Some(refuse(
+            StatusCode::UNAUTHORIZED,
+            "this view requires its token: open the URL `ccai ui` printed (with ?token=), or send Authorization: Bearer TOKEN",
+        ));
+    }
+    if request.method() == Method::POST
+        && request
+            .headers()
+            .get(ACTION_HEADER)
+            .map(HeaderValue::as_bytes)
+            != Some(b"1")
+    {
+        return Some(refuse(
+            StatusCode::FORBIDDEN,
+            "actions must carry the header X-CCAI-UI: 1",
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
