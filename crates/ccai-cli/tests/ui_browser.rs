@@ -1096,6 +1096,28 @@ async fn ui_browser_right_to_left_overrides_cannot_disguise_a_value() {
         )
         .await;
     assert_eq!(shown, false, "an override reached the list or the details");
+
+    // The details of the event whose type carries the override: their title shows it escaped
+    // too (it was the type as received).
+    browser.goto(&format!("{}#/event/{hash}", ui.url)).await;
+    browser
+        .wait_js(
+            "the detail",
+            &format!("return document.getElementById('detail').dataset.hash === '{hash}'"),
+        )
+        .await;
+    let title = browser
+        .js(
+            "return document.getElementById('detail-title').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        title
+            .as_str()
+            .is_some_and(|t| t.starts_with("message.incoming\\u{202e}gnp.exe ")),
+        "{title}"
+    );
     browser.quit().await;
 }
 

@@ -373,7 +373,7 @@
     section.dataset.hash = event.eventHash;
     section.dataset.clientId = event.clientId;
     section.dataset.attempts = String(event.attempts.length);
-    $("detail-title").replaceChildren(event.eventType + " ", el("span", { class: "muted mono" }, "#" + event.shortHash));
+    $("detail-title").replaceChildren(inert(event.eventType) + " ", el("span", { class: "muted mono" }, "#" + event.shortHash));
     const fields = $("fields");
     fields.replaceChildren();
     const status = el("dd", null, badge(event.status));
