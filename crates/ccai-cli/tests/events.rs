@@ -855,6 +855,27 @@ async fn replay_to_sends_the_exact_delivery() {
     assert!(plain.requests.lock().unwrap().is_empty());
 }
 
+/// An event received without a `Content-Type` (the receiver keeps none) is replayed with the
+/// `application/json` the forward sends it with: a target's JSON parser reads no body without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_sends_an_event_received_without_content_type_as_the_forward_does() {
+    let inbox = Inbox::new().await;
+    let hash = "a9a9a9a9a9a9a9a9-untyped";
+    let body = json_body("message.sent", hash, r#"{"To":"+14155550155"}"#);
+    let delivery =
+        NewDelivery::new(CLIENT, hash, "message.sent", body.clone()).signature(signature_of(hash));
+    inbox.store.insert(delivery).await.expect("insert");
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    ok(&inbox.ccai(&["replay", hash, "--to", &target.url]).await);
+    let got = target.requests.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0].body[..], &body[..]);
+    assert_eq!(
+        got[0].header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn purge_nulls_old_bodies_and_deletes_older_rows() {
     let inbox = Inbox::new().await;

@@ -355,7 +355,8 @@ impl Sender {
     }
 }
 
-/// One POST of the stored body with its original signature and content type.
+/// One POST (or PUT, as it was received) of the stored body with its original signature and
+/// content type (`application/json` if it came without one, as the forward sends it).
 async fn send(
     client: &reqwest::Client,
     url: &reqwest::Url,
@@ -364,14 +365,15 @@ async fn send(
     let Some(body) = &event.body else {
         return Err("its body was purged".into());
     };
+    // The content type the forward sends an event received without one with: a target's
+    // JSON parser reads no body that does not say it is JSON.
+    let content_type = event.content_type.as_deref().unwrap_or("application/json");
     let mut request = client
         .request(http::request_method(event.method), url.clone())
+        .header(reqwest::header::CONTENT_TYPE, content_type)
         .body(body.clone());
     if let Some(signature) = &event.signature {
         request = request.header("X-CCAI-Signature", signature);
-    }
-    if let Some(content_type) = &event.content_type {
-        request = request.header(reqwest::header::CONTENT_TYPE, content_type);
     }
     match request.send().await {
         Ok(response) => Ok(response.status().as_u16()),
