@@ -268,6 +268,56 @@ async fn the_banner_says_a_trigger_needs_the_configured_credentials() {
     assert!(!line.contains("listen-secret-123"));
 }
 
+/// A target whose answer does not end (or is huge) is read only as far as trigger shows it: the
+/// whole answer was read into memory (gigabytes within the 30 s timeout, on this machine), and
+/// the trigger then said "-> 200" with no text after half a minute.
+#[tokio::test]
+async fn a_trigger_reads_an_endless_answer_only_as_far_as_it_shows_it() {
+    use std::io::{Read, Write};
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/hook", server.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let Ok((mut conn, _)) = server.accept() else {
+            return;
+        };
+        let mut request = [0u8; 65536];
+        let _ = conn.read(&mut request);
+        let head =
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let _ = conn.write_all(head.as_bytes());
+        let _ = conn.write_all(b"5\r\nhello\r\n");
+        let chunk = [b'A'; 65536];
+        // Until trigger hangs up.
+        while conn.write_all(b"10000\r\n").is_ok()
+            && conn.write_all(&chunk).is_ok()
+            && conn.write_all(b"\r\n").is_ok()
+        {}
+    });
+    let sandbox = Sandbox::new();
+    let started = std::time::Instant::now();
+    let out = run(trigger(
+        &sandbox,
+        &[
+            "message.sent",
+            "--to",
+            &url,
+            "--client-id",
+            "1",
+            "--secret",
+            "s",
+        ],
+    ))
+    .await;
+    let took = started.elapsed();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(" -> 200 helloAAA"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+}
+
 #[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();

@@ -70,7 +70,7 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             .await
             .map_err(|e| unreachable_error(&target, origin, e))?;
         let status = response.status();
-        let answer = response.bytes().await.unwrap_or_default();
+        let answer = answer_start(response).await;
         // A target may echo the request (its signature, a token in the URL): redacted as a
         // forward's recorded errors are. Were the URL refused by the forward, nothing is shown.
         let text = redactor
@@ -113,6 +113,24 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     } else {
         ExitCode::from(EXIT_ERROR)
     })
+}
+
+/// How much of an answer is read: the few hundred bytes shown, and well past them, so that the
+/// redaction sees whole an echoed secret the excerpt's cut splits (encoded, a URL token may be
+/// twelve times its length). Not the whole answer: a target answering without end (or a huge
+/// page) would fill memory until the timeout.
+const ANSWER_READ: usize = 64 * 1024;
+
+/// The first [`ANSWER_READ`] bytes of `response`'s body, or what arrived before it failed.
+async fn answer_start(mut response: reqwest::Response) -> Vec<u8> {
+    let mut answer = Vec::new();
+    while answer.len() < ANSWER_READ {
+        match response.chunk().await {
+            Ok(Some(chunk)) => answer.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    answer
 }
 
 /// A warning per field of `data` that the event type defines otherwise (`--set Segments=abc`):
