@@ -92,10 +92,23 @@ fn write(url: &str) {
 
 /// The URL the last `ccai listen` recorded, if any, and the file it is in (for messages).
 pub(crate) fn load() -> Option<(String, PathBuf)> {
-    let path = path().ok()?;
-    let text = fs::read_to_string(&path).ok()?;
+    read().ok().flatten()
+}
+
+/// [`load`], or why the file that is there cannot be read (a folder, not this user's to read):
+/// for `trigger`, which without it would send elsewhere (to the URL the development credentials
+/// keep, an older listener's) and say that no `ccai listen` announced one.
+pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (std::io::Error, PathBuf)> {
+    let Ok(path) = path() else {
+        return Ok(None);
+    };
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err((e, path)),
+    };
     let url = text.trim();
-    (!url.is_empty()).then(|| (url.to_owned(), path))
+    Ok((!url.is_empty()).then(|| (url.to_owned(), path)))
 }
 
 #[cfg(test)]

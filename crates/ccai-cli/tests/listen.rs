@@ -318,6 +318,32 @@ async fn a_trigger_reads_an_endless_answer_only_as_far_as_it_shows_it() {
     assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
 }
 
+/// A saved listen URL that cannot be read (here a folder in the file's place) is said to be one,
+/// naming it: the trigger went to the default (or to the development credentials' older URL),
+/// saying that no `ccai listen` had announced an address.
+#[tokio::test]
+async fn a_trigger_says_the_saved_listen_url_cannot_be_read() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.config_dir().join("listen-url");
+    std::fs::create_dir_all(&file).unwrap();
+    let out = run(trigger(
+        &sandbox,
+        &["message.sent", "--client-id", "1", "--secret", "s"],
+    ))
+    .await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot read the listen URL saved in {} (",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("pass --to URL, or remove it"), "{err}");
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+}
+
 #[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();

@@ -186,7 +186,13 @@ fn note_for(status: u16, method: DeliveryMethod) -> Option<&'static str> {
 /// the development credentials), or the default. A saved URL that is not a usable one names its
 /// file, not `--to` (which was not given), and is not shown (a URL may carry a token).
 fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
-    let saved = crate::listen_url::load().or_else(|| {
+    let saved = crate::listen_url::read().map_err(|(e, file)| {
+        anyhow::anyhow!(
+            "cannot read the listen URL saved in {} ({e}): pass --to URL, or remove it (the next `ccai listen` saves a new one)",
+            file.display()
+        )
+    })?;
+    let saved = saved.or_else(|| {
         let url = dev?.listen_url.clone()?;
         Some((url, dev_credentials::path().ok()?))
     });
