@@ -3,12 +3,13 @@
 
 mod serve_support;
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use ccai::server::Server;
 use serve_support::{closed_within, handler_options, read_response, send, signed_request, start};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 #[tokio::test]
 async fn slow_headers_are_cut_after_the_header_read_timeout() {
@@ -118,6 +119,95 @@ async fn with_the_cap_reached_a_delivery_is_served_once_a_slot_frees() {
         .expect("not served after a slot freed");
     assert_eq!(status, 200);
     assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+/// A connection to `to` from `source`: loopback addresses other than 127.0.0.1 stand for other
+/// clients.
+async fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a loopback source address");
+    socket.connect(to).await.expect("connect")
+}
+
+/// Past its share, a client's further connections are closed at once and another client is
+/// served: without the per-client cap, one client's idle connections held every slot until the
+/// header timeout (30 s here; the waits below are shorter, as nothing else frees a slot).
+#[tokio::test]
+async fn past_its_share_a_clients_connections_are_closed_and_another_is_served() {
+    let server = Server::new()
+        .max_connections(4)
+        .max_connections_per_client(2)
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive_timeout(Some(Duration::from_secs(30)));
+    let addr = start(server, handler_options()).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect_from([127, 0, 0, 2], addr).await);
+    }
+    // Accepted in order: the first two are served, the next two closed unanswered.
+    for stream in &mut held[2..] {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("a connection past the client's share of 2 was kept open");
+        assert!(
+            matches!(read, Ok(0))
+                || matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+            "{read:?}"
+        );
+    }
+    send(&mut held[0], &signed_request("first-of-its-share", false)).await;
+    assert_eq!(read_response(&mut held[0]).await, 200);
+    let mut other = connect_from([127, 0, 0, 3], addr).await;
+    send(&mut other, &signed_request("another-client", true)).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), read_response(&mut other))
+        .await
+        .expect("another client was not served");
+    assert_eq!(status, 200);
+}
+
+/// Every request carries its client's address as axum's `ConnectInfo`.
+#[tokio::test]
+async fn a_request_carries_its_clients_address() {
+    use axum::extract::ConnectInfo;
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+            peer.ip().to_string()
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(Server::new().serve(listener, app));
+    let mut stream = connect_from([127, 0, 0, 2], addr).await;
+    send(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n127.0.0.2"), "{answer}");
+}
+
+#[test]
+fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+    use ccai::server::client_network;
+    let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+    assert_eq!(client_network(ip("192.0.2.7")), ip("192.0.2.7"));
+    assert_eq!(client_network(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+    assert_eq!(
+        client_network(ip("2001:db8:1:2:3:4:5:6")),
+        ip("2001:db8:1:2::")
+    );
+    assert_ne!(
+        client_network(ip("2001:db8:1:2::1")),
+        client_network(ip("2001:db8:1:3::1"))
+    );
+    assert_eq!(client_network(ip("::1")), ip("::"));
 }
 
 #[tokio::test]

@@ -28,8 +28,9 @@ pub use options::{HandlerConfigError, HandlerOptions};
 pub use rejection::Rejection;
 pub use response::{HandlerResponse, ResponseBody};
 pub use serve::{
-    serve, HttpService, Server, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_KEEP_ALIVE_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE, DEFAULT_WRITE_TIMEOUT, MAX_TIMEOUT,
+    client_network, serve, HttpService, Server, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_WRITE_TIMEOUT, MAX_TIMEOUT,
 };
 
 /// The default body size limit: 256 KiB.

@@ -1,15 +1,18 @@
 //! [`Server`]: serving the handler (or any axum `Router`) over TCP with limits that hold against
 //! slow or idle clients.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -88,6 +91,7 @@ where
 /// | [`header_read_timeout`](Self::header_read_timeout) | 10 s | a delivery's request head is well under 1 KiB and is sent at once; a client trickling it (slowloris) holds a connection for at most this long |
 /// | [`keep_alive_timeout`](Self::keep_alive_timeout) | 5 s | a sender reusing a connection sends its next delivery promptly or opens a new one; an idle connection holds a descriptor and a slot of the cap |
 /// | [`max_connections`](Self::max_connections) | 512 | past the cap, connections wait in the kernel's backlog instead of being accepted, so the process never runs out of file descriptors (the common soft limit is 1024; the rest is left for the store, logs and outgoing connections) |
+/// | [`max_connections_per_client`](Self::max_connections_per_client) | none | past it, a client's further connections are closed as soon as they are accepted, so that one client cannot hold every slot of the cap; off by default, since a webhook sender delivers from a few addresses |
 /// | [`write_timeout`](Self::write_timeout) | 30 s | a client that stops reading its answers (say, one that pipelines requests and never reads) cannot hold a connection, and a slot of the cap, forever: hyper waits to write the answer, and no other timer runs meanwhile |
 /// | [`shutdown_grace`](Self::shutdown_grace) | 30 s | on shutdown, requests in progress get this long to finish before their connections are dropped |
 ///
@@ -96,6 +100,9 @@ where
 ///
 /// Hyper's header-read timer also runs while a kept-alive connection waits for its next request,
 /// so an idle connection is closed after the shorter of the two timeouts.
+///
+/// Every request carries the client's address as axum's [`ConnectInfo<SocketAddr>`] extension
+/// (an axum handler takes it as `ConnectInfo(addr): ConnectInfo<SocketAddr>`).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -128,6 +135,7 @@ pub struct Server {
     header_read_timeout: Duration,
     keep_alive_timeout: Option<Duration>,
     max_connections: usize,
+    max_connections_per_client: Option<usize>,
     shutdown_grace: Duration,
     write_timeout: Duration,
 }
@@ -145,6 +153,7 @@ impl Server {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             keep_alive_timeout: Some(DEFAULT_KEEP_ALIVE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_client: None,
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
@@ -171,6 +180,18 @@ impl Server {
     /// hold no descriptor of this process. Default [`DEFAULT_MAX_CONNECTIONS`] (512).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// The most connections one client is served at once (at least 1), a client being an IPv4
+    /// address or an IPv6 /64 ([`client_network`]). Past it, the client's further connections
+    /// are closed as soon as they are accepted: without it, one client opening connections and
+    /// trickling their heads holds every slot of [`max_connections`](Self::max_connections)
+    /// until the header timeout, and every other client waits. Clients behind one proxy or NAT
+    /// count as one. Off by default: a webhook sender delivers from a few addresses, and a cap
+    /// per address would refuse its deliveries when they come in a burst.
+    pub fn max_connections_per_client(mut self, max: usize) -> Self {
+        self.max_connections_per_client = Some(max.max(1));
         self
     }
 
@@ -209,6 +230,7 @@ impl Server {
         F: Future<Output = ()> + Send,
     {
         let slots = Arc::new(Semaphore::new(self.max_connections));
+        let clients = Arc::new(Clients::default());
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut connections = JoinSet::new();
         let mut signal = pin!(signal);
@@ -222,9 +244,9 @@ impl Server {
                 },
                 () = &mut signal => break,
             };
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         accept_error(e).await;
                         continue;
@@ -232,9 +254,28 @@ impl Server {
                 },
                 () = &mut signal => break,
             };
+            // Past its share, a client's connection is closed at once (its slot of the cap
+            // with it): kept waiting, it would hold the slot the next client needs.
+            let client_slot = match self.max_connections_per_client {
+                Some(max) => match clients.admit(peer.ip(), max) {
+                    Some(slot) => Some(slot),
+                    None => {
+                        tracing::debug!(
+                            target: "ccai::server",
+                            client = %client_network(peer.ip()),
+                            "the client has its most connections open; closing a further one"
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let connection = Connection {
                 limits: self.clone(),
                 permit,
+                client_slot,
+                peer,
                 stop: stop_rx.clone(),
             };
             connections.spawn(connection.run(stream, service.clone()));
@@ -253,6 +294,73 @@ impl Server {
             );
             connections.abort_all();
             while connections.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// The network a per-client limit counts an address in: an IPv4 address is its own (an
+/// IPv4-mapped IPv6 address counts as the IPv4 one); an IPv6 address counts as its /64, which one
+/// host commonly holds whole and can take new addresses in at will.
+///
+/// ```
+/// use std::net::IpAddr;
+/// let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+/// let other: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+/// assert_eq!(ccai::server::client_network(one), ccai::server::client_network(other));
+/// ```
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
+        },
+    }
+}
+
+/// The connections open per client network, for [`Server::max_connections_per_client`]: an
+/// entry per network with a connection open, so no more than the connection cap.
+#[derive(Debug, Default)]
+struct Clients {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Clients {
+    /// Counts one more connection of `ip`'s network, unless it has `max` open.
+    fn admit(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<ClientSlot> {
+        let network = client_network(ip);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(network).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            clients: Arc::clone(self),
+            network,
+        })
+    }
+}
+
+/// One connection of a client network, counted while it lives.
+#[derive(Debug)]
+struct ClientSlot {
+    clients: Arc<Clients>,
+    network: IpAddr,
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .clients
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Entry::Occupied(mut entry) = open.entry(self.network) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
         }
     }
 }
@@ -276,6 +384,10 @@ struct Connection {
     limits: Server,
     /// Its slot of the cap, given back when the connection ends.
     permit: OwnedSemaphorePermit,
+    /// Its client's slot, with a per-client cap.
+    client_slot: Option<ClientSlot>,
+    /// The client's address, given to every request.
+    peer: SocketAddr,
     stop: watch::Receiver<bool>,
 }
 
@@ -355,6 +467,8 @@ impl Connection {
         let Self {
             limits,
             permit,
+            client_slot,
+            peer,
             mut stop,
         } = self;
         let _ = stream.set_nodelay(true);
@@ -369,7 +483,8 @@ impl Connection {
             activity: Arc::clone(&activity),
         });
         let requests = Arc::clone(&activity);
-        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
             let guard = InFlight::new(&requests);
             let response = service.clone().oneshot(request);
             async move {
@@ -432,6 +547,7 @@ impl Connection {
                 }
             }
         }
+        drop(client_slot);
         drop(permit);
     }
 }
