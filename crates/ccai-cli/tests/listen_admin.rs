@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -979,58 +980,100 @@ async fn ccai_log_takes_warning_and_names_the_levels_for_an_unknown_word() {
     }
 }
 
+/// A connection to `to` from `source`: loopback addresses other than 127.0.0.1 stand for other
+/// clients.
+async fn connect_from(source: [u8; 4], to: SocketAddr) -> std::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from((source, 0)))
+        .expect("bind a loopback source address");
+    let stream = socket.connect(to).await.expect("connect");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// The admin listener's address, from its URL.
+fn admin_addr(admin: &str) -> SocketAddr {
+    admin
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap_or_else(|e| panic!("{admin}: {e}"))
+}
+
+/// Opens a live-update stream from `source` on a connection of its own: the connection (kept
+/// open) and the head of the answer (with its body when it is refused).
+async fn open_stream(source: [u8; 4], to: SocketAddr) -> (std::net::TcpStream, String) {
+    use std::io::{Read, Write};
+    let mut stream = connect_from(source, to).await;
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let mut head = String::from_utf8_lossy(&head).into_owned();
+    if !head.starts_with("HTTP/1.1 200") {
+        // A refusal is a short JSON body, sent whole.
+        let mut body = [0u8; 512];
+        if let Ok(n) = stream.read(&mut body) {
+            head.push_str(&String::from_utf8_lossy(&body[..n]));
+        }
+    }
+    (stream, head)
+}
+
+/// A client bound to `source`, giving up on an answer after `timeout`.
+fn client_from(source: [u8; 4], timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .timeout(timeout)
+        .build()
+        .expect("client")
+}
+
 /// The view's live-update streams are capped below the admin listener's connection cap: pages
-/// left open, or a client opening stream after stream, took every connection it serves, and
+/// left open, or clients opening stream after stream, took every connection it serves, and
 /// `/healthz` and `/readyz` went unanswered (a probe's timeout: a restart, or out of the pool).
-/// A stream past the cap is refused with a 503, which the page retries.
+/// A stream past the cap is refused with a 503, which the page retries. Five clients (8 streams
+/// each at most) open more than the 32 streams served in all.
 #[tokio::test]
 async fn open_view_streams_leave_the_admin_probes_answered() {
-    use std::io::{Read, Write};
     let sandbox = Sandbox::new();
     let listen = Listening::announced(Listening::launch(
         ccai(&sandbox),
         &["--port", "0", "--ui", "--ui-port", "0", "--admin-port", "0"],
     ));
     let admin = admin_url(&listen);
-    let addr = admin.trim_start_matches("http://");
-    // The head of the answer to a stream request on a connection of its own, kept open.
-    let open_stream = || {
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        stream
-            .write_all(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            .expect("send");
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            match stream.read(&mut byte) {
-                Ok(1) => head.push(byte[0]),
-                _ => break,
-            }
-        }
-        (stream, String::from_utf8_lossy(&head).into_owned())
-    };
+    let addr = admin_addr(&admin);
     let mut held = Vec::new();
     let mut refused = None;
-    // The admin listener serves 64 connections at once.
-    for _ in 0..64 {
-        let (stream, head) = open_stream();
-        if head.starts_with("HTTP/1.1 200") {
-            held.push(stream);
-        } else {
-            refused = Some(head);
-            break;
+    'clients: for client in 1..=5u8 {
+        for _ in 0..8 {
+            let (stream, head) = open_stream([127, 0, 0, client], addr).await;
+            if head.starts_with("HTTP/1.1 200") {
+                held.push(stream);
+            } else {
+                refused = Some(head);
+                break 'clients;
+            }
         }
     }
     let refused = refused.unwrap_or_else(|| panic!("{} streams open, none refused", held.len()));
+    assert_eq!(held.len(), 32, "{refused}");
     assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
     assert!(refused.contains("retry-after"), "{refused}");
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
+    assert!(
+        refused.contains("32 live-update streams are open"),
+        "{refused}"
+    );
+    let http = client_from([127, 0, 0, 6], Duration::from_secs(5));
     for probe in ["/healthz", "/readyz"] {
         let status = http
             .get(format!("{admin}{probe}"))
@@ -1043,5 +1086,96 @@ async fn open_view_streams_leave_the_admin_probes_answered() {
             held.len()
         );
     }
+    drop(held);
+}
+
+/// One client cannot take every live-update stream: it gets 8, and the next is refused with a
+/// 503 that says why, while another client still gets one. A client opening stream after stream
+/// left every other page of the view without live updates.
+#[tokio::test]
+async fn one_client_cannot_take_every_live_update_stream() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--ui", "--ui-port", "0", "--admin-port", "0"],
+    ));
+    let addr = admin_addr(&admin_url(&listen));
+    let mut held = Vec::new();
+    let mut refused = None;
+    for _ in 0..=32 {
+        let (stream, head) = open_stream([127, 0, 0, 2], addr).await;
+        if head.starts_with("HTTP/1.1 200") {
+            held.push(stream);
+        } else {
+            refused = Some(head);
+            break;
+        }
+    }
+    let refused = refused.unwrap_or_else(|| panic!("{} streams open, none refused", held.len()));
+    assert_eq!(held.len(), 8, "{refused}");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(refused.contains("retry-after"), "{refused}");
+    assert!(
+        refused.contains("8 live-update streams are open from your address"),
+        "{refused}"
+    );
+    for other in [[127, 0, 0, 3], [127, 0, 0, 1]] {
+        let (stream, head) = open_stream(other, addr).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{other:?}: {head}");
+        held.push(stream);
+    }
+    drop(held);
+}
+
+/// One client trickling request heads on many admin connections cannot keep another's probes
+/// from being answered: with only the listener's cap of 64, 80 such connections from one
+/// address held every slot until the 10 s header timeout, and `/healthz` went unanswered (a
+/// load balancer pulled a healthy receiver). Past its share, a client's connections are closed
+/// at once. The probes wait at most 5 s: under the header timeout, which alone freed a slot.
+#[tokio::test]
+async fn one_client_trickling_admin_connections_leaves_anothers_probes_answered() {
+    use std::io::{Read, Write};
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--admin-port", "0", "--no-store"],
+    ));
+    let admin = admin_url(&listen);
+    let addr = admin_addr(&admin);
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        let mut stream = connect_from([127, 0, 0, 2], addr).await;
+        let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        held.push(stream);
+    }
+    for other in [[127, 0, 0, 3], [127, 0, 0, 1]] {
+        let status = client_from(other, Duration::from_secs(5))
+            .get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status());
+        assert!(
+            matches!(status, Ok(StatusCode::OK)),
+            "/healthz from {other:?} with 80 connections held by 127.0.0.2: {status:?}"
+        );
+    }
+    // The client holding them gets no answer: its connection is closed, not queued until one
+    // of its others times out.
+    let mut more = connect_from([127, 0, 0, 2], addr).await;
+    more.set_read_timeout(Some(WAIT)).expect("timeout");
+    let _ = more.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    let mut answer = Vec::new();
+    let read = more.read_to_end(&mut answer);
+    // Closed with the request unread, the connection may be reset rather than ended.
+    let closed = match &read {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "a connection past the client's share: {read:?} {}",
+        String::from_utf8_lossy(&answer)
+    );
     drop(held);
 }

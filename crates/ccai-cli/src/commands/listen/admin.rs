@@ -184,6 +184,13 @@ impl Checked {
 /// Connections the admin listener serves at once; more wait to be accepted. Probes and a
 /// metrics scraper need a handful.
 const MAX_CONNECTIONS: usize = 64;
+/// Connections one client (an address; an IPv6 /64) is served at once; past it, its further
+/// connections are closed at once. A quarter of [`MAX_CONNECTIONS`]: one client trickling
+/// request heads on many connections held every slot, and a load balancer's `/healthz` from
+/// elsewhere timed out; now it takes four addresses colluding. Still room for a probe, a
+/// scraper and a browser on the view (6 connections a host, its streams among them) from one
+/// address.
+const MAX_CONNECTIONS_PER_CLIENT: usize = 16;
 
 /// Checks the admin flags (`None` without `--admin-port`), before `listen` creates or changes
 /// anything: a bad flag is a usage error that leaves no store or development secret behind.
@@ -340,10 +347,11 @@ pub(super) fn start(
         errln!("Admin token (Authorization: Bearer …): {token}");
     }
     // The hardened server, with few connections: a client that opens many and sends nothing
-    // must not use up the file descriptors the receiver needs.
+    // must not use up the file descriptors the receiver needs, nor every slot the probes need.
     tokio::spawn(
         ccai::server::Server::new()
             .max_connections(MAX_CONNECTIONS)
+            .max_connections_per_client(MAX_CONNECTIONS_PER_CLIENT)
             .serve(listener, app),
     );
     Ok(())

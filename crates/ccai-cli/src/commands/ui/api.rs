@@ -2,16 +2,17 @@
 //! README). Summaries have the shape of `ccai events list --json`, with a few fields for the page.
 
 use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use ccai::inbox::{
     Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter, ListRequest,
     Page, ReplayTarget, Store, StoreError,
@@ -729,9 +730,14 @@ async fn stats(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     })))
 }
 
-/// `GET /api/stream`: server-sent events when the store changes.
-async fn stream(State(state): State<AppState>) -> Response {
-    live::stream(state.changes.clone()).into_response()
+/// `GET /api/stream`: server-sent events when the store changes, counted against the client's
+/// address (which `ccai::server::Server` gives every request).
+async fn stream(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+) -> Response {
+    let client = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    live::stream(state.changes.clone(), client).into_response()
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! costs the store a tenth of a reader (more only when a look takes over half a second), and
 //! nothing when nobody watches.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{header, StatusCode};
@@ -34,35 +36,86 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// stream after stream) took them all and left `/healthz` and `/readyz` unanswered. A page
 /// refused one shows it is disconnected and tries again.
 pub(crate) const MAX_STREAMS: usize = 32;
+/// The live-update streams one client (an address; an IPv6 /64) may have open: a client opening
+/// stream after stream took all [`MAX_STREAMS`] and left every other page without live updates.
+/// Eight pages of the view open at once from one address is more than a person reads.
+pub(crate) const MAX_STREAMS_PER_CLIENT: usize = 8;
 /// How many of the newest events are compared (status and attempt changes further down are not
 /// announced; the page loads them when asked).
 const WATCHED: usize = 50;
 
-/// What the stream handlers get: the version, and the count of open streams the watcher reads.
+/// Open streams per client network (`ccai::server::client_network`), an entry per client with
+/// one open.
+type PerClient = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// What the stream handlers get: the version, the count of open streams the watcher reads, and
+/// the count per client.
 #[derive(Clone, Debug)]
 pub(crate) struct Changes {
     version: watch::Receiver<u64>,
     viewers: Arc<AtomicUsize>,
+    per_client: PerClient,
 }
 
-/// One open stream, counted while it lives.
-struct Viewer(Arc<AtomicUsize>);
+/// One open stream, counted while it lives (for its client too, when its address is known).
+struct Viewer {
+    viewers: Arc<AtomicUsize>,
+    client: Option<(PerClient, IpAddr)>,
+}
+
+/// Why a stream is refused.
+#[derive(Debug, PartialEq)]
+enum Refused {
+    /// [`MAX_STREAMS`] are open.
+    AllTaken,
+    /// Its client has [`MAX_STREAMS_PER_CLIENT`] open.
+    ClientsShareTaken,
+}
 
 impl Viewer {
-    /// Counts one more stream, unless [`MAX_STREAMS`] are open.
-    fn admit(viewers: &Arc<AtomicUsize>) -> Option<Self> {
-        viewers
+    /// Counts one more stream, from `client` if known, unless [`MAX_STREAMS`] are open or the
+    /// client has [`MAX_STREAMS_PER_CLIENT`] open.
+    fn admit(changes: &Changes, client: Option<IpAddr>) -> Result<Self, Refused> {
+        let network = client.map(ccai::server::client_network);
+        // Held until the stream is counted in all, so that two of one client's cannot both
+        // take its last place.
+        let mut per_client = changes
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(network) = network {
+            if per_client.get(&network).copied().unwrap_or(0) >= MAX_STREAMS_PER_CLIENT {
+                return Err(Refused::ClientsShareTaken);
+            }
+        }
+        changes
+            .viewers
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |open| {
                 (open < MAX_STREAMS).then_some(open + 1)
             })
-            .ok()?;
-        Some(Self(Arc::clone(viewers)))
+            .map_err(|_| Refused::AllTaken)?;
+        if let Some(network) = network {
+            *per_client.entry(network).or_insert(0) += 1;
+        }
+        Ok(Self {
+            viewers: Arc::clone(&changes.viewers),
+            client: network.map(|network| (Arc::clone(&changes.per_client), network)),
+        })
     }
 }
 
 impl Drop for Viewer {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if let Some((per_client, network)) = &self.client {
+            let mut per_client = per_client.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Entry::Occupied(mut open) = per_client.entry(*network) {
+                *open.get_mut() -= 1;
+                if *open.get() == 0 {
+                    open.remove();
+                }
+            }
+        }
+        self.viewers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -101,7 +154,11 @@ pub(crate) fn watch_store(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>
             }
         }
     });
-    Changes { version, viewers }
+    Changes {
+        version,
+        viewers,
+        per_client: Arc::default(),
+    }
 }
 
 /// What the page shows, as text: the counts and the newest events with their deliveries.
@@ -117,19 +174,14 @@ async fn fingerprint(store: &dyn Store) -> Option<String> {
     ))
 }
 
-/// `GET /api/stream`: `ready` at once, then `change` (data: a version number) whenever the store
-/// changed. Ends when the server stops. A 503 (with `Retry-After`) while [`MAX_STREAMS`] are open.
-pub(crate) fn stream(changes: Changes) -> Response {
-    let Some(viewer) = Viewer::admit(&changes.viewers) else {
-        let message = format!(
-            "{MAX_STREAMS} live-update streams are open, the most this view serves: close a page of the view you do not need"
-        );
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "5")],
-            axum::Json(serde_json::json!({ "error": message })),
-        )
-            .into_response();
+/// `GET /api/stream` from `client` (its address, when known): `ready` at once, then `change`
+/// (data: a version number) whenever the store changed. Ends when the server stops. A 503 (with
+/// `Retry-After`) while [`MAX_STREAMS`] are open, or [`MAX_STREAMS_PER_CLIENT`] from the client.
+pub(crate) fn stream(changes: Changes, client: Option<IpAddr>) -> Response {
+    let viewer = Viewer::admit(&changes, client);
+    let viewer = match viewer {
+        Ok(viewer) => viewer,
+        Err(refused) => return refusal(&refused),
     };
     let state = (changes.version, true, viewer);
     let events = stream::unfold(state, |(mut changes, first, viewer)| async move {
@@ -146,4 +198,63 @@ pub(crate) fn stream(changes: Changes) -> Response {
     Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
+}
+
+/// The 503 for a refused stream, which the page retries after `Retry-After`.
+fn refusal(refused: &Refused) -> Response {
+    let message = match refused {
+        Refused::AllTaken => format!(
+            "{MAX_STREAMS} live-update streams are open, the most this view serves: close a page of the view you do not need"
+        ),
+        Refused::ClientsShareTaken => format!(
+            "{MAX_STREAMS_PER_CLIENT} live-update streams are open from your address, the most one client gets: close a page of the view you do not need"
+        ),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        axum::Json(serde_json::json!({ "error": message })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_gets_its_share_of_streams_and_a_closed_ones_place_back() {
+        let (_tx, version) = watch::channel(0);
+        let changes = Changes {
+            version,
+            viewers: Arc::default(),
+            per_client: Arc::default(),
+        };
+        let one = Some(IpAddr::from([127, 0, 0, 2]));
+        let mut open: Vec<Viewer> = (0..MAX_STREAMS_PER_CLIENT)
+            .map(|_| Viewer::admit(&changes, one).expect("within its share"))
+            .collect();
+        assert_eq!(
+            Viewer::admit(&changes, one).err(),
+            Some(Refused::ClientsShareTaken)
+        );
+        open.pop();
+        open.push(Viewer::admit(&changes, one).expect("a closed stream's place"));
+        // Without an address, only the total counts.
+        while changes.viewers.load(Ordering::Relaxed) < MAX_STREAMS {
+            open.push(Viewer::admit(&changes, None).expect("under the total"));
+        }
+        let other = Some(IpAddr::from([127, 0, 0, 3]));
+        assert_eq!(
+            Viewer::admit(&changes, other).err(),
+            Some(Refused::AllTaken)
+        );
+        drop(open);
+        assert_eq!(changes.viewers.load(Ordering::Relaxed), 0);
+        assert!(changes
+            .per_client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty());
+    }
 }
