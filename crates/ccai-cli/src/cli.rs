@@ -501,13 +501,14 @@ pub(crate) struct EventsReplayArgs {
     #[command(flatten)]
     pub filter: EventFilterArgs,
     /// Send each event now to this URL (exact body, original X-CCAI-Signature and Content-Type)
-    /// instead of marking it due; the store is not changed.
+    /// instead of marking it due; the store is not changed. Stops after 3 sends in a row fail
+    /// to reach it (an answer, even a 500, reaches it).
     #[arg(long, value_name = "URL")]
     pub to: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Print one JSON object per line (a bulk replay with --to ends with one of the counts:
-    /// sent, failed, bodyPurgedEvents).
+    /// sent, failed, notTried, bodyPurgedEvents).
     #[arg(long)]
     pub json: bool,
 }

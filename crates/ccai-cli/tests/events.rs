@@ -1477,3 +1477,193 @@ async fn list_shortens_a_long_type_and_json_keeps_it() {
         .collect();
     assert!(types.contains(&format!("{long:?}")), "{json}");
 }
+
+/// An inbox of `n` dead events (`dead-00` …), received a second apart, oldest first, each after
+/// an HTTP 500.
+async fn dead_inbox(n: usize) -> (Inbox, Vec<String>) {
+    let sandbox = Sandbox::new();
+    let path = sandbox.path().join("dead.db");
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open store");
+    let start = SystemTime::now() - DAY;
+    let hashes: Vec<String> = (0..n).map(|i| format!("dead-{i:02}")).collect();
+    for (i, hash) in hashes.iter().enumerate() {
+        let delivery = NewDelivery::new(
+            CLIENT,
+            hash.clone(),
+            "message.sent",
+            json_body("message.sent", hash, "{}"),
+        )
+        .signature(signature_of(hash))
+        .received_at(start + Duration::from_secs(i as u64));
+        store.insert(delivery).await.expect("insert");
+    }
+    let now = SystemTime::now();
+    let claimed = store
+        .claim(
+            DEFAULT_DESTINATION,
+            LeaseRequest::new("fixture", MINUTE),
+            100,
+            now,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), n);
+    for delivery in claimed {
+        let attempt = AttemptRecord::new(now, Duration::from_millis(9), AttemptOutcome::Failure)
+            .http_status(500);
+        let finished = store.finish(&delivery.lease, Finish::Dead, attempt).await;
+        assert!(finished.expect("finish"), "lease held");
+    }
+    let inbox = Inbox {
+        sandbox,
+        path,
+        store,
+    };
+    (inbox, hashes)
+}
+
+/// A `replay --to` a target that cannot be reached stops after 3 sends in a row fail to reach
+/// it, says how many were sent, failed and not tried, and exits 2: it went on through every
+/// event, 30 s each against a target that hangs. Bulk or by hash, and with `--json`. The store
+/// is left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_a_target_that_cannot_be_reached_stops_after_three_failures_in_a_row() {
+    let (inbox, dead) = dead_inbox(10).await;
+    let shown_before = ok(&inbox.ccai(&["show", &dead[9], "--json"]).await);
+    let down = format!("http://127.0.0.1:{}/x", closed_port());
+    let named: Vec<&str> = dead.iter().map(String::as_str).collect();
+    let by_hash = [&["replay"][..], &named, &["--to", &down]].concat();
+    for args in [&["replay", "--status", "dead", "--to", &down][..], &by_hash] {
+        let out = inbox.ccai(args).await;
+        let said = stdout(&out);
+        let lines: Vec<&str> = said.lines().collect();
+        assert_eq!(lines.len(), 3, "three tried: {said}");
+        for (line, hash) in lines.iter().zip(&dead) {
+            assert!(line.starts_with(&format!("{hash}  ")), "{line}");
+            assert!(
+                line.contains("failed: ") && line.contains("refused"),
+                "{line}"
+            );
+        }
+        let err = failed(&out);
+        assert!(
+            err.starts_with(
+                "error: stopped after 3 sends in a row could not reach http://127.0.0.1:"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains(": 3 sent, 3 of them failed, 7 not tried; "),
+            "{err}"
+        );
+        assert!(err.contains("run the command again"), "{err}");
+    }
+
+    let out = inbox
+        .ccai(&["replay", "--status", "dead", "--to", &down, "--json"])
+        .await;
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert!(lines[..3].iter().all(|l| l["ok"] == false), "{lines:?}");
+    assert_eq!(lines[3]["sent"], 3);
+    assert_eq!(lines[3]["failed"], 3);
+    assert_eq!(lines[3]["notTried"], 7);
+    assert!(failed(&out).contains("7 not tried"));
+
+    // The events not tried are as they were: dead, with their one attempt.
+    assert_eq!(
+        ok(&inbox.ccai(&["show", &dead[9], "--json"]).await),
+        shown_before
+    );
+    let listed = hashes(&inbox.ccai(&["list", "--json", "--status", "dead"]).await);
+    assert_eq!(listed.len(), 10, "{listed:?}");
+}
+
+/// A target that answers, even 500 to every request, is reached: every event is sent, and the
+/// replay fails only at its end, as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_a_target_answering_errors_sends_every_event() {
+    let (inbox, dead) = dead_inbox(10).await;
+    let failing = recorder(|_| (StatusCode::INTERNAL_SERVER_ERROR, "{}".into())).await;
+    let out = inbox
+        .ccai(&["replay", "--status", "dead", "--to", &failing.url])
+        .await;
+    let said = stdout(&out);
+    assert_eq!(said.matches("HTTP 500").count(), 10, "{said}");
+    let err = failed(&out);
+    assert!(err.contains("10 of 10 replays"), "{err}");
+    assert!(!err.contains("not tried"), "{err}");
+    let got = failing.requests.lock().unwrap();
+    let bodies: Vec<Vec<u8>> = got.iter().map(|r| r.body.to_vec()).collect();
+    let expected: Vec<Vec<u8>> = dead
+        .iter()
+        .map(|h| json_body("message.sent", h, "{}"))
+        .collect();
+    assert!(bodies == expected, "every event, in the order received");
+}
+
+/// Failures to reach the target stop a replay only in a row: a target that drops two
+/// connections of every three without an answer, and answers the third, gets every event tried.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_goes_on_while_the_target_answers_between_failures() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let (inbox, dead) = dead_inbox(10).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().expect("addr"));
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n % 3 != 2 {
+                // Closed without an answer: the request fails, as a target going down does.
+                drop(stream);
+                continue;
+            }
+            tokio::spawn(async move {
+                // The request's head and its small body, then the answer.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.ends_with(b"}") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buf[..read]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                let _ = stream.write_all(answer).await;
+            });
+        }
+    });
+    let out = inbox
+        .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
+        .await;
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 11, "{lines:?}");
+    for (i, (line, hash)) in lines.iter().zip(&dead).enumerate() {
+        assert_eq!(line["eventHash"], hash.as_str());
+        assert_eq!(line["ok"], i % 3 == 2, "{line}");
+    }
+    assert_eq!(lines[10]["sent"], 10);
+    assert_eq!(lines[10]["failed"], 7);
+    assert_eq!(lines[10]["notTried"], 0);
+    let err = failed(&out);
+    assert!(err.contains("7 of 10 replays"), "{err}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        10,
+        "one connection per event"
+    );
+}

@@ -61,8 +61,12 @@ pub(crate) async fn run(args: EventsReplayArgs, client_id: Option<&str>) -> Resu
             if bulk {
                 send_matching(store.as_ref(), filter, &mut sender).await?;
             } else {
-                for event in &events {
+                for (i, event) in events.iter().enumerate() {
                     sender.send(event).await;
+                    if sender.gave_up() {
+                        sender.not_tried = events.len() - i - 1;
+                        break;
+                    }
                 }
             }
             sender.finish(bulk)
@@ -94,7 +98,8 @@ pub(crate) async fn replay_matching(
 }
 
 /// Sends every event matching `filter` when the replay began, in the order they were received,
-/// a page at a time (a replay of a million events holds one page, not a million bodies).
+/// a page at a time (a replay of a million events holds one page, not a million bodies). Once
+/// the sender gives up on the target, the rest are only counted.
 async fn send_matching(
     store: &dyn Store,
     mut filter: ListFilter,
@@ -107,12 +112,23 @@ async fn send_matching(
         filter.until = Some(began);
     }
     let mut after = None;
+    let mut gave_up = false;
     loop {
         let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT)
             .oldest_first()
             .after(after);
         let page = store.list(request).await?;
         for summary in &page.events {
+            if gave_up {
+                // Counted from the list, as the summary says whether the body is there: the
+                // message says how many a run once the target is back would send.
+                if summary.body_len.is_some() {
+                    sender.not_tried += 1;
+                } else {
+                    sender.body_purged += 1;
+                }
+                continue;
+            }
             // The account's own event: another account may have used the same hash.
             let Some(event) = store
                 .get_for(&summary.client_id, &summary.event_hash)
@@ -127,6 +143,7 @@ async fn send_matching(
                 sender.body_purged += 1;
             } else {
                 sender.send(&event).await;
+                gave_up = sender.gave_up();
             }
         }
         match page.next {
@@ -249,6 +266,13 @@ async fn mark_due(
     Ok(ExitCode::SUCCESS)
 }
 
+/// How many sends in a row may fail to reach the target (refused, no such host, TLS, timeout)
+/// before the replay gives up on it. Three: one failure may be a blip and a second a restart
+/// still under way, but a third in a row says the target is down, and every further event would
+/// only take its own failure, up to the 30 s timeout each against a target that hangs (hours
+/// for a thousand dead events). An answer, even a 500, is a target reached.
+const UNREACHABLE_IN_A_ROW: usize = 3;
+
 /// Sends events now, as they were received, and counts the outcomes; records nothing in the
 /// store.
 struct Sender {
@@ -257,6 +281,10 @@ struct Sender {
     json_output: bool,
     sent: usize,
     failed: usize,
+    /// The sends since the last answer that could not reach the target.
+    unreachable_in_a_row: usize,
+    /// Events left unsent once the sender gave up on the target.
+    not_tried: usize,
     /// Events a bulk replay matched but left for their purged body (not sent, not failed).
     body_purged: u64,
 }
@@ -269,6 +297,8 @@ impl Sender {
             json_output,
             sent: 0,
             failed: 0,
+            unreachable_in_a_row: 0,
+            not_tried: 0,
             body_purged: 0,
         })
     }
@@ -282,10 +312,16 @@ impl Sender {
         if !ok {
             self.failed += 1;
         }
+        match &outcome {
+            Ok(_) => self.unreachable_in_a_row = 0,
+            Err(NotSent::Unreachable(_)) => self.unreachable_in_a_row += 1,
+            // Nothing was sent: the target was neither reached nor missed.
+            Err(NotSent::BodyPurged) => {}
+        }
         if self.json_output {
             let (status, error) = match &outcome {
                 Ok(status) => (Some(*status), None),
-                Err(e) => (None, Some(e.clone())),
+                Err(e) => (None, Some(e.text())),
             };
             outln!(
                 "{}",
@@ -306,7 +342,7 @@ impl Sender {
                     }
                     _ => format!("HTTP {status}"),
                 },
-                Err(e) => format!("failed: {e}"),
+                Err(e) => format!("failed: {}", e.text()),
             };
             outln!(
                 "{}  {}  {shown}",
@@ -314,6 +350,12 @@ impl Sender {
                 event_type_text(&event.summary.event_type)
             );
         }
+    }
+
+    /// Whether the last [`UNREACHABLE_IN_A_ROW`] sends all failed to reach the target: the
+    /// replay then stops, and counts the events left in [`Sender::not_tried`].
+    fn gave_up(&self) -> bool {
+        self.unreachable_in_a_row >= UNREACHABLE_IN_A_ROW
     }
 
     /// The summary (for a `bulk` replay: with `--json` a last line with the counts, and a note
@@ -325,6 +367,7 @@ impl Sender {
                 json!({
                     "sent": self.sent,
                     "failed": self.failed,
+                    "notTried": self.not_tried,
                     "bodyPurgedEvents": self.body_purged,
                 })
             );
@@ -337,6 +380,15 @@ impl Sender {
             };
             errln!(
                 "note: {events} matched but could not be replayed: {bodies} purged, so there is nothing to send"
+            );
+        }
+        if self.not_tried > 0 {
+            bail!(
+                "stopped after {UNREACHABLE_IN_A_ROW} sends in a row could not reach {}: {} sent, {} of them failed, {} not tried; run the command again once it answers (it sends every event again, those sent too)",
+                http::shown(&self.url),
+                self.sent,
+                self.failed,
+                self.not_tried
             );
         }
         if self.failed > 0 {
@@ -355,15 +407,35 @@ impl Sender {
     }
 }
 
+/// Why an event got no answer from the target.
+enum NotSent {
+    /// The request did not reach the target or got no answer (refused, no such host, TLS,
+    /// timeout): what is said of it, one line, without the URL.
+    Unreachable(String),
+    /// Nothing to send (an event named by its hash: a bulk replay leaves these out).
+    BodyPurged,
+}
+
+impl NotSent {
+    /// What the outcome line says after `failed: `.
+    fn text(&self) -> String {
+        match self {
+            Self::Unreachable(why) => why.clone(),
+            Self::BodyPurged => "its body was purged".into(),
+        }
+    }
+}
+
 /// One POST (or PUT, as it was received) of the stored body with its original signature and
-/// content type (`application/json` if it came without one, as the forward sends it).
+/// content type (`application/json` if it came without one, as the forward sends it): the
+/// status answered.
 async fn send(
     client: &reqwest::Client,
     url: &reqwest::Url,
     event: &EventDetail,
-) -> Result<u16, String> {
+) -> Result<u16, NotSent> {
     let Some(body) = &event.body else {
-        return Err("its body was purged".into());
+        return Err(NotSent::BodyPurged);
     };
     // The content type the forward sends an event received without one with: a target's
     // JSON parser reads no body that does not say it is JSON.
@@ -379,9 +451,9 @@ async fn send(
         Ok(response) => Ok(response.status().as_u16()),
         // What went wrong in a TLS handshake (use http://? a refused certificate?), else the
         // error without its URL, whose query may carry a token.
-        Err(e) => Err(escape_line(
+        Err(e) => Err(NotSent::Unreachable(escape_line(
             &crate::http::tls_failure(&e).unwrap_or_else(|| crate::http::failure(e)),
-        )),
+        ))),
     }
 }
 
