@@ -95,20 +95,44 @@ pub(crate) fn load() -> Option<(String, PathBuf)> {
     read().ok().flatten()
 }
 
-/// [`load`], or why the file that is there cannot be read (a folder, not this user's to read):
-/// for `trigger`, which without it would send elsewhere (to the URL the development credentials
-/// keep, an older listener's) and say that no `ccai listen` announced one.
-pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (std::io::Error, PathBuf)> {
+/// Why the `listen-url` file that is there gives no URL.
+#[derive(Debug)]
+pub(crate) enum Unusable {
+    /// It cannot be read (a folder in its place, not this user's to read).
+    Unreadable(std::io::Error),
+    /// A line that is not blank follows the URL's: not what [`save`] writes, and read as one
+    /// text the lines made one URL (a URL parser drops line breaks).
+    MoreThanOneLine,
+}
+
+/// [`load`], or why the file that is there gives no URL: for `trigger`, which without it would
+/// send elsewhere (to the URL the development credentials keep, an older listener's) and say
+/// that no `ccai listen` announced one.
+pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (Unusable, PathBuf)> {
     let Ok(path) = path() else {
         return Ok(None);
     };
     let text = match fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err((e, path)),
+        Err(e) => return Err((Unusable::Unreadable(e), path)),
     };
-    let url = text.trim();
-    Ok((!url.is_empty()).then(|| (url.to_owned(), path)))
+    match url_in(&text) {
+        Ok(url) => Ok(url.map(|url| (url.to_owned(), path))),
+        Err(unusable) => Err((unusable, path)),
+    }
+}
+
+/// The URL a `listen-url` file's text holds: its first line, without the spaces around it or
+/// its line ending (CRLF too); `None` if that is empty. Blank lines after it are allowed (an
+/// editor's), any other is an error.
+fn url_in(text: &str) -> Result<Option<&str>, Unusable> {
+    let mut lines = text.lines();
+    let url = lines.next().unwrap_or_default().trim();
+    if lines.any(|line| !line.trim().is_empty()) {
+        return Err(Unusable::MoreThanOneLine);
+    }
+    Ok((!url.is_empty()).then_some(url))
 }
 
 #[cfg(test)]

@@ -344,6 +344,44 @@ async fn a_trigger_says_the_saved_listen_url_cannot_be_read() {
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
+/// A saved listen URL's file holding a line after the URL is an error naming the file: the lines
+/// were read as one URL (here `…/web` and `hook`: the trigger went to `…/webhook`). The line's
+/// CRLF ending and blank lines after it are no second line.
+#[tokio::test]
+async fn a_saved_listen_url_of_two_lines_is_an_error_naming_its_file() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("listen-url");
+    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    std::fs::write(&file, format!("{}/web\nhook\n", receiver.url)).unwrap();
+    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
+    let out = run(trigger(&sandbox, &args)).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: the listen URL saved in {} has more than one line: ",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("pass --to URL, delete it, or run `ccai listen` again"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(receiver.requests.lock().unwrap().is_empty());
+
+    std::fs::write(&file, format!("{}/webhook \r\n\r\n  \n", receiver.url)).unwrap();
+    let out = run(trigger(&sandbox, &args)).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = receiver.requests.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/webhook");
+}
+
 #[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();

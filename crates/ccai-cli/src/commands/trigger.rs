@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::cli::{AccountArgs, TriggerArgs};
 use crate::dev_credentials::{self, DevCredentials, DEFAULT_LISTEN_URL};
 use crate::duration_flag::quoted;
+use crate::listen_url::Unusable;
 use crate::output::shorten;
 use crate::{http, sample_events, settings, EXIT_ERROR};
 
@@ -186,11 +187,15 @@ fn note_for(status: u16, method: DeliveryMethod) -> Option<&'static str> {
 /// the development credentials), or the default. A saved URL that is not a usable one names its
 /// file, not `--to` (which was not given), and is not shown (a URL may carry a token).
 fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
-    let saved = crate::listen_url::read().map_err(|(e, file)| {
-        anyhow::anyhow!(
+    let saved = crate::listen_url::read().map_err(|(unusable, file)| match unusable {
+        Unusable::Unreadable(e) => anyhow::anyhow!(
             "cannot read the listen URL saved in {} ({e}): pass --to URL, or remove it (the next `ccai listen` saves a new one)",
             file.display()
-        )
+        ),
+        Unusable::MoreThanOneLine => anyhow::anyhow!(
+            "the listen URL saved in {} has more than one line: pass --to URL, delete it, or run `ccai listen` again to save a new one",
+            file.display()
+        ),
     })?;
     let saved = saved.or_else(|| {
         let url = dev?.listen_url.clone()?;
