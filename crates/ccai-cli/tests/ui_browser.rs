@@ -739,6 +739,161 @@ async fn ui_browser_keeps_the_token_and_shows_nothing_without_it() {
     stranger.quit().await;
 }
 
+/// Every attribute of every element whose value holds `arguments[0]`, as `TAG name=value`.
+const HOLDING: &str = "const found = [];
+    for (const node of document.querySelectorAll('*')) {
+        for (const attr of node.attributes) {
+            if (attr.value.includes(arguments[0])) found.push(node.tagName + ' ' + attr.name + '=' + attr.value);
+        }
+    }
+    return found";
+
+/// Waits until the browser has saved one download in `dir`, and left none of the files it
+/// writes meanwhile (`.org.chromium.Chromium.*`, `*.crdownload`); its file name and bytes.
+async fn downloaded(dir: &Path) -> (String, Vec<u8>) {
+    let name = wait_for("the download", async || {
+        let names: Vec<String> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        match names.as_slice() {
+            [name] if !name.starts_with('.') && !name.ends_with(".crdownload") => {
+                Some(name.clone())
+            }
+            _ => None,
+        }
+    })
+    .await;
+    let bytes = std::fs::read(dir.join(&name)).expect("read the download");
+    (name, bytes)
+}
+
+/// The bytes of `GET path` from the view at `base`, with `token` as a bearer token if given.
+async fn fetched(base: &str, path: &str, token: Option<&str>) -> Vec<u8> {
+    let mut request = reqwest::Client::new().get(format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GET");
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.bytes().await.expect("body").to_vec()
+}
+
+/// Starts recording the page's Content Security Policy violations in `window.violations`.
+const RECORD_VIOLATIONS: &str = "window.violations = [];
+    document.addEventListener('securitypolicyviolation', (e) =>
+        window.violations.push(e.violatedDirective + ' ' + e.blockedURI));
+    return 1";
+
+#[tokio::test]
+async fn ui_browser_downloads_with_the_token_in_a_header_not_in_an_address() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let _store = fill(&path).await;
+    let token = "a-token-no-download-address-holds";
+    let ui = start_ui(&sandbox, &path, &["--token", token]);
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile");
+    let downloads = tempfile::tempdir().expect("downloads");
+    let browser = driver
+        .session_downloading_to(profile.path(), downloads.path(), 1280, 800)
+        .await;
+    browser.goto(&format!("{}/?token={token}", ui.base)).await;
+    browser
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    browser.wait_live().await;
+    browser.js(RECORD_VIOLATIONS, json!([])).await;
+
+    // One event's details open, the list filtered: no link, button or other element holds the
+    // token, so it cannot reach the browser's downloads list, its history or a proxy's log.
+    browser.type_into("#f-type", "message.incoming").await;
+    browser.click("#apply").await;
+    browser
+        .wait_js(
+            "the type filter",
+            "return document.querySelectorAll('#events tbody tr').length === 1",
+        )
+        .await;
+    open_detail(&browser, INCOMING_DEAD).await;
+    assert_eq!(
+        strings(&browser.js(HOLDING, json!([token])).await),
+        Vec::<String>::new(),
+        "elements holding the token"
+    );
+
+    // The download: the filtered list exactly as the API serves it, under the server's name.
+    browser.click("#download").await;
+    let (name, bytes) = downloaded(downloads.path()).await;
+    assert_eq!(name, "ccai-events.ndjson");
+    let expected = fetched(
+        &ui.base,
+        "/api/events.ndjson?type=message.incoming",
+        Some(token),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(&expected)
+    );
+    let line: Value = serde_json::from_slice(&bytes).expect("one JSON line");
+    assert_eq!(line["eventHash"], INCOMING_DEAD);
+
+    // Asked for with the token in a header: no address the page requested for it names the token.
+    let asked = strings(
+        &browser
+            .js(
+                "return performance.getEntriesByType('resource').map((e) => e.name).filter((u) => u.includes('/api/events.ndjson'))",
+                json!([]),
+            )
+            .await,
+    );
+    assert!(!asked.is_empty(), "the page did not fetch the download");
+    for address in &asked {
+        assert!(!address.contains(token), "the token in {address}");
+    }
+    assert_eq!(
+        strings(&browser.js(HOLDING, json!([token])).await),
+        Vec::<String>::new(),
+        "elements holding the token after the download"
+    );
+    assert_eq!(
+        strings(&browser.js("return window.violations", json!([])).await),
+        Vec::<String>::new(),
+        "Content Security Policy violations"
+    );
+    browser.quit().await;
+
+    // Without a token (on the loopback) the link downloads as it always did.
+    let open_ui = start_ui(&sandbox, &path, &[]);
+    let profile = tempfile::tempdir().expect("profile");
+    let downloads = tempfile::tempdir().expect("downloads");
+    let browser = driver
+        .session_downloading_to(profile.path(), downloads.path(), 1280, 800)
+        .await;
+    browser.goto(&open_ui.url).await;
+    browser
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    browser.click("#download").await;
+    let (name, bytes) = downloaded(downloads.path()).await;
+    assert_eq!(name, "ccai-events.ndjson");
+    let expected = fetched(&open_ui.base, "/api/events.ndjson", None).await;
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(&expected)
+    );
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 5);
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
     let Some((_one, sandbox, path)) = setup().await else {

@@ -18,12 +18,15 @@
     history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash);
   }
 
+  // The event stream's address: EventSource cannot send a header, so the token goes in it.
   function withToken(url) {
     if (!token) return url;
     return url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token);
   }
 
-  async function api(path, options) {
+  // A request to the API, the token in the Authorization header (never in the address); a
+  // refused token shows the notice.
+  async function request(path, options) {
     const opts = Object.assign({ headers: {} }, options || {});
     if (token) opts.headers["Authorization"] = "Bearer " + token;
     if (opts.method === "POST") opts.headers["X-CCAI-UI"] = "1";
@@ -32,14 +35,25 @@
       $("auth").hidden = false;
       throw new Error("this view requires its token");
     }
-    let body = null;
-    try { body = await response.json(); } catch (e) { body = null; }
-    if (!response.ok) {
-      const error = new Error((body && body.error) || ("the server answered " + response.status));
-      // The accounts an error about an event's hash names (several hold it, or others do).
-      error.clientIds = body && Array.isArray(body.clientIds) ? body.clientIds : [];
-      throw error;
-    }
+    return response;
+  }
+
+  async function jsonOf(response) {
+    try { return await response.json(); } catch (e) { return null; }
+  }
+
+  // The error of an answer that is not a success, as the API's `body` says it.
+  function failure(response, body) {
+    const error = new Error((body && body.error) || ("the server answered " + response.status));
+    // The accounts an error about an event's hash names (several hold it, or others do).
+    error.clientIds = body && Array.isArray(body.clientIds) ? body.clientIds : [];
+    return error;
+  }
+
+  async function api(path, options) {
+    const response = await request(path, options);
+    const body = await jsonOf(response);
+    if (!response.ok) throw failure(response, body);
     return body;
   }
 
@@ -105,8 +119,51 @@
     return text ? "?" + text : "";
   }
 
+  // The link's address never holds the token: on the loopback (no token) the browser downloads
+  // it by itself, streamed to disk; with a token, a click fetches it (downloadWithToken).
   function updateDownload() {
-    $("download").href = withToken("/api/events.ndjson" + query());
+    $("download").href = "/api/events.ndjson" + query();
+  }
+
+  // The file name the server gives the download (Content-Disposition), as the link saves it.
+  function fileName(response) {
+    const disposition = response.headers.get("Content-Disposition") || "";
+    const match = disposition.match(/filename="([^"]+)"/);
+    return match ? match[1] : "ccai-events.ndjson";
+  }
+
+  // With a token: the download is asked for with the token in the Authorization header and
+  // saved from a blob: an address with ?token= would stay in the browser's downloads list and
+  // history and in a proxy's log. The whole download is held in memory until it is saved.
+  let downloading = false;
+  async function downloadWithToken(e) {
+    if (!token) return;
+    e.preventDefault();
+    if (downloading) return;
+    downloading = true;
+    try {
+      const response = await request($("download").getAttribute("href"));
+      if (!response.ok) throw failure(response, await jsonOf(response));
+      let blob;
+      try {
+        blob = await response.blob();
+      } catch (cut) {
+        // The server cuts the answer short when the store fails after the first page.
+        throw new Error("the download broke off before its end (the store failed?): try again");
+      }
+      const url = URL.createObjectURL(blob);
+      const save = el("a", { href: url, download: fileName(response), hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      // Let go later, not at once: a browser may read the blob after click() has returned.
+      setTimeout(() => URL.revokeObjectURL(url), 40000);
+      recovered();
+    } catch (err) {
+      report(err);
+    } finally {
+      downloading = false;
+    }
   }
 
   // ---- the list ----------------------------------------------------------------------------
@@ -655,6 +712,7 @@
       updateBulk();
       loadFirst().then(recovered, report);
     });
+    $("download").addEventListener("click", downloadWithToken);
     $("bulk-replay").addEventListener("click", askBulk);
     $("bulk-confirm").addEventListener("click", confirmBulk);
     $("bulk-cancel").addEventListener("click", () => {

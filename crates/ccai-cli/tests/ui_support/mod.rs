@@ -476,12 +476,41 @@ impl Driver {
 
     /// A new headless Chromium session with its own profile folder.
     pub(crate) async fn session(&self, profile: &Path, width: u32, height: u32) -> Session {
+        self.session_with_prefs(profile, width, height, json!({}))
+            .await
+    }
+
+    /// A new headless Chromium session, as [`Self::session`], that saves downloads in
+    /// `downloads` without asking.
+    pub(crate) async fn session_downloading_to(
+        &self,
+        profile: &Path,
+        downloads: &Path,
+        width: u32,
+        height: u32,
+    ) -> Session {
+        let prefs = json!({
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+        });
+        self.session_with_prefs(profile, width, height, prefs).await
+    }
+
+    /// A new headless Chromium session with its own profile folder and these profile `prefs`.
+    async fn session_with_prefs(
+        &self,
+        profile: &Path,
+        width: u32,
+        height: u32,
+        prefs: Value,
+    ) -> Session {
         let capabilities = json!({
             "capabilities": {
                 "alwaysMatch": {
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": CHROMIUM,
+                        "prefs": prefs,
                         "args": [
                             "--headless=new",
                             "--no-sandbox",

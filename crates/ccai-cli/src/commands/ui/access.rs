@@ -1,8 +1,9 @@
 //! Who may use the view: the loopback by default; any other address only with a token.
 //!
 //! - Off the loopback a token is required (`--token`, else one is generated). Every `/api/`
-//!   request must carry it, as `Authorization: Bearer TOKEN` or `?token=TOKEN` (for the event
-//!   stream and the download link, which cannot set headers).
+//!   request must carry it, as `Authorization: Bearer TOKEN` or `?token=TOKEN`. The page sends
+//!   the header, except to the event stream (`EventSource` cannot set headers); the query form
+//!   is taken on every route for scripts that use it.
 //! - Without a token (loopback only), requests must name a loopback host in `Host`: a web page
 //!   elsewhere cannot reach the API through a DNS name that resolves to 127.0.0.1.
 //! - Actions (`POST`) must carry `X-CCAI-UI: 1`, which a cross-site form cannot send.
