@@ -12,7 +12,7 @@ pub(crate) mod spelled;
 #[cfg(all(test, feature = "client", feature = "inbox"))]
 mod tests {
     use crate::api::scrub::{scrub, WITHHELD_BODY};
-    use crate::inbox::dispatch::excerpt::without_secrets;
+    use crate::inbox::dispatch::excerpt::tests::without;
 
     #[test]
     fn a_spelling_one_redactor_follows_the_other_follows_too() {
@@ -27,7 +27,7 @@ mod tests {
         ] {
             assert_eq!(scrub(echo, &[secret]), WITHHELD_BODY, "{echo}");
             assert_eq!(
-                without_secrets(echo.as_bytes(), &[secret]),
+                without(echo.as_bytes(), &[secret]),
                 "<[REDACTED]>",
                 "{echo}"
             );
@@ -52,12 +52,12 @@ mod tests {
                 !scrubbed.contains(['\\', '&', '%']),
                 "{start}: {scrubbed:.40}"
             );
-            let excerpt = without_secrets(answer.as_bytes(), &[&secret]);
+            let excerpt = without(answer.as_bytes(), &[&secret]);
             assert_eq!(excerpt, "<[REDACTED]", "{start}");
         }
         // One short of the secret, every start is followed and none is an echo.
         let answer = format!("{}>", "\\".repeat(999));
-        let excerpt = without_secrets(answer.as_bytes(), &[&secret]);
+        let excerpt = without(answer.as_bytes(), &[&secret]);
         assert_eq!(excerpt, "[REDACTED]", "a start of it, cut short");
     }
 
@@ -67,7 +67,7 @@ mod tests {
             let echo = "<k&lang;ey-&rang;s3cret>";
             assert_eq!(scrub(echo, &[secret]), WITHHELD_BODY, "{secret}");
             assert_eq!(
-                without_secrets(echo.as_bytes(), &[secret]),
+                without(echo.as_bytes(), &[secret]),
                 "<[REDACTED]>",
                 "{secret}"
             );

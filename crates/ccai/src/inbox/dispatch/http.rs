@@ -8,8 +8,9 @@ use reqwest::header::{
 };
 use reqwest::StatusCode;
 
+use super::auth_scheme;
 use super::consumer::{Accepted, Consumer, ConsumerFuture, Failure, InboxEvent};
-use super::excerpt;
+use super::excerpt::{self, Secret};
 use super::path_tokens::path_tokens;
 use super::query_tokens::{query_tokens, SHORTEST_TOKEN};
 use super::url_credentials::UrlCredentials;
@@ -138,19 +139,35 @@ impl HttpForward {
 
     /// What authenticates a request of this forward, for redaction: the signature, the URL's
     /// credentials, query values and path tokens, and the values of [`header`](Self::header)s.
-    fn secrets<'a>(&'a self, signature: Option<&'a str>) -> Vec<&'a str> {
+    /// Of a header value `<scheme> <credential>` ([`auth_scheme`]), the whole value and the
+    /// credential, and runs of the credential's start only: the value's start is the scheme
+    /// word, which an answer says without echoing anything.
+    fn secrets<'a>(&'a self, signature: Option<&'a str>) -> Vec<Secret<'a>> {
         let mut secrets: Vec<&str> = signature.into_iter().collect();
         if let Some(credentials) = &self.credentials {
             secrets.extend(credentials.secrets());
         }
         secrets.extend(self.query_tokens.iter().map(String::as_str));
         secrets.extend(self.path_tokens.iter().map(String::as_str));
-        secrets.extend(
-            self.headers
-                .values()
-                .filter_map(|value| value.to_str().ok())
-                .filter(|value| value.chars().count() >= SHORTEST_TOKEN),
-        );
+        let mut secrets: Vec<Secret<'_>> = secrets.into_iter().map(Secret::new).collect();
+        let values = self
+            .headers
+            .values()
+            .filter_map(|value| value.to_str().ok())
+            .filter(|value| value.chars().count() >= SHORTEST_TOKEN);
+        for value in values {
+            match auth_scheme::credential(value) {
+                Some(credential) => {
+                    secrets.push(Secret::whole_only(value));
+                    // A short one alone, like any short value, is left: "Bearer abc" is
+                    // redacted whole, not every "abc".
+                    if credential.chars().count() >= SHORTEST_TOKEN {
+                        secrets.push(Secret::new(credential));
+                    }
+                }
+                None => secrets.push(Secret::new(value)),
+            }
+        }
         secrets
     }
 
@@ -191,7 +208,10 @@ impl HttpForward {
     /// frame the request or the connection, which the HTTP client sets (`Host`,
     /// `Content-Length`, `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Proxy-Connection`,
     /// `TE`, `Trailer`, `Upgrade`, `Expect`). A value of 8 characters or more is redacted from
-    /// the excerpt of an answer that echoes it, like the URL's credentials.
+    /// the excerpt of an answer that echoes it, like the URL's credentials. Of a value that is
+    /// an HTTP authentication scheme, one space and a credential (`Bearer eyJ…`, `Basic dXNl…`,
+    /// `Token …`), the credential is redacted too, alone or cut short; the scheme word is not
+    /// (an answer saying "Bearer expired" is left as it is).
     pub fn header(mut self, name: &str, value: &str) -> Result<Self, ForwardConfigError> {
         let invalid = |why: String| ForwardConfigError::InvalidHeader(why);
         // Not shown: a name that is not one may be a token in the wrong place (a whole
@@ -354,6 +374,31 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
         headers
+    }
+
+    #[test]
+    fn an_auth_headers_scheme_word_is_not_taken_for_part_of_its_secret() {
+        const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9IV7pAx_Zmeo";
+        let value = format!("Bearer {JWT}");
+        let forward = HttpForward::new("https://hooks.example.com/in")
+            .and_then(|forward| forward.header("Proxy-Authorization", &value))
+            .expect("a forward");
+        // "Bearer e…" starts the value as a JWT's does: it was redacted as the value's start.
+        let answer = format!(
+            "401: Bearer expired, send another. got {value}, {JWT}, \
+             Bearer eyJhbGciOiJI\u{2026} and \u{2026}a9IV7pAx_Zmeo"
+        );
+        assert_eq!(
+            forward.redact_echoes(answer.as_bytes(), None),
+            "401: Bearer expired, send another. got [REDACTED], [REDACTED], \
+             Bearer [REDACTED]\u{2026} and \u{2026}[REDACTED]"
+        );
+        // Encoded whole, the scheme's space too.
+        let answer = format!("?auth=Bearer%20{JWT}&x=1");
+        assert_eq!(
+            forward.redact_echoes(answer.as_bytes(), None),
+            "?auth=[REDACTED]&x=1"
+        );
     }
 
     #[test]

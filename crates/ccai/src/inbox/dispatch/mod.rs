@@ -1,6 +1,7 @@
 //! The [`Dispatcher`]: claims due deliveries from a [`Store`] and hands each event to a
 //! [`Consumer`], at least once, with retries, dead letter and graceful shutdown.
 
+mod auth_scheme;
 mod consumer;
 pub(crate) mod excerpt;
 mod http;
