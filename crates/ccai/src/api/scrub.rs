@@ -74,8 +74,9 @@ fn redact(text: &str, secret: &str) -> String {
 /// [`spelled::partial_min`] characters of it, replaced, each character as written or encoded
 /// (JSON escapes, percent-encoding, HTML references, mixed: [`spelled`]): an API that shows a
 /// key cut short ("key sk_live_4f9Qz… is invalid", a body read up to a cap mid-key) shows that
-/// much of it, and may encode it as it does the rest (`sk\u005flive\u005f4f9Qz…`). Bounded
-/// by the text's length times the secret's, however periodic the secret.
+/// much of it, and may encode it as it does the rest (`sk\u005flive\u005f4f9Qz…`). Linear in
+/// the text's length for a secret of up to 63 characters, however periodic the secret
+/// ([`Text::covered`]).
 fn redact_partial(text: &str, secret: &str) -> String {
     let units = spelled::units(secret);
     let min = spelled::partial_min(units.len());
@@ -83,17 +84,11 @@ fn redact_partial(text: &str, secret: &str) -> String {
         return text.to_owned();
     }
     let bytes = text.as_bytes();
-    // How many runs cover each byte, as +1 where a run starts and -1 past its end.
-    let mut covered = vec![0i32; bytes.len() + 1];
-    for (start, end) in Text::new(bytes).partial_echoes(&units, min) {
-        covered[start] += 1;
-        covered[end] -= 1;
-    }
+    let covered = Text::new(bytes).covered(&units, min);
     let mut out = Vec::with_capacity(bytes.len());
-    let (mut depth, mut hiding) = (0, false);
-    for (byte, change) in bytes.iter().zip(&covered) {
-        depth += change;
-        if depth > 0 {
+    let mut hiding = false;
+    for (byte, &covered) in bytes.iter().zip(&covered) {
+        if covered {
             if !hiding {
                 out.extend_from_slice(b"[REDACTED]");
             }
@@ -314,6 +309,38 @@ mod tests {
             scrub(&format!("<{}>", "ab".repeat(50)), &[&secret]),
             "<[REDACTED]>"
         );
+    }
+
+    #[test]
+    fn a_long_secret_of_backslashes_is_redacted_whole_cut_short_or_escaped() {
+        // Each backslash of an answer starts a run of its start, read as written or, two at a
+        // time, as JSON's `\\`: followed a character at a time, a second a call.
+        let secret = "\\".repeat(4000);
+        for (answer, scrubbed) in [
+            (format!("<{secret}>"), "<[REDACTED]>".to_owned()),
+            (
+                format!("<{}>", "\\".repeat(3999)),
+                "<[REDACTED]>".to_owned(),
+            ),
+            // The secret as written, then the start of another.
+            (
+                format!("<{}>", "\\\\".repeat(3999)),
+                "<[REDACTED][REDACTED]>".to_owned(),
+            ),
+            // Its end, after a letter it does not hold.
+            (
+                format!("<x{}>", "\\".repeat(100)),
+                "<x[REDACTED]>".to_owned(),
+            ),
+            // Too short a run: left.
+            (
+                format!("<{}>", "\\".repeat(7)),
+                format!("<{}>", "\\".repeat(7)),
+            ),
+        ] {
+            let start: String = answer.chars().take(12).collect();
+            assert_eq!(scrub(&answer, &[&secret]), scrubbed, "{start}");
+        }
     }
 
     #[test]

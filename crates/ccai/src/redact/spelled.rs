@@ -11,6 +11,9 @@
 
 use super::{html, json, percent};
 
+#[cfg_attr(not(feature = "client"), allow(dead_code))] // the management API client's
+mod covered;
+
 /// The fewest characters of a secret's start or end that [`Text::partial_echoes`] takes for
 /// an echo of it: 8, or more than half of a secret shorter than 16, and never fewer than 4. Shorter
 /// runs stay, so that a fixed prefix (`sk_`), a provider's customary last four characters
@@ -148,6 +151,7 @@ impl<'a> Text<'a> {
 
     /// Whether `unit` may be read from `at` (forwards) or up to `at` (backwards): its first
     /// (last) byte written there, or an encoded spelling starting (ending) there.
+    #[cfg_attr(not(feature = "inbox"), allow(dead_code))] // the forwarding dispatcher's
     fn may_start(&self, at: usize, unit: &Unit, forwards: bool) -> bool {
         let (written, firsts) = if forwards {
             (
@@ -241,6 +245,7 @@ impl<'a> Text<'a> {
     /// Each run of the text that spells the start or the end of the secret of `units`, at
     /// least `min` of its characters, as `(start, end)`: the furthest end of the runs from each
     /// start (the others lie inside it).
+    #[cfg_attr(not(feature = "inbox"), allow(dead_code))] // the forwarding dispatcher's
     pub(crate) fn partial_echoes(&self, units: &[Unit], min: usize) -> Vec<(usize, usize)> {
         let mut furthest: Vec<Option<usize>> = vec![None; self.bytes.len() + 1];
         let mut run = |start: usize, end: usize| {
