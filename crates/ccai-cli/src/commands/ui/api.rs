@@ -22,6 +22,7 @@ use serde_json::{json, Map, Value};
 
 use super::access::{guard, Access};
 use super::live;
+use super::reads::{self, Reads};
 use crate::commands::events::format::{
     body_for_display, human_age, parse_age, parse_rfc3339, rfc3339,
 };
@@ -47,6 +48,9 @@ struct AppState {
     changes: live::Changes,
     /// The one account whose events the view shows (`ccai ui --client-id`), or every account's.
     account: Option<Arc<str>>,
+    /// The turns to read the store ([`reads::in_turn`]); a download's later pages take theirs
+    /// one by one ([`Reads::run`]).
+    reads: Reads,
 }
 
 /// The view's router; `access` guards every route. With `account`, the list, the download and
@@ -57,10 +61,8 @@ pub(crate) fn router(
     access: Arc<Access>,
     account: Option<String>,
 ) -> Router {
+    let reads = Reads::new();
     Router::new()
-        .route("/", get(index))
-        .route("/ui.css", get(css))
-        .route("/ui.js", get(js))
         .route("/api/events", get(list))
         .route("/api/events.ndjson", get(download))
         .route("/api/events/{hash}", get(detail))
@@ -74,12 +76,22 @@ pub(crate) fn router(
         .route("/api/event/retry", post(retry_by_query))
         .route("/api/replay", post(replay_all))
         .route("/api/stats", get(stats))
+        // The routes above read the store, a few at a time; those below do not (the live
+        // streams wait for the watcher, whose one read serves them all).
+        .route_layer(axum::middleware::from_fn_with_state(
+            reads.clone(),
+            reads::in_turn,
+        ))
+        .route("/", get(index))
+        .route("/ui.css", get(css))
+        .route("/ui.js", get(js))
         .route("/api/stream", get(stream))
         .fallback(not_found)
         .with_state(AppState {
             store,
             changes,
             account: account.map(Arc::from),
+            reads,
         })
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(access, guard))
@@ -325,24 +337,32 @@ async fn download(
 ) -> Result<Response, ApiError> {
     let filter = filter_of(&query, state.account.as_deref(), SystemTime::now())?;
     let store = Arc::clone(&state.store);
-    // The first page before answering: an error there is still an HTTP error status.
+    // The first page before answering (in the request's turn): an error there is still an HTTP
+    // error status.
     let first = store
         .list(ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT))
         .await?;
     let pages = futures_util::stream::unfold(
-        (store, filter, NextPage::Read(first)),
-        |(store, filter, next)| async move {
+        (store, filter, state.reads, NextPage::Read(first)),
+        |(store, filter, reads, next)| async move {
             let page = match next {
                 NextPage::Done => return None,
                 NextPage::Read(page) => page,
                 NextPage::After(cursor) => {
                     let request = ListRequest::new(filter.clone(), ListRequest::MAX_LIMIT)
                         .after(Some(cursor));
-                    match store.list(request).await {
-                        Ok(page) => page,
-                        Err(e) => {
-                            let cut = std::io::Error::other(e.to_string());
-                            return Some((Err(cut), (store, filter, NextPage::Done)));
+                    // Each later page in a turn of its own, waited for: the answer has started. A
+                    // long download takes a turn a page, and others' requests get theirs between.
+                    let reader = Arc::clone(&store);
+                    match reads.run(async move { reader.list(request).await }).await {
+                        Some(Ok(page)) => page,
+                        failed => {
+                            let why = match failed {
+                                Some(Err(e)) => e.to_string(),
+                                _ => "the store read failed".to_owned(),
+                            };
+                            let cut = std::io::Error::other(why);
+                            return Some((Err(cut), (store, filter, reads, NextPage::Done)));
                         }
                     }
                 }
@@ -353,7 +373,7 @@ async fn download(
                 lines.push('\n');
             }
             let next = page.next.map_or(NextPage::Done, NextPage::After);
-            Some((Ok(Bytes::from(lines)), (store, filter, next)))
+            Some((Ok(Bytes::from(lines)), (store, filter, reads, next)))
         },
     );
     Ok((

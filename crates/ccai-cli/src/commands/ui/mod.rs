@@ -8,6 +8,7 @@
 pub(crate) mod access;
 mod api;
 mod live;
+mod reads;
 
 use crate::stdout::errln;
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +25,13 @@ use super::events::format::escape_line;
 /// Connections the view serves at once; more wait to be accepted. A few browser tabs, each with
 /// its live-update stream, need a handful.
 const MAX_CONNECTIONS: usize = 128;
+/// Connections one client (an address; an IPv6 /64) is served at once; past it, its further
+/// connections are closed at once. A quarter of [`MAX_CONNECTIONS`], as on the admin listener:
+/// without it, one client opening connections and trickling their heads held every slot until
+/// the header timeout, and every other page waited; now that takes four addresses. Still room
+/// for a browser (6 connections a host) or several, or the [`live::MAX_STREAMS_PER_CLIENT`]
+/// streams one client may hold with requests beside them.
+const MAX_CONNECTIONS_PER_CLIENT: usize = 32;
 use crate::cli::UiArgs;
 
 /// `ccai ui`: serves the view of an existing inbox until Ctrl-C; with `client_id`
@@ -161,6 +169,7 @@ pub(crate) fn serve(
         // instead of holding file descriptors.
         ccai::server::Server::new()
             .max_connections(MAX_CONNECTIONS)
+            .max_connections_per_client(MAX_CONNECTIONS_PER_CLIENT)
             .shutdown_grace(std::time::Duration::from_secs(2))
             .serve_with_shutdown(listener, app, shutdown)
             .await;
