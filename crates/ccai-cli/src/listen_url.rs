@@ -127,7 +127,9 @@ pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (Unusable, PathBuf)> {
 /// its line ending (CRLF too); `None` if that is empty. Blank lines after it are allowed (an
 /// editor's), any other is an error.
 fn url_in(text: &str) -> Result<Option<&str>, Unusable> {
-    let mut lines = text.lines();
+    // A lone CR (an old Mac line ending) ends a line too: left inside the line, the URL parser
+    // drops it and joins the lines. A CRLF leaves a blank piece between CR and LF.
+    let mut lines = text.split(['\n', '\r']);
     let url = lines.next().unwrap_or_default().trim();
     if lines.any(|line| !line.trim().is_empty()) {
         return Err(Unusable::MoreThanOneLine);

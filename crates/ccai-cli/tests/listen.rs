@@ -382,6 +382,31 @@ async fn a_saved_listen_url_of_two_lines_is_an_error_naming_its_file() {
     assert_eq!(got[0].path, "/webhook");
 }
 
+/// A lone carriage return (an old Mac line ending) ends the URL's line too: read as part of one
+/// line, it was dropped by the URL parser and the lines joined (`…/web` and `hook` sent to
+/// `…/webhook`), as with a line feed.
+#[tokio::test]
+async fn a_saved_listen_url_with_a_lone_carriage_return_is_an_error_naming_its_file() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("listen-url");
+    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    std::fs::write(&file, format!("{}/web\rhook\n", receiver.url)).unwrap();
+    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
+    let out = run(trigger(&sandbox, &args)).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: the listen URL saved in {} has more than one line: ",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(receiver.requests.lock().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();
