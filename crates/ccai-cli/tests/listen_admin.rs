@@ -1127,6 +1127,35 @@ async fn one_client_cannot_take_every_live_update_stream() {
     drop(held);
 }
 
+/// A page that goes away gives its client's place back: with all 8 of one client's streams
+/// closed, it gets a stream again at once, not after the 15 s keep-alive finds a connection
+/// closed (tried for 10 s, as the server sees each close on its own time).
+#[tokio::test]
+async fn a_closed_pages_stream_is_given_back_to_its_client() {
+    let sandbox = Sandbox::new();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &["--port", "0", "--ui", "--ui-port", "0", "--admin-port", "0"],
+    ));
+    let addr = admin_addr(&admin_url(&listen));
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let (stream, head) = open_stream([127, 0, 0, 2], addr).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        held.push(stream);
+    }
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let head = loop {
+        let (_stream, head) = open_stream([127, 0, 0, 2], addr).await;
+        if head.starts_with("HTTP/1.1 200") || Instant::now() > deadline {
+            break head;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+}
+
 /// One client trickling request heads on many admin connections cannot keep another's probes
 /// from being answered: with only the listener's cap of 64, 80 such connections from one
 /// address held every slot until the 10 s header timeout, and `/healthz` went unanswered (a
