@@ -1667,3 +1667,63 @@ async fn replay_to_goes_on_while_the_target_answers_between_failures() {
         "one connection per event"
     );
 }
+
+/// A target that takes the connection and then resets it is there: the replay goes on through
+/// every event. So is an answer lost: a target answering a large body before reading it (a 413,
+/// say) and closing resets the connection, and the answer may go with it. Counted as unreachable,
+/// three such events in a row stopped the replay, saying the target could not be reached, with
+/// the events after them not tried.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_to_a_target_resetting_the_connection_sends_every_event() {
+    use tokio::io::AsyncReadExt;
+
+    let (inbox, dead) = dead_inbox(5).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/x", listener.local_addr().expect("addr"));
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                // The request's head, then a reset (a close with a zero linger).
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match stream.read(&mut byte).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => head.push(byte[0]),
+                    }
+                }
+                stream.set_zero_linger().expect("linger");
+            });
+        }
+    });
+    let out = inbox
+        .ccai(&["replay", "--status", "dead", "--to", &url, "--json"])
+        .await;
+    let lines: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    for (line, hash) in lines.iter().zip(&dead) {
+        assert_eq!(line["eventHash"], hash.as_str());
+        assert_eq!(line["ok"], false, "{line}");
+    }
+    assert_eq!(lines[5]["sent"], 5, "{lines:?}");
+    assert_eq!(lines[5]["failed"], 5, "{lines:?}");
+    assert_eq!(lines[5]["notTried"], 0, "{lines:?}");
+    let err = failed(&out);
+    assert!(err.contains("5 of 5 replays"), "{err}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        5,
+        "one connection per event"
+    );
+}

@@ -313,7 +313,8 @@ impl Sender {
             self.failed += 1;
         }
         match &outcome {
-            Ok(_) => self.unreachable_in_a_row = 0,
+            // The target is there: it answered, or took the connection before it failed.
+            Ok(_) | Err(NotSent::NoAnswer(_)) => self.unreachable_in_a_row = 0,
             Err(NotSent::Unreachable(_)) => self.unreachable_in_a_row += 1,
             // Nothing was sent: the target was neither reached nor missed.
             Err(NotSent::BodyPurged) => {}
@@ -409,9 +410,13 @@ impl Sender {
 
 /// Why an event got no answer from the target.
 enum NotSent {
-    /// The request did not reach the target or got no answer (refused, no such host, TLS,
-    /// timeout): what is said of it, one line, without the URL.
+    /// The target could not be reached (refused, no such host, TLS) or gave no answer in time:
+    /// what is said of it, one line, without the URL.
     Unreachable(String),
+    /// The target took the connection, then closed or reset it before an answer could be read
+    /// (one that answers a large body before reading it, a 413 say, and closes: its answer is
+    /// lost with the connection). It is there: this does not count towards giving up on it.
+    NoAnswer(String),
     /// Nothing to send (an event named by its hash: a bulk replay leaves these out).
     BodyPurged,
 }
@@ -420,7 +425,7 @@ impl NotSent {
     /// What the outcome line says after `failed: `.
     fn text(&self) -> String {
         match self {
-            Self::Unreachable(why) => why.clone(),
+            Self::Unreachable(why) | Self::NoAnswer(why) => why.clone(),
             Self::BodyPurged => "its body was purged".into(),
         }
     }
@@ -451,9 +456,18 @@ async fn send(
         Ok(response) => Ok(response.status().as_u16()),
         // What went wrong in a TLS handshake (use http://? a refused certificate?), else the
         // error without its URL, whose query may carry a token.
-        Err(e) => Err(NotSent::Unreachable(escape_line(
-            &crate::http::tls_failure(&e).unwrap_or_else(|| crate::http::failure(e)),
-        ))),
+        Err(e) => {
+            // A failed TLS handshake is a connect error too.
+            let unreachable = e.is_connect() || e.is_timeout();
+            let why = escape_line(
+                &crate::http::tls_failure(&e).unwrap_or_else(|| crate::http::failure(e)),
+            );
+            Err(if unreachable {
+                NotSent::Unreachable(why)
+            } else {
+                NotSent::NoAnswer(why)
+            })
+        }
     }
 }
 
