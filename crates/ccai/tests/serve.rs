@@ -168,6 +168,69 @@ async fn past_its_share_a_clients_connections_are_closed_and_another_is_served()
     assert_eq!(status, 200);
 }
 
+/// A client's place is given back however its connection ends: closed by the client, reset by
+/// it, or dropped when the service panicked. With a share of 1, a place kept by any of them
+/// would lock the client out for good.
+#[tokio::test]
+async fn a_clients_place_is_given_back_however_its_connection_ends() {
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/panic",
+            axum::routing::get(|| async {
+                if true {
+                    panic!("a service that panics");
+                }
+                "never"
+            }),
+        );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = Server::new()
+        .max_connections_per_client(1)
+        .header_read_timeout(Duration::from_secs(30))
+        .keep_alive_timeout(Some(Duration::from_secs(30)));
+    tokio::spawn(server.serve(listener, app));
+    // The answer to a GET of `path` on a new connection from 127.0.0.2, read to its end (an
+    // empty one when the connection was closed or reset).
+    let get = |path: &'static str| async move {
+        let mut stream = connect_from([127, 0, 0, 2], addr).await;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        send(&mut stream, request.as_bytes()).await;
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    // The place is taken back as soon as the server sees the end: tried again for a while.
+    let served_again = || async move {
+        for _ in 0..50 {
+            let answer = get("/").await;
+            if answer.starts_with("HTTP/1.1 200") {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        get("/").await
+    };
+    let answer = get("/panic").await;
+    assert!(!answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let answer = served_again().await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "after a panic: {answer}"
+    );
+    // Reset by the client, its request unanswered.
+    let stream = connect_from([127, 0, 0, 2], addr).await;
+    stream.set_zero_linger().expect("linger");
+    drop(stream);
+    let answer = served_again().await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "after a reset: {answer}"
+    );
+}
+
 /// Every request carries its client's address as axum's `ConnectInfo`.
 #[tokio::test]
 async fn a_request_carries_its_clients_address() {
