@@ -269,8 +269,8 @@ async fn metrics_say_when_the_queue_gauges_could_not_be_read() {
     );
 }
 
-/// A newer ccai migrates the file under a running `ccai listen`: `/readyz` says so at once, and
-/// the next delivery is refused (503) rather than stored under the old schema.
+/// A newer ccai migrates the file under a running `ccai listen`: `/readyz` says so once its last
+/// probe's result is no longer reused (a second), and the next delivery is refused (503) rather than stored under the old schema.
 #[tokio::test]
 async fn readyz_is_503_and_deliveries_are_refused_once_a_newer_ccai_migrated_the_store() {
     let sandbox = Sandbox::new();
@@ -295,6 +295,9 @@ async fn readyz_is_503_and_deliveries_are_refused_once_a_newer_ccai_migrated_the
             "ALTER TABLE events ADD COLUMN future TEXT; PRAGMA user_version = {newer};"
         ))
         .expect("migrate as a newer ccai would");
+    // Past the second for which `/readyz` reuses its last probe (the 200 above): the next call
+    // probes the file again.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, text) = get(&http, &readyz, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
     assert!(
@@ -1207,4 +1210,161 @@ async fn one_client_trickling_admin_connections_leaves_anothers_probes_answered(
         String::from_utf8_lossy(&answer)
     );
     drop(held);
+}
+
+/// A flood of `/readyz` from many clients while deliveries are stored: every answer is 200. Each
+/// call probed the store's write lock on its own, contending with the other probes and the
+/// receiver's writer: a review's 26,546 calls got 23 503s ("did not answer in time") from a store
+/// healthy all along. 56 clients, 8 to an address (under the admin listener's 64 connections in
+/// all and 16 from one client).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_readiness_probes_is_answered_ready_while_deliveries_are_stored() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let sandbox = Sandbox::new();
+    let file = sandbox.path().join("inbox.db");
+    let store = file.to_str().expect("utf-8 path").to_owned();
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &[
+            "--port",
+            "0",
+            "--admin-port",
+            "0",
+            "--quiet",
+            "--store",
+            &store,
+        ],
+    ));
+    let admin = admin_url(&listen);
+    let readyz = format!("{admin}/readyz");
+    let began = Instant::now();
+    wait_for_status(&reqwest::Client::new(), &readyz, StatusCode::OK).await;
+
+    let flooding = Arc::new(AtomicBool::new(true));
+    let sender = tokio::spawn({
+        let (url, flooding) = (listen.url.clone(), Arc::clone(&flooding));
+        async move {
+            let http = reqwest::Client::new();
+            let mut sent = 0u32;
+            while flooding.load(Ordering::SeqCst) {
+                let hash = format!("flood-{sent}");
+                assert_eq!(
+                    post(&http, &url, &hash, &signature(&hash)).await,
+                    StatusCode::OK,
+                    "{hash}"
+                );
+                sent += 1;
+            }
+            sent
+        }
+    });
+    let mut probes = tokio::task::JoinSet::new();
+    for source in 2..=8u8 {
+        let http = client_from([127, 0, 0, source], WAIT);
+        for _ in 0..8 {
+            let (http, readyz) = (http.clone(), readyz.clone());
+            probes.spawn(async move {
+                let mut not_ready = Vec::new();
+                for _ in 0..200 {
+                    let (status, text) = get(&http, &readyz, None).await;
+                    if status != StatusCode::OK {
+                        not_ready.push(format!("{status} {}", text.trim()));
+                    }
+                }
+                not_ready
+            });
+        }
+    }
+    let mut not_ready = Vec::new();
+    while let Some(answers) = probes.join_next().await {
+        not_ready.extend(answers.expect("a probing client"));
+    }
+    flooding.store(false, Ordering::SeqCst);
+    let sent = sender.await.expect("the sender");
+    assert!(sent > 0, "no delivery was sent during the flood");
+    assert!(
+        not_ready.is_empty(),
+        "{} of {} calls were not answered ready ({sent} deliveries meanwhile), e.g. {:?}",
+        not_ready.len(),
+        56 * 200,
+        &not_ready[..not_ready.len().min(5)]
+    );
+    // The flood probed the store at most once a second (a result is reused for 1 s), and
+    // once more for the first call: not once a call.
+    let seconds = began.elapsed().as_secs_f64().ceil();
+    let (_, metrics) = get(&reqwest::Client::new(), &format!("{admin}/metrics"), None).await;
+    let probes: f64 = ["ready", "not_ready"]
+        .iter()
+        .filter_map(|o| {
+            sample(
+                &metrics,
+                "ccai_readiness_probes_total",
+                &[&format!("outcome=\"{o}\"")],
+            )
+        })
+        .sum();
+    assert!(
+        (1.0..=seconds + 1.0).contains(&probes),
+        "{probes} store probes for {} calls in {seconds} s",
+        56 * 200
+    );
+}
+
+/// A stop makes `/readyz` 503 at once, even right after a 200 it could have reused: a load
+/// balancer must stop sending deliveries to a receiver that no longer accepts them. A forward
+/// to a target that never answers keeps `ccai listen` in its grace period meanwhile.
+#[tokio::test]
+async fn readyz_is_503_as_soon_as_a_stop_begins() {
+    let sandbox = Sandbox::new();
+    let store = sandbox.path().join("inbox.db");
+    let store = store.to_str().expect("utf-8 path").to_owned();
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the target");
+    let target_url = format!("http://{}/hook", target.local_addr().expect("addr"));
+    let listen = Listening::announced(Listening::launch(
+        ccai(&sandbox),
+        &[
+            "--port",
+            "0",
+            "--admin-port",
+            "0",
+            "--store",
+            &store,
+            "--forward-to",
+            &target_url,
+            "--grace",
+            "60s",
+        ],
+    ));
+    let http = reqwest::Client::new();
+    assert_eq!(
+        post(&http, &listen.url, "held", &signature("held")).await,
+        StatusCode::OK
+    );
+    // The forward is in flight once the target has its connection; it is never answered.
+    let (_held, _) = tokio::time::timeout(WAIT, target.accept())
+        .await
+        .expect("the forward reaches the target")
+        .expect("accept");
+    let readyz = format!("{}/readyz", admin_url(&listen));
+    let (status, text) = get(&http, &readyz, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+
+    let pid = listen.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
+    loop {
+        let line = listen.err.recv_timeout(WAIT).expect("listen says it stops");
+        if line.starts_with("Stopping") {
+            break;
+        }
+    }
+    let (status, text) = get(&http, &readyz, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("not accepting deliveries"), "{text}");
 }

@@ -18,6 +18,7 @@
 //! | `ccai_queue_depth` | gauge | `status` (`pending`, `in_progress`, `delivered`, `dead`) | [`record_stats`], when the application asks |
 //! | `ccai_oldest_pending_age_seconds` | gauge | | [`record_stats`] |
 //! | `ccai_store_readable` | gauge | | [`record_stats`] (1) and [`record_stats_failed`] (0) |
+//! | `ccai_readiness_probes_total` | counter | `outcome` (`ready`, `not_ready`) | [`record_readiness_probe`]: a store probe the application ran for a readiness check |
 //!
 //! Rejection reasons: `method_not_allowed`, `payload_too_large`, `body_timeout`, `body_read`, `invalid_event`,
 //! `missing_signature`, `invalid_signature`, `callback_failed`, `callback_panicked`,
@@ -51,6 +52,8 @@ pub const OLDEST_PENDING_AGE: &str = "ccai_oldest_pending_age_seconds";
 /// 1 when the last read of the store's counts worked ([`record_stats`]), 0 when it failed
 /// ([`record_stats_failed`]): the queue gauges then keep their last values.
 pub const STORE_READABLE: &str = "ccai_store_readable";
+/// Store probes run for readiness checks, by `outcome` ([`record_readiness_probe`]).
+pub const READINESS_PROBES: &str = "ccai_readiness_probes_total";
 
 /// Registers each metric's unit and help text with the installed recorder (call once, after
 /// installing it; exporters show it as `# HELP`).
@@ -95,6 +98,10 @@ pub fn describe() {
         STORE_READABLE,
         "1 when the last read of the store's counts worked, 0 when it failed (the queue gauges keep their last values)."
     );
+    describe_counter!(
+        READINESS_PROBES,
+        "Store probes run for readiness checks (concurrent checks share one), by outcome."
+    );
     describe_gauge!(
         OLDEST_PENDING_AGE,
         Unit::Seconds,
@@ -120,6 +127,14 @@ pub fn record_stats(stats: &crate::inbox::Stats) {
 #[cfg(all(feature = "metrics", feature = "inbox"))]
 pub fn record_stats_failed() {
     metrics::gauge!(STORE_READABLE).set(0.0);
+}
+
+/// Counts a store probe run for a readiness check (`ccai_readiness_probes_total{outcome}`):
+/// `ready` when the store could take writes, `not_ready` otherwise.
+#[cfg(feature = "metrics")]
+pub fn record_readiness_probe(ready: bool) {
+    let outcome = if ready { "ready" } else { "not_ready" };
+    metrics::counter!(READINESS_PROBES, "outcome" => outcome).increment(1);
 }
 
 /// Measures a duration when metrics are on; nothing (zero-sized) otherwise.

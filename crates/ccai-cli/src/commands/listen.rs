@@ -5,6 +5,7 @@
 pub(crate) mod admin;
 pub(crate) mod flags_needing_another;
 mod own_forwards;
+mod shared_probe;
 mod store;
 
 use crate::stdout::errln;
@@ -246,8 +247,13 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
             own_forwards::refuse_own,
         ));
     // Installed before announcing, so a Ctrl-C right after the banner still stops cleanly.
+    // Not ready from the moment the stop begins, before it is said: `/readyz` answers 503 at once.
     let shutdown = shutdown_signal(
         "Stopped at once: a delivery not answered yet is sent again by its sender, a stored forward cut off once its lease expires.",
+        {
+            let readiness = readiness.clone();
+            move || readiness.set_accepting(false)
+        },
     )?;
     // When the stop began: the forwards in flight get what is left of `--grace` once the requests
     // in progress are done, not a grace period of their own after it.
@@ -347,7 +353,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         .keep_alive_timeout(Some(idle_timeout))
         .max_connections(usize::try_from(args.max_connections).unwrap_or(usize::MAX))
         .shutdown_grace(grace)
-        .serve_with_shutdown(listener, app, readiness.stops_with(shutdown))
+        .serve_with_shutdown(listener, app, shutdown)
         .await;
     let left = stop_began
         .get()
@@ -560,8 +566,8 @@ impl Printer {
     }
 }
 
-/// Resolves on Ctrl-C (or SIGTERM). The handlers are installed when this is called, not when the
-/// future is first polled.
+/// Resolves on Ctrl-C (or SIGTERM), having called `stopping` before saying so. The handlers are
+/// installed when this is called, not when the future is first polled.
 ///
 /// A second Ctrl-C (or SIGTERM) during the graceful stop exits at once, with 130 (143 for
 /// SIGTERM), the shell's code for a process killed by that signal. Nothing acknowledged is lost:
@@ -569,6 +575,7 @@ impl Printer {
 /// delivery not yet answered is retried by its sender.
 pub(crate) fn shutdown_signal(
     at_once: &'static str,
+    stopping: impl FnOnce() + Send + 'static,
 ) -> Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
@@ -584,6 +591,7 @@ pub(crate) fn shutdown_signal(
                 _ = interrupt.recv() => "Ctrl-C again",
                 _ = terminate.recv() => "SIGTERM or Ctrl-C again",
             };
+            stopping();
             errln!("Stopping… ({again} to stop at once)");
             tokio::spawn(async move {
                 let code = tokio::select! {
@@ -601,6 +609,7 @@ pub(crate) fn shutdown_signal(
     {
         Ok(async {
             let _ = tokio::signal::ctrl_c().await;
+            stopping();
             errln!("Stopping… (Ctrl-C again to stop at once)");
             tokio::spawn(async {
                 if tokio::signal::ctrl_c().await.is_ok() {

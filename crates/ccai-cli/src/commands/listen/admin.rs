@@ -3,7 +3,7 @@
 //! | Route | Answer |
 //! |---|---|
 //! | `GET /healthz` | 200 while the process is up |
-//! | `GET /readyz` | 200 when the receiver accepts deliveries and the store can take writes; 503 with the reason otherwise |
+//! | `GET /readyz` | 200 when the receiver accepts deliveries and the store can take writes (one probe shared by concurrent calls, its result reused for 1 s); 503 with the reason otherwise |
 //! | `GET /metrics` | the `ccai_*` metrics in the Prometheus text format, queue gauges refreshed from the store |
 //!
 //! It binds 127.0.0.1 by default. Another address (`--admin-host`) requires a bearer token
@@ -13,7 +13,6 @@
 //! web page elsewhere cannot read them through a DNS name that resolves to 127.0.0.1.
 
 use crate::stdout::errln;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +29,7 @@ use axum::Router;
 use clap::Args;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use super::shared_probe::SharedProbe;
 use crate::commands::ui::access::{bearer_token, loopback_host, same};
 use crate::commands::ui::Serving;
 use crate::store_open::{self, OpenedStore};
@@ -91,7 +91,7 @@ impl std::fmt::Debug for AdminArgs {
 /// ready, so none could say it is).
 const REFUSED_HOLD: Duration = Duration::from_secs(30);
 
-/// Whether the receiver accepts deliveries: set once it serves, cleared when it starts stopping;
+/// Whether the receiver accepts deliveries: set once it serves, cleared as it starts stopping;
 /// and whether the store refused the last delivery it was given.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Readiness {
@@ -140,18 +140,6 @@ impl Readiness {
         self.accepting.store(accepting, Ordering::SeqCst);
     }
 
-    /// `signal`, which also marks the receiver as no longer accepting when it fires.
-    pub(super) fn stops_with(
-        &self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let readiness = self.clone();
-        async move {
-            signal.await;
-            readiness.set_accepting(false);
-        }
-    }
-
     fn is_accepting(&self) -> bool {
         self.accepting.load(Ordering::SeqCst)
     }
@@ -162,6 +150,8 @@ struct AdminState {
     store: Option<OpenedStore>,
     /// A SQLite store's file, which the readiness probe opens.
     sqlite_file: Option<PathBuf>,
+    /// The store probe `/readyz` calls share.
+    probe: SharedProbe,
     metrics: PrometheusHandle,
     token: Option<String>,
 }
@@ -304,6 +294,7 @@ pub(super) fn start(
         readiness: readiness.clone(),
         store,
         sqlite_file,
+        probe: SharedProbe::default(),
         metrics,
         token,
     });
@@ -393,40 +384,73 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Ready when the receiver accepts deliveries and the store can take writes. What is known in
+/// memory (a stop began, the writer failed, a delivery was refused) is answered at once; the
+/// store probe is shared by concurrent calls and its result reused for a second
+/// ([`SharedProbe`]), so a flood of calls probes the store at most once a second.
 async fn readyz(State(state): State<Arc<AdminState>>) -> Response {
-    if !state.readiness.is_accepting() {
-        return not_ready("the receiver is not accepting deliveries".into());
+    if let Some(reason) = not_ready_now(&state) {
+        return not_ready(reason);
     }
-    if let Some(OpenedStore::Postgres(store)) = &state.store {
-        // A cheap query within the deadline: the database is reachable and answers.
-        if let Err(reason) = store_open::probe_postgres(store).await {
-            return not_ready(format!("the store cannot take writes: {reason}"));
+    let probed = match &state.store {
+        Some(OpenedStore::Postgres(store)) => {
+            // A cheap write within the deadline: the database is reachable and takes writes.
+            let store = Arc::clone(store);
+            let probe = || async move {
+                store_open::probe_postgres(&store)
+                    .await
+                    .map_err(|reason| format!("the store cannot take writes: {reason}"))
+            };
+            state.probe.check(probe).await
         }
+        Some(OpenedStore::Sqlite(_)) => {
+            // The file as opened: `store.path()` is its name as shown, another file when not
+            // UTF-8.
+            let Some(path) = state.sqlite_file.clone() else {
+                return not_ready("the store's file is not known".into());
+            };
+            state.probe.check(|| probe_sqlite(path)).await
+        }
+        None => Ok(()),
+    };
+    // Again: a stop may have begun while the probe ran.
+    if let Some(reason) = not_ready_now(&state) {
+        return not_ready(reason);
+    }
+    match probed {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(reason) => not_ready(reason),
+    }
+}
+
+/// Why the receiver is not ready, from what is known in memory without asking the store.
+fn not_ready_now(state: &AdminState) -> Option<String> {
+    if !state.readiness.is_accepting() {
+        return Some("the receiver is not accepting deliveries".into());
     }
     if let Some(OpenedStore::Sqlite(store)) = &state.store {
         if let Some(failure) = store.write_failure() {
-            return not_ready(format!("the store cannot take writes: {failure}"));
+            return Some(format!("the store cannot take writes: {failure}"));
         }
         // SQLite only: PostgreSQL's probe is a write through the server, which sees it down; a
         // hold there would keep every receiver out for its length after the database is back.
         if let Some(reason) = state.readiness.refused_recently(Instant::now()) {
-            return not_ready(format!("the store cannot take writes: {reason}"));
-        }
-        // The file as opened: `store.path()` is its name as shown, another file when not UTF-8.
-        let Some(path) = state.sqlite_file.clone() else {
-            return not_ready("the store's file is not known".into());
-        };
-        let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
-        match tokio::time::timeout(STORE_DEADLINE, probe).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(reason))) => {
-                return not_ready(format!("the store cannot take writes: {reason}"))
-            }
-            Ok(Err(_)) => return not_ready("the store probe failed".into()),
-            Err(_) => return not_ready("the store did not answer in time".into()),
+            return Some(format!("the store cannot take writes: {reason}"));
         }
     }
-    (StatusCode::OK, "ready\n").into_response()
+    None
+}
+
+/// [`probe_writable`] on a blocking thread, within [`STORE_DEADLINE`]: why the store is not
+/// ready, if it is not.
+async fn probe_sqlite(path: PathBuf) -> Result<(), String> {
+    let probe = tokio::task::spawn_blocking(move || probe_writable(&path));
+    match tokio::time::timeout(STORE_DEADLINE, probe).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(reason))) => Err(format!("the store cannot take writes: {reason}")),
+        Ok(Err(_)) => Err("the store probe failed".into()),
+        Err(_) => Err("the store did not answer in time".into()),
+    }
 }
 
 fn not_ready(reason: String) -> Response {

@@ -59,7 +59,7 @@ pub(crate) async fn run(args: UiArgs, client_id: Option<String>) -> Result<ExitC
         errln!("Opened the store read-only, so replays are refused: {why}");
     }
     let (stop, stopped) = watch::channel(false);
-    let signal = super::listen::shutdown_signal("Stopped at once.")?;
+    let signal = super::listen::shutdown_signal("Stopped at once.", || ())?;
     let bound = bind(access, args.port).await?;
     let serving = serve(bound, Arc::clone(&store), client_id.clone(), stopped)?;
     // Before the address: what the view shows is part of what is announced.
