@@ -903,3 +903,56 @@ fn a_test_schema_is_dropped_even_while_a_session_holds_a_lock_in_it() {
     drop(input);
     drop(locker);
 }
+
+/// A flood of `/readyz` on a PostgreSQL store shares the probe query, as on SQLite: every call
+/// is answered 200, and the database is probed at most once a second (a result is reused for
+/// 1 s), not once a call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_readiness_probes_runs_few_probe_queries() {
+    let Some(database) = database() else { return };
+    let schema = Schema::new(&database);
+    let store = schema.url();
+    let sandbox = Sandbox::new();
+    let target = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    let began = Instant::now();
+    let listen = listen_with(
+        &sandbox,
+        &store,
+        &target.url,
+        &closed_port().to_string(),
+        &["--quiet", "--admin-port", "0"],
+    );
+    let readyz = readyz_url(&listen);
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (http, readyz) = (reqwest::Client::new(), readyz.clone());
+        calls.spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..100 {
+                statuses.push(status_of(&http, &readyz).await);
+            }
+            statuses
+        });
+    }
+    while let Some(statuses) = calls.join_next().await {
+        for status in statuses.expect("a probing client") {
+            assert_eq!(status, Some(StatusCode::OK));
+        }
+    }
+    let seconds = began.elapsed().as_secs_f64().ceil();
+    let metrics = reqwest::get(readyz.replace("/readyz", "/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let probes: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("ccai_readiness_probes_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert!(
+        (1.0..=seconds + 1.0).contains(&probes),
+        "{probes} probe queries for 800 calls in {seconds} s"
+    );
+}
