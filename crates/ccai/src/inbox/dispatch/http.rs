@@ -14,6 +14,7 @@ use super::excerpt::{self, Secret};
 use super::path_tokens::path_tokens;
 use super::query_tokens::{query_tokens, SHORTEST_TOKEN};
 use super::url_credentials::UrlCredentials;
+use crate::redact::spelled;
 use crate::signature::SIGNATURE_HEADER;
 
 /// The headers that frame a request or its connection, which the HTTP client sets: not
@@ -159,11 +160,16 @@ impl HttpForward {
             match auth_scheme::credential(value) {
                 Some(credential) => {
                     secrets.push(Secret::whole_only(value));
-                    // A short one alone, like any short value, is left: "Bearer abc" is
-                    // redacted whole, not every "abc".
-                    if credential.chars().count() >= SHORTEST_TOKEN {
+                    let chars = credential.chars().count();
+                    if chars >= SHORTEST_TOKEN {
                         secrets.push(Secret::new(credential));
+                    } else if chars >= spelled::partial_min(value.chars().count()) {
+                        // As long as a run of the whole value's end ("Token s3cr3t7"): it was
+                        // redacted echoed alone as that, and still is, whole only.
+                        secrets.push(Secret::whole_only(credential));
                     }
+                    // A shorter one alone, like any short value, is left: "Bearer abc" is
+                    // redacted whole, not every "abc".
                 }
                 None => secrets.push(Secret::new(value)),
             }
@@ -374,6 +380,32 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static(value));
         headers
+    }
+
+    #[test]
+    fn a_short_credential_echoed_alone_is_redacted_as_it_was_before_the_scheme_was_read() {
+        // 13 and 12 characters: the whole value's end runs were 7 and 6 characters, so the
+        // credential echoed alone was one and was redacted; it is under the 8 a credential
+        // needs to be a secret of its own.
+        for (value, credential) in [("Token s3cr3t7", "s3cr3t7"), ("DPoP s3cr3t", "s3cr3t")] {
+            let forward = HttpForward::new("https://hooks.example.com/in")
+                .and_then(|forward| forward.header("Proxy-Authorization", value))
+                .expect("a forward");
+            let answer = format!("unknown token {credential}; send {value} again");
+            assert_eq!(
+                forward.redact_echoes(answer.as_bytes(), None),
+                "unknown token [REDACTED]; send [REDACTED] again",
+                "{value}"
+            );
+        }
+        // Shorter than a run of the whole value was: left alone, as before.
+        let forward = HttpForward::new("https://hooks.example.com/in")
+            .and_then(|forward| forward.header("Proxy-Authorization", "Bearer abc12"))
+            .expect("a forward");
+        assert_eq!(
+            forward.redact_echoes(b"abc12: Bearer abc12", None),
+            "abc12: [REDACTED]"
+        );
     }
 
     #[test]
