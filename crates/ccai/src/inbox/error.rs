@@ -17,7 +17,10 @@ pub enum StoreError {
         "the inbox store is overloaded (write queue full): retry later or raise the queue capacity"
     )]
     Overloaded,
-    /// The store cannot be reached or written (disk full, I/O error, store closed).
+    /// The store cannot be reached or written (disk full, I/O error, store closed), or an
+    /// operation ran past its time limit (a SQLite read past
+    /// [`SqliteOptions::read_timeout`](crate::inbox::SqliteOptions::read_timeout), a PostgreSQL
+    /// operation past its operation timeout).
     #[error("the inbox store is unavailable: {0}")]
     Unavailable(String),
     /// The file was written by a newer version of ccai; it is left untouched.

@@ -125,7 +125,7 @@ pub use postgres::{
 };
 pub use sqlite::{
     BatchHistogram, SqliteOptions, SqliteStore, StoreDeduper, Synchronous, DEFAULT_DESTINATION,
-    MAX_BUSY_TIMEOUT, SCHEMA_VERSION,
+    DEFAULT_READ_TIMEOUT, MAX_BUSY_TIMEOUT, SCHEMA_VERSION,
 };
 pub use status::{DeliveryStatus, UnknownStatus};
 pub use store::{CloseFuture, Store, StoreFuture};

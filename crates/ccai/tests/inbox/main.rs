@@ -26,5 +26,6 @@ mod review_fixes;
 mod shutdown_claim;
 mod sqlite;
 mod sqlite_read_only;
+mod sqlite_read_timeout;
 mod support;
 mod transient_retries;

@@ -10,6 +10,7 @@ mod filter;
 mod fingerprints;
 mod keys;
 mod queries;
+mod read_deadline;
 mod schema;
 mod schema_watch;
 mod wal_sync;
@@ -86,7 +87,25 @@ pub struct SqliteOptions {
     pub create: bool,
     /// Whether to open for reading only (default off): see [`read_only`](Self::read_only).
     pub read_only: bool,
+    /// How long one read (a [`Store::list`], [`get`](Store::get), [`stats`](Store::stats), …)
+    /// may run before it is stopped and fails with [`StoreError::Unavailable`], saying the read
+    /// took longer than this and to narrow the filter (default [`DEFAULT_READ_TIMEOUT`], 30 s).
+    ///
+    /// A text search ([`ListFilter::text()`]) reads every body it scans, and a crafted one (a
+    /// long run of one letter then another, against large bodies) can take minutes, holding a
+    /// reader connection and a thread all along; the deadline gives both back. It is checked
+    /// between SQLite's steps (every 100 virtual-machine instructions), so a read stops once the
+    /// row it is on is done: a little after the deadline. The reader connection stays usable for
+    /// the next read. Writes (the writer thread's statements, short and never to be cut off
+    /// half-way) are not bounded by it.
+    pub read_timeout: Duration,
 }
+
+/// Default [`SqliteOptions::read_timeout`]: 30 s, about twenty times an honest full-text search
+/// of a million events (1.6 s, BENCHMARKS.md) and three times the PostgreSQL store's default
+/// operation timeout, so that only a pathological read is stopped; still short enough that a
+/// crafted one gives its thread back before a person waiting for it gives up.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for SqliteOptions {
     fn default() -> Self {
@@ -99,6 +118,7 @@ impl Default for SqliteOptions {
             readers: 4,
             create: true,
             read_only: false,
+            read_timeout: DEFAULT_READ_TIMEOUT,
         }
     }
 }
@@ -126,6 +146,20 @@ impl SqliteOptions {
     }
 
     queue_setters!("write");
+
+    /// How long one read may run (at least 1 ms). See [`read_timeout`](Self::read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ccai::inbox::SqliteOptions;
+    ///
+    /// let options = SqliteOptions::new().read_timeout(Duration::from_secs(5));
+    /// assert_eq!(options.read_timeout, Duration::from_secs(5));
+    /// ```
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
 
     /// Idle reader connections kept open (none when [`read_only`](Self::read_only): each read
     /// opens its own).
@@ -478,6 +512,7 @@ impl SqliteStore {
         let readers = Arc::new(Readers::new(
             Arc::clone(&shown),
             options.readers,
+            options.read_timeout,
             move || {
                 let conn = connect(&path, &reader_shown, &reader_options)?;
                 conn.execute_batch("PRAGMA query_only = ON")
@@ -524,12 +559,17 @@ impl SqliteStore {
         // No idle connection is kept: one read as immutable would never see a writer started
         // since (nor, after its first checkpoint, read the file right); each read opens its own,
         // as the files beside the store are then.
-        let readers = Arc::new(Readers::new(Arc::clone(&shown), 0, move || {
-            let conn = connect_read_only(&path, &reader_shown, &reader_options)?;
-            conn.execute_batch("PRAGMA query_only = ON")
-                .map_err(|e| store_error(&reader_shown, e))?;
-            Ok(conn)
-        }));
+        let readers = Arc::new(Readers::new(
+            Arc::clone(&shown),
+            0,
+            options.read_timeout,
+            move || {
+                let conn = connect_read_only(&path, &reader_shown, &reader_options)?;
+                conn.execute_batch("PRAGMA query_only = ON")
+                    .map_err(|e| store_error(&reader_shown, e))?;
+                Ok(conn)
+            },
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 writer: Writer::read_only(Arc::clone(&shown)),

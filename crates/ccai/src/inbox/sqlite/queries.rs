@@ -12,6 +12,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use super::convert::{from_ms, store_error, to_ms};
 use super::filter::Condition;
 use super::keys;
+use super::read_deadline;
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
     ListOrder, ListRequest, Page, Stats, StoreError,
@@ -25,6 +26,8 @@ pub(crate) struct Readers {
     open: Box<dyn Fn() -> Result<Connection> + Send + Sync>,
     idle: Mutex<Vec<Connection>>,
     keep: usize,
+    /// How long one read may run ([`SqliteOptions::read_timeout`](super::SqliteOptions::read_timeout)).
+    timeout: Duration,
     /// Set by [`close`](Self::close): no more reads, no connection kept.
     closed: std::sync::atomic::AtomicBool,
 }
@@ -41,6 +44,7 @@ impl Readers {
     pub(crate) fn new(
         path: Arc<str>,
         keep: usize,
+        timeout: Duration,
         open: impl Fn() -> Result<Connection> + Send + Sync + 'static,
     ) -> Self {
         Self {
@@ -48,6 +52,7 @@ impl Readers {
             open: Box::new(open),
             idle: Mutex::new(Vec::new()),
             keep,
+            timeout,
             closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -65,7 +70,8 @@ impl Readers {
         self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Runs `query` on a reader connection in a blocking thread.
+    /// Runs `query` on a reader connection in a blocking thread, stopped once it runs past the
+    /// read timeout.
     pub(crate) async fn read<T, F>(self: &Arc<Self>, query: F) -> Result<T>
     where
         T: Send + 'static,
@@ -84,9 +90,11 @@ impl Readers {
                 Some(conn) => conn,
                 None => (readers.open)()?,
             };
-            let result = query(&conn, &readers.path);
+            let result = read_deadline::within(&conn, &readers.path, readers.timeout, query);
             let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < readers.keep && !readers.is_closed() {
+            // A connection left in a transaction (a read stopped half-way that did not roll
+            // back) would hold its snapshot, and keep checkpoints from finishing: closed.
+            if idle.len() < readers.keep && !readers.is_closed() && conn.is_autocommit() {
                 idle.push(conn);
             }
             result
