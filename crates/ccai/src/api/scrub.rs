@@ -2,7 +2,7 @@
 //! the webhook secrets it registers) replaced where they appear as written, and the whole body
 //! withheld where they still appear in some other spelling.
 
-use crate::redact::spelled::{self, Text};
+use crate::redact::spelled;
 use crate::redact::{html, json, percent};
 
 /// What replaces a response body that still holds a secret after [`redact`].
@@ -76,7 +76,7 @@ fn redact(text: &str, secret: &str) -> String {
 /// key cut short ("key sk_live_4f9Qz… is invalid", a body read up to a cap mid-key) shows that
 /// much of it, and may encode it as it does the rest (`sk\u005flive\u005f4f9Qz…`). Linear in
 /// the text's length for a secret of up to 63 characters, however periodic the secret
-/// ([`Text::covered`]).
+/// ([`spelled::covered`]).
 fn redact_partial(text: &str, secret: &str) -> String {
     let units = spelled::units(secret);
     let min = spelled::partial_min(units.len());
@@ -84,7 +84,7 @@ fn redact_partial(text: &str, secret: &str) -> String {
         return text.to_owned();
     }
     let bytes = text.as_bytes();
-    let covered = Text::new(bytes).covered(&units, min);
+    let covered = spelled::covered(bytes, &units, min);
     let mut out = Vec::with_capacity(bytes.len());
     let mut hiding = false;
     for (byte, &covered) in bytes.iter().zip(&covered) {

@@ -13,6 +13,8 @@ use super::{html, json, percent};
 
 #[cfg_attr(not(feature = "client"), allow(dead_code))] // the management API client's
 mod covered;
+#[cfg_attr(not(feature = "client"), allow(unused_imports))]
+pub(crate) use covered::covered;
 
 /// The fewest characters of a secret's start or end that [`Text::partial_echoes`] takes for
 /// an echo of it: 8, or more than half of a secret shorter than 16, and never fewer than 4. Shorter

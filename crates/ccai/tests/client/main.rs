@@ -4,6 +4,7 @@ mod delete;
 mod failures;
 mod fake_api;
 mod legacy;
+mod memory;
 mod operations;
 mod redaction;
 mod unknown_values;

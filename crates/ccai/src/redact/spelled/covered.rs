@@ -8,9 +8,69 @@
 //! a second a call. Here each position holds the set of how many characters of the secret may
 //! have been read up to it, a bit each, and one pass forwards and one backwards over the text
 //! move the sets along every spelling at once, 64 counts a machine word. It holds two sets a
-//! position (16 bytes a position for a secret of up to 63 characters).
+//! position (16 bytes a position for a secret of up to 63 characters), so a long text is taken
+//! in overlapping windows ([`covered`]): a 4 MiB answer held about 200 MB at once, and 1.3 GB
+//! for a secret of 2,000 characters.
 
 use super::{Read, Text, Unit};
+use crate::redact::html;
+
+/// The most bytes reading a character from a position looks at, that position's included, and
+/// so the longest spelling of one character: a named HTML reference's `&`, up to
+/// [`html::LONGEST`] letters and its `;`. (A numeric reference, a JSON surrogate pair and a
+/// percent-encoded 4-byte character take 12.)
+const READ_SPAN: usize = html::LONGEST + 2;
+
+/// How many positions a window of [`covered`] moves on, at the least: a window's sets take
+/// about 16 bytes a position per 64 characters of the secret, so this keeps a window's sets to
+/// about 4 MiB whatever the secret's length.
+const WINDOW_POSITIONS: usize = 256 * 1024;
+
+/// Which of `bytes` lie in a run that spells the start or the end of the secret of `units`, at
+/// least `min` of its characters (`min` at most its length), each character as written or
+/// encoded: the bytes inside one of [`Text::partial_echoes`]' runs.
+///
+/// Taken window by window, each overlapping the next by more than the longest run plus what
+/// reading its last character looks at, so that every run of the text lies whole in a window
+/// where it reads as in the whole text; a window takes only the characters that end that far
+/// before its cut, so none read differently for the cut ([`READ_SPAN`]). The union of the
+/// windows' runs is then exactly the text's.
+pub(crate) fn covered(bytes: &[u8], units: &[Unit], min: usize) -> Vec<bool> {
+    let words = units.len() / 64 + 1;
+    let overlap = (units.len() + 1).saturating_mul(READ_SPAN);
+    let step = (WINDOW_POSITIONS / words).max(overlap.saturating_mul(3));
+    covered_in_windows(bytes, units, min, step, overlap)
+}
+
+/// [`covered`], with windows starting every `step` positions, each `overlap` longer.
+fn covered_in_windows(
+    bytes: &[u8],
+    units: &[Unit],
+    min: usize,
+    step: usize,
+    overlap: usize,
+) -> Vec<bool> {
+    let n = bytes.len();
+    let mut covered = vec![false; n];
+    let mut start = 0usize;
+    loop {
+        let end = start.saturating_add(step).saturating_add(overlap).min(n);
+        // The last window reads to the text's end, as the whole text does.
+        let usable = if end == n {
+            end - start
+        } else {
+            (end - start).saturating_sub(READ_SPAN)
+        };
+        let window = Text::new(&bytes[start..end]).covered_up_to(units, min, usable);
+        for (into, from) in covered[start..end].iter_mut().zip(window) {
+            *into |= from;
+        }
+        if end == n {
+            return covered;
+        }
+        start += step;
+    }
+}
 
 /// Sets of counts of a secret's characters (`0..=m`), one per position of a text, each
 /// [`words`](Self::words) machine words long.
@@ -201,10 +261,9 @@ impl Text<'_> {
         }
     }
 
-    /// Which of the text's bytes lie in a run that spells the start or the end of the secret of
-    /// `units`, at least `min` of its characters (`min` at most its length), each character as
-    /// written or encoded: the bytes inside one of [`Text::partial_echoes`]' runs.
-    pub(crate) fn covered(&self, units: &[Unit], min: usize) -> Vec<bool> {
+    /// [`covered`] of this text, reading only the characters that end at or before `limit` (the
+    /// rest of a window may read differently from the whole text, cut where it is).
+    fn covered_up_to(&self, units: &[Unit], min: usize, limit: usize) -> Vec<bool> {
         let n = self.bytes.len();
         let m = units.len();
         let mut covered = vec![false; n];
@@ -215,10 +274,12 @@ impl Text<'_> {
         let masks = Masks::new(units, words);
         // The characters of the secret that may be read from each position, where each ends
         // and which it is: those from `at` are `edges[first_edge[at]..first_edge[at + 1]]`.
-        let (mut firsts, mut edges, mut first_edge) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut firsts, mut found, mut edges, mut first_edge) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for at in 0..=n {
             first_edge.push(edges.len());
-            self.chars_at(at, &masks, &mut firsts, &mut edges);
+            self.chars_at(at, &masks, &mut firsts, &mut found);
+            edges.extend(found.drain(..).filter(|&(end, _)| end <= limit));
         }
         first_edge.push(edges.len());
         let from_at = |at: usize| &edges[first_edge[at]..first_edge[at + 1]];
@@ -287,7 +348,7 @@ mod tests {
 
     fn covered(text: &[u8], secret: &str) -> Vec<bool> {
         let units = units(secret);
-        Text::new(text).covered(&units, partial_min(units.len()))
+        super::covered(text, &units, partial_min(units.len()))
     }
 
     /// `c` written one of the ways the redaction reads, chosen by `way`.
@@ -379,5 +440,101 @@ mod tests {
         assert_eq!(covered, in_partial_echoes(text.as_bytes(), &secret));
         assert!(!covered[0] && covered[1..text.len() - 1].iter().all(|&b| b));
         assert!(!covered[text.len() - 1]);
+    }
+
+    /// A noisy text of `pieces` runs of `secret` (each spelled one way or mixed), with
+    /// spellings that run on or are cut short between them, from `seed`.
+    fn noisy_text(secret: &str, pieces: usize, seed: u64) -> String {
+        const NOISE: [&str; 14] = [
+            "\\",
+            "%",
+            "%5",
+            "&",
+            "&#",
+            "&#x0000004",
+            "\\ud83d",
+            "a",
+            "x",
+            " ",
+            ";",
+            "&bsol",
+            "\u{e9}",
+            "&thetasym;",
+        ];
+        let mut state = seed | 1;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let chars: Vec<char> = secret.chars().collect();
+        let mut text = String::new();
+        for _ in 0..pieces {
+            text.extend((0..next(6)).map(|_| NOISE[next(NOISE.len())]));
+            let (a, b) = (next(chars.len() + 1), next(chars.len() + 1));
+            let run = if next(2) == 0 {
+                &chars[..a.max(b)]
+            } else {
+                &chars[a.min(b)..]
+            };
+            let way = next(8);
+            for &c in run {
+                text.push_str(&spelled(c, if way == 7 { next(7) } else { way }));
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn windows_cover_what_the_whole_text_covers() {
+        const SECRETS: [&str; 4] = [
+            r"\\\\\\",
+            "a\\b\\a\\b\\a",
+            "ab\u{e9}ba\u{e9}ab",
+            "\u{1f600}a\u{1f600}b\u{1f600}a",
+        ];
+        let mut runs = 0;
+        for seed in 0..60u64 {
+            let secret = SECRETS[seed as usize % SECRETS.len()];
+            let text = noisy_text(secret, 40, seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let bytes = text.as_bytes();
+            let units = units(secret);
+            let min = partial_min(units.len());
+            let whole = Text::new(bytes).covered_up_to(&units, min, bytes.len());
+            runs += usize::from(whole.contains(&true));
+            let overlap = (units.len() + 1) * READ_SPAN;
+            // Texts several windows long, windows as short as one position apart.
+            assert!(bytes.len() > 2 * overlap, "{} bytes", bytes.len());
+            for step in [1, 5, 37, overlap / 2, overlap] {
+                assert_eq!(
+                    covered_in_windows(bytes, &units, min, step, overlap),
+                    whole,
+                    "step {step}, {secret:?} in {text:?}"
+                );
+            }
+        }
+        assert!(runs > 50, "{runs} of 60 texts with a run");
+    }
+
+    #[test]
+    fn a_text_cut_short_reads_the_same_up_to_the_read_span_before_its_end() {
+        for seed in 0..20u64 {
+            let text = noisy_text("\\&\u{e9}\u{1f600}x", 30, seed.wrapping_mul(0x2545_f491));
+            let bytes = text.as_bytes();
+            let whole = Text::new(bytes);
+            for cut in 0..bytes.len() {
+                let short = Text::new(&bytes[..cut]);
+                for at in 0..cut.saturating_sub(READ_SPAN - 1) {
+                    let spellings = |text: &Text<'_>| {
+                        text.by_start[text.first_by_start[at]..text.first_by_start[at + 1]].to_vec()
+                    };
+                    assert!(
+                        spellings(&short) == spellings(&whole),
+                        "at {at} of {text:?} cut at {cut}"
+                    );
+                }
+            }
+        }
     }
 }
