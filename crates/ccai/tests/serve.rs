@@ -257,7 +257,7 @@ async fn a_request_carries_its_clients_address() {
 }
 
 #[test]
-fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+fn a_client_is_an_ipv4_address_or_an_ipv6_64_unless_the_64_is_shared() {
     use ccai::server::client_network;
     let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
     assert_eq!(client_network(ip("192.0.2.7")), ip("192.0.2.7"));
@@ -270,7 +270,18 @@ fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
         client_network(ip("2001:db8:1:2::1")),
         client_network(ip("2001:db8:1:3::1"))
     );
-    assert_eq!(client_network(ip("::1")), ip("::"));
+    // Where a /64 is shared by design, each address is a client.
+    assert_eq!(client_network(ip("::1")), ip("::1"));
+    assert_eq!(client_network(ip("fe80::1:2")), ip("fe80::1:2"));
+    assert_ne!(client_network(ip("fe80::1")), client_network(ip("fe80::2")));
+    assert_ne!(client_network(ip("febf::1")), client_network(ip("febf::2")));
+    assert_ne!(
+        client_network(ip("2001:0:4136:e378:8000:63bf:3fff:fdd2")),
+        client_network(ip("2001:0:4136:e378:8000:63bf:3fff:fdd3"))
+    );
+    // Just outside those ranges, the /64 again.
+    assert_eq!(client_network(ip("fec0::1")), ip("fec0::"));
+    assert_eq!(client_network(ip("2001:1::5")), ip("2001:1::"));
 }
 
 #[tokio::test]

@@ -300,22 +300,36 @@ impl Server {
 
 /// The network a per-client limit counts an address in: an IPv4 address is its own (an
 /// IPv4-mapped IPv6 address counts as the IPv4 one); an IPv6 address counts as its /64, which one
-/// host commonly holds whole and can take new addresses in at will.
+/// host commonly holds whole and can take new addresses in at will. Except where a /64 is shared
+/// by design, and each address is its own: link-local addresses (`fe80::/10`, every host on the
+/// link has one in `fe80::/64`), Teredo's (`2001::/32`, whose /64 is the relay's, shared by all
+/// its clients) and the loopback `::1`.
 ///
 /// ```
 /// use std::net::IpAddr;
+/// use ccai::server::client_network;
 /// let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
 /// let other: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-/// assert_eq!(ccai::server::client_network(one), ccai::server::client_network(other));
+/// assert_eq!(client_network(one), client_network(other));
+/// let here: IpAddr = "fe80::1".parse().unwrap();
+/// let neighbour: IpAddr = "fe80::2".parse().unwrap();
+/// assert_ne!(client_network(here), client_network(neighbour));
 /// ```
 pub fn client_network(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
             Some(v4) => IpAddr::V4(v4),
+            None if shares_its_64(v6) => IpAddr::V6(v6),
             None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & (u128::MAX << 64))),
         },
     }
+}
+
+/// Whether `v6` is in a /64 that many hosts share: link-local, Teredo, or the loopback.
+fn shares_its_64(v6: Ipv6Addr) -> bool {
+    let [first, second, ..] = v6.segments();
+    first & 0xffc0 == 0xfe80 || (first == 0x2001 && second == 0) || v6.is_loopback()
 }
 
 /// The connections open per client network, for [`Server::max_connections_per_client`]: an
