@@ -103,7 +103,13 @@ pub(crate) enum Unusable {
     /// A line that is not blank follows the URL's: not what [`save`] writes, and read as one
     /// text the lines made one URL (a URL parser drops line breaks).
     MoreThanOneLine,
+    /// The URL's line holds a space, a tab or another control character: a URL parser drops
+    /// tabs, so `…/web<TAB>hook` went to `…/webhook`.
+    SpaceInside,
 }
+
+/// The most of the file read: [`save`] writes one URL and a line feed.
+const MAX_BYTES: u64 = 64 * 1024;
 
 /// [`load`], or why the file that is there gives no URL: for `trigger`, which without it would
 /// send elsewhere (to the URL the development credentials keep, an older listener's) and say
@@ -112,7 +118,7 @@ pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (Unusable, PathBuf)> {
     let Ok(path) = path() else {
         return Ok(None);
     };
-    let text = match fs::read_to_string(&path) {
+    let text = match read_text(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err((Unusable::Unreadable(e), path)),
@@ -123,9 +129,35 @@ pub(crate) fn read() -> Result<Option<(String, PathBuf)>, (Unusable, PathBuf)> {
     }
 }
 
+/// The text of the file at `path`, if it is a file of at most [`MAX_BYTES`]. Anything else in
+/// its place is an error, before it is opened: opening a FIFO waits for a writer, so `trigger`
+/// hung, and a device may never end.
+fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = fs::metadata(path)?;
+    // A folder is left to the read, whose error says what it is.
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file: a FIFO, a socket or a device",
+        ));
+    }
+    let mut text = String::new();
+    fs::File::open(path)?
+        .take(MAX_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than {} KiB", MAX_BYTES / 1024),
+        ));
+    }
+    Ok(text)
+}
+
 /// The URL a `listen-url` file's text holds: its first line, without the spaces around it or
 /// its line ending (CRLF too); `None` if that is empty. Blank lines after it are allowed (an
-/// editor's), any other is an error.
+/// editor's), any other is an error, as is a space or control character inside the URL.
 fn url_in(text: &str) -> Result<Option<&str>, Unusable> {
     // A lone CR (an old Mac line ending) ends a line too: left inside the line, the URL parser
     // drops it and joins the lines. A CRLF leaves a blank piece between CR and LF.
@@ -133,6 +165,9 @@ fn url_in(text: &str) -> Result<Option<&str>, Unusable> {
     let url = lines.next().unwrap_or_default().trim();
     if lines.any(|line| !line.trim().is_empty()) {
         return Err(Unusable::MoreThanOneLine);
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Unusable::SpaceInside);
     }
     Ok((!url.is_empty()).then_some(url))
 }

@@ -407,6 +407,58 @@ async fn a_saved_listen_url_with_a_lone_carriage_return_is_an_error_naming_its_f
     assert!(receiver.requests.lock().unwrap().is_empty());
 }
 
+/// A tab inside the saved URL's line is an error naming the file: the URL parser dropped it, so
+/// `…/web<TAB>hook` went to `…/webhook`.
+#[tokio::test]
+async fn a_saved_listen_url_with_a_tab_inside_is_an_error_naming_its_file() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("listen-url");
+    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
+    std::fs::write(&file, format!("{}/web\thook\n", receiver.url)).unwrap();
+    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
+    let out = run(trigger(&sandbox, &args)).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: the listen URL saved in {} has a space, a tab or another control character inside it: ",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(receiver.requests.lock().unwrap().is_empty());
+}
+
+/// A FIFO in the saved URL's place is an error naming it, at once: reading it waited for a
+/// writer, and the trigger hung.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_fifo_in_the_saved_listen_urls_place_is_an_error_not_a_hang() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.config_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("listen-url");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&file)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
+    let out = common::exits(trigger(&sandbox, &args)).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "error: cannot read the listen URL saved in {} (not a regular file: a FIFO, a socket or a device): pass --to URL, or remove it",
+            file.display()
+        )),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_trigger_the_receiver_rejects_says_which_credentials_to_sign_with() {
     let sandbox = Sandbox::new();

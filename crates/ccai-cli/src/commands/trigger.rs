@@ -196,6 +196,10 @@ fn saved_listen_url(dev: Option<&DevCredentials>) -> Result<(Url, Origin)> {
             "the listen URL saved in {} has more than one line: pass --to URL, delete it, or run `ccai listen` again to save a new one",
             file.display()
         ),
+        Unusable::SpaceInside => anyhow::anyhow!(
+            "the listen URL saved in {} has a space, a tab or another control character inside it: pass --to URL, delete it, or run `ccai listen` again to save a new one",
+            file.display()
+        ),
     })?;
     let saved = saved.or_else(|| {
         let url = dev?.listen_url.clone()?;
