@@ -662,21 +662,19 @@ async fn deliveries_are_refused_while_postgres_is_down_and_taken_again_after() {
     drop(instances);
 }
 
-/// Where Debian's `libfaketime` package puts the library.
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
 /// `ccai` under libfaketime with its clock `offset` ahead (`+10m`): a receiver on a machine whose
 /// clock is wrong. Its timers (monotonic) are left alone. Preloaded into `ccai` itself, not
 /// through the `faketime` tool, which forks: killing the tool would leave `ccai` running. `None`,
 /// after saying why, where the library is not installed (Debian's package `faketime`; `.ci/run`
 /// installs it).
 fn ccai_with_clock(sandbox: &Sandbox, offset: &str) -> Option<Command> {
-    if !std::path::Path::new(LIBFAKETIME).exists() {
-        println!("skipped: {LIBFAKETIME} not installed (apt-get install faketime)");
+    let libfaketime = common::LIBFAKETIME;
+    if !std::path::Path::new(libfaketime).exists() {
+        println!("skipped: {libfaketime} not installed (apt-get install faketime)");
         return None;
     }
     let mut cmd = ccai(sandbox);
-    cmd.env("LD_PRELOAD", LIBFAKETIME)
+    cmd.env("LD_PRELOAD", libfaketime)
         .env("FAKETIME", offset)
         .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
     Some(cmd)

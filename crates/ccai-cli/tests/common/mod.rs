@@ -314,6 +314,10 @@ pub(crate) fn runs(program: &str, args: &[&str]) -> bool {
         .is_ok_and(|out| out.status.success())
 }
 
+/// Where Debian's `libfaketime` package puts the library (`.ci/run` installs it): preloaded into
+/// `ccai` itself to run it on another clock.
+pub(crate) const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
 /// Whether the tests run as root (who may write any file).
 pub(crate) fn is_root() -> bool {
     Command::new("id")

@@ -1,0 +1,142 @@
+//! A SQLite read that runs past the store's read timeout (`SqliteOptions::read_timeout`, 30 s),
+//! end to end: `ccai events list` exits 2 with one line, and the view answers 503, then 200 for
+//! the next reads.
+//!
+//! No flag sets the timeout, so the real binary runs on a clock 100 times as fast: libfaketime,
+//! preloaded, speeds up `CLOCK_MONOTONIC` too, which the progress handler's `Instant` reads, so
+//! the 30 s pass in 0.3 s. The slow search is the crafted one the timeout is for: a long run of
+//! `a` then a `b`, against bodies of `a`s (seconds of real time over these 25 MB). Skipped, saying
+//! why, where libfaketime is not installed.
+
+mod common;
+mod ui_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use ccai::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store};
+use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
+use serde_json::Value;
+use ui_support::{announced, get, inbox_path, signature_of, CLIENT};
+
+/// Events whose bodies are a long run of `a`, and that run's length: 25 MB in all (the receiver's
+/// largest body is 256 KiB).
+const EVENTS: usize = 100;
+const TEXT: usize = 250 * 1024;
+/// How much faster than real time the faked clock runs. Not more: the process's other timers
+/// run as fast (the server's 10 s for a request's head takes 0.1 s).
+const SPEED: u32 = 100;
+
+/// What every answer to the stopped read says.
+const STOPPED: &str = "the read took longer than 30 s and was stopped: narrow the filter";
+
+/// A search that matches no body and is compared in full at every position of every body
+/// (SQLite's `instr`): 40 ms a body, 4 s in all, where the deadline comes after 0.3 s.
+fn slow_search() -> String {
+    format!("{}b", "a".repeat(16 * 1024))
+}
+
+/// An inbox at `path` of [`EVENTS`] signed events `h0`, `h1`, … with bodies of `a`s.
+async fn fill_slow(path: &Path) {
+    let store = SqliteStore::open(path, SqliteOptions::default()).expect("open");
+    let text = "a".repeat(TEXT);
+    for i in 0..EVENTS {
+        let hash = format!("h{i}");
+        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
+        let delivery = NewDelivery::new(CLIENT, hash.as_str(), "message.incoming", body)
+            .signature(signature_of(&hash));
+        store.insert(delivery).await.expect("insert");
+    }
+    store.close().await;
+}
+
+/// `cmd` with its clocks (wall and monotonic) [`SPEED`] times as fast from its start; `None`,
+/// after saying why, where libfaketime is not installed.
+fn on_fast_clock(mut cmd: Command) -> Option<Command> {
+    if !Path::new(LIBFAKETIME).exists() {
+        println!("skipped: {LIBFAKETIME} not installed (apt-get install faketime)");
+        return None;
+    }
+    cmd.env("LD_PRELOAD", LIBFAKETIME)
+        .env("FAKETIME", format!("+0 x{SPEED}"))
+        .env_remove("FAKETIME_DONT_FAKE_MONOTONIC");
+    Some(cmd)
+}
+
+/// That `error` is the one line of a read stopped at its deadline, with neither the search text
+/// nor a signature in it.
+fn assert_stopped(error: &str) {
+    assert!(error.contains(STOPPED), "{error:?}");
+    assert!(!error.trim_end().contains('\n'), "one line: {error:?}");
+    assert!(!error.contains("panicked"), "{error:?}");
+    assert!(
+        !error.contains(&"a".repeat(64)),
+        "the search text: {error:?}"
+    );
+    assert!(
+        !error.contains(&signature_of("h0")),
+        "a signature: {error:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it() {
+    let sandbox = Sandbox::new();
+    let Some(mut cmd) = on_fast_clock(sandbox.ccai()) else {
+        return;
+    };
+    let path = sandbox.path().join("inbox.db");
+    fill_slow(&path).await;
+
+    cmd.args(["events", "list", "--store"])
+        .arg(&path)
+        .args(["--contains", &slow_search()]);
+    let out = exits(cmd).await;
+    let error = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{error}");
+    assert!(
+        error.starts_with("error: the inbox store is unavailable: "),
+        "{error:?}"
+    );
+    assert_stopped(&error);
+    assert_eq!(stdout(&out), "", "nothing listed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_api_a_search_past_the_read_timeout_is_answered_503_then_reads_go_on() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let mut cmd = sandbox.ccai();
+    cmd.arg("ui")
+        .arg("--store")
+        .arg(&path)
+        .args(["--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let Some(mut cmd) = on_fast_clock(cmd) else {
+        return;
+    };
+    fill_slow(&path).await;
+    let ui = announced(cmd.spawn().expect("spawn ccai ui"));
+
+    let (status, answer) = get(&ui, &format!("/api/events?q={}", slow_search())).await;
+    assert_eq!(status, 503, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("the store failed: the inbox store is unavailable: "),
+        "{answer}"
+    );
+    assert_stopped(error);
+
+    // The next reads are answered, from the same store and reader connections.
+    let (status, page) = get(&ui, "/api/events").await;
+    assert_eq!(status, 200, "{page}");
+    let newest = page["events"][0]["eventHash"].clone();
+    assert_eq!(newest, Value::from(format!("h{}", EVENTS - 1)), "{page}");
+    let (status, stats) = get(&ui, "/api/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["received"], Value::from(EVENTS), "{stats}");
+    let (status, detail) = get(&ui, "/api/events/h7").await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["eventHash"], Value::from("h7"), "{detail}");
+}
