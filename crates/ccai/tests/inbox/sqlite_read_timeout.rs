@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
-    ListFilter, ListRequest, NewDelivery, SqliteOptions, SqliteStore, Store, StoreError,
+    AttemptOutcome, AttemptRecord, Finish, LeaseRequest, ListFilter, ListRequest, NewDelivery,
+    ReplayTarget, SqliteOptions, SqliteStore, Store, StoreError, DEFAULT_DESTINATION,
 };
 
 /// Events whose bodies are a long run of `a`, and that run's length: 25 MB in all.
@@ -17,6 +18,17 @@ fn slow_search() -> ListFilter {
     ListFilter::new().text(format!("{}b", "a".repeat(4000)))
 }
 
+/// Stores [`EVENTS`] events `h0`, `h1`, … whose bodies are [`TEXT`] `a`s.
+async fn fill(store: &SqliteStore) {
+    let text = "a".repeat(TEXT);
+    for i in 0..EVENTS {
+        let hash = format!("h{i}");
+        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
+        let delivery = NewDelivery::new("1231", hash.as_str(), "message.incoming", body);
+        store.insert(delivery).await.expect("insert");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_past_the_read_timeout_is_stopped_and_the_next_read_succeeds() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -25,13 +37,7 @@ async fn a_read_past_the_read_timeout_is_stopped_and_the_next_read_succeeds() {
         // One reader kept: the read after the stopped one runs on the same connection.
         .readers(1);
     let store = SqliteStore::open(dir.path().join("inbox.db"), options).expect("open");
-    let text = "a".repeat(TEXT);
-    for i in 0..EVENTS {
-        let hash = format!("h{i}");
-        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
-        let delivery = NewDelivery::new("1231", hash.as_str(), "message.incoming", body);
-        store.insert(delivery).await.expect("insert");
-    }
+    fill(&store).await;
 
     let stopped = store.list(ListRequest::new(slow_search(), 50)).await;
     match &stopped {
@@ -59,5 +65,53 @@ async fn a_read_past_the_read_timeout_is_stopped_and_the_next_read_succeeds() {
         .expect("an ordinary search after");
     assert_eq!(found.events.len(), 1);
     assert_eq!(found.events[0].event_hash, "h7");
+    store.close().await;
+}
+
+/// The writer's statements are never under the read timeout (one stopped half-way would undo a
+/// batch of writes): on a store whose reads are stopped after 1 ms, writes that scan every body
+/// (a requeue and a replay by text, as `ccai events replay --contains` runs), claims and finishes
+/// all go through, while a read with the same filter is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_are_never_stopped_by_the_read_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::new().read_timeout(Duration::from_millis(1));
+    let store = SqliteStore::open(dir.path().join("inbox.db"), options).expect("open");
+    fill(&store).await;
+    // Every body but one is scanned to its end, 25 MB in all: far more than 1 ms.
+    let one = ListFilter::new().text(r#""eventHash":"h7""#);
+    match store.list(ListRequest::new(one.clone(), 50)).await {
+        Err(StoreError::Unavailable(why)) if why.contains("longer than 0.001 s") => {}
+        other => panic!("the read was not stopped: {other:?}"),
+    }
+
+    let now = SystemTime::now();
+    let lease = LeaseRequest::new("worker", Duration::from_secs(60));
+    let claimed = store
+        .claim(DEFAULT_DESTINATION, lease.clone(), EVENTS, now)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), EVENTS);
+    for delivery in &claimed {
+        let attempt = AttemptRecord::new(now, Duration::from_millis(5), AttemptOutcome::Failure);
+        let finished = store.finish(&delivery.lease, Finish::Dead, attempt).await;
+        assert_eq!(finished, Ok(true), "{}", delivery.event_hash);
+    }
+    let requeued = store
+        .requeue_dead(one.clone())
+        .await
+        .expect("requeue by text");
+    assert_eq!(requeued.due, 1);
+    let replayed = store
+        .replay(ReplayTarget::Filter(one))
+        .await
+        .expect("replay by text");
+    assert_eq!(replayed.due, 1);
+    let due = store
+        .claim(DEFAULT_DESTINATION, lease, EVENTS, SystemTime::now())
+        .await
+        .expect("claim again");
+    let hashes: Vec<&str> = due.iter().map(|d| d.event_hash.as_str()).collect();
+    assert_eq!(hashes, ["h7"]);
     store.close().await;
 }
