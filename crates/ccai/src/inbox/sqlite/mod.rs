@@ -93,11 +93,12 @@ pub struct SqliteOptions {
     ///
     /// A text search ([`ListFilter::text()`]) reads every body it scans, and a crafted one (a
     /// long run of one letter then another, against large bodies) can take minutes, holding a
-    /// reader connection and a thread all along; the deadline gives both back. It is checked
-    /// between SQLite's steps (every 100 virtual-machine instructions), so a read stops once the
-    /// row it is on is done: a little after the deadline. The reader connection stays usable for
-    /// the next read. Writes (the writer thread's statements, short and never to be cut off
-    /// half-way) are not bounded by it.
+    /// reader connection and a thread all along; the deadline gives both back. It is looked at
+    /// every 100 of SQLite's virtual-machine instructions, about 25 rows of a search (4 for each
+    /// body that does not match), so a read stops once the rows it is on are done: a little after
+    /// the deadline (nothing stops SQLite within one row, one search of one body). The reader
+    /// connection stays usable for the next read. Writes (the writer thread's statements, never
+    /// to be cut off half-way; a replay or requeue by text among them) are not bounded by it.
     pub read_timeout: Duration,
 }
 
