@@ -958,15 +958,21 @@ async fn proxy_freezing_on(
 /// What a connection through [`proxy`] suffers once the client sends bytes that contain the
 /// trigger.
 #[derive(Clone, Copy)]
-enum Fault {
+pub(crate) enum Fault {
     /// Nothing more passes either way; the sockets stay open.
     FreezeOn(&'static [u8]),
     /// The request reaches the server, but no answer comes back (lost, or slower than the
     /// client waits); when the client closes, the server's side is closed too.
     LoseAnswersAfter(&'static [u8]),
+    /// [`LoseAnswersAfter`](Self::LoseAnswersAfter) on the first connection that sends the
+    /// trigger only: a request whose answer is lost once, and passes when it is sent again.
+    LoseAnswersOnceAfter(&'static [u8]),
 }
 
-async fn proxy(url: &str, fault: Option<Fault>) -> (String, Arc<std::sync::atomic::AtomicBool>) {
+pub(crate) async fn proxy(
+    url: &str,
+    fault: Option<Fault>,
+) -> (String, Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::AtomicBool;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -980,12 +986,15 @@ async fn proxy(url: &str, fault: Option<Fault>) -> (String, Arc<std::sync::atomi
     let proxied = format!("{head}@127.0.0.1:{port}{path}");
     let frozen = Arc::new(AtomicBool::new(false));
     let proxy_frozen = Arc::clone(&frozen);
+    // Whether a connection has sent the trigger of `LoseAnswersOnceAfter` yet.
+    let fired = Arc::new(AtomicBool::new(false));
     tokio::spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let Ok(mut backend) = tokio::net::TcpStream::connect(&server).await else {
                 continue;
             };
             let frozen = Arc::clone(&proxy_frozen);
+            let fired = Arc::clone(&fired);
             tokio::spawn(async move {
                 let (mut up, mut down) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
                 let mut answers_lost = false;
@@ -1003,6 +1012,10 @@ async fn proxy(url: &str, fault: Option<Fault>) -> (String, Arc<std::sync::atomi
                         Some(Fault::FreezeOn(t)) => sent(t),
                         Some(Fault::LoseAnswersAfter(t)) => {
                             answers_lost |= sent(t);
+                            false
+                        }
+                        Some(Fault::LoseAnswersOnceAfter(t)) => {
+                            answers_lost |= sent(t) && !fired.swap(true, Ordering::SeqCst);
                             false
                         }
                         None => false,
