@@ -67,6 +67,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// record's error is kept (as the last error), the attempt count and history stay as they
     /// were. `Ok(false)` means the token no longer matched (the lease lapsed and someone else
     /// claimed it, or it was released): nothing changed.
+    ///
+    /// Finishing again with the lease that already finished the delivery, to the same status
+    /// (delivered, pending again, dead), changes nothing and answers `Ok(true)`, for as long as
+    /// the delivery stays where that finish moved it: a finish that failed with a transient
+    /// error may have been recorded all the same (a commit whose answer was lost), and the
+    /// dispatcher tries it again; `Ok(false)` there would read as a lease taken over. To
+    /// another status, it is refused (`Ok(false)`). A store that cannot tell answers
+    /// `Ok(false)`: the dispatcher then drops the result, as for a lease taken over.
     fn finish<'a>(
         &'a self,
         lease: &'a Lease,

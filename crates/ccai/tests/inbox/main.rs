@@ -13,6 +13,8 @@ mod metrics;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "postgres")]
+mod postgres_lost_commit;
+#[cfg(feature = "postgres")]
 mod postgres_multi;
 #[cfg(feature = "postgres")]
 mod postgres_read_only;

@@ -177,3 +177,85 @@ fn every_way_to_the_dead_letter_is_counted_by_reason() {
     // Only `refused` was attempted.
     assert_eq!(attempts, [("dead".to_owned(), 1)]);
 }
+
+/// A result whose lease another worker took over (the consumer hung past it) is still counted in
+/// `ccai_lease_lost_total` and not reported to `on_attempt`: only the attempt that took over is.
+/// A finish tried again by the lease that recorded it is not such a result
+/// (`postgres_lost_commit.rs`).
+#[test]
+fn a_result_whose_lease_was_taken_over_is_counted_lost_and_not_reported() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use ccai::inbox::{
+        AttemptReport, AttemptResult, CallbackConsumer, DeliveryStatus, Dispatcher, InboxEvent,
+        NewDelivery, Store,
+    };
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default()).expect("store"),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let consumer = {
+        let calls = Arc::clone(&calls);
+        CallbackConsumer::new(move |_event: InboxEvent| {
+            let call = calls.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if call == 0 {
+                    // Hangs well past its lease, then succeeds.
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                }
+                Ok::<(), std::io::Error>(())
+            }
+        })
+    };
+    let reports: Arc<Mutex<Vec<AttemptReport>>> = Arc::default();
+    let recorder = DebuggingRecorder::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    metrics::with_local_recorder(&recorder, || {
+        runtime.block_on(async {
+            let record = Arc::clone(&reports);
+            let dispatcher = Dispatcher::builder(Arc::clone(&store), consumer)
+                .lease(Duration::from_millis(200))
+                .heartbeat(false)
+                .poll_interval(Duration::from_millis(20))
+                .on_attempt(move |report| record.lock().expect("lock").push(report.clone()))
+                .start();
+            let body = br#"{"eventType":"message.sent","eventHash":"taken-over"}"#;
+            let delivery = NewDelivery::new(CLIENT_ID, "taken-over", "message.sent", &body[..]);
+            store.insert(delivery).await.expect("insert");
+            let limit = Instant::now() + Duration::from_secs(15);
+            loop {
+                let detail = store.get("taken-over").await.expect("get").expect("stored");
+                if detail.summary.deliveries[0].status == DeliveryStatus::Delivered {
+                    break;
+                }
+                assert!(Instant::now() < limit, "never delivered");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The hung attempt returns 1.5 s after it started, and finds its lease taken.
+            dispatcher.shutdown(Duration::from_secs(5)).await;
+        })
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let mut lost = 0;
+    for (key, _, _, value) in recorder.snapshotter().snapshot().into_vec() {
+        if let (true, DebugValue::Counter(n)) = (key.key().name() == "ccai_lease_lost_total", value)
+        {
+            lost += n;
+        }
+    }
+    assert_eq!(lost, 1);
+    let reported: Vec<(AttemptResult, u32)> = reports
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|r| (r.result, r.attempt))
+        .collect();
+    assert_eq!(reported, [(AttemptResult::Delivered, 2)]);
+}

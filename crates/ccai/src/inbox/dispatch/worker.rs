@@ -382,7 +382,9 @@ async fn give_up(
 /// lock another process holds past the busy timeout, a database restarting) for up to
 /// `patience` (the lease: by then another worker may hold the delivery, and the token decides).
 /// Given up at once, the outcome was lost: the delivery stayed in progress until its lease
-/// lapsed, was handed on again, and the lapse counted as an attempt.
+/// lapsed, was handed on again, and the lapse counted as an attempt. A try that failed but was
+/// recorded all the same (a commit whose answer was lost) is answered `true` by the next one,
+/// not taken for a lease lost (see [`Store::finish`]).
 async fn finish_patiently(
     store: &dyn Store,
     lease: &Lease,

@@ -4,7 +4,9 @@
 //! itself (`BENCHMARKS.md`): dispatch ran at about 3k events/s while ingest ran at 10k+.
 //!
 //! Each outcome still counts only if its lease token holds the delivery, row by row, so a stale
-//! worker's outcome changes nothing, in a batch as alone.
+//! worker's outcome changes nothing, in a batch as alone. One whose lease already finished the
+//! delivery the same way (a finish tried again after its answer was lost) is answered as
+//! recorded, and changes nothing either.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,13 +31,14 @@ const IN_FLIGHT: usize = 4;
 const QUEUE: usize = 4096;
 
 /// Records the outcomes in the arrays `$1`–`$11` (one element per outcome; `$11` says whether
-/// an attempt was made, counted and added to the history) whose lease token
-/// still holds the delivery; returns the `(id, token)` of those recorded. A delivery has a lease
-/// token only while in progress (every write that moves it elsewhere clears the token), so the
-/// token alone says it is still held. `status = 'in_progress'` in the condition would lead the
-/// planner to the partial index of leases, read whole for the ids (4 ms a batch with 40,000
-/// deliveries); `id = ANY($1)` takes the primary key instead. Nothing once a newer ccai migrated
-/// the schema (see `writes::in_write_transaction`).
+/// an attempt was made, counted and added to the history) whose lease still holds the delivery;
+/// returns the `(id, token, status)` of those recorded. A held lease has an end
+/// (`lease_until`): every write that moves a delivery out of progress clears it, and a finish
+/// keeps the token, so that its retry can tell that it was recorded ([`FINISHED_BY`]).
+/// `status = 'in_progress'` in the condition would lead the planner to the partial index of
+/// leases, read whole for the ids (4 ms a batch with 40,000 deliveries); `id = ANY($1)` takes the
+/// primary key instead. Nothing once a newer ccai migrated the schema (see
+/// `writes::in_write_transaction`).
 const FINISH_MANY: &str = "WITH i AS (
     SELECT * FROM unnest($1::int8[], $2::text[], $3::text[], $4::int8[], $5::text[],
                          $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::int4[],
@@ -45,19 +48,32 @@ const FINISH_MANY: &str = "WITH i AS (
 ), f AS (
     UPDATE {s}.deliveries d SET status = i.status,
            attempts = d.attempts + CASE WHEN i.counted THEN 1 ELSE 0 END,
-           next_attempt_at = i.next_at, lease_owner = NULL, lease_token = NULL,
+           next_attempt_at = i.next_at, lease_owner = NULL,
            lease_until = NULL, last_error = i.error, delivered_at = i.delivered_at
       FROM i
      WHERE d.id = ANY($1) AND d.id = i.id AND d.lease_token = i.token
+       AND d.lease_until IS NOT NULL
        AND (SELECT max(version) FROM {s}.inbox_schema) = {v}
-    RETURNING d.id, i.token
+    RETURNING d.id, i.token, i.status
 ), a AS (
     INSERT INTO {s}.attempts (delivery_id, started_at, duration_ms, outcome, http_status, error)
     SELECT i.id, i.started_at, i.duration_ms, i.outcome, i.http_status, i.error
       FROM i JOIN f ON f.id = i.id AND f.token = i.token
      WHERE i.counted
 )
-SELECT id, token FROM f";
+SELECT id, token, status FROM f";
+
+/// Of the outcomes in the arrays `$1`–`$3` (id, token, status), those whose lease already
+/// finished the delivery to that status: the row keeps the token of the lease that finished it
+/// (until a claim, a replay or a requeue), without an end. A finish whose COMMIT went through
+/// but whose answer was lost (the connection dropped, the operation timed out) is tried again by
+/// the dispatcher: it finds the lease no longer held, and is answered that it was recorded.
+/// Read after [`FINISH_MANY`]'s transaction: a first try committing meanwhile held the row's
+/// lock, so its commit is seen here, where `FINISH_MANY`'s own snapshot predates it.
+const FINISHED_BY: &str = "SELECT d.id, d.lease_token, d.status
+  FROM unnest($1::int8[], $2::text[], $3::text[]) AS i (id, token, status)
+  JOIN {s}.deliveries d ON d.id = i.id AND d.lease_token = i.token AND d.status = i.status
+ WHERE d.id = ANY($1) AND d.lease_until IS NULL";
 
 /// One outcome, as the statement takes it (times on the database's clock).
 struct Outcome {
@@ -163,12 +179,16 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
             match record(&shared, &batch).await {
-                Ok(mut recorded) => {
-                    // A lease finished twice in one batch counts once, as one after the other
-                    // would (in two batches, the second finds the token gone).
+                Ok(recorded) => {
+                    // A lease finished twice in one batch is recorded once and answered `true`
+                    // twice, as one finish after the other would be (see `FINISHED_BY`); twice
+                    // to different statuses, the second is refused.
                     for pending in batch {
-                        let key = (pending.outcome.id, pending.outcome.token);
-                        let _ = pending.reply.send(Ok(recorded.remove(&key)));
+                        let Outcome {
+                            id, token, status, ..
+                        } = pending.outcome;
+                        let done = recorded.contains(&(id, token, status.to_owned()));
+                        let _ = pending.reply.send(Ok(done));
                     }
                 }
                 Err(error) => {
@@ -182,9 +202,13 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Records the batch's outcomes, each the first time its `(id, token)` appears; returns those
-/// whose lease still held.
-async fn record(shared: &Shared, batch: &[Pending]) -> Result<HashSet<(i64, String)>, StoreError> {
+/// Records the batch's outcomes, each the first time its `(id, token)` appears; returns the
+/// `(id, token, status)` of those whose lease still held, and of those whose lease already
+/// finished the delivery so (a finish tried again).
+async fn record(
+    shared: &Shared,
+    batch: &[Pending],
+) -> Result<HashSet<(i64, String, String)>, StoreError> {
     let mut seen = HashSet::new();
     // In id order: batches from several receivers then lock shared rows in the same order.
     let mut rows: Vec<&Outcome> = batch
@@ -208,34 +232,49 @@ async fn record(shared: &Shared, batch: &[Pending]) -> Result<HashSet<(i64, Stri
         &ids, &tokens, &statuses, &next, &errors, &delivered, &started, &durations, &outcomes,
         &http, &counted,
     ];
-    let recorded = shared
+    let keys = |rows: Vec<tokio_postgres::Row>| {
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect::<Result<HashSet<_>, tokio_postgres::Error>>()
+            .map_err(|e| shared.error(&e))
+    };
+    shared
         .within(async |client| {
             let statement = client
                 .prepare_cached(&shared.sql(FINISH_MANY))
                 .await
                 .map_err(|e| shared.error(&e))?;
             let mut tries = 0;
-            loop {
+            let mut recorded = loop {
                 tries += 1;
                 let recording = client.query(&statement, &params);
                 match in_write_transaction(client, shared, recording).await {
                     // Two receivers' batches waiting on each other's rows: one is chosen to fail.
                     Err(error) if tries < 3 && is_retryable(&error) => continue,
                     Err(error) => return Err(shared.error(&error)),
-                    Ok(recorded) => {
-                        if recorded.is_empty() {
-                            // No lease held, or the schema is no longer this build's.
-                            schema::check_current(client, &shared.shown, &shared.ident).await?;
-                        }
-                        return Ok(recorded);
-                    }
+                    Ok(recorded) => break keys(recorded)?,
                 }
+            };
+            if recorded.is_empty() {
+                // No lease held, or the schema is no longer this build's.
+                schema::check_current(client, &shared.shown, &shared.ident).await?;
             }
+            // Rare (a stale lease, a finish tried again): read only then.
+            let missing: Vec<&&Outcome> = rows
+                .iter()
+                .filter(|o| !recorded.contains(&(o.id, o.token.clone(), o.status.to_owned())))
+                .collect();
+            if !missing.is_empty() {
+                let ids: Vec<i64> = missing.iter().map(|o| o.id).collect();
+                let tokens: Vec<&str> = missing.iter().map(|o| o.token.as_str()).collect();
+                let statuses: Vec<&str> = missing.iter().map(|o| o.status).collect();
+                let finished = client
+                    .query(&shared.sql(FINISHED_BY), &[&ids, &tokens, &statuses])
+                    .await
+                    .map_err(|e| shared.error(&e))?;
+                recorded.extend(keys(finished)?);
+            }
+            Ok(recorded)
         })
-        .await?;
-    recorded
-        .iter()
-        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect::<Result<_, tokio_postgres::Error>>()
-        .map_err(|e| shared.error(&e))
+        .await
 }

@@ -228,10 +228,12 @@ pub(crate) fn finish(
         Finish::Dead | Finish::DeadUnsent => (DeliveryStatus::Dead, None, None),
     };
     let counted = finish.counts_an_attempt();
+    // The token stays on the finished row: a retry of this finish, after an error whose write
+    // went through all the same, is told that it was recorded (see `Store::finish`).
     let changed = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?3, attempts = attempts + ?7, next_attempt_at = ?4,
-                    lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+                    lease_owner = NULL, lease_until = NULL,
                     last_error = ?5, delivered_at = ?6
               WHERE id = ?1 AND lease_token = ?2 AND status = 'in_progress'",
         )
@@ -248,12 +250,33 @@ pub(crate) fn finish(
         })
         .map_err(|e| store_error(path, e))?;
     if changed == 0 {
-        return Ok(false);
+        return finished_by(conn, path, lease, status);
     }
     if counted {
         record_attempt(conn, path, lease.delivery_id, attempt)?;
     }
     Ok(true)
+}
+
+/// Whether `lease` already finished its delivery to `status` (never in progress): the row keeps
+/// the token of the lease that finished it until it is claimed, replayed or requeued.
+fn finished_by(
+    conn: &Connection,
+    path: &str,
+    lease: &Lease,
+    status: DeliveryStatus,
+) -> Result<bool> {
+    conn.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM deliveries
+                         WHERE id = ?1 AND lease_token = ?2 AND status = ?3)",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(
+            params![lease.delivery_id, lease.token, status.as_str()],
+            |row| row.get(0),
+        )
+    })
+    .map_err(|e| store_error(path, e))
 }
 
 pub(crate) fn extend_lease(
