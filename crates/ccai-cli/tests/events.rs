@@ -433,6 +433,18 @@ async fn bad_flags_are_one_line_errors() {
     }
     let err = failed(&inbox.ccai(&["list", "--status", "lost"]).await);
     assert!(err.contains("invalid --status \"lost\""), "{err}");
+    // A search text past the store's limit: refused before the inbox is searched, and not
+    // echoed back (a kilobyte of it would bury the message).
+    let long = "a".repeat(1025);
+    let err = failed(&inbox.ccai(&["list", "--contains", &long]).await);
+    assert!(
+        err.contains("invalid --contains: ")
+            && err.contains("1025 bytes")
+            && err.contains("at most 1024"),
+        "{err}"
+    );
+    assert!(!err.contains(&long[..100]), "{err}");
+    ok(&inbox.ccai(&["list", "--contains", &long[1..]]).await);
     let err = failed(&inbox.ccai(&["purge", "--older-than", "30 days"]).await);
     assert!(
         err.contains("invalid --older-than \"30 days\": unknown unit \"days\""),

@@ -5,8 +5,8 @@
 //! No flag sets the timeout, so the real binary runs on a clock 100 times as fast: libfaketime,
 //! preloaded, speeds up `CLOCK_MONOTONIC` too, which the progress handler's `Instant` reads, so
 //! the 30 s pass in 0.3 s. The slow search is the crafted one the timeout is for: a long run of
-//! `a` then a `b`, against bodies of `a`s (seconds of real time over these 25 MB). Skipped, saying
-//! why, where libfaketime is not installed.
+//! `a` then a `b`, against bodies of `a`s (over a second of real time over these 100 MB). Skipped,
+//! saying why, where libfaketime is not installed.
 
 mod common;
 mod ui_support;
@@ -14,14 +14,14 @@ mod ui_support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ccai::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store};
+use ccai::inbox::{ListFilter, NewDelivery, SqliteOptions, SqliteStore, Store};
 use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
 use serde_json::Value;
 use ui_support::{announced, get, inbox_path, signature_of, CLIENT};
 
-/// Events whose bodies are a long run of `a`, and that run's length: 25 MB in all (the receiver's
-/// largest body is 256 KiB).
-const EVENTS: usize = 100;
+/// Events whose bodies are a long run of `a`, and that run's length: 100 MB in all (the
+/// receiver's largest body is 256 KiB).
+const EVENTS: usize = 400;
 const TEXT: usize = 250 * 1024;
 /// How much faster than real time the faked clock runs. Not more: the process's other timers
 /// run as fast (the server's 10 s for a request's head takes 0.1 s).
@@ -31,9 +31,10 @@ const SPEED: u32 = 100;
 const STOPPED: &str = "the read took longer than 30 s and was stopped: narrow the filter";
 
 /// A search that matches no body and is compared in full at every position of every body
-/// (SQLite's `instr`): 40 ms a body, 4 s in all, where the deadline comes after 0.3 s.
+/// (SQLite's `instr`), as long as a search may be: 3 ms a body, 1.2 s in all, where the deadline
+/// comes after 0.3 s.
 fn slow_search() -> String {
-    format!("{}b", "a".repeat(16 * 1024))
+    format!("{}b", "a".repeat(ListFilter::MAX_TEXT_LEN - 1))
 }
 
 /// An inbox at `path` of [`EVENTS`] signed events `h0`, `h1`, … with bodies of `a`s.

@@ -119,6 +119,20 @@ async fn ui_api_lists_newest_first_with_a_stable_cursor_and_filters() {
         assert_eq!(status, 400, "{bad}: {answer}");
         assert!(answer["error"].is_string(), "{bad}: {answer}");
     }
+    // A search text past the store's limit (1,024 bytes) is the request's fault, as a bad
+    // status is: a 400 that says why, for the list and its download alike.
+    let long = "a".repeat(1025);
+    for path in ["/api/events", "/api/events.ndjson"] {
+        let (status, answer) = get(&ui, &format!("{path}?q={long}")).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("1025 bytes") && error.contains("at most 1024"),
+            "{path}: {answer}"
+        );
+    }
+    let (status, _) = get(&ui, &format!("/api/events?q={}", &long[1..])).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
@@ -555,6 +569,15 @@ async fn ui_api_bulk_replay_needs_a_filter_and_counts_purged_bodies() {
     }
     let (status, answer) = post(&ui, "/api/replay?status=gone").await;
     assert_eq!(status, 400, "{answer}");
+    let long = "a".repeat(1025);
+    let (status, answer) = post(&ui, &format!("/api/replay?status=dead&q={long}")).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("at most 1024")),
+        "{answer}"
+    );
     // An action: without the UI's header (a cross-site form), refused and nothing replayed.
     let response = reqwest::Client::new()
         .post(format!("{}/api/replay?status=dead", ui.base))

@@ -7,15 +7,15 @@ mod ui_support;
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use ccai::inbox::{NewDelivery, Store};
+use ccai::inbox::{ListFilter, NewDelivery, Store};
 use common::Sandbox;
 use ui_support::{inbox_path, open, start_ui, CLIENT, MINUTE};
 
-/// Events in the slow inbox, and the length of the text each body holds: 50 MB in all.
-const SLOW_EVENTS: usize = 200;
+/// Events in the slow inbox, and the length of the text each body holds: 200 MB in all.
+const SLOW_EVENTS: usize = 800;
 const SLOW_TEXT: usize = 256 * 1024;
-/// The length of the slow search's run of `a`s.
-const NEEDLE: usize = 4000;
+/// The length of the slow search's run of `a`s: as long as a search may be, with its `b`.
+const NEEDLE: usize = ListFilter::MAX_TEXT_LEN - 1;
 /// Searches sent at once: three times as many as the view reads at once, and under its
 /// connections per client.
 const SEARCHES: usize = 12;

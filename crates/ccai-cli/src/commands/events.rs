@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context, Result};
 use ccai::inbox::{
     AttemptInfo, DeliveryState, DeliveryStatus, EventDetail, EventSummary, ListFilter,
-    PostgresOptions, Retention, SqliteOptions, SqliteStore, Store,
+    PostgresOptions, Retention, SqliteOptions, SqliteStore, Store, StoreError,
 };
 use ccai::webhook::WebhookEventType;
 use serde_json::{json, Value};
@@ -175,6 +175,15 @@ pub(crate) fn filter_of(args: &EventFilterArgs) -> Result<ListFilter> {
     Ok(filter)
 }
 
+/// Why the store refuses a request, without the "invalid request to the inbox store" every
+/// refusal starts with: for a message that names the flag at fault instead.
+pub(crate) fn refusal(error: StoreError) -> String {
+    match error {
+        StoreError::InvalidRequest(why) => why,
+        other => other.to_string(),
+    }
+}
+
 async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode> {
     let mut filter = filter_of(&args.filter)?;
     if let Some(client_id) = client_id {
@@ -185,6 +194,10 @@ async fn list(args: EventsListArgs, client_id: Option<&str>) -> Result<ExitCode>
     }
     if let Some(text) = args.contains {
         filter = filter.text(text);
+        // Said before the inbox is opened, in terms of the flag.
+        if let Err(refused) = filter.validate() {
+            bail!("invalid --contains: {}", refusal(refused));
+        }
     }
     let store = open_store(args.store, Access::Read).await?;
     let (events, more) =

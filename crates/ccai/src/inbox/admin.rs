@@ -23,7 +23,8 @@ pub struct ListFilter {
     /// Events received before this time. Compared with the received time as stored and shown
     /// (whole milliseconds).
     pub until: Option<SystemTime>,
-    /// Events whose body contains this text (case-sensitive; purged bodies never match).
+    /// Events whose body contains this text (case-sensitive; purged bodies never match). At most
+    /// [`MAX_TEXT_LEN`](Self::MAX_TEXT_LEN) bytes: a store refuses a longer one.
     pub text: Option<String>,
     /// Events stored under exactly this `eventHash` (one per client id).
     pub event_hash: Option<String>,
@@ -37,6 +38,42 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
+    /// The longest [`text`](Self::text) a store searches for, in bytes: a longer one is refused
+    /// ([`validate`](Self::validate)).
+    ///
+    /// A search compares the text at every position of every body it reads, so its cost grows
+    /// with the text's length times the bodies' length: a crafted text (a long run of one letter
+    /// then another, against large bodies of that letter) costs hundreds of times an honest one.
+    /// What people search for is short: an `eventHash`, a phone number, a phrase of a message.
+    /// 1,024 bytes is far above any of them, and bounds what one search can cost.
+    pub const MAX_TEXT_LEN: usize = 1024;
+
+    /// Whether a store takes this filter: its [`text`](Self::text) is at most
+    /// [`MAX_TEXT_LEN`](Self::MAX_TEXT_LEN) bytes long. Every store checks it before a
+    /// [`list`](super::Store::list), a [`replay`](super::Store::replay) or a
+    /// [`requeue_dead`](super::Store::requeue_dead) runs; a program may check first, to say what
+    /// is wrong in its own terms.
+    ///
+    /// ```
+    /// use ccai::inbox::{ListFilter, StoreError};
+    ///
+    /// assert!(ListFilter::new().text("+14155550100").validate().is_ok());
+    /// let crafted = ListFilter::new().text("a".repeat(ListFilter::MAX_TEXT_LEN + 1));
+    /// assert!(matches!(crafted.validate(), Err(StoreError::InvalidRequest(_))));
+    /// ```
+    pub fn validate(&self) -> Result<(), super::StoreError> {
+        match self.text.as_deref().map(str::len) {
+            Some(len) if len > Self::MAX_TEXT_LEN => {
+                Err(super::StoreError::InvalidRequest(format!(
+                    "the search text is {len} bytes long, and may be at most {}: search for a \
+                 shorter part of the body (an eventHash, a phone number, a phrase)",
+                    Self::MAX_TEXT_LEN
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// No condition: every event.
     pub fn new() -> Self {
         Self::default()
@@ -66,7 +103,8 @@ impl ListFilter {
         self
     }
 
-    /// Only events whose body contains `text`.
+    /// Only events whose body contains `text` (at most [`MAX_TEXT_LEN`](Self::MAX_TEXT_LEN)
+    /// bytes: a store refuses a longer one).
     pub fn text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
         self

@@ -91,7 +91,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn release<'a>(&'a self, lease: &'a Lease) -> StoreFuture<'a, bool>;
 
     /// One page of events matching the request's filter, in its order (newest first unless it
-    /// asks for [`oldest_first`](super::ListRequest::oldest_first)).
+    /// asks for [`oldest_first`](super::ListRequest::oldest_first)). A filter that
+    /// [`ListFilter::validate`](super::ListFilter::validate) refuses (a search text longer than
+    /// [`ListFilter::MAX_TEXT_LEN`](super::ListFilter::MAX_TEXT_LEN)) is refused with
+    /// [`StoreError::InvalidRequest`], as by [`replay`](Self::replay) and
+    /// [`requeue_dead`](Self::requeue_dead).
     fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page>;
 
     /// Everything about the event with `event_hash` (the newest if several accounts used it;

@@ -93,6 +93,7 @@ macro_rules! store_conformance {
             a_destination_named_twice_is_one,
             a_huge_lease_or_duration_saturates,
             an_empty_text_filter_is_no_filter,
+            a_search_text_past_the_limit_is_refused,
             a_nul_in_a_lookup_matches_nothing,
             one_account_s_event_by_client_id_and_hash,
             oldest_first_pages_in_stored_order,
@@ -2161,6 +2162,66 @@ pub(crate) async fn an_empty_text_filter_is_no_filter(factory: &impl StoreFactor
             .expect("list");
         assert_eq!(page.events.len(), 1, "{filter:?}");
     }
+}
+
+/// A search text longer than 1,024 bytes is refused, by a list, a replay and a requeue alike,
+/// before anything is searched or changed; one of 1,024 bytes (counted in bytes, not characters)
+/// is searched as any other.
+pub(crate) async fn a_search_text_past_the_limit_is_refused(factory: &impl StoreFactory) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let at_limit = "a".repeat(1024);
+    let body = format!(r#"{{"eventHash":"a","data":{{"Message":"{at_limit}"}}}}"#);
+    store
+        .insert(delivery("a", "message.sent", &body))
+        .await
+        .expect("insert");
+    let now = SystemTime::now();
+    for c in store
+        .claim("default", lease("w", 30), 10, now)
+        .await
+        .expect("claim")
+    {
+        let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Success);
+        assert_eq!(
+            store.finish(&c.lease, Finish::Delivered, record).await,
+            Ok(true)
+        );
+    }
+    let page = store
+        .list(ListRequest::new(
+            ListFilter::new().text(at_limit.clone()),
+            50,
+        ))
+        .await
+        .expect("a search at the limit");
+    assert_eq!(hashes(&page), ["a"]);
+
+    // One byte more, here an `é` (two bytes) after 1,023 `a`s: 512 characters would pass.
+    for too_long in [format!("{at_limit}a"), format!("{}é", "a".repeat(1023))] {
+        let filter = ListFilter::new().text(too_long);
+        let refused = |result: Result<_, StoreError>, what: &str| match result {
+            Err(StoreError::InvalidRequest(why)) => assert!(
+                why.contains("1025 bytes") && why.contains("at most 1024"),
+                "{what}: {why}"
+            ),
+            other => panic!("{what}: {other:?}"),
+        };
+        refused(
+            store
+                .list(ListRequest::new(filter.clone(), 50))
+                .await
+                .map(drop),
+            "list",
+        );
+        let by_type = filter.clone().event_type("message.sent");
+        refused(
+            store.replay(ReplayTarget::Filter(by_type)).await.map(drop),
+            "replay",
+        );
+        refused(store.requeue_dead(filter).await.map(drop), "requeue");
+    }
+    assert_eq!(status_of(&*store, "a").await, DeliveryStatus::Delivered);
 }
 
 /// A NUL in a hash or a type to look up matches nothing, and is no error (PostgreSQL refuses

@@ -245,6 +245,11 @@ fn filter_of(
     if let Some(text) = query.get("q").filter(|q| !q.is_empty()) {
         filter = filter.text(text.clone());
     }
+    // The request's fault (a text past the store's limit): a 400, where the store's refusal
+    // would read as its failure.
+    filter
+        .validate()
+        .map_err(|refused| bad_request(crate::commands::events::refusal(refused)))?;
     Ok(filter)
 }
 

@@ -668,7 +668,10 @@ impl Store for PostgresStore {
     }
 
     fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page> {
-        Box::pin(async move { queries::list(self.shared(), &request).await })
+        Box::pin(async move {
+            request.filter.validate()?;
+            queries::list(self.shared(), &request).await
+        })
     }
 
     fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>> {
@@ -685,6 +688,9 @@ impl Store for PostgresStore {
 
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
         Box::pin(async move {
+            if let ReplayTarget::Filter(filter) = &target {
+                filter.validate()?;
+            }
             self.writable()?;
             writes::replay(self.shared(), &target, SystemTime::now()).await
         })
@@ -692,6 +698,7 @@ impl Store for PostgresStore {
 
     fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
         Box::pin(async move {
+            filter.validate()?;
             self.writable()?;
             writes::requeue_dead(self.shared(), &filter, SystemTime::now()).await
         })

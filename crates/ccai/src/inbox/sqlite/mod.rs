@@ -731,6 +731,9 @@ impl Store for SqliteStore {
     }
 
     fn list<'a>(&'a self, request: ListRequest) -> StoreFuture<'a, Page> {
+        if let Err(e) = request.filter.validate() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         Box::pin(
             self.inner
                 .readers
@@ -761,6 +764,11 @@ impl Store for SqliteStore {
     }
 
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport> {
+        if let ReplayTarget::Filter(filter) = &target {
+            if let Err(e) = filter.validate() {
+                return Box::pin(std::future::ready(Err(e)));
+            }
+        }
         let path = self.path_arc();
         Box::pin(
             self.inner
@@ -770,6 +778,9 @@ impl Store for SqliteStore {
     }
 
     fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
+        if let Err(e) = filter.validate() {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         let path = self.path_arc();
         Box::pin(
             self.inner
