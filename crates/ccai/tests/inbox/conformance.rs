@@ -85,6 +85,7 @@ macro_rules! store_conformance {
             requeue_dead_starts_the_schedule_over,
             purge_nulls_bodies_then_deletes_rows,
             a_replay_counts_the_events_left_for_their_purged_body,
+            a_replay_or_requeue_by_text_keeps_the_status_rules,
             stats_count_statuses_and_age,
             stats_with_several_destinations,
             one_delivery_per_destination,
@@ -1677,6 +1678,95 @@ pub(crate) async fn a_replay_counts_the_events_left_for_their_purged_body(
         status_of(&*store, "kept-done").await,
         DeliveryStatus::Pending
     );
+}
+
+/// A replay or a requeue of the dead by text (which the SQLite store searches for before it
+/// writes) makes due what one by any other filter would: no delivery in progress, the filter's
+/// status and type alone, the dead alone for a requeue; a pending delivery keeps its count.
+pub(crate) async fn a_replay_or_requeue_by_text_keeps_the_status_rules(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    let events = [
+        ("n-done", "message.incoming", Finish::Delivered),
+        ("n-dead", "message.incoming", Finish::Dead),
+        ("n-dead-sent", "message.sent", Finish::Dead),
+        (
+            "n-retry",
+            "message.incoming",
+            Finish::RetryAt(SystemTime::now() + Duration::from_secs(3600)),
+        ),
+        // Left in progress.
+        ("n-busy", "message.incoming", Finish::Delivered),
+        ("other", "message.incoming", Finish::Dead),
+    ];
+    for (hash, event_type, _) in &events {
+        let word = if *hash == "other" {
+            "haystack"
+        } else {
+            "needle"
+        };
+        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"a {word}"}}}}"#);
+        store
+            .insert(delivery(hash, event_type, &body))
+            .await
+            .expect("insert");
+    }
+    let now = SystemTime::now();
+    for c in store
+        .claim("default", lease("w", 300), 10, now)
+        .await
+        .expect("claim")
+    {
+        let (_, _, finish) = events
+            .iter()
+            .find(|(hash, _, _)| *hash == c.event_hash)
+            .expect("one of them");
+        if c.event_hash != "n-busy" {
+            let record = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure);
+            assert_eq!(store.finish(&c.lease, *finish, record).await, Ok(true));
+        }
+    }
+    let needle = || ListFilter::new().text("needle");
+    let counts = |r: ccai::inbox::ReplayReport| (r.due, r.purged);
+
+    let requeued = store
+        .requeue_dead(needle().event_type("message.incoming"))
+        .await;
+    assert_eq!(requeued.map(counts), Ok((1, 0)), "n-dead alone");
+    assert_eq!(status_of(&*store, "n-dead").await, DeliveryStatus::Pending);
+    assert_eq!(
+        status_of(&*store, "n-dead-sent").await,
+        DeliveryStatus::Dead
+    );
+    assert_eq!(status_of(&*store, "other").await, DeliveryStatus::Dead);
+
+    let delivered = needle().status(DeliveryStatus::Delivered);
+    let replayed = store.replay(ReplayTarget::Filter(delivered)).await;
+    assert_eq!(replayed.map(counts), Ok((1, 0)), "n-done alone");
+    assert_eq!(status_of(&*store, "n-done").await, DeliveryStatus::Pending);
+
+    // Every one but the one in progress, and the one without the text.
+    let replayed = store.replay(ReplayTarget::Filter(needle())).await;
+    assert_eq!(replayed.map(counts), Ok((4, 0)));
+    for hash in ["n-done", "n-dead", "n-dead-sent", "n-retry"] {
+        let detail = store.get(hash).await.expect("get").expect("stored");
+        let state = &detail.summary.deliveries[0];
+        assert_eq!(state.status, DeliveryStatus::Pending, "{hash}");
+        assert!(
+            state.next_attempt_at.expect("due") <= SystemTime::now(),
+            "{hash}"
+        );
+        // A pending delivery keeps its count; a finished one starts its schedule over.
+        let attempts = if hash == "n-retry" { 1 } else { 0 };
+        assert_eq!(state.attempts, attempts, "{hash}");
+    }
+    assert_eq!(
+        status_of(&*store, "n-busy").await,
+        DeliveryStatus::InProgress
+    );
+    assert_eq!(status_of(&*store, "other").await, DeliveryStatus::Dead);
 }
 
 pub(crate) async fn purge_nulls_bodies_then_deletes_rows(factory: &impl StoreFactory) {

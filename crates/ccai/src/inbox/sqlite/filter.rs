@@ -12,6 +12,23 @@ pub(crate) struct Condition {
 }
 
 impl Condition {
+    /// The condition selecting the events (alias `e`) with these ids: first in a conjunction, so
+    /// that SQLite finds them by id rather than by scanning.
+    pub(crate) fn ids(ids: &[i64]) -> Self {
+        let marks = vec!["?"; ids.len()].join(", ");
+        Self {
+            sql: format!("e.id IN ({marks})"),
+            params: ids.iter().map(|id| Value::Integer(*id)).collect(),
+        }
+    }
+
+    /// Both conditions.
+    pub(crate) fn and(mut self, other: Self) -> Self {
+        self.sql = format!("{} AND ({})", self.sql, other.sql);
+        self.params.extend(other.params);
+        self
+    }
+
     /// The condition selecting the events (alias `e`) that `filter` matches.
     pub(crate) fn events(filter: &ListFilter) -> Self {
         let mut parts: Vec<&str> = Vec::new();

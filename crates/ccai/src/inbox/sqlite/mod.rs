@@ -13,6 +13,7 @@ mod queries;
 mod read_deadline;
 mod schema;
 mod schema_watch;
+mod search_first;
 mod wal_sync;
 mod writer;
 mod writes;
@@ -98,7 +99,9 @@ pub struct SqliteOptions {
     /// body that does not match), so a read stops once the rows it is on are done: a little after
     /// the deadline (nothing stops SQLite within one row, one search of one body). The reader
     /// connection stays usable for the next read. Writes (the writer thread's statements, never
-    /// to be cut off half-way; a replay or requeue by text among them) are not bounded by it.
+    /// to be cut off half-way) are not bounded by it; but a [`Store::replay`] or
+    /// [`Store::requeue_dead`] whose filter has a text searches for it first, as a read bounded
+    /// by it (see [`SqliteStore`]).
     pub read_timeout: Duration,
 }
 
@@ -243,6 +246,15 @@ impl SqliteOptions {
 ///   ones merged into a key table in sorted runs. Inserts into a store of a million events run
 ///   at about 0.8× the empty store's rate, against 0.57× with a unique index (BENCHMARKS.md).
 /// - Reads use their own connections on blocking threads.
+/// - A [`replay`](Store::replay) or [`requeue_dead`](Store::requeue_dead) whose filter has a
+///   [text](ListFilter::text) searches the bodies on a reader connection first, within
+///   [`SqliteOptions::read_timeout`] (past it, it fails as a read does, and changes nothing),
+///   then updates the events found on the writer thread, by id, a few hundred a write: a search
+///   that takes seconds, or a crafted one that would take minutes, does not hold up the inserts
+///   meanwhile. It acts on the events that matched when it searched: one stored after is not
+///   included. The rest of the filter and the status rules are checked again as it updates,
+///   so a delivery claimed since is not touched. An error part-way (the store closed) leaves the
+///   events of the writes before it due.
 /// - The schema is versioned; opening migrates an older or empty file and refuses one written
 ///   by a newer ccai ([`StoreError::NewerSchema`]) without touching it, as it does one whose
 ///   tables lack columns of the schema ([`StoreError::MissingColumns`]).
@@ -768,6 +780,15 @@ impl Store for SqliteStore {
             if let Err(e) = filter.validate() {
                 return Box::pin(std::future::ready(Err(e)));
             }
+            if search_first::searches_bodies(filter) {
+                return Box::pin(search_first::make_due(
+                    &self.inner.readers,
+                    &self.inner.writer,
+                    self.path_arc(),
+                    search_first::Bulk::Replay,
+                    filter.clone(),
+                ));
+            }
         }
         let path = self.path_arc();
         Box::pin(
@@ -780,6 +801,15 @@ impl Store for SqliteStore {
     fn requeue_dead<'a>(&'a self, filter: ListFilter) -> StoreFuture<'a, ReplayReport> {
         if let Err(e) = filter.validate() {
             return Box::pin(std::future::ready(Err(e)));
+        }
+        if search_first::searches_bodies(&filter) {
+            return Box::pin(search_first::make_due(
+                &self.inner.readers,
+                &self.inner.writer,
+                self.path_arc(),
+                search_first::Bulk::RequeueDead,
+                filter,
+            ));
         }
         let path = self.path_arc();
         Box::pin(

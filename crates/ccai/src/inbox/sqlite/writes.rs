@@ -331,22 +331,40 @@ pub(crate) fn replay(
         }
         ReplayTarget::Filter(filter) => (Condition::events(filter), filter.status),
     };
-    let mut params = vec![to_ms(now).into()];
-    params.extend(condition.params);
-    let status_sql = match status {
+    replay_where(conn, path, condition, status, now)
+}
+
+/// The SQL, on `deliveries`, of the deliveries a replay makes due: not in progress, and in
+/// `status` if the filter names one. Its parameter, if any, is pushed onto `params`.
+pub(crate) fn replayed_deliveries(
+    status: Option<DeliveryStatus>,
+    params: &mut Vec<rusqlite::types::Value>,
+) -> String {
+    match status {
         Some(status) => {
             params.push(status.as_str().to_owned().into());
-            " AND status = ?"
+            "status != 'in_progress' AND status = ?".into()
         }
-        None => "",
-    };
-    let purged = purged_matches(
-        conn,
-        path,
-        &condition.sql,
-        &params[1..],
-        &format!("status != 'in_progress'{status_sql}"),
-    )?;
+        None => "status != 'in_progress'".into(),
+    }
+}
+
+/// The deliveries a requeue of the dead makes due, on `deliveries`.
+pub(crate) const REQUEUED_DELIVERIES: &str = "status = 'dead'";
+
+/// [`replay`] of the events `condition` selects (on `events e`), of their deliveries in `status`
+/// if given.
+pub(crate) fn replay_where(
+    conn: &Connection,
+    path: &str,
+    condition: Condition,
+    status: Option<DeliveryStatus>,
+    now: SystemTime,
+) -> Result<ReplayReport> {
+    let mut params = vec![to_ms(now).into()];
+    params.extend(condition.params);
+    let deliveries = replayed_deliveries(status, &mut params);
+    let purged = purged_matches(conn, path, &condition.sql, &params[1..], &deliveries)?;
     let sql = format!(
         // A finished delivery (delivered or dead) starts its schedule over, as `requeue_dead`
         // does: kept, its count would leave the replay fewer attempts, or none (the dispatcher
@@ -355,8 +373,8 @@ pub(crate) fn replay(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?,
                 attempts = CASE WHEN status = 'pending' THEN attempts ELSE 0 END,
                 lease_owner = NULL, lease_token = NULL, lease_until = NULL
-          WHERE status != 'in_progress'
-            AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL){status_sql}",
+          WHERE event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)
+            AND {deliveries}",
         condition.sql
     );
     let due = conn
@@ -395,14 +413,29 @@ pub(crate) fn requeue_dead(
     filter: &ListFilter,
     now: SystemTime,
 ) -> Result<ReplayReport> {
-    let condition = Condition::events(filter);
+    requeue_dead_where(conn, path, Condition::events(filter), now)
+}
+
+/// [`requeue_dead`] of the events `condition` selects (on `events e`).
+pub(crate) fn requeue_dead_where(
+    conn: &Connection,
+    path: &str,
+    condition: Condition,
+    now: SystemTime,
+) -> Result<ReplayReport> {
     let mut params = vec![to_ms(now).into()];
     params.extend(condition.params);
-    let purged = purged_matches(conn, path, &condition.sql, &params[1..], "status = 'dead'")?;
+    let purged = purged_matches(
+        conn,
+        path,
+        &condition.sql,
+        &params[1..],
+        REQUEUED_DELIVERIES,
+    )?;
     let sql = format!(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
-          WHERE status = 'dead'
-            AND event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)",
+          WHERE event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)
+            AND {REQUEUED_DELIVERIES}",
         condition.sql
     );
     let due = conn
