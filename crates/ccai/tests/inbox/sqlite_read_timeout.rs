@@ -218,3 +218,51 @@ async fn inserts_go_on_while_a_replay_by_text_searches() {
     assert_eq!(hashes, ["found", "new0", "new1", "new2", "new3", "new4"]);
     store.close().await;
 }
+
+/// The error of a read stopped at its deadline gives advice that fits the read: narrowing the
+/// filter helps a list, while an event's details and the counters take no filter. Here one event
+/// has half a million dead deliveries (written into the file directly), so that reading its
+/// details, or counting the dead, takes longer than 1 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_read_s_advice_fits_the_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
+    let store = SqliteStore::open(&path, SqliteOptions::new()).expect("open");
+    let delivery = NewDelivery::new("1231", "h1", "message.incoming", "{}");
+    store.insert(delivery).await.expect("insert");
+    store.close().await;
+    let conn = rusqlite::Connection::open(&path).expect("open the file");
+    conn.execute(
+        "INSERT INTO deliveries (event_id, destination, status, attempts)
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500000)
+         SELECT (SELECT id FROM events), 'd' || i, 'dead', 1 FROM n",
+        [],
+    )
+    .expect("deliveries");
+    drop(conn);
+    let options = SqliteOptions::new().read_timeout(Duration::from_millis(1));
+    let store = SqliteStore::open(&path, options).expect("open again");
+
+    let stopped = |result: Result<(), StoreError>, what: &str| match result {
+        Err(StoreError::Unavailable(why)) if why.contains("took longer than 0.001 s") => why,
+        other => panic!("{what}: not stopped: {other:?}"),
+    };
+    let listed = stopped(
+        store
+            .list(ListRequest::new(
+                ListFilter::new().event_type("message.incoming"),
+                1,
+            ))
+            .await
+            .map(drop),
+        "list",
+    );
+    assert!(listed.contains("narrow the filter"), "{listed}");
+    let got = stopped(store.get("h1").await.map(drop), "get");
+    let counted = stopped(store.stats(SystemTime::now()).await.map(drop), "stats");
+    for why in [got, counted] {
+        assert!(!why.contains("filter ("), "no filter to narrow: {why}");
+        assert!(why.contains("try again later"), "{why}");
+    }
+    store.close().await;
+}

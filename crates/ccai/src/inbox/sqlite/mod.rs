@@ -30,6 +30,7 @@ pub use writer::BatchHistogram;
 
 use self::convert::{not_writable, store_error};
 use self::queries::Readers;
+use self::read_deadline::Read;
 use self::writer::Writer;
 use super::store::{checked_destinations, CloseFuture};
 use super::{
@@ -90,7 +91,9 @@ pub struct SqliteOptions {
     pub read_only: bool,
     /// How long one read (a [`Store::list`], [`get`](Store::get), [`stats`](Store::stats), …)
     /// may run before it is stopped and fails with [`StoreError::Unavailable`], saying the read
-    /// took longer than this and to narrow the filter (default [`DEFAULT_READ_TIMEOUT`], 30 s).
+    /// took longer than this and what to do: narrow the filter (a list or a search), or try again
+    /// later (an event's details, the counts, which take none) (default
+    /// [`DEFAULT_READ_TIMEOUT`], 30 s).
     ///
     /// A text search ([`ListFilter::text()`]) reads every body it scans, and a crafted one (a
     /// long run of one letter then another, against large bodies) can take minutes, holding a
@@ -746,11 +749,9 @@ impl Store for SqliteStore {
         if let Err(e) = request.filter.validate() {
             return Box::pin(std::future::ready(Err(e)));
         }
-        Box::pin(
-            self.inner
-                .readers
-                .read(move |conn, path| queries::list(conn, path, &request)),
-        )
+        Box::pin(self.inner.readers.read(Read::Filtered, move |conn, path| {
+            queries::list(conn, path, &request)
+        }))
     }
 
     fn get<'a>(&'a self, event_hash: &'a str) -> StoreFuture<'a, Option<EventDetail>> {
@@ -758,7 +759,9 @@ impl Store for SqliteStore {
         Box::pin(
             self.inner
                 .readers
-                .read(move |conn, path| queries::get(conn, path, &hash, None)),
+                .read(Read::Unfiltered, move |conn, path| {
+                    queries::get(conn, path, &hash, None)
+                }),
         )
     }
 
@@ -771,7 +774,9 @@ impl Store for SqliteStore {
         Box::pin(
             self.inner
                 .readers
-                .read(move |conn, path| queries::get(conn, path, &hash, Some(&client_id))),
+                .read(Read::Unfiltered, move |conn, path| {
+                    queries::get(conn, path, &hash, Some(&client_id))
+                }),
         )
     }
 
@@ -832,12 +837,18 @@ impl Store for SqliteStore {
         Box::pin(
             self.inner
                 .readers
-                .read(move |conn, path| queries::stats(conn, path, now)),
+                .read(Read::Unfiltered, move |conn, path| {
+                    queries::stats(conn, path, now)
+                }),
         )
     }
 
     fn destinations<'a>(&'a self) -> StoreFuture<'a, Vec<String>> {
-        Box::pin(self.inner.readers.read(queries::destinations))
+        Box::pin(
+            self.inner
+                .readers
+                .read(Read::Unfiltered, queries::destinations),
+        )
     }
 
     fn close<'a>(&'a self) -> CloseFuture<'a> {

@@ -12,7 +12,7 @@ use rusqlite::{params_from_iter, Connection, OptionalExtension, Row};
 use super::convert::{from_ms, store_error, to_ms};
 use super::filter::Condition;
 use super::keys;
-use super::read_deadline;
+use super::read_deadline::{self, Read};
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
     ListOrder, ListRequest, Page, Stats, StoreError,
@@ -70,9 +70,9 @@ impl Readers {
         self.closed.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Runs `query` on a reader connection in a blocking thread, stopped once it runs past the
-    /// read timeout.
-    pub(crate) async fn read<T, F>(self: &Arc<Self>, query: F) -> Result<T>
+    /// Runs `query` (a `read`) on a reader connection in a blocking thread, stopped once it runs
+    /// past the read timeout.
+    pub(crate) async fn read<T, F>(self: &Arc<Self>, read: Read, query: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &str) -> Result<T> + Send + 'static,
@@ -90,7 +90,7 @@ impl Readers {
                 Some(conn) => conn,
                 None => (readers.open)()?,
             };
-            let result = read_deadline::within(&conn, &readers.path, readers.timeout, query);
+            let result = read_deadline::within(&conn, &readers.path, readers.timeout, read, query);
             let mut idle = readers.idle.lock().unwrap_or_else(|e| e.into_inner());
             // A connection left in a transaction (a read stopped half-way that did not roll
             // back) would hold its snapshot, and keep checkpoints from finishing: closed.

@@ -14,13 +14,25 @@ use crate::inbox::StoreError;
 /// look costs tens of nanoseconds, a hundred instructions a microsecond or more.
 const CHECK_EVERY: std::ffi::c_int = 100;
 
+/// What a read is, for the advice of the error that stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// Events through a filter: a list, or the search of a replay or requeue by text. A narrower
+    /// filter reads fewer of them.
+    Filtered,
+    /// A read no filter narrows: an event's details, the counts, the destinations. Quick on an
+    /// index, unless the machine or its disk is overloaded.
+    Unfiltered,
+}
+
 /// Runs `query` on `conn`, stopping it once `timeout` has passed: then it fails with
-/// [`timed_out`], whatever error the stopped statement gave. The handler is removed afterwards,
-/// so `conn` reads on as before.
+/// [`timed_out`] (with the advice for `read`), whatever error the stopped statement gave. The
+/// handler is removed afterwards, so `conn` reads on as before.
 pub(crate) fn within<T>(
     conn: &Connection,
     path: &str,
     timeout: Duration,
+    read: Read,
     query: impl FnOnce(&Connection, &str) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     // A deadline too far to represent is none.
@@ -42,16 +54,25 @@ pub(crate) fn within<T>(
     let result = query(conn, path);
     conn.progress_handler(0, None::<fn() -> bool>);
     if passed.load(Ordering::Relaxed) {
-        return Err(timed_out(path, timeout));
+        return Err(timed_out(path, timeout, read));
     }
     result
 }
 
-/// Why a read was stopped: it took longer than `timeout`, and what to do about it.
-pub(crate) fn timed_out(path: &str, timeout: Duration) -> StoreError {
+/// Why a `read` was stopped: it took longer than `timeout`, and what to do about it.
+pub(crate) fn timed_out(path: &str, timeout: Duration, read: Read) -> StoreError {
+    let advice = match read {
+        Read::Filtered => {
+            "narrow the filter (a shorter time range, an event type or status, a more distinctive \
+             search text) and try again"
+        }
+        Read::Unfiltered => {
+            "this read takes no filter, so try again later, and if it keeps failing, check the \
+             machine's load and its disk"
+        }
+    };
     StoreError::Unavailable(format!(
-        "{path}: the read took longer than {} s and was stopped: narrow the filter (a shorter \
-         time range, an event type or status, a more distinctive search text) and try again",
+        "{path}: the read took longer than {} s and was stopped: {advice}",
         seconds(timeout)
     ))
 }
@@ -88,11 +109,12 @@ mod tests {
         // Counts forever: only the deadline ends it.
         let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
                        SELECT count(*) FROM n";
-        let stopped = within(&conn, "mem", Duration::from_millis(50), |conn, _| {
+        let timeout = Duration::from_millis(50);
+        let stopped = within(&conn, "mem", timeout, Read::Filtered, |conn, _| {
             conn.query_row(endless, [], |row| row.get::<_, i64>(0))
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         });
-        assert_eq!(stopped, Err(timed_out("mem", Duration::from_millis(50))));
+        assert_eq!(stopped, Err(timed_out("mem", timeout, Read::Filtered)));
         assert!(conn.is_autocommit(), "no transaction left open");
         // The handler is gone: a read after the deadline runs to its end.
         std::thread::sleep(Duration::from_millis(60));

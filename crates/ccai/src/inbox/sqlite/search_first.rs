@@ -22,6 +22,7 @@ use rusqlite::{params_from_iter, Connection};
 use super::convert::store_error;
 use super::filter::Condition;
 use super::queries::Readers;
+use super::read_deadline::Read;
 use super::writer::Writer;
 use super::writes;
 use crate::inbox::{ListFilter, ReplayReport, StoreError};
@@ -64,7 +65,9 @@ pub(crate) async fn make_due(
     let now = SystemTime::now();
     let search = filter.clone();
     let ids = readers
-        .read(move |conn, path| matching_ids(conn, path, &search, bulk))
+        .read(Read::Filtered, move |conn, path| {
+            matching_ids(conn, path, &search, bulk)
+        })
         .await?;
     // The search's answer stands for the text (see the module's doc); the rest is checked again.
     let rest = ListFilter {
