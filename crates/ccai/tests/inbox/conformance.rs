@@ -67,6 +67,7 @@ macro_rules! store_conformance {
             claim_takes_due_deliveries_under_a_lease,
             stale_token_cannot_finish_extend_or_release,
             a_finish_tried_again_by_its_lease_is_answered_and_recorded_once,
+            a_finish_again_after_a_requeue_or_replay_is_refused,
             concurrent_outcomes_each_count_once,
             expired_lease_is_reclaimed_and_counted,
             a_claim_takes_lapsed_and_pending_oldest_due_first,
@@ -644,6 +645,52 @@ pub(crate) async fn a_finish_tried_again_by_its_lease_is_answered_and_recorded_o
         Ok(true)
     );
     assert_eq!(status_of(&*store, "f1").await, DeliveryStatus::Delivered);
+}
+
+/// A delivery requeued or replayed no longer stays where its last lease's finish moved it: that
+/// lease's finish, whatever its status, is refused and records nothing, even where the delivery
+/// is now pending as a retry would have left it.
+pub(crate) async fn a_finish_again_after_a_requeue_or_replay_is_refused(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_numbered(store.as_ref(), "q", 3).await;
+    let t = SystemTime::now();
+    let later = t + Duration::from_secs(3600);
+    let record = || AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("late");
+    for (i, first) in [Finish::Dead, Finish::Delivered, Finish::RetryAt(later)]
+        .into_iter()
+        .enumerate()
+    {
+        let hash = format!("q{i}");
+        let c = claim_oldest(store.as_ref(), "w", 60, t).await;
+        assert_eq!(c.event_hash, hash);
+        assert_eq!(store.finish(&c.lease, first, record()).await, Ok(true));
+        let moved = if i == 0 {
+            store.requeue_dead(ListFilter::new()).await
+        } else {
+            store.replay(ReplayTarget::Hash(hash.clone())).await
+        };
+        assert_eq!(moved.map(|r| r.due), Ok(1), "{hash}");
+        for again in [Finish::RetryAt(later), first] {
+            assert_eq!(
+                store.finish(&c.lease, again, record()).await,
+                Ok(false),
+                "{hash}: {again:?} after {first:?} and a requeue or replay"
+            );
+        }
+        let detail = store.get(&hash).await.expect("get").expect("stored");
+        let state = &detail.summary.deliveries[0];
+        assert_eq!(state.status, DeliveryStatus::Pending, "{hash}");
+        // A replay keeps a pending delivery's count, and starts a finished one's over.
+        assert_eq!(state.attempts, u32::from(i == 2), "{hash}");
+        assert!(
+            state.next_attempt_at.expect("due") <= SystemTime::now(),
+            "{hash}"
+        );
+        assert_eq!(detail.attempts.len(), 1, "{hash}: nothing more recorded");
+    }
 }
 
 pub(crate) async fn expired_lease_is_reclaimed_and_counted(factory: &impl StoreFactory) {

@@ -407,8 +407,11 @@ pub(crate) async fn requeue_dead(
     params.extend(condition.params);
     let counted = Condition::events(filter, s, 0);
     let purged = purged_matches(s, &counted.sql, "status = 'dead'");
+    // The token of the lease that made it dead goes too: kept, that lease's finish to pending
+    // read as one already recorded (`finish::FINISHED_BY`).
     let sql = format!(
-        "UPDATE {s}.deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1
+        "UPDATE {s}.deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1,
+                lease_owner = NULL, lease_token = NULL, lease_until = NULL
           WHERE status = 'dead' AND event_id IN (SELECT e.id FROM {s}.events e
                                                   WHERE ({}) AND e.body IS NOT NULL)",
         condition.sql

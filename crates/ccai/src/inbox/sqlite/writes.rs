@@ -432,8 +432,11 @@ pub(crate) fn requeue_dead_where(
         &params[1..],
         REQUEUED_DELIVERIES,
     )?;
+    // The token of the lease that made it dead goes too: kept, that lease's finish to pending
+    // read as one already recorded (`finished_by`).
     let sql = format!(
-        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?
+        "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?,
+                lease_owner = NULL, lease_token = NULL, lease_until = NULL
           WHERE event_id IN (SELECT e.id FROM events e WHERE ({}) AND e.body IS NOT NULL)
             AND {REQUEUED_DELIVERIES}",
         condition.sql
