@@ -68,6 +68,7 @@ macro_rules! store_conformance {
             stale_token_cannot_finish_extend_or_release,
             a_finish_tried_again_by_its_lease_is_answered_and_recorded_once,
             a_finish_again_after_a_requeue_or_replay_is_refused,
+            finishes_of_one_lease_at_once_are_answered_as_one_after_the_other,
             concurrent_outcomes_each_count_once,
             expired_lease_is_reclaimed_and_counted,
             a_claim_takes_lapsed_and_pending_oldest_due_first,
@@ -691,6 +692,52 @@ pub(crate) async fn a_finish_again_after_a_requeue_or_replay_is_refused(
         );
         assert_eq!(detail.attempts.len(), 1, "{hash}: nothing more recorded");
     }
+}
+
+/// Finishes of one lease sent at once (a store may record them together) are answered as one
+/// after the other would be: the first to a status that the lease still holds is recorded, and
+/// of the rest, those to the status the delivery is in then are answered `true`, recording
+/// nothing, and the others refused, whichever comes first.
+pub(crate) async fn finishes_of_one_lease_at_once_are_answered_as_one_after_the_other(
+    factory: &impl StoreFactory,
+) {
+    let instance = factory.create(Config::default()).await;
+    let store = instance.store();
+    insert_numbered(store.as_ref(), "b", 2).await;
+    let t = SystemTime::now();
+    let record = || AttemptRecord::new(t, Duration::ZERO, AttemptOutcome::Failure).error("x");
+    // Already finished dead: a retry of that finish beside one to another status.
+    let c = claim_oldest(store.as_ref(), "w", 60, t).await;
+    assert_eq!(c.event_hash, "b0");
+    assert_eq!(
+        store.finish(&c.lease, Finish::Dead, record()).await,
+        Ok(true)
+    );
+    let (other, again) = tokio::join!(
+        store.finish(&c.lease, Finish::Delivered, record()),
+        store.finish(&c.lease, Finish::Dead, record()),
+    );
+    assert_eq!((other, again), (Ok(false), Ok(true)), "b0");
+    assert_eq!(status_of(&*store, "b0").await, DeliveryStatus::Dead);
+    // Still held: one of two statuses is recorded, and its repeat answered as recorded.
+    let c = claim_oldest(store.as_ref(), "w", 60, t).await;
+    assert_eq!(c.event_hash, "b1");
+    let (delivered, dead, dead_again) = tokio::join!(
+        store.finish(&c.lease, Finish::Delivered, record()),
+        store.finish(&c.lease, Finish::Dead, record()),
+        store.finish(&c.lease, Finish::Dead, record()),
+    );
+    let (delivered, dead) = (delivered.expect("finish"), dead.expect("finish"));
+    assert!(delivered != dead, "one status only: {delivered} {dead}");
+    assert_eq!(dead_again, Ok(dead), "b1");
+    let expected = if delivered {
+        DeliveryStatus::Delivered
+    } else {
+        DeliveryStatus::Dead
+    };
+    let detail = store.get("b1").await.expect("get").expect("stored");
+    assert_eq!(detail.summary.deliveries[0].status, expected);
+    assert_eq!(detail.attempts.len(), 1, "recorded once");
 }
 
 pub(crate) async fn expired_lease_is_reclaimed_and_counted(factory: &impl StoreFactory) {

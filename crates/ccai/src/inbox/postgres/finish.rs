@@ -182,7 +182,7 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
                 Ok(recorded) => {
                     // A lease finished twice in one batch is recorded once and answered `true`
                     // twice, as one finish after the other would be (see `FINISHED_BY`); twice
-                    // to different statuses, the second is refused.
+                    // to different statuses, the one to the status not recorded is refused.
                     for pending in batch {
                         let Outcome {
                             id, token, status, ..
@@ -203,8 +203,8 @@ async fn run(shared: Arc<Shared>, mut receiver: mpsc::Receiver<Pending>) {
 }
 
 /// Records the batch's outcomes, each the first time its `(id, token)` appears; returns the
-/// `(id, token, status)` of those whose lease still held, and of those whose lease already
-/// finished the delivery so (a finish tried again).
+/// `(id, token, status)` of those whose lease still held, and of those (any in the batch) whose
+/// lease already finished the delivery so (a finish tried again).
 async fn record(
     shared: &Shared,
     batch: &[Pending],
@@ -259,9 +259,12 @@ async fn record(
                 // No lease held, or the schema is no longer this build's.
                 schema::check_current(client, &shared.shown, &shared.ident).await?;
             }
-            // Rare (a stale lease, a finish tried again): read only then.
-            let missing: Vec<&&Outcome> = rows
+            // Rare (a stale lease, a finish tried again): read only then. Every outcome of the
+            // batch, not only the first of each lease: a retry behind one to another status is
+            // answered as it would be after it.
+            let missing: Vec<&Outcome> = batch
                 .iter()
+                .map(|p| &p.outcome)
                 .filter(|o| !recorded.contains(&(o.id, o.token.clone(), o.status.to_owned())))
                 .collect();
             if !missing.is_empty() {
