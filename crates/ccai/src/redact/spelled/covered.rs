@@ -23,7 +23,10 @@ const READ_SPAN: usize = html::LONGEST + 2;
 
 /// How many positions a window of [`covered`] moves on, at the least: a window's sets take
 /// about 16 bytes a position per 64 characters of the secret, so this keeps a window's sets to
-/// about 4 MiB whatever the secret's length.
+/// about 4 MiB for a secret of up to about 600 characters. A longer secret's windows move on by
+/// 3 overlaps at the least (each window is then 4 overlaps long, 56 positions a character), so
+/// their sets grow with the square of its length: about 14 bytes times it squared, 57 MB for
+/// 2,000 characters.
 const WINDOW_POSITIONS: usize = 256 * 1024;
 
 /// Which of `bytes` lie in a run that spells the start or the end of the secret of `units`, at
@@ -536,5 +539,165 @@ mod tests {
                 }
             }
         }
+    }
+    /// `c` in a spelling of the longest the readers accept, or one that may run on into what
+    /// follows (digits without their `;`), chosen by `way`.
+    fn spelled_long(c: char, way: usize) -> Vec<u8> {
+        let mut utf8 = [0u8; 4];
+        let bytes = c.encode_utf8(&mut utf8).as_bytes();
+        let named = crate::redact::html_names::NAMES
+            .iter()
+            .find(|(_, named)| *named == c)
+            .map(|(name, _)| format!("&{name};"));
+        let text = match way % 9 {
+            0 => c.to_string(),
+            1 => bytes.iter().map(|b| format!("%{b:02X}")).collect(),
+            2 => c
+                .encode_utf16(&mut [0; 2])
+                .iter()
+                .map(|u| format!("\\u{u:04X}"))
+                .collect(),
+            3 => format!("&#x{:08x};", u32::from(c)),
+            4 => format!("&#{:08}", u32::from(c)),
+            5 => format!("&#X{:08X}", u32::from(c)),
+            6 => format!("&#{:08};", u32::from(c)),
+            7 => named.unwrap_or_else(|| c.to_string()),
+            // Byte by byte, each as written or percent-encoded in turn.
+            _ => {
+                let mut mixed = Vec::new();
+                for (i, b) in bytes.iter().enumerate() {
+                    if i % 2 == 0 {
+                        mixed.extend(format!("%{b:02x}").bytes());
+                    } else {
+                        mixed.push(*b);
+                    }
+                }
+                return mixed;
+            }
+        };
+        text.into_bytes()
+    }
+
+    /// Windows against the whole text where a cut can hurt most: characters in spellings of 11
+    /// and 12 bytes (zero-padded references, surrogate pairs, percent-encoded 4-byte
+    /// characters), references without `;` that a following digit would lengthen, lone
+    /// surrogates read as U+FFFD, half spellings and invalid UTF-8 around the runs, secrets of
+    /// one character to more than a word of counts (65 and more), every `min`, and windows
+    /// 1 to 97 positions apart.
+    #[test]
+    fn windows_cover_what_the_whole_text_covers_for_the_longest_spellings() {
+        const POOL: [char; 20] = [
+            'a',
+            'F',
+            '1',
+            '0',
+            ';',
+            '#',
+            'x',
+            '&',
+            '%',
+            '\\',
+            'u',
+            '\u{e9}',
+            '\u{3d1}',
+            '\u{20ac}',
+            '\u{2329}',
+            '\u{27e8}',
+            '\u{fffd}',
+            '\u{1f600}',
+            '\u{10ffff}',
+            ' ',
+        ];
+        const NOISE: [&[u8]; 24] = [
+            b"\\",
+            b"\\u",
+            b"\\ud83d",
+            b"\\ud83d\\u",
+            b"\\ude00",
+            b"\\uDBFF",
+            b"%",
+            b"%F0",
+            b"%F0%9F",
+            b"%9",
+            b"&",
+            b"&#",
+            b"&#x",
+            b"&#x0000",
+            b"&#0000000",
+            b"&thetasy",
+            b"&theta",
+            b"0",
+            b"9",
+            b";",
+            b"\xff",
+            b"\xf0\x9f",
+            b"\x80",
+            b"\xc3",
+        ];
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |below: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % below as u64) as usize
+        };
+        let (mut texts, mut with_runs) = (0, 0);
+        for case in 0..90 {
+            // Mostly short secrets, each with a small alphabet so runs repeat; every sixth longer
+            // than a word of counts.
+            let m = if case % 6 == 5 {
+                65 + next(40)
+            } else {
+                1 + next(7)
+            };
+            let alphabet: Vec<char> = (0..1 + next(4)).map(|_| POOL[next(POOL.len())]).collect();
+            let secret: String = (0..m).map(|_| alphabet[next(alphabet.len())]).collect();
+            let chars: Vec<char> = secret.chars().collect();
+            let units = units(&secret);
+            let min = 1 + next(m);
+            let overlap = (m + 1) * READ_SPAN;
+            let mut text = Vec::new();
+            while text.len() < 3 * overlap {
+                for _ in 0..next(4) {
+                    text.extend_from_slice(NOISE[next(NOISE.len())]);
+                }
+                let (a, b) = (next(m + 1), next(m + 1));
+                let run = match next(3) {
+                    0 => &chars[..a.max(b)],
+                    1 => &chars[a.min(b)..],
+                    _ => &chars[a.min(b)..a.max(b)],
+                };
+                let way = next(10);
+                for &c in run {
+                    text.extend(spelled_long(c, if way == 9 { next(9) } else { way }));
+                }
+            }
+            let whole = Text::new(&text).covered_up_to(&units, min, text.len());
+            texts += 1;
+            with_runs += usize::from(whole.contains(&true));
+            // Short secrets: windows as close as can be; long ones cost more a window.
+            let steps = if m < 64 {
+                vec![1, 2, 1 + next(12), 13 + next(85)]
+            } else {
+                vec![31 + next(67), overlap / 2 + next(overlap / 2)]
+            };
+            for step in steps {
+                assert!(
+                    covered_in_windows(&text, &units, min, step, overlap) == whole,
+                    "step {step}, min {min}, {secret:?} in {:?}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+        }
+        assert!(
+            with_runs * 2 > texts,
+            "{with_runs} of {texts} texts with a run"
+        );
+        // No text, no secret.
+        assert!(covered_in_windows(b"", &units("abcd"), 1, 1, 5 * READ_SPAN).is_empty());
+        assert_eq!(
+            covered_in_windows(b"abcd", &units(""), 0, 1, READ_SPAN),
+            [false; 4]
+        );
     }
 }
