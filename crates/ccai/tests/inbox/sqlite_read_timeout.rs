@@ -54,18 +54,23 @@ async fn a_read_past_the_read_timeout_is_stopped_and_the_next_read_succeeds() {
         other => panic!("the slow search was not stopped: {other:?}"),
     }
 
-    // The same reader connection answers the next reads, a search among them.
+    // The same reader connection answers the next reads, a search among them: one each body
+    // matches at its start (a search that matches few bodies reads all 25 MB, 40 ms here, too
+    // near the 50 ms under load).
     let stats = store.stats(SystemTime::now()).await.expect("stats after");
     assert_eq!(stats.events, EVENTS as u64);
     let found = store
         .list(ListRequest::new(
-            ListFilter::new().text(r#""eventHash":"h7""#),
-            50,
+            ListFilter::new().text(r#"{"eventHash":"h"#),
+            10,
         ))
         .await
         .expect("an ordinary search after");
-    assert_eq!(found.events.len(), 1);
-    assert_eq!(found.events[0].event_hash, "h7");
+    let hashes: Vec<&str> = found.events.iter().map(|e| e.event_hash.as_str()).collect();
+    assert_eq!(
+        hashes,
+        ["h99", "h98", "h97", "h96", "h95", "h94", "h93", "h92", "h91", "h90"]
+    );
     store.close().await;
 }
 
