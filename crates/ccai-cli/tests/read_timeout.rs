@@ -16,8 +16,10 @@ use std::process::{Command, Stdio};
 
 use ccai::inbox::{ListFilter, NewDelivery, SqliteOptions, SqliteStore, Store};
 use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
-use serde_json::Value;
-use ui_support::{announced, get, inbox_path, signature_of, CLIENT};
+use serde_json::{json, Value};
+use ui_support::{
+    add, announced, chromium_available, get, inbox_path, signature_of, Driver, Ui, CLIENT,
+};
 
 /// Events whose bodies are a long run of `a`, and that run's length: 100 MB in all (the
 /// receiver's largest body is 256 KiB).
@@ -96,7 +98,7 @@ async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it(
     let error = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{error}");
     assert!(
-        error.starts_with("error: the inbox store is unavailable: "),
+        error.starts_with("error: the inbox store stopped a read: "),
         "{error:?}"
     );
     assert_stopped(&error);
@@ -107,27 +109,20 @@ async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it(
 async fn ui_api_a_search_past_the_read_timeout_is_answered_503_then_reads_go_on() {
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
-    let mut cmd = sandbox.ccai();
-    cmd.arg("ui")
-        .arg("--store")
-        .arg(&path)
-        .args(["--port", "0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let Some(mut cmd) = on_fast_clock(cmd) else {
+    let Some(ui) = slow_ui(&sandbox, &path).await else {
         return;
     };
-    fill_slow(&path).await;
-    let ui = announced(cmd.spawn().expect("spawn ccai ui"));
 
     let (status, answer) = get(&ui, &format!("/api/events?q={}", slow_search())).await;
     assert_eq!(status, 503, "{answer}");
     let error = answer["error"].as_str().unwrap_or_default();
     assert!(
-        error.starts_with("the store failed: the inbox store is unavailable: "),
+        error.starts_with("the store failed: the inbox store stopped a read: "),
         "{answer}"
     );
     assert_stopped(error);
+    // Said so, for the page not to repeat it by itself.
+    assert_eq!(answer["stopped"], Value::Bool(true), "{answer}");
 
     // The next reads are answered, from the same store and reader connections.
     let (status, page) = get(&ui, "/api/events").await;
@@ -140,4 +135,118 @@ async fn ui_api_a_search_past_the_read_timeout_is_answered_503_then_reads_go_on(
     let (status, detail) = get(&ui, "/api/events/h7").await;
     assert_eq!(status, 200, "{detail}");
     assert_eq!(detail["eventHash"], Value::from("h7"), "{detail}");
+}
+
+/// `ccai ui` on the store at `path` (filled with [`fill_slow`]), on the fast clock; `None`,
+/// after saying why, where libfaketime is not installed.
+async fn slow_ui(sandbox: &Sandbox, path: &Path) -> Option<Ui> {
+    let mut cmd = sandbox.ccai();
+    cmd.arg("ui")
+        .arg("--store")
+        .arg(path)
+        .args(["--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut cmd = on_fast_clock(cmd)?;
+    fill_slow(path).await;
+    Some(announced(cmd.spawn().expect("spawn ccai ui")))
+}
+
+/// How many times the page asked for the list with a search text.
+const SEARCHES: &str = "return performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes('/api/events?') && e.name.includes('q=')).length";
+
+/// In real Chromium: a search the store stopped says so where the rows would be, and the page
+/// does not run it again by itself, neither for a change in the store nor with the retry after
+/// a failed refresh (each would hold a read of the store for the whole time limit again), until
+/// filters are applied anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
+    if !chromium_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let Some(ui) = slow_ui(&sandbox, &path).await else {
+        return;
+    };
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile");
+    let browser = driver.session(profile.path(), 1280, 800).await;
+    browser.goto(&ui.url).await;
+    browser
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    browser.wait_live().await;
+    browser
+        .js(
+            "performance.setResourceTimingBufferSize(100000);
+             document.getElementById('f-q').value = arguments[0];
+             document.getElementById('filters').requestSubmit();
+             return 1",
+            json!([slow_search()]),
+        )
+        .await;
+    let said = browser
+        .wait_js(
+            "the stopped search, said where the rows would be",
+            "const empty = document.getElementById('empty');
+             return !empty.hidden && empty.textContent.includes('was stopped') && empty.textContent",
+        )
+        .await;
+    assert!(
+        said.as_str().unwrap_or_default().contains(STOPPED),
+        "{said}"
+    );
+    assert_eq!(browser.js(SEARCHES, json!([])).await, json!(1));
+
+    // A new event: the page hears of the change and refreshes the counters, not the list.
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    add(&store, "h-after", "message.sent").await;
+    browser
+        .wait_js(
+            "the counters after the change",
+            &format!(
+                "return document.getElementById('c-received').textContent === '{}'",
+                EVENTS + 1
+            ),
+        )
+        .await;
+    // Past the 5 s after which a failed refresh is tried again.
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let page = browser
+        .js(
+            "return [document.querySelectorAll('#events tbody tr').length,
+                     document.getElementById('empty').hidden]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(page, json!([0, false]), "the message stays");
+    assert_eq!(
+        browser.js(SEARCHES, json!([])).await,
+        json!(1),
+        "the stopped search was run again"
+    );
+
+    // Filters applied anew read the list again: here none, so every event shows.
+    browser.click("#clear").await;
+    browser
+        .wait_js(
+            "the whole list",
+            "return document.querySelector('#events tbody tr')?.dataset.hash === 'h-after'",
+        )
+        .await;
+    let empty = browser
+        .js(
+            "const empty = document.getElementById('empty');
+             return [empty.hidden, empty.textContent]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(empty, json!([true, "No events match."]));
+    browser.quit().await;
+    store.close().await;
 }

@@ -47,6 +47,8 @@
     const error = new Error((body && body.error) || ("the server answered " + response.status));
     // The accounts an error about an event's hash names (several hold it, or others do).
     error.clientIds = body && Array.isArray(body.clientIds) ? body.clientIds : [];
+    // A read the store stopped at its time limit: the same one would be stopped again.
+    error.stopped = !!(body && body.stopped === true);
     return error;
   }
 
@@ -187,6 +189,25 @@
   }
   let next = null;
   let generation = 0; // ignores answers to requests made before the filters changed
+  // The generation whose list the store stopped (a search past its read time limit): it is not
+  // read again by itself, by the live updates or the retry after a failure, each of which would
+  // hold a read of the store for the whole limit again, until the filters are applied anew.
+  let stoppedAt = null;
+
+  // Notes that `e`, an error reading generation `mine`'s list, was a stopped read, and says so
+  // where the rows would be.
+  function listFailed(e, mine) {
+    if (e.stopped && mine === generation) {
+      stoppedAt = mine;
+      $("events").tBodies[0].replaceChildren();
+      rows.clear();
+      next = null;
+      showCount();
+      $("empty").textContent = e.message;
+      $("empty").hidden = false;
+    }
+    throw e;
+  }
 
   function rowFor(event) {
     const repeats = el("td", { "data-label": "repeats" });
@@ -223,7 +244,9 @@
   async function load(older) {
     if (older && !next) return;
     const mine = older ? generation : ++generation;
-    const page = await api("/api/events" + query(older ? { limit: PAGE, cursor: next } : { limit: PAGE }));
+    const request = api("/api/events" + query(older ? { limit: PAGE, cursor: next } : { limit: PAGE }));
+    // An older page stopped leaves the rows shown as they are: the newest still read.
+    const page = await (older ? request : request.catch((e) => listFailed(e, mine)));
     if (mine !== generation) return;
     show(page, !older);
   }
@@ -234,6 +257,7 @@
     if (replace) {
       body.replaceChildren();
       rows.clear();
+      $("empty").textContent = "No events match.";
     }
     for (const event of page.events) {
       if (rows.has(eventKey(event))) continue;
@@ -250,7 +274,8 @@
   // New events go on top; rows already shown are updated in place; older pages stay as they are.
   async function refreshTop() {
     const mine = generation;
-    const page = await api("/api/events" + query({ limit: PAGE }));
+    if (stoppedAt === mine) return;
+    const page = await api("/api/events" + query({ limit: PAGE })).catch((e) => listFailed(e, mine));
     if (mine !== generation) return;
     // A full page of events none of which is shown: more arrived than a page holds since the
     // last look (the stream was reconnecting, say), and others may lie between them and the rows
@@ -747,10 +772,15 @@
   });
 
   // The first load, then the live stream. A first load that fails (the store unreachable for a
-  // moment) is tried again, unless the token is what is wrong: the page would otherwise wait for
-  // a reload that nothing tells the user to do.
+  // moment) is tried again, unless the token is what is wrong (the page would otherwise wait for
+  // a reload that nothing tells the user to do) or the store stopped the list's search.
   function start() {
     Promise.all([loadFirst(), loadStats()])
+      .catch((e) => {
+        // A list the store stopped says so where its rows would be; the page goes on without it.
+        if (!e.stopped) throw e;
+        report(e);
+      })
       .then(() => {
         document.body.dataset.ready = "1";
         connect();

@@ -18,11 +18,17 @@ pub enum StoreError {
     )]
     Overloaded,
     /// The store cannot be reached or written (disk full, I/O error, store closed), or an
-    /// operation ran past its time limit (a SQLite read past
-    /// [`SqliteOptions::read_timeout`](crate::inbox::SqliteOptions::read_timeout), a PostgreSQL
-    /// operation past its operation timeout).
+    /// operation ran past its time limit (a PostgreSQL operation past its operation timeout).
     #[error("the inbox store is unavailable: {0}")]
     Unavailable(String),
+    /// A read ran past its time limit and was stopped (a SQLite read past
+    /// [`SqliteOptions::read_timeout`](crate::inbox::SqliteOptions::read_timeout)); the message
+    /// says what to do: narrow the filter of a list or a search, or try a read that takes none
+    /// again later. Transient, as [`Unavailable`](Self::Unavailable) is, but a program that
+    /// repeats reads by itself (a page's live refresh) should not repeat the same filtered one:
+    /// it would be stopped again, each time after the whole time limit.
+    #[error("the inbox store stopped a read: {0}")]
+    ReadStopped(String),
     /// The file was written by a newer version of ccai; it is left untouched.
     #[error("the store {path} was written by a newer ccai (schema {found}, this build knows {known}): upgrade ccai or open another store")]
     NewerSchema {
@@ -135,6 +141,7 @@ impl StoreError {
             self,
             StoreError::Overloaded
                 | StoreError::Unavailable(_)
+                | StoreError::ReadStopped(_)
                 | StoreError::Locked(_)
                 | StoreError::NotWritable { .. }
         )

@@ -42,7 +42,7 @@ async fn a_read_past_the_read_timeout_is_stopped_and_the_next_read_succeeds() {
 
     let stopped = store.list(ListRequest::new(slow_search(), 50)).await;
     match &stopped {
-        Err(error @ StoreError::Unavailable(why)) => {
+        Err(error @ StoreError::ReadStopped(why)) => {
             assert!(
                 why.contains("the read took longer than 0.05 s")
                     && why.contains("narrow the filter"),
@@ -86,7 +86,7 @@ async fn writes_are_never_stopped_by_the_read_timeout() {
     // Every body but one is scanned to its end, 25 MB in all: far more than 1 ms.
     let one = ListFilter::new().text(r#""eventHash":"h7""#);
     match store.list(ListRequest::new(one, 50)).await {
-        Err(StoreError::Unavailable(why)) if why.contains("longer than 0.001 s") => {}
+        Err(StoreError::ReadStopped(why)) if why.contains("longer than 0.001 s") => {}
         other => panic!("the read was not stopped: {other:?}"),
     }
 
@@ -136,7 +136,7 @@ async fn a_replay_or_requeue_by_a_crafted_text_is_stopped_at_the_read_timeout() 
     kill_all(&store, &lease, SystemTime::now()).await;
 
     let stopped = |result: Result<ReplayReport, StoreError>, what: &str| match result {
-        Err(error @ StoreError::Unavailable(_)) => {
+        Err(error @ StoreError::ReadStopped(_)) => {
             assert!(error.is_transient(), "{what}");
             assert!(
                 error.to_string().contains("took longer than 0.05 s"),
@@ -249,7 +249,7 @@ async fn a_stopped_read_s_advice_fits_the_read() {
     let store = SqliteStore::open(&path, options).expect("open again");
 
     let stopped = |result: Result<(), StoreError>, what: &str| match result {
-        Err(StoreError::Unavailable(why)) if why.contains("took longer than 0.001 s") => why,
+        Err(StoreError::ReadStopped(why)) if why.contains("took longer than 0.001 s") => why,
         other => panic!("{what}: not stopped: {other:?}"),
     };
     let listed = stopped(

@@ -156,12 +156,13 @@ async fn not_found() -> ApiError {
 }
 
 /// An error answered as `{"error": "..."}`, with `"clientIds"` when it is about which accounts
-/// hold an event.
+/// hold an event, and `"stopped": true` for a read the store stopped at its time limit.
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     message: String,
     client_ids: Option<BTreeSet<String>>,
+    stopped: bool,
 }
 
 impl ApiError {
@@ -170,6 +171,7 @@ impl ApiError {
             status,
             message,
             client_ids: None,
+            stopped: false,
         }
     }
 
@@ -186,6 +188,10 @@ impl IntoResponse for ApiError {
         if let Some(client_ids) = self.client_ids {
             body["clientIds"] = json!(client_ids);
         }
+        if self.stopped {
+            // The page does not repeat such a read by itself: it would be stopped again.
+            body["stopped"] = json!(true);
+        }
         (self.status, Json(body)).into_response()
     }
 }
@@ -200,7 +206,9 @@ impl From<StoreError> for ApiError {
         } else {
             StatusCode::INTERNAL_SERVER_ERROR
         };
-        ApiError::new(status, format!("the store failed: {error}"))
+        let mut api_error = ApiError::new(status, format!("the store failed: {error}"));
+        api_error.stopped = matches!(error, StoreError::ReadStopped(_));
+        api_error
     }
 }
 

@@ -90,7 +90,7 @@ pub struct SqliteOptions {
     /// Whether to open for reading only (default off): see [`read_only`](Self::read_only).
     pub read_only: bool,
     /// How long one read (a [`Store::list`], [`get`](Store::get), [`stats`](Store::stats), …)
-    /// may run before it is stopped and fails with [`StoreError::Unavailable`], saying the read
+    /// may run before it is stopped and fails with [`StoreError::ReadStopped`], saying the read
     /// took longer than this and what to do: narrow the filter (a list or a search), or try again
     /// later (an event's details, the counts, which take none) (default
     /// [`DEFAULT_READ_TIMEOUT`], 30 s).

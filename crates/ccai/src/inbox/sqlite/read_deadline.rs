@@ -71,7 +71,7 @@ pub(crate) fn timed_out(path: &str, timeout: Duration, read: Read) -> StoreError
              machine's load and its disk"
         }
     };
-    StoreError::Unavailable(format!(
+    StoreError::ReadStopped(format!(
         "{path}: the read took longer than {} s and was stopped: {advice}",
         seconds(timeout)
     ))
