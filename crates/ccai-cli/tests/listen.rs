@@ -344,38 +344,60 @@ async fn a_trigger_says_the_saved_listen_url_cannot_be_read() {
     assert!(stdout(&out).is_empty(), "{}", stdout(&out));
 }
 
-/// A saved listen URL's file holding a line after the URL is an error naming the file: the lines
-/// were read as one URL (here `…/web` and `hook`: the trigger went to `…/webhook`). The line's
-/// CRLF ending and blank lines after it are no second line.
-#[tokio::test]
-async fn a_saved_listen_url_of_two_lines_is_an_error_naming_its_file() {
+/// A sandbox whose saved listen URL's file holds `saved` of a receiver's URL, and `trigger`'s
+/// outcome with it: the sandbox (to trigger again), the file, the receiver and the output.
+async fn trigger_with_saved(
+    saved: impl Fn(&str) -> String,
+) -> (
+    Sandbox,
+    std::path::PathBuf,
+    common::Recorder,
+    std::process::Output,
+) {
     let sandbox = Sandbox::new();
     let dir = sandbox.config_dir();
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("listen-url");
     let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
-    std::fs::write(&file, format!("{}/web\nhook\n", receiver.url)).unwrap();
-    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
-    let out = run(trigger(&sandbox, &args)).await;
-    let err = stderr(&out);
+    std::fs::write(&file, saved(&receiver.url)).unwrap();
+    let out = run(trigger(&sandbox, &SIGNED)).await;
+    (sandbox, file, receiver, out)
+}
+
+/// `trigger`'s arguments in these tests: a type and credentials.
+const SIGNED: [&str; 5] = ["message.sent", "--client-id", "1", "--secret", "s"];
+
+/// That `out` is `trigger`'s refusal of the saved URL in `file`: exit 2, one line starting with
+/// `error: {says} {file}` and `then`, nothing on stdout.
+fn assert_refused(out: &std::process::Output, says: &str, file: &std::path::Path, then: &str) {
+    let err = stderr(out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with(&format!(
-            "error: the listen URL saved in {} has more than one line: ",
-            file.display()
-        )),
+        err.starts_with(&format!("error: {says} {}{then}", file.display())),
         "{err}"
     );
+    assert!(stdout(out).is_empty(), "{}", stdout(out));
+}
+
+/// A saved listen URL's file holding a line after the URL is an error naming the file: the lines
+/// were read as one URL (here `…/web` and `hook`: the trigger went to `…/webhook`). The line's
+/// CRLF ending and blank lines after it are no second line.
+#[tokio::test]
+async fn a_saved_listen_url_of_two_lines_is_an_error_naming_its_file() {
+    let (sandbox, file, receiver, out) =
+        trigger_with_saved(|url| format!("{url}/web\nhook\n")).await;
+    let says = "the listen URL saved in";
+    assert_refused(&out, says, &file, " has more than one line: ");
     assert!(
-        err.contains("pass --to URL, delete it, or run `ccai listen` again"),
-        "{err}"
+        stderr(&out).contains("pass --to URL, delete it, or run `ccai listen` again"),
+        "{}",
+        stderr(&out)
     );
-    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
     assert!(receiver.requests.lock().unwrap().is_empty());
 
     std::fs::write(&file, format!("{}/webhook \r\n\r\n  \n", receiver.url)).unwrap();
-    let out = run(trigger(&sandbox, &args)).await;
+    let out = run(trigger(&sandbox, &SIGNED)).await;
     assert!(out.status.success(), "{}", stderr(&out));
     let got = receiver.requests.lock().unwrap();
     assert_eq!(got.len(), 1);
@@ -387,23 +409,10 @@ async fn a_saved_listen_url_of_two_lines_is_an_error_naming_its_file() {
 /// `…/webhook`), as with a line feed.
 #[tokio::test]
 async fn a_saved_listen_url_with_a_lone_carriage_return_is_an_error_naming_its_file() {
-    let sandbox = Sandbox::new();
-    let dir = sandbox.config_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("listen-url");
-    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
-    std::fs::write(&file, format!("{}/web\rhook\n", receiver.url)).unwrap();
-    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
-    let out = run(trigger(&sandbox, &args)).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.starts_with(&format!(
-            "error: the listen URL saved in {} has more than one line: ",
-            file.display()
-        )),
-        "{err}"
-    );
+    let (_sandbox, file, receiver, out) =
+        trigger_with_saved(|url| format!("{url}/web\rhook\n")).await;
+    let says = "the listen URL saved in";
+    assert_refused(&out, says, &file, " has more than one line: ");
     assert!(receiver.requests.lock().unwrap().is_empty());
 }
 
@@ -411,24 +420,11 @@ async fn a_saved_listen_url_with_a_lone_carriage_return_is_an_error_naming_its_f
 /// `…/web<TAB>hook` went to `…/webhook`.
 #[tokio::test]
 async fn a_saved_listen_url_with_a_tab_inside_is_an_error_naming_its_file() {
-    let sandbox = Sandbox::new();
-    let dir = sandbox.config_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("listen-url");
-    let receiver = recorder(|_| (StatusCode::OK, "{}".into())).await;
-    std::fs::write(&file, format!("{}/web\thook\n", receiver.url)).unwrap();
-    let args = ["message.sent", "--client-id", "1", "--secret", "s"];
-    let out = run(trigger(&sandbox, &args)).await;
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with(&format!(
-            "error: the listen URL saved in {} has a space, a tab or another control character inside it: ",
-            file.display()
-        )),
-        "{err}"
-    );
+    let (_sandbox, file, receiver, out) =
+        trigger_with_saved(|url| format!("{url}/web\thook\n")).await;
+    let says = "the listen URL saved in";
+    let then = " has a space, a tab or another control character inside it: ";
+    assert_refused(&out, says, &file, then);
     assert!(receiver.requests.lock().unwrap().is_empty());
 }
 
