@@ -129,8 +129,9 @@ async fn kill_all(store: &SqliteStore, lease: &LeaseRequest, now: SystemTime) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_or_requeue_by_a_crafted_text_is_stopped_at_the_read_timeout() {
     let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("inbox.db");
     let options = SqliteOptions::new().read_timeout(Duration::from_millis(50));
-    let store = SqliteStore::open(dir.path().join("inbox.db"), options).expect("open");
+    let store = SqliteStore::open(&path, options.clone()).expect("open");
     fill(&store).await;
     let lease = LeaseRequest::new("worker", Duration::from_secs(60));
     kill_all(&store, &lease, SystemTime::now()).await;
@@ -155,6 +156,26 @@ async fn a_replay_or_requeue_by_a_crafted_text_is_stopped_at_the_read_timeout() 
         stats.count(DeliveryStatus::Dead),
         EVENTS as u64,
         "all still dead"
+    );
+    store.close().await;
+    // Closed: refused as any write to it is, not searched.
+    let closed = store.replay(ReplayTarget::Filter(slow_search())).await;
+    assert!(
+        matches!(&closed, Err(StoreError::Unavailable(why)) if why.contains("the store is closed")),
+        "{closed:?}"
+    );
+
+    // A store that takes no writes says so before it searches: the search would be stopped.
+    let store = SqliteStore::open(&path, options.read_only(true)).expect("open read-only");
+    let replayed = store.replay(ReplayTarget::Filter(slow_search())).await;
+    assert!(
+        matches!(replayed, Err(StoreError::ReadOnly { .. })),
+        "{replayed:?}"
+    );
+    let requeued = store.requeue_dead(slow_search()).await;
+    assert!(
+        matches!(requeued, Err(StoreError::ReadOnly { .. })),
+        "{requeued:?}"
     );
     store.close().await;
 }

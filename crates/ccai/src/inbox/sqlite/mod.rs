@@ -792,6 +792,7 @@ impl Store for SqliteStore {
                     self.path_arc(),
                     search_first::Bulk::Replay,
                     filter.clone(),
+                    SystemTime::now(),
                 ));
             }
         }
@@ -814,6 +815,7 @@ impl Store for SqliteStore {
                 self.path_arc(),
                 search_first::Bulk::RequeueDead,
                 filter,
+                SystemTime::now(),
             ));
         }
         let path = self.path_arc();

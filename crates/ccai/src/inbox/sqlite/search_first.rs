@@ -48,21 +48,21 @@ pub(crate) fn searches_bodies(filter: &ListFilter) -> bool {
 }
 
 /// Runs `bulk` on the events matching `filter` (which has a text: [`searches_bodies`]): finds
-/// them on a reader connection, then makes their deliveries due on the writer, [`CHUNK`] events
-/// a write. The counts add up over the writes. An error part-way (the store closed meanwhile)
-/// leaves the events of the writes before it due.
+/// them on a reader connection, then makes their deliveries due at `now` on the writer,
+/// [`CHUNK`] events a write. The counts add up over the writes. An error part-way (the store
+/// closed meanwhile) leaves the events of the writes before it due.
 pub(crate) async fn make_due(
     readers: &Arc<Readers>,
     writer: &Writer,
     path: Arc<str>,
     bulk: Bulk,
     filter: ListFilter,
+    now: SystemTime,
 ) -> Result<ReplayReport> {
     // A store that takes no writes says so before it searches.
     if let Some(failure) = writer.write_failure() {
         return Err(failure);
     }
-    let now = SystemTime::now();
     let search = filter.clone();
     let ids = readers
         .read(Read::Filtered, move |conn, path| {
@@ -121,7 +121,15 @@ fn matching_ids(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbox::{NewDelivery, ReplayTarget, SqliteOptions, SqliteStore, Store, Synchronous};
+    use std::path::Path;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use rusqlite::types::Value;
+
+    use crate::inbox::{
+        AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, NewDelivery,
+        ReplayTarget, Retention, SqliteOptions, SqliteStore, Store, Synchronous,
+    };
 
     /// More events than one write updates match: every one is made due, over several writes,
     /// and the one that does not match is left alone.
@@ -157,5 +165,231 @@ mod tests {
         assert_eq!(requeued, ReplayReport::new(0, 0));
         assert_eq!(store.batch_sizes().writes() - before, 3);
         store.close().await;
+    }
+
+    /// The destinations of the differential test's store: each event has a delivery to both.
+    const DESTINATIONS: [&str; 2] = ["a", "b"];
+
+    /// Where one delivery of the differential test's store is left.
+    #[derive(Clone, Copy)]
+    enum Left {
+        /// Claimed, then released: pending, no attempt.
+        Released,
+        /// Failed once, due again in an hour: pending with an attempt.
+        Retrying,
+        Delivered,
+        Dead,
+        /// Claimed and not finished.
+        InProgress,
+    }
+
+    const LEFT: [Left; 5] = [
+        Left::Released,
+        Left::Retrying,
+        Left::Delivered,
+        Left::Dead,
+        Left::InProgress,
+    ];
+
+    /// A store at `path` holding every combination the filters tell apart: two accounts, two
+    /// types, hashes sharing a start, bodies with and without the text, received over an hour,
+    /// each delivery (two an event) left in any state, and finished events whose body was purged.
+    async fn fill(path: &Path, t0: SystemTime) {
+        let options = SqliteOptions {
+            destinations: DESTINATIONS.map(str::to_owned).to_vec(),
+            ..SqliteOptions::new().synchronous(Synchronous::Normal)
+        };
+        let store = SqliteStore::open(path, options).expect("open");
+        // Purged below: received two days before the others, every delivery finished.
+        for i in 0..6 {
+            let hash = format!("old{i}");
+            let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"a needle"}}}}"#);
+            let received = t0 - Duration::from_secs(2 * 24 * 3600);
+            let delivery = NewDelivery::new("1231", hash.as_str(), "message.sent", body);
+            store
+                .insert(delivery.received_at(received))
+                .await
+                .expect("insert");
+        }
+        for i in 0..40u64 {
+            let client = if i % 3 == 0 { "4567" } else { "1231" };
+            let event_type = if i % 2 == 0 {
+                "message.sent"
+            } else {
+                "message.incoming"
+            };
+            let word = if i % 4 == 3 { "haystack" } else { "needle" };
+            let hash = format!("{}{i}", if i % 5 < 2 { "abc" } else { "xyz" });
+            let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"a {word}"}}}}"#);
+            let delivery = NewDelivery::new(client, hash.as_str(), event_type, body)
+                .received_at(t0 + Duration::from_secs(60 * i));
+            store.insert(delivery).await.expect("insert");
+        }
+        let now = SystemTime::now();
+        let lease = LeaseRequest::new("w", Duration::from_secs(3600));
+        for (d, destination) in DESTINATIONS.iter().enumerate() {
+            let claimed = store
+                .claim(destination, lease.clone(), 1000, now)
+                .await
+                .expect("claim");
+            assert_eq!(claimed.len(), 46, "{destination}");
+            for (n, c) in claimed.iter().enumerate() {
+                let left = if c.event_hash.starts_with("old") {
+                    if (n + d) % 2 == 0 {
+                        Left::Delivered
+                    } else {
+                        Left::Dead
+                    }
+                } else {
+                    LEFT[(n * 2 + d) % LEFT.len()]
+                };
+                let record = |outcome| AttemptRecord::new(now, Duration::ZERO, outcome);
+                let done = match left {
+                    Left::Released => store.release(&c.lease).await,
+                    Left::Retrying => {
+                        let again = Finish::RetryAt(now + Duration::from_secs(3600));
+                        store
+                            .finish(&c.lease, again, record(AttemptOutcome::Failure))
+                            .await
+                    }
+                    Left::Delivered => {
+                        let success = record(AttemptOutcome::Success);
+                        store.finish(&c.lease, Finish::Delivered, success).await
+                    }
+                    Left::Dead => {
+                        let failure = record(AttemptOutcome::Failure);
+                        store.finish(&c.lease, Finish::Dead, failure).await
+                    }
+                    Left::InProgress => Ok(true),
+                };
+                assert_eq!(done, Ok(true));
+            }
+        }
+        let purged = store
+            .purge(
+                Retention {
+                    bodies: Duration::from_secs(24 * 3600),
+                    rows: Duration::from_secs(365 * 24 * 3600),
+                },
+                now,
+            )
+            .await
+            .expect("purge");
+        assert_eq!(purged.bodies_purged, 6);
+        store.close().await;
+    }
+
+    /// Every delivery of the store at `path`, every column.
+    fn deliveries(path: &Path) -> Vec<Vec<Value>> {
+        let conn = Connection::open(path).expect("open");
+        let mut stmt = conn
+            .prepare("SELECT * FROM deliveries ORDER BY id")
+            .expect("prepare");
+        let columns = stmt.column_count();
+        stmt.query_map([], |row| {
+            (0..columns)
+                .map(|i| row.get::<_, Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .and_then(|rows| rows.collect())
+        .expect("read")
+    }
+
+    /// A differential test: a replay or requeue by text, searched first and written by id, gives
+    /// the counts and leaves every delivery as the single statement it replaced (still the path
+    /// of every other filter, and what PostgreSQL runs) does, on the same store at the same time,
+    /// for every field a filter has beside its text and every state a delivery can be in.
+    #[tokio::test]
+    async fn a_bulk_write_by_text_does_what_the_single_statement_did() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("base.db");
+        let t0 = SystemTime::now() - Duration::from_secs(3 * 3600);
+        fill(&base, t0).await;
+        let needle = || ListFilter::new().text("needle");
+        let mut filters = vec![
+            needle(),
+            ListFilter::new().text("haystack"),
+            // In every body, the purged ones' included before they were purged.
+            ListFilter::new().text("eventHash"),
+            ListFilter::new().text("nowhere"),
+            needle().event_type("message.sent"),
+            needle().since(t0 + Duration::from_secs(60 * 20)),
+            needle().until(t0 + Duration::from_secs(60 * 20)),
+            needle().event_hash("abc5"),
+            needle().event_hash("old1"),
+            needle().hash_prefix("abc"),
+            needle().client_id("4567"),
+            needle()
+                .client_id("1231")
+                .event_type("message.incoming")
+                .hash_prefix("xyz")
+                .since(t0 + Duration::from_secs(60 * 5))
+                .until(t0 + Duration::from_secs(60 * 35)),
+        ];
+        for status in [
+            DeliveryStatus::Pending,
+            DeliveryStatus::InProgress,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Dead,
+        ] {
+            filters.push(needle().status(status));
+            filters.push(needle().status(status).event_type("message.incoming"));
+        }
+        let mut acted = 0;
+        for (n, filter) in filters.into_iter().enumerate() {
+            for bulk in [Bulk::Replay, Bulk::RequeueDead] {
+                let what = format!("{bulk:?} {filter:?}");
+                // The same time for both: it is written into the deliveries made due.
+                let now = UNIX_EPOCH + Duration::from_millis(to_ms_now());
+                let single = dir.path().join(format!("single-{n}-{bulk:?}.db"));
+                let searched = dir.path().join(format!("searched-{n}-{bulk:?}.db"));
+                std::fs::copy(&base, &single).expect("copy");
+                std::fs::copy(&base, &searched).expect("copy");
+
+                let store = SqliteStore::open(&single, SqliteOptions::new()).expect("open");
+                let (path, target) = (store.path_arc(), filter.clone());
+                let expected = store
+                    .inner
+                    .writer
+                    .write(move |conn| match bulk {
+                        Bulk::Replay => {
+                            writes::replay(conn, &path, &ReplayTarget::Filter(target), now)
+                        }
+                        Bulk::RequeueDead => writes::requeue_dead(conn, &path, &target, now),
+                    })
+                    .await
+                    .expect(&what);
+                store.close().await;
+
+                let store = SqliteStore::open(&searched, SqliteOptions::new()).expect("open");
+                let got = make_due(
+                    &store.inner.readers,
+                    &store.inner.writer,
+                    store.path_arc(),
+                    bulk,
+                    filter.clone(),
+                    now,
+                )
+                .await
+                .expect(&what);
+                store.close().await;
+
+                assert_eq!(got, expected, "{what}");
+                assert_eq!(deliveries(&searched), deliveries(&single), "{what}");
+                if expected.due > 0 {
+                    acted += 1;
+                }
+            }
+        }
+        // Not a comparison of two writes that did nothing.
+        assert!(acted >= 20, "{acted}");
+    }
+
+    /// Now, in whole milliseconds (as the store keeps times).
+    fn to_ms_now() -> u64 {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
     }
 }
