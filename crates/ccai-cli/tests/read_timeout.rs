@@ -18,7 +18,8 @@ use ccai::inbox::{ListFilter, NewDelivery, SqliteOptions, SqliteStore, Store};
 use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
 use serde_json::{json, Value};
 use ui_support::{
-    add, announced, chromium_available, get, inbox_path, signature_of, Driver, Ui, CLIENT,
+    add, announced, chromium_available, get, inbox_path, set_events_readable, signature_of, Driver,
+    Ui, CLIENT,
 };
 
 /// Events whose bodies are a long run of `a`, and that run's length: 100 MB in all (the
@@ -247,6 +248,83 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
         )
         .await;
     assert_eq!(empty, json!([true, "No events match."]));
+    browser.quit().await;
+    store.close().await;
+}
+
+/// In real Chromium: the message of a stopped search stands for the filters it was run with.
+/// Filters applied after it whose first load fails (the store unreadable for a moment, a 500)
+/// are read by the next live refresh; when that finds nothing, the page says that nothing
+/// matches, not that the earlier search was stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_browser_a_stopped_search_s_message_goes_once_other_filters_are_read() {
+    if !chromium_available() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let Some(ui) = slow_ui(&sandbox, &path).await else {
+        return;
+    };
+    let driver = Driver::start().await;
+    let profile = tempfile::tempdir().expect("profile");
+    let browser = driver.session(profile.path(), 1280, 800).await;
+    browser.goto(&ui.url).await;
+    browser
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    browser.wait_live().await;
+    let apply = "document.getElementById('f-q').value = arguments[0];
+        document.getElementById('f-type').value = arguments[1];
+        document.getElementById('filters').requestSubmit();
+        return 1";
+    browser.js(apply, json!([slow_search(), ""])).await;
+    browser
+        .wait_js(
+            "the stopped search, said where the rows would be",
+            "const empty = document.getElementById('empty');
+             return !empty.hidden && empty.textContent.includes('was stopped')",
+        )
+        .await;
+
+    // Other filters, applied while the store cannot be read: their first load fails.
+    set_events_readable(&path, false);
+    browser.js(apply, json!(["", "message.none"])).await;
+    browser
+        .wait_js(
+            "the failed load",
+            "const live = document.getElementById('live');
+             return live.className.includes('off') && live.textContent.includes('the store failed')",
+        )
+        .await;
+
+    // Readable again; a new event (of another type) makes the page refresh: the list of these
+    // filters is read, and holds nothing.
+    set_events_readable(&path, true);
+    let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");
+    add(&store, "h-after", "message.sent").await;
+    browser
+        .wait_js(
+            "the refresh after the change",
+            &format!(
+                "return document.getElementById('c-received').textContent === '{}'
+                    && document.getElementById('live').textContent === 'live'",
+                EVENTS + 1
+            ),
+        )
+        .await;
+    let empty = browser
+        .js(
+            "const empty = document.getElementById('empty');
+             return [document.querySelectorAll('#events tbody tr').length, empty.hidden,
+                     empty.textContent]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(empty, json!([0, false, "No events match."]));
     browser.quit().await;
     store.close().await;
 }

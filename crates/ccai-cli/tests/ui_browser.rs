@@ -19,9 +19,9 @@ use common::{recorder, Sandbox};
 use serde_json::{json, Value};
 use tokio::sync::{Mutex, MutexGuard};
 use ui_support::{
-    add, chromium_available, fill, fill_two_accounts, inbox_path, listen_with_ui, start_ui,
-    start_ui_on, wait_for, Driver, Session, CLIENT, CLIENT_ONLY, CUSTOM_NEW, EXCLUDED_DUP,
-    INCOMING_DEAD, OTHER_CLIENT, SENT_OLD, SENT_PENDING, SHARED,
+    add, chromium_available, fill, fill_two_accounts, inbox_path, listen_with_ui,
+    set_events_readable, start_ui, start_ui_on, wait_for, Driver, Session, CLIENT, CLIENT_ONLY,
+    CUSTOM_NEW, EXCLUDED_DUP, INCOMING_DEAD, OTHER_CLIENT, SENT_OLD, SENT_PENDING, SHARED,
 };
 
 /// One browser at a time: the machine has two cores.
@@ -69,24 +69,6 @@ const DETAIL: &str = "const d = document.getElementById('detail');
         message: shown('detail-message') ? document.getElementById('detail-message').textContent : null,
         live: document.getElementById('live').className,
     }";
-
-/// Makes every read of the inbox at `path` fail (`false`), or work again (`true`): its events
-/// table under another name, as another program could leave it, and in its place a view with
-/// the same columns whose every read fails ("integer overflow"). (`chmod` would not do: tests
-/// may run as root, whom file modes do not stop, and the view keeps its files open. A missing
-/// table would not do either: a store lacking a table's columns is refused at open.)
-fn set_events_readable(path: &Path, readable: bool) {
-    let conn = rusqlite::Connection::open(path).expect("open the inbox");
-    conn.busy_timeout(Duration::from_secs(10))
-        .expect("busy timeout");
-    let sql = if readable {
-        "DROP VIEW events; ALTER TABLE events_away RENAME TO events;"
-    } else {
-        "ALTER TABLE events RENAME TO events_away;
-         CREATE VIEW events AS SELECT * FROM events_away WHERE abs(-9223372036854775808) > 0;"
-    };
-    conn.execute_batch(sql).expect("change the events table");
-}
 
 /// A new browser session (its own profile) on `url`, once the page's first load is done.
 /// Opens `hash`'s details (of `CLIENT`) with a click on its row's link, and waits until they

@@ -193,6 +193,8 @@
   // read again by itself, by the live updates or the retry after a failure, each of which would
   // hold a read of the store for the whole limit again, until the filters are applied anew.
   let stoppedAt = null;
+  // What the list says without rows, where a stopped read does not say why instead.
+  const NONE_MATCH = "No events match.";
 
   // Notes that `e`, an error reading generation `mine`'s list, was a stopped read, and says so
   // where the rows would be.
@@ -257,7 +259,7 @@
     if (replace) {
       body.replaceChildren();
       rows.clear();
-      $("empty").textContent = "No events match.";
+      $("empty").textContent = NONE_MATCH;
     }
     for (const event of page.events) {
       if (rows.has(eventKey(event))) continue;
@@ -277,6 +279,9 @@
     if (stoppedAt === mine) return;
     const page = await api("/api/events" + query({ limit: PAGE })).catch((e) => listFailed(e, mine));
     if (mine !== generation) return;
+    // The applied filters' list is read: a stopped read's message, left from filters applied
+    // before whose first load then failed, no longer says what it shows.
+    $("empty").textContent = NONE_MATCH;
     // A full page of events none of which is shown: more arrived than a page holds since the
     // last look (the stream was reconnecting, say), and others may lie between them and the rows
     // shown. The list starts over from this page, with the older ones a click away.

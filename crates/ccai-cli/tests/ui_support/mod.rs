@@ -398,6 +398,24 @@ pub(crate) async fn wait_for<T>(what: &str, mut check: impl AsyncFnMut() -> Opti
     }
 }
 
+/// Makes every read of the inbox at `path` fail (`false`), or work again (`true`): its events
+/// table under another name, as another program could leave it, and in its place a view with
+/// the same columns whose every read fails ("integer overflow"). (`chmod` would not do: tests
+/// may run as root, whom file modes do not stop, and the view keeps its files open. A missing
+/// table would not do either: a store lacking a table's columns is refused at open.)
+pub(crate) fn set_events_readable(path: &Path, readable: bool) {
+    let conn = rusqlite::Connection::open(path).expect("open the inbox");
+    conn.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    let sql = if readable {
+        "DROP VIEW events; ALTER TABLE events_away RENAME TO events;"
+    } else {
+        "ALTER TABLE events RENAME TO events_away;
+         CREATE VIEW events AS SELECT * FROM events_away WHERE abs(-9223372036854775808) > 0;"
+    };
+    conn.execute_batch(sql).expect("change the events table");
+}
+
 // ---- WebDriver ---------------------------------------------------------------------------------
 
 /// Where Debian's Chromium and its driver are.
