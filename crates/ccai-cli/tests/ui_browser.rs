@@ -1418,6 +1418,57 @@ async fn ui_browser_a_double_click_sends_one_action() {
     browser.quit().await;
 }
 
+/// A retry that worked, whose refresh after it fails (here the counters answer 503): the
+/// outcome says the retry is done, and the refresh's failure is told where every refresh's is.
+/// It said "Failed: …", which invites a second retry of an event already due.
+#[tokio::test]
+async fn ui_browser_an_action_that_worked_is_not_told_failed_for_the_refresh_after_it() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let store = fill(&path).await;
+    let ui = start_ui(&sandbox, &path, &[]);
+    let driver = Driver::start().await;
+    let (browser, _profile) = open_page(&driver, &ui.url, 1280, 800).await;
+    open_detail(&browser, INCOMING_DEAD).await;
+    browser
+        .js(
+            "const fetch = window.fetch;
+             window.fetch = (url, options) => String(url).startsWith('/api/stats')
+                 ? Promise.resolve(new Response(JSON.stringify({ error: 'the counters failed here' }),
+                     { status: 503, headers: { 'Content-Type': 'application/json' } }))
+                 : fetch(url, options);
+             document.getElementById('retry').click();
+             return 1",
+            json!([]),
+        )
+        .await;
+    browser
+        .wait_js(
+            "the refresh's failure, told",
+            "return document.getElementById('live').textContent === 'the counters failed here'",
+        )
+        .await;
+    let outcome = browser
+        .js(
+            "return document.getElementById('action-status').textContent",
+            json!([]),
+        )
+        .await;
+    assert!(
+        outcome
+            .as_str()
+            .is_some_and(|text| text.starts_with("Retrying now: 1 delivery is due now")),
+        "{outcome}"
+    );
+    wait_for("the retry", async || {
+        let event = store.get(INCOMING_DEAD).await.ok()??;
+        (event.summary.deliveries[0].status == DeliveryStatus::Pending).then_some(())
+    })
+    .await;
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn ui_browser_two_accounts_under_one_hash_each_open_their_own_event() {
     let Some((_one, sandbox, path)) = setup().await else {

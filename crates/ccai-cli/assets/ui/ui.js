@@ -562,9 +562,12 @@
       const n = kind === "replay" ? answer.replayed : answer.requeued;
       status.textContent = (kind === "replay" ? "Replayed" : "Retrying now") + ": " + n +
         " deliver" + (n === 1 ? "y is" : "ies are") + " due now; a running ccai listen --forward-to sends " + (n === 1 ? "it" : "them") + ".";
-      // The details again unless another event's were opened meanwhile.
+      // The details again unless another event's were opened meanwhile. A refresh that fails
+      // says so where every refresh does: the replay is done, and "Failed" here would invite a
+      // second one.
       const still = selected && selected.hash === hash && selected.clientId === clientId;
-      await Promise.all([still ? showDetail(hash, clientId, false) : null, refreshTop(), loadStats()]);
+      await Promise.all([still ? showDetail(hash, clientId, false) : null, refreshTop(), loadStats()])
+        .catch(report);
     } catch (e) {
       status.textContent = "Failed: " + e.message;
     } finally {
@@ -643,7 +646,8 @@
         (purged ? plural(purged, "event", "events") + " skipped: " + (purged === 1 ? "its body was" : "their bodies were") +
           " purged, so there is nothing to send." : "none skipped.");
       closeBulk();
-      await Promise.all([refreshTop(), loadStats()]);
+      // A refresh that fails says so where every refresh does, not as the replay's failure.
+      await Promise.all([refreshTop(), loadStats()]).catch(report);
     } catch (e) {
       status.className = "bulk-status notice";
       status.textContent = "Bulk replay failed: " + e.message;
