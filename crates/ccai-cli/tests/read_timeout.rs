@@ -19,7 +19,7 @@ use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
 use serde_json::{json, Value};
 use ui_support::{
     add, announced, chromium_available, get, inbox_path, set_events_readable, signature_of, Driver,
-    Ui, CLIENT,
+    Session, Ui, CLIENT,
 };
 
 /// Events whose bodies are a long run of `a`, and that run's length: 100 MB in all (the
@@ -153,24 +153,16 @@ async fn slow_ui(sandbox: &Sandbox, path: &Path) -> Option<Ui> {
     Some(announced(cmd.spawn().expect("spawn ccai ui")))
 }
 
-/// How many times the page asked for the list with a search text.
-const SEARCHES: &str = "return performance.getEntriesByType('resource')
-    .filter((e) => e.name.includes('/api/events?') && e.name.includes('q=')).length";
-
-/// In real Chromium: a search the store stopped says so where the rows would be, and the page
-/// does not run it again by itself, neither for a change in the store nor with the retry after
-/// a failed refresh (each would hold a read of the store for the whole time limit again), until
-/// filters are applied anew.
-#[tokio::test(flavor = "multi_thread")]
-async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
+/// [`slow_ui`] and a page of it in real Chromium, loaded and live; `None`, after saying why,
+/// without Chromium or libfaketime. The driver and the profile folder live as long as the page.
+async fn slow_page(
+    sandbox: &Sandbox,
+    path: &Path,
+) -> Option<(Ui, Driver, Session, tempfile::TempDir)> {
     if !chromium_available() {
-        return;
+        return None;
     }
-    let sandbox = Sandbox::new();
-    let path = inbox_path(&sandbox);
-    let Some(ui) = slow_ui(&sandbox, &path).await else {
-        return;
-    };
+    let ui = slow_ui(sandbox, path).await?;
     let driver = Driver::start().await;
     let profile = tempfile::tempdir().expect("profile");
     let browser = driver.session(profile.path(), 1280, 800).await;
@@ -182,6 +174,24 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
         )
         .await;
     browser.wait_live().await;
+    Some((ui, driver, browser, profile))
+}
+
+/// How many times the page asked for the list with a search text.
+const SEARCHES: &str = "return performance.getEntriesByType('resource')
+    .filter((e) => e.name.includes('/api/events?') && e.name.includes('q=')).length";
+
+/// In real Chromium: a search the store stopped says so where the rows would be, and the page
+/// does not run it again by itself, neither for a change in the store nor with the retry after
+/// a failed refresh (each would hold a read of the store for the whole time limit again), until
+/// filters are applied anew.
+#[tokio::test(flavor = "multi_thread")]
+async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let Some((_ui, _driver, browser, _profile)) = slow_page(&sandbox, &path).await else {
+        return;
+    };
     browser
         .js(
             "performance.setResourceTimingBufferSize(100000);
@@ -258,25 +268,11 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
 /// matches, not that the earlier search was stopped.
 #[tokio::test(flavor = "multi_thread")]
 async fn ui_browser_a_stopped_search_s_message_goes_once_other_filters_are_read() {
-    if !chromium_available() {
-        return;
-    }
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
-    let Some(ui) = slow_ui(&sandbox, &path).await else {
+    let Some((_ui, _driver, browser, _profile)) = slow_page(&sandbox, &path).await else {
         return;
     };
-    let driver = Driver::start().await;
-    let profile = tempfile::tempdir().expect("profile");
-    let browser = driver.session(profile.path(), 1280, 800).await;
-    browser.goto(&ui.url).await;
-    browser
-        .wait_js(
-            "the first page",
-            "return document.body.dataset.ready === '1'",
-        )
-        .await;
-    browser.wait_live().await;
     let apply = "document.getElementById('f-q').value = arguments[0];
         document.getElementById('f-type').value = arguments[1];
         document.getElementById('filters').requestSubmit();
