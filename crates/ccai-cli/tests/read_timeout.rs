@@ -196,6 +196,7 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
         .js(
             "performance.setResourceTimingBufferSize(100000);
              document.getElementById('f-q').value = arguments[0];
+             document.getElementById('f-type').value = 'message.incoming';
              document.getElementById('filters').requestSubmit();
              return 1",
             json!([slow_search()]),
@@ -213,6 +214,21 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
         "{said}"
     );
     assert_eq!(browser.js(SEARCHES, json!([])).await, json!(1));
+    // The bulk replay's question does not count the rows a stopped list does not show.
+    browser.click("#bulk-replay").await;
+    let question = browser
+        .js(
+            "return document.getElementById('bulk-question').textContent",
+            json!([]),
+        )
+        .await;
+    let question = question.as_str().unwrap_or_default();
+    assert!(
+        question.contains("How many match is not known"),
+        "{question}"
+    );
+    assert!(!question.contains("The list shows"), "{question}");
+    browser.click("#bulk-cancel").await;
 
     // A new event: the page hears of the change and refreshes the counters, not the list.
     let store = SqliteStore::open(&path, SqliteOptions::default()).expect("open");

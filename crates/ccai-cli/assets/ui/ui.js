@@ -618,8 +618,12 @@
     if (!bulkAllowed() || bulkActing) return;
     bulkQuery = query();
     const listed = next ? rows.size + " or more events" : plural(rows.size, "event", "events");
+    // A list the store stopped shows no rows, which says nothing of how many match.
+    const shown = stoppedAt === generation
+      ? "How many match is not known: the store stopped the list's search (the replay searches again, within the same limit). "
+      : "The list shows " + listed + ". ";
     $("bulk-question").textContent = inert("Replay every event matching " + describeFilters() + "? " +
-      "The list shows " + listed + ". Each is made due again (dead ones start their retries over), " +
+      shown + "Each is made due again (dead ones start their retries over), " +
       "and a running ccai listen --forward-to sends them; those whose body was purged are skipped.");
     $("bulk-status").textContent = "";
     $("bulk").hidden = false;
