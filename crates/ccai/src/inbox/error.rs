@@ -22,7 +22,10 @@ pub enum StoreError {
     #[error("the inbox store is unavailable: {0}")]
     Unavailable(String),
     /// A read ran past its time limit and was stopped (a SQLite read past
-    /// [`SqliteOptions::read_timeout`](crate::inbox::SqliteOptions::read_timeout)); the message
+    /// [`SqliteOptions::read_timeout`](crate::inbox::SqliteOptions::read_timeout); with the
+    /// `postgres` feature, a PostgreSQL read stopped by the server a little before
+    /// `PostgresOptions::operation_timeout`, where a database that does not answer at all is
+    /// [`Unavailable`](Self::Unavailable)); the message
     /// says what to do: narrow the filter of a list or a search, or try a read that takes none
     /// again later. Transient, as [`Unavailable`](Self::Unavailable) is, but a program that
     /// repeats reads by itself (a page's live refresh) should not repeat the same filtered one:

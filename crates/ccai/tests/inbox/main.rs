@@ -19,6 +19,8 @@ mod postgres_multi;
 #[cfg(feature = "postgres")]
 mod postgres_read_only;
 #[cfg(feature = "postgres")]
+mod postgres_read_timeout;
+#[cfg(feature = "postgres")]
 mod postgres_schema;
 #[cfg(feature = "postgres")]
 mod postgres_writable;

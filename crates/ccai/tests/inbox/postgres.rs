@@ -1076,8 +1076,9 @@ async fn close_gives_up_on_a_server_that_stopped_answering() {
     }
 }
 
-/// A statement the operation timeout gave up on stops on the server too, within seconds: here a
-/// read waiting for a lock another transaction holds. Closing the connection alone would leave
+/// A statement the operation timeout gave up on stops on the server too, within seconds: here the
+/// readiness probe's write, waiting for a lock another transaction holds (a read waiting so long
+/// is stopped by the server itself, `postgres_read_timeout.rs`). Closing the connection alone would leave
 /// its backend waiting (or a purge deleting) until it next wrote to the socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_statement_given_up_on_stops_on_the_server_too() {
@@ -1101,12 +1102,13 @@ async fn a_statement_given_up_on_stops_on_the_server_too() {
         ))
         .await
         .expect("lock");
-    let stats = tokio::time::timeout(Duration::from_secs(5), store.stats(SystemTime::now()))
+    // A write: the server stops a read itself before the operation timeout (ReadStopped).
+    let probe = tokio::time::timeout(Duration::from_secs(5), store.check_writable())
         .await
         .expect("answered in time");
     assert!(
-        matches!(&stats, Err(StoreError::Unavailable(why)) if why.contains("did not answer within")),
-        "{stats:?}"
+        matches!(&probe, Err(StoreError::Unavailable(why)) if why.contains("did not answer within")),
+        "{probe:?}"
     );
     let waiting = format!(
         "SELECT count(*) FROM pg_stat_activity
@@ -1125,7 +1127,7 @@ async fn a_statement_given_up_on_stops_on_the_server_too() {
     assert_eq!(left, 0, "the abandoned statement still waits for the lock");
     locker.batch_execute("ROLLBACK").await.expect("unlock");
     // The store works on, on a new connection.
-    assert!(store.stats(SystemTime::now()).await.is_ok());
+    assert_eq!(store.check_writable().await, Ok(()));
 }
 
 /// A server that stops answering: inserts, claims and outcomes waited for ever (a receiver's

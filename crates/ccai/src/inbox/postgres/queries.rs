@@ -7,8 +7,10 @@ use bytes::Bytes;
 use tokio_postgres::Row;
 
 use super::filter::{refs, Condition, Param};
+use super::read_limit::ReadLimit;
 use super::Shared;
 use crate::inbox::sqlite::convert::{from_ms, to_ms};
+use crate::inbox::sqlite::read_deadline::Read;
 use crate::inbox::{
     AttemptInfo, AttemptOutcome, Cursor, DeliveryState, DeliveryStatus, EventDetail, EventSummary,
     ListOrder, ListRequest, Page, Stats, StoreError,
@@ -54,16 +56,17 @@ fn summary(row: &Row) -> PgResult<(i64, EventSummary)> {
     ))
 }
 
-/// Fills in the deliveries of `events` with one query.
+/// Fills in the deliveries of `events` with one query, within the read `limit`.
 async fn add_deliveries(
     shared: &Shared,
     client: &deadpool_postgres::Object,
+    limit: &ReadLimit<'_>,
     events: &mut [(i64, EventSummary)],
 ) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let err = |e: tokio_postgres::Error| shared.error(&e);
+    let err = |e: tokio_postgres::Error| limit.error(&e);
     let ids: Vec<i64> = events.iter().map(|(id, _)| *id).collect();
     let statement = client
         .prepare_cached(&shared.sql(DELIVERIES))
@@ -105,7 +108,6 @@ async fn add_deliveries(
 
 pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page> {
     let s = &shared.ident;
-    let err = |e: tokio_postgres::Error| shared.error(&e);
     let condition = Condition::events(&request.filter, s, 0);
     let mut params: Vec<Param> = condition.params;
     let (after_op, order_sql) = match request.order {
@@ -128,7 +130,8 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
         params.len()
     );
     let (events, more) = shared
-        .within(async |client| {
+        .read(Read::Filtered, async |client, read| {
+            let err = |e: tokio_postgres::Error| read.error(&e);
             let rows = client.query(&sql, &refs(&params)).await.map_err(err)?;
             let mut events = rows
                 .iter()
@@ -137,7 +140,7 @@ pub(crate) async fn list(shared: &Shared, request: &ListRequest) -> Result<Page>
                 .map_err(err)?;
             let more = events.len() > limit;
             events.truncate(limit);
-            add_deliveries(shared, client, &mut events).await?;
+            add_deliveries(shared, client, read, &mut events).await?;
             Ok((events, more))
         })
         .await?;
@@ -170,7 +173,8 @@ pub(crate) async fn get(
           ORDER BY e.id DESC LIMIT 1"
     ));
     let found = shared
-        .within(async |client| {
+        .read(Read::Unfiltered, async |client, read| {
+            let err = |e: tokio_postgres::Error| read.error(&e);
             let statement = client.prepare_cached(&sql).await.map_err(err)?;
             let Some(row) = client
                 .query_opt(&statement, &[&hash, &client_id])
@@ -180,7 +184,7 @@ pub(crate) async fn get(
                 return Ok(None);
             };
             let mut events = vec![summary(&row).map_err(err)?];
-            add_deliveries(shared, client, &mut events).await?;
+            add_deliveries(shared, client, read, &mut events).await?;
             let Some((id, summary)) = events.pop() else {
                 return Ok(None);
             };
@@ -238,7 +242,10 @@ pub(crate) async fn destinations(shared: &Shared) -> Result<Vec<String>> {
     let sql =
         format!("SELECT DISTINCT destination COLLATE \"C\" AS d FROM {s}.deliveries ORDER BY d");
     let rows = shared
-        .within(async |client| client.query(sql.as_str(), &[]).await.map_err(err))
+        .read(Read::Unfiltered, async |client, read| {
+            let rows = client.query(sql.as_str(), &[]).await;
+            rows.map_err(|e| read.error(&e))
+        })
         .await?;
     rows.iter()
         .map(|row| row.try_get::<_, String>(0).map_err(err))
@@ -268,7 +275,10 @@ pub(crate) async fn stats(shared: &Shared, now: SystemTime) -> Result<Stats> {
                 (SELECT array_agg(n) FROM per_status)"
     );
     let totals = shared
-        .within(async |client| client.query_one(sql.as_str(), &[]).await.map_err(err))
+        .read(Read::Unfiltered, async |client, read| {
+            let totals = client.query_one(sql.as_str(), &[]).await;
+            totals.map_err(|e| read.error(&e))
+        })
         .await?;
     let mut deliveries: BTreeMap<&'static str, u64> = DeliveryStatus::ALL
         .iter()

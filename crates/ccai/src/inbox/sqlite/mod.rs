@@ -10,7 +10,7 @@ mod filter;
 mod fingerprints;
 mod keys;
 mod queries;
-mod read_deadline;
+pub(crate) mod read_deadline;
 mod schema;
 mod schema_watch;
 mod search_first;

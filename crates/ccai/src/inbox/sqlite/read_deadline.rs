@@ -59,13 +59,14 @@ pub(crate) fn within<T>(
     result
 }
 
+/// What to do about a filtered read that was stopped (on SQLite or PostgreSQL).
+pub(crate) const NARROW_THE_FILTER: &str = "narrow the filter (a shorter time range, an event \
+     type or status, a more distinctive search text) and try again";
+
 /// Why a `read` was stopped: it took longer than `timeout`, and what to do about it.
 pub(crate) fn timed_out(path: &str, timeout: Duration, read: Read) -> StoreError {
     let advice = match read {
-        Read::Filtered => {
-            "narrow the filter (a shorter time range, an event type or status, a more distinctive \
-             search text) and try again"
-        }
+        Read::Filtered => NARROW_THE_FILTER,
         Read::Unfiltered => {
             "this read takes no filter, so try again later, and if it keeps failing, check the \
              machine's load and its disk"
@@ -78,7 +79,7 @@ pub(crate) fn timed_out(path: &str, timeout: Duration, read: Read) -> StoreError
 }
 
 /// `timeout` in seconds, as briefly as exact to the millisecond: `30`, `0.2`, `2.5`.
-fn seconds(timeout: Duration) -> String {
+pub(crate) fn seconds(timeout: Duration) -> String {
     let millis = timeout.as_millis();
     let (whole, fraction) = (millis / 1000, millis % 1000);
     if fraction == 0 {
