@@ -278,6 +278,16 @@ impl Shared {
         &self,
         work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.within_or_close(async move |client| (work(client).await, Reuse::Pool))
+            .await
+    }
+
+    /// [`within`](Self::within), for `work` that says whether its connection may go back to
+    /// the pool ([`Reuse::Close`]: its state is not known to be clean).
+    async fn within_or_close<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut deadpool_postgres::Object) -> (Result<T, StoreError>, Reuse),
+    ) -> Result<T, StoreError> {
         let mut unfinished = Unfinished(Some(self.client().await?));
         let Some(client) = unfinished.0.as_mut() else {
             return Err(StoreError::Unavailable(format!(
@@ -286,10 +296,12 @@ impl Shared {
             )));
         };
         match tokio::time::timeout(self.operation_timeout, work(client)).await {
-            Ok(outcome) => {
+            Ok((outcome, Reuse::Pool)) => {
                 unfinished.finished();
                 outcome
             }
+            // `unfinished` closes the connection.
+            Ok((outcome, Reuse::Close)) => outcome,
             // `unfinished` closes the connection.
             Err(_) => Err(StoreError::Unavailable(format!(
                 "{}: the database did not answer within {:?} (the connection was closed; is the \
@@ -313,7 +325,7 @@ impl Shared {
     ) -> Result<T, StoreError> {
         let timeout = read_limit::statement_timeout(self.operation_timeout);
         let begin = read_limit::begin(timeout);
-        self.within(async |client| {
+        self.within_or_close(async |client| {
             let client: &deadpool_postgres::Object = client;
             let limit = ReadLimit::start(&self.shown, timeout, read);
             // Polled once, `BEGIN` is sent: the read's first statement follows it in the same
@@ -326,22 +338,21 @@ impl Shared {
                 std::task::Poll::Ready(begun) => begun,
                 std::task::Poll::Pending => begun.await,
             };
+            // The connection goes back to the pool only with its transaction ended (a stopped
+            // statement aborted it): otherwise it is closed.
             match (begun, outcome) {
-                (Ok(()), Ok(value)) => {
-                    client
-                        .batch_execute("COMMIT")
-                        .await
-                        .map_err(|e| self.error(&e))?;
-                    Ok(value)
-                }
+                (Ok(()), Ok(value)) => match client.batch_execute("COMMIT").await {
+                    Ok(()) => (Ok(value), Reuse::Pool),
+                    Err(e) => (Err(self.error(&e)), Reuse::Close),
+                },
                 (begun, outcome) => {
-                    // The connection goes back to the pool: with no transaction left open (a
-                    // stopped statement aborted it). A connection closed meanwhile is not
-                    // pooled again, so this one's failure adds nothing.
-                    let _ = client.batch_execute("ROLLBACK").await;
+                    let reuse = match client.batch_execute("ROLLBACK").await {
+                        Ok(()) => Reuse::Pool,
+                        Err(_) => Reuse::Close,
+                    };
                     match begun {
-                        Err(e) => Err(self.error(&e)),
-                        Ok(()) => outcome,
+                        Err(e) => (Err(self.error(&e)), reuse),
+                        Ok(()) => (outcome, reuse),
                     }
                 }
             }
@@ -365,6 +376,14 @@ impl Shared {
             tracing::debug!(target: "ccai::inbox", %error, "NOTIFY failed");
         }
     }
+}
+
+/// Whether a connection whose work is done may go back to the pool.
+enum Reuse {
+    /// Yes: its session is as the pool handed it out.
+    Pool,
+    /// No, it is closed: a transaction may be left open on it.
+    Close,
 }
 
 /// A pooled connection whose work has not finished: dropped so, it is closed instead of going
