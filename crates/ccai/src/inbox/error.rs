@@ -137,6 +137,37 @@ pub(crate) fn schema_changed(location: &str, found: i64, known: i64) -> StoreErr
 }
 
 impl StoreError {
+    /// This error with `note` added to its message, its kind kept (so [`is_transient`] and what
+    /// a program does about the kind stay as they were): for a failure that ends an operation
+    /// which had already done part of its work, whose caller must hear how much. Added to the
+    /// text a variant carries; the variants that carry none, or only names (the path, the table,
+    /// the columns), are returned as they are, as no write part-way through an operation meets
+    /// them (they come from opening a store, or from a write refused before it is queued).
+    ///
+    /// [`is_transient`]: Self::is_transient
+    pub(crate) fn noted(self, note: &str) -> StoreError {
+        match self {
+            StoreError::Unavailable(why) => StoreError::Unavailable(format!("{why}; {note}")),
+            StoreError::ReadStopped(why) => StoreError::ReadStopped(format!("{why}; {note}")),
+            StoreError::Corrupt(why) => StoreError::Corrupt(format!("{why}; {note}")),
+            StoreError::InvalidRequest(why) => StoreError::InvalidRequest(format!("{why}; {note}")),
+            // The path is all it carries, and its message goes on after it.
+            StoreError::Locked(path) => StoreError::Locked(format!("{path} ({note})")),
+            StoreError::ReadOnly { path, refused } => StoreError::ReadOnly {
+                path,
+                refused: format!("{refused} ({note})"),
+            },
+            StoreError::NotWritable { path, reason } => StoreError::NotWritable {
+                path,
+                reason: format!("{reason}; {note}"),
+            },
+            other @ (StoreError::Overloaded
+            | StoreError::NewerSchema { .. }
+            | StoreError::MissingColumns { .. }
+            | StoreError::MissingTable { .. }) => other,
+        }
+    }
+
     /// Whether the failure may go away by itself, so that the same operation may work if tried
     /// again later: overloaded, unavailable, locked, or not writable (PostgreSQL).
     pub fn is_transient(&self) -> bool {
@@ -148,5 +179,76 @@ impl StoreError {
                 | StoreError::Locked(_)
                 | StoreError::NotWritable { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A note joins the message and the kind stays: the same variant, as transient as before.
+    #[test]
+    fn a_noted_error_says_the_note_and_keeps_its_kind() {
+        let path = || "/srv/inbox.db".to_owned();
+        let errors = [
+            StoreError::Overloaded,
+            StoreError::Unavailable("/srv/inbox.db: the disk is full: free space".into()),
+            StoreError::ReadStopped("/srv/inbox.db: the search ran too long".into()),
+            StoreError::NewerSchema {
+                path: path(),
+                found: 9,
+                known: 1,
+            },
+            StoreError::MissingColumns {
+                path: path(),
+                table: "events".into(),
+                columns: vec!["body".into()],
+            },
+            StoreError::MissingTable {
+                path: path(),
+                table: "events".into(),
+            },
+            StoreError::Locked(path()),
+            StoreError::Corrupt("/srv/inbox.db: database disk image is malformed".into()),
+            StoreError::InvalidRequest("the write failed unexpectedly".into()),
+            StoreError::ReadOnly {
+                path: path(),
+                refused: "it takes no writes".into(),
+            },
+            StoreError::NotWritable {
+                path: path(),
+                reason: "permission denied (SQLSTATE 42501)".into(),
+            },
+        ];
+        for error in errors {
+            let noted = error.clone().noted("500 were done before");
+            assert_eq!(
+                std::mem::discriminant(&noted),
+                std::mem::discriminant(&error),
+                "{error}"
+            );
+            assert_eq!(noted.is_transient(), error.is_transient(), "{error}");
+            let carries_text = !matches!(
+                error,
+                StoreError::Overloaded
+                    | StoreError::NewerSchema { .. }
+                    | StoreError::MissingColumns { .. }
+                    | StoreError::MissingTable { .. }
+            );
+            let text = noted.to_string();
+            if carries_text {
+                assert!(text.contains("500 were done before"), "{text}");
+                // The message's own words are all still there, in order.
+                let mut rest = text.as_str();
+                for word in error.to_string().split(' ') {
+                    // The note may come between a word and the punctuation after it.
+                    let word = word.trim_end_matches([':', ';', ')']);
+                    let at = rest.find(word).unwrap_or_else(|| panic!("{word}: {text}"));
+                    rest = &rest[at + word.len()..];
+                }
+            } else {
+                assert_eq!(noted, error);
+            }
+        }
     }
 }

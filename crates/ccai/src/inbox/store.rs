@@ -114,13 +114,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// and its attempt history. A delivered or dead delivery starts its retry schedule over; a
     /// pending one keeps its count. An event whose body was purged is not replayed. Returns how
     /// many deliveries were made due, and how many events matching were not for their purged
-    /// body. A filter target must not be empty ([`StoreError::InvalidRequest`]).
+    /// body. A filter target must not be empty ([`StoreError::InvalidRequest`]). A store may
+    /// make them due over several writes (a SQLite store, for a filter with a text, 500 events
+    /// a write): an error after the first leaves those of the writes before it due, and its
+    /// message says how many and what running the replay again would do to them.
     fn replay<'a>(&'a self, target: ReplayTarget) -> StoreFuture<'a, ReplayReport>;
 
     /// Moves dead deliveries of events matching `filter` back to pending, due now, with their
     /// retry schedule started over (history kept). An empty filter means every dead delivery.
     /// Returns how many were moved, and how many events with a dead delivery matching were not
-    /// for their purged body.
+    /// for their purged body. As for [`replay`](Self::replay), an error after a first write of
+    /// several leaves that write's deliveries due, and says how many.
     fn requeue_dead<'a>(&'a self, filter: super::ListFilter) -> StoreFuture<'a, ReplayReport>;
 
     /// Applies `retention` at `now`: deletes bodies, then rows, of events whose deliveries are

@@ -25,7 +25,7 @@ use super::queries::Readers;
 use super::read_deadline::Read;
 use super::writer::Writer;
 use super::writes;
-use crate::inbox::{ListFilter, ReplayReport, StoreError};
+use crate::inbox::{DeliveryStatus, ListFilter, ReplayReport, StoreError};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -50,7 +50,8 @@ pub(crate) fn searches_bodies(filter: &ListFilter) -> bool {
 /// Runs `bulk` on the events matching `filter` (which has a text: [`searches_bodies`]): finds
 /// them on a reader connection, then makes their deliveries due at `now` on the writer,
 /// [`CHUNK`] events a write. The counts add up over the writes. An error part-way (the store
-/// closed meanwhile) leaves the events of the writes before it due.
+/// closed meanwhile, the disk full) leaves the events of the writes before it due, and its
+/// message says how many, and what running the same operation again would do to them.
 pub(crate) async fn make_due(
     readers: &Arc<Readers>,
     writer: &Writer,
@@ -75,6 +76,7 @@ pub(crate) async fn make_due(
         ..filter
     };
     let mut report = ReplayReport::default();
+    let mut written = 0;
     for chunk in ids.chunks(CHUNK) {
         let condition = Condition::ids(chunk).and(Condition::events(&rest));
         let (path, status) = (Arc::clone(&path), rest.status);
@@ -83,11 +85,66 @@ pub(crate) async fn make_due(
                 Bulk::Replay => writes::replay_where(conn, &path, condition, status, now),
                 Bulk::RequeueDead => writes::requeue_dead_where(conn, &path, condition, now),
             })
-            .await?;
+            .await;
+        let done = match done {
+            Ok(done) => done,
+            // The writes before this one stay: the caller must hear what they did, or it
+            // would take the whole operation for undone.
+            Err(error) if written > 0 => {
+                let note = partly_done(bulk, rest.status, report, written, ids.len());
+                return Err(error.noted(&note));
+            }
+            Err(error) => return Err(error),
+        };
+        written += chunk.len();
         report.due += done.due;
         report.purged += done.purged;
     }
     Ok(report)
+}
+
+/// What the writes before a failed one did (`report`, for the first `written` of the `found`
+/// events), and what running the same `bulk` (with the filter's `status`) again would do to
+/// them: for the failure's message.
+fn partly_done(
+    bulk: Bulk,
+    status: Option<DeliveryStatus>,
+    report: ReplayReport,
+    written: usize,
+    found: usize,
+) -> String {
+    let deliveries = match report.due {
+        1 => "1 delivery".to_owned(),
+        n => format!("{n} deliveries"),
+    };
+    let purged = match report.purged {
+        0 => String::new(),
+        n => format!(" ({n} left as they were for their purged body)"),
+    };
+    // What a rerun's update takes again is set by its status rule: a replay takes every
+    // delivery not in progress, or those in the filter's status; a requeue the dead alone.
+    // Said of "it": `ccai ui`'s bulk replay of the dead is a requeue, a library's may be either.
+    let again = match (bulk, status) {
+        (Bulk::RequeueDead, _) | (Bulk::Replay, Some(DeliveryStatus::Dead)) => {
+            "running it again makes due only deliveries still dead, so these only if they are \
+             dead again by then"
+        }
+        (Bulk::Replay, Some(DeliveryStatus::Delivered)) => {
+            "running it again leaves these out while they are pending, but any delivered by \
+             then is replayed, and sent, a second time"
+        }
+        (Bulk::Replay, Some(DeliveryStatus::Pending | DeliveryStatus::InProgress)) => {
+            "running it again makes due again only those still pending, and sends none a \
+             second time"
+        }
+        (Bulk::Replay, None) => {
+            "running it again replays these too: any delivered by then is sent a second time"
+        }
+    };
+    format!(
+        "{written} of the {found} events found were written before this error, which does not \
+         undo them: {deliveries} made due{purged}; {again}"
+    )
 }
 
 /// The ids of the events matching `filter` with a delivery that `bulk` would make due, oldest
@@ -165,6 +222,115 @@ mod tests {
         assert_eq!(requeued, ReplayReport::new(0, 0));
         assert_eq!(store.batch_sizes().writes() - before, 3);
         store.close().await;
+    }
+
+    /// A store at `path` with `n` events whose body holds "needle", each delivery finished to
+    /// `finish` ([`Finish::Dead`] or [`Finish::Delivered`]).
+    async fn finished(path: &Path, n: usize, finish: Finish) -> SqliteStore {
+        let options = SqliteOptions::new().synchronous(Synchronous::Normal);
+        let store = SqliteStore::open(path, options).expect("open");
+        for i in 0..n {
+            let hash = format!("h{i}");
+            let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"a needle"}}}}"#);
+            let delivery = NewDelivery::new("1231", hash.as_str(), "message.incoming", body);
+            store.insert(delivery).await.expect("insert");
+        }
+        let now = SystemTime::now();
+        let lease = LeaseRequest::new("w", Duration::from_secs(3600));
+        loop {
+            let claimed = store
+                .claim(crate::inbox::DEFAULT_DESTINATION, lease.clone(), 200, now)
+                .await
+                .expect("claim");
+            if claimed.is_empty() {
+                break;
+            }
+            for c in claimed {
+                let outcome = match finish {
+                    Finish::Delivered => AttemptOutcome::Success,
+                    _ => AttemptOutcome::Failure,
+                };
+                let record = AttemptRecord::new(now, Duration::ZERO, outcome);
+                let done = store.finish(&c.lease, finish, record).await;
+                assert_eq!(done, Ok(true));
+            }
+        }
+        store
+    }
+
+    /// How many deliveries of the store at `path` are pending.
+    fn pending(path: &Path) -> usize {
+        let conn = Connection::open(path).expect("open");
+        conn.query_row(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count")
+    }
+
+    /// A bulk write by text over more events than one write takes, whose second write fails for
+    /// real: a trigger, added to the file as another process would, aborts the update of an
+    /// event in it. The error keeps its kind and says how many were made due by the first
+    /// write, which stay due, and what running it again would do to them.
+    #[tokio::test]
+    async fn a_bulk_write_by_text_that_fails_part_way_says_what_it_had_done() {
+        let found = 2 * CHUNK + 10;
+        for (bulk, finish, again) in [
+            (
+                Bulk::RequeueDead,
+                Finish::Dead,
+                "running it again makes due only deliveries still dead",
+            ),
+            (
+                Bulk::Replay,
+                Finish::Delivered,
+                "any delivered by then is sent a second time",
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("inbox.db");
+            let store = finished(&path, found, finish).await;
+            assert_eq!(pending(&path), 0);
+            {
+                let conn = Connection::open(&path).expect("open");
+                // An event of the second write, oldest first as the writes go.
+                let second: i64 = conn
+                    .query_row(
+                        "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?1",
+                        [CHUNK + CHUNK / 2],
+                        |row| row.get(0),
+                    )
+                    .expect("an event of the second write");
+                conn.execute_batch(&format!(
+                    "CREATE TRIGGER refuse BEFORE UPDATE ON deliveries WHEN NEW.event_id = {second}
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                ))
+                .expect("trigger");
+            }
+            let filter = ListFilter::new().text("needle");
+            let error = match bulk {
+                Bulk::Replay => store.replay(ReplayTarget::Filter(filter)).await,
+                Bulk::RequeueDead => store.requeue_dead(filter).await,
+            }
+            .expect_err("the second write fails");
+            let what = format!("{bulk:?}: {error}");
+            // The kind of the write's own failure: transient, as it was.
+            assert!(
+                matches!(&error, StoreError::Unavailable(why) if why.contains("refused by the test")),
+                "{what}"
+            );
+            assert!(
+                error.to_string().contains(&format!(
+                    "{CHUNK} of the {found} events found were written before this error, \
+                     which does not undo them: {CHUNK} deliveries made due; "
+                )),
+                "{what}"
+            );
+            assert!(error.to_string().contains(again), "{what}");
+            assert_eq!(pending(&path), CHUNK, "{what}");
+            store.close().await;
+        }
     }
 
     /// The destinations of the differential test's store: each event has a delivery to both.
