@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use ccai::inbox::{
     AttemptOutcome, AttemptRecord, DeliveryStatus, Finish, LeaseRequest, NewDelivery, Retention,
-    Store, DEFAULT_DESTINATION,
+    SqliteOptions, SqliteStore, Store, Synchronous, DEFAULT_DESTINATION,
 };
 use common::{run, stderr, Sandbox, WAIT};
 use serde_json::Value;
@@ -654,6 +654,82 @@ async fn ui_api_bulk_replay_needs_a_filter_and_counts_purged_bodies() {
         answer,
         serde_json::json!({"replayed": 1, "bodyPurgedEvents": 0})
     );
+}
+
+/// A bulk replay by text of more events than the store updates in one write, whose second
+/// write fails for real (a trigger added to the file aborts the update of one of its events):
+/// the view's answer says how many the first write made due, which stay due, and what running
+/// it again would do, not just that it failed.
+#[tokio::test]
+async fn ui_api_bulk_replay_that_fails_part_way_says_what_it_had_done() {
+    // The SQLite store's events a write (`CHUNK` in `search_first.rs`).
+    const CHUNK: usize = 500;
+    let found = 2 * CHUNK + 10;
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let options = SqliteOptions::new().synchronous(Synchronous::Normal);
+    let store = SqliteStore::open(&path, options).expect("open");
+    for i in 0..found {
+        let hash = format!("{i:016x}-needle");
+        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"a needle"}}}}"#);
+        let delivery = NewDelivery::new(CLIENT, hash.as_str(), "message.incoming", body);
+        store.insert(delivery).await.expect("insert");
+    }
+    let now = SystemTime::now();
+    let lease = LeaseRequest::new("fixture", MINUTE);
+    loop {
+        let claimed = store
+            .claim(DEFAULT_DESTINATION, lease.clone(), 200, now)
+            .await
+            .expect("claim");
+        if claimed.is_empty() {
+            break;
+        }
+        for delivery in claimed {
+            let attempt = AttemptRecord::new(now, Duration::ZERO, AttemptOutcome::Failure);
+            let done = store.finish(&delivery.lease, Finish::Dead, attempt).await;
+            assert!(done.expect("finish"), "lease held");
+        }
+    }
+    store.close().await;
+    let pending = |conn: &rusqlite::Connection| -> usize {
+        conn.query_row(
+            "SELECT count(*) FROM deliveries WHERE status = 'pending'",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count")
+    };
+    let conn = rusqlite::Connection::open(&path).expect("open the file");
+    // An event of the second write (they go oldest first).
+    let second: i64 = conn
+        .query_row(
+            "SELECT id FROM events ORDER BY id LIMIT 1 OFFSET ?1",
+            [CHUNK + CHUNK / 2],
+            |row| row.get(0),
+        )
+        .expect("an event of the second write");
+    conn.execute_batch(&format!(
+        "CREATE TRIGGER refuse BEFORE UPDATE ON deliveries WHEN NEW.event_id = {second}
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    ))
+    .expect("trigger");
+    let ui = start_ui(&sandbox, &path, &[]);
+
+    let (status, answer) = post(&ui, "/api/replay?status=dead&q=needle").await;
+    // The write's own failure, as transient as it was.
+    assert_eq!(status, 503, "{answer}");
+    let error = answer["error"].as_str().unwrap_or_default();
+    assert!(error.contains("refused by the test"), "{answer}");
+    assert!(
+        error.contains(&format!(
+            "{CHUNK} of the {found} events found were written before this error, which does not \
+             undo them: {CHUNK} deliveries made due; running it again makes due only deliveries \
+             still dead"
+        )),
+        "{answer}"
+    );
+    assert_eq!(pending(&conn), CHUNK);
 }
 
 #[tokio::test]
