@@ -27,7 +27,8 @@ pub enum StoreError {
     /// `PostgresOptions::operation_timeout`, where a database that does not answer at all is
     /// [`Unavailable`](Self::Unavailable)); the message
     /// says what to do: narrow the filter of a list or a search, or try a read that takes none
-    /// again later. Transient, as [`Unavailable`](Self::Unavailable) is, but a program that
+    /// again later, or, for a PostgreSQL read that waited for a lock another session holds, try
+    /// again later and find that session. Transient, as [`Unavailable`](Self::Unavailable) is, but a program that
     /// repeats reads by itself (a page's live refresh) should not repeat the same filtered one:
     /// it would be stopped again, each time after the whole time limit.
     #[error("the inbox store stopped a read: {0}")]

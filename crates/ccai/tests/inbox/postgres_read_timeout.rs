@@ -1,6 +1,8 @@
 //! A `PostgresStore` read that runs too long is stopped by the server (a `statement_timeout` a
 //! little below the operation timeout) and fails with `StoreError::ReadStopped`, which a page's
-//! live refresh does not repeat; writes keep the session's own `statement_timeout`.
+//! live refresh does not repeat; one that waits for another session's lock is stopped a little
+//! sooner (its `lock_timeout`) with the same error, saying so; writes keep the session's own
+//! `statement_timeout` and `lock_timeout`.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -104,21 +106,30 @@ async fn reads_without_a_filter_stopped_by_the_server_say_to_try_again_later() {
     let schema = TempSchema::new(&url, "slowget");
     let store = store_with_one_connection(&url, &schema).await;
     assert_eq!(store.insert(delivery("h1")).await, Ok(Inserted::New));
-    // Another session holds the events table (an `ALTER TABLE`, a `VACUUM FULL`): the reads
-    // wait for it until the server stops them.
-    let mut client = raw(&url).await;
-    let holder = client.transaction().await.expect("begin");
+    // Each event takes 2 s to read (the events behind a view that sleeps for each row, as on an
+    // overloaded server): the reads run until the server stops them.
+    let client = raw(&url).await;
     let s = &schema.name;
-    holder
+    client
         .batch_execute(&format!(
-            "LOCK TABLE \"{s}\".events IN ACCESS EXCLUSIVE MODE"
+            "ALTER TABLE \"{s}\".events RENAME TO events_stored;
+             CREATE FUNCTION \"{s}\".slowly() RETURNS boolean LANGUAGE sql
+               AS 'SELECT pg_sleep(2) IS NOT NULL';
+             CREATE VIEW \"{s}\".events AS
+               SELECT * FROM \"{s}\".events_stored WHERE \"{s}\".slowly()"
         ))
         .await
-        .expect("lock");
+        .expect("slow events");
     let later = "this read takes no filter, so try again later";
     assert_stopped(store.get("h1").await, later);
     assert_stopped(store.stats(SystemTime::now()).await, later);
-    holder.rollback().await.expect("release");
+    client
+        .batch_execute(&format!(
+            "DROP VIEW \"{s}\".events;
+             ALTER TABLE \"{s}\".events_stored RENAME TO events"
+        ))
+        .await
+        .expect("events back");
     assert!(store.get("h1").await.expect("get").is_some());
     assert_eq!(
         store.stats(SystemTime::now()).await.expect("stats").events,
@@ -127,20 +138,98 @@ async fn reads_without_a_filter_stopped_by_the_server_say_to_try_again_later() {
     store.close().await;
 }
 
+/// That `read` waited for another session's lock until the server stopped it (its lock_timeout,
+/// 0.81 s of the statement_timeout's 0.9 s), and says so, not to narrow its filter.
+fn assert_waited_for_a_lock(read: Result<impl std::fmt::Debug, StoreError>) {
+    let Err(error @ StoreError::ReadStopped(message)) = &read else {
+        panic!("expected ReadStopped, got {read:?}");
+    };
+    assert!(error.is_transient(), "{error:?}");
+    assert!(
+        message.contains(
+            "the read waited longer than 0.81 s for a lock that another session holds on the \
+             store's tables"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("and was stopped by the server"),
+        "{message}"
+    );
+    assert!(message.contains("try again later"), "{message}");
+    assert!(
+        message.contains("look for the session holding the lock in pg_locks and pg_stat_activity"),
+        "{message}"
+    );
+    assert!(
+        message.contains("(schema ccai_test_"),
+        "names the store: {message}"
+    );
+    for wrong in [
+        "narrow the filter",
+        "took longer than",
+        "check the database server's load",
+    ] {
+        assert!(!message.contains(wrong), "{wrong:?} in {message}");
+    }
+    for leak in ["SELECT", "lock timeout", "canceling"] {
+        assert!(!message.contains(leak), "{leak:?} in {message}");
+    }
+}
+
 #[tokio::test]
-async fn writes_on_a_session_that_read_keep_its_own_statement_timeout() {
+async fn reads_waiting_for_another_sessions_lock_say_so_not_to_narrow_the_filter() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "lockedread");
+    let store = store_with_one_connection(&url, &schema).await;
+    assert_eq!(store.insert(delivery("h1")).await, Ok(Inserted::New));
+    // Another session holds the tables (an `ALTER TABLE`, a `VACUUM FULL`) in a transaction
+    // left open: every read waits for it.
+    let mut client = raw(&url).await;
+    let holder = client.transaction().await.expect("begin");
+    let s = &schema.name;
+    holder
+        .batch_execute(&format!(
+            "LOCK TABLE \"{s}\".events, \"{s}\".deliveries IN ACCESS EXCLUSIVE MODE"
+        ))
+        .await
+        .expect("lock");
+    let search = || ListRequest::new(ListFilter::new().text("n"), 10);
+    assert_waited_for_a_lock(store.list(search()).await);
+    assert_waited_for_a_lock(store.list(ListRequest::new(ListFilter::new(), 10)).await);
+    assert_waited_for_a_lock(store.get("h1").await);
+    assert_waited_for_a_lock(store.stats(SystemTime::now()).await);
+    assert_waited_for_a_lock(store.destinations().await);
+    holder.rollback().await.expect("release");
+
+    // Released, the same connection reads and writes on.
+    let page = store.list(search()).await.expect("list");
+    assert_eq!(page.events.len(), 1);
+    assert!(store.get("h1").await.expect("get").is_some());
+    assert_eq!(
+        store.stats(SystemTime::now()).await.expect("stats").events,
+        1
+    );
+    store.destinations().await.expect("destinations");
+    assert_eq!(store.insert(delivery("h2")).await, Ok(Inserted::New));
+    store.close().await;
+}
+
+#[tokio::test]
+async fn writes_on_a_session_that_read_keep_its_own_statement_and_lock_timeouts() {
     let url = postgres_url_or_skip!();
     let schema = TempSchema::new(&url, "readwrite");
     let store = store_with_one_connection(&url, &schema).await;
     let client = raw(&url).await;
     let s = &schema.name;
-    // Each write to the tables notes the statement_timeout it ran under.
+    // Each write to the tables notes the statement_timeout and lock_timeout it ran under.
     client
         .batch_execute(&format!(
             "CREATE TABLE \"{s}\".seen (setting text);
              CREATE FUNCTION \"{s}\".note() RETURNS trigger LANGUAGE plpgsql AS $$
                BEGIN
-                 INSERT INTO \"{s}\".seen VALUES (current_setting('statement_timeout'));
+                 INSERT INTO \"{s}\".seen VALUES (
+                   current_setting('statement_timeout') || '/' || current_setting('lock_timeout'));
                  RETURN NULL;
                END $$;
              CREATE TRIGGER note AFTER INSERT OR UPDATE OR DELETE ON \"{s}\".events
@@ -151,7 +240,10 @@ async fn writes_on_a_session_that_read_keep_its_own_statement_timeout() {
         .await
         .expect("triggers");
     let session_default: String = client
-        .query_one("SHOW statement_timeout", &[])
+        .query_one(
+            "SELECT current_setting('statement_timeout') || '/' || current_setting('lock_timeout')",
+            &[],
+        )
         .await
         .expect("show")
         .get(0);

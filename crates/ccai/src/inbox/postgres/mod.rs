@@ -76,8 +76,11 @@ pub struct PostgresOptions {
     /// its own for the writes) is a tenth less, at most 1 s less (9 s of the default 10 s). Such
     /// a read fails with [`StoreError::ReadStopped`], whose message says to narrow the filter of
     /// a list or search, or to try a read without a filter again later: a page's live refresh
-    /// does not repeat it, as it does an unavailable database. Writes, claims and outcomes get no
-    /// statement timeout of ours.
+    /// does not repeat it, as it does an unavailable database. A read waiting for a lock another
+    /// session holds (an `ALTER TABLE`, a `VACUUM FULL`, a `LOCK TABLE`) is stopped sooner still
+    /// (its `lock_timeout`, a tenth below the `statement_timeout`, at most 1 s below) with the
+    /// same error, saying so: try again later, and find the session in `pg_locks`. Writes,
+    /// claims and outcomes get no statement or lock timeout of ours.
     ///
     /// A purge, or a replay or requeue by filter, is bounded by the same time (a hang is worse
     /// than an error that says what to raise): each is one transaction, so one cut short before
@@ -314,8 +317,9 @@ impl Shared {
 
     /// Runs the `read` `work` [within](Self::within) the operation timeout, in a transaction
     /// whose statements the server stops a little sooner
-    /// ([`read_limit::statement_timeout`]): a slow read (a search of large bodies) then fails
-    /// with [`StoreError::ReadStopped`] (mapped by the [`ReadLimit`] `work` is given), which a
+    /// ([`read_limit::statement_timeout`]; a wait for a lock sooner still): a slow read (a
+    /// search of large bodies, or one held up by another session's lock) then fails with
+    /// [`StoreError::ReadStopped`] (mapped by the [`ReadLimit`] `work` is given), which a
     /// program repeating reads by itself does not repeat, while a database that does not answer
     /// at all is still [`StoreError::Unavailable`].
     async fn read<T>(
@@ -435,8 +439,9 @@ fn wake_all(wake: &Notify) {
 ///   calls. A database that stops answering without an error (a network partition, a frozen
 ///   host) fails the operation waiting on it (an insert, a claim, an outcome, a read, an admin
 ///   write) within the [operation timeout](PostgresOptions::operation_timeout), and its
-///   connection is closed. A read that runs too long (a search of large bodies) is stopped by
-///   the server a little before that, and fails with [`StoreError::ReadStopped`].
+///   connection is closed. A read that runs too long (a search of large bodies) or waits for
+///   another session's lock is stopped by the server a little before that, and fails with
+///   [`StoreError::ReadStopped`].
 ///
 /// The URL is `postgres://user[:password]@host[:port]/database`, with the usual parameters
 /// (`sslmode`, `sslrootcert`, `connect_timeout`, …) and our own `schema` and
