@@ -12,12 +12,15 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Binds a listener on `addr` for `what` ("listen on", "serve the view on"); the error says
 /// what to change for the usual causes, naming the flags that set the address and port: an
-/// address that is not this machine's is not fixed by picking another port.
+/// address that is not this machine's is not fixed by picking another port. `rivals` names the
+/// ccai commands that take such a port by default (`ccai ui` or `ccai listen --ui` for the
+/// view's 8081), where a user looks first.
 pub(crate) async fn bind(
     addr: std::net::SocketAddr,
     what: &str,
     host_flag: &str,
     port_flag: &str,
+    rivals: &str,
 ) -> Result<tokio::net::TcpListener> {
     tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         let hint = match e.kind() {
@@ -30,8 +33,8 @@ pub(crate) async fn bind(
                 format!("ports below 1024 need privileges: pick a higher one with {port_flag}")
             }
             std::io::ErrorKind::AddrInUse => format!(
-                "the port is in use (by another program, or another `ccai listen`): pick \
-                 another with {port_flag}"
+                "the port is in use (by another program, or {rivals}): pick another with \
+                 {port_flag}"
             ),
             _ => format!("{e}: check {host_flag} and {port_flag}"),
         };

@@ -882,6 +882,65 @@ async fn listen_errors_are_clear() {
         )
     );
 
+    // The view's port or the admin listener's taken: the hint names the commands that serve
+    // there (the view's default 8081 is most often another `ccai ui`), not `ccai listen`.
+    let store = sandbox.path().join("taken-port.db");
+    let store = store.to_str().unwrap();
+    for (args, said) in [
+        (
+            &["ui", "--store", store, "--port", &port][..],
+            format!(
+                "cannot serve the view on 127.0.0.1:{port}: the port is in use (by another \
+                 program, or another `ccai ui` or `ccai listen --ui`): pick another with --port"
+            ),
+        ),
+        (
+            &[
+                "listen",
+                "--store",
+                store,
+                "--port",
+                "0",
+                "--ui",
+                "--ui-port",
+                &port,
+            ],
+            format!(
+                "cannot serve the view on 127.0.0.1:{port}: the port is in use (by another \
+                 program, or another `ccai ui` or `ccai listen --ui`): pick another with \
+                 --ui-port"
+            ),
+        ),
+        (
+            &[
+                "listen",
+                "--store",
+                store,
+                "--port",
+                "0",
+                "--admin-port",
+                &port,
+            ],
+            format!(
+                "cannot serve the admin routes on 127.0.0.1:{port}: the port is in use (by \
+                 another program, or another `ccai listen --admin-port`): pick another with \
+                 --admin-port"
+            ),
+        ),
+    ] {
+        if args[0] == "ui" {
+            // `ccai ui` needs an inbox to show.
+            let inbox =
+                ccai::inbox::SqliteStore::open(store, ccai::inbox::SqliteOptions::new()).unwrap();
+            ccai::inbox::Store::close(&inbox).await;
+        }
+        let mut cmd = sandbox.ccai();
+        cmd.args(args);
+        let out = common::exits(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&out), format!("error: {said}\n"), "{args:?}");
+    }
+
     // The view's or the admin listener's port the same as the receiver's, or as each other's:
     // said to be this receiver's own, not another program's.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

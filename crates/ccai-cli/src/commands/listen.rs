@@ -148,6 +148,7 @@ pub(crate) async fn run(account: &AccountArgs, args: ListenArgs) -> Result<ExitC
         "listen on",
         "--host",
         "--port",
+        "another `ccai listen`",
     )
     .await?;
     let mut bound = vec![("--port", listener.local_addr()?)];

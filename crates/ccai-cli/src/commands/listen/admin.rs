@@ -246,6 +246,7 @@ pub(super) async fn bind(checked: Option<Checked>) -> Result<Option<Bound>> {
         "serve the admin routes on",
         "--admin-host",
         "--admin-port",
+        "another `ccai listen --admin-port`",
     )
     .await?;
     Ok(Some(Bound {

@@ -138,6 +138,7 @@ pub(crate) async fn bind(access: Access, port: u16) -> Result<BoundView> {
         "serve the view on",
         flags.host,
         flags.port,
+        "another `ccai ui` or `ccai listen --ui`",
     )
     .await?;
     Ok(BoundView { listener, access })
