@@ -43,6 +43,12 @@ pub(crate) const CLIENT_ID: Setting = Setting {
     env: "CCAI_CLIENT_ID",
 };
 
+/// `--secret` (the webhook secret of `sign`, `verify`, `trigger` and `listen`).
+pub(crate) const WEBHOOK_SECRET: Setting = Setting {
+    flag: "--secret",
+    env: "CCAI_WEBHOOK_SECRET",
+};
+
 /// `--api-key`.
 pub(crate) const API_KEY: Setting = Setting {
     flag: "--api-key",

@@ -1,9 +1,11 @@
 //! Resolving what a command needs from flags, the environment, `.env` and the dev credentials.
 
 use anyhow::{bail, Result};
+use clap::parser::ValueSource;
 
 use crate::cli::{AccountArgs, SecretArgs};
 use crate::dev_credentials::{self, DevCredentials};
+use crate::setting_name;
 
 /// The client id and secret a signing or verifying command uses.
 pub(crate) struct SigningSettings {
@@ -64,13 +66,21 @@ pub(crate) fn configured(account: &AccountArgs, secret: &SecretArgs) -> Result<C
     if secret.secret_flag && secret.secret.as_deref() == Some("") {
         bail!("--secret is empty: give the secret, or leave --secret out to use CCAI_WEBHOOK_SECRET or the development secret");
     }
+    // Where each value came from, for the error to send the user to the flag or the variable.
+    let secret_source = if secret.secret_flag {
+        ValueSource::CommandLine
+    } else {
+        ValueSource::EnvVariable
+    };
     Ok(Configured {
         client_id: exact(
-            "client id (--client-id, CCAI_CLIENT_ID)",
+            "client id",
+            setting_name::CLIENT_ID.given(account.sources.client_id),
             account.client_id.as_deref(),
         )?,
         secret: exact(
-            "webhook secret (--secret, CCAI_WEBHOOK_SECRET)",
+            "webhook secret",
+            setting_name::WEBHOOK_SECRET.given(Some(secret_source)),
             secret.secret.as_deref(),
         )?,
     })
@@ -132,11 +142,12 @@ impl Configured {
 
 /// A configured value used exactly as given: unset or empty is `None`; surrounding whitespace is
 /// an error rather than silently trimmed (the signature would then be over a different value).
-fn exact(what: &str, value: Option<&str>) -> Result<Option<String>> {
+/// `given` says where it came from ("from CCAI_WEBHOOK_SECRET"), never what it is.
+fn exact(what: &str, given: String, value: Option<&str>) -> Result<Option<String>> {
     match value {
         None | Some("") => Ok(None),
         Some(v) if v.trim() != v => {
-            bail!("the {what} starts or ends with whitespace: remove it (often a trailing newline)")
+            bail!("the {what} {given} starts or ends with whitespace: remove it (often a trailing newline)")
         }
         Some(v) => Ok(Some(v.to_owned())),
     }

@@ -335,6 +335,79 @@ async fn a_missing_client_id_is_named_as_such() {
     assert!(!all_output(&out).contains(SECRET));
 }
 
+/// A secret or client id with whitespace around it is refused naming where it came from (the
+/// flag, the variable, or the variable in `.env`), so that the user looks there; it named both
+/// the flag and the variable whatever the source. The value is never shown.
+#[tokio::test]
+async fn whitespace_around_a_setting_names_where_it_came_from() {
+    let sandbox = Sandbox::new();
+    /// Flags, variables, `.env`'s text, and how the error names the value.
+    type Case<'a> = (
+        &'a [&'a str],
+        &'a [(&'a str, &'a str)],
+        Option<&'a str>,
+        &'a str,
+    );
+    let cases: [Case<'_>; 5] = [
+        (
+            &["--secret", " padded-s3cret"],
+            &[],
+            None,
+            "the webhook secret given with --secret",
+        ),
+        (
+            &[],
+            &[("CCAI_WEBHOOK_SECRET", "padded-s3cret\n")],
+            None,
+            "the webhook secret from CCAI_WEBHOOK_SECRET",
+        ),
+        (
+            &[],
+            &[],
+            Some("CCAI_WEBHOOK_SECRET=\"padded-s3cret \"\n"),
+            "the webhook secret from CCAI_WEBHOOK_SECRET in .env",
+        ),
+        (
+            &["--client-id", "s3cret-id "],
+            &[("CCAI_WEBHOOK_SECRET", SECRET)],
+            None,
+            "the client id given with --client-id",
+        ),
+        (
+            &[],
+            &[
+                ("CCAI_WEBHOOK_SECRET", SECRET),
+                ("CCAI_CLIENT_ID", " s3cret-id"),
+            ],
+            None,
+            "the client id from CCAI_CLIENT_ID",
+        ),
+    ];
+    for (flags, vars, dotenv, said) in cases {
+        let dotenv_file = sandbox.path().join(".env");
+        match dotenv {
+            Some(text) => std::fs::write(&dotenv_file, text).expect("write .env"),
+            None => {
+                let _ = std::fs::remove_file(&dotenv_file);
+            }
+        }
+        let mut cmd = sandbox.ccai();
+        cmd.args(["sign", "--event-hash", "x"])
+            .args(flags)
+            .envs(vars.iter().copied());
+        let out = exits(cmd).await;
+        let text = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{said}: {text}");
+        assert_eq!(
+            text,
+            format!(
+                "error: {said} starts or ends with whitespace: remove it (often a trailing newline)\n"
+            )
+        );
+        assert!(!text.contains("s3cret"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn listen_refuses_bad_flags_before_creating_anything() {
     for bad in [
@@ -371,7 +444,7 @@ async fn a_refused_start_leaves_no_store_file_behind() {
     for (bad, said) in [
         (
             &["--secret", " padded-s3cret "][..],
-            "the webhook secret (--secret, CCAI_WEBHOOK_SECRET) starts or ends with whitespace",
+            "the webhook secret given with --secret starts or ends with whitespace",
         ),
         (
             &["--client-id", long_client_id.as_str()][..],
