@@ -393,8 +393,15 @@ impl Sender {
             );
         }
         if self.failed > 0 {
+            // What to do next, as the stop above says it: the reasons are on the events' lines,
+            // and a second run sends the ones that worked again too.
+            let again = if self.failed < self.sent {
+                " (it sends every event again, those that worked too)"
+            } else {
+                ""
+            };
             bail!(
-                "{} of {} replays to {} failed",
+                "{} of {} replays to {} failed (each event's line says why): fix the target, then run the command again{again}",
                 self.failed,
                 self.sent,
                 http::shown(&self.url)
