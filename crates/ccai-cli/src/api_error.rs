@@ -29,12 +29,11 @@ pub(crate) struct Wording {
     timeout: Duration,
 }
 
-/// An error in the command line's words, keeping the library error's cause (a connect error's
-/// "connection refused") for the one-line report.
+/// An error in the command line's words; a cause that matters (a connect error's "connection
+/// refused") is written into it.
 #[derive(Debug)]
 struct Worded {
     message: String,
-    source: Option<Box<dyn StdError + Send + Sync>>,
 }
 
 impl fmt::Display for Worded {
@@ -43,19 +42,10 @@ impl fmt::Display for Worded {
     }
 }
 
-impl StdError for Worded {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source
-            .as_deref()
-            .map(|source| source as &(dyn StdError + 'static))
-    }
-}
+impl StdError for Worded {}
 
 fn worded(message: String) -> anyhow::Error {
-    anyhow::Error::new(Worded {
-        message,
-        source: None,
-    })
+    anyhow::Error::new(Worded { message })
 }
 
 impl Wording {
@@ -146,13 +136,13 @@ impl Wording {
                 method,
                 path,
                 source,
-            } => anyhow::Error::new(Worded {
-                message: format!(
-                    "could not connect to the API for {method} {path}: check {} and the network",
-                    self.base_url()
-                ),
-                source: Some(source),
-            }),
+            } => worded(format!(
+                // The cause without reqwest's and hyper's wrapper texts ("error sending
+                // request: client error (Connect)"), as a forward's failure is told.
+                "could not connect to the API for {method} {path}: check {} and the network: {}",
+                self.base_url(),
+                ccai::inbox::request_failure(&*source)
+            )),
             ClientError::NotJson {
                 method,
                 path,

@@ -592,7 +592,9 @@ async fn errors_are_one_clear_line_without_the_key() {
             ],
             "connect",
         ),
-        // The flag the user gave is the one to check, not only the environment variable.
+        // The flag the user gave is the one to check, not only the environment variable; the
+        // cause follows without reqwest's and hyper's wrapper texts ("error sending request:
+        // client error (Connect)").
         (
             vec![
                 "--base-url".into(),
@@ -600,7 +602,8 @@ async fn errors_are_one_clear_line_without_the_key() {
                 "webhooks".into(),
                 "list".into(),
             ],
-            "check the base URL given with --base-url and the network",
+            "check the base URL given with --base-url and the network: tcp connect error: \
+             connection refused",
         ),
         (
             vec![
