@@ -59,6 +59,25 @@ fn flag_only_client_id(arg: Arg) -> Arg {
     arg.hide_env(true).help(HELP).long_help(HELP)
 }
 
+/// The commands that sign or verify with `--client-id` (it falls back to the development one).
+fn client_id_signs(path: &[&str]) -> bool {
+    matches!(path, ["sign" | "verify" | "trigger" | "listen"])
+}
+
+/// `--client-id` as the signing commands read it: `ccai`'s long help spoke of `ccai events` and
+/// `ccai ui` there, and not of the default, as `--secret`'s help does.
+fn signing_client_id(arg: Arg) -> Arg {
+    arg.long_help(
+        "Your CloudContactAI account (client) id: the signature covers clientId:eventHash \
+         (default: the development client id that `ccai listen` created)",
+    )
+}
+
+/// `--client-id` for `ccai webhooks`: the account whose endpoints these are.
+fn api_client_id(arg: Arg) -> Arg {
+    arg.long_help("Your CloudContactAI account (client) id: the account whose endpoints these are")
+}
+
 #[derive(Clone, Copy)]
 enum Placement {
     Hidden,
@@ -85,8 +104,14 @@ fn place(sub: Command, scoped: &[Arg], parent: &[&str], placement: Placement) ->
         match placement {
             Placement::Hidden => {
                 let mut arg = arg.clone().hide(!listed);
-                if arg.get_id() == "client_id" && client_id_is_flag_only(&path) {
-                    arg = flag_only_client_id(arg);
+                if arg.get_id() == "client_id" {
+                    if client_id_is_flag_only(&path) {
+                        arg = flag_only_client_id(arg);
+                    } else if client_id_signs(&path) {
+                        arg = signing_client_id(arg);
+                    } else if path.first() == Some(&"webhooks") {
+                        arg = api_client_id(arg);
+                    }
                 }
                 sub = sub.arg(arg);
             }

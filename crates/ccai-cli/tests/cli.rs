@@ -957,6 +957,35 @@ async fn client_id_help_is_not_tagged_with_a_variable_where_it_is_a_flag_only() 
     assert!(help.contains("[env: CCAI_CLIENT_ID]"), "{help}");
 }
 
+/// Where `--client-id` signs or verifies, its help says what falls back when it is not set (the
+/// development client id), as `--secret`'s does; `ccai webhooks` says whose endpoints. Both read
+/// `ccai`'s own paragraph on `ccai events` and `ccai ui`, which take it as a flag only.
+#[tokio::test]
+async fn client_id_help_speaks_of_the_command_it_is_in() {
+    let sandbox = Sandbox::new();
+    for (command, says) in [
+        (&["sign"][..], "development client id"),
+        (&["verify"], "development client id"),
+        (&["trigger"], "development client id"),
+        (&["listen"], "development client id"),
+        (&["webhooks"], "whose endpoints"),
+        (&["webhooks", "list"], "whose endpoints"),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(command).arg("--help").env("COLUMNS", "300");
+        let out = run(cmd).await;
+        assert!(out.status.success(), "{command:?}: {}", stderr(&out));
+        let help = stdout(&out);
+        let entry = flag_help(&help, "--client-id");
+        assert!(entry.contains(says), "{command:?}:\n{entry}");
+        assert!(!entry.contains("ccai events"), "{command:?}:\n{entry}");
+        assert!(
+            entry.contains("[env: CCAI_CLIENT_ID]"),
+            "{command:?}:\n{entry}"
+        );
+    }
+}
+
 /// Unlisted is not refused: command lines that ran before still do, and `events purge` still
 /// says why it takes no `--client-id` rather than calling the flag unknown.
 #[tokio::test]
