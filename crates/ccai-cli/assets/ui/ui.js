@@ -750,7 +750,16 @@
       updateBulk();
       loadFirst().then(recovered, report);
     });
+    // With a token, every click on the link the page sees fetches it with the token: a plain
+    // one, one with Ctrl, Cmd, Shift or Alt (a new tab, a window, "save"), and a middle-click,
+    // which is an auxclick, not a click. Each would otherwise follow the address without the
+    // token, to a 401 (in Chromium, a failed download). The context menu's "open in new tab" and
+    // "save link as" reach no script: a tab opened so shows the server's text saying to use this
+    // link.
     $("download").addEventListener("click", downloadWithToken);
+    $("download").addEventListener("auxclick", (e) => {
+      if (e.button === 1) downloadWithToken(e);
+    });
     $("bulk-replay").addEventListener("click", askBulk);
     $("bulk-confirm").addEventListener("click", confirmBulk);
     $("bulk-cancel").addEventListener("click", () => {

@@ -4,6 +4,8 @@
 //!   request must carry it, as `Authorization: Bearer TOKEN` or `?token=TOKEN`. The page sends
 //!   the header, except to the event stream (`EventSource` cannot set headers); the query form
 //!   is taken on every route for scripts that use it.
+//!   A request without it is refused 401 with the API's `{"error"}`, except the download: its
+//!   address is the one a person opens in a tab, where a plain text says to use the view's button.
 //! - Without a token (loopback only), requests must name a loopback host in `Host`: a web page
 //!   elsewhere cannot reach the API through a DNS name that resolves to 127.0.0.1.
 //! - Actions (`POST`) must carry `X-CCAI-UI: 1`, which a cross-site form cannot send.
@@ -186,6 +188,32 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     response
 }
 
+/// The NDJSON download's address (the page's "Download NDJSON" link).
+pub(crate) const DOWNLOAD_PATH: &str = "/api/events.ndjson";
+
+/// What a download without the token is told, as text a browser tab shows.
+const DOWNLOAD_NEEDS_TOKEN: &str = "401 Unauthorized: this download needs the ccai view's token.
+
+The link carries no token (an address would keep it in the browser's history and downloads list),
+so opening it in a new tab, saving it from the context menu or pasting it elsewhere is refused.
+Use the \"Download NDJSON\" button in the view instead (a click, a middle-click or Ctrl/Cmd+click):
+the view sends its token with the request.
+From a script, send the header Authorization: Bearer TOKEN.
+";
+
+/// The 401 of a download without the token: the text above, not the API's `{"error"}`.
+fn unauthorized_download() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::WWW_AUTHENTICATE, "Bearer"),
+        ],
+        DOWNLOAD_NEEDS_TOKEN,
+    )
+        .into_response()
+}
+
 /// The middleware: token, host and action checks, then headers that keep the page to itself
 /// (on refusals too).
 pub(crate) async fn guard(
@@ -228,6 +256,11 @@ fn refusal(access: &Access, request: &Request, api: bool) -> Option<Response> {
         ));
     }
     if api && !access.admits(request) {
+        // The download is the one address a person follows as a link: its answer is read in a
+        // browser tab (a copied link, the context menu's "open in new tab"), not by the page.
+        if request.uri().path() == DOWNLOAD_PATH {
+            return Some(unauthorized_download());
+        }
         return Some(refuse(
             StatusCode::UNAUTHORIZED,
             "this view requires its token: open the URL `ccai ui` printed (with ?token=), or send Authorization: Bearer TOKEN",

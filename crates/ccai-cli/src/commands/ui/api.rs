@@ -20,7 +20,7 @@ use ccai::inbox::{
 
 use serde_json::{json, Map, Value};
 
-use super::access::{guard, Access};
+use super::access::{guard, Access, DOWNLOAD_PATH};
 use super::live;
 use super::reads::{self, Reads};
 use crate::commands::events::format::{
@@ -64,7 +64,7 @@ pub(crate) fn router(
     let reads = Reads::new();
     Router::new()
         .route("/api/events", get(list))
-        .route("/api/events.ndjson", get(download))
+        .route(DOWNLOAD_PATH, get(download))
         .route("/api/events/{hash}", get(detail))
         .route("/api/events/{hash}/replay", post(replay))
         .route("/api/events/{hash}/retry", post(retry))
