@@ -1112,3 +1112,88 @@ async fn ui_api_refusals_carry_the_same_headers_as_answers() {
         .expect("GET");
     check("no token", &no_token, 401);
 }
+
+/// The download's address, asked for without the view's token (a link copied into another tab,
+/// the context menu's "open in new tab" or "save link as", a script): a 401 whose body a person
+/// reads in the tab says what is needed and where to click, not the API's `{"error"}` JSON. It
+/// keeps the headers every answer carries, and never shows the token, right or wrong.
+#[tokio::test]
+async fn ui_api_a_download_without_the_token_says_to_use_the_view_s_button() {
+    let sandbox = Sandbox::new();
+    let path = inbox_path(&sandbox);
+    let _store = fill(&path).await;
+    let token = "the-view-s-own-download-token";
+    let ui = start_ui(&sandbox, &path, &["--host", "0.0.0.0", "--token", token]);
+    let http = reqwest::Client::new();
+    let wrong = "a-wrong-token-given-to-it";
+    for (what, request) in [
+        (
+            "no token",
+            http.get(format!("{}/api/events.ndjson?type=message.sent", ui.base)),
+        ),
+        (
+            "a wrong token",
+            http.get(format!("{}/api/events.ndjson", ui.base))
+                .bearer_auth(wrong),
+        ),
+        (
+            "a wrong ?token=",
+            http.get(format!("{}/api/events.ndjson?token={wrong}", ui.base)),
+        ),
+    ] {
+        let response = request.send().await.expect("GET");
+        assert_eq!(response.status().as_u16(), 401, "{what}");
+        let headers = response.headers().clone();
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        assert_eq!(
+            header("content-type"),
+            "text/plain; charset=utf-8",
+            "{what}"
+        );
+        assert_eq!(header("www-authenticate"), "Bearer", "{what}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+        assert!(
+            header("content-security-policy").contains("default-src 'none'"),
+            "{what}"
+        );
+        assert_eq!(header("cache-control"), "no-store", "{what}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{what}");
+        assert!(header("content-disposition").is_empty(), "{what}");
+        let text = response.text().await.expect("body");
+        assert!(
+            text.starts_with("401 Unauthorized: this download needs the ccai view's token.\n"),
+            "{what}: {text}"
+        );
+        for part in [
+            "Use the \"Download NDJSON\" button in the view",
+            "the view sends its token with the request",
+            "Authorization: Bearer TOKEN",
+        ] {
+            assert!(text.contains(part), "{what}: {part:?} in {text}");
+        }
+        assert!(
+            !text.contains(token) && !text.contains(wrong),
+            "{what}: {text}"
+        );
+    }
+
+    // The token still downloads; the API's other refusals stay JSON.
+    assert_eq!(
+        status_of(&format!("{}/api/events.ndjson", ui.base), Some(token)).await,
+        200
+    );
+    let stats = http
+        .get(format!("{}/api/stats", ui.base))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(stats.status().as_u16(), 401);
+    let answer: Value = stats.json().await.expect("JSON");
+    assert!(answer["error"].is_string(), "{answer}");
+}

@@ -876,6 +876,99 @@ async fn ui_browser_downloads_with_the_token_in_a_header_not_in_an_address() {
     browser.quit().await;
 }
 
+/// WebDriver's key codes for Control and Shift.
+const CONTROL: &str = "\u{E009}";
+const SHIFT: &str = "\u{E008}";
+
+/// A middle-click, or a click with Ctrl or Shift held, on "Download NDJSON" in a view with a
+/// token downloads it with the token as a plain click does. They followed the link's address
+/// without the token (a new tab or window, on a bare 401). A tab given that address (a copied
+/// link, the context menu's "open in new tab") shows a text saying to use the view's button.
+#[tokio::test]
+async fn ui_browser_a_middle_or_modifier_click_downloads_with_the_token_too() {
+    let Some((_one, sandbox, path)) = setup().await else {
+        return;
+    };
+    let _store = fill(&path).await;
+    let token = "a-token-every-click-must-carry";
+    let ui = start_ui(&sandbox, &path, &["--token", token]);
+    let expected = fetched(&ui.base, "/api/events.ndjson", Some(token)).await;
+    let driver = Driver::start().await;
+    for (what, button, keys) in [
+        ("a middle-click", 1, &[][..]),
+        ("a Ctrl+click", 0, &[CONTROL][..]),
+        ("a Shift+click", 0, &[SHIFT][..]),
+    ] {
+        let profile = tempfile::tempdir().expect("profile");
+        let downloads = tempfile::tempdir().expect("downloads");
+        let browser = driver
+            .session_downloading_to(profile.path(), downloads.path(), 1280, 800)
+            .await;
+        browser.goto(&format!("{}/?token={token}", ui.base)).await;
+        browser
+            .wait_js(
+                "the first page",
+                "return document.body.dataset.ready === '1'",
+            )
+            .await;
+        browser.wait_live().await;
+        browser.click_as("#download", button, keys).await;
+        // The download, or the tab or window that followed the address without the token.
+        let outcome = wait_for(what, async || {
+            if browser.windows().await > 1 {
+                return Some(Err("it opened the link's address in another tab or window"));
+            }
+            let saved = std::fs::read_dir(downloads.path()).ok()?.any(|entry| {
+                entry
+                    .ok()
+                    .and_then(|e| e.file_name().into_string().ok())
+                    .is_some_and(|name| !name.starts_with('.') && !name.ends_with(".crdownload"))
+            });
+            saved.then_some(Ok(()))
+        })
+        .await;
+        assert_eq!(outcome, Ok(()), "{what}");
+        let (name, bytes) = downloaded(downloads.path()).await;
+        assert_eq!(name, "ccai-events.ndjson", "{what}");
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            String::from_utf8_lossy(&expected),
+            "{what}"
+        );
+        assert_eq!(browser.windows().await, 1, "{what}");
+        browser.quit().await;
+    }
+
+    // The address pasted into a tab of the browser that holds the token: the text, not a JSON
+    // error a person has to decipher, and not the token.
+    let profile = tempfile::tempdir().expect("profile");
+    let browser = driver.session(profile.path(), 1280, 800).await;
+    browser.goto(&format!("{}/?token={token}", ui.base)).await;
+    browser
+        .wait_js(
+            "the first page",
+            "return document.body.dataset.ready === '1'",
+        )
+        .await;
+    browser
+        .goto(&format!("{}/api/events.ndjson?type=message.sent", ui.base))
+        .await;
+    let shown = browser
+        .js("return document.body.innerText", json!([]))
+        .await;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(
+        shown.starts_with("401 Unauthorized: this download needs the ccai view's token."),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Use the \"Download NDJSON\" button in the view"),
+        "{shown}"
+    );
+    assert!(!shown.contains(token), "{shown}");
+    browser.quit().await;
+}
+
 #[tokio::test]
 async fn ui_browser_older_pages_stay_stable_while_events_arrive() {
     let Some((_one, sandbox, path)) = setup().await else {

@@ -680,6 +680,48 @@ impl Session {
         panic!("{css} kept being replaced");
     }
 
+    /// Clicks the element `css` finds with the mouse's `button` (0 the left one, 1 the middle
+    /// one) while holding `keys` (WebDriver key codes such as `\u{E009}`, Control), as a person
+    /// would: WebDriver's actions, which the browser takes as real input.
+    pub(crate) async fn click_as(&self, css: &str, button: u8, keys: &[&str]) {
+        let id = self.find(css).await;
+        let mut key_actions: Vec<Value> = keys
+            .iter()
+            .map(|key| json!({ "type": "keyDown", "value": key }))
+            .collect();
+        let mut pointer_actions: Vec<Value> =
+            keys.iter().map(|_| json!({ "type": "pause" })).collect();
+        pointer_actions.extend([
+            json!({ "type": "pointerMove", "origin": { ELEMENT: id }, "x": 0, "y": 0 }),
+            json!({ "type": "pointerDown", "button": button }),
+            json!({ "type": "pointerUp", "button": button }),
+        ]);
+        key_actions.extend((0..3).map(|_| json!({ "type": "pause" })));
+        key_actions.extend(
+            keys.iter()
+                .map(|key| json!({ "type": "keyUp", "value": key })),
+        );
+        let actions = json!({ "actions": [
+            { "type": "key", "id": "keyboard", "actions": key_actions },
+            { "type": "pointer", "id": "mouse", "parameters": { "pointerType": "mouse" }, "actions": pointer_actions },
+        ] });
+        let url = format!("{}/actions", self.base);
+        call(&self.http, "POST", &url, Some(actions)).await;
+        call(&self.http, "DELETE", &url, None).await;
+    }
+
+    /// How many tabs and windows the browser has open.
+    pub(crate) async fn windows(&self) -> usize {
+        let handles = call(
+            &self.http,
+            "GET",
+            &format!("{}/window/handles", self.base),
+            None,
+        )
+        .await;
+        handles.as_array().map_or(0, Vec::len)
+    }
+
     /// Types `text` into the element `css` finds.
     pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let id = self.find(css).await;
