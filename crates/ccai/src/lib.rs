@@ -21,6 +21,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Where to go from here:
+//!
+//! - **An endpoint in axum** (feature `axum`, on by default): `server::create_handler` answers
+//!   CloudContactAI with the protocol's status codes, deduplicates retries and calls your async
+//!   function; or the `server::VerifiedEvent` extractor in a route of your own.
+//! - **A durable inbox** (feature `inbox`): `server::HandlerOptions::inbox` stores each verified
+//!   delivery before answering 200, and an `inbox::Dispatcher` hands it to your code (or to
+//!   another URL) with retries, a dead letter and replay; the store's admin API lists and
+//!   replays. The documentation of `HandlerOptions::inbox` holds a complete receiver inside an
+//!   axum app.
+//! - **Managing the endpoints** CloudContactAI delivers to (feature `client`, on by default):
+//!   `ccai::Client` and its `webhook()` service (`api::Webhooks`).
+//!
 //! ## The map
 //!
 //! Layers depend one way: the protocol (`event`, `signature`, `dedup`) knows nothing of HTTP; the

@@ -10,7 +10,8 @@
 //! |---|---|
 //! | The storage contract | [`Store`] (object-safe: `Arc<dyn Store>`) |
 //! | SQLite implementation (WAL, group commit) | [`SqliteStore`], [`SqliteOptions`] |
-//! | Durable deduplication for the handler | [`StoreDeduper`] ([`SqliteStore::deduper`]) |
+//! | Receive over HTTP into the store (feature `axum`) | `ccai::server::HandlerOptions::inbox`, whose docs hold a complete receiver in an axum app |
+//! | Durable deduplication for a handler that calls back instead (in inbox mode the store deduplicates) | [`StoreDeduper`] ([`SqliteStore::deduper`]) |
 //! | PostgreSQL implementation, shared by several receivers (feature `postgres`) | `PostgresStore`, `PostgresOptions` |
 //! | Hand events on | [`Dispatcher`], [`HttpForward`], [`CallbackConsumer`] |
 //!
@@ -23,21 +24,79 @@
 //! delivers it again after its lease lapses. Consumers should be idempotent on `eventHash`
 //! ([`InboxEvent::event_hash`]).
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use ccai::inbox::{Dispatcher, HttpForward, NewDelivery, SqliteOptions, SqliteStore, Store};
+//! use ccai::inbox::{CallbackConsumer, Dispatcher, InboxEvent, NewDelivery, SqliteOptions, SqliteStore, Store};
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Arc::new(SqliteStore::open("inbox.db", SqliteOptions::default())?);
-//! let dispatcher = Dispatcher::builder(store.clone(), HttpForward::new("http://127.0.0.1:9000/hook")?)
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("inbox.db");
+//! let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default())?);
+//! // Hands each event to an async function; `HttpForward::new(url)?` forwards it over HTTP instead.
+//! let (seen, mut handed_on) = tokio::sync::mpsc::unbounded_channel();
+//! let consumer = CallbackConsumer::new(move |event: InboxEvent| {
+//!     let seen = seen.clone();
+//!     async move { seen.send(event.event_hash) } // an `Err` is retried on the schedule
+//! });
+//! let dispatcher = Dispatcher::builder(store.clone(), consumer)
 //!     .concurrency(8)
 //!     .start();
-//! // In the receiver, after verifying a delivery:
-//! store.insert(NewDelivery::new("1231", "hash", "message.sent", &b"{}"[..])).await?;
+//! // In the receiver, after verifying a delivery (the handler's inbox mode,
+//! // `HandlerOptions::inbox` with the `axum` feature, does this and answers 200 once it is stored):
+//! store.insert(NewDelivery::new("1231", "evt_1", "message.sent", &b"{}"[..])).await?;
 //! dispatcher.wake();
+//! assert_eq!(handed_on.recv().await.as_deref(), Some("evt_1"));
 //! // On shutdown: the dispatcher first, then the store (queued writes answered, files tidied).
 //! dispatcher.shutdown(Duration::from_secs(10)).await;
+//! store.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The admin API
+//! Listing, details, replay, requeue, purge and statistics are methods of the [`Store`] trait:
+//! bring it into scope (`use ccai::inbox::Store`) to call them on a [`SqliteStore`]. Nothing is
+//! deleted by itself: call [`Store::purge`] with a [`Retention`] now and then (a daily timer),
+//! or the store keeps every body and row.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use ccai::inbox::{
+//!     DeliveryStatus, ListFilter, ListRequest, NewDelivery, ReplayTarget, Retention, SqliteOptions,
+//!     SqliteStore, Store,
+//! };
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let store = SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default())?;
+//! # for hash in ["evt_1", "evt_2", "evt_3"] {
+//! #     store.insert(NewDelivery::new("1231", hash, "message.sent", &b"{}"[..])).await?;
+//! # }
+//! // Every pending event, newest first, a page at a time.
+//! let mut request = ListRequest::new(ListFilter::new().status(DeliveryStatus::Pending), 2);
+//! let mut hashes = Vec::new();
+//! loop {
+//!     let page = store.list(request.clone()).await?;
+//!     hashes.extend(page.events.into_iter().map(|event| event.event_hash));
+//!     if page.next.is_none() {
+//!         break;
+//!     }
+//!     request = request.after(page.next);
+//! }
+//! assert_eq!(hashes, ["evt_3", "evt_2", "evt_1"]);
+//!
+//! // One event in full (body, signature redacted in Debug, attempts), and a replay of it.
+//! let detail = store.get("evt_2").await?.expect("stored");
+//! assert_eq!(detail.body.as_deref(), Some(&b"{}"[..]));
+//! store.replay(ReplayTarget::Hash("evt_2".into())).await?;
+//!
+//! let stats = store.stats(SystemTime::now()).await?;
+//! assert_eq!(stats.count(DeliveryStatus::Pending), 3);
+//! // Retention: bodies of finished events after 30 days, rows after 90 (the defaults).
+//! store.purge(Retention::default(), SystemTime::now()).await?;
 //! store.close().await;
 //! # Ok(())
 //! # }

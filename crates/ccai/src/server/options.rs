@@ -164,25 +164,90 @@ impl HandlerOptions {
     /// [`Deduper`] is used).
     ///
     /// Nothing is processed by the handler: run a [`Dispatcher`](crate::inbox::Dispatcher) on the
-    /// same store to hand events on, and wake it from [`on_stored`](Self::on_stored).
+    /// same store to hand events on, and wake it from [`on_stored`](Self::on_stored) (without
+    /// that it finds them on its next poll, within a second by default).
     ///
-    /// ```no_run
+    /// A complete receiver inside an app of your own: the handler mounted beside the app's routes,
+    /// a dispatcher handing each event to an async function (with
+    /// [`HttpForward`](crate::inbox::HttpForward) instead, to another HTTP endpoint), the admin
+    /// API listing what was stored, and the shutdown in its order (server, dispatcher, store).
+    ///
+    /// ```
     /// use std::sync::Arc;
-    /// use ccai::inbox::{Dispatcher, HttpForward, SqliteOptions, SqliteStore};
-    /// use ccai::server::{create_handler, HandlerOptions};
+    /// use std::time::Duration;
+    /// use axum::{extract::State, routing::get, Router};
+    /// use ccai::event::parse_event;
+    /// use ccai::inbox::{
+    ///     CallbackConsumer, Dispatcher, InboxEvent, ListFilter, ListRequest, SqliteOptions,
+    ///     SqliteStore, Store, // `Store`: the admin API (`list`, `stats`, `replay`, `purge`) is its methods
+    /// };
+    /// use ccai::server::{create_handler, HandlerOptions, Server};
     ///
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = Arc::new(SqliteStore::open("inbox.db", SqliteOptions::default())?);
-    /// let dispatcher = Dispatcher::builder(store.clone(), HttpForward::new("http://127.0.0.1:9000/hook")?)
-    ///     .start();
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("inbox.db");
+    /// // `open` does blocking file I/O: call it at start-up.
+    /// let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default())?);
+    ///
+    /// // Your processing: at least once, so idempotent on the eventHash. An `Err` is retried on
+    /// // the dispatcher's schedule, then the delivery goes dead (replayable).
+    /// let (seen, mut processed) = tokio::sync::mpsc::unbounded_channel();
+    /// let consumer = CallbackConsumer::new(move |stored: InboxEvent| {
+    ///     let seen = seen.clone();
+    ///     async move {
+    ///         let event = parse_event(&stored.body)?; // the typed event, as the handler verified it
+    ///         seen.send(format!("{} {}", event.event_type, event.event_hash))?;
+    ///         Ok::<(), ccai::BoxError>(())
+    ///     }
+    /// });
+    /// let dispatcher = Dispatcher::builder(store.clone(), consumer).start();
     /// let waker = dispatcher.waker();
+    ///
     /// let handler = create_handler(
-    ///     HandlerOptions::inbox("1231", store)
-    ///         .secret(std::env::var("CCAI_WEBHOOK_SECRET")?)
+    ///     HandlerOptions::inbox("1231", store.clone())
+    ///         .secret("my-webhook-secret") // in production: from the environment or a vault
     ///         .on_stored(move |_event, _inserted| waker.notify_one()),
     /// )?;
-    /// let app = axum::Router::new().route_service("/webhook", handler);
-    /// ccai::server::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await;
+    ///
+    /// // Your app's own routes and state, with the webhook beside them.
+    /// async fn pending(State(store): State<Arc<SqliteStore>>) -> String {
+    ///     match store.stats(std::time::SystemTime::now()).await {
+    ///         Ok(stats) => format!("{} pending", stats.count(ccai::inbox::DeliveryStatus::Pending)),
+    ///         Err(e) => e.to_string(),
+    ///     }
+    /// }
+    /// let app = Router::new()
+    ///     .route("/admin/pending", get(pending))
+    ///     .with_state(store.clone())
+    ///     .route_service("/webhook/ccai", handler);
+    ///
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let url = format!("http://{}/webhook/ccai", listener.local_addr()?);
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// let server = tokio::spawn(Server::new().serve_with_shutdown(listener, app, async {
+    ///     let _ = stopped.await; // in production: tokio::signal::ctrl_c()
+    /// }));
+    ///
+    /// // What CloudContactAI sends.
+    /// let body = r#"{"eventType":"message.sent","eventHash":"evt_1","data":{"To":"+14155550100"}}"#;
+    /// let answer = reqwest::Client::new()
+    ///     .post(&url)
+    ///     .header("X-CCAI-Signature", ccai::signature::sign("1231", "evt_1", "my-webhook-secret"))
+    ///     .body(body)
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(answer.status(), 200); // stored durably before this answer
+    /// assert_eq!(processed.recv().await.as_deref(), Some("message.sent evt_1"));
+    ///
+    /// // The admin API: what is stored, newest first, and where each delivery stands.
+    /// let page = store.list(ListRequest::new(ListFilter::new(), 50)).await?;
+    /// assert_eq!(page.events[0].event_hash, "evt_1");
+    ///
+    /// let _ = stop.send(());
+    /// server.await?;
+    /// dispatcher.shutdown(Duration::from_secs(10)).await;
+    /// store.close().await;
     /// # Ok(())
     /// # }
     /// ```

@@ -109,7 +109,22 @@ impl Verifier {
         }
     }
 
-    /// A verifier for `client_id` accepting any of `secrets` (at least one, none empty).
+    /// A verifier for `client_id` accepting any of `secrets` (at least one, none empty): a
+    /// constructor, like [`new`](Self::new) with several secrets (unlike
+    /// [`with_secret`](Self::with_secret), which adds one to a verifier).
+    ///
+    /// ```
+    /// use ccai::signature::{sign, Verifier, VerifierConfigError};
+    ///
+    /// // While rotating: the new secret and the old one, e.g. from a comma-separated setting.
+    /// let verifier = Verifier::with_secrets("1231", "new-secret,old-secret".split(','))?;
+    /// assert_eq!(verifier.secret_count(), 2);
+    /// assert_eq!(verifier.verify(sign("1231", "h", "old-secret"), "h"), Ok(()));
+    ///
+    /// let none: [&str; 0] = [];
+    /// assert_eq!(Verifier::with_secrets("1231", none).unwrap_err(), VerifierConfigError::NoSecret);
+    /// # Ok::<(), VerifierConfigError>(())
+    /// ```
     pub fn with_secrets<I, S>(
         client_id: impl Into<String>,
         secrets: I,
@@ -129,7 +144,9 @@ impl Verifier {
         Ok(verifier)
     }
 
-    /// Adds another accepted secret (for rotation). Clones made before are not affected.
+    /// Adds another accepted secret (for rotation) to this verifier, refusing an empty one or one
+    /// with surrounding whitespace. Clones made before are not affected. To build a verifier from
+    /// a list of secrets, see [`with_secrets`](Self::with_secrets).
     pub fn with_secret(mut self, secret: impl AsRef<str>) -> Result<Self, VerifierConfigError> {
         let secret = secret.as_ref();
         if secret.is_empty() {

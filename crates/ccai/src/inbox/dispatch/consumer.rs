@@ -14,6 +14,10 @@ use crate::inbox::{redacted, ClaimedDelivery};
 use crate::BoxError;
 
 /// An event handed to a [`Consumer`], exactly as it was received.
+///
+/// The fields are the stored delivery; the typed event is one parse away:
+/// [`parse_event(&event.body)`](crate::event::parse_event) gives the [`WebhookEvent`](crate::event::WebhookEvent)
+/// the handler verified (an empty body, purged before the delivery, fails to parse).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct InboxEvent {
@@ -247,14 +251,32 @@ type Callback =
 
 /// A [`Consumer`] that calls an async function; an `Err` is a failure worth retrying.
 ///
-/// ```
-/// use ccai::inbox::{CallbackConsumer, InboxEvent};
+/// `Ok` marks the delivery delivered. An `Err` is retried on the dispatcher's
+/// [`RetrySchedule`](crate::inbox::RetrySchedule), its `Display` recorded as the attempt's error,
+/// and the delivery goes dead after the last attempt. To give up at once or to ask for a later
+/// retry ([`Failure::permanent`](Failure::permanent()), [`Failure::retry_after`](Failure::retry_after())),
+/// implement [`Consumer`] instead (the example on [`InboxEvent::new`]).
 ///
-/// let consumer = CallbackConsumer::new(|event: InboxEvent| async move {
-///     println!("{} {} (attempt {})", event.event_type, event.event_hash, event.attempt);
-///     Ok::<(), std::io::Error>(())
+/// ```
+/// use ccai::event::{parse_event, EventData};
+/// use ccai::inbox::{CallbackConsumer, Consumer, InboxEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let consumer = CallbackConsumer::new(|stored: InboxEvent| async move {
+///     let event = parse_event(&stored.body)?;
+///     if let EventData::Sent(sent) = event.typed_data()? {
+///         println!("sent to {:?} (attempt {})", sent.to, stored.attempt);
+///     }
+///     Ok::<(), ccai::BoxError>(())
 /// });
-/// # let _ = consumer;
+///
+/// let body = &br#"{"eventType":"message.sent","eventHash":"evt_1","data":{"To":"+14155550100"}}"#[..];
+/// assert!(consumer.deliver(&InboxEvent::new("1231", "evt_1", "message.sent", body)).await.is_ok());
+/// // A body that does not parse is an `Err`: retried, its message recorded.
+/// let failure = consumer.deliver(&InboxEvent::new("1231", "evt_2", "message.sent", &b""[..])).await;
+/// assert!(!failure.expect_err("no event").permanent);
+/// # }
 /// ```
 #[derive(Clone)]
 pub struct CallbackConsumer {

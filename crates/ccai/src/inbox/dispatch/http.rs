@@ -49,9 +49,9 @@ pub enum ForwardConfigError {
     InvalidHeader(String),
 }
 
-/// Forwards each event to `url` as CloudContactAI would deliver it: a `POST` of the exact body,
-/// with the original `X-CCAI-Signature` and `Content-Type` (so the target can verify it as
-/// usual).
+/// Forwards each event to `url` as CloudContactAI would deliver it: the exact body, with the
+/// method it came with (`POST`, or `PUT` for an integration registered with it) and the original
+/// `X-CCAI-Signature` and `Content-Type` (so the target can verify it as usual).
 ///
 /// - `2xx` → delivered. Redirects are not followed: a `3xx` is a failure.
 /// - `429` and `503` with `Retry-After` (seconds or an HTTP date): the next attempt waits at
