@@ -64,6 +64,26 @@ pub enum Rejection {
     /// The delivery could not be stored (inbox mode: the store's queue is full, the disk is full,
     /// the database is down): 503 with `Retry-After`, so that the sender retries later. Nothing
     /// was acknowledged.
+    ///
+    /// The cause is the store's `ccai::inbox::StoreError` (feature `inbox`): downcast it to tell
+    /// an overload from an outage, e.g. in [`on_reject`](super::HandlerOptions::on_reject).
+    ///
+    /// ```
+    /// # #[cfg(feature = "inbox")] {
+    /// use ccai::inbox::StoreError;
+    /// use ccai::server::Rejection;
+    ///
+    /// fn overloaded(rejection: &Rejection) -> bool {
+    ///     match rejection {
+    ///         Rejection::Unavailable(cause) => {
+    ///             matches!(cause.downcast_ref::<StoreError>(), Some(StoreError::Overloaded))
+    ///         }
+    ///         _ => false,
+    ///     }
+    /// }
+    /// assert!(overloaded(&Rejection::Unavailable(Box::new(StoreError::Overloaded))));
+    /// # }
+    /// ```
     #[error("the delivery could not be stored: {0}")]
     Unavailable(#[source] BoxError),
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ccai::event::WebhookEvent;
-use ccai::inbox::{Inserted, SqliteOptions, SqliteStore, Store};
-use ccai::server::{create_handler, HandlerOptions, WebhookHandler};
+use ccai::inbox::{Inserted, SqliteOptions, SqliteStore, Store, StoreError};
+use ccai::server::{create_handler, HandlerOptions, Rejection, WebhookHandler};
 use ccai::signature::SignedDelivery;
 use ccai::webhook::{Claim, Deduper, MemoryDeduper};
 use tokio::net::TcpListener;
@@ -194,6 +194,42 @@ async fn a_store_that_cannot_commit_answers_503_and_the_retry_is_stored() {
     assert_eq!(retry.status(), 200);
     let stored = store.get("blocked-1").await.expect("get").expect("stored");
     assert_eq!(stored.body.as_deref(), Some(sent.body()));
+}
+
+/// `Rejection::Unavailable`'s documentation promises the store's own error as its cause, for an
+/// `on_reject` hook to tell an overload from an outage.
+#[tokio::test]
+async fn the_on_reject_hook_gets_the_store_error_behind_a_503() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Arc::new(
+        SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
+    );
+    let causes: Arc<Mutex<Vec<Option<StoreError>>>> = Arc::default();
+    let record = causes.clone();
+    let handler = create_handler(
+        HandlerOptions::inbox(CLIENT_ID, store.clone())
+            .secret(SECRET)
+            .on_reject(move |rejection| {
+                if let Rejection::Unavailable(cause) = rejection {
+                    record
+                        .lock()
+                        .expect("lock")
+                        .push(cause.downcast_ref::<StoreError>().cloned());
+                }
+            }),
+    )
+    .expect("handler");
+    let addr = serve(handler).await;
+    store.close().await;
+
+    let sent = delivery("closed-1", "+14155550100");
+    let answer = post(addr, sent.body(), sent.signature()).await;
+    assert_eq!(answer.status(), 503);
+    let causes = causes.lock().expect("lock").clone();
+    assert!(
+        matches!(causes.as_slice(), [Some(StoreError::Unavailable(why))] if why.contains("closed")),
+        "{causes:?}"
+    );
 }
 
 #[tokio::test]
