@@ -241,6 +241,10 @@ pub type ConsumerFuture<'a> = Pin<Box<dyn Future<Output = Result<Accepted, Failu
 /// Takes events from the [`Dispatcher`](super::Dispatcher). Delivery is at least once: an event
 /// may arrive again after it was accepted (a worker died before recording it), so be idempotent
 /// on [`InboxEvent::event_hash`].
+///
+/// A consumer that panics (building its future or polling it) fails that attempt, recorded as
+/// "the consumer panicked", and the delivery is retried and goes dead as for any failure: the
+/// worker carries on with the next event.
 pub trait Consumer: Send + Sync + fmt::Debug {
     /// Hands `event` on.
     fn deliver<'a>(&'a self, event: &'a InboxEvent) -> ConsumerFuture<'a>;
