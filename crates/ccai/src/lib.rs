@@ -28,8 +28,8 @@
 //!   function; or the `server::VerifiedEvent` extractor in a route of your own.
 //! - **A durable inbox** (feature `inbox`): `server::HandlerOptions::inbox` stores each verified
 //!   delivery before answering 200, and an `inbox::Dispatcher` hands it to your code (or to
-//!   another URL) with retries, a dead letter and replay; the store's admin API lists and
-//!   replays. The documentation of `HandlerOptions::inbox` holds a complete receiver inside an
+//!   another URL) with retries, a dead letter and replay; the store's admin API (the
+//!   `inbox::Store` trait's methods) lists and replays. The documentation of `HandlerOptions::inbox` holds a complete receiver inside an
 //!   axum app.
 //! - **Managing the endpoints** CloudContactAI delivers to (feature `client`, on by default):
 //!   `ccai::Client` and its `webhook()` service (`api::Webhooks`).
