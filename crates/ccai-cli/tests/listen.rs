@@ -1258,6 +1258,31 @@ async fn trigger_with_a_data_file_and_put_delivery() {
             stderr(&out)
         );
     }
+
+    // A file that cannot be read (missing, a folder, not UTF-8) says what to pass instead, on
+    // one line, without the OS error number.
+    std::fs::write(&file, b"{\"To\": \"\xff\"}").unwrap();
+    let not_utf8 = file.to_str().unwrap().to_owned();
+    let missing = sandbox.path().join("nope.json");
+    let cases = [
+        (missing.to_str().unwrap(), "cannot read --data-file"),
+        (sandbox.path().to_str().unwrap(), "cannot read --data-file"),
+        (not_utf8.as_str(), "not valid JSON (not UTF-8 text)"),
+    ];
+    for (path, expected) in cases {
+        let out = run(trigger(&sandbox, &["message.sent", "--data-file", path])).await;
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(expected), "{err}");
+        if expected.starts_with("cannot read") {
+            assert!(
+                err.trim_end().ends_with("; pass --data-file the path of a JSON file holding the object to send as data, or leave it out to send the event type's sample data"),
+                "{err}"
+            );
+            assert!(!err.contains("os error"), "{err}");
+        }
+    }
 }
 
 /// `--set Segments=abc` (an integer field) was sent without a word: it is still sent (a receiver's

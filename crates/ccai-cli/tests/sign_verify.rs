@@ -128,17 +128,27 @@ async fn verify_a_body_file() {
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
 
-    // A missing file is an error, not a "no".
-    let mut cmd = sandbox.ccai();
-    cmd.args(["verify", "--signature", "x", "--body", "nope.json"])
-        .args(["--client-id", "client-123", "--secret", "test-secret"]);
-    let out = run(cmd).await;
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot read body file nope.json"),
-        "{}",
-        stderr(&out)
-    );
+    // A missing file (or a folder) is an error, not a "no", and says what to pass instead.
+    for path in ["nope.json", "."] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["verify", "--signature", "x", "--body", path])
+            .args(["--client-id", "client-123", "--secret", "test-secret"]);
+        let out = run(cmd).await;
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("cannot read body file {path}: ")),
+            "{err}"
+        );
+        assert!(
+            err.trim_end().ends_with(
+                "; pass --body the path of a file holding the delivery's raw body, exactly as received"
+            ),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use crate::stdout::{errln, outln};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ccai::event::{DeliveryMethod, WebhookEventType};
 use ccai::signature::{SignedDelivery, SIGNATURE_HEADER};
 use reqwest::Url;
@@ -24,8 +24,17 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     let method = http::method_flag(&args.method)?;
     let mut data = match &args.data_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --data-file {}", path.display()))?;
+            let bytes = crate::file_flag::read(
+                "--data-file",
+                path,
+                "pass --data-file the path of a JSON file holding the object to send as data, or leave it out to send the event type's sample data",
+            )?;
+            let Ok(text) = String::from_utf8(bytes) else {
+                bail!(
+                    "--data-file {}: not valid JSON (not UTF-8 text)",
+                    path.display()
+                );
+            };
             match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(_)) if crate::json_text::has_lossy_integer(&text) => bail!(
                     "--data-file {}: an integer is too large to send exactly (past 64 bits); write it as a string",

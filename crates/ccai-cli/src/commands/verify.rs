@@ -5,7 +5,7 @@ use crate::stdout::{errln, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use ccai::webhook::{parse_event, ParseError, Verifier};
 
 use crate::cli::{AccountArgs, SecretArgs};
@@ -25,8 +25,11 @@ pub(crate) fn run(
     let verifier = Verifier::new(settings.client_id.as_str(), &settings.secret)?;
     let outcome = match (event_hash, body) {
         (_, Some(path)) => {
-            let bytes = std::fs::read(&path)
-                .with_context(|| format!("cannot read body file {}", path.display()))?;
+            let bytes = crate::file_flag::read(
+                "body file",
+                &path,
+                "pass --body the path of a file holding the delivery's raw body, exactly as received",
+            )?;
             // A body that is not a delivery is a wrong input (exit 2), not a "does not verify"
             // (exit 1): checked before the signature, which the library checks first. A legacy
             // shape is a delivery, unsigned: that one is a "no".
