@@ -593,6 +593,79 @@ async fn a_failed_forward_answers_5xx_so_the_sender_retries() {
     assert!(listen.next_line().contains("answered 503"));
 }
 
+/// A 5xx was printed with the receiver's text and nothing more, while a 401, 404 or 405 came
+/// with what to check: it now says the receiver got the delivery but could not process or store
+/// it (a 503: that it asks to retry later, and when), and to look at the receiver's output.
+#[tokio::test]
+async fn a_trigger_answered_5xx_says_the_receiver_could_not_process_it() {
+    let sandbox = Sandbox::new();
+    let down = format!("http://127.0.0.1:{}/", closed_port());
+    let listen = Listening::start(&sandbox, &["--forward-to", &down]);
+    let out = run(trigger(&sandbox, &["message.sent", "--repeat", "2"])).await;
+    // Exit 2, as for any answer that is not a 2xx.
+    assert_eq!(out.status.code(), Some(2));
+    let said = stdout(&out);
+    assert!(
+        said.lines()
+            .all(|l| l.contains(" -> 500 ") && l.contains("event callback failed")),
+        "{said:?}"
+    );
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "once whatever --repeat: {err}");
+    assert!(
+        err.starts_with(
+            "note: a 500 means the receiver received the delivery but could not process or store it: look at the receiver's output"
+        ),
+        "{err}"
+    );
+    assert!(listen.next_line().contains("forward FAILED"));
+    drop(listen);
+
+    // A 503, with and without Retry-After: the wait it asks for is shown when given.
+    for (retry_after, shown) in [(Some("7"), Some("(Retry-After: 7 s)")), (None, None)] {
+        let app = axum::Router::new().fallback(move || async move {
+            let mut headers = axum::http::HeaderMap::new();
+            if let Some(value) = retry_after {
+                headers.insert("retry-after", value.parse().unwrap());
+            }
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                headers,
+                "{\"error\":\"busy\"}",
+            )
+        });
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", server.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(server, app).await });
+        let out = run(trigger(
+            &sandbox,
+            &[
+                "message.sent",
+                "--to",
+                &url,
+                "--client-id",
+                "c-1",
+                "--secret",
+                "s-1",
+            ],
+        ))
+        .await;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stdout(&out).contains(" -> 503 "), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("note: a 503 means the receiver received the delivery but cannot process or store it now, and asks to retry later"),
+            "{err}"
+        );
+        assert!(err.contains("look at the receiver's output"), "{err}");
+        match shown {
+            Some(shown) => assert!(err.contains(shown), "{err}"),
+            None => assert!(!err.contains("Retry-After"), "{err}"),
+        }
+    }
+}
+
 /// An https:// URL for a plain HTTP server (`ccai listen` serves no TLS): rustls reads its
 /// `HTTP/1.1 400` as a corrupt record. The error said "cannot connect … is `ccai listen`
 /// running there?", while it was.

@@ -68,8 +68,9 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     let redactor = ccai::inbox::HttpForward::new(url.as_str()).ok();
     let client = http::client()?;
     let mut all_ok = true;
-    // The statuses answered, each told once after the lines (with --repeat, the same delivery).
-    let mut answered = std::collections::BTreeSet::new();
+    // The statuses answered, each told once after the lines (with --repeat, the same delivery),
+    // with the last `Retry-After` that came with it.
+    let mut answered = std::collections::BTreeMap::new();
     for attempt in 1..=args.repeat {
         let response = client
             .request(http::request_method(method), url.clone())
@@ -80,6 +81,11 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             .await
             .map_err(|e| unreachable_error(&target, origin, e))?;
         let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
         let answer = answer_start(response).await;
         // A target may echo the request (its signature, a token in the URL): redacted as a
         // forward's recorded errors are. Were the URL refused by the forward, nothing is shown.
@@ -111,10 +117,12 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             errln!("note: {}", crate::http::refused(status));
         }
         all_ok &= status.is_success();
-        answered.insert(status.as_u16());
+        let retry_after = retry_after
+            .and_then(|value| shown_retry_after(&value, redactor.as_ref(), delivery.signature()));
+        answered.insert(status.as_u16(), retry_after);
     }
-    for status in answered {
-        if let Some(note) = note_for(status, method) {
+    for (status, retry_after) in answered {
+        if let Some(note) = note_for(status, method, retry_after.as_deref()) {
             errln!("note: {note}");
         }
     }
@@ -175,21 +183,58 @@ fn warn_mistyped(
 
 /// What to do about an answer that says only what is wrong (or nothing: `ccai listen` answers a
 /// path it does not serve with a bare 404, so as not to tell a stranger its path).
-fn note_for(status: u16, method: DeliveryMethod) -> Option<&'static str> {
+fn note_for(status: u16, method: DeliveryMethod, retry_after: Option<&str>) -> Option<String> {
     match status {
         // Most often `ccai listen` was started with other credentials (flags this terminal does
         // not have) than the ones signing here.
         401 => Some(
-            "a 401 means the receiver does not accept the signature: sign with the client id and secret it verifies with (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)",
+            "a 401 means the receiver does not accept the signature: sign with the client id and secret it verifies with (--client-id and --secret, or CCAI_CLIENT_ID and CCAI_WEBHOOK_SECRET)".to_owned(),
         ),
         404 => Some(
-            "a 404 means nothing receives deliveries at this path: check it (for `ccai listen`, the URL it printed after Listening on, path included, with no slash added)",
+            "a 404 means nothing receives deliveries at this path: check it (for `ccai listen`, the URL it printed after Listening on, path included, with no slash added)".to_owned(),
         ),
         405 if method == DeliveryMethod::Put => Some(
-            "a 405 to a PUT: `ccai listen` takes PUT deliveries only when started with --accept-put",
+            "a 405 to a PUT: `ccai listen` takes PUT deliveries only when started with --accept-put".to_owned(),
         ),
+        // The answer's text is terse by design (`{"error":"event callback failed"}`): why is in
+        // the receiver's output (`ccai listen` answers 503 when its store cannot take the
+        // delivery, 500 when a --no-store forward fails, and prints a line saying why).
+        503 => {
+            let when = retry_after
+                .map(|value| format!(" (Retry-After: {value})"))
+                .unwrap_or_default();
+            Some(format!(
+                "a 503 means the receiver received the delivery but cannot process or store it now, and asks to retry later{when}: look at the receiver's output for why"
+            ))
+        }
+        500..=599 => Some(format!(
+            "a {status} means the receiver received the delivery but could not process or store it: look at the receiver's output for why"
+        )),
         _ => None,
     }
+}
+
+/// The longest `Retry-After` shown: an HTTP date is 29 characters.
+const RETRY_AFTER_SHOWN: usize = 40;
+
+/// A `Retry-After` value as the 503 note shows it: seconds or a date, redacted like the answer
+/// (a target may echo anything) and escaped; `None` for anything longer than a date.
+fn shown_retry_after(
+    value: &str,
+    redactor: Option<&ccai::inbox::HttpForward>,
+    signature: &str,
+) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > RETRY_AFTER_SHOWN {
+        return None;
+    }
+    let value = redactor?.redact_echoes(value.as_bytes(), Some(signature));
+    let value = crate::output::escape(&value);
+    Some(if value.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{value} s")
+    } else {
+        value
+    })
 }
 
 /// Where to send without `--to`: the URL the last `ccai listen` saved (its `listen-url` file, else
