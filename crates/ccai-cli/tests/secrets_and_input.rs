@@ -173,35 +173,56 @@ async fn a_refused_url_flag_is_not_echoed() {
 
 #[tokio::test]
 async fn a_view_token_the_user_gave_is_never_printed() {
-    let sandbox = Sandbox::new();
-    drop(
-        SqliteStore::open(sandbox.path().join("view.db"), SqliteOptions::default())
-            .expect("create the store"),
-    );
-    let mut cmd = sandbox.ccai();
-    cmd.args([
-        "ui", "--host", "0.0.0.0", "--port", "0", "--store", "view.db",
-    ])
-    .env("CCAI_UI_TOKEN", "UI-TOKEN-FROBOZZ")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn ccai ui");
-    let err = lines(child.stderr.take().expect("stderr"));
-    let mut said = Vec::new();
-    while !said
-        .iter()
-        .any(|l: &String| l.starts_with("The view requires"))
-    {
-        match err.recv_timeout(WAIT) {
-            Ok(line) => said.push(line),
-            Err(_) => break,
+    // The banner names where the token came from (it said "--token or CCAI_UI_TOKEN" whichever
+    // was used), never the token.
+    let cases = [
+        ("environment", ": the one from CCAI_UI_TOKEN (not printed)"),
+        ("flag", ": the one given with --token (not printed)"),
+        (".env", ": the one from CCAI_UI_TOKEN in .env (not printed)"),
+    ];
+    for (what, named) in cases {
+        let sandbox = Sandbox::new();
+        drop(
+            SqliteStore::open(sandbox.path().join("view.db"), SqliteOptions::default())
+                .expect("create the store"),
+        );
+        let mut cmd = sandbox.ccai();
+        cmd.args([
+            "ui", "--host", "0.0.0.0", "--port", "0", "--store", "view.db",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        match what {
+            "environment" => {
+                cmd.env("CCAI_UI_TOKEN", "UI-TOKEN-FROBOZZ");
+            }
+            "flag" => {
+                cmd.args(["--token", "UI-TOKEN-FROBOZZ"]);
+            }
+            _ => std::fs::write(
+                sandbox.path().join(".env"),
+                "CCAI_UI_TOKEN=UI-TOKEN-FROBOZZ\n",
+            )
+            .expect("write .env"),
         }
+        let mut child = cmd.spawn().expect("spawn ccai ui");
+        let err = lines(child.stderr.take().expect("stderr"));
+        let mut said = Vec::new();
+        while !said
+            .iter()
+            .any(|l: &String| l.starts_with("The view requires"))
+        {
+            match err.recv_timeout(WAIT) {
+                Ok(line) => said.push(line),
+                Err(_) => break,
+            }
+        }
+        let _ = (child.kill(), child.wait());
+        let text = said.join("\n");
+        assert!(text.contains("?token=TOKEN"), "{what}: {text}");
+        assert!(text.contains(named), "{what}: {text}");
+        assert!(!text.contains("UI-TOKEN-FROBOZZ"), "{what}: {text}");
     }
-    let _ = (child.kill(), child.wait());
-    let text = said.join("\n");
-    assert!(text.contains("?token=TOKEN"), "{text}");
-    assert!(text.contains("not printed"), "{text}");
-    assert!(!text.contains("UI-TOKEN-FROBOZZ"), "{text}");
 }
 
 #[tokio::test]

@@ -35,6 +35,8 @@ pub(crate) struct Access {
     /// The flags that set the host and the token: `--host`/`--token` for `ccai ui`,
     /// `--ui-host`/`--ui-token` for `ccai listen --ui` (messages name the one the user has).
     flags: Flags,
+    /// Where a given token came from (the flag, the environment or `.env`), for the banner.
+    token_source: Option<ValueSource>,
 }
 
 /// The names of the flags that set the view's host, port and token (with its variable).
@@ -80,6 +82,7 @@ impl Access {
             token,
             generated,
             flags,
+            token_source,
         })
     }
 
@@ -98,6 +101,12 @@ impl Access {
     /// The flag that sets the token (`--token`, or `--ui-token` for `ccai listen --ui`).
     pub(crate) fn token_flag(&self) -> &'static str {
         self.flags.token.flag
+    }
+
+    /// Where the token the user gave came from, as the banner names it: "given with --token",
+    /// "from CCAI_UI_TOKEN" or "from CCAI_UI_TOKEN in .env". Never the token.
+    pub(crate) fn token_given(&self) -> String {
+        self.flags.token.given(self.token_source)
     }
 
     /// The names of the flags that set the view's host, port and token.

@@ -207,10 +207,7 @@ impl Serving {
                         self.access.token_flag()
                     )
                 } else {
-                    format!(
-                        ": the one given with {} or CCAI_UI_TOKEN (not printed)",
-                        self.access.token_flag()
-                    )
+                    format!(": the one {} (not printed)", self.access.token_given())
                 }
             );
         }
