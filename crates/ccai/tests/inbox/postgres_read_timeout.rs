@@ -289,3 +289,36 @@ async fn writes_on_a_session_that_read_keep_its_own_statement_and_lock_timeouts(
     assert!(writes >= 6, "{writes} writes noted");
     store.close().await;
 }
+
+#[tokio::test]
+async fn reads_run_under_an_operation_timeout_longer_than_the_servers_largest_limit() {
+    let url = postgres_url_or_skip!();
+    let schema = TempSchema::new(&url, "longlimit");
+    // PostgreSQL takes a statement_timeout or lock_timeout of at most 2^31 - 1 ms (24.8 days):
+    // a program's longer operation_timeout must not make every read fail on `SET LOCAL`.
+    for timeout in [Duration::from_secs(30 * 86_400), Duration::MAX] {
+        let store = PostgresStore::connect(
+            &url,
+            PostgresOptions::default()
+                .schema(schema.name.clone())
+                .operation_timeout(timeout)
+                .pool_size(1)
+                .listen(false),
+        )
+        .await
+        .expect("connect");
+        let _ = store.insert(delivery("h1")).await.expect("insert");
+        let page = store
+            .list(ListRequest::new(ListFilter::new().text("n"), 10))
+            .await
+            .expect("list");
+        assert_eq!(page.events.len(), 1);
+        assert!(store.get("h1").await.expect("get").is_some());
+        assert_eq!(
+            store.stats(SystemTime::now()).await.expect("stats").events,
+            1
+        );
+        store.destinations().await.expect("destinations");
+        store.close().await;
+    }
+}

@@ -79,8 +79,9 @@ pub struct PostgresOptions {
     /// does not repeat it, as it does an unavailable database. A read waiting for a lock another
     /// session holds (an `ALTER TABLE`, a `VACUUM FULL`, a `LOCK TABLE`) is stopped sooner still
     /// (its `lock_timeout`, a tenth below the `statement_timeout`, at most 1 s below) with the
-    /// same error, saying so: try again later, and find the session in `pg_locks`. Writes,
-    /// claims and outcomes get no statement or lock timeout of ours.
+    /// same error, saying so: try again later, and find the session in `pg_locks`. Both stop at
+    /// the largest the server takes (2^31 - 1 ms, 24.8 days). Writes, claims and outcomes get
+    /// no statement or lock timeout of ours.
     ///
     /// A purge, or a replay or requeue by filter, is bounded by the same time (a hang is worse
     /// than an error that says what to raise): each is one transaction, so one cut short before

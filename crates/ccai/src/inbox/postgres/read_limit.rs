@@ -13,11 +13,15 @@ use super::connect::pg_error;
 use crate::inbox::sqlite::read_deadline::{seconds, Read, NARROW_THE_FILTER};
 use crate::inbox::StoreError;
 
+/// The longest `statement_timeout` or `lock_timeout` PostgreSQL takes: 2^31 - 1 ms (24.8 days).
+/// A longer one is refused (`SET` fails), which would fail every read.
+const SERVER_MAX: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// How long the server lets each statement of a read run, for an `operation_timeout`: a tenth
 /// less, at most 1 s less (the time for the server's error to come back before the client gives
-/// up), and at least 1 ms (0 would be no limit).
+/// up), at least 1 ms (0 would be no limit), and at most what the server takes.
 pub(crate) fn statement_timeout(operation_timeout: Duration) -> Duration {
-    a_little_less(operation_timeout)
+    a_little_less(operation_timeout).min(SERVER_MAX)
 }
 
 /// How long each statement of a read may wait for a lock (another session's `ALTER TABLE`,
@@ -42,8 +46,8 @@ fn a_little_less(limit: Duration) -> Duration {
 pub(crate) fn begin(timeout: Duration) -> String {
     format!(
         "BEGIN; SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
-        timeout.as_millis().max(1),
-        lock_timeout(timeout).as_millis()
+        timeout.min(SERVER_MAX).as_millis().max(1),
+        lock_timeout(timeout.min(SERVER_MAX)).as_millis()
     )
 }
 
@@ -124,6 +128,13 @@ mod tests {
         assert_eq!(limit(86_400_000), 86_399_000);
         assert_eq!(limit(5), 4);
         assert_eq!(limit(1), 1, "never 0, which is no limit");
+        let longest = u128::from(i32::MAX.unsigned_abs());
+        assert_eq!(limit(30 * 86_400_000), longest, "the server's largest");
+        assert_eq!(statement_timeout(Duration::MAX).as_millis(), longest);
+        assert_eq!(
+            begin(Duration::MAX),
+            "BEGIN; SET LOCAL statement_timeout = 2147483647; SET LOCAL lock_timeout = 2147482647"
+        );
         assert_eq!(
             begin(Duration::from_millis(900)),
             "BEGIN; SET LOCAL statement_timeout = 900; SET LOCAL lock_timeout = 810"
