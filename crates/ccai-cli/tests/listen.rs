@@ -666,6 +666,50 @@ async fn a_trigger_answered_5xx_says_the_receiver_could_not_process_it() {
     }
 }
 
+/// A 502 or 504 is a proxy's or gateway's answer for a receiver behind it that it could not
+/// reach, or that did not answer in time: the note said that the receiver received the
+/// delivery, which it may well not have.
+#[tokio::test]
+async fn a_trigger_answered_502_or_504_says_a_gateway_could_not_reach_the_receiver() {
+    let sandbox = Sandbox::new();
+    for (status, said) in [
+        (
+            StatusCode::BAD_GATEWAY,
+            "note: a 502 comes from a proxy or gateway in front of the receiver, which could not \
+             reach it or got no valid answer from it: check that the receiver runs and that the \
+             proxy forwards to it, and look at the proxy's output and the receiver's",
+        ),
+        (
+            StatusCode::GATEWAY_TIMEOUT,
+            "note: a 504 comes from a proxy or gateway in front of the receiver, which got no \
+             answer from it in time: the receiver may have got the delivery or not; look at its \
+             output and the proxy's",
+        ),
+    ] {
+        let app = axum::Router::new().fallback(move || async move { (status, "bad gateway") });
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", server.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(server, app).await });
+        let out = run(trigger(
+            &sandbox,
+            &[
+                "message.sent",
+                "--to",
+                &url,
+                "--client-id",
+                "c-1",
+                "--secret",
+                "s-1",
+            ],
+        ))
+        .await;
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert_eq!(err, format!("{said}\n"));
+        assert!(!err.contains("received the delivery"), "{err}");
+    }
+}
+
 /// An https:// URL for a plain HTTP server (`ccai listen` serves no TLS): rustls reads its
 /// `HTTP/1.1 400` as a corrupt record. The error said "cannot connect … is `ccai listen`
 /// running there?", while it was.

@@ -207,6 +207,14 @@ fn note_for(status: u16, method: DeliveryMethod, retry_after: Option<&str>) -> O
                 "a 503 means the receiver received the delivery but cannot process or store it now, and asks to retry later{when}: look at the receiver's output for why"
             ))
         }
+        // A proxy's or gateway's answer (nginx, a load balancer, a tunnel): the receiver behind
+        // it may not have got the delivery at all.
+        502 => Some(
+            "a 502 comes from a proxy or gateway in front of the receiver, which could not reach it or got no valid answer from it: check that the receiver runs and that the proxy forwards to it, and look at the proxy's output and the receiver's".to_owned(),
+        ),
+        504 => Some(
+            "a 504 comes from a proxy or gateway in front of the receiver, which got no answer from it in time: the receiver may have got the delivery or not; look at its output and the proxy's".to_owned(),
+        ),
         500..=599 => Some(format!(
             "a {status} means the receiver received the delivery but could not process or store it: look at the receiver's output for why"
         )),
