@@ -420,11 +420,17 @@ fn run(
     let mut keys = RecentKeys::default();
     let mut schema = SchemaWatch::default();
     let mut merge_pause = 0u32;
-    while let Some(first) = receiver.blocking_recv() {
+    loop {
+        // Looked at before each wait, not only once a write arrives: the write that `close`
+        // sends to wake the thread may have been taken into the batch just run, behind one
+        // received before `closing` was set, and then no write may ever come to wake it again.
         if shared.closing.load(Ordering::Acquire) {
             // Later sends fail; what is queued is still received, then the loop ends.
             receiver.close();
         }
+        let Some(first) = receiver.blocking_recv() else {
+            break;
+        };
         batch.push(first);
         while batch.len() < max_batch {
             match receiver.try_recv() {
@@ -566,6 +572,39 @@ fn run_batch(
 #[cfg(test)]
 mod tests {
     use super::{hand_over, HAND_OVER_AT};
+    use crate::inbox::{NewDelivery, SqliteOptions, SqliteStore, Store, Synchronous};
+    use std::time::Duration;
+
+    /// `close` returns whenever it comes during a burst of writes. Its wake-up write could be
+    /// taken into a batch behind a write received just before `closing` was set; the thread then
+    /// waited for another write that never came, and `close` with it, for ever (seen once in CI).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn close_returns_whenever_it_comes_during_a_burst_of_writes() {
+        let dir = tempfile::tempdir().expect("dir");
+        for round in 0..100 {
+            let options = SqliteOptions::new().synchronous(Synchronous::Normal);
+            let path = dir.path().join(format!("{round}.db"));
+            let store = SqliteStore::open(&path, options).expect("open");
+            let inserts: Vec<_> = (0..32)
+                .map(|i| {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        let hash = format!("r{round}-{i}");
+                        let body = format!(r#"{{"eventHash":"{hash}"}}"#);
+                        let delivery =
+                            NewDelivery::new("1231", hash.as_str(), "message.sent", body);
+                        store.insert(delivery).await
+                    })
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            let closed = tokio::time::timeout(Duration::from_secs(60), store.close()).await;
+            assert!(closed.is_ok(), "round {round}: close never returned");
+            for insert in inserts {
+                let _ = insert.await.expect("task");
+            }
+        }
+    }
 
     #[test]
     fn a_batch_goes_to_the_sync_thread_only_with_enough_writes_waiting_or_a_sync_under_way() {
