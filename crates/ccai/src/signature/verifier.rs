@@ -228,6 +228,10 @@ impl Verifier {
     ///    [`VerifyError::MalformedSignature`];
     /// 3. a body that is not a valid delivery → [`VerifyError::Parse`];
     /// 4. no secret produces the signature for the body's `eventHash` → [`VerifyError::Mismatch`].
+    ///
+    /// With a header value that may not be text (`http::HeaderValue`), use
+    /// [`verify_event_bytes`](Self::verify_event_bytes): a non-UTF-8 value is then reported as
+    /// malformed, not missing.
     pub fn verify_event(
         &self,
         signature: Option<&str>,
@@ -236,9 +240,32 @@ impl Verifier {
         self.verify_event_bytes(signature.map(str::as_bytes), body)
     }
 
-    /// [`verify_event`](Self::verify_event) with a raw header value, checked in the same order
-    /// (what the HTTP handler and extractor call).
-    pub(crate) fn verify_event_bytes(
+    /// [`verify_event`](Self::verify_event) with the header value as raw bytes, checked in the
+    /// same order: for frameworks whose header values are bytes (`http::HeaderValue::as_bytes`).
+    ///
+    /// HTTP allows a header value that is not UTF-8. Turning it into text first (and `None` when
+    /// it is not) would report such a signature as missing; here it is what it is,
+    /// [`VerifyError::MalformedSignature`]. `None` is still
+    /// [`VerifyError::MissingSignature`].
+    ///
+    /// ```
+    /// use ccai::signature::{sign, Verifier, VerifyError};
+    ///
+    /// let verifier = Verifier::new("1231", "my-webhook-secret")?;
+    /// let body = br#"{"eventType":"message.sent","data":{},"eventHash":"h1"}"#;
+    ///
+    /// // What the framework hands over: the X-CCAI-Signature header's bytes, if it was sent.
+    /// let signature = sign("1231", "h1", "my-webhook-secret");
+    /// let header: Option<&[u8]> = Some(signature.as_bytes());
+    /// assert_eq!(verifier.verify_event_bytes(header, body)?.event_hash, "h1");
+    ///
+    /// // A header value that is not UTF-8 is malformed, not missing.
+    /// let header: Option<&[u8]> = Some(b"\xff\xfe");
+    /// assert_eq!(verifier.verify_event_bytes(header, body), Err(VerifyError::MalformedSignature));
+    /// assert_eq!(verifier.verify_event_bytes(None, body), Err(VerifyError::MissingSignature));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_event_bytes(
         &self,
         signature: Option<&[u8]>,
         body: &[u8],

@@ -10,3 +10,4 @@ mod metrics;
 mod serving;
 mod support;
 mod verification;
+mod verify_bytes;
