@@ -86,11 +86,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let store = Arc::new(SqliteStore::open(&path, SqliteOptions::default())?);
     let dispatcher = Dispatcher::builder(store.clone(), CallbackConsumer::new(process)).start();
-    let waker = dispatcher.waker();
     let handler = create_handler(
         HandlerOptions::inbox(client_id, store.clone())
             .secrets(secrets.split(',').map(str::trim).map(str::to_owned))
-            .on_stored(move |_event, _inserted| waker.notify_one())
+            .wake_on(dispatcher.waker())
             .on_reject(|rejection| eprintln!("rejected ({}): {rejection}", rejection.status())),
     )?;
     let app = Router::new()

@@ -44,7 +44,8 @@
 //!     .concurrency(8)
 //!     .start();
 //! // In the receiver, after verifying a delivery (the handler's inbox mode,
-//! // `HandlerOptions::inbox` with the `axum` feature, does this and answers 200 once it is stored):
+//! // `HandlerOptions::inbox` with the `axum` feature, does this and answers 200 once it is stored;
+//! // its `wake_on(dispatcher.waker())` wakes the dispatcher):
 //! store.insert(NewDelivery::new("1231", "evt_1", "message.sent", &b"{}"[..])).await?;
 //! dispatcher.wake();
 //! assert_eq!(handed_on.recv().await.as_deref(), Some("evt_1"));

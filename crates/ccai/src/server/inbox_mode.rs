@@ -9,6 +9,8 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 use super::{Rejection, WebhookDelivery};
 use crate::event::WebhookEvent;
 use crate::inbox::{Inserted, NewDelivery, Store};
@@ -21,6 +23,8 @@ pub(crate) type OnStored = Arc<dyn Fn(&WebhookEvent, Inserted) + Send + Sync>;
 pub(crate) struct StoreSink {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) on_stored: Option<OnStored>,
+    /// Notified after each new event (`HandlerOptions::wake_on`): a dispatcher's wake-up signal.
+    pub(crate) wake: Option<Arc<Notify>>,
 }
 
 impl StoreSink {
@@ -57,6 +61,10 @@ impl StoreSink {
             .insert(new)
             .await
             .map_err(|e| Rejection::Unavailable(Box::new(e)))?;
+        // Only a new event gives a dispatcher something to hand on; a repeat adds nothing.
+        if let (Some(wake), Inserted::New) = (&self.wake, inserted) {
+            wake.notify_one();
+        }
         if let Some(hook) = &self.on_stored {
             // The delivery is stored: a panicking hook must not turn that into an error.
             if catch_unwind(AssertUnwindSafe(|| hook(&event, inserted))).is_err() {
@@ -72,6 +80,7 @@ impl fmt::Debug for StoreSink {
         f.debug_struct("StoreSink")
             .field("store", &self.store)
             .field("on_stored", &self.on_stored.is_some())
+            .field("wake", &self.wake.is_some())
             .finish()
     }
 }

@@ -164,8 +164,9 @@ impl HandlerOptions {
     /// [`Deduper`] is used).
     ///
     /// Nothing is processed by the handler: run a [`Dispatcher`](crate::inbox::Dispatcher) on the
-    /// same store to hand events on, and wake it from [`on_stored`](Self::on_stored) (without
-    /// that it finds them on its next poll, within a second by default).
+    /// same store to hand events on, and have the handler wake it with
+    /// [`wake_on`](Self::wake_on)`(dispatcher.waker())` (without that it finds them on its next
+    /// poll, within a second by default).
     ///
     /// A complete receiver inside an app of your own: the handler mounted beside the app's routes,
     /// a dispatcher handing each event to an async function (with
@@ -202,12 +203,11 @@ impl HandlerOptions {
     ///     }
     /// });
     /// let dispatcher = Dispatcher::builder(store.clone(), consumer).start();
-    /// let waker = dispatcher.waker();
     ///
     /// let handler = create_handler(
     ///     HandlerOptions::inbox("1231", store.clone())
     ///         .secret("my-webhook-secret") // in production: from the environment or a vault
-    ///         .on_stored(move |_event, _inserted| waker.notify_one()),
+    ///         .wake_on(dispatcher.waker()), // each new event is handed on at once
     /// )?;
     ///
     /// // Your app's own routes and state, with the webhook beside them.
@@ -261,13 +261,15 @@ impl HandlerOptions {
         options.store = Some(super::inbox_mode::StoreSink {
             store,
             on_stored: None,
+            wake: None,
         });
         options
     }
 
     /// In inbox mode, calls `hook` after each delivery is stored, with the event and what the
-    /// store made of it (new, duplicate, conflict): to wake a dispatcher, print or count. Runs on
-    /// the request's task before the answer: keep it short. Does nothing outside inbox mode.
+    /// store made of it (new, duplicate, conflict): to print or count (to wake a dispatcher,
+    /// [`wake_on`](Self::wake_on) does it). Runs on the request's task before the answer: keep it
+    /// short. Does nothing outside inbox mode.
     #[cfg(feature = "inbox")]
     #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
     pub fn on_stored<F>(mut self, hook: F) -> Self
@@ -276,6 +278,54 @@ impl HandlerOptions {
     {
         if let Some(sink) = &mut self.store {
             sink.on_stored = Some(Arc::new(hook));
+        }
+        self
+    }
+
+    /// In inbox mode, notifies `wake` after each new event is stored (not for a duplicate or a
+    /// conflicting repeat, which add nothing to hand on): pass a [`Dispatcher`]'s
+    /// [`waker`](crate::inbox::Dispatcher::waker), or the signal given to its builder's
+    /// [`wake_on`](crate::inbox::DispatcherBuilder::wake_on), and it hands the event on at once
+    /// instead of on its next poll. Composes with [`on_stored`](Self::on_stored): both run.
+    /// Does nothing outside inbox mode.
+    ///
+    /// [`Dispatcher`]: crate::inbox::Dispatcher
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use ccai::inbox::{CallbackConsumer, Dispatcher, InboxEvent, SqliteOptions, SqliteStore};
+    /// use ccai::server::{create_handler, HandlerOptions};
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = tempfile::tempdir()?;
+    /// let store = Arc::new(SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::default())?);
+    /// let consumer = CallbackConsumer::new(|event: InboxEvent| async move {
+    ///     println!("{}", event.event_hash);
+    ///     Ok::<(), ccai::BoxError>(())
+    /// });
+    ///
+    /// // One signal for both sides: the handler notifies it, the dispatcher waits on it.
+    /// let wake = Arc::new(tokio::sync::Notify::new());
+    /// let dispatcher = Dispatcher::builder(store.clone(), consumer)
+    ///     .wake_on(wake.clone())
+    ///     .start();
+    /// let handler = create_handler(
+    ///     HandlerOptions::inbox("1231", store.clone())
+    ///         .secret("my-webhook-secret")
+    ///         .wake_on(wake),
+    /// )?;
+    /// # let _ = handler;
+    /// # dispatcher.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # store.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "inbox")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
+    pub fn wake_on(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        if let Some(sink) = &mut self.store {
+            sink.wake = Some(wake);
         }
         self
     }

@@ -8,6 +8,7 @@ mod dedup;
 mod dispatcher;
 mod forward_credentials;
 mod forward_headers;
+mod handler_wake;
 mod logs;
 mod metrics;
 #[cfg(feature = "postgres")]

@@ -141,7 +141,8 @@ impl DispatcherBuilder {
         self
     }
 
-    /// Use `wake` as the wake-up signal (e.g. one the receiver already holds).
+    /// Use `wake` as the wake-up signal (e.g. one the receiver already holds; the handler's
+    /// inbox mode notifies it with `HandlerOptions::wake_on`).
     pub fn wake_on(mut self, wake: Arc<Notify>) -> Self {
         self.wake = wake;
         self
@@ -239,7 +240,8 @@ impl Dispatcher {
         self.wake.notify_one();
     }
 
-    /// The wake-up signal, for a receiver that pokes it after each insert.
+    /// The wake-up signal, for a receiver that pokes it after each insert (the handler's inbox
+    /// mode does, given it with `HandlerOptions::wake_on(dispatcher.waker())`).
     pub fn waker(&self) -> Arc<Notify> {
         Arc::clone(&self.wake)
     }
