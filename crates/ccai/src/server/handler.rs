@@ -98,6 +98,7 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
         deduper,
         #[cfg(feature = "inbox")]
         store,
+        ignored,
     } = options;
     #[cfg(feature = "inbox")]
     if store.is_some() && !crate::event::fits_a_store_key(&client_id) {
@@ -131,6 +132,9 @@ pub(super) fn build(options: HandlerOptions) -> Result<WebhookHandler, HandlerCo
             secrets.iter().map(|s| s.expose_secret()),
         )?)
     };
+    // Once, when built (not per request): a setting this mode does not use is named, not
+    // silently dropped.
+    super::ignored::warn(&ignored);
     Ok(WebhookHandler {
         inner: Arc::new(Inner {
             verifier,

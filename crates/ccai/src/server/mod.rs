@@ -13,6 +13,7 @@ mod body;
 mod delivery;
 mod extractor;
 mod handler;
+mod ignored;
 #[cfg(feature = "inbox")]
 mod inbox_mode;
 mod options;

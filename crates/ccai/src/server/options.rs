@@ -10,6 +10,7 @@ use crate::event::{DeliveryMethod, WebhookEvent};
 use crate::signature::{Secret, VerifierConfigError};
 use crate::BoxError;
 
+use super::ignored::{self, Ignored};
 use super::{Rejection, WebhookDelivery};
 
 /// The boxed future an event callback is stored as.
@@ -90,6 +91,8 @@ pub struct HandlerOptions {
     /// Inbox mode: store instead of calling back.
     #[cfg(feature = "inbox")]
     pub(crate) store: Option<super::inbox_mode::StoreSink>,
+    /// Settings made that this mode does not use: warned about when the handler is built.
+    pub(crate) ignored: Vec<Ignored>,
 }
 
 impl HandlerOptions {
@@ -154,6 +157,7 @@ impl HandlerOptions {
             deduper: Some(Arc::new(MemoryDeduper::new())),
             #[cfg(feature = "inbox")]
             store: None,
+            ignored: Vec::new(),
         }
     }
 
@@ -269,15 +273,19 @@ impl HandlerOptions {
     /// In inbox mode, calls `hook` after each delivery is stored, with the event and what the
     /// store made of it (new, duplicate, conflict): to print or count (to wake a dispatcher,
     /// [`wake_on`](Self::wake_on) does it). Runs on the request's task before the answer: keep it
-    /// short. Does nothing outside inbox mode.
+    /// short.
+    ///
+    /// Does nothing outside inbox mode ([`create_handler`](super::create_handler) logs a warning
+    /// saying so).
     #[cfg(feature = "inbox")]
     #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
     pub fn on_stored<F>(mut self, hook: F) -> Self
     where
         F: Fn(&WebhookEvent, crate::inbox::Inserted) + Send + Sync + 'static,
     {
-        if let Some(sink) = &mut self.store {
-            sink.on_stored = Some(Arc::new(hook));
+        match &mut self.store {
+            Some(sink) => sink.on_stored = Some(Arc::new(hook)),
+            None => ignored::record(&mut self.ignored, Ignored::OnStored),
         }
         self
     }
@@ -287,7 +295,9 @@ impl HandlerOptions {
     /// [`waker`](crate::inbox::Dispatcher::waker), or the signal given to its builder's
     /// [`wake_on`](crate::inbox::DispatcherBuilder::wake_on), and it hands the event on at once
     /// instead of on its next poll. Composes with [`on_stored`](Self::on_stored): both run.
-    /// Does nothing outside inbox mode.
+    ///
+    /// Does nothing outside inbox mode ([`create_handler`](super::create_handler) logs a warning
+    /// saying so).
     ///
     /// [`Dispatcher`]: crate::inbox::Dispatcher
     ///
@@ -324,8 +334,9 @@ impl HandlerOptions {
     #[cfg(feature = "inbox")]
     #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
     pub fn wake_on(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
-        if let Some(sink) = &mut self.store {
-            sink.wake = Some(wake);
+        match &mut self.store {
+            Some(sink) => sink.wake = Some(wake),
+            None => ignored::record(&mut self.ignored, Ignored::WakeOn),
         }
         self
     }
@@ -386,7 +397,8 @@ impl HandlerOptions {
     /// Deduplicates with `deduper` instead of the default [`MemoryDeduper`].
     ///
     /// Not in inbox mode ([`inbox`](Self::inbox)): there the store deduplicates (durably, by event
-    /// hash, counting repeats) and no deduper runs, so this setting is not used.
+    /// hash, counting repeats) and no deduper runs, so this setting is not used
+    /// ([`create_handler`](super::create_handler) logs a warning saying so).
     pub fn deduper(self, deduper: impl Deduper + 'static) -> Self {
         self.shared_deduper(Arc::new(deduper))
     }
@@ -394,8 +406,11 @@ impl HandlerOptions {
     /// Deduplicates with a shared `deduper` (e.g. one also used elsewhere).
     ///
     /// Not in inbox mode ([`inbox`](Self::inbox)): there the store deduplicates and the deduper
-    /// is not used.
+    /// is not used ([`create_handler`](super::create_handler) logs a warning saying so).
     pub fn shared_deduper(mut self, deduper: Arc<dyn Deduper>) -> Self {
+        if self.stores() {
+            ignored::record(&mut self.ignored, Ignored::Deduper);
+        }
         self.deduper = Some(deduper);
         self
     }
@@ -404,8 +419,12 @@ impl HandlerOptions {
     /// repeats of one event may run concurrently.
     ///
     /// Not in inbox mode ([`inbox`](Self::inbox)): the store always deduplicates (a repeat is
-    /// answered 200 and counted, not stored again), whatever this says.
+    /// answered 200 and counted, not stored again), whatever this says
+    /// ([`create_handler`](super::create_handler) logs a warning saying so).
     pub fn without_deduplication(mut self) -> Self {
+        if self.stores() {
+            ignored::record(&mut self.ignored, Ignored::WithoutDeduplication);
+        }
         self.deduper = None;
         self
     }
@@ -425,7 +444,8 @@ impl HandlerOptions {
     /// leaves no trace but a debug log line. The hook runs on the request's task: keep it short.
     ///
     /// Not in inbox mode ([`inbox`](Self::inbox)): there [`on_stored`](Self::on_stored) tells
-    /// each duplicate, as [`Inserted::Duplicate`](crate::inbox::Inserted::Duplicate).
+    /// each duplicate, as [`Inserted::Duplicate`](crate::inbox::Inserted::Duplicate), and this
+    /// hook never runs ([`create_handler`](super::create_handler) logs a warning saying so).
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -448,6 +468,9 @@ impl HandlerOptions {
     where
         F: Fn(&WebhookEvent) + Send + Sync + 'static,
     {
+        if self.stores() {
+            ignored::record(&mut self.ignored, Ignored::OnDuplicate);
+        }
         self.on_duplicate = Some(Arc::new(hook));
         self
     }

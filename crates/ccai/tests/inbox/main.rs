@@ -9,6 +9,7 @@ mod dispatcher;
 mod forward_credentials;
 mod forward_headers;
 mod handler_wake;
+mod ignored_settings;
 mod logs;
 mod metrics;
 #[cfg(feature = "postgres")]
