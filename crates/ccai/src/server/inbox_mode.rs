@@ -23,8 +23,9 @@ pub(crate) type OnStored = Arc<dyn Fn(&WebhookEvent, Inserted) + Send + Sync>;
 pub(crate) struct StoreSink {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) on_stored: Option<OnStored>,
-    /// Notified after each new event (`HandlerOptions::wake_on`): a dispatcher's wake-up signal.
-    pub(crate) wake: Option<Arc<Notify>>,
+    /// Each notified after each new event (`HandlerOptions::wake_on`): the wake-up signals of
+    /// the dispatchers, one for each destination.
+    pub(crate) wake: Vec<Arc<Notify>>,
 }
 
 impl StoreSink {
@@ -62,8 +63,10 @@ impl StoreSink {
             .await
             .map_err(|e| Rejection::Unavailable(Box::new(e)))?;
         // Only a new event gives a dispatcher something to hand on; a repeat adds nothing.
-        if let (Some(wake), Inserted::New) = (&self.wake, inserted) {
-            wake.notify_one();
+        if inserted == Inserted::New {
+            for wake in &self.wake {
+                wake.notify_one();
+            }
         }
         if let Some(hook) = &self.on_stored {
             // The delivery is stored: a panicking hook must not turn that into an error.
@@ -80,7 +83,7 @@ impl fmt::Debug for StoreSink {
         f.debug_struct("StoreSink")
             .field("store", &self.store)
             .field("on_stored", &self.on_stored.is_some())
-            .field("wake", &self.wake.is_some())
+            .field("wake", &self.wake.len())
             .finish()
     }
 }

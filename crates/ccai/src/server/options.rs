@@ -265,7 +265,7 @@ impl HandlerOptions {
         options.store = Some(super::inbox_mode::StoreSink {
             store,
             on_stored: None,
-            wake: None,
+            wake: Vec::new(),
         });
         options
     }
@@ -295,6 +295,10 @@ impl HandlerOptions {
     /// [`waker`](crate::inbox::Dispatcher::waker), or the signal given to its builder's
     /// [`wake_on`](crate::inbox::DispatcherBuilder::wake_on), and it hands the event on at once
     /// instead of on its next poll. Composes with [`on_stored`](Self::on_stored): both run.
+    ///
+    /// With several destinations, call it once for each one's dispatcher: every signal given is
+    /// notified. Give each dispatcher its own signal: one shared by several wakes only one of
+    /// them for each event, the others finding it on their next poll.
     ///
     /// Does nothing outside inbox mode ([`create_handler`](super::create_handler) logs a warning
     /// saying so).
@@ -335,7 +339,7 @@ impl HandlerOptions {
     #[cfg_attr(docsrs, doc(cfg(feature = "inbox")))]
     pub fn wake_on(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
         match &mut self.store {
-            Some(sink) => sink.wake = Some(wake),
+            Some(sink) => sink.wake.push(wake),
             None => ignored::record(&mut self.ignored, Ignored::WakeOn),
         }
         self

@@ -166,3 +166,68 @@ async fn only_a_new_event_notifies() {
         [Inserted::New, Inserted::Duplicate, Inserted::Conflict]
     );
 }
+
+/// A receiver with two destinations runs a dispatcher for each, and gives the handler each one's
+/// waker: a newly stored event is handed on at once to both, though both poll once an hour. A
+/// second `wake_on` replaced the first, whose dispatcher then waited for its poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wake_on_for_each_of_two_dispatchers_wakes_both() {
+    const DESTINATIONS: [&str; 2] = ["crm", "analytics"];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions::new().destinations(DESTINATIONS);
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path().join("inbox.db"), options).expect("open"));
+    // As above: each dispatcher's first claim hands this one on, and finds nothing more, so it
+    // then waits for a wake or its hour.
+    store
+        .insert(NewDelivery::new(
+            CLIENT_ID,
+            "before",
+            "message.sent",
+            &b"{}"[..],
+        ))
+        .await
+        .expect("insert");
+    let mut dispatchers = Vec::new();
+    let mut handed_on = Vec::new();
+    for destination in DESTINATIONS {
+        let (seen, receiving) = mpsc::unbounded_channel();
+        let consumer = CallbackConsumer::new(move |event: InboxEvent| {
+            let seen = seen.clone();
+            async move { seen.send(event.event_hash) }
+        });
+        dispatchers.push(
+            Dispatcher::builder(Arc::clone(&store), consumer)
+                .destination(destination)
+                .poll_interval(Duration::from_secs(3600))
+                .concurrency(2)
+                .start(),
+        );
+        handed_on.push(receiving);
+    }
+    for (destination, receiving) in DESTINATIONS.iter().zip(&mut handed_on) {
+        let first = tokio::time::timeout(PATIENCE, receiving.recv()).await;
+        let first = first.unwrap_or_else(|_| panic!("{destination}: the first claim"));
+        assert_eq!(first.as_deref(), Some("before"), "{destination}");
+    }
+    let handler = create_handler(
+        HandlerOptions::inbox(CLIENT_ID, Arc::clone(&store))
+            .secret(SECRET)
+            .wake_on(dispatchers[0].waker())
+            .wake_on(dispatchers[1].waker()),
+    )
+    .expect("handler");
+    let addr = serve(handler).await;
+
+    let sent = delivery("after", "+14155550100");
+    assert_eq!(post_status(addr, sent.body(), sent.signature()).await, 200);
+    for (destination, receiving) in DESTINATIONS.iter().zip(&mut handed_on) {
+        let next = tokio::time::timeout(PATIENCE, receiving.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{destination}: the new event was not handed on"));
+        assert_eq!(next.as_deref(), Some("after"), "{destination}");
+    }
+    for dispatcher in dispatchers {
+        dispatcher.shutdown(Duration::from_secs(5)).await;
+    }
+}
