@@ -16,8 +16,8 @@ use common::postgres::{database, Schema};
 use common::{exits, stderr, stdout, Sandbox};
 use serde_json::Value;
 
-/// What every answer to the stopped read says: the server stops it at 0.9 s of the URL's 1 s.
-const STOPPED: &str = "the read took longer than 0.9 s and was stopped by the server: narrow the \
+/// What every answer to the stopped read says: the server stops it at 0.75 s of the URL's 1 s.
+const STOPPED: &str = "the read took longer than 0.75 s and was stopped by the server: narrow the \
                        filter";
 
 /// A search that matches no body and is compared in full at every position of every body.
@@ -199,7 +199,8 @@ async fn a_read_waiting_for_another_sessions_lock_says_so_and_reads_go_on_once_i
     let ui = ui_support::announced(cmd.spawn().expect("spawn ccai ui"));
     let s = &schema.name;
     let holder = LockHolder::lock(&schema, &format!("{s}.events, {s}.deliveries"));
-    let waited = "the read waited longer than 0.81 s for a lock that another session holds on the \
+    let waited =
+        "the read waited longer than 0.562 s for a lock that another session holds on the \
                   store's tables";
     let assert_waited = |error: &str| {
         assert!(error.contains(waited), "{error:?}");

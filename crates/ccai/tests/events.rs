@@ -382,6 +382,21 @@ fn verify_event_signs_and_parses_fixtures_with_the_fixture_secret() {
 }
 
 #[test]
+fn verify_event_refuses_a_delivery_with_an_empty_event_hash_as_not_a_delivery() {
+    let verifier = Verifier::new("1231", "secret").unwrap();
+    // Signed over the empty hash with the right secret: still refused (as `verify` refuses an
+    // empty hash), by the parse that comes before the comparison.
+    let signature = sign("1231", "", "secret");
+    let body = br#"{"eventType":"message.sent","data":{},"eventHash":""}"#;
+    assert_eq!(
+        verifier.verify_event(Some(&signature), body),
+        Err(VerifyError::Parse(ParseError::EmptyField {
+            field: "eventHash"
+        }))
+    );
+}
+
+#[test]
 fn event_types_round_trip_and_normalise() {
     for t in WebhookEventType::KNOWN {
         let s = t.as_str();

@@ -226,7 +226,8 @@ impl Verifier {
     /// 1. no signature → [`VerifyError::MissingSignature`];
     /// 2. a signature that is not 44 characters of standard padded base64 →
     ///    [`VerifyError::MalformedSignature`];
-    /// 3. a body that is not a valid delivery → [`VerifyError::Parse`];
+    /// 3. a body that is not a valid delivery, one with an empty `eventHash` included →
+    ///    [`VerifyError::Parse`] ([`ParseError::EmptyField`](crate::webhook::ParseError::EmptyField));
     /// 4. no secret produces the signature for the body's `eventHash` → [`VerifyError::Mismatch`].
     ///
     /// With a header value that may not be text (`http::HeaderValue`), use

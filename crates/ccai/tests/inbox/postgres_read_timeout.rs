@@ -39,7 +39,7 @@ fn assert_stopped(error: Result<impl std::fmt::Debug, StoreError>, advice: &str)
         panic!("expected ReadStopped, got {error:?}");
     };
     assert!(
-        message.contains("the read took longer than 0.9 s and was stopped by the server"),
+        message.contains("the read took longer than 0.75 s and was stopped by the server"),
         "{message}"
     );
     assert!(message.contains(advice), "{message}");
@@ -80,7 +80,7 @@ async fn a_slow_search_is_stopped_by_the_server_and_the_store_reads_on() {
     let stopped = store.list(search).await;
     let took = started.elapsed();
     assert_stopped(stopped, "narrow the filter");
-    // The server stopped it (0.9 s), before the client would have given up (1 s) and closed the
+    // The server stopped it (0.75 s), before the client would have given up (1 s) and closed the
     // connection as for a database that does not answer.
     assert!(took < Duration::from_secs(1), "took {took:?}");
 
@@ -139,7 +139,7 @@ async fn reads_without_a_filter_stopped_by_the_server_say_to_try_again_later() {
 }
 
 /// That `read` waited for another session's lock until the server stopped it (its lock_timeout,
-/// 0.81 s of the statement_timeout's 0.9 s), and says so, not to narrow its filter.
+/// 0.562 s of the statement_timeout's 0.75 s), and says so, not to narrow its filter.
 fn assert_waited_for_a_lock(read: Result<impl std::fmt::Debug, StoreError>) {
     let Err(error @ StoreError::ReadStopped(message)) = &read else {
         panic!("expected ReadStopped, got {read:?}");
@@ -147,7 +147,7 @@ fn assert_waited_for_a_lock(read: Result<impl std::fmt::Debug, StoreError>) {
     assert!(error.is_transient(), "{error:?}");
     assert!(
         message.contains(
-            "the read waited longer than 0.81 s for a lock that another session holds on the \
+            "the read waited longer than 0.562 s for a lock that another session holds on the \
              store's tables"
         ),
         "{message}"

@@ -73,12 +73,12 @@ pub struct PostgresOptions {
     ///
     /// A read (list, get, stats, destinations) is stopped by the server a little sooner: each
     /// runs in a transaction whose `statement_timeout` (`SET LOCAL`, so the pooled session keeps
-    /// its own for the writes) is a tenth less, at most 1 s less (9 s of the default 10 s). Such
+    /// its own for the writes) is a quarter less, at most 1 s less (9 s of the default 10 s). Such
     /// a read fails with [`StoreError::ReadStopped`], whose message says to narrow the filter of
     /// a list or search, or to try a read without a filter again later: a page's live refresh
     /// does not repeat it, as it does an unavailable database. A read waiting for a lock another
     /// session holds (an `ALTER TABLE`, a `VACUUM FULL`, a `LOCK TABLE`) is stopped sooner still
-    /// (its `lock_timeout`, a tenth below the `statement_timeout`, at most 1 s below) with the
+    /// (its `lock_timeout`, a quarter below the `statement_timeout`, at most 1 s below) with the
     /// same error, saying so: try again later, and find the session in `pg_locks`. Both stop at
     /// the largest the server takes (2^31 - 1 ms, 24.8 days). Writes, claims and outcomes get
     /// no statement or lock timeout of ours.

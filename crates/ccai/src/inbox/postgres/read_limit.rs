@@ -17,25 +17,27 @@ use crate::inbox::StoreError;
 /// A longer one is refused (`SET` fails), which would fail every read.
 const SERVER_MAX: Duration = Duration::from_millis(i32::MAX as u64);
 
-/// How long the server lets each statement of a read run, for an `operation_timeout`: a tenth
+/// How long the server lets each statement of a read run, for an `operation_timeout`: a quarter
 /// less, at most 1 s less (the time for the server's error to come back before the client gives
-/// up), at least 1 ms (0 would be no limit), and at most what the server takes.
+/// up; a tenth of a short timeout, 100 ms of 1 s, was too little on a loaded machine, which then
+/// reported a slow read as an unavailable database), at least 1 ms (0 would be no limit), and at
+/// most what the server takes.
 pub(crate) fn statement_timeout(operation_timeout: Duration) -> Duration {
     a_little_less(operation_timeout).min(SERVER_MAX)
 }
 
 /// How long each statement of a read may wait for a lock (another session's `ALTER TABLE`,
-/// `VACUUM FULL`, `TRUNCATE`, `LOCK TABLE`), for its `statement_timeout`: a tenth less, at most
-/// 1 s less, for the server to stop it as waiting for a lock rather than as slow (a
+/// `VACUUM FULL`, `TRUNCATE`, `LOCK TABLE`), for its `statement_timeout`: a quarter less, at
+/// most 1 s less, for the server to stop it as waiting for a lock rather than as slow (a
 /// `lock_timeout` as long as the `statement_timeout` would never fire first).
 fn lock_timeout(statement_timeout: Duration) -> Duration {
     a_little_less(statement_timeout)
 }
 
-/// `limit` less a tenth, at most 1 s less, in whole milliseconds, and at least 1 ms (0 would be
-/// no limit).
+/// `limit` less a quarter, at most 1 s less, in whole milliseconds, and at least 1 ms (0 would
+/// be no limit).
 fn a_little_less(limit: Duration) -> Duration {
-    let margin = (limit / 10).min(Duration::from_secs(1));
+    let margin = (limit / 4).min(Duration::from_secs(1));
     let whole_ms = limit.saturating_sub(margin).as_millis();
     Duration::from_millis(u64::try_from(whole_ms).unwrap_or(u64::MAX).max(1))
 }
@@ -123,10 +125,10 @@ mod tests {
     fn the_server_stops_a_read_a_little_before_the_client_gives_up() {
         let limit = |ms| statement_timeout(Duration::from_millis(ms)).as_millis();
         assert_eq!(limit(10_000), 9_000);
-        assert_eq!(limit(1_000), 900);
+        assert_eq!(limit(1_000), 750);
         assert_eq!(limit(600_000), 599_000);
         assert_eq!(limit(86_400_000), 86_399_000);
-        assert_eq!(limit(5), 4);
+        assert_eq!(limit(5), 3);
         assert_eq!(limit(1), 1, "never 0, which is no limit");
         let longest = u128::from(i32::MAX.unsigned_abs());
         assert_eq!(limit(30 * 86_400_000), longest, "the server's largest");
@@ -136,12 +138,12 @@ mod tests {
             "BEGIN; SET LOCAL statement_timeout = 2147483647; SET LOCAL lock_timeout = 2147482647"
         );
         assert_eq!(
-            begin(Duration::from_millis(900)),
-            "BEGIN; SET LOCAL statement_timeout = 900; SET LOCAL lock_timeout = 810"
+            begin(Duration::from_millis(750)),
+            "BEGIN; SET LOCAL statement_timeout = 750; SET LOCAL lock_timeout = 562"
         );
         assert_eq!(
             begin(Duration::from_millis(9_000)),
-            "BEGIN; SET LOCAL statement_timeout = 9000; SET LOCAL lock_timeout = 8100"
+            "BEGIN; SET LOCAL statement_timeout = 9000; SET LOCAL lock_timeout = 8000"
         );
         assert_eq!(
             begin(Duration::from_millis(599_000)),
