@@ -152,6 +152,11 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     };
+    // Dropped, the runtime would wait for every blocking task: a SQLite read still running after
+    // Ctrl-C (a slow search of the view) kept the process up to the read timeout, 30 s. What must
+    // finish has finished inside `run` (the stores' close) or runs on threads of its own (the
+    // stores' writers, `line_writer`); what is left is reads, whose answers no one awaits.
+    runtime.shutdown_timeout(SHUTDOWN_LIMIT);
     // Output that could not be written is a failure, whatever the command made of its work.
     let code = match stdout::failure() {
         Some(why) => {
@@ -164,6 +169,9 @@ fn main() -> ExitCode {
     line_writer::finish(FINISH_OUTPUT_LIMIT);
     code
 }
+
+/// How long the exit waits for the runtime's blocking tasks (store reads) still running.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long the exit waits for `ccai listen`'s queued lines to be written.
 const FINISH_OUTPUT_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
