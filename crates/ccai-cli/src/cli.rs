@@ -213,7 +213,7 @@ pub(crate) enum Command {
     /// Check a signature. Exits 0 when it verifies, 1 (with the reason) when not, 2 on an error
     /// (such as a body that is not a delivery).
     #[command(
-        after_help = "Examples:\n  ccai verify --signature 'Sr3d…a6Y=' --event-hash event-hash-abc123\n  ccai verify --signature 'Sr3d…a6Y=' --body delivery.json"
+        after_help = "Examples:\n  ccai verify --signature 'Sr3d…a6Y=' --event-hash event-hash-abc123\n  ccai verify --signature 'Sr3d…a6Y=' --body delivery.json\n  ccai verify --signature 'Sr3d…a6Y=' --body - < delivery.json   # the body on standard input"
     )]
     // One of --event-hash and --body, as a group: the usage line and the error for neither name
     // both (`required_unless_present` named --event-hash alone).
@@ -226,8 +226,8 @@ pub(crate) enum Command {
         #[arg(long)]
         event_hash: Option<String>,
         /// A file holding the raw delivery body (its eventHash is verified; one that is not a
-        /// delivery is an error).
-        #[arg(long)]
+        /// delivery is an error); - reads it from standard input.
+        #[arg(long, value_name = "FILE")]
         body: Option<PathBuf>,
         #[command(flatten)]
         secret: SecretArgs,
@@ -559,7 +559,7 @@ pub(crate) struct TriggerArgs {
     /// event type defines otherwise (`--set Segments=abc`) is sent as given, with a warning.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// A JSON file whose object replaces `data` (before --set).
+    /// A JSON file whose object replaces `data` (before --set); - reads it from standard input.
     #[arg(long, value_name = "FILE")]
     pub data_file: Option<PathBuf>,
     /// Send the same delivery (same eventHash) this many times.

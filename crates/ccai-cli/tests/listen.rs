@@ -1355,6 +1355,35 @@ async fn trigger_with_a_data_file_and_put_delivery() {
         serde_json::json!({"To": "+15550001111", "CampaignId": 6, "Custom": true})
     );
 
+    // `--data-file -` reads the object from standard input.
+    let mut cmd = trigger(&sandbox, &["message.sent", "--data-file", "-"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn ccai trigger");
+    let mut input = child.stdin.take().expect("stdin");
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        input
+            .write_all(br#"{"To": "+15550002222"}"#)
+            .expect("write");
+        drop(input);
+        child.wait_with_output().expect("output")
+    })
+    .await
+    .expect("join");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let line: Value = serde_json::from_str(&listen.next_line()).unwrap();
+    assert_eq!(line["data"], serde_json::json!({"To": "+15550002222"}));
+    // Nothing on it (not a terminal here: no hint) is not JSON, and says where it came from.
+    let out = run(trigger(&sandbox, &["message.sent", "--data-file", "-"])).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).starts_with("error: --data-file - (standard input): not valid JSON"),
+        "{}",
+        stderr(&out)
+    );
+
     // Refused before anything is sent: a data file that is not an object, and one with an
     // integer past 64 bits (it would be sent as a float with other digits).
     let refused = [

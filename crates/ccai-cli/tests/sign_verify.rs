@@ -359,3 +359,172 @@ fn with_development_credentials() -> Sandbox {
     .unwrap();
     sandbox
 }
+
+/// `ccai verify --body -` on `input` piped to standard input, with the first Go SDK vector's
+/// signature and settings.
+async fn verify_stdin(sandbox: &Sandbox, input: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "verify",
+        "--signature",
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        "--body",
+        "-",
+        "--client-id",
+        "client-123",
+        "--secret",
+        "test-secret",
+    ])
+    .stdin(std::process::Stdio::piped());
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ccai");
+    let mut stdin = child.stdin.take().expect("stdin");
+    tokio::task::spawn_blocking(move || {
+        // A process that stops reading (past the limit) closes the pipe: not a failure here.
+        let _ = stdin.write_all(&input);
+        drop(stdin);
+        child.wait_with_output().expect("output")
+    })
+    .await
+    .expect("join")
+}
+
+/// `--body -` reads the body from standard input: verified, not verified, not a delivery, and
+/// past the limit, as for a file.
+#[tokio::test]
+async fn verify_a_body_on_standard_input() {
+    let sandbox = Sandbox::new();
+    let body =
+        br#"{"eventType":"message.sent","data":{"To":"+1"},"eventHash":"event-hash-abc123"}"#;
+    let out = verify_stdin(&sandbox, body.to_vec()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "verified: message.sent event-hash-abc123"
+    );
+    // Piped: no hint to type the body.
+    assert_eq!(stderr(&out), "");
+
+    // Tampered (another eventHash under the same signature): the usual "no", exit 1.
+    let tampered =
+        br#"{"eventType":"message.sent","data":{"To":"+1"},"eventHash":"event-hash-abc124"}"#;
+    let out = verify_stdin(&sandbox, tampered.to_vec()).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("not verified: "),
+        "{}",
+        stdout(&out)
+    );
+
+    // Not a delivery: exit 2, naming standard input.
+    let out = verify_stdin(&sandbox, b"junk".to_vec()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(
+            "error: body file - (standard input) is not a CCAI delivery: body is not valid JSON"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // Nothing at all is not a delivery either.
+    let out = verify_stdin(&sandbox, Vec::new()).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+
+    // Past the 16 MiB a flag's file may hold: refused, not read to the end.
+    let out = verify_stdin(&sandbox, vec![b' '; (16 << 20) + 1]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("error: cannot read body file - (standard input): it is larger than 16 MiB; pass --body"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+
+    // A file named `-` is still read as `./-`.
+    std::fs::write(sandbox.path().join("-"), body).expect("write ./-");
+    let mut cmd = sandbox.ccai();
+    cmd.args([
+        "verify",
+        "--signature",
+        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
+        "--body",
+        "./-",
+        "--client-id",
+        "client-123",
+        "--secret",
+        "test-secret",
+    ]);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// At a terminal, `--body -` says once on standard error that it reads standard input and how to
+/// end it (through `script`, which gives the command a terminal; skipped where it is missing).
+#[tokio::test]
+async fn verify_body_from_a_terminal_says_how_to_end_it() {
+    use std::io::Write;
+    if !common::runs("script", &["--version"]) {
+        println!("skipped: script (util-linux) not installed");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let command = format!(
+        "{} verify --signature Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y= --body - \
+         --client-id client-123 --secret test-secret",
+        env!("CARGO_BIN_EXE_ccai")
+    );
+    // `script -q -e -c COMMAND /dev/null`, with the sandbox's environment and folder.
+    let ccai = sandbox.ccai();
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-q", "-e", "-c", &command, "/dev/null"]);
+    for (key, value) in ccai.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    cmd.current_dir(sandbox.path());
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let out = tokio::task::spawn_blocking(move || {
+        // The body, a newline, and Ctrl-D: the end of typed input.
+        let body =
+            br#"{"eventType":"message.sent","data":{"To":"+1"},"eventHash":"event-hash-abc123"}"#;
+        let _ = stdin.write_all(body);
+        let _ = stdin.write_all(b"\n\x04");
+        let _ = stdin.flush();
+        let deadline = std::time::Instant::now() + common::WAIT;
+        while child.try_wait().expect("try_wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(stdin);
+        child.wait_with_output().expect("output")
+    })
+    .await
+    .expect("join");
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("Reading standard input; end it with Ctrl-D."),
+        "{said}"
+    );
+    assert!(
+        said.contains("verified: message.sent event-hash-abc123"),
+        "{said}"
+    );
+}

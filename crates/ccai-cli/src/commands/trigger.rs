@@ -32,17 +32,17 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
             let Ok(text) = String::from_utf8(bytes) else {
                 bail!(
                     "--data-file {}: not valid JSON (not UTF-8 text)",
-                    path.display()
+                    crate::file_flag::name(path)
                 );
             };
             match serde_json::from_str::<Value>(&text) {
                 Ok(Value::Object(_)) if crate::json_text::has_lossy_integer(&text) => bail!(
                     "--data-file {}: an integer is too large to send exactly (past 64 bits); write it as a string",
-                    path.display()
+                    crate::file_flag::name(path)
                 ),
                 Ok(Value::Object(map)) => map,
-                Ok(_) => bail!("--data-file {}: must hold a JSON object", path.display()),
-                Err(e) => bail!("--data-file {}: not valid JSON ({e})", path.display()),
+                Ok(_) => bail!("--data-file {}: must hold a JSON object", crate::file_flag::name(path)),
+                Err(e) => bail!("--data-file {}: not valid JSON ({e})", crate::file_flag::name(path)),
             }
         }
         None => sample_events::data_for(&event_type)?,
@@ -167,7 +167,7 @@ fn warn_mistyped(
         });
         let source = match (set, &args.data_file) {
             (Some(item), _) => format!("--set {}", quoted(item)),
-            (None, Some(path)) => format!("--data-file {}", path.display()),
+            (None, Some(path)) => format!("--data-file {}", crate::file_flag::name(path)),
             (None, None) => "data".to_owned(),
         };
         let sent = match data.get(field) {

@@ -38,7 +38,7 @@ pub(crate) fn run(
                 Err(problem) => bail!(
                     "body file {} is not a CCAI delivery: {problem}; pass the raw body of one, \
                      a JSON object with eventType, eventHash and data",
-                    path.display()
+                    crate::file_flag::name(&path)
                 ),
             }
             verifier
