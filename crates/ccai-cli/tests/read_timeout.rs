@@ -30,6 +30,11 @@ const TEXT: usize = 250 * 1024;
 /// run as fast (the server's 10 s for a request's head takes 0.1 s).
 const SPEED: u32 = 100;
 
+/// Held by each test for its whole run: the tests run one at a time. Each one's slow searches keep
+/// a core busy, and on a 2-core machine two at once starved the ordinary reads, which the fast
+/// clock then stopped too (its 30 s are 0.3 s of real time).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What every answer to the stopped read says.
 const STOPPED: &str = "the read took longer than 30 s and was stopped: narrow the filter";
 
@@ -85,6 +90,7 @@ fn assert_stopped(error: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let Some(mut cmd) = on_fast_clock(sandbox.ccai()) else {
         return;
@@ -108,6 +114,7 @@ async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ui_api_a_search_past_the_read_timeout_is_answered_503_then_reads_go_on() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
     let Some(ui) = slow_ui(&sandbox, &path).await else {
@@ -187,6 +194,7 @@ const SEARCHES: &str = "return performance.getEntriesByType('resource')
 /// filters are applied anew.
 #[tokio::test(flavor = "multi_thread")]
 async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
     let Some((_ui, _driver, browser, _profile)) = slow_page(&sandbox, &path).await else {
@@ -284,6 +292,7 @@ async fn ui_browser_a_search_the_store_stopped_is_not_run_again_by_itself() {
 /// matches, not that the earlier search was stopped.
 #[tokio::test(flavor = "multi_thread")]
 async fn ui_browser_a_stopped_search_s_message_goes_once_other_filters_are_read() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
     let Some((_ui, _driver, browser, _profile)) = slow_page(&sandbox, &path).await else {
