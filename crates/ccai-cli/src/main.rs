@@ -6,6 +6,7 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod duration_flag;
+mod error_chain;
 mod file_flag;
 mod global_options;
 mod http;

@@ -1335,10 +1335,20 @@ async fn a_store_file_deleted_or_replaced_while_listening_acknowledges_nothing_m
             "replaced: {replaced}"
         );
         assert!(response.headers().contains_key("retry-after"));
-        let (_, _, err) = stop(listen);
+        let (_, out, err) = stop(listen);
         assert!(
             err.iter().any(|line| line.contains("deleted or replaced")),
             "replaced: {replaced}: {err:?}"
+        );
+        // The REJECTED line names the store's error (the rejection's cause), once.
+        let rejected = out
+            .iter()
+            .find(|line| line.contains("REJECTED 503"))
+            .unwrap_or_else(|| panic!("replaced: {replaced}: no REJECTED 503 line: {out:?}"));
+        assert!(
+            rejected.contains("the delivery could not be stored: ")
+                && rejected.matches("deleted or replaced").count() == 1,
+            "replaced: {replaced}: {rejected}"
         );
         if replaced {
             // The file now at the path was left as it was.

@@ -82,7 +82,16 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .secrets(secrets.split(',').map(str::trim).map(str::to_owned))
             .method(method)
             .log_events(true)
-            .on_reject(|rejection| eprintln!("rejected ({}): {rejection}", rejection.status())),
+            .on_reject(|rejection| {
+                // A cause beneath the message (a store's error behind a 503) is its source.
+                let chain: Vec<String> =
+                    std::iter::successors(Some(rejection as &dyn std::error::Error), |e| {
+                        (*e).source()
+                    })
+                    .map(ToString::to_string)
+                    .collect();
+                eprintln!("rejected ({}): {}", rejection.status(), chain.join(": "))
+            }),
     )?;
     let app = Router::new().route_service("/webhook/ccai", handler);
 

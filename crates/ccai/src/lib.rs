@@ -73,6 +73,8 @@ pub mod inbox;
 #[cfg(feature = "client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "client")))]
 pub mod api;
+#[cfg(feature = "axum")]
+mod error_chain;
 #[cfg(any(feature = "client", feature = "inbox"))]
 mod redact;
 #[cfg(feature = "axum")]

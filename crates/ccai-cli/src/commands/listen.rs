@@ -22,6 +22,7 @@ use ccai::webhook::{
 use serde_json::{json, Value};
 
 use crate::cli::{AccountArgs, ListenArgs};
+use crate::error_chain::Chain;
 use crate::{clock, dev_credentials, http, output, settings};
 use own_forwards::{OwnForwards, FORWARDED_BY};
 
@@ -547,9 +548,11 @@ impl Printer {
     fn rejected(&self, rejection: &Rejection) {
         let (clock, timestamp) = clock::now();
         let status = rejection.status().as_u16();
+        // With its cause: a 503's message says only that the delivery could not be stored.
+        let reason = Chain(rejection);
         if self.quiet {
             // No per-event lines: a rejection (or a failed forward) is an error, on stderr.
-            errln!("{clock}  REJECTED {status}  {rejection}");
+            errln!("{clock}  REJECTED {status}  {reason}");
             return;
         }
         if matches!(rejection, Rejection::Callback(_)) {
@@ -558,11 +561,11 @@ impl Printer {
         }
         if self.json {
             emit(
-                &json!({"time": timestamp, "status": "rejected", "code": status, "reason": rejection.to_string()})
+                &json!({"time": timestamp, "status": "rejected", "code": status, "reason": reason.to_string()})
                     .to_string(),
             );
         } else {
-            emit(&format!("{clock}  REJECTED {status}  {rejection}"));
+            emit(&format!("{clock}  REJECTED {status}  {reason}"));
         }
     }
 }

@@ -30,8 +30,9 @@ pub enum Claim {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DedupError {
-    /// The backing store (a database, a cache) failed.
-    #[error("deduplication store failed: {0}")]
+    /// The backing store (a database, a cache) failed: its error is the
+    /// [`source`](std::error::Error::source), not repeated in the message.
+    #[error("deduplication store failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 

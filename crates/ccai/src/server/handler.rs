@@ -12,6 +12,7 @@ use http::{Method, Request};
 use http_body::Body;
 
 use crate::dedup::{Claim, DedupError, Deduper};
+use crate::error_chain::Chain;
 use crate::event::{parse_event, DeliveryMethod, Escaped};
 use crate::signature::Verifier;
 use crate::telemetry::{self, Received};
@@ -366,7 +367,7 @@ impl Inner {
         let recorded = guard.finish(outcome.is_ok()).await;
         if let Err(e) = recorded {
             // The callback's outcome stands; a failed record only means a retry may run it again.
-            tracing::warn!(target: "ccai::webhook", error = %e, "could not record the event's outcome");
+            tracing::warn!(target: "ccai::webhook", error = %Chain(&e), "could not record the event's outcome");
         }
         outcome.map(|()| Received::Accepted)
     }
@@ -382,9 +383,9 @@ impl Inner {
     fn report(&self, rejection: &Rejection) {
         let status = rejection.status().as_u16();
         if rejection.status().is_server_error() {
-            tracing::warn!(target: "ccai::webhook", status, reason = %rejection, "webhook delivery failed");
+            tracing::warn!(target: "ccai::webhook", status, reason = %Chain(rejection), "webhook delivery failed");
         } else {
-            tracing::debug!(target: "ccai::webhook", status, reason = %rejection, "webhook delivery rejected");
+            tracing::debug!(target: "ccai::webhook", status, reason = %Chain(rejection), "webhook delivery rejected");
         }
         if let Some(hook) = &self.on_reject {
             // A panicking hook must not cost the sender its answer.
@@ -433,7 +434,7 @@ impl Drop for ClaimGuard {
         match catch_unwind(AssertUnwindSafe(|| release.as_mut().poll(&mut cx))) {
             Ok(Poll::Ready(Ok(()))) => {}
             Ok(Poll::Ready(Err(e))) => {
-                tracing::warn!(target: "ccai::webhook", error = %e, "could not release an abandoned event");
+                tracing::warn!(target: "ccai::webhook", error = %Chain(&e), "could not release an abandoned event");
             }
             Err(_) => {
                 tracing::warn!(target: "ccai::webhook", "the deduper panicked releasing an abandoned event");
@@ -443,7 +444,7 @@ impl Drop for ClaimGuard {
                 Ok(runtime) => {
                     runtime.spawn(async move {
                         if let Err(e) = release.await {
-                            tracing::warn!(target: "ccai::webhook", error = %e, "could not release an abandoned event");
+                            tracing::warn!(target: "ccai::webhook", error = %Chain(&e), "could not release an abandoned event");
                         }
                     });
                 }

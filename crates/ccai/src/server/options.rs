@@ -65,7 +65,14 @@ pub enum HandlerConfigError {
 /// .methods([DeliveryMethod::Post, DeliveryMethod::Put])
 /// .body_limit(64 * 1024)
 /// .log_events(true)
-/// .on_reject(|rejection| eprintln!("rejected ({}): {rejection}", rejection.status()));
+/// .on_reject(|rejection| {
+///     // The message says what failed; a cause beneath it (a store's error) is its source.
+///     let chain: Vec<String> =
+///         std::iter::successors(Some(rejection as &dyn std::error::Error), |e| (*e).source())
+///             .map(ToString::to_string)
+///             .collect();
+///     eprintln!("rejected ({}): {}", rejection.status(), chain.join(": "))
+/// });
 /// let handler = create_handler(options)?;
 /// # let _ = handler;
 /// # Ok::<(), ccai::webhook::HandlerConfigError>(())

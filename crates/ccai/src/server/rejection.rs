@@ -16,6 +16,11 @@ use crate::BoxError;
 /// `{"success": false, "error": <message>}` where the message names the problem but never contains
 /// a secret, the signature or the payload; the callback's own error is not sent to the client (it
 /// is in this value's `Display`, for logs and [`HandlerOptions::on_reject`](super::HandlerOptions::on_reject)).
+///
+/// A cause is shown once: either in the message (a parse problem, a signature problem, the
+/// callback's error) or as the [`source`](std::error::Error::source) (a body read's error, the
+/// deduplication store's, the inbox store's), never both, so a reporter that walks the sources
+/// shows each once. A log line shows the message and each source.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -58,14 +63,17 @@ pub enum Rejection {
     /// The event callback panicked: 500, so that the sender retries.
     #[error("event callback panicked")]
     CallbackPanicked,
-    /// The deduplication store failed: 500, so that the sender retries.
-    #[error("{0}")]
+    /// The deduplication store failed: 500, so that the sender retries. Shows as the
+    /// [`DedupError`] does, its cause included.
+    #[error(transparent)]
     Deduplication(DedupError),
     /// The delivery could not be stored (inbox mode: the store's queue is full, the disk is full,
     /// the database is down): 503 with `Retry-After`, so that the sender retries later. Nothing
     /// was acknowledged.
     ///
-    /// The cause is the store's `ccai::inbox::StoreError` (feature `inbox`): downcast it to tell
+    /// The cause (the message says only that the delivery could not be stored: the cause is its
+    /// [`source`](std::error::Error::source)) is the store's `ccai::inbox::StoreError` (feature
+    /// `inbox`): downcast it to tell
     /// an overload from an outage, e.g. in [`on_reject`](super::HandlerOptions::on_reject).
     ///
     /// ```
@@ -84,7 +92,7 @@ pub enum Rejection {
     /// assert!(overloaded(&Rejection::Unavailable(Box::new(StoreError::Overloaded))));
     /// # }
     /// ```
-    #[error("the delivery could not be stored: {0}")]
+    #[error("the delivery could not be stored")]
     Unavailable(#[source] BoxError),
 }
 

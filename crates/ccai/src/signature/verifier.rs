@@ -51,9 +51,17 @@ pub enum VerifyError {
     /// The event hash to verify is empty.
     #[error("event hash is empty")]
     EmptyEventHash,
-    /// The body is not a valid delivery (from [`Verifier::verify_event`]).
+    /// The body is not a valid delivery (from [`Verifier::verify_event`]). The message names the
+    /// [`ParseError`]'s problem, so the problem is not also its `source()` (a reporter that walks
+    /// the chain would show it twice).
     #[error("invalid delivery: {0}")]
-    Parse(#[from] ParseError),
+    Parse(ParseError),
+}
+
+impl From<ParseError> for VerifyError {
+    fn from(error: ParseError) -> Self {
+        Self::Parse(error)
+    }
 }
 
 /// Verifies deliveries for one CloudContactAI account.

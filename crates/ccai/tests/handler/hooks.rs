@@ -191,3 +191,45 @@ async fn on_duplicate_observes_each_repeat_and_nothing_else() {
         "each event called back once"
     );
 }
+
+/// A deduper whose store is down: every claim fails.
+struct DownDeduper;
+
+impl ccai::webhook::Deduper for DownDeduper {
+    fn claim<'a>(&'a self, _: &'a str) -> ccai::webhook::DedupFuture<'a, ccai::webhook::Claim> {
+        Box::pin(std::future::ready(Err(ccai::webhook::DedupError::Backend(
+            "redis-down-marker".into(),
+        ))))
+    }
+
+    fn complete<'a>(&'a self, _: &'a str) -> ccai::webhook::DedupFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn release<'a>(&'a self, _: &'a str) -> ccai::webhook::DedupFuture<'a, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// The warning for a failed deduplication store names the store's own error, once: the
+/// rejection's message says what failed and its source why, and the log line shows both.
+#[tokio::test]
+async fn the_log_line_of_a_failed_store_names_its_cause_once() {
+    let (captured, _guards) = capture_logs(tracing::Level::WARN);
+    let (options, seen) = recording_options();
+    let addr = serve(create_handler(options.deduper(DownDeduper)).expect("handler")).await;
+    let (body, signature) = delivery("dedup-down");
+    assert_eq!(post(addr, &body, Some(&signature)).await.status, 500);
+    assert!(seen.lock().expect("lock").is_empty());
+
+    let logs = captured.text();
+    let line = logs
+        .lines()
+        .find(|line| line.contains("webhook delivery failed"))
+        .unwrap_or_else(|| panic!("no warning in:\n{logs}"));
+    assert!(
+        line.contains("deduplication store failed: redis-down-marker"),
+        "{line}"
+    );
+    assert_eq!(line.matches("redis-down-marker").count(), 1, "{line}");
+}

@@ -5,6 +5,7 @@
 mod bodies;
 mod contract;
 mod dedup;
+mod error_chains;
 mod hooks;
 mod metrics;
 mod serving;

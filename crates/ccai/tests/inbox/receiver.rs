@@ -200,6 +200,7 @@ async fn a_store_that_cannot_commit_answers_503_and_the_retry_is_stored() {
 /// `on_reject` hook to tell an overload from an outage.
 #[tokio::test]
 async fn the_on_reject_hook_gets_the_store_error_behind_a_503() {
+    let logs = crate::logs::captured();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(
         SqliteStore::open(dir.path().join("inbox.db"), SqliteOptions::new()).expect("open"),
@@ -230,6 +231,19 @@ async fn the_on_reject_hook_gets_the_store_error_behind_a_503() {
         matches!(causes.as_slice(), [Some(StoreError::Unavailable(why))] if why.contains("closed")),
         "{causes:?}"
     );
+    // The handler's warning names the store's error, once: the rejection's message says what
+    // failed, its source why.
+    let path = dir.path().display().to_string();
+    let text = String::from_utf8_lossy(&logs.lock().expect("lock")).into_owned();
+    let line = text
+        .lines()
+        .find(|line| line.contains("webhook delivery failed") && line.contains(&path))
+        .unwrap_or_else(|| panic!("no warning for {path} in:\n{text}"));
+    assert!(
+        line.contains("the delivery could not be stored: ") && line.contains("closed"),
+        "{line}"
+    );
+    assert_eq!(line.matches(&path).count(), 1, "{line}");
 }
 
 #[tokio::test]
