@@ -246,15 +246,18 @@ impl Inbox {
         let printer = Arc::clone(printer);
         let readiness = readiness.clone();
         let store: Arc<dyn Store> = self.store.as_dyn();
-        HandlerOptions::inbox(client_id, store).on_stored(
+        let options = HandlerOptions::inbox(client_id, store).on_stored(
             move |event: &WebhookEvent, inserted: Inserted| {
                 readiness.store_took();
-                if let Some(waker) = &waker {
-                    waker.notify_one();
-                }
                 printer.stored(event, inserted);
             },
-        )
+        );
+        // The handler wakes the dispatcher itself, for a new event only: a duplicate or a
+        // conflicting repeat adds nothing to forward.
+        match waker {
+            Some(waker) => options.wake_on(waker),
+            None => options,
+        }
     }
 
     /// Starts forwarding (with `--forward-to`): last, once the listeners are bound, as a start
