@@ -182,11 +182,7 @@ mod tests {
         for event_type in WebhookEventType::KNOWN {
             let name = event_type.to_string();
             let data = data_for(&event_type).unwrap();
-            let event = ccai::webhook::WebhookEvent {
-                event_type,
-                data: data.into(),
-                event_hash: "h".into(),
-            };
+            let event = ccai::webhook::WebhookEvent::new(event_type, data, "h");
             assert!(event.typed_data().is_ok(), "{name}");
         }
         assert!(data_for(&WebhookEventType::from("sms.sent")).is_err());

@@ -31,8 +31,11 @@ use super::validate::{legacy_shape, validate, TextField};
 /// ```
 ///
 /// Deserialising a `WebhookEvent` (e.g. with axum's `Json`) applies the same checks as
-/// [`parse_event`](super::parse_event).
+/// [`parse_event`](super::parse_event). Outside the crate, build one with
+/// [`WebhookEvent::new`]: the struct is `#[non_exhaustive]`, as CloudContactAI may add envelope
+/// fields.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct WebhookEvent {
     /// What happened (`eventType`).
     #[serde(rename = "eventType")]
@@ -46,6 +49,37 @@ pub struct WebhookEvent {
 }
 
 impl WebhookEvent {
+    /// An event of `event_type` with `data` and `event_hash`, as is: nothing is checked (a
+    /// received body is checked by [`parse_event`](super::parse_event)). For tests, and for a
+    /// program that makes events of its own (sample events, replays from another source).
+    ///
+    /// ```
+    /// use ccai::webhook::{EventData, WebhookEvent, WebhookEventType};
+    /// use serde_json::json;
+    ///
+    /// let data = json!({"To": "+14155550100", "TotalPrice": 0.0079});
+    /// let serde_json::Value::Object(data) = data else { unreachable!() };
+    /// let event = WebhookEvent::new(WebhookEventType::MessageSent, data, "h1");
+    /// assert_eq!(event.event_hash, "h1");
+    /// assert!(matches!(event.typed_data()?, EventData::Sent(sent) if sent.total_price == Some(0.0079)));
+    ///
+    /// // An event type given by name.
+    /// let event = WebhookEvent::new("message.sent", serde_json::Map::new(), "h2");
+    /// assert_eq!(event.event_type, WebhookEventType::MessageSent);
+    /// # Ok::<(), ccai::webhook::DataError>(())
+    /// ```
+    pub fn new(
+        event_type: impl Into<WebhookEventType>,
+        data: impl Into<DataObject>,
+        event_hash: impl Into<String>,
+    ) -> Self {
+        Self {
+            event_type: event_type.into(),
+            data: data.into(),
+            event_hash: event_hash.into(),
+        }
+    }
+
     /// A typed view of [`data`](Self::data) for this event's type.
     ///
     /// Every field is optional (deliveries omit fields freely). Numbers that arrive as numeric
