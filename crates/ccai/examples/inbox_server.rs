@@ -88,7 +88,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let dispatcher = Dispatcher::builder(store.clone(), CallbackConsumer::new(process)).start();
     let handler = create_handler(
         HandlerOptions::inbox(client_id, store.clone())
-            .secrets(secrets.split(',').map(str::trim).map(str::to_owned))
+            // Comma-separated during a rotation; not trimmed: a secret with whitespace around it is
+            // refused, naming the problem, as the CLI refuses it.
+            .secrets(secrets.split(',').map(str::to_owned))
             .wake_on(dispatcher.waker())
             .on_reject(|rejection| {
                 // A cause beneath the message (a store's error behind a 503) is its source.

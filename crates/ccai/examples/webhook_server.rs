@@ -79,7 +79,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let handler = create_handler(
         HandlerOptions::new(client_id, on_event)
-            .secrets(secrets.split(',').map(str::trim).map(str::to_owned))
+            // Comma-separated during a rotation; not trimmed: a secret with whitespace around it is
+            // refused, naming the problem, as the CLI refuses it.
+            .secrets(secrets.split(',').map(str::to_owned))
             .method(method)
             .log_events(true)
             .on_reject(|rejection| {
