@@ -1141,3 +1141,59 @@ async fn log_lines_on_a_terminal_are_coloured_unless_no_color_is_set_to_somethin
         );
     }
 }
+
+/// `trigger --data-file -` checks its settings (the secret, `--to`) before it reads standard
+/// input: at a terminal, someone would otherwise type the whole object and only then learn that
+/// no secret is set. Standard input is left open and empty here, as a terminal nobody types at:
+/// the refusal must come without it ending.
+#[tokio::test]
+async fn trigger_data_from_standard_input_is_refused_for_its_settings_before_it_is_read() {
+    use std::process::Stdio;
+    let sandbox = Sandbox::new();
+    for (args, says) in [
+        (&[][..], "error: no webhook secret"),
+        (
+            &[
+                "--secret",
+                "s",
+                "--client-id",
+                "1231",
+                "--to",
+                "ftp://127.0.0.1/x",
+            ],
+            "error: invalid --to",
+        ),
+    ] {
+        let mut cmd = sandbox.ccai();
+        cmd.args(["trigger", "message.sent", "--data-file", "-"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn ccai trigger");
+        // Kept open (and unwritten) until the command has exited or been killed.
+        let stdin = child.stdin.take().expect("stdin");
+        let out = tokio::task::spawn_blocking(move || {
+            let deadline = std::time::Instant::now() + common::WAIT;
+            while child.try_wait().expect("try_wait").is_none() {
+                if std::time::Instant::now() > deadline {
+                    let _ = child.kill();
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let out = child.wait_with_output().expect("output");
+            drop(stdin);
+            out
+        })
+        .await
+        .expect("join");
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: still reading standard input? {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).starts_with(says), "{args:?}: {}", stderr(&out));
+    }
+}

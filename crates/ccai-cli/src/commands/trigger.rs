@@ -22,6 +22,17 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
         return Err(sample_events::unknown_type(&event_type));
     }
     let method = http::method_flag(&args.method)?;
+    // Before the data: `--data-file -` at a terminal waits for typing, which a missing secret
+    // or a bad `--to` must not let someone do in vain.
+    let (signing, _) = settings::signing(account, &args.secret, false)?;
+    let (url, origin) = match &args.to {
+        Some(to) => (
+            http::url_flag("--to", to, DEFAULT_LISTEN_URL)?,
+            Origin::Flag,
+        ),
+        None => saved_listen_url(signing.dev.as_ref())?,
+    };
+    let target = http::shown(&url);
     let mut data = match &args.data_file {
         Some(path) => {
             let bytes = crate::file_flag::read(
@@ -49,16 +60,6 @@ pub(crate) async fn run(account: &AccountArgs, args: TriggerArgs) -> Result<Exit
     };
     sample_events::apply_overrides(&mut data, &args.set)?;
     warn_mistyped(&event_type, &data, &args);
-
-    let (signing, _) = settings::signing(account, &args.secret, false)?;
-    let (url, origin) = match &args.to {
-        Some(to) => (
-            http::url_flag("--to", to, DEFAULT_LISTEN_URL)?,
-            Origin::Flag,
-        ),
-        None => saved_listen_url(signing.dev.as_ref())?,
-    };
-    let target = http::shown(&url);
 
     let event_hash = sample_events::random_event_hash()?;
     let delivery = SignedDelivery::builder(event_type.clone(), event_hash)
