@@ -16,9 +16,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use ccai::inbox::{ListFilter, NewDelivery, SqliteOptions, SqliteStore, Store};
+use ccai::inbox::{SqliteOptions, SqliteStore, Store};
 use common::{runs, wrapped, Sandbox, WAIT};
-use ui_support::{announced, get, inbox_path, signature_of, Ui, CLIENT};
+use ui_support::{announced, fill_slow, get, inbox_path, slow_search, Ui};
 
 /// Events whose bodies are a long run of `a`, and that run's length: 150 MB in all, over which
 /// one search takes seconds of a core (6 s in a debug build).
@@ -31,25 +31,6 @@ const SEARCHES: usize = 4;
 /// flight, the runtime's bound, and room for a loaded machine; far less than the 30 s read
 /// timeout.
 const EXIT_LIMIT: Duration = Duration::from_secs(10);
-
-/// A search that matches no body and is compared in full at every position of every body.
-fn slow_search() -> String {
-    format!("{}b", "a".repeat(ListFilter::MAX_TEXT_LEN - 1))
-}
-
-/// An inbox at `path` of [`EVENTS`] signed events with bodies of `a`s.
-async fn fill_slow(path: &Path) {
-    let store = SqliteStore::open(path, SqliteOptions::default()).expect("open");
-    let text = "a".repeat(TEXT);
-    for i in 0..EVENTS {
-        let hash = format!("h{i}");
-        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
-        let delivery = NewDelivery::new(CLIENT, hash.as_str(), "message.incoming", body)
-            .signature(signature_of(&hash));
-        store.insert(delivery).await.expect("insert");
-    }
-    store.close().await;
-}
 
 /// The CPU time process `pid` has used so far (user and system), from `/proc`.
 fn cpu_time(pid: u32) -> Duration {
@@ -109,7 +90,7 @@ fn first_cpu() -> Option<String> {
 async fn ui_ctrl_c_during_slow_searches_exits_at_once_not_when_the_reads_end() {
     let sandbox = Sandbox::new();
     let path = inbox_path(&sandbox);
-    fill_slow(&path).await;
+    fill_slow(&path, EVENTS, TEXT).await;
     let mut ui = ui_on_one_core(&sandbox, &path);
     let (status, _) = get(&ui, "/api/stats").await;
     assert_eq!(status, 200, "the view answers");

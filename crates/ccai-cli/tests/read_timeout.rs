@@ -14,12 +14,12 @@ mod ui_support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ccai::inbox::{ListFilter, NewDelivery, SqliteOptions, SqliteStore, Store};
+use ccai::inbox::{SqliteOptions, SqliteStore};
 use common::{exits, stderr, stdout, Sandbox, LIBFAKETIME};
 use serde_json::{json, Value};
 use ui_support::{
-    add, announced, chromium_available, get, inbox_path, set_events_readable, signature_of, Driver,
-    Session, Ui, CLIENT,
+    add, announced, chromium_available, fill_slow, get, inbox_path, set_events_readable,
+    signature_of, slow_search, Driver, Session, Ui,
 };
 
 /// Events whose bodies are a long run of `a`, and that run's length: 100 MB in all (the
@@ -37,27 +37,6 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 /// What every answer to the stopped read says.
 const STOPPED: &str = "the read took longer than 30 s and was stopped: narrow the filter";
-
-/// A search that matches no body and is compared in full at every position of every body
-/// (SQLite's `instr`), as long as a search may be: 3 ms a body, 1.2 s in all, where the deadline
-/// comes after 0.3 s.
-fn slow_search() -> String {
-    format!("{}b", "a".repeat(ListFilter::MAX_TEXT_LEN - 1))
-}
-
-/// An inbox at `path` of [`EVENTS`] signed events `h0`, `h1`, … with bodies of `a`s.
-async fn fill_slow(path: &Path) {
-    let store = SqliteStore::open(path, SqliteOptions::default()).expect("open");
-    let text = "a".repeat(TEXT);
-    for i in 0..EVENTS {
-        let hash = format!("h{i}");
-        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
-        let delivery = NewDelivery::new(CLIENT, hash.as_str(), "message.incoming", body)
-            .signature(signature_of(&hash));
-        store.insert(delivery).await.expect("insert");
-    }
-    store.close().await;
-}
 
 /// `cmd` with its clocks (wall and monotonic) [`SPEED`] times as fast from its start; `None`,
 /// after saying why, where libfaketime is not installed.
@@ -96,7 +75,7 @@ async fn events_list_a_search_past_the_read_timeout_exits_2_saying_to_narrow_it(
         return;
     };
     let path = sandbox.path().join("inbox.db");
-    fill_slow(&path).await;
+    fill_slow(&path, EVENTS, TEXT).await;
 
     cmd.args(["events", "list", "--store"])
         .arg(&path)
@@ -156,7 +135,7 @@ async fn slow_ui(sandbox: &Sandbox, path: &Path) -> Option<Ui> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut cmd = on_fast_clock(cmd)?;
-    fill_slow(path).await;
+    fill_slow(path, EVENTS, TEXT).await;
     Some(announced(cmd.spawn().expect("spawn ccai ui")))
 }
 

@@ -11,19 +11,15 @@ mod ui_support;
 
 use std::process::{Child, Command, Stdio};
 
-use ccai::inbox::{ListFilter, NewDelivery, PostgresOptions, PostgresStore, Store};
+use ccai::inbox::{NewDelivery, PostgresOptions, PostgresStore, Store};
 use common::postgres::{database, Schema};
 use common::{exits, stderr, stdout, Sandbox};
 use serde_json::Value;
+use ui_support::slow_search;
 
 /// What every answer to the stopped read says: the server stops it at 0.75 s of the URL's 1 s.
 const STOPPED: &str = "the read took longer than 0.75 s and was stopped by the server: narrow the \
                        filter";
-
-/// A search that matches no body and is compared in full at every position of every body.
-fn slow_search() -> String {
-    format!("{}b", "a".repeat(ListFilter::MAX_TEXT_LEN - 1))
-}
 
 /// An inbox in `schema` with the event `h1`, then 60 bodies of 4 MB of `a`s (made by the
 /// server, they take little room): the slow search takes seconds over them. Its `--store` URL

@@ -74,6 +74,28 @@ pub(crate) fn signature_of(hash: &str) -> String {
     ccai::signature::sign(CLIENT, hash, SECRET)
 }
 
+/// A search that matches no body and is compared in full at every position of every body
+/// (SQLite's `instr`, PostgreSQL's `position`), as long as a search may be: against the bodies of
+/// [`fill_slow`], the crafted search the stores' read timeouts are for.
+pub(crate) fn slow_search() -> String {
+    format!("{}b", "a".repeat(ccai::inbox::ListFilter::MAX_TEXT_LEN - 1))
+}
+
+/// An inbox at `path` of `events` signed events `h0`, `h1`, … whose bodies hold a run of `text`
+/// `a`s, over which [`slow_search`] takes about 3 ms a 250 KiB body.
+pub(crate) async fn fill_slow(path: &Path, events: usize, text: usize) {
+    let store = SqliteStore::open(path, SqliteOptions::default()).expect("open");
+    let text = "a".repeat(text);
+    for i in 0..events {
+        let hash = format!("h{i}");
+        let body = format!(r#"{{"eventHash":"{hash}","data":{{"Message":"{text}"}}}}"#);
+        let delivery = NewDelivery::new(CLIENT, hash.as_str(), "message.incoming", body)
+            .signature(signature_of(&hash));
+        store.insert(delivery).await.expect("insert");
+    }
+    store.close().await;
+}
+
 pub(crate) fn open(path: &Path) -> SqliteStore {
     SqliteStore::open(path, SqliteOptions::default()).expect("open store")
 }
