@@ -6,7 +6,6 @@ mod clock;
 mod commands;
 mod dev_credentials;
 mod duration_flag;
-mod error_chain;
 mod file_flag;
 mod global_options;
 mod http;

@@ -93,14 +93,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .secrets(secrets.split(',').map(str::to_owned))
             .wake_on(dispatcher.waker())
             .on_reject(|rejection| {
-                // A cause beneath the message (a store's error behind a 503) is its source.
-                let chain: Vec<String> =
-                    std::iter::successors(Some(rejection as &dyn std::error::Error), |e| {
-                        (*e).source()
-                    })
-                    .map(ToString::to_string)
-                    .collect();
-                eprintln!("rejected ({}): {}", rejection.status(), chain.join(": "))
+                // With its causes: a 503's store error is beneath its message.
+                eprintln!(
+                    "rejected ({}): {}",
+                    rejection.status(),
+                    rejection.with_causes()
+                )
             }),
     )?;
     let app = Router::new()

@@ -85,14 +85,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .method(method)
             .log_events(true)
             .on_reject(|rejection| {
-                // A cause beneath the message (a store's error behind a 503) is its source.
-                let chain: Vec<String> =
-                    std::iter::successors(Some(rejection as &dyn std::error::Error), |e| {
-                        (*e).source()
-                    })
-                    .map(ToString::to_string)
-                    .collect();
-                eprintln!("rejected ({}): {}", rejection.status(), chain.join(": "))
+                // With its causes: a 503's store error is beneath its message.
+                eprintln!(
+                    "rejected ({}): {}",
+                    rejection.status(),
+                    rejection.with_causes()
+                )
             }),
     )?;
     let app = Router::new().route_service("/webhook/ccai", handler);

@@ -22,7 +22,6 @@ use ccai::webhook::{
 use serde_json::{json, Value};
 
 use crate::cli::{AccountArgs, ListenArgs};
-use crate::error_chain::Chain;
 use crate::{clock, dev_credentials, http, output, settings};
 use own_forwards::{OwnForwards, FORWARDED_BY};
 
@@ -549,7 +548,7 @@ impl Printer {
         let (clock, timestamp) = clock::now();
         let status = rejection.status().as_u16();
         // With its cause: a 503's message says only that the delivery could not be stored.
-        let reason = Chain(rejection);
+        let reason = rejection.with_causes();
         if self.quiet {
             // No per-event lines: a rejection (or a failed forward) is an error, on stderr.
             errln!("{clock}  REJECTED {status}  {reason}");

@@ -66,12 +66,8 @@ pub enum HandlerConfigError {
 /// .body_limit(64 * 1024)
 /// .log_events(true)
 /// .on_reject(|rejection| {
-///     // The message says what failed; a cause beneath it (a store's error) is its source.
-///     let chain: Vec<String> =
-///         std::iter::successors(Some(rejection as &dyn std::error::Error), |e| (*e).source())
-///             .map(ToString::to_string)
-///             .collect();
-///     eprintln!("rejected ({}): {}", rejection.status(), chain.join(": "))
+///     // With its causes: a 503's store error is beneath its message.
+///     eprintln!("rejected ({}): {}", rejection.status(), rejection.with_causes())
 /// });
 /// let handler = create_handler(options)?;
 /// # let _ = handler;

@@ -1,10 +1,12 @@
 //! [`Rejection`]: why a delivery was not acknowledged, and its HTTP status.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use http::{Method, StatusCode};
 
 use crate::dedup::DedupError;
+use crate::error_chain::Chain;
 use crate::event::ParseError;
 use crate::signature::VerifyError;
 
@@ -125,6 +127,27 @@ impl Rejection {
             }
             other => Cow::Owned(other.to_string()),
         }
+    }
+
+    /// The message followed by each cause beneath it, joined by `: `: what a log line needs, as
+    /// a 503's store error (or a deduplication backend's) is this value's
+    /// [`source`](std::error::Error::source), not part of its message.
+    ///
+    /// ```
+    /// # #[cfg(feature = "inbox")] {
+    /// use ccai::inbox::StoreError;
+    /// use ccai::server::Rejection;
+    ///
+    /// let rejection = Rejection::Unavailable(Box::new(StoreError::Overloaded));
+    /// assert_eq!(rejection.to_string(), "the delivery could not be stored");
+    /// assert_eq!(
+    ///     rejection.with_causes().to_string(),
+    ///     format!("the delivery could not be stored: {}", StoreError::Overloaded)
+    /// );
+    /// # }
+    /// ```
+    pub fn with_causes(&self) -> impl fmt::Display + '_ {
+        Chain(self)
     }
 }
 
