@@ -1174,15 +1174,7 @@ async fn trigger_data_from_standard_input_is_refused_for_its_settings_before_it_
         // Kept open (and unwritten) until the command has exited or been killed.
         let stdin = child.stdin.take().expect("stdin");
         let out = tokio::task::spawn_blocking(move || {
-            let deadline = std::time::Instant::now() + common::WAIT;
-            while child.try_wait().expect("try_wait").is_none() {
-                if std::time::Instant::now() > deadline {
-                    let _ = child.kill();
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let out = child.wait_with_output().expect("output");
+            let out = common::wait_or_kill(child);
             drop(stdin);
             out
         })

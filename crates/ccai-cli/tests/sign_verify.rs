@@ -360,23 +360,29 @@ fn with_development_credentials() -> Sandbox {
     sandbox
 }
 
-/// `ccai verify --body -` on `input` piped to standard input, with the first Go SDK vector's
-/// signature and settings.
-async fn verify_stdin(sandbox: &Sandbox, input: Vec<u8>) -> std::process::Output {
-    use std::io::Write;
+/// `ccai verify --body BODY` with the first Go SDK vector's signature and settings.
+fn verify_vector_body(sandbox: &Sandbox, body: &str) -> std::process::Command {
     let mut cmd = sandbox.ccai();
     cmd.args([
         "verify",
         "--signature",
         "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
         "--body",
-        "-",
+        body,
         "--client-id",
         "client-123",
         "--secret",
         "test-secret",
-    ])
-    .stdin(std::process::Stdio::piped());
+    ]);
+    cmd
+}
+
+/// `ccai verify --body -` on `input` piped to standard input, with the first Go SDK vector's
+/// signature and settings.
+async fn verify_stdin(sandbox: &Sandbox, input: Vec<u8>) -> std::process::Output {
+    use std::io::Write;
+    let mut cmd = verify_vector_body(sandbox, "-");
+    cmd.stdin(std::process::Stdio::piped());
     let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -448,19 +454,7 @@ async fn verify_a_body_on_standard_input() {
 
     // A file named `-` is still read as `./-`.
     std::fs::write(sandbox.path().join("-"), body).expect("write ./-");
-    let mut cmd = sandbox.ccai();
-    cmd.args([
-        "verify",
-        "--signature",
-        "Sr3dntb2KPhxWNMyrgFvz48c20RZV5n1ar06FPIxa6Y=",
-        "--body",
-        "./-",
-        "--client-id",
-        "client-123",
-        "--secret",
-        "test-secret",
-    ]);
-    let out = run(cmd).await;
+    let out = run(verify_vector_body(&sandbox, "./-")).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -504,16 +498,9 @@ async fn verify_body_from_a_terminal_says_how_to_end_it() {
         let _ = stdin.write_all(body);
         let _ = stdin.write_all(b"\n\x04");
         let _ = stdin.flush();
-        let deadline = std::time::Instant::now() + common::WAIT;
-        while child.try_wait().expect("try_wait").is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let out = common::wait_or_kill(child);
         drop(stdin);
-        child.wait_with_output().expect("output")
+        out
     })
     .await
     .expect("join");

@@ -85,6 +85,20 @@ pub(crate) async fn run(mut cmd: Command) -> Output {
         .expect("join")
 }
 
+/// Waits for `child` to exit, for at most [`WAIT`], then kills it; blocking (call it off the
+/// runtime, with `spawn_blocking`). The caller checks the exit code: a killed child has none.
+pub(crate) fn wait_or_kill(mut child: std::process::Child) -> Output {
+    let deadline = std::time::Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
 /// Runs `cmd`, which must exit by itself: one that runs on (a listener that took a bad flag)
 /// is killed and fails the test instead of hanging it.
 pub(crate) async fn exits(mut cmd: Command) -> Output {
